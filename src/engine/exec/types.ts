@@ -1,0 +1,106 @@
+/**
+ * The column store's in-memory shapes and the exact-aggregate contract that
+ * every kernel (TypeScript reference and native) implements.
+ *
+ * Arrays are views over SharedArrayBuffer when they come from the column store,
+ * so a worker reads them in place; kernels never copy or retain them.
+ *
+ * Exactness. Kernels must agree bit for bit, whatever order they add in, so
+ * sums are integers: every clamped value is first quantized to a power-of-two
+ * grid (see `quantum`), and the kernel adds the resulting integers exactly
+ * (BigInt totals; partial sums kept below 2^53 in JS, int64 in C++). Counts are
+ * plain integers.
+ */
+
+/** One bit per row, bit (i & 7) of byte (i >> 3); a set bit means the value is null. */
+export type NullBitmap = Uint8Array
+
+export type CodeArray = Uint8Array | Uint16Array | Uint32Array
+
+export type ColumnArray =
+  | { readonly kind: 'f64'; readonly values: Float64Array; readonly nulls: NullBitmap | null }
+  | { readonly kind: 'i32'; readonly values: Int32Array; readonly nulls: NullBitmap | null }
+  /**
+   * Dictionary-encoded: category, boolean (dictionary ['false','true']) and id
+   * columns. Code k stands for dictionary[k].
+   */
+  | {
+      readonly kind: 'code'
+      readonly values: CodeArray
+      readonly dictionary: readonly string[]
+      readonly nulls: NullBitmap | null
+    }
+
+export type NumericColumn = Extract<ColumnArray, { kind: 'f64' | 'i32' }>
+
+/**
+ * A selection: one byte per row, 1 when the row takes part in the aggregate,
+ * 0 otherwise. It already folds in the WHERE clause and the contribution
+ * bound (rows beyond a unit's maxRowsPerUnit are 0).
+ */
+export type Selection = Uint8Array
+
+/** Per-row group code in [0, count). Rows of no group are excluded by the selection. */
+export interface Grouping {
+  readonly codes: CodeArray
+  readonly count: number
+}
+
+/**
+ * Power-of-two quantization of a clamped column. A value x is clamped to
+ * [lower, upper], then mapped to the integer q = floor(x * 2^-exp + 0.5).
+ * `exp` is chosen (see `quantumFor`) so that |q| <= 2^31, which keeps 2^21
+ * rows of partial sums exact in a double and q*q exact in an int64.
+ * Squares are quantized again: s = floor(q*q * 2^-31 + 0.5) (q*q computed as a
+ * double product), so a sum of squares is in units of 2^(2*exp + 31).
+ */
+export interface Quantum {
+  readonly exp: number
+}
+
+export const Q_BITS = 31
+export const SQ_SHIFT = 31
+
+export type Measure =
+  /** Non-null count, sum and (optionally) sum of squares of a clamped, quantized column. */
+  | {
+      readonly kind: 'moments'
+      readonly column: NumericColumn
+      readonly lower: number
+      readonly upper: number
+      readonly quantum: Quantum
+      readonly squares: boolean
+    }
+  /** Non-null count only (COUNT(col)) for any column kind. */
+  | { readonly kind: 'nonNull'; readonly column: ColumnArray }
+  /**
+   * Histogram of a clamped column over `bins` equal-width bins of [lower, upper]:
+   * bin = min(bins - 1, max(0, floor((x - lower) / (upper - lower) * bins))).
+   * Nulls are not counted.
+   */
+  | {
+      readonly kind: 'histogram'
+      readonly column: NumericColumn
+      readonly lower: number
+      readonly upper: number
+      readonly bins: number
+    }
+
+export interface AggregateRequest {
+  readonly rows: number
+  readonly selection: Selection | null
+  readonly grouping: Grouping | null
+  readonly measures: readonly Measure[]
+}
+
+export type MeasureResult =
+  | { readonly kind: 'moments'; readonly nonNull: Float64Array; readonly sum: bigint[]; readonly sumSquares: bigint[] | null }
+  | { readonly kind: 'nonNull'; readonly nonNull: Float64Array }
+  /** counts[group * bins + bin] */
+  | { readonly kind: 'histogram'; readonly counts: Float64Array; readonly bins: number }
+
+export interface AggregateResult {
+  /** Selected rows per group (COUNT(*)). Length = grouping count, or 1 when ungrouped. */
+  readonly count: Float64Array
+  readonly measures: readonly MeasureResult[]
+}

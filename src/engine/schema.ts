@@ -1,0 +1,125 @@
+import { z } from 'zod'
+
+/**
+ * A dataset's declared schema: what the operator registers before any data
+ * arrives. Everything the privacy code relies on (bounds, domains, the privacy
+ * unit and how many rows one unit may own) is declared here, never inferred
+ * from the data, because anything inferred from the data would itself leak.
+ */
+
+export const COLUMN_TYPES = ['id', 'integer', 'number', 'category', 'boolean'] as const
+export const PROTECTIONS = ['public', 'dp', 'he'] as const
+export const CLASSIFICATIONS = ['public', 'internal', 'sensitive', 'core'] as const
+
+export type ColumnType = (typeof COLUMN_TYPES)[number]
+export type Protection = (typeof PROTECTIONS)[number]
+export type Classification = (typeof CLASSIFICATIONS)[number]
+
+const NAME = /^[a-z_][a-z0-9_]{0,62}$/
+
+export const identifierSchema = z
+  .string()
+  .regex(NAME, 'must be 1-63 characters of lower-case letters, digits and _, starting with a letter or _')
+
+export const columnSpecSchema = z.strictObject({
+  name: identifierSchema,
+  type: z.enum(COLUMN_TYPES),
+  protection: z.enum(PROTECTIONS),
+  description: z.string().max(2000).optional(),
+  lower: z.number().finite().optional(),
+  upper: z.number().finite().optional(),
+  categories: z.array(z.string().min(1).max(200)).min(1).max(65535).optional(),
+  /** Whether the column may be empty (null). Defaults to false. */
+  nullable: z.boolean().optional(),
+  /** HE columns: fixed-point scale (values are stored as round(x * 10^scale)). */
+  scale: z.number().int().min(0).max(6).optional(),
+})
+
+export type ColumnSpec = z.infer<typeof columnSpecSchema>
+
+export const datasetSpecSchema = z
+  .strictObject({
+    id: identifierSchema,
+    title: z.string().min(1).max(200),
+    description: z.string().max(5000).optional(),
+    classification: z.enum(CLASSIFICATIONS),
+    owner: z.string().min(1).max(200).optional(),
+    privacyUnit: identifierSchema,
+    maxRowsPerUnit: z.number().int().min(1).max(1000),
+    columns: z.array(columnSpecSchema).min(1).max(256),
+  })
+  .superRefine((spec, ctx) => {
+    const seen = new Set<string>()
+    spec.columns.forEach((col, i) => {
+      const at = (field: string) => ['columns', i, field]
+      if (seen.has(col.name)) {
+        ctx.addIssue({ code: 'custom', path: at('name'), message: `column name "${col.name}" is used twice` })
+      }
+      seen.add(col.name)
+      const numeric = col.type === 'integer' || col.type === 'number'
+      if (numeric && col.protection !== 'public') {
+        if (col.lower === undefined || col.upper === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: at(col.lower === undefined ? 'lower' : 'upper'),
+            message: `a ${col.protection} ${col.type} column needs finite "lower" and "upper" bounds`,
+          })
+        }
+      }
+      if (col.lower !== undefined && col.upper !== undefined && !(col.lower < col.upper)) {
+        ctx.addIssue({ code: 'custom', path: at('upper'), message: '"upper" must be greater than "lower"' })
+      }
+      if (!numeric && (col.lower !== undefined || col.upper !== undefined)) {
+        ctx.addIssue({ code: 'custom', path: at('lower'), message: `bounds apply only to integer and number columns, not ${col.type}` })
+      }
+      if (col.type === 'integer') {
+        for (const f of ['lower', 'upper'] as const) {
+          const v = col[f]
+          if (v !== undefined && !Number.isSafeInteger(v)) {
+            ctx.addIssue({ code: 'custom', path: at(f), message: `an integer column's "${f}" must be a safe integer` })
+          }
+        }
+      }
+      if (col.categories !== undefined) {
+        if (col.type !== 'category') {
+          ctx.addIssue({ code: 'custom', path: at('categories'), message: `"categories" applies only to category columns, not ${col.type}` })
+        } else if (new Set(col.categories).size !== col.categories.length) {
+          ctx.addIssue({ code: 'custom', path: at('categories'), message: 'categories must be distinct' })
+        }
+      }
+      if (col.type === 'category' && col.protection === 'he') {
+        ctx.addIssue({ code: 'custom', path: at('protection'), message: 'category columns cannot be he; only integer and number columns can be encrypted' })
+      }
+      if (col.type === 'boolean' && col.protection === 'he') {
+        ctx.addIssue({ code: 'custom', path: at('protection'), message: 'boolean columns cannot be he; only integer and number columns can be encrypted' })
+      }
+      if (col.type === 'id' && col.protection !== 'public' && col.name !== spec.privacyUnit) {
+        ctx.addIssue({ code: 'custom', path: at('protection'), message: 'id columns are never released; declare them public (they can only be counted per unit)' })
+      }
+      if (col.scale !== undefined && col.protection !== 'he') {
+        ctx.addIssue({ code: 'custom', path: at('scale'), message: '"scale" applies only to he columns' })
+      }
+    })
+    const unit = spec.columns.find((c) => c.name === spec.privacyUnit)
+    if (!unit) {
+      ctx.addIssue({ code: 'custom', path: ['privacyUnit'], message: `privacy unit column "${spec.privacyUnit}" is not among the columns` })
+    } else if (unit.type !== 'id') {
+      ctx.addIssue({ code: 'custom', path: ['privacyUnit'], message: `privacy unit column "${spec.privacyUnit}" must be of type id, not ${unit.type}` })
+    } else if (unit.nullable) {
+      ctx.addIssue({ code: 'custom', path: ['privacyUnit'], message: 'the privacy unit column cannot be nullable' })
+    }
+  })
+
+export type DatasetSpec = z.infer<typeof datasetSpecSchema>
+
+/** A column can be grouped on when its domain is declared and public. */
+export function hasDeclaredDomain(col: ColumnSpec): boolean {
+  return col.protection === 'public' && ((col.type === 'category' && col.categories !== undefined) || col.type === 'boolean')
+}
+
+/** The declared domain of a groupable column, in declared order. */
+export function declaredDomain(col: ColumnSpec): readonly (string | boolean)[] {
+  if (col.type === 'boolean') return [false, true]
+  if (col.type === 'category' && col.categories) return col.categories
+  throw new Error(`column ${col.name} has no declared domain`)
+}

@@ -1,0 +1,39 @@
+import { ERROR_CODES, type ErrorCode } from './codes.js'
+
+export { ERROR_CODES, type ErrorCode } from './codes.js'
+
+/**
+ * The error every layer throws. `detail` says exactly what to change (for a
+ * 4xx); `extra` carries structured fields that the problem+json body exposes
+ * (for example `position`, `row`, `column`, `requested`). A 5xx never shows
+ * its detail to the client: the API replaces it with a generic sentence.
+ */
+export class VeilboxError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly title: string
+  readonly detail: string
+  readonly extra: Readonly<Record<string, unknown>>
+  /** Extra response headers, e.g. Retry-After for backpressure. */
+  readonly headers: Readonly<Record<string, string>>
+
+  constructor(
+    code: ErrorCode,
+    detail: string,
+    extra: Record<string, unknown> = {},
+    options: { cause?: unknown; headers?: Record<string, string> } = {},
+  ) {
+    super(`${code}: ${detail}`, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'VeilboxError'
+    this.code = code
+    this.status = ERROR_CODES[code].status
+    this.title = ERROR_CODES[code].title
+    this.detail = detail
+    this.extra = Object.freeze({ ...extra })
+    this.headers = Object.freeze({ ...(options.headers ?? {}) })
+  }
+}
+
+export function isVeilboxError(e: unknown): e is VeilboxError {
+  return e instanceof VeilboxError
+}
