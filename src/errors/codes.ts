@@ -43,6 +43,33 @@ export const ERROR_CODES = {
 
   // Server-side failures
   VEILBOX_ERR_INTERNAL: { status: 500, title: 'Internal error' },
+
+  // Queries: parsing (positions in `position`) and binding against a dataset
+  VEILBOX_ERR_QUERY_SYNTAX: { status: 400, title: 'Query is not valid in the SQL subset' },
+  VEILBOX_ERR_QUERY_BAD_CHARACTER: { status: 400, title: 'Query holds a character the language does not use' },
+  VEILBOX_ERR_QUERY_UNTERMINATED: { status: 400, title: 'String, quoted name or comment is not closed' },
+  VEILBOX_ERR_QUERY_BAD_LITERAL: { status: 400, title: 'Number literal cannot be represented exactly' },
+  VEILBOX_ERR_QUERY_TOO_LARGE: { status: 400, title: 'Query exceeds a size or nesting limit' },
+  VEILBOX_ERR_QUERY_NOT_SELECT: { status: 400, title: 'Only SELECT queries are accepted' },
+  VEILBOX_ERR_QUERY_MULTIPLE_STATEMENTS: { status: 400, title: 'Only one statement per query' },
+  VEILBOX_ERR_QUERY_NOT_AGGREGATE: { status: 400, title: 'Query would release row-level data' },
+  VEILBOX_ERR_QUERY_UNGROUPED_COLUMN: { status: 400, title: 'Column is neither aggregated nor grouped' },
+  VEILBOX_ERR_QUERY_ROW_EXPRESSION: { status: 400, title: 'Row-level expressions are not allowed' },
+  VEILBOX_ERR_QUERY_NESTED_AGGREGATE: { status: 400, title: 'Aggregates cannot be nested' },
+  VEILBOX_ERR_QUERY_JOIN: { status: 400, title: 'Joins are not supported' },
+  VEILBOX_ERR_QUERY_SUBQUERY: { status: 400, title: 'Subqueries are not supported' },
+  VEILBOX_ERR_QUERY_UNSUPPORTED: { status: 400, title: 'SQL feature not supported' },
+  VEILBOX_ERR_QUERY_BAD_AGGREGATE: { status: 400, title: 'Aggregate call is invalid' },
+  VEILBOX_ERR_QUERY_DUPLICATE_NAME: { status: 400, title: 'Two output columns have the same name' },
+  VEILBOX_ERR_QUERY_BAD_GROUP_BY: { status: 400, title: 'Column cannot be grouped on' },
+  VEILBOX_ERR_QUERY_BAD_ORDER_BY: { status: 400, title: 'ORDER BY does not name an output column' },
+  VEILBOX_ERR_QUERY_UNKNOWN_DATASET: { status: 400, title: 'Query names an unknown dataset' },
+  VEILBOX_ERR_QUERY_UNKNOWN_COLUMN: { status: 400, title: 'Query names an unknown column' },
+  VEILBOX_ERR_QUERY_UNKNOWN_CATEGORY: { status: 400, title: "Value is not among the column's declared categories" },
+  VEILBOX_ERR_QUERY_TYPE_MISMATCH: { status: 400, title: "Literal or operator does not fit the column's type" },
+  VEILBOX_ERR_QUERY_ID_COLUMN: { status: 400, title: 'Id columns cannot be aggregated, filtered or grouped' },
+  VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN: { status: 400, title: 'Column has no declared bounds' },
+  VEILBOX_ERR_QUERY_HE_UNSUPPORTED: { status: 400, title: 'Encrypted column used where it cannot be computed' },
 } as const satisfies Record<string, { status: number; title: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES
