@@ -70,6 +70,9 @@ export const ERROR_CODES = {
   VEILBOX_ERR_QUERY_ID_COLUMN: { status: 400, title: 'Id columns cannot be aggregated, filtered or grouped' },
   VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN: { status: 400, title: 'Column has no declared bounds' },
   VEILBOX_ERR_QUERY_HE_UNSUPPORTED: { status: 400, title: 'Encrypted column used where it cannot be computed' },
+  // Exact aggregate kernels (src/engine/exec)
+  VEILBOX_ERR_EXEC_BAD_ARGUMENT: { status: 500, title: 'Aggregate kernel argument breaks the kernel contract' },
+  VEILBOX_ERR_EXEC_TOO_MANY_GROUPS: { status: 400, title: 'GROUP BY has too many possible groups' },
 } as const satisfies Record<string, { status: number; title: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES
