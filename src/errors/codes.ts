@@ -73,6 +73,11 @@ export const ERROR_CODES = {
   // Exact aggregate kernels (src/engine/exec)
   VEILBOX_ERR_EXEC_BAD_ARGUMENT: { status: 500, title: 'Aggregate kernel argument breaks the kernel contract' },
   VEILBOX_ERR_EXEC_TOO_MANY_GROUPS: { status: 400, title: 'GROUP BY has too many possible groups' },
+
+  // Differential privacy: mechanisms, samplers and the accountant (src/engine/dp)
+  VEILBOX_ERR_DP_INVALID_PARAMETER: { status: 400, title: 'A privacy parameter is invalid' },
+  VEILBOX_ERR_DP_BUDGET_EXHAUSTED: { status: 403, title: 'Privacy budget exhausted' },
+  VEILBOX_ERR_DP_RANDOMNESS_UNAVAILABLE: { status: 500, title: 'Secure randomness unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES
