@@ -1,0 +1,61 @@
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
+import type { Config } from '../config/index.js'
+import { VERSION } from '../version.js'
+import auth from './plugins/auth.js'
+import db from './plugins/db.js'
+import errors from './plugins/errors.js'
+import openapi from './plugins/openapi.js'
+import security from './plugins/security.js'
+import datasetRoutes from './routes/datasets.js'
+import healthRoutes from './routes/health.js'
+import keyRoutes from './routes/keys.js'
+import versionRoutes from './routes/versions.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    appVersion: string
+  }
+}
+
+export interface BuildOptions {
+  readonly config: Config
+  /** Fastify logger options; tests pass false. */
+  readonly logger?: FastifyServerOptions['logger']
+}
+
+/** Builds the veilbox HTTP app; `server.ts` is what listens. */
+export async function buildApp(options: BuildOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: options.config.logLevel,
+      // Keys travel in the Authorization header; it never reaches a log line.
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+    },
+    genReqId: () => randomUUID(),
+    bodyLimit: 1024 * 1024,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+  })
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  app.decorate('appVersion', VERSION)
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+
+  // External first, then veilbox's own plugins, then routes.
+  await app.register(errors)
+  await app.register(openapi, { version: VERSION })
+  await app.register(db, { config: options.config })
+  await app.register(auth)
+  await app.register(security, { rateLimitPerMinute: options.config.rateLimitPerMinute })
+
+  await app.register(healthRoutes)
+  await app.register(keyRoutes)
+  await app.register(datasetRoutes)
+  await app.register(versionRoutes)
+  return app
+}

@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from '../../config/index.js'
+import { openDb, type Db } from '../../store/db.js'
+import { discardStaleUploads } from '../../store/ingest/index.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+    db: Db
+  }
+}
+
+export default fp(
+  async function db(app: FastifyInstance, opts: { config: Config }) {
+    app.decorate('config', opts.config)
+    const db = openDb(opts.config.dataDir)
+    const stale = discardStaleUploads(db)
+    if (stale > 0) app.log.warn({ uploads: stale }, 'discarded uploads left unfinished by an earlier process')
+    app.decorate('db', db)
+    app.addHook('onClose', async () => {
+      db.close()
+    })
+  },
+  { name: 'db' },
+)

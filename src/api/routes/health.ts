@@ -1,0 +1,32 @@
+import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { schemaVersion } from '../../store/db.js'
+
+export default async function healthRoutes(app: FastifyInstance) {
+  app.withTypeProvider<ZodTypeProvider>().get(
+    '/healthz',
+    {
+      schema: {
+        summary: 'Liveness and database state (no key needed)',
+        tags: ['health'],
+        security: [],
+        response: {
+          200: z.object({
+            status: z.literal('ok'),
+            version: z.string(),
+            db: z.object({ ok: z.boolean(), schemaVersion: z.number().int(), journalMode: z.string() }),
+          }),
+        },
+      },
+    },
+    async () => {
+      const journalMode = String(app.db.pragma('journal_mode', { simple: true }))
+      return {
+        status: 'ok' as const,
+        version: app.appVersion,
+        db: { ok: true, schemaVersion: schemaVersion(app.db), journalMode },
+      }
+    },
+  )
+}

@@ -1,0 +1,57 @@
+import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { createKey, listKeys, revokeKey } from '../../store/keys.js'
+import { actorOf } from '../plugins/auth.js'
+import { keyInfoSchema, principalNameSchema, problems, roleSchema } from '../schemas.js'
+
+export default async function keyRoutes(app: FastifyInstance) {
+  const r = app.withTypeProvider<ZodTypeProvider>()
+
+  r.post(
+    '/v1/keys',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: 'Create an API key for a named principal (the key is shown once)',
+        tags: ['keys'],
+        body: z.strictObject({ role: roleSchema, name: principalNameSchema }),
+        response: {
+          201: z.object({ key: z.string(), keyId: z.string(), name: z.string(), role: roleSchema }),
+          ...problems(400, 401, 403, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      const created = createKey(app.db, request.body, actorOf(request))
+      return reply.code(201).send(created)
+    },
+  )
+
+  r.get(
+    '/v1/keys',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: 'List active keys (never their secrets)',
+        tags: ['keys'],
+        response: { 200: z.object({ keys: z.array(keyInfoSchema) }), ...problems(401, 403) },
+      },
+    },
+    async () => ({ keys: listKeys(app.db) }),
+  )
+
+  r.delete(
+    '/v1/keys/:name',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: 'Revoke the active key of a principal',
+        tags: ['keys'],
+        params: z.object({ name: principalNameSchema }),
+        response: { 200: z.object({ revoked: keyInfoSchema }), ...problems(401, 403, 404) },
+      },
+    },
+    async (request) => ({ revoked: revokeKey(app.db, request.params.name, actorOf(request)) }),
+  )
+}

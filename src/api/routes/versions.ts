@@ -1,0 +1,71 @@
+import { Transform, type Readable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { VeilboxError } from '../../errors/index.js'
+import { identifierSchema } from '../../engine/schema.js'
+import { getDataset } from '../../store/datasets.js'
+import { ingest, INGEST_FORMATS, type IngestFormat } from '../../store/ingest/index.js'
+import { actorOf } from '../plugins/auth.js'
+import { problems } from '../schemas.js'
+
+/** Counts bytes through a stream and fails it once they pass `limit`. */
+function byteLimit(limit: number): Transform {
+  let seen = 0
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length
+      if (seen > limit) {
+        done(new VeilboxError('VEILBOX_ERR_REQUEST_TOO_LARGE', `the upload is larger than ${limit} bytes (VEILBOX_UPLOAD_MAX_MB); nothing was stored`))
+      } else {
+        done(null, chunk)
+      }
+    },
+  })
+}
+
+/**
+ * Uploads live in a scope of their own: only here do text/csv and NDJSON
+ * bodies reach a handler, as streams that are never held whole in memory.
+ */
+export default async function versionRoutes(app: FastifyInstance) {
+  app.addContentTypeParser([...INGEST_FORMATS], (_request, payload, done) => done(null, payload))
+
+  app.withTypeProvider<ZodTypeProvider>().post(
+    '/v1/datasets/:id/versions',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: 'Load a new version of a dataset from CSV (header row) or NDJSON, all or nothing',
+        description:
+          'The body is streamed. Every row is checked against the schema; one bad row refuses the whole upload with VEILBOX_ERR_INGEST_BAD_ROW naming the data row (1-based, header not counted), line and column, and nothing is stored.',
+        tags: ['datasets'],
+        params: z.object({ id: identifierSchema }),
+        requestBodyDoc: {
+          content: {
+            'text/csv': { schema: { type: 'string', description: 'CSV with a header row naming every column once' } },
+            'application/x-ndjson': { schema: { type: 'string', description: 'one JSON object per line, every column present' } },
+          },
+        },
+        response: {
+          201: z.object({ version: z.number().int(), rows: z.number().int(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+          ...problems(400, 401, 403, 404, 413, 415),
+        },
+      },
+    },
+    async (request, reply) => {
+      const format = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() as IngestFormat
+      if (!INGEST_FORMATS.includes(format)) {
+        throw new VeilboxError(
+          'VEILBOX_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE',
+          `uploads take ${INGEST_FORMATS.join(' or ')}, not ${format || 'no content type'}`,
+        )
+      }
+      getDataset(app.db, request.params.id)
+      const body = (request.body as Readable).pipe(byteLimit(app.config.uploadMaxBytes))
+      ;(request.body as Readable).on('error', (err) => body.destroy(err))
+      const result = await ingest(app.db, request.params.id, format, body, actorOf(request))
+      return reply.code(201).send(result)
+    },
+  )
+}

@@ -1,0 +1,69 @@
+import { z } from 'zod'
+import { CLASSIFICATIONS, COLUMN_TYPES, PROTECTIONS } from '../engine/schema.js'
+import { ROLES } from '../store/keys.js'
+
+/** Response and shared schemas of the HTTP API (request schemas live beside their routes). */
+
+export const problemSchema = z
+  .looseObject({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string().regex(/^VEILBOX_ERR_/),
+    instance: z.string(),
+  })
+  .meta({ id: 'Problem', description: 'application/problem+json error body; `code` is stable (docs/errors.md).' })
+
+/** Standard error responses for a route, by status. */
+export function problems(...statuses: number[]): Record<number, typeof problemSchema> {
+  return Object.fromEntries(statuses.map((s) => [s, problemSchema]))
+}
+
+export const principalNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/, 'must be 1-64 letters, digits, _ . @ -, starting with a letter or digit')
+
+export const roleSchema = z.enum(ROLES)
+
+export const keyInfoSchema = z.object({
+  keyId: z.string(),
+  name: z.string(),
+  role: roleSchema,
+  createdAt: z.string(),
+  createdBy: z.string(),
+})
+
+export const versionViewSchema = z.object({
+  version: z.number().int(),
+  sha256: z.string(),
+  createdAt: z.string(),
+  rows: z.number().int().optional().describe('operators only'),
+})
+
+export const columnViewSchema = z.object({
+  name: z.string(),
+  type: z.enum(COLUMN_TYPES),
+  protection: z.enum(PROTECTIONS),
+  description: z.string().optional(),
+  nullable: z.boolean(),
+  lower: z.number().optional(),
+  upper: z.number().optional(),
+  categories: z.array(z.string()).optional(),
+  scale: z.number().int().optional(),
+})
+
+export const datasetViewSchema = z
+  .object({
+    id: z.string(),
+    title: z.string(),
+    description: z.string().optional(),
+    classification: z.enum(CLASSIFICATIONS),
+    owner: z.string().optional(),
+    privacyUnit: z.string(),
+    maxRowsPerUnit: z.number().int(),
+    columns: z.array(columnViewSchema),
+    versions: z.array(versionViewSchema),
+    createdAt: z.string(),
+  })
+  .meta({ id: 'Dataset' })

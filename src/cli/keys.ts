@@ -1,0 +1,66 @@
+import { Option, type Command } from 'commander'
+import { openDb } from '../store/db.js'
+import { createKey, listKeys, revokeKey, ROLES, type Role } from '../store/keys.js'
+import { cliActor } from './actor.js'
+import { configFrom, dataDirOption } from './main.js'
+
+/**
+ * Key management on the machine that holds the database (no server needed):
+ * the way in when no operator key is at hand.
+ */
+export function registerKeys(program: Command): void {
+  const keys = program.command('keys').description('create, list and revoke API keys (works on the database directly)')
+
+  keys
+    .command('create')
+    .description('create a key and print it once')
+    .addOption(new Option('--role <role>', 'role of the key').choices(ROLES).makeOptionMandatory())
+    .requiredOption('--name <name>', 'principal the key belongs to, e.g. alice')
+    .addOption(dataDirOption())
+    .option('--json', 'print JSON')
+    .action((opts: { role: Role; name: string; dataDir?: string; json?: boolean }) => {
+      const db = openDb(configFrom(opts).dataDir)
+      try {
+        const created = createKey(db, { name: opts.name, role: opts.role }, cliActor())
+        process.stdout.write(
+          opts.json ? `${JSON.stringify(created)}\n` : `${created.key}\n(key ${created.keyId} for ${created.name}, role ${created.role}; it is shown only now)\n`,
+        )
+      } finally {
+        db.close()
+      }
+    })
+
+  keys
+    .command('list')
+    .description('list active keys (never their secrets)')
+    .addOption(dataDirOption())
+    .option('--json', 'print JSON')
+    .action((opts: { dataDir?: string; json?: boolean }) => {
+      const db = openDb(configFrom(opts).dataDir)
+      try {
+        const list = listKeys(db)
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(list)}\n`)
+        } else {
+          for (const k of list) process.stdout.write(`${k.name}\t${k.role}\t${k.keyId}\t${k.createdAt}\n`)
+        }
+      } finally {
+        db.close()
+      }
+    })
+
+  keys
+    .command('revoke')
+    .description('revoke the active key of a principal')
+    .argument('<name>', 'principal name')
+    .addOption(dataDirOption())
+    .action((name: string, opts: { dataDir?: string }) => {
+      const db = openDb(configFrom(opts).dataDir)
+      try {
+        const k = revokeKey(db, name, cliActor())
+        process.stdout.write(`revoked ${k.name} (${k.role}, key ${k.keyId})\n`)
+      } finally {
+        db.close()
+      }
+    })
+}

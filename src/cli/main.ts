@@ -1,0 +1,40 @@
+import { Command, Option } from 'commander'
+import { loadConfig } from '../config/index.js'
+import { isVeilboxError } from '../errors/index.js'
+import { VERSION } from '../version.js'
+import { registerIngest } from './ingest.js'
+import { registerKeys } from './keys.js'
+import { registerServe } from './serve.js'
+
+export function program(): Command {
+  const cmd = new Command('veilbox')
+    .description('veilbox: aggregate queries over private public data, usable but invisible')
+    .version(VERSION)
+    .showHelpAfterError()
+  registerServe(cmd)
+  registerKeys(cmd)
+  registerIngest(cmd)
+  return cmd
+}
+
+/** --data-dir, shared by the commands that open the database directly. */
+export function dataDirOption(): Option {
+  return new Option('--data-dir <dir>', 'data directory (default: $VEILBOX_DATA_DIR or ./data)')
+}
+
+export function configFrom(opts: { dataDir?: string }) {
+  return loadConfig(process.env, opts.dataDir ? { dataDir: opts.dataDir } : {})
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  try {
+    await program().parseAsync(argv)
+  } catch (err) {
+    if (isVeilboxError(err)) {
+      process.stderr.write(`veilbox: ${err.detail} (${err.code})\n`)
+    } else {
+      process.stderr.write(`veilbox: ${(err as Error).stack ?? String(err)}\n`)
+    }
+    process.exitCode = 1
+  }
+}

@@ -1,0 +1,67 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import type { Db } from '../store/db.js'
+import { createDataset, findDataset } from '../store/datasets.js'
+import { ingest } from '../store/ingest/index.js'
+import { countKeys, createKey, listKeys, revokeKey, SYSTEM_ACTOR, type Role } from '../store/keys.js'
+import { DEMO_SPEC, demoCsv } from './binzhou.js'
+
+export const DEMO_KEYS_FILE = 'demo-keys.json'
+export const OPERATOR_KEY_FILE = 'operator-key.json'
+
+const DEMO_PRINCIPALS: Record<'operator' | 'analyst' | 'custodian', string> = {
+  operator: 'demo-operator',
+  analyst: 'demo-analyst',
+  custodian: 'demo-custodian',
+}
+
+export interface BootstrapReport {
+  /** Files with freshly created secrets (mode 0600), for the operator to read. */
+  readonly keyFiles: readonly string[]
+  readonly createdDataset: boolean
+}
+
+/** Writes JSON atomically with mode 0600: a half-written key file never exists. */
+export function writeSecretJson(file: string, value: unknown): void {
+  const tmp = `${file}.${process.pid}.tmp`
+  fs.writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 })
+  fs.renameSync(tmp, file)
+  fs.chmodSync(file, 0o600)
+}
+
+/**
+ * First start. On a database that has never held a key, makes an operator key;
+ * in demo mode, makes the demo dataset and demo keys for each role and writes
+ * them to demo-keys.json. Everything is created once: a restart finds it and
+ * reuses it.
+ */
+export async function bootstrap(db: Db, dataDir: string, options: { demo: boolean }): Promise<BootstrapReport> {
+  const keyFiles: string[] = []
+  let createdDataset = false
+  if (options.demo) {
+    if (!findDataset(db, DEMO_SPEC.id)) {
+      createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
+      await ingest(db, DEMO_SPEC.id, 'text/csv', demoCsv(), SYSTEM_ACTOR)
+      createdDataset = true
+    }
+    const file = path.join(dataDir, DEMO_KEYS_FILE)
+    if (!fs.existsSync(file)) {
+      // Keys whose secrets were never written down (an interrupted first start) are replaced.
+      const active = new Set(listKeys(db).map((k) => k.name))
+      const keys: Record<string, string> = {}
+      for (const role of ['operator', 'analyst', 'custodian'] as const satisfies readonly Role[]) {
+        const name = DEMO_PRINCIPALS[role]
+        if (active.has(name)) revokeKey(db, name, SYSTEM_ACTOR)
+        keys[role] = createKey(db, { name, role }, SYSTEM_ACTOR).key
+      }
+      writeSecretJson(file, keys)
+      keyFiles.push(file)
+    }
+  } else if (countKeys(db, 'operator') === 0 && db.prepare('SELECT COUNT(*) AS n FROM api_keys').pluck().get() === 0) {
+    const file = path.join(dataDir, OPERATOR_KEY_FILE)
+    const { key } = createKey(db, { name: 'operator', role: 'operator' }, SYSTEM_ACTOR)
+    writeSecretJson(file, { operator: key })
+    keyFiles.push(file)
+  }
+  return { keyFiles, createdDataset }
+}

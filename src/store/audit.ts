@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto'
+import type { Db } from './db.js'
+
+/**
+ * The audit chain: one record per event that touches data, budget or access,
+ * each hash covering every other field of the record and the previous record's
+ * hash. Records are appended inside the caller's write transaction, so the
+ * change and its record are kept or lost together.
+ */
+
+export const GENESIS_HASH = '0'.repeat(64)
+
+export interface AuditActor {
+  readonly principal: string
+  readonly role: string
+}
+
+export interface AuditEvent {
+  readonly actor: AuditActor
+  readonly action: string
+  readonly outcome: string
+  readonly dataset?: string | null
+  readonly version?: number | null
+  readonly grant?: string | null
+  readonly purpose?: string | null
+  readonly queryHash?: string | null
+  readonly charged?: { readonly epsilon: string; readonly delta: string } | null
+  readonly detail?: Readonly<Record<string, unknown>> | null
+}
+
+export interface AuditRecord {
+  readonly seq: number
+  readonly time: string
+  readonly actor: AuditActor
+  readonly action: string
+  readonly dataset: string | null
+  readonly version: number | null
+  readonly grant: string | null
+  readonly purpose: string | null
+  readonly queryHash: string | null
+  readonly charged: { readonly epsilon: string; readonly delta: string } | null
+  readonly outcome: string
+  readonly detail: Readonly<Record<string, unknown>> | null
+  readonly prevHash: string
+  readonly hash: string
+}
+
+/** JSON with object keys sorted at every depth: one byte string per value. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value)
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
+}
+
+export function recordHash(r: Omit<AuditRecord, 'hash'>): string {
+  return createHash('sha256').update(canonicalJson(r)).digest('hex')
+}
+
+interface Row {
+  seq: number
+  time: string
+  actor: string
+  role: string
+  action: string
+  dataset: string | null
+  version: number | null
+  grant_id: string | null
+  purpose: string | null
+  query_hash: string | null
+  charged_epsilon: string | null
+  charged_delta: string | null
+  outcome: string
+  detail: string | null
+  prev_hash: string
+  hash: string
+}
+
+export function rowToRecord(row: Row): AuditRecord {
+  return {
+    seq: row.seq,
+    time: row.time,
+    actor: { principal: row.actor, role: row.role },
+    action: row.action,
+    dataset: row.dataset,
+    version: row.version,
+    grant: row.grant_id,
+    purpose: row.purpose,
+    queryHash: row.query_hash,
+    charged:
+      row.charged_epsilon === null || row.charged_delta === null
+        ? null
+        : { epsilon: row.charged_epsilon, delta: row.charged_delta },
+    outcome: row.outcome,
+    detail: row.detail === null ? null : (JSON.parse(row.detail) as Record<string, unknown>),
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  }
+}
+
+/**
+ * Appends one record. Must run inside a write transaction (`immediate`): the
+ * head is read and extended under the same lock, so concurrent writers, even
+ * in other processes, never fork the chain.
+ */
+export function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): AuditRecord {
+  if (!db.inTransaction) throw new Error('appendAudit must run inside a write transaction')
+  const head = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as
+    | { seq: number; hash: string }
+    | undefined
+  const base: Omit<AuditRecord, 'hash'> = {
+    seq: (head?.seq ?? 0) + 1,
+    time: now.toISOString(),
+    actor: { principal: event.actor.principal, role: event.actor.role },
+    action: event.action,
+    dataset: event.dataset ?? null,
+    version: event.version ?? null,
+    grant: event.grant ?? null,
+    purpose: event.purpose ?? null,
+    queryHash: event.queryHash ?? null,
+    charged: event.charged ?? null,
+    outcome: event.outcome,
+    detail: event.detail ?? null,
+    prevHash: head?.hash ?? GENESIS_HASH,
+  }
+  const record: AuditRecord = { ...base, hash: recordHash(base) }
+  db.prepare(
+    `INSERT INTO audit_log (seq, time, actor, role, action, dataset, version, grant_id, purpose, query_hash,
+       charged_epsilon, charged_delta, outcome, detail, prev_hash, hash)
+     VALUES (@seq, @time, @actor, @role, @action, @dataset, @version, @grant, @purpose, @queryHash,
+       @chargedEpsilon, @chargedDelta, @outcome, @detail, @prevHash, @hash)`,
+  ).run({
+    seq: record.seq,
+    time: record.time,
+    actor: record.actor.principal,
+    role: record.actor.role,
+    action: record.action,
+    dataset: record.dataset,
+    version: record.version,
+    grant: record.grant,
+    purpose: record.purpose,
+    queryHash: record.queryHash,
+    chargedEpsilon: record.charged?.epsilon ?? null,
+    chargedDelta: record.charged?.delta ?? null,
+    outcome: record.outcome,
+    detail: record.detail === null ? null : canonicalJson(record.detail),
+    prevHash: record.prevHash,
+    hash: record.hash,
+  })
+  return record
+}
+
+export type VerifyResult =
+  | { readonly ok: true; readonly records: number; readonly head: { seq: number; hash: string } | null }
+  | { readonly ok: false; readonly records: number; readonly badSeq: number; readonly problem: string }
+
+/** Recomputes the whole chain; names the first record that does not hold. */
+export function verifyChain(db: Db, expectedHead?: string): VerifyResult {
+  let prevHash = GENESIS_HASH
+  let expectSeq = 1
+  let records = 0
+  let last: { seq: number; hash: string } | null = null
+  let sawExpectedHead = expectedHead === undefined
+  for (const row of db.prepare('SELECT * FROM audit_log ORDER BY seq').iterate() as IterableIterator<Row>) {
+    const rec = rowToRecord(row)
+    if (rec.seq !== expectSeq) {
+      return { ok: false, records, badSeq: expectSeq, problem: `record ${expectSeq} is missing (next stored record is ${rec.seq})` }
+    }
+    if (rec.prevHash !== prevHash) {
+      return { ok: false, records, badSeq: rec.seq, problem: 'prevHash does not match the previous record' }
+    }
+    const { hash, ...rest } = rec
+    if (recordHash(rest) !== hash) {
+      return { ok: false, records, badSeq: rec.seq, problem: 'hash does not match the record contents' }
+    }
+    if (hash === expectedHead) sawExpectedHead = true
+    prevHash = hash
+    last = { seq: rec.seq, hash }
+    expectSeq += 1
+    records += 1
+  }
+  if (!sawExpectedHead) {
+    return {
+      ok: false,
+      records,
+      badSeq: expectSeq,
+      problem: 'the published head is not in the chain: records were removed or rewritten after it was exported',
+    }
+  }
+  return { ok: true, records, head: last }
+}

@@ -1,0 +1,63 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import { MIGRATIONS, type Migration } from './migrations.js'
+
+export type Db = Database.Database
+
+export const DB_FILE = 'veilbox.db'
+
+export interface OpenOptions {
+  /** Milliseconds a writer waits for another process's lock before failing. */
+  readonly busyTimeoutMs?: number
+  readonly readonly?: boolean
+  readonly migrations?: readonly Migration[]
+}
+
+/**
+ * Opens (creating if needed) the service database in `dataDir` with the
+ * durability settings every write relies on: WAL, synchronous=FULL (a commit
+ * is on disk before it returns), a busy timeout so two processes queue rather
+ * than fail, foreign keys on. Applies pending migrations.
+ */
+export function openDb(dataDir: string, options: OpenOptions = {}): Db {
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  const file = path.join(dataDir, DB_FILE)
+  // Created owner-only before SQLite opens it; the -wal and -shm files inherit the mode.
+  if (!options.readonly) fs.closeSync(fs.openSync(file, 'a', 0o600))
+  const db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false })
+  try {
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 10_000}`)
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL')
+      db.pragma('synchronous = FULL')
+      db.pragma('foreign_keys = ON')
+      migrate(db, options.migrations ?? MIGRATIONS)
+    }
+    return db
+  } catch (err) {
+    db.close()
+    throw err
+  }
+}
+
+export function schemaVersion(db: Db): number {
+  return db.pragma('user_version', { simple: true }) as number
+}
+
+function migrate(db: Db, migrations: readonly Migration[]): void {
+  for (const m of migrations) {
+    // Each migration checks the version inside its own write lock, so two
+    // processes starting together apply it once.
+    immediate(db, () => {
+      if (schemaVersion(db) >= m.version) return
+      db.exec(m.sql)
+      db.pragma(`user_version = ${m.version}`)
+    })
+  }
+}
+
+/** Runs `fn` in a `BEGIN IMMEDIATE` transaction: the only way veilbox writes. */
+export function immediate<T>(db: Db, fn: () => T): T {
+  return db.transaction(fn).immediate()
+}

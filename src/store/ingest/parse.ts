@@ -1,0 +1,133 @@
+import readline from 'node:readline'
+import type { Readable } from 'node:stream'
+import { parse as csvParse } from 'csv-parse'
+import { VeilboxError } from '../../errors/index.js'
+import type { DatasetSpec } from '../../engine/schema.js'
+import { badRow, RowChecker, type CellValue, type RowPosition } from './rows.js'
+
+export const INGEST_FORMATS = ['text/csv', 'application/x-ndjson'] as const
+export type IngestFormat = (typeof INGEST_FORMATS)[number]
+
+export interface CheckedRow {
+  readonly pos: RowPosition
+  /** Values in schema column order. */
+  readonly values: readonly CellValue[]
+}
+
+/** Parses a streamed upload into checked rows, one at a time (never the whole body). */
+export function checkedRows(spec: DatasetSpec, format: IngestFormat, input: Readable): AsyncGenerator<CheckedRow> {
+  return format === 'text/csv' ? csvRows(spec, input) : ndjsonRows(spec, input)
+}
+
+async function* csvRows(spec: DatasetSpec, input: Readable): AsyncGenerator<CheckedRow> {
+  const checker = new RowChecker(spec)
+  const parser = csvParse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true })
+  input.on('error', (err) => parser.destroy(err))
+  input.pipe(parser)
+  let order: number[] | null = null
+  let row = 0
+  try {
+    for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      const { record, info } = item
+      if (order === null) {
+        order = headerOrder(spec, record)
+        continue
+      }
+      row += 1
+      const pos = { row, line: info.lines }
+      if (record.length !== spec.columns.length) {
+        throw badRow(pos, null, `the row has ${record.length} fields; the header has ${spec.columns.length}`)
+      }
+      const values = new Array<CellValue>(spec.columns.length)
+      for (let c = 0; c < spec.columns.length; c++) {
+        values[c] = checker.fromText(spec.columns[c]!, record[order[c]!]!, pos)
+      }
+      yield { pos, values }
+    }
+  } catch (err) {
+    if (err instanceof VeilboxError) throw err
+    const e = err as { code?: string; lines?: number; message?: string }
+    if (typeof e.code === 'string' && e.code.startsWith('CSV_')) {
+      throw new VeilboxError(
+        'VEILBOX_ERR_INGEST_MALFORMED',
+        `the CSV cannot be parsed near line ${e.lines ?? '?'}: ${e.message ?? e.code}`,
+        { line: e.lines ?? null },
+      )
+    }
+    throw err
+  } finally {
+    input.unpipe(parser)
+    parser.destroy()
+  }
+  if (order === null) throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the CSV is empty: it needs a header row and at least one data row')
+}
+
+/** Where each schema column sits in the CSV header; refuses missing, repeated and unknown names. */
+function headerOrder(spec: DatasetSpec, header: string[]): number[] {
+  const names = header.map((h) => h.trim())
+  const known = new Set(spec.columns.map((c) => c.name))
+  const seen = new Map<string, number>()
+  names.forEach((n, i) => {
+    if (seen.has(n)) {
+      throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', `the header names column "${n}" twice`, { column: n })
+    }
+    if (!known.has(n)) {
+      throw new VeilboxError(
+        'VEILBOX_ERR_INGEST_BAD_HEADER',
+        `the header names column "${n}", which the dataset does not have (it has: ${[...known].join(', ')})`,
+        { column: n },
+      )
+    }
+    seen.set(n, i)
+  })
+  return spec.columns.map((c) => {
+    const i = seen.get(c.name)
+    if (i === undefined) {
+      throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', `the header is missing column "${c.name}"`, { column: c.name })
+    }
+    return i
+  })
+}
+
+async function* ndjsonRows(spec: DatasetSpec, input: Readable): AsyncGenerator<CheckedRow> {
+  const checker = new RowChecker(spec)
+  const names = spec.columns.map((c) => c.name)
+  const known = new Set(names)
+  const lines = readline.createInterface({ input, crlfDelay: Infinity })
+  let line = 0
+  let row = 0
+  try {
+    for await (const text of lines) {
+      line += 1
+      if (text.trim() === '') continue
+      row += 1
+      const pos = { row, line }
+      let obj: unknown
+      try {
+        obj = JSON.parse(text)
+      } catch (err) {
+        throw new VeilboxError(
+          'VEILBOX_ERR_INGEST_MALFORMED',
+          `line ${line} is not valid JSON: ${(err as Error).message}`,
+          { row, line },
+        )
+      }
+      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+        throw badRow(pos, null, 'each line must be one JSON object')
+      }
+      const record = obj as Record<string, unknown>
+      for (const key of Object.keys(record)) {
+        if (!known.has(key)) throw badRow(pos, key, 'the dataset has no such column')
+      }
+      const values = new Array<CellValue>(names.length)
+      for (let c = 0; c < names.length; c++) {
+        const name = names[c]!
+        if (!Object.hasOwn(record, name)) throw badRow(pos, name, 'the column is missing (send null for an empty value)')
+        values[c] = checker.fromJson(spec.columns[c]!, record[name], pos)
+      }
+      yield { pos, values }
+    }
+  } finally {
+    lines.close()
+  }
+}

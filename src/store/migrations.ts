@@ -1,0 +1,95 @@
+/**
+ * Versioned schema migrations, applied in order at start inside one
+ * transaction each; `PRAGMA user_version` records the last one applied.
+ * Never edit a released migration: add a new one.
+ */
+export interface Migration {
+  readonly version: number
+  readonly name: string
+  readonly sql: string
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'keys, datasets, versions, column chunks, audit chain',
+    sql: `
+      CREATE TABLE api_keys (
+        key_id      TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        role        TEXT NOT NULL CHECK (role IN ('operator', 'analyst', 'custodian')),
+        key_hash    BLOB NOT NULL,
+        created_at  TEXT NOT NULL,
+        created_by  TEXT NOT NULL,
+        revoked_at  TEXT
+      );
+      CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
+
+      CREATE TABLE datasets (
+        id          TEXT PRIMARY KEY,
+        spec        TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        created_by  TEXT NOT NULL
+      );
+
+      -- An upload is staged chunk by chunk and becomes visible only when a
+      -- version row points at it; a failed or interrupted upload leaves no version.
+      CREATE TABLE uploads (
+        id          INTEGER PRIMARY KEY,
+        dataset_id  TEXT NOT NULL REFERENCES datasets (id),
+        state       TEXT NOT NULL CHECK (state IN ('staging', 'committed')),
+        started_at  TEXT NOT NULL
+      );
+
+      CREATE TABLE dataset_versions (
+        dataset_id  TEXT NOT NULL REFERENCES datasets (id),
+        version     INTEGER NOT NULL CHECK (version >= 1),
+        upload_id   INTEGER NOT NULL UNIQUE REFERENCES uploads (id),
+        rows        INTEGER NOT NULL,
+        sha256      TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        created_by  TEXT NOT NULL,
+        PRIMARY KEY (dataset_id, version)
+      );
+
+      CREATE TABLE column_chunks (
+        upload_id   INTEGER NOT NULL REFERENCES uploads (id),
+        column_name TEXT NOT NULL,
+        chunk       INTEGER NOT NULL,
+        rows        INTEGER NOT NULL,
+        encoding    TEXT NOT NULL,
+        data        BLOB NOT NULL,
+        nulls       BLOB,
+        PRIMARY KEY (upload_id, column_name, chunk)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE column_dictionaries (
+        upload_id   INTEGER NOT NULL REFERENCES uploads (id),
+        column_name TEXT NOT NULL,
+        dictionary  TEXT NOT NULL,
+        PRIMARY KEY (upload_id, column_name)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE audit_log (
+        seq             INTEGER PRIMARY KEY,
+        time            TEXT NOT NULL,
+        actor           TEXT NOT NULL,
+        role            TEXT NOT NULL,
+        action          TEXT NOT NULL,
+        dataset         TEXT,
+        version         INTEGER,
+        grant_id        TEXT,
+        purpose         TEXT,
+        query_hash      TEXT,
+        charged_epsilon TEXT,
+        charged_delta   TEXT,
+        outcome         TEXT NOT NULL,
+        detail          TEXT,
+        prev_hash       TEXT NOT NULL,
+        hash            TEXT NOT NULL
+      );
+      CREATE INDEX audit_log_dataset ON audit_log (dataset, seq);
+      CREATE INDEX audit_log_actor ON audit_log (actor, seq);
+    `,
+  },
+]
