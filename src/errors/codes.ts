@@ -67,7 +67,7 @@ export const ERROR_CODES = {
   VEILBOX_ERR_QUERY_UNKNOWN_COLUMN: { status: 400, title: 'Query names an unknown column' },
   VEILBOX_ERR_QUERY_UNKNOWN_CATEGORY: { status: 400, title: "Value is not among the column's declared categories" },
   VEILBOX_ERR_QUERY_TYPE_MISMATCH: { status: 400, title: "Literal or operator does not fit the column's type" },
-  VEILBOX_ERR_QUERY_ID_COLUMN: { status: 400, title: 'Id columns cannot be aggregated, filtered or grouped' },
+  VEILBOX_ERR_QUERY_ID_COLUMN: { status: 400, title: 'Id columns cannot be aggregated or filtered on' },
   VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN: { status: 400, title: 'Column has no declared bounds' },
   VEILBOX_ERR_QUERY_HE_UNSUPPORTED: { status: 400, title: 'Encrypted column used where it cannot be computed' },
   // Exact aggregate kernels (src/engine/exec)

@@ -1,0 +1,268 @@
+import { queryError } from './errors.js'
+
+/**
+ * The query tree. Every node is a small frozen object with a `kind` tag; the
+ * parser and the JSON reader both build it through the constructors below,
+ * which validate what a node alone can be checked for. Rules that need the
+ * whole query live in `shape.ts`, rules that need the dataset in `binder.ts`.
+ *
+ * Nodes remember where they came from (`pos`) so that later stages can point
+ * at the offending text; nodes built by code may carry no position.
+ */
+
+/** A place in SQL text. `offset` counts code points from 0; line and column start at 1. */
+export interface TextPos {
+  readonly offset: number
+  readonly line: number
+  readonly column: number
+}
+
+/** A place in the JSON form: a JSON pointer such as `/query/select/1`. */
+export interface JsonPos {
+  readonly path: string
+}
+
+export type SourcePos = TextPos | JsonPos
+
+export const AGGREGATE_FNS = ['count', 'sum', 'avg', 'var', 'stddev', 'quantile'] as const
+export type AggregateFn = (typeof AGGREGATE_FNS)[number]
+
+export const COMPARE_OPS = ['=', '<>', '<', '<=', '>', '>='] as const
+export type CompareOp = (typeof COMPARE_OPS)[number]
+
+export type Direction = 'asc' | 'desc'
+
+export interface ColumnRef {
+  readonly kind: 'column'
+  readonly name: string
+  readonly pos?: SourcePos
+}
+
+/** A GROUP BY column shown in the output, optionally renamed. */
+export interface ColumnItem {
+  readonly kind: 'columnItem'
+  readonly column: ColumnRef
+  readonly alias?: string
+  readonly pos?: SourcePos
+}
+
+export interface Aggregate {
+  readonly kind: 'aggregate'
+  readonly fn: AggregateFn
+  /** null only for COUNT(*). */
+  readonly column: ColumnRef | null
+  /** Only for quantiles: 0 < p < 1. */
+  readonly p?: number
+  /** MEDIAN(x) is QUANTILE(x, 0.5) that keeps its own name for display. */
+  readonly display?: 'median'
+  readonly alias?: string
+  readonly pos?: SourcePos
+}
+
+export type SelectItem = ColumnItem | Aggregate
+
+export type LiteralValue = string | number | boolean
+
+export interface Literal {
+  readonly kind: 'literal'
+  readonly value: LiteralValue
+  readonly pos?: SourcePos
+}
+
+export interface Compare {
+  readonly kind: 'compare'
+  readonly column: ColumnRef
+  readonly op: CompareOp
+  readonly value: Literal
+  readonly pos?: SourcePos
+}
+
+export interface InList {
+  readonly kind: 'in'
+  readonly column: ColumnRef
+  readonly values: readonly Literal[]
+  readonly negated: boolean
+  readonly pos?: SourcePos
+}
+
+export interface Between {
+  readonly kind: 'between'
+  readonly column: ColumnRef
+  readonly low: Literal
+  readonly high: Literal
+  readonly negated: boolean
+  readonly pos?: SourcePos
+}
+
+export interface IsNull {
+  readonly kind: 'isNull'
+  readonly column: ColumnRef
+  readonly negated: boolean
+  readonly pos?: SourcePos
+}
+
+export interface And {
+  readonly kind: 'and'
+  readonly operands: readonly Predicate[]
+  readonly pos?: SourcePos
+}
+
+export interface Or {
+  readonly kind: 'or'
+  readonly operands: readonly Predicate[]
+  readonly pos?: SourcePos
+}
+
+export interface Not {
+  readonly kind: 'not'
+  readonly operand: Predicate
+  readonly pos?: SourcePos
+}
+
+export type Condition = Compare | InList | Between | IsNull
+export type Predicate = Condition | And | Or | Not
+
+export interface From {
+  readonly name: string
+  readonly pos?: SourcePos
+}
+
+export interface OrderItem {
+  readonly name: string
+  readonly direction: Direction
+  readonly pos?: SourcePos
+}
+
+export interface Query {
+  readonly kind: 'query'
+  readonly select: readonly SelectItem[]
+  readonly from: From
+  readonly where?: Predicate
+  readonly groupBy: readonly ColumnRef[]
+  readonly orderBy: readonly OrderItem[]
+  readonly pos?: SourcePos
+}
+
+/** Freezes a node, leaving out the optional fields that are undefined. */
+function node<T extends object>(fields: T): T {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v
+  return Object.freeze(out) as T
+}
+
+export function columnRef(name: string, pos?: SourcePos): ColumnRef {
+  return node({ kind: 'column', name, pos })
+}
+
+export function columnItem(column: ColumnRef, alias?: string, pos?: SourcePos): ColumnItem {
+  return node({ kind: 'columnItem', column, alias, pos: pos ?? column.pos })
+}
+
+export interface AggregateParts {
+  readonly fn: AggregateFn
+  readonly column: ColumnRef | null
+  readonly p?: number
+  readonly display?: 'median'
+  readonly alias?: string
+  readonly pos?: SourcePos
+}
+
+export function aggregate(parts: AggregateParts): Aggregate {
+  const { fn, column, p, display, alias, pos } = parts
+  const name = (display ?? fn).toUpperCase()
+  if (!(AGGREGATE_FNS as readonly string[]).includes(fn)) {
+    throw queryError('VEILBOX_ERR_QUERY_BAD_AGGREGATE', `"${fn}" is not an aggregate; use one of ${AGGREGATE_FNS.join(', ')} or median`, pos)
+  }
+  if (column === null && fn !== 'count') {
+    throw queryError('VEILBOX_ERR_QUERY_BAD_AGGREGATE', `${name} needs a column: only COUNT counts rows without one`, pos)
+  }
+  if (fn === 'quantile') {
+    if (p === undefined) {
+      throw queryError('VEILBOX_ERR_QUERY_BAD_AGGREGATE', 'QUANTILE needs the probability p: write QUANTILE(col, 0.9)', pos)
+    }
+    if (!Number.isFinite(p) || !(p > 0 && p < 1)) {
+      throw queryError('VEILBOX_ERR_QUERY_BAD_AGGREGATE', `QUANTILE's p must lie strictly between 0 and 1, not ${p}; use MEDIAN(col) or p = 0.5 for the median`, pos)
+    }
+  } else if (p !== undefined) {
+    throw queryError('VEILBOX_ERR_QUERY_BAD_AGGREGATE', `only QUANTILE takes a probability p; ${name} takes a column alone`, pos)
+  }
+  if (display === 'median' && !(fn === 'quantile' && p === 0.5)) {
+    throw queryError('VEILBOX_ERR_QUERY_BAD_AGGREGATE', 'a median is the quantile at p = 0.5', pos)
+  }
+  return node({ kind: 'aggregate', fn, column, p, display, alias, pos })
+}
+
+export function literal(value: LiteralValue, pos?: SourcePos): Literal {
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    throw queryError('VEILBOX_ERR_QUERY_BAD_LITERAL', `number literals must be finite, not ${value}`, pos)
+  }
+  // -0 and 0 select the same rows; keeping one spelling keeps canonical forms equal.
+  return node({ kind: 'literal', value: Object.is(value, -0) ? 0 : value, pos })
+}
+
+export function compare(column: ColumnRef, op: CompareOp, value: Literal, pos?: SourcePos): Compare {
+  return node({ kind: 'compare', column, op, value, pos: pos ?? column.pos })
+}
+
+export function inList(column: ColumnRef, values: readonly Literal[], negated: boolean, pos?: SourcePos): InList {
+  if (values.length === 0) throw queryError('VEILBOX_ERR_QUERY_SYNTAX', 'an IN list needs at least one value', pos)
+  return node({ kind: 'in', column, values: Object.freeze([...values]), negated, pos: pos ?? column.pos })
+}
+
+export function between(column: ColumnRef, low: Literal, high: Literal, negated: boolean, pos?: SourcePos): Between {
+  return node({ kind: 'between', column, low, high, negated, pos: pos ?? column.pos })
+}
+
+export function isNull(column: ColumnRef, negated: boolean, pos?: SourcePos): IsNull {
+  return node({ kind: 'isNull', column, negated, pos: pos ?? column.pos })
+}
+
+export function and(operands: readonly Predicate[], pos?: SourcePos): And {
+  if (operands.length < 2) throw new TypeError('AND needs at least two operands')
+  return node({ kind: 'and', operands: Object.freeze([...operands]), pos: pos ?? operands[0]!.pos })
+}
+
+export function or(operands: readonly Predicate[], pos?: SourcePos): Or {
+  if (operands.length < 2) throw new TypeError('OR needs at least two operands')
+  return node({ kind: 'or', operands: Object.freeze([...operands]), pos: pos ?? operands[0]!.pos })
+}
+
+export function not(operand: Predicate, pos?: SourcePos): Not {
+  return node({ kind: 'not', operand, pos })
+}
+
+export function from(name: string, pos?: SourcePos): From {
+  return node({ name, pos })
+}
+
+export function orderItem(name: string, direction: Direction, pos?: SourcePos): OrderItem {
+  return node({ name, direction, pos })
+}
+
+/** The name an aggregate's output column gets when it has no alias. */
+export function defaultAggregateName(a: Aggregate): string {
+  if (a.column === null) return 'count'
+  if (a.fn === 'quantile' && a.display !== 'median') {
+    return `quantile_${a.column.name}_${String(a.p).replace(/[.+-]/g, '_')}`
+  }
+  return `${a.display ?? a.fn}_${a.column.name}`
+}
+
+/** The name of an output column: its alias, else the column's own name or the aggregate's default. */
+export function outputName(item: SelectItem): string {
+  if (item.alias !== undefined) return item.alias
+  return item.kind === 'columnItem' ? item.column.name : defaultAggregateName(item)
+}
+
+/** Whether two aggregates compute the same thing (aliases and spelling aside). */
+export function sameAggregate(a: Aggregate, b: Aggregate): boolean {
+  return a.fn === b.fn && (a.column?.name ?? null) === (b.column?.name ?? null) && a.p === b.p
+}
+
+/** How an aggregate reads in SQL, for messages and canonical text: `SUM(income)`, `QUANTILE(age, 0.9)`. */
+export function aggregateSql(a: Aggregate, quoteName: (name: string) => string = (n) => n): string {
+  const col = a.column === null ? '*' : quoteName(a.column.name)
+  if (a.display === 'median') return `MEDIAN(${col})`
+  if (a.fn === 'quantile') return `QUANTILE(${col}, ${String(a.p)})`
+  return `${a.fn.toUpperCase()}(${col})`
+}

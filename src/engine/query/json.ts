@@ -1,0 +1,235 @@
+import { z } from 'zod'
+import { VeilboxError } from '../../errors/index.js'
+import {
+  AGGREGATE_FNS,
+  COMPARE_OPS,
+  aggregate,
+  and,
+  between,
+  columnItem,
+  columnRef,
+  compare,
+  from,
+  inList,
+  isNull,
+  literal,
+  not,
+  or,
+  orderItem,
+  type JsonPos,
+  type Literal,
+  type LiteralValue,
+  type Predicate,
+  type Query,
+  type SelectItem,
+} from './ast.js'
+import { tooLarge } from './errors.js'
+import { QUERY_LIMITS } from './limits.js'
+import { buildQuery } from './shape.js'
+
+/**
+ * The query tree as JSON, for clients that build queries as data rather than
+ * as SQL text (`{query: {...}}` instead of `{sql}` in the API). It is the
+ * same tree without positions: names are plain strings, literals plain JSON
+ * values. Objects are strict, so a misspelt field is an error rather than a
+ * silently ignored condition.
+ */
+
+export type LiteralJson = LiteralValue
+
+export type SelectItemJson =
+  | { kind: 'column'; column: string; alias?: string }
+  | { kind: 'aggregate'; fn: (typeof AGGREGATE_FNS)[number] | 'median'; column?: string | null; p?: number; alias?: string }
+
+export type PredicateJson =
+  | { kind: 'compare'; column: string; op: (typeof COMPARE_OPS)[number]; value: LiteralJson }
+  | { kind: 'in'; column: string; values: LiteralJson[]; negated?: boolean }
+  | { kind: 'between'; column: string; low: LiteralJson; high: LiteralJson; negated?: boolean }
+  | { kind: 'isNull'; column: string; negated?: boolean }
+  | { kind: 'and'; operands: PredicateJson[] }
+  | { kind: 'or'; operands: PredicateJson[] }
+  | { kind: 'not'; operand: PredicateJson }
+
+export interface QueryJson {
+  select: SelectItemJson[]
+  from: string
+  where?: PredicateJson
+  groupBy?: string[]
+  orderBy?: { name: string; direction?: 'asc' | 'desc' }[]
+}
+
+const name = z.string().min(1).max(QUERY_LIMITS.maxIdentifierLength)
+const literalJson = z.union([z.string().max(QUERY_LIMITS.maxTextLength), z.number().finite(), z.boolean()])
+
+const selectItemJson = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('column'), column: name, alias: name.optional() }),
+  z.strictObject({
+    kind: z.literal('aggregate'),
+    fn: z.enum([...AGGREGATE_FNS, 'median']),
+    column: name.nullable().optional(),
+    p: z.number().finite().optional(),
+    alias: name.optional(),
+  }),
+])
+
+export const predicateJsonSchema: z.ZodType<PredicateJson> = z.lazy(() =>
+  z.discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('compare'), column: name, op: z.enum(COMPARE_OPS), value: literalJson }),
+    z.strictObject({
+      kind: z.literal('in'),
+      column: name,
+      values: z.array(literalJson).min(1).max(QUERY_LIMITS.maxInList),
+      negated: z.boolean().optional(),
+    }),
+    z.strictObject({ kind: z.literal('between'), column: name, low: literalJson, high: literalJson, negated: z.boolean().optional() }),
+    z.strictObject({ kind: z.literal('isNull'), column: name, negated: z.boolean().optional() }),
+    z.strictObject({ kind: z.literal('and'), operands: z.array(predicateJsonSchema).min(2) }),
+    z.strictObject({ kind: z.literal('or'), operands: z.array(predicateJsonSchema).min(2) }),
+    z.strictObject({ kind: z.literal('not'), operand: predicateJsonSchema }),
+  ]),
+)
+
+/** The JSON query's schema, for request schemas (OpenAPI) and for `fromJson`. */
+export const queryJsonSchema = z.strictObject({
+  select: z.array(selectItemJson).min(1).max(QUERY_LIMITS.maxSelectItems),
+  from: name,
+  where: predicateJsonSchema.optional(),
+  groupBy: z.array(name).max(QUERY_LIMITS.maxGroupBy).optional(),
+  orderBy: z.array(z.strictObject({ name, direction: z.enum(['asc', 'desc']).optional() })).optional(),
+})
+
+/**
+ * Nesting of the raw value, measured before the schema walks it: the schema
+ * recurses, and a value nested thousands deep must be refused before it can
+ * exhaust the stack. The allowance covers the query's own object levels.
+ */
+const MAX_JSON_NESTING = 2 * QUERY_LIMITS.maxDepth + 8
+
+function checkNesting(value: unknown, base: string): void {
+  const stack: { v: unknown; depth: number; path: string }[] = [{ v: value, depth: 0, path: base }]
+  while (stack.length > 0) {
+    const { v, depth, path } = stack.pop()!
+    if (typeof v !== 'object' || v === null) continue
+    if (depth > MAX_JSON_NESTING) throw tooLarge('maxDepth', { path })
+    for (const [k, child] of Object.entries(v)) stack.push({ v: child, depth: depth + 1, path: `${path}/${escapePointer(k)}` })
+  }
+}
+
+function escapePointer(segment: string | number): string {
+  return String(segment).replace(/~/g, '~0').replace(/\//g, '~1')
+}
+
+export interface FromJsonOptions {
+  /** JSON pointer of the query inside the request body, prefixed to every error path. Default `/query`. */
+  readonly path?: string
+}
+
+/**
+ * Validates a JSON query and builds the same frozen tree the parser would.
+ * Shape errors are VEILBOX_ERR_REQUEST_VALIDATION with `errors: [{path,
+ * message}]`; rule errors are the same VEILBOX_ERR_QUERY_* codes as for SQL,
+ * with `path` in place of `position`.
+ */
+export function fromJson(value: unknown, options: FromJsonOptions = {}): Query {
+  const base = options.path ?? '/query'
+  checkNesting(value, base)
+  const parsed = queryJsonSchema.safeParse(value)
+  if (!parsed.success) {
+    const errors = parsed.error.issues.map((i) => ({
+      path: base + i.path.map((s) => `/${escapePointer(typeof s === 'symbol' ? String(s) : s)}`).join(''),
+      message: i.message,
+    }))
+    throw new VeilboxError(
+      'VEILBOX_ERR_REQUEST_VALIDATION',
+      `the JSON query does not match its schema: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+      { errors },
+    )
+  }
+  const q = parsed.data
+  const at = (...segments: (string | number)[]): JsonPos => ({ path: base + segments.map((s) => `/${escapePointer(s)}`).join('') })
+  const select = q.select.map((s, i): SelectItem => {
+    if (s.kind === 'column') return columnItem(columnRef(s.column, at('select', i, 'column')), s.alias, at('select', i))
+    const median = s.fn === 'median'
+    return aggregate({
+      fn: s.fn === 'median' ? 'quantile' : s.fn,
+      column: s.column === undefined || s.column === null ? null : columnRef(s.column, at('select', i, 'column')),
+      p: median ? (s.p ?? 0.5) : s.p,
+      display: median ? 'median' : undefined,
+      alias: s.alias,
+      pos: at('select', i),
+    })
+  })
+  return buildQuery({
+    select,
+    from: from(q.from, at('from')),
+    where: q.where === undefined ? undefined : predicateFromJson(q.where, ['where'], at),
+    groupBy: (q.groupBy ?? []).map((g, i) => columnRef(g, at('groupBy', i))),
+    orderBy: (q.orderBy ?? []).map((o, i) => orderItem(o.name, o.direction ?? 'asc', at('orderBy', i))),
+    pos: at(),
+  })
+}
+
+function predicateFromJson(
+  p: PredicateJson,
+  path: (string | number)[],
+  at: (...segments: (string | number)[]) => JsonPos,
+): Predicate {
+  const pos = at(...path)
+  const col = (c: string) => columnRef(c, at(...path, 'column'))
+  const lit = (v: LiteralValue, ...sub: (string | number)[]): Literal => literal(v, at(...path, ...sub))
+  switch (p.kind) {
+    case 'compare':
+      return compare(col(p.column), p.op, lit(p.value, 'value'), pos)
+    case 'in':
+      return inList(col(p.column), p.values.map((v, i) => lit(v, 'values', i)), p.negated ?? false, pos)
+    case 'between':
+      return between(col(p.column), lit(p.low, 'low'), lit(p.high, 'high'), p.negated ?? false, pos)
+    case 'isNull':
+      return isNull(col(p.column), p.negated ?? false, pos)
+    case 'and':
+      return and(p.operands.map((o, i) => predicateFromJson(o, [...path, 'operands', i], at)), pos)
+    case 'or':
+      return or(p.operands.map((o, i) => predicateFromJson(o, [...path, 'operands', i], at)), pos)
+    case 'not':
+      return not(predicateFromJson(p.operand, [...path, 'operand'], at), pos)
+  }
+}
+
+/** The JSON form of a query (positions dropped). `fromJson(toJson(q))` has the same canonical text as q. */
+export function toJson(q: Query): QueryJson {
+  const out: QueryJson = {
+    select: q.select.map((s): SelectItemJson => {
+      if (s.kind === 'columnItem') return { kind: 'column', column: s.column.name, ...(s.alias === undefined ? {} : { alias: s.alias }) }
+      return {
+        kind: 'aggregate',
+        fn: s.display === 'median' ? 'median' : s.fn,
+        ...(s.column === null ? {} : { column: s.column.name }),
+        ...(s.p === undefined || s.display === 'median' ? {} : { p: s.p }),
+        ...(s.alias === undefined ? {} : { alias: s.alias }),
+      }
+    }),
+    from: q.from.name,
+  }
+  if (q.where !== undefined) out.where = predicateToJson(q.where)
+  if (q.groupBy.length > 0) out.groupBy = q.groupBy.map((g) => g.name)
+  if (q.orderBy.length > 0) out.orderBy = q.orderBy.map((o) => ({ name: o.name, direction: o.direction }))
+  return out
+}
+
+function predicateToJson(p: Predicate): PredicateJson {
+  switch (p.kind) {
+    case 'compare':
+      return { kind: 'compare', column: p.column.name, op: p.op, value: p.value.value }
+    case 'in':
+      return { kind: 'in', column: p.column.name, values: p.values.map((v) => v.value), negated: p.negated }
+    case 'between':
+      return { kind: 'between', column: p.column.name, low: p.low.value, high: p.high.value, negated: p.negated }
+    case 'isNull':
+      return { kind: 'isNull', column: p.column.name, negated: p.negated }
+    case 'and':
+    case 'or':
+      return { kind: p.kind, operands: p.operands.map(predicateToJson) }
+    case 'not':
+      return { kind: 'not', operand: predicateToJson(p.operand) }
+  }
+}
