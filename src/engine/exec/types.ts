@@ -12,11 +12,20 @@
  * plain integers.
  */
 
-/** One bit per row, bit (i & 7) of byte (i >> 3); a set bit means the value is null. */
+/**
+ * One bit per row, bit (i & 7) of byte (i >> 3); a set bit means the value is
+ * null. At least ceil(rows / 8) bytes; bits past the last row are ignored.
+ */
 export type NullBitmap = Uint8Array
 
 export type CodeArray = Uint8Array | Uint16Array | Uint32Array
 
+/**
+ * `values` has exactly `rows` elements. The value under a null bit is ignored.
+ * A non-null f64 value is never NaN (ingest refuses it); a NaN that slips
+ * through is refused by the kernels (VEILBOX_ERR_EXEC_BAD_ARGUMENT), never
+ * summed. Infinities are fine: they clamp to the bounds.
+ */
 export type ColumnArray =
   | { readonly kind: 'f64'; readonly values: Float64Array; readonly nulls: NullBitmap | null }
   | { readonly kind: 'i32'; readonly values: Int32Array; readonly nulls: NullBitmap | null }
@@ -36,23 +45,40 @@ export type NumericColumn = Extract<ColumnArray, { kind: 'f64' | 'i32' }>
 /**
  * A selection: one byte per row, 1 when the row takes part in the aggregate,
  * 0 otherwise. It already folds in the WHERE clause and the contribution
- * bound (rows beyond a unit's maxRowsPerUnit are 0).
+ * bound (rows beyond a unit's maxRowsPerUnit are 0). The predicate compiler
+ * writes only 0 and 1; kernels read any non-zero byte as selected, so that a
+ * stray 2 cannot count twice in a branch-free kernel that multiplies by it.
  */
 export type Selection = Uint8Array
 
-/** Per-row group code in [0, count). Rows of no group are excluded by the selection. */
+/**
+ * Per-row group code in [0, count), for every row, selected or not: a native
+ * kernel may scatter unselected rows too (adding 0), so an out-of-range code
+ * anywhere would be an out-of-bounds write. Rows that belong to no group are
+ * excluded by the selection but still carry a valid code. 1 <= count <=
+ * MAX_GROUPS; the group set comes from declared domains, never
+ * from the data, so an empty group is reported as zeros, not dropped.
+ */
 export interface Grouping {
   readonly codes: CodeArray
   readonly count: number
 }
 
+/** The most groups one aggregate may have: every kernel allocates per group. */
+export const MAX_GROUPS = 1_000_000
+
 /**
  * Power-of-two quantization of a clamped column. A value x is clamped to
  * [lower, upper], then mapped to the integer q = floor(x * 2^-exp + 0.5).
  * `exp` is chosen (see `quantumFor`) so that |q| <= 2^31, which keeps 2^21
- * rows of partial sums exact in a double and q*q exact in an int64.
- * Squares are quantized again: s = floor(q*q * 2^-31 + 0.5) (q*q computed as a
- * double product), so a sum of squares is in units of 2^(2*exp + 31).
+ * rows of partial sums exact in a double. Note |q| can be 2^31 itself, one
+ * past INT32_MAX: C++ holds q in a double or an int64.
+ * Squares are quantized again: s = floor(q*q * 2^-31 + 0.5), with q*q computed
+ * as a double product (rounded once |q| > 2^26.5; that rounding is part of the
+ * definition, so C++ must not use an exact int64 product), so a sum of squares
+ * is in units of 2^(2*exp + 31). Every expression is evaluated in binary64 in
+ * the order written; quantum.ts proves which steps are exact and why the rest
+ * reproduce bit for bit.
  */
 export interface Quantum {
   readonly exp: number
@@ -75,8 +101,10 @@ export type Measure =
   | { readonly kind: 'nonNull'; readonly column: ColumnArray }
   /**
    * Histogram of a clamped column over `bins` equal-width bins of [lower, upper]:
-   * bin = min(bins - 1, max(0, floor((x - lower) / (upper - lower) * bins))).
-   * Nulls are not counted.
+   * bin = min(bins - 1, max(0, floor((x - lower) / (upper - lower) * bins))),
+   * x clamped first, evaluated in binary64 in exactly that order (subtract,
+   * divide, multiply; no reciprocal, no fused multiply-add). upper - lower must
+   * be finite. Nulls are not counted.
    */
   | {
       readonly kind: 'histogram'

@@ -1,0 +1,396 @@
+import { badArgument as bad, describe } from './errors.js'
+import type { CodeArray, ColumnArray, NullBitmap, Selection } from './types.js'
+import { validateColumn } from './validate.js'
+
+/**
+ * WHERE clauses, compiled once per query into a selection: one tight loop per
+ * leaf over its column, then AND / OR over whole masks, 4 rows per 32-bit word.
+ * Nothing walks the predicate per row and nothing is allocated per row.
+ *
+ * Three-valued logic. SQL gives every row TRUE, FALSE or UNKNOWN (a comparison
+ * with a null value), and WHERE keeps only TRUE rows. Each subexpression is
+ * compiled into two masks: `t` (rows where it is TRUE) and `f` (rows where it
+ * is FALSE); a row in neither is UNKNOWN. Then
+ *   NOT p:      t = f(p),          f = t(p)            (a swap: no work at all)
+ *   p AND q:    t = t(p) & t(q),   f = f(p) | f(q)
+ *   p OR q:     t = t(p) | t(q),   f = f(p) & f(q)
+ *   comparison: t = known & cmp,   f = known & !cmp    (known = not null)
+ *   IS NULL:    t = null,          f = !null           (never UNKNOWN)
+ * which is Kleene's logic, SQL's. So `NOT (x > 5)` keeps no null x, and
+ * `x > 5 OR x IS NULL` keeps them all. Only the masks an ancestor needs are
+ * built: the root needs `t`; a NOT asks its operand for the other one.
+ *
+ * Category columns (kind 'code') compare on dictionary codes: the literal is
+ * looked up once and each leaf becomes a lookup table over codes, so `=`, IN,
+ * ordering and BETWEEN all cost one table read per row. A literal that is not
+ * in the dictionary matches no row for = and IN, and every non-null row for <>
+ * and NOT IN. Ordering compares the dictionary strings by UTF-16 code units
+ * (JavaScript's `<`). A boolean literal stands for its dictionary entry
+ * 'true' / 'false'. A code with no dictionary entry is treated like a null
+ * (neither TRUE nor FALSE), which the column store never produces.
+ */
+
+export type CompareOp = '=' | '<>' | '<' | '<=' | '>' | '>='
+
+/** Numbers for f64 and i32 columns; strings (or booleans) for code columns. */
+export type Literal = number | string | boolean
+
+export type Predicate =
+  | { readonly kind: 'cmp'; readonly column: ColumnArray; readonly op: CompareOp; readonly value: Literal }
+  | { readonly kind: 'in'; readonly column: ColumnArray; readonly values: readonly Literal[]; readonly negated: boolean }
+  /** low <= x AND x <= high; NOT BETWEEN when negated. low > high matches nothing. */
+  | { readonly kind: 'between'; readonly column: ColumnArray; readonly low: Literal; readonly high: Literal; readonly negated: boolean }
+  | { readonly kind: 'isNull'; readonly column: ColumnArray; readonly negated: boolean }
+  /** AND of no operands is TRUE, OR of none is FALSE. */
+  | { readonly kind: 'and' | 'or'; readonly operands: readonly Predicate[] }
+  | { readonly kind: 'not'; readonly operand: Predicate }
+
+/** Deeper trees are refused; the parser's own nesting limit is far below this. */
+export const MAX_PREDICATE_DEPTH = 256
+
+/** IN lists up to this length are one pass per value; longer ones binary-search per row. */
+const IN_PASSES_MAX = 8
+
+const OPS: readonly CompareOp[] = ['=', '<>', '<', '<=', '>', '>=']
+
+/** The rows for which `predicate` is TRUE, as a fresh selection of `rows` bytes (0/1). */
+export function compilePredicate(predicate: Predicate, rows: number): Selection {
+  if (!Number.isInteger(rows) || rows < 0) throw bad(`rows must be a non-negative integer, got ${String(rows)}`)
+  const c = new Compiler(rows)
+  const t = c.evaluate(predicate, NEED_T, 'predicate', 0).t!
+  return new Uint8Array(t.buffer, 0, rows)
+}
+
+/**
+ * Folds the contribution-bounding keep mask into a selection, in place, and
+ * returns it. Both are 0/1 masks; a stray byte other than 1 in either drops
+ * the row rather than keeping it, the safe way round for a contribution bound.
+ */
+export function andMask(selection: Selection, keep: Selection): Selection {
+  if (!(selection instanceof Uint8Array) || !(keep instanceof Uint8Array)) {
+    throw bad('andMask needs two Uint8Array masks')
+  }
+  if (selection.length !== keep.length) {
+    throw bad(`andMask needs masks of one length, got ${selection.length} and ${keep.length}`)
+  }
+  const n = selection.length
+  let i = 0
+  if (selection.byteOffset % 4 === 0 && keep.byteOffset % 4 === 0) {
+    const a = new Uint32Array(selection.buffer, selection.byteOffset, n >> 2)
+    const b = new Uint32Array(keep.buffer, keep.byteOffset, n >> 2)
+    for (let w = 0; w < a.length; w++) a[w] &= b[w]
+    i = a.length << 2
+  }
+  for (; i < n; i++) selection[i] &= keep[i]
+  return selection
+}
+
+interface Need {
+  readonly t: boolean
+  readonly f: boolean
+}
+
+const NEED_T: Need = { t: true, f: false }
+
+/** Masks of `padded` bytes (a multiple of 8), so 32-bit views cover them whole. */
+interface Truth {
+  readonly t: Uint8Array | null
+  readonly f: Uint8Array | null
+}
+
+type Values = Float64Array | Int32Array
+
+class Compiler {
+  private readonly padded: number
+
+  constructor(private readonly rows: number) {
+    this.padded = Math.ceil(rows / 8) * 8
+  }
+
+  evaluate(p: Predicate, need: Need, at: string, depth: number): Truth {
+    if (depth > MAX_PREDICATE_DEPTH) throw bad(`${at} nests deeper than ${MAX_PREDICATE_DEPTH} levels`)
+    if (p === null || typeof p !== 'object') throw bad(`${at} must be a predicate object, got ${describe(p)}`)
+    switch (p.kind) {
+      case 'not': {
+        const r = this.evaluate(p.operand, { t: need.f, f: need.t }, `${at}.operand`, depth + 1)
+        return { t: r.f, f: r.t }
+      }
+      case 'and':
+      case 'or':
+        return this.combine(p.kind, p.operands, need, at, depth)
+      case 'isNull': {
+        this.column(p.column, at)
+        const r = this.isNull(p.column.nulls, { t: p.negated ? need.f : need.t, f: p.negated ? need.t : need.f })
+        return p.negated ? { t: r.f, f: r.t } : r
+      }
+      case 'cmp':
+        if (!OPS.includes(p.op)) throw bad(`${at}.op must be one of ${OPS.join(' ')}, got ${describe(p.op)}`)
+        return this.leaf(p.column, at, need, false, (v) => this.numericCompare(v, p.op, this.number(p.value, `${at}.value`, p.column)), () => {
+          const lit = this.text(p.value, `${at}.value`, p.column)
+          return (s: string) => compareText(s, p.op, lit)
+        })
+      case 'in': {
+        if (!Array.isArray(p.values)) throw bad(`${at}.values must be an array, got ${describe(p.values)}`)
+        this.negatedFlag(p.negated, at)
+        const values = p.values
+        return this.leaf(p.column, at, need, p.negated, (v) => this.numericIn(v, values.map((x, i) => this.number(x, `${at}.values[${i}]`, p.column))), () => {
+          const set = new Set(values.map((x, i) => this.text(x, `${at}.values[${i}]`, p.column)))
+          return (s: string) => set.has(s)
+        })
+      }
+      case 'between': {
+        this.negatedFlag(p.negated, at)
+        return this.leaf(p.column, at, need, p.negated, (v) => this.numericBetween(v, this.number(p.low, `${at}.low`, p.column), this.number(p.high, `${at}.high`, p.column)), () => {
+          const low = this.text(p.low, `${at}.low`, p.column)
+          const high = this.text(p.high, `${at}.high`, p.column)
+          return (s: string) => low <= s && s <= high
+        })
+      }
+      default:
+        throw bad(`${at}.kind must be one of cmp in between isNull and or not, got ${describe((p as { kind: unknown }).kind)}`)
+    }
+  }
+
+  private combine(kind: 'and' | 'or', operands: readonly Predicate[], need: Need, at: string, depth: number): Truth {
+    if (!Array.isArray(operands)) throw bad(`${at}.operands must be an array, got ${describe(operands)}`)
+    if (operands.length === 0) {
+      const empty = kind === 'and' ? { t: 1, f: 0 } : { t: 0, f: 1 }
+      return { t: need.t ? this.constant(empty.t) : null, f: need.f ? this.constant(empty.f) : null }
+    }
+    const acc = this.evaluate(operands[0], need, `${at}.operands[0]`, depth + 1)
+    for (let i = 1; i < operands.length; i++) {
+      const r = this.evaluate(operands[i], need, `${at}.operands[${i}]`, depth + 1)
+      if (kind === 'and') {
+        if (need.t) andInto(acc.t!, r.t!)
+        if (need.f) orInto(acc.f!, r.f!)
+      } else {
+        if (need.t) orInto(acc.t!, r.t!)
+        if (need.f) andInto(acc.f!, r.f!)
+      }
+    }
+    return acc
+  }
+
+  /**
+   * A comparison-like leaf. Numeric columns: `numeric` writes the raw result
+   * for every row (nulls included) into a fresh mask, `f` is its complement,
+   * and null rows are then cleared from both. Code columns: `text` gives the
+   * test for one dictionary entry, evaluated once per entry into tables.
+   */
+  private leaf(
+    column: ColumnArray,
+    at: string,
+    need: Need,
+    negated: boolean,
+    numeric: (values: Values) => Uint8Array,
+    text: () => (entry: string) => boolean,
+  ): Truth {
+    this.column(column, at)
+    const want = negated ? { t: need.f, f: need.t } : need
+    let t: Uint8Array | null = null
+    let f: Uint8Array | null = null
+    if (column.kind === 'code') {
+      const test = text()
+      const { yes, no } = lookupTables(column.values, column.dictionary, test)
+      if (want.t) t = this.lookup(column.values, yes)
+      if (want.f) f = this.lookup(column.values, no)
+    } else {
+      const raw = numeric(column.values)
+      if (want.f) {
+        f = want.t ? this.alloc() : raw
+        notInto(f, raw)
+      }
+      if (want.t) t = raw
+    }
+    if (column.nulls !== null) {
+      if (t !== null) clearNulls(t, column.nulls, this.rows)
+      if (f !== null) clearNulls(f, column.nulls, this.rows)
+    }
+    return negated ? { t: f, f: t } : { t, f }
+  }
+
+  private isNull(nulls: NullBitmap | null, need: Need): Truth {
+    const t = this.alloc()
+    if (nulls !== null) expandNulls(t, nulls, this.rows)
+    let f: Uint8Array | null = null
+    if (need.f) {
+      f = need.t ? this.alloc() : t
+      notInto(f, t)
+    }
+    return { t: need.t ? t : null, f }
+  }
+
+  private numericCompare(v: Values, op: CompareOp, c: number): Uint8Array {
+    const out = this.alloc()
+    const n = v.length
+    switch (op) {
+      case '=':
+        for (let i = 0; i < n; i++) out[i] = v[i] === c ? 1 : 0
+        break
+      case '<>':
+        for (let i = 0; i < n; i++) out[i] = v[i] !== c ? 1 : 0
+        break
+      case '<':
+        for (let i = 0; i < n; i++) out[i] = v[i] < c ? 1 : 0
+        break
+      case '<=':
+        for (let i = 0; i < n; i++) out[i] = v[i] <= c ? 1 : 0
+        break
+      case '>':
+        for (let i = 0; i < n; i++) out[i] = v[i] > c ? 1 : 0
+        break
+      case '>=':
+        for (let i = 0; i < n; i++) out[i] = v[i] >= c ? 1 : 0
+        break
+    }
+    return out
+  }
+
+  private numericBetween(v: Values, low: number, high: number): Uint8Array {
+    const out = this.alloc()
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i]
+      out[i] = x >= low ? (x <= high ? 1 : 0) : 0
+    }
+    return out
+  }
+
+  private numericIn(v: Values, list: number[]): Uint8Array {
+    const out = this.alloc()
+    const sorted = Float64Array.from(new Set(list)).sort()
+    const n = v.length
+    if (sorted.length <= IN_PASSES_MAX) {
+      // One pass per value: a handful of passes beats a per-row search.
+      for (const c of sorted) for (let i = 0; i < n; i++) out[i] |= v[i] === c ? 1 : 0
+      return out
+    }
+    const last = sorted.length - 1
+    for (let i = 0; i < n; i++) {
+      const x = v[i]
+      let lo = 0
+      let hi = last
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1
+        if (sorted[mid] < x) lo = mid + 1
+        else hi = mid
+      }
+      out[i] = sorted[lo] === x ? 1 : 0
+    }
+    return out
+  }
+
+  private lookup(codes: CodeArray, table: Uint8Array): Uint8Array {
+    const out = this.alloc()
+    // An out-of-range code reads undefined, which a Uint8Array stores as 0.
+    for (let i = 0; i < codes.length; i++) out[i] = table[codes[i]]
+    return out
+  }
+
+  private constant(bit: number): Uint8Array {
+    const m = this.alloc()
+    if (bit === 1) m.fill(1)
+    return m
+  }
+
+  private alloc(): Uint8Array {
+    return new Uint8Array(this.padded)
+  }
+
+  private column(column: ColumnArray, at: string): void {
+    validateColumn(column, `${at}.column`, this.rows, false)
+  }
+
+  private negatedFlag(negated: unknown, at: string): void {
+    if (typeof negated !== 'boolean') throw bad(`${at}.negated must be a boolean, got ${describe(negated)}`)
+  }
+
+  private number(value: Literal, at: string, column: ColumnArray): number {
+    if (typeof value !== 'number') throw bad(`${at} must be a number for an ${column.kind} column, got ${describe(value)}`)
+    if (Number.isNaN(value)) throw bad(`${at} must not be NaN`)
+    return value
+  }
+
+  private text(value: Literal, at: string, column: ColumnArray): string {
+    if (typeof value === 'boolean') return value ? 'true' : 'false'
+    if (typeof value !== 'string') throw bad(`${at} must be a string or boolean for a ${column.kind} column, got ${describe(value)}`)
+    return value
+  }
+}
+
+function compareText(s: string, op: CompareOp, lit: string): boolean {
+  switch (op) {
+    case '=':
+      return s === lit
+    case '<>':
+      return s !== lit
+    case '<':
+      return s < lit
+    case '<=':
+      return s <= lit
+    case '>':
+      return s > lit
+    case '>=':
+      return s >= lit
+  }
+}
+
+/**
+ * Tables over every code the array type can hold (or the dictionary, for
+ * 32-bit codes): `yes` is 1 where the entry passes, `no` where it fails; codes
+ * past the dictionary are 0 in both, so they are UNKNOWN like a null.
+ */
+function lookupTables(codes: CodeArray, dictionary: readonly string[], test: (entry: string) => boolean): { yes: Uint8Array; no: Uint8Array } {
+  const size = codes instanceof Uint8Array ? 256 : codes instanceof Uint16Array ? 65536 : dictionary.length
+  const yes = new Uint8Array(Math.max(size, dictionary.length))
+  const no = new Uint8Array(yes.length)
+  dictionary.forEach((entry, k) => {
+    if (test(entry)) yes[k] = 1
+    else no[k] = 1
+  })
+  return { yes, no }
+}
+
+function words(m: Uint8Array): Uint32Array {
+  return new Uint32Array(m.buffer, m.byteOffset, m.length >> 2)
+}
+
+function andInto(a: Uint8Array, b: Uint8Array): void {
+  const x = words(a)
+  const y = words(b)
+  for (let i = 0; i < x.length; i++) x[i] &= y[i]
+}
+
+function orInto(a: Uint8Array, b: Uint8Array): void {
+  const x = words(a)
+  const y = words(b)
+  for (let i = 0; i < x.length; i++) x[i] |= y[i]
+}
+
+/** dst = NOT src for 0/1 bytes; dst may be src. */
+function notInto(dst: Uint8Array, src: Uint8Array): void {
+  const x = words(dst)
+  const y = words(src)
+  for (let i = 0; i < x.length; i++) x[i] = y[i] ^ 0x01010101
+}
+
+function clearNulls(m: Uint8Array, nulls: NullBitmap, rows: number): void {
+  const bytes = Math.ceil(rows / 8)
+  for (let b = 0; b < bytes; b++) {
+    const nb = nulls[b]
+    if (nb !== 0) {
+      const base = b << 3
+      for (let k = 0; k < 8; k++) if ((nb >> k) & 1) m[base + k] = 0
+    }
+  }
+}
+
+function expandNulls(m: Uint8Array, nulls: NullBitmap, rows: number): void {
+  const bytes = Math.ceil(rows / 8)
+  for (let b = 0; b < bytes; b++) {
+    const nb = nulls[b]
+    if (nb !== 0) {
+      const base = b << 3
+      for (let k = 0; k < 8; k++) m[base + k] = (nb >> k) & 1
+    }
+  }
+}
