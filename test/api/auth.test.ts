@@ -48,7 +48,7 @@ t.test('the bearer scheme is case-insensitive and the key is taken exactly', asy
 t.test('a /v1 route that does not declare its roles stops the app from starting', async (t) => {
   const { default: auth } = await import('../../src/api/plugins/auth.js')
   const app = Fastify()
-  await app.register(fp(async (a) => a.decorate('db', {} as never), { name: 'db' }))
+  await app.register(fp(async (a) => { a.decorate('db', {} as never) }, { name: 'db' }))
   await app.register(auth)
   t.throws(() => app.get('/v1/forgotten', async () => 'open'), /route GET \/v1\/forgotten must declare config\.roles/)
   t.doesNotThrow(() => app.get('/v1/declared', { config: { roles: 'any' } }, async () => 'ok'))

@@ -46,23 +46,11 @@ function fromFastify(err: FastifyError): VeilboxError | null {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new VeilboxError('VEILBOX_ERR_REQUEST_TOO_LARGE', 'the request body is larger than the limit of this route (1 MiB for JSON)')
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new VeilboxError('VEILBOX_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE', 'this route does not accept that content type; send application/json')
+      return new VeilboxError('VEILBOX_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE', 'this route does not accept that content type: JSON routes take application/json, uploads take text/csv or application/x-ndjson')
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new VeilboxError('VEILBOX_ERR_REQUEST_BAD_JSON', 'the body is empty; send a JSON object')
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new VeilboxError('VEILBOX_ERR_REQUEST_BAD_JSON', 'the body is not valid JSON')
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new VeilboxError('VEILBOX_ERR_REQUEST_BAD_JSON', 'the Content-Length header does not match the body')
-  }
-  // secure-json-parse (fastify's JSON parser) refuses prototype-poisoning keys.
-  if (err instanceof SyntaxError && /__proto__|constructor/.test(err.message)) {
-    return new VeilboxError(
-      'VEILBOX_ERR_REQUEST_FORBIDDEN_KEY',
-      'the JSON body holds a "__proto__" or "constructor" property, which is refused; remove it',
-    )
-  }
-  if (err instanceof SyntaxError || err.statusCode === 400) {
-    return new VeilboxError('VEILBOX_ERR_REQUEST_BAD_JSON', `the body is not valid JSON: ${err.message}`)
+      return new VeilboxError('VEILBOX_ERR_REQUEST_BAD_JSON', 'the body is empty, cut short or not valid JSON')
   }
   return null
 }

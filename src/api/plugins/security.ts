@@ -2,6 +2,7 @@ import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import secureJson from 'secure-json-parse'
 import { VeilboxError } from '../../errors/index.js'
 
 /**
@@ -12,6 +13,25 @@ import { VeilboxError } from '../../errors/index.js'
  */
 export default fp(
   async function security(app: FastifyInstance, opts: { rateLimitPerMinute: number }) {
+    // Fastify's own JSON parser folds every failure into one code; this one
+    // tells a prototype-poisoning attempt apart from a syntax error.
+    app.removeContentTypeParser('application/json')
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+      if (body === '') {
+        done(new VeilboxError('VEILBOX_ERR_REQUEST_BAD_JSON', 'the body is empty; send a JSON object'), undefined)
+        return
+      }
+      try {
+        done(null, secureJson.parse(body as string, { protoAction: 'error', constructorAction: 'error' }))
+      } catch (err) {
+        done(
+          err instanceof SyntaxError && /prototype/i.test(err.message)
+            ? new VeilboxError('VEILBOX_ERR_REQUEST_FORBIDDEN_KEY', 'the JSON body holds a "__proto__" or "constructor" property, which is refused; remove it')
+            : new VeilboxError('VEILBOX_ERR_REQUEST_BAD_JSON', `the body is not valid JSON: ${(err as Error).message}`),
+          undefined,
+        )
+      }
+    })
     await app.register(helmet, {
       contentSecurityPolicy: {
         directives: {

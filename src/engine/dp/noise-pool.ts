@@ -1,0 +1,114 @@
+/**
+ * Noise drawn ahead of need, so that releasing a value takes constant time.
+ *
+ * Why: the exact samplers are rejection loops whose running time grows with
+ * the size of the sample they return (a larger |Z| needs a longer geometric
+ * run). Sampling while answering would let anyone with a stopwatch estimate
+ * the noise and subtract it: Jin et al., "Are We There Yet? Timing and
+ * Floating-Point Attacks on Differential Privacy Systems" (IEEE S&P 2022).
+ *
+ * So each (distribution, parameter) has a pool of independent samples drawn
+ * off the request path: `prepare(n)` draws before the exact answer exists
+ * (the engine awaits it while the sandbox computes), and after every take a
+ * refill is queued with setImmediate. `take()` removes a uniformly chosen
+ * element (swap with the last, pop): O(1), and it unlinks which sample a
+ * release used from when that sample was drawn, so the duration of a
+ * background refill says nothing about any particular released value.
+ *
+ * Residual channel, stated plainly: a take from an empty pool (a burst larger
+ * than what was prepared) draws a chunk of CHUNK samples synchronously and
+ * takes one of them at random. That release's duration then depends on the
+ * sum of CHUNK draws, of which its own is one, which dilutes the correlation
+ * by roughly 1/sqrt(CHUNK) but does not remove it. Call `prepare` with the
+ * number of values you will release.
+ */
+import type { Rng } from './random.js'
+
+/** Samples drawn per synchronous step, background or empty-pool. */
+export const CHUNK = 64
+/** Samples kept ready for each parameter between requests. */
+export const STEADY = 256
+/** Pools kept per generator; the least recently used is dropped past this. */
+export const MAX_POOLS = 128
+
+export class NoisePool {
+  private readonly items: bigint[] = []
+  private refillQueued = false
+  private wanted = STEADY
+
+  constructor(
+    private readonly rng: Rng,
+    private readonly draw: () => bigint,
+  ) {}
+
+  get size(): number {
+    return this.items.length
+  }
+
+  /** One pre-drawn sample, chosen uniformly among those ready. */
+  take(): bigint {
+    if (this.items.length === 0) this.fill(CHUNK)
+    const last = this.items.length - 1
+    const i = this.rng.uniformSmall(last + 1)
+    const v = this.items[i]!
+    this.items[i] = this.items[last]!
+    this.items.pop()
+    this.queueRefill()
+    return v
+  }
+
+  /**
+   * Resolves once at least n samples are ready. Draws in chunks and yields to
+   * the event loop between them, so that other requests keep flowing.
+   */
+  async prepare(n: number): Promise<void> {
+    this.wanted = Math.max(STEADY, Math.min(n, 1 << 20))
+    while (this.items.length < n) {
+      this.fill(Math.min(CHUNK, n - this.items.length))
+      if (this.items.length < n) await new Promise<void>((resolve) => setImmediate(resolve))
+    }
+    this.wanted = STEADY
+  }
+
+  private fill(count: number): void {
+    for (let i = 0; i < count; i++) this.items.push(this.draw())
+  }
+
+  private queueRefill(): void {
+    if (this.refillQueued || this.items.length >= this.wanted) return
+    this.refillQueued = true
+    setImmediate(() => {
+      this.refillQueued = false
+      try {
+        this.fill(Math.min(CHUNK, this.wanted - this.items.length))
+      } catch {
+        // A failing random source must surface on the request path, where
+        // the synchronous draw of the next take raises it; here it would
+        // only crash the process.
+        return
+      }
+      this.queueRefill()
+    }).unref()
+  }
+}
+
+const registry = new WeakMap<Rng, Map<string, NoisePool>>()
+
+/** The shared pool of one generator for one distribution and parameter. */
+export function poolFor(rng: Rng, key: string, draw: () => bigint): NoisePool {
+  let pools = registry.get(rng)
+  if (!pools) {
+    pools = new Map()
+    registry.set(rng, pools)
+  }
+  let pool = pools.get(key)
+  if (pool) {
+    // Map order is insertion order: re-inserting marks it most recently used.
+    pools.delete(key)
+  } else {
+    pool = new NoisePool(rng, draw)
+    if (pools.size >= MAX_POOLS) pools.delete(pools.keys().next().value!)
+  }
+  pools.set(key, pool)
+  return pool
+}

@@ -1,0 +1,79 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { DEMO_ROWS, DEMO_SPEC, demoRows } from '../../src/demo/binzhou.js'
+import { bootstrap, DEMO_KEYS_FILE, OPERATOR_KEY_FILE } from '../../src/demo/bootstrap.js'
+import { openDb } from '../../src/store/db.js'
+import { listDatasets, listVersions } from '../../src/store/datasets.js'
+import { authenticate, listKeys } from '../../src/store/keys.js'
+import { tempDir } from '../helpers/app.js'
+
+t.test('demo first start: dataset, one key per role, demo-keys.json with mode 0600; a restart reuses all', async (t) => {
+  const dir = tempDir(t)
+  const db = openDb(dir)
+  t.teardown(() => db.close())
+  const first = await bootstrap(db, dir, { demo: true })
+  const file = path.join(dir, DEMO_KEYS_FILE)
+  t.same(first.keyFiles, [file])
+  t.equal(first.createdDataset, true)
+  t.equal(fs.statSync(file).mode & 0o777, 0o600)
+  const keys = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>
+  for (const role of ['operator', 'analyst', 'custodian']) {
+    t.equal(authenticate(db, keys[role]!)?.role, role, `${role} key works`)
+  }
+  const versions = listVersions(db, DEMO_SPEC.id)
+  t.equal(versions.length, 1)
+  t.equal(versions[0]!.rows, DEMO_ROWS)
+
+  const second = await bootstrap(db, dir, { demo: true })
+  t.same(second, { keyFiles: [], createdDataset: false }, 'nothing is created twice')
+  t.same(JSON.parse(fs.readFileSync(file, 'utf8')), keys)
+  t.equal(listVersions(db, DEMO_SPEC.id).length, 1)
+  t.equal(listKeys(db).length, 3)
+})
+
+t.test('without --demo: an operator key only, and no demo data', async (t) => {
+  const dir = tempDir(t)
+  const db = openDb(dir)
+  t.teardown(() => db.close())
+  const report = await bootstrap(db, dir, { demo: false })
+  t.same(report.keyFiles, [path.join(dir, OPERATOR_KEY_FILE)])
+  t.same(listDatasets(db), [])
+  t.same(listKeys(db).map((k) => k.role), ['operator'])
+  const { operator } = JSON.parse(fs.readFileSync(report.keyFiles[0]!, 'utf8')) as { operator: string }
+  t.equal(authenticate(db, operator)?.role, 'operator')
+  t.same((await bootstrap(db, dir, { demo: false })).keyFiles, [], 'a restart makes no new key')
+  t.notOk(fs.existsSync(path.join(dir, DEMO_KEYS_FILE)))
+})
+
+t.test('demo keys whose file was lost are replaced, not duplicated', async (t) => {
+  const dir = tempDir(t)
+  const db = openDb(dir)
+  t.teardown(() => db.close())
+  await bootstrap(db, dir, { demo: true })
+  const old = JSON.parse(fs.readFileSync(path.join(dir, DEMO_KEYS_FILE), 'utf8')) as Record<string, string>
+  fs.rmSync(path.join(dir, DEMO_KEYS_FILE))
+  await bootstrap(db, dir, { demo: true })
+  const fresh = JSON.parse(fs.readFileSync(path.join(dir, DEMO_KEYS_FILE), 'utf8')) as Record<string, string>
+  t.equal(authenticate(db, old.analyst!), null, 'the old analyst key is revoked')
+  t.equal(authenticate(db, fresh.analyst!)?.name, 'demo-analyst')
+  t.equal(listKeys(db).length, 3)
+})
+
+t.test('the demo data is deterministic, within bounds, and looks like a city', async (t) => {
+  const a = [...demoRows(2000)]
+  const b = [...demoRows(2000)]
+  t.same(a, b, 'same rows on every run')
+  const districts = new Set(a.map((r) => r.district))
+  t.equal(districts.size, 7, 'all seven districts appear')
+  for (const r of a) {
+    if (r.age < 18 || r.age > 100 || r.income < 0 || r.income > 1_000_000 || r.medical_spending < 0 || r.medical_spending > 200_000) {
+      t.fail(`row out of bounds: ${JSON.stringify(r)}`)
+    }
+  }
+  const median = (xs: number[]) => xs.sort((x, y) => x - y)[xs.length >> 1]!
+  const incomeOf = (d: string) => median(a.filter((r) => r.district === d).map((r) => r.income))
+  t.ok(incomeOf('邹平市') > incomeOf('沾化区'), 'Zouping earns more than Zhanhua')
+  const insured = a.filter((r) => r.insured).length / a.length
+  t.ok(insured > 0.85 && insured < 0.99, `insurance rate ${insured}`)
+})
