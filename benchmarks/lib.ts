@@ -1,0 +1,104 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url))
+export const RESULTS_DIR = path.join(ROOT, 'benchmarks', 'results')
+
+export function envInt(name: string, fallback: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw.replace(/_/g, ''))
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number, got ${raw}`)
+  return n
+}
+
+export function machine() {
+  const cpus = os.cpus()
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    date: new Date().toISOString(),
+  }
+}
+
+export function writeResult(name: string, result: unknown): string {
+  fs.mkdirSync(RESULTS_DIR, { recursive: true })
+  const file = path.join(RESULTS_DIR, `${name}.json`)
+  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`)
+  return file
+}
+
+/** Resident memory of a process from /proc (Linux): current and peak (high-water mark), in bytes. */
+export function processMemory(pid: number): { rss: number; peakRss: number } | null {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024
+    return { rss: kb('VmRSS'), peakRss: kb('VmHWM') }
+  } catch {
+    return null
+  }
+}
+
+export interface ServerProcess {
+  readonly child: ChildProcess
+  readonly url: string
+  readonly dataDir: string
+  stop(): Promise<void>
+}
+
+/**
+ * Starts a real veilbox server as its own process (the compiled CLI when
+ * dist/ exists, else the sources through tsx) on an ephemeral port with a
+ * fresh data directory.
+ */
+export async function startServerProcess(options: { demo?: boolean; env?: Record<string, string> } = {}): Promise<ServerProcess> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-bench-'))
+  const compiled = path.join(ROOT, 'dist', 'cli', 'main.js')
+  const args = fs.existsSync(compiled)
+    ? [path.join(ROOT, 'bin', 'veilbox.js')]
+    : ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts')]
+  const child = spawn(process.execPath, [...args, 'serve', ...(options.demo ? ['--demo'] : []), '--port', '0', '--data-dir', dataDir], {
+    env: { ...process.env, VEILBOX_LOG_LEVEL: 'warn', VEILBOX_RATE_LIMIT: '10000000', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      const m = /listening on (http:\/\/\S+)/.exec(out)
+      if (m) resolve(m[1]!)
+    })
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)))
+  })
+  return {
+    child,
+    url,
+    dataDir,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r))
+        child.kill('SIGTERM')
+        await exited
+      }
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Prints a small aligned table. */
+export function table(rows: Record<string, string | number>[]): string {
+  if (rows.length === 0) return ''
+  const cols = Object.keys(rows[0]!)
+  const cell = (v: string | number) => (typeof v === 'number' ? v.toLocaleString('en-US', { maximumFractionDigits: 2 }) : v)
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(cell(r[c] ?? '')).length)))
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ')
+  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => String(cell(r[c] ?? '')))))].join('\n')
+}
