@@ -189,7 +189,7 @@ export function seededSource(seed: string): RandomSource {
   }
 }
 
-/** A source that replays the given bytes, then fails. */
+/** A source that replays the given bytes, then zeros. */
 export function scriptedSource(bytes: readonly number[]): RandomSource {
   let pos = 0
   return {
