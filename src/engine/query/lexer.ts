@@ -64,7 +64,7 @@ export class Lexer {
   }
 
   private here(): TextPos {
-    return { offset: this.i, line: this.line, column: this.column }
+    return Object.freeze({ offset: this.i, line: this.line, column: this.column })
   }
 
   private advance(): string {
@@ -266,5 +266,5 @@ export function positionAt(text: string, offset: number): TextPos {
     prev = c
     i++
   }
-  return { offset: i, line, column }
+  return Object.freeze({ offset: i, line, column })
 }

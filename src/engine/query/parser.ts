@@ -253,7 +253,7 @@ class Parser {
     }
     const fromTok = this.peek()
     if (!this.atWord('from')) {
-      const hint = this.isName(fromTok) ? ` (to name an output column, write AS ${fromTok.text})` : ''
+      const hint = this.isName(fromTok) ? ` (is FROM missing? to name an output column, write AS ${fromTok.text})` : ''
       this.syntax(`expected "," or FROM after the select item, found ${describe(fromTok)}${hint}`)
     }
     this.next()
@@ -489,7 +489,9 @@ class Parser {
       p = 0.5
     }
     const comma = this.peek()
-    if (comma.kind === 'symbol' && comma.value === ',') badAggregate(`${upper} takes one argument: write ${usage}`, comma)
+    if (comma.kind === 'symbol' && comma.value === ',') {
+      badAggregate(`${upper} takes ${spelling === 'quantile' ? 'a column and p' : 'one argument'}: write ${usage}`, comma)
+    }
     this.expectSymbol(')', `to close ${upper}( at ${where(open.pos)}`)
     return aggregate({
       fn,
@@ -564,7 +566,7 @@ class Parser {
       if (['join', 'inner', 'left', 'right', 'full', 'outer', 'cross', 'natural', 'lateral'].includes(after.value)) {
         throw queryError(
           'VEILBOX_ERR_QUERY_JOIN',
-          `${after.text.toUpperCase()} JOINs are not supported: a join could match one person's rows across datasets, and the privacy analysis covers one dataset; query each dataset on its own`,
+          `${after.value === 'join' ? 'JOIN' : `${after.text.toUpperCase()} JOIN`}s are not supported: a join could match one person's rows across datasets, and the privacy analysis covers one dataset; query each dataset on its own`,
           after.pos,
         )
       }
@@ -572,7 +574,7 @@ class Parser {
         throw queryError('VEILBOX_ERR_QUERY_UNSUPPORTED', 'table aliases are not supported: a query reads one dataset, so columns need no prefix; remove AS ...', after.pos)
       }
     }
-    if (this.isName(after)) {
+    if (this.isName(after) && !(after.kind === 'word' && OTHER_STATEMENTS.has(after.value))) {
       this.syntax(`unexpected ${describe(after)} after the dataset name (table aliases are not supported); ${CLAUSE_ORDER}`, after)
     }
     return from(nameTok.value, nameTok.pos)
