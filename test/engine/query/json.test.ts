@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { isVeilboxError } from '../../../src/errors/index.js'
 import {
   canonicalSql,
@@ -82,7 +82,7 @@ t.test('the options path prefixes every error path', async (t) => {
   })
 })
 
-function validation(t: Tap, value: unknown, paths: string[], message: string): void {
+function validation(t: Test, value: unknown, paths: string[], message: string): void {
   try {
     fromJson(value)
     t.fail(`${message}: accepted`)
@@ -94,7 +94,6 @@ function validation(t: Tap, value: unknown, paths: string[], message: string): v
     for (const p of paths) t.ok(got.includes(p), `${message}: an error at ${p} (got ${got.join(', ')})`)
   }
 }
-type Tap = typeof t
 
 t.test('the schema is strict: unknown fields, wrong kinds and types are refused with their paths', async (t) => {
   const ok: QueryJson = { select: [{ kind: 'aggregate', fn: 'count' }], from: DS }

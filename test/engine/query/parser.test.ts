@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import {
   parseQuery,
   QUERY_LIMITS,
@@ -214,7 +214,7 @@ t.test('the tree is frozen all the way down', async (t) => {
 
 type Case = [sql: string, code: string, needle: string, nth?: number]
 
-function refusals(t: Tap, title: string, cases: Case[]): void {
+function refusals(t: Test, title: string, cases: Case[]): void {
   t.test(title, async (t) => {
     for (const [sql, code, needle, nth] of cases) {
       // An empty needle stands for the end of the text.
@@ -223,7 +223,6 @@ function refusals(t: Tap, title: string, cases: Case[]): void {
     }
   })
 }
-type Tap = typeof t
 
 refusals(t, 'row-level output: SELECT *, bare and ungrouped columns, constants, no aggregate', [
   [`SELECT * FROM ${DS}`, 'NOT_AGGREGATE', '*'],
