@@ -6,7 +6,7 @@ import { aggregateReference } from '../../../src/engine/exec/reference.js'
 import { MAX_GROUPS, type AggregateRequest, type AggregateResult, type Measure, type NumericColumn } from '../../../src/engine/exec/types.js'
 import { bitmap, codeColumn, f64, i32, int, pick, rng, selectionOf } from './fixtures.js'
 
-type Tap = typeof t
+type Tap = Pick<typeof t, 'equal'>
 
 /** Plain arrays, so that a mismatch prints readably and typed-array kinds cannot hide one. */
 function plain(r: AggregateResult): unknown {

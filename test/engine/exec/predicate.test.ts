@@ -68,7 +68,7 @@ function naive(p: Predicate, rows: number): number[] {
   return Array.from({ length: rows }, (_, i) => (evalRow(p, i) === true ? 1 : 0))
 }
 
-function agree(t: typeof import('tap').default, p: Predicate, rows: number, label: string): number[] {
+function agree(t: Pick<typeof import('tap').default, 'strictSame'>, p: Predicate, rows: number, label: string): number[] {
   const got = [...compilePredicate(p, rows)]
   t.strictSame(got, naive(p, rows), label)
   return got
