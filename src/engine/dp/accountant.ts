@@ -251,6 +251,14 @@ export function splitMicro(totalMicro: bigint, shares: number | readonly number[
     if (shares.length === 0) throw invalid('weights', 'a non-empty list', 'an empty list')
     weights = shares.map((w, i) => positive(`weights[${i}]`, w, 'decimal'))
   }
+  const k = weights.length
+  if (totalMicro < BigInt(k)) {
+    throw invalid(
+      'epsilon',
+      `at least ${k} micro-units (1e-6 each) to give each of the ${k} aggregates a part`,
+      microToNumber(totalMicro),
+    )
+  }
   const sum = weights.reduce((a, w) => a.add(w), Rational.ZERO)
   const exact = weights.map((w) => w.div(sum).mul(Rational.of(totalMicro)))
   const parts = exact.map((x) => x.floor())
@@ -260,16 +268,12 @@ export function splitMicro(totalMicro: bigint, shares: number | readonly number[
     .sort((p, q) => q.frac.cmp(p.frac) || p.i - q.i)
   for (const { i } of order) {
     if (left === 0n) break
-    parts[i]! += 1n
+    parts[i] = parts[i]! + 1n
     left -= 1n
   }
   const zero = parts.findIndex((p) => p === 0n)
   if (zero >= 0) {
-    throw invalid(
-      'epsilon',
-      `at least ${parts.length} micro-units (1e-6 each) to give each of the ${parts.length} aggregates a part`,
-      microToNumber(totalMicro),
-    )
+    throw invalid(`weights[${zero}]`, 'large enough for a share of at least one micro-unit', (shares as readonly number[])[zero])
   }
   return parts
 }

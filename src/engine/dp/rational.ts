@@ -296,24 +296,27 @@ export function scaleByPow2(x: number, e: number): number {
 export function decompose(x: number): { units: bigint; exp: number } {
   if (!Number.isFinite(x)) throw new RangeError(`not a finite number: ${x}`)
   if (x === 0) return { units: 0n, exp: 0 }
+  // Counts and other safe integers: the common case, without bit fiddling.
+  if (Number.isSafeInteger(x)) return { units: BigInt(x), exp: 0 }
   F64[0] = x
   const hi = U32[HI]!
   const lo = U32[LO]!
-  const sign = hi >>> 31 ? -1n : 1n
   const biased = (hi >>> 20) & 0x7ff
-  let mant = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo)
+  // The 53-bit significand is an exact double; strip its trailing zero bits
+  // with exact halvings before a single conversion to BigInt.
+  let mant = (hi & 0xfffff) * 2 ** 32 + lo
   let exp: number
   if (biased === 0) {
     exp = -1074
   } else {
-    mant |= 1n << 52n
+    mant += 2 ** 52
     exp = biased - 1075
   }
-  while ((mant & 1n) === 0n) {
-    mant >>= 1n
+  while (mant % 2 === 0) {
+    mant /= 2
     exp += 1
   }
-  return { units: sign * mant, exp }
+  return { units: BigInt(hi >>> 31 ? -mant : mant), exp }
 }
 
 export function nextUp(x: number): number {

@@ -222,6 +222,24 @@ export function pearson(xs: readonly number[], ys: readonly number[]): number {
   return sxy / Math.sqrt(sxx * syy)
 }
 
+/** Ranks with ties averaged (for Spearman's rho = Pearson on ranks). */
+export function ranks(xs: readonly number[]): number[] {
+  const order = xs.map((x, i) => [x, i] as const).sort((a, b) => a[0] - b[0])
+  const out = new Array<number>(xs.length)
+  for (let i = 0; i < order.length; ) {
+    let j = i
+    while (j + 1 < order.length && order[j + 1]![0] === order[i]![0]) j++
+    const avg = (i + j) / 2
+    for (let k = i; k <= j; k++) out[order[k]![1]] = avg
+    i = j + 1
+  }
+  return out
+}
+
+export function spearman(xs: readonly number[], ys: readonly number[]): number {
+  return pearson(ranks(xs), ranks(ys))
+}
+
 /** Exact discrete Laplace pmf with scale b. */
 export function laplacePmf(b: number): (x: number) => number {
   const q = Math.exp(-1 / b)
