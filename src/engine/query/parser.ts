@@ -75,6 +75,7 @@ const SUPPORTED_AGGREGATES = 'COUNT(*), COUNT(col), SUM, AVG, VAR, STDDEV, MEDIA
 
 /** Where an operand appears decides what is refused and how it is explained. */
 type Context = 'select' | 'argument' | 'where'
+const WANTED: Record<Context, string> = { select: 'a select item', argument: 'a column', where: 'a condition' }
 
 type Operand =
   | { readonly kind: 'column'; readonly ref: ColumnRef; readonly token: Token }
@@ -323,7 +324,7 @@ class Parser {
       case 'symbol':
         return this.symbolOperand(t, ctx)
       case 'eof':
-        return this.syntax(`expected ${ctx === 'where' ? 'a condition' : ctx === 'select' ? 'a select item' : 'a column'}, found the end of the query`)
+        return this.syntax(`expected ${WANTED[ctx]}, found the end of the query`)
       case 'word':
         break
     }
@@ -350,8 +351,7 @@ class Parser {
     }
     if (this.atSymbol('(', 1)) return this.call(ctx)
     if (RESERVED.has(t.value)) {
-      const want = ctx === 'where' ? 'a condition' : ctx === 'select' ? 'a select item' : 'a column'
-      this.syntax(`expected ${want}, found the reserved word ${t.text.toUpperCase()}; to use it as a name, quote it: "${t.value}"`)
+      this.syntax(`expected ${WANTED[ctx]}, found the reserved word ${t.text.toUpperCase()}; to use it as a name, quote it: "${t.value}"`)
     }
     this.next()
     return this.columnOperand(t, ctx)
@@ -393,11 +393,8 @@ class Parser {
         t.pos,
       )
     }
-    if (t.value === '*') {
-      if (ctx === 'argument') this.syntax('only COUNT takes *', t)
-    }
-    const want = ctx === 'where' ? 'a condition' : ctx === 'select' ? 'a select item' : 'a column'
-    return this.syntax(`expected ${want}, found ${describe(t)}`)
+    if (t.value === '*' && ctx === 'argument') this.syntax('only COUNT takes *', t)
+    return this.syntax(`expected ${WANTED[ctx]}, found ${describe(t)}`)
   }
 
   /** A function call: an aggregate, or the reason why not. */
