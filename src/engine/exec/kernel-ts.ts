@@ -1,4 +1,5 @@
 import { badArgument } from './errors.js'
+import { buildMask } from './nulls.js'
 import { FOLD_ROWS, SQ_SCALE, quantumScale } from './quantum.js'
 import type {
   AggregateRequest,
@@ -25,8 +26,9 @@ import { validateRequest } from './validate.js'
  * null-bit test, costs 30-60% in the hot loop (benchmarks/kernels.ts).
  *
  * Nulls. A column with a null bitmap is run through the masked loops with a
- * mask built MASK_BLOCK rows at a time (selection AND NOT null) in a small
- * scratch buffer that stays in cache, so the hot loops never test bits.
+ * mask built MASK_BLOCK rows at a time (selection AND NOT null, 8 rows per
+ * table lookup: nulls.ts) in a small scratch buffer that stays in cache, so
+ * the hot loops never test bits.
  *
  * Exactness. Quantized values are integers with |q| <= 2^31; partials live in
  * doubles for at most FOLD_ROWS = 2^21 rows before they are folded into BigInt
@@ -35,8 +37,9 @@ import { validateRequest } from './validate.js'
  *
  * Clamping uses Math.min/Math.max rather than ternaries: V8 lowers them to
  * branch-free minsd/maxsd sequences, which measured faster on data that
- * crosses the bounds unpredictably, and they propagate NaN like the C++
- * std::min/std::max spelled in the same order.
+ * crosses the bounds unpredictably. They propagate NaN, as C++ does when it
+ * spells the clamp std::min(std::max(x, lower), upper) (std::max(a, b) is
+ * a < b ? b : a, so x must come first); the NaN then surfaces at the fold.
  */
 
 /** Rows of a null-folded mask built at a time: 64 KiB, cache resident. Divides FOLD_ROWS. */
@@ -283,25 +286,6 @@ function groupedMaskedSq(
       sq[g] += Math.floor(q * q * sqScale + 0.5)
       cnt[g]++
     }
-  }
-}
-
-/**
- * mask[j] = 1 when row start + j is selected and not null. `start` is a
- * multiple of 8, so each null byte covers 8 mask bytes. (sel + 255) >> 8 maps
- * 0 to 0 and any selected byte to 1 without a branch.
- */
-function buildMask(mask: Uint8Array, sel: Selection | null, nulls: NullBitmap, start: number, end: number): void {
-  let j = 0
-  for (let i = start; i < end; i += 8) {
-    const keep = ~nulls[i >> 3]
-    const lim = Math.min(8, end - i)
-    if (sel === null) {
-      for (let k = 0; k < lim; k++) mask[j + k] = (keep >> k) & 1
-    } else {
-      for (let k = 0; k < lim; k++) mask[j + k] = ((sel[i + k] + 255) >> 8) & (keep >> k)
-    }
-    j += 8
   }
 }
 

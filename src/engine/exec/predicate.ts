@@ -1,4 +1,5 @@
 import { badArgument as bad, describe } from './errors.js'
+import { clearNulls, markNulls } from './nulls.js'
 import type { CodeArray, ColumnArray, NullBitmap, Selection } from './types.js'
 import { validateColumn } from './validate.js'
 
@@ -211,7 +212,7 @@ class Compiler {
 
   private isNull(nulls: NullBitmap | null, need: Need): Truth {
     const t = this.alloc()
-    if (nulls !== null) expandNulls(t, nulls, this.rows)
+    if (nulls !== null) markNulls(t, nulls, this.rows)
     let f: Uint8Array | null = null
     if (need.f) {
       f = need.t ? this.alloc() : t
@@ -371,26 +372,4 @@ function notInto(dst: Uint8Array, src: Uint8Array): void {
   const x = words(dst)
   const y = words(src)
   for (let i = 0; i < x.length; i++) x[i] = y[i] ^ 0x01010101
-}
-
-function clearNulls(m: Uint8Array, nulls: NullBitmap, rows: number): void {
-  const bytes = Math.ceil(rows / 8)
-  for (let b = 0; b < bytes; b++) {
-    const nb = nulls[b]
-    if (nb !== 0) {
-      const base = b << 3
-      for (let k = 0; k < 8; k++) if ((nb >> k) & 1) m[base + k] = 0
-    }
-  }
-}
-
-function expandNulls(m: Uint8Array, nulls: NullBitmap, rows: number): void {
-  const bytes = Math.ceil(rows / 8)
-  for (let b = 0; b < bytes; b++) {
-    const nb = nulls[b]
-    if (nb !== 0) {
-      const base = b << 3
-      for (let k = 0; k < 8; k++) m[base + k] = (nb >> k) & 1
-    }
-  }
 }

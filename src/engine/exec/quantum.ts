@@ -13,9 +13,11 @@ import { Q_BITS, SQ_SHIFT, type Quantum } from './types.js'
  *
  * 1. Clamp: c = min(max(x, lower), upper). min/max pick one of their operands,
  *    so no rounding can happen. NaN propagates (the store never holds NaN; a
- *    stray one poisons the partial sum and the kernel refuses it at fold time).
- *    The sign of a zero may differ between min/max flavours, which cannot
- *    matter: +0 and -0 quantize alike.
+ *    stray one poisons the partial sum and the kernel refuses it at fold time);
+ *    in C++ that is std::min(std::max(x, lower), upper) with x first, since
+ *    std::max(a, b) returns a when the comparison is false. The sign of a zero
+ *    may differ between min/max flavours, which cannot matter: +0 and -0
+ *    quantize alike.
  * 2. Scale: v = c * scale. Multiplying by a power of two only changes the
  *    exponent, so it is exact unless the result overflows or falls below the
  *    normal range. It cannot overflow: |c| <= M and M * scale <= 2^31. It can be

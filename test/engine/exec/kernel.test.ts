@@ -275,6 +275,33 @@ t.test('COUNT(*) and COUNT(col) without any null-free measure column', async (t)
   parity(t, { rows, selection, grouping, measures: [{ kind: 'nonNull', column }, { kind: 'nonNull', column: codes }] }, 'nonNull over nullable columns')
 })
 
+t.test('a selection that is an unaligned view, with nulls and a ragged tail', async (t) => {
+  const r = rng(13)
+  for (const rows of [13, 70_003]) {
+    for (const offset of [1, 3]) {
+      const backing = selectionOf(r, rows + offset, 0.7)
+      const selection = backing.subarray(offset)
+      const column = numericColumn(r, rows, 'f64', -5, 5, 0.2)
+      for (const grouping of [null, { codes: Uint8Array.from({ length: rows }, () => int(r, 5)), count: 5 }]) {
+        parity(
+          t,
+          {
+            rows,
+            selection,
+            grouping,
+            measures: [
+              { kind: 'moments', column, lower: -5, upper: 5, quantum: quantumFor(-5, 5), squares: true },
+              { kind: 'nonNull', column },
+              { kind: 'histogram', column, lower: -5, upper: 5, bins: 6 },
+            ],
+          },
+          `${rows} rows, offset ${offset}, grouped=${grouping !== null}`,
+        )
+      }
+    }
+  }
+})
+
 t.test('any non-zero selection byte selects the row, in both kernels', async (t) => {
   const column = f64([1, 2, 3, 4])
   const res = parity(
