@@ -76,8 +76,22 @@ export const ERROR_CODES = {
 
   // Differential privacy: mechanisms, samplers and the accountant (src/engine/dp)
   VEILBOX_ERR_DP_INVALID_PARAMETER: { status: 400, title: 'A privacy parameter is invalid' },
-  VEILBOX_ERR_DP_BUDGET_EXHAUSTED: { status: 403, title: 'Privacy budget exhausted' },
   VEILBOX_ERR_DP_RANDOMNESS_UNAVAILABLE: { status: 500, title: 'Secure randomness unavailable' },
+  // Grants: one purpose, one authorization (src/engine/policy)
+  VEILBOX_ERR_POLICY_UNKNOWN_ANALYST: { status: 400, title: 'No analyst of that name' },
+  VEILBOX_ERR_POLICY_GRANT_NOT_FOUND: { status: 404, title: 'No such grant' },
+  VEILBOX_ERR_POLICY_NOT_YOUR_GRANT: { status: 403, title: 'The grant belongs to another analyst' },
+  VEILBOX_ERR_POLICY_GRANT_REVOKED: { status: 403, title: 'The grant has been revoked' },
+  VEILBOX_ERR_POLICY_GRANT_EXPIRED: { status: 403, title: 'The grant has expired' },
+  VEILBOX_ERR_POLICY_DATASET_MISMATCH: { status: 403, title: 'The grant is for another dataset' },
+  VEILBOX_ERR_POLICY_COLUMN_NOT_GRANTED: { status: 403, title: 'The query touches a column outside the grant' },
+  VEILBOX_ERR_POLICY_AGGREGATE_NOT_GRANTED: { status: 403, title: 'The query uses an aggregate outside the grant' },
+  VEILBOX_ERR_POLICY_BAD_GRANT: { status: 400, title: 'The grant request breaks a rule' },
+
+  // Privacy budgets (the ledger)
+  VEILBOX_ERR_BUDGET_NOT_SET: { status: 409, title: 'The dataset has no privacy budget' },
+  VEILBOX_ERR_BUDGET_EXHAUSTED: { status: 403, title: 'Not enough privacy budget left' },
+  VEILBOX_ERR_BUDGET_BELOW_SPENT: { status: 409, title: 'New total is below what is already spent' },
 } as const satisfies Record<string, { status: number; title: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES

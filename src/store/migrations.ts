@@ -92,4 +92,61 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_log_actor ON audit_log (actor, seq);
     `,
   },
+  {
+    version: 2,
+    name: 'privacy budgets, grants, released answers',
+    sql: `
+      -- Budgets are exact integers: epsilon in micro-units (1e-6), delta in
+      -- femto-units (1e-15), accumulated zCDP rho in pico-units (1e-12). Every
+      -- charge is one guarded UPDATE (spent + charge <= total).
+      CREATE TABLE dataset_budgets (
+        dataset_id     TEXT PRIMARY KEY REFERENCES datasets (id),
+        epsilon_total  INTEGER NOT NULL CHECK (epsilon_total >= 0),
+        epsilon_spent  INTEGER NOT NULL DEFAULT 0 CHECK (epsilon_spent >= 0),
+        delta_total    INTEGER NOT NULL CHECK (delta_total >= 0),
+        delta_spent    INTEGER NOT NULL DEFAULT 0 CHECK (delta_spent >= 0),
+        rho_spent      INTEGER NOT NULL DEFAULT 0 CHECK (rho_spent >= 0),
+        updated_at     TEXT NOT NULL,
+        CHECK (epsilon_spent <= epsilon_total),
+        CHECK (delta_spent <= delta_total)
+      );
+
+      CREATE TABLE grants (
+        id             TEXT PRIMARY KEY,
+        analyst        TEXT NOT NULL,
+        dataset_id     TEXT NOT NULL REFERENCES datasets (id),
+        purpose        TEXT NOT NULL,
+        columns        TEXT,
+        aggregates     TEXT,
+        epsilon_total  INTEGER NOT NULL CHECK (epsilon_total > 0),
+        epsilon_spent  INTEGER NOT NULL DEFAULT 0 CHECK (epsilon_spent >= 0),
+        delta_total    INTEGER NOT NULL CHECK (delta_total >= 0),
+        delta_spent    INTEGER NOT NULL DEFAULT 0 CHECK (delta_spent >= 0),
+        rho_spent      INTEGER NOT NULL DEFAULT 0 CHECK (rho_spent >= 0),
+        expires_at     TEXT NOT NULL,
+        created_at     TEXT NOT NULL,
+        created_by     TEXT NOT NULL,
+        revoked_at     TEXT,
+        CHECK (epsilon_spent <= epsilon_total),
+        CHECK (delta_spent <= delta_total)
+      );
+      CREATE INDEX grants_analyst ON grants (analyst);
+
+      -- Released answers: what a repeat returns, free, and what GET /v1/queries/{id} reads.
+      CREATE TABLE answers (
+        query_id       TEXT PRIMARY KEY,
+        grant_id       TEXT NOT NULL REFERENCES grants (id),
+        analyst        TEXT NOT NULL,
+        dataset_id     TEXT NOT NULL,
+        version        INTEGER NOT NULL,
+        cache_key      TEXT NOT NULL,
+        query_hash     TEXT NOT NULL,
+        body           TEXT NOT NULL,
+        epsilon_micro  INTEGER NOT NULL,
+        delta_femto    INTEGER NOT NULL,
+        created_at     TEXT NOT NULL,
+        UNIQUE (grant_id, cache_key)
+      );
+    `,
+  },
 ]

@@ -88,7 +88,7 @@ export class MicroBudget {
     const micro = toMicro(amount, this.name)
     if (this.spent + micro > this.totalMicro) {
       throw new VeilboxError(
-        'VEILBOX_ERR_DP_BUDGET_EXHAUSTED',
+        'VEILBOX_ERR_BUDGET_EXHAUSTED',
         `this query needs ${this.name} ${microToNumber(micro)} but only ${microToNumber(this.remainingMicro)} of ${microToNumber(this.totalMicro)} remains`,
         {
           requested: microToNumber(micro),

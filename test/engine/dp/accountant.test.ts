@@ -49,12 +49,12 @@ t.test('ten charges of 0.1 exhaust 1.0 exactly, and an eleventh is refused', asy
   t.equal(budget.remainingMicro, 0n)
   t.notOk(budget.canCharge(0.1))
   const err = errorOf(() => budget.charge(0.1))
-  t.equal(err.code, 'VEILBOX_ERR_DP_BUDGET_EXHAUSTED')
+  t.equal(err.code, 'VEILBOX_ERR_BUDGET_EXHAUSTED')
   t.equal(err.status, 403)
   t.equal(err.detail, 'this query needs epsilon 0.1 but only 0 of 1 remains')
   t.same(err.extra, { requested: 0.1, spent: 1, total: 1, remaining: 0 })
   t.equal(budget.spentMicro, 1_000_000n, 'a refused charge changes nothing')
-  t.equal(errorOf(() => budget.charge(1e-9)).code, 'VEILBOX_ERR_DP_BUDGET_EXHAUSTED', 'not even a dust charge')
+  t.equal(errorOf(() => budget.charge(1e-9)).code, 'VEILBOX_ERR_BUDGET_EXHAUSTED', 'not even a dust charge')
 })
 
 t.test('with 0.9 left, exactly 9 of 20 charges of 0.1 succeed', async (t) => {

@@ -1,0 +1,139 @@
+import { z } from 'zod'
+import { VeilboxError } from '../../errors/index.js'
+import { encodeGroups, groupLayout, type CodeColumn } from './grouping.js'
+import { andMask, compilePredicate, type Predicate } from './predicate.js'
+import type { AggregateRequest, ColumnArray, Measure, NumericColumn } from './types.js'
+
+/**
+ * What a sandbox is asked to compute: a plan of exact aggregates over one
+ * dataset version, naming columns by name. It carries no key, no budget and no
+ * secret; the answer is exact aggregates only. Noise and release stay with the
+ * caller. Both sides validate it with `execTaskSchema`.
+ */
+
+const literal = z.union([z.number().finite(), z.string(), z.boolean()])
+const op = z.enum(['=', '<>', '<', '<=', '>', '>='])
+const name = z.string().min(1).max(128)
+
+export type TaskPredicate =
+  | { readonly kind: 'cmp'; readonly column: string; readonly op: z.infer<typeof op>; readonly value: z.infer<typeof literal> }
+  | { readonly kind: 'in'; readonly column: string; readonly values: readonly z.infer<typeof literal>[]; readonly negated: boolean }
+  | { readonly kind: 'between'; readonly column: string; readonly low: number; readonly high: number; readonly negated: boolean }
+  | { readonly kind: 'isNull'; readonly column: string; readonly negated: boolean }
+  | { readonly kind: 'and' | 'or'; readonly operands: readonly TaskPredicate[] }
+  | { readonly kind: 'not'; readonly operand: TaskPredicate }
+
+const predicateSchema: z.ZodType<TaskPredicate> = z.lazy(() =>
+  z.discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('cmp'), column: name, op, value: literal }),
+    z.strictObject({ kind: z.literal('in'), column: name, values: z.array(literal).max(10_000), negated: z.boolean() }),
+    z.strictObject({ kind: z.literal('between'), column: name, low: z.number().finite(), high: z.number().finite(), negated: z.boolean() }),
+    z.strictObject({ kind: z.literal('isNull'), column: name, negated: z.boolean() }),
+    z.strictObject({ kind: z.literal('and'), operands: z.array(predicateSchema).max(1024) }),
+    z.strictObject({ kind: z.literal('or'), operands: z.array(predicateSchema).max(1024) }),
+    z.strictObject({ kind: z.literal('not'), operand: predicateSchema }),
+  ]),
+)
+
+const measureSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('moments'),
+    column: name,
+    lower: z.number().finite(),
+    upper: z.number().finite(),
+    exp: z.number().int(),
+    squares: z.boolean(),
+  }),
+  z.strictObject({ kind: z.literal('nonNull'), column: name }),
+  z.strictObject({
+    kind: z.literal('histogram'),
+    column: name,
+    lower: z.number().finite(),
+    upper: z.number().finite(),
+    bins: z.number().int().min(1).max(65_536),
+  }),
+])
+
+export const execTaskSchema = z.strictObject({
+  dataset: name,
+  version: z.number().int().min(1),
+  where: predicateSchema.nullable(),
+  groupBy: z
+    .array(z.strictObject({ column: name, dictionary: z.array(z.string()).max(65_536), nullable: z.boolean() }))
+    .max(4),
+  measures: z.array(measureSchema).max(256),
+})
+
+export type ExecTask = z.infer<typeof execTaskSchema>
+export type TaskMeasure = ExecTask['measures'][number]
+
+/** The column views a task reads, looked up by name. */
+export interface TaskColumns {
+  readonly rows: number
+  readonly columns: ReadonlyMap<string, ColumnArray>
+  /** The contribution bound: 1 for rows that count, 0 for a unit's extra rows. */
+  readonly keep: Uint8Array
+}
+
+function column(src: TaskColumns, n: string): ColumnArray {
+  const c = src.columns.get(n)
+  if (!c) throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `the task names column "${n}", which the loaded version does not have`)
+  return c
+}
+
+function numeric(src: TaskColumns, n: string): NumericColumn {
+  const c = column(src, n)
+  if (c.kind === 'code') throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `column "${n}" is not numeric`)
+  return c
+}
+
+function toPredicate(src: TaskColumns, p: TaskPredicate): Predicate {
+  switch (p.kind) {
+    case 'cmp':
+      return { kind: 'cmp', column: column(src, p.column), op: p.op, value: p.value }
+    case 'in':
+      return { kind: 'in', column: column(src, p.column), values: p.values, negated: p.negated }
+    case 'between':
+      return { kind: 'between', column: column(src, p.column), low: p.low, high: p.high, negated: p.negated }
+    case 'isNull':
+      return { kind: 'isNull', column: column(src, p.column), negated: p.negated }
+    case 'and':
+    case 'or':
+      return { kind: p.kind, operands: p.operands.map((o) => toPredicate(src, o)) }
+    case 'not':
+      return { kind: 'not', operand: toPredicate(src, p.operand) }
+  }
+}
+
+function toMeasure(src: TaskColumns, m: TaskMeasure): Measure {
+  switch (m.kind) {
+    case 'moments':
+      return { kind: 'moments', column: numeric(src, m.column), lower: m.lower, upper: m.upper, quantum: { exp: m.exp }, squares: m.squares }
+    case 'nonNull':
+      return { kind: 'nonNull', column: column(src, m.column) }
+    case 'histogram':
+      return { kind: 'histogram', column: numeric(src, m.column), lower: m.lower, upper: m.upper, bins: m.bins }
+  }
+}
+
+/**
+ * Turns a task into the kernel's request over loaded columns: the WHERE clause
+ * compiled once into a selection, the contribution bound folded in, the group
+ * codes combined. Only the selection and group codes are allocated; columns are
+ * read in place.
+ */
+export function buildAggregateRequest(task: ExecTask, src: TaskColumns): AggregateRequest {
+  const rows = src.rows
+  const selection = task.where === null ? new Uint8Array(src.keep) : andMask(compilePredicate(toPredicate(src, task.where), rows), src.keep)
+  let grouping = null
+  if (task.groupBy.length > 0) {
+    const layout = groupLayout(task.groupBy.map((g) => ({ dictionary: g.dictionary, nullable: g.nullable })))
+    const cols = task.groupBy.map((g) => {
+      const c = column(src, g.column)
+      if (c.kind !== 'code') throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `group column "${g.column}" is not dictionary-encoded`)
+      return c as CodeColumn
+    })
+    grouping = encodeGroups(layout, cols, rows)
+  }
+  return { rows, selection, grouping, measures: task.measures.map((m) => toMeasure(src, m)) }
+}

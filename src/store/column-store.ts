@@ -1,0 +1,207 @@
+import type { ColumnSpec, DatasetSpec } from '../engine/schema.js'
+import type { CodeArray, ColumnArray } from '../engine/exec/types.js'
+import type { Db } from './db.js'
+import { getDataset, getVersion } from './datasets.js'
+import { bytesPerValue, CHUNK_ROWS, type Encoding } from './ingest/encoding.js'
+
+/**
+ * A dataset version in memory: one typed array per column over a
+ * SharedArrayBuffer, so sandbox workers read it in place (posting a view of a
+ * SharedArrayBuffer shares it; nothing is copied per task). Loading is a copy
+ * of the stored column chunks, not a row scan.
+ *
+ * `keep` applies the contribution bound: one byte per row, 1 for the first
+ * `maxRowsPerUnit` rows of each privacy unit in upload order, 0 for the rest.
+ * The rule looks only at the unit ids and the row order, never at a query.
+ */
+export interface LoadedVersion {
+  readonly dataset: string
+  readonly version: number
+  readonly rows: number
+  readonly spec: DatasetSpec
+  readonly columns: ReadonlyMap<string, ColumnArray>
+  readonly keep: Uint8Array
+  readonly bytes: number
+}
+
+function sharedArray(encoding: Encoding | 'u8', length: number) {
+  const bytes = Math.max(1, length * bytesPerValue(encoding))
+  const sab = new SharedArrayBuffer(bytes)
+  switch (encoding) {
+    case 'f64':
+      return new Float64Array(sab, 0, length)
+    case 'i32':
+      return new Int32Array(sab, 0, length)
+    case 'u8':
+      return new Uint8Array(sab, 0, length)
+    case 'u16':
+      return new Uint16Array(sab, 0, length)
+    case 'u32':
+      return new Uint32Array(sab, 0, length)
+  }
+}
+
+/** Narrowest code width that holds `size` dictionary entries. */
+function codeEncoding(size: number): 'u8' | 'u16' | 'u32' {
+  return size <= 256 ? 'u8' : size <= 65_536 ? 'u16' : 'u32'
+}
+
+function dictionaryFor(col: ColumnSpec, stored: string[] | undefined): readonly string[] | null {
+  if (col.type === 'boolean') return ['false', 'true']
+  if (col.type === 'category') return col.categories ?? stored ?? []
+  if (col.type === 'id') return stored ?? []
+  return null
+}
+
+export function loadVersion(db: Db, dataset: string, version: number): LoadedVersion {
+  const { spec } = getDataset(db, dataset)
+  const v = getVersion(db, dataset, version)
+  const rows = v.rows
+  const dicts = new Map<string, string[]>()
+  for (const r of db.prepare('SELECT column_name, dictionary FROM column_dictionaries WHERE upload_id = ?').all(v.uploadId) as {
+    column_name: string
+    dictionary: string
+  }[]) {
+    dicts.set(r.column_name, JSON.parse(r.dictionary) as string[])
+  }
+  const chunks = db.prepare('SELECT chunk, rows, encoding, data, nulls FROM column_chunks WHERE upload_id = ? AND column_name = ? ORDER BY chunk')
+  const columns = new Map<string, ColumnArray>()
+  let bytes = 0
+  for (const col of spec.columns) {
+    const dictionary = dictionaryFor(col, dicts.get(col.name))
+    const stored = chunks.all(v.uploadId, col.name) as { chunk: number; rows: number; encoding: Encoding; data: Buffer; nulls: Buffer | null }[]
+    const target: Encoding = dictionary === null ? stored[0]!.encoding : codeEncoding(dictionary.length)
+    const values = sharedArray(target, rows)
+    let nulls: Uint8Array | null = null
+    for (const c of stored) {
+      const offset = c.chunk * CHUNK_ROWS
+      const src = decode(c.encoding, c.data, c.rows)
+      // Same width: a byte copy; stored u32 codes narrowed to the loaded width otherwise.
+      values.set(src as ArrayLike<number> & Float64Array, offset)
+      if (c.nulls) {
+        nulls ??= new Uint8Array(new SharedArrayBuffer(Math.ceil(rows / 8)))
+        nulls.set(c.nulls, offset / 8)
+      }
+    }
+    bytes += values.byteLength + (nulls?.byteLength ?? 0)
+    const arr: ColumnArray =
+      dictionary !== null
+        ? { kind: 'code', values: values as CodeArray, dictionary, nulls }
+        : target === 'i32'
+          ? { kind: 'i32', values: values as Int32Array, nulls }
+          : { kind: 'f64', values: values as Float64Array, nulls }
+    columns.set(col.name, arr)
+  }
+  const keep = keepMask(columns.get(spec.privacyUnit)!, rows, spec.maxRowsPerUnit)
+  bytes += keep.byteLength
+  return { dataset, version, rows, spec, columns, keep, bytes }
+}
+
+function decode(encoding: Encoding, data: Buffer, rows: number): ArrayLike<number> {
+  // Copy into an aligned buffer: SQLite blobs carry no alignment guarantee.
+  const aligned = new ArrayBuffer(rows * bytesPerValue(encoding))
+  new Uint8Array(aligned).set(data.subarray(0, aligned.byteLength))
+  switch (encoding) {
+    case 'f64':
+      return new Float64Array(aligned)
+    case 'i32':
+      return new Int32Array(aligned)
+    case 'u8':
+      return new Uint8Array(aligned)
+    case 'u16':
+      return new Uint16Array(aligned)
+    case 'u32':
+      return new Uint32Array(aligned)
+  }
+}
+
+function keepMask(unit: ColumnArray, rows: number, maxRowsPerUnit: number): Uint8Array {
+  const keep = new Uint8Array(new SharedArrayBuffer(Math.max(1, rows)), 0, rows)
+  if (unit.kind !== 'code') throw new Error('the privacy unit column must be dictionary-encoded')
+  const seen = new Uint16Array(unit.dictionary.length)
+  const codes = unit.values
+  for (let i = 0; i < rows; i++) {
+    const c = codes[i]!
+    if (seen[c]! < maxRowsPerUnit) {
+      seen[c]! += 1
+      keep[i] = 1
+    }
+  }
+  return keep
+}
+
+export interface Lease {
+  readonly version: LoadedVersion
+  release(): void
+}
+
+interface Entry {
+  readonly loaded: LoadedVersion
+  pins: number
+  lastUsed: number
+}
+
+/**
+ * Loaded versions, kept under a byte budget and evicted least recently used.
+ * A version leased to a running query is pinned: it is never evicted under it,
+ * even when that means running over the budget until the lease ends.
+ */
+export class ColumnStore {
+  private readonly entries = new Map<string, Entry>()
+  private clock = 0
+  loads = 0
+
+  constructor(
+    private readonly db: Db,
+    private readonly budgetBytes: number,
+  ) {}
+
+  acquire(dataset: string, version: number): Lease {
+    const key = `${dataset}@${version}`
+    let entry = this.entries.get(key)
+    if (!entry) {
+      entry = { loaded: loadVersion(this.db, dataset, version), pins: 0, lastUsed: 0 }
+      this.loads += 1
+      this.entries.set(key, entry)
+    }
+    entry.pins += 1
+    entry.lastUsed = ++this.clock
+    this.evict()
+    let released = false
+    const e = entry
+    return {
+      version: entry.loaded,
+      release: () => {
+        if (released) return
+        released = true
+        e.pins -= 1
+        this.evict()
+      },
+    }
+  }
+
+  get bytes(): number {
+    let n = 0
+    for (const e of this.entries.values()) n += e.loaded.bytes
+    return n
+  }
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  has(dataset: string, version: number): boolean {
+    return this.entries.has(`${dataset}@${version}`)
+  }
+
+  private evict(): void {
+    let total = this.bytes
+    if (total <= this.budgetBytes) return
+    const candidates = [...this.entries.entries()].filter(([, e]) => e.pins === 0).sort(([, a], [, b]) => a.lastUsed - b.lastUsed)
+    for (const [key, e] of candidates) {
+      if (total <= this.budgetBytes) break
+      this.entries.delete(key)
+      total -= e.loaded.bytes
+    }
+  }
+}

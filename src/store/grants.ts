@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto'
+import { VeilboxError } from '../errors/index.js'
+import { appendAudit, type AuditActor } from './audit.js'
+import { immediate, type Db } from './db.js'
+import { getDataset } from './datasets.js'
+import { ledgerOf, type Ledger, type LedgerRow } from './ledger.js'
+
+export interface GrantRecord {
+  readonly id: string
+  readonly analyst: string
+  readonly dataset: string
+  readonly purpose: string
+  /** null: every column the dataset has. */
+  readonly columns: readonly string[] | null
+  /** null: every aggregate. */
+  readonly aggregates: readonly string[] | null
+  readonly ledger: Ledger
+  readonly expiresAt: string
+  readonly createdAt: string
+  readonly createdBy: string
+  readonly revokedAt: string | null
+}
+
+interface GrantRow extends LedgerRow {
+  id: string
+  analyst: string
+  dataset_id: string
+  purpose: string
+  columns: string | null
+  aggregates: string | null
+  expires_at: string
+  created_at: string
+  created_by: string
+  revoked_at: string | null
+}
+
+function toGrant(r: GrantRow): GrantRecord {
+  return {
+    id: r.id,
+    analyst: r.analyst,
+    dataset: r.dataset_id,
+    purpose: r.purpose,
+    columns: r.columns === null ? null : (JSON.parse(r.columns) as string[]),
+    aggregates: r.aggregates === null ? null : (JSON.parse(r.aggregates) as string[]),
+    ledger: ledgerOf(r),
+    expiresAt: r.expires_at,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+    revokedAt: r.revoked_at,
+  }
+}
+
+export interface NewGrant {
+  readonly analyst: string
+  readonly dataset: string
+  readonly purpose: string
+  readonly columns: readonly string[] | null
+  readonly aggregates: readonly string[] | null
+  readonly epsilonMicro: number
+  readonly deltaFemto: number
+  readonly expiresAt: string
+}
+
+export function createGrant(db: Db, g: NewGrant, actor: AuditActor, display: { epsilon: string; delta: string }): GrantRecord {
+  const id = `g_${randomBytes(8).toString('hex')}`
+  return immediate(db, () => {
+    getDataset(db, g.dataset)
+    const analyst = db.prepare("SELECT 1 FROM api_keys WHERE name = ? AND role = 'analyst' AND revoked_at IS NULL").get(g.analyst)
+    if (!analyst) {
+      throw new VeilboxError(
+        'VEILBOX_ERR_POLICY_UNKNOWN_ANALYST',
+        `no analyst named "${g.analyst}" holds an active key; create one first (POST /v1/keys with role analyst)`,
+        { analyst: g.analyst },
+      )
+    }
+    db.prepare(
+      `INSERT INTO grants (id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      id,
+      g.analyst,
+      g.dataset,
+      g.purpose,
+      g.columns === null ? null : JSON.stringify(g.columns),
+      g.aggregates === null ? null : JSON.stringify(g.aggregates),
+      g.epsilonMicro,
+      g.deltaFemto,
+      g.expiresAt,
+      new Date().toISOString(),
+      actor.principal,
+    )
+    appendAudit(db, {
+      actor,
+      action: 'grant.create',
+      outcome: 'ok',
+      dataset: g.dataset,
+      grant: id,
+      purpose: g.purpose,
+      detail: { analyst: g.analyst, epsilon: display.epsilon, delta: display.delta, expiresAt: g.expiresAt, columns: g.columns, aggregates: g.aggregates },
+    })
+    return getGrant(db, id)
+  })
+}
+
+export function findGrant(db: Db, id: string): GrantRecord | null {
+  const row = db.prepare('SELECT * FROM grants WHERE id = ?').get(id) as GrantRow | undefined
+  return row ? toGrant(row) : null
+}
+
+export function getGrant(db: Db, id: string): GrantRecord {
+  const g = findGrant(db, id)
+  if (!g) throw new VeilboxError('VEILBOX_ERR_POLICY_GRANT_NOT_FOUND', `no grant "${id}"; GET /v1/grants lists yours`, { grant: id })
+  return g
+}
+
+export function listGrants(db: Db, filter: { analyst?: string; dataset?: string } = {}): GrantRecord[] {
+  const rows = db
+    .prepare(
+      `SELECT * FROM grants WHERE (@analyst IS NULL OR analyst = @analyst) AND (@dataset IS NULL OR dataset_id = @dataset) ORDER BY created_at, id`,
+    )
+    .all({ analyst: filter.analyst ?? null, dataset: filter.dataset ?? null }) as GrantRow[]
+  return rows.map(toGrant)
+}
+
+export function revokeGrant(db: Db, id: string, actor: AuditActor): GrantRecord {
+  return immediate(db, () => {
+    const g = getGrant(db, id)
+    if (g.revokedAt !== null) {
+      throw new VeilboxError('VEILBOX_ERR_POLICY_GRANT_REVOKED', `grant "${id}" was revoked at ${g.revokedAt} already`, { grant: id, revokedAt: g.revokedAt })
+    }
+    db.prepare('UPDATE grants SET revoked_at = ? WHERE id = ?').run(new Date().toISOString(), id)
+    appendAudit(db, { actor, action: 'grant.revoke', outcome: 'ok', dataset: g.dataset, grant: id, purpose: g.purpose, detail: { analyst: g.analyst } })
+    return getGrant(db, id)
+  })
+}

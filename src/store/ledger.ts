@@ -1,0 +1,63 @@
+import type { Db } from './db.js'
+
+/**
+ * The privacy ledger as the store sees it: integers only. Epsilon is counted in
+ * micro-units (1e-6), delta in femto-units (1e-15) and accumulated zCDP rho in
+ * pico-units (1e-12). What those numbers mean is the engine's business; the
+ * store's is that a charge lands only when it fits, in one guarded statement.
+ */
+export interface Ledger {
+  readonly epsilonTotal: number
+  readonly epsilonSpent: number
+  readonly deltaTotal: number
+  readonly deltaSpent: number
+  readonly rhoSpent: number
+}
+
+export interface Charge {
+  readonly epsilon: number
+  readonly delta: number
+  readonly rho: number
+  /**
+   * The rho the charge was priced against. A zCDP charge is priced from the
+   * rho already spent, so it lands only if that is still the spent rho.
+   */
+  readonly rhoBefore: number
+}
+
+export type LedgerTable = 'grants' | 'dataset_budgets'
+
+const KEY: Record<LedgerTable, string> = { grants: 'id', dataset_budgets: 'dataset_id' }
+
+export interface LedgerRow {
+  epsilon_total: number
+  epsilon_spent: number
+  delta_total: number
+  delta_spent: number
+  rho_spent: number
+}
+
+export function ledgerOf(row: LedgerRow): Ledger {
+  return {
+    epsilonTotal: row.epsilon_total,
+    epsilonSpent: row.epsilon_spent,
+    deltaTotal: row.delta_total,
+    deltaSpent: row.delta_spent,
+    rhoSpent: row.rho_spent,
+  }
+}
+
+/**
+ * Spends `charge` from one ledger row with a single guarded UPDATE. Returns
+ * false (and changes nothing) when the charge does not fit or the rho moved.
+ * Run it inside the release transaction (`immediate`).
+ */
+export function guardedCharge(db: Db, table: LedgerTable, id: string, charge: Charge, extraGuard = ''): boolean {
+  const sql = `UPDATE ${table}
+    SET epsilon_spent = epsilon_spent + @epsilon, delta_spent = delta_spent + @delta, rho_spent = rho_spent + @rho
+    WHERE ${KEY[table]} = @id
+      AND epsilon_spent + @epsilon <= epsilon_total
+      AND delta_spent + @delta <= delta_total
+      AND rho_spent = @rhoBefore ${extraGuard}`
+  return db.prepare(sql).run({ id, ...charge }).changes === 1
+}
