@@ -14,6 +14,7 @@
  * as an unspecialized kernel would do), the null-bitmap path, i32 columns,
  * the predicate compiler and the validator's group-code scan.
  */
+import { loadavg } from 'node:os'
 import { encodeGroups, groupLayout } from '../src/engine/exec/grouping.js'
 import { aggregate } from '../src/engine/exec/kernel-ts.js'
 import { compilePredicate } from '../src/engine/exec/predicate.js'
@@ -140,7 +141,8 @@ run('predicate.compile', where)
 run('validate.scanGroupCodes1000', () => validateRequest(req([], null, by1000), { scanVouchedGroupings: true }))
 run('ts.groupBy7.count.where', () => aggregate(req([], selection, by7)))
 
-const report = { bench: 'kernels', rows: ROWS, reps: REPS, node: process.version, cases }
+// Other work on the machine slows every case; the load average says how much to trust a run.
+const report = { bench: 'kernels', rows: ROWS, reps: REPS, node: process.version, loadavg: loadavg().map((l) => Math.round(l * 100) / 100), cases }
 const width = Math.max(...cases.map((c) => c.name.length))
 const plain = cases[0]!.rowsPerSec
 process.stderr.write(

@@ -46,8 +46,14 @@ export type NumericColumn = Extract<ColumnArray, { kind: 'f64' | 'i32' }>
  * A selection: one byte per row, 1 when the row takes part in the aggregate,
  * 0 otherwise. It already folds in the WHERE clause and the contribution
  * bound (rows beyond a unit's maxRowsPerUnit are 0). The predicate compiler
- * writes only 0 and 1; kernels read any non-zero byte as selected, so that a
- * stray 2 cannot count twice in a branch-free kernel that multiplies by it.
+ * writes only 0 and 1; kernels read any non-zero byte as selected.
+ *
+ * A branch-free kernel must blend, not multiply: it may compute q for every
+ * row, but an unselected or null row can hold NaN (a common null placeholder),
+ * and NaN * 0 is NaN. Select with a mask built from `sel != 0` and the null
+ * bit (an AND of bit patterns, or a blend), so such rows contribute exactly 0
+ * and a NaN is refused only where the TS kernel refuses it: in a selected,
+ * non-null row.
  */
 export type Selection = Uint8Array
 
