@@ -1,6 +1,6 @@
 import { badArgument } from './errors.js'
 import { buildMask } from './nulls.js'
-import { FOLD_ROWS, SQ_SCALE, quantumScale } from './quantum.js'
+import { FOLD_LIMIT, FOLD_ROWS, SQ_SCALE, quantumScale } from './quantum.js'
 import type {
   AggregateRequest,
   AggregateResult,
@@ -36,9 +36,9 @@ import { validateRequest } from './validate.js'
  * the hot loops never test bits.
  *
  * Exactness. Quantized values are integers with |q| <= 2^31; partials live in
- * doubles for at most FOLD_ROWS = 2^21 rows before they are folded into BigInt
- * totals, so each partial stays below 2^52 and every addition is exact
- * (quantum.ts, step 5). Counts are plain doubles: they never exceed 2^32.
+ * doubles and are folded into BigInt totals between blocks of FOLD_ROWS =
+ * 2^21 rows whenever they pass 2^52, so every addition is exact (quantum.ts,
+ * step 5). Counts are plain doubles: they never exceed 2^32.
  *
  * Clamping uses Math.min/Math.max rather than ternaries: V8 lowers them to
  * branch-free minsd/maxsd sequences, which measured faster on data that
@@ -156,8 +156,9 @@ function moments(ctx: Context, m: Extract<Measure, { kind: 'moments' }>, at: str
       } else {
         groupedAll(v, codes, start, end, lo, hi, scale, nonNull, psum)
       }
-      fold(psum, sum, at)
-      if (sumSquares !== null) fold(psq, sumSquares, at)
+      const last = end === rows
+      fold(psum, sum, at, last)
+      if (sumSquares !== null) fold(psq, sumSquares, at, last)
     }
   }
   return { kind: 'moments', nonNull, sum, sumSquares }
@@ -169,10 +170,16 @@ function exact(partial: number, at: string): bigint {
   return BigInt(partial)
 }
 
-function fold(partial: Float64Array, totals: bigint[], at: string): void {
+/**
+ * Folds into the totals every partial that could not take another block
+ * exactly (|p| > FOLD_LIMIT, or NaN), or, after the last block, every non-zero
+ * one. Folding only the large ones keeps a million-group aggregate from
+ * paying a million BigInt additions per block.
+ */
+function fold(partial: Float64Array, totals: bigint[], at: string, last: boolean): void {
   for (let g = 0; g < partial.length; g++) {
     const p = partial[g]
-    if (p !== 0) {
+    if (last ? p !== 0 : !(Math.abs(p) <= FOLD_LIMIT)) {
       totals[g] = totals[g] + exact(p, at)
       partial[g] = 0
     }

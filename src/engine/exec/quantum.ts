@@ -43,10 +43,16 @@ import { Q_BITS, SQ_SHIFT, type Quantum } from './types.js'
  *    exact (q * q is 0 or >= 1) and the +0.5 cannot move the floor (the sum is
  *    at least 0.5, and below 2^22 it is an exact multiple of 2^-31). s <= 2^31.
  * 5. Sum: partials are plain double additions of integers of magnitude <= 2^31.
- *    The kernels fold partials into BigInt (int64 in C++) at least every
- *    FOLD_ROWS = 2^21 rows, so every partial, and every intermediate of it, is
- *    an integer of magnitude <= 2^21 * 2^31 = 2^52 < 2^53: every addition is
- *    exact, and the order of additions (vector lanes, unrolling) cannot matter.
+ *    The kernel scans in blocks of FOLD_ROWS = 2^21 rows; one block adds at
+ *    most 2^21 * 2^31 = 2^52 to any partial. After each block, every partial
+ *    whose magnitude is above FOLD_LIMIT = 2^52 is folded into its BigInt total
+ *    and reset (all of them after the last block). So a partial starts each
+ *    block at <= 2^52 and every intermediate of it is an integer of magnitude
+ *    <= 2^53, which a double holds exactly: every addition is exact, and the
+ *    order of additions (vector lanes, unrolling) cannot matter. Sums are
+ *    exact integers, so any other exact scheme (int64 accumulators in C++)
+ *    gives the same totals; with rows < 2^32 a total stays below 2^63, so an
+ *    int64 total cannot overflow either.
  *
  * The C++ kernel must be compiled with -ffp-contract=off (no fused multiply-add:
  * fma(c, scale, 0.5) or fma(q, q, ...) would skip a rounding the definition
@@ -54,8 +60,11 @@ import { Q_BITS, SQ_SHIFT, type Quantum } from './types.js'
  * reassociation and assume NaN away). Flush-to-zero is harmless (step 2).
  */
 
-/** Rows between two folds of the double partials into exact totals; see step 5 above. */
+/** Rows per block between fold checks of the double partials; see step 5 above. */
 export const FOLD_ROWS = 2 ** 21
+
+/** A partial above this magnitude is folded before the next block; see step 5 above. */
+export const FOLD_LIMIT = 2 ** 52
 
 /** The largest |q| and the largest square unit: 2^31. */
 export const Q_MAX = 2 ** Q_BITS

@@ -20,8 +20,11 @@ export const MAX_HISTOGRAM_CELLS = 2 ** 24
 /** Measures per request: each one is a pass over a column. */
 export const MAX_MEASURES = 256
 
-/** Typed arrays in Node 20 hold at most 2^32 elements; so does a request. */
-export const MAX_ROWS = 2 ** 32
+/**
+ * Typed arrays hold fewer than 2^32 elements; so does a request. It also keeps
+ * any total below 2^32 * 2^31 = 2^63, so an int64 total cannot overflow.
+ */
+export const MAX_ROWS = 2 ** 32 - 1
 
 const vouched = new WeakSet<Grouping>()
 

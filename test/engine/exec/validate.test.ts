@@ -14,8 +14,8 @@ const cast = <T>(v: unknown): T => v as T
 
 t.test('bad requests throw VEILBOX_ERR_EXEC_BAD_ARGUMENT with exact messages', async (t) => {
   const cases: [string, AggregateRequest, string][] = [
-    ['rows', { ...base, rows: -1 }, 'rows must be an integer in [0, 4294967296], got -1'],
-    ['rows type', { ...base, rows: cast<number>('3') }, 'rows must be an integer in [0, 4294967296], got 3'],
+    ['rows', { ...base, rows: -1 }, 'rows must be an integer in [0, 4294967295], got -1'],
+    ['rows type', { ...base, rows: cast<number>('3') }, 'rows must be an integer in [0, 4294967295], got 3'],
     ['selection type', { ...base, selection: cast<Uint8Array>(new Int8Array(3)) }, 'selection must be a Uint8Array or null, got Int8Array'],
     ['selection length', { ...base, selection: new Uint8Array(2) }, 'selection has 2 bytes, expected rows = 3'],
     ['codes type', { ...base, grouping: { codes: cast<Uint8Array>([0, 0, 0]), count: 1 } }, 'grouping.codes must be a Uint8Array, Uint16Array or Uint32Array, got an array'],
