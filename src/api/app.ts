@@ -5,12 +5,16 @@ import type { Config } from '../config/index.js'
 import { VERSION } from '../version.js'
 import auth from './plugins/auth.js'
 import db from './plugins/db.js'
+import engine from './plugins/engine.js'
 import errors from './plugins/errors.js'
 import openapi from './plugins/openapi.js'
 import security from './plugins/security.js'
+import budgetRoutes from './routes/budgets.js'
 import datasetRoutes from './routes/datasets.js'
+import grantRoutes from './routes/grants.js'
 import healthRoutes from './routes/health.js'
 import keyRoutes from './routes/keys.js'
+import queryRoutes from './routes/queries.js'
 import versionRoutes from './routes/versions.js'
 
 declare module 'fastify' {
@@ -51,11 +55,15 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(openapi, { version: VERSION })
   await app.register(db, { config: options.config })
   await app.register(auth)
+  await app.register(engine)
   await app.register(security, { rateLimitPerMinute: options.config.rateLimitPerMinute })
 
   await app.register(healthRoutes)
   await app.register(keyRoutes)
   await app.register(datasetRoutes)
   await app.register(versionRoutes)
+  await app.register(budgetRoutes)
+  await app.register(grantRoutes)
+  await app.register(queryRoutes)
   return app
 }

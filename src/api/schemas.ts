@@ -67,3 +67,12 @@ export const datasetViewSchema = z
     createdAt: z.string(),
   })
   .meta({ id: 'Dataset' })
+
+const amount = z.object({ total: z.number(), spent: z.number(), remaining: z.number() })
+
+/** A ledger as the API shows it: epsilon and delta (total, spent, remaining), and the zCDP rho spent by Gaussian answers. */
+export const ledgerViewSchema = z.object({
+  epsilon: amount,
+  delta: amount,
+  rho: z.object({ spent: z.number() }),
+})

@@ -3,11 +3,17 @@ import path from 'node:path'
 import type { Db } from '../store/db.js'
 import { createDataset, findDataset } from '../store/datasets.js'
 import { ingest } from '../store/ingest/index.js'
+import { findDatasetBudget, setDatasetBudget } from '../store/budgets.js'
+import { createGrant, listGrants } from '../store/grants.js'
 import { countKeys, createKey, listKeys, revokeKey, SYSTEM_ACTOR, type Role } from '../store/keys.js'
 import { DEMO_SPEC, demoCsv } from './binzhou.js'
 
 export const DEMO_KEYS_FILE = 'demo-keys.json'
 export const OPERATOR_KEY_FILE = 'operator-key.json'
+
+/** The demo dataset's budget and the demo analyst's grant on it. */
+export const DEMO_BUDGET = { epsilon: 100, delta: 1e-5 } as const
+export const DEMO_GRANT = { epsilon: 10, delta: 1e-6, purpose: 'demo: explore household income and medical spending by district' } as const
 
 const DEMO_PRINCIPALS: Record<'operator' | 'analyst' | 'custodian', string> = {
   operator: 'demo-operator',
@@ -56,6 +62,34 @@ export async function bootstrap(db: Db, dataDir: string, options: { demo: boolea
       }
       writeSecretJson(file, keys)
       keyFiles.push(file)
+    }
+    if (!findDatasetBudget(db, DEMO_SPEC.id)) {
+      setDatasetBudget(db, DEMO_SPEC.id, { epsilonMicro: DEMO_BUDGET.epsilon * 1e6, deltaFemto: DEMO_BUDGET.delta * 1e15 }, SYSTEM_ACTOR, {
+        epsilon: String(DEMO_BUDGET.epsilon),
+        delta: String(DEMO_BUDGET.delta),
+      })
+    }
+    // The demo grant is named in demo-keys.json; one is made whenever the file names none that exists.
+    const keys = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>
+    const live = listGrants(db, { analyst: DEMO_PRINCIPALS.analyst, dataset: DEMO_SPEC.id }).find((g) => g.id === keys.grant && g.revokedAt === null)
+    if (!live) {
+      const grant = createGrant(
+        db,
+        {
+          analyst: DEMO_PRINCIPALS.analyst,
+          dataset: DEMO_SPEC.id,
+          purpose: DEMO_GRANT.purpose,
+          columns: null,
+          aggregates: null,
+          epsilonMicro: DEMO_GRANT.epsilon * 1e6,
+          deltaFemto: DEMO_GRANT.delta * 1e15,
+          expiresAt: new Date(Date.now() + 365 * 24 * 3600 * 1000).toISOString(),
+        },
+        SYSTEM_ACTOR,
+        { epsilon: String(DEMO_GRANT.epsilon), delta: String(DEMO_GRANT.delta) },
+      )
+      writeSecretJson(file, { ...keys, grant: grant.id })
+      if (!keyFiles.includes(file)) keyFiles.push(file)
     }
   } else if (countKeys(db, 'operator') === 0 && db.prepare('SELECT COUNT(*) AS n FROM api_keys').pluck().get() === 0) {
     const file = path.join(dataDir, OPERATOR_KEY_FILE)

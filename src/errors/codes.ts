@@ -69,6 +69,7 @@ export const ERROR_CODES = {
   VEILBOX_ERR_QUERY_TYPE_MISMATCH: { status: 400, title: "Literal or operator does not fit the column's type" },
   VEILBOX_ERR_QUERY_ID_COLUMN: { status: 400, title: 'Id columns cannot be aggregated or filtered on' },
   VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN: { status: 400, title: 'Column has no declared bounds' },
+  VEILBOX_ERR_QUERY_ANSWER_NOT_FOUND: { status: 404, title: 'No such released answer' },
   VEILBOX_ERR_QUERY_HE_UNSUPPORTED: { status: 400, title: 'Encrypted column used where it cannot be computed' },
   // Exact aggregate kernels (src/engine/exec)
   VEILBOX_ERR_EXEC_BAD_ARGUMENT: { status: 500, title: 'Aggregate kernel argument breaks the kernel contract' },
@@ -92,6 +93,24 @@ export const ERROR_CODES = {
   VEILBOX_ERR_BUDGET_NOT_SET: { status: 409, title: 'The dataset has no privacy budget' },
   VEILBOX_ERR_BUDGET_EXHAUSTED: { status: 403, title: 'Not enough privacy budget left' },
   VEILBOX_ERR_BUDGET_BELOW_SPENT: { status: 409, title: 'New total is below what is already spent' },
+
+  // Homomorphic encryption core (src/engine/he)
+  VEILBOX_ERR_HE_INSECURE_PARAMETERS: { status: 400, title: 'HE parameters are weaker than 128-bit security' },
+  VEILBOX_ERR_HE_INVALID_PARAMETERS: { status: 400, title: 'HE parameters are not valid' },
+  VEILBOX_ERR_HE_CAPACITY_EXCEEDED: { status: 400, title: 'An encrypted aggregate could exceed the plain modulus' },
+  VEILBOX_ERR_HE_UNSUPPORTED_COLUMN: { status: 400, title: 'Column cannot be homomorphically encrypted' },
+  VEILBOX_ERR_HE_BAD_VALUE: { status: 400, title: 'Value cannot be encrypted under the column declaration' },
+  VEILBOX_ERR_HE_BAD_CIPHERTEXT: { status: 400, title: "Ciphertext does not match the dataset's HE parameters" },
+  VEILBOX_ERR_HE_BAD_ARGUMENT: { status: 500, title: 'Encrypted aggregate argument breaks the contract' },
+  VEILBOX_ERR_HE_NOISE_BUDGET_EXHAUSTED: { status: 500, title: 'Ciphertext noise budget exhausted' },
+  VEILBOX_ERR_HE_SEAL_FAILURE: { status: 500, title: 'Microsoft SEAL failed' },
+
+  // The key custodian (src/engine/he/custodian.ts, keystore.ts)
+  VEILBOX_ERR_CUSTODIAN_NO_KEYS: { status: 404, title: 'The custodian holds no HE keys for this dataset' },
+  VEILBOX_ERR_CUSTODIAN_KEYS_EXIST: { status: 409, title: 'HE keys for this dataset already exist' },
+  VEILBOX_ERR_CUSTODIAN_KEYSTORE_INSECURE: { status: 500, title: 'Key store files are open to other users' },
+  VEILBOX_ERR_CUSTODIAN_KEYSTORE_CORRUPT: { status: 500, title: 'Key store content is damaged' },
+  VEILBOX_ERR_CUSTODIAN_REFUSED: { status: 403, title: 'The custodian refused to decrypt' },
 } as const satisfies Record<string, { status: number; title: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES

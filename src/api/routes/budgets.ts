@@ -1,0 +1,68 @@
+import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { VeilboxError } from '../../errors/index.js'
+import { toMicro } from '../../engine/dp/index.js'
+import { budgetView, deltaToFemto } from '../../engine/policy/pricing.js'
+import { identifierSchema } from '../../engine/schema.js'
+import { findDatasetBudget, setDatasetBudget } from '../../store/budgets.js'
+import { getDataset } from '../../store/datasets.js'
+import { actorOf } from '../plugins/auth.js'
+import { ledgerViewSchema, problems } from '../schemas.js'
+
+const budgetResponse = z.object({ dataset: z.string() }).extend(ledgerViewSchema.shape).meta({ id: 'DatasetBudget' })
+
+export default async function budgetRoutes(app: FastifyInstance) {
+  const r = app.withTypeProvider<ZodTypeProvider>()
+
+  r.put(
+    '/v1/datasets/:id/budget',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: "Set a dataset's total privacy budget (what is spent carries over)",
+        tags: ['budgets'],
+        params: z.object({ id: identifierSchema }),
+        body: z.strictObject({
+          epsilon: z.number().finite().min(0).max(1_000_000),
+          delta: z.number().min(0).lt(1).default(0),
+        }),
+        response: { 200: budgetResponse, ...problems(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const { epsilon, delta } = request.body
+      const ledger = setDatasetBudget(
+        app.db,
+        request.params.id,
+        { epsilonMicro: epsilon === 0 ? 0 : Number(toMicro(epsilon)), deltaFemto: deltaToFemto(delta) },
+        actorOf(request),
+        { epsilon: String(epsilon), delta: String(delta) },
+      )
+      return { dataset: request.params.id, ...budgetView(ledger) }
+    },
+  )
+
+  r.get(
+    '/v1/datasets/:id/budget',
+    {
+      config: { roles: ['operator', 'analyst'] },
+      schema: {
+        summary: "A dataset's privacy budget: total, spent, remaining",
+        tags: ['budgets'],
+        params: z.object({ id: identifierSchema }),
+        response: { 200: budgetResponse, ...problems(401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      getDataset(app.db, request.params.id)
+      const ledger = findDatasetBudget(app.db, request.params.id)
+      if (!ledger) {
+        throw new VeilboxError('VEILBOX_ERR_BUDGET_NOT_SET', `dataset ${request.params.id} has no privacy budget yet; set one with PUT /v1/datasets/${request.params.id}/budget`, {
+          dataset: request.params.id,
+        })
+      }
+      return { dataset: request.params.id, ...budgetView(ledger) }
+    },
+  )
+}

@@ -1,0 +1,160 @@
+import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { VeilboxError } from '../../errors/index.js'
+import { toMicro } from '../../engine/dp/index.js'
+import { GRANT_AGGREGATES } from '../../engine/policy/grant.js'
+import { budgetView, deltaToFemto } from '../../engine/policy/pricing.js'
+import { identifierSchema } from '../../engine/schema.js'
+import { getDataset } from '../../store/datasets.js'
+import { createGrant, getGrant, listGrants, revokeGrant, type GrantRecord } from '../../store/grants.js'
+import { actorOf, principalOf } from '../plugins/auth.js'
+import { ledgerViewSchema, principalNameSchema, problems } from '../schemas.js'
+
+export const grantViewSchema = z
+  .object({
+    id: z.string(),
+    analyst: z.string(),
+    dataset: z.string(),
+    purpose: z.string(),
+    columns: z.array(z.string()).nullable().describe('null: every column'),
+    aggregates: z.array(z.string()).nullable().describe('null: every aggregate'),
+    expiresAt: z.string(),
+    createdAt: z.string(),
+    createdBy: z.string(),
+    revokedAt: z.string().nullable(),
+    status: z.enum(['active', 'expired', 'revoked']),
+    budget: ledgerViewSchema,
+  })
+  .meta({ id: 'Grant' })
+
+export function grantView(g: GrantRecord, now = Date.now()): z.infer<typeof grantViewSchema> {
+  return {
+    id: g.id,
+    analyst: g.analyst,
+    dataset: g.dataset,
+    purpose: g.purpose,
+    columns: g.columns === null ? null : [...g.columns],
+    aggregates: g.aggregates === null ? null : [...g.aggregates],
+    expiresAt: g.expiresAt,
+    createdAt: g.createdAt,
+    createdBy: g.createdBy,
+    revokedAt: g.revokedAt,
+    status: g.revokedAt !== null ? 'revoked' : Date.parse(g.expiresAt) <= now ? 'expired' : 'active',
+    budget: budgetView(g.ledger),
+  }
+}
+
+const grantId = z.string().regex(/^g_[0-9a-f]{16}$/, 'a grant id looks like g_ followed by 16 hex digits')
+
+export default async function grantRoutes(app: FastifyInstance) {
+  const r = app.withTypeProvider<ZodTypeProvider>()
+
+  r.post(
+    '/v1/grants',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: 'Authorize one analyst for one purpose on one dataset, with a privacy budget and an expiry',
+        tags: ['grants'],
+        body: z.strictObject({
+          analyst: principalNameSchema,
+          dataset: identifierSchema,
+          purpose: z.string().trim().min(3).max(500),
+          columns: z.array(identifierSchema).min(1).max(256).optional(),
+          aggregates: z.array(z.enum(GRANT_AGGREGATES)).min(1).optional(),
+          epsilon: z.number().finite().gt(0).max(1_000_000),
+          delta: z.number().min(0).lt(1).default(0),
+          expiresAt: z.iso.datetime({ offset: true }),
+        }),
+        response: { 201: grantViewSchema, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const b = request.body
+      const { spec } = getDataset(app.db, b.dataset)
+      if (Date.parse(b.expiresAt) <= Date.now()) {
+        throw new VeilboxError('VEILBOX_ERR_POLICY_BAD_GRANT', `expiresAt ${b.expiresAt} is not in the future`, { field: 'expiresAt' })
+      }
+      const known = new Set(spec.columns.map((c) => c.name))
+      for (const c of b.columns ?? []) {
+        if (!known.has(c)) {
+          throw new VeilboxError('VEILBOX_ERR_POLICY_BAD_GRANT', `dataset ${b.dataset} has no column ${c} (it has: ${[...known].join(', ')})`, { field: 'columns', column: c })
+        }
+      }
+      const grant = createGrant(
+        app.db,
+        {
+          analyst: b.analyst,
+          dataset: b.dataset,
+          purpose: b.purpose,
+          columns: b.columns ? [...new Set(b.columns)] : null,
+          aggregates: b.aggregates ? [...new Set(b.aggregates)] : null,
+          epsilonMicro: Number(toMicro(b.epsilon)),
+          deltaFemto: deltaToFemto(b.delta),
+          expiresAt: new Date(b.expiresAt).toISOString(),
+        },
+        actorOf(request),
+        { epsilon: String(b.epsilon), delta: String(b.delta) },
+      )
+      return reply.code(201).send(grantView(grant))
+    },
+  )
+
+  r.get(
+    '/v1/grants',
+    {
+      config: { roles: ['operator', 'analyst'] },
+      schema: {
+        summary: 'Grants: operators see all (filter by dataset, analyst), analysts their own',
+        tags: ['grants'],
+        querystring: z.strictObject({ dataset: identifierSchema.optional(), analyst: principalNameSchema.optional() }),
+        response: { 200: z.object({ grants: z.array(grantViewSchema) }), ...problems(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const p = principalOf(request)
+      const analyst = p.role === 'operator' ? request.query.analyst : p.name
+      const grants = listGrants(app.db, {
+        ...(analyst === undefined ? {} : { analyst }),
+        ...(request.query.dataset === undefined ? {} : { dataset: request.query.dataset }),
+      })
+      return { grants: grants.map((g) => grantView(g)) }
+    },
+  )
+
+  r.get(
+    '/v1/grants/:id',
+    {
+      config: { roles: ['operator', 'analyst'] },
+      schema: {
+        summary: 'One grant with its budget: total, spent, remaining',
+        tags: ['grants'],
+        params: z.object({ id: grantId }),
+        response: { 200: grantViewSchema, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const p = principalOf(request)
+      const grant = getGrant(app.db, request.params.id)
+      if (p.role !== 'operator' && grant.analyst !== p.name) {
+        throw new VeilboxError('VEILBOX_ERR_POLICY_NOT_YOUR_GRANT', `grant ${grant.id} was made for another analyst`, { grant: grant.id })
+      }
+      return grantView(grant)
+    },
+  )
+
+  r.delete(
+    '/v1/grants/:id',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: 'Revoke a grant: no query runs in it afterwards',
+        tags: ['grants'],
+        params: z.object({ id: grantId }),
+        response: { 200: grantViewSchema, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (request) => grantView(revokeGrant(app.db, request.params.id, actorOf(request))),
+  )
+}

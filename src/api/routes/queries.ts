@@ -1,0 +1,167 @@
+import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { queryJsonSchema } from '../../engine/query/index.js'
+import type { AnswerBody, QueryRequest } from '../../engine/queries.js'
+import { listAnswers } from '../../store/answers.js'
+import { principalOf } from '../plugins/auth.js'
+import { problems } from '../schemas.js'
+
+const queryBody = z
+  .strictObject({
+    sql: z.string().min(1).max(65_536).optional().describe('the query in the SQL subset (docs/query-language.md)'),
+    query: queryJsonSchema.optional().describe('the same query as a JSON tree, instead of sql'),
+    grant: z.string().min(1).max(64).describe('the grant the query runs in'),
+    epsilon: z.number().finite().gt(0).max(1_000_000).describe('the privacy budget of this answer'),
+    delta: z.number().gt(0).lt(1).optional().describe('gaussian only; defaults to the grant\'s delta'),
+    mechanism: z.enum(['laplace', 'gaussian']).optional().describe('default laplace'),
+    confidence: z.number().gt(0).lt(1).optional().describe('level of the intervals, default 0.95'),
+    weights: z.array(z.number().finite().gt(0)).min(1).max(64).optional().describe('how the epsilon is split across the aggregates; default evenly'),
+    version: z.number().int().min(1).optional().describe('dataset version; default the latest'),
+  })
+  .meta({ id: 'QueryRequest' })
+
+const cell = z.union([z.string(), z.number(), z.boolean(), z.null()])
+const chargeView = z.object({ epsilon: z.number(), delta: z.number() })
+const perAggregate = z.looseObject({
+  name: z.string(),
+  aggregate: z.string(),
+  column: z.string().nullable(),
+  epsilon: z.number().optional(),
+  rho: z.number().optional(),
+  noise: z.record(z.string(), z.number()),
+  halfWidth: z.number().nullable(),
+})
+const remaining = z.object({ epsilon: z.number(), delta: z.number() })
+
+export const answerSchema = z
+  .object({
+    queryId: z.string(),
+    grant: z.string(),
+    dataset: z.string(),
+    version: z.number().int(),
+    datasetSha256: z.string(),
+    queryHash: z.string(),
+    sql: z.string().nullable(),
+    columns: z.array(z.string()),
+    rows: z.array(z.array(cell)),
+    intervals: z.array(z.array(z.tuple([z.number(), z.number()]).nullable())),
+    confidence: z.number(),
+    privacy: z.object({
+      mechanism: z.enum(['laplace', 'gaussian']),
+      epsilon: z.number(),
+      delta: z.number(),
+      rho: z.number().optional(),
+      perAggregate: z.array(perAggregate),
+      charged: z.object({ grant: chargeView, dataset: chargeView }),
+    }),
+    budget: z.object({ remaining }),
+    cached: z.boolean(),
+    createdAt: z.string(),
+  })
+  .meta({ id: 'Answer' })
+
+const previewSchema = z
+  .object({
+    dataset: z.string(),
+    version: z.number().int(),
+    grant: z.string(),
+    confidence: z.number(),
+    cached: z.boolean(),
+    privacy: z.object({
+      mechanism: z.enum(['laplace', 'gaussian']),
+      epsilon: z.number(),
+      delta: z.number(),
+      rho: z.number().optional(),
+      perAggregate: z.array(perAggregate),
+    }),
+    charge: z.object({ grant: chargeView, dataset: chargeView }),
+    budget: z.object({ remaining, remainingAfter: remaining, dataset: z.object({ remaining, remainingAfter: remaining }) }),
+    affordable: z.boolean(),
+    refusal: z.object({ code: z.string(), detail: z.string(), scope: z.string() }).optional(),
+  })
+  .meta({ id: 'Preview' })
+
+/** The engine's answers are deeply readonly; the schema's type is not. Same shape. */
+function asAnswer(body: AnswerBody): z.output<typeof answerSchema> {
+  return body as unknown as z.output<typeof answerSchema>
+}
+
+function request(body: z.infer<typeof queryBody>): QueryRequest {
+  return body as QueryRequest
+}
+
+export default async function queryRoutes(app: FastifyInstance) {
+  const r = app.withTypeProvider<ZodTypeProvider>()
+
+  r.post(
+    '/v1/queries',
+    {
+      config: { roles: ['analyst'] },
+      schema: {
+        summary: 'Run an aggregate query inside a grant: noisy values with intervals, charged before they leave',
+        description:
+          'A fresh answer is charged to the grant and to the dataset in one durable transaction before it is returned. The same canonical query (same version, epsilon, mechanism) in the same grant returns the stored answer with cached: true, free.',
+        tags: ['queries'],
+        body: queryBody,
+        response: { 200: answerSchema, ...problems(400, 401, 403, 404, 409, 503, 504) },
+      },
+    },
+    async (req) => {
+      const body = await app.queries.run(principalOf(req), request(req.body))
+      return asAnswer({ ...body, sql: req.body.sql ?? body.sql })
+    },
+  )
+
+  r.post(
+    '/v1/queries/preview',
+    {
+      config: { roles: ['analyst'] },
+      schema: {
+        summary: 'Price a query: what it would charge, its expected error, the budget after; spends and computes nothing',
+        tags: ['queries'],
+        body: queryBody,
+        response: { 200: previewSchema, ...problems(400, 401, 403, 404, 409) },
+      },
+    },
+    async (req) => app.queries.preview(principalOf(req), request(req.body)) as unknown as z.output<typeof previewSchema>,
+  )
+
+  r.get(
+    '/v1/queries',
+    {
+      config: { roles: ['analyst', 'operator'] },
+      schema: {
+        summary: 'Released answers, newest first: analysts see their own',
+        tags: ['queries'],
+        querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
+        response: {
+          200: z.object({
+            answers: z.array(
+              z.object({ queryId: z.string(), grant: z.string(), dataset: z.string(), version: z.number(), queryHash: z.string(), epsilon: z.number(), createdAt: z.string() }),
+            ),
+          }),
+          ...problems(400, 401, 403),
+        },
+      },
+    },
+    async (req) => {
+      const p = principalOf(req)
+      return { answers: listAnswers(app.db, p.role === 'operator' ? null : p.name, req.query.limit) }
+    },
+  )
+
+  r.get(
+    '/v1/queries/:queryId',
+    {
+      config: { roles: ['analyst', 'operator'] },
+      schema: {
+        summary: 'A released answer again, free',
+        tags: ['queries'],
+        params: z.object({ queryId: z.string().regex(/^q_[0-9a-f]{24}$/, 'a query id looks like q_ followed by 24 hex digits') }),
+        response: { 200: answerSchema, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (req) => asAnswer(app.queries.get(principalOf(req), req.params.queryId)),
+  )
+}

@@ -1,0 +1,405 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { VeilboxError, isVeilboxError } from '../errors/index.js'
+import { appendAudit, canonicalJson, type AuditActor } from '../store/audit.js'
+import { findAnswer, getAnswerRow, insertAnswer, type AnswerRow } from '../store/answers.js'
+import { findDatasetBudget } from '../store/budgets.js'
+import { findDataset, getVersion, latestVersion, type VersionRecord } from '../store/datasets.js'
+import { immediate, type Db } from '../store/db.js'
+import { getGrant, type GrantRecord } from '../store/grants.js'
+import { guardedCharge, type Charge } from '../store/ledger.js'
+import type { Principal } from '../store/keys.js'
+import type { Executor } from '../sandbox/executor.js'
+import { toMicro } from './dp/index.js'
+import { checkGrantUsable, checkQueryInGrant } from './policy/grant.js'
+import { deltaToFemto, exhausted, FEMTO, MICRO, PICO, priceOn, type LedgerView, type Price } from './policy/pricing.js'
+import { bindQuery, fromJson, parseQuery, queryDataset, queryHash, unknownDatasetError, type BoundQuery, type Query } from './query/index.js'
+import { planQuery, type AggregatePrivacy, type MechanismKind, type Plan } from './query/planner.js'
+import { releaseAnswer, type Cell } from './release/answer.js'
+import type { DatasetSpec } from './schema.js'
+
+/**
+ * A query's way through the engine: parse, check the grant, bind to the
+ * dataset, plan and price (refusing early when the grant or the dataset cannot
+ * pay), compute the exact aggregates in the sandbox while the noise is drawn,
+ * release, and only then, in one write transaction, charge both ledgers with
+ * guarded statements, store the answer and append the audit record. The
+ * answer leaves after that transaction commits. A repeat of the same
+ * canonical query in the same grant returns the stored answer, free.
+ */
+
+export interface QueryRequest {
+  readonly sql?: string
+  readonly query?: unknown
+  readonly grant: string
+  readonly epsilon: number
+  readonly delta?: number
+  readonly mechanism?: MechanismKind
+  readonly confidence?: number
+  readonly weights?: readonly number[]
+  readonly version?: number
+}
+
+export const DEFAULT_CONFIDENCE = 0.95
+
+export interface AnswerBody {
+  readonly queryId: string
+  readonly grant: string
+  readonly dataset: string
+  readonly version: number
+  readonly datasetSha256: string
+  readonly queryHash: string
+  readonly sql: string | null
+  readonly columns: readonly string[]
+  readonly rows: readonly (readonly Cell[])[]
+  readonly intervals: readonly (readonly ([number, number] | null)[])[]
+  readonly confidence: number
+  readonly privacy: {
+    readonly mechanism: MechanismKind
+    readonly epsilon: number
+    readonly delta: number
+    readonly rho?: number
+    readonly perAggregate: readonly AggregatePrivacy[]
+    /** What this response charged each ledger (zero for a stored answer); for Gaussian answers the zCDP increment, see docs/queries.md. */
+    readonly charged: { readonly grant: ChargeView; readonly dataset: ChargeView }
+  }
+  readonly budget: { readonly remaining: { readonly epsilon: number; readonly delta: number } }
+  readonly cached: boolean
+  readonly createdAt: string
+}
+
+export interface ChargeView {
+  readonly epsilon: number
+  readonly delta: number
+}
+
+export interface Preview {
+  readonly dataset: string
+  readonly version: number
+  readonly grant: string
+  readonly confidence: number
+  readonly cached: boolean
+  readonly privacy: { readonly mechanism: MechanismKind; readonly epsilon: number; readonly delta: number; readonly rho?: number; readonly perAggregate: readonly AggregatePrivacy[] }
+  readonly charge: { readonly grant: ChargeView; readonly dataset: ChargeView }
+  readonly budget: {
+    readonly remaining: { readonly epsilon: number; readonly delta: number }
+    readonly remainingAfter: { readonly epsilon: number; readonly delta: number }
+    readonly dataset: { readonly remaining: { readonly epsilon: number; readonly delta: number }; readonly remainingAfter: { readonly epsilon: number; readonly delta: number } }
+  }
+  /** False when the grant or the dataset cannot pay; `refusal` says which. */
+  readonly affordable: boolean
+  readonly refusal?: { readonly code: string; readonly detail: string; readonly scope: string }
+}
+
+interface Prepared {
+  readonly query: Query
+  readonly grant: GrantRecord
+  readonly spec: DatasetSpec
+  readonly bound: BoundQuery
+  readonly version: VersionRecord
+  readonly plan: Plan
+  readonly price: Price
+  readonly queryHash: string
+  readonly cacheKey: string
+  /** The query's own privacy parameters: pure epsilon (Laplace), or the (epsilon, delta) its rho is calibrated to (Gaussian). */
+  readonly epsilon: number
+  readonly delta: number
+}
+
+const ZERO: ChargeView = Object.freeze({ epsilon: 0, delta: 0 })
+
+function chargeView(c: Charge): ChargeView {
+  return { epsilon: c.epsilon / MICRO, delta: c.delta / FEMTO }
+}
+
+function remainingOf(view: LedgerView, c: Charge | null) {
+  const l = view.ledger
+  const eps = l.epsilonTotal - l.epsilonSpent - (c?.epsilon ?? 0)
+  const delta = l.deltaTotal - l.deltaSpent - (c?.delta ?? 0)
+  return { epsilon: eps / MICRO, delta: delta / FEMTO }
+}
+
+export class QueryEngine {
+  constructor(
+    private readonly db: Db,
+    private readonly executor: Executor,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** What a query would charge and how precise it would be; reads no data, spends nothing. */
+  preview(principal: Principal, req: QueryRequest): Preview {
+    const p = this.prepare(principal, req)
+    const cached = findAnswer(this.db, p.grant.id, p.cacheKey) !== null
+    const views = this.ledgers(p)
+    let grantCharge: Charge | null = null
+    let datasetCharge: Charge | null = null
+    let refusal: Preview['refusal']
+    if (!cached) {
+      try {
+        grantCharge = priceOn(views.grant, p.price)
+        datasetCharge = priceOn(views.dataset, p.price)
+      } catch (err) {
+        if (!isVeilboxError(err)) throw err
+        refusal = { code: err.code, detail: err.detail, scope: String(err.extra.scope ?? '') }
+      }
+    }
+    return {
+      dataset: p.spec.id,
+      version: p.version.version,
+      grant: p.grant.id,
+      confidence: p.plan.confidence,
+      cached,
+      privacy: this.privacyOf(p),
+      charge: { grant: grantCharge ? chargeView(grantCharge) : ZERO, dataset: datasetCharge ? chargeView(datasetCharge) : ZERO },
+      budget: {
+        remaining: remainingOf(views.grant, null),
+        remainingAfter: remainingOf(views.grant, grantCharge),
+        dataset: { remaining: remainingOf(views.dataset, null), remainingAfter: remainingOf(views.dataset, datasetCharge) },
+      },
+      affordable: refusal === undefined,
+      ...(refusal ? { refusal } : {}),
+    }
+  }
+
+  /** Runs a query: a fresh answer is charged and stored before it is returned; a repeat is free. */
+  async run(principal: Principal, req: QueryRequest): Promise<AnswerBody> {
+    const actor: AuditActor = { principal: principal.name, role: principal.role }
+    let p: Prepared | null = null
+    try {
+      p = this.prepare(principal, req)
+      const stored = findAnswer(this.db, p.grant.id, p.cacheKey)
+      if (stored) return this.reread(actor, stored, 'query.cached')
+      // Refuse before computing anything when either ledger cannot pay.
+      const views = this.ledgers(p)
+      priceOn(views.grant, p.price)
+      priceOn(views.dataset, p.price)
+      const plan = p.plan
+      const [exact] = await Promise.all([
+        this.executor.execute({ dataset: p.spec.id, version: p.version.version, ...plan.exec }),
+        plan.prepare(),
+      ])
+      const released = releaseAnswer(plan, exact)
+      return this.commit(actor, p, released)
+    } catch (err) {
+      this.recordRefusal(actor, p, req, err)
+      throw err
+    }
+  }
+
+  /** A released answer again, free. Analysts read their own; operators read any. */
+  get(principal: Principal, queryId: string): AnswerBody {
+    const row = getAnswerRow(this.db, queryId)
+    if (principal.role !== 'operator' && row.analyst !== principal.name) {
+      throw new VeilboxError('VEILBOX_ERR_QUERY_ANSWER_NOT_FOUND', `no answer ${queryId} of yours`, { queryId })
+    }
+    return this.reread({ principal: principal.name, role: principal.role }, row, 'query.reread')
+  }
+
+  private reread(actor: AuditActor, row: AnswerRow, action: string): AnswerBody {
+    const body = JSON.parse(row.body) as AnswerBody
+    const grant = getGrant(this.db, row.grant_id)
+    immediate(this.db, () =>
+      appendAudit(this.db, {
+        actor,
+        action,
+        outcome: 'ok',
+        dataset: row.dataset_id,
+        version: row.version,
+        grant: row.grant_id,
+        purpose: grant.purpose,
+        queryHash: row.query_hash,
+        charged: { epsilon: '0', delta: '0' },
+        detail: { queryId: row.query_id },
+      }),
+    )
+    const remaining = remainingOf({ scope: 'grant', id: grant.id, ledger: grant.ledger }, null)
+    return {
+      ...body,
+      privacy: { ...body.privacy, charged: { grant: ZERO, dataset: ZERO } },
+      budget: { remaining },
+      cached: true,
+    }
+  }
+
+  private prepare(principal: Principal, req: QueryRequest): Prepared {
+    if ((req.sql === undefined) === (req.query === undefined)) {
+      throw new VeilboxError('VEILBOX_ERR_REQUEST_VALIDATION', 'send the query either as "sql" (text) or as "query" (JSON), exactly one of the two', {
+        errors: [{ path: 'body', message: 'exactly one of sql and query' }],
+      })
+    }
+    const query = req.sql !== undefined ? parseQuery(req.sql) : fromJson(req.query, { path: '/query' })
+    const grant = getGrant(this.db, req.grant)
+    checkGrantUsable(grant, principal, this.now())
+    const name = queryDataset(query)
+    const record = findDataset(this.db, name)
+    if (!record) {
+      if (name !== grant.dataset) checkQueryInGrant(grant, name, null)
+      throw unknownDatasetError(query, [grant.dataset])
+    }
+    checkQueryInGrant(grant, name, null)
+    const bound = bindQuery(query, record.spec)
+    checkQueryInGrant(grant, name, bound)
+    const version = req.version !== undefined ? getVersion(this.db, name, req.version) : latestVersion(this.db, name)
+    if (!version) {
+      throw new VeilboxError('VEILBOX_ERR_DATASET_NO_VERSION', `dataset ${name} has no version loaded yet; an operator uploads one first`, { dataset: name })
+    }
+    const mechanism = req.mechanism ?? 'laplace'
+    let delta = 0
+    if (mechanism === 'laplace') {
+      if (req.delta !== undefined && req.delta !== 0) {
+        throw new VeilboxError('VEILBOX_ERR_DP_INVALID_PARAMETER', 'delta applies to the gaussian mechanism only; the laplace mechanism is pure epsilon-DP (leave delta out)', { delta: req.delta })
+      }
+    } else {
+      delta = req.delta ?? grant.ledger.deltaTotal / FEMTO
+      if (!(delta > 0 && delta < 1)) {
+        throw new VeilboxError(
+          'VEILBOX_ERR_DP_INVALID_PARAMETER',
+          `the gaussian mechanism needs a delta strictly between 0 and 1${req.delta === undefined ? `; grant ${grant.id} has no delta budget, so pass one or use laplace` : `, got ${delta}`}`,
+          { delta },
+        )
+      }
+    }
+    const confidence = req.confidence ?? DEFAULT_CONFIDENCE
+    const plan = planQuery(bound, { mechanism, epsilon: req.epsilon, delta, confidence, ...(req.weights ? { weights: req.weights } : {}) })
+    const hash = queryHash(query)
+    const cacheKey = createHash('sha256')
+      .update(
+        canonicalJson({
+          queryHash: hash,
+          version: version.version,
+          mechanism,
+          epsilonMicro: toMicro(req.epsilon).toString(),
+          deltaFemto: mechanism === 'gaussian' ? deltaToFemto(delta) : 0,
+          confidence,
+          weights: req.weights ?? null,
+        }),
+      )
+      .digest('hex')
+    const price: Price = { mechanism, epsilonMicro: Number(plan.epsilonMicro), rhoPico: Number(plan.rhoPico) }
+    return { query, grant, spec: record.spec, bound, version, plan, price, queryHash: hash, cacheKey, epsilon: Number(toMicro(req.epsilon)) / MICRO, delta }
+  }
+
+  private ledgers(p: Prepared): { grant: LedgerView; dataset: LedgerView } {
+    const budget = findDatasetBudget(this.db, p.spec.id)
+    if (!budget) {
+      throw new VeilboxError('VEILBOX_ERR_BUDGET_NOT_SET', `dataset ${p.spec.id} has no privacy budget yet; an operator sets one with PUT /v1/datasets/${p.spec.id}/budget`, {
+        dataset: p.spec.id,
+      })
+    }
+    const grant = getGrant(this.db, p.grant.id)
+    return {
+      grant: { scope: 'grant', id: grant.id, ledger: grant.ledger },
+      dataset: { scope: 'dataset', id: p.spec.id, ledger: budget },
+    }
+  }
+
+  private privacyOf(p: Prepared): Preview['privacy'] {
+    const gaussian = p.plan.mechanism === 'gaussian'
+    return {
+      mechanism: p.plan.mechanism,
+      epsilon: p.epsilon,
+      delta: p.delta,
+      ...(gaussian ? { rho: Number(p.plan.rhoPico) / PICO } : {}),
+      perAggregate: p.plan.perAggregate,
+    }
+  }
+
+  private commit(actor: AuditActor, p: Prepared, released: ReturnType<typeof releaseAnswer>): AnswerBody {
+    const queryId = `q_${randomBytes(12).toString('hex')}`
+    return immediate(this.db, () => {
+      // A twin of this query may have committed while we computed: its answer wins, free.
+      const twin = findAnswer(this.db, p.grant.id, p.cacheKey)
+      if (twin) return this.reread(actor, twin, 'query.cached')
+      const views = this.ledgers(p)
+      checkGrantUsable(getGrant(this.db, p.grant.id), { name: actor.principal, role: 'analyst', keyId: '' }, this.now())
+      const gc = priceOn(views.grant, p.price)
+      const dc = priceOn(views.dataset, p.price)
+      if (!guardedCharge(this.db, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL')) throw exhausted(views.grant, gc)
+      if (!guardedCharge(this.db, 'dataset_budgets', p.spec.id, dc)) throw exhausted(views.dataset, dc)
+      const createdAt = this.now().toISOString()
+      const gaussian = p.plan.mechanism === 'gaussian'
+      const body: AnswerBody = {
+        queryId,
+        grant: p.grant.id,
+        dataset: p.spec.id,
+        version: p.version.version,
+        datasetSha256: p.version.sha256,
+        queryHash: p.queryHash,
+        sql: null,
+        columns: released.columns,
+        rows: released.rows,
+        intervals: released.intervals,
+        confidence: p.plan.confidence,
+        privacy: {
+          mechanism: p.plan.mechanism,
+          epsilon: p.epsilon,
+          delta: p.delta,
+          ...(gaussian ? { rho: Number(p.plan.rhoPico) / PICO } : {}),
+          perAggregate: p.plan.perAggregate,
+          charged: { grant: chargeView(gc), dataset: chargeView(dc) },
+        },
+        budget: { remaining: remainingOf(views.grant, gc) },
+        cached: false,
+        createdAt,
+      }
+      insertAnswer(this.db, {
+        query_id: queryId,
+        grant_id: p.grant.id,
+        analyst: actor.principal,
+        dataset_id: p.spec.id,
+        version: p.version.version,
+        cache_key: p.cacheKey,
+        query_hash: p.queryHash,
+        body: JSON.stringify(body),
+        epsilon_micro: gc.epsilon,
+        delta_femto: gc.delta,
+        created_at: createdAt,
+      })
+      appendAudit(this.db, {
+        actor,
+        action: 'query.release',
+        outcome: 'ok',
+        dataset: p.spec.id,
+        version: p.version.version,
+        grant: p.grant.id,
+        purpose: p.grant.purpose,
+        queryHash: p.queryHash,
+        charged: { epsilon: String(gc.epsilon / MICRO), delta: String(gc.delta / FEMTO) },
+        detail: { queryId, mechanism: p.plan.mechanism, dataset: { epsilon: dc.epsilon / MICRO, delta: dc.delta / FEMTO } },
+      })
+      return body
+    })
+  }
+
+  private recordRefusal(actor: AuditActor, p: Prepared | null, req: QueryRequest, err: unknown): void {
+    const code = isVeilboxError(err) ? err.code : 'VEILBOX_ERR_INTERNAL'
+    const detail = isVeilboxError(err) && err.status < 500 ? err.detail : 'internal failure; nothing was released or charged'
+    let grant: GrantRecord | null = p?.grant ?? null
+    if (grant === null) {
+      try {
+        grant = typeof req.grant === 'string' ? getGrant(this.db, req.grant) : null
+      } catch {
+        grant = null
+      }
+    }
+    try {
+      immediate(this.db, () =>
+        appendAudit(this.db, {
+          actor,
+          action: isVeilboxError(err) && err.status < 500 ? 'query.refused' : 'query.failed',
+          outcome: code,
+          dataset: p?.spec.id ?? grant?.dataset ?? null,
+          version: p?.version.version ?? null,
+          grant: grant?.id ?? null,
+          purpose: grant?.purpose ?? null,
+          queryHash: p?.queryHash ?? null,
+          charged: { epsilon: '0', delta: '0' },
+          detail: { reason: detail },
+        }),
+      )
+    } catch (auditErr) {
+      // The refusal itself stands; a failure to record it must not mask it.
+      void auditErr
+    }
+  }
+}
+
