@@ -23,25 +23,31 @@ import { Q_BITS, SQ_SHIFT, type Quantum } from './types.js'
  *    normal range. It cannot overflow: |c| <= M and M * scale <= 2^31. It can be
  *    subnormal only when |v| < 2^-1022, and then step 3 gives 0 whatever bits
  *    underflow dropped (flush-to-zero included).
- * 3. Round: q = floor(fl(v + 0.5)). The addition is the only rounded step. For
- *    |v| <= 2^31 its rounding changes the floor in exactly one case: fl(v + 0.5)
- *    can move the floor only by rounding up onto an integer n > v + 0.5, which
- *    needs v + 0.5 to land within half an ulp below n in a binade coarser than
- *    v's own. For v >= 0.5 the sum stays an exact multiple of ulp(v) that fits
- *    in 53 bits; for negative v the sum is smaller in magnitude than v, hence a
- *    multiple of a finer ulp, hence exact; that leaves v = 0.5 - 2^-54, whose sum
- *    1 - 2^-54 is a tie that rounds to even, 1. So q is round-half-up of v,
- *    except that 0.49999999999999994 * 2^exp quantizes to 1 unit, not 0. Both
- *    kernels compute the same expression, so they agree on that point too; the
- *    parity tests pin it (see quantum.test.ts).
+ * 3. Round: q = floor(fl(v + 0.5)). The addition is the only rounded step, and
+ *    for |v| <= 2^31 its rounding moves the floor at exactly one point.
+ *    Rounding is monotone and integers (up to 2^53) are doubles, so the floor
+ *    can move only if s = v + 0.5 lies just below an integer n and rounds up
+ *    onto it: n - s at most half the spacing of doubles below n.
+ *    - v <= -0.5: s is a multiple of ulp(v) no larger in magnitude than v,
+ *      hence a double: exact. -0.5 < v < 0: s is in (0, 0.5), floor 0 either way.
+ *    - v >= 0.5: n - s is a positive multiple of ulp(v), and the spacing near
+ *      s is at most 2 ulp(v), so rounding up needs a tie with s in the binade
+ *      above v's, i.e. s less than 0.5 past a power of two >= 1 and within
+ *      ulp(v) <= 2^-21 of the next integer: impossible.
+ *    - 0 <= v < 0.5: s is in [0.5, 1) and rounds up to 1 only from 1 - 2^-54, a
+ *      tie that goes to even; that is v = 0.5 - 2^-54 = 0.49999999999999994.
+ *    So q is round-half-up of v, except that 0.49999999999999994 units quantize
+ *    to 1, not 0. Both kernels compute the same expression, so they agree on
+ *    that point too; quantum.test.ts pins it and probes the near-ties.
  *    |v| <= 2^31 gives |q| <= 2^31: q does NOT fit an int32 (2^31 is one past
  *    INT32_MAX); C++ keeps it in a double or an int64.
  * 4. Square: s = floor(fl(fl(q * q) * 2^-31) + 0.5). q * q is a double product,
  *    rounded to 53 bits once |q| > 2^26.5; that rounding is part of the
  *    definition. C++ must compute it as a double product too, not as an exact
- *    int64 product, or it will disagree on large |q|. The scaling by 2^-31 is
- *    exact (q * q is 0 or >= 1) and the +0.5 cannot move the floor (the sum is
- *    at least 0.5, and below 2^22 it is an exact multiple of 2^-31). s <= 2^31.
+ *    int64 product, or it will disagree on large |q| (quantum.test.ts pins
+ *    q = 2145272597). The scaling by 2^-31 is exact (q * q is 0 or >= 1), and
+ *    the +0.5 cannot move the floor: by step 3 only 0.5 - 2^-54 could, and
+ *    q * q * 2^-31 is a multiple of 2^-31. s <= 2^31.
  * 5. Sum: partials are plain double additions of integers of magnitude <= 2^31.
  *    The kernel scans in blocks of FOLD_ROWS = 2^21 rows; one block adds at
  *    most 2^21 * 2^31 = 2^52 to any partial. After each block, every partial
