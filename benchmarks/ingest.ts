@@ -39,7 +39,7 @@ async function main() {
     fs.createWriteStream(file),
   )
   const bytes = fs.statSync(file).size
-  const server = await startServerProcess()
+  const server = await startServerProcess({ from: 'dist' })
   try {
     const { operator } = JSON.parse(fs.readFileSync(path.join(server.dataDir, 'operator-key.json'), 'utf8')) as { operator: string }
     const auth = { authorization: `Bearer ${operator}` }

@@ -53,16 +53,19 @@ export interface ServerProcess {
 }
 
 /**
- * Starts a real veilbox server as its own process (the compiled CLI when
- * dist/ exists, else the sources through tsx) on an ephemeral port with a
- * fresh data directory.
+ * Starts a real veilbox server as its own process on an ephemeral port, with a
+ * fresh data directory unless one is given. `from: 'dist'` runs the compiled
+ * CLI, as `npm start` does (benchmarks build first); the default runs the
+ * sources through tsx, so tests never meet a stale build.
  */
-export async function startServerProcess(options: { demo?: boolean; env?: Record<string, string> } = {}): Promise<ServerProcess> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-bench-'))
-  const compiled = path.join(ROOT, 'dist', 'cli', 'main.js')
-  const args = fs.existsSync(compiled)
-    ? [path.join(ROOT, 'bin', 'veilbox.js')]
-    : ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts')]
+export async function startServerProcess(
+  options: { demo?: boolean; env?: Record<string, string>; dataDir?: string; keepDataDir?: boolean; from?: 'src' | 'dist' } = {},
+): Promise<ServerProcess> {
+  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-bench-'))
+  const args =
+    options.from === 'dist'
+      ? [path.join(ROOT, 'bin', 'veilbox.js')]
+      : ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts')]
   const child = spawn(process.execPath, [...args, 'serve', ...(options.demo ? ['--demo'] : []), '--port', '0', '--data-dir', dataDir], {
     env: { ...process.env, VEILBOX_LOG_LEVEL: 'warn', VEILBOX_RATE_LIMIT: '10000000', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,7 +91,7 @@ export async function startServerProcess(options: { demo?: boolean; env?: Record
         child.kill('SIGTERM')
         await exited
       }
-      fs.rmSync(dataDir, { recursive: true, force: true })
+      if (!options.keepDataDir && !options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true })
     },
   }
 }

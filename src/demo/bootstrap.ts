@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import type { Db } from '../store/db.js'
+import { isVeilboxError } from '../errors/index.js'
+import { immediate, type Db } from '../store/db.js'
 import { createDataset, findDataset } from '../store/datasets.js'
 import { ingest } from '../store/ingest/index.js'
 import { findDatasetBudget, setDatasetBudget } from '../store/budgets.js'
@@ -46,9 +47,14 @@ export async function bootstrap(db: Db, dataDir: string, options: { demo: boolea
   let createdDataset = false
   if (options.demo) {
     if (!findDataset(db, DEMO_SPEC.id)) {
-      createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
-      await ingest(db, DEMO_SPEC.id, 'text/csv', demoCsv(), SYSTEM_ACTOR)
-      createdDataset = true
+      try {
+        createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
+        await ingest(db, DEMO_SPEC.id, 'text/csv', demoCsv(), SYSTEM_ACTOR)
+        createdDataset = true
+      } catch (err) {
+        // Another process starting on the same directory registered it first.
+        if (!(isVeilboxError(err) && err.code === 'VEILBOX_ERR_DATASET_EXISTS')) throw err
+      }
     }
     const file = path.join(dataDir, DEMO_KEYS_FILE)
     if (!fs.existsSync(file)) {
@@ -91,11 +97,18 @@ export async function bootstrap(db: Db, dataDir: string, options: { demo: boolea
       writeSecretJson(file, { ...keys, grant: grant.id })
       if (!keyFiles.includes(file)) keyFiles.push(file)
     }
-  } else if (countKeys(db, 'operator') === 0 && db.prepare('SELECT COUNT(*) AS n FROM api_keys').pluck().get() === 0) {
-    const file = path.join(dataDir, OPERATOR_KEY_FILE)
-    const { key } = createKey(db, { name: 'operator', role: 'operator' }, SYSTEM_ACTOR)
-    writeSecretJson(file, { operator: key })
-    keyFiles.push(file)
+  } else {
+    // Checked and created under one write lock: two processes starting together make one key.
+    const key = immediate(db, () =>
+      countKeys(db, 'operator') === 0 && db.prepare('SELECT COUNT(*) AS n FROM api_keys').pluck().get() === 0
+        ? createKey(db, { name: 'operator', role: 'operator' }, SYSTEM_ACTOR).key
+        : null,
+    )
+    if (key !== null) {
+      const file = path.join(dataDir, OPERATOR_KEY_FILE)
+      writeSecretJson(file, { operator: key })
+      keyFiles.push(file)
+    }
   }
   return { keyFiles, createdDataset }
 }

@@ -79,3 +79,38 @@ export function peopleCsv(rows: number, bad?: { row: number; cell: string; value
   }
   return header + body
 }
+
+/** An app with a small demo dataset loaded, a dataset budget, and a grant for the analyst alice. */
+export async function queryApp(
+  t: { teardown(fn: () => unknown): void },
+  options: { rows?: number; datasetEpsilon?: number; datasetDelta?: number; grantEpsilon?: number; grantDelta?: number; overrides?: Partial<Config> } = {},
+): Promise<TestApp & { grant: string; dataset: string }> {
+  const { DEMO_SPEC, demoCsv } = await import('../../src/demo/binzhou.js')
+  const ta = await testApp(t, options.overrides ?? {})
+  const created = await ta.call('operator', { method: 'POST', url: '/v1/datasets', payload: DEMO_SPEC })
+  if (created.statusCode !== 201) throw new Error(created.body)
+  const chunks: Buffer[] = []
+  for await (const c of demoCsv(options.rows ?? 3000)) chunks.push(Buffer.from(c as string))
+  const up = await ta.call('operator', { method: 'POST', url: `/v1/datasets/${DEMO_SPEC.id}/versions`, headers: { 'content-type': 'text/csv' }, payload: Buffer.concat(chunks) })
+  if (up.statusCode !== 201) throw new Error(up.body)
+  const budget = await ta.call('operator', {
+    method: 'PUT',
+    url: `/v1/datasets/${DEMO_SPEC.id}/budget`,
+    payload: { epsilon: options.datasetEpsilon ?? 100, delta: options.datasetDelta ?? 1e-5 },
+  })
+  if (budget.statusCode !== 200) throw new Error(budget.body)
+  const grant = await ta.call('operator', {
+    method: 'POST',
+    url: '/v1/grants',
+    payload: {
+      analyst: 'alice',
+      dataset: DEMO_SPEC.id,
+      purpose: 'test: household statistics',
+      epsilon: options.grantEpsilon ?? 10,
+      delta: options.grantDelta ?? 1e-6,
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    },
+  })
+  if (grant.statusCode !== 201) throw new Error(grant.body)
+  return { ...ta, grant: grant.json().id as string, dataset: DEMO_SPEC.id }
+}

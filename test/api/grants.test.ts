@@ -1,0 +1,126 @@
+import t from 'tap'
+import { queryApp } from '../helpers/app.js'
+
+const future = () => new Date(Date.now() + 86_400_000).toISOString()
+
+t.test('an operator creates, lists, reads and revokes grants; analysts see only their own', async (t) => {
+  const qa = await queryApp(t)
+  await qa.call('operator', { method: 'POST', url: '/v1/keys', payload: { role: 'analyst', name: 'bob' } })
+  const created = await qa.call('operator', {
+    method: 'POST',
+    url: '/v1/grants',
+    payload: { analyst: 'bob', dataset: qa.dataset, purpose: 'hospital capacity planning', columns: ['district', 'age'], aggregates: ['count', 'avg'], epsilon: 2, expiresAt: future() },
+  })
+  t.equal(created.statusCode, 201, created.body)
+  const g = created.json()
+  t.match(g, { analyst: 'bob', dataset: qa.dataset, purpose: 'hospital capacity planning', columns: ['district', 'age'], aggregates: ['count', 'avg'], status: 'active', revokedAt: null })
+  t.same(g.budget.epsilon, { total: 2, spent: 0, remaining: 2 })
+  t.same(g.budget.delta, { total: 0, spent: 0, remaining: 0 })
+
+  const all = (await qa.call('operator', { method: 'GET', url: '/v1/grants' })).json().grants
+  t.equal(all.length, 2)
+  const mine = (await qa.call('analyst', { method: 'GET', url: '/v1/grants' })).json().grants
+  t.same(mine.map((x: { analyst: string }) => x.analyst), ['alice'])
+  const filtered = (await qa.call('operator', { method: 'GET', url: '/v1/grants?analyst=bob' })).json().grants
+  t.same(filtered.map((x: { id: string }) => x.id), [g.id])
+  const peek = await qa.call('analyst', { method: 'GET', url: `/v1/grants/${g.id}` })
+  t.equal(peek.statusCode, 403)
+  t.equal(peek.json().code, 'VEILBOX_ERR_POLICY_NOT_YOUR_GRANT')
+
+  const revoked = await qa.call('operator', { method: 'DELETE', url: `/v1/grants/${g.id}` })
+  t.equal(revoked.statusCode, 200)
+  t.equal(revoked.json().status, 'revoked')
+  const twice = await qa.call('operator', { method: 'DELETE', url: `/v1/grants/${g.id}` })
+  t.equal(twice.json().code, 'VEILBOX_ERR_POLICY_GRANT_REVOKED')
+  const audit = qa.app.db.prepare("SELECT action FROM audit_log WHERE action LIKE 'grant.%' ORDER BY seq").pluck().all()
+  t.same(audit, ['grant.create', 'grant.create', 'grant.revoke'])
+})
+
+t.test('bad grant requests are refused with the rule named', async (t) => {
+  const qa = await queryApp(t)
+  const base = { analyst: 'alice', dataset: qa.dataset, purpose: 'a purpose', epsilon: 1, expiresAt: future() }
+  const cases: [Record<string, unknown>, number, string, RegExp][] = [
+    [{ ...base, analyst: 'nobody' }, 400, 'VEILBOX_ERR_POLICY_UNKNOWN_ANALYST', /no analyst named "nobody"/],
+    [{ ...base, dataset: 'nope' }, 404, 'VEILBOX_ERR_DATASET_NOT_FOUND', /nope/],
+    [{ ...base, columns: ['district', 'salary'] }, 400, 'VEILBOX_ERR_POLICY_BAD_GRANT', /no column salary/],
+    [{ ...base, expiresAt: '2020-01-01T00:00:00Z' }, 400, 'VEILBOX_ERR_POLICY_BAD_GRANT', /not in the future/],
+    [{ ...base, epsilon: 0 }, 400, 'VEILBOX_ERR_REQUEST_VALIDATION', /epsilon/],
+    [{ ...base, epsilon: Number.NaN }, 400, 'VEILBOX_ERR_REQUEST_VALIDATION', /epsilon/],
+    [{ ...base, aggregates: ['count', 'max'] }, 400, 'VEILBOX_ERR_REQUEST_VALIDATION', /aggregates/],
+    [{ ...base, expiresAt: 'tomorrow' }, 400, 'VEILBOX_ERR_REQUEST_VALIDATION', /expiresAt/],
+    [{ ...base, extra: true }, 400, 'VEILBOX_ERR_REQUEST_VALIDATION', /extra/],
+  ]
+  for (const [payload, status, code, re] of cases) {
+    const res = await qa.call('operator', { method: 'POST', url: '/v1/grants', payload })
+    t.equal(res.statusCode, status, JSON.stringify(payload))
+    t.equal(res.json().code, code)
+    t.match(res.json().detail, re)
+  }
+  t.equal((await qa.call('operator', { method: 'GET', url: '/v1/grants' })).json().grants.length, 1, 'nothing was created')
+})
+
+t.test('a query outside its grant is refused with 403 naming the reason', async (t) => {
+  const qa = await queryApp(t)
+  await qa.call('operator', { method: 'POST', url: '/v1/keys', payload: { role: 'analyst', name: 'bob' } })
+  const narrow = (
+    await qa.call('operator', {
+      method: 'POST',
+      url: '/v1/grants',
+      payload: { analyst: 'alice', dataset: qa.dataset, purpose: 'ages only', columns: ['district', 'age'], aggregates: ['count', 'avg', 'median'], epsilon: 1, expiresAt: future() },
+    })
+  ).json().id
+  const bobs = (
+    await qa.call('operator', { method: 'POST', url: '/v1/grants', payload: { analyst: 'bob', dataset: qa.dataset, purpose: 'bob', epsilon: 1, expiresAt: future() } })
+  ).json().id
+  const ask = (sql: string, grant: string) => qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql, grant, epsilon: 0.1 } })
+
+  const col = await ask('SELECT AVG(income) FROM binzhou_households', narrow)
+  t.equal(col.statusCode, 403)
+  t.match(col.json(), { code: 'VEILBOX_ERR_POLICY_COLUMN_NOT_GRANTED', column: 'income' })
+  const where = await ask('SELECT COUNT(*) FROM binzhou_households WHERE insured = TRUE', narrow)
+  t.match(where.json(), { code: 'VEILBOX_ERR_POLICY_COLUMN_NOT_GRANTED', column: 'insured' }, 'a WHERE column counts too')
+  const agg = await ask('SELECT SUM(age) FROM binzhou_households', narrow)
+  t.match(agg.json(), { code: 'VEILBOX_ERR_POLICY_AGGREGATE_NOT_GRANTED', aggregate: 'sum' })
+  const quant = await ask('SELECT QUANTILE(age, 0.9) FROM binzhou_households', narrow)
+  t.match(quant.json(), { code: 'VEILBOX_ERR_POLICY_AGGREGATE_NOT_GRANTED' }, 'median does not allow other quantiles')
+  t.equal((await ask('SELECT district, MEDIAN(age), COUNT(*) FROM binzhou_households GROUP BY district', narrow)).statusCode, 200)
+
+  const other = await ask('SELECT COUNT(*) FROM binzhou_households', bobs)
+  t.equal(other.statusCode, 403)
+  t.equal(other.json().code, 'VEILBOX_ERR_POLICY_NOT_YOUR_GRANT')
+
+  await qa.call('operator', { method: 'DELETE', url: `/v1/grants/${narrow}` })
+  const revoked = await ask('SELECT COUNT(*) FROM binzhou_households', narrow)
+  t.match(revoked.json(), { code: 'VEILBOX_ERR_POLICY_GRANT_REVOKED', grant: narrow })
+
+  qa.app.db.prepare("UPDATE grants SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?").run(qa.grant)
+  const expired = await ask('SELECT COUNT(*) FROM binzhou_households', qa.grant)
+  t.equal(expired.statusCode, 403)
+  t.match(expired.json(), { code: 'VEILBOX_ERR_POLICY_GRANT_EXPIRED', expiresAt: '2020-01-01T00:00:00.000Z' })
+  t.match(expired.json().detail, /expired at 2020-01-01/)
+
+  const missing = await ask('SELECT COUNT(*) FROM binzhou_households', 'g_0000000000000000')
+  t.equal(missing.statusCode, 404)
+  const wrongDataset = await ask('SELECT COUNT(*) FROM people', bobs)
+  t.equal(wrongDataset.statusCode, 403)
+})
+
+t.test('dataset budgets: set, read, and never below what is spent', async (t) => {
+  const qa = await queryApp(t)
+  const read = await qa.call('analyst', { method: 'GET', url: `/v1/datasets/${qa.dataset}/budget` })
+  t.equal(read.statusCode, 200)
+  t.match(read.json(), { dataset: qa.dataset, epsilon: { total: 100, spent: 0, remaining: 100 }, delta: { total: 0.00001 } })
+  await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 2 } })
+  const low = await qa.call('operator', { method: 'PUT', url: `/v1/datasets/${qa.dataset}/budget`, payload: { epsilon: 1, delta: 0 } })
+  t.equal(low.statusCode, 409)
+  t.equal(low.json().code, 'VEILBOX_ERR_BUDGET_BELOW_SPENT')
+  const raised = await qa.call('operator', { method: 'PUT', url: `/v1/datasets/${qa.dataset}/budget`, payload: { epsilon: 50, delta: 0.00001 } })
+  t.equal(raised.statusCode, 200)
+  t.match(raised.json(), { epsilon: { total: 50, spent: 2, remaining: 48 } })
+  const analyst = await qa.call('analyst', { method: 'PUT', url: `/v1/datasets/${qa.dataset}/budget`, payload: { epsilon: 1e6 } })
+  t.equal(analyst.statusCode, 403)
+  const bad = await qa.call('operator', { method: 'PUT', url: `/v1/datasets/${qa.dataset}/budget`, payload: { epsilon: -1 } })
+  t.equal(bad.statusCode, 400)
+  const audit = qa.app.db.prepare("SELECT COUNT(*) FROM audit_log WHERE action = 'budget.set'").pluck().get()
+  t.equal(audit, 2, 'the initial set and the raise; the refused ones left no record')
+})
