@@ -5,6 +5,8 @@ import { DEMO_ROWS, DEMO_SPEC, demoRows } from '../../src/demo/binzhou.js'
 import { bootstrap, DEMO_KEYS_FILE, OPERATOR_KEY_FILE } from '../../src/demo/bootstrap.js'
 import { openDb } from '../../src/store/db.js'
 import { listDatasets, listVersions } from '../../src/store/datasets.js'
+import { findDatasetBudget } from '../../src/store/budgets.js'
+import { getGrant, listGrants } from '../../src/store/grants.js'
 import { authenticate, listKeys } from '../../src/store/keys.js'
 import { tempDir } from '../helpers/app.js'
 
@@ -21,6 +23,10 @@ t.test('demo first start: dataset, one key per role, demo-keys.json with mode 06
   for (const role of ['operator', 'analyst', 'custodian']) {
     t.equal(authenticate(db, keys[role]!)?.role, role, `${role} key works`)
   }
+  const grant = getGrant(db, keys.grant!)
+  t.match(grant, { analyst: 'demo-analyst', dataset: DEMO_SPEC.id, revokedAt: null })
+  t.equal(grant.ledger.epsilonTotal, 10_000_000, 'the demo grant has epsilon 10')
+  t.ok(findDatasetBudget(db, DEMO_SPEC.id), 'the demo dataset has a budget')
   const versions = listVersions(db, DEMO_SPEC.id)
   t.equal(versions.length, 1)
   t.equal(versions[0]!.rows, DEMO_ROWS)
@@ -30,6 +36,7 @@ t.test('demo first start: dataset, one key per role, demo-keys.json with mode 06
   t.same(JSON.parse(fs.readFileSync(file, 'utf8')), keys)
   t.equal(listVersions(db, DEMO_SPEC.id).length, 1)
   t.equal(listKeys(db).length, 3)
+  t.equal(listGrants(db).length, 1, 'one demo grant, not two')
 })
 
 t.test('without --demo: an operator key only, and no demo data', async (t) => {
