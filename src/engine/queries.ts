@@ -189,7 +189,7 @@ export class QueryEngine {
   get(principal: Principal, queryId: string): AnswerBody {
     const row = getAnswerRow(this.db, queryId)
     if (principal.role !== 'operator' && row.analyst !== principal.name) {
-      throw new VeilboxError('VEILBOX_ERR_QUERY_ANSWER_NOT_FOUND', `no answer ${queryId} of yours`, { queryId })
+      throw new VeilboxError('VEILBOX_ERR_ANSWER_NOT_FOUND', `no answer ${queryId} of yours`, { queryId })
     }
     return this.reread({ principal: principal.name, role: principal.role }, row, 'query.reread')
   }

@@ -69,7 +69,6 @@ export const ERROR_CODES = {
   VEILBOX_ERR_QUERY_TYPE_MISMATCH: { status: 400, title: "Literal or operator does not fit the column's type" },
   VEILBOX_ERR_QUERY_ID_COLUMN: { status: 400, title: 'Id columns cannot be aggregated or filtered on' },
   VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN: { status: 400, title: 'Column has no declared bounds' },
-  VEILBOX_ERR_QUERY_ANSWER_NOT_FOUND: { status: 404, title: 'No such released answer' },
   VEILBOX_ERR_QUERY_HE_UNSUPPORTED: { status: 400, title: 'Encrypted column used where it cannot be computed' },
   // Exact aggregate kernels (src/engine/exec)
   VEILBOX_ERR_EXEC_BAD_ARGUMENT: { status: 500, title: 'Aggregate kernel argument breaks the kernel contract' },
@@ -88,6 +87,9 @@ export const ERROR_CODES = {
   VEILBOX_ERR_POLICY_COLUMN_NOT_GRANTED: { status: 403, title: 'The query touches a column outside the grant' },
   VEILBOX_ERR_POLICY_AGGREGATE_NOT_GRANTED: { status: 403, title: 'The query uses an aggregate outside the grant' },
   VEILBOX_ERR_POLICY_BAD_GRANT: { status: 400, title: 'The grant request breaks a rule' },
+
+  // Released answers
+  VEILBOX_ERR_ANSWER_NOT_FOUND: { status: 404, title: 'No such released answer' },
 
   // Privacy budgets (the ledger)
   VEILBOX_ERR_BUDGET_NOT_SET: { status: 409, title: 'The dataset has no privacy budget' },

@@ -22,7 +22,7 @@ export function findAnswer(db: Db, grantId: string, cacheKey: string): AnswerRow
 
 export function getAnswerRow(db: Db, queryId: string): AnswerRow {
   const row = db.prepare('SELECT * FROM answers WHERE query_id = ?').get(queryId) as AnswerRow | undefined
-  if (!row) throw new VeilboxError('VEILBOX_ERR_QUERY_ANSWER_NOT_FOUND', `no answer ${queryId}; GET /v1/queries lists yours`, { queryId })
+  if (!row) throw new VeilboxError('VEILBOX_ERR_ANSWER_NOT_FOUND', `no answer ${queryId}; GET /v1/queries lists yours`, { queryId })
   return row
 }
 
