@@ -1,0 +1,104 @@
+import type { HeProfile } from './profile.js'
+
+/**
+ * The plain data that moves between the HE roles: data owner (encrypt.ts),
+ * compute service (aggregate.ts, in sandbox workers) and custodian
+ * (custodian.ts). Everything here is safe to send over a wire or a worker
+ * message: ciphertexts, public keys and counts, never a secret key.
+ */
+
+/** One `he` column of one dataset version, encrypted by the data owner. */
+export interface EncryptedColumn {
+  /** The HE profile (hence keys and parameters) the ciphertexts were made under. */
+  readonly profileId: string
+  readonly column: string
+  readonly rows: number
+  /** Rows per ciphertext: the slot count of the column's context. */
+  readonly batchRows: number
+  /**
+   * values[i][b]: rows [b * batchRows, (b + 1) * batchRows) under the column's
+   * i-th SUM context, as seeded, compressed SEAL serializations.
+   */
+  readonly values: readonly (readonly Uint8Array[])[]
+  /** squares[i][b]: the same rows' x^2 (mod t_i for BFV) under the i-th square context; null without variance. */
+  readonly squares: readonly (readonly Uint8Array[])[] | null
+}
+
+export type AggregateKind = 'sum' | 'sumSquares'
+
+/** One aggregate of one group, reduced by rotate-and-sum so that every slot holds the total. */
+export interface EncryptedAggregate {
+  readonly column: string
+  readonly kind: AggregateKind
+  readonly group: number
+  /** Selected rows of the group. Public (the selection mask is), and it bounds what the value may be. */
+  readonly rows: number
+  /** One ciphertext per context of the aggregate: CRT residues when there are several. */
+  readonly ciphertexts: readonly Uint8Array[]
+}
+
+export interface EncryptedAggregateResult {
+  readonly profileId: string
+  readonly column: string
+  /** Selected rows per group (COUNT(*) of the group), read off the plaintext mask. */
+  readonly counts: readonly number[]
+  /** Per group; null where the group has no selected row: its sum is exactly 0 and nothing needs decrypting. */
+  readonly sums: readonly (EncryptedAggregate | null)[]
+  /** As `sums`, for x^2; null when squares were not asked for. */
+  readonly sumSquares: readonly (EncryptedAggregate | null)[] | null
+}
+
+/** What the compute service sends the custodian to release one admitted query. */
+export interface DecryptRequest {
+  readonly dataset: string
+  readonly profileId: string
+  /** The admitted query the release belongs to; the service's audit record names it too. */
+  readonly queryId: string
+  readonly aggregates: readonly EncryptedAggregate[]
+}
+
+/**
+ * An exact aggregate: units * base^exponent. BFV gives decimal fixed point
+ * (base 10, exponent -scale, or -2 * scale for squares); CKKS gives a value
+ * already rounded to its power-of-two grid (base 2). Never a raw CKKS
+ * decryption: the DP layer adds noise on top of this.
+ */
+export interface ExactValue {
+  readonly units: bigint
+  readonly base: 2 | 10
+  readonly exponent: number
+}
+
+export interface DecryptedAggregate {
+  readonly column: string
+  readonly kind: AggregateKind
+  readonly group: number
+  readonly rows: number
+  readonly value: ExactValue
+}
+
+export interface DecryptResponse {
+  readonly queryId: string
+  readonly values: readonly DecryptedAggregate[]
+}
+
+/** Keys for one context of a profile, as the service and the data owner receive them. */
+export interface PublicContextKeys {
+  /** Seeded, compressed SEAL serialization. */
+  readonly publicKey: Uint8Array
+  /** Galois keys for exactly `galoisSteps`: the rotations rotate-and-sum uses. */
+  readonly galoisKeys: Uint8Array
+  readonly galoisSteps: readonly number[]
+}
+
+/**
+ * Everything that may leave the custodian for a dataset. No relinearization
+ * keys: no aggregate multiplies two ciphertexts (squares are uploaded
+ * encrypted by the data owner), so none are made.
+ */
+export interface PublicMaterial {
+  readonly dataset: string
+  readonly profile: HeProfile
+  /** Per context, in the order of profile.contexts. */
+  readonly contexts: readonly PublicContextKeys[]
+}
