@@ -20,11 +20,15 @@ export function batchingPrimes(n: number, bits: number, count: number, exclude: 
   return out
 }
 
-/** The coefficient primes SEAL builds for these bit sizes at degree n. */
+/**
+ * The coefficient primes SEAL's `CoeffModulus::Create` builds for these bit
+ * sizes at degree n, in its order (of each size it hands out the smallest of
+ * the primes it found first).
+ */
 export function coefficientPrimes(n: number, bitSizes: readonly number[]): bigint[] {
   const counts = new Map<number, number>()
   for (const b of bitSizes) counts.set(b, (counts.get(b) ?? 0) + 1)
   const bySize = new Map<number, bigint[]>()
   for (const [b, c] of counts) bySize.set(b, batchingPrimes(n, b, c))
-  return bitSizes.map((b) => bySize.get(b)!.shift()!)
+  return bitSizes.map((b) => bySize.get(b)!.pop()!)
 }

@@ -54,8 +54,8 @@ import { toUnits } from './units.js'
  */
 
 export const MAX_HE_ROWS = 1 << 24
-/** Most primes one CRT-split sum of squares may use: each is another ciphertext per batch. */
-export const MAX_CRT_PRIMES = 4
+/** Primes of a CRT-split sum of squares: two always suffice (see the loop in chooseProfile). */
+export const MAX_CRT_PRIMES = 2
 export const CKKS_MAX_ABS_SUM_BITS = 52
 
 export interface HeKeyOptions {
@@ -193,14 +193,9 @@ export function chooseProfile(spec: DatasetSpec, options: HeKeyOptions): HeProfi
     let k = 0
     let P = 1n
     while (k < primes.length && 2n * b.squareBound >= P) P *= primes[k++]!
-    if (2n * b.squareBound >= P) {
-      capacity(
-        `column ${b.col.name}: the sum of squares that VAR needs, over up to ${maxRows} rows of values up to ${b.M} units, could reach rows * max|x|^2 = ${b.squareBound}, ` +
-          `more than ${MAX_CRT_PRIMES} CRT primes of ${bits} bits can hold (their product / 2 is about 2^${bitLength(P) - 1}). ` +
-          'Lower maxRows, narrow the bounds, use a smaller scale, or create the keys without variance.',
-        { column: b.col.name, rows: maxRows, maxAbsUnits: String(b.M), bound: String(b.squareBound) },
-      )
-    }
+    // Two primes always suffice: each is above 2 * R * M (the SUM fits), so
+    // their product exceeds 4 * (R * M)^2 >= 4 * R * M^2.
+    if (2n * b.squareBound >= P) throw heError('VEILBOX_ERR_HE_INVALID_PARAMETERS', `column ${b.col.name}: two CRT primes do not hold its squares; the SUM bound should have refused it`)
     squarePrimes.set(b.col.name, k)
     primesUsed = Math.max(primesUsed, k)
   }
