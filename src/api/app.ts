@@ -27,6 +27,8 @@ export interface BuildOptions {
   readonly config: Config
   /** Fastify logger options; tests pass false. */
   readonly logger?: FastifyServerOptions['logger']
+  /** The sandbox worker module; tests substitute fixtures that misbehave on purpose. */
+  readonly sandboxWorker?: string
 }
 
 /** Builds the veilbox HTTP app; `server.ts` is what listens. */
@@ -55,7 +57,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(openapi, { version: VERSION })
   await app.register(db, { config: options.config })
   await app.register(auth)
-  await app.register(engine)
+  await app.register(engine, options.sandboxWorker ? { sandboxWorker: options.sandboxWorker } : {})
   await app.register(security, { rateLimitPerMinute: options.config.rateLimitPerMinute })
 
   await app.register(healthRoutes)

@@ -27,6 +27,10 @@ const envSchema = z.object({
   VEILBOX_QUERY_TIMEOUT_MS: intFrom(100, 3_600_000).default(10_000),
   VEILBOX_QUEUE_MAX: intFrom(1, 1_000_000).default(64),
   VEILBOX_COLUMN_CACHE_MB: intFrom(1, 1_000_000).default(1024),
+  /** Rows x columns one sandbox task may touch. */
+  VEILBOX_TASK_MAX_CELLS: intFrom(1, Number.MAX_SAFE_INTEGER).default(8_000_000_000),
+  /** JS heap cap of each sandbox worker, MiB. */
+  VEILBOX_WORKER_HEAP_MB: intFrom(16, 65_536).default(256),
   VEILBOX_NATIVE: z.enum(['0', '1']).default('1'),
 })
 
@@ -41,6 +45,8 @@ export interface Config {
   readonly queryTimeoutMs: number
   readonly queueMax: number
   readonly columnCacheBytes: number
+  readonly taskMaxCells: number
+  readonly workerHeapMb: number
   readonly native: boolean
   /** Create the demo dataset and keys on first start. */
   readonly demo: boolean
@@ -65,6 +71,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     queryTimeoutMs: e.VEILBOX_QUERY_TIMEOUT_MS,
     queueMax: e.VEILBOX_QUEUE_MAX,
     columnCacheBytes: e.VEILBOX_COLUMN_CACHE_MB * 1024 * 1024,
+    taskMaxCells: e.VEILBOX_TASK_MAX_CELLS,
+    workerHeapMb: e.VEILBOX_WORKER_HEAP_MB,
     native: e.VEILBOX_NATIVE === '1',
     demo: false,
     ...overrides,

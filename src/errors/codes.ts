@@ -88,6 +88,14 @@ export const ERROR_CODES = {
   VEILBOX_ERR_POLICY_AGGREGATE_NOT_GRANTED: { status: 403, title: 'The query uses an aggregate outside the grant' },
   VEILBOX_ERR_POLICY_BAD_GRANT: { status: 400, title: 'The grant request breaks a rule' },
 
+  // Sandboxes (worker pool)
+  VEILBOX_ERR_SANDBOX_BUSY: { status: 503, title: 'Every sandbox is busy' },
+  VEILBOX_ERR_SANDBOX_TIMEOUT: { status: 504, title: 'Query ran past its deadline' },
+  VEILBOX_ERR_SANDBOX_OUT_OF_MEMORY: { status: 507, title: 'Query ran out of sandbox memory' },
+  VEILBOX_ERR_SANDBOX_CRASHED: { status: 500, title: 'Sandbox failed' },
+  VEILBOX_ERR_SANDBOX_TOO_LARGE: { status: 413, title: 'Query touches too much data for one task' },
+  VEILBOX_ERR_SANDBOX_BAD_MESSAGE: { status: 500, title: 'Sandbox received a malformed task' },
+
   // Released answers
   VEILBOX_ERR_ANSWER_NOT_FOUND: { status: 404, title: 'No such released answer' },
 
@@ -113,6 +121,11 @@ export const ERROR_CODES = {
   VEILBOX_ERR_CUSTODIAN_KEYSTORE_INSECURE: { status: 500, title: 'Key store files are open to other users' },
   VEILBOX_ERR_CUSTODIAN_KEYSTORE_CORRUPT: { status: 500, title: 'Key store content is damaged' },
   VEILBOX_ERR_CUSTODIAN_REFUSED: { status: 403, title: 'The custodian refused to decrypt' },
+
+  // The native kernel addon (native/, src/engine/exec/native.ts, loader.ts)
+  VEILBOX_ERR_NATIVE_UNAVAILABLE: { status: 500, title: 'Native kernel unavailable' },
+  VEILBOX_ERR_NATIVE_BAD_CALL: { status: 500, title: 'Native kernel refused its arguments' },
+  VEILBOX_ERR_NATIVE_FAILURE: { status: 500, title: 'Native kernel failed' },
 } as const satisfies Record<string, { status: number; title: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES

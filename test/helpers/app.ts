@@ -25,10 +25,12 @@ export function tempDir(t: { teardown(fn: () => void): void }, prefix = 'veilbox
 export async function testApp(
   t: { teardown(fn: () => unknown): void },
   overrides: Partial<Config> = {},
+  sandboxWorker?: string,
 ): Promise<TestApp> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-test-'))
-  const config = loadConfig({}, { dataDir, logLevel: 'silent', ...overrides })
-  const app = await buildApp({ config, logger: false })
+  // One sandbox worker: booting workers under tsx dominates the cost of a test app.
+  const config = loadConfig({}, { dataDir, logLevel: 'silent', workers: 1, ...overrides })
+  const app = await buildApp({ config, logger: false, ...(sandboxWorker ? { sandboxWorker } : {}) })
   t.teardown(async () => {
     await app.close()
     fs.rmSync(dataDir, { recursive: true, force: true })
@@ -83,10 +85,18 @@ export function peopleCsv(rows: number, bad?: { row: number; cell: string; value
 /** An app with a small demo dataset loaded, a dataset budget, and a grant for the analyst alice. */
 export async function queryApp(
   t: { teardown(fn: () => unknown): void },
-  options: { rows?: number; datasetEpsilon?: number; datasetDelta?: number; grantEpsilon?: number; grantDelta?: number; overrides?: Partial<Config> } = {},
+  options: {
+    rows?: number
+    datasetEpsilon?: number
+    datasetDelta?: number
+    grantEpsilon?: number
+    grantDelta?: number
+    overrides?: Partial<Config>
+    sandboxWorker?: string
+  } = {},
 ): Promise<TestApp & { grant: string; dataset: string }> {
   const { DEMO_SPEC, demoCsv } = await import('../../src/demo/binzhou.js')
-  const ta = await testApp(t, options.overrides ?? {})
+  const ta = await testApp(t, options.overrides ?? {}, options.sandboxWorker)
   const created = await ta.call('operator', { method: 'POST', url: '/v1/datasets', payload: DEMO_SPEC })
   if (created.statusCode !== 201) throw new Error(created.body)
   const chunks: Buffer[] = []

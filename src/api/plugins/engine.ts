@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { QueryEngine } from '../../engine/queries.js'
 import type { Executor } from '../../sandbox/executor.js'
-import { InlineExecutor } from '../../sandbox/inline.js'
+import { SandboxPool } from '../../sandbox/pool.js'
 import { ColumnStore } from '../../store/column-store.js'
 
 declare module 'fastify' {
@@ -15,9 +15,17 @@ declare module 'fastify' {
 
 /** The query engine and where it computes; routes reach them through these decorators. */
 export default fp(
-  async function engine(app: FastifyInstance) {
-    const store = new ColumnStore(app.db, app.config.columnCacheBytes)
-    const executor: Executor = new InlineExecutor(store)
+  async function engine(app: FastifyInstance, opts: { sandboxWorker?: string }) {
+    const c = app.config
+    const store = new ColumnStore(app.db, c.columnCacheBytes)
+    const executor: Executor = new SandboxPool(store, {
+      workers: c.workers,
+      queueMax: c.queueMax,
+      timeoutMs: c.queryTimeoutMs,
+      maxCells: c.taskMaxCells,
+      heapMb: c.workerHeapMb,
+      ...(opts.sandboxWorker ? { filename: opts.sandboxWorker } : {}),
+    })
     app.decorate('columnStore', store)
     app.decorate('executor', executor)
     app.decorate('queries', new QueryEngine(app.db, executor))

@@ -1,0 +1,158 @@
+import { fileURLToPath } from 'node:url'
+import { Piscina } from 'piscina'
+import { VeilboxError } from '../errors/index.js'
+import type { ExecTask } from '../engine/exec/task.js'
+import type { AggregateResult, ColumnArray } from '../engine/exec/types.js'
+import type { ColumnStore, Lease } from '../store/column-store.js'
+import type { Executor } from './executor.js'
+import { taskColumns, workerResponseSchema, type WorkerRequest } from './protocol.js'
+
+/**
+ * The sandbox: one piscina pool of worker threads per process.
+ *
+ * - Every task has a deadline, enforced with an AbortSignal: a task past it is
+ *   ended by terminating its worker, which piscina replaces.
+ * - Worker heaps are capped (resourceLimits). Work that does not live on the
+ *   JS heap (selection and group-code arrays, one byte or more per row) is
+ *   bounded before the task starts: rows times the columns it touches.
+ * - The queue is bounded: past it, callers get 503 with Retry-After.
+ * - A worker that crashes, runs out of memory or times out fails only its own
+ *   task, with its own code; the pool and the service go on.
+ */
+
+export interface PoolOptions {
+  readonly workers: number
+  readonly queueMax: number
+  readonly timeoutMs: number
+  /** Cap on rows x (columns touched + 1) per task. */
+  readonly maxCells: number
+  /** JS heap cap of each worker, MiB. */
+  readonly heapMb: number
+  /** The worker module; tests pass fixtures. */
+  readonly filename?: string
+}
+
+export const DEFAULT_HEAP_MB = 256
+export const DEFAULT_MAX_CELLS = 8_000_000_000
+
+// Under tsx the sources run as .ts and workers need tsx to load them; the build runs compiled .js.
+const FROM_SOURCE = import.meta.url.endsWith('.ts')
+
+function defaultWorkerFile(): string {
+  return fileURLToPath(new URL(`./worker.${FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url))
+}
+
+export class SandboxPool implements Executor {
+  private readonly pool: Piscina
+  private readonly options: PoolOptions
+  private closed = false
+  /** Tasks submitted and not yet settled: running plus queued. */
+  private inflight = 0
+
+  constructor(
+    private readonly store: ColumnStore,
+    options: PoolOptions,
+    readonly kernel: string = 'ts',
+  ) {
+    this.options = options
+    this.pool = new Piscina({
+      filename: options.filename ?? defaultWorkerFile(),
+      minThreads: options.workers,
+      maxThreads: options.workers,
+      // The bound is kept here (see execute): piscina's own maxQueue does not count
+      // tasks parked while every worker is busy.
+      idleTimeout: 60_000,
+      // Workers get exactly what loading their module needs, not the parent's loaders and flags.
+      execArgv: FROM_SOURCE ? ['--import', 'tsx'] : [],
+      resourceLimits: { maxOldGenerationSizeMb: options.heapMb, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 },
+    })
+    // Worker deaths surface as task rejections; this keeps a stray 'error' from being unhandled.
+    this.pool.on('error', () => {})
+  }
+
+  /** Tasks waiting for a worker. */
+  get queueSize(): number {
+    return Math.max(0, this.inflight - this.options.workers)
+  }
+
+  get threads(): number {
+    return this.pool.threads.length
+  }
+
+  async execute(task: ExecTask): Promise<AggregateResult> {
+    if (this.closed) throw new VeilboxError('VEILBOX_ERR_SANDBOX_BUSY', 'the service is shutting down; retry against another instance', {}, { headers: { 'retry-after': '1' } })
+    if (this.inflight >= this.options.workers + this.options.queueMax) {
+      throw new VeilboxError(
+        'VEILBOX_ERR_SANDBOX_BUSY',
+        'every sandbox is busy and the queue is full; retry after a moment',
+        { queueMax: this.options.queueMax },
+        { headers: { 'retry-after': '1' } },
+      )
+    }
+    this.inflight += 1
+    let lease: Lease | null = null
+    try {
+      lease = this.store.acquire(task.dataset, task.version)
+      const v = lease.version
+      const names = taskColumns(task)
+      const cells = v.rows * (names.length + 1)
+      if (cells > this.options.maxCells) {
+        throw new VeilboxError(
+          'VEILBOX_ERR_SANDBOX_TOO_LARGE',
+          `the query would touch ${names.length} columns of ${v.rows} rows, more than this service allows per task (VEILBOX_TASK_MAX_CELLS=${this.options.maxCells}); touch fewer columns`,
+          { rows: v.rows, columns: names.length },
+        )
+      }
+      const columns: Record<string, ColumnArray> = {}
+      for (const n of names) {
+        const c = v.columns.get(n)
+        if (c) columns[n] = c
+      }
+      const request: WorkerRequest = { task, rows: v.rows, keep: v.keep, columns }
+      // A ref'd timer, unlike AbortSignal.timeout: a pending query keeps the process alive.
+      const deadline = new AbortController()
+      const timer = setTimeout(() => deadline.abort(), this.options.timeoutMs)
+      let raw: unknown
+      try {
+        raw = await this.pool.run(request, { signal: deadline.signal })
+      } catch (err) {
+        throw this.failure(err, deadline.signal)
+      } finally {
+        clearTimeout(timer)
+      }
+      const parsed = workerResponseSchema.safeParse(raw)
+      if (!parsed.success) {
+        throw new VeilboxError('VEILBOX_ERR_SANDBOX_CRASHED', 'the sandbox answered with a malformed message; nothing was released', {})
+      }
+      const response = parsed.data
+      if (!response.ok) {
+        throw new VeilboxError('VEILBOX_ERR_SANDBOX_CRASHED', `the sandbox refused the task (${response.code}); nothing was released`, {})
+      }
+      return response.result
+    } finally {
+      this.inflight -= 1
+      lease?.release()
+    }
+  }
+
+  private failure(err: unknown, signal: AbortSignal): VeilboxError {
+    const e = err as { name?: string; code?: string; message?: string }
+    if (signal.aborted || e.name === 'AbortError') {
+      return new VeilboxError(
+        'VEILBOX_ERR_SANDBOX_TIMEOUT',
+        `the query ran past its deadline of ${this.options.timeoutMs} ms and was stopped; nothing was released or charged`,
+        { timeoutMs: this.options.timeoutMs },
+      )
+    }
+    if (e.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+      return new VeilboxError('VEILBOX_ERR_SANDBOX_OUT_OF_MEMORY', 'the query ran out of sandbox memory and was stopped; nothing was released or charged', {})
+    }
+    return new VeilboxError('VEILBOX_ERR_SANDBOX_CRASHED', 'the sandbox running the query failed; nothing was released or charged', {}, { cause: err })
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.pool.destroy()
+  }
+}

@@ -1,0 +1,67 @@
+import { z } from 'zod'
+import { execTaskSchema, type ExecTask } from '../engine/exec/task.js'
+import type { AggregateResult, ColumnArray } from '../engine/exec/types.js'
+
+/**
+ * The messages between the main process and a sandbox worker. A request is a
+ * task (column names, constants, bounds) plus views of the columns it reads,
+ * over SharedArrayBuffer: posting them shares the memory, nothing is copied.
+ * No API key, budget, grant or secret is part of either message; both sides
+ * validate what they receive.
+ */
+
+const codes = z.union([z.instanceof(Uint8Array), z.instanceof(Uint16Array), z.instanceof(Uint32Array)])
+const nulls = z.instanceof(Uint8Array).nullable()
+
+const columnSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('f64'), values: z.instanceof(Float64Array), nulls }),
+  z.strictObject({ kind: z.literal('i32'), values: z.instanceof(Int32Array), nulls }),
+  z.strictObject({ kind: z.literal('code'), values: codes, dictionary: z.array(z.string()), nulls }),
+])
+
+export const workerRequestSchema = z.strictObject({
+  task: execTaskSchema,
+  rows: z.number().int().min(0),
+  keep: z.instanceof(Uint8Array),
+  columns: z.record(z.string(), columnSchema),
+})
+
+export interface WorkerRequest {
+  readonly task: ExecTask
+  readonly rows: number
+  readonly keep: Uint8Array
+  readonly columns: Record<string, ColumnArray>
+}
+
+const measureResultSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('moments'),
+    nonNull: z.instanceof(Float64Array),
+    sum: z.array(z.bigint()),
+    sumSquares: z.array(z.bigint()).nullable(),
+  }),
+  z.strictObject({ kind: z.literal('nonNull'), nonNull: z.instanceof(Float64Array) }),
+  z.strictObject({ kind: z.literal('histogram'), counts: z.instanceof(Float64Array), bins: z.number().int().min(1) }),
+])
+
+export const workerResponseSchema = z.discriminatedUnion('ok', [
+  z.strictObject({ ok: z.literal(true), result: z.strictObject({ count: z.instanceof(Float64Array), measures: z.array(measureResultSchema) }) }),
+  /** A refusal the worker could name (a broken contract): its code and detail, never a stack. */
+  z.strictObject({ ok: z.literal(false), code: z.string().regex(/^VEILBOX_ERR_[A-Z_]+$/), detail: z.string() }),
+])
+
+export type WorkerResponse = { readonly ok: true; readonly result: AggregateResult } | { readonly ok: false; readonly code: string; readonly detail: string }
+
+/** Column names a task reads (WHERE, GROUP BY, measures). */
+export function taskColumns(task: ExecTask): string[] {
+  const names = new Set<string>()
+  const walk = (p: NonNullable<ExecTask['where']>): void => {
+    if ('operands' in p) p.operands.forEach(walk)
+    else if ('operand' in p) walk(p.operand)
+    else names.add(p.column)
+  }
+  if (task.where) walk(task.where)
+  for (const g of task.groupBy) names.add(g.column)
+  for (const m of task.measures) names.add(m.column)
+  return [...names]
+}

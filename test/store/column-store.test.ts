@@ -1,0 +1,90 @@
+import t from 'tap'
+import { DEMO_SPEC, demoCsv } from '../../src/demo/binzhou.js'
+import { ColumnStore, loadVersion } from '../../src/store/column-store.js'
+import { createDataset } from '../../src/store/datasets.js'
+import { openDb, type Db } from '../../src/store/db.js'
+import { ingest } from '../../src/store/ingest/index.js'
+import { SYSTEM_ACTOR } from '../../src/store/keys.js'
+import { PEOPLE_SPEC, peopleCsv, tempDir } from '../helpers/app.js'
+import { Readable } from 'node:stream'
+
+async function withVersions(t: Parameters<typeof tempDir>[0], versions: number): Promise<Db> {
+  const db = openDb(tempDir(t))
+  createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
+  for (let i = 0; i < versions; i++) await ingest(db, DEMO_SPEC.id, 'text/csv', demoCsv(5000 + i), SYSTEM_ACTOR)
+  return db
+}
+
+t.test('a loaded version is typed arrays over SharedArrayBuffer, equal to what was uploaded', async (t) => {
+  const db = openDb(tempDir(t))
+  t.teardown(() => db.close())
+  createDataset(db, PEOPLE_SPEC as never, SYSTEM_ACTOR)
+  await ingest(db, 'people', 'text/csv', Readable.from([peopleCsv(70_000)]), SYSTEM_ACTOR)
+  const v = loadVersion(db, 'people', 1)
+  t.equal(v.rows, 70_000)
+  const age = v.columns.get('age')!
+  t.equal(age.kind, 'i32', 'a bounded integer column is Int32')
+  t.ok(age.values.buffer instanceof SharedArrayBuffer)
+  t.equal(age.values[69_999], 20 + (70_000 % 60), 'values across the chunk boundary')
+  const income = v.columns.get('income')!
+  t.equal(income.kind, 'f64')
+  t.ok(income.nulls, 'a null bitmap for a column with nulls')
+  t.equal((income.nulls![9 >> 3]! >> (9 & 7)) & 1, 1, 'row 10 (index 9) is null')
+  t.equal((income.nulls![8 >> 3]! >> (8 & 7)) & 1, 0, 'row 9 is not')
+  t.equal(income.values[0], 1000.5)
+  const city = v.columns.get('city')!
+  t.match(city, { kind: 'code', dictionary: ['north', 'south'] })
+  t.ok(city.values instanceof Uint8Array, 'small dictionaries get one byte per row')
+  const member = v.columns.get('member')!
+  t.same(member.kind === 'code' ? member.dictionary : null, ['false', 'true'])
+  // pid p1..p35000, two rows each; maxRowsPerUnit 2 keeps both.
+  t.equal(v.keep.reduce((s, x) => s + x, 0), 70_000)
+})
+
+t.test('the contribution bound keeps the first maxRowsPerUnit rows of each unit, in upload order', async (t) => {
+  const db = openDb(tempDir(t))
+  t.teardown(() => db.close())
+  createDataset(db, { ...PEOPLE_SPEC, maxRowsPerUnit: 1 } as never, SYSTEM_ACTOR)
+  const csv = 'pid,city,member,age,income\na,north,true,30,1\nb,north,true,31,2\na,south,false,32,3\na,north,true,33,4\nc,south,true,34,5\nb,south,true,35,6\n'
+  await ingest(db, 'people', 'text/csv', Readable.from([csv]), SYSTEM_ACTOR)
+  const v = loadVersion(db, 'people', 1)
+  t.same([...v.keep], [1, 1, 0, 0, 1, 0])
+})
+
+t.test('the cache keeps versions under its byte budget, least recently used out first, never one in use', async (t) => {
+  const db = await withVersions(t, 3)
+  t.teardown(() => db.close())
+  const oneVersion = loadVersion(db, DEMO_SPEC.id, 1).bytes
+  const store = new ColumnStore(db, Math.floor(oneVersion * 2.5))
+  const l1 = store.acquire(DEMO_SPEC.id, 1)
+  l1.release()
+  const l2 = store.acquire(DEMO_SPEC.id, 2)
+  l2.release()
+  t.equal(store.size, 2)
+  store.acquire(DEMO_SPEC.id, 1).release() // 1 is now more recent than 2
+  const l3 = store.acquire(DEMO_SPEC.id, 3)
+  t.ok(store.bytes <= oneVersion * 2.5, `within budget: ${store.bytes}`)
+  t.ok(store.has(DEMO_SPEC.id, 1), 'recently used stays')
+  t.notOk(store.has(DEMO_SPEC.id, 2), 'least recently used goes')
+  t.ok(store.has(DEMO_SPEC.id, 3))
+  l3.release()
+
+  // A leased version survives any pressure until its lease ends.
+  const tiny = new ColumnStore(db, 1)
+  const pinned = tiny.acquire(DEMO_SPEC.id, 1)
+  const other = tiny.acquire(DEMO_SPEC.id, 2)
+  t.ok(tiny.has(DEMO_SPEC.id, 1) && tiny.has(DEMO_SPEC.id, 2), 'both in use, both kept over budget')
+  t.equal(pinned.version.columns.get('age')!.values.length, 5000, 'still readable')
+  other.release()
+  t.notOk(tiny.has(DEMO_SPEC.id, 2), 'freed once released')
+  t.ok(tiny.has(DEMO_SPEC.id, 1))
+  pinned.release()
+  t.equal(tiny.size, 0)
+  const loads = tiny.loads
+  tiny.acquire(DEMO_SPEC.id, 1).release()
+  t.equal(tiny.loads, loads + 1, 'loaded again after eviction')
+  const cached = new ColumnStore(db, 1e9)
+  cached.acquire(DEMO_SPEC.id, 1).release()
+  cached.acquire(DEMO_SPEC.id, 1).release()
+  t.equal(cached.loads, 1, 'a cached version is not loaded twice')
+})
