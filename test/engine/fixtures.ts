@@ -1,0 +1,106 @@
+/**
+ * Shared helpers for the engine-level tests (sensitivity, coverage, planner):
+ * a seeded generator for test data, a temporary store, and the path a query
+ * takes through the engine (parse, bind, plan, exact aggregates, release).
+ * The generator makes data only; privacy noise always comes from node:crypto.
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Readable } from 'node:stream'
+
+import { tsKernel } from '../../src/engine/exec/kernel.js'
+import { buildAggregateRequest, type TaskColumns } from '../../src/engine/exec/task.js'
+import type { AggregateResult } from '../../src/engine/exec/types.js'
+import { bindQuery, parseQuery, type BoundQuery } from '../../src/engine/query/index.js'
+import { planQuery, type Plan, type PlanOptions } from '../../src/engine/query/planner.js'
+import { datasetSpecSchema, type DatasetSpec } from '../../src/engine/schema.js'
+import { createDataset, findDataset } from '../../src/store/datasets.js'
+import { openDb, type Db } from '../../src/store/db.js'
+import { ingest } from '../../src/store/ingest/index.js'
+import { SYSTEM_ACTOR } from '../../src/store/keys.js'
+
+/** mulberry32: a tiny seeded generator, uniform on [0, 1). Test data only. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export type Rand = () => number
+
+/** An integer in [0, n). */
+export function below(r: Rand, n: number): number {
+  return Math.floor(r() * n)
+}
+
+export function choose<T>(r: Rand, items: readonly T[]): T {
+  return items[below(r, items.length)]!
+}
+
+/** Fisher-Yates, in place. */
+export function shuffle<T>(r: Rand, items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = below(r, i + 1)
+    const x = items[i]!
+    items[i] = items[j]!
+    items[j] = x
+  }
+  return items
+}
+
+export function spec(raw: unknown): DatasetSpec {
+  return datasetSpecSchema.parse(raw)
+}
+
+/** A fresh store in a temporary directory, closed and removed in teardown. */
+export function tempDb(t: { teardown(fn: () => void): void }): Db {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-engine-'))
+  const db = openDb(dir)
+  t.teardown(() => {
+    db.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  return db
+}
+
+/** Registers the dataset (once) and ingests `csv` as its next version. */
+export async function ingestCsv(db: Db, ds: DatasetSpec, csv: string | Readable): Promise<number> {
+  if (findDataset(db, ds.id) === null) createDataset(db, ds, SYSTEM_ACTOR)
+  const input = typeof csv === 'string' ? Readable.from([csv]) : csv
+  const { version } = await ingest(db, ds.id, 'text/csv', input, SYSTEM_ACTOR)
+  return version
+}
+
+export function bound(ds: DatasetSpec, sql: string): BoundQuery {
+  return bindQuery(parseQuery(sql), ds)
+}
+
+export function plan(ds: DatasetSpec, sql: string, options: Partial<PlanOptions> = {}): Plan {
+  return planQuery(bound(ds, sql), { mechanism: 'laplace', epsilon: 1, delta: 1e-6, confidence: 0.95, ...options })
+}
+
+/** The exact aggregates of a plan over loaded (or hand-built) columns, as the sandbox computes them. */
+export function exactOf(p: Plan, src: TaskColumns): AggregateResult {
+  return tsKernel.aggregate(buildAggregateRequest({ dataset: p.bound.dataset.id, version: 1, ...p.exec }, src))
+}
+
+/**
+ * The contribution bound as the column store applies it: the first m rows of
+ * each unit in row order are kept. Written independently of column-store.ts.
+ */
+export function keepFirst(units: readonly string[], m: number): Uint8Array {
+  const seen = new Map<string, number>()
+  const keep = new Uint8Array(units.length)
+  units.forEach((u, i) => {
+    const n = seen.get(u) ?? 0
+    if (n < m) keep[i] = 1
+    seen.set(u, n + 1)
+  })
+  return keep
+}
