@@ -4,6 +4,7 @@ import type { CodeArray, Grouping, Selection } from '../exec/types.js'
 import { contextFor, type HeContext } from './context.js'
 import { badArgument, heError, sealCall } from './errors.js'
 import { loadGaloisKeys } from './keys.js'
+import { slotCount } from './params.js'
 import { CKKS_MAX_ABS_SUM_BITS, columnPlan, type HeColumnPlan, type HeProfile } from './profile.js'
 import { SealScope } from './scope.js'
 import type { AggregateKind, EncryptedAggregate, EncryptedAggregateResult, EncryptedColumn, PublicMaterial } from './types.js'
@@ -119,7 +120,7 @@ export function planEncryptedAggregate(
   const plan = columnPlan(profile, column.column)
   const rows = column.rows
   if (!Number.isSafeInteger(rows) || rows < 1) throw badArgument(`rows must be a positive whole number, got ${String(rows)}`)
-  const slots = profile.contexts[plan.sumContexts[0]!]!.scheme === 'bfv' ? profile.contexts[plan.sumContexts[0]!]!.polyModulusDegree : profile.contexts[plan.sumContexts[0]!]!.polyModulusDegree / 2
+  const slots = slotCount(profile.contexts[plan.sumContexts[0]!]!)
   if (column.batchRows !== slots) throw heError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `column ${column.column} packs ${column.batchRows} rows per ciphertext; its context holds ${slots}`)
   const batches = Math.ceil(rows / slots)
   const checkStream = (what: string, data: readonly (readonly Uint8Array[])[] | null, contexts: readonly number[]): void => {

@@ -111,8 +111,8 @@ export class ColumnEncryptor {
         const end = Math.min(rows, start + slots)
         if (plan.scheme === 'bfv') {
           const units = batchUnits(plan, values, start, end, slots)
-          sumCtx.forEach((ce, i) => valuesOut[i]!.push(encryptBfv(ce, plain, signedBatch(units, ce.ctx.params.scheme === 'bfv' ? ce.ctx.params.plainModulus : 0n))))
-          sqCtx?.forEach((ce, i) => squaresOut![i]!.push(encryptBfv(ce, plain, squareResidues(units, ce.ctx.params.scheme === 'bfv' ? ce.ctx.params.plainModulus : 0n))))
+          sumCtx.forEach((ce, i) => valuesOut[i]!.push(encryptBfv(ce, plain, signedBatch(units, plainModulus(ce.ctx)))))
+          sqCtx?.forEach((ce, i) => squaresOut![i]!.push(encryptBfv(ce, plain, squareResidues(units, plainModulus(ce.ctx)))))
         } else {
           const reals = batchReals(plan, values, start, end, slots)
           valuesOut[0]!.push(encryptCkks(sumCtx[0]!, plain, reals))
@@ -162,6 +162,11 @@ function batchReals(plan: HeColumnPlan, values: ArrayLike<number>, start: number
 }
 
 const I32_MAX = 2n ** 31n - 1n
+
+function plainModulus(ctx: HeContext): bigint {
+  if (ctx.params.scheme !== 'bfv') throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', 'a BFV column is planned on a CKKS context')
+  return ctx.params.plainModulus
+}
 
 /**
  * Values as SEAL's signed batch encoding takes them (negative x stands for

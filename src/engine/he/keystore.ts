@@ -90,11 +90,9 @@ export class KeyStore {
   /** Opens (creating if needed, mode 0700) the key directory and checks its mode. */
   static async open(dir: string): Promise<KeyStore> {
     const abs = path.resolve(dir)
-    try {
-      await fs.mkdir(abs, { mode: 0o700 })
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
-    }
+    // Directories this creates are 0700; one that exists keeps its mode and
+    // must already be private.
+    await fs.mkdir(abs, { recursive: true, mode: 0o700 })
     await checkPrivate(abs, 'directory')
     return new KeyStore(abs)
   }

@@ -37,10 +37,12 @@ import { toUnits } from './units.js'
  * Sums of squares (for VAR/STDDEV) need about twice the bits. Rather than a
  * second, bigger t (there is none above 60 bits, and a bigger t costs noise
  * on every ciphertext), the square column is split by the Chinese remainder
- * theorem over k coprime batching primes t_1 = t, t_2, ...: the data owner
- * encrypts x^2 mod t_i under each, the service sums each independently, and
- * the custodian recombines the k residues after decryption. When R * M^2 fits
- * under t/2, k = 1 and squares share the SUM's context and keys. The data
+ * theorem over coprime batching primes t_1 = t, t_2: the data owner encrypts
+ * x^2 mod t_i under each, the service sums each independently, and the
+ * custodian recombines the residues after decryption. When R * M^2 fits under
+ * t/2 (t is then sized for it, up to the noise limit), one prime does and the
+ * squares share the SUM's context and keys; two always suffice, since each
+ * prime exceeds 2 * R * M. The data
  * owner uploads x^2 encrypted rather than the service squaring ciphertexts:
  * a ciphertext square plus relinearization costs several times an add per
  * batch on every query, needs relinearization keys, and eats noise budget;
