@@ -3,7 +3,7 @@ import { Piscina } from 'piscina'
 import { VeilboxError } from '../errors/index.js'
 import type { ExecTask } from '../engine/exec/task.js'
 import type { AggregateResult, ColumnArray } from '../engine/exec/types.js'
-import type { ColumnStore, Lease } from '../store/column-store.js'
+import type { Lease } from '../store/column-store.js'
 import type { Executor } from './executor.js'
 import { taskColumns, workerResponseSchema, type WorkerRequest } from './protocol.js'
 
@@ -42,6 +42,11 @@ function defaultWorkerFile(): string {
   return fileURLToPath(new URL(`./worker.${FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url))
 }
 
+/** Where the pool gets loaded versions: the column store, or a benchmark's generated data. */
+export interface VersionSource {
+  acquire(dataset: string, version: number): Lease
+}
+
 export class SandboxPool implements Executor {
   private readonly pool: Piscina
   private readonly options: PoolOptions
@@ -50,7 +55,7 @@ export class SandboxPool implements Executor {
   private inflight = 0
 
   constructor(
-    private readonly store: ColumnStore,
+    private readonly store: VersionSource,
     options: PoolOptions,
     readonly kernel: string = 'ts',
   ) {

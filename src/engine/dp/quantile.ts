@@ -37,6 +37,12 @@ export interface HistogramQuantileOptions {
   readonly upper: number
   readonly bins: number
   readonly maxRowsPerUnit: number
+  /**
+   * How many histograms (one per group) are released together. One unit can
+   * touch up to min(m, bins * groups) cells, each of which can gain a rounding
+   * step when the grid is coarser than 1. Default 1.
+   */
+  readonly groups?: number
   /** Laplace noise at this epsilon, or ... */
   readonly epsilon?: Amount
   /** ... Gaussian noise at this rho. Exactly one of the two. */
@@ -75,9 +81,10 @@ export function makeHistogramQuantile(options: HistogramQuantileOptions): Histog
     throw invalid('epsilon or rho', 'given, exactly one of the two', 'both or neither')
   }
   // Counts are integers on the grid; should a huge scale make the grid
-  // coarser, each of the (at most min(m, bins)) bins a unit touches can gain
-  // a rounding step, which `coordinates` accounts for.
-  const common = { integer: true, inputExp: 0, coordinates: Math.min(m, bins), ...(options.rng ? { rng: options.rng } : {}) }
+  // coarser, each of the (at most min(m, bins * groups)) cells a unit touches
+  // can gain a rounding step, which `coordinates` accounts for.
+  const groups = options.groups === undefined ? 1 : positiveInteger('groups', options.groups)
+  const common = { integer: true, inputExp: 0, coordinates: Math.min(m, bins * groups), ...(options.rng ? { rng: options.rng } : {}) }
   const mechanism =
     options.epsilon !== undefined
       ? makeLaplace({ sensitivity: m, epsilon: options.epsilon, ...common })

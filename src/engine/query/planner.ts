@@ -149,12 +149,13 @@ function checkOptions(o: PlanOptions, aggregates: number): void {
 
 /** Splits a whole number of units k ways (or by weights): whole parts adding up to the total. */
 function split(total: bigint, shares: number | readonly number[], what: string): bigint[] {
-  try {
-    return splitMicro(total, shares)
-  } catch (err) {
-    if (err instanceof VeilboxError) throw fail(`the query's ${what} is too small to give every aggregate a part: ${err.detail}`)
-    throw err
+  const k = typeof shares === 'number' ? shares : shares.length
+  if (total < BigInt(k)) {
+    throw fail(
+      `the query's ${what} is too small to give every aggregate a part: its ${k} aggregates (or an aggregate's ${k} components) need at least one unit each (1e-6 of epsilon, 1e-12 of rho); ask for more`,
+    )
   }
+  return splitMicro(total, shares)
 }
 
 function toTaskPredicate(p: BoundPredicate): TaskPredicate {
@@ -276,6 +277,7 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
         upper,
         bins,
         maxRowsPerUnit: m,
+        groups,
         ...(gaussian ? { rho: asRational(units) } : { epsilon: asRational(units) }),
       })
       index = histograms.length
