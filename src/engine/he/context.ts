@@ -60,7 +60,12 @@ const contexts = new Map<string, Promise<HeContext>>()
 
 /** The thread's context for `params`, built (and checked) on first use. */
 export function contextFor(params: ContextParams): Promise<HeContext> {
-  validateContextParams(params)
+  try {
+    validateContextParams(params)
+  } catch (e) {
+    // Refusals arrive the same way as SEAL's: as a rejected promise.
+    return Promise.reject(e as Error)
+  }
   const key = contextKey(params)
   let entry = contexts.get(key)
   if (entry === undefined) {

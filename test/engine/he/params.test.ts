@@ -30,7 +30,7 @@ t.test('parameters weaker than 128-bit are refused before SEAL sees them', async
     t.doesNotThrow(() => validateContextParams(bfv({ polyModulusDegree: n, coeffModulusBits: bits, plainModulus: batchingPrimes(n, 30, 1)[0]! })), `n = ${n}`)
   }
   // ...and contextFor refuses without building anything.
-  t.throws(() => contextFor(bfv({ coeffModulusBits: [40, 40, 40] })), { code: 'VEILBOX_ERR_HE_INSECURE_PARAMETERS' })
+  await t.rejects(contextFor(bfv({ coeffModulusBits: [40, 40, 40] })), { code: 'VEILBOX_ERR_HE_INSECURE_PARAMETERS' })
 })
 
 t.test('malformed plain moduli are refused', async (t) => {
