@@ -80,3 +80,31 @@ t.test('workers read the column store in place: the same shared memory, no copy'
   t.equal(res.statusCode, 500, 'the fixture refuses, after writing')
   t.equal(age.values[0], 77, `the main thread sees the worker's write (was ${before})`)
 })
+
+t.test('a worker receives a plan and column views only: no key, grant, budget or purpose', async (t) => {
+  const qa = await fixtureApp(t)
+  const pool = qa.app.executor as unknown as { pool: { run: (m: unknown, o: unknown) => Promise<unknown> } }
+  const run = pool.pool.run.bind(pool.pool)
+  let seen = ''
+  pool.pool.run = async (m, o) => {
+    const r = (await run(m, o)) as { detail?: string }
+    seen = r.detail ?? ''
+    return r
+  }
+  await ask(qa, 'age = -1007')
+  const msg = JSON.parse(seen) as Record<string, unknown>
+  t.same(Object.keys(msg).sort(), ['columns', 'keep', 'rows', 'task'])
+  t.same(Object.keys(msg.columns as object).sort(), ['age'], 'only the columns the task reads')
+  for (const secret of [qa.keys.analyst, qa.keys.operator, qa.grant, 'test: household statistics', 'alice', 'epsilon', 'budget']) {
+    t.notOk(seen.includes(secret), `the message does not hold ${secret.slice(0, 12)}`)
+  }
+})
+
+t.test('the worker protocol refuses anything beyond the plan and its columns', async (t) => {
+  const { workerRequestSchema } = await import('../../src/sandbox/protocol.js')
+  const ok = { task: { dataset: 'd', version: 1, where: null, groupBy: [], measures: [] }, rows: 0, keep: new Uint8Array(0), columns: {} }
+  t.ok(workerRequestSchema.safeParse(ok).success)
+  t.notOk(workerRequestSchema.safeParse({ ...ok, apiKey: 'vbx_x' }).success, 'no extra field')
+  t.notOk(workerRequestSchema.safeParse({ ...ok, task: { ...ok.task, grant: 'g_1' } }).success, 'no extra task field')
+  t.notOk(workerRequestSchema.safeParse({ ...ok, columns: { x: { kind: 'f64', values: [1, 2], nulls: null } } }).success, 'columns are typed arrays')
+})
