@@ -23,8 +23,9 @@ import { crtCombine, toUnits } from './units.js'
  *     batch ciphertext (n rows of data) sent for "decryption" yields an
  *     error, not values. Of a valid result it reads slot 0 only.
  *   - it checks the value against what the public row count allows (rows *
- *     lower .. rows * upper), so a result summed over more rows than the
- *     service claims is refused.
+ *     lower .. rows * upper), so a value no set of that many rows could add
+ *     up to (a wrapped sum, or one over far more rows than claimed) is
+ *     refused.
  *   - it returns exact values (BFV) or values already rounded to a coarse
  *     grid (CKKS; never the raw decryption, which can leak the key), without
  *     noise: the release step adds DP noise before anything leaves.
