@@ -149,10 +149,13 @@ export function planEncryptedAggregate(
   }
   const counts = new Array<number>(groups).fill(0)
   const codes = grouping?.codes ?? null
-  for (let r = 0; r < rows; r++) {
-    const g = codes === null ? 0 : codes[r]!
-    if (codes !== null && !(g < groups)) throw badArgument(`group code ${g} at row ${r} is not below the group count ${groups}`)
-    if (selection === null || selection[r] !== 0) counts[g]!++
+  if (codes === null && selection === null) counts[0] = rows
+  else {
+    for (let r = 0; r < rows; r++) {
+      const g = codes === null ? 0 : codes[r]!
+      if (codes !== null && !(g < groups)) throw badArgument(`group code ${g} at row ${r} is not below the group count ${groups}`)
+      if (selection === null || selection[r] !== 0) counts[g]!++
+    }
   }
   const most = counts.reduce((a, b) => Math.max(a, b), 0)
   checkCapacity(profile, plan, most, squares)
@@ -288,14 +291,13 @@ function sumContext(
       const start = b * slots
       const end = Math.min(rows, start + slots)
       inBatch.fill(0)
-      let any = false
-      for (let r = start; r < end; r++) {
-        if (selection === null || selection[r] !== 0) {
-          inBatch[codes === null ? 0 : codes[r]!]!++
-          any = true
+      if (selection === null && codes === null) inBatch[0] = end - start
+      else {
+        for (let r = start; r < end; r++) {
+          if (selection === null || selection[r] !== 0) inBatch[codes === null ? 0 : codes[r]!]!++
         }
       }
-      if (!any) continue
+      if (inBatch.every((c) => c === 0)) continue
       streams.forEach((s, i) => {
         sealCall('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `batch ${b} of the ${s.kind === 'sum' ? 'value' : 'square'} column does not load under its context`, () =>
           loaded[i]!.loadArray(ctx.context, s.data[b]!),
