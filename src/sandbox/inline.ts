@@ -20,7 +20,7 @@ export class InlineExecutor implements Executor {
     const lease = this.store.acquire(checked.dataset, checked.version)
     try {
       const v = lease.version
-      return this.k.aggregate(buildAggregateRequest(checked, { rows: v.rows, columns: v.columns, keep: v.keep }))
+      return this.k.aggregate(buildAggregateRequest(checked, { rows: v.rows, columns: v.columns, keep: v.keep, keepAll: v.keepAll }))
     } finally {
       lease.release()
     }

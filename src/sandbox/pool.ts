@@ -113,7 +113,7 @@ export class SandboxPool implements Executor {
         const c = v.columns.get(n)
         if (c) columns[n] = c
       }
-      const request: WorkerRequest = { task, rows: v.rows, keep: v.keep, columns }
+      const request: WorkerRequest = { task, rows: v.rows, keep: v.keep, keepAll: v.keepAll, columns }
       // A ref'd timer, unlike AbortSignal.timeout: a pending query keeps the process alive.
       const deadline = new AbortController()
       const timer = setTimeout(() => deadline.abort(), this.options.timeoutMs)

@@ -23,6 +23,7 @@ export const workerRequestSchema = z.strictObject({
   task: execTaskSchema,
   rows: z.number().int().min(0),
   keep: z.instanceof(Uint8Array),
+  keepAll: z.boolean(),
   columns: z.record(z.string(), columnSchema),
 })
 
@@ -30,6 +31,7 @@ export interface WorkerRequest {
   readonly task: ExecTask
   readonly rows: number
   readonly keep: Uint8Array
+  readonly keepAll: boolean
   readonly columns: Record<string, ColumnArray>
 }
 

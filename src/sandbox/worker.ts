@@ -15,9 +15,9 @@ export default async function run(message: unknown): Promise<WorkerResponse> {
   if (!parsed.success) {
     return { ok: false, code: 'VEILBOX_ERR_SANDBOX_BAD_MESSAGE', detail: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') }
   }
-  const { task, rows, keep, columns } = parsed.data
+  const { task, rows, keep, keepAll, columns } = parsed.data
   try {
-    const request = buildAggregateRequest(task, { rows, keep, columns: new Map(Object.entries(columns)) })
+    const request = buildAggregateRequest(task, { rows, keep, keepAll, columns: new Map(Object.entries(columns)) })
     return { ok: true, result: kernel.aggregate(request) }
   } catch (err) {
     if (isVeilboxError(err)) return { ok: false, code: err.code, detail: err.detail }

@@ -21,6 +21,8 @@ export interface LoadedVersion {
   readonly spec: DatasetSpec
   readonly columns: ReadonlyMap<string, ColumnArray>
   readonly keep: Uint8Array
+  /** No row is left out by the contribution bound: the kernels may skip the mask. */
+  readonly keepAll: boolean
   readonly bytes: number
 }
 
@@ -92,9 +94,9 @@ export function loadVersion(db: Db, dataset: string, version: number): LoadedVer
           : { kind: 'f64', values: values as Float64Array, nulls }
     columns.set(col.name, arr)
   }
-  const keep = keepMask(columns.get(spec.privacyUnit)!, rows, spec.maxRowsPerUnit)
+  const { keep, kept } = keepMask(columns.get(spec.privacyUnit)!, rows, spec.maxRowsPerUnit)
   bytes += keep.byteLength
-  return { dataset, version, rows, spec, columns, keep, bytes }
+  return { dataset, version, rows, spec, columns, keep, keepAll: kept === rows, bytes }
 }
 
 function decode(encoding: Encoding, data: Buffer, rows: number): ArrayLike<number> {
@@ -115,19 +117,21 @@ function decode(encoding: Encoding, data: Buffer, rows: number): ArrayLike<numbe
   }
 }
 
-function keepMask(unit: ColumnArray, rows: number, maxRowsPerUnit: number): Uint8Array {
+function keepMask(unit: ColumnArray, rows: number, maxRowsPerUnit: number): { keep: Uint8Array; kept: number } {
   const keep = new Uint8Array(new SharedArrayBuffer(Math.max(1, rows)), 0, rows)
   if (unit.kind !== 'code') throw new Error('the privacy unit column must be dictionary-encoded')
   const seen = new Uint16Array(unit.dictionary.length)
   const codes = unit.values
+  let kept = 0
   for (let i = 0; i < rows; i++) {
     const c = codes[i]!
     if (seen[c]! < maxRowsPerUnit) {
       seen[c]! += 1
       keep[i] = 1
+      kept += 1
     }
   }
-  return keep
+  return { keep, kept }
 }
 
 export interface Lease {

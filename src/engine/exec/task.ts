@@ -73,6 +73,8 @@ export interface TaskColumns {
   readonly columns: ReadonlyMap<string, ColumnArray>
   /** The contribution bound: 1 for rows that count, 0 for a unit's extra rows. */
   readonly keep: Uint8Array
+  /** Every row counts (no unit owns more than maxRowsPerUnit rows): `keep` is all ones. */
+  readonly keepAll?: boolean
 }
 
 function column(src: TaskColumns, n: string): ColumnArray {
@@ -124,7 +126,15 @@ function toMeasure(src: TaskColumns, m: TaskMeasure): Measure {
  */
 export function buildAggregateRequest(task: ExecTask, src: TaskColumns): AggregateRequest {
   const rows = src.rows
-  const selection = task.where === null ? new Uint8Array(src.keep) : andMask(compilePredicate(toPredicate(src, task.where), rows), src.keep)
+  // Without a WHERE and with nothing cut by the contribution bound, no selection at all: the kernels' fastest loops.
+  const selection =
+    task.where === null
+      ? src.keepAll
+        ? null
+        : new Uint8Array(src.keep)
+      : src.keepAll
+        ? compilePredicate(toPredicate(src, task.where), rows)
+        : andMask(compilePredicate(toPredicate(src, task.where), rows), src.keep)
   let grouping = null
   if (task.groupBy.length > 0) {
     const layout = groupLayout(task.groupBy.map((g) => ({ dictionary: g.dictionary, nullable: g.nullable })))
