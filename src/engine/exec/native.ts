@@ -1,0 +1,193 @@
+import { VeilboxError, type ErrorCode } from '../../errors/index.js'
+import { badArgument } from './errors.js'
+import type { Kernel } from './kernel.js'
+import { quantumScale } from './quantum.js'
+import type { AggregateRequest, AggregateResult, CodeArray, MeasureResult, NullBitmap, Selection } from './types.js'
+import { validateRequest } from './validate.js'
+
+/**
+ * The native kernel: the C++ addon in native/ behind the Kernel interface.
+ *
+ * The request is validated in JavaScript first (validate.ts, the same guard
+ * and the same messages as the TypeScript kernel), then each measure is one
+ * call into the addon, which reads the typed arrays in place (no copy, shared
+ * memory included) and fills output arrays allocated here. Results are exactly
+ * those of kernel-ts.ts: the same integers, the same COUNT(*) shortcut, the
+ * same refusals (a NaN in a selected non-null row).
+ *
+ * Group codes. The addon does not trust the validator for memory safety: it
+ * reads every code once and routes an out-of-range one to a spare slot, then
+ * reports it. So a grouping that grouping.ts vouched for is not scanned here
+ * either, and a code changed after validation (the arrays are shared) gives
+ * VEILBOX_ERR_EXEC_BAD_ARGUMENT, never an out-of-bounds write.
+ *
+ * Errors. Everything the addon throws is mapped to a VeilboxError:
+ * VEILBOX_ERR_NATIVE_BAD_CALL when it refused an argument the validator let
+ * through (a bug here), VEILBOX_ERR_NATIVE_FAILURE for anything else (out of
+ * memory for per-group accumulators, a Node-API failure).
+ */
+
+/** What the addon reports about its build and the machine. */
+export interface NativeInfo {
+  readonly napiVersion: number
+  readonly flags: string
+  readonly compiler: string
+  /** The instruction-set variant the default functions use: 'avx2', 'sse2' or 'generic'. */
+  readonly isa: string
+  /** Every variant this machine runs, best first. */
+  readonly isas: readonly string[]
+}
+
+/** One instruction-set variant of the kernels (native/src/simd.h). Each call returns a NativeStatus. */
+export interface NativeKernels {
+  moments(
+    rows: number,
+    selection: Selection | null,
+    codes: CodeArray | null,
+    groups: number,
+    values: Float64Array | Int32Array,
+    nulls: NullBitmap | null,
+    lower: number,
+    upper: number,
+    scale: number,
+    squares: boolean,
+    outNonNull: Float64Array,
+    outSum: BigInt64Array,
+    outSumSquares: BigInt64Array | null,
+  ): number
+  histogram(
+    rows: number,
+    selection: Selection | null,
+    codes: CodeArray | null,
+    groups: number,
+    values: Float64Array | Int32Array,
+    nulls: NullBitmap | null,
+    lower: number,
+    upper: number,
+    bins: number,
+    outCounts: Float64Array,
+  ): number
+  /** COUNT(*) per group when nulls is null, else selected non-null rows per group. */
+  counts(rows: number, selection: Selection | null, codes: CodeArray | null, groups: number, nulls: NullBitmap | null, out: Float64Array): number
+}
+
+/** The addon's exports (native/src/addon.cc): the best variant's kernels, info, and every variant by name. */
+export interface NativeBinding extends NativeKernels {
+  info(): NativeInfo
+  readonly variants: Readonly<Record<string, NativeKernels>>
+}
+
+/** The addon's status numbers (native/src/kernels.h, Status). */
+export const NativeStatus = Object.freeze({ OK: 0, NAN_SELECTED: 1, CODE_OUT_OF_RANGE: 2 })
+
+const KERNEL_FUNCTIONS = ['moments', 'histogram', 'counts'] as const
+
+/** Checks that a loaded module has the addon's shape; throws VEILBOX_ERR_NATIVE_UNAVAILABLE if not. */
+export function asNativeBinding(mod: unknown, where: string): NativeBinding {
+  const record = (mod ?? {}) as Record<string, unknown>
+  const missing = [...KERNEL_FUNCTIONS, 'info'].filter((f) => typeof record[f] !== 'function')
+  if (typeof record.variants !== 'object' || record.variants === null) missing.push('variants')
+  if (mod === null || typeof mod !== 'object' || missing.length > 0) {
+    throw new VeilboxError('VEILBOX_ERR_NATIVE_UNAVAILABLE', `${where} does not export ${missing.join(', ')}`)
+  }
+  return mod as NativeBinding
+}
+
+/**
+ * A Kernel over a loaded addon: its best instruction-set variant, or the one
+ * named by `isa` (tests check each). Prefer loader.ts, which also runs the
+ * self-check.
+ */
+export function createNativeKernel(binding: NativeBinding, options: { readonly isa?: string } = {}): Kernel {
+  let kernels: NativeKernels = binding
+  if (options.isa !== undefined) {
+    const variant = Object.hasOwn(binding.variants, options.isa) ? binding.variants[options.isa] : undefined
+    if (variant === undefined) {
+      throw new VeilboxError(
+        'VEILBOX_ERR_NATIVE_UNAVAILABLE',
+        `no native kernel variant ${JSON.stringify(options.isa)} on this machine; it runs ${Object.keys(binding.variants).join(', ')}`,
+      )
+    }
+    kernels = variant
+  }
+  return Object.freeze({
+    name: 'native' as const,
+    aggregate: (request: AggregateRequest) => aggregateNative(kernels, request),
+  })
+}
+
+export function aggregateNative(binding: NativeKernels, request: AggregateRequest): AggregateResult {
+  validateRequest(request)
+  const { rows, selection, grouping, measures } = request
+  const codes = grouping === null ? null : grouping.codes
+  const groups = grouping === null ? 1 : grouping.count
+  const status = (s: number, at: string): void => {
+    if (s === NativeStatus.OK) return
+    if (s === NativeStatus.NAN_SELECTED) throw badArgument(`${at}.column holds NaN in a selected non-null row`)
+    if (s === NativeStatus.CODE_OUT_OF_RANGE && codes !== null) {
+      throw badArgument(`grouping.codes holds code ${maxCode(codes)}, not below grouping.count = ${groups}`)
+    }
+    throw new VeilboxError('VEILBOX_ERR_NATIVE_FAILURE', `the native kernel returned status ${String(s)}`)
+  }
+
+  const results: (MeasureResult | null)[] = new Array<MeasureResult | null>(measures.length).fill(null)
+  let count: Float64Array | null = null
+  for (let i = 0; i < measures.length; i++) {
+    const m = measures[i]!
+    const at = `measures[${i}]`
+    if (m.kind === 'moments') {
+      const nonNull = new Float64Array(groups)
+      const sum = new BigInt64Array(groups)
+      const sumSquares = m.squares ? new BigInt64Array(groups) : null
+      const { values, nulls } = m.column
+      status(
+        call(() =>
+          binding.moments(rows, selection, codes, groups, values, nulls, m.lower, m.upper, quantumScale(m.quantum), m.squares, nonNull, sum, sumSquares),
+        ),
+        at,
+      )
+      results[i] = { kind: 'moments', nonNull, sum: Array.from(sum), sumSquares: sumSquares === null ? null : Array.from(sumSquares) }
+      // As the TS kernel: a column without nulls counts the selected rows for free.
+      if (count === null && nulls === null) count = nonNull.slice()
+    } else if (m.kind === 'histogram') {
+      const counts = new Float64Array(groups * m.bins)
+      const { values, nulls } = m.column
+      status(call(() => binding.histogram(rows, selection, codes, groups, values, nulls, m.lower, m.upper, m.bins, counts)), at)
+      results[i] = { kind: 'histogram', counts, bins: m.bins }
+    } else if (m.column.nulls !== null) {
+      const nonNull = new Float64Array(groups)
+      const nulls = m.column.nulls
+      status(call(() => binding.counts(rows, selection, codes, groups, nulls, nonNull)), at)
+      results[i] = { kind: 'nonNull', nonNull }
+    }
+  }
+  let total = count
+  if (total === null) {
+    const out = new Float64Array(groups)
+    status(call(() => binding.counts(rows, selection, codes, groups, null, out)), 'count')
+    total = out
+  }
+  const all = total
+  const out = results.map((r): MeasureResult => r ?? { kind: 'nonNull', nonNull: all.slice() })
+  return { count: total, measures: out }
+}
+
+const NATIVE_CODES: ReadonlySet<string> = new Set<ErrorCode>(['VEILBOX_ERR_NATIVE_BAD_CALL', 'VEILBOX_ERR_NATIVE_FAILURE'])
+
+/** Runs one addon call, mapping whatever it throws to a VeilboxError. */
+function call(fn: () => number): number {
+  try {
+    return fn()
+  } catch (e) {
+    const code = (e as { code?: unknown } | null)?.code
+    const message = e instanceof Error ? e.message : String(e)
+    const mapped: ErrorCode = typeof code === 'string' && NATIVE_CODES.has(code) ? (code as ErrorCode) : 'VEILBOX_ERR_NATIVE_FAILURE'
+    throw new VeilboxError(mapped, `native kernel: ${message}`, {}, { cause: e })
+  }
+}
+
+function maxCode(codes: CodeArray): number {
+  let max = 0
+  for (let i = 0; i < codes.length; i++) if (codes[i]! > max) max = codes[i]!
+  return max
+}
