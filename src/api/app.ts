@@ -9,12 +9,14 @@ import engine from './plugins/engine.js'
 import errors from './plugins/errors.js'
 import openapi from './plugins/openapi.js'
 import security from './plugins/security.js'
+import auditRoutes from './routes/audit.js'
 import budgetRoutes from './routes/budgets.js'
 import datasetRoutes from './routes/datasets.js'
 import grantRoutes from './routes/grants.js'
 import healthRoutes from './routes/health.js'
 import keyRoutes from './routes/keys.js'
 import queryRoutes from './routes/queries.js'
+import usageRoutes from './routes/usage.js'
 import versionRoutes from './routes/versions.js'
 
 declare module 'fastify' {
@@ -67,5 +69,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(budgetRoutes)
   await app.register(grantRoutes)
   await app.register(queryRoutes)
+  await app.register(auditRoutes)
+  await app.register(usageRoutes)
   return app
 }

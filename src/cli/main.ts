@@ -2,6 +2,7 @@ import { Command, Option } from 'commander'
 import { loadConfig } from '../config/index.js'
 import { isVeilboxError } from '../errors/index.js'
 import { VERSION } from '../version.js'
+import { registerAudit } from './audit.js'
 import { registerIngest } from './ingest.js'
 import { registerKeys } from './keys.js'
 import { registerServe } from './serve.js'
@@ -14,6 +15,7 @@ export function program(): Command {
   registerServe(cmd)
   registerKeys(cmd)
   registerIngest(cmd)
+  registerAudit(cmd)
   return cmd
 }
 

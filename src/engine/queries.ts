@@ -9,6 +9,8 @@ import { getGrant, type GrantRecord } from '../store/grants.js'
 import { guardedCharge, type Charge } from '../store/ledger.js'
 import type { Principal } from '../store/keys.js'
 import type { Executor } from '../sandbox/executor.js'
+import type { SigningKey } from '../store/receipt-keys.js'
+import { resultHash, signReceipt, type Receipt } from './receipts.js'
 import { toMicro } from './dp/index.js'
 import { checkGrantUsable, checkQueryInGrant } from './policy/grant.js'
 import { deltaToFemto, exhausted, FEMTO, MICRO, PICO, priceOn, type LedgerView, type Price } from './policy/pricing.js'
@@ -65,6 +67,8 @@ export interface AnswerBody {
   readonly budget: { readonly remaining: { readonly epsilon: number; readonly delta: number } }
   readonly cached: boolean
   readonly createdAt: string
+  /** Signed by the service: checkable offline with the published key (docs/audit.md). */
+  readonly receipt: Receipt
 }
 
 export interface ChargeView {
@@ -122,6 +126,7 @@ export class QueryEngine {
   constructor(
     private readonly db: Db,
     private readonly executor: Executor,
+    private readonly signer: SigningKey,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -317,6 +322,40 @@ export class QueryEngine {
       if (!guardedCharge(this.db, 'dataset_budgets', p.spec.id, dc)) throw exhausted(views.dataset, dc)
       const createdAt = this.now().toISOString()
       const gaussian = p.plan.mechanism === 'gaussian'
+      const record = appendAudit(this.db, {
+        actor,
+        action: 'query.release',
+        outcome: 'ok',
+        dataset: p.spec.id,
+        version: p.version.version,
+        grant: p.grant.id,
+        purpose: p.grant.purpose,
+        queryHash: p.queryHash,
+        charged: { epsilon: String(gc.epsilon / MICRO), delta: String(gc.delta / FEMTO) },
+        detail: { queryId, mechanism: p.plan.mechanism, dataset: { epsilon: dc.epsilon / MICRO, delta: dc.delta / FEMTO } },
+      })
+      const privacy = {
+        mechanism: p.plan.mechanism,
+        epsilon: p.epsilon,
+        delta: p.delta,
+        ...(gaussian ? { rho: Number(p.plan.rhoPico) / PICO } : {}),
+        perAggregate: p.plan.perAggregate,
+      }
+      const receipt = signReceipt(
+        {
+          queryId,
+          dataset: p.spec.id,
+          version: p.version.version,
+          datasetSha256: p.version.sha256,
+          queryHash: p.queryHash,
+          resultHash: resultHash({ ...released, confidence: p.plan.confidence }),
+          privacy,
+          time: createdAt,
+          auditSeq: record.seq,
+          keyId: this.signer.keyId,
+        },
+        this.signer.privateKey,
+      )
       const body: AnswerBody = {
         queryId,
         grant: p.grant.id,
@@ -329,17 +368,11 @@ export class QueryEngine {
         rows: released.rows,
         intervals: released.intervals,
         confidence: p.plan.confidence,
-        privacy: {
-          mechanism: p.plan.mechanism,
-          epsilon: p.epsilon,
-          delta: p.delta,
-          ...(gaussian ? { rho: Number(p.plan.rhoPico) / PICO } : {}),
-          perAggregate: p.plan.perAggregate,
-          charged: { grant: chargeView(gc), dataset: chargeView(dc) },
-        },
+        privacy: { ...privacy, charged: { grant: chargeView(gc), dataset: chargeView(dc) } },
         budget: { remaining: remainingOf(views.grant, gc) },
         cached: false,
         createdAt,
+        receipt,
       }
       insertAnswer(this.db, {
         query_id: queryId,
@@ -353,18 +386,6 @@ export class QueryEngine {
         epsilon_micro: gc.epsilon,
         delta_femto: gc.delta,
         created_at: createdAt,
-      })
-      appendAudit(this.db, {
-        actor,
-        action: 'query.release',
-        outcome: 'ok',
-        dataset: p.spec.id,
-        version: p.version.version,
-        grant: p.grant.id,
-        purpose: p.grant.purpose,
-        queryHash: p.queryHash,
-        charged: { epsilon: String(gc.epsilon / MICRO), delta: String(gc.delta / FEMTO) },
-        detail: { queryId, mechanism: p.plan.mechanism, dataset: { epsilon: dc.epsilon / MICRO, delta: dc.delta / FEMTO } },
       })
       return body
     })

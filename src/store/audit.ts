@@ -89,10 +89,11 @@ export function rowToRecord(row: Row): AuditRecord {
     grant: row.grant_id,
     purpose: row.purpose,
     queryHash: row.query_hash,
+    // Every stored column is read back as it is, so that the hash covers all of them.
     charged:
-      row.charged_epsilon === null || row.charged_delta === null
+      row.charged_epsilon === null && row.charged_delta === null
         ? null
-        : { epsilon: row.charged_epsilon, delta: row.charged_delta },
+        : ({ epsilon: row.charged_epsilon, delta: row.charged_delta } as { epsilon: string; delta: string }),
     outcome: row.outcome,
     detail: row.detail === null ? null : (JSON.parse(row.detail) as Record<string, unknown>),
     prevHash: row.prev_hash,
@@ -164,12 +165,20 @@ export function verifyChain(db: Db, expectedHead?: string): VerifyResult {
   let last: { seq: number; hash: string } | null = null
   let sawExpectedHead = expectedHead === undefined
   for (const row of db.prepare('SELECT * FROM audit_log ORDER BY seq').iterate() as IterableIterator<Row>) {
-    const rec = rowToRecord(row)
+    let rec: AuditRecord
+    try {
+      rec = rowToRecord(row)
+    } catch {
+      return { ok: false, records, badSeq: expectSeq, problem: 'the record cannot be read (its detail is not JSON)' }
+    }
     if (rec.seq !== expectSeq) {
       return { ok: false, records, badSeq: expectSeq, problem: `record ${expectSeq} is missing (next stored record is ${rec.seq})` }
     }
     if (rec.prevHash !== prevHash) {
       return { ok: false, records, badSeq: rec.seq, problem: 'prevHash does not match the previous record' }
+    }
+    if (row.detail !== null && canonicalJson(JSON.parse(row.detail)) !== row.detail) {
+      return { ok: false, records, badSeq: rec.seq, problem: 'detail is not stored in its canonical form: it was edited' }
     }
     const { hash, ...rest } = rec
     if (recordHash(rest) !== hash) {
@@ -190,4 +199,47 @@ export function verifyChain(db: Db, expectedHead?: string): VerifyResult {
     }
   }
   return { ok: true, records, head: last }
+}
+
+export interface AuditFilter {
+  readonly dataset?: string
+  readonly actor?: string
+  readonly action?: string
+  /** ISO times, inclusive. */
+  readonly from?: string
+  readonly to?: string
+  /** Records after this seq (the previous page's `next`). */
+  readonly after?: number
+  readonly limit: number
+}
+
+/** A page of the chain in seq order, filtered; `next` is the cursor for the following page. */
+export function listAudit(db: Db, f: AuditFilter): { records: AuditRecord[]; next: number | null } {
+  const rows = db
+    .prepare(
+      `SELECT * FROM audit_log
+       WHERE seq > @after
+         AND (@dataset IS NULL OR dataset = @dataset)
+         AND (@actor IS NULL OR actor = @actor)
+         AND (@action IS NULL OR action = @action OR action LIKE @actionPrefix)
+         AND (@from IS NULL OR time >= @from)
+         AND (@to IS NULL OR time <= @to)
+       ORDER BY seq LIMIT @limit`,
+    )
+    .all({
+      after: f.after ?? 0,
+      dataset: f.dataset ?? null,
+      actor: f.actor ?? null,
+      action: f.action ?? null,
+      actionPrefix: f.action === undefined ? null : `${f.action}.%`,
+      from: f.from ?? null,
+      to: f.to ?? null,
+      limit: f.limit + 1,
+    }) as Row[]
+  const records = rows.slice(0, f.limit).map(rowToRecord)
+  return { records, next: rows.length > f.limit ? records[records.length - 1]!.seq : null }
+}
+
+export function auditHead(db: Db): { seq: number; hash: string } | null {
+  return (db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined) ?? null
 }

@@ -4,6 +4,7 @@ import path from 'node:path'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { buildApp } from '../../src/api/app.js'
 import { loadConfig, type Config } from '../../src/config/index.js'
+import { verifyChain } from '../../src/store/audit.js'
 import { createKey, SYSTEM_ACTOR } from '../../src/store/keys.js'
 
 export interface TestApp {
@@ -32,8 +33,11 @@ export async function testApp(
   const config = loadConfig({}, { dataDir, logLevel: 'silent', workers: 1, ...overrides })
   const app = await buildApp({ config, logger: false, ...(sandboxWorker ? { sandboxWorker } : {}) })
   t.teardown(async () => {
+    // Whatever a test did, the audit chain it leaves must verify.
+    const chain = verifyChain(app.db)
     await app.close()
     fs.rmSync(dataDir, { recursive: true, force: true })
+    if (!chain.ok) throw new Error(`the audit chain is broken at record ${chain.badSeq}: ${chain.problem}`)
   })
   await app.ready()
   const keys = {

@@ -12,9 +12,10 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /**
      * Roles allowed on the route. Every /v1 route must declare it; 'any' means
-     * any valid key. Routes without it are public (health, OpenAPI, docs).
+     * any valid key, 'public' no key at all. Routes outside /v1 without it are
+     * public (health, OpenAPI, docs).
      */
-    roles?: readonly Role[] | 'any'
+    roles?: readonly Role[] | 'any' | 'public'
   }
 }
 
@@ -44,7 +45,7 @@ export default fp(
 
     app.addHook('onRequest', async (request) => {
       const roles = request.routeOptions.config.roles
-      if (roles === undefined) return
+      if (roles === undefined || roles === 'public') return
       const header = request.headers.authorization
       if (header === undefined || header === '') {
         throw new VeilboxError('VEILBOX_ERR_AUTH_MISSING_KEY', "this route needs an API key: send 'Authorization: Bearer <key>'")

@@ -4,12 +4,14 @@ import { QueryEngine } from '../../engine/queries.js'
 import type { Executor } from '../../sandbox/executor.js'
 import { SandboxPool } from '../../sandbox/pool.js'
 import { ColumnStore } from '../../store/column-store.js'
+import { loadOrCreateSigningKey, type SigningKey } from '../../store/receipt-keys.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     columnStore: ColumnStore
     executor: Executor
     queries: QueryEngine
+    signingKey: SigningKey
   }
 }
 
@@ -28,7 +30,9 @@ export default fp(
     })
     app.decorate('columnStore', store)
     app.decorate('executor', executor)
-    app.decorate('queries', new QueryEngine(app.db, executor))
+    const signingKey = loadOrCreateSigningKey(c.dataDir)
+    app.decorate('signingKey', signingKey)
+    app.decorate('queries', new QueryEngine(app.db, executor, signingKey))
     app.addHook('onClose', async () => {
       await executor.close()
     })

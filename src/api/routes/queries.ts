@@ -34,6 +34,22 @@ const perAggregate = z.looseObject({
 })
 const remaining = z.object({ epsilon: z.number(), delta: z.number() })
 
+export const receiptSchema = z
+  .object({
+    queryId: z.string(),
+    dataset: z.string(),
+    version: z.number().int(),
+    datasetSha256: z.string(),
+    queryHash: z.string(),
+    resultHash: z.string(),
+    privacy: z.looseObject({ mechanism: z.string(), epsilon: z.number(), delta: z.number() }),
+    time: z.string(),
+    auditSeq: z.number().int(),
+    keyId: z.string(),
+    signature: z.string(),
+  })
+  .meta({ id: 'Receipt', description: 'Ed25519 signature over the canonical JSON of the other fields; verify with GET /v1/receipts/keys' })
+
 export const answerSchema = z
   .object({
     queryId: z.string(),
@@ -58,6 +74,7 @@ export const answerSchema = z
     budget: z.object({ remaining }),
     cached: z.boolean(),
     createdAt: z.string(),
+    receipt: receiptSchema,
   })
   .meta({ id: 'Answer' })
 

@@ -1,0 +1,223 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { verifyReceipt } from '../../src/engine/receipts.js'
+import { queryApp } from '../helpers/app.js'
+import { runCli } from '../helpers/cli.js'
+
+const future = () => new Date(Date.now() + 86_400_000).toISOString()
+
+t.test('every action leaves exactly one record', async (t) => {
+  const qa = await queryApp(t)
+  const count = (action: string) => qa.app.db.prepare('SELECT COUNT(*) FROM audit_log WHERE action = ?').pluck().get(action) as number
+  const before = Object.fromEntries(
+    ['key.create', 'key.revoke', 'dataset.create', 'dataset.version.create', 'budget.set', 'grant.create', 'grant.revoke', 'query.release', 'query.cached', 'query.reread', 'query.refused'].map((a) => [a, count(a)]),
+  )
+  t.same(before, {
+    'key.create': 3,
+    'key.revoke': 0,
+    'dataset.create': 1,
+    'dataset.version.create': 1,
+    'budget.set': 1,
+    'grant.create': 1,
+    'grant.revoke': 0,
+    'query.release': 0,
+    'query.cached': 0,
+    'query.reread': 0,
+    'query.refused': 0,
+  })
+  const step = async (action: string, fn: () => Promise<{ statusCode: number }>, status = 200) => {
+    const n = count(action)
+    const res = await fn()
+    t.equal(res.statusCode, status, action)
+    t.equal(count(action), n + 1, `${action}: one record`)
+  }
+  await step('key.create', () => qa.call('operator', { method: 'POST', url: '/v1/keys', payload: { role: 'analyst', name: 'bob' } }), 201)
+  let grantId = ''
+  await step('grant.create', async () => {
+    const r = await qa.call('operator', { method: 'POST', url: '/v1/grants', payload: { analyst: 'bob', dataset: qa.dataset, purpose: 'road planning', epsilon: 1, expiresAt: future() } })
+    grantId = r.json().id
+    return r
+  }, 201)
+  await step('grant.revoke', () => qa.call('operator', { method: 'DELETE', url: `/v1/grants/${grantId}` }))
+  await step('key.revoke', () => qa.call('operator', { method: 'DELETE', url: '/v1/keys/bob' }))
+  await step('budget.set', () => qa.call('operator', { method: 'PUT', url: `/v1/datasets/${qa.dataset}/budget`, payload: { epsilon: 90, delta: 1e-5 } }))
+  const body = { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1 }
+  let queryId = ''
+  await step('query.release', async () => {
+    const r = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: body })
+    queryId = r.json().queryId
+    return r
+  })
+  await step('query.cached', () => qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: body }))
+  await step('query.reread', () => qa.call('analyst', { method: 'GET', url: `/v1/queries/${queryId}` }))
+  await step('query.refused', () => qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { ...body, sql: 'SELECT * FROM binzhou_households' } }), 400)
+  await step('query.refused', () => qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { ...body, epsilon: 100 } }), 403)
+  await step('dataset.create', () => qa.call('operator', { method: 'POST', url: '/v1/datasets', payload: { id: 'tiny', title: 'T', classification: 'public', privacyUnit: 'u', maxRowsPerUnit: 1, columns: [{ name: 'u', type: 'id', protection: 'public' }] } }), 201)
+  await step('dataset.version.create', () => qa.call('operator', { method: 'POST', url: '/v1/datasets/tiny/versions', headers: { 'content-type': 'text/csv' }, payload: 'u\na\nb\n' }), 201)
+
+  const refused = qa.app.db.prepare("SELECT * FROM audit_log WHERE action = 'query.refused' ORDER BY seq").all() as { outcome: string; detail: string; grant_id: string; actor: string }[]
+  t.same(refused.map((r) => r.outcome), ['VEILBOX_ERR_QUERY_NOT_AGGREGATE', 'VEILBOX_ERR_BUDGET_EXHAUSTED'])
+  t.match(JSON.parse(refused[1]!.detail).reason, /costs epsilon 100/, 'the reason is kept')
+  t.equal(refused[0]!.grant_id, qa.grant)
+  t.equal(refused[0]!.actor, 'alice')
+})
+
+t.test('GET /v1/audit filters and pages; GET /v1/audit/verify says the chain holds', async (t) => {
+  const qa = await queryApp(t)
+  for (let i = 0; i < 3; i++) {
+    await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: `SELECT COUNT(*) FROM binzhou_households WHERE age > ${30 + i}`, grant: qa.grant, epsilon: 0.1 } })
+  }
+  const all = (await qa.call('operator', { method: 'GET', url: '/v1/audit?limit=1000' })).json()
+  t.equal(all.next, null)
+  t.same(all.records.map((r: { seq: number }) => r.seq), all.records.map((_: unknown, i: number) => i + 1))
+  const releases = (await qa.call('operator', { method: 'GET', url: '/v1/audit?action=query.release' })).json().records
+  t.equal(releases.length, 3)
+  for (const r of releases) {
+    t.match(r, { actor: { principal: 'alice', role: 'analyst' }, dataset: qa.dataset, version: 1, grant: qa.grant, purpose: 'test: household statistics', charged: { epsilon: '0.1', delta: '0' }, outcome: 'ok' })
+    t.match(r.queryHash, /^[0-9a-f]{64}$/)
+  }
+  t.equal((await qa.call('operator', { method: 'GET', url: '/v1/audit?action=query' })).json().records.length, 3, 'an action prefix matches')
+  t.equal((await qa.call('operator', { method: 'GET', url: '/v1/audit?actor=alice' })).json().records.length, 3)
+  t.equal((await qa.call('operator', { method: 'GET', url: `/v1/audit?dataset=${qa.dataset}&action=budget.set` })).json().records.length, 1)
+  const future = (await qa.call('operator', { method: 'GET', url: `/v1/audit?from=${encodeURIComponent(new Date(Date.now() + 3600_000).toISOString())}` })).json()
+  t.same(future.records, [])
+  // Pages of 4 walk the whole chain once.
+  const seen: number[] = []
+  let after = 0
+  for (;;) {
+    const page = (await qa.call('operator', { method: 'GET', url: `/v1/audit?limit=4&after=${after}` })).json()
+    seen.push(...page.records.map((r: { seq: number }) => r.seq))
+    if (page.next === null) break
+    after = page.next
+  }
+  t.same(seen, all.records.map((r: { seq: number }) => r.seq))
+  const verify = (await qa.call('operator', { method: 'GET', url: '/v1/audit/verify' })).json()
+  t.match(verify, { ok: true, records: all.records.length, head: { seq: all.records.length } })
+  t.equal((await qa.call('analyst', { method: 'GET', url: '/v1/audit' })).statusCode, 403)
+})
+
+t.test('tampering with the database file is detected by the API and by the offline CLI', async (t) => {
+  const qa = await queryApp(t)
+  await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.5 } })
+  const head = (await runCli(['audit', 'head', '--data-dir', qa.dataDir])).stdout
+  const { seq, hash } = JSON.parse(head) as { seq: number; hash: string }
+  t.ok(seq > 5)
+  const ok = await runCli(['audit', 'verify', '--data-dir', qa.dataDir, '--head', hash])
+  t.equal(ok.code, 0, ok.stdout + ok.stderr)
+  t.match(ok.stdout, new RegExp(`^ok: ${seq} records`))
+
+  // Someone lowers the recorded charge of the release.
+  qa.app.db.prepare("UPDATE audit_log SET charged_epsilon = '0.05' WHERE action = 'query.release'").run()
+  const releaseSeq = qa.app.db.prepare("SELECT seq FROM audit_log WHERE action = 'query.release'").pluck().get() as number
+  const api = (await qa.call('operator', { method: 'GET', url: '/v1/audit/verify' })).json()
+  t.match(api, { ok: false, badSeq: releaseSeq })
+  const cli = await runCli(['audit', 'verify', '--data-dir', qa.dataDir])
+  t.equal(cli.code, 1)
+  t.match(cli.stdout, new RegExp(`BROKEN at record ${releaseSeq}: hash does not match`))
+  qa.app.db.prepare("UPDATE audit_log SET charged_epsilon = '0.5' WHERE action = 'query.release'").run()
+
+  // Someone deletes the last records: only the published head shows it.
+  qa.app.db.prepare('DELETE FROM audit_log WHERE seq > ?').run(seq - 2)
+  t.equal((await runCli(['audit', 'verify', '--data-dir', qa.dataDir])).code, 0)
+  const cut = await runCli(['audit', 'verify', '--data-dir', qa.dataDir, '--head', hash])
+  t.equal(cut.code, 1)
+  t.match(cut.stdout, /published head is not in the chain/)
+  t.match((await qa.call('operator', { method: 'GET', url: `/v1/audit/verify?head=${hash}` })).json(), { ok: false, badSeq: seq - 1 })
+  // The teardown checks every test's chain; an empty one holds, a cut one would not.
+  qa.app.db.prepare('DELETE FROM audit_log').run()
+  t.pass('cleared')
+})
+
+t.test('receipts verify offline with only the published key; any change is caught', async (t) => {
+  const qa = await queryApp(t)
+  const answer = (
+    await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT district, AVG(income) FROM binzhou_households GROUP BY district', grant: qa.grant, epsilon: 0.4 } })
+  ).json()
+  const keys = await qa.call(null, { method: 'GET', url: '/v1/receipts/keys' })
+  t.equal(keys.statusCode, 200, 'no key needed to read the public keys')
+  const { publicKey, keyId, algorithm } = keys.json().keys[0]
+  t.equal(algorithm, 'Ed25519')
+  const r = answer.receipt
+  t.match(r, { queryId: answer.queryId, dataset: qa.dataset, version: 1, datasetSha256: answer.datasetSha256, queryHash: answer.queryHash, keyId })
+  const releaseSeq = qa.app.db.prepare("SELECT seq FROM audit_log WHERE action = 'query.release'").pluck().get()
+  t.equal(r.auditSeq, releaseSeq, 'the receipt names its audit record')
+  t.same(verifyReceipt(r, publicKey, answer), { ok: true })
+
+  const tampered: [string, unknown][] = [
+    ['queryId', 'q_' + '0'.repeat(24)],
+    ['dataset', 'other'],
+    ['version', 2],
+    ['datasetSha256', '0'.repeat(64)],
+    ['queryHash', '1'.repeat(64)],
+    ['resultHash', '2'.repeat(64)],
+    ['privacy', { ...r.privacy, epsilon: 0.01 }],
+    ['time', '2020-01-01T00:00:00.000Z'],
+    ['auditSeq', 1],
+    ['signature', Buffer.alloc(64).toString('base64')],
+  ]
+  for (const [field, value] of tampered) t.equal(verifyReceipt({ ...r, [field]: value }, publicKey).ok, false, `changed ${field}`)
+  const altered = { ...answer, rows: answer.rows.map((row: unknown[], i: number) => (i === 0 ? [row[0], (row[1] as number) + 1] : row)) }
+  t.match(verifyReceipt(r, publicKey, altered), { ok: false, problem: /answer does not match/ })
+  t.match(verifyReceipt({ ...r, keyId: 'ffffffffffffffff' }, publicKey), { ok: false, problem: /signed with key/ })
+
+  // Offline, with the CLI and only the public key.
+  const dir = fs.mkdtempSync(path.join(qa.dataDir, 'receipts-'))
+  const files = {
+    answer: path.join(dir, 'answer.json'),
+    receipt: path.join(dir, 'receipt.json'),
+    keys: path.join(dir, 'keys.json'),
+    pem: path.join(dir, 'key.pem'),
+    altered: path.join(dir, 'altered.json'),
+    forged: path.join(dir, 'forged.json'),
+  }
+  fs.writeFileSync(files.answer, JSON.stringify(answer))
+  fs.writeFileSync(files.receipt, JSON.stringify(r))
+  fs.writeFileSync(files.keys, keys.body)
+  fs.writeFileSync(files.pem, publicKey)
+  fs.writeFileSync(files.altered, JSON.stringify(altered))
+  fs.writeFileSync(files.forged, JSON.stringify({ ...r, privacy: { ...r.privacy, epsilon: 0.01 } }))
+  const good = await runCli(['receipt', 'verify', files.receipt, '--result', files.answer, '--public-key', files.keys])
+  t.equal(good.code, 0, good.stdout + good.stderr)
+  t.match(good.stdout, /^ok: receipt q_[0-9a-f]{24} signed by key [0-9a-f]{16}; the answer matches it/)
+  t.equal((await runCli(['receipt', 'verify', files.answer, '--public-key', files.pem])).code, 0, 'a whole answer file carries its receipt')
+  const bad = await runCli(['receipt', 'verify', files.receipt, '--result', files.altered, '--public-key', files.pem])
+  t.equal(bad.code, 1)
+  t.match(bad.stdout, /INVALID: the answer does not match/)
+  const forged = await runCli(['receipt', 'verify', files.forged, '--public-key', files.pem])
+  t.equal(forged.code, 1)
+  t.match(forged.stdout, /INVALID: the signature does not match/)
+  const stored = (await qa.call('analyst', { method: 'GET', url: `/v1/queries/${answer.queryId}` })).json()
+  t.same(stored.receipt, r, 'a re-read carries the same receipt')
+  t.equal(fs.statSync(path.join(qa.dataDir, 'receipt-signing-key.pem')).mode & 0o777, 0o600)
+})
+
+t.test('usage views come from the chain and agree with the ledgers', async (t) => {
+  const qa = await queryApp(t)
+  const run = (sql: string, epsilon: number, mechanism = 'laplace') =>
+    qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql, grant: qa.grant, epsilon, mechanism } })
+  await run('SELECT COUNT(*) FROM binzhou_households', 0.3)
+  await run('SELECT COUNT(*) FROM binzhou_households', 0.3) // cached
+  await run('SELECT SUM(age) FROM binzhou_households', 0.2)
+  await run('SELECT AVG(age) FROM binzhou_households', 0.5, 'gaussian')
+  await run('SELECT * FROM binzhou_households', 0.1)
+  const me = (await qa.call('analyst', { method: 'GET', url: '/v1/me/usage' })).json()
+  t.equal(me.analyst, 'alice')
+  t.equal(me.grants.length, 1)
+  const g = me.grants[0]
+  t.match(g, { id: qa.grant, purpose: 'test: household statistics', status: 'active', queries: { released: 3, cached: 1, refused: 1 } })
+  t.ok(g.expiresAt)
+  t.same(me.queries, { released: 3, cached: 1, refused: 1 })
+  const grant = (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json()
+  t.same(g.budget, grant.budget)
+
+  const usage = (await qa.call('operator', { method: 'GET', url: `/v1/datasets/${qa.dataset}/usage` })).json()
+  t.equal(usage.byGrant.length, 1)
+  t.match(usage.byGrant[0], { grant: qa.grant, analyst: 'alice', purpose: 'test: household statistics', queries: 3 })
+  t.equal(Math.round(usage.byGrant[0].epsilon * 1e6), Math.round(grant.budget.epsilon.spent * 1e6), 'the chain sums to what the grant spent')
+  const ds = (await qa.call('operator', { method: 'GET', url: `/v1/datasets/${qa.dataset}/budget` })).json()
+  t.equal(Math.round(usage.byGrant[0].datasetEpsilon * 1e6), Math.round(ds.epsilon.spent * 1e6), 'and to what the dataset spent')
+  t.equal(usage.byPurpose[0].purpose, 'test: household statistics')
+  t.match(usage.timeline[0].day, /^\d{4}-\d\d-\d\d$/)
+  t.equal((await qa.call('analyst', { method: 'GET', url: `/v1/datasets/${qa.dataset}/usage` })).statusCode, 403)
+})
