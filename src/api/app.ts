@@ -33,11 +33,11 @@ export interface BuildOptions {
   readonly sandboxWorker?: string
 }
 
-/** Builds the veilbox HTTP app; `server.ts` is what listens. */
-export async function buildApp(options: BuildOptions): Promise<FastifyInstance> {
-  const app = Fastify({
-    logger: options.logger ?? {
-      level: options.config.logLevel,
+/** The Fastify server options veilbox runs with (the HTTP benchmark's bare baseline uses them too). */
+export function serverOptions(config: Config, logger?: FastifyServerOptions['logger']): FastifyServerOptions {
+  return {
+    logger: logger ?? {
+      level: config.logLevel,
       // Keys travel in the Authorization header; it never reaches a log line.
       redact: ['req.headers.authorization', 'req.headers.cookie'],
     },
@@ -46,7 +46,12 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
-  })
+  }
+}
+
+/** Builds the veilbox HTTP app; `server.ts` is what listens. */
+export async function buildApp(options: BuildOptions): Promise<FastifyInstance> {
+  const app = Fastify(serverOptions(options.config, options.logger))
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.decorate('appVersion', VERSION)

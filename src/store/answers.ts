@@ -1,5 +1,6 @@
 import { VeilboxError } from '../errors/index.js'
 import type { Db } from './db.js'
+import { stmt } from './statements.js'
 
 /** Released answers, as stored: the body is the JSON sent the first time. */
 export interface AnswerRow {
@@ -17,17 +18,17 @@ export interface AnswerRow {
 }
 
 export function findAnswer(db: Db, grantId: string, cacheKey: string): AnswerRow | null {
-  return (db.prepare('SELECT * FROM answers WHERE grant_id = ? AND cache_key = ?').get(grantId, cacheKey) as AnswerRow | undefined) ?? null
+  return (stmt(db, 'SELECT * FROM answers WHERE grant_id = ? AND cache_key = ?').get(grantId, cacheKey) as AnswerRow | undefined) ?? null
 }
 
 export function getAnswerRow(db: Db, queryId: string): AnswerRow {
-  const row = db.prepare('SELECT * FROM answers WHERE query_id = ?').get(queryId) as AnswerRow | undefined
+  const row = stmt(db, 'SELECT * FROM answers WHERE query_id = ?').get(queryId) as AnswerRow | undefined
   if (!row) throw new VeilboxError('VEILBOX_ERR_ANSWER_NOT_FOUND', `no answer ${queryId}; GET /v1/queries lists yours`, { queryId })
   return row
 }
 
 export function insertAnswer(db: Db, row: AnswerRow): void {
-  db.prepare(
+  stmt(db, 
     `INSERT INTO answers (query_id, grant_id, analyst, dataset_id, version, cache_key, query_hash, body, epsilon_micro, delta_femto, created_at)
      VALUES (@query_id, @grant_id, @analyst, @dataset_id, @version, @cache_key, @query_hash, @body, @epsilon_micro, @delta_femto, @created_at)`,
   ).run(row)

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Db } from './db.js'
+import { stmt } from './statements.js'
 
 /**
  * The audit chain: one record per event that touches data, budget or access,
@@ -108,7 +109,7 @@ export function rowToRecord(row: Row): AuditRecord {
  */
 export function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): AuditRecord {
   if (!db.inTransaction) throw new Error('appendAudit must run inside a write transaction')
-  const head = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as
+  const head = stmt(db, 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as
     | { seq: number; hash: string }
     | undefined
   const base: Omit<AuditRecord, 'hash'> = {
@@ -127,7 +128,7 @@ export function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): 
     prevHash: head?.hash ?? GENESIS_HASH,
   }
   const record: AuditRecord = { ...base, hash: recordHash(base) }
-  db.prepare(
+  stmt(db, 
     `INSERT INTO audit_log (seq, time, actor, role, action, dataset, version, grant_id, purpose, query_hash,
        charged_epsilon, charged_delta, outcome, detail, prev_hash, hash)
      VALUES (@seq, @time, @actor, @role, @action, @dataset, @version, @grant, @purpose, @queryHash,
@@ -164,7 +165,7 @@ export function verifyChain(db: Db, expectedHead?: string): VerifyResult {
   let records = 0
   let last: { seq: number; hash: string } | null = null
   let sawExpectedHead = expectedHead === undefined
-  for (const row of db.prepare('SELECT * FROM audit_log ORDER BY seq').iterate() as IterableIterator<Row>) {
+  for (const row of stmt(db, 'SELECT * FROM audit_log ORDER BY seq').iterate() as IterableIterator<Row>) {
     let rec: AuditRecord
     try {
       rec = rowToRecord(row)
@@ -241,5 +242,5 @@ export function listAudit(db: Db, f: AuditFilter): { records: AuditRecord[]; nex
 }
 
 export function auditHead(db: Db): { seq: number; hash: string } | null {
-  return (db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined) ?? null
+  return (stmt(db, 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined) ?? null
 }

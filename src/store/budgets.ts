@@ -3,9 +3,10 @@ import { appendAudit, type AuditActor } from './audit.js'
 import { immediate, type Db } from './db.js'
 import { getDataset } from './datasets.js'
 import { ledgerOf, type Ledger, type LedgerRow } from './ledger.js'
+import { stmt } from './statements.js'
 
 export function findDatasetBudget(db: Db, dataset: string): Ledger | null {
-  const row = db.prepare('SELECT * FROM dataset_budgets WHERE dataset_id = ?').get(dataset) as LedgerRow | undefined
+  const row = stmt(db, 'SELECT * FROM dataset_budgets WHERE dataset_id = ?').get(dataset) as LedgerRow | undefined
   return row ? ledgerOf(row) : null
 }
 
@@ -31,7 +32,7 @@ export function setDatasetBudget(
       )
     }
     const now = new Date().toISOString()
-    db.prepare(
+    stmt(db, 
       `INSERT INTO dataset_budgets (dataset_id, epsilon_total, delta_total, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (dataset_id) DO UPDATE SET epsilon_total = excluded.epsilon_total, delta_total = excluded.delta_total, updated_at = excluded.updated_at`,
     ).run(dataset, totals.epsilonMicro, totals.deltaFemto, now)

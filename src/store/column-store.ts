@@ -3,6 +3,7 @@ import type { CodeArray, ColumnArray } from '../engine/exec/types.js'
 import type { Db } from './db.js'
 import { getDataset, getVersion } from './datasets.js'
 import { bytesPerValue, CHUNK_ROWS, type Encoding } from './ingest/encoding.js'
+import { stmt } from './statements.js'
 
 /**
  * A dataset version in memory: one typed array per column over a
@@ -60,13 +61,13 @@ export function loadVersion(db: Db, dataset: string, version: number): LoadedVer
   const v = getVersion(db, dataset, version)
   const rows = v.rows
   const dicts = new Map<string, string[]>()
-  for (const r of db.prepare('SELECT column_name, dictionary FROM column_dictionaries WHERE upload_id = ?').all(v.uploadId) as {
+  for (const r of stmt(db, 'SELECT column_name, dictionary FROM column_dictionaries WHERE upload_id = ?').all(v.uploadId) as {
     column_name: string
     dictionary: string
   }[]) {
     dicts.set(r.column_name, JSON.parse(r.dictionary) as string[])
   }
-  const chunks = db.prepare('SELECT chunk, rows, encoding, data, nulls FROM column_chunks WHERE upload_id = ? AND column_name = ? ORDER BY chunk')
+  const chunks = stmt(db, 'SELECT chunk, rows, encoding, data, nulls FROM column_chunks WHERE upload_id = ? AND column_name = ? ORDER BY chunk')
   const columns = new Map<string, ColumnArray>()
   let bytes = 0
   for (const col of spec.columns) {

@@ -2,6 +2,7 @@ import { VeilboxError } from '../errors/index.js'
 import { datasetSpecSchema, type DatasetSpec } from '../engine/schema.js'
 import { appendAudit, type AuditActor } from './audit.js'
 import { immediate, type Db } from './db.js'
+import { stmt } from './statements.js'
 
 export interface DatasetRecord {
   readonly spec: DatasetSpec
@@ -22,10 +23,10 @@ export interface VersionRecord {
 export function createDataset(db: Db, spec: DatasetSpec, actor: AuditActor): DatasetRecord {
   const createdAt = new Date().toISOString()
   immediate(db, () => {
-    if (db.prepare('SELECT 1 FROM datasets WHERE id = ?').get(spec.id)) {
+    if (stmt(db, 'SELECT 1 FROM datasets WHERE id = ?').get(spec.id)) {
       throw new VeilboxError('VEILBOX_ERR_DATASET_EXISTS', `dataset "${spec.id}" exists already; pick another id`, { dataset: spec.id })
     }
-    db.prepare('INSERT INTO datasets (id, spec, created_at, created_by) VALUES (?, ?, ?, ?)').run(
+    stmt(db, 'INSERT INTO datasets (id, spec, created_at, created_by) VALUES (?, ?, ?, ?)').run(
       spec.id,
       JSON.stringify(spec),
       createdAt,
@@ -42,7 +43,7 @@ function toRecord(row: { spec: string; created_at: string; created_by: string })
 }
 
 export function findDataset(db: Db, id: string): DatasetRecord | null {
-  const row = db.prepare('SELECT spec, created_at, created_by FROM datasets WHERE id = ?').get(id) as
+  const row = stmt(db, 'SELECT spec, created_at, created_by FROM datasets WHERE id = ?').get(id) as
     | { spec: string; created_at: string; created_by: string }
     | undefined
   return row ? toRecord(row) : null
@@ -57,7 +58,7 @@ export function getDataset(db: Db, id: string): DatasetRecord {
 }
 
 export function listDatasets(db: Db): DatasetRecord[] {
-  const rows = db.prepare('SELECT spec, created_at, created_by FROM datasets ORDER BY id').all() as {
+  const rows = stmt(db, 'SELECT spec, created_at, created_by FROM datasets ORDER BY id').all() as {
     spec: string
     created_at: string
     created_by: string
@@ -88,7 +89,7 @@ function toVersion(r: VersionRow): VersionRecord {
 }
 
 export function listVersions(db: Db, dataset: string): VersionRecord[] {
-  const rows = db.prepare('SELECT * FROM dataset_versions WHERE dataset_id = ? ORDER BY version').all(dataset) as VersionRow[]
+  const rows = stmt(db, 'SELECT * FROM dataset_versions WHERE dataset_id = ? ORDER BY version').all(dataset) as VersionRow[]
   return rows.map(toVersion)
 }
 
@@ -100,7 +101,7 @@ export function latestVersion(db: Db, dataset: string): VersionRecord | null {
 }
 
 export function getVersion(db: Db, dataset: string, version: number): VersionRecord {
-  const row = db.prepare('SELECT * FROM dataset_versions WHERE dataset_id = ? AND version = ?').get(dataset, version) as
+  const row = stmt(db, 'SELECT * FROM dataset_versions WHERE dataset_id = ? AND version = ?').get(dataset, version) as
     | VersionRow
     | undefined
   if (!row) {

@@ -57,7 +57,26 @@ function migrate(db: Db, migrations: readonly Migration[]): void {
   }
 }
 
-/** Runs `fn` in a `BEGIN IMMEDIATE` transaction: the only way veilbox writes. */
+type Runner = Database.Transaction<(fn: () => unknown) => unknown>
+
+// better-sqlite3 prepares BEGIN/COMMIT/SAVEPOINT statements for every
+// transaction function it makes: make one per connection and pass it the work.
+const runners = new WeakMap<Db, Runner>()
+
+function runnerOf(db: Db): Runner {
+  let r = runners.get(db)
+  if (!r) {
+    r = db.transaction((fn: () => unknown) => fn())
+    runners.set(db, r)
+  }
+  return r
+}
+
+/**
+ * Runs `fn` in a `BEGIN IMMEDIATE` transaction: the only way veilbox writes.
+ * Inside another transaction it becomes a savepoint, rolled back alone if `fn` throws.
+ */
 export function immediate<T>(db: Db, fn: () => T): T {
-  return db.transaction(fn).immediate()
+  const r = runnerOf(db)
+  return (db.inTransaction ? r(fn) : r.immediate(fn)) as T
 }

@@ -4,6 +4,7 @@ import { appendAudit, type AuditActor } from './audit.js'
 import { immediate, type Db } from './db.js'
 import { getDataset } from './datasets.js'
 import { ledgerOf, type Ledger, type LedgerRow } from './ledger.js'
+import { stmt } from './statements.js'
 
 export interface GrantRecord {
   readonly id: string
@@ -65,7 +66,7 @@ export function createGrant(db: Db, g: NewGrant, actor: AuditActor, display: { e
   const id = `g_${randomBytes(8).toString('hex')}`
   return immediate(db, () => {
     getDataset(db, g.dataset)
-    const analyst = db.prepare("SELECT 1 FROM api_keys WHERE name = ? AND role = 'analyst' AND revoked_at IS NULL").get(g.analyst)
+    const analyst = stmt(db, "SELECT 1 FROM api_keys WHERE name = ? AND role = 'analyst' AND revoked_at IS NULL").get(g.analyst)
     if (!analyst) {
       throw new VeilboxError(
         'VEILBOX_ERR_POLICY_UNKNOWN_ANALYST',
@@ -73,7 +74,7 @@ export function createGrant(db: Db, g: NewGrant, actor: AuditActor, display: { e
         { analyst: g.analyst },
       )
     }
-    db.prepare(
+    stmt(db, 
       `INSERT INTO grants (id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
@@ -103,7 +104,7 @@ export function createGrant(db: Db, g: NewGrant, actor: AuditActor, display: { e
 }
 
 export function findGrant(db: Db, id: string): GrantRecord | null {
-  const row = db.prepare('SELECT * FROM grants WHERE id = ?').get(id) as GrantRow | undefined
+  const row = stmt(db, 'SELECT * FROM grants WHERE id = ?').get(id) as GrantRow | undefined
   return row ? toGrant(row) : null
 }
 
@@ -128,7 +129,7 @@ export function revokeGrant(db: Db, id: string, actor: AuditActor): GrantRecord 
     if (g.revokedAt !== null) {
       throw new VeilboxError('VEILBOX_ERR_POLICY_GRANT_REVOKED', `grant "${id}" was revoked at ${g.revokedAt} already`, { grant: id, revokedAt: g.revokedAt })
     }
-    db.prepare('UPDATE grants SET revoked_at = ? WHERE id = ?').run(new Date().toISOString(), id)
+    stmt(db, 'UPDATE grants SET revoked_at = ? WHERE id = ?').run(new Date().toISOString(), id)
     appendAudit(db, { actor, action: 'grant.revoke', outcome: 'ok', dataset: g.dataset, grant: id, purpose: g.purpose, detail: { analyst: g.analyst } })
     return getGrant(db, id)
   })

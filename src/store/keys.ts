@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { VeilboxError } from '../errors/index.js'
 import { appendAudit, type AuditActor } from './audit.js'
 import { immediate, type Db } from './db.js'
+import { stmt } from './statements.js'
 
 export const ROLES = ['operator', 'analyst', 'custodian'] as const
 export type Role = (typeof ROLES)[number]
@@ -42,7 +43,7 @@ export function createKey(
   const keyId = randomBytes(6).toString('hex')
   const key = `vbx_${keyId}_${randomBytes(32).toString('base64url')}`
   immediate(db, () => {
-    const taken = db.prepare('SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(input.name)
+    const taken = stmt(db, 'SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(input.name)
     if (taken) {
       throw new VeilboxError(
         'VEILBOX_ERR_KEY_NAME_TAKEN',
@@ -50,7 +51,7 @@ export function createKey(
         { name: input.name },
       )
     }
-    db.prepare(
+    stmt(db, 
       'INSERT INTO api_keys (key_id, name, role, key_hash, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)',
     ).run(keyId, input.name, input.role, hashKey(key), new Date().toISOString(), actor.principal)
     appendAudit(db, { actor, action: 'key.create', outcome: 'ok', detail: { name: input.name, role: input.role, keyId } })
@@ -81,7 +82,7 @@ export function revokeKey(db: Db, name: string, actor: AuditActor): KeyInfo {
       .prepare('SELECT key_id, name, role, created_at, created_by FROM api_keys WHERE name = ? AND revoked_at IS NULL')
       .get(name) as { key_id: string; name: string; role: Role; created_at: string; created_by: string } | undefined
     if (!row) throw new VeilboxError('VEILBOX_ERR_KEY_NOT_FOUND', `no active key named "${name}"`, { name })
-    db.prepare('UPDATE api_keys SET revoked_at = ? WHERE key_id = ?').run(new Date().toISOString(), row.key_id)
+    stmt(db, 'UPDATE api_keys SET revoked_at = ? WHERE key_id = ?').run(new Date().toISOString(), row.key_id)
     appendAudit(db, { actor, action: 'key.revoke', outcome: 'ok', detail: { name, role: row.role, keyId: row.key_id } })
     return { keyId: row.key_id, name: row.name, role: row.role, createdAt: row.created_at, createdBy: row.created_by }
   })
@@ -90,8 +91,8 @@ export function revokeKey(db: Db, name: string, actor: AuditActor): KeyInfo {
 export function countKeys(db: Db, role?: Role): number {
   const row = (
     role === undefined
-      ? db.prepare('SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL').get()
-      : db.prepare('SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND role = ?').get(role)
+      ? stmt(db, 'SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL').get()
+      : stmt(db, 'SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND role = ?').get(role)
   ) as { n: number }
   return row.n
 }

@@ -1,4 +1,5 @@
 import type { Db } from './db.js'
+import { stmt } from './statements.js'
 
 /**
  * The privacy ledger as the store sees it: integers only. Epsilon is counted in
@@ -59,5 +60,5 @@ export function guardedCharge(db: Db, table: LedgerTable, id: string, charge: Ch
       AND epsilon_spent + @epsilon <= epsilon_total
       AND delta_spent + @delta <= delta_total
       AND rho_spent = @rhoBefore ${extraGuard}`
-  return db.prepare(sql).run({ id, ...charge }).changes === 1
+  return stmt(db, sql).run({ id, ...charge }).changes === 1
 }

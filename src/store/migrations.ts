@@ -149,4 +149,48 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'HE: public key material, encrypted column batches',
+    sql: `
+      -- What the key custodian published for a dataset: the public profile and,
+      -- per SEAL context, the public and Galois keys. Never a secret key: the
+      -- custodian keeps those in its own key directory, outside this database.
+      CREATE TABLE he_keys (
+        dataset_id  TEXT PRIMARY KEY REFERENCES datasets (id),
+        profile_id  TEXT NOT NULL,
+        profile     TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        created_by  TEXT NOT NULL
+      );
+      CREATE TABLE he_public_keys (
+        dataset_id    TEXT NOT NULL REFERENCES he_keys (dataset_id),
+        context       INTEGER NOT NULL,
+        public_key    BLOB NOT NULL,
+        galois_keys   BLOB NOT NULL,
+        galois_steps  TEXT NOT NULL,
+        PRIMARY KEY (dataset_id, context)
+      );
+
+      -- Under which profile an upload's he columns were encrypted, and by whom:
+      -- the data owner (client-side, secret key) or the service (public key, on arrival).
+      CREATE TABLE he_uploads (
+        upload_id     INTEGER PRIMARY KEY REFERENCES uploads (id),
+        profile_id    TEXT NOT NULL,
+        encrypted_by  TEXT NOT NULL CHECK (encrypted_by IN ('owner', 'service'))
+      );
+
+      -- One row per ciphertext: a batch of one he column's values (or squares)
+      -- under one SEAL context. The plaintext of an he column is never stored.
+      CREATE TABLE he_ciphertexts (
+        upload_id   INTEGER NOT NULL REFERENCES uploads (id),
+        column_name TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('values', 'squares')),
+        context     INTEGER NOT NULL,
+        batch       INTEGER NOT NULL,
+        data        BLOB NOT NULL,
+        UNIQUE (upload_id, column_name, kind, context, batch)
+      );
+    `,
+  },
 ]

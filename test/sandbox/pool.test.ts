@@ -16,7 +16,7 @@ const spent = async (qa: Awaited<ReturnType<typeof fixtureApp>>) =>
 
 t.test('a task past its deadline is ended within the deadline plus a second; the next query succeeds', async (t) => {
   // Deadlines count from submission; a long one leaves room for a cold worker under tsx.
-  const deadline = 3000
+  const deadline = 8000
   const qa = await fixtureApp(t, { queryTimeoutMs: deadline })
   await ask(qa, 'age > 20') // warm the worker
   const started = Date.now()

@@ -179,6 +179,6 @@ export default async function queryRoutes(app: FastifyInstance) {
         response: { 200: answerSchema, ...problems(400, 401, 403, 404) },
       },
     },
-    async (req) => asAnswer(app.queries.get(principalOf(req), req.params.queryId)),
+    async (req) => asAnswer(await app.queries.get(principalOf(req), req.params.queryId)),
   )
 }

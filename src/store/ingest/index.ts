@@ -8,6 +8,7 @@ import { getDataset, type VersionRecord } from '../datasets.js'
 import { allocate, CHUNK_ROWS, decodeChunk, encodingFor, type Encoding } from './encoding.js'
 import { checkedRows, type IngestFormat } from './parse.js'
 import type { CellValue } from './rows.js'
+import { stmt } from '../statements.js'
 
 export { INGEST_FORMATS, type IngestFormat } from './parse.js'
 
@@ -48,7 +49,7 @@ export async function ingest(
   try {
     const builders = spec.columns.map((c) => new ColumnBuilder(c))
     const hash = createHash('sha256')
-    const insertChunk = db.prepare(
+    const insertChunk = stmt(db, 
       'INSERT INTO column_chunks (upload_id, column_name, chunk, rows, encoding, data, nulls) VALUES (?, ?, ?, ?, ?, ?, ?)',
     )
     let rows = 0
@@ -77,15 +78,15 @@ export async function ingest(
     const sha256 = hash.digest('hex')
     const version = immediate(db, () => {
       const next =
-        (db.prepare('SELECT MAX(version) AS v FROM dataset_versions WHERE dataset_id = ?').get(datasetId) as { v: number | null })
+        (stmt(db, 'SELECT MAX(version) AS v FROM dataset_versions WHERE dataset_id = ?').get(datasetId) as { v: number | null })
           .v ?? 0
-      const insertDict = db.prepare('INSERT INTO column_dictionaries (upload_id, column_name, dictionary) VALUES (?, ?, ?)')
+      const insertDict = stmt(db, 'INSERT INTO column_dictionaries (upload_id, column_name, dictionary) VALUES (?, ?, ?)')
       for (const b of builders) {
         const dict = b.dictionary()
         if (dict) insertDict.run(uploadId, b.column.name, JSON.stringify(dict))
       }
-      db.prepare("UPDATE uploads SET state = 'committed' WHERE id = ?").run(uploadId)
-      db.prepare(
+      stmt(db, "UPDATE uploads SET state = 'committed' WHERE id = ?").run(uploadId)
+      stmt(db, 
         'INSERT INTO dataset_versions (dataset_id, version, upload_id, rows, sha256, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ).run(datasetId, next + 1, uploadId, rows, sha256, new Date().toISOString(), actor.principal)
       appendAudit(db, {
@@ -107,15 +108,15 @@ export async function ingest(
 
 export function discardUpload(db: Db, uploadId: number): void {
   immediate(db, () => {
-    db.prepare('DELETE FROM column_chunks WHERE upload_id = ?').run(uploadId)
-    db.prepare('DELETE FROM column_dictionaries WHERE upload_id = ?').run(uploadId)
-    db.prepare("DELETE FROM uploads WHERE id = ? AND state = 'staging'").run(uploadId)
+    stmt(db, 'DELETE FROM column_chunks WHERE upload_id = ?').run(uploadId)
+    stmt(db, 'DELETE FROM column_dictionaries WHERE upload_id = ?').run(uploadId)
+    stmt(db, "DELETE FROM uploads WHERE id = ? AND state = 'staging'").run(uploadId)
   })
 }
 
 /** Removes uploads a crashed process left in staging. Run at start. */
 export function discardStaleUploads(db: Db): number {
-  const stale = db.prepare("SELECT id FROM uploads WHERE state = 'staging'").all() as { id: number }[]
+  const stale = stmt(db, "SELECT id FROM uploads WHERE state = 'staging'").all() as { id: number }[]
   for (const { id } of stale) discardUpload(db, id)
   return stale.length
 }
@@ -124,13 +125,13 @@ export function discardStaleUploads(db: Db): number {
 export function versionFingerprint(db: Db, spec: DatasetSpec, version: VersionRecord): string {
   const hash = createHash('sha256')
   const dicts = new Map<string, string[]>()
-  for (const r of db.prepare('SELECT column_name, dictionary FROM column_dictionaries WHERE upload_id = ?').all(version.uploadId) as {
+  for (const r of stmt(db, 'SELECT column_name, dictionary FROM column_dictionaries WHERE upload_id = ?').all(version.uploadId) as {
     column_name: string
     dictionary: string
   }[]) {
     dicts.set(r.column_name, JSON.parse(r.dictionary) as string[])
   }
-  const chunkStmt = db.prepare('SELECT rows, encoding, data, nulls FROM column_chunks WHERE upload_id = ? AND column_name = ? AND chunk = ?')
+  const chunkStmt = stmt(db, 'SELECT rows, encoding, data, nulls FROM column_chunks WHERE upload_id = ? AND column_name = ? AND chunk = ?')
   for (let chunk = 0; chunk * CHUNK_ROWS < version.rows; chunk++) {
     const cols = spec.columns.map((c) => {
       const r = chunkStmt.get(version.uploadId, c.name, chunk) as { rows: number; encoding: Encoding; data: Buffer; nulls: Buffer | null }

@@ -1,0 +1,225 @@
+/**
+ * HTTP load benchmark: a real veilbox server (its own process and data
+ * directory, the demo dataset) driven by autocannon, beside a bare Fastify
+ * route started with the same server options, in the same run.
+ *
+ *   npm run bench:http
+ *   DURATION=5 CONNECTIONS=10 HEAVY_ROWS=1000000 npm run bench:http
+ *
+ * Scenarios: the bare route, /healthz, the catalog, a preview, fresh DP
+ * queries (each one different, so each spends and writes the ledger),
+ * repeated (cached) queries, and /healthz while heavy queries saturate the
+ * sandboxes. Budgets are set large enough that refusals are not what is
+ * measured; any refusal is counted and reported. Writes
+ * benchmarks/results/http.json.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { Readable } from 'node:stream'
+import autocannon from 'autocannon'
+import { DEMO_CSV_HEADER, DEMO_SPEC, demoRows, toCsvLine } from '../src/demo/binzhou.js'
+import { envInt, machine, ROOT, startServerProcess, table, writeResult } from './lib.js'
+
+const DURATION = envInt('DURATION', 10)
+const CONNECTIONS = envInt('CONNECTIONS', 10)
+const HEAVY_ROWS = envInt('HEAVY_ROWS', 1_000_000)
+const HEAVY_CONNECTIONS = envInt('HEAVY_CONNECTIONS', 4)
+/** Exit non-zero on any error, timeout or unexpected status (the CI smoke run). */
+const STRICT = process.env.STRICT === '1'
+
+export interface Scenario {
+  readonly name: string
+  readonly requestsPerSec: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly p999Ms: number
+  readonly errors: number
+  readonly timeouts: number
+  readonly non2xx: number
+  /** Budget refusals among the non-2xx (should be zero: budgets are set large). */
+  readonly refusals: number
+  readonly ratioToBare: number | null
+  readonly requests: number
+}
+
+interface Load {
+  readonly url: string
+  readonly method?: 'GET' | 'POST'
+  readonly headers?: Record<string, string>
+  readonly body?: () => string
+  readonly connections?: number
+  readonly duration?: number
+}
+
+function run(load: Load): Promise<{ result: autocannon.Result; statuses: Map<number, number> }> {
+  const statuses = new Map<number, number>()
+  const body = load.body
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: load.url,
+        method: load.method ?? 'GET',
+        headers: { ...(load.body ? { 'content-type': 'application/json' } : {}), ...(load.headers ?? {}) },
+        connections: load.connections ?? CONNECTIONS,
+        duration: load.duration ?? DURATION,
+        timeout: 30,
+        requests: [
+          {
+            ...(body ? { setupRequest: (req: autocannon.Request) => ({ ...req, body: body() }) } : {}),
+            onResponse: (status: number) => {
+              statuses.set(status, (statuses.get(status) ?? 0) + 1)
+            },
+          } as autocannon.Request,
+        ],
+      },
+      (err, result) => (err ? reject(err) : resolve({ result, statuses })),
+    )
+    process.once('SIGINT', () => instance.stop())
+  })
+}
+
+function scenario(name: string, r: { result: autocannon.Result; statuses: Map<number, number> }, bare: number | null): Scenario {
+  const res = r.result
+  const lat = res.latency as unknown as Record<string, number>
+  return {
+    name,
+    requestsPerSec: Math.round(res.requests.average),
+    p50Ms: lat.p50 ?? 0,
+    p99Ms: lat.p99 ?? 0,
+    p999Ms: lat.p99_9 ?? lat.p999 ?? 0,
+    errors: res.errors,
+    timeouts: res.timeouts,
+    non2xx: res.non2xx,
+    refusals: (r.statuses.get(403) ?? 0) + (r.statuses.get(409) ?? 0),
+    ratioToBare: bare === null ? null : Number((res.requests.average / bare).toFixed(3)),
+    requests: res.requests.total,
+  }
+}
+
+async function startBare(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'benchmarks', 'bare-server.ts')], {
+    env: { ...process.env, VEILBOX_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      const m = /listening on (http:\/\/\S+)/.exec(out)
+      if (m) resolve(m[1]!)
+    })
+    child.on('exit', (code) => reject(new Error(`bare server exited with ${code}`)))
+  })
+  return { url, child }
+}
+
+async function api<T>(base: string, key: string, method: string, route: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+  const res = await fetch(new URL(route, base), {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': contentType }) },
+    ...(body === undefined ? {} : { body: typeof body === 'string' || body instanceof ReadableStream ? body : JSON.stringify(body), duplex: 'half' }),
+  } as RequestInit)
+  const text = await res.text()
+  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text.slice(0, 300)}`)
+  return JSON.parse(text) as T
+}
+
+function say(msg: string): void {
+  process.stderr.write(`${msg}\n`)
+}
+
+export async function main(): Promise<Scenario[]> {
+  say(`veilbox HTTP benchmark: ${DURATION} s per scenario, ${CONNECTIONS} connections`)
+  const server = await startServerProcess({ demo: true, from: process.env.FROM === 'src' ? 'src' : 'dist', env: { VEILBOX_RATE_LIMIT: '10000000' } })
+  const bare = await startBare()
+  const scenarios: Scenario[] = []
+  try {
+    const keys = JSON.parse(fs.readFileSync(path.join(server.dataDir, 'demo-keys.json'), 'utf8')) as Record<string, string>
+    const op = keys.operator!
+    const analyst = keys.analyst!
+    // Budgets far beyond what the run can spend: refusals are not what is measured.
+    await api(server.url, op, 'PUT', `/v1/datasets/${DEMO_SPEC.id}/budget`, { epsilon: 1_000_000, delta: 0.001 })
+    const expiresAt = new Date(Date.now() + 86_400_000).toISOString()
+    const grant = (await api<{ id: string }>(server.url, op, 'POST', '/v1/grants', { analyst: 'demo-analyst', dataset: DEMO_SPEC.id, purpose: 'benchmark', epsilon: 1_000_000, delta: 1e-6, expiresAt })).id
+
+    const heavyId = 'bench_heavy'
+    say(`loading ${HEAVY_ROWS.toLocaleString()} rows for the heavy queries...`)
+    await api(server.url, op, 'POST', '/v1/datasets', { ...DEMO_SPEC, id: heavyId })
+    const csv = Readable.from(
+      (function* () {
+        yield DEMO_CSV_HEADER
+        let batch = ''
+        let n = 0
+        for (const r of demoRows(HEAVY_ROWS, 99)) {
+          batch += toCsvLine(r)
+          if (++n % 8192 === 0) {
+            yield batch
+            batch = ''
+          }
+        }
+        yield batch
+      })(),
+    )
+    await api(server.url, op, 'POST', `/v1/datasets/${heavyId}/versions`, Readable.toWeb(csv) as unknown as ReadableStream, 'text/csv')
+    await api(server.url, op, 'PUT', `/v1/datasets/${heavyId}/budget`, { epsilon: 1_000_000, delta: 0.001 })
+    const heavyGrant = (await api<{ id: string }>(server.url, op, 'POST', '/v1/grants', { analyst: 'demo-analyst', dataset: heavyId, purpose: 'benchmark: heavy', epsilon: 1_000_000, delta: 1e-6, expiresAt })).id
+
+    const auth = { authorization: `Bearer ${analyst}` }
+    const grouped = 'SELECT district, COUNT(*), SUM(income), AVG(income) FROM binzhou_households GROUP BY district'
+    let fresh = 0
+    const freshBody = () => JSON.stringify({ sql: grouped, grant, epsilon: (1000 + fresh++) / 1e6 })
+    const cachedBody = JSON.stringify({ sql: grouped, grant, epsilon: 0.5 })
+    await api(server.url, analyst, 'POST', '/v1/queries', JSON.parse(cachedBody))
+    let heavy = 0
+    const heavyBody = () =>
+      JSON.stringify({
+        sql: `SELECT district, VAR(income), MEDIAN(medical_spending), AVG(age) FROM ${heavyId} WHERE household_size >= 1 GROUP BY district`,
+        grant: heavyGrant,
+        epsilon: (1000 + heavy++) / 1e6,
+      })
+    // Load the heavy version into the column store before anything is timed.
+    await api(server.url, analyst, 'POST', '/v1/queries', JSON.parse(heavyBody()))
+
+    say('bare route...')
+    const bareRun = scenario('bare route', await run({ url: `${bare.url}/bare` }), null)
+    const bareRps = bareRun.requestsPerSec
+    scenarios.push({ ...bareRun, ratioToBare: 1 })
+    const steps: [string, Load][] = [
+      ['healthz', { url: `${server.url}/healthz` }],
+      ['catalog', { url: `${server.url}/v1/datasets`, headers: auth }],
+      ['preview', { url: `${server.url}/v1/queries/preview`, method: 'POST', headers: auth, body: () => cachedBody }],
+      ['fresh DP query', { url: `${server.url}/v1/queries`, method: 'POST', headers: auth, body: freshBody }],
+      ['cached query', { url: `${server.url}/v1/queries`, method: 'POST', headers: auth, body: () => cachedBody }],
+    ]
+    for (const [name, load] of steps) {
+      say(`${name}...`)
+      scenarios.push(scenario(name, await run(load), bareRps))
+    }
+    say(`healthz while ${HEAVY_CONNECTIONS} connections run heavy queries...`)
+    const [health, load] = await Promise.all([
+      run({ url: `${server.url}/healthz`, connections: 1 }),
+      run({ url: `${server.url}/v1/queries`, method: 'POST', headers: auth, body: heavyBody, connections: HEAVY_CONNECTIONS }),
+    ])
+    scenarios.push(scenario('healthz under heavy queries', health, bareRps))
+    scenarios.push(scenario('heavy queries (concurrent)', load, bareRps))
+  } finally {
+    bare.child.kill('SIGTERM')
+    await server.stop()
+  }
+  const out = writeResult('http', { benchmark: 'http', machine: machine(), settings: { durationSec: DURATION, connections: CONNECTIONS, heavyRows: HEAVY_ROWS, heavyConnections: HEAVY_CONNECTIONS }, scenarios })
+  process.stdout.write(
+    `${table(scenarios.map((s) => ({ scenario: s.name, 'req/s': s.requestsPerSec, 'p50 ms': s.p50Ms, 'p99 ms': s.p99Ms, 'p99.9 ms': s.p999Ms, errors: s.errors, timeouts: s.timeouts, non2xx: s.non2xx, 'x bare': s.ratioToBare ?? '' })))}\n`,
+  )
+  say(`wrote ${out}`)
+  const bad = scenarios.filter((s) => s.errors > 0 || s.timeouts > 0 || s.non2xx > 0)
+  if (bad.length > 0) {
+    say(`problems: ${bad.map((s) => `${s.name} (errors ${s.errors}, timeouts ${s.timeouts}, non-2xx ${s.non2xx}, refusals ${s.refusals})`).join('; ')}`)
+    if (STRICT) process.exitCode = 1
+  }
+  return scenarios
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await main()
+}
