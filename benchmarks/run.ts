@@ -1,0 +1,96 @@
+/**
+ * Runs every benchmark, one process each, and writes
+ * benchmarks/results/summary.json with the machine, the date and each
+ * benchmark's headline numbers.
+ *
+ *   npm run bench          full sizes (minutes)
+ *   npm run bench:smoke    small sizes, under 90 s: fails on any crash, error,
+ *                          timeout or unexpected non-2xx, never on speed
+ *
+ * Sizes and durations come from the environment (each benchmark documents its
+ * own variables); the smoke profile sets small ones unless they are set.
+ */
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { machine, RESULTS_DIR, ROOT, table, writeResult } from './lib.js'
+
+const SMOKE = process.argv.includes('--smoke')
+
+interface Bench {
+  readonly name: string
+  readonly script: string
+  /** Environment for the smoke profile (explicit settings win). */
+  readonly smoke: Record<string, string>
+  /** The headline numbers of its result file, for the summary. */
+  readonly headline: (result: Record<string, unknown>) => Record<string, unknown>
+}
+
+type Row = Record<string, unknown>
+const cases = (r: Row): Row[] => (Array.isArray(r.cases) ? (r.cases as Row[]) : [])
+
+const BENCHES: Bench[] = [
+  {
+    name: 'ingest',
+    script: 'benchmarks/ingest.ts',
+    smoke: { ROWS: '20000' },
+    headline: (r) => ({ rows: r.rows, rowsPerSec: r.rowsPerSec, serverPeakRssMB: r.serverPeakRssMB, withinLimit: r.withinLimit }),
+  },
+  {
+    name: 'engine',
+    script: 'benchmarks/engine.ts',
+    smoke: { ROWS: '100000', REPEAT: '2' },
+    headline: (r) => Object.fromEntries(cases(r).map((c) => [`${String(c.name)} @ ${String(c.rows)}`, { veilboxRowsPerSec: c.veilboxRowsPerSec, ratioToSqlite: c.ratio }])),
+  },
+  {
+    name: 'he',
+    script: 'benchmarks/he.ts',
+    smoke: { ROWS: '16384', REPEAT: '1' },
+    headline: (r) => Object.fromEntries(Object.entries(r).filter(([k]) => /ratio|rowsPerSec|latency/i.test(k))),
+  },
+  {
+    name: 'http',
+    script: 'benchmarks/http.ts',
+    smoke: { DURATION: '2', CONNECTIONS: '4', HEAVY_ROWS: '20000', HEAVY_CONNECTIONS: '2', STRICT: '1' },
+    headline: (r) =>
+      Object.fromEntries(
+        (Array.isArray(r.scenarios) ? (r.scenarios as Row[]) : []).map((s) => [String(s.name), { requestsPerSec: s.requestsPerSec, p99Ms: s.p99Ms, ratioToBare: s.ratioToBare }]),
+      ),
+  },
+]
+
+function runOne(b: Bench): Promise<{ code: number | null; seconds: number }> {
+  const started = Date.now()
+  const env = { ...process.env, ...(SMOKE ? Object.fromEntries(Object.entries(b.smoke).filter(([k]) => process.env[k] === undefined)) : {}) }
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, b.script)], { env, stdio: ['ignore', 'inherit', 'inherit'] })
+    const tick = setInterval(() => process.stderr.write(`[bench] ${b.name}: ${Math.round((Date.now() - started) / 1000)} s\n`), 15_000)
+    child.on('exit', (code) => {
+      clearInterval(tick)
+      resolve({ code, seconds: (Date.now() - started) / 1000 })
+    })
+  })
+}
+
+async function main(): Promise<void> {
+  const only = process.env.BENCH?.split(',')
+  const selected = BENCHES.filter((b) => (only ? only.includes(b.name) : true) && fs.existsSync(path.join(ROOT, b.script)))
+  const rows: Record<string, string | number>[] = []
+  const summary: Record<string, unknown> = {}
+  let failed = 0
+  for (const [i, b] of selected.entries()) {
+    process.stderr.write(`\n[bench] ${i + 1}/${selected.length} ${b.name}${SMOKE ? ' (smoke)' : ''}\n`)
+    const { code, seconds } = await runOne(b)
+    const file = path.join(RESULTS_DIR, `${b.name}.json`)
+    const ok = code === 0 && fs.existsSync(file)
+    if (!ok) failed += 1
+    const result = ok ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Row) : null
+    summary[b.name] = { ok, exitCode: code, seconds: Number(seconds.toFixed(1)), ...(result ? { headline: b.headline(result) } : {}) }
+    rows.push({ benchmark: b.name, status: ok ? 'ok' : `FAILED (exit ${code})`, seconds: Number(seconds.toFixed(1)) })
+  }
+  const out = writeResult('summary', { profile: SMOKE ? 'smoke' : 'full', machine: machine(), benchmarks: summary })
+  process.stdout.write(`\n${table(rows)}\nsummary: ${out}\n`)
+  if (failed > 0) process.exitCode = 1
+}
+
+await main()
