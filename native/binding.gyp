@@ -31,6 +31,9 @@
       "defines": [
         "NAPI_VERSION=<(napi_build_version)",
         "VEILBOX_NATIVE_FLAGS=\"-std=c++17 -O3 -ffp-contract=off -fno-fast-math (baseline ISA; -mavx2 for the avx2 variant)\"",
+        # The hash of the sources this build is made from; the loader compares it
+        # with the checked-out sources (source-hash.cjs).
+        "VEILBOX_NATIVE_SOURCE=\"<!(node source-hash.cjs)\"",
       ],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",

@@ -30,6 +30,9 @@
 #ifndef VEILBOX_NATIVE_FLAGS
 #define VEILBOX_NATIVE_FLAGS "unknown"
 #endif
+#ifndef VEILBOX_NATIVE_SOURCE
+#define VEILBOX_NATIVE_SOURCE "unknown"
+#endif
 
 namespace {
 
@@ -335,7 +338,7 @@ napi_value string_value(napi_env env, const std::string& text) {
   return v;
 }
 
-// info() -> { napiVersion, flags, compiler, isa, isas }: what the loader reports.
+// info() -> { napiVersion, flags, compiler, source, isa, isas }: what the loader reports.
 napi_value Info(napi_env env, napi_callback_info) {
   return guarded(env, [&]() -> napi_value {
     napi_value obj, v;
@@ -343,6 +346,7 @@ napi_value Info(napi_env env, napi_callback_info) {
     check(env, napi_create_int32(env, NAPI_VERSION, &v), "create_int32");
     check(env, napi_set_named_property(env, obj, "napiVersion", v), "set_named_property");
     check(env, napi_set_named_property(env, obj, "flags", string_value(env, VEILBOX_NATIVE_FLAGS)), "set_named_property");
+    check(env, napi_set_named_property(env, obj, "source", string_value(env, VEILBOX_NATIVE_SOURCE)), "set_named_property");
 #if defined(__clang__)
     const std::string compiler = std::string("clang ") + __clang_version__;
 #elif defined(__GNUC__)

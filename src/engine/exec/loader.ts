@@ -33,6 +33,11 @@ export interface LoadKernelOptions {
   readonly isa?: string
   /** Where VEILBOX_NATIVE is read; default process.env. */
   readonly env?: Readonly<Record<string, string | undefined>>
+  /**
+   * The source hash the addon must report (native/source-hash.cjs); default:
+   * the hash of the checked-out native/src, when it is there; null: no check.
+   */
+  readonly expectedSource?: string | null
 }
 
 export interface KernelChoice {
@@ -78,7 +83,7 @@ export function loadKernel(options: LoadKernelOptions): KernelChoice {
   if (!options.native) return ts('the native kernel is disabled by configuration')
   if (!nativeEnabled(options.env)) return ts('the native kernel is disabled by VEILBOX_NATIVE')
   try {
-    return loadNative(options.bindingPath, options.isa)
+    return loadNative(options)
   } catch (e) {
     return ts(isVeilboxError(e) ? e.detail : String(e))
   }
@@ -88,8 +93,18 @@ export function loadKernel(options: LoadKernelOptions): KernelChoice {
  * The native kernel or VEILBOX_ERR_NATIVE_UNAVAILABLE: for the parity tests and
  * benchmarks, which must not quietly measure the fallback.
  */
-export function requireNativeKernel(options: { readonly bindingPath?: string; readonly isa?: string } = {}): KernelChoice {
-  return loadNative(options.bindingPath, options.isa)
+export function requireNativeKernel(options: Omit<LoadKernelOptions, 'native' | 'env'> = {}): KernelChoice {
+  return loadNative(options)
+}
+
+/**
+ * The hash of the checked-out addon sources, or null where they are not
+ * (a deployment that ships only the built addon).
+ */
+export function checkedOutSourceHash(): string | null {
+  if (!fs.existsSync(path.join(ROOT, 'native', 'src'))) return null
+  const { sourceHash } = require(path.join(ROOT, 'native', 'source-hash.cjs')) as { sourceHash(): string }
+  return sourceHash()
 }
 
 export function kernelReport(choice: KernelChoice): KernelReport {
@@ -110,7 +125,8 @@ function unavailable(detail: string, cause?: unknown): VeilboxError {
   return new VeilboxError('VEILBOX_ERR_NATIVE_UNAVAILABLE', detail, {}, cause === undefined ? {} : { cause })
 }
 
-function loadNative(bindingPath: string | undefined, isa: string | undefined): KernelChoice {
+function loadNative(options: Omit<LoadKernelOptions, 'native' | 'env'>): KernelChoice {
+  const { bindingPath, isa } = options
   let file: string
   try {
     file = bindingPath ?? defaultBindingPath()
@@ -130,6 +146,10 @@ function loadNative(bindingPath: string | undefined, isa: string | undefined): K
   const binding = asNativeBinding(mod, file)
   const kernel = createNativeKernel(binding, isa === undefined ? {} : { isa })
   const info = binding.info()
+  const expected = options.expectedSource === undefined ? checkedOutSourceHash() : options.expectedSource
+  if (expected !== null && info.source !== expected) {
+    throw unavailable(`the native addon ${file} was built from other sources (${info.source}) than native/ holds (${expected}); run npm run native:rebuild`)
+  }
   const variant = isa ?? info.isa
   const failure = selfCheck(kernel)
   if (failure !== null) throw unavailable(`the native addon ${file} (${variant}) failed its self-check: ${failure}`)

@@ -32,6 +32,8 @@ export interface NativeInfo {
   readonly napiVersion: number
   readonly flags: string
   readonly compiler: string
+  /** A hash of the sources it was built from (native/source-hash.cjs). */
+  readonly source: string
   /** The instruction-set variant the default functions use: 'avx2', 'sse2' or 'generic'. */
   readonly isa: string
   /** Every variant this machine runs, best first. */

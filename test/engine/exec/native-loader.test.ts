@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { tsKernel } from '../../../src/engine/exec/kernel.js'
-import { defaultBindingPath, kernelReport, loadKernel, nativeEnabled, requireNativeKernel, selfCheck } from '../../../src/engine/exec/loader.js'
+import { checkedOutSourceHash, defaultBindingPath, kernelReport, loadKernel, nativeEnabled, requireNativeKernel, selfCheck } from '../../../src/engine/exec/loader.js'
 import type { Kernel } from '../../../src/engine/exec/kernel.js'
 import type { AggregateRequest } from '../../../src/engine/exec/types.js'
 import { quantumFor } from '../../../src/engine/exec/quantum.js'
@@ -25,6 +25,7 @@ t.test('npm ci built the addon, and the loader picks it', async (t) => {
   t.equal(report.kernel, 'native')
   t.equal(report.binding, file)
   t.type(report.isa, 'string')
+  t.equal(choice.native?.source, checkedOutSourceHash(), 'built from the checked-out sources')
   t.strictSame(JSON.parse(JSON.stringify(report)), report, 'the report is plain JSON, for /healthz')
 })
 
@@ -66,6 +67,9 @@ t.test('a missing or broken binding falls back to the TypeScript kernel with the
   }
 
   t.throws(() => requireNativeKernel({ bindingPath: missing }), { code: 'VEILBOX_ERR_NATIVE_UNAVAILABLE' }, 'strict loading throws a typed error')
+  const stale = loadKernel({ native: true, env: {}, expectedSource: '0123456789abcdef' })
+  t.equal(stale.kernel, tsKernel, 'an addon built from other sources is not used')
+  t.match(stale.reason, /was built from other sources \([0-9a-f]{16}\) than native\/ holds \(0123456789abcdef\); run npm run native:rebuild/)
   const unknownIsa = loadKernel({ native: true, isa: 'avx1024', env: {} })
   t.equal(unknownIsa.kernel, tsKernel)
   t.match(unknownIsa.reason, /no native kernel variant "avx1024"/)
