@@ -133,7 +133,7 @@ function loadNative(options: Omit<LoadKernelOptions, 'native' | 'env'>): KernelC
   } catch (e) {
     throw unavailable(`cannot locate the native addon: ${message(e)}`, e)
   }
-  if (!fs.existsSync(file)) throw unavailable(`the native addon is not built (no ${file}); run npm rebuild`)
+  if (!fs.existsSync(file)) throw unavailable(`the native addon is not built (no ${file}); run npm run native:rebuild`)
   let mod: unknown
   try {
     // dlopen rather than require: the file must be a native addon, whatever its name.
@@ -145,7 +145,12 @@ function loadNative(options: Omit<LoadKernelOptions, 'native' | 'env'>): KernelC
   }
   const binding = asNativeBinding(mod, file)
   const kernel = createNativeKernel(binding, isa === undefined ? {} : { isa })
-  const info = binding.info()
+  let info: NativeInfo
+  try {
+    info = binding.info()
+  } catch (e) {
+    throw unavailable(`${file}: info() failed: ${message(e)}`, e)
+  }
   const expected = options.expectedSource === undefined ? checkedOutSourceHash() : options.expectedSource
   if (expected !== null && info.source !== expected) {
     throw unavailable(`the native addon ${file} was built from other sources (${info.source}) than native/ holds (${expected}); run npm run native:rebuild`)

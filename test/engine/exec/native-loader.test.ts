@@ -49,7 +49,7 @@ t.test('a missing or broken binding falls back to the TypeScript kernel with the
   const missing = path.join(dir, 'veilbox_native.node')
   const choice = loadKernel({ native: true, bindingPath: missing, env: {} })
   t.equal(choice.kernel, tsKernel)
-  t.equal(choice.reason, `the native addon is not built (no ${missing}); run npm rebuild`)
+  t.equal(choice.reason, `the native addon is not built (no ${missing}); run npm run native:rebuild`)
 
   const garbage = path.join(dir, 'garbage.node')
   fs.writeFileSync(garbage, 'not an ELF file')
