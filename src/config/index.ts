@@ -32,6 +32,15 @@ const envSchema = z.object({
   /** JS heap cap of each sandbox worker, MiB. */
   VEILBOX_WORKER_HEAP_MB: intFrom(16, 65_536).default(256),
   VEILBOX_NATIVE: z.enum(['0', '1']).default('1'),
+  /** The in-process custodian's key directory: never inside the data directory. */
+  VEILBOX_CUSTODIAN_DIR: z.string().min(1).default('./custodian'),
+  /** A separate `veilbox custodian` process; when set, the in-process custodian is not used. */
+  VEILBOX_CUSTODIAN_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** The bearer token shared with that process. */
+  VEILBOX_CUSTODIAN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  VEILBOX_CUSTODIAN_TIMEOUT_MS: intFrom(100, 600_000).default(30_000),
+  /** Ciphertext batches x groups one encrypted aggregate task may process. */
+  VEILBOX_HE_MAX_WORK: intFrom(1, 100_000_000).default(50_000),
 })
 
 export interface Config {
@@ -48,6 +57,11 @@ export interface Config {
   readonly taskMaxCells: number
   readonly workerHeapMb: number
   readonly native: boolean
+  readonly custodianDir: string
+  readonly custodianUrl: string | null
+  readonly custodianToken: string | null
+  readonly custodianTimeoutMs: number
+  readonly heMaxWork: number
   /** Create the demo dataset and keys on first start. */
   readonly demo: boolean
 }
@@ -60,7 +74,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', `invalid environment: ${problems.join('; ')}`, { problems })
   }
   const e = parsed.data
-  return Object.freeze({
+  if (e.VEILBOX_CUSTODIAN_URL !== undefined && e.VEILBOX_CUSTODIAN_TOKEN === undefined) {
+    const problem = 'VEILBOX_CUSTODIAN_TOKEN: a remote custodian (VEILBOX_CUSTODIAN_URL) needs the token it was started with'
+    throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', `invalid environment: ${problem}`, { problems: [problem] })
+  }
+  const config: Config = Object.freeze({
     host: e.VEILBOX_HOST,
     port: e.VEILBOX_PORT,
     dataDir: path.resolve(e.VEILBOX_DATA_DIR),
@@ -74,7 +92,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     taskMaxCells: e.VEILBOX_TASK_MAX_CELLS,
     workerHeapMb: e.VEILBOX_WORKER_HEAP_MB,
     native: e.VEILBOX_NATIVE === '1',
+    custodianDir: path.resolve(e.VEILBOX_CUSTODIAN_DIR),
+    custodianUrl: e.VEILBOX_CUSTODIAN_URL ?? null,
+    custodianToken: e.VEILBOX_CUSTODIAN_TOKEN ?? null,
+    custodianTimeoutMs: e.VEILBOX_CUSTODIAN_TIMEOUT_MS,
+    heMaxWork: e.VEILBOX_HE_MAX_WORK,
     demo: false,
     ...overrides,
   })
+  checkCustodianDir(config)
+  return config
+}
+
+/**
+ * The secret keys must never sit in the compute service's data directory:
+ * that directory (database, WAL, backups of it) is exactly what the service
+ * is trusted not to hold them in. Refused at start, whatever the paths.
+ */
+function checkCustodianDir(config: Config): void {
+  if (config.custodianUrl !== null) return
+  const rel = path.relative(path.resolve(config.dataDir), path.resolve(config.custodianDir))
+  if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
+    const problem = `VEILBOX_CUSTODIAN_DIR (${config.custodianDir}) lies inside the data directory (${config.dataDir}); the custodian's secret keys must live outside it`
+    throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', `invalid environment: ${problem}`, { problems: [problem] })
+  }
 }

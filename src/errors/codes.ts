@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   VEILBOX_ERR_INGEST_BAD_HEADER: { status: 400, title: 'The header does not match the schema' },
   VEILBOX_ERR_INGEST_MALFORMED: { status: 400, title: 'The upload cannot be parsed' },
   VEILBOX_ERR_INGEST_EMPTY: { status: 400, title: 'The upload holds no data rows' },
+  VEILBOX_ERR_INGEST_INCOMPLETE: { status: 400, title: 'The encrypted upload is incomplete or inconsistent' },
+  VEILBOX_ERR_INGEST_PROFILE_MISMATCH: { status: 409, title: "The encrypted upload was made under other HE keys than the dataset's" },
 
   // Server-side failures
   VEILBOX_ERR_INTERNAL: { status: 500, title: 'Internal error' },
@@ -114,6 +116,7 @@ export const ERROR_CODES = {
   VEILBOX_ERR_HE_BAD_ARGUMENT: { status: 500, title: 'Encrypted aggregate argument breaks the contract' },
   VEILBOX_ERR_HE_NOISE_BUDGET_EXHAUSTED: { status: 500, title: 'Ciphertext noise budget exhausted' },
   VEILBOX_ERR_HE_SEAL_FAILURE: { status: 500, title: 'Microsoft SEAL failed' },
+  VEILBOX_ERR_HE_KEYS_MISSING: { status: 409, title: 'The dataset has encrypted columns but no HE keys yet' },
 
   // The key custodian (src/engine/he/custodian.ts, keystore.ts)
   VEILBOX_ERR_CUSTODIAN_NO_KEYS: { status: 404, title: 'The custodian holds no HE keys for this dataset' },
@@ -121,6 +124,7 @@ export const ERROR_CODES = {
   VEILBOX_ERR_CUSTODIAN_KEYSTORE_INSECURE: { status: 500, title: 'Key store files are open to other users' },
   VEILBOX_ERR_CUSTODIAN_KEYSTORE_CORRUPT: { status: 500, title: 'Key store content is damaged' },
   VEILBOX_ERR_CUSTODIAN_REFUSED: { status: 403, title: 'The custodian refused to decrypt' },
+  VEILBOX_ERR_CUSTODIAN_UNAVAILABLE: { status: 503, title: 'The key custodian cannot be reached' },
 
   // The native kernel addon (native/, src/engine/exec/native.ts, loader.ts)
   VEILBOX_ERR_NATIVE_UNAVAILABLE: { status: 500, title: 'Native kernel unavailable' },

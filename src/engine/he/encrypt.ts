@@ -1,33 +1,41 @@
+import type { CipherText } from 'node-seal/implementation/cipher-text.js'
 import type { Encryptor } from 'node-seal/implementation/encryptor.js'
 import type { PlainText } from 'node-seal/implementation/plain-text.js'
 import type { PublicKey } from 'node-seal/implementation/public-key.js'
 import type { SecretKey } from 'node-seal/implementation/secret-key.js'
 import { VeilboxError } from '../../errors/index.js'
-import type { HeContext } from './context.js'
-import { heError, sealCall } from './errors.js'
+import { contextFor, type HeContext } from './context.js'
+import { badArgument, heError, sealCall } from './errors.js'
 import { loadPublicKey } from './keys.js'
 import type { KeyStore } from './keystore.js'
 import { columnPlan, type HeColumnPlan, type HeProfile } from './profile.js'
 import { SealScope } from './scope.js'
-import type { EncryptedColumn } from './types.js'
+import type { EncryptedColumn, PublicMaterial } from './types.js'
 import { mod, toUnits } from './units.js'
 
 /**
- * The data owner's side: turns a column's values into ciphertexts, one per
- * batch of `slots` rows, before the data leaves the owner's domain.
+ * Turns a column's values into ciphertexts, one per batch of `slots` rows.
+ * Two ways, one format:
+ *
+ * - The data owner (`ColumnEncryptor.open`, with the custodian's key store):
+ *   symmetric encryption with the secret key, before the data leaves the
+ *   owner's domain. The owner holds the key anyway, it is about 3x faster
+ *   than public-key encryption, and the seeded serialization
+ *   (`encryptSymmetricSerializable`: the random half of the ciphertext is
+ *   replaced by the seed that regenerates it) is half the size. SEAL's
+ *   Encryptor insists on a valid public key even for symmetric use, so the
+ *   public key is loaded as well.
+ * - The compute service (`ColumnEncryptor.openPublic`, with the public
+ *   material only): public-key encryption of a plaintext upload on arrival.
+ *   The service never holds a secret key, so this is the only way it can
+ *   encrypt; the ciphertexts are twice the size (no seed), and the service
+ *   saw the plaintext in memory, which is why it is the weaker path.
  *
  * Packing. Row r goes to batch floor(r / slots), slot r mod slots. For BFV
  * the n slots form SEAL's 2 x n/2 matrix (slots 0..n/2-1 the first row, the
  * rest the second); which row a value lands in does not matter, because the
  * service only ever adds slot-wise and then sums all slots. The last batch is
  * padded with zeros, and the service masks it too. CKKS holds n/2 real slots.
- *
- * Encryption is symmetric, with the secret key: the owner holds it anyway,
- * it is about 3x faster than public-key encryption, and the seeded
- * serialization (`encryptSymmetricSerializable`: the random half of the
- * ciphertext is replaced by the seed that regenerates it) is half the size.
- * SEAL's Encryptor insists on a valid public key even for symmetric use, so
- * the public key is loaded as well.
  *
  * Values are checked against the declaration: finite, whole for integer
  * columns, within [lower, upper]. A value outside would break the capacity
@@ -42,19 +50,28 @@ interface ContextEncryptor {
 
 export type Progress = (rowsDone: number, rowsTotal: number) => void
 
+export type EncryptionMode = 'symmetric' | 'public'
+
+/** One batch of one column: a ciphertext per SUM context, and per square context (or null without variance). */
+export interface EncryptedBatch {
+  readonly values: readonly Uint8Array[]
+  readonly squares: readonly Uint8Array[] | null
+}
+
 export class ColumnEncryptor {
   private closed = false
 
   private constructor(
     readonly profile: HeProfile,
+    readonly mode: EncryptionMode,
     private readonly encryptors: ReadonlyMap<number, ContextEncryptor>,
     private readonly scope: SealScope,
   ) {}
 
   /**
-   * Opens an encryptor for `dataset` with the keys in the custodian's key
-   * store. The secret keys live in SEAL objects until `close`; call it in a
-   * `finally`.
+   * Opens the data owner's encryptor for `dataset` with the keys in the
+   * custodian's key store. The secret keys live in SEAL objects until
+   * `close`; call it in a `finally`.
    */
   static async open(keystore: KeyStore, dataset: string): Promise<ColumnEncryptor> {
     const profile = await keystore.profile(dataset)
@@ -73,7 +90,31 @@ export class ColumnEncryptor {
         })
         return map
       })
-      return new ColumnEncryptor(profile, encryptors, scope)
+      return new ColumnEncryptor(profile, 'symmetric', encryptors, scope)
+    } catch (e) {
+      scope.close()
+      throw e
+    }
+  }
+
+  /**
+   * Opens a public-key encryptor from the public material alone: what the
+   * compute service uses to encrypt a plaintext upload on arrival. It can
+   * encrypt, never decrypt.
+   */
+  static async openPublic(material: PublicMaterial): Promise<ColumnEncryptor> {
+    const profile = material.profile
+    const scope = new SealScope()
+    try {
+      const map = new Map<number, ContextEncryptor>()
+      for (let i = 0; i < profile.contexts.length; i++) {
+        const keys = material.contexts[i]
+        if (keys === undefined) throw heError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `the public material of dataset ${material.dataset} lacks context ${i}`)
+        const ctx = await contextFor(profile.contexts[i]!)
+        const pk = scope.add(loadPublicKey(ctx, keys.publicKey))
+        map.set(i, { ctx, encryptor: scope.add(ctx.seal.Encryptor(ctx.context, pk)) })
+      }
+      return new ColumnEncryptor(profile, 'public', map, scope)
     } catch (e) {
       scope.close()
       throw e
@@ -83,6 +124,58 @@ export class ColumnEncryptor {
   close(): void {
     this.closed = true
     this.scope.close()
+  }
+
+  /** Rows per ciphertext of a column: the slot count of its context. */
+  batchRows(column: string): number {
+    const plan = columnPlan(this.profile, column)
+    return this.encryptors.get(plan.sumContexts[0]!)!.ctx.slots
+  }
+
+  /**
+   * Encrypts one batch of a column: `values` (1 to batchRows of them) are
+   * rows firstRow, firstRow + 1, ...; firstRow names them in refusals.
+   */
+  encryptBatch(column: string, values: ArrayLike<number>, firstRow = 0): EncryptedBatch {
+    if (this.closed) throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', 'the encryptor is closed')
+    const plan = columnPlan(this.profile, column)
+    const sumCtx = plan.sumContexts.map((i) => this.encryptors.get(i)!)
+    const sqCtx = plan.squareContexts?.map((i) => this.encryptors.get(i)!) ?? null
+    const slots = sumCtx[0]!.ctx.slots
+    if (values.length < 1 || values.length > slots) throw badArgument(`a batch of column ${column} holds 1 to ${slots} values, got ${values.length}`)
+    const scope = new SealScope()
+    try {
+      const seal = sumCtx[0]!.ctx.seal
+      const plain = scope.add(seal.PlainText())
+      const cipher = this.mode === 'public' ? scope.add(seal.CipherText()) : null
+      const out = (ce: ContextEncryptor): Uint8Array => this.serialize(ce, plain, cipher)
+      try {
+        if (plan.scheme === 'bfv') {
+          const units = batchUnits(plan, values, firstRow, slots)
+          const valuesOut = sumCtx.map((ce) => encodeBfv(ce, plain, signedBatch(units, plainModulus(ce.ctx)), out))
+          const squaresOut = sqCtx?.map((ce) => encodeBfv(ce, plain, squareResidues(units, plainModulus(ce.ctx)), out)) ?? null
+          units.fill(0n)
+          return { values: valuesOut, squares: squaresOut }
+        }
+        const reals = batchReals(plan, values, firstRow, slots)
+        try {
+          const valuesOut = [encodeCkks(sumCtx[0]!, plain, reals, out)]
+          let squaresOut: Uint8Array[] | null = null
+          if (sqCtx !== null) {
+            for (let i = 0; i < reals.length; i++) reals[i] = reals[i]! * reals[i]!
+            squaresOut = [encodeCkks(sqCtx[0]!, plain, reals, out)]
+          }
+          return { values: valuesOut, squares: squaresOut }
+        } finally {
+          reals.fill(0)
+        }
+      } finally {
+        // The plaintext polynomial held the values: clear it before SEAL frees it.
+        plain.setZero()
+      }
+    } finally {
+      scope.close()
+    }
   }
 
   /** Encrypts one column; values[r] is row r. */
@@ -97,36 +190,35 @@ export class ColumnEncryptor {
         { column, rows, maxRows: this.profile.maxRows },
       )
     }
-    const sumCtx = plan.sumContexts.map((i) => this.encryptors.get(i)!)
-    const sqCtx = plan.squareContexts?.map((i) => this.encryptors.get(i)!) ?? null
-    const slots = sumCtx[0]!.ctx.slots
+    const slots = this.batchRows(column)
     const batches = Math.ceil(rows / slots)
-    const valuesOut: Uint8Array[][] = sumCtx.map(() => [])
-    const squaresOut: Uint8Array[][] | null = sqCtx === null ? null : sqCtx.map(() => [])
-    const scope = new SealScope()
-    try {
-      const plain = scope.add(sumCtx[0]!.ctx.seal.PlainText())
-      for (let b = 0; b < batches; b++) {
-        const start = b * slots
-        const end = Math.min(rows, start + slots)
-        if (plan.scheme === 'bfv') {
-          const units = batchUnits(plan, values, start, end, slots)
-          sumCtx.forEach((ce, i) => valuesOut[i]!.push(encryptBfv(ce, plain, signedBatch(units, plainModulus(ce.ctx)))))
-          sqCtx?.forEach((ce, i) => squaresOut![i]!.push(encryptBfv(ce, plain, squareResidues(units, plainModulus(ce.ctx)))))
-        } else {
-          const reals = batchReals(plan, values, start, end, slots)
-          valuesOut[0]!.push(encryptCkks(sumCtx[0]!, plain, reals))
-          if (sqCtx !== null) {
-            for (let i = 0; i < reals.length; i++) reals[i] = reals[i]! * reals[i]!
-            squaresOut![0]!.push(encryptCkks(sqCtx[0]!, plain, reals))
-          }
-        }
-        onProgress?.(end, rows)
-      }
-    } finally {
-      scope.close()
+    const valuesOut: Uint8Array[][] = plan.sumContexts.map(() => [])
+    const squaresOut: Uint8Array[][] | null = plan.squareContexts === null ? null : plan.squareContexts.map(() => [])
+    const isArray = ArrayBuffer.isView(values) || Array.isArray(values)
+    for (let b = 0; b < batches; b++) {
+      const start = b * slots
+      const end = Math.min(rows, start + slots)
+      const slice = isArray ? (values as unknown as { slice(a: number, b: number): ArrayLike<number> }).slice(start, end) : Array.from({ length: end - start }, (_, i) => values[start + i]!)
+      const batch = this.encryptBatch(column, slice, start)
+      batch.values.forEach((ct, i) => valuesOut[i]!.push(ct))
+      batch.squares?.forEach((ct, i) => squaresOut![i]!.push(ct))
+      onProgress?.(end, rows)
     }
     return { profileId: this.profile.id, column, rows, batchRows: slots, values: valuesOut, squares: squaresOut }
+  }
+
+  private serialize(ce: ContextEncryptor, plain: PlainText, cipher: CipherText | null): Uint8Array {
+    const zstd = ce.ctx.seal.ComprModeType.zstd
+    if (cipher === null) {
+      const serializable = sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'symmetric encryption failed', () => ce.encryptor.encryptSymmetricSerializable(plain))
+      try {
+        return serializable.saveArray(zstd)
+      } finally {
+        serializable.delete()
+      }
+    }
+    sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'public-key encryption failed', () => ce.encryptor.encrypt(plain, cipher))
+    return cipher.saveArray(zstd)
   }
 }
 
@@ -140,23 +232,23 @@ function checkValue(plan: HeColumnPlan, x: number, row: number): void {
   if (x < plan.lower || x > plan.upper) throw badValue(plan, row, `${x} is outside the declared bounds [${plan.lower}, ${plan.upper}]`)
 }
 
-/** Fixed-point units of rows [start, end), zero-padded to `slots`. */
-function batchUnits(plan: HeColumnPlan, values: ArrayLike<number>, start: number, end: number, slots: number): bigint[] {
+/** Fixed-point units of a batch, zero-padded to `slots`; firstRow names rows in refusals. */
+function batchUnits(plan: HeColumnPlan, values: ArrayLike<number>, firstRow: number, slots: number): bigint[] {
   const out = new Array<bigint>(slots).fill(0n)
-  for (let r = start; r < end; r++) {
-    const x = values[r]!
-    checkValue(plan, x, r)
-    out[r - start] = toUnits(x, plan.scale)
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i]!
+    checkValue(plan, x, firstRow + i)
+    out[i] = toUnits(x, plan.scale)
   }
   return out
 }
 
-function batchReals(plan: HeColumnPlan, values: ArrayLike<number>, start: number, end: number, slots: number): Float64Array {
+function batchReals(plan: HeColumnPlan, values: ArrayLike<number>, firstRow: number, slots: number): Float64Array {
   const out = new Float64Array(slots)
-  for (let r = start; r < end; r++) {
-    const x = values[r]!
-    checkValue(plan, x, r)
-    out[r - start] = x
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i]!
+    checkValue(plan, x, firstRow + i)
+    out[i] = x
   }
   return out
 }
@@ -189,25 +281,21 @@ function squareResidues(units: readonly bigint[], t: bigint): BigUint64Array {
   return out
 }
 
-function encryptBfv(ce: ContextEncryptor, plain: PlainText, batch: Int32Array | BigInt64Array | BigUint64Array): Uint8Array {
-  sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'batch encoding failed', () => ce.ctx.batchEncoder!.encode(batch, plain))
-  return serializeSymmetric(ce, plain)
+function encodeBfv(ce: ContextEncryptor, plain: PlainText, batch: Int32Array | BigInt64Array | BigUint64Array, out: (ce: ContextEncryptor) => Uint8Array): Uint8Array {
+  try {
+    sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'batch encoding failed', () => ce.ctx.batchEncoder!.encode(batch, plain))
+  } finally {
+    // The encoded values were plaintext: wipe the JS copy at once.
+    if (batch instanceof Int32Array) batch.fill(0)
+    else batch.fill(0n)
+  }
+  return out(ce)
 }
 
-function encryptCkks(ce: ContextEncryptor, plain: PlainText, batch: Float64Array): Uint8Array {
+function encodeCkks(ce: ContextEncryptor, plain: PlainText, batch: Float64Array, out: (ce: ContextEncryptor) => Uint8Array): Uint8Array {
   const { ctx } = ce
   const p = ctx.params
   if (p.scheme !== 'ckks') throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', 'a CKKS column is planned on a BFV context')
   sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'CKKS encoding failed', () => ctx.ckksEncoder!.encode(batch, 2 ** p.scaleBits, plain))
-  return serializeSymmetric(ce, plain)
+  return out(ce)
 }
-
-function serializeSymmetric(ce: ContextEncryptor, plain: PlainText): Uint8Array {
-  const serializable = sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'symmetric encryption failed', () => ce.encryptor.encryptSymmetricSerializable(plain))
-  try {
-    return serializable.saveArray(ce.ctx.seal.ComprModeType.zstd)
-  } finally {
-    serializable.delete()
-  }
-}
-

@@ -1,0 +1,249 @@
+import { createHash } from 'node:crypto'
+import type { CipherText } from 'node-seal/implementation/cipher-text.js'
+import { z } from 'zod'
+import { identifierSchema } from '../schema.js'
+import { contextFor, type HeContext } from './context.js'
+import type { ColumnEncryptor } from './encrypt.js'
+import { heError, sealCall } from './errors.js'
+import { slotCount } from './params.js'
+import { columnPlan, type HeProfile } from './profile.js'
+
+/**
+ * The encrypted upload: what the data owner's `veilbox encrypt` writes and
+ * `POST /v1/datasets/{id}/versions` reads with content type
+ * `application/vnd.veilbox.encrypted+ndjson`. One JSON value per line:
+ *
+ *   {"format":"veilbox-encrypted/1","dataset":"d","profileId":"<64 hex>","columns":["pid","city"],"he":["amount"]}
+ *   ["p1","north"]                                    a row: its plain cells as CSV text, in header order
+ *   {"column":"amount","kind":"values","context":0,"batch":0,"data":"<base64>"}
+ *   {"end":true,"rows":2}
+ *
+ * - the header comes first; `columns` are the plain (public and dp) columns
+ *   in the order the row arrays hold them, `he` the encrypted ones;
+ * - rows keep the owner's text exactly (the service checks each cell with the
+ *   same rules as a CSV upload; "" is null);
+ * - a ciphertext line is batch `batch` (rows batch * batchRows ...) of one
+ *   column's values or squares under profile context `context`, as SEAL's
+ *   compressed serialization; lines may come in any order, each exactly once;
+ * - the end line carries the row count. A file cut short has none, and is
+ *   refused: nothing is stored unless the whole file arrived.
+ *
+ * The fingerprint (a version's `sha256`) covers what the service stores:
+ * SHA-256 over each row's plain values as the JSON array of the typed values
+ * in schema order, one line each (exactly the CSV fingerprint with the he
+ * cells left out), followed by one line per ciphertext,
+ * "<column>\t<kind>\t<context>\t<batch>\t<sha256 of its bytes>", for he
+ * columns in schema order, values before squares, contexts in the column's
+ * plan order, batches ascending. `HeFingerprint` builds it; both upload paths
+ * use it.
+ */
+
+export const ENCRYPTED_CONTENT_TYPE = 'application/vnd.veilbox.encrypted+ndjson'
+export const ENCRYPTED_FORMAT = 'veilbox-encrypted/1'
+/** A seeded ciphertext at n = 8192 is about 216 KB, an unseeded one 430 KB; n = 32768 four times that. */
+export const MAX_CIPHERTEXT_BYTES = 8 * 1024 * 1024
+export const CIPHERTEXT_KINDS = ['values', 'squares'] as const
+export type CiphertextKind = (typeof CIPHERTEXT_KINDS)[number]
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/)
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
+
+export const uploadHeaderSchema = z.strictObject({
+  format: z.literal(ENCRYPTED_FORMAT),
+  dataset: identifierSchema,
+  profileId: hex64,
+  columns: z.array(identifierSchema).max(256),
+  he: z.array(identifierSchema).min(1).max(256),
+})
+export type UploadHeader = z.infer<typeof uploadHeaderSchema>
+
+export const cipherLineSchema = z.strictObject({
+  column: identifierSchema,
+  kind: z.enum(CIPHERTEXT_KINDS),
+  context: z.number().int().min(0).max(16),
+  batch: z.number().int().min(0).max(1 << 24),
+  data: z
+    .string()
+    .min(4)
+    .max(Math.ceil(MAX_CIPHERTEXT_BYTES / 3) * 4)
+    .regex(BASE64, 'must be base64'),
+})
+export type CipherLine = z.infer<typeof cipherLineSchema>
+
+export const endLineSchema = z.strictObject({ end: z.literal(true), rows: z.number().int().min(1) })
+
+/** The profile contexts of a column's values or squares, in plan order. */
+export function kindContexts(profile: HeProfile, column: string, kind: CiphertextKind): readonly number[] {
+  const plan = columnPlan(profile, column)
+  return kind === 'values' ? plan.sumContexts : (plan.squareContexts ?? [])
+}
+
+export function sha256Hex(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}
+
+/**
+ * The version fingerprint of a dataset with he columns (see the file
+ * comment): rows as they arrive, ciphertext digests in canonical order at the end.
+ */
+export class HeFingerprint {
+  private readonly hash = createHash('sha256')
+  private readonly digests = new Map<string, string>()
+
+  constructor(
+    private readonly profile: HeProfile | null,
+    /** The he columns in schema order (none without a profile). */
+    private readonly heColumns: readonly string[],
+  ) {}
+
+  /** One row's plain values, typed, in schema order. */
+  row(plainValues: readonly unknown[]): void {
+    this.hash.update(JSON.stringify(plainValues))
+    this.hash.update('\n')
+  }
+
+  ciphertext(column: string, kind: CiphertextKind, context: number, batch: number, bytes: Uint8Array): void {
+    this.digests.set(`${column}\t${kind}\t${context}\t${batch}`, sha256Hex(bytes))
+  }
+
+  /** Adds every ciphertext line, in canonical order, and returns the hex digest. */
+  digest(batchesOf: (column: string) => number): string {
+    for (const column of this.heColumns) {
+      for (const kind of CIPHERTEXT_KINDS) {
+        for (const context of kindContexts(this.profile!, column, kind)) {
+          for (let b = 0; b < batchesOf(column); b++) {
+            const key = `${column}\t${kind}\t${context}\t${b}`
+            const d = this.digests.get(key)
+            if (d === undefined) throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `no digest for ciphertext ${key.replace(/\t/g, ' ')}`)
+            this.hash.update(`${key}\t${d}\n`)
+          }
+        }
+      }
+    }
+    return this.hash.digest('hex')
+  }
+}
+
+/** Rows per ciphertext of a column: the slot count of its SUM context. */
+export function columnBatchRows(profile: HeProfile, column: string): number {
+  return slotCount(profile.contexts[columnPlan(profile, column).sumContexts[0]!]!)
+}
+
+/**
+ * Checks, before anything is stored, that a received ciphertext is a fresh
+ * encryption under its context: it loads, has two polynomials, sits at the
+ * top of the modulus chain, is in the form its scheme encrypts to (BFV
+ * coefficient form, CKKS NTT form) and is not transparent (a ciphertext that
+ * decrypts without the key). A batch that passes can be summed; whether it
+ * holds values within the declared bounds only its author knows, which is why
+ * the custodian range-checks every aggregate before it releases it.
+ */
+export class CiphertextChecker {
+  private constructor(
+    private readonly contexts: readonly HeContext[],
+    private readonly scratch: CipherText,
+  ) {}
+
+  static async open(profile: HeProfile): Promise<CiphertextChecker> {
+    const contexts: HeContext[] = []
+    for (const p of profile.contexts) contexts.push(await contextFor(p))
+    return new CiphertextChecker(contexts, contexts[0]!.seal.CipherText())
+  }
+
+  check(context: number, bytes: Uint8Array, what: string): void {
+    const ctx = this.contexts[context]
+    if (ctx === undefined) throw heError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `${what}: the HE profile has no context ${context}`)
+    const ct = this.scratch
+    sealCall('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `${what} does not load as a ciphertext of its context`, () => ct.loadArray(ctx.context, bytes))
+    const dataPrimes = ctx.params.coeffModulusBits.length - 1
+    const problem =
+      ct.size !== 2
+        ? `it has ${ct.size} polynomials, not 2`
+        : ct.coeffModulusSize !== dataPrimes
+          ? 'it is not at the top of the modulus chain (not a fresh encryption)'
+          : ct.isNttForm !== (ctx.params.scheme === 'ckks')
+            ? 'it is not in the form a fresh encryption has'
+            : ct.isTransparent
+              ? 'it is transparent (it would decrypt without the key)'
+              : null
+    if (problem !== null) throw heError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `${what}: ${problem}`)
+  }
+
+  close(): void {
+    this.scratch.delete()
+  }
+}
+
+export type LineSink = (line: string) => void | Promise<void>
+
+/**
+ * The data owner's side of the format: rows in, lines out. Plain cells are
+ * written as they come; each he column's values are gathered into full
+ * batches and encrypted as soon as a batch fills (so memory holds one batch
+ * per column, whatever the file size), the partial last batch at `finish`.
+ */
+export class EncryptedUploadWriter {
+  private rows = 0
+  private readonly pending: { readonly column: string; readonly batchRows: number; buffer: Float64Array; filled: number; batch: number }[]
+
+  constructor(
+    private readonly encryptor: ColumnEncryptor,
+    private readonly header: Omit<UploadHeader, 'format' | 'profileId'>,
+    private readonly write: LineSink,
+  ) {
+    if (encryptor.mode !== 'symmetric') throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', 'the data owner encrypts with the secret key (ColumnEncryptor.open)')
+    const plan = new Set(encryptor.profile.columns.map((c) => c.name))
+    const he = new Set(header.he)
+    for (const c of plan) if (!he.has(c)) throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `the he column ${c} of the HE profile is not among the file's encrypted columns`)
+    for (const c of he) if (!plan.has(c)) throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `column ${c} is not an he column of the HE profile`)
+    this.pending = header.he.map((column) => {
+      const batchRows = encryptor.batchRows(column)
+      return { column, batchRows, buffer: new Float64Array(batchRows), filled: 0, batch: 0 }
+    })
+  }
+
+  async start(): Promise<void> {
+    const h: UploadHeader = { format: ENCRYPTED_FORMAT, profileId: this.encryptor.profile.id, ...this.header }
+    await this.write(JSON.stringify(h))
+  }
+
+  /** One row: its plain cells (text, header order) and its he values (header `he` order). */
+  async addRow(plain: readonly string[], he: readonly number[]): Promise<void> {
+    if (plain.length !== this.header.columns.length || he.length !== this.pending.length) {
+      throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `a row needs ${this.header.columns.length} plain cells and ${this.pending.length} he values`)
+    }
+    if (this.rows >= this.encryptor.profile.maxRows) {
+      throw heError('VEILBOX_ERR_HE_CAPACITY_EXCEEDED', `the file has more than ${this.encryptor.profile.maxRows} rows, the most the HE keys were made for (sums beyond that could wrap); ask the custodian for keys with a larger maxRows`, {
+        maxRows: this.encryptor.profile.maxRows,
+      })
+    }
+    this.rows += 1
+    await this.write(JSON.stringify(plain))
+    for (let i = 0; i < this.pending.length; i++) {
+      const p = this.pending[i]!
+      p.buffer[p.filled++] = he[i]!
+      if (p.filled === p.batchRows) await this.flush(p)
+    }
+  }
+
+  /** Encrypts the partial batches and writes the end line; returns the row count. */
+  async finish(): Promise<number> {
+    if (this.rows === 0) throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', 'the file has no data rows')
+    for (const p of this.pending) if (p.filled > 0) await this.flush(p)
+    await this.write(JSON.stringify({ end: true, rows: this.rows }))
+    return this.rows
+  }
+
+  private async flush(p: EncryptedUploadWriter['pending'][number]): Promise<void> {
+    const firstRow = p.batch * p.batchRows
+    const enc = this.encryptor.encryptBatch(p.column, p.buffer.subarray(0, p.filled), firstRow)
+    p.buffer.fill(0)
+    const plan = columnPlan(this.encryptor.profile, p.column)
+    const lines: CipherLine[] = []
+    enc.values.forEach((ct, i) => lines.push({ column: p.column, kind: 'values', context: plan.sumContexts[i]!, batch: p.batch, data: Buffer.from(ct).toString('base64') }))
+    enc.squares?.forEach((ct, i) => lines.push({ column: p.column, kind: 'squares', context: plan.squareContexts![i]!, batch: p.batch, data: Buffer.from(ct).toString('base64') }))
+    for (const line of lines) await this.write(JSON.stringify(line))
+    p.filled = 0
+    p.batch += 1
+  }
+}
