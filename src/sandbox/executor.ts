@@ -1,5 +1,11 @@
 import type { ExecTask } from '../engine/exec/task.js'
 import type { AggregateResult } from '../engine/exec/types.js'
+import type { EncryptedAggregateResult } from '../engine/he/types.js'
+
+/** Exact aggregates, and for a task with encrypted measures their result ciphertexts (one entry per measure). */
+export interface ExecResult extends AggregateResult {
+  readonly encrypted?: readonly EncryptedAggregateResult[]
+}
 
 /**
  * Where exact aggregates are computed. The service runs them in a worker pool
@@ -9,6 +15,6 @@ import type { AggregateResult } from '../engine/exec/types.js'
 export interface Executor {
   /** Which kernel computes (native or TypeScript). */
   readonly kernel: string
-  execute(task: ExecTask): Promise<AggregateResult>
+  execute(task: ExecTask): Promise<ExecResult>
   close(): Promise<void>
 }

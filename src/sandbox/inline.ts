@@ -2,6 +2,7 @@ import { execTaskSchema, buildAggregateRequest, type ExecTask } from '../engine/
 import { tsKernel, type Kernel } from '../engine/exec/kernel.js'
 import type { AggregateResult } from '../engine/exec/types.js'
 import type { ColumnStore } from '../store/column-store.js'
+import { VeilboxError } from '../errors/index.js'
 import type { Executor } from './executor.js'
 
 /** Runs tasks on the calling thread: for tools and tests, never for the service. */
@@ -17,6 +18,9 @@ export class InlineExecutor implements Executor {
 
   async execute(task: ExecTask): Promise<AggregateResult> {
     const checked = execTaskSchema.parse(task)
+    if (checked.encrypted !== undefined) {
+      throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', 'encrypted aggregates run in the sandbox pool, not inline')
+    }
     const lease = this.store.acquire(checked.dataset, checked.version)
     try {
       const v = lease.version

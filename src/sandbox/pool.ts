@@ -1,11 +1,13 @@
 import { fileURLToPath } from 'node:url'
 import { Piscina } from 'piscina'
-import { VeilboxError } from '../errors/index.js'
+import { ERROR_CODES, VeilboxError, type ErrorCode } from '../errors/index.js'
+import { groupLayout } from '../engine/exec/grouping.js'
 import type { ExecTask } from '../engine/exec/task.js'
-import type { AggregateResult, ColumnArray } from '../engine/exec/types.js'
-import type { Lease } from '../store/column-store.js'
-import type { Executor } from './executor.js'
-import { taskColumns, workerResponseSchema, type WorkerRequest } from './protocol.js'
+import type { ColumnArray } from '../engine/exec/types.js'
+import type { EncryptedColumn } from '../engine/he/types.js'
+import type { Lease, LoadedVersion } from '../store/column-store.js'
+import type { ExecResult, Executor } from './executor.js'
+import { taskColumns, workerResponseSchema, type WorkerHeRequest, type WorkerRequest } from './protocol.js'
 
 /**
  * The sandbox: one piscina pool of worker threads per process.
@@ -28,12 +30,15 @@ export interface PoolOptions {
   readonly maxCells: number
   /** JS heap cap of each worker, MiB. */
   readonly heapMb: number
+  /** Cap on ciphertext batches x groups per encrypted task (default DEFAULT_HE_MAX_WORK). */
+  readonly heMaxWork?: number
   /** The worker module; tests pass fixtures. */
   readonly filename?: string
 }
 
 export const DEFAULT_HEAP_MB = 256
 export const DEFAULT_MAX_CELLS = 8_000_000_000
+export const DEFAULT_HE_MAX_WORK = 50_000
 
 // Under tsx the sources run as .ts and workers need tsx to load them; the build runs compiled .js.
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
@@ -84,7 +89,7 @@ export class SandboxPool implements Executor {
     return this.pool.threads.length
   }
 
-  async execute(task: ExecTask): Promise<AggregateResult> {
+  async execute(task: ExecTask): Promise<ExecResult> {
     if (this.closed) throw new VeilboxError('VEILBOX_ERR_SANDBOX_BUSY', 'the service is shutting down; retry against another instance', {}, { headers: { 'retry-after': '1' } })
     if (this.inflight >= this.options.workers + this.options.queueMax) {
       throw new VeilboxError(
@@ -113,7 +118,8 @@ export class SandboxPool implements Executor {
         const c = v.columns.get(n)
         if (c) columns[n] = c
       }
-      const request: WorkerRequest = { task, rows: v.rows, keep: v.keep, keepAll: v.keepAll, columns }
+      const he = task.encrypted === undefined ? undefined : this.encryptedPart(task, v)
+      const request: WorkerRequest = { task, rows: v.rows, keep: v.keep, keepAll: v.keepAll, columns, ...(he === undefined ? {} : { he }) }
       // A ref'd timer, unlike AbortSignal.timeout: a pending query keeps the process alive.
       const deadline = new AbortController()
       const timer = setTimeout(() => deadline.abort(), this.options.timeoutMs)
@@ -131,6 +137,8 @@ export class SandboxPool implements Executor {
       }
       const response = parsed.data
       if (!response.ok) {
+        // HE refusals (capacity, ciphertexts that do not fit their profile) keep their code: they say what is wrong with the data.
+        if (response.code.startsWith('VEILBOX_ERR_HE_') && response.code in ERROR_CODES) throw new VeilboxError(response.code as ErrorCode, response.detail)
         throw new VeilboxError('VEILBOX_ERR_SANDBOX_CRASHED', `the sandbox refused the task (${response.code}); nothing was released`, {})
       }
       return response.result
@@ -138,6 +146,37 @@ export class SandboxPool implements Executor {
       this.inflight -= 1
       lease?.release()
     }
+  }
+
+  /**
+   * The ciphertexts and Galois keys an encrypted task reads, as views of the
+   * column store's shared memory. The work (batches x groups, each a masked
+   * product and an add at worst) is bounded here, before any starts.
+   */
+  private encryptedPart(task: ExecTask, v: LoadedVersion): WorkerHeRequest {
+    const he = v.he
+    if (he === undefined || he === null) {
+      throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `version ${v.version} of ${v.dataset} holds no ciphertexts; upload a version after the dataset's HE keys exist`, { dataset: v.dataset, version: v.version })
+    }
+    const groups = task.groupBy.length === 0 ? 1 : groupLayout(task.groupBy.map((g) => ({ dictionary: g.dictionary, nullable: g.nullable }))).count
+    const columns: Record<string, EncryptedColumn> = {}
+    let work = 0
+    for (const m of task.encrypted ?? []) {
+      const c = he.columns.get(m.column)
+      if (c === undefined) throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `version ${v.version} of ${v.dataset} holds no ciphertexts of column ${m.column}`)
+      columns[m.column] = c
+      const streams = c.values.length + (m.squares ? (c.squares?.length ?? 0) : 0)
+      work += Math.ceil(c.rows / c.batchRows) * groups * streams
+    }
+    const max = this.options.heMaxWork ?? DEFAULT_HE_MAX_WORK
+    if (work > max) {
+      throw new VeilboxError(
+        'VEILBOX_ERR_SANDBOX_TOO_LARGE',
+        `the query would process ${work} ciphertext batches x groups, more than this service allows per task (VEILBOX_HE_MAX_WORK=${max}); group by fewer keys or aggregate fewer encrypted columns at once`,
+        { work, max },
+      )
+    }
+    return { material: { id: he.material.id, profile: he.material.profile, galois: he.material.galois }, columns }
   }
 
   private failure(err: unknown, signal: AbortSignal): VeilboxError {

@@ -1,6 +1,8 @@
 import { z } from 'zod'
 import { execTaskSchema, type ExecTask } from '../engine/exec/task.js'
-import type { AggregateResult, ColumnArray } from '../engine/exec/types.js'
+import type { ColumnArray } from '../engine/exec/types.js'
+import type { EncryptedColumn } from '../engine/he/types.js'
+import type { ExecResult } from './executor.js'
 
 /**
  * The messages between the main process and a sandbox worker. A request is a
@@ -19,12 +21,46 @@ const columnSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('code'), values: codes, dictionary: z.array(z.string()), nulls }),
 ])
 
+const bytes = z.instanceof(Uint8Array)
+
+/**
+ * What a worker needs for encrypted measures: the profile (re-validated in
+ * the worker), the Galois keys (public, in shared memory; `id` names them so
+ * a worker loads them once) and the batch ciphertexts of the columns the task
+ * reads (shared memory too). Public material and ciphertexts only: there is
+ * no field a secret key could travel in.
+ */
+const heRequestSchema = z.strictObject({
+  material: z.strictObject({
+    id: z.string().regex(/^[0-9a-f]{64}$/),
+    profile: z.string().max(1 << 20),
+    galois: z.array(z.strictObject({ keys: bytes, steps: z.array(z.number().int().min(0)).max(64) })).min(1).max(8),
+  }),
+  columns: z.record(
+    z.string(),
+    z.strictObject({
+      profileId: z.string().regex(/^[0-9a-f]{64}$/),
+      column: z.string(),
+      rows: z.number().int().min(1),
+      batchRows: z.number().int().min(1),
+      values: z.array(z.array(bytes)),
+      squares: z.array(z.array(bytes)).nullable(),
+    }),
+  ),
+})
+
+export interface WorkerHeRequest {
+  readonly material: { readonly id: string; readonly profile: string; readonly galois: readonly { readonly keys: Uint8Array; readonly steps: readonly number[] }[] }
+  readonly columns: Readonly<Record<string, EncryptedColumn>>
+}
+
 export const workerRequestSchema = z.strictObject({
   task: execTaskSchema,
   rows: z.number().int().min(0),
   keep: z.instanceof(Uint8Array),
   keepAll: z.boolean(),
   columns: z.record(z.string(), columnSchema),
+  he: heRequestSchema.optional(),
 })
 
 export interface WorkerRequest {
@@ -33,6 +69,7 @@ export interface WorkerRequest {
   readonly keep: Uint8Array
   readonly keepAll: boolean
   readonly columns: Record<string, ColumnArray>
+  readonly he?: WorkerHeRequest
 }
 
 const measureResultSchema = z.discriminatedUnion('kind', [
@@ -46,13 +83,32 @@ const measureResultSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('histogram'), counts: z.instanceof(Float64Array), bins: z.number().int().min(1) }),
 ])
 
+const encryptedAggregateSchema = z.strictObject({
+  column: z.string(),
+  kind: z.enum(['sum', 'sumSquares']),
+  group: z.number().int().min(0),
+  rows: z.number().int().min(1),
+  ciphertexts: z.array(bytes).min(1).max(8),
+})
+
+const encryptedResultSchema = z.strictObject({
+  profileId: z.string(),
+  column: z.string(),
+  counts: z.array(z.number().int().min(0)),
+  sums: z.array(encryptedAggregateSchema.nullable()),
+  sumSquares: z.array(encryptedAggregateSchema.nullable()).nullable(),
+})
+
 export const workerResponseSchema = z.discriminatedUnion('ok', [
-  z.strictObject({ ok: z.literal(true), result: z.strictObject({ count: z.instanceof(Float64Array), measures: z.array(measureResultSchema) }) }),
+  z.strictObject({
+    ok: z.literal(true),
+    result: z.strictObject({ count: z.instanceof(Float64Array), measures: z.array(measureResultSchema), encrypted: z.array(encryptedResultSchema).optional() }),
+  }),
   /** A refusal the worker could name (a broken contract): its code and detail, never a stack. */
   z.strictObject({ ok: z.literal(false), code: z.string().regex(/^VEILBOX_ERR_[A-Z_]+$/), detail: z.string() }),
 ])
 
-export type WorkerResponse = { readonly ok: true; readonly result: AggregateResult } | { readonly ok: false; readonly code: string; readonly detail: string }
+export type WorkerResponse = { readonly ok: true; readonly result: ExecResult } | { readonly ok: false; readonly code: string; readonly detail: string }
 
 /** Column names a task reads (WHERE, GROUP BY, measures). */
 export function taskColumns(task: ExecTask): string[] {
@@ -65,5 +121,6 @@ export function taskColumns(task: ExecTask): string[] {
   if (task.where) walk(task.where)
   for (const g of task.groupBy) names.add(g.column)
   for (const m of task.measures) names.add(m.column)
+  for (const m of task.encrypted ?? []) names.add(m.column)
   return [...names]
 }

@@ -5,8 +5,10 @@ import { workerRequestSchema, type WorkerResponse } from './protocol.js'
 
 /**
  * A sandbox worker: validates the request, computes the exact aggregates over
- * the shared columns, and answers with them. It never sees a key, a budget or
- * a secret, and it adds no noise: that is the main process's job.
+ * the shared columns, and answers with them. Encrypted (he) measures are
+ * summed on ciphertexts with public Galois keys (encrypted.ts). It never sees
+ * an API key, a budget or a secret key, and it adds no noise: that is the
+ * main process's job.
  */
 const kernel: Kernel = tsKernel
 
@@ -15,10 +17,15 @@ export default async function run(message: unknown): Promise<WorkerResponse> {
   if (!parsed.success) {
     return { ok: false, code: 'VEILBOX_ERR_SANDBOX_BAD_MESSAGE', detail: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') }
   }
-  const { task, rows, keep, keepAll, columns } = parsed.data
+  const { task, rows, keep, keepAll, columns, he } = parsed.data
   try {
     const request = buildAggregateRequest(task, { rows, keep, keepAll, columns: new Map(Object.entries(columns)) })
-    return { ok: true, result: kernel.aggregate(request) }
+    const result = kernel.aggregate(request)
+    if (task.encrypted === undefined) return { ok: true, result }
+    if (he === undefined) return { ok: false, code: 'VEILBOX_ERR_SANDBOX_BAD_MESSAGE', detail: 'the task has encrypted measures but no ciphertexts or keys were sent' }
+    // Loaded on first use: a worker that never sees an encrypted column never loads SEAL.
+    const { runEncrypted } = await import('./encrypted.js')
+    return { ok: true, result: { ...result, encrypted: await runEncrypted(he, task.encrypted, request) } }
   } catch (err) {
     if (isVeilboxError(err)) return { ok: false, code: err.code, detail: err.detail }
     throw err

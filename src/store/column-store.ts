@@ -1,7 +1,12 @@
+import { VeilboxError } from '../errors/index.js'
+import { profileFromJson } from '../engine/he/profile.js'
+import type { EncryptedColumn } from '../engine/he/types.js'
+import { columnBatchRows, kindContexts, type CiphertextKind } from '../engine/he/upload.js'
 import type { ColumnSpec, DatasetSpec } from '../engine/schema.js'
 import type { CodeArray, ColumnArray } from '../engine/exec/types.js'
 import type { Db } from './db.js'
 import { getDataset, getVersion } from './datasets.js'
+import { loadWorkerMaterial, uploadEncryption, type HeWorkerMaterial } from './he.js'
 import { bytesPerValue, CHUNK_ROWS, type Encoding } from './ingest/encoding.js'
 import { stmt } from './statements.js'
 
@@ -25,6 +30,21 @@ export interface LoadedVersion {
   /** No row is left out by the contribution bound: the kernels may skip the mask. */
   readonly keepAll: boolean
   readonly bytes: number
+  /** The version's encrypted (he) columns, when the dataset has any. */
+  readonly he?: LoadedEncrypted | null
+}
+
+/**
+ * A version's he columns as the sandbox reads them: every batch ciphertext a
+ * view over one SharedArrayBuffer (posting the views to a worker shares the
+ * memory; nothing is copied per task), and the Galois keys of the profile
+ * they were encrypted under, shared the same way.
+ */
+export interface LoadedEncrypted {
+  readonly profileId: string
+  readonly encryptedBy: 'owner' | 'service'
+  readonly material: HeWorkerMaterial
+  readonly columns: ReadonlyMap<string, EncryptedColumn>
 }
 
 function sharedArray(encoding: Encoding | 'u8', length: number) {
@@ -56,7 +76,11 @@ function dictionaryFor(col: ColumnSpec, stored: string[] | undefined): readonly 
   return null
 }
 
-export function loadVersion(db: Db, dataset: string, version: number): LoadedVersion {
+/**
+ * `material` supplies a profile's Galois keys; the column store passes its
+ * cache, so versions of one dataset share one copy.
+ */
+export function loadVersion(db: Db, dataset: string, version: number, material: (dataset: string) => HeWorkerMaterial = (d) => loadWorkerMaterial(db, d)): LoadedVersion {
   const { spec } = getDataset(db, dataset)
   const v = getVersion(db, dataset, version)
   const rows = v.rows
@@ -70,7 +94,10 @@ export function loadVersion(db: Db, dataset: string, version: number): LoadedVer
   const chunks = stmt(db, 'SELECT chunk, rows, encoding, data, nulls FROM column_chunks WHERE upload_id = ? AND column_name = ? ORDER BY chunk')
   const columns = new Map<string, ColumnArray>()
   let bytes = 0
+  const he = loadEncrypted(db, spec, v.uploadId, rows, material)
+  if (he !== null) bytes += [...he.columns.values()].reduce((n, c) => n + encryptedBytes(c), 0)
   for (const col of spec.columns) {
+    if (he !== null && col.protection === 'he') continue
     const dictionary = dictionaryFor(col, dicts.get(col.name))
     const stored = chunks.all(v.uploadId, col.name) as { chunk: number; rows: number; encoding: Encoding; data: Buffer; nulls: Buffer | null }[]
     const target: Encoding = dictionary === null ? stored[0]!.encoding : codeEncoding(dictionary.length)
@@ -97,7 +124,56 @@ export function loadVersion(db: Db, dataset: string, version: number): LoadedVer
   }
   const { keep, kept } = keepMask(columns.get(spec.privacyUnit)!, rows, spec.maxRowsPerUnit)
   bytes += keep.byteLength
-  return { dataset, version, rows, spec, columns, keep, keepAll: kept === rows, bytes }
+  return { dataset, version, rows, spec, columns, keep, keepAll: kept === rows, bytes, he }
+}
+
+function encryptedBytes(c: EncryptedColumn): number {
+  return [...c.values, ...(c.squares ?? [])].reduce((n, s) => n + s.reduce((m, b) => m + b.byteLength, 0), 0)
+}
+
+/** The ciphertexts of a version's he columns, read once into shared memory; null for a version without any. */
+function loadEncrypted(db: Db, spec: DatasetSpec, uploadId: number, rows: number, material: (dataset: string) => HeWorkerMaterial): LoadedEncrypted | null {
+  const enc = uploadEncryption(db, uploadId)
+  if (enc === null) return null
+  const m = material(spec.id)
+  if (m.profileId !== enc.profileId) {
+    throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `this version of ${spec.id} was encrypted under HE profile ${enc.profileId.slice(0, 12)}, not the dataset's ${m.profileId.slice(0, 12)}`)
+  }
+  const profile = profileFromJson(m.profile)
+  const total = stmt(db, 'SELECT COALESCE(SUM(length(data)), 0) FROM he_ciphertexts WHERE upload_id = ?').pluck().get(uploadId) as number
+  const sab = new SharedArrayBuffer(Math.max(1, total))
+  const columns = new Map<string, { values: Uint8Array[][]; squares: Uint8Array[][] | null; batchRows: number }>()
+  for (const plan of profile.columns) {
+    columns.set(plan.name, {
+      values: plan.sumContexts.map(() => []),
+      squares: plan.squareContexts === null ? null : plan.squareContexts.map(() => []),
+      batchRows: columnBatchRows(profile, plan.name),
+    })
+  }
+  let offset = 0
+  const rowsOf = stmt(db, 'SELECT column_name, kind, context, batch, data FROM he_ciphertexts WHERE upload_id = ? ORDER BY column_name, kind, context, batch')
+  for (const r of rowsOf.iterate(uploadId) as IterableIterator<{ column_name: string; kind: CiphertextKind; context: number; batch: number; data: Buffer }>) {
+    const col = columns.get(r.column_name)
+    const contexts = kindContexts(profile, r.column_name, r.kind)
+    const share = contexts.indexOf(r.context)
+    const list = col === undefined || share < 0 ? undefined : (r.kind === 'values' ? col.values : col.squares)?.[share]
+    if (list === undefined || r.batch !== list.length) {
+      throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `the stored ciphertexts of ${spec.id} do not match its HE profile (${r.column_name} ${r.kind} batch ${r.batch})`)
+    }
+    const view = new Uint8Array(sab, offset, r.data.byteLength)
+    view.set(r.data)
+    offset += r.data.byteLength
+    list.push(view)
+  }
+  const out = new Map<string, EncryptedColumn>()
+  for (const [name, c] of columns) {
+    const batches = Math.ceil(rows / c.batchRows)
+    if ([...c.values, ...(c.squares ?? [])].some((l) => l.length !== batches)) {
+      throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `the stored ciphertexts of ${spec.id}.${name} lack batches: ${batches} expected per context`)
+    }
+    out.set(name, { profileId: profile.id, column: name, rows, batchRows: c.batchRows, values: c.values, squares: c.squares })
+  }
+  return { profileId: profile.id, encryptedBy: enc.encryptedBy, material: m, columns: out }
 }
 
 function decode(encoding: Encoding, data: Buffer, rows: number): ArrayLike<number> {
@@ -153,6 +229,8 @@ interface Entry {
  */
 export class ColumnStore {
   private readonly entries = new Map<string, Entry>()
+  /** Galois keys per dataset, loaded once: they are the same for every version. */
+  private readonly material = new Map<string, HeWorkerMaterial>()
   private clock = 0
   loads = 0
 
@@ -165,7 +243,7 @@ export class ColumnStore {
     const key = `${dataset}@${version}`
     let entry = this.entries.get(key)
     if (!entry) {
-      entry = { loaded: loadVersion(this.db, dataset, version), pins: 0, lastUsed: 0 }
+      entry = { loaded: loadVersion(this.db, dataset, version, (d) => this.materialOf(d)), pins: 0, lastUsed: 0 }
       this.loads += 1
       this.entries.set(key, entry)
     }
@@ -183,6 +261,15 @@ export class ColumnStore {
         this.evict()
       },
     }
+  }
+
+  private materialOf(dataset: string): HeWorkerMaterial {
+    let m = this.material.get(dataset)
+    if (m === undefined) {
+      m = loadWorkerMaterial(this.db, dataset)
+      this.material.set(dataset, m)
+    }
+    return m
   }
 
   get bytes(): number {

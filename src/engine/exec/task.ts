@@ -54,6 +54,13 @@ const measureSchema = z.discriminatedUnion('kind', [
   }),
 ])
 
+/**
+ * An encrypted (he) column's masked sums per group, computed on ciphertexts
+ * (src/engine/he/aggregate.ts) with the same selection and grouping as the
+ * plaintext measures; `squares` adds the sums of squares (VAR, STDDEV).
+ */
+const encryptedMeasureSchema = z.strictObject({ column: name, squares: z.boolean() })
+
 export const execTaskSchema = z.strictObject({
   dataset: name,
   version: z.number().int().min(1),
@@ -62,10 +69,13 @@ export const execTaskSchema = z.strictObject({
     .array(z.strictObject({ column: name, dictionary: z.array(z.string()).max(65_536), nullable: z.boolean() }))
     .max(4),
   measures: z.array(measureSchema).max(256),
+  /** Present only when the query aggregates he columns. */
+  encrypted: z.array(encryptedMeasureSchema).min(1).max(64).optional(),
 })
 
 export type ExecTask = z.infer<typeof execTaskSchema>
 export type TaskMeasure = ExecTask['measures'][number]
+export type EncryptedTaskMeasure = NonNullable<ExecTask['encrypted']>[number]
 
 /** The column views a task reads, looked up by name. */
 export interface TaskColumns {
