@@ -4,6 +4,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import type { Config } from '../config/index.js'
 import { VERSION } from '../version.js'
 import auth from './plugins/auth.js'
+import consolePlugin from './plugins/console.js'
 import db from './plugins/db.js'
 import engine from './plugins/engine.js'
 import errors from './plugins/errors.js'
@@ -76,5 +77,6 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   await app.register(queryRoutes)
   await app.register(auditRoutes)
   await app.register(usageRoutes)
+  await app.register(consolePlugin)
   return app
 }

@@ -1,0 +1,119 @@
+import { ClassificationBadge, ErrorBox, Hash, Loading, ProtectionBadge } from '../components/ui.js'
+import { useApp } from '../context.js'
+import { useLoad } from '../hooks.js'
+import type { Column, Dataset } from '../types.js'
+
+export function ColumnBounds({ column }: { column: Column }) {
+  const { t, f } = useApp()
+  if (column.lower !== undefined && column.upper !== undefined) {
+    return <span>{t('catalog.bounds', { lower: f.value(column.lower), upper: f.value(column.upper) })}</span>
+  }
+  if (column.categories) {
+    const shown = column.categories.slice(0, 8)
+    return (
+      <span>
+        <span class="muted">{t('catalog.categories', { n: f.num(column.categories.length) })}</span>{' '}
+        <span translate={false}>{shown.join(', ')}</span>
+        {column.categories.length > shown.length && <span> …</span>}
+      </span>
+    )
+  }
+  return <span class="muted">{column.type === 'id' ? t('catalog.idColumn') : '—'}</span>
+}
+
+export function ColumnsTable({ dataset }: { dataset: Dataset }) {
+  const { t } = useApp()
+  return (
+    <table class="columns">
+      <thead>
+        <tr>
+          <th>{t('catalog.column')}</th>
+          <th>{t('catalog.type')}</th>
+          <th>{t('catalog.protection')}</th>
+          <th>{t('catalog.domain')}</th>
+          <th>{t('catalog.description')}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {dataset.columns.map((c) => (
+          <tr key={c.name} data-column={c.name}>
+            <td>
+              <code translate={false}>{c.name}</code>
+              {c.name === dataset.privacyUnit && <span class="badge unit">{t('catalog.privacyUnit')}</span>}
+              {c.nullable && <span class="muted small"> {t('catalog.nullable')}</span>}
+            </td>
+            <td>{t(`type.${c.type}`)}</td>
+            <td>
+              <ProtectionBadge protection={c.protection} />
+            </td>
+            <td>
+              <ColumnBounds column={c} />
+            </td>
+            <td class="small" translate={false}>
+              {c.description ?? ''}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  )
+}
+
+export function CatalogView() {
+  const { api, t, f, session } = useApp()
+  const catalog = useLoad(() => api.get<{ datasets: Dataset[] }>('/v1/datasets'), [])
+  return (
+    <div>
+      <h1>{t('catalog.title')}</h1>
+      <p class="muted">{t('catalog.intro')}</p>
+      <ErrorBox error={catalog.error} />
+      {catalog.loading && !catalog.data && <Loading />}
+      {catalog.data && catalog.data.datasets.length === 0 && <p class="notice">{t('catalog.empty')}</p>}
+      {catalog.data?.datasets.map((d) => {
+        const latest = d.versions[d.versions.length - 1]
+        return (
+          <section class="card dataset" key={d.id} data-dataset={d.id}>
+            <header class="card-head">
+              <h2>
+                <span translate={false}>{d.title}</span> <code class="muted" translate={false}>{d.id}</code>
+              </h2>
+              <div class="card-actions">
+                <ClassificationBadge classification={d.classification} />
+                {session.role === 'analyst' && (
+                  <a class="button primary" href={`#/query?dataset=${encodeURIComponent(d.id)}`}>
+                    {t('catalog.query')}
+                  </a>
+                )}
+              </div>
+            </header>
+            {d.description && (
+              <p translate={false} class="description">
+                {d.description}
+              </p>
+            )}
+            <dl class="facts">
+              <dt>{t('catalog.owner')}</dt>
+              <dd translate={false}>{d.owner ?? '—'}</dd>
+              <dt>{t('catalog.privacyUnit')}</dt>
+              <dd>
+                <code translate={false}>{d.privacyUnit}</code> · {t('catalog.maxRows', { n: f.num(d.maxRowsPerUnit) })}
+              </dd>
+              <dt>{t('catalog.latestVersion')}</dt>
+              <dd>
+                {latest ? (
+                  <>
+                    {t('catalog.versionN', { n: latest.version })} · {f.date(latest.createdAt)} · <Hash value={latest.sha256} />
+                    {latest.rows !== undefined && <> · {t('catalog.rows', { n: f.num(latest.rows) })}</>}
+                  </>
+                ) : (
+                  t('catalog.noVersion')
+                )}
+              </dd>
+            </dl>
+            <ColumnsTable dataset={d} />
+          </section>
+        )
+      })}
+    </div>
+  )
+}

@@ -1,0 +1,242 @@
+import { useEffect, useState } from 'preact/hooks'
+import { BarChart, type BarDatum } from '../components/charts.js'
+import { download, ErrorBox, Hash, Loading, Section } from '../components/ui.js'
+import { useApp } from '../context.js'
+import { useLoad } from '../hooks.js'
+import { answerCsv, checkReceipt, type ReceiptCheck } from '../receipt.js'
+import type { Answer, AnswerSummary, Cell, ReceiptKey } from '../types.js'
+
+export function useCellText() {
+  const { t, f } = useApp()
+  return (v: Cell): string => {
+    if (v === null) return t('common.null')
+    if (typeof v === 'boolean') return v ? t('common.true') : t('common.false')
+    if (typeof v === 'number') return f.value(v)
+    return v
+  }
+}
+
+/** A released answer: table with intervals, chart with error bars, receipt, downloads. */
+export function AnswerView({ answer, reopened = false }: { answer: Answer; reopened?: boolean }) {
+  const { t, f, api } = useApp()
+  const text = useCellText()
+  const aggregateCols = answer.columns.map((_, i) => i).filter((i) => answer.intervals.some((row) => row[i] !== null))
+  const groupCols = answer.columns.map((_, i) => i).filter((i) => !aggregateCols.includes(i))
+  const [chartCol, setChartCol] = useState<number>(aggregateCols[0] ?? 0)
+  const [check, setCheck] = useState<ReceiptCheck | 'checking'>('checking')
+
+  useEffect(() => {
+    setChartCol(aggregateCols[0] ?? 0)
+    setCheck('checking')
+    // The signing keys are public (no key needed); the check runs here, in the browser.
+    api
+      .get<{ keys: ReceiptKey[] }>('/v1/receipts/keys')
+      .then((r) => checkReceipt(answer, r.keys))
+      .then(setCheck, () => setCheck('unsupported'))
+  }, [answer.queryId])
+
+  const label = (row: Cell[]) => (groupCols.length === 0 ? t('answer.allRows') : groupCols.map((i) => text(row[i] ?? null)).join(' · '))
+  const data: BarDatum[] = answer.rows.map((row, r) => ({
+    label: label(row),
+    value: typeof row[chartCol] === 'number' ? (row[chartCol] as number) : 0,
+    interval: answer.intervals[r]?.[chartCol] ?? null,
+  }))
+  const level = f.pct(answer.confidence)
+  const base = `${answer.queryId}`
+
+  return (
+    <Section
+      title={t('answer.title')}
+      id="answer"
+      actions={
+        <>
+          <button type="button" onClick={() => download(`${base}.csv`, answerCsv(answer), 'text/csv;charset=utf-8')} data-testid="download-csv">
+            {t('answer.downloadCsv')}
+          </button>
+          <button type="button" onClick={() => download(`${base}.json`, `${JSON.stringify(answer, null, 2)}\n`, 'application/json')} data-testid="download-json">
+            {t('answer.downloadJson')}
+          </button>
+          <button type="button" onClick={() => download(`${base}.receipt.json`, `${JSON.stringify(answer.receipt, null, 2)}\n`, 'application/json')} data-testid="download-receipt">
+            {t('answer.downloadReceipt')}
+          </button>
+        </>
+      }
+    >
+      <div class="answer" data-testid="answer" data-query-id={answer.queryId}>
+        {reopened && <p class="notice ok">{t('answer.reopened')}</p>}
+        {answer.cached && !reopened && <p class="notice ok">{t('answer.cached')}</p>}
+        <dl class="facts">
+          <dt>{t('answer.query')}</dt>
+          <dd>
+            <Hash value={answer.queryId} length={30} /> · <code translate={false}>{answer.dataset}</code> · {t('preview.version', { n: answer.version })} · {f.date(answer.createdAt)}
+          </dd>
+          {answer.sql && (
+            <>
+              <dt>{t('query.sql')}</dt>
+              <dd>
+                <code class="sql-inline" translate={false}>
+                  {answer.sql}
+                </code>
+              </dd>
+            </>
+          )}
+          <dt>{t('answer.charged')}</dt>
+          <dd data-testid="answer-charged">
+            {t('preview.chargeText', { grant: f.eps(answer.privacy.charged.grant.epsilon), dataset: f.eps(answer.privacy.charged.dataset.epsilon) })} ·{' '}
+            {answer.privacy.mechanism === 'laplace' ? t('query.laplace') : t('query.gaussian')}, ε {f.eps(answer.privacy.epsilon)}
+          </dd>
+          {!reopened && (
+            <>
+              <dt>{t('answer.remaining')}</dt>
+              <dd>ε {f.eps(answer.budget.remaining.epsilon)}</dd>
+            </>
+          )}
+        </dl>
+
+        <table class="results" data-testid="results">
+          <thead>
+            <tr>
+              {answer.columns.map((c, i) => (
+                <th key={c} translate={false} class={aggregateCols.includes(i) ? 'num' : ''}>
+                  {c}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {answer.rows.map((row, r) => (
+              <tr key={r}>
+                {row.map((v, i) => {
+                  const iv = answer.intervals[r]?.[i] ?? null
+                  return (
+                    <td key={i} class={iv ? 'num' : ''}>
+                      {typeof v === 'string' ? <span translate={false}>{v}</span> : text(v)}
+                      {iv && (
+                        <span class="interval" data-testid="interval">
+                          {' '}
+                          [{f.value(iv[0])}, {f.value(iv[1])}]
+                        </span>
+                      )}
+                    </td>
+                  )
+                })}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <p class="small muted">{t('answer.intervalNote', { level })}</p>
+
+        {aggregateCols.length > 0 && (
+          <div class="chart-box">
+            <label>
+              {t('answer.chartOf')}{' '}
+              <select value={chartCol} onChange={(e) => setChartCol(Number((e.target as HTMLSelectElement).value))} translate={false} data-testid="chart-column">
+                {aggregateCols.map((i) => (
+                  <option key={i} value={i}>
+                    {answer.columns[i]}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <BarChart
+              data={data}
+              format={f.value}
+              title={t('answer.chartTitle', { column: answer.columns[chartCol] ?? '', level })}
+              describe={(d) => t('answer.barText', { group: d.label, value: f.value(d.value), lo: d.interval ? f.value(d.interval[0]) : '—', hi: d.interval ? f.value(d.interval[1]) : '—', level })}
+            />
+            <p class="small muted">{t('answer.chartNote', { level })}</p>
+          </div>
+        )}
+
+        <details class="receipt" data-testid="receipt" data-check={check}>
+          <summary>
+            {t('answer.receipt')}:{' '}
+            <span class={`badge check-${check}`}>{t(`receipt.${check}`)}</span>
+          </summary>
+          <dl class="facts">
+            <dt>{t('receipt.key')}</dt>
+            <dd>
+              <Hash value={answer.receipt.keyId} length={16} />
+            </dd>
+            <dt>{t('receipt.auditSeq')}</dt>
+            <dd>{f.num(answer.receipt.auditSeq, 0)}</dd>
+            <dt>{t('receipt.datasetSha')}</dt>
+            <dd>
+              <Hash value={answer.receipt.datasetSha256} />
+            </dd>
+            <dt>{t('receipt.resultHash')}</dt>
+            <dd>
+              <Hash value={answer.receipt.resultHash} />
+            </dd>
+            <dt>{t('receipt.signature')}</dt>
+            <dd>
+              <Hash value={answer.receipt.signature} length={24} />
+            </dd>
+          </dl>
+          <p class="small muted">{t('receipt.offline')}</p>
+        </details>
+      </div>
+    </Section>
+  )
+}
+
+export function HistoryView() {
+  const { api, t, f, session } = useApp()
+  const list = useLoad(() => api.get<{ answers: AnswerSummary[] }>('/v1/queries', { limit: 200 }), [])
+  return (
+    <div>
+      <h1>{t('history.title')}</h1>
+      <p class="muted">{session.role === 'operator' ? t('history.introOperator') : t('history.intro')}</p>
+      <ErrorBox error={list.error} />
+      {list.loading && !list.data && <Loading />}
+      {list.data && list.data.answers.length === 0 && <p class="notice">{t('history.empty')}</p>}
+      {list.data && list.data.answers.length > 0 && (
+        <table class="history" data-testid="history">
+          <thead>
+            <tr>
+              <th>{t('history.when')}</th>
+              <th>{t('history.dataset')}</th>
+              <th>{t('history.grant')}</th>
+              <th class="num">{t('history.epsilon')}</th>
+              <th>{t('history.answer')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.data.answers.map((a) => (
+              <tr key={a.queryId}>
+                <td>{f.date(a.createdAt)}</td>
+                <td>
+                  <code translate={false}>{a.dataset}</code> · {t('preview.version', { n: a.version })}
+                </td>
+                <td>
+                  <Hash value={a.grant} length={18} />
+                </td>
+                <td class="num">{f.eps(a.epsilon)}</td>
+                <td>
+                  <a href={`#/history/${a.queryId}`} data-open={a.queryId}>
+                    {t('history.open')}
+                  </a>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  )
+}
+
+export function AnswerPage({ queryId }: { queryId: string }) {
+  const { api, t } = useApp()
+  const answer = useLoad(() => api.get<Answer>(`/v1/queries/${encodeURIComponent(queryId)}`), [queryId])
+  return (
+    <div>
+      <p>
+        <a href="#/history">← {t('history.back')}</a>
+      </p>
+      <ErrorBox error={answer.error} />
+      {answer.loading && !answer.data && <Loading />}
+      {answer.data && <AnswerView answer={answer.data} reopened />}
+    </div>
+  )
+}

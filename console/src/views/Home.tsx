@@ -1,0 +1,49 @@
+import { useApp } from '../context.js'
+import type { MessageKey } from '../i18n/index.js'
+import type { Role } from '../types.js'
+
+/** What each role may do: the same split the API enforces on its routes (a route refuses any other role). */
+const CAN: Record<Role, readonly MessageKey[]> = {
+  analyst: ['can.catalog', 'can.preview', 'can.run', 'can.history', 'can.ownGrants'],
+  operator: ['can.catalog', 'can.datasets', 'can.budgets', 'can.grants', 'can.keys', 'can.audit', 'can.allAnswers'],
+  custodian: ['can.catalog', 'can.custodianCli'],
+}
+const CANNOT: Record<Role, readonly MessageKey[]> = {
+  analyst: ['cannot.rows', 'cannot.othersGrants', 'cannot.admin'],
+  operator: ['cannot.rows', 'cannot.query'],
+  custodian: ['cannot.rows', 'cannot.query', 'cannot.admin'],
+}
+
+export function HomeView() {
+  const { t, session } = useApp()
+  return (
+    <div class="home">
+      <section class="card" data-testid="capabilities">
+        <h1>{t('home.title', { role: t(`role.${session.role}`) })}</h1>
+        <p class="muted">{t(`home.intro.${session.role}`)}</p>
+        <div class="two-col">
+          <div>
+            <h2>{t('home.can')}</h2>
+            <ul class="checklist">
+              {CAN[session.role].map((k) => (
+                <li key={k} class="yes">
+                  {t(k)}
+                </li>
+              ))}
+            </ul>
+          </div>
+          <div>
+            <h2>{t('home.cannot')}</h2>
+            <ul class="checklist">
+              {CANNOT[session.role].map((k) => (
+                <li key={k} class="no">
+                  {t(k)}
+                </li>
+              ))}
+            </ul>
+          </div>
+        </div>
+      </section>
+    </div>
+  )
+}
