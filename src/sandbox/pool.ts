@@ -34,6 +34,8 @@ export interface PoolOptions {
   readonly heMaxWork?: number
   /** The worker module; tests pass fixtures. */
   readonly filename?: string
+  /** Let workers load the native kernel (each runs its own self-check). Default true. */
+  readonly native?: boolean
 }
 
 export const DEFAULT_HEAP_MB = 256
@@ -74,6 +76,7 @@ export class SandboxPool implements Executor {
       idleTimeout: 60_000,
       // Workers get exactly what loading their module needs, not the parent's loaders and flags.
       execArgv: FROM_SOURCE ? ['--import', 'tsx'] : [],
+      workerData: { native: options.native !== false },
       resourceLimits: { maxOldGenerationSizeMb: options.heapMb, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 },
     })
     // Worker deaths surface as task rejections; this keeps a stray 'error' from being unhandled.

@@ -1,6 +1,8 @@
+import { workerData } from 'node:worker_threads'
 import { isVeilboxError } from '../errors/index.js'
 import { buildAggregateRequest } from '../engine/exec/task.js'
-import { tsKernel, type Kernel } from '../engine/exec/kernel.js'
+import type { Kernel } from '../engine/exec/kernel.js'
+import { loadKernel } from '../engine/exec/loader.js'
 import { workerRequestSchema, type WorkerResponse } from './protocol.js'
 
 /**
@@ -10,7 +12,8 @@ import { workerRequestSchema, type WorkerResponse } from './protocol.js'
  * an API key, a budget or a secret key, and it adds no noise: that is the
  * main process's job.
  */
-const kernel: Kernel = tsKernel
+// Picked once per worker: the native kernel when it loads and passes its self-check here too.
+const kernel: Kernel = loadKernel({ native: (workerData as { native?: boolean } | undefined)?.native !== false }).kernel
 
 export default async function run(message: unknown): Promise<WorkerResponse> {
   const parsed = workerRequestSchema.safeParse(message)

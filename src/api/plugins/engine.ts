@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { kernelReport, loadKernel, type KernelReport } from '../../engine/exec/loader.js'
 import { QueryEngine } from '../../engine/queries.js'
 import type { Executor } from '../../sandbox/executor.js'
 import { SandboxPool } from '../../sandbox/pool.js'
@@ -12,6 +13,8 @@ declare module 'fastify' {
     executor: Executor
     queries: QueryEngine
     signingKey: SigningKey
+    /** Which aggregate kernel the sandboxes run, and why. */
+    kernel: KernelReport
   }
 }
 
@@ -20,14 +23,19 @@ export default fp(
   async function engine(app: FastifyInstance, opts: { sandboxWorker?: string }) {
     const c = app.config
     const store = new ColumnStore(app.db, c.columnCacheBytes)
+    const choice = loadKernel({ native: c.native })
+    const kernel = kernelReport(choice)
+    app.decorate('kernel', kernel)
+    app.log.info(kernel, `aggregate kernel: ${kernel.kernel}${kernel.reason ? ` (${kernel.reason})` : ''}`)
     const executor: Executor = new SandboxPool(store, {
       workers: c.workers,
       queueMax: c.queueMax,
       timeoutMs: c.queryTimeoutMs,
       maxCells: c.taskMaxCells,
       heapMb: c.workerHeapMb,
+      native: kernel.kernel === 'native',
       ...(opts.sandboxWorker ? { filename: opts.sandboxWorker } : {}),
-    })
+    }, kernel.kernel)
     app.decorate('columnStore', store)
     app.decorate('executor', executor)
     const signingKey = loadOrCreateSigningKey(c.dataDir)

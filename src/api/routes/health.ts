@@ -16,6 +16,13 @@ export default async function healthRoutes(app: FastifyInstance) {
             status: z.literal('ok'),
             version: z.string(),
             db: z.object({ ok: z.boolean(), schemaVersion: z.number().int(), journalMode: z.string() }),
+            kernel: z.object({
+              kernel: z.enum(['native', 'ts']),
+              reason: z.string().nullable(),
+              binding: z.string().nullable(),
+              isa: z.string().nullable(),
+              compiler: z.string().nullable(),
+            }),
           }),
         },
       },
@@ -26,6 +33,7 @@ export default async function healthRoutes(app: FastifyInstance) {
         status: 'ok' as const,
         version: app.appVersion,
         db: { ok: true, schemaVersion: schemaVersion(app.db), journalMode },
+        kernel: app.kernel,
       }
     },
   )
