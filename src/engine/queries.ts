@@ -17,7 +17,12 @@ import { checkGrantUsable, checkQueryInGrant } from './policy/grant.js'
 import { deltaToFemto, exhausted, FEMTO, MICRO, PICO, priceOn, type LedgerView, type Price } from './policy/pricing.js'
 import { bindQuery, fromJson, parseQuery, queryDataset, queryHash, unknownDatasetError, type BoundQuery, type Query } from './query/index.js'
 import { planQuery, type AggregatePrivacy, type MechanismKind, type Plan } from './query/planner.js'
-import { releaseAnswer, type Cell } from './release/answer.js'
+import { releaseAnswer, type Cell, type DecryptedMeasure } from './release/answer.js'
+import type { Custodian } from './he/custodian.js'
+import type { HeProfile } from './he/profile.js'
+import type { DecryptedAggregate, EncryptedAggregate, ExactValue as HeExactValue } from './he/types.js'
+import { findHeKeys, uploadEncryption } from '../store/he.js'
+import type { ExecResult } from '../sandbox/executor.js'
 import type { DatasetSpec } from './schema.js'
 
 /**
@@ -135,6 +140,8 @@ export class QueryEngine {
     private readonly executor: Executor,
     private readonly signer: SigningKey,
     private readonly now: () => Date = () => new Date(),
+    /** Decrypts encrypted aggregates; null when the service has none (HE queries then fail with 503). */
+    private readonly custodian: Custodian | null = null,
   ) {
     this.committer = new GroupCommitter(db)
   }
@@ -190,13 +197,16 @@ export class QueryEngine {
       priceOn(views.grant, p.price)
       priceOn(views.dataset, p.price)
       const plan = p.plan
+      // Named now: the custodian's release request and its audit record carry it.
+      const queryId = `q_${randomBytes(12).toString('hex')}`
       const [exact] = await Promise.all([
         this.executor.execute({ dataset: p.spec.id, version: p.version.version, ...plan.exec }),
         plan.prepare(),
       ])
-      const released = releaseAnswer(plan, exact)
+      const decrypted = plan.exec.encrypted === undefined ? [] : await this.decrypt(actor, p, queryId, exact)
+      const released = releaseAnswer(plan, exact, decrypted)
       const prepared = p
-      return await this.committer.run(() => this.commit(actor, prepared, released))
+      return await this.committer.run(() => this.commit(actor, prepared, released, queryId))
     } catch (err) {
       await this.recordRefusal(actor, p, req, err)
       throw err
@@ -317,7 +327,8 @@ export class QueryEngine {
       }
     }
     const confidence = req.confidence ?? DEFAULT_CONFIDENCE
-    const plan = planQuery(bound, { mechanism, epsilon: req.epsilon, delta, confidence, ...(req.weights ? { weights: req.weights } : {}) })
+    const heProfile = this.heProfileFor(record.spec, version)
+    const plan = planQuery(bound, { mechanism, epsilon: req.epsilon, delta, confidence, heProfile, ...(req.weights ? { weights: req.weights } : {}) })
     const hash = queryHash(query)
     const cacheKey = createHash('sha256')
       .update(
@@ -334,6 +345,69 @@ export class QueryEngine {
       .digest('hex')
     const price: Price = { mechanism, epsilonMicro: Number(plan.epsilonMicro), rhoPico: Number(plan.rhoPico) }
     return { query, grant, spec: record.spec, bound, version, plan, price, queryHash: hash, cacheKey, epsilon: Number(toMicro(req.epsilon)) / MICRO, delta }
+  }
+
+  /**
+   * The HE profile a version's ciphertexts were made under, for a dataset
+   * with he columns (null otherwise, or when it has no keys: the planner
+   * refuses he aggregates then). A version loaded before the keys existed
+   * has no ciphertexts, and its he columns cannot be aggregated.
+   */
+  private heProfileFor(spec: DatasetSpec, version: VersionRecord): HeProfile | null {
+    if (!spec.columns.some((c) => c.protection === 'he')) return null
+    const keys = findHeKeys(this.db, spec.id)
+    if (keys === null) return null
+    const enc = uploadEncryption(this.db, version.uploadId)
+    return enc !== null && enc.profileId === keys.profile.id ? keys.profile : null
+  }
+
+  /**
+   * The release of encrypted aggregates: the result ciphertexts go to the
+   * custodian with the admitted query's id, and come back as exact values
+   * (never noised yet); an audit record of the decryption follows in its own
+   * transaction. The values stay in this process: releaseAnswer rounds them
+   * to each mechanism's grid and adds the noise before anything leaves.
+   */
+  private async decrypt(actor: AuditActor, p: Prepared, queryId: string, exact: ExecResult): Promise<DecryptedMeasure[]> {
+    const measures = p.plan.exec.encrypted ?? []
+    const results = exact.encrypted ?? []
+    if (results.length !== measures.length || results.some((r, i) => r.column !== measures[i]!.column || r.counts.some((c, g) => c !== exact.count[g]))) {
+      throw new VeilboxError('VEILBOX_ERR_SANDBOX_CRASHED', 'the sandbox returned encrypted aggregates that do not match the task; nothing was released', {})
+    }
+    const aggregates = results.flatMap((r) => [...r.sums, ...(r.sumSquares ?? [])].filter((a): a is EncryptedAggregate => a !== null))
+    const values = new Map<string, DecryptedAggregate>()
+    if (aggregates.length > 0) {
+      if (this.custodian === null) {
+        throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_UNAVAILABLE', 'this service has no key custodian configured, so encrypted aggregates cannot be released; nothing was charged', {}, { headers: { 'retry-after': '5' } })
+      }
+      const profileId = results[0]!.profileId
+      const response = await this.custodian.decryptAggregates({ dataset: p.spec.id, profileId, queryId, aggregates })
+      if (response.queryId !== queryId || response.values.length !== aggregates.length) {
+        throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_REFUSED', 'the custodian answered for another release; nothing was released', {})
+      }
+      for (const v of response.values) values.set(`${v.column}\t${v.kind}\t${v.group}`, v)
+      await this.committer.run(() =>
+        appendAudit(this.db, {
+          actor,
+          action: 'custodian.decrypt',
+          outcome: 'ok',
+          dataset: p.spec.id,
+          version: p.version.version,
+          grant: p.grant.id,
+          purpose: p.grant.purpose,
+          queryHash: p.queryHash,
+          charged: { epsilon: '0', delta: '0' },
+          detail: { queryId, profileId, aggregates: aggregates.length, columns: results.map((r) => r.column) },
+        }),
+      )
+    }
+    const valueOf = (a: EncryptedAggregate | null): HeExactValue | null => {
+      if (a === null) return null
+      const v = values.get(`${a.column}\t${a.kind}\t${a.group}`)
+      if (v === undefined || v.rows !== a.rows) throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_REFUSED', `the custodian left out the ${a.kind} of ${a.column}, group ${a.group}; nothing was released`, {})
+      return v.value
+    }
+    return results.map((r) => ({ sums: r.sums.map(valueOf), sumSquares: r.sumSquares === null ? null : r.sumSquares.map(valueOf) }))
   }
 
   private ledgers(p: Prepared): { grant: LedgerView; dataset: LedgerView } {
@@ -362,8 +436,7 @@ export class QueryEngine {
   }
 
   /** The release: runs inside a (group) commit; nothing leaves before that commit is on disk. */
-  private commit(actor: AuditActor, p: Prepared, released: ReturnType<typeof releaseAnswer>): AnswerBody {
-    const queryId = `q_${randomBytes(12).toString('hex')}`
+  private commit(actor: AuditActor, p: Prepared, released: ReturnType<typeof releaseAnswer>, queryId: string): AnswerBody {
     {
       // A twin of this query may have committed while we computed: its answer wins, free.
       const twin = findAnswer(this.db, p.grant.id, p.cacheKey)

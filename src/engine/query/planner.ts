@@ -18,7 +18,10 @@ import {
 } from '../dp/index.js'
 import { decodeGroup, groupLayout, type GroupLayout } from '../exec/grouping.js'
 import { quantumFor } from '../exec/quantum.js'
-import type { ExecTask, TaskMeasure, TaskPredicate } from '../exec/task.js'
+import type { EncryptedTaskMeasure, ExecTask, TaskMeasure, TaskPredicate } from '../exec/task.js'
+import { MAX_HE_GROUPS } from '../he/aggregate.js'
+import { columnPlan, type HeColumnPlan, type HeProfile } from '../he/profile.js'
+import { heSensitivity } from '../release/he.js'
 import type { ColumnSpec } from '../schema.js'
 import type { BoundOutput, BoundPredicate, BoundQuery } from './binder.js'
 
@@ -55,6 +58,8 @@ export interface PlanOptions {
   readonly weights?: readonly number[]
   /** Histogram bins for quantiles. */
   readonly bins?: number
+  /** The HE profile of the version queried: needed when the query aggregates he columns. */
+  readonly heProfile?: HeProfile | null
 }
 
 export const DEFAULT_QUANTILE_BINS = 128
@@ -64,12 +69,14 @@ export const PICO = 1_000_000_000_000n
 export type OutputPlan =
   | { readonly kind: 'group'; readonly name: string; readonly key: number }
   | { readonly kind: 'count'; readonly name: string; readonly label: string; readonly source: number | 'rows'; readonly mech: Mechanism }
-  | { readonly kind: 'sum'; readonly name: string; readonly label: string; readonly measure: number; readonly mech: Mechanism; readonly exp: number }
+  | { readonly kind: 'sum'; readonly name: string; readonly label: string; readonly measure: number; readonly mech: Mechanism; readonly exp: number; readonly encrypted?: number }
   | {
       readonly kind: 'avg'
       readonly name: string
       readonly label: string
       readonly measure: number
+      /** Index into exec.encrypted when the column is he; `measure` is then unused. */
+      readonly encrypted?: number
       readonly exp: number
       readonly sum: Mechanism
       readonly count: Mechanism
@@ -81,6 +88,7 @@ export type OutputPlan =
       readonly name: string
       readonly label: string
       readonly measure: number
+      readonly encrypted?: number
       readonly exp: number
       readonly sum: Mechanism
       readonly count: Mechanism
@@ -240,6 +248,33 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
     return index
   }
 
+  // Encrypted (he) columns: masked sums on ciphertexts, one measure per column (with squares when a VAR/STDDEV needs them).
+  const encrypted: EncryptedTaskMeasure[] = []
+  const encryptedOf = new Map<string, number>()
+  const hePlan = (col: ColumnSpec): HeColumnPlan => {
+    const profile = options.heProfile
+    if (profile === undefined || profile === null) {
+      throw new VeilboxError('VEILBOX_ERR_HE_KEYS_MISSING', `${col.name} is encrypted (he) and dataset ${spec.id} has no HE keys yet, so nothing can be computed on it; a custodian creates them with POST /v1/datasets/${spec.id}/he-keys`, { dataset: spec.id })
+    }
+    return columnPlan(profile, col.name)
+  }
+  const encryptedMeasure = (col: ColumnSpec): { index: number; plan: HeColumnPlan } => {
+    const plan = hePlan(col)
+    let index = encryptedOf.get(col.name)
+    if (index === undefined) {
+      if (groups > MAX_HE_GROUPS) {
+        throw new VeilboxError('VEILBOX_ERR_HE_CAPACITY_EXCEEDED', `an aggregate of the encrypted column ${col.name} can have at most ${MAX_HE_GROUPS} groups (each needs its own ciphertext accumulator), but this GROUP BY has ${groups}; group by fewer keys`, { groups })
+      }
+      if (needsSquares.has(col.name) && plan.squareContexts === null) {
+        throw new VeilboxError('VEILBOX_ERR_HE_UNSUPPORTED_COLUMN', `VAR and STDDEV of ${col.name} need encrypted squares, and its HE keys were made without variance`, { column: col.name })
+      }
+      index = encrypted.length
+      encrypted.push({ column: col.name, squares: needsSquares.has(col.name) })
+      encryptedOf.set(col.name, index)
+    }
+    return { index, plan }
+  }
+
   const common = (extra: MechanismOptions): MechanismOptions => ({ coordinates, ...extra })
   const countMech = (units: bigint): Mechanism =>
     gaussian
@@ -251,6 +286,11 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
     return gaussian
       ? makeGaussian({ sensitivity: groupedL2Sensitivity({ maxRowsPerUnit: m, perRow: perRowBound(lower, upper, exp) }), rho: asRational(units), ...common({ integer, inputExp: exp }) })
       : makeLaplace({ sensitivity: sumSensitivity({ maxRowsPerUnit: m, lower, upper, exp }), epsilon: asRational(units), ...common({ integer, inputExp: exp }) })
+  }
+  const heMech = (units: bigint, plan: HeColumnPlan, squares: boolean): Mechanism => {
+    const s = heSensitivity(plan, m, groups, squares)
+    const opts = common({ integer: s.integer, ...(s.inputExp === undefined ? {} : { inputExp: s.inputExp }) })
+    return gaussian ? makeGaussian({ sensitivity: s.l2, rho: asRational(units), ...opts }) : makeLaplace({ sensitivity: s.l1, epsilon: asRational(units), ...opts })
   }
   const squaresMech = (units: bigint, col: ColumnSpec, exp: number): Mechanism => {
     const { lower, upper } = bounds(col)
@@ -305,11 +345,19 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
     switch (out.fn) {
       case 'count': {
         const mech = countMech(units)
-        outputs.push({ kind: 'count', name: out.name, label: out.label, source: col === null ? 'rows' : nonNull(col), mech })
+        // An he column has no nulls (profile.ts refuses nullable ones): its COUNT is the selected rows, read off the mask.
+        outputs.push({ kind: 'count', name: out.name, label: out.label, source: col === null || col.protection === 'he' ? 'rows' : nonNull(col), mech })
         perAggregate.push({ ...base, noise: { count: mech.noiseScale }, halfWidth: mech.halfWidth(conf) })
         break
       }
       case 'sum': {
+        if (col!.protection === 'he') {
+          const he = encryptedMeasure(col!)
+          const mech = heMech(units, he.plan, false)
+          outputs.push({ kind: 'sum', name: out.name, label: out.label, measure: -1, mech, exp: mech.gridExp, encrypted: he.index })
+          perAggregate.push({ ...base, noise: { sum: mech.noiseScale }, halfWidth: mech.halfWidth(conf) })
+          break
+        }
         const mo = moments(col!)
         const mech = sumMech(units, col!, mo.exp)
         outputs.push({ kind: 'sum', name: out.name, label: out.label, measure: mo.index, mech, exp: mo.exp })
@@ -317,6 +365,16 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
         break
       }
       case 'avg': {
+        if (col!.protection === 'he') {
+          const he = encryptedMeasure(col!)
+          const [s, c] = split(units, 2, gaussian ? 'rho' : 'epsilon')
+          const sum = heMech(s!, he.plan, false)
+          const count = countMech(c!)
+          const { lower, upper } = bounds(col!)
+          outputs.push({ kind: 'avg', name: out.name, label: out.label, measure: -1, encrypted: he.index, exp: sum.gridExp, sum, count, lower, upper })
+          perAggregate.push({ ...base, noise: { sum: sum.noiseScale, count: count.noiseScale }, halfWidth: null })
+          break
+        }
         const mo = moments(col!)
         const [s, c] = split(units, 2, gaussian ? 'rho' : 'epsilon')
         const sum = sumMech(s!, col!, mo.exp)
@@ -327,6 +385,17 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
       }
       case 'var':
       case 'stddev': {
+        if (col!.protection === 'he') {
+          const he = encryptedMeasure(col!)
+          const [c, s, q] = split(units, 3, gaussian ? 'rho' : 'epsilon')
+          const count = countMech(c!)
+          const sum = heMech(s!, he.plan, false)
+          const squares = heMech(q!, he.plan, true)
+          const { lower, upper } = bounds(col!)
+          outputs.push({ kind: out.fn, name: out.name, label: out.label, measure: -1, encrypted: he.index, exp: sum.gridExp, sum, count, squares, lower, upper })
+          perAggregate.push({ ...base, noise: { count: count.noiseScale, sum: sum.noiseScale, sumOfSquares: squares.noiseScale }, halfWidth: null })
+          break
+        }
         const mo = moments(col!)
         const [c, s, q] = split(units, 3, gaussian ? 'rho' : 'epsilon')
         const count = countMech(c!)
@@ -361,7 +430,12 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
 
   return Object.freeze({
     bound,
-    exec: { where: bound.where === null ? null : toTaskPredicate(bound.where), groupBy: bound.groupBy.map((g, i) => ({ column: g.column.name, dictionary: [...layout!.keys[i]!.dictionary], nullable: layout!.keys[i]!.nullable })), measures },
+    exec: {
+      where: bound.where === null ? null : toTaskPredicate(bound.where),
+      groupBy: bound.groupBy.map((g, i) => ({ column: g.column.name, dictionary: [...layout!.keys[i]!.dictionary], nullable: layout!.keys[i]!.nullable })),
+      measures,
+      ...(encrypted.length > 0 ? { encrypted } : {}),
+    },
     layout,
     groups,
     outputs,

@@ -1,6 +1,8 @@
 import { releaseMean, releaseStddev, releaseVariance, type Mechanism, type Released } from '../dp/index.js'
 import type { AggregateResult, MeasureResult } from '../exec/types.js'
+import type { ExactValue as HeExactValue } from '../he/types.js'
 import type { OutputPlan, Plan } from '../query/planner.js'
+import { heToGrid } from './he.js'
 
 /**
  * The release step: exact aggregates in, noisy values and their intervals out.
@@ -50,8 +52,30 @@ function sumSign(lower: number, upper: number): 'nonNegative' | 'nonPositive' | 
   return lower >= 0 ? 'nonNegative' : upper <= 0 ? 'nonPositive' : null
 }
 
-export function releaseAnswer(plan: Plan, result: AggregateResult): ReleasedAnswer {
+/**
+ * Decrypted encrypted measures, parallel to plan.exec.encrypted: per group the
+ * custodian's exact value, or null for a group with no selected row (its sum
+ * is exactly 0 and nothing was decrypted).
+ */
+export interface DecryptedMeasure {
+  readonly sums: readonly (HeExactValue | null)[]
+  readonly sumSquares: readonly (HeExactValue | null)[] | null
+}
+
+export function releaseAnswer(plan: Plan, result: AggregateResult, decrypted: readonly DecryptedMeasure[] = []): ReleasedAnswer {
   const conf = plan.confidence
+  const heOf = (i: number): DecryptedMeasure => {
+    const d = decrypted[i]
+    if (d === undefined) throw new Error(`encrypted measure ${i} was not decrypted`)
+    return d
+  }
+  // An he value is rounded to the mechanism's grid exactly (release/he.ts); the mechanism knows it rounds.
+  const heSum = (mech: Mechanism, i: number, g: number): Released => mech.release(heToGrid(heOf(i).sums[g]!, mech.gridExp))
+  const heSquares = (mech: Mechanism, i: number, g: number): Released => {
+    const sq = heOf(i).sumSquares
+    if (sq === null) throw new Error(`encrypted measure ${i} has no sums of squares`)
+    return mech.release(heToGrid(sq[g]!, mech.gridExp))
+  }
   const noisyHistograms = new Map<string, Released[]>()
   const histogramOf = (h: number, g: number): Released[] => {
     const key = `${h}:${g}`
@@ -76,12 +100,27 @@ export function releaseAnswer(plan: Plan, result: AggregateResult): ReleasedAnsw
         return withInterval(o.mech, o.mech.release(BigInt(exact)), conf, 'nonNegative')
       }
       case 'sum': {
+        if (o.encrypted !== undefined) {
+          const col = plan.exec.encrypted![o.encrypted]!.column
+          const spec = plan.bound.dataset.columns.find((c) => c.name === col)!
+          return withInterval(o.mech, heSum(o.mech, o.encrypted, g), conf, sumSign(spec.lower!, spec.upper!))
+        }
         const mo = momentsOf(result.measures[o.measure]!)
         const spec = plan.exec.measures[o.measure]!
         const sign = spec.kind === 'moments' ? sumSign(spec.lower, spec.upper) : null
         return withInterval(o.mech, o.mech.release({ units: mo.sum[g]!, exp: o.exp }), conf, sign)
       }
       case 'avg': {
+        if (o.encrypted !== undefined) {
+          const d = releaseMean(
+            { mechanism: o.sum, released: heSum(o.sum, o.encrypted, g) },
+            { mechanism: o.count, released: o.count.release(BigInt(result.count[g]!)) },
+            o.lower,
+            o.upper,
+            conf,
+          )
+          return [d.value, [d.interval.lo, d.interval.hi]]
+        }
         const mo = momentsOf(result.measures[o.measure]!)
         const d = releaseMean(
           { mechanism: o.sum, released: o.sum.release({ units: mo.sum[g]!, exp: o.exp }) },
@@ -94,6 +133,13 @@ export function releaseAnswer(plan: Plan, result: AggregateResult): ReleasedAnsw
       }
       case 'var':
       case 'stddev': {
+        if (o.encrypted !== undefined) {
+          const squares = { mechanism: o.squares, released: heSquares(o.squares, o.encrypted, g) }
+          const sum = { mechanism: o.sum, released: heSum(o.sum, o.encrypted, g) }
+          const count = { mechanism: o.count, released: o.count.release(BigInt(result.count[g]!)) }
+          const d = (o.kind === 'var' ? releaseVariance : releaseStddev)(squares, sum, count, o.lower, o.upper, conf)
+          return [d.value, [d.interval.lo, d.interval.hi]]
+        }
         const mo = momentsOf(result.measures[o.measure]!)
         const squares = { mechanism: o.squares, released: o.squares.release({ units: mo.sumSquares![g]!, exp: 2 * o.exp + 31 }) }
         const sum = { mechanism: o.sum, released: o.sum.release({ units: mo.sum[g]!, exp: o.exp }) }
