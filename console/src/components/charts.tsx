@@ -140,7 +140,7 @@ export function BurnDown(props: { series: Series[]; formatY: (n: number) => stri
   const ticks = niceTicks(0, Math.max(...all.map((p) => p.v)))
   const yMax = ticks[ticks.length - 1]!
   const plotH = H - PAD.top - 48
-  const plotW = W - PAD.left - PAD.right - 150
+  const plotW = W - PAD.left - PAD.right - 170
   const x = (t: number) => PAD.left + (t1 > t0 ? ((t - t0) / (t1 - t0)) * plotW : plotW / 2)
   const y = (v: number) => PAD.top + plotH - (v / yMax) * plotH
   const xTicks = t1 > t0 ? [0, 0.25, 0.5, 0.75, 1].map((f) => t0 + f * (t1 - t0)) : [t0]
@@ -155,11 +155,14 @@ export function BurnDown(props: { series: Series[]; formatY: (n: number) => stri
           </text>
         </g>
       ))}
-      {xTicks.map((t) => (
-        <text key={t} x={x(t)} y={PAD.top + plotH + 18} text-anchor="middle" class="xtick">
-          {props.formatX(t)}
-        </text>
-      ))}
+      {xTicks
+        // A short span formats several ticks alike: show each label once.
+        .filter((t, i) => i === 0 || props.formatX(t) !== props.formatX(xTicks[i - 1]!))
+        .map((t) => (
+          <text key={t} x={x(t)} y={PAD.top + plotH + 18} text-anchor="middle" class="xtick">
+            {props.formatX(t)}
+          </text>
+        ))}
       {props.series.map((s, i) => {
         const color = PALETTE[i % PALETTE.length]!
         let d = ''
@@ -178,7 +181,7 @@ export function BurnDown(props: { series: Series[]; formatY: (n: number) => stri
             ))}
             <rect x={PAD.left + plotW + 12} y={PAD.top + i * 18} width="10" height="10" fill={color} />
             <text x={PAD.left + plotW + 26} y={PAD.top + i * 18 + 9} class="legend" {...RAW}>
-              {s.name.length > 18 ? `${s.name.slice(0, 17)}…` : s.name}
+              {s.name.length > 24 ? `${s.name.slice(0, 23)}…` : s.name}
             </text>
             <title>{`${s.name}: ${props.formatY(last.v)}`}</title>
           </g>

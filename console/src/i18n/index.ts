@@ -44,6 +44,8 @@ export interface Formatter {
   bytes(n: number): string
   date(iso: string): string
   day(iso: string): string
+  /** Date and time, short: for chart axes. */
+  short(iso: string): string
   /** A relative time for expiries: "in 3 days". */
   relative(iso: string, now?: number): string
 }
@@ -62,6 +64,7 @@ export function formatter(lang: Lang): Formatter {
   }
   const dtf = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'medium' })
   const df = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeZone: 'UTC' })
+  const sf = new Intl.DateTimeFormat(locale, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })
   const rtf = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' })
   return {
     num: (n, digits = 2) => nf({ maximumFractionDigits: digits }).format(n),
@@ -87,6 +90,7 @@ export function formatter(lang: Lang): Formatter {
     date: (iso) => dtf.format(new Date(iso)),
     // Usage days are UTC days (the server groups by UTC day).
     day: (iso) => df.format(new Date(iso.length === 10 ? `${iso}T00:00:00Z` : iso)),
+    short: (iso) => sf.format(new Date(iso)),
     relative: (iso, now = Date.now()) => {
       const s = (Date.parse(iso) - now) / 1000
       const a = Math.abs(s)

@@ -33,7 +33,7 @@ export function burnDownSeries(by: By, usage: DatasetUsage, grants: readonly Gra
   if (by === 'grant') {
     return grants.map((g) =>
       build(
-        `${g.analyst} · ${g.id.slice(0, 8)}`,
+        `${g.analyst} · ${g.id.slice(2, 8)}`,
         Date.parse(g.createdAt),
         g.budget.epsilon.total,
         usage.timeline.filter((e) => e.grant === g.id).map((e) => ({ day: e.day, amount: e.epsilon })),
@@ -117,8 +117,8 @@ export function BudgetsView() {
   return (
     <div>
       <h1>{t('budgets.title')}</h1>
-      <label>
-        {t('budgets.dataset')}{' '}
+      <label class="inline">
+        {t('budgets.dataset')}
         <select value={id} onChange={(e) => setId((e.target as HTMLSelectElement).value)} translate={false} data-testid="budget-dataset">
           {catalog.data.datasets.map((d) => (
             <option key={d.id} value={d.id}>
@@ -174,7 +174,14 @@ export function BudgetsView() {
             {(usage.loading || grants.loading) && !usage.data && <Loading />}
             {series.length === 0 && usage.data && <p class="notice">{t('budgets.noSeries')}</p>}
             {series.length > 0 && (
-              <BurnDown series={series} now={now} formatY={(v) => `ε ${f.num(v, 2)}`} formatX={(ms) => f.day(new Date(ms).toISOString())} title={t('budgets.burnDownTitle', { dataset: id })} />
+              <BurnDown
+                series={series}
+                now={now}
+                formatY={(v) => `ε ${f.num(v, 2)}`}
+                // Within two days the hours tell the steps apart; over longer spans the day is enough.
+                formatX={(ms) => (now - Math.min(...series.map((s) => s.points[0]!.t)) < 2 * 86_400_000 ? f.short(new Date(ms).toISOString()) : f.day(new Date(ms).toISOString()))}
+                title={t('budgets.burnDownTitle', { dataset: id })}
+              />
             )}
             <p class="small muted">{t('budgets.burnDownNote')}</p>
             {usage.data && usage.data.byGrant.length > 0 && (

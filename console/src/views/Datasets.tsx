@@ -322,7 +322,7 @@ function UploadVersion({ dataset, onUploaded }: { dataset: Dataset; onUploaded: 
           </button>
         )}
       </div>
-      {progress && (upload.pending || result) && <UploadBar progress={progress} />}
+      {progress && upload.pending && <UploadBar progress={progress} />}
       <ErrorBox error={upload.error} onDismiss={() => upload.setError(null)} />
       {result && (
         <p class="notice ok" role="status" data-testid="upload-done">

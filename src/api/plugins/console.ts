@@ -83,7 +83,8 @@ export default async function consolePlugin(app: FastifyInstance, opts: ConsoleO
     wildcard: true,
     preCompressed: true,
     cacheControl: false,
-    dotfiles: 'deny',
+    // 'ignore' answers 404 through the app's not-found handler ('deny' would surface as an internal error).
+    dotfiles: 'ignore',
     schemaHide: true,
     setHeaders: (reply, filePath) => {
       const rel = path.relative(root, filePath).split(path.sep)
