@@ -7,8 +7,16 @@
  *   npm run bench:engine                 ROWS=1000000,10000000 (default)
  *   ROWS=200000 REPEAT=3 npm run bench:engine
  *
+ * veilboxRowsPerSec is end to end through the pool (task validation, the
+ * WHERE compiled to a selection, group codes, the kernel, the result back).
+ * nativeRowsPerSec and tsRowsPerSec time the two kernels alone, side by side
+ * on the same prepared request (selection and group codes built once), beside
+ * a plain unclamped JavaScript sum loop over the same array, the memory-bound
+ * reference, and SQLite running the same aggregate.
+ *
  * Prints a table and writes benchmarks/results/engine.json with, per case,
- * {name, rows, veilboxRowsPerSec, sqliteRowsPerSec, ratio, kernel}.
+ * {name, rows, veilboxRowsPerSec, sqliteRowsPerSec, ratio, kernel,
+ *  nativeRowsPerSec, tsRowsPerSec, plainSumRowsPerSec}.
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -17,6 +25,9 @@ import Database from 'better-sqlite3'
 import type { ExecTask } from '../src/engine/exec/task.js'
 import type { ColumnArray } from '../src/engine/exec/types.js'
 import { quantumFor } from '../src/engine/exec/quantum.js'
+import { kernelReport, loadKernel } from '../src/engine/exec/loader.js'
+import { tsKernel } from '../src/engine/exec/kernel.js'
+import { buildAggregateRequest } from '../src/engine/exec/task.js'
 import { SandboxPool } from '../src/sandbox/pool.js'
 import type { LoadedVersion } from '../src/store/column-store.js'
 import { envInt, machine, table, writeResult } from './lib.js'
@@ -123,7 +134,11 @@ async function timeIt(repeat: number, fn: () => unknown | Promise<unknown>): Pro
   return median(times)
 }
 
+const kernelChoice = loadKernel({ native: true })
+const nativeAvailable = kernelChoice.kernel.name === 'native'
+
 async function main() {
+  if (!nativeAvailable) process.stderr.write(`native kernel unavailable (${kernelChoice.reason}); measuring the TypeScript kernel only\n`)
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-engine-'))
   const results: Record<string, unknown>[] = []
   try {
@@ -131,13 +146,25 @@ async function main() {
       process.stderr.write(`${rows.toLocaleString()} rows: generating...\n`)
       const data = generate(rows)
       const source = { acquire: () => ({ version: data.version, release: () => {} }) }
-      const pool = new SandboxPool(source, { workers: 1, queueMax: 4, timeoutMs: 600_000, maxCells: Number.MAX_SAFE_INTEGER, heapMb: 256 })
+      const options = { workers: 1, queueMax: 4, timeoutMs: 600_000, maxCells: Number.MAX_SAFE_INTEGER, heapMb: 256 }
+      const pool = new SandboxPool(source, { ...options, native: nativeAvailable }, nativeAvailable ? 'native' : 'ts')
       const db = sqliteTable(tmp, data)
+      // The memory-bound reference: a plain unclamped sum over the same array.
+      const x = data.x
+      const plainSum = () => {
+        let s = 0
+        for (let i = 0; i < x.length; i++) s += x[i]!
+        return s
+      }
       try {
+        const plain = await timeIt(REPEAT, plainSum)
         for (const c of CASES) {
           process.stderr.write(`  ${c.name}...`)
           const task: ExecTask = { dataset: 'bench', version: rows, ...c.task }
           const veilbox = await timeIt(REPEAT, () => pool.execute(task))
+          const request = buildAggregateRequest(task, { rows, columns: data.version.columns, keep: data.version.keep, keepAll: true })
+          const nativeSec = nativeAvailable ? await timeIt(REPEAT, () => kernelChoice.kernel.aggregate(request)) : null
+          const tsSec = await timeIt(REPEAT, () => tsKernel.aggregate(request))
           const stmt = db.prepare(c.sql)
           const sqlite = await timeIt(Math.min(REPEAT, 3), () => stmt.all())
           const r = {
@@ -146,12 +173,17 @@ async function main() {
             veilboxRowsPerSec: Math.round(rows / veilbox),
             sqliteRowsPerSec: Math.round(rows / sqlite),
             ratio: Number((sqlite / veilbox).toFixed(2)),
-            kernel: pool.kernel,
+            kernel: nativeAvailable ? 'native' : 'ts',
+            nativeRowsPerSec: nativeSec === null ? null : Math.round(rows / nativeSec),
+            tsRowsPerSec: Math.round(rows / tsSec),
+            plainSumRowsPerSec: Math.round(rows / plain),
+            nativeToTs: nativeSec === null ? null : Number((tsSec / nativeSec).toFixed(2)),
+            nativeToPlainSum: nativeSec === null ? null : Number((plain / nativeSec).toFixed(2)),
             veilboxMs: Number((veilbox * 1000).toFixed(2)),
             sqliteMs: Number((sqlite * 1000).toFixed(2)),
           }
           results.push(r)
-          process.stderr.write(` ${r.veilboxMs} ms vs SQLite ${r.sqliteMs} ms (x${r.ratio})\n`)
+          process.stderr.write(` ${r.veilboxMs} ms end to end (${r.kernel}) vs SQLite ${r.sqliteMs} ms (x${r.ratio}); kernels: native x${r.nativeToTs} of ts\n`)
         }
       } finally {
         db.close()
@@ -161,9 +193,21 @@ async function main() {
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true })
   }
-  const out = writeResult('engine', { benchmark: 'engine', machine: machine(), repeat: REPEAT, cases: results })
+  const out = writeResult('engine', { benchmark: 'engine', machine: machine(), repeat: REPEAT, kernel: kernelReport(kernelChoice), cases: results })
   process.stdout.write(
-    `${table(results.map((r) => ({ case: String(r.name), rows: Number(r.rows), 'veilbox rows/s': Number(r.veilboxRowsPerSec), 'SQLite rows/s': Number(r.sqliteRowsPerSec), ratio: Number(r.ratio), kernel: String(r.kernel) })))}\n`,
+    `${table(
+      results.map((r) => ({
+        case: String(r.name),
+        rows: Number(r.rows),
+        'veilbox rows/s': Number(r.veilboxRowsPerSec),
+        'native rows/s': r.nativeRowsPerSec === null ? '-' : Number(r.nativeRowsPerSec),
+        'ts rows/s': Number(r.tsRowsPerSec),
+        'native/ts': r.nativeToTs === null ? '-' : Number(r.nativeToTs),
+        'plain sum rows/s': Number(r.plainSumRowsPerSec),
+        'SQLite rows/s': Number(r.sqliteRowsPerSec),
+        'x SQLite': Number(r.ratio),
+      })),
+    )}\n`,
   )
   process.stderr.write(`wrote ${out}\n`)
 }
