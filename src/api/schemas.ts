@@ -39,6 +39,10 @@ export const versionViewSchema = z.object({
   sha256: z.string(),
   createdAt: z.string(),
   rows: z.number().int().optional().describe('operators only'),
+  encryptedBy: z
+    .enum(['owner', 'service'])
+    .optional()
+    .describe('datasets with he columns: who encrypted them, the data owner before upload (veilbox encrypt) or the service on arrival (plaintext upload, the weaker path)'),
 })
 
 export const columnViewSchema = z.object({
@@ -51,6 +55,7 @@ export const columnViewSchema = z.object({
   upper: z.number().optional(),
   categories: z.array(z.string()).optional(),
   scale: z.number().int().optional(),
+  aggregates: z.array(z.string()).describe('the aggregates a query may apply to the column; he columns never take quantiles'),
 })
 
 export const datasetViewSchema = z
@@ -65,6 +70,10 @@ export const datasetViewSchema = z
     columns: z.array(columnViewSchema),
     versions: z.array(versionViewSchema),
     createdAt: z.string(),
+    he: z
+      .object({ keys: z.boolean(), profileId: z.string().optional() })
+      .optional()
+      .describe('datasets with he columns: whether the custodian has made their HE keys (GET /v1/datasets/{id}/he for the parameters)'),
   })
   .meta({ id: 'Dataset' })
 

@@ -26,7 +26,7 @@ export interface HeKeysRecord {
 function keysMissing(dataset: string): VeilboxError {
   return new VeilboxError(
     'VEILBOX_ERR_HE_KEYS_MISSING',
-    `dataset ${dataset} has encrypted (he) columns but no HE keys yet; a custodian creates them with POST /v1/datasets/${dataset}/he-keys`,
+    `dataset ${dataset} has encrypted (he) columns but no HE keys yet; a custodian creates them with POST /v1/datasets/${dataset}/he/keys`,
     { dataset },
   )
 }

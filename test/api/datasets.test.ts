@@ -16,7 +16,7 @@ t.test('an operator registers a dataset; every role sees it in the catalog', asy
   const one = await call('analyst', { method: 'GET', url: '/v1/datasets/people' })
   t.equal(one.statusCode, 200)
   const income = one.json().columns.find((c: { name: string }) => c.name === 'income')
-  t.same(income, { name: 'income', type: 'number', protection: 'dp', nullable: true, lower: 0, upper: 500000 })
+  t.same(income, { name: 'income', type: 'number', protection: 'dp', nullable: true, lower: 0, upper: 500000, aggregates: ['count', 'sum', 'avg', 'var', 'stddev', 'median', 'quantile'] })
   const missing = await call('analyst', { method: 'GET', url: '/v1/datasets/nope' })
   t.equal(missing.statusCode, 404)
   t.equal(missing.json().code, 'VEILBOX_ERR_DATASET_NOT_FOUND')

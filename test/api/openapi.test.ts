@@ -39,7 +39,7 @@ t.test('GET /openapi.json describes every route from the zod schemas', async (t)
   t.same(body.required.sort(), ['classification', 'columns', 'id', 'maxRowsPerUnit', 'privacyUnit', 'title'])
   t.equal(body.additionalProperties, false, 'unknown fields are refused, and the document says so')
   const upload = doc.paths['/v1/datasets/{id}/versions'].post
-  t.same(Object.keys(upload.requestBody.content).sort(), ['application/x-ndjson', 'text/csv'])
+  t.same(Object.keys(upload.requestBody.content).sort(), ['application/vnd.veilbox.encrypted+ndjson', 'application/x-ndjson', 'text/csv'])
   t.ok(upload.responses['201'])
   t.ok(doc.components.securitySchemes.apiKey)
   t.same(doc.paths['/healthz'].get.security, [], 'health needs no key')

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { kernelReport, loadKernel, type KernelReport } from '../../engine/exec/loader.js'
+import type { Custodian } from '../../engine/he/custodian.js'
 import { QueryEngine } from '../../engine/queries.js'
+import { custodianFor } from '../../custodian/local.js'
 import type { Executor } from '../../sandbox/executor.js'
 import { SandboxPool } from '../../sandbox/pool.js'
 import { ColumnStore } from '../../store/column-store.js'
@@ -15,6 +17,8 @@ declare module 'fastify' {
     signingKey: SigningKey
     /** Which aggregate kernel the sandboxes run, and why. */
     kernel: KernelReport
+    /** The HE key custodian: in process (VEILBOX_CUSTODIAN_DIR) or a separate process (VEILBOX_CUSTODIAN_URL). */
+    custodian: Custodian
   }
 }
 
@@ -34,13 +38,16 @@ export default fp(
       maxCells: c.taskMaxCells,
       heapMb: c.workerHeapMb,
       native: kernel.kernel === 'native',
+      heMaxWork: c.heMaxWork,
       ...(opts.sandboxWorker ? { filename: opts.sandboxWorker } : {}),
     }, kernel.kernel)
     app.decorate('columnStore', store)
     app.decorate('executor', executor)
     const signingKey = loadOrCreateSigningKey(c.dataDir)
     app.decorate('signingKey', signingKey)
-    app.decorate('queries', new QueryEngine(app.db, executor, signingKey))
+    const custodian = await custodianFor(c)
+    app.decorate('custodian', custodian)
+    app.decorate('queries', new QueryEngine(app.db, executor, signingKey, undefined, custodian))
     app.addHook('onClose', async () => {
       await executor.close()
     })

@@ -4,12 +4,16 @@ import { z } from 'zod'
 import { VeilboxError } from '../../errors/index.js'
 import { datasetSpecSchema, identifierSchema, type DatasetSpec } from '../../engine/schema.js'
 import { createDataset, getDataset, listDatasets, listVersions, type DatasetRecord } from '../../store/datasets.js'
+import { findHeKeys, uploadEncryption } from '../../store/he.js'
 import { actorOf, principalOf } from '../plugins/auth.js'
+import heRoutes, { columnAggregates } from './he.js'
 import { datasetViewSchema, problems } from '../schemas.js'
 
 /** What the catalog shows of a dataset: its declared metadata, never a row value. */
 export function datasetView(app: FastifyInstance, record: DatasetRecord, withRows: boolean): z.infer<typeof datasetViewSchema> {
   const s = record.spec
+  const hasHe = s.columns.some((c) => c.protection === 'he')
+  const keys = hasHe ? findHeKeys(app.db, s.id) : null
   return {
     id: s.id,
     title: s.title,
@@ -28,14 +32,20 @@ export function datasetView(app: FastifyInstance, record: DatasetRecord, withRow
       ...(c.upper === undefined ? {} : { upper: c.upper }),
       ...(c.categories === undefined ? {} : { categories: c.categories }),
       ...(c.scale === undefined ? {} : { scale: c.scale }),
+      aggregates: columnAggregates(c, keys?.profile ?? null),
     })),
-    versions: listVersions(app.db, s.id).map((v) => ({
-      version: v.version,
-      sha256: v.sha256,
-      createdAt: v.createdAt,
-      ...(withRows ? { rows: v.rows } : {}),
-    })),
+    versions: listVersions(app.db, s.id).map((v) => {
+      const enc = hasHe ? uploadEncryption(app.db, v.uploadId) : null
+      return {
+        version: v.version,
+        sha256: v.sha256,
+        createdAt: v.createdAt,
+        ...(withRows ? { rows: v.rows } : {}),
+        ...(enc === null ? {} : { encryptedBy: enc.encryptedBy }),
+      }
+    }),
     createdAt: record.createdAt,
+    ...(hasHe ? { he: { keys: keys !== null, ...(keys === null ? {} : { profileId: keys.profile.id }) } } : {}),
   }
 }
 
@@ -63,6 +73,7 @@ function specFrom(request: FastifyRequest): DatasetSpec {
 
 export default async function datasetRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>()
+  await app.register(heRoutes)
 
   r.post(
     '/v1/datasets',

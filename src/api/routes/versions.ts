@@ -5,6 +5,8 @@ import { z } from 'zod'
 import { VeilboxError } from '../../errors/index.js'
 import { identifierSchema } from '../../engine/schema.js'
 import { getDataset } from '../../store/datasets.js'
+import { ENCRYPTED_CONTENT_TYPE } from '../../engine/he/upload.js'
+import { ingestEncrypted } from '../../store/ingest/encrypted.js'
 import { ingest, INGEST_FORMATS, type IngestFormat } from '../../store/ingest/index.js'
 import { actorOf } from '../plugins/auth.js'
 import { problems } from '../schemas.js'
@@ -29,22 +31,24 @@ function byteLimit(limit: number): Transform {
  * bodies reach a handler, as streams that are never held whole in memory.
  */
 export default async function versionRoutes(app: FastifyInstance) {
-  app.addContentTypeParser([...INGEST_FORMATS], (_request, payload, done) => done(null, payload))
+  app.addContentTypeParser([...INGEST_FORMATS, ENCRYPTED_CONTENT_TYPE], (_request, payload, done) => done(null, payload))
 
   app.withTypeProvider<ZodTypeProvider>().post(
     '/v1/datasets/:id/versions',
     {
       config: { roles: ['operator'] },
       schema: {
-        summary: 'Load a new version of a dataset from CSV (header row) or NDJSON, all or nothing',
+        summary: 'Load a new version of a dataset from CSV (header row), NDJSON or an encrypted upload, all or nothing',
         description:
-          'The body is streamed. Every row is checked against the schema; one bad row refuses the whole upload with VEILBOX_ERR_INGEST_BAD_ROW naming the data row (1-based, header not counted), line and column, and nothing is stored.',
+          'The body is streamed. Every row is checked against the schema; one bad row refuses the whole upload with VEILBOX_ERR_INGEST_BAD_ROW naming the data row (1-based, header not counted), line and column, and nothing is stored. ' +
+          `A dataset with encrypted (he) columns takes the data owner's encrypted file (${ENCRYPTED_CONTENT_TYPE}, written by veilbox encrypt: only ciphertexts of the he columns reach the service), or, as the weaker convenience path, plain CSV/NDJSON whose he values the service encrypts on arrival with the dataset's public key (docs/he.md).`,
         tags: ['datasets'],
         params: z.object({ id: identifierSchema }),
         requestBodyDoc: {
           content: {
             'text/csv': { schema: { type: 'string', description: 'CSV with a header row naming every column once' } },
             'application/x-ndjson': { schema: { type: 'string', description: 'one JSON object per line, every column present' } },
+            [ENCRYPTED_CONTENT_TYPE]: { schema: { type: 'string', description: 'veilbox encrypt output: header, plain rows, he ciphertexts, end line (docs/he.md)' } },
           },
         },
         response: {
@@ -55,16 +59,18 @@ export default async function versionRoutes(app: FastifyInstance) {
     },
     async (request, reply) => {
       const format = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() as IngestFormat
-      if (!INGEST_FORMATS.includes(format)) {
+      const encrypted = (format as string) === ENCRYPTED_CONTENT_TYPE
+      if (!INGEST_FORMATS.includes(format) && !encrypted) {
         throw new VeilboxError(
           'VEILBOX_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE',
-          `uploads take ${INGEST_FORMATS.join(' or ')}, not ${format || 'no content type'}`,
+          `uploads take ${[...INGEST_FORMATS, ENCRYPTED_CONTENT_TYPE].join(' or ')}, not ${format || 'no content type'}`,
         )
       }
       getDataset(app.db, request.params.id)
       const body = (request.body as Readable).pipe(byteLimit(app.config.uploadMaxBytes))
       ;(request.body as Readable).on('error', (err) => body.destroy(err))
-      const result = await ingest(app.db, request.params.id, format, body, actorOf(request))
+      const actor = actorOf(request)
+      const result = encrypted ? await ingestEncrypted(app.db, request.params.id, body, actor) : await ingest(app.db, request.params.id, format, body, actor)
       return reply.code(201).send(result)
     },
   )

@@ -254,7 +254,7 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
   const hePlan = (col: ColumnSpec): HeColumnPlan => {
     const profile = options.heProfile
     if (profile === undefined || profile === null) {
-      throw new VeilboxError('VEILBOX_ERR_HE_KEYS_MISSING', `${col.name} is encrypted (he) and dataset ${spec.id} has no HE keys yet, so nothing can be computed on it; a custodian creates them with POST /v1/datasets/${spec.id}/he-keys`, { dataset: spec.id })
+      throw new VeilboxError('VEILBOX_ERR_HE_KEYS_MISSING', `${col.name} is encrypted (he) and dataset ${spec.id} has no HE keys yet, so nothing can be computed on it; a custodian creates them with POST /v1/datasets/${spec.id}/he/keys`, { dataset: spec.id })
     }
     return columnPlan(profile, col.name)
   }
