@@ -231,6 +231,29 @@ t.test('operator: registers a dataset and uploads a version with a progress bar'
   const { page, context, problems } = await open(t)
   await signIn(t, page, keys.operator, 'operator')
   await page.locator('[data-nav="datasets"]').click()
+
+  // From the schema form: the server's schema check speaks first, then the fixed form registers.
+  const form = page.getByTestId('dataset-form')
+  await form.locator('[data-field="id"]').fill('e2e_form')
+  await form.locator('[data-field="title"]').fill('E2E from the form')
+  await form.locator('[data-column-row="1"] [data-col="name"]').fill('amount')
+  await page.getByTestId('create-dataset').click()
+  const invalid = page.locator('.error[data-code="VEILBOX_ERR_DATASET_INVALID_SCHEMA"]')
+  await invalid.waitFor()
+  t.match(await invalid.innerText(), /columns\[1\]\.lower/, 'a private number without bounds is named by field')
+  await form.locator('[data-column-row="1"] [data-col="lower"]').fill('0')
+  await form.locator('[data-column-row="1"] [data-col="upper"]').fill('100')
+  await page.getByTestId('add-column').click()
+  await form.locator('[data-column-row="2"] [data-col="name"]').fill('zone')
+  await form.locator('[data-column-row="2"] [data-col="type"]').selectOption('category')
+  await form.locator('[data-column-row="2"] [data-col="protection"]').selectOption('public')
+  await form.locator('[data-column-row="2"] [data-col="categories"]').fill('east, west')
+  await page.getByTestId('create-dataset').click()
+  await page.getByTestId('dataset-created').waitFor()
+  await page.locator('[data-dataset="e2e_form"]').waitFor()
+  const registered = await api<{ columns: { name: string; categories?: string[] }[] }>('GET', '/v1/datasets/e2e_form', keys.operator)
+  t.same(registered.body.columns.find((c) => c.name === 'zone')?.categories, ['east', 'west'], 'the form registered the declared categories')
+
   await page.getByTestId('json-mode').click()
   const spec = {
     id: 'e2e_trips',
@@ -246,7 +269,7 @@ t.test('operator: registers a dataset and uploads a version with a progress bar'
   }
   await page.getByTestId('dataset-json').fill(JSON.stringify(spec, null, 2))
   await page.getByTestId('create-dataset').click()
-  await page.getByTestId('dataset-created').waitFor()
+  await page.getByTestId('dataset-created').filter({ hasText: 'e2e_trips' }).waitFor()
   const upload = page.getByTestId('upload-e2e_trips')
   await upload.waitFor()
 
