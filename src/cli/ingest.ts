@@ -4,11 +4,13 @@ import { Readable, Transform } from 'node:stream'
 import { Option, type Command } from 'commander'
 import cliProgress from 'cli-progress'
 import { VeilboxError } from '../errors/index.js'
+import { ENCRYPTED_CONTENT_TYPE } from '../engine/he/upload.js'
 import { clientOptions, requestJson, type ClientOptions } from './client.js'
 
 const FORMATS: Record<string, string> = {
   csv: 'text/csv',
   ndjson: 'application/x-ndjson',
+  encrypted: ENCRYPTED_CONTENT_TYPE,
 }
 
 function formatOf(file: string, explicit?: string): string {
@@ -16,7 +18,8 @@ function formatOf(file: string, explicit?: string): string {
   const ext = path.extname(file).toLowerCase()
   if (ext === '.csv') return FORMATS.csv!
   if (ext === '.ndjson' || ext === '.jsonl') return FORMATS.ndjson!
-  throw new VeilboxError('VEILBOX_ERR_REQUEST_VALIDATION', `cannot tell the format of ${file} from its extension; pass --format csv or --format ndjson`)
+  if (ext === '.vhe') return FORMATS.encrypted!
+  throw new VeilboxError('VEILBOX_ERR_REQUEST_VALIDATION', `cannot tell the format of ${file} from its extension; pass --format csv, ndjson or encrypted`)
 }
 
 /** Uploads a file as a new dataset version, with a progress bar of rows, bytes and rate. */
@@ -25,7 +28,7 @@ export function registerIngest(program: Command): void {
     .command('ingest')
     .description('upload a CSV or NDJSON file as a new version of a dataset (all or nothing)')
     .argument('<dataset>', 'dataset id')
-    .argument('<file>', 'CSV (with header row) or NDJSON file')
+    .argument('<file>', 'CSV (with header row), NDJSON, or an encrypted upload (.vhe, from veilbox encrypt)')
     .addOption(new Option('--format <format>', 'file format (default: from the extension)').choices(Object.keys(FORMATS)))
     .option('--no-progress', 'do not draw a progress bar')
   clientOptions(cmd).action(async (dataset: string, file: string, opts: ClientOptions & { format?: string; progress: boolean }) => {

@@ -3,6 +3,8 @@ import { loadConfig } from '../config/index.js'
 import { isVeilboxError } from '../errors/index.js'
 import { VERSION } from '../version.js'
 import { registerAudit } from './audit.js'
+import { registerCustodian } from './custodian.js'
+import { registerEncrypt } from './encrypt.js'
 import { registerIngest } from './ingest.js'
 import { registerKeys } from './keys.js'
 import { registerServe } from './serve.js'
@@ -16,6 +18,8 @@ export function program(): Command {
   registerKeys(cmd)
   registerIngest(cmd)
   registerAudit(cmd)
+  registerCustodian(cmd)
+  registerEncrypt(cmd)
   return cmd
 }
 

@@ -3,6 +3,7 @@ import { isVeilboxError } from '../errors/index.js'
 import { buildAggregateRequest } from '../engine/exec/task.js'
 import type { Kernel } from '../engine/exec/kernel.js'
 import { loadKernel } from '../engine/exec/loader.js'
+import { runEncrypted } from './encrypted.js'
 import { workerRequestSchema, type WorkerResponse } from './protocol.js'
 
 /**
@@ -26,8 +27,7 @@ export default async function run(message: unknown): Promise<WorkerResponse> {
     const result = kernel.aggregate(request)
     if (task.encrypted === undefined) return { ok: true, result }
     if (he === undefined) return { ok: false, code: 'VEILBOX_ERR_SANDBOX_BAD_MESSAGE', detail: 'the task has encrypted measures but no ciphertexts or keys were sent' }
-    // Loaded on first use: a worker that never sees an encrypted column never loads SEAL.
-    const { runEncrypted } = await import('./encrypted.js')
+    // SEAL's wasm is compiled on first use (contextFor): a worker that never sees an encrypted column never loads it.
     return { ok: true, result: { ...result, encrypted: await runEncrypted(he, task.encrypted, request) } }
   } catch (err) {
     if (isVeilboxError(err)) return { ok: false, code: err.code, detail: err.detail }

@@ -1,0 +1,162 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { Transform, type Readable, type Writable } from 'node:stream'
+import { once } from 'node:events'
+import cliProgress from 'cli-progress'
+import type { Command } from 'commander'
+import { parse as csvParse } from 'csv-parse'
+import { VeilboxError } from '../errors/index.js'
+import { ColumnEncryptor } from '../engine/he/encrypt.js'
+import { KeyStore } from '../engine/he/keystore.js'
+import type { HeProfile } from '../engine/he/profile.js'
+import { EncryptedUploadWriter, ENCRYPTED_CONTENT_TYPE } from '../engine/he/upload.js'
+import type { ColumnSpec, DatasetSpec } from '../engine/schema.js'
+import { RowChecker } from '../store/ingest/rows.js'
+
+/**
+ * `veilbox encrypt`: the data owner's tool. Reads a CSV (streamed), encrypts
+ * its `he` columns with the owner's secret key from the custodian's key
+ * directory (seeded symmetric encryption, full batches), keeps every other
+ * column as the text it was, and writes an encrypted upload
+ * (src/engine/he/upload.ts) for `veilbox ingest` or POST
+ * /v1/datasets/{id}/versions. The plaintext of the he columns never leaves
+ * this process: what the file holds of them is ciphertext.
+ */
+
+export interface EncryptStats {
+  readonly rows: number
+  readonly bytesIn: number
+  readonly bytesOut: number
+  readonly seconds: number
+  readonly profileId: string
+}
+
+/** The he columns as a schema, so the owner's values are checked by the same rules as any upload's. */
+function heSpec(profile: HeProfile): DatasetSpec {
+  const columns: ColumnSpec[] = profile.columns.map((c) => ({
+    name: c.name,
+    type: c.type,
+    protection: 'he',
+    lower: c.lower,
+    upper: c.upper,
+    ...(c.scheme === 'bfv' && c.scale > 0 ? { scale: c.scale } : {}),
+  }))
+  return { id: profile.dataset, title: profile.dataset, classification: 'internal', privacyUnit: 'unit', maxRowsPerUnit: 1, columns: [{ name: 'unit', type: 'id', protection: 'public' }, ...columns] }
+}
+
+/**
+ * Encrypts `input` (CSV with a header row) into `output`. `onRow` reports
+ * progress. Throws, having written an unusable file (no end line), when a
+ * row is bad: the service refuses such a file whole.
+ */
+export async function encryptCsv(
+  keysDir: string,
+  dataset: string,
+  input: Readable,
+  output: Writable,
+  onRow?: (rows: number) => void,
+): Promise<EncryptStats> {
+  const started = Date.now()
+  const keystore = await KeyStore.open(keysDir)
+  const encryptor = await ColumnEncryptor.open(keystore, dataset)
+  let bytesIn = 0
+  let bytesOut = 0
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      bytesIn += chunk.length
+      done(null, chunk)
+    },
+  })
+  const write = async (line: string): Promise<void> => {
+    bytesOut += Buffer.byteLength(line) + 1
+    if (!output.write(`${line}\n`)) await once(output, 'drain')
+  }
+  try {
+    const profile = encryptor.profile
+    const spec = heSpec(profile)
+    const checker = new RowChecker(spec)
+    const heCols = profile.columns.map((c) => spec.columns.find((s) => s.name === c.name)!)
+    const parser = csvParse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true })
+    input.on('error', (err) => parser.destroy(err))
+    input.pipe(counter).pipe(parser)
+    let writer: EncryptedUploadWriter | null = null
+    let plainAt: number[] = []
+    let heAt: number[] = []
+    let width = 0
+    let row = 0
+    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      if (writer === null) {
+        const names = record.map((h) => h.trim())
+        width = names.length
+        if (new Set(names).size !== names.length) throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', 'the CSV header names a column twice')
+        heAt = heCols.map((c) => {
+          const i = names.indexOf(c.name)
+          if (i < 0) throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', `the CSV header lacks the he column ${c.name}`, { column: c.name })
+          return i
+        })
+        plainAt = names.map((_, i) => i).filter((i) => !heAt.includes(i))
+        writer = new EncryptedUploadWriter(encryptor, { dataset, columns: plainAt.map((i) => names[i]!), he: heCols.map((c) => c.name) }, write)
+        await writer.start()
+        continue
+      }
+      row += 1
+      const pos = { row, line: info.lines }
+      if (record.length !== width) throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_ROW', `data row ${row} (line ${info.lines}) has ${record.length} fields; the header has ${width}`, { row, line: info.lines })
+      const he = heAt.map((i, k) => checker.fromText(heCols[k]!, record[i]!, pos) as number)
+      await writer.addRow(
+        plainAt.map((i) => record[i]!),
+        he,
+      )
+      onRow?.(row)
+    }
+    if (writer === null) throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the CSV is empty: it needs a header row and data rows')
+    const rows = await writer.finish()
+    return { rows, bytesIn, bytesOut, seconds: (Date.now() - started) / 1000, profileId: profile.id }
+  } finally {
+    encryptor.close()
+  }
+}
+
+export function registerEncrypt(program: Command): void {
+  program
+    .command('encrypt')
+    .description("the data owner's side: encrypt a CSV's he columns with the custodian's keys into an upload for the service")
+    .requiredOption('--dataset <id>', 'dataset the file is for (its keys must exist in --keys)')
+    .requiredOption('--keys <dir>', "the custodian's key directory (holds the dataset's secret key)")
+    .requiredOption('-o, --output <file>', `where to write the encrypted upload (${ENCRYPTED_CONTENT_TYPE}; by convention .vhe)`)
+    .argument('<input>', 'CSV with a header row naming every column')
+    .option('--no-progress', 'do not draw a progress bar')
+    .action(async (input: string, opts: { dataset: string; keys: string; output: string; progress: boolean }) => {
+      const total = fs.statSync(input).size
+      const bar = opts.progress
+        ? new cliProgress.SingleBar({ format: 'encrypting {bar} {percentage}% | {rows} rows | {rate} rows/s', hideCursor: true, etaBuffer: 50 }, cliProgress.Presets.shades_classic)
+        : null
+      const tmp = `${opts.output}.${process.pid}.tmp`
+      // Written under a temporary name and renamed at the end: a half-written file never has the final name.
+      const out = fs.createWriteStream(tmp, { mode: 0o600 })
+      const started = Date.now()
+      let read = 0
+      const src = fs.createReadStream(input)
+      src.on('data', (c) => (read += c.length))
+      bar?.start(total, 0, { rows: 0, rate: 0 })
+      try {
+        const stats = await encryptCsv(path.resolve(opts.keys), opts.dataset, src, out, (rows) => {
+          if (rows % 1000 === 0) bar?.update(read, { rows, rate: Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000)) })
+        })
+        out.end()
+        await once(out, 'finish')
+        fs.renameSync(tmp, opts.output)
+        bar?.update(total, { rows: stats.rows, rate: Math.round(stats.rows / Math.max(0.001, stats.seconds)) })
+        bar?.stop()
+        process.stdout.write(
+          `${opts.output}: ${stats.rows} rows of ${opts.dataset} in ${stats.seconds.toFixed(1)} s (${Math.round(stats.rows / Math.max(0.001, stats.seconds))} rows/s), ${(stats.bytesOut / 1e6).toFixed(1)} MB\n` +
+            `HE profile ${stats.profileId}\nupload it with: veilbox ingest ${opts.dataset} ${opts.output}\n`,
+        )
+      } catch (err) {
+        bar?.stop()
+        out.destroy()
+        fs.rmSync(tmp, { force: true })
+        throw err
+      }
+    })
+}
