@@ -22,7 +22,8 @@ export const fromBase64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(
 
 export const keyOptionsSchema = z.strictObject({
   maxRows: z.number().int().min(1).max(1 << 24),
-  polyModulusDegree: z.union(POLY_DEGREES.map((d) => z.literal(d)) as [z.ZodLiteral<4096>, z.ZodLiteral<8192>, z.ZodLiteral<16384>, z.ZodLiteral<32768>]).optional(),
+  // Any whole number: chooseProfile refuses the degrees that cannot reach 128-bit security (VEILBOX_ERR_HE_INSECURE_PARAMETERS), with the reason.
+  polyModulusDegree: z.number().int().min(1).max(1 << 20).optional().describe(`ring degree, one of ${POLY_DEGREES.join(', ')}; default 8192`),
   ckksColumns: z.array(identifierSchema).max(256).optional(),
   variance: z.boolean().optional(),
 })
@@ -115,5 +116,5 @@ export function decryptResponseIn(raw: unknown): DecryptResponse {
 
 export type WireKeyOptions = z.infer<typeof keyOptionsSchema>
 export function keyOptionsIn(o: WireKeyOptions): HeKeyOptions {
-  return o
+  return o as HeKeyOptions
 }

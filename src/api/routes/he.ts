@@ -5,7 +5,7 @@ import { isVeilboxError, VeilboxError } from '../../errors/index.js'
 import { bitLength } from '../../engine/he/params.js'
 import type { HeProfile } from '../../engine/he/profile.js'
 import { identifierSchema, type ColumnSpec } from '../../engine/schema.js'
-import { keyOptionsSchema } from '../../custodian/wire.js'
+import { keyOptionsIn, keyOptionsSchema } from '../../custodian/wire.js'
 import { getDataset } from '../../store/datasets.js'
 import { findHeKeys, storeHeKeys, type HeKeysRecord } from '../../store/he.js'
 import { actorOf } from '../plugins/auth.js'
@@ -132,7 +132,7 @@ export default async function heRoutes(app: FastifyInstance) {
       }
       let imported = false
       try {
-        await app.custodian.createKeys(spec.id, spec, request.body)
+        await app.custodian.createKeys(spec.id, spec, keyOptionsIn(request.body))
       } catch (err) {
         if (!(isVeilboxError(err) && err.code === 'VEILBOX_ERR_CUSTODIAN_KEYS_EXIST')) throw err
         imported = true
