@@ -65,7 +65,7 @@ t.test('the service works through a separate custodian process, and without it o
   // The token is checked: without it, or with another, the custodian answers nothing.
   const bare = await fetch(new URL('v1/datasets/clinic/public', `${url}/`))
   t.equal(bare.status, 401)
-  t.equal((await bare.json()).code, 'VEILBOX_ERR_AUTH_MISSING_KEY')
+  t.equal(((await bare.json()) as { code: string }).code, 'VEILBOX_ERR_AUTH_MISSING_KEY')
   const stranger = new RemoteCustodian(url, 'x'.repeat(40))
   await t.rejects(stranger.publicMaterial(CLINIC_ID), { code: 'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE', message: /token/ })
   t.ok(tokenMatches(token, token) && !tokenMatches(token, `${token}x`) && !tokenMatches('', token))
@@ -76,7 +76,7 @@ t.test('the service works through a separate custodian process, and without it o
     body: JSON.stringify({ dataset: 'clinic', profileId: 'x', queryId: 'q', aggregates: [] }),
   })
   t.equal(junk.status, 400)
-  t.equal((await junk.json()).code, 'VEILBOX_ERR_REQUEST_VALIDATION')
+  t.equal(((await junk.json()) as { code: string }).code, 'VEILBOX_ERR_REQUEST_VALIDATION')
 
   await stop(child)
   const down = await query(`SELECT SUM(cost) FROM ${CLINIC_ID}`, 1.5)
