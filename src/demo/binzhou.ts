@@ -23,6 +23,9 @@ const DISTRICTS = [
 
 export const AGE_BANDS = ['18-29', '30-44', '45-59', '60-74', '75+'] as const
 
+/** The seven districts' names, in declared order. */
+export const DISTRICT_NAMES: readonly string[] = DISTRICTS.map((d) => d.name)
+
 export const DEMO_SPEC: DatasetSpec = {
   id: DEMO_DATASET_ID,
   title: 'Binzhou households (synthetic demo)',

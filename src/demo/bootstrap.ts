@@ -2,12 +2,18 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { isVeilboxError } from '../errors/index.js'
 import { immediate, type Db } from '../store/db.js'
-import { createDataset, findDataset } from '../store/datasets.js'
+import { PassThrough, Readable } from 'node:stream'
+import { encryptCsv } from '../cli/encrypt.js'
+import type { Custodian } from '../engine/he/custodian.js'
+import { createDataset, findDataset, latestVersion } from '../store/datasets.js'
+import { findHeKeys, storeHeKeys } from '../store/he.js'
+import { ingestEncrypted } from '../store/ingest/encrypted.js'
 import { ingest } from '../store/ingest/index.js'
 import { findDatasetBudget, setDatasetBudget } from '../store/budgets.js'
 import { createGrant, listGrants } from '../store/grants.js'
 import { countKeys, createKey, listKeys, revokeKey, SYSTEM_ACTOR, type Role } from '../store/keys.js'
 import { DEMO_SPEC, demoCsv } from './binzhou.js'
+import { DEMO_HE_KEY_OPTIONS, DEMO_HE_SPEC, demoHeStream } from './subsidies.js'
 
 export const DEMO_KEYS_FILE = 'demo-keys.json'
 export const OPERATOR_KEY_FILE = 'operator-key.json'
@@ -26,7 +32,20 @@ export interface BootstrapReport {
   /** Files with freshly created secrets (mode 0600), for the operator to read. */
   readonly keyFiles: readonly string[]
   readonly createdDataset: boolean
+  /** The encrypted demo dataset was created (demo mode with a custodian). */
+  readonly createdHeDataset?: boolean
+  /** Why the encrypted demo dataset could not be made; the rest of the demo stands. */
+  readonly heProblem?: string
 }
+
+/** The custodian the encrypted demo uses, and its key directory when it runs in process (null for a remote one). */
+export interface DemoCustodian {
+  readonly custodian: Custodian
+  readonly keysDir: string | null
+}
+
+/** The encrypted demo's budget and grant. */
+export const DEMO_HE_GRANT = { epsilon: 10, purpose: 'demo: explore household subsidies by district, on encrypted data' } as const
 
 /** Writes JSON atomically with mode 0600: a half-written key file never exists. */
 export function writeSecretJson(file: string, value: unknown): void {
@@ -42,9 +61,11 @@ export function writeSecretJson(file: string, value: unknown): void {
  * them to demo-keys.json. Everything is created once: a restart finds it and
  * reuses it.
  */
-export async function bootstrap(db: Db, dataDir: string, options: { demo: boolean }): Promise<BootstrapReport> {
+export async function bootstrap(db: Db, dataDir: string, options: { demo: boolean; he?: DemoCustodian }): Promise<BootstrapReport> {
   const keyFiles: string[] = []
   let createdDataset = false
+  let createdHeDataset = false
+  let heProblem: string | undefined
   if (options.demo) {
     if (!findDataset(db, DEMO_SPEC.id)) {
       try {
@@ -97,6 +118,35 @@ export async function bootstrap(db: Db, dataDir: string, options: { demo: boolea
       writeSecretJson(file, { ...keys, grant: grant.id })
       if (!keyFiles.includes(file)) keyFiles.push(file)
     }
+    if (options.he) {
+      try {
+        createdHeDataset = await heDemo(db, options.he)
+        const current = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>
+        const liveHe = listGrants(db, { analyst: DEMO_PRINCIPALS.analyst, dataset: DEMO_HE_SPEC.id }).find((g) => g.id === current.heGrant && g.revokedAt === null)
+        if (!liveHe) {
+          const grant = createGrant(
+            db,
+            {
+              analyst: DEMO_PRINCIPALS.analyst,
+              dataset: DEMO_HE_SPEC.id,
+              purpose: DEMO_HE_GRANT.purpose,
+              columns: null,
+              aggregates: null,
+              epsilonMicro: DEMO_HE_GRANT.epsilon * 1e6,
+              deltaFemto: 0,
+              expiresAt: new Date(Date.now() + 365 * 24 * 3600 * 1000).toISOString(),
+            },
+            SYSTEM_ACTOR,
+            { epsilon: String(DEMO_HE_GRANT.epsilon), delta: '0' },
+          )
+          writeSecretJson(file, { ...current, heGrant: grant.id })
+          if (!keyFiles.includes(file)) keyFiles.push(file)
+        }
+      } catch (err) {
+        // A custodian that cannot be reached, or holds other keys, leaves the plaintext demo intact.
+        heProblem = isVeilboxError(err) ? `${err.code}: ${err.detail}` : String(err)
+      }
+    }
   } else {
     // Checked and created under one write lock: two processes starting together make one key.
     const key = immediate(db, () =>
@@ -110,5 +160,49 @@ export async function bootstrap(db: Db, dataDir: string, options: { demo: boolea
       keyFiles.push(file)
     }
   }
-  return { keyFiles, createdDataset }
+  return { keyFiles, createdDataset, ...(options.he ? { createdHeDataset } : {}), ...(heProblem === undefined ? {} : { heProblem }) }
+}
+
+/**
+ * The encrypted demo dataset: its keys made by the custodian (or taken over
+ * when the custodian already holds them from an earlier start), and one
+ * version encrypted the strong way, by the data owner with the secret key,
+ * when the custodian runs in process; through the plaintext path (the public
+ * key, on arrival) when it is a separate process whose key directory this
+ * process cannot read.
+ */
+async function heDemo(db: Db, he: DemoCustodian): Promise<boolean> {
+  const id = DEMO_HE_SPEC.id
+  if (!findDataset(db, id)) {
+    try {
+      createDataset(db, DEMO_HE_SPEC, SYSTEM_ACTOR)
+    } catch (err) {
+      if (!(isVeilboxError(err) && err.code === 'VEILBOX_ERR_DATASET_EXISTS')) throw err
+    }
+  }
+  if (!findHeKeys(db, id)) {
+    let action: 'he.keys.create' | 'he.keys.import' = 'he.keys.create'
+    try {
+      await he.custodian.createKeys(id, DEMO_HE_SPEC, DEMO_HE_KEY_OPTIONS)
+    } catch (err) {
+      if (!(isVeilboxError(err) && err.code === 'VEILBOX_ERR_CUSTODIAN_KEYS_EXIST')) throw err
+      action = 'he.keys.import'
+    }
+    storeHeKeys(db, DEMO_HE_SPEC, await he.custodian.publicMaterial(id), SYSTEM_ACTOR, action)
+  }
+  if (!findDatasetBudget(db, id)) {
+    setDatasetBudget(db, id, { epsilonMicro: DEMO_BUDGET.epsilon * 1e6, deltaFemto: 0 }, SYSTEM_ACTOR, { epsilon: String(DEMO_BUDGET.epsilon), delta: '0' })
+  }
+  if (latestVersion(db, id)) return false
+  if (he.keysDir !== null) {
+    const out = new PassThrough()
+    const chunks: Buffer[] = []
+    out.on('data', (c: Buffer) => chunks.push(c))
+    await encryptCsv(he.keysDir, id, demoHeStream(), out)
+    out.end()
+    await ingestEncrypted(db, id, Readable.from([Buffer.concat(chunks)]), SYSTEM_ACTOR)
+  } else {
+    await ingest(db, id, 'text/csv', demoHeStream(), SYSTEM_ACTOR)
+  }
+  return true
 }

@@ -8,7 +8,7 @@ import { runCli } from '../helpers/cli.js'
 
 t.test('the real server on an ephemeral port: health, catalog, roles, and the ingest CLI', async (t) => {
   const dataDir = tempDir(t)
-  const config = loadConfig({}, { dataDir, port: 0, logLevel: 'silent', demo: true })
+  const config = loadConfig({}, { dataDir, port: 0, logLevel: 'silent', demo: true, custodianDir: path.join(tempDir(t), 'keys') })
   const server = await startServer(config)
   t.teardown(() => server.close())
   const keys = JSON.parse(fs.readFileSync(path.join(dataDir, 'demo-keys.json'), 'utf8')) as Record<string, string>
@@ -25,7 +25,17 @@ t.test('the real server on an ephemeral port: health, catalog, roles, and the in
   const auth = (role: string) => ({ authorization: `Bearer ${keys[role]}` })
   const list = await fetch(new URL('/v1/datasets', server.url), { headers: auth('analyst') })
   t.equal(list.status, 200)
-  t.same(((await list.json()) as { datasets: { id: string }[] }).datasets.map((d) => d.id), ['binzhou_households'])
+  const catalog = ((await list.json()) as { datasets: { id: string; he?: { keys: boolean }; versions: { encryptedBy?: string }[] }[] }).datasets
+  t.same(catalog.map((d) => d.id), ['binzhou_households', 'binzhou_subsidies'])
+  t.same(catalog[1]!.he?.keys, true, 'the encrypted demo has its keys')
+  t.equal(catalog[1]!.versions[0]!.encryptedBy, 'owner', 'and a version its owner encrypted')
+  const sum = await fetch(new URL('/v1/queries', server.url), {
+    method: 'POST',
+    headers: { ...auth('analyst'), 'content-type': 'application/json' },
+    body: JSON.stringify({ sql: 'SELECT district, SUM(subsidy), AVG(dependants) FROM binzhou_subsidies WHERE rural = TRUE GROUP BY district', grant: keys.heGrant, epsilon: 1 }),
+  })
+  t.equal(sum.status, 200, 'the encrypted demo answers')
+  t.equal(((await sum.json()) as { rows: unknown[] }).rows.length, 7)
 
   const forbidden = await fetch(new URL('/v1/datasets', server.url), { method: 'POST', headers: { ...auth('analyst'), 'content-type': 'application/json' }, body: '{}' })
   t.equal(forbidden.status, 403)

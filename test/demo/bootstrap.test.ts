@@ -84,3 +84,39 @@ t.test('the demo data is deterministic, within bounds, and looks like a city', a
   const insured = a.filter((r) => r.insured).length / a.length
   t.ok(insured > 0.85 && insured < 0.99, `insurance rate ${insured}`)
 })
+
+t.test('demo with a custodian: the encrypted dataset, its keys, an owner-encrypted version and a grant; restarts and a new data directory reuse the keys', async (t) => {
+  const { LocalCustodian } = await import('../../src/engine/he/custodian.js')
+  const { KeyStore } = await import('../../src/engine/he/keystore.js')
+  const { DEMO_HE_SPEC, DEMO_HE_ROWS } = await import('../../src/demo/subsidies.js')
+  const { findHeKeys, uploadEncryption } = await import('../../src/store/he.js')
+  const keysDir = path.join(tempDir(t), 'keys')
+  const he = { custodian: new LocalCustodian(await KeyStore.open(keysDir)), keysDir }
+  const dir = tempDir(t)
+  const db = openDb(dir)
+  t.teardown(() => db.close())
+  const first = await bootstrap(db, dir, { demo: true, he })
+  t.equal(first.heProblem, undefined)
+  t.equal(first.createdHeDataset, true)
+  const versions = listVersions(db, DEMO_HE_SPEC.id)
+  t.equal(versions.length, 1)
+  t.equal(versions[0]!.rows, DEMO_HE_ROWS)
+  t.same(uploadEncryption(db, versions[0]!.uploadId)?.encryptedBy, 'owner', 'encrypted by the data owner, not on arrival')
+  t.equal(db.prepare("SELECT COUNT(*) FROM column_chunks WHERE column_name IN ('subsidy', 'dependants')").pluck().get(), 0, 'no plaintext of the he columns')
+  const keys = JSON.parse(fs.readFileSync(path.join(dir, DEMO_KEYS_FILE), 'utf8')) as Record<string, string>
+  t.match(getGrant(db, keys.heGrant!), { analyst: 'demo-analyst', dataset: DEMO_HE_SPEC.id })
+  t.same(getGrant(db, keys.grant!).dataset, DEMO_SPEC.id, 'the plaintext demo grant stays where it was')
+
+  const again = await bootstrap(db, dir, { demo: true, he })
+  t.same(again, { keyFiles: [], createdDataset: false, createdHeDataset: false })
+  t.equal(listGrants(db).length, 2)
+
+  // A fresh data directory against the same custodian: its keys are taken over, not made again.
+  const dir2 = tempDir(t)
+  const db2 = openDb(dir2)
+  t.teardown(() => db2.close())
+  const other = await bootstrap(db2, dir2, { demo: true, he })
+  t.equal(other.createdHeDataset, true)
+  t.equal(findHeKeys(db2, DEMO_HE_SPEC.id)?.profile.id, findHeKeys(db, DEMO_HE_SPEC.id)?.profile.id)
+  t.equal(db2.prepare("SELECT action FROM audit_log WHERE action LIKE 'he.keys.%'").pluck().get(), 'he.keys.import')
+})
