@@ -23,7 +23,7 @@ export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]): Lo
       (data) => mine === seq.current && setState({ data, error: null, loading: false }),
       (err: unknown) => mine === seq.current && setState((s) => ({ data: s.data, error: asApiError(err), loading: false })),
     )
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // `load` is a fresh closure on every render; `deps` say when it means something new.
   }, [...deps, tick])
   const reload = useCallback(() => setTick((n) => n + 1), [])
   return { ...state, reload }

@@ -43,6 +43,7 @@ export const en = {
   'home.intro.analyst': 'You ask aggregate questions inside your grants. Every fresh answer carries noise and is charged to your grant’s privacy budget; repeats and re-opened answers are free.',
   'home.intro.operator': 'You register datasets and their column policies, load versions, set privacy budgets, grant analysts access for one purpose each, manage keys and read the audit chain.',
   'home.intro.custodian': 'You hold the data owner’s encryption keys. Key creation, encryption and decryption run in the veilbox custodian program on your own machine, not in this console.',
+  'home.startQuery': 'Ask a question',
   'home.can': 'This key may',
   'home.cannot': 'This key may not',
   'can.catalog': 'browse the catalog: datasets, columns, protections, bounds',

@@ -47,6 +47,7 @@ export const zh: Record<MessageKey, string> = {
   'home.intro.analyst': '您在自己的授权范围内提出聚合查询。每个新答案都带有噪声，并从授权的隐私预算中扣除；重复查询和重新打开的答案不收费。',
   'home.intro.operator': '您登记数据集及其列策略、加载版本、设置隐私预算、按用途向分析人员授权、管理密钥并查阅审计链。',
   'home.intro.custodian': '您保管数据所有方的加密密钥。创建密钥、加密和解密在您自己机器上的 veilbox 保管程序（veilbox custodian）中完成，不在此控制台中。',
+  'home.startQuery': '提出问题',
   'home.can': '此密钥可以',
   'home.cannot': '此密钥不能',
   'can.catalog': '浏览数据目录：数据集、列、保护方式、取值范围',

@@ -21,6 +21,13 @@ export function HomeView() {
       <section class="card" data-testid="capabilities">
         <h1>{t('home.title', { role: t(`role.${session.role}`) })}</h1>
         <p class="muted">{t(`home.intro.${session.role}`)}</p>
+        {session.role === 'analyst' && (
+          <p>
+            <a class="button primary" href="#/query" data-testid="start-query">
+              {t('home.startQuery')}
+            </a>
+          </p>
+        )}
         <div class="two-col">
           <div>
             <h2>{t('home.can')}</h2>
