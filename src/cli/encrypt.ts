@@ -54,7 +54,7 @@ export async function encryptCsv(
   dataset: string,
   input: Readable,
   output: Writable,
-  onRow?: (rows: number) => void,
+  onRow?: (rows: number, bytesIn: number) => void,
 ): Promise<EncryptStats> {
   const started = Date.now()
   const keystore = await KeyStore.open(keysDir)
@@ -107,7 +107,7 @@ export async function encryptCsv(
         plainAt.map((i) => record[i]!),
         he,
       )
-      onRow?.(row)
+      onRow?.(row, bytesIn)
     }
     if (writer === null) throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the CSV is empty: it needs a header row and data rows')
     const rows = await writer.finish()
@@ -135,12 +135,9 @@ export function registerEncrypt(program: Command): void {
       // Written under a temporary name and renamed at the end: a half-written file never has the final name.
       const out = fs.createWriteStream(tmp, { mode: 0o600 })
       const started = Date.now()
-      let read = 0
-      const src = fs.createReadStream(input)
-      src.on('data', (c) => (read += c.length))
       bar?.start(total, 0, { rows: 0, rate: 0 })
       try {
-        const stats = await encryptCsv(path.resolve(opts.keys), opts.dataset, src, out, (rows) => {
+        const stats = await encryptCsv(path.resolve(opts.keys), opts.dataset, fs.createReadStream(input), out, (rows, read) => {
           if (rows % 1000 === 0) bar?.update(read, { rows, rate: Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000)) })
         })
         out.end()
