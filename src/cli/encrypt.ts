@@ -76,7 +76,10 @@ export async function encryptCsv(
     const spec = heSpec(profile)
     const checker = new RowChecker(spec)
     const heCols = profile.columns.map((c) => spec.columns.find((s) => s.name === c.name)!)
-    const parser = csvParse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true })
+    // No `info` per record (it makes csv-parse 2.5x slower): lines are counted here, a record's
+    // own line plus the line breaks inside its quoted fields; empty lines are skipped here too.
+    const parser = csvParse({ bom: true, relax_column_count: true })
+    let line = 0
     input.on('error', (err) => parser.destroy(err))
     input.pipe(counter).pipe(parser)
     let writer: EncryptedUploadWriter | null = null
@@ -84,7 +87,10 @@ export async function encryptCsv(
     let heAt: number[] = []
     let width = 0
     let row = 0
-    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    for await (const record of parser as AsyncIterable<string[]>) {
+      line += 1
+      for (const f of record) for (let i = f.indexOf('\n'); i !== -1; i = f.indexOf('\n', i + 1)) line += 1
+      if (record.length === 1 && record[0] === '') continue
       if (writer === null) {
         const names = record.map((h) => h.trim())
         width = names.length
@@ -100,8 +106,8 @@ export async function encryptCsv(
         continue
       }
       row += 1
-      const pos = { row, line: info.lines }
-      if (record.length !== width) throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_ROW', `data row ${row} (line ${info.lines}) has ${record.length} fields; the header has ${width}`, { row, line: info.lines })
+      const pos = { row, line }
+      if (record.length !== width) throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_ROW', `data row ${row} (line ${pos.line}) has ${record.length} fields; the header has ${width}`, { row, line: pos.line })
       const he = heAt.map((i, k) => checker.fromText(heCols[k]!, record[i]!, pos) as number)
       await writer.addRow(
         plainAt.map((i) => record[i]!),
