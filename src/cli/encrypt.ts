@@ -23,6 +23,32 @@ import { RowChecker } from '../store/ingest/rows.js'
  * this process: what the file holds of them is ciphertext.
  */
 
+/**
+ * The parser's records in batches, as many as are readable at a time: an
+ * await per record (the stream's own async iterator) costs more than
+ * parsing the record.
+ */
+async function* batches(parser: Readable): AsyncGenerator<string[][]> {
+  const ended = new Promise<void>((resolve, reject) => {
+    parser.once('end', resolve)
+    parser.once('error', reject)
+  })
+  let done = false
+  void ended.then(
+    () => (done = true),
+    () => (done = true),
+  )
+  for (;;) {
+    const batch: string[][] = []
+    let record: string[] | null
+    while ((record = parser.read() as string[] | null) !== null) batch.push(record)
+    if (batch.length > 0) yield batch
+    if (done) break
+    await Promise.race([once(parser, 'readable'), ended])
+  }
+  await ended
+}
+
 export interface EncryptStats {
   readonly rows: number
   readonly bytesIn: number
@@ -67,9 +93,21 @@ export async function encryptCsv(
       done(null, chunk)
     },
   })
-  const write = async (line: string): Promise<void> => {
+  // Lines are gathered into writes of about 256 KB: a write per row would cost more than the encryption.
+  let pending: string[] = []
+  let pendingBytes = 0
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return
+    const chunk = `${pending.join('\n')}\n`
+    pending = []
+    pendingBytes = 0
+    if (!output.write(chunk)) await once(output, 'drain')
+  }
+  const write = (line: string): void | Promise<void> => {
     bytesOut += Buffer.byteLength(line) + 1
-    if (!output.write(`${line}\n`)) await once(output, 'drain')
+    pending.push(line)
+    pendingBytes += line.length
+    return pendingBytes >= 256 * 1024 ? flush() : undefined
   }
   try {
     const profile = encryptor.profile
@@ -87,7 +125,7 @@ export async function encryptCsv(
     let heAt: number[] = []
     let width = 0
     let row = 0
-    for await (const record of parser as AsyncIterable<string[]>) {
+    for await (const batch of batches(parser)) for (const record of batch) {
       line += 1
       for (const f of record) for (let i = f.indexOf('\n'); i !== -1; i = f.indexOf('\n', i + 1)) line += 1
       if (record.length === 1 && record[0] === '') continue
@@ -109,14 +147,16 @@ export async function encryptCsv(
       const pos = { row, line }
       if (record.length !== width) throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_ROW', `data row ${row} (line ${pos.line}) has ${record.length} fields; the header has ${width}`, { row, line: pos.line })
       const he = heAt.map((i, k) => checker.fromText(heCols[k]!, record[i]!, pos) as number)
-      await writer.addRow(
+      const wait = writer.addRow(
         plainAt.map((i) => record[i]!),
         he,
       )
+      if (wait !== undefined) await wait
       onRow?.(row, bytesIn)
     }
     if (writer === null) throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the CSV is empty: it needs a header row and data rows')
     const rows = await writer.finish()
+    await flush()
     return { rows, bytesIn, bytesOut, seconds: (Date.now() - started) / 1000, profileId: profile.id }
   } finally {
     encryptor.close()

@@ -207,8 +207,13 @@ export class EncryptedUploadWriter {
     await this.write(JSON.stringify(h))
   }
 
-  /** One row: its plain cells (text, header order) and its he values (header `he` order). */
-  async addRow(plain: readonly string[], he: readonly number[]): Promise<void> {
+  /**
+   * One row: its plain cells (text, header order) and its he values (header
+   * `he` order). Returns a promise only when it has to wait (a batch filled
+   * and is being encrypted and written, or the sink is full): the caller
+   * awaits that, and a million rows cost no million awaits.
+   */
+  addRow(plain: readonly string[], he: readonly number[]): void | Promise<void> {
     if (plain.length !== this.header.columns.length || he.length !== this.pending.length) {
       throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `a row needs ${this.header.columns.length} plain cells and ${this.pending.length} he values`)
     }
@@ -218,12 +223,18 @@ export class EncryptedUploadWriter {
       })
     }
     this.rows += 1
-    await this.write(JSON.stringify(plain))
+    const written = this.write(JSON.stringify(plain))
+    let full: EncryptedUploadWriter['pending'][number][] | null = null
     for (let i = 0; i < this.pending.length; i++) {
       const p = this.pending[i]!
       p.buffer[p.filled++] = he[i]!
-      if (p.filled === p.batchRows) await this.flush(p)
+      if (p.filled === p.batchRows) (full ??= []).push(p)
     }
+    if (written === undefined && full === null) return
+    return (async () => {
+      await written
+      for (const p of full ?? []) await this.flush(p)
+    })()
   }
 
   /** Encrypts the partial batches and writes the end line; returns the row count. */
