@@ -2,9 +2,9 @@ import { VeilboxError } from '../../errors/index.js'
 import {
   countSensitivity,
   groupedL2Sensitivity,
-  makeGaussian,
-  makeHistogramQuantile,
-  makeLaplace,
+  memoGaussian,
+  memoHistogramQuantile,
+  memoLaplace,
   perRowBound,
   Rational,
   splitMicro,
@@ -278,28 +278,30 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
   const common = (extra: MechanismOptions): MechanismOptions => ({ coordinates, ...extra })
   const countMech = (units: bigint): Mechanism =>
     gaussian
-      ? makeGaussian({ sensitivity: groupedL2Sensitivity({ maxRowsPerUnit: m, perRow: 1 }), rho: asRational(units), ...common({ integer: true, inputExp: 0 }) })
-      : makeLaplace({ sensitivity: countSensitivity(m), epsilon: asRational(units), ...common({ integer: true, inputExp: 0 }) })
+      ? memoGaussian({ sensitivity: groupedL2Sensitivity({ maxRowsPerUnit: m, perRow: 1 }), rho: asRational(units), ...common({ integer: true, inputExp: 0 }) })
+      : memoLaplace({ sensitivity: countSensitivity(m), epsilon: asRational(units), ...common({ integer: true, inputExp: 0 }) })
   const sumMech = (units: bigint, col: ColumnSpec, exp: number): Mechanism => {
     const { lower, upper } = bounds(col)
     const integer = col.type === 'integer'
     return gaussian
-      ? makeGaussian({ sensitivity: groupedL2Sensitivity({ maxRowsPerUnit: m, perRow: perRowBound(lower, upper, exp) }), rho: asRational(units), ...common({ integer, inputExp: exp }) })
-      : makeLaplace({ sensitivity: sumSensitivity({ maxRowsPerUnit: m, lower, upper, exp }), epsilon: asRational(units), ...common({ integer, inputExp: exp }) })
+      ? memoGaussian({ sensitivity: groupedL2Sensitivity({ maxRowsPerUnit: m, perRow: perRowBound(lower, upper, exp) }), rho: asRational(units), ...common({ integer, inputExp: exp }) })
+      : memoLaplace({ sensitivity: sumSensitivity({ maxRowsPerUnit: m, lower, upper, exp }), epsilon: asRational(units), ...common({ integer, inputExp: exp }) })
   }
   const heMech = (units: bigint, plan: HeColumnPlan, squares: boolean): Mechanism => {
     const s = heSensitivity(plan, m, groups, squares)
     const opts = common({ integer: s.integer, ...(s.inputExp === undefined ? {} : { inputExp: s.inputExp }) })
-    return gaussian ? makeGaussian({ sensitivity: s.l2, rho: asRational(units), ...opts }) : makeLaplace({ sensitivity: s.l1, epsilon: asRational(units), ...opts })
+    return gaussian ? memoGaussian({ sensitivity: s.l2, rho: asRational(units), ...opts }) : memoLaplace({ sensitivity: s.l1, epsilon: asRational(units), ...opts })
   }
   const squaresMech = (units: bigint, col: ColumnSpec, exp: number): Mechanism => {
     const { lower, upper } = bounds(col)
     const inputExp = 2 * exp + 31
     return gaussian
-      ? makeGaussian({ sensitivity: groupedL2Sensitivity({ maxRowsPerUnit: m, perRow: sumSquaresSensitivity({ maxRowsPerUnit: 1, lower, upper, exp }) }), rho: asRational(units), ...common({ inputExp }) })
-      : makeLaplace({ sensitivity: sumSquaresSensitivity({ maxRowsPerUnit: m, lower, upper, exp }), epsilon: asRational(units), ...common({ inputExp }) })
+      ? memoGaussian({ sensitivity: groupedL2Sensitivity({ maxRowsPerUnit: m, perRow: sumSquaresSensitivity({ maxRowsPerUnit: 1, lower, upper, exp }) }), rho: asRational(units), ...common({ inputExp }) })
+      : memoLaplace({ sensitivity: sumSquaresSensitivity({ maxRowsPerUnit: m, lower, upper, exp }), epsilon: asRational(units), ...common({ inputExp }) })
   }
 
+  // Mechanisms are memoized by their parameters (dp/memo.ts): most plans repeat
+  // the shapes of earlier ones, and building a mechanism is exact arithmetic.
   // Quantiles of one column share one histogram: first gather their parts.
   const quantileUnits = new Map<string, bigint>()
   aggregates.forEach((a, i) => {
@@ -312,7 +314,7 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
     if (index === undefined) {
       const { lower, upper } = bounds(col)
       const units = quantileUnits.get(col.name)!
-      const quantile = makeHistogramQuantile({
+      const quantile = memoHistogramQuantile({
         lower,
         upper,
         bins,
