@@ -113,6 +113,8 @@ interface Prepared {
   /** The query's own privacy parameters: pure epsilon (Laplace), or the (epsilon, delta) its rho is calibrated to (Gaussian). */
   readonly epsilon: number
   readonly delta: number
+  /** The query text as sent, or null for the JSON form. */
+  readonly sql: string | null
 }
 
 const ZERO: ChargeView = Object.freeze({ epsilon: 0, delta: 0 })
@@ -130,10 +132,13 @@ function remainingOf(view: LedgerView, c: Charge | null) {
 
 /** Byte-identical repeats remembered for the fast path. */
 const REPEAT_CACHE_SIZE = 10_000
+/** Stored answers kept parsed and serialized for repeats. */
+const STORED_CACHE_SIZE = 2_000
 
 export class QueryEngine {
   private readonly committer: GroupCommitter
   private readonly repeats = new Map<string, { cacheKey: string; version: number }>()
+  private readonly stored = new Map<string, { body: AnswerBody; prefix: string }>()
 
   constructor(
     private readonly db: Db,
@@ -265,7 +270,7 @@ export class QueryEngine {
   }
 
   private rereadInTransaction(actor: AuditActor, row: AnswerRow, action: string): AnswerBody {
-    const body = JSON.parse(row.body) as AnswerBody
+    const stored = this.storedAnswer(row)
     const grant = getGrant(this.db, row.grant_id)
     appendAudit(this.db, {
         actor,
@@ -280,12 +285,29 @@ export class QueryEngine {
         detail: { queryId: row.query_id },
       })
     const remaining = remainingOf({ scope: 'grant', id: grant.id, ledger: grant.ledger }, null)
-    return {
-      ...body,
-      privacy: { ...body.privacy, charged: { grant: ZERO, dataset: ZERO } },
-      budget: { remaining },
-      cached: true,
-    }
+    return { ...stored.body, budget: { remaining } }
+  }
+
+  /**
+   * A stored answer as a repeat returns it (cached, nothing charged), parsed
+   * and serialized once: everything but the grant's remaining budget is fixed.
+   */
+  private storedAnswer(row: AnswerRow): { body: AnswerBody; prefix: string } {
+    const hit = this.stored.get(row.query_id)
+    if (hit) return hit
+    const original = JSON.parse(row.body) as AnswerBody
+    const { budget: _budget, ...rest } = { ...original, privacy: { ...original.privacy, charged: { grant: ZERO, dataset: ZERO } }, cached: true }
+    const body = { ...rest, budget: original.budget } as AnswerBody
+    const entry = { body, prefix: JSON.stringify(rest).slice(0, -1) }
+    if (this.stored.size >= STORED_CACHE_SIZE) this.stored.delete(this.stored.keys().next().value!)
+    this.stored.set(row.query_id, entry)
+    return entry
+  }
+
+  /** The answer as JSON; a stored answer is spliced from its serialized form. */
+  serialize(body: AnswerBody): string {
+    const stored = body.cached ? this.stored.get(body.queryId) : undefined
+    return stored ? `${stored.prefix},"budget":${JSON.stringify(body.budget)}}` : JSON.stringify(body)
   }
 
   private prepare(principal: Principal, req: QueryRequest): Prepared {
@@ -344,7 +366,7 @@ export class QueryEngine {
       )
       .digest('hex')
     const price: Price = { mechanism, epsilonMicro: Number(plan.epsilonMicro), rhoPico: Number(plan.rhoPico) }
-    return { query, grant, spec: record.spec, bound, version, plan, price, queryHash: hash, cacheKey, epsilon: Number(toMicro(req.epsilon)) / MICRO, delta }
+    return { query, grant, spec: record.spec, bound, version, plan, price, queryHash: hash, cacheKey, epsilon: Number(toMicro(req.epsilon)) / MICRO, delta, sql: req.sql ?? null }
   }
 
   /**
@@ -490,7 +512,7 @@ export class QueryEngine {
         version: p.version.version,
         datasetSha256: p.version.sha256,
         queryHash: p.queryHash,
-        sql: null,
+        sql: p.sql,
         columns: released.columns,
         rows: released.rows,
         intervals: released.intervals,

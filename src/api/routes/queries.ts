@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { queryJsonSchema } from '../../engine/query/index.js'
-import type { AnswerBody, QueryRequest } from '../../engine/queries.js'
+import type { QueryRequest } from '../../engine/queries.js'
 import { listAnswers } from '../../store/answers.js'
 import { principalOf } from '../plugins/auth.js'
 import { problems } from '../schemas.js'
@@ -99,11 +99,6 @@ const previewSchema = z
   })
   .meta({ id: 'Preview' })
 
-/** The engine's answers are deeply readonly; the schema's type is not. Same shape. */
-function asAnswer(body: AnswerBody): z.output<typeof answerSchema> {
-  return body as unknown as z.output<typeof answerSchema>
-}
-
 function request(body: z.infer<typeof queryBody>): QueryRequest {
   return body as QueryRequest
 }
@@ -124,9 +119,10 @@ export default async function queryRoutes(app: FastifyInstance) {
         response: { 200: answerSchema, ...problems(400, 401, 403, 404, 409, 503, 504) },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const body = await app.queries.run(principalOf(req), request(req.body))
-      return asAnswer({ ...body, sql: req.body.sql ?? body.sql })
+      // Serialized by the engine (a repeat is spliced from its stored form); the schema above documents it.
+      return reply.type('application/json; charset=utf-8').send(app.queries.serialize(body) as never)
     },
   )
 
@@ -179,6 +175,9 @@ export default async function queryRoutes(app: FastifyInstance) {
         response: { 200: answerSchema, ...problems(400, 401, 403, 404) },
       },
     },
-    async (req) => asAnswer(await app.queries.get(principalOf(req), req.params.queryId)),
+    async (req, reply) => {
+      const body = await app.queries.get(principalOf(req), req.params.queryId)
+      return reply.type('application/json; charset=utf-8').send(app.queries.serialize(body) as never)
+    },
   )
 }
