@@ -1,4 +1,5 @@
-// The Node-API boundary of the native kernels (kernels.h).
+// The Node-API boundary of the native kernels (simd.h) and of the loops that
+// build their requests (masks.h).
 //
 // Context-aware (NAPI_MODULE_INIT) and stateless: no global mutable state, so
 // one loaded copy serves the main thread and every worker thread. Each call
@@ -12,7 +13,7 @@
 //                                is a bug in the wrapper, never a crash;
 //   VEILBOX_ERR_NATIVE_FAILURE   anything else (out of memory, a Node-API
 //                                failure).
-// Data-dependent refusals are not exceptions but status numbers (kernels.h,
+// Data-dependent refusals are not exceptions but status numbers (api.h,
 // Status), which the wrapper turns into the same errors the TS kernel throws.
 #include <node_api.h>
 
@@ -320,6 +321,199 @@ napi_value Counts(napi_env env, napi_callback_info info) {
   });
 }
 
+// ---------------------------------------------------------------------------
+// The request-building loops (masks.h). Each writes into arrays the caller
+// passed, after checking their types and lengths, and returns undefined (or
+// the maximum, for maxCode).
+
+const veilbox::LoopTable& loops_of(napi_env env, napi_callback_info info) { return table_of(env, info).loops; }
+
+napi_value undefined_value(napi_env env) {
+  napi_value u;
+  check(env, napi_get_undefined(env, &u), "get_undefined");
+  return u;
+}
+
+// A Float64Array (index 0) or an Int32Array (index 1).
+Typed numeric_values(napi_env env, napi_value v, const char* name, int& index) {
+  Typed t = typed(env, v, name);
+  if (t.type != napi_float64_array && t.type != napi_int32_array) {
+    throw BadCall{std::string(name) + " must be a Float64Array or an Int32Array"};
+  }
+  index = t.type == napi_float64_array ? 0 : 1;
+  return t;
+}
+
+// A Uint8Array (index 0), Uint16Array (1) or Uint32Array (2).
+Typed code_values(napi_env env, napi_value v, const char* name, int& index) {
+  Typed t = typed(env, v, name);
+  switch (t.type) {
+    case napi_uint8_array:
+      index = 0;
+      return t;
+    case napi_uint16_array:
+      index = 1;
+      return t;
+    case napi_uint32_array:
+      index = 2;
+      return t;
+    default:
+      throw BadCall{std::string(name) + " must be a Uint8Array, Uint16Array or Uint32Array"};
+  }
+}
+
+// A Uint8Array of at least `at_least` bytes.
+Typed bytes_of(napi_env env, napi_value v, std::size_t at_least, const char* name) {
+  Typed t = typed(env, v, name);
+  if (t.type != napi_uint8_array) throw BadCall{std::string(name) + " must be a Uint8Array"};
+  if (t.length < at_least) {
+    throw BadCall{std::string(name) + " has " + std::to_string(t.length) + " bytes, fewer than " +
+                  std::to_string(at_least)};
+  }
+  return t;
+}
+
+std::uint8_t* out_bytes(napi_env env, napi_value v, std::size_t at_least, const char* name) {
+  return static_cast<std::uint8_t*>(bytes_of(env, v, at_least, name).data);
+}
+
+// compare(values, op: 0..5 for = <> < <= > >=, c, out) -> undefined
+napi_value Compare(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[4];
+    arguments(env, info, a);
+    int vi = 0;
+    const Typed v = numeric_values(env, a[0], "values", vi);
+    const std::size_t op = whole(env, a[1], "op", 0, 5);
+    const double c = number(env, a[2], "c");
+    std::uint8_t* out = out_bytes(env, a[3], v.length, "out");
+    loops_of(env, info).compare[vi][op](v.data, v.length, c, out);
+    return undefined_value(env);
+  });
+}
+
+// between(values, low, high, out) -> undefined
+napi_value Between(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[4];
+    arguments(env, info, a);
+    int vi = 0;
+    const Typed v = numeric_values(env, a[0], "values", vi);
+    const double low = number(env, a[1], "low");
+    const double high = number(env, a[2], "high");
+    std::uint8_t* out = out_bytes(env, a[3], v.length, "out");
+    loops_of(env, info).between[vi](v.data, v.length, low, high, out);
+    return undefined_value(env);
+  });
+}
+
+// inList(values, list: Float64Array strictly increasing, out) -> undefined
+napi_value InList(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[3];
+    arguments(env, info, a);
+    int vi = 0;
+    const Typed v = numeric_values(env, a[0], "values", vi);
+    const Typed list = typed(env, a[1], "list");
+    if (list.type != napi_float64_array) throw BadCall{"list must be a Float64Array"};
+    const double* l = static_cast<const double*>(list.data);
+    // Strictly increasing (so no NaN and no repeat): the search relies on it.
+    for (std::size_t k = 0; k < list.length; k++) {
+      if (l[k] != l[k] || (k > 0 && !(l[k - 1] < l[k]))) throw BadCall{"list must be strictly increasing, without NaN"};
+    }
+    std::uint8_t* out = out_bytes(env, a[2], v.length, "out");
+    loops_of(env, info).in[vi](v.data, v.length, l, list.length, out);
+    return undefined_value(env);
+  });
+}
+
+// lookup(codes, table: Uint8Array, out) -> undefined
+napi_value Lookup(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[3];
+    arguments(env, info, a);
+    int ci = 0;
+    const Typed codes = code_values(env, a[0], "codes", ci);
+    const Typed table = bytes_of(env, a[1], 0, "table");
+    std::uint8_t* out = out_bytes(env, a[2], codes.length, "out");
+    loops_of(env, info).lookup[ci](codes.data, codes.length, static_cast<const std::uint8_t*>(table.data), table.length,
+                                   out);
+    return undefined_value(env);
+  });
+}
+
+// clearNulls / markNulls(mask, nulls, rows) -> undefined
+template <bool MARK>
+napi_value Nulls(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[3];
+    arguments(env, info, a);
+    const std::size_t rows = whole(env, a[2], "rows", 0, MAX_ROWS);
+    std::uint8_t* mask = out_bytes(env, a[0], rows, "mask");
+    const auto* nulls = static_cast<const std::uint8_t*>(bytes_of(env, a[1], (rows + 7) / 8, "nulls").data);
+    const veilbox::LoopTable& loops = loops_of(env, info);
+    (MARK ? loops.mark_nulls : loops.clear_nulls)(mask, nulls, rows);
+    return undefined_value(env);
+  });
+}
+
+// andMasks / orMasks(a, b), notMask(dst, src): Uint8Arrays of one length -> undefined
+enum class MaskOp { AND, OR, NOT };
+
+template <MaskOp OP>
+napi_value Masks(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[2];
+    arguments(env, info, a);
+    const Typed x = bytes_of(env, a[0], 0, OP == MaskOp::NOT ? "dst" : "a");
+    const Typed y = bytes_of(env, a[1], 0, OP == MaskOp::NOT ? "src" : "b");
+    if (x.length != y.length) throw BadCall{"the masks must have one length"};
+    const veilbox::LoopTable& loops = loops_of(env, info);
+    auto* dst = static_cast<std::uint8_t*>(x.data);
+    const auto* src = static_cast<const std::uint8_t*>(y.data);
+    if (OP == MaskOp::AND) loops.and_masks(dst, src, x.length);
+    if (OP == MaskOp::OR) loops.or_masks(dst, src, x.length);
+    if (OP == MaskOp::NOT) loops.not_mask(dst, src, x.length);
+    return undefined_value(env);
+  });
+}
+
+// maxCode(codes) -> the largest code, 0 when empty
+napi_value MaxCode(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[1];
+    arguments(env, info, a);
+    int ci = 0;
+    const Typed codes = code_values(env, a[0], "codes", ci);
+    const std::uint32_t m = loops_of(env, info).max_code[ci](codes.data, codes.length);
+    napi_value out;
+    check(env, napi_create_uint32(env, m, &out), "create_uint32");
+    return out;
+  });
+}
+
+// addDigits(codes, values, multiplier, assign, nulls | null, nullDigit) -> undefined
+napi_value AddDigits(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[6];
+    arguments(env, info, a);
+    int ci = 0, vi = 0;
+    const Typed codes = code_values(env, a[0], "codes", ci);
+    const Typed values = code_values(env, a[1], "values", vi);
+    if (values.length != codes.length) throw BadCall{"values must have as many elements as codes"};
+    // Bounded so that the TypeScript loop's products stay exact doubles (below 2^53).
+    const auto multiplier = static_cast<std::uint32_t>(whole(env, a[2], "multiplier", 0, MAX_GROUPS));
+    const bool assign = boolean(env, a[3], "assign");
+    const std::uint8_t* nulls = nullptr;
+    if (!is_null(env, a[4])) {
+      nulls = static_cast<const std::uint8_t*>(bytes_of(env, a[4], (codes.length + 7) / 8, "nulls").data);
+    }
+    const auto null_digit = static_cast<std::uint32_t>(whole(env, a[5], "nullDigit", 0, 4294967295.0));
+    loops_of(env, info).digits[ci][vi](codes.data, values.data, codes.length, multiplier, assign, nulls, null_digit);
+    return undefined_value(env);
+  });
+}
+
 // The kernel variants this machine can run, best first. AVX2 needs both the
 // CPU and the OS (saved YMM state); __builtin_cpu_supports checks both.
 int available(const IsaTable* (&out)[2]) {
@@ -368,21 +562,33 @@ napi_value Info(napi_env env, napi_callback_info) {
   });
 }
 
-// Defines moments, histogram and counts on target, bound to one variant's
-// table (the function data: a pointer to constant data, not state).
+// Defines the kernels (moments, histogram, counts) and the loops (compare ...
+// addDigits) on target, bound to one variant's table (the function data: a
+// pointer to constant data, not state).
 void define_kernels(napi_env env, napi_value target, const IsaTable* table) {
   void* data = const_cast<IsaTable*>(table);
   const napi_property_descriptor props[] = {
       {"moments", nullptr, Moments, nullptr, nullptr, nullptr, napi_enumerable, data},
       {"histogram", nullptr, Histogram, nullptr, nullptr, nullptr, napi_enumerable, data},
       {"counts", nullptr, Counts, nullptr, nullptr, nullptr, napi_enumerable, data},
+      {"compare", nullptr, Compare, nullptr, nullptr, nullptr, napi_enumerable, data},
+      {"between", nullptr, Between, nullptr, nullptr, nullptr, napi_enumerable, data},
+      {"inList", nullptr, InList, nullptr, nullptr, nullptr, napi_enumerable, data},
+      {"lookup", nullptr, Lookup, nullptr, nullptr, nullptr, napi_enumerable, data},
+      {"clearNulls", nullptr, Nulls<false>, nullptr, nullptr, nullptr, napi_enumerable, data},
+      {"markNulls", nullptr, Nulls<true>, nullptr, nullptr, nullptr, napi_enumerable, data},
+      {"andMasks", nullptr, Masks<MaskOp::AND>, nullptr, nullptr, nullptr, napi_enumerable, data},
+      {"orMasks", nullptr, Masks<MaskOp::OR>, nullptr, nullptr, nullptr, napi_enumerable, data},
+      {"notMask", nullptr, Masks<MaskOp::NOT>, nullptr, nullptr, nullptr, napi_enumerable, data},
+      {"maxCode", nullptr, MaxCode, nullptr, nullptr, nullptr, napi_enumerable, data},
+      {"addDigits", nullptr, AddDigits, nullptr, nullptr, nullptr, napi_enumerable, data},
   };
   check(env, napi_define_properties(env, target, sizeof props / sizeof props[0], props), "define_properties");
 }
 
-// exports: moments, histogram, counts (the best variant), info, and variants:
-// { [isa]: { moments, histogram, counts } } for every variant this machine
-// runs, so that tests can check each one against the TypeScript kernel.
+// exports: the kernels and loops of the best variant, info, and variants:
+// { [isa]: { moments, histogram, counts, compare, ... } } for every variant
+// this machine runs, so that tests can check each one against TypeScript.
 napi_value init(napi_env env, napi_value exports) {
   const IsaTable* tables[2];
   const int n = available(tables);

@@ -74,6 +74,35 @@ using HistogramFn = int (*)(const PassArgs&, const void* values, const Histogram
                             const Workspace&);
 using CountFn = int (*)(const PassArgs&, double* out, const Workspace&);
 
+// The request-building loops (masks.h; the contract is src/engine/exec/loops.ts).
+// Lengths are in elements; out has room for n bytes. None returns a status:
+// they cannot fail on data the boundary accepted.
+using CompareFn = void (*)(const void* values, std::size_t n, double c, std::uint8_t* out);
+using BetweenFn = void (*)(const void* values, std::size_t n, double low, double high, std::uint8_t* out);
+using InFn = void (*)(const void* values, std::size_t n, const double* list, std::size_t k, std::uint8_t* out);
+using LookupFn = void (*)(const void* codes, std::size_t n, const std::uint8_t* table, std::size_t len,
+                          std::uint8_t* out);
+using NullsFn = void (*)(std::uint8_t* mask, const std::uint8_t* nulls, std::size_t rows);
+using MasksFn = void (*)(std::uint8_t* a, const std::uint8_t* b, std::size_t n);
+using MaxCodeFn = std::uint32_t (*)(const void* codes, std::size_t n);
+using DigitsFn = void (*)(void* codes, const void* values, std::size_t n, std::uint32_t multiplier, bool assign,
+                          const std::uint8_t* nulls, std::uint32_t null_digit);
+
+// Index order as IsaTable; op 0..5 = '=' '<>' '<' '<=' '>' '>='.
+struct LoopTable {
+  CompareFn compare[2][6];
+  BetweenFn between[2];
+  InFn in[2];
+  LookupFn lookup[3];
+  NullsFn clear_nulls;
+  NullsFn mark_nulls;
+  MasksFn and_masks;
+  MasksFn or_masks;
+  MasksFn not_mask;  // a[i] = b[i] ^ 1
+  MaxCodeFn max_code[3];
+  DigitsFn digits[3][3];  // [codes][values]
+};
+
 // Index order: values 0 = Float64Array, 1 = Int32Array; codes 0 = Uint8Array
 // (or ungrouped), 1 = Uint16Array, 2 = Uint32Array; squares 0 = no, 1 = yes.
 struct IsaTable {
@@ -81,6 +110,7 @@ struct IsaTable {
   MomentsFn moments[2][3][2];
   HistogramFn histogram[2][3];
   CountFn counts[3];
+  LoopTable loops;
 };
 
 namespace base {

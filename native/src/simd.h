@@ -613,23 +613,5 @@ int count_pass(const PassArgs& pass, double* out, const Workspace& ws) {
   return OK;
 }
 
-// The variant's entry points, indexed as api.h IsaTable says.
-#define VEILBOX_MOMENTS(V, C) {&moments_pass<V, C, false>, &moments_pass<V, C, true>}
-#define VEILBOX_CODES(F, V) {F(V, std::uint8_t), F(V, std::uint16_t), F(V, std::uint32_t)}
-#define VEILBOX_HISTOGRAM(V, C) &histogram_pass<V, C>
-
-inline constexpr IsaTable make_table(const char* name) {
-  return IsaTable{
-      name,
-      {VEILBOX_CODES(VEILBOX_MOMENTS, double), VEILBOX_CODES(VEILBOX_MOMENTS, std::int32_t)},
-      {VEILBOX_CODES(VEILBOX_HISTOGRAM, double), VEILBOX_CODES(VEILBOX_HISTOGRAM, std::int32_t)},
-      {&count_pass<std::uint8_t>, &count_pass<std::uint16_t>, &count_pass<std::uint32_t>},
-  };
-}
-
-#undef VEILBOX_MOMENTS
-#undef VEILBOX_CODES
-#undef VEILBOX_HISTOGRAM
-
 }  // namespace VEILBOX_ISA
 }  // namespace veilbox

@@ -1,4 +1,4 @@
-// The kernels built with -mavx2 (binding.gyp compiles this file alone with
+// The kernels and loops built with -mavx2 (binding.gyp compiles this file alone with
 // that flag, x86-64 only). addon.cc calls into this table only when the CPU
 // and the OS support AVX2 (__builtin_cpu_supports), so the same .node file
 // still runs on a machine without it.
@@ -6,7 +6,7 @@
 #error "simd_avx2.cc must be compiled with -mavx2"
 #endif
 #define VEILBOX_ISA avx2
-#include "simd.h"
+#include "variant.h"
 
 namespace veilbox {
 namespace avx2 {

@@ -1,7 +1,7 @@
-// The kernels built for the compiler's baseline instruction set (SSE2 on
+// The kernels and loops built for the compiler's baseline instruction set (SSE2 on
 // x86-64): what runs on any machine the addon loads on.
 #define VEILBOX_ISA base
-#include "simd.h"
+#include "variant.h"
 
 namespace veilbox {
 namespace base {

@@ -3,6 +3,7 @@ import { isVeilboxError } from '../errors/index.js'
 import { buildAggregateRequest } from '../engine/exec/task.js'
 import type { Kernel } from '../engine/exec/kernel.js'
 import { loadKernel } from '../engine/exec/loader.js'
+import type { Loops } from '../engine/exec/loops.js'
 import { runEncrypted } from './encrypted.js'
 import { workerRequestSchema, type WorkerResponse } from './protocol.js'
 
@@ -13,8 +14,10 @@ import { workerRequestSchema, type WorkerResponse } from './protocol.js'
  * an API key, a budget or a secret key, and it adds no noise: that is the
  * main process's job.
  */
-// Picked once per worker: the native kernel when it loads and passes its self-check here too.
-const kernel: Kernel = loadKernel({ native: (workerData as { native?: boolean } | undefined)?.native !== false }).kernel
+// Picked once per worker: the native kernel and loops when they load and pass their self-check here too.
+const choice = loadKernel({ native: (workerData as { native?: boolean } | undefined)?.native !== false })
+const kernel: Kernel = choice.kernel
+const loops: Loops = choice.loops
 
 export default async function run(message: unknown): Promise<WorkerResponse> {
   const parsed = workerRequestSchema.safeParse(message)
@@ -23,7 +26,7 @@ export default async function run(message: unknown): Promise<WorkerResponse> {
   }
   const { task, rows, keep, keepAll, columns, he } = parsed.data
   try {
-    const request = buildAggregateRequest(task, { rows, keep, keepAll, columns: new Map(Object.entries(columns)) })
+    const request = buildAggregateRequest(task, { rows, keep, keepAll, columns: new Map(Object.entries(columns)) }, loops)
     const result = kernel.aggregate(request)
     if (task.encrypted === undefined) return { ok: true, result }
     if (he === undefined) return { ok: false, code: 'VEILBOX_ERR_SANDBOX_BAD_MESSAGE', detail: 'the task has encrypted measures but no ciphertexts or keys were sent' }

@@ -1,5 +1,6 @@
 import { VeilboxError } from '../../errors/index.js'
 import { badArgument as bad, describe } from './errors.js'
+import { tsLoops, type Loops } from './loops.js'
 import { MAX_GROUPS, type CodeArray, type ColumnArray, type Grouping } from './types.js'
 import { vouchForGrouping, validateColumn } from './validate.js'
 
@@ -74,9 +75,11 @@ export function groupLayout(keys: readonly GroupKeySpec[]): GroupLayout {
  * column. Every non-null row's code is checked against its dictionary, so the
  * result satisfies the kernel contract (every code < count) and is vouched for:
  * the kernel's validator does not scan it again. A single column without a
- * null bitmap is used in place, without a copy.
+ * null bitmap is used in place, without a copy. The per-row loops (digits, the
+ * maximum scan) are `loops` (loops.ts): TypeScript by default, native when the
+ * caller passes the loader's `KernelChoice.loops`; the codes are the same.
  */
-export function encodeGroups(layout: GroupLayout, columns: readonly CodeColumn[], rows: number): Grouping {
+export function encodeGroups(layout: GroupLayout, columns: readonly CodeColumn[], rows: number, loops: Loops = tsLoops): Grouping {
   if (!Array.isArray(columns) || columns.length !== layout.keys.length) {
     throw bad(`encodeGroups needs ${layout.keys.length} columns for this layout, got ${Array.isArray(columns) ? columns.length : describe(columns)}`)
   }
@@ -94,15 +97,15 @@ export function encodeGroups(layout: GroupLayout, columns: readonly CodeColumn[]
   const count = layout.count
   if (columns.length === 1 && columns[0].nulls === null) {
     const only = columns[0]
-    checkCodes(only.values, only.dictionary.length, null, rows, 'columns[0]')
+    checkCodes(only.values, only.dictionary.length, null, rows, 'columns[0]', loops)
     return trusted({ codes: only.values, count })
   }
   const codes: CodeArray = count <= 256 ? new Uint8Array(rows) : count <= 65536 ? new Uint16Array(rows) : new Uint32Array(rows)
   let multiplier = 1
   columns.forEach((col, k) => {
-    addColumn(codes, col.values, multiplier, k === 0)
-    if (col.nulls !== null) addNulls(codes, col.values, col.nulls, col.dictionary.length, multiplier, rows)
-    checkCodes(col.values, col.dictionary.length, col.nulls, rows, `columns[${k}]`)
+    // codes += multiplier * digit, the digit being the code, or the null digit (= dictionary length) at a null row.
+    loops.addDigits(codes, col.values, multiplier, k === 0, col.nulls, col.dictionary.length)
+    checkCodes(col.values, col.dictionary.length, col.nulls, rows, `columns[${k}]`, loops)
     multiplier *= layout.radices[k]
   })
   return trusted({ codes, count })
@@ -114,43 +117,9 @@ function trusted(grouping: Grouping): Grouping {
   return g
 }
 
-/**
- * codes[i] += multiplier * values[i]. Values under a null bit may be anything,
- * and the store wraps modulo 2^8/2^16/2^32 (ToUint8 and friends are modular),
- * so addNulls can subtract them back out exactly: every intermediate is a
- * double below 2^53 and the final code is below the array's range.
- */
-function addColumn(codes: CodeArray, values: CodeArray, multiplier: number, first: boolean): void {
-  const n = codes.length
-  if (first && multiplier === 1) {
-    for (let i = 0; i < n; i++) codes[i] = values[i]
-  } else {
-    for (let i = 0; i < n; i++) codes[i] += multiplier * values[i]
-  }
-}
-
-/** Replaces, at null rows, the column's digit with its null digit (= dictionary length). */
-function addNulls(codes: CodeArray, values: CodeArray, nulls: Uint8Array, nullDigit: number, multiplier: number, rows: number): void {
-  const bytes = Math.ceil(rows / 8)
-  for (let b = 0; b < bytes; b++) {
-    const nb = nulls[b]
-    if (nb === 0) continue
-    const base = b << 3
-    const lim = Math.min(8, rows - base)
-    for (let k = 0; k < lim; k++) {
-      if ((nb >> k) & 1) codes[base + k] += multiplier * (nullDigit - values[base + k])
-    }
-  }
-}
-
 /** Every non-null code must name a dictionary entry; the fast path scans for the maximum. */
-function checkCodes(values: CodeArray, size: number, nulls: Uint8Array | null, rows: number, at: string): void {
-  let max = 0
-  for (let i = 0; i < rows; i++) {
-    const c = values[i]
-    if (c > max) max = c
-  }
-  if (max < size) return
+function checkCodes(values: CodeArray, size: number, nulls: Uint8Array | null, rows: number, at: string, loops: Loops): void {
+  if (loops.maxCode(values) < size) return
   // Slow path, taken only on bad data or on garbage under null bits: find a non-null culprit.
   for (let i = 0; i < rows; i++) {
     if (values[i] >= size && (nulls === null || ((nulls[i >> 3] >> (i & 7)) & 1) === 0)) {

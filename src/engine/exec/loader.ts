@@ -4,7 +4,9 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { VeilboxError, isVeilboxError } from '../../errors/index.js'
 import { tsKernel, type Kernel } from './kernel.js'
-import { asNativeBinding, createNativeKernel, type NativeInfo } from './native.js'
+import { tsLoops, type Loops } from './loops.js'
+import { selfCheckLoops } from './loops-check.js'
+import { asNativeBinding, createNativeKernel, createNativeLoops, type NativeInfo } from './native.js'
 import { pow2, quantumFor } from './quantum.js'
 import type { AggregateRequest, AggregateResult, CodeArray, Measure, NumericColumn } from './types.js'
 
@@ -12,11 +14,14 @@ import type { AggregateRequest, AggregateResult, CodeArray, Measure, NumericColu
  * Picks the aggregate kernel a process (or a worker thread) runs: the native
  * addon when it loads and passes a self-check against the TypeScript kernel,
  * else the TypeScript kernel, with the reason. Never throws: a missing or
- * broken addon costs speed, not service.
+ * broken addon costs speed, not service. The choice carries the loops that
+ * build requests (loops.ts) too: the addon's when its kernel is chosen (they
+ * pass their own self-check against the TypeScript loops first), else the
+ * TypeScript ones.
  *
  *   const choice = loadKernel({ native: config.native })
  *   log.info(kernelReport(choice), 'aggregate kernel')   // and /healthz
- *   choice.kernel.aggregate(request)
+ *   choice.kernel.aggregate(buildAggregateRequest(task, columns, choice.loops))
  *
  * VEILBOX_NATIVE=0 (or false, off, no) forces the TypeScript kernel, as does
  * `native: false`. The addon is found where `npm install` / `npm ci` built it
@@ -42,6 +47,8 @@ export interface LoadKernelOptions {
 
 export interface KernelChoice {
   readonly kernel: Kernel
+  /** The request-building loops: native with the native kernel, else tsLoops. */
+  readonly loops: Loops
   /** Why the TypeScript kernel runs; absent when the native one does. */
   readonly reason?: string
   /** The loaded .node file, when the native kernel runs. */
@@ -118,7 +125,7 @@ export function kernelReport(choice: KernelChoice): KernelReport {
 }
 
 function ts(reason: string): KernelChoice {
-  return Object.freeze({ kernel: tsKernel, reason })
+  return Object.freeze({ kernel: tsKernel, loops: tsLoops, reason })
 }
 
 function unavailable(detail: string, cause?: unknown): VeilboxError {
@@ -145,6 +152,7 @@ function loadNative(options: Omit<LoadKernelOptions, 'native' | 'env'>): KernelC
   }
   const binding = asNativeBinding(mod, file)
   const kernel = createNativeKernel(binding, isa === undefined ? {} : { isa })
+  const loops = createNativeLoops(binding, isa === undefined ? {} : { isa })
   let info: NativeInfo
   try {
     info = binding.info()
@@ -158,7 +166,9 @@ function loadNative(options: Omit<LoadKernelOptions, 'native' | 'env'>): KernelC
   const variant = isa ?? info.isa
   const failure = selfCheck(kernel)
   if (failure !== null) throw unavailable(`the native addon ${file} (${variant}) failed its self-check: ${failure}`)
-  return Object.freeze({ kernel, binding: file, native: Object.freeze({ ...info, variant }) })
+  const loopFailure = selfCheckLoops(loops)
+  if (loopFailure !== null) throw unavailable(`the native addon ${file} (${variant}) failed the self-check of its loops: ${loopFailure}`)
+  return Object.freeze({ kernel, loops, binding: file, native: Object.freeze({ ...info, variant }) })
 }
 
 function message(e: unknown): string {

@@ -1,6 +1,7 @@
 import { VeilboxError, type ErrorCode } from '../../errors/index.js'
 import { badArgument } from './errors.js'
 import type { Kernel } from './kernel.js'
+import type { CompareOp, Loops, NumericValues } from './loops.js'
 import { quantumScale } from './quantum.js'
 import type { AggregateRequest, AggregateResult, CodeArray, MeasureResult, NullBitmap, Selection } from './types.js'
 import { validateRequest } from './validate.js'
@@ -73,22 +74,43 @@ export interface NativeKernels {
   counts(rows: number, selection: Selection | null, codes: CodeArray | null, groups: number, nulls: NullBitmap | null, out: Float64Array): number
 }
 
-/** The addon's exports (native/src/addon.cc): the best variant's kernels, info, and every variant by name. */
-export interface NativeBinding extends NativeKernels {
+/** One instruction-set variant of the request-building loops (native/src/masks.h), as loops.ts describes them. */
+export interface NativeLoops {
+  /** op: 0..5 for = <> < <= > >= (NATIVE_OPS). */
+  compare(values: NumericValues, op: number, c: number, out: Uint8Array): void
+  between(values: NumericValues, low: number, high: number, out: Uint8Array): void
+  inList(values: NumericValues, sorted: Float64Array, out: Uint8Array): void
+  lookup(codes: CodeArray, table: Uint8Array, out: Uint8Array): void
+  clearNulls(mask: Uint8Array, nulls: NullBitmap, rows: number): void
+  markNulls(mask: Uint8Array, nulls: NullBitmap, rows: number): void
+  andMasks(a: Uint8Array, b: Uint8Array): void
+  orMasks(a: Uint8Array, b: Uint8Array): void
+  notMask(dst: Uint8Array, src: Uint8Array): void
+  maxCode(codes: CodeArray): number
+  addDigits(codes: CodeArray, values: CodeArray, multiplier: number, assign: boolean, nulls: NullBitmap | null, nullDigit: number): void
+}
+
+/** The addon's exports (native/src/addon.cc): the best variant's kernels and loops, info, and every variant by name. */
+export interface NativeBinding extends NativeKernels, NativeLoops {
   info(): NativeInfo
-  readonly variants: Readonly<Record<string, NativeKernels>>
+  readonly variants: Readonly<Record<string, NativeKernels & NativeLoops>>
 }
 
 /** The addon's status numbers (native/src/kernels.h, Status). */
 export const NativeStatus = Object.freeze({ OK: 0, NAN_SELECTED: 1, CODE_OUT_OF_RANGE: 2 })
 
 const KERNEL_FUNCTIONS = ['moments', 'histogram', 'counts'] as const
+const LOOP_FUNCTIONS = ['compare', 'between', 'inList', 'lookup', 'clearNulls', 'markNulls', 'andMasks', 'orMasks', 'notMask', 'maxCode', 'addDigits'] as const
+
+/** The addon's numbering of the comparison operators (masks.h, Op). */
+export const NATIVE_OPS: Readonly<Record<CompareOp, number>> = Object.freeze({ '=': 0, '<>': 1, '<': 2, '<=': 3, '>': 4, '>=': 5 })
 
 /** Checks that a loaded module has the addon's shape; throws VEILBOX_ERR_NATIVE_UNAVAILABLE if not. */
 export function asNativeBinding(mod: unknown, where: string): NativeBinding {
   const record = (mod ?? {}) as Record<string, unknown>
   const missing = [...KERNEL_FUNCTIONS, 'info'].filter((f) => typeof record[f] !== 'function')
   if (typeof record.variants !== 'object' || record.variants === null) missing.push('variants')
+  missing.push(...LOOP_FUNCTIONS.filter((f) => typeof record[f] !== 'function'))
   if (mod === null || typeof mod !== 'object' || missing.length > 0) {
     throw new VeilboxError('VEILBOX_ERR_NATIVE_UNAVAILABLE', `${where} does not export ${missing.join(', ')}`)
   }
@@ -101,21 +123,52 @@ export function asNativeBinding(mod: unknown, where: string): NativeBinding {
  * self-check.
  */
 export function createNativeKernel(binding: NativeBinding, options: { readonly isa?: string } = {}): Kernel {
-  let kernels: NativeKernels = binding
-  if (options.isa !== undefined) {
-    const variant = Object.hasOwn(binding.variants, options.isa) ? binding.variants[options.isa] : undefined
-    if (variant === undefined) {
-      throw new VeilboxError(
-        'VEILBOX_ERR_NATIVE_UNAVAILABLE',
-        `no native kernel variant ${JSON.stringify(options.isa)} on this machine; it runs ${Object.keys(binding.variants).join(', ')}`,
-      )
-    }
-    kernels = variant
-  }
+  const kernels = variantOf(binding, options.isa)
   return Object.freeze({
     name: 'native' as const,
     aggregate: (request: AggregateRequest) => aggregateNative(kernels, request),
   })
+}
+
+/**
+ * The request-building loops (loops.ts) over a loaded addon: its best
+ * instruction-set variant, or the one named by `isa`. Each is one addon call
+ * on the arrays themselves (no copy); the addon checks every type and length
+ * and refuses a bad call with VEILBOX_ERR_NATIVE_BAD_CALL. Prefer loader.ts,
+ * which checks them against the TypeScript loops first.
+ */
+export function createNativeLoops(binding: NativeBinding, options: { readonly isa?: string } = {}): Loops {
+  const k = variantOf(binding, options.isa)
+  return Object.freeze({
+    name: 'native' as const,
+    compare: (values: NumericValues, op: CompareOp, c: number, out: Uint8Array) => {
+      const code = Object.hasOwn(NATIVE_OPS, op) ? NATIVE_OPS[op] : -1
+      run(() => k.compare(values, code, c, out))
+    },
+    between: (values: NumericValues, low: number, high: number, out: Uint8Array) => run(() => k.between(values, low, high, out)),
+    in: (values: NumericValues, sorted: Float64Array, out: Uint8Array) => run(() => k.inList(values, sorted, out)),
+    lookup: (codes: CodeArray, table: Uint8Array, out: Uint8Array) => run(() => k.lookup(codes, table, out)),
+    clearNulls: (mask: Uint8Array, nulls: NullBitmap, rows: number) => run(() => k.clearNulls(mask, nulls, rows)),
+    markNulls: (mask: Uint8Array, nulls: NullBitmap, rows: number) => run(() => k.markNulls(mask, nulls, rows)),
+    and: (a: Uint8Array, b: Uint8Array) => run(() => k.andMasks(a, b)),
+    or: (a: Uint8Array, b: Uint8Array) => run(() => k.orMasks(a, b)),
+    not: (dst: Uint8Array, src: Uint8Array) => run(() => k.notMask(dst, src)),
+    maxCode: (codes: CodeArray) => run(() => k.maxCode(codes)),
+    addDigits: (codes: CodeArray, values: CodeArray, multiplier: number, assign: boolean, nulls: NullBitmap | null, nullDigit: number) =>
+      run(() => k.addDigits(codes, values, multiplier, assign, nulls, nullDigit)),
+  })
+}
+
+function variantOf(binding: NativeBinding, isa: string | undefined): NativeKernels & NativeLoops {
+  if (isa === undefined) return binding
+  const variant = Object.hasOwn(binding.variants, isa) ? binding.variants[isa] : undefined
+  if (variant === undefined) {
+    throw new VeilboxError(
+      'VEILBOX_ERR_NATIVE_UNAVAILABLE',
+      `no native kernel variant ${JSON.stringify(isa)} on this machine; it runs ${Object.keys(binding.variants).join(', ')}`,
+    )
+  }
+  return variant
 }
 
 export function aggregateNative(binding: NativeKernels, request: AggregateRequest): AggregateResult {
@@ -143,7 +196,7 @@ export function aggregateNative(binding: NativeKernels, request: AggregateReques
       const sumSquares = m.squares ? new BigInt64Array(groups) : null
       const { values, nulls } = m.column
       status(
-        call(() =>
+        run(() =>
           binding.moments(rows, selection, codes, groups, values, nulls, m.lower, m.upper, quantumScale(m.quantum), m.squares, nonNull, sum, sumSquares),
         ),
         at,
@@ -154,19 +207,19 @@ export function aggregateNative(binding: NativeKernels, request: AggregateReques
     } else if (m.kind === 'histogram') {
       const counts = new Float64Array(groups * m.bins)
       const { values, nulls } = m.column
-      status(call(() => binding.histogram(rows, selection, codes, groups, values, nulls, m.lower, m.upper, m.bins, counts)), at)
+      status(run(() => binding.histogram(rows, selection, codes, groups, values, nulls, m.lower, m.upper, m.bins, counts)), at)
       results[i] = { kind: 'histogram', counts, bins: m.bins }
     } else if (m.column.nulls !== null) {
       const nonNull = new Float64Array(groups)
       const nulls = m.column.nulls
-      status(call(() => binding.counts(rows, selection, codes, groups, nulls, nonNull)), at)
+      status(run(() => binding.counts(rows, selection, codes, groups, nulls, nonNull)), at)
       results[i] = { kind: 'nonNull', nonNull }
     }
   }
   let total = count
   if (total === null) {
     const out = new Float64Array(groups)
-    status(call(() => binding.counts(rows, selection, codes, groups, null, out)), 'count')
+    status(run(() => binding.counts(rows, selection, codes, groups, null, out)), 'count')
     total = out
   }
   const all = total
@@ -177,7 +230,7 @@ export function aggregateNative(binding: NativeKernels, request: AggregateReques
 const NATIVE_CODES: ReadonlySet<string> = new Set<ErrorCode>(['VEILBOX_ERR_NATIVE_BAD_CALL', 'VEILBOX_ERR_NATIVE_FAILURE'])
 
 /** Runs one addon call, mapping whatever it throws to a VeilboxError. */
-function call(fn: () => number): number {
+function run<T>(fn: () => T): T {
   try {
     return fn()
   } catch (e) {

@@ -1,5 +1,5 @@
 import { badArgument as bad, describe } from './errors.js'
-import { clearNulls, markNulls } from './nulls.js'
+import { tsLoops, type CompareOp, type Loops, type NumericValues } from './loops.js'
 import type { CodeArray, ColumnArray, NullBitmap, Selection } from './types.js'
 import { validateColumn } from './validate.js'
 
@@ -29,9 +29,14 @@ import { validateColumn } from './validate.js'
  * (JavaScript's `<`). A boolean literal stands for its dictionary entry
  * 'true' / 'false'. A code with no dictionary entry is treated like a null
  * (neither TRUE nor FALSE), which the column store never produces.
+ *
+ * The per-row loops (compare, lookup, null clearing, AND / OR / NOT) are a
+ * `Loops` (loops.ts): the TypeScript ones by default, the native ones when
+ * the caller passes the loader's `KernelChoice.loops`. They give the same
+ * bytes; everything else here is the same either way.
  */
 
-export type CompareOp = '=' | '<>' | '<' | '<=' | '>' | '>='
+export type { CompareOp } from './loops.js'
 
 /** Numbers for f64 and i32 columns; strings (or booleans) for code columns. */
 export type Literal = number | string | boolean
@@ -49,15 +54,12 @@ export type Predicate =
 /** Deeper trees are refused; the parser's own nesting limit is far below this. */
 export const MAX_PREDICATE_DEPTH = 256
 
-/** IN lists up to this length are one pass per value; longer ones binary-search per row. */
-const IN_PASSES_MAX = 8
-
 const OPS: readonly CompareOp[] = ['=', '<>', '<', '<=', '>', '>=']
 
 /** The rows for which `predicate` is TRUE, as a fresh selection of `rows` bytes (0/1). */
-export function compilePredicate(predicate: Predicate, rows: number): Selection {
+export function compilePredicate(predicate: Predicate, rows: number, loops: Loops = tsLoops): Selection {
   if (!Number.isInteger(rows) || rows < 0) throw bad(`rows must be a non-negative integer, got ${String(rows)}`)
-  const c = new Compiler(rows)
+  const c = new Compiler(rows, loops)
   const t = c.evaluate(predicate, NEED_T, 'predicate', 0).t!
   return new Uint8Array(t.buffer, 0, rows)
 }
@@ -67,22 +69,14 @@ export function compilePredicate(predicate: Predicate, rows: number): Selection 
  * returns it. Both are 0/1 masks; a stray byte other than 1 in either drops
  * the row rather than keeping it, the safe way round for a contribution bound.
  */
-export function andMask(selection: Selection, keep: Selection): Selection {
+export function andMask(selection: Selection, keep: Selection, loops: Loops = tsLoops): Selection {
   if (!(selection instanceof Uint8Array) || !(keep instanceof Uint8Array)) {
     throw bad('andMask needs two Uint8Array masks')
   }
   if (selection.length !== keep.length) {
     throw bad(`andMask needs masks of one length, got ${selection.length} and ${keep.length}`)
   }
-  const n = selection.length
-  let i = 0
-  if (selection.byteOffset % 4 === 0 && keep.byteOffset % 4 === 0) {
-    const a = new Uint32Array(selection.buffer, selection.byteOffset, n >> 2)
-    const b = new Uint32Array(keep.buffer, keep.byteOffset, n >> 2)
-    for (let w = 0; w < a.length; w++) a[w] &= b[w]
-    i = a.length << 2
-  }
-  for (; i < n; i++) selection[i] &= keep[i]
+  loops.and(selection, keep)
   return selection
 }
 
@@ -99,12 +93,15 @@ interface Truth {
   readonly f: Uint8Array | null
 }
 
-type Values = Float64Array | Int32Array
+type Values = NumericValues
 
 class Compiler {
   private readonly padded: number
 
-  constructor(private readonly rows: number) {
+  constructor(
+    private readonly rows: number,
+    private readonly loops: Loops,
+  ) {
     this.padded = Math.ceil(rows / 8) * 8
   }
 
@@ -162,11 +159,11 @@ class Compiler {
     for (let i = 1; i < operands.length; i++) {
       const r = this.evaluate(operands[i], need, `${at}.operands[${i}]`, depth + 1)
       if (kind === 'and') {
-        if (need.t) andInto(acc.t!, r.t!)
-        if (need.f) orInto(acc.f!, r.f!)
+        if (need.t) this.loops.and(acc.t!, r.t!)
+        if (need.f) this.loops.or(acc.f!, r.f!)
       } else {
-        if (need.t) orInto(acc.t!, r.t!)
-        if (need.f) andInto(acc.f!, r.f!)
+        if (need.t) this.loops.or(acc.t!, r.t!)
+        if (need.f) this.loops.and(acc.f!, r.f!)
       }
     }
     return acc
@@ -199,95 +196,50 @@ class Compiler {
       const raw = numeric(column.values)
       if (want.f) {
         f = want.t ? this.alloc() : raw
-        notInto(f, raw)
+        this.loops.not(f, raw)
       }
       if (want.t) t = raw
     }
     if (column.nulls !== null) {
-      if (t !== null) clearNulls(t, column.nulls, this.rows)
-      if (f !== null) clearNulls(f, column.nulls, this.rows)
+      if (t !== null) this.loops.clearNulls(t, column.nulls, this.rows)
+      if (f !== null) this.loops.clearNulls(f, column.nulls, this.rows)
     }
     return negated ? { t: f, f: t } : { t, f }
   }
 
   private isNull(nulls: NullBitmap | null, need: Need): Truth {
     const t = this.alloc()
-    if (nulls !== null) markNulls(t, nulls, this.rows)
+    if (nulls !== null) this.loops.markNulls(t, nulls, this.rows)
     let f: Uint8Array | null = null
     if (need.f) {
       f = need.t ? this.alloc() : t
-      notInto(f, t)
+      this.loops.not(f, t)
     }
     return { t: need.t ? t : null, f }
   }
 
-  /**
-   * Number(boolean) rather than `cond ? 1 : 0`: V8 compiles it without a
-   * branch, which measured twice as fast on data the branch cannot predict.
-   */
   private numericCompare(v: Values, op: CompareOp, c: number): Uint8Array {
     const out = this.alloc()
-    const n = v.length
-    switch (op) {
-      case '=':
-        for (let i = 0; i < n; i++) out[i] = Number(v[i] === c)
-        break
-      case '<>':
-        for (let i = 0; i < n; i++) out[i] = Number(v[i] !== c)
-        break
-      case '<':
-        for (let i = 0; i < n; i++) out[i] = Number(v[i] < c)
-        break
-      case '<=':
-        for (let i = 0; i < n; i++) out[i] = Number(v[i] <= c)
-        break
-      case '>':
-        for (let i = 0; i < n; i++) out[i] = Number(v[i] > c)
-        break
-      case '>=':
-        for (let i = 0; i < n; i++) out[i] = Number(v[i] >= c)
-        break
-    }
+    this.loops.compare(v, op, c, out)
     return out
   }
 
   private numericBetween(v: Values, low: number, high: number): Uint8Array {
     const out = this.alloc()
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i]
-      out[i] = Number(x >= low) & Number(x <= high)
-    }
+    this.loops.between(v, low, high, out)
     return out
   }
 
+  /** The list deduplicated (SameValueZero: one zero) and sorted, so strictly increasing. */
   private numericIn(v: Values, list: number[]): Uint8Array {
     const out = this.alloc()
-    const sorted = Float64Array.from(new Set(list)).sort()
-    const n = v.length
-    if (sorted.length <= IN_PASSES_MAX) {
-      // One pass per value: a handful of passes beats a per-row search.
-      for (const c of sorted) for (let i = 0; i < n; i++) out[i] |= Number(v[i] === c)
-      return out
-    }
-    const last = sorted.length - 1
-    for (let i = 0; i < n; i++) {
-      const x = v[i]
-      let lo = 0
-      let hi = last
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1
-        if (sorted[mid] < x) lo = mid + 1
-        else hi = mid
-      }
-      out[i] = Number(sorted[lo] === x)
-    }
+    this.loops.in(v, Float64Array.from(new Set(list)).sort(), out)
     return out
   }
 
   private lookup(codes: CodeArray, table: Uint8Array): Uint8Array {
     const out = this.alloc()
-    // An out-of-range code reads undefined, which a Uint8Array stores as 0.
-    for (let i = 0; i < codes.length; i++) out[i] = table[codes[i]]
+    this.loops.lookup(codes, table, out)
     return out
   }
 
@@ -353,27 +305,4 @@ function lookupTables(codes: CodeArray, dictionary: readonly string[], test: (en
     else no[k] = 1
   })
   return { yes, no }
-}
-
-function words(m: Uint8Array): Uint32Array {
-  return new Uint32Array(m.buffer, m.byteOffset, m.length >> 2)
-}
-
-function andInto(a: Uint8Array, b: Uint8Array): void {
-  const x = words(a)
-  const y = words(b)
-  for (let i = 0; i < x.length; i++) x[i] &= y[i]
-}
-
-function orInto(a: Uint8Array, b: Uint8Array): void {
-  const x = words(a)
-  const y = words(b)
-  for (let i = 0; i < x.length; i++) x[i] |= y[i]
-}
-
-/** dst = NOT src for 0/1 bytes; dst may be src. */
-function notInto(dst: Uint8Array, src: Uint8Array): void {
-  const x = words(dst)
-  const y = words(src)
-  for (let i = 0; i < x.length; i++) x[i] = y[i] ^ 0x01010101
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { VeilboxError } from '../../errors/index.js'
 import { encodeGroups, groupLayout, type CodeColumn } from './grouping.js'
+import { tsLoops, type Loops } from './loops.js'
 import { andMask, compilePredicate, type Predicate } from './predicate.js'
 import type { AggregateRequest, ColumnArray, Measure, NumericColumn } from './types.js'
 
@@ -132,9 +133,10 @@ function toMeasure(src: TaskColumns, m: TaskMeasure): Measure {
  * Turns a task into the kernel's request over loaded columns: the WHERE clause
  * compiled once into a selection, the contribution bound folded in, the group
  * codes combined. Only the selection and group codes are allocated; columns are
- * read in place.
+ * read in place. `loops` runs the per-row loops (loops.ts): pass the loader's
+ * `KernelChoice.loops`, native with the native kernel; the request is the same.
  */
-export function buildAggregateRequest(task: ExecTask, src: TaskColumns): AggregateRequest {
+export function buildAggregateRequest(task: ExecTask, src: TaskColumns, loops: Loops = tsLoops): AggregateRequest {
   const rows = src.rows
   // Without a WHERE and with nothing cut by the contribution bound, no selection at all: the kernels' fastest loops.
   const selection =
@@ -143,8 +145,8 @@ export function buildAggregateRequest(task: ExecTask, src: TaskColumns): Aggrega
         ? null
         : new Uint8Array(src.keep)
       : src.keepAll
-        ? compilePredicate(toPredicate(src, task.where), rows)
-        : andMask(compilePredicate(toPredicate(src, task.where), rows), src.keep)
+        ? compilePredicate(toPredicate(src, task.where), rows, loops)
+        : andMask(compilePredicate(toPredicate(src, task.where), rows, loops), src.keep, loops)
   let grouping = null
   if (task.groupBy.length > 0) {
     const layout = groupLayout(task.groupBy.map((g) => ({ dictionary: g.dictionary, nullable: g.nullable })))
@@ -153,7 +155,7 @@ export function buildAggregateRequest(task: ExecTask, src: TaskColumns): Aggrega
       if (c.kind !== 'code') throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `group column "${g.column}" is not dictionary-encoded`)
       return c as CodeColumn
     })
-    grouping = encodeGroups(layout, cols, rows)
+    grouping = encodeGroups(layout, cols, rows, loops)
   }
   return { rows, selection, grouping, measures: task.measures.map((m) => toMeasure(src, m)) }
 }
