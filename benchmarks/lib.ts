@@ -66,8 +66,10 @@ export async function startServerProcess(
     options.from === 'dist'
       ? [path.join(ROOT, 'bin', 'veilbox.js')]
       : ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts')]
+  // Each server gets a custodian key directory of its own, beside (never inside) its data directory.
+  const custodianDir = `${dataDir}-custodian`
   const child = spawn(process.execPath, [...args, 'serve', ...(options.demo ? ['--demo'] : []), '--port', '0', '--data-dir', dataDir], {
-    env: { ...process.env, VEILBOX_LOG_LEVEL: 'warn', VEILBOX_RATE_LIMIT: '10000000', ...options.env },
+    env: { ...process.env, VEILBOX_LOG_LEVEL: 'warn', VEILBOX_RATE_LIMIT: '10000000', VEILBOX_CUSTODIAN_DIR: custodianDir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let stderr = ''
@@ -92,6 +94,7 @@ export async function startServerProcess(
         await exited
       }
       if (!options.keepDataDir && !options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true })
+      if (!options.env?.VEILBOX_CUSTODIAN_DIR) fs.rmSync(custodianDir, { recursive: true, force: true })
     },
   }
 }

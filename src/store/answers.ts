@@ -45,8 +45,7 @@ export interface AnswerSummary {
 }
 
 export function listAnswers(db: Db, analyst: string | null, limit: number): AnswerSummary[] {
-  const rows = db
-    .prepare('SELECT * FROM answers WHERE (@analyst IS NULL OR analyst = @analyst) ORDER BY created_at DESC, query_id LIMIT @limit')
+  const rows = stmt(db, 'SELECT * FROM answers WHERE (@analyst IS NULL OR analyst = @analyst) ORDER BY created_at DESC, query_id LIMIT @limit')
     .all({ analyst, limit }) as AnswerRow[]
   return rows.map((r) => ({
     queryId: r.query_id,

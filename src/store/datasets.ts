@@ -94,8 +94,7 @@ export function listVersions(db: Db, dataset: string): VersionRecord[] {
 }
 
 export function latestVersion(db: Db, dataset: string): VersionRecord | null {
-  const row = db
-    .prepare('SELECT * FROM dataset_versions WHERE dataset_id = ? ORDER BY version DESC LIMIT 1')
+  const row = stmt(db, 'SELECT * FROM dataset_versions WHERE dataset_id = ? ORDER BY version DESC LIMIT 1')
     .get(dataset) as VersionRow | undefined
   return row ? toVersion(row) : null
 }

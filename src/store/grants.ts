@@ -115,8 +115,7 @@ export function getGrant(db: Db, id: string): GrantRecord {
 }
 
 export function listGrants(db: Db, filter: { analyst?: string; dataset?: string } = {}): GrantRecord[] {
-  const rows = db
-    .prepare(
+  const rows = stmt(db, 
       `SELECT * FROM grants WHERE (@analyst IS NULL OR analyst = @analyst) AND (@dataset IS NULL OR dataset_id = @dataset) ORDER BY created_at, id`,
     )
     .all({ analyst: filter.analyst ?? null, dataset: filter.dataset ?? null }) as GrantRow[]

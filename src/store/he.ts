@@ -6,6 +6,7 @@ import type { PublicMaterial } from '../engine/he/types.js'
 import type { DatasetSpec } from '../engine/schema.js'
 import { appendAudit, type AuditActor } from './audit.js'
 import { immediate, type Db } from './db.js'
+import { stmt } from './statements.js'
 
 /**
  * The compute service's side of HE keys: the public material a custodian
@@ -71,17 +72,17 @@ export function storeHeKeys(db: Db, spec: DatasetSpec, material: PublicMaterial,
   const createdAt = new Date().toISOString()
   const publicBytes = material.contexts.reduce((n, c) => n + c.publicKey.length + c.galoisKeys.length, 0)
   immediate(db, () => {
-    if (db.prepare('SELECT 1 FROM he_keys WHERE dataset_id = ?').get(spec.id)) {
+    if (stmt(db, 'SELECT 1 FROM he_keys WHERE dataset_id = ?').get(spec.id)) {
       throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_KEYS_EXIST', `dataset ${spec.id} has HE keys already; they are never replaced, because its ciphertexts depend on them`, { dataset: spec.id })
     }
-    db.prepare('INSERT INTO he_keys (dataset_id, profile_id, profile, created_at, created_by) VALUES (?, ?, ?, ?, ?)').run(
+    stmt(db, 'INSERT INTO he_keys (dataset_id, profile_id, profile, created_at, created_by) VALUES (?, ?, ?, ?, ?)').run(
       spec.id,
       profile.id,
       profileToJson(profile),
       createdAt,
       actor.principal,
     )
-    const insert = db.prepare('INSERT INTO he_public_keys (dataset_id, context, public_key, galois_keys, galois_steps) VALUES (?, ?, ?, ?, ?)')
+    const insert = stmt(db, 'INSERT INTO he_public_keys (dataset_id, context, public_key, galois_keys, galois_steps) VALUES (?, ?, ?, ?, ?)')
     material.contexts.forEach((c, i) => insert.run(spec.id, i, Buffer.from(c.publicKey), Buffer.from(c.galoisKeys), JSON.stringify(c.galoisSteps)))
     appendAudit(db, { actor, action, outcome: 'ok', dataset: spec.id, detail: { profileId: profile.id, contexts: profile.contexts.length, maxRows: profile.maxRows, publicBytes } })
   })
@@ -89,7 +90,7 @@ export function storeHeKeys(db: Db, spec: DatasetSpec, material: PublicMaterial,
 }
 
 export function findHeKeys(db: Db, dataset: string): HeKeysRecord | null {
-  const row = db.prepare('SELECT profile, created_at, created_by FROM he_keys WHERE dataset_id = ?').get(dataset) as
+  const row = stmt(db, 'SELECT profile, created_at, created_by FROM he_keys WHERE dataset_id = ?').get(dataset) as
     | { profile: string; created_at: string; created_by: string }
     | undefined
   if (!row) return null
@@ -108,7 +109,7 @@ export function heProfileOf(db: Db, dataset: string): HeProfile {
 /** Profile, public and Galois keys: what the service encrypts plaintext uploads with and its workers compute with. */
 export function heMaterial(db: Db, dataset: string): PublicMaterial {
   const profile = heProfileOf(db, dataset)
-  const rows = db.prepare('SELECT context, public_key, galois_keys, galois_steps FROM he_public_keys WHERE dataset_id = ? ORDER BY context').all(dataset) as {
+  const rows = stmt(db, 'SELECT context, public_key, galois_keys, galois_steps FROM he_public_keys WHERE dataset_id = ? ORDER BY context').all(dataset) as {
     context: number
     public_key: Buffer
     galois_keys: Buffer
@@ -154,7 +155,7 @@ export function loadWorkerMaterial(db: Db, dataset: string): HeWorkerMaterial {
 
 /** How an upload's he columns were encrypted, or null for an upload without he columns. */
 export function uploadEncryption(db: Db, uploadId: number): { profileId: string; encryptedBy: 'owner' | 'service' } | null {
-  const row = db.prepare('SELECT profile_id, encrypted_by FROM he_uploads WHERE upload_id = ?').get(uploadId) as
+  const row = stmt(db, 'SELECT profile_id, encrypted_by FROM he_uploads WHERE upload_id = ?').get(uploadId) as
     | { profile_id: string; encrypted_by: 'owner' | 'service' }
     | undefined
   return row ? { profileId: row.profile_id, encryptedBy: row.encrypted_by } : null

@@ -62,24 +62,21 @@ export function createKey(
 export function authenticate(db: Db, presented: string): Principal | null {
   const m = KEY_PATTERN.exec(presented)
   if (!m) return null
-  const row = db
-    .prepare('SELECT key_id, name, role, key_hash FROM api_keys WHERE key_id = ? AND revoked_at IS NULL')
+  const row = stmt(db, 'SELECT key_id, name, role, key_hash FROM api_keys WHERE key_id = ? AND revoked_at IS NULL')
     .get(m[1]) as { key_id: string; name: string; role: Role; key_hash: Buffer } | undefined
   if (!row) return null
   return timingSafeEqual(hashKey(presented), row.key_hash) ? { name: row.name, role: row.role, keyId: row.key_id } : null
 }
 
 export function listKeys(db: Db): KeyInfo[] {
-  const rows = db
-    .prepare('SELECT key_id, name, role, created_at, created_by FROM api_keys WHERE revoked_at IS NULL ORDER BY name')
+  const rows = stmt(db, 'SELECT key_id, name, role, created_at, created_by FROM api_keys WHERE revoked_at IS NULL ORDER BY name')
     .all() as { key_id: string; name: string; role: Role; created_at: string; created_by: string }[]
   return rows.map((r) => ({ keyId: r.key_id, name: r.name, role: r.role, createdAt: r.created_at, createdBy: r.created_by }))
 }
 
 export function revokeKey(db: Db, name: string, actor: AuditActor): KeyInfo {
   return immediate(db, () => {
-    const row = db
-      .prepare('SELECT key_id, name, role, created_at, created_by FROM api_keys WHERE name = ? AND revoked_at IS NULL')
+    const row = stmt(db, 'SELECT key_id, name, role, created_at, created_by FROM api_keys WHERE name = ? AND revoked_at IS NULL')
       .get(name) as { key_id: string; name: string; role: Role; created_at: string; created_by: string } | undefined
     if (!row) throw new VeilboxError('VEILBOX_ERR_KEY_NOT_FOUND', `no active key named "${name}"`, { name })
     stmt(db, 'UPDATE api_keys SET revoked_at = ? WHERE key_id = ?').run(new Date().toISOString(), row.key_id)

@@ -103,7 +103,7 @@ t.test('logs never carry a key or a row value', async (t) => {
   const log = lines.join('')
   t.ok(log.length > 0, 'something was logged')
   t.equal(log.indexOf(key), -1, 'no key')
-  t.equal(log.indexOf(key.split('_')[2]!), -1, 'no key secret')
+  t.equal(log.indexOf(key.slice(17)), -1, 'no key secret')
   t.equal(log.indexOf('wrongwrongwrong'), -1, 'not even a wrong key')
   t.equal(log.indexOf('secretperson'), -1, 'no id value')
   t.equal(log.indexOf('123456.75'), -1, 'no numeric value')
