@@ -377,40 +377,45 @@ std::uint8_t* out_bytes(napi_env env, napi_value v, std::size_t at_least, const 
   return static_cast<std::uint8_t*>(bytes_of(env, v, at_least, name).data);
 }
 
-// compare(values, op: 0..5 for = <> < <= > >=, c, out) -> undefined
+// The last argument of the leaf loops: 0 out = r, 1 out &= r, 2 out |= r.
+std::size_t store_of(napi_env env, napi_value v) { return whole(env, v, "store", 0, 2); }
+
+// compare(values, op: 0..5 for = <> < <= > >=, c, out, store) -> undefined
 napi_value Compare(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    napi_value a[4];
+    napi_value a[5];
     arguments(env, info, a);
     int vi = 0;
     const Typed v = numeric_values(env, a[0], "values", vi);
     const std::size_t op = whole(env, a[1], "op", 0, 5);
     const double c = number(env, a[2], "c");
     std::uint8_t* out = out_bytes(env, a[3], v.length, "out");
-    loops_of(env, info).compare[vi][op](v.data, v.length, c, out);
+    const std::size_t store = store_of(env, a[4]);
+    loops_of(env, info).compare[vi][op][store](v.data, v.length, c, out);
     return undefined_value(env);
   });
 }
 
-// between(values, low, high, out) -> undefined
+// between(values, low, high, out, store) -> undefined
 napi_value Between(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    napi_value a[4];
+    napi_value a[5];
     arguments(env, info, a);
     int vi = 0;
     const Typed v = numeric_values(env, a[0], "values", vi);
     const double low = number(env, a[1], "low");
     const double high = number(env, a[2], "high");
     std::uint8_t* out = out_bytes(env, a[3], v.length, "out");
-    loops_of(env, info).between[vi](v.data, v.length, low, high, out);
+    const std::size_t store = store_of(env, a[4]);
+    loops_of(env, info).between[vi][store](v.data, v.length, low, high, out);
     return undefined_value(env);
   });
 }
 
-// inList(values, list: Float64Array strictly increasing, out) -> undefined
+// inList(values, list: Float64Array strictly increasing, out, store) -> undefined
 napi_value InList(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    napi_value a[3];
+    napi_value a[4];
     arguments(env, info, a);
     int vi = 0;
     const Typed v = numeric_values(env, a[0], "values", vi);
@@ -422,22 +427,24 @@ napi_value InList(napi_env env, napi_callback_info info) {
       if (l[k] != l[k] || (k > 0 && !(l[k - 1] < l[k]))) throw BadCall{"list must be strictly increasing, without NaN"};
     }
     std::uint8_t* out = out_bytes(env, a[2], v.length, "out");
-    loops_of(env, info).in[vi](v.data, v.length, l, list.length, out);
+    const std::size_t store = store_of(env, a[3]);
+    loops_of(env, info).in[vi][store](v.data, v.length, l, list.length, out);
     return undefined_value(env);
   });
 }
 
-// lookup(codes, table: Uint8Array, out) -> undefined
+// lookup(codes, table: Uint8Array, out, store) -> undefined
 napi_value Lookup(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    napi_value a[3];
+    napi_value a[4];
     arguments(env, info, a);
     int ci = 0;
     const Typed codes = code_values(env, a[0], "codes", ci);
     const Typed table = bytes_of(env, a[1], 0, "table");
     std::uint8_t* out = out_bytes(env, a[2], codes.length, "out");
-    loops_of(env, info).lookup[ci](codes.data, codes.length, static_cast<const std::uint8_t*>(table.data), table.length,
-                                   out);
+    const std::size_t store = store_of(env, a[3]);
+    loops_of(env, info).lookup[ci][store](codes.data, codes.length, static_cast<const std::uint8_t*>(table.data),
+                                          table.length, out);
     return undefined_value(env);
   });
 }

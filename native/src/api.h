@@ -88,12 +88,13 @@ using MaxCodeFn = std::uint32_t (*)(const void* codes, std::size_t n);
 using DigitsFn = void (*)(void* codes, const void* values, std::size_t n, std::uint32_t multiplier, bool assign,
                           const std::uint8_t* nulls, std::uint32_t null_digit);
 
-// Index order as IsaTable; op 0..5 = '=' '<>' '<' '<=' '>' '>='.
+// Index order as IsaTable; op 0..5 = '=' '<>' '<' '<=' '>' '>='; store 0..2 =
+// out = r, out &= r, out |= r (the leaf's result r folded into a mask).
 struct LoopTable {
-  CompareFn compare[2][6];
-  BetweenFn between[2];
-  InFn in[2];
-  LookupFn lookup[3];
+  CompareFn compare[2][6][3];
+  BetweenFn between[2][3];
+  InFn in[2][3];
+  LookupFn lookup[3][3];
   NullsFn clear_nulls;
   NullsFn mark_nulls;
   MasksFn and_masks;

@@ -68,6 +68,25 @@ inline std::uint64_t load8(const std::uint8_t* p) {
 
 inline void store8(std::uint8_t* p, std::uint64_t w) { std::memcpy(p, &w, sizeof w); }
 
+// How a leaf loop stores its 0/1 result r: SET out = r, AND out &= r, OR out
+// |= r (a leaf folded straight into its AND / OR parent's mask).
+enum Store : int { SET = 0, AND = 1, OR = 2 };
+
+template <int S, class T>
+inline T combined(const std::uint8_t* p, T r) {
+  if (S == SET) return r;
+  T old;
+  std::memcpy(&old, p, sizeof old);
+  return S == AND ? (old & r) : (old | r);
+}
+
+// Stores r (a byte, a word of 8 bytes or a vector of bytes) at p as S says.
+template <int S, class T>
+inline void put(std::uint8_t* p, T r) {
+  const T w = combined<S>(p, r);
+  std::memcpy(p, &w, sizeof w);
+}
+
 // The sign bits of a comparison result (-1 or 0 per lane) as an L-bit mask.
 inline unsigned signs(ivec r) {
 #if defined(__AVX2__)
@@ -129,81 +148,174 @@ inline unsigned bits8(const V* v, const P& pass) {
   return m;
 }
 
-// out[i] = 1 where values[i] passes, else 0, for i < n.
-template <class V, class P>
+// out[i] (S) 1 where values[i] passes, else 0, for i < n.
+template <int S, class V, class P>
 inline void mask_rows(const V* v, std::size_t n, const P& pass, std::uint8_t* out) {
   std::size_t i = 0;
   for (; i + 32 <= n; i += 32) {
     const unsigned m0 = bits8(v + i, pass), m1 = bits8(v + i + 8, pass);
     const unsigned m2 = bits8(v + i + 16, pass), m3 = bits8(v + i + 24, pass);
-    store8(out + i, load8(BYTES.expand[m0]));
-    store8(out + i + 8, load8(BYTES.expand[m1]));
-    store8(out + i + 16, load8(BYTES.expand[m2]));
-    store8(out + i + 24, load8(BYTES.expand[m3]));
+    put<S>(out + i, load8(BYTES.expand[m0]));
+    put<S>(out + i + 8, load8(BYTES.expand[m1]));
+    put<S>(out + i + 16, load8(BYTES.expand[m2]));
+    put<S>(out + i + 24, load8(BYTES.expand[m3]));
   }
-  for (; i + 8 <= n; i += 8) store8(out + i, load8(BYTES.expand[bits8(v + i, pass)]));
+  for (; i + 8 <= n; i += 8) put<S>(out + i, load8(BYTES.expand[bits8(v + i, pass)]));
   if (i < n) {
     // The last < 8 rows through the same code, from a zero-padded copy.
     V t[8] = {};
     for (std::size_t k = 0; k < n - i; k++) t[k] = v[i + k];
     const unsigned m = bits8(t, pass);
-    for (std::size_t k = 0; k < n - i; k++) out[i + k] = static_cast<std::uint8_t>((m >> k) & 1);
+    for (std::size_t k = 0; k < n - i; k++) put<S>(out + i + k, static_cast<std::uint8_t>((m >> k) & 1));
   }
 }
 
-template <class V, int OP>
+template <class V, int OP, int S>
 void compare_rows(const void* values, std::size_t n, double c, std::uint8_t* out) {
-  mask_rows(static_cast<const V*>(values), n, Compare<OP>(c), out);
+  mask_rows<S>(static_cast<const V*>(values), n, Compare<OP>(c), out);
 }
 
-template <class V>
+template <class V, int S>
 void between_rows(const void* values, std::size_t n, double low, double high, std::uint8_t* out) {
-  mask_rows(static_cast<const V*>(values), n, Between(low, high), out);
+  mask_rows<S>(static_cast<const V*>(values), n, Between(low, high), out);
 }
+
+// Rows searched together: their searches take the same steps (the step
+// sizes depend on the list's length only), so their loads overlap.
+constexpr std::size_t SEARCH_ROWS = 8;
 
 // list: k values, strictly increasing, no NaN (the boundary checks). Past
 // IN_SCAN_MAX, a branch-free lower bound per row: it lands on x's position if
 // x is in the list, and every index stays in [0, k).
-template <class V>
+template <class V, int S>
 void in_rows(const void* values, std::size_t n, const double* list, std::size_t k, std::uint8_t* out) {
   const V* v = static_cast<const V*>(values);
   if (k <= IN_SCAN_MAX) {
-    mask_rows(v, n, InScan(list, k), out);
+    mask_rows<S>(v, n, InScan(list, k), out);
     return;
   }
-  for (std::size_t i = 0; i < n; i++) {
-    const double x = static_cast<double>(v[i]);
-    const double* base = list;
-    std::size_t len = k;
-    while (len > 1) {
+  for (std::size_t i = 0; i < n; i += SEARCH_ROWS) {
+    const std::size_t m = lesser(SEARCH_ROWS, n - i);
+    double x[SEARCH_ROWS] = {};
+    std::size_t base[SEARCH_ROWS] = {};
+    for (std::size_t r = 0; r < m; r++) x[r] = static_cast<double>(v[i + r]);
+    for (std::size_t len = k; len > 1;) {
       const std::size_t half = len >> 1;
-      base = base[half] < x ? base + half : base;
+      for (std::size_t r = 0; r < SEARCH_ROWS; r++) base[r] += half & (std::size_t{0} - (list[base[r] + half] < x[r]));
       len -= half;
     }
-    const std::size_t at = static_cast<std::size_t>(base - list) + (*base < x ? 1 : 0);
-    const std::size_t j = at < k ? at : k - 1;
-    out[i] = static_cast<std::uint8_t>((at < k) & (list[j] == x));
+    for (std::size_t r = 0; r < m; r++) {
+      const std::size_t at = base[r] + (list[base[r]] < x[r]);
+      const std::size_t j = at < k ? at : k - 1;
+      put<S>(out + i + r, static_cast<std::uint8_t>((at < k) & (list[j] == x[r])));
+    }
   }
 }
 
-// out[i] = table[codes[i]], or 0 past the table.
+// Lookups through a table that holds one value (0 or 1) but for a few
+// entries (a category compared with one or a few dictionary entries, or with
+// all but a few: the usual WHERE) match each code against those entries, a
+// vector of codes at a time, instead of reading the table per row:
+//   out = (code inside the table ? background : 0), then, for each exception
+//   k, out = (code == k ? table[k] : out)
+// which is table[code] for every code, 0 past the table included.
+constexpr std::size_t LOOKUP_EXCEPTIONS = 8;
+
+// Vectors of codes: 16 bytes on the baseline, 32 with AVX2.
 template <class C>
+struct CodeVec {
+  static constexpr std::size_t BYTES = L * sizeof(double);
+  static constexpr std::size_t N = BYTES / sizeof(C);
+  typedef C vec __attribute__((vector_size(BYTES)));
+  typedef std::uint8_t bytes __attribute__((vector_size(N)));
+};
+
+template <class C>
+struct Exceptions {
+  C keys[LOOKUP_EXCEPTIONS];
+  std::uint8_t vals[LOOKUP_EXCEPTIONS];
+  std::size_t count;
+  std::uint8_t background;
+};
+
+// The entries of table[0 .. reach) that differ from `background`, if there
+// are at most LOOKUP_EXCEPTIONS of them. A word of 8 background bytes is
+// skipped at once.
+template <class C>
+inline bool exceptions_of(const std::uint8_t* table, std::size_t reach, std::uint8_t background, Exceptions<C>& e) {
+  const std::uint64_t word = 0x0101010101010101ull * background;
+  e.count = 0;
+  e.background = background;
+  for (std::size_t k = 0; k < reach; k++) {
+    if ((k & 7) == 0 && k + 8 <= reach && load8(table + k) == word) {
+      k += 7;
+      continue;
+    }
+    const std::uint8_t v = table[k];
+    if (v == background) continue;
+    if (e.count == LOOKUP_EXCEPTIONS) return false;
+    e.keys[e.count] = static_cast<C>(k);
+    e.vals[e.count] = v;
+    e.count++;
+  }
+  return true;
+}
+
+// `inside`: codes below it are inside the table; 0 when every code is.
+template <int S, class C>
+inline void lookup_exceptions(const C* codes, std::size_t n, const Exceptions<C>& e, C inside, std::uint8_t* out) {
+  typedef typename CodeVec<C>::vec cvec;
+  typedef typename CodeVec<C>::bytes bvec;
+  constexpr std::size_t N = CodeVec<C>::N;
+  const cvec bg = cvec{} + static_cast<C>(e.background);
+  const cvec lim = cvec{} + inside;
+  std::size_t i = 0;
+  for (; i + N <= n; i += N) {
+    cvec c;
+    std::memcpy(&c, codes + i, sizeof c);
+    cvec r = inside == 0 ? bg : ((cvec)(c < lim) & bg);
+    for (std::size_t j = 0; j < e.count; j++) {
+      const cvec hit = (cvec)(c == (cvec{} + e.keys[j]));
+      r = (r & ~hit) | (hit & static_cast<C>(e.vals[j]));
+    }
+    put<S>(out + i, __builtin_convertvector(r, bvec));
+  }
+  for (; i < n; i++) {
+    const C c = codes[i];
+    std::uint8_t r = inside == 0 || c < inside ? e.background : 0;
+    for (std::size_t j = 0; j < e.count; j++) r = c == e.keys[j] ? e.vals[j] : r;
+    put<S>(out + i, r);
+  }
+}
+
+// out[i] (S) table[codes[i]], or 0 past the table.
+template <class C, int S>
 void lookup_rows(const void* codes_v, std::size_t n, const std::uint8_t* table, std::size_t len, std::uint8_t* out) {
   const C* codes = static_cast<const C*>(codes_v);
-  constexpr std::size_t span = std::size_t{1} << (8 * sizeof(C));
+  // How many table entries a code can reach.
+  constexpr std::size_t span = sizeof(C) < sizeof(std::size_t) ? std::size_t{1} << (8 * sizeof(C)) : ~std::size_t{0};
+  const std::size_t reach = len < span ? len : span;
+  if (reach > 0 && reach <= 8 * n) {
+    // Worth a scan of the table (it costs less than the rows): a background of 0 or 1 and few exceptions.
+    Exceptions<C> e;
+    if (exceptions_of(table, reach, 0, e) || exceptions_of(table, reach, 1, e)) {
+      lookup_exceptions<S>(codes, n, e, reach == span ? C{0} : static_cast<C>(reach), out);
+      return;
+    }
+  }
   if (sizeof(C) < 4 && len >= span) {
     // Every value the code type holds is inside the table.
-    for (std::size_t i = 0; i < n; i++) out[i] = table[codes[i]];
+    for (std::size_t i = 0; i < n; i++) put<S>(out + i, table[codes[i]]);
     return;
   }
   if (len == 0) {
-    std::memset(out, 0, n);
+    for (std::size_t i = 0; i < n; i++) put<S>(out + i, std::uint8_t{0});
     return;
   }
   for (std::size_t i = 0; i < n; i++) {
     const std::size_t c = __atomic_load_n(codes + i, __ATOMIC_RELAXED);
     const bool inside = c < len;
-    out[i] = static_cast<std::uint8_t>(table[inside ? c : 0] & (inside ? 0xff : 0));
+    put<S>(out + i, static_cast<std::uint8_t>(table[inside ? c : 0] & (inside ? 0xff : 0)));
   }
 }
 
@@ -259,30 +371,35 @@ std::uint32_t max_code(const void* codes_v, std::size_t n) {
 }
 
 // codes[i] = (assign ? 0 : codes[i]) + multiplier * digit, digit = values[i],
-// or null_digit at a null row (nulls may be nullptr), modulo the code type's
-// range. Two passes, like the TypeScript loop: every row, then the null rows'
-// correction multiplier * (null_digit - values[i]), all modulo 2^32.
+// or null_digit at a null row (nulls may be nullptr), modulo 2^32 and then the
+// code type's range. The TypeScript loop adds multiplier * values[i] to every
+// row and then multiplier * (null_digit - values[i]) to the null rows, exact
+// integers stored modulo the type's range: the same residue. Null rows are
+// picked a block at a time from the bitmap spread into bytes, so that the
+// row loop has no branch.
 template <class C, class V>
 void add_digits(void* codes_v, const void* values_v, std::size_t n, std::uint32_t multiplier, bool assign,
                 const std::uint8_t* nulls, std::uint32_t null_digit) {
   C* codes = static_cast<C*>(codes_v);
   const V* values = static_cast<const V*>(values_v);
-  if (assign) {
-    for (std::size_t i = 0; i < n; i++) codes[i] = static_cast<C>(multiplier * std::uint32_t{values[i]});
-  } else {
-    for (std::size_t i = 0; i < n; i++) codes[i] = static_cast<C>(codes[i] + multiplier * std::uint32_t{values[i]});
+  const std::uint32_t keep = assign ? 0u : ~0u;
+  if (nulls == nullptr) {
+    for (std::size_t i = 0; i < n; i++) {
+      codes[i] = static_cast<C>((codes[i] & keep) + multiplier * std::uint32_t{values[i]});
+    }
+    return;
   }
-  if (nulls == nullptr) return;
-  const std::size_t bytes = (n + 7) >> 3;
-  for (std::size_t b = 0; b < bytes; b++) {
-    const std::uint32_t nb = nulls[b];
-    if (nb == 0) continue;
-    const std::size_t base = b << 3;
-    const std::size_t lim = lesser(8, n - base);
-    for (std::size_t k = 0; k < lim; k++) {
-      const std::uint32_t on = 0u - ((nb >> k) & 1u);
-      const std::uint32_t fix = multiplier * (null_digit - std::uint32_t{values[base + k]});
-      codes[base + k] = static_cast<C>(codes[base + k] + (fix & on));
+  std::uint8_t is_null[BLOCK];
+  for (std::size_t start = 0; start < n; start += BLOCK) {
+    const std::size_t len = lesser(BLOCK, n - start);
+    const std::uint8_t* nb = nulls + (start >> 3);
+    for (std::size_t b = 0; b < (len + 7) >> 3; b++) std::memcpy(is_null + 8 * b, BYTES.expand[nb[b]], 8);
+    C* c = codes + start;
+    const V* v = values + start;
+    for (std::size_t j = 0; j < len; j++) {
+      const std::uint32_t on = 0u - std::uint32_t{is_null[j]};  // is_null bytes are 0 or 1
+      const std::uint32_t digit = (std::uint32_t{v[j]} & ~on) | (null_digit & on);
+      c[j] = static_cast<C>((c[j] & keep) + multiplier * digit);
     }
   }
 }

@@ -16,8 +16,10 @@ namespace VEILBOX_ISA {
 #define VEILBOX_MOMENTS(V, C) {&moments_pass<V, C, false>, &moments_pass<V, C, true>}
 #define VEILBOX_CODES(F, V) {F(V, std::uint8_t), F(V, std::uint16_t), F(V, std::uint32_t)}
 #define VEILBOX_HISTOGRAM(V, C) &histogram_pass<V, C>
-#define VEILBOX_COMPARE(V) \
-  {&compare_rows<V, EQ>, &compare_rows<V, NE>, &compare_rows<V, LT>, &compare_rows<V, LE>, &compare_rows<V, GT>, &compare_rows<V, GE>}
+#define VEILBOX_STORES(F, ...) {&F<__VA_ARGS__, SET>, &F<__VA_ARGS__, AND>, &F<__VA_ARGS__, OR>}
+#define VEILBOX_COMPARE(V)                                                                                  \
+  {VEILBOX_STORES(compare_rows, V, EQ), VEILBOX_STORES(compare_rows, V, NE), VEILBOX_STORES(compare_rows, V, LT), \
+   VEILBOX_STORES(compare_rows, V, LE), VEILBOX_STORES(compare_rows, V, GT), VEILBOX_STORES(compare_rows, V, GE)}
 #define VEILBOX_DIGITS(C) {&add_digits<C, std::uint8_t>, &add_digits<C, std::uint16_t>, &add_digits<C, std::uint32_t>}
 
 inline constexpr IsaTable make_table(const char* name) {
@@ -28,9 +30,10 @@ inline constexpr IsaTable make_table(const char* name) {
       {&count_pass<std::uint8_t>, &count_pass<std::uint16_t>, &count_pass<std::uint32_t>},
       LoopTable{
           {VEILBOX_COMPARE(double), VEILBOX_COMPARE(std::int32_t)},
-          {&between_rows<double>, &between_rows<std::int32_t>},
-          {&in_rows<double>, &in_rows<std::int32_t>},
-          {&lookup_rows<std::uint8_t>, &lookup_rows<std::uint16_t>, &lookup_rows<std::uint32_t>},
+          {VEILBOX_STORES(between_rows, double), VEILBOX_STORES(between_rows, std::int32_t)},
+          {VEILBOX_STORES(in_rows, double), VEILBOX_STORES(in_rows, std::int32_t)},
+          {VEILBOX_STORES(lookup_rows, std::uint8_t), VEILBOX_STORES(lookup_rows, std::uint16_t),
+           VEILBOX_STORES(lookup_rows, std::uint32_t)},
           &clear_nulls,
           &mark_nulls,
           &and_masks,
@@ -46,6 +49,7 @@ inline constexpr IsaTable make_table(const char* name) {
 #undef VEILBOX_CODES
 #undef VEILBOX_HISTOGRAM
 #undef VEILBOX_COMPARE
+#undef VEILBOX_STORES
 #undef VEILBOX_DIGITS
 
 }  // namespace VEILBOX_ISA

@@ -3,6 +3,7 @@ import { datasetSpecSchema, type DatasetSpec } from '../engine/schema.js'
 import { appendAudit, type AuditActor } from './audit.js'
 import { immediate, type Db } from './db.js'
 import { stmt } from './statements.js'
+import { ParsedByText } from './parsed.js'
 
 export interface DatasetRecord {
   readonly spec: DatasetSpec
@@ -37,9 +38,11 @@ export function createDataset(db: Db, spec: DatasetSpec, actor: AuditActor): Dat
   return { spec, createdAt, createdBy: actor.principal }
 }
 
+/** Parsed again through the schema: a row edited by hand cannot smuggle in an invalid spec. */
+const specs = new ParsedByText<DatasetSpec>((text) => datasetSpecSchema.parse(JSON.parse(text)))
+
 function toRecord(row: { spec: string; created_at: string; created_by: string }): DatasetRecord {
-  // Parsed again through the schema: a row edited by hand cannot smuggle in an invalid spec.
-  return { spec: datasetSpecSchema.parse(JSON.parse(row.spec)), createdAt: row.created_at, createdBy: row.created_by }
+  return { spec: specs.get(row.spec), createdAt: row.created_at, createdBy: row.created_by }
 }
 
 export function findDataset(db: Db, id: string): DatasetRecord | null {

@@ -7,6 +7,7 @@ import type { DatasetSpec } from '../engine/schema.js'
 import { appendAudit, type AuditActor } from './audit.js'
 import { immediate, type Db } from './db.js'
 import { stmt } from './statements.js'
+import { ParsedByText } from './parsed.js'
 
 /**
  * The compute service's side of HE keys: the public material a custodian
@@ -89,14 +90,16 @@ export function storeHeKeys(db: Db, spec: DatasetSpec, material: PublicMaterial,
   return { dataset: spec.id, profile, createdAt, createdBy: actor.principal, publicBytes }
 }
 
+/** Parsed and re-hashed whenever the text differs: a row edited by hand cannot pass for the custodian's profile. */
+const profiles = new ParsedByText<HeProfile>(profileFromJson, 64)
+
 export function findHeKeys(db: Db, dataset: string): HeKeysRecord | null {
   const row = stmt(db, 'SELECT profile, created_at, created_by FROM he_keys WHERE dataset_id = ?').get(dataset) as
     | { profile: string; created_at: string; created_by: string }
     | undefined
   if (!row) return null
-  const bytes = db.prepare('SELECT COALESCE(SUM(length(public_key) + length(galois_keys)), 0) AS n FROM he_public_keys WHERE dataset_id = ?').pluck().get(dataset) as number
-  // Parsed and re-hashed on every read: a row edited by hand cannot pass for the custodian's profile.
-  return { dataset, profile: profileFromJson(row.profile), createdAt: row.created_at, createdBy: row.created_by, publicBytes: bytes }
+  const bytes = stmt(db, 'SELECT COALESCE(SUM(length(public_key) + length(galois_keys)), 0) AS n FROM he_public_keys WHERE dataset_id = ?').pluck().get(dataset) as number
+  return { dataset, profile: profiles.get(row.profile), createdAt: row.created_at, createdBy: row.created_by, publicBytes: bytes }
 }
 
 /** The dataset's profile, or HE_KEYS_MISSING. */

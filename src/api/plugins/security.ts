@@ -1,7 +1,7 @@
-import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import helmet from 'helmet'
 import secureJson from 'secure-json-parse'
 import { VeilboxError } from '../../errors/index.js'
 
@@ -32,7 +32,9 @@ export default fp(
         )
       }
     })
-    await app.register(helmet, {
+    // helmet's middleware, built once (the fastify wrapper rebuilds it, and re-parses
+    // the policy, on every request); it sets the same headers on every response.
+    const securityHeaders = helmet({
       contentSecurityPolicy: {
         directives: {
           defaultSrc: ["'self'"],
@@ -43,6 +45,9 @@ export default fp(
           frameAncestors: ["'none'"],
         },
       },
+    })
+    app.addHook('onRequest', (request, reply, done) => {
+      securityHeaders(request.raw, reply.raw, (err?: unknown) => done(err as Error | undefined))
     })
     await app.register(rateLimit, {
       global: true,

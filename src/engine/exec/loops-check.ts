@@ -1,4 +1,4 @@
-import { tsLoops, type CompareOp, type Loops, type NumericValues } from './loops.js'
+import { tsLoops, type CompareOp, type Loops, type NumericValues, type Store } from './loops.js'
 import type { CodeArray } from './types.js'
 
 /**
@@ -43,11 +43,18 @@ export function selfCheckLoops(loops: Loops): string | null {
 /** Bytes before and after the part a loop writes, so that a write out of place shows. */
 const GUARD = 0xa5
 
-/** A fresh output of n bytes plus 9 guard bytes, at an odd offset of its buffer. */
-function output(n: number, fill = GUARD): Uint8Array {
-  const buf = new Uint8Array(n + 10)
-  buf.fill(fill)
-  return buf.subarray(1)
+const STORES: readonly Store[] = ['set', 'and', 'or']
+
+/**
+ * A fresh output of n bytes plus 9 guard bytes, at an odd offset of its
+ * buffer: guard bytes throughout for 'set', else bytes of every value for
+ * the leaf's result to be folded into.
+ */
+function output(n: number, store: Store): Uint8Array {
+  const buf = new Uint8Array(n + 10).fill(GUARD)
+  const out = buf.subarray(1)
+  if (store !== 'set') for (let i = 0; i < n; i++) out[i] = (i * 37 + (i >> 3)) & 0xff
+  return out
 }
 
 /** What loopCases runs every loop on. */
@@ -79,30 +86,34 @@ export function loopCases(input: LoopInputs): LoopCase[] {
   ]
   for (const [kind, values] of numeric) {
     const n = values.length
-    // One case per operator, each constant writing its own slice of one output.
-    for (const op of COMPARE_OPS) {
+    const sorted = input.lists.map((list) => Float64Array.from(new Set(list)).sort())
+    for (const store of STORES) {
+      // One case per operator, each constant storing into its own slice of one output.
+      for (const op of COMPARE_OPS) {
+        cases.push({
+          name: `compare ${kind} ${op} (${input.constants.map(String).join(' ')}), ${store}`,
+          run: (l) => call(output(n * input.constants.length, store), (out) => input.constants.forEach((c, k) => l.compare(values, op, c, out.subarray(k * n), store))),
+        })
+      }
       cases.push({
-        name: `compare ${kind} ${op} (${input.constants.map(String).join(' ')})`,
-        run: (l) => call(output(n * input.constants.length), (out) => input.constants.forEach((c, k) => l.compare(values, op, c, out.subarray(k * n)))),
+        name: `between ${kind} (${input.ranges.map(([a, b]) => `${a}..${b}`).join(' ')}), ${store}`,
+        run: (l) => call(output(n * input.ranges.length, store), (out) => input.ranges.forEach(([low, high], k) => l.between(values, low, high, out.subarray(k * n), store))),
+      })
+      cases.push({
+        name: `in ${kind} (lists of ${sorted.map((x) => x.length).join(' ')} values), ${store}`,
+        run: (l) => call(output(n * sorted.length, store), (out) => sorted.forEach((list, k) => l.in(values, list, out.subarray(k * n), store))),
       })
     }
-    cases.push({
-      name: `between ${kind} (${input.ranges.map(([a, b]) => `${a}..${b}`).join(' ')})`,
-      run: (l) => call(output(n * input.ranges.length), (out) => input.ranges.forEach(([low, high], k) => l.between(values, low, high, out.subarray(k * n)))),
-    })
-    const sorted = input.lists.map((list) => Float64Array.from(new Set(list)).sort())
-    cases.push({
-      name: `in ${kind} (lists of ${sorted.map((x) => x.length).join(' ')} values)`,
-      run: (l) => call(output(n * sorted.length), (out) => sorted.forEach((list, k) => l.in(values, list, out.subarray(k * n)))),
-    })
   }
   for (const codes of input.codes) {
     const kind = `${codes.constructor.name}(${codes.length})`
     const n = codes.length
-    cases.push({
-      name: `lookup ${kind} over tables of ${input.tables.map((x) => x.length).join(' ')} entries`,
-      run: (l) => call(output(n * input.tables.length), (out) => input.tables.forEach((table, k) => l.lookup(codes, table, out.subarray(k * n)))),
-    })
+    for (const store of STORES) {
+      cases.push({
+        name: `lookup ${kind} over tables of ${input.tables.map((x) => x.length).join(' ')} entries, ${store}`,
+        run: (l) => call(output(n * input.tables.length, store), (out) => input.tables.forEach((table, k) => l.lookup(codes, table, out.subarray(k * n), store))),
+      })
+    }
     cases.push({ name: `maxCode ${kind}`, run: (l) => [l.maxCode(codes)] })
   }
   const most = input.nulls.length * 8
@@ -219,6 +230,12 @@ function selfCheckLoopCases(): LoopCase[] {
   const nulls = Uint8Array.from({ length: 26 }, (_, i) => (i === 0 ? 0xff : i === 1 ? 0 : Math.floor(r() * 256)))
   const big = new Uint8Array(65_536)
   for (let k = 0; k < big.length; k += 7) big[k] = 1
+  // A background of 0 or 1 with a few exceptions: what comparing a category with a few entries gives.
+  const few = (n: number, background: number, at: readonly number[]) => {
+    const tb = new Uint8Array(n).fill(background)
+    for (const k of at) tb[k] = k % 3 === 0 ? 5 : 1 - background
+    return tb
+  }
   return loopCases({
     f64,
     i32,
@@ -234,7 +251,7 @@ function selfCheckLoopCases(): LoopCase[] {
     ],
     lists: [[], [2], [-0, 0, 3], [-2, -1, 0, 1, 2, 3, Infinity, 1e300], [-2, -1, 0, 1, 2, 3, Infinity, 1e300, 2.5], Array.from({ length: 40 }, (_, k) => (k - 20) / 2).concat([Infinity, -Infinity, 2 ** 31 - 1, -(2 ** 31)])],
     codes: [codes8, codes16, codes32, codes8.subarray(1, 8), new Uint8Array(0)],
-    tables: [table(0), table(3), table(256), table(301), big],
+    tables: [table(0), table(3), table(256), table(301), big, few(256, 0, [1]), few(256, 1, [0, 2, 255]), few(5, 0, [1, 3]), few(300, 1, [0, 4, 8, 12, 16, 20, 24, 299]), few(65_536, 0, [5, 300, 65_535])],
     masks: [a, c, padded],
     pairs: [
       [a, b],

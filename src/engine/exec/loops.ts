@@ -33,16 +33,23 @@ export type CompareOp = '=' | '<>' | '<' | '<=' | '>' | '>='
 
 export type NumericValues = Float64Array | Int32Array
 
+/**
+ * How a leaf loop stores its result r[i] into out[i]: 'set' out[i] = r[i],
+ * 'and' out[i] &= r[i], 'or' out[i] |= r[i] (a leaf folded straight into the
+ * mask of its AND / OR, without a mask of its own). Default 'set'.
+ */
+export type Store = 'set' | 'and' | 'or'
+
 export interface Loops {
   readonly name: 'ts' | 'native'
-  /** out[i] = 1 if values[i] op c, else 0, for i < values.length; bytes past that are untouched. */
-  compare(values: NumericValues, op: CompareOp, c: number, out: Uint8Array): void
-  /** out[i] = 1 if low <= values[i] <= high, else 0, for i < values.length. */
-  between(values: NumericValues, low: number, high: number, out: Uint8Array): void
-  /** out[i] = 1 if values[i] equals (===) a value of `sorted`, else 0, for i < values.length. */
-  in(values: NumericValues, sorted: Float64Array, out: Uint8Array): void
-  /** out[i] = table[codes[i]], 0 for a code past the table, for i < codes.length. */
-  lookup(codes: CodeArray, table: Uint8Array, out: Uint8Array): void
+  /** r[i] = 1 if values[i] op c, else 0, for i < values.length, stored into out; bytes past that are untouched. */
+  compare(values: NumericValues, op: CompareOp, c: number, out: Uint8Array, store?: Store): void
+  /** r[i] = 1 if low <= values[i] <= high, else 0, for i < values.length. */
+  between(values: NumericValues, low: number, high: number, out: Uint8Array, store?: Store): void
+  /** r[i] = 1 if values[i] equals (===) a value of `sorted`, else 0, for i < values.length. */
+  in(values: NumericValues, sorted: Float64Array, out: Uint8Array, store?: Store): void
+  /** r[i] = table[codes[i]], 0 for a code past the table, for i < codes.length. */
+  lookup(codes: CodeArray, table: Uint8Array, out: Uint8Array, store?: Store): void
   /** mask[i] = 0 for every null row i < rows; other bytes unchanged. */
   clearNulls(mask: Uint8Array, nulls: NullBitmap, rows: number): void
   /** mask[i] = the null bit of row i, for the rows i < rows of every non-zero null byte (1 at the null rows of a zeroed mask). */
@@ -212,13 +219,47 @@ function addDigits(codes: CodeArray, values: CodeArray, multiplier: number, assi
   }
 }
 
+/**
+ * A leaf's result r folded into out as `store` says. The reference computes r
+ * into a scratch mask first: it saves nothing over the unfused way, and costs
+ * nothing more.
+ */
+function fold(out: Uint8Array, r: Uint8Array, store: 'and' | 'or'): void {
+  if (store === 'and') and(out.subarray(0, r.length), r)
+  else or(out.subarray(0, r.length), r)
+}
+
+const leafLoops: Pick<Loops, 'compare' | 'between' | 'in' | 'lookup'> = {
+  compare(v, op, c, out, store = 'set') {
+    if (store === 'set') return compare(v, op, c, out)
+    const r = new Uint8Array(v.length)
+    compare(v, op, c, r)
+    fold(out, r, store)
+  },
+  between(v, low, high, out, store = 'set') {
+    if (store === 'set') return between(v, low, high, out)
+    const r = new Uint8Array(v.length)
+    between(v, low, high, r)
+    fold(out, r, store)
+  },
+  in(v, sorted, out, store = 'set') {
+    if (store === 'set') return inList(v, sorted, out)
+    const r = new Uint8Array(v.length)
+    inList(v, sorted, r)
+    fold(out, r, store)
+  },
+  lookup(codes, table, out, store = 'set') {
+    if (store === 'set') return lookup(codes, table, out)
+    const r = new Uint8Array(codes.length)
+    lookup(codes, table, r)
+    fold(out, r, store)
+  },
+}
+
 /** The TypeScript loops: the reference, and what runs without the native addon. */
 export const tsLoops: Loops = Object.freeze({
   name: 'ts' as const,
-  compare,
-  between,
-  in: inList,
-  lookup,
+  ...leafLoops,
   clearNulls,
   markNulls,
   and,

@@ -1,7 +1,7 @@
 import { VeilboxError, type ErrorCode } from '../../errors/index.js'
 import { badArgument } from './errors.js'
 import type { Kernel } from './kernel.js'
-import type { CompareOp, Loops, NumericValues } from './loops.js'
+import type { CompareOp, Loops, NumericValues, Store } from './loops.js'
 import { quantumScale } from './quantum.js'
 import type { AggregateRequest, AggregateResult, CodeArray, MeasureResult, NullBitmap, Selection } from './types.js'
 import { validateRequest } from './validate.js'
@@ -76,11 +76,11 @@ export interface NativeKernels {
 
 /** One instruction-set variant of the request-building loops (native/src/masks.h), as loops.ts describes them. */
 export interface NativeLoops {
-  /** op: 0..5 for = <> < <= > >= (NATIVE_OPS). */
-  compare(values: NumericValues, op: number, c: number, out: Uint8Array): void
-  between(values: NumericValues, low: number, high: number, out: Uint8Array): void
-  inList(values: NumericValues, sorted: Float64Array, out: Uint8Array): void
-  lookup(codes: CodeArray, table: Uint8Array, out: Uint8Array): void
+  /** op: 0..5 for = <> < <= > >= (NATIVE_OPS); store: 0..2 for set, and, or (NATIVE_STORES). */
+  compare(values: NumericValues, op: number, c: number, out: Uint8Array, store: number): void
+  between(values: NumericValues, low: number, high: number, out: Uint8Array, store: number): void
+  inList(values: NumericValues, sorted: Float64Array, out: Uint8Array, store: number): void
+  lookup(codes: CodeArray, table: Uint8Array, out: Uint8Array, store: number): void
   clearNulls(mask: Uint8Array, nulls: NullBitmap, rows: number): void
   markNulls(mask: Uint8Array, nulls: NullBitmap, rows: number): void
   andMasks(a: Uint8Array, b: Uint8Array): void
@@ -104,6 +104,14 @@ const LOOP_FUNCTIONS = ['compare', 'between', 'inList', 'lookup', 'clearNulls', 
 
 /** The addon's numbering of the comparison operators (masks.h, Op). */
 export const NATIVE_OPS: Readonly<Record<CompareOp, number>> = Object.freeze({ '=': 0, '<>': 1, '<': 2, '<=': 3, '>': 4, '>=': 5 })
+
+/** The addon's numbering of the stores of a leaf loop (masks.h, Store). */
+export const NATIVE_STORES: Readonly<Record<Store, number>> = Object.freeze({ set: 0, and: 1, or: 2 })
+
+/** An unknown name maps to -1, which the addon refuses. */
+function code<K extends string>(table: Readonly<Record<K, number>>, key: K): number {
+  return Object.hasOwn(table, key) ? table[key] : -1
+}
 
 /** Checks that a loaded module has the addon's shape; throws VEILBOX_ERR_NATIVE_UNAVAILABLE if not. */
 export function asNativeBinding(mod: unknown, where: string): NativeBinding {
@@ -141,13 +149,12 @@ export function createNativeLoops(binding: NativeBinding, options: { readonly is
   const k = variantOf(binding, options.isa)
   return Object.freeze({
     name: 'native' as const,
-    compare: (values: NumericValues, op: CompareOp, c: number, out: Uint8Array) => {
-      const code = Object.hasOwn(NATIVE_OPS, op) ? NATIVE_OPS[op] : -1
-      run(() => k.compare(values, code, c, out))
-    },
-    between: (values: NumericValues, low: number, high: number, out: Uint8Array) => run(() => k.between(values, low, high, out)),
-    in: (values: NumericValues, sorted: Float64Array, out: Uint8Array) => run(() => k.inList(values, sorted, out)),
-    lookup: (codes: CodeArray, table: Uint8Array, out: Uint8Array) => run(() => k.lookup(codes, table, out)),
+    compare: (values: NumericValues, op: CompareOp, c: number, out: Uint8Array, store: Store = 'set') =>
+      run(() => k.compare(values, code(NATIVE_OPS, op), c, out, code(NATIVE_STORES, store))),
+    between: (values: NumericValues, low: number, high: number, out: Uint8Array, store: Store = 'set') =>
+      run(() => k.between(values, low, high, out, code(NATIVE_STORES, store))),
+    in: (values: NumericValues, sorted: Float64Array, out: Uint8Array, store: Store = 'set') => run(() => k.inList(values, sorted, out, code(NATIVE_STORES, store))),
+    lookup: (codes: CodeArray, table: Uint8Array, out: Uint8Array, store: Store = 'set') => run(() => k.lookup(codes, table, out, code(NATIVE_STORES, store))),
     clearNulls: (mask: Uint8Array, nulls: NullBitmap, rows: number) => run(() => k.clearNulls(mask, nulls, rows)),
     markNulls: (mask: Uint8Array, nulls: NullBitmap, rows: number) => run(() => k.markNulls(mask, nulls, rows)),
     and: (a: Uint8Array, b: Uint8Array) => run(() => k.andMasks(a, b)),

@@ -1,5 +1,5 @@
 import { badArgument as bad, describe } from './errors.js'
-import { tsLoops, type CompareOp, type Loops, type NumericValues } from './loops.js'
+import { tsLoops, type CompareOp, type Loops, type NumericValues, type Store } from './loops.js'
 import type { CodeArray, ColumnArray, NullBitmap, Selection } from './types.js'
 import { validateColumn } from './validate.js'
 
@@ -20,6 +20,14 @@ import { validateColumn } from './validate.js'
  * which is Kleene's logic, SQL's. So `NOT (x > 5)` keeps no null x, and
  * `x > 5 OR x IS NULL` keeps them all. Only the masks an ancestor needs are
  * built: the root needs `t`; a NOT asks its operand for the other one.
+ *
+ * The operands of an AND or OR after the first are folded straight into the
+ * first one's mask when they are comparison leaves: `x > 5` under an AND is
+ * `acc &= (x > 5)` then the null rows cleared, with no mask of its own. Under
+ * an OR that is only right for a column without nulls (a null row is UNKNOWN,
+ * in neither mask, and an OR cannot take it back out), and a numeric leaf's
+ * `f` mask (a NOT of the comparison) is not folded; those leaves take the
+ * ordinary way: a mask of their own, then AND / OR over whole masks.
  *
  * Category columns (kind 'code') compare on dictionary codes: the literal is
  * looked up once and each leaf becomes a lookup table over codes, so `=`, IN,
@@ -93,6 +101,15 @@ interface Truth {
   readonly f: Uint8Array | null
 }
 
+/** Where an operand may put its one wanted mask: folded into its AND / OR's accumulator. */
+interface Into {
+  readonly mask: Uint8Array
+  readonly store: 'and' | 'or'
+}
+
+/** What evaluate returns for an operand it folded into the accumulator it was given. */
+const FOLDED: Truth = Object.freeze({ t: null, f: null })
+
 type Values = NumericValues
 
 class Compiler {
@@ -105,13 +122,14 @@ class Compiler {
     this.padded = Math.ceil(rows / 8) * 8
   }
 
-  evaluate(p: Predicate, need: Need, at: string, depth: number): Truth {
+  /** The masks of `p` that `need` asks for; FOLDED when it folded its one wanted mask into `into` instead. */
+  evaluate(p: Predicate, need: Need, at: string, depth: number, into?: Into): Truth {
     if (depth > MAX_PREDICATE_DEPTH) throw bad(`${at} nests deeper than ${MAX_PREDICATE_DEPTH} levels`)
     if (p === null || typeof p !== 'object') throw bad(`${at} must be a predicate object, got ${describe(p)}`)
     switch (p.kind) {
       case 'not': {
-        const r = this.evaluate(p.operand, { t: need.f, f: need.t }, `${at}.operand`, depth + 1)
-        return { t: r.f, f: r.t }
+        const r = this.evaluate(p.operand, { t: need.f, f: need.t }, `${at}.operand`, depth + 1, into)
+        return r === FOLDED ? FOLDED : { t: r.f, f: r.t }
       }
       case 'and':
       case 'or':
@@ -123,26 +141,51 @@ class Compiler {
       }
       case 'cmp':
         if (!OPS.includes(p.op)) throw bad(`${at}.op must be one of ${OPS.join(' ')}, got ${describe(p.op)}`)
-        return this.leaf(p.column, at, need, false, (v) => this.numericCompare(v, p.op, this.number(p.value, `${at}.value`, p.column)), () => {
-          const lit = this.text(p.value, `${at}.value`, p.column)
-          return (s: string) => compareText(s, p.op, lit)
-        })
+        return this.leaf(
+          p.column,
+          at,
+          need,
+          false,
+          (v, out, store) => this.loops.compare(v, p.op, this.number(p.value, `${at}.value`, p.column), out, store),
+          () => {
+            const lit = this.text(p.value, `${at}.value`, p.column)
+            return (s: string) => compareText(s, p.op, lit)
+          },
+          into,
+        )
       case 'in': {
         if (!Array.isArray(p.values)) throw bad(`${at}.values must be an array, got ${describe(p.values)}`)
         this.negatedFlag(p.negated, at)
         const values = p.values
-        return this.leaf(p.column, at, need, p.negated, (v) => this.numericIn(v, values.map((x, i) => this.number(x, `${at}.values[${i}]`, p.column))), () => {
-          const set = new Set(values.map((x, i) => this.text(x, `${at}.values[${i}]`, p.column)))
-          return (s: string) => set.has(s)
-        })
+        return this.leaf(
+          p.column,
+          at,
+          need,
+          p.negated,
+          // The list deduplicated (SameValueZero: one zero) and sorted, so strictly increasing.
+          (v, out, store) => this.loops.in(v, Float64Array.from(new Set(values.map((x, i) => this.number(x, `${at}.values[${i}]`, p.column)))).sort(), out, store),
+          () => {
+            const set = new Set(values.map((x, i) => this.text(x, `${at}.values[${i}]`, p.column)))
+            return (s: string) => set.has(s)
+          },
+          into,
+        )
       }
       case 'between': {
         this.negatedFlag(p.negated, at)
-        return this.leaf(p.column, at, need, p.negated, (v) => this.numericBetween(v, this.number(p.low, `${at}.low`, p.column), this.number(p.high, `${at}.high`, p.column)), () => {
-          const low = this.text(p.low, `${at}.low`, p.column)
-          const high = this.text(p.high, `${at}.high`, p.column)
-          return (s: string) => low <= s && s <= high
-        })
+        return this.leaf(
+          p.column,
+          at,
+          need,
+          p.negated,
+          (v, out, store) => this.loops.between(v, this.number(p.low, `${at}.low`, p.column), this.number(p.high, `${at}.high`, p.column), out, store),
+          () => {
+            const low = this.text(p.low, `${at}.low`, p.column)
+            const high = this.text(p.high, `${at}.high`, p.column)
+            return (s: string) => low <= s && s <= high
+          },
+          into,
+        )
       }
       default:
         throw bad(`${at}.kind must be one of cmp in between isNull and or not, got ${describe((p as { kind: unknown }).kind)}`)
@@ -156,8 +199,12 @@ class Compiler {
       return { t: need.t ? this.constant(empty.t) : null, f: need.f ? this.constant(empty.f) : null }
     }
     const acc = this.evaluate(operands[0], need, `${at}.operands[0]`, depth + 1)
+    // One wanted mask (always so below the root): later operands may fold into it.
+    // t of an AND and f of an OR are ANDs of the operands' masks; the other two are ORs.
+    const into: Into | undefined = need.t === need.f ? undefined : { mask: need.t ? acc.t! : acc.f!, store: (kind === 'and') === need.t ? 'and' : 'or' }
     for (let i = 1; i < operands.length; i++) {
-      const r = this.evaluate(operands[i], need, `${at}.operands[${i}]`, depth + 1)
+      const r = this.evaluate(operands[i], need, `${at}.operands[${i}]`, depth + 1, into)
+      if (r === FOLDED) continue
       if (kind === 'and') {
         if (need.t) this.loops.and(acc.t!, r.t!)
         if (need.f) this.loops.or(acc.f!, r.f!)
@@ -170,21 +217,36 @@ class Compiler {
   }
 
   /**
-   * A comparison-like leaf. Numeric columns: `numeric` writes the raw result
-   * for every row (nulls included) into a fresh mask, `f` is its complement,
-   * and null rows are then cleared from both. Code columns: `text` gives the
-   * test for one dictionary entry, evaluated once per entry into tables.
+   * A comparison-like leaf. Numeric columns: `numeric` stores the raw result
+   * for every row (nulls included) into a mask, `f` is its complement, and
+   * null rows are then cleared from both. Code columns: `text` gives the test
+   * for one dictionary entry, evaluated once per entry into tables. With
+   * `into`, the one wanted mask is folded into it when that is exact (see the
+   * top of the file), and FOLDED returned.
    */
   private leaf(
     column: ColumnArray,
     at: string,
     need: Need,
     negated: boolean,
-    numeric: (values: Values) => Uint8Array,
+    numeric: (values: Values, out: Uint8Array, store: Store) => void,
     text: () => (entry: string) => boolean,
+    into: Into | undefined,
   ): Truth {
     this.column(column, at)
     const want = negated ? { t: need.f, f: need.t } : need
+    const nulls = column.nulls
+    if (into !== undefined && want.t !== want.f && (into.store === 'and' || nulls === null) && (column.kind === 'code' || want.t)) {
+      if (column.kind === 'code') {
+        const { yes, no } = lookupTables(column.values, column.dictionary, text())
+        this.loops.lookup(column.values, want.t ? yes : no, into.mask, into.store)
+      } else {
+        numeric(column.values, into.mask, into.store)
+      }
+      // Only under 'and' (an 'or' has no nulls): mask & leaf & not-null.
+      if (nulls !== null) this.loops.clearNulls(into.mask, nulls, this.rows)
+      return FOLDED
+    }
     let t: Uint8Array | null = null
     let f: Uint8Array | null = null
     if (column.kind === 'code') {
@@ -193,16 +255,17 @@ class Compiler {
       if (want.t) t = this.lookup(column.values, yes)
       if (want.f) f = this.lookup(column.values, no)
     } else {
-      const raw = numeric(column.values)
+      const raw = this.alloc()
+      numeric(column.values, raw, 'set')
       if (want.f) {
         f = want.t ? this.alloc() : raw
         this.loops.not(f, raw)
       }
       if (want.t) t = raw
     }
-    if (column.nulls !== null) {
-      if (t !== null) this.loops.clearNulls(t, column.nulls, this.rows)
-      if (f !== null) this.loops.clearNulls(f, column.nulls, this.rows)
+    if (nulls !== null) {
+      if (t !== null) this.loops.clearNulls(t, nulls, this.rows)
+      if (f !== null) this.loops.clearNulls(f, nulls, this.rows)
     }
     return negated ? { t: f, f: t } : { t, f }
   }
@@ -216,25 +279,6 @@ class Compiler {
       this.loops.not(f, t)
     }
     return { t: need.t ? t : null, f }
-  }
-
-  private numericCompare(v: Values, op: CompareOp, c: number): Uint8Array {
-    const out = this.alloc()
-    this.loops.compare(v, op, c, out)
-    return out
-  }
-
-  private numericBetween(v: Values, low: number, high: number): Uint8Array {
-    const out = this.alloc()
-    this.loops.between(v, low, high, out)
-    return out
-  }
-
-  /** The list deduplicated (SameValueZero: one zero) and sorted, so strictly increasing. */
-  private numericIn(v: Values, list: number[]): Uint8Array {
-    const out = this.alloc()
-    this.loops.in(v, Float64Array.from(new Set(list)).sort(), out)
-    return out
   }
 
   private lookup(codes: CodeArray, table: Uint8Array): Uint8Array {

@@ -64,6 +64,12 @@ function randomInputs(r: () => number, rows: number, shared: boolean): LoopInput
   const codes16 = codes(Uint16Array, 300, 65_535)
   const codes32 = codes(Uint32Array, 5, pick(r, [4_294_967_295, 70_000, 5]))
   const table = (n: number) => Uint8Array.from({ length: n }, () => (r() < 0.5 ? 1 : 0))
+  /** A background of 0 or 1 with `k` exceptions (any byte), as a comparison with a few dictionary entries gives. */
+  const sparse = (n: number, background: number, k: number) => {
+    const tb = new Uint8Array(n).fill(background)
+    for (let j = 0; j < k; j++) tb[int(r, n)] = pick(r, [1 - background, 1 - background, 7, 255])
+    return tb
+  }
   const bytes = (n: number, off: number): Uint8Array => {
     const m = shared ? new Uint8Array(new SharedArrayBuffer(n + off + 3), off, n) : new Uint8Array(n + off).subarray(off)
     for (let i = 0; i < n; i++) m[i] = r() < 0.08 ? 2 + int(r, 254) : r() < 0.5 ? 1 : 0
@@ -93,7 +99,27 @@ function randomInputs(r: () => number, rows: number, shared: boolean): LoopInput
     ],
     lists: [[], [0], [-0], [2, -3, 2], sortedList(8), sortedList(9), sortedList(16), sortedList(17), sortedList(40), sortedList(200), I32_SPECIAL],
     codes: [codes8, codes16, codes32],
-    tables: [table(0), table(1), table(6), table(256), table(257), table(300), table(65_536), table(65_537)],
+    tables: [
+      table(0),
+      table(1),
+      table(6),
+      table(256),
+      table(257),
+      table(300),
+      table(65_536),
+      table(65_537),
+      sparse(256, 0, 1),
+      sparse(256, 1, 2),
+      sparse(256, 0, 8),
+      sparse(256, 1, 9),
+      sparse(2, 0, 1),
+      sparse(7, 1, 3),
+      sparse(300, 0, 4),
+      sparse(300, 1, 8),
+      sparse(65_536, 0, 3),
+      sparse(65_536, 1, 5),
+      sparse(70_001, 0, 2),
+    ],
     masks: [a, p],
     pairs: [
       [a, b],
