@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import { MIGRATIONS, type Migration } from './migrations.js'
+import { stmt } from './statements.js'
 
 export type Db = Database.Database
 
@@ -42,7 +43,7 @@ export function openDb(dataDir: string, options: OpenOptions = {}): Db {
 }
 
 export function schemaVersion(db: Db): number {
-  return db.pragma('user_version', { simple: true }) as number
+  return stmt(db, 'PRAGMA user_version').pluck().get() as number
 }
 
 function migrate(db: Db, migrations: readonly Migration[]): void {

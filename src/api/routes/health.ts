@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { schemaVersion } from '../../store/db.js'
+import { stmt } from '../../store/statements.js'
 
 export default async function healthRoutes(app: FastifyInstance) {
   app.withTypeProvider<ZodTypeProvider>().get(
@@ -28,7 +29,7 @@ export default async function healthRoutes(app: FastifyInstance) {
       },
     },
     async () => {
-      const journalMode = String(app.db.pragma('journal_mode', { simple: true }))
+      const journalMode = String(stmt(app.db, 'PRAGMA journal_mode').pluck().get())
       return {
         status: 'ok' as const,
         version: app.appVersion,
