@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { VeilboxError, isVeilboxError } from '../errors/index.js'
 import { appendAudit, canonicalJson, type AuditActor } from '../store/audit.js'
-import { findAnswer, getAnswerRow, insertAnswer, type AnswerRow } from '../store/answers.js'
+import { answerBody, findAnswer, getAnswerRow, insertAnswer, type AnswerRef } from '../store/answers.js'
 import { findDatasetBudget } from '../store/budgets.js'
 import { findDataset, getVersion, latestVersion, type VersionRecord } from '../store/datasets.js'
 import type { Db } from '../store/db.js'
@@ -224,7 +224,7 @@ export class QueryEngine {
    * answer (grant, query text, privacy parameters, the version it resolves
    * to); the grant is checked as on the full path.
    */
-  private repeatOf(principal: Principal, req: QueryRequest): AnswerRow | null {
+  private repeatOf(principal: Principal, req: QueryRequest): AnswerRef | null {
     if (typeof req.grant !== 'string') return null
     const key = this.requestKey(req)
     const hit = this.repeats.get(key)
@@ -236,18 +236,23 @@ export class QueryEngine {
     return findAnswer(this.db, grant.id, hit.cacheKey)
   }
 
+  /**
+   * Every field that selects the answer, in a fixed order. Not canonical: a
+   * JSON query with its keys in another order is a different key, which only
+   * costs a miss (the full path then finds the stored answer by its cache key).
+   */
   private requestKey(req: QueryRequest): string {
-    return canonicalJson({
-      grant: req.grant,
-      sql: req.sql ?? null,
-      query: req.query ?? null,
-      epsilon: req.epsilon,
-      delta: req.delta ?? null,
-      mechanism: req.mechanism ?? 'laplace',
-      confidence: req.confidence ?? DEFAULT_CONFIDENCE,
-      weights: req.weights ?? null,
-      version: req.version ?? null,
-    })
+    return JSON.stringify([
+      req.grant,
+      req.sql ?? null,
+      req.query ?? null,
+      req.epsilon,
+      req.delta ?? null,
+      req.mechanism ?? 'laplace',
+      req.confidence ?? DEFAULT_CONFIDENCE,
+      req.weights ?? null,
+      req.version ?? null,
+    ])
   }
 
   private remember(req: QueryRequest, p: Prepared): void {
@@ -265,11 +270,11 @@ export class QueryEngine {
   }
 
   /** A stored answer, returned once its audit record is on disk. */
-  private reread(actor: AuditActor, row: AnswerRow, action: string): Promise<AnswerBody> {
+  private reread(actor: AuditActor, row: AnswerRef, action: string): Promise<AnswerBody> {
     return this.committer.run(() => this.rereadInTransaction(actor, row, action))
   }
 
-  private rereadInTransaction(actor: AuditActor, row: AnswerRow, action: string): AnswerBody {
+  private rereadInTransaction(actor: AuditActor, row: AnswerRef, action: string): AnswerBody {
     const stored = this.storedAnswer(row)
     const grant = getGrant(this.db, row.grant_id)
     appendAudit(this.db, {
@@ -292,10 +297,10 @@ export class QueryEngine {
    * A stored answer as a repeat returns it (cached, nothing charged), parsed
    * and serialized once: everything but the grant's remaining budget is fixed.
    */
-  private storedAnswer(row: AnswerRow): { body: AnswerBody; prefix: string } {
+  private storedAnswer(row: AnswerRef): { body: AnswerBody; prefix: string } {
     const hit = this.stored.get(row.query_id)
     if (hit) return hit
-    const original = JSON.parse(row.body) as AnswerBody
+    const original = JSON.parse(answerBody(this.db, row.query_id)) as AnswerBody
     const { budget: _budget, ...rest } = { ...original, privacy: { ...original.privacy, charged: { grant: ZERO, dataset: ZERO } }, cached: true }
     const body = { ...rest, budget: original.budget } as AnswerBody
     const entry = { body, prefix: JSON.stringify(rest).slice(0, -1) }

@@ -17,14 +17,26 @@ export interface AnswerRow {
   created_at: string
 }
 
-export function findAnswer(db: Db, grantId: string, cacheKey: string): AnswerRow | null {
-  return (stmt(db, 'SELECT * FROM answers WHERE grant_id = ? AND cache_key = ?').get(grantId, cacheKey) as AnswerRow | undefined) ?? null
+/** A stored answer's row without its body: what finding one needs (the body is read once, by answerBody). */
+export type AnswerRef = Omit<AnswerRow, 'body'>
+
+const REF_COLUMNS = 'query_id, grant_id, analyst, dataset_id, version, cache_key, query_hash, epsilon_micro, delta_femto, created_at'
+
+export function findAnswer(db: Db, grantId: string, cacheKey: string): AnswerRef | null {
+  return (stmt(db, `SELECT ${REF_COLUMNS} FROM answers WHERE grant_id = ? AND cache_key = ?`).get(grantId, cacheKey) as AnswerRef | undefined) ?? null
 }
 
-export function getAnswerRow(db: Db, queryId: string): AnswerRow {
-  const row = stmt(db, 'SELECT * FROM answers WHERE query_id = ?').get(queryId) as AnswerRow | undefined
+export function getAnswerRow(db: Db, queryId: string): AnswerRef {
+  const row = stmt(db, `SELECT ${REF_COLUMNS} FROM answers WHERE query_id = ?`).get(queryId) as AnswerRef | undefined
   if (!row) throw new VeilboxError('VEILBOX_ERR_ANSWER_NOT_FOUND', `no answer ${queryId}; GET /v1/queries lists yours`, { queryId })
   return row
+}
+
+/** The stored answer's JSON. */
+export function answerBody(db: Db, queryId: string): string {
+  const body = stmt(db, 'SELECT body FROM answers WHERE query_id = ?').pluck().get(queryId) as string | undefined
+  if (body === undefined) throw new VeilboxError('VEILBOX_ERR_ANSWER_NOT_FOUND', `no answer ${queryId}; GET /v1/queries lists yours`, { queryId })
+  return body
 }
 
 export function insertAnswer(db: Db, row: AnswerRow): void {
@@ -45,8 +57,8 @@ export interface AnswerSummary {
 }
 
 export function listAnswers(db: Db, analyst: string | null, limit: number): AnswerSummary[] {
-  const rows = stmt(db, 'SELECT * FROM answers WHERE (@analyst IS NULL OR analyst = @analyst) ORDER BY created_at DESC, query_id LIMIT @limit')
-    .all({ analyst, limit }) as AnswerRow[]
+  const rows = stmt(db, `SELECT ${REF_COLUMNS} FROM answers WHERE (@analyst IS NULL OR analyst = @analyst) ORDER BY created_at DESC, query_id LIMIT @limit`)
+    .all({ analyst, limit }) as AnswerRef[]
   return rows.map((r) => ({
     queryId: r.query_id,
     grant: r.grant_id,

@@ -49,11 +49,24 @@ export interface AuditRecord {
 /** JSON with object keys sorted at every depth: one byte string per value. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value)
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
+  if (Array.isArray(value)) {
+    let out = '['
+    // An element with no JSON form (undefined) stays empty, as Array.prototype.join leaves it.
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + ((canonicalJson(value[i]) as string | undefined) ?? '')
+    return `${out}]`
+  }
+  const record = value as Record<string, unknown>
+  // Keys in UTF-16 code unit order (sort()'s default order for strings); undefined values left out.
+  const keys = Object.keys(record).sort()
+  let out = '{'
+  let first = true
+  for (const k of keys) {
+    const v = record[k]
+    if (v === undefined) continue
+    out += `${first ? '' : ','}${JSON.stringify(k)}:${canonicalJson(v)}`
+    first = false
+  }
+  return `${out}}`
 }
 
 export function recordHash(r: Omit<AuditRecord, 'hash'>): string {

@@ -1,0 +1,62 @@
+import t from 'tap'
+import { canonicalJson } from '../../src/store/audit.js'
+
+/** The definition, written plainly: keys sorted, undefined members left out, no spaces. */
+function reference(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value)
+  if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(',')}}`
+}
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let z = s
+    z = Math.imul(z ^ (z >>> 15), z | 1)
+    z ^= z + Math.imul(z ^ (z >>> 7), z | 61)
+    return ((z ^ (z >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const KEYS = ['a', 'b', 'B', '_', 'seq', 'prevHash', '10', '2', 'é', 'z\u0000', '\ud83d\ude00', '']
+function value(r: () => number, depth: number): unknown {
+  const k = Math.floor(r() * (depth > 3 ? 6 : 8))
+  switch (k) {
+    case 0: return null
+    case 1: return r() < 0.5
+    case 2: return Math.floor(r() * 2e6) - 1e6
+    case 3: return r() * 1e-3
+    case 4: return ['', 'x', 'q_1f', 'a"b\\c', '\n', '汉字'][Math.floor(r() * 6)]
+    case 5: return undefined
+    case 6: return Array.from({ length: Math.floor(r() * 4) }, () => value(r, depth + 1))
+    default: {
+      const o: Record<string, unknown> = {}
+      for (let i = Math.floor(r() * 5); i > 0; i--) o[KEYS[Math.floor(r() * KEYS.length)]!] = value(r, depth + 1)
+      return o
+    }
+  }
+}
+
+t.test('canonicalJson matches the plain definition on 20,000 random values', async (t) => {
+  const r = rng(20261128)
+  let mismatches = 0
+  let first: unknown
+  for (let i = 0; i < 20_000; i++) {
+    const v = { detail: value(r, 0), list: [value(r, 1), undefined, value(r, 1)] }
+    if (canonicalJson(v) !== reference(v)) {
+      mismatches++
+      first ??= v
+    }
+  }
+  t.equal(mismatches, 0, first === undefined ? 'every value' : `first mismatch: ${reference(first)}`)
+})
+
+t.test('canonicalJson on known values', async (t) => {
+  t.equal(canonicalJson({ b: 1, a: [1, { d: undefined, c: 'x' }], '10': true, '2': null }), '{"10":true,"2":null,"a":[1,{"c":"x"}],"b":1}')
+  t.equal(canonicalJson([undefined, 1]), '[,1]')
+  t.equal(canonicalJson('a"b'), '"a\\"b"')
+})
