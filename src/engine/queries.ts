@@ -6,6 +6,7 @@ import { findDatasetBudget } from '../store/budgets.js'
 import { findDataset, getVersion, latestVersion, type VersionRecord } from '../store/datasets.js'
 import type { Db } from '../store/db.js'
 import { GroupCommitter } from '../store/group-commit.js'
+import { ParsedByText } from '../store/parsed.js'
 import { getGrant, type GrantRecord } from '../store/grants.js'
 import { guardedCharge, type Charge } from '../store/ledger.js'
 import type { Principal } from '../store/keys.js'
@@ -134,6 +135,8 @@ function remainingOf(view: LedgerView, c: Charge | null) {
 const REPEAT_CACHE_SIZE = 10_000
 /** Stored answers kept parsed and serialized for repeats. */
 const STORED_CACHE_SIZE = 2_000
+/** Parsed SQL per text: the AST is immutable and depends on the text alone; a text that does not parse throws and is not kept. */
+const parsedSql = new ParsedByText<Query>(parseQuery, 1_000)
 
 export class QueryEngine {
   private readonly committer: GroupCommitter
@@ -321,7 +324,7 @@ export class QueryEngine {
         errors: [{ path: 'body', message: 'exactly one of sql and query' }],
       })
     }
-    const query = req.sql !== undefined ? parseQuery(req.sql) : fromJson(req.query, { path: '/query' })
+    const query = req.sql !== undefined ? parsedSql.get(req.sql) : fromJson(req.query, { path: '/query' })
     const grant = getGrant(this.db, req.grant)
     checkGrantUsable(grant, principal, this.now())
     const name = queryDataset(query)

@@ -1,9 +1,10 @@
 /**
- * Stored JSON (dataset specs, HE profiles) is parsed and validated again on
- * every read, so that a row edited by hand cannot pass for a valid one. The
- * result depends only on the text, so the validated value is kept per text
- * (least recently used evicted) and frozen: a read pays one map lookup, and
- * any changed text, however it came to be, is validated afresh.
+ * A parse that depends on its text alone, kept per text (least recently used
+ * evicted) and frozen. Stored JSON (dataset specs, HE profiles) is parsed and
+ * validated again whenever it is read, so that a row edited by hand cannot
+ * pass for a valid one; with this a read pays one map lookup, and any changed
+ * text, however it came to be, is validated afresh. Query texts are parsed
+ * the same way: a repeated SQL text is parsed once.
  */
 export class ParsedByText<T extends object> {
   private readonly cache = new Map<string, T>()

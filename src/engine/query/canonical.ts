@@ -35,8 +35,16 @@ export function canonicalSql(q: Query): string {
 
 /** sha256 (hex) of the canonical text: the key for repeats and the audit chain. */
 export function queryHash(q: Query): string {
-  return createHash('sha256').update(canonicalSql(q), 'utf8').digest('hex')
+  // ASTs are frozen, so the hash of one is computed once (a parsed query is reused for the same text).
+  let h = hashes.get(q)
+  if (h === undefined) {
+    h = createHash('sha256').update(canonicalSql(q), 'utf8').digest('hex')
+    hashes.set(q, h)
+  }
+  return h
 }
+
+const hashes = new WeakMap<Query, string>()
 
 const PLAIN_NAME = /^[a-z_][a-z0-9_]*$/
 
