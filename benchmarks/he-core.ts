@@ -24,7 +24,9 @@ import { KeyStore } from '../src/engine/he/keystore.js'
 import type { PolyDegree } from '../src/engine/he/params.js'
 import type { EncryptedAggregate, EncryptedColumn } from '../src/engine/he/types.js'
 import type { DatasetSpec } from '../src/engine/schema.js'
+import { plainSealSum } from './he-reference.js'
 import { envInt, machine } from './lib.js'
+import { mulberry32 } from '../src/engine/mulberry32.js'
 
 const ROWS = envInt('ROWS', 1_000_000)
 const REPS = envInt('REPS', 2)
@@ -33,14 +35,7 @@ const DEGREE = envInt('DEGREE', 8192) as PolyDegree
 const GROUPS = 7
 
 // Deterministic data (mulberry32); a benchmark needs repeatable input, not secrecy.
-let seed = 0x5eed
-function random(): number {
-  seed = (seed + 0x6d2b79f5) >>> 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+const random = mulberry32(0x5eed)
 
 const amount = Array.from({ length: ROWS }, () => Math.round(random() * 100_000) / 100) // [0, 1000], 2 decimals
 const region = Uint8Array.from({ length: ROWS }, () => Math.floor(random() * GROUPS))
@@ -86,29 +81,7 @@ try {
 
   // The reference: what anyone would write with node-seal for an encrypted
   // SUM. Load each ciphertext, add it up, rotate-and-sum once.
-  const reference = (): Uint8Array => {
-    const { seal, evaluator: ev } = ctx
-    const loaded = seal.CipherText()
-    const acc = seal.CipherText()
-    const tmp = seal.CipherText()
-    try {
-      column.values[0]!.forEach((bytes, b) => {
-        ;(b === 0 ? acc : loaded).loadArray(ctx.context, bytes)
-        if (b > 0) ev.add(acc, loaded, acc)
-      })
-      for (let s = 1; s < DEGREE / 2; s *= 2) {
-        ev.rotateRows(acc, s, galois, tmp)
-        ev.add(acc, tmp, acc)
-      }
-      ev.rotateColumns(acc, galois, tmp)
-      ev.add(acc, tmp, acc)
-      return acc.saveArray(seal.ComprModeType.zstd)
-    } finally {
-      loaded.delete()
-      acc.delete()
-      tmp.delete()
-    }
-  }
+  const reference = (): Uint8Array => plainSealSum(ctx, column.values[0]!, galois, DEGREE)
 
   const best = async (fn: () => Promise<unknown> | unknown): Promise<number> => {
     await fn()

@@ -30,7 +30,9 @@ import type { PolyDegree } from '../src/engine/he/params.js'
 import type { ExecTask } from '../src/engine/exec/task.js'
 import { heMaterial } from '../src/store/he.js'
 import { createKey, SYSTEM_ACTOR } from '../src/store/keys.js'
+import { plainSealSum } from './he-reference.js'
 import { envInt, machine, table, writeResult } from './lib.js'
+import { mulberry32 } from '../src/engine/mulberry32.js'
 
 const ROWS = envInt('ROWS', 1_000_000)
 const REPEAT = envInt('REPEAT', 5)
@@ -39,14 +41,7 @@ const DEGREE = envInt('DEGREE', 8192) as PolyDegree
 const DISTRICTS = ['d1', 'd2', 'd3', 'd4', 'd5', 'd6', 'd7']
 
 // Deterministic data (mulberry32): a benchmark needs repeatable input, not secrecy.
-let seed = 0x5eed
-function random(): number {
-  seed = (seed + 0x6d2b79f5) >>> 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+const random = mulberry32(0x5eed)
 
 const SPEC = {
   id: 'bench_he',
@@ -150,29 +145,7 @@ async function main(): Promise<void> {
     const ctx = await contextFor(material.profile.contexts[0]!)
     const galois = evalKeys.galoisKeys(0)
     // The reference: what anyone would write with node-seal for an encrypted SUM.
-    const reference = (): Uint8Array => {
-      const { seal, evaluator: ev } = ctx
-      const loaded = seal.CipherText()
-      const acc = seal.CipherText()
-      const tmpCt = seal.CipherText()
-      try {
-        column.values[0]!.forEach((bytes, b) => {
-          ;(b === 0 ? acc : loaded).loadArray(ctx.context, bytes)
-          if (b > 0) ev.add(acc, loaded, acc)
-        })
-        for (let s = 1; s < DEGREE / 2; s *= 2) {
-          ev.rotateRows(acc, s, galois, tmpCt)
-          ev.add(acc, tmpCt, acc)
-        }
-        ev.rotateColumns(acc, galois, tmpCt)
-        ev.add(acc, tmpCt, acc)
-        return acc.saveArray(seal.ComprModeType.zstd)
-      } finally {
-        loaded.delete()
-        acc.delete()
-        tmpCt.delete()
-      }
-    }
+    const reference = (): Uint8Array => plainSealSum(ctx, column.values[0]!, galois, DEGREE)
     const sumTask: ExecTask = { dataset: SPEC.id, version, where: null, groupBy: [], measures: [], encrypted: [{ column: 'amount', squares: false }] }
     const groupTask: ExecTask = { ...sumTask, groupBy: [{ column: 'district', dictionary: DISTRICTS, nullable: false }] }
     await app.executor.execute(sumTask) // the worker loads SEAL and the Galois keys once

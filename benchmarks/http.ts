@@ -19,7 +19,7 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import autocannon from 'autocannon'
 import { DEMO_CSV_HEADER, DEMO_SPEC, demoRows, toCsvLine } from '../src/demo/binzhou.js'
-import { envInt, machine, ROOT, startServerProcess, table, writeResult } from './lib.js'
+import { envInt, listeningUrl, machine, ROOT, startServerProcess, table, writeResult } from './lib.js'
 
 const DURATION = envInt('DURATION', 10)
 const CONNECTIONS = envInt('CONNECTIONS', 10)
@@ -102,15 +102,7 @@ async function startBare(): Promise<{ url: string; child: ChildProcess }> {
     env: { ...process.env, VEILBOX_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = ''
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = /listening on (http:\/\/\S+)/.exec(out)
-      if (m) resolve(m[1]!)
-    })
-    child.on('exit', (code) => reject(new Error(`bare server exited with ${code}`)))
-  })
+  const url = await listeningUrl(child, (code) => `bare server exited with ${code}`)
   return { url, child }
 }
 

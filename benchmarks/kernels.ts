@@ -29,6 +29,7 @@ import { compilePredicate } from '../src/engine/exec/predicate.js'
 import { quantumFor, quantumScale } from '../src/engine/exec/quantum.js'
 import type { AggregateRequest, CodeArray, Grouping, Measure, NumericColumn } from '../src/engine/exec/types.js'
 import { validateRequest } from '../src/engine/exec/validate.js'
+import { mulberry32 } from '../src/engine/mulberry32.js'
 
 const ROWS = Number(process.env.ROWS ?? 10_000_000)
 const REPS = Number(process.env.REPS ?? 5)
@@ -37,14 +38,7 @@ if (!Number.isInteger(ROWS) || ROWS < 1 || !Number.isInteger(REPS) || REPS < 1) 
 }
 
 // Deterministic data (mulberry32); a benchmark needs repeatable input, not secrecy.
-let seed = 0x5eed
-function random(): number {
-  seed = (seed + 0x6d2b79f5) >>> 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+const random = mulberry32(0x5eed)
 
 const LOWER = 0
 const UPPER = 100

@@ -52,6 +52,19 @@ export interface ServerProcess {
   stop(): Promise<void>
 }
 
+/** The URL a server process prints ("listening on http://..."), or the exit it made instead. */
+export function listeningUrl(child: ChildProcess, exited: (code: number | null) => string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      const m = /listening on (http:\/\/\S+)/.exec(out)
+      if (m) resolve(m[1]!)
+    })
+    child.on('exit', (code) => reject(new Error(exited(code))))
+  })
+}
+
 /**
  * Starts a real veilbox server as its own process on an ephemeral port, with a
  * fresh data directory unless one is given. `from: 'dist'` runs the compiled
@@ -74,15 +87,7 @@ export async function startServerProcess(
   })
   let stderr = ''
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = ''
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = /listening on (http:\/\/\S+)/.exec(out)
-      if (m) resolve(m[1]!)
-    })
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr}`)))
-  })
+  const url = await listeningUrl(child, (code) => `server exited with ${code}: ${stderr}`)
   return {
     child,
     url,

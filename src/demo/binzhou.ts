@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream'
 import type { DatasetSpec } from '../engine/schema.js'
+import { mulberry32 } from '../engine/mulberry32.js'
 
 /**
  * The demo dataset: 100,000 synthetic households of Binzhou (滨州), Shandong.
@@ -47,18 +48,6 @@ export const DEMO_SPEC: DatasetSpec = {
   ],
 }
 
-/** mulberry32: small, fast, seeded; good enough to make plausible synthetic data. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 export interface DemoRow {
   household_id: string
   district: string
@@ -71,7 +60,7 @@ export interface DemoRow {
 }
 
 export function* demoRows(rows: number = DEMO_ROWS, seed = 20261128): Generator<DemoRow> {
-  const rand = seeded(seed)
+  const rand = mulberry32(seed)
   const normal = () => {
     // Box-Muller; 1 - u keeps the log argument away from 0.
     const u = 1 - rand()

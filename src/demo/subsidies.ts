@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import type { DatasetSpec } from '../engine/schema.js'
 import { DISTRICT_NAMES } from './binzhou.js'
+import { mulberry32 } from '../engine/mulberry32.js'
 
 /**
  * The encrypted demo dataset: household subsidies in Binzhou, whose amounts
@@ -35,22 +36,11 @@ export const DEMO_HE_SPEC: DatasetSpec = {
 
 export const DEMO_HE_KEY_OPTIONS = { maxRows: DEMO_HE_MAX_ROWS, polyModulusDegree: 8192 } as const
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 export const DEMO_HE_CSV_HEADER = 'household_id,district,rural,subsidy,dependants\n'
 
 /** The rows as CSV text, header first. */
 export function demoHeCsv(rows: number = DEMO_HE_ROWS, seed = 20261129): string {
-  const rand = seeded(seed)
+  const rand = mulberry32(seed)
   let out = DEMO_HE_CSV_HEADER
   for (let i = 0; i < rows; i++) {
     const district = DISTRICT_NAMES[Math.floor(rand() * DISTRICT_NAMES.length)]!

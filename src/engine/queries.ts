@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { VeilboxError, isVeilboxError } from '../errors/index.js'
-import { appendAudit, canonicalJson, type AuditActor } from '../store/audit.js'
+import { appendAudit, canonicalJson, type AuditActor, type AuditEvent } from '../store/audit.js'
 import { answerBody, findAnswer, getAnswerRow, insertAnswer, type AnswerRef } from '../store/answers.js'
 import { findDatasetBudget } from '../store/budgets.js'
 import { findDataset, getVersion, latestVersion, type VersionRecord } from '../store/datasets.js'
@@ -129,6 +129,11 @@ function remainingOf(view: LedgerView, c: Charge | null) {
   const eps = l.epsilonTotal - l.epsilonSpent - (c?.epsilon ?? 0)
   const delta = l.deltaTotal - l.deltaSpent - (c?.delta ?? 0)
   return { epsilon: eps / MICRO, delta: delta / FEMTO }
+}
+
+/** What a query's audit records name: its dataset and version, grant and purpose, and canonical query. */
+function subjectOf(p: Prepared): Pick<AuditEvent, 'dataset' | 'version' | 'grant' | 'purpose' | 'queryHash'> {
+  return { dataset: p.spec.id, version: p.version.version, grant: p.grant.id, purpose: p.grant.purpose, queryHash: p.queryHash }
 }
 
 /** Byte-identical repeats remembered for the fast path. */
@@ -421,11 +426,7 @@ export class QueryEngine {
           actor,
           action: 'custodian.decrypt',
           outcome: 'ok',
-          dataset: p.spec.id,
-          version: p.version.version,
-          grant: p.grant.id,
-          purpose: p.grant.purpose,
-          queryHash: p.queryHash,
+          ...subjectOf(p),
           charged: { epsilon: '0', delta: '0' },
           detail: { queryId, profileId, aggregates: aggregates.length, columns: results.map((r) => r.column) },
         }),
@@ -483,11 +484,7 @@ export class QueryEngine {
         actor,
         action: 'query.release',
         outcome: 'ok',
-        dataset: p.spec.id,
-        version: p.version.version,
-        grant: p.grant.id,
-        purpose: p.grant.purpose,
-        queryHash: p.queryHash,
+        ...subjectOf(p),
         charged: { epsilon: String(gc.epsilon / MICRO), delta: String(gc.delta / FEMTO) },
         detail: { queryId, mechanism: p.plan.mechanism, dataset: { epsilon: dc.epsilon / MICRO, delta: dc.delta / FEMTO } },
       })

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { mulberry32 } from '../../src/engine/mulberry32.js'
 import { canonicalJson } from '../../src/store/audit.js'
 
 /** The definition, written plainly: keys sorted, undefined members left out, no spaces. */
@@ -11,16 +12,7 @@ function reference(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(',')}}`
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let z = s
-    z = Math.imul(z ^ (z >>> 15), z | 1)
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61)
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296
-  }
-}
+const rng = mulberry32
 
 const KEYS = ['a', 'b', 'B', '_', 'seq', 'prevHash', '10', '2', 'é', 'z\u0000', '\ud83d\ude00', '']
 function value(r: () => number, depth: number): unknown {

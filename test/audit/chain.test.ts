@@ -1,18 +1,11 @@
 import t from 'tap'
 import { appendAudit, auditHead, verifyChain, type AuditEvent } from '../../src/store/audit.js'
 import { immediate, openDb, type Db } from '../../src/store/db.js'
+import { mulberry32 } from '../../src/engine/mulberry32.js'
 import { tempDir } from '../helpers/app.js'
 
-/** Small seeded generator for choosing edits (not privacy randomness). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let x = Math.imul(s ^ (s >>> 15), s | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Seeded, for choosing edits (not privacy randomness). */
+const rng = mulberry32
 
 function chain(t: Parameters<typeof tempDir>[0], n: number): Db {
   const db = openDb(tempDir(t))

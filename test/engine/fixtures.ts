@@ -19,18 +19,10 @@ import { createDataset, findDataset } from '../../src/store/datasets.js'
 import { openDb, type Db } from '../../src/store/db.js'
 import { ingest } from '../../src/store/ingest/index.js'
 import { SYSTEM_ACTOR } from '../../src/store/keys.js'
+import { mulberry32 } from '../../src/engine/mulberry32.js'
 
-/** mulberry32: a tiny seeded generator, uniform on [0, 1). Test data only. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Test data only (mulberry32). */
+export const seeded = mulberry32
 
 export type Rand = () => number
 

@@ -4,6 +4,7 @@ import path from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { encryptCsv } from '../../src/cli/encrypt.js'
 import type { Config } from '../../src/config/index.js'
+import { mulberry32 } from '../../src/engine/mulberry32.js'
 import { testApp, type TestApp } from './app.js'
 
 /**
@@ -44,14 +45,7 @@ export interface ClinicRow {
 
 /** Deterministic rows (mulberry32: test data, not privacy noise). */
 export function clinicRows(n: number, seed = 11): ClinicRow[] {
-  let a = seed >>> 0
-  const r = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const r = mulberry32(seed)
   return Array.from({ length: n }, (_, i) => ({
     pid: `p${i + 1}`,
     region: REGIONS[Math.floor(r() * 3)]!,

@@ -9,6 +9,7 @@ import { selfCheckLoops } from './loops-check.js'
 import { asNativeBinding, createNativeKernel, createNativeLoops, type NativeInfo } from './native.js'
 import { pow2, quantumFor } from './quantum.js'
 import type { AggregateRequest, AggregateResult, CodeArray, Measure, NumericColumn } from './types.js'
+import { mulberry32 } from '../mulberry32.js'
 
 /**
  * Picks the aggregate kernel a process (or a worker thread) runs: the native
@@ -242,22 +243,10 @@ export function resultDifference(a: AggregateResult, b: AggregateResult): string
   return null
 }
 
-/** mulberry32: reproducible self-check data (nothing here is privacy noise). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 function selfCheckRequests(): AggregateRequest[] {
   // Crosses two 2,048-row blocks of the native kernel and ends in a partial one.
   const rows = 2 * 2_048 + 11
-  const r = prng(0x5e1f)
+  const r = mulberry32(0x5e1f)
   const f64 = new Float64Array(rows)
   const big = new Float64Array(rows)
   const i32 = new Int32Array(rows)

@@ -1,5 +1,6 @@
 import { tsLoops, type CompareOp, type Loops, type NumericValues, type Store } from './loops.js'
 import type { CodeArray } from './types.js'
+import { mulberry32 } from '../mulberry32.js'
 
 /**
  * The loader's self-check of a Loops implementation against the TypeScript
@@ -173,18 +174,6 @@ function copy(m: Uint8Array): Uint8Array {
   return out
 }
 
-/** mulberry32: reproducible check data (nothing here is privacy noise). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** The special doubles every comparison must get right. */
 export const SPECIAL_F64: readonly number[] = [
   Number.NaN,
@@ -208,7 +197,7 @@ export const SPECIAL_F64: readonly number[] = [
 ]
 
 function selfCheckLoopCases(): LoopCase[] {
-  const r = prng(0x100b5)
+  const r = mulberry32(0x100b5)
   // Not a multiple of 8 or 32; past one 32-row step, with a tail.
   const rows = 203
   const small = [-2, -1, -0, 0, 1, 2, 3, 2.5]

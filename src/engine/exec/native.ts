@@ -1,7 +1,7 @@
 import { VeilboxError, type ErrorCode } from '../../errors/index.js'
 import { badArgument } from './errors.js'
 import type { Kernel } from './kernel.js'
-import type { CompareOp, Loops, NumericValues, Store } from './loops.js'
+import { tsLoops, type CompareOp, type Loops, type NumericValues, type Store } from './loops.js'
 import { quantumScale } from './quantum.js'
 import type { AggregateRequest, AggregateResult, CodeArray, MeasureResult, NullBitmap, Selection } from './types.js'
 import { validateRequest } from './validate.js'
@@ -187,7 +187,7 @@ export function aggregateNative(binding: NativeKernels, request: AggregateReques
     if (s === NativeStatus.OK) return
     if (s === NativeStatus.NAN_SELECTED) throw badArgument(`${at}.column holds NaN in a selected non-null row`)
     if (s === NativeStatus.CODE_OUT_OF_RANGE && codes !== null) {
-      throw badArgument(`grouping.codes holds code ${maxCode(codes)}, not below grouping.count = ${groups}`)
+      throw badArgument(`grouping.codes holds code ${tsLoops.maxCode(codes)}, not below grouping.count = ${groups}`)
     }
     throw new VeilboxError('VEILBOX_ERR_NATIVE_FAILURE', `the native kernel returned status ${String(s)}`)
   }
@@ -246,10 +246,4 @@ function run<T>(fn: () => T): T {
     const mapped: ErrorCode = typeof code === 'string' && NATIVE_CODES.has(code) ? (code as ErrorCode) : 'VEILBOX_ERR_NATIVE_FAILURE'
     throw new VeilboxError(mapped, `native kernel: ${message}`, {}, { cause: e })
   }
-}
-
-function maxCode(codes: CodeArray): number {
-  let max = 0
-  for (let i = 0; i < codes.length; i++) if (codes[i]! > max) max = codes[i]!
-  return max
 }

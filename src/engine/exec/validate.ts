@@ -1,4 +1,5 @@
 import { badArgument as bad, describe } from './errors.js'
+import { tsLoops } from './loops.js'
 import { checkBounds, checkQuantum } from './quantum.js'
 import { MAX_GROUPS, type AggregateRequest, type CodeArray, type ColumnArray, type Grouping, type Measure } from './types.js'
 
@@ -72,7 +73,7 @@ function validateGrouping(grouping: Grouping, rows: number, options: ValidateOpt
   const representable = codes instanceof Uint8Array ? 256 : codes instanceof Uint16Array ? 65536 : 2 ** 32
   const mustScan = count < representable && (options.scanVouchedGroupings === true || !vouched.has(grouping))
   if (mustScan) {
-    const max = maxCode(codes)
+    const max = tsLoops.maxCode(codes)
     if (max >= count) throw bad(`grouping.codes holds code ${max}, not below grouping.count = ${count}`)
   }
   return count
@@ -135,13 +136,4 @@ export function validateColumn(col: ColumnArray, at: string, rows: number, numer
 
 export function isCodeArray(a: unknown): a is CodeArray {
   return a instanceof Uint8Array || a instanceof Uint16Array || a instanceof Uint32Array
-}
-
-function maxCode(codes: CodeArray): number {
-  let max = 0
-  for (let i = 0; i < codes.length; i++) {
-    const c = codes[i]
-    if (c > max) max = c
-  }
-  return max
 }

@@ -1,19 +1,11 @@
+import { mulberry32 } from '../../../src/engine/mulberry32.js'
 import type { CodeArray, ColumnArray, NullBitmap } from '../../../src/engine/exec/types.js'
 
 /**
  * Test data builders. The PRNG is mulberry32, seeded: test data must be
  * reproducible, and nothing here is privacy noise.
  */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export const rng = mulberry32
 
 export function int(r: () => number, n: number): number {
   return Math.floor(r() * n)

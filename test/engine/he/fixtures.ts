@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../../src/engine/mulberry32.js'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -10,16 +11,7 @@ import type { ExactValue } from '../../../src/engine/he/types.js'
  * Test data for the HE tests. The PRNG is mulberry32, seeded: test data must
  * be reproducible, and nothing here is privacy noise.
  */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export const rng = mulberry32
 
 export function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-he-'))

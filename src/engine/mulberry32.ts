@@ -1,0 +1,15 @@
+/**
+ * mulberry32: a small, fast, seeded generator, uniform on [0, 1). For what
+ * must be reproducible (demo data, self-checks, benchmark and test inputs),
+ * never for privacy: noise comes only from node:crypto (src/engine/dp).
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
