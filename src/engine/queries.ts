@@ -159,6 +159,11 @@ export class QueryEngine {
     this.committer = new GroupCommitter(db)
   }
 
+  /** Waits for releases being committed, then lets go of the -wal file. */
+  async close(): Promise<void> {
+    await this.committer.close()
+  }
+
   /** What a query would charge and how precise it would be; reads no data, spends nothing. */
   preview(principal: Principal, req: QueryRequest): Preview {
     const p = this.prepare(principal, req)

@@ -1,4 +1,5 @@
-import fs from 'node:fs/promises'
+import fs from 'node:fs'
+import { promisify } from 'node:util'
 import { immediate, type Db } from './db.js'
 import { stmt } from './statements.js'
 
@@ -18,20 +19,39 @@ import { stmt } from './statements.js'
  * order, so a later write's fsync covers every earlier one: a reader that saw
  * a write not yet acknowledged cannot have its own write acknowledged first.
  * Every other write of the connection keeps synchronous=FULL.
+ *
+ * The -wal file stays open between batches (opening and closing it cost the
+ * main thread more than the fsync's own dispatch). SQLite deletes that file
+ * only when the last connection closes, and this one is open, so the handle
+ * names the live file; should it ever be unlinked anyway (its link count
+ * drops to 0, checked before every sync), it is reopened by name.
  */
 export class GroupCommitter {
   private queue: { fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = []
   private scheduled = false
   private readonly wal: string | null
+  private readonly walFile = new OpenFile()
+  private readonly syncFile: (path: string) => Promise<void>
+  private readonly flushing = new Set<Promise<void>>()
 
   constructor(
     private readonly db: Db,
     private readonly maxBatch = 256,
-    /** fsync of one file; tests inject a failing one. */
-    private readonly syncFile: (path: string) => Promise<void> = fsyncFile,
+    /** fsync of one file; tests inject a failing one. By default the -wal file's handle is kept open. */
+    syncFile?: (path: string) => Promise<void>,
   ) {
     // An in-memory database has no file to sync; its commits stay as they are.
     this.wal = db.memory || db.name === '' ? null : `${db.name}-wal`
+    this.syncFile = syncFile ?? ((file) => this.walFile.sync(file))
+  }
+
+  /** Waits for the writes queued and the batches in flight, then closes the -wal file's handle. */
+  async close(): Promise<void> {
+    while (this.scheduled || this.flushing.size > 0) {
+      await Promise.all(this.flushing)
+      await new Promise<void>((resolve) => setImmediate(resolve))
+    }
+    this.walFile.close()
   }
 
   run<T>(fn: () => T): Promise<T> {
@@ -40,9 +60,15 @@ export class GroupCommitter {
       if (!this.scheduled) {
         this.scheduled = true
         // Let the requests already in flight queue their writes first.
-        setImmediate(() => void this.flush())
+        setImmediate(() => this.startFlush())
       }
     })
+  }
+
+  private startFlush(): void {
+    const f = this.flush()
+    this.flushing.add(f)
+    void f.finally(() => this.flushing.delete(f))
   }
 
   private async flush(): Promise<void> {
@@ -50,7 +76,7 @@ export class GroupCommitter {
     const batch = this.queue.splice(0, this.maxBatch)
     if (this.queue.length > 0) {
       this.scheduled = true
-      setImmediate(() => void this.flush())
+      setImmediate(() => this.startFlush())
     }
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
     try {
@@ -96,18 +122,29 @@ export class GroupCommitter {
   }
 }
 
-async function fsyncFile(file: string): Promise<void> {
-  let fh: fs.FileHandle
-  try {
-    fh = await fs.open(file, 'r')
-  } catch (err) {
-    // No -wal file: a checkpoint moved every frame into the database file and synced it.
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-    throw err
+const fsync = promisify(fs.fsync)
+
+/** One file kept open for fsync, opened on first use and reopened if it was unlinked. */
+export class OpenFile {
+  private fd: number | null = null
+
+  async sync(file: string): Promise<void> {
+    if (this.fd !== null && fs.fstatSync(this.fd).nlink === 0) this.close()
+    if (this.fd === null) {
+      try {
+        this.fd = fs.openSync(file, 'r')
+      } catch (err) {
+        // No -wal file: a checkpoint moved every frame into the database file and synced it.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+        throw err
+      }
+    }
+    await fsync(this.fd)
   }
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
+
+  close(): void {
+    if (this.fd === null) return
+    fs.closeSync(this.fd)
+    this.fd = null
   }
 }

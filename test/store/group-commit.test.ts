@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import Database from 'better-sqlite3'
 import t from 'tap'
 import { openDb, type Db } from '../../src/store/db.js'
-import { GroupCommitter } from '../../src/store/group-commit.js'
+import { GroupCommitter, OpenFile } from '../../src/store/group-commit.js'
 import { tempDir } from '../helpers/app.js'
 
 function setup(t: { teardown(fn: () => void): void }): { db: Db; dir: string; rows: () => number[] } {
@@ -144,4 +144,47 @@ t.test('an in-memory database commits without a file to sync', async (t) => {
   })
   t.equal(await gc.run(insert(db as Db, 1)), 1)
   t.same(syncs, [])
+})
+
+/** The process's open descriptors that name `file`. */
+function handlesOn(file: string): number {
+  const real = fs.realpathSync(file)
+  return fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`) === real
+    } catch {
+      return false
+    }
+  }).length
+}
+
+t.test('the real sync keeps one handle on the -wal file across batches, and close lets it go', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  const { db, rows } = setup(t)
+  const wal = `${db.name}-wal`
+  const before = handlesOn(wal)
+  const gc = new GroupCommitter(db)
+  for (let x = 1; x <= 5; x++) await gc.run(insert(db, x))
+  t.equal(handlesOn(wal), before + 1, 'one handle for five batches')
+  const last = gc.run(insert(db, 6))
+  await gc.close().then(() => last)
+  t.equal(handlesOn(wal), before, 'closed once the batch in flight is on disk')
+  t.same(rows(), [1, 2, 3, 4, 5, 6])
+})
+
+t.test('a kept-open file that was unlinked is reopened by name', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  const dir = tempDir(t)
+  const file = `${dir}/f`
+  fs.writeFileSync(file, 'one')
+  const kept = new OpenFile()
+  t.teardown(() => kept.close())
+  await kept.sync(file)
+  const first = fs.statSync(file).ino
+  fs.unlinkSync(file)
+  fs.writeFileSync(file, 'two')
+  t.not(fs.statSync(file).ino, first, 'a new file under the old name')
+  await kept.sync(file)
+  t.equal(handlesOn(file), 1, 'the handle names the new file')
+  fs.unlinkSync(file)
+  await kept.sync(file)
+  t.pass('no file at all: nothing to sync, no error')
 })

@@ -47,9 +47,11 @@ export default fp(
     app.decorate('signingKey', signingKey)
     const custodian = await custodianFor(c)
     app.decorate('custodian', custodian)
-    app.decorate('queries', new QueryEngine(app.db, executor, signingKey, undefined, custodian))
+    const queries = new QueryEngine(app.db, executor, signingKey, undefined, custodian)
+    app.decorate('queries', queries)
     app.addHook('onClose', async () => {
       await executor.close()
+      await queries.close()
     })
   },
   { name: 'engine', dependencies: ['db'] },

@@ -9,8 +9,13 @@
  *
  * So each (distribution, parameter) has a pool of independent samples drawn
  * off the request path: `prepare(n)` draws before the exact answer exists
- * (the engine awaits it while the sandbox computes), and after every take a
- * refill is queued with setImmediate. `take()` removes a uniformly chosen
+ * (the engine awaits it while the sandbox computes), and once a parameter is
+ * in use again (a second `prepare`, or a take that found the pool empty) a
+ * refill to STEADY is queued with setImmediate after every take. A parameter
+ * used once (an analyst trying one more epsilon) gets exactly the samples its
+ * `prepare` asked for and no reserve: drawing STEADY samples for a scale that
+ * never comes back was most of the noise work under a stream of distinct
+ * queries. `take()` removes a uniformly chosen
  * element (swap with the last, pop): O(1), and it unlinks which sample a
  * release used from when that sample was drawn, so the duration of a
  * background refill says nothing about any particular released value.
@@ -35,6 +40,8 @@ export class NoisePool {
   private readonly items: bigint[] = []
   private refillQueued = false
   private wanted = STEADY
+  /** Times the pool was asked for samples (a `prepare`, or a take from empty); a reserve is kept from the second on. */
+  private demands = 0
 
   constructor(
     private readonly rng: Rng,
@@ -47,7 +54,10 @@ export class NoisePool {
 
   /** One pre-drawn sample, chosen uniformly among those ready. */
   take(): bigint {
-    if (this.items.length === 0) this.fill(CHUNK)
+    if (this.items.length === 0) {
+      this.demands += 1
+      this.fill(CHUNK)
+    }
     const last = this.items.length - 1
     const i = this.rng.uniformSmall(last + 1)
     const v = this.items[i]!
@@ -62,6 +72,7 @@ export class NoisePool {
    * the event loop between them, so that other requests keep flowing.
    */
   async prepare(n: number): Promise<void> {
+    this.demands += 1
     this.wanted = Math.max(STEADY, Math.min(n, 1 << 20))
     while (this.items.length < n) {
       this.fill(Math.min(CHUNK, n - this.items.length))
@@ -74,8 +85,13 @@ export class NoisePool {
     for (let i = 0; i < count; i++) this.items.push(this.draw())
   }
 
+  /** Whether the pool keeps a reserve of STEADY between requests (see the top of this file). */
+  get keepsReserve(): boolean {
+    return this.demands >= 2
+  }
+
   private queueRefill(): void {
-    if (this.refillQueued || this.items.length >= this.wanted) return
+    if (this.refillQueued || this.demands < 2 || this.items.length >= this.wanted) return
     this.refillQueued = true
     setImmediate(() => {
       this.refillQueued = false
