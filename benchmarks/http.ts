@@ -97,9 +97,9 @@ function scenario(name: string, r: { result: autocannon.Result; statuses: Map<nu
   }
 }
 
-async function startBare(): Promise<{ url: string; child: ChildProcess }> {
+async function startBare(stackBody: string): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'benchmarks', 'bare-server.ts')], {
-    env: { ...process.env, VEILBOX_LOG_LEVEL: 'warn' },
+    env: { ...process.env, VEILBOX_LOG_LEVEL: 'warn', VEILBOX_RATE_LIMIT: '10000000', BARE_STACK_BODY: stackBody },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   const url = await listeningUrl(child, (code) => `bare server exited with ${code}`)
@@ -124,7 +124,7 @@ function say(msg: string): void {
 export async function main(): Promise<Scenario[]> {
   say(`veilbox HTTP benchmark: ${DURATION} s per scenario, ${CONNECTIONS} connections`)
   const server = await startServerProcess({ demo: true, from: process.env.FROM === 'src' ? 'src' : 'dist', env: { VEILBOX_RATE_LIMIT: '10000000' } })
-  const bare = await startBare()
+  let bare: { url: string; child: ChildProcess } | null = null
   const scenarios: Scenario[] = []
   try {
     const keys = JSON.parse(fs.readFileSync(path.join(server.dataDir, 'demo-keys.json'), 'utf8')) as Record<string, string>
@@ -162,7 +162,10 @@ export async function main(): Promise<Scenario[]> {
     let fresh = 0
     const freshBody = () => JSON.stringify({ sql: grouped, grant, epsilon: (1000 + fresh++) / 1e6 })
     const cachedBody = JSON.stringify({ sql: grouped, grant, epsilon: 0.5 })
-    await api(server.url, analyst, 'POST', '/v1/queries', JSON.parse(cachedBody))
+    // The stored answer is also the constant the stack ceiling returns: the same bytes on the wire.
+    const storedAnswer = await fetch(`${server.url}/v1/queries`, { method: 'POST', headers: { authorization: `Bearer ${analyst}`, 'content-type': 'application/json' }, body: cachedBody })
+    if (!storedAnswer.ok) throw new Error(`POST /v1/queries: ${storedAnswer.status} ${await storedAnswer.text()}`)
+    bare = await startBare(await storedAnswer.text())
     let heavy = 0
     const heavyBody = () =>
       JSON.stringify({
@@ -178,6 +181,7 @@ export async function main(): Promise<Scenario[]> {
     const bareRps = bareRun.requestsPerSec
     scenarios.push({ ...bareRun, ratioToBare: 1 })
     const steps: [string, Load][] = [
+      ['stack ceiling (constant POST)', { url: `${bare.url}/stack`, method: 'POST', headers: auth, body: () => cachedBody }],
       ['healthz', { url: `${server.url}/healthz` }],
       ['catalog', { url: `${server.url}/v1/datasets`, headers: auth }],
       ['preview', { url: `${server.url}/v1/queries/preview`, method: 'POST', headers: auth, body: () => cachedBody }],
@@ -196,7 +200,7 @@ export async function main(): Promise<Scenario[]> {
     scenarios.push(scenario('healthz under heavy queries', health, bareRps))
     scenarios.push(scenario('heavy queries (concurrent)', load, bareRps))
   } finally {
-    bare.child.kill('SIGTERM')
+    bare?.child.kill('SIGTERM')
     await server.stop()
   }
   const out = writeResult('http', { benchmark: 'http', machine: machine(), settings: { durationSec: DURATION, connections: CONNECTIONS, heavyRows: HEAVY_ROWS, heavyConnections: HEAVY_CONNECTIONS }, scenarios })

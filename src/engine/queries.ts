@@ -3,7 +3,7 @@ import { VeilboxError, isVeilboxError } from '../errors/index.js'
 import { appendAudit, canonicalJson, type AuditActor, type AuditEvent } from '../store/audit.js'
 import { answerBody, findAnswer, getAnswerRow, insertAnswer, type AnswerRef } from '../store/answers.js'
 import { findDatasetBudget } from '../store/budgets.js'
-import { findDataset, getVersion, latestVersion, type VersionRecord } from '../store/datasets.js'
+import { findDataset, getVersion, latestVersion, latestVersionNumber, type VersionRecord } from '../store/datasets.js'
 import type { Db } from '../store/db.js'
 import { GroupCommitter } from '../store/group-commit.js'
 import { ParsedByText } from '../store/parsed.js'
@@ -244,7 +244,7 @@ export class QueryEngine {
     if (hit === undefined) return null
     const grant = getGrant(this.db, req.grant)
     checkGrantUsable(grant, principal, this.now())
-    const version = req.version ?? latestVersion(this.db, grant.dataset)?.version
+    const version = req.version ?? latestVersionNumber(this.db, grant.dataset)
     if (version !== hit.version) return null
     return findAnswer(this.db, grant.id, hit.cacheKey)
   }

@@ -34,7 +34,7 @@ export function getAnswerRow(db: Db, queryId: string): AnswerRef {
 
 /** The stored answer's JSON. */
 export function answerBody(db: Db, queryId: string): string {
-  const body = stmt(db, 'SELECT body FROM answers WHERE query_id = ?').pluck().get(queryId) as string | undefined
+  const body = stmt(db, 'SELECT body FROM answers WHERE query_id = ?', 'pluck').get(queryId) as string | undefined
   if (body === undefined) throw new VeilboxError('VEILBOX_ERR_ANSWER_NOT_FOUND', `no answer ${queryId}; GET /v1/queries lists yours`, { queryId })
   return body
 }

@@ -122,11 +122,10 @@ export function rowToRecord(row: Row): AuditRecord {
  */
 export function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): AuditRecord {
   if (!db.inTransaction) throw new Error('appendAudit must run inside a write transaction')
-  const head = stmt(db, 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as
-    | { seq: number; hash: string }
-    | undefined
+  // Arrays, not objects: this runs on every request that reads or spends.
+  const head = stmt(db, 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1', 'raw').get() as [number, string] | undefined
   const base: Omit<AuditRecord, 'hash'> = {
-    seq: (head?.seq ?? 0) + 1,
+    seq: (head?.[0] ?? 0) + 1,
     time: now.toISOString(),
     actor: { principal: event.actor.principal, role: event.actor.role },
     action: event.action,
@@ -138,32 +137,31 @@ export function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): 
     charged: event.charged ?? null,
     outcome: event.outcome,
     detail: event.detail ?? null,
-    prevHash: head?.hash ?? GENESIS_HASH,
+    prevHash: head?.[1] ?? GENESIS_HASH,
   }
   const record: AuditRecord = { ...base, hash: recordHash(base) }
   stmt(db, 
     `INSERT INTO audit_log (seq, time, actor, role, action, dataset, version, grant_id, purpose, query_hash,
        charged_epsilon, charged_delta, outcome, detail, prev_hash, hash)
-     VALUES (@seq, @time, @actor, @role, @action, @dataset, @version, @grant, @purpose, @queryHash,
-       @chargedEpsilon, @chargedDelta, @outcome, @detail, @prevHash, @hash)`,
-  ).run({
-    seq: record.seq,
-    time: record.time,
-    actor: record.actor.principal,
-    role: record.actor.role,
-    action: record.action,
-    dataset: record.dataset,
-    version: record.version,
-    grant: record.grant,
-    purpose: record.purpose,
-    queryHash: record.queryHash,
-    chargedEpsilon: record.charged?.epsilon ?? null,
-    chargedDelta: record.charged?.delta ?? null,
-    outcome: record.outcome,
-    detail: record.detail === null ? null : canonicalJson(record.detail),
-    prevHash: record.prevHash,
-    hash: record.hash,
-  })
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
+    record.seq,
+    record.time,
+    record.actor.principal,
+    record.actor.role,
+    record.action,
+    record.dataset,
+    record.version,
+    record.grant,
+    record.purpose,
+    record.queryHash,
+    record.charged?.epsilon ?? null,
+    record.charged?.delta ?? null,
+    record.outcome,
+    record.detail === null ? null : canonicalJson(record.detail),
+    record.prevHash,
+    record.hash,
+  )
   return record
 }
 

@@ -140,7 +140,7 @@ function loadEncrypted(db: Db, spec: DatasetSpec, uploadId: number, rows: number
     throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `this version of ${spec.id} was encrypted under HE profile ${enc.profileId.slice(0, 12)}, not the dataset's ${m.profileId.slice(0, 12)}`)
   }
   const profile = profileFromJson(m.profile)
-  const total = stmt(db, 'SELECT COALESCE(SUM(length(data)), 0) FROM he_ciphertexts WHERE upload_id = ?').pluck().get(uploadId) as number
+  const total = stmt(db, 'SELECT COALESCE(SUM(length(data)), 0) FROM he_ciphertexts WHERE upload_id = ?', 'pluck').get(uploadId) as number
   const sab = new SharedArrayBuffer(Math.max(1, total))
   const columns = new Map<string, { values: Uint8Array[][]; squares: Uint8Array[][] | null; batchRows: number }>()
   for (const plan of profile.columns) {

@@ -102,6 +102,11 @@ export function latestVersion(db: Db, dataset: string): VersionRecord | null {
   return row ? toVersion(row) : null
 }
 
+/** The newest version's number alone (null: none loaded yet). */
+export function latestVersionNumber(db: Db, dataset: string): number | null {
+  return stmt(db, 'SELECT MAX(version) FROM dataset_versions WHERE dataset_id = ?', 'pluck').get(dataset) as number | null
+}
+
 export function getVersion(db: Db, dataset: string, version: number): VersionRecord {
   const row = stmt(db, 'SELECT * FROM dataset_versions WHERE dataset_id = ? AND version = ?').get(dataset, version) as
     | VersionRow

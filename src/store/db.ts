@@ -43,7 +43,7 @@ export function openDb(dataDir: string, options: OpenOptions = {}): Db {
 }
 
 export function schemaVersion(db: Db): number {
-  return stmt(db, 'PRAGMA user_version').pluck().get() as number
+  return stmt(db, 'PRAGMA user_version', 'pluck').get() as number
 }
 
 function migrate(db: Db, migrations: readonly Migration[]): void {

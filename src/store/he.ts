@@ -98,7 +98,7 @@ export function findHeKeys(db: Db, dataset: string): HeKeysRecord | null {
     | { profile: string; created_at: string; created_by: string }
     | undefined
   if (!row) return null
-  const bytes = stmt(db, 'SELECT COALESCE(SUM(length(public_key) + length(galois_keys)), 0) AS n FROM he_public_keys WHERE dataset_id = ?').pluck().get(dataset) as number
+  const bytes = stmt(db, 'SELECT COALESCE(SUM(length(public_key) + length(galois_keys)), 0) AS n FROM he_public_keys WHERE dataset_id = ?', 'pluck').get(dataset) as number
   return { dataset, profile: profiles.get(row.profile), createdAt: row.created_at, createdBy: row.created_by, publicBytes: bytes }
 }
 

@@ -29,7 +29,7 @@ export default async function healthRoutes(app: FastifyInstance) {
       },
     },
     async () => {
-      const journalMode = String(stmt(app.db, 'PRAGMA journal_mode').pluck().get())
+      const journalMode = String(stmt(app.db, 'PRAGMA journal_mode', 'pluck').get())
       return {
         status: 'ok' as const,
         version: app.appVersion,

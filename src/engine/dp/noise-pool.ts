@@ -10,12 +10,13 @@
  * So each (distribution, parameter) has a pool of independent samples drawn
  * off the request path: `prepare(n)` draws before the exact answer exists
  * (the engine awaits it while the sandbox computes), and once a parameter is
- * in use again (a second `prepare`, or a take that found the pool empty) a
- * refill to STEADY is queued with setImmediate after every take. A parameter
- * used once (an analyst trying one more epsilon) gets exactly the samples its
- * `prepare` asked for and no reserve: drawing STEADY samples for a scale that
- * never comes back was most of the noise work under a stream of distinct
- * queries. `take()` removes a uniformly chosen
+ * in use again (a second `prepare`, or a second take that found the pool
+ * empty) a refill is queued with setImmediate after every take, up to a
+ * reserve: the largest demand the pool has seen (a prepare's n, or CHUNK),
+ * at most STEADY. A parameter used once (an analyst trying one more epsilon)
+ * gets exactly the samples its `prepare` asked for and no reserve: a fixed
+ * reserve of STEADY for every scale, most never seen again, was most of the
+ * noise work under a stream of distinct queries. `take()` removes a uniformly chosen
  * element (swap with the last, pop): O(1), and it unlinks which sample a
  * release used from when that sample was drawn, so the duration of a
  * background refill says nothing about any particular released value.
@@ -31,7 +32,7 @@ import type { Rng } from './random.js'
 
 /** Samples drawn per synchronous step, background or empty-pool. */
 export const CHUNK = 64
-/** Samples kept ready for each parameter between requests. */
+/** At most this many samples are kept ready for a parameter between requests. */
 export const STEADY = 256
 /** Pools kept per generator; the least recently used is dropped past this. */
 export const MAX_POOLS = 128
@@ -39,9 +40,10 @@ export const MAX_POOLS = 128
 export class NoisePool {
   private readonly items: bigint[] = []
   private refillQueued = false
-  private wanted = STEADY
   /** Times the pool was asked for samples (a `prepare`, or a take from empty); a reserve is kept from the second on. */
   private demands = 0
+  /** The largest demand seen, at most STEADY. */
+  private largest = 0
 
   constructor(
     private readonly rng: Rng,
@@ -55,7 +57,7 @@ export class NoisePool {
   /** One pre-drawn sample, chosen uniformly among those ready. */
   take(): bigint {
     if (this.items.length === 0) {
-      this.demands += 1
+      this.demand(CHUNK)
       this.fill(CHUNK)
     }
     const last = this.items.length - 1
@@ -72,31 +74,34 @@ export class NoisePool {
    * the event loop between them, so that other requests keep flowing.
    */
   async prepare(n: number): Promise<void> {
-    this.demands += 1
-    this.wanted = Math.max(STEADY, Math.min(n, 1 << 20))
+    this.demand(n)
     while (this.items.length < n) {
       this.fill(Math.min(CHUNK, n - this.items.length))
       if (this.items.length < n) await new Promise<void>((resolve) => setImmediate(resolve))
     }
-    this.wanted = STEADY
+  }
+
+  /** Samples kept ready between requests: none for a parameter asked for once. */
+  get reserve(): number {
+    return this.demands >= 2 ? this.largest : 0
+  }
+
+  private demand(n: number): void {
+    this.demands += 1
+    this.largest = Math.max(this.largest, Math.min(n, STEADY))
   }
 
   private fill(count: number): void {
     for (let i = 0; i < count; i++) this.items.push(this.draw())
   }
 
-  /** Whether the pool keeps a reserve of STEADY between requests (see the top of this file). */
-  get keepsReserve(): boolean {
-    return this.demands >= 2
-  }
-
   private queueRefill(): void {
-    if (this.refillQueued || this.demands < 2 || this.items.length >= this.wanted) return
+    if (this.refillQueued || this.items.length >= this.reserve) return
     this.refillQueued = true
     setImmediate(() => {
       this.refillQueued = false
       try {
-        this.fill(Math.min(CHUNK, this.wanted - this.items.length))
+        this.fill(Math.min(CHUNK, this.reserve - this.items.length))
       } catch {
         // A failing random source must surface on the request path, where
         // the synchronous draw of the next take raises it; here it would

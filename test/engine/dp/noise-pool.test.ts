@@ -1,7 +1,7 @@
 /**
  * The noise pool draws ahead of need (timing, see noise-pool.ts) and keeps a
  * reserve only for parameters that come back: a scale used once gets exactly
- * what its prepare asked for.
+ * what its prepare asked for, one used again keeps its largest demand ready.
  */
 import t from 'tap'
 import { CHUNK, NoisePool, STEADY, poolFor } from '../../../src/engine/dp/noise-pool.js'
@@ -27,19 +27,22 @@ t.test('a parameter prepared once draws what was asked and keeps no reserve', as
   await settle()
   t.equal(draws(), 21, 'no background refill for a one-off scale')
   t.equal(pool.size, 0)
-  t.notOk(pool.keepsReserve)
+  t.equal(pool.reserve, 0)
 })
 
-t.test('a parameter used again keeps STEADY samples ready between requests', async (t) => {
+t.test('a parameter used again keeps its largest demand ready between requests', async (t) => {
   const { pool, draws } = counted('again')
   await pool.prepare(5)
   for (let i = 0; i < 5; i++) pool.take()
-  await pool.prepare(5)
-  t.ok(pool.keepsReserve)
+  await pool.prepare(30)
+  t.equal(pool.reserve, 30)
   pool.take()
   await settle()
-  t.equal(pool.size, STEADY, 'refilled to the steady reserve')
-  t.equal(draws(), 10 + STEADY - 4, 'every draw is in the pool or was taken')
+  t.equal(pool.size, 30, 'refilled to the reserve')
+  t.equal(draws(), 5 + 30 + 1, 'every draw is in the pool or was taken')
+  await pool.prepare(1000)
+  t.equal(pool.size, 1000, 'a prepare draws all it asks for')
+  t.equal(pool.reserve, STEADY, 'the reserve is capped')
 })
 
 t.test('a take from an empty pool draws a chunk and marks the parameter as in use', async (t) => {
@@ -48,12 +51,12 @@ t.test('a take from an empty pool draws a chunk and marks the parameter as in us
   t.ok(v >= 0n && v < BigInt(CHUNK), 'the value is one of the chunk just drawn')
   t.equal(draws(), CHUNK)
   t.equal(pool.size, CHUNK - 1)
-  t.notOk(pool.keepsReserve, 'one demand is not yet a reserve')
+  t.equal(pool.reserve, 0, 'one demand is not yet a reserve')
   for (let i = 0; i < CHUNK - 1; i++) pool.take()
   pool.take()
-  t.ok(pool.keepsReserve, 'the second empty take is')
+  t.equal(pool.reserve, CHUNK, 'the second empty take is')
   await settle()
-  t.equal(pool.size, STEADY)
+  t.equal(pool.size, CHUNK)
 })
 
 t.test('each sample is taken once', async (t) => {
