@@ -147,6 +147,8 @@ export class QueryEngine {
   private readonly committer: GroupCommitter
   private readonly repeats = new Map<string, { cacheKey: string; version: number }>()
   private readonly stored = new Map<string, { body: AnswerBody; prefix: string }>()
+  /** A fresh answer's JSON, made once for the answers table and sent as it is. */
+  private readonly freshJson = new WeakMap<AnswerBody, string>()
 
   constructor(
     private readonly db: Db,
@@ -324,6 +326,8 @@ export class QueryEngine {
 
   /** The answer as JSON; a stored answer is spliced from its serialized form. */
   serialize(body: AnswerBody): string {
+    const fresh = this.freshJson.get(body)
+    if (fresh !== undefined) return fresh
     const stored = body.cached ? this.stored.get(body.queryId) : undefined
     return stored ? `${stored.prefix},"budget":${JSON.stringify(body.budget)}}` : JSON.stringify(body)
   }
@@ -533,6 +537,7 @@ export class QueryEngine {
         createdAt,
         receipt,
       }
+      const json = JSON.stringify(body)
       insertAnswer(this.db, {
         query_id: queryId,
         grant_id: p.grant.id,
@@ -541,11 +546,13 @@ export class QueryEngine {
         version: p.version.version,
         cache_key: p.cacheKey,
         query_hash: p.queryHash,
-        body: JSON.stringify(body),
+        body: json,
         epsilon_micro: gc.epsilon,
         delta_femto: gc.delta,
         created_at: createdAt,
       })
+      Object.freeze(body)
+      this.freshJson.set(body, json)
       return body
     }
   }

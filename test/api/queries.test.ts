@@ -232,3 +232,12 @@ t.test('queries need a budget on the dataset and a version', async (t) => {
   t.equal(v.statusCode, 404)
   t.equal(v.json().code, 'VEILBOX_ERR_DATASET_VERSION_NOT_FOUND')
 })
+
+t.test('a fresh answer is sent as the very bytes stored for it', async (t) => {
+  const qa = await queryApp(t)
+  const res = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT district, COUNT(*) FROM binzhou_households GROUP BY district', grant: qa.grant, epsilon: 0.5 } })
+  t.equal(res.statusCode, 200)
+  const { queryId } = res.json() as { queryId: string }
+  const stored = qa.app.db.prepare('SELECT body FROM answers WHERE query_id = ?').pluck().get(queryId)
+  t.equal(res.body, stored, 'one serialization, stored and sent')
+})
