@@ -50,6 +50,8 @@ export interface AuditRecord {
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value)
   if (Array.isArray(value)) {
+    // Numbers, strings, booleans and nulls only (rows, intervals): JSON.stringify writes them exactly so.
+    if (allPlainScalars(value)) return JSON.stringify(value)
     let out = '['
     // An element with no JSON form (undefined) stays empty, as Array.prototype.join leaves it.
     for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + ((canonicalJson(value[i]) as string | undefined) ?? '')
@@ -67,6 +69,15 @@ export function canonicalJson(value: unknown): string {
     first = false
   }
   return `${out}}`
+}
+
+/** Every index (holes included, which every() would skip) holds a number, string, boolean or null. */
+function allPlainScalars(a: readonly unknown[]): boolean {
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i]
+    if (!(v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean')) return false
+  }
+  return true
 }
 
 export function recordHash(r: Omit<AuditRecord, 'hash'>): string {

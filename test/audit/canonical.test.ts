@@ -52,3 +52,10 @@ t.test('canonicalJson on known values', async (t) => {
   t.equal(canonicalJson([undefined, 1]), '[,1]')
   t.equal(canonicalJson('a"b'), '"a\\"b"')
 })
+
+t.test('arrays of scalars (the fast path) read as the definition, edge numbers and holes included', async (t) => {
+  // eslint-disable-next-line no-sparse-arrays
+  for (const v of [[1, -0, NaN, Infinity, -Infinity, 1e21, 5e-324], ['a', null, true, 2.5], [], [1, , 2], [1, undefined], [[1, 2], [3]]]) {
+    t.equal(canonicalJson(v), reference(v), JSON.stringify(v))
+  }
+})
