@@ -219,14 +219,17 @@ export class QueryEngine {
       const plan = p.plan
       // Named now: the custodian's release request and its audit record carry it.
       const queryId = `q_${randomBytes(12).toString('hex')}`
-      const [exact] = await Promise.all([
-        this.executor.execute({ dataset: p.spec.id, version: p.version.version, ...plan.exec }),
-        plan.prepare(),
-      ])
-      const decrypted = plan.exec.encrypted === undefined ? [] : await this.decrypt(actor, p, queryId, exact)
-      const released = releaseAnswer(plan, exact, decrypted)
-      const prepared = p
-      return await this.committer.run(() => this.commit(actor, prepared, released, queryId))
+      // The noise is reserved and drawn while the sandbox computes; the reservation ends once the release is over, whatever happened.
+      const noise = plan.prepare()
+      try {
+        const [exact] = await Promise.all([this.executor.execute({ dataset: p.spec.id, version: p.version.version, ...plan.exec }), noise])
+        const decrypted = plan.exec.encrypted === undefined ? [] : await this.decrypt(actor, p, queryId, exact)
+        const released = releaseAnswer(plan, exact, decrypted)
+        const prepared = p
+        return await this.committer.run(() => this.commit(actor, prepared, released, queryId))
+      } finally {
+        void noise.then((end) => end(), () => {})
+      }
     } catch (err) {
       await this.recordRefusal(actor, p, req, err)
       throw err

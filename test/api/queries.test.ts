@@ -1,5 +1,6 @@
 import t from 'tap'
 import { queryApp } from '../helpers/app.js'
+import { emptyTakeCount } from '../../src/engine/dp/noise-pool.js'
 
 const GROUPED = 'SELECT district, COUNT(*), SUM(income), AVG(income) FROM binzhou_households GROUP BY district'
 const DISTRICTS = ['滨城区', '沾化区', '惠民县', '阳信县', '无棣县', '博兴县', '邹平市']
@@ -240,4 +241,19 @@ t.test('a fresh answer is sent as the very bytes stored for it', async (t) => {
   const { queryId } = res.json() as { queryId: string }
   const stored = qa.app.db.prepare('SELECT body FROM answers WHERE query_id = ?').pluck().get(queryId)
   t.equal(res.body, stored, 'one serialization, stored and sent')
+})
+
+t.test('no release draws noise on its own path: every sample a query takes was reserved before it computed', async (t) => {
+  const qa = await queryApp(t)
+  const before = emptyTakeCount()
+  // COUNT and AVG's count share a noise parameter; so do concurrent queries with one epsilon.
+  const sql = 'SELECT district, COUNT(*), SUM(income), AVG(income), VAR(income) FROM binzhou_households GROUP BY district'
+  const results = await Promise.all(
+    [0.5, 0.5, 0.7].map((epsilon, i) =>
+      qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: i === 1 ? sql.replace(' GROUP BY', ' WHERE age >= 18 GROUP BY') : sql, grant: qa.grant, epsilon } }),
+    ),
+  )
+  t.same(results.map((r) => r.statusCode), [200, 200, 200])
+  t.same(results.map((r) => (r.json() as { cached: boolean }).cached), [false, false, false], 'three fresh releases')
+  t.equal(emptyTakeCount(), before, 'no take found its pool empty')
 })

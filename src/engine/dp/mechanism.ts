@@ -94,8 +94,11 @@ export interface Mechanism {
   readonly noiseScale: number
   release(exact: ExactInput): Released
   releaseMany(exact: readonly ExactInput[]): Released[]
-  /** Draws n samples ahead, off the release path; await it before the answer exists. */
-  prepare(n: number): Promise<void>
+  /**
+   * Reserves and draws n samples ahead, off the release path; await it before
+   * the answer exists, and call what it resolves to once the release is over.
+   */
+  prepare(n: number): Promise<EndReservation>
   /** Half-width in grid steps at this confidence, rounding included. */
   halfWidthSteps(confidence: number): bigint
   /** The same in value units (rounded up to a double). */
@@ -173,11 +176,14 @@ export function l2Steps(d: Rational, grid: GridChoice): bigint {
   return scaled.add(Rational.of(r)).ceil()
 }
 
+/** Ends a reservation of noise samples (see noise-pool.ts); calling it again does nothing. */
+export type EndReservation = () => void
+
 /** The shared machinery of both mechanisms, given a noise source and a half-width rule. */
 export function buildRelease(
   grid: GridChoice,
   takeNoise: () => bigint,
-  prepareNoise: (n: number) => Promise<void>,
+  prepareNoise: (n: number) => Promise<EndReservation>,
   noiseHalfWidth: (alpha: number) => bigint,
 ): Pick<Mechanism, 'release' | 'releaseMany' | 'prepare' | 'halfWidthSteps' | 'halfWidth' | 'interval'> {
   const k = grid.gridExp

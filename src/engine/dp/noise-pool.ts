@@ -21,6 +21,14 @@
  * release used from when that sample was drawn, so the duration of a
  * background refill says nothing about any particular released value.
  *
+ * A prepare reserves its n samples: it draws until the pool holds every
+ * sample reserved by the prepares still open, its own included, and returns
+ * the function that ends the reservation once the release is over (values
+ * taken, or the query failed first). Several mechanisms of one plan, or
+ * several queries in flight, can share one pool (same distribution and
+ * parameter); without reservations the second prepare saw the first one's
+ * samples as its own, drew nothing, and its release found the pool empty.
+ *
  * Residual channel, stated plainly: a take from an empty pool (a burst larger
  * than what was prepared) draws a chunk of CHUNK samples synchronously and
  * takes one of them at random. That release's duration then depends on the
@@ -37,6 +45,13 @@ export const STEADY = 256
 /** Pools kept per generator; the least recently used is dropped past this. */
 export const MAX_POOLS = 128
 
+let emptyTakes = 0
+
+/** Takes that found their pool empty and drew on the release path, since the process started (each one is the residual channel above). */
+export function emptyTakeCount(): number {
+  return emptyTakes
+}
+
 export class NoisePool {
   private readonly items: bigint[] = []
   private refillQueued = false
@@ -44,6 +59,8 @@ export class NoisePool {
   private demands = 0
   /** The largest demand seen, at most STEADY. */
   private largest = 0
+  /** Samples promised to open reservations (some may be taken already). */
+  private reserved = 0
 
   constructor(
     private readonly rng: Rng,
@@ -57,6 +74,7 @@ export class NoisePool {
   /** One pre-drawn sample, chosen uniformly among those ready. */
   take(): bigint {
     if (this.items.length === 0) {
+      emptyTakes += 1
       this.demand(CHUNK)
       this.fill(CHUNK)
     }
@@ -70,15 +88,36 @@ export class NoisePool {
   }
 
   /**
-   * Resolves once at least n samples are ready. Draws in chunks and yields to
-   * the event loop between them, so that other requests keep flowing.
+   * Reserves n samples: resolves once the pool holds every sample of the open
+   * reservations, these n included. Draws in chunks and yields to the event
+   * loop between them, so that other requests keep flowing. Call the function
+   * it resolves to once the release is over; until then the n count as
+   * promised, taken or not.
    */
-  async prepare(n: number): Promise<void> {
+  async prepare(n: number): Promise<() => void> {
     this.demand(n)
-    while (this.items.length < n) {
-      this.fill(Math.min(CHUNK, n - this.items.length))
-      if (this.items.length < n) await new Promise<void>((resolve) => setImmediate(resolve))
+    this.reserved += n
+    let open = true
+    const end = (): void => {
+      if (!open) return
+      open = false
+      this.reserved -= n
     }
+    try {
+      while (this.items.length < this.reserved) {
+        this.fill(Math.min(CHUNK, this.reserved - this.items.length))
+        if (this.items.length < this.reserved) await new Promise<void>((resolve) => setImmediate(resolve))
+      }
+    } catch (err) {
+      end()
+      throw err
+    }
+    return end
+  }
+
+  /** Samples promised to reservations not yet ended. */
+  get reservedCount(): number {
+    return this.reserved
   }
 
   /** Samples kept ready between requests: none for a parameter asked for once. */

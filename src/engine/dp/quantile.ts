@@ -27,7 +27,7 @@
 import { gaussianSumHalfWidth, laplaceSumHalfWidth } from './intervals.js'
 import { makeGaussian, type GaussianMechanism } from './gaussian.js'
 import { makeLaplace, type LaplaceMechanism } from './laplace.js'
-import type { Released } from './mechanism.js'
+import type { EndReservation, Released } from './mechanism.js'
 import { Rational } from './rational.js'
 import type { Rng } from './random.js'
 import { closedUnit, finite, invalid, openUnit, positiveInteger, type Amount } from './validate.js'
@@ -61,8 +61,8 @@ export interface QuantileResult {
 export interface HistogramQuantile {
   readonly mechanism: LaplaceMechanism | GaussianMechanism
   readonly bins: number
-  /** Draws the noise for `groups` histograms ahead of the answer. */
-  prepare(groups?: number): Promise<void>
+  /** Reserves and draws the noise for `groups` histograms ahead of the answer (see Mechanism.prepare). */
+  prepare(groups?: number): Promise<EndReservation>
   /** Noisy counts (bins of one group), as released values on the mechanism's grid. */
   noisyHistogram(counts: ArrayLike<number>): Released[]
   /** Quantiles and intervals of a noisy histogram: post-processing only. */

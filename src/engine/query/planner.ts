@@ -12,6 +12,7 @@ import {
   sumSquaresSensitivity,
   toMicro,
   zcdpForEpsilonDelta,
+  type EndReservation,
   type HistogramQuantile,
   type Mechanism,
   type MechanismOptions,
@@ -133,8 +134,12 @@ export interface Plan {
   /** Gaussian: the rho spent, in pico-units (0 for Laplace). */
   readonly rhoPico: bigint
   readonly perAggregate: readonly AggregatePrivacy[]
-  /** Draws every mechanism's noise ahead of the release. */
-  prepare(): Promise<void>
+  /**
+   * Reserves and draws every mechanism's noise ahead of the release; resolves
+   * to the function that ends the reservations, to call once the release is
+   * over (released or failed).
+   */
+  prepare(): Promise<EndReservation>
   /** The values of a group's keys, typed as the columns declare them. */
   groupKeys(code: number): (string | boolean | null)[]
 }
@@ -448,7 +453,15 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
     rhoPico: gaussian ? parts.reduce((x, y) => x + y, 0n) : 0n,
     perAggregate,
     prepare: async () => {
-      await Promise.all([...mechanisms().map((mech) => mech.prepare(groups)), ...histograms.map((h) => h.quantile.prepare(groups))])
+      const settled = await Promise.allSettled([...mechanisms().map((mech) => mech.prepare(groups)), ...histograms.map((h) => h.quantile.prepare(groups))])
+      const ends = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+      const end = (): void => ends.forEach((e) => e())
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+      if (failed) {
+        end()
+        throw failed.reason
+      }
+      return end
     },
     groupKeys: (code: number) => (layout === null ? [] : decodeGroup(layout, code).map((v, k) => typedKey(k, v))),
   })

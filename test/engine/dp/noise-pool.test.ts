@@ -4,7 +4,7 @@
  * what its prepare asked for, one used again keeps its largest demand ready.
  */
 import t from 'tap'
-import { CHUNK, NoisePool, STEADY, poolFor } from '../../../src/engine/dp/noise-pool.js'
+import { CHUNK, NoisePool, STEADY, emptyTakeCount, poolFor } from '../../../src/engine/dp/noise-pool.js'
 import { Rng } from '../../../src/engine/dp/random.js'
 import { seededSource } from './stats.js'
 
@@ -21,9 +21,10 @@ function counted(seed: string): { pool: NoisePool; draws: () => number } {
 
 t.test('a parameter prepared once draws what was asked and keeps no reserve', async (t) => {
   const { pool, draws } = counted('once')
-  await pool.prepare(21)
+  const end = await pool.prepare(21)
   t.equal(draws(), 21)
   for (let i = 0; i < 21; i++) pool.take()
+  end()
   await settle()
   t.equal(draws(), 21, 'no background refill for a one-off scale')
   t.equal(pool.size, 0)
@@ -32,17 +33,60 @@ t.test('a parameter prepared once draws what was asked and keeps no reserve', as
 
 t.test('a parameter used again keeps its largest demand ready between requests', async (t) => {
   const { pool, draws } = counted('again')
-  await pool.prepare(5)
+  const first = await pool.prepare(5)
   for (let i = 0; i < 5; i++) pool.take()
-  await pool.prepare(30)
+  first()
+  const second = await pool.prepare(30)
   t.equal(pool.reserve, 30)
   pool.take()
   await settle()
   t.equal(pool.size, 30, 'refilled to the reserve')
   t.equal(draws(), 5 + 30 + 1, 'every draw is in the pool or was taken')
-  await pool.prepare(1000)
+  second()
+  const third = await pool.prepare(1000)
   t.equal(pool.size, 1000, 'a prepare draws all it asks for')
   t.equal(pool.reserve, STEADY, 'the reserve is capped')
+  third()
+})
+
+t.test('prepares that share a pool reserve their samples on top of each other', async (t) => {
+  const { pool, draws } = counted('shared')
+  const before = emptyTakeCount()
+  // Two mechanisms of one plan, or two queries in flight, with one noise parameter.
+  const [a, b] = await Promise.all([pool.prepare(7), pool.prepare(7)])
+  t.equal(pool.size, 14, 'both reservations are drawn')
+  t.equal(pool.reservedCount, 14)
+  for (let i = 0; i < 14; i++) pool.take()
+  t.equal(emptyTakeCount(), before, 'no release found the pool empty')
+  a()
+  a()
+  t.equal(pool.reservedCount, 7, 'ending a reservation twice ends it once')
+  b()
+  t.equal(pool.reservedCount, 0)
+  const c = await pool.prepare(3)
+  t.equal(draws(), 17, 'a later prepare draws only its own')
+  c()
+})
+
+t.test('a prepare whose draw fails ends its own reservation', async (t) => {
+  let fail = false
+  let n = 0
+  const pool = new NoisePool(new Rng(seededSource('fails')), () => {
+    if (fail) throw new Error('no randomness')
+    return BigInt(n++)
+  })
+  const ok = await pool.prepare(2)
+  fail = true
+  await t.rejects(pool.prepare(5), /no randomness/)
+  t.equal(pool.reservedCount, 2, 'only the open reservation is counted')
+  ok()
+})
+
+t.test('a take from an empty pool counts as an empty take', async (t) => {
+  const { pool } = counted('counted-empty')
+  const before = emptyTakeCount()
+  pool.take()
+  t.equal(emptyTakeCount(), before + 1)
 })
 
 t.test('a take from an empty pool draws a chunk and marks the parameter as in use', async (t) => {
@@ -61,7 +105,8 @@ t.test('a take from an empty pool draws a chunk and marks the parameter as in us
 
 t.test('each sample is taken once', async (t) => {
   const { pool } = counted('distinct')
-  await pool.prepare(200)
+  const end = await pool.prepare(200)
+  t.teardown(end)
   const seen = new Set<bigint>()
   for (let i = 0; i < 200; i++) seen.add(pool.take())
   t.equal(seen.size, 200, 'no sample released twice')
