@@ -162,10 +162,10 @@ export async function main(): Promise<Scenario[]> {
     let fresh = 0
     const freshBody = () => JSON.stringify({ sql: grouped, grant, epsilon: (1000 + fresh++) / 1e6 })
     const cachedBody = JSON.stringify({ sql: grouped, grant, epsilon: 0.5 })
-    // The stored answer is also the constant the stack ceiling returns: the same bytes on the wire.
-    const storedAnswer = await fetch(`${server.url}/v1/queries`, { method: 'POST', headers: { authorization: `Bearer ${analyst}`, 'content-type': 'application/json' }, body: cachedBody })
-    if (!storedAnswer.ok) throw new Error(`POST /v1/queries: ${storedAnswer.status} ${await storedAnswer.text()}`)
-    bare = await startBare(await storedAnswer.text())
+    // The stored answer is also the constant the stack ceiling returns; the service writes it with
+    // JSON.stringify, so stringifying it back gives the same bytes it sends.
+    const storedAnswer = await api<unknown>(server.url, analyst, 'POST', '/v1/queries', JSON.parse(cachedBody))
+    bare = await startBare(JSON.stringify(storedAnswer))
     let heavy = 0
     const heavyBody = () =>
       JSON.stringify({

@@ -1,16 +1,15 @@
 import t from 'tap'
 import { mulberry32 } from '../../src/engine/mulberry32.js'
 import { canonicalJson } from '../../src/store/audit.js'
+import { canonicalJson as consoleCanonicalJson } from '../../console/src/receipt.js'
 
-/** The definition, written plainly: keys sorted, undefined members left out, no spaces. */
-function reference(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value)
-  if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(',')}}`
-}
+/**
+ * The definition, written plainly: keys sorted, undefined members left out, no
+ * spaces. The console's copy (it verifies receipts in the browser, where the
+ * server's module does not run) is that plain form, so it is the reference, and
+ * the server's faster one is held to it byte for byte.
+ */
+const reference = consoleCanonicalJson
 
 const rng = mulberry32
 
