@@ -4,7 +4,7 @@
  * route started with the same server options, in the same run.
  *
  *   npm run bench:http
- *   DURATION=5 CONNECTIONS=10 HEAVY_ROWS=1000000 npm run bench:http
+ *   DURATION=5 WARMUP=3 CONNECTIONS=10 HEAVY_ROWS=1000000 npm run bench:http
  *
  * Scenarios: the bare route, /healthz, the catalog, a preview, fresh DP
  * queries (each one different, so each spends and writes the ledger),
@@ -19,9 +19,16 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import autocannon from 'autocannon'
 import { DEMO_CSV_HEADER, DEMO_SPEC, demoRows, toCsvLine } from '../src/demo/binzhou.js'
-import { envInt, listeningUrl, machine, ROOT, startServerProcess, table, writeResult } from './lib.js'
+import { envInt, listeningUrl, machine, processCpuSeconds, ROOT, startServerProcess, table, writeResult } from './lib.js'
 
 const DURATION = envInt('DURATION', 10)
+/**
+ * Seconds of the same load before each measured one, not counted: the JIT
+ * compiles the request path during the first seconds of load (several seconds
+ * of optimizing compiler time on a small machine), and a running service is
+ * past that. 0 measures from a cold start.
+ */
+const WARMUP = envInt('WARMUP', 5, 0)
 const CONNECTIONS = envInt('CONNECTIONS', 10)
 const HEAVY_ROWS = envInt('HEAVY_ROWS', 1_000_000)
 const HEAVY_CONNECTIONS = envInt('HEAVY_CONNECTIONS', 4)
@@ -41,10 +48,23 @@ export interface Scenario {
   readonly refusals: number
   readonly ratioToBare: number | null
   readonly requests: number
+  /**
+   * CPU time per request of the process serving it (all its threads: the event
+   * loop, sandbox workers, V8's helpers), in microseconds; null when it shares
+   * the time with another scenario or /proc is not there. Steadier than
+   * requests/s on a shared machine, where the load generator competes for the cores.
+   */
+  readonly serverCpuUsPerRequest: number | null
+  /** The same for autocannon, in this process. */
+  readonly clientCpuUsPerRequest: number | null
+  /** Errors, timeouts and non-2xx responses during the warm-up (not in the counts above); any is a problem too. */
+  readonly warmupProblems: number
 }
 
 interface Load {
   readonly url: string
+  /** The process serving the URL, for its CPU time per request. */
+  readonly pid?: number
   readonly method?: 'GET' | 'POST'
   readonly headers?: Record<string, string>
   readonly body?: () => string
@@ -52,7 +72,31 @@ interface Load {
   readonly duration?: number
 }
 
-function run(load: Load): Promise<{ result: autocannon.Result; statuses: Map<number, number> }> {
+interface Ran {
+  readonly result: autocannon.Result
+  readonly statuses: Map<number, number>
+  /** Errors, timeouts and unexpected statuses during the warm-up. */
+  readonly warmupProblems: number
+  /** CPU seconds of the serving process and of this one while the load ran. */
+  readonly serverCpu: number | null
+  readonly clientCpu: number
+}
+
+async function run(load: Load): Promise<Ran> {
+  let warmupProblems = 0
+  if (WARMUP > 0) {
+    const warm = await drive({ ...load, duration: WARMUP })
+    warmupProblems = warm.result.errors + warm.result.timeouts + warm.result.non2xx
+  }
+  const server0 = load.pid === undefined ? null : processCpuSeconds(load.pid)
+  const client0 = process.cpuUsage()
+  const { result, statuses } = await drive(load)
+  const server1 = load.pid === undefined ? null : processCpuSeconds(load.pid)
+  const client = process.cpuUsage(client0)
+  return { result, statuses, warmupProblems, serverCpu: server0 === null || server1 === null ? null : server1 - server0, clientCpu: (client.user + client.system) / 1e6 }
+}
+
+function drive(load: Load): Promise<{ result: autocannon.Result; statuses: Map<number, number> }> {
   const statuses = new Map<number, number>()
   const body = load.body
   return new Promise((resolve, reject) => {
@@ -79,8 +123,10 @@ function run(load: Load): Promise<{ result: autocannon.Result; statuses: Map<num
   })
 }
 
-function scenario(name: string, r: { result: autocannon.Result; statuses: Map<number, number> }, bare: number | null): Scenario {
+/** `shared`: the load ran beside another, so CPU time is not its own. */
+function scenario(name: string, r: Ran, bare: number | null, shared = false): Scenario {
   const res = r.result
+  const perRequest = (seconds: number | null) => (shared || seconds === null || res.requests.total === 0 ? null : Math.round((seconds * 1e6) / res.requests.total))
   const lat = res.latency as unknown as Record<string, number>
   return {
     name,
@@ -94,6 +140,9 @@ function scenario(name: string, r: { result: autocannon.Result; statuses: Map<nu
     refusals: (r.statuses.get(403) ?? 0) + (r.statuses.get(409) ?? 0),
     ratioToBare: bare === null ? null : Number((res.requests.average / bare).toFixed(3)),
     requests: res.requests.total,
+    serverCpuUsPerRequest: perRequest(r.serverCpu),
+    clientCpuUsPerRequest: perRequest(r.clientCpu),
+    warmupProblems: r.warmupProblems,
   }
 }
 
@@ -122,7 +171,7 @@ function say(msg: string): void {
 }
 
 export async function main(): Promise<Scenario[]> {
-  say(`veilbox HTTP benchmark: ${DURATION} s per scenario, ${CONNECTIONS} connections`)
+  say(`veilbox HTTP benchmark: ${DURATION} s per scenario after ${WARMUP} s of warm-up, ${CONNECTIONS} connections`)
   const server = await startServerProcess({ demo: true, from: process.env.FROM === 'src' ? 'src' : 'dist', env: { VEILBOX_RATE_LIMIT: '10000000' } })
   let bare: { url: string; child: ChildProcess } | null = null
   const scenarios: Scenario[] = []
@@ -177,16 +226,18 @@ export async function main(): Promise<Scenario[]> {
     await api(server.url, analyst, 'POST', '/v1/queries', JSON.parse(heavyBody()))
 
     say('bare route...')
-    const bareRun = scenario('bare route', await run({ url: `${bare.url}/bare` }), null)
+    const barePid = bare.child.pid
+    const serverPid = server.child.pid
+    const bareRun = scenario('bare route', await run({ url: `${bare.url}/bare`, pid: barePid }), null)
     const bareRps = bareRun.requestsPerSec
     scenarios.push({ ...bareRun, ratioToBare: 1 })
     const steps: [string, Load][] = [
-      ['stack ceiling (constant POST)', { url: `${bare.url}/stack`, method: 'POST', headers: auth, body: () => cachedBody }],
-      ['healthz', { url: `${server.url}/healthz` }],
-      ['catalog', { url: `${server.url}/v1/datasets`, headers: auth }],
-      ['preview', { url: `${server.url}/v1/queries/preview`, method: 'POST', headers: auth, body: () => cachedBody }],
-      ['fresh DP query', { url: `${server.url}/v1/queries`, method: 'POST', headers: auth, body: freshBody }],
-      ['cached query', { url: `${server.url}/v1/queries`, method: 'POST', headers: auth, body: () => cachedBody }],
+      ['stack ceiling (constant POST)', { url: `${bare.url}/stack`, pid: barePid, method: 'POST', headers: auth, body: () => cachedBody }],
+      ['healthz', { url: `${server.url}/healthz`, pid: serverPid }],
+      ['catalog', { url: `${server.url}/v1/datasets`, pid: serverPid, headers: auth }],
+      ['preview', { url: `${server.url}/v1/queries/preview`, pid: serverPid, method: 'POST', headers: auth, body: () => cachedBody }],
+      ['fresh DP query', { url: `${server.url}/v1/queries`, pid: serverPid, method: 'POST', headers: auth, body: freshBody }],
+      ['cached query', { url: `${server.url}/v1/queries`, pid: serverPid, method: 'POST', headers: auth, body: () => cachedBody }],
     ]
     for (const [name, load] of steps) {
       say(`${name}...`)
@@ -197,20 +248,20 @@ export async function main(): Promise<Scenario[]> {
       run({ url: `${server.url}/healthz`, connections: 1 }),
       run({ url: `${server.url}/v1/queries`, method: 'POST', headers: auth, body: heavyBody, connections: HEAVY_CONNECTIONS }),
     ])
-    scenarios.push(scenario('healthz under heavy queries', health, bareRps))
-    scenarios.push(scenario('heavy queries (concurrent)', load, bareRps))
+    scenarios.push(scenario('healthz under heavy queries', health, bareRps, true))
+    scenarios.push(scenario('heavy queries (concurrent)', load, bareRps, true))
   } finally {
     bare?.child.kill('SIGTERM')
     await server.stop()
   }
-  const out = writeResult('http', { benchmark: 'http', machine: machine(), settings: { durationSec: DURATION, connections: CONNECTIONS, heavyRows: HEAVY_ROWS, heavyConnections: HEAVY_CONNECTIONS }, scenarios })
+  const out = writeResult('http', { benchmark: 'http', machine: machine(), settings: { durationSec: DURATION, warmupSec: WARMUP, connections: CONNECTIONS, heavyRows: HEAVY_ROWS, heavyConnections: HEAVY_CONNECTIONS }, scenarios })
   process.stdout.write(
-    `${table(scenarios.map((s) => ({ scenario: s.name, 'req/s': s.requestsPerSec, 'p50 ms': s.p50Ms, 'p99 ms': s.p99Ms, 'p99.9 ms': s.p999Ms, errors: s.errors, timeouts: s.timeouts, non2xx: s.non2xx, 'x bare': s.ratioToBare ?? '' })))}\n`,
+    `${table(scenarios.map((s) => ({ scenario: s.name, 'req/s': s.requestsPerSec, 'p50 ms': s.p50Ms, 'p99 ms': s.p99Ms, 'p99.9 ms': s.p999Ms, errors: s.errors, timeouts: s.timeouts, non2xx: s.non2xx, 'x bare': s.ratioToBare ?? '', 'server us/req': s.serverCpuUsPerRequest ?? '', 'client us/req': s.clientCpuUsPerRequest ?? '' })))}\n`,
   )
   say(`wrote ${out}`)
-  const bad = scenarios.filter((s) => s.errors > 0 || s.timeouts > 0 || s.non2xx > 0)
+  const bad = scenarios.filter((s) => s.errors > 0 || s.timeouts > 0 || s.non2xx > 0 || s.warmupProblems > 0)
   if (bad.length > 0) {
-    say(`problems: ${bad.map((s) => `${s.name} (errors ${s.errors}, timeouts ${s.timeouts}, non-2xx ${s.non2xx}, refusals ${s.refusals})`).join('; ')}`)
+    say(`problems: ${bad.map((s) => `${s.name} (errors ${s.errors}, timeouts ${s.timeouts}, non-2xx ${s.non2xx}, refusals ${s.refusals}, during warm-up ${s.warmupProblems})`).join('; ')}`)
     if (STRICT) process.exitCode = 1
   }
   return scenarios

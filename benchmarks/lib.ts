@@ -7,11 +7,11 @@ import { fileURLToPath } from 'node:url'
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
 export const RESULTS_DIR = path.join(ROOT, 'benchmarks', 'results')
 
-export function envInt(name: string, fallback: number): number {
+export function envInt(name: string, fallback: number, min = 1): number {
   const raw = process.env[name]
   if (raw === undefined || raw === '') return fallback
   const n = Number(raw.replace(/_/g, ''))
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number, got ${raw}`)
+  if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} must be a whole number of at least ${min}, got ${raw}`)
   return n
 }
 
@@ -40,6 +40,22 @@ export function processMemory(pid: number): { rss: number; peakRss: number } | n
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
     const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024
     return { rss: kb('VmRSS'), peakRss: kb('VmHWM') }
+  } catch {
+    return null
+  }
+}
+
+/**
+ * CPU time a process has used so far, all its threads, user plus system, in
+ * seconds, from /proc (Linux; null elsewhere). Clock ticks are USER_HZ, which
+ * Linux fixes at 100 for user space.
+ */
+export function processCpuSeconds(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The command name may hold spaces and parentheses: fields are counted after its closing one.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
   } catch {
     return null
   }
