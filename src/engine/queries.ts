@@ -170,7 +170,7 @@ export class QueryEngine {
   preview(principal: Principal, req: QueryRequest): Preview {
     const p = this.prepare(principal, req)
     const cached = findAnswer(this.db, p.grant.id, p.cacheKey) !== null
-    const views = this.ledgers(p)
+    const views = this.ledgers(p, p.grant)
     let grantCharge: Charge | null = null
     let datasetCharge: Charge | null = null
     let refusal: Preview['refusal']
@@ -212,8 +212,8 @@ export class QueryEngine {
       this.remember(req, p)
       const stored = findAnswer(this.db, p.grant.id, p.cacheKey)
       if (stored) return await this.reread(actor, stored, 'query.cached')
-      // Refuse before computing anything when either ledger cannot pay.
-      const views = this.ledgers(p)
+      // Refuse before computing anything when either ledger cannot pay (the grant as prepare read it, in this same synchronous step).
+      const views = this.ledgers(p, p.grant)
       priceOn(views.grant, p.price)
       priceOn(views.dataset, p.price)
       const plan = p.plan
@@ -453,14 +453,14 @@ export class QueryEngine {
     return results.map((r) => ({ sums: r.sums.map(valueOf), sumSquares: r.sumSquares === null ? null : r.sumSquares.map(valueOf) }))
   }
 
-  private ledgers(p: Prepared): { grant: LedgerView; dataset: LedgerView } {
+  /** The two ledgers a query is priced on: the grant's (as read by the caller) and its dataset's. */
+  private ledgers(p: Prepared, grant: GrantRecord): { grant: LedgerView; dataset: LedgerView } {
     const budget = findDatasetBudget(this.db, p.spec.id)
     if (!budget) {
       throw new VeilboxError('VEILBOX_ERR_BUDGET_NOT_SET', `dataset ${p.spec.id} has no privacy budget yet; an operator sets one with PUT /v1/datasets/${p.spec.id}/budget`, {
         dataset: p.spec.id,
       })
     }
-    const grant = getGrant(this.db, p.grant.id)
     return {
       grant: { scope: 'grant', id: grant.id, ledger: grant.ledger },
       dataset: { scope: 'dataset', id: p.spec.id, ledger: budget },
@@ -484,8 +484,10 @@ export class QueryEngine {
       // A twin of this query may have committed while we computed: its answer wins, free.
       const twin = findAnswer(this.db, p.grant.id, p.cacheKey)
       if (twin) return this.rereadInTransaction(actor, twin, 'query.cached')
-      const views = this.ledgers(p)
-      checkGrantUsable(getGrant(this.db, p.grant.id), { name: actor.principal, role: 'analyst', keyId: '' }, this.now())
+      // Read again under the write lock: the grant may have been charged, revoked or expired while the sandbox computed.
+      const grant = getGrant(this.db, p.grant.id)
+      const views = this.ledgers(p, grant)
+      checkGrantUsable(grant, { name: actor.principal, role: 'analyst', keyId: '' }, this.now())
       const gc = priceOn(views.grant, p.price)
       const dc = priceOn(views.dataset, p.price)
       if (!guardedCharge(this.db, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL')) throw exhausted(views.grant, gc)
