@@ -100,7 +100,11 @@ function drive(load: Load): Promise<{ result: autocannon.Result; statuses: Map<n
   const statuses = new Map<number, number>()
   const body = load.body
   return new Promise((resolve, reject) => {
-    const instance = autocannon(
+    // Ctrl-C ends the load early and still writes what was measured.
+    let instance: autocannon.Instance | null = null
+    const stop = () => instance?.stop()
+    process.once('SIGINT', stop)
+    instance = autocannon(
       {
         url: load.url,
         method: load.method ?? 'GET',
@@ -117,9 +121,12 @@ function drive(load: Load): Promise<{ result: autocannon.Result; statuses: Map<n
           } as autocannon.Request,
         ],
       },
-      (err, result) => (err ? reject(err) : resolve({ result, statuses })),
+      (err, result) => {
+        process.off('SIGINT', stop)
+        if (err) reject(err)
+        else resolve({ result, statuses })
+      },
     )
-    process.once('SIGINT', () => instance.stop())
   })
 }
 
