@@ -19,7 +19,7 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import autocannon from 'autocannon'
 import { DEMO_CSV_HEADER, DEMO_SPEC, demoRows, toCsvLine } from '../src/demo/binzhou.js'
-import { envInt, listeningUrl, machine, processCpuSeconds, ROOT, startServerProcess, table, writeResult } from './lib.js'
+import { envInt, listeningUrl, machine, processCpuSeconds, ROOT, startServerProcess, stealPercent, systemCpu, table, writeResult } from './lib.js'
 
 const DURATION = envInt('DURATION', 10)
 /**
@@ -59,6 +59,12 @@ export interface Scenario {
   readonly clientCpuUsPerRequest: number | null
   /** Errors, timeouts and non-2xx responses during the warm-up (not in the counts above); any is a problem too. */
   readonly warmupProblems: number
+  /**
+   * Percent of the machine's CPU time its hypervisor gave to others during
+   * the measurement (steal, from /proc/stat); on a shared virtual machine a
+   * high value means the numbers were cut short by the host, not by veilbox.
+   */
+  readonly hostStealPercent: number | null
 }
 
 interface Load {
@@ -77,6 +83,7 @@ interface Ran {
   readonly statuses: Map<number, number>
   /** Errors, timeouts and unexpected statuses during the warm-up. */
   readonly warmupProblems: number
+  readonly hostStealPercent: number | null
   /** CPU seconds of the serving process and of this one while the load ran. */
   readonly serverCpu: number | null
   readonly clientCpu: number
@@ -90,10 +97,11 @@ async function run(load: Load): Promise<Ran> {
   }
   const server0 = load.pid === undefined ? null : processCpuSeconds(load.pid)
   const client0 = process.cpuUsage()
+  const system0 = systemCpu()
   const { result, statuses } = await drive(load)
   const server1 = load.pid === undefined ? null : processCpuSeconds(load.pid)
   const client = process.cpuUsage(client0)
-  return { result, statuses, warmupProblems, serverCpu: server0 === null || server1 === null ? null : server1 - server0, clientCpu: (client.user + client.system) / 1e6 }
+  return { result, statuses, warmupProblems, hostStealPercent: stealPercent(system0, systemCpu()), serverCpu: server0 === null || server1 === null ? null : server1 - server0, clientCpu: (client.user + client.system) / 1e6 }
 }
 
 function drive(load: Load): Promise<{ result: autocannon.Result; statuses: Map<number, number> }> {
@@ -150,6 +158,7 @@ function scenario(name: string, r: Ran, bare: number | null, shared = false): Sc
     serverCpuUsPerRequest: perRequest(r.serverCpu),
     clientCpuUsPerRequest: perRequest(r.clientCpu),
     warmupProblems: r.warmupProblems,
+    hostStealPercent: r.hostStealPercent,
   }
 }
 
@@ -263,7 +272,7 @@ export async function main(): Promise<Scenario[]> {
   }
   const out = writeResult('http', { benchmark: 'http', machine: machine(), settings: { durationSec: DURATION, warmupSec: WARMUP, connections: CONNECTIONS, heavyRows: HEAVY_ROWS, heavyConnections: HEAVY_CONNECTIONS }, scenarios })
   process.stdout.write(
-    `${table(scenarios.map((s) => ({ scenario: s.name, 'req/s': s.requestsPerSec, 'p50 ms': s.p50Ms, 'p99 ms': s.p99Ms, 'p99.9 ms': s.p999Ms, errors: s.errors, timeouts: s.timeouts, non2xx: s.non2xx, 'x bare': s.ratioToBare ?? '', 'server us/req': s.serverCpuUsPerRequest ?? '', 'client us/req': s.clientCpuUsPerRequest ?? '' })))}\n`,
+    `${table(scenarios.map((s) => ({ scenario: s.name, 'req/s': s.requestsPerSec, 'p50 ms': s.p50Ms, 'p99 ms': s.p99Ms, 'p99.9 ms': s.p999Ms, errors: s.errors, timeouts: s.timeouts, non2xx: s.non2xx, 'x bare': s.ratioToBare ?? '', 'server us/req': s.serverCpuUsPerRequest ?? '', 'client us/req': s.clientCpuUsPerRequest ?? '', 'steal %': s.hostStealPercent ?? '' })))}\n`,
   )
   say(`wrote ${out}`)
   const bad = scenarios.filter((s) => s.errors > 0 || s.timeouts > 0 || s.non2xx > 0 || s.warmupProblems > 0)

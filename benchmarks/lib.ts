@@ -61,6 +61,31 @@ export function processCpuSeconds(pid: number): number | null {
   }
 }
 
+/** The machine's CPU time so far, all cores (ticks of /proc/stat; Linux, null elsewhere). */
+export interface SystemCpu {
+  readonly total: number
+  /** Time the hypervisor ran something else while this machine wanted to run (a virtual machine's host was busy). */
+  readonly steal: number
+}
+
+export function systemCpu(): SystemCpu | null {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!
+    // cpu user nice system idle iowait irq softirq steal guest guest_nice (guest time is already in user)
+    const f = line.trim().split(/\s+/).slice(1, 9).map(Number)
+    if (f.length < 8 || f.some((v) => !Number.isFinite(v))) return null
+    return { total: f.reduce((a, b) => a + b, 0), steal: f[7]! }
+  } catch {
+    return null
+  }
+}
+
+/** The share of the machine's CPU time the hypervisor took between two readings, in percent (null without /proc/stat). */
+export function stealPercent(before: SystemCpu | null, after: SystemCpu | null): number | null {
+  if (before === null || after === null || after.total <= before.total) return null
+  return Number(((100 * (after.steal - before.steal)) / (after.total - before.total)).toFixed(1))
+}
+
 export interface ServerProcess {
   readonly child: ChildProcess
   readonly url: string

@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { machine, RESULTS_DIR, ROOT, table, writeResult } from './lib.js'
+import { machine, RESULTS_DIR, ROOT, stealPercent, systemCpu, table, writeResult } from './lib.js'
 
 const SMOKE = process.argv.includes('--smoke')
 
@@ -59,15 +59,16 @@ const BENCHES: Bench[] = [
   },
 ]
 
-function runOne(b: Bench): Promise<{ code: number | null; seconds: number }> {
+function runOne(b: Bench): Promise<{ code: number | null; seconds: number; hostStealPercent: number | null }> {
   const started = Date.now()
+  const cpu0 = systemCpu()
   const env = { ...process.env, ...(SMOKE ? Object.fromEntries(Object.entries(b.smoke).filter(([k]) => process.env[k] === undefined)) : {}) }
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, b.script)], { env, stdio: ['ignore', 'inherit', 'inherit'] })
     const tick = setInterval(() => process.stderr.write(`[bench] ${b.name}: ${Math.round((Date.now() - started) / 1000)} s\n`), 15_000)
     child.on('exit', (code) => {
       clearInterval(tick)
-      resolve({ code, seconds: (Date.now() - started) / 1000 })
+      resolve({ code, seconds: (Date.now() - started) / 1000, hostStealPercent: stealPercent(cpu0, systemCpu()) })
     })
   })
 }
@@ -80,13 +81,14 @@ async function main(): Promise<void> {
   let failed = 0
   for (const [i, b] of selected.entries()) {
     process.stderr.write(`\n[bench] ${i + 1}/${selected.length} ${b.name}${SMOKE ? ' (smoke)' : ''}\n`)
-    const { code, seconds } = await runOne(b)
+    const { code, seconds, hostStealPercent } = await runOne(b)
     const file = path.join(RESULTS_DIR, `${b.name}.json`)
     const ok = code === 0 && fs.existsSync(file)
     if (!ok) failed += 1
     const result = ok ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Row) : null
-    summary[b.name] = { ok, exitCode: code, seconds: Number(seconds.toFixed(1)), ...(result ? { headline: b.headline(result) } : {}) }
-    rows.push({ benchmark: b.name, status: ok ? 'ok' : `FAILED (exit ${code})`, seconds: Number(seconds.toFixed(1)) })
+    // Steal: the share of CPU time the virtual machine's host gave to others while it ran (see docs/performance.md).
+    summary[b.name] = { ok, exitCode: code, seconds: Number(seconds.toFixed(1)), hostStealPercent, ...(result ? { headline: b.headline(result) } : {}) }
+    rows.push({ benchmark: b.name, status: ok ? 'ok' : `FAILED (exit ${code})`, seconds: Number(seconds.toFixed(1)), 'host steal %': hostStealPercent ?? '' })
   }
   const out = writeResult('summary', { profile: SMOKE ? 'smoke' : 'full', machine: machine(), benchmarks: summary })
   process.stdout.write(`\n${table(rows)}\nsummary: ${out}\n`)
