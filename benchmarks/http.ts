@@ -28,7 +28,7 @@ const DURATION = envInt('DURATION', 10)
  * of optimizing compiler time on a small machine), and a running service is
  * past that. 0 measures from a cold start.
  */
-const WARMUP = envInt('WARMUP', 5, 0)
+const WARMUP = envInt('WARMUP', 10, 0)
 const CONNECTIONS = envInt('CONNECTIONS', 10)
 const HEAVY_ROWS = envInt('HEAVY_ROWS', 1_000_000)
 const HEAVY_CONNECTIONS = envInt('HEAVY_CONNECTIONS', 4)
