@@ -69,6 +69,30 @@ t.test('a full queue answers 503 with Retry-After', async (t) => {
   t.equal(await spent(qa), 0.4, 'the refused query charged nothing')
 })
 
+t.test('a grant revoked while its query computes is refused at the release: nothing charged, stored or sent', async (t) => {
+  const qa = await fixtureApp(t)
+  t.equal((await ask(qa, 'age > 22')).statusCode, 200, 'warm')
+  const before = await spent(qa)
+  // Revoke once the query has passed every check before the sandbox and its task is running.
+  const pool = qa.app.executor as unknown as { execute: (task: unknown) => Promise<unknown> }
+  const execute = pool.execute.bind(pool)
+  let entered!: () => void
+  const inSandbox = new Promise<void>((resolve) => (entered = resolve))
+  pool.execute = (task) => {
+    entered()
+    return execute(task)
+  }
+  const pending = ask(qa, 'age = -1006', 0.3)
+  await inSandbox
+  t.equal((await qa.call('operator', { method: 'DELETE', url: `/v1/grants/${qa.grant}` })).statusCode, 200)
+  const res = await pending
+  t.equal(res.statusCode, 403)
+  t.equal(res.json().code, 'VEILBOX_ERR_POLICY_GRANT_REVOKED')
+  t.equal(await spent(qa), before, 'the grant was not charged')
+  const { answers } = (await qa.call('analyst', { method: 'GET', url: '/v1/queries' })).json() as { answers: { epsilon: number }[] }
+  t.same(answers.map((a) => a.epsilon), [0.1], 'only the warm-up answer was stored')
+})
+
 t.test('workers read the column store in place: the same shared memory, no copy', async (t) => {
   const qa = await fixtureApp(t)
   const lease = qa.app.columnStore.acquire(qa.dataset, 1)
