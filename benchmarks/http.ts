@@ -4,7 +4,7 @@
  * route started with the same server options, in the same run.
  *
  *   npm run bench:http
- *   DURATION=5 WARMUP=3 CONNECTIONS=10 HEAVY_ROWS=1000000 npm run bench:http
+ *   ROUNDS=3 DURATION=5 WARMUP=10 CONNECTIONS=10 HEAVY_ROWS=1000000 npm run bench:http
  *
  * Scenarios: the bare route, /healthz, the catalog, a preview, fresh DP
  * queries (each one different, so each spends and writes the ledger),
@@ -21,14 +21,22 @@ import autocannon from 'autocannon'
 import { DEMO_CSV_HEADER, DEMO_SPEC, demoRows, toCsvLine } from '../src/demo/binzhou.js'
 import { envInt, listeningUrl, machine, processCpuSeconds, ROOT, startServerProcess, stealPercent, systemCpu, table, writeResult } from './lib.js'
 
-const DURATION = envInt('DURATION', 10)
+const DURATION = envInt('DURATION', 5)
+/**
+ * Rounds of every scenario, one after another (bare route, stack ceiling, ...,
+ * then again): each scenario's numbers are its medians over the rounds, and
+ * its ratio to the bare route the median of the per-round ratios, so a
+ * scenario and the bare route are compared at moments close together on a
+ * machine whose speed drifts.
+ */
+const ROUNDS = envInt('ROUNDS', 3)
 /**
  * Seconds of the same load before each measured one, not counted: the JIT
  * compiles the request path during the first seconds of load (several seconds
  * of optimizing compiler time on a small machine), and a running service is
  * past that. 0 measures from a cold start.
  */
-const WARMUP = envInt('WARMUP', 10, 0)
+const WARMUP = envInt('WARMUP', 10, 0) // before each scenario's first round only
 const CONNECTIONS = envInt('CONNECTIONS', 10)
 const HEAVY_ROWS = envInt('HEAVY_ROWS', 1_000_000)
 const HEAVY_CONNECTIONS = envInt('HEAVY_CONNECTIONS', 4)
@@ -47,7 +55,10 @@ export interface Scenario {
   /** Budget refusals among the non-2xx (should be zero: budgets are set large). */
   readonly refusals: number
   readonly ratioToBare: number | null
+  /** Requests measured, all rounds. */
   readonly requests: number
+  /** Requests/s of each round, in order: the spread the medians come from. */
+  readonly requestsPerSecRounds: readonly number[]
   /**
    * CPU time per request of the process serving it (all its threads: the event
    * loop, sandbox workers, V8's helpers), in microseconds; null when it shares
@@ -89,9 +100,9 @@ interface Ran {
   readonly clientCpu: number
 }
 
-async function run(load: Load): Promise<Ran> {
+async function run(load: Load, warm: boolean): Promise<Ran> {
   let warmupProblems = 0
-  if (WARMUP > 0) {
+  if (warm && WARMUP > 0) {
     const warm = await drive({ ...load, duration: WARMUP })
     warmupProblems = warm.result.errors + warm.result.timeouts + warm.result.non2xx
   }
@@ -138,27 +149,44 @@ function drive(load: Load): Promise<{ result: autocannon.Result; statuses: Map<n
   })
 }
 
-/** `shared`: the load ran beside another, so CPU time is not its own. */
-function scenario(name: string, r: Ran, bare: number | null, shared = false): Scenario {
-  const res = r.result
-  const perRequest = (seconds: number | null) => (shared || seconds === null || res.requests.total === 0 ? null : Math.round((seconds * 1e6) / res.requests.total))
-  const lat = res.latency as unknown as Record<string, number>
+const median = (xs: readonly number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0)
+
+/**
+ * One scenario over its rounds. `bare`: the bare route's rounds (null for the
+ * bare route itself). `shared`: the load ran beside another, so CPU time is
+ * not its own.
+ */
+function scenario(name: string, rounds: readonly Ran[], bare: readonly Ran[] | null, shared = false): Scenario {
+  const rps = rounds.map((r) => r.result.requests.average)
+  const latency = (key: string) => median(rounds.map((r) => (r.result.latency as unknown as Record<string, number>)[key] ?? 0))
+  const requests = sum(rounds.map((r) => r.result.requests.total))
+  const perRequest = (seconds: readonly (number | null)[]) =>
+    shared || requests === 0 || seconds.some((x) => x === null) ? null : Math.round((sum(seconds as number[]) * 1e6) / requests)
+  const steal = rounds.map((r) => r.hostStealPercent).filter((x): x is number => x !== null)
+  const statusCount = (code: number) => sum(rounds.map((r) => r.statuses.get(code) ?? 0))
   return {
     name,
-    requestsPerSec: Math.round(res.requests.average),
-    p50Ms: lat.p50 ?? 0,
-    p99Ms: lat.p99 ?? 0,
-    p999Ms: lat.p99_9 ?? lat.p999 ?? 0,
-    errors: res.errors,
-    timeouts: res.timeouts,
-    non2xx: res.non2xx,
-    refusals: (r.statuses.get(403) ?? 0) + (r.statuses.get(409) ?? 0),
-    ratioToBare: bare === null ? null : Number((res.requests.average / bare).toFixed(3)),
-    requests: res.requests.total,
-    serverCpuUsPerRequest: perRequest(r.serverCpu),
-    clientCpuUsPerRequest: perRequest(r.clientCpu),
-    warmupProblems: r.warmupProblems,
-    hostStealPercent: r.hostStealPercent,
+    requestsPerSec: Math.round(median(rps)),
+    p50Ms: latency('p50'),
+    p99Ms: latency('p99'),
+    p999Ms: latency('p99_9') || latency('p999'),
+    errors: sum(rounds.map((r) => r.result.errors)),
+    timeouts: sum(rounds.map((r) => r.result.timeouts)),
+    non2xx: sum(rounds.map((r) => r.result.non2xx)),
+    refusals: statusCount(403) + statusCount(409),
+    ratioToBare: bare === null ? 1 : Number(median(rps.map((x, i) => x / bare[i]!.result.requests.average)).toFixed(3)),
+    requests,
+    requestsPerSecRounds: rps.map((x) => Math.round(x)),
+    serverCpuUsPerRequest: perRequest(rounds.map((r) => r.serverCpu)),
+    clientCpuUsPerRequest: perRequest(rounds.map((r) => r.clientCpu)),
+    warmupProblems: sum(rounds.map((r) => r.warmupProblems)),
+    hostStealPercent: steal.length === 0 ? null : Number((sum(steal) / steal.length).toFixed(1)),
   }
 }
 
@@ -187,7 +215,7 @@ function say(msg: string): void {
 }
 
 export async function main(): Promise<Scenario[]> {
-  say(`veilbox HTTP benchmark: ${DURATION} s per scenario after ${WARMUP} s of warm-up, ${CONNECTIONS} connections`)
+  say(`veilbox HTTP benchmark: ${ROUNDS} round(s) of ${DURATION} s per scenario, after ${WARMUP} s of warm-up, ${CONNECTIONS} connections`)
   const server = await startServerProcess({ demo: true, from: process.env.FROM === 'src' ? 'src' : 'dist', env: { VEILBOX_RATE_LIMIT: '10000000' } })
   let bare: { url: string; child: ChildProcess } | null = null
   const scenarios: Scenario[] = []
@@ -241,13 +269,10 @@ export async function main(): Promise<Scenario[]> {
     // Load the heavy version into the column store before anything is timed.
     await api(server.url, analyst, 'POST', '/v1/queries', JSON.parse(heavyBody()))
 
-    say('bare route...')
     const barePid = bare.child.pid
     const serverPid = server.child.pid
-    const bareRun = scenario('bare route', await run({ url: `${bare.url}/bare`, pid: barePid }), null)
-    const bareRps = bareRun.requestsPerSec
-    scenarios.push({ ...bareRun, ratioToBare: 1 })
     const steps: [string, Load][] = [
+      ['bare route', { url: `${bare.url}/bare`, pid: barePid }],
       ['stack ceiling (constant POST)', { url: `${bare.url}/stack`, pid: barePid, method: 'POST', headers: auth, body: () => cachedBody }],
       ['healthz', { url: `${server.url}/healthz`, pid: serverPid }],
       ['catalog', { url: `${server.url}/v1/datasets`, pid: serverPid, headers: auth }],
@@ -255,24 +280,35 @@ export async function main(): Promise<Scenario[]> {
       ['fresh DP query', { url: `${server.url}/v1/queries`, pid: serverPid, method: 'POST', headers: auth, body: freshBody }],
       ['cached query', { url: `${server.url}/v1/queries`, pid: serverPid, method: 'POST', headers: auth, body: () => cachedBody }],
     ]
-    for (const [name, load] of steps) {
-      say(`${name}...`)
-      scenarios.push(scenario(name, await run(load), bareRps))
+    const HEALTH_UNDER_HEAVY = 'healthz under heavy queries'
+    const HEAVY = 'heavy queries (concurrent)'
+    const ran = new Map<string, Ran[]>([...steps.map(([name]) => [name, []] as [string, Ran[]]), [HEALTH_UNDER_HEAVY, []], [HEAVY, []]])
+    for (let round = 0; round < ROUNDS; round++) {
+      const warm = round === 0
+      for (const [name, load] of steps) {
+        say(`round ${round + 1}/${ROUNDS}: ${name}...`)
+        ran.get(name)!.push(await run(load, warm))
+      }
+      say(`round ${round + 1}/${ROUNDS}: healthz while ${HEAVY_CONNECTIONS} connections run heavy queries...`)
+      const [health, load] = await Promise.all([
+        run({ url: `${server.url}/healthz`, connections: 1 }, warm),
+        run({ url: `${server.url}/v1/queries`, method: 'POST', headers: auth, body: heavyBody, connections: HEAVY_CONNECTIONS }, warm),
+      ])
+      ran.get(HEALTH_UNDER_HEAVY)!.push(health)
+      ran.get(HEAVY)!.push(load)
     }
-    say(`healthz while ${HEAVY_CONNECTIONS} connections run heavy queries...`)
-    const [health, load] = await Promise.all([
-      run({ url: `${server.url}/healthz`, connections: 1 }),
-      run({ url: `${server.url}/v1/queries`, method: 'POST', headers: auth, body: heavyBody, connections: HEAVY_CONNECTIONS }),
-    ])
-    scenarios.push(scenario('healthz under heavy queries', health, bareRps, true))
-    scenarios.push(scenario('heavy queries (concurrent)', load, bareRps, true))
+    const bareRounds = ran.get('bare route')!
+    for (const [name, rounds] of ran) {
+      const shared = name === HEALTH_UNDER_HEAVY || name === HEAVY
+      scenarios.push(scenario(name, rounds, name === 'bare route' ? null : bareRounds, shared))
+    }
   } finally {
     bare?.child.kill('SIGTERM')
     await server.stop()
   }
-  const out = writeResult('http', { benchmark: 'http', machine: machine(), settings: { durationSec: DURATION, warmupSec: WARMUP, connections: CONNECTIONS, heavyRows: HEAVY_ROWS, heavyConnections: HEAVY_CONNECTIONS }, scenarios })
+  const out = writeResult('http', { benchmark: 'http', machine: machine(), settings: { durationSec: DURATION, rounds: ROUNDS, warmupSec: WARMUP, connections: CONNECTIONS, heavyRows: HEAVY_ROWS, heavyConnections: HEAVY_CONNECTIONS }, scenarios })
   process.stdout.write(
-    `${table(scenarios.map((s) => ({ scenario: s.name, 'req/s': s.requestsPerSec, 'p50 ms': s.p50Ms, 'p99 ms': s.p99Ms, 'p99.9 ms': s.p999Ms, errors: s.errors, timeouts: s.timeouts, non2xx: s.non2xx, 'x bare': s.ratioToBare ?? '', 'server us/req': s.serverCpuUsPerRequest ?? '', 'client us/req': s.clientCpuUsPerRequest ?? '', 'steal %': s.hostStealPercent ?? '' })))}\n`,
+    `${table(scenarios.map((s) => ({ scenario: s.name, 'req/s': s.requestsPerSec, 'p50 ms': s.p50Ms, 'p99 ms': s.p99Ms, 'p99.9 ms': s.p999Ms, errors: s.errors, timeouts: s.timeouts, non2xx: s.non2xx, 'x bare': s.ratioToBare ?? '', 'server us/req': s.serverCpuUsPerRequest ?? '', 'client us/req': s.clientCpuUsPerRequest ?? '', 'steal %': s.hostStealPercent ?? '', 'req/s by round': s.requestsPerSecRounds.join(' ') })))}\n`,
   )
   say(`wrote ${out}`)
   const bad = scenarios.filter((s) => s.errors > 0 || s.timeouts > 0 || s.non2xx > 0 || s.warmupProblems > 0)
