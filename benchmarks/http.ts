@@ -89,7 +89,7 @@ interface Load {
   readonly duration?: number
 }
 
-interface Ran {
+export interface Ran {
   readonly result: autocannon.Result
   readonly statuses: Map<number, number>
   /** Errors, timeouts and unexpected statuses during the warm-up. */
@@ -162,7 +162,7 @@ const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0)
  * bare route itself). `shared`: the load ran beside another, so CPU time is
  * not its own.
  */
-function scenario(name: string, rounds: readonly Ran[], bare: readonly Ran[] | null, shared = false): Scenario {
+export function scenario(name: string, rounds: readonly Ran[], bare: readonly Ran[] | null, shared = false): Scenario {
   const rps = rounds.map((r) => r.result.requests.average)
   const latency = (key: string) => median(rounds.map((r) => (r.result.latency as unknown as Record<string, number>)[key] ?? 0))
   const requests = sum(rounds.map((r) => r.result.requests.total))
