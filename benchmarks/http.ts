@@ -54,7 +54,7 @@ export interface Scenario {
   readonly non2xx: number
   /** Budget refusals among the non-2xx (should be zero: budgets are set large). */
   readonly refusals: number
-  readonly ratioToBare: number | null
+  readonly ratioToBare: number
   /** Requests measured, all rounds. */
   readonly requests: number
   /** Requests/s of each round, in order: the spread the medians come from. */
@@ -308,7 +308,7 @@ export async function main(): Promise<Scenario[]> {
   }
   const out = writeResult('http', { benchmark: 'http', machine: machine(), settings: { durationSec: DURATION, rounds: ROUNDS, warmupSec: WARMUP, connections: CONNECTIONS, heavyRows: HEAVY_ROWS, heavyConnections: HEAVY_CONNECTIONS }, scenarios })
   process.stdout.write(
-    `${table(scenarios.map((s) => ({ scenario: s.name, 'req/s': s.requestsPerSec, 'p50 ms': s.p50Ms, 'p99 ms': s.p99Ms, 'p99.9 ms': s.p999Ms, errors: s.errors, timeouts: s.timeouts, non2xx: s.non2xx, 'x bare': s.ratioToBare ?? '', 'server us/req': s.serverCpuUsPerRequest ?? '', 'client us/req': s.clientCpuUsPerRequest ?? '', 'steal %': s.hostStealPercent ?? '', 'req/s by round': s.requestsPerSecRounds.join(' ') })))}\n`,
+    `${table(scenarios.map((s) => ({ scenario: s.name, 'req/s': s.requestsPerSec, 'p50 ms': s.p50Ms, 'p99 ms': s.p99Ms, 'p99.9 ms': s.p999Ms, errors: s.errors, timeouts: s.timeouts, non2xx: s.non2xx, 'x bare': s.ratioToBare, 'server us/req': s.serverCpuUsPerRequest ?? '', 'client us/req': s.clientCpuUsPerRequest ?? '', 'steal %': s.hostStealPercent ?? '', 'req/s by round': s.requestsPerSecRounds.join(' ') })))}\n`,
   )
   say(`wrote ${out}`)
   const bad = scenarios.filter((s) => s.errors > 0 || s.timeouts > 0 || s.non2xx > 0 || s.warmupProblems > 0)

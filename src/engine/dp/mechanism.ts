@@ -23,7 +23,10 @@
 import { VeilboxError } from '../../errors/index.js'
 import { Rational, decompose, floorDiv, pow2, scaleByPow2 } from './rational.js'
 import { integerIn, invalid, openUnit, positiveInteger } from './validate.js'
+import type { EndReservation } from './noise-pool.js'
 import type { Rng } from './random.js'
+
+export type { EndReservation }
 
 /** The grid is 2^GRID_BITS times finer than the noise scale (about 1e-6 of it). */
 export const GRID_BITS = 20
@@ -175,9 +178,6 @@ export function l2Steps(d: Rational, grid: GridChoice): bigint {
   while (r > 1n && (r - 1n) * (r - 1n) >= c) r -= 1n
   return scaled.add(Rational.of(r)).ceil()
 }
-
-/** Ends a reservation of noise samples (see noise-pool.ts); calling it again does nothing. */
-export type EndReservation = () => void
 
 /** The shared machinery of both mechanisms, given a noise source and a half-width rule. */
 export function buildRelease(

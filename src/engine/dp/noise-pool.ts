@@ -45,6 +45,9 @@ export const STEADY = 256
 /** Pools kept per generator; the least recently used is dropped past this. */
 export const MAX_POOLS = 128
 
+/** Ends a reservation of noise samples (see `prepare`); calling it again does nothing. */
+export type EndReservation = () => void
+
 let emptyTakes = 0
 
 /** Takes that found their pool empty and drew on the release path, since the process started (each one is the residual channel above). */
@@ -94,11 +97,11 @@ export class NoisePool {
    * it resolves to once the release is over; until then the n count as
    * promised, taken or not.
    */
-  async prepare(n: number): Promise<() => void> {
+  async prepare(n: number): Promise<EndReservation> {
     this.demand(n)
     this.reserved += n
     let open = true
-    const end = (): void => {
+    const end: EndReservation = () => {
       if (!open) return
       open = false
       this.reserved -= n
