@@ -5,13 +5,15 @@
  *
  *   npm run bench:http
  *   ROUNDS=3 DURATION=5 WARMUP=10 CONNECTIONS=10 HEAVY_ROWS=1000000 npm run bench:http
+ *   SERVER_CPUS=0-3 CLIENT_CPUS=4-5 npm run bench:http   # servers and load generator on CPUs of their own
  *
  * Scenarios: the bare route, /healthz, the catalog, a preview, fresh DP
  * queries (each one different, so each spends and writes the ledger),
  * repeated (cached) queries, and /healthz while heavy queries saturate the
  * sandboxes. Budgets are set large enough that refusals are not what is
  * measured; any refusal is counted and reported. Writes
- * benchmarks/results/http.json.
+ * benchmarks/results/http.json, with each goal of the service (see GOALS)
+ * checked against this run's numbers.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
@@ -19,7 +21,7 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import autocannon from 'autocannon'
 import { DEMO_CSV_HEADER, DEMO_SPEC, demoRows, toCsvLine } from '../src/demo/binzhou.js'
-import { envInt, listeningUrl, machine, processCpuSeconds, ROOT, startServerProcess, stealPercent, systemCpu, table, writeResult } from './lib.js'
+import { allowedCpus, envCpus, envInt, listeningUrl, machine, pinnedCommand, pinProcess, processCpuSeconds, ROOT, startServerProcess, stealPercent, systemCpu, table, writeResult } from './lib.js'
 
 const DURATION = envInt('DURATION', 5)
 /**
@@ -40,6 +42,14 @@ const WARMUP = envInt('WARMUP', 10, 0) // before each scenario's first round onl
 const CONNECTIONS = envInt('CONNECTIONS', 10)
 const HEAVY_ROWS = envInt('HEAVY_ROWS', 1_000_000)
 const HEAVY_CONNECTIONS = envInt('HEAVY_CONNECTIONS', 4)
+/**
+ * CPUs for the servers (veilbox and the bare baseline, each on all of them)
+ * and for the load generator (this process): on a machine with cores to
+ * spare, autocannon then takes no CPU from the service it measures. Unset,
+ * everything shares every core.
+ */
+const SERVER_CPUS = envCpus('SERVER_CPUS')
+const CLIENT_CPUS = envCpus('CLIENT_CPUS')
 /** Exit non-zero on any error, timeout or unexpected status (the CI smoke run). */
 const STRICT = process.env.STRICT === '1'
 
@@ -190,8 +200,48 @@ export function scenario(name: string, rounds: readonly Ran[], bare: readonly Ra
   }
 }
 
+/** The service's speed goals, each checked against one scenario of a run. */
+export const GOALS = [
+  { goal: "cached queries at half the bare route's requests/s", scenario: 'cached query', measure: 'ratioToBare', atLeast: 0.5, connections: null },
+  { goal: 'fresh DP queries with p99 under 20 ms', scenario: 'fresh DP query', measure: 'p99Ms', under: 20, connections: 10 },
+] as const
+
+export interface GoalCheck {
+  readonly goal: string
+  readonly scenario: string
+  readonly measure: 'ratioToBare' | 'p99Ms'
+  readonly target: string
+  /** The scenario's value of the measure; null when the scenario did not run. */
+  readonly measured: number | null
+  /** null: this run cannot tell (another connection count, or no such scenario). */
+  readonly met: boolean | null
+  readonly note?: string
+}
+
+/**
+ * Each goal against a run's scenarios. A goal stated at a number of
+ * connections is only judged at that number; a scenario with errors,
+ * timeouts or non-2xx responses meets nothing.
+ */
+export function goals(scenarios: readonly Scenario[], connections: number): GoalCheck[] {
+  return GOALS.map((g) => {
+    const base = { goal: g.goal, scenario: g.scenario, measure: g.measure, target: 'atLeast' in g ? `>= ${g.atLeast}` : `< ${g.under}` }
+    const s = scenarios.find((x) => x.name === g.scenario)
+    if (s === undefined) return { ...base, measured: null, met: null, note: 'the scenario did not run' }
+    const measured = s[g.measure]
+    if (g.connections !== null && connections !== g.connections) {
+      return { ...base, measured, met: null, note: `the goal is stated at ${g.connections} connections; this run used ${connections}` }
+    }
+    const failures = s.errors + s.timeouts + s.non2xx
+    if (failures > 0) return { ...base, measured, met: false, note: `${failures} requests failed` }
+    const met = 'atLeast' in g ? measured >= g.atLeast : measured < g.under
+    return { ...base, measured, met }
+  })
+}
+
 async function startBare(stackBody: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'benchmarks', 'bare-server.ts')], {
+  const [command, args] = pinnedCommand(SERVER_CPUS, process.execPath, ['--import', 'tsx', path.join(ROOT, 'benchmarks', 'bare-server.ts')])
+  const child = spawn(command, args, {
     env: { ...process.env, VEILBOX_LOG_LEVEL: 'warn', VEILBOX_RATE_LIMIT: '10000000', BARE_STACK_BODY: stackBody },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
@@ -216,7 +266,11 @@ function say(msg: string): void {
 
 export async function main(): Promise<Scenario[]> {
   say(`veilbox HTTP benchmark: ${ROUNDS} round(s) of ${DURATION} s per scenario, after ${WARMUP} s of warm-up, ${CONNECTIONS} connections`)
-  const server = await startServerProcess({ demo: true, from: process.env.FROM === 'src' ? 'src' : 'dist', env: { VEILBOX_RATE_LIMIT: '10000000' } })
+  if (CLIENT_CPUS !== null) pinProcess(process.pid, CLIENT_CPUS)
+  const server = await startServerProcess({ demo: true, from: process.env.FROM === 'src' ? 'src' : 'dist', env: { VEILBOX_RATE_LIMIT: '10000000' }, cpus: SERVER_CPUS })
+  // The CPUs each side may use, as the kernel reports them (every CPU when nothing was pinned).
+  const cpus = { server: allowedCpus(server.child.pid!) ?? SERVER_CPUS ?? 'all', client: allowedCpus(process.pid) ?? CLIENT_CPUS ?? 'all' }
+  if (SERVER_CPUS !== null || CLIENT_CPUS !== null) say(`servers on CPUs ${cpus.server}, load generator on CPUs ${cpus.client}`)
   let bare: { url: string; child: ChildProcess } | null = null
   const scenarios: Scenario[] = []
   try {
@@ -306,9 +360,23 @@ export async function main(): Promise<Scenario[]> {
     bare?.child.kill('SIGTERM')
     await server.stop()
   }
-  const out = writeResult('http', { benchmark: 'http', machine: machine(), settings: { durationSec: DURATION, rounds: ROUNDS, warmupSec: WARMUP, connections: CONNECTIONS, heavyRows: HEAVY_ROWS, heavyConnections: HEAVY_CONNECTIONS }, scenarios })
+  const settings = {
+    durationSec: DURATION,
+    rounds: ROUNDS,
+    warmupSec: WARMUP,
+    connections: CONNECTIONS,
+    heavyRows: HEAVY_ROWS,
+    heavyConnections: HEAVY_CONNECTIONS,
+    serverCpus: cpus.server,
+    clientCpus: cpus.client,
+  }
+  const checked = goals(scenarios, CONNECTIONS)
+  const out = writeResult('http', { benchmark: 'http', machine: machine(), settings, scenarios, goals: checked })
   process.stdout.write(
     `${table(scenarios.map((s) => ({ scenario: s.name, 'req/s': s.requestsPerSec, 'p50 ms': s.p50Ms, 'p99 ms': s.p99Ms, 'p99.9 ms': s.p999Ms, errors: s.errors, timeouts: s.timeouts, non2xx: s.non2xx, 'x bare': s.ratioToBare, 'server us/req': s.serverCpuUsPerRequest ?? '', 'client us/req': s.clientCpuUsPerRequest ?? '', 'steal %': s.hostStealPercent ?? '', 'req/s by round': s.requestsPerSecRounds.join(' ') })))}\n`,
+  )
+  process.stdout.write(
+    `${table(checked.map((g) => ({ goal: g.goal, target: g.target, measured: g.measured ?? '', met: g.met === null ? 'not measured' : g.met ? 'yes' : 'no', note: g.note ?? '' })))}\n`,
   )
   say(`wrote ${out}`)
   const bad = scenarios.filter((s) => s.errors > 0 || s.timeouts > 0 || s.non2xx > 0 || s.warmupProblems > 0)

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -13,6 +13,69 @@ export function envInt(name: string, fallback: number, min = 1): number {
   const n = Number(raw.replace(/_/g, ''))
   if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} must be a whole number of at least ${min}, got ${raw}`)
   return n
+}
+
+/**
+ * A CPU list for taskset ("0-3", "0,2,4-5") from an environment variable, or
+ * null when it is unset. Checked against the CPUs this machine has, so a typo
+ * fails before anything starts.
+ */
+export function envCpus(name: string, cpus = os.cpus().length): string | null {
+  const raw = process.env[name]
+  if (raw === undefined || raw.trim() === '') return null
+  const list = raw.replace(/\s+/g, '')
+  const bad = (why: string) => new Error(`${name} must be a CPU list such as 0-3 or 0,2,4-5 (this machine has CPUs 0-${cpus - 1}); ${why}, in ${JSON.stringify(raw)}`)
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(list)) throw bad('it is not one')
+  for (const part of list.split(',')) {
+    const [first, last = first] = part.split('-').map(Number) as [number, number?]
+    if (last < first) throw bad(`the range ${part} runs backwards`)
+    if (last >= cpus) throw bad(`CPU ${last} does not exist`)
+  }
+  return list
+}
+
+const NO_TASKSET = 'pinning to CPUs needs taskset (Debian and Ubuntu: the util-linux package); install it, or unset SERVER_CPUS and CLIENT_CPUS'
+
+/** `command args`, run on `cpus` only when given (taskset sets the affinity, then becomes the command: same pid). */
+export function pinnedCommand(cpus: string | null, command: string, args: readonly string[]): [string, string[]] {
+  if (cpus === null) return [command, [...args]]
+  if (spawnSync('taskset', ['--version'], { stdio: 'ignore' }).error) throw new Error(NO_TASKSET)
+  return ['taskset', ['--cpu-list', cpus, command, ...args]]
+}
+
+/** Moves every thread of a running process (and the threads it starts later) onto `cpus`. */
+export function pinProcess(pid: number, cpus: string): void {
+  const r = spawnSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(pid)], { encoding: 'utf8' })
+  if (r.error) throw new Error((r.error as NodeJS.ErrnoException).code === 'ENOENT' ? NO_TASKSET : `taskset failed: ${r.error.message}`)
+  // With --all-tasks, taskset succeeds on a process that does not exist (it has no tasks to move): check the result.
+  const now = allowedCpus(pid)
+  if (r.status !== 0 || now === null || !sameCpus(now, cpus)) {
+    throw new Error(`taskset could not move process ${pid} onto CPUs ${cpus}: ${r.stderr.trim() || (now === null ? 'no such process' : `it runs on CPUs ${now}`)}`)
+  }
+}
+
+function sameCpus(a: string, b: string): boolean {
+  const set = (list: string) =>
+    [
+      ...new Set(
+        list.split(',').flatMap((part) => {
+          const [first, last = first] = part.split('-').map(Number) as [number, number?]
+          return Array.from({ length: last - first + 1 }, (_, i) => first + i)
+        }),
+      ),
+    ]
+      .sort((x, y) => x - y)
+      .join(',')
+  return set(a) === set(b)
+}
+
+/** The CPUs a process may run on, as Linux lists them (Cpus_allowed_list), or null without /proc. */
+export function allowedCpus(pid: number): string | null {
+  try {
+    return /^Cpus_allowed_list:\s*(\S+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? null
+  } catch {
+    return null
+  }
 }
 
 export function machine() {
@@ -113,7 +176,7 @@ export function listeningUrl(child: ChildProcess, exited: (code: number | null) 
  * sources through tsx, so tests never meet a stale build.
  */
 export async function startServerProcess(
-  options: { demo?: boolean; env?: Record<string, string>; dataDir?: string; keepDataDir?: boolean; from?: 'src' | 'dist' } = {},
+  options: { demo?: boolean; env?: Record<string, string>; dataDir?: string; keepDataDir?: boolean; from?: 'src' | 'dist'; cpus?: string | null } = {},
 ): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-bench-'))
   const args =
@@ -122,7 +185,8 @@ export async function startServerProcess(
       : ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts')]
   // Each server gets a custodian key directory of its own, beside (never inside) its data directory.
   const custodianDir = `${dataDir}-custodian`
-  const child = spawn(process.execPath, [...args, 'serve', ...(options.demo ? ['--demo'] : []), '--port', '0', '--data-dir', dataDir], {
+  const [command, argv] = pinnedCommand(options.cpus ?? null, process.execPath, [...args, 'serve', ...(options.demo ? ['--demo'] : []), '--port', '0', '--data-dir', dataDir])
+  const child = spawn(command, argv, {
     env: { ...process.env, VEILBOX_LOG_LEVEL: 'warn', VEILBOX_RATE_LIMIT: '10000000', VEILBOX_CUSTODIAN_DIR: custodianDir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

@@ -52,10 +52,12 @@ const BENCHES: Bench[] = [
     name: 'http',
     script: 'benchmarks/http.ts',
     smoke: { ROUNDS: '1', DURATION: '2', WARMUP: '1', CONNECTIONS: '4', HEAVY_ROWS: '20000', HEAVY_CONNECTIONS: '2', STRICT: '1' },
-    headline: (r) =>
-      Object.fromEntries(
+    headline: (r) => ({
+      ...Object.fromEntries(
         (Array.isArray(r.scenarios) ? (r.scenarios as Row[]) : []).map((s) => [String(s.name), { requestsPerSec: s.requestsPerSec, p99Ms: s.p99Ms, ratioToBare: s.ratioToBare, serverCpuUsPerRequest: s.serverCpuUsPerRequest }]),
       ),
+      goals: (Array.isArray(r.goals) ? (r.goals as Row[]) : []).map((g) => ({ goal: g.goal, target: g.target, measured: g.measured, met: g.met })),
+    }),
   },
 ]
 

@@ -1,6 +1,6 @@
 import type autocannon from 'autocannon'
 import t from 'tap'
-import { scenario, type Ran } from '../../benchmarks/http.js'
+import { goals, scenario, type Ran, type Scenario } from '../../benchmarks/http.js'
 
 // How the HTTP benchmark turns rounds of load into one line of http.json.
 function round(o: { rps: number; total: number; p50?: number; p99?: number; errors?: number; non2xx?: number; server?: number | null; client?: number; steal?: number | null; statuses?: [number, number][]; warmup?: number }): Ran {
@@ -53,4 +53,39 @@ t.test('CPU per request is null when a round could not read it, or when the load
   t.equal(shared.serverCpuUsPerRequest, null)
   t.equal(shared.clientCpuUsPerRequest, null)
   t.equal(scenario('v', [round({ rps: 10, total: 10, steal: null })], null).hostStealPercent, null)
+})
+
+t.test('each goal is judged against its scenario, at the connections it is stated for', async (t) => {
+  const bare = [round({ rps: 10_000, total: 1 })]
+  const run = (cachedRps: number, freshP99: number, fresh: { errors?: number } = {}): Scenario[] => [
+    scenario('bare route', bare, null),
+    scenario('cached query', [round({ rps: cachedRps, total: 1 })], bare),
+    scenario('fresh DP query', [round({ rps: 500, total: 1, p99: freshP99, ...fresh })], bare),
+  ]
+  const byGoal = (checks: ReturnType<typeof goals>) => Object.fromEntries(checks.map((g) => [g.scenario, g]))
+
+  const met = byGoal(goals(run(5_000, 19), 10))
+  t.match(met['cached query'], { measure: 'ratioToBare', target: '>= 0.5', measured: 0.5, met: true }, 'exactly half is enough')
+  t.match(met['fresh DP query'], { measure: 'p99Ms', target: '< 20', measured: 19, met: true })
+  t.notOk('note' in met['fresh DP query']!)
+
+  const missed = byGoal(goals(run(4_990, 20), 10))
+  t.match(missed['cached query'], { measured: 0.499, met: false })
+  t.match(missed['fresh DP query'], { measured: 20, met: false }, '20 ms is not under 20 ms')
+
+  const fewer = byGoal(goals(run(6_000, 5), 4))
+  t.match(fewer['fresh DP query'], { measured: 5, met: null, note: 'the goal is stated at 10 connections; this run used 4' })
+  t.match(fewer['cached query'], { met: true }, 'the ratio goal holds at any connection count')
+
+  const failing = byGoal(goals(run(6_000, 5, { errors: 3 }), 10))
+  t.match(failing['fresh DP query'], { met: false, note: '3 requests failed' }, 'a fast scenario with failures meets nothing')
+
+  const none = goals([scenario('bare route', bare, null)], 10)
+  t.same(
+    none.map((g) => [g.measured, g.met, g.note]),
+    [
+      [null, null, 'the scenario did not run'],
+      [null, null, 'the scenario did not run'],
+    ],
+  )
 })

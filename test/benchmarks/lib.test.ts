@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import t from 'tap'
-import { envInt, processCpuSeconds, stealPercent, systemCpu } from '../../benchmarks/lib.js'
+import { spawn } from 'node:child_process'
+import { allowedCpus, envCpus, envInt, pinnedCommand, pinProcess, processCpuSeconds, stealPercent, systemCpu } from '../../benchmarks/lib.js'
 
 // The HTTP benchmark's per-request CPU and host-steal columns come from these readings.
 const linux = fs.existsSync('/proc/self/stat')
@@ -54,3 +55,81 @@ t.test('envInt takes whole numbers at or above its minimum, and says what it got
   process.env[name] = '2.5'
   t.throws(() => envInt(name, 7), /got 2\.5/)
 })
+
+t.test('envCpus takes a CPU list this machine has, and says what is wrong otherwise', async (t) => {
+  const name = 'VEILBOX_TEST_ENVCPUS'
+  t.teardown(() => {
+    delete process.env[name]
+  })
+  delete process.env[name]
+  t.equal(envCpus(name, 8), null, 'unset: no pinning')
+  process.env[name] = ' '
+  t.equal(envCpus(name, 8), null, 'blank: no pinning')
+  process.env[name] = '0-3, 5,7'
+  t.equal(envCpus(name, 8), '0-3,5,7', 'ranges and single CPUs, spaces dropped')
+  process.env[name] = '0-8'
+  t.throws(() => envCpus(name, 8), /VEILBOX_TEST_ENVCPUS must be a CPU list such as 0-3 or 0,2,4-5 \(this machine has CPUs 0-7\); CPU 8 does not exist/)
+  process.env[name] = '3-1'
+  t.throws(() => envCpus(name, 8), /the range 3-1 runs backwards/)
+  for (const bad of ['one', '0-', '-1', '0,,1', '0x1', '1.5']) {
+    process.env[name] = bad
+    t.throws(() => envCpus(name, 8), /it is not one/, bad)
+  }
+})
+
+t.test('pinnedCommand leaves a command alone without CPUs and needs taskset with them', async (t) => {
+  t.same(pinnedCommand(null, 'node', ['-v']), ['node', ['-v']])
+  const path = process.env.PATH
+  t.teardown(() => {
+    process.env.PATH = path
+  })
+  process.env.PATH = '/nonexistent'
+  t.throws(() => pinnedCommand('0', 'node', ['-v']), /pinning to CPUs needs taskset \(Debian and Ubuntu: the util-linux package\)/)
+  t.throws(() => pinProcess(process.pid, '0'), /needs taskset/)
+})
+
+// Pinning for real needs taskset (util-linux, on every Debian) and /proc to read the result.
+const taskset = linux && pinnedCommandWorks()
+function pinnedCommandWorks(): boolean {
+  try {
+    pinnedCommand('0', 'true', [])
+    return true
+  } catch {
+    return false
+  }
+}
+
+t.test('a pinned command and a pinned process run only on the CPUs given', { skip: !taskset && 'needs taskset and /proc' }, async (t) => {
+  const [command, args] = pinnedCommand('0', process.execPath, ['-e', 'setTimeout(() => {}, 30_000)'])
+  const child = spawn(command, args, { stdio: 'ignore' })
+  t.teardown(() => {
+    child.kill()
+  })
+  // taskset becomes the command: wait until the process is node (its affinity is set before that).
+  const deadline = Date.now() + 10_000
+  while (!/node/.test(readComm(child.pid!)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  t.match(readComm(child.pid!), /node/, 'the same pid, now running node')
+  t.equal(allowedCpus(child.pid!), '0')
+  // Moved onto every CPU this test may use, written another way than the kernel writes it (each CPU, highest first).
+  const mine = allowedCpus(process.pid)!
+  const reversed = mine
+    .split(',')
+    .flatMap((part) => {
+      const [first, last = first] = part.split('-').map(Number) as [number, number?]
+      return Array.from({ length: last - first + 1 }, (_, i) => first + i)
+    })
+    .reverse()
+    .join(',')
+  pinProcess(child.pid!, reversed)
+  t.equal(allowedCpus(child.pid!), mine, `${reversed} is ${mine}`)
+  t.throws(() => pinProcess(2 ** 30, '0'), /taskset could not move process 1073741824 onto CPUs 0/)
+  t.equal(allowedCpus(2 ** 30), null, 'no such process')
+})
+
+function readComm(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+  } catch {
+    return ''
+  }
+}
