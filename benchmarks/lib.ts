@@ -55,18 +55,16 @@ export function pinProcess(pid: number, cpus: string): void {
 }
 
 function sameCpus(a: string, b: string): boolean {
-  const set = (list: string) =>
-    [
-      ...new Set(
-        list.split(',').flatMap((part) => {
-          const [first, last = first] = part.split('-').map(Number) as [number, number?]
-          return Array.from({ length: last - first + 1 }, (_, i) => first + i)
-        }),
-      ),
-    ]
-      .sort((x, y) => x - y)
-      .join(',')
-  return set(a) === set(b)
+  return expandCpus(a).join(',') === expandCpus(b).join(',')
+}
+
+/** The CPUs a CPU list names, each once, in ascending order ("3,0-1" is [0, 1, 3]). */
+export function expandCpus(list: string): number[] {
+  const all = list.split(',').flatMap((part) => {
+    const [first, last = first] = part.split('-').map(Number) as [number, number?]
+    return Array.from({ length: last - first + 1 }, (_, i) => first + i)
+  })
+  return [...new Set(all)].sort((x, y) => x - y)
 }
 
 /** The CPUs a process may run on, as Linux lists them (Cpus_allowed_list), or null without /proc. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { allowedCpus, envCpus, envInt, pinnedCommand, pinProcess, processCpuSeconds, stealPercent, systemCpu } from '../../benchmarks/lib.js'
+import { allowedCpus, envCpus, expandCpus, envInt, pinnedCommand, pinProcess, processCpuSeconds, stealPercent, systemCpu } from '../../benchmarks/lib.js'
 
 // The HTTP benchmark's per-request CPU and host-steal columns come from these readings.
 const linux = fs.existsSync('/proc/self/stat')
@@ -77,6 +77,12 @@ t.test('envCpus takes a CPU list this machine has, and says what is wrong otherw
   }
 })
 
+t.test('expandCpus lists each CPU a list names once, in order', async (t) => {
+  t.same(expandCpus('0-3'), [0, 1, 2, 3])
+  t.same(expandCpus('5,0-1,1'), [0, 1, 5])
+  t.same(expandCpus('7'), [7])
+})
+
 t.test('pinnedCommand leaves a command alone without CPUs and needs taskset with them', async (t) => {
   t.same(pinnedCommand(null, 'node', ['-v']), ['node', ['-v']])
   const path = process.env.PATH
@@ -112,14 +118,7 @@ t.test('a pinned command and a pinned process run only on the CPUs given', { ski
   t.equal(allowedCpus(child.pid!), '0')
   // Moved onto every CPU this test may use, written another way than the kernel writes it (each CPU, highest first).
   const mine = allowedCpus(process.pid)!
-  const reversed = mine
-    .split(',')
-    .flatMap((part) => {
-      const [first, last = first] = part.split('-').map(Number) as [number, number?]
-      return Array.from({ length: last - first + 1 }, (_, i) => first + i)
-    })
-    .reverse()
-    .join(',')
+  const reversed = expandCpus(mine).reverse().join(',')
   pinProcess(child.pid!, reversed)
   t.equal(allowedCpus(child.pid!), mine, `${reversed} is ${mine}`)
   t.throws(() => pinProcess(2 ** 30, '0'), /taskset could not move process 1073741824 onto CPUs 0/)
