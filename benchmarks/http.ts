@@ -6,6 +6,7 @@
  *   npm run bench:http
  *   ROUNDS=3 DURATION=5 WARMUP=10 CONNECTIONS=10 HEAVY_ROWS=1000000 npm run bench:http
  *   SERVER_CPUS=0-3 CLIENT_CPUS=4-5 npm run bench:http   # servers and load generator on CPUs of their own
+ *   SCENARIOS=fresh,cached npm run bench:http            # the goals' scenarios only (and the bare route)
  *
  * Scenarios: the bare route, /healthz, the catalog, a preview, fresh DP
  * queries (each one different, so each spends and writes the ledger),
@@ -50,6 +51,29 @@ const HEAVY_CONNECTIONS = envInt('HEAVY_CONNECTIONS', 4)
  */
 const SERVER_CPUS = envCpus('SERVER_CPUS')
 const CLIENT_CPUS = envCpus('CLIENT_CPUS')
+/** The scenarios a run can select by key (SCENARIOS=fresh,cached), and what each runs; the bare route always runs, every ratio needs it. */
+export const SCENARIO_KEYS = {
+  stack: 'stack ceiling (constant POST)',
+  healthz: 'healthz',
+  catalog: 'catalog',
+  preview: 'preview',
+  fresh: 'fresh DP query',
+  cached: 'cached query',
+  heavy: 'healthz under heavy queries, and the heavy queries',
+} as const
+export type ScenarioKey = keyof typeof SCENARIO_KEYS
+
+/** The scenarios named in an environment variable (every one when it is unset), or an error naming the keys. */
+export function envScenarios(name: string): ReadonlySet<ScenarioKey> {
+  const keys = Object.keys(SCENARIO_KEYS) as ScenarioKey[]
+  const raw = process.env[name]
+  if (raw === undefined || raw.trim() === '') return new Set(keys)
+  const picked = raw.split(',').map((k) => k.trim()).filter((k) => k !== '' && k !== 'bare')
+  const unknown = picked.filter((k) => !(keys as string[]).includes(k))
+  if (unknown.length > 0) throw new Error(`${name} takes a comma list of ${keys.join(', ')} (the bare route always runs); unknown: ${unknown.join(', ')}`)
+  return new Set(picked as ScenarioKey[])
+}
+const SCENARIOS = envScenarios('SCENARIOS')
 /** Exit non-zero on any error, timeout or unexpected status (the CI smoke run). */
 const STRICT = process.env.STRICT === '1'
 
@@ -260,6 +284,30 @@ async function api<T>(base: string, key: string, method: string, route: string, 
   return JSON.parse(text) as T
 }
 
+/** The heavy scenario's dataset: HEAVY_ROWS rows of its own, a budget and a grant; the grant's id. */
+async function loadHeavy(base: string, op: string, heavyId: string, expiresAt: string): Promise<string> {
+  say(`loading ${HEAVY_ROWS.toLocaleString()} rows for the heavy queries...`)
+  await api(base, op, 'POST', '/v1/datasets', { ...DEMO_SPEC, id: heavyId })
+  const csv = Readable.from(
+    (function* () {
+      yield DEMO_CSV_HEADER
+      let batch = ''
+      let n = 0
+      for (const r of demoRows(HEAVY_ROWS, 99)) {
+        batch += toCsvLine(r)
+        if (++n % 8192 === 0) {
+          yield batch
+          batch = ''
+        }
+      }
+      yield batch
+    })(),
+  )
+  await api(base, op, 'POST', `/v1/datasets/${heavyId}/versions`, Readable.toWeb(csv) as unknown as ReadableStream, 'text/csv')
+  await api(base, op, 'PUT', `/v1/datasets/${heavyId}/budget`, { epsilon: 1_000_000, delta: 0.001 })
+  return (await api<{ id: string }>(base, op, 'POST', '/v1/grants', { analyst: 'demo-analyst', dataset: heavyId, purpose: 'benchmark: heavy', epsilon: 1_000_000, delta: 1e-6, expiresAt })).id
+}
+
 function say(msg: string): void {
   process.stderr.write(`${msg}\n`)
 }
@@ -283,26 +331,7 @@ export async function main(): Promise<Scenario[]> {
     const grant = (await api<{ id: string }>(server.url, op, 'POST', '/v1/grants', { analyst: 'demo-analyst', dataset: DEMO_SPEC.id, purpose: 'benchmark', epsilon: 1_000_000, delta: 1e-6, expiresAt })).id
 
     const heavyId = 'bench_heavy'
-    say(`loading ${HEAVY_ROWS.toLocaleString()} rows for the heavy queries...`)
-    await api(server.url, op, 'POST', '/v1/datasets', { ...DEMO_SPEC, id: heavyId })
-    const csv = Readable.from(
-      (function* () {
-        yield DEMO_CSV_HEADER
-        let batch = ''
-        let n = 0
-        for (const r of demoRows(HEAVY_ROWS, 99)) {
-          batch += toCsvLine(r)
-          if (++n % 8192 === 0) {
-            yield batch
-            batch = ''
-          }
-        }
-        yield batch
-      })(),
-    )
-    await api(server.url, op, 'POST', `/v1/datasets/${heavyId}/versions`, Readable.toWeb(csv) as unknown as ReadableStream, 'text/csv')
-    await api(server.url, op, 'PUT', `/v1/datasets/${heavyId}/budget`, { epsilon: 1_000_000, delta: 0.001 })
-    const heavyGrant = (await api<{ id: string }>(server.url, op, 'POST', '/v1/grants', { analyst: 'demo-analyst', dataset: heavyId, purpose: 'benchmark: heavy', epsilon: 1_000_000, delta: 1e-6, expiresAt })).id
+    const heavyGrant = SCENARIOS.has('heavy') ? await loadHeavy(server.url, op, heavyId, expiresAt) : null
 
     const auth = { authorization: `Bearer ${analyst}` }
     const grouped = 'SELECT district, COUNT(*), SUM(income), AVG(income) FROM binzhou_households GROUP BY district'
@@ -321,28 +350,30 @@ export async function main(): Promise<Scenario[]> {
         epsilon: (1000 + heavy++) / 1e6,
       })
     // Load the heavy version into the column store before anything is timed.
-    await api(server.url, analyst, 'POST', '/v1/queries', JSON.parse(heavyBody()))
+    if (heavyGrant !== null) await api(server.url, analyst, 'POST', '/v1/queries', JSON.parse(heavyBody()))
 
     const barePid = bare.child.pid
     const serverPid = server.child.pid
-    const steps: [string, Load][] = [
-      ['bare route', { url: `${bare.url}/bare`, pid: barePid }],
-      ['stack ceiling (constant POST)', { url: `${bare.url}/stack`, pid: barePid, method: 'POST', headers: auth, body: () => cachedBody }],
-      ['healthz', { url: `${server.url}/healthz`, pid: serverPid }],
-      ['catalog', { url: `${server.url}/v1/datasets`, pid: serverPid, headers: auth }],
-      ['preview', { url: `${server.url}/v1/queries/preview`, pid: serverPid, method: 'POST', headers: auth, body: () => cachedBody }],
-      ['fresh DP query', { url: `${server.url}/v1/queries`, pid: serverPid, method: 'POST', headers: auth, body: freshBody }],
-      ['cached query', { url: `${server.url}/v1/queries`, pid: serverPid, method: 'POST', headers: auth, body: () => cachedBody }],
+    const all: [ScenarioKey | 'bare', string, Load][] = [
+      ['bare', 'bare route', { url: `${bare.url}/bare`, pid: barePid }],
+      ['stack', SCENARIO_KEYS.stack, { url: `${bare.url}/stack`, pid: barePid, method: 'POST', headers: auth, body: () => cachedBody }],
+      ['healthz', SCENARIO_KEYS.healthz, { url: `${server.url}/healthz`, pid: serverPid }],
+      ['catalog', SCENARIO_KEYS.catalog, { url: `${server.url}/v1/datasets`, pid: serverPid, headers: auth }],
+      ['preview', SCENARIO_KEYS.preview, { url: `${server.url}/v1/queries/preview`, pid: serverPid, method: 'POST', headers: auth, body: () => cachedBody }],
+      ['fresh', SCENARIO_KEYS.fresh, { url: `${server.url}/v1/queries`, pid: serverPid, method: 'POST', headers: auth, body: freshBody }],
+      ['cached', SCENARIO_KEYS.cached, { url: `${server.url}/v1/queries`, pid: serverPid, method: 'POST', headers: auth, body: () => cachedBody }],
     ]
+    const steps = all.filter(([key]) => key === 'bare' || SCENARIOS.has(key)).map(([, name, load]): [string, Load] => [name, load])
     const HEALTH_UNDER_HEAVY = 'healthz under heavy queries'
     const HEAVY = 'heavy queries (concurrent)'
-    const ran = new Map<string, Ran[]>([...steps.map(([name]) => [name, []] as [string, Ran[]]), [HEALTH_UNDER_HEAVY, []], [HEAVY, []]])
+    const ran = new Map<string, Ran[]>([...steps.map(([name]) => [name, []] as [string, Ran[]]), ...(heavyGrant === null ? [] : ([[HEALTH_UNDER_HEAVY, []], [HEAVY, []]] as [string, Ran[]][]))])
     for (let round = 0; round < ROUNDS; round++) {
       const warm = round === 0
       for (const [name, load] of steps) {
         say(`round ${round + 1}/${ROUNDS}: ${name}...`)
         ran.get(name)!.push(await run(load, warm))
       }
+      if (heavyGrant === null) continue
       say(`round ${round + 1}/${ROUNDS}: healthz while ${HEAVY_CONNECTIONS} connections run heavy queries...`)
       const [health, load] = await Promise.all([
         run({ url: `${server.url}/healthz`, connections: 1 }, warm),
@@ -367,6 +398,7 @@ export async function main(): Promise<Scenario[]> {
     connections: CONNECTIONS,
     heavyRows: HEAVY_ROWS,
     heavyConnections: HEAVY_CONNECTIONS,
+    selected: ['bare', ...SCENARIOS],
     serverCpus: cpus.server,
     clientCpus: cpus.client,
   }

@@ -1,6 +1,6 @@
 import type autocannon from 'autocannon'
 import t from 'tap'
-import { goals, scenario, type Ran, type Scenario } from '../../benchmarks/http.js'
+import { envScenarios, goals, scenario, SCENARIO_KEYS, type Ran, type Scenario } from '../../benchmarks/http.js'
 
 // How the HTTP benchmark turns rounds of load into one line of http.json.
 function round(o: { rps: number; total: number; p50?: number; p99?: number; errors?: number; non2xx?: number; server?: number | null; client?: number; steal?: number | null; statuses?: [number, number][]; warmup?: number }): Ran {
@@ -88,4 +88,21 @@ t.test('each goal is judged against its scenario, at the connections it is state
       [null, null, 'the scenario did not run'],
     ],
   )
+})
+
+t.test('SCENARIOS picks scenarios by key, and names the keys when one is unknown', async (t) => {
+  const name = 'VEILBOX_TEST_SCENARIOS'
+  t.teardown(() => {
+    delete process.env[name]
+  })
+  delete process.env[name]
+  t.same([...envScenarios(name)], Object.keys(SCENARIO_KEYS), 'unset: every scenario')
+  process.env[name] = ' fresh, cached ,'
+  t.same([...envScenarios(name)], ['fresh', 'cached'])
+  process.env[name] = 'bare'
+  t.same([...envScenarios(name)], [], 'the bare route alone (it always runs)')
+  process.env[name] = 'fresh,cahced,bar'
+  t.throws(() => envScenarios(name), {
+    message: 'VEILBOX_TEST_SCENARIOS takes a comma list of stack, healthz, catalog, preview, fresh, cached, heavy (the bare route always runs); unknown: cahced, bar',
+  })
 })
