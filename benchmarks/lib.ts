@@ -26,9 +26,8 @@ export function envCpus(name: string, cpus = os.cpus().length): string | null {
   const list = raw.replace(/\s+/g, '')
   const bad = (why: string) => new Error(`${name} must be a CPU list such as 0-3 or 0,2,4-5 (this machine has CPUs 0-${cpus - 1}); ${why}, in ${JSON.stringify(raw)}`)
   if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(list)) throw bad('it is not one')
-  for (const part of list.split(',')) {
-    const [first, last = first] = part.split('-').map(Number) as [number, number?]
-    if (last < first) throw bad(`the range ${part} runs backwards`)
+  for (const [first, last] of ranges(list)) {
+    if (last < first) throw bad(`the range ${first}-${last} runs backwards`)
     if (last >= cpus) throw bad(`CPU ${last} does not exist`)
   }
   return list
@@ -60,11 +59,16 @@ function sameCpus(a: string, b: string): boolean {
 
 /** The CPUs a CPU list names, each once, in ascending order ("3,0-1" is [0, 1, 3]). */
 export function expandCpus(list: string): number[] {
-  const all = list.split(',').flatMap((part) => {
-    const [first, last = first] = part.split('-').map(Number) as [number, number?]
-    return Array.from({ length: last - first + 1 }, (_, i) => first + i)
-  })
+  const all = ranges(list).flatMap(([first, last]) => Array.from({ length: last - first + 1 }, (_, i) => first + i))
   return [...new Set(all)].sort((x, y) => x - y)
+}
+
+/** A CPU list's parts as [first, last] ("0-3,5" is [[0, 3], [5, 5]]). */
+function ranges(list: string): [number, number][] {
+  return list.split(',').map((part) => {
+    const [first, last = first] = part.split('-').map(Number) as [number, number?]
+    return [first, last]
+  })
 }
 
 /** The CPUs a process may run on, as Linux lists them (Cpus_allowed_list), or null without /proc. */
