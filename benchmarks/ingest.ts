@@ -10,7 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { DEMO_CSV_HEADER, DEMO_SPEC, demoRows, toCsvLine } from '../src/demo/binzhou.js'
+import { demoCsv, DEMO_SPEC } from '../src/demo/binzhou.js'
 import { envInt, machine, processMemory, startServerProcess, table, writeResult } from './lib.js'
 
 const ROWS = envInt('ROWS', 1_000_000)
@@ -21,21 +21,7 @@ async function main() {
   const file = path.join(tmp, 'households.csv')
   process.stderr.write(`writing ${ROWS} rows of CSV...\n`)
   await pipeline(
-    Readable.from(
-      (function* () {
-        yield DEMO_CSV_HEADER
-        let batch = ''
-        let n = 0
-        for (const r of demoRows(ROWS, 7)) {
-          batch += toCsvLine(r)
-          if (++n % 8192 === 0) {
-            yield batch
-            batch = ''
-          }
-        }
-        yield batch
-      })(),
-    ),
+    demoCsv(ROWS, 7),
     fs.createWriteStream(file),
   )
   const bytes = fs.statSync(file).size

@@ -106,9 +106,9 @@ export function toCsvLine(r: DemoRow): string {
 
 export const DEMO_CSV_HEADER = 'household_id,district,insured,age_band,age,household_size,income,medical_spending\n'
 
-/** The demo data as a CSV stream, header first, produced lazily. */
-export function demoCsv(rows: number = DEMO_ROWS): Readable {
-  const lines = demoRows(rows)
+/** The demo data as a CSV stream, header first, produced lazily; another seed gives other rows of the same shape. */
+export function demoCsv(rows: number = DEMO_ROWS, seed?: number): Readable {
+  const lines = demoRows(rows, seed)
   return Readable.from(
     (function* () {
       yield DEMO_CSV_HEADER
