@@ -69,7 +69,7 @@ function generate(rows: number): { version: LoadedVersion; x: Float64Array; g7: 
     ['zone', { kind: 'code', values: g1000.subarray(0, rows), dictionary: ZONES, nulls: null }],
     ['flag', { kind: 'code', values: flag.subarray(0, rows), dictionary: ['false', 'true'], nulls: null }],
   ])
-  const version = { dataset: 'bench', version: rows, rows, spec: null as never, columns, keep: keep.subarray(0, rows), keepAll: true, bytes: rows * 13 }
+  const version = { dataset: 'bench', version: rows, rows, spec: null as never, columns, keep: keep.subarray(0, rows), bytes: rows * 13 }
   return { version, x: x.subarray(0, rows), g7: g7.subarray(0, rows), g1000: g1000.subarray(0, rows), flag: flag.subarray(0, rows) }
 }
 
@@ -162,7 +162,7 @@ async function main() {
           process.stderr.write(`  ${c.name}...`)
           const task: ExecTask = { dataset: 'bench', version: rows, ...c.task }
           const veilbox = await timeIt(REPEAT, () => pool.execute(task))
-          const request = buildAggregateRequest(task, { rows, columns: data.version.columns, keep: data.version.keep, keepAll: true })
+          const request = buildAggregateRequest(task, { rows, columns: data.version.columns, keep: data.version.keep })
           const nativeSec = nativeAvailable ? await timeIt(REPEAT, () => kernelChoice.kernel.aggregate(request)) : null
           const tsSec = await timeIt(REPEAT, () => tsKernel.aggregate(request))
           const stmt = db.prepare(c.sql)

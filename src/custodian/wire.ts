@@ -68,7 +68,7 @@ const aggregateSchema = z.strictObject({
   column: identifierSchema,
   kind: z.enum(['sum', 'sumSquares']),
   group: z.number().int().min(0).max(1 << 20),
-  rows: z.number().int().min(1),
+  rows: z.number().int().min(0),
   ciphertexts: z.array(b64).min(1).max(8),
 })
 

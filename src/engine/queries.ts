@@ -421,31 +421,29 @@ export class QueryEngine {
     if (results.length !== measures.length || results.some((r, i) => r.column !== measures[i]!.column || r.counts.some((c, g) => c !== exact.count[g]))) {
       throw new VeilboxError('VEILBOX_ERR_SANDBOX_CRASHED', 'the sandbox returned encrypted aggregates that do not match the task; nothing was released', {})
     }
-    const aggregates = results.flatMap((r) => [...r.sums, ...(r.sumSquares ?? [])].filter((a): a is EncryptedAggregate => a !== null))
-    const values = new Map<string, DecryptedAggregate>()
-    if (aggregates.length > 0) {
-      if (this.custodian === null) {
-        throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_UNAVAILABLE', 'this service has no key custodian configured, so encrypted aggregates cannot be released; nothing was charged', {}, { headers: { 'retry-after': '5' } })
-      }
-      const profileId = results[0]!.profileId
-      const response = await this.custodian.decryptAggregates({ dataset: p.spec.id, profileId, queryId, aggregates })
-      if (response.queryId !== queryId || response.values.length !== aggregates.length) {
-        throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_REFUSED', 'the custodian answered for another release; nothing was released', {})
-      }
-      for (const v of response.values) values.set(`${v.column}\t${v.kind}\t${v.group}`, v)
-      await this.committer.run(() =>
-        appendAudit(this.db, {
-          actor,
-          action: 'custodian.decrypt',
-          outcome: 'ok',
-          ...subjectOf(p),
-          charged: { epsilon: '0', delta: '0' },
-          detail: { queryId, profileId, aggregates: aggregates.length, columns: results.map((r) => r.column) },
-        }),
-      )
+    // Every group's aggregate, empty or not: the custodian call, its audit record and the time they take never depend on the selection.
+    const aggregates = results.flatMap((r) => [...r.sums, ...(r.sumSquares ?? [])])
+    if (this.custodian === null) {
+      throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_UNAVAILABLE', 'this service has no key custodian configured, so encrypted aggregates cannot be released; nothing was charged', {}, { headers: { 'retry-after': '5' } })
     }
-    const valueOf = (a: EncryptedAggregate | null): HeExactValue | null => {
-      if (a === null) return null
+    const profileId = results[0]!.profileId
+    const response = await this.custodian.decryptAggregates({ dataset: p.spec.id, profileId, queryId, aggregates })
+    if (response.queryId !== queryId || response.values.length !== aggregates.length) {
+      throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_REFUSED', 'the custodian answered for another release; nothing was released', {})
+    }
+    const values = new Map<string, DecryptedAggregate>()
+    for (const v of response.values) values.set(`${v.column}\t${v.kind}\t${v.group}`, v)
+    await this.committer.run(() =>
+      appendAudit(this.db, {
+        actor,
+        action: 'custodian.decrypt',
+        outcome: 'ok',
+        ...subjectOf(p),
+        charged: { epsilon: '0', delta: '0' },
+        detail: { queryId, profileId, aggregates: aggregates.length, columns: results.map((r) => r.column) },
+      }),
+    )
+    const valueOf = (a: EncryptedAggregate): HeExactValue => {
       const v = values.get(`${a.column}\t${a.kind}\t${a.group}`)
       if (v === undefined || v.rows !== a.rows) throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_REFUSED', `the custodian left out the ${a.kind} of ${a.column}, group ${a.group}; nothing was released`, {})
       return v.value

@@ -33,7 +33,7 @@ function keysFor(material: WorkerHeRequest['material']): Promise<EvaluationKeys>
   const entry = EvaluationKeys.open({
     dataset: profile.dataset,
     profile,
-    contexts: material.galois.map((g) => ({ publicKey: new Uint8Array(0), galoisKeys: g.keys, galoisSteps: g.steps })),
+    contexts: material.galois.map((g) => ({ publicKey: g.publicKey, galoisKeys: g.keys, galoisSteps: g.steps })),
   })
   entry.catch(() => cache.delete(material.id))
   cache.set(material.id, entry)

@@ -24,7 +24,7 @@ export class InlineExecutor implements Executor {
     const lease = this.store.acquire(checked.dataset, checked.version)
     try {
       const v = lease.version
-      return this.k.aggregate(buildAggregateRequest(checked, { rows: v.rows, columns: v.columns, keep: v.keep, keepAll: v.keepAll }))
+      return this.k.aggregate(buildAggregateRequest(checked, { rows: v.rows, columns: v.columns, keep: v.keep }))
     } finally {
       lease.release()
     }

@@ -122,7 +122,7 @@ export class SandboxPool implements Executor {
         if (c) columns[n] = c
       }
       const he = task.encrypted === undefined ? undefined : this.encryptedPart(task, v)
-      const request: WorkerRequest = { task, rows: v.rows, keep: v.keep, keepAll: v.keepAll, columns, ...(he === undefined ? {} : { he }) }
+      const request: WorkerRequest = { task, rows: v.rows, keep: v.keep, columns, ...(he === undefined ? {} : { he }) }
       // A ref'd timer, unlike AbortSignal.timeout: a pending query keeps the process alive.
       const deadline = new AbortController()
       const timer = setTimeout(() => deadline.abort(), this.options.timeoutMs)

@@ -34,7 +34,7 @@ const heRequestSchema = z.strictObject({
   material: z.strictObject({
     id: z.string().regex(/^[0-9a-f]{64}$/),
     profile: z.string().max(1 << 20),
-    galois: z.array(z.strictObject({ keys: bytes, steps: z.array(z.number().int().min(0)).max(64) })).min(1).max(8),
+    galois: z.array(z.strictObject({ keys: bytes, steps: z.array(z.number().int().min(0)).max(64), publicKey: bytes })).min(1).max(8),
   }),
   columns: z.record(
     z.string(),
@@ -50,7 +50,7 @@ const heRequestSchema = z.strictObject({
 })
 
 export interface WorkerHeRequest {
-  readonly material: { readonly id: string; readonly profile: string; readonly galois: readonly { readonly keys: Uint8Array; readonly steps: readonly number[] }[] }
+  readonly material: { readonly id: string; readonly profile: string; readonly galois: readonly { readonly keys: Uint8Array; readonly steps: readonly number[]; readonly publicKey: Uint8Array }[] }
   readonly columns: Readonly<Record<string, EncryptedColumn>>
 }
 
@@ -58,7 +58,6 @@ export const workerRequestSchema = z.strictObject({
   task: execTaskSchema,
   rows: z.number().int().min(0),
   keep: z.instanceof(Uint8Array),
-  keepAll: z.boolean(),
   columns: z.record(z.string(), columnSchema),
   he: heRequestSchema.optional(),
 })
@@ -67,7 +66,6 @@ export interface WorkerRequest {
   readonly task: ExecTask
   readonly rows: number
   readonly keep: Uint8Array
-  readonly keepAll: boolean
   readonly columns: Record<string, ColumnArray>
   readonly he?: WorkerHeRequest
 }
@@ -87,7 +85,7 @@ const encryptedAggregateSchema = z.strictObject({
   column: z.string(),
   kind: z.enum(['sum', 'sumSquares']),
   group: z.number().int().min(0),
-  rows: z.number().int().min(1),
+  rows: z.number().int().min(0),
   ciphertexts: z.array(bytes).min(1).max(8),
 })
 
@@ -95,8 +93,8 @@ const encryptedResultSchema = z.strictObject({
   profileId: z.string(),
   column: z.string(),
   counts: z.array(z.number().int().min(0)),
-  sums: z.array(encryptedAggregateSchema.nullable()),
-  sumSquares: z.array(encryptedAggregateSchema.nullable()).nullable(),
+  sums: z.array(encryptedAggregateSchema),
+  sumSquares: z.array(encryptedAggregateSchema).nullable(),
 })
 
 export const workerResponseSchema = z.discriminatedUnion('ok', [

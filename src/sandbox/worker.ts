@@ -24,9 +24,9 @@ export default async function run(message: unknown): Promise<WorkerResponse> {
   if (!parsed.success) {
     return { ok: false, code: 'VEILBOX_ERR_SANDBOX_BAD_MESSAGE', detail: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') }
   }
-  const { task, rows, keep, keepAll, columns, he } = parsed.data
+  const { task, rows, keep, columns, he } = parsed.data
   try {
-    const request = buildAggregateRequest(task, { rows, keep, keepAll, columns: new Map(Object.entries(columns)) }, loops)
+    const request = buildAggregateRequest(task, { rows, keep, columns: new Map(Object.entries(columns)) }, loops)
     const result = kernel.aggregate(request)
     if (task.encrypted === undefined) return { ok: true, result }
     if (he === undefined) return { ok: false, code: 'VEILBOX_ERR_SANDBOX_BAD_MESSAGE', detail: 'the task has encrypted measures but no ciphertexts or keys were sent' }

@@ -27,8 +27,6 @@ export interface LoadedVersion {
   readonly spec: DatasetSpec
   readonly columns: ReadonlyMap<string, ColumnArray>
   readonly keep: Uint8Array
-  /** No row is left out by the contribution bound: the kernels may skip the mask. */
-  readonly keepAll: boolean
   readonly bytes: number
   /** The version's encrypted (he) columns, when the dataset has any. */
   readonly he?: LoadedEncrypted | null
@@ -69,6 +67,11 @@ function codeEncoding(size: number): 'u8' | 'u16' | 'u32' {
   return size <= 256 ? 'u8' : size <= 65_536 ? 'u16' : 'u32'
 }
 
+/** Booleans and declared categories: the dictionary is the declaration. */
+function declaredDomain(col: ColumnSpec): boolean {
+  return col.type === 'boolean' || (col.type === 'category' && col.categories !== undefined)
+}
+
 function dictionaryFor(col: ColumnSpec, stored: string[] | undefined): readonly string[] | null {
   if (col.type === 'boolean') return ['false', 'true']
   if (col.type === 'category') return col.categories ?? stored ?? []
@@ -100,9 +103,13 @@ export function loadVersion(db: Db, dataset: string, version: number, material: 
     if (he !== null && col.protection === 'he') continue
     const dictionary = dictionaryFor(col, dicts.get(col.name))
     const stored = chunks.all(v.uploadId, col.name) as { chunk: number; rows: number; encoding: Encoding; data: Buffer; nulls: Buffer | null }[]
-    const target: Encoding = dictionary === null ? stored[0]!.encoding : codeEncoding(dictionary.length)
+    // The in-memory shape of a column is a function of its declaration, never of its values: a declared
+    // domain sets the code width, an undeclared one is always 32-bit (its size is the number of distinct
+    // values, a private fact), and a nullable column always has a null bitmap, all zeros when no row is null.
+    // The kernels pick their loops by shape, so a shape taken from the data would show in the running time.
+    const target: Encoding = dictionary === null ? stored[0]!.encoding : declaredDomain(col) ? codeEncoding(dictionary.length) : 'u32'
     const values = sharedArray(target, rows)
-    let nulls: Uint8Array | null = null
+    let nulls: Uint8Array | null = col.nullable === true ? new Uint8Array(new SharedArrayBuffer(Math.max(1, Math.ceil(rows / 8))), 0, Math.ceil(rows / 8)) : null
     for (const c of stored) {
       const offset = c.chunk * CHUNK_ROWS
       const src = decode(c.encoding, c.data, c.rows)
@@ -122,9 +129,9 @@ export function loadVersion(db: Db, dataset: string, version: number, material: 
           : { kind: 'f64', values: values as Float64Array, nulls }
     columns.set(col.name, arr)
   }
-  const { keep, kept } = keepMask(columns.get(spec.privacyUnit)!, rows, spec.maxRowsPerUnit)
+  const keep = keepMask(columns.get(spec.privacyUnit)!, rows, spec.maxRowsPerUnit)
   bytes += keep.byteLength
-  return { dataset, version, rows, spec, columns, keep, keepAll: kept === rows, bytes, he }
+  return { dataset, version, rows, spec, columns, keep, bytes, he }
 }
 
 function encryptedBytes(c: EncryptedColumn): number {
@@ -194,21 +201,19 @@ function decode(encoding: Encoding, data: Buffer, rows: number): ArrayLike<numbe
   }
 }
 
-function keepMask(unit: ColumnArray, rows: number, maxRowsPerUnit: number): { keep: Uint8Array; kept: number } {
+function keepMask(unit: ColumnArray, rows: number, maxRowsPerUnit: number): Uint8Array {
   const keep = new Uint8Array(new SharedArrayBuffer(Math.max(1, rows)), 0, rows)
   if (unit.kind !== 'code') throw new Error('the privacy unit column must be dictionary-encoded')
   const seen = new Uint16Array(unit.dictionary.length)
   const codes = unit.values
-  let kept = 0
   for (let i = 0; i < rows; i++) {
     const c = codes[i]!
     if (seen[c]! < maxRowsPerUnit) {
       seen[c]! += 1
       keep[i] = 1
-      kept += 1
     }
   }
-  return { keep, kept }
+  return keep
 }
 
 export interface Lease {

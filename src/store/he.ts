@@ -127,7 +127,8 @@ export function heMaterial(db: Db, dataset: string): PublicMaterial {
 
 /**
  * What a sandbox worker needs to compute on a profile's ciphertexts: the
- * profile (re-validated in the worker) and the Galois keys, in shared memory
+ * profile (re-validated in the worker), the Galois keys and the public keys
+ * (for the fresh encryption of zero every aggregate gets), in shared memory
  * so that posting them to a worker per task copies nothing. `id` names the
  * exact key material (profile and key bytes), which is what workers cache
  * their loaded keys by.
@@ -136,23 +137,24 @@ export interface HeWorkerMaterial {
   readonly id: string
   readonly profileId: string
   readonly profile: string
-  readonly galois: readonly { readonly keys: Uint8Array; readonly steps: readonly number[] }[]
+  readonly galois: readonly { readonly keys: Uint8Array; readonly steps: readonly number[]; readonly publicKey: Uint8Array }[]
   readonly bytes: number
 }
 
 export function loadWorkerMaterial(db: Db, dataset: string): HeWorkerMaterial {
   const m = heMaterial(db, dataset)
-  const total = m.contexts.reduce((n, c) => n + c.galoisKeys.length, 0)
+  const total = m.contexts.reduce((n, c) => n + c.galoisKeys.length + c.publicKey.length, 0)
   const sab = new SharedArrayBuffer(Math.max(1, total))
   const hash = createHash('sha256').update(m.profile.id)
   let offset = 0
-  const galois = m.contexts.map((c) => {
-    const view = new Uint8Array(sab, offset, c.galoisKeys.length)
-    view.set(c.galoisKeys)
-    hash.update(c.galoisKeys)
-    offset += c.galoisKeys.length
-    return { keys: view, steps: c.galoisSteps }
-  })
+  const share = (bytes: Uint8Array): Uint8Array => {
+    const view = new Uint8Array(sab, offset, bytes.length)
+    view.set(bytes)
+    hash.update(bytes)
+    offset += bytes.length
+    return view
+  }
+  const galois = m.contexts.map((c) => ({ keys: share(c.galoisKeys), steps: c.galoisSteps, publicKey: share(c.publicKey) }))
   return { id: hash.digest('hex'), profileId: m.profile.id, profile: profileToJson(m.profile), galois, bytes: total }
 }
 

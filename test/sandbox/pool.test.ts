@@ -117,7 +117,7 @@ t.test('a worker receives a plan and column views only: no key, grant, budget or
   }
   await ask(qa, 'age = -1007')
   const msg = JSON.parse(seen) as Record<string, unknown>
-  t.same(Object.keys(msg).sort(), ['columns', 'keep', 'keepAll', 'rows', 'task'])
+  t.same(Object.keys(msg).sort(), ['columns', 'keep', 'rows', 'task'])
   t.same(Object.keys(msg.columns as object).sort(), ['age'], 'only the columns the task reads')
   for (const secret of [qa.keys.analyst, qa.keys.operator, qa.grant, 'test: household statistics', 'alice', 'epsilon', 'budget']) {
     t.notOk(seen.includes(secret), `the message does not hold ${secret.slice(0, 12)}`)
@@ -126,7 +126,7 @@ t.test('a worker receives a plan and column views only: no key, grant, budget or
 
 t.test('the worker protocol refuses anything beyond the plan and its columns', async (t) => {
   const { workerRequestSchema } = await import('../../src/sandbox/protocol.js')
-  const ok = { task: { dataset: 'd', version: 1, where: null, groupBy: [], measures: [] }, rows: 0, keep: new Uint8Array(0), keepAll: true, columns: {} }
+  const ok = { task: { dataset: 'd', version: 1, where: null, groupBy: [], measures: [] }, rows: 0, keep: new Uint8Array(0), columns: {} }
   t.ok(workerRequestSchema.safeParse(ok).success)
   t.notOk(workerRequestSchema.safeParse({ ...ok, apiKey: 'vbx_x' }).success, 'no extra field')
   t.notOk(workerRequestSchema.safeParse({ ...ok, task: { ...ok.task, grant: 'g_1' } }).success, 'no extra task field')

@@ -84,8 +84,6 @@ export interface TaskColumns {
   readonly columns: ReadonlyMap<string, ColumnArray>
   /** The contribution bound: 1 for rows that count, 0 for a unit's extra rows. */
   readonly keep: Uint8Array
-  /** Every row counts (no unit owns more than maxRowsPerUnit rows): `keep` is all ones. */
-  readonly keepAll?: boolean
 }
 
 function column(src: TaskColumns, n: string): ColumnArray {
@@ -138,15 +136,12 @@ function toMeasure(src: TaskColumns, m: TaskMeasure): Measure {
  */
 export function buildAggregateRequest(task: ExecTask, src: TaskColumns, loops: Loops = tsLoops): AggregateRequest {
   const rows = src.rows
-  // Without a WHERE and with nothing cut by the contribution bound, no selection at all: the kernels' fastest loops.
+  // The contribution bound is always applied as a mask, even when it cuts no
+  // row: skipping it then (the kernels' unmasked loops are faster) would make
+  // the running time tell whether some unit owns more than maxRowsPerUnit
+  // rows. Which loops run depends on the plan only (docs/privacy-model.md).
   const selection =
-    task.where === null
-      ? src.keepAll
-        ? null
-        : new Uint8Array(src.keep)
-      : src.keepAll
-        ? compilePredicate(toPredicate(src, task.where), rows, loops)
-        : andMask(compilePredicate(toPredicate(src, task.where), rows, loops), src.keep, loops)
+    task.where === null ? new Uint8Array(src.keep) : andMask(compilePredicate(toPredicate(src, task.where), rows, loops), src.keep, loops)
   let grouping = null
   if (task.groupBy.length > 0) {
     const layout = groupLayout(task.groupBy.map((g) => ({ dictionary: g.dictionary, nullable: g.nullable })))

@@ -1,9 +1,10 @@
 import type { CipherText } from 'node-seal/implementation/cipher-text.js'
+import type { Encryptor } from 'node-seal/implementation/encryptor.js'
 import type { GaloisKeys } from 'node-seal/implementation/galois-keys.js'
 import type { CodeArray, Grouping, Selection } from '../exec/types.js'
 import { contextFor, type HeContext } from './context.js'
 import { badArgument, heError, sealCall } from './errors.js'
-import { loadGaloisKeys } from './keys.js'
+import { loadGaloisKeys, loadPublicKey } from './keys.js'
 import { slotCount } from './params.js'
 import { CKKS_MAX_ABS_SUM_BITS, columnPlan, type HeColumnPlan, type HeProfile } from './profile.js'
 import { SealScope } from './scope.js'
@@ -20,18 +21,28 @@ import type { AggregateKind, EncryptedAggregate, EncryptedAggregateResult, Encry
  * accumulator reduced by rotate-and-sum, once per group, so that every slot
  * holds the group total and the custodian learns nothing but that total.
  *
- * What it costs, and why it is done this way (BFV, n = 8192, per batch):
- *   - loading a seeded ciphertext: about 2 ms. Unavoidable.
- *   - a batch whose rows are all selected and all in one group is added as it
- *     is (0.1 ms): no mask. This is the plain SUM without WHERE, and it does
- *     exactly what a bare load-add loop does.
- *   - a batch with no selected row for a group is skipped for that group; a
- *     batch with none at all is not even loaded.
- *   - otherwise the batch is moved into NTT form once (2 ms) and each group's
- *     mask multiplies it there (mask NTT 1 ms + product 1 ms), instead of
- *     `multiply_plain` in coefficient form (6 ms, which converts both
- *     operands to NTT and back on every call); accumulators stay in NTT form
- *     and go back once per group at the end.
+ * Constant shape. What the service does, and so how long it takes, depends
+ * only on public facts: the plan (columns, groups, whether there is a
+ * selection at all) and the version's batch count (its row count rounded up
+ * to a ciphertext batch, which docs/privacy-model.md declares public). It
+ * never depends on which rows are selected or in which group they fall: every
+ * batch is loaded, every group's mask is built and multiplied in for every
+ * batch (a mask of zeros included), every group is reduced by rotate-and-sum
+ * and sent for decryption, empty or not. An earlier version skipped empty
+ * batches and groups and added fully selected batches unmasked; the response
+ * time then told an analyst whether a selection was empty, for no privacy
+ * cost (Haeberlen et al., "Differential Privacy Under Fire", 2011).
+ *
+ * The one path without masks is a task with no selection and no grouping at
+ * all (a fact of the plan): each batch is then added as it is.
+ *
+ * What it costs (BFV, n = 8192, per batch):
+ *   - loading a seeded ciphertext: about 2 ms;
+ *   - moving it into NTT form once (2 ms), then per group a mask encoded and
+ *     moved to NTT (1 ms) and a pointwise product (1 ms), instead of
+ *     `multiply_plain` in coefficient form (6 ms, which converts both operands
+ *     to NTT and back on every call); accumulators stay in NTT form and go
+ *     back once per group at the end;
  *   - rotate-and-sum: log2(n/2) row rotations + 1 column rotation per group
  *     (about 140 ms), independent of the row count.
  * CKKS ciphertexts are always in NTT form, so every batch is masked
@@ -44,24 +55,34 @@ import type { AggregateKind, EncryptedAggregate, EncryptedAggregateResult, Encry
 /** Each group needs its own accumulators (about 1 MB each at n = 8192) and its own rotate-and-sum. */
 export const MAX_HE_GROUPS = 256
 
-/** Galois keys of a profile's contexts, loaded once (per worker) and reused across queries. */
+/**
+ * A profile's evaluation material, loaded once (per worker) and reused across
+ * queries: per context the Galois keys for rotate-and-sum, and an encryptor
+ * under the public key for the fresh encryption of zero that every masked
+ * aggregate gets (see sumContext). Neither can decrypt anything.
+ */
 export class EvaluationKeys {
   private constructor(
     readonly profile: HeProfile,
     private readonly galois: readonly GaloisKeys[],
+    private readonly encryptors: readonly Encryptor[],
+    private readonly scope: SealScope,
   ) {}
 
   static async open(material: PublicMaterial): Promise<EvaluationKeys> {
     const scope = new SealScope()
     try {
       const galois: GaloisKeys[] = []
+      const encryptors: Encryptor[] = []
       for (let i = 0; i < material.profile.contexts.length; i++) {
         const ctx = await contextFor(material.profile.contexts[i]!)
         const keys = material.contexts[i]
         if (keys === undefined) throw heError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `public material of dataset ${material.dataset} lacks context ${i}`)
         galois.push(scope.add(loadGaloisKeys(ctx, keys.galoisKeys, keys.galoisSteps)))
+        const pk = scope.add(loadPublicKey(ctx, keys.publicKey))
+        encryptors.push(scope.add(sealCall('VEILBOX_ERR_HE_BAD_CIPHERTEXT', 'the public key does not make an encryptor', () => ctx.seal.Encryptor(ctx.context, pk))))
       }
-      return new EvaluationKeys(material.profile, galois)
+      return new EvaluationKeys(material.profile, galois, encryptors, scope)
     } catch (e) {
       scope.close()
       throw e
@@ -74,8 +95,14 @@ export class EvaluationKeys {
     return gk
   }
 
+  encryptor(contextIndex: number): Encryptor {
+    const e = this.encryptors[contextIndex]
+    if (e === undefined) throw badArgument(`no public key for context ${contextIndex}`)
+    return e
+  }
+
   delete(): void {
-    for (const gk of this.galois) gk.delete()
+    this.scope.close()
   }
 }
 
@@ -147,6 +174,13 @@ export function planEncryptedAggregate(
     }
     if (grouping.codes.length !== rows) throw badArgument(`group codes must have one entry per row (${rows}), got ${grouping.codes.length}`)
   }
+  if (rows > profile.maxRows) {
+    capacity(`column ${column.column} holds more rows than its HE parameters were chosen for (at most ${profile.maxRows}: the noise budget and the capacity rule assume it)`, { maxRows: profile.maxRows })
+  }
+  // Whether a sum can wrap is judged on public facts only (every row of the
+  // column in one group), never on how many rows the selection kept: a
+  // refusal that depended on the selection would tell whether rows matched.
+  checkCapacity(profile, plan, profile.maxRows, squares)
   const counts = new Array<number>(groups).fill(0)
   const codes = grouping?.codes ?? null
   if (codes === null && selection === null) counts[0] = rows
@@ -156,11 +190,6 @@ export function planEncryptedAggregate(
       if (codes !== null && !(g < groups)) throw badArgument(`group code ${g} at row ${r} is not below the group count ${groups}`)
       if (selection === null || selection[r] !== 0) counts[g]!++
     }
-  }
-  const most = counts.reduce((a, b) => Math.max(a, b), 0)
-  checkCapacity(profile, plan, most, squares)
-  if (rows > profile.maxRows) {
-    capacity(`column ${column.column} has ${rows} rows; its HE parameters were chosen for at most ${profile.maxRows} (the noise budget and the capacity rule assume it)`, { rows, maxRows: profile.maxRows })
   }
   return { plan, groups, counts, batches }
 }
@@ -172,16 +201,16 @@ function checkCapacity(profile: HeProfile, plan: HeColumnPlan, rows: number, squ
     const t = bfvModulus(profile, plan.sumContexts[0]!)
     if (2n * R * M >= t) {
       capacity(
-        `column ${plan.name}: SUM over ${rows} rows of values up to ${M} units could reach rows * max|x| = ${R * M}, which is >= t/2 = ${t / 2n} for the plain modulus t = ${t}; the encrypted sum would wrap. Lower the row count or create keys with a larger maxRows.`,
-        { column: plan.name, rows, bound: String(R * M), halfModulus: String(t / 2n) },
+        `column ${plan.name}: SUM over ${rows} rows (the keys' maxRows) of values up to ${M} units could reach ${R * M}, which is >= t/2 = ${t / 2n} for the plain modulus t = ${t}; the encrypted sum could wrap. Create keys with a smaller maxRows or a larger plain modulus.`,
+        { column: plan.name, maxRows: rows, bound: String(R * M), halfModulus: String(t / 2n) },
       )
     }
     if (squares && plan.squareContexts !== null) {
       const P = plan.squareContexts.reduce((a, i) => a * bfvModulus(profile, i), 1n)
       if (2n * R * M * M >= P) {
         capacity(
-          `column ${plan.name}: the sum of squares over ${rows} rows could reach rows * max|x|^2 = ${R * M * M}, which is >= P/2 for the CRT modulus P = ${P}; it would wrap.`,
-          { column: plan.name, rows, bound: String(R * M * M), halfModulus: String(P / 2n) },
+          `column ${plan.name}: the sum of squares over ${rows} rows (the keys' maxRows) could reach ${R * M * M}, which is >= P/2 for the CRT modulus P = ${P}; it could wrap.`,
+          { column: plan.name, maxRows: rows, bound: String(R * M * M), halfModulus: String(P / 2n) },
         )
       }
     }
@@ -189,7 +218,7 @@ function checkCapacity(profile: HeProfile, plan: HeColumnPlan, rows: number, squ
     const m = Math.max(Math.abs(plan.lower), Math.abs(plan.upper))
     const limit = 2 ** CKKS_MAX_ABS_SUM_BITS
     if (rows * m >= limit || (squares && rows * m * m >= limit)) {
-      capacity(`column ${plan.name}: a CKKS sum over ${rows} rows could reach 2^${CKKS_MAX_ABS_SUM_BITS}, beyond what its modulus holds`, { column: plan.name, rows })
+      capacity(`column ${plan.name}: a CKKS sum over ${rows} rows (the keys' maxRows) could reach 2^${CKKS_MAX_ABS_SUM_BITS}, beyond what its modulus holds`, { column: plan.name, maxRows: rows })
     }
   }
 }
@@ -226,18 +255,18 @@ export async function aggregateEncrypted(req: EncryptedAggregateRequest): Promis
   addStream('sum', plan.sumContexts, column.values)
   if (squares) addStream('sumSquares', plan.squareContexts!, column.squares!)
 
-  const results = new Map<string, (Uint8Array | null)[]>()
+  const results = new Map<string, Uint8Array[]>()
   for (const [c, streams] of byContext) {
     const ctx = await contextFor(profile.contexts[c]!)
     const out = sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'encrypted aggregation failed', () =>
-      sumContext(ctx, keys.galoisKeys(c), streams, column.rows, selection, grouping?.codes ?? null, groups),
+      sumContext(ctx, keys.galoisKeys(c), keys.encryptor(c), streams, column.rows, selection, grouping?.codes ?? null, groups),
     )
     streams.forEach((s, i) => results.set(`${s.kind}:${s.share}`, out[i]!))
   }
 
-  const collect = (kind: AggregateKind, contexts: readonly number[]): (EncryptedAggregate | null)[] =>
+  // Every group, empty or not: the custodian decrypts (and the audit chain records) the same number of aggregates whatever the selection.
+  const collect = (kind: AggregateKind, contexts: readonly number[]): EncryptedAggregate[] =>
     counts.map((rows, group) => {
-      if (rows === 0) return null
       const ciphertexts = contexts.map((_, share) => results.get(`${kind}:${share}`)![group]!)
       return { column: column.column, kind, group, rows, ciphertexts }
     })
@@ -252,20 +281,32 @@ export async function aggregateEncrypted(req: EncryptedAggregateRequest): Promis
 
 /**
  * The masked sums of every stream of one context, per group, reduced by
- * rotate-and-sum and serialized. out[stream][group] is null for a group with
- * no selected row.
+ * rotate-and-sum and serialized: out[stream][group]. The sequence of SEAL
+ * operations depends only on the batch count, the group count and whether
+ * there is a selection or grouping at all (see the top of the file).
+ *
+ * SEAL refuses to produce a ciphertext that encrypts zero without any
+ * randomness (a "transparent" one, which a product with a mask of zeros is),
+ * so masks are never zero: with m the 0/1 mask and B the plain sum of every
+ * batch, BFV accumulates A = sum of x * (m + 1) and releases A - B; CKKS
+ * accumulates A = sum of x * (m - 1/2) and releases A + B / 2 (no growth in
+ * magnitude, so no extra headroom is needed). A fresh public-key encryption
+ * of zero is added to every group's result first, so that it is a proper
+ * ciphertext whatever the masks were (and re-randomized besides).
  */
 function sumContext(
   ctx: HeContext,
   galois: GaloisKeys,
+  encryptor: Encryptor,
   streams: readonly Stream[],
   rows: number,
   selection: Selection | null,
   codes: CodeArray | null,
   groups: number,
-): (Uint8Array | null)[][] {
+): Uint8Array[][] {
   const { seal, evaluator: ev, slots } = ctx
   const bfv = ctx.params.scheme === 'bfv'
+  const unmasked = selection === null && codes === null
   const scope = new SealScope()
   try {
     const loaded = streams.map(() => scope.add(seal.CipherText()))
@@ -273,84 +314,90 @@ function sumContext(
     const product = scope.add(seal.CipherText())
     const maskPlain = scope.add(seal.PlainText())
     const maskNtt = scope.add(seal.PlainText())
-    // masked[s][g]: BFV in NTT form, CKKS at scale^2; whole[s][g]: BFV batches added unmasked.
-    const masked: (CipherText | null)[][] = streams.map(() => new Array<CipherText | null>(groups).fill(null))
-    const whole: (CipherText | null)[][] = streams.map(() => new Array<CipherText | null>(groups).fill(null))
-    const accumulate = (acc: (CipherText | null)[], g: number, x: CipherText): void => {
-      const a = acc[g]
-      if (a === null) acc[g] = scope.add(x.clone())
-      else ev.add(a, x, a)
+    // acc[s][g]: the masked sums (BFV in NTT form, CKKS at scale^2); base[s]: the plain sum of every batch.
+    const acc: CipherText[][] = streams.map(() => [])
+    const base: CipherText[] = []
+    const accumulate = (into: CipherText[], g: number, x: CipherText, first: boolean): void => {
+      if (first) into[g] = scope.add(x.clone())
+      else ev.add(into[g]!, x, into[g]!)
     }
     const maskU32 = bfv ? new Uint32Array(slots) : null
     const maskF64 = bfv ? null : new Float64Array(slots)
     const maskScale = ctx.params.scheme === 'ckks' ? 2 ** ctx.params.scaleBits : 0
-    const inBatch = new Int32Array(groups)
     const batches = Math.ceil(rows / slots)
 
     for (let b = 0; b < batches; b++) {
       const start = b * slots
       const end = Math.min(rows, start + slots)
-      inBatch.fill(0)
-      if (selection === null && codes === null) inBatch[0] = end - start
-      else {
-        for (let r = start; r < end; r++) {
-          if (selection === null || selection[r] !== 0) inBatch[codes === null ? 0 : codes[r]!]!++
-        }
-      }
-      if (inBatch.every((c) => c === 0)) continue
       streams.forEach((s, i) => {
         sealCall('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `batch ${b} of the ${s.kind === 'sum' ? 'value' : 'square'} column does not load under its context`, () =>
           loaded[i]!.loadArray(ctx.context, s.data[b]!),
         )
         if (loaded[i]!.size !== 2) throw heError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `batch ${b} is a ciphertext of size ${loaded[i]!.size}, not a fresh encryption`)
       })
-      let inNtt = false
+      if (unmasked) {
+        streams.forEach((_, i) => accumulate(acc[i]!, 0, loaded[i]!, b === 0))
+        continue
+      }
+      if (bfv) streams.forEach((_, i) => ev.cipherTransformToNtt(loaded[i]!, ntt[i]!))
+      streams.forEach((_, i) => accumulate(base, i, bfv ? ntt[i]! : loaded[i]!, b === 0))
+      // The last batch's slots past the final row hold no row (their mask value multiplies zeros).
       for (let g = 0; g < groups; g++) {
-        const n = inBatch[g]!
-        if (n === 0) continue
-        if (bfv && n === slots) {
-          streams.forEach((_, i) => accumulate(whole[i]!, g, loaded[i]!))
-          continue
-        }
+        // Branch-free: every group's mask is built, encoded and multiplied in, for every batch.
         if (bfv) {
-          if (!inNtt) {
-            streams.forEach((_, i) => ev.cipherTransformToNtt(loaded[i]!, ntt[i]!))
-            inNtt = true
-          }
-          maskU32!.fill(0)
           for (let r = start; r < end; r++) {
-            if ((selection === null || selection[r] !== 0) && (codes === null || codes[r] === g)) maskU32![r - start] = 1
+            maskU32![r - start] = 1 + ((selection === null ? 1 : (selection[r]! + 255) >> 8) & (codes === null ? 1 : Number(codes[r] === g)))
           }
+          if (end - start < slots) maskU32!.fill(1, end - start)
           ctx.batchEncoder!.encode(maskU32!, maskPlain)
           ev.plainTransformToNtt(maskPlain, ctx.firstParmsId, maskNtt)
         } else {
-          maskF64!.fill(0)
           for (let r = start; r < end; r++) {
-            if ((selection === null || selection[r] !== 0) && (codes === null || codes[r] === g)) maskF64![r - start] = 1
+            maskF64![r - start] = ((selection === null ? 1 : (selection[r]! + 255) >> 8) & (codes === null ? 1 : Number(codes[r] === g))) - 0.5
           }
+          if (end - start < slots) maskF64!.fill(-0.5, end - start)
           ctx.ckksEncoder!.encode(maskF64!, maskScale, maskNtt)
         }
         streams.forEach((_, i) => {
           ev.multiplyPlain(bfv ? ntt[i]! : loaded[i]!, maskNtt, product)
-          accumulate(masked[i]!, g, product)
+          accumulate(acc[i]!, g, product, b === 0)
         })
       }
     }
 
+    if (!unmasked) {
+      // Undo the masks' offset: BFV subtracts B (in NTT form); CKKS adds B * 1/2, at the products' scale.
+      const zero = scope.add(seal.CipherText())
+      const zeroPlain = scope.add(seal.PlainText())
+      if (bfv) {
+        ctx.batchEncoder!.encode(new Uint32Array(slots), zeroPlain)
+        encryptor.encrypt(zeroPlain, zero)
+        ev.cipherTransformToNtt(zero, zero)
+      } else {
+        const scale = acc[0]![0]!.scale
+        ctx.ckksEncoder!.encode(new Float64Array(slots), scale, zeroPlain)
+        encryptor.encrypt(zeroPlain, zero)
+        ctx.ckksEncoder!.encode(new Float64Array(slots).fill(0.5), maskScale, maskNtt)
+        streams.forEach((_, i) => ev.multiplyPlain(base[i]!, maskNtt, base[i]!))
+      }
+      streams.forEach((_, i) => {
+        for (let g = 0; g < groups; g++) {
+          const total = acc[i]![g]!
+          ev.add(total, zero, total)
+          if (bfv) ev.sub(total, base[i]!, total)
+          else ev.add(total, base[i]!, total)
+        }
+      })
+    }
+
     const rotated = scope.add(seal.CipherText())
     return streams.map((_, i) =>
-      Array.from({ length: groups }, (_, g) => {
-        let total = masked[i]![g]!
-        if (total !== null) {
+      Array.from({ length: unmasked ? 1 : groups }, (_, g) => {
+        const total = acc[i]![g]!
+        if (!unmasked) {
           if (bfv) ev.cipherTransformFromNtt(total, total)
           else ev.rescaleToNext(total, total)
         }
-        const w = whole[i]![g]!
-        if (w !== null) {
-          if (total === null) total = w
-          else ev.add(total, w, total)
-        }
-        if (total === null) return null
         rotateAndSum(ctx, galois, total, rotated)
         return total.saveArray(seal.ComprModeType.zstd)
       }),

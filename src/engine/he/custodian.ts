@@ -113,8 +113,9 @@ function checkAggregate(profile: HeProfile, a: EncryptedAggregate): Job {
   const contexts = a.kind === 'sum' ? plan.sumContexts : a.kind === 'sumSquares' ? plan.squareContexts : undefined
   if (contexts === undefined) throw refused(`unknown aggregate kind ${JSON.stringify(a.kind)}`)
   if (contexts === null) throw refused(`column ${a.column} has no encrypted squares`)
-  if (!Number.isSafeInteger(a.rows) || a.rows < 1 || a.rows > profile.maxRows) {
-    throw refused(`an aggregate covers 1 to ${profile.maxRows} rows, got ${String(a.rows)}`)
+  // 0 rows is an empty group's aggregate: decrypted like any other, so that what is released never shows which groups were empty.
+  if (!Number.isSafeInteger(a.rows) || a.rows < 0 || a.rows > profile.maxRows) {
+    throw refused(`an aggregate covers 0 to ${profile.maxRows} rows, got ${String(a.rows)}`)
   }
   if (!Number.isSafeInteger(a.group) || a.group < 0) throw refused(`group must be a whole number >= 0, got ${String(a.group)}`)
   if (!Array.isArray(a.ciphertexts) || a.ciphertexts.length !== contexts.length || !a.ciphertexts.every((c) => c instanceof Uint8Array)) {

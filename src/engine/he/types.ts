@@ -31,7 +31,11 @@ export interface EncryptedAggregate {
   readonly column: string
   readonly kind: AggregateKind
   readonly group: number
-  /** Selected rows of the group. Public (the selection mask is), and it bounds what the value may be. */
+  /**
+   * Selected rows of the group (0 for an empty group, which is summed and
+   * decrypted like any other). The custodian checks the value against it; it
+   * never reaches an analyst.
+   */
   readonly rows: number
   /** One ciphertext per context of the aggregate: CRT residues when there are several. */
   readonly ciphertexts: readonly Uint8Array[]
@@ -42,10 +46,10 @@ export interface EncryptedAggregateResult {
   readonly column: string
   /** Selected rows per group (COUNT(*) of the group), read off the plaintext mask. */
   readonly counts: readonly number[]
-  /** Per group; null where the group has no selected row: its sum is exactly 0 and nothing needs decrypting. */
-  readonly sums: readonly (EncryptedAggregate | null)[]
+  /** Per group, every group (an empty one too: the work and what is decrypted never depend on the selection). */
+  readonly sums: readonly EncryptedAggregate[]
   /** As `sums`, for x^2; null when squares were not asked for. */
-  readonly sumSquares: readonly (EncryptedAggregate | null)[] | null
+  readonly sumSquares: readonly EncryptedAggregate[] | null
 }
 
 /** What the compute service sends the custodian to release one admitted query. */

@@ -52,14 +52,10 @@ function sumSign(lower: number, upper: number): 'nonNegative' | 'nonPositive' | 
   return lower >= 0 ? 'nonNegative' : upper <= 0 ? 'nonPositive' : null
 }
 
-/**
- * Decrypted encrypted measures, parallel to plan.exec.encrypted: per group the
- * custodian's exact value, or null for a group with no selected row (its sum
- * is exactly 0 and nothing was decrypted).
- */
+/** Decrypted encrypted measures, parallel to plan.exec.encrypted: per group (every group) the custodian's exact value. */
 export interface DecryptedMeasure {
-  readonly sums: readonly (HeExactValue | null)[]
-  readonly sumSquares: readonly (HeExactValue | null)[] | null
+  readonly sums: readonly HeExactValue[]
+  readonly sumSquares: readonly HeExactValue[] | null
 }
 
 export function releaseAnswer(plan: Plan, result: AggregateResult, decrypted: readonly DecryptedMeasure[] = []): ReleasedAnswer {

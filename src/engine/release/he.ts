@@ -89,10 +89,9 @@ export function heSensitivity(plan: HeColumnPlan, maxRowsPerUnit: number, groups
 /**
  * round-half-up(units * base^exponent / 2^k), exactly: the value on the
  * mechanism's grid, given to it as units of 2^k (which it then does not round
- * again). A null value is an empty group's aggregate: exactly 0.
+ * again).
  */
-export function heToGrid(value: ExactValue | null, k: number): GridValue {
-  if (value === null) return { units: 0n, exp: k }
+export function heToGrid(value: ExactValue, k: number): GridValue {
   let num = value.units
   let den = 1n
   const p = BigInt(value.base) ** BigInt(Math.abs(value.exponent))

@@ -21,8 +21,8 @@ const visits = Array.from({ length: ROWS }, () => Math.floor(r() * 21)) // [0, 2
 const temperature = Array.from({ length: ROWS }, () => r() * 40 - 5) // [-5, 35], full doubles
 const codes = Uint8Array.from({ length: ROWS }, () => Math.floor(r() * 4))
 const selection = Uint8Array.from({ length: ROWS }, () => (r() < 0.7 ? 1 : 0))
-// The first BFV batch (rows 0..8191) wholly selected and in group 0: group 0
-// adds it unmasked and the partial batch masked, and combines the two.
+// The first BFV batch (rows 0..8191) wholly selected and in group 0: a batch
+// that an earlier version added unmasked (a data-dependent fast path).
 for (let i = 0; i < 8192; i++) {
   selection[i] = 1
   codes[i] = 0
@@ -53,7 +53,7 @@ t.test('encrypted aggregates equal the plaintext aggregates', async (t) => {
   t.teardown(() => keys.delete())
 
   const release = async (res: EncryptedAggregateResult): Promise<Map<string, DecryptedAggregate>> => {
-    const aggregates = [...res.sums, ...(res.sumSquares ?? [])].filter((a) => a !== null)
+    const aggregates = [...res.sums, ...(res.sumSquares ?? [])]
     const out = await custodian.decryptAggregates({ dataset: 'accounts', profileId: profile.id, queryId: 'q', aggregates })
     t.equal(out.values.length, aggregates.length, 'one value per aggregate')
     return new Map(out.values.map((v) => [`${v.kind}:${v.group}`, v]))
@@ -67,13 +67,15 @@ t.test('encrypted aggregates equal the plaintext aggregates', async (t) => {
     for (let g = 0; g < GROUPS; g++) {
       const w = want[g]!
       t.equal(res.counts[g], w.count, `${name} COUNT group ${g}`)
-      if (w.count === 0) {
-        t.equal(res.sums[g], null, `${name} group ${g} is empty: nothing to decrypt`)
-        t.equal(res.sumSquares![g], null)
-        continue
-      }
       const sum = got.get(`sum:${g}`)!.value
       const sq = got.get(`sumSquares:${g}`)!.value
+      if (w.count === 0) {
+        // An empty group is summed, reduced and decrypted like the others (constant shape), to exactly 0.
+        t.equal(res.sums[g]!.rows, 0, `${name} group ${g} is empty, and still has its aggregate`)
+        t.equal(sum.units, 0n, `${name} group ${g} decrypts to 0`)
+        t.equal(sq.units, 0n)
+        continue
+      }
       t.same({ units: sum.units, base: sum.base, exponent: sum.exponent }, { units: w.sum, base: 10, exponent: -scale }, `${name} SUM group ${g} exact`)
       t.equal(sq.units, w.sumSquares, `${name} sum of squares group ${g} exact`)
       t.equal(sq.exponent, -2 * scale)
@@ -87,7 +89,7 @@ t.test('encrypted aggregates equal the plaintext aggregates', async (t) => {
     }
   }
 
-  // No WHERE, no GROUP BY: one group, every batch but the partial one unmasked.
+  // No selection and no grouping at all (a fact of the plan): every batch added unmasked.
   const all = await aggregateEncrypted({ keys, column: columns.balance!, selection: null, grouping: null, squares: false })
   t.equal(all.sumSquares, null)
   t.same(all.counts, [ROWS])
@@ -123,14 +125,19 @@ t.test('a plan that could wrap is refused before any SEAL work, with the reason'
   // mis-sized upload whose sums could pass t/2.
   const rows = 40_000
   const forged: EncryptedColumn = { profileId: profile.id, column: 'v', rows, batchRows: 4096, values: [Array.from({ length: 10 }, () => new Uint8Array(1))], squares: null }
-  t.throws(() => planEncryptedAggregate(profile, forged, null, null, false), {
-    code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
-    message: /rows \* max\|x\| = 40000000, which is >= t\/2/,
-  })
-  // Fewer selected rows fit, but the row count still exceeds what the noise budget was sized for.
+  t.throws(() => planEncryptedAggregate(profile, forged, null, null, false), { code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED', message: /at most 4096/ })
+  // Fewer selected rows would fit, but the refusal never depends on the selection.
   const sel = new Uint8Array(rows)
   sel.fill(1, 0, 100)
   t.throws(() => planEncryptedAggregate(profile, forged, sel, null, false), { code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED', message: /at most 4096/ })
+  // Keys whose plain modulus cannot hold maxRows values: refused on the keys' maxRows, whatever the selection.
+  const inflated = { ...profile, maxRows: rows }
+  for (const s of [null, sel]) {
+    t.throws(() => planEncryptedAggregate(inflated, forged, s, null, false), {
+      code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
+      message: /over 40000 rows \(the keys' maxRows\) of values up to 1000 units could reach 40000000, which is >= t\/2/,
+    })
+  }
   t.throws(() => planEncryptedAggregate(profile, forged, null, null, true), { code: 'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN', message: /without variance/ })
   t.throws(() => planEncryptedAggregate(profile, { ...forged, profileId: 'f'.repeat(64) }, null, null, false), { code: 'VEILBOX_ERR_HE_BAD_CIPHERTEXT' })
   t.throws(() => planEncryptedAggregate(profile, { ...forged, rows: 100, values: [[new Uint8Array(1)]] }, new Uint8Array(99), null, false), {
