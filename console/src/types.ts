@@ -38,7 +38,9 @@ export interface Column {
 
 export interface Version {
   version: number
-  sha256: string
+  commitment: string
+  /** Operators only. */
+  sha256?: string
   createdAt: string
   rows?: number
 }
@@ -139,12 +141,12 @@ export interface Receipt {
   queryId: string
   dataset: string
   version: number
-  datasetSha256: string
+  datasetCommitment: string
   queryHash: string
   resultHash: string
   privacy: { mechanism: string; epsilon: number; delta: number; [k: string]: unknown }
   time: string
-  auditSeq: number
+  auditRecord: string
   keyId: string
   signature: string
 }
@@ -156,7 +158,7 @@ export interface Answer {
   grant: string
   dataset: string
   version: number
-  datasetSha256: string
+  datasetCommitment: string
   queryHash: string
   sql: string | null
   columns: string[]
@@ -249,6 +251,7 @@ export interface UploadResult {
   version: number
   rows: number
   sha256: string
+  commitment: string
 }
 
 export interface ReceiptKey {

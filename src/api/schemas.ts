@@ -36,7 +36,8 @@ export const keyInfoSchema = z.object({
 
 export const versionViewSchema = z.object({
   version: z.number().int(),
-  sha256: z.string(),
+  commitment: z.string().describe("salted commitment to the version's content (HMAC-SHA256 of its sha256 under a secret per-version salt): names exactly one version, reveals nothing of its rows; answers and receipts carry it"),
+  sha256: z.string().optional().describe('operators only: the content hash of the rows'),
   createdAt: z.string(),
   rows: z.number().int().optional().describe('operators only'),
   encryptedBy: z
@@ -70,6 +71,7 @@ export const datasetViewSchema = z
     columns: z.array(columnViewSchema),
     versions: z.array(versionViewSchema),
     createdAt: z.string(),
+    listed: z.boolean().describe('shown to every analyst; otherwise only to analysts holding a grant on it (PUT /v1/datasets/{id}/listing)'),
     he: z
       .object({ keys: z.boolean(), profileId: z.string().optional() })
       .optional()

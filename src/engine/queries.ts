@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { VeilboxError, isVeilboxError } from '../errors/index.js'
-import { appendAudit, canonicalJson, type AuditActor, type AuditEvent } from '../store/audit.js'
+import { appendAudit, canonicalJson, newRecordId, type AuditActor, type AuditEvent } from '../store/audit.js'
 import { answerBody, findAnswer, getAnswerRow, insertAnswer, type AnswerRef } from '../store/answers.js'
 import { findDatasetBudget } from '../store/budgets.js'
 import { findDataset, getVersion, latestVersion, latestVersionNumber, type VersionRecord } from '../store/datasets.js'
@@ -12,7 +12,7 @@ import { guardedCharge, type Charge } from '../store/ledger.js'
 import type { Principal } from '../store/keys.js'
 import type { Executor } from '../sandbox/executor.js'
 import type { SigningKey } from '../store/receipt-keys.js'
-import { resultHash, signReceipt, type Receipt } from './receipts.js'
+import { receiptDigest, resultHash, signReceipt, type Receipt, type ReceiptBody } from './receipts.js'
 import { toMicro } from './dp/index.js'
 import { checkGrantUsable, checkQueryInGrant } from './policy/grant.js'
 import { deltaToFemto, exhausted, FEMTO, MICRO, PICO, priceOn, type LedgerView, type Price } from './policy/pricing.js'
@@ -50,12 +50,21 @@ export interface QueryRequest {
 
 export const DEFAULT_CONFIDENCE = 0.95
 
+/**
+ * The largest delta one Gaussian answer may be calibrated to, whatever its
+ * grant allows: an (epsilon, delta) guarantee with delta near 1 holds for any
+ * mechanism and says nothing. 1e-5 keeps delta below 1/n for datasets of up
+ * to 100,000 units; grants usually set less.
+ */
+export const MAX_ANSWER_DELTA = 1e-5
+
 export interface AnswerBody {
   readonly queryId: string
   readonly grant: string
   readonly dataset: string
   readonly version: number
-  readonly datasetSha256: string
+  /** The version's salted commitment (never the content hash of its rows). */
+  readonly datasetCommitment: string
   readonly queryHash: string
   readonly sql: string | null
   readonly columns: readonly string[]
@@ -364,12 +373,22 @@ export class QueryEngine {
         throw new VeilboxError('VEILBOX_ERR_DP_INVALID_PARAMETER', 'delta applies to the gaussian mechanism only; the laplace mechanism is pure epsilon-DP (leave delta out)', { delta: req.delta })
       }
     } else {
-      delta = req.delta ?? grant.ledger.deltaTotal / FEMTO
+      const grantDelta = grant.ledger.deltaTotal / FEMTO
+      delta = req.delta ?? Math.min(grantDelta, MAX_ANSWER_DELTA)
       if (!(delta > 0 && delta < 1)) {
         throw new VeilboxError(
           'VEILBOX_ERR_DP_INVALID_PARAMETER',
           `the gaussian mechanism needs a delta strictly between 0 and 1${req.delta === undefined ? `; grant ${grant.id} has no delta budget, so pass one or use laplace` : `, got ${delta}`}`,
           { delta },
+        )
+      }
+      // An answer may not state a weaker guarantee than its grant was given, nor one that means nothing (docs/dp.md).
+      const limit = Math.min(grantDelta, MAX_ANSWER_DELTA)
+      if (delta > limit) {
+        throw new VeilboxError(
+          'VEILBOX_ERR_DP_DELTA_TOO_LARGE',
+          `delta ${delta} is above what one answer may use: at most ${limit} (the smaller of grant ${grant.id}'s delta, ${grantDelta}, and the service's ceiling of ${MAX_ANSWER_DELTA}); ask for a smaller delta or leave it out`,
+          { delta, max: limit, grantDelta, ceiling: MAX_ANSWER_DELTA },
         )
       }
     }
@@ -492,14 +511,6 @@ export class QueryEngine {
       if (!guardedCharge(this.db, 'dataset_budgets', p.spec.id, dc)) throw exhausted(views.dataset, dc)
       const createdAt = this.now().toISOString()
       const gaussian = p.plan.mechanism === 'gaussian'
-      const record = appendAudit(this.db, {
-        actor,
-        action: 'query.release',
-        outcome: 'ok',
-        ...subjectOf(p),
-        charged: { epsilon: String(gc.epsilon / MICRO), delta: String(gc.delta / FEMTO) },
-        detail: { queryId, mechanism: p.plan.mechanism, dataset: { epsilon: dc.epsilon / MICRO, delta: dc.delta / FEMTO } },
-      })
       const privacy = {
         mechanism: p.plan.mechanism,
         epsilon: p.epsilon,
@@ -507,27 +518,36 @@ export class QueryEngine {
         ...(gaussian ? { rho: Number(p.plan.rhoPico) / PICO } : {}),
         perAggregate: p.plan.perAggregate,
       }
-      const receipt = signReceipt(
-        {
-          queryId,
-          dataset: p.spec.id,
-          version: p.version.version,
-          datasetSha256: p.version.sha256,
-          queryHash: p.queryHash,
-          resultHash: resultHash({ ...released, confidence: p.plan.confidence }),
-          privacy,
-          time: createdAt,
-          auditSeq: record.seq,
-          keyId: this.signer.keyId,
-        },
-        this.signer.privateKey,
-      )
+      // The receipt names its release record by a random id, and the record carries the receipt's digest:
+      // inclusion is provable to an auditor without the receipt revealing a position in the chain.
+      const receiptBody: ReceiptBody = {
+        queryId,
+        dataset: p.spec.id,
+        version: p.version.version,
+        datasetCommitment: p.version.commitment,
+        queryHash: p.queryHash,
+        resultHash: resultHash({ ...released, confidence: p.plan.confidence }),
+        privacy,
+        time: createdAt,
+        auditRecord: newRecordId(),
+        keyId: this.signer.keyId,
+      }
+      appendAudit(this.db, {
+        id: receiptBody.auditRecord,
+        actor,
+        action: 'query.release',
+        outcome: 'ok',
+        ...subjectOf(p),
+        charged: { epsilon: String(gc.epsilon / MICRO), delta: String(gc.delta / FEMTO) },
+        detail: { queryId, mechanism: p.plan.mechanism, dataset: { epsilon: dc.epsilon / MICRO, delta: dc.delta / FEMTO }, receipt: receiptDigest(receiptBody) },
+      })
+      const receipt = signReceipt(receiptBody, this.signer.privateKey)
       const body: AnswerBody = {
         queryId,
         grant: p.grant.id,
         dataset: p.spec.id,
         version: p.version.version,
-        datasetSha256: p.version.sha256,
+        datasetCommitment: p.version.commitment,
         queryHash: p.queryHash,
         sql: p.sql,
         columns: released.columns,

@@ -7,19 +7,34 @@ import { keyIdOf } from '../store/receipt-keys.js'
  * number can be checked later, offline, with only the published public key.
  * The signature (Ed25519) covers the canonical JSON of every other field; the
  * result hash covers what was released (columns, rows, intervals, confidence).
+ *
+ * A receipt names nothing that counts other principals' activity: its release
+ * record by an opaque random id (`auditRecord`), never by its position in the
+ * chain, and its dataset version by a salted commitment, never by the content
+ * hash of the rows (docs/privacy-model.md). Inclusion is provable: the
+ * release record carries receiptDigest(body), so an auditor with the chain
+ * finds the record by its id and compares (checkReceiptInChain).
  */
 
 export interface ReceiptBody {
   readonly queryId: string
   readonly dataset: string
   readonly version: number
-  readonly datasetSha256: string
+  /** The version's salted commitment (store/fingerprint.ts): ties the answer to exactly one version, reveals nothing of its rows. */
+  readonly datasetCommitment: string
   readonly queryHash: string
   readonly resultHash: string
   readonly privacy: unknown
   readonly time: string
-  readonly auditSeq: number
+  /** The id of the query.release audit record, whose detail.receipt is receiptDigest(this body). */
+  readonly auditRecord: string
   readonly keyId: string
+}
+
+/** sha256 of the canonical JSON of a receipt's signed fields (the signature left out): what its release record carries. */
+export function receiptDigest(receipt: ReceiptBody | Receipt): string {
+  const { signature: _signature, ...body } = receipt as Receipt
+  return createHash('sha256').update(canonicalJson(body)).digest('hex')
 }
 
 export interface Receipt extends ReceiptBody {
@@ -72,5 +87,33 @@ export function verifyReceipt(receipt: Receipt, publicKeyPem: string, answer?: R
   if (answer !== undefined && resultHash(answer) !== receipt.resultHash) {
     return { ok: false, problem: 'the answer does not match the receipt: its columns, rows, intervals or confidence differ from what was released' }
   }
+  return { ok: true }
+}
+
+/** What an auditor needs of the chain to place a receipt: the record it names, as stored. */
+export interface ReleaseRecordView {
+  readonly id?: string
+  readonly action: string
+  readonly dataset: string | null
+  readonly version: number | null
+  readonly queryHash: string | null
+  readonly detail: Readonly<Record<string, unknown>> | null
+}
+
+/**
+ * Whether a receipt is the one its release record was written for: the record
+ * it names by id is a query.release of the same query, dataset, version and
+ * canonical query, and carries the receipt's digest. Together with a verified
+ * chain this proves the answer was released and charged, without the receipt
+ * naming a position in the chain.
+ */
+export function checkReceiptInChain(receipt: Receipt, record: ReleaseRecordView | null): ReceiptCheck {
+  if (record === null) return { ok: false, problem: `no audit record ${String(receipt.auditRecord)} in the chain` }
+  if (record.action !== 'query.release') return { ok: false, problem: `audit record ${String(receipt.auditRecord)} is a ${record.action}, not a query.release` }
+  const d = record.detail ?? {}
+  if (d.queryId !== receipt.queryId || record.dataset !== receipt.dataset || record.version !== receipt.version || record.queryHash !== receipt.queryHash) {
+    return { ok: false, problem: 'the release record names another query, dataset, version or canonical query than the receipt' }
+  }
+  if (d.receipt !== receiptDigest(receipt)) return { ok: false, problem: "the release record's receipt digest does not match: a field of the receipt differs from what was released" }
   return { ok: true }
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { Db } from './db.js'
 import { stmt } from './statements.js'
 
@@ -27,9 +27,23 @@ export interface AuditEvent {
   readonly queryHash?: string | null
   readonly charged?: { readonly epsilon: string; readonly delta: string } | null
   readonly detail?: Readonly<Record<string, unknown>> | null
+  /** The record's id, when the caller must name it before appending (a receipt does); otherwise a fresh one. */
+  readonly id?: string
 }
 
+/**
+ * A fresh opaque record id: 128 random bits. Receipts name their release
+ * record by it, never by `seq`, which counts every principal's records.
+ */
+export function newRecordId(): string {
+  return `a_${randomBytes(16).toString('hex')}`
+}
+
+export const RECORD_ID = /^a_[0-9a-f]{32}$/
+
 export interface AuditRecord {
+  /** Opaque and random; absent on records written before ids existed (their hashes never covered one). */
+  readonly id?: string
   readonly seq: number
   readonly time: string
   readonly actor: AuditActor
@@ -85,6 +99,7 @@ export function recordHash(r: Omit<AuditRecord, 'hash'>): string {
 }
 
 interface Row {
+  record_id: string | null
   seq: number
   time: string
   actor: string
@@ -105,6 +120,7 @@ interface Row {
 
 export function rowToRecord(row: Row): AuditRecord {
   return {
+    ...(row.record_id === null ? {} : { id: row.record_id }),
     seq: row.seq,
     time: row.time,
     actor: { principal: row.actor, role: row.role },
@@ -136,6 +152,7 @@ export function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): 
   // Arrays, not objects: this runs on every request that reads or spends.
   const head = stmt(db, 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1', 'raw').get() as [number, string] | undefined
   const base: Omit<AuditRecord, 'hash'> = {
+    id: event.id ?? newRecordId(),
     seq: (head?.[0] ?? 0) + 1,
     time: now.toISOString(),
     actor: { principal: event.actor.principal, role: event.actor.role },
@@ -152,10 +169,11 @@ export function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): 
   }
   const record: AuditRecord = { ...base, hash: recordHash(base) }
   stmt(db, 
-    `INSERT INTO audit_log (seq, time, actor, role, action, dataset, version, grant_id, purpose, query_hash,
+    `INSERT INTO audit_log (record_id, seq, time, actor, role, action, dataset, version, grant_id, purpose, query_hash,
        charged_epsilon, charged_delta, outcome, detail, prev_hash, hash)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(
+    record.id,
     record.seq,
     record.time,
     record.actor.principal,
@@ -261,6 +279,12 @@ export function listAudit(db: Db, f: AuditFilter): { records: AuditRecord[]; nex
     }) as Row[]
   const records = rows.slice(0, f.limit).map(rowToRecord)
   return { records, next: rows.length > f.limit ? records[records.length - 1]!.seq : null }
+}
+
+/** One record by its opaque id, or null. */
+export function findAuditRecord(db: Db, id: string): AuditRecord | null {
+  const row = stmt(db, 'SELECT * FROM audit_log WHERE record_id = ?').get(id) as Row | undefined
+  return row === undefined ? null : rowToRecord(row)
 }
 
 export function auditHead(db: Db): { seq: number; hash: string } | null {

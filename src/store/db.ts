@@ -53,6 +53,7 @@ function migrate(db: Db, migrations: readonly Migration[]): void {
     immediate(db, () => {
       if (schemaVersion(db) >= m.version) return
       db.exec(m.sql)
+      m.run?.(db)
       db.pragma(`user_version = ${m.version}`)
     })
   }

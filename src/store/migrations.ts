@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto'
+import { versionCommitment } from './fingerprint.js'
+
 /**
  * Versioned schema migrations, applied in order at start inside one
  * transaction each; `PRAGMA user_version` records the last one applied.
@@ -7,6 +10,8 @@ export interface Migration {
   readonly version: number
   readonly name: string
   readonly sql: string
+  /** A step SQL cannot do (random salts from node:crypto), run after `sql` in the same transaction. */
+  readonly run?: (db: import('./db.js').Db) => void
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -192,5 +197,32 @@ export const MIGRATIONS: readonly Migration[] = [
         UNIQUE (upload_id, column_name, kind, context, batch)
       );
     `,
+  },
+  {
+    version: 4,
+    name: 'opaque audit record ids; salted version commitments; listed datasets',
+    sql: `
+      -- A random id per audit record: what receipts name instead of the
+      -- record's position, which counts every principal's activity. Records
+      -- written before this migration have none (their hashes stay as they were).
+      ALTER TABLE audit_log ADD COLUMN record_id TEXT;
+      CREATE UNIQUE INDEX audit_log_record_id ON audit_log (record_id) WHERE record_id IS NOT NULL;
+
+      -- A version's content hash is for operators and auditors; analysts see a
+      -- commitment to it under a random per-version salt (docs/privacy-model.md).
+      ALTER TABLE dataset_versions ADD COLUMN salt BLOB;
+      ALTER TABLE dataset_versions ADD COLUMN commitment TEXT;
+
+      -- Datasets analysts see without holding a grant on them.
+      ALTER TABLE datasets ADD COLUMN listed INTEGER NOT NULL DEFAULT 0 CHECK (listed IN (0, 1));
+    `,
+    run(db) {
+      const rows = db.prepare('SELECT dataset_id, version, sha256 FROM dataset_versions').all() as { dataset_id: string; version: number; sha256: string }[]
+      const set = db.prepare('UPDATE dataset_versions SET salt = ?, commitment = ? WHERE dataset_id = ? AND version = ?')
+      for (const r of rows) {
+        const salt = randomBytes(32)
+        set.run(salt, versionCommitment(salt, r.sha256), r.dataset_id, r.version)
+      }
+    },
   },
 ]

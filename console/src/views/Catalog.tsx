@@ -102,7 +102,7 @@ export function CatalogView() {
               <dd>
                 {latest ? (
                   <>
-                    {t('catalog.versionN', { n: latest.version })} · {f.date(latest.createdAt)} · <Hash value={latest.sha256} />
+                    {t('catalog.versionN', { n: latest.version })} · {f.date(latest.createdAt)} · <Hash value={latest.commitment} />
                     {latest.rows !== undefined && <> · {t('catalog.rows', { n: f.num(latest.rows) })}</>}
                   </>
                 ) : (

@@ -376,7 +376,7 @@ export function DatasetsView() {
                     <td>{f.date(v.createdAt)}</td>
                     <td class="num">{v.rows === undefined ? '—' : f.num(v.rows)}</td>
                     <td>
-                      <Hash value={v.sha256} length={64} />
+                      <Hash value={v.sha256 ?? v.commitment} length={64} />
                     </td>
                   </tr>
                 ))}

@@ -158,11 +158,13 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
             <dd>
               <Hash value={answer.receipt.keyId} length={16} />
             </dd>
-            <dt>{t('receipt.auditSeq')}</dt>
-            <dd>{f.num(answer.receipt.auditSeq, 0)}</dd>
-            <dt>{t('receipt.datasetSha')}</dt>
+            <dt>{t('receipt.auditRecord')}</dt>
             <dd>
-              <Hash value={answer.receipt.datasetSha256} />
+              <Hash value={answer.receipt.auditRecord} />
+            </dd>
+            <dt>{t('receipt.datasetCommitment')}</dt>
+            <dd>
+              <Hash value={answer.receipt.datasetCommitment} />
             </dd>
             <dt>{t('receipt.resultHash')}</dt>
             <dd>

@@ -2,11 +2,14 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { identifierSchema } from '../../engine/schema.js'
-import { auditHead, listAudit, verifyChain } from '../../store/audit.js'
+import { checkReceiptInChain, verifyReceipt, type Receipt } from '../../engine/receipts.js'
+import { auditHead, findAuditRecord, listAudit, RECORD_ID, verifyChain } from '../../store/audit.js'
+import { receiptSchema } from './queries.js'
 import { problems } from '../schemas.js'
 
 const recordSchema = z
   .object({
+    id: z.string().optional().describe('opaque random id (receipts name their release record by it); records written before ids existed have none'),
     seq: z.number().int(),
     time: z.string(),
     actor: z.object({ principal: z.string(), role: z.string() }),
@@ -89,6 +92,45 @@ export default async function auditRoutes(app: FastifyInstance) {
     async (request) => {
       const result = verifyChain(app.db, request.query.head)
       return result.ok ? result : { ...result, head: auditHead(app.db) }
+    },
+  )
+
+  r.post(
+    '/v1/audit/receipts/verify',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: "Check a receipt against the chain: its signature, the release record it names and that record's receipt digest, and the whole chain",
+        description:
+          'Receipts name their release record by an opaque id, never by a position in the chain. The record carries the sha256 of the receipt\'s signed fields, so this check (or an auditor with a copy of the chain) proves the answer was released and charged.',
+        tags: ['audit'],
+        body: z.strictObject({ receipt: receiptSchema }),
+        response: {
+          200: z.object({
+            ok: z.boolean(),
+            signature: z.boolean(),
+            record: z.object({ id: z.string(), seq: z.number().int(), hash: z.string() }).nullable(),
+            chain: z.object({ ok: z.boolean(), records: z.number().int() }),
+            problem: z.string().optional(),
+          }),
+          ...problems(400, 401, 403),
+        },
+      },
+    },
+    async (request) => {
+      const receipt = request.body.receipt as Receipt
+      const sig = verifyReceipt(receipt, app.signingKey.publicKeyPem)
+      const found = RECORD_ID.test(receipt.auditRecord) ? findAuditRecord(app.db, receipt.auditRecord) : null
+      const inChain = checkReceiptInChain(receipt, found)
+      const chain = verifyChain(app.db)
+      const problem = !sig.ok ? sig.problem : !inChain.ok ? inChain.problem : !chain.ok ? `the chain does not verify: ${chain.problem} (record ${chain.badSeq})` : undefined
+      return {
+        ok: problem === undefined,
+        signature: sig.ok,
+        record: found === null ? null : { id: found.id!, seq: found.seq, hash: found.hash },
+        chain: { ok: chain.ok, records: chain.records },
+        ...(problem === undefined ? {} : { problem }),
+      }
     },
   )
 

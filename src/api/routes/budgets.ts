@@ -6,8 +6,9 @@ import { toMicro } from '../../engine/dp/index.js'
 import { budgetView, deltaToFemto } from '../../engine/policy/pricing.js'
 import { identifierSchema } from '../../engine/schema.js'
 import { findDatasetBudget, setDatasetBudget } from '../../store/budgets.js'
-import { getDataset } from '../../store/datasets.js'
-import { actorOf } from '../plugins/auth.js'
+import { datasetNotFound, findDataset } from '../../store/datasets.js'
+import { actorOf, principalOf } from '../plugins/auth.js'
+import { holdsGrant } from '../visibility.js'
 import { ledgerViewSchema, problems } from '../schemas.js'
 
 const budgetResponse = z.object({ dataset: z.string() }).extend(ledgerViewSchema.shape).meta({ id: 'DatasetBudget' })
@@ -48,14 +49,16 @@ export default async function budgetRoutes(app: FastifyInstance) {
     {
       config: { roles: ['operator', 'analyst'] },
       schema: {
-        summary: "A dataset's privacy budget: total, spent, remaining",
+        summary: "A dataset's privacy budget: total, spent, remaining (analysts: datasets they hold a grant on)",
         tags: ['budgets'],
         params: z.object({ id: identifierSchema }),
         response: { 200: budgetResponse, ...problems(401, 403, 404, 409) },
       },
     },
     async (request) => {
-      getDataset(app.db, request.params.id)
+      const p = principalOf(request)
+      // An analyst without a grant on the dataset gets what an unknown id gets: its budget is not theirs to watch.
+      if (p.role === 'analyst' ? !holdsGrant(app, p, request.params.id) : findDataset(app.db, request.params.id) === null) throw datasetNotFound(request.params.id)
       const ledger = findDatasetBudget(app.db, request.params.id)
       if (!ledger) {
         throw new VeilboxError('VEILBOX_ERR_BUDGET_NOT_SET', `dataset ${request.params.id} has no privacy budget yet; set one with PUT /v1/datasets/${request.params.id}/budget`, {

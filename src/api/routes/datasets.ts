@@ -3,14 +3,16 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { VeilboxError } from '../../errors/index.js'
 import { datasetSpecSchema, identifierSchema, type DatasetSpec } from '../../engine/schema.js'
-import { createDataset, getDataset, listDatasets, listVersions, type DatasetRecord } from '../../store/datasets.js'
+import { createDataset, getDataset, listDatasets, listVersions, setListed, versionOpening, type DatasetRecord } from '../../store/datasets.js'
+import { COMMITMENT_ALGORITHM } from '../../store/fingerprint.js'
+import { canSee, visibleDataset } from '../visibility.js'
 import { findHeKeys, uploadEncryption } from '../../store/he.js'
 import { actorOf, principalOf } from '../plugins/auth.js'
 import heRoutes, { columnAggregates } from './he.js'
 import { datasetViewSchema, problems } from '../schemas.js'
 
-/** What the catalog shows of a dataset: its declared metadata, never a row value. */
-export function datasetView(app: FastifyInstance, record: DatasetRecord, withRows: boolean): z.infer<typeof datasetViewSchema> {
+/** What the catalog shows of a dataset: its declared metadata, never a row value. Content hashes and row counts are for operators. */
+export function datasetView(app: FastifyInstance, record: DatasetRecord, operator: boolean): z.infer<typeof datasetViewSchema> {
   const s = record.spec
   const hasHe = s.columns.some((c) => c.protection === 'he')
   const keys = hasHe ? findHeKeys(app.db, s.id) : null
@@ -38,13 +40,15 @@ export function datasetView(app: FastifyInstance, record: DatasetRecord, withRow
       const enc = hasHe ? uploadEncryption(app.db, v.uploadId) : null
       return {
         version: v.version,
-        sha256: v.sha256,
+        commitment: v.commitment,
+        ...(operator ? { sha256: v.sha256 } : {}),
         createdAt: v.createdAt,
-        ...(withRows ? { rows: v.rows } : {}),
+        ...(operator ? { rows: v.rows } : {}),
         ...(enc === null ? {} : { encryptedBy: enc.encryptedBy }),
       }
     }),
     createdAt: record.createdAt,
+    listed: record.listed,
     ...(hasHe ? { he: { keys: keys !== null, ...(keys === null ? {} : { profileId: keys.profile.id }) } } : {}),
   }
 }
@@ -104,8 +108,8 @@ export default async function datasetRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const operator = principalOf(request).role === 'operator'
-      return { datasets: listDatasets(app.db).map((d) => datasetView(app, d, operator)) }
+      const p = principalOf(request)
+      return { datasets: listDatasets(app.db).filter((d) => canSee(app, p, d)).map((d) => datasetView(app, d, p.role === 'operator')) }
     },
   )
 
@@ -120,6 +124,46 @@ export default async function datasetRoutes(app: FastifyInstance) {
         response: { 200: datasetViewSchema, ...problems(401, 404) },
       },
     },
-    async (request) => datasetView(app, getDataset(app.db, request.params.id), principalOf(request).role === 'operator'),
+    async (request) => {
+      const p = principalOf(request)
+      return datasetView(app, visibleDataset(app, p, request.params.id), p.role === 'operator')
+    },
+  )
+
+  r.put(
+    '/v1/datasets/:id/listing',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: 'List a dataset in every analyst\'s catalog, or show it only to analysts holding a grant on it',
+        tags: ['datasets'],
+        params: z.object({ id: identifierSchema }),
+        body: z.strictObject({ listed: z.boolean() }),
+        response: { 200: datasetViewSchema, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (request) => datasetView(app, setListed(app.db, request.params.id, request.body.listed, actorOf(request)), true),
+  )
+
+  r.get(
+    '/v1/datasets/:id/versions/:version/commitment',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: "Open a version's commitment for an auditor: its salt and content hash",
+        description: `The commitment analysts, answers and receipts carry is ${COMMITMENT_ALGORITHM}. An auditor given the salt and the content hash recomputes it; the salt is secret otherwise, so the commitment reveals nothing of the rows.`,
+        tags: ['datasets'],
+        params: z.object({ id: identifierSchema, version: z.coerce.number().int().min(1) }),
+        response: {
+          200: z.object({ dataset: z.string(), version: z.number().int(), algorithm: z.string(), sha256: z.string(), salt: z.string(), commitment: z.string() }),
+          ...problems(400, 401, 403, 404),
+        },
+      },
+    },
+    async (request) => {
+      const { id, version } = request.params
+      getDataset(app.db, id)
+      return { dataset: id, version, algorithm: COMMITMENT_ALGORITHM, ...versionOpening(app.db, id, version) }
+    },
   )
 }

@@ -8,7 +8,8 @@ import { identifierSchema, type ColumnSpec } from '../../engine/schema.js'
 import { keyOptionsIn, keyOptionsSchema } from '../../custodian/wire.js'
 import { getDataset } from '../../store/datasets.js'
 import { findHeKeys, storeHeKeys, type HeKeysRecord } from '../../store/he.js'
-import { actorOf } from '../plugins/auth.js'
+import { actorOf, principalOf } from '../plugins/auth.js'
+import { visibleDataset } from '../visibility.js'
 import { problems } from '../schemas.js'
 
 /** Aggregates an encrypted column supports: sums of ciphertexts and their derivations, never an order statistic. */
@@ -155,7 +156,7 @@ export default async function heRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const { spec } = getDataset(app.db, request.params.id)
+      const { spec } = visibleDataset(app, principalOf(request), request.params.id)
       return heView(spec.id, spec.columns, findHeKeys(app.db, spec.id))
     },
   )

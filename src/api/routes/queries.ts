@@ -39,16 +39,20 @@ export const receiptSchema = z
     queryId: z.string(),
     dataset: z.string(),
     version: z.number().int(),
-    datasetSha256: z.string(),
+    datasetCommitment: z.string().describe("the version's salted commitment (HMAC-SHA256 of its content hash under a secret per-version salt); the operator can open it to an auditor"),
     queryHash: z.string(),
     resultHash: z.string(),
     privacy: z.looseObject({ mechanism: z.string(), epsilon: z.number(), delta: z.number() }),
     time: z.string(),
-    auditSeq: z.number().int(),
+    auditRecord: z.string().describe('opaque id of the release record in the audit chain, which carries this receipt\'s digest'),
     keyId: z.string(),
     signature: z.string(),
   })
-  .meta({ id: 'Receipt', description: 'Ed25519 signature over the canonical JSON of the other fields; verify with GET /v1/receipts/keys' })
+  .meta({
+    id: 'Receipt',
+    description:
+      'Ed25519 signature over the canonical JSON of the other fields; verify with GET /v1/receipts/keys. Answers released before veilbox 0.2 keep the receipt they were signed with (datasetSha256 and auditSeq in place of datasetCommitment and auditRecord).',
+  })
 
 export const answerSchema = z
   .object({
@@ -56,7 +60,7 @@ export const answerSchema = z
     grant: z.string(),
     dataset: z.string(),
     version: z.number().int(),
-    datasetSha256: z.string(),
+    datasetCommitment: z.string(),
     queryHash: z.string(),
     sql: z.string().nullable(),
     columns: z.array(z.string()),

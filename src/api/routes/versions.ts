@@ -52,7 +52,7 @@ export default async function versionRoutes(app: FastifyInstance) {
           },
         },
         response: {
-          201: z.object({ version: z.number().int(), rows: z.number().int(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+          201: z.object({ version: z.number().int(), rows: z.number().int(), sha256: z.string().regex(/^[0-9a-f]{64}$/), commitment: z.string().regex(/^[0-9a-f]{64}$/) }),
           ...problems(400, 401, 403, 404, 413, 415),
         },
       },

@@ -12,6 +12,7 @@ import { checkProfileFitsSpec, heMaterial, heProfileOf, uploadEncryption } from 
 import { allocate, CHUNK_ROWS, decodeChunk, encodingFor, type Encoding } from './encoding.js'
 import { checkedRows, type IngestFormat } from './parse.js'
 import type { CellValue } from './rows.js'
+import { newSalt, versionCommitment } from '../fingerprint.js'
 import { stmt } from '../statements.js'
 
 export { INGEST_FORMATS, type IngestFormat } from './parse.js'
@@ -20,6 +21,7 @@ export interface IngestResult {
   readonly version: number
   readonly rows: number
   readonly sha256: string
+  readonly commitment: string
 }
 
 /**
@@ -162,6 +164,8 @@ export class StagedVersion {
     if (this.inChunk > 0) this.flushChunk()
     if (this.pendingCiphers.length > 0) this.flushCiphers()
     const sha256 = this.fingerprint.digest((column) => this.batchesOf(column))
+    const salt = newSalt()
+    const commitment = versionCommitment(salt, sha256)
     const db = this.db
     const datasetId = this.spec.id
     const rows = this.rows
@@ -176,12 +180,14 @@ export class StagedVersion {
         stmt(db, 'INSERT INTO he_uploads (upload_id, profile_id, encrypted_by) VALUES (?, ?, ?)').run(this.uploadId, this.profile.id, encryptedBy)
       }
       stmt(db, "UPDATE uploads SET state = 'committed' WHERE id = ?").run(this.uploadId)
-      stmt(db, 'INSERT INTO dataset_versions (dataset_id, version, upload_id, rows, sha256, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      stmt(db, 'INSERT INTO dataset_versions (dataset_id, version, upload_id, rows, sha256, salt, commitment, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
         datasetId,
         next + 1,
         this.uploadId,
         rows,
         sha256,
+        salt,
+        commitment,
         new Date().toISOString(),
         actor.principal,
       )
@@ -191,11 +197,11 @@ export class StagedVersion {
         outcome: 'ok',
         dataset: datasetId,
         version: next + 1,
-        detail: { rows, sha256, ...(this.profile !== null && encryptedBy !== null ? { encryptedBy, profileId: this.profile.id } : {}) },
+        detail: { rows, sha256, commitment, ...(this.profile !== null && encryptedBy !== null ? { encryptedBy, profileId: this.profile.id } : {}) },
       })
       return next + 1
     })
-    return { version, rows, sha256 }
+    return { version, rows, sha256, commitment }
   }
 
   discard(): void {
