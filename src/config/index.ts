@@ -40,7 +40,7 @@ const envSchema = z.object({
   VEILBOX_CUSTODIAN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   VEILBOX_CUSTODIAN_TIMEOUT_MS: intFrom(100, 600_000).default(30_000),
   /** Ciphertext batches x groups one encrypted aggregate task may process. */
-  VEILBOX_HE_MAX_WORK: intFrom(1, 100_000_000).default(50_000),
+  VEILBOX_HE_MAX_WORK: intFrom(1, 100_000_000).default(1_000),
 })
 
 export interface Config {

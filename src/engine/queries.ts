@@ -18,6 +18,7 @@ import { checkGrantUsable, checkQueryInGrant } from './policy/grant.js'
 import { deltaToFemto, exhausted, FEMTO, MICRO, PICO, priceOn, type LedgerView, type Price } from './policy/pricing.js'
 import { bindQuery, fromJson, parseQuery, queryDataset, queryHash, unknownDatasetError, type BoundQuery, type Query } from './query/index.js'
 import { planQuery, type AggregatePrivacy, type MechanismKind, type Plan } from './query/planner.js'
+import { admit, type AdmissionLimits } from './admission.js'
 import { releaseAnswer, type Cell, type DecryptedMeasure } from './release/answer.js'
 import type { Custodian } from './he/custodian.js'
 import type { HeProfile } from './he/profile.js'
@@ -152,22 +153,42 @@ const STORED_CACHE_SIZE = 2_000
 /** Parsed SQL per text: the AST is immutable and depends on the text alone; a text that does not parse throws and is not kept. */
 const parsedSql = new ParsedByText<Query>(parseQuery, 1_000)
 
+export interface QueryEngineOptions {
+  readonly db: Db
+  readonly executor: Executor
+  readonly signer: SigningKey
+  /** Decrypts encrypted aggregates; null or left out when the service has none (HE queries then fail with 503). */
+  readonly custodian?: Custodian | null
+  /** What one query may cost (admission.ts); default DEFAULT_LIMITS. */
+  readonly limits?: AdmissionLimits
+  /** The clock (tests inject one). */
+  readonly now?: () => Date
+}
+
+/** The defaults of VEILBOX_TASK_MAX_CELLS and VEILBOX_HE_MAX_WORK. */
+export const DEFAULT_LIMITS: AdmissionLimits = Object.freeze({ maxCells: 8_000_000_000, heMaxWork: 1_000 })
+
 export class QueryEngine {
   private readonly committer: GroupCommitter
   private readonly repeats = new Map<string, { cacheKey: string; version: number }>()
   private readonly stored = new Map<string, { body: AnswerBody; prefix: string }>()
   /** A fresh answer's JSON, made once for the answers table and sent as it is. */
   private readonly freshJson = new WeakMap<AnswerBody, string>()
+  private readonly db: Db
+  private readonly executor: Executor
+  private readonly signer: SigningKey
+  private readonly custodian: Custodian | null
+  private readonly limits: AdmissionLimits
+  private readonly now: () => Date
 
-  constructor(
-    private readonly db: Db,
-    private readonly executor: Executor,
-    private readonly signer: SigningKey,
-    private readonly now: () => Date = () => new Date(),
-    /** Decrypts encrypted aggregates; null when the service has none (HE queries then fail with 503). */
-    private readonly custodian: Custodian | null = null,
-  ) {
-    this.committer = new GroupCommitter(db)
+  constructor(options: QueryEngineOptions) {
+    this.db = options.db
+    this.executor = options.executor
+    this.signer = options.signer
+    this.custodian = options.custodian ?? null
+    this.limits = options.limits ?? DEFAULT_LIMITS
+    this.now = options.now ?? (() => new Date())
+    this.committer = new GroupCommitter(this.db)
   }
 
   /** Waits for releases being committed, then lets go of the -wal file. */
@@ -230,11 +251,18 @@ export class QueryEngine {
       const queryId = `q_${randomBytes(12).toString('hex')}`
       // The noise is reserved and drawn while the sandbox computes; the reservation ends once the release is over, whatever happened.
       const noise = plan.prepare()
+      const prepared = p
       try {
-        const [exact] = await Promise.all([this.executor.execute({ dataset: p.spec.id, version: p.version.version, ...plan.exec }), noise])
-        const decrypted = plan.exec.encrypted === undefined ? [] : await this.decrypt(actor, p, queryId, exact)
-        const released = releaseAnswer(plan, exact, decrypted)
-        const prepared = p
+        let released: ReturnType<typeof releaseAnswer>
+        try {
+          const [exact] = await Promise.all([this.executor.execute({ dataset: p.spec.id, version: p.version.version, ...plan.exec }), noise])
+          const decrypted = plan.exec.encrypted === undefined ? [] : await this.decrypt(actor, p, queryId, exact)
+          released = releaseAnswer(plan, exact, decrypted)
+        } catch (err) {
+          // A deadline hit is charged like an answer: whether an answer comes back must not depend on the data.
+          if (isVeilboxError(err) && err.code === 'VEILBOX_ERR_SANDBOX_TIMEOUT') throw await this.committer.run(() => this.chargeDeadline(actor, prepared, queryId, err))
+          throw publicComputeError(err)
+        }
         return await this.committer.run(() => this.commit(actor, prepared, released, queryId))
       } finally {
         void noise.then((end) => end(), () => {})
@@ -395,6 +423,8 @@ export class QueryEngine {
     const confidence = req.confidence ?? DEFAULT_CONFIDENCE
     const heProfile = this.heProfileFor(record.spec, version)
     const plan = planQuery(bound, { mechanism, epsilon: req.epsilon, delta, confidence, heProfile, ...(req.weights ? { weights: req.weights } : {}) })
+    // Over a limit: refused here, before anything runs, on public facts alone; preview refuses it alike.
+    admit(plan, version.rows, heProfile, this.limits)
     const hash = queryHash(query)
     const cacheKey = createHash('sha256')
       .update(
@@ -580,9 +610,47 @@ export class QueryEngine {
     }
   }
 
+  /**
+   * A query stopped at its deadline, charged as if it had been answered, in
+   * one transaction with its audit record (query.deadline). Admission and
+   * constant-shape execution make a deadline hit depend on load, never on the
+   * rows; charging it as well means that whether an answer comes back cannot
+   * be bought for free either way, nor a worker held for nothing. Returns the
+   * error to send; throws the budget refusal when the grant cannot pay, as an
+   * answer would get.
+   */
+  private chargeDeadline(actor: AuditActor, p: Prepared, queryId: string, timeout: VeilboxError): VeilboxError {
+    const grant = getGrant(this.db, p.grant.id)
+    const views = this.ledgers(p, grant)
+    checkGrantUsable(grant, { name: actor.principal, role: 'analyst', keyId: '' }, this.now())
+    const gc = priceOn(views.grant, p.price)
+    const dc = priceOn(views.dataset, p.price)
+    if (!guardedCharge(this.db, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL')) throw exhausted(views.grant, gc)
+    if (!guardedCharge(this.db, 'dataset_budgets', p.spec.id, dc)) throw exhausted(views.dataset, dc)
+    const charged = chargeView(gc)
+    appendAudit(this.db, {
+      actor,
+      action: 'query.deadline',
+      outcome: timeout.code,
+      ...subjectOf(p),
+      charged: { epsilon: String(gc.epsilon / MICRO), delta: String(gc.delta / FEMTO) },
+      detail: { queryId, mechanism: p.plan.mechanism, dataset: { epsilon: dc.epsilon / MICRO, delta: dc.delta / FEMTO }, reason: timeout.detail },
+    })
+    return new VeilboxError(
+      'VEILBOX_ERR_SANDBOX_TIMEOUT',
+      `${timeout.detail}; its privacy cost (epsilon ${charged.epsilon}${charged.delta > 0 ? `, delta ${charged.delta}` : ''}) was charged as if it had been answered, because whether an answer comes back must not depend on the data (docs/privacy-model.md). Retry when the service is less busy, or with a smaller query`,
+      { ...timeout.extra, charged, remaining: remainingOf(views.grant, gc) },
+      { cause: timeout, headers: { 'retry-after': '5' } },
+    )
+  }
+
   private async recordRefusal(actor: AuditActor, p: Prepared | null, req: QueryRequest, err: unknown): Promise<void> {
+    // A deadline hit was charged and recorded (query.deadline) with its charge.
+    if (isVeilboxError(err) && err.code === 'VEILBOX_ERR_SANDBOX_TIMEOUT' && err.extra.charged !== undefined) return
     const code = isVeilboxError(err) ? err.code : 'VEILBOX_ERR_INTERNAL'
-    const detail = isVeilboxError(err) && err.status < 500 ? err.detail : 'internal failure; nothing was released or charged'
+    // The operator's record keeps what the analyst's error leaves out (publicComputeError).
+    const inner = isVeilboxError(err) && publicized.has(err) && isVeilboxError(err.cause) ? err.cause : null
+    const detail = inner !== null ? inner.detail : isVeilboxError(err) && err.status < 500 ? err.detail : 'internal failure; nothing was released or charged'
     let grant: GrantRecord | null = p?.grant ?? null
     if (grant === null) {
       try {
@@ -611,5 +679,33 @@ export class QueryEngine {
       void auditErr
     }
   }
+}
+
+/**
+ * What an analyst is told when computing a query failed after admission: the
+ * code and a fixed sentence, never the worker's or custodian's own detail,
+ * which may carry counts taken from the data (rows in a group, batches,
+ * values). The operator's audit record keeps the original (recordRefusal).
+ * Refusals for load (busy) keep their Retry-After.
+ */
+export function publicComputeError(err: unknown): VeilboxError {
+  const code = isVeilboxError(err) ? err.code : 'VEILBOX_ERR_INTERNAL'
+  const headers = isVeilboxError(err) ? { ...err.headers } : {}
+  const detail = PUBLIC_DETAIL[code] ?? 'computing the query failed; nothing was released or charged. The operator has the details in the audit chain'
+  const out = new VeilboxError(code, detail, {}, { cause: err, headers })
+  publicized.add(out)
+  return out
+}
+
+/** Errors made by publicComputeError, whose cause holds the detail for the operator's record. */
+const publicized = new WeakSet<VeilboxError>()
+
+const PUBLIC_DETAIL: Partial<Record<string, string>> = {
+  VEILBOX_ERR_SANDBOX_BUSY: 'every sandbox is busy; nothing was computed or charged. Retry after a moment',
+  VEILBOX_ERR_SANDBOX_TOO_LARGE: 'the query is larger than this service computes in one task; nothing was charged. Touch fewer columns or group by fewer keys',
+  VEILBOX_ERR_SANDBOX_OUT_OF_MEMORY: 'the query ran out of sandbox memory and was stopped; nothing was released or charged',
+  VEILBOX_ERR_SANDBOX_CRASHED: 'the sandbox running the query failed; nothing was released or charged',
+  VEILBOX_ERR_CUSTODIAN_UNAVAILABLE: 'the key custodian could not be reached, so the encrypted aggregates could not be released; nothing was charged. Retry after a moment',
+  VEILBOX_ERR_CUSTODIAN_REFUSED: 'the key custodian refused to decrypt the aggregates; nothing was released or charged. The operator has the details in the audit chain',
 }
 

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { Piscina } from 'piscina'
 import { ERROR_CODES, VeilboxError, type ErrorCode } from '../errors/index.js'
+import { publicRows } from '../engine/admission.js'
 import { groupLayout } from '../engine/exec/grouping.js'
 import type { ExecTask } from '../engine/exec/task.js'
 import type { ColumnArray } from '../engine/exec/types.js'
@@ -30,7 +31,7 @@ export interface PoolOptions {
   readonly maxCells: number
   /** JS heap cap of each worker, MiB. */
   readonly heapMb: number
-  /** Cap on ciphertext batches x groups per encrypted task (default DEFAULT_HE_MAX_WORK). */
+  /** Backstop cap on ciphertext batches x groups x streams per encrypted task (default DEFAULT_HE_MAX_WORK); the engine admits on VEILBOX_HE_MAX_WORK first. */
   readonly heMaxWork?: number
   /** The worker module; tests pass fixtures. */
   readonly filename?: string
@@ -108,12 +109,15 @@ export class SandboxPool implements Executor {
       lease = this.store.acquire(task.dataset, task.version)
       const v = lease.version
       const names = taskColumns(task)
-      const cells = v.rows * (names.length + 1)
+      // A backstop behind the engine's admission (engine/admission.ts), on the same public size class:
+      // neither the decision nor its message may show the exact row count.
+      const rows = publicRows(v.rows)
+      const cells = rows * (names.length + 1)
       if (cells > this.options.maxCells) {
         throw new VeilboxError(
           'VEILBOX_ERR_SANDBOX_TOO_LARGE',
-          `the query would touch ${names.length} columns of ${v.rows} rows, more than this service allows per task (VEILBOX_TASK_MAX_CELLS=${this.options.maxCells}); touch fewer columns`,
-          { rows: v.rows, columns: names.length },
+          `the query would touch ${names.length} columns of a version in the size class of ${rows} rows, more than this service allows per task (VEILBOX_TASK_MAX_CELLS=${this.options.maxCells}); touch fewer columns`,
+          { publicRows: rows, columns: names.length },
         )
       }
       const columns: Record<string, ColumnArray> = {}
@@ -122,17 +126,30 @@ export class SandboxPool implements Executor {
         if (c) columns[n] = c
       }
       const he = task.encrypted === undefined ? undefined : this.encryptedPart(task, v)
-      const request: WorkerRequest = { task, rows: v.rows, keep: v.keep, columns, ...(he === undefined ? {} : { he }) }
-      // A ref'd timer, unlike AbortSignal.timeout: a pending query keeps the process alive.
+      // The deadline counts from the moment a worker starts the task (it posts on `started`), so that
+      // time spent queued behind other tasks never turns into a deadline hit, which the engine charges.
+      // A task that waits longer than a deadline for a worker is dropped as busy, free.
+      const { port1, port2 } = new MessageChannel()
+      const request: WorkerRequest = { task, rows: v.rows, keep: v.keep, columns, ...(he === undefined ? {} : { he }), started: port2 }
+      // Ref'd timers, unlike AbortSignal.timeout: a pending query keeps the process alive.
       const deadline = new AbortController()
-      const timer = setTimeout(() => deadline.abort(), this.options.timeoutMs)
+      let started = false
+      let runTimer: NodeJS.Timeout | undefined
+      const queueTimer = setTimeout(() => deadline.abort(), this.options.timeoutMs)
+      port1.once('message', () => {
+        started = true
+        clearTimeout(queueTimer)
+        runTimer = setTimeout(() => deadline.abort(), this.options.timeoutMs)
+      })
       let raw: unknown
       try {
-        raw = await this.pool.run(request, { signal: deadline.signal })
+        raw = await this.pool.run(request, { signal: deadline.signal, transferList: [port2] })
       } catch (err) {
-        throw this.failure(err, deadline.signal)
+        throw this.failure(err, deadline.signal, started)
       } finally {
-        clearTimeout(timer)
+        clearTimeout(queueTimer)
+        clearTimeout(runTimer)
+        port1.close()
       }
       const parsed = workerResponseSchema.safeParse(raw)
       if (!parsed.success) {
@@ -169,27 +186,34 @@ export class SandboxPool implements Executor {
       if (c === undefined) throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `version ${v.version} of ${v.dataset} holds no ciphertexts of column ${m.column}`)
       columns[m.column] = c
       const streams = c.values.length + (m.squares ? (c.squares?.length ?? 0) : 0)
-      work += Math.ceil(c.rows / c.batchRows) * groups * streams
+      work += Math.ceil(publicRows(c.rows) / c.batchRows) * groups * streams
     }
     const max = this.options.heMaxWork ?? DEFAULT_HE_MAX_WORK
     if (work > max) {
       throw new VeilboxError(
         'VEILBOX_ERR_SANDBOX_TOO_LARGE',
-        `the query would process ${work} ciphertext batches x groups, more than this service allows per task (VEILBOX_HE_MAX_WORK=${max}); group by fewer keys or aggregate fewer encrypted columns at once`,
+        `the query would process ${work} ciphertext batches x groups x streams, more than this sandbox allows per task (${max}); group by fewer keys or aggregate fewer encrypted columns at once`,
         { work, max },
       )
     }
     return { material: { id: he.material.id, profile: he.material.profile, galois: he.material.galois }, columns }
   }
 
-  private failure(err: unknown, signal: AbortSignal): VeilboxError {
+  private failure(err: unknown, signal: AbortSignal, started: boolean): VeilboxError {
     const e = err as { name?: string; code?: string; message?: string }
-    if (signal.aborted || e.name === 'AbortError') {
+    if ((signal.aborted || e.name === 'AbortError') && !started) {
       return new VeilboxError(
-        'VEILBOX_ERR_SANDBOX_TIMEOUT',
-        `the query ran past its deadline of ${this.options.timeoutMs} ms and was stopped; nothing was released or charged`,
-        { timeoutMs: this.options.timeoutMs },
+        'VEILBOX_ERR_SANDBOX_BUSY',
+        `no sandbox worker was free for ${this.options.timeoutMs} ms; nothing was computed or charged, retry after a moment`,
+        {},
+        { headers: { 'retry-after': '1' } },
       )
+    }
+    if (signal.aborted || e.name === 'AbortError') {
+      // The engine charges a deadline hit like an answer (docs/privacy-model.md); this says only what happened here.
+      return new VeilboxError('VEILBOX_ERR_SANDBOX_TIMEOUT', `the query ran past its deadline of ${this.options.timeoutMs} ms and was stopped; nothing was released`, {
+        timeoutMs: this.options.timeoutMs,
+      })
     }
     if (e.code === 'ERR_WORKER_OUT_OF_MEMORY') {
       return new VeilboxError('VEILBOX_ERR_SANDBOX_OUT_OF_MEMORY', 'the query ran out of sandbox memory and was stopped; nothing was released or charged', {})

@@ -1,3 +1,4 @@
+import type { MessagePort as WorkerPort } from 'node:worker_threads'
 import { z } from 'zod'
 import { execTaskSchema, type ExecTask } from '../engine/exec/task.js'
 import type { ColumnArray } from '../engine/exec/types.js'
@@ -60,6 +61,7 @@ export const workerRequestSchema = z.strictObject({
   keep: z.instanceof(Uint8Array),
   columns: z.record(z.string(), columnSchema),
   he: heRequestSchema.optional(),
+  started: z.custom<WorkerPort>((v) => v instanceof MessagePort).optional(),
 })
 
 export interface WorkerRequest {
@@ -68,6 +70,8 @@ export interface WorkerRequest {
   readonly keep: Uint8Array
   readonly columns: Record<string, ColumnArray>
   readonly he?: WorkerHeRequest
+  /** The worker posts one message here when it starts the task: the deadline counts from then, not from the queue. */
+  readonly started?: WorkerPort
 }
 
 const measureResultSchema = z.discriminatedUnion('kind', [
@@ -108,17 +112,4 @@ export const workerResponseSchema = z.discriminatedUnion('ok', [
 
 export type WorkerResponse = { readonly ok: true; readonly result: ExecResult } | { readonly ok: false; readonly code: string; readonly detail: string }
 
-/** Column names a task reads (WHERE, GROUP BY, measures). */
-export function taskColumns(task: ExecTask): string[] {
-  const names = new Set<string>()
-  const walk = (p: NonNullable<ExecTask['where']>): void => {
-    if ('operands' in p) p.operands.forEach(walk)
-    else if ('operand' in p) walk(p.operand)
-    else names.add(p.column)
-  }
-  if (task.where) walk(task.where)
-  for (const g of task.groupBy) names.add(g.column)
-  for (const m of task.measures) names.add(m.column)
-  for (const m of task.encrypted ?? []) names.add(m.column)
-  return [...names]
-}
+export { taskColumns } from '../engine/exec/task.js'

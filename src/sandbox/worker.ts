@@ -19,7 +19,17 @@ const choice = loadKernel({ native: (workerData as { native?: boolean } | undefi
 const kernel: Kernel = choice.kernel
 const loops: Loops = choice.loops
 
+/** Tells the pool the task has a worker now (its deadline starts). Idempotent: the port is closed after the first call. */
+export function signalStart(message: unknown): void {
+  const port = (message as { started?: unknown } | null)?.started
+  if (port instanceof MessagePort) {
+    port.postMessage(1)
+    port.close()
+  }
+}
+
 export default async function run(message: unknown): Promise<WorkerResponse> {
+  signalStart(message)
   const parsed = workerRequestSchema.safeParse(message)
   if (!parsed.success) {
     return { ok: false, code: 'VEILBOX_ERR_SANDBOX_BAD_MESSAGE', detail: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') }

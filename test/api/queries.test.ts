@@ -29,7 +29,9 @@ t.test('a grouped query answers one row per declared district with intervals and
   t.same(a.budget.remaining, { epsilon: 9.9, delta: 0.000001 })
   t.equal(a.cached, false)
   t.match(a.queryId, /^q_[0-9a-f]{24}$/)
-  t.match(a.datasetSha256, /^[0-9a-f]{64}$/)
+  t.match(a.datasetCommitment, /^[0-9a-f]{64}$/)
+  t.notOk('datasetSha256' in a, 'the content hash of the rows is not shown to analysts')
+  t.notOk('auditSeq' in a.receipt, 'no global counter in the receipt')
 })
 
 t.test('preview spends nothing; the run spends exactly what it said; a repeat is cached, identical and free', async (t) => {

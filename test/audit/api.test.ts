@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { verifyReceipt } from '../../src/engine/receipts.js'
+import { receiptDigest, signReceipt, verifyReceipt } from '../../src/engine/receipts.js'
 import { queryApp } from '../helpers/app.js'
 import { runCli } from '../helpers/cli.js'
 
@@ -139,27 +139,44 @@ t.test('receipts verify offline with only the published key; any change is caugh
   const { publicKey, keyId, algorithm } = keys.json().keys[0]
   t.equal(algorithm, 'Ed25519')
   const r = answer.receipt
-  t.match(r, { queryId: answer.queryId, dataset: qa.dataset, version: 1, datasetSha256: answer.datasetSha256, queryHash: answer.queryHash, keyId })
-  const releaseSeq = qa.app.db.prepare("SELECT seq FROM audit_log WHERE action = 'query.release'").pluck().get()
-  t.equal(r.auditSeq, releaseSeq, 'the receipt names its audit record')
+  t.match(r, { queryId: answer.queryId, dataset: qa.dataset, version: 1, datasetCommitment: answer.datasetCommitment, queryHash: answer.queryHash, keyId })
+  const release = qa.app.db.prepare("SELECT record_id, detail FROM audit_log WHERE action = 'query.release'").get() as { record_id: string; detail: string }
+  t.equal(r.auditRecord, release.record_id, 'the receipt names its release record by its opaque id')
+  t.match(r.auditRecord, /^a_[0-9a-f]{32}$/)
+  t.equal(JSON.parse(release.detail).receipt, receiptDigest(r), "the release record carries the receipt's digest")
   t.same(verifyReceipt(r, publicKey, answer), { ok: true })
 
   const tampered: [string, unknown][] = [
     ['queryId', 'q_' + '0'.repeat(24)],
     ['dataset', 'other'],
     ['version', 2],
-    ['datasetSha256', '0'.repeat(64)],
+    ['datasetCommitment', '0'.repeat(64)],
     ['queryHash', '1'.repeat(64)],
     ['resultHash', '2'.repeat(64)],
     ['privacy', { ...r.privacy, epsilon: 0.01 }],
     ['time', '2020-01-01T00:00:00.000Z'],
-    ['auditSeq', 1],
+    ['auditRecord', `a_${'0'.repeat(32)}`],
     ['signature', Buffer.alloc(64).toString('base64')],
   ]
   for (const [field, value] of tampered) t.equal(verifyReceipt({ ...r, [field]: value }, publicKey).ok, false, `changed ${field}`)
   const altered = { ...answer, rows: answer.rows.map((row: unknown[], i: number) => (i === 0 ? [row[0], (row[1] as number) + 1] : row)) }
   t.match(verifyReceipt(r, publicKey, altered), { ok: false, problem: /answer does not match/ })
   t.match(verifyReceipt({ ...r, keyId: 'ffffffffffffffff' }, publicKey), { ok: false, problem: /signed with key/ })
+
+  // Against the chain (operators, or an auditor with a copy): the record the receipt names carries its digest.
+  const inChain = await qa.call('operator', { method: 'POST', url: '/v1/audit/receipts/verify', payload: { receipt: r } })
+  t.equal(inChain.statusCode, 200, inChain.body)
+  t.match(inChain.json(), { ok: true, signature: true, record: { id: r.auditRecord }, chain: { ok: true } })
+  t.equal((await qa.call('analyst', { method: 'POST', url: '/v1/audit/receipts/verify', payload: { receipt: r } })).statusCode, 403, 'operators only')
+  // A receipt the service signed but that names another record, or a record whose digest differs: not in the chain.
+  const other = qa.app.db.prepare("SELECT record_id FROM audit_log WHERE action <> 'query.release' AND record_id IS NOT NULL LIMIT 1").pluck().get() as string
+  const { signature: _sig, ...unsigned } = r
+  const misnamed = signReceipt({ ...unsigned, auditRecord: other }, qa.app.signingKey.privateKey)
+  t.match((await qa.call('operator', { method: 'POST', url: '/v1/audit/receipts/verify', payload: { receipt: misnamed } })).json(), { ok: false, signature: true, problem: /not a query.release/ })
+  const reworded = signReceipt({ ...unsigned, time: '2020-01-01T00:00:00.000Z' }, qa.app.signingKey.privateKey)
+  t.match((await qa.call('operator', { method: 'POST', url: '/v1/audit/receipts/verify', payload: { receipt: reworded } })).json(), { ok: false, signature: true, problem: /digest does not match/ })
+  const unknown = signReceipt({ ...unsigned, auditRecord: `a_${'f'.repeat(32)}` }, qa.app.signingKey.privateKey)
+  t.match((await qa.call('operator', { method: 'POST', url: '/v1/audit/receipts/verify', payload: { receipt: unknown } })).json(), { ok: false, record: null, problem: /no audit record/ })
 
   // Offline, with the CLI and only the public key.
   const dir = fs.mkdtempSync(path.join(qa.dataDir, 'receipts-'))

@@ -38,7 +38,6 @@ export default fp(
       maxCells: c.taskMaxCells,
       heapMb: c.workerHeapMb,
       native: kernel.kernel === 'native',
-      heMaxWork: c.heMaxWork,
       ...(opts.sandboxWorker ? { filename: opts.sandboxWorker } : {}),
     }, kernel.kernel)
     app.decorate('columnStore', store)
@@ -47,7 +46,7 @@ export default fp(
     app.decorate('signingKey', signingKey)
     const custodian = await custodianFor(c)
     app.decorate('custodian', custodian)
-    const queries = new QueryEngine(app.db, executor, signingKey, undefined, custodian)
+    const queries = new QueryEngine({ db: app.db, executor, signer: signingKey, custodian, limits: { maxCells: c.taskMaxCells, heMaxWork: c.heMaxWork } })
     app.decorate('queries', queries)
     app.addHook('onClose', async () => {
       await executor.close()

@@ -154,3 +154,18 @@ export function buildAggregateRequest(task: ExecTask, src: TaskColumns, loops: L
   }
   return { rows, selection, grouping, measures: task.measures.map((m) => toMeasure(src, m)) }
 }
+
+/** Column names a task reads (WHERE, GROUP BY, measures). */
+export function taskColumns(task: ExecTask): string[] {
+  const names = new Set<string>()
+  const walk = (p: NonNullable<ExecTask['where']>): void => {
+    if ('operands' in p) p.operands.forEach(walk)
+    else if ('operand' in p) walk(p.operand)
+    else names.add(p.column)
+  }
+  if (task.where) walk(task.where)
+  for (const g of task.groupBy) names.add(g.column)
+  for (const m of task.measures) names.add(m.column)
+  for (const m of task.encrypted ?? []) names.add(m.column)
+  return [...names]
+}
