@@ -686,9 +686,11 @@ export class QueryEngine {
  * code and a fixed sentence, never the worker's or custodian's own detail,
  * which may carry counts taken from the data (rows in a group, batches,
  * values). The operator's audit record keeps the original (recordRefusal).
- * Refusals for load (busy) keep their Retry-After.
+ * Refusals for load (busy) and an unreachable custodian keep their own words.
  */
 export function publicComputeError(err: unknown): VeilboxError {
+  // Load and configuration, not data: their own words say what to do.
+  if (isVeilboxError(err) && (err.code === 'VEILBOX_ERR_SANDBOX_BUSY' || err.code === 'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE')) return err
   const code = isVeilboxError(err) ? err.code : 'VEILBOX_ERR_INTERNAL'
   const headers = isVeilboxError(err) ? { ...err.headers } : {}
   const detail = PUBLIC_DETAIL[code] ?? 'computing the query failed; nothing was released or charged. The operator has the details in the audit chain'
@@ -701,11 +703,9 @@ export function publicComputeError(err: unknown): VeilboxError {
 const publicized = new WeakSet<VeilboxError>()
 
 const PUBLIC_DETAIL: Partial<Record<string, string>> = {
-  VEILBOX_ERR_SANDBOX_BUSY: 'every sandbox is busy; nothing was computed or charged. Retry after a moment',
   VEILBOX_ERR_SANDBOX_TOO_LARGE: 'the query is larger than this service computes in one task; nothing was charged. Touch fewer columns or group by fewer keys',
   VEILBOX_ERR_SANDBOX_OUT_OF_MEMORY: 'the query ran out of sandbox memory and was stopped; nothing was released or charged',
   VEILBOX_ERR_SANDBOX_CRASHED: 'the sandbox running the query failed; nothing was released or charged',
-  VEILBOX_ERR_CUSTODIAN_UNAVAILABLE: 'the key custodian could not be reached, so the encrypted aggregates could not be released; nothing was charged. Retry after a moment',
   VEILBOX_ERR_CUSTODIAN_REFUSED: 'the key custodian refused to decrypt the aggregates; nothing was released or charged. The operator has the details in the audit chain',
 }
 

@@ -14,20 +14,45 @@ const ask = (qa: Awaited<ReturnType<typeof fixtureApp>>, where: string, epsilon 
 const spent = async (qa: Awaited<ReturnType<typeof fixtureApp>>) =>
   (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json().budget.epsilon.spent as number
 
-t.test('a task past its deadline is ended within the deadline plus a second; the next query succeeds', async (t) => {
-  // Deadlines count from submission; a long one leaves room for a cold worker under tsx.
-  const deadline = 8000
+t.test('a task past its deadline is ended within the deadline plus a second, and charged like an answer; the next query succeeds', async (t) => {
+  // Deadlines count from the moment a worker starts the task.
+  const deadline = 3000
   const qa = await fixtureApp(t, { queryTimeoutMs: deadline })
   await ask(qa, 'age > 20') // warm the worker
   const started = Date.now()
   const res = await ask(qa, 'age = -1001')
   const took = Date.now() - started
   t.equal(res.statusCode, 504)
-  t.equal(res.json().code, 'VEILBOX_ERR_SANDBOX_TIMEOUT')
+  const body = res.json()
+  t.equal(body.code, 'VEILBOX_ERR_SANDBOX_TIMEOUT')
   t.ok(took >= deadline - 50 && took < deadline + 1000, `ended after ${took} ms`)
-  t.equal(await spent(qa), 0.1, 'only the warm-up was charged')
+  t.match(body.detail, /charged as if it had been answered/)
+  t.same(body.charged, { epsilon: 0.1, delta: 0 })
+  t.equal(await spent(qa), 0.2, 'the deadline hit was charged like the warm-up answer')
+  const records = qa.app.db.prepare("SELECT action, outcome, charged_epsilon FROM audit_log WHERE action LIKE 'query.%' ORDER BY seq").all()
+  t.same(records, [
+    { action: 'query.release', outcome: 'ok', charged_epsilon: '0.1' },
+    { action: 'query.deadline', outcome: 'VEILBOX_ERR_SANDBOX_TIMEOUT', charged_epsilon: '0.1' },
+  ], 'one record of the deadline, with its charge, and no refusal record besides')
   const next = await ask(qa, 'age > 30')
   t.equal(next.statusCode, 200, 'the pool replaced the worker and goes on')
+})
+
+t.test('time queued behind other tasks never counts toward a deadline: a task no worker starts within one is dropped as busy, free', async (t) => {
+  const deadline = 2000
+  const qa = await fixtureApp(t, { queryTimeoutMs: deadline, queueMax: 4 })
+  t.equal((await ask(qa, 'age > 20')).statusCode, 200, 'warm')
+  const task = (value: number) => ({ dataset: qa.dataset, version: 1, where: { kind: 'cmp' as const, column: 'age', op: '=' as const, value }, groupBy: [], measures: [] })
+  const t0 = Date.now()
+  // Submitted in one tick: the second is queued before the first has started, so its wait for a worker
+  // (the one worker spins until its deadline, then is replaced) passes a deadline first.
+  const spin = qa.app.executor.execute(task(-1001)).then(() => null, (e: { code: string }) => ({ code: e.code, at: Date.now() - t0 }))
+  const queued = qa.app.executor.execute(task(30)).then(() => null, (e: { code: string; headers: Record<string, string> }) => ({ code: e.code, retry: e.headers['retry-after'], at: Date.now() - t0 }))
+  const [a, b] = await Promise.all([spin, queued])
+  t.match(a, { code: 'VEILBOX_ERR_SANDBOX_TIMEOUT' }, 'the running task hit its deadline')
+  t.match(b, { code: 'VEILBOX_ERR_SANDBOX_BUSY', retry: '1' }, 'the queued one is busy, not timed out')
+  t.ok(b !== null && b.at < deadline + 1000, `dropped after ${b?.at} ms in the queue`)
+  t.equal(await spent(qa), 0.1, 'only the warm-up was charged')
 })
 
 t.test('a crashing worker and a throwing one fail only their own query and charge nothing', async (t) => {
@@ -117,7 +142,8 @@ t.test('a worker receives a plan and column views only: no key, grant, budget or
   }
   await ask(qa, 'age = -1007')
   const msg = JSON.parse(seen) as Record<string, unknown>
-  t.same(Object.keys(msg).sort(), ['columns', 'keep', 'rows', 'task'])
+  t.same(Object.keys(msg).sort(), ['columns', 'keep', 'rows', 'started', 'task'], 'started: the port the worker signals its start on')
+  t.same(msg.started, {}, 'a bare message port')
   t.same(Object.keys(msg.columns as object).sort(), ['age'], 'only the columns the task reads')
   for (const secret of [qa.keys.analyst, qa.keys.operator, qa.grant, 'test: household statistics', 'alice', 'epsilon', 'budget']) {
     t.notOk(seen.includes(secret), `the message does not hold ${secret.slice(0, 12)}`)

@@ -128,7 +128,7 @@ t.test('only slot 0 of a rotate-and-sum result is ever decrypted into a value', 
     [{ column: 'other' }, /no he column/],
     [{ kind: 'product' as 'sum' }, /unknown aggregate kind/],
     [{ ciphertexts: [] }, /ciphertext/],
-    [{ rows: 0 }, /covers 1 to/],
+    [{ rows: -1 }, /covers 0 to/],
     [{ ciphertexts: [new Uint8Array(100)] }, /not a ciphertext/],
   ]
   for (const [patch, message] of refusals) {
