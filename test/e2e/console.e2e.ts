@@ -368,7 +368,9 @@ t.test('a revoked key sends the user back to sign-in', async (t) => {
   const { page, problems } = await open(t)
   await signIn(t, page, made.body.key, 'analyst')
   await page.locator('[data-nav="catalog"]').click()
-  await page.locator('[data-dataset="binzhou_households"]').waitFor()
+  // A new analyst holds no grant: the catalog is empty, and says why.
+  await page.getByTestId('catalog-empty').waitFor()
+  t.match(await page.getByTestId('catalog-empty').textContent(), /grant/)
   t.equal((await api('DELETE', '/v1/keys/e2e-short-lived', keys.operator)).status, 200, 'an operator revokes the key meanwhile')
   await page.locator('[data-nav="history"]').click()
   await page.getByTestId('signed-out-expired').waitFor()

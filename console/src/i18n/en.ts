@@ -102,6 +102,8 @@ export const en = {
   'catalog.title': 'Catalog',
   'catalog.intro': 'Every dataset with its declared column policies. Bounds and categories are declared by the operator, never read from the data.',
   'catalog.empty': 'No dataset is registered yet.',
+  'catalog.emptyAnalyst': 'No dataset is open to you yet. You see the datasets of your grants and those the operator listed; ask an operator for a grant.',
+  'catalog.emptyCustodian': 'No dataset has encrypted columns yet. You see the datasets whose keys a custodian holds.',
   'catalog.query': 'Write a query',
   'catalog.owner': 'Owner',
   'catalog.privacyUnit': 'Privacy unit',

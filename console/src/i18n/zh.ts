@@ -106,6 +106,8 @@ export const zh: Record<MessageKey, string> = {
   'catalog.title': '数据目录',
   'catalog.intro': '所有数据集及其声明的列策略。取值范围和类别由运营人员声明，从不从数据中读取。',
   'catalog.empty': '尚未登记任何数据集。',
+  'catalog.emptyAnalyst': '目前没有向您开放的数据集。您能看到的是您的授权所涉及的数据集，以及运营方公开列出的数据集；请向运营方申请授权。',
+  'catalog.emptyCustodian': '目前没有含加密列的数据集。您能看到的是由密钥托管方持有密钥的数据集。',
   'catalog.query': '编写查询',
   'catalog.owner': '所有方',
   'catalog.privacyUnit': '隐私单元',

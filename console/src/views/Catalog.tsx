@@ -68,7 +68,7 @@ export function CatalogView() {
       <p class="muted">{t('catalog.intro')}</p>
       <ErrorBox error={catalog.error} />
       {catalog.loading && !catalog.data && <Loading />}
-      {catalog.data && catalog.data.datasets.length === 0 && <p class="notice">{t('catalog.empty')}</p>}
+      {catalog.data && catalog.data.datasets.length === 0 && <p class="notice" data-testid="catalog-empty">{t(session.role === 'operator' ? 'catalog.empty' : session.role === 'analyst' ? 'catalog.emptyAnalyst' : 'catalog.emptyCustodian')}</p>}
       {catalog.data?.datasets.map((d) => {
         const latest = d.versions[d.versions.length - 1]
         return (
