@@ -525,20 +525,29 @@ export class QueryEngine {
     }
   }
 
+  /**
+   * Both ledgers charged with guarded statements, inside the caller's write
+   * transaction. The grant is read again under the lock: it may have been
+   * charged, revoked or expired while the sandbox computed.
+   */
+  private charge(actor: AuditActor, p: Prepared): { views: { grant: LedgerView; dataset: LedgerView }; gc: Charge; dc: Charge } {
+    const grant = getGrant(this.db, p.grant.id)
+    const views = this.ledgers(p, grant)
+    checkGrantUsable(grant, { name: actor.principal, role: 'analyst', keyId: '' }, this.now())
+    const gc = priceOn(views.grant, p.price)
+    const dc = priceOn(views.dataset, p.price)
+    if (!guardedCharge(this.db, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL')) throw exhausted(views.grant, gc)
+    if (!guardedCharge(this.db, 'dataset_budgets', p.spec.id, dc)) throw exhausted(views.dataset, dc)
+    return { views, gc, dc }
+  }
+
   /** The release: runs inside a (group) commit; nothing leaves before that commit is on disk. */
   private commit(actor: AuditActor, p: Prepared, released: ReturnType<typeof releaseAnswer>, queryId: string): AnswerBody {
     {
       // A twin of this query may have committed while we computed: its answer wins, free.
       const twin = findAnswer(this.db, p.grant.id, p.cacheKey)
       if (twin) return this.rereadInTransaction(actor, twin, 'query.cached')
-      // Read again under the write lock: the grant may have been charged, revoked or expired while the sandbox computed.
-      const grant = getGrant(this.db, p.grant.id)
-      const views = this.ledgers(p, grant)
-      checkGrantUsable(grant, { name: actor.principal, role: 'analyst', keyId: '' }, this.now())
-      const gc = priceOn(views.grant, p.price)
-      const dc = priceOn(views.dataset, p.price)
-      if (!guardedCharge(this.db, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL')) throw exhausted(views.grant, gc)
-      if (!guardedCharge(this.db, 'dataset_budgets', p.spec.id, dc)) throw exhausted(views.dataset, dc)
+      const { views, gc, dc } = this.charge(actor, p)
       const createdAt = this.now().toISOString()
       const gaussian = p.plan.mechanism === 'gaussian'
       const privacy = {
@@ -620,13 +629,7 @@ export class QueryEngine {
    * answer would get.
    */
   private chargeDeadline(actor: AuditActor, p: Prepared, queryId: string, timeout: VeilboxError): VeilboxError {
-    const grant = getGrant(this.db, p.grant.id)
-    const views = this.ledgers(p, grant)
-    checkGrantUsable(grant, { name: actor.principal, role: 'analyst', keyId: '' }, this.now())
-    const gc = priceOn(views.grant, p.price)
-    const dc = priceOn(views.dataset, p.price)
-    if (!guardedCharge(this.db, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL')) throw exhausted(views.grant, gc)
-    if (!guardedCharge(this.db, 'dataset_budgets', p.spec.id, dc)) throw exhausted(views.dataset, dc)
+    const { views, gc, dc } = this.charge(actor, p)
     const charged = chargeView(gc)
     appendAudit(this.db, {
       actor,
