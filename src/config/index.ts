@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
@@ -111,9 +112,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
  */
 function checkCustodianDir(config: Config): void {
   if (config.custodianUrl !== null) return
-  const rel = path.relative(path.resolve(config.dataDir), path.resolve(config.custodianDir))
-  if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
+  if (isWithin(realPath(config.dataDir), realPath(config.custodianDir))) {
     const problem = `VEILBOX_CUSTODIAN_DIR (${config.custodianDir}) lies inside the data directory (${config.dataDir}); the custodian's secret keys must live outside it`
     throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', `invalid environment: ${problem}`, { problems: [problem] })
   }
+}
+
+/**
+ * `dir` with every symbolic link resolved, for a path that may not exist yet:
+ * the deepest existing ancestor is resolved by the file system and the rest
+ * appended. A lexical comparison is not enough: `<data>/..keys` is inside
+ * `<data>` though its relative path starts with "..", and a link can point
+ * anywhere.
+ */
+export function realPath(dir: string): string {
+  let head = path.resolve(dir)
+  const rest: string[] = []
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync.native(head), ...rest.reverse())
+    } catch {
+      const parent = path.dirname(head)
+      if (parent === head) return path.join(head, ...rest.reverse())
+      rest.push(path.basename(head))
+      head = parent
+    }
+  }
+}
+
+/** `inner` is `outer` or lies below it (both real paths). */
+export function isWithin(outer: string, inner: string): boolean {
+  const rel = path.relative(outer, inner)
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel))
 }
