@@ -9,7 +9,7 @@
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import { serverOptions } from '../src/api/app.js'
-import security from '../src/api/plugins/security.js'
+import { headers, rateLimits } from '../src/api/plugins/security.js'
 import { loadConfig } from '../src/config/index.js'
 
 const config = loadConfig(process.env)
@@ -17,10 +17,11 @@ const app = Fastify(serverOptions(config))
 app.get('/bare', async () => ({ status: 'ok' }))
 const stackBody = process.env.BARE_STACK_BODY ?? '{"status":"ok"}'
 await app.register(async (stack) => {
-  // The security plugin runs after authentication (its rate limit keys by
-  // principal); here no request has one, so an empty stand-in keeps that order.
+  // The rate limit runs after authentication (it keys by principal); here no
+  // request has one, so an empty stand-in keeps that order.
+  await stack.register(headers)
   await stack.register(fp(async () => {}, { name: 'auth' }))
-  await stack.register(security, { rateLimitPerMinute: config.rateLimitPerMinute })
+  await stack.register(rateLimits, { rateLimitPerMinute: config.rateLimitPerMinute })
   stack.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })

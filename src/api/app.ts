@@ -7,9 +7,10 @@ import auth from './plugins/auth.js'
 import consolePlugin from './plugins/console.js'
 import db from './plugins/db.js'
 import engine from './plugins/engine.js'
-import errors from './plugins/errors.js'
+import errors, { frameworkErrors } from './plugins/errors.js'
 import openapi from './plugins/openapi.js'
-import security from './plugins/security.js'
+import { headers, rateLimits } from './plugins/security.js'
+import requests from './plugins/requests.js'
 import auditRoutes from './routes/audit.js'
 import budgetRoutes from './routes/budgets.js'
 import datasetRoutes from './routes/datasets.js'
@@ -47,6 +48,7 @@ export function serverOptions(config: Config, logger?: FastifyServerOptions['log
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    frameworkErrors,
   }
 }
 
@@ -61,12 +63,15 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   })
 
   // External first, then veilbox's own plugins, then routes.
+  // Security headers before authentication, so that every refusal carries them.
   await app.register(errors)
+  await app.register(headers)
   await app.register(openapi, { version: VERSION })
   await app.register(db, { config: options.config })
-  await app.register(auth)
+  await app.register(auth, { failuresPerMinute: options.config.authFailuresPerMinute })
   await app.register(engine, options.sandboxWorker ? { sandboxWorker: options.sandboxWorker } : {})
-  await app.register(security, { rateLimitPerMinute: options.config.rateLimitPerMinute })
+  await app.register(rateLimits, { rateLimitPerMinute: options.config.rateLimitPerMinute })
+  await app.register(requests, { bodyIdleTimeoutMs: options.config.bodyIdleTimeoutMs, maxOpenRequests: options.config.maxOpenRequests })
 
   await app.register(healthRoutes)
   await app.register(keyRoutes)

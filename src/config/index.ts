@@ -20,6 +20,12 @@ const envSchema = z.object({
   VEILBOX_PORT: intFrom(0, 65535).default(8080),
   VEILBOX_DATA_DIR: z.string().min(1).default('./data'),
   VEILBOX_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Requests with a missing or invalid key per minute per client address, before 429. */
+  VEILBOX_AUTH_FAILURES_PER_MINUTE: intFrom(1, 10_000_000).default(60),
+  /** How long a request body may stop arriving before the request is ended (408). */
+  VEILBOX_BODY_IDLE_TIMEOUT_MS: intFrom(100, 3_600_000).default(30_000),
+  /** Requests one principal may have in flight at once (429 past it). */
+  VEILBOX_MAX_OPEN_REQUESTS: intFrom(1, 1_000_000).default(64),
   /** Requests per minute per principal (anonymous callers: per IP). */
   VEILBOX_RATE_LIMIT: intFrom(1, 10_000_000).default(6000),
   /** Largest accepted dataset upload, in MiB. */
@@ -50,6 +56,9 @@ export interface Config {
   readonly dataDir: string
   readonly logLevel: z.infer<typeof envSchema>['VEILBOX_LOG_LEVEL']
   readonly rateLimitPerMinute: number
+  readonly authFailuresPerMinute: number
+  readonly bodyIdleTimeoutMs: number
+  readonly maxOpenRequests: number
   readonly uploadMaxBytes: number
   readonly workers: number
   readonly queryTimeoutMs: number
@@ -85,6 +94,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     dataDir: path.resolve(e.VEILBOX_DATA_DIR),
     logLevel: e.VEILBOX_LOG_LEVEL,
     rateLimitPerMinute: e.VEILBOX_RATE_LIMIT,
+    authFailuresPerMinute: e.VEILBOX_AUTH_FAILURES_PER_MINUTE,
+    bodyIdleTimeoutMs: e.VEILBOX_BODY_IDLE_TIMEOUT_MS,
+    maxOpenRequests: e.VEILBOX_MAX_OPEN_REQUESTS,
     uploadMaxBytes: e.VEILBOX_UPLOAD_MAX_MB * 1024 * 1024,
     workers: e.VEILBOX_WORKERS,
     queryTimeoutMs: e.VEILBOX_QUERY_TIMEOUT_MS,

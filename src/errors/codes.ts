@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   VEILBOX_ERR_AUTH_MISSING_KEY: { status: 401, title: 'API key missing' },
   VEILBOX_ERR_AUTH_INVALID_KEY: { status: 401, title: 'API key not recognised' },
   VEILBOX_ERR_AUTH_FORBIDDEN_ROLE: { status: 403, title: 'Role not allowed for this operation' },
+  VEILBOX_ERR_AUTH_TOO_MANY_FAILURES: { status: 429, title: 'Too many failed authentications' },
 
   // Generic request problems
   VEILBOX_ERR_REQUEST_VALIDATION: { status: 400, title: 'Request does not match the schema' },
@@ -20,6 +21,14 @@ export const ERROR_CODES = {
   VEILBOX_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   VEILBOX_ERR_REQUEST_NOT_FOUND: { status: 404, title: 'Route not found' },
   VEILBOX_ERR_REQUEST_RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  VEILBOX_ERR_REQUEST_TOO_DEEP: { status: 400, title: 'Request body nested too deeply' },
+  VEILBOX_ERR_REQUEST_BAD_URL: { status: 400, title: 'Malformed URL' },
+  VEILBOX_ERR_REQUEST_FORBIDDEN_PATH: { status: 403, title: 'Path not allowed' },
+  VEILBOX_ERR_REQUEST_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  VEILBOX_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request body stalled' },
+  VEILBOX_ERR_REQUEST_ABORTED: { status: 400, title: 'Request aborted by the client' },
+  VEILBOX_ERR_REQUEST_MALFORMED: { status: 400, title: 'Malformed request' },
+  VEILBOX_ERR_REQUEST_TOO_MANY_OPEN: { status: 429, title: 'Too many open requests' },
 
   // Configuration (start-up)
   VEILBOX_ERR_CONFIG_INVALID: { status: 500, title: 'Invalid configuration' },

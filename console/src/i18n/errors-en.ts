@@ -22,6 +22,7 @@ export const errorsEn: Record<string, ErrorText> = {
   VEILBOX_ERR_AUTH_MISSING_KEY: { what: 'No API key was sent.', next: 'Sign in again with your key.' },
   VEILBOX_ERR_AUTH_INVALID_KEY: { what: 'This API key is not valid, or it has been revoked.', next: 'Check that you pasted the whole key, or ask an operator for a new one.' },
   VEILBOX_ERR_AUTH_FORBIDDEN_ROLE: { what: 'Your key’s role may not do this.', next: 'Use a key with the role named below, or ask an operator.' },
+  VEILBOX_ERR_AUTH_TOO_MANY_FAILURES: { what: 'Too many sign-in attempts failed.', next: 'Wait a minute, then sign in with a valid key.' },
 
   VEILBOX_ERR_REQUEST_VALIDATION: { what: 'Some fields are not filled in as required.', next: 'Correct the fields listed below and try again.' },
   VEILBOX_ERR_REQUEST_BAD_JSON: { what: 'The request body is not valid JSON.', next: 'Check the pasted JSON and try again.' },
@@ -30,6 +31,14 @@ export const errorsEn: Record<string, ErrorText> = {
   VEILBOX_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE: { what: 'This kind of file is not accepted here.', next: 'Upload CSV (with a header row) or NDJSON.' },
   VEILBOX_ERR_REQUEST_NOT_FOUND: { what: 'The service has no such address.', next: 'The console and the service may be of different versions: reload the page.' },
   VEILBOX_ERR_REQUEST_RATE_LIMITED: { what: 'Too many requests in a short time.', next: 'Wait a minute, then try again.' },
+  VEILBOX_ERR_REQUEST_TOO_DEEP: { what: 'The request nests too deeply.', next: 'Simplify the query: fewer nested conditions.' },
+  VEILBOX_ERR_REQUEST_BAD_URL: { what: 'The address of the request is malformed.', next: 'Check the link; special characters must be percent-encoded.' },
+  VEILBOX_ERR_REQUEST_FORBIDDEN_PATH: { what: 'That path is not allowed.', next: 'Open the console from its start page.' },
+  VEILBOX_ERR_REQUEST_METHOD_NOT_ALLOWED: { what: 'This action is not available here.', next: 'Reload the page; if it persists, report it.' },
+  VEILBOX_ERR_REQUEST_TIMEOUT: { what: 'The upload stopped arriving.', next: 'Check the connection and send it again.' },
+  VEILBOX_ERR_REQUEST_ABORTED: { what: 'The request was cancelled.', next: 'Send it again if you still need it.' },
+  VEILBOX_ERR_REQUEST_MALFORMED: { what: 'The request is malformed.', next: 'Reload the page; if it persists, report it.' },
+  VEILBOX_ERR_REQUEST_TOO_MANY_OPEN: { what: 'Too many requests are still running.', next: 'Wait for the running ones to finish, then try again.' },
   VEILBOX_ERR_CONFIG_INVALID: { what: 'The service is configured wrongly.', next: 'An operator must fix the configuration named below and restart veilbox.' },
 
   VEILBOX_ERR_KEY_NAME_TAKEN: { what: 'An active key with this name exists already.', next: 'Choose another name, or revoke the existing key first.' },

@@ -13,6 +13,7 @@ export const errorsZh: Record<string, ErrorText> = {
   VEILBOX_ERR_AUTH_MISSING_KEY: { what: '没有发送 API 密钥。', next: '请用您的密钥重新登录。' },
   VEILBOX_ERR_AUTH_INVALID_KEY: { what: '此 API 密钥无效或已被吊销。', next: '请检查是否粘贴了完整的密钥，或向运营人员申请新密钥。' },
   VEILBOX_ERR_AUTH_FORBIDDEN_ROLE: { what: '您的密钥角色不能执行此操作。', next: '请使用下方所列角色的密钥，或联系运营人员。' },
+  VEILBOX_ERR_AUTH_TOO_MANY_FAILURES: { what: '失败的登录尝试过多。', next: '请稍等一分钟，再用有效的密钥登录。' },
 
   VEILBOX_ERR_REQUEST_VALIDATION: { what: '有些字段未按要求填写。', next: '请更正下方列出的字段后重试。' },
   VEILBOX_ERR_REQUEST_BAD_JSON: { what: '请求内容不是有效的 JSON。', next: '请检查粘贴的 JSON 后重试。' },
@@ -21,6 +22,14 @@ export const errorsZh: Record<string, ErrorText> = {
   VEILBOX_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE: { what: '此处不接受这种文件。', next: '请上传带表头的 CSV 或 NDJSON。' },
   VEILBOX_ERR_REQUEST_NOT_FOUND: { what: '服务上没有这个地址。', next: '控制台与服务的版本可能不一致：请刷新页面。' },
   VEILBOX_ERR_REQUEST_RATE_LIMITED: { what: '短时间内请求过多。', next: '请等待一分钟后重试。' },
+  VEILBOX_ERR_REQUEST_TOO_DEEP: { what: '请求的嵌套层级过深。', next: '请简化查询，减少嵌套的条件。' },
+  VEILBOX_ERR_REQUEST_BAD_URL: { what: '请求地址格式错误。', next: '请检查链接；特殊字符需要进行百分号编码。' },
+  VEILBOX_ERR_REQUEST_FORBIDDEN_PATH: { what: '不允许访问该路径。', next: '请从控制台首页进入。' },
+  VEILBOX_ERR_REQUEST_METHOD_NOT_ALLOWED: { what: '此处不支持该操作。', next: '请刷新页面；如仍出现，请反馈。' },
+  VEILBOX_ERR_REQUEST_TIMEOUT: { what: '上传的数据停止传输。', next: '请检查网络连接后重新发送。' },
+  VEILBOX_ERR_REQUEST_ABORTED: { what: '请求已被取消。', next: '如仍需要，请重新发送。' },
+  VEILBOX_ERR_REQUEST_MALFORMED: { what: '请求格式错误。', next: '请刷新页面；如仍出现，请反馈。' },
+  VEILBOX_ERR_REQUEST_TOO_MANY_OPEN: { what: '进行中的请求过多。', next: '请等待正在进行的请求完成后再试。' },
   VEILBOX_ERR_CONFIG_INVALID: { what: '服务配置有误。', next: '运营人员须修正下方指出的配置并重启 veilbox。' },
 
   VEILBOX_ERR_KEY_NAME_TAKEN: { what: '已存在同名的有效密钥。', next: '请换一个名称，或先吊销现有密钥。' },

@@ -32,9 +32,50 @@ export function actorOf(request: FastifyRequest): AuditActor {
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i
 
+/**
+ * Failed authentications per client address, in fixed one-minute windows.
+ * Past the limit, a request whose key is missing or invalid gets 429 instead
+ * of 401; one with a valid key is not affected. The map is bounded: at its
+ * size the oldest windows are dropped first.
+ */
+export class FailureLimiter {
+  private readonly windows = new Map<string, { start: number; count: number }>()
+
+  constructor(
+    readonly perMinute: number,
+    private readonly maxAddresses = 100_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Counts a failure; returns the seconds to wait when the address is over the limit, else null. */
+  fail(address: string): number | null {
+    const t = this.now()
+    let w = this.windows.get(address)
+    if (w === undefined || t - w.start >= 60_000) {
+      this.windows.delete(address)
+      w = { start: t, count: 0 }
+      if (this.windows.size >= this.maxAddresses) this.windows.delete(this.windows.keys().next().value!)
+      this.windows.set(address, w)
+    }
+    w.count += 1
+    return w.count > this.perMinute ? Math.max(1, Math.ceil((w.start + 60_000 - t) / 1000)) : null
+  }
+}
+
 export default fp(
-  async function auth(app: FastifyInstance) {
+  async function auth(app: FastifyInstance, opts: { failuresPerMinute?: number }) {
     app.decorateRequest('principal', null)
+    const failures = new FailureLimiter(opts.failuresPerMinute ?? 60)
+    const refuse = (request: FastifyRequest, err: VeilboxError): VeilboxError => {
+      const wait = failures.fail(request.ip)
+      if (wait === null) return err
+      return new VeilboxError(
+        'VEILBOX_ERR_AUTH_TOO_MANY_FAILURES',
+        `more than ${failures.perMinute} requests from this address had a missing or invalid key in the last minute; retry after ${wait} s with a valid key`,
+        { retryAfter: wait },
+        { headers: { 'retry-after': String(wait) } },
+      )
+    }
 
     // Default deny: a /v1 route that forgets to say who may call it does not start.
     app.addHook('onRoute', (route) => {
@@ -48,12 +89,12 @@ export default fp(
       if (roles === undefined || roles === 'public') return
       const header = request.headers.authorization
       if (header === undefined || header === '') {
-        throw new VeilboxError('VEILBOX_ERR_AUTH_MISSING_KEY', "this route needs an API key: send 'Authorization: Bearer <key>'")
+        throw refuse(request, new VeilboxError('VEILBOX_ERR_AUTH_MISSING_KEY', "this route needs an API key: send 'Authorization: Bearer <key>'"))
       }
       const m = BEARER.exec(header)
       const principal = m ? authenticate(app.db, m[1]!) : null
       if (!principal) {
-        throw new VeilboxError('VEILBOX_ERR_AUTH_INVALID_KEY', 'the API key is not valid or has been revoked; ask an operator for a key')
+        throw refuse(request, new VeilboxError('VEILBOX_ERR_AUTH_INVALID_KEY', 'the API key is not valid or has been revoked; ask an operator for a key'))
       }
       request.principal = principal
       if (roles !== 'any' && !roles.includes(principal.role)) {

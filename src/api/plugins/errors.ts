@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { isVeilboxError, VeilboxError, type ErrorCode } from '../../errors/index.js'
+import { applySecurityHeaders } from './security.js'
 
 /**
  * Every error leaves as application/problem+json with a stable VEILBOX_ERR_
@@ -30,7 +31,15 @@ export function problemBody(err: VeilboxError, requestId: string): ProblemBody {
   }
 }
 
-function fromFastify(err: FastifyError): VeilboxError | null {
+/** A request stream that ended because the client went away (not an error of the service). */
+export function isClientAbort(err: unknown, request?: FastifyRequest): boolean {
+  const e = err as { code?: string; message?: string } | null
+  if (e === null || typeof e !== 'object') return false
+  if (e.code === 'ECONNRESET' || e.code === 'ERR_STREAM_PREMATURE_CLOSE' || e.message === 'aborted') return true
+  return request?.raw.destroyed === true && request.raw.complete === false
+}
+
+function fromFastify(err: FastifyError, request: FastifyRequest): VeilboxError | null {
   if (err.validation) {
     const errors = err.validation.map((v) => ({
       path: `${err.validationContext ?? 'body'}${v.instancePath.replace(/\//g, '.').replace(/^\.$/, '')}`,
@@ -52,7 +61,35 @@ function fromFastify(err: FastifyError): VeilboxError | null {
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new VeilboxError('VEILBOX_ERR_REQUEST_BAD_JSON', 'the body is empty, cut short or not valid JSON')
   }
+  if (isClientAbort(err, request)) {
+    return new VeilboxError('VEILBOX_ERR_REQUEST_ABORTED', 'the client closed the connection before the request was complete; nothing was stored or charged')
+  }
+  // Any other error that carries a client status (a static file path refused, a method a route lacks) is
+  // the client's, whatever plugin raised it: its own code, never INTERNAL, never an error-level stack.
+  const status = typeof err.statusCode === 'number' ? err.statusCode : 500
+  if (status >= 400 && status < 500) return byStatus(status, request)
   return null
+}
+
+/** The request problem a plain HTTP client status stands for. */
+export function byStatus(status: number, request: FastifyRequest): VeilboxError {
+  const route = `${request.method} ${request.url.split('?')[0]}`
+  switch (status) {
+    case 403:
+      return new VeilboxError('VEILBOX_ERR_REQUEST_FORBIDDEN_PATH', `the path of ${route} is not allowed (it leaves its folder or names a hidden file); nothing was read`)
+    case 404:
+      return new VeilboxError('VEILBOX_ERR_REQUEST_NOT_FOUND', `no route ${route}; GET /openapi.json lists the routes`)
+    case 405:
+      return new VeilboxError('VEILBOX_ERR_REQUEST_METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${request.url.split('?')[0]}; GET /openapi.json lists the methods of each route`)
+    case 408:
+      return new VeilboxError('VEILBOX_ERR_REQUEST_TIMEOUT', 'the request body stopped arriving and the request was ended; nothing was stored')
+    case 413:
+      return new VeilboxError('VEILBOX_ERR_REQUEST_TOO_LARGE', 'the request is larger than this route accepts')
+    case 415:
+      return new VeilboxError('VEILBOX_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE', 'this route does not accept that content type')
+    default:
+      return new VeilboxError('VEILBOX_ERR_REQUEST_MALFORMED', `the request ${route} could not be taken as sent (HTTP ${status})`)
+  }
 }
 
 export function sendProblem(reply: FastifyReply, err: VeilboxError): FastifyReply {
@@ -68,7 +105,7 @@ export default fp(
         err = error
       } else {
         err =
-          fromFastify(error) ??
+          fromFastify(error, request) ??
           new VeilboxError('VEILBOX_ERR_INTERNAL', `an internal error stopped this request; it changed nothing. Quote request id ${request.id} when reporting it.`)
       }
       if (err.status >= 500) {
@@ -76,6 +113,9 @@ export default fp(
       } else {
         request.log.info({ code: err.code }, 'request refused')
       }
+      // A refusal before the body was read (a stalled or refused upload): the rest of the body would be
+      // read as the next request on this connection, so the connection ends with this answer.
+      if (!request.raw.complete) reply.header('connection', 'close')
       return sendProblem(reply, err)
     })
     app.setNotFoundHandler((request, reply) =>
@@ -87,3 +127,19 @@ export default fp(
   },
   { name: 'errors' },
 )
+
+/**
+ * Fastify's own refusals before routing (a URL that does not decode, a
+ * failed route constraint) as problem+json, not Fastify's JSON shape.
+ * Passed as the server's `frameworkErrors` option.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const err =
+    error.code === 'FST_ERR_BAD_URL'
+      ? new VeilboxError('VEILBOX_ERR_REQUEST_BAD_URL', `the URL cannot be decoded (${JSON.stringify(request.url.slice(0, 200))}): a "%" must start a two-digit hex escape such as %2F`)
+      : byStatus(typeof error.statusCode === 'number' ? error.statusCode : 400, request)
+  request.log.info({ code: err.code }, 'request refused')
+  applySecurityHeaders(request.raw, reply.raw)
+  void sendProblem(reply, err)
+}
+
