@@ -12,6 +12,8 @@ import { ingest } from '../store/ingest/index.js'
 import { findDatasetBudget, setDatasetBudget } from '../store/budgets.js'
 import { createGrant, listGrants } from '../store/grants.js'
 import { countKeys, createKey, listKeys, revokeKey, SYSTEM_ACTOR, type Role } from '../store/keys.js'
+import { toMicroTotal } from '../engine/dp/index.js'
+import { deltaTotalToFemto } from '../engine/policy/pricing.js'
 import { DEMO_SPEC, demoCsv } from './binzhou.js'
 import { DEMO_HE_KEY_OPTIONS, DEMO_HE_SPEC, demoHeStream } from './subsidies.js'
 
@@ -91,7 +93,7 @@ export async function bootstrap(db: Db, dataDir: string, options: { demo: boolea
       keyFiles.push(file)
     }
     if (!findDatasetBudget(db, DEMO_SPEC.id)) {
-      setDatasetBudget(db, DEMO_SPEC.id, { epsilonMicro: DEMO_BUDGET.epsilon * 1e6, deltaFemto: DEMO_BUDGET.delta * 1e15 }, SYSTEM_ACTOR, {
+      setDatasetBudget(db, DEMO_SPEC.id, { epsilonMicro: Number(toMicroTotal(DEMO_BUDGET.epsilon)), deltaFemto: deltaTotalToFemto(DEMO_BUDGET.delta) }, SYSTEM_ACTOR, {
         epsilon: String(DEMO_BUDGET.epsilon),
         delta: String(DEMO_BUDGET.delta),
       })
@@ -108,8 +110,8 @@ export async function bootstrap(db: Db, dataDir: string, options: { demo: boolea
           purpose: DEMO_GRANT.purpose,
           columns: null,
           aggregates: null,
-          epsilonMicro: DEMO_GRANT.epsilon * 1e6,
-          deltaFemto: DEMO_GRANT.delta * 1e15,
+          epsilonMicro: Number(toMicroTotal(DEMO_GRANT.epsilon)),
+          deltaFemto: deltaTotalToFemto(DEMO_GRANT.delta),
           expiresAt: new Date(Date.now() + 365 * 24 * 3600 * 1000).toISOString(),
         },
         SYSTEM_ACTOR,
@@ -132,7 +134,7 @@ export async function bootstrap(db: Db, dataDir: string, options: { demo: boolea
               purpose: DEMO_HE_GRANT.purpose,
               columns: null,
               aggregates: null,
-              epsilonMicro: DEMO_HE_GRANT.epsilon * 1e6,
+              epsilonMicro: Number(toMicroTotal(DEMO_HE_GRANT.epsilon)),
               deltaFemto: 0,
               expiresAt: new Date(Date.now() + 365 * 24 * 3600 * 1000).toISOString(),
             },
@@ -191,7 +193,7 @@ async function heDemo(db: Db, he: DemoCustodian): Promise<boolean> {
     storeHeKeys(db, DEMO_HE_SPEC, await he.custodian.publicMaterial(id), SYSTEM_ACTOR, action)
   }
   if (!findDatasetBudget(db, id)) {
-    setDatasetBudget(db, id, { epsilonMicro: DEMO_BUDGET.epsilon * 1e6, deltaFemto: 0 }, SYSTEM_ACTOR, { epsilon: String(DEMO_BUDGET.epsilon), delta: '0' })
+    setDatasetBudget(db, id, { epsilonMicro: Number(toMicroTotal(DEMO_BUDGET.epsilon)), deltaFemto: 0 }, SYSTEM_ACTOR, { epsilon: String(DEMO_BUDGET.epsilon), delta: '0' })
   }
   if (latestVersion(db, id)) return false
   if (he.keysDir !== null) {

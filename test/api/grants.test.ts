@@ -124,3 +124,30 @@ t.test('dataset budgets: set, read, and never below what is spent', async (t) =>
   const audit = qa.app.db.prepare("SELECT COUNT(*) FROM audit_log WHERE action = 'budget.set'").pluck().get()
   t.equal(audit, 2, 'the initial set and the raise; the refused ones left no record')
 })
+
+t.test('finding 8: totals round down and charges up, read exactly from their decimals', async (t) => {
+  const qa = await queryApp(t)
+  const budget = await qa.call('operator', { method: 'PUT', url: `/v1/datasets/${qa.dataset}/budget`, payload: { epsilon: 100.0000001, delta: 0.9999999999999999 } })
+  t.equal(budget.statusCode, 200, budget.body)
+  t.equal(budget.json().epsilon.total, 100, 'epsilon 100.0000001 holds 100, not 100.000001')
+  t.equal(budget.json().delta.total, 0.999999999999999, 'delta 0.9999999999999999 holds 999999999999999 femto-units, not 1')
+  t.equal(qa.app.db.prepare('SELECT delta_total FROM dataset_budgets').pluck().get(), 999_999_999_999_999)
+  const grant = await qa.call('operator', {
+    method: 'POST',
+    url: '/v1/grants',
+    payload: { analyst: 'alice', dataset: qa.dataset, purpose: 'rounding', epsilon: 1.0000001, delta: 1e-9, expiresAt: '2099-01-01T00:00:00Z' },
+  })
+  t.equal(grant.statusCode, 201, grant.body)
+  t.equal(grant.json().budget.epsilon.total, 1)
+  const row = qa.app.db.prepare('SELECT epsilon_total, delta_total FROM grants WHERE id = ?').get(grant.json().id)
+  t.same(row, { epsilon_total: 1_000_000, delta_total: 1_000_000 }, '1e-9 is exactly 1,000,000 femto-units (float multiplication made it 1,000,001)')
+  const recorded = qa.app.db.prepare("SELECT detail FROM audit_log WHERE action = 'grant.create' ORDER BY seq DESC LIMIT 1").pluck().get() as string
+  t.match(JSON.parse(recorded), { epsilon: '1', delta: '1e-9' }, 'the chain records what the grant holds')
+  const tiny = await qa.call('operator', { method: 'POST', url: '/v1/grants', payload: { analyst: 'alice', dataset: qa.dataset, purpose: 'too small', epsilon: 1e-7, expiresAt: '2099-01-01T00:00:00Z' } })
+  t.equal(tiny.statusCode, 400)
+  t.match(tiny.json(), { code: 'VEILBOX_ERR_POLICY_BAD_GRANT', detail: /below one micro-unit/ })
+  // A charge rounds up: 1e-7 costs one micro-unit.
+  const answer = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: grant.json().id, epsilon: 0.0000001 } })
+  t.equal(answer.statusCode, 200, answer.body)
+  t.same(answer.json().privacy.charged.grant, { epsilon: 0.000001, delta: 0 })
+})

@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { VeilboxError } from '../../errors/index.js'
-import { toMicro } from '../../engine/dp/index.js'
-import { budgetView, deltaToFemto } from '../../engine/policy/pricing.js'
+import { toMicroTotal } from '../../engine/dp/index.js'
+import { budgetView, deltaTotalToFemto, FEMTO, MICRO } from '../../engine/policy/pricing.js'
 import { identifierSchema } from '../../engine/schema.js'
 import { findDatasetBudget, setDatasetBudget } from '../../store/budgets.js'
 import { datasetNotFound, findDataset } from '../../store/datasets.js'
@@ -33,13 +33,13 @@ export default async function budgetRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const { epsilon, delta } = request.body
-      const ledger = setDatasetBudget(
-        app.db,
-        request.params.id,
-        { epsilonMicro: epsilon === 0 ? 0 : Number(toMicro(epsilon)), deltaFemto: deltaToFemto(delta) },
-        actorOf(request),
-        { epsilon: String(epsilon), delta: String(delta) },
-      )
+      // Totals round down (a charge rounds up): a budget never holds more than was set.
+      const epsilonMicro = Number(toMicroTotal(epsilon))
+      const deltaFemto = deltaTotalToFemto(delta)
+      const ledger = setDatasetBudget(app.db, request.params.id, { epsilonMicro, deltaFemto }, actorOf(request), {
+        epsilon: String(epsilonMicro / MICRO),
+        delta: String(deltaFemto / FEMTO),
+      })
       return { dataset: request.params.id, ...budgetView(ledger) }
     },
   )

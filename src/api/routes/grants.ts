@@ -2,9 +2,9 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { VeilboxError } from '../../errors/index.js'
-import { toMicro } from '../../engine/dp/index.js'
+import { toMicroTotal } from '../../engine/dp/index.js'
 import { GRANT_AGGREGATES } from '../../engine/policy/grant.js'
-import { budgetView, deltaToFemto } from '../../engine/policy/pricing.js'
+import { budgetView, deltaTotalToFemto, FEMTO, MICRO } from '../../engine/policy/pricing.js'
 import { identifierSchema } from '../../engine/schema.js'
 import { getDataset } from '../../store/datasets.js'
 import { createGrant, getGrant, listGrants, revokeGrant, type GrantRecord } from '../../store/grants.js'
@@ -82,6 +82,12 @@ export default async function grantRoutes(app: FastifyInstance) {
           throw new VeilboxError('VEILBOX_ERR_POLICY_BAD_GRANT', `dataset ${b.dataset} has no column ${c} (it has: ${[...known].join(', ')})`, { field: 'columns', column: c })
         }
       }
+      // Totals round down (a charge rounds up): the grant never allows more than was asked for.
+      const epsilonMicro = Number(toMicroTotal(b.epsilon))
+      const deltaFemto = deltaTotalToFemto(b.delta)
+      if (epsilonMicro === 0) {
+        throw new VeilboxError('VEILBOX_ERR_POLICY_BAD_GRANT', `epsilon ${b.epsilon} is below one micro-unit (0.000001), the smallest budget a grant can hold`, { field: 'epsilon' })
+      }
       const grant = createGrant(
         app.db,
         {
@@ -90,12 +96,12 @@ export default async function grantRoutes(app: FastifyInstance) {
           purpose: b.purpose,
           columns: b.columns ? [...new Set(b.columns)] : null,
           aggregates: b.aggregates ? [...new Set(b.aggregates)] : null,
-          epsilonMicro: Number(toMicro(b.epsilon)),
-          deltaFemto: deltaToFemto(b.delta),
+          epsilonMicro,
+          deltaFemto,
           expiresAt: new Date(b.expiresAt).toISOString(),
         },
         actorOf(request),
-        { epsilon: String(b.epsilon), delta: String(b.delta) },
+        { epsilon: String(epsilonMicro / MICRO), delta: String(deltaFemto / FEMTO) },
       )
       return reply.code(201).send(grantView(grant))
     },

@@ -22,7 +22,7 @@
  * pushed outward by a relative 1e-9 to cover floating-point evaluation.
  */
 import { VeilboxError } from '../../errors/index.js'
-import { Rational, ceilDiv } from './rational.js'
+import { Rational, ceilDiv, floorDiv } from './rational.js'
 import { invalid, openUnit, positive, type Amount } from './validate.js'
 
 export const MICRO = 1_000_000n
@@ -35,6 +35,30 @@ const MARGIN = 1e-9
 export function toMicro(amount: Amount, name = 'epsilon'): bigint {
   const r = positive(name, amount, 'decimal')
   return ceilDiv(r.num * MICRO, r.den)
+}
+
+/**
+ * A total (a budget, a grant's allowance) in micro-units, rounded DOWN: a
+ * total is never overstated, as a charge never is understated. 0 is allowed.
+ * `1.0000001` is 1000000 micro-units, not 1000001.
+ */
+export function toMicroTotal(amount: Amount, name = 'epsilon'): bigint {
+  if (amount === 0 || (amount instanceof Rational && amount.isZero())) return 0n
+  const r = positive(name, amount, 'decimal')
+  return floorDiv(r.num * MICRO, r.den)
+}
+
+export const FEMTO = 1_000_000_000_000_000n
+
+/**
+ * A delta in femto-units (1e-15), read exactly as the decimal it prints as:
+ * rounded up for a charge, down for a total. (Multiplying the double by 1e15
+ * first made 1e-9 into 1,000,001 femto-units.) 0 is 0.
+ */
+export function toFemto(delta: Amount, round: 'up' | 'down', name = 'delta'): bigint {
+  if (delta === 0 || (delta instanceof Rational && delta.isZero())) return 0n
+  const r = positive(name, delta, 'decimal')
+  return round === 'up' ? ceilDiv(r.num * FEMTO, r.den) : floorDiv(r.num * FEMTO, r.den)
 }
 
 /** Like toMicro but 0 is allowed (a total or a spend may be zero). */

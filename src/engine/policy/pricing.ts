@@ -1,6 +1,6 @@
 import { VeilboxError } from '../../errors/index.js'
 import type { Charge, Ledger } from '../../store/ledger.js'
-import { zcdpToEpsilon } from '../dp/index.js'
+import { toFemto, zcdpToEpsilon } from '../dp/index.js'
 
 /**
  * What a fresh answer costs each ledger (the grant's and the dataset's), in
@@ -36,9 +36,14 @@ export interface LedgerView {
   readonly ledger: Ledger
 }
 
-/** Femto-units of delta, rounded up (a delta is never understated). */
+/** Femto-units of delta, rounded up (a delta charged is never understated), read exactly from its decimal. */
 export function deltaToFemto(delta: number): number {
-  return Math.ceil(delta * FEMTO)
+  return Number(toFemto(delta, 'up'))
+}
+
+/** Femto-units of a delta total (a budget, a grant), rounded down: a total is never overstated. */
+export function deltaTotalToFemto(delta: number): number {
+  return Number(toFemto(delta, 'down'))
 }
 
 function gaussianEpsilonMicro(rhoPico: number, deltaFemto: number): number {

@@ -174,3 +174,18 @@ t.test('splitting a charge: whole micro-units that add up exactly', async (t) =>
   )
   t.equal(errorOf(() => splitMicro(10n, [1, -1])).detail, 'weights[1] must be a finite number greater than 0, got -1')
 })
+
+t.test('totals in micro- and femto-units round down, charges up, exactly from the decimal', async (t) => {
+  const { toMicroTotal, toMicro, toFemto } = await import('../../../src/engine/dp/accountant.js')
+  t.equal(toMicroTotal(1.0000001), 1_000_000n)
+  t.equal(toMicro(1.0000001), 1_000_001n)
+  t.equal(toMicroTotal(0), 0n)
+  t.equal(toMicroTotal(0.1), 100_000n)
+  t.equal(toFemto(1e-9, 'up'), 1_000_000n)
+  t.equal(toFemto(1e-9, 'down'), 1_000_000n)
+  t.equal(toFemto(0.9999999999999999, 'down'), 999_999_999_999_999n)
+  t.equal(toFemto(0.9999999999999999, 'up'), 1_000_000_000_000_000n)
+  t.equal(toFemto(1e-16, 'down'), 0n)
+  t.equal(toFemto(1e-16, 'up'), 1n)
+  t.throws(() => toFemto(-1e-9, 'up'), { code: 'VEILBOX_ERR_DP_INVALID_PARAMETER' })
+})
