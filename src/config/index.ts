@@ -46,7 +46,9 @@ const envSchema = z.object({
   /** The bearer token shared with that process. */
   VEILBOX_CUSTODIAN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   VEILBOX_CUSTODIAN_TIMEOUT_MS: intFrom(100, 600_000).default(30_000),
-  /** Ciphertext batches x groups one encrypted aggregate task may process. */
+  /** Values (groups x aggregates) one answer may release. */
+  VEILBOX_MAX_RELEASE_VALUES: intFrom(1, 10_000_000).default(100_000),
+  /** Encrypted work units one query may do (src/engine/admission.ts). */
   VEILBOX_HE_MAX_WORK: intFrom(1, 100_000_000).default(1_000),
 })
 
@@ -72,6 +74,7 @@ export interface Config {
   readonly custodianToken: string | null
   readonly custodianTimeoutMs: number
   readonly heMaxWork: number
+  readonly maxReleaseValues: number
   /** Create the demo dataset and keys on first start. */
   readonly demo: boolean
 }
@@ -110,6 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     custodianToken: e.VEILBOX_CUSTODIAN_TOKEN ?? null,
     custodianTimeoutMs: e.VEILBOX_CUSTODIAN_TIMEOUT_MS,
     heMaxWork: e.VEILBOX_HE_MAX_WORK,
+    maxReleaseValues: e.VEILBOX_MAX_RELEASE_VALUES,
     demo: false,
     ...overrides,
   })

@@ -39,17 +39,39 @@ export function publicRows(rows: number): number {
  */
 export const ROTATE_UNITS = 40
 
+/** Noise samples one answer may draw: each mechanism reserves its samples ahead of the release (noise-pool.ts). */
+export const MAX_NOISE_DRAWS = 1 << 20
+
 export interface AdmissionLimits {
   /** Public rows x (columns touched + 1) one task may touch (VEILBOX_TASK_MAX_CELLS). */
   readonly maxCells: number
   /** Encrypted work units one task may do (VEILBOX_HE_MAX_WORK). */
   readonly heMaxWork: number
+  /** Values (groups x aggregates) one answer may release (VEILBOX_MAX_RELEASE_VALUES). */
+  readonly maxReleaseValues: number
 }
 
 export interface Admission {
   readonly publicRows: number
   readonly cells: number
   readonly heWork: number
+  /** Groups x aggregate outputs: the answer's values. */
+  readonly values: number
+  /** Noise samples the release draws (an upper bound: mechanisms an output shares are counted once each time). */
+  readonly noiseDraws: number
+}
+
+/** Noise samples per group: one per mechanism of each output, and a quantile's histogram bins. */
+function releaseSize(plan: Plan): { values: number; draws: number } {
+  let perGroup = 0
+  let values = 0
+  for (const o of plan.outputs) {
+    if (o.kind === 'group') continue
+    values += 1
+    perGroup += o.kind === 'avg' ? 2 : o.kind === 'var' || o.kind === 'stddev' ? 3 : o.kind === 'quantile' ? 0 : 1
+  }
+  for (const h of plan.histograms) perGroup += h.quantile.bins
+  return { values: values * plan.groups, draws: perGroup * plan.groups }
 }
 
 /** The public cost of a plan on a version of `rows` rows, or the 413 that names the limit it passes. */
@@ -64,6 +86,16 @@ export function admit(plan: Plan, rows: number, heProfile: HeProfile | null, lim
       { columns, publicRows: pr, cells, max: limits.maxCells },
     )
   }
+  // What the release costs the main thread (noise, intervals, serialization) grows with what it releases.
+  const { values, draws } = releaseSize(plan)
+  if (values > limits.maxReleaseValues || draws > MAX_NOISE_DRAWS) {
+    const which = values > limits.maxReleaseValues ? `${values} values, more than this service releases in one answer (VEILBOX_MAX_RELEASE_VALUES=${limits.maxReleaseValues})` : `${draws} noise samples, more than one answer may draw (${MAX_NOISE_DRAWS}; a quantile draws one per histogram bin per group)`
+    throw new VeilboxError(
+      'VEILBOX_ERR_QUERY_RELEASE_TOO_LARGE',
+      `the query would release ${plan.groups} groups x ${values / plan.groups} aggregates: ${which}; group by fewer keys or ask for fewer aggregates`,
+      { groups: plan.groups, values, noiseDraws: draws, maxValues: limits.maxReleaseValues, maxNoiseDraws: MAX_NOISE_DRAWS },
+    )
+  }
   const heWork = heProfile === null ? 0 : encryptedWork(plan, pr, heProfile)
   if (heWork > limits.heMaxWork) {
     throw new VeilboxError(
@@ -72,7 +104,7 @@ export function admit(plan: Plan, rows: number, heProfile: HeProfile | null, lim
       { work: heWork, groups: plan.groups, max: limits.heMaxWork },
     )
   }
-  return { publicRows: pr, cells, heWork }
+  return { publicRows: pr, cells, heWork, values, noiseDraws: draws }
 }
 
 function encryptedWork(plan: Plan, rows: number, profile: HeProfile): number {

@@ -19,7 +19,7 @@ import { deltaToFemto, exhausted, FEMTO, MICRO, PICO, priceOn, type LedgerView, 
 import { bindQuery, fromJson, parseQuery, queryDataset, queryHash, unknownDatasetError, type BoundQuery, type Query } from './query/index.js'
 import { planQuery, type AggregatePrivacy, type MechanismKind, type Plan } from './query/planner.js'
 import { admit, type AdmissionLimits } from './admission.js'
-import { releaseAnswer, type Cell, type DecryptedMeasure } from './release/answer.js'
+import { releaseAnswer, type Cell, type DecryptedMeasure, type ReleasedAnswer } from './release/answer.js'
 import type { Custodian } from './he/custodian.js'
 import type { HeProfile } from './he/profile.js'
 import type { DecryptedAggregate, EncryptedAggregate, ExactValue as HeExactValue } from './he/types.js'
@@ -165,8 +165,8 @@ export interface QueryEngineOptions {
   readonly now?: () => Date
 }
 
-/** The defaults of VEILBOX_TASK_MAX_CELLS and VEILBOX_HE_MAX_WORK. */
-export const DEFAULT_LIMITS: AdmissionLimits = Object.freeze({ maxCells: 8_000_000_000, heMaxWork: 1_000 })
+/** The defaults of VEILBOX_TASK_MAX_CELLS, VEILBOX_HE_MAX_WORK and VEILBOX_MAX_RELEASE_VALUES. */
+export const DEFAULT_LIMITS: AdmissionLimits = Object.freeze({ maxCells: 8_000_000_000, heMaxWork: 1_000, maxReleaseValues: 100_000 })
 
 export class QueryEngine {
   private readonly committer: GroupCommitter
@@ -253,11 +253,11 @@ export class QueryEngine {
       const noise = plan.prepare()
       const prepared = p
       try {
-        let released: ReturnType<typeof releaseAnswer>
+        let released: ReleasedAnswer
         try {
           const [exact] = await Promise.all([this.executor.execute({ dataset: p.spec.id, version: p.version.version, ...plan.exec }), noise])
           const decrypted = plan.exec.encrypted === undefined ? [] : await this.decrypt(actor, p, queryId, exact)
-          released = releaseAnswer(plan, exact, decrypted)
+          released = await releaseAnswer(plan, exact, decrypted)
         } catch (err) {
           // A deadline hit is charged like an answer: whether an answer comes back must not depend on the data.
           if (isVeilboxError(err) && err.code === 'VEILBOX_ERR_SANDBOX_TIMEOUT') throw await this.committer.run(() => this.chargeDeadline(actor, prepared, queryId, err))
@@ -542,7 +542,7 @@ export class QueryEngine {
   }
 
   /** The release: runs inside a (group) commit; nothing leaves before that commit is on disk. */
-  private commit(actor: AuditActor, p: Prepared, released: ReturnType<typeof releaseAnswer>, queryId: string): AnswerBody {
+  private commit(actor: AuditActor, p: Prepared, released: ReleasedAnswer, queryId: string): AnswerBody {
     {
       // A twin of this query may have committed while we computed: its answer wins, free.
       const twin = findAnswer(this.db, p.grant.id, p.cacheKey)

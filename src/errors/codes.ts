@@ -61,6 +61,7 @@ export const ERROR_CODES = {
   VEILBOX_ERR_QUERY_UNTERMINATED: { status: 400, title: 'String, quoted name or comment is not closed' },
   VEILBOX_ERR_QUERY_BAD_LITERAL: { status: 400, title: 'Number literal cannot be represented exactly' },
   VEILBOX_ERR_QUERY_TOO_LARGE: { status: 400, title: 'Query exceeds a size or nesting limit' },
+  VEILBOX_ERR_QUERY_RELEASE_TOO_LARGE: { status: 413, title: 'Query would release too much' },
   VEILBOX_ERR_QUERY_NOT_SELECT: { status: 400, title: 'Only SELECT queries are accepted' },
   VEILBOX_ERR_QUERY_MULTIPLE_STATEMENTS: { status: 400, title: 'Only one statement per query' },
   VEILBOX_ERR_QUERY_NOT_AGGREGATE: { status: 400, title: 'Query would release row-level data' },

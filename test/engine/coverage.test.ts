@@ -332,7 +332,7 @@ for (const run of RUNS) {
       // A fresh plan: fresh mechanisms, fresh noise; the exact answer is reused.
       const plan = planQuery(b, options)
       await plan.prepare()
-      const answer = releaseAnswer(plan, exact)
+      const answer = await releaseAnswer(plan, exact)
       const keys = answer.rows.map((row) => row[0])
       if (JSON.stringify(keys) !== JSON.stringify(domain)) problem(`rep ${rep}: rows ${JSON.stringify(keys)}, not the declared ${run.group}s in order`)
       answer.rows.forEach((row, g) => {

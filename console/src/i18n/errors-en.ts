@@ -63,6 +63,7 @@ export const errorsEn: Record<string, ErrorText> = {
   VEILBOX_ERR_QUERY_UNTERMINATED: { what: 'A quote or comment in the query is not closed.', next: 'Close it at the place named below.' },
   VEILBOX_ERR_QUERY_BAD_LITERAL: { what: 'A number in the query is malformed or too large.', next: 'Write it as an ordinary decimal number.' },
   VEILBOX_ERR_QUERY_TOO_LARGE: { what: 'The query is too long or too complex.', next: 'Make it smaller: fewer items, conditions or groups.' },
+  VEILBOX_ERR_QUERY_RELEASE_TOO_LARGE: { what: 'The answer would be too large.', next: 'Group by fewer columns or ask for fewer aggregates at once.' },
   VEILBOX_ERR_QUERY_NOT_SELECT: { what: 'Only SELECT queries can run.', next: 'Ask with SELECT and aggregates; data cannot be changed through queries.' },
   VEILBOX_ERR_QUERY_MULTIPLE_STATEMENTS: { what: 'The text holds more than one query.', next: 'Send one SELECT at a time.' },
   VEILBOX_ERR_QUERY_NOT_AGGREGATE: { what: 'This query would show individual rows, which never leave veilbox.', next: 'Ask for aggregates such as COUNT(*), SUM(col) or AVG(col), grouped by public columns.' },

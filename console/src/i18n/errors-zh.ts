@@ -54,6 +54,7 @@ export const errorsZh: Record<string, ErrorText> = {
   VEILBOX_ERR_QUERY_UNTERMINATED: { what: '查询中的引号或注释没有闭合。', next: '请在下方指出的位置将其闭合。' },
   VEILBOX_ERR_QUERY_BAD_LITERAL: { what: '查询中的数字格式有误或过大。', next: '请写成普通的十进制数。' },
   VEILBOX_ERR_QUERY_TOO_LARGE: { what: '查询过长或过于复杂。', next: '请简化：减少输出项、条件或分组。' },
+  VEILBOX_ERR_QUERY_RELEASE_TOO_LARGE: { what: '结果规模过大。', next: '请减少分组列或一次请求的聚合数量。' },
   VEILBOX_ERR_QUERY_NOT_SELECT: { what: '只能运行 SELECT 查询。', next: '请用 SELECT 和聚合函数提问；查询不能修改数据。' },
   VEILBOX_ERR_QUERY_MULTIPLE_STATEMENTS: { what: '文本中含有多个查询。', next: '请每次只发送一个 SELECT。' },
   VEILBOX_ERR_QUERY_NOT_AGGREGATE: { what: '此查询会显示单独的数据行，而数据行绝不会离开 veilbox。', next: '请使用 COUNT(*)、SUM(列)、AVG(列) 等聚合函数，并按公开列分组。' },

@@ -46,7 +46,7 @@ export default fp(
     app.decorate('signingKey', signingKey)
     const custodian = await custodianFor(c)
     app.decorate('custodian', custodian)
-    const queries = new QueryEngine({ db: app.db, executor, signer: signingKey, custodian, limits: { maxCells: c.taskMaxCells, heMaxWork: c.heMaxWork } })
+    const queries = new QueryEngine({ db: app.db, executor, signer: signingKey, custodian, limits: { maxCells: c.taskMaxCells, heMaxWork: c.heMaxWork, maxReleaseValues: c.maxReleaseValues } })
     app.decorate('queries', queries)
     app.addHook('onClose', async () => {
       await executor.close()

@@ -58,7 +58,18 @@ export interface DecryptedMeasure {
   readonly sumSquares: readonly HeExactValue[] | null
 }
 
-export function releaseAnswer(plan: Plan, result: AggregateResult, decrypted: readonly DecryptedMeasure[] = []): ReleasedAnswer {
+/** Values released between two turns of the event loop: a release of 100,000 values must not hold the main thread. */
+const VALUES_PER_TURN = 2048
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+/**
+ * Releases every group's values, giving the event loop a turn every
+ * VALUES_PER_TURN values (noise takes, exact rounding and intervals cost
+ * microseconds each). The noise was reserved before the sandbox ran and stays
+ * reserved until the caller ends it, so yielding takes no sample early or late.
+ */
+export async function releaseAnswer(plan: Plan, result: AggregateResult, decrypted: readonly DecryptedMeasure[] = []): Promise<ReleasedAnswer> {
   const conf = plan.confidence
   const heOf = (i: number): DecryptedMeasure => {
     const d = decrypted[i]
@@ -152,6 +163,7 @@ export function releaseAnswer(plan: Plan, result: AggregateResult, decrypted: re
 
   const rows: Cell[][] = []
   const intervals: ([number, number] | null)[][] = []
+  let sinceTurn = 0
   for (let g = 0; g < plan.groups; g++) {
     const row: Cell[] = []
     const ivs: ([number, number] | null)[] = []
@@ -159,6 +171,11 @@ export function releaseAnswer(plan: Plan, result: AggregateResult, decrypted: re
       const [v, iv] = cell(o, g)
       row.push(v)
       ivs.push(iv)
+    }
+    sinceTurn += plan.outputs.length
+    if (sinceTurn >= VALUES_PER_TURN) {
+      sinceTurn = 0
+      await nextTurn()
     }
     rows.push(row)
     intervals.push(ivs)
