@@ -258,6 +258,8 @@ export class QueryEngine {
           const [exact] = await Promise.all([this.executor.execute({ dataset: p.spec.id, version: p.version.version, ...plan.exec }), noise])
           const decrypted = plan.exec.encrypted === undefined ? [] : await this.decrypt(actor, p, queryId, exact)
           released = await releaseAnswer(plan, exact, decrypted)
+          // Never charge for something that is not a number: Infinity would be released as null.
+          if (!allFinite(released)) throw new VeilboxError('VEILBOX_ERR_DP_NOT_FINITE', 'a released value or interval was not a finite number; nothing was released or charged')
         } catch (err) {
           // A deadline hit is charged like an answer: whether an answer comes back must not depend on the data.
           if (isVeilboxError(err) && err.code === 'VEILBOX_ERR_SANDBOX_TIMEOUT') throw await this.committer.run(() => this.chargeDeadline(actor, prepared, queryId, err))
@@ -709,6 +711,13 @@ const PUBLIC_DETAIL: Partial<Record<string, string>> = {
   VEILBOX_ERR_SANDBOX_TOO_LARGE: 'the query is larger than this service computes in one task; nothing was charged. Touch fewer columns or group by fewer keys',
   VEILBOX_ERR_SANDBOX_OUT_OF_MEMORY: 'the query ran out of sandbox memory and was stopped; nothing was released or charged',
   VEILBOX_ERR_SANDBOX_CRASHED: 'the sandbox running the query failed; nothing was released or charged',
+  VEILBOX_ERR_DP_NOT_FINITE: 'a released value was not a finite number, so nothing was released or charged. The operator has the details in the audit chain',
   VEILBOX_ERR_CUSTODIAN_REFUSED: 'the key custodian refused to decrypt the aggregates; nothing was released or charged. The operator has the details in the audit chain',
+}
+
+function allFinite(r: ReleasedAnswer): boolean {
+  for (const row of r.rows) for (const c of row) if (typeof c === 'number' && !Number.isFinite(c)) return false
+  for (const row of r.intervals) for (const iv of row) if (iv !== null && !(Number.isFinite(iv[0]) && Number.isFinite(iv[1]))) return false
+  return true
 }
 

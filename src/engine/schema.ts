@@ -112,6 +112,38 @@ export const datasetSpecSchema = z
 
 export type DatasetSpec = z.infer<typeof datasetSpecSchema>
 
+/**
+ * The bounds whose grid, sensitivity and noise arithmetic stay exact and
+ * finite for every aggregate and both mechanisms, at any epsilon a request
+ * may carry (1e-6 to 1e6) and maxRowsPerUnit up to 1000: the larger of
+ * |lower| and |upper| lies in [1e-9, 1e15]. Outside it, a sum of squares'
+ * variance overflows a double (1e154 and up), a release can be Infinity
+ * (near 1.7e308), and the quantum of the exact kernels underflows (1e-299).
+ * test/engine/bounds.test.ts runs every aggregate at both ends.
+ */
+export const BOUND_MIN_MAGNITUDE = 1e-9
+export const BOUND_MAX_MAGNITUDE = 1e15
+
+/** Why a column's bounds cannot be served, or null when they can (or it has none). */
+export function boundsProblem(col: ColumnSpec): string | null {
+  if (col.lower === undefined || col.upper === undefined) return null
+  const m = Math.max(Math.abs(col.lower), Math.abs(col.upper))
+  if (m >= BOUND_MIN_MAGNITUDE && m <= BOUND_MAX_MAGNITUDE) return null
+  return `the larger of |lower| and |upper| must lie between ${BOUND_MIN_MAGNITUDE} and ${BOUND_MAX_MAGNITUDE} (the range in which every aggregate's grid, sensitivity and noise are exact and finite), got ${m}; rescale the column (for example to thousands or to millionths) and declare bounds in range`
+}
+
+/**
+ * What a new dataset is registered with: the stored spec's rules, and bounds
+ * the engine can serve. (Specs stored before the bounds rule still load;
+ * the planner refuses aggregates over their out-of-range columns.)
+ */
+export const registrationSpecSchema = datasetSpecSchema.superRefine((spec, ctx) => {
+  spec.columns.forEach((col, i) => {
+    const problem = boundsProblem(col)
+    if (problem !== null) ctx.addIssue({ code: 'custom', path: ['columns', i, Math.abs(col.upper!) >= Math.abs(col.lower!) ? 'upper' : 'lower'], message: problem })
+  })
+})
+
 /** A column can be grouped on when its domain is declared and public. */
 export function hasDeclaredDomain(col: ColumnSpec): boolean {
   return col.protection === 'public' && ((col.type === 'category' && col.categories !== undefined) || col.type === 'boolean')

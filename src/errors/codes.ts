@@ -89,6 +89,7 @@ export const ERROR_CODES = {
   // Differential privacy: mechanisms, samplers and the accountant (src/engine/dp)
   VEILBOX_ERR_DP_INVALID_PARAMETER: { status: 400, title: 'A privacy parameter is invalid' },
   VEILBOX_ERR_DP_DELTA_TOO_LARGE: { status: 400, title: 'Delta above what one answer may use' },
+  VEILBOX_ERR_DP_NOT_FINITE: { status: 500, title: 'A released value was not a finite number' },
   VEILBOX_ERR_DP_RANDOMNESS_UNAVAILABLE: { status: 500, title: 'Secure randomness unavailable' },
   // Grants: one purpose, one authorization (src/engine/policy)
   VEILBOX_ERR_POLICY_UNKNOWN_ANALYST: { status: 400, title: 'No analyst of that name' },

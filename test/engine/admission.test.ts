@@ -29,7 +29,7 @@ t.test('the size class is the row count rounded up to whole blocks', async (t) =
 
 t.test('findings 2 and 9: what an answer would release is admitted on the plan alone, and preview refuses what run refuses', async (t) => {
   const ta = await testApp(t, { maxReleaseValues: 50_000 })
-  const ok = async (p: Promise<{ statusCode: number; body: string }>) => {
+  const ok = async <R extends { statusCode: number; body: string }>(p: Promise<R>): Promise<R> => {
     const r = await p
     if (r.statusCode >= 300) throw new Error(r.body)
     return r

@@ -158,3 +158,13 @@ t.test('the worker protocol refuses anything beyond the plan and its columns', a
   t.notOk(workerRequestSchema.safeParse({ ...ok, task: { ...ok.task, grant: 'g_1' } }).success, 'no extra task field')
   t.notOk(workerRequestSchema.safeParse({ ...ok, columns: { x: { kind: 'f64', values: [1, 2], nulls: null } } }).success, 'columns are typed arrays')
 })
+
+t.test('finding 4: an answer that is not a finite number is never released or charged', async (t) => {
+  const qa = await fixtureApp(t)
+  const res = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT SUM(income) FROM binzhou_households WHERE age = -1008', grant: qa.grant, epsilon: 0.1 } })
+  t.equal(res.statusCode, 500)
+  t.equal(res.json().code, 'VEILBOX_ERR_DP_NOT_FINITE')
+  t.equal(await spent(qa), 0)
+  t.equal(qa.app.db.prepare('SELECT COUNT(*) FROM answers').pluck().get(), 0, 'nothing stored')
+})
+

@@ -88,6 +88,7 @@ export const errorsEn: Record<string, ErrorText> = {
   VEILBOX_ERR_EXEC_TOO_MANY_GROUPS: { what: 'The grouping makes too many groups.', next: 'Group by fewer or smaller columns (at most 4 columns).' },
   VEILBOX_ERR_DP_INVALID_PARAMETER: { what: 'A privacy setting is out of its allowed range.', next: 'Check epsilon, delta or the interval level; with many aggregates, raise epsilon so each gets a share.' },
   VEILBOX_ERR_DP_DELTA_TOO_LARGE: { what: 'The delta asked for is larger than one answer may use.', next: "Ask for a smaller delta, or leave it out to use the largest allowed (the grant's delta, at most 1e-5)." },
+  VEILBOX_ERR_DP_NOT_FINITE: { what: 'The answer could not be computed exactly.', next: 'Report it to the operator with the request id; nothing was charged.' },
   VEILBOX_ERR_DP_RANDOMNESS_UNAVAILABLE: { what: 'The server’s secure random generator failed, so no noise could be drawn.', next: INTERNAL_NEXT },
 
   VEILBOX_ERR_POLICY_UNKNOWN_ANALYST: { what: 'The analyst named has no active analyst key.', next: 'Create an analyst key with that name first (under Keys).' },

@@ -79,6 +79,7 @@ export const errorsZh: Record<string, ErrorText> = {
   VEILBOX_ERR_EXEC_TOO_MANY_GROUPS: { what: '分组产生的组数过多。', next: '请按更少或更小的列分组（最多 4 列）。' },
   VEILBOX_ERR_DP_INVALID_PARAMETER: { what: '某个隐私参数超出了允许范围。', next: '请检查 ε、δ 或置信水平；聚合函数较多时，请提高 ε，使每个都能分到一份。' },
   VEILBOX_ERR_DP_DELTA_TOO_LARGE: { what: '请求的 δ 超过了单个结果允许的上限。', next: '请减小 δ，或不填以使用允许的最大值（授权的 δ，且不超过 1e-5）。' },
+  VEILBOX_ERR_DP_NOT_FINITE: { what: '结果无法精确计算。', next: '请将请求编号报告给运营方；本次未扣除预算。' },
   VEILBOX_ERR_DP_RANDOMNESS_UNAVAILABLE: { what: '服务器的安全随机数生成器失败，无法生成噪声。', next: INTERNAL_NEXT },
 
   VEILBOX_ERR_POLICY_UNKNOWN_ANALYST: { what: '指定的分析人员没有有效的分析人员密钥。', next: '请先在“密钥”中以该名称创建分析人员密钥。' },

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { VeilboxError } from '../../errors/index.js'
-import { datasetSpecSchema, identifierSchema, type DatasetSpec } from '../../engine/schema.js'
+import { identifierSchema, registrationSpecSchema, type DatasetSpec } from '../../engine/schema.js'
 import { createDataset, getDataset, listDatasets, listVersions, setListed, versionOpening, type DatasetRecord } from '../../store/datasets.js'
 import { COMMITMENT_ALGORITHM } from '../../store/fingerprint.js'
 import { canSee, visibleDataset } from '../visibility.js'
@@ -87,7 +87,7 @@ export default async function datasetRoutes(app: FastifyInstance) {
       schema: {
         summary: 'Register a dataset and its column policies',
         tags: ['datasets'],
-        body: datasetSpecSchema,
+        body: registrationSpecSchema,
         response: { 201: datasetViewSchema, ...problems(400, 401, 403, 409) },
       },
     },

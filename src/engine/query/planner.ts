@@ -23,7 +23,7 @@ import type { EncryptedTaskMeasure, ExecTask, TaskMeasure, TaskPredicate } from 
 import { MAX_HE_GROUPS } from '../he/aggregate.js'
 import { columnPlan, type HeColumnPlan, type HeProfile } from '../he/profile.js'
 import { heSensitivity } from '../release/he.js'
-import type { ColumnSpec } from '../schema.js'
+import { boundsProblem, type ColumnSpec } from '../schema.js'
 import type { BoundOutput, BoundPredicate, BoundQuery } from './binder.js'
 
 /**
@@ -193,6 +193,8 @@ function bounds(col: ColumnSpec): { lower: number; upper: number } {
   if (col.lower === undefined || col.upper === undefined) {
     throw new VeilboxError('VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN', `column ${col.name} has no declared bounds to clamp to`)
   }
+  const problem = boundsProblem(col)
+  if (problem !== null) throw new VeilboxError('VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN', `column ${col.name} cannot be aggregated: ${problem}`, { column: col.name })
   return { lower: col.lower, upper: col.upper }
 }
 
