@@ -28,6 +28,10 @@ const envSchema = z.object({
   VEILBOX_MAX_OPEN_REQUESTS: intFrom(1, 1_000_000).default(64),
   /** Requests per minute per principal (anonymous callers: per IP). */
   VEILBOX_RATE_LIMIT: intFrom(1, 10_000_000).default(6000),
+  /** Longest line of an upload (a CSV record, an NDJSON row, a line of an encrypted upload), in MiB. */
+  VEILBOX_INGEST_MAX_LINE_MB: intFrom(1, 1024).default(16),
+  /** Longest field of an uploaded row, in KiB (characters / 1024). */
+  VEILBOX_INGEST_MAX_FIELD_KB: intFrom(1, 1024 * 1024).default(64),
   /** Largest accepted dataset upload, in MiB. */
   VEILBOX_UPLOAD_MAX_MB: intFrom(1, 1_000_000).default(4096),
   VEILBOX_WORKERS: intFrom(1, 256).default(Math.max(1, os.availableParallelism())),
@@ -62,6 +66,8 @@ export interface Config {
   readonly bodyIdleTimeoutMs: number
   readonly maxOpenRequests: number
   readonly uploadMaxBytes: number
+  readonly ingestMaxLineBytes: number
+  readonly ingestMaxFieldChars: number
   readonly workers: number
   readonly queryTimeoutMs: number
   readonly queueMax: number
@@ -101,6 +107,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     bodyIdleTimeoutMs: e.VEILBOX_BODY_IDLE_TIMEOUT_MS,
     maxOpenRequests: e.VEILBOX_MAX_OPEN_REQUESTS,
     uploadMaxBytes: e.VEILBOX_UPLOAD_MAX_MB * 1024 * 1024,
+    ingestMaxLineBytes: e.VEILBOX_INGEST_MAX_LINE_MB * 1024 * 1024,
+    ingestMaxFieldChars: e.VEILBOX_INGEST_MAX_FIELD_KB * 1024,
     workers: e.VEILBOX_WORKERS,
     queryTimeoutMs: e.VEILBOX_QUERY_TIMEOUT_MS,
     queueMax: e.VEILBOX_QUEUE_MAX,

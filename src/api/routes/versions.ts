@@ -70,7 +70,8 @@ export default async function versionRoutes(app: FastifyInstance) {
       const body = (request.body as Readable).pipe(byteLimit(app.config.uploadMaxBytes))
       ;(request.body as Readable).on('error', (err) => body.destroy(err))
       const actor = actorOf(request)
-      const result = encrypted ? await ingestEncrypted(app.db, request.params.id, body, actor) : await ingest(app.db, request.params.id, format, body, actor)
+      const limits = { maxLineBytes: app.config.ingestMaxLineBytes, maxFieldChars: app.config.ingestMaxFieldChars }
+      const result = encrypted ? await ingestEncrypted(app.db, request.params.id, body, actor, limits) : await ingest(app.db, request.params.id, format, body, actor, limits)
       return reply.code(201).send(result)
     },
   )

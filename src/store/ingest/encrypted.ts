@@ -1,4 +1,4 @@
-import readline from 'node:readline'
+import { DEFAULT_INGEST_LIMITS, readLines, type IngestLimits } from './lines.js'
 import type { Readable } from 'node:stream'
 import { VeilboxError } from '../../errors/index.js'
 import type { HeProfile } from '../../engine/he/profile.js'
@@ -34,7 +34,7 @@ import { badRow, RowChecker, type CellValue } from './rows.js'
  * once; every batch of every he column arrives; the end line's row count
  * agrees. A file cut short has no end line and stores nothing.
  */
-export async function ingestEncrypted(db: Db, datasetId: string, input: Readable, actor: AuditActor): Promise<IngestResult> {
+export async function ingestEncrypted(db: Db, datasetId: string, input: Readable, actor: AuditActor, limits: IngestLimits = DEFAULT_INGEST_LIMITS): Promise<IngestResult> {
   const { spec } = getDataset(db, datasetId)
   if (!spec.columns.some((c) => c.protection === 'he')) {
     throw new VeilboxError('VEILBOX_ERR_INGEST_PROFILE_MISMATCH', `dataset ${datasetId} has no encrypted (he) columns; upload it as text/csv or application/x-ndjson`, { dataset: datasetId })
@@ -42,12 +42,9 @@ export async function ingestEncrypted(db: Db, datasetId: string, input: Readable
   const profile = heProfileOf(db, datasetId)
   const checker = await CiphertextChecker.open(profile)
   let staged: StagedVersion | null = null
-  const lines = readline.createInterface({ input, crlfDelay: Infinity })
   try {
-    const reader = new EncryptedReader(spec, profile, checker)
-    let line = 0
-    for await (const text of lines) {
-      line += 1
+    const reader = new EncryptedReader(spec, profile, checker, limits.maxFieldChars)
+    for await (const { text, line } of readLines(input, limits.maxLineBytes)) {
       if (text.trim() === '') continue
       if (staged === null) {
         reader.header(parseLine(text, line), line)
@@ -63,7 +60,6 @@ export async function ingestEncrypted(db: Db, datasetId: string, input: Readable
     staged?.discard()
     throw err
   } finally {
-    lines.close()
     checker.close()
   }
 }
@@ -101,8 +97,9 @@ class EncryptedReader {
     private readonly spec: DatasetSpec,
     private readonly profile: HeProfile,
     private readonly checker: CiphertextChecker,
+    maxFieldChars: number,
   ) {
-    this.rowChecker = new RowChecker(spec)
+    this.rowChecker = new RowChecker(spec, maxFieldChars)
     this.heNames = spec.columns.filter((c) => c.protection === 'he').map((c) => c.name)
     this.maxBatches = new Map(this.heNames.map((c) => [c, Math.ceil(profile.maxRows / columnBatchRows(profile, c))]))
   }

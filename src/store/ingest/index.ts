@@ -11,6 +11,7 @@ import { getDataset, type VersionRecord } from '../datasets.js'
 import { checkProfileFitsSpec, heMaterial, heProfileOf, uploadEncryption } from '../he.js'
 import { allocate, CHUNK_ROWS, decodeChunk, encodingFor, type Encoding } from './encoding.js'
 import { checkedRows, type IngestFormat } from './parse.js'
+import { DEFAULT_INGEST_LIMITS, type IngestLimits } from './lines.js'
 import type { CellValue } from './rows.js'
 import { newSalt, versionCommitment } from '../fingerprint.js'
 import { stmt } from '../statements.js'
@@ -52,13 +53,14 @@ export async function ingest(
   format: IngestFormat,
   input: Readable,
   actor: AuditActor,
+  limits: IngestLimits = DEFAULT_INGEST_LIMITS,
 ): Promise<IngestResult> {
   const { spec } = getDataset(db, datasetId)
   const he = spec.columns.some((c) => c.protection === 'he') ? await EncryptOnArrival.open(db, spec) : null
   try {
     const staged = StagedVersion.start(db, spec, he?.profile ?? null)
     try {
-      for await (const row of checkedRows(spec, format, input)) {
+      for await (const row of checkedRows(spec, format, input, limits)) {
         staged.pushRow(row.values)
         he?.push(row.values, staged)
       }

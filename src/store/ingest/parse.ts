@@ -1,8 +1,8 @@
-import readline from 'node:readline'
 import type { Readable } from 'node:stream'
 import { parse as csvParse } from 'csv-parse'
 import { VeilboxError } from '../../errors/index.js'
 import type { DatasetSpec } from '../../engine/schema.js'
+import { DEFAULT_INGEST_LIMITS, lineTooLong, readLines, utf8Guard, type IngestLimits } from './lines.js'
 import { badRow, RowChecker, type CellValue, type RowPosition } from './rows.js'
 
 export const INGEST_FORMATS = ['text/csv', 'application/x-ndjson'] as const
@@ -14,16 +14,19 @@ export interface CheckedRow {
   readonly values: readonly CellValue[]
 }
 
-/** Parses a streamed upload into checked rows, one at a time (never the whole body). */
-export function checkedRows(spec: DatasetSpec, format: IngestFormat, input: Readable): AsyncGenerator<CheckedRow> {
-  return format === 'text/csv' ? csvRows(spec, input) : ndjsonRows(spec, input)
+/** Parses a streamed upload into checked rows, one at a time (never the whole body), within the limits (lines.ts). */
+export function checkedRows(spec: DatasetSpec, format: IngestFormat, input: Readable, limits: IngestLimits = DEFAULT_INGEST_LIMITS): AsyncGenerator<CheckedRow> {
+  return format === 'text/csv' ? csvRows(spec, input, limits) : ndjsonRows(spec, input, limits)
 }
 
-async function* csvRows(spec: DatasetSpec, input: Readable): AsyncGenerator<CheckedRow> {
-  const checker = new RowChecker(spec)
-  const parser = csvParse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true })
-  input.on('error', (err) => parser.destroy(err))
-  input.pipe(parser)
+async function* csvRows(spec: DatasetSpec, input: Readable, limits: IngestLimits): AsyncGenerator<CheckedRow> {
+  const checker = new RowChecker(spec, limits.maxFieldChars)
+  // max_record_size bounds the parser's record buffer (characters): a field or record with no end in sight is refused, not grown.
+  const parser = csvParse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true, max_record_size: limits.maxLineBytes })
+  const guard = utf8Guard()
+  input.on('error', (err) => guard.destroy(err))
+  guard.on('error', (err) => parser.destroy(err))
+  input.pipe(guard).pipe(parser)
   let order: number[] | null = null
   let row = 0
   try {
@@ -47,6 +50,7 @@ async function* csvRows(spec: DatasetSpec, input: Readable): AsyncGenerator<Chec
   } catch (err) {
     if (err instanceof VeilboxError) throw err
     const e = err as { code?: string; lines?: number; message?: string }
+    if (e.code === 'CSV_MAX_RECORD_SIZE') throw lineTooLong(e.lines ?? row + 1, limits.maxLineBytes)
     if (typeof e.code === 'string' && e.code.startsWith('CSV_')) {
       throw new VeilboxError(
         'VEILBOX_ERR_INGEST_MALFORMED',
@@ -56,7 +60,9 @@ async function* csvRows(spec: DatasetSpec, input: Readable): AsyncGenerator<Chec
     }
     throw err
   } finally {
-    input.unpipe(parser)
+    input.unpipe(guard)
+    guard.unpipe(parser)
+    guard.destroy()
     parser.destroy()
   }
   if (order === null) throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the CSV is empty: it needs a header row and at least one data row')
@@ -89,45 +95,38 @@ function headerOrder(spec: DatasetSpec, header: string[]): number[] {
   })
 }
 
-async function* ndjsonRows(spec: DatasetSpec, input: Readable): AsyncGenerator<CheckedRow> {
-  const checker = new RowChecker(spec)
+async function* ndjsonRows(spec: DatasetSpec, input: Readable, limits: IngestLimits): AsyncGenerator<CheckedRow> {
+  const checker = new RowChecker(spec, limits.maxFieldChars)
   const names = spec.columns.map((c) => c.name)
   const known = new Set(names)
-  const lines = readline.createInterface({ input, crlfDelay: Infinity })
-  let line = 0
   let row = 0
-  try {
-    for await (const text of lines) {
-      line += 1
-      if (text.trim() === '') continue
-      row += 1
-      const pos = { row, line }
-      let obj: unknown
-      try {
-        obj = JSON.parse(text)
-      } catch (err) {
-        throw new VeilboxError(
-          'VEILBOX_ERR_INGEST_MALFORMED',
-          `line ${line} is not valid JSON: ${(err as Error).message}`,
-          { row, line },
-        )
-      }
-      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-        throw badRow(pos, null, 'each line must be one JSON object')
-      }
-      const record = obj as Record<string, unknown>
-      for (const key of Object.keys(record)) {
-        if (!known.has(key)) throw badRow(pos, key, 'the dataset has no such column')
-      }
-      const values = new Array<CellValue>(names.length)
-      for (let c = 0; c < names.length; c++) {
-        const name = names[c]!
-        if (!Object.hasOwn(record, name)) throw badRow(pos, name, 'the column is missing (send null for an empty value)')
-        values[c] = checker.fromJson(spec.columns[c]!, record[name], pos)
-      }
-      yield { pos, values }
+  for await (const { text, line } of readLines(input, limits.maxLineBytes)) {
+    if (text.trim() === '') continue
+    row += 1
+    const pos = { row, line }
+    let obj: unknown
+    try {
+      obj = JSON.parse(text)
+    } catch (err) {
+      throw new VeilboxError(
+        'VEILBOX_ERR_INGEST_MALFORMED',
+        `line ${line} is not valid JSON: ${(err as Error).message}`,
+        { row, line },
+      )
     }
-  } finally {
-    lines.close()
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+      throw badRow(pos, null, 'each line must be one JSON object')
+    }
+    const record = obj as Record<string, unknown>
+    for (const key of Object.keys(record)) {
+      if (!known.has(key)) throw badRow(pos, key, 'the dataset has no such column')
+    }
+    const values = new Array<CellValue>(names.length)
+    for (let c = 0; c < names.length; c++) {
+      const name = names[c]!
+      if (!Object.hasOwn(record, name)) throw badRow(pos, name, 'the column is missing (send null for an empty value)')
+      values[c] = checker.fromJson(spec.columns[c]!, record[name], pos)
+    }
+    yield { pos, values }
   }
 }

@@ -24,6 +24,14 @@ export function badRow(pos: RowPosition, column: string | null, reason: string):
   )
 }
 
+function fieldTooLong(pos: RowPosition, column: string, max: number): VeilboxError {
+  return new VeilboxError(
+    'VEILBOX_ERR_INGEST_FIELD_TOO_LONG',
+    `data row ${pos.row} (line ${pos.line}), column "${column}": the value is longer than ${max} characters (VEILBOX_INGEST_MAX_FIELD_KB). Nothing from this upload was stored`,
+    { row: pos.row, line: pos.line, column, maxChars: max },
+  )
+}
+
 const INTEGER_TEXT = /^[+-]?\d+$/
 // Decimal or scientific notation; excludes NaN, Infinity, hex, empty.
 const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
@@ -34,7 +42,11 @@ export class RowChecker {
   private readonly columns: readonly ColumnSpec[]
   private readonly categorySets: ReadonlyMap<string, ReadonlySet<string>>
 
-  constructor(spec: DatasetSpec) {
+  constructor(
+    spec: DatasetSpec,
+    /** Characters of one field (VEILBOX_INGEST_MAX_FIELD_KB). */
+    private readonly maxFieldChars = 64 * 1024,
+  ) {
     this.columns = spec.columns
     const sets = new Map<string, ReadonlySet<string>>()
     for (const c of spec.columns) if (c.categories) sets.set(c.name, new Set(c.categories))
@@ -44,6 +56,7 @@ export class RowChecker {
   /** A CSV cell (always text; the empty string is null). */
   fromText(col: ColumnSpec, text: string, pos: RowPosition): CellValue {
     if (text === '') return this.nullFor(col, pos)
+    if (text.length > this.maxFieldChars) throw fieldTooLong(pos, col.name, this.maxFieldChars)
     switch (col.type) {
       case 'integer': {
         if (!INTEGER_TEXT.test(text)) {
@@ -85,8 +98,10 @@ export class RowChecker {
         return value
       case 'category':
         if (typeof value !== 'string') throw badRow(pos, col.name, `${describe(value)} is not a string`)
+        if (value.length > this.maxFieldChars) throw fieldTooLong(pos, col.name, this.maxFieldChars)
         return this.checkCategory(col, value, pos)
       case 'id':
+        if (typeof value === 'string' && value.length > this.maxFieldChars) throw fieldTooLong(pos, col.name, this.maxFieldChars)
         if (typeof value === 'string' && value !== '') return value
         if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value)
         throw badRow(pos, col.name, `${describe(value)} is not an id (a non-empty string or a whole number)`)
