@@ -32,6 +32,7 @@ export const ERROR_CODES = {
 
   // Configuration (start-up)
   VEILBOX_ERR_CONFIG_INVALID: { status: 500, title: 'Invalid configuration' },
+  VEILBOX_ERR_CONFIG_DATA_DIR_IN_USE: { status: 500, title: 'The data directory is in use by another process' },
 
   // API keys
   VEILBOX_ERR_KEY_NAME_TAKEN: { status: 409, title: 'A key with this name already exists' },

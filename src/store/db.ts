@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import { MIGRATIONS, type Migration } from './migrations.js'
+import { VeilboxError } from '../errors/index.js'
 import { stmt } from './statements.js'
 
 export type Db = Database.Database
@@ -81,4 +82,40 @@ function runnerOf(db: Db): Runner {
 export function immediate<T>(db: Db, fn: () => T): T {
   const r = runnerOf(db)
   return (db.inTransaction ? r(fn) : r.immediate(fn)) as T
+}
+
+export const LOCK_FILE = 'veilbox.lock'
+
+/**
+ * Takes the data directory for this process: an exclusive SQLite lock on
+ * `veilbox.lock` in it, held until `release()` or until the process ends
+ * (the operating system drops the lock of a process killed with -9). One
+ * server per data directory: a second one fails here, before it migrates,
+ * bootstraps the demo or serves anything. Offline commands (keys, audit)
+ * do not take it; they work beside a running server through SQLite's own
+ * locking.
+ */
+export function lockDataDir(dataDir: string): { release(): void } {
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  const file = path.join(dataDir, LOCK_FILE)
+  const lock = new Database(file)
+  try {
+    lock.pragma('busy_timeout = 0')
+    lock.pragma('locking_mode = EXCLUSIVE')
+    // The first write in exclusive locking mode takes the lock for the life of the connection.
+    lock.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER, started_at TEXT); DELETE FROM holder')
+    lock.prepare('INSERT INTO holder VALUES (?, ?)').run(process.pid, new Date().toISOString())
+  } catch (err) {
+    lock.close()
+    const code = (err as { code?: string }).code
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+      throw new VeilboxError(
+        'VEILBOX_ERR_CONFIG_DATA_DIR_IN_USE',
+        `the data directory ${dataDir} is in use by another veilbox server (it holds ${file}); stop it, or start this one with its own VEILBOX_DATA_DIR`,
+        { dataDir },
+      )
+    }
+    throw err
+  }
+  return { release: () => lock.close() }
 }

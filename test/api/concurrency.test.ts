@@ -5,7 +5,8 @@ import { startServerProcess } from '../../benchmarks/lib.js'
 import { DEMO_SPEC, demoCsv } from '../../src/demo/binzhou.js'
 import { setDatasetBudget } from '../../src/store/budgets.js'
 import { createDataset } from '../../src/store/datasets.js'
-import { openDb } from '../../src/store/db.js'
+import { immediate, openDb } from '../../src/store/db.js'
+import { guardedCharge } from '../../src/store/ledger.js'
 import { createGrant, getGrant } from '../../src/store/grants.js'
 import { ingest } from '../../src/store/ingest/index.js'
 import { createKey, SYSTEM_ACTOR } from '../../src/store/keys.js'
@@ -30,7 +31,7 @@ t.test('with 0.9 left, 20 parallel queries at 0.1: exactly 9 succeed and exactly
   t.equal(qa.app.db.prepare('SELECT COUNT(*) FROM answers').pluck().get(), 10)
 })
 
-t.test('two server processes on one database never overspend', async (t) => {
+t.test('finding 12: a second server on one data directory refuses to start; a server and another process writing the database never overspend', async (t) => {
   const dir = tempDir(t)
   const db = openDb(dir)
   createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
@@ -46,23 +47,54 @@ t.test('two server processes on one database never overspend', async (t) => {
   db.close()
   const a = await startServerProcess({ dataDir: dir })
   t.teardown(() => a.stop())
-  const b = await startServerProcess({ dataDir: dir })
-  t.teardown(() => b.stop())
+  // The second server on the same directory: refused before it touches anything.
+  await t.rejects(startServerProcess({ dataDir: dir }), /in use by another veilbox server/, 'the second start fails with the reason')
+  // Two processes writing one database: the server answering, and another connection (this test
+  // process) charging the same grant with the same guarded statement. The total never passes 1.0.
+  const other = openDb(dir)
+  t.teardown(() => other.close())
+  let charged = 0
+  const charger = (async () => {
+    for (let i = 0; i < 40; i++) {
+      const ok = immediate(other, () => guardedCharge(other, 'grants', grant.id, { epsilon: 50_000, delta: 0, rho: 0, rhoBefore: 0 }))
+      if (ok) charged += 50_000
+      await new Promise((r) => setTimeout(r, 5))
+    }
+  })()
   const results = await Promise.all(
     Array.from({ length: 24 }, (_, i) =>
-      fetch(new URL('/v1/queries', i % 2 === 0 ? a.url : b.url), {
+      fetch(new URL('/v1/queries', a.url), {
         method: 'POST',
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
         body: JSON.stringify({ sql: sqlFor(i), grant: grant.id, epsilon: 0.1 }),
       }).then(async (r) => ({ status: r.status, body: (await r.json()) as { code?: string } })),
     ),
   )
-  const ok = results.filter((r) => r.status === 200)
-  t.equal(ok.length, 10, 'exactly ten answers fit in 1.0')
+  await charger
+  const answered = results.filter((r) => r.status === 200).length
   for (const r of results.filter((x) => x.status !== 200)) t.equal(r.body.code, 'VEILBOX_ERR_BUDGET_EXHAUSTED')
-  const check = openDb(dir)
-  t.teardown(() => check.close())
-  t.equal(getGrant(check, grant.id).ledger.epsilonSpent, 1_000_000, 'exactly 1.0 spent')
-  t.equal(check.prepare('SELECT COUNT(*) FROM answers').pluck().get(), 10)
-  t.ok(fs.existsSync(path.join(dir, 'veilbox.db')))
+  const spent = getGrant(other, grant.id).ledger.epsilonSpent
+  t.equal(spent, answered * 100_000 + charged, 'the ledger is exactly the sum of both processes\' charges')
+  t.ok(spent <= 1_000_000, `never more than 1.0 (${spent / 1e6})`)
+  t.ok(spent > 1_000_000 - 100_000, 'and the budget was used up')
+  t.equal(other.prepare('SELECT COUNT(*) FROM answers').pluck().get(), answered)
+  t.ok(fs.existsSync(path.join(dir, 'veilbox.lock')))
+})
+
+t.test('finding 12: two simultaneous fresh starts with the demo: one serves, the other refuses, each demo dataset exists once', async (t) => {
+  const dir = tempDir(t)
+  const started = await Promise.allSettled([startServerProcess({ dataDir: dir, demo: true }), startServerProcess({ dataDir: dir, demo: true })])
+  const up = started.filter((s): s is PromiseFulfilledResult<Awaited<ReturnType<typeof startServerProcess>>> => s.status === 'fulfilled')
+  for (const s of up) t.teardown(() => s.value.stop())
+  t.equal(up.length, 1, 'exactly one server runs')
+  const refused = started.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+  t.match(String(refused?.reason), /in use by another veilbox server/)
+  const db = openDb(dir)
+  t.teardown(() => db.close())
+  const ids = db.prepare('SELECT id FROM datasets ORDER BY id').pluck().all()
+  t.same(ids, ['binzhou_households', 'binzhou_subsidies'])
+  t.same(db.prepare('SELECT dataset_id, COUNT(*) AS n FROM dataset_versions GROUP BY dataset_id ORDER BY dataset_id').all(), [
+    { dataset_id: 'binzhou_households', n: 1 },
+    { dataset_id: 'binzhou_subsidies', n: 1 },
+  ])
 })

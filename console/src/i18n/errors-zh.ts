@@ -31,6 +31,7 @@ export const errorsZh: Record<string, ErrorText> = {
   VEILBOX_ERR_REQUEST_MALFORMED: { what: '请求格式错误。', next: '请刷新页面；如仍出现，请反馈。' },
   VEILBOX_ERR_REQUEST_TOO_MANY_OPEN: { what: '进行中的请求过多。', next: '请等待正在进行的请求完成后再试。' },
   VEILBOX_ERR_CONFIG_INVALID: { what: '服务配置有误。', next: '运营人员须修正下方指出的配置并重启 veilbox。' },
+  VEILBOX_ERR_CONFIG_DATA_DIR_IN_USE: { what: '另一个 veilbox 服务正在使用该数据目录。', next: '请停止另一个服务，或为本服务指定独立的数据目录。' },
 
   VEILBOX_ERR_KEY_NAME_TAKEN: { what: '已存在同名的有效密钥。', next: '请换一个名称，或先吊销现有密钥。' },
   VEILBOX_ERR_KEY_NOT_FOUND: { what: '没有此名称的有效密钥。', next: '请刷新列表：它可能已被吊销。' },

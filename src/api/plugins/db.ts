@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../../config/index.js'
-import { openDb, type Db } from '../../store/db.js'
+import { lockDataDir, openDb, type Db } from '../../store/db.js'
 import { discardStaleUploads } from '../../store/ingest/index.js'
 
 declare module 'fastify' {
@@ -14,12 +14,21 @@ declare module 'fastify' {
 export default fp(
   async function db(app: FastifyInstance, opts: { config: Config }) {
     app.decorate('config', opts.config)
-    const db = openDb(opts.config.dataDir)
+    // One server per data directory (SQLite mode): taken before anything is migrated or created.
+    const lock = lockDataDir(opts.config.dataDir)
+    let db: Db
+    try {
+      db = openDb(opts.config.dataDir)
+    } catch (err) {
+      lock.release()
+      throw err
+    }
     const stale = discardStaleUploads(db)
     if (stale > 0) app.log.warn({ uploads: stale }, 'discarded uploads left unfinished by an earlier process')
     app.decorate('db', db)
     app.addHook('onClose', async () => {
       db.close()
+      lock.release()
     })
   },
   { name: 'db' },
