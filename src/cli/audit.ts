@@ -1,6 +1,8 @@
 import fs from 'node:fs'
 import type { Command } from 'commander'
-import { auditHead, verifyChain } from '../store/audit.js'
+import { createPublicKey } from 'node:crypto'
+import { signCurrentHead, type SignedHead } from '../store/audit-heads.js'
+import { verifyAudit } from '../store/audit-verify.js'
 import { openDb } from '../store/db.js'
 import { verifyReceipt, type Receipt, type ReleasedResult } from '../engine/receipts.js'
 import { loadOrCreateSigningKey, RECEIPT_KEY_FILE } from '../store/receipt-keys.js'
@@ -13,17 +15,27 @@ export function registerAudit(program: Command): void {
 
   audit
     .command('verify')
-    .description('recompute the whole chain; exit 0 when it holds, 1 naming the first bad record')
+    .description('verify the chain: hash links, signed heads, and every ledger and stored answer against the chain; exit 0 when all hold, 1 naming the first problem')
     .addOption(dataDirOption())
-    .option('--head <hash>', 'a head exported earlier (veilbox audit head): also detect a chain cut back below it')
+    .option('--head <hash|file>', 'a head published earlier (a hash, or the JSON veilbox audit head printed): also detect a chain cut back below it, and check its signature')
+    .option('--public-key <file>', "the service's public key (PEM, or the JSON of GET /v1/receipts/keys); default: the key in the data directory")
     .option('--json', 'print JSON')
-    .action((opts: { dataDir?: string; head?: string; json?: boolean }) => {
-      const db = openDb(configFrom(opts).dataDir, { readonly: true })
+    .action((opts: { dataDir?: string; head?: string; publicKey?: string; json?: boolean }) => {
+      const config = configFrom(opts)
+      const db = openDb(config.dataDir, { readonly: true })
       try {
-        const result = verifyChain(db, opts.head)
-        if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`)
-        else if (result.ok) process.stdout.write(`ok: ${result.records} records, head ${result.head ? `${result.head.seq} ${result.head.hash}` : '(empty)'}\n`)
-        else process.stdout.write(`BROKEN at record ${result.badSeq}: ${result.problem} (${result.records} records verified before it)\n`)
+        const key = createPublicKey(publicKeyPem(config.dataDir, opts.publicKey))
+        const head = opts.head === undefined ? undefined : /^[0-9a-f]{64}$/.test(opts.head) ? opts.head : (JSON.parse(fs.readFileSync(opts.head, 'utf8')) as SignedHead)
+        const result = verifyAudit(db, key, { ...(head === undefined ? {} : { expectedHead: head }), signIntervalMs: config.auditSignIntervalMs })
+        if (opts.json) process.stdout.write(`${JSON.stringify(result, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}\n`)
+        else if (result.ok) {
+          const h = result.chain.ok ? result.chain.head : null
+          const signed = result.heads.ok ? result.heads : null
+          process.stdout.write(
+            `ok: ${result.chain.records} records, head ${h ? `${h.seq} ${h.hash}` : '(empty)'}; ${signed?.signedHeads ?? 0} signed heads (${signed?.unsignedTail ?? 0} records after the last); ` +
+              `${result.ledgers.grants} grant and ${result.ledgers.datasets} dataset ledgers and ${result.ledgers.answers} answers agree with the chain\n`,
+          )
+        } else process.stdout.write(`BROKEN: ${result.problem}\n`)
         if (!result.ok) process.exitCode = 1
       } finally {
         db.close()
@@ -32,12 +44,13 @@ export function registerAudit(program: Command): void {
 
   audit
     .command('head')
-    .description('print the current head {seq, hash}, to publish elsewhere')
+    .description("sign the current head with the service's key and print it {seq, hash, signedAt, keyId, signature}, to publish elsewhere")
     .addOption(dataDirOption())
     .action((opts: { dataDir?: string }) => {
-      const db = openDb(configFrom(opts).dataDir, { readonly: true })
+      const dir = configFrom(opts).dataDir
+      const db = openDb(dir)
       try {
-        process.stdout.write(`${JSON.stringify(auditHead(db))}\n`)
+        process.stdout.write(`${JSON.stringify(signCurrentHead(db, loadOrCreateSigningKey(dir)))}\n`)
       } finally {
         db.close()
       }
@@ -83,3 +96,17 @@ function publicKeyFor(rec: Receipt, opts: { publicKey?: string; dataDir?: string
   }
   return loadOrCreateSigningKey(dir).publicKeyPem
 }
+
+/** The service's public key: from --public-key (PEM, or GET /v1/receipts/keys JSON with one key), or from the key in the data directory. */
+function publicKeyPem(dataDir: string, file: string | undefined): string {
+  if (file !== undefined) {
+    const text = fs.readFileSync(file, 'utf8')
+    if (!text.trimStart().startsWith('{')) return text
+    const keys = (JSON.parse(text) as { keys?: { publicKey: string }[] }).keys ?? []
+    if (keys.length === 0) throw new Error(`${file} holds no key`)
+    return keys[0]!.publicKey
+  }
+  if (!fs.existsSync(path.join(dataDir, RECEIPT_KEY_FILE))) throw new Error('no public key: pass --public-key (GET /v1/receipts/keys gives it), or --data-dir of the service')
+  return loadOrCreateSigningKey(dataDir).publicKeyPem
+}
+

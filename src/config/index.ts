@@ -50,6 +50,8 @@ const envSchema = z.object({
   /** The bearer token shared with that process. */
   VEILBOX_CUSTODIAN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   VEILBOX_CUSTODIAN_TIMEOUT_MS: intFrom(100, 600_000).default(30_000),
+  /** How often the service signs the audit chain's head (and at start and close). */
+  VEILBOX_AUDIT_SIGN_INTERVAL_MS: intFrom(1000, 86_400_000).default(60_000),
   /** Values (groups x aggregates) one answer may release. */
   VEILBOX_MAX_RELEASE_VALUES: intFrom(1, 10_000_000).default(100_000),
   /** Encrypted work units one query may do (src/engine/admission.ts). */
@@ -81,6 +83,7 @@ export interface Config {
   readonly custodianTimeoutMs: number
   readonly heMaxWork: number
   readonly maxReleaseValues: number
+  readonly auditSignIntervalMs: number
   /** Create the demo dataset and keys on first start. */
   readonly demo: boolean
 }
@@ -122,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     custodianTimeoutMs: e.VEILBOX_CUSTODIAN_TIMEOUT_MS,
     heMaxWork: e.VEILBOX_HE_MAX_WORK,
     maxReleaseValues: e.VEILBOX_MAX_RELEASE_VALUES,
+    auditSignIntervalMs: e.VEILBOX_AUDIT_SIGN_INTERVAL_MS,
     demo: false,
     ...overrides,
   })

@@ -98,7 +98,7 @@ export function recordHash(r: Omit<AuditRecord, 'hash'>): string {
   return createHash('sha256').update(canonicalJson(r)).digest('hex')
 }
 
-interface Row {
+export interface AuditRow {
   record_id: string | null
   seq: number
   time: string
@@ -118,7 +118,7 @@ interface Row {
   hash: string
 }
 
-export function rowToRecord(row: Row): AuditRecord {
+export function rowToRecord(row: AuditRow): AuditRecord {
   return {
     ...(row.record_id === null ? {} : { id: row.record_id }),
     seq: row.seq,
@@ -205,7 +205,7 @@ export function verifyChain(db: Db, expectedHead?: string): VerifyResult {
   let records = 0
   let last: { seq: number; hash: string } | null = null
   let sawExpectedHead = expectedHead === undefined
-  for (const row of stmt(db, 'SELECT * FROM audit_log ORDER BY seq').iterate() as IterableIterator<Row>) {
+  for (const row of stmt(db, 'SELECT * FROM audit_log ORDER BY seq').iterate() as IterableIterator<AuditRow>) {
     let rec: AuditRecord
     try {
       rec = rowToRecord(row)
@@ -276,14 +276,14 @@ export function listAudit(db: Db, f: AuditFilter): { records: AuditRecord[]; nex
       from: f.from ?? null,
       to: f.to ?? null,
       limit: f.limit + 1,
-    }) as Row[]
+    }) as AuditRow[]
   const records = rows.slice(0, f.limit).map(rowToRecord)
   return { records, next: rows.length > f.limit ? records[records.length - 1]!.seq : null }
 }
 
 /** One record by its opaque id, or null. */
 export function findAuditRecord(db: Db, id: string): AuditRecord | null {
-  const row = stmt(db, 'SELECT * FROM audit_log WHERE record_id = ?').get(id) as Row | undefined
+  const row = stmt(db, 'SELECT * FROM audit_log WHERE record_id = ?').get(id) as AuditRow | undefined
   return row === undefined ? null : rowToRecord(row)
 }
 

@@ -225,4 +225,21 @@ export const MIGRATIONS: readonly Migration[] = [
       }
     },
   },
+  {
+    version: 5,
+    name: 'signed audit chain heads',
+    sql: `
+      -- The chain head signed with the service's Ed25519 key, at intervals and
+      -- on every 'audit head': rewriting a record below a signed head, and
+      -- recomputing every later hash, no longer passes verification without
+      -- the key.
+      CREATE TABLE audit_heads (
+        seq        INTEGER PRIMARY KEY,
+        hash       TEXT NOT NULL,
+        signed_at  TEXT NOT NULL,
+        key_id     TEXT NOT NULL,
+        signature  TEXT NOT NULL
+      );
+    `,
+  },
 ]

@@ -2,8 +2,10 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { receiptDigest, signReceipt, verifyReceipt } from '../../src/engine/receipts.js'
+import { GENESIS_HASH, recordHash, rowToRecord, type AuditRow } from '../../src/store/audit.js'
 import { queryApp } from '../helpers/app.js'
 import { runCli } from '../helpers/cli.js'
+import type { Db } from '../../src/store/db.js'
 
 const future = () => new Date(Date.now() + 86_400_000).toISOString()
 
@@ -101,8 +103,10 @@ t.test('tampering with the database file is detected by the API and by the offli
   const qa = await queryApp(t)
   await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.5 } })
   const head = (await runCli(['audit', 'head', '--data-dir', qa.dataDir])).stdout
-  const { seq, hash } = JSON.parse(head) as { seq: number; hash: string }
+  const { seq, hash, signature, keyId } = JSON.parse(head) as { seq: number; hash: string; signature: string; keyId: string }
   t.ok(seq > 5)
+  t.match(signature, /^[A-Za-z0-9+/]+=*$/, 'the head comes signed')
+  t.equal(keyId, qa.app.signingKey.keyId)
   const ok = await runCli(['audit', 'verify', '--data-dir', qa.dataDir, '--head', hash])
   t.equal(ok.code, 0, ok.stdout + ok.stderr)
   t.match(ok.stdout, new RegExp(`^ok: ${seq} records`))
@@ -114,16 +118,19 @@ t.test('tampering with the database file is detected by the API and by the offli
   t.match(api, { ok: false, badSeq: releaseSeq })
   const cli = await runCli(['audit', 'verify', '--data-dir', qa.dataDir])
   t.equal(cli.code, 1)
-  t.match(cli.stdout, new RegExp(`BROKEN at record ${releaseSeq}: hash does not match`))
+  t.match(cli.stdout, new RegExp(`BROKEN: record ${releaseSeq}: hash does not match`))
   qa.app.db.prepare("UPDATE audit_log SET charged_epsilon = '0.5' WHERE action = 'query.release'").run()
 
-  // Someone deletes the last records: only the published head shows it.
+  // Someone deletes the last records: the signed head at that position is gone, so it shows.
   qa.app.db.prepare('DELETE FROM audit_log WHERE seq > ?').run(seq - 2)
-  t.equal((await runCli(['audit', 'verify', '--data-dir', qa.dataDir])).code, 0)
+  const cutNoHead = await runCli(['audit', 'verify', '--data-dir', qa.dataDir])
+  t.equal(cutNoHead.code, 1)
+  t.match(cutNoHead.stdout, new RegExp(`record ${seq}, signed as a head, is gone`))
   const cut = await runCli(['audit', 'verify', '--data-dir', qa.dataDir, '--head', hash])
   t.equal(cut.code, 1)
   t.match(cut.stdout, /published head is not in the chain/)
   t.match((await qa.call('operator', { method: 'GET', url: `/v1/audit/verify?head=${hash}` })).json(), { ok: false, badSeq: seq - 1 })
+  qa.app.db.prepare('DELETE FROM audit_heads').run()
   // The teardown checks every test's chain; an empty one holds, a cut one would not.
   qa.app.db.prepare('DELETE FROM audit_log').run()
   t.pass('cleared')
@@ -238,3 +245,78 @@ t.test('usage views come from the chain and agree with the ledgers', async (t) =
   t.match(usage.timeline[0].day, /^\d{4}-\d\d-\d\d$/)
   t.equal((await qa.call('analyst', { method: 'GET', url: `/v1/datasets/${qa.dataset}/usage` })).statusCode, 403)
 })
+
+/** What someone with write access to the database but not the key can do: recompute every hash from `from` on. */
+function rehash(db: Db): void {
+  let prev = GENESIS_HASH
+  const rows = db.prepare('SELECT * FROM audit_log ORDER BY seq').all() as AuditRow[]
+  const set = db.prepare('UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?')
+  for (const row of rows) {
+    const { hash: _old, ...rest } = rowToRecord({ ...row, prev_hash: prev })
+    const hash = recordHash(rest)
+    set.run(prev, hash, row.seq)
+    prev = hash
+  }
+}
+
+t.test('finding 14: a rewritten charge with every later hash recomputed fails on the signed head; ledgers and answers are checked against the chain', async (t) => {
+  const qa = await queryApp(t)
+  const ask = (i: number) => qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: `SELECT COUNT(*) FROM binzhou_households WHERE age > ${30 + i}`, grant: qa.grant, epsilon: 0.5 } })
+  for (let i = 0; i < 3; i++) t.equal((await ask(i)).statusCode, 200)
+  t.equal((await runCli(['audit', 'head', '--data-dir', qa.dataDir])).code, 0)
+  const verify = () => runCli(['audit', 'verify', '--data-dir', qa.dataDir])
+  const clean = await verify()
+  t.equal(clean.code, 0, clean.stdout + clean.stderr)
+  t.match(clean.stdout, /1 grant and 1 dataset ledgers and 3 answers agree with the chain/)
+  t.match((await qa.call('operator', { method: 'GET', url: '/v1/audit/verify' })).json(), { ok: true, ledgers: { ok: true, answers: 3 }, signedHeads: { count: 1, unsignedTail: 0 } })
+  const db = qa.app.db
+  const snapshot = {
+    log: db.prepare('SELECT * FROM audit_log ORDER BY seq').all() as Record<string, unknown>[],
+    grant: db.prepare('SELECT epsilon_spent FROM grants').pluck().get(),
+  }
+  const restore = () => {
+    db.prepare('DELETE FROM audit_log').run()
+    const cols = Object.keys(snapshot.log[0]!)
+    const ins = db.prepare(`INSERT INTO audit_log (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`)
+    for (const r of snapshot.log) ins.run(r)
+    db.prepare('UPDATE grants SET epsilon_spent = ?').run(snapshot.grant)
+  }
+
+  // 1. A charge lowered and every later hash recomputed: the hash links hold, the signed head does not.
+  db.prepare("UPDATE audit_log SET charged_epsilon = '0.05' WHERE seq = (SELECT MIN(seq) FROM audit_log WHERE action = 'query.release')").run()
+  db.prepare('UPDATE grants SET epsilon_spent = epsilon_spent - 450000').run()
+  rehash(db)
+  const rewritten = await verify()
+  t.equal(rewritten.code, 1)
+  t.match(rewritten.stdout, /no longer has the hash signed for it: records up to it were rewritten/)
+  restore()
+  t.equal((await verify()).code, 0, 'restored')
+
+  // 2. A ledger reset by hand: the chain's charges no longer add up to it.
+  db.prepare('UPDATE grants SET epsilon_spent = 0').run()
+  const reset = await verify()
+  t.equal(reset.code, 1)
+  t.match(reset.stdout, new RegExp(`grant ${qa.grant}: spent epsilon 0 and delta 0 \\(units\\), but its charges in the chain add up to 1500000 and 0`))
+  t.match((await qa.call('operator', { method: 'GET', url: '/v1/audit/verify' })).json(), { ok: false, ledgers: { ok: false, problems: [{ scope: 'grant', id: qa.grant }] } })
+  restore()
+
+  // 3. An answer slipped into the answers table has no release record.
+  db.prepare(
+    "INSERT INTO answers (query_id, grant_id, analyst, dataset_id, version, cache_key, query_hash, body, epsilon_micro, delta_femto, created_at) SELECT 'q_ffffffffffffffffffffffff', grant_id, analyst, dataset_id, version, 'forged', query_hash, body, 0, 0, created_at FROM answers LIMIT 1",
+  ).run()
+  const forged = await verify()
+  t.equal(forged.code, 1)
+  t.match(forged.stdout, /answer q_ffffffffffffffffffffffff: the stored answer has no query.release record/)
+  db.prepare("DELETE FROM answers WHERE query_id = 'q_ffffffffffffffffffffffff'").run()
+
+  // 4. The signatures removed: records older than two signing intervals with no signed head over them.
+  db.prepare('DELETE FROM audit_heads').run()
+  await new Promise((r) => setTimeout(r, 2200))
+  t.equal((await ask(9)).statusCode, 200)
+  const unsigned = await runCli(['audit', 'verify', '--data-dir', qa.dataDir], { VEILBOX_AUDIT_SIGN_INTERVAL_MS: '1000' })
+  t.equal(unsigned.code, 1)
+  t.match(unsigned.stdout, /no signed head covers it: signed heads were removed/)
+  t.equal((await runCli(['audit', 'head', '--data-dir', qa.dataDir])).code, 0)
+  t.equal((await runCli(['audit', 'verify', '--data-dir', qa.dataDir], { VEILBOX_AUDIT_SIGN_INTERVAL_MS: '1000' })).code, 0, 'signed again: whole')
+})
+

@@ -7,6 +7,7 @@ import { custodianFor } from '../../custodian/local.js'
 import type { Executor } from '../../sandbox/executor.js'
 import { SandboxPool } from '../../sandbox/pool.js'
 import { ColumnStore } from '../../store/column-store.js'
+import { signCurrentHead } from '../../store/audit-heads.js'
 import { loadOrCreateSigningKey, type SigningKey } from '../../store/receipt-keys.js'
 
 declare module 'fastify' {
@@ -44,13 +45,26 @@ export default fp(
     app.decorate('executor', executor)
     const signingKey = loadOrCreateSigningKey(c.dataDir)
     app.decorate('signingKey', signingKey)
+    // The chain's head signed at start, at intervals and at close (store/audit-heads.ts).
+    const signHead = (): void => {
+      try {
+        signCurrentHead(app.db, signingKey)
+      } catch (err) {
+        app.log.error({ err }, 'could not sign the audit chain head')
+      }
+    }
+    signHead()
+    const signer = setInterval(signHead, c.auditSignIntervalMs)
+    signer.unref()
     const custodian = await custodianFor(c)
     app.decorate('custodian', custodian)
     const queries = new QueryEngine({ db: app.db, executor, signer: signingKey, custodian, limits: { maxCells: c.taskMaxCells, heMaxWork: c.heMaxWork, maxReleaseValues: c.maxReleaseValues } })
     app.decorate('queries', queries)
     app.addHook('onClose', async () => {
+      clearInterval(signer)
       await executor.close()
       await queries.close()
+      signHead()
     })
   },
   { name: 'engine', dependencies: ['db'] },

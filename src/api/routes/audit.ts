@@ -4,6 +4,8 @@ import { z } from 'zod'
 import { identifierSchema } from '../../engine/schema.js'
 import { checkReceiptInChain, verifyReceipt, type Receipt } from '../../engine/receipts.js'
 import { auditHead, findAuditRecord, listAudit, RECORD_ID, verifyChain } from '../../store/audit.js'
+import { signCurrentHead } from '../../store/audit-heads.js'
+import { verifyAudit } from '../../store/audit-verify.js'
 import { receiptSchema } from './queries.js'
 import { problems } from '../schemas.js'
 
@@ -28,6 +30,10 @@ const recordSchema = z
   .meta({ id: 'AuditRecord' })
 
 const head = z.object({ seq: z.number().int(), hash: z.string() })
+
+const signedHead = z
+  .object({ seq: z.number().int(), hash: z.string(), signedAt: z.string(), keyId: z.string(), signature: z.string().describe('Ed25519 over the canonical JSON of {seq, hash, signedAt, keyId}, base64') })
+  .meta({ id: 'SignedHead' })
 
 export default async function auditRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>()
@@ -74,7 +80,7 @@ export default async function auditRoutes(app: FastifyInstance) {
     {
       config: { roles: ['operator'] },
       schema: {
-        summary: 'Recompute the whole chain; names the first bad record',
+        summary: 'Verify the audit chain: hash links, signed heads, and every ledger and stored answer against its charges in the chain',
         tags: ['audit'],
         querystring: z.strictObject({ head: z.string().regex(/^[0-9a-f]{64}$/, 'a 64-hex record hash').optional() }),
         response: {
@@ -84,15 +90,48 @@ export default async function auditRoutes(app: FastifyInstance) {
             head: head.nullable(),
             badSeq: z.number().int().optional(),
             problem: z.string().optional(),
+            signedHeads: z.object({ count: z.number().int(), lastSigned: z.number().int().nullable(), unsignedTail: z.number().int() }),
+            ledgers: z.object({
+              ok: z.boolean(),
+              grants: z.number().int(),
+              datasets: z.number().int(),
+              answers: z.number().int(),
+              problems: z.array(z.object({ scope: z.string(), id: z.string(), problem: z.string() })),
+            }),
           }),
           ...problems(400, 401, 403),
         },
       },
     },
     async (request) => {
-      const result = verifyChain(app.db, request.query.head)
-      return result.ok ? result : { ...result, head: auditHead(app.db) }
+      const check = verifyAudit(app.db, app.signingKey.publicKey, { ...(request.query.head ? { expectedHead: request.query.head } : {}), signIntervalMs: app.config.auditSignIntervalMs })
+      const c = check.chain
+      return {
+        ok: check.ok,
+        records: c.records,
+        head: c.ok ? c.head : auditHead(app.db),
+        // The first problem names the record: a broken hash link before a signature that no longer matches.
+        ...(!c.ok ? { badSeq: c.badSeq } : !check.heads.ok ? { badSeq: check.heads.badSeq } : {}),
+        ...(check.problem === undefined ? {} : { problem: check.problem }),
+        signedHeads: check.heads.ok
+          ? { count: check.heads.signedHeads, lastSigned: check.heads.lastSigned, unsignedTail: check.heads.unsignedTail }
+          : { count: check.heads.signedHeads, lastSigned: null, unsignedTail: 0 },
+        ledgers: { ...check.ledgers, problems: [...check.ledgers.problems] },
+      }
     },
+  )
+
+  r.get(
+    '/v1/audit/head',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: "The chain's head, signed now with the service's key: publish it elsewhere, and verify later with ?head=",
+        tags: ['audit'],
+        response: { 200: signedHead.nullable(), ...problems(401, 403) },
+      },
+    },
+    async () => signCurrentHead(app.db, app.signingKey),
   )
 
   r.post(
