@@ -28,6 +28,7 @@ export const roleSchema = z.enum(ROLES)
 
 export const keyInfoSchema = z.object({
   keyId: z.string(),
+  principalId: z.string(),
   name: z.string(),
   role: roleSchema,
   createdAt: z.string(),

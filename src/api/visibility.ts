@@ -23,7 +23,7 @@ export function canSee(app: FastifyInstance, principal: Principal, record: Datas
 
 /** A grant of the analyst's on the dataset that was not revoked (expired ones count: their answers stay readable). */
 export function holdsGrant(app: FastifyInstance, principal: Principal, dataset: string): boolean {
-  return listGrants(app.db, { analyst: principal.name, dataset }).some((g) => g.revokedAt === null)
+  return listGrants(app.db, { analystId: principal.id, dataset }).some((g) => g.revokedAt === null)
 }
 
 /** The dataset, when the caller may see it; otherwise exactly what an unknown id gets. */

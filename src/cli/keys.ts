@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander'
 import { openDb } from '../store/db.js'
-import { createKey, listKeys, revokeKey, ROLES, type Role } from '../store/keys.js'
+import { createKey, listKeys, revokeKey, ROLES, rotateKey, type Role } from '../store/keys.js'
 import { cliActor } from './actor.js'
 import { configFrom, dataDirOption } from './main.js'
 
@@ -44,6 +44,22 @@ export function registerKeys(program: Command): void {
         } else {
           for (const k of list) process.stdout.write(`${k.name}\t${k.role}\t${k.keyId}\t${k.createdAt}\n`)
         }
+      } finally {
+        db.close()
+      }
+    })
+
+  keys
+    .command('rotate')
+    .description('a new key for the same principal (grants and answers stay); the old key is revoked; prints the new key once')
+    .argument('<name>', 'principal name')
+    .addOption(dataDirOption())
+    .option('--json', 'print JSON')
+    .action((name: string, opts: { dataDir?: string; json?: boolean }) => {
+      const db = openDb(configFrom(opts).dataDir)
+      try {
+        const k = rotateKey(db, name, cliActor())
+        process.stdout.write(opts.json ? `${JSON.stringify(k)}\n` : `${k.key}\n(new key ${k.keyId} for ${k.name}, principal ${k.principalId}; the old key is revoked; it is shown only now)\n`)
       } finally {
         db.close()
       }

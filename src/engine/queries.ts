@@ -112,6 +112,8 @@ export interface Preview {
 }
 
 interface Prepared {
+  /** Who asked: the grant is checked against this principal again at the release. */
+  readonly principal: Principal
   readonly query: Query
   readonly grant: GrantRecord
   readonly spec: DatasetSpec
@@ -320,7 +322,7 @@ export class QueryEngine {
   /** A released answer again, free. Analysts read their own; operators read any. */
   async get(principal: Principal, queryId: string): Promise<AnswerBody> {
     const row = getAnswerRow(this.db, queryId)
-    if (principal.role !== 'operator' && row.analyst !== principal.name) {
+    if (principal.role !== 'operator' && row.analyst_id !== principal.id) {
       throw new VeilboxError('VEILBOX_ERR_ANSWER_NOT_FOUND', `no answer ${queryId} of yours`, { queryId })
     }
     return this.reread({ principal: principal.name, role: principal.role }, row, 'query.reread')
@@ -442,7 +444,7 @@ export class QueryEngine {
       )
       .digest('hex')
     const price: Price = { mechanism, epsilonMicro: Number(plan.epsilonMicro), rhoPico: Number(plan.rhoPico) }
-    return { query, grant, spec: record.spec, bound, version, plan, price, queryHash: hash, cacheKey, epsilon: Number(toMicro(req.epsilon)) / MICRO, delta, sql: req.sql ?? null }
+    return { principal, query, grant, spec: record.spec, bound, version, plan, price, queryHash: hash, cacheKey, epsilon: Number(toMicro(req.epsilon)) / MICRO, delta, sql: req.sql ?? null }
   }
 
   /**
@@ -532,10 +534,10 @@ export class QueryEngine {
    * transaction. The grant is read again under the lock: it may have been
    * charged, revoked or expired while the sandbox computed.
    */
-  private charge(actor: AuditActor, p: Prepared): { views: { grant: LedgerView; dataset: LedgerView }; gc: Charge; dc: Charge } {
+  private charge(p: Prepared): { views: { grant: LedgerView; dataset: LedgerView }; gc: Charge; dc: Charge } {
     const grant = getGrant(this.db, p.grant.id)
     const views = this.ledgers(p, grant)
-    checkGrantUsable(grant, { name: actor.principal, role: 'analyst', keyId: '' }, this.now())
+    checkGrantUsable(grant, p.principal, this.now())
     const gc = priceOn(views.grant, p.price)
     const dc = priceOn(views.dataset, p.price)
     if (!guardedCharge(this.db, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL')) throw exhausted(views.grant, gc)
@@ -549,7 +551,7 @@ export class QueryEngine {
       // A twin of this query may have committed while we computed: its answer wins, free.
       const twin = findAnswer(this.db, p.grant.id, p.cacheKey)
       if (twin) return this.rereadInTransaction(actor, twin, 'query.cached')
-      const { views, gc, dc } = this.charge(actor, p)
+      const { views, gc, dc } = this.charge(p)
       const createdAt = this.now().toISOString()
       const gaussian = p.plan.mechanism === 'gaussian'
       const privacy = {
@@ -606,6 +608,7 @@ export class QueryEngine {
         query_id: queryId,
         grant_id: p.grant.id,
         analyst: actor.principal,
+        analyst_id: p.principal.id,
         dataset_id: p.spec.id,
         version: p.version.version,
         cache_key: p.cacheKey,
@@ -631,7 +634,7 @@ export class QueryEngine {
    * answer would get.
    */
   private chargeDeadline(actor: AuditActor, p: Prepared, queryId: string, timeout: VeilboxError): VeilboxError {
-    const { views, gc, dc } = this.charge(actor, p)
+    const { views, gc, dc } = this.charge(p)
     const charged = chargeView(gc)
     appendAudit(this.db, {
       actor,

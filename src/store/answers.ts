@@ -7,6 +7,8 @@ export interface AnswerRow {
   query_id: string
   grant_id: string
   analyst: string
+  /** The principal the answer was released to. */
+  analyst_id: string
   dataset_id: string
   version: number
   cache_key: string
@@ -20,7 +22,7 @@ export interface AnswerRow {
 /** A stored answer's row without its body: what finding one needs (the body is read once, by answerBody). */
 export type AnswerRef = Omit<AnswerRow, 'body'>
 
-const REF_COLUMNS = 'query_id, grant_id, analyst, dataset_id, version, cache_key, query_hash, epsilon_micro, delta_femto, created_at'
+const REF_COLUMNS = 'query_id, grant_id, analyst, analyst_id, dataset_id, version, cache_key, query_hash, epsilon_micro, delta_femto, created_at'
 
 export function findAnswer(db: Db, grantId: string, cacheKey: string): AnswerRef | null {
   return (stmt(db, `SELECT ${REF_COLUMNS} FROM answers WHERE grant_id = ? AND cache_key = ?`).get(grantId, cacheKey) as AnswerRef | undefined) ?? null
@@ -41,8 +43,8 @@ export function answerBody(db: Db, queryId: string): string {
 
 export function insertAnswer(db: Db, row: AnswerRow): void {
   stmt(db, 
-    `INSERT INTO answers (query_id, grant_id, analyst, dataset_id, version, cache_key, query_hash, body, epsilon_micro, delta_femto, created_at)
-     VALUES (@query_id, @grant_id, @analyst, @dataset_id, @version, @cache_key, @query_hash, @body, @epsilon_micro, @delta_femto, @created_at)`,
+    `INSERT INTO answers (query_id, grant_id, analyst, analyst_id, dataset_id, version, cache_key, query_hash, body, epsilon_micro, delta_femto, created_at)
+     VALUES (@query_id, @grant_id, @analyst, @analyst_id, @dataset_id, @version, @cache_key, @query_hash, @body, @epsilon_micro, @delta_femto, @created_at)`,
   ).run(row)
 }
 
@@ -56,9 +58,10 @@ export interface AnswerSummary {
   readonly createdAt: string
 }
 
-export function listAnswers(db: Db, analyst: string | null, limit: number): AnswerSummary[] {
-  const rows = stmt(db, `SELECT ${REF_COLUMNS} FROM answers WHERE (@analyst IS NULL OR analyst = @analyst) ORDER BY created_at DESC, query_id LIMIT @limit`)
-    .all({ analyst, limit }) as AnswerRef[]
+/** Answers newest first: every one (analystId null, operators) or one principal's. */
+export function listAnswers(db: Db, analystId: string | null, limit: number): AnswerSummary[] {
+  const rows = stmt(db, `SELECT ${REF_COLUMNS} FROM answers WHERE (@analystId IS NULL OR analyst_id = @analystId) ORDER BY created_at DESC, query_id LIMIT @limit`)
+    .all({ analystId, limit }) as AnswerRef[]
   return rows.map((r) => ({
     queryId: r.query_id,
     grant: r.grant_id,

@@ -8,7 +8,10 @@ import { stmt } from './statements.js'
 
 export interface GrantRecord {
   readonly id: string
+  /** The analyst's name, as the grant was made (a label). */
   readonly analyst: string
+  /** The analyst principal the grant belongs to: a name issued again later is another principal. */
+  readonly analystId: string
   readonly dataset: string
   readonly purpose: string
   /** null: every column the dataset has. */
@@ -25,6 +28,7 @@ export interface GrantRecord {
 interface GrantRow extends LedgerRow {
   id: string
   analyst: string
+  analyst_id: string
   dataset_id: string
   purpose: string
   columns: string | null
@@ -39,6 +43,7 @@ function toGrant(r: GrantRow): GrantRecord {
   return {
     id: r.id,
     analyst: r.analyst,
+    analystId: r.analyst_id,
     dataset: r.dataset_id,
     purpose: r.purpose,
     columns: r.columns === null ? null : (JSON.parse(r.columns) as string[]),
@@ -66,8 +71,9 @@ export function createGrant(db: Db, g: NewGrant, actor: AuditActor, display: { e
   const id = `g_${randomBytes(8).toString('hex')}`
   return immediate(db, () => {
     getDataset(db, g.dataset)
-    const analyst = stmt(db, "SELECT 1 FROM api_keys WHERE name = ? AND role = 'analyst' AND revoked_at IS NULL").get(g.analyst)
-    if (!analyst) {
+    // The grant belongs to the principal holding the name's active key now, not to the name.
+    const analyst = stmt(db, "SELECT principal_id FROM api_keys WHERE name = ? AND role = 'analyst' AND revoked_at IS NULL", 'pluck').get(g.analyst) as string | undefined
+    if (analyst === undefined) {
       throw new VeilboxError(
         'VEILBOX_ERR_POLICY_UNKNOWN_ANALYST',
         `no analyst named "${g.analyst}" holds an active key; create one first (POST /v1/keys with role analyst)`,
@@ -75,11 +81,12 @@ export function createGrant(db: Db, g: NewGrant, actor: AuditActor, display: { e
       )
     }
     stmt(db, 
-      `INSERT INTO grants (id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO grants (id, analyst, analyst_id, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       id,
       g.analyst,
+      analyst,
       g.dataset,
       g.purpose,
       g.columns === null ? null : JSON.stringify(g.columns),
@@ -97,7 +104,7 @@ export function createGrant(db: Db, g: NewGrant, actor: AuditActor, display: { e
       dataset: g.dataset,
       grant: id,
       purpose: g.purpose,
-      detail: { analyst: g.analyst, epsilon: display.epsilon, delta: display.delta, expiresAt: g.expiresAt, columns: g.columns, aggregates: g.aggregates },
+      detail: { analyst: g.analyst, analystId: analyst, epsilon: display.epsilon, delta: display.delta, expiresAt: g.expiresAt, columns: g.columns, aggregates: g.aggregates },
     })
     return getGrant(db, id)
   })
@@ -105,7 +112,7 @@ export function createGrant(db: Db, g: NewGrant, actor: AuditActor, display: { e
 
 /** A grant's columns in a fixed order: read as an array, which better-sqlite3 builds faster than an object (this runs on every query). */
 const GRANT_COLUMNS =
-  'id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, epsilon_spent, delta_total, delta_spent, rho_spent, expires_at, created_at, created_by, revoked_at'
+  'id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, epsilon_spent, delta_total, delta_spent, rho_spent, expires_at, created_at, created_by, revoked_at, analyst_id'
 
 export function findGrant(db: Db, id: string): GrantRecord | null {
   const r = stmt(db, `SELECT ${GRANT_COLUMNS} FROM grants WHERE id = ?`, 'raw').get(id) as unknown[] | undefined
@@ -126,6 +133,7 @@ export function findGrant(db: Db, id: string): GrantRecord | null {
     created_at: r[12] as string,
     created_by: r[13] as string,
     revoked_at: r[14] as string | null,
+    analyst_id: r[15] as string,
   })
 }
 
@@ -135,11 +143,12 @@ export function getGrant(db: Db, id: string): GrantRecord {
   return g
 }
 
-export function listGrants(db: Db, filter: { analyst?: string; dataset?: string } = {}): GrantRecord[] {
+/** Grants, filtered by the analyst's principal id (`analystId`), the analyst's name as granted (`analyst`, operators' filter) and dataset. */
+export function listGrants(db: Db, filter: { analystId?: string; analyst?: string; dataset?: string } = {}): GrantRecord[] {
   const rows = stmt(db, 
-      `SELECT * FROM grants WHERE (@analyst IS NULL OR analyst = @analyst) AND (@dataset IS NULL OR dataset_id = @dataset) ORDER BY created_at, id`,
+      `SELECT * FROM grants WHERE (@analystId IS NULL OR analyst_id = @analystId) AND (@analyst IS NULL OR analyst = @analyst) AND (@dataset IS NULL OR dataset_id = @dataset) ORDER BY created_at, id`,
     )
-    .all({ analyst: filter.analyst ?? null, dataset: filter.dataset ?? null }) as GrantRow[]
+    .all({ analystId: filter.analystId ?? null, analyst: filter.analyst ?? null, dataset: filter.dataset ?? null }) as GrantRow[]
   return rows.map(toGrant)
 }
 

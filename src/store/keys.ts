@@ -2,12 +2,19 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { VeilboxError } from '../errors/index.js'
 import { appendAudit, type AuditActor } from './audit.js'
 import { immediate, type Db } from './db.js'
+import { newPrincipalId } from './migrations.js'
 import { stmt } from './statements.js'
 
 export const ROLES = ['operator', 'analyst', 'custodian'] as const
 export type Role = (typeof ROLES)[number]
 
+/**
+ * Who a key speaks for. `id` is stable and is what grants, answers and rate
+ * limits belong to; `name` is the label people use. A name revoked and issued
+ * again is a new principal (a new id); rotating a key keeps the principal.
+ */
 export interface Principal {
+  readonly id: string
   readonly name: string
   readonly role: Role
   readonly keyId: string
@@ -15,6 +22,7 @@ export interface Principal {
 
 export interface KeyInfo {
   readonly keyId: string
+  readonly principalId: string
   readonly name: string
   readonly role: Role
   readonly createdAt: string
@@ -35,53 +43,108 @@ function hashKey(key: string): Buffer {
 
 export const SYSTEM_ACTOR: AuditActor = { principal: 'system', role: 'system' }
 
-export function createKey(
-  db: Db,
-  input: { name: string; role: Role },
-  actor: AuditActor,
-): { key: string; keyId: string; name: string; role: Role } {
+function newKey(): { keyId: string; key: string } {
   const keyId = randomBytes(6).toString('hex')
-  const key = `vbx_${keyId}_${randomBytes(32).toString('base64url')}`
+  return { keyId, key: `vbx_${keyId}_${randomBytes(32).toString('base64url')}` }
+}
+
+export interface CreatedKey {
+  readonly key: string
+  readonly keyId: string
+  readonly principalId: string
+  readonly name: string
+  readonly role: Role
+}
+
+/**
+ * A key for a new principal named `name`. A name whose key was revoked can be
+ * issued again, but that makes a new principal: nothing of the old one's
+ * (grants, answers, rate-limit bucket) goes with the name. To give the same
+ * principal a new key, rotate it (rotateKey).
+ */
+export function createKey(db: Db, input: { name: string; role: Role }, actor: AuditActor): CreatedKey {
+  const { keyId, key } = newKey()
+  const principalId = newPrincipalId()
+  const now = new Date().toISOString()
   immediate(db, () => {
     const taken = stmt(db, 'SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(input.name)
     if (taken) {
       throw new VeilboxError(
         'VEILBOX_ERR_KEY_NAME_TAKEN',
-        `an active key named "${input.name}" exists; revoke it first (DELETE /v1/keys/${input.name}) or choose another name`,
+        `an active key named "${input.name}" exists; rotate it (POST /v1/keys/${input.name}/rotate), revoke it first (DELETE /v1/keys/${input.name}) or choose another name`,
         { name: input.name },
       )
     }
-    stmt(db, 
-      'INSERT INTO api_keys (key_id, name, role, key_hash, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)',
-    ).run(keyId, input.name, input.role, hashKey(key), new Date().toISOString(), actor.principal)
-    appendAudit(db, { actor, action: 'key.create', outcome: 'ok', detail: { name: input.name, role: input.role, keyId } })
+    stmt(db, 'INSERT INTO principals (id, name, role, created_at, created_by) VALUES (?, ?, ?, ?, ?)').run(principalId, input.name, input.role, now, actor.principal)
+    stmt(db, 'INSERT INTO api_keys (key_id, principal_id, name, role, key_hash, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      keyId,
+      principalId,
+      input.name,
+      input.role,
+      hashKey(key),
+      now,
+      actor.principal,
+    )
+    appendAudit(db, { actor, action: 'key.create', outcome: 'ok', detail: { name: input.name, role: input.role, keyId, principal: principalId } })
   })
-  return { key, keyId, name: input.name, role: input.role }
+  return { key, keyId, principalId, name: input.name, role: input.role }
+}
+
+/** A new key for the principal that holds the active key `name` (same id, role, grants and answers); the old key is revoked in the same transaction. */
+export function rotateKey(db: Db, name: string, actor: AuditActor): CreatedKey {
+  const { keyId, key } = newKey()
+  return immediate(db, () => {
+    const row = stmt(db, 'SELECT key_id, principal_id, role FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(name) as
+      | { key_id: string; principal_id: string; role: Role }
+      | undefined
+    if (!row) throw new VeilboxError('VEILBOX_ERR_KEY_NOT_FOUND', `no active key named "${name}" to rotate`, { name })
+    const now = new Date().toISOString()
+    stmt(db, 'UPDATE api_keys SET revoked_at = ? WHERE key_id = ?').run(now, row.key_id)
+    stmt(db, 'INSERT INTO api_keys (key_id, principal_id, name, role, key_hash, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      keyId,
+      row.principal_id,
+      name,
+      row.role,
+      hashKey(key),
+      now,
+      actor.principal,
+    )
+    appendAudit(db, { actor, action: 'key.rotate', outcome: 'ok', detail: { name, role: row.role, keyId, previous: row.key_id, principal: row.principal_id } })
+    return { key, keyId, principalId: row.principal_id, name, role: row.role }
+  })
 }
 
 export function authenticate(db: Db, presented: string): Principal | null {
   const m = KEY_PATTERN.exec(presented)
   if (!m) return null
-  const row = stmt(db, 'SELECT key_id, name, role, key_hash FROM api_keys WHERE key_id = ? AND revoked_at IS NULL')
-    .get(m[1]) as { key_id: string; name: string; role: Role; key_hash: Buffer } | undefined
+  const row = stmt(db, 'SELECT key_id, principal_id, name, role, key_hash FROM api_keys WHERE key_id = ? AND revoked_at IS NULL').get(m[1]) as
+    | { key_id: string; principal_id: string; name: string; role: Role; key_hash: Buffer }
+    | undefined
   if (!row) return null
-  return timingSafeEqual(hashKey(presented), row.key_hash) ? { name: row.name, role: row.role, keyId: row.key_id } : null
+  return timingSafeEqual(hashKey(presented), row.key_hash) ? { id: row.principal_id, name: row.name, role: row.role, keyId: row.key_id } : null
 }
 
+/** The principal holding the active key `name`, or null. */
+export function activePrincipal(db: Db, name: string): { id: string; name: string; role: Role } | null {
+  const row = stmt(db, 'SELECT principal_id, name, role FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(name) as { principal_id: string; name: string; role: Role } | undefined
+  return row ? { id: row.principal_id, name: row.name, role: row.role } : null
+}
+
+type KeyRow = { key_id: string; principal_id: string; name: string; role: Role; created_at: string; created_by: string }
+const keyInfo = (r: KeyRow): KeyInfo => ({ keyId: r.key_id, principalId: r.principal_id, name: r.name, role: r.role, createdAt: r.created_at, createdBy: r.created_by })
+
 export function listKeys(db: Db): KeyInfo[] {
-  const rows = stmt(db, 'SELECT key_id, name, role, created_at, created_by FROM api_keys WHERE revoked_at IS NULL ORDER BY name')
-    .all() as { key_id: string; name: string; role: Role; created_at: string; created_by: string }[]
-  return rows.map((r) => ({ keyId: r.key_id, name: r.name, role: r.role, createdAt: r.created_at, createdBy: r.created_by }))
+  const rows = stmt(db, 'SELECT key_id, principal_id, name, role, created_at, created_by FROM api_keys WHERE revoked_at IS NULL ORDER BY name').all() as KeyRow[]
+  return rows.map(keyInfo)
 }
 
 export function revokeKey(db: Db, name: string, actor: AuditActor): KeyInfo {
   return immediate(db, () => {
-    const row = stmt(db, 'SELECT key_id, name, role, created_at, created_by FROM api_keys WHERE name = ? AND revoked_at IS NULL')
-      .get(name) as { key_id: string; name: string; role: Role; created_at: string; created_by: string } | undefined
+    const row = stmt(db, 'SELECT key_id, principal_id, name, role, created_at, created_by FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(name) as KeyRow | undefined
     if (!row) throw new VeilboxError('VEILBOX_ERR_KEY_NOT_FOUND', `no active key named "${name}"`, { name })
     stmt(db, 'UPDATE api_keys SET revoked_at = ? WHERE key_id = ?').run(new Date().toISOString(), row.key_id)
-    appendAudit(db, { actor, action: 'key.revoke', outcome: 'ok', detail: { name, role: row.role, keyId: row.key_id } })
-    return { keyId: row.key_id, name: row.name, role: row.role, createdAt: row.created_at, createdBy: row.created_by }
+    appendAudit(db, { actor, action: 'key.revoke', outcome: 'ok', detail: { name, role: row.role, keyId: row.key_id, principal: row.principal_id } })
+    return keyInfo(row)
   })
 }
 

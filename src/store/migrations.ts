@@ -242,4 +242,49 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'principals with stable ids',
+    sql: `
+      -- Who holds a key is a principal with a stable id, not a name: a name
+      -- revoked and issued again is a new principal, who inherits none of the
+      -- old one's grants, answers or rate-limit bucket. A key rotation keeps
+      -- the principal.
+      CREATE TABLE principals (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        role        TEXT NOT NULL CHECK (role IN ('operator', 'analyst', 'custodian')),
+        created_at  TEXT NOT NULL,
+        created_by  TEXT NOT NULL
+      );
+      ALTER TABLE api_keys ADD COLUMN principal_id TEXT REFERENCES principals (id);
+      ALTER TABLE grants ADD COLUMN analyst_id TEXT;
+      ALTER TABLE answers ADD COLUMN analyst_id TEXT;
+      CREATE INDEX grants_analyst_id ON grants (analyst_id);
+      CREATE INDEX answers_analyst_id ON answers (analyst_id, created_at);
+    `,
+    // Keys, grants and answers made before: one principal per name, as they were treated then.
+    run(db) {
+      const names = new Map<string, { role: string; created_at: string; created_by: string }>()
+      for (const r of db.prepare('SELECT name, role, created_at, created_by FROM api_keys ORDER BY created_at').all() as { name: string; role: string; created_at: string; created_by: string }[]) {
+        if (!names.has(r.name)) names.set(r.name, r)
+      }
+      for (const r of db.prepare("SELECT analyst AS name, created_at, created_by FROM grants UNION SELECT analyst, created_at, 'system' FROM answers").all() as { name: string; created_at: string; created_by: string }[]) {
+        if (!names.has(r.name)) names.set(r.name, { role: 'analyst', created_at: r.created_at, created_by: r.created_by })
+      }
+      const insert = db.prepare('INSERT INTO principals (id, name, role, created_at, created_by) VALUES (?, ?, ?, ?, ?)')
+      for (const [name, r] of names) {
+        const id = newPrincipalId()
+        insert.run(id, name, r.role, r.created_at, r.created_by)
+        db.prepare('UPDATE api_keys SET principal_id = ? WHERE name = ?').run(id, name)
+        db.prepare('UPDATE grants SET analyst_id = ? WHERE analyst = ?').run(id, name)
+        db.prepare('UPDATE answers SET analyst_id = ? WHERE analyst = ?').run(id, name)
+      }
+    },
+  },
 ]
+
+/** A principal's id: 64 random bits, `p_` and 16 hex digits. */
+export function newPrincipalId(): string {
+  return `p_${randomBytes(8).toString('hex')}`
+}

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { authenticate } from '../../src/store/keys.js'
 import { clinicRows, CLINIC_ID, heApp, uploadClinic } from '../helpers/he.js'
 
 /**
@@ -15,9 +16,10 @@ const QUERIES = Number(process.env.HE_MEMORY_QUERIES ?? 1000)
 t.test(`${QUERIES} encrypted queries grow resident memory by less than 50 MB`, async (t) => {
   const ha = await heApp(t, { degree: 4096, maxRows: 600, variance: false })
   const up = await uploadClinic(ha, clinicRows(500), 'owner')
+  const alice = authenticate(ha.app.db, ha.keys.analyst)!
   const run = async (i: number) => {
     const res = await ha.app.queries.run(
-      { name: 'alice', role: 'analyst', keyId: '' },
+      alice,
       { sql: `SELECT SUM(visits) FROM ${CLINIC_ID} WHERE insured = ${i % 2 === 0 ? 'TRUE' : 'FALSE'}`, grant: ha.grant, epsilon: 1 + i / 1e6, version: up.version },
     )
     if (res.cached) throw new Error(`query ${i} was answered from the store`)

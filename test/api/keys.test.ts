@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { testApp } from '../helpers/app.js'
+import { queryApp, testApp } from '../helpers/app.js'
 
 t.test('an operator creates a key, shown once, that then works for its role', async (t) => {
   const { call, app } = await testApp(t)
@@ -72,4 +72,46 @@ t.test('only operators manage keys', async (t) => {
     const res = await call('analyst', { method, url, payload: method === 'POST' ? { role: 'operator', name: 'evil' } : undefined })
     t.equal(res.statusCode, 403, `${method} ${url}`)
   }
+})
+
+t.test('finding 11: a name revoked and issued again is a new principal; a rotated key keeps the principal', async (t) => {
+  const qa = await queryApp(t, { overrides: { rateLimitPerMinute: 20 } })
+  const as = (key: string, opts: { method: 'GET' | 'POST'; url: string; payload?: object }) => qa.app.inject({ ...opts, headers: { authorization: `Bearer ${key}` } })
+  const answer = await as(qa.keys.analyst, { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1 } })
+  t.equal(answer.statusCode, 200)
+  const queryId = answer.json().queryId
+  // Use up most of the old holder's rate-limit bucket (19 of 20).
+  for (let i = 0; i < 18; i++) await as(qa.keys.analyst, { method: 'GET', url: '/v1/grants' })
+  const oldId = ((await qa.call('operator', { method: 'GET', url: '/v1/keys' })).json().keys as { name: string; principalId: string }[]).find((k) => k.name === 'alice')!.principalId
+  t.equal((await qa.call('operator', { method: 'DELETE', url: '/v1/keys/alice' })).statusCode, 200)
+  const again = await qa.call('operator', { method: 'POST', url: '/v1/keys', payload: { name: 'alice', role: 'analyst' } })
+  t.equal(again.statusCode, 201)
+  t.not(again.json().principalId, oldId, 'a new principal')
+  const newKey = again.json().key as string
+  t.same((await as(newKey, { method: 'GET', url: '/v1/grants' })).json().grants, [], "none of the old holder's grants")
+  const run = await as(newKey, { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1 } })
+  t.equal(run.statusCode, 403)
+  t.equal(run.json().code, 'VEILBOX_ERR_POLICY_NOT_YOUR_GRANT')
+  t.same((await as(newKey, { method: 'GET', url: '/v1/queries' })).json().answers, [], "none of the old holder's answers")
+  t.equal((await as(newKey, { method: 'GET', url: `/v1/queries/${queryId}` })).statusCode, 404)
+  t.same((await as(newKey, { method: 'GET', url: '/v1/me/usage' })).json().grants, [])
+  t.equal((await as(newKey, { method: 'GET', url: `/v1/datasets/${qa.dataset}` })).statusCode, 404, "nor the old holder's catalog")
+  // The old holder's rate-limit bucket (19 of 20 used) is not the new principal's: its 6 requests so far and 7 more pass.
+  const statuses = []
+  for (let i = 0; i < 7; i++) statuses.push((await as(newKey, { method: 'GET', url: '/v1/grants' })).statusCode)
+  t.ok(statuses.every((s) => s === 200), `a bucket of its own: ${statuses.join(',')}`)
+
+  // Rotation keeps the principal: grants and answers stay; the old key stops working at once.
+  const g2 = await qa.call('operator', { method: 'POST', url: '/v1/grants', payload: { analyst: 'alice', dataset: qa.dataset, purpose: 'after re-issue', epsilon: 1, expiresAt: '2099-01-01T00:00:00Z' } })
+  t.equal(g2.statusCode, 201)
+  t.equal(g2.json().analystId, again.json().principalId)
+  const rotated = await qa.call('operator', { method: 'POST', url: '/v1/keys/alice/rotate' })
+  t.equal(rotated.statusCode, 201, JSON.stringify(rotated.json()))
+  t.equal(rotated.json().principalId, again.json().principalId, 'the same principal')
+  t.not(rotated.json().key, newKey)
+  t.equal((await as(newKey, { method: 'GET', url: '/v1/grants' })).statusCode, 401, 'the rotated-out key is revoked')
+  t.same((await as(rotated.json().key, { method: 'GET', url: '/v1/grants' })).json().grants.map((g: { id: string }) => g.id), [g2.json().id], 'the grants stay')
+  t.equal((await qa.call('operator', { method: 'POST', url: '/v1/keys/nobody/rotate' })).statusCode, 404)
+  const rec = qa.app.db.prepare("SELECT detail FROM audit_log WHERE action = 'key.rotate'").pluck().get() as string
+  t.match(JSON.parse(rec), { name: 'alice', principal: again.json().principalId, keyId: rotated.json().keyId })
 })

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
+import { versionCommitment } from '../../src/store/fingerprint.js'
 import { immediate, openDb, schemaVersion } from '../../src/store/db.js'
 import { MIGRATIONS } from '../../src/store/migrations.js'
 import { tempDir } from '../helpers/app.js'
@@ -72,4 +73,28 @@ t.test('writes go through BEGIN IMMEDIATE and roll back on error', async (t) => 
     }),
   )
   t.equal(db.prepare("SELECT COUNT(*) FROM datasets WHERE id = 'z'").pluck().get(), 0)
+})
+
+t.test('migrations 4 and 6 on a database made before them: salts and commitments, record ids from then on, one principal per earlier name', async (t) => {
+  const dir = tempDir(t)
+  const old = openDb(dir, { migrations: MIGRATIONS.filter((m) => m.version <= 3) })
+  old.prepare("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('d', '{}', 'then', 'olga')").run()
+  old.prepare("INSERT INTO uploads (id, dataset_id, state, started_at) VALUES (1, 'd', 'committed', 'then')").run()
+  old.prepare(`INSERT INTO dataset_versions (dataset_id, version, upload_id, rows, sha256, created_at, created_by) VALUES ('d', 1, 1, 3, '${'ab'.repeat(32)}', 'then', 'olga')`).run()
+  const key = old.prepare('INSERT INTO api_keys (key_id, name, role, key_hash, created_at, created_by, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+  key.run('000000000001', 'alice', 'analyst', Buffer.alloc(32), 't1', 'olga', 't2')
+  key.run('000000000002', 'alice', 'analyst', Buffer.alloc(32), 't3', 'olga', null)
+  key.run('000000000003', 'olga', 'operator', Buffer.alloc(32), 't0', 'system', null)
+  old.prepare("INSERT INTO grants (id, analyst, dataset_id, purpose, epsilon_total, delta_total, expires_at, created_at, created_by) VALUES ('g_1', 'alice', 'd', 'p', 1, 0, 'x', 't1', 'olga')").run()
+  old.close()
+  const db = openDb(dir)
+  t.teardown(() => db.close())
+  const v = db.prepare('SELECT salt, commitment, sha256 FROM dataset_versions').get() as { salt: Buffer; commitment: string; sha256: string }
+  t.equal(v.salt.length, 32)
+  t.equal(v.commitment, versionCommitment(v.salt, v.sha256))
+  const ids = db.prepare('SELECT name, principal_id FROM api_keys ORDER BY key_id').all() as { name: string; principal_id: string }[]
+  t.equal(ids[0]!.principal_id, ids[1]!.principal_id, "a name's earlier keys stay one principal, as they were treated")
+  t.not(ids[2]!.principal_id, ids[0]!.principal_id)
+  t.equal(db.prepare("SELECT analyst_id FROM grants WHERE id = 'g_1'").pluck().get(), ids[0]!.principal_id)
+  t.same(db.prepare('SELECT name, role FROM principals ORDER BY name').all(), [{ name: 'alice', role: 'analyst' }, { name: 'olga', role: 'operator' }])
 })

@@ -64,7 +64,7 @@ export default fp(
       // Routes of plugins registered before auth (the OpenAPI UI) never got the decorator: undefined there.
       const p = request.principal ?? null
       if (p === null) return
-      const n = (open.get(p.name) ?? 0) + 1
+      const n = (open.get(p.id) ?? 0) + 1
       if (n > opts.maxOpenRequests) {
         throw new VeilboxError(
           'VEILBOX_ERR_REQUEST_TOO_MANY_OPEN',
@@ -73,12 +73,12 @@ export default fp(
           { headers: { 'retry-after': '1' } },
         )
       }
-      open.set(p.name, n)
+      open.set(p.id, n)
       // 'close' fires once, whether the answer was sent or the client went away.
       reply.raw.once('close', () => {
-        const left = (open.get(p.name) ?? 1) - 1
-        if (left <= 0) open.delete(p.name)
-        else open.set(p.name, left)
+        const left = (open.get(p.id) ?? 1) - 1
+        if (left <= 0) open.delete(p.id)
+        else open.set(p.id, left)
       })
     })
     app.addHook('preParsing', async (request, reply, payload) => {

@@ -88,7 +88,8 @@ export const rateLimits = fp(
       hook: 'preParsing',
       max: opts.rateLimitPerMinute,
       timeWindow: 60_000,
-      keyGenerator: (request) => (request.principal ? `p:${request.principal.name}` : `ip:${request.ip}`),
+      // By principal id: a name issued again starts with a bucket of its own.
+      keyGenerator: (request) => (request.principal ? `p:${request.principal.id}` : `ip:${request.ip}`),
       errorResponseBuilder: (_request, context) =>
         new VeilboxError(
           'VEILBOX_ERR_REQUEST_RATE_LIMITED',

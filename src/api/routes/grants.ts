@@ -14,7 +14,8 @@ import { ledgerViewSchema, principalNameSchema, problems } from '../schemas.js'
 export const grantViewSchema = z
   .object({
     id: z.string(),
-    analyst: z.string(),
+    analyst: z.string().describe('the analyst\'s name when the grant was made'),
+    analystId: z.string().describe('the analyst principal the grant belongs to; a name revoked and issued again is another principal'),
     dataset: z.string(),
     purpose: z.string(),
     columns: z.array(z.string()).nullable().describe('null: every column'),
@@ -32,6 +33,7 @@ export function grantView(g: GrantRecord, now = Date.now()): z.infer<typeof gran
   return {
     id: g.id,
     analyst: g.analyst,
+    analystId: g.analystId,
     dataset: g.dataset,
     purpose: g.purpose,
     columns: g.columns === null ? null : [...g.columns],
@@ -120,9 +122,10 @@ export default async function grantRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const p = principalOf(request)
-      const analyst = p.role === 'operator' ? request.query.analyst : p.name
+      // An analyst sees the grants of their principal, never those made for an earlier holder of their name.
+      const who = p.role === 'operator' ? (request.query.analyst === undefined ? {} : { analyst: request.query.analyst }) : { analystId: p.id }
       const grants = listGrants(app.db, {
-        ...(analyst === undefined ? {} : { analyst }),
+        ...who,
         ...(request.query.dataset === undefined ? {} : { dataset: request.query.dataset }),
       })
       return { grants: grants.map((g) => grantView(g)) }
@@ -143,7 +146,7 @@ export default async function grantRoutes(app: FastifyInstance) {
     async (request) => {
       const p = principalOf(request)
       const grant = getGrant(app.db, request.params.id)
-      if (p.role !== 'operator' && grant.analyst !== p.name) {
+      if (p.role !== 'operator' && grant.analystId !== p.id) {
         throw new VeilboxError('VEILBOX_ERR_POLICY_NOT_YOUR_GRANT', `grant ${grant.id} was made for another analyst`, { grant: grant.id })
       }
       return grantView(grant)

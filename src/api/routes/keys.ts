@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { createKey, listKeys, revokeKey } from '../../store/keys.js'
+import { createKey, listKeys, revokeKey, rotateKey } from '../../store/keys.js'
 import { actorOf } from '../plugins/auth.js'
 import { keyInfoSchema, principalNameSchema, problems, roleSchema } from '../schemas.js'
 
@@ -13,11 +13,13 @@ export default async function keyRoutes(app: FastifyInstance) {
     {
       config: { roles: ['operator'] },
       schema: {
-        summary: 'Create an API key for a named principal (the key is shown once)',
+        summary: 'Create an API key for a new principal (the key is shown once)',
+        description:
+          'Each key belongs to a principal with a stable id. A name whose key was revoked may be issued again, but that makes a new principal: it inherits none of the old one\'s grants, answers or rate-limit bucket. To replace the key of the same principal, rotate it.',
         tags: ['keys'],
         body: z.strictObject({ role: roleSchema, name: principalNameSchema }),
         response: {
-          201: z.object({ key: z.string(), keyId: z.string(), name: z.string(), role: roleSchema }),
+          201: z.object({ key: z.string(), keyId: z.string(), principalId: z.string(), name: z.string(), role: roleSchema }),
           ...problems(400, 401, 403, 409),
         },
       },
@@ -39,6 +41,24 @@ export default async function keyRoutes(app: FastifyInstance) {
       },
     },
     async () => ({ keys: listKeys(app.db) }),
+  )
+
+  r.post(
+    '/v1/keys/:name/rotate',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        summary: "Rotate a principal's key: a new key (shown once) for the same principal, the old one revoked at once",
+        description: 'Grants, answers and the rate-limit bucket stay with the principal. Audited as key.rotate.',
+        tags: ['keys'],
+        params: z.object({ name: principalNameSchema }),
+        response: {
+          201: z.object({ key: z.string(), keyId: z.string(), principalId: z.string(), name: z.string(), role: roleSchema }),
+          ...problems(401, 403, 404),
+        },
+      },
+    },
+    async (request, reply) => reply.code(201).send(rotateKey(app.db, request.params.name, actorOf(request))),
   )
 
   r.delete(

@@ -33,7 +33,7 @@ export default async function usageRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const p = principalOf(request)
-      const grants = listGrants(app.db, { analyst: p.name })
+      const grants = listGrants(app.db, { analystId: p.id })
       const counts = grantQueryCounts(app.db, grants.map((g) => g.id))
       const total = { released: 0, cached: 0, refused: 0 }
       const views = grants.map((g) => {

@@ -15,7 +15,8 @@ export type GrantAggregate = (typeof GRANT_AGGREGATES)[number]
 
 /** The grant is usable at all by this analyst, now. */
 export function checkGrantUsable(grant: GrantRecord, principal: Principal, now: Date = new Date()): void {
-  if (grant.analyst !== principal.name) {
+  // By principal id: a name revoked and issued again is someone else.
+  if (grant.analystId !== principal.id) {
     throw new VeilboxError('VEILBOX_ERR_POLICY_NOT_YOUR_GRANT', `grant ${grant.id} was made for another analyst; use one of your own (GET /v1/grants)`, {
       grant: grant.id,
     })
