@@ -49,6 +49,13 @@ const BENCHES: Bench[] = [
     headline: (r) => Object.fromEntries(Object.entries(r).filter(([k]) => /ratio|rowsPerSec|latency/i.test(k))),
   },
   {
+    name: 'stalls',
+    script: 'benchmarks/stalls.ts',
+    smoke: { INGEST_ROWS: '20000', LOAD_ROWS: '50000', RELEASE_GROUPS: '5000' },
+    headline: (r) =>
+      Object.fromEntries((Array.isArray(r.scenarios) ? (r.scenarios as Row[]) : []).map((s) => [String(s.name), { healthzP99Ms: s.p99Ms, healthzMaxMs: s.maxMs, workMs: s.workMs, metGoal: s.metGoal }])),
+  },
+  {
     name: 'http',
     script: 'benchmarks/http.ts',
     smoke: { ROUNDS: '1', DURATION: '2', WARMUP: '1', CONNECTIONS: '4', HEAVY_ROWS: '20000', HEAVY_CONNECTIONS: '2', STRICT: '1' },

@@ -81,9 +81,40 @@ function dictionaryFor(col: ColumnSpec, stored: string[] | undefined): readonly 
 
 /**
  * `material` supplies a profile's Galois keys; the column store passes its
- * cache, so versions of one dataset share one copy.
+ * cache, so versions of one dataset share one copy. Synchronous: for tools
+ * and tests. The service loads with loadVersionAsync, which gives the event
+ * loop a turn between chunks.
  */
 export function loadVersion(db: Db, dataset: string, version: number, material: (dataset: string) => HeWorkerMaterial = (d) => loadWorkerMaterial(db, d)): LoadedVersion {
+  const steps = loadSteps(db, dataset, version, material)
+  for (;;) {
+    const r = steps.next()
+    if (r.done === true) return r.value
+  }
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+/**
+ * The same load, a chunk at a time: a million-row version took 615 ms of the
+ * main thread in one piece, and every request waited behind it. Between steps
+ * (a column chunk of 65,536 rows, a few ciphertexts, a slice of the keep
+ * mask) other requests run; each step reads the database with a statement of
+ * its own, so nothing holds the connection across a turn.
+ */
+export async function loadVersionAsync(db: Db, dataset: string, version: number, material: (dataset: string) => HeWorkerMaterial = (d) => loadWorkerMaterial(db, d)): Promise<LoadedVersion> {
+  const steps = loadSteps(db, dataset, version, material)
+  for (;;) {
+    const r = steps.next()
+    if (r.done === true) return r.value
+    await nextTurn()
+  }
+}
+
+/** Rows of the keep mask computed per step. */
+const KEEP_STEP = 1 << 18
+
+function* loadSteps(db: Db, dataset: string, version: number, material: (dataset: string) => HeWorkerMaterial): Generator<void, LoadedVersion> {
   const { spec } = getDataset(db, dataset)
   const v = getVersion(db, dataset, version)
   const rows = v.rows
@@ -94,24 +125,27 @@ export function loadVersion(db: Db, dataset: string, version: number, material: 
   }[]) {
     dicts.set(r.column_name, JSON.parse(r.dictionary) as string[])
   }
-  const chunks = stmt(db, 'SELECT chunk, rows, encoding, data, nulls FROM column_chunks WHERE upload_id = ? AND column_name = ? ORDER BY chunk')
+  yield
+  const chunkList = stmt(db, 'SELECT chunk, encoding FROM column_chunks WHERE upload_id = ? AND column_name = ? ORDER BY chunk')
+  const chunkOf = stmt(db, 'SELECT rows, encoding, data, nulls FROM column_chunks WHERE upload_id = ? AND column_name = ? AND chunk = ?')
   const columns = new Map<string, ColumnArray>()
   let bytes = 0
-  const he = loadEncrypted(db, spec, v.uploadId, rows, material)
+  const he = yield* loadEncrypted(db, spec, v.uploadId, rows, material)
   if (he !== null) bytes += [...he.columns.values()].reduce((n, c) => n + encryptedBytes(c), 0)
   for (const col of spec.columns) {
     if (he !== null && col.protection === 'he') continue
     const dictionary = dictionaryFor(col, dicts.get(col.name))
-    const stored = chunks.all(v.uploadId, col.name) as { chunk: number; rows: number; encoding: Encoding; data: Buffer; nulls: Buffer | null }[]
+    const list = chunkList.all(v.uploadId, col.name) as { chunk: number; encoding: Encoding }[]
     // The in-memory shape of a column is a function of its declaration, never of its values: a declared
     // domain sets the code width, an undeclared one is always 32-bit (its size is the number of distinct
     // values, a private fact), and a nullable column always has a null bitmap, all zeros when no row is null.
     // The kernels pick their loops by shape, so a shape taken from the data would show in the running time.
-    const target: Encoding = dictionary === null ? stored[0]!.encoding : declaredDomain(col) ? codeEncoding(dictionary.length) : 'u32'
+    const target: Encoding = dictionary === null ? list[0]!.encoding : declaredDomain(col) ? codeEncoding(dictionary.length) : 'u32'
     const values = sharedArray(target, rows)
     let nulls: Uint8Array | null = col.nullable === true ? new Uint8Array(new SharedArrayBuffer(Math.max(1, Math.ceil(rows / 8))), 0, Math.ceil(rows / 8)) : null
-    for (const c of stored) {
-      const offset = c.chunk * CHUNK_ROWS
+    for (const { chunk } of list) {
+      const c = chunkOf.get(v.uploadId, col.name, chunk) as { rows: number; encoding: Encoding; data: Buffer; nulls: Buffer | null }
+      const offset = chunk * CHUNK_ROWS
       const src = decode(c.encoding, c.data, c.rows)
       // Same width: a byte copy; stored u32 codes narrowed to the loaded width otherwise.
       values.set(src as ArrayLike<number> & Float64Array, offset)
@@ -119,6 +153,7 @@ export function loadVersion(db: Db, dataset: string, version: number, material: 
         nulls ??= new Uint8Array(new SharedArrayBuffer(Math.ceil(rows / 8)))
         nulls.set(c.nulls, offset / 8)
       }
+      yield
     }
     bytes += values.byteLength + (nulls?.byteLength ?? 0)
     const arr: ColumnArray =
@@ -129,7 +164,7 @@ export function loadVersion(db: Db, dataset: string, version: number, material: 
           : { kind: 'f64', values: values as Float64Array, nulls }
     columns.set(col.name, arr)
   }
-  const keep = keepMask(columns.get(spec.privacyUnit)!, rows, spec.maxRowsPerUnit)
+  const keep = yield* keepMask(columns.get(spec.privacyUnit)!, rows, spec.maxRowsPerUnit)
   bytes += keep.byteLength
   return { dataset, version, rows, spec, columns, keep, bytes, he }
 }
@@ -139,7 +174,7 @@ function encryptedBytes(c: EncryptedColumn): number {
 }
 
 /** The ciphertexts of a version's he columns, read once into shared memory; null for a version without any. */
-function loadEncrypted(db: Db, spec: DatasetSpec, uploadId: number, rows: number, material: (dataset: string) => HeWorkerMaterial): LoadedEncrypted | null {
+function* loadEncrypted(db: Db, spec: DatasetSpec, uploadId: number, rows: number, material: (dataset: string) => HeWorkerMaterial): Generator<void, LoadedEncrypted | null> {
   const enc = uploadEncryption(db, uploadId)
   if (enc === null) return null
   const m = material(spec.id)
@@ -158,8 +193,18 @@ function loadEncrypted(db: Db, spec: DatasetSpec, uploadId: number, rows: number
     })
   }
   let offset = 0
-  const rowsOf = stmt(db, 'SELECT column_name, kind, context, batch, data FROM he_ciphertexts WHERE upload_id = ? ORDER BY column_name, kind, context, batch')
-  for (const r of rowsOf.iterate(uploadId) as IterableIterator<{ column_name: string; kind: CiphertextKind; context: number; batch: number; data: Buffer }>) {
+  // A list first, then one ciphertext per read: no statement stays open across a turn of the event loop.
+  const list = stmt(db, 'SELECT column_name, kind, context, batch FROM he_ciphertexts WHERE upload_id = ? ORDER BY column_name, kind, context, batch').all(uploadId) as {
+    column_name: string
+    kind: CiphertextKind
+    context: number
+    batch: number
+  }[]
+  const dataOf = stmt(db, 'SELECT data FROM he_ciphertexts WHERE upload_id = ? AND column_name = ? AND kind = ? AND context = ? AND batch = ?', 'pluck')
+  let sinceTurn = 0
+  for (const item of list) {
+    if (++sinceTurn % 8 === 0) yield
+    const r = { ...item, data: dataOf.get(uploadId, item.column_name, item.kind, item.context, item.batch) as Buffer }
     const col = columns.get(r.column_name)
     const contexts = kindContexts(profile, r.column_name, r.kind)
     const share = contexts.indexOf(r.context)
@@ -201,7 +246,7 @@ function decode(encoding: Encoding, data: Buffer, rows: number): ArrayLike<numbe
   }
 }
 
-function keepMask(unit: ColumnArray, rows: number, maxRowsPerUnit: number): Uint8Array {
+function* keepMask(unit: ColumnArray, rows: number, maxRowsPerUnit: number): Generator<void, Uint8Array> {
   const keep = new Uint8Array(new SharedArrayBuffer(Math.max(1, rows)), 0, rows)
   if (unit.kind !== 'code') throw new Error('the privacy unit column must be dictionary-encoded')
   const seen = new Uint16Array(unit.dictionary.length)
@@ -212,6 +257,7 @@ function keepMask(unit: ColumnArray, rows: number, maxRowsPerUnit: number): Uint
       seen[c]! += 1
       keep[i] = 1
     }
+    if ((i + 1) % KEEP_STEP === 0) yield
   }
   return keep
 }
@@ -222,7 +268,9 @@ export interface Lease {
 }
 
 interface Entry {
-  readonly loaded: LoadedVersion
+  /** Null while the version is being loaded (`loading`). */
+  loaded: LoadedVersion | null
+  loading: Promise<LoadedVersion> | null
   pins: number
   lastUsed: number
 }
@@ -230,7 +278,9 @@ interface Entry {
 /**
  * Loaded versions, kept under a byte budget and evicted least recently used.
  * A version leased to a running query is pinned: it is never evicted under it,
- * even when that means running over the budget until the lease ends.
+ * even when that means running over the budget until the lease ends. The
+ * service acquires with acquireAsync, which loads a chunk at a time and lets
+ * every query of a version wait for its one load.
  */
 export class ColumnStore {
   private readonly entries = new Map<string, Entry>()
@@ -244,25 +294,60 @@ export class ColumnStore {
     private readonly budgetBytes: number,
   ) {}
 
+  /** Synchronous: for tools and tests. Refuses a version another caller is loading asynchronously. */
   acquire(dataset: string, version: number): Lease {
     const key = `${dataset}@${version}`
     let entry = this.entries.get(key)
     if (!entry) {
-      entry = { loaded: loadVersion(this.db, dataset, version, (d) => this.materialOf(d)), pins: 0, lastUsed: 0 }
+      entry = { loaded: loadVersion(this.db, dataset, version, (d) => this.materialOf(d)), loading: null, pins: 0, lastUsed: 0 }
       this.loads += 1
       this.entries.set(key, entry)
     }
+    if (entry.loaded === null) throw new Error(`version ${key} is being loaded; use acquireAsync`)
+    return this.lease(entry, entry.loaded)
+  }
+
+  async acquireAsync(dataset: string, version: number): Promise<Lease> {
+    const key = `${dataset}@${version}`
+    let entry = this.entries.get(key)
+    if (!entry) {
+      const loading = loadVersionAsync(this.db, dataset, version, (d) => this.materialOf(d))
+      const created: Entry = { loaded: null, loading, pins: 0, lastUsed: 0 }
+      entry = created
+      this.loads += 1
+      this.entries.set(key, created)
+      loading.then(
+        (v) => {
+          created.loaded = v
+          created.loading = null
+        },
+        () => {
+          if (this.entries.get(key) === created) this.entries.delete(key)
+        },
+      )
+    }
+    if (entry.loaded !== null) return this.lease(entry, entry.loaded)
+    // Pinned while it loads, so that nothing evicts it in between.
+    entry.pins += 1
+    try {
+      const loaded = await entry.loading!
+      return this.lease(entry, loaded)
+    } finally {
+      entry.pins -= 1
+    }
+  }
+
+  private lease(entry: Entry, loaded: LoadedVersion): Lease {
     entry.pins += 1
     entry.lastUsed = ++this.clock
     this.evict()
     let released = false
-    const e = entry
     return {
-      version: entry.loaded,
+      version: loaded,
       release: () => {
         if (released) return
         released = true
-        e.pins -= 1
+        entry.pins -= 1
         this.evict()
       },
     }
@@ -279,7 +364,7 @@ export class ColumnStore {
 
   get bytes(): number {
     let n = 0
-    for (const e of this.entries.values()) n += e.loaded.bytes
+    for (const e of this.entries.values()) n += e.loaded?.bytes ?? 0
     return n
   }
 
@@ -294,11 +379,11 @@ export class ColumnStore {
   private evict(): void {
     let total = this.bytes
     if (total <= this.budgetBytes) return
-    const candidates = [...this.entries.entries()].filter(([, e]) => e.pins === 0).sort(([, a], [, b]) => a.lastUsed - b.lastUsed)
+    const candidates = [...this.entries.entries()].filter(([, e]) => e.pins === 0 && e.loaded !== null).sort(([, a], [, b]) => a.lastUsed - b.lastUsed)
     for (const [key, e] of candidates) {
       if (total <= this.budgetBytes) break
       this.entries.delete(key)
-      total -= e.loaded.bytes
+      total -= e.loaded?.bytes ?? 0
     }
   }
 }

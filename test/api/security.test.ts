@@ -51,12 +51,15 @@ t.test('rate limits are kept per principal, not per address', async (t) => {
   t.ok(Number(limited.headers['retry-after']) > 0, 'Retry-After is set')
   // Same address, another principal: its own bucket.
   t.equal((await call('operator', { method: 'GET', url: '/v1/datasets' })).statusCode, 200)
-  // A second key of the same principal shares the first one's bucket.
-  const { createKey, revokeKey, SYSTEM_ACTOR } = await import('../../src/store/keys.js')
-  revokeKey(app.db, 'alice', SYSTEM_ACTOR)
-  const second = createKey(app.db, { name: 'alice', role: 'analyst' }, SYSTEM_ACTOR).key
+  // A rotated key of the same principal shares the first one's bucket.
+  const { createKey, revokeKey, rotateKey, SYSTEM_ACTOR } = await import('../../src/store/keys.js')
+  const second = rotateKey(app.db, 'alice', SYSTEM_ACTOR).key
   const res = await app.inject({ method: 'GET', url: '/v1/datasets', headers: { authorization: `Bearer ${second}` } })
   t.equal(res.statusCode, 429)
+  // The name revoked and issued again is a new principal, with a bucket of its own (finding 11).
+  revokeKey(app.db, 'alice', SYSTEM_ACTOR)
+  const third = createKey(app.db, { name: 'alice', role: 'analyst' }, SYSTEM_ACTOR).key
+  t.equal((await app.inject({ method: 'GET', url: '/v1/datasets', headers: { authorization: `Bearer ${third}` } })).statusCode, 200)
 })
 
 t.test('unknown routes answer problem+json 404', async (t) => {
