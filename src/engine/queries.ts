@@ -12,7 +12,8 @@ import { guardedCharge, type Charge } from '../store/ledger.js'
 import type { Principal } from '../store/keys.js'
 import type { Executor } from '../sandbox/executor.js'
 import type { SigningKey } from '../store/receipt-keys.js'
-import { receiptDigest, resultHash, signReceipt, type Receipt, type ReceiptBody } from './receipts.js'
+import { receiptDigest, signReceipt, type Receipt, type ReceiptBody } from './receipts.js'
+import { INTERVALS_SLOT, ROWS_SLOT, serializeRelease, spliceRelease, type SerializedRelease } from './release/serialize.js'
 import { toMicro } from './dp/index.js'
 import { checkGrantUsable, checkQueryInGrant } from './policy/grant.js'
 import { deltaToFemto, exhausted, FEMTO, MICRO, PICO, priceOn, type LedgerView, type Price } from './policy/pricing.js'
@@ -256,18 +257,20 @@ export class QueryEngine {
       const prepared = p
       try {
         let released: ReleasedAnswer
+        let serialized: SerializedRelease
         try {
           const [exact] = await Promise.all([this.executor.execute({ dataset: p.spec.id, version: p.version.version, ...plan.exec }), noise])
           const decrypted = plan.exec.encrypted === undefined ? [] : await this.decrypt(actor, p, queryId, exact)
           released = await releaseAnswer(plan, exact, decrypted)
+          serialized = await serializeRelease(released, plan.confidence)
           // Never charge for something that is not a number: Infinity would be released as null.
-          if (!allFinite(released)) throw new VeilboxError('VEILBOX_ERR_DP_NOT_FINITE', 'a released value or interval was not a finite number; nothing was released or charged')
+          if (!serialized.finite) throw new VeilboxError('VEILBOX_ERR_DP_NOT_FINITE', 'a released value or interval was not a finite number; nothing was released or charged')
         } catch (err) {
           // A deadline hit is charged like an answer: whether an answer comes back must not depend on the data.
           if (isVeilboxError(err) && err.code === 'VEILBOX_ERR_SANDBOX_TIMEOUT') throw await this.committer.run(() => this.chargeDeadline(actor, prepared, queryId, err))
           throw publicComputeError(err)
         }
-        return await this.committer.run(() => this.commit(actor, prepared, released, queryId))
+        return await this.committer.run(() => this.commit(actor, prepared, released, serialized, queryId))
       } finally {
         void noise.then((end) => end(), () => {})
       }
@@ -546,7 +549,7 @@ export class QueryEngine {
   }
 
   /** The release: runs inside a (group) commit; nothing leaves before that commit is on disk. */
-  private commit(actor: AuditActor, p: Prepared, released: ReleasedAnswer, queryId: string): AnswerBody {
+  private commit(actor: AuditActor, p: Prepared, released: ReleasedAnswer, serialized: SerializedRelease, queryId: string): AnswerBody {
     {
       // A twin of this query may have committed while we computed: its answer wins, free.
       const twin = findAnswer(this.db, p.grant.id, p.cacheKey)
@@ -569,7 +572,7 @@ export class QueryEngine {
         version: p.version.version,
         datasetCommitment: p.version.commitment,
         queryHash: p.queryHash,
-        resultHash: resultHash({ ...released, confidence: p.plan.confidence }),
+        resultHash: serialized.resultHash,
         privacy,
         time: createdAt,
         auditRecord: newRecordId(),
@@ -603,7 +606,8 @@ export class QueryEngine {
         createdAt,
         receipt,
       }
-      const json = JSON.stringify(body)
+      // The rows and intervals were serialized before the transaction (serialize.ts); only the small rest is stringified here.
+      const json = spliceRelease(JSON.stringify({ ...body, rows: ROWS_SLOT, intervals: INTERVALS_SLOT }), serialized)
       insertAnswer(this.db, {
         query_id: queryId,
         grant_id: p.grant.id,
@@ -716,11 +720,5 @@ const PUBLIC_DETAIL: Partial<Record<string, string>> = {
   VEILBOX_ERR_SANDBOX_CRASHED: 'the sandbox running the query failed; nothing was released or charged',
   VEILBOX_ERR_DP_NOT_FINITE: 'a released value was not a finite number, so nothing was released or charged. The operator has the details in the audit chain',
   VEILBOX_ERR_CUSTODIAN_REFUSED: 'the key custodian refused to decrypt the aggregates; nothing was released or charged. The operator has the details in the audit chain',
-}
-
-function allFinite(r: ReleasedAnswer): boolean {
-  for (const row of r.rows) for (const c of row) if (typeof c === 'number' && !Number.isFinite(c)) return false
-  for (const row of r.intervals) for (const iv of row) if (iv !== null && !(Number.isFinite(iv[0]) && Number.isFinite(iv[1]))) return false
-  return true
 }
 

@@ -114,3 +114,21 @@ t.test('finding 2: the service loads a version a chunk at a time, other work run
   a.release()
   b.release()
 })
+
+t.test('a dictionary is parsed in slices to the same array as JSON.parse, whatever its strings hold', async (t) => {
+  const { parseStringArray } = await import('../../src/store/column-store.js')
+  const tricky = ['a', '","', '\\', '\\"', '\\\\","', 'x\\', '"', ',', '滨城区', '😀', '', 'end\\\\']
+  const values = Array.from({ length: 3000 }, (_, i) => `${tricky[i % tricky.length]}${i % 7 === 0 ? '' : i}`)
+  const text = JSON.stringify(values)
+  for (const slice of [1, 5, 17, 100, 1 << 20]) {
+    const steps = parseStringArray(text, slice)
+    let r = steps.next()
+    let turns = 0
+    while (r.done !== true) {
+      turns += 1
+      r = steps.next()
+    }
+    t.same(r.value, values, `slices of ${slice} characters (${turns} steps)`)
+  }
+  t.same([...(function* () { return yield* parseStringArray('[]', 1) })()], [], 'an empty dictionary')
+})
