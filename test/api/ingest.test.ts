@@ -93,6 +93,10 @@ t.test('empty uploads and malformed CSV are refused', async (t) => {
   const unclosed = await upload(ta, 'pid,city,member,age,income\np1,"north,true,30,1\n')
   t.equal(unclosed.statusCode, 400)
   t.equal(unclosed.json().code, 'VEILBOX_ERR_INGEST_MALFORMED')
+  // A quote opening in the middle of a field: csv-parse's INVALID_OPENING_QUOTE (no CSV_ prefix) gave 500; the ingest fuzzer found it.
+  const midQuote = await upload(ta, 'pid,city,member,age,income\np1,no"rth,true,30,1\n')
+  t.equal(midQuote.statusCode, 400)
+  t.match(midQuote.json(), { code: 'VEILBOX_ERR_INGEST_MALFORMED', detail: /line 2/ })
 })
 
 t.test('NDJSON loads too, and the same data gets the same fingerprint as CSV', async (t) => {

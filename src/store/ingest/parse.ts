@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import { parse as csvParse } from 'csv-parse'
+import { CsvError, parse as csvParse } from 'csv-parse'
 import { VeilboxError } from '../../errors/index.js'
 import type { DatasetSpec } from '../../engine/schema.js'
 import { DEFAULT_INGEST_LIMITS, lineTooLong, readLines, utf8Guard, type IngestLimits } from './lines.js'
@@ -51,7 +51,8 @@ async function* csvRows(spec: DatasetSpec, input: Readable, limits: IngestLimits
     if (err instanceof VeilboxError) throw err
     const e = err as { code?: string; lines?: number; message?: string }
     if (e.code === 'CSV_MAX_RECORD_SIZE') throw lineTooLong(e.lines ?? row + 1, limits.maxLineBytes)
-    if (typeof e.code === 'string' && e.code.startsWith('CSV_')) {
+    // Every refusal of the CSV parser is a CsvError; not all of their codes start with CSV_ (INVALID_OPENING_QUOTE does not).
+    if (err instanceof CsvError || (typeof e.code === 'string' && e.code.startsWith('CSV_'))) {
       throw new VeilboxError(
         'VEILBOX_ERR_INGEST_MALFORMED',
         `the CSV cannot be parsed near line ${e.lines ?? '?'}: ${e.message ?? e.code}`,
