@@ -60,55 +60,39 @@ export function verifyLedgers(db: Db): LedgersCheck {
     if (problems.length < 20) problems.push(p)
   }
 
-  // Grants: the charged column of their charging records.
-  const grantSums = new Map<string, { e: bigint; d: bigint }>()
-  for (const r of stmt(db, `SELECT seq, grant_id, charged_epsilon, charged_delta FROM audit_log WHERE ${CHARGING} AND grant_id IS NOT NULL`).iterate() as IterableIterator<{
-    seq: number
-    grant_id: string
-    charged_epsilon: string | null
-    charged_delta: string | null
-  }>) {
-    const e = decimalUnits(r.charged_epsilon, MICRO)
-    const d = decimalUnits(r.charged_delta, FEMTO)
-    if (e === null || d === null) {
-      add({ scope: 'grant', id: r.grant_id, problem: `record ${r.seq} charges an amount that is not a whole number of units (${r.charged_epsilon}, ${r.charged_delta})` })
-      continue
+  /** Sums each ledger's charges in the chain and compares them with what the ledger says it spent. */
+  const compare = (
+    scope: 'grant' | 'dataset',
+    charges: Iterable<{ seq: number; id: string; e: unknown; d: unknown }>,
+    ledgers: readonly { id: string; epsilon_spent: number; delta_spent: number }[],
+  ): void => {
+    const sums = new Map<string, { e: bigint; d: bigint }>()
+    for (const r of charges) {
+      const e = decimalUnits(r.e, MICRO)
+      const d = decimalUnits(r.d, FEMTO)
+      if (e === null || d === null) {
+        add({ scope, id: r.id, problem: `record ${r.seq} charges an amount that is not a whole number of units (${String(r.e)}, ${String(r.d)})` })
+        continue
+      }
+      const s = sums.get(r.id) ?? { e: 0n, d: 0n }
+      sums.set(r.id, { e: s.e + e, d: s.d + d })
     }
-    const s = grantSums.get(r.grant_id) ?? { e: 0n, d: 0n }
-    grantSums.set(r.grant_id, { e: s.e + e, d: s.d + d })
+    for (const l of ledgers) {
+      const s = sums.get(l.id) ?? { e: 0n, d: 0n }
+      if (BigInt(l.epsilon_spent) !== s.e || BigInt(l.delta_spent) !== s.d) {
+        add({ scope, id: l.id, problem: `spent epsilon ${l.epsilon_spent} and delta ${l.delta_spent} (units), but its charges in the chain add up to ${s.e} and ${s.d}` })
+      }
+    }
   }
+  // Grants: the charged column of their charging records; datasets: the dataset's part, in each record's detail.
   const grants = stmt(db, 'SELECT id, epsilon_spent, delta_spent FROM grants').all() as { id: string; epsilon_spent: number; delta_spent: number }[]
-  for (const g of grants) {
-    const s = grantSums.get(g.id) ?? { e: 0n, d: 0n }
-    if (BigInt(g.epsilon_spent) !== s.e || BigInt(g.delta_spent) !== s.d) {
-      add({ scope: 'grant', id: g.id, problem: `spent epsilon ${g.epsilon_spent} and delta ${g.delta_spent} (units), but its charges in the chain add up to ${s.e} and ${s.d}` })
-    }
-  }
-
-  // Datasets: the dataset's part of each charge, in the record's detail.
-  const datasetSums = new Map<string, { e: bigint; d: bigint }>()
-  for (const r of stmt(db, `SELECT seq, dataset, json_extract(detail, '$.dataset.epsilon') AS e, json_extract(detail, '$.dataset.delta') AS d FROM audit_log WHERE ${CHARGING} AND dataset IS NOT NULL`).iterate() as IterableIterator<{
-    seq: number
-    dataset: string
-    e: number | null
-    d: number | null
-  }>) {
-    const e = decimalUnits(r.e, MICRO)
-    const d = decimalUnits(r.d, FEMTO)
-    if (e === null || d === null) {
-      add({ scope: 'dataset', id: r.dataset, problem: `record ${r.seq} charges the dataset an amount that is not a whole number of units (${r.e}, ${r.d})` })
-      continue
-    }
-    const s = datasetSums.get(r.dataset) ?? { e: 0n, d: 0n }
-    datasetSums.set(r.dataset, { e: s.e + e, d: s.d + d })
-  }
-  const budgets = stmt(db, 'SELECT dataset_id, epsilon_spent, delta_spent FROM dataset_budgets').all() as { dataset_id: string; epsilon_spent: number; delta_spent: number }[]
-  for (const b of budgets) {
-    const s = datasetSums.get(b.dataset_id) ?? { e: 0n, d: 0n }
-    if (BigInt(b.epsilon_spent) !== s.e || BigInt(b.delta_spent) !== s.d) {
-      add({ scope: 'dataset', id: b.dataset_id, problem: `spent epsilon ${b.epsilon_spent} and delta ${b.delta_spent} (units), but its charges in the chain add up to ${s.e} and ${s.d}` })
-    }
-  }
+  compare('grant', stmt(db, `SELECT seq, grant_id AS id, charged_epsilon AS e, charged_delta AS d FROM audit_log WHERE ${CHARGING} AND grant_id IS NOT NULL`).iterate() as IterableIterator<{ seq: number; id: string; e: unknown; d: unknown }>, grants)
+  const budgets = stmt(db, 'SELECT dataset_id AS id, epsilon_spent, delta_spent FROM dataset_budgets').all() as { id: string; epsilon_spent: number; delta_spent: number }[]
+  compare(
+    'dataset',
+    stmt(db, `SELECT seq, dataset AS id, json_extract(detail, '$.dataset.epsilon') AS e, json_extract(detail, '$.dataset.delta') AS d FROM audit_log WHERE ${CHARGING} AND dataset IS NOT NULL`).iterate() as IterableIterator<{ seq: number; id: string; e: unknown; d: unknown }>,
+    budgets,
+  )
 
   // Answers: each has the release record that charged it.
   const released = new Map<string, { grant: string | null; e: bigint | null }>()
