@@ -7,7 +7,7 @@ import auth from './plugins/auth.js'
 import consolePlugin from './plugins/console.js'
 import db from './plugins/db.js'
 import engine from './plugins/engine.js'
-import errors, { frameworkErrors } from './plugins/errors.js'
+import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.js'
 import openapi from './plugins/openapi.js'
 import { headers, rateLimits } from './plugins/security.js'
 import requests from './plugins/requests.js'
@@ -49,6 +49,7 @@ export function serverOptions(config: Config, logger?: FastifyServerOptions['log
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
     frameworkErrors,
+    clientErrorHandler,
   }
 }
 

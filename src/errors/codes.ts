@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   VEILBOX_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request body stalled' },
   VEILBOX_ERR_REQUEST_ABORTED: { status: 400, title: 'Request aborted by the client' },
   VEILBOX_ERR_REQUEST_MALFORMED: { status: 400, title: 'Malformed request' },
+  VEILBOX_ERR_REQUEST_HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large' },
   VEILBOX_ERR_REQUEST_TOO_MANY_OPEN: { status: 429, title: 'Too many open requests' },
 
   // Configuration (start-up)

@@ -162,3 +162,17 @@ t.test('finding 10: an upload refused before its body is read leaves no broken k
   }
   t.notMatch(out, /HTTP\/1\.1 400/, 'the rest of the body was never read as a request')
 })
+
+t.test('finding 3: what the HTTP parser refuses (headers over 16 KiB, a request line that does not parse) is problem+json too', async (t) => {
+  const ta = await testApp(t)
+  const port = await listening(ta)
+  const big = parse(await raw(port, `GET /v1/datasets HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`))
+  t.equal(big.status, 431)
+  t.equal(JSON.parse(big.body).code, 'VEILBOX_ERR_REQUEST_HEADERS_TOO_LARGE')
+  t.match(big.headers['content-type'], /^application\/problem\+json/)
+  const garbled = parse(await raw(port, 'GARBAGE\r\n\r\n'))
+  t.equal(garbled.status, 400)
+  t.equal(JSON.parse(garbled.body).code, 'VEILBOX_ERR_REQUEST_MALFORMED')
+  t.equal((await ta.call(null, { method: 'GET', url: '/healthz' })).statusCode, 200)
+})
+

@@ -38,6 +38,7 @@ export const errorsEn: Record<string, ErrorText> = {
   VEILBOX_ERR_REQUEST_TIMEOUT: { what: 'The upload stopped arriving.', next: 'Check the connection and send it again.' },
   VEILBOX_ERR_REQUEST_ABORTED: { what: 'The request was cancelled.', next: 'Send it again if you still need it.' },
   VEILBOX_ERR_REQUEST_MALFORMED: { what: 'The request is malformed.', next: 'Reload the page; if it persists, report it.' },
+  VEILBOX_ERR_REQUEST_HEADERS_TOO_LARGE: { what: 'The request is too large to read.', next: 'Sign in again; if it persists, clear the site data of the console.' },
   VEILBOX_ERR_REQUEST_TOO_MANY_OPEN: { what: 'Too many requests are still running.', next: 'Wait for the running ones to finish, then try again.' },
   VEILBOX_ERR_CONFIG_INVALID: { what: 'The service is configured wrongly.', next: 'An operator must fix the configuration named below and restart veilbox.' },
   VEILBOX_ERR_CONFIG_DATA_DIR_IN_USE: { what: 'Another veilbox server uses this data directory.', next: 'Stop the other server or start this one with its own data directory.' },

@@ -29,6 +29,7 @@ export const errorsZh: Record<string, ErrorText> = {
   VEILBOX_ERR_REQUEST_TIMEOUT: { what: '上传的数据停止传输。', next: '请检查网络连接后重新发送。' },
   VEILBOX_ERR_REQUEST_ABORTED: { what: '请求已被取消。', next: '如仍需要，请重新发送。' },
   VEILBOX_ERR_REQUEST_MALFORMED: { what: '请求格式错误。', next: '请刷新页面；如仍出现，请反馈。' },
+  VEILBOX_ERR_REQUEST_HEADERS_TOO_LARGE: { what: '请求头过大，无法读取。', next: '请重新登录；如仍出现，请清除控制台的站点数据。' },
   VEILBOX_ERR_REQUEST_TOO_MANY_OPEN: { what: '进行中的请求过多。', next: '请等待正在进行的请求完成后再试。' },
   VEILBOX_ERR_CONFIG_INVALID: { what: '服务配置有误。', next: '运营人员须修正下方指出的配置并重启 veilbox。' },
   VEILBOX_ERR_CONFIG_DATA_DIR_IN_USE: { what: '另一个 veilbox 服务正在使用该数据目录。', next: '请停止另一个服务，或为本服务指定独立的数据目录。' },

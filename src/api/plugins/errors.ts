@@ -143,3 +143,24 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
   void sendProblem(reply, err)
 }
 
+/**
+ * What Node's HTTP parser refuses before any request exists (headers over
+ * 16 KiB, a request line that does not parse): problem+json too, written to
+ * the socket, which is then closed. Passed as the server's
+ * `clientErrorHandler` option.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: import('node:stream').Duplex): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW'
+  const e = tooLarge
+    ? new VeilboxError('VEILBOX_ERR_REQUEST_HEADERS_TOO_LARGE', 'the request line and headers are larger than 16 KiB; send fewer or shorter headers')
+    : new VeilboxError('VEILBOX_ERR_REQUEST_MALFORMED', 'the HTTP request could not be parsed; nothing was done')
+  const body = JSON.stringify(problemBody(e, 'none'))
+  socket.end(
+    `HTTP/1.1 ${e.status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+  )
+}
+
