@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { CLASSIFICATIONS, COLUMN_TYPES, PROTECTIONS } from '../engine/schema.js'
+import { CLASSIFICATIONS, COLUMN_TYPES, PROTECTIONS } from '../schema.js'
 import { ROLES } from '../store/keys.js'
 
 /** Response and shared schemas of the HTTP API (request schemas live beside their routes). */

@@ -10,7 +10,7 @@ import { ColumnEncryptor } from '../engine/he/encrypt.js'
 import { KeyStore } from '../engine/he/keystore.js'
 import type { HeProfile } from '../engine/he/profile.js'
 import { EncryptedUploadWriter, ENCRYPTED_CONTENT_TYPE } from '../engine/he/upload.js'
-import type { ColumnSpec, DatasetSpec } from '../engine/schema.js'
+import type { ColumnSpec, DatasetSpec } from '../schema.js'
 import { RowChecker } from '../store/ingest/rows.js'
 
 /**

@@ -3,7 +3,7 @@ import { LocalCustodian } from '../engine/he/custodian.js'
 import { KeyStore } from '../engine/he/keystore.js'
 import type { HeKeyOptions, HeProfile } from '../engine/he/profile.js'
 import type { DecryptRequest, DecryptResponse, PublicMaterial } from '../engine/he/types.js'
-import type { DatasetSpec } from '../engine/schema.js'
+import type { DatasetSpec } from '../schema.js'
 
 /**
  * The in-process custodian of the service's default configuration: a

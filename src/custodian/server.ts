@@ -5,7 +5,7 @@ import { z } from 'zod'
 import errors from '../api/plugins/errors.js'
 import { VeilboxError } from '../errors/index.js'
 import type { Custodian } from '../engine/he/custodian.js'
-import { datasetSpecSchema, identifierSchema } from '../engine/schema.js'
+import { datasetSpecSchema, identifierSchema } from '../schema.js'
 import { decryptRequestIn, decryptRequestSchema, decryptResponseOut, keyOptionsIn, keyOptionsSchema, materialOut, profileOut } from './wire.js'
 
 /**

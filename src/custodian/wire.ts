@@ -3,7 +3,7 @@ import { POLY_DEGREES } from '../engine/he/params.js'
 import { MAX_AGGREGATES_PER_REQUEST } from '../engine/he/custodian.js'
 import { profileFromJson, profileToJson, type HeKeyOptions, type HeProfile } from '../engine/he/profile.js'
 import type { DecryptRequest, DecryptResponse, PublicMaterial } from '../engine/he/types.js'
-import { identifierSchema } from '../engine/schema.js'
+import { identifierSchema } from '../schema.js'
 
 /**
  * What travels between the compute service and a separate `veilbox

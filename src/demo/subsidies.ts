@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import type { DatasetSpec } from '../engine/schema.js'
+import type { DatasetSpec } from '../schema.js'
 import { DISTRICT_NAMES } from './binzhou.js'
 import { mulberry32 } from '../engine/mulberry32.js'
 

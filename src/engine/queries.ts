@@ -26,7 +26,7 @@ import type { HeProfile } from './he/profile.js'
 import type { DecryptedAggregate, EncryptedAggregate, ExactValue as HeExactValue } from './he/types.js'
 import { findHeKeys, uploadEncryption } from '../store/he.js'
 import type { ExecResult } from '../sandbox/executor.js'
-import type { DatasetSpec } from './schema.js'
+import type { DatasetSpec } from '../schema.js'
 
 /**
  * A query's way through the engine: parse, check the grant, bind to the

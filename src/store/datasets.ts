@@ -1,5 +1,5 @@
 import { VeilboxError } from '../errors/index.js'
-import { datasetSpecSchema, type DatasetSpec } from '../engine/schema.js'
+import { datasetSpecSchema, type DatasetSpec } from '../schema.js'
 import { appendAudit, type AuditActor } from './audit.js'
 import { immediate, type Db } from './db.js'
 import { stmt } from './statements.js'

@@ -9,7 +9,7 @@ import t from 'tap'
 import type { CodeColumn } from '../../src/engine/exec/grouping.js'
 import type { ColumnArray } from '../../src/engine/exec/types.js'
 import { releaseAnswer } from '../../src/engine/release/answer.js'
-import { BOUND_MAX_MAGNITUDE, BOUND_MIN_MAGNITUDE, registrationSpecSchema } from '../../src/engine/schema.js'
+import { BOUND_MAX_MAGNITUDE, BOUND_MIN_MAGNITUDE, registrationSpecSchema } from '../../src/schema.js'
 import { exactOf, plan, spec } from './fixtures.js'
 import { testApp } from '../helpers/app.js'
 

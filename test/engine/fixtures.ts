@@ -14,7 +14,7 @@ import { buildAggregateRequest, type TaskColumns } from '../../src/engine/exec/t
 import type { AggregateResult } from '../../src/engine/exec/types.js'
 import { bindQuery, parseQuery, type BoundQuery } from '../../src/engine/query/index.js'
 import { planQuery, type Plan, type PlanOptions } from '../../src/engine/query/planner.js'
-import { datasetSpecSchema, type DatasetSpec } from '../../src/engine/schema.js'
+import { datasetSpecSchema, type DatasetSpec } from '../../src/schema.js'
 import { createDataset, findDataset } from '../../src/store/datasets.js'
 import { openDb, type Db } from '../../src/store/db.js'
 import { ingest } from '../../src/store/ingest/index.js'

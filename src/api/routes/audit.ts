@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { identifierSchema } from '../../engine/schema.js'
+import { identifierSchema } from '../../schema.js'
 import { checkReceiptInChain, verifyReceipt, type Receipt } from '../../engine/receipts.js'
 import { auditHead, findAuditRecord, listAudit, RECORD_ID, verifyChain } from '../../store/audit.js'
 import { signCurrentHead } from '../../store/audit-heads.js'

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { identifierSchema } from '../../engine/schema.js'
+import { identifierSchema } from '../../schema.js'
 import { getDataset } from '../../store/datasets.js'
 import { listGrants } from '../../store/grants.js'
 import { datasetUsage, grantQueryCounts } from '../../store/usage.js'

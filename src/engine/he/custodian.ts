@@ -1,6 +1,6 @@
 import type { Decryptor } from 'node-seal/implementation/decryptor.js'
 import { VeilboxError } from '../../errors/index.js'
-import type { DatasetSpec } from '../schema.js'
+import type { DatasetSpec } from '../../schema.js'
 import type { HeContext } from './context.js'
 import { heError, sealCall } from './errors.js'
 import type { KeyStore } from './keystore.js'

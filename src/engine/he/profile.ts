@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import type { ColumnSpec, DatasetSpec } from '../schema.js'
+import type { ColumnSpec, DatasetSpec } from '../../schema.js'
 import { heError } from './errors.js'
 import {
   BFV_COEFF_BITS,

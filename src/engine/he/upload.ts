@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { CipherText } from 'node-seal/implementation/cipher-text.js'
 import { z } from 'zod'
-import { identifierSchema } from '../schema.js'
+import { identifierSchema } from '../../schema.js'
 import { contextFor, type HeContext } from './context.js'
 import type { ColumnEncryptor } from './encrypt.js'
 import { heError, sealCall } from './errors.js'

@@ -1,5 +1,5 @@
 import type { VeilboxError } from '../../errors/index.js'
-import { declaredDomain, hasDeclaredDomain, type ColumnSpec, type DatasetSpec } from '../schema.js'
+import { declaredDomain, hasDeclaredDomain, type ColumnSpec, type DatasetSpec } from '../../schema.js'
 import {
   aggregateSql,
   outputName,

@@ -23,7 +23,7 @@ import type { EncryptedTaskMeasure, ExecTask, TaskMeasure, TaskPredicate } from 
 import { MAX_HE_GROUPS } from '../he/aggregate.js'
 import { columnPlan, type HeColumnPlan, type HeProfile } from '../he/profile.js'
 import { heSensitivity } from '../release/he.js'
-import { boundsProblem, type ColumnSpec } from '../schema.js'
+import { boundsProblem, type ColumnSpec } from '../../schema.js'
 import type { BoundOutput, BoundPredicate, BoundQuery } from './binder.js'
 
 /**

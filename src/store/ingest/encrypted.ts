@@ -14,7 +14,7 @@ import {
   uploadHeaderSchema,
   type UploadHeader,
 } from '../../engine/he/upload.js'
-import type { DatasetSpec } from '../../engine/schema.js'
+import type { DatasetSpec } from '../../schema.js'
 import type { AuditActor } from '../audit.js'
 import type { Db } from '../db.js'
 import { getDataset } from '../datasets.js'

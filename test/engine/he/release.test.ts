@@ -4,7 +4,7 @@ import { chooseProfile, columnPlan } from '../../../src/engine/he/profile.js'
 import { bindQuery, parseQuery } from '../../../src/engine/query/index.js'
 import { planQuery } from '../../../src/engine/query/planner.js'
 import { heSensitivity, heToGrid } from '../../../src/engine/release/he.js'
-import type { DatasetSpec } from '../../../src/engine/schema.js'
+import type { DatasetSpec } from '../../../src/schema.js'
 import { toUnits } from '../../../src/engine/he/units.js'
 import { rng } from './fixtures.js'
 

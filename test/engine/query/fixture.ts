@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
 import { isVeilboxError, type VeilboxError } from '../../../src/errors/index.js'
 import type { TextPos } from '../../../src/engine/query/index.js'
-import { datasetSpecSchema, type DatasetSpec } from '../../../src/engine/schema.js'
+import { datasetSpecSchema, type DatasetSpec } from '../../../src/schema.js'
 
 /** The demo dataset's schema, validated by the real schema so the fixture cannot drift from the rules. */
 export const households: DatasetSpec = datasetSpecSchema.parse({
