@@ -11,7 +11,7 @@ import { KeyStore } from '../engine/he/keystore.js'
 import type { HeProfile } from '../engine/he/profile.js'
 import { EncryptedUploadWriter, ENCRYPTED_CONTENT_TYPE } from '../engine/he/upload.js'
 import type { ColumnSpec, DatasetSpec } from '../schema.js'
-import { RowChecker } from '../store/ingest/rows.js'
+import { RowChecker } from '../ingest/rows.js'
 
 /**
  * `veilbox encrypt`: the data owner's tool. Reads a CSV (streamed), encrypts

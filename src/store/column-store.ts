@@ -7,7 +7,7 @@ import type { CodeArray, ColumnArray } from '../engine/exec/types.js'
 import type { Db } from './db.js'
 import { getDataset, getVersion } from './datasets.js'
 import { loadWorkerMaterial, uploadEncryption, type HeWorkerMaterial } from './he.js'
-import { bytesPerValue, CHUNK_ROWS, type Encoding } from './ingest/encoding.js'
+import { bytesPerValue, CHUNK_ROWS, type Encoding } from './encoding.js'
 import { stmt } from './statements.js'
 
 /**

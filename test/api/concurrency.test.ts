@@ -8,7 +8,7 @@ import { createDataset } from '../../src/store/datasets.js'
 import { immediate, openDb } from '../../src/store/db.js'
 import { guardedCharge } from '../../src/store/ledger.js'
 import { createGrant, getGrant } from '../../src/store/grants.js'
-import { ingest } from '../../src/store/ingest/index.js'
+import { ingest } from '../../src/ingest/index.js'
 import { createKey, SYSTEM_ACTOR } from '../../src/store/keys.js'
 import { queryApp, tempDir } from '../helpers/app.js'
 

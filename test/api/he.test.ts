@@ -1,5 +1,5 @@
 import t from 'tap'
-import { versionFingerprint } from '../../src/store/ingest/index.js'
+import { versionFingerprint } from '../../src/ingest/index.js'
 import { getVersion } from '../../src/store/datasets.js'
 import { clinicCsv, clinicRows, CLINIC_ID, ENCRYPTED, encryptedUpload, heApp, truth, uploadClinic, type ClinicRow } from '../helpers/he.js'
 

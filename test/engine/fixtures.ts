@@ -17,7 +17,7 @@ import { planQuery, type Plan, type PlanOptions } from '../../src/engine/query/p
 import { datasetSpecSchema, type DatasetSpec } from '../../src/schema.js'
 import { createDataset, findDataset } from '../../src/store/datasets.js'
 import { openDb, type Db } from '../../src/store/db.js'
-import { ingest } from '../../src/store/ingest/index.js'
+import { ingest } from '../../src/ingest/index.js'
 import { SYSTEM_ACTOR } from '../../src/store/keys.js'
 import { mulberry32 } from '../../src/engine/mulberry32.js'
 

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../../config/index.js'
 import { lockDataDir, openDb, type Db } from '../../store/db.js'
-import { discardStaleUploads } from '../../store/ingest/index.js'
+import { discardStaleUploads } from '../../ingest/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

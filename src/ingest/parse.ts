@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import { CsvError, parse as csvParse } from 'csv-parse'
-import { VeilboxError } from '../../errors/index.js'
-import type { DatasetSpec } from '../../schema.js'
+import { VeilboxError } from '../errors/index.js'
+import type { DatasetSpec } from '../schema.js'
 import { DEFAULT_INGEST_LIMITS, lineTooLong, readLines, utf8Guard, type IngestLimits } from './lines.js'
 import { badRow, RowChecker, type CellValue, type RowPosition } from './rows.js'
 

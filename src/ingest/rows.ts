@@ -1,5 +1,5 @@
-import { VeilboxError } from '../../errors/index.js'
-import type { ColumnSpec, DatasetSpec } from '../../schema.js'
+import { VeilboxError } from '../errors/index.js'
+import type { ColumnSpec, DatasetSpec } from '../schema.js'
 
 /**
  * Checks one data row against the dataset's schema and turns it into typed

@@ -1,4 +1,4 @@
-import type { ColumnSpec } from '../../schema.js'
+import type { ColumnSpec } from '../schema.js'
 
 /**
  * How a column is stored: one typed array per chunk of rows (little-endian, as

@@ -7,7 +7,7 @@
  */
 import { Readable } from 'node:stream'
 import t from 'tap'
-import { readLines } from '../../src/store/ingest/lines.js'
+import { readLines } from '../../src/ingest/lines.js'
 import { PEOPLE_SPEC, testApp, type TestApp } from '../helpers/app.js'
 
 async function people(t: Parameters<typeof testApp>[0], overrides = {}): Promise<TestApp> {

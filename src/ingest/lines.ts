@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import { Transform, type Readable } from 'node:stream'
-import { VeilboxError } from '../../errors/index.js'
+import { VeilboxError } from '../errors/index.js'
 
 /**
  * Reading uploads as bytes, with the bounds no client input may pass:

@@ -1,7 +1,7 @@
 import { DEFAULT_INGEST_LIMITS, readLines, type IngestLimits } from './lines.js'
 import type { Readable } from 'node:stream'
-import { VeilboxError } from '../../errors/index.js'
-import type { HeProfile } from '../../engine/he/profile.js'
+import { VeilboxError } from '../errors/index.js'
+import type { HeProfile } from '../engine/he/profile.js'
 import {
   CiphertextChecker,
   cipherLineSchema,
@@ -13,12 +13,12 @@ import {
   MAX_CIPHERTEXT_BYTES,
   uploadHeaderSchema,
   type UploadHeader,
-} from '../../engine/he/upload.js'
-import type { DatasetSpec } from '../../schema.js'
-import type { AuditActor } from '../audit.js'
-import type { Db } from '../db.js'
-import { getDataset } from '../datasets.js'
-import { heProfileOf } from '../he.js'
+} from '../engine/he/upload.js'
+import type { DatasetSpec } from '../schema.js'
+import type { AuditActor } from '../store/audit.js'
+import type { Db } from '../store/db.js'
+import { getDataset } from '../store/datasets.js'
+import { heProfileOf } from '../store/he.js'
 import { StagedVersion, tooManyRows, type IngestResult } from './index.js'
 import { badRow, RowChecker, type CellValue } from './rows.js'
 
