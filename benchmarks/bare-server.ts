@@ -9,7 +9,7 @@
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import { serverOptions } from '../src/api/app.js'
-import { headers, rateLimits } from '../src/api/plugins/security.js'
+import { headers, rateLimits } from '../src/http/security.js'
 import { loadConfig } from '../src/config/index.js'
 
 const config = loadConfig(process.env)

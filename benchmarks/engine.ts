@@ -29,7 +29,7 @@ import { kernelReport, loadKernel } from '../src/engine/exec/loader.js'
 import { tsKernel } from '../src/engine/exec/kernel.js'
 import { buildAggregateRequest } from '../src/engine/exec/task.js'
 import { SandboxPool } from '../src/sandbox/pool.js'
-import type { LoadedVersion } from '../src/store/column-store.js'
+import type { LoadedVersion } from '../src/engine/exec/column-store.js'
 import { envInt, machine, table, writeResult } from './lib.js'
 
 const SIZES = (process.env.ROWS ?? '1000000,10000000').split(',').map((s) => Number(s.replace(/_/g, '')))

@@ -18,7 +18,7 @@ import type { DatasetSpec } from '../schema.js'
 import type { AuditActor } from '../store/audit.js'
 import type { Db } from '../store/db.js'
 import { getDataset } from '../store/datasets.js'
-import { heProfileOf } from '../store/he.js'
+import { heProfileOf } from '../engine/he/material.js'
 import { StagedVersion, tooManyRows, type IngestResult } from './index.js'
 import { badRow, RowChecker, type CellValue } from './rows.js'
 

@@ -1,9 +1,9 @@
 import { execTaskSchema, buildAggregateRequest, type ExecTask } from '../engine/exec/task.js'
 import { tsKernel, type Kernel } from '../engine/exec/kernel.js'
 import type { AggregateResult } from '../engine/exec/types.js'
-import type { ColumnStore } from '../store/column-store.js'
+import type { ColumnStore } from '../engine/exec/column-store.js'
 import { VeilboxError } from '../errors/index.js'
-import type { Executor } from './executor.js'
+import type { Executor } from '../engine/exec/executor.js'
 
 /** Runs tasks on the calling thread: for tools and tests, never for the service. */
 export class InlineExecutor implements Executor {

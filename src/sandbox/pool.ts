@@ -6,8 +6,8 @@ import { groupLayout } from '../engine/exec/grouping.js'
 import type { ExecTask } from '../engine/exec/task.js'
 import type { ColumnArray } from '../engine/exec/types.js'
 import type { EncryptedColumn } from '../engine/he/types.js'
-import type { Lease, LoadedVersion } from '../store/column-store.js'
-import type { ExecResult, Executor } from './executor.js'
+import type { Lease, LoadedVersion } from '../engine/exec/column-store.js'
+import type { ExecResult, Executor } from '../engine/exec/executor.js'
 import { taskColumns, workerResponseSchema, type WorkerHeRequest, type WorkerRequest } from './protocol.js'
 
 /**

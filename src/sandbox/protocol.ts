@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { execTaskSchema, type ExecTask } from '../engine/exec/task.js'
 import type { ColumnArray } from '../engine/exec/types.js'
 import type { EncryptedColumn } from '../engine/he/types.js'
-import type { ExecResult } from './executor.js'
+import type { ExecResult } from '../engine/exec/executor.js'
 
 /**
  * The messages between the main process and a sandbox worker. A request is a

@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { errorsEn } from '../../console/src/i18n/errors-en.js'
 import { errorsZh } from '../../console/src/i18n/errors-zh.js'
 import consolePlugin, { CONSOLE_CSP, DEFAULT_CONSOLE_ROOT, IMMUTABLE, REVALIDATE } from '../../src/api/plugins/console.js'
-import errors from '../../src/api/plugins/errors.js'
+import errors from '../../src/http/errors.js'
 import { ERROR_CODES } from '../../src/errors/codes.js'
 import { tempDir, testApp } from '../helpers/app.js'
 

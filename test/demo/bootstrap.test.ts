@@ -89,7 +89,8 @@ t.test('demo with a custodian: the encrypted dataset, its keys, an owner-encrypt
   const { LocalCustodian } = await import('../../src/engine/he/custodian.js')
   const { KeyStore } = await import('../../src/engine/he/keystore.js')
   const { DEMO_HE_SPEC, DEMO_HE_ROWS } = await import('../../src/demo/subsidies.js')
-  const { findHeKeys, uploadEncryption } = await import('../../src/store/he.js')
+  const { findHeKeys } = await import('../../src/engine/he/material.js')
+  const { uploadEncryption } = await import('../../src/store/he.js')
   const keysDir = path.join(tempDir(t), 'keys')
   const he = { custodian: new LocalCustodian(await KeyStore.open(keysDir)), keysDir }
   const dir = tempDir(t)

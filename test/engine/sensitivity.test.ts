@@ -25,7 +25,7 @@ import type { TaskColumns } from '../../src/engine/exec/task.js'
 import type { AggregateResult, ColumnArray, MeasureResult } from '../../src/engine/exec/types.js'
 import type { Plan } from '../../src/engine/query/planner.js'
 import type { DatasetSpec } from '../../src/schema.js'
-import { loadVersion } from '../../src/store/column-store.js'
+import { loadVersion } from '../../src/engine/exec/column-store.js'
 import { below, choose, exactOf, ingestCsv, keepFirst, plan, seeded, shuffle, spec, tempDb, type Rand } from './fixtures.js'
 
 // ---------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import type { AggregateRequest, ColumnArray } from '../../src/engine/exec/types.
 import { bindQuery, parseQuery } from '../../src/engine/query/index.js'
 import { planQuery } from '../../src/engine/query/planner.js'
 import { getDataset } from '../../src/store/datasets.js'
-import { findHeKeys, heMaterial } from '../../src/store/he.js'
+import { findHeKeys, heMaterial } from '../../src/engine/he/material.js'
 import { createKey, SYSTEM_ACTOR } from '../../src/store/keys.js'
 import { testApp, type TestApp } from '../helpers/app.js'
 

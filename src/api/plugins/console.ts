@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import fastifyStatic from '@fastify/static'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { VeilboxError } from '../../errors/index.js'
-import { sendProblem } from './errors.js'
+import { sendProblem } from '../../http/errors.js'
 
 /**
  * Serves the web console (console/, built by `npm run build` into

@@ -4,9 +4,9 @@ import { kernelReport, loadKernel, type KernelReport } from '../../engine/exec/l
 import type { Custodian } from '../../engine/he/custodian.js'
 import { QueryEngine } from '../../engine/queries.js'
 import { custodianFor } from '../../custodian/local.js'
-import type { Executor } from '../../sandbox/executor.js'
+import type { Executor } from '../../engine/exec/executor.js'
 import { SandboxPool } from '../../sandbox/pool.js'
-import { ColumnStore } from '../../store/column-store.js'
+import { ColumnStore } from '../../engine/exec/column-store.js'
 import { signCurrentHead } from '../../store/audit-heads.js'
 import { loadOrCreateSigningKey, type SigningKey } from '../../store/receipt-keys.js'
 

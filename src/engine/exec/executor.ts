@@ -1,6 +1,6 @@
-import type { ExecTask } from '../engine/exec/task.js'
-import type { AggregateResult } from '../engine/exec/types.js'
-import type { EncryptedAggregateResult } from '../engine/he/types.js'
+import type { ExecTask } from './task.js'
+import type { AggregateResult } from './types.js'
+import type { EncryptedAggregateResult } from '../he/types.js'
 
 /** Exact aggregates, and for a task with encrypted measures their result ciphertexts (one entry per measure). */
 export interface ExecResult extends AggregateResult {

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import helmet from 'helmet'
 import secureJson from 'secure-json-parse'
-import { VeilboxError } from '../../errors/index.js'
+import { VeilboxError } from '../errors/index.js'
 
 /**
  * What every request meets before anything else: security headers on every

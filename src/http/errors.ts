@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { isVeilboxError, VeilboxError, type ErrorCode } from '../../errors/index.js'
+import { isVeilboxError, VeilboxError, type ErrorCode } from '../errors/index.js'
 import { applySecurityHeaders } from './security.js'
 
 /**

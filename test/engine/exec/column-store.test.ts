@@ -1,11 +1,11 @@
 import t from 'tap'
-import { DEMO_SPEC, demoCsv } from '../../src/demo/binzhou.js'
-import { ColumnStore, loadVersion } from '../../src/store/column-store.js'
-import { createDataset } from '../../src/store/datasets.js'
-import { openDb, type Db } from '../../src/store/db.js'
-import { ingest } from '../../src/ingest/index.js'
-import { SYSTEM_ACTOR } from '../../src/store/keys.js'
-import { PEOPLE_SPEC, peopleCsv, tempDir } from '../helpers/app.js'
+import { DEMO_SPEC, demoCsv } from '../../../src/demo/binzhou.js'
+import { ColumnStore, loadVersion } from '../../../src/engine/exec/column-store.js'
+import { createDataset } from '../../../src/store/datasets.js'
+import { openDb, type Db } from '../../../src/store/db.js'
+import { ingest } from '../../../src/ingest/index.js'
+import { SYSTEM_ACTOR } from '../../../src/store/keys.js'
+import { PEOPLE_SPEC, peopleCsv, tempDir } from '../../helpers/app.js'
 import { Readable } from 'node:stream'
 
 async function withVersions(t: Parameters<typeof tempDir>[0], versions: number): Promise<Db> {
@@ -116,7 +116,7 @@ t.test('finding 2: the service loads a version a chunk at a time, other work run
 })
 
 t.test('a dictionary is parsed in slices to the same array as JSON.parse, whatever its strings hold', async (t) => {
-  const { parseStringArray } = await import('../../src/store/column-store.js')
+  const { parseStringArray } = await import('../../../src/engine/exec/column-store.js')
   const tricky = ['a', '","', '\\', '\\"', '\\\\","', 'x\\', '"', ',', '滨城区', '😀', '', 'end\\\\']
   const values = Array.from({ length: 3000 }, (_, i) => `${tricky[i % tricky.length]}${i % 7 === 0 ? '' : i}`)
   const text = JSON.stringify(values)

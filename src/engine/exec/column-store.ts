@@ -1,14 +1,15 @@
-import { VeilboxError } from '../errors/index.js'
-import { profileFromJson } from '../engine/he/profile.js'
-import type { EncryptedColumn } from '../engine/he/types.js'
-import { columnBatchRows, kindContexts, type CiphertextKind } from '../engine/he/upload.js'
-import type { ColumnSpec, DatasetSpec } from '../schema.js'
-import type { CodeArray, ColumnArray } from '../engine/exec/types.js'
-import type { Db } from './db.js'
-import { getDataset, getVersion } from './datasets.js'
-import { loadWorkerMaterial, uploadEncryption, type HeWorkerMaterial } from './he.js'
-import { bytesPerValue, CHUNK_ROWS, type Encoding } from './encoding.js'
-import { stmt } from './statements.js'
+import { VeilboxError } from '../../errors/index.js'
+import { profileFromJson } from '../he/profile.js'
+import type { EncryptedColumn } from '../he/types.js'
+import { columnBatchRows, kindContexts } from '../he/upload.js'
+import type { ColumnSpec, DatasetSpec } from '../../schema.js'
+import type { CodeArray, ColumnArray } from './types.js'
+import type { Db } from '../../store/db.js'
+import { getDataset, getVersion } from '../../store/datasets.js'
+import { loadWorkerMaterial, type HeWorkerMaterial } from '../he/material.js'
+import { uploadEncryption } from '../../store/he.js'
+import { ciphertextBytes, ciphertextList, chunkList, columnDictionaries, readChunk, readCiphertext } from '../../store/chunks.js'
+import { bytesPerValue, CHUNK_ROWS, type Encoding } from '../../store/encoding.js'
 
 /**
  * A dataset version in memory: one typed array per column over a
@@ -119,16 +120,11 @@ function* loadSteps(db: Db, dataset: string, version: number, material: (dataset
   const v = getVersion(db, dataset, version)
   const rows = v.rows
   const dicts = new Map<string, string[]>()
-  for (const r of stmt(db, 'SELECT column_name, dictionary FROM column_dictionaries WHERE upload_id = ?').all(v.uploadId) as {
-    column_name: string
-    dictionary: string
-  }[]) {
+  for (const r of columnDictionaries(db, v.uploadId)) {
     // An id column's dictionary holds every unit: a million of them took a hundred milliseconds to parse in one piece.
-    dicts.set(r.column_name, yield* parseStringArray(r.dictionary))
+    dicts.set(r.column, yield* parseStringArray(r.json))
   }
   yield
-  const chunkList = stmt(db, 'SELECT chunk, encoding FROM column_chunks WHERE upload_id = ? AND column_name = ? ORDER BY chunk')
-  const chunkOf = stmt(db, 'SELECT rows, encoding, data, nulls FROM column_chunks WHERE upload_id = ? AND column_name = ? AND chunk = ?')
   const columns = new Map<string, ColumnArray>()
   let bytes = 0
   const he = yield* loadEncrypted(db, spec, v.uploadId, rows, material)
@@ -136,7 +132,7 @@ function* loadSteps(db: Db, dataset: string, version: number, material: (dataset
   for (const col of spec.columns) {
     if (he !== null && col.protection === 'he') continue
     const dictionary = dictionaryFor(col, dicts.get(col.name))
-    const list = chunkList.all(v.uploadId, col.name) as { chunk: number; encoding: Encoding }[]
+    const list = chunkList(db, v.uploadId, col.name)
     // The in-memory shape of a column is a function of its declaration, never of its values: a declared
     // domain sets the code width, an undeclared one is always 32-bit (its size is the number of distinct
     // values, a private fact), and a nullable column always has a null bitmap, all zeros when no row is null.
@@ -145,7 +141,7 @@ function* loadSteps(db: Db, dataset: string, version: number, material: (dataset
     const values = sharedArray(target, rows)
     let nulls: Uint8Array | null = col.nullable === true ? new Uint8Array(new SharedArrayBuffer(Math.max(1, Math.ceil(rows / 8))), 0, Math.ceil(rows / 8)) : null
     for (const { chunk } of list) {
-      const c = chunkOf.get(v.uploadId, col.name, chunk) as { rows: number; encoding: Encoding; data: Buffer; nulls: Buffer | null }
+      const c = readChunk(db, v.uploadId, col.name, chunk)
       const offset = chunk * CHUNK_ROWS
       const src = decode(c.encoding, c.data, c.rows)
       // Same width: a byte copy; stored u32 codes narrowed to the loaded width otherwise.
@@ -183,7 +179,7 @@ function* loadEncrypted(db: Db, spec: DatasetSpec, uploadId: number, rows: numbe
     throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `this version of ${spec.id} was encrypted under HE profile ${enc.profileId.slice(0, 12)}, not the dataset's ${m.profileId.slice(0, 12)}`)
   }
   const profile = profileFromJson(m.profile)
-  const total = stmt(db, 'SELECT COALESCE(SUM(length(data)), 0) FROM he_ciphertexts WHERE upload_id = ?', 'pluck').get(uploadId) as number
+  const total = ciphertextBytes(db, uploadId)
   const sab = new SharedArrayBuffer(Math.max(1, total))
   const columns = new Map<string, { values: Uint8Array[][]; squares: Uint8Array[][] | null; batchRows: number }>()
   for (const plan of profile.columns) {
@@ -195,17 +191,11 @@ function* loadEncrypted(db: Db, spec: DatasetSpec, uploadId: number, rows: numbe
   }
   let offset = 0
   // A list first, then one ciphertext per read: no statement stays open across a turn of the event loop.
-  const list = stmt(db, 'SELECT column_name, kind, context, batch FROM he_ciphertexts WHERE upload_id = ? ORDER BY column_name, kind, context, batch').all(uploadId) as {
-    column_name: string
-    kind: CiphertextKind
-    context: number
-    batch: number
-  }[]
-  const dataOf = stmt(db, 'SELECT data FROM he_ciphertexts WHERE upload_id = ? AND column_name = ? AND kind = ? AND context = ? AND batch = ?', 'pluck')
+  const list = ciphertextList(db, uploadId)
   let sinceTurn = 0
   for (const item of list) {
     if (++sinceTurn % 8 === 0) yield
-    const r = { ...item, data: dataOf.get(uploadId, item.column_name, item.kind, item.context, item.batch) as Buffer }
+    const r = { ...item, data: readCiphertext(db, uploadId, item) }
     const col = columns.get(r.column_name)
     const contexts = kindContexts(profile, r.column_name, r.kind)
     const share = contexts.indexOf(r.context)
