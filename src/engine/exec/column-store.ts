@@ -9,7 +9,7 @@ import { getDataset, getVersion } from '../../store/datasets.js'
 import { loadWorkerMaterial, type HeWorkerMaterial } from '../he/material.js'
 import { uploadEncryption } from '../../store/he.js'
 import { ciphertextBytes, ciphertextList, chunkList, columnDictionaries, readChunk, readCiphertext } from '../../store/chunks.js'
-import { bytesPerValue, CHUNK_ROWS, type Encoding } from '../../store/encoding.js'
+import { bytesPerValue, CHUNK_ROWS, decodeChunk, type Encoding } from '../../store/encoding.js'
 
 /**
  * A dataset version in memory: one typed array per column over a
@@ -143,7 +143,8 @@ function* loadSteps(db: Db, dataset: string, version: number, material: (dataset
     for (const { chunk } of list) {
       const c = readChunk(db, v.uploadId, col.name, chunk)
       const offset = chunk * CHUNK_ROWS
-      const src = decode(c.encoding, c.data, c.rows)
+      // Copied into an aligned array: SQLite blobs carry no alignment guarantee.
+      const src = decodeChunk(c.encoding, c.data, c.rows)
       // Same width: a byte copy; stored u32 codes narrowed to the loaded width otherwise.
       values.set(src as ArrayLike<number> & Float64Array, offset)
       if (c.nulls) {
@@ -217,24 +218,6 @@ function* loadEncrypted(db: Db, spec: DatasetSpec, uploadId: number, rows: numbe
     out.set(name, { profileId: profile.id, column: name, rows, batchRows: c.batchRows, values: c.values, squares: c.squares })
   }
   return { profileId: profile.id, encryptedBy: enc.encryptedBy, material: m, columns: out }
-}
-
-function decode(encoding: Encoding, data: Buffer, rows: number): ArrayLike<number> {
-  // Copy into an aligned buffer: SQLite blobs carry no alignment guarantee.
-  const aligned = new ArrayBuffer(rows * bytesPerValue(encoding))
-  new Uint8Array(aligned).set(data.subarray(0, aligned.byteLength))
-  switch (encoding) {
-    case 'f64':
-      return new Float64Array(aligned)
-    case 'i32':
-      return new Int32Array(aligned)
-    case 'u8':
-      return new Uint8Array(aligned)
-    case 'u16':
-      return new Uint16Array(aligned)
-    case 'u32':
-      return new Uint32Array(aligned)
-  }
 }
 
 function* keepMask(unit: ColumnArray, rows: number, maxRowsPerUnit: number): Generator<void, Uint8Array> {
