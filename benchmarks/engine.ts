@@ -145,7 +145,7 @@ async function main() {
     for (const rows of SIZES) {
       process.stderr.write(`${rows.toLocaleString()} rows: generating...\n`)
       const data = generate(rows)
-      const source = { acquireAsync: async () => ({ version: data.version, release: () => {} }) }
+      const source = { acquire: async () => ({ version: data.version, release: () => {} }) }
       const options = { workers: 1, queueMax: 4, timeoutMs: 600_000, maxCells: Number.MAX_SAFE_INTEGER, heapMb: 256 }
       const pool = new SandboxPool(source, { ...options, native: nativeAvailable }, nativeAvailable ? 'native' : 'ts')
       const db = sqliteTable(tmp, data)

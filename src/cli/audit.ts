@@ -3,10 +3,9 @@ import type { Command } from 'commander'
 import { createPublicKey } from 'node:crypto'
 import { signCurrentHead, type SignedHead } from '../store/audit-heads.js'
 import { verifyAudit } from '../store/audit-verify.js'
-import { openDb } from '../store/db.js'
 import { verifyReceipt, type Receipt, type ReleasedResult } from '../engine/receipts.js'
 import { loadOrCreateSigningKey, RECEIPT_KEY_FILE } from '../store/receipt-keys.js'
-import { configFrom, dataDirOption } from './main.js'
+import { configFrom, databaseUrlOption, dataDirOption, signingKeyFor, withStore } from './main.js'
 import path from 'node:path'
 
 /** Offline checks on the machine that holds the data: the audit chain, and receipts. */
@@ -17,16 +16,16 @@ export function registerAudit(program: Command): void {
     .command('verify')
     .description('verify the chain: hash links, signed heads, and every ledger and stored answer against the chain; exit 0 when all hold, 1 naming the first problem')
     .addOption(dataDirOption())
+    .addOption(databaseUrlOption())
     .option('--head <hash|file>', 'a head published earlier (a hash, or the JSON veilbox audit head printed): also detect a chain cut back below it, and check its signature')
-    .option('--public-key <file>', "the service's public key (PEM, or the JSON of GET /v1/receipts/keys); default: the key in the data directory")
+    .option('--public-key <file>', "the service's public key (PEM, or the JSON of GET /v1/receipts/keys); default: the service's own (the key file in the data directory, or with PostgreSQL the sealed key, opened with VEILBOX_SECRET_FILE)")
     .option('--json', 'print JSON')
-    .action((opts: { dataDir?: string; head?: string; publicKey?: string; json?: boolean }) => {
+    .action(async (opts: { dataDir?: string; databaseUrl?: string; head?: string; publicKey?: string; json?: boolean }) => {
       const config = configFrom(opts)
-      const db = openDb(config.dataDir, { readonly: true })
-      try {
-        const key = createPublicKey(publicKeyPem(config.dataDir, opts.publicKey))
+      await withStore(config, async (db) => {
+        const key = opts.publicKey !== undefined || config.databaseUrl === null ? createPublicKey(publicKeyPem(config.dataDir, opts.publicKey)) : (await signingKeyFor(config, db)).publicKey
         const head = opts.head === undefined ? undefined : /^[0-9a-f]{64}$/.test(opts.head) ? opts.head : (JSON.parse(fs.readFileSync(opts.head, 'utf8')) as SignedHead)
-        const result = verifyAudit(db, key, { ...(head === undefined ? {} : { expectedHead: head }), signIntervalMs: config.auditSignIntervalMs })
+        const result = await verifyAudit(db, key, { ...(head === undefined ? {} : { expectedHead: head }), signIntervalMs: config.auditSignIntervalMs })
         if (opts.json) process.stdout.write(`${JSON.stringify(result, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}\n`)
         else if (result.ok) {
           const h = result.chain.ok ? result.chain.head : null
@@ -37,23 +36,19 @@ export function registerAudit(program: Command): void {
           )
         } else process.stdout.write(`BROKEN: ${result.problem}\n`)
         if (!result.ok) process.exitCode = 1
-      } finally {
-        db.close()
-      }
+      })
     })
 
   audit
     .command('head')
     .description("sign the current head with the service's key and print it {seq, hash, signedAt, keyId, signature}, to publish elsewhere")
     .addOption(dataDirOption())
-    .action((opts: { dataDir?: string }) => {
-      const dir = configFrom(opts).dataDir
-      const db = openDb(dir)
-      try {
-        process.stdout.write(`${JSON.stringify(signCurrentHead(db, loadOrCreateSigningKey(dir)))}\n`)
-      } finally {
-        db.close()
-      }
+    .addOption(databaseUrlOption())
+    .action(async (opts: { dataDir?: string; databaseUrl?: string }) => {
+      const config = configFrom(opts)
+      await withStore(config, async (db) => {
+        process.stdout.write(`${JSON.stringify(await signCurrentHead(db, await signingKeyFor(config, db)))}\n`)
+      })
     })
 
   const receipt = program.command('receipt').description('check answer receipts offline')

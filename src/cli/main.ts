@@ -1,12 +1,16 @@
 import { Command, Option } from 'commander'
-import { loadConfig } from '../config/index.js'
-import { isVeilboxError } from '../errors/index.js'
+import { loadConfig, type Config } from '../config/index.js'
+import { isVeilboxError, VeilboxError } from '../errors/index.js'
+import { readSecret, sealerFromSecret } from '../sealed.js'
+import { openStore, type Store } from '../store/db.js'
+import { serviceSigningKey, type SigningKey } from '../store/receipt-keys.js'
 import { VERSION } from '../version.js'
 import { registerAudit } from './audit.js'
 import { registerCustodian } from './custodian.js'
 import { registerEncrypt } from './encrypt.js'
 import { registerIngest } from './ingest.js'
 import { registerKeys } from './keys.js'
+import { registerSecret } from './secret.js'
 import { registerServe } from './serve.js'
 
 export function program(): Command {
@@ -20,6 +24,7 @@ export function program(): Command {
   registerAudit(cmd)
   registerCustodian(cmd)
   registerEncrypt(cmd)
+  registerSecret(cmd)
   return cmd
 }
 
@@ -28,8 +33,34 @@ export function dataDirOption(): Option {
   return new Option('--data-dir <dir>', 'data directory (default: $VEILBOX_DATA_DIR or ./data)')
 }
 
-export function configFrom(opts: { dataDir?: string }) {
-  return loadConfig(process.env, opts.dataDir ? { dataDir: opts.dataDir } : {})
+export function databaseUrlOption(): Option {
+  return new Option('--database-url <url>', 'postgres://... : the PostgreSQL database a cluster shares (default: $VEILBOX_DATABASE_URL); without it, SQLite in the data directory')
+}
+
+export function configFrom(opts: { dataDir?: string; databaseUrl?: string }) {
+  if (opts.databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(opts.databaseUrl)) {
+    throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', 'invalid option: --database-url must be a postgres:// URL', { problems: ['--database-url: must be a postgres:// URL'] })
+  }
+  return loadConfig(process.env, { ...(opts.dataDir ? { dataDir: opts.dataDir } : {}), ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) })
+}
+
+/** The store the configuration names (SQLite in the data directory, or PostgreSQL), for fn; closed after. */
+export async function withStore<T>(config: Config, fn: (db: Store) => Promise<T>): Promise<T> {
+  const db = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl }, { poolSize: 2 })
+  try {
+    return await fn(db)
+  } finally {
+    await db.close()
+  }
+}
+
+/** The service's signing key as this deployment keeps it (a file in the data directory, or sealed in PostgreSQL). */
+export function signingKeyFor(config: Config, db: Store): Promise<SigningKey> {
+  return serviceSigningKey(config, db, () => {
+    const secret = readSecret({ file: config.secretFile, value: config.secret })
+    if (secret === null) throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', 'the signing key is sealed in the database: give the cluster\'s secret (VEILBOX_SECRET_FILE)', { problems: ['VEILBOX_SECRET_FILE: missing'] })
+    return sealerFromSecret(secret)
+  })
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {

@@ -19,6 +19,17 @@ const envSchema = z.object({
   VEILBOX_HOST: z.string().min(1).default('127.0.0.1'),
   VEILBOX_PORT: intFrom(0, 65535).default(8080),
   VEILBOX_DATA_DIR: z.string().min(1).default('./data'),
+  /** postgres://... : all durable state in PostgreSQL, shared by every node given the same URL (docs/deploy.md). */
+  VEILBOX_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  /** Connections in this node's PostgreSQL pool. */
+  VEILBOX_DATABASE_POOL: intFrom(1, 1000).default(10),
+  /** A file holding the secret that seals the signing key kept in PostgreSQL; the same file on every node. */
+  VEILBOX_SECRET_FILE: z.string().min(1).optional(),
+  /** The same secret as text (prefer the file: the environment shows in more places). */
+  VEILBOX_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   VEILBOX_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Requests with a missing or invalid key per minute per client address, before 429. */
   VEILBOX_AUTH_FAILURES_PER_MINUTE: intFrom(1, 10_000_000).default(60),
@@ -62,6 +73,12 @@ export interface Config {
   readonly host: string
   readonly port: number
   readonly dataDir: string
+  /** PostgreSQL's URL, or null for SQLite in the data directory. Never logged: it may carry a password. */
+  readonly databaseUrl: string | null
+  readonly databasePoolSize: number
+  /** The sealing secret's file or text (PostgreSQL: required). */
+  readonly secretFile: string | null
+  readonly secret: string | null
   readonly logLevel: z.infer<typeof envSchema>['VEILBOX_LOG_LEVEL']
   readonly rateLimitPerMinute: number
   readonly authFailuresPerMinute: number
@@ -104,6 +121,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     host: e.VEILBOX_HOST,
     port: e.VEILBOX_PORT,
     dataDir: path.resolve(e.VEILBOX_DATA_DIR),
+    databaseUrl: e.VEILBOX_DATABASE_URL ?? null,
+    databasePoolSize: e.VEILBOX_DATABASE_POOL,
+    secretFile: e.VEILBOX_SECRET_FILE === undefined ? null : path.resolve(e.VEILBOX_SECRET_FILE),
+    secret: e.VEILBOX_SECRET ?? null,
     logLevel: e.VEILBOX_LOG_LEVEL,
     rateLimitPerMinute: e.VEILBOX_RATE_LIMIT,
     authFailuresPerMinute: e.VEILBOX_AUTH_FAILURES_PER_MINUTE,
@@ -130,7 +151,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ...overrides,
   })
   checkCustodianDir(config)
+  checkSecret(config)
   return config
+}
+
+/** Every node of a cluster opens the shared signing key with the same secret: without one, a PostgreSQL node cannot start. */
+function checkSecret(config: Config): void {
+  if (config.databaseUrl === null || config.secretFile !== null || config.secret !== null) return
+  const problem = 'VEILBOX_SECRET_FILE: with VEILBOX_DATABASE_URL every node needs the cluster\'s sealing secret (a file of at least 32 random bytes, e.g. openssl rand -hex 32); see docs/deploy.md'
+  throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', `invalid environment: ${problem}`, { problems: [problem] })
 }
 
 /**

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { isVeilboxError } from '../errors/index.js'
-import { immediate, type Db } from '../store/db.js'
+import type { Sql } from '../store/db.js'
 import { PassThrough, Readable } from 'node:stream'
 import { encryptCsv } from '../owner/encrypt.js'
 import type { Custodian } from '../engine/he/custodian.js'
@@ -63,15 +63,15 @@ export function writeSecretJson(file: string, value: unknown): void {
  * them to demo-keys.json. Everything is created once: a restart finds it and
  * reuses it.
  */
-export async function bootstrap(db: Db, dataDir: string, options: { demo: boolean; he?: DemoCustodian }): Promise<BootstrapReport> {
+export async function bootstrap(db: Sql, dataDir: string, options: { demo: boolean; he?: DemoCustodian }): Promise<BootstrapReport> {
   const keyFiles: string[] = []
   let createdDataset = false
   let createdHeDataset = false
   let heProblem: string | undefined
   if (options.demo) {
-    if (!findDataset(db, DEMO_SPEC.id)) {
+    if (!await findDataset(db, DEMO_SPEC.id)) {
       try {
-        createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
+        await createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
         await ingest(db, DEMO_SPEC.id, 'text/csv', demoCsv(), SYSTEM_ACTOR)
         createdDataset = true
       } catch (err) {
@@ -82,27 +82,27 @@ export async function bootstrap(db: Db, dataDir: string, options: { demo: boolea
     const file = path.join(dataDir, DEMO_KEYS_FILE)
     if (!fs.existsSync(file)) {
       // Keys whose secrets were never written down (an interrupted first start) are replaced.
-      const active = new Set(listKeys(db).map((k) => k.name))
+      const active = new Set((await listKeys(db)).map((k) => k.name))
       const keys: Record<string, string> = {}
       for (const role of ['operator', 'analyst', 'custodian'] as const satisfies readonly Role[]) {
         const name = DEMO_PRINCIPALS[role]
-        if (active.has(name)) revokeKey(db, name, SYSTEM_ACTOR)
-        keys[role] = createKey(db, { name, role }, SYSTEM_ACTOR).key
+        if (active.has(name)) await revokeKey(db, name, SYSTEM_ACTOR)
+        keys[role] = (await createKey(db, { name, role }, SYSTEM_ACTOR)).key
       }
       writeSecretJson(file, keys)
       keyFiles.push(file)
     }
-    if (!findDatasetBudget(db, DEMO_SPEC.id)) {
-      setDatasetBudget(db, DEMO_SPEC.id, { epsilonMicro: Number(toMicroTotal(DEMO_BUDGET.epsilon)), deltaFemto: deltaTotalToFemto(DEMO_BUDGET.delta) }, SYSTEM_ACTOR, {
+    if (!await findDatasetBudget(db, DEMO_SPEC.id)) {
+      await setDatasetBudget(db, DEMO_SPEC.id, { epsilonMicro: Number(toMicroTotal(DEMO_BUDGET.epsilon)), deltaFemto: deltaTotalToFemto(DEMO_BUDGET.delta) }, SYSTEM_ACTOR, {
         epsilon: String(DEMO_BUDGET.epsilon),
         delta: String(DEMO_BUDGET.delta),
       })
     }
     // The demo grant is named in demo-keys.json; one is made whenever the file names none that exists.
     const keys = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>
-    const live = listGrants(db, { analyst: DEMO_PRINCIPALS.analyst, dataset: DEMO_SPEC.id }).find((g) => g.id === keys.grant && g.revokedAt === null)
+    const live = (await listGrants(db, { analyst: DEMO_PRINCIPALS.analyst, dataset: DEMO_SPEC.id })).find((g) => g.id === keys.grant && g.revokedAt === null)
     if (!live) {
-      const grant = createGrant(
+      const grant = await createGrant(
         db,
         {
           analyst: DEMO_PRINCIPALS.analyst,
@@ -124,9 +124,9 @@ export async function bootstrap(db: Db, dataDir: string, options: { demo: boolea
       try {
         createdHeDataset = await heDemo(db, options.he)
         const current = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>
-        const liveHe = listGrants(db, { analyst: DEMO_PRINCIPALS.analyst, dataset: DEMO_HE_SPEC.id }).find((g) => g.id === current.heGrant && g.revokedAt === null)
+        const liveHe = (await listGrants(db, { analyst: DEMO_PRINCIPALS.analyst, dataset: DEMO_HE_SPEC.id })).find((g) => g.id === current.heGrant && g.revokedAt === null)
         if (!liveHe) {
-          const grant = createGrant(
+          const grant = await createGrant(
             db,
             {
               analyst: DEMO_PRINCIPALS.analyst,
@@ -150,12 +150,14 @@ export async function bootstrap(db: Db, dataDir: string, options: { demo: boolea
       }
     }
   } else {
-    // Checked and created under one write lock: two processes starting together make one key.
-    const key = immediate(db, () =>
-      countKeys(db, 'operator') === 0 && db.prepare('SELECT COUNT(*) AS n FROM api_keys').pluck().get() === 0
-        ? createKey(db, { name: 'operator', role: 'operator' }, SYSTEM_ACTOR).key
-        : null,
-    )
+    // Checked and created in one transaction. Two processes starting together make one key: on SQLite the
+    // write lock orders them; on PostgreSQL the second one's insert hits the unique active name and it makes none.
+    let key: string | null = null
+    try {
+      key = await db.transaction(async (tx) => ((await countKeys(tx)) === 0 ? (await createKey(tx, { name: 'operator', role: 'operator' }, SYSTEM_ACTOR)).key : null))
+    } catch (err) {
+      if ((await countKeys(db)) === 0) throw err
+    }
     if (key !== null) {
       const file = path.join(dataDir, OPERATOR_KEY_FILE)
       writeSecretJson(file, { operator: key })
@@ -173,16 +175,16 @@ export async function bootstrap(db: Db, dataDir: string, options: { demo: boolea
  * key, on arrival) when it is a separate process whose key directory this
  * process cannot read.
  */
-async function heDemo(db: Db, he: DemoCustodian): Promise<boolean> {
+async function heDemo(db: Sql, he: DemoCustodian): Promise<boolean> {
   const id = DEMO_HE_SPEC.id
-  if (!findDataset(db, id)) {
+  if (!await findDataset(db, id)) {
     try {
-      createDataset(db, DEMO_HE_SPEC, SYSTEM_ACTOR)
+      await createDataset(db, DEMO_HE_SPEC, SYSTEM_ACTOR)
     } catch (err) {
       if (!(isVeilboxError(err) && err.code === 'VEILBOX_ERR_DATASET_EXISTS')) throw err
     }
   }
-  if (!findHeKeys(db, id)) {
+  if (!await findHeKeys(db, id)) {
     let action: 'he.keys.create' | 'he.keys.import' = 'he.keys.create'
     try {
       await he.custodian.createKeys(id, DEMO_HE_SPEC, DEMO_HE_KEY_OPTIONS)
@@ -190,12 +192,12 @@ async function heDemo(db: Db, he: DemoCustodian): Promise<boolean> {
       if (!(isVeilboxError(err) && err.code === 'VEILBOX_ERR_CUSTODIAN_KEYS_EXIST')) throw err
       action = 'he.keys.import'
     }
-    storeHeKeys(db, DEMO_HE_SPEC, await he.custodian.publicMaterial(id), SYSTEM_ACTOR, action)
+    await storeHeKeys(db, DEMO_HE_SPEC, await he.custodian.publicMaterial(id), SYSTEM_ACTOR, action)
   }
-  if (!findDatasetBudget(db, id)) {
-    setDatasetBudget(db, id, { epsilonMicro: Number(toMicroTotal(DEMO_BUDGET.epsilon)), deltaFemto: 0 }, SYSTEM_ACTOR, { epsilon: String(DEMO_BUDGET.epsilon), delta: '0' })
+  if (!await findDatasetBudget(db, id)) {
+    await setDatasetBudget(db, id, { epsilonMicro: Number(toMicroTotal(DEMO_BUDGET.epsilon)), deltaFemto: 0 }, SYSTEM_ACTOR, { epsilon: String(DEMO_BUDGET.epsilon), delta: '0' })
   }
-  if (latestVersion(db, id)) return false
+  if (await latestVersion(db, id)) return false
   if (he.keysDir !== null) {
     const out = new PassThrough()
     const chunks: Buffer[] = []

@@ -4,8 +4,7 @@ import { appendAudit, canonicalJson, newRecordId, type AuditActor, type AuditEve
 import { answerBody, findAnswer, getAnswerRow, insertAnswer, type AnswerRef } from '../store/answers.js'
 import { findDatasetBudget } from '../store/budgets.js'
 import { findDataset, getVersion, latestVersion, latestVersionNumber, type VersionRecord } from '../store/datasets.js'
-import type { Db } from '../store/db.js'
-import { GroupCommitter } from '../store/group-commit.js'
+import type { Sql, Store } from '../store/db.js'
 import { ParsedByText } from '../store/parsed.js'
 import { getGrant, type GrantRecord } from '../store/grants.js'
 import { guardedCharge, type Charge } from '../store/ledger.js'
@@ -158,7 +157,7 @@ const STORED_CACHE_SIZE = 2_000
 const parsedSql = new ParsedByText<Query>(parseQuery, 1_000)
 
 export interface QueryEngineOptions {
-  readonly db: Db
+  readonly db: Store
   readonly executor: Executor
   readonly signer: SigningKey
   /** Decrypts encrypted aggregates; null or left out when the service has none (HE queries then fail with 503). */
@@ -173,12 +172,11 @@ export interface QueryEngineOptions {
 export const DEFAULT_LIMITS: AdmissionLimits = Object.freeze({ maxCells: 8_000_000_000, heMaxWork: 1_000, maxReleaseValues: 100_000 })
 
 export class QueryEngine {
-  private readonly committer: GroupCommitter
   private readonly repeats = new Map<string, { cacheKey: string; version: number }>()
   private readonly stored = new Map<string, { body: AnswerBody; prefix: string }>()
   /** A fresh answer's JSON, made once for the answers table and sent as it is. */
   private readonly freshJson = new WeakMap<AnswerBody, string>()
-  private readonly db: Db
+  private readonly db: Store
   private readonly executor: Executor
   private readonly signer: SigningKey
   private readonly custodian: Custodian | null
@@ -192,19 +190,21 @@ export class QueryEngine {
     this.custodian = options.custodian ?? null
     this.limits = options.limits ?? DEFAULT_LIMITS
     this.now = options.now ?? (() => new Date())
-    this.committer = new GroupCommitter(this.db)
   }
 
-  /** Waits for releases being committed, then lets go of the -wal file. */
-  async close(): Promise<void> {
-    await this.committer.close()
+  /** Nothing of its own to close: releases in flight finish in the store, which closes after the engine. */
+  async close(): Promise<void> {}
+
+  /** A write that may share its durable commit with others arriving together (the store's group commit). */
+  private write<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+    return this.db.transaction(fn, { group: true })
   }
 
   /** What a query would charge and how precise it would be; reads no data, spends nothing. */
-  preview(principal: Principal, req: QueryRequest): Preview {
-    const p = this.prepare(principal, req)
-    const cached = findAnswer(this.db, p.grant.id, p.cacheKey) !== null
-    const views = this.ledgers(p, p.grant)
+  async preview(principal: Principal, req: QueryRequest): Promise<Preview> {
+    const p = await this.prepare(principal, req)
+    const cached = (await findAnswer(this.db, p.grant.id, p.cacheKey)) !== null
+    const views = await this.ledgers(this.db, p, p.grant)
     let grantCharge: Charge | null = null
     let datasetCharge: Charge | null = null
     let refusal: Preview['refusal']
@@ -240,14 +240,14 @@ export class QueryEngine {
     const actor: AuditActor = { principal: principal.name, role: principal.role }
     let p: Prepared | null = null
     try {
-      const repeat = this.repeatOf(principal, req)
+      const repeat = await this.repeatOf(principal, req)
       if (repeat) return await this.reread(actor, repeat, 'query.cached')
-      p = this.prepare(principal, req)
+      p = await this.prepare(principal, req)
       this.remember(req, p)
-      const stored = findAnswer(this.db, p.grant.id, p.cacheKey)
+      const stored = await findAnswer(this.db, p.grant.id, p.cacheKey)
       if (stored) return await this.reread(actor, stored, 'query.cached')
-      // Refuse before computing anything when either ledger cannot pay (the grant as prepare read it, in this same synchronous step).
-      const views = this.ledgers(p, p.grant)
+      // Refuse before computing anything when either ledger cannot pay (the grant as prepare read it).
+      const views = await this.ledgers(this.db, p, p.grant)
       priceOn(views.grant, p.price)
       priceOn(views.dataset, p.price)
       const plan = p.plan
@@ -268,10 +268,10 @@ export class QueryEngine {
           if (!serialized.finite) throw new VeilboxError('VEILBOX_ERR_DP_NOT_FINITE', 'a released value or interval was not a finite number; nothing was released or charged')
         } catch (err) {
           // A deadline hit is charged like an answer: whether an answer comes back must not depend on the data.
-          if (isVeilboxError(err) && err.code === 'VEILBOX_ERR_SANDBOX_TIMEOUT') throw await this.committer.run(() => this.chargeDeadline(actor, prepared, queryId, err))
+          if (isVeilboxError(err) && err.code === 'VEILBOX_ERR_SANDBOX_TIMEOUT') throw await this.write((tx) => this.chargeDeadline(tx, actor, prepared, queryId, err))
           throw publicComputeError(err)
         }
-        return await this.committer.run(() => this.commit(actor, prepared, released, serialized, queryId))
+        return await this.write((tx) => this.commit(tx, actor, prepared, released, serialized, queryId))
       } finally {
         void noise.then((end) => end(), () => {})
       }
@@ -287,14 +287,14 @@ export class QueryEngine {
    * answer (grant, query text, privacy parameters, the version it resolves
    * to); the grant is checked as on the full path.
    */
-  private repeatOf(principal: Principal, req: QueryRequest): AnswerRef | null {
+  private async repeatOf(principal: Principal, req: QueryRequest): Promise<AnswerRef | null> {
     if (typeof req.grant !== 'string') return null
     const key = this.requestKey(req)
     const hit = this.repeats.get(key)
     if (hit === undefined) return null
-    const grant = getGrant(this.db, req.grant)
+    const grant = await getGrant(this.db, req.grant)
     checkGrantUsable(grant, principal, this.now())
-    const version = req.version ?? latestVersionNumber(this.db, grant.dataset)
+    const version = req.version ?? (await latestVersionNumber(this.db, grant.dataset))
     if (version !== hit.version) return null
     return findAnswer(this.db, grant.id, hit.cacheKey)
   }
@@ -325,7 +325,7 @@ export class QueryEngine {
 
   /** A released answer again, free. Analysts read their own; operators read any. */
   async get(principal: Principal, queryId: string): Promise<AnswerBody> {
-    const row = getAnswerRow(this.db, queryId)
+    const row = await getAnswerRow(this.db, queryId)
     if (principal.role !== 'operator' && row.analyst_id !== principal.id) {
       throw new VeilboxError('VEILBOX_ERR_ANSWER_NOT_FOUND', `no answer ${queryId} of yours`, { queryId })
     }
@@ -334,13 +334,13 @@ export class QueryEngine {
 
   /** A stored answer, returned once its audit record is on disk. */
   private reread(actor: AuditActor, row: AnswerRef, action: string): Promise<AnswerBody> {
-    return this.committer.run(() => this.rereadInTransaction(actor, row, action))
+    return this.write((tx) => this.rereadInTransaction(tx, actor, row, action))
   }
 
-  private rereadInTransaction(actor: AuditActor, row: AnswerRef, action: string): AnswerBody {
-    const stored = this.storedAnswer(row)
-    const grant = getGrant(this.db, row.grant_id)
-    appendAudit(this.db, {
+  private async rereadInTransaction(tx: Sql, actor: AuditActor, row: AnswerRef, action: string): Promise<AnswerBody> {
+    const stored = await this.storedAnswer(row)
+    const grant = await getGrant(tx, row.grant_id)
+    await appendAudit(tx, {
         actor,
         action,
         outcome: 'ok',
@@ -360,10 +360,10 @@ export class QueryEngine {
    * A stored answer as a repeat returns it (cached, nothing charged), parsed
    * and serialized once: everything but the grant's remaining budget is fixed.
    */
-  private storedAnswer(row: AnswerRef): { body: AnswerBody; prefix: string } {
+  private async storedAnswer(row: AnswerRef): Promise<{ body: AnswerBody; prefix: string }> {
     const hit = this.stored.get(row.query_id)
     if (hit) return hit
-    const original = JSON.parse(answerBody(this.db, row.query_id)) as AnswerBody
+    const original = JSON.parse(await answerBody(this.db, row.query_id)) as AnswerBody
     const { budget: _budget, ...rest } = { ...original, privacy: { ...original.privacy, charged: { grant: ZERO, dataset: ZERO } }, cached: true }
     const body = { ...rest, budget: original.budget } as AnswerBody
     const entry = { body, prefix: JSON.stringify(rest).slice(0, -1) }
@@ -380,17 +380,17 @@ export class QueryEngine {
     return stored ? `${stored.prefix},"budget":${JSON.stringify(body.budget)}}` : JSON.stringify(body)
   }
 
-  private prepare(principal: Principal, req: QueryRequest): Prepared {
+  private async prepare(principal: Principal, req: QueryRequest): Promise<Prepared> {
     if ((req.sql === undefined) === (req.query === undefined)) {
       throw new VeilboxError('VEILBOX_ERR_REQUEST_VALIDATION', 'send the query either as "sql" (text) or as "query" (JSON), exactly one of the two', {
         errors: [{ path: 'body', message: 'exactly one of sql and query' }],
       })
     }
     const query = req.sql !== undefined ? parsedSql.get(req.sql) : fromJson(req.query, { path: '/query' })
-    const grant = getGrant(this.db, req.grant)
+    const grant = await getGrant(this.db, req.grant)
     checkGrantUsable(grant, principal, this.now())
     const name = queryDataset(query)
-    const record = findDataset(this.db, name)
+    const record = await findDataset(this.db, name)
     if (!record) {
       if (name !== grant.dataset) checkQueryInGrant(grant, name, null)
       throw unknownDatasetError(query, [grant.dataset])
@@ -398,7 +398,7 @@ export class QueryEngine {
     checkQueryInGrant(grant, name, null)
     const bound = bindQuery(query, record.spec)
     checkQueryInGrant(grant, name, bound)
-    const version = req.version !== undefined ? getVersion(this.db, name, req.version) : latestVersion(this.db, name)
+    const version = req.version !== undefined ? await getVersion(this.db, name, req.version) : await latestVersion(this.db, name)
     if (!version) {
       throw new VeilboxError('VEILBOX_ERR_DATASET_NO_VERSION', `dataset ${name} has no version loaded yet; an operator uploads one first`, { dataset: name })
     }
@@ -429,7 +429,7 @@ export class QueryEngine {
       }
     }
     const confidence = req.confidence ?? DEFAULT_CONFIDENCE
-    const heProfile = this.heProfileFor(record.spec, version)
+    const heProfile = await this.heProfileFor(record.spec, version)
     const plan = planQuery(bound, { mechanism, epsilon: req.epsilon, delta, confidence, heProfile, ...(req.weights ? { weights: req.weights } : {}) })
     // Over a limit: refused here, before anything runs, on public facts alone; preview refuses it alike.
     admit(plan, version.rows, heProfile, this.limits)
@@ -457,11 +457,11 @@ export class QueryEngine {
    * refuses he aggregates then). A version loaded before the keys existed
    * has no ciphertexts, and its he columns cannot be aggregated.
    */
-  private heProfileFor(spec: DatasetSpec, version: VersionRecord): HeProfile | null {
+  private async heProfileFor(spec: DatasetSpec, version: VersionRecord): Promise<HeProfile | null> {
     if (!spec.columns.some((c) => c.protection === 'he')) return null
-    const keys = findHeKeys(this.db, spec.id)
+    const keys = await findHeKeys(this.db, spec.id)
     if (keys === null) return null
-    const enc = uploadEncryption(this.db, version.uploadId)
+    const enc = await uploadEncryption(this.db, version.uploadId)
     return enc !== null && enc.profileId === keys.profile.id ? keys.profile : null
   }
 
@@ -490,8 +490,8 @@ export class QueryEngine {
     }
     const values = new Map<string, DecryptedAggregate>()
     for (const v of response.values) values.set(`${v.column}\t${v.kind}\t${v.group}`, v)
-    await this.committer.run(() =>
-      appendAudit(this.db, {
+    await this.write((tx) =>
+      appendAudit(tx, {
         actor,
         action: 'custodian.decrypt',
         outcome: 'ok',
@@ -508,9 +508,13 @@ export class QueryEngine {
     return results.map((r) => ({ sums: r.sums.map(valueOf), sumSquares: r.sumSquares === null ? null : r.sumSquares.map(valueOf) }))
   }
 
-  /** The two ledgers a query is priced on: the grant's (as read by the caller) and its dataset's. */
-  private ledgers(p: Prepared, grant: GrantRecord): { grant: LedgerView; dataset: LedgerView } {
-    const budget = findDatasetBudget(this.db, p.spec.id)
+  /**
+   * The two ledgers a query is priced on: the grant's (as read by the caller)
+   * and its dataset's; inside the release transaction, the budget row is held
+   * (FOR UPDATE, after the grant's row).
+   */
+  private async ledgers(db: Sql, p: Prepared, grant: GrantRecord, forUpdate = false): Promise<{ grant: LedgerView; dataset: LedgerView }> {
+    const budget = await findDatasetBudget(db, p.spec.id, { forUpdate })
     if (!budget) {
       throw new VeilboxError('VEILBOX_ERR_BUDGET_NOT_SET', `dataset ${p.spec.id} has no privacy budget yet; an operator sets one with PUT /v1/datasets/${p.spec.id}/budget`, {
         dataset: p.spec.id,
@@ -535,27 +539,35 @@ export class QueryEngine {
 
   /**
    * Both ledgers charged with guarded statements, inside the caller's write
-   * transaction. The grant is read again under the lock: it may have been
-   * charged, revoked or expired while the sandbox computed.
+   * transaction, the grant's row already held (lockGrant). The grant is read
+   * again under its lock: it may have been charged, revoked or expired while
+   * the sandbox computed. The dataset's budget row is locked next; the audit
+   * chain's head, last (appendAudit).
    */
-  private charge(p: Prepared): { views: { grant: LedgerView; dataset: LedgerView }; gc: Charge; dc: Charge } {
-    const grant = getGrant(this.db, p.grant.id)
-    const views = this.ledgers(p, grant)
+  private async charge(tx: Sql, p: Prepared, grant: GrantRecord): Promise<{ views: { grant: LedgerView; dataset: LedgerView }; gc: Charge; dc: Charge }> {
+    const views = await this.ledgers(tx, p, grant, true)
     checkGrantUsable(grant, p.principal, this.now())
     const gc = priceOn(views.grant, p.price)
     const dc = priceOn(views.dataset, p.price)
-    if (!guardedCharge(this.db, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL')) throw exhausted(views.grant, gc)
-    if (!guardedCharge(this.db, 'dataset_budgets', p.spec.id, dc)) throw exhausted(views.dataset, dc)
+    if (!(await guardedCharge(tx, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL'))) throw exhausted(views.grant, gc)
+    if (!(await guardedCharge(tx, 'dataset_budgets', p.spec.id, dc))) throw exhausted(views.dataset, dc)
     return { views, gc, dc }
   }
 
+  /** The release's first lock: the grant's row, held to the commit. Every release takes its locks in this order: grant, budget, chain head. */
+  private lockGrant(tx: Sql, p: Prepared): Promise<GrantRecord> {
+    return getGrant(tx, p.grant.id, { forUpdate: true })
+  }
+
   /** The release: runs inside a (group) commit; nothing leaves before that commit is on disk. */
-  private commit(actor: AuditActor, p: Prepared, released: ReleasedAnswer, serialized: SerializedRelease, queryId: string): AnswerBody {
+  private async commit(tx: Sql, actor: AuditActor, p: Prepared, released: ReleasedAnswer, serialized: SerializedRelease, queryId: string): Promise<AnswerBody> {
     {
-      // A twin of this query may have committed while we computed: its answer wins, free.
-      const twin = findAnswer(this.db, p.grant.id, p.cacheKey)
-      if (twin) return this.rereadInTransaction(actor, twin, 'query.cached')
-      const { views, gc, dc } = this.charge(p)
+      const grant = await this.lockGrant(tx, p)
+      // A twin of this query may have committed while we computed, on this node or another: its answer wins, free.
+      // Checked under the grant's lock, which every release of this grant takes first.
+      const twin = await findAnswer(tx, p.grant.id, p.cacheKey)
+      if (twin) return this.rereadInTransaction(tx, actor, twin, 'query.cached')
+      const { views, gc, dc } = await this.charge(tx, p, grant)
       const createdAt = this.now().toISOString()
       const gaussian = p.plan.mechanism === 'gaussian'
       const privacy = {
@@ -579,7 +591,7 @@ export class QueryEngine {
         auditRecord: newRecordId(),
         keyId: this.signer.keyId,
       }
-      appendAudit(this.db, {
+      await appendAudit(tx, {
         id: receiptBody.auditRecord,
         actor,
         action: 'query.release',
@@ -609,7 +621,7 @@ export class QueryEngine {
       }
       // The rows and intervals were serialized before the transaction (serialize.ts); only the small rest is stringified here.
       const json = spliceRelease(JSON.stringify({ ...body, rows: ROWS_SLOT, intervals: INTERVALS_SLOT }), serialized)
-      insertAnswer(this.db, {
+      await insertAnswer(tx, {
         query_id: queryId,
         grant_id: p.grant.id,
         analyst: actor.principal,
@@ -638,10 +650,10 @@ export class QueryEngine {
    * error to send; throws the budget refusal when the grant cannot pay, as an
    * answer would get.
    */
-  private chargeDeadline(actor: AuditActor, p: Prepared, queryId: string, timeout: VeilboxError): VeilboxError {
-    const { views, gc, dc } = this.charge(p)
+  private async chargeDeadline(tx: Sql, actor: AuditActor, p: Prepared, queryId: string, timeout: VeilboxError): Promise<VeilboxError> {
+    const { views, gc, dc } = await this.charge(tx, p, await this.lockGrant(tx, p))
     const charged = chargeView(gc)
-    appendAudit(this.db, {
+    await appendAudit(tx, {
       actor,
       action: 'query.deadline',
       outcome: timeout.code,
@@ -667,14 +679,14 @@ export class QueryEngine {
     let grant: GrantRecord | null = p?.grant ?? null
     if (grant === null) {
       try {
-        grant = typeof req.grant === 'string' ? getGrant(this.db, req.grant) : null
+        grant = typeof req.grant === 'string' ? await getGrant(this.db, req.grant) : null
       } catch {
         grant = null
       }
     }
     try {
-      await this.committer.run(() =>
-        appendAudit(this.db, {
+      await this.write((tx) =>
+        appendAudit(tx, {
           actor,
           action: isVeilboxError(err) && err.status < 500 ? 'query.refused' : 'query.failed',
           outcome: code,

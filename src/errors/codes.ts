@@ -34,6 +34,10 @@ export const ERROR_CODES = {
   // Configuration (start-up)
   VEILBOX_ERR_CONFIG_INVALID: { status: 500, title: 'Invalid configuration' },
   VEILBOX_ERR_CONFIG_DATA_DIR_IN_USE: { status: 500, title: 'The data directory is in use by another process' },
+  VEILBOX_ERR_CONFIG_SECRET_MISMATCH: { status: 500, title: 'The sealing secret does not open the stored service key' },
+
+  // The store
+  VEILBOX_ERR_STORE_UNAVAILABLE: { status: 503, title: 'The database is not reachable' },
 
   // API keys
   VEILBOX_ERR_KEY_NAME_TAKEN: { status: 409, title: 'A key with this name already exists' },

@@ -16,7 +16,7 @@ import {
 } from '../engine/he/upload.js'
 import type { DatasetSpec } from '../schema.js'
 import type { AuditActor } from '../store/audit.js'
-import type { Db } from '../store/db.js'
+import type { Sql } from '../store/sql.js'
 import { getDataset } from '../store/datasets.js'
 import { heProfileOf } from '../engine/he/material.js'
 import { StagedVersion, tooManyRows, type IngestResult } from './index.js'
@@ -34,12 +34,12 @@ import { badRow, RowChecker, type CellValue } from './rows.js'
  * once; every batch of every he column arrives; the end line's row count
  * agrees. A file cut short has no end line and stores nothing.
  */
-export async function ingestEncrypted(db: Db, datasetId: string, input: Readable, actor: AuditActor, limits: IngestLimits = DEFAULT_INGEST_LIMITS): Promise<IngestResult> {
-  const { spec } = getDataset(db, datasetId)
+export async function ingestEncrypted(db: Sql, datasetId: string, input: Readable, actor: AuditActor, limits: IngestLimits = DEFAULT_INGEST_LIMITS): Promise<IngestResult> {
+  const { spec } = await getDataset(db, datasetId)
   if (!spec.columns.some((c) => c.protection === 'he')) {
     throw new VeilboxError('VEILBOX_ERR_INGEST_PROFILE_MISMATCH', `dataset ${datasetId} has no encrypted (he) columns; upload it as text/csv or application/x-ndjson`, { dataset: datasetId })
   }
-  const profile = heProfileOf(db, datasetId)
+  const profile = await heProfileOf(db, datasetId)
   const checker = await CiphertextChecker.open(profile)
   let staged: StagedVersion | null = null
   try {
@@ -48,16 +48,17 @@ export async function ingestEncrypted(db: Db, datasetId: string, input: Readable
       if (text.trim() === '') continue
       if (staged === null) {
         reader.header(parseLine(text, line), line)
-        staged = StagedVersion.start(db, spec, profile)
+        staged = await StagedVersion.start(db, spec, profile)
         continue
       }
       reader.line(parseLine(text, line), line, staged)
+      if (staged.needsFlush) await staged.flush()
     }
     if (staged === null) throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the encrypted upload is empty: it needs a header line, rows, ciphertexts and an end line')
     reader.finish(staged)
-    return staged.commit(actor, 'owner')
+    return await staged.commit(actor, 'owner')
   } catch (err) {
-    staged?.discard()
+    await staged?.discard()
     throw err
   } finally {
     checker.close()

@@ -1,12 +1,11 @@
 import type { Readable } from 'node:stream'
-import type { Statement } from 'better-sqlite3'
 import { VeilboxError } from '../errors/index.js'
 import { ColumnEncryptor } from '../engine/he/encrypt.js'
 import { columnPlan, type HeProfile } from '../engine/he/profile.js'
 import { columnBatchRows, HeFingerprint, type CiphertextKind } from '../engine/he/upload.js'
 import type { ColumnSpec, DatasetSpec } from '../schema.js'
-import { appendAudit, type AuditActor } from '../store/audit.js'
-import { immediate, type Db } from '../store/db.js'
+import type { AuditActor } from '../store/audit.js'
+import type { Sql } from '../store/sql.js'
 import { getDataset, type VersionRecord } from '../store/datasets.js'
 import { checkProfileFitsSpec, heMaterial, heProfileOf } from '../engine/he/material.js'
 import { uploadEncryption } from '../store/he.js'
@@ -15,7 +14,8 @@ import { checkedRows, type IngestFormat } from './parse.js'
 import { DEFAULT_INGEST_LIMITS, type IngestLimits } from './lines.js'
 import type { CellValue } from './rows.js'
 import { newSalt, versionCommitment } from '../store/fingerprint.js'
-import { stmt } from '../store/statements.js'
+import { readChunk, columnDictionaries } from '../store/chunks.js'
+import { ciphertextsWithData, commitVersion, discardUpload, stageChunks, stageCiphertexts, stagingUploads, startUpload, type ChunkWrite, type CiphertextWrite } from '../store/uploads.js'
 
 export { INGEST_FORMATS, type IngestFormat } from './parse.js'
 
@@ -30,7 +30,7 @@ export interface IngestResult {
  * Loads one version of a dataset from a stream, all or nothing.
  *
  * Rows are checked one at a time and packed into column chunks that are staged
- * in SQLite as they fill, so memory stays flat whatever the file size. The
+ * in the store as they fill, so memory stays flat whatever the file size. The
  * version becomes visible only in the final transaction, together with its
  * audit record; any error deletes the staged chunks, so a bad row anywhere
  * leaves no trace of the upload.
@@ -49,22 +49,23 @@ export interface IngestResult {
  * file: public-key encryption is randomized.
  */
 export async function ingest(
-  db: Db,
+  db: Sql,
   datasetId: string,
   format: IngestFormat,
   input: Readable,
   actor: AuditActor,
   limits: IngestLimits = DEFAULT_INGEST_LIMITS,
 ): Promise<IngestResult> {
-  const { spec } = getDataset(db, datasetId)
+  const { spec } = await getDataset(db, datasetId)
   const he = spec.columns.some((c) => c.protection === 'he') ? await EncryptOnArrival.open(db, spec) : null
   try {
-    const staged = StagedVersion.start(db, spec, he?.profile ?? null)
+    const staged = await StagedVersion.start(db, spec, he?.profile ?? null)
     try {
       let sinceTurn = 0
       for await (const row of checkedRows(spec, format, input, limits)) {
         staged.pushRow(row.values)
         he?.push(row.values, staged)
+        if (staged.needsFlush) await staged.flush()
         // The parser hands over a network chunk's rows as microtasks: without a turn of the event loop
         // now and then, an upload held every other request back for hundreds of milliseconds.
         if (++sinceTurn === ROWS_PER_TURN) {
@@ -73,9 +74,9 @@ export async function ingest(
         }
       }
       he?.finish(staged)
-      return staged.commit(actor, he === null ? null : 'service')
+      return await staged.commit(actor, he === null ? null : 'service')
     } catch (err) {
-      staged.discard()
+      await staged.discard()
       throw err
     }
   } finally {
@@ -85,24 +86,6 @@ export async function ingest(
 
 /** Rows checked and staged between two turns of the event loop. */
 const ROWS_PER_TURN = 256
-
-/**
- * A write of staged (not yet visible) upload data, committed without waiting
- * for the disk: synchronous=NORMAL for this one transaction. An upload cut
- * short by a crash is discarded at the next start anyway (discardStaleUploads),
- * and the version's own commit, at FULL, makes the write-ahead log durable up
- * to and including these frames. Waiting for the disk on every chunk of
- * 65,536 rows held the event loop for up to 130 ms each time.
- */
-function staging(db: Db, fn: () => void): void {
-  if (db.inTransaction) return void immediate(db, fn)
-  db.pragma('synchronous = NORMAL')
-  try {
-    immediate(db, fn)
-  } finally {
-    db.pragma('synchronous = FULL')
-  }
-}
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
@@ -121,13 +104,12 @@ export class StagedVersion {
   private readonly builders: ColumnBuilder[]
   private readonly plainIndex: number[]
   private readonly fingerprint: HeFingerprint
-  private readonly insertChunk: Statement
-  private readonly insertCipher: Statement
-  private pendingCiphers: { column: string; kind: CiphertextKind; context: number; batch: number; data: Buffer }[] = []
+  private pendingChunks: ChunkWrite[] = []
+  private pendingCiphers: CiphertextWrite[] = []
   private pendingBytes = 0
 
   private constructor(
-    private readonly db: Db,
+    private readonly db: Sql,
     readonly spec: DatasetSpec,
     readonly profile: HeProfile | null,
     readonly uploadId: number,
@@ -136,17 +118,26 @@ export class StagedVersion {
     this.builders = plain.map(({ c }) => new ColumnBuilder(c))
     this.plainIndex = plain.map(({ i }) => i)
     this.fingerprint = new HeFingerprint(profile, profile === null ? [] : spec.columns.filter((c) => c.protection === 'he').map((c) => c.name))
-    this.insertChunk = stmt(db, 'INSERT INTO column_chunks (upload_id, column_name, chunk, rows, encoding, data, nulls) VALUES (?, ?, ?, ?, ?, ?, ?)')
-    this.insertCipher = stmt(db, 'INSERT INTO he_ciphertexts (upload_id, column_name, kind, context, batch, data) VALUES (?, ?, ?, ?, ?, ?)')
   }
 
-  static start(db: Db, spec: DatasetSpec, profile: HeProfile | null): StagedVersion {
-    const uploadId = Number(
-      immediate(db, () =>
-        stmt(db, "INSERT INTO uploads (dataset_id, state, started_at) VALUES (?, 'staging', ?)").run(spec.id, new Date().toISOString()).lastInsertRowid,
-      ),
-    )
-    return new StagedVersion(db, spec, profile, uploadId)
+  static async start(db: Sql, spec: DatasetSpec, profile: HeProfile | null): Promise<StagedVersion> {
+    return new StagedVersion(db, spec, profile, await startUpload(db, spec.id))
+  }
+
+  /** A full chunk or enough ciphertexts wait to be written: call flush() before the next row. */
+  get needsFlush(): boolean {
+    return this.pendingChunks.length > 0 || this.pendingBytes >= CIPHER_FLUSH_BYTES
+  }
+
+  /** Writes what is pending to the store, staged (invisible until commit). */
+  async flush(): Promise<void> {
+    const chunks = this.pendingChunks
+    this.pendingChunks = []
+    await stageChunks(this.db, this.uploadId, chunks)
+    const ciphers = this.pendingCiphers
+    this.pendingCiphers = []
+    this.pendingBytes = 0
+    await stageCiphertexts(this.db, this.uploadId, ciphers)
   }
 
   /** One checked row, values in schema order; he cells are not stored (their ciphertexts are). */
@@ -156,14 +147,13 @@ export class StagedVersion {
     this.fingerprint.row(plain)
     this.rows += 1
     this.inChunk += 1
-    if (this.inChunk === CHUNK_ROWS) this.flushChunk()
+    if (this.inChunk === CHUNK_ROWS) this.takeChunk()
   }
 
   putCiphertext(column: string, kind: CiphertextKind, context: number, batch: number, bytes: Uint8Array): void {
     this.fingerprint.ciphertext(column, kind, context, batch, bytes)
     this.pendingCiphers.push({ column, kind, context, batch, data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) })
     this.pendingBytes += bytes.byteLength
-    if (this.pendingBytes >= CIPHER_FLUSH_BYTES) this.flushCiphers()
   }
 
   /** Batches of an he column for the rows seen so far. */
@@ -171,75 +161,47 @@ export class StagedVersion {
     return Math.ceil(this.rows / columnBatchRows(this.profile!, column))
   }
 
-  private flushChunk(): void {
-    staging(this.db, () => {
-      for (const b of this.builders) {
-        const c = b.take(this.inChunk)
-        this.insertChunk.run(this.uploadId, b.column.name, this.chunk, this.inChunk, c.encoding, c.data, c.nulls)
-      }
-    })
+  private takeChunk(): void {
+    for (const b of this.builders) {
+      const c = b.take(this.inChunk)
+      this.pendingChunks.push({ column: b.column.name, chunk: this.chunk, rows: this.inChunk, encoding: c.encoding, data: c.data, nulls: c.nulls })
+    }
     this.chunk += 1
     this.inChunk = 0
   }
 
-  private flushCiphers(): void {
-    const pending = this.pendingCiphers
-    this.pendingCiphers = []
-    this.pendingBytes = 0
-    staging(this.db, () => {
-      for (const p of pending) this.insertCipher.run(this.uploadId, p.column, p.kind, p.context, p.batch, p.data)
-    })
-  }
-
   /** Makes the staged upload the dataset's next version, with its audit record. */
-  commit(actor: AuditActor, encryptedBy: 'owner' | 'service' | null): IngestResult {
+  async commit(actor: AuditActor, encryptedBy: 'owner' | 'service' | null): Promise<IngestResult> {
     if (this.rows === 0) throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the upload holds no data rows')
-    if (this.inChunk > 0) this.flushChunk()
-    if (this.pendingCiphers.length > 0) this.flushCiphers()
+    if (this.inChunk > 0) this.takeChunk()
+    await this.flush()
     const sha256 = this.fingerprint.digest((column) => this.batchesOf(column))
     const salt = newSalt()
     const commitment = versionCommitment(salt, sha256)
-    const db = this.db
-    const datasetId = this.spec.id
-    const rows = this.rows
-    const version = immediate(db, () => {
-      const next = (stmt(db, 'SELECT MAX(version) AS v FROM dataset_versions WHERE dataset_id = ?').get(datasetId) as { v: number | null }).v ?? 0
-      const insertDict = stmt(db, 'INSERT INTO column_dictionaries (upload_id, column_name, dictionary) VALUES (?, ?, ?)')
-      for (const b of this.builders) {
-        const dict = b.dictionary()
-        if (dict) insertDict.run(this.uploadId, b.column.name, JSON.stringify(dict))
-      }
-      if (this.profile !== null && encryptedBy !== null) {
-        stmt(db, 'INSERT INTO he_uploads (upload_id, profile_id, encrypted_by) VALUES (?, ?, ?)').run(this.uploadId, this.profile.id, encryptedBy)
-      }
-      stmt(db, "UPDATE uploads SET state = 'committed' WHERE id = ?").run(this.uploadId)
-      stmt(db, 'INSERT INTO dataset_versions (dataset_id, version, upload_id, rows, sha256, salt, commitment, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
-        datasetId,
-        next + 1,
-        this.uploadId,
-        rows,
-        sha256,
-        salt,
-        commitment,
-        new Date().toISOString(),
-        actor.principal,
-      )
-      appendAudit(db, {
-        actor,
-        action: 'dataset.version.create',
-        outcome: 'ok',
-        dataset: datasetId,
-        version: next + 1,
-        detail: { rows, sha256, commitment, ...(this.profile !== null && encryptedBy !== null ? { encryptedBy, profileId: this.profile.id } : {}) },
-      })
-      return next + 1
+    const dictionaries = this.builders.flatMap((b) => {
+      const dict = b.dictionary()
+      return dict ? [{ column: b.column.name, json: JSON.stringify(dict) }] : []
     })
-    return { version, rows, sha256, commitment }
+    const encryption = this.profile !== null && encryptedBy !== null ? { profileId: this.profile.id, encryptedBy } : null
+    const version = await commitVersion(this.db, {
+      dataset: this.spec.id,
+      uploadId: this.uploadId,
+      rows: this.rows,
+      sha256,
+      salt,
+      commitment,
+      dictionaries,
+      encryption,
+      actor,
+      detail: encryption === null ? {} : { encryptedBy: encryption.encryptedBy, profileId: encryption.profileId },
+    })
+    return { version, rows: this.rows, sha256, commitment }
   }
 
-  discard(): void {
+  async discard(): Promise<void> {
+    this.pendingChunks = []
     this.pendingCiphers = []
-    discardUpload(this.db, this.uploadId)
+    await discardUpload(this.db, this.uploadId)
   }
 }
 
@@ -265,8 +227,8 @@ class EncryptOnArrival {
       })
   }
 
-  static async open(db: Db, spec: DatasetSpec): Promise<EncryptOnArrival> {
-    const material = heMaterial(db, spec.id)
+  static async open(db: Sql, spec: DatasetSpec): Promise<EncryptOnArrival> {
+    const material = await heMaterial(db, spec.id)
     checkProfileFitsSpec(material.profile, spec)
     const encryptor = await ColumnEncryptor.openPublic(material)
     return new EncryptOnArrival(material.profile, encryptor, spec)
@@ -311,20 +273,16 @@ export function tooManyRows(profile: HeProfile): VeilboxError {
   )
 }
 
-export function discardUpload(db: Db, uploadId: number): void {
-  immediate(db, () => {
-    stmt(db, 'DELETE FROM column_chunks WHERE upload_id = ?').run(uploadId)
-    stmt(db, 'DELETE FROM he_ciphertexts WHERE upload_id = ?').run(uploadId)
-    stmt(db, 'DELETE FROM he_uploads WHERE upload_id = ?').run(uploadId)
-    stmt(db, 'DELETE FROM column_dictionaries WHERE upload_id = ?').run(uploadId)
-    stmt(db, "DELETE FROM uploads WHERE id = ? AND state = 'staging'").run(uploadId)
-  })
-}
+export { discardUpload }
 
-/** Removes uploads a crashed process left in staging. Run at start. */
-export function discardStaleUploads(db: Db): number {
-  const stale = stmt(db, "SELECT id FROM uploads WHERE state = 'staging'").all() as { id: number }[]
-  for (const { id } of stale) discardUpload(db, id)
+/**
+ * Removes uploads a crashed process left in staging. Run at start. Only
+ * those started before `olderThanMs` ago: on a shared store another node may
+ * be in the middle of one (SQLite, one node, passes 0).
+ */
+export async function discardStaleUploads(db: Sql, olderThanMs = 0): Promise<number> {
+  const stale = await stagingUploads(db, new Date(Date.now() - olderThanMs).toISOString())
+  for (const id of stale) await discardUpload(db, id)
   return stale.length
 }
 
@@ -334,28 +292,23 @@ export function discardStaleUploads(db: Db): number {
  * columns and, for a dataset with he columns, the digests of its ciphertexts
  * in canonical order (HeFingerprint).
  */
-export function versionFingerprint(db: Db, spec: DatasetSpec, version: VersionRecord): string {
-  const encryption = uploadEncryption(db, version.uploadId)
+export async function versionFingerprint(db: Sql, spec: DatasetSpec, version: VersionRecord): Promise<string> {
+  const encryption = await uploadEncryption(db, version.uploadId)
   const heColumns = spec.columns.filter((c) => c.protection === 'he').map((c) => c.name)
-  const profile = encryption === null ? null : heProfileOf(db, spec.id)
+  const profile = encryption === null ? null : await heProfileOf(db, spec.id)
   if (profile !== null && profile.id !== encryption!.profileId) {
     throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `version ${version.version} of ${spec.id} was encrypted under another HE profile than the dataset's`)
   }
   const fingerprint = new HeFingerprint(profile, profile === null ? [] : heColumns)
   const plain = spec.columns.filter((c) => profile === null || c.protection !== 'he')
   const dicts = new Map<string, string[]>()
-  for (const r of stmt(db, 'SELECT column_name, dictionary FROM column_dictionaries WHERE upload_id = ?').all(version.uploadId) as {
-    column_name: string
-    dictionary: string
-  }[]) {
-    dicts.set(r.column_name, JSON.parse(r.dictionary) as string[])
-  }
-  const chunkStmt = stmt(db, 'SELECT rows, encoding, data, nulls FROM column_chunks WHERE upload_id = ? AND column_name = ? AND chunk = ?')
+  for (const r of await columnDictionaries(db, version.uploadId)) dicts.set(r.column, JSON.parse(r.json) as string[])
   for (let chunk = 0; chunk * CHUNK_ROWS < version.rows; chunk++) {
-    const cols = plain.map((c) => {
-      const r = chunkStmt.get(version.uploadId, c.name, chunk) as { rows: number; encoding: Encoding; data: Buffer; nulls: Buffer | null }
-      return { spec: c, ...r, view: decodeChunk(r.encoding, r.data, r.rows) }
-    })
+    const cols = []
+    for (const c of plain) {
+      const r = await readChunk(db, version.uploadId, c.name, chunk)
+      cols.push({ spec: c, ...r, view: decodeChunk(r.encoding, r.data, r.rows) })
+    }
     const n = cols[0]!.rows
     for (let i = 0; i < n; i++) {
       const values = cols.map((c) => {
@@ -367,13 +320,7 @@ export function versionFingerprint(db: Db, spec: DatasetSpec, version: VersionRe
     }
   }
   if (profile === null) return fingerprint.digest(() => 0)
-  for (const r of stmt(db, 'SELECT column_name, kind, context, batch, data FROM he_ciphertexts WHERE upload_id = ?').iterate(version.uploadId) as IterableIterator<{
-    column_name: string
-    kind: CiphertextKind
-    context: number
-    batch: number
-    data: Buffer
-  }>) {
+  for await (const r of ciphertextsWithData(db, version.uploadId)) {
     fingerprint.ciphertext(r.column_name, r.kind, r.context, r.batch, r.data)
   }
   return fingerprint.digest((column) => Math.ceil(version.rows / columnBatchRows(profile, column)))

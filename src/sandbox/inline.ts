@@ -21,7 +21,7 @@ export class InlineExecutor implements Executor {
     if (checked.encrypted !== undefined) {
       throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', 'encrypted aggregates run in the sandbox pool, not inline')
     }
-    const lease = this.store.acquire(checked.dataset, checked.version)
+    const lease = await this.store.acquire(checked.dataset, checked.version)
     try {
       const v = lease.version
       return this.k.aggregate(buildAggregateRequest(checked, { rows: v.rows, columns: v.columns, keep: v.keep }))

@@ -52,7 +52,7 @@ function defaultWorkerFile(): string {
 
 /** Where the pool gets loaded versions: the column store, or a benchmark's generated data. */
 export interface VersionSource {
-  acquireAsync(dataset: string, version: number): Promise<Lease>
+  acquire(dataset: string, version: number): Promise<Lease>
 }
 
 export class SandboxPool implements Executor {
@@ -106,7 +106,7 @@ export class SandboxPool implements Executor {
     this.inflight += 1
     let lease: Lease | null = null
     try {
-      lease = await this.store.acquireAsync(task.dataset, task.version)
+      lease = await this.store.acquire(task.dataset, task.version)
       const v = lease.version
       const names = taskColumns(task)
       // A backstop behind the engine's admission (engine/admission.ts), on the same public size class:

@@ -1,8 +1,7 @@
 import { sign, verify, type KeyObject } from 'node:crypto'
 import { auditHead, canonicalJson } from './audit.js'
-import { immediate, type Db } from './db.js'
 import { keyIdOf } from './receipt-keys.js'
-import { stmt } from './statements.js'
+import type { Sql } from './sql.js'
 
 /**
  * Signed heads of the audit chain. The chain's hashes link every record to
@@ -41,21 +40,27 @@ export function headSignatureValid(h: SignedHead, publicKey: KeyObject): boolean
   }
 }
 
+const HEAD_COLUMNS = (db: Sql) => `seq, ${db.hashColumn('hash')} AS hash, signed_at AS "signedAt", key_id AS "keyId", signature`
+
 /** Signs the current head and stores the signature (once per head); null for an empty chain. */
-export function signCurrentHead(db: Db, key: { privateKey: KeyObject; publicKey: KeyObject }, now = new Date()): SignedHead | null {
-  return immediate(db, () => {
-    const head = auditHead(db)
+export async function signCurrentHead(db: Sql, key: { privateKey: KeyObject; publicKey: KeyObject }, now = new Date()): Promise<SignedHead | null> {
+  return db.transaction(async (tx) => {
+    const head = await auditHead(tx)
     if (head === null) return null
-    const stored = stmt(db, 'SELECT seq, hash, signed_at AS signedAt, key_id AS keyId, signature FROM audit_heads WHERE seq = ?').get(head.seq) as SignedHead | undefined
+    const stored = await tx.get<SignedHead>(`SELECT ${HEAD_COLUMNS(tx)} FROM audit_heads WHERE seq = $1`, [head.seq])
     if (stored !== undefined && stored.hash === head.hash) return stored
     const signed = signHeadValue(head, key.privateKey, key.publicKey, now)
-    stmt(db, 'INSERT OR REPLACE INTO audit_heads (seq, hash, signed_at, key_id, signature) VALUES (?, ?, ?, ?, ?)').run(signed.seq, signed.hash, signed.signedAt, signed.keyId, signed.signature)
+    await tx.run(
+      `INSERT INTO audit_heads (seq, hash, signed_at, key_id, signature) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (seq) DO UPDATE SET hash = excluded.hash, signed_at = excluded.signed_at, key_id = excluded.key_id, signature = excluded.signature`,
+      [signed.seq, tx.hashParam(signed.hash), signed.signedAt, signed.keyId, signed.signature],
+    )
     return signed
   })
 }
 
-export function listSignedHeads(db: Db): SignedHead[] {
-  return stmt(db, 'SELECT seq, hash, signed_at AS signedAt, key_id AS keyId, signature FROM audit_heads ORDER BY seq').all() as SignedHead[]
+export async function listSignedHeads(db: Sql): Promise<SignedHead[]> {
+  return db.all<SignedHead>(`SELECT ${HEAD_COLUMNS(db)} FROM audit_heads ORDER BY seq`)
 }
 
 export type HeadsCheck =
@@ -67,14 +72,13 @@ export type HeadsCheck =
  * its position. `unsignedTail` is how many records came after the last signed
  * head (their integrity rests on the hash links alone until the next signature).
  */
-export function verifySignedHeads(db: Db, publicKey: KeyObject): HeadsCheck {
-  const heads = listSignedHeads(db)
-  const hashAt = stmt(db, 'SELECT hash FROM audit_log WHERE seq = ?', 'pluck')
+export async function verifySignedHeads(db: Sql, publicKey: KeyObject): Promise<HeadsCheck> {
+  const heads = await listSignedHeads(db)
   for (const h of heads) {
     if (!headSignatureValid(h, publicKey)) {
       return { ok: false, signedHeads: heads.length, badSeq: h.seq, problem: `the signature of the head at record ${h.seq} does not verify with key ${keyIdOf(publicKey)}: the signed head was altered or not signed by this service` }
     }
-    const hash = hashAt.get(h.seq) as string | undefined
+    const hash = await db.value<string>(`SELECT ${db.hashColumn('hash')} FROM audit_log WHERE seq = $1`, [h.seq])
     if (hash !== h.hash) {
       return {
         ok: false,
@@ -85,6 +89,6 @@ export function verifySignedHeads(db: Db, publicKey: KeyObject): HeadsCheck {
     }
   }
   const last = heads.length === 0 ? null : heads[heads.length - 1]!.seq
-  const top = auditHead(db)?.seq ?? 0
+  const top = (await auditHead(db))?.seq ?? 0
   return { ok: true, signedHeads: heads.length, lastSigned: last, unsignedTail: top - (last ?? 0) }
 }

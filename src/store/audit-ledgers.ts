@@ -1,5 +1,4 @@
-import type { Db } from './db.js'
-import { stmt } from './statements.js'
+import type { Sql } from './sql.js'
 
 /**
  * The ledgers against the chain. Every charge is appended to the chain in
@@ -54,7 +53,7 @@ export interface LedgersCheck {
 
 const CHARGING = "action IN ('query.release', 'query.deadline')"
 
-export function verifyLedgers(db: Db): LedgersCheck {
+export async function verifyLedgers(db: Sql): Promise<LedgersCheck> {
   const problems: LedgerProblem[] = []
   const add = (p: LedgerProblem) => {
     if (problems.length < 20) problems.push(p)
@@ -85,25 +84,37 @@ export function verifyLedgers(db: Db): LedgersCheck {
     }
   }
   // Grants: the charged column of their charging records; datasets: the dataset's part, in each record's detail.
-  const grants = stmt(db, 'SELECT id, epsilon_spent, delta_spent FROM grants').all() as { id: string; epsilon_spent: number; delta_spent: number }[]
-  compare('grant', stmt(db, `SELECT seq, grant_id AS id, charged_epsilon AS e, charged_delta AS d FROM audit_log WHERE ${CHARGING} AND grant_id IS NOT NULL`).iterate() as IterableIterator<{ seq: number; id: string; e: unknown; d: unknown }>, grants)
-  const budgets = stmt(db, 'SELECT dataset_id AS id, epsilon_spent, delta_spent FROM dataset_budgets').all() as { id: string; epsilon_spent: number; delta_spent: number }[]
+  const grants = await db.all<{ id: string; epsilon_spent: number; delta_spent: number }>('SELECT id, epsilon_spent, delta_spent FROM grants')
+  const charging = await db.all<{ seq: number; grant_id: string | null; dataset: string | null; e: string | null; d: string | null; detail: string | null; action: string }>(
+    `SELECT seq, grant_id, dataset, charged_epsilon AS e, charged_delta AS d, detail, action FROM audit_log WHERE ${CHARGING} ORDER BY seq`,
+  )
+  compare('grant', charging.filter((r) => r.grant_id !== null).map((r) => ({ seq: r.seq, id: r.grant_id!, e: r.e, d: r.d })), grants)
+  const budgets = await db.all<{ id: string; epsilon_spent: number; delta_spent: number }>('SELECT dataset_id AS id, epsilon_spent, delta_spent FROM dataset_budgets')
+  const detailOf = (r: { detail: string | null }): Record<string, unknown> => {
+    try {
+      return r.detail === null ? {} : (JSON.parse(r.detail) as Record<string, unknown>)
+    } catch {
+      return {}
+    }
+  }
   compare(
     'dataset',
-    stmt(db, `SELECT seq, dataset AS id, json_extract(detail, '$.dataset.epsilon') AS e, json_extract(detail, '$.dataset.delta') AS d FROM audit_log WHERE ${CHARGING} AND dataset IS NOT NULL`).iterate() as IterableIterator<{ seq: number; id: string; e: unknown; d: unknown }>,
+    charging
+      .filter((r) => r.dataset !== null)
+      .map((r) => {
+        const ds = detailOf(r).dataset as { epsilon?: unknown; delta?: unknown } | undefined
+        return { seq: r.seq, id: r.dataset!, e: ds?.epsilon ?? null, d: ds?.delta ?? null }
+      }),
     budgets,
   )
 
-  // Answers: each has the release record that charged it.
   const released = new Map<string, { grant: string | null; e: bigint | null }>()
-  for (const r of stmt(db, "SELECT grant_id, charged_epsilon, json_extract(detail, '$.queryId') AS q FROM audit_log WHERE action = 'query.release'").iterate() as IterableIterator<{
-    grant_id: string | null
-    charged_epsilon: string | null
-    q: string | null
-  }>) {
-    if (r.q !== null) released.set(r.q, { grant: r.grant_id, e: decimalUnits(r.charged_epsilon, MICRO) })
+  for (const r of charging) {
+    if (r.action !== 'query.release') continue
+    const q = detailOf(r).queryId
+    if (typeof q === 'string') released.set(q, { grant: r.grant_id, e: decimalUnits(r.e, MICRO) })
   }
-  const answers = stmt(db, 'SELECT query_id, grant_id, epsilon_micro FROM answers').all() as { query_id: string; grant_id: string; epsilon_micro: number }[]
+  const answers = await db.all<{ query_id: string; grant_id: string; epsilon_micro: number }>('SELECT query_id, grant_id, epsilon_micro FROM answers')
   for (const a of answers) {
     const rec = released.get(a.query_id)
     if (rec === undefined) add({ scope: 'answer', id: a.query_id, problem: 'the stored answer has no query.release record in the chain' })

@@ -1,9 +1,8 @@
 import type { KeyObject } from 'node:crypto'
 import { verifyChain, type VerifyResult } from './audit.js'
-import { listSignedHeads, verifySignedHeads, type HeadsCheck, type SignedHead, headSignatureValid } from './audit-heads.js'
+import { verifySignedHeads, type HeadsCheck, type SignedHead, headSignatureValid } from './audit-heads.js'
 import { verifyLedgers, type LedgersCheck } from './audit-ledgers.js'
-import type { Db } from './db.js'
-import { stmt } from './statements.js'
+import type { Sql } from './sql.js'
 
 /**
  * Everything `audit verify` checks, in one result: the hash links (verifyChain),
@@ -22,15 +21,15 @@ export interface AuditCheck {
   readonly problem?: string
 }
 
-export function verifyAudit(
-  db: Db,
+export async function verifyAudit(
+  db: Sql,
   publicKey: KeyObject,
   options: { expectedHead?: string | SignedHead; signIntervalMs?: number } = {},
-): AuditCheck {
+): Promise<AuditCheck> {
   const expected = options.expectedHead
-  const chain = verifyChain(db, typeof expected === 'string' ? expected : expected?.hash)
-  const heads = verifySignedHeads(db, publicKey)
-  const ledgers = verifyLedgers(db)
+  const chain = await verifyChain(db, typeof expected === 'string' ? expected : expected?.hash)
+  const heads = await verifySignedHeads(db, publicKey)
+  const ledgers = await verifyLedgers(db)
   let problem: string | undefined
   if (!chain.ok) problem = `record ${chain.badSeq}: ${chain.problem}`
   else if (!heads.ok) problem = heads.problem
@@ -39,10 +38,10 @@ export function verifyAudit(
   else {
     const interval = options.signIntervalMs ?? 60_000
     const last = heads.lastSigned ?? 0
-    const newest = stmt(db, 'SELECT time FROM audit_log ORDER BY seq DESC LIMIT 1', 'pluck').get() as string | undefined
+    const newest = await db.value<string>('SELECT time FROM audit_log ORDER BY seq DESC LIMIT 1')
     if (newest !== undefined) {
       const cutoff = new Date(Date.parse(newest) - 2 * interval).toISOString()
-      const stale = stmt(db, 'SELECT seq FROM audit_log WHERE seq > ? AND time < ? ORDER BY seq LIMIT 1', 'pluck').get(last, cutoff) as number | undefined
+      const stale = await db.value<number>('SELECT seq FROM audit_log WHERE seq > $1 AND time < $2 ORDER BY seq LIMIT 1', [last, cutoff])
       if (stale !== undefined) {
         problem = `record ${stale} is older than two signing intervals (${2 * interval} ms before the newest record) and no signed head covers it: signed heads were removed, or the service never signed them`
       }
@@ -51,4 +50,3 @@ export function verifyAudit(
   return { ok: problem === undefined, chain, heads, ledgers, ...(problem === undefined ? {} : { problem }) }
 }
 
-export { listSignedHeads }

@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import type { Db } from './db.js'
-import { stmt } from './statements.js'
+import type { Sql } from './sql.js'
 
 /**
  * The audit chain: one record per event that touches data, budget or access,
@@ -142,18 +141,26 @@ export function rowToRecord(row: AuditRow): AuditRecord {
   }
 }
 
+/** Every column of a record, hashes as hex on either store. */
+function auditColumns(db: Sql): string {
+  return `record_id, seq, time, actor, role, action, dataset, version, grant_id, purpose, query_hash, charged_epsilon, charged_delta, outcome, detail, ${db.hashColumn('prev_hash')} AS prev_hash, ${db.hashColumn('hash')} AS hash`
+}
+
 /**
- * Appends one record. Must run inside a write transaction (`immediate`): the
- * head is read and extended under the same lock, so concurrent writers, even
- * in other processes, never fork the chain.
+ * Appends one record. Must run inside a write transaction: the chain's head
+ * row is read and moved under a lock held to the commit (FOR UPDATE on
+ * PostgreSQL, the write lock on SQLite), so concurrent writers, on this node
+ * or another, never fork the chain and never leave a gap. Take it last, after
+ * every other row the transaction locks: the head is what every writer
+ * queues on, and it is held for the shortest time that way.
  */
-export function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): AuditRecord {
+export async function appendAudit(db: Sql, event: AuditEvent, now: Date = new Date()): Promise<AuditRecord> {
   if (!db.inTransaction) throw new Error('appendAudit must run inside a write transaction')
-  // Arrays, not objects: this runs on every request that reads or spends.
-  const head = stmt(db, 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1', 'raw').get() as [number, string] | undefined
+  const head = (await db.rows(`SELECT seq, ${db.hashColumn('hash')} FROM audit_chain_head WHERE id = 1 FOR UPDATE`))[0] as [number, string] | undefined
+  if (head === undefined) throw new Error('the audit chain has no head row (audit_chain_head)')
   const base: Omit<AuditRecord, 'hash'> = {
     id: event.id ?? newRecordId(),
-    seq: (head?.[0] ?? 0) + 1,
+    seq: head[0] + 1,
     time: now.toISOString(),
     actor: { principal: event.actor.principal, role: event.actor.role },
     action: event.action,
@@ -165,32 +172,34 @@ export function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): 
     charged: event.charged ?? null,
     outcome: event.outcome,
     detail: event.detail ?? null,
-    prevHash: head?.[1] ?? GENESIS_HASH,
+    prevHash: head[1],
   }
   const record: AuditRecord = { ...base, hash: recordHash(base) }
-  stmt(db, 
+  await db.run(
     `INSERT INTO audit_log (record_id, seq, time, actor, role, action, dataset, version, grant_id, purpose, query_hash,
        charged_epsilon, charged_delta, outcome, detail, prev_hash, hash)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(
-    record.id,
-    record.seq,
-    record.time,
-    record.actor.principal,
-    record.actor.role,
-    record.action,
-    record.dataset,
-    record.version,
-    record.grant,
-    record.purpose,
-    record.queryHash,
-    record.charged?.epsilon ?? null,
-    record.charged?.delta ?? null,
-    record.outcome,
-    record.detail === null ? null : canonicalJson(record.detail),
-    record.prevHash,
-    record.hash,
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+    [
+      record.id!,
+      record.seq,
+      record.time,
+      record.actor.principal,
+      record.actor.role,
+      record.action,
+      record.dataset,
+      record.version,
+      record.grant,
+      record.purpose,
+      record.queryHash,
+      record.charged?.epsilon ?? null,
+      record.charged?.delta ?? null,
+      record.outcome,
+      record.detail === null ? null : canonicalJson(record.detail),
+      db.hashParam(record.prevHash),
+      db.hashParam(record.hash),
+    ],
   )
+  await db.run('UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE id = 1', [record.seq, db.hashParam(record.hash)])
   return record
 }
 
@@ -198,14 +207,25 @@ export type VerifyResult =
   | { readonly ok: true; readonly records: number; readonly head: { seq: number; hash: string } | null }
   | { readonly ok: false; readonly records: number; readonly badSeq: number; readonly problem: string }
 
+/** Records in seq order, a page at a time (a chain may not fit in memory at once). */
+async function* chainRows(db: Sql, where = '', params: readonly (string | number)[] = []): AsyncGenerator<AuditRow> {
+  let after = 0
+  for (;;) {
+    const page = await db.all<AuditRow>(`SELECT ${auditColumns(db)} FROM audit_log WHERE seq > $1 ${where} ORDER BY seq LIMIT 5000`, [after, ...params])
+    for (const r of page) yield r
+    if (page.length < 5000) return
+    after = page[page.length - 1]!.seq
+  }
+}
+
 /** Recomputes the whole chain; names the first record that does not hold. */
-export function verifyChain(db: Db, expectedHead?: string): VerifyResult {
+export async function verifyChain(db: Sql, expectedHead?: string): Promise<VerifyResult> {
   let prevHash = GENESIS_HASH
   let expectSeq = 1
   let records = 0
   let last: { seq: number; hash: string } | null = null
   let sawExpectedHead = expectedHead === undefined
-  for (const row of stmt(db, 'SELECT * FROM audit_log ORDER BY seq').iterate() as IterableIterator<AuditRow>) {
+  for await (const row of chainRows(db)) {
     let rec: AuditRecord
     try {
       rec = rowToRecord(row)
@@ -255,38 +275,29 @@ export interface AuditFilter {
 }
 
 /** A page of the chain in seq order, filtered; `next` is the cursor for the following page. */
-export function listAudit(db: Db, f: AuditFilter): { records: AuditRecord[]; next: number | null } {
-  const rows = db
-    .prepare(
-      `SELECT * FROM audit_log
-       WHERE seq > @after
-         AND (@dataset IS NULL OR dataset = @dataset)
-         AND (@actor IS NULL OR actor = @actor)
-         AND (@action IS NULL OR action = @action OR action LIKE @actionPrefix)
-         AND (@from IS NULL OR time >= @from)
-         AND (@to IS NULL OR time <= @to)
-       ORDER BY seq LIMIT @limit`,
-    )
-    .all({
-      after: f.after ?? 0,
-      dataset: f.dataset ?? null,
-      actor: f.actor ?? null,
-      action: f.action ?? null,
-      actionPrefix: f.action === undefined ? null : `${f.action}.%`,
-      from: f.from ?? null,
-      to: f.to ?? null,
-      limit: f.limit + 1,
-    }) as AuditRow[]
+export async function listAudit(db: Sql, f: AuditFilter): Promise<{ records: AuditRecord[]; next: number | null }> {
+  const rows = await db.all<AuditRow>(
+    `SELECT ${auditColumns(db)} FROM audit_log
+     WHERE seq > $1
+       AND ($2::text IS NULL OR dataset = $2)
+       AND ($3::text IS NULL OR actor = $3)
+       AND ($4::text IS NULL OR action = $4 OR action LIKE $5)
+       AND ($6::text IS NULL OR time >= $6)
+       AND ($7::text IS NULL OR time <= $7)
+     ORDER BY seq LIMIT $8`,
+    [f.after ?? 0, f.dataset ?? null, f.actor ?? null, f.action ?? null, f.action === undefined ? null : `${f.action}.%`, f.from ?? null, f.to ?? null, f.limit + 1],
+  )
   const records = rows.slice(0, f.limit).map(rowToRecord)
   return { records, next: rows.length > f.limit ? records[records.length - 1]!.seq : null }
 }
 
 /** One record by its opaque id, or null. */
-export function findAuditRecord(db: Db, id: string): AuditRecord | null {
-  const row = stmt(db, 'SELECT * FROM audit_log WHERE record_id = ?').get(id) as AuditRow | undefined
+export async function findAuditRecord(db: Sql, id: string): Promise<AuditRecord | null> {
+  const row = await db.get<AuditRow>(`SELECT ${auditColumns(db)} FROM audit_log WHERE record_id = $1`, [id])
   return row === undefined ? null : rowToRecord(row)
 }
 
-export function auditHead(db: Db): { seq: number; hash: string } | null {
-  return (stmt(db, 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined) ?? null
+/** The newest record's position and hash, or null for an empty chain. */
+export async function auditHead(db: Sql): Promise<{ seq: number; hash: string } | null> {
+  return (await db.get<{ seq: number; hash: string }>(`SELECT seq, ${db.hashColumn('hash')} AS hash FROM audit_log ORDER BY seq DESC LIMIT 1`)) ?? null
 }

@@ -1,12 +1,11 @@
 import { VeilboxError } from '../errors/index.js'
 import { appendAudit, type AuditActor } from './audit.js'
-import { immediate, type Db } from './db.js'
 import { getDataset } from './datasets.js'
 import { ledgerOf, type Ledger, type LedgerRow } from './ledger.js'
-import { stmt } from './statements.js'
+import type { Sql } from './sql.js'
 
-export function findDatasetBudget(db: Db, dataset: string): Ledger | null {
-  const row = stmt(db, 'SELECT * FROM dataset_budgets WHERE dataset_id = ?').get(dataset) as LedgerRow | undefined
+export async function findDatasetBudget(db: Sql, dataset: string, options: { forUpdate?: boolean } = {}): Promise<Ledger | null> {
+  const row = await db.get<LedgerRow>(`SELECT * FROM dataset_budgets WHERE dataset_id = $1${options.forUpdate ? ' FOR UPDATE' : ''}`, [dataset])
   return row ? ledgerOf(row) : null
 }
 
@@ -14,16 +13,16 @@ export function findDatasetBudget(db: Db, dataset: string): Ledger | null {
  * Sets a dataset's total budget. Spending carries over: a total below what is
  * already spent is refused rather than silently producing a negative remainder.
  */
-export function setDatasetBudget(
-  db: Db,
+export async function setDatasetBudget(
+  db: Sql,
   dataset: string,
   totals: { epsilonMicro: number; deltaFemto: number },
   actor: AuditActor,
   display: { epsilon: string; delta: string },
-): Ledger {
-  return immediate(db, () => {
-    getDataset(db, dataset)
-    const current = findDatasetBudget(db, dataset)
+): Promise<Ledger> {
+  return db.transaction(async (db) => {
+    await getDataset(db, dataset)
+    const current = await findDatasetBudget(db, dataset, { forUpdate: true })
     if (current && (totals.epsilonMicro < current.epsilonSpent || totals.deltaFemto < current.deltaSpent)) {
       throw new VeilboxError(
         'VEILBOX_ERR_BUDGET_BELOW_SPENT',
@@ -32,11 +31,12 @@ export function setDatasetBudget(
       )
     }
     const now = new Date().toISOString()
-    stmt(db, 
-      `INSERT INTO dataset_budgets (dataset_id, epsilon_total, delta_total, updated_at) VALUES (?, ?, ?, ?)
+    await db.run(
+      `INSERT INTO dataset_budgets (dataset_id, epsilon_total, delta_total, updated_at) VALUES ($1, $2, $3, $4)
        ON CONFLICT (dataset_id) DO UPDATE SET epsilon_total = excluded.epsilon_total, delta_total = excluded.delta_total, updated_at = excluded.updated_at`,
-    ).run(dataset, totals.epsilonMicro, totals.deltaFemto, now)
-    appendAudit(db, { actor, action: 'budget.set', outcome: 'ok', dataset, detail: { epsilon: display.epsilon, delta: display.delta } })
-    return findDatasetBudget(db, dataset)!
+      [dataset, totals.epsilonMicro, totals.deltaFemto, now],
+    )
+    await appendAudit(db, { actor, action: 'budget.set', outcome: 'ok', dataset, detail: { epsilon: display.epsilon, delta: display.delta } })
+    return (await findDatasetBudget(db, dataset))!
   })
 }

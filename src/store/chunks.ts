@@ -1,6 +1,5 @@
-import type { Db } from './db.js'
+import type { Sql } from './sql.js'
 import type { Encoding } from './encoding.js'
-import { stmt } from './statements.js'
 
 /**
  * Reading a stored version back, a piece at a time: column chunks, column
@@ -17,20 +16,20 @@ export interface StoredChunk {
 }
 
 /** Column name -> the dictionary's JSON text (an array of strings), for the upload's coded columns. */
-export function columnDictionaries(db: Db, uploadId: number): { column: string; json: string }[] {
-  return (stmt(db, 'SELECT column_name, dictionary FROM column_dictionaries WHERE upload_id = ?').all(uploadId) as { column_name: string; dictionary: string }[]).map((r) => ({
+export async function columnDictionaries(db: Sql, uploadId: number): Promise<{ column: string; json: string }[]> {
+  return (await db.all<{ column_name: string; dictionary: string }>('SELECT column_name, dictionary FROM column_dictionaries WHERE upload_id = $1', [uploadId])).map((r) => ({
     column: r.column_name,
     json: r.dictionary,
   }))
 }
 
 /** A column's chunks in order, without their data. */
-export function chunkList(db: Db, uploadId: number, column: string): { chunk: number; encoding: Encoding }[] {
-  return stmt(db, 'SELECT chunk, encoding FROM column_chunks WHERE upload_id = ? AND column_name = ? ORDER BY chunk').all(uploadId, column) as { chunk: number; encoding: Encoding }[]
+export async function chunkList(db: Sql, uploadId: number, column: string): Promise<{ chunk: number; encoding: Encoding }[]> {
+  return db.all<{ chunk: number; encoding: Encoding }>('SELECT chunk, encoding FROM column_chunks WHERE upload_id = $1 AND column_name = $2 ORDER BY chunk', [uploadId, column])
 }
 
-export function readChunk(db: Db, uploadId: number, column: string, chunk: number): StoredChunk {
-  return stmt(db, 'SELECT rows, encoding, data, nulls FROM column_chunks WHERE upload_id = ? AND column_name = ? AND chunk = ?').get(uploadId, column, chunk) as StoredChunk
+export async function readChunk(db: Sql, uploadId: number, column: string, chunk: number): Promise<StoredChunk> {
+  return (await db.get<StoredChunk>('SELECT rows, encoding, data, nulls FROM column_chunks WHERE upload_id = $1 AND column_name = $2 AND chunk = $3', [uploadId, column, chunk]))!
 }
 
 export interface CiphertextRef {
@@ -41,21 +40,21 @@ export interface CiphertextRef {
 }
 
 /** Bytes of every ciphertext of the upload. */
-export function ciphertextBytes(db: Db, uploadId: number): number {
-  return stmt(db, 'SELECT COALESCE(SUM(length(data)), 0) FROM he_ciphertexts WHERE upload_id = ?', 'pluck').get(uploadId) as number
+export async function ciphertextBytes(db: Sql, uploadId: number): Promise<number> {
+  return (await db.value<number>('SELECT COALESCE(SUM(length(data)), 0) FROM he_ciphertexts WHERE upload_id = $1', [uploadId])) ?? 0
 }
 
 /** The upload's ciphertexts in order (column, kind, context, batch), without their data. */
-export function ciphertextList(db: Db, uploadId: number): CiphertextRef[] {
-  return stmt(db, 'SELECT column_name, kind, context, batch FROM he_ciphertexts WHERE upload_id = ? ORDER BY column_name, kind, context, batch').all(uploadId) as CiphertextRef[]
+export async function ciphertextList(db: Sql, uploadId: number): Promise<CiphertextRef[]> {
+  return db.all<CiphertextRef>('SELECT column_name, kind, context, batch FROM he_ciphertexts WHERE upload_id = $1 ORDER BY column_name, kind, context, batch', [uploadId])
 }
 
-export function readCiphertext(db: Db, uploadId: number, c: CiphertextRef): Buffer {
-  return stmt(db, 'SELECT data FROM he_ciphertexts WHERE upload_id = ? AND column_name = ? AND kind = ? AND context = ? AND batch = ?', 'pluck').get(
+export async function readCiphertext(db: Sql, uploadId: number, c: CiphertextRef): Promise<Buffer> {
+  return (await db.value<Buffer>('SELECT data FROM he_ciphertexts WHERE upload_id = $1 AND column_name = $2 AND kind = $3 AND context = $4 AND batch = $5', [
     uploadId,
     c.column_name,
     c.kind,
     c.context,
     c.batch,
-  ) as Buffer
+  ]))!
 }

@@ -1,8 +1,7 @@
 import { VeilboxError } from '../errors/index.js'
 import { datasetSpecSchema, type DatasetSpec } from '../schema.js'
 import { appendAudit, type AuditActor } from './audit.js'
-import { immediate, type Db } from './db.js'
-import { stmt } from './statements.js'
+import type { Sql } from './sql.js'
 import { ParsedByText } from './parsed.js'
 
 export interface DatasetRecord {
@@ -26,30 +25,25 @@ export interface VersionRecord {
   readonly createdBy: string
 }
 
-export function createDataset(db: Db, spec: DatasetSpec, actor: AuditActor, listed = false): DatasetRecord {
+export async function createDataset(db: Sql, spec: DatasetSpec, actor: AuditActor, listed = false): Promise<DatasetRecord> {
   const createdAt = new Date().toISOString()
-  immediate(db, () => {
-    if (stmt(db, 'SELECT 1 FROM datasets WHERE id = ?').get(spec.id)) {
+  await db.transaction(async (db) => {
+    if (await db.get('SELECT 1 FROM datasets WHERE id = $1', [spec.id])) {
       throw new VeilboxError('VEILBOX_ERR_DATASET_EXISTS', `dataset "${spec.id}" exists already; pick another id`, { dataset: spec.id })
     }
-    stmt(db, 'INSERT INTO datasets (id, spec, created_at, created_by, listed) VALUES (?, ?, ?, ?, ?)').run(
-      spec.id,
-      JSON.stringify(spec),
-      createdAt,
-      actor.principal,
-      listed ? 1 : 0,
-    )
-    appendAudit(db, { actor, action: 'dataset.create', outcome: 'ok', dataset: spec.id, detail: { classification: spec.classification, listed } })
+    // A node racing this one to the same id fails on the primary key, and its transaction rolls back whole.
+    await db.run('INSERT INTO datasets (id, spec, created_at, created_by, listed) VALUES ($1, $2, $3, $4, $5)', [spec.id, JSON.stringify(spec), createdAt, actor.principal, listed ? 1 : 0])
+    await appendAudit(db, { actor, action: 'dataset.create', outcome: 'ok', dataset: spec.id, detail: { classification: spec.classification, listed } })
   })
   return { spec, createdAt, createdBy: actor.principal, listed }
 }
 
 /** Lists a dataset in the catalog for every analyst, or back to grant holders only. */
-export function setListed(db: Db, id: string, listed: boolean, actor: AuditActor): DatasetRecord {
-  return immediate(db, () => {
-    const found = getDataset(db, id)
-    stmt(db, 'UPDATE datasets SET listed = ? WHERE id = ?').run(listed ? 1 : 0, id)
-    appendAudit(db, { actor, action: 'dataset.listing', outcome: 'ok', dataset: id, detail: { listed } })
+export async function setListed(db: Sql, id: string, listed: boolean, actor: AuditActor): Promise<DatasetRecord> {
+  return db.transaction(async (db) => {
+    const found = await getDataset(db, id)
+    await db.run('UPDATE datasets SET listed = $1 WHERE id = $2', [listed ? 1 : 0, id])
+    await appendAudit(db, { actor, action: 'dataset.listing', outcome: 'ok', dataset: id, detail: { listed } })
     return { ...found, listed }
   })
 }
@@ -68,8 +62,8 @@ function toRecord(row: DatasetRow): DatasetRecord {
   return { spec: specs.get(row.spec), createdAt: row.created_at, createdBy: row.created_by, listed: row.listed === 1 }
 }
 
-export function findDataset(db: Db, id: string): DatasetRecord | null {
-  const row = stmt(db, 'SELECT spec, created_at, created_by, listed FROM datasets WHERE id = ?').get(id) as DatasetRow | undefined
+export async function findDataset(db: Sql, id: string): Promise<DatasetRecord | null> {
+  const row = await db.get<DatasetRow>('SELECT spec, created_at, created_by, listed FROM datasets WHERE id = $1', [id])
   return row ? toRecord(row) : null
 }
 
@@ -78,14 +72,14 @@ export function datasetNotFound(id: string): VeilboxError {
   return new VeilboxError('VEILBOX_ERR_DATASET_NOT_FOUND', `no dataset "${id}"; GET /v1/datasets lists them`, { dataset: id })
 }
 
-export function getDataset(db: Db, id: string): DatasetRecord {
-  const found = findDataset(db, id)
+export async function getDataset(db: Sql, id: string): Promise<DatasetRecord> {
+  const found = await findDataset(db, id)
   if (!found) throw datasetNotFound(id)
   return found
 }
 
-export function listDatasets(db: Db): DatasetRecord[] {
-  const rows = stmt(db, 'SELECT spec, created_at, created_by, listed FROM datasets ORDER BY id').all() as DatasetRow[]
+export async function listDatasets(db: Sql): Promise<DatasetRecord[]> {
+  const rows = await db.all<DatasetRow>('SELECT spec, created_at, created_by, listed FROM datasets ORDER BY id')
   return rows.map(toRecord)
 }
 
@@ -120,32 +114,29 @@ function missingCommitment(r: VersionRow): never {
 }
 
 /** What opens a version's commitment: its salt and content hash (operators, for auditors). */
-export function versionOpening(db: Db, dataset: string, version: number): { sha256: string; salt: string; commitment: string } {
-  const v = getVersion(db, dataset, version)
-  const salt = stmt(db, 'SELECT salt FROM dataset_versions WHERE dataset_id = ? AND version = ?', 'pluck').get(dataset, version) as Buffer
+export async function versionOpening(db: Sql, dataset: string, version: number): Promise<{ sha256: string; salt: string; commitment: string }> {
+  const v = await getVersion(db, dataset, version)
+  const salt = (await db.value<Buffer>('SELECT salt FROM dataset_versions WHERE dataset_id = $1 AND version = $2', [dataset, version]))!
   return { sha256: v.sha256, salt: salt.toString('hex'), commitment: v.commitment }
 }
 
-export function listVersions(db: Db, dataset: string): VersionRecord[] {
-  const rows = stmt(db, 'SELECT * FROM dataset_versions WHERE dataset_id = ? ORDER BY version').all(dataset) as VersionRow[]
+export async function listVersions(db: Sql, dataset: string): Promise<VersionRecord[]> {
+  const rows = await db.all<VersionRow>('SELECT * FROM dataset_versions WHERE dataset_id = $1 ORDER BY version', [dataset])
   return rows.map(toVersion)
 }
 
-export function latestVersion(db: Db, dataset: string): VersionRecord | null {
-  const row = stmt(db, 'SELECT * FROM dataset_versions WHERE dataset_id = ? ORDER BY version DESC LIMIT 1')
-    .get(dataset) as VersionRow | undefined
+export async function latestVersion(db: Sql, dataset: string): Promise<VersionRecord | null> {
+  const row = await db.get<VersionRow>('SELECT * FROM dataset_versions WHERE dataset_id = $1 ORDER BY version DESC LIMIT 1', [dataset])
   return row ? toVersion(row) : null
 }
 
 /** The newest version's number alone (null: none loaded yet). */
-export function latestVersionNumber(db: Db, dataset: string): number | null {
-  return stmt(db, 'SELECT MAX(version) FROM dataset_versions WHERE dataset_id = ?', 'pluck').get(dataset) as number | null
+export async function latestVersionNumber(db: Sql, dataset: string): Promise<number | null> {
+  return (await db.value<number | null>('SELECT MAX(version) FROM dataset_versions WHERE dataset_id = $1', [dataset])) ?? null
 }
 
-export function getVersion(db: Db, dataset: string, version: number): VersionRecord {
-  const row = stmt(db, 'SELECT * FROM dataset_versions WHERE dataset_id = ? AND version = ?').get(dataset, version) as
-    | VersionRow
-    | undefined
+export async function getVersion(db: Sql, dataset: string, version: number): Promise<VersionRecord> {
+  const row = await db.get<VersionRow>('SELECT * FROM dataset_versions WHERE dataset_id = $1 AND version = $2', [dataset, version])
   if (!row) {
     throw new VeilboxError('VEILBOX_ERR_DATASET_VERSION_NOT_FOUND', `dataset "${dataset}" has no version ${version}`, {
       dataset,

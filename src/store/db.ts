@@ -1,87 +1,45 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
-import { MIGRATIONS, type Migration } from './migrations.js'
 import { VeilboxError } from '../errors/index.js'
-import { stmt } from './statements.js'
+import { PgDatabase, type PgOptions } from './postgres.js'
+import type { Database as Store } from './sql.js'
+import { openSqlite, type SqliteDatabase, type SqliteOptions } from './sqlite.js'
 
-export type Db = Database.Database
+export type { Database as Store, Sql } from './sql.js'
+export { DB_FILE } from './sqlite.js'
 
-export const DB_FILE = 'veilbox.db'
-
-export interface OpenOptions {
-  /** Milliseconds a writer waits for another process's lock before failing. */
-  readonly busyTimeoutMs?: number
-  readonly readonly?: boolean
-  readonly migrations?: readonly Migration[]
+export interface StoreLocation {
+  /** The data directory: SQLite's file lives here when no URL is given. */
+  readonly dataDir: string
+  /** postgres://... : all durable state in that PostgreSQL database, shared with any other node using it. */
+  readonly databaseUrl?: string | null
 }
 
 /**
- * Opens (creating if needed) the service database in `dataDir` with the
- * durability settings every write relies on: WAL, synchronous=FULL (a commit
- * is on disk before it returns), a busy timeout so two processes queue rather
- * than fail, foreign keys on. Applies pending migrations.
+ * Opens the service's store: PostgreSQL when a database URL is given,
+ * otherwise SQLite in the data directory (the zero-setup default). Applies
+ * pending migrations either way.
  */
-export function openDb(dataDir: string, options: OpenOptions = {}): Db {
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 })
-  const file = path.join(dataDir, DB_FILE)
-  // Created owner-only before SQLite opens it; the -wal and -shm files inherit the mode.
-  if (!options.readonly) fs.closeSync(fs.openSync(file, 'a', 0o600))
-  const db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false })
+export async function openStore(where: StoreLocation, options: SqliteOptions & PgOptions = {}): Promise<Store> {
+  if (where.databaseUrl) return PgDatabase.open(where.databaseUrl, options)
+  return openSqlite(where.dataDir, options)
+}
+
+/** SQLite in `dataDir`, synchronously (tests and tools that need the file itself). */
+export function openDb(dataDir: string, options: SqliteOptions = {}): SqliteDatabase {
+  return openSqlite(dataDir, options)
+}
+
+/** Where a store lives, for messages: the backend and, for PostgreSQL, the database name, never the credentials. */
+export function describeLocation(where: StoreLocation): string {
+  if (!where.databaseUrl) return `SQLite in ${where.dataDir}`
   try {
-    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 10_000}`)
-    if (!options.readonly) {
-      db.pragma('journal_mode = WAL')
-      db.pragma('synchronous = FULL')
-      db.pragma('foreign_keys = ON')
-      migrate(db, options.migrations ?? MIGRATIONS)
-    }
-    return db
-  } catch (err) {
-    db.close()
-    throw err
+    const u = new URL(where.databaseUrl)
+    return `PostgreSQL database ${decodeURIComponent(u.pathname.slice(1)) || '(default)'}`
+  } catch {
+    return 'PostgreSQL'
   }
-}
-
-export function schemaVersion(db: Db): number {
-  return stmt(db, 'PRAGMA user_version', 'pluck').get() as number
-}
-
-function migrate(db: Db, migrations: readonly Migration[]): void {
-  for (const m of migrations) {
-    // Each migration checks the version inside its own write lock, so two
-    // processes starting together apply it once.
-    immediate(db, () => {
-      if (schemaVersion(db) >= m.version) return
-      db.exec(m.sql)
-      m.run?.(db)
-      db.pragma(`user_version = ${m.version}`)
-    })
-  }
-}
-
-type Runner = Database.Transaction<(fn: () => unknown) => unknown>
-
-// better-sqlite3 prepares BEGIN/COMMIT/SAVEPOINT statements for every
-// transaction function it makes: make one per connection and pass it the work.
-const runners = new WeakMap<Db, Runner>()
-
-function runnerOf(db: Db): Runner {
-  let r = runners.get(db)
-  if (!r) {
-    r = db.transaction((fn: () => unknown) => fn())
-    runners.set(db, r)
-  }
-  return r
-}
-
-/**
- * Runs `fn` in a `BEGIN IMMEDIATE` transaction: the only way veilbox writes.
- * Inside another transaction it becomes a savepoint, rolled back alone if `fn` throws.
- */
-export function immediate<T>(db: Db, fn: () => T): T {
-  const r = runnerOf(db)
-  return (db.inTransaction ? r(fn) : r.immediate(fn)) as T
 }
 
 export const LOCK_FILE = 'veilbox.lock'

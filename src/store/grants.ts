@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { VeilboxError } from '../errors/index.js'
 import { appendAudit, type AuditActor } from './audit.js'
-import { immediate, type Db } from './db.js'
 import { getDataset } from './datasets.js'
 import { ledgerOf, type Ledger, type LedgerRow } from './ledger.js'
-import { stmt } from './statements.js'
+import type { Sql } from './sql.js'
 
 export interface GrantRecord {
   readonly id: string
@@ -67,12 +66,12 @@ export interface NewGrant {
   readonly expiresAt: string
 }
 
-export function createGrant(db: Db, g: NewGrant, actor: AuditActor, display: { epsilon: string; delta: string }): GrantRecord {
+export async function createGrant(db: Sql, g: NewGrant, actor: AuditActor, display: { epsilon: string; delta: string }): Promise<GrantRecord> {
   const id = `g_${randomBytes(8).toString('hex')}`
-  return immediate(db, () => {
-    getDataset(db, g.dataset)
+  return db.transaction(async (db) => {
+    await getDataset(db, g.dataset)
     // The grant belongs to the principal holding the name's active key now, not to the name.
-    const analyst = stmt(db, "SELECT principal_id FROM api_keys WHERE name = ? AND role = 'analyst' AND revoked_at IS NULL", 'pluck').get(g.analyst) as string | undefined
+    const analyst = await db.value<string>("SELECT principal_id FROM api_keys WHERE name = $1 AND role = 'analyst' AND revoked_at IS NULL", [g.analyst])
     if (analyst === undefined) {
       throw new VeilboxError(
         'VEILBOX_ERR_POLICY_UNKNOWN_ANALYST',
@@ -80,11 +79,10 @@ export function createGrant(db: Db, g: NewGrant, actor: AuditActor, display: { e
         { analyst: g.analyst },
       )
     }
-    stmt(db, 
+    await db.run(
       `INSERT INTO grants (id, analyst, analyst_id, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      id,
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      [id,
       g.analyst,
       analyst,
       g.dataset,
@@ -95,9 +93,9 @@ export function createGrant(db: Db, g: NewGrant, actor: AuditActor, display: { e
       g.deltaFemto,
       g.expiresAt,
       new Date().toISOString(),
-      actor.principal,
+      actor.principal],
     )
-    appendAudit(db, {
+    await appendAudit(db, {
       actor,
       action: 'grant.create',
       outcome: 'ok',
@@ -106,7 +104,7 @@ export function createGrant(db: Db, g: NewGrant, actor: AuditActor, display: { e
       purpose: g.purpose,
       detail: { analyst: g.analyst, analystId: analyst, epsilon: display.epsilon, delta: display.delta, expiresAt: g.expiresAt, columns: g.columns, aggregates: g.aggregates },
     })
-    return getGrant(db, id)
+    return await getGrant(db, id)
   })
 }
 
@@ -114,8 +112,8 @@ export function createGrant(db: Db, g: NewGrant, actor: AuditActor, display: { e
 const GRANT_COLUMNS =
   'id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, epsilon_spent, delta_total, delta_spent, rho_spent, expires_at, created_at, created_by, revoked_at, analyst_id'
 
-export function findGrant(db: Db, id: string): GrantRecord | null {
-  const r = stmt(db, `SELECT ${GRANT_COLUMNS} FROM grants WHERE id = ?`, 'raw').get(id) as unknown[] | undefined
+export async function findGrant(db: Sql, id: string, options: { forUpdate?: boolean } = {}): Promise<GrantRecord | null> {
+  const r = (await db.rows(`SELECT ${GRANT_COLUMNS} FROM grants WHERE id = $1${options.forUpdate ? ' FOR UPDATE' : ''}`, [id]))[0]
   if (r === undefined) return null
   return toGrant({
     id: r[0] as string,
@@ -137,29 +135,30 @@ export function findGrant(db: Db, id: string): GrantRecord | null {
   })
 }
 
-export function getGrant(db: Db, id: string): GrantRecord {
-  const g = findGrant(db, id)
+/** A grant, or the refusal for an unknown id. `forUpdate` holds its row to the end of the caller's transaction (the release's first lock). */
+export async function getGrant(db: Sql, id: string, options: { forUpdate?: boolean } = {}): Promise<GrantRecord> {
+  const g = await findGrant(db, id, options)
   if (!g) throw new VeilboxError('VEILBOX_ERR_POLICY_GRANT_NOT_FOUND', `no grant "${id}"; GET /v1/grants lists yours`, { grant: id })
   return g
 }
 
 /** Grants, filtered by the analyst's principal id (`analystId`), the analyst's name as granted (`analyst`, operators' filter) and dataset. */
-export function listGrants(db: Db, filter: { analystId?: string; analyst?: string; dataset?: string } = {}): GrantRecord[] {
-  const rows = stmt(db, 
-      `SELECT * FROM grants WHERE (@analystId IS NULL OR analyst_id = @analystId) AND (@analyst IS NULL OR analyst = @analyst) AND (@dataset IS NULL OR dataset_id = @dataset) ORDER BY created_at, id`,
-    )
-    .all({ analystId: filter.analystId ?? null, analyst: filter.analyst ?? null, dataset: filter.dataset ?? null }) as GrantRow[]
+export async function listGrants(db: Sql, filter: { analystId?: string; analyst?: string; dataset?: string } = {}): Promise<GrantRecord[]> {
+  const rows = await db.all<GrantRow>(
+    `SELECT * FROM grants WHERE ($1::text IS NULL OR analyst_id = $1) AND ($2::text IS NULL OR analyst = $2) AND ($3::text IS NULL OR dataset_id = $3) ORDER BY created_at, id`,
+    [filter.analystId ?? null, filter.analyst ?? null, filter.dataset ?? null],
+  )
   return rows.map(toGrant)
 }
 
-export function revokeGrant(db: Db, id: string, actor: AuditActor): GrantRecord {
-  return immediate(db, () => {
-    const g = getGrant(db, id)
+export async function revokeGrant(db: Sql, id: string, actor: AuditActor): Promise<GrantRecord> {
+  return db.transaction(async (db) => {
+    const g = await getGrant(db, id, { forUpdate: true })
     if (g.revokedAt !== null) {
       throw new VeilboxError('VEILBOX_ERR_POLICY_GRANT_REVOKED', `grant "${id}" was revoked at ${g.revokedAt} already`, { grant: id, revokedAt: g.revokedAt })
     }
-    stmt(db, 'UPDATE grants SET revoked_at = ? WHERE id = ?').run(new Date().toISOString(), id)
-    appendAudit(db, { actor, action: 'grant.revoke', outcome: 'ok', dataset: g.dataset, grant: id, purpose: g.purpose, detail: { analyst: g.analyst } })
-    return getGrant(db, id)
+    await db.run('UPDATE grants SET revoked_at = $1 WHERE id = $2', [new Date().toISOString(), id])
+    await appendAudit(db, { actor, action: 'grant.revoke', outcome: 'ok', dataset: g.dataset, grant: id, purpose: g.purpose, detail: { analyst: g.analyst } })
+    return await getGrant(db, id)
   })
 }

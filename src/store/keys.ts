@@ -1,9 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { VeilboxError } from '../errors/index.js'
 import { appendAudit, type AuditActor } from './audit.js'
-import { immediate, type Db } from './db.js'
 import { newPrincipalId } from './migrations.js'
-import { stmt } from './statements.js'
+import type { Sql } from './sql.js'
 
 export const ROLES = ['operator', 'analyst', 'custodian'] as const
 export type Role = (typeof ROLES)[number]
@@ -62,12 +61,12 @@ export interface CreatedKey {
  * (grants, answers, rate-limit bucket) goes with the name. To give the same
  * principal a new key, rotate it (rotateKey).
  */
-export function createKey(db: Db, input: { name: string; role: Role }, actor: AuditActor): CreatedKey {
+export async function createKey(db: Sql, input: { name: string; role: Role }, actor: AuditActor): Promise<CreatedKey> {
   const { keyId, key } = newKey()
   const principalId = newPrincipalId()
   const now = new Date().toISOString()
-  immediate(db, () => {
-    const taken = stmt(db, 'SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(input.name)
+  await db.transaction(async (db) => {
+    const taken = await db.get('SELECT 1 FROM api_keys WHERE name = $1 AND revoked_at IS NULL', [input.name])
     if (taken) {
       throw new VeilboxError(
         'VEILBOX_ERR_KEY_NAME_TAKEN',
@@ -75,8 +74,9 @@ export function createKey(db: Db, input: { name: string; role: Role }, actor: Au
         { name: input.name },
       )
     }
-    stmt(db, 'INSERT INTO principals (id, name, role, created_at, created_by) VALUES (?, ?, ?, ?, ?)').run(principalId, input.name, input.role, now, actor.principal)
-    stmt(db, 'INSERT INTO api_keys (key_id, principal_id, name, role, key_hash, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+    await db.run('INSERT INTO principals (id, name, role, created_at, created_by) VALUES ($1, $2, $3, $4, $5)', [principalId, input.name, input.role, now, actor.principal])
+    // Two nodes creating the same name at once: the unique index on active names refuses the second, whole.
+    await db.run('INSERT INTO api_keys (key_id, principal_id, name, role, key_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
       keyId,
       principalId,
       input.name,
@@ -84,23 +84,21 @@ export function createKey(db: Db, input: { name: string; role: Role }, actor: Au
       hashKey(key),
       now,
       actor.principal,
-    )
-    appendAudit(db, { actor, action: 'key.create', outcome: 'ok', detail: { name: input.name, role: input.role, keyId, principal: principalId } })
+    ])
+    await appendAudit(db, { actor, action: 'key.create', outcome: 'ok', detail: { name: input.name, role: input.role, keyId, principal: principalId } })
   })
   return { key, keyId, principalId, name: input.name, role: input.role }
 }
 
 /** A new key for the principal that holds the active key `name` (same id, role, grants and answers); the old key is revoked in the same transaction. */
-export function rotateKey(db: Db, name: string, actor: AuditActor): CreatedKey {
+export async function rotateKey(db: Sql, name: string, actor: AuditActor): Promise<CreatedKey> {
   const { keyId, key } = newKey()
-  return immediate(db, () => {
-    const row = stmt(db, 'SELECT key_id, principal_id, role FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(name) as
-      | { key_id: string; principal_id: string; role: Role }
-      | undefined
+  return db.transaction(async (db) => {
+    const row = await db.get<{ key_id: string; principal_id: string; role: Role }>('SELECT key_id, principal_id, role FROM api_keys WHERE name = $1 AND revoked_at IS NULL FOR UPDATE', [name])
     if (!row) throw new VeilboxError('VEILBOX_ERR_KEY_NOT_FOUND', `no active key named "${name}" to rotate`, { name })
     const now = new Date().toISOString()
-    stmt(db, 'UPDATE api_keys SET revoked_at = ? WHERE key_id = ?').run(now, row.key_id)
-    stmt(db, 'INSERT INTO api_keys (key_id, principal_id, name, role, key_hash, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+    await db.run('UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2', [now, row.key_id])
+    await db.run('INSERT INTO api_keys (key_id, principal_id, name, role, key_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
       keyId,
       row.principal_id,
       name,
@@ -108,51 +106,41 @@ export function rotateKey(db: Db, name: string, actor: AuditActor): CreatedKey {
       hashKey(key),
       now,
       actor.principal,
-    )
-    appendAudit(db, { actor, action: 'key.rotate', outcome: 'ok', detail: { name, role: row.role, keyId, previous: row.key_id, principal: row.principal_id } })
+    ])
+    await appendAudit(db, { actor, action: 'key.rotate', outcome: 'ok', detail: { name, role: row.role, keyId, previous: row.key_id, principal: row.principal_id } })
     return { key, keyId, principalId: row.principal_id, name, role: row.role }
   })
 }
 
-export function authenticate(db: Db, presented: string): Principal | null {
+export async function authenticate(db: Sql, presented: string): Promise<Principal | null> {
   const m = KEY_PATTERN.exec(presented)
   if (!m) return null
-  const row = stmt(db, 'SELECT key_id, principal_id, name, role, key_hash FROM api_keys WHERE key_id = ? AND revoked_at IS NULL').get(m[1]) as
-    | { key_id: string; principal_id: string; name: string; role: Role; key_hash: Buffer }
-    | undefined
+  const row = await db.get<{ key_id: string; principal_id: string; name: string; role: Role; key_hash: Buffer }>(
+    'SELECT key_id, principal_id, name, role, key_hash FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL',
+    [m[1]!],
+  )
   if (!row) return null
   return timingSafeEqual(hashKey(presented), row.key_hash) ? { id: row.principal_id, name: row.name, role: row.role, keyId: row.key_id } : null
-}
-
-/** The principal holding the active key `name`, or null. */
-export function activePrincipal(db: Db, name: string): { id: string; name: string; role: Role } | null {
-  const row = stmt(db, 'SELECT principal_id, name, role FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(name) as { principal_id: string; name: string; role: Role } | undefined
-  return row ? { id: row.principal_id, name: row.name, role: row.role } : null
 }
 
 type KeyRow = { key_id: string; principal_id: string; name: string; role: Role; created_at: string; created_by: string }
 const keyInfo = (r: KeyRow): KeyInfo => ({ keyId: r.key_id, principalId: r.principal_id, name: r.name, role: r.role, createdAt: r.created_at, createdBy: r.created_by })
 
-export function listKeys(db: Db): KeyInfo[] {
-  const rows = stmt(db, 'SELECT key_id, principal_id, name, role, created_at, created_by FROM api_keys WHERE revoked_at IS NULL ORDER BY name').all() as KeyRow[]
+export async function listKeys(db: Sql): Promise<KeyInfo[]> {
+  const rows = await db.all<KeyRow>('SELECT key_id, principal_id, name, role, created_at, created_by FROM api_keys WHERE revoked_at IS NULL ORDER BY name')
   return rows.map(keyInfo)
 }
 
-export function revokeKey(db: Db, name: string, actor: AuditActor): KeyInfo {
-  return immediate(db, () => {
-    const row = stmt(db, 'SELECT key_id, principal_id, name, role, created_at, created_by FROM api_keys WHERE name = ? AND revoked_at IS NULL').get(name) as KeyRow | undefined
+export async function revokeKey(db: Sql, name: string, actor: AuditActor): Promise<KeyInfo> {
+  return db.transaction(async (db) => {
+    const row = await db.get<KeyRow>('SELECT key_id, principal_id, name, role, created_at, created_by FROM api_keys WHERE name = $1 AND revoked_at IS NULL FOR UPDATE', [name])
     if (!row) throw new VeilboxError('VEILBOX_ERR_KEY_NOT_FOUND', `no active key named "${name}"`, { name })
-    stmt(db, 'UPDATE api_keys SET revoked_at = ? WHERE key_id = ?').run(new Date().toISOString(), row.key_id)
-    appendAudit(db, { actor, action: 'key.revoke', outcome: 'ok', detail: { name, role: row.role, keyId: row.key_id, principal: row.principal_id } })
+    await db.run('UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2', [new Date().toISOString(), row.key_id])
+    await appendAudit(db, { actor, action: 'key.revoke', outcome: 'ok', detail: { name, role: row.role, keyId: row.key_id, principal: row.principal_id } })
     return keyInfo(row)
   })
 }
 
-export function countKeys(db: Db, role?: Role): number {
-  const row = (
-    role === undefined
-      ? stmt(db, 'SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL').get()
-      : stmt(db, 'SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND role = ?').get(role)
-  ) as { n: number }
-  return row.n
+export async function countKeys(db: Sql, role?: Role): Promise<number> {
+  return (await db.value<number>('SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND ($1::text IS NULL OR role = $1)', [role ?? null])) ?? 0
 }

@@ -1,5 +1,4 @@
-import type { Db } from './db.js'
-import { stmt } from './statements.js'
+import type { Sql } from './sql.js'
 
 /**
  * The privacy ledger as the store sees it: integers only. Epsilon is counted in
@@ -51,14 +50,14 @@ export function ledgerOf(row: LedgerRow): Ledger {
 /**
  * Spends `charge` from one ledger row with a single guarded UPDATE. Returns
  * false (and changes nothing) when the charge does not fit or the rho moved.
- * Run it inside the release transaction (`immediate`).
+ * Run it inside the release transaction, after locking the row (FOR UPDATE).
  */
-export function guardedCharge(db: Db, table: LedgerTable, id: string, charge: Charge, extraGuard = ''): boolean {
+export async function guardedCharge(db: Sql, table: LedgerTable, id: string, charge: Charge, extraGuard = ''): Promise<boolean> {
   const sql = `UPDATE ${table}
-    SET epsilon_spent = epsilon_spent + @epsilon, delta_spent = delta_spent + @delta, rho_spent = rho_spent + @rho
-    WHERE ${KEY[table]} = @id
-      AND epsilon_spent + @epsilon <= epsilon_total
-      AND delta_spent + @delta <= delta_total
-      AND rho_spent = @rhoBefore ${extraGuard}`
-  return stmt(db, sql).run({ id, ...charge }).changes === 1
+    SET epsilon_spent = epsilon_spent + $2, delta_spent = delta_spent + $3, rho_spent = rho_spent + $4
+    WHERE ${KEY[table]} = $1
+      AND epsilon_spent + $2 <= epsilon_total
+      AND delta_spent + $3 <= delta_total
+      AND rho_spent = $5 ${extraGuard}`
+  return (await db.run(sql, [id, charge.epsilon, charge.delta, charge.rho, charge.rhoBefore])) === 1
 }

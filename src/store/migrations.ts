@@ -11,7 +11,7 @@ export interface Migration {
   readonly name: string
   readonly sql: string
   /** A step SQL cannot do (random salts from node:crypto), run after `sql` in the same transaction. */
-  readonly run?: (db: import('./db.js').Db) => void
+  readonly run?: (db: import('better-sqlite3').Database) => void
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -281,6 +281,35 @@ export const MIGRATIONS: readonly Migration[] = [
         db.prepare('UPDATE answers SET analyst_id = ? WHERE analyst = ?').run(id, name)
       }
     },
+  },
+  {
+    version: 7,
+    name: 'the chain head row; sealed service keys',
+    sql: `
+      -- The chain's head in one row, read and moved by every append under the
+      -- write lock. On PostgreSQL (pg-migrations.ts) it is the row that
+      -- concurrent nodes lock last, FOR UPDATE; SQLite keeps it alike so the
+      -- two stores run the same statements.
+      CREATE TABLE audit_chain_head (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        seq   INTEGER NOT NULL,
+        hash  TEXT NOT NULL
+      );
+      INSERT INTO audit_chain_head (id, seq, hash) VALUES (
+        1,
+        COALESCE((SELECT MAX(seq) FROM audit_log), 0),
+        COALESCE((SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1), '${'0'.repeat(64)}')
+      );
+      CREATE INDEX audit_log_grant ON audit_log (grant_id, seq);
+
+      -- Keys every node needs, sealed by the caller (the store keeps bytes it
+      -- cannot read). A single node keeps its receipt key in a file instead.
+      CREATE TABLE service_keys (
+        name        TEXT PRIMARY KEY,
+        sealed      BLOB NOT NULL,
+        created_at  TEXT NOT NULL
+      );
+    `,
   },
 ]
 

@@ -1,4 +1,4 @@
-import type { Db } from './db.js'
+import type { Sql } from './sql.js'
 
 /**
  * Usage read back from the audit chain: what each grant and purpose released
@@ -18,10 +18,11 @@ export interface UsageRow {
 const toMicro = (s: string | null | undefined): number => (s === null || s === undefined ? 0 : Math.round(Number(s) * 1e6))
 
 /** Released answers of a dataset, per grant, purpose and UTC day. */
-export function datasetUsage(db: Db, dataset: string): UsageRow[] {
-  const rows = db
-    .prepare("SELECT grant_id, purpose, substr(time, 1, 10) AS day, charged_epsilon, detail FROM audit_log WHERE dataset = ? AND action = 'query.release' ORDER BY seq")
-    .all(dataset) as { grant_id: string | null; purpose: string | null; day: string; charged_epsilon: string | null; detail: string | null }[]
+export async function datasetUsage(db: Sql, dataset: string): Promise<UsageRow[]> {
+  const rows = await db.all<{ grant_id: string | null; purpose: string | null; day: string; charged_epsilon: string | null; detail: string | null }>(
+    "SELECT grant_id, purpose, substr(time, 1, 10) AS day, charged_epsilon, detail FROM audit_log WHERE dataset = $1 AND action = 'query.release' ORDER BY seq",
+    [dataset],
+  )
   const out = new Map<string, { grant: string | null; purpose: string | null; day: string; queries: number; epsilonMicro: number; datasetEpsilonMicro: number }>()
   for (const r of rows) {
     const key = `${r.grant_id}\u0000${r.purpose}\u0000${r.day}`
@@ -36,16 +37,15 @@ export function datasetUsage(db: Db, dataset: string): UsageRow[] {
 }
 
 /** How many answers each grant released and how many queries it had refused, from the chain. */
-export function grantQueryCounts(db: Db, grants: readonly string[]): Map<string, { released: number; cached: number; refused: number }> {
+export async function grantQueryCounts(db: Sql, grants: readonly string[]): Promise<Map<string, { released: number; cached: number; refused: number }>> {
   const counts = new Map(grants.map((g) => [g, { released: 0, cached: 0, refused: 0 }]))
   if (grants.length === 0) return counts
-  const rows = db
-    .prepare(
-      `SELECT grant_id, action, COUNT(*) AS n FROM audit_log
-       WHERE grant_id IN (${grants.map(() => '?').join(',')}) AND action IN ('query.release', 'query.cached', 'query.reread', 'query.refused')
-       GROUP BY grant_id, action`,
-    )
-    .all(...grants) as { grant_id: string; action: string; n: number }[]
+  const rows = await db.all<{ grant_id: string; action: string; n: number }>(
+    `SELECT grant_id, action, COUNT(*) AS n FROM audit_log
+     WHERE grant_id IN (${grants.map((_, i) => `$${i + 1}`).join(',')}) AND action IN ('query.release', 'query.cached', 'query.reread', 'query.refused')
+     GROUP BY grant_id, action`,
+    grants,
+  )
   for (const r of rows) {
     const c = counts.get(r.grant_id)!
     if (r.action === 'query.release') c.released += r.n

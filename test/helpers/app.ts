@@ -4,8 +4,10 @@ import path from 'node:path'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { buildApp } from '../../src/api/app.js'
 import { loadConfig, type Config } from '../../src/config/index.js'
+import tap from 'tap'
 import { verifyChain } from '../../src/store/audit.js'
 import { createKey, SYSTEM_ACTOR } from '../../src/store/keys.js'
+import { startPostgres, type PgCluster } from './pg.js'
 
 export interface TestApp {
   readonly app: FastifyInstance
@@ -22,6 +24,28 @@ export function tempDir(t: { teardown(fn: () => void): void }, prefix = 'veilbox
   return dir
 }
 
+/**
+ * Which store the test apps use: SQLite in their data directory (the
+ * default), or with VEILBOX_TEST_STORE=postgres a database of their own in a
+ * real PostgreSQL this test process starts (test/helpers/pg.ts): the same
+ * suite runs on both (.ci/run runs the matrix).
+ */
+export const TEST_STORE: 'sqlite' | 'postgres' = process.env.VEILBOX_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite'
+
+let cluster: Promise<PgCluster> | null = null
+
+/** A fresh PostgreSQL database in this process's cluster (started on first use, stopped when the process's tests end). */
+export function testDatabaseUrl(): Promise<string> {
+  cluster ??= startPostgres(tap)
+  return cluster.then((c) => c.createDatabase('vb'))
+}
+
+/** What a test app's configuration adds for the store under test. */
+export async function storeOverrides(): Promise<Partial<Config>> {
+  if (TEST_STORE === 'sqlite') return {}
+  return { databaseUrl: await testDatabaseUrl(), secret: 'test-sealing-secret-of-at-least-32-characters', databasePoolSize: 4 }
+}
+
 /** An app on a fresh data directory with one key per role; closed in teardown. */
 export async function testApp(
   t: { teardown(fn: () => unknown): void },
@@ -30,20 +54,20 @@ export async function testApp(
 ): Promise<TestApp> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-test-'))
   // One sandbox worker: booting workers under tsx dominates the cost of a test app.
-  const config = loadConfig({}, { dataDir, logLevel: 'silent', workers: 1, ...overrides })
+  const config = loadConfig({}, { dataDir, logLevel: 'silent', workers: 1, ...(await storeOverrides()), ...overrides })
   const app = await buildApp({ config, logger: false, ...(sandboxWorker ? { sandboxWorker } : {}) })
   t.teardown(async () => {
     // Whatever a test did, the audit chain it leaves must verify.
-    const chain = verifyChain(app.db)
+    const chain = await verifyChain(app.db)
     await app.close()
     fs.rmSync(dataDir, { recursive: true, force: true })
     if (!chain.ok) throw new Error(`the audit chain is broken at record ${chain.badSeq}: ${chain.problem}`)
   })
   await app.ready()
   const keys = {
-    operator: createKey(app.db, { name: 'olga', role: 'operator' }, SYSTEM_ACTOR).key,
-    analyst: createKey(app.db, { name: 'alice', role: 'analyst' }, SYSTEM_ACTOR).key,
-    custodian: createKey(app.db, { name: 'carl', role: 'custodian' }, SYSTEM_ACTOR).key,
+    operator: (await createKey(app.db, { name: 'olga', role: 'operator' }, SYSTEM_ACTOR)).key,
+    analyst: (await createKey(app.db, { name: 'alice', role: 'analyst' }, SYSTEM_ACTOR)).key,
+    custodian: (await createKey(app.db, { name: 'carl', role: 'custodian' }, SYSTEM_ACTOR)).key,
   }
   const call = (as: keyof typeof keys | null, opts: InjectOptions) =>
     app.inject({

@@ -92,7 +92,7 @@ export default fp(
         throw refuse(request, new VeilboxError('VEILBOX_ERR_AUTH_MISSING_KEY', "this route needs an API key: send 'Authorization: Bearer <key>'"))
       }
       const m = BEARER.exec(header)
-      const principal = m ? authenticate(app.db, m[1]!) : null
+      const principal = m ? await authenticate(app.db, m[1]!) : null
       if (!principal) {
         throw refuse(request, new VeilboxError('VEILBOX_ERR_AUTH_INVALID_KEY', 'the API key is not valid or has been revoked; ask an operator for a key'))
       }

@@ -8,7 +8,8 @@ import type { Executor } from '../../engine/exec/executor.js'
 import { SandboxPool } from '../../sandbox/pool.js'
 import { ColumnStore } from '../../engine/exec/column-store.js'
 import { signCurrentHead } from '../../store/audit-heads.js'
-import { loadOrCreateSigningKey, type SigningKey } from '../../store/receipt-keys.js'
+import { serviceSigningKey, type SigningKey } from '../../store/receipt-keys.js'
+import { readSecret, sealerFromSecret } from '../../sealed.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -43,18 +44,19 @@ export default fp(
     }, kernel.kernel)
     app.decorate('columnStore', store)
     app.decorate('executor', executor)
-    const signingKey = loadOrCreateSigningKey(c.dataDir)
+    // One node: a key file in the data directory. A cluster: one key in the database, sealed under the secret every node is given.
+    const signingKey = await serviceSigningKey(c, app.db, () => sealerFromSecret(readSecret({ file: c.secretFile, value: c.secret })!))
     app.decorate('signingKey', signingKey)
     // The chain's head signed at start, at intervals and at close (store/audit-heads.ts).
-    const signHead = (): void => {
+    const signHead = async (): Promise<void> => {
       try {
-        signCurrentHead(app.db, signingKey)
+        await signCurrentHead(app.db, signingKey)
       } catch (err) {
         app.log.error({ err }, 'could not sign the audit chain head')
       }
     }
-    signHead()
-    const signer = setInterval(signHead, c.auditSignIntervalMs)
+    await signHead()
+    const signer = setInterval(() => void signHead(), c.auditSignIntervalMs)
     signer.unref()
     const custodian = await custodianFor(c)
     app.decorate('custodian', custodian)
@@ -64,7 +66,7 @@ export default fp(
       clearInterval(signer)
       await executor.close()
       await queries.close()
-      signHead()
+      await signHead()
     })
   },
   { name: 'engine', dependencies: ['db'] },

@@ -62,7 +62,7 @@ export default async function auditRoutes(app: FastifyInstance) {
       const iso = (s: string | undefined) => (s === undefined ? undefined : new Date(s).toISOString())
       const from = iso(q.from)
       const to = iso(q.to)
-      const page = listAudit(app.db, {
+      const page = await listAudit(app.db, {
         limit: q.limit,
         ...(q.dataset ? { dataset: q.dataset } : {}),
         ...(q.actor ? { actor: q.actor } : {}),
@@ -104,12 +104,12 @@ export default async function auditRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const check = verifyAudit(app.db, app.signingKey.publicKey, { ...(request.query.head ? { expectedHead: request.query.head } : {}), signIntervalMs: app.config.auditSignIntervalMs })
+      const check = await verifyAudit(app.db, app.signingKey.publicKey, { ...(request.query.head ? { expectedHead: request.query.head } : {}), signIntervalMs: app.config.auditSignIntervalMs })
       const c = check.chain
       return {
         ok: check.ok,
         records: c.records,
-        head: c.ok ? c.head : auditHead(app.db),
+        head: c.ok ? c.head : await auditHead(app.db),
         // The first problem names the record: a broken hash link before a signature that no longer matches.
         ...(!c.ok ? { badSeq: c.badSeq } : !check.heads.ok ? { badSeq: check.heads.badSeq } : {}),
         ...(check.problem === undefined ? {} : { problem: check.problem }),
@@ -131,7 +131,7 @@ export default async function auditRoutes(app: FastifyInstance) {
         response: { 200: signedHead.nullable(), ...problems(401, 403) },
       },
     },
-    async () => signCurrentHead(app.db, app.signingKey),
+    async () => await signCurrentHead(app.db, app.signingKey),
   )
 
   r.post(
@@ -159,9 +159,9 @@ export default async function auditRoutes(app: FastifyInstance) {
     async (request) => {
       const receipt = request.body.receipt as Receipt
       const sig = verifyReceipt(receipt, app.signingKey.publicKeyPem)
-      const found = RECORD_ID.test(receipt.auditRecord) ? findAuditRecord(app.db, receipt.auditRecord) : null
+      const found = RECORD_ID.test(receipt.auditRecord) ? await findAuditRecord(app.db, receipt.auditRecord) : null
       const inChain = checkReceiptInChain(receipt, found)
-      const chain = verifyChain(app.db)
+      const chain = await verifyChain(app.db)
       const problem = !sig.ok ? sig.problem : !inChain.ok ? inChain.problem : !chain.ok ? `the chain does not verify: ${chain.problem} (record ${chain.badSeq})` : undefined
       return {
         ok: problem === undefined,

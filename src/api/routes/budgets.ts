@@ -36,7 +36,7 @@ export default async function budgetRoutes(app: FastifyInstance) {
       // Totals round down (a charge rounds up): a budget never holds more than was set.
       const epsilonMicro = Number(toMicroTotal(epsilon))
       const deltaFemto = deltaTotalToFemto(delta)
-      const ledger = setDatasetBudget(app.db, request.params.id, { epsilonMicro, deltaFemto }, actorOf(request), {
+      const ledger = await setDatasetBudget(app.db, request.params.id, { epsilonMicro, deltaFemto }, actorOf(request), {
         epsilon: String(epsilonMicro / MICRO),
         delta: String(deltaFemto / FEMTO),
       })
@@ -58,8 +58,8 @@ export default async function budgetRoutes(app: FastifyInstance) {
     async (request) => {
       const p = principalOf(request)
       // An analyst without a grant on the dataset gets what an unknown id gets: its budget is not theirs to watch.
-      if (p.role === 'analyst' ? !holdsGrant(app, p, request.params.id) : findDataset(app.db, request.params.id) === null) throw datasetNotFound(request.params.id)
-      const ledger = findDatasetBudget(app.db, request.params.id)
+      if (p.role === 'analyst' ? !await holdsGrant(app, p, request.params.id) : await findDataset(app.db, request.params.id) === null) throw datasetNotFound(request.params.id)
+      const ledger = await findDatasetBudget(app.db, request.params.id)
       if (!ledger) {
         throw new VeilboxError('VEILBOX_ERR_BUDGET_NOT_SET', `dataset ${request.params.id} has no privacy budget yet; set one with PUT /v1/datasets/${request.params.id}/budget`, {
           dataset: request.params.id,

@@ -5,7 +5,7 @@ import { VeilboxError } from '../../errors/index.js'
 import { identifierSchema, registrationSpecSchema, type DatasetSpec } from '../../schema.js'
 import { createDataset, getDataset, listDatasets, listVersions, setListed, versionOpening, type DatasetRecord } from '../../store/datasets.js'
 import { COMMITMENT_ALGORITHM } from '../../store/fingerprint.js'
-import { canSee, visibleDataset } from '../visibility.js'
+import { canSee, heldDatasets, visibleDataset } from '../visibility.js'
 import { findHeKeys } from '../../engine/he/material.js'
 import { uploadEncryption } from '../../store/he.js'
 import { actorOf, principalOf } from '../plugins/auth.js'
@@ -13,10 +13,22 @@ import heRoutes, { columnAggregates } from './he.js'
 import { datasetViewSchema, problems } from '../schemas.js'
 
 /** What the catalog shows of a dataset: its declared metadata, never a row value. Content hashes and row counts are for operators. */
-export function datasetView(app: FastifyInstance, record: DatasetRecord, operator: boolean): z.infer<typeof datasetViewSchema> {
+export async function datasetView(app: FastifyInstance, record: DatasetRecord, operator: boolean): Promise<z.infer<typeof datasetViewSchema>> {
   const s = record.spec
   const hasHe = s.columns.some((c) => c.protection === 'he')
-  const keys = hasHe ? findHeKeys(app.db, s.id) : null
+  const keys = hasHe ? await findHeKeys(app.db, s.id) : null
+  const versions = []
+  for (const v of await listVersions(app.db, s.id)) {
+    const enc = hasHe ? await uploadEncryption(app.db, v.uploadId) : null
+    versions.push({
+      version: v.version,
+      commitment: v.commitment,
+      ...(operator ? { sha256: v.sha256 } : {}),
+      createdAt: v.createdAt,
+      ...(operator ? { rows: v.rows } : {}),
+      ...(enc === null ? {} : { encryptedBy: enc.encryptedBy }),
+    })
+  }
   return {
     id: s.id,
     title: s.title,
@@ -37,17 +49,7 @@ export function datasetView(app: FastifyInstance, record: DatasetRecord, operato
       ...(c.scale === undefined ? {} : { scale: c.scale }),
       aggregates: columnAggregates(c, keys?.profile ?? null),
     })),
-    versions: listVersions(app.db, s.id).map((v) => {
-      const enc = hasHe ? uploadEncryption(app.db, v.uploadId) : null
-      return {
-        version: v.version,
-        commitment: v.commitment,
-        ...(operator ? { sha256: v.sha256 } : {}),
-        createdAt: v.createdAt,
-        ...(operator ? { rows: v.rows } : {}),
-        ...(enc === null ? {} : { encryptedBy: enc.encryptedBy }),
-      }
-    }),
+    versions,
     createdAt: record.createdAt,
     listed: record.listed,
     ...(hasHe ? { he: { keys: keys !== null, ...(keys === null ? {} : { profileId: keys.profile.id }) } } : {}),
@@ -93,8 +95,8 @@ export default async function datasetRoutes(app: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const record = createDataset(app.db, specFrom(request), actorOf(request))
-      return reply.code(201).send(datasetView(app, record, true))
+      const record = await createDataset(app.db, specFrom(request), actorOf(request))
+      return reply.code(201).send(await datasetView(app, record, true))
     },
   )
 
@@ -110,7 +112,10 @@ export default async function datasetRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const p = principalOf(request)
-      return { datasets: listDatasets(app.db).filter((d) => canSee(app, p, d)).map((d) => datasetView(app, d, p.role === 'operator')) }
+      const held = p.role === 'analyst' ? await heldDatasets(app, p) : undefined
+      const datasets = []
+      for (const d of await listDatasets(app.db)) if (await canSee(app, p, d, held)) datasets.push(await datasetView(app, d, p.role === 'operator'))
+      return { datasets }
     },
   )
 
@@ -127,7 +132,7 @@ export default async function datasetRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const p = principalOf(request)
-      return datasetView(app, visibleDataset(app, p, request.params.id), p.role === 'operator')
+      return datasetView(app, await visibleDataset(app, p, request.params.id), p.role === 'operator')
     },
   )
 
@@ -143,7 +148,7 @@ export default async function datasetRoutes(app: FastifyInstance) {
         response: { 200: datasetViewSchema, ...problems(400, 401, 403, 404) },
       },
     },
-    async (request) => datasetView(app, setListed(app.db, request.params.id, request.body.listed, actorOf(request)), true),
+    async (request) => datasetView(app, await setListed(app.db, request.params.id, request.body.listed, actorOf(request)), true),
   )
 
   r.get(
@@ -163,8 +168,8 @@ export default async function datasetRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const { id, version } = request.params
-      getDataset(app.db, id)
-      return { dataset: id, version, algorithm: COMMITMENT_ALGORITHM, ...versionOpening(app.db, id, version) }
+      await getDataset(app.db, id)
+      return { dataset: id, version, algorithm: COMMITMENT_ALGORITHM, ...(await versionOpening(app.db, id, version)) }
     },
   )
 }

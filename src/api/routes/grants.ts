@@ -74,7 +74,7 @@ export default async function grantRoutes(app: FastifyInstance) {
     },
     async (request, reply) => {
       const b = request.body
-      const { spec } = getDataset(app.db, b.dataset)
+      const { spec } = await getDataset(app.db, b.dataset)
       if (Date.parse(b.expiresAt) <= Date.now()) {
         throw new VeilboxError('VEILBOX_ERR_POLICY_BAD_GRANT', `expiresAt ${b.expiresAt} is not in the future`, { field: 'expiresAt' })
       }
@@ -90,7 +90,7 @@ export default async function grantRoutes(app: FastifyInstance) {
       if (epsilonMicro === 0) {
         throw new VeilboxError('VEILBOX_ERR_POLICY_BAD_GRANT', `epsilon ${b.epsilon} is below one micro-unit (0.000001), the smallest budget a grant can hold`, { field: 'epsilon' })
       }
-      const grant = createGrant(
+      const grant = await createGrant(
         app.db,
         {
           analyst: b.analyst,
@@ -124,7 +124,7 @@ export default async function grantRoutes(app: FastifyInstance) {
       const p = principalOf(request)
       // An analyst sees the grants of their principal, never those made for an earlier holder of their name.
       const who = p.role === 'operator' ? (request.query.analyst === undefined ? {} : { analyst: request.query.analyst }) : { analystId: p.id }
-      const grants = listGrants(app.db, {
+      const grants = await listGrants(app.db, {
         ...who,
         ...(request.query.dataset === undefined ? {} : { dataset: request.query.dataset }),
       })
@@ -145,7 +145,7 @@ export default async function grantRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const p = principalOf(request)
-      const grant = getGrant(app.db, request.params.id)
+      const grant = await getGrant(app.db, request.params.id)
       if (p.role !== 'operator' && grant.analystId !== p.id) {
         throw new VeilboxError('VEILBOX_ERR_POLICY_NOT_YOUR_GRANT', `grant ${grant.id} was made for another analyst`, { grant: grant.id })
       }
@@ -164,6 +164,6 @@ export default async function grantRoutes(app: FastifyInstance) {
         response: { 200: grantViewSchema, ...problems(400, 401, 403, 404) },
       },
     },
-    async (request) => grantView(revokeGrant(app.db, request.params.id, actorOf(request))),
+    async (request) => grantView(await revokeGrant(app.db, request.params.id, actorOf(request))),
   )
 }

@@ -124,11 +124,11 @@ export default async function heRoutes(app: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const { spec } = getDataset(app.db, request.params.id)
+      const { spec } = await getDataset(app.db, request.params.id)
       if (!spec.columns.some((c) => c.protection === 'he')) {
         throw new VeilboxError('VEILBOX_ERR_HE_UNSUPPORTED_COLUMN', `dataset ${spec.id} has no encrypted (he) column; there is nothing to make HE keys for`, { dataset: spec.id })
       }
-      if (findHeKeys(app.db, spec.id) !== null) {
+      if (await findHeKeys(app.db, spec.id) !== null) {
         throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_KEYS_EXIST', `dataset ${spec.id} has HE keys already; they are never replaced, because its ciphertexts depend on them`, { dataset: spec.id })
       }
       let imported = false
@@ -139,7 +139,7 @@ export default async function heRoutes(app: FastifyInstance) {
         imported = true
       }
       const material = await app.custodian.publicMaterial(spec.id)
-      const record = storeHeKeys(app.db, spec, material, actorOf(request), imported ? 'he.keys.import' : 'he.keys.create')
+      const record = await storeHeKeys(app.db, spec, material, actorOf(request), imported ? 'he.keys.import' : 'he.keys.create')
       return reply.code(201).send({ ...heView(spec.id, spec.columns, record), ...(imported ? { imported } : {}) })
     },
   )
@@ -156,8 +156,8 @@ export default async function heRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const { spec } = visibleDataset(app, principalOf(request), request.params.id)
-      return heView(spec.id, spec.columns, findHeKeys(app.db, spec.id))
+      const { spec } = await visibleDataset(app, principalOf(request), request.params.id)
+      return heView(spec.id, spec.columns, await findHeKeys(app.db, spec.id))
     },
   )
 }

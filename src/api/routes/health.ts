@@ -1,8 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { schemaVersion } from '../../store/db.js'
-import { stmt } from '../../store/statements.js'
 
 export default async function healthRoutes(app: FastifyInstance) {
   app.withTypeProvider<ZodTypeProvider>().get(
@@ -16,7 +14,7 @@ export default async function healthRoutes(app: FastifyInstance) {
           200: z.object({
             status: z.literal('ok'),
             version: z.string(),
-            db: z.object({ ok: z.boolean(), schemaVersion: z.number().int(), journalMode: z.string() }),
+            db: z.object({ ok: z.boolean(), backend: z.enum(['sqlite', 'postgres']), schemaVersion: z.number().int(), journalMode: z.string().optional() }),
             kernel: z.object({
               kernel: z.enum(['native', 'ts']),
               reason: z.string().nullable(),
@@ -29,11 +27,11 @@ export default async function healthRoutes(app: FastifyInstance) {
       },
     },
     async () => {
-      const journalMode = String(stmt(app.db, 'PRAGMA journal_mode', 'pluck').get())
+      const described = await app.db.describe()
       return {
         status: 'ok' as const,
         version: app.appVersion,
-        db: { ok: true, schemaVersion: schemaVersion(app.db), journalMode },
+        db: { ok: true, ...described, schemaVersion: await app.db.schemaVersion() },
         kernel: app.kernel,
       }
     },

@@ -25,7 +25,7 @@ export default async function keyRoutes(app: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const created = createKey(app.db, request.body, actorOf(request))
+      const created = await createKey(app.db, request.body, actorOf(request))
       return reply.code(201).send(created)
     },
   )
@@ -40,7 +40,7 @@ export default async function keyRoutes(app: FastifyInstance) {
         response: { 200: z.object({ keys: z.array(keyInfoSchema) }), ...problems(401, 403) },
       },
     },
-    async () => ({ keys: listKeys(app.db) }),
+    async () => ({ keys: await listKeys(app.db) }),
   )
 
   r.post(
@@ -58,7 +58,7 @@ export default async function keyRoutes(app: FastifyInstance) {
         },
       },
     },
-    async (request, reply) => reply.code(201).send(rotateKey(app.db, request.params.name, actorOf(request))),
+    async (request, reply) => reply.code(201).send(await rotateKey(app.db, request.params.name, actorOf(request))),
   )
 
   r.delete(
@@ -72,6 +72,6 @@ export default async function keyRoutes(app: FastifyInstance) {
         response: { 200: z.object({ revoked: keyInfoSchema }), ...problems(401, 403, 404) },
       },
     },
-    async (request) => ({ revoked: revokeKey(app.db, request.params.name, actorOf(request)) }),
+    async (request) => ({ revoked: await revokeKey(app.db, request.params.name, actorOf(request)) }),
   )
 }

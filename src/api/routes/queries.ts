@@ -164,7 +164,7 @@ export default async function queryRoutes(app: FastifyInstance) {
     },
     async (req) => {
       const p = principalOf(req)
-      return { answers: listAnswers(app.db, p.role === 'operator' ? null : p.id, req.query.limit) }
+      return { answers: await listAnswers(app.db, p.role === 'operator' ? null : p.id, req.query.limit) }
     },
   )
 

@@ -33,8 +33,8 @@ export default async function usageRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const p = principalOf(request)
-      const grants = listGrants(app.db, { analystId: p.id })
-      const counts = grantQueryCounts(app.db, grants.map((g) => g.id))
+      const grants = await listGrants(app.db, { analystId: p.id })
+      const counts = await grantQueryCounts(app.db, grants.map((g) => g.id))
       const total = { released: 0, cached: 0, refused: 0 }
       const views = grants.map((g) => {
         const c = counts.get(g.id)!
@@ -70,9 +70,9 @@ export default async function usageRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const id = request.params.id
-      getDataset(app.db, id)
-      const rows = datasetUsage(app.db, id)
-      const analysts = new Map(listGrants(app.db, { dataset: id }).map((g) => [g.id, g.analyst]))
+      await getDataset(app.db, id)
+      const rows = await datasetUsage(app.db, id)
+      const analysts = new Map((await listGrants(app.db, { dataset: id })).map((g) => [g.id, g.analyst]))
       const sum = <K extends string>(key: (r: (typeof rows)[number]) => K) => {
         const m = new Map<K, { queries: number; e: number; d: number; sample: (typeof rows)[number] }>()
         for (const r of rows) {

@@ -66,7 +66,7 @@ export default async function versionRoutes(app: FastifyInstance) {
           `uploads take ${[...INGEST_FORMATS, ENCRYPTED_CONTENT_TYPE].join(' or ')}, not ${format || 'no content type'}`,
         )
       }
-      getDataset(app.db, request.params.id)
+      await getDataset(app.db, request.params.id)
       const body = (request.body as Readable).pipe(byteLimit(app.config.uploadMaxBytes))
       ;(request.body as Readable).on('error', (err) => body.destroy(err))
       const actor = actorOf(request)

@@ -4,7 +4,7 @@ import type { EncryptedColumn } from '../he/types.js'
 import { columnBatchRows, kindContexts } from '../he/upload.js'
 import type { ColumnSpec, DatasetSpec } from '../../schema.js'
 import type { CodeArray, ColumnArray } from './types.js'
-import type { Db } from '../../store/db.js'
+import type { Sql } from '../../store/sql.js'
 import { getDataset, getVersion } from '../../store/datasets.js'
 import { loadWorkerMaterial, type HeWorkerMaterial } from '../he/material.js'
 import { uploadEncryption } from '../../store/he.js'
@@ -80,16 +80,18 @@ function dictionaryFor(col: ColumnSpec, stored: string[] | undefined): readonly 
   return null
 }
 
+type MaterialOf = (dataset: string) => Promise<HeWorkerMaterial>
+
 /**
  * `material` supplies a profile's Galois keys; the column store passes its
- * cache, so versions of one dataset share one copy. Synchronous: for tools
- * and tests. The service loads with loadVersionAsync, which gives the event
- * loop a turn between chunks.
+ * cache, so versions of one dataset share one copy. In one go: for tools and
+ * tests. The service loads with loadVersionAsync, which gives the event loop
+ * a turn between chunks.
  */
-export function loadVersion(db: Db, dataset: string, version: number, material: (dataset: string) => HeWorkerMaterial = (d) => loadWorkerMaterial(db, d)): LoadedVersion {
+export async function loadVersion(db: Sql, dataset: string, version: number, material: MaterialOf = (d) => loadWorkerMaterial(db, d)): Promise<LoadedVersion> {
   const steps = loadSteps(db, dataset, version, material)
   for (;;) {
-    const r = steps.next()
+    const r = await steps.next()
     if (r.done === true) return r.value
   }
 }
@@ -100,13 +102,13 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * The same load, a chunk at a time: a million-row version took 615 ms of the
  * main thread in one piece, and every request waited behind it. Between steps
  * (a column chunk of 65,536 rows, a few ciphertexts, a slice of the keep
- * mask) other requests run; each step reads the database with a statement of
- * its own, so nothing holds the connection across a turn.
+ * mask) other requests run; each step reads the store with a statement of
+ * its own, so nothing holds a connection across a turn.
  */
-export async function loadVersionAsync(db: Db, dataset: string, version: number, material: (dataset: string) => HeWorkerMaterial = (d) => loadWorkerMaterial(db, d)): Promise<LoadedVersion> {
+export async function loadVersionAsync(db: Sql, dataset: string, version: number, material: MaterialOf = (d) => loadWorkerMaterial(db, d)): Promise<LoadedVersion> {
   const steps = loadSteps(db, dataset, version, material)
   for (;;) {
-    const r = steps.next()
+    const r = await steps.next()
     if (r.done === true) return r.value
     await nextTurn()
   }
@@ -115,12 +117,12 @@ export async function loadVersionAsync(db: Db, dataset: string, version: number,
 /** Rows of the keep mask computed per step. */
 const KEEP_STEP = 1 << 18
 
-function* loadSteps(db: Db, dataset: string, version: number, material: (dataset: string) => HeWorkerMaterial): Generator<void, LoadedVersion> {
-  const { spec } = getDataset(db, dataset)
-  const v = getVersion(db, dataset, version)
+async function* loadSteps(db: Sql, dataset: string, version: number, material: MaterialOf): AsyncGenerator<void, LoadedVersion> {
+  const { spec } = await getDataset(db, dataset)
+  const v = await getVersion(db, dataset, version)
   const rows = v.rows
   const dicts = new Map<string, string[]>()
-  for (const r of columnDictionaries(db, v.uploadId)) {
+  for (const r of await columnDictionaries(db, v.uploadId)) {
     // An id column's dictionary holds every unit: a million of them took a hundred milliseconds to parse in one piece.
     dicts.set(r.column, yield* parseStringArray(r.json))
   }
@@ -132,7 +134,7 @@ function* loadSteps(db: Db, dataset: string, version: number, material: (dataset
   for (const col of spec.columns) {
     if (he !== null && col.protection === 'he') continue
     const dictionary = dictionaryFor(col, dicts.get(col.name))
-    const list = chunkList(db, v.uploadId, col.name)
+    const list = await chunkList(db, v.uploadId, col.name)
     // The in-memory shape of a column is a function of its declaration, never of its values: a declared
     // domain sets the code width, an undeclared one is always 32-bit (its size is the number of distinct
     // values, a private fact), and a nullable column always has a null bitmap, all zeros when no row is null.
@@ -141,9 +143,9 @@ function* loadSteps(db: Db, dataset: string, version: number, material: (dataset
     const values = sharedArray(target, rows)
     let nulls: Uint8Array | null = col.nullable === true ? new Uint8Array(new SharedArrayBuffer(Math.max(1, Math.ceil(rows / 8))), 0, Math.ceil(rows / 8)) : null
     for (const { chunk } of list) {
-      const c = readChunk(db, v.uploadId, col.name, chunk)
+      const c = await readChunk(db, v.uploadId, col.name, chunk)
       const offset = chunk * CHUNK_ROWS
-      // Copied into an aligned array: SQLite blobs carry no alignment guarantee.
+      // Copied into an aligned array: stored blobs carry no alignment guarantee.
       const src = decodeChunk(c.encoding, c.data, c.rows)
       // Same width: a byte copy; stored u32 codes narrowed to the loaded width otherwise.
       values.set(src as ArrayLike<number> & Float64Array, offset)
@@ -172,15 +174,15 @@ function encryptedBytes(c: EncryptedColumn): number {
 }
 
 /** The ciphertexts of a version's he columns, read once into shared memory; null for a version without any. */
-function* loadEncrypted(db: Db, spec: DatasetSpec, uploadId: number, rows: number, material: (dataset: string) => HeWorkerMaterial): Generator<void, LoadedEncrypted | null> {
-  const enc = uploadEncryption(db, uploadId)
+async function* loadEncrypted(db: Sql, spec: DatasetSpec, uploadId: number, rows: number, material: MaterialOf): AsyncGenerator<void, LoadedEncrypted | null> {
+  const enc = await uploadEncryption(db, uploadId)
   if (enc === null) return null
-  const m = material(spec.id)
+  const m = await material(spec.id)
   if (m.profileId !== enc.profileId) {
     throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `this version of ${spec.id} was encrypted under HE profile ${enc.profileId.slice(0, 12)}, not the dataset's ${m.profileId.slice(0, 12)}`)
   }
   const profile = profileFromJson(m.profile)
-  const total = ciphertextBytes(db, uploadId)
+  const total = await ciphertextBytes(db, uploadId)
   const sab = new SharedArrayBuffer(Math.max(1, total))
   const columns = new Map<string, { values: Uint8Array[][]; squares: Uint8Array[][] | null; batchRows: number }>()
   for (const plan of profile.columns) {
@@ -192,11 +194,11 @@ function* loadEncrypted(db: Db, spec: DatasetSpec, uploadId: number, rows: numbe
   }
   let offset = 0
   // A list first, then one ciphertext per read: no statement stays open across a turn of the event loop.
-  const list = ciphertextList(db, uploadId)
+  const list = await ciphertextList(db, uploadId)
   let sinceTurn = 0
   for (const item of list) {
     if (++sinceTurn % 8 === 0) yield
-    const r = { ...item, data: readCiphertext(db, uploadId, item) }
+    const r = { ...item, data: await readCiphertext(db, uploadId, item) }
     const col = columns.get(r.column_name)
     const contexts = kindContexts(profile, r.column_name, r.kind)
     const share = contexts.indexOf(r.context)
@@ -253,35 +255,23 @@ interface Entry {
  * Loaded versions, kept under a byte budget and evicted least recently used.
  * A version leased to a running query is pinned: it is never evicted under it,
  * even when that means running over the budget until the lease ends. The
- * service acquires with acquireAsync, which loads a chunk at a time and lets
+ * service acquires with acquire, which loads a chunk at a time and lets
  * every query of a version wait for its one load.
  */
 export class ColumnStore {
   private readonly entries = new Map<string, Entry>()
   /** Galois keys per dataset, loaded once: they are the same for every version. */
-  private readonly material = new Map<string, HeWorkerMaterial>()
+  private readonly material = new Map<string, Promise<HeWorkerMaterial>>()
   private clock = 0
   loads = 0
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Sql,
     private readonly budgetBytes: number,
   ) {}
 
-  /** Synchronous: for tools and tests. Refuses a version another caller is loading asynchronously. */
-  acquire(dataset: string, version: number): Lease {
-    const key = `${dataset}@${version}`
-    let entry = this.entries.get(key)
-    if (!entry) {
-      entry = { loaded: loadVersion(this.db, dataset, version, (d) => this.materialOf(d)), loading: null, pins: 0, lastUsed: 0 }
-      this.loads += 1
-      this.entries.set(key, entry)
-    }
-    if (entry.loaded === null) throw new Error(`version ${key} is being loaded; use acquireAsync`)
-    return this.lease(entry, entry.loaded)
-  }
-
-  async acquireAsync(dataset: string, version: number): Promise<Lease> {
+  /** A version's columns, loaded once (every query of a version waits for its one load), leased until release(). */
+  async acquire(dataset: string, version: number): Promise<Lease> {
     const key = `${dataset}@${version}`
     let entry = this.entries.get(key)
     if (!entry) {
@@ -327,11 +317,13 @@ export class ColumnStore {
     }
   }
 
-  private materialOf(dataset: string): HeWorkerMaterial {
+  private materialOf(dataset: string): Promise<HeWorkerMaterial> {
     let m = this.material.get(dataset)
     if (m === undefined) {
       m = loadWorkerMaterial(this.db, dataset)
       this.material.set(dataset, m)
+      // A failed load is not kept: the next query tries again.
+      m.catch(() => this.material.delete(dataset))
     }
     return m
   }

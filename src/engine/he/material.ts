@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { VeilboxError } from '../../errors/index.js'
 import type { DatasetSpec } from '../../schema.js'
 import type { AuditActor } from '../../store/audit.js'
-import type { Db } from '../../store/db.js'
+import type { Sql } from '../../store/sql.js'
 import { findStoredHeKeys, insertHeKeys, storedContextKeys } from '../../store/he.js'
 import { ParsedByText } from '../../store/parsed.js'
 import { galoisSteps } from './keys.js'
@@ -60,7 +60,7 @@ export function checkProfileFitsSpec(profile: HeProfile, spec: DatasetSpec): voi
 }
 
 /** Stores the public material of a dataset, once, with its audit record, after checking it fits the dataset. */
-export function storeHeKeys(db: Db, spec: DatasetSpec, material: PublicMaterial, actor: AuditActor, action: 'he.keys.create' | 'he.keys.import'): HeKeysRecord {
+export async function storeHeKeys(db: Sql, spec: DatasetSpec, material: PublicMaterial, actor: AuditActor, action: 'he.keys.create' | 'he.keys.import'): Promise<HeKeysRecord> {
   checkProfileFitsSpec(material.profile, spec)
   const profile = material.profile
   if (material.contexts.length !== profile.contexts.length) {
@@ -71,7 +71,7 @@ export function storeHeKeys(db: Db, spec: DatasetSpec, material: PublicMaterial,
       throw new VeilboxError('VEILBOX_ERR_HE_INVALID_PARAMETERS', `the Galois keys of context ${i} are for other rotations than rotate-and-sum uses`)
     }
   })
-  const stored = insertHeKeys(db, { dataset: spec.id, profileId: profile.id, profileJson: profileToJson(profile), contexts: material.contexts }, actor, action, {
+  const stored = await insertHeKeys(db, { dataset: spec.id, profileId: profile.id, profileJson: profileToJson(profile), contexts: material.contexts }, actor, action, {
     profileId: profile.id,
     contexts: profile.contexts.length,
     maxRows: profile.maxRows,
@@ -82,22 +82,22 @@ export function storeHeKeys(db: Db, spec: DatasetSpec, material: PublicMaterial,
 /** Parsed and re-hashed whenever the text differs: a row edited by hand cannot pass for the custodian's profile. */
 const profiles = new ParsedByText<HeProfile>(profileFromJson, 64)
 
-export function findHeKeys(db: Db, dataset: string): HeKeysRecord | null {
-  const row = findStoredHeKeys(db, dataset)
+export async function findHeKeys(db: Sql, dataset: string): Promise<HeKeysRecord | null> {
+  const row = await findStoredHeKeys(db, dataset)
   if (!row) return null
   return { dataset, profile: profiles.get(row.profileJson), createdAt: row.createdAt, createdBy: row.createdBy, publicBytes: row.publicBytes }
 }
 
 /** The dataset's profile, or HE_KEYS_MISSING. */
-export function heProfileOf(db: Db, dataset: string): HeProfile {
-  const keys = findHeKeys(db, dataset)
+export async function heProfileOf(db: Sql, dataset: string): Promise<HeProfile> {
+  const keys = await findHeKeys(db, dataset)
   if (keys === null) throw keysMissing(dataset)
   return keys.profile
 }
 
 /** Profile, public and Galois keys: what the service encrypts plaintext uploads with and its workers compute with. */
-export function heMaterial(db: Db, dataset: string): PublicMaterial {
-  return { dataset, profile: heProfileOf(db, dataset), contexts: storedContextKeys(db, dataset) }
+export async function heMaterial(db: Sql, dataset: string): Promise<PublicMaterial> {
+  return { dataset, profile: await heProfileOf(db, dataset), contexts: await storedContextKeys(db, dataset) }
 }
 
 /**
@@ -116,8 +116,8 @@ export interface HeWorkerMaterial {
   readonly bytes: number
 }
 
-export function loadWorkerMaterial(db: Db, dataset: string): HeWorkerMaterial {
-  const m = heMaterial(db, dataset)
+export async function loadWorkerMaterial(db: Sql, dataset: string): Promise<HeWorkerMaterial> {
+  const m = await heMaterial(db, dataset)
   const total = m.contexts.reduce((n, c) => n + c.galoisKeys.length + c.publicKey.length, 0)
   const sab = new SharedArrayBuffer(Math.max(1, total))
   const hash = createHash('sha256').update(m.profile.id)

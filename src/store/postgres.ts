@@ -1,0 +1,270 @@
+import { createHash } from 'node:crypto'
+import pg from 'pg'
+import { VeilboxError } from '../errors/index.js'
+import { PG_MIGRATIONS, type PgMigration } from './pg-migrations.js'
+import { activeTx, currentTx, type Database, type OpenTx, type Param, type Sql, type TxOptions } from './sql.js'
+
+/**
+ * The shared store: PostgreSQL through a node-postgres pool. Any number of
+ * veilbox nodes use one database; everything durable lives in it.
+ *
+ * Transactions run at READ COMMITTED (PostgreSQL's default). What must not
+ * race is held with SELECT ... FOR UPDATE in one fixed order: the grant row,
+ * then the dataset's budget row, then the audit chain's head row, always
+ * last (store/audit.ts). Ledger charges stay guarded UPDATEs (spent + x <=
+ * total). No SERIALIZABLE: under concurrent releases it fails most of them
+ * with serialization errors, where row locks make them wait their turn.
+ *
+ * Integer columns are bigint and come back as numbers (every ledger unit
+ * fits 2^53; a value that does not is refused rather than rounded); blobs
+ * and audit hashes are bytea.
+ */
+
+const INT8 = 20
+const NUMERIC = 1700
+
+function exactNumber(text: string): number {
+  const n = Number(text)
+  if (!Number.isSafeInteger(n)) throw new VeilboxError('VEILBOX_ERR_INTERNAL', `a stored integer (${text}) is beyond 2^53 and cannot be read exactly`)
+  return n
+}
+
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8 || oid === NUMERIC) return exactNumber
+    return pg.types.getTypeParser(oid, format as 'text')
+  },
+}
+
+/** Prepared-statement names: one per text, so each pooled connection parses a statement once. */
+const names = new Map<string, string>()
+function nameOf(text: string): string {
+  let n = names.get(text)
+  if (n === undefined) {
+    n = `vb_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`
+    names.set(text, n)
+  }
+  return n
+}
+
+function values(params: readonly Param[]): unknown[] {
+  return params.map((v) => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v))
+}
+
+type Client = pg.Pool | pg.PoolClient
+
+async function query(client: Client, text: string, params: readonly Param[], rowMode?: 'array'): Promise<pg.QueryResult> {
+  try {
+    return await client.query({ name: nameOf(text), text, values: values(params), ...(rowMode ? { rowMode } : {}) })
+  } catch (err) {
+    throw fromPg(err)
+  }
+}
+
+/** PostgreSQL's own errors keep their SQLSTATE in `code`; a failed connection says what, never the URL's credentials. */
+function fromPg(err: unknown): unknown {
+  const code = (err as { code?: string }).code
+  if (typeof code === 'string' && /^(ECONNREFUSED|ENOENT|ETIMEDOUT|EHOSTUNREACH|ECONNRESET|57P0[1-3]|08\d\d\d)$/.test(code)) {
+    return new VeilboxError('VEILBOX_ERR_STORE_UNAVAILABLE', 'the database is not reachable; retry shortly', {}, { cause: err, headers: { 'retry-after': '2' } })
+  }
+  return err
+}
+
+const hashColumn = (column: string): string => `encode(${column}, 'hex')`
+const hashParam = (hex: string): Param => Buffer.from(hex, 'hex')
+
+class PgTx implements OpenTx {
+  readonly dialect = 'postgres' as const
+  readonly inTransaction = true
+  open = true
+  private savepoints = 0
+
+  constructor(private readonly client: pg.PoolClient) {}
+
+  async all<T>(text: string, params: readonly Param[] = []): Promise<T[]> {
+    return (await query(this.client, text, params)).rows as T[]
+  }
+  async get<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
+    return (await query(this.client, text, params)).rows[0] as T | undefined
+  }
+  async rows(text: string, params: readonly Param[] = []): Promise<unknown[][]> {
+    return (await query(this.client, text, params, 'array')).rows as unknown[][]
+  }
+  async value<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
+    return ((await query(this.client, text, params, 'array')).rows[0] as unknown[] | undefined)?.[0] as T | undefined
+  }
+  async run(text: string, params: readonly Param[] = []): Promise<number> {
+    return (await query(this.client, text, params)).rowCount ?? 0
+  }
+  hashParam(hex: string): Param {
+    return hashParam(hex)
+  }
+  hashColumn(column: string): string {
+    return hashColumn(column)
+  }
+  async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+    const name = `sp${++this.savepoints}`
+    await this.client.query(`SAVEPOINT ${name}`)
+    try {
+      const out = await fn(this)
+      await this.client.query(`RELEASE SAVEPOINT ${name}`)
+      return out
+    } catch (err) {
+      await this.client.query(`ROLLBACK TO SAVEPOINT ${name}`)
+      await this.client.query(`RELEASE SAVEPOINT ${name}`)
+      throw err
+    } finally {
+      this.savepoints--
+    }
+  }
+}
+
+/** SQLSTATEs after which a whole transaction is tried again: a deadlock, a serialization failure. */
+const RETRY = new Set(['40P01', '40001'])
+
+export interface PgOptions {
+  /** Connections in this node's pool (default 10). */
+  readonly poolSize?: number
+  readonly migrations?: readonly PgMigration[]
+  /** The statement timeout for this node's sessions, ms (default 30 s). */
+  readonly statementTimeoutMs?: number
+}
+
+export class PgDatabase implements Database {
+  readonly dialect = 'postgres' as const
+  private closed = false
+
+  private constructor(readonly pool: pg.Pool) {}
+
+  static async open(url: string, options: PgOptions = {}): Promise<PgDatabase> {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize ?? 10,
+      types,
+      application_name: 'veilbox',
+      statement_timeout: options.statementTimeoutMs ?? 30_000,
+    })
+    // An idle connection that breaks (the server restarted) is dropped from the pool, not thrown at the process.
+    pool.on('error', () => {})
+    const db = new PgDatabase(pool)
+    try {
+      await migrate(db, options.migrations ?? PG_MIGRATIONS)
+    } catch (err) {
+      await pool.end()
+      throw fromPg(err)
+    }
+    return db
+  }
+
+  get inTransaction(): boolean {
+    return activeTx() !== undefined
+  }
+
+  async all<T>(text: string, params: readonly Param[] = []): Promise<T[]> {
+    const tx = activeTx()
+    if (tx) return tx.all<T>(text, params)
+    return (await query(this.pool, text, params)).rows as T[]
+  }
+  async get<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
+    const tx = activeTx()
+    if (tx) return tx.get<T>(text, params)
+    return (await query(this.pool, text, params)).rows[0] as T | undefined
+  }
+  async rows(text: string, params: readonly Param[] = []): Promise<unknown[][]> {
+    const tx = activeTx()
+    if (tx) return tx.rows(text, params)
+    return (await query(this.pool, text, params, 'array')).rows as unknown[][]
+  }
+  async value<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
+    const tx = activeTx()
+    if (tx) return tx.value<T>(text, params)
+    return ((await query(this.pool, text, params, 'array')).rows[0] as unknown[] | undefined)?.[0] as T | undefined
+  }
+  async run(text: string, params: readonly Param[] = []): Promise<number> {
+    const tx = activeTx()
+    if (tx) return tx.run(text, params)
+    return (await query(this.pool, text, params)).rowCount ?? 0
+  }
+  hashParam(hex: string): Param {
+    return hashParam(hex)
+  }
+  hashColumn(column: string): string {
+    return hashColumn(column)
+  }
+
+  async transaction<T>(fn: (tx: Sql) => Promise<T>, options: TxOptions = {}): Promise<T> {
+    const open = activeTx()
+    if (open) return open.transaction(fn)
+    if (this.closed) throw new Error('the database is closed')
+    for (let attempt = 1; ; attempt++) {
+      let client: pg.PoolClient
+      try {
+        client = await this.pool.connect()
+      } catch (err) {
+        throw fromPg(err)
+      }
+      const tx = new PgTx(client)
+      let broken = false
+      try {
+        await client.query('BEGIN')
+        if (options.staging) await client.query('SET LOCAL synchronous_commit = off')
+        const out = await currentTx.run(tx, () => fn(tx))
+        await client.query('COMMIT')
+        return out
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK')
+        } catch {
+          broken = true
+        }
+        const code = (err as { code?: string }).code
+        if (code !== undefined && RETRY.has(code) && attempt < 5) continue
+        throw fromPg(err)
+      } finally {
+        tx.open = false
+        client.release(broken)
+      }
+    }
+  }
+
+  async schemaVersion(): Promise<number> {
+    return (await this.value<number>('SELECT COALESCE(MAX(version), 0) FROM schema_migrations')) ?? 0
+  }
+
+  async describe(): Promise<{ backend: 'postgres' }> {
+    await this.value('SELECT 1')
+    return { backend: 'postgres' }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.pool.end()
+  }
+}
+
+/** Applies pending migrations, each in its own transaction under one advisory lock, so nodes starting together apply each once. */
+async function migrate(db: PgDatabase, migrations: readonly PgMigration[]): Promise<void> {
+  const client = await db.pool.connect()
+  try {
+    for (const m of migrations) {
+      await client.query('BEGIN')
+      try {
+        await client.query("SELECT pg_advisory_xact_lock(hashtext('veilbox.migrate'))")
+        await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)')
+        const done = await client.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version])
+        if (done.rowCount === 0) {
+          // The simple protocol: a migration is several statements in one text.
+          await client.query(m.sql)
+          await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, new Date().toISOString()])
+        }
+        await client.query('COMMIT')
+      } catch (err) {
+        await client.query('ROLLBACK')
+        throw err
+      }
+    }
+  } finally {
+    client.release()
+  }
+}
