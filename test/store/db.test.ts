@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { versionCommitment } from '../../src/store/fingerprint.js'
-import { immediate, openDb, schemaVersion } from '../../src/store/db.js'
+import { openDb } from '../../src/store/db.js'
 import { MIGRATIONS } from '../../src/store/migrations.js'
 import { tempDir } from '../helpers/app.js'
 
@@ -10,11 +10,12 @@ t.test('opening a fresh directory applies every migration with durable settings'
   const dir = tempDir(t)
   const db = openDb(path.join(dir, 'nested'))
   t.teardown(() => db.close())
-  t.equal(schemaVersion(db), MIGRATIONS.at(-1)!.version)
-  t.equal(db.pragma('journal_mode', { simple: true }), 'wal')
-  t.equal(db.pragma('synchronous', { simple: true }), 2, 'synchronous=FULL')
-  t.equal(db.pragma('busy_timeout', { simple: true }), 10_000)
-  t.equal(db.pragma('foreign_keys', { simple: true }), 1)
+  t.equal(await db.schemaVersion(), MIGRATIONS.at(-1)!.version)
+  t.equal(db.raw.pragma('journal_mode', { simple: true }), 'wal')
+  t.equal(db.raw.pragma('synchronous', { simple: true }), 2, 'synchronous=FULL')
+  t.equal(db.raw.pragma('busy_timeout', { simple: true }), 10_000)
+  t.equal(db.raw.pragma('foreign_keys', { simple: true }), 1)
+  t.same(await db.describe(), { backend: 'sqlite', journalMode: 'wal' })
   const mode = fs.statSync(path.join(dir, 'nested', 'veilbox.db')).mode & 0o777
   t.equal(mode, 0o600, 'the database file is owner-only')
   t.equal(fs.statSync(path.join(dir, 'nested')).mode & 0o777, 0o700, 'the data directory is owner-only')
@@ -23,61 +24,141 @@ t.test('opening a fresh directory applies every migration with durable settings'
 t.test('reopening applies nothing twice and keeps data', async (t) => {
   const dir = tempDir(t)
   const a = openDb(dir)
-  a.prepare("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('x', '{}', 'now', 'me')").run()
-  a.close()
+  await a.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('x', '{}', 'now', 'me')")
+  await a.close()
   const b = openDb(dir)
   t.teardown(() => b.close())
-  t.equal(b.prepare('SELECT COUNT(*) FROM datasets').pluck().get(), 1)
-  t.equal(schemaVersion(b), MIGRATIONS.at(-1)!.version)
+  t.equal(await b.value('SELECT COUNT(*) FROM datasets'), 1)
+  t.equal(await b.schemaVersion(), MIGRATIONS.at(-1)!.version)
 })
 
 t.test('a later migration applies on top of an older database', async (t) => {
   const dir = tempDir(t)
-  openDb(dir).close()
+  await openDb(dir).close()
   const next = [...MIGRATIONS, { version: 999, name: 'test', sql: 'CREATE TABLE extra (x INTEGER)' }]
   const db = openDb(dir, { migrations: next })
   t.teardown(() => db.close())
-  t.equal(schemaVersion(db), 999)
-  t.ok(db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'extra'").get())
+  t.equal(await db.schemaVersion(), 999)
+  t.ok(await db.get("SELECT 1 FROM sqlite_master WHERE name = 'extra'"))
 })
 
 t.test('a failing migration leaves the schema version where it was', async (t) => {
   const dir = tempDir(t)
-  openDb(dir).close()
+  await openDb(dir).close()
   const broken = [...MIGRATIONS, { version: 1000, name: 'broken', sql: 'CREATE TABLE ok1 (x); THIS IS NOT SQL' }]
   t.throws(() => openDb(dir, { migrations: broken }))
   const db = openDb(dir)
   t.teardown(() => db.close())
-  t.equal(schemaVersion(db), MIGRATIONS.at(-1)!.version)
-  t.notOk(db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'ok1'").get(), 'the half-done migration rolled back')
+  t.equal(await db.schemaVersion(), MIGRATIONS.at(-1)!.version)
+  t.notOk(await db.get("SELECT 1 FROM sqlite_master WHERE name = 'ok1'"), 'the half-done migration rolled back')
 })
 
 t.test('writes go through BEGIN IMMEDIATE and roll back on error', async (t) => {
   const dir = tempDir(t)
   const db = openDb(dir)
   t.teardown(() => db.close())
-  const statements: string[] = []
-  const traced = openDb(dir)
-  t.teardown(() => traced.close())
+  const other = openDb(dir)
+  t.teardown(() => other.close())
   // A second connection cannot take the write lock while the first holds it: proof of IMMEDIATE.
-  traced.pragma('busy_timeout = 0')
-  immediate(db, () => {
-    statements.push('in')
-    t.throws(() => traced.prepare("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('y', '{}', 'now', 'me')").run(), /SQLITE_BUSY|locked/)
+  other.raw.pragma('busy_timeout = 0')
+  const inside = await db.transaction(async () => {
+    t.throws(() => other.raw.prepare("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('y', '{}', 'now', 'me')").run(), /SQLITE_BUSY|locked/)
+    return 'in'
   })
-  t.same(statements, ['in'])
-  t.throws(() =>
-    immediate(db, () => {
-      db.prepare("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('z', '{}', 'now', 'me')").run()
+  t.equal(inside, 'in')
+  await t.rejects(
+    db.transaction(async (tx) => {
+      await tx.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('z', '{}', 'now', 'me')")
       throw new Error('boom')
     }),
+    /boom/,
   )
-  t.equal(db.prepare("SELECT COUNT(*) FROM datasets WHERE id = 'z'").pluck().get(), 0)
+  t.equal(await db.value("SELECT COUNT(*) FROM datasets WHERE id = 'z'"), 0)
+})
+
+t.test('reads outside a transaction never see one that has not committed; reads inside it see its writes', async (t) => {
+  const dir = tempDir(t)
+  const db = openDb(dir)
+  t.teardown(() => db.close())
+  let release!: () => void
+  const gate = new Promise<void>((r) => (release = r))
+  const seen: unknown[] = []
+  const writing = db.transaction(async (tx) => {
+    await tx.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('w', '{}', 'now', 'me')")
+    seen.push(await tx.value("SELECT COUNT(*) FROM datasets WHERE id = 'w'"))
+    // Through the database handle, in the transaction's own context: the transaction's connection.
+    seen.push(await db.value("SELECT COUNT(*) FROM datasets WHERE id = 'w'"))
+    await gate
+  })
+  await new Promise((r) => setImmediate(r))
+  t.equal(await db.value("SELECT COUNT(*) FROM datasets WHERE id = 'w'"), 0, 'another context reads the committed state')
+  release()
+  await writing
+  t.same(seen, [1, 1])
+  t.equal(await db.value("SELECT COUNT(*) FROM datasets WHERE id = 'w'"), 1, 'and the commit once it is made')
+})
+
+t.test('a transaction started inside another joins it as a savepoint, rolled back alone', async (t) => {
+  const dir = tempDir(t)
+  const db = openDb(dir)
+  t.teardown(() => db.close())
+  const insert = (id: string) => db.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ($1, '{}', 'now', 'me')", [id])
+  await db.transaction(async () => {
+    await insert('outer')
+    await db.transaction(async () => insert('kept'))
+    await db
+      .transaction(async () => {
+        await insert('undone')
+        throw new Error('inner')
+      })
+      .catch(() => {})
+  })
+  t.same((await db.all<{ id: string }>('SELECT id FROM datasets ORDER BY id')).map((r) => r.id), ['kept', 'outer'])
+})
+
+t.test('a write outside a transaction is one of its own, queued behind the others', async (t) => {
+  const dir = tempDir(t)
+  const db = openDb(dir)
+  t.teardown(() => db.close())
+  const order: string[] = []
+  const first = db.transaction(async (tx) => {
+    await new Promise((r) => setTimeout(r, 20))
+    await tx.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('a', '{}', 'now', 'me')")
+    order.push('transaction')
+  })
+  const second = db.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('b', '{}', 'now', 'me')").then(() => order.push('write'))
+  await Promise.all([first, second])
+  t.same(order, ['transaction', 'write'])
+})
+
+t.test('migration 7 on a database made before it: the chain head row is the last record', async (t) => {
+  const dir = tempDir(t)
+  const old = openDb(dir, { migrations: MIGRATIONS.filter((m) => m.version <= 6) })
+  const { appendAudit, verifyChain } = await import('../../src/store/audit.js')
+  t.rejects(appendAudit(old, { actor: { principal: 'x', role: 'system' }, action: 'a', outcome: 'ok' }), /inside a write transaction/)
+  // Records as the earlier code wrote them: chained by hand.
+  const { recordHash, GENESIS_HASH } = await import('../../src/store/audit.js')
+  let prev = GENESIS_HASH
+  for (let seq = 1; seq <= 3; seq++) {
+    const base = { id: `a_${String(seq).padStart(32, '0')}`, seq, time: 't', actor: { principal: 'x', role: 'system' }, action: 'a', dataset: null, version: null, grant: null, purpose: null, queryHash: null, charged: null, outcome: 'ok', detail: null, prevHash: prev }
+    const hash = recordHash(base)
+    old.raw
+      .prepare('INSERT INTO audit_log (record_id, seq, time, actor, role, action, outcome, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(base.id, seq, 't', 'x', 'system', 'a', 'ok', prev, hash)
+    prev = hash
+  }
+  await old.close()
+  const db = openDb(dir)
+  t.teardown(() => db.close())
+  t.same(await db.get('SELECT seq, hash FROM audit_chain_head'), { seq: 3, hash: prev })
+  await db.transaction((tx) => appendAudit(tx, { actor: { principal: 'x', role: 'system' }, action: 'b', outcome: 'ok' }))
+  const chain = await verifyChain(db)
+  t.match(chain, { ok: true, records: 4 }, 'the next record extends the chain the earlier code wrote')
 })
 
 t.test('migrations 4 and 6 on a database made before them: salts and commitments, record ids from then on, one principal per earlier name', async (t) => {
   const dir = tempDir(t)
-  const old = openDb(dir, { migrations: MIGRATIONS.filter((m) => m.version <= 3) })
+  const old = openDb(dir, { migrations: MIGRATIONS.filter((m) => m.version <= 3) }).raw
   old.prepare("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('d', '{}', 'then', 'olga')").run()
   old.prepare("INSERT INTO uploads (id, dataset_id, state, started_at) VALUES (1, 'd', 'committed', 'then')").run()
   old.prepare(`INSERT INTO dataset_versions (dataset_id, version, upload_id, rows, sha256, created_at, created_by) VALUES ('d', 1, 1, 3, '${'ab'.repeat(32)}', 'then', 'olga')`).run()
@@ -89,12 +170,12 @@ t.test('migrations 4 and 6 on a database made before them: salts and commitments
   old.close()
   const db = openDb(dir)
   t.teardown(() => db.close())
-  const v = db.prepare('SELECT salt, commitment, sha256 FROM dataset_versions').get() as { salt: Buffer; commitment: string; sha256: string }
+  const v = (await db.get<{ salt: Buffer; commitment: string; sha256: string }>('SELECT salt, commitment, sha256 FROM dataset_versions'))!
   t.equal(v.salt.length, 32)
   t.equal(v.commitment, versionCommitment(v.salt, v.sha256))
-  const ids = db.prepare('SELECT name, principal_id FROM api_keys ORDER BY key_id').all() as { name: string; principal_id: string }[]
+  const ids = await db.all<{ name: string; principal_id: string }>('SELECT name, principal_id FROM api_keys ORDER BY key_id')
   t.equal(ids[0]!.principal_id, ids[1]!.principal_id, "a name's earlier keys stay one principal, as they were treated")
   t.not(ids[2]!.principal_id, ids[0]!.principal_id)
-  t.equal(db.prepare("SELECT analyst_id FROM grants WHERE id = 'g_1'").pluck().get(), ids[0]!.principal_id)
-  t.same(db.prepare('SELECT name, role FROM principals ORDER BY name').all(), [{ name: 'alice', role: 'analyst' }, { name: 'olga', role: 'operator' }])
+  t.equal(await db.value("SELECT analyst_id FROM grants WHERE id = 'g_1'"), ids[0]!.principal_id)
+  t.same(await db.all('SELECT name, role FROM principals ORDER BY name'), [{ name: 'alice', role: 'analyst' }, { name: 'olga', role: 'operator' }])
 })
