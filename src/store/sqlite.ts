@@ -83,6 +83,10 @@ class Conn {
     const s = this.statements.get(text, 'pluck')
     return s.stmt.get(...bind(s.order, params))
   }
+  /** A statement without parameters or rows (BEGIN, COMMIT, SAVEPOINT, PRAGMA), prepared once: exec() would parse it every time. */
+  exec(text: string): void {
+    this.statements.get(text, 'object').stmt.run()
+  }
   run(text: string, params: readonly Param[]): number {
     const s = this.statements.get(text, 'object')
     if (s.stmt.reader) {
@@ -129,14 +133,14 @@ class SqliteTx implements OpenTx {
   /** A savepoint: rolled back alone if fn throws. */
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
     const name = `sp${++this.savepoints}`
-    this.conn.raw.exec(`SAVEPOINT ${name}`)
+    this.conn.exec(`SAVEPOINT ${name}`)
     try {
       const out = await fn(this)
-      this.conn.raw.exec(`RELEASE ${name}`)
+      this.conn.exec(`RELEASE ${name}`)
       return out
     } catch (err) {
-      this.conn.raw.exec(`ROLLBACK TO ${name}`)
-      this.conn.raw.exec(`RELEASE ${name}`)
+      this.conn.exec(`ROLLBACK TO ${name}`)
+      this.conn.exec(`RELEASE ${name}`)
       throw err
     } finally {
       this.savepoints--
@@ -297,12 +301,11 @@ export class SqliteDatabase implements Database {
     }
     if (options.staging && this.wal !== null) {
       return this.queue.run(async () => {
-        const raw = this.writer.raw
-        raw.pragma('synchronous = NORMAL')
+        this.writer.exec('PRAGMA synchronous = NORMAL')
         try {
           return await this.immediate(fn)
         } finally {
-          raw.pragma('synchronous = FULL')
+          this.writer.exec('PRAGMA synchronous = FULL')
         }
       })
     }
@@ -311,15 +314,15 @@ export class SqliteDatabase implements Database {
 
   /** BEGIN IMMEDIATE ... COMMIT around fn, which runs with the transaction as its context. */
   private async immediate<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
-    const raw = this.writer.raw
-    const tx = new SqliteTx(this.writer)
-    raw.exec('BEGIN IMMEDIATE')
+    const w = this.writer
+    const tx = new SqliteTx(w)
+    w.exec('BEGIN IMMEDIATE')
     try {
       const out = await currentTx.run(tx, () => fn(tx))
-      raw.exec('COMMIT')
+      w.exec('COMMIT')
       return out
     } catch (err) {
-      if (raw.inTransaction) raw.exec('ROLLBACK')
+      if (w.raw.inTransaction) w.exec('ROLLBACK')
       throw err
     } finally {
       tx.open = false
@@ -353,8 +356,7 @@ export class SqliteDatabase implements Database {
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
     try {
       await this.queue.run(async () => {
-        const raw = this.writer.raw
-        raw.pragma('synchronous = NORMAL')
+        this.writer.exec('PRAGMA synchronous = NORMAL')
         try {
           await this.immediate(async (tx) => {
             for (const item of batch) {
@@ -366,7 +368,7 @@ export class SqliteDatabase implements Database {
             }
           })
         } finally {
-          raw.pragma('synchronous = FULL')
+          this.writer.exec('PRAGMA synchronous = FULL')
         }
       })
       await this.syncFile(this.wal!)
@@ -384,11 +386,11 @@ export class SqliteDatabase implements Database {
   }
 
   async schemaVersion(): Promise<number> {
-    return this.reader.raw.pragma('user_version', { simple: true }) as number
+    return this.reader.value('PRAGMA user_version', []) as number
   }
 
   async describe(): Promise<{ backend: 'sqlite'; journalMode: string }> {
-    return { backend: 'sqlite', journalMode: String(this.writer.raw.pragma('journal_mode', { simple: true })) }
+    return { backend: 'sqlite', journalMode: String(this.reader.value('PRAGMA journal_mode', [])) }
   }
 
   /** Waits for the writes queued and in flight, then closes both connections. */
