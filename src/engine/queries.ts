@@ -591,15 +591,6 @@ export class QueryEngine {
         auditRecord: newRecordId(),
         keyId: this.signer.keyId,
       }
-      await appendAudit(tx, {
-        id: receiptBody.auditRecord,
-        actor,
-        action: 'query.release',
-        outcome: 'ok',
-        ...subjectOf(p),
-        charged: { epsilon: String(gc.epsilon / MICRO), delta: String(gc.delta / FEMTO) },
-        detail: { queryId, mechanism: p.plan.mechanism, dataset: { epsilon: dc.epsilon / MICRO, delta: dc.delta / FEMTO }, receipt: receiptDigest(receiptBody) },
-      })
       const receipt = signReceipt(receiptBody, this.signer.privateKey)
       const body: AnswerBody = {
         queryId,
@@ -634,6 +625,16 @@ export class QueryEngine {
         epsilon_micro: gc.epsilon,
         delta_femto: gc.delta,
         created_at: createdAt,
+      })
+      // The chain's head is locked last and held for the least time: after the answer is stored.
+      await appendAudit(tx, {
+        id: receiptBody.auditRecord,
+        actor,
+        action: 'query.release',
+        outcome: 'ok',
+        ...subjectOf(p),
+        charged: { epsilon: String(gc.epsilon / MICRO), delta: String(gc.delta / FEMTO) },
+        detail: { queryId, mechanism: p.plan.mechanism, dataset: { epsilon: dc.epsilon / MICRO, delta: dc.delta / FEMTO }, receipt: receiptDigest(receiptBody) },
       })
       Object.freeze(body)
       this.freshJson.set(body, json)
