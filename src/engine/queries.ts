@@ -5,6 +5,7 @@ import { answerBody, findAnswer, getAnswerRow, insertAnswer, type AnswerRef } fr
 import { findDatasetBudget } from '../store/budgets.js'
 import { findDataset, getVersion, latestVersion, latestVersionNumber, type VersionRecord } from '../store/datasets.js'
 import type { Sql, Store } from '../store/db.js'
+import type { TxOptions } from '../store/sql.js'
 import { ParsedByText } from '../store/parsed.js'
 import { getGrant, type GrantRecord } from '../store/grants.js'
 import { guardedCharge, type Charge } from '../store/ledger.js'
@@ -196,8 +197,13 @@ export class QueryEngine {
   async close(): Promise<void> {}
 
   /** A write that may share its durable commit with others arriving together (the store's group commit). */
-  private write<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
-    return this.db.transaction(fn, { group: true })
+  private write<T>(fn: (tx: Sql) => Promise<T>, locks?: TxOptions['locks']): Promise<T> {
+    return this.db.transaction(fn, { group: true, ...(locks ? { locks } : {}) })
+  }
+
+  /** The rows a release or a deadline charge locks: its grant's, then its dataset's budget (declared for the group commit). */
+  private releaseLocks(p: Prepared): TxOptions['locks'] {
+    return { grants: [p.grant.id], budgets: [p.spec.id] }
   }
 
   /** What a query would charge and how precise it would be; reads no data, spends nothing. */
@@ -268,10 +274,10 @@ export class QueryEngine {
           if (!serialized.finite) throw new VeilboxError('VEILBOX_ERR_DP_NOT_FINITE', 'a released value or interval was not a finite number; nothing was released or charged')
         } catch (err) {
           // A deadline hit is charged like an answer: whether an answer comes back must not depend on the data.
-          if (isVeilboxError(err) && err.code === 'VEILBOX_ERR_SANDBOX_TIMEOUT') throw await this.write((tx) => this.chargeDeadline(tx, actor, prepared, queryId, err))
+          if (isVeilboxError(err) && err.code === 'VEILBOX_ERR_SANDBOX_TIMEOUT') throw await this.write((tx) => this.chargeDeadline(tx, actor, prepared, queryId, err), this.releaseLocks(prepared))
           throw publicComputeError(err)
         }
-        return await this.write((tx) => this.commit(tx, actor, prepared, released, serialized, queryId))
+        return await this.write((tx) => this.commit(tx, actor, prepared, released, serialized, queryId), this.releaseLocks(prepared))
       } finally {
         void noise.then((end) => end(), () => {})
       }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import type { Sql } from './sql.js'
+import { activeTx, type Param, type Sql } from './sql.js'
 
 /**
  * The audit chain: one record per event that touches data, budget or access,
@@ -147,60 +147,90 @@ function auditColumns(db: Sql): string {
 }
 
 /**
- * Appends one record. Must run inside a write transaction: the chain's head
- * row is read and moved under a lock held to the commit (FOR UPDATE on
- * PostgreSQL, the write lock on SQLite), so concurrent writers, on this node
- * or another, never fork the chain and never leave a gap. Take it last, after
- * every other row the transaction locks: the head is what every writer
- * queues on, and it is held for the shortest time that way.
+ * Appends one record to the chain, as part of the caller's transaction: it
+ * is written when the transaction ends, just before COMMIT, with every other
+ * record the transaction appended (a group commit's whole batch), and is
+ * lost with the transaction if that rolls back (or with a savepoint rolled
+ * back inside it). Must run inside a write transaction.
+ *
+ * Writing them last is what keeps the chain both consistent and fast: the
+ * chain's head row is locked there (FOR UPDATE on PostgreSQL; SQLite's write
+ * lock holds it already), after every other row the transaction locks, and
+ * held only for one select, one insert, one update and the commit. Positions
+ * are handed out under that lock, so concurrent writers, on this node or
+ * another, never fork the chain and a rolled-back transaction leaves no gap.
  */
-export async function appendAudit(db: Sql, event: AuditEvent, now: Date = new Date()): Promise<AuditRecord> {
-  if (!db.inTransaction) throw new Error('appendAudit must run inside a write transaction')
-  const head = (await db.rows(`SELECT seq, ${db.hashColumn('hash')} FROM audit_chain_head WHERE id = 1 FOR UPDATE`))[0] as [number, string] | undefined
+export async function appendAudit(db: Sql, event: AuditEvent): Promise<void> {
+  const tx = activeTx()
+  if (!db.inTransaction || tx === undefined) throw new Error('appendAudit must run inside a write transaction')
+  tx.deferred.add(CHAIN, { ...event, id: event.id ?? newRecordId() }, writeRecords)
+}
+
+/** The kind of deferred work appendAudit adds. */
+const CHAIN = Object.freeze({ kind: 'audit records' })
+
+/** Rows per INSERT: 17 parameters each, under SQLite's and PostgreSQL's limits on parameters per statement. */
+const INSERT_ROWS = 500
+
+async function writeRecords(tx: Sql, events: readonly AuditEvent[]): Promise<void> {
+  const head = (await tx.rows(`SELECT seq, ${tx.hashColumn('hash')} FROM audit_chain_head WHERE id = 1 FOR UPDATE`))[0] as [number, string] | undefined
   if (head === undefined) throw new Error('the audit chain has no head row (audit_chain_head)')
-  const base: Omit<AuditRecord, 'hash'> = {
-    id: event.id ?? newRecordId(),
-    seq: head[0] + 1,
-    time: now.toISOString(),
-    actor: { principal: event.actor.principal, role: event.actor.role },
-    action: event.action,
-    dataset: event.dataset ?? null,
-    version: event.version ?? null,
-    grant: event.grant ?? null,
-    purpose: event.purpose ?? null,
-    queryHash: event.queryHash ?? null,
-    charged: event.charged ?? null,
-    outcome: event.outcome,
-    detail: event.detail ?? null,
-    prevHash: head[1],
+  const time = new Date().toISOString()
+  let [seq, prevHash] = head
+  const records: AuditRecord[] = events.map((event) => {
+    const base: Omit<AuditRecord, 'hash'> = {
+      id: event.id!,
+      seq: ++seq,
+      time,
+      actor: { principal: event.actor.principal, role: event.actor.role },
+      action: event.action,
+      dataset: event.dataset ?? null,
+      version: event.version ?? null,
+      grant: event.grant ?? null,
+      purpose: event.purpose ?? null,
+      queryHash: event.queryHash ?? null,
+      charged: event.charged ?? null,
+      outcome: event.outcome,
+      detail: event.detail ?? null,
+      prevHash,
+    }
+    const record: AuditRecord = { ...base, hash: recordHash(base) }
+    prevHash = record.hash
+    return record
+  })
+  for (let i = 0; i < records.length; i += INSERT_ROWS) {
+    const part = records.slice(i, i + INSERT_ROWS)
+    const params: Param[] = []
+    const rows = part.map((r) => {
+      const at = params.length
+      params.push(
+        r.id!,
+        r.seq,
+        r.time,
+        r.actor.principal,
+        r.actor.role,
+        r.action,
+        r.dataset,
+        r.version,
+        r.grant,
+        r.purpose,
+        r.queryHash,
+        r.charged?.epsilon ?? null,
+        r.charged?.delta ?? null,
+        r.outcome,
+        r.detail === null ? null : canonicalJson(r.detail),
+        tx.hashParam(r.prevHash),
+        tx.hashParam(r.hash),
+      )
+      return `(${Array.from({ length: 17 }, (_, k) => `$${at + k + 1}`).join(', ')})`
+    })
+    await tx.run(
+      `INSERT INTO audit_log (record_id, seq, time, actor, role, action, dataset, version, grant_id, purpose, query_hash,
+         charged_epsilon, charged_delta, outcome, detail, prev_hash, hash) VALUES ${rows.join(', ')}`,
+      params,
+    )
   }
-  const record: AuditRecord = { ...base, hash: recordHash(base) }
-  await db.run(
-    `INSERT INTO audit_log (record_id, seq, time, actor, role, action, dataset, version, grant_id, purpose, query_hash,
-       charged_epsilon, charged_delta, outcome, detail, prev_hash, hash)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-    [
-      record.id!,
-      record.seq,
-      record.time,
-      record.actor.principal,
-      record.actor.role,
-      record.action,
-      record.dataset,
-      record.version,
-      record.grant,
-      record.purpose,
-      record.queryHash,
-      record.charged?.epsilon ?? null,
-      record.charged?.delta ?? null,
-      record.outcome,
-      record.detail === null ? null : canonicalJson(record.detail),
-      db.hashParam(record.prevHash),
-      db.hashParam(record.hash),
-    ],
-  )
-  await db.run('UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE id = 1', [record.seq, db.hashParam(record.hash)])
-  return record
+  await tx.run('UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE id = 1', [seq, tx.hashParam(prevHash)])
 }
 
 export type VerifyResult =

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { VeilboxError } from '../errors/index.js'
 import { PG_MIGRATIONS, type PgMigration } from './pg-migrations.js'
-import { activeTx, currentTx, type Database, type OpenTx, type Param, type Sql, type TxOptions } from './sql.js'
+import { activeTx, currentTx, DeferredWork, type Database, type OpenTx, type Param, type Sql, type TxOptions } from './sql.js'
 
 /**
  * The shared store: PostgreSQL through a node-postgres pool. Any number of
@@ -77,6 +77,7 @@ class PgTx implements OpenTx {
   readonly dialect = 'postgres' as const
   readonly inTransaction = true
   open = true
+  readonly deferred = new DeferredWork()
   private savepoints = 0
 
   constructor(private readonly client: pg.PoolClient) {}
@@ -102,14 +103,42 @@ class PgTx implements OpenTx {
   hashColumn(column: string): string {
     return hashColumn(column)
   }
+  /**
+   * One write of a group commit, in a savepoint of its own. The SAVEPOINT and
+   * RELEASE are not waited for: node-postgres sends each queued statement as
+   * soon as the one before it is answered, so they cost the batch no turn of
+   * the event loop while it holds its locks. A failure is rolled back to the
+   * savepoint, waited for.
+   */
+  async item<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+    const name = `sp${++this.savepoints}`
+    const quiet = (text: string) => void this.client.query(text).catch(() => {})
+    quiet(`SAVEPOINT ${name}`)
+    const mark = this.deferred.mark()
+    try {
+      const out = await fn(this)
+      quiet(`RELEASE SAVEPOINT ${name}`)
+      return out
+    } catch (err) {
+      this.deferred.rollbackTo(mark)
+      await this.client.query(`ROLLBACK TO SAVEPOINT ${name}`)
+      await this.client.query(`RELEASE SAVEPOINT ${name}`)
+      throw err
+    } finally {
+      this.savepoints--
+    }
+  }
+
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
     const name = `sp${++this.savepoints}`
     await this.client.query(`SAVEPOINT ${name}`)
+    const mark = this.deferred.mark()
     try {
       const out = await fn(this)
       await this.client.query(`RELEASE SAVEPOINT ${name}`)
       return out
     } catch (err) {
+      this.deferred.rollbackTo(mark)
       await this.client.query(`ROLLBACK TO SAVEPOINT ${name}`)
       await this.client.query(`RELEASE SAVEPOINT ${name}`)
       throw err
@@ -130,9 +159,20 @@ export interface PgOptions {
   readonly statementTimeoutMs?: number
 }
 
+interface Queued {
+  readonly fn: (tx: Sql) => Promise<unknown>
+  readonly locks: TxOptions['locks']
+  readonly resolve: (v: unknown) => void
+  readonly reject: (e: unknown) => void
+}
+
 export class PgDatabase implements Database {
   readonly dialect = 'postgres' as const
   private closed = false
+  private pending: Queued[] = []
+  private scheduled = false
+  private running = false
+  private readonly maxBatch = 256
 
   private constructor(readonly pool: pg.Pool) {}
 
@@ -196,6 +236,25 @@ export class PgDatabase implements Database {
     const open = activeTx()
     if (open) return open.transaction(fn)
     if (this.closed) throw new Error('the database is closed')
+    if (options.group) {
+      return new Promise<T>((resolve, reject) => {
+        this.pending.push({ fn, locks: options.locks, resolve: resolve as (v: unknown) => void, reject })
+        this.schedule()
+      })
+    }
+    return this.attempts(async (tx, client) => {
+      if (options.staging) await client.query('SET LOCAL synchronous_commit = off')
+      return fn(tx)
+    })
+  }
+
+  /**
+   * One transaction around `body`, tried again whole (up to 5 times) after a
+   * deadlock or a serialization failure. The deferred work (audit records)
+   * runs last, then COMMIT; a COMMIT that PostgreSQL turned into a rollback
+   * (the transaction had failed) is an error, never a success.
+   */
+  private async attempts<T>(body: (tx: PgTx, client: pg.PoolClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient
       try {
@@ -207,9 +266,13 @@ export class PgDatabase implements Database {
       let broken = false
       try {
         await client.query('BEGIN')
-        if (options.staging) await client.query('SET LOCAL synchronous_commit = off')
-        const out = await currentTx.run(tx, () => fn(tx))
-        await client.query('COMMIT')
+        const out = await currentTx.run(tx, async () => {
+          const r = await body(tx, client)
+          await tx.deferred.flush(tx)
+          return r
+        })
+        const done = await client.query('COMMIT')
+        if (done.command !== 'COMMIT') throw new Error(`the transaction was rolled back at COMMIT (${done.command})`)
         return out
       } catch (err) {
         try {
@@ -227,6 +290,60 @@ export class PgDatabase implements Database {
     }
   }
 
+  /**
+   * Group commit: writes that arrive together share one transaction and one
+   * durable COMMIT. Each waits for the disk anyway, and a release holds its
+   * grant's row until its COMMIT returns, so one COMMIT per release capped a
+   * grant at one release per fsync. A batch first locks every grant row and
+   * then every budget row its writes declared, each set in sorted order, in
+   * two statements; each write then runs in a savepoint of its own (rolled
+   * back alone if it throws); the audit records of the whole batch go last,
+   * under one lock of the chain head. Every batch on every node takes its
+   * locks in that order (grants by id, budgets by id, the head), so two
+   * batches never wait on each other in a circle. One batch is in flight per
+   * node; the next is gathered while it commits.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.running) return
+    this.scheduled = true
+    // Let the requests already in flight queue their writes first.
+    setImmediate(() => void this.flush())
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false
+    this.running = true
+    const batch = this.pending.splice(0, this.maxBatch)
+    try {
+      const grants = [...new Set(batch.flatMap((b) => b.locks?.grants ?? []))].sort()
+      const budgets = [...new Set(batch.flatMap((b) => b.locks?.budgets ?? []))].sort()
+      let outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
+      await this.attempts(async (tx, client) => {
+        outcomes = []
+        if (grants.length > 0) await client.query({ text: 'SELECT id FROM grants WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', values: [grants] })
+        if (budgets.length > 0) await client.query({ text: 'SELECT dataset_id FROM dataset_budgets WHERE dataset_id = ANY($1::text[]) ORDER BY dataset_id FOR UPDATE', values: [budgets] })
+        for (const item of batch) {
+          try {
+            outcomes.push({ ok: true, value: await tx.item(item.fn) })
+          } catch (error) {
+            outcomes.push({ ok: false, error })
+          }
+        }
+      })
+      batch.forEach((item, i) => {
+        const o = outcomes[i]!
+        if (o.ok) item.resolve(o.value)
+        else item.reject(o.error)
+      })
+    } catch (error) {
+      // The shared transaction failed: none of the batch is acknowledged.
+      for (const item of batch) item.reject(error)
+    } finally {
+      this.running = false
+      if (this.pending.length > 0) this.schedule()
+    }
+  }
+
   async schemaVersion(): Promise<number> {
     return (await this.value<number>('SELECT COALESCE(MAX(version), 0) FROM schema_migrations')) ?? 0
   }
@@ -236,8 +353,10 @@ export class PgDatabase implements Database {
     return { backend: 'postgres' }
   }
 
+  /** Waits for the writes queued and the batch in flight, then ends the pool. */
   async close(): Promise<void> {
     if (this.closed) return
+    while (this.scheduled || this.running || this.pending.length > 0) await new Promise<void>((resolve) => setTimeout(resolve, 5))
     this.closed = true
     await this.pool.end()
   }

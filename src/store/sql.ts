@@ -31,6 +31,13 @@ export interface TxOptions {
    */
   readonly group?: boolean
   /**
+   * The rows a grouped write will lock FOR UPDATE (grants by id, budgets by
+   * dataset): PostgreSQL's group commit locks them for the whole batch first,
+   * in sorted order, so batches on different nodes never deadlock. A grouped
+   * write must lock no other grant or budget row.
+   */
+  readonly locks?: { readonly grants?: readonly string[]; readonly budgets?: readonly string[] }
+  /**
    * Staged data whose commit need not wait for the disk (an upload's chunks:
    * a crash discards the upload anyway, and the version's own commit makes
    * everything before it durable). SQLite: synchronous=NORMAL for this
@@ -77,6 +84,44 @@ export interface Database extends Sql {
 /** The transaction a piece of work runs in: set by the drivers for the duration of fn. */
 export interface OpenTx extends Sql {
   readonly open: boolean
+  /** Work the transaction does last, just before COMMIT (audit records: the chain head is locked there, after every other row). */
+  readonly deferred: DeferredWork
+}
+
+/**
+ * Items a transaction gathers and writes at its end, in one go per kind: the
+ * drivers run `flush` before COMMIT, and a savepoint rolled back drops the
+ * items added inside it.
+ */
+export class DeferredWork {
+  private readonly kinds = new Map<object, { items: unknown[]; flush: (tx: Sql, items: readonly unknown[]) => Promise<void> }>()
+
+  add<T>(kind: object, item: T, flush: (tx: Sql, items: readonly T[]) => Promise<void>): void {
+    let k = this.kinds.get(kind)
+    if (k === undefined) {
+      k = { items: [], flush: flush as (tx: Sql, items: readonly unknown[]) => Promise<void> }
+      this.kinds.set(kind, k)
+    }
+    k.items.push(item)
+  }
+
+  /** Where a savepoint starts. */
+  mark(): Map<object, number> {
+    return new Map([...this.kinds].map(([kind, k]) => [kind, k.items.length]))
+  }
+
+  /** A savepoint rolled back: what was added since `mark` goes with it. */
+  rollbackTo(mark: Map<object, number>): void {
+    for (const [kind, k] of this.kinds) k.items.length = mark.get(kind) ?? 0
+  }
+
+  /** Writes every kind's items (called once, before COMMIT). */
+  async flush(tx: Sql): Promise<void> {
+    for (const k of this.kinds.values()) {
+      const items = k.items.splice(0)
+      if (items.length > 0) await k.flush(tx, items)
+    }
+  }
 }
 
 export const currentTx = new AsyncLocalStorage<OpenTx>()

@@ -4,7 +4,7 @@ import { promisify } from 'node:util'
 import BetterSqlite3 from 'better-sqlite3'
 import type { Statement } from 'better-sqlite3'
 import { MIGRATIONS, type Migration } from './migrations.js'
-import { activeTx, currentTx, placeholderOrder, type Database, type OpenTx, type Param, type Sql, type TxOptions } from './sql.js'
+import { activeTx, currentTx, DeferredWork, placeholderOrder, type Database, type OpenTx, type Param, type Sql, type TxOptions } from './sql.js'
 
 /**
  * The embedded store: one SQLite file in the data directory, WAL mode,
@@ -104,6 +104,7 @@ class SqliteTx implements OpenTx {
   readonly dialect = 'sqlite' as const
   readonly inTransaction = true
   open = true
+  readonly deferred = new DeferredWork()
   private savepoints = 0
 
   constructor(private readonly conn: Conn) {}
@@ -134,11 +135,13 @@ class SqliteTx implements OpenTx {
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
     const name = `sp${++this.savepoints}`
     this.conn.exec(`SAVEPOINT ${name}`)
+    const mark = this.deferred.mark()
     try {
       const out = await fn(this)
       this.conn.exec(`RELEASE ${name}`)
       return out
     } catch (err) {
+      this.deferred.rollbackTo(mark)
       this.conn.exec(`ROLLBACK TO ${name}`)
       this.conn.exec(`RELEASE ${name}`)
       throw err
@@ -318,7 +321,11 @@ export class SqliteDatabase implements Database {
     const tx = new SqliteTx(w)
     w.exec('BEGIN IMMEDIATE')
     try {
-      const out = await currentTx.run(tx, () => fn(tx))
+      const out = await currentTx.run(tx, async () => {
+        const r = await fn(tx)
+        await tx.deferred.flush(tx)
+        return r
+      })
       w.exec('COMMIT')
       return out
     } catch (err) {
