@@ -63,26 +63,33 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     reply.header('x-request-id', request.id)
   })
 
-  // External first, then veilbox's own plugins, then routes.
-  // Security headers before authentication, so that every refusal carries them.
-  await app.register(errors)
-  await app.register(headers)
-  await app.register(openapi, { version: VERSION })
-  await app.register(db, { config: options.config })
-  await app.register(auth, { failuresPerMinute: options.config.authFailuresPerMinute })
-  await app.register(engine, options.sandboxWorker ? { sandboxWorker: options.sandboxWorker } : {})
-  await app.register(rateLimits, { rateLimitPerMinute: options.config.rateLimitPerMinute })
-  await app.register(requests, { bodyIdleTimeoutMs: options.config.bodyIdleTimeoutMs, maxOpenRequests: options.config.maxOpenRequests })
+  try {
+    // External first, then veilbox's own plugins, then routes.
+    // Security headers before authentication, so that every refusal carries them.
+    await app.register(errors)
+    await app.register(headers)
+    await app.register(openapi, { version: VERSION })
+    await app.register(db, { config: options.config })
+    await app.register(auth, { failuresPerMinute: options.config.authFailuresPerMinute })
+    await app.register(engine, options.sandboxWorker ? { sandboxWorker: options.sandboxWorker } : {})
+    await app.register(rateLimits, { rateLimitPerMinute: options.config.rateLimitPerMinute })
+    await app.register(requests, { bodyIdleTimeoutMs: options.config.bodyIdleTimeoutMs, maxOpenRequests: options.config.maxOpenRequests })
 
-  await app.register(healthRoutes)
-  await app.register(keyRoutes)
-  await app.register(datasetRoutes)
-  await app.register(versionRoutes)
-  await app.register(budgetRoutes)
-  await app.register(grantRoutes)
-  await app.register(queryRoutes)
-  await app.register(auditRoutes)
-  await app.register(usageRoutes)
-  await app.register(consolePlugin)
+    await app.register(healthRoutes)
+    await app.register(keyRoutes)
+    await app.register(datasetRoutes)
+    await app.register(versionRoutes)
+    await app.register(budgetRoutes)
+    await app.register(grantRoutes)
+    await app.register(queryRoutes)
+    await app.register(auditRoutes)
+    await app.register(usageRoutes)
+    await app.register(consolePlugin)
+  } catch (err) {
+    // A plugin that failed (a store that cannot be reached, a secret that does not open the signing key) leaves
+    // nothing open behind it: the pool, workers and timers of the plugins before it are closed, and the process can end.
+    await app.close().catch(() => {})
+    throw err
+  }
   return app
 }

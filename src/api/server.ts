@@ -19,10 +19,16 @@ export async function startServer(config: Config, options: { handleSignals?: boo
   app.server.requestTimeout = 0 // uploads may take minutes; per-route deadlines apply instead
   app.server.headersTimeout = 60_000
   app.server.keepAliveTimeout = 72_000
-  const report = await bootstrap(app.db, config.dataDir, {
-    demo: config.demo,
-    he: { custodian: app.custodian, keysDir: config.custodianUrl === null ? config.custodianDir : null },
-  })
+  let report: Awaited<ReturnType<typeof bootstrap>>
+  try {
+    report = await bootstrap(app.db, config.dataDir, {
+      demo: config.demo,
+      he: { custodian: app.custodian, keysDir: config.custodianUrl === null ? config.custodianDir : null },
+    })
+  } catch (err) {
+    await app.close().catch(() => {})
+    throw err
+  }
   if (report.createdDataset) app.log.info('created the demo dataset binzhou_households')
   if (report.createdHeDataset) app.log.info('created the encrypted demo dataset binzhou_subsidies')
   if (report.heProblem !== undefined) app.log.warn({ problem: report.heProblem }, 'the encrypted demo dataset could not be made; the rest of the demo is there')

@@ -151,12 +151,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ...overrides,
   })
   checkCustodianDir(config)
-  checkSecret(config)
   return config
 }
 
-/** Every node of a cluster opens the shared signing key with the same secret: without one, a PostgreSQL node cannot start. */
-function checkSecret(config: Config): void {
+/**
+ * Every node of a cluster opens the shared signing key with the same secret:
+ * without one, a PostgreSQL node cannot start. Checked when a server starts,
+ * before it opens anything (offline commands given --public-key need none).
+ */
+export function checkServerSecret(config: Config): void {
   if (config.databaseUrl === null || config.secretFile !== null || config.secret !== null) return
   const problem = 'VEILBOX_SECRET_FILE: with VEILBOX_DATABASE_URL every node needs the cluster\'s sealing secret (a file of at least 32 random bytes, e.g. openssl rand -hex 32); see docs/deploy.md'
   throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', `invalid environment: ${problem}`, { problems: [problem] })

@@ -45,6 +45,41 @@ t.test('veilbox secret rotate seals the stored signing key under a new secret; t
   const head2 = JSON.parse((await runCli(['audit', 'head'], env(newFile))).stdout) as { keyId: string }
   t.equal(head2.keyId, head1.keyId, 'the same key, sealed anew')
   t.notMatch(rotated.stdout + verified.stdout + stale.stderr, /a1a1|b2b2/, 'no secret is printed')
+
+  // A node given the old secret refuses to start, says why, and ends (nothing it opened keeps it alive).
+  const node = await runCli(['serve', '--port', '0', '--data-dir', path.join(dir, 'node')], env(oldFile))
+  t.equal(node.code, 1)
+  t.match(node.stderr, /VEILBOX_ERR_CONFIG_SECRET_MISMATCH/)
+  const noSecret = await runCli(['serve', '--port', '0'], { VEILBOX_DATABASE_URL: url, VEILBOX_DATA_DIR: dir })
+  t.equal(noSecret.code, 1)
+  t.match(noSecret.stderr, /VEILBOX_SECRET_FILE: with VEILBOX_DATABASE_URL every node needs/)
+})
+
+t.test('a first node on an empty PostgreSQL database makes its data directory and writes the operator key there', { skip }, async (t) => {
+  const pg = await startPostgres(t)
+  const url = await pg.createDatabase()
+  const dir = tempDir(t)
+  const dataDir = path.join(dir, 'not', 'yet')
+  const { spawn } = await import('node:child_process')
+  const { fileURLToPath } = await import('node:url')
+  const entry = fileURLToPath(new URL('../helpers/cli-entry.ts', import.meta.url))
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'serve', '--port', '0', '--data-dir', dataDir], {
+    env: { ...process.env, VEILBOX_DATABASE_URL: url, VEILBOX_SECRET: 'test-sealing-secret-of-at-least-32-characters', VEILBOX_LOG_LEVEL: 'silent' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  t.teardown(() => child.kill('SIGKILL'))
+  let out = ''
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (out.includes('listening on')) resolve()
+    })
+    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)))
+  })
+  t.match(out, /API keys written to .*operator-key\.json/)
+  const key = JSON.parse(fs.readFileSync(path.join(dataDir, 'operator-key.json'), 'utf8')) as { operator: string }
+  t.match(key.operator, /^vbx_/)
+  t.equal(fs.statSync(dataDir).mode & 0o777, 0o700, 'owner-only, as on SQLite')
 })
 
 t.test('secret rotate needs a PostgreSQL store', async (t) => {

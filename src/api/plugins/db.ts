@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Config } from '../../config/index.js'
+import fs from 'node:fs'
+import { checkServerSecret, type Config } from '../../config/index.js'
 import { describeLocation, lockDataDir, openStore, type Store } from '../../store/db.js'
 import { discardStaleUploads } from '../../ingest/index.js'
 
@@ -24,6 +25,9 @@ export default fp(
     app.decorate('config', opts.config)
     const c = opts.config
     const shared = c.databaseUrl !== null
+    checkServerSecret(c)
+    // The node's own files (key files written at first start, the in-process custodian's neighbour) live here, on either store.
+    fs.mkdirSync(c.dataDir, { recursive: true, mode: 0o700 })
     // One server per data directory (SQLite mode): taken before anything is migrated or created.
     const lock = shared ? null : lockDataDir(c.dataDir)
     let db: Store

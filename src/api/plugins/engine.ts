@@ -28,6 +28,9 @@ declare module 'fastify' {
 export default fp(
   async function engine(app: FastifyInstance, opts: { sandboxWorker?: string }) {
     const c = app.config
+    // First, before anything that holds threads or timers. One node: a key file in the data directory. A cluster: one key in the database, sealed under
+    // the secret every node is given.
+    const signingKey = await serviceSigningKey(c, app.db, () => sealerFromSecret(readSecret({ file: c.secretFile, value: c.secret })!))
     const store = new ColumnStore(app.db, c.columnCacheBytes)
     const choice = loadKernel({ native: c.native })
     const kernel = kernelReport(choice)
@@ -44,8 +47,6 @@ export default fp(
     }, kernel.kernel)
     app.decorate('columnStore', store)
     app.decorate('executor', executor)
-    // One node: a key file in the data directory. A cluster: one key in the database, sealed under the secret every node is given.
-    const signingKey = await serviceSigningKey(c, app.db, () => sealerFromSecret(readSecret({ file: c.secretFile, value: c.secret })!))
     app.decorate('signingKey', signingKey)
     // The chain's head signed at start, at intervals and at close (store/audit-heads.ts).
     const signHead = async (): Promise<void> => {
