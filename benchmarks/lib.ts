@@ -172,13 +172,25 @@ export function listeningUrl(child: ChildProcess, exited: (code: number | null) 
 }
 
 /**
- * Starts a real veilbox server as its own process on an ephemeral port, with a
- * fresh data directory unless one is given. `from: 'dist'` runs the compiled
- * CLI, as `npm start` does (benchmarks build first); the default runs the
- * sources through tsx, so tests never meet a stale build.
+ * Starts a real veilbox server as its own process on an ephemeral port (or
+ * `port`), with a fresh data directory unless one is given. `from: 'dist'`
+ * runs the compiled CLI, as `npm start` does (benchmarks build first); the
+ * default runs the sources through tsx, so tests never meet a stale build.
+ * `databaseUrl` keeps the durable state in that PostgreSQL database
+ * (`serve --database-url`) instead of SQLite in the data directory; the data
+ * directory still holds the node's own files.
  */
 export async function startServerProcess(
-  options: { demo?: boolean; env?: Record<string, string>; dataDir?: string; keepDataDir?: boolean; from?: 'src' | 'dist'; cpus?: string | null } = {},
+  options: {
+    demo?: boolean
+    env?: Record<string, string>
+    dataDir?: string
+    keepDataDir?: boolean
+    from?: 'src' | 'dist'
+    cpus?: string | null
+    databaseUrl?: string
+    port?: number
+  } = {},
 ): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-bench-'))
   const args =
@@ -187,7 +199,16 @@ export async function startServerProcess(
       : ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts')]
   // Each server gets a custodian key directory of its own, beside (never inside) its data directory.
   const custodianDir = `${dataDir}-custodian`
-  const [command, argv] = pinnedCommand(options.cpus ?? null, process.execPath, [...args, 'serve', ...(options.demo ? ['--demo'] : []), '--port', '0', '--data-dir', dataDir])
+  const [command, argv] = pinnedCommand(options.cpus ?? null, process.execPath, [
+    ...args,
+    'serve',
+    ...(options.demo ? ['--demo'] : []),
+    '--port',
+    String(options.port ?? 0),
+    '--data-dir',
+    dataDir,
+    ...(options.databaseUrl === undefined ? [] : ['--database-url', options.databaseUrl]),
+  ])
   const child = spawn(command, argv, {
     env: { ...process.env, VEILBOX_LOG_LEVEL: 'warn', VEILBOX_RATE_LIMIT: '10000000', VEILBOX_CUSTODIAN_DIR: custodianDir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -200,7 +221,8 @@ export async function startServerProcess(
     url,
     dataDir,
     stop: async () => {
-      if (child.exitCode === null) {
+      // A child killed by a signal (kill -9 in the fault and cluster tests) has no exit code, only a signal code.
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r))
         child.kill('SIGTERM')
         await exited

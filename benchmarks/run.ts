@@ -66,6 +66,18 @@ const BENCHES: Bench[] = [
       goals: (Array.isArray(r.goals) ? (r.goals as Row[]) : []).map((g) => ({ goal: g.goal, target: g.target, measured: g.measured, met: g.met })),
     }),
   },
+  {
+    name: 'cluster',
+    script: 'benchmarks/cluster.ts',
+    smoke: { DURATION: '1', WARMUP: '0', CONNECTIONS: '6', ROWS: '5000', GRANTS: '6', NODES: '2', STRICT: '1' },
+    headline: (r) =>
+      Object.fromEntries(
+        (Array.isArray(r.configs) ? (r.configs as Row[]) : []).map((c) => {
+          const p = (k: string) => (c[k] ?? {}) as Row
+          return [String(c.name), { freshPerSec: p('fresh').requestsPerSec, freshP99Ms: p('fresh').p99Ms, freshSpreadPerSec: p('freshSpread').requestsPerSec, cachedPerSec: p('cached').requestsPerSec, cachedP99Ms: p('cached').p99Ms, auditOk: p('audit').ok }]
+        }),
+      ),
+  },
 ]
 
 function runOne(b: Bench): Promise<{ code: number | null; seconds: number; hostStealPercent: number | null }> {
