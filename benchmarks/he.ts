@@ -80,9 +80,9 @@ async function main(): Promise<void> {
   try {
     const url = await app.listen({ host: '127.0.0.1', port: 0 })
     const keys = {
-      operator: createKey(app.db, { name: 'olga', role: 'operator' }, SYSTEM_ACTOR).key,
-      analyst: createKey(app.db, { name: 'alice', role: 'analyst' }, SYSTEM_ACTOR).key,
-      custodian: createKey(app.db, { name: 'carl', role: 'custodian' }, SYSTEM_ACTOR).key,
+      operator: (await createKey(app.db, { name: 'olga', role: 'operator' }, SYSTEM_ACTOR)).key,
+      analyst: (await createKey(app.db, { name: 'alice', role: 'analyst' }, SYSTEM_ACTOR)).key,
+      custodian: (await createKey(app.db, { name: 'carl', role: 'custodian' }, SYSTEM_ACTOR)).key,
     }
     const call = async (as: keyof typeof keys, method: string, route: string, body?: unknown, contentType = 'application/json'): Promise<Record<string, unknown>> => {
       const res = await fetch(new URL(route, url), {
@@ -138,9 +138,9 @@ async function main(): Promise<void> {
     const version = up.version as number
 
     // The same stored ciphertexts, from the column store, for both SUMs.
-    const lease = app.columnStore.acquire(SPEC.id, version)
+    const lease = await app.columnStore.acquire(SPEC.id, version)
     const column = lease.version.he!.columns.get('amount')!
-    const material = heMaterial(app.db, SPEC.id)
+    const material = await heMaterial(app.db, SPEC.id)
     const evalKeys = await EvaluationKeys.open(material)
     const ctx = await contextFor(material.profile.contexts[0]!)
     const galois = evalKeys.galoisKeys(0)

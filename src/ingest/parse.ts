@@ -24,6 +24,9 @@ async function* csvRows(spec: DatasetSpec, input: Readable, limits: IngestLimits
   // max_record_size bounds the parser's record buffer (characters): a field or record with no end in sight is refused, not grown.
   const parser = csvParse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true, max_record_size: limits.maxLineBytes })
   const guard = utf8Guard()
+  // A stream that failed before reading began (over the upload limit, the client gone, while the store was
+  // asked for the dataset) emits no error again: its stored error is the refusal.
+  if (input.errored) throw input.errored
   input.on('error', (err) => guard.destroy(err))
   guard.on('error', (err) => parser.destroy(err))
   input.pipe(guard).pipe(parser)

@@ -5,7 +5,7 @@ import { startServerProcess } from '../../benchmarks/lib.js'
 import { DEMO_SPEC, demoCsv } from '../../src/demo/binzhou.js'
 import { setDatasetBudget } from '../../src/store/budgets.js'
 import { createDataset } from '../../src/store/datasets.js'
-import { immediate, openDb } from '../../src/store/db.js'
+import { openDb } from '../../src/store/db.js'
 import { guardedCharge } from '../../src/store/ledger.js'
 import { createGrant, getGrant } from '../../src/store/grants.js'
 import { ingest } from '../../src/ingest/index.js'
@@ -28,23 +28,26 @@ t.test('with 0.9 left, 20 parallel queries at 0.1: exactly 9 succeed and exactly
   for (const r of refused) t.equal(r.json().code, 'VEILBOX_ERR_BUDGET_EXHAUSTED')
   const grant = (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json()
   t.same(grant.budget.epsilon, { total: 1, spent: 1, remaining: 0 })
-  t.equal(qa.app.db.prepare('SELECT COUNT(*) FROM answers').pluck().get(), 10)
+  t.equal(await qa.app.db.value<number>('SELECT COUNT(*) FROM answers'), 10)
 })
 
+// The two tests below are SQLite's by construction, whatever VEILBOX_TEST_STORE says: servers started on one
+// data directory (openDb, the lock file) and a second process writing that SQLite file. Nodes sharing one
+// PostgreSQL database are test/cluster's.
 t.test('finding 12: a second server on one data directory refuses to start; a server and another process writing the database never overspend', async (t) => {
   const dir = tempDir(t)
   const db = openDb(dir)
-  createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
+  await createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
   await ingest(db, DEMO_SPEC.id, 'text/csv', demoCsv(2000), SYSTEM_ACTOR)
-  setDatasetBudget(db, DEMO_SPEC.id, { epsilonMicro: 100e6, deltaFemto: 0 }, SYSTEM_ACTOR, { epsilon: '100', delta: '0' })
-  const key = createKey(db, { name: 'alice', role: 'analyst' }, SYSTEM_ACTOR).key
-  const grant = createGrant(
+  await setDatasetBudget(db, DEMO_SPEC.id, { epsilonMicro: 100e6, deltaFemto: 0 }, SYSTEM_ACTOR, { epsilon: '100', delta: '0' })
+  const key = (await createKey(db, { name: 'alice', role: 'analyst' }, SYSTEM_ACTOR)).key
+  const grant = await createGrant(
     db,
     { analyst: 'alice', dataset: DEMO_SPEC.id, purpose: 'two processes', columns: null, aggregates: null, epsilonMicro: 1_000_000, deltaFemto: 0, expiresAt: new Date(Date.now() + 3600_000).toISOString() },
     SYSTEM_ACTOR,
     { epsilon: '1', delta: '0' },
   )
-  db.close()
+  await db.close()
   const a = await startServerProcess({ dataDir: dir })
   t.teardown(() => a.stop())
   // The second server on the same directory: refused before it touches anything.
@@ -56,7 +59,7 @@ t.test('finding 12: a second server on one data directory refuses to start; a se
   let charged = 0
   const charger = (async () => {
     for (let i = 0; i < 40; i++) {
-      const ok = immediate(other, () => guardedCharge(other, 'grants', grant.id, { epsilon: 50_000, delta: 0, rho: 0, rhoBefore: 0 }))
+      const ok = await other.transaction((tx) => guardedCharge(tx, 'grants', grant.id, { epsilon: 50_000, delta: 0, rho: 0, rhoBefore: 0 }))
       if (ok) charged += 50_000
       await new Promise((r) => setTimeout(r, 5))
     }
@@ -73,11 +76,11 @@ t.test('finding 12: a second server on one data directory refuses to start; a se
   await charger
   const answered = results.filter((r) => r.status === 200).length
   for (const r of results.filter((x) => x.status !== 200)) t.equal(r.body.code, 'VEILBOX_ERR_BUDGET_EXHAUSTED')
-  const spent = getGrant(other, grant.id).ledger.epsilonSpent
+  const spent = (await getGrant(other, grant.id)).ledger.epsilonSpent
   t.equal(spent, answered * 100_000 + charged, 'the ledger is exactly the sum of both processes\' charges')
   t.ok(spent <= 1_000_000, `never more than 1.0 (${spent / 1e6})`)
   t.ok(spent > 1_000_000 - 100_000, 'and the budget was used up')
-  t.equal(other.prepare('SELECT COUNT(*) FROM answers').pluck().get(), answered)
+  t.equal(await other.value<number>('SELECT COUNT(*) FROM answers'), answered)
   t.ok(fs.existsSync(path.join(dir, 'veilbox.lock')))
 })
 
@@ -91,9 +94,9 @@ t.test('finding 12: two simultaneous fresh starts with the demo: one serves, the
   t.match(String(refused?.reason), /in use by another veilbox server/)
   const db = openDb(dir)
   t.teardown(() => db.close())
-  const ids = db.prepare('SELECT id FROM datasets ORDER BY id').pluck().all()
+  const ids = (await db.rows('SELECT id FROM datasets ORDER BY id')).map((r) => r[0])
   t.same(ids, ['binzhou_households', 'binzhou_subsidies'])
-  t.same(db.prepare('SELECT dataset_id, COUNT(*) AS n FROM dataset_versions GROUP BY dataset_id ORDER BY dataset_id').all(), [
+  t.same(await db.all('SELECT dataset_id, COUNT(*) AS n FROM dataset_versions GROUP BY dataset_id ORDER BY dataset_id'), [
     { dataset_id: 'binzhou_households', n: 1 },
     { dataset_id: 'binzhou_subsidies', n: 1 },
   ])

@@ -32,7 +32,7 @@ t.test('an operator creates, lists, reads and revokes grants; analysts see only 
   t.equal(revoked.json().status, 'revoked')
   const twice = await qa.call('operator', { method: 'DELETE', url: `/v1/grants/${g.id}` })
   t.equal(twice.json().code, 'VEILBOX_ERR_POLICY_GRANT_REVOKED')
-  const audit = qa.app.db.prepare("SELECT action FROM audit_log WHERE action LIKE 'grant.%' ORDER BY seq").pluck().all()
+  const audit = (await qa.app.db.rows("SELECT action FROM audit_log WHERE action LIKE 'grant.%' ORDER BY seq")).map((r) => r[0])
   t.same(audit, ['grant.create', 'grant.create', 'grant.revoke'])
 })
 
@@ -93,7 +93,7 @@ t.test('a query outside its grant is refused with 403 naming the reason', async 
   const revoked = await ask('SELECT COUNT(*) FROM binzhou_households', narrow)
   t.match(revoked.json(), { code: 'VEILBOX_ERR_POLICY_GRANT_REVOKED', grant: narrow })
 
-  qa.app.db.prepare("UPDATE grants SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?").run(qa.grant)
+  await qa.app.db.run("UPDATE grants SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = $1", [qa.grant])
   const expired = await ask('SELECT COUNT(*) FROM binzhou_households', qa.grant)
   t.equal(expired.statusCode, 403)
   t.match(expired.json(), { code: 'VEILBOX_ERR_POLICY_GRANT_EXPIRED', expiresAt: '2020-01-01T00:00:00.000Z' })
@@ -121,7 +121,7 @@ t.test('dataset budgets: set, read, and never below what is spent', async (t) =>
   t.equal(analyst.statusCode, 403)
   const bad = await qa.call('operator', { method: 'PUT', url: `/v1/datasets/${qa.dataset}/budget`, payload: { epsilon: -1 } })
   t.equal(bad.statusCode, 400)
-  const audit = qa.app.db.prepare("SELECT COUNT(*) FROM audit_log WHERE action = 'budget.set'").pluck().get()
+  const audit = await qa.app.db.value<number>("SELECT COUNT(*) FROM audit_log WHERE action = 'budget.set'")
   t.equal(audit, 2, 'the initial set and the raise; the refused ones left no record')
 })
 
@@ -131,7 +131,7 @@ t.test('finding 8: totals round down and charges up, read exactly from their dec
   t.equal(budget.statusCode, 200, budget.body)
   t.equal(budget.json().epsilon.total, 100, 'epsilon 100.0000001 holds 100, not 100.000001')
   t.equal(budget.json().delta.total, 0.999999999999999, 'delta 0.9999999999999999 holds 999999999999999 femto-units, not 1')
-  t.equal(qa.app.db.prepare('SELECT delta_total FROM dataset_budgets').pluck().get(), 999_999_999_999_999)
+  t.equal(await qa.app.db.value<number>('SELECT delta_total FROM dataset_budgets'), 999_999_999_999_999)
   const grant = await qa.call('operator', {
     method: 'POST',
     url: '/v1/grants',
@@ -139,9 +139,9 @@ t.test('finding 8: totals round down and charges up, read exactly from their dec
   })
   t.equal(grant.statusCode, 201, grant.body)
   t.equal(grant.json().budget.epsilon.total, 1)
-  const row = qa.app.db.prepare('SELECT epsilon_total, delta_total FROM grants WHERE id = ?').get(grant.json().id)
+  const row = await qa.app.db.get('SELECT epsilon_total, delta_total FROM grants WHERE id = $1', [grant.json().id])
   t.same(row, { epsilon_total: 1_000_000, delta_total: 1_000_000 }, '1e-9 is exactly 1,000,000 femto-units (float multiplication made it 1,000,001)')
-  const recorded = qa.app.db.prepare("SELECT detail FROM audit_log WHERE action = 'grant.create' ORDER BY seq DESC LIMIT 1").pluck().get() as string
+  const recorded = (await qa.app.db.value<string>("SELECT detail FROM audit_log WHERE action = 'grant.create' ORDER BY seq DESC LIMIT 1"))!
   t.match(JSON.parse(recorded), { epsilon: '1', delta: '1e-9' }, 'the chain records what the grant holds')
   const tiny = await qa.call('operator', { method: 'POST', url: '/v1/grants', payload: { analyst: 'alice', dataset: qa.dataset, purpose: 'too small', epsilon: 1e-7, expiresAt: '2099-01-01T00:00:00Z' } })
   t.equal(tiny.statusCode, 400)

@@ -16,7 +16,7 @@ const QUERIES = Number(process.env.HE_MEMORY_QUERIES ?? 1000)
 t.test(`${QUERIES} encrypted queries grow resident memory by less than 50 MB`, async (t) => {
   const ha = await heApp(t, { degree: 4096, maxRows: 600, variance: false })
   const up = await uploadClinic(ha, clinicRows(500), 'owner')
-  const alice = authenticate(ha.app.db, ha.keys.analyst)!
+  const alice = (await authenticate(ha.app.db, ha.keys.analyst))!
   const run = async (i: number) => {
     const res = await ha.app.queries.run(
       alice,
@@ -41,6 +41,6 @@ t.test(`${QUERIES} encrypted queries grow resident memory by less than 50 MB`, a
   const growth = (after - before) / 1024 / 1024
   t.comment(`${QUERIES} queries in ${((Date.now() - started) / 1000).toFixed(1)} s; RSS ${(before / 1048576).toFixed(0)} MB -> ${(after / 1048576).toFixed(0)} MB (${growth.toFixed(1)} MB)`)
   t.ok(growth < 50, `resident memory grew by ${growth.toFixed(1)} MB`)
-  const decrypts = ha.app.db.prepare("SELECT COUNT(*) FROM audit_log WHERE action = 'custodian.decrypt'").pluck().get() as number
+  const decrypts = await ha.app.db.value<number>("SELECT COUNT(*) FROM audit_log WHERE action = 'custodian.decrypt'")
   t.equal(decrypts, QUERIES + WARMUP, 'every query was decrypted by the custodian')
 })

@@ -5,7 +5,8 @@ import t from 'tap'
 import { loadSeal } from '../../src/engine/he/context.js'
 import { KeyStore } from '../../src/engine/he/keystore.js'
 import { ENCRYPTED, encryptedUpload } from '../helpers/he.js'
-import { tempDir, testApp } from '../helpers/app.js'
+import { SqliteDatabase } from '../../src/store/sqlite.js'
+import { tempDir, testApp, type TestApp } from '../helpers/app.js'
 
 /**
  * Where plaintext and keys never are. A canary value planted in an he column
@@ -71,7 +72,43 @@ function patterns(x: number): Map<string, Buffer> {
 }
 
 function filesUnder(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]))
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : e.isFile() ? [path.join(dir, e.name)] : []))
+}
+
+/**
+ * The directories the store under test keeps bytes in, by label: the data
+ * directory (SQLite's database, WAL and SHM, and every other file of the
+ * service); on PostgreSQL also the whole test cluster's directory (heap and
+ * TOAST files, WAL, the server log), which test/helpers/pg.ts puts beside
+ * its unix socket, the database URL's host.
+ */
+function storeDirs(ta: TestApp): [string, string][] {
+  const dirs: [string, string][] = [['', ta.dataDir]]
+  const url = ta.config.databaseUrl
+  // (Not new URL(): postgres://user@/db, with the host in the query, is no WHATWG URL.)
+  if (url !== null) dirs.push(['postgres/', new URLSearchParams(url.slice(url.indexOf('?') + 1)).get('host')!])
+  return dirs
+}
+
+/** Every file of those directories, read now (one that vanishes meanwhile, a server's temporary file, is skipped). */
+function storeFiles(ta: TestApp): [string, Buffer][] {
+  const out: [string, Buffer][] = []
+  for (const [label, dir] of storeDirs(ta)) {
+    for (const f of filesUnder(dir)) {
+      try {
+        out.push([label + path.relative(dir, f), fs.readFileSync(f)])
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      }
+    }
+  }
+  return out
+}
+
+/** What the store committed, moved into its main files: SQLite's WAL into the database file; PostgreSQL's dirty buffers into the heap files. */
+async function checkpoint(ta: TestApp): Promise<void> {
+  if (ta.app.db instanceof SqliteDatabase) ta.app.db.raw.pragma('wal_checkpoint(FULL)')
+  else await ta.app.db.run('CHECKPOINT')
 }
 
 /** Whether `hay` holds any 48-byte piece of `needle` (sampled through it). */
@@ -98,8 +135,10 @@ t.test('a canary in an he column appears nowhere in the data directory; the secr
   })
   ok(grant)
   ok(await ta.call('custodian', { method: 'POST', url: '/v1/datasets/payroll/he/keys', payload: { maxRows: 1000, polyModulusDegree: 8192 } }))
-  const keyBlobs = (ta.app.db.prepare('SELECT public_key, galois_keys FROM he_public_keys').all() as { public_key: Buffer; galois_keys: Buffer }[]).flatMap((r) => [r.public_key, r.galois_keys])
-  const CANARY = pickCanary(keyBlobs)
+  const keyBlobs = (await ta.app.db.all<{ public_key: Buffer; galois_keys: Buffer }>('SELECT public_key, galois_keys FROM he_public_keys')).flatMap((r) => [r.public_key, r.galois_keys])
+  // On PostgreSQL the cluster's files (catalogs, WAL segments, the keys in TOAST chunks) are tens of megabytes
+  // of bytes that were there before any upload: the canary is picked among values they do not happen to hold either.
+  const CANARY = pickCanary(ta.config.databaseUrl === null ? keyBlobs : [...keyBlobs, ...storeFiles(ta).map(([, b]) => b)])
   t.comment(`canary ${CANARY}`)
 
   // Both ways in: the plaintext path (encrypted on arrival) and the owner's file.
@@ -114,17 +153,22 @@ t.test('a canary in an he column appears nowhere in the data directory; the secr
     ok(res, 200)
   }
 
-  const dataFiles = (): [string, Buffer][] => filesUnder(ta.dataDir).map((f) => [path.relative(ta.dataDir, f), fs.readFileSync(f)])
+  const dataFiles = (): [string, Buffer][] => storeFiles(ta)
   const canary = patterns(CANARY)
+  // The database's own files: SQLite's file in the data directory, or PostgreSQL's heap files under base/.
+  const isDatabase = (f: string) => (ta.config.databaseUrl === null ? f === 'veilbox.db' : f.startsWith('postgres/data/base/'))
+  // A control: a ciphertext the store holds is found in the files scanned, so they are where stored bytes land.
+  const stored = (await ta.app.db.value<Buffer>('SELECT data FROM he_ciphertexts ORDER BY upload_id, column_name, kind, context, batch LIMIT 1'))!
   const scan = (when: string) => {
     const files = dataFiles()
-    t.ok(files.some(([f]) => f === 'veilbox.db'), `${when}: the database is among ${files.map(([f]) => f).join(', ')}`)
+    t.ok(files.some(([f]) => isDatabase(f)), `${when}: the database is among ${files.length > 20 ? `${files.length} files` : files.map(([f]) => f).join(', ')}`)
+    t.ok(files.some(([, bytes]) => holdsPieceOf(bytes, stored)), `${when}: a stored ciphertext is found in the files scanned`)
     for (const [file, bytes] of files) {
       for (const [form, p] of canary) t.equal(bytes.indexOf(p), -1, `${when}: the canary is not in ${file} as ${form}`)
     }
   }
   scan('before a checkpoint')
-  ta.app.db.pragma('wal_checkpoint(FULL)')
+  await checkpoint(ta)
   scan('after a checkpoint')
   // The control: the pattern search does find the canary where it is in plaintext.
   t.not(Buffer.from(csv(CANARY)).indexOf(canary.get('text')!), -1)

@@ -70,7 +70,7 @@ t.test('keys: made by the custodian role, shown in the catalog and at /he, never
   const none = await ha.call('custodian', { method: 'POST', url: '/v1/datasets/plain/he/keys', payload: { maxRows: 10 } })
   t.equal(none.statusCode, 400)
   t.equal(none.json().code, 'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN')
-  const audit = ha.app.db.prepare("SELECT action, detail FROM audit_log WHERE action LIKE 'he.%'").all() as { action: string; detail: string }[]
+  const audit = await ha.app.db.all<{ action: string; detail: string }>("SELECT action, detail FROM audit_log WHERE action LIKE 'he.%'")
   t.same(audit.map((a) => a.action), ['he.keys.create'], 'the key creation is audited, once')
 })
 
@@ -101,8 +101,10 @@ for (const way of ['owner', 'service'] as const) {
     const ha = await heApp(t, { degree: 4096, maxRows: 4000 })
     const up = await uploadClinic(ha, rows, way)
     t.equal(up.rows, ROWS)
-    const v = getVersion(ha.app.db, CLINIC_ID, up.version)
-    t.equal(versionFingerprint(ha.app.db, ha.app.columnStore.acquire(CLINIC_ID, up.version).version.spec, v), up.sha256, 'the fingerprint is that of what was stored')
+    const v = await getVersion(ha.app.db, CLINIC_ID, up.version)
+    const lease = await ha.app.columnStore.acquire(CLINIC_ID, up.version)
+    t.equal(await versionFingerprint(ha.app.db, lease.version.spec, v), up.sha256, 'the fingerprint is that of what was stored')
+    lease.release()
     const cat = await ha.call('operator', { method: 'GET', url: `/v1/datasets/${CLINIC_ID}` })
     t.equal(cat.json().versions[0].encryptedBy, way)
     // Two queries, three rounds each, at 99%: 3 x (3 groups x 4 + 4) = 48 intervals.
@@ -160,7 +162,7 @@ t.test('encrypted uploads are checked whole: nothing is stored unless all of it 
     t.equal(res.json().code, code, what)
     t.match(res.json().detail, detail, what)
   }
-  const stored = ha.app.db.prepare('SELECT (SELECT COUNT(*) FROM he_ciphertexts) AS c, (SELECT COUNT(*) FROM column_chunks) AS k, (SELECT COUNT(*) FROM dataset_versions) AS v').get()
+  const stored = await ha.app.db.get('SELECT (SELECT COUNT(*) FROM he_ciphertexts) AS c, (SELECT COUNT(*) FROM column_chunks) AS k, (SELECT COUNT(*) FROM dataset_versions) AS v')
   t.same(stored, { c: 0, k: 0, v: 0 }, 'no trace of any refused upload')
   const ok = await post(file)
   t.equal(ok.statusCode, 201, 'the intact file loads')
@@ -173,7 +175,7 @@ t.test('encrypted uploads are checked whole: nothing is stored unless all of it 
   const outOfBounds = await ha.call('operator', { method: 'POST', url: `/v1/datasets/${CLINIC_ID}/versions`, headers: { 'content-type': 'text/csv' }, payload: 'pid,region,insured,visits,cost\np1,north,true,41,1\n' })
   t.equal(outOfBounds.statusCode, 400)
   t.equal(outOfBounds.json().code, 'VEILBOX_ERR_INGEST_BAD_ROW', 'he values are checked like any cell, never clamped')
-  t.equal((ha.app.db.prepare('SELECT COUNT(*) FROM dataset_versions').pluck().get() as number), 1)
+  t.equal(await ha.app.db.value<number>('SELECT COUNT(*) FROM dataset_versions'), 1)
 })
 
 t.test('what an he column cannot do is refused with a clear code, and COUNT works without the custodian', async (t) => {
@@ -188,17 +190,17 @@ t.test('what an he column cannot do is refused with a clear code, and COUNT work
     t.equal(res.statusCode, 400, sql)
     t.equal(res.json().code, 'VEILBOX_ERR_QUERY_HE_UNSUPPORTED', sql)
   }
-  const decrypts = () => ha.app.db.prepare("SELECT COUNT(*) FROM audit_log WHERE action = 'custodian.decrypt'").pluck().get() as number
+  const decrypts = () => ha.app.db.value<number>("SELECT COUNT(*) FROM audit_log WHERE action = 'custodian.decrypt'")
   const count = await ask(ha, `SELECT COUNT(visits), COUNT(*) FROM ${CLINIC_ID}`, 1, up.version)
   t.equal(count.rows.length, 1)
-  t.equal(decrypts(), 0, 'COUNT of an he column is read off the mask: nothing is decrypted')
+  t.equal(await decrypts(), 0, 'COUNT of an he column is read off the mask: nothing is decrypted')
   const sum = await ask(ha, `SELECT SUM(visits) FROM ${CLINIC_ID}`, 1, up.version)
   t.ok(Number.isFinite(sum.rows[0]![0]))
-  t.equal(decrypts(), 1, 'a SUM is one decryption, audited')
-  const record = ha.app.db.prepare("SELECT detail FROM audit_log WHERE action = 'custodian.decrypt'").pluck().get() as string
+  t.equal(await decrypts(), 1, 'a SUM is one decryption, audited')
+  const record = (await ha.app.db.value<string>("SELECT detail FROM audit_log WHERE action = 'custodian.decrypt'"))!
   t.match(JSON.parse(record), { aggregates: 1, columns: ['visits'] })
   const preview = await ha.call('analyst', { method: 'POST', url: '/v1/queries/preview', payload: { sql: `SELECT AVG(cost) FROM ${CLINIC_ID}`, grant: ha.grant, epsilon: 1 } })
   t.equal(preview.statusCode, 200, 'an encrypted query prices like any other')
   t.ok(preview.json().privacy.perAggregate[0].noise.sum > 0)
-  t.equal(decrypts(), 1, 'pricing decrypts nothing')
+  t.equal(await decrypts(), 1, 'pricing decrypts nothing')
 })

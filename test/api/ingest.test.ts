@@ -13,7 +13,7 @@ async function withPeople(t: Parameters<typeof testApp>[0], overrides = {}): Pro
 const upload = (ta: TestApp, payload: string, type = 'text/csv', id = 'people') =>
   ta.call('operator', { method: 'POST', url: `/v1/datasets/${id}/versions`, headers: { 'content-type': type }, payload })
 
-const stagedChunks = (ta: TestApp) => (ta.app.db.prepare('SELECT COUNT(*) FROM column_chunks').pluck().get() as number)
+const stagedChunks = (ta: TestApp) => ta.app.db.value<number>('SELECT COUNT(*) FROM column_chunks')
 
 t.test('a CSV whose 57th data row is bad is refused naming row 57; the corrected file loads', async (t) => {
   const ta = await withPeople(t)
@@ -28,7 +28,7 @@ t.test('a CSV whose 57th data row is bad is refused naming row 57; the corrected
   t.match(body.detail, /Nothing from this upload was stored/)
   const ds = await ta.call('operator', { method: 'GET', url: '/v1/datasets/people' })
   t.same(ds.json().versions, [], 'no version')
-  t.equal(stagedChunks(ta), 0, 'no staged chunk is left behind')
+  t.equal(await stagedChunks(ta), 0, 'no staged chunk is left behind')
 
   const good = await upload(ta, peopleCsv(100))
   t.equal(good.statusCode, 201)
@@ -63,7 +63,7 @@ t.test('each kind of bad value is named, and nothing is stored', async (t) => {
   t.equal(short.statusCode, 400)
   t.match(short.json(), { code: 'VEILBOX_ERR_INGEST_BAD_ROW', row: 1, column: null })
   t.match(short.json().reason, /has 4 fields; the header has 5/)
-  t.equal(stagedChunks(ta), 0)
+  t.equal(await stagedChunks(ta), 0)
   t.same((await ta.call('operator', { method: 'GET', url: '/v1/datasets/people' })).json().versions, [])
 })
 
@@ -114,8 +114,8 @@ t.test('NDJSON loads too, and the same data gets the same fingerprint as CSV', a
   t.equal(nd.statusCode, 201, nd.body)
   t.equal(nd.json().version, 2, 'versions are numbered in order')
   t.equal(nd.json().sha256, csv.json().sha256)
-  const v2 = getVersion(ta.app.db, 'people', 2)
-  t.equal(versionFingerprint(ta.app.db, PEOPLE_SPEC as never, v2), nd.json().sha256, 'the fingerprint is that of the stored content')
+  const v2 = await getVersion(ta.app.db, 'people', 2)
+  t.equal(await versionFingerprint(ta.app.db, PEOPLE_SPEC as never, v2), nd.json().sha256, 'the fingerprint is that of the stored content')
 
   for (const [line, re] of [
     ['{"pid":"p1","city":"north","member":true,"age":30}', /"income".*missing/],
@@ -152,7 +152,7 @@ t.test('quoted CSV fields with commas, quotes and new lines load as one value', 
   const res = await upload(ta, csv, 'text/csv; charset=utf-8', 'notes')
   t.equal(res.statusCode, 201, res.body)
   t.equal(res.json().rows, 4)
-  const dict = ta.app.db.prepare("SELECT dictionary FROM column_dictionaries WHERE column_name = 'label'").pluck().get() as string
+  const dict = (await ta.app.db.value<string>("SELECT dictionary FROM column_dictionaries WHERE column_name = 'label'"))!
   t.same(JSON.parse(dict), ['a, b', 'say "hi"', 'two\nlines', '滨城区'])
 })
 
@@ -161,14 +161,14 @@ t.test('a bad row after the first chunk was staged still leaves nothing', async 
   const res = await upload(ta, peopleCsv(70_000, { row: 69_999, cell: 'income', value: '-5' }))
   t.equal(res.statusCode, 400)
   t.equal(res.json().row, 69_999)
-  t.equal(stagedChunks(ta), 0)
-  t.equal(ta.app.db.prepare('SELECT COUNT(*) FROM uploads').pluck().get(), 0)
+  t.equal(await stagedChunks(ta), 0)
+  t.equal(await ta.app.db.value<number>('SELECT COUNT(*) FROM uploads'), 0)
   const ok = await upload(ta, peopleCsv(70_000))
   t.equal(ok.statusCode, 201)
   t.equal(ok.json().rows, 70_000)
-  const v = getVersion(ta.app.db, 'people', 1)
-  t.equal(versionFingerprint(ta.app.db, PEOPLE_SPEC as never, v), ok.json().sha256)
-  t.equal(ta.app.db.prepare('SELECT COUNT(DISTINCT chunk) FROM column_chunks').pluck().get(), 2)
+  const v = await getVersion(ta.app.db, 'people', 1)
+  t.equal(await versionFingerprint(ta.app.db, PEOPLE_SPEC as never, v), ok.json().sha256)
+  t.equal(await ta.app.db.value<number>('SELECT COUNT(DISTINCT chunk) FROM column_chunks'), 2)
 })
 
 t.test('uploads refuse other content types and bodies over the limit', async (t) => {
@@ -181,7 +181,7 @@ t.test('uploads refuse other content types and bodies over the limit', async (t)
   const big = await upload(ta, peopleCsv(200))
   t.equal(big.statusCode, 413)
   t.equal(big.json().code, 'VEILBOX_ERR_REQUEST_TOO_LARGE')
-  t.equal(stagedChunks(ta), 0)
+  t.equal(await stagedChunks(ta), 0)
   const unknown = await upload(ta, peopleCsv(2), 'text/csv', 'nope')
   t.equal(unknown.statusCode, 404)
   t.equal(unknown.json().code, 'VEILBOX_ERR_DATASET_NOT_FOUND')
@@ -191,10 +191,10 @@ t.test('uploads refuse other content types and bodies over the limit', async (t)
 
 t.test('loading a version writes exactly one audit record, in the same transaction', async (t) => {
   const ta = await withPeople(t)
-  const before = ta.app.db.prepare("SELECT COUNT(*) FROM audit_log WHERE action = 'dataset.version.create'").pluck().get()
+  const before = await ta.app.db.value<number>("SELECT COUNT(*) FROM audit_log WHERE action = 'dataset.version.create'")
   await upload(ta, peopleCsv(10, { row: 3, cell: 'age', value: '-1' }))
   await upload(ta, peopleCsv(10))
-  const rows = ta.app.db.prepare("SELECT * FROM audit_log WHERE action = 'dataset.version.create'").all() as { version: number; actor: string }[]
+  const rows = await ta.app.db.all<{ version: number; actor: string }>("SELECT * FROM audit_log WHERE action = 'dataset.version.create'")
   t.equal(before, 0)
   t.equal(rows.length, 1)
   t.match(rows[0], { version: 1, actor: 'olga' })

@@ -1,7 +1,34 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { SqliteDatabase } from '../../src/store/sqlite.js'
 import { queryApp, testApp } from '../helpers/app.js'
+
+function filesUnder(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : e.isFile() ? [path.join(dir, e.name)] : []))
+}
+
+/**
+ * Every file the store under test keeps, after what was committed is in its
+ * files: on SQLite the data directory, checkpointed (the WAL folded into the
+ * database file); on PostgreSQL the data directory and the whole test
+ * cluster's directory (heap, WAL, logs), after a CHECKPOINT.
+ */
+async function storeFiles(app: FastifyInstance, dataDir: string): Promise<string[]> {
+  if (app.db instanceof SqliteDatabase) {
+    app.db.raw.pragma('wal_checkpoint(TRUNCATE)')
+    return filesUnder(dataDir)
+  }
+  await app.db.run('CHECKPOINT')
+  // The test cluster listens on a unix socket in its own directory (test/helpers/pg.ts): the URL's host parameter
+  // (not new URL(): postgres://user@/db, with the host in the query, is no WHATWG URL).
+  const url = app.config.databaseUrl!
+  const cluster = new URLSearchParams(url.slice(url.indexOf('?') + 1)).get('host')!
+  const files = filesUnder(cluster)
+  if (!files.some((f) => f.includes(`${path.sep}base${path.sep}`))) throw new Error(`no database files under ${cluster}`)
+  return [...filesUnder(dataDir), ...files]
+}
 
 t.test('an operator creates a key, shown once, that then works for its role', async (t) => {
   const { call, app } = await testApp(t)
@@ -25,12 +52,16 @@ t.test('keys are stored only as hashes: the secret is nowhere in the data direct
   const { call, dataDir, app } = await testApp(t)
   const res = await call('operator', { method: 'POST', url: '/v1/keys', payload: { role: 'custodian', name: 'kim' } })
   const secret = res.json().key as string
-  app.db.pragma('wal_checkpoint(TRUNCATE)')
-  for (const f of fs.readdirSync(dataDir)) {
-    const bytes = fs.readFileSync(path.join(dataDir, f))
+  const keyId = res.json().keyId as string
+  let holdsKeyId = false
+  for (const f of await storeFiles(app, dataDir)) {
+    const bytes = fs.readFileSync(f)
     t.equal(bytes.indexOf(secret), -1, `${f} does not hold the key`)
     t.equal(bytes.indexOf(secret.slice(17)), -1, `${f} does not hold the secret part`)
+    if (bytes.indexOf(`${keyId}`) !== -1) holdsKeyId = true
   }
+  // The control: the files scanned are where the store keeps what it stores (the key id is stored, in plain text).
+  t.ok(holdsKeyId, 'the public key id is found in the files scanned')
 })
 
 t.test('a name cannot hold two active keys; revoking frees it', async (t) => {
@@ -112,6 +143,6 @@ t.test('finding 11: a name revoked and issued again is a new principal; a rotate
   t.equal((await as(newKey, { method: 'GET', url: '/v1/grants' })).statusCode, 401, 'the rotated-out key is revoked')
   t.same((await as(rotated.json().key, { method: 'GET', url: '/v1/grants' })).json().grants.map((g: { id: string }) => g.id), [g2.json().id], 'the grants stay')
   t.equal((await qa.call('operator', { method: 'POST', url: '/v1/keys/nobody/rotate' })).statusCode, 404)
-  const rec = qa.app.db.prepare("SELECT detail FROM audit_log WHERE action = 'key.rotate'").pluck().get() as string
+  const rec = (await qa.app.db.value<string>("SELECT detail FROM audit_log WHERE action = 'key.rotate'"))!
   t.match(JSON.parse(rec), { name: 'alice', principal: again.json().principalId, keyId: rotated.json().keyId })
 })

@@ -138,8 +138,8 @@ t.test('a query that cannot pay computes nothing; one that fails before release 
   t.equal(executed, 1)
   const grant = (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json()
   t.equal(grant.budget.epsilon.spent, 0, 'nothing was charged')
-  t.equal(qa.app.db.prepare('SELECT COUNT(*) FROM answers').pluck().get(), 0)
-  const audit = qa.app.db.prepare("SELECT action, outcome FROM audit_log WHERE action LIKE 'query.%' ORDER BY seq").all()
+  t.equal(await qa.app.db.value<number>('SELECT COUNT(*) FROM answers'), 0)
+  const audit = await qa.app.db.all("SELECT action, outcome FROM audit_log WHERE action LIKE 'query.%' ORDER BY seq")
   t.same(audit, [
     { action: 'query.refused', outcome: 'VEILBOX_ERR_BUDGET_EXHAUSTED' },
     { action: 'query.failed', outcome: 'VEILBOX_ERR_INTERNAL' },
@@ -227,7 +227,7 @@ t.test('the gaussian mechanism composes in zCDP: later answers cost less than th
 
 t.test('queries need a budget on the dataset and a version', async (t) => {
   const qa = await queryApp(t)
-  qa.app.db.prepare('DELETE FROM dataset_budgets').run()
+  await qa.app.db.run('DELETE FROM dataset_budgets')
   const res = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1 } })
   t.equal(res.statusCode, 409)
   t.equal(res.json().code, 'VEILBOX_ERR_BUDGET_NOT_SET')
@@ -241,7 +241,7 @@ t.test('a fresh answer is sent as the very bytes stored for it', async (t) => {
   const res = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT district, COUNT(*) FROM binzhou_households GROUP BY district', grant: qa.grant, epsilon: 0.5 } })
   t.equal(res.statusCode, 200)
   const { queryId } = res.json() as { queryId: string }
-  const stored = qa.app.db.prepare('SELECT body FROM answers WHERE query_id = ?').pluck().get(queryId)
+  const stored = await qa.app.db.value<string>('SELECT body FROM answers WHERE query_id = $1', [queryId])
   t.equal(res.body, stored, 'one serialization, stored and sent')
 })
 

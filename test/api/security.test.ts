@@ -1,5 +1,5 @@
 import t from 'tap'
-import { PEOPLE_SPEC, testApp } from '../helpers/app.js'
+import { PEOPLE_SPEC, storeOverrides, testApp } from '../helpers/app.js'
 
 t.test('__proto__ and constructor keys in a JSON body are refused and change nothing', async (t) => {
   const { call } = await testApp(t)
@@ -53,12 +53,12 @@ t.test('rate limits are kept per principal, not per address', async (t) => {
   t.equal((await call('operator', { method: 'GET', url: '/v1/datasets' })).statusCode, 200)
   // A rotated key of the same principal shares the first one's bucket.
   const { createKey, revokeKey, rotateKey, SYSTEM_ACTOR } = await import('../../src/store/keys.js')
-  const second = rotateKey(app.db, 'alice', SYSTEM_ACTOR).key
+  const second = (await rotateKey(app.db, 'alice', SYSTEM_ACTOR)).key
   const res = await app.inject({ method: 'GET', url: '/v1/datasets', headers: { authorization: `Bearer ${second}` } })
   t.equal(res.statusCode, 429)
   // The name revoked and issued again is a new principal, with a bucket of its own (finding 11).
-  revokeKey(app.db, 'alice', SYSTEM_ACTOR)
-  const third = createKey(app.db, { name: 'alice', role: 'analyst' }, SYSTEM_ACTOR).key
+  await revokeKey(app.db, 'alice', SYSTEM_ACTOR)
+  const third = (await createKey(app.db, { name: 'alice', role: 'analyst' }, SYSTEM_ACTOR)).key
   t.equal((await app.inject({ method: 'GET', url: '/v1/datasets', headers: { authorization: `Bearer ${third}` } })).statusCode, 200)
 })
 
@@ -86,14 +86,15 @@ t.test('logs never carry a key or a row value', async (t) => {
     },
   })
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-log-'))
-  const config = loadConfig({}, { dataDir })
+  // On the store under test (storeOverrides: nothing for SQLite, the database URL and sealing secret for PostgreSQL).
+  const config = loadConfig({}, { dataDir, ...(await storeOverrides()) })
   const app = await buildApp({ config, logger: { level: 'trace', stream, redact: ['req.headers.authorization'] } })
   t.teardown(async () => {
     await app.close()
     fs.rmSync(dataDir, { recursive: true, force: true })
   })
   await app.ready()
-  const key = createKey(app.db, { name: 'olga', role: 'operator' }, SYSTEM_ACTOR).key
+  const key = (await createKey(app.db, { name: 'olga', role: 'operator' }, SYSTEM_ACTOR)).key
   const auth = { authorization: `Bearer ${key}` }
   await app.inject({ method: 'POST', url: '/v1/datasets', headers: auth, payload: PEOPLE_SPEC })
   await app.inject({

@@ -3,17 +3,23 @@ import path from 'node:path'
 import t from 'tap'
 import { DEMO_ROWS, DEMO_SPEC, demoRows } from '../../src/demo/binzhou.js'
 import { bootstrap, DEMO_KEYS_FILE, OPERATOR_KEY_FILE } from '../../src/demo/bootstrap.js'
-import { openDb } from '../../src/store/db.js'
+import { openStore, type Store } from '../../src/store/db.js'
 import { listDatasets, listVersions } from '../../src/store/datasets.js'
 import { findDatasetBudget } from '../../src/store/budgets.js'
 import { getGrant, listGrants } from '../../src/store/grants.js'
 import { authenticate, listKeys } from '../../src/store/keys.js'
-import { tempDir } from '../helpers/app.js'
+import { TEST_STORE, tempDir, testDatabaseUrl } from '../helpers/app.js'
+
+/** The store bootstrap runs on: SQLite in `dir`, or a fresh PostgreSQL database (VEILBOX_TEST_STORE=postgres); closed in teardown. */
+async function openTestStore(t: Parameters<typeof tempDir>[0], dir: string): Promise<Store> {
+  const db = await openStore({ dataDir: dir, databaseUrl: TEST_STORE === 'postgres' ? await testDatabaseUrl() : null })
+  t.teardown(() => db.close())
+  return db
+}
 
 t.test('demo first start: dataset, one key per role, demo-keys.json with mode 0600; a restart reuses all', async (t) => {
   const dir = tempDir(t)
-  const db = openDb(dir)
-  t.teardown(() => db.close())
+  const db = await openTestStore(t, dir)
   const first = await bootstrap(db, dir, { demo: true })
   const file = path.join(dir, DEMO_KEYS_FILE)
   t.same(first.keyFiles, [file])
@@ -21,50 +27,48 @@ t.test('demo first start: dataset, one key per role, demo-keys.json with mode 06
   t.equal(fs.statSync(file).mode & 0o777, 0o600)
   const keys = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>
   for (const role of ['operator', 'analyst', 'custodian']) {
-    t.equal(authenticate(db, keys[role]!)?.role, role, `${role} key works`)
+    t.equal((await authenticate(db, keys[role]!))?.role, role, `${role} key works`)
   }
-  const grant = getGrant(db, keys.grant!)
+  const grant = await getGrant(db, keys.grant!)
   t.match(grant, { analyst: 'demo-analyst', dataset: DEMO_SPEC.id, revokedAt: null })
   t.equal(grant.ledger.epsilonTotal, 10_000_000, 'the demo grant has epsilon 10')
-  t.ok(findDatasetBudget(db, DEMO_SPEC.id), 'the demo dataset has a budget')
-  const versions = listVersions(db, DEMO_SPEC.id)
+  t.ok(await findDatasetBudget(db, DEMO_SPEC.id), 'the demo dataset has a budget')
+  const versions = await listVersions(db, DEMO_SPEC.id)
   t.equal(versions.length, 1)
   t.equal(versions[0]!.rows, DEMO_ROWS)
 
   const second = await bootstrap(db, dir, { demo: true })
   t.same(second, { keyFiles: [], createdDataset: false }, 'nothing is created twice')
   t.same(JSON.parse(fs.readFileSync(file, 'utf8')), keys)
-  t.equal(listVersions(db, DEMO_SPEC.id).length, 1)
-  t.equal(listKeys(db).length, 3)
-  t.equal(listGrants(db).length, 1, 'one demo grant, not two')
+  t.equal((await listVersions(db, DEMO_SPEC.id)).length, 1)
+  t.equal((await listKeys(db)).length, 3)
+  t.equal((await listGrants(db)).length, 1, 'one demo grant, not two')
 })
 
 t.test('without --demo: an operator key only, and no demo data', async (t) => {
   const dir = tempDir(t)
-  const db = openDb(dir)
-  t.teardown(() => db.close())
+  const db = await openTestStore(t, dir)
   const report = await bootstrap(db, dir, { demo: false })
   t.same(report.keyFiles, [path.join(dir, OPERATOR_KEY_FILE)])
-  t.same(listDatasets(db), [])
-  t.same(listKeys(db).map((k) => k.role), ['operator'])
+  t.same(await listDatasets(db), [])
+  t.same((await listKeys(db)).map((k) => k.role), ['operator'])
   const { operator } = JSON.parse(fs.readFileSync(report.keyFiles[0]!, 'utf8')) as { operator: string }
-  t.equal(authenticate(db, operator)?.role, 'operator')
+  t.equal((await authenticate(db, operator))?.role, 'operator')
   t.same((await bootstrap(db, dir, { demo: false })).keyFiles, [], 'a restart makes no new key')
   t.notOk(fs.existsSync(path.join(dir, DEMO_KEYS_FILE)))
 })
 
 t.test('demo keys whose file was lost are replaced, not duplicated', async (t) => {
   const dir = tempDir(t)
-  const db = openDb(dir)
-  t.teardown(() => db.close())
+  const db = await openTestStore(t, dir)
   await bootstrap(db, dir, { demo: true })
   const old = JSON.parse(fs.readFileSync(path.join(dir, DEMO_KEYS_FILE), 'utf8')) as Record<string, string>
   fs.rmSync(path.join(dir, DEMO_KEYS_FILE))
   await bootstrap(db, dir, { demo: true })
   const fresh = JSON.parse(fs.readFileSync(path.join(dir, DEMO_KEYS_FILE), 'utf8')) as Record<string, string>
-  t.equal(authenticate(db, old.analyst!), null, 'the old analyst key is revoked')
-  t.equal(authenticate(db, fresh.analyst!)?.name, 'demo-analyst')
-  t.equal(listKeys(db).length, 3)
+  t.equal(await authenticate(db, old.analyst!), null, 'the old analyst key is revoked')
+  t.equal((await authenticate(db, fresh.analyst!))?.name, 'demo-analyst')
+  t.equal((await listKeys(db)).length, 3)
 })
 
 t.test('the demo data is deterministic, within bounds, and looks like a city', async (t) => {
@@ -94,30 +98,28 @@ t.test('demo with a custodian: the encrypted dataset, its keys, an owner-encrypt
   const keysDir = path.join(tempDir(t), 'keys')
   const he = { custodian: new LocalCustodian(await KeyStore.open(keysDir)), keysDir }
   const dir = tempDir(t)
-  const db = openDb(dir)
-  t.teardown(() => db.close())
+  const db = await openTestStore(t, dir)
   const first = await bootstrap(db, dir, { demo: true, he })
   t.equal(first.heProblem, undefined)
   t.equal(first.createdHeDataset, true)
-  const versions = listVersions(db, DEMO_HE_SPEC.id)
+  const versions = await listVersions(db, DEMO_HE_SPEC.id)
   t.equal(versions.length, 1)
   t.equal(versions[0]!.rows, DEMO_HE_ROWS)
-  t.same(uploadEncryption(db, versions[0]!.uploadId)?.encryptedBy, 'owner', 'encrypted by the data owner, not on arrival')
-  t.equal(db.prepare("SELECT COUNT(*) FROM column_chunks WHERE column_name IN ('subsidy', 'dependants')").pluck().get(), 0, 'no plaintext of the he columns')
+  t.same((await uploadEncryption(db, versions[0]!.uploadId))?.encryptedBy, 'owner', 'encrypted by the data owner, not on arrival')
+  t.equal(await db.value<number>("SELECT COUNT(*) FROM column_chunks WHERE column_name IN ('subsidy', 'dependants')"), 0, 'no plaintext of the he columns')
   const keys = JSON.parse(fs.readFileSync(path.join(dir, DEMO_KEYS_FILE), 'utf8')) as Record<string, string>
-  t.match(getGrant(db, keys.heGrant!), { analyst: 'demo-analyst', dataset: DEMO_HE_SPEC.id })
-  t.same(getGrant(db, keys.grant!).dataset, DEMO_SPEC.id, 'the plaintext demo grant stays where it was')
+  t.match(await getGrant(db, keys.heGrant!), { analyst: 'demo-analyst', dataset: DEMO_HE_SPEC.id })
+  t.same((await getGrant(db, keys.grant!)).dataset, DEMO_SPEC.id, 'the plaintext demo grant stays where it was')
 
   const again = await bootstrap(db, dir, { demo: true, he })
   t.same(again, { keyFiles: [], createdDataset: false, createdHeDataset: false })
-  t.equal(listGrants(db).length, 2)
+  t.equal((await listGrants(db)).length, 2)
 
   // A fresh data directory against the same custodian: its keys are taken over, not made again.
   const dir2 = tempDir(t)
-  const db2 = openDb(dir2)
-  t.teardown(() => db2.close())
+  const db2 = await openTestStore(t, dir2)
   const other = await bootstrap(db2, dir2, { demo: true, he })
   t.equal(other.createdHeDataset, true)
-  t.equal(findHeKeys(db2, DEMO_HE_SPEC.id)?.profile.id, findHeKeys(db, DEMO_HE_SPEC.id)?.profile.id)
-  t.equal(db2.prepare("SELECT action FROM audit_log WHERE action LIKE 'he.keys.%'").pluck().get(), 'he.keys.import')
+  t.equal((await findHeKeys(db2, DEMO_HE_SPEC.id))?.profile.id, (await findHeKeys(db, DEMO_HE_SPEC.id))?.profile.id)
+  t.equal(await db2.value<string>("SELECT action FROM audit_log WHERE action LIKE 'he.keys.%'"), 'he.keys.import')
 })

@@ -285,14 +285,14 @@ const onGrid = (x: number, k: number): boolean => Rational.fromNumber(x).shift(-
 
 // ---------------------------------------------------------------------------
 
-const db = tempDb(t)
+const db = await tempDb(t)
 const loaded = new Map<Run['ds'], LoadedVersion>()
 const specs: Record<Run['ds'], DatasetSpec> = { demo: DEMO_SPEC, pension: PENSION_SPEC }
 
 t.before(async () => {
   const demoCsv = DEMO_CSV_HEADER + rows.map(toCsvLine).join('')
-  loaded.set('demo', loadVersion(db, DEMO_SPEC.id, await ingestCsv(db, DEMO_SPEC, demoCsv)))
-  loaded.set('pension', loadVersion(db, PENSION_SPEC.id, await ingestCsv(db, PENSION_SPEC, pensionCsv())))
+  loaded.set('demo', await loadVersion(db, DEMO_SPEC.id, await ingestCsv(db, DEMO_SPEC, demoCsv)))
+  loaded.set('pension', await loadVersion(db, PENSION_SPEC.id, await ingestCsv(db, PENSION_SPEC, pensionCsv())))
 })
 
 interface Tally {

@@ -16,10 +16,11 @@ import { bindQuery, parseQuery, type BoundQuery } from '../../src/engine/query/i
 import { planQuery, type Plan, type PlanOptions } from '../../src/engine/query/planner.js'
 import { datasetSpecSchema, type DatasetSpec } from '../../src/schema.js'
 import { createDataset, findDataset } from '../../src/store/datasets.js'
-import { openDb, type Db } from '../../src/store/db.js'
+import { openStore, type Store } from '../../src/store/db.js'
 import { ingest } from '../../src/ingest/index.js'
 import { SYSTEM_ACTOR } from '../../src/store/keys.js'
 import { mulberry32 } from '../../src/engine/mulberry32.js'
+import { TEST_STORE, testDatabaseUrl } from '../helpers/app.js'
 
 /** Test data only (mulberry32). */
 export const seeded = mulberry32
@@ -50,20 +51,23 @@ export function spec(raw: unknown): DatasetSpec {
   return datasetSpecSchema.parse(raw)
 }
 
-/** A fresh store in a temporary directory, closed and removed in teardown. */
-export function tempDb(t: { teardown(fn: () => void): void }): Db {
+/**
+ * A fresh store, closed and removed in teardown: SQLite in a temporary
+ * directory, or with VEILBOX_TEST_STORE=postgres a fresh PostgreSQL database.
+ */
+export async function tempDb(t: { teardown(fn: () => unknown): void }): Promise<Store> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-engine-'))
-  const db = openDb(dir)
-  t.teardown(() => {
-    db.close()
+  const db = await openStore({ dataDir: dir, databaseUrl: TEST_STORE === 'postgres' ? await testDatabaseUrl() : null })
+  t.teardown(async () => {
+    await db.close()
     fs.rmSync(dir, { recursive: true, force: true })
   })
   return db
 }
 
 /** Registers the dataset (once) and ingests `csv` as its next version. */
-export async function ingestCsv(db: Db, ds: DatasetSpec, csv: string | Readable): Promise<number> {
-  if (findDataset(db, ds.id) === null) createDataset(db, ds, SYSTEM_ACTOR)
+export async function ingestCsv(db: Store, ds: DatasetSpec, csv: string | Readable): Promise<number> {
+  if ((await findDataset(db, ds.id)) === null) await createDataset(db, ds, SYSTEM_ACTOR)
   const input = typeof csv === 'string' ? Readable.from([csv]) : csv
   const { version } = await ingest(db, ds.id, 'text/csv', input, SYSTEM_ACTOR)
   return version

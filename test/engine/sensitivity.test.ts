@@ -577,7 +577,7 @@ for (const m of MS) {
 }
 
 t.test('through ingest and loadVersion: D and D\' as two versions of a stored dataset', async (t) => {
-  const db = tempDb(t)
+  const db = await tempDb(t)
   for (const m of MS) {
     for (const b of [BOUNDS[0]!, BOUNDS[3]!]) {
       const ds = specFor(b, m)
@@ -596,8 +596,8 @@ t.test('through ingest and loadVersion: D and D\' as two versions of a stored da
         pairs.push({ what: `+ ${a.what}`, d: d0, d2: withUnit(r, d0, a.rows, true) })
       }
       for (const { what, d, d2 } of pairs) {
-        const v1 = loadVersion(db, ds.id, await ingestCsv(db, ds, csvOf(d)))
-        const v2 = loadVersion(db, ds.id, await ingestCsv(db, ds, csvOf(d2)))
+        const v1 = await loadVersion(db, ds.id, await ingestCsv(db, ds, csvOf(d)))
+        const v2 = await loadVersion(db, ds.id, await ingestCsv(db, ds, csvOf(d2)))
         for (const [loaded, rows] of [[v1, d], [v2, d2]] as const) {
           // The store's keep mask is the rule the hand-built columns assume.
           t.same([...loaded.keep], [...keepFirst(rows.map((row) => row.uid), m)], `${ds.id} ${what}: keep mask is the first ${m} rows of each unit`)

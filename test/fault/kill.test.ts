@@ -7,6 +7,9 @@
  * half-visible.
  *
  *   VEILBOX_FAULT_ROUNDS=45 npx tap test/fault/kill.test.ts    (default 3)
+ *
+ * SQLite's, whatever VEILBOX_TEST_STORE says: the server keeps its store in
+ * the data directory, which this test then opens itself (openDb).
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -103,20 +106,18 @@ t.test(`${ROUNDS} rounds of kill -9 during queries and uploads: nothing delivere
   const db = openDb(dir)
   t.teardown(() => db.close())
   let uncharged = 0
-  const answer = db.prepare('SELECT epsilon_micro FROM answers WHERE query_id = ?').pluck()
-  const release = db.prepare("SELECT charged_epsilon FROM audit_log WHERE action = 'query.release' AND json_extract(detail, '$.queryId') = ?").pluck()
   for (const d of delivered) {
-    const stored = answer.get(d.queryId) as number | undefined
-    const charged = release.get(d.queryId) as string | undefined
+    const stored = await db.value<number>('SELECT epsilon_micro FROM answers WHERE query_id = $1', [d.queryId])
+    const charged = await db.value<string>("SELECT charged_epsilon FROM audit_log WHERE action = 'query.release' AND json_extract(detail, '$.queryId') = $1", [d.queryId])
     if (stored === undefined || charged === undefined || stored !== Math.round(d.epsilon * 1e6)) uncharged += 1
   }
   t.equal(uncharged, 0, `answers delivered without their stored charge: ${uncharged} of ${delivered.length}`)
-  t.equal(db.prepare("SELECT COUNT(*) FROM uploads WHERE state = 'staging'").pluck().get(), 0, 'no upload left staging')
+  t.equal(await db.value<number>("SELECT COUNT(*) FROM uploads WHERE state = 'staging'"), 0, 'no upload left staging')
   // Every version is whole: each column has all of its rows.
-  const versions = db.prepare('SELECT version, upload_id, rows FROM dataset_versions WHERE dataset_id = ?').all(DEMO_SPEC.id) as { version: number; upload_id: number; rows: number }[]
+  const versions = await db.all<{ version: number; upload_id: number; rows: number }>('SELECT version, upload_id, rows FROM dataset_versions WHERE dataset_id = $1', [DEMO_SPEC.id])
   t.ok(versions.length >= 1 + uploadsDelivered, `${versions.length} versions (${uploadsDelivered} uploads delivered during the rounds)`)
   for (const v of versions) {
-    const perColumn = db.prepare('SELECT column_name, SUM(rows) AS n FROM column_chunks WHERE upload_id = ? GROUP BY column_name').all(v.upload_id) as { column_name: string; n: number }[]
+    const perColumn = await db.all<{ column_name: string; n: number }>('SELECT column_name, SUM(rows) AS n FROM column_chunks WHERE upload_id = $1 GROUP BY column_name', [v.upload_id])
     t.ok(perColumn.length === DEMO_SPEC.columns.length && perColumn.every((c) => c.n === v.rows), `version ${v.version} is whole`)
   }
   t.equal((await fetch(new URL('/healthz', server.url))).status, 200, 'the restarted server serves')

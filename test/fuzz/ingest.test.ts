@@ -96,12 +96,13 @@ t.test(`${UPLOADS} broken uploads in three formats: stored whole or refused with
     { dataset: CLINIC_ID, type: 'text/csv', bytes: Buffer.from(clinicCsv(rows)) },
   ]
   const db = ha.app.db
-  const stored = (): Stored => ({
-    versions: db.prepare('SELECT COUNT(*) FROM dataset_versions').pluck().get() as number,
-    uploads: db.prepare('SELECT COUNT(*) FROM uploads').pluck().get() as number,
-    chunks: db.prepare('SELECT COUNT(*) FROM column_chunks').pluck().get() as number,
-    ciphers: db.prepare('SELECT COUNT(*) FROM he_ciphertexts').pluck().get() as number,
-    dictionaries: db.prepare('SELECT COUNT(*) FROM column_dictionaries').pluck().get() as number,
+  const count = async (table: string): Promise<number> => (await db.value<number>(`SELECT COUNT(*) FROM ${table}`))!
+  const stored = async (): Promise<Stored> => ({
+    versions: await count('dataset_versions'),
+    uploads: await count('uploads'),
+    chunks: await count('column_chunks'),
+    ciphers: await count('he_ciphertexts'),
+    dictionaries: await count('column_dictionaries'),
   })
   // The untouched files load.
   for (const s of sources) {
@@ -118,9 +119,9 @@ t.test(`${UPLOADS} broken uploads in three formats: stored whole or refused with
       bytes = again.bytes
       how = `${how}, then ${again.how}`
     }
-    const before = stored()
+    const before = await stored()
     const res = await ha.call('operator', { method: 'POST', url: `/v1/datasets/${source.dataset}/versions`, headers: { 'content-type': source.type }, payload: bytes })
-    const after = stored()
+    const after = await stored()
     tally.uploads += 1
     const what = `#${i} ${source.type} (${how}): ${res.statusCode}`
     if (res.statusCode === 201) {

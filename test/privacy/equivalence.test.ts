@@ -142,7 +142,7 @@ async function harness(t: Parameters<typeof testApp>[0]): Promise<Harness> {
   await register(plainSpec('twin_b'), plainCsv(true), false)
   await register(heSpec('enc_a'), heCsv(false), true)
   await register(heSpec('enc_b'), heCsv(true), true)
-  const bobKey = createKey(ta.app.db, { name: 'bob', role: 'analyst' }, SYSTEM_ACTOR).key
+  const bobKey = (await createKey(ta.app.db, { name: 'bob', role: 'analyst' }, SYSTEM_ACTOR)).key
   return { ...ta, grants, bobKey }
 }
 
@@ -195,8 +195,8 @@ function headersOf(h: Record<string, unknown>): Record<string, unknown> {
  */
 const DETAIL_MASKED = new Set(['queryId', 'receipt', 'profileId', 'sha256', 'commitment', 'reason'])
 
-function auditSince(h: Harness, seq: number): unknown[] {
-  const rows = h.app.db.prepare('SELECT * FROM audit_log WHERE seq > ? ORDER BY seq').all(seq) as Record<string, unknown>[]
+async function auditSince(h: Harness, seq: number): Promise<unknown[]> {
+  const rows = await h.app.db.all<Record<string, unknown>>('SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq', [seq])
   return rows.map((r) => {
     const detail = r.detail === null ? null : (JSON.parse(String(r.detail)) as Record<string, unknown>)
     return {
@@ -214,7 +214,7 @@ function auditSince(h: Harness, seq: number): unknown[] {
 
 /** Everything an analyst observes of one request against dataset `ds`, with `ds` and its grant written as D and G. */
 async function observe(h: Harness, ds: string, url: string, payload: Record<string, unknown>): Promise<Observed> {
-  const seq = (h.app.db.prepare('SELECT COALESCE(MAX(seq), 0) FROM audit_log').pluck().get() as number) ?? 0
+  const seq = (await h.app.db.value<number>('SELECT COALESCE(MAX(seq), 0) FROM audit_log')) ?? 0
   const grant = h.grants[ds]!
   const text = JSON.stringify(payload).replaceAll('{D}', ds).replaceAll('{G}', grant)
   const res = await h.call('analyst', { method: 'POST', url, payload: JSON.parse(text) as Record<string, unknown> })
@@ -224,15 +224,15 @@ async function observe(h: Harness, ds: string, url: string, payload: Record<stri
     status: res.statusCode,
     headers: headersOf(res.headers as Record<string, unknown>),
     body: normalize(body),
-    audit: JSON.parse(scrub(JSON.stringify(auditSince(h, seq)))) as unknown[],
+    audit: JSON.parse(scrub(JSON.stringify(await auditSince(h, seq)))) as unknown[],
   }
 }
 
 // ---------------------------------------------------------------- what the sandbox does
 
-function planOf(h: Harness, ds: string, sql: string): ExecTask {
-  const { spec } = getDataset(h.app.db, ds)
-  const heProfile = findHeKeys(h.app.db, ds)?.profile ?? null
+async function planOf(h: Harness, ds: string, sql: string): Promise<ExecTask> {
+  const { spec } = await getDataset(h.app.db, ds)
+  const heProfile = (await findHeKeys(h.app.db, ds))?.profile ?? null
   const plan = planQuery(bindQuery(parseQuery(sql.replaceAll('{D}', ds)), spec), { mechanism: 'laplace', epsilon: 1, delta: 0, confidence: 0.95, heProfile })
   return { dataset: ds, version: 1, ...plan.exec }
 }
@@ -250,8 +250,8 @@ function requestShape(r: AggregateRequest): unknown {
 }
 
 async function kernelRequest(h: Harness, ds: string, sql: string): Promise<{ task: ExecTask; request: AggregateRequest; release: () => void }> {
-  const task = planOf(h, ds, sql)
-  const lease = h.app.columnStore.acquire(ds, 1)
+  const task = await planOf(h, ds, sql)
+  const lease = await h.app.columnStore.acquire(ds, 1)
   const v = lease.version
   return { task, request: buildAggregateRequest(task, { rows: v.rows, keep: v.keep, columns: v.columns }), release: () => lease.release() }
 }
@@ -261,7 +261,7 @@ const COUNTED = ['multiplyPlain', 'add', 'sub', 'rotateRows', 'rotateColumns', '
 /** SEAL operations and result shape of every encrypted measure of a query, run here on the version's real ciphertexts. */
 async function encryptedWork(h: Harness, ds: string, sql: string): Promise<unknown> {
   const { task, request, release } = await kernelRequest(h, ds, sql)
-  const keys = await EvaluationKeys.open(heMaterial(h.app.db, ds))
+  const keys = await EvaluationKeys.open(await heMaterial(h.app.db, ds))
   const counts: Record<string, number> = {}
   const restore: (() => void)[] = []
   for (const p of keys.profile.contexts) {
@@ -278,7 +278,7 @@ async function encryptedWork(h: Harness, ds: string, sql: string): Promise<unkno
     }
   }
   try {
-    const lease = h.app.columnStore.acquire(ds, 1)
+    const lease = await h.app.columnStore.acquire(ds, 1)
     const out = []
     try {
       for (const m of task.encrypted ?? []) {
@@ -389,7 +389,7 @@ t.test('neighbouring plain datasets: every observable is identical but the noise
     t.not((shapes[0] as { selection: unknown }).selection, null, `${shape.name}: the contribution bound is a mask even where it cuts nothing`)
   }
   for (const ds of ['twin_a', 'twin_b']) {
-    const lease = h.app.columnStore.acquire(ds, 1)
+    const lease = await h.app.columnStore.acquire(ds, 1)
     t.equal(typeName(lease.version.columns.get('pid')!.values), 'Uint32Array', `${ds}: an undeclared dictionary is 32-bit whatever its size`)
     t.not(lease.version.columns.get('income')!.nulls, null, `${ds}: a nullable column has a null bitmap whether or not a row is null`)
     lease.release()
@@ -436,7 +436,7 @@ t.test("a refusal after admission tells the analyst its code and a fixed sentenc
   t.equal(a.status, 403)
   t.same(b, a, 'identical refusals on neighbouring datasets')
   t.notMatch(JSON.stringify(a.body), /rows|group \d/, 'no count in what the analyst reads')
-  const reason = h.app.db.prepare("SELECT detail FROM audit_log WHERE action = 'query.refused' ORDER BY seq DESC LIMIT 1").pluck().get() as string
+  const reason = (await h.app.db.value<string>("SELECT detail FROM audit_log WHERE action = 'query.refused' ORDER BY seq DESC LIMIT 1"))!
   t.match(JSON.parse(reason).reason, /rows of values/, "the operator's record keeps the custodian's words")
 })
 

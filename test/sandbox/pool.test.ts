@@ -29,7 +29,7 @@ t.test('a task past its deadline is ended within the deadline plus a second, and
   t.match(body.detail, /charged as if it had been answered/)
   t.same(body.charged, { epsilon: 0.1, delta: 0 })
   t.equal(await spent(qa), 0.2, 'the deadline hit was charged like the warm-up answer')
-  const records = qa.app.db.prepare("SELECT action, outcome, charged_epsilon FROM audit_log WHERE action LIKE 'query.%' ORDER BY seq").all()
+  const records = await qa.app.db.all("SELECT action, outcome, charged_epsilon FROM audit_log WHERE action LIKE 'query.%' ORDER BY seq")
   t.same(records, [
     { action: 'query.release', outcome: 'ok', charged_epsilon: '0.1' },
     { action: 'query.deadline', outcome: 'VEILBOX_ERR_SANDBOX_TIMEOUT', charged_epsilon: '0.1' },
@@ -120,7 +120,7 @@ t.test('a grant revoked while its query computes is refused at the release: noth
 
 t.test('workers read the column store in place: the same shared memory, no copy', async (t) => {
   const qa = await fixtureApp(t)
-  const lease = qa.app.columnStore.acquire(qa.dataset, 1)
+  const lease = await qa.app.columnStore.acquire(qa.dataset, 1)
   t.teardown(() => lease.release())
   const age = lease.version.columns.get('age')!
   t.ok(age.values.buffer instanceof SharedArrayBuffer)
@@ -165,6 +165,6 @@ t.test('finding 4: an answer that is not a finite number is never released or ch
   t.equal(res.statusCode, 500)
   t.equal(res.json().code, 'VEILBOX_ERR_DP_NOT_FINITE')
   t.equal(await spent(qa), 0)
-  t.equal(qa.app.db.prepare('SELECT COUNT(*) FROM answers').pluck().get(), 0, 'nothing stored')
+  t.equal(await qa.app.db.value<number>('SELECT COUNT(*) FROM answers'), 0, 'nothing stored')
 })
 

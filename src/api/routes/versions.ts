@@ -1,4 +1,4 @@
-import { Transform, type Readable } from 'node:stream'
+import { pipeline, Transform, type Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
@@ -67,8 +67,10 @@ export default async function versionRoutes(app: FastifyInstance) {
         )
       }
       await getDataset(app.db, request.params.id)
-      const body = (request.body as Readable).pipe(byteLimit(app.config.uploadMaxBytes))
-      ;(request.body as Readable).on('error', (err) => body.destroy(err))
+      // pipeline, not pipe: an error on either side (over the limit, the client gone) ends both and is kept for
+      // the reader, however long the ingest takes to start reading (a store round trip or two): never thrown unheard.
+      const body = byteLimit(app.config.uploadMaxBytes)
+      pipeline(request.body as Readable, body, () => {})
       const actor = actorOf(request)
       const limits = { maxLineBytes: app.config.ingestMaxLineBytes, maxFieldChars: app.config.ingestMaxFieldChars }
       const result = encrypted ? await ingestEncrypted(app.db, request.params.id, body, actor, limits) : await ingest(app.db, request.params.id, format, body, actor, limits)

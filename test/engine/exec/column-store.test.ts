@@ -2,25 +2,31 @@ import t from 'tap'
 import { DEMO_SPEC, demoCsv } from '../../../src/demo/binzhou.js'
 import { ColumnStore, loadVersion } from '../../../src/engine/exec/column-store.js'
 import { createDataset } from '../../../src/store/datasets.js'
-import { openDb, type Db } from '../../../src/store/db.js'
+import { openStore, type Store } from '../../../src/store/db.js'
 import { ingest } from '../../../src/ingest/index.js'
 import { SYSTEM_ACTOR } from '../../../src/store/keys.js'
-import { PEOPLE_SPEC, peopleCsv, tempDir } from '../../helpers/app.js'
+import { PEOPLE_SPEC, peopleCsv, TEST_STORE, tempDir, testDatabaseUrl } from '../../helpers/app.js'
 import { Readable } from 'node:stream'
 
-async function withVersions(t: Parameters<typeof tempDir>[0], versions: number): Promise<Db> {
-  const db = openDb(tempDir(t))
-  createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
+/** A fresh store: SQLite in a temporary directory, or a fresh PostgreSQL database (VEILBOX_TEST_STORE=postgres); closed in teardown. */
+async function freshStore(t: Parameters<typeof tempDir>[0]): Promise<Store> {
+  const db = await openStore({ dataDir: tempDir(t), databaseUrl: TEST_STORE === 'postgres' ? await testDatabaseUrl() : null })
+  t.teardown(() => db.close())
+  return db
+}
+
+async function withVersions(t: Parameters<typeof tempDir>[0], versions: number): Promise<Store> {
+  const db = await freshStore(t)
+  await createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
   for (let i = 0; i < versions; i++) await ingest(db, DEMO_SPEC.id, 'text/csv', demoCsv(5000 + i), SYSTEM_ACTOR)
   return db
 }
 
 t.test('a loaded version is typed arrays over SharedArrayBuffer, equal to what was uploaded', async (t) => {
-  const db = openDb(tempDir(t))
-  t.teardown(() => db.close())
-  createDataset(db, PEOPLE_SPEC as never, SYSTEM_ACTOR)
+  const db = await freshStore(t)
+  await createDataset(db, PEOPLE_SPEC as never, SYSTEM_ACTOR)
   await ingest(db, 'people', 'text/csv', Readable.from([peopleCsv(70_000)]), SYSTEM_ACTOR)
-  const v = loadVersion(db, 'people', 1)
+  const v = await loadVersion(db, 'people', 1)
   t.equal(v.rows, 70_000)
   const age = v.columns.get('age')!
   t.equal(age.kind, 'i32', 'a bounded integer column is Int32')
@@ -42,27 +48,25 @@ t.test('a loaded version is typed arrays over SharedArrayBuffer, equal to what w
 })
 
 t.test('the contribution bound keeps the first maxRowsPerUnit rows of each unit, in upload order', async (t) => {
-  const db = openDb(tempDir(t))
-  t.teardown(() => db.close())
-  createDataset(db, { ...PEOPLE_SPEC, maxRowsPerUnit: 1 } as never, SYSTEM_ACTOR)
+  const db = await freshStore(t)
+  await createDataset(db, { ...PEOPLE_SPEC, maxRowsPerUnit: 1 } as never, SYSTEM_ACTOR)
   const csv = 'pid,city,member,age,income\na,north,true,30,1\nb,north,true,31,2\na,south,false,32,3\na,north,true,33,4\nc,south,true,34,5\nb,south,true,35,6\n'
   await ingest(db, 'people', 'text/csv', Readable.from([csv]), SYSTEM_ACTOR)
-  const v = loadVersion(db, 'people', 1)
+  const v = await loadVersion(db, 'people', 1)
   t.same([...v.keep], [1, 1, 0, 0, 1, 0])
 })
 
 t.test('the cache keeps versions under its byte budget, least recently used out first, never one in use', async (t) => {
   const db = await withVersions(t, 3)
-  t.teardown(() => db.close())
-  const oneVersion = loadVersion(db, DEMO_SPEC.id, 1).bytes
+  const oneVersion = (await loadVersion(db, DEMO_SPEC.id, 1)).bytes
   const store = new ColumnStore(db, Math.floor(oneVersion * 2.5))
-  const l1 = store.acquire(DEMO_SPEC.id, 1)
+  const l1 = await store.acquire(DEMO_SPEC.id, 1)
   l1.release()
-  const l2 = store.acquire(DEMO_SPEC.id, 2)
+  const l2 = await store.acquire(DEMO_SPEC.id, 2)
   l2.release()
   t.equal(store.size, 2)
-  store.acquire(DEMO_SPEC.id, 1).release() // 1 is now more recent than 2
-  const l3 = store.acquire(DEMO_SPEC.id, 3)
+  ;(await store.acquire(DEMO_SPEC.id, 1)).release() // 1 is now more recent than 2
+  const l3 = await store.acquire(DEMO_SPEC.id, 3)
   t.ok(store.bytes <= oneVersion * 2.5, `within budget: ${store.bytes}`)
   t.ok(store.has(DEMO_SPEC.id, 1), 'recently used stays')
   t.notOk(store.has(DEMO_SPEC.id, 2), 'least recently used goes')
@@ -71,8 +75,8 @@ t.test('the cache keeps versions under its byte budget, least recently used out 
 
   // A leased version survives any pressure until its lease ends.
   const tiny = new ColumnStore(db, 1)
-  const pinned = tiny.acquire(DEMO_SPEC.id, 1)
-  const other = tiny.acquire(DEMO_SPEC.id, 2)
+  const pinned = await tiny.acquire(DEMO_SPEC.id, 1)
+  const other = await tiny.acquire(DEMO_SPEC.id, 2)
   t.ok(tiny.has(DEMO_SPEC.id, 1) && tiny.has(DEMO_SPEC.id, 2), 'both in use, both kept over budget')
   t.equal(pinned.version.columns.get('age')!.values.length, 5000, 'still readable')
   other.release()
@@ -81,36 +85,42 @@ t.test('the cache keeps versions under its byte budget, least recently used out 
   pinned.release()
   t.equal(tiny.size, 0)
   const loads = tiny.loads
-  tiny.acquire(DEMO_SPEC.id, 1).release()
+  ;(await tiny.acquire(DEMO_SPEC.id, 1)).release()
   t.equal(tiny.loads, loads + 1, 'loaded again after eviction')
   const cached = new ColumnStore(db, 1e9)
-  cached.acquire(DEMO_SPEC.id, 1).release()
-  cached.acquire(DEMO_SPEC.id, 1).release()
+  ;(await cached.acquire(DEMO_SPEC.id, 1)).release()
+  ;(await cached.acquire(DEMO_SPEC.id, 1)).release()
   t.equal(cached.loads, 1, 'a cached version is not loaded twice')
 })
 
 t.test('finding 2: the service loads a version a chunk at a time, other work runs between chunks, and concurrent queries share one load', async (t) => {
-  const db = openDb(tempDir(t))
-  t.teardown(() => db.close())
-  createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
+  const db = await freshStore(t)
+  await createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
   await ingest(db, DEMO_SPEC.id, 'text/csv', demoCsv(300_000), SYSTEM_ACTOR)
   const store = new ColumnStore(db, 1 << 30)
   // A timer due at once fires between two chunks of the load, not after it.
   let turns = 0
   const tick = setInterval(() => (turns += 1), 0)
-  const [a, b] = await Promise.all([store.acquireAsync(DEMO_SPEC.id, 1), store.acquireAsync(DEMO_SPEC.id, 1)])
+  const [a, b] = await Promise.all([store.acquire(DEMO_SPEC.id, 1), store.acquire(DEMO_SPEC.id, 1)])
   clearInterval(tick)
   t.ok(turns >= 3, `the event loop turned ${turns} times during the load`)
   t.equal(store.loads, 1, 'two queries, one load')
   t.equal(a.version, b.version)
-  const sync = loadVersion(db, DEMO_SPEC.id, 1)
-  t.equal(a.version.rows, sync.rows)
-  for (const [name, col] of sync.columns) t.same([...a.version.columns.get(name)!.values.subarray(0, 2000)], [...col.values.subarray(0, 2000)], `${name}: as the synchronous load`)
-  t.same(Buffer.from(a.version.keep).equals(Buffer.from(sync.keep)), true, 'the same keep mask')
+  // The same version loaded in one go (loadVersion, for tools and tests), without turns between chunks.
+  const whole = await loadVersion(db, DEMO_SPEC.id, 1)
+  t.equal(a.version.rows, whole.rows)
+  for (const [name, col] of whole.columns) t.same([...a.version.columns.get(name)!.values.subarray(0, 2000)], [...col.values.subarray(0, 2000)], `${name}: as the load in one go`)
+  t.same(Buffer.from(a.version.keep).equals(Buffer.from(whole.keep)), true, 'the same keep mask')
+  // An acquire that arrives while the version is loading waits for that load: no second copy is loaded meanwhile.
   const s2 = new ColumnStore(db, 1 << 30)
-  const loading = s2.acquireAsync(DEMO_SPEC.id, 1)
-  t.throws(() => s2.acquire(DEMO_SPEC.id, 1), /is being loaded/, 'a synchronous acquire does not load a second copy meanwhile')
-  ;(await loading).release()
+  const loading = s2.acquire(DEMO_SPEC.id, 1)
+  // Made before this function yields: the first load cannot have finished.
+  const meanwhile = s2.acquire(DEMO_SPEC.id, 1)
+  const [first, second] = await Promise.all([loading, meanwhile])
+  t.equal(s2.loads, 1, 'an acquire during the load does not load a second copy')
+  t.equal(first.version, second.version, 'both leases hold the one load')
+  first.release()
+  second.release()
   a.release()
   b.release()
 })
