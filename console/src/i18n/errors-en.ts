@@ -42,6 +42,8 @@ export const errorsEn: Record<string, ErrorText> = {
   VEILBOX_ERR_REQUEST_TOO_MANY_OPEN: { what: 'Too many requests are still running.', next: 'Wait for the running ones to finish, then try again.' },
   VEILBOX_ERR_CONFIG_INVALID: { what: 'The service is configured wrongly.', next: 'An operator must fix the configuration named below and restart veilbox.' },
   VEILBOX_ERR_CONFIG_DATA_DIR_IN_USE: { what: 'Another veilbox server uses this data directory.', next: 'Stop the other server or start this one with its own data directory.' },
+  VEILBOX_ERR_CONFIG_SECRET_MISMATCH: { what: "This server's sealing secret does not open the signing key stored in the database.", next: "Start it with the cluster's VEILBOX_SECRET_FILE (after a rotation, the new one)." },
+  VEILBOX_ERR_STORE_UNAVAILABLE: { what: 'The database did not answer; nothing was changed.', next: 'Try again in a moment. If it lasts, tell the operator.' },
 
   VEILBOX_ERR_KEY_NAME_TAKEN: { what: 'An active key with this name exists already.', next: 'Choose another name, or revoke the existing key first.' },
   VEILBOX_ERR_KEY_NOT_FOUND: { what: 'There is no active key with this name.', next: 'Reload the list: it may have been revoked already.' },

@@ -33,6 +33,8 @@ export const errorsZh: Record<string, ErrorText> = {
   VEILBOX_ERR_REQUEST_TOO_MANY_OPEN: { what: '进行中的请求过多。', next: '请等待正在进行的请求完成后再试。' },
   VEILBOX_ERR_CONFIG_INVALID: { what: '服务配置有误。', next: '运营人员须修正下方指出的配置并重启 veilbox。' },
   VEILBOX_ERR_CONFIG_DATA_DIR_IN_USE: { what: '另一个 veilbox 服务正在使用该数据目录。', next: '请停止另一个服务，或为本服务指定独立的数据目录。' },
+  VEILBOX_ERR_CONFIG_SECRET_MISMATCH: { what: '本服务的封存密钥无法打开数据库中保存的签名密钥。', next: '请使用集群的 VEILBOX_SECRET_FILE 启动（轮换后请使用新文件）。' },
+  VEILBOX_ERR_STORE_UNAVAILABLE: { what: '数据库没有响应，未做任何更改。', next: '请稍后重试；如果持续出现，请联系运营方。' },
 
   VEILBOX_ERR_KEY_NAME_TAKEN: { what: '已存在同名的有效密钥。', next: '请换一个名称，或先吊销现有密钥。' },
   VEILBOX_ERR_KEY_NOT_FOUND: { what: '没有此名称的有效密钥。', next: '请刷新列表：它可能已被吊销。' },
