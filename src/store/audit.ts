@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { activeTx, type Param, type Sql } from './sql.js'
+import { openTx, type Param, type Sql } from './sql.js'
 
 /**
  * The audit chain: one record per event that touches data, budget or access,
@@ -161,8 +161,8 @@ function auditColumns(db: Sql): string {
  * another, never fork the chain and a rolled-back transaction leaves no gap.
  */
 export async function appendAudit(db: Sql, event: AuditEvent): Promise<void> {
-  const tx = activeTx()
-  if (!db.inTransaction || tx === undefined) throw new Error('appendAudit must run inside a write transaction')
+  const tx = openTx(db)
+  if (tx === undefined) throw new Error('appendAudit must run inside a write transaction (give it the transaction\'s handle)')
   tx.deferred.add(CHAIN, { ...event, id: event.id ?? newRecordId() }, writeRecords)
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { VeilboxError } from '../errors/index.js'
 import { PG_MIGRATIONS, type PgMigration } from './pg-migrations.js'
-import { activeTx, currentTx, DeferredWork, type Database, type OpenTx, type Param, type Sql, type TxOptions } from './sql.js'
+import { DeferredWork, type Database, type OpenTx, type Param, type Sql, type TxOptions } from './sql.js'
 
 /**
  * The shared store: PostgreSQL through a node-postgres pool. Any number of
@@ -196,33 +196,21 @@ export class PgDatabase implements Database {
     return db
   }
 
-  get inTransaction(): boolean {
-    return activeTx() !== undefined
-  }
+  readonly inTransaction = false
 
   async all<T>(text: string, params: readonly Param[] = []): Promise<T[]> {
-    const tx = activeTx()
-    if (tx) return tx.all<T>(text, params)
     return (await query(this.pool, text, params)).rows as T[]
   }
   async get<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
-    const tx = activeTx()
-    if (tx) return tx.get<T>(text, params)
     return (await query(this.pool, text, params)).rows[0] as T | undefined
   }
   async rows(text: string, params: readonly Param[] = []): Promise<unknown[][]> {
-    const tx = activeTx()
-    if (tx) return tx.rows(text, params)
     return (await query(this.pool, text, params, 'array')).rows as unknown[][]
   }
   async value<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
-    const tx = activeTx()
-    if (tx) return tx.value<T>(text, params)
     return ((await query(this.pool, text, params, 'array')).rows[0] as unknown[] | undefined)?.[0] as T | undefined
   }
   async run(text: string, params: readonly Param[] = []): Promise<number> {
-    const tx = activeTx()
-    if (tx) return tx.run(text, params)
     return (await query(this.pool, text, params)).rowCount ?? 0
   }
   hashParam(hex: string): Param {
@@ -233,8 +221,6 @@ export class PgDatabase implements Database {
   }
 
   async transaction<T>(fn: (tx: Sql) => Promise<T>, options: TxOptions = {}): Promise<T> {
-    const open = activeTx()
-    if (open) return open.transaction(fn)
     if (this.closed) throw new Error('the database is closed')
     if (options.group) {
       return new Promise<T>((resolve, reject) => {
@@ -266,11 +252,8 @@ export class PgDatabase implements Database {
       let broken = false
       try {
         await client.query('BEGIN')
-        const out = await currentTx.run(tx, async () => {
-          const r = await body(tx, client)
-          await tx.deferred.flush(tx)
-          return r
-        })
+        const out = await body(tx, client)
+        await tx.deferred.flush(tx)
         const done = await client.query('COMMIT')
         if (done.command !== 'COMMIT') throw new Error(`the transaction was rolled back at COMMIT (${done.command})`)
         return out

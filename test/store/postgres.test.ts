@@ -9,7 +9,7 @@ import { openDb } from '../../src/store/db.js'
 import { guardedCharge } from '../../src/store/ledger.js'
 import { PG_MIGRATIONS } from '../../src/store/pg-migrations.js'
 import { PgDatabase } from '../../src/store/postgres.js'
-import type { Database } from '../../src/store/sql.js'
+import type { Database, Sql } from '../../src/store/sql.js'
 import { tempDir } from '../helpers/app.js'
 import { postgresBin, startPostgres } from '../helpers/pg.js'
 
@@ -65,18 +65,20 @@ t.test('the PostgreSQL store', { skip }, async (t) => {
 
   t.test('a savepoint rolls back alone; a failed transaction leaves nothing', async (t) => {
     const db = await open(await pg.createDatabase())
-    const insert = (id: string) => db.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ($1, '{}', 't', 'me')", [id])
-    await db.transaction(async () => {
-      await insert('outer')
-      await db.transaction(async () => insert('kept'))
-      await db.transaction(async () => {
-        await insert('undone')
-        throw new Error('inner')
-      }).catch(() => {})
+    const insert = (tx: Sql, id: string) => tx.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ($1, '{}', 't', 'me')", [id])
+    await db.transaction(async (tx) => {
+      await insert(tx, 'outer')
+      await tx.transaction(async (sp) => insert(sp, 'kept'))
+      await tx
+        .transaction(async (sp) => {
+          await insert(sp, 'undone')
+          throw new Error('inner')
+        })
+        .catch(() => {})
     })
     await t.rejects(
-      db.transaction(async () => {
-        await insert('lost')
+      db.transaction(async (tx) => {
+        await insert(tx, 'lost')
         throw new Error('outer fails')
       }),
       /outer fails/,
