@@ -17,8 +17,8 @@
  * in it. The database handle inside fn reads what is committed, and a write
  * or transaction on it waits for fn's transaction to end (on SQLite: never,
  * so never do that). No AsyncLocalStorage: on Node 20 it turns on a hook for
- * every promise in the process, which cost the whole service a tenth of its
- * speed and a cached answer half of its.
+ * every promise in the process, which cost a catalog or cached request about
+ * a tenth of its CPU (measured: 466 -> 418 and 764 -> 683 µs).
  */
 
 export type Dialect = 'sqlite' | 'postgres'
