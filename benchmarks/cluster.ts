@@ -53,7 +53,7 @@ import autocannon from 'autocannon'
 import pg from 'pg'
 import { demoCsv, DEMO_SPEC } from '../src/demo/binzhou.js'
 import { postgresBin, startPostgres, type PgCluster } from '../test/helpers/pg.js'
-import { envInt, machine, processCpuSeconds, ROOT, startServerProcess, stealPercent, systemCpu, table, writeResult, type ServerProcess } from './lib.js'
+import { api, envInt, machine, processCpuSeconds, ROOT, startServerProcess, stealPercent, systemCpu, table, writeResult, type ServerProcess } from './lib.js'
 
 const SMOKE = process.argv.includes('--smoke') || process.env.SMOKE === '1'
 /** The full profile's value, or the smoke profile's; an explicit variable wins over both. */
@@ -95,17 +95,6 @@ function quantile(xs: readonly number[], q: number): number {
 }
 
 // ---------------------------------------------------------------- setup
-
-async function api<T>(base: string, key: string, method: string, route: string, body?: unknown, contentType = 'application/json'): Promise<T> {
-  const res = await fetch(new URL(route, base), {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': contentType }) },
-    ...(body === undefined ? {} : { body: typeof body === 'string' || body instanceof ReadableStream ? body : JSON.stringify(body), duplex: 'half' }),
-  } as RequestInit)
-  const text = await res.text()
-  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text.slice(0, 300)}`)
-  return JSON.parse(text) as T
-}
 
 /** `veilbox <args>` from the build (or the sources with FROM=src); its stdout. */
 function cli(args: readonly string[], env: Record<string, string>): Promise<string> {

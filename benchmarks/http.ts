@@ -22,7 +22,7 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import autocannon from 'autocannon'
 import { demoCsv, DEMO_SPEC } from '../src/demo/binzhou.js'
-import { allowedCpus, envCpus, envInt, listeningUrl, machine, pinnedCommand, pinProcess, processCpuSeconds, ROOT, startServerProcess, stealPercent, systemCpu, table, writeResult } from './lib.js'
+import { allowedCpus, api, envCpus, envInt, listeningUrl, machine, pinnedCommand, pinProcess, processCpuSeconds, ROOT, startServerProcess, stealPercent, systemCpu, table, writeResult } from './lib.js'
 
 const DURATION = envInt('DURATION', 5)
 /**
@@ -271,17 +271,6 @@ async function startBare(stackBody: string): Promise<{ url: string; child: Child
   })
   const url = await listeningUrl(child, (code) => `bare server exited with ${code}`)
   return { url, child }
-}
-
-async function api<T>(base: string, key: string, method: string, route: string, body?: unknown, contentType = 'application/json'): Promise<T> {
-  const res = await fetch(new URL(route, base), {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': contentType }) },
-    ...(body === undefined ? {} : { body: typeof body === 'string' || body instanceof ReadableStream ? body : JSON.stringify(body), duplex: 'half' }),
-  } as RequestInit)
-  const text = await res.text()
-  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text.slice(0, 300)}`)
-  return JSON.parse(text) as T
 }
 
 /** The heavy scenario's dataset: HEAVY_ROWS rows of its own, a budget and a grant; the grant's id. */

@@ -233,6 +233,18 @@ export async function startServerProcess(
   }
 }
 
+/** One JSON API call with a bearer key; throws with the status and the start of the body unless it is 2xx. */
+export async function api<T>(base: string, key: string, method: string, route: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+  const res = await fetch(new URL(route, base), {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': contentType }) },
+    ...(body === undefined ? {} : { body: typeof body === 'string' || body instanceof ReadableStream ? body : JSON.stringify(body), duplex: 'half' }),
+  } as RequestInit)
+  const text = await res.text()
+  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text.slice(0, 300)}`)
+  return JSON.parse(text) as T
+}
+
 /** Prints a small aligned table. */
 export function table(rows: Record<string, string | number>[]): string {
   if (rows.length === 0) return ''

@@ -70,38 +70,46 @@ function fromPg(err: unknown): unknown {
   return err
 }
 
-const hashColumn = (column: string): string => `encode(${column}, 'hex')`
-const hashParam = (hex: string): Param => Buffer.from(hex, 'hex')
-
-class PgTx implements OpenTx {
+/** The statements of either handle, through a pooled client (a transaction) or the pool itself (one statement each). */
+abstract class PgStatements {
   readonly dialect = 'postgres' as const
+  protected abstract readonly target: Client
+
+  async all<T>(text: string, params: readonly Param[] = []): Promise<T[]> {
+    return (await query(this.target, text, params)).rows as T[]
+  }
+  async get<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
+    return (await query(this.target, text, params)).rows[0] as T | undefined
+  }
+  async rows(text: string, params: readonly Param[] = []): Promise<unknown[][]> {
+    return (await query(this.target, text, params, 'array')).rows as unknown[][]
+  }
+  async value<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
+    return ((await query(this.target, text, params, 'array')).rows[0] as unknown[] | undefined)?.[0] as T | undefined
+  }
+  async run(text: string, params: readonly Param[] = []): Promise<number> {
+    return (await query(this.target, text, params)).rowCount ?? 0
+  }
+  hashParam(hex: string): Param {
+    return Buffer.from(hex, 'hex')
+  }
+  hashColumn(column: string): string {
+    return `encode(${column}, 'hex')`
+  }
+}
+
+class PgTx extends PgStatements implements OpenTx {
   readonly inTransaction = true
   open = true
   readonly deferred = new DeferredWork()
   private savepoints = 0
 
-  constructor(private readonly client: pg.PoolClient) {}
+  constructor(private readonly client: pg.PoolClient) {
+    super()
+  }
 
-  async all<T>(text: string, params: readonly Param[] = []): Promise<T[]> {
-    return (await query(this.client, text, params)).rows as T[]
-  }
-  async get<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
-    return (await query(this.client, text, params)).rows[0] as T | undefined
-  }
-  async rows(text: string, params: readonly Param[] = []): Promise<unknown[][]> {
-    return (await query(this.client, text, params, 'array')).rows as unknown[][]
-  }
-  async value<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
-    return ((await query(this.client, text, params, 'array')).rows[0] as unknown[] | undefined)?.[0] as T | undefined
-  }
-  async run(text: string, params: readonly Param[] = []): Promise<number> {
-    return (await query(this.client, text, params)).rowCount ?? 0
-  }
-  hashParam(hex: string): Param {
-    return hashParam(hex)
-  }
-  hashColumn(column: string): string {
-    return hashColumn(column)
+  protected get target(): Client {
+    return this.client
   }
   /**
    * One write of a group commit, in a savepoint of its own. The SAVEPOINT and
@@ -166,15 +174,16 @@ interface Queued {
   readonly reject: (e: unknown) => void
 }
 
-export class PgDatabase implements Database {
-  readonly dialect = 'postgres' as const
+export class PgDatabase extends PgStatements implements Database {
   private closed = false
   private pending: Queued[] = []
   private scheduled = false
   private running = false
   private readonly maxBatch = 256
 
-  private constructor(readonly pool: pg.Pool) {}
+  private constructor(readonly pool: pg.Pool) {
+    super()
+  }
 
   static async open(url: string, options: PgOptions = {}): Promise<PgDatabase> {
     const pool = new pg.Pool({
@@ -198,26 +207,8 @@ export class PgDatabase implements Database {
 
   readonly inTransaction = false
 
-  async all<T>(text: string, params: readonly Param[] = []): Promise<T[]> {
-    return (await query(this.pool, text, params)).rows as T[]
-  }
-  async get<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
-    return (await query(this.pool, text, params)).rows[0] as T | undefined
-  }
-  async rows(text: string, params: readonly Param[] = []): Promise<unknown[][]> {
-    return (await query(this.pool, text, params, 'array')).rows as unknown[][]
-  }
-  async value<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
-    return ((await query(this.pool, text, params, 'array')).rows[0] as unknown[] | undefined)?.[0] as T | undefined
-  }
-  async run(text: string, params: readonly Param[] = []): Promise<number> {
-    return (await query(this.pool, text, params)).rowCount ?? 0
-  }
-  hashParam(hex: string): Param {
-    return hashParam(hex)
-  }
-  hashColumn(column: string): string {
-    return hashColumn(column)
+  protected get target(): Client {
+    return this.pool
   }
 
   async transaction<T>(fn: (tx: Sql) => Promise<T>, options: TxOptions = {}): Promise<T> {

@@ -97,38 +97,47 @@ class Conn {
   }
 }
 
-const hashColumn = (column: string): string => column
-
-/** A write transaction (or savepoint) on the writer connection. */
-class SqliteTx implements OpenTx {
+/** The reads of either handle, on the connection `read()` names; hashes are hex text. */
+abstract class SqliteStatements {
   readonly dialect = 'sqlite' as const
-  readonly inTransaction = true
-  open = true
-  readonly deferred = new DeferredWork()
-  private savepoints = 0
-
-  constructor(private readonly conn: Conn) {}
+  protected abstract read(): Conn
 
   async all<T>(text: string, params: readonly Param[] = []): Promise<T[]> {
-    return this.conn.all(text, params) as T[]
+    return this.read().all(text, params) as T[]
   }
   async get<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
-    return this.conn.get(text, params) as T | undefined
+    return this.read().get(text, params) as T | undefined
   }
   async rows(text: string, params: readonly Param[] = []): Promise<unknown[][]> {
-    return this.conn.rows(text, params)
+    return this.read().rows(text, params)
   }
   async value<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
-    return this.conn.value(text, params) as T | undefined
-  }
-  async run(text: string, params: readonly Param[] = []): Promise<number> {
-    return this.conn.run(text, params)
+    return this.read().value(text, params) as T | undefined
   }
   hashParam(hex: string): Param {
     return hex
   }
   hashColumn(column: string): string {
-    return hashColumn(column)
+    return column
+  }
+}
+
+/** A write transaction (or savepoint) on the writer connection. */
+class SqliteTx extends SqliteStatements implements OpenTx {
+  readonly inTransaction = true
+  open = true
+  readonly deferred = new DeferredWork()
+  private savepoints = 0
+
+  constructor(private readonly conn: Conn) {
+    super()
+  }
+
+  protected read(): Conn {
+    return this.conn
+  }
+  async run(text: string, params: readonly Param[] = []): Promise<number> {
+    return this.conn.run(text, params)
   }
 
   /** A savepoint: rolled back alone if fn throws. */
@@ -197,8 +206,7 @@ interface Queued {
   readonly reject: (e: unknown) => void
 }
 
-export class SqliteDatabase implements Database {
-  readonly dialect = 'sqlite' as const
+export class SqliteDatabase extends SqliteStatements implements Database {
   private readonly writer: Conn
   private readonly reader: Conn
   private readonly queue = new Queue()
@@ -216,6 +224,7 @@ export class SqliteDatabase implements Database {
     readonly file: string,
     options: SqliteOptions = {},
   ) {
+    super()
     const readonly = options.readonly ?? false
     const memory = file === ':memory:'
     const open = (ro: boolean): Raw => {
@@ -261,30 +270,12 @@ export class SqliteDatabase implements Database {
    * request that cost a cached answer a third of its time), the reader while
    * one is open (it never sees uncommitted rows).
    */
-  private readConn(): Conn {
+  protected read(): Conn {
     return this.writer.raw.inTransaction ? this.reader : this.writer
   }
 
-  async all<T>(text: string, params: readonly Param[] = []): Promise<T[]> {
-    return this.readConn().all(text, params) as T[]
-  }
-  async get<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
-    return this.readConn().get(text, params) as T | undefined
-  }
-  async rows(text: string, params: readonly Param[] = []): Promise<unknown[][]> {
-    return this.readConn().rows(text, params)
-  }
-  async value<T>(text: string, params: readonly Param[] = []): Promise<T | undefined> {
-    return this.readConn().value(text, params) as T | undefined
-  }
   async run(text: string, params: readonly Param[] = []): Promise<number> {
     return this.transaction(async (t) => t.run(text, params))
-  }
-  hashParam(hex: string): Param {
-    return hex
-  }
-  hashColumn(column: string): string {
-    return hashColumn(column)
   }
 
   transaction<T>(fn: (tx: Sql) => Promise<T>, options: TxOptions = {}): Promise<T> {
