@@ -53,7 +53,19 @@ import autocannon from 'autocannon'
 import pg from 'pg'
 import { demoCsv, DEMO_SPEC } from '../src/demo/binzhou.js'
 import { postgresBin, startPostgres, type PgCluster } from '../test/helpers/pg.js'
-import { api, envInt, machine, processCpuSeconds, ROOT, startServerProcess, stealPercent, systemCpu, table, writeResult, type ServerProcess } from './lib.js'
+import {
+  api,
+  envInt,
+  machine,
+  processCpuSeconds,
+  ROOT,
+  startServerProcess,
+  stealPercent,
+  systemCpu,
+  table,
+  writeResult,
+  type ServerProcess,
+} from './lib.js'
 
 const SMOKE = process.argv.includes('--smoke') || process.env.SMOKE === '1'
 /** The full profile's value, or the smoke profile's; an explicit variable wins over both. */
@@ -70,7 +82,10 @@ const NODE_COUNTS = (process.env.NODES ?? (SMOKE ? '1,3' : '1,2,3'))
   .filter((s) => s.trim() !== '')
   .map((s) => {
     const n = Number(s.trim())
-    if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error(`NODES takes a comma list of node counts from 1 to 16 (empty: SQLite only), got ${process.env.NODES}`)
+    if (!Number.isInteger(n) || n < 1 || n > 16)
+      throw new Error(
+        `NODES takes a comma list of node counts from 1 to 16 (empty: SQLite only), got ${process.env.NODES}`,
+      )
     return n
   })
 const SQLITE = process.env.SQLITE !== '0'
@@ -98,7 +113,10 @@ function quantile(xs: readonly number[], q: number): number {
 
 /** `veilbox <args>` from the build (or the sources with FROM=src); its stdout. */
 function cli(args: readonly string[], env: Record<string, string>): Promise<string> {
-  const entry = FROM === 'dist' ? [path.join(ROOT, 'bin', 'veilbox.js')] : ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts')]
+  const entry =
+    FROM === 'dist'
+      ? [path.join(ROOT, 'bin', 'veilbox.js')]
+      : ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'cli-entry.ts')]
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [...entry, ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       if (err) reject(new Error(`veilbox ${args.join(' ')} failed: ${stderr || stdout || err.message}`))
@@ -116,7 +134,19 @@ function restartWithFsync(cluster: PgCluster): void {
   const bin = postgresBin()!
   const data = path.join(cluster.dir, 'data')
   const options = `-p ${cluster.port} -k ${cluster.socketDir} -c listen_addresses='' -c fsync=on -c max_connections=200`
-  const cmd = [path.join(bin, 'pg_ctl'), 'restart', '-D', data, '-w', '-m', 'fast', '-l', path.join(cluster.dir, 'server.log'), '-o', options]
+  const cmd = [
+    path.join(bin, 'pg_ctl'),
+    'restart',
+    '-D',
+    data,
+    '-w',
+    '-m',
+    'fast',
+    '-l',
+    path.join(cluster.dir, 'server.log'),
+    '-o',
+    options,
+  ]
   const argv = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--', ...cmd] : cmd
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`pg_ctl restart failed (${r.status}): ${r.stderr || r.stdout}`)
@@ -126,8 +156,21 @@ async function pgSettings(cluster: PgCluster): Promise<Record<string, string>> {
   const c = new pg.Client({ connectionString: cluster.url('postgres') })
   await c.connect()
   try {
-    const names = ['server_version', 'fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'shared_buffers', 'max_connections']
-    const rows = (await c.query<{ name: string; setting: string; unit: string | null }>('SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1)', [names])).rows
+    const names = [
+      'server_version',
+      'fsync',
+      'synchronous_commit',
+      'full_page_writes',
+      'wal_sync_method',
+      'shared_buffers',
+      'max_connections',
+    ]
+    const rows = (
+      await c.query<{ name: string; setting: string; unit: string | null }>(
+        'SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1)',
+        [names],
+      )
+    ).rows
     return Object.fromEntries(rows.map((r) => [r.name, r.unit ? `${r.setting} ${r.unit}` : r.setting]))
   } finally {
     await c.end()
@@ -144,7 +187,11 @@ function fileSystemOf(dir: string): string | null {
       if (!left || !right) continue
       const mount = left.split(' ')[4]!
       const [type, source] = right.split(' ')
-      if ((real === mount || real.startsWith(mount === '/' ? '/' : `${mount}/`)) && (best === null || mount.length > best.mount.length)) best = { mount, type: type!, source: source! }
+      if (
+        (real === mount || real.startsWith(mount === '/' ? '/' : `${mount}/`)) &&
+        (best === null || mount.length > best.mount.length)
+      )
+        best = { mount, type: type!, source: source! }
     }
     return best === null ? null : `${best.type} (${best.source} on ${best.mount})`
   } catch {
@@ -157,7 +204,9 @@ function fileSystemOf(dir: string): string | null {
 /** The postmaster's pid and every process whose parent it is (backends, WAL writer, checkpointer, ...). */
 function postgresPids(cluster: PgCluster): number[] {
   try {
-    const postmaster = Number(fs.readFileSync(path.join(cluster.dir, 'data', 'postmaster.pid'), 'utf8').split('\n', 1)[0])
+    const postmaster = Number(
+      fs.readFileSync(path.join(cluster.dir, 'data', 'postmaster.pid'), 'utf8').split('\n', 1)[0],
+    )
     const pids = [postmaster]
     for (const entry of fs.readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue
@@ -223,7 +272,13 @@ export interface PgProfile {
   readonly samples: number
   readonly sampleMs: number
   /** Mean over the samples of the nodes' backends: connected, in a transaction, holding a transaction id (writing). */
-  readonly meanBackends: { connected: number; inTransaction: number; writing: number; onCpu: number; idleInTransaction: number }
+  readonly meanBackends: {
+    connected: number
+    inTransaction: number
+    writing: number
+    onCpu: number
+    idleInTransaction: number
+  }
   /** Mean backends per wait, "Lock:advisory", "LWLock:WALWrite", "IO:WALSync", ... (state active only; idle backends wait for their client). */
   readonly meanWaiting: Record<string, number>
   /** Share of the samples in which at least one backend waited on a heavyweight lock: a lower bound on how busy the most contended lock was. */
@@ -290,7 +345,9 @@ class PgSampler {
           WHERE datname = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid()`,
         [this.database],
       )
-      const locks = await this.client.query<{ k: string; n: number }>("SELECT locktype || ' ' || mode AS k, count(*)::int AS n FROM pg_locks WHERE NOT granted GROUP BY 1")
+      const locks = await this.client.query<{ k: string; n: number }>(
+        "SELECT locktype || ' ' || mode AS k, count(*)::int AS n FROM pg_locks WHERE NOT granted GROUP BY 1",
+      )
       this.rows.push(activity.rows)
       this.locks.push(Object.fromEntries(locks.rows.map((r) => [r.k, r.n])))
     }
@@ -348,13 +405,29 @@ class PgSampler {
       samples: samples.length,
       sampleMs: SAMPLE_MS,
       meanBackends: {
-        connected: round(count(() => true), 2),
-        inTransaction: round(count((r) => r.xact_ms !== null), 2),
+        connected: round(
+          count(() => true),
+          2,
+        ),
+        inTransaction: round(
+          count((r) => r.xact_ms !== null),
+          2,
+        ),
         writing: round(writing, 2),
-        onCpu: round(count((r) => r.state === 'active' && r.wait_event_type === null), 2),
-        idleInTransaction: round(count((r) => r.state === 'idle in transaction'), 2),
+        onCpu: round(
+          count((r) => r.state === 'active' && r.wait_event_type === null),
+          2,
+        ),
+        idleInTransaction: round(
+          count((r) => r.state === 'idle in transaction'),
+          2,
+        ),
       },
-      meanWaiting: Object.fromEntries(Object.entries(waits).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v, 3)])),
+      meanWaiting: Object.fromEntries(
+        Object.entries(waits)
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => [k, round(v, 3)]),
+      ),
       lockBusyShare: round(busy / n, 3),
       lockWaitStatements: [...statements]
         .sort((a, b) => b[1] - a[1])
@@ -362,7 +435,11 @@ class PgSampler {
         .map(([statement, c]) => ({ statement, share: round(c / Math.max(1, lockWaits), 3) })),
       blockerStates,
       meanUngrantedLocks: Object.fromEntries(Object.entries(ungranted).map(([k, v]) => [k, round(v, 3)])),
-      openTransactionAgeMs: { p50: round(quantile(ages, 0.5), 2), p90: round(quantile(ages, 0.9), 2), max: round(quantile(ages, 1), 2) },
+      openTransactionAgeMs: {
+        p50: round(quantile(ages, 0.5), 2),
+        p90: round(quantile(ages, 0.9), 2),
+        max: round(quantile(ages, 1), 2),
+      },
       writeTransactionsPerSec: round(writeTps, 1),
       meanWriteTransactionMs: writeTps > 0 ? round((1000 * writing) / writeTps, 3) : 0,
       meanTransactionMs: writeTps > 0 ? round((1000 * count((r) => r.xact_ms !== null)) / writeTps, 3) : 0,
@@ -395,7 +472,13 @@ export interface Phase {
    * CPU seconds per second of the run (1.0 = one core busy): the nodes together, PostgreSQL (all its processes), this process (autocannon),
    * and everything else the machine ran meanwhile (its busy time less those three: the kernel's own work, and whatever else shares the machine).
    */
-  readonly cpuCores: { nodes: number; postgres: number | null; loadGenerator: number; others: number | null; machine: number }
+  readonly cpuCores: {
+    nodes: number
+    postgres: number | null
+    loadGenerator: number
+    others: number | null
+    machine: number
+  }
   /** CPU time per answer, microseconds. */
   readonly cpuUsPerRequest: { nodes: number; postgres: number | null; loadGenerator: number }
   /** The share of the machine's CPU time busy (all processes), percent, and the share the hypervisor took (steal). */
@@ -422,7 +505,10 @@ interface Load {
   readonly expect: string
 }
 
-function drive(load: Load, seconds: number): Promise<{ result: autocannon.Result; statuses: Map<number, number>; unexpected: number }> {
+function drive(
+  load: Load,
+  seconds: number,
+): Promise<{ result: autocannon.Result; statuses: Map<number, number>; unexpected: number }> {
   const statuses = new Map<number, number>()
   let unexpected = 0
   return new Promise((resolve, reject) => {
@@ -450,7 +536,12 @@ function drive(load: Load, seconds: number): Promise<{ result: autocannon.Result
   })
 }
 
-async function phase(load: Load, nodes: readonly ServerProcess[], cluster: PgCluster | null, sampler: PgSampler | null): Promise<Phase> {
+async function phase(
+  load: Load,
+  nodes: readonly ServerProcess[],
+  cluster: PgCluster | null,
+  sampler: PgSampler | null,
+): Promise<Phase> {
   let warmupProblems = 0
   if (WARMUP > 0) {
     const warm = await drive(load, WARMUP)
@@ -474,7 +565,10 @@ async function phase(load: Load, nodes: readonly ServerProcess[], cluster: PgClu
   const pgCpu = cluster === null ? null : cpuDelta(pg0, cpuOf(pgPids))
   const clientCpu = (clientUsage.user + clientUsage.system) / 1e6
   const cores = os.availableParallelism()
-  const machineBusy = busy0 === null || busy1 === null || busy1.total <= busy0.total ? null : round((100 * (busy1.total - busy0.total - (busy1.idle - busy0.idle))) / (busy1.total - busy0.total))
+  const machineBusy =
+    busy0 === null || busy1 === null || busy1.total <= busy0.total
+      ? null
+      : round((100 * (busy1.total - busy0.total - (busy1.idle - busy0.idle))) / (busy1.total - busy0.total))
   const served = Math.max(1, result.requests.total)
   const latency = result.latency as unknown as Record<string, number>
   return {
@@ -494,7 +588,10 @@ async function phase(load: Load, nodes: readonly ServerProcess[], cluster: PgClu
       nodes: round(nodesCpu / seconds, 2),
       postgres: pgCpu === null ? null : round(pgCpu / seconds, 2),
       loadGenerator: round(clientCpu / seconds, 2),
-      others: machineBusy === null ? null : round(Math.max(0, (machineBusy / 100) * cores - (nodesCpu + (pgCpu ?? 0) + clientCpu) / seconds), 2),
+      others:
+        machineBusy === null
+          ? null
+          : round(Math.max(0, (machineBusy / 100) * cores - (nodesCpu + (pgCpu ?? 0) + clientCpu) / seconds), 2),
       machine: cores,
     },
     cpuUsPerRequest: {
@@ -509,8 +606,14 @@ async function phase(load: Load, nodes: readonly ServerProcess[], cluster: PgClu
         ? null
         : {
             ...profile,
-            writeTransactionsPerAnswer: round(profile.writeTransactionsPerSec / Math.max(1e-9, result.requests.total / seconds), 2),
-            serializedMsPerWriteTransaction: profile.lockBusyShare >= 0.9 && profile.writeTransactionsPerSec > 0 ? round(1000 / profile.writeTransactionsPerSec, 2) : null,
+            writeTransactionsPerAnswer: round(
+              profile.writeTransactionsPerSec / Math.max(1e-9, result.requests.total / seconds),
+              2,
+            ),
+            serializedMsPerWriteTransaction:
+              profile.lockBusyShare >= 0.9 && profile.writeTransactionsPerSec > 0
+                ? round(1000 / profile.writeTransactionsPerSec, 2)
+                : null,
           },
   }
 }
@@ -532,10 +635,20 @@ export interface ConfigResult {
   readonly freshSpread: Phase
   readonly cached: Phase
   /** GET /v1/audit/verify through node 1 after the load: the chain every node appended to. */
-  readonly audit: { readonly ok: boolean; readonly records: number; readonly seconds: number; readonly problem?: string }
+  readonly audit: {
+    readonly ok: boolean
+    readonly records: number
+    readonly seconds: number
+    readonly problem?: string
+  }
 }
 
-async function runConfig(store: 'sqlite' | 'postgresql', n: number, cluster: PgCluster | null, root: string): Promise<ConfigResult> {
+async function runConfig(
+  store: 'sqlite' | 'postgresql',
+  n: number,
+  cluster: PgCluster | null,
+  root: string,
+): Promise<ConfigResult> {
   const name = store === 'sqlite' ? 'SQLite, 1 node' : `PostgreSQL, ${n} node${n === 1 ? '' : 's'}`
   say(`\n${name}: starting...`)
   const dir = fs.mkdtempSync(path.join(root, `${store}-${n}-`))
@@ -551,7 +664,10 @@ async function runConfig(store: 'sqlite' | 'postgresql', n: number, cluster: PgC
       const secretFile = path.join(dir, 'secret')
       fs.writeFileSync(secretFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 })
       env.VEILBOX_SECRET_FILE = secretFile
-      const out = await cli(['keys', 'create', '--role', 'operator', '--name', 'bench-operator', '--database-url', url, '--json'], { ...env, VEILBOX_DATA_DIR: path.join(dir, 'cli') })
+      const out = await cli(
+        ['keys', 'create', '--role', 'operator', '--name', 'bench-operator', '--database-url', url, '--json'],
+        { ...env, VEILBOX_DATA_DIR: path.join(dir, 'cli') },
+      )
       operator = (JSON.parse(out) as { key: string }).key
     }
     const t0 = performance.now()
@@ -572,18 +688,38 @@ async function runConfig(store: 'sqlite' | 'postgresql', n: number, cluster: PgC
     if (failed) throw failed.reason
     const nodes = starts.map((s) => (s as PromiseFulfilledResult<ServerProcess>).value)
     const startSeconds = round((performance.now() - t0) / 1000, 2)
-    operator ??= (JSON.parse(fs.readFileSync(path.join(nodes[0]!.dataDir, 'operator-key.json'), 'utf8')) as { operator: string }).operator
+    operator ??= (
+      JSON.parse(fs.readFileSync(path.join(nodes[0]!.dataDir, 'operator-key.json'), 'utf8')) as { operator: string }
+    ).operator
     const base = nodes[0]!.url
 
     say(`${name}: loading ${ROWS.toLocaleString('en-US')} rows...`)
     await api(base, operator, 'POST', '/v1/datasets', DEMO_SPEC)
-    await api(base, operator, 'POST', `/v1/datasets/${DATASET}/versions`, Readable.toWeb(demoCsv(ROWS, 99)) as unknown as ReadableStream, 'text/csv')
+    await api(
+      base,
+      operator,
+      'POST',
+      `/v1/datasets/${DATASET}/versions`,
+      Readable.toWeb(demoCsv(ROWS, 99)) as unknown as ReadableStream,
+      'text/csv',
+    )
     // Budgets far beyond what the run can spend: refusals are not what is measured.
     await api(base, operator, 'PUT', `/v1/datasets/${DATASET}/budget`, { epsilon: 1_000_000, delta: 0.001 })
-    const analyst = (await api<{ key: string }>(base, operator, 'POST', '/v1/keys', { name: 'bench-analyst', role: 'analyst' })).key
+    const analyst = (
+      await api<{ key: string }>(base, operator, 'POST', '/v1/keys', { name: 'bench-analyst', role: 'analyst' })
+    ).key
     const expiresAt = new Date(Date.now() + 86_400_000).toISOString()
     const newGrant = async (purpose: string) =>
-      (await api<{ id: string }>(base, operator, 'POST', '/v1/grants', { analyst: 'bench-analyst', dataset: DATASET, purpose, epsilon: 1_000_000, delta: 1e-6, expiresAt })).id
+      (
+        await api<{ id: string }>(base, operator, 'POST', '/v1/grants', {
+          analyst: 'bench-analyst',
+          dataset: DATASET,
+          purpose,
+          epsilon: 1_000_000,
+          delta: 1e-6,
+          expiresAt,
+        })
+      ).id
     const grant = await newGrant('benchmark: cluster')
     const spread: string[] = []
     for (let g = 0; g < GRANTS; g++) spread.push(await newGrant(`benchmark: cluster, grant ${g + 1} of ${GRANTS}`))
@@ -606,16 +742,41 @@ async function runConfig(store: 'sqlite' | 'postgresql', n: number, cluster: PgC
     }
     const urls = nodes.map((s) => `${s.url}/v1/queries`)
     say(`${name}: fresh queries, ${WARMUP} s warm-up + ${DURATION} s over ${CONNECTIONS} connections...`)
-    const freshPhase = await phase({ urls, key: analyst, body: freshBody, expect: '"cached":false' }, nodes, cluster, sampler)
+    const freshPhase = await phase(
+      { urls, key: analyst, body: freshBody, expect: '"cached":false' },
+      nodes,
+      cluster,
+      sampler,
+    )
     say(`${name}: fresh queries over ${GRANTS} grants, ${WARMUP} s warm-up + ${DURATION} s...`)
-    const spreadPhase = await phase({ urls, key: analyst, body: spreadBody, expect: '"cached":false' }, nodes, cluster, sampler)
+    const spreadPhase = await phase(
+      { urls, key: analyst, body: spreadBody, expect: '"cached":false' },
+      nodes,
+      cluster,
+      sampler,
+    )
     say(`${name}: cached re-reads, ${WARMUP} s warm-up + ${DURATION} s...`)
-    const cachedPhase = await phase({ urls, key: analyst, body: () => cachedBody, expect: '"cached":true' }, nodes, cluster, sampler)
+    const cachedPhase = await phase(
+      { urls, key: analyst, body: () => cachedBody, expect: '"cached":true' },
+      nodes,
+      cluster,
+      sampler,
+    )
 
     say(`${name}: verifying the audit chain...`)
     const v0 = performance.now()
-    const check = await api<{ ok: boolean; records: number; problem?: string }>(base, operator, 'GET', '/v1/audit/verify')
-    const audit = { ok: check.ok, records: check.records, seconds: round((performance.now() - v0) / 1000, 2), ...(check.problem === undefined ? {} : { problem: check.problem }) }
+    const check = await api<{ ok: boolean; records: number; problem?: string }>(
+      base,
+      operator,
+      'GET',
+      '/v1/audit/verify',
+    )
+    const audit = {
+      ok: check.ok,
+      records: check.records,
+      seconds: round((performance.now() - v0) / 1000, 2),
+      ...(check.problem === undefined ? {} : { problem: check.problem }),
+    }
     return {
       name,
       store,
@@ -653,7 +814,9 @@ async function main(): Promise<void> {
       cluster = await startPostgres({ teardown: (fn) => void cleanups.push(fn) })
       if (FSYNC) restartWithFsync(cluster)
       postgres = { settings: await pgSettings(cluster), fileSystem: fileSystemOf(cluster.dir) }
-      say(`PostgreSQL ${postgres.settings.server_version} in ${cluster.dir}: fsync=${postgres.settings.fsync}, synchronous_commit=${postgres.settings.synchronous_commit}`)
+      say(
+        `PostgreSQL ${postgres.settings.server_version} in ${cluster.dir}: fsync=${postgres.settings.fsync}, synchronous_commit=${postgres.settings.synchronous_commit}`,
+      )
     }
     if (SQLITE) results.push(await runConfig('sqlite', 1, null, root))
     for (const n of NODE_COUNTS) results.push(await runConfig('postgresql', n, cluster, root))
@@ -700,10 +863,18 @@ async function main(): Promise<void> {
   }
   const notes = [
     `Every process shares this machine's ${cores} cores: the nodes, PostgreSQL and the load generator (autocannon, in the benchmark process). cpuCores says how many cores each used; machineBusyPercent near 100 means the machine's CPU, not the database or a lock, was the limit, and more nodes on the same cores cannot add throughput.`,
-    'postgres.meanTransactionMs, meanWriteTransactionMs and meanLockWaitPerWriteTransactionMs come from Little\'s law over pg_stat_activity samples (mean backends inside a transaction, holding a transaction id, or waiting on a heavyweight lock, divided by write transactions per second from PostgreSQL\'s transaction ids); lockBusyShare is the share of samples with a lock waiter; serializedMsPerWriteTransaction (1 / write transactions per second, given only when lockBusyShare >= 0.9) is how long each transaction held the contended lock if they passed it one at a time; lockWaitStatements names the lock.',
+    "postgres.meanTransactionMs, meanWriteTransactionMs and meanLockWaitPerWriteTransactionMs come from Little's law over pg_stat_activity samples (mean backends inside a transaction, holding a transaction id, or waiting on a heavyweight lock, divided by write transactions per second from PostgreSQL's transaction ids); lockBusyShare is the share of samples with a lock waiter; serializedMsPerWriteTransaction (1 / write transactions per second, given only when lockBusyShare >= 0.9) is how long each transaction held the contended lock if they passed it one at a time; lockWaitStatements names the lock.",
     `SQLite and PostgreSQL data live on ${fileSystemOf(os.tmpdir()) ?? 'the same file system'} (the temporary directory); PostgreSQL ran with fsync=${postgres?.settings.fsync ?? 'n/a'}.`,
   ]
-  const out = writeResult('cluster', { benchmark: 'cluster', machine: machine(), settings, postgres, configs: results, scaling, notes })
+  const out = writeResult('cluster', {
+    benchmark: 'cluster',
+    machine: machine(),
+    settings,
+    postgres,
+    configs: results,
+    scaling,
+    notes,
+  })
 
   process.stdout.write(
     `\n${table(
@@ -742,10 +913,14 @@ async function main(): Promise<void> {
       }
     }),
   )
-  process.stdout.write(`\nwhere the time goes (cores = CPU seconds per second; ${cores} on this machine)\n${table(limits)}\n`)
+  process.stdout.write(
+    `\nwhere the time goes (cores = CPU seconds per second; ${cores} on this machine)\n${table(limits)}\n`,
+  )
   say(`wrote ${out}`)
   const bad = results.flatMap((r) => [
-    ...PHASES.filter((k) => r[k].errors + r[k].timeouts + r[k].non2xx + r[k].unexpectedAnswers + r[k].warmupProblems > 0).map((k) => {
+    ...PHASES.filter(
+      (k) => r[k].errors + r[k].timeouts + r[k].non2xx + r[k].unexpectedAnswers + r[k].warmupProblems > 0,
+    ).map((k) => {
       const p = r[k]
       return `${r.name} ${k}: errors ${p.errors}, timeouts ${p.timeouts}, non-2xx ${p.non2xx} (${JSON.stringify(p.statuses)}), unexpected answers ${p.unexpectedAnswers}, during warm-up ${p.warmupProblems}`
     }),

@@ -40,8 +40,15 @@ const ZONES = Array.from({ length: 1000 }, (_, i) => `z${i}`)
 const DISTRICTS = ['d0', 'd1', 'd2', 'd3', 'd4', 'd5', 'd6']
 
 /** Deterministic data (xorshift), made straight into shared typed arrays: no ingest in the measured path. */
-function generate(rows: number): { version: LoadedVersion; x: Float64Array; g7: Uint8Array; g1000: Uint16Array; flag: Uint8Array } {
-  const shared = <T>(ctor: new (b: SharedArrayBuffer) => T, bytes: number) => new ctor(new SharedArrayBuffer(Math.max(8, bytes)))
+function generate(rows: number): {
+  version: LoadedVersion
+  x: Float64Array
+  g7: Uint8Array
+  g1000: Uint16Array
+  flag: Uint8Array
+} {
+  const shared = <T>(ctor: new (b: SharedArrayBuffer) => T, bytes: number) =>
+    new ctor(new SharedArrayBuffer(Math.max(8, bytes)))
   const x = shared(Float64Array, rows * 8)
   const g7 = shared(Uint8Array, rows)
   const g1000 = shared(Uint16Array, rows * 2)
@@ -69,8 +76,22 @@ function generate(rows: number): { version: LoadedVersion; x: Float64Array; g7: 
     ['zone', { kind: 'code', values: g1000.subarray(0, rows), dictionary: ZONES, nulls: null }],
     ['flag', { kind: 'code', values: flag.subarray(0, rows), dictionary: ['false', 'true'], nulls: null }],
   ])
-  const version = { dataset: 'bench', version: rows, rows, spec: null as never, columns, keep: keep.subarray(0, rows), bytes: rows * 13 }
-  return { version, x: x.subarray(0, rows), g7: g7.subarray(0, rows), g1000: g1000.subarray(0, rows), flag: flag.subarray(0, rows) }
+  const version = {
+    dataset: 'bench',
+    version: rows,
+    rows,
+    spec: null as never,
+    columns,
+    keep: keep.subarray(0, rows),
+    bytes: rows * 13,
+  }
+  return {
+    version,
+    x: x.subarray(0, rows),
+    g7: g7.subarray(0, rows),
+    g1000: g1000.subarray(0, rows),
+    flag: flag.subarray(0, rows),
+  }
 }
 
 function sqliteTable(dir: string, data: ReturnType<typeof generate>): Database.Database {
@@ -83,9 +104,12 @@ function sqliteTable(dir: string, data: ReturnType<typeof generate>): Database.D
   const batch = 200_000
   for (let start = 0; start < rows; start += batch) {
     db.transaction(() => {
-      for (let i = start; i < Math.min(rows, start + batch); i++) insert.run(data.g7[i], data.g1000[i], data.x[i], data.flag[i])
+      for (let i = start; i < Math.min(rows, start + batch); i++)
+        insert.run(data.g7[i], data.g1000[i], data.x[i], data.flag[i])
     })()
-    process.stderr.write(`\r  loading SQLite ${Math.min(rows, start + batch).toLocaleString()} / ${rows.toLocaleString()} rows`)
+    process.stderr.write(
+      `\r  loading SQLite ${Math.min(rows, start + batch).toLocaleString()} / ${rows.toLocaleString()} rows`,
+    )
   }
   process.stderr.write('\n')
   return db
@@ -94,7 +118,13 @@ function sqliteTable(dir: string, data: ReturnType<typeof generate>): Database.D
 const clamp = `MIN(MAX(x, ${LOWER}), ${UPPER})`
 const exp = quantumFor(LOWER, UPPER).exp
 const moments = { kind: 'moments' as const, column: 'x', lower: LOWER, upper: UPPER, exp, squares: false }
-const where = { kind: 'and' as const, operands: [{ kind: 'cmp' as const, column: 'flag', op: '=' as const, value: true }, { kind: 'cmp' as const, column: 'x', op: '>' as const, value: 100 }] }
+const where = {
+  kind: 'and' as const,
+  operands: [
+    { kind: 'cmp' as const, column: 'flag', op: '=' as const, value: true },
+    { kind: 'cmp' as const, column: 'x', op: '>' as const, value: 100 },
+  ],
+}
 
 interface Case {
   readonly name: string
@@ -105,7 +135,11 @@ interface Case {
 const CASES: Case[] = [
   { name: 'COUNT(*)', task: { where: null, groupBy: [], measures: [] }, sql: 'SELECT COUNT(*) FROM t' },
   { name: 'SUM', task: { where: null, groupBy: [], measures: [moments] }, sql: `SELECT SUM(${clamp}) FROM t` },
-  { name: 'AVG', task: { where: null, groupBy: [], measures: [moments] }, sql: `SELECT SUM(${clamp}), COUNT(x) FROM t` },
+  {
+    name: 'AVG',
+    task: { where: null, groupBy: [], measures: [moments] },
+    sql: `SELECT SUM(${clamp}), COUNT(x) FROM t`,
+  },
   {
     name: 'GROUP BY 7, SUM, WHERE',
     task: { where, groupBy: [{ column: 'district', dictionary: DISTRICTS, nullable: false }], measures: [moments] },
@@ -138,7 +172,8 @@ const kernelChoice = loadKernel({ native: true })
 const nativeAvailable = kernelChoice.kernel.name === 'native'
 
 async function main() {
-  if (!nativeAvailable) process.stderr.write(`native kernel unavailable (${kernelChoice.reason}); measuring the TypeScript kernel only\n`)
+  if (!nativeAvailable)
+    process.stderr.write(`native kernel unavailable (${kernelChoice.reason}); measuring the TypeScript kernel only\n`)
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-engine-'))
   const results: Record<string, unknown>[] = []
   try {
@@ -183,7 +218,9 @@ async function main() {
             sqliteMs: Number((sqlite * 1000).toFixed(2)),
           }
           results.push(r)
-          process.stderr.write(` ${r.veilboxMs} ms end to end (${r.kernel}) vs SQLite ${r.sqliteMs} ms (x${r.ratio}); kernels: native x${r.nativeToTs} of ts\n`)
+          process.stderr.write(
+            ` ${r.veilboxMs} ms end to end (${r.kernel}) vs SQLite ${r.sqliteMs} ms (x${r.ratio}); kernels: native x${r.nativeToTs} of ts\n`,
+          )
         }
       } finally {
         db.close()
@@ -193,7 +230,13 @@ async function main() {
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true })
   }
-  const out = writeResult('engine', { benchmark: 'engine', machine: machine(), repeat: REPEAT, kernel: kernelReport(kernelChoice), cases: results })
+  const out = writeResult('engine', {
+    benchmark: 'engine',
+    machine: machine(),
+    repeat: REPEAT,
+    kernel: kernelReport(kernelChoice),
+    cases: results,
+  })
   process.stdout.write(
     `${table(
       results.map((r) => ({

@@ -116,9 +116,15 @@ try {
   const refMs = Math.min(...refRuns)
   const oursMs = Math.min(...oursRuns)
 
-  const whereMs = await best(() => aggregateEncrypted({ keys, column, selection: where, grouping: null, squares: false }))
-  const groupMs = await best(() => aggregateEncrypted({ keys, column, selection: null, grouping: { codes: region, count: GROUPS }, squares: false }))
-  const groupVarMs = await best(() => aggregateEncrypted({ keys, column, selection: where, grouping: { codes: region, count: GROUPS }, squares: true }))
+  const whereMs = await best(() =>
+    aggregateEncrypted({ keys, column, selection: where, grouping: null, squares: false }),
+  )
+  const groupMs = await best(() =>
+    aggregateEncrypted({ keys, column, selection: null, grouping: { codes: region, count: GROUPS }, squares: false }),
+  )
+  const groupVarMs = await best(() =>
+    aggregateEncrypted({ keys, column, selection: where, grouping: { codes: region, count: GROUPS }, squares: true }),
+  )
 
   // Both SUMs decrypt to the plaintext sum.
   const exact = amount.reduce((a, x) => a + BigInt(Math.round(x * 100)), 0n)
@@ -165,7 +171,8 @@ try {
     exactSumVerified: true,
   }
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
-  const row = (name: string, ms: number): string => `${name.padEnd(40)} ${String(Math.round(ms)).padStart(8)} ms ${String(rate(ms)).padStart(12)} rows/s\n`
+  const row = (name: string, ms: number): string =>
+    `${name.padEnd(40)} ${String(Math.round(ms)).padStart(8)} ms ${String(rate(ms)).padStart(12)} rows/s\n`
   process.stderr.write(
     `\nHE core, BFV n=${DEGREE}, ${ROWS} rows\n` +
       row('client encrypt (values + squares)', encryptMs) +

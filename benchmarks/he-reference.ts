@@ -6,7 +6,12 @@ import type { HeContext } from '../src/engine/he/context.js'
  * write with node-seal. Load each BFV ciphertext of one column, add them up,
  * rotate-and-sum once (rows, then columns), and return the result saved.
  */
-export function plainSealSum(ctx: HeContext, batches: readonly Uint8Array[], galois: GaloisKeys, degree: number): Uint8Array {
+export function plainSealSum(
+  ctx: HeContext,
+  batches: readonly Uint8Array[],
+  galois: GaloisKeys,
+  degree: number,
+): Uint8Array {
   const { seal, evaluator: ev } = ctx
   const loaded = seal.CipherText()
   const acc = seal.CipherText()

@@ -66,16 +66,19 @@ const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d
 
 async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-he-bench-'))
-  const config = loadConfig({}, {
-    dataDir: path.join(tmp, 'data'),
-    custodianDir: path.join(tmp, 'custodian'),
-    port: 0,
-    logLevel: 'silent',
-    workers: 1,
-    queryTimeoutMs: 600_000,
-    rateLimitPerMinute: 10_000_000,
-    heMaxWork: 10_000_000,
-  })
+  const config = loadConfig(
+    {},
+    {
+      dataDir: path.join(tmp, 'data'),
+      custodianDir: path.join(tmp, 'custodian'),
+      port: 0,
+      logLevel: 'silent',
+      workers: 1,
+      queryTimeoutMs: 600_000,
+      rateLimitPerMinute: 10_000_000,
+      heMaxWork: 10_000_000,
+    },
+  )
   const app = await buildApp({ config, logger: false })
   try {
     const url = await app.listen({ host: '127.0.0.1', port: 0 })
@@ -84,11 +87,25 @@ async function main(): Promise<void> {
       analyst: (await createKey(app.db, { name: 'alice', role: 'analyst' }, SYSTEM_ACTOR)).key,
       custodian: (await createKey(app.db, { name: 'carl', role: 'custodian' }, SYSTEM_ACTOR)).key,
     }
-    const call = async (as: keyof typeof keys, method: string, route: string, body?: unknown, contentType = 'application/json'): Promise<Record<string, unknown>> => {
+    const call = async (
+      as: keyof typeof keys,
+      method: string,
+      route: string,
+      body?: unknown,
+      contentType = 'application/json',
+    ): Promise<Record<string, unknown>> => {
       const res = await fetch(new URL(route, url), {
         method,
-        headers: { authorization: `Bearer ${keys[as]}`, ...(body === undefined ? {} : { 'content-type': contentType }) },
-        ...(body === undefined ? {} : { body: contentType === 'application/json' ? JSON.stringify(body) : (body as RequestInit['body']), duplex: 'half' }),
+        headers: {
+          authorization: `Bearer ${keys[as]}`,
+          ...(body === undefined ? {} : { 'content-type': contentType }),
+        },
+        ...(body === undefined
+          ? {}
+          : {
+              body: contentType === 'application/json' ? JSON.stringify(body) : (body as RequestInit['body']),
+              duplex: 'half',
+            }),
       } as RequestInit)
       const json = (await res.json()) as Record<string, unknown>
       if (!res.ok) throw new Error(`${method} ${route}: HTTP ${res.status} ${JSON.stringify(json)}`)
@@ -97,16 +114,21 @@ async function main(): Promise<void> {
     process.stderr.write(`HE service benchmark: ${ROWS} rows, BFV n=${DEGREE}\n`)
     await call('operator', 'POST', '/v1/datasets', SPEC)
     await call('operator', 'PUT', `/v1/datasets/${SPEC.id}/budget`, { epsilon: 1_000_000, delta: 1e-6 })
-    const grant = (await call('operator', 'POST', '/v1/grants', {
-      analyst: 'alice',
-      dataset: SPEC.id,
-      purpose: 'benchmark',
-      epsilon: 1_000_000,
-      delta: 1e-7,
-      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
-    })).id as string
+    const grant = (
+      await call('operator', 'POST', '/v1/grants', {
+        analyst: 'alice',
+        dataset: SPEC.id,
+        purpose: 'benchmark',
+        epsilon: 1_000_000,
+        delta: 1e-7,
+        expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+      })
+    ).id as string
     let t0 = performance.now()
-    const he = await call('custodian', 'POST', `/v1/datasets/${SPEC.id}/he/keys`, { maxRows: ROWS, polyModulusDegree: DEGREE })
+    const he = await call('custodian', 'POST', `/v1/datasets/${SPEC.id}/he/keys`, {
+      maxRows: ROWS,
+      polyModulusDegree: DEGREE,
+    })
     const keygenMs = performance.now() - t0
 
     // The data owner: CSV -> encrypted upload (veilbox encrypt's code).
@@ -133,7 +155,13 @@ async function main(): Promise<void> {
     process.stderr.write(`  client encryption: ${round(encryptMs)} ms, ${round(fileBytes / 1e6, 1)} MB\n`)
 
     t0 = performance.now()
-    const up = await call('operator', 'POST', `/v1/datasets/${SPEC.id}/versions`, Readable.toWeb(fs.createReadStream(file)), 'application/vnd.veilbox.encrypted+ndjson')
+    const up = await call(
+      'operator',
+      'POST',
+      `/v1/datasets/${SPEC.id}/versions`,
+      Readable.toWeb(fs.createReadStream(file)),
+      'application/vnd.veilbox.encrypted+ndjson',
+    )
     const uploadMs = performance.now() - t0
     const version = up.version as number
 
@@ -146,8 +174,18 @@ async function main(): Promise<void> {
     const galois = evalKeys.galoisKeys(0)
     // The reference: what anyone would write with node-seal for an encrypted SUM.
     const reference = (): Uint8Array => plainSealSum(ctx, column.values[0]!, galois, DEGREE)
-    const sumTask: ExecTask = { dataset: SPEC.id, version, where: null, groupBy: [], measures: [], encrypted: [{ column: 'amount', squares: false }] }
-    const groupTask: ExecTask = { ...sumTask, groupBy: [{ column: 'district', dictionary: DISTRICTS, nullable: false }] }
+    const sumTask: ExecTask = {
+      dataset: SPEC.id,
+      version,
+      where: null,
+      groupBy: [],
+      measures: [],
+      encrypted: [{ column: 'amount', squares: false }],
+    }
+    const groupTask: ExecTask = {
+      ...sumTask,
+      groupBy: [{ column: 'district', dictionary: DISTRICTS, nullable: false }],
+    }
     await app.executor.execute(sumTask) // the worker loads SEAL and the Galois keys once
     reference()
     const refRuns: number[] = []
@@ -162,7 +200,9 @@ async function main(): Promise<void> {
       oursResult = await app.executor.execute(sumTask)
       oursRuns.push(performance.now() - s)
     }
-    process.stderr.write(`  SUM: veilbox ${oursRuns.map((x) => round(x)).join(', ')} ms; node-seal loop ${refRuns.map((x) => round(x)).join(', ')} ms\n`)
+    process.stderr.write(
+      `  SUM: veilbox ${oursRuns.map((x) => round(x)).join(', ')} ms; node-seal loop ${refRuns.map((x) => round(x)).join(', ')} ms\n`,
+    )
     const groupRuns: number[] = []
     for (let i = 0; i < Math.max(1, Math.min(REPEAT, 2)); i++) {
       const s = performance.now()
@@ -179,7 +219,8 @@ async function main(): Promise<void> {
       queryId: 'bench',
       aggregates: [ours, { ...ours, ciphertexts: [refResult!] }],
     })
-    for (const v of released.values) if (v.value.units !== exact) throw new Error(`encrypted SUM ${v.value.units} differs from the plaintext ${exact}`)
+    for (const v of released.values)
+      if (v.value.units !== exact) throw new Error(`encrypted SUM ${v.value.units} differs from the plaintext ${exact}`)
     evalKeys.delete()
     lease.release()
 
@@ -228,7 +269,12 @@ async function main(): Promise<void> {
       sumRuns: { veilbox: oursRuns.map((x) => round(x)), reference: refRuns.map((x) => round(x)) },
       groupBy7Ms: round(groupMs),
       groupBy7RowsPerSec: rate(groupMs),
-      latencyMs: Object.fromEntries(Object.entries(e2e).map(([k, v]) => [k, { median: round(median(v)), min: round(Math.min(...v)), runs: v.length }])),
+      latencyMs: Object.fromEntries(
+        Object.entries(e2e).map(([k, v]) => [
+          k,
+          { median: round(median(v)), min: round(Math.min(...v)), runs: v.length },
+        ]),
+      ),
       exactSumVerified: true,
       rowsEncrypted: enc.rows,
     }
@@ -241,7 +287,11 @@ async function main(): Promise<void> {
         { case: 'SUM, veilbox (pool, shared memory)', ms: round(oursMs), rowsPerSec: rate(oursMs) },
         { case: 'SUM, plain node-seal loop', ms: round(refMs), rowsPerSec: rate(refMs) },
         { case: 'GROUP BY 7, veilbox', ms: round(groupMs), rowsPerSec: rate(groupMs) },
-        ...Object.entries(e2e).map(([k, v]) => ({ case: `end to end: ${k} (median)`, ms: round(median(v)), rowsPerSec: rate(median(v)) })),
+        ...Object.entries(e2e).map(([k, v]) => ({
+          case: `end to end: ${k} (median)`,
+          ms: round(median(v)),
+          rowsPerSec: rate(median(v)),
+        })),
       ])}\nSUM ratio (reference / veilbox): best ${result.sumRatio}, medians ${result.sumRatioOfMedians}\n${written}\n`,
     )
   } finally {

@@ -22,7 +22,23 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import autocannon from 'autocannon'
 import { demoCsv, DEMO_SPEC } from '../src/demo/binzhou.js'
-import { allowedCpus, api, envCpus, envInt, listeningUrl, machine, pinnedCommand, pinProcess, processCpuSeconds, ROOT, startServerProcess, stealPercent, systemCpu, table, writeResult } from './lib.js'
+import {
+  allowedCpus,
+  api,
+  envCpus,
+  envInt,
+  listeningUrl,
+  machine,
+  pinnedCommand,
+  pinProcess,
+  processCpuSeconds,
+  ROOT,
+  startServerProcess,
+  stealPercent,
+  systemCpu,
+  table,
+  writeResult,
+} from './lib.js'
 
 const DURATION = envInt('DURATION', 5)
 /**
@@ -68,9 +84,15 @@ export function envScenarios(name: string): ReadonlySet<ScenarioKey> {
   const keys = Object.keys(SCENARIO_KEYS) as ScenarioKey[]
   const raw = process.env[name]
   if (raw === undefined || raw.trim() === '') return new Set(keys)
-  const picked = raw.split(',').map((k) => k.trim()).filter((k) => k !== '' && k !== 'bare')
+  const picked = raw
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '' && k !== 'bare')
   const unknown = picked.filter((k) => !(keys as string[]).includes(k))
-  if (unknown.length > 0) throw new Error(`${name} takes a comma list of ${keys.join(', ')} (the bare route always runs); unknown: ${unknown.join(', ')}`)
+  if (unknown.length > 0)
+    throw new Error(
+      `${name} takes a comma list of ${keys.join(', ')} (the bare route always runs); unknown: ${unknown.join(', ')}`,
+    )
   return new Set(picked as ScenarioKey[])
 }
 const SCENARIOS = envScenarios('SCENARIOS')
@@ -146,7 +168,14 @@ async function run(load: Load, warm: boolean): Promise<Ran> {
   const { result, statuses } = await drive(load)
   const server1 = load.pid === undefined ? null : processCpuSeconds(load.pid)
   const client = process.cpuUsage(client0)
-  return { result, statuses, warmupProblems, hostStealPercent: stealPercent(system0, systemCpu()), serverCpu: server0 === null || server1 === null ? null : server1 - server0, clientCpu: (client.user + client.system) / 1e6 }
+  return {
+    result,
+    statuses,
+    warmupProblems,
+    hostStealPercent: stealPercent(system0, systemCpu()),
+    serverCpu: server0 === null || server1 === null ? null : server1 - server0,
+    clientCpu: (client.user + client.system) / 1e6,
+  }
 }
 
 function drive(load: Load): Promise<{ result: autocannon.Result; statuses: Map<number, number> }> {
@@ -198,10 +227,13 @@ const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0)
  */
 export function scenario(name: string, rounds: readonly Ran[], bare: readonly Ran[] | null, shared = false): Scenario {
   const rps = rounds.map((r) => r.result.requests.average)
-  const latency = (key: string) => median(rounds.map((r) => (r.result.latency as unknown as Record<string, number>)[key] ?? 0))
+  const latency = (key: string) =>
+    median(rounds.map((r) => (r.result.latency as unknown as Record<string, number>)[key] ?? 0))
   const requests = sum(rounds.map((r) => r.result.requests.total))
   const perRequest = (seconds: readonly (number | null)[]) =>
-    shared || requests === 0 || seconds.some((x) => x === null) ? null : Math.round((sum(seconds as number[]) * 1e6) / requests)
+    shared || requests === 0 || seconds.some((x) => x === null)
+      ? null
+      : Math.round((sum(seconds as number[]) * 1e6) / requests)
   const steal = rounds.map((r) => r.hostStealPercent).filter((x): x is number => x !== null)
   const statusCount = (code: number) => sum(rounds.map((r) => r.statuses.get(code) ?? 0))
   return {
@@ -226,8 +258,20 @@ export function scenario(name: string, rounds: readonly Ran[], bare: readonly Ra
 
 /** The service's speed goals, each checked against one scenario of a run. */
 export const GOALS = [
-  { goal: "cached queries at half the bare route's requests/s", scenario: SCENARIO_KEYS.cached, measure: 'ratioToBare', atLeast: 0.5, connections: null },
-  { goal: 'fresh DP queries with p99 under 20 ms', scenario: SCENARIO_KEYS.fresh, measure: 'p99Ms', under: 20, connections: 10 },
+  {
+    goal: "cached queries at half the bare route's requests/s",
+    scenario: SCENARIO_KEYS.cached,
+    measure: 'ratioToBare',
+    atLeast: 0.5,
+    connections: null,
+  },
+  {
+    goal: 'fresh DP queries with p99 under 20 ms',
+    scenario: SCENARIO_KEYS.fresh,
+    measure: 'p99Ms',
+    under: 20,
+    connections: 10,
+  },
 ] as const
 
 export interface GoalCheck {
@@ -249,12 +293,22 @@ export interface GoalCheck {
  */
 export function goals(scenarios: readonly Scenario[], connections: number): GoalCheck[] {
   return GOALS.map((g) => {
-    const base = { goal: g.goal, scenario: g.scenario, measure: g.measure, target: 'atLeast' in g ? `>= ${g.atLeast}` : `< ${g.under}` }
+    const base = {
+      goal: g.goal,
+      scenario: g.scenario,
+      measure: g.measure,
+      target: 'atLeast' in g ? `>= ${g.atLeast}` : `< ${g.under}`,
+    }
     const s = scenarios.find((x) => x.name === g.scenario)
     if (s === undefined) return { ...base, measured: null, met: null, note: 'the scenario did not run' }
     const measured = s[g.measure]
     if (g.connections !== null && connections !== g.connections) {
-      return { ...base, measured, met: null, note: `the goal is stated at ${g.connections} connections; this run used ${connections}` }
+      return {
+        ...base,
+        measured,
+        met: null,
+        note: `the goal is stated at ${g.connections} connections; this run used ${connections}`,
+      }
     }
     const failures = s.errors + s.timeouts + s.non2xx
     if (failures > 0) return { ...base, measured, met: false, note: `${failures} requests failed` }
@@ -264,7 +318,11 @@ export function goals(scenarios: readonly Scenario[], connections: number): Goal
 }
 
 async function startBare(stackBody: string): Promise<{ url: string; child: ChildProcess }> {
-  const [command, args] = pinnedCommand(SERVER_CPUS, process.execPath, ['--import', 'tsx', path.join(ROOT, 'benchmarks', 'bare-server.ts')])
+  const [command, args] = pinnedCommand(SERVER_CPUS, process.execPath, [
+    '--import',
+    'tsx',
+    path.join(ROOT, 'benchmarks', 'bare-server.ts'),
+  ])
   const child = spawn(command, args, {
     env: { ...process.env, VEILBOX_LOG_LEVEL: 'warn', VEILBOX_RATE_LIMIT: '10000000', BARE_STACK_BODY: stackBody },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -277,9 +335,25 @@ async function startBare(stackBody: string): Promise<{ url: string; child: Child
 async function loadHeavy(base: string, op: string, heavyId: string, expiresAt: string): Promise<string> {
   say(`loading ${HEAVY_ROWS.toLocaleString()} rows for the heavy queries...`)
   await api(base, op, 'POST', '/v1/datasets', { ...DEMO_SPEC, id: heavyId })
-  await api(base, op, 'POST', `/v1/datasets/${heavyId}/versions`, Readable.toWeb(demoCsv(HEAVY_ROWS, 99)) as unknown as ReadableStream, 'text/csv')
+  await api(
+    base,
+    op,
+    'POST',
+    `/v1/datasets/${heavyId}/versions`,
+    Readable.toWeb(demoCsv(HEAVY_ROWS, 99)) as unknown as ReadableStream,
+    'text/csv',
+  )
   await api(base, op, 'PUT', `/v1/datasets/${heavyId}/budget`, { epsilon: 1_000_000, delta: 0.001 })
-  return (await api<{ id: string }>(base, op, 'POST', '/v1/grants', { analyst: 'demo-analyst', dataset: heavyId, purpose: 'benchmark: heavy', epsilon: 1_000_000, delta: 1e-6, expiresAt })).id
+  return (
+    await api<{ id: string }>(base, op, 'POST', '/v1/grants', {
+      analyst: 'demo-analyst',
+      dataset: heavyId,
+      purpose: 'benchmark: heavy',
+      epsilon: 1_000_000,
+      delta: 1e-6,
+      expiresAt,
+    })
+  ).id
 }
 
 function say(msg: string): void {
@@ -287,22 +361,45 @@ function say(msg: string): void {
 }
 
 export async function main(): Promise<Scenario[]> {
-  say(`veilbox HTTP benchmark: ${ROUNDS} round(s) of ${DURATION} s per scenario, after ${WARMUP} s of warm-up, ${CONNECTIONS} connections`)
+  say(
+    `veilbox HTTP benchmark: ${ROUNDS} round(s) of ${DURATION} s per scenario, after ${WARMUP} s of warm-up, ${CONNECTIONS} connections`,
+  )
   if (CLIENT_CPUS !== null) pinProcess(process.pid, CLIENT_CPUS)
-  const server = await startServerProcess({ demo: true, from: process.env.FROM === 'src' ? 'src' : 'dist', env: { VEILBOX_RATE_LIMIT: '10000000' }, cpus: SERVER_CPUS })
+  const server = await startServerProcess({
+    demo: true,
+    from: process.env.FROM === 'src' ? 'src' : 'dist',
+    env: { VEILBOX_RATE_LIMIT: '10000000' },
+    cpus: SERVER_CPUS,
+  })
   // The CPUs each side may use, as the kernel reports them (every CPU when nothing was pinned).
-  const cpus = { server: allowedCpus(server.child.pid!) ?? SERVER_CPUS ?? 'all', client: allowedCpus(process.pid) ?? CLIENT_CPUS ?? 'all' }
-  if (SERVER_CPUS !== null || CLIENT_CPUS !== null) say(`servers on CPUs ${cpus.server}, load generator on CPUs ${cpus.client}`)
+  const cpus = {
+    server: allowedCpus(server.child.pid!) ?? SERVER_CPUS ?? 'all',
+    client: allowedCpus(process.pid) ?? CLIENT_CPUS ?? 'all',
+  }
+  if (SERVER_CPUS !== null || CLIENT_CPUS !== null)
+    say(`servers on CPUs ${cpus.server}, load generator on CPUs ${cpus.client}`)
   let bare: { url: string; child: ChildProcess } | null = null
   const scenarios: Scenario[] = []
   try {
-    const keys = JSON.parse(fs.readFileSync(path.join(server.dataDir, 'demo-keys.json'), 'utf8')) as Record<string, string>
+    const keys = JSON.parse(fs.readFileSync(path.join(server.dataDir, 'demo-keys.json'), 'utf8')) as Record<
+      string,
+      string
+    >
     const op = keys.operator!
     const analyst = keys.analyst!
     // Budgets far beyond what the run can spend: refusals are not what is measured.
     await api(server.url, op, 'PUT', `/v1/datasets/${DEMO_SPEC.id}/budget`, { epsilon: 1_000_000, delta: 0.001 })
     const expiresAt = new Date(Date.now() + 86_400_000).toISOString()
-    const grant = (await api<{ id: string }>(server.url, op, 'POST', '/v1/grants', { analyst: 'demo-analyst', dataset: DEMO_SPEC.id, purpose: 'benchmark', epsilon: 1_000_000, delta: 1e-6, expiresAt })).id
+    const grant = (
+      await api<{ id: string }>(server.url, op, 'POST', '/v1/grants', {
+        analyst: 'demo-analyst',
+        dataset: DEMO_SPEC.id,
+        purpose: 'benchmark',
+        epsilon: 1_000_000,
+        delta: 1e-6,
+        expiresAt,
+      })
+    ).id
 
     const heavyId = 'bench_heavy'
     const heavyGrant = SCENARIOS.has('heavy') ? await loadHeavy(server.url, op, heavyId, expiresAt) : null
@@ -330,17 +427,49 @@ export async function main(): Promise<Scenario[]> {
     const serverPid = server.child.pid
     const all: [ScenarioKey | 'bare', string, Load][] = [
       ['bare', 'bare route', { url: `${bare.url}/bare`, pid: barePid }],
-      ['stack', SCENARIO_KEYS.stack, { url: `${bare.url}/stack`, pid: barePid, method: 'POST', headers: auth, body: () => cachedBody }],
+      [
+        'stack',
+        SCENARIO_KEYS.stack,
+        { url: `${bare.url}/stack`, pid: barePid, method: 'POST', headers: auth, body: () => cachedBody },
+      ],
       ['healthz', SCENARIO_KEYS.healthz, { url: `${server.url}/healthz`, pid: serverPid }],
       ['catalog', SCENARIO_KEYS.catalog, { url: `${server.url}/v1/datasets`, pid: serverPid, headers: auth }],
-      ['preview', SCENARIO_KEYS.preview, { url: `${server.url}/v1/queries/preview`, pid: serverPid, method: 'POST', headers: auth, body: () => cachedBody }],
-      ['fresh', SCENARIO_KEYS.fresh, { url: `${server.url}/v1/queries`, pid: serverPid, method: 'POST', headers: auth, body: freshBody }],
-      ['cached', SCENARIO_KEYS.cached, { url: `${server.url}/v1/queries`, pid: serverPid, method: 'POST', headers: auth, body: () => cachedBody }],
+      [
+        'preview',
+        SCENARIO_KEYS.preview,
+        {
+          url: `${server.url}/v1/queries/preview`,
+          pid: serverPid,
+          method: 'POST',
+          headers: auth,
+          body: () => cachedBody,
+        },
+      ],
+      [
+        'fresh',
+        SCENARIO_KEYS.fresh,
+        { url: `${server.url}/v1/queries`, pid: serverPid, method: 'POST', headers: auth, body: freshBody },
+      ],
+      [
+        'cached',
+        SCENARIO_KEYS.cached,
+        { url: `${server.url}/v1/queries`, pid: serverPid, method: 'POST', headers: auth, body: () => cachedBody },
+      ],
     ]
-    const steps = all.filter(([key]) => key === 'bare' || SCENARIOS.has(key)).map(([, name, load]): [string, Load] => [name, load])
+    const steps = all
+      .filter(([key]) => key === 'bare' || SCENARIOS.has(key))
+      .map(([, name, load]): [string, Load] => [name, load])
     const HEALTH_UNDER_HEAVY = 'healthz under heavy queries'
     const HEAVY = 'heavy queries (concurrent)'
-    const ran = new Map<string, Ran[]>([...steps.map(([name]) => [name, []] as [string, Ran[]]), ...(heavyGrant === null ? [] : ([[HEALTH_UNDER_HEAVY, []], [HEAVY, []]] as [string, Ran[]][]))])
+    const ran = new Map<string, Ran[]>([
+      ...steps.map(([name]) => [name, []] as [string, Ran[]]),
+      ...(heavyGrant === null
+        ? []
+        : ([
+            [HEALTH_UNDER_HEAVY, []],
+            [HEAVY, []],
+          ] as [string, Ran[]][])),
+    ])
     for (let round = 0; round < ROUNDS; round++) {
       const warm = round === 0
       for (const [name, load] of steps) {
@@ -351,7 +480,16 @@ export async function main(): Promise<Scenario[]> {
       say(`round ${round + 1}/${ROUNDS}: healthz while ${HEAVY_CONNECTIONS} connections run heavy queries...`)
       const [health, load] = await Promise.all([
         run({ url: `${server.url}/healthz`, connections: 1 }, warm),
-        run({ url: `${server.url}/v1/queries`, method: 'POST', headers: auth, body: heavyBody, connections: HEAVY_CONNECTIONS }, warm),
+        run(
+          {
+            url: `${server.url}/v1/queries`,
+            method: 'POST',
+            headers: auth,
+            body: heavyBody,
+            connections: HEAVY_CONNECTIONS,
+          },
+          warm,
+        ),
       ])
       ran.get(HEALTH_UNDER_HEAVY)!.push(health)
       ran.get(HEAVY)!.push(load)
@@ -387,7 +525,9 @@ export async function main(): Promise<Scenario[]> {
   say(`wrote ${out}`)
   const bad = scenarios.filter((s) => s.errors > 0 || s.timeouts > 0 || s.non2xx > 0 || s.warmupProblems > 0)
   if (bad.length > 0) {
-    say(`problems: ${bad.map((s) => `${s.name} (errors ${s.errors}, timeouts ${s.timeouts}, non-2xx ${s.non2xx}, refusals ${s.refusals}, during warm-up ${s.warmupProblems})`).join('; ')}`)
+    say(
+      `problems: ${bad.map((s) => `${s.name} (errors ${s.errors}, timeouts ${s.timeouts}, non-2xx ${s.non2xx}, refusals ${s.refusals}, during warm-up ${s.warmupProblems})`).join('; ')}`,
+    )
     if (STRICT) process.exitCode = 1
   }
   return scenarios

@@ -20,17 +20,20 @@ async function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-ingest-'))
   const file = path.join(tmp, 'households.csv')
   process.stderr.write(`writing ${ROWS} rows of CSV...\n`)
-  await pipeline(
-    demoCsv(ROWS, 7),
-    fs.createWriteStream(file),
-  )
+  await pipeline(demoCsv(ROWS, 7), fs.createWriteStream(file))
   const bytes = fs.statSync(file).size
   const server = await startServerProcess({ from: 'dist' })
   try {
-    const { operator } = JSON.parse(fs.readFileSync(path.join(server.dataDir, 'operator-key.json'), 'utf8')) as { operator: string }
+    const { operator } = JSON.parse(fs.readFileSync(path.join(server.dataDir, 'operator-key.json'), 'utf8')) as {
+      operator: string
+    }
     const auth = { authorization: `Bearer ${operator}` }
     const spec = { ...DEMO_SPEC, id: 'bench_households' }
-    const created = await fetch(new URL('/v1/datasets', server.url), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(spec) })
+    const created = await fetch(new URL('/v1/datasets', server.url), {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify(spec),
+    })
     if (created.status !== 201) throw new Error(`create dataset: ${created.status} ${await created.text()}`)
     const before = processMemory(server.child.pid!)
     let sampledPeak = before?.rss ?? 0
@@ -67,7 +70,9 @@ async function main() {
       machine: machine(),
     }
     const out = writeResult('ingest', result)
-    process.stderr.write(`${table([{ rows: result.rows, 'MB': bytes / 1e6, 'rows/s': result.rowsPerSec, 'MB/s': result.mbPerSec, 'peak RSS MB': result.serverPeakRssMB }])}\n`)
+    process.stderr.write(
+      `${table([{ rows: result.rows, MB: bytes / 1e6, 'rows/s': result.rowsPerSec, 'MB/s': result.mbPerSec, 'peak RSS MB': result.serverPeakRssMB }])}\n`,
+    )
     process.stderr.write(`wrote ${out}\n`)
     process.stdout.write(`${JSON.stringify(result)}\n`)
     if (!result.withinLimit) process.exitCode = 1

@@ -81,7 +81,14 @@ const selection = where()
 const by7 = encodeGroups(groupLayout([{ dictionary: regions, nullable: false }]), [regionCol], ROWS)
 const by1000 = encodeGroups(groupLayout([{ dictionary: districts, nullable: false }]), [districtCol], ROWS)
 const quantum = quantumFor(LOWER, UPPER)
-const sum = (column: NumericColumn, squares = false): Measure => ({ kind: 'moments', column, lower: LOWER, upper: UPPER, quantum, squares })
+const sum = (column: NumericColumn, squares = false): Measure => ({
+  kind: 'moments',
+  column,
+  lower: LOWER,
+  upper: UPPER,
+  quantum,
+  squares,
+})
 
 function plainSum(values: Float64Array): number {
   let s = 0
@@ -93,7 +100,13 @@ function plainSum(values: Float64Array): number {
  * What the kernel would be without specialization: one loop that tests the
  * selection, the null bit and the grouping on every row. Same results.
  */
-function genericSum(values: Float64Array, nulls: Uint8Array | null, sel: Uint8Array | null, codes: CodeArray | null, groups: number): Float64Array {
+function genericSum(
+  values: Float64Array,
+  nulls: Uint8Array | null,
+  sel: Uint8Array | null,
+  codes: CodeArray | null,
+  groups: number,
+): Float64Array {
   const scale = quantumScale(quantum)
   const out = new Float64Array(groups * 2)
   for (let i = 0; i < values.length; i++) {
@@ -144,12 +157,18 @@ function run(name: string, fn: () => unknown): void {
   cases.push(summary(name, times))
 }
 
-const req = (measures: Measure[], sel: Uint8Array | null, grouping: Grouping | null): AggregateRequest => ({ rows: ROWS, selection: sel, grouping, measures })
+const req = (measures: Measure[], sel: Uint8Array | null, grouping: Grouping | null): AggregateRequest => ({
+  rows: ROWS,
+  selection: sel,
+  grouping,
+  measures,
+})
 
 // The native kernel as the server would load it (best variant), and its baseline (SSE2) variant.
 const nativeChoice = loadKernel({ native: true })
 const native: Kernel | null = nativeChoice.kernel.name === 'native' ? nativeChoice.kernel : null
-const baselineChoice = native === null ? null : loadKernel({ native: true, isa: process.arch === 'x64' ? 'sse2' : 'generic' })
+const baselineChoice =
+  native === null ? null : loadKernel({ native: true, isa: process.arch === 'x64' ? 'sse2' : 'generic' })
 const baseline: Kernel | null = baselineChoice?.kernel.name === 'native' ? baselineChoice.kernel : null
 const nativeRun = (name: string, fn: (k: Kernel) => unknown): void => {
   if (native !== null) run(`native.${name}`, () => fn(native))
@@ -212,7 +231,11 @@ if (native !== null) {
     for (const fn of fns) fn()
     const times: number[][] = [[], [], []]
     for (let k = 0; k < REPS; k++) fns.forEach((fn, i) => times[i]!.push(time(fn)))
-    const [p, t, n] = times.map((ts, i) => summary(`${['plainSum', 'ts', 'native'][i]}.${name}`, ts)) as [Case, Case, Case]
+    const [p, t, n] = times.map((ts, i) => summary(`${['plainSum', 'ts', 'native'][i]}.${name}`, ts)) as [
+      Case,
+      Case,
+      Case,
+    ]
     const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100
     targets.push({
       name,

@@ -11,7 +11,8 @@ export function envInt(name: string, fallback: number, min = 1): number {
   const raw = process.env[name]
   if (raw === undefined || raw === '') return fallback
   const n = Number(raw.replace(/_/g, ''))
-  if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} must be a whole number of at least ${min}, got ${raw}`)
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new Error(`${name} must be a whole number of at least ${min}, got ${raw}`)
   return n
 }
 
@@ -24,7 +25,10 @@ export function envCpus(name: string, cpus = os.cpus().length): string | null {
   const raw = process.env[name]
   if (raw === undefined || raw.trim() === '') return null
   const list = raw.replace(/\s+/g, '')
-  const bad = (why: string) => new Error(`${name} must be a CPU list such as 0-3 or 0,2,4-5 (this machine has CPUs 0-${cpus - 1}); ${why}, in ${JSON.stringify(raw)}`)
+  const bad = (why: string) =>
+    new Error(
+      `${name} must be a CPU list such as 0-3 or 0,2,4-5 (this machine has CPUs 0-${cpus - 1}); ${why}, in ${JSON.stringify(raw)}`,
+    )
   if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(list)) throw bad('it is not one')
   for (const [first, last] of ranges(list)) {
     if (last < first) throw bad(`the range ${first}-${last} runs backwards`)
@@ -33,7 +37,8 @@ export function envCpus(name: string, cpus = os.cpus().length): string | null {
   return list
 }
 
-const NO_TASKSET = 'pinning to CPUs needs taskset (Debian and Ubuntu: the util-linux package); install it, or unset SERVER_CPUS and CLIENT_CPUS'
+const NO_TASKSET =
+  'pinning to CPUs needs taskset (Debian and Ubuntu: the util-linux package); install it, or unset SERVER_CPUS and CLIENT_CPUS'
 
 /** `command args`, run on `cpus` only when given (taskset sets the affinity, then becomes the command: same pid). */
 export function pinnedCommand(cpus: string | null, command: string, args: readonly string[]): [string, string[]] {
@@ -45,11 +50,16 @@ export function pinnedCommand(cpus: string | null, command: string, args: readon
 /** Moves every thread of a running process (and the threads it starts later) onto `cpus`. */
 export function pinProcess(pid: number, cpus: string): void {
   const r = spawnSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(pid)], { encoding: 'utf8' })
-  if (r.error) throw new Error((r.error as NodeJS.ErrnoException).code === 'ENOENT' ? NO_TASKSET : `taskset failed: ${r.error.message}`)
+  if (r.error)
+    throw new Error(
+      (r.error as NodeJS.ErrnoException).code === 'ENOENT' ? NO_TASKSET : `taskset failed: ${r.error.message}`,
+    )
   // With --all-tasks, taskset succeeds on a process that does not exist (it has no tasks to move): check the result.
   const now = allowedCpus(pid)
   if (r.status !== 0 || now === null || !sameCpus(now, cpus)) {
-    throw new Error(`taskset could not move process ${pid} onto CPUs ${cpus}: ${r.stderr.trim() || (now === null ? 'no such process' : `it runs on CPUs ${now}`)}`)
+    throw new Error(
+      `taskset could not move process ${pid} onto CPUs ${cpus}: ${r.stderr.trim() || (now === null ? 'no such process' : `it runs on CPUs ${now}`)}`,
+    )
   }
 }
 
@@ -210,7 +220,13 @@ export async function startServerProcess(
     ...(options.databaseUrl === undefined ? [] : ['--database-url', options.databaseUrl]),
   ])
   const child = spawn(command, argv, {
-    env: { ...process.env, VEILBOX_LOG_LEVEL: 'warn', VEILBOX_RATE_LIMIT: '10000000', VEILBOX_CUSTODIAN_DIR: custodianDir, ...options.env },
+    env: {
+      ...process.env,
+      VEILBOX_LOG_LEVEL: 'warn',
+      VEILBOX_RATE_LIMIT: '10000000',
+      VEILBOX_CUSTODIAN_DIR: custodianDir,
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let stderr = ''
@@ -234,11 +250,23 @@ export async function startServerProcess(
 }
 
 /** One JSON API call with a bearer key; throws with the status and the start of the body unless it is 2xx. */
-export async function api<T>(base: string, key: string, method: string, route: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+export async function api<T>(
+  base: string,
+  key: string,
+  method: string,
+  route: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<T> {
   const res = await fetch(new URL(route, base), {
     method,
     headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': contentType }) },
-    ...(body === undefined ? {} : { body: typeof body === 'string' || body instanceof ReadableStream ? body : JSON.stringify(body), duplex: 'half' }),
+    ...(body === undefined
+      ? {}
+      : {
+          body: typeof body === 'string' || body instanceof ReadableStream ? body : JSON.stringify(body),
+          duplex: 'half',
+        }),
   } as RequestInit)
   const text = await res.text()
   if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text.slice(0, 300)}`)
@@ -249,8 +277,13 @@ export async function api<T>(base: string, key: string, method: string, route: s
 export function table(rows: Record<string, string | number>[]): string {
   if (rows.length === 0) return ''
   const cols = Object.keys(rows[0]!)
-  const cell = (v: string | number) => (typeof v === 'number' ? v.toLocaleString('en-US', { maximumFractionDigits: 2 }) : v)
+  const cell = (v: string | number) =>
+    typeof v === 'number' ? v.toLocaleString('en-US', { maximumFractionDigits: 2 }) : v
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(cell(r[c] ?? '')).length)))
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ')
-  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => String(cell(r[c] ?? '')))))].join('\n')
+  return [
+    line(cols),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map((r) => line(cols.map((c) => String(cell(r[c] ?? ''))))),
+  ].join('\n')
 }

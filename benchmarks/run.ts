@@ -34,13 +34,24 @@ const BENCHES: Bench[] = [
     name: 'ingest',
     script: 'benchmarks/ingest.ts',
     smoke: { ROWS: '20000' },
-    headline: (r) => ({ rows: r.rows, rowsPerSec: r.rowsPerSec, serverPeakRssMB: r.serverPeakRssMB, withinLimit: r.withinLimit }),
+    headline: (r) => ({
+      rows: r.rows,
+      rowsPerSec: r.rowsPerSec,
+      serverPeakRssMB: r.serverPeakRssMB,
+      withinLimit: r.withinLimit,
+    }),
   },
   {
     name: 'engine',
     script: 'benchmarks/engine.ts',
     smoke: { ROWS: '100000', REPEAT: '2' },
-    headline: (r) => Object.fromEntries(cases(r).map((c) => [`${String(c.name)} @ ${String(c.rows)}`, { veilboxRowsPerSec: c.veilboxRowsPerSec, ratioToSqlite: c.ratio }])),
+    headline: (r) =>
+      Object.fromEntries(
+        cases(r).map((c) => [
+          `${String(c.name)} @ ${String(c.rows)}`,
+          { veilboxRowsPerSec: c.veilboxRowsPerSec, ratioToSqlite: c.ratio },
+        ]),
+      ),
   },
   {
     name: 'he',
@@ -53,17 +64,43 @@ const BENCHES: Bench[] = [
     script: 'benchmarks/stalls.ts',
     smoke: { INGEST_ROWS: '20000', LOAD_ROWS: '50000', RELEASE_GROUPS: '5000' },
     headline: (r) =>
-      Object.fromEntries((Array.isArray(r.scenarios) ? (r.scenarios as Row[]) : []).map((s) => [String(s.name), { healthzP99Ms: s.p99Ms, healthzMaxMs: s.maxMs, workMs: s.workMs, metGoal: s.metGoal }])),
+      Object.fromEntries(
+        (Array.isArray(r.scenarios) ? (r.scenarios as Row[]) : []).map((s) => [
+          String(s.name),
+          { healthzP99Ms: s.p99Ms, healthzMaxMs: s.maxMs, workMs: s.workMs, metGoal: s.metGoal },
+        ]),
+      ),
   },
   {
     name: 'http',
     script: 'benchmarks/http.ts',
-    smoke: { ROUNDS: '1', DURATION: '2', WARMUP: '1', CONNECTIONS: '4', HEAVY_ROWS: '20000', HEAVY_CONNECTIONS: '2', STRICT: '1' },
+    smoke: {
+      ROUNDS: '1',
+      DURATION: '2',
+      WARMUP: '1',
+      CONNECTIONS: '4',
+      HEAVY_ROWS: '20000',
+      HEAVY_CONNECTIONS: '2',
+      STRICT: '1',
+    },
     headline: (r) => ({
       ...Object.fromEntries(
-        (Array.isArray(r.scenarios) ? (r.scenarios as Row[]) : []).map((s) => [String(s.name), { requestsPerSec: s.requestsPerSec, p99Ms: s.p99Ms, ratioToBare: s.ratioToBare, serverCpuUsPerRequest: s.serverCpuUsPerRequest }]),
+        (Array.isArray(r.scenarios) ? (r.scenarios as Row[]) : []).map((s) => [
+          String(s.name),
+          {
+            requestsPerSec: s.requestsPerSec,
+            p99Ms: s.p99Ms,
+            ratioToBare: s.ratioToBare,
+            serverCpuUsPerRequest: s.serverCpuUsPerRequest,
+          },
+        ]),
       ),
-      goals: (Array.isArray(r.goals) ? (r.goals as Row[]) : []).map((g) => ({ goal: g.goal, target: g.target, measured: g.measured, met: g.met })),
+      goals: (Array.isArray(r.goals) ? (r.goals as Row[]) : []).map((g) => ({
+        goal: g.goal,
+        target: g.target,
+        measured: g.measured,
+        met: g.met,
+      })),
     }),
   },
   {
@@ -74,7 +111,17 @@ const BENCHES: Bench[] = [
       Object.fromEntries(
         (Array.isArray(r.configs) ? (r.configs as Row[]) : []).map((c) => {
           const p = (k: string) => (c[k] ?? {}) as Row
-          return [String(c.name), { freshPerSec: p('fresh').requestsPerSec, freshP99Ms: p('fresh').p99Ms, freshSpreadPerSec: p('freshSpread').requestsPerSec, cachedPerSec: p('cached').requestsPerSec, cachedP99Ms: p('cached').p99Ms, auditOk: p('audit').ok }]
+          return [
+            String(c.name),
+            {
+              freshPerSec: p('fresh').requestsPerSec,
+              freshP99Ms: p('fresh').p99Ms,
+              freshSpreadPerSec: p('freshSpread').requestsPerSec,
+              cachedPerSec: p('cached').requestsPerSec,
+              cachedP99Ms: p('cached').p99Ms,
+              auditOk: p('audit').ok,
+            },
+          ]
         }),
       ),
   },
@@ -83,10 +130,19 @@ const BENCHES: Bench[] = [
 function runOne(b: Bench): Promise<{ code: number | null; seconds: number; hostStealPercent: number | null }> {
   const started = Date.now()
   const cpu0 = systemCpu()
-  const env = { ...process.env, ...(SMOKE ? Object.fromEntries(Object.entries(b.smoke).filter(([k]) => process.env[k] === undefined)) : {}) }
+  const env = {
+    ...process.env,
+    ...(SMOKE ? Object.fromEntries(Object.entries(b.smoke).filter(([k]) => process.env[k] === undefined)) : {}),
+  }
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, b.script)], { env, stdio: ['ignore', 'inherit', 'inherit'] })
-    const tick = setInterval(() => process.stderr.write(`[bench] ${b.name}: ${Math.round((Date.now() - started) / 1000)} s\n`), 15_000)
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, b.script)], {
+      env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    })
+    const tick = setInterval(
+      () => process.stderr.write(`[bench] ${b.name}: ${Math.round((Date.now() - started) / 1000)} s\n`),
+      15_000,
+    )
     child.on('exit', (code) => {
       clearInterval(tick)
       resolve({ code, seconds: (Date.now() - started) / 1000, hostStealPercent: stealPercent(cpu0, systemCpu()) })
@@ -96,7 +152,9 @@ function runOne(b: Bench): Promise<{ code: number | null; seconds: number; hostS
 
 async function main(): Promise<void> {
   const only = process.env.BENCH?.split(',')
-  const selected = BENCHES.filter((b) => (only ? only.includes(b.name) : true) && fs.existsSync(path.join(ROOT, b.script)))
+  const selected = BENCHES.filter(
+    (b) => (only ? only.includes(b.name) : true) && fs.existsSync(path.join(ROOT, b.script)),
+  )
   const rows: Record<string, string | number>[] = []
   const summary: Record<string, unknown> = {}
   let failed = 0
@@ -108,8 +166,19 @@ async function main(): Promise<void> {
     if (!ok) failed += 1
     const result = ok ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Row) : null
     // Steal: the share of CPU time the virtual machine's host gave to others while it ran (see docs/performance.md).
-    summary[b.name] = { ok, exitCode: code, seconds: Number(seconds.toFixed(1)), hostStealPercent, ...(result ? { headline: b.headline(result) } : {}) }
-    rows.push({ benchmark: b.name, status: ok ? 'ok' : `FAILED (exit ${code})`, seconds: Number(seconds.toFixed(1)), 'host steal %': hostStealPercent ?? '' })
+    summary[b.name] = {
+      ok,
+      exitCode: code,
+      seconds: Number(seconds.toFixed(1)),
+      hostStealPercent,
+      ...(result ? { headline: b.headline(result) } : {}),
+    }
+    rows.push({
+      benchmark: b.name,
+      status: ok ? 'ok' : `FAILED (exit ${code})`,
+      seconds: Number(seconds.toFixed(1)),
+      'host steal %': hostStealPercent ?? '',
+    })
   }
   const out = writeResult('summary', { profile: SMOKE ? 'smoke' : 'full', machine: machine(), benchmarks: summary })
   process.stdout.write(`\n${table(rows)}\nsummary: ${out}\n`)

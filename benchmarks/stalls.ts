@@ -69,13 +69,26 @@ async function probeDuring(url: string, work: () => Promise<unknown>): Promise<{
 
 async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-stalls-'))
-  const server = await startServerProcess({ from: 'dist', env: { VEILBOX_MAX_RELEASE_VALUES: String(Math.max(100_000, RELEASE_GROUPS)) } })
+  const server = await startServerProcess({
+    from: 'dist',
+    env: { VEILBOX_MAX_RELEASE_VALUES: String(Math.max(100_000, RELEASE_GROUPS)) },
+  })
   try {
-    const { operator } = JSON.parse(fs.readFileSync(path.join(server.dataDir, 'operator-key.json'), 'utf8')) as { operator: string }
-    const call = async (method: string, route: string, body?: unknown, key = operator): Promise<Record<string, unknown>> => {
+    const { operator } = JSON.parse(fs.readFileSync(path.join(server.dataDir, 'operator-key.json'), 'utf8')) as {
+      operator: string
+    }
+    const call = async (
+      method: string,
+      route: string,
+      body?: unknown,
+      key = operator,
+    ): Promise<Record<string, unknown>> => {
       const res = await fetch(new URL(route, server.url), {
         method,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       })
       const json = (await res.json()) as Record<string, unknown>
@@ -94,7 +107,15 @@ async function main(): Promise<void> {
     const analyst = (await call('POST', '/v1/keys', { name: 'alice', role: 'analyst' })).key as string
     const grantOn = async (dataset: string) => {
       await call('PUT', `/v1/datasets/${dataset}/budget`, { epsilon: 1000 })
-      return (await call('POST', '/v1/grants', { analyst: 'alice', dataset, purpose: 'stall benchmark', epsilon: 1000, expiresAt: '2099-01-01T00:00:00Z' })).id as string
+      return (
+        await call('POST', '/v1/grants', {
+          analyst: 'alice',
+          dataset,
+          purpose: 'stall benchmark',
+          epsilon: 1000,
+          expiresAt: '2099-01-01T00:00:00Z',
+        })
+      ).id as string
     }
 
     process.stderr.write(`stall benchmark: writing ${INGEST_ROWS} and ${LOAD_ROWS} rows of CSV...\n`)
@@ -113,7 +134,11 @@ async function main(): Promise<void> {
 
     process.stderr.write(`ingest: uploading ${INGEST_ROWS} rows...\n`)
     await call('POST', '/v1/datasets', { ...DEMO_SPEC, id: 'stall_ingest' })
-    record(`ingest of ${INGEST_ROWS} rows`, await probeDuring(server.url, () => upload('stall_ingest', ingestFile)), true)
+    record(
+      `ingest of ${INGEST_ROWS} rows`,
+      await probeDuring(server.url, () => upload('stall_ingest', ingestFile)),
+      true,
+    )
 
     process.stderr.write(`first query on a fresh ${LOAD_ROWS}-row version...\n`)
     await call('POST', '/v1/datasets', { ...DEMO_SPEC, id: 'stall_load' })
@@ -121,7 +146,18 @@ async function main(): Promise<void> {
     const loadGrant = await grantOn('stall_load')
     record(
       `first query on a fresh ${LOAD_ROWS}-row version`,
-      await probeDuring(server.url, () => call('POST', '/v1/queries', { sql: 'SELECT district, COUNT(*), AVG(income) FROM stall_load GROUP BY district', grant: loadGrant, epsilon: 1 }, analyst)),
+      await probeDuring(server.url, () =>
+        call(
+          'POST',
+          '/v1/queries',
+          {
+            sql: 'SELECT district, COUNT(*), AVG(income) FROM stall_load GROUP BY district',
+            grant: loadGrant,
+            epsilon: 1,
+          },
+          analyst,
+        ),
+      ),
       true,
     )
 
@@ -142,12 +178,22 @@ async function main(): Promise<void> {
       ],
     })
     const relFile = path.join(tmp, 'release.csv')
-    fs.writeFileSync(relFile, `pid,a,b\n${Array.from({ length: 1000 }, (_, i) => `p${i},a${i % A},b${i % B}`).join('\n')}\n`)
+    fs.writeFileSync(
+      relFile,
+      `pid,a,b\n${Array.from({ length: 1000 }, (_, i) => `p${i},a${i % A},b${i % B}`).join('\n')}\n`,
+    )
     await upload('stall_release', relFile)
     const relGrant = await grantOn('stall_release')
     record(
       `release of ${A * B} groups`,
-      await probeDuring(server.url, () => call('POST', '/v1/queries', { sql: 'SELECT a, b, COUNT(*) FROM stall_release GROUP BY a, b', grant: relGrant, epsilon: 1 }, analyst)),
+      await probeDuring(server.url, () =>
+        call(
+          'POST',
+          '/v1/queries',
+          { sql: 'SELECT a, b, COUNT(*) FROM stall_release GROUP BY a, b', grant: relGrant, epsilon: 1 },
+          analyst,
+        ),
+      ),
       true,
     )
 

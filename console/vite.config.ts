@@ -17,10 +17,15 @@ function precompress(outDir: string): Plugin {
     apply: 'build',
     closeBundle() {
       const walk = (dir: string): string[] =>
-        fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]))
+        fs
+          .readdirSync(dir, { withFileTypes: true })
+          .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]))
       for (const file of walk(outDir).filter((f) => /\.(js|css|html|svg)$/.test(f))) {
         const data = fs.readFileSync(file)
-        fs.writeFileSync(`${file}.br`, zlib.brotliCompressSync(data, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }))
+        fs.writeFileSync(
+          `${file}.br`,
+          zlib.brotliCompressSync(data, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }),
+        )
         fs.writeFileSync(`${file}.gz`, zlib.gzipSync(data, { level: 9 }))
       }
     },

@@ -41,7 +41,13 @@ function withNodeHeaders(env) {
 
 function main() {
   const off = new Set(['0', 'false', 'off', 'no'])
-  if (off.has(String(process.env.VEILBOX_NATIVE ?? '').trim().toLowerCase())) {
+  if (
+    off.has(
+      String(process.env.VEILBOX_NATIVE ?? '')
+        .trim()
+        .toLowerCase(),
+    )
+  ) {
     process.stderr.write('veilbox: VEILBOX_NATIVE is off; not building the native kernel\n')
     return
   }

@@ -70,7 +70,11 @@ export const datasetSpecSchema = z
         ctx.addIssue({ code: 'custom', path: at('upper'), message: '"upper" must be greater than "lower"' })
       }
       if (!numeric && (col.lower !== undefined || col.upper !== undefined)) {
-        ctx.addIssue({ code: 'custom', path: at('lower'), message: `bounds apply only to integer and number columns, not ${col.type}` })
+        ctx.addIssue({
+          code: 'custom',
+          path: at('lower'),
+          message: `bounds apply only to integer and number columns, not ${col.type}`,
+        })
       }
       if (col.type === 'integer') {
         for (const f of ['lower', 'upper'] as const) {
@@ -82,19 +86,35 @@ export const datasetSpecSchema = z
       }
       if (col.categories !== undefined) {
         if (col.type !== 'category') {
-          ctx.addIssue({ code: 'custom', path: at('categories'), message: `"categories" applies only to category columns, not ${col.type}` })
+          ctx.addIssue({
+            code: 'custom',
+            path: at('categories'),
+            message: `"categories" applies only to category columns, not ${col.type}`,
+          })
         } else if (new Set(col.categories).size !== col.categories.length) {
           ctx.addIssue({ code: 'custom', path: at('categories'), message: 'categories must be distinct' })
         }
       }
       if (col.type === 'category' && col.protection === 'he') {
-        ctx.addIssue({ code: 'custom', path: at('protection'), message: 'category columns cannot be he; only integer and number columns can be encrypted' })
+        ctx.addIssue({
+          code: 'custom',
+          path: at('protection'),
+          message: 'category columns cannot be he; only integer and number columns can be encrypted',
+        })
       }
       if (col.type === 'boolean' && col.protection === 'he') {
-        ctx.addIssue({ code: 'custom', path: at('protection'), message: 'boolean columns cannot be he; only integer and number columns can be encrypted' })
+        ctx.addIssue({
+          code: 'custom',
+          path: at('protection'),
+          message: 'boolean columns cannot be he; only integer and number columns can be encrypted',
+        })
       }
       if (col.type === 'id' && col.protection !== 'public' && col.name !== spec.privacyUnit) {
-        ctx.addIssue({ code: 'custom', path: at('protection'), message: 'id columns are never released; declare them public (they can only be counted per unit)' })
+        ctx.addIssue({
+          code: 'custom',
+          path: at('protection'),
+          message: 'id columns are never released; declare them public (they can only be counted per unit)',
+        })
       }
       if (col.scale !== undefined && col.protection !== 'he') {
         ctx.addIssue({ code: 'custom', path: at('scale'), message: '"scale" applies only to he columns' })
@@ -102,9 +122,17 @@ export const datasetSpecSchema = z
     })
     const unit = spec.columns.find((c) => c.name === spec.privacyUnit)
     if (!unit) {
-      ctx.addIssue({ code: 'custom', path: ['privacyUnit'], message: `privacy unit column "${spec.privacyUnit}" is not among the columns` })
+      ctx.addIssue({
+        code: 'custom',
+        path: ['privacyUnit'],
+        message: `privacy unit column "${spec.privacyUnit}" is not among the columns`,
+      })
     } else if (unit.type !== 'id') {
-      ctx.addIssue({ code: 'custom', path: ['privacyUnit'], message: `privacy unit column "${spec.privacyUnit}" must be of type id, not ${unit.type}` })
+      ctx.addIssue({
+        code: 'custom',
+        path: ['privacyUnit'],
+        message: `privacy unit column "${spec.privacyUnit}" must be of type id, not ${unit.type}`,
+      })
     } else if (unit.nullable) {
       ctx.addIssue({ code: 'custom', path: ['privacyUnit'], message: 'the privacy unit column cannot be nullable' })
     }
@@ -140,13 +168,20 @@ export function boundsProblem(col: ColumnSpec): string | null {
 export const registrationSpecSchema = datasetSpecSchema.superRefine((spec, ctx) => {
   spec.columns.forEach((col, i) => {
     const problem = boundsProblem(col)
-    if (problem !== null) ctx.addIssue({ code: 'custom', path: ['columns', i, Math.abs(col.upper!) >= Math.abs(col.lower!) ? 'upper' : 'lower'], message: problem })
+    if (problem !== null)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['columns', i, Math.abs(col.upper!) >= Math.abs(col.lower!) ? 'upper' : 'lower'],
+        message: problem,
+      })
   })
 })
 
 /** A column can be grouped on when its domain is declared and public. */
 export function hasDeclaredDomain(col: ColumnSpec): boolean {
-  return col.protection === 'public' && ((col.type === 'category' && col.categories !== undefined) || col.type === 'boolean')
+  return (
+    col.protection === 'public' && ((col.type === 'category' && col.categories !== undefined) || col.type === 'boolean')
+  )
 }
 
 /** The declared domain of a groupable column, in declared order. */

@@ -25,9 +25,13 @@ export const MIN_SECRET_BYTES = 32
 
 export function sealerFromSecret(secret: Buffer): Sealer {
   if (secret.length < MIN_SECRET_BYTES) {
-    throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', `the sealing secret holds ${secret.length} bytes; it needs at least ${MIN_SECRET_BYTES} (for example: openssl rand -hex 32 > secret)`, {
-      problems: ['VEILBOX_SECRET_FILE: too short'],
-    })
+    throw new VeilboxError(
+      'VEILBOX_ERR_CONFIG_INVALID',
+      `the sealing secret holds ${secret.length} bytes; it needs at least ${MIN_SECRET_BYTES} (for example: openssl rand -hex 32 > secret)`,
+      {
+        problems: ['VEILBOX_SECRET_FILE: too short'],
+      },
+    )
   }
   const key = Buffer.from(hkdfSync('sha256', secret, Buffer.from('veilbox sealed service keys'), Buffer.from('v1'), 32))
   return {
@@ -60,9 +64,13 @@ export function readSecret(source: { file?: string | null; value?: string | null
     try {
       text = fs.readFileSync(source.file, 'utf8')
     } catch (err) {
-      throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', `cannot read the sealing secret ${source.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, {
-        problems: ['VEILBOX_SECRET_FILE: unreadable'],
-      })
+      throw new VeilboxError(
+        'VEILBOX_ERR_CONFIG_INVALID',
+        `cannot read the sealing secret ${source.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+        {
+          problems: ['VEILBOX_SECRET_FILE: unreadable'],
+        },
+      )
     }
     return Buffer.from(text.trimEnd(), 'utf8')
   }

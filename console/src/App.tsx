@@ -2,7 +2,16 @@ import { useCallback, useEffect, useMemo, useState } from 'preact/hooks'
 import { Api, asApiError, type ApiError } from './api.js'
 import { ErrorView } from './components/ui.js'
 import { AppContext, type AppCtx, type Session } from './context.js'
-import { formatter, initialLang, LANGS, saveLang, translator, type Lang, type MessageKey, type Translate } from './i18n/index.js'
+import {
+  formatter,
+  initialLang,
+  LANGS,
+  saveLang,
+  translator,
+  type Lang,
+  type MessageKey,
+  type Translate,
+} from './i18n/index.js'
 import { forgetKey, probeRole, storedKey, storeKey } from './session.js'
 import type { Role } from './types.js'
 import { AnswerPage, HistoryView } from './views/History.js'
@@ -121,7 +130,16 @@ export function App() {
   const langSwitch = (
     <div class="lang-switch" role="group" aria-label={t('lang.label')}>
       {LANGS.map((l) => (
-        <button type="button" key={l} class={l === lang ? 'on' : ''} aria-pressed={l === lang} onClick={() => setLang(l)} data-lang={l} lang={l === 'en' ? 'en' : 'zh-CN'} translate={false}>
+        <button
+          type="button"
+          key={l}
+          class={l === lang ? 'on' : ''}
+          aria-pressed={l === lang}
+          onClick={() => setLang(l)}
+          data-lang={l}
+          lang={l === 'en' ? 'en' : 'zh-CN'}
+          translate={false}
+        >
           {l === 'en' ? t('lang.en') : t('lang.zh')}
         </button>
       ))}
@@ -136,7 +154,11 @@ export function App() {
           {langSwitch}
         </header>
         <main>
-          {checking ? <p class="loading">{t('signin.checking')}</p> : <SignIn t={t} lang={lang} reason={reason} error={signInError} onSignIn={signIn} />}
+          {checking ? (
+            <p class="loading">{t('signin.checking')}</p>
+          ) : (
+            <SignIn t={t} lang={lang} reason={reason} error={signInError} onSignIn={signIn} />
+          )}
         </main>
       </div>
     )
@@ -159,7 +181,12 @@ export function App() {
   let body: preact.JSX.Element
   if (route.path === 'history' && route.sub && session.role !== 'custodian') body = <AnswerPage queryId={route.sub} />
   else if (!page) body = <p class="notice">{t('nav.notFound')}</p>
-  else if (!page.roles.includes(session.role)) body = <p class="notice" data-testid="forbidden-page">{t('nav.notForRole')}</p>
+  else if (!page.roles.includes(session.role))
+    body = (
+      <p class="notice" data-testid="forbidden-page">
+        {t('nav.notForRole')}
+      </p>
+    )
   else body = page.view()
 
   return (
@@ -169,7 +196,12 @@ export function App() {
           <span class="brand">{t('app.name')}</span>
           <nav aria-label={t('nav.label')}>
             {allowed.map((p) => (
-              <a key={p.path} href={`#/${p.path}`} class={p.path === route.path ? 'on' : ''} data-nav={p.path || 'home'}>
+              <a
+                key={p.path}
+                href={`#/${p.path}`}
+                class={p.path === route.path ? 'on' : ''}
+                data-nav={p.path || 'home'}
+              >
                 {t(p.label)}
               </a>
             ))}
@@ -195,7 +227,13 @@ export function App() {
   )
 }
 
-function SignIn(props: { t: Translate; lang: Lang; reason: SignedOutReason; error: ApiError | null; onSignIn: (key: string) => Promise<void> }) {
+function SignIn(props: {
+  t: Translate
+  lang: Lang
+  reason: SignedOutReason
+  error: ApiError | null
+  onSignIn: (key: string) => Promise<void>
+}) {
   const { t } = props
   const [value, setValue] = useState('')
   const [busy, setBusy] = useState(false)

@@ -8,7 +8,13 @@ import type { Problem } from './types.js'
  */
 
 /** Codes the console makes itself when no problem body came back. */
-export const CONSOLE_CODES = ['CONSOLE_NETWORK', 'CONSOLE_BAD_RESPONSE', 'CONSOLE_ABORTED', 'CONSOLE_FAILURE', 'CONSOLE_BAD_JSON'] as const
+export const CONSOLE_CODES = [
+  'CONSOLE_NETWORK',
+  'CONSOLE_BAD_RESPONSE',
+  'CONSOLE_ABORTED',
+  'CONSOLE_FAILURE',
+  'CONSOLE_BAD_JSON',
+] as const
 
 export class ApiError extends Error {
   readonly problem: Problem
@@ -29,7 +35,12 @@ function consoleProblem(code: (typeof CONSOLE_CODES)[number], status: number, de
 }
 
 function isProblem(v: unknown): v is Problem {
-  return typeof v === 'object' && v !== null && typeof (v as Problem).code === 'string' && typeof (v as Problem).status === 'number'
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as Problem).code === 'string' &&
+    typeof (v as Problem).status === 'number'
+  )
 }
 
 async function problemFrom(res: Response): Promise<ApiError> {
@@ -66,7 +77,12 @@ export class Api {
     throw err
   }
 
-  async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, query?: Record<string, string | number | undefined>): Promise<T> {
+  async request<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    body?: unknown,
+    query?: Record<string, string | number | undefined>,
+  ): Promise<T> {
     let url = path
     if (query) {
       const qs = new URLSearchParams()
@@ -74,11 +90,20 @@ export class Api {
       const s = qs.toString()
       if (s) url += `?${s}`
     }
-    const headers: Record<string, string> = { authorization: `Bearer ${this.key}`, accept: 'application/json, application/problem+json' }
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.key}`,
+      accept: 'application/json, application/problem+json',
+    }
     if (body !== undefined) headers['content-type'] = 'application/json'
     let res: Response
     try {
-      res = await fetch(url, { method, headers, body: body === undefined ? null : JSON.stringify(body), credentials: 'omit', cache: 'no-store' })
+      res = await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? null : JSON.stringify(body),
+        credentials: 'omit',
+        cache: 'no-store',
+      })
     } catch (err) {
       throw new ApiError(consoleProblem('CONSOLE_NETWORK', 0, (err as Error).message))
     }
@@ -108,7 +133,13 @@ export class Api {
    * reports upload progress in every browser (fetch streams need HTTP/2 and
    * half-duplex support that a plain HTTP/1.1 veilbox does not offer).
    */
-  upload<T>(path: string, file: Blob, contentType: string, onProgress: (p: UploadProgress) => void, signal?: AbortSignal): Promise<T> {
+  upload<T>(
+    path: string,
+    file: Blob,
+    contentType: string,
+    onProgress: (p: UploadProgress) => void,
+    signal?: AbortSignal,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const xhr = new XMLHttpRequest()
       xhr.open('POST', path)
@@ -118,7 +149,8 @@ export class Api {
       xhr.responseType = 'text'
       const total = file.size
       onProgress({ loaded: 0, total, phase: 'sending' })
-      xhr.upload.onprogress = (e) => onProgress({ loaded: e.loaded, total: e.lengthComputable ? e.total : total, phase: 'sending' })
+      xhr.upload.onprogress = (e) =>
+        onProgress({ loaded: e.loaded, total: e.lengthComputable ? e.total : total, phase: 'sending' })
       xhr.upload.onload = () => onProgress({ loaded: total, total, phase: 'checking' })
       xhr.onerror = () => reject(new ApiError(consoleProblem('CONSOLE_NETWORK', 0, 'the upload connection failed')))
       xhr.onabort = () => reject(new ApiError(consoleProblem('CONSOLE_ABORTED', 0, 'the upload was cancelled')))

@@ -13,7 +13,11 @@ export interface Loaded<T> {
  * request is dropped, so a quick switch of dataset never shows stale data.
  */
 export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]): Loaded<T> {
-  const [state, setState] = useState<{ data: T | undefined; error: ApiError | null; loading: boolean }>({ data: undefined, error: null, loading: true })
+  const [state, setState] = useState<{ data: T | undefined; error: ApiError | null; loading: boolean }>({
+    data: undefined,
+    error: null,
+    loading: true,
+  })
   const [tick, setTick] = useState(0)
   const seq = useRef(0)
   useEffect(() => {
@@ -21,7 +25,8 @@ export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]): Lo
     setState((s) => ({ ...s, loading: true, error: null }))
     load().then(
       (data) => mine === seq.current && setState({ data, error: null, loading: false }),
-      (err: unknown) => mine === seq.current && setState((s) => ({ data: s.data, error: asApiError(err), loading: false })),
+      (err: unknown) =>
+        mine === seq.current && setState((s) => ({ data: s.data, error: asApiError(err), loading: false })),
     )
     // `load` is a fresh closure on every render; `deps` say when it means something new.
   }, [...deps, tick])

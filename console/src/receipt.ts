@@ -39,13 +39,23 @@ export async function checkReceipt(answer: Answer, keys: readonly ReceiptKey[]):
   try {
     const der = bytesOf(key.publicKey.replace(/-----(BEGIN|END) PUBLIC KEY-----/g, '').replace(/\s+/g, ''))
     const publicKey = await subtle.importKey('spki', der, { name: 'Ed25519' }, false, ['verify'])
-    const good = await subtle.verify({ name: 'Ed25519' }, publicKey, bytesOf(signature), new TextEncoder().encode(canonicalJson(body)))
+    const good = await subtle.verify(
+      { name: 'Ed25519' },
+      publicKey,
+      bytesOf(signature),
+      new TextEncoder().encode(canonicalJson(body)),
+    )
     if (!good) return 'badSignature'
   } catch {
     // A browser without Ed25519 in WebCrypto (before 2025): say so instead of failing the check.
     return 'unsupported'
   }
-  const released = canonicalJson({ columns: answer.columns, rows: answer.rows, intervals: answer.intervals, confidence: answer.confidence })
+  const released = canonicalJson({
+    columns: answer.columns,
+    rows: answer.rows,
+    intervals: answer.intervals,
+    confidence: answer.confidence,
+  })
   const digest = hex(await subtle.digest('SHA-256', new TextEncoder().encode(released)))
   return digest === answer.receipt.resultHash ? 'valid' : 'badResult'
 }

@@ -44,7 +44,8 @@ export async function probeRole(key: string): Promise<Session> {
   } catch (err) {
     if (err instanceof ApiError && err.code === 'VEILBOX_ERR_AUTH_FORBIDDEN_ROLE') {
       const role = err.problem['role']
-      if (typeof role === 'string' && (ROLES as readonly string[]).includes(role)) return { role: role as Role, name: null }
+      if (typeof role === 'string' && (ROLES as readonly string[]).includes(role))
+        return { role: role as Role, name: null }
     }
     throw err
   }

@@ -73,7 +73,10 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await app.register(auth, { failuresPerMinute: options.config.authFailuresPerMinute })
     await app.register(engine, options.sandboxWorker ? { sandboxWorker: options.sandboxWorker } : {})
     await app.register(rateLimits, { rateLimitPerMinute: options.config.rateLimitPerMinute })
-    await app.register(requests, { bodyIdleTimeoutMs: options.config.bodyIdleTimeoutMs, maxOpenRequests: options.config.maxOpenRequests })
+    await app.register(requests, {
+      bodyIdleTimeoutMs: options.config.bodyIdleTimeoutMs,
+      maxOpenRequests: options.config.maxOpenRequests,
+    })
 
     await app.register(healthRoutes)
     await app.register(keyRoutes)

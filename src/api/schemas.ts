@@ -37,14 +37,20 @@ export const keyInfoSchema = z.object({
 
 export const versionViewSchema = z.object({
   version: z.number().int(),
-  commitment: z.string().describe("salted commitment to the version's content (HMAC-SHA256 of its sha256 under a secret per-version salt): names exactly one version, reveals nothing of its rows; answers and receipts carry it"),
+  commitment: z
+    .string()
+    .describe(
+      "salted commitment to the version's content (HMAC-SHA256 of its sha256 under a secret per-version salt): names exactly one version, reveals nothing of its rows; answers and receipts carry it",
+    ),
   sha256: z.string().optional().describe('operators only: the content hash of the rows'),
   createdAt: z.string(),
   rows: z.number().int().optional().describe('operators only'),
   encryptedBy: z
     .enum(['owner', 'service'])
     .optional()
-    .describe('datasets with he columns: who encrypted them, the data owner before upload (veilbox encrypt) or the service on arrival (plaintext upload, the weaker path)'),
+    .describe(
+      'datasets with he columns: who encrypted them, the data owner before upload (veilbox encrypt) or the service on arrival (plaintext upload, the weaker path)',
+    ),
 })
 
 export const columnViewSchema = z.object({
@@ -57,7 +63,9 @@ export const columnViewSchema = z.object({
   upper: z.number().optional(),
   categories: z.array(z.string()).optional(),
   scale: z.number().int().optional(),
-  aggregates: z.array(z.string()).describe('the aggregates a query may apply to the column; he columns never take quantiles'),
+  aggregates: z
+    .array(z.string())
+    .describe('the aggregates a query may apply to the column; he columns never take quantiles'),
 })
 
 export const datasetViewSchema = z
@@ -72,11 +80,17 @@ export const datasetViewSchema = z
     columns: z.array(columnViewSchema),
     versions: z.array(versionViewSchema),
     createdAt: z.string(),
-    listed: z.boolean().describe('shown to every analyst; otherwise only to analysts holding a grant on it (PUT /v1/datasets/{id}/listing)'),
+    listed: z
+      .boolean()
+      .describe(
+        'shown to every analyst; otherwise only to analysts holding a grant on it (PUT /v1/datasets/{id}/listing)',
+      ),
     he: z
       .object({ keys: z.boolean(), profileId: z.string().optional() })
       .optional()
-      .describe('datasets with he columns: whether the custodian has made their HE keys (GET /v1/datasets/{id}/he for the parameters)'),
+      .describe(
+        'datasets with he columns: whether the custodian has made their HE keys (GET /v1/datasets/{id}/he for the parameters)',
+      ),
   })
   .meta({ id: 'Dataset' })
 

@@ -31,7 +31,11 @@ export async function startServer(config: Config, options: { handleSignals?: boo
   }
   if (report.createdDataset) app.log.info('created the demo dataset binzhou_households')
   if (report.createdHeDataset) app.log.info('created the encrypted demo dataset binzhou_subsidies')
-  if (report.heProblem !== undefined) app.log.warn({ problem: report.heProblem }, 'the encrypted demo dataset could not be made; the rest of the demo is there')
+  if (report.heProblem !== undefined)
+    app.log.warn(
+      { problem: report.heProblem },
+      'the encrypted demo dataset could not be made; the rest of the demo is there',
+    )
   for (const file of report.keyFiles) {
     // The path only: the keys themselves never reach a log.
     app.log.info({ file }, 'wrote new API keys (mode 0600)')

@@ -10,7 +10,12 @@ import type { Principal } from '../store/keys.js'
  * custodians those with encrypted columns, whose keys they hold. To anyone
  * else a dataset does not exist: the same 404 as for an unknown id.
  */
-export async function canSee(app: FastifyInstance, principal: Principal, record: DatasetRecord, held?: ReadonlySet<string>): Promise<boolean> {
+export async function canSee(
+  app: FastifyInstance,
+  principal: Principal,
+  record: DatasetRecord,
+  held?: ReadonlySet<string>,
+): Promise<boolean> {
   switch (principal.role) {
     case 'operator':
       return true
@@ -23,7 +28,9 @@ export async function canSee(app: FastifyInstance, principal: Principal, record:
 
 /** The datasets an analyst holds a grant on, read once for a whole catalog listing (canSee's `held`). */
 export async function heldDatasets(app: FastifyInstance, principal: Principal): Promise<ReadonlySet<string>> {
-  return new Set((await listGrants(app.db, { analystId: principal.id })).filter((g) => g.revokedAt === null).map((g) => g.dataset))
+  return new Set(
+    (await listGrants(app.db, { analystId: principal.id })).filter((g) => g.revokedAt === null).map((g) => g.dataset),
+  )
 }
 
 /** A grant of the analyst's on the dataset that was not revoked (expired ones count: their answers stay readable). */

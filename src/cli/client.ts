@@ -9,7 +9,11 @@ export interface ClientOptions {
 /** --url and --key for commands that talk to a running service. */
 export function clientOptions(cmd: Command): Command {
   return cmd
-    .option('--url <url>', 'service URL (default: $VEILBOX_URL or http://127.0.0.1:8080)', process.env.VEILBOX_URL ?? 'http://127.0.0.1:8080')
+    .option(
+      '--url <url>',
+      'service URL (default: $VEILBOX_URL or http://127.0.0.1:8080)',
+      process.env.VEILBOX_URL ?? 'http://127.0.0.1:8080',
+    )
     .option('--key <key>', 'API key (default: $VEILBOX_API_KEY)')
 }
 
@@ -41,7 +45,11 @@ export async function requestJson<T>(
   if (!res.ok) {
     const p = (json ?? {}) as { code?: string; detail?: string }
     const code = (p.code && p.code in ERROR_CODES ? p.code : 'VEILBOX_ERR_INTERNAL') as ErrorCode
-    throw new VeilboxError(code, p.detail ?? `HTTP ${res.status}: ${text.slice(0, 200)}`, json && typeof json === 'object' ? (json as Record<string, unknown>) : {})
+    throw new VeilboxError(
+      code,
+      p.detail ?? `HTTP ${res.status}: ${text.slice(0, 200)}`,
+      json && typeof json === 'object' ? (json as Record<string, unknown>) : {},
+    )
   }
   return json as T
 }

@@ -10,16 +10,24 @@ import { encryptCsv } from '../owner/encrypt.js'
 export function registerEncrypt(program: Command): void {
   program
     .command('encrypt')
-    .description("the data owner's side: encrypt a CSV's he columns with the custodian's keys into an upload for the service")
+    .description(
+      "the data owner's side: encrypt a CSV's he columns with the custodian's keys into an upload for the service",
+    )
     .requiredOption('--dataset <id>', 'dataset the file is for (its keys must exist in --keys)')
     .requiredOption('--keys <dir>', "the custodian's key directory (holds the dataset's secret key)")
-    .requiredOption('-o, --output <file>', `where to write the encrypted upload (${ENCRYPTED_CONTENT_TYPE}; by convention .vhe)`)
+    .requiredOption(
+      '-o, --output <file>',
+      `where to write the encrypted upload (${ENCRYPTED_CONTENT_TYPE}; by convention .vhe)`,
+    )
     .argument('<input>', 'CSV with a header row naming every column')
     .option('--no-progress', 'do not draw a progress bar')
     .action(async (input: string, opts: { dataset: string; keys: string; output: string; progress: boolean }) => {
       const total = fs.statSync(input).size
       const bar = opts.progress
-        ? new cliProgress.SingleBar({ format: 'encrypting {bar} {percentage}% | {rows} rows | {rate} rows/s', hideCursor: true, etaBuffer: 50 }, cliProgress.Presets.shades_classic)
+        ? new cliProgress.SingleBar(
+            { format: 'encrypting {bar} {percentage}% | {rows} rows | {rate} rows/s', hideCursor: true, etaBuffer: 50 },
+            cliProgress.Presets.shades_classic,
+          )
         : null
       const tmp = `${opts.output}.${process.pid}.tmp`
       // Written under a temporary name and renamed at the end: a half-written file never has the final name.
@@ -27,9 +35,16 @@ export function registerEncrypt(program: Command): void {
       const started = Date.now()
       bar?.start(total, 0, { rows: 0, rate: 0 })
       try {
-        const stats = await encryptCsv(path.resolve(opts.keys), opts.dataset, fs.createReadStream(input), out, (rows, read) => {
-          if (rows % 1000 === 0) bar?.update(read, { rows, rate: Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000)) })
-        })
+        const stats = await encryptCsv(
+          path.resolve(opts.keys),
+          opts.dataset,
+          fs.createReadStream(input),
+          out,
+          (rows, read) => {
+            if (rows % 1000 === 0)
+              bar?.update(read, { rows, rate: Math.round(rows / Math.max(0.001, (Date.now() - started) / 1000)) })
+          },
+        )
         out.end()
         await once(out, 'finish')
         fs.renameSync(tmp, opts.output)

@@ -22,7 +22,9 @@ export function registerKeys(program: Command): void {
       await withStore(configFrom(opts), async (db) => {
         const created = await createKey(db, { name: opts.name, role: opts.role }, cliActor())
         process.stdout.write(
-          opts.json ? `${JSON.stringify(created)}\n` : `${created.key}\n(key ${created.keyId} for ${created.name}, role ${created.role}; it is shown only now)\n`,
+          opts.json
+            ? `${JSON.stringify(created)}\n`
+            : `${created.key}\n(key ${created.keyId} for ${created.name}, role ${created.role}; it is shown only now)\n`,
         )
       })
     })
@@ -46,7 +48,9 @@ export function registerKeys(program: Command): void {
 
   keys
     .command('rotate')
-    .description('a new key for the same principal (grants and answers stay); the old key is revoked; prints the new key once')
+    .description(
+      'a new key for the same principal (grants and answers stay); the old key is revoked; prints the new key once',
+    )
     .argument('<name>', 'principal name')
     .addOption(dataDirOption())
     .addOption(databaseUrlOption())
@@ -54,7 +58,11 @@ export function registerKeys(program: Command): void {
     .action(async (name: string, opts: { dataDir?: string; databaseUrl?: string; json?: boolean }) => {
       await withStore(configFrom(opts), async (db) => {
         const k = await rotateKey(db, name, cliActor())
-        process.stdout.write(opts.json ? `${JSON.stringify(k)}\n` : `${k.key}\n(new key ${k.keyId} for ${k.name}, principal ${k.principalId}; the old key is revoked; it is shown only now)\n`)
+        process.stdout.write(
+          opts.json
+            ? `${JSON.stringify(k)}\n`
+            : `${k.key}\n(new key ${k.keyId} for ${k.name}, principal ${k.principalId}; the old key is revoked; it is shown only now)\n`,
+        )
       })
     })
 

@@ -34,14 +34,22 @@ export function dataDirOption(): Option {
 }
 
 export function databaseUrlOption(): Option {
-  return new Option('--database-url <url>', 'postgres://... : the PostgreSQL database a cluster shares (default: $VEILBOX_DATABASE_URL); without it, SQLite in the data directory')
+  return new Option(
+    '--database-url <url>',
+    'postgres://... : the PostgreSQL database a cluster shares (default: $VEILBOX_DATABASE_URL); without it, SQLite in the data directory',
+  )
 }
 
 export function configFrom(opts: { dataDir?: string; databaseUrl?: string }) {
   if (opts.databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(opts.databaseUrl)) {
-    throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', 'invalid option: --database-url must be a postgres:// URL', { problems: ['--database-url: must be a postgres:// URL'] })
+    throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', 'invalid option: --database-url must be a postgres:// URL', {
+      problems: ['--database-url: must be a postgres:// URL'],
+    })
   }
-  return loadConfig(process.env, { ...(opts.dataDir ? { dataDir: opts.dataDir } : {}), ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) })
+  return loadConfig(process.env, {
+    ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+    ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
+  })
 }
 
 /** The store the configuration names (SQLite in the data directory, or PostgreSQL), for fn; closed after. */
@@ -58,7 +66,12 @@ export async function withStore<T>(config: Config, fn: (db: Store) => Promise<T>
 export function signingKeyFor(config: Config, db: Store): Promise<SigningKey> {
   return serviceSigningKey(config, db, () => {
     const secret = readSecret({ file: config.secretFile, value: config.secret })
-    if (secret === null) throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', 'the signing key is sealed in the database: give the cluster\'s secret (VEILBOX_SECRET_FILE)', { problems: ['VEILBOX_SECRET_FILE: missing'] })
+    if (secret === null)
+      throw new VeilboxError(
+        'VEILBOX_ERR_CONFIG_INVALID',
+        "the signing key is sealed in the database: give the cluster's secret (VEILBOX_SECRET_FILE)",
+        { problems: ['VEILBOX_SECRET_FILE: missing'] },
+      )
     return sealerFromSecret(secret)
   })
 }

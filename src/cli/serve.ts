@@ -11,18 +11,37 @@ export function registerServe(program: Command): void {
     .option('--host <host>', 'address to listen on (default: $VEILBOX_HOST or 127.0.0.1)')
     .option('--port <port>', 'port (default: $VEILBOX_PORT or 8080)')
     .option('--data-dir <dir>', 'data directory (default: $VEILBOX_DATA_DIR or ./data)')
-    .option('--database-url <url>', 'postgres://... : keep all state in this PostgreSQL database, shared with other nodes (default: $VEILBOX_DATABASE_URL; needs VEILBOX_SECRET_FILE)')
-    .option('--custodian-url <url>', 'a separate `veilbox custodian` process (default: $VEILBOX_CUSTODIAN_URL; its token in $VEILBOX_CUSTODIAN_TOKEN)')
-    .option('--custodian-dir <dir>', 'key directory of the in-process custodian, outside the data directory (default: $VEILBOX_CUSTODIAN_DIR or ./custodian)')
-    .action(async (opts: { demo?: boolean; host?: string; port?: string; dataDir?: string; databaseUrl?: string; custodianUrl?: string; custodianDir?: string }) => {
-      const env = { ...process.env }
-      if (opts.host) env.VEILBOX_HOST = opts.host
-      if (opts.port) env.VEILBOX_PORT = opts.port
-      if (opts.dataDir) env.VEILBOX_DATA_DIR = path.resolve(opts.dataDir)
-      if (opts.databaseUrl) env.VEILBOX_DATABASE_URL = opts.databaseUrl
-      if (opts.custodianUrl) env.VEILBOX_CUSTODIAN_URL = opts.custodianUrl
-      if (opts.custodianDir) env.VEILBOX_CUSTODIAN_DIR = path.resolve(opts.custodianDir)
-      const config = loadConfig(env, { demo: opts.demo === true })
-      await startServer(config, { handleSignals: true })
-    })
+    .option(
+      '--database-url <url>',
+      'postgres://... : keep all state in this PostgreSQL database, shared with other nodes (default: $VEILBOX_DATABASE_URL; needs VEILBOX_SECRET_FILE)',
+    )
+    .option(
+      '--custodian-url <url>',
+      'a separate `veilbox custodian` process (default: $VEILBOX_CUSTODIAN_URL; its token in $VEILBOX_CUSTODIAN_TOKEN)',
+    )
+    .option(
+      '--custodian-dir <dir>',
+      'key directory of the in-process custodian, outside the data directory (default: $VEILBOX_CUSTODIAN_DIR or ./custodian)',
+    )
+    .action(
+      async (opts: {
+        demo?: boolean
+        host?: string
+        port?: string
+        dataDir?: string
+        databaseUrl?: string
+        custodianUrl?: string
+        custodianDir?: string
+      }) => {
+        const env = { ...process.env }
+        if (opts.host) env.VEILBOX_HOST = opts.host
+        if (opts.port) env.VEILBOX_PORT = opts.port
+        if (opts.dataDir) env.VEILBOX_DATA_DIR = path.resolve(opts.dataDir)
+        if (opts.databaseUrl) env.VEILBOX_DATABASE_URL = opts.databaseUrl
+        if (opts.custodianUrl) env.VEILBOX_CUSTODIAN_URL = opts.custodianUrl
+        if (opts.custodianDir) env.VEILBOX_CUSTODIAN_DIR = path.resolve(opts.custodianDir)
+        const config = loadConfig(env, { demo: opts.demo === true })
+        await startServer(config, { handleSignals: true })
+      },
+    )
 }

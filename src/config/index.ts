@@ -9,11 +9,7 @@ import { VeilboxError } from '../errors/index.js'
  * through one schema. Nothing else in veilbox reads process.env.
  */
 const intFrom = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max))
+  z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max))
 
 const envSchema = z.object({
   VEILBOX_HOST: z.string().min(1).default('127.0.0.1'),
@@ -114,7 +110,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   const e = parsed.data
   if (e.VEILBOX_CUSTODIAN_URL !== undefined && e.VEILBOX_CUSTODIAN_TOKEN === undefined) {
-    const problem = 'VEILBOX_CUSTODIAN_TOKEN: a remote custodian (VEILBOX_CUSTODIAN_URL) needs the token it was started with'
+    const problem =
+      'VEILBOX_CUSTODIAN_TOKEN: a remote custodian (VEILBOX_CUSTODIAN_URL) needs the token it was started with'
     throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', `invalid environment: ${problem}`, { problems: [problem] })
   }
   const config: Config = Object.freeze({
@@ -161,7 +158,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
  */
 export function checkServerSecret(config: Config): void {
   if (config.databaseUrl === null || config.secretFile !== null || config.secret !== null) return
-  const problem = 'VEILBOX_SECRET_FILE: with VEILBOX_DATABASE_URL every node needs the cluster\'s sealing secret (a file of at least 32 random bytes, e.g. openssl rand -hex 32); see docs/deploy.md'
+  const problem =
+    "VEILBOX_SECRET_FILE: with VEILBOX_DATABASE_URL every node needs the cluster's sealing secret (a file of at least 32 random bytes, e.g. openssl rand -hex 32); see docs/deploy.md"
   throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', `invalid environment: ${problem}`, { problems: [problem] })
 }
 

@@ -38,13 +38,53 @@ export const DEMO_SPEC: DatasetSpec = {
   maxRowsPerUnit: 1,
   columns: [
     { name: 'household_id', type: 'id', protection: 'public', description: 'privacy unit: one household' },
-    { name: 'district', type: 'category', protection: 'public', categories: DISTRICTS.map((d) => d.name), description: 'county-level district' },
+    {
+      name: 'district',
+      type: 'category',
+      protection: 'public',
+      categories: DISTRICTS.map((d) => d.name),
+      description: 'county-level district',
+    },
     { name: 'insured', type: 'boolean', protection: 'public', description: 'enrolled in basic medical insurance' },
-    { name: 'age_band', type: 'category', protection: 'public', categories: [...AGE_BANDS], description: 'age band of the head of household' },
-    { name: 'age', type: 'integer', protection: 'dp', lower: 18, upper: 100, description: 'age of the head of household, years' },
-    { name: 'household_size', type: 'integer', protection: 'dp', lower: 1, upper: 8, description: 'people in the household' },
-    { name: 'income', type: 'number', protection: 'dp', lower: 0, upper: 1_000_000, description: 'annual household income, yuan' },
-    { name: 'medical_spending', type: 'number', protection: 'dp', lower: 0, upper: 200_000, description: 'annual medical spending, yuan' },
+    {
+      name: 'age_band',
+      type: 'category',
+      protection: 'public',
+      categories: [...AGE_BANDS],
+      description: 'age band of the head of household',
+    },
+    {
+      name: 'age',
+      type: 'integer',
+      protection: 'dp',
+      lower: 18,
+      upper: 100,
+      description: 'age of the head of household, years',
+    },
+    {
+      name: 'household_size',
+      type: 'integer',
+      protection: 'dp',
+      lower: 1,
+      upper: 8,
+      description: 'people in the household',
+    },
+    {
+      name: 'income',
+      type: 'number',
+      protection: 'dp',
+      lower: 0,
+      upper: 1_000_000,
+      description: 'annual household income, yuan',
+    },
+    {
+      name: 'medical_spending',
+      type: 'number',
+      protection: 'dp',
+      lower: 0,
+      upper: 200_000,
+      description: 'annual medical spending, yuan',
+    },
   ],
 }
 
@@ -79,10 +119,16 @@ export function* demoRows(rows: number = DEMO_ROWS, seed = 20261128): Generator<
     }
     const age = Math.min(100, Math.max(18, Math.round(50 + 15 * normal())))
     const band = age < 30 ? 0 : age < 45 ? 1 : age < 60 ? 2 : age < 75 ? 3 : 4
-    const household_size = Math.min(8, Math.max(1, Math.round(age < 30 ? 2 + rand() * 2 : age > 70 ? 1.5 + rand() * 1.5 : 2.5 + rand() * 3)))
+    const household_size = Math.min(
+      8,
+      Math.max(1, Math.round(age < 30 ? 2 + rand() * 2 : age > 70 ? 1.5 + rand() * 1.5 : 2.5 + rand() * 3)),
+    )
     // Income peaks mid-career; log-normal spread around the district's median.
     const ageFactor = 1 - 0.00035 * (age - 47) ** 2
-    const income = Math.min(1_000_000, Math.round(district.medianIncome * Math.max(0.25, ageFactor) * Math.exp(0.55 * normal())))
+    const income = Math.min(
+      1_000_000,
+      Math.round(district.medianIncome * Math.max(0.25, ageFactor) * Math.exp(0.55 * normal())),
+    )
     const insured = rand() < (age >= 60 ? 0.97 : 0.93)
     // Spending grows with age; the uninsured spend less on care.
     const spending = Math.exp(7.2 + 0.03 * (age - 18) + 0.9 * normal()) * (insured ? 1 : 0.6)

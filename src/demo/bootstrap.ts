@@ -22,7 +22,11 @@ export const OPERATOR_KEY_FILE = 'operator-key.json'
 
 /** The demo dataset's budget and the demo analyst's grant on it. */
 export const DEMO_BUDGET = { epsilon: 100, delta: 1e-5 } as const
-export const DEMO_GRANT = { epsilon: 10, delta: 1e-6, purpose: 'demo: explore household income and medical spending by district' } as const
+export const DEMO_GRANT = {
+  epsilon: 10,
+  delta: 1e-6,
+  purpose: 'demo: explore household income and medical spending by district',
+} as const
 
 const DEMO_PRINCIPALS: Record<'operator' | 'analyst' | 'custodian', string> = {
   operator: 'demo-operator',
@@ -47,7 +51,10 @@ export interface DemoCustodian {
 }
 
 /** The encrypted demo's budget and grant. */
-export const DEMO_HE_GRANT = { epsilon: 10, purpose: 'demo: explore household subsidies by district, on encrypted data' } as const
+export const DEMO_HE_GRANT = {
+  epsilon: 10,
+  purpose: 'demo: explore household subsidies by district, on encrypted data',
+} as const
 
 /** Writes JSON atomically with mode 0600: a half-written key file never exists. */
 export function writeSecretJson(file: string, value: unknown): void {
@@ -63,13 +70,17 @@ export function writeSecretJson(file: string, value: unknown): void {
  * them to demo-keys.json. Everything is created once: a restart finds it and
  * reuses it.
  */
-export async function bootstrap(db: Sql, dataDir: string, options: { demo: boolean; he?: DemoCustodian }): Promise<BootstrapReport> {
+export async function bootstrap(
+  db: Sql,
+  dataDir: string,
+  options: { demo: boolean; he?: DemoCustodian },
+): Promise<BootstrapReport> {
   const keyFiles: string[] = []
   let createdDataset = false
   let createdHeDataset = false
   let heProblem: string | undefined
   if (options.demo) {
-    if (!await findDataset(db, DEMO_SPEC.id)) {
+    if (!(await findDataset(db, DEMO_SPEC.id))) {
       try {
         await createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
         await ingest(db, DEMO_SPEC.id, 'text/csv', demoCsv(), SYSTEM_ACTOR)
@@ -92,15 +103,23 @@ export async function bootstrap(db: Sql, dataDir: string, options: { demo: boole
       writeSecretJson(file, keys)
       keyFiles.push(file)
     }
-    if (!await findDatasetBudget(db, DEMO_SPEC.id)) {
-      await setDatasetBudget(db, DEMO_SPEC.id, { epsilonMicro: Number(toMicroTotal(DEMO_BUDGET.epsilon)), deltaFemto: deltaTotalToFemto(DEMO_BUDGET.delta) }, SYSTEM_ACTOR, {
-        epsilon: String(DEMO_BUDGET.epsilon),
-        delta: String(DEMO_BUDGET.delta),
-      })
+    if (!(await findDatasetBudget(db, DEMO_SPEC.id))) {
+      await setDatasetBudget(
+        db,
+        DEMO_SPEC.id,
+        { epsilonMicro: Number(toMicroTotal(DEMO_BUDGET.epsilon)), deltaFemto: deltaTotalToFemto(DEMO_BUDGET.delta) },
+        SYSTEM_ACTOR,
+        {
+          epsilon: String(DEMO_BUDGET.epsilon),
+          delta: String(DEMO_BUDGET.delta),
+        },
+      )
     }
     // The demo grant is named in demo-keys.json; one is made whenever the file names none that exists.
     const keys = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>
-    const live = (await listGrants(db, { analyst: DEMO_PRINCIPALS.analyst, dataset: DEMO_SPEC.id })).find((g) => g.id === keys.grant && g.revokedAt === null)
+    const live = (await listGrants(db, { analyst: DEMO_PRINCIPALS.analyst, dataset: DEMO_SPEC.id })).find(
+      (g) => g.id === keys.grant && g.revokedAt === null,
+    )
     if (!live) {
       const grant = await createGrant(
         db,
@@ -124,7 +143,9 @@ export async function bootstrap(db: Sql, dataDir: string, options: { demo: boole
       try {
         createdHeDataset = await heDemo(db, options.he)
         const current = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>
-        const liveHe = (await listGrants(db, { analyst: DEMO_PRINCIPALS.analyst, dataset: DEMO_HE_SPEC.id })).find((g) => g.id === current.heGrant && g.revokedAt === null)
+        const liveHe = (await listGrants(db, { analyst: DEMO_PRINCIPALS.analyst, dataset: DEMO_HE_SPEC.id })).find(
+          (g) => g.id === current.heGrant && g.revokedAt === null,
+        )
         if (!liveHe) {
           const grant = await createGrant(
             db,
@@ -154,7 +175,11 @@ export async function bootstrap(db: Sql, dataDir: string, options: { demo: boole
     // write lock orders them; on PostgreSQL the second one's insert hits the unique active name and it makes none.
     let key: string | null = null
     try {
-      key = await db.transaction(async (tx) => ((await countKeys(tx)) === 0 ? (await createKey(tx, { name: 'operator', role: 'operator' }, SYSTEM_ACTOR)).key : null))
+      key = await db.transaction(async (tx) =>
+        (await countKeys(tx)) === 0
+          ? (await createKey(tx, { name: 'operator', role: 'operator' }, SYSTEM_ACTOR)).key
+          : null,
+      )
     } catch (err) {
       if ((await countKeys(db)) === 0) throw err
     }
@@ -164,7 +189,12 @@ export async function bootstrap(db: Sql, dataDir: string, options: { demo: boole
       keyFiles.push(file)
     }
   }
-  return { keyFiles, createdDataset, ...(options.he ? { createdHeDataset } : {}), ...(heProblem === undefined ? {} : { heProblem }) }
+  return {
+    keyFiles,
+    createdDataset,
+    ...(options.he ? { createdHeDataset } : {}),
+    ...(heProblem === undefined ? {} : { heProblem }),
+  }
 }
 
 /**
@@ -177,14 +207,14 @@ export async function bootstrap(db: Sql, dataDir: string, options: { demo: boole
  */
 async function heDemo(db: Sql, he: DemoCustodian): Promise<boolean> {
   const id = DEMO_HE_SPEC.id
-  if (!await findDataset(db, id)) {
+  if (!(await findDataset(db, id))) {
     try {
       await createDataset(db, DEMO_HE_SPEC, SYSTEM_ACTOR)
     } catch (err) {
       if (!(isVeilboxError(err) && err.code === 'VEILBOX_ERR_DATASET_EXISTS')) throw err
     }
   }
-  if (!await findHeKeys(db, id)) {
+  if (!(await findHeKeys(db, id))) {
     let action: 'he.keys.create' | 'he.keys.import' = 'he.keys.create'
     try {
       await he.custodian.createKeys(id, DEMO_HE_SPEC, DEMO_HE_KEY_OPTIONS)
@@ -194,8 +224,14 @@ async function heDemo(db: Sql, he: DemoCustodian): Promise<boolean> {
     }
     await storeHeKeys(db, DEMO_HE_SPEC, await he.custodian.publicMaterial(id), SYSTEM_ACTOR, action)
   }
-  if (!await findDatasetBudget(db, id)) {
-    await setDatasetBudget(db, id, { epsilonMicro: Number(toMicroTotal(DEMO_BUDGET.epsilon)), deltaFemto: 0 }, SYSTEM_ACTOR, { epsilon: String(DEMO_BUDGET.epsilon), delta: '0' })
+  if (!(await findDatasetBudget(db, id))) {
+    await setDatasetBudget(
+      db,
+      id,
+      { epsilonMicro: Number(toMicroTotal(DEMO_BUDGET.epsilon)), deltaFemto: 0 },
+      SYSTEM_ACTOR,
+      { epsilon: String(DEMO_BUDGET.epsilon), delta: '0' },
+    )
   }
   if (await latestVersion(db, id)) return false
   if (he.keysDir !== null) {

@@ -27,10 +27,31 @@ export const DEMO_HE_SPEC: DatasetSpec = {
   maxRowsPerUnit: 1,
   columns: [
     { name: 'household_id', type: 'id', protection: 'public', description: 'privacy unit: one household' },
-    { name: 'district', type: 'category', protection: 'public', categories: [...DISTRICT_NAMES], description: 'county-level district' },
+    {
+      name: 'district',
+      type: 'category',
+      protection: 'public',
+      categories: [...DISTRICT_NAMES],
+      description: 'county-level district',
+    },
     { name: 'rural', type: 'boolean', protection: 'public', description: 'rural household registration' },
-    { name: 'subsidy', type: 'number', protection: 'he', lower: 0, upper: 20_000, scale: 2, description: 'annual subsidy, yuan (encrypted)' },
-    { name: 'dependants', type: 'integer', protection: 'he', lower: 0, upper: 8, description: 'dependants in the household (encrypted)' },
+    {
+      name: 'subsidy',
+      type: 'number',
+      protection: 'he',
+      lower: 0,
+      upper: 20_000,
+      scale: 2,
+      description: 'annual subsidy, yuan (encrypted)',
+    },
+    {
+      name: 'dependants',
+      type: 'integer',
+      protection: 'he',
+      lower: 0,
+      upper: 8,
+      description: 'dependants in the household (encrypted)',
+    },
   ],
 }
 
@@ -47,7 +68,10 @@ export function demoHeCsv(rows: number = DEMO_HE_ROWS, seed = 20261129): string 
     const rural = rand() < 0.55
     const dependants = Math.min(8, Math.floor(rand() * (rural ? 5 : 3.5)))
     // A base allowance, more per dependant, more in the countryside; cents.
-    const subsidy = Math.min(20_000, Math.round((1200 + dependants * 900 + (rural ? 1500 : 0) + rand() * 2500) * 100) / 100)
+    const subsidy = Math.min(
+      20_000,
+      Math.round((1200 + dependants * 900 + (rural ? 1500 : 0) + rand() * 2500) * 100) / 100,
+    )
     out += `HS${String(i + 1).padStart(6, '0')},${district},${rural},${subsidy},${dependants}\n`
   }
   return out

@@ -89,11 +89,20 @@ export function admit(plan: Plan, rows: number, heProfile: HeProfile | null, lim
   // What the release costs the main thread (noise, intervals, serialization) grows with what it releases.
   const { values, draws } = releaseSize(plan)
   if (values > limits.maxReleaseValues || draws > MAX_NOISE_DRAWS) {
-    const which = values > limits.maxReleaseValues ? `${values} values, more than this service releases in one answer (VEILBOX_MAX_RELEASE_VALUES=${limits.maxReleaseValues})` : `${draws} noise samples, more than one answer may draw (${MAX_NOISE_DRAWS}; a quantile draws one per histogram bin per group)`
+    const which =
+      values > limits.maxReleaseValues
+        ? `${values} values, more than this service releases in one answer (VEILBOX_MAX_RELEASE_VALUES=${limits.maxReleaseValues})`
+        : `${draws} noise samples, more than one answer may draw (${MAX_NOISE_DRAWS}; a quantile draws one per histogram bin per group)`
     throw new VeilboxError(
       'VEILBOX_ERR_QUERY_RELEASE_TOO_LARGE',
       `the query would release ${plan.groups} groups x ${values / plan.groups} aggregates: ${which}; group by fewer keys or ask for fewer aggregates`,
-      { groups: plan.groups, values, noiseDraws: draws, maxValues: limits.maxReleaseValues, maxNoiseDraws: MAX_NOISE_DRAWS },
+      {
+        groups: plan.groups,
+        values,
+        noiseDraws: draws,
+        maxValues: limits.maxReleaseValues,
+        maxNoiseDraws: MAX_NOISE_DRAWS,
+      },
     )
   }
   const heWork = heProfile === null ? 0 : encryptedWork(plan, pr, heProfile)

@@ -13,11 +13,26 @@ import type { Principal } from '../store/keys.js'
 import type { Executor } from './exec/executor.js'
 import type { SigningKey } from '../store/receipt-keys.js'
 import { receiptDigest, signReceipt, type Receipt, type ReceiptBody } from './receipts.js'
-import { INTERVALS_SLOT, ROWS_SLOT, serializeRelease, spliceRelease, type SerializedRelease } from './release/serialize.js'
+import {
+  INTERVALS_SLOT,
+  ROWS_SLOT,
+  serializeRelease,
+  spliceRelease,
+  type SerializedRelease,
+} from './release/serialize.js'
 import { toMicro } from './dp/index.js'
 import { checkGrantUsable, checkQueryInGrant } from './policy/grant.js'
 import { deltaToFemto, exhausted, FEMTO, MICRO, PICO, priceOn, type LedgerView, type Price } from './policy/pricing.js'
-import { bindQuery, fromJson, parseQuery, queryDataset, queryHash, unknownDatasetError, type BoundQuery, type Query } from './query/index.js'
+import {
+  bindQuery,
+  fromJson,
+  parseQuery,
+  queryDataset,
+  queryHash,
+  unknownDatasetError,
+  type BoundQuery,
+  type Query,
+} from './query/index.js'
 import { planQuery, type AggregatePrivacy, type MechanismKind, type Plan } from './query/planner.js'
 import { admit, type AdmissionLimits } from './admission.js'
 import { releaseAnswer, type Cell, type DecryptedMeasure, type ReleasedAnswer } from './release/answer.js'
@@ -101,12 +116,21 @@ export interface Preview {
   readonly grant: string
   readonly confidence: number
   readonly cached: boolean
-  readonly privacy: { readonly mechanism: MechanismKind; readonly epsilon: number; readonly delta: number; readonly rho?: number; readonly perAggregate: readonly AggregatePrivacy[] }
+  readonly privacy: {
+    readonly mechanism: MechanismKind
+    readonly epsilon: number
+    readonly delta: number
+    readonly rho?: number
+    readonly perAggregate: readonly AggregatePrivacy[]
+  }
   readonly charge: { readonly grant: ChargeView; readonly dataset: ChargeView }
   readonly budget: {
     readonly remaining: { readonly epsilon: number; readonly delta: number }
     readonly remainingAfter: { readonly epsilon: number; readonly delta: number }
-    readonly dataset: { readonly remaining: { readonly epsilon: number; readonly delta: number }; readonly remainingAfter: { readonly epsilon: number; readonly delta: number } }
+    readonly dataset: {
+      readonly remaining: { readonly epsilon: number; readonly delta: number }
+      readonly remainingAfter: { readonly epsilon: number; readonly delta: number }
+    }
   }
   /** False when the grant or the dataset cannot pay; `refusal` says which. */
   readonly affordable: boolean
@@ -147,7 +171,13 @@ function remainingOf(view: LedgerView, c: Charge | null) {
 
 /** What a query's audit records name: its dataset and version, grant and purpose, and canonical query. */
 function subjectOf(p: Prepared): Pick<AuditEvent, 'dataset' | 'version' | 'grant' | 'purpose' | 'queryHash'> {
-  return { dataset: p.spec.id, version: p.version.version, grant: p.grant.id, purpose: p.grant.purpose, queryHash: p.queryHash }
+  return {
+    dataset: p.spec.id,
+    version: p.version.version,
+    grant: p.grant.id,
+    purpose: p.grant.purpose,
+    queryHash: p.queryHash,
+  }
 }
 
 /** Byte-identical repeats remembered for the fast path. */
@@ -170,7 +200,11 @@ export interface QueryEngineOptions {
 }
 
 /** The defaults of VEILBOX_TASK_MAX_CELLS, VEILBOX_HE_MAX_WORK and VEILBOX_MAX_RELEASE_VALUES. */
-export const DEFAULT_LIMITS: AdmissionLimits = Object.freeze({ maxCells: 8_000_000_000, heMaxWork: 1_000, maxReleaseValues: 100_000 })
+export const DEFAULT_LIMITS: AdmissionLimits = Object.freeze({
+  maxCells: 8_000_000_000,
+  heMaxWork: 1_000,
+  maxReleaseValues: 100_000,
+})
 
 export class QueryEngine {
   private readonly repeats = new Map<string, { cacheKey: string; version: number }>()
@@ -230,11 +264,17 @@ export class QueryEngine {
       confidence: p.plan.confidence,
       cached,
       privacy: this.privacyOf(p),
-      charge: { grant: grantCharge ? chargeView(grantCharge) : ZERO, dataset: datasetCharge ? chargeView(datasetCharge) : ZERO },
+      charge: {
+        grant: grantCharge ? chargeView(grantCharge) : ZERO,
+        dataset: datasetCharge ? chargeView(datasetCharge) : ZERO,
+      },
       budget: {
         remaining: remainingOf(views.grant, null),
         remainingAfter: remainingOf(views.grant, grantCharge),
-        dataset: { remaining: remainingOf(views.dataset, null), remainingAfter: remainingOf(views.dataset, datasetCharge) },
+        dataset: {
+          remaining: remainingOf(views.dataset, null),
+          remainingAfter: remainingOf(views.dataset, datasetCharge),
+        },
       },
       affordable: refusal === undefined,
       ...(refusal ? { refusal } : {}),
@@ -266,20 +306,37 @@ export class QueryEngine {
         let released: ReleasedAnswer
         let serialized: SerializedRelease
         try {
-          const [exact] = await Promise.all([this.executor.execute({ dataset: p.spec.id, version: p.version.version, ...plan.exec }), noise])
+          const [exact] = await Promise.all([
+            this.executor.execute({ dataset: p.spec.id, version: p.version.version, ...plan.exec }),
+            noise,
+          ])
           const decrypted = plan.exec.encrypted === undefined ? [] : await this.decrypt(actor, p, queryId, exact)
           released = await releaseAnswer(plan, exact, decrypted)
           serialized = await serializeRelease(released, plan.confidence)
           // Never charge for something that is not a number: Infinity would be released as null.
-          if (!serialized.finite) throw new VeilboxError('VEILBOX_ERR_DP_NOT_FINITE', 'a released value or interval was not a finite number; nothing was released or charged')
+          if (!serialized.finite)
+            throw new VeilboxError(
+              'VEILBOX_ERR_DP_NOT_FINITE',
+              'a released value or interval was not a finite number; nothing was released or charged',
+            )
         } catch (err) {
           // A deadline hit is charged like an answer: whether an answer comes back must not depend on the data.
-          if (isVeilboxError(err) && err.code === 'VEILBOX_ERR_SANDBOX_TIMEOUT') throw await this.write((tx) => this.chargeDeadline(tx, actor, prepared, queryId, err), this.releaseLocks(prepared))
+          if (isVeilboxError(err) && err.code === 'VEILBOX_ERR_SANDBOX_TIMEOUT')
+            throw await this.write(
+              (tx) => this.chargeDeadline(tx, actor, prepared, queryId, err),
+              this.releaseLocks(prepared),
+            )
           throw publicComputeError(err)
         }
-        return await this.write((tx) => this.commit(tx, actor, prepared, released, serialized, queryId), this.releaseLocks(prepared))
+        return await this.write(
+          (tx) => this.commit(tx, actor, prepared, released, serialized, queryId),
+          this.releaseLocks(prepared),
+        )
       } finally {
-        void noise.then((end) => end(), () => {})
+        void noise.then(
+          (end) => end(),
+          () => {},
+        )
       }
     } catch (err) {
       await this.recordRefusal(actor, p, req, err)
@@ -347,17 +404,17 @@ export class QueryEngine {
     const stored = await this.storedAnswer(row)
     const grant = await getGrant(tx, row.grant_id)
     await appendAudit(tx, {
-        actor,
-        action,
-        outcome: 'ok',
-        dataset: row.dataset_id,
-        version: row.version,
-        grant: row.grant_id,
-        purpose: grant.purpose,
-        queryHash: row.query_hash,
-        charged: { epsilon: '0', delta: '0' },
-        detail: { queryId: row.query_id },
-      })
+      actor,
+      action,
+      outcome: 'ok',
+      dataset: row.dataset_id,
+      version: row.version,
+      grant: row.grant_id,
+      purpose: grant.purpose,
+      queryHash: row.query_hash,
+      charged: { epsilon: '0', delta: '0' },
+      detail: { queryId: row.query_id },
+    })
     const remaining = remainingOf({ scope: 'grant', id: grant.id, ledger: grant.ledger }, null)
     return { ...stored.body, budget: { remaining } }
   }
@@ -370,7 +427,11 @@ export class QueryEngine {
     const hit = this.stored.get(row.query_id)
     if (hit) return hit
     const original = JSON.parse(await answerBody(this.db, row.query_id)) as AnswerBody
-    const { budget: _budget, ...rest } = { ...original, privacy: { ...original.privacy, charged: { grant: ZERO, dataset: ZERO } }, cached: true }
+    const { budget: _budget, ...rest } = {
+      ...original,
+      privacy: { ...original.privacy, charged: { grant: ZERO, dataset: ZERO } },
+      cached: true,
+    }
     const body = { ...rest, budget: original.budget } as AnswerBody
     const entry = { body, prefix: JSON.stringify(rest).slice(0, -1) }
     if (this.stored.size >= STORED_CACHE_SIZE) this.stored.delete(this.stored.keys().next().value!)
@@ -388,9 +449,13 @@ export class QueryEngine {
 
   private async prepare(principal: Principal, req: QueryRequest): Promise<Prepared> {
     if ((req.sql === undefined) === (req.query === undefined)) {
-      throw new VeilboxError('VEILBOX_ERR_REQUEST_VALIDATION', 'send the query either as "sql" (text) or as "query" (JSON), exactly one of the two', {
-        errors: [{ path: 'body', message: 'exactly one of sql and query' }],
-      })
+      throw new VeilboxError(
+        'VEILBOX_ERR_REQUEST_VALIDATION',
+        'send the query either as "sql" (text) or as "query" (JSON), exactly one of the two',
+        {
+          errors: [{ path: 'body', message: 'exactly one of sql and query' }],
+        },
+      )
     }
     const query = req.sql !== undefined ? parsedSql.get(req.sql) : fromJson(req.query, { path: '/query' })
     const grant = await getGrant(this.db, req.grant)
@@ -404,15 +469,24 @@ export class QueryEngine {
     checkQueryInGrant(grant, name, null)
     const bound = bindQuery(query, record.spec)
     checkQueryInGrant(grant, name, bound)
-    const version = req.version !== undefined ? await getVersion(this.db, name, req.version) : await latestVersion(this.db, name)
+    const version =
+      req.version !== undefined ? await getVersion(this.db, name, req.version) : await latestVersion(this.db, name)
     if (!version) {
-      throw new VeilboxError('VEILBOX_ERR_DATASET_NO_VERSION', `dataset ${name} has no version loaded yet; an operator uploads one first`, { dataset: name })
+      throw new VeilboxError(
+        'VEILBOX_ERR_DATASET_NO_VERSION',
+        `dataset ${name} has no version loaded yet; an operator uploads one first`,
+        { dataset: name },
+      )
     }
     const mechanism = req.mechanism ?? 'laplace'
     let delta = 0
     if (mechanism === 'laplace') {
       if (req.delta !== undefined && req.delta !== 0) {
-        throw new VeilboxError('VEILBOX_ERR_DP_INVALID_PARAMETER', 'delta applies to the gaussian mechanism only; the laplace mechanism is pure epsilon-DP (leave delta out)', { delta: req.delta })
+        throw new VeilboxError(
+          'VEILBOX_ERR_DP_INVALID_PARAMETER',
+          'delta applies to the gaussian mechanism only; the laplace mechanism is pure epsilon-DP (leave delta out)',
+          { delta: req.delta },
+        )
       }
     } else {
       const grantDelta = grant.ledger.deltaTotal / FEMTO
@@ -436,7 +510,14 @@ export class QueryEngine {
     }
     const confidence = req.confidence ?? DEFAULT_CONFIDENCE
     const heProfile = await this.heProfileFor(record.spec, version)
-    const plan = planQuery(bound, { mechanism, epsilon: req.epsilon, delta, confidence, heProfile, ...(req.weights ? { weights: req.weights } : {}) })
+    const plan = planQuery(bound, {
+      mechanism,
+      epsilon: req.epsilon,
+      delta,
+      confidence,
+      heProfile,
+      ...(req.weights ? { weights: req.weights } : {}),
+    })
     // Over a limit: refused here, before anything runs, on public facts alone; preview refuses it alike.
     admit(plan, version.rows, heProfile, this.limits)
     const hash = queryHash(query)
@@ -454,7 +535,21 @@ export class QueryEngine {
       )
       .digest('hex')
     const price: Price = { mechanism, epsilonMicro: Number(plan.epsilonMicro), rhoPico: Number(plan.rhoPico) }
-    return { principal, query, grant, spec: record.spec, bound, version, plan, price, queryHash: hash, cacheKey, epsilon: Number(toMicro(req.epsilon)) / MICRO, delta, sql: req.sql ?? null }
+    return {
+      principal,
+      query,
+      grant,
+      spec: record.spec,
+      bound,
+      version,
+      plan,
+      price,
+      queryHash: hash,
+      cacheKey,
+      epsilon: Number(toMicro(req.epsilon)) / MICRO,
+      delta,
+      sql: req.sql ?? null,
+    }
   }
 
   /**
@@ -478,21 +573,42 @@ export class QueryEngine {
    * transaction. The values stay in this process: releaseAnswer rounds them
    * to each mechanism's grid and adds the noise before anything leaves.
    */
-  private async decrypt(actor: AuditActor, p: Prepared, queryId: string, exact: ExecResult): Promise<DecryptedMeasure[]> {
+  private async decrypt(
+    actor: AuditActor,
+    p: Prepared,
+    queryId: string,
+    exact: ExecResult,
+  ): Promise<DecryptedMeasure[]> {
     const measures = p.plan.exec.encrypted ?? []
     const results = exact.encrypted ?? []
-    if (results.length !== measures.length || results.some((r, i) => r.column !== measures[i]!.column || r.counts.some((c, g) => c !== exact.count[g]))) {
-      throw new VeilboxError('VEILBOX_ERR_SANDBOX_CRASHED', 'the sandbox returned encrypted aggregates that do not match the task; nothing was released', {})
+    if (
+      results.length !== measures.length ||
+      results.some((r, i) => r.column !== measures[i]!.column || r.counts.some((c, g) => c !== exact.count[g]))
+    ) {
+      throw new VeilboxError(
+        'VEILBOX_ERR_SANDBOX_CRASHED',
+        'the sandbox returned encrypted aggregates that do not match the task; nothing was released',
+        {},
+      )
     }
     // Every group's aggregate, empty or not: the custodian call, its audit record and the time they take never depend on the selection.
     const aggregates = results.flatMap((r) => [...r.sums, ...(r.sumSquares ?? [])])
     if (this.custodian === null) {
-      throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_UNAVAILABLE', 'this service has no key custodian configured, so encrypted aggregates cannot be released; nothing was charged', {}, { headers: { 'retry-after': '5' } })
+      throw new VeilboxError(
+        'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE',
+        'this service has no key custodian configured, so encrypted aggregates cannot be released; nothing was charged',
+        {},
+        { headers: { 'retry-after': '5' } },
+      )
     }
     const profileId = results[0]!.profileId
     const response = await this.custodian.decryptAggregates({ dataset: p.spec.id, profileId, queryId, aggregates })
     if (response.queryId !== queryId || response.values.length !== aggregates.length) {
-      throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_REFUSED', 'the custodian answered for another release; nothing was released', {})
+      throw new VeilboxError(
+        'VEILBOX_ERR_CUSTODIAN_REFUSED',
+        'the custodian answered for another release; nothing was released',
+        {},
+      )
     }
     const values = new Map<string, DecryptedAggregate>()
     for (const v of response.values) values.set(`${v.column}\t${v.kind}\t${v.group}`, v)
@@ -508,10 +624,18 @@ export class QueryEngine {
     )
     const valueOf = (a: EncryptedAggregate): HeExactValue => {
       const v = values.get(`${a.column}\t${a.kind}\t${a.group}`)
-      if (v === undefined || v.rows !== a.rows) throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_REFUSED', `the custodian left out the ${a.kind} of ${a.column}, group ${a.group}; nothing was released`, {})
+      if (v === undefined || v.rows !== a.rows)
+        throw new VeilboxError(
+          'VEILBOX_ERR_CUSTODIAN_REFUSED',
+          `the custodian left out the ${a.kind} of ${a.column}, group ${a.group}; nothing was released`,
+          {},
+        )
       return v.value
     }
-    return results.map((r) => ({ sums: r.sums.map(valueOf), sumSquares: r.sumSquares === null ? null : r.sumSquares.map(valueOf) }))
+    return results.map((r) => ({
+      sums: r.sums.map(valueOf),
+      sumSquares: r.sumSquares === null ? null : r.sumSquares.map(valueOf),
+    }))
   }
 
   /**
@@ -519,12 +643,21 @@ export class QueryEngine {
    * and its dataset's; inside the release transaction, the budget row is held
    * (FOR UPDATE, after the grant's row).
    */
-  private async ledgers(db: Sql, p: Prepared, grant: GrantRecord, forUpdate = false): Promise<{ grant: LedgerView; dataset: LedgerView }> {
+  private async ledgers(
+    db: Sql,
+    p: Prepared,
+    grant: GrantRecord,
+    forUpdate = false,
+  ): Promise<{ grant: LedgerView; dataset: LedgerView }> {
     const budget = await findDatasetBudget(db, p.spec.id, { forUpdate })
     if (!budget) {
-      throw new VeilboxError('VEILBOX_ERR_BUDGET_NOT_SET', `dataset ${p.spec.id} has no privacy budget yet; an operator sets one with PUT /v1/datasets/${p.spec.id}/budget`, {
-        dataset: p.spec.id,
-      })
+      throw new VeilboxError(
+        'VEILBOX_ERR_BUDGET_NOT_SET',
+        `dataset ${p.spec.id} has no privacy budget yet; an operator sets one with PUT /v1/datasets/${p.spec.id}/budget`,
+        {
+          dataset: p.spec.id,
+        },
+      )
     }
     return {
       grant: { scope: 'grant', id: grant.id, ledger: grant.ledger },
@@ -550,7 +683,11 @@ export class QueryEngine {
    * the sandbox computed. The dataset's budget row is locked next; the audit
    * chain's head, last (appendAudit).
    */
-  private async charge(tx: Sql, p: Prepared, grant: GrantRecord): Promise<{ views: { grant: LedgerView; dataset: LedgerView }; gc: Charge; dc: Charge }> {
+  private async charge(
+    tx: Sql,
+    p: Prepared,
+    grant: GrantRecord,
+  ): Promise<{ views: { grant: LedgerView; dataset: LedgerView }; gc: Charge; dc: Charge }> {
     const views = await this.ledgers(tx, p, grant, true)
     checkGrantUsable(grant, p.principal, this.now())
     const gc = priceOn(views.grant, p.price)
@@ -566,7 +703,14 @@ export class QueryEngine {
   }
 
   /** The release: runs inside a (group) commit; nothing leaves before that commit is on disk. */
-  private async commit(tx: Sql, actor: AuditActor, p: Prepared, released: ReleasedAnswer, serialized: SerializedRelease, queryId: string): Promise<AnswerBody> {
+  private async commit(
+    tx: Sql,
+    actor: AuditActor,
+    p: Prepared,
+    released: ReleasedAnswer,
+    serialized: SerializedRelease,
+    queryId: string,
+  ): Promise<AnswerBody> {
     {
       const grant = await this.lockGrant(tx, p)
       // A twin of this query may have committed while we computed, on this node or another: its answer wins, free.
@@ -640,7 +784,12 @@ export class QueryEngine {
         outcome: 'ok',
         ...subjectOf(p),
         charged: { epsilon: String(gc.epsilon / MICRO), delta: String(gc.delta / FEMTO) },
-        detail: { queryId, mechanism: p.plan.mechanism, dataset: { epsilon: dc.epsilon / MICRO, delta: dc.delta / FEMTO }, receipt: receiptDigest(receiptBody) },
+        detail: {
+          queryId,
+          mechanism: p.plan.mechanism,
+          dataset: { epsilon: dc.epsilon / MICRO, delta: dc.delta / FEMTO },
+          receipt: receiptDigest(receiptBody),
+        },
       })
       Object.freeze(body)
       this.freshJson.set(body, json)
@@ -657,7 +806,13 @@ export class QueryEngine {
    * error to send; throws the budget refusal when the grant cannot pay, as an
    * answer would get.
    */
-  private async chargeDeadline(tx: Sql, actor: AuditActor, p: Prepared, queryId: string, timeout: VeilboxError): Promise<VeilboxError> {
+  private async chargeDeadline(
+    tx: Sql,
+    actor: AuditActor,
+    p: Prepared,
+    queryId: string,
+    timeout: VeilboxError,
+  ): Promise<VeilboxError> {
     const { views, gc, dc } = await this.charge(tx, p, await this.lockGrant(tx, p))
     const charged = chargeView(gc)
     await appendAudit(tx, {
@@ -666,7 +821,12 @@ export class QueryEngine {
       outcome: timeout.code,
       ...subjectOf(p),
       charged: { epsilon: String(gc.epsilon / MICRO), delta: String(gc.delta / FEMTO) },
-      detail: { queryId, mechanism: p.plan.mechanism, dataset: { epsilon: dc.epsilon / MICRO, delta: dc.delta / FEMTO }, reason: timeout.detail },
+      detail: {
+        queryId,
+        mechanism: p.plan.mechanism,
+        dataset: { epsilon: dc.epsilon / MICRO, delta: dc.delta / FEMTO },
+        reason: timeout.detail,
+      },
     })
     return new VeilboxError(
       'VEILBOX_ERR_SANDBOX_TIMEOUT',
@@ -682,7 +842,12 @@ export class QueryEngine {
     const code = isVeilboxError(err) ? err.code : 'VEILBOX_ERR_INTERNAL'
     // The operator's record keeps what the analyst's error leaves out (publicComputeError).
     const inner = isVeilboxError(err) && publicized.has(err) && isVeilboxError(err.cause) ? err.cause : null
-    const detail = inner !== null ? inner.detail : isVeilboxError(err) && err.status < 500 ? err.detail : 'internal failure; nothing was released or charged'
+    const detail =
+      inner !== null
+        ? inner.detail
+        : isVeilboxError(err) && err.status < 500
+          ? err.detail
+          : 'internal failure; nothing was released or charged'
     let grant: GrantRecord | null = p?.grant ?? null
     if (grant === null) {
       try {
@@ -722,10 +887,16 @@ export class QueryEngine {
  */
 export function publicComputeError(err: unknown): VeilboxError {
   // Load and configuration, not data: their own words say what to do.
-  if (isVeilboxError(err) && (err.code === 'VEILBOX_ERR_SANDBOX_BUSY' || err.code === 'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE')) return err
+  if (
+    isVeilboxError(err) &&
+    (err.code === 'VEILBOX_ERR_SANDBOX_BUSY' || err.code === 'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE')
+  )
+    return err
   const code = isVeilboxError(err) ? err.code : 'VEILBOX_ERR_INTERNAL'
   const headers = isVeilboxError(err) ? { ...err.headers } : {}
-  const detail = PUBLIC_DETAIL[code] ?? 'computing the query failed; nothing was released or charged. The operator has the details in the audit chain'
+  const detail =
+    PUBLIC_DETAIL[code] ??
+    'computing the query failed; nothing was released or charged. The operator has the details in the audit chain'
   const out = new VeilboxError(code, detail, {}, { cause: err, headers })
   publicized.add(out)
   return out
@@ -735,10 +906,13 @@ export function publicComputeError(err: unknown): VeilboxError {
 const publicized = new WeakSet<VeilboxError>()
 
 const PUBLIC_DETAIL: Partial<Record<string, string>> = {
-  VEILBOX_ERR_SANDBOX_TOO_LARGE: 'the query is larger than this service computes in one task; nothing was charged. Touch fewer columns or group by fewer keys',
-  VEILBOX_ERR_SANDBOX_OUT_OF_MEMORY: 'the query ran out of sandbox memory and was stopped; nothing was released or charged',
+  VEILBOX_ERR_SANDBOX_TOO_LARGE:
+    'the query is larger than this service computes in one task; nothing was charged. Touch fewer columns or group by fewer keys',
+  VEILBOX_ERR_SANDBOX_OUT_OF_MEMORY:
+    'the query ran out of sandbox memory and was stopped; nothing was released or charged',
   VEILBOX_ERR_SANDBOX_CRASHED: 'the sandbox running the query failed; nothing was released or charged',
-  VEILBOX_ERR_DP_NOT_FINITE: 'a released value was not a finite number, so nothing was released or charged. The operator has the details in the audit chain',
-  VEILBOX_ERR_CUSTODIAN_REFUSED: 'the key custodian refused to decrypt the aggregates; nothing was released or charged. The operator has the details in the audit chain',
+  VEILBOX_ERR_DP_NOT_FINITE:
+    'a released value was not a finite number, so nothing was released or charged. The operator has the details in the audit chain',
+  VEILBOX_ERR_CUSTODIAN_REFUSED:
+    'the key custodian refused to decrypt the aggregates; nothing was released or charged. The operator has the details in the audit chain',
 }
-

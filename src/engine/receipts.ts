@@ -74,7 +74,10 @@ export function verifyReceipt(receipt: Receipt, publicKeyPem: string, answer?: R
     return { ok: false, problem: 'the public key cannot be read (expected an Ed25519 public key in PEM)' }
   }
   if (keyIdOf(key) !== receipt.keyId) {
-    return { ok: false, problem: `the receipt was signed with key ${receipt.keyId}, not with this key (${keyIdOf(key)})` }
+    return {
+      ok: false,
+      problem: `the receipt was signed with key ${receipt.keyId}, not with this key (${keyIdOf(key)})`,
+    }
   }
   const { signature, ...body } = receipt
   let good = false
@@ -83,9 +86,18 @@ export function verifyReceipt(receipt: Receipt, publicKeyPem: string, answer?: R
   } catch {
     good = false
   }
-  if (!good) return { ok: false, problem: 'the signature does not match the receipt: a field was changed or the receipt was not issued by this key' }
+  if (!good)
+    return {
+      ok: false,
+      problem:
+        'the signature does not match the receipt: a field was changed or the receipt was not issued by this key',
+    }
   if (answer !== undefined && resultHash(answer) !== receipt.resultHash) {
-    return { ok: false, problem: 'the answer does not match the receipt: its columns, rows, intervals or confidence differ from what was released' }
+    return {
+      ok: false,
+      problem:
+        'the answer does not match the receipt: its columns, rows, intervals or confidence differ from what was released',
+    }
   }
   return { ok: true }
 }
@@ -109,11 +121,28 @@ export interface ReleaseRecordView {
  */
 export function checkReceiptInChain(receipt: Receipt, record: ReleaseRecordView | null): ReceiptCheck {
   if (record === null) return { ok: false, problem: `no audit record ${String(receipt.auditRecord)} in the chain` }
-  if (record.action !== 'query.release') return { ok: false, problem: `audit record ${String(receipt.auditRecord)} is a ${record.action}, not a query.release` }
+  if (record.action !== 'query.release')
+    return {
+      ok: false,
+      problem: `audit record ${String(receipt.auditRecord)} is a ${record.action}, not a query.release`,
+    }
   const d = record.detail ?? {}
-  if (d.queryId !== receipt.queryId || record.dataset !== receipt.dataset || record.version !== receipt.version || record.queryHash !== receipt.queryHash) {
-    return { ok: false, problem: 'the release record names another query, dataset, version or canonical query than the receipt' }
+  if (
+    d.queryId !== receipt.queryId ||
+    record.dataset !== receipt.dataset ||
+    record.version !== receipt.version ||
+    record.queryHash !== receipt.queryHash
+  ) {
+    return {
+      ok: false,
+      problem: 'the release record names another query, dataset, version or canonical query than the receipt',
+    }
   }
-  if (d.receipt !== receiptDigest(receipt)) return { ok: false, problem: "the release record's receipt digest does not match: a field of the receipt differs from what was released" }
+  if (d.receipt !== receiptDigest(receipt))
+    return {
+      ok: false,
+      problem:
+        "the release record's receipt digest does not match: a field of the receipt differs from what was released",
+    }
   return { ok: true }
 }

@@ -59,7 +59,10 @@ export const ERROR_CODES = {
   VEILBOX_ERR_INGEST_BAD_ENCODING: { status: 400, title: 'The upload is not valid UTF-8' },
   VEILBOX_ERR_INGEST_EMPTY: { status: 400, title: 'The upload holds no data rows' },
   VEILBOX_ERR_INGEST_INCOMPLETE: { status: 400, title: 'The encrypted upload is incomplete or inconsistent' },
-  VEILBOX_ERR_INGEST_PROFILE_MISMATCH: { status: 409, title: "The encrypted upload was made under other HE keys than the dataset's" },
+  VEILBOX_ERR_INGEST_PROFILE_MISMATCH: {
+    status: 409,
+    title: "The encrypted upload was made under other HE keys than the dataset's",
+  },
 
   // Server-side failures
   VEILBOX_ERR_INTERNAL: { status: 500, title: 'Internal error' },

@@ -45,24 +45,31 @@ function fromFastify(err: FastifyError, request: FastifyRequest): VeilboxError |
       path: `${err.validationContext ?? 'body'}${v.instancePath.replace(/\//g, '.').replace(/^\.$/, '')}`,
       message: v.message ?? 'invalid',
     }))
-    return new VeilboxError(
-      'VEILBOX_ERR_REQUEST_VALIDATION',
-      errors.map((e) => `${e.path}: ${e.message}`).join('; '),
-      { errors },
-    )
+    return new VeilboxError('VEILBOX_ERR_REQUEST_VALIDATION', errors.map((e) => `${e.path}: ${e.message}`).join('; '), {
+      errors,
+    })
   }
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new VeilboxError('VEILBOX_ERR_REQUEST_TOO_LARGE', 'the request body is larger than the limit of this route (1 MiB for JSON)')
+      return new VeilboxError(
+        'VEILBOX_ERR_REQUEST_TOO_LARGE',
+        'the request body is larger than the limit of this route (1 MiB for JSON)',
+      )
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new VeilboxError('VEILBOX_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE', 'this route does not accept that content type: JSON routes take application/json, uploads take text/csv or application/x-ndjson')
+      return new VeilboxError(
+        'VEILBOX_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE',
+        'this route does not accept that content type: JSON routes take application/json, uploads take text/csv or application/x-ndjson',
+      )
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new VeilboxError('VEILBOX_ERR_REQUEST_BAD_JSON', 'the body is empty, cut short or not valid JSON')
   }
   if (isClientAbort(err, request)) {
-    return new VeilboxError('VEILBOX_ERR_REQUEST_ABORTED', 'the client closed the connection before the request was complete; nothing was stored or charged')
+    return new VeilboxError(
+      'VEILBOX_ERR_REQUEST_ABORTED',
+      'the client closed the connection before the request was complete; nothing was stored or charged',
+    )
   }
   // Any other error that carries a client status (a static file path refused, a method a route lacks) is
   // the client's, whatever plugin raised it: its own code, never INTERNAL, never an error-level stack.
@@ -76,25 +83,43 @@ export function byStatus(status: number, request: FastifyRequest): VeilboxError 
   const route = `${request.method} ${request.url.split('?')[0]}`
   switch (status) {
     case 403:
-      return new VeilboxError('VEILBOX_ERR_REQUEST_FORBIDDEN_PATH', `the path of ${route} is not allowed (it leaves its folder or names a hidden file); nothing was read`)
+      return new VeilboxError(
+        'VEILBOX_ERR_REQUEST_FORBIDDEN_PATH',
+        `the path of ${route} is not allowed (it leaves its folder or names a hidden file); nothing was read`,
+      )
     case 404:
       return new VeilboxError('VEILBOX_ERR_REQUEST_NOT_FOUND', `no route ${route}; GET /openapi.json lists the routes`)
     case 405:
-      return new VeilboxError('VEILBOX_ERR_REQUEST_METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${request.url.split('?')[0]}; GET /openapi.json lists the methods of each route`)
+      return new VeilboxError(
+        'VEILBOX_ERR_REQUEST_METHOD_NOT_ALLOWED',
+        `${request.method} is not allowed on ${request.url.split('?')[0]}; GET /openapi.json lists the methods of each route`,
+      )
     case 408:
-      return new VeilboxError('VEILBOX_ERR_REQUEST_TIMEOUT', 'the request body stopped arriving and the request was ended; nothing was stored')
+      return new VeilboxError(
+        'VEILBOX_ERR_REQUEST_TIMEOUT',
+        'the request body stopped arriving and the request was ended; nothing was stored',
+      )
     case 413:
       return new VeilboxError('VEILBOX_ERR_REQUEST_TOO_LARGE', 'the request is larger than this route accepts')
     case 415:
-      return new VeilboxError('VEILBOX_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE', 'this route does not accept that content type')
+      return new VeilboxError(
+        'VEILBOX_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE',
+        'this route does not accept that content type',
+      )
     default:
-      return new VeilboxError('VEILBOX_ERR_REQUEST_MALFORMED', `the request ${route} could not be taken as sent (HTTP ${status})`)
+      return new VeilboxError(
+        'VEILBOX_ERR_REQUEST_MALFORMED',
+        `the request ${route} could not be taken as sent (HTTP ${status})`,
+      )
   }
 }
 
 export function sendProblem(reply: FastifyReply, err: VeilboxError): FastifyReply {
   for (const [k, v] of Object.entries(err.headers)) reply.header(k, v)
-  return reply.code(err.status).type('application/problem+json').send(problemBody(err, String(reply.request.id)))
+  return reply
+    .code(err.status)
+    .type('application/problem+json')
+    .send(problemBody(err, String(reply.request.id)))
 }
 
 export default fp(
@@ -106,7 +131,10 @@ export default fp(
       } else {
         err =
           fromFastify(error, request) ??
-          new VeilboxError('VEILBOX_ERR_INTERNAL', `an internal error stopped this request; it changed nothing. Quote request id ${request.id} when reporting it.`)
+          new VeilboxError(
+            'VEILBOX_ERR_INTERNAL',
+            `an internal error stopped this request; it changed nothing. Quote request id ${request.id} when reporting it.`,
+          )
       }
       if (err.status >= 500) {
         request.log.error({ err: error, code: err.code }, 'request failed')
@@ -121,7 +149,10 @@ export default fp(
     app.setNotFoundHandler((request, reply) =>
       sendProblem(
         reply,
-        new VeilboxError('VEILBOX_ERR_REQUEST_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; GET /openapi.json lists the routes`),
+        new VeilboxError(
+          'VEILBOX_ERR_REQUEST_NOT_FOUND',
+          `no route ${request.method} ${request.url.split('?')[0]}; GET /openapi.json lists the routes`,
+        ),
       ),
     )
   },
@@ -136,7 +167,10 @@ export default fp(
 export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const err =
     error.code === 'FST_ERR_BAD_URL'
-      ? new VeilboxError('VEILBOX_ERR_REQUEST_BAD_URL', `the URL cannot be decoded (${JSON.stringify(request.url.slice(0, 200))}): a "%" must start a two-digit hex escape such as %2F`)
+      ? new VeilboxError(
+          'VEILBOX_ERR_REQUEST_BAD_URL',
+          `the URL cannot be decoded (${JSON.stringify(request.url.slice(0, 200))}): a "%" must start a two-digit hex escape such as %2F`,
+        )
       : byStatus(typeof error.statusCode === 'number' ? error.statusCode : 400, request)
   request.log.info({ code: err.code }, 'request refused')
   applySecurityHeaders(request.raw, reply.raw)
@@ -156,11 +190,13 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: impor
   }
   const tooLarge = err.code === 'HPE_HEADER_OVERFLOW'
   const e = tooLarge
-    ? new VeilboxError('VEILBOX_ERR_REQUEST_HEADERS_TOO_LARGE', 'the request line and headers are larger than 16 KiB; send fewer or shorter headers')
+    ? new VeilboxError(
+        'VEILBOX_ERR_REQUEST_HEADERS_TOO_LARGE',
+        'the request line and headers are larger than 16 KiB; send fewer or shorter headers',
+      )
     : new VeilboxError('VEILBOX_ERR_REQUEST_MALFORMED', 'the HTTP request could not be parsed; nothing was done')
   const body = JSON.stringify(problemBody(e, 'none'))
   socket.end(
     `HTTP/1.1 ${e.status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
   )
 }
-

@@ -48,10 +48,14 @@ export const headers = fp(
       const depth = jsonDepthOver(body as string, MAX_JSON_DEPTH)
       if (depth !== null) {
         done(
-          new VeilboxError('VEILBOX_ERR_REQUEST_TOO_DEEP', `the JSON body nests more than ${MAX_JSON_DEPTH} levels deep (at character ${depth}); nest conditions less deeply`, {
-            maxDepth: MAX_JSON_DEPTH,
-            at: depth,
-          }),
+          new VeilboxError(
+            'VEILBOX_ERR_REQUEST_TOO_DEEP',
+            `the JSON body nests more than ${MAX_JSON_DEPTH} levels deep (at character ${depth}); nest conditions less deeply`,
+            {
+              maxDepth: MAX_JSON_DEPTH,
+              at: depth,
+            },
+          ),
           undefined,
         )
         return
@@ -61,7 +65,10 @@ export const headers = fp(
       } catch (err) {
         done(
           err instanceof SyntaxError && /prototype/i.test(err.message)
-            ? new VeilboxError('VEILBOX_ERR_REQUEST_FORBIDDEN_KEY', 'the JSON body holds a "__proto__" or "constructor" property, which is refused; remove it')
+            ? new VeilboxError(
+                'VEILBOX_ERR_REQUEST_FORBIDDEN_KEY',
+                'the JSON body holds a "__proto__" or "constructor" property, which is refused; remove it',
+              )
             : new VeilboxError('VEILBOX_ERR_REQUEST_BAD_JSON', `the body is not valid JSON: ${(err as Error).message}`),
           undefined,
         )
@@ -115,7 +122,8 @@ export function jsonDepthOver(text: string, max: number): number | null {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (inString) {
-      if (c === 0x5c) i++ // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++ // backslash: skip the escaped character
       else if (c === 0x22) inString = false
     } else if (c === 0x22) inString = true
     else if (c === 0x7b || c === 0x5b) {
@@ -124,4 +132,3 @@ export function jsonDepthOver(text: string, max: number): number | null {
   }
   return null
 }
-

@@ -34,10 +34,20 @@ import { badRow, RowChecker, type CellValue } from './rows.js'
  * once; every batch of every he column arrives; the end line's row count
  * agrees. A file cut short has no end line and stores nothing.
  */
-export async function ingestEncrypted(db: Sql, datasetId: string, input: Readable, actor: AuditActor, limits: IngestLimits = DEFAULT_INGEST_LIMITS): Promise<IngestResult> {
+export async function ingestEncrypted(
+  db: Sql,
+  datasetId: string,
+  input: Readable,
+  actor: AuditActor,
+  limits: IngestLimits = DEFAULT_INGEST_LIMITS,
+): Promise<IngestResult> {
   const { spec } = await getDataset(db, datasetId)
   if (!spec.columns.some((c) => c.protection === 'he')) {
-    throw new VeilboxError('VEILBOX_ERR_INGEST_PROFILE_MISMATCH', `dataset ${datasetId} has no encrypted (he) columns; upload it as text/csv or application/x-ndjson`, { dataset: datasetId })
+    throw new VeilboxError(
+      'VEILBOX_ERR_INGEST_PROFILE_MISMATCH',
+      `dataset ${datasetId} has no encrypted (he) columns; upload it as text/csv or application/x-ndjson`,
+      { dataset: datasetId },
+    )
   }
   const profile = await heProfileOf(db, datasetId)
   const checker = await CiphertextChecker.open(profile)
@@ -54,7 +64,11 @@ export async function ingestEncrypted(db: Sql, datasetId: string, input: Readabl
       reader.line(parseLine(text, line), line, staged)
       if (staged.needsFlush) await staged.flush()
     }
-    if (staged === null) throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the encrypted upload is empty: it needs a header line, rows, ciphertexts and an end line')
+    if (staged === null)
+      throw new VeilboxError(
+        'VEILBOX_ERR_INGEST_EMPTY',
+        'the encrypted upload is empty: it needs a header line, rows, ciphertexts and an end line',
+      )
     reader.finish(staged)
     return await staged.commit(actor, 'owner')
   } catch (err) {
@@ -66,11 +80,19 @@ export async function ingestEncrypted(db: Sql, datasetId: string, input: Readabl
 }
 
 function malformed(line: number, detail: string): VeilboxError {
-  return new VeilboxError('VEILBOX_ERR_INGEST_MALFORMED', `line ${line} of the encrypted upload: ${detail}; nothing was stored`, { line })
+  return new VeilboxError(
+    'VEILBOX_ERR_INGEST_MALFORMED',
+    `line ${line} of the encrypted upload: ${detail}; nothing was stored`,
+    { line },
+  )
 }
 
 function incomplete(detail: string, extra: Record<string, unknown> = {}): VeilboxError {
-  return new VeilboxError('VEILBOX_ERR_INGEST_INCOMPLETE', `${detail}; nothing was stored. Upload the whole file that veilbox encrypt wrote.`, extra)
+  return new VeilboxError(
+    'VEILBOX_ERR_INGEST_INCOMPLETE',
+    `${detail}; nothing was stored. Upload the whole file that veilbox encrypt wrote.`,
+    extra,
+  )
 }
 
 function parseLine(text: string, line: number): unknown {
@@ -108,11 +130,18 @@ class EncryptedReader {
   header(raw: unknown, line: number): void {
     const parsed = uploadHeaderSchema.safeParse(raw)
     if (!parsed.success) {
-      throw malformed(line, `the first line must be the header of a ${ENCRYPTED_CONTENT_TYPE} file (${issues(parsed.error)}); write the file with veilbox encrypt`)
+      throw malformed(
+        line,
+        `the first line must be the header of a ${ENCRYPTED_CONTENT_TYPE} file (${issues(parsed.error)}); write the file with veilbox encrypt`,
+      )
     }
     const h: UploadHeader = parsed.data
     if (h.dataset !== this.spec.id) {
-      throw new VeilboxError('VEILBOX_ERR_INGEST_PROFILE_MISMATCH', `the file was encrypted for dataset ${h.dataset}, not ${this.spec.id}`, { dataset: this.spec.id, fileDataset: h.dataset })
+      throw new VeilboxError(
+        'VEILBOX_ERR_INGEST_PROFILE_MISMATCH',
+        `the file was encrypted for dataset ${h.dataset}, not ${this.spec.id}`,
+        { dataset: this.spec.id, fileDataset: h.dataset },
+      )
     }
     if (h.profileId !== this.profile.id) {
       throw new VeilboxError(
@@ -124,11 +153,17 @@ class EncryptedReader {
     const he = new Set(this.heNames)
     const sameSet = (a: readonly string[], b: ReadonlySet<string>) => a.length === b.size && a.every((x) => b.has(x))
     if (!sameSet(h.he, he)) {
-      throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', `the file encrypts columns ${h.he.join(', ')}; dataset ${this.spec.id}'s encrypted columns are ${[...he].join(', ')}`)
+      throw new VeilboxError(
+        'VEILBOX_ERR_INGEST_BAD_HEADER',
+        `the file encrypts columns ${h.he.join(', ')}; dataset ${this.spec.id}'s encrypted columns are ${[...he].join(', ')}`,
+      )
     }
     const plain = this.spec.columns.filter((c) => c.protection !== 'he').map((c) => c.name)
     if (!sameSet(h.columns, new Set(plain))) {
-      throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', `the file's plain columns are ${h.columns.join(', ')}; dataset ${this.spec.id}'s are ${plain.join(', ')}, each once`)
+      throw new VeilboxError(
+        'VEILBOX_ERR_INGEST_BAD_HEADER',
+        `the file's plain columns are ${h.columns.join(', ')}; dataset ${this.spec.id}'s are ${plain.join(', ')}, each once`,
+      )
     }
     const index = new Map(this.spec.columns.map((c, i) => [c.name, i]))
     this.plainOrder = h.columns.map((c) => index.get(c)!)
@@ -141,23 +176,36 @@ class EncryptedReader {
     if (raw !== null && typeof raw === 'object' && 'end' in raw) {
       const end = endLineSchema.safeParse(raw)
       if (!end.success) throw malformed(line, `a bad end line (${issues(end.error)})`)
-      if (end.data.rows !== this.rows) throw incomplete(`the end line counts ${end.data.rows} rows, but the file holds ${this.rows}`, { rows: this.rows, declared: end.data.rows })
+      if (end.data.rows !== this.rows)
+        throw incomplete(`the end line counts ${end.data.rows} rows, but the file holds ${this.rows}`, {
+          rows: this.rows,
+          declared: end.data.rows,
+        })
       this.ended = true
       return
     }
-    throw malformed(line, 'each line after the header is a row (a JSON array), a ciphertext ({"column", ...}) or the end line ({"end": true, ...})')
+    throw malformed(
+      line,
+      'each line after the header is a row (a JSON array), a ciphertext ({"column", ...}) or the end line ({"end": true, ...})',
+    )
   }
 
   private row(cells: unknown[], line: number, staged: StagedVersion): void {
     this.rows += 1
     const pos = { row: this.rows, line }
     if (this.rows > this.profile.maxRows) throw tooManyRows(this.profile)
-    if (cells.length !== this.plainOrder.length) throw badRow(pos, null, `the row has ${cells.length} cells; the header names ${this.plainOrder.length} plain columns`)
+    if (cells.length !== this.plainOrder.length)
+      throw badRow(
+        pos,
+        null,
+        `the row has ${cells.length} cells; the header names ${this.plainOrder.length} plain columns`,
+      )
     const values = new Array<CellValue>(this.spec.columns.length).fill(null)
     for (let i = 0; i < cells.length; i++) {
       const col = this.spec.columns[this.plainOrder[i]!]!
       const cell = cells[i]
-      if (typeof cell !== 'string') throw badRow(pos, col.name, 'plain cells of an encrypted upload are CSV text (a JSON string; "" for null)')
+      if (typeof cell !== 'string')
+        throw badRow(pos, col.name, 'plain cells of an encrypted upload are CSV text (a JSON string; "" for null)')
       values[this.plainOrder[i]!] = this.rowChecker.fromText(col, cell, pos)
     }
     staged.pushRow(values)
@@ -167,17 +215,32 @@ class EncryptedReader {
     const parsed = cipherLineSchema.safeParse(raw)
     if (!parsed.success) throw malformed(line, `a bad ciphertext line (${issues(parsed.error)})`)
     const c = parsed.data
-    if (!this.heNames.includes(c.column)) throw malformed(line, `column ${c.column} is not an encrypted column of the dataset`)
+    if (!this.heNames.includes(c.column))
+      throw malformed(line, `column ${c.column} is not an encrypted column of the dataset`)
     const contexts = kindContexts(this.profile, c.column, c.kind)
-    if (contexts.length === 0) throw malformed(line, `column ${c.column} has no encrypted squares: its keys were made without variance`)
-    if (!contexts.includes(c.context)) throw malformed(line, `the ${c.kind} of column ${c.column} are encrypted under contexts ${contexts.join(', ')}, not ${c.context}`)
+    if (contexts.length === 0)
+      throw malformed(line, `column ${c.column} has no encrypted squares: its keys were made without variance`)
+    if (!contexts.includes(c.context))
+      throw malformed(
+        line,
+        `the ${c.kind} of column ${c.column} are encrypted under contexts ${contexts.join(', ')}, not ${c.context}`,
+      )
     const max = this.maxBatches.get(c.column)!
-    if (c.batch >= max) throw incomplete(`batch ${c.batch} of column ${c.column} lies beyond the ${this.profile.maxRows} rows the keys were made for`, { column: c.column, batch: c.batch })
+    if (c.batch >= max)
+      throw incomplete(
+        `batch ${c.batch} of column ${c.column} lies beyond the ${this.profile.maxRows} rows the keys were made for`,
+        { column: c.column, batch: c.batch },
+      )
     const key = `${c.column}\t${c.kind}\t${c.context}\t${c.batch}`
-    if (this.seen.has(key)) throw incomplete(`the ${c.kind} of column ${c.column}, context ${c.context}, batch ${c.batch}, appear twice (line ${line})`, { column: c.column, kind: c.kind, batch: c.batch })
+    if (this.seen.has(key))
+      throw incomplete(
+        `the ${c.kind} of column ${c.column}, context ${c.context}, batch ${c.batch}, appear twice (line ${line})`,
+        { column: c.column, kind: c.kind, batch: c.batch },
+      )
     this.seen.add(key)
     const bytes = Buffer.from(c.data, 'base64')
-    if (bytes.length > MAX_CIPHERTEXT_BYTES) throw malformed(line, `a ciphertext of ${bytes.length} bytes is larger than any this profile makes`)
+    if (bytes.length > MAX_CIPHERTEXT_BYTES)
+      throw malformed(line, `a ciphertext of ${bytes.length} bytes is larger than any this profile makes`)
     this.checker.check(c.context, bytes, `line ${line}: the ${c.kind} of column ${c.column}, batch ${c.batch}`)
     staged.putCiphertext(c.column, c.kind, c.context, c.batch, bytes)
   }
@@ -191,7 +254,10 @@ class EncryptedReader {
         for (const context of kindContexts(this.profile, column, kind)) {
           for (let b = 0; b < batches; b++) {
             if (!this.seen.has(`${column}\t${kind}\t${context}\t${b}`)) {
-              throw incomplete(`the ${kind} of column ${column}, context ${context}, batch ${b} (rows ${b * columnBatchRows(this.profile, column) + 1}...) are missing`, { column, kind, batch: b })
+              throw incomplete(
+                `the ${kind} of column ${column}, context ${context}, batch ${b} (rows ${b * columnBatchRows(this.profile, column) + 1}...) are missing`,
+                { column, kind, batch: b },
+              )
             }
           }
         }
@@ -199,7 +265,10 @@ class EncryptedReader {
       const extra = [...this.seen].find((k) => k.startsWith(`${column}\t`) && Number(k.split('\t')[3]) >= batches)
       if (extra !== undefined) {
         const [, kind, , batch] = extra.split('\t')
-        throw incomplete(`the ${kind} of column ${column}, batch ${batch}, lie beyond the file's ${this.rows} rows (${batches} batches)`, { column, batch: Number(batch) })
+        throw incomplete(
+          `the ${kind} of column ${column}, batch ${batch}, lie beyond the file's ${this.rows} rows (${batches} batches)`,
+          { column, batch: Number(batch) },
+        )
       }
     }
   }

@@ -15,7 +15,17 @@ import { DEFAULT_INGEST_LIMITS, type IngestLimits } from './lines.js'
 import type { CellValue } from './rows.js'
 import { newSalt, versionCommitment } from '../store/fingerprint.js'
 import { readChunk, columnDictionaries } from '../store/chunks.js'
-import { ciphertextsWithData, commitVersion, discardUpload, stageChunks, stageCiphertexts, stagingUploads, startUpload, type ChunkWrite, type CiphertextWrite } from '../store/uploads.js'
+import {
+  ciphertextsWithData,
+  commitVersion,
+  discardUpload,
+  stageChunks,
+  stageCiphertexts,
+  stagingUploads,
+  startUpload,
+  type ChunkWrite,
+  type CiphertextWrite,
+} from '../store/uploads.js'
 
 export { INGEST_FORMATS, type IngestFormat } from './parse.js'
 
@@ -117,7 +127,10 @@ export class StagedVersion {
     const plain = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.protection !== 'he')
     this.builders = plain.map(({ c }) => new ColumnBuilder(c))
     this.plainIndex = plain.map(({ i }) => i)
-    this.fingerprint = new HeFingerprint(profile, profile === null ? [] : spec.columns.filter((c) => c.protection === 'he').map((c) => c.name))
+    this.fingerprint = new HeFingerprint(
+      profile,
+      profile === null ? [] : spec.columns.filter((c) => c.protection === 'he').map((c) => c.name),
+    )
   }
 
   static async start(db: Sql, spec: DatasetSpec, profile: HeProfile | null): Promise<StagedVersion> {
@@ -152,7 +165,13 @@ export class StagedVersion {
 
   putCiphertext(column: string, kind: CiphertextKind, context: number, batch: number, bytes: Uint8Array): void {
     this.fingerprint.ciphertext(column, kind, context, batch, bytes)
-    this.pendingCiphers.push({ column, kind, context, batch, data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) })
+    this.pendingCiphers.push({
+      column,
+      kind,
+      context,
+      batch,
+      data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    })
     this.pendingBytes += bytes.byteLength
   }
 
@@ -164,7 +183,14 @@ export class StagedVersion {
   private takeChunk(): void {
     for (const b of this.builders) {
       const c = b.take(this.inChunk)
-      this.pendingChunks.push({ column: b.column.name, chunk: this.chunk, rows: this.inChunk, encoding: c.encoding, data: c.data, nulls: c.nulls })
+      this.pendingChunks.push({
+        column: b.column.name,
+        chunk: this.chunk,
+        rows: this.inChunk,
+        encoding: c.encoding,
+        data: c.data,
+        nulls: c.nulls,
+      })
     }
     this.chunk += 1
     this.inChunk = 0
@@ -182,7 +208,8 @@ export class StagedVersion {
       const dict = b.dictionary()
       return dict ? [{ column: b.column.name, json: JSON.stringify(dict) }] : []
     })
-    const encryption = this.profile !== null && encryptedBy !== null ? { profileId: this.profile.id, encryptedBy } : null
+    const encryption =
+      this.profile !== null && encryptedBy !== null ? { profileId: this.profile.id, encryptedBy } : null
     const version = await commitVersion(this.db, {
       dataset: this.spec.id,
       uploadId: this.uploadId,
@@ -211,7 +238,14 @@ export class StagedVersion {
  * service never holds a secret key, so it can encrypt but not decrypt.
  */
 class EncryptOnArrival {
-  private readonly columns: { readonly name: string; readonly index: number; readonly batchRows: number; readonly buffer: Float64Array; filled: number; batch: number }[]
+  private readonly columns: {
+    readonly name: string
+    readonly index: number
+    readonly batchRows: number
+    readonly buffer: Float64Array
+    filled: number
+    batch: number
+  }[]
 
   private constructor(
     readonly profile: HeProfile,
@@ -297,7 +331,10 @@ export async function versionFingerprint(db: Sql, spec: DatasetSpec, version: Ve
   const heColumns = spec.columns.filter((c) => c.protection === 'he').map((c) => c.name)
   const profile = encryption === null ? null : await heProfileOf(db, spec.id)
   if (profile !== null && profile.id !== encryption!.profileId) {
-    throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `version ${version.version} of ${spec.id} was encrypted under another HE profile than the dataset's`)
+    throw new VeilboxError(
+      'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
+      `version ${version.version} of ${spec.id} was encrypted under another HE profile than the dataset's`,
+    )
   }
   const fingerprint = new HeFingerprint(profile, profile === null ? [] : heColumns)
   const plain = spec.columns.filter((c) => profile === null || c.protection !== 'he')

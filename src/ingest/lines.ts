@@ -21,7 +21,10 @@ export interface IngestLimits {
   readonly maxFieldChars: number
 }
 
-export const DEFAULT_INGEST_LIMITS: IngestLimits = Object.freeze({ maxLineBytes: 16 * 1024 * 1024, maxFieldChars: 64 * 1024 })
+export const DEFAULT_INGEST_LIMITS: IngestLimits = Object.freeze({
+  maxLineBytes: 16 * 1024 * 1024,
+  maxFieldChars: 64 * 1024,
+})
 
 export function lineTooLong(line: number, max: number): VeilboxError {
   return new VeilboxError(
@@ -121,7 +124,10 @@ export function utf8Guard(): Transform {
  * `maxLineBytes` each, without the line break; a `\r` before it is dropped),
  * with their 1-based numbers.
  */
-export async function* readLines(input: Readable, maxLineBytes: number): AsyncGenerator<{ readonly text: string; readonly line: number }> {
+export async function* readLines(
+  input: Readable,
+  maxLineBytes: number,
+): AsyncGenerator<{ readonly text: string; readonly line: number }> {
   let parts: Buffer[] = []
   let pending = 0
   let line = 0

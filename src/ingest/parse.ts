@@ -15,14 +15,25 @@ export interface CheckedRow {
 }
 
 /** Parses a streamed upload into checked rows, one at a time (never the whole body), within the limits (lines.ts). */
-export function checkedRows(spec: DatasetSpec, format: IngestFormat, input: Readable, limits: IngestLimits = DEFAULT_INGEST_LIMITS): AsyncGenerator<CheckedRow> {
+export function checkedRows(
+  spec: DatasetSpec,
+  format: IngestFormat,
+  input: Readable,
+  limits: IngestLimits = DEFAULT_INGEST_LIMITS,
+): AsyncGenerator<CheckedRow> {
   return format === 'text/csv' ? csvRows(spec, input, limits) : ndjsonRows(spec, input, limits)
 }
 
 async function* csvRows(spec: DatasetSpec, input: Readable, limits: IngestLimits): AsyncGenerator<CheckedRow> {
   const checker = new RowChecker(spec, limits.maxFieldChars)
   // max_record_size bounds the parser's record buffer (characters): a field or record with no end in sight is refused, not grown.
-  const parser = csvParse({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true, max_record_size: limits.maxLineBytes })
+  const parser = csvParse({
+    bom: true,
+    relax_column_count: true,
+    skip_empty_lines: true,
+    info: true,
+    max_record_size: limits.maxLineBytes,
+  })
   const guard = utf8Guard()
   // A stream that failed before reading began (over the upload limit, the client gone, while the store was
   // asked for the dataset) emits no error again: its stored error is the refusal.
@@ -69,7 +80,11 @@ async function* csvRows(spec: DatasetSpec, input: Readable, limits: IngestLimits
     guard.destroy()
     parser.destroy()
   }
-  if (order === null) throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the CSV is empty: it needs a header row and at least one data row')
+  if (order === null)
+    throw new VeilboxError(
+      'VEILBOX_ERR_INGEST_EMPTY',
+      'the CSV is empty: it needs a header row and at least one data row',
+    )
 }
 
 /** Where each schema column sits in the CSV header; refuses missing, repeated and unknown names. */
@@ -93,7 +108,9 @@ function headerOrder(spec: DatasetSpec, header: string[]): number[] {
   return spec.columns.map((c) => {
     const i = seen.get(c.name)
     if (i === undefined) {
-      throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', `the header is missing column "${c.name}"`, { column: c.name })
+      throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', `the header is missing column "${c.name}"`, {
+        column: c.name,
+      })
     }
     return i
   })

@@ -16,7 +16,10 @@ export interface RowPosition {
 }
 
 export function badRow(pos: RowPosition, column: string | null, reason: string): VeilboxError {
-  const where = column === null ? `data row ${pos.row} (line ${pos.line})` : `data row ${pos.row} (line ${pos.line}), column "${column}"`
+  const where =
+    column === null
+      ? `data row ${pos.row} (line ${pos.line})`
+      : `data row ${pos.row} (line ${pos.line}), column "${column}"`
   return new VeilboxError(
     'VEILBOX_ERR_INGEST_BAD_ROW',
     `${where}: ${reason}. Nothing from this upload was stored; fix the row and upload the whole file again.`,
@@ -101,7 +104,8 @@ export class RowChecker {
         if (value.length > this.maxFieldChars) throw fieldTooLong(pos, col.name, this.maxFieldChars)
         return this.checkCategory(col, value, pos)
       case 'id':
-        if (typeof value === 'string' && value.length > this.maxFieldChars) throw fieldTooLong(pos, col.name, this.maxFieldChars)
+        if (typeof value === 'string' && value.length > this.maxFieldChars)
+          throw fieldTooLong(pos, col.name, this.maxFieldChars)
         if (typeof value === 'string' && value !== '') return value
         if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value)
         throw badRow(pos, col.name, `${describe(value)} is not an id (a non-empty string or a whole number)`)
@@ -119,8 +123,10 @@ export class RowChecker {
     if (col.type === 'integer' && !Number.isSafeInteger(n)) {
       throw badRow(pos, col.name, `${n} is beyond the exactly representable integers (±2^53)`)
     }
-    if (col.lower !== undefined && n < col.lower) throw badRow(pos, col.name, `${n} is below the declared lower bound ${col.lower}`)
-    if (col.upper !== undefined && n > col.upper) throw badRow(pos, col.name, `${n} is above the declared upper bound ${col.upper}`)
+    if (col.lower !== undefined && n < col.lower)
+      throw badRow(pos, col.name, `${n} is below the declared lower bound ${col.lower}`)
+    if (col.upper !== undefined && n > col.upper)
+      throw badRow(pos, col.name, `${n} is above the declared upper bound ${col.upper}`)
     // -0 and 0 are one value; keep one spelling so the fingerprint is stable.
     return n === 0 ? 0 : n
   }
@@ -128,7 +134,11 @@ export class RowChecker {
   private checkCategory(col: ColumnSpec, text: string, pos: RowPosition): string {
     const set = this.categorySets.get(col.name)
     if (set && !set.has(text)) {
-      throw badRow(pos, col.name, `"${clip(text)}" is not one of the declared categories (${[...set].slice(0, 10).join(', ')}${set.size > 10 ? ', ...' : ''})`)
+      throw badRow(
+        pos,
+        col.name,
+        `"${clip(text)}" is not one of the declared categories (${[...set].slice(0, 10).join(', ')}${set.size > 10 ? ', ...' : ''})`,
+      )
     }
     return text
   }

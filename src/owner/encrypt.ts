@@ -63,7 +63,14 @@ function heSpec(profile: HeProfile): DatasetSpec {
     upper: c.upper,
     ...(c.scheme === 'bfv' && c.scale > 0 ? { scale: c.scale } : {}),
   }))
-  return { id: profile.dataset, title: profile.dataset, classification: 'internal', privacyUnit: 'unit', maxRowsPerUnit: 1, columns: [{ name: 'unit', type: 'id', protection: 'public' }, ...columns] }
+  return {
+    id: profile.dataset,
+    title: profile.dataset,
+    classification: 'internal',
+    privacyUnit: 'unit',
+    maxRowsPerUnit: 1,
+    columns: [{ name: 'unit', type: 'id', protection: 'public' }, ...columns],
+  }
 }
 
 /**
@@ -121,36 +128,51 @@ export async function encryptCsv(
     let heAt: number[] = []
     let width = 0
     let row = 0
-    for await (const batch of batches(parser)) for (const record of batch) {
-      line += 1
-      for (const f of record) for (let i = f.indexOf('\n'); i !== -1; i = f.indexOf('\n', i + 1)) line += 1
-      if (record.length === 1 && record[0] === '') continue
-      if (writer === null) {
-        const names = record.map((h) => h.trim())
-        width = names.length
-        if (new Set(names).size !== names.length) throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', 'the CSV header names a column twice')
-        heAt = heCols.map((c) => {
-          const i = names.indexOf(c.name)
-          if (i < 0) throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', `the CSV header lacks the he column ${c.name}`, { column: c.name })
-          return i
-        })
-        plainAt = names.map((_, i) => i).filter((i) => !heAt.includes(i))
-        writer = new EncryptedUploadWriter(encryptor, { dataset, columns: plainAt.map((i) => names[i]!), he: heCols.map((c) => c.name) }, write)
-        await writer.start()
-        continue
+    for await (const batch of batches(parser))
+      for (const record of batch) {
+        line += 1
+        for (const f of record) for (let i = f.indexOf('\n'); i !== -1; i = f.indexOf('\n', i + 1)) line += 1
+        if (record.length === 1 && record[0] === '') continue
+        if (writer === null) {
+          const names = record.map((h) => h.trim())
+          width = names.length
+          if (new Set(names).size !== names.length)
+            throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', 'the CSV header names a column twice')
+          heAt = heCols.map((c) => {
+            const i = names.indexOf(c.name)
+            if (i < 0)
+              throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', `the CSV header lacks the he column ${c.name}`, {
+                column: c.name,
+              })
+            return i
+          })
+          plainAt = names.map((_, i) => i).filter((i) => !heAt.includes(i))
+          writer = new EncryptedUploadWriter(
+            encryptor,
+            { dataset, columns: plainAt.map((i) => names[i]!), he: heCols.map((c) => c.name) },
+            write,
+          )
+          await writer.start()
+          continue
+        }
+        row += 1
+        const pos = { row, line }
+        if (record.length !== width)
+          throw new VeilboxError(
+            'VEILBOX_ERR_INGEST_BAD_ROW',
+            `data row ${row} (line ${pos.line}) has ${record.length} fields; the header has ${width}`,
+            { row, line: pos.line },
+          )
+        const he = heAt.map((i, k) => checker.fromText(heCols[k]!, record[i]!, pos) as number)
+        const wait = writer.addRow(
+          plainAt.map((i) => record[i]!),
+          he,
+        )
+        if (wait !== undefined) await wait
+        onRow?.(row, bytesIn)
       }
-      row += 1
-      const pos = { row, line }
-      if (record.length !== width) throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_ROW', `data row ${row} (line ${pos.line}) has ${record.length} fields; the header has ${width}`, { row, line: pos.line })
-      const he = heAt.map((i, k) => checker.fromText(heCols[k]!, record[i]!, pos) as number)
-      const wait = writer.addRow(
-        plainAt.map((i) => record[i]!),
-        he,
-      )
-      if (wait !== undefined) await wait
-      onRow?.(row, bytesIn)
-    }
-    if (writer === null) throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the CSV is empty: it needs a header row and data rows')
+    if (writer === null)
+      throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the CSV is empty: it needs a header row and data rows')
     const rows = await writer.finish()
     await flush()
     return { rows, bytesIn, bytesOut, seconds: (Date.now() - started) / 1000, profileId: profile.id }

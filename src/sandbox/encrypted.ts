@@ -41,7 +41,10 @@ function keysFor(material: WorkerHeRequest['material']): Promise<EvaluationKeys>
     const [oldest, keys] = cache.entries().next().value as [string, Promise<EvaluationKeys>]
     cache.delete(oldest)
     // Tasks run one at a time per worker: nothing else holds these keys now.
-    keys.then((k) => k.delete(), () => {})
+    keys.then(
+      (k) => k.delete(),
+      () => {},
+    )
   }
   return entry
 }
@@ -60,8 +63,20 @@ export async function runEncrypted(
   const out: EncryptedAggregateResult[] = []
   for (const m of measures) {
     const column = he.columns[m.column]
-    if (column === undefined) throw new VeilboxError('VEILBOX_ERR_HE_BAD_ARGUMENT', `the task names encrypted column ${m.column}, but no ciphertexts of it were sent`)
-    out.push(await aggregateEncrypted({ keys, column, selection: request.selection, grouping: request.grouping, squares: m.squares }))
+    if (column === undefined)
+      throw new VeilboxError(
+        'VEILBOX_ERR_HE_BAD_ARGUMENT',
+        `the task names encrypted column ${m.column}, but no ciphertexts of it were sent`,
+      )
+    out.push(
+      await aggregateEncrypted({
+        keys,
+        column,
+        selection: request.selection,
+        grouping: request.grouping,
+        squares: m.squares,
+      }),
+    )
   }
   return out
 }

@@ -19,7 +19,10 @@ export class InlineExecutor implements Executor {
   async execute(task: ExecTask): Promise<AggregateResult> {
     const checked = execTaskSchema.parse(task)
     if (checked.encrypted !== undefined) {
-      throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', 'encrypted aggregates run in the sandbox pool, not inline')
+      throw new VeilboxError(
+        'VEILBOX_ERR_EXEC_BAD_ARGUMENT',
+        'encrypted aggregates run in the sandbox pool, not inline',
+      )
     }
     const lease = await this.store.acquire(checked.dataset, checked.version)
     try {

@@ -94,7 +94,13 @@ export class SandboxPool implements Executor {
   }
 
   async execute(task: ExecTask): Promise<ExecResult> {
-    if (this.closed) throw new VeilboxError('VEILBOX_ERR_SANDBOX_BUSY', 'the service is shutting down; retry against another instance', {}, { headers: { 'retry-after': '1' } })
+    if (this.closed)
+      throw new VeilboxError(
+        'VEILBOX_ERR_SANDBOX_BUSY',
+        'the service is shutting down; retry against another instance',
+        {},
+        { headers: { 'retry-after': '1' } },
+      )
     if (this.inflight >= this.options.workers + this.options.queueMax) {
       throw new VeilboxError(
         'VEILBOX_ERR_SANDBOX_BUSY',
@@ -130,7 +136,14 @@ export class SandboxPool implements Executor {
       // time spent queued behind other tasks never turns into a deadline hit, which the engine charges.
       // A task that waits longer than a deadline for a worker is dropped as busy, free.
       const { port1, port2 } = new MessageChannel()
-      const request: WorkerRequest = { task, rows: v.rows, keep: v.keep, columns, ...(he === undefined ? {} : { he }), started: port2 }
+      const request: WorkerRequest = {
+        task,
+        rows: v.rows,
+        keep: v.keep,
+        columns,
+        ...(he === undefined ? {} : { he }),
+        started: port2,
+      }
       // Ref'd timers, unlike AbortSignal.timeout: a pending query keeps the process alive.
       const deadline = new AbortController()
       let started = false
@@ -153,13 +166,22 @@ export class SandboxPool implements Executor {
       }
       const parsed = workerResponseSchema.safeParse(raw)
       if (!parsed.success) {
-        throw new VeilboxError('VEILBOX_ERR_SANDBOX_CRASHED', 'the sandbox answered with a malformed message; nothing was released', {})
+        throw new VeilboxError(
+          'VEILBOX_ERR_SANDBOX_CRASHED',
+          'the sandbox answered with a malformed message; nothing was released',
+          {},
+        )
       }
       const response = parsed.data
       if (!response.ok) {
         // HE refusals (capacity, ciphertexts that do not fit their profile) keep their code: they say what is wrong with the data.
-        if (response.code.startsWith('VEILBOX_ERR_HE_') && response.code in ERROR_CODES) throw new VeilboxError(response.code as ErrorCode, response.detail)
-        throw new VeilboxError('VEILBOX_ERR_SANDBOX_CRASHED', `the sandbox refused the task (${response.code}); nothing was released`, {})
+        if (response.code.startsWith('VEILBOX_ERR_HE_') && response.code in ERROR_CODES)
+          throw new VeilboxError(response.code as ErrorCode, response.detail)
+        throw new VeilboxError(
+          'VEILBOX_ERR_SANDBOX_CRASHED',
+          `the sandbox refused the task (${response.code}); nothing was released`,
+          {},
+        )
       }
       return response.result
     } finally {
@@ -176,14 +198,25 @@ export class SandboxPool implements Executor {
   private encryptedPart(task: ExecTask, v: LoadedVersion): WorkerHeRequest {
     const he = v.he
     if (he === undefined || he === null) {
-      throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `version ${v.version} of ${v.dataset} holds no ciphertexts; upload a version after the dataset's HE keys exist`, { dataset: v.dataset, version: v.version })
+      throw new VeilboxError(
+        'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
+        `version ${v.version} of ${v.dataset} holds no ciphertexts; upload a version after the dataset's HE keys exist`,
+        { dataset: v.dataset, version: v.version },
+      )
     }
-    const groups = task.groupBy.length === 0 ? 1 : groupLayout(task.groupBy.map((g) => ({ dictionary: g.dictionary, nullable: g.nullable }))).count
+    const groups =
+      task.groupBy.length === 0
+        ? 1
+        : groupLayout(task.groupBy.map((g) => ({ dictionary: g.dictionary, nullable: g.nullable }))).count
     const columns: Record<string, EncryptedColumn> = {}
     let work = 0
     for (const m of task.encrypted ?? []) {
       const c = he.columns.get(m.column)
-      if (c === undefined) throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `version ${v.version} of ${v.dataset} holds no ciphertexts of column ${m.column}`)
+      if (c === undefined)
+        throw new VeilboxError(
+          'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
+          `version ${v.version} of ${v.dataset} holds no ciphertexts of column ${m.column}`,
+        )
       columns[m.column] = c
       const streams = c.values.length + (m.squares ? (c.squares?.length ?? 0) : 0)
       work += Math.ceil(publicRows(c.rows) / c.batchRows) * groups * streams
@@ -211,14 +244,27 @@ export class SandboxPool implements Executor {
     }
     if (signal.aborted || e.name === 'AbortError') {
       // The engine charges a deadline hit like an answer (docs/privacy-model.md); this says only what happened here.
-      return new VeilboxError('VEILBOX_ERR_SANDBOX_TIMEOUT', `the query ran past its deadline of ${this.options.timeoutMs} ms and was stopped; nothing was released`, {
-        timeoutMs: this.options.timeoutMs,
-      })
+      return new VeilboxError(
+        'VEILBOX_ERR_SANDBOX_TIMEOUT',
+        `the query ran past its deadline of ${this.options.timeoutMs} ms and was stopped; nothing was released`,
+        {
+          timeoutMs: this.options.timeoutMs,
+        },
+      )
     }
     if (e.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-      return new VeilboxError('VEILBOX_ERR_SANDBOX_OUT_OF_MEMORY', 'the query ran out of sandbox memory and was stopped; nothing was released or charged', {})
+      return new VeilboxError(
+        'VEILBOX_ERR_SANDBOX_OUT_OF_MEMORY',
+        'the query ran out of sandbox memory and was stopped; nothing was released or charged',
+        {},
+      )
     }
-    return new VeilboxError('VEILBOX_ERR_SANDBOX_CRASHED', 'the sandbox running the query failed; nothing was released or charged', {}, { cause: err })
+    return new VeilboxError(
+      'VEILBOX_ERR_SANDBOX_CRASHED',
+      'the sandbox running the query failed; nothing was released or charged',
+      {},
+      { cause: err },
+    )
   }
 
   async close(): Promise<void> {

@@ -35,7 +35,10 @@ const heRequestSchema = z.strictObject({
   material: z.strictObject({
     id: z.string().regex(/^[0-9a-f]{64}$/),
     profile: z.string().max(1 << 20),
-    galois: z.array(z.strictObject({ keys: bytes, steps: z.array(z.number().int().min(0)).max(64), publicKey: bytes })).min(1).max(8),
+    galois: z
+      .array(z.strictObject({ keys: bytes, steps: z.array(z.number().int().min(0)).max(64), publicKey: bytes }))
+      .min(1)
+      .max(8),
   }),
   columns: z.record(
     z.string(),
@@ -51,7 +54,15 @@ const heRequestSchema = z.strictObject({
 })
 
 export interface WorkerHeRequest {
-  readonly material: { readonly id: string; readonly profile: string; readonly galois: readonly { readonly keys: Uint8Array; readonly steps: readonly number[]; readonly publicKey: Uint8Array }[] }
+  readonly material: {
+    readonly id: string
+    readonly profile: string
+    readonly galois: readonly {
+      readonly keys: Uint8Array
+      readonly steps: readonly number[]
+      readonly publicKey: Uint8Array
+    }[]
+  }
   readonly columns: Readonly<Record<string, EncryptedColumn>>
 }
 
@@ -104,12 +115,18 @@ const encryptedResultSchema = z.strictObject({
 export const workerResponseSchema = z.discriminatedUnion('ok', [
   z.strictObject({
     ok: z.literal(true),
-    result: z.strictObject({ count: z.instanceof(Float64Array), measures: z.array(measureResultSchema), encrypted: z.array(encryptedResultSchema).optional() }),
+    result: z.strictObject({
+      count: z.instanceof(Float64Array),
+      measures: z.array(measureResultSchema),
+      encrypted: z.array(encryptedResultSchema).optional(),
+    }),
   }),
   /** A refusal the worker could name (a broken contract): its code and detail, never a stack. */
   z.strictObject({ ok: z.literal(false), code: z.string().regex(/^VEILBOX_ERR_[A-Z_]+$/), detail: z.string() }),
 ])
 
-export type WorkerResponse = { readonly ok: true; readonly result: ExecResult } | { readonly ok: false; readonly code: string; readonly detail: string }
+export type WorkerResponse =
+  | { readonly ok: true; readonly result: ExecResult }
+  | { readonly ok: false; readonly code: string; readonly detail: string }
 
 export { taskColumns } from '../engine/exec/task.js'

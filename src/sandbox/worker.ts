@@ -32,14 +32,23 @@ export default async function run(message: unknown): Promise<WorkerResponse> {
   signalStart(message)
   const parsed = workerRequestSchema.safeParse(message)
   if (!parsed.success) {
-    return { ok: false, code: 'VEILBOX_ERR_SANDBOX_BAD_MESSAGE', detail: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') }
+    return {
+      ok: false,
+      code: 'VEILBOX_ERR_SANDBOX_BAD_MESSAGE',
+      detail: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+    }
   }
   const { task, rows, keep, columns, he } = parsed.data
   try {
     const request = buildAggregateRequest(task, { rows, keep, columns: new Map(Object.entries(columns)) }, loops)
     const result = kernel.aggregate(request)
     if (task.encrypted === undefined) return { ok: true, result }
-    if (he === undefined) return { ok: false, code: 'VEILBOX_ERR_SANDBOX_BAD_MESSAGE', detail: 'the task has encrypted measures but no ciphertexts or keys were sent' }
+    if (he === undefined)
+      return {
+        ok: false,
+        code: 'VEILBOX_ERR_SANDBOX_BAD_MESSAGE',
+        detail: 'the task has encrypted measures but no ciphertexts or keys were sent',
+      }
     // SEAL's wasm is compiled on first use (contextFor): a worker that never sees an encrypted column never loads it.
     return { ok: true, result: { ...result, encrypted: await runEncrypted(he, task.encrypted, request) } }
   } catch (err) {

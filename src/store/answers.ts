@@ -21,22 +21,34 @@ export interface AnswerRow {
 /** A stored answer's row without its body: what finding one needs (the body is read once, by answerBody). */
 export type AnswerRef = Omit<AnswerRow, 'body'>
 
-const REF_COLUMNS = 'query_id, grant_id, analyst, analyst_id, dataset_id, version, cache_key, query_hash, epsilon_micro, delta_femto, created_at'
+const REF_COLUMNS =
+  'query_id, grant_id, analyst, analyst_id, dataset_id, version, cache_key, query_hash, epsilon_micro, delta_femto, created_at'
 
 export async function findAnswer(db: Sql, grantId: string, cacheKey: string): Promise<AnswerRef | null> {
-  return (await db.get<AnswerRef>(`SELECT ${REF_COLUMNS} FROM answers WHERE grant_id = $1 AND cache_key = $2`, [grantId, cacheKey])) ?? null
+  return (
+    (await db.get<AnswerRef>(`SELECT ${REF_COLUMNS} FROM answers WHERE grant_id = $1 AND cache_key = $2`, [
+      grantId,
+      cacheKey,
+    ])) ?? null
+  )
 }
 
 export async function getAnswerRow(db: Sql, queryId: string): Promise<AnswerRef> {
   const row = await db.get<AnswerRef>(`SELECT ${REF_COLUMNS} FROM answers WHERE query_id = $1`, [queryId])
-  if (!row) throw new VeilboxError('VEILBOX_ERR_ANSWER_NOT_FOUND', `no answer ${queryId}; GET /v1/queries lists yours`, { queryId })
+  if (!row)
+    throw new VeilboxError('VEILBOX_ERR_ANSWER_NOT_FOUND', `no answer ${queryId}; GET /v1/queries lists yours`, {
+      queryId,
+    })
   return row
 }
 
 /** The stored answer's JSON. */
 export async function answerBody(db: Sql, queryId: string): Promise<string> {
   const body = await db.value<string>('SELECT body FROM answers WHERE query_id = $1', [queryId])
-  if (body === undefined) throw new VeilboxError('VEILBOX_ERR_ANSWER_NOT_FOUND', `no answer ${queryId}; GET /v1/queries lists yours`, { queryId })
+  if (body === undefined)
+    throw new VeilboxError('VEILBOX_ERR_ANSWER_NOT_FOUND', `no answer ${queryId}; GET /v1/queries lists yours`, {
+      queryId,
+    })
   return body
 }
 
@@ -44,7 +56,20 @@ export async function insertAnswer(db: Sql, r: AnswerRow): Promise<void> {
   await db.run(
     `INSERT INTO answers (query_id, grant_id, analyst, analyst_id, dataset_id, version, cache_key, query_hash, body, epsilon_micro, delta_femto, created_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-    [r.query_id, r.grant_id, r.analyst, r.analyst_id, r.dataset_id, r.version, r.cache_key, r.query_hash, r.body, r.epsilon_micro, r.delta_femto, r.created_at],
+    [
+      r.query_id,
+      r.grant_id,
+      r.analyst,
+      r.analyst_id,
+      r.dataset_id,
+      r.version,
+      r.cache_key,
+      r.query_hash,
+      r.body,
+      r.epsilon_micro,
+      r.delta_femto,
+      r.created_at,
+    ],
   )
 }
 
@@ -60,7 +85,10 @@ export interface AnswerSummary {
 
 /** Answers newest first: every one (analystId null, operators) or one principal's. */
 export async function listAnswers(db: Sql, analystId: string | null, limit: number): Promise<AnswerSummary[]> {
-  const rows = await db.all<AnswerRef>(`SELECT ${REF_COLUMNS} FROM answers WHERE ($1::text IS NULL OR analyst_id = $1) ORDER BY created_at DESC, query_id LIMIT $2`, [analystId, limit])
+  const rows = await db.all<AnswerRef>(
+    `SELECT ${REF_COLUMNS} FROM answers WHERE ($1::text IS NULL OR analyst_id = $1) ORDER BY created_at DESC, query_id LIMIT $2`,
+    [analystId, limit],
+  )
   return rows.map((r) => ({
     queryId: r.query_id,
     grant: r.grant_id,

@@ -26,7 +26,12 @@ function message(h: Omit<SignedHead, 'signature'>): Buffer {
   return Buffer.from(canonicalJson({ seq: h.seq, hash: h.hash, signedAt: h.signedAt, keyId: h.keyId }))
 }
 
-export function signHeadValue(head: { seq: number; hash: string }, privateKey: KeyObject, publicKey: KeyObject, now = new Date()): SignedHead {
+export function signHeadValue(
+  head: { seq: number; hash: string },
+  privateKey: KeyObject,
+  publicKey: KeyObject,
+  now = new Date(),
+): SignedHead {
   const body = { seq: head.seq, hash: head.hash, signedAt: now.toISOString(), keyId: keyIdOf(publicKey) }
   return { ...body, signature: sign(null, message(body), privateKey).toString('base64') }
 }
@@ -40,10 +45,15 @@ export function headSignatureValid(h: SignedHead, publicKey: KeyObject): boolean
   }
 }
 
-const HEAD_COLUMNS = (db: Sql) => `seq, ${db.hashColumn('hash')} AS hash, signed_at AS "signedAt", key_id AS "keyId", signature`
+const HEAD_COLUMNS = (db: Sql) =>
+  `seq, ${db.hashColumn('hash')} AS hash, signed_at AS "signedAt", key_id AS "keyId", signature`
 
 /** Signs the current head and stores the signature (once per head); null for an empty chain. */
-export async function signCurrentHead(db: Sql, key: { privateKey: KeyObject; publicKey: KeyObject }, now = new Date()): Promise<SignedHead | null> {
+export async function signCurrentHead(
+  db: Sql,
+  key: { privateKey: KeyObject; publicKey: KeyObject },
+  now = new Date(),
+): Promise<SignedHead | null> {
   return db.transaction(async (tx) => {
     const head = await auditHead(tx)
     if (head === null) return null
@@ -64,7 +74,12 @@ export async function listSignedHeads(db: Sql): Promise<SignedHead[]> {
 }
 
 export type HeadsCheck =
-  | { readonly ok: true; readonly signedHeads: number; readonly lastSigned: number | null; readonly unsignedTail: number }
+  | {
+      readonly ok: true
+      readonly signedHeads: number
+      readonly lastSigned: number | null
+      readonly unsignedTail: number
+    }
   | { readonly ok: false; readonly signedHeads: number; readonly badSeq: number; readonly problem: string }
 
 /**
@@ -76,7 +91,12 @@ export async function verifySignedHeads(db: Sql, publicKey: KeyObject): Promise<
   const heads = await listSignedHeads(db)
   for (const h of heads) {
     if (!headSignatureValid(h, publicKey)) {
-      return { ok: false, signedHeads: heads.length, badSeq: h.seq, problem: `the signature of the head at record ${h.seq} does not verify with key ${keyIdOf(publicKey)}: the signed head was altered or not signed by this service` }
+      return {
+        ok: false,
+        signedHeads: heads.length,
+        badSeq: h.seq,
+        problem: `the signature of the head at record ${h.seq} does not verify with key ${keyIdOf(publicKey)}: the signed head was altered or not signed by this service`,
+      }
     }
     const hash = await db.value<string>(`SELECT ${db.hashColumn('hash')} FROM audit_log WHERE seq = $1`, [h.seq])
     if (hash !== h.hash) {
@@ -84,7 +104,10 @@ export async function verifySignedHeads(db: Sql, publicKey: KeyObject): Promise<
         ok: false,
         signedHeads: heads.length,
         badSeq: h.seq,
-        problem: hash === undefined ? `record ${h.seq}, signed as a head, is gone: the chain was cut back` : `record ${h.seq} no longer has the hash signed for it: records up to it were rewritten`,
+        problem:
+          hash === undefined
+            ? `record ${h.seq}, signed as a head, is gone: the chain was cut back`
+            : `record ${h.seq} no longer has the hash signed for it: records up to it were rewritten`,
       }
     }
   }

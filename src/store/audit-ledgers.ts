@@ -70,7 +70,11 @@ export async function verifyLedgers(db: Sql): Promise<LedgersCheck> {
       const e = decimalUnits(r.e, MICRO)
       const d = decimalUnits(r.d, FEMTO)
       if (e === null || d === null) {
-        add({ scope, id: r.id, problem: `record ${r.seq} charges an amount that is not a whole number of units (${String(r.e)}, ${String(r.d)})` })
+        add({
+          scope,
+          id: r.id,
+          problem: `record ${r.seq} charges an amount that is not a whole number of units (${String(r.e)}, ${String(r.d)})`,
+        })
         continue
       }
       const s = sums.get(r.id) ?? { e: 0n, d: 0n }
@@ -79,17 +83,37 @@ export async function verifyLedgers(db: Sql): Promise<LedgersCheck> {
     for (const l of ledgers) {
       const s = sums.get(l.id) ?? { e: 0n, d: 0n }
       if (BigInt(l.epsilon_spent) !== s.e || BigInt(l.delta_spent) !== s.d) {
-        add({ scope, id: l.id, problem: `spent epsilon ${l.epsilon_spent} and delta ${l.delta_spent} (units), but its charges in the chain add up to ${s.e} and ${s.d}` })
+        add({
+          scope,
+          id: l.id,
+          problem: `spent epsilon ${l.epsilon_spent} and delta ${l.delta_spent} (units), but its charges in the chain add up to ${s.e} and ${s.d}`,
+        })
       }
     }
   }
   // Grants: the charged column of their charging records; datasets: the dataset's part, in each record's detail.
-  const grants = await db.all<{ id: string; epsilon_spent: number; delta_spent: number }>('SELECT id, epsilon_spent, delta_spent FROM grants')
-  const charging = await db.all<{ seq: number; grant_id: string | null; dataset: string | null; e: string | null; d: string | null; detail: string | null; action: string }>(
+  const grants = await db.all<{ id: string; epsilon_spent: number; delta_spent: number }>(
+    'SELECT id, epsilon_spent, delta_spent FROM grants',
+  )
+  const charging = await db.all<{
+    seq: number
+    grant_id: string | null
+    dataset: string | null
+    e: string | null
+    d: string | null
+    detail: string | null
+    action: string
+  }>(
     `SELECT seq, grant_id, dataset, charged_epsilon AS e, charged_delta AS d, detail, action FROM audit_log WHERE ${CHARGING} ORDER BY seq`,
   )
-  compare('grant', charging.filter((r) => r.grant_id !== null).map((r) => ({ seq: r.seq, id: r.grant_id!, e: r.e, d: r.d })), grants)
-  const budgets = await db.all<{ id: string; epsilon_spent: number; delta_spent: number }>('SELECT dataset_id AS id, epsilon_spent, delta_spent FROM dataset_budgets')
+  compare(
+    'grant',
+    charging.filter((r) => r.grant_id !== null).map((r) => ({ seq: r.seq, id: r.grant_id!, e: r.e, d: r.d })),
+    grants,
+  )
+  const budgets = await db.all<{ id: string; epsilon_spent: number; delta_spent: number }>(
+    'SELECT dataset_id AS id, epsilon_spent, delta_spent FROM dataset_budgets',
+  )
   const detailOf = (r: { detail: string | null }): Record<string, unknown> => {
     try {
       return r.detail === null ? {} : (JSON.parse(r.detail) as Record<string, unknown>)
@@ -114,12 +138,26 @@ export async function verifyLedgers(db: Sql): Promise<LedgersCheck> {
     const q = detailOf(r).queryId
     if (typeof q === 'string') released.set(q, { grant: r.grant_id, e: decimalUnits(r.e, MICRO) })
   }
-  const answers = await db.all<{ query_id: string; grant_id: string; epsilon_micro: number }>('SELECT query_id, grant_id, epsilon_micro FROM answers')
+  const answers = await db.all<{ query_id: string; grant_id: string; epsilon_micro: number }>(
+    'SELECT query_id, grant_id, epsilon_micro FROM answers',
+  )
   for (const a of answers) {
     const rec = released.get(a.query_id)
-    if (rec === undefined) add({ scope: 'answer', id: a.query_id, problem: 'the stored answer has no query.release record in the chain' })
-    else if (rec.grant !== a.grant_id || rec.e !== BigInt(a.epsilon_micro)) add({ scope: 'answer', id: a.query_id, problem: 'the stored answer differs from its release record (grant or charge)' })
+    if (rec === undefined)
+      add({ scope: 'answer', id: a.query_id, problem: 'the stored answer has no query.release record in the chain' })
+    else if (rec.grant !== a.grant_id || rec.e !== BigInt(a.epsilon_micro))
+      add({
+        scope: 'answer',
+        id: a.query_id,
+        problem: 'the stored answer differs from its release record (grant or charge)',
+      })
   }
 
-  return { ok: problems.length === 0, grants: grants.length, datasets: budgets.length, answers: answers.length, problems }
+  return {
+    ok: problems.length === 0,
+    grants: grants.length,
+    datasets: budgets.length,
+    answers: answers.length,
+    problems,
+  }
 }

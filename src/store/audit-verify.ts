@@ -33,15 +33,20 @@ export async function verifyAudit(
   let problem: string | undefined
   if (!chain.ok) problem = `record ${chain.badSeq}: ${chain.problem}`
   else if (!heads.ok) problem = heads.problem
-  else if (typeof expected === 'object' && !headSignatureValid(expected, publicKey)) problem = 'the published head given does not carry a valid signature of this service'
-  else if (!ledgers.ok) problem = `${ledgers.problems[0]!.scope} ${ledgers.problems[0]!.id}: ${ledgers.problems[0]!.problem}`
+  else if (typeof expected === 'object' && !headSignatureValid(expected, publicKey))
+    problem = 'the published head given does not carry a valid signature of this service'
+  else if (!ledgers.ok)
+    problem = `${ledgers.problems[0]!.scope} ${ledgers.problems[0]!.id}: ${ledgers.problems[0]!.problem}`
   else {
     const interval = options.signIntervalMs ?? 60_000
     const last = heads.lastSigned ?? 0
     const newest = await db.value<string>('SELECT time FROM audit_log ORDER BY seq DESC LIMIT 1')
     if (newest !== undefined) {
       const cutoff = new Date(Date.parse(newest) - 2 * interval).toISOString()
-      const stale = await db.value<number>('SELECT seq FROM audit_log WHERE seq > $1 AND time < $2 ORDER BY seq LIMIT 1', [last, cutoff])
+      const stale = await db.value<number>(
+        'SELECT seq FROM audit_log WHERE seq > $1 AND time < $2 ORDER BY seq LIMIT 1',
+        [last, cutoff],
+      )
       if (stale !== undefined) {
         problem = `record ${stale} is older than two signing intervals (${2 * interval} ms before the newest record) and no signed head covers it: signed heads were removed, or the service never signed them`
       }
@@ -49,4 +54,3 @@ export async function verifyAudit(
   }
   return { ok: problem === undefined, chain, heads, ledgers, ...(problem === undefined ? {} : { problem }) }
 }
-

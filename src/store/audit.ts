@@ -67,7 +67,8 @@ export function canonicalJson(value: unknown): string {
     if (allPlainScalars(value)) return JSON.stringify(value)
     let out = '['
     // An element with no JSON form (undefined) stays empty, as Array.prototype.join leaves it.
-    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + ((canonicalJson(value[i]) as string | undefined) ?? '')
+    for (let i = 0; i < value.length; i++)
+      out += (i === 0 ? '' : ',') + ((canonicalJson(value[i]) as string | undefined) ?? '')
     return `${out}]`
   }
   const record = value as Record<string, unknown>
@@ -162,7 +163,8 @@ function auditColumns(db: Sql): string {
  */
 export async function appendAudit(db: Sql, event: AuditEvent): Promise<void> {
   const tx = openTx(db)
-  if (tx === undefined) throw new Error('appendAudit must run inside a write transaction (give it the transaction\'s handle)')
+  if (tx === undefined)
+    throw new Error("appendAudit must run inside a write transaction (give it the transaction's handle)")
   tx.deferred.add(CHAIN, { ...event, id: event.id ?? newRecordId() }, writeRecords)
 }
 
@@ -173,7 +175,9 @@ const CHAIN = Object.freeze({ kind: 'audit records' })
 const INSERT_ROWS = 500
 
 async function writeRecords(tx: Sql, events: readonly AuditEvent[]): Promise<void> {
-  const head = (await tx.rows(`SELECT seq, ${tx.hashColumn('hash')} FROM audit_chain_head WHERE id = 1 FOR UPDATE`))[0] as [number, string] | undefined
+  const head = (
+    await tx.rows(`SELECT seq, ${tx.hashColumn('hash')} FROM audit_chain_head WHERE id = 1 FOR UPDATE`)
+  )[0] as [number, string] | undefined
   if (head === undefined) throw new Error('the audit chain has no head row (audit_chain_head)')
   const time = new Date().toISOString()
   let [seq, prevHash] = head
@@ -241,7 +245,10 @@ export type VerifyResult =
 async function* chainRows(db: Sql, where = '', params: readonly (string | number)[] = []): AsyncGenerator<AuditRow> {
   let after = 0
   for (;;) {
-    const page = await db.all<AuditRow>(`SELECT ${auditColumns(db)} FROM audit_log WHERE seq > $1 ${where} ORDER BY seq LIMIT 5000`, [after, ...params])
+    const page = await db.all<AuditRow>(
+      `SELECT ${auditColumns(db)} FROM audit_log WHERE seq > $1 ${where} ORDER BY seq LIMIT 5000`,
+      [after, ...params],
+    )
     for (const r of page) yield r
     if (page.length < 5000) return
     after = page[page.length - 1]!.seq
@@ -263,13 +270,23 @@ export async function verifyChain(db: Sql, expectedHead?: string): Promise<Verif
       return { ok: false, records, badSeq: expectSeq, problem: 'the record cannot be read (its detail is not JSON)' }
     }
     if (rec.seq !== expectSeq) {
-      return { ok: false, records, badSeq: expectSeq, problem: `record ${expectSeq} is missing (next stored record is ${rec.seq})` }
+      return {
+        ok: false,
+        records,
+        badSeq: expectSeq,
+        problem: `record ${expectSeq} is missing (next stored record is ${rec.seq})`,
+      }
     }
     if (rec.prevHash !== prevHash) {
       return { ok: false, records, badSeq: rec.seq, problem: 'prevHash does not match the previous record' }
     }
     if (row.detail !== null && canonicalJson(JSON.parse(row.detail)) !== row.detail) {
-      return { ok: false, records, badSeq: rec.seq, problem: 'detail is not stored in its canonical form: it was edited' }
+      return {
+        ok: false,
+        records,
+        badSeq: rec.seq,
+        problem: 'detail is not stored in its canonical form: it was edited',
+      }
     }
     const { hash, ...rest } = rec
     if (recordHash(rest) !== hash) {
@@ -315,7 +332,16 @@ export async function listAudit(db: Sql, f: AuditFilter): Promise<{ records: Aud
        AND ($6::text IS NULL OR time >= $6)
        AND ($7::text IS NULL OR time <= $7)
      ORDER BY seq LIMIT $8`,
-    [f.after ?? 0, f.dataset ?? null, f.actor ?? null, f.action ?? null, f.action === undefined ? null : `${f.action}.%`, f.from ?? null, f.to ?? null, f.limit + 1],
+    [
+      f.after ?? 0,
+      f.dataset ?? null,
+      f.actor ?? null,
+      f.action ?? null,
+      f.action === undefined ? null : `${f.action}.%`,
+      f.from ?? null,
+      f.to ?? null,
+      f.limit + 1,
+    ],
   )
   const records = rows.slice(0, f.limit).map(rowToRecord)
   return { records, next: rows.length > f.limit ? records[records.length - 1]!.seq : null }
@@ -329,5 +355,9 @@ export async function findAuditRecord(db: Sql, id: string): Promise<AuditRecord 
 
 /** The newest record's position and hash, or null for an empty chain. */
 export async function auditHead(db: Sql): Promise<{ seq: number; hash: string } | null> {
-  return (await db.get<{ seq: number; hash: string }>(`SELECT seq, ${db.hashColumn('hash')} AS hash FROM audit_log ORDER BY seq DESC LIMIT 1`)) ?? null
+  return (
+    (await db.get<{ seq: number; hash: string }>(
+      `SELECT seq, ${db.hashColumn('hash')} AS hash FROM audit_log ORDER BY seq DESC LIMIT 1`,
+    )) ?? null
+  )
 }

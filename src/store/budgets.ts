@@ -4,8 +4,15 @@ import { getDataset } from './datasets.js'
 import { ledgerOf, type Ledger, type LedgerRow } from './ledger.js'
 import type { Sql } from './sql.js'
 
-export async function findDatasetBudget(db: Sql, dataset: string, options: { forUpdate?: boolean } = {}): Promise<Ledger | null> {
-  const row = await db.get<LedgerRow>(`SELECT * FROM dataset_budgets WHERE dataset_id = $1${options.forUpdate ? ' FOR UPDATE' : ''}`, [dataset])
+export async function findDatasetBudget(
+  db: Sql,
+  dataset: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<Ledger | null> {
+  const row = await db.get<LedgerRow>(
+    `SELECT * FROM dataset_budgets WHERE dataset_id = $1${options.forUpdate ? ' FOR UPDATE' : ''}`,
+    [dataset],
+  )
   return row ? ledgerOf(row) : null
 }
 
@@ -36,7 +43,13 @@ export async function setDatasetBudget(
        ON CONFLICT (dataset_id) DO UPDATE SET epsilon_total = excluded.epsilon_total, delta_total = excluded.delta_total, updated_at = excluded.updated_at`,
       [dataset, totals.epsilonMicro, totals.deltaFemto, now],
     )
-    await appendAudit(db, { actor, action: 'budget.set', outcome: 'ok', dataset, detail: { epsilon: display.epsilon, delta: display.delta } })
+    await appendAudit(db, {
+      actor,
+      action: 'budget.set',
+      outcome: 'ok',
+      dataset,
+      detail: { epsilon: display.epsilon, delta: display.delta },
+    })
     return (await findDatasetBudget(db, dataset))!
   })
 }

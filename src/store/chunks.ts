@@ -17,19 +17,34 @@ export interface StoredChunk {
 
 /** Column name -> the dictionary's JSON text (an array of strings), for the upload's coded columns. */
 export async function columnDictionaries(db: Sql, uploadId: number): Promise<{ column: string; json: string }[]> {
-  return (await db.all<{ column_name: string; dictionary: string }>('SELECT column_name, dictionary FROM column_dictionaries WHERE upload_id = $1', [uploadId])).map((r) => ({
+  return (
+    await db.all<{ column_name: string; dictionary: string }>(
+      'SELECT column_name, dictionary FROM column_dictionaries WHERE upload_id = $1',
+      [uploadId],
+    )
+  ).map((r) => ({
     column: r.column_name,
     json: r.dictionary,
   }))
 }
 
 /** A column's chunks in order, without their data. */
-export async function chunkList(db: Sql, uploadId: number, column: string): Promise<{ chunk: number; encoding: Encoding }[]> {
-  return db.all<{ chunk: number; encoding: Encoding }>('SELECT chunk, encoding FROM column_chunks WHERE upload_id = $1 AND column_name = $2 ORDER BY chunk', [uploadId, column])
+export async function chunkList(
+  db: Sql,
+  uploadId: number,
+  column: string,
+): Promise<{ chunk: number; encoding: Encoding }[]> {
+  return db.all<{ chunk: number; encoding: Encoding }>(
+    'SELECT chunk, encoding FROM column_chunks WHERE upload_id = $1 AND column_name = $2 ORDER BY chunk',
+    [uploadId, column],
+  )
 }
 
 export async function readChunk(db: Sql, uploadId: number, column: string, chunk: number): Promise<StoredChunk> {
-  return (await db.get<StoredChunk>('SELECT rows, encoding, data, nulls FROM column_chunks WHERE upload_id = $1 AND column_name = $2 AND chunk = $3', [uploadId, column, chunk]))!
+  return (await db.get<StoredChunk>(
+    'SELECT rows, encoding, data, nulls FROM column_chunks WHERE upload_id = $1 AND column_name = $2 AND chunk = $3',
+    [uploadId, column, chunk],
+  ))!
 }
 
 export interface CiphertextRef {
@@ -41,20 +56,24 @@ export interface CiphertextRef {
 
 /** Bytes of every ciphertext of the upload. */
 export async function ciphertextBytes(db: Sql, uploadId: number): Promise<number> {
-  return (await db.value<number>('SELECT COALESCE(SUM(length(data)), 0) FROM he_ciphertexts WHERE upload_id = $1', [uploadId])) ?? 0
+  return (
+    (await db.value<number>('SELECT COALESCE(SUM(length(data)), 0) FROM he_ciphertexts WHERE upload_id = $1', [
+      uploadId,
+    ])) ?? 0
+  )
 }
 
 /** The upload's ciphertexts in order (column, kind, context, batch), without their data. */
 export async function ciphertextList(db: Sql, uploadId: number): Promise<CiphertextRef[]> {
-  return db.all<CiphertextRef>('SELECT column_name, kind, context, batch FROM he_ciphertexts WHERE upload_id = $1 ORDER BY column_name, kind, context, batch', [uploadId])
+  return db.all<CiphertextRef>(
+    'SELECT column_name, kind, context, batch FROM he_ciphertexts WHERE upload_id = $1 ORDER BY column_name, kind, context, batch',
+    [uploadId],
+  )
 }
 
 export async function readCiphertext(db: Sql, uploadId: number, c: CiphertextRef): Promise<Buffer> {
-  return (await db.value<Buffer>('SELECT data FROM he_ciphertexts WHERE upload_id = $1 AND column_name = $2 AND kind = $3 AND context = $4 AND batch = $5', [
-    uploadId,
-    c.column_name,
-    c.kind,
-    c.context,
-    c.batch,
-  ]))!
+  return (await db.value<Buffer>(
+    'SELECT data FROM he_ciphertexts WHERE upload_id = $1 AND column_name = $2 AND kind = $3 AND context = $4 AND batch = $5',
+    [uploadId, c.column_name, c.kind, c.context, c.batch],
+  ))!
 }

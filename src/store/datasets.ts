@@ -25,15 +25,34 @@ export interface VersionRecord {
   readonly createdBy: string
 }
 
-export async function createDataset(db: Sql, spec: DatasetSpec, actor: AuditActor, listed = false): Promise<DatasetRecord> {
+export async function createDataset(
+  db: Sql,
+  spec: DatasetSpec,
+  actor: AuditActor,
+  listed = false,
+): Promise<DatasetRecord> {
   const createdAt = new Date().toISOString()
   await db.transaction(async (db) => {
     if (await db.get('SELECT 1 FROM datasets WHERE id = $1', [spec.id])) {
-      throw new VeilboxError('VEILBOX_ERR_DATASET_EXISTS', `dataset "${spec.id}" exists already; pick another id`, { dataset: spec.id })
+      throw new VeilboxError('VEILBOX_ERR_DATASET_EXISTS', `dataset "${spec.id}" exists already; pick another id`, {
+        dataset: spec.id,
+      })
     }
     // A node racing this one to the same id fails on the primary key, and its transaction rolls back whole.
-    await db.run('INSERT INTO datasets (id, spec, created_at, created_by, listed) VALUES ($1, $2, $3, $4, $5)', [spec.id, JSON.stringify(spec), createdAt, actor.principal, listed ? 1 : 0])
-    await appendAudit(db, { actor, action: 'dataset.create', outcome: 'ok', dataset: spec.id, detail: { classification: spec.classification, listed } })
+    await db.run('INSERT INTO datasets (id, spec, created_at, created_by, listed) VALUES ($1, $2, $3, $4, $5)', [
+      spec.id,
+      JSON.stringify(spec),
+      createdAt,
+      actor.principal,
+      listed ? 1 : 0,
+    ])
+    await appendAudit(db, {
+      actor,
+      action: 'dataset.create',
+      outcome: 'ok',
+      dataset: spec.id,
+      detail: { classification: spec.classification, listed },
+    })
   })
   return { spec, createdAt, createdBy: actor.principal, listed }
 }
@@ -69,7 +88,9 @@ export async function findDataset(db: Sql, id: string): Promise<DatasetRecord | 
 
 /** The one refusal for an id that names no dataset, or one the caller may not see: the two must be indistinguishable. */
 export function datasetNotFound(id: string): VeilboxError {
-  return new VeilboxError('VEILBOX_ERR_DATASET_NOT_FOUND', `no dataset "${id}"; GET /v1/datasets lists them`, { dataset: id })
+  return new VeilboxError('VEILBOX_ERR_DATASET_NOT_FOUND', `no dataset "${id}"; GET /v1/datasets lists them`, {
+    dataset: id,
+  })
 }
 
 export async function getDataset(db: Sql, id: string): Promise<DatasetRecord> {
@@ -114,29 +135,47 @@ function missingCommitment(r: VersionRow): never {
 }
 
 /** What opens a version's commitment: its salt and content hash (operators, for auditors). */
-export async function versionOpening(db: Sql, dataset: string, version: number): Promise<{ sha256: string; salt: string; commitment: string }> {
+export async function versionOpening(
+  db: Sql,
+  dataset: string,
+  version: number,
+): Promise<{ sha256: string; salt: string; commitment: string }> {
   const v = await getVersion(db, dataset, version)
-  const salt = (await db.value<Buffer>('SELECT salt FROM dataset_versions WHERE dataset_id = $1 AND version = $2', [dataset, version]))!
+  const salt = (await db.value<Buffer>('SELECT salt FROM dataset_versions WHERE dataset_id = $1 AND version = $2', [
+    dataset,
+    version,
+  ]))!
   return { sha256: v.sha256, salt: salt.toString('hex'), commitment: v.commitment }
 }
 
 export async function listVersions(db: Sql, dataset: string): Promise<VersionRecord[]> {
-  const rows = await db.all<VersionRow>('SELECT * FROM dataset_versions WHERE dataset_id = $1 ORDER BY version', [dataset])
+  const rows = await db.all<VersionRow>('SELECT * FROM dataset_versions WHERE dataset_id = $1 ORDER BY version', [
+    dataset,
+  ])
   return rows.map(toVersion)
 }
 
 export async function latestVersion(db: Sql, dataset: string): Promise<VersionRecord | null> {
-  const row = await db.get<VersionRow>('SELECT * FROM dataset_versions WHERE dataset_id = $1 ORDER BY version DESC LIMIT 1', [dataset])
+  const row = await db.get<VersionRow>(
+    'SELECT * FROM dataset_versions WHERE dataset_id = $1 ORDER BY version DESC LIMIT 1',
+    [dataset],
+  )
   return row ? toVersion(row) : null
 }
 
 /** The newest version's number alone (null: none loaded yet). */
 export async function latestVersionNumber(db: Sql, dataset: string): Promise<number | null> {
-  return (await db.value<number | null>('SELECT MAX(version) FROM dataset_versions WHERE dataset_id = $1', [dataset])) ?? null
+  return (
+    (await db.value<number | null>('SELECT MAX(version) FROM dataset_versions WHERE dataset_id = $1', [dataset])) ??
+    null
+  )
 }
 
 export async function getVersion(db: Sql, dataset: string, version: number): Promise<VersionRecord> {
-  const row = await db.get<VersionRow>('SELECT * FROM dataset_versions WHERE dataset_id = $1 AND version = $2', [dataset, version])
+  const row = await db.get<VersionRow>('SELECT * FROM dataset_versions WHERE dataset_id = $1 AND version = $2', [
+    dataset,
+    version,
+  ])
   if (!row) {
     throw new VeilboxError('VEILBOX_ERR_DATASET_VERSION_NOT_FOUND', `dataset "${dataset}" has no version ${version}`, {
       dataset,

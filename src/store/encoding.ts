@@ -42,7 +42,10 @@ export type TypedArrayFor<E extends Encoding> = E extends 'f64'
         ? Uint16Array
         : Uint32Array
 
-export function allocate(encoding: Encoding, length: number): Float64Array | Int32Array | Uint8Array | Uint16Array | Uint32Array {
+export function allocate(
+  encoding: Encoding,
+  length: number,
+): Float64Array | Int32Array | Uint8Array | Uint16Array | Uint32Array {
   switch (encoding) {
     case 'f64':
       return new Float64Array(length)

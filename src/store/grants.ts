@@ -66,12 +66,20 @@ export interface NewGrant {
   readonly expiresAt: string
 }
 
-export async function createGrant(db: Sql, g: NewGrant, actor: AuditActor, display: { epsilon: string; delta: string }): Promise<GrantRecord> {
+export async function createGrant(
+  db: Sql,
+  g: NewGrant,
+  actor: AuditActor,
+  display: { epsilon: string; delta: string },
+): Promise<GrantRecord> {
   const id = `g_${randomBytes(8).toString('hex')}`
   return db.transaction(async (db) => {
     await getDataset(db, g.dataset)
     // The grant belongs to the principal holding the name's active key now, not to the name.
-    const analyst = await db.value<string>("SELECT principal_id FROM api_keys WHERE name = $1 AND role = 'analyst' AND revoked_at IS NULL", [g.analyst])
+    const analyst = await db.value<string>(
+      "SELECT principal_id FROM api_keys WHERE name = $1 AND role = 'analyst' AND revoked_at IS NULL",
+      [g.analyst],
+    )
     if (analyst === undefined) {
       throw new VeilboxError(
         'VEILBOX_ERR_POLICY_UNKNOWN_ANALYST',
@@ -82,18 +90,20 @@ export async function createGrant(db: Sql, g: NewGrant, actor: AuditActor, displ
     await db.run(
       `INSERT INTO grants (id, analyst, analyst_id, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-      [id,
-      g.analyst,
-      analyst,
-      g.dataset,
-      g.purpose,
-      g.columns === null ? null : JSON.stringify(g.columns),
-      g.aggregates === null ? null : JSON.stringify(g.aggregates),
-      g.epsilonMicro,
-      g.deltaFemto,
-      g.expiresAt,
-      new Date().toISOString(),
-      actor.principal],
+      [
+        id,
+        g.analyst,
+        analyst,
+        g.dataset,
+        g.purpose,
+        g.columns === null ? null : JSON.stringify(g.columns),
+        g.aggregates === null ? null : JSON.stringify(g.aggregates),
+        g.epsilonMicro,
+        g.deltaFemto,
+        g.expiresAt,
+        new Date().toISOString(),
+        actor.principal,
+      ],
     )
     await appendAudit(db, {
       actor,
@@ -102,7 +112,15 @@ export async function createGrant(db: Sql, g: NewGrant, actor: AuditActor, displ
       dataset: g.dataset,
       grant: id,
       purpose: g.purpose,
-      detail: { analyst: g.analyst, analystId: analyst, epsilon: display.epsilon, delta: display.delta, expiresAt: g.expiresAt, columns: g.columns, aggregates: g.aggregates },
+      detail: {
+        analyst: g.analyst,
+        analystId: analyst,
+        epsilon: display.epsilon,
+        delta: display.delta,
+        expiresAt: g.expiresAt,
+        columns: g.columns,
+        aggregates: g.aggregates,
+      },
     })
     return await getGrant(db, id)
   })
@@ -112,8 +130,14 @@ export async function createGrant(db: Sql, g: NewGrant, actor: AuditActor, displ
 const GRANT_COLUMNS =
   'id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, epsilon_spent, delta_total, delta_spent, rho_spent, expires_at, created_at, created_by, revoked_at, analyst_id'
 
-export async function findGrant(db: Sql, id: string, options: { forUpdate?: boolean } = {}): Promise<GrantRecord | null> {
-  const r = (await db.rows(`SELECT ${GRANT_COLUMNS} FROM grants WHERE id = $1${options.forUpdate ? ' FOR UPDATE' : ''}`, [id]))[0]
+export async function findGrant(
+  db: Sql,
+  id: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<GrantRecord | null> {
+  const r = (
+    await db.rows(`SELECT ${GRANT_COLUMNS} FROM grants WHERE id = $1${options.forUpdate ? ' FOR UPDATE' : ''}`, [id])
+  )[0]
   if (r === undefined) return null
   return toGrant({
     id: r[0] as string,
@@ -138,12 +162,18 @@ export async function findGrant(db: Sql, id: string, options: { forUpdate?: bool
 /** A grant, or the refusal for an unknown id. `forUpdate` holds its row to the end of the caller's transaction (the release's first lock). */
 export async function getGrant(db: Sql, id: string, options: { forUpdate?: boolean } = {}): Promise<GrantRecord> {
   const g = await findGrant(db, id, options)
-  if (!g) throw new VeilboxError('VEILBOX_ERR_POLICY_GRANT_NOT_FOUND', `no grant "${id}"; GET /v1/grants lists yours`, { grant: id })
+  if (!g)
+    throw new VeilboxError('VEILBOX_ERR_POLICY_GRANT_NOT_FOUND', `no grant "${id}"; GET /v1/grants lists yours`, {
+      grant: id,
+    })
   return g
 }
 
 /** Grants, filtered by the analyst's principal id (`analystId`), the analyst's name as granted (`analyst`, operators' filter) and dataset. */
-export async function listGrants(db: Sql, filter: { analystId?: string; analyst?: string; dataset?: string } = {}): Promise<GrantRecord[]> {
+export async function listGrants(
+  db: Sql,
+  filter: { analystId?: string; analyst?: string; dataset?: string } = {},
+): Promise<GrantRecord[]> {
   const rows = await db.all<GrantRow>(
     `SELECT * FROM grants WHERE ($1::text IS NULL OR analyst_id = $1) AND ($2::text IS NULL OR analyst = $2) AND ($3::text IS NULL OR dataset_id = $3) ORDER BY created_at, id`,
     [filter.analystId ?? null, filter.analyst ?? null, filter.dataset ?? null],
@@ -155,10 +185,22 @@ export async function revokeGrant(db: Sql, id: string, actor: AuditActor): Promi
   return db.transaction(async (db) => {
     const g = await getGrant(db, id, { forUpdate: true })
     if (g.revokedAt !== null) {
-      throw new VeilboxError('VEILBOX_ERR_POLICY_GRANT_REVOKED', `grant "${id}" was revoked at ${g.revokedAt} already`, { grant: id, revokedAt: g.revokedAt })
+      throw new VeilboxError(
+        'VEILBOX_ERR_POLICY_GRANT_REVOKED',
+        `grant "${id}" was revoked at ${g.revokedAt} already`,
+        { grant: id, revokedAt: g.revokedAt },
+      )
     }
     await db.run('UPDATE grants SET revoked_at = $1 WHERE id = $2', [new Date().toISOString(), id])
-    await appendAudit(db, { actor, action: 'grant.revoke', outcome: 'ok', dataset: g.dataset, grant: id, purpose: g.purpose, detail: { analyst: g.analyst } })
+    await appendAudit(db, {
+      actor,
+      action: 'grant.revoke',
+      outcome: 'ok',
+      dataset: g.dataset,
+      grant: id,
+      purpose: g.purpose,
+      detail: { analyst: g.analyst },
+    })
     return await getGrant(db, id)
   })
 }

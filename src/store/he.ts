@@ -38,30 +38,55 @@ export async function insertHeKeys(
   const publicBytes = input.contexts.reduce((n, c) => n + c.publicKey.length + c.galoisKeys.length, 0)
   await db.transaction(async (db) => {
     if (await db.get('SELECT 1 FROM he_keys WHERE dataset_id = $1', [input.dataset])) {
-      throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_KEYS_EXIST', `dataset ${input.dataset} has HE keys already; they are never replaced, because its ciphertexts depend on them`, {
-        dataset: input.dataset,
-      })
+      throw new VeilboxError(
+        'VEILBOX_ERR_CUSTODIAN_KEYS_EXIST',
+        `dataset ${input.dataset} has HE keys already; they are never replaced, because its ciphertexts depend on them`,
+        {
+          dataset: input.dataset,
+        },
+      )
     }
-    await db.run('INSERT INTO he_keys (dataset_id, profile_id, profile, created_at, created_by) VALUES ($1, $2, $3, $4, $5)', [input.dataset, input.profileId, input.profileJson, createdAt, actor.principal])
+    await db.run(
+      'INSERT INTO he_keys (dataset_id, profile_id, profile, created_at, created_by) VALUES ($1, $2, $3, $4, $5)',
+      [input.dataset, input.profileId, input.profileJson, createdAt, actor.principal],
+    )
     for (const [i, c] of input.contexts.entries()) {
-      await db.run('INSERT INTO he_public_keys (dataset_id, context, public_key, galois_keys, galois_steps) VALUES ($1, $2, $3, $4, $5)', [
-        input.dataset,
-        i,
-        Buffer.from(c.publicKey),
-        Buffer.from(c.galoisKeys),
-        JSON.stringify(c.galoisSteps),
-      ])
+      await db.run(
+        'INSERT INTO he_public_keys (dataset_id, context, public_key, galois_keys, galois_steps) VALUES ($1, $2, $3, $4, $5)',
+        [input.dataset, i, Buffer.from(c.publicKey), Buffer.from(c.galoisKeys), JSON.stringify(c.galoisSteps)],
+      )
     }
     await appendAudit(db, { actor, action, outcome: 'ok', dataset: input.dataset, detail: { ...detail, publicBytes } })
   })
-  return { dataset: input.dataset, profileId: input.profileId, profileJson: input.profileJson, createdAt, createdBy: actor.principal, publicBytes }
+  return {
+    dataset: input.dataset,
+    profileId: input.profileId,
+    profileJson: input.profileJson,
+    createdAt,
+    createdBy: actor.principal,
+    publicBytes,
+  }
 }
 
 export async function findStoredHeKeys(db: Sql, dataset: string): Promise<StoredHeKeys | null> {
-  const row = await db.get<{ profile_id: string; profile: string; created_at: string; created_by: string }>('SELECT profile_id, profile, created_at, created_by FROM he_keys WHERE dataset_id = $1', [dataset])
+  const row = await db.get<{ profile_id: string; profile: string; created_at: string; created_by: string }>(
+    'SELECT profile_id, profile, created_at, created_by FROM he_keys WHERE dataset_id = $1',
+    [dataset],
+  )
   if (!row) return null
-  const bytes = (await db.value<number>('SELECT COALESCE(SUM(length(public_key) + length(galois_keys)), 0) AS n FROM he_public_keys WHERE dataset_id = $1', [dataset])) ?? 0
-  return { dataset, profileId: row.profile_id, profileJson: row.profile, createdAt: row.created_at, createdBy: row.created_by, publicBytes: bytes }
+  const bytes =
+    (await db.value<number>(
+      'SELECT COALESCE(SUM(length(public_key) + length(galois_keys)), 0) AS n FROM he_public_keys WHERE dataset_id = $1',
+      [dataset],
+    )) ?? 0
+  return {
+    dataset,
+    profileId: row.profile_id,
+    profileJson: row.profile,
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+    publicBytes: bytes,
+  }
 }
 
 /** Per context, in order. */
@@ -70,11 +95,21 @@ export async function storedContextKeys(db: Sql, dataset: string): Promise<Store
     'SELECT context, public_key, galois_keys, galois_steps FROM he_public_keys WHERE dataset_id = $1 ORDER BY context',
     [dataset],
   )
-  return rows.map((r) => ({ publicKey: new Uint8Array(r.public_key), galoisKeys: new Uint8Array(r.galois_keys), galoisSteps: JSON.parse(r.galois_steps) as number[] }))
+  return rows.map((r) => ({
+    publicKey: new Uint8Array(r.public_key),
+    galoisKeys: new Uint8Array(r.galois_keys),
+    galoisSteps: JSON.parse(r.galois_steps) as number[],
+  }))
 }
 
 /** How an upload's he columns were encrypted, or null for an upload without he columns. */
-export async function uploadEncryption(db: Sql, uploadId: number): Promise<{ profileId: string; encryptedBy: 'owner' | 'service' } | null> {
-  const row = await db.get<{ profile_id: string; encrypted_by: 'owner' | 'service' }>('SELECT profile_id, encrypted_by FROM he_uploads WHERE upload_id = $1', [uploadId])
+export async function uploadEncryption(
+  db: Sql,
+  uploadId: number,
+): Promise<{ profileId: string; encryptedBy: 'owner' | 'service' } | null> {
+  const row = await db.get<{ profile_id: string; encrypted_by: 'owner' | 'service' }>(
+    'SELECT profile_id, encrypted_by FROM he_uploads WHERE upload_id = $1',
+    [uploadId],
+  )
   return row ? { profileId: row.profile_id, encryptedBy: row.encrypted_by } : null
 }

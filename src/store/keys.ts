@@ -74,18 +74,24 @@ export async function createKey(db: Sql, input: { name: string; role: Role }, ac
         { name: input.name },
       )
     }
-    await db.run('INSERT INTO principals (id, name, role, created_at, created_by) VALUES ($1, $2, $3, $4, $5)', [principalId, input.name, input.role, now, actor.principal])
-    // Two nodes creating the same name at once: the unique index on active names refuses the second, whole.
-    await db.run('INSERT INTO api_keys (key_id, principal_id, name, role, key_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
-      keyId,
+    await db.run('INSERT INTO principals (id, name, role, created_at, created_by) VALUES ($1, $2, $3, $4, $5)', [
       principalId,
       input.name,
       input.role,
-      hashKey(key),
       now,
       actor.principal,
     ])
-    await appendAudit(db, { actor, action: 'key.create', outcome: 'ok', detail: { name: input.name, role: input.role, keyId, principal: principalId } })
+    // Two nodes creating the same name at once: the unique index on active names refuses the second, whole.
+    await db.run(
+      'INSERT INTO api_keys (key_id, principal_id, name, role, key_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [keyId, principalId, input.name, input.role, hashKey(key), now, actor.principal],
+    )
+    await appendAudit(db, {
+      actor,
+      action: 'key.create',
+      outcome: 'ok',
+      detail: { name: input.name, role: input.role, keyId, principal: principalId },
+    })
   })
   return { key, keyId, principalId, name: input.name, role: input.role }
 }
@@ -94,20 +100,23 @@ export async function createKey(db: Sql, input: { name: string; role: Role }, ac
 export async function rotateKey(db: Sql, name: string, actor: AuditActor): Promise<CreatedKey> {
   const { keyId, key } = newKey()
   return db.transaction(async (db) => {
-    const row = await db.get<{ key_id: string; principal_id: string; role: Role }>('SELECT key_id, principal_id, role FROM api_keys WHERE name = $1 AND revoked_at IS NULL FOR UPDATE', [name])
+    const row = await db.get<{ key_id: string; principal_id: string; role: Role }>(
+      'SELECT key_id, principal_id, role FROM api_keys WHERE name = $1 AND revoked_at IS NULL FOR UPDATE',
+      [name],
+    )
     if (!row) throw new VeilboxError('VEILBOX_ERR_KEY_NOT_FOUND', `no active key named "${name}" to rotate`, { name })
     const now = new Date().toISOString()
     await db.run('UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2', [now, row.key_id])
-    await db.run('INSERT INTO api_keys (key_id, principal_id, name, role, key_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
-      keyId,
-      row.principal_id,
-      name,
-      row.role,
-      hashKey(key),
-      now,
-      actor.principal,
-    ])
-    await appendAudit(db, { actor, action: 'key.rotate', outcome: 'ok', detail: { name, role: row.role, keyId, previous: row.key_id, principal: row.principal_id } })
+    await db.run(
+      'INSERT INTO api_keys (key_id, principal_id, name, role, key_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [keyId, row.principal_id, name, row.role, hashKey(key), now, actor.principal],
+    )
+    await appendAudit(db, {
+      actor,
+      action: 'key.rotate',
+      outcome: 'ok',
+      detail: { name, role: row.role, keyId, previous: row.key_id, principal: row.principal_id },
+    })
     return { key, keyId, principalId: row.principal_id, name, role: row.role }
   })
 }
@@ -120,27 +129,51 @@ export async function authenticate(db: Sql, presented: string): Promise<Principa
     [m[1]!],
   )
   if (!row) return null
-  return timingSafeEqual(hashKey(presented), row.key_hash) ? { id: row.principal_id, name: row.name, role: row.role, keyId: row.key_id } : null
+  return timingSafeEqual(hashKey(presented), row.key_hash)
+    ? { id: row.principal_id, name: row.name, role: row.role, keyId: row.key_id }
+    : null
 }
 
 type KeyRow = { key_id: string; principal_id: string; name: string; role: Role; created_at: string; created_by: string }
-const keyInfo = (r: KeyRow): KeyInfo => ({ keyId: r.key_id, principalId: r.principal_id, name: r.name, role: r.role, createdAt: r.created_at, createdBy: r.created_by })
+const keyInfo = (r: KeyRow): KeyInfo => ({
+  keyId: r.key_id,
+  principalId: r.principal_id,
+  name: r.name,
+  role: r.role,
+  createdAt: r.created_at,
+  createdBy: r.created_by,
+})
 
 export async function listKeys(db: Sql): Promise<KeyInfo[]> {
-  const rows = await db.all<KeyRow>('SELECT key_id, principal_id, name, role, created_at, created_by FROM api_keys WHERE revoked_at IS NULL ORDER BY name')
+  const rows = await db.all<KeyRow>(
+    'SELECT key_id, principal_id, name, role, created_at, created_by FROM api_keys WHERE revoked_at IS NULL ORDER BY name',
+  )
   return rows.map(keyInfo)
 }
 
 export async function revokeKey(db: Sql, name: string, actor: AuditActor): Promise<KeyInfo> {
   return db.transaction(async (db) => {
-    const row = await db.get<KeyRow>('SELECT key_id, principal_id, name, role, created_at, created_by FROM api_keys WHERE name = $1 AND revoked_at IS NULL FOR UPDATE', [name])
+    const row = await db.get<KeyRow>(
+      'SELECT key_id, principal_id, name, role, created_at, created_by FROM api_keys WHERE name = $1 AND revoked_at IS NULL FOR UPDATE',
+      [name],
+    )
     if (!row) throw new VeilboxError('VEILBOX_ERR_KEY_NOT_FOUND', `no active key named "${name}"`, { name })
     await db.run('UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2', [new Date().toISOString(), row.key_id])
-    await appendAudit(db, { actor, action: 'key.revoke', outcome: 'ok', detail: { name, role: row.role, keyId: row.key_id, principal: row.principal_id } })
+    await appendAudit(db, {
+      actor,
+      action: 'key.revoke',
+      outcome: 'ok',
+      detail: { name, role: row.role, keyId: row.key_id, principal: row.principal_id },
+    })
     return keyInfo(row)
   })
 }
 
 export async function countKeys(db: Sql, role?: Role): Promise<number> {
-  return (await db.value<number>('SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND ($1::text IS NULL OR role = $1)', [role ?? null])) ?? 0
+  return (
+    (await db.value<number>(
+      'SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL AND ($1::text IS NULL OR role = $1)',
+      [role ?? null],
+    )) ?? 0
+  )
 }

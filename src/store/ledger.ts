@@ -52,7 +52,13 @@ export function ledgerOf(row: LedgerRow): Ledger {
  * false (and changes nothing) when the charge does not fit or the rho moved.
  * Run it inside the release transaction, after locking the row (FOR UPDATE).
  */
-export async function guardedCharge(db: Sql, table: LedgerTable, id: string, charge: Charge, extraGuard = ''): Promise<boolean> {
+export async function guardedCharge(
+  db: Sql,
+  table: LedgerTable,
+  id: string,
+  charge: Charge,
+  extraGuard = '',
+): Promise<boolean> {
   const sql = `UPDATE ${table}
     SET epsilon_spent = epsilon_spent + $2, delta_spent = delta_spent + $3, rho_spent = rho_spent + $4
     WHERE ${KEY[table]} = $1

@@ -217,8 +217,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE datasets ADD COLUMN listed INTEGER NOT NULL DEFAULT 0 CHECK (listed IN (0, 1));
     `,
     run(db) {
-      const rows = db.prepare('SELECT dataset_id, version, sha256 FROM dataset_versions').all() as { dataset_id: string; version: number; sha256: string }[]
-      const set = db.prepare('UPDATE dataset_versions SET salt = ?, commitment = ? WHERE dataset_id = ? AND version = ?')
+      const rows = db.prepare('SELECT dataset_id, version, sha256 FROM dataset_versions').all() as {
+        dataset_id: string
+        version: number
+        sha256: string
+      }[]
+      const set = db.prepare(
+        'UPDATE dataset_versions SET salt = ?, commitment = ? WHERE dataset_id = ? AND version = ?',
+      )
       for (const r of rows) {
         const salt = randomBytes(32)
         set.run(salt, versionCommitment(salt, r.sha256), r.dataset_id, r.version)
@@ -266,13 +272,22 @@ export const MIGRATIONS: readonly Migration[] = [
     // Keys, grants and answers made before: one principal per name, as they were treated then.
     run(db) {
       const names = new Map<string, { role: string; created_at: string; created_by: string }>()
-      for (const r of db.prepare('SELECT name, role, created_at, created_by FROM api_keys ORDER BY created_at').all() as { name: string; role: string; created_at: string; created_by: string }[]) {
+      for (const r of db
+        .prepare('SELECT name, role, created_at, created_by FROM api_keys ORDER BY created_at')
+        .all() as { name: string; role: string; created_at: string; created_by: string }[]) {
         if (!names.has(r.name)) names.set(r.name, r)
       }
-      for (const r of db.prepare("SELECT analyst AS name, created_at, created_by FROM grants UNION SELECT analyst, created_at, 'system' FROM answers").all() as { name: string; created_at: string; created_by: string }[]) {
-        if (!names.has(r.name)) names.set(r.name, { role: 'analyst', created_at: r.created_at, created_by: r.created_by })
+      for (const r of db
+        .prepare(
+          "SELECT analyst AS name, created_at, created_by FROM grants UNION SELECT analyst, created_at, 'system' FROM answers",
+        )
+        .all() as { name: string; created_at: string; created_by: string }[]) {
+        if (!names.has(r.name))
+          names.set(r.name, { role: 'analyst', created_at: r.created_at, created_by: r.created_by })
       }
-      const insert = db.prepare('INSERT INTO principals (id, name, role, created_at, created_by) VALUES (?, ?, ?, ?, ?)')
+      const insert = db.prepare(
+        'INSERT INTO principals (id, name, role, created_at, created_by) VALUES (?, ?, ?, ?, ?)',
+      )
       for (const [name, r] of names) {
         const id = newPrincipalId()
         insert.run(id, name, r.role, r.created_at, r.created_by)

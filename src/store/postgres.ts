@@ -25,7 +25,11 @@ const NUMERIC = 1700
 
 function exactNumber(text: string): number {
   const n = Number(text)
-  if (!Number.isSafeInteger(n)) throw new VeilboxError('VEILBOX_ERR_INTERNAL', `a stored integer (${text}) is beyond 2^53 and cannot be read exactly`)
+  if (!Number.isSafeInteger(n))
+    throw new VeilboxError(
+      'VEILBOX_ERR_INTERNAL',
+      `a stored integer (${text}) is beyond 2^53 and cannot be read exactly`,
+    )
   return n
 }
 
@@ -48,12 +52,19 @@ function nameOf(text: string): string {
 }
 
 function values(params: readonly Param[]): unknown[] {
-  return params.map((v) => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v))
+  return params.map((v) =>
+    v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v,
+  )
 }
 
 type Client = pg.Pool | pg.PoolClient
 
-async function query(client: Client, text: string, params: readonly Param[], rowMode?: 'array'): Promise<pg.QueryResult> {
+async function query(
+  client: Client,
+  text: string,
+  params: readonly Param[],
+  rowMode?: 'array',
+): Promise<pg.QueryResult> {
   try {
     return await client.query({ name: nameOf(text), text, values: values(params), ...(rowMode ? { rowMode } : {}) })
   } catch (err) {
@@ -64,8 +75,16 @@ async function query(client: Client, text: string, params: readonly Param[], row
 /** PostgreSQL's own errors keep their SQLSTATE in `code`; a failed connection says what, never the URL's credentials. */
 function fromPg(err: unknown): unknown {
   const code = (err as { code?: string }).code
-  if (typeof code === 'string' && /^(ECONNREFUSED|ENOENT|ETIMEDOUT|EHOSTUNREACH|ECONNRESET|57P0[1-3]|08\d\d\d)$/.test(code)) {
-    return new VeilboxError('VEILBOX_ERR_STORE_UNAVAILABLE', 'the database is not reachable; retry shortly', {}, { cause: err, headers: { 'retry-after': '2' } })
+  if (
+    typeof code === 'string' &&
+    /^(ECONNREFUSED|ENOENT|ETIMEDOUT|EHOSTUNREACH|ECONNRESET|57P0[1-3]|08\d\d\d)$/.test(code)
+  ) {
+    return new VeilboxError(
+      'VEILBOX_ERR_STORE_UNAVAILABLE',
+      'the database is not reachable; retry shortly',
+      {},
+      { cause: err, headers: { 'retry-after': '2' } },
+    )
   }
   return err
 }
@@ -294,8 +313,16 @@ export class PgDatabase extends PgStatements implements Database {
       let outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
       await this.attempts(async (tx, client) => {
         outcomes = []
-        if (grants.length > 0) await client.query({ text: 'SELECT id FROM grants WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', values: [grants] })
-        if (budgets.length > 0) await client.query({ text: 'SELECT dataset_id FROM dataset_budgets WHERE dataset_id = ANY($1::text[]) ORDER BY dataset_id FOR UPDATE', values: [budgets] })
+        if (grants.length > 0)
+          await client.query({
+            text: 'SELECT id FROM grants WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE',
+            values: [grants],
+          })
+        if (budgets.length > 0)
+          await client.query({
+            text: 'SELECT dataset_id FROM dataset_budgets WHERE dataset_id = ANY($1::text[]) ORDER BY dataset_id FOR UPDATE',
+            values: [budgets],
+          })
         for (const item of batch) {
           try {
             outcomes.push({ ok: true, value: await tx.item(item.fn) })
@@ -330,7 +357,8 @@ export class PgDatabase extends PgStatements implements Database {
   /** Waits for the writes queued and the batch in flight, then ends the pool. */
   async close(): Promise<void> {
     if (this.closed) return
-    while (this.scheduled || this.running || this.pending.length > 0) await new Promise<void>((resolve) => setTimeout(resolve, 5))
+    while (this.scheduled || this.running || this.pending.length > 0)
+      await new Promise<void>((resolve) => setTimeout(resolve, 5))
     this.closed = true
     await this.pool.end()
   }
@@ -344,12 +372,18 @@ async function migrate(db: PgDatabase, migrations: readonly PgMigration[]): Prom
       await client.query('BEGIN')
       try {
         await client.query("SELECT pg_advisory_xact_lock(hashtext('veilbox.migrate'))")
-        await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)')
+        await client.query(
+          'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)',
+        )
         const done = await client.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version])
         if (done.rowCount === 0) {
           // The simple protocol: a migration is several statements in one text.
           await client.query(m.sql)
-          await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, new Date().toISOString()])
+          await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+            m.version,
+            m.name,
+            new Date().toISOString(),
+          ])
         }
         await client.query('COMMIT')
       } catch (err) {

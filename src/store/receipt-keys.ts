@@ -21,7 +21,10 @@ export interface SigningKey {
 
 /** A key id names a public key: the first 16 hex digits of SHA-256 over its DER form. */
 export function keyIdOf(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16)
+  return createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex')
+    .slice(0, 16)
 }
 
 export function loadOrCreateSigningKey(dataDir: string): SigningKey {
@@ -47,23 +50,42 @@ const SIGNING_KEY_NAME = 'receipt-signing-key'
  * sealed by `box` (the store keeps bytes it cannot read). The first node to
  * start makes it; the others, and every later start, open it.
  */
-export async function loadOrCreateStoredSigningKey(db: Sql, box: { seal(plain: Buffer): Buffer; open(sealed: Buffer): Buffer }): Promise<SigningKey> {
-  let row = await db.get<{ sealed: Buffer; created_at: string }>('SELECT sealed, created_at FROM service_keys WHERE name = $1', [SIGNING_KEY_NAME])
+export async function loadOrCreateStoredSigningKey(
+  db: Sql,
+  box: { seal(plain: Buffer): Buffer; open(sealed: Buffer): Buffer },
+): Promise<SigningKey> {
+  let row = await db.get<{ sealed: Buffer; created_at: string }>(
+    'SELECT sealed, created_at FROM service_keys WHERE name = $1',
+    [SIGNING_KEY_NAME],
+  )
   if (row === undefined) {
     const { privateKey } = generateKeyPairSync('ed25519')
     const pem = Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string)
     // Two nodes starting together: the first insert stands, and both read it back.
-    await db.run('INSERT INTO service_keys (name, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING', [SIGNING_KEY_NAME, box.seal(pem), new Date().toISOString()])
-    row = (await db.get<{ sealed: Buffer; created_at: string }>('SELECT sealed, created_at FROM service_keys WHERE name = $1', [SIGNING_KEY_NAME]))!
+    await db.run(
+      'INSERT INTO service_keys (name, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING',
+      [SIGNING_KEY_NAME, box.seal(pem), new Date().toISOString()],
+    )
+    row = (await db.get<{ sealed: Buffer; created_at: string }>(
+      'SELECT sealed, created_at FROM service_keys WHERE name = $1',
+      [SIGNING_KEY_NAME],
+    ))!
   }
   return signingKeyOf(createPrivateKey(box.open(row.sealed).toString('utf8')), 'the stored signing key', row.created_at)
 }
 
 /** Seals the stored signing key again under another secret, in one statement (`veilbox secret rotate`). */
-export async function resealStoredKeys(db: Sql, from: { open(sealed: Buffer): Buffer }, to: { seal(plain: Buffer): Buffer }): Promise<number> {
+export async function resealStoredKeys(
+  db: Sql,
+  from: { open(sealed: Buffer): Buffer },
+  to: { seal(plain: Buffer): Buffer },
+): Promise<number> {
   return db.transaction(async (tx) => {
-    const rows = await tx.all<{ name: string; sealed: Buffer }>('SELECT name, sealed FROM service_keys ORDER BY name FOR UPDATE')
-    for (const r of rows) await tx.run('UPDATE service_keys SET sealed = $1 WHERE name = $2', [to.seal(from.open(r.sealed)), r.name])
+    const rows = await tx.all<{ name: string; sealed: Buffer }>(
+      'SELECT name, sealed FROM service_keys ORDER BY name FOR UPDATE',
+    )
+    for (const r of rows)
+      await tx.run('UPDATE service_keys SET sealed = $1 WHERE name = $2', [to.seal(from.open(r.sealed)), r.name])
     return rows.length
   })
 }

@@ -96,7 +96,10 @@ export interface OpenTx extends Sql {
  * items added inside it.
  */
 export class DeferredWork {
-  private readonly kinds = new Map<object, { items: unknown[]; flush: (tx: Sql, items: readonly unknown[]) => Promise<void> }>()
+  private readonly kinds = new Map<
+    object,
+    { items: unknown[]; flush: (tx: Sql, items: readonly unknown[]) => Promise<void> }
+  >()
 
   add<T>(kind: object, item: T, flush: (tx: Sql, items: readonly T[]) => Promise<void>): void {
     let k = this.kinds.get(kind)

@@ -4,7 +4,15 @@ import { promisify } from 'node:util'
 import BetterSqlite3 from 'better-sqlite3'
 import type { Statement } from 'better-sqlite3'
 import { MIGRATIONS, type Migration } from './migrations.js'
-import { DeferredWork, placeholderOrder, type Database, type OpenTx, type Param, type Sql, type TxOptions } from './sql.js'
+import {
+  DeferredWork,
+  placeholderOrder,
+  type Database,
+  type OpenTx,
+  type Param,
+  type Sql,
+  type TxOptions,
+} from './sql.js'
 
 /**
  * The embedded store: one SQLite file in the data directory, WAL mode,
@@ -56,7 +64,16 @@ function bind(order: readonly number[], params: readonly Param[]): unknown[] {
   const out = new Array<unknown>(order.length)
   for (let i = 0; i < order.length; i++) {
     const v = params[order[i]!]
-    out[i] = typeof v === 'boolean' ? (v ? 1 : 0) : v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v === undefined ? null : v
+    out[i] =
+      typeof v === 'boolean'
+        ? v
+          ? 1
+          : 0
+        : v instanceof Uint8Array && !Buffer.isBuffer(v)
+          ? Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+          : v === undefined
+            ? null
+            : v
   }
   return out
 }

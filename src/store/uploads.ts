@@ -30,7 +30,10 @@ export interface CiphertextWrite {
 /** A new upload in staging; its id. */
 export async function startUpload(db: Sql, dataset: string): Promise<number> {
   return db.transaction(async (tx) => {
-    const id = await tx.value<number>("INSERT INTO uploads (dataset_id, state, started_at) VALUES ($1, 'staging', $2) RETURNING id", [dataset, new Date().toISOString()])
+    const id = await tx.value<number>(
+      "INSERT INTO uploads (dataset_id, state, started_at) VALUES ($1, 'staging', $2) RETURNING id",
+      [dataset, new Date().toISOString()],
+    )
     return id!
   })
 }
@@ -46,15 +49,10 @@ export async function stageChunks(db: Sql, uploadId: number, chunks: readonly Ch
   await db.transaction(
     async (tx) => {
       for (const c of chunks) {
-        await tx.run('INSERT INTO column_chunks (upload_id, column_name, chunk, rows, encoding, data, nulls) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
-          uploadId,
-          c.column,
-          c.chunk,
-          c.rows,
-          c.encoding,
-          c.data,
-          c.nulls,
-        ])
+        await tx.run(
+          'INSERT INTO column_chunks (upload_id, column_name, chunk, rows, encoding, data, nulls) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+          [uploadId, c.column, c.chunk, c.rows, c.encoding, c.data, c.nulls],
+        )
       }
     },
     { staging: true },
@@ -66,7 +64,10 @@ export async function stageCiphertexts(db: Sql, uploadId: number, ciphers: reado
   await db.transaction(
     async (tx) => {
       for (const c of ciphers) {
-        await tx.run('INSERT INTO he_ciphertexts (upload_id, column_name, kind, context, batch, data) VALUES ($1, $2, $3, $4, $5, $6)', [uploadId, c.column, c.kind, c.context, c.batch, c.data])
+        await tx.run(
+          'INSERT INTO he_ciphertexts (upload_id, column_name, kind, context, batch, data) VALUES ($1, $2, $3, $4, $5, $6)',
+          [uploadId, c.column, c.kind, c.context, c.batch, c.data],
+        )
       }
     },
     { staging: true },
@@ -96,21 +97,37 @@ export interface VersionCommit {
 export async function commitVersion(db: Sql, v: VersionCommit): Promise<number> {
   return db.transaction(async (tx) => {
     await tx.run('SELECT id FROM datasets WHERE id = $1 FOR UPDATE', [v.dataset])
-    const next = ((await tx.value<number | null>('SELECT MAX(version) AS v FROM dataset_versions WHERE dataset_id = $1', [v.dataset])) ?? 0) + 1
-    for (const d of v.dictionaries) await tx.run('INSERT INTO column_dictionaries (upload_id, column_name, dictionary) VALUES ($1, $2, $3)', [v.uploadId, d.column, d.json])
-    if (v.encryption !== null) await tx.run('INSERT INTO he_uploads (upload_id, profile_id, encrypted_by) VALUES ($1, $2, $3)', [v.uploadId, v.encryption.profileId, v.encryption.encryptedBy])
+    const next =
+      ((await tx.value<number | null>('SELECT MAX(version) AS v FROM dataset_versions WHERE dataset_id = $1', [
+        v.dataset,
+      ])) ?? 0) + 1
+    for (const d of v.dictionaries)
+      await tx.run('INSERT INTO column_dictionaries (upload_id, column_name, dictionary) VALUES ($1, $2, $3)', [
+        v.uploadId,
+        d.column,
+        d.json,
+      ])
+    if (v.encryption !== null)
+      await tx.run('INSERT INTO he_uploads (upload_id, profile_id, encrypted_by) VALUES ($1, $2, $3)', [
+        v.uploadId,
+        v.encryption.profileId,
+        v.encryption.encryptedBy,
+      ])
     await tx.run("UPDATE uploads SET state = 'committed' WHERE id = $1", [v.uploadId])
-    await tx.run('INSERT INTO dataset_versions (dataset_id, version, upload_id, rows, sha256, salt, commitment, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
-      v.dataset,
-      next,
-      v.uploadId,
-      v.rows,
-      v.sha256,
-      v.salt,
-      v.commitment,
-      new Date().toISOString(),
-      v.actor.principal,
-    ])
+    await tx.run(
+      'INSERT INTO dataset_versions (dataset_id, version, upload_id, rows, sha256, salt, commitment, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      [
+        v.dataset,
+        next,
+        v.uploadId,
+        v.rows,
+        v.sha256,
+        v.salt,
+        v.commitment,
+        new Date().toISOString(),
+        v.actor.principal,
+      ],
+    )
     await appendAudit(tx, {
       actor: v.actor,
       action: 'dataset.version.create',
@@ -139,14 +156,27 @@ export async function discardUpload(db: Sql, uploadId: number): Promise<void> {
 
 /** Uploads in staging that started before `before` (ISO time). */
 export async function stagingUploads(db: Sql, before: string): Promise<number[]> {
-  return (await db.all<{ id: number }>("SELECT id FROM uploads WHERE state = 'staging' AND started_at < $1 ORDER BY id", [before])).map((r) => r.id)
+  return (
+    await db.all<{ id: number }>("SELECT id FROM uploads WHERE state = 'staging' AND started_at < $1 ORDER BY id", [
+      before,
+    ])
+  ).map((r) => r.id)
 }
 
 /** Every ciphertext of an upload with its bytes, a page at a time. */
-export async function* ciphertextsWithData(db: Sql, uploadId: number): AsyncGenerator<{ column_name: string; kind: 'values' | 'squares'; context: number; batch: number; data: Buffer }> {
+export async function* ciphertextsWithData(
+  db: Sql,
+  uploadId: number,
+): AsyncGenerator<{ column_name: string; kind: 'values' | 'squares'; context: number; batch: number; data: Buffer }> {
   let after: [string, string, number, number] = ['', '', -1, -1]
   for (;;) {
-    const page = await db.all<{ column_name: string; kind: 'values' | 'squares'; context: number; batch: number; data: Buffer }>(
+    const page = await db.all<{
+      column_name: string
+      kind: 'values' | 'squares'
+      context: number
+      batch: number
+      data: Buffer
+    }>(
       `SELECT column_name, kind, context, batch, data FROM he_ciphertexts
        WHERE upload_id = $1 AND (column_name > $2 OR (column_name = $2 AND (kind > $3 OR (kind = $3 AND (context > $4 OR (context = $4 AND batch > $5))))))
        ORDER BY column_name, kind, context, batch LIMIT 64`,

@@ -15,18 +15,42 @@ export interface UsageRow {
   readonly datasetEpsilonMicro: number
 }
 
-const toMicro = (s: string | null | undefined): number => (s === null || s === undefined ? 0 : Math.round(Number(s) * 1e6))
+const toMicro = (s: string | null | undefined): number =>
+  s === null || s === undefined ? 0 : Math.round(Number(s) * 1e6)
 
 /** Released answers of a dataset, per grant, purpose and UTC day. */
 export async function datasetUsage(db: Sql, dataset: string): Promise<UsageRow[]> {
-  const rows = await db.all<{ grant_id: string | null; purpose: string | null; day: string; charged_epsilon: string | null; detail: string | null }>(
+  const rows = await db.all<{
+    grant_id: string | null
+    purpose: string | null
+    day: string
+    charged_epsilon: string | null
+    detail: string | null
+  }>(
     "SELECT grant_id, purpose, substr(time, 1, 10) AS day, charged_epsilon, detail FROM audit_log WHERE dataset = $1 AND action = 'query.release' ORDER BY seq",
     [dataset],
   )
-  const out = new Map<string, { grant: string | null; purpose: string | null; day: string; queries: number; epsilonMicro: number; datasetEpsilonMicro: number }>()
+  const out = new Map<
+    string,
+    {
+      grant: string | null
+      purpose: string | null
+      day: string
+      queries: number
+      epsilonMicro: number
+      datasetEpsilonMicro: number
+    }
+  >()
   for (const r of rows) {
     const key = `${r.grant_id}\u0000${r.purpose}\u0000${r.day}`
-    const e = out.get(key) ?? { grant: r.grant_id, purpose: r.purpose, day: r.day, queries: 0, epsilonMicro: 0, datasetEpsilonMicro: 0 }
+    const e = out.get(key) ?? {
+      grant: r.grant_id,
+      purpose: r.purpose,
+      day: r.day,
+      queries: 0,
+      epsilonMicro: 0,
+      datasetEpsilonMicro: 0,
+    }
     const detail = r.detail === null ? {} : (JSON.parse(r.detail) as { dataset?: { epsilon?: number } })
     e.queries += 1
     e.epsilonMicro += toMicro(r.charged_epsilon)
@@ -37,7 +61,10 @@ export async function datasetUsage(db: Sql, dataset: string): Promise<UsageRow[]
 }
 
 /** How many answers each grant released and how many queries it had refused, from the chain. */
-export async function grantQueryCounts(db: Sql, grants: readonly string[]): Promise<Map<string, { released: number; cached: number; refused: number }>> {
+export async function grantQueryCounts(
+  db: Sql,
+  grants: readonly string[],
+): Promise<Map<string, { released: number; cached: number; refused: number }>> {
   const counts = new Map(grants.map((g) => [g, { released: 0, cached: 0, refused: 0 }]))
   if (grants.length === 0) return counts
   const rows = await db.all<{ grant_id: string; action: string; n: number }>(

@@ -17,7 +17,12 @@ t.test('a /v1 route without a key is refused with 401 problem+json', async (t) =
 
 t.test('an unknown, malformed or revoked key is refused with 401', async (t) => {
   const { call, app, keys } = await testApp(t)
-  for (const header of ['Bearer nonsense', 'Basic abc', `Bearer ${keys.analyst.slice(0, -2)}xx`, `Bearer vbx_000000000000_${'a'.repeat(43)}`]) {
+  for (const header of [
+    'Bearer nonsense',
+    'Basic abc',
+    `Bearer ${keys.analyst.slice(0, -2)}xx`,
+    `Bearer vbx_000000000000_${'a'.repeat(43)}`,
+  ]) {
     const res = await app.inject({ method: 'GET', url: '/v1/datasets', headers: { authorization: header } })
     t.equal(res.statusCode, 401, header)
     t.equal(res.json().code, 'VEILBOX_ERR_AUTH_INVALID_KEY')
@@ -41,14 +46,25 @@ t.test('a valid key of the wrong role gets 403 naming the roles that may', async
 
 t.test('the bearer scheme is case-insensitive and the key is taken exactly', async (t) => {
   const { app, keys } = await testApp(t)
-  const res = await app.inject({ method: 'GET', url: '/v1/datasets', headers: { authorization: `bearer ${keys.analyst}` } })
+  const res = await app.inject({
+    method: 'GET',
+    url: '/v1/datasets',
+    headers: { authorization: `bearer ${keys.analyst}` },
+  })
   t.equal(res.statusCode, 200)
 })
 
 t.test('a /v1 route that does not declare its roles stops the app from starting', async (t) => {
   const { default: auth } = await import('../../src/api/plugins/auth.js')
   const app = Fastify()
-  await app.register(fp(async (a) => { a.decorate('db', {} as never) }, { name: 'db' }))
+  await app.register(
+    fp(
+      async (a) => {
+        a.decorate('db', {} as never)
+      },
+      { name: 'db' },
+    ),
+  )
   await app.register(auth)
   t.throws(() => app.get('/v1/forgotten', async () => 'open'), /route GET \/v1\/forgotten must declare config\.roles/)
   t.doesNotThrow(() => app.get('/v1/declared', { config: { roles: 'any' } }, async () => 'ok'))

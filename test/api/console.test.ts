@@ -4,7 +4,12 @@ import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import { errorsEn } from '../../console/src/i18n/errors-en.js'
 import { errorsZh } from '../../console/src/i18n/errors-zh.js'
-import consolePlugin, { CONSOLE_CSP, DEFAULT_CONSOLE_ROOT, IMMUTABLE, REVALIDATE } from '../../src/api/plugins/console.js'
+import consolePlugin, {
+  CONSOLE_CSP,
+  DEFAULT_CONSOLE_ROOT,
+  IMMUTABLE,
+  REVALIDATE,
+} from '../../src/api/plugins/console.js'
 import errors from '../../src/http/errors.js'
 import { ERROR_CODES } from '../../src/errors/codes.js'
 import { tempDir, testApp } from '../helpers/app.js'
@@ -13,7 +18,10 @@ import { tempDir, testApp } from '../helpers/app.js'
 function fixture(t: Test): string {
   const root = tempDir(t, 'veilbox-console-')
   fs.mkdirSync(path.join(root, 'assets'))
-  fs.writeFileSync(path.join(root, 'index.html'), '<!doctype html><script type="module" src="/console/assets/index-abc123.js"></script>')
+  fs.writeFileSync(
+    path.join(root, 'index.html'),
+    '<!doctype html><script type="module" src="/console/assets/index-abc123.js"></script>',
+  )
   fs.writeFileSync(path.join(root, 'assets', 'index-abc123.js'), 'console.log("hi")')
   fs.writeFileSync(path.join(root, 'favicon.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>')
   fs.writeFileSync(path.join(root, '.secret'), 'not for the web')
@@ -54,7 +62,12 @@ t.test('serves index.html revalidated, hashed assets immutable, under the consol
 
 t.test('refuses what is not part of the build', async (t) => {
   const app = await bare(t, fixture(t))
-  for (const url of ['/console/assets/nope.js', '/console/.secret', '/console/../package.json', '/console/%2e%2e/package.json']) {
+  for (const url of [
+    '/console/assets/nope.js',
+    '/console/.secret',
+    '/console/../package.json',
+    '/console/%2e%2e/package.json',
+  ]) {
     const res = await app.inject({ url })
     t.ok(res.statusCode === 404 || res.statusCode === 403, `${url} is refused (${res.statusCode})`)
     t.notMatch(res.body, /not for the web|"name": "veilbox"/, `${url} leaks nothing`)

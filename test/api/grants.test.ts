@@ -9,20 +9,42 @@ t.test('an operator creates, lists, reads and revokes grants; analysts see only 
   const created = await qa.call('operator', {
     method: 'POST',
     url: '/v1/grants',
-    payload: { analyst: 'bob', dataset: qa.dataset, purpose: 'hospital capacity planning', columns: ['district', 'age'], aggregates: ['count', 'avg'], epsilon: 2, expiresAt: future() },
+    payload: {
+      analyst: 'bob',
+      dataset: qa.dataset,
+      purpose: 'hospital capacity planning',
+      columns: ['district', 'age'],
+      aggregates: ['count', 'avg'],
+      epsilon: 2,
+      expiresAt: future(),
+    },
   })
   t.equal(created.statusCode, 201, created.body)
   const g = created.json()
-  t.match(g, { analyst: 'bob', dataset: qa.dataset, purpose: 'hospital capacity planning', columns: ['district', 'age'], aggregates: ['count', 'avg'], status: 'active', revokedAt: null })
+  t.match(g, {
+    analyst: 'bob',
+    dataset: qa.dataset,
+    purpose: 'hospital capacity planning',
+    columns: ['district', 'age'],
+    aggregates: ['count', 'avg'],
+    status: 'active',
+    revokedAt: null,
+  })
   t.same(g.budget.epsilon, { total: 2, spent: 0, remaining: 2 })
   t.same(g.budget.delta, { total: 0, spent: 0, remaining: 0 })
 
   const all = (await qa.call('operator', { method: 'GET', url: '/v1/grants' })).json().grants
   t.equal(all.length, 2)
   const mine = (await qa.call('analyst', { method: 'GET', url: '/v1/grants' })).json().grants
-  t.same(mine.map((x: { analyst: string }) => x.analyst), ['alice'])
+  t.same(
+    mine.map((x: { analyst: string }) => x.analyst),
+    ['alice'],
+  )
   const filtered = (await qa.call('operator', { method: 'GET', url: '/v1/grants?analyst=bob' })).json().grants
-  t.same(filtered.map((x: { id: string }) => x.id), [g.id])
+  t.same(
+    filtered.map((x: { id: string }) => x.id),
+    [g.id],
+  )
   const peek = await qa.call('analyst', { method: 'GET', url: `/v1/grants/${g.id}` })
   t.equal(peek.statusCode, 403)
   t.equal(peek.json().code, 'VEILBOX_ERR_POLICY_NOT_YOUR_GRANT')
@@ -32,7 +54,9 @@ t.test('an operator creates, lists, reads and revokes grants; analysts see only 
   t.equal(revoked.json().status, 'revoked')
   const twice = await qa.call('operator', { method: 'DELETE', url: `/v1/grants/${g.id}` })
   t.equal(twice.json().code, 'VEILBOX_ERR_POLICY_GRANT_REVOKED')
-  const audit = (await qa.app.db.rows("SELECT action FROM audit_log WHERE action LIKE 'grant.%' ORDER BY seq")).map((r) => r[0])
+  const audit = (await qa.app.db.rows("SELECT action FROM audit_log WHERE action LIKE 'grant.%' ORDER BY seq")).map(
+    (r) => r[0],
+  )
   t.same(audit, ['grant.create', 'grant.create', 'grant.revoke'])
 })
 
@@ -56,7 +80,11 @@ t.test('bad grant requests are refused with the rule named', async (t) => {
     t.equal(res.json().code, code)
     t.match(res.json().detail, re)
   }
-  t.equal((await qa.call('operator', { method: 'GET', url: '/v1/grants' })).json().grants.length, 1, 'nothing was created')
+  t.equal(
+    (await qa.call('operator', { method: 'GET', url: '/v1/grants' })).json().grants.length,
+    1,
+    'nothing was created',
+  )
 })
 
 t.test('a query outside its grant is refused with 403 naming the reason', async (t) => {
@@ -66,24 +94,44 @@ t.test('a query outside its grant is refused with 403 naming the reason', async 
     await qa.call('operator', {
       method: 'POST',
       url: '/v1/grants',
-      payload: { analyst: 'alice', dataset: qa.dataset, purpose: 'ages only', columns: ['district', 'age'], aggregates: ['count', 'avg', 'median'], epsilon: 1, expiresAt: future() },
+      payload: {
+        analyst: 'alice',
+        dataset: qa.dataset,
+        purpose: 'ages only',
+        columns: ['district', 'age'],
+        aggregates: ['count', 'avg', 'median'],
+        epsilon: 1,
+        expiresAt: future(),
+      },
     })
   ).json().id
   const bobs = (
-    await qa.call('operator', { method: 'POST', url: '/v1/grants', payload: { analyst: 'bob', dataset: qa.dataset, purpose: 'bob', epsilon: 1, expiresAt: future() } })
+    await qa.call('operator', {
+      method: 'POST',
+      url: '/v1/grants',
+      payload: { analyst: 'bob', dataset: qa.dataset, purpose: 'bob', epsilon: 1, expiresAt: future() },
+    })
   ).json().id
-  const ask = (sql: string, grant: string) => qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql, grant, epsilon: 0.1 } })
+  const ask = (sql: string, grant: string) =>
+    qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql, grant, epsilon: 0.1 } })
 
   const col = await ask('SELECT AVG(income) FROM binzhou_households', narrow)
   t.equal(col.statusCode, 403)
   t.match(col.json(), { code: 'VEILBOX_ERR_POLICY_COLUMN_NOT_GRANTED', column: 'income' })
   const where = await ask('SELECT COUNT(*) FROM binzhou_households WHERE insured = TRUE', narrow)
-  t.match(where.json(), { code: 'VEILBOX_ERR_POLICY_COLUMN_NOT_GRANTED', column: 'insured' }, 'a WHERE column counts too')
+  t.match(
+    where.json(),
+    { code: 'VEILBOX_ERR_POLICY_COLUMN_NOT_GRANTED', column: 'insured' },
+    'a WHERE column counts too',
+  )
   const agg = await ask('SELECT SUM(age) FROM binzhou_households', narrow)
   t.match(agg.json(), { code: 'VEILBOX_ERR_POLICY_AGGREGATE_NOT_GRANTED', aggregate: 'sum' })
   const quant = await ask('SELECT QUANTILE(age, 0.9) FROM binzhou_households', narrow)
   t.match(quant.json(), { code: 'VEILBOX_ERR_POLICY_AGGREGATE_NOT_GRANTED' }, 'median does not allow other quantiles')
-  t.equal((await ask('SELECT district, MEDIAN(age), COUNT(*) FROM binzhou_households GROUP BY district', narrow)).statusCode, 200)
+  t.equal(
+    (await ask('SELECT district, MEDIAN(age), COUNT(*) FROM binzhou_households GROUP BY district', narrow)).statusCode,
+    200,
+  )
 
   const other = await ask('SELECT COUNT(*) FROM binzhou_households', bobs)
   t.equal(other.statusCode, 403)
@@ -109,17 +157,41 @@ t.test('dataset budgets: set, read, and never below what is spent', async (t) =>
   const qa = await queryApp(t)
   const read = await qa.call('analyst', { method: 'GET', url: `/v1/datasets/${qa.dataset}/budget` })
   t.equal(read.statusCode, 200)
-  t.match(read.json(), { dataset: qa.dataset, epsilon: { total: 100, spent: 0, remaining: 100 }, delta: { total: 0.00001 } })
-  await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 2 } })
-  const low = await qa.call('operator', { method: 'PUT', url: `/v1/datasets/${qa.dataset}/budget`, payload: { epsilon: 1, delta: 0 } })
+  t.match(read.json(), {
+    dataset: qa.dataset,
+    epsilon: { total: 100, spent: 0, remaining: 100 },
+    delta: { total: 0.00001 },
+  })
+  await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 2 },
+  })
+  const low = await qa.call('operator', {
+    method: 'PUT',
+    url: `/v1/datasets/${qa.dataset}/budget`,
+    payload: { epsilon: 1, delta: 0 },
+  })
   t.equal(low.statusCode, 409)
   t.equal(low.json().code, 'VEILBOX_ERR_BUDGET_BELOW_SPENT')
-  const raised = await qa.call('operator', { method: 'PUT', url: `/v1/datasets/${qa.dataset}/budget`, payload: { epsilon: 50, delta: 0.00001 } })
+  const raised = await qa.call('operator', {
+    method: 'PUT',
+    url: `/v1/datasets/${qa.dataset}/budget`,
+    payload: { epsilon: 50, delta: 0.00001 },
+  })
   t.equal(raised.statusCode, 200)
   t.match(raised.json(), { epsilon: { total: 50, spent: 2, remaining: 48 } })
-  const analyst = await qa.call('analyst', { method: 'PUT', url: `/v1/datasets/${qa.dataset}/budget`, payload: { epsilon: 1e6 } })
+  const analyst = await qa.call('analyst', {
+    method: 'PUT',
+    url: `/v1/datasets/${qa.dataset}/budget`,
+    payload: { epsilon: 1e6 },
+  })
   t.equal(analyst.statusCode, 403)
-  const bad = await qa.call('operator', { method: 'PUT', url: `/v1/datasets/${qa.dataset}/budget`, payload: { epsilon: -1 } })
+  const bad = await qa.call('operator', {
+    method: 'PUT',
+    url: `/v1/datasets/${qa.dataset}/budget`,
+    payload: { epsilon: -1 },
+  })
   t.equal(bad.statusCode, 400)
   const audit = await qa.app.db.value<number>("SELECT COUNT(*) FROM audit_log WHERE action = 'budget.set'")
   t.equal(audit, 2, 'the initial set and the raise; the refused ones left no record')
@@ -127,27 +199,62 @@ t.test('dataset budgets: set, read, and never below what is spent', async (t) =>
 
 t.test('finding 8: totals round down and charges up, read exactly from their decimals', async (t) => {
   const qa = await queryApp(t)
-  const budget = await qa.call('operator', { method: 'PUT', url: `/v1/datasets/${qa.dataset}/budget`, payload: { epsilon: 100.0000001, delta: 0.9999999999999999 } })
+  const budget = await qa.call('operator', {
+    method: 'PUT',
+    url: `/v1/datasets/${qa.dataset}/budget`,
+    payload: { epsilon: 100.0000001, delta: 0.9999999999999999 },
+  })
   t.equal(budget.statusCode, 200, budget.body)
   t.equal(budget.json().epsilon.total, 100, 'epsilon 100.0000001 holds 100, not 100.000001')
-  t.equal(budget.json().delta.total, 0.999999999999999, 'delta 0.9999999999999999 holds 999999999999999 femto-units, not 1')
+  t.equal(
+    budget.json().delta.total,
+    0.999999999999999,
+    'delta 0.9999999999999999 holds 999999999999999 femto-units, not 1',
+  )
   t.equal(await qa.app.db.value<number>('SELECT delta_total FROM dataset_budgets'), 999_999_999_999_999)
   const grant = await qa.call('operator', {
     method: 'POST',
     url: '/v1/grants',
-    payload: { analyst: 'alice', dataset: qa.dataset, purpose: 'rounding', epsilon: 1.0000001, delta: 1e-9, expiresAt: '2099-01-01T00:00:00Z' },
+    payload: {
+      analyst: 'alice',
+      dataset: qa.dataset,
+      purpose: 'rounding',
+      epsilon: 1.0000001,
+      delta: 1e-9,
+      expiresAt: '2099-01-01T00:00:00Z',
+    },
   })
   t.equal(grant.statusCode, 201, grant.body)
   t.equal(grant.json().budget.epsilon.total, 1)
   const row = await qa.app.db.get('SELECT epsilon_total, delta_total FROM grants WHERE id = $1', [grant.json().id])
-  t.same(row, { epsilon_total: 1_000_000, delta_total: 1_000_000 }, '1e-9 is exactly 1,000,000 femto-units (float multiplication made it 1,000,001)')
-  const recorded = (await qa.app.db.value<string>("SELECT detail FROM audit_log WHERE action = 'grant.create' ORDER BY seq DESC LIMIT 1"))!
+  t.same(
+    row,
+    { epsilon_total: 1_000_000, delta_total: 1_000_000 },
+    '1e-9 is exactly 1,000,000 femto-units (float multiplication made it 1,000,001)',
+  )
+  const recorded = (await qa.app.db.value<string>(
+    "SELECT detail FROM audit_log WHERE action = 'grant.create' ORDER BY seq DESC LIMIT 1",
+  ))!
   t.match(JSON.parse(recorded), { epsilon: '1', delta: '1e-9' }, 'the chain records what the grant holds')
-  const tiny = await qa.call('operator', { method: 'POST', url: '/v1/grants', payload: { analyst: 'alice', dataset: qa.dataset, purpose: 'too small', epsilon: 1e-7, expiresAt: '2099-01-01T00:00:00Z' } })
+  const tiny = await qa.call('operator', {
+    method: 'POST',
+    url: '/v1/grants',
+    payload: {
+      analyst: 'alice',
+      dataset: qa.dataset,
+      purpose: 'too small',
+      epsilon: 1e-7,
+      expiresAt: '2099-01-01T00:00:00Z',
+    },
+  })
   t.equal(tiny.statusCode, 400)
   t.match(tiny.json(), { code: 'VEILBOX_ERR_POLICY_BAD_GRANT', detail: /below one micro-unit/ })
   // A charge rounds up: 1e-7 costs one micro-unit.
-  const answer = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: grant.json().id, epsilon: 0.0000001 } })
+  const answer = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: grant.json().id, epsilon: 0.0000001 },
+  })
   t.equal(answer.statusCode, 200, answer.body)
   t.same(answer.json().privacy.charged.grant, { epsilon: 0.000001, delta: 0 })
 })

@@ -18,10 +18,12 @@ t.test(`${QUERIES} encrypted queries grow resident memory by less than 50 MB`, a
   const up = await uploadClinic(ha, clinicRows(500), 'owner')
   const alice = (await authenticate(ha.app.db, ha.keys.analyst))!
   const run = async (i: number) => {
-    const res = await ha.app.queries.run(
-      alice,
-      { sql: `SELECT SUM(visits) FROM ${CLINIC_ID} WHERE insured = ${i % 2 === 0 ? 'TRUE' : 'FALSE'}`, grant: ha.grant, epsilon: 1 + i / 1e6, version: up.version },
-    )
+    const res = await ha.app.queries.run(alice, {
+      sql: `SELECT SUM(visits) FROM ${CLINIC_ID} WHERE insured = ${i % 2 === 0 ? 'TRUE' : 'FALSE'}`,
+      grant: ha.grant,
+      epsilon: 1 + i / 1e6,
+      version: up.version,
+    })
     if (res.cached) throw new Error(`query ${i} was answered from the store`)
   }
   // Warm-up: RSS climbs over the first hundred or so queries (JIT, heaps reaching their working size, SQLite's page cache), then stays flat.
@@ -39,7 +41,9 @@ t.test(`${QUERIES} encrypted queries grow resident memory by less than 50 MB`, a
   global.gc?.()
   const after = process.memoryUsage().rss
   const growth = (after - before) / 1024 / 1024
-  t.comment(`${QUERIES} queries in ${((Date.now() - started) / 1000).toFixed(1)} s; RSS ${(before / 1048576).toFixed(0)} MB -> ${(after / 1048576).toFixed(0)} MB (${growth.toFixed(1)} MB)`)
+  t.comment(
+    `${QUERIES} queries in ${((Date.now() - started) / 1000).toFixed(1)} s; RSS ${(before / 1048576).toFixed(0)} MB -> ${(after / 1048576).toFixed(0)} MB (${growth.toFixed(1)} MB)`,
+  )
   t.ok(growth < 50, `resident memory grew by ${growth.toFixed(1)} MB`)
   const decrypts = await ha.app.db.value<number>("SELECT COUNT(*) FROM audit_log WHERE action = 'custodian.decrypt'")
   t.equal(decrypts, QUERIES + WARMUP, 'every query was decrypted by the custodian')

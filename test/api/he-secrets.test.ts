@@ -35,7 +35,8 @@ const SPEC = {
 /** Salaries: ordinary ones, and the canary in row 7. */
 function csv(canary: number): string {
   let out = 'pid,team,salary\n'
-  for (let i = 0; i < ROWS; i++) out += `p${i + 1},${i % 2 ? 'a' : 'b'},${i === 7 ? canary : 30_000 + ((i * 7919) % 90_000)}\n`
+  for (let i = 0; i < ROWS; i++)
+    out += `p${i + 1},${i % 2 ? 'a' : 'b'},${i === 7 ? canary : 30_000 + ((i * 7919) % 90_000)}\n`
   return out
 }
 
@@ -72,7 +73,9 @@ function patterns(x: number): Map<string, Buffer> {
 }
 
 function filesUnder(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : e.isFile() ? [path.join(dir, e.name)] : []))
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : e.isFile() ? [path.join(dir, e.name)] : []))
 }
 
 /**
@@ -119,85 +122,159 @@ function holdsPieceOf(hay: Buffer, needle: Uint8Array): boolean {
   return false
 }
 
-t.test('a canary in an he column appears nowhere in the data directory; the secret key neither there nor in any worker message', async (t) => {
-  const capture = path.join(tempDir(t), 'worker-messages.bin')
-  process.env.VEILBOX_TEST_CAPTURE = capture
-  t.teardown(() => delete process.env.VEILBOX_TEST_CAPTURE)
-  const custodianDir = path.join(tempDir(t), 'keys')
-  const ta = await testApp(t, { custodianDir }, CAPTURE_WORKER)
-  const ok = (res: { statusCode: number; body: string }, want = 201) => t.equal(res.statusCode, want, res.body.slice(0, 300))
-  ok(await ta.call('operator', { method: 'POST', url: '/v1/datasets', payload: SPEC }))
-  ok(await ta.call('operator', { method: 'PUT', url: '/v1/datasets/payroll/budget', payload: { epsilon: 100, delta: 1e-6 } }), 200)
-  const grant = await ta.call('operator', {
-    method: 'POST',
-    url: '/v1/grants',
-    payload: { analyst: 'alice', dataset: 'payroll', purpose: 'test', epsilon: 50, delta: 1e-7, expiresAt: new Date(Date.now() + 86_400_000).toISOString() },
-  })
-  ok(grant)
-  ok(await ta.call('custodian', { method: 'POST', url: '/v1/datasets/payroll/he/keys', payload: { maxRows: 1000, polyModulusDegree: 8192 } }))
-  const keyBlobs = (await ta.app.db.all<{ public_key: Buffer; galois_keys: Buffer }>('SELECT public_key, galois_keys FROM he_public_keys')).flatMap((r) => [r.public_key, r.galois_keys])
-  // On PostgreSQL the cluster's files (catalogs, WAL segments, the keys in TOAST chunks) are tens of megabytes
-  // of bytes that were there before any upload: the canary is picked among values they do not happen to hold either.
-  const CANARY = pickCanary(ta.config.databaseUrl === null ? keyBlobs : [...keyBlobs, ...storeFiles(ta).map(([, b]) => b)])
-  t.comment(`canary ${CANARY}`)
-
-  // Both ways in: the plaintext path (encrypted on arrival) and the owner's file.
-  ok(await ta.call('operator', { method: 'POST', url: '/v1/datasets/payroll/versions', headers: { 'content-type': 'text/csv' }, payload: csv(CANARY) }))
-  ok(await ta.call('operator', { method: 'POST', url: '/v1/datasets/payroll/versions', headers: { 'content-type': ENCRYPTED }, payload: await encryptedUpload(custodianDir, 'payroll', csv(CANARY)) }))
-  for (const version of [1, 2]) {
-    const res = await ta.call('analyst', {
+t.test(
+  'a canary in an he column appears nowhere in the data directory; the secret key neither there nor in any worker message',
+  async (t) => {
+    const capture = path.join(tempDir(t), 'worker-messages.bin')
+    process.env.VEILBOX_TEST_CAPTURE = capture
+    t.teardown(() => delete process.env.VEILBOX_TEST_CAPTURE)
+    const custodianDir = path.join(tempDir(t), 'keys')
+    const ta = await testApp(t, { custodianDir }, CAPTURE_WORKER)
+    const ok = (res: { statusCode: number; body: string }, want = 201) =>
+      t.equal(res.statusCode, want, res.body.slice(0, 300))
+    ok(await ta.call('operator', { method: 'POST', url: '/v1/datasets', payload: SPEC }))
+    ok(
+      await ta.call('operator', {
+        method: 'PUT',
+        url: '/v1/datasets/payroll/budget',
+        payload: { epsilon: 100, delta: 1e-6 },
+      }),
+      200,
+    )
+    const grant = await ta.call('operator', {
       method: 'POST',
-      url: '/v1/queries',
-      payload: { sql: 'SELECT team, SUM(salary), AVG(salary), STDDEV(salary) FROM payroll GROUP BY team', grant: grant.json().id, epsilon: 1, version },
+      url: '/v1/grants',
+      payload: {
+        analyst: 'alice',
+        dataset: 'payroll',
+        purpose: 'test',
+        epsilon: 50,
+        delta: 1e-7,
+        expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+      },
     })
-    ok(res, 200)
-  }
+    ok(grant)
+    ok(
+      await ta.call('custodian', {
+        method: 'POST',
+        url: '/v1/datasets/payroll/he/keys',
+        payload: { maxRows: 1000, polyModulusDegree: 8192 },
+      }),
+    )
+    const keyBlobs = (
+      await ta.app.db.all<{ public_key: Buffer; galois_keys: Buffer }>(
+        'SELECT public_key, galois_keys FROM he_public_keys',
+      )
+    ).flatMap((r) => [r.public_key, r.galois_keys])
+    // On PostgreSQL the cluster's files (catalogs, WAL segments, the keys in TOAST chunks) are tens of megabytes
+    // of bytes that were there before any upload: the canary is picked among values they do not happen to hold either.
+    const CANARY = pickCanary(
+      ta.config.databaseUrl === null ? keyBlobs : [...keyBlobs, ...storeFiles(ta).map(([, b]) => b)],
+    )
+    t.comment(`canary ${CANARY}`)
 
-  const dataFiles = (): [string, Buffer][] => storeFiles(ta)
-  const canary = patterns(CANARY)
-  // The database's own files: SQLite's file in the data directory, or PostgreSQL's heap files under base/.
-  const isDatabase = (f: string) => (ta.config.databaseUrl === null ? f === 'veilbox.db' : f.startsWith('postgres/data/base/'))
-  // A control: a ciphertext the store holds is found in the files scanned, so they are where stored bytes land.
-  const stored = (await ta.app.db.value<Buffer>('SELECT data FROM he_ciphertexts ORDER BY upload_id, column_name, kind, context, batch LIMIT 1'))!
-  const scan = (when: string) => {
-    const files = dataFiles()
-    t.ok(files.some(([f]) => isDatabase(f)), `${when}: the database is among ${files.length > 20 ? `${files.length} files` : files.map(([f]) => f).join(', ')}`)
-    t.ok(files.some(([, bytes]) => holdsPieceOf(bytes, stored)), `${when}: a stored ciphertext is found in the files scanned`)
-    for (const [file, bytes] of files) {
-      for (const [form, p] of canary) t.equal(bytes.indexOf(p), -1, `${when}: the canary is not in ${file} as ${form}`)
+    // Both ways in: the plaintext path (encrypted on arrival) and the owner's file.
+    ok(
+      await ta.call('operator', {
+        method: 'POST',
+        url: '/v1/datasets/payroll/versions',
+        headers: { 'content-type': 'text/csv' },
+        payload: csv(CANARY),
+      }),
+    )
+    ok(
+      await ta.call('operator', {
+        method: 'POST',
+        url: '/v1/datasets/payroll/versions',
+        headers: { 'content-type': ENCRYPTED },
+        payload: await encryptedUpload(custodianDir, 'payroll', csv(CANARY)),
+      }),
+    )
+    for (const version of [1, 2]) {
+      const res = await ta.call('analyst', {
+        method: 'POST',
+        url: '/v1/queries',
+        payload: {
+          sql: 'SELECT team, SUM(salary), AVG(salary), STDDEV(salary) FROM payroll GROUP BY team',
+          grant: grant.json().id,
+          epsilon: 1,
+          version,
+        },
+      })
+      ok(res, 200)
     }
-  }
-  scan('before a checkpoint')
-  await checkpoint(ta)
-  scan('after a checkpoint')
-  // The control: the pattern search does find the canary where it is in plaintext.
-  t.not(Buffer.from(csv(CANARY)).indexOf(canary.get('text')!), -1)
 
-  // The secret keys, as the key store holds them (compressed) and as SEAL expands them.
-  const seal = await loadSeal()
-  const keystore = await KeyStore.open(custodianDir)
-  const profile = await keystore.profile('payroll')
-  const secrets: Uint8Array[] = []
-  await keystore.withSecretKeys('payroll', profile.contexts.map((_, i) => i), (keys) => {
-    for (const k of keys) secrets.push(k.secretKey.saveArray(seal.ComprModeType.none))
-  })
-  for (let i = 0; i < profile.contexts.length; i++) secrets.push(fs.readFileSync(path.join(custodianDir, 'payroll', `secret-${i}.key`)))
-  t.ok(secrets.length >= 2 && secrets.every((s) => s.length > 1000))
-  const sent = fs.readFileSync(capture)
-  t.ok(sent.length > 1_000_000, `the workers were sent ${sent.length} bytes (Galois keys and ciphertexts)`)
-  t.notMatch(sent.subarray(0, 100_000).toString('latin1'), /secret/i, 'no field of a worker message names a secret')
-  secrets.forEach((s, i) => {
-    t.notOk(holdsPieceOf(sent, s), `secret key form ${i} is in no worker message`)
-    for (const [file, bytes] of dataFiles()) t.notOk(holdsPieceOf(bytes, s), `secret key form ${i} is not in ${file}`)
-  })
-  t.notOk(fs.existsSync(path.join(ta.dataDir, 'payroll')), 'no key directory inside the data directory')
-})
+    const dataFiles = (): [string, Buffer][] => storeFiles(ta)
+    const canary = patterns(CANARY)
+    // The database's own files: SQLite's file in the data directory, or PostgreSQL's heap files under base/.
+    const isDatabase = (f: string) =>
+      ta.config.databaseUrl === null ? f === 'veilbox.db' : f.startsWith('postgres/data/base/')
+    // A control: a ciphertext the store holds is found in the files scanned, so they are where stored bytes land.
+    const stored = (await ta.app.db.value<Buffer>(
+      'SELECT data FROM he_ciphertexts ORDER BY upload_id, column_name, kind, context, batch LIMIT 1',
+    ))!
+    const scan = (when: string) => {
+      const files = dataFiles()
+      t.ok(
+        files.some(([f]) => isDatabase(f)),
+        `${when}: the database is among ${files.length > 20 ? `${files.length} files` : files.map(([f]) => f).join(', ')}`,
+      )
+      t.ok(
+        files.some(([, bytes]) => holdsPieceOf(bytes, stored)),
+        `${when}: a stored ciphertext is found in the files scanned`,
+      )
+      for (const [file, bytes] of files) {
+        for (const [form, p] of canary)
+          t.equal(bytes.indexOf(p), -1, `${when}: the canary is not in ${file} as ${form}`)
+      }
+    }
+    scan('before a checkpoint')
+    await checkpoint(ta)
+    scan('after a checkpoint')
+    // The control: the pattern search does find the canary where it is in plaintext.
+    t.not(Buffer.from(csv(CANARY)).indexOf(canary.get('text')!), -1)
+
+    // The secret keys, as the key store holds them (compressed) and as SEAL expands them.
+    const seal = await loadSeal()
+    const keystore = await KeyStore.open(custodianDir)
+    const profile = await keystore.profile('payroll')
+    const secrets: Uint8Array[] = []
+    await keystore.withSecretKeys(
+      'payroll',
+      profile.contexts.map((_, i) => i),
+      (keys) => {
+        for (const k of keys) secrets.push(k.secretKey.saveArray(seal.ComprModeType.none))
+      },
+    )
+    for (let i = 0; i < profile.contexts.length; i++)
+      secrets.push(fs.readFileSync(path.join(custodianDir, 'payroll', `secret-${i}.key`)))
+    t.ok(secrets.length >= 2 && secrets.every((s) => s.length > 1000))
+    const sent = fs.readFileSync(capture)
+    t.ok(sent.length > 1_000_000, `the workers were sent ${sent.length} bytes (Galois keys and ciphertexts)`)
+    t.notMatch(sent.subarray(0, 100_000).toString('latin1'), /secret/i, 'no field of a worker message names a secret')
+    secrets.forEach((s, i) => {
+      t.notOk(holdsPieceOf(sent, s), `secret key form ${i} is in no worker message`)
+      for (const [file, bytes] of dataFiles()) t.notOk(holdsPieceOf(bytes, s), `secret key form ${i} is not in ${file}`)
+    })
+    t.notOk(fs.existsSync(path.join(ta.dataDir, 'payroll')), 'no key directory inside the data directory')
+  },
+)
 
 t.test('the custodian directory may not lie inside the data directory', async (t) => {
   const { loadConfig } = await import('../../src/config/index.js')
   const dir = tempDir(t)
-  t.throws(() => loadConfig({ VEILBOX_DATA_DIR: dir, VEILBOX_CUSTODIAN_DIR: path.join(dir, 'keys') }), { code: 'VEILBOX_ERR_CONFIG_INVALID', message: /inside the data directory/ })
-  t.throws(() => loadConfig({ VEILBOX_DATA_DIR: dir, VEILBOX_CUSTODIAN_DIR: dir }), { code: 'VEILBOX_ERR_CONFIG_INVALID' })
-  t.doesNotThrow(() => loadConfig({ VEILBOX_DATA_DIR: path.join(dir, 'data'), VEILBOX_CUSTODIAN_DIR: path.join(dir, 'keys') }))
-  t.throws(() => loadConfig({ VEILBOX_CUSTODIAN_URL: 'http://127.0.0.1:8081' }), { code: 'VEILBOX_ERR_CONFIG_INVALID', message: /TOKEN/ })
+  t.throws(() => loadConfig({ VEILBOX_DATA_DIR: dir, VEILBOX_CUSTODIAN_DIR: path.join(dir, 'keys') }), {
+    code: 'VEILBOX_ERR_CONFIG_INVALID',
+    message: /inside the data directory/,
+  })
+  t.throws(() => loadConfig({ VEILBOX_DATA_DIR: dir, VEILBOX_CUSTODIAN_DIR: dir }), {
+    code: 'VEILBOX_ERR_CONFIG_INVALID',
+  })
+  t.doesNotThrow(() =>
+    loadConfig({ VEILBOX_DATA_DIR: path.join(dir, 'data'), VEILBOX_CUSTODIAN_DIR: path.join(dir, 'keys') }),
+  )
+  t.throws(() => loadConfig({ VEILBOX_CUSTODIAN_URL: 'http://127.0.0.1:8081' }), {
+    code: 'VEILBOX_ERR_CONFIG_INVALID',
+    message: /TOKEN/,
+  })
 })

@@ -6,7 +6,11 @@ t.test('/healthz needs no key and reports the database and the kernel', async (t
   const res = await call(null, { method: 'GET', url: '/healthz' })
   t.equal(res.statusCode, 200)
   const body = res.json()
-  t.match(body, { status: 'ok', version: /^\d+\.\d+\.\d+/, db: { ok: true, backend: TEST_STORE, schemaVersion: Number } })
+  t.match(body, {
+    status: 'ok',
+    version: /^\d+\.\d+\.\d+/,
+    db: { ok: true, backend: TEST_STORE, schemaVersion: Number },
+  })
   if (TEST_STORE === 'sqlite') t.equal(body.db.journalMode, 'wal')
   else t.notOk('journalMode' in body.db, 'PostgreSQL has no journal mode to report')
   t.ok(['native', 'ts'].includes(body.kernel.kernel))

@@ -11,7 +11,12 @@ async function withPeople(t: Parameters<typeof testApp>[0], overrides = {}): Pro
 }
 
 const upload = (ta: TestApp, payload: string, type = 'text/csv', id = 'people') =>
-  ta.call('operator', { method: 'POST', url: `/v1/datasets/${id}/versions`, headers: { 'content-type': type }, payload })
+  ta.call('operator', {
+    method: 'POST',
+    url: `/v1/datasets/${id}/versions`,
+    headers: { 'content-type': type },
+    payload,
+  })
 
 const stagedChunks = (ta: TestApp) => ta.app.db.value<number>('SELECT COUNT(*) FROM column_chunks')
 
@@ -108,14 +113,24 @@ t.test('NDJSON loads too, and the same data gets the same fingerprint as CSV', a
     .slice(1)
     .map((l) => {
       const [pid, city, member, age, income] = l.split(',')
-      return JSON.stringify({ pid, city, member: member === 'true', age: Number(age), income: income === '' ? null : Number(income) })
+      return JSON.stringify({
+        pid,
+        city,
+        member: member === 'true',
+        age: Number(age),
+        income: income === '' ? null : Number(income),
+      })
     })
   const nd = await upload(ta, `${lines.join('\n')}\n`, 'application/x-ndjson')
   t.equal(nd.statusCode, 201, nd.body)
   t.equal(nd.json().version, 2, 'versions are numbered in order')
   t.equal(nd.json().sha256, csv.json().sha256)
   const v2 = await getVersion(ta.app.db, 'people', 2)
-  t.equal(await versionFingerprint(ta.app.db, PEOPLE_SPEC as never, v2), nd.json().sha256, 'the fingerprint is that of the stored content')
+  t.equal(
+    await versionFingerprint(ta.app.db, PEOPLE_SPEC as never, v2),
+    nd.json().sha256,
+    'the fingerprint is that of the stored content',
+  )
 
   for (const [line, re] of [
     ['{"pid":"p1","city":"north","member":true,"age":30}', /"income".*missing/],
@@ -152,7 +167,9 @@ t.test('quoted CSV fields with commas, quotes and new lines load as one value', 
   const res = await upload(ta, csv, 'text/csv; charset=utf-8', 'notes')
   t.equal(res.statusCode, 201, res.body)
   t.equal(res.json().rows, 4)
-  const dict = (await ta.app.db.value<string>("SELECT dictionary FROM column_dictionaries WHERE column_name = 'label'"))!
+  const dict = (await ta.app.db.value<string>(
+    "SELECT dictionary FROM column_dictionaries WHERE column_name = 'label'",
+  ))!
   t.same(JSON.parse(dict), ['a, b', 'say "hi"', 'two\nlines', '滨城区'])
 })
 
@@ -185,7 +202,12 @@ t.test('uploads refuse other content types and bodies over the limit', async (t)
   const unknown = await upload(ta, peopleCsv(2), 'text/csv', 'nope')
   t.equal(unknown.statusCode, 404)
   t.equal(unknown.json().code, 'VEILBOX_ERR_DATASET_NOT_FOUND')
-  const analyst = await ta.call('analyst', { method: 'POST', url: '/v1/datasets/people/versions', headers: { 'content-type': 'text/csv' }, payload: peopleCsv(2) })
+  const analyst = await ta.call('analyst', {
+    method: 'POST',
+    url: '/v1/datasets/people/versions',
+    headers: { 'content-type': 'text/csv' },
+    payload: peopleCsv(2),
+  })
   t.equal(analyst.statusCode, 403)
 })
 
@@ -194,7 +216,9 @@ t.test('loading a version writes exactly one audit record, in the same transacti
   const before = await ta.app.db.value<number>("SELECT COUNT(*) FROM audit_log WHERE action = 'dataset.version.create'")
   await upload(ta, peopleCsv(10, { row: 3, cell: 'age', value: '-1' }))
   await upload(ta, peopleCsv(10))
-  const rows = await ta.app.db.all<{ version: number; actor: string }>("SELECT * FROM audit_log WHERE action = 'dataset.version.create'")
+  const rows = await ta.app.db.all<{ version: number; actor: string }>(
+    "SELECT * FROM audit_log WHERE action = 'dataset.version.create'",
+  )
   t.equal(before, 0)
   t.equal(rows.length, 1)
   t.match(rows[0], { version: 1, actor: 'olga' })

@@ -6,7 +6,9 @@ import { SqliteDatabase } from '../../src/store/sqlite.js'
 import { queryApp, testApp } from '../helpers/app.js'
 
 function filesUnder(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : e.isFile() ? [path.join(dir, e.name)] : []))
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : e.isFile() ? [path.join(dir, e.name)] : []))
 }
 
 /**
@@ -26,7 +28,8 @@ async function storeFiles(app: FastifyInstance, dataDir: string): Promise<string
   const url = app.config.databaseUrl!
   const cluster = new URLSearchParams(url.slice(url.indexOf('?') + 1)).get('host')!
   const files = filesUnder(cluster)
-  if (!files.some((f) => f.includes(`${path.sep}base${path.sep}`))) throw new Error(`no database files under ${cluster}`)
+  if (!files.some((f) => f.includes(`${path.sep}base${path.sep}`)))
+    throw new Error(`no database files under ${cluster}`)
   return [...filesUnder(dataDir), ...files]
 }
 
@@ -37,7 +40,11 @@ t.test('an operator creates a key, shown once, that then works for its role', as
   const created = res.json()
   t.match(created, { name: 'bob', role: 'analyst' })
   t.match(created.key, /^vbx_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/)
-  const use = await app.inject({ method: 'GET', url: '/v1/datasets', headers: { authorization: `Bearer ${created.key}` } })
+  const use = await app.inject({
+    method: 'GET',
+    url: '/v1/datasets',
+    headers: { authorization: `Bearer ${created.key}` },
+  })
   t.equal(use.statusCode, 200)
 
   const list = await call('operator', { method: 'GET', url: '/v1/keys' })
@@ -91,7 +98,10 @@ t.test('bad key requests are refused with the field named and nothing created', 
     const res = await call('operator', { method: 'POST', url: '/v1/keys', payload: c.payload })
     t.equal(res.statusCode, 400, JSON.stringify(c.payload))
     t.equal(res.json().code, 'VEILBOX_ERR_REQUEST_VALIDATION')
-    t.ok(res.json().errors.some((e: { path: string }) => e.path === c.path), `names ${c.path}: ${res.body}`)
+    t.ok(
+      res.json().errors.some((e: { path: string }) => e.path === c.path),
+      `names ${c.path}: ${res.body}`,
+    )
   }
   const list = await call('operator', { method: 'GET', url: '/v1/keys' })
   t.equal(list.json().keys.length, 3)
@@ -99,50 +109,110 @@ t.test('bad key requests are refused with the field named and nothing created', 
 
 t.test('only operators manage keys', async (t) => {
   const { call } = await testApp(t)
-  for (const [method, url] of [['GET', '/v1/keys'], ['POST', '/v1/keys'], ['DELETE', '/v1/keys/olga']] as const) {
-    const res = await call('analyst', { method, url, payload: method === 'POST' ? { role: 'operator', name: 'evil' } : undefined })
+  for (const [method, url] of [
+    ['GET', '/v1/keys'],
+    ['POST', '/v1/keys'],
+    ['DELETE', '/v1/keys/olga'],
+  ] as const) {
+    const res = await call('analyst', {
+      method,
+      url,
+      payload: method === 'POST' ? { role: 'operator', name: 'evil' } : undefined,
+    })
     t.equal(res.statusCode, 403, `${method} ${url}`)
   }
 })
 
-t.test('finding 11: a name revoked and issued again is a new principal; a rotated key keeps the principal', async (t) => {
-  const qa = await queryApp(t, { overrides: { rateLimitPerMinute: 20 } })
-  const as = (key: string, opts: { method: 'GET' | 'POST'; url: string; payload?: object }) => qa.app.inject({ ...opts, headers: { authorization: `Bearer ${key}` } })
-  const answer = await as(qa.keys.analyst, { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1 } })
-  t.equal(answer.statusCode, 200)
-  const queryId = answer.json().queryId
-  // Use up most of the old holder's rate-limit bucket (19 of 20).
-  for (let i = 0; i < 18; i++) await as(qa.keys.analyst, { method: 'GET', url: '/v1/grants' })
-  const oldId = ((await qa.call('operator', { method: 'GET', url: '/v1/keys' })).json().keys as { name: string; principalId: string }[]).find((k) => k.name === 'alice')!.principalId
-  t.equal((await qa.call('operator', { method: 'DELETE', url: '/v1/keys/alice' })).statusCode, 200)
-  const again = await qa.call('operator', { method: 'POST', url: '/v1/keys', payload: { name: 'alice', role: 'analyst' } })
-  t.equal(again.statusCode, 201)
-  t.not(again.json().principalId, oldId, 'a new principal')
-  const newKey = again.json().key as string
-  t.same((await as(newKey, { method: 'GET', url: '/v1/grants' })).json().grants, [], "none of the old holder's grants")
-  const run = await as(newKey, { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1 } })
-  t.equal(run.statusCode, 403)
-  t.equal(run.json().code, 'VEILBOX_ERR_POLICY_NOT_YOUR_GRANT')
-  t.same((await as(newKey, { method: 'GET', url: '/v1/queries' })).json().answers, [], "none of the old holder's answers")
-  t.equal((await as(newKey, { method: 'GET', url: `/v1/queries/${queryId}` })).statusCode, 404)
-  t.same((await as(newKey, { method: 'GET', url: '/v1/me/usage' })).json().grants, [])
-  t.equal((await as(newKey, { method: 'GET', url: `/v1/datasets/${qa.dataset}` })).statusCode, 404, "nor the old holder's catalog")
-  // The old holder's rate-limit bucket (19 of 20 used) is not the new principal's: its 6 requests so far and 7 more pass.
-  const statuses = []
-  for (let i = 0; i < 7; i++) statuses.push((await as(newKey, { method: 'GET', url: '/v1/grants' })).statusCode)
-  t.ok(statuses.every((s) => s === 200), `a bucket of its own: ${statuses.join(',')}`)
+t.test(
+  'finding 11: a name revoked and issued again is a new principal; a rotated key keeps the principal',
+  async (t) => {
+    const qa = await queryApp(t, { overrides: { rateLimitPerMinute: 20 } })
+    const as = (key: string, opts: { method: 'GET' | 'POST'; url: string; payload?: object }) =>
+      qa.app.inject({ ...opts, headers: { authorization: `Bearer ${key}` } })
+    const answer = await as(qa.keys.analyst, {
+      method: 'POST',
+      url: '/v1/queries',
+      payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1 },
+    })
+    t.equal(answer.statusCode, 200)
+    const queryId = answer.json().queryId
+    // Use up most of the old holder's rate-limit bucket (19 of 20).
+    for (let i = 0; i < 18; i++) await as(qa.keys.analyst, { method: 'GET', url: '/v1/grants' })
+    const oldId = (
+      (await qa.call('operator', { method: 'GET', url: '/v1/keys' })).json().keys as {
+        name: string
+        principalId: string
+      }[]
+    ).find((k) => k.name === 'alice')!.principalId
+    t.equal((await qa.call('operator', { method: 'DELETE', url: '/v1/keys/alice' })).statusCode, 200)
+    const again = await qa.call('operator', {
+      method: 'POST',
+      url: '/v1/keys',
+      payload: { name: 'alice', role: 'analyst' },
+    })
+    t.equal(again.statusCode, 201)
+    t.not(again.json().principalId, oldId, 'a new principal')
+    const newKey = again.json().key as string
+    t.same(
+      (await as(newKey, { method: 'GET', url: '/v1/grants' })).json().grants,
+      [],
+      "none of the old holder's grants",
+    )
+    const run = await as(newKey, {
+      method: 'POST',
+      url: '/v1/queries',
+      payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1 },
+    })
+    t.equal(run.statusCode, 403)
+    t.equal(run.json().code, 'VEILBOX_ERR_POLICY_NOT_YOUR_GRANT')
+    t.same(
+      (await as(newKey, { method: 'GET', url: '/v1/queries' })).json().answers,
+      [],
+      "none of the old holder's answers",
+    )
+    t.equal((await as(newKey, { method: 'GET', url: `/v1/queries/${queryId}` })).statusCode, 404)
+    t.same((await as(newKey, { method: 'GET', url: '/v1/me/usage' })).json().grants, [])
+    t.equal(
+      (await as(newKey, { method: 'GET', url: `/v1/datasets/${qa.dataset}` })).statusCode,
+      404,
+      "nor the old holder's catalog",
+    )
+    // The old holder's rate-limit bucket (19 of 20 used) is not the new principal's: its 6 requests so far and 7 more pass.
+    const statuses = []
+    for (let i = 0; i < 7; i++) statuses.push((await as(newKey, { method: 'GET', url: '/v1/grants' })).statusCode)
+    t.ok(
+      statuses.every((s) => s === 200),
+      `a bucket of its own: ${statuses.join(',')}`,
+    )
 
-  // Rotation keeps the principal: grants and answers stay; the old key stops working at once.
-  const g2 = await qa.call('operator', { method: 'POST', url: '/v1/grants', payload: { analyst: 'alice', dataset: qa.dataset, purpose: 'after re-issue', epsilon: 1, expiresAt: '2099-01-01T00:00:00Z' } })
-  t.equal(g2.statusCode, 201)
-  t.equal(g2.json().analystId, again.json().principalId)
-  const rotated = await qa.call('operator', { method: 'POST', url: '/v1/keys/alice/rotate' })
-  t.equal(rotated.statusCode, 201, JSON.stringify(rotated.json()))
-  t.equal(rotated.json().principalId, again.json().principalId, 'the same principal')
-  t.not(rotated.json().key, newKey)
-  t.equal((await as(newKey, { method: 'GET', url: '/v1/grants' })).statusCode, 401, 'the rotated-out key is revoked')
-  t.same((await as(rotated.json().key, { method: 'GET', url: '/v1/grants' })).json().grants.map((g: { id: string }) => g.id), [g2.json().id], 'the grants stay')
-  t.equal((await qa.call('operator', { method: 'POST', url: '/v1/keys/nobody/rotate' })).statusCode, 404)
-  const rec = (await qa.app.db.value<string>("SELECT detail FROM audit_log WHERE action = 'key.rotate'"))!
-  t.match(JSON.parse(rec), { name: 'alice', principal: again.json().principalId, keyId: rotated.json().keyId })
-})
+    // Rotation keeps the principal: grants and answers stay; the old key stops working at once.
+    const g2 = await qa.call('operator', {
+      method: 'POST',
+      url: '/v1/grants',
+      payload: {
+        analyst: 'alice',
+        dataset: qa.dataset,
+        purpose: 'after re-issue',
+        epsilon: 1,
+        expiresAt: '2099-01-01T00:00:00Z',
+      },
+    })
+    t.equal(g2.statusCode, 201)
+    t.equal(g2.json().analystId, again.json().principalId)
+    const rotated = await qa.call('operator', { method: 'POST', url: '/v1/keys/alice/rotate' })
+    t.equal(rotated.statusCode, 201, JSON.stringify(rotated.json()))
+    t.equal(rotated.json().principalId, again.json().principalId, 'the same principal')
+    t.not(rotated.json().key, newKey)
+    t.equal((await as(newKey, { method: 'GET', url: '/v1/grants' })).statusCode, 401, 'the rotated-out key is revoked')
+    t.same(
+      (await as(rotated.json().key, { method: 'GET', url: '/v1/grants' }))
+        .json()
+        .grants.map((g: { id: string }) => g.id),
+      [g2.json().id],
+      'the grants stay',
+    )
+    t.equal((await qa.call('operator', { method: 'POST', url: '/v1/keys/nobody/rotate' })).statusCode, 404)
+    const rec = (await qa.app.db.value<string>("SELECT detail FROM audit_log WHERE action = 'key.rotate'"))!
+    t.match(JSON.parse(rec), { name: 'alice', principal: again.json().principalId, keyId: rotated.json().keyId })
+  },
+)

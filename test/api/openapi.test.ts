@@ -26,12 +26,15 @@ t.test('GET /openapi.json describes every route from the zod schemas', async (t)
   t.equal(doc.openapi, '3.1.0')
   t.equal(doc.info.title, 'veilbox')
   // Every route the app serves under /v1, and /healthz, is in the document with its methods.
-  const routes = servedRoutes(app.printRoutes({ commonPrefix: false })).filter((r) => r.path.startsWith('/v1/') || r.path === '/healthz')
+  const routes = servedRoutes(app.printRoutes({ commonPrefix: false })).filter(
+    (r) => r.path.startsWith('/v1/') || r.path === '/healthz',
+  )
   t.ok(routes.length >= 6)
   for (const r of routes) {
     const openapiPath = r.path.replace(/:(\w+)/g, '{$1}')
     t.ok(doc.paths[openapiPath], `${openapiPath} is described`)
-    for (const m of r.methods.filter((m) => m !== 'HEAD')) t.ok(doc.paths[openapiPath]?.[m.toLowerCase()], `${m} ${openapiPath} is described`)
+    for (const m of r.methods.filter((m) => m !== 'HEAD'))
+      t.ok(doc.paths[openapiPath]?.[m.toLowerCase()], `${m} ${openapiPath} is described`)
   }
   const create = doc.paths['/v1/datasets'].post
   const body = create.requestBody.content['application/json'].schema
@@ -39,7 +42,11 @@ t.test('GET /openapi.json describes every route from the zod schemas', async (t)
   t.same(body.required.sort(), ['classification', 'columns', 'id', 'maxRowsPerUnit', 'privacyUnit', 'title'])
   t.equal(body.additionalProperties, false, 'unknown fields are refused, and the document says so')
   const upload = doc.paths['/v1/datasets/{id}/versions'].post
-  t.same(Object.keys(upload.requestBody.content).sort(), ['application/vnd.veilbox.encrypted+ndjson', 'application/x-ndjson', 'text/csv'])
+  t.same(Object.keys(upload.requestBody.content).sort(), [
+    'application/vnd.veilbox.encrypted+ndjson',
+    'application/x-ndjson',
+    'text/csv',
+  ])
   t.ok(upload.responses['201'])
   t.ok(doc.components.securitySchemes.apiKey)
   t.same(doc.paths['/healthz'].get.security, [], 'health needs no key')

@@ -7,11 +7,19 @@ const DISTRICTS = ['滨城区', '沾化区', '惠民县', '阳信县', '无棣�
 
 t.test('a grouped query answers one row per declared district with intervals and its privacy', async (t) => {
   const qa = await queryApp(t)
-  const res = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: GROUPED, grant: qa.grant, epsilon: 0.1 } })
+  const res = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql: GROUPED, grant: qa.grant, epsilon: 0.1 },
+  })
   t.equal(res.statusCode, 200, res.body)
   const a = res.json()
   t.same(a.columns, ['district', 'count', 'sum_income', 'avg_income'])
-  t.same(a.rows.map((r: unknown[]) => r[0]), DISTRICTS, 'every declared key, in declared order')
+  t.same(
+    a.rows.map((r: unknown[]) => r[0]),
+    DISTRICTS,
+    'every declared key, in declared order',
+  )
   t.equal(a.rows.length, a.intervals.length)
   for (let i = 0; i < a.rows.length; i++) {
     t.equal(a.intervals[i][0], null, 'no interval for a group column')
@@ -22,10 +30,15 @@ t.test('a grouped query answers one row per declared district with intervals and
     t.ok(Number.isInteger(a.rows[i][1]), 'COUNT is released as an integer')
   }
   t.equal(a.confidence, 0.95)
-  t.match(a.privacy, { mechanism: 'laplace', epsilon: 0.1, delta: 0, charged: { grant: { epsilon: 0.1, delta: 0 }, dataset: { epsilon: 0.1, delta: 0 } } })
+  t.match(a.privacy, {
+    mechanism: 'laplace',
+    epsilon: 0.1,
+    delta: 0,
+    charged: { grant: { epsilon: 0.1, delta: 0 }, dataset: { epsilon: 0.1, delta: 0 } },
+  })
   t.equal(a.privacy.perAggregate.length, 3)
   const parts = a.privacy.perAggregate.reduce((s: number, p: { epsilon: number }) => s + Math.round(p.epsilon * 1e6), 0)
-  t.equal(parts, 100_000, 'the aggregates\' parts add up to the query\'s epsilon exactly')
+  t.equal(parts, 100_000, "the aggregates' parts add up to the query's epsilon exactly")
   t.same(a.budget.remaining, { epsilon: 9.9, delta: 0.000001 })
   t.equal(a.cached, false)
   t.match(a.queryId, /^q_[0-9a-f]{24}$/)
@@ -34,65 +47,90 @@ t.test('a grouped query answers one row per declared district with intervals and
   t.notOk('auditSeq' in a.receipt, 'no global counter in the receipt')
 })
 
-t.test('preview spends nothing; the run spends exactly what it said; a repeat is cached, identical and free', async (t) => {
-  const qa = await queryApp(t)
-  const body = { sql: GROUPED, grant: qa.grant, epsilon: 0.25 }
-  const grantBefore = (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json().budget
-  const preview = await qa.call('analyst', { method: 'POST', url: '/v1/queries/preview', payload: body })
-  t.equal(preview.statusCode, 200, preview.body)
-  const p = preview.json()
-  t.match(p, { affordable: true, cached: false, charge: { grant: { epsilon: 0.25, delta: 0 }, dataset: { epsilon: 0.25 } } })
-  t.same(p.budget.remaining, { epsilon: 10, delta: 0.000001 })
-  t.same(p.budget.remainingAfter, { epsilon: 9.75, delta: 0.000001 })
-  t.equal(p.privacy.perAggregate[0].halfWidth > 0, true, 'COUNT has an expected half-width')
-  t.equal(p.privacy.perAggregate[2].halfWidth, null, 'AVG depends on the data')
-  const afterPreview = (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json().budget
-  t.same(afterPreview, grantBefore, 'the preview spent nothing')
+t.test(
+  'preview spends nothing; the run spends exactly what it said; a repeat is cached, identical and free',
+  async (t) => {
+    const qa = await queryApp(t)
+    const body = { sql: GROUPED, grant: qa.grant, epsilon: 0.25 }
+    const grantBefore = (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json().budget
+    const preview = await qa.call('analyst', { method: 'POST', url: '/v1/queries/preview', payload: body })
+    t.equal(preview.statusCode, 200, preview.body)
+    const p = preview.json()
+    t.match(p, {
+      affordable: true,
+      cached: false,
+      charge: { grant: { epsilon: 0.25, delta: 0 }, dataset: { epsilon: 0.25 } },
+    })
+    t.same(p.budget.remaining, { epsilon: 10, delta: 0.000001 })
+    t.same(p.budget.remainingAfter, { epsilon: 9.75, delta: 0.000001 })
+    t.equal(p.privacy.perAggregate[0].halfWidth > 0, true, 'COUNT has an expected half-width')
+    t.equal(p.privacy.perAggregate[2].halfWidth, null, 'AVG depends on the data')
+    const afterPreview = (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json().budget
+    t.same(afterPreview, grantBefore, 'the preview spent nothing')
 
-  const run = (await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: body })).json()
-  t.same(run.privacy.charged, p.charge, 'charged what the preview said')
-  const afterRun = (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json().budget
-  t.equal(afterRun.epsilon.spent, 0.25)
-  t.equal(afterRun.epsilon.remaining, 9.75)
-  const datasetAfter = (await qa.call('operator', { method: 'GET', url: `/v1/datasets/${qa.dataset}/budget` })).json()
-  t.equal(datasetAfter.epsilon.spent, 0.25, 'the dataset is charged too')
+    const run = (await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: body })).json()
+    t.same(run.privacy.charged, p.charge, 'charged what the preview said')
+    const afterRun = (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json().budget
+    t.equal(afterRun.epsilon.spent, 0.25)
+    t.equal(afterRun.epsilon.remaining, 9.75)
+    const datasetAfter = (await qa.call('operator', { method: 'GET', url: `/v1/datasets/${qa.dataset}/budget` })).json()
+    t.equal(datasetAfter.epsilon.spent, 0.25, 'the dataset is charged too')
 
-  // Same query, spelled differently: the canonical form matches.
-  const again = await qa.call('analyst', {
-    method: 'POST',
-    url: '/v1/queries',
-    payload: { ...body, sql: 'select  DISTRICT, count(*), sum(INCOME), avg(income)\nfrom binzhou_households group by district;' },
-  })
-  t.equal(again.statusCode, 200)
-  const repeat = again.json()
-  t.equal(repeat.cached, true)
-  t.same(repeat.rows, run.rows, 'identical rows')
-  t.same(repeat.intervals, run.intervals)
-  t.equal(repeat.queryId, run.queryId)
-  t.same(repeat.privacy.charged, { grant: { epsilon: 0, delta: 0 }, dataset: { epsilon: 0, delta: 0 } })
-  const afterRepeat = (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json().budget
-  t.same(afterRepeat, afterRun, 'the repeat cost nothing')
-  const previewRepeat = (await qa.call('analyst', { method: 'POST', url: '/v1/queries/preview', payload: body })).json()
-  t.match(previewRepeat, { cached: true, charge: { grant: { epsilon: 0 } } })
+    // Same query, spelled differently: the canonical form matches.
+    const again = await qa.call('analyst', {
+      method: 'POST',
+      url: '/v1/queries',
+      payload: {
+        ...body,
+        sql: 'select  DISTRICT, count(*), sum(INCOME), avg(income)\nfrom binzhou_households group by district;',
+      },
+    })
+    t.equal(again.statusCode, 200)
+    const repeat = again.json()
+    t.equal(repeat.cached, true)
+    t.same(repeat.rows, run.rows, 'identical rows')
+    t.same(repeat.intervals, run.intervals)
+    t.equal(repeat.queryId, run.queryId)
+    t.same(repeat.privacy.charged, { grant: { epsilon: 0, delta: 0 }, dataset: { epsilon: 0, delta: 0 } })
+    const afterRepeat = (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json().budget
+    t.same(afterRepeat, afterRun, 'the repeat cost nothing')
+    const previewRepeat = (
+      await qa.call('analyst', { method: 'POST', url: '/v1/queries/preview', payload: body })
+    ).json()
+    t.match(previewRepeat, { cached: true, charge: { grant: { epsilon: 0 } } })
 
-  const stored = await qa.call('analyst', { method: 'GET', url: `/v1/queries/${run.queryId}` })
-  t.equal(stored.statusCode, 200)
-  t.same(stored.json().rows, run.rows)
-  t.equal(stored.json().cached, true)
-  const list = (await qa.call('analyst', { method: 'GET', url: '/v1/queries' })).json()
-  t.same(list.answers.map((x: { queryId: string }) => x.queryId), [run.queryId])
+    const stored = await qa.call('analyst', { method: 'GET', url: `/v1/queries/${run.queryId}` })
+    t.equal(stored.statusCode, 200)
+    t.same(stored.json().rows, run.rows)
+    t.equal(stored.json().cached, true)
+    const list = (await qa.call('analyst', { method: 'GET', url: '/v1/queries' })).json()
+    t.same(
+      list.answers.map((x: { queryId: string }) => x.queryId),
+      [run.queryId],
+    )
 
-  const otherEps = (await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { ...body, epsilon: 0.3 } })).json()
-  t.equal(otherEps.cached, false, 'another epsilon is another answer')
-})
+    const otherEps = (
+      await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { ...body, epsilon: 0.3 } })
+    ).json()
+    t.equal(otherEps.cached, false, 'another epsilon is another answer')
+  },
+)
 
 t.test('ten charges of 0.1 exhaust a grant of 1.0 exactly; the eleventh is refused with the amounts', async (t) => {
   const qa = await queryApp(t, { grantEpsilon: 1 })
   for (let i = 0; i < 10; i++) {
-    const res = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: `SELECT COUNT(*) FROM binzhou_households WHERE age > ${20 + i}`, grant: qa.grant, epsilon: 0.1 } })
+    const res = await qa.call('analyst', {
+      method: 'POST',
+      url: '/v1/queries',
+      payload: { sql: `SELECT COUNT(*) FROM binzhou_households WHERE age > ${20 + i}`, grant: qa.grant, epsilon: 0.1 },
+    })
     t.equal(res.statusCode, 200, `charge ${i + 1}`)
   }
-  const res = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households WHERE age > 90', grant: qa.grant, epsilon: 0.1 } })
+  const res = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql: 'SELECT COUNT(*) FROM binzhou_households WHERE age > 90', grant: qa.grant, epsilon: 0.1 },
+  })
   t.equal(res.statusCode, 403)
   const body = res.json()
   t.match(body.code, /BUDGET/)
@@ -108,10 +146,28 @@ t.test('ten charges of 0.1 exhaust a grant of 1.0 exactly; the eleventh is refus
 
 t.test('the dataset budget refuses too, naming itself', async (t) => {
   const qa = await queryApp(t, { datasetEpsilon: 0.15 })
-  t.equal((await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1 } })).statusCode, 200)
-  const res = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT SUM(age) FROM binzhou_households', grant: qa.grant, epsilon: 0.1 } })
+  t.equal(
+    (
+      await qa.call('analyst', {
+        method: 'POST',
+        url: '/v1/queries',
+        payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1 },
+      })
+    ).statusCode,
+    200,
+  )
+  const res = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql: 'SELECT SUM(age) FROM binzhou_households', grant: qa.grant, epsilon: 0.1 },
+  })
   t.equal(res.statusCode, 403)
-  t.match(res.json(), { code: 'VEILBOX_ERR_BUDGET_EXHAUSTED', scope: 'dataset', dataset: 'binzhou_households', remaining: { epsilon: 0.05 } })
+  t.match(res.json(), {
+    code: 'VEILBOX_ERR_BUDGET_EXHAUSTED',
+    scope: 'dataset',
+    dataset: 'binzhou_households',
+    remaining: { epsilon: 0.05 },
+  })
   const grant = (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json()
   t.equal(grant.budget.epsilon.spent, 0.1, 'the grant was not charged for the refused query')
 })
@@ -126,12 +182,20 @@ t.test('a query that cannot pay computes nothing; one that fails before release 
     if (fail) throw new Error('the sandbox crashed')
     return real(task)
   }
-  const refused = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.6 } })
+  const refused = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.6 },
+  })
   t.equal(refused.statusCode, 403)
   t.equal(executed, 0, 'refused before any computation')
 
   fail = true
-  const failed = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.2 } })
+  const failed = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.2 },
+  })
   t.equal(failed.statusCode, 500)
   t.equal(failed.json().code, 'VEILBOX_ERR_INTERNAL')
   t.notMatch(failed.json().detail, /sandbox crashed/, 'a 5xx never shows the internal message')
@@ -151,19 +215,32 @@ t.test('non-aggregate and unsupported SQL is refused with a QUERY code and a pos
   const cases: [string, string][] = [
     ['SELECT * FROM binzhou_households', 'VEILBOX_ERR_QUERY_NOT_AGGREGATE'],
     ['SELECT income FROM binzhou_households', 'VEILBOX_ERR_QUERY_NOT_AGGREGATE'],
-    ['SELECT district, income, COUNT(*) FROM binzhou_households GROUP BY district', 'VEILBOX_ERR_QUERY_UNGROUPED_COLUMN'],
-    ['SELECT COUNT(*) FROM binzhou_households JOIN people ON binzhou_households.age = people.age', 'VEILBOX_ERR_QUERY_JOIN'],
+    [
+      'SELECT district, income, COUNT(*) FROM binzhou_households GROUP BY district',
+      'VEILBOX_ERR_QUERY_UNGROUPED_COLUMN',
+    ],
+    [
+      'SELECT COUNT(*) FROM binzhou_households JOIN people ON binzhou_households.age = people.age',
+      'VEILBOX_ERR_QUERY_JOIN',
+    ],
     ['SELECT COUNT(*) FROM binzhou_households, people', 'VEILBOX_ERR_QUERY_JOIN'],
     ['SELECT COUNT(*) FROM (SELECT * FROM binzhou_households)', 'VEILBOX_ERR_QUERY_SUBQUERY'],
     ['SELECT SUM(COUNT(age)) FROM binzhou_households', 'VEILBOX_ERR_QUERY_NESTED_AGGREGATE'],
-    ['SELECT COUNT(*) FROM binzhou_households; SELECT COUNT(*) FROM binzhou_households', 'VEILBOX_ERR_QUERY_MULTIPLE_STATEMENTS'],
+    [
+      'SELECT COUNT(*) FROM binzhou_households; SELECT COUNT(*) FROM binzhou_households',
+      'VEILBOX_ERR_QUERY_MULTIPLE_STATEMENTS',
+    ],
     ['DROP TABLE binzhou_households', 'VEILBOX_ERR_QUERY_NOT_SELECT'],
     ['SELECT income * 2 FROM binzhou_households', 'VEILBOX_ERR_QUERY_ROW_EXPRESSION'],
     ['SELECT COUNT(*) FROM binzhou_households GROUP BY income', 'VEILBOX_ERR_QUERY_BAD_GROUP_BY'],
     ['SELECT COUNT(nope) FROM binzhou_households', 'VEILBOX_ERR_QUERY_UNKNOWN_COLUMN'],
   ]
   for (const [sql, code] of cases) {
-    const res = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql, grant: qa.grant, epsilon: 0.1 } })
+    const res = await qa.call('analyst', {
+      method: 'POST',
+      url: '/v1/queries',
+      payload: { sql, grant: qa.grant, epsilon: 0.1 },
+    })
     t.equal(res.statusCode, 400, sql)
     t.equal(res.json().code, code, sql)
     t.match(res.json().position, { offset: Number, line: 1, column: Number }, `${sql}: has a position`)
@@ -174,14 +251,25 @@ t.test('non-aggregate and unsupported SQL is refused with a QUERY code and a pos
 
 t.test('the JSON form of a query gives the same answer shape and caches with its SQL twin', async (t) => {
   const qa = await queryApp(t)
-  const sql = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT insured, COUNT(*) AS n FROM binzhou_households WHERE age >= 60 GROUP BY insured', grant: qa.grant, epsilon: 0.2 } })
+  const sql = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: {
+      sql: 'SELECT insured, COUNT(*) AS n FROM binzhou_households WHERE age >= 60 GROUP BY insured',
+      grant: qa.grant,
+      epsilon: 0.2,
+    },
+  })
   t.equal(sql.statusCode, 200, sql.body)
   const json = await qa.call('analyst', {
     method: 'POST',
     url: '/v1/queries',
     payload: {
       query: {
-        select: [{ kind: 'column', column: 'insured' }, { kind: 'aggregate', fn: 'count', alias: 'n' }],
+        select: [
+          { kind: 'column', column: 'insured' },
+          { kind: 'aggregate', fn: 'count', alias: 'n' },
+        ],
         from: 'binzhou_households',
         where: { kind: 'compare', column: 'age', op: '>=', value: 60 },
         groupBy: ['insured'],
@@ -193,8 +281,21 @@ t.test('the JSON form of a query gives the same answer shape and caches with its
   t.equal(json.statusCode, 200, json.body)
   t.equal(json.json().cached, true, 'the same canonical query')
   t.same(json.json().rows, sql.json().rows)
-  t.same(sql.json().rows.map((r: unknown[]) => r[0]), [false, true], 'boolean keys are booleans')
-  const both = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', query: { select: [], from: 'x' }, grant: qa.grant, epsilon: 0.1 } })
+  t.same(
+    sql.json().rows.map((r: unknown[]) => r[0]),
+    [false, true],
+    'boolean keys are booleans',
+  )
+  const both = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: {
+      sql: 'SELECT COUNT(*) FROM binzhou_households',
+      query: { select: [], from: 'x' },
+      grant: qa.grant,
+      epsilon: 0.1,
+    },
+  })
   t.equal(both.statusCode, 400)
 })
 
@@ -205,22 +306,37 @@ t.test('the gaussian mechanism composes in zCDP: later answers cost less than th
     const res = await qa.call('analyst', {
       method: 'POST',
       url: '/v1/queries',
-      payload: { sql: `SELECT COUNT(*), SUM(age) FROM binzhou_households WHERE household_size >= ${i + 1}`, grant: qa.grant, epsilon: 0.5, mechanism: 'gaussian' },
+      payload: {
+        sql: `SELECT COUNT(*), SUM(age) FROM binzhou_households WHERE household_size >= ${i + 1}`,
+        grant: qa.grant,
+        epsilon: 0.5,
+        mechanism: 'gaussian',
+      },
     })
     t.equal(res.statusCode, 200, res.body)
     const a = res.json()
     t.equal(a.privacy.mechanism, 'gaussian')
     t.ok(a.privacy.rho > 0)
     charges.push(a.privacy.charged.grant.epsilon)
-    if (i === 0) t.equal(a.privacy.charged.grant.delta, 0.000001, 'the first gaussian answer reserves the grant\'s delta')
+    if (i === 0)
+      t.equal(a.privacy.charged.grant.delta, 0.000001, "the first gaussian answer reserves the grant's delta")
     else t.equal(a.privacy.charged.grant.delta, 0)
   }
   t.ok(charges[0]! <= 0.5 + 1e-6, `the first costs at most its epsilon (${charges[0]})`)
-  for (let i = 1; i < 4; i++) t.ok(charges[i]! < charges[i - 1]!, `answer ${i + 1} costs less than answer ${i} (${charges.join(', ')})`)
+  for (let i = 1; i < 4; i++)
+    t.ok(charges[i]! < charges[i - 1]!, `answer ${i + 1} costs less than answer ${i} (${charges.join(', ')})`)
   const grant = (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json()
   t.ok(grant.budget.epsilon.spent < 4 * 0.5, 'composition is sublinear')
-  t.equal(Math.round(grant.budget.epsilon.spent * 1e6), charges.reduce((s, c) => s + Math.round(c * 1e6), 0), 'the charges add up to what is spent')
-  const laplaceDelta = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1, delta: 1e-6 } })
+  t.equal(
+    Math.round(grant.budget.epsilon.spent * 1e6),
+    charges.reduce((s, c) => s + Math.round(c * 1e6), 0),
+    'the charges add up to what is spent',
+  )
+  const laplaceDelta = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1, delta: 1e-6 },
+  })
   t.equal(laplaceDelta.statusCode, 400)
   t.equal(laplaceDelta.json().code, 'VEILBOX_ERR_DP_INVALID_PARAMETER')
 })
@@ -228,34 +344,69 @@ t.test('the gaussian mechanism composes in zCDP: later answers cost less than th
 t.test('queries need a budget on the dataset and a version', async (t) => {
   const qa = await queryApp(t)
   await qa.app.db.run('DELETE FROM dataset_budgets')
-  const res = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1 } })
+  const res = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1 },
+  })
   t.equal(res.statusCode, 409)
   t.equal(res.json().code, 'VEILBOX_ERR_BUDGET_NOT_SET')
-  const v = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1, version: 7 } })
+  const v = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql: 'SELECT COUNT(*) FROM binzhou_households', grant: qa.grant, epsilon: 0.1, version: 7 },
+  })
   t.equal(v.statusCode, 404)
   t.equal(v.json().code, 'VEILBOX_ERR_DATASET_VERSION_NOT_FOUND')
 })
 
 t.test('a fresh answer is sent as the very bytes stored for it', async (t) => {
   const qa = await queryApp(t)
-  const res = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: 'SELECT district, COUNT(*) FROM binzhou_households GROUP BY district', grant: qa.grant, epsilon: 0.5 } })
+  const res = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: {
+      sql: 'SELECT district, COUNT(*) FROM binzhou_households GROUP BY district',
+      grant: qa.grant,
+      epsilon: 0.5,
+    },
+  })
   t.equal(res.statusCode, 200)
   const { queryId } = res.json() as { queryId: string }
   const stored = await qa.app.db.value<string>('SELECT body FROM answers WHERE query_id = $1', [queryId])
   t.equal(res.body, stored, 'one serialization, stored and sent')
 })
 
-t.test('no release draws noise on its own path: every sample a query takes was reserved before it computed', async (t) => {
-  const qa = await queryApp(t)
-  const before = emptyTakeCount()
-  // COUNT and AVG's count share a noise parameter; so do concurrent queries with one epsilon.
-  const sql = 'SELECT district, COUNT(*), SUM(income), AVG(income), VAR(income) FROM binzhou_households GROUP BY district'
-  const results = await Promise.all(
-    [0.5, 0.5, 0.7].map((epsilon, i) =>
-      qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: i === 1 ? sql.replace(' GROUP BY', ' WHERE age >= 18 GROUP BY') : sql, grant: qa.grant, epsilon } }),
-    ),
-  )
-  t.same(results.map((r) => r.statusCode), [200, 200, 200])
-  t.same(results.map((r) => (r.json() as { cached: boolean }).cached), [false, false, false], 'three fresh releases')
-  t.equal(emptyTakeCount(), before, 'no take found its pool empty')
-})
+t.test(
+  'no release draws noise on its own path: every sample a query takes was reserved before it computed',
+  async (t) => {
+    const qa = await queryApp(t)
+    const before = emptyTakeCount()
+    // COUNT and AVG's count share a noise parameter; so do concurrent queries with one epsilon.
+    const sql =
+      'SELECT district, COUNT(*), SUM(income), AVG(income), VAR(income) FROM binzhou_households GROUP BY district'
+    const results = await Promise.all(
+      [0.5, 0.5, 0.7].map((epsilon, i) =>
+        qa.call('analyst', {
+          method: 'POST',
+          url: '/v1/queries',
+          payload: {
+            sql: i === 1 ? sql.replace(' GROUP BY', ' WHERE age >= 18 GROUP BY') : sql,
+            grant: qa.grant,
+            epsilon,
+          },
+        }),
+      ),
+    )
+    t.same(
+      results.map((r) => r.statusCode),
+      [200, 200, 200],
+    )
+    t.same(
+      results.map((r) => (r.json() as { cached: boolean }).cached),
+      [false, false, false],
+      'three fresh releases',
+    )
+    t.equal(emptyTakeCount(), before, 'no take found its pool empty')
+  },
+)

@@ -7,7 +7,12 @@ t.test('__proto__ and constructor keys in a JSON body are refused and change not
     '{"role":"analyst","name":"x","__proto__":{"role":"operator"}}',
     '{"role":"analyst","name":"x","constructor":{"prototype":{"admin":true}}}',
   ]) {
-    const res = await call('operator', { method: 'POST', url: '/v1/keys', headers: { 'content-type': 'application/json' }, payload })
+    const res = await call('operator', {
+      method: 'POST',
+      url: '/v1/keys',
+      headers: { 'content-type': 'application/json' },
+      payload,
+    })
     t.equal(res.statusCode, 400)
     t.equal(res.json().code, 'VEILBOX_ERR_REQUEST_FORBIDDEN_KEY')
   }
@@ -17,7 +22,12 @@ t.test('__proto__ and constructor keys in a JSON body are refused and change not
 
 t.test('malformed JSON and oversized JSON bodies get their own codes', async (t) => {
   const { call } = await testApp(t)
-  const bad = await call('operator', { method: 'POST', url: '/v1/keys', headers: { 'content-type': 'application/json' }, payload: '{"role":' })
+  const bad = await call('operator', {
+    method: 'POST',
+    url: '/v1/keys',
+    headers: { 'content-type': 'application/json' },
+    payload: '{"role":',
+  })
   t.equal(bad.statusCode, 400)
   t.equal(bad.json().code, 'VEILBOX_ERR_REQUEST_BAD_JSON')
   const big = await call('operator', {
@@ -59,7 +69,11 @@ t.test('rate limits are kept per principal, not per address', async (t) => {
   // The name revoked and issued again is a new principal, with a bucket of its own (finding 11).
   await revokeKey(app.db, 'alice', SYSTEM_ACTOR)
   const third = (await createKey(app.db, { name: 'alice', role: 'analyst' }, SYSTEM_ACTOR)).key
-  t.equal((await app.inject({ method: 'GET', url: '/v1/datasets', headers: { authorization: `Bearer ${third}` } })).statusCode, 200)
+  t.equal(
+    (await app.inject({ method: 'GET', url: '/v1/datasets', headers: { authorization: `Bearer ${third}` } }))
+      .statusCode,
+    200,
+  )
 })
 
 t.test('unknown routes answer problem+json 404', async (t) => {
@@ -103,7 +117,11 @@ t.test('logs never carry a key or a row value', async (t) => {
     headers: { ...auth, 'content-type': 'text/csv' },
     payload: 'pid,city,member,age,income\nsecretperson,north,true,33,123456.75\nsecretperson,north,true,999,1\n',
   })
-  await app.inject({ method: 'GET', url: '/v1/keys', headers: { authorization: 'Bearer vbx_000000000000_wrongwrongwrongwrongwrongwrongwrongwrongwro' } })
+  await app.inject({
+    method: 'GET',
+    url: '/v1/keys',
+    headers: { authorization: 'Bearer vbx_000000000000_wrongwrongwrongwrongwrongwrongwrongwrongwro' },
+  })
   const log = lines.join('')
   t.ok(log.length > 0, 'something was logged')
   t.equal(log.indexOf(key), -1, 'no key')

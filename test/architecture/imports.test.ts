@@ -12,7 +12,11 @@ import t from 'tap'
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url))
 
 function files(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []))
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+    )
 }
 
 /** The src-relative path of each module a file imports (relative specifiers only). */
@@ -30,14 +34,22 @@ const graph = new Map(files(SRC).map((f) => [path.relative(SRC, f), importsOf(f)
 const area = (p: string) => p.split(path.sep)[0]!
 
 t.test('the store imports nothing from the engine, the api, the sandbox or ingest', async (t) => {
-  const bad = [...graph].flatMap(([f, deps]) => (area(f) === 'store' ? deps.filter((d) => ['engine', 'api', 'sandbox', 'ingest'].includes(area(d))).map((d) => `${f} -> ${d}`) : []))
+  const bad = [...graph].flatMap(([f, deps]) =>
+    area(f) === 'store'
+      ? deps.filter((d) => ['engine', 'api', 'sandbox', 'ingest'].includes(area(d))).map((d) => `${f} -> ${d}`)
+      : [],
+  )
   t.same(bad, [])
 })
 
 t.test('the sandbox does not import the store; the engine does not import the api or ingest', async (t) => {
   const bad = [...graph].flatMap(([f, deps]) =>
     deps
-      .filter((d) => (area(f) === 'sandbox' && area(d) === 'store') || (area(f) === 'engine' && ['api', 'ingest', 'cli', 'demo'].includes(area(d))))
+      .filter(
+        (d) =>
+          (area(f) === 'sandbox' && area(d) === 'store') ||
+          (area(f) === 'engine' && ['api', 'ingest', 'cli', 'demo'].includes(area(d))),
+      )
       .map((d) => `${f} -> ${d}`),
   )
   t.same(bad, [])
@@ -50,7 +62,10 @@ t.test('the schema is a leaf', async (t) => {
 t.test('no import circles between the areas of src/', async (t) => {
   // Area-level graph: store, engine, api, ... and the cycles in it.
   const edges = new Map<string, Set<string>>()
-  for (const [f, deps] of graph) for (const d of deps) if (area(d) !== area(f) && area(d).endsWith('.ts') === false) (edges.get(area(f)) ?? edges.set(area(f), new Set()).get(area(f))!).add(area(d))
+  for (const [f, deps] of graph)
+    for (const d of deps)
+      if (area(d) !== area(f) && area(d).endsWith('.ts') === false)
+        (edges.get(area(f)) ?? edges.set(area(f), new Set()).get(area(f))!).add(area(d))
   const cycles: string[] = []
   const visit = (node: string, trail: string[]): void => {
     for (const next of edges.get(node) ?? []) {

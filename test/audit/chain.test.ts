@@ -10,7 +10,10 @@ const rng = mulberry32
 
 /** A chain of n records in a fresh store: SQLite in a temporary directory, or a fresh PostgreSQL database (VEILBOX_TEST_STORE=postgres). */
 async function chain(t: Parameters<typeof tempDir>[0], n: number): Promise<Store> {
-  const db = await openStore({ dataDir: tempDir(t), databaseUrl: TEST_STORE === 'postgres' ? await testDatabaseUrl() : null })
+  const db = await openStore({
+    dataDir: tempDir(t),
+    databaseUrl: TEST_STORE === 'postgres' ? await testDatabaseUrl() : null,
+  })
   t.teardown(() => db.close())
   for (let i = 0; i < n; i++) {
     const event: AuditEvent = {
@@ -30,7 +33,23 @@ async function chain(t: Parameters<typeof tempDir>[0], n: number): Promise<Store
   return db
 }
 
-const FIELDS = ['time', 'actor', 'role', 'action', 'dataset', 'version', 'grant_id', 'purpose', 'query_hash', 'charged_epsilon', 'charged_delta', 'outcome', 'detail', 'prev_hash', 'hash'] as const
+const FIELDS = [
+  'time',
+  'actor',
+  'role',
+  'action',
+  'dataset',
+  'version',
+  'grant_id',
+  'purpose',
+  'query_hash',
+  'charged_epsilon',
+  'charged_delta',
+  'outcome',
+  'detail',
+  'prev_hash',
+  'hash',
+] as const
 const HASHES: readonly string[] = ['prev_hash', 'hash']
 
 /** Every stored column of every record, as the driver returns it (hashes text on SQLite, bytea on PostgreSQL): what restore() writes back. */
@@ -42,7 +61,11 @@ async function restoreRows(db: Store, rows: readonly Record<string, Param>[]): P
   await db.transaction(async (tx) => {
     await tx.run('DELETE FROM audit_log')
     const cols = Object.keys(rows[0]!)
-    for (const r of rows) await tx.run(`INSERT INTO audit_log (${cols.join(',')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(',')})`, cols.map((c) => r[c]!))
+    for (const r of rows)
+      await tx.run(
+        `INSERT INTO audit_log (${cols.join(',')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(',')})`,
+        cols.map((c) => r[c]!),
+      )
   })
 }
 
@@ -61,12 +84,22 @@ t.test('changing any single field of any record is detected at that record (prop
     const field = FIELDS[Math.floor(pick() * FIELDS.length)]!
     const hash = HASHES.includes(field)
     // Hashes read as hex and written back through hashParam (text on SQLite, bytea on PostgreSQL).
-    const old = await db.value<Param>(`SELECT ${hash ? db.hashColumn(field) : field} FROM audit_log WHERE seq = $1`, [seq])
+    const old = await db.value<Param>(`SELECT ${hash ? db.hashColumn(field) : field} FROM audit_log WHERE seq = $1`, [
+      seq,
+    ])
     if (old === undefined) throw new Error(`no record ${seq}`)
     // A hash is changed into another well-formed hash: its last hex digit moved on by one.
     const changed = hash
       ? `${String(old).slice(0, -1)}${((parseInt(String(old).slice(-1), 16) + 1) % 16).toString(16)}`
-      : field === 'version' ? (old === null ? 5 : Number(old) + 1) : field === 'detail' ? '{"i":-1}' : old === null ? 'x' : `${String(old)}x`
+      : field === 'version'
+        ? old === null
+          ? 5
+          : Number(old) + 1
+        : field === 'detail'
+          ? '{"i":-1}'
+          : old === null
+            ? 'x'
+            : `${String(old)}x`
     const param = (v: Param): Param => (hash ? db.hashParam(String(v)) : v)
     await db.run(`UPDATE audit_log SET ${field} = $1 WHERE seq = $2`, [param(changed), seq])
     const result = await verifyChain(db)
@@ -76,7 +109,7 @@ t.test('changing any single field of any record is detected at that record (prop
   }
   t.ok((await verifyChain(db)).ok, 'restored')
   // An edit that keeps the meaning but not the bytes is an edit too.
-  await db.run("UPDATE audit_log SET detail = '{ \"i\": 3 }' WHERE seq = 4")
+  await db.run('UPDATE audit_log SET detail = \'{ "i": 3 }\' WHERE seq = 4')
   const r = await verifyChain(db)
   t.equal(r.ok, false)
   if (!r.ok) t.equal(r.badSeq, 4)
@@ -134,13 +167,26 @@ t.test('a failure between a change and its audit record leaves neither', async (
   await t.rejects(
     db.transaction(async (tx) => {
       await tx.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('x', '{}', 'now', 'me')")
-      await appendAudit(tx, { actor: { principal: 'me', role: 'operator' }, action: 'dataset.create', outcome: 'ok', dataset: 'x' })
+      await appendAudit(tx, {
+        actor: { principal: 'me', role: 'operator' },
+        action: 'dataset.create',
+        outcome: 'ok',
+        dataset: 'x',
+      })
       throw new Error('power cut')
     }),
     /power cut/,
   )
   t.equal(await db.value<number>("SELECT COUNT(*) FROM datasets WHERE id = 'x'"), 0, 'no change')
   t.same(await auditHead(db), before, 'no record')
-  t.same(await db.get(`SELECT seq, ${db.hashColumn('hash')} AS hash FROM audit_chain_head WHERE id = 1`), before, 'the head row did not move')
-  await t.rejects(appendAudit(db, { actor: { principal: 'me', role: 'operator' }, action: 'x', outcome: 'ok' }), /inside a write transaction/, 'records are never appended outside a transaction')
+  t.same(
+    await db.get(`SELECT seq, ${db.hashColumn('hash')} AS hash FROM audit_chain_head WHERE id = 1`),
+    before,
+    'the head row did not move',
+  )
+  await t.rejects(
+    appendAudit(db, { actor: { principal: 'me', role: 'operator' }, action: 'x', outcome: 'ok' }),
+    /inside a write transaction/,
+    'records are never appended outside a transaction',
+  )
 })

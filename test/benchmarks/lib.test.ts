@@ -1,7 +1,17 @@
 import fs from 'node:fs'
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { allowedCpus, envCpus, expandCpus, envInt, pinnedCommand, pinProcess, processCpuSeconds, stealPercent, systemCpu } from '../../benchmarks/lib.js'
+import {
+  allowedCpus,
+  envCpus,
+  expandCpus,
+  envInt,
+  pinnedCommand,
+  pinProcess,
+  processCpuSeconds,
+  stealPercent,
+  systemCpu,
+} from '../../benchmarks/lib.js'
 
 // The HTTP benchmark's per-request CPU and host-steal columns come from these readings.
 const linux = fs.existsSync('/proc/self/stat')
@@ -14,23 +24,27 @@ t.test('stealPercent is the steal share of the CPU time between two readings', a
   t.equal(stealPercent({ total: 500, steal: 0 }, { total: 500, steal: 0 }), null, 'no time passed: no share to give')
 })
 
-t.test('processCpuSeconds grows while the process computes and is null for one that does not exist', { skip: !linux && 'needs /proc' }, async (t) => {
-  const before = processCpuSeconds(process.pid)
-  t.type(before, 'number')
-  // Spin until the reading has grown by 50 ms of CPU (five 10 ms clock ticks), giving up only after 10 s of
-  // wall time: however crowded the machine, the reading must move while this process computes.
-  const deadline = Date.now() + 10_000
-  let after = before!
-  let x = 0
-  while (after - before! < 0.05 && Date.now() < deadline) {
-    for (let i = 0; i < 100_000; i++) x += Math.sqrt(x + i)
-    after = processCpuSeconds(process.pid)!
-  }
-  t.ok(x > 0)
-  t.ok(after - before! >= 0.05, `used ${(after - before!).toFixed(2)} s of CPU while busy`)
-  // PIDs are below /proc/sys/kernel/pid_max (at most 2^22); this one cannot exist.
-  t.equal(processCpuSeconds(2 ** 30), null)
-})
+t.test(
+  'processCpuSeconds grows while the process computes and is null for one that does not exist',
+  { skip: !linux && 'needs /proc' },
+  async (t) => {
+    const before = processCpuSeconds(process.pid)
+    t.type(before, 'number')
+    // Spin until the reading has grown by 50 ms of CPU (five 10 ms clock ticks), giving up only after 10 s of
+    // wall time: however crowded the machine, the reading must move while this process computes.
+    const deadline = Date.now() + 10_000
+    let after = before!
+    let x = 0
+    while (after - before! < 0.05 && Date.now() < deadline) {
+      for (let i = 0; i < 100_000; i++) x += Math.sqrt(x + i)
+      after = processCpuSeconds(process.pid)!
+    }
+    t.ok(x > 0)
+    t.ok(after - before! >= 0.05, `used ${(after - before!).toFixed(2)} s of CPU while busy`)
+    // PIDs are below /proc/sys/kernel/pid_max (at most 2^22); this one cannot exist.
+    t.equal(processCpuSeconds(2 ** 30), null)
+  },
+)
 
 t.test('systemCpu reads the machine totals', { skip: !linux && 'needs /proc' }, async (t) => {
   const a = systemCpu()!
@@ -68,7 +82,10 @@ t.test('envCpus takes a CPU list this machine has, and says what is wrong otherw
   process.env[name] = '0-3, 5,7'
   t.equal(envCpus(name, 8), '0-3,5,7', 'ranges and single CPUs, spaces dropped')
   process.env[name] = '0-8'
-  t.throws(() => envCpus(name, 8), /VEILBOX_TEST_ENVCPUS must be a CPU list such as 0-3 or 0,2,4-5 \(this machine has CPUs 0-7\); CPU 8 does not exist/)
+  t.throws(
+    () => envCpus(name, 8),
+    /VEILBOX_TEST_ENVCPUS must be a CPU list such as 0-3 or 0,2,4-5 \(this machine has CPUs 0-7\); CPU 8 does not exist/,
+  )
   process.env[name] = '3-1'
   t.throws(() => envCpus(name, 8), /the range 3-1 runs backwards/)
   for (const bad of ['one', '0-', '-1', '0,,1', '0x1', '1.5']) {
@@ -90,7 +107,10 @@ t.test('pinnedCommand leaves a command alone without CPUs and needs taskset with
     process.env.PATH = path
   })
   process.env.PATH = '/nonexistent'
-  t.throws(() => pinnedCommand('0', 'node', ['-v']), /pinning to CPUs needs taskset \(Debian and Ubuntu: the util-linux package\)/)
+  t.throws(
+    () => pinnedCommand('0', 'node', ['-v']),
+    /pinning to CPUs needs taskset \(Debian and Ubuntu: the util-linux package\)/,
+  )
   t.throws(() => pinProcess(process.pid, '0'), /needs taskset/)
 })
 
@@ -105,25 +125,29 @@ function pinnedCommandWorks(): boolean {
   }
 }
 
-t.test('a pinned command and a pinned process run only on the CPUs given', { skip: !taskset && 'needs taskset and /proc' }, async (t) => {
-  const [command, args] = pinnedCommand('0', process.execPath, ['-e', 'setTimeout(() => {}, 30_000)'])
-  const child = spawn(command, args, { stdio: 'ignore' })
-  t.teardown(() => {
-    child.kill()
-  })
-  // taskset becomes the command: wait until the process is node (its affinity is set before that).
-  const deadline = Date.now() + 10_000
-  while (!/node/.test(readComm(child.pid!)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-  t.match(readComm(child.pid!), /node/, 'the same pid, now running node')
-  t.equal(allowedCpus(child.pid!), '0')
-  // Moved onto every CPU this test may use, written another way than the kernel writes it (each CPU, highest first).
-  const mine = allowedCpus(process.pid)!
-  const reversed = expandCpus(mine).reverse().join(',')
-  pinProcess(child.pid!, reversed)
-  t.equal(allowedCpus(child.pid!), mine, `${reversed} is ${mine}`)
-  t.throws(() => pinProcess(2 ** 30, '0'), /taskset could not move process 1073741824 onto CPUs 0/)
-  t.equal(allowedCpus(2 ** 30), null, 'no such process')
-})
+t.test(
+  'a pinned command and a pinned process run only on the CPUs given',
+  { skip: !taskset && 'needs taskset and /proc' },
+  async (t) => {
+    const [command, args] = pinnedCommand('0', process.execPath, ['-e', 'setTimeout(() => {}, 30_000)'])
+    const child = spawn(command, args, { stdio: 'ignore' })
+    t.teardown(() => {
+      child.kill()
+    })
+    // taskset becomes the command: wait until the process is node (its affinity is set before that).
+    const deadline = Date.now() + 10_000
+    while (!/node/.test(readComm(child.pid!)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    t.match(readComm(child.pid!), /node/, 'the same pid, now running node')
+    t.equal(allowedCpus(child.pid!), '0')
+    // Moved onto every CPU this test may use, written another way than the kernel writes it (each CPU, highest first).
+    const mine = allowedCpus(process.pid)!
+    const reversed = expandCpus(mine).reverse().join(',')
+    pinProcess(child.pid!, reversed)
+    t.equal(allowedCpus(child.pid!), mine, `${reversed} is ${mine}`)
+    t.throws(() => pinProcess(2 ** 30, '0'), /taskset could not move process 1073741824 onto CPUs 0/)
+    t.equal(allowedCpus(2 ** 30), null, 'no such process')
+  },
+)
 
 function readComm(pid: number): string {
   try {

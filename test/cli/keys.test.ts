@@ -12,13 +12,19 @@ import { runCli } from '../helpers/cli.js'
  */
 async function storeEnv(): Promise<Record<string, string>> {
   if (TEST_STORE === 'sqlite') return {}
-  return { VEILBOX_DATABASE_URL: await testDatabaseUrl(), VEILBOX_SECRET: 'test-sealing-secret-of-at-least-32-characters' }
+  return {
+    VEILBOX_DATABASE_URL: await testDatabaseUrl(),
+    VEILBOX_SECRET: 'test-sealing-secret-of-at-least-32-characters',
+  }
 }
 
 t.test('veilbox keys create / list / revoke work on the database directly', async (t) => {
   const dir = tempDir(t)
   const env = await storeEnv()
-  const created = await runCli(['keys', 'create', '--role', 'analyst', '--name', 'alice', '--data-dir', dir, '--json'], env)
+  const created = await runCli(
+    ['keys', 'create', '--role', 'analyst', '--name', 'alice', '--data-dir', dir, '--json'],
+    env,
+  )
   t.equal(created.code, 0, created.stderr)
   const { key, name, role } = JSON.parse(created.stdout) as { key: string; name: string; role: string }
   t.same([name, role], ['alice', 'analyst'])
@@ -27,7 +33,10 @@ t.test('veilbox keys create / list / revoke work on the database directly', asyn
   t.teardown(() => db.close())
   t.equal((await authenticate(db, key))?.name, 'alice')
 
-  const plain = await runCli(['keys', 'create', '--role', 'operator', '--name', 'olga'], { ...env, VEILBOX_DATA_DIR: dir })
+  const plain = await runCli(['keys', 'create', '--role', 'operator', '--name', 'olga'], {
+    ...env,
+    VEILBOX_DATA_DIR: dir,
+  })
   t.equal(plain.code, 0)
   t.match(plain.stdout, /^vbx_[0-9a-f]{12}_\S{43}\n\(key [0-9a-f]{12} for olga, role operator; it is shown only now\)/)
 
@@ -42,7 +51,11 @@ t.test('veilbox keys create / list / revoke work on the database directly', asyn
   t.match(revoked.stdout, /revoked alice \(analyst/)
   t.equal(await authenticate(db, key), null)
   const audit = await db.all("SELECT actor, action FROM audit_log WHERE action LIKE 'key.%' ORDER BY seq")
-  t.match(audit, [{ action: 'key.create', actor: /^cli:/ }, { action: 'key.create' }, { action: 'key.revoke', actor: /^cli:/ }])
+  t.match(audit, [
+    { action: 'key.create', actor: /^cli:/ },
+    { action: 'key.create' },
+    { action: 'key.revoke', actor: /^cli:/ },
+  ])
 })
 
 t.test('CLI mistakes exit 1 with the reason, and change nothing', async (t) => {

@@ -106,8 +106,12 @@ t.test('three nodes on one PostgreSQL: one budget, one chain, a node killed mid-
   // The offline CLI gets a scratch data directory so that it never falls back to ./data in the repository.
   const cliEnv = { VEILBOX_SECRET_FILE: secretFile, VEILBOX_DATA_DIR: path.join(root, 'cli') }
 
-  const created = await runCli(['keys', 'create', '--role', 'operator', '--name', 'op', '--database-url', url, '--json'], cliEnv)
-  if (created.code !== 0) throw new Error(`veilbox keys create --database-url failed (${created.code}): ${created.stderr}${created.stdout}`)
+  const created = await runCli(
+    ['keys', 'create', '--role', 'operator', '--name', 'op', '--database-url', url, '--json'],
+    cliEnv,
+  )
+  if (created.code !== 0)
+    throw new Error(`veilbox keys create --database-url failed (${created.code}): ${created.stderr}${created.stdout}`)
   const operator = (JSON.parse(created.stdout) as { key: string }).key
   t.match(operator, /^vbx_/, 'the CLI printed an operator key')
 
@@ -119,7 +123,9 @@ t.test('three nodes on one PostgreSQL: one budget, one chain, a node killed mid-
   t.teardown(async () => {
     await Promise.allSettled([...starting])
     // A node killed with -9 has exited already (exitCode stays null, signalCode is set): only the others are stopped.
-    await Promise.all(everyProcess.filter((p) => p.child.exitCode === null && p.child.signalCode === null).map((p) => p.stop()))
+    await Promise.all(
+      everyProcess.filter((p) => p.child.exitCode === null && p.child.signalCode === null).map((p) => p.stop()),
+    )
   })
   const startNode = async (i: number): Promise<ServerProcess> => {
     const p = startServerProcess({
@@ -148,7 +154,14 @@ t.test('three nodes on one PostgreSQL: one budget, one chain, a node killed mid-
   await Promise.all(Array.from({ length: NODES }, (_, i) => startNode(i)))
   t.pass(`${NODES} nodes serving on ports ${ports.join(', ')} (${Date.now() - started} ms since the start)`)
 
-  const api = async (node: number, key: string, method: string, route: string, body?: unknown, type = 'application/json') => {
+  const api = async (
+    node: number,
+    key: string,
+    method: string,
+    route: string,
+    body?: unknown,
+    type = 'application/json',
+  ) => {
     const server = nodes[node]
     if (server === null || server === undefined) throw new Error(`node ${node + 1} is not running`)
     const sentAt = Date.now()
@@ -177,7 +190,16 @@ t.test('three nodes on one PostgreSQL: one budget, one chain, a node killed mid-
   ok(await api(0, operator, 'PUT', `/v1/datasets/${DATASET}/budget`, { epsilon: 1000 }), 200)
   const analyst = ok(await api(0, operator, 'POST', '/v1/keys', { name: 'alice', role: 'analyst' }), 201).key as string
   const expiresAt = '2099-01-01T00:00:00Z'
-  const grant1 = ok(await api(0, operator, 'POST', '/v1/grants', { analyst: 'alice', dataset: DATASET, purpose: 'cluster test: one budget', epsilon: 1.0, expiresAt }), 201).id as string
+  const grant1 = ok(
+    await api(0, operator, 'POST', '/v1/grants', {
+      analyst: 'alice',
+      dataset: DATASET,
+      purpose: 'cluster test: one budget',
+      epsilon: 1.0,
+      expiresAt,
+    }),
+    201,
+  ).id as string
 
   /** Every record of the chain for `grant` with one of `actions`, through `node`, paged. */
   const auditRecords = async (node: number, grant: string, actions: readonly string[]): Promise<Json[]> => {
@@ -185,7 +207,15 @@ t.test('three nodes on one PostgreSQL: one budget, one chain, a node killed mid-
     for (const action of actions) {
       let after: number | null = null
       do {
-        const page = ok(await api(node, operator, 'GET', `/v1/audit?dataset=${DATASET}&action=${action}&limit=1000${after === null ? '' : `&after=${after}`}`), 200) as {
+        const page = ok(
+          await api(
+            node,
+            operator,
+            'GET',
+            `/v1/audit?dataset=${DATASET}&action=${action}&limit=1000${after === null ? '' : `&after=${after}`}`,
+          ),
+          200,
+        ) as {
           records: Json[]
           next: number | null
         }
@@ -195,54 +225,84 @@ t.test('three nodes on one PostgreSQL: one budget, one chain, a node killed mid-
     }
     return out
   }
-  const chargedMicro = (records: readonly Json[]) => records.reduce((s, r) => s + micro((r.charged as { epsilon: string }).epsilon), 0)
+  const chargedMicro = (records: readonly Json[]) =>
+    records.reduce((s, r) => s + micro((r.charged as { epsilon: string }).epsilon), 0)
   const spentMicro = async (node: number, grant: string) =>
-    micro((ok(await api(node, operator, 'GET', `/v1/grants/${grant}`), 200).budget as { epsilon: { spent: number } }).epsilon.spent)
-  const verifyVia = async (node: number) => ok(await api(node, operator, 'GET', '/v1/audit/verify'), 200) as { ok: boolean; problem?: string; records: number; ledgers: { ok: boolean; answers: number } }
-  const chargeOf = (json: Json) => micro((json.privacy as { charged: { grant: { epsilon: number } } }).charged.grant.epsilon)
+    micro(
+      (ok(await api(node, operator, 'GET', `/v1/grants/${grant}`), 200).budget as { epsilon: { spent: number } })
+        .epsilon.spent,
+    )
+  const verifyVia = async (node: number) =>
+    ok(await api(node, operator, 'GET', '/v1/audit/verify'), 200) as {
+      ok: boolean
+      problem?: string
+      records: number
+      ledgers: { ok: boolean; answers: number }
+    }
+  const chargeOf = (json: Json) =>
+    micro((json.privacy as { charged: { grant: { epsilon: number } } }).charged.grant.epsilon)
 
-  await t.test('60 distinct queries at once on a grant of epsilon 1.0: exactly 10 answered, round-robin over the nodes', async (t) => {
-    const answers = await Promise.all(
-      Array.from({ length: 60 }, (_, i) =>
-        api(i % NODES, analyst, 'POST', '/v1/queries', {
-          sql: `SELECT district, COUNT(*), AVG(income) FROM ${DATASET} WHERE age >= ${18 + i} GROUP BY district`,
-          grant: grant1,
-          epsilon: 0.1,
-        }),
-      ),
-    )
-    const answered = answers.filter((a) => a.status === 200)
-    const refused = answers.filter((a) => a.status === 403 && a.json.code === 'VEILBOX_ERR_BUDGET_EXHAUSTED')
-    const other = answers.filter((a) => !answered.includes(a) && !refused.includes(a))
-    t.equal(answered.length, 10, 'exactly ten answers')
-    t.equal(refused.length, 50, 'fifty refusals for budget')
-    t.same(
-      other.map((a) => `${a.status} ${String(a.json.code)}`),
-      [],
-      'nothing else came back',
-    )
-    t.ok(
-      answered.every((a) => a.json.cached === false && chargeOf(a.json) === micro(0.1)),
-      'each answer is fresh and charged 0.1',
-    )
-    const byNode = Array.from({ length: NODES }, (_, n) => answered.filter((a) => a.node === n).length)
-    t.comment(`answers by node: ${byNode.join(', ')}; refusals by node: ${Array.from({ length: NODES }, (_, n) => refused.filter((a) => a.node === n).length).join(', ')}`)
-    t.equal(answered.reduce((s, a) => s + chargeOf(a.json), 0), MICRO, 'the answers charged 1.0 in all')
-    for (let n = 0; n < NODES; n++) t.equal(await spentMicro(n, grant1), MICRO, `node ${n + 1} sees the grant spent exactly 1.0`)
-    const releases = await auditRecords(1, grant1, ['query.release'])
-    t.equal(releases.length, 10, 'ten release records in the chain')
-    t.equal(chargedMicro(releases), MICRO, 'and they charge 1.0 in all')
-    const check = await verifyVia(2)
-    t.ok(check.ok, `GET /v1/audit/verify: ok (${check.problem ?? `${check.records} records`})`)
-    t.ok(check.ledgers.ok, 'every ledger and stored answer agrees with the chain')
-  })
+  await t.test(
+    '60 distinct queries at once on a grant of epsilon 1.0: exactly 10 answered, round-robin over the nodes',
+    async (t) => {
+      const answers = await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          api(i % NODES, analyst, 'POST', '/v1/queries', {
+            sql: `SELECT district, COUNT(*), AVG(income) FROM ${DATASET} WHERE age >= ${18 + i} GROUP BY district`,
+            grant: grant1,
+            epsilon: 0.1,
+          }),
+        ),
+      )
+      const answered = answers.filter((a) => a.status === 200)
+      const refused = answers.filter((a) => a.status === 403 && a.json.code === 'VEILBOX_ERR_BUDGET_EXHAUSTED')
+      const other = answers.filter((a) => !answered.includes(a) && !refused.includes(a))
+      t.equal(answered.length, 10, 'exactly ten answers')
+      t.equal(refused.length, 50, 'fifty refusals for budget')
+      t.same(
+        other.map((a) => `${a.status} ${String(a.json.code)}`),
+        [],
+        'nothing else came back',
+      )
+      t.ok(
+        answered.every((a) => a.json.cached === false && chargeOf(a.json) === micro(0.1)),
+        'each answer is fresh and charged 0.1',
+      )
+      const byNode = Array.from({ length: NODES }, (_, n) => answered.filter((a) => a.node === n).length)
+      t.comment(
+        `answers by node: ${byNode.join(', ')}; refusals by node: ${Array.from({ length: NODES }, (_, n) => refused.filter((a) => a.node === n).length).join(', ')}`,
+      )
+      t.equal(
+        answered.reduce((s, a) => s + chargeOf(a.json), 0),
+        MICRO,
+        'the answers charged 1.0 in all',
+      )
+      for (let n = 0; n < NODES; n++)
+        t.equal(await spentMicro(n, grant1), MICRO, `node ${n + 1} sees the grant spent exactly 1.0`)
+      const releases = await auditRecords(1, grant1, ['query.release'])
+      t.equal(releases.length, 10, 'ten release records in the chain')
+      t.equal(chargedMicro(releases), MICRO, 'and they charge 1.0 in all')
+      const check = await verifyVia(2)
+      t.ok(check.ok, `GET /v1/audit/verify: ok (${check.problem ?? `${check.records} records`})`)
+      t.ok(check.ledgers.ok, 'every ledger and stored answer agrees with the chain')
+    },
+  )
 
   await t.test('a burst across the nodes with one node killed -9 in the middle of it', async (t) => {
     const EPSILON = 0.05
     const GRANT_EPSILON = 50
     // Never more attempts than the grant can pay for: the burst measures kills, not refusals.
     const MAX_ATTEMPTS = Math.floor((GRANT_EPSILON * 0.95) / EPSILON)
-    const grant2 = ok(await api(0, operator, 'POST', '/v1/grants', { analyst: 'alice', dataset: DATASET, purpose: 'cluster test: kill a node', epsilon: GRANT_EPSILON, expiresAt }), 201).id as string
+    const grant2 = ok(
+      await api(0, operator, 'POST', '/v1/grants', {
+        analyst: 'alice',
+        dataset: DATASET,
+        purpose: 'cluster test: kill a node',
+        epsilon: GRANT_EPSILON,
+        expiresAt,
+      }),
+      201,
+    ).id as string
     const VICTIM = 2
     const delivered: Delivered[] = []
     const outcomes: Answer[] = []
@@ -267,7 +327,8 @@ t.test('three nodes on one PostgreSQL: one budget, one chain, a node killed mid-
           continue
         }
         outcomes.push(res)
-        if (res.status === 200 && typeof res.json.queryId === 'string') delivered.push({ node, queryId: res.json.queryId, epsilonMicro: chargeOf(res.json) })
+        if (res.status === 200 && typeof res.json.queryId === 'string')
+          delivered.push({ node, queryId: res.json.queryId, epsilonMicro: chargeOf(res.json) })
       }
     }
     // Four clients per node, each one request at a time.
@@ -284,14 +345,27 @@ t.test('three nodes on one PostgreSQL: one budget, one chain, a node killed mid-
     const deliveredBeforeKill = delivered.length
     const survivors = Array.from({ length: NODES }, (_, n) => n).filter((n) => n !== VICTIM)
     // The two others carry on: for two seconds at least, and until each has answered queries sent after the kill (at most 30 s).
-    const answeredSinceKill = (n: number) => outcomes.filter((o) => o.node === n && o.sentAt > killedAt && o.status === 200).length
-    for (let waited = 0; (waited < 2_000 || survivors.some((n) => answeredSinceKill(n) < 3)) && waited < 30_000 && attempts < MAX_ATTEMPTS; waited += 50) await sleep(50)
+    const answeredSinceKill = (n: number) =>
+      outcomes.filter((o) => o.node === n && o.sentAt > killedAt && o.status === 200).length
+    for (
+      let waited = 0;
+      (waited < 2_000 || survivors.some((n) => answeredSinceKill(n) < 3)) && waited < 30_000 && attempts < MAX_ATTEMPTS;
+      waited += 50
+    )
+      await sleep(50)
     stop = true
     await Promise.all(loops)
 
-    t.ok(deliveredBeforeKill > 0, `${deliveredBeforeKill} answers delivered before the kill, ${delivered.length} in all (${attempts} attempts)`)
+    t.ok(
+      deliveredBeforeKill > 0,
+      `${deliveredBeforeKill} answers delivered before the kill, ${delivered.length} in all (${attempts} attempts)`,
+    )
     const afterKill = outcomes.filter((o) => o.sentAt > killedAt && o.status === 200)
-    for (const n of survivors) t.ok(afterKill.some((o) => o.node === n), `node ${n + 1} answered queries sent after the kill`)
+    for (const n of survivors)
+      t.ok(
+        afterKill.some((o) => o.node === n),
+        `node ${n + 1} answered queries sent after the kill`,
+      )
     const survivorProblems = outcomes.filter((o) => o.node !== VICTIM && o.status !== 200)
     t.same(
       survivorProblems.map((o) => `${o.status} ${String(o.json.code)}`),
@@ -318,7 +392,12 @@ t.test('three nodes on one PostgreSQL: one budget, one chain, a node killed mid-
     t.same(missing, [], `all ${delivered.length} delivered answers are stored`)
     const releases = await auditRecords(survivors[0]!, grant2, ['query.release'])
     const deadlines = await auditRecords(survivors[0]!, grant2, ['query.deadline'])
-    const releaseOf = new Map(releases.map((r) => [(r.detail as { queryId?: string } | null)?.queryId, micro((r.charged as { epsilon: string }).epsilon)]))
+    const releaseOf = new Map(
+      releases.map((r) => [
+        (r.detail as { queryId?: string } | null)?.queryId,
+        micro((r.charged as { epsilon: string }).epsilon),
+      ]),
+    )
     const unrecorded = delivered.filter((d) => releaseOf.get(d.queryId) !== d.epsilonMicro)
     t.same(
       unrecorded.map((d) => d.queryId),
@@ -329,23 +408,42 @@ t.test('three nodes on one PostgreSQL: one budget, one chain, a node killed mid-
     const deliveredSum = delivered.reduce((s, d) => s + d.epsilonMicro, 0)
     t.ok(spent >= deliveredSum, `spent ${spent / MICRO} >= delivered ${deliveredSum / MICRO}`)
     t.equal(deadlines.length, 0, 'no query hit its deadline (so every charge is a release)')
-    t.equal(spent, chargedMicro(releases) + chargedMicro(deadlines), `spent equals the charges of the chain's ${releases.length} release records`)
-    t.comment(`charged but never delivered (lost with the killed node): ${(spent - deliveredSum) / MICRO} epsilon, ${releases.length - delivered.length} releases`)
+    t.equal(
+      spent,
+      chargedMicro(releases) + chargedMicro(deadlines),
+      `spent equals the charges of the chain's ${releases.length} release records`,
+    )
+    t.comment(
+      `charged but never delivered (lost with the killed node): ${(spent - deliveredSum) / MICRO} epsilon, ${releases.length - delivered.length} releases`,
+    )
     const check = await verifyVia(survivors[0]!)
     t.ok(check.ok, `GET /v1/audit/verify after the kill: ok (${check.problem ?? `${check.records} records`})`)
     t.ok(check.ledgers.ok, 'every ledger and stored answer agrees with the chain')
 
     for (const n of survivors) {
-      const res = await api(n, analyst, 'POST', '/v1/queries', { sql: `SELECT COUNT(*) FROM ${DATASET} WHERE household_size >= ${n + 2}`, grant: grant2, epsilon: EPSILON })
+      const res = await api(n, analyst, 'POST', '/v1/queries', {
+        sql: `SELECT COUNT(*) FROM ${DATASET} WHERE household_size >= ${n + 2}`,
+        grant: grant2,
+        epsilon: EPSILON,
+      })
       t.equal(res.status, 200, `node ${n + 1} still answers a fresh query`)
     }
 
     // The killed node comes back on its own data directory and port.
     await startNode(VICTIM)
-    const back = await api(VICTIM, analyst, 'POST', '/v1/queries', { sql: `SELECT COUNT(*), AVG(age) FROM ${DATASET} WHERE insured = TRUE`, grant: grant2, epsilon: EPSILON })
+    const back = await api(VICTIM, analyst, 'POST', '/v1/queries', {
+      sql: `SELECT COUNT(*), AVG(age) FROM ${DATASET} WHERE insured = TRUE`,
+      grant: grant2,
+      epsilon: EPSILON,
+    })
     t.equal(back.status, 200, `the restarted node answers: ${back.status === 200 ? 'ok' : JSON.stringify(back.json)}`)
     const reread = delivered.find((d) => d.node === VICTIM)
-    if (reread !== undefined) t.equal((await api(VICTIM, analyst, 'GET', `/v1/queries/${reread.queryId}`)).status, 200, 'and reads back an answer it delivered before it was killed')
+    if (reread !== undefined)
+      t.equal(
+        (await api(VICTIM, analyst, 'GET', `/v1/queries/${reread.queryId}`)).status,
+        200,
+        'and reads back an answer it delivered before it was killed',
+      )
     const again = await verifyVia(VICTIM)
     t.ok(again.ok, `and its GET /v1/audit/verify is ok (${again.problem ?? `${again.records} records`})`)
 

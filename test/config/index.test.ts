@@ -15,7 +15,11 @@ t.test('the custodian directory may not resolve into the data directory, however
   const data = path.join(root, 'data')
   fs.mkdirSync(data)
   const refused = (custodian: string, why: string) =>
-    t.throws(() => loadConfig({ VEILBOX_DATA_DIR: data, VEILBOX_CUSTODIAN_DIR: custodian }), { code: 'VEILBOX_ERR_CONFIG_INVALID', message: /inside the data directory/ }, why)
+    t.throws(
+      () => loadConfig({ VEILBOX_DATA_DIR: data, VEILBOX_CUSTODIAN_DIR: custodian }),
+      { code: 'VEILBOX_ERR_CONFIG_INVALID', message: /inside the data directory/ },
+      why,
+    )
   refused(path.join(data, 'keys'), 'a plain subdirectory')
   refused(data, 'the data directory itself')
   refused(path.join(data, '..keys'), 'a name starting with two dots is still inside')
@@ -25,10 +29,18 @@ t.test('the custodian directory may not resolve into the data directory, however
   refused(path.join(root, 'link-to-data', 'keys'), 'through a symbolic link')
   // The data directory itself behind a link.
   fs.symlinkSync(data, path.join(root, 'data-link'))
-  t.throws(() => loadConfig({ VEILBOX_DATA_DIR: path.join(root, 'data-link'), VEILBOX_CUSTODIAN_DIR: path.join(data, 'keys') }), { code: 'VEILBOX_ERR_CONFIG_INVALID' }, 'a data directory given through a link')
+  t.throws(
+    () =>
+      loadConfig({ VEILBOX_DATA_DIR: path.join(root, 'data-link'), VEILBOX_CUSTODIAN_DIR: path.join(data, 'keys') }),
+    { code: 'VEILBOX_ERR_CONFIG_INVALID' },
+    'a data directory given through a link',
+  )
 
   for (const ok of [path.join(root, 'custodian'), path.join(root, 'data-keys'), path.join(root, 'data..', 'keys')]) {
-    t.doesNotThrow(() => loadConfig({ VEILBOX_DATA_DIR: data, VEILBOX_CUSTODIAN_DIR: ok }), `${path.relative(root, ok)} is outside`)
+    t.doesNotThrow(
+      () => loadConfig({ VEILBOX_DATA_DIR: data, VEILBOX_CUSTODIAN_DIR: ok }),
+      `${path.relative(root, ok)} is outside`,
+    )
   }
 })
 

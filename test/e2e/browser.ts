@@ -30,7 +30,9 @@ export const CHROMIUM_ARGS = [
 
 export async function launch(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (or set VEILBOX_CHROMIUM)`)
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (or set VEILBOX_CHROMIUM)`,
+    )
   }
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: 60_000 })
 }
@@ -71,10 +73,46 @@ export function watch(page: Page): string[] {
  * identifiers, hashes, the server's own detail) is an untranslated label.
  */
 export const LATIN_ALLOWED = new Set([
-  'veilbox', 'vbx', 'SQL', 'CSV', 'JSON', 'NDJSON', 'API', 'SHA', 'HTTP', 'zCDP', 'docs', 'datasets', 'md', 'query', 'language',
-  'SELECT', 'FROM', 'WHERE', 'GROUP', 'BY', 'ORDER', 'AS', 'IN', 'JOIN', 'TRUE', 'FALSE',
-  'COUNT', 'SUM', 'AVG', 'VAR', 'STDDEV', 'MEDIAN', 'QUANTILE',
-  'receipt', 'verify', 'custodian', 'npm', 'rebuild', 'constructor', 'proto',
+  'veilbox',
+  'vbx',
+  'SQL',
+  'CSV',
+  'JSON',
+  'NDJSON',
+  'API',
+  'SHA',
+  'HTTP',
+  'zCDP',
+  'docs',
+  'datasets',
+  'md',
+  'query',
+  'language',
+  'SELECT',
+  'FROM',
+  'WHERE',
+  'GROUP',
+  'BY',
+  'ORDER',
+  'AS',
+  'IN',
+  'JOIN',
+  'TRUE',
+  'FALSE',
+  'COUNT',
+  'SUM',
+  'AVG',
+  'VAR',
+  'STDDEV',
+  'MEDIAN',
+  'QUANTILE',
+  'receipt',
+  'verify',
+  'custodian',
+  'npm',
+  'rebuild',
+  'constructor',
+  'proto',
 ])
 
 /** Runs in the page: every Latin word in visible text and labelling attributes outside translate="no". */

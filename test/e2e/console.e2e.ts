@@ -39,8 +39,15 @@ t.teardown(async () => {
 })
 
 /** A fresh browser context (own storage) with one page on the console, watching for script and CSP errors. */
-async function open(t: Test, lang: 'en' | 'zh' = 'en'): Promise<{ page: Page; context: BrowserContext; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: lang === 'zh' ? 'zh-CN' : 'en-GB', acceptDownloads: true })
+async function open(
+  t: Test,
+  lang: 'en' | 'zh' = 'en',
+): Promise<{ page: Page; context: BrowserContext; problems: string[] }> {
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 900 },
+    locale: lang === 'zh' ? 'zh-CN' : 'en-GB',
+    acceptDownloads: true,
+  })
   t.teardown(() => context.close())
   // The language choice is kept in localStorage; set it before the app reads it.
   await context.addInitScript(`localStorage.setItem('veilbox.console.lang', '${lang}')`)
@@ -58,7 +65,12 @@ async function signIn(t: Test, page: Page, key: string, role: string): Promise<v
   t.equal(await page.getByTestId('role').getAttribute('class'), `badge role-${role}`, `signed in as ${role}`)
 }
 
-async function api<T>(method: string, route: string, key: string, body?: unknown): Promise<{ status: number; body: T }> {
+async function api<T>(
+  method: string,
+  route: string,
+  key: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
   const res = await fetch(`${server.url}${route}`, {
     method,
     headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -67,7 +79,8 @@ async function api<T>(method: string, route: string, key: string, body?: unknown
   return { status: res.status, body: (await res.json()) as T }
 }
 
-const GROUP_SQL = 'SELECT age_band, COUNT(*) AS households, AVG(medical_spending) AS avg_spending\nFROM binzhou_households\nGROUP BY age_band'
+const GROUP_SQL =
+  'SELECT age_band, COUNT(*) AS households, AVG(medical_spending) AS avg_spending\nFROM binzhou_households\nGROUP BY age_band'
 
 t.test('the console is served with its CSP and caching', async (t) => {
   const html = await fetch(`${server.url}/console/`)
@@ -88,7 +101,11 @@ t.test('analyst: signs in, previews, runs a GROUP BY query, sees chart and inter
   await shot(page, 'signin')
   await signIn(t, page, keys.analyst, 'analyst')
   t.notMatch(page.url(), keys.analyst, 'the key is not in the address')
-  t.equal(await page.evaluate("sessionStorage.getItem('veilbox.console.key')"), keys.analyst, 'the key is in session storage')
+  t.equal(
+    await page.evaluate("sessionStorage.getItem('veilbox.console.key')"),
+    keys.analyst,
+    'the key is in session storage',
+  )
   t.equal(await page.evaluate("localStorage.getItem('veilbox.console.key')"), null, 'and not in local storage')
   await page.getByTestId('capabilities').waitFor()
   t.match(await page.getByTestId('capabilities').innerText(), /price a query before running it/)
@@ -98,7 +115,11 @@ t.test('analyst: signs in, previews, runs a GROUP BY query, sees chart and inter
   const demo = page.locator('[data-dataset="binzhou_households"]')
   await demo.waitFor()
   t.equal(await demo.locator('[data-column="income"] [data-protection="dp"]').count(), 1, 'income is badged DP')
-  t.equal(await demo.locator('[data-column="district"] [data-protection="public"]').count(), 1, 'district is badged public')
+  t.equal(
+    await demo.locator('[data-column="district"] [data-protection="public"]').count(),
+    1,
+    'district is badged public',
+  )
   t.match(await demo.locator('[data-column="income"]').innerText(), /0 to 1,000,000/, 'bounds are shown')
   await shot(page, 'catalog')
 
@@ -115,7 +136,11 @@ t.test('analyst: signs in, previews, runs a GROUP BY query, sees chart and inter
   t.equal(await preview.getAttribute('data-affordable'), 'true')
   t.match(await page.getByTestId('preview-charge').innerText(), /ε 0\.1 to the grant/)
   t.match(await page.getByTestId('preview-after').innerText(), /now 10 → after 9\.9/)
-  t.match(await page.locator('[data-aggregate="households"] [data-testid="expected-error"]').innerText(), /^± \d+/, 'COUNT shows its expected error')
+  t.match(
+    await page.locator('[data-aggregate="households"] [data-testid="expected-error"]').innerText(),
+    /^± \d+/,
+    'COUNT shows its expected error',
+  )
   t.ok(await page.getByTestId('run').isEnabled(), 'Run is possible after the preview')
 
   await page.getByTestId('run').click()
@@ -143,7 +168,10 @@ t.test('analyst: signs in, previews, runs a GROUP BY query, sees chart and inter
   const csvDownload = page.waitForEvent('download')
   await page.getByTestId('download-csv').click()
   const csv = fs.readFileSync(await (await csvDownload).path(), 'utf8')
-  t.match(csv.split('\r\n')[0], 'age_band,households,households_lo,households_hi,avg_spending,avg_spending_lo,avg_spending_hi')
+  t.match(
+    csv.split('\r\n')[0],
+    'age_band,households,households_lo,households_hi,avg_spending,avg_spending_lo,avg_spending_hi',
+  )
 
   // Errors in plain words: a row-level query, and one the grant cannot pay for.
   await sql.fill('SELECT * FROM binzhou_households')
@@ -156,7 +184,10 @@ t.test('analyst: signs in, previews, runs a GROUP BY query, sees chart and inter
   await page.getByTestId('epsilon').fill('50')
   await page.getByTestId('preview').click()
   await page.locator('[data-testid="preview-panel"][data-affordable="false"]').waitFor()
-  t.match(await page.locator('.error[data-code="VEILBOX_ERR_BUDGET_EXHAUSTED"]').innerText(), /Not enough privacy budget/)
+  t.match(
+    await page.locator('.error[data-code="VEILBOX_ERR_BUDGET_EXHAUSTED"]').innerText(),
+    /Not enough privacy budget/,
+  )
   t.ok(await page.getByTestId('run').isDisabled(), 'an unaffordable query cannot be run')
 
   await page.locator('[data-nav="history"]').click()
@@ -226,7 +257,10 @@ t.test('operator: creates a grant and revokes it; budgets, keys and audit', asyn
     actions = await rows.evaluateAll((els) => els.map((r) => r.getAttribute('data-action')))
     if (actions.length > 0 && actions.every((a) => a?.startsWith('grant.'))) break
   }
-  t.ok(actions.length >= 3 && actions.every((a) => a?.startsWith('grant.')), `the filter keeps grant records only (${actions.join(', ')})`)
+  t.ok(
+    actions.length >= 3 && actions.every((a) => a?.startsWith('grant.')),
+    `the filter keeps grant records only (${actions.join(', ')})`,
+  )
   await page.locator('tr[data-action="grant.revoke"] button.link').click()
   await shot(page, 'audit')
   t.same(problems, [], 'no script error and no CSP refusal')
@@ -256,8 +290,16 @@ t.test('operator: registers a dataset and uploads a version with a progress bar'
   await page.getByTestId('create-dataset').click()
   await page.getByTestId('dataset-created').waitFor()
   await page.locator('[data-dataset="e2e_form"]').waitFor()
-  const registered = await api<{ columns: { name: string; categories?: string[] }[] }>('GET', '/v1/datasets/e2e_form', keys.operator)
-  t.same(registered.body.columns.find((c) => c.name === 'zone')?.categories, ['east', 'west'], 'the form registered the declared categories')
+  const registered = await api<{ columns: { name: string; categories?: string[] }[] }>(
+    'GET',
+    '/v1/datasets/e2e_form',
+    keys.operator,
+  )
+  t.same(
+    registered.body.columns.find((c) => c.name === 'zone')?.categories,
+    ['east', 'west'],
+    'the form registered the declared categories',
+  )
 
   await page.getByTestId('json-mode').click()
   const spec = {
@@ -281,16 +323,26 @@ t.test('operator: registers a dataset and uploads a version with a progress bar'
   // ~6 MB, sent at 2 MB/s: long enough that the bar is seen part-way.
   let csv = 'rider,zone,fare\n'
   for (let i = 0; i < 200_000; i++) csv += `r${i},${i % 3 === 0 ? 'south' : 'north'},${(i % 500) + 0.25}\n`
-  await upload.getByTestId('upload-file').setInputFiles({ name: 'trips.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) })
+  await upload
+    .getByTestId('upload-file')
+    .setInputFiles({ name: 'trips.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) })
   const cdp = await context.newCDPSession(page)
   await cdp.send('Network.enable')
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 2 * 1024 * 1024 })
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false,
+    latency: 0,
+    downloadThroughput: -1,
+    uploadThroughput: 2 * 1024 * 1024,
+  })
   await upload.getByTestId('upload-start').click()
   // Poll the bar from here (a predicate run in the page would be refused by the console's CSP, which allows no eval).
   const bar = upload.locator('.upload-progress progress')
   let partWay = false
   for (const deadline = Date.now() + 20_000; !partWay && Date.now() < deadline; await page.waitForTimeout(50)) {
-    const [value, max] = await Promise.all([bar.getAttribute('value').catch(() => null), bar.getAttribute('max').catch(() => null)])
+    const [value, max] = await Promise.all([
+      bar.getAttribute('value').catch(() => null),
+      bar.getAttribute('max').catch(() => null),
+    ])
     partWay = value !== null && max !== null && Number(value) > 0 && Number(value) < Number(max)
   }
   t.ok(partWay, 'the progress bar was seen part-way')
@@ -298,7 +350,12 @@ t.test('operator: registers a dataset and uploads a version with a progress bar'
   t.match(mid, /^Sending .* of .* \(\d+(\.\d)?%\)$/, `progress is shown part-way: ${mid}`)
   await shot(page, 'upload-progress', false)
   await upload.getByTestId('upload-done').waitFor({ timeout: 60_000 })
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false,
+    latency: 0,
+    downloadThroughput: -1,
+    uploadThroughput: -1,
+  })
   t.match(await upload.getByTestId('upload-done').innerText(), /Stored as version 1: 200,000 rows/)
   await page.locator('[data-dataset="e2e_trips"] tr[data-version="1"]').waitFor()
   await shot(page, 'datasets')
@@ -310,7 +367,11 @@ t.test('the Chinese interface leaves no English label untranslated', async (t) =
   t.same(Object.keys(zh).sort(), Object.keys(en).sort(), 'zh has exactly the English label keys')
   t.same(Object.keys(errorsZh).sort(), Object.keys(errorsEn).sort(), 'zh has exactly the English error keys')
   const same = Object.keys(en).filter((k) => zh[k as keyof typeof en] === en[k as keyof typeof en])
-  t.same(same.sort(), ['history.epsilon', 'lang.en', 'lang.zh', 'signin.keyPlaceholder'], 'only language names and symbols read the same in both')
+  t.same(
+    same.sort(),
+    ['history.epsilon', 'lang.en', 'lang.zh', 'signin.keyPlaceholder'],
+    'only language names and symbols read the same in both',
+  )
 
   const { page, problems } = await open(t, 'zh')
   const check = async (what: string) => {
@@ -363,7 +424,10 @@ t.test('the Chinese interface leaves no English label untranslated', async (t) =
 })
 
 t.test('a revoked key sends the user back to sign-in', async (t) => {
-  const made = await api<{ key: string }>('POST', '/v1/keys', keys.operator, { name: 'e2e-short-lived', role: 'analyst' })
+  const made = await api<{ key: string }>('POST', '/v1/keys', keys.operator, {
+    name: 'e2e-short-lived',
+    role: 'analyst',
+  })
   t.equal(made.status, 201)
   const { page, problems } = await open(t)
   await signIn(t, page, made.body.key, 'analyst')
@@ -371,7 +435,11 @@ t.test('a revoked key sends the user back to sign-in', async (t) => {
   // A new analyst holds no grant: the catalog is empty, and says why.
   await page.getByTestId('catalog-empty').waitFor()
   t.match(await page.getByTestId('catalog-empty').textContent(), /grant/)
-  t.equal((await api('DELETE', '/v1/keys/e2e-short-lived', keys.operator)).status, 200, 'an operator revokes the key meanwhile')
+  t.equal(
+    (await api('DELETE', '/v1/keys/e2e-short-lived', keys.operator)).status,
+    200,
+    'an operator revokes the key meanwhile',
+  )
   await page.locator('[data-nav="history"]').click()
   await page.getByTestId('signed-out-expired').waitFor()
   t.ok(await page.getByTestId('signin-form').isVisible(), 'the sign-in form is back')
@@ -379,7 +447,10 @@ t.test('a revoked key sends the user back to sign-in', async (t) => {
   await shot(page, 'signed-out-expired')
 
   // A reload with a key revoked while the tab was closed ends the same way.
-  const again = await api<{ key: string }>('POST', '/v1/keys', keys.operator, { name: 'e2e-short-lived', role: 'analyst' })
+  const again = await api<{ key: string }>('POST', '/v1/keys', keys.operator, {
+    name: 'e2e-short-lived',
+    role: 'analyst',
+  })
   await page.getByTestId('api-key').fill(again.body.key)
   await page.getByTestId('sign-in').click()
   await page.getByTestId('role').waitFor()

@@ -46,8 +46,23 @@ t.test('at both ends of the accepted range every aggregate previews and releases
     // Every row at the extreme the sum can reach, one unit owning them all (maxRowsPerUnit 1000).
     const columns = new Map<string, ColumnArray>([
       ['pid', { kind: 'code', values: new Uint32Array(ROWS), dictionary: ['u'], nulls: null } as CodeColumn],
-      ['g', { kind: 'code', values: Uint8Array.from({ length: ROWS }, (_, i) => i % 2), dictionary: ['a', 'b'], nulls: null } as CodeColumn],
-      ['x', { kind: 'f64' as const, values: new Float64Array(ROWS).fill(Math.abs(upper) >= Math.abs(lower) ? upper : lower), nulls: null }],
+      [
+        'g',
+        {
+          kind: 'code',
+          values: Uint8Array.from({ length: ROWS }, (_, i) => i % 2),
+          dictionary: ['a', 'b'],
+          nulls: null,
+        } as CodeColumn,
+      ],
+      [
+        'x',
+        {
+          kind: 'f64' as const,
+          values: new Float64Array(ROWS).fill(Math.abs(upper) >= Math.abs(lower) ? upper : lower),
+          nulls: null,
+        },
+      ],
     ])
     for (const mechanism of ['laplace', 'gaussian'] as const) {
       // 1e-5: the smallest epsilon every aggregate here can split into its components (a micro-unit each).
@@ -55,13 +70,23 @@ t.test('at both ends of the accepted range every aggregate previews and releases
         for (const agg of AGGREGATES) {
           const p = plan(ds, `SELECT g, ${agg} FROM edge GROUP BY g`, { mechanism, epsilon, delta: 1e-5 })
           for (const a of p.perAggregate) {
-            for (const v of [...Object.values(a.noise), a.halfWidth ?? 0]) t.ok(Number.isFinite(v), `${lower}..${upper} ${mechanism} ${epsilon} ${agg}: preview figure ${v}`)
+            for (const v of [...Object.values(a.noise), a.halfWidth ?? 0])
+              t.ok(Number.isFinite(v), `${lower}..${upper} ${mechanism} ${epsilon} ${agg}: preview figure ${v}`)
           }
           const end = await p.prepare()
           try {
-            const answer = await releaseAnswer(p, exactOf(p, { rows: ROWS, keep: new Uint8Array(ROWS).fill(1), columns }))
-            const numbers = [...answer.rows.flat().filter((c) => typeof c !== 'string'), ...answer.intervals.flat().flatMap((iv) => iv ?? [])]
-            t.ok(numbers.length > 0 && numbers.every((v) => typeof v === 'number' && Number.isFinite(v)), `${lower}..${upper} ${mechanism} ${epsilon} ${agg}: finite values and intervals`)
+            const answer = await releaseAnswer(
+              p,
+              exactOf(p, { rows: ROWS, keep: new Uint8Array(ROWS).fill(1), columns }),
+            )
+            const numbers = [
+              ...answer.rows.flat().filter((c) => typeof c !== 'string'),
+              ...answer.intervals.flat().flatMap((iv) => iv ?? []),
+            ]
+            t.ok(
+              numbers.length > 0 && numbers.every((v) => typeof v === 'number' && Number.isFinite(v)),
+              `${lower}..${upper} ${mechanism} ${epsilon} ${agg}: finite values and intervals`,
+            )
           } finally {
             end()
           }
@@ -73,20 +98,35 @@ t.test('at both ends of the accepted range every aggregate previews and releases
   t.equal(checked, 5 * 2 * 2 * AGGREGATES.length)
 })
 
-t.test('registration refuses bounds outside the range and names it; the planner refuses them in specs stored before the rule', async (t) => {
-  for (const [lower, upper] of [[0, 1e-299], [0, 1e154], [-1.7e308, 1.7e308], [-2e15, 0], [0, 5e-10]]) {
-    const parsed = registrationSpecSchema.safeParse({ ...dataset(0, 1), columns: dataset(lower!, upper!).columns })
-    t.notOk(parsed.success, `[${lower}, ${upper}] refused`)
-    if (!parsed.success) t.match(parsed.error.issues[0]!.message, /between 1e-9 and 1000000000000000/)
-  }
-  t.ok(registrationSpecSchema.safeParse(dataset(-1e15, 1e15)).success, 'the ends of the range are accepted')
-  // A spec stored earlier with such bounds: its aggregates are refused with a 4xx, COUNT(*) still answers.
-  const legacy = dataset(0, 1e154)
-  t.throws(() => plan(legacy, 'SELECT SUM(x) FROM edge'), { code: 'VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN', message: /between 1e-9 and/ })
-  t.ok(plan(legacy, 'SELECT COUNT(*) FROM edge'))
+t.test(
+  'registration refuses bounds outside the range and names it; the planner refuses them in specs stored before the rule',
+  async (t) => {
+    for (const [lower, upper] of [
+      [0, 1e-299],
+      [0, 1e154],
+      [-1.7e308, 1.7e308],
+      [-2e15, 0],
+      [0, 5e-10],
+    ]) {
+      const parsed = registrationSpecSchema.safeParse({ ...dataset(0, 1), columns: dataset(lower!, upper!).columns })
+      t.notOk(parsed.success, `[${lower}, ${upper}] refused`)
+      if (!parsed.success) t.match(parsed.error.issues[0]!.message, /between 1e-9 and 1000000000000000/)
+    }
+    t.ok(registrationSpecSchema.safeParse(dataset(-1e15, 1e15)).success, 'the ends of the range are accepted')
+    // A spec stored earlier with such bounds: its aggregates are refused with a 4xx, COUNT(*) still answers.
+    const legacy = dataset(0, 1e154)
+    t.throws(() => plan(legacy, 'SELECT SUM(x) FROM edge'), {
+      code: 'VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN',
+      message: /between 1e-9 and/,
+    })
+    t.ok(plan(legacy, 'SELECT COUNT(*) FROM edge'))
 
-  const { call } = await testApp(t)
-  const res = await call('operator', { method: 'POST', url: '/v1/datasets', payload: { ...dataset(0, 1.7e308) } })
-  t.equal(res.statusCode, 400)
-  t.match(res.json(), { code: 'VEILBOX_ERR_DATASET_INVALID_SCHEMA', errors: [{ path: 'columns[2].upper', message: /between 1e-9 and 1000000000000000/ }] })
-})
+    const { call } = await testApp(t)
+    const res = await call('operator', { method: 'POST', url: '/v1/datasets', payload: { ...dataset(0, 1.7e308) } })
+    t.equal(res.statusCode, 400)
+    t.match(res.json(), {
+      code: 'VEILBOX_ERR_DATASET_INVALID_SCHEMA',
+      errors: [{ path: 'columns[2].upper', message: /between 1e-9 and 1000000000000000/ }],
+    })
+  },
+)

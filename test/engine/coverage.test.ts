@@ -67,10 +67,16 @@ const PENSION_SPEC: DatasetSpec = spec({
   ...DEMO_SPEC,
   id: 'binzhou_pension',
   title: 'Binzhou households with pensions (test)',
-  columns: [...DEMO_SPEC.columns, { name: 'pension', type: 'number', protection: 'dp', lower: 0, upper: 50_000, nullable: true }],
+  columns: [
+    ...DEMO_SPEC.columns,
+    { name: 'pension', type: 'number', protection: 'dp', lower: 0, upper: 50_000, nullable: true },
+  ],
 })
 
-const rows: Row[] = [...demoRows(ROWS)].map((r) => ({ ...r, pension: r.age >= 60 ? Math.min(50_000, Math.round(r.income * 0.3)) : null }))
+const rows: Row[] = [...demoRows(ROWS)].map((r) => ({
+  ...r,
+  pension: r.age >= 60 ? Math.min(50_000, Math.round(r.income * 0.3)) : null,
+}))
 
 function pensionCsv(): string {
   let out = `${DEMO_CSV_HEADER.trimEnd()},pension\n`
@@ -213,7 +219,12 @@ const RUNS: readonly Run[] = [
     sql: 'SELECT age_band, COUNT(*), SUM(age), SUM(household_size), SUM(income) FROM binzhou_households WHERE insured = TRUE AND age >= 30 GROUP BY age_band',
     group: 'age_band',
     where: (r) => r.insured && r.age >= 30,
-    aggs: [{ kind: 'count' }, { kind: 'sum', col: 'age' }, { kind: 'sum', col: 'household_size' }, { kind: 'sum', col: 'income' }],
+    aggs: [
+      { kind: 'count' },
+      { kind: 'sum', col: 'age' },
+      { kind: 'sum', col: 'household_size' },
+      { kind: 'sum', col: 'income' },
+    ],
     options: { mechanism: 'gaussian', epsilon: 0.5, delta: 1e-9 },
     reps: 800,
   },
@@ -334,19 +345,23 @@ for (const run of RUNS) {
       await plan.prepare()
       const answer = await releaseAnswer(plan, exact)
       const keys = answer.rows.map((row) => row[0])
-      if (JSON.stringify(keys) !== JSON.stringify(domain)) problem(`rep ${rep}: rows ${JSON.stringify(keys)}, not the declared ${run.group}s in order`)
+      if (JSON.stringify(keys) !== JSON.stringify(domain))
+        problem(`rep ${rep}: rows ${JSON.stringify(keys)}, not the declared ${run.group}s in order`)
       answer.rows.forEach((row, g) => {
         plan.outputs.slice(1).forEach((o, j) => {
           const value = row[j + 1] as number
           const [lo, hi] = answer.intervals[g]![j + 1]!
-          if (!(lo <= value && value <= hi)) problem(`rep ${rep} ${domain[g]} ${o.name}: value ${value} outside its interval [${lo}, ${hi}]`)
+          if (!(lo <= value && value <= hi))
+            problem(`rep ${rep} ${domain[g]} ${o.name}: value ${value} outside its interval [${lo}, ${hi}]`)
           const mech = directMechanism(o)
           if (mech !== null) {
             // Counts and integer sums are released as integers; other sums on their grid.
             const k = mech.gridExp
-            if (!onGrid(value, k) || !onGrid(lo, k) || !onGrid(hi, k)) problem(`${o.name}: ${value} [${lo}, ${hi}] is off the grid 2^${k}`)
+            if (!onGrid(value, k) || !onGrid(lo, k) || !onGrid(hi, k))
+              problem(`${o.name}: ${value} [${lo}, ${hi}] is off the grid 2^${k}`)
             const agg = run.aggs[j]!
-            const integer = agg.kind === 'count' || agg.kind === 'countCol' || (agg.kind === 'sum' && integerColumns.has(agg.col))
+            const integer =
+              agg.kind === 'count' || agg.kind === 'countCol' || (agg.kind === 'sum' && integerColumns.has(agg.col))
             if (integer && !Number.isInteger(value)) problem(`${o.name}: ${value} is not an integer`)
           }
           const truth = truths[g]![j]!
@@ -364,7 +379,11 @@ for (const run of RUNS) {
     }
     const ms = performance.now() - started
 
-    t.same(problems, [], `${run.reps} releases: declared groups in order, every value inside its interval, counts and sums on their grids`)
+    t.same(
+      problems,
+      [],
+      `${run.reps} releases: declared groups in order, every value inside its interval, counts and sums on their grids`,
+    )
     run.aggs.forEach((agg, j) => {
       const o = outputs[j]!
       const tally = tallies[j]!
@@ -385,7 +404,9 @@ for (const run of RUNS) {
     })
     t.comment(
       `${run.name}: ${run.reps} repetitions in ${(ms / 1000).toFixed(1)} s; coverage ` +
-        run.aggs.map((_, j) => `${outputs[j]!.name} ${(100 * (1 - tallies[j]!.misses / tallies[j]!.trials)).toFixed(2)}%`).join(', '),
+        run.aggs
+          .map((_, j) => `${outputs[j]!.name} ${(100 * (1 - tallies[j]!.misses / tallies[j]!.trials)).toFixed(2)}%`)
+          .join(', '),
     )
   })
 }

@@ -30,7 +30,10 @@ function spend(m: Mechanism): Rational {
 
 /** A mechanism spends exactly what it was given: its privacy map at its own sensitivity. */
 function spendsExactly(m: Mechanism): boolean {
-  const map = m.kind === 'laplace' ? (m as LaplaceMechanism).privacyMap(m.sensitivity) : (m as GaussianMechanism).privacyMap(m.sensitivity)
+  const map =
+    m.kind === 'laplace'
+      ? (m as LaplaceMechanism).privacyMap(m.sensitivity)
+      : (m as GaussianMechanism).privacyMap(m.sensitivity)
   return map.eq(spend(m))
 }
 
@@ -78,7 +81,8 @@ function accountingProblems(p: Plan): string[] {
   const { unit, total } = unitsOf(p)
   const parts = statedParts(p)
   const aggregates = p.outputs.filter((o) => o.kind !== 'group')
-  if (parts.length !== aggregates.length) problems.push(`${parts.length} stated parts for ${aggregates.length} aggregates`)
+  if (parts.length !== aggregates.length)
+    problems.push(`${parts.length} stated parts for ${aggregates.length} aggregates`)
   if (parts.some((x) => x < 1n)) problems.push(`a part below one unit: ${parts.join(', ')}`)
   if (sum(parts) !== total) problems.push(`parts ${parts.join(' + ')} = ${sum(parts)}, charge ${total}`)
   // Each aggregate's mechanisms spend exactly its part.
@@ -86,19 +90,24 @@ function accountingProblems(p: Plan): string[] {
   aggregates.forEach((o, i) => {
     if (o.kind === 'quantile') return
     const spent = rationalSum(mechs[i]!.map(spend))
-    if (!spent.eq(Rational.of(parts[i]!, unit))) problems.push(`${o.name}: mechanisms spend ${spent}, its part is ${parts[i]} units`)
+    if (!spent.eq(Rational.of(parts[i]!, unit)))
+      problems.push(`${o.name}: mechanisms spend ${spent}, its part is ${parts[i]} units`)
   })
   // Each histogram gets exactly the sum of its quantiles' parts.
   p.histograms.forEach((h, k) => {
     const mine = aggregates.map((o, i) => (o.kind === 'quantile' && o.histogram === k ? parts[i]! : 0n))
     if (!spend(h.quantile.mechanism).eq(Rational.of(sum(mine), unit))) {
-      problems.push(`histogram of ${h.column}: spends ${spend(h.quantile.mechanism)}, its quantiles' parts add to ${sum(mine)}`)
+      problems.push(
+        `histogram of ${h.column}: spends ${spend(h.quantile.mechanism)}, its quantiles' parts add to ${sum(mine)}`,
+      )
     }
   })
   // All mechanisms together spend exactly the charge, each exactly what it was given.
   const every = [...mechs.flat(), ...p.histograms.map((h) => h.quantile.mechanism)]
-  if (!rationalSum(every.map(spend)).eq(Rational.of(total, unit))) problems.push(`mechanisms spend ${rationalSum(every.map(spend))} in all, charge ${total} units`)
-  for (const m of every) if (!spendsExactly(m)) problems.push(`a ${m.kind} mechanism's privacy map differs from its budget`)
+  if (!rationalSum(every.map(spend)).eq(Rational.of(total, unit)))
+    problems.push(`mechanisms spend ${rationalSum(every.map(spend))} in all, charge ${total} units`)
+  for (const m of every)
+    if (!spendsExactly(m)) problems.push(`a ${m.kind} mechanism's privacy map differs from its budget`)
   return problems
 }
 
@@ -154,21 +163,29 @@ t.test('laplace: whole micro-unit parts that add up to the charge exactly, each 
     const p = plan(DEMO_SPEC, sql, { mechanism: 'laplace', epsilon })
     plans += 1
     // The charge is epsilon rounded up to micro-units, never down.
-    if (p.epsilonMicro !== toMicro(epsilon)) problems.push(`${sql} @ ${epsilon}: charge ${p.epsilonMicro}, toMicro ${toMicro(epsilon)}`)
+    if (p.epsilonMicro !== toMicro(epsilon))
+      problems.push(`${sql} @ ${epsilon}: charge ${p.epsilonMicro}, toMicro ${toMicro(epsilon)}`)
     const charged = Rational.of(p.epsilonMicro, MICRO)
     const asked = Rational.fromDecimal(epsilon)
-    if (charged.lt(asked) || charged.sub(asked).gte(Rational.of(1n, MICRO))) problems.push(`${sql}: charge ${charged} for epsilon ${asked}`)
+    if (charged.lt(asked) || charged.sub(asked).gte(Rational.of(1n, MICRO)))
+      problems.push(`${sql}: charge ${charged} for epsilon ${asked}`)
     if (p.rhoPico !== 0n) problems.push(`${sql}: a laplace plan spends rho ${p.rhoPico}`)
     // Without weights the split is even: parts differ by at most one micro-unit, the extra ones first.
     const parts = statedParts(p)
-    for (let i = 1; i < parts.length; i++) if (parts[i]! > parts[i - 1]! || parts[0]! - parts[i]! > 1n) problems.push(`${sql} @ ${epsilon}: uneven parts ${parts.join(', ')}`)
+    for (let i = 1; i < parts.length; i++)
+      if (parts[i]! > parts[i - 1]! || parts[0]! - parts[i]! > 1n)
+        problems.push(`${sql} @ ${epsilon}: uneven parts ${parts.join(', ')}`)
     problems.push(...accountingProblems(p).map((x) => `${sql} @ ${epsilon}: ${x}`))
   }
   t.same(problems.slice(0, 10), [], `${plans} random plans`)
   // The classic: 0.1 is 100000 micro-units; 0.1 + 0.2 (0.30000000000000004) rounds up to 300001.
   t.equal(plan(DEMO_SPEC, `SELECT COUNT(*) FROM ${DS}`, { epsilon: 0.1 }).epsilonMicro, 100_000n)
   t.equal(plan(DEMO_SPEC, `SELECT COUNT(*) FROM ${DS}`, { epsilon: 0.1 + 0.2 }).epsilonMicro, 300_001n)
-  t.same(statedParts(plan(DEMO_SPEC, `SELECT COUNT(*), SUM(income), AVG(age) FROM ${DS}`, { epsilon: 0.1 })), [33_334n, 33_333n, 33_333n])
+  t.same(statedParts(plan(DEMO_SPEC, `SELECT COUNT(*), SUM(income), AVG(age) FROM ${DS}`, { epsilon: 0.1 })), [
+    33_334n,
+    33_333n,
+    33_333n,
+  ])
 })
 
 t.test('gaussian: whole pico-unit parts of rho that add up to the query rho exactly', async (t) => {
@@ -183,9 +200,12 @@ t.test('gaussian: whole pico-unit parts of rho that add up to the query rho exac
     if (p.epsilonMicro !== 0n) problems.push(`${sql}: a gaussian plan charges pure epsilon ${p.epsilonMicro}`)
     // rho is the largest whose CKS20 conversion stays within epsilon at delta, floored to pico-units.
     const rho = zcdpForEpsilonDelta(epsilon, delta)
-    if (Rational.of(p.rhoPico, PICO).gt(Rational.fromNumber(rho))) problems.push(`${sql}: rho ${p.rhoPico} pico above ${rho}`)
-    if (Rational.fromNumber(rho).sub(Rational.of(p.rhoPico, PICO)).gte(Rational.of(1n, PICO))) problems.push(`${sql}: rho ${p.rhoPico} pico, more than one pico below ${rho}`)
-    if (!(zcdpToEpsilon(Number(p.rhoPico) / Number(PICO), delta) <= epsilon)) problems.push(`${sql}: rho converts back to more than epsilon ${epsilon}`)
+    if (Rational.of(p.rhoPico, PICO).gt(Rational.fromNumber(rho)))
+      problems.push(`${sql}: rho ${p.rhoPico} pico above ${rho}`)
+    if (Rational.fromNumber(rho).sub(Rational.of(p.rhoPico, PICO)).gte(Rational.of(1n, PICO)))
+      problems.push(`${sql}: rho ${p.rhoPico} pico, more than one pico below ${rho}`)
+    if (!(zcdpToEpsilon(Number(p.rhoPico) / Number(PICO), delta) <= epsilon))
+      problems.push(`${sql}: rho converts back to more than epsilon ${epsilon}`)
     problems.push(...accountingProblems(p).map((x) => `${sql} @ (${epsilon}, ${delta}): ${x}`))
   }
   t.same(problems.slice(0, 10), [], '60 random gaussian plans')
@@ -195,7 +215,11 @@ t.test('weights are respected: each part is its exact share, floored or raised b
   const sql = `SELECT COUNT(*), SUM(income), AVG(age) FROM ${DS}`
   t.same(statedParts(plan(DEMO_SPEC, sql, { epsilon: 1, weights: [1, 2, 1] })), [250_000n, 500_000n, 250_000n])
   t.same(statedParts(plan(DEMO_SPEC, sql, { epsilon: 0.1, weights: [3, 1, 1] })), [60_000n, 20_000n, 20_000n])
-  t.same(statedParts(plan(DEMO_SPEC, sql, { epsilon: 1, weights: [0.7, 0.2, 0.1] })), [700_000n, 200_000n, 100_000n], 'decimal weights are read as decimals')
+  t.same(
+    statedParts(plan(DEMO_SPEC, sql, { epsilon: 1, weights: [0.7, 0.2, 0.1] })),
+    [700_000n, 200_000n, 100_000n],
+    'decimal weights are read as decimals',
+  )
   t.same(statedParts(plan(DEMO_SPEC, sql, { epsilon: 0.1, weights: [1, 1, 1] })), [33_334n, 33_333n, 33_333n])
   // Largest remainder: 0.000010 by [1, 1, 2] is 2.5, 2.5, 5: the tie goes to the earlier one.
   t.same(statedParts(plan(DEMO_SPEC, sql, { epsilon: 0.00001, weights: [1, 1, 2] })), [3n, 2n, 5n])
@@ -206,7 +230,10 @@ t.test('weights are respected: each part is its exact share, floored or raised b
     const k = 1 + Math.floor(r() * 6)
     const picked = shuffle(r, [...AGGREGATES]).slice(0, k)
     const weights = picked.map(() => choose(r, [1, 2, 3, 0.5, 0.25, 7, 0.1, 1.5, 100]))
-    const epsilon = choose(r, EPSILONS.filter((e) => e >= 0.001))
+    const epsilon = choose(
+      r,
+      EPSILONS.filter((e) => e >= 0.001),
+    )
     const mechanism = r() < 0.3 ? 'gaussian' : 'laplace'
     const p = plan(DEMO_SPEC, `SELECT ${picked.join(', ')} FROM ${DS}`, { mechanism, epsilon, weights })
     const { total } = unitsOf(p)
@@ -214,7 +241,8 @@ t.test('weights are respected: each part is its exact share, floored or raised b
     const weightSum = rationalSum(weights.map((w) => Rational.fromDecimal(w)))
     parts.forEach((part, i) => {
       const share = Rational.fromDecimal(weights[i]!).div(weightSum).mul(Rational.of(total))
-      if (part !== share.floor() && part !== share.floor() + 1n) problems.push(`weights ${weights.join(',')}: part ${i} is ${part}, its share ${share}`)
+      if (part !== share.floor() && part !== share.floor() + 1n)
+        problems.push(`weights ${weights.join(',')}: part ${i} is ${part}, its share ${share}`)
     })
     problems.push(...accountingProblems(p).map((x) => `weights ${weights.join(',')}: ${x}`))
   }
@@ -231,15 +259,32 @@ t.test('AVG halves its part, VAR and STDDEV third theirs', async (t) => {
   for (const mechanism of ['laplace', 'gaussian'] as const) {
     for (const epsilon of [0.1, 1, 0.000009, 0.000011, 2.000001]) {
       if (mechanism === 'gaussian' && epsilon < 0.01) continue
-      const p = plan(DEMO_SPEC, `SELECT AVG(income), VAR(age), STDDEV(household_size) FROM ${DS}`, { mechanism, epsilon, delta: 1e-6 })
+      const p = plan(DEMO_SPEC, `SELECT AVG(income), VAR(age), STDDEV(household_size) FROM ${DS}`, {
+        mechanism,
+        epsilon,
+        delta: 1e-6,
+      })
       const { unit } = unitsOf(p)
       const parts = statedParts(p)
       const [avg, variance, stddev] = p.outputs
-      if (avg?.kind !== 'avg' || variance?.kind !== 'var' || stddev?.kind !== 'stddev') throw new Error('unexpected outputs')
+      if (avg?.kind !== 'avg' || variance?.kind !== 'var' || stddev?.kind !== 'stddev')
+        throw new Error('unexpected outputs')
       const units = (m: Mechanism): bigint => spend(m).mul(Rational.of(unit)).num
-      t.same([units(avg.sum), units(avg.count)], halves(parts[0]!), `${mechanism} @ ${epsilon}: AVG = sum + count, halves of ${parts[0]}`)
-      t.same([units(variance.count), units(variance.sum), units(variance.squares)], thirds(parts[1]!), `${mechanism} @ ${epsilon}: VAR thirds of ${parts[1]}`)
-      t.same([units(stddev.count), units(stddev.sum), units(stddev.squares)], thirds(parts[2]!), `${mechanism} @ ${epsilon}: STDDEV thirds of ${parts[2]}`)
+      t.same(
+        [units(avg.sum), units(avg.count)],
+        halves(parts[0]!),
+        `${mechanism} @ ${epsilon}: AVG = sum + count, halves of ${parts[0]}`,
+      )
+      t.same(
+        [units(variance.count), units(variance.sum), units(variance.squares)],
+        thirds(parts[1]!),
+        `${mechanism} @ ${epsilon}: VAR thirds of ${parts[1]}`,
+      )
+      t.same(
+        [units(stddev.count), units(stddev.sum), units(stddev.squares)],
+        thirds(parts[2]!),
+        `${mechanism} @ ${epsilon}: STDDEV thirds of ${parts[2]}`,
+      )
       t.same(accountingProblems(p), [], `${mechanism} @ ${epsilon}: the parts add up`)
     }
   }
@@ -251,19 +296,35 @@ t.test('quantiles of one column share one histogram, which gets the sum of their
     const p = plan(DEMO_SPEC, sql, { mechanism, epsilon: 0.6, delta: 1e-6 })
     const parts = statedParts(p)
     t.equal(p.histograms.length, 2, `${mechanism}: one histogram per column (income, age)`)
-    t.same(p.histograms.map((h) => h.column), ['income', 'age'])
+    t.same(
+      p.histograms.map((h) => h.column),
+      ['income', 'age'],
+    )
     const histogramMeasures = p.exec.measures.filter((m) => m.kind === 'histogram')
-    t.same(histogramMeasures.map((m) => m.column), ['income', 'age'], 'the sandbox computes each histogram once')
+    t.same(
+      histogramMeasures.map((m) => m.column),
+      ['income', 'age'],
+      'the sandbox computes each histogram once',
+    )
     const quantiles = p.outputs.flatMap((o) => (o.kind === 'quantile' ? [o.histogram] : []))
     t.same(quantiles, [0, 0, 1, 0], 'three income quantiles read histogram 0, the age one histogram 1')
     const { unit } = unitsOf(p)
     // Aggregates in select order: MEDIAN(income), COUNT(*), Q(income,.9), Q(age,.5), Q(income,.1), SUM(income).
-    t.ok(spend(p.histograms[0]!.quantile.mechanism).eq(Rational.of(parts[0]! + parts[2]! + parts[4]!, unit)), `${mechanism}: the income histogram spends the three income parts`)
-    t.ok(spend(p.histograms[1]!.quantile.mechanism).eq(Rational.of(parts[3]!, unit)), `${mechanism}: the age histogram spends its one part`)
+    t.ok(
+      spend(p.histograms[0]!.quantile.mechanism).eq(Rational.of(parts[0]! + parts[2]! + parts[4]!, unit)),
+      `${mechanism}: the income histogram spends the three income parts`,
+    )
+    t.ok(
+      spend(p.histograms[1]!.quantile.mechanism).eq(Rational.of(parts[3]!, unit)),
+      `${mechanism}: the age histogram spends its one part`,
+    )
     t.same(accountingProblems(p), [], `${mechanism}: the parts add up to the charge`)
     // And a query of one quantile spends the whole charge on its histogram.
     const one = plan(DEMO_SPEC, `SELECT MEDIAN(age) FROM ${DS}`, { mechanism, epsilon: 0.6, delta: 1e-6 })
-    t.ok(spend(one.histograms[0]!.quantile.mechanism).eq(Rational.of(unitsOf(one).total, unitsOf(one).unit)), `${mechanism}: one quantile, the whole charge`)
+    t.ok(
+      spend(one.histograms[0]!.quantile.mechanism).eq(Rational.of(unitsOf(one).total, unitsOf(one).unit)),
+      `${mechanism}: one quantile, the whole charge`,
+    )
   }
   // Moments of one column are one measure too, with squares when VAR or STDDEV needs them.
   const p = plan(DEMO_SPEC, `SELECT SUM(income), AVG(income), VAR(income), AVG(age) FROM ${DS}`)
@@ -276,32 +337,101 @@ t.test('quantiles of one column share one histogram, which gets the sum of their
 t.test('refusals, with their codes', async (t) => {
   const three = `SELECT COUNT(*), SUM(income), AVG(age) FROM ${DS}`
   const code = 'VEILBOX_ERR_DP_INVALID_PARAMETER'
-  refuses(t, () => plan(DEMO_SPEC, three, { epsilon: 0.000002 }), code, /too small to give every aggregate a part.*3 aggregates/, 'epsilon 2e-6 over 3 aggregates')
-  refuses(t, () => plan(DEMO_SPEC, `SELECT AVG(age) FROM ${DS}`, { epsilon: 0.000001 }), code, /too small/, 'AVG cannot halve one micro-unit')
-  refuses(t, () => plan(DEMO_SPEC, `SELECT VAR(age) FROM ${DS}`, { epsilon: 0.000002 }), code, /too small/, 'VAR cannot third two micro-units')
+  refuses(
+    t,
+    () => plan(DEMO_SPEC, three, { epsilon: 0.000002 }),
+    code,
+    /too small to give every aggregate a part.*3 aggregates/,
+    'epsilon 2e-6 over 3 aggregates',
+  )
+  refuses(
+    t,
+    () => plan(DEMO_SPEC, `SELECT AVG(age) FROM ${DS}`, { epsilon: 0.000001 }),
+    code,
+    /too small/,
+    'AVG cannot halve one micro-unit',
+  )
+  refuses(
+    t,
+    () => plan(DEMO_SPEC, `SELECT VAR(age) FROM ${DS}`, { epsilon: 0.000002 }),
+    code,
+    /too small/,
+    'VAR cannot third two micro-units',
+  )
   t.ok(plan(DEMO_SPEC, `SELECT AVG(age) FROM ${DS}`, { epsilon: 0.000002 }), 'AVG with two micro-units is planned')
-  t.ok(plan(DEMO_SPEC, `SELECT STDDEV(age) FROM ${DS}`, { epsilon: 0.000003 }), 'STDDEV with three micro-units is planned')
-  refuses(t, () => plan(DEMO_SPEC, `SELECT COUNT(*) FROM ${DS}`, { mechanism: 'gaussian', epsilon: 0.0000001, delta: 1e-12 }), code, /no zCDP budget/, 'gaussian rho below one pico-unit')
+  t.ok(
+    plan(DEMO_SPEC, `SELECT STDDEV(age) FROM ${DS}`, { epsilon: 0.000003 }),
+    'STDDEV with three micro-units is planned',
+  )
+  refuses(
+    t,
+    () => plan(DEMO_SPEC, `SELECT COUNT(*) FROM ${DS}`, { mechanism: 'gaussian', epsilon: 0.0000001, delta: 1e-12 }),
+    code,
+    /no zCDP budget/,
+    'gaussian rho below one pico-unit',
+  )
 
-  const e = refuses(t, () => plan(DEMO_SPEC, three, { weights: [1, 2] }), code, /^weights must give one positive number per aggregate \(3\), got 2$/, 'two weights for three aggregates')
+  const e = refuses(
+    t,
+    () => plan(DEMO_SPEC, three, { weights: [1, 2] }),
+    code,
+    /^weights must give one positive number per aggregate \(3\), got 2$/,
+    'two weights for three aggregates',
+  )
   t.same(e?.extra.weights, [1, 2], 'the weights are named in the error')
-  refuses(t, () => plan(DEMO_SPEC, three, { weights: [1, 1, 1, 1] }), code, /\(3\), got 4/, 'four weights for three aggregates')
-  refuses(t, () => plan(DEMO_SPEC, `SELECT district, COUNT(*) FROM ${DS} GROUP BY district`, { weights: [1, 1] }), code, /\(1\), got 2/, 'group columns take no weight')
+  refuses(
+    t,
+    () => plan(DEMO_SPEC, three, { weights: [1, 1, 1, 1] }),
+    code,
+    /\(3\), got 4/,
+    'four weights for three aggregates',
+  )
+  refuses(
+    t,
+    () => plan(DEMO_SPEC, `SELECT district, COUNT(*) FROM ${DS} GROUP BY district`, { weights: [1, 1] }),
+    code,
+    /\(1\), got 2/,
+    'group columns take no weight',
+  )
   refuses(t, () => plan(DEMO_SPEC, three, { weights: [1, 0, 1] }), code, /weights\[1\]/, 'a zero weight')
   refuses(t, () => plan(DEMO_SPEC, three, { weights: [1, -1, 1] }), code, /weights\[1\]/, 'a negative weight')
   refuses(t, () => plan(DEMO_SPEC, three, { weights: [1, Number.NaN, 1] }), code, /weights\[1\]/, 'a NaN weight')
 
   for (const delta of [0, 1, -1e-6, Number.NaN]) {
-    refuses(t, () => plan(DEMO_SPEC, three, { mechanism: 'gaussian', delta }), code, /the gaussian mechanism needs a delta strictly between 0 and 1/, `gaussian with delta ${delta}`)
+    refuses(
+      t,
+      () => plan(DEMO_SPEC, three, { mechanism: 'gaussian', delta }),
+      code,
+      /the gaussian mechanism needs a delta strictly between 0 and 1/,
+      `gaussian with delta ${delta}`,
+    )
   }
   t.ok(plan(DEMO_SPEC, three, { mechanism: 'laplace', delta: 0 }), 'laplace needs no delta')
   for (const epsilon of [0, -1, Number.NaN, Infinity]) {
-    refuses(t, () => plan(DEMO_SPEC, three, { epsilon }), code, /^epsilon must be a finite number greater than 0/, `epsilon ${epsilon}`)
+    refuses(
+      t,
+      () => plan(DEMO_SPEC, three, { epsilon }),
+      code,
+      /^epsilon must be a finite number greater than 0/,
+      `epsilon ${epsilon}`,
+    )
   }
   for (const confidence of [0, 1, 1.5, Number.NaN]) {
-    refuses(t, () => plan(DEMO_SPEC, three, { confidence }), code, /^confidence must lie strictly between 0 and 1/, `confidence ${confidence}`)
+    refuses(
+      t,
+      () => plan(DEMO_SPEC, three, { confidence }),
+      code,
+      /^confidence must lie strictly between 0 and 1/,
+      `confidence ${confidence}`,
+    )
   }
-  refuses(t, () => plan(DEMO_SPEC, three, { mechanism: 'exponential' as PlanOptions['mechanism'] }), code, /^mechanism must be "laplace" or "gaussian"/, 'an unknown mechanism')
+  refuses(
+    t,
+    () => plan(DEMO_SPEC, three, { mechanism: 'exponential' as PlanOptions['mechanism'] }),
+    code,
+    /^mechanism must be "laplace" or "gaussian"/,
+    'an unknown mechanism',
+  )
 })
 
 t.test('the plan reads no data: it is a function of the bound query and the options', async (t) => {
@@ -318,14 +448,20 @@ t.test('the plan reads no data: it is a function of the bound query and the opti
   t.same(p1.groupKeys(13), ['邹平市', true])
   // The sandbox's task names columns and bounds, nothing else: no budget, no key.
   t.same(Object.keys(p1.exec).sort(), ['groupBy', 'measures', 'where'])
-  t.ok(execTaskSchema.safeParse({ dataset: DS, version: 1, ...p1.exec }).success, 'a valid task once dataset and version are added')
+  t.ok(
+    execTaskSchema.safeParse({ dataset: DS, version: 1, ...p1.exec }).success,
+    'a valid task once dataset and version are added',
+  )
   const read = new Set(p1.exec.measures.map((m) => m.column))
   t.same([...read].sort(), ['age', 'household_size', 'income'], 'the measures read only the aggregated columns')
   // What a preview shows is there before any data: exact half-widths for COUNT, null for ratios and quantiles.
   const count = p1.outputs.find((o) => o.kind === 'count')
   if (count?.kind !== 'count') throw new Error('no count output')
   t.equal(p1.perAggregate[0]!.halfWidth, count.mech.halfWidth(0.9))
-  t.same(p1.perAggregate.slice(1).map((a) => a.halfWidth), [null, null, null])
+  t.same(
+    p1.perAggregate.slice(1).map((a) => a.halfWidth),
+    [null, null, null],
+  )
   // Noise is drawn ahead of the answer, from nothing but the plan.
   await p1.prepare()
   t.pass('prepare draws the noise without data')

@@ -26,7 +26,19 @@ import type { AggregateResult, ColumnArray, MeasureResult } from '../../src/engi
 import type { Plan } from '../../src/engine/query/planner.js'
 import type { DatasetSpec } from '../../src/schema.js'
 import { loadVersion } from '../../src/engine/exec/column-store.js'
-import { below, choose, exactOf, ingestCsv, keepFirst, plan, seeded, shuffle, spec, tempDb, type Rand } from './fixtures.js'
+import {
+  below,
+  choose,
+  exactOf,
+  ingestCsv,
+  keepFirst,
+  plan,
+  seeded,
+  shuffle,
+  spec,
+  tempDb,
+  type Rand,
+} from './fixtures.js'
 
 // ---------------------------------------------------------------------------
 // Data model: rows of a small dataset with every column kind the planner uses.
@@ -91,7 +103,8 @@ function randomRow(r: Rand, uid: string, b: Bounds, direct: boolean): Row {
   if (px < 0.12) x = null
   else if (px < 0.27) x = xl
   else if (px < 0.42) x = xu
-  else if (px < 0.52 && direct) x = choose(r, [xl - 1 - r() * 1e3, xu + 1 + r() * 1e3, -1e300, 1e300, -Infinity, Infinity])
+  else if (px < 0.52 && direct)
+    x = choose(r, [xl - 1 - r() * 1e3, xu + 1 + r() * 1e3, -1e300, 1e300, -Infinity, Infinity])
   else x = Math.min(xu, Math.max(xl, xl + (xu - xl) * r()))
   const pn = r()
   let n: number
@@ -195,7 +208,12 @@ function bitmapOf(rows: number, isNull: (i: number) => boolean): Uint8Array | nu
   return any ? b : null
 }
 
-function codesOf(rows: readonly Row[], dictionary: readonly string[], value: (row: Row) => string | null, r: Rand): ColumnArray {
+function codesOf(
+  rows: readonly Row[],
+  dictionary: readonly string[],
+  value: (row: Row) => string | null,
+  r: Rand,
+): ColumnArray {
   const values = new Uint8Array(rows.length)
   // Under a null bit the store writes 0; any code < the dictionary size is as good.
   rows.forEach((row, i) => {
@@ -208,7 +226,12 @@ function codesOf(rows: readonly Row[], dictionary: readonly string[], value: (ro
 function columnsOf(rows: readonly Row[], m: number, r: Rand): TaskColumns {
   const units = rows.map((row) => row.uid)
   const dictionary = [...new Set(units)]
-  const uid: ColumnArray = { kind: 'code', values: Uint16Array.from(units, (u) => dictionary.indexOf(u)), dictionary, nulls: null }
+  const uid: ColumnArray = {
+    kind: 'code',
+    values: Uint16Array.from(units, (u) => dictionary.indexOf(u)),
+    dictionary,
+    nulls: null,
+  }
   // Garbage under null bits: the kernel must ignore whatever sits there.
   const x: ColumnArray = {
     kind: 'f64',
@@ -283,8 +306,14 @@ function asGaussian(m: Mechanism): GaussianMechanism {
  */
 function componentsOf(lap: Plan, gau: Plan): Component[] {
   const out: Component[] = []
-  const add = (label: string, role: Component['role'], exp: number, l: Mechanism, g: Mechanism, read: (r: AggregateResult) => Coordinates) =>
-    out.push({ label, role, exp, laplace: asLaplace(l), gaussian: asGaussian(g), read })
+  const add = (
+    label: string,
+    role: Component['role'],
+    exp: number,
+    l: Mechanism,
+    g: Mechanism,
+    read: (r: AggregateResult) => Coordinates,
+  ) => out.push({ label, role, exp, laplace: asLaplace(l), gaussian: asGaussian(g), read })
   const seenHistograms = new Set<number>()
   lap.outputs.forEach((o, i) => {
     const q = gau.outputs[i]!
@@ -295,7 +324,9 @@ function componentsOf(lap: Plan, gau: Plan): Component[] {
       case 'count': {
         const g = q as typeof o
         const source = o.source
-        add(`${o.name}:count`, 'count', 0, o.mech, g.mech, (r) => (source === 'rows' ? r.count : nonNull(r.measures[source])))
+        add(`${o.name}:count`, 'count', 0, o.mech, g.mech, (r) =>
+          source === 'rows' ? r.count : nonNull(r.measures[source]),
+        )
         return
       }
       case 'sum': {
@@ -314,7 +345,14 @@ function componentsOf(lap: Plan, gau: Plan): Component[] {
         const g = q as typeof o
         add(`${o.name}:count`, 'count', 0, o.count, g.count, (r) => moments(r.measures[o.measure]).nonNull)
         add(`${o.name}:sum`, 'sum', o.exp, o.sum, g.sum, (r) => moments(r.measures[o.measure]).sum)
-        add(`${o.name}:squares`, 'squares', 2 * o.exp + 31, o.squares, g.squares, (r) => moments(r.measures[o.measure]).sumSquares!)
+        add(
+          `${o.name}:squares`,
+          'squares',
+          2 * o.exp + 31,
+          o.squares,
+          g.squares,
+          (r) => moments(r.measures[o.measure]).sumSquares!,
+        )
         return
       }
       case 'quantile': {
@@ -322,7 +360,9 @@ function componentsOf(lap: Plan, gau: Plan): Component[] {
         seenHistograms.add(o.histogram)
         const h = lap.histograms[o.histogram]!
         const hg = gau.histograms[(q as typeof o).histogram]!
-        add(`histogram(${h.column})`, 'histogram', 0, h.quantile.mechanism, hg.quantile.mechanism, (r) => histogramCounts(r.measures[h.measure]))
+        add(`histogram(${h.column})`, 'histogram', 0, h.quantile.mechanism, hg.quantile.mechanism, (r) =>
+          histogramCounts(r.measures[h.measure]),
+        )
         return
       }
     }
@@ -414,7 +454,13 @@ function variantsFor(ds: DatasetSpec): Variant[] {
         const sql = `SELECT ${g.select}${select} FROM ${ds.id}${w.sql}${g.group}`
         const lap = plan(ds, sql, { mechanism: 'laplace', epsilon: 1 })
         const gau = plan(ds, sql, { mechanism: 'gaussian', epsilon: 1, delta: 1e-6 })
-        out.push({ name: `${select === SELECT_ALL ? 'all' : 'plain'}, ${g.name}, ${w.name}`, hasWhere: w.sql !== '', lap, gau, components: componentsOf(lap, gau) })
+        out.push({
+          name: `${select === SELECT_ALL ? 'all' : 'plain'}, ${g.name}, ${w.name}`,
+          hasWhere: w.sql !== '',
+          lap,
+          gau,
+          components: componentsOf(lap, gau),
+        })
       }
     }
   }
@@ -452,7 +498,13 @@ function fail(tally: Tally, message: string): void {
 }
 
 /** Compares every component of every variant between the exact results of D and D'. */
-function compare(tally: Tally, variants: readonly Variant[], resultsD: readonly AggregateResult[], resultsD2: readonly AggregateResult[], what: string): void {
+function compare(
+  tally: Tally,
+  variants: readonly Variant[],
+  resultsD: readonly AggregateResult[],
+  resultsD2: readonly AggregateResult[],
+  what: string,
+): void {
   tally.pairs += 1
   variants.forEach((v, i) => {
     const a = resultsD[i]!
@@ -466,17 +518,28 @@ function compare(tally: Tally, variants: readonly Variant[], resultsD: readonly 
       const lapClaim = c.laplace.sensitivity
       const gauClaim = c.gaussian.sensitivity
       tally.checks += 4
-      if (l1.gt(lapClaim)) fail(tally, `${what} | ${v.name} | ${c.label}: L1 moved ${l1} > laplace sensitivity ${lapClaim}`)
+      if (l1.gt(lapClaim))
+        fail(tally, `${what} | ${v.name} | ${c.label}: L1 moved ${l1} > laplace sensitivity ${lapClaim}`)
       if (l1.eq(lapClaim)) tally.attained.add(`${v.name}|${c.label}`)
-      if (l2sq.gt(gauClaim.mul(gauClaim))) fail(tally, `${what} | ${v.name} | ${c.label}: L2^2 moved ${l2sq} > gaussian sensitivity^2 ${gauClaim.mul(gauClaim)}`)
+      if (l2sq.gt(gauClaim.mul(gauClaim)))
+        fail(
+          tally,
+          `${what} | ${v.name} | ${c.label}: L2^2 moved ${l2sq} > gaussian sensitivity^2 ${gauClaim.mul(gauClaim)}`,
+        )
       const ls = stepDistance(x, y, c.exp, c.laplace.gridExp)
       if (ls.l1 > c.laplace.sensitivitySteps) {
-        fail(tally, `${what} | ${v.name} | ${c.label}: L1 on the laplace grid 2^${c.laplace.gridExp} moved ${ls.l1} steps > sensitivitySteps ${c.laplace.sensitivitySteps}`)
+        fail(
+          tally,
+          `${what} | ${v.name} | ${c.label}: L1 on the laplace grid 2^${c.laplace.gridExp} moved ${ls.l1} steps > sensitivitySteps ${c.laplace.sensitivitySteps}`,
+        )
       }
       const gs = stepDistance(x, y, c.exp, c.gaussian.gridExp)
       const gSteps = c.gaussian.sensitivitySteps
       if (gs.l2sq > gSteps * gSteps) {
-        fail(tally, `${what} | ${v.name} | ${c.label}: L2^2 on the gaussian grid 2^${c.gaussian.gridExp} moved ${gs.l2sq} steps^2 > sensitivitySteps^2 ${gSteps * gSteps}`)
+        fail(
+          tally,
+          `${what} | ${v.name} | ${c.label}: L2^2 on the gaussian grid 2^${c.gaussian.gridExp} moved ${gs.l2sq} steps^2 > sensitivitySteps^2 ${gSteps * gSteps}`,
+        )
       }
     }
   })
@@ -488,7 +551,11 @@ function exactAll(variants: readonly Variant[], src: TaskColumns): AggregateResu
 
 function report(t: Test, tally: Tally, label: string): void {
   for (const f of tally.failures) t.fail(f)
-  t.equal(tally.failures.length, 0, `${label}: ${tally.pairs} neighbouring pairs, ${tally.checks} exact comparisons, none above its claim`)
+  t.equal(
+    tally.failures.length,
+    0,
+    `${label}: ${tally.pairs} neighbouring pairs, ${tally.checks} exact comparisons, none above its claim`,
+  )
 }
 
 // ---------------------------------------------------------------------------
@@ -503,7 +570,10 @@ t.test('the planned measures and their claims', async (t) => {
       for (const c of v.components) {
         if (c.role === 'count' || c.role === 'histogram') {
           t.ok(c.laplace.sensitivity.eq(Rational.of(BigInt(m))), `${v.name} ${c.label}: laplace claims m = ${m}`)
-          t.ok(c.gaussian.sensitivity.eq(Rational.of(BigInt(m))), `${v.name} ${c.label}: gaussian claims m = ${m} (all rows may share a group)`)
+          t.ok(
+            c.gaussian.sensitivity.eq(Rational.of(BigInt(m))),
+            `${v.name} ${c.label}: gaussian claims m = ${m} (all rows may share a group)`,
+          )
         }
       }
     }
@@ -534,7 +604,13 @@ for (const m of MS) {
         const uids = [...new Set(d.map((row) => row.uid))]
         if (uids.length > 0) {
           const gone = withoutUnit(d, choose(r, uids))
-          compare(tally, variants, resultsD, exactAll(variants, columnsOf(gone, m, r)), `${b.name} trial ${trial} -unit`)
+          compare(
+            tally,
+            variants,
+            resultsD,
+            exactAll(variants, columnsOf(gone, m, r)),
+            `${b.name} trial ${trial} -unit`,
+          )
         }
       }
       report(t, tally, `bounds ${b.name} [${b.x.join(', ')}] / [${b.n.join(', ')}]`)
@@ -549,7 +625,11 @@ for (const m of MS) {
       const r = seeded(0xad5 + m * 31 + b.name.length)
       // The empty dataset, a small random one, and one whose units all sit at the bounds.
       const bases: Row[][] = [[], randomDataset(r, b, m, true, 5)]
-      bases.push(adversaries(b, m).slice(0, 6).flatMap((a, k) => a.rows.map((row) => ({ ...row, uid: `base${k}` }))))
+      bases.push(
+        adversaries(b, m)
+          .slice(0, 6)
+          .flatMap((a, k) => a.rows.map((row) => ({ ...row, uid: `base${k}` }))),
+      )
       for (const [k, base] of bases.entries()) {
         const resultsBase = exactAll(variants, columnsOf(base, m, r))
         for (const a of adversaries(b, m)) {
@@ -557,9 +637,21 @@ for (const m of MS) {
           for (const interleave of k === 0 ? [false] : [r() < 0.5]) {
             const d2 = withUnit(r, base, a.rows, interleave)
             const results2 = exactAll(variants, columnsOf(d2, m, r))
-            compare(tally, variants, resultsBase, results2, `${b.name} base ${k} + ${a.what}${interleave ? ' (interleaved)' : ''}`)
+            compare(
+              tally,
+              variants,
+              resultsBase,
+              results2,
+              `${b.name} base ${k} + ${a.what}${interleave ? ' (interleaved)' : ''}`,
+            )
             // And back: D' minus the adversary is D again, seen from the other side.
-            compare(tally, variants, results2, exactAll(variants, columnsOf(withoutUnit(d2, 'adversary'), m, r)), `${b.name} base ${k} - ${a.what}`)
+            compare(
+              tally,
+              variants,
+              results2,
+              exactAll(variants, columnsOf(withoutUnit(d2, 'adversary'), m, r)),
+              `${b.name} base ${k} - ${a.what}`,
+            )
           }
         }
       }
@@ -569,14 +661,15 @@ for (const m of MS) {
       const missed: string[] = []
       for (const v of variants) {
         if (v.hasWhere) continue
-        for (const c of v.components) if (!tally.attained.has(`${v.name}|${c.label}`)) missed.push(`${v.name} ${c.label}`)
+        for (const c of v.components)
+          if (!tally.attained.has(`${v.name}|${c.label}`)) missed.push(`${v.name} ${c.label}`)
       }
       t.same(missed, [], `bounds ${b.name}: every claim without WHERE is attained by some unit`)
     }
   })
 }
 
-t.test('through ingest and loadVersion: D and D\' as two versions of a stored dataset', async (t) => {
+t.test("through ingest and loadVersion: D and D' as two versions of a stored dataset", async (t) => {
   const db = await tempDb(t)
   for (const m of MS) {
     for (const b of [BOUNDS[0]!, BOUNDS[3]!]) {
@@ -587,7 +680,11 @@ t.test('through ingest and loadVersion: D and D\' as two versions of a stored da
       const pairs: { what: string; d: Row[]; d2: Row[] }[] = []
       for (let trial = 0; trial < 4; trial++) {
         const d = randomDataset(r, b, m, false, 8)
-        pairs.push({ what: `trial ${trial} +unit`, d, d2: withUnit(r, d, randomUnit(r, 'newcomer', b, m, false), true) })
+        pairs.push({
+          what: `trial ${trial} +unit`,
+          d,
+          d2: withUnit(r, d, randomUnit(r, 'newcomer', b, m, false), true),
+        })
         const uids = [...new Set(d.map((row) => row.uid))]
         if (uids.length > 1) pairs.push({ what: `trial ${trial} -unit`, d, d2: withoutUnit(d, choose(r, uids)) })
       }
@@ -598,9 +695,21 @@ t.test('through ingest and loadVersion: D and D\' as two versions of a stored da
       for (const { what, d, d2 } of pairs) {
         const v1 = await loadVersion(db, ds.id, await ingestCsv(db, ds, csvOf(d)))
         const v2 = await loadVersion(db, ds.id, await ingestCsv(db, ds, csvOf(d2)))
-        for (const [loaded, rows] of [[v1, d], [v2, d2]] as const) {
+        for (const [loaded, rows] of [
+          [v1, d],
+          [v2, d2],
+        ] as const) {
           // The store's keep mask is the rule the hand-built columns assume.
-          t.same([...loaded.keep], [...keepFirst(rows.map((row) => row.uid), m)], `${ds.id} ${what}: keep mask is the first ${m} rows of each unit`)
+          t.same(
+            [...loaded.keep],
+            [
+              ...keepFirst(
+                rows.map((row) => row.uid),
+                m,
+              ),
+            ],
+            `${ds.id} ${what}: keep mask is the first ${m} rows of each unit`,
+          )
         }
         const resultsD = exactAll(variants, v1)
         const resultsD2 = exactAll(variants, v2)
@@ -649,11 +758,23 @@ function manyRowsSpec(m: number, categories: readonly string[]): DatasetSpec {
 }
 
 /** Columns for rows given as (unit, group code, x); every row kept (no unit exceeds m here). */
-function cellColumns(rows: readonly { unit: number; grp: number; x: number }[], categories: readonly string[], units: number): TaskColumns {
+function cellColumns(
+  rows: readonly { unit: number; grp: number; x: number }[],
+  categories: readonly string[],
+  units: number,
+): TaskColumns {
   return {
     rows: rows.length,
     columns: new Map<string, ColumnArray>([
-      ['uid', { kind: 'code', values: Uint16Array.from(rows, (row) => row.unit), dictionary: Array.from({ length: units }, (_, u) => `u${u}`), nulls: null }],
+      [
+        'uid',
+        {
+          kind: 'code',
+          values: Uint16Array.from(rows, (row) => row.unit),
+          dictionary: Array.from({ length: units }, (_, u) => `u${u}`),
+          nulls: null,
+        },
+      ],
       ['grp', { kind: 'code', values: Uint8Array.from(rows, (row) => row.grp), dictionary: categories, nulls: null }],
       ['x', { kind: 'f64', values: Float64Array.from(rows, (row) => row.x), nulls: null }],
     ]),
@@ -661,44 +782,67 @@ function cellColumns(rows: readonly { unit: number; grp: number; x: number }[], 
   }
 }
 
-t.test('a grouped histogram on a coarse grid, laplace: every (group, bin) cell a unit can touch is allowed for', async (t) => {
-  const m = 300
-  const ds = manyRowsSpec(m, CATS)
-  const p = plan(ds, `SELECT grp, MEDIAN(x) FROM ${ds.id} GROUP BY grp`, { mechanism: 'laplace', epsilon: 0.0001 })
-  const h = p.histograms[0]!
-  const mech = asLaplace(h.quantile.mechanism)
-  t.ok(mech.roundsInput && mech.gridExp === 1, `counts are rounded to the grid 2^${mech.gridExp}`)
-  // D is empty; D' is one unit of 300 rows, each in its own (group, bin) cell (bins of width 1).
-  const unit = Array.from({ length: m }, (_, i) => ({ unit: 0, grp: i % 3, x: Math.floor(i / 3) + 0.5 }))
-  const before = histogramCounts(exactOf(p, cellColumns([], CATS, 1)).measures[h.measure])
-  const after = histogramCounts(exactOf(p, cellColumns(unit, CATS, 1)).measures[h.measure])
-  t.equal(unitDistance(after, before).l1, BigInt(m), 'in counts the unit moves the histogram by exactly m = 300 (within the value-unit claim)')
-  const steps = stepDistance(after, before, 0, mech.gridExp)
-  // BUG: 300 steps against sensitivitySteps 277 = ceil(300 / 2) + min(300, 128) - 1.
-  t.ok(steps.l1 <= mech.sensitivitySteps, `on the grid 2^${mech.gridExp} the unit moves ${steps.l1} steps in L1; the noise is calibrated to ${mech.sensitivitySteps}`)
-})
+t.test(
+  'a grouped histogram on a coarse grid, laplace: every (group, bin) cell a unit can touch is allowed for',
+  async (t) => {
+    const m = 300
+    const ds = manyRowsSpec(m, CATS)
+    const p = plan(ds, `SELECT grp, MEDIAN(x) FROM ${ds.id} GROUP BY grp`, { mechanism: 'laplace', epsilon: 0.0001 })
+    const h = p.histograms[0]!
+    const mech = asLaplace(h.quantile.mechanism)
+    t.ok(mech.roundsInput && mech.gridExp === 1, `counts are rounded to the grid 2^${mech.gridExp}`)
+    // D is empty; D' is one unit of 300 rows, each in its own (group, bin) cell (bins of width 1).
+    const unit = Array.from({ length: m }, (_, i) => ({ unit: 0, grp: i % 3, x: Math.floor(i / 3) + 0.5 }))
+    const before = histogramCounts(exactOf(p, cellColumns([], CATS, 1)).measures[h.measure])
+    const after = histogramCounts(exactOf(p, cellColumns(unit, CATS, 1)).measures[h.measure])
+    t.equal(
+      unitDistance(after, before).l1,
+      BigInt(m),
+      'in counts the unit moves the histogram by exactly m = 300 (within the value-unit claim)',
+    )
+    const steps = stepDistance(after, before, 0, mech.gridExp)
+    // BUG: 300 steps against sensitivitySteps 277 = ceil(300 / 2) + min(300, 128) - 1.
+    t.ok(
+      steps.l1 <= mech.sensitivitySteps,
+      `on the grid 2^${mech.gridExp} the unit moves ${steps.l1} steps in L1; the noise is calibrated to ${mech.sensitivitySteps}`,
+    )
+  },
+)
 
-t.test('a grouped histogram on a coarse grid, gaussian: every (group, bin) cell a unit can touch is allowed for', async (t) => {
-  const m = 1000
-  const cats = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']
-  const ds = manyRowsSpec(m, cats)
-  const p = plan(ds, `SELECT grp, MEDIAN(x) FROM ${ds.id} GROUP BY grp`, { mechanism: 'gaussian', epsilon: 0.00001, delta: 1e-6 })
-  const h = p.histograms[0]!
-  const mech = asGaussian(h.quantile.mechanism)
-  const k = mech.gridExp
-  t.ok(mech.roundsInput && k === 6, `counts are rounded to the grid 2^${k}`)
-  // 1000 of the 8 x 128 cells, each holding 2^(k-1) - 1 rows of other units
-  // (one row per cell per unit), so that one more row rounds up a step.
-  const cells = Array.from({ length: m }, (_, i) => ({ grp: i % 8, x: Math.floor(i / 8) + 0.5 }))
-  const filler = 2 ** (k - 1) - 1
-  const d = Array.from({ length: filler }, (_, u) => cells.map((c) => ({ unit: u, ...c }))).flat()
-  const d2 = [...d, ...cells.map((c) => ({ unit: filler, ...c }))]
-  const before = histogramCounts(exactOf(p, cellColumns(d, cats, filler + 1)).measures[h.measure])
-  const after = histogramCounts(exactOf(p, cellColumns(d2, cats, filler + 1)).measures[h.measure])
-  const units = unitDistance(after, before)
-  t.ok(units.l2sq <= BigInt(m * m), 'in counts the unit moves the histogram by sqrt(1000) in L2, within the value-unit claim m = 1000')
-  const steps = stepDistance(after, before, 0, k)
-  const claim = mech.sensitivitySteps
-  // BUG: L2^2 = 1000 steps^2 against sensitivitySteps^2 = 28^2 = 784 (ceil(1000 / 64 + ceil(sqrt(128)))).
-  t.ok(steps.l2sq <= claim * claim, `on the grid 2^${k} the unit moves sqrt(${steps.l2sq}) steps in L2; the noise is calibrated to ${claim}`)
-})
+t.test(
+  'a grouped histogram on a coarse grid, gaussian: every (group, bin) cell a unit can touch is allowed for',
+  async (t) => {
+    const m = 1000
+    const cats = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']
+    const ds = manyRowsSpec(m, cats)
+    const p = plan(ds, `SELECT grp, MEDIAN(x) FROM ${ds.id} GROUP BY grp`, {
+      mechanism: 'gaussian',
+      epsilon: 0.00001,
+      delta: 1e-6,
+    })
+    const h = p.histograms[0]!
+    const mech = asGaussian(h.quantile.mechanism)
+    const k = mech.gridExp
+    t.ok(mech.roundsInput && k === 6, `counts are rounded to the grid 2^${k}`)
+    // 1000 of the 8 x 128 cells, each holding 2^(k-1) - 1 rows of other units
+    // (one row per cell per unit), so that one more row rounds up a step.
+    const cells = Array.from({ length: m }, (_, i) => ({ grp: i % 8, x: Math.floor(i / 8) + 0.5 }))
+    const filler = 2 ** (k - 1) - 1
+    const d = Array.from({ length: filler }, (_, u) => cells.map((c) => ({ unit: u, ...c }))).flat()
+    const d2 = [...d, ...cells.map((c) => ({ unit: filler, ...c }))]
+    const before = histogramCounts(exactOf(p, cellColumns(d, cats, filler + 1)).measures[h.measure])
+    const after = histogramCounts(exactOf(p, cellColumns(d2, cats, filler + 1)).measures[h.measure])
+    const units = unitDistance(after, before)
+    t.ok(
+      units.l2sq <= BigInt(m * m),
+      'in counts the unit moves the histogram by sqrt(1000) in L2, within the value-unit claim m = 1000',
+    )
+    const steps = stepDistance(after, before, 0, k)
+    const claim = mech.sensitivitySteps
+    // BUG: L2^2 = 1000 steps^2 against sensitivitySteps^2 = 28^2 = 784 (ceil(1000 / 64 + ceil(sqrt(128)))).
+    t.ok(
+      steps.l2sq <= claim * claim,
+      `on the grid 2^${k} the unit moves sqrt(${steps.l2sq}) steps in L2; the noise is calibrated to ${claim}`,
+    )
+  },
+)

@@ -43,7 +43,11 @@ export function testDatabaseUrl(): Promise<string> {
 /** What a test app's configuration adds for the store under test. */
 export async function storeOverrides(): Promise<Partial<Config>> {
   if (TEST_STORE === 'sqlite') return {}
-  return { databaseUrl: await testDatabaseUrl(), secret: 'test-sealing-secret-of-at-least-32-characters', databasePoolSize: 4 }
+  return {
+    databaseUrl: await testDatabaseUrl(),
+    secret: 'test-sealing-secret-of-at-least-32-characters',
+    databasePoolSize: 4,
+  }
 }
 
 /** An app on a fresh data directory with one key per role; closed in teardown. */
@@ -129,7 +133,12 @@ export async function queryApp(
   if (created.statusCode !== 201) throw new Error(created.body)
   const chunks: Buffer[] = []
   for await (const c of demoCsv(options.rows ?? 3000)) chunks.push(Buffer.from(c as string))
-  const up = await ta.call('operator', { method: 'POST', url: `/v1/datasets/${DEMO_SPEC.id}/versions`, headers: { 'content-type': 'text/csv' }, payload: Buffer.concat(chunks) })
+  const up = await ta.call('operator', {
+    method: 'POST',
+    url: `/v1/datasets/${DEMO_SPEC.id}/versions`,
+    headers: { 'content-type': 'text/csv' },
+    payload: Buffer.concat(chunks),
+  })
   if (up.statusCode !== 201) throw new Error(up.body)
   const budget = await ta.call('operator', {
     method: 'PUT',

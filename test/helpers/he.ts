@@ -58,7 +58,12 @@ export function clinicRows(n: number, seed = 11): ClinicRow[] {
 
 export function clinicCsv(rows: readonly ClinicRow[], ckks = false): string {
   const head = `pid,region,insured,visits,cost${ckks ? ',temperature' : ''}\n`
-  return head + rows.map((x) => `${x.pid},${x.region},${x.insured},${x.visits},${x.cost}${ckks ? `,${x.temperature}` : ''}\n`).join('')
+  return (
+    head +
+    rows
+      .map((x) => `${x.pid},${x.region},${x.insured},${x.visits},${x.cost}${ckks ? `,${x.temperature}` : ''}\n`)
+      .join('')
+  )
 }
 
 export interface HeTestApp extends TestApp {
@@ -69,7 +74,15 @@ export interface HeTestApp extends TestApp {
 /** A test app with the clinic dataset registered, budgeted, granted to alice, and (unless keys: false) its HE keys made. */
 export async function heApp(
   t: { teardown(fn: () => unknown): void },
-  options: { maxRows?: number; degree?: number; ckks?: boolean; keys?: boolean; variance?: boolean; overrides?: Partial<Config>; grantEpsilon?: number } = {},
+  options: {
+    maxRows?: number
+    degree?: number
+    ckks?: boolean
+    keys?: boolean
+    variance?: boolean
+    overrides?: Partial<Config>
+    grantEpsilon?: number
+  } = {},
 ): Promise<HeTestApp> {
   const custodianDir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-custodian-'))
   t.teardown(() => fs.rmSync(custodianDir, { recursive: true, force: true }))
@@ -79,7 +92,14 @@ export async function heApp(
     if (res.statusCode !== want) throw new Error(`HTTP ${res.statusCode}: ${res.body}`)
   }
   ok(await ta.call('operator', { method: 'POST', url: '/v1/datasets', payload: spec }), 201)
-  ok(await ta.call('operator', { method: 'PUT', url: `/v1/datasets/${CLINIC_ID}/budget`, payload: { epsilon: 1_000_000, delta: 1e-3 } }), 200)
+  ok(
+    await ta.call('operator', {
+      method: 'PUT',
+      url: `/v1/datasets/${CLINIC_ID}/budget`,
+      payload: { epsilon: 1_000_000, delta: 1e-3 },
+    }),
+    200,
+  )
   const grant = await ta.call('operator', {
     method: 'POST',
     url: '/v1/grants',
@@ -126,14 +146,29 @@ export async function uploadClinic(ha: HeTestApp, rows: readonly ClinicRow[], wa
   const csv = clinicCsv(rows, ckks)
   const res =
     way === 'owner'
-      ? await ha.call('operator', { method: 'POST', url: `/v1/datasets/${CLINIC_ID}/versions`, headers: { 'content-type': ENCRYPTED }, payload: await encryptedUpload(ha.custodianDir, CLINIC_ID, csv) })
-      : await ha.call('operator', { method: 'POST', url: `/v1/datasets/${CLINIC_ID}/versions`, headers: { 'content-type': 'text/csv' }, payload: csv })
+      ? await ha.call('operator', {
+          method: 'POST',
+          url: `/v1/datasets/${CLINIC_ID}/versions`,
+          headers: { 'content-type': ENCRYPTED },
+          payload: await encryptedUpload(ha.custodianDir, CLINIC_ID, csv),
+        })
+      : await ha.call('operator', {
+          method: 'POST',
+          url: `/v1/datasets/${CLINIC_ID}/versions`,
+          headers: { 'content-type': 'text/csv' },
+          payload: csv,
+        })
   if (res.statusCode !== 201) throw new Error(`upload (${way}): HTTP ${res.statusCode}: ${res.body}`)
   return res.json() as { version: number; rows: number; sha256: string }
 }
 
 /** The true (unnoised) aggregates of a column over rows passing `where`, per region or overall. */
-export function truth(rows: readonly ClinicRow[], column: 'visits' | 'cost' | 'temperature', where: (r: ClinicRow) => boolean, by: 'region' | null) {
+export function truth(
+  rows: readonly ClinicRow[],
+  column: 'visits' | 'cost' | 'temperature',
+  where: (r: ClinicRow) => boolean,
+  by: 'region' | null,
+) {
   const keys = by === null ? ['*'] : [...REGIONS]
   return Object.fromEntries(
     keys.map((k) => {

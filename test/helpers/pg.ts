@@ -43,7 +43,8 @@ function run(bin: string, args: readonly string[]): void {
 /** Starts a cluster of its own; stopped and removed when `t` tears down. */
 export async function startPostgres(t: { teardown(fn: () => unknown): void }): Promise<PgCluster> {
   const bin = postgresBin()
-  if (bin === null) throw new Error('PostgreSQL server binaries not found (apt-get install -y postgresql); .ci/run installs them')
+  if (bin === null)
+    throw new Error('PostgreSQL server binaries not found (apt-get install -y postgresql); .ci/run installs them')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-pg-'))
   if (process.getuid?.() === 0) {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim())
@@ -54,7 +55,16 @@ export async function startPostgres(t: { teardown(fn: () => unknown): void }): P
   const socketDir = dir
   // The port only names the socket file (no TCP listener): any free-looking number will do.
   const port = 20_000 + (randomBytes(2).readUInt16BE(0) % 40_000)
-  run(path.join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C.UTF-8', '--no-sync'])
+  run(path.join(bin, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '--auth=trust',
+    '--encoding=UTF8',
+    '--locale=C.UTF-8',
+    '--no-sync',
+  ])
   run(path.join(bin, 'pg_ctl'), [
     'start',
     '-D',
@@ -76,7 +86,8 @@ export async function startPostgres(t: { teardown(fn: () => unknown): void }): P
     }
   }
   t.teardown(stop)
-  const url = (database: string) => `postgres://postgres@/${database}?host=${encodeURIComponent(socketDir)}&port=${port}`
+  const url = (database: string) =>
+    `postgres://postgres@/${database}?host=${encodeURIComponent(socketDir)}&port=${port}`
   return {
     dir,
     socketDir,

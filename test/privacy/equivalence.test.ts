@@ -125,18 +125,48 @@ async function harness(t: Parameters<typeof testApp>[0]): Promise<Harness> {
   const grants: Record<string, string> = {}
   const register = async (spec: { id: string }, csv: string, he: boolean) => {
     await ok(ta.call('operator', { method: 'POST', url: '/v1/datasets', payload: spec }), 201)
-    await ok(ta.call('operator', { method: 'PUT', url: `/v1/datasets/${spec.id}/budget`, payload: { epsilon: 1_000_000, delta: 1e-3 } }), 200)
+    await ok(
+      ta.call('operator', {
+        method: 'PUT',
+        url: `/v1/datasets/${spec.id}/budget`,
+        payload: { epsilon: 1_000_000, delta: 1e-3 },
+      }),
+      200,
+    )
     const g = await ok(
       ta.call('operator', {
         method: 'POST',
         url: '/v1/grants',
-        payload: { analyst: 'alice', dataset: spec.id, purpose: 'equivalence harness', epsilon: 100_000, delta: 1e-4, expiresAt: '2099-01-01T00:00:00Z' },
+        payload: {
+          analyst: 'alice',
+          dataset: spec.id,
+          purpose: 'equivalence harness',
+          epsilon: 100_000,
+          delta: 1e-4,
+          expiresAt: '2099-01-01T00:00:00Z',
+        },
       }),
       201,
     )
     grants[spec.id] = (JSON.parse(g.body) as { id: string }).id
-    if (he) await ok(ta.call('custodian', { method: 'POST', url: `/v1/datasets/${spec.id}/he/keys`, payload: { maxRows: BLOCK, polyModulusDegree: 4096, variance: false } }), 201)
-    await ok(ta.call('operator', { method: 'POST', url: `/v1/datasets/${spec.id}/versions`, headers: { 'content-type': 'text/csv' }, payload: csv }), 201)
+    if (he)
+      await ok(
+        ta.call('custodian', {
+          method: 'POST',
+          url: `/v1/datasets/${spec.id}/he/keys`,
+          payload: { maxRows: BLOCK, polyModulusDegree: 4096, variance: false },
+        }),
+        201,
+      )
+    await ok(
+      ta.call('operator', {
+        method: 'POST',
+        url: `/v1/datasets/${spec.id}/versions`,
+        headers: { 'content-type': 'text/csv' },
+        payload: csv,
+      }),
+      201,
+    )
   }
   await register(plainSpec('twin_a'), plainCsv(false), false)
   await register(plainSpec('twin_b'), plainCsv(true), false)
@@ -156,7 +186,17 @@ interface Observed {
 }
 
 /** Fields whose values are fresh randomness or a clock (compared by presence and type only). */
-const VOLATILE = new Set(['queryId', 'createdAt', 'time', 'signature', 'resultHash', 'auditRecord', 'datasetCommitment', 'queryHash', 'instance'])
+const VOLATILE = new Set([
+  'queryId',
+  'createdAt',
+  'time',
+  'signature',
+  'resultHash',
+  'auditRecord',
+  'datasetCommitment',
+  'queryHash',
+  'instance',
+])
 
 function normalize(value: unknown, key = ''): unknown {
   if (VOLATILE.has(key)) return `<${typeof value}>`
@@ -168,9 +208,17 @@ function normalize(value: unknown, key = ''): unknown {
       const iv = o.intervals as ([number, number] | null)[][]
       const rows = (o.rows as unknown[][]).map((r, i) => r.map((c, j) => (iv[i]?.[j] === null ? c : `<${typeof c}>`)))
       const intervals = iv.map((r) => r.map((c) => (c === null ? null : `<${c.map((x) => typeof x).join(',')}>`)))
-      return Object.fromEntries(Object.keys(o).sort().map((k) => [k, k === 'rows' ? rows : k === 'intervals' ? intervals : normalize(o[k], k)]))
+      return Object.fromEntries(
+        Object.keys(o)
+          .sort()
+          .map((k) => [k, k === 'rows' ? rows : k === 'intervals' ? intervals : normalize(o[k], k)]),
+      )
     }
-    return Object.fromEntries(Object.keys(o).sort().map((k) => [k, normalize(o[k], k)]))
+    return Object.fromEntries(
+      Object.keys(o)
+        .sort()
+        .map((k) => [k, normalize(o[k], k)]),
+    )
   }
   return value
 }
@@ -180,7 +228,15 @@ function headersOf(h: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const k of Object.keys(h).sort()) {
     // x-request-id is a random UUID (operators quote it); the rest is the clock, the size of the noisy digits, the analyst's own rate limit.
-    if (k === 'date' || k === 'content-length' || k === 'x-request-id' || k.startsWith('x-ratelimit') || k === 'connection' || k === 'keep-alive') out[k] = '<present>'
+    if (
+      k === 'date' ||
+      k === 'content-length' ||
+      k === 'x-request-id' ||
+      k.startsWith('x-ratelimit') ||
+      k === 'connection' ||
+      k === 'keep-alive'
+    )
+      out[k] = '<present>'
     else out[k] = h[k]
   }
   return out
@@ -207,7 +263,14 @@ async function auditSince(h: Harness, seq: number): Promise<unknown[]> {
       version: r.version,
       charged: [r.charged_epsilon, r.charged_delta],
       hasRecordId: typeof r.record_id === 'string',
-      detail: detail === null ? null : Object.fromEntries(Object.keys(detail).sort().map((k) => [k, DETAIL_MASKED.has(k) ? `<${typeof detail[k]}>` : detail[k]])),
+      detail:
+        detail === null
+          ? null
+          : Object.fromEntries(
+              Object.keys(detail)
+                .sort()
+                .map((k) => [k, DETAIL_MASKED.has(k) ? `<${typeof detail[k]}>` : detail[k]]),
+            ),
     }
   })
 }
@@ -233,7 +296,13 @@ async function observe(h: Harness, ds: string, url: string, payload: Record<stri
 async function planOf(h: Harness, ds: string, sql: string): Promise<ExecTask> {
   const { spec } = await getDataset(h.app.db, ds)
   const heProfile = (await findHeKeys(h.app.db, ds))?.profile ?? null
-  const plan = planQuery(bindQuery(parseQuery(sql.replaceAll('{D}', ds)), spec), { mechanism: 'laplace', epsilon: 1, delta: 0, confidence: 0.95, heProfile })
+  const plan = planQuery(bindQuery(parseQuery(sql.replaceAll('{D}', ds)), spec), {
+    mechanism: 'laplace',
+    epsilon: 1,
+    delta: 0,
+    confidence: 0.95,
+    heProfile,
+  })
   return { dataset: ds, version: 1, ...plan.exec }
 }
 
@@ -241,7 +310,11 @@ const typeName = (a: unknown) => (a === null ? null : (a as object).constructor.
 
 /** Which loops the kernels will run: a function of the plan and the schema only. */
 function requestShape(r: AggregateRequest): unknown {
-  const col = (c: ColumnArray) => ({ kind: c.kind, values: typeName(c.values), nulls: c.nulls === null ? null : 'bitmap' })
+  const col = (c: ColumnArray) => ({
+    kind: c.kind,
+    values: typeName(c.values),
+    nulls: c.nulls === null ? null : 'bitmap',
+  })
   return {
     selection: r.selection === null ? null : 'mask',
     grouping: r.grouping === null ? null : { count: r.grouping.count, codes: typeName(r.grouping.codes) },
@@ -249,14 +322,33 @@ function requestShape(r: AggregateRequest): unknown {
   }
 }
 
-async function kernelRequest(h: Harness, ds: string, sql: string): Promise<{ task: ExecTask; request: AggregateRequest; release: () => void }> {
+async function kernelRequest(
+  h: Harness,
+  ds: string,
+  sql: string,
+): Promise<{ task: ExecTask; request: AggregateRequest; release: () => void }> {
   const task = await planOf(h, ds, sql)
   const lease = await h.app.columnStore.acquire(ds, 1)
   const v = lease.version
-  return { task, request: buildAggregateRequest(task, { rows: v.rows, keep: v.keep, columns: v.columns }), release: () => lease.release() }
+  return {
+    task,
+    request: buildAggregateRequest(task, { rows: v.rows, keep: v.keep, columns: v.columns }),
+    release: () => lease.release(),
+  }
 }
 
-const COUNTED = ['multiplyPlain', 'add', 'sub', 'rotateRows', 'rotateColumns', 'rotateVector', 'cipherTransformToNtt', 'cipherTransformFromNtt', 'plainTransformToNtt', 'rescaleToNext'] as const
+const COUNTED = [
+  'multiplyPlain',
+  'add',
+  'sub',
+  'rotateRows',
+  'rotateColumns',
+  'rotateVector',
+  'cipherTransformToNtt',
+  'cipherTransformFromNtt',
+  'plainTransformToNtt',
+  'rescaleToNext',
+] as const
 
 /** SEAL operations and result shape of every encrypted measure of a query, run here on the version's real ciphertexts. */
 async function encryptedWork(h: Harness, ds: string, sql: string): Promise<unknown> {
@@ -283,8 +375,18 @@ async function encryptedWork(h: Harness, ds: string, sql: string): Promise<unkno
     try {
       for (const m of task.encrypted ?? []) {
         const column = lease.version.he!.columns.get(m.column)!
-        const r = await aggregateEncrypted({ keys, column, selection: request.selection, grouping: request.grouping, squares: m.squares })
-        out.push({ groups: r.counts.length, sums: r.sums.map((s) => s.ciphertexts.length), squares: r.sumSquares?.length ?? null })
+        const r = await aggregateEncrypted({
+          keys,
+          column,
+          selection: request.selection,
+          grouping: request.grouping,
+          squares: m.squares,
+        })
+        out.push({
+          groups: r.counts.length,
+          sums: r.sums.map((s) => s.ciphertexts.length),
+          squares: r.sumSquares?.length ?? null,
+        })
       }
     } finally {
       lease.release()
@@ -311,7 +413,14 @@ const median = (xs: number[]) => {
  * faster) fails every round, while a burst of load on this shared machine
  * fails at most one, so three rounds are tried.
  */
-async function timesAgree(t: Test, h: Harness, pair: [string, string], sql: string, runs: number, base: number): Promise<void> {
+async function timesAgree(
+  t: Test,
+  h: Harness,
+  pair: [string, string],
+  sql: string,
+  runs: number,
+  base: number,
+): Promise<void> {
   const ratios: number[] = []
   for (let round = 0; round < 3; round++) {
     const times: Record<string, number[]> = { [pair[0]]: [], [pair[1]]: [] }
@@ -320,7 +429,11 @@ async function timesAgree(t: Test, h: Harness, pair: [string, string], sql: stri
       for (const ds of order) {
         const epsilon = Number((base + round * 0.01 + i * 0.0001).toFixed(6))
         const started = performance.now()
-        const res = await h.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: sql.replaceAll('{D}', ds), grant: h.grants[ds], epsilon } })
+        const res = await h.call('analyst', {
+          method: 'POST',
+          url: '/v1/queries',
+          payload: { sql: sql.replaceAll('{D}', ds), grant: h.grants[ds], epsilon },
+        })
         times[ds]!.push(performance.now() - started)
         if (res.statusCode !== 200) throw new Error(`timed run: HTTP ${res.statusCode} ${res.body}`)
       }
@@ -330,11 +443,15 @@ async function timesAgree(t: Test, h: Harness, pair: [string, string], sql: stri
     const ratio = Math.max(a, b) / Math.min(a, b)
     ratios.push(ratio)
     if (ratio <= 1.5) {
-      t.pass(`${sql}: medians ${a.toFixed(1)} ms and ${b.toFixed(1)} ms (ratio ${ratio.toFixed(2)}, round ${round + 1})`)
+      t.pass(
+        `${sql}: medians ${a.toFixed(1)} ms and ${b.toFixed(1)} ms (ratio ${ratio.toFixed(2)}, round ${round + 1})`,
+      )
       return
     }
   }
-  t.fail(`${sql}: response times differ between neighbouring datasets in every round (ratios ${ratios.map((r) => r.toFixed(2)).join(', ')})`)
+  t.fail(
+    `${sql}: response times differ between neighbouring datasets in every round (ratios ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
+  )
 }
 
 // ---------------------------------------------------------------- the shapes
@@ -351,19 +468,49 @@ const PLAIN: Shape[] = [
   { name: 'ungrouped, every row', sql: 'SELECT COUNT(*), SUM(income) FROM {D}', status: 200 },
   { name: 'grouped, every row', sql: 'SELECT city, COUNT(*), AVG(age) FROM {D} GROUP BY city', status: 200 },
   { name: 'empty vs one-row selection', sql: 'SELECT COUNT(*), AVG(income) FROM {D} WHERE age = 38', status: 200 },
-  { name: 'empty vs one-row selection, grouped', sql: 'SELECT city, SUM(income) FROM {D} WHERE age = 38 GROUP BY city', status: 200 },
+  {
+    name: 'empty vs one-row selection, grouped',
+    sql: 'SELECT city, SUM(income) FROM {D} WHERE age = 38 GROUP BY city',
+    status: 200,
+  },
   { name: 'many-row selection, quantile', sql: 'SELECT MEDIAN(age) FROM {D} WHERE age BETWEEN 30 AND 40', status: 200 },
-  { name: 'gaussian', sql: 'SELECT member, COUNT(*) FROM {D} WHERE age = 38 GROUP BY member', extra: { mechanism: 'gaussian' }, status: 200 },
-  { name: 'over the cells limit', sql: 'SELECT city, SUM(income), AVG(age) FROM {D} WHERE member = true GROUP BY city', status: 413 },
-  { name: 'delta above what an answer may use', sql: 'SELECT COUNT(*) FROM {D}', extra: { mechanism: 'gaussian', delta: 0.999999 }, status: 400 },
+  {
+    name: 'gaussian',
+    sql: 'SELECT member, COUNT(*) FROM {D} WHERE age = 38 GROUP BY member',
+    extra: { mechanism: 'gaussian' },
+    status: 200,
+  },
+  {
+    name: 'over the cells limit',
+    sql: 'SELECT city, SUM(income), AVG(age) FROM {D} WHERE member = true GROUP BY city',
+    status: 413,
+  },
+  {
+    name: 'delta above what an answer may use',
+    sql: 'SELECT COUNT(*) FROM {D}',
+    extra: { mechanism: 'gaussian', delta: 0.999999 },
+    status: 400,
+  },
 ]
 
 const ENCRYPTED: Shape[] = [
   { name: 'encrypted, empty vs one-row selection', sql: 'SELECT SUM(subsidy) FROM {D} WHERE age = 38', status: 200 },
-  { name: 'encrypted, grouped, empty vs one-row selection', sql: 'SELECT district, SUM(subsidy), COUNT(*) FROM {D} WHERE age = 38 GROUP BY district', status: 200 },
+  {
+    name: 'encrypted, grouped, empty vs one-row selection',
+    sql: 'SELECT district, SUM(subsidy), COUNT(*) FROM {D} WHERE age = 38 GROUP BY district',
+    status: 200,
+  },
   { name: 'encrypted, every row', sql: 'SELECT AVG(subsidy) FROM {D}', status: 200 },
-  { name: 'encrypted, many-row selection', sql: 'SELECT SUM(subsidy) FROM {D} WHERE age BETWEEN 20 AND 60', status: 200 },
-  { name: 'encrypted, over the work limit', sql: 'SELECT district, member, SUM(subsidy) FROM {D} GROUP BY district, member', status: 413 },
+  {
+    name: 'encrypted, many-row selection',
+    sql: 'SELECT SUM(subsidy) FROM {D} WHERE age BETWEEN 20 AND 60',
+    status: 200,
+  },
+  {
+    name: 'encrypted, over the work limit',
+    sql: 'SELECT district, member, SUM(subsidy) FROM {D} GROUP BY district, member',
+    status: 413,
+  },
 ]
 
 t.test('neighbouring plain datasets: every observable is identical but the noise', async (t) => {
@@ -373,7 +520,11 @@ t.test('neighbouring plain datasets: every observable is identical but the noise
       const payload = { sql: shape.sql, grant: '{G}', epsilon: 0.5, ...(shape.extra ?? {}) }
       const a = await observe(h, 'twin_a', url, payload)
       const b = await observe(h, 'twin_b', url, payload)
-      t.equal(a.status, url.endsWith('preview') && shape.status === 200 ? 200 : shape.status, `${shape.name} (${url}): status`)
+      t.equal(
+        a.status,
+        url.endsWith('preview') && shape.status === 200 ? 200 : shape.status,
+        `${shape.name} (${url}): status`,
+      )
       t.same(b, a, `${shape.name} (${url}): identical on neighbouring datasets`)
     }
   }
@@ -386,63 +537,98 @@ t.test('neighbouring plain datasets: every observable is identical but the noise
       k.release()
     }
     t.same(shapes[1], shapes[0], `${shape.name}: the kernel request has the same shape on both sides`)
-    t.not((shapes[0] as { selection: unknown }).selection, null, `${shape.name}: the contribution bound is a mask even where it cuts nothing`)
+    t.not(
+      (shapes[0] as { selection: unknown }).selection,
+      null,
+      `${shape.name}: the contribution bound is a mask even where it cuts nothing`,
+    )
   }
   for (const ds of ['twin_a', 'twin_b']) {
     const lease = await h.app.columnStore.acquire(ds, 1)
-    t.equal(typeName(lease.version.columns.get('pid')!.values), 'Uint32Array', `${ds}: an undeclared dictionary is 32-bit whatever its size`)
-    t.not(lease.version.columns.get('income')!.nulls, null, `${ds}: a nullable column has a null bitmap whether or not a row is null`)
+    t.equal(
+      typeName(lease.version.columns.get('pid')!.values),
+      'Uint32Array',
+      `${ds}: an undeclared dictionary is 32-bit whatever its size`,
+    )
+    t.not(
+      lease.version.columns.get('income')!.nulls,
+      null,
+      `${ds}: a nullable column has a null bitmap whether or not a row is null`,
+    )
     lease.release()
   }
 })
 
-t.test('neighbouring encrypted datasets: same answers but the noise, same custodian calls and audit records, same SEAL work', async (t) => {
-  const h = await harness(t)
-  for (const shape of ENCRYPTED) {
-    const payload = { sql: shape.sql, grant: '{G}', epsilon: 0.5 }
-    for (const url of ['/v1/queries/preview', '/v1/queries']) {
-      const a = await observe(h, 'enc_a', url, payload)
-      const b = await observe(h, 'enc_b', url, payload)
-      t.equal(a.status, url.endsWith('preview') && shape.status === 200 ? 200 : shape.status, `${shape.name} (${url}): status`)
-      t.same(b, a, `${shape.name} (${url}): identical on neighbouring datasets`)
-      if (url === '/v1/queries' && shape.status === 200) {
-        t.ok(
-          a.audit.some((r) => (r as { action: string }).action === 'custodian.decrypt'),
-          `${shape.name}: the custodian decrypts, and its record is written, whatever the selection`,
+t.test(
+  'neighbouring encrypted datasets: same answers but the noise, same custodian calls and audit records, same SEAL work',
+  async (t) => {
+    const h = await harness(t)
+    for (const shape of ENCRYPTED) {
+      const payload = { sql: shape.sql, grant: '{G}', epsilon: 0.5 }
+      for (const url of ['/v1/queries/preview', '/v1/queries']) {
+        const a = await observe(h, 'enc_a', url, payload)
+        const b = await observe(h, 'enc_b', url, payload)
+        t.equal(
+          a.status,
+          url.endsWith('preview') && shape.status === 200 ? 200 : shape.status,
+          `${shape.name} (${url}): status`,
         )
+        t.same(b, a, `${shape.name} (${url}): identical on neighbouring datasets`)
+        if (url === '/v1/queries' && shape.status === 200) {
+          t.ok(
+            a.audit.some((r) => (r as { action: string }).action === 'custodian.decrypt'),
+            `${shape.name}: the custodian decrypts, and its record is written, whatever the selection`,
+          )
+        }
       }
     }
-  }
-  for (const shape of ENCRYPTED.filter((s) => s.status === 200)) {
-    const a = await encryptedWork(h, 'enc_a', shape.sql)
-    const b = await encryptedWork(h, 'enc_b', shape.sql)
-    t.same(b, a, `${shape.name}: the same SEAL operations on both sides`)
-  }
-})
+    for (const shape of ENCRYPTED.filter((s) => s.status === 200)) {
+      const a = await encryptedWork(h, 'enc_a', shape.sql)
+      const b = await encryptedWork(h, 'enc_b', shape.sql)
+      t.same(b, a, `${shape.name}: the same SEAL operations on both sides`)
+    }
+  },
+)
 
-t.test("a refusal after admission tells the analyst its code and a fixed sentence, never the custodian's or worker's counts", async (t) => {
-  const h = await harness(t)
-  // A custodian that refuses the way it does for a value out of range, naming the rows of the group.
-  const custodian = h.app.custodian as unknown as { decryptAggregates: (r: { aggregates: { column: string; group: number; rows: number }[] }) => Promise<unknown> }
-  const real = custodian.decryptAggregates.bind(custodian)
-  custodian.decryptAggregates = async (r) => {
-    await real(r as never)
-    const a = r.aggregates.find((x) => x.rows > 0) ?? r.aggregates[0]!
-    throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_REFUSED', `the sum of ${a.column}, group ${a.group}, is not what ${a.rows} rows of values within the declared bounds can add up to; refusing to release it`)
-  }
-  const payload = { sql: 'SELECT district, SUM(subsidy) FROM {D} WHERE age = 38 GROUP BY district', grant: '{G}', epsilon: 0.5 }
-  const a = await observe(h, 'enc_a', '/v1/queries', payload)
-  const b = await observe(h, 'enc_b', '/v1/queries', payload)
-  t.equal(a.status, 403)
-  t.same(b, a, 'identical refusals on neighbouring datasets')
-  t.notMatch(JSON.stringify(a.body), /rows|group \d/, 'no count in what the analyst reads')
-  const reason = (await h.app.db.value<string>("SELECT detail FROM audit_log WHERE action = 'query.refused' ORDER BY seq DESC LIMIT 1"))!
-  t.match(JSON.parse(reason).reason, /rows of values/, "the operator's record keeps the custodian's words")
-})
+t.test(
+  "a refusal after admission tells the analyst its code and a fixed sentence, never the custodian's or worker's counts",
+  async (t) => {
+    const h = await harness(t)
+    // A custodian that refuses the way it does for a value out of range, naming the rows of the group.
+    const custodian = h.app.custodian as unknown as {
+      decryptAggregates: (r: { aggregates: { column: string; group: number; rows: number }[] }) => Promise<unknown>
+    }
+    const real = custodian.decryptAggregates.bind(custodian)
+    custodian.decryptAggregates = async (r) => {
+      await real(r as never)
+      const a = r.aggregates.find((x) => x.rows > 0) ?? r.aggregates[0]!
+      throw new VeilboxError(
+        'VEILBOX_ERR_CUSTODIAN_REFUSED',
+        `the sum of ${a.column}, group ${a.group}, is not what ${a.rows} rows of values within the declared bounds can add up to; refusing to release it`,
+      )
+    }
+    const payload = {
+      sql: 'SELECT district, SUM(subsidy) FROM {D} WHERE age = 38 GROUP BY district',
+      grant: '{G}',
+      epsilon: 0.5,
+    }
+    const a = await observe(h, 'enc_a', '/v1/queries', payload)
+    const b = await observe(h, 'enc_b', '/v1/queries', payload)
+    t.equal(a.status, 403)
+    t.same(b, a, 'identical refusals on neighbouring datasets')
+    t.notMatch(JSON.stringify(a.body), /rows|group \d/, 'no count in what the analyst reads')
+    const reason = (await h.app.db.value<string>(
+      "SELECT detail FROM audit_log WHERE action = 'query.refused' ORDER BY seq DESC LIMIT 1",
+    ))!
+    t.match(JSON.parse(reason).reason, /rows of values/, "the operator's record keeps the custodian's words")
+  },
+)
 
 t.test('a deadline hit is charged like an answer, alike on both sides', async (t) => {
   const h = await harness(t)
-  const spent = async (ds: string) => (await h.call('analyst', { method: 'GET', url: `/v1/grants/${h.grants[ds]}` })).json().budget.epsilon.spent as number
+  const spent = async (ds: string) =>
+    (await h.call('analyst', { method: 'GET', url: `/v1/grants/${h.grants[ds]}` })).json().budget.epsilon
+      .spent as number
   // The fixture worker spins on this predicate until the deadline ends it.
   const payload = { sql: 'SELECT COUNT(*) FROM {D} WHERE age = -1001', grant: '{G}', epsilon: 0.25 }
   const a = await observe(h, 'twin_a', '/v1/queries', payload)
@@ -464,43 +650,94 @@ t.test('response times do not depend on the rows', async (t) => {
   // Warm both versions (load, keys) before timing.
   for (const ds of ['twin_a', 'twin_b', 'enc_a', 'enc_b']) {
     const sql = ds.startsWith('enc') ? 'SELECT SUM(subsidy) FROM {D}' : 'SELECT COUNT(*) FROM {D}'
-    await h.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: sql.replaceAll('{D}', ds), grant: h.grants[ds], epsilon: 3 } })
+    await h.call('analyst', {
+      method: 'POST',
+      url: '/v1/queries',
+      payload: { sql: sql.replaceAll('{D}', ds), grant: h.grants[ds], epsilon: 3 },
+    })
   }
   await timesAgree(t, h, ['twin_a', 'twin_b'], 'SELECT COUNT(*), AVG(income) FROM {D} WHERE age = 38', 15, 0.1)
-  await timesAgree(t, h, ['twin_a', 'twin_b'], 'SELECT city, SUM(income) FROM {D} WHERE age = 38 GROUP BY city', 15, 0.2)
+  await timesAgree(
+    t,
+    h,
+    ['twin_a', 'twin_b'],
+    'SELECT city, SUM(income) FROM {D} WHERE age = 38 GROUP BY city',
+    15,
+    0.2,
+  )
   await timesAgree(t, h, ['enc_a', 'enc_b'], 'SELECT SUM(subsidy) FROM {D} WHERE age = 38', 7, 0.1)
-  await timesAgree(t, h, ['enc_a', 'enc_b'], 'SELECT district, SUM(subsidy) FROM {D} WHERE age = 38 GROUP BY district', 7, 0.2)
+  await timesAgree(
+    t,
+    h,
+    ['enc_a', 'enc_b'],
+    'SELECT district, SUM(subsidy) FROM {D} WHERE age = 38 GROUP BY district',
+    7,
+    0.2,
+  )
 })
 
-t.test('visibility and fingerprints: nothing about a dataset an analyst holds no grant on, no equal fingerprint for equal rows', async (t) => {
-  const h = await harness(t)
-  const asBob = (url: string) => h.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${h.bobKey}` } })
-  t.same((await asBob('/v1/datasets')).json().datasets, [], 'no grant, nothing listed: an empty catalog')
-  for (const suffix of ['', '/he', '/budget']) {
-    const hidden = await asBob(`/v1/datasets/enc_a${suffix}`)
-    const unknown = await asBob(`/v1/datasets/no_such${suffix}`)
-    t.equal(hidden.statusCode, 404, `${suffix || 'entry'}: 404`)
-    t.same(JSON.parse(hidden.body.replaceAll('enc_a', 'X')).detail, JSON.parse(unknown.body.replaceAll('no_such', 'X')).detail, `${suffix || 'entry'}: as for an unknown id`)
-  }
-  // Identical rows, two datasets: every value an analyst sees differs (catalog, answers, receipts).
-  const csv = plainCsv(false)
-  for (const id of ['same_a', 'same_b']) {
-    t.equal((await h.call('operator', { method: 'POST', url: '/v1/datasets', payload: plainSpec(id) })).statusCode, 201)
-    await h.call('operator', { method: 'PUT', url: `/v1/datasets/${id}/budget`, payload: { epsilon: 10 } })
-    const g = await h.call('operator', { method: 'POST', url: '/v1/grants', payload: { analyst: 'alice', dataset: id, purpose: 'same rows', epsilon: 5, expiresAt: '2099-01-01T00:00:00Z' } })
-    h.grants[id] = g.json().id
-    t.equal((await h.call('operator', { method: 'POST', url: `/v1/datasets/${id}/versions`, headers: { 'content-type': 'text/csv' }, payload: csv })).statusCode, 201)
-  }
-  // Every hash-like value but resultHash, which hashes the released (noisy) values: two equal noisy counts share it.
-  const seen = async (id: string) => {
-    const entry = (await h.call('analyst', { method: 'GET', url: `/v1/datasets/${id}` })).body
-    const answer = (await h.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql: `SELECT COUNT(*) FROM ${id}`, grant: h.grants[id], epsilon: 1 } })).body
-    const text = JSON.stringify([JSON.parse(entry), JSON.parse(answer)], (k, v) => (k === 'resultHash' ? undefined : v))
-    return new Set([...text.matchAll(/[0-9a-f]{32,}/g)].map((m) => m[0]))
-  }
-  const a = await seen('same_a')
-  const b = await seen('same_b')
-  const shared = [...a].filter((x) => b.has(x))
-  t.same(shared, [], 'no hash-like value is the same for the two datasets of identical rows')
-  t.ok(a.size >= 3, `values compared: ${a.size}`)
-})
+t.test(
+  'visibility and fingerprints: nothing about a dataset an analyst holds no grant on, no equal fingerprint for equal rows',
+  async (t) => {
+    const h = await harness(t)
+    const asBob = (url: string) =>
+      h.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${h.bobKey}` } })
+    t.same((await asBob('/v1/datasets')).json().datasets, [], 'no grant, nothing listed: an empty catalog')
+    for (const suffix of ['', '/he', '/budget']) {
+      const hidden = await asBob(`/v1/datasets/enc_a${suffix}`)
+      const unknown = await asBob(`/v1/datasets/no_such${suffix}`)
+      t.equal(hidden.statusCode, 404, `${suffix || 'entry'}: 404`)
+      t.same(
+        JSON.parse(hidden.body.replaceAll('enc_a', 'X')).detail,
+        JSON.parse(unknown.body.replaceAll('no_such', 'X')).detail,
+        `${suffix || 'entry'}: as for an unknown id`,
+      )
+    }
+    // Identical rows, two datasets: every value an analyst sees differs (catalog, answers, receipts).
+    const csv = plainCsv(false)
+    for (const id of ['same_a', 'same_b']) {
+      t.equal(
+        (await h.call('operator', { method: 'POST', url: '/v1/datasets', payload: plainSpec(id) })).statusCode,
+        201,
+      )
+      await h.call('operator', { method: 'PUT', url: `/v1/datasets/${id}/budget`, payload: { epsilon: 10 } })
+      const g = await h.call('operator', {
+        method: 'POST',
+        url: '/v1/grants',
+        payload: { analyst: 'alice', dataset: id, purpose: 'same rows', epsilon: 5, expiresAt: '2099-01-01T00:00:00Z' },
+      })
+      h.grants[id] = g.json().id
+      t.equal(
+        (
+          await h.call('operator', {
+            method: 'POST',
+            url: `/v1/datasets/${id}/versions`,
+            headers: { 'content-type': 'text/csv' },
+            payload: csv,
+          })
+        ).statusCode,
+        201,
+      )
+    }
+    // Every hash-like value but resultHash, which hashes the released (noisy) values: two equal noisy counts share it.
+    const seen = async (id: string) => {
+      const entry = (await h.call('analyst', { method: 'GET', url: `/v1/datasets/${id}` })).body
+      const answer = (
+        await h.call('analyst', {
+          method: 'POST',
+          url: '/v1/queries',
+          payload: { sql: `SELECT COUNT(*) FROM ${id}`, grant: h.grants[id], epsilon: 1 },
+        })
+      ).body
+      const text = JSON.stringify([JSON.parse(entry), JSON.parse(answer)], (k, v) =>
+        k === 'resultHash' ? undefined : v,
+      )
+      return new Set([...text.matchAll(/[0-9a-f]{32,}/g)].map((m) => m[0]))
+    }
+    const a = await seen('same_a')
+    const b = await seen('same_b')
+    const shared = [...a].filter((x) => b.has(x))
+    t.same(shared, [], 'no hash-like value is the same for the two datasets of identical rows')
+    t.ok(a.size >= 3, `values compared: ${a.size}`)
+  },
+)

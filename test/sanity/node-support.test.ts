@@ -26,14 +26,20 @@ process.stdout.write(res.statusCode + ' ' + res.body + ' ' + Object.keys(pkg.dep
 `
 
 t.test('every runtime dependency loads in plain Node without require() of an ES module', async (t) => {
-  const r = spawnSync(process.execPath, [...(canSwitchOff ? [NO_REQUIRE_ESM] : []), '--input-type=module', '-e', script], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    // Nothing of the test runner's own loaders.
-    env: { ...process.env, NODE_OPTIONS: '' },
-    timeout: 60_000,
-  })
-  t.comment(canSwitchOff ? `with ${NO_REQUIRE_ESM}` : `this Node (${process.version}) has no require(esm) to switch off`)
+  const r = spawnSync(
+    process.execPath,
+    [...(canSwitchOff ? [NO_REQUIRE_ESM] : []), '--input-type=module', '-e', script],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      // Nothing of the test runner's own loaders.
+      env: { ...process.env, NODE_OPTIONS: '' },
+      timeout: 60_000,
+    },
+  )
+  t.comment(
+    canSwitchOff ? `with ${NO_REQUIRE_ESM}` : `this Node (${process.version}) has no require(esm) to switch off`,
+  )
   t.equal(r.status, 0, r.stderr === '' ? 'loads and exits 0' : r.stderr.split('\n').slice(0, 8).join('\n'))
   t.match(r.stdout, /^200 ok \d+$/, 'a request through fastify.inject')
 })

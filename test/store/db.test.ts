@@ -62,7 +62,13 @@ t.test('writes go through BEGIN IMMEDIATE and roll back on error', async (t) => 
   // A second connection cannot take the write lock while the first holds it: proof of IMMEDIATE.
   other.raw.pragma('busy_timeout = 0')
   const inside = await db.transaction(async () => {
-    t.throws(() => other.raw.prepare("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('y', '{}', 'now', 'me')").run(), /SQLITE_BUSY|locked/)
+    t.throws(
+      () =>
+        other.raw
+          .prepare("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('y', '{}', 'now', 'me')")
+          .run(),
+      /SQLITE_BUSY|locked/,
+    )
     return 'in'
   })
   t.equal(inside, 'in')
@@ -76,33 +82,41 @@ t.test('writes go through BEGIN IMMEDIATE and roll back on error', async (t) => 
   t.equal(await db.value("SELECT COUNT(*) FROM datasets WHERE id = 'z'"), 0)
 })
 
-t.test('reads outside a transaction never see one that has not committed; reads inside it see its writes', async (t) => {
-  const dir = tempDir(t)
-  const db = openDb(dir)
-  t.teardown(() => db.close())
-  let release!: () => void
-  const gate = new Promise<void>((r) => (release = r))
-  const seen: unknown[] = []
-  const writing = db.transaction(async (tx) => {
-    await tx.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('w', '{}', 'now', 'me')")
-    seen.push(await tx.value("SELECT COUNT(*) FROM datasets WHERE id = 'w'"))
-    // The database handle reads what is committed, even from inside the transaction.
-    seen.push(await db.value("SELECT COUNT(*) FROM datasets WHERE id = 'w'"))
-    await gate
-  })
-  await new Promise((r) => setImmediate(r))
-  t.equal(await db.value("SELECT COUNT(*) FROM datasets WHERE id = 'w'"), 0, 'another context reads the committed state')
-  release()
-  await writing
-  t.same(seen, [1, 0])
-  t.equal(await db.value("SELECT COUNT(*) FROM datasets WHERE id = 'w'"), 1, 'and the commit once it is made')
-})
+t.test(
+  'reads outside a transaction never see one that has not committed; reads inside it see its writes',
+  async (t) => {
+    const dir = tempDir(t)
+    const db = openDb(dir)
+    t.teardown(() => db.close())
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const seen: unknown[] = []
+    const writing = db.transaction(async (tx) => {
+      await tx.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('w', '{}', 'now', 'me')")
+      seen.push(await tx.value("SELECT COUNT(*) FROM datasets WHERE id = 'w'"))
+      // The database handle reads what is committed, even from inside the transaction.
+      seen.push(await db.value("SELECT COUNT(*) FROM datasets WHERE id = 'w'"))
+      await gate
+    })
+    await new Promise((r) => setImmediate(r))
+    t.equal(
+      await db.value("SELECT COUNT(*) FROM datasets WHERE id = 'w'"),
+      0,
+      'another context reads the committed state',
+    )
+    release()
+    await writing
+    t.same(seen, [1, 0])
+    t.equal(await db.value("SELECT COUNT(*) FROM datasets WHERE id = 'w'"), 1, 'and the commit once it is made')
+  },
+)
 
 t.test('a transaction started inside another joins it as a savepoint, rolled back alone', async (t) => {
   const dir = tempDir(t)
   const db = openDb(dir)
   t.teardown(() => db.close())
-  const insert = (tx: Sql, id: string) => tx.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ($1, '{}', 'now', 'me')", [id])
+  const insert = (tx: Sql, id: string) =>
+    tx.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ($1, '{}', 'now', 'me')", [id])
   await db.transaction(async (tx) => {
     await insert(tx, 'outer')
     await tx.transaction(async (sp) => insert(sp, 'kept'))
@@ -113,7 +127,10 @@ t.test('a transaction started inside another joins it as a savepoint, rolled bac
       })
       .catch(() => {})
   })
-  t.same((await db.all<{ id: string }>('SELECT id FROM datasets ORDER BY id')).map((r) => r.id), ['kept', 'outer'])
+  t.same(
+    (await db.all<{ id: string }>('SELECT id FROM datasets ORDER BY id')).map((r) => r.id),
+    ['kept', 'outer'],
+  )
 })
 
 t.test('a write outside a transaction is one of its own, queued behind the others', async (t) => {
@@ -126,7 +143,9 @@ t.test('a write outside a transaction is one of its own, queued behind the other
     await tx.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('a', '{}', 'now', 'me')")
     order.push('transaction')
   })
-  const second = db.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('b', '{}', 'now', 'me')").then(() => order.push('write'))
+  const second = db
+    .run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('b', '{}', 'now', 'me')")
+    .then(() => order.push('write'))
   await Promise.all([first, second])
   t.same(order, ['transaction', 'write'])
 })
@@ -135,15 +154,35 @@ t.test('migration 7 on a database made before it: the chain head row is the last
   const dir = tempDir(t)
   const old = openDb(dir, { migrations: MIGRATIONS.filter((m) => m.version <= 6) })
   const { appendAudit, verifyChain } = await import('../../src/store/audit.js')
-  t.rejects(appendAudit(old, { actor: { principal: 'x', role: 'system' }, action: 'a', outcome: 'ok' }), /inside a write transaction/)
+  t.rejects(
+    appendAudit(old, { actor: { principal: 'x', role: 'system' }, action: 'a', outcome: 'ok' }),
+    /inside a write transaction/,
+  )
   // Records as the earlier code wrote them: chained by hand.
   const { recordHash, GENESIS_HASH } = await import('../../src/store/audit.js')
   let prev = GENESIS_HASH
   for (let seq = 1; seq <= 3; seq++) {
-    const base = { id: `a_${String(seq).padStart(32, '0')}`, seq, time: 't', actor: { principal: 'x', role: 'system' }, action: 'a', dataset: null, version: null, grant: null, purpose: null, queryHash: null, charged: null, outcome: 'ok', detail: null, prevHash: prev }
+    const base = {
+      id: `a_${String(seq).padStart(32, '0')}`,
+      seq,
+      time: 't',
+      actor: { principal: 'x', role: 'system' },
+      action: 'a',
+      dataset: null,
+      version: null,
+      grant: null,
+      purpose: null,
+      queryHash: null,
+      charged: null,
+      outcome: 'ok',
+      detail: null,
+      prevHash: prev,
+    }
     const hash = recordHash(base)
     old.raw
-      .prepare('INSERT INTO audit_log (record_id, seq, time, actor, role, action, outcome, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .prepare(
+        'INSERT INTO audit_log (record_id, seq, time, actor, role, action, outcome, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
       .run(base.id, seq, 't', 'x', 'system', 'a', 'ok', prev, hash)
     prev = hash
   }
@@ -151,31 +190,57 @@ t.test('migration 7 on a database made before it: the chain head row is the last
   const db = openDb(dir)
   t.teardown(() => db.close())
   t.same(await db.get('SELECT seq, hash FROM audit_chain_head'), { seq: 3, hash: prev })
-  await db.transaction((tx) => appendAudit(tx, { actor: { principal: 'x', role: 'system' }, action: 'b', outcome: 'ok' }))
+  await db.transaction((tx) =>
+    appendAudit(tx, { actor: { principal: 'x', role: 'system' }, action: 'b', outcome: 'ok' }),
+  )
   const chain = await verifyChain(db)
   t.match(chain, { ok: true, records: 4 }, 'the next record extends the chain the earlier code wrote')
 })
 
-t.test('migrations 4 and 6 on a database made before them: salts and commitments, record ids from then on, one principal per earlier name', async (t) => {
-  const dir = tempDir(t)
-  const old = openDb(dir, { migrations: MIGRATIONS.filter((m) => m.version <= 3) }).raw
-  old.prepare("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('d', '{}', 'then', 'olga')").run()
-  old.prepare("INSERT INTO uploads (id, dataset_id, state, started_at) VALUES (1, 'd', 'committed', 'then')").run()
-  old.prepare(`INSERT INTO dataset_versions (dataset_id, version, upload_id, rows, sha256, created_at, created_by) VALUES ('d', 1, 1, 3, '${'ab'.repeat(32)}', 'then', 'olga')`).run()
-  const key = old.prepare('INSERT INTO api_keys (key_id, name, role, key_hash, created_at, created_by, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-  key.run('000000000001', 'alice', 'analyst', Buffer.alloc(32), 't1', 'olga', 't2')
-  key.run('000000000002', 'alice', 'analyst', Buffer.alloc(32), 't3', 'olga', null)
-  key.run('000000000003', 'olga', 'operator', Buffer.alloc(32), 't0', 'system', null)
-  old.prepare("INSERT INTO grants (id, analyst, dataset_id, purpose, epsilon_total, delta_total, expires_at, created_at, created_by) VALUES ('g_1', 'alice', 'd', 'p', 1, 0, 'x', 't1', 'olga')").run()
-  old.close()
-  const db = openDb(dir)
-  t.teardown(() => db.close())
-  const v = (await db.get<{ salt: Buffer; commitment: string; sha256: string }>('SELECT salt, commitment, sha256 FROM dataset_versions'))!
-  t.equal(v.salt.length, 32)
-  t.equal(v.commitment, versionCommitment(v.salt, v.sha256))
-  const ids = await db.all<{ name: string; principal_id: string }>('SELECT name, principal_id FROM api_keys ORDER BY key_id')
-  t.equal(ids[0]!.principal_id, ids[1]!.principal_id, "a name's earlier keys stay one principal, as they were treated")
-  t.not(ids[2]!.principal_id, ids[0]!.principal_id)
-  t.equal(await db.value("SELECT analyst_id FROM grants WHERE id = 'g_1'"), ids[0]!.principal_id)
-  t.same(await db.all('SELECT name, role FROM principals ORDER BY name'), [{ name: 'alice', role: 'analyst' }, { name: 'olga', role: 'operator' }])
-})
+t.test(
+  'migrations 4 and 6 on a database made before them: salts and commitments, record ids from then on, one principal per earlier name',
+  async (t) => {
+    const dir = tempDir(t)
+    const old = openDb(dir, { migrations: MIGRATIONS.filter((m) => m.version <= 3) }).raw
+    old.prepare("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('d', '{}', 'then', 'olga')").run()
+    old.prepare("INSERT INTO uploads (id, dataset_id, state, started_at) VALUES (1, 'd', 'committed', 'then')").run()
+    old
+      .prepare(
+        `INSERT INTO dataset_versions (dataset_id, version, upload_id, rows, sha256, created_at, created_by) VALUES ('d', 1, 1, 3, '${'ab'.repeat(32)}', 'then', 'olga')`,
+      )
+      .run()
+    const key = old.prepare(
+      'INSERT INTO api_keys (key_id, name, role, key_hash, created_at, created_by, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    )
+    key.run('000000000001', 'alice', 'analyst', Buffer.alloc(32), 't1', 'olga', 't2')
+    key.run('000000000002', 'alice', 'analyst', Buffer.alloc(32), 't3', 'olga', null)
+    key.run('000000000003', 'olga', 'operator', Buffer.alloc(32), 't0', 'system', null)
+    old
+      .prepare(
+        "INSERT INTO grants (id, analyst, dataset_id, purpose, epsilon_total, delta_total, expires_at, created_at, created_by) VALUES ('g_1', 'alice', 'd', 'p', 1, 0, 'x', 't1', 'olga')",
+      )
+      .run()
+    old.close()
+    const db = openDb(dir)
+    t.teardown(() => db.close())
+    const v = (await db.get<{ salt: Buffer; commitment: string; sha256: string }>(
+      'SELECT salt, commitment, sha256 FROM dataset_versions',
+    ))!
+    t.equal(v.salt.length, 32)
+    t.equal(v.commitment, versionCommitment(v.salt, v.sha256))
+    const ids = await db.all<{ name: string; principal_id: string }>(
+      'SELECT name, principal_id FROM api_keys ORDER BY key_id',
+    )
+    t.equal(
+      ids[0]!.principal_id,
+      ids[1]!.principal_id,
+      "a name's earlier keys stay one principal, as they were treated",
+    )
+    t.not(ids[2]!.principal_id, ids[0]!.principal_id)
+    t.equal(await db.value("SELECT analyst_id FROM grants WHERE id = 'g_1'"), ids[0]!.principal_id)
+    t.same(await db.all('SELECT name, role FROM principals ORDER BY name'), [
+      { name: 'alice', role: 'analyst' },
+      { name: 'olga', role: 'operator' },
+    ])
+  },
+)

@@ -15,7 +15,16 @@ t.test('a grant read by id is the grant the full-row listing gives, every field 
   const actor = { principal: 'op', role: 'operator' }
   const g = await createGrant(
     db,
-    { analyst: 'demo-analyst', dataset: DEMO_SPEC.id, purpose: 'drift check', columns: ['district', 'income'], aggregates: ['count', 'sum'], epsilonMicro: 2_000_000, deltaFemto: 1_000, expiresAt: '2099-01-01T00:00:00.000Z' },
+    {
+      analyst: 'demo-analyst',
+      dataset: DEMO_SPEC.id,
+      purpose: 'drift check',
+      columns: ['district', 'income'],
+      aggregates: ['count', 'sum'],
+      epsilonMicro: 2_000_000,
+      deltaFemto: 1_000,
+      expiresAt: '2099-01-01T00:00:00.000Z',
+    },
     actor,
     { epsilon: '2', delta: '1e-12' },
   )
@@ -24,7 +33,12 @@ t.test('a grant read by id is the grant the full-row listing gives, every field 
   const byId = await getGrant(db, g.id)
   const listed = (await listGrants(db, { dataset: DEMO_SPEC.id })).find((x) => x.id === g.id)
   t.same(byId, listed)
-  t.match(byId, { purpose: 'drift check', columns: ['district', 'income'], aggregates: ['count', 'sum'], expiresAt: '2099-01-01T00:00:00.000Z' })
+  t.match(byId, {
+    purpose: 'drift check',
+    columns: ['district', 'income'],
+    aggregates: ['count', 'sum'],
+    expiresAt: '2099-01-01T00:00:00.000Z',
+  })
   t.type(byId.revokedAt, 'string')
   t.match(byId.ledger, { epsilonTotal: 2_000_000, epsilonSpent: 123, deltaTotal: 1_000, deltaSpent: 4, rhoSpent: 5 })
 })

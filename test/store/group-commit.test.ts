@@ -6,10 +6,16 @@ import type { Sql } from '../../src/store/sql.js'
 import { tempDir } from '../helpers/app.js'
 
 /** SQLite's group commit (src/store/sqlite.ts): transaction(fn, { group: true }). */
-function setup(t: { teardown(fn: () => unknown): void }, options: SqliteOptions = {}): { db: SqliteDatabase; file: string; rows: () => number[] } {
+function setup(
+  t: { teardown(fn: () => unknown): void },
+  options: SqliteOptions = {},
+): { db: SqliteDatabase; file: string; rows: () => number[] } {
   const dir = tempDir(t)
   const file = `${dir}/gc.db`
-  const db = new SqliteDatabase(file, { migrations: [{ version: 1, name: 'gc', sql: 'CREATE TABLE gc (x INTEGER NOT NULL)' }], ...options })
+  const db = new SqliteDatabase(file, {
+    migrations: [{ version: 1, name: 'gc', sql: 'CREATE TABLE gc (x INTEGER NOT NULL)' }],
+    ...options,
+  })
   t.teardown(() => db.close())
   return { db, file, rows: () => db.raw.prepare('SELECT x FROM gc ORDER BY x').pluck().all() as number[] }
 }
@@ -161,34 +167,42 @@ function handlesOn(file: string): number {
   }).length
 }
 
-t.test('the real sync keeps one handle on the -wal file across batches, and close lets it go', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
-  const { db, file } = setup(t)
-  const wal = `${file}-wal`
-  const before = handlesOn(wal)
-  for (let x = 1; x <= 5; x++) await group(db, insert(x))
-  t.equal(handlesOn(wal), before + 1, 'one handle for five batches')
-  const last = group(db, insert(6))
-  await db.close().then(() => last)
-  t.equal(handlesOn(wal), 0, 'closed once the batch in flight is on disk, with the connections')
-  const check = new Database(file, { readonly: true })
-  t.teardown(() => check.close())
-  t.same(check.prepare('SELECT x FROM gc ORDER BY x').pluck().all(), [1, 2, 3, 4, 5, 6])
-})
+t.test(
+  'the real sync keeps one handle on the -wal file across batches, and close lets it go',
+  { skip: process.platform !== 'linux' && 'reads /proc' },
+  async (t) => {
+    const { db, file } = setup(t)
+    const wal = `${file}-wal`
+    const before = handlesOn(wal)
+    for (let x = 1; x <= 5; x++) await group(db, insert(x))
+    t.equal(handlesOn(wal), before + 1, 'one handle for five batches')
+    const last = group(db, insert(6))
+    await db.close().then(() => last)
+    t.equal(handlesOn(wal), 0, 'closed once the batch in flight is on disk, with the connections')
+    const check = new Database(file, { readonly: true })
+    t.teardown(() => check.close())
+    t.same(check.prepare('SELECT x FROM gc ORDER BY x').pluck().all(), [1, 2, 3, 4, 5, 6])
+  },
+)
 
-t.test('a kept-open file that was unlinked is reopened by name', { skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
-  const dir = tempDir(t)
-  const file = `${dir}/f`
-  fs.writeFileSync(file, 'one')
-  const kept = new OpenFile()
-  t.teardown(() => kept.close())
-  await kept.sync(file)
-  const first = fs.statSync(file).ino
-  fs.unlinkSync(file)
-  fs.writeFileSync(file, 'two')
-  t.not(fs.statSync(file).ino, first, 'a new file under the old name')
-  await kept.sync(file)
-  t.equal(handlesOn(file), 1, 'the handle names the new file')
-  fs.unlinkSync(file)
-  await kept.sync(file)
-  t.pass('no file at all: nothing to sync, no error')
-})
+t.test(
+  'a kept-open file that was unlinked is reopened by name',
+  { skip: process.platform !== 'linux' && 'reads /proc' },
+  async (t) => {
+    const dir = tempDir(t)
+    const file = `${dir}/f`
+    fs.writeFileSync(file, 'one')
+    const kept = new OpenFile()
+    t.teardown(() => kept.close())
+    await kept.sync(file)
+    const first = fs.statSync(file).ino
+    fs.unlinkSync(file)
+    fs.writeFileSync(file, 'two')
+    t.not(fs.statSync(file).ino, first, 'a new file under the old name')
+    await kept.sync(file)
+    t.equal(handlesOn(file), 1, 'the handle names the new file')
+    fs.unlinkSync(file)
+    await kept.sync(file)
+    t.pass('no file at all: nothing to sync, no error')
+  },
+)

@@ -35,11 +35,19 @@ t.test('the PostgreSQL store', { skip }, async (t) => {
   t.test('integers come back as numbers, exactly, or not at all; bytes as bytes', async (t) => {
     const db = await open(await pg.createDatabase())
     t.equal(await db.value('SELECT $1::bigint', [9_007_199_254_740_991]), 9_007_199_254_740_991)
-    await t.rejects(db.value('SELECT 9007199254740993::bigint'), { code: 'VEILBOX_ERR_INTERNAL' }, 'a bigint past 2^53 is refused, not rounded')
+    await t.rejects(
+      db.value('SELECT 9007199254740993::bigint'),
+      { code: 'VEILBOX_ERR_INTERNAL' },
+      'a bigint past 2^53 is refused, not rounded',
+    )
     const bytes = Buffer.from([0, 1, 2, 255])
     t.same(await db.value('SELECT $1::bytea', [bytes]), bytes)
     const hex = 'ab'.repeat(32)
-    t.equal(await db.value(`SELECT ${db.hashColumn('h')} FROM (SELECT $1::bytea AS h) x`, [db.hashParam(hex)]), hex, 'hashes are bytea, read back as hex')
+    t.equal(
+      await db.value(`SELECT ${db.hashColumn('h')} FROM (SELECT $1::bytea AS h) x`, [db.hashParam(hex)]),
+      hex,
+      'hashes are bytea, read back as hex',
+    )
   })
 
   t.test('the same statements give the same rows on both stores', async (t) => {
@@ -48,7 +56,9 @@ t.test('the PostgreSQL store', { skip }, async (t) => {
     const stores: Database[] = [sqlite, await open(await pg.createDatabase())]
     const results = []
     for (const db of stores) {
-      await db.run("INSERT INTO datasets (id, spec, created_at, created_by, listed) VALUES ('a', '{}', 't', 'me', 1), ('b', '{}', 't', 'me', 0)")
+      await db.run(
+        "INSERT INTO datasets (id, spec, created_at, created_by, listed) VALUES ('a', '{}', 't', 'me', 1), ('b', '{}', 't', 'me', 0)",
+      )
       results.push({
         all: await db.all('SELECT id, listed FROM datasets WHERE ($1::text IS NULL OR id = $1) ORDER BY id', [null]),
         one: await db.get('SELECT id FROM datasets WHERE id = $1', ['b']),
@@ -56,16 +66,33 @@ t.test('the PostgreSQL store', { skip }, async (t) => {
         rows: await db.rows('SELECT id, listed FROM datasets ORDER BY id'),
         value: await db.value('SELECT COUNT(*) FROM datasets WHERE listed = $1', [1]),
         changed: await db.run('UPDATE datasets SET listed = 1 WHERE listed = $1', [0]),
-        returning: await db.transaction((tx) => tx.value("INSERT INTO uploads (dataset_id, state, started_at) VALUES ('a', 'staging', 't') RETURNING id")),
+        returning: await db.transaction((tx) =>
+          tx.value("INSERT INTO uploads (dataset_id, state, started_at) VALUES ('a', 'staging', 't') RETURNING id"),
+        ),
       })
     }
     t.same(results[1], results[0])
-    t.same(results[0], { all: [{ id: 'a', listed: 1 }, { id: 'b', listed: 0 }], one: { id: 'b' }, none: undefined, rows: [['a', 1], ['b', 0]], value: 1, changed: 1, returning: 1 })
+    t.same(results[0], {
+      all: [
+        { id: 'a', listed: 1 },
+        { id: 'b', listed: 0 },
+      ],
+      one: { id: 'b' },
+      none: undefined,
+      rows: [
+        ['a', 1],
+        ['b', 0],
+      ],
+      value: 1,
+      changed: 1,
+      returning: 1,
+    })
   })
 
   t.test('a savepoint rolls back alone; a failed transaction leaves nothing', async (t) => {
     const db = await open(await pg.createDatabase())
-    const insert = (tx: Sql, id: string) => tx.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ($1, '{}', 't', 'me')", [id])
+    const insert = (tx: Sql, id: string) =>
+      tx.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ($1, '{}', 't', 'me')", [id])
     await db.transaction(async (tx) => {
       await insert(tx, 'outer')
       await tx.transaction(async (sp) => insert(sp, 'kept'))
@@ -83,7 +110,10 @@ t.test('the PostgreSQL store', { skip }, async (t) => {
       }),
       /outer fails/,
     )
-    t.same((await db.all<{ id: string }>('SELECT id FROM datasets ORDER BY id')).map((r) => r.id), ['kept', 'outer'])
+    t.same(
+      (await db.all<{ id: string }>('SELECT id FROM datasets ORDER BY id')).map((r) => r.id),
+      ['kept', 'outer'],
+    )
   })
 
   t.test('two nodes appending at once never fork the chain nor leave a gap', async (t) => {
@@ -92,7 +122,12 @@ t.test('the PostgreSQL store', { skip }, async (t) => {
     const append = (db: PgDatabase, i: number) =>
       db.transaction(async (tx) => {
         // Some transactions fail after appending: their positions must not be lost for the next ones.
-        await appendAudit(tx, { actor: { principal: `n${i % 2}`, role: 'system' }, action: 'test.append', outcome: 'ok', detail: { i } })
+        await appendAudit(tx, {
+          actor: { principal: `n${i % 2}`, role: 'system' },
+          action: 'test.append',
+          outcome: 'ok',
+          detail: { i },
+        })
         if (i % 7 === 0) throw new Error('rolled back')
       })
     const settled = await Promise.allSettled(Array.from({ length: 80 }, (_, i) => append(i % 2 === 0 ? a : b, i)))
@@ -107,7 +142,9 @@ t.test('the PostgreSQL store', { skip }, async (t) => {
     const url = await pg.createDatabase()
     const [a, b] = await Promise.all([open(url), open(url)])
     await a.run("INSERT INTO datasets (id, spec, created_at, created_by) VALUES ('d', '{}', 't', 'me')")
-    await a.run("INSERT INTO grants (id, analyst, dataset_id, purpose, epsilon_total, delta_total, expires_at, created_at, created_by) VALUES ('g', 'x', 'd', 'p', 1000000, 0, 'x', 't', 'me')")
+    await a.run(
+      "INSERT INTO grants (id, analyst, dataset_id, purpose, epsilon_total, delta_total, expires_at, created_at, created_by) VALUES ('g', 'x', 'd', 'p', 1000000, 0, 'x', 't', 'me')",
+    )
     const charge = (db: PgDatabase) =>
       db.transaction(async (tx) => {
         await tx.get("SELECT id FROM grants WHERE id = 'g' FOR UPDATE")

@@ -23,7 +23,8 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw))
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag
   const out: number[] = []
-  for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v)
+  for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : v)
   if (out[out.length - 1]! < hi) out.push(out[out.length - 1]! + step)
   return out
 }
@@ -37,7 +38,13 @@ export interface BarDatum {
   interval: [number, number] | null
 }
 
-export function BarChart(props: { data: BarDatum[]; format: (n: number) => string; describe: (d: BarDatum) => string; title: string; height?: number }) {
+export function BarChart(props: {
+  data: BarDatum[]
+  format: (n: number) => string
+  describe: (d: BarDatum) => string
+  title: string
+  height?: number
+}) {
   const { data, format } = props
   const H = props.height ?? 320
   const lows = data.flatMap((d) => [d.value, d.interval?.[0] ?? d.value])
@@ -96,7 +103,13 @@ export function BarChart(props: { data: BarDatum[]; format: (n: number) => strin
 }
 
 /** Half a ring: how much of a budget is left. */
-export function Gauge(props: { total: number; remaining: number; label: ComponentChildren; caption: string; format: (n: number) => string }) {
+export function Gauge(props: {
+  total: number
+  remaining: number
+  label: ComponentChildren
+  caption: string
+  format: (n: number) => string
+}) {
   const share = props.total > 0 ? Math.max(0, Math.min(1, props.remaining / props.total)) : 0
   const r = 70
   const cx = 90
@@ -131,7 +144,13 @@ export interface Series {
 const PALETTE = ['#2f6fb3', '#c2571a', '#2e8b57', '#8e44ad', '#b8860b', '#c0392b', '#16a085', '#7f8c8d']
 
 /** Remaining budget over time, one stepped line per series. */
-export function BurnDown(props: { series: Series[]; formatY: (n: number) => string; formatX: (t: number) => string; title: string; now: number }) {
+export function BurnDown(props: {
+  series: Series[]
+  formatY: (n: number) => string
+  formatX: (t: number) => string
+  title: string
+  now: number
+}) {
   const H = 300
   const all = props.series.flatMap((s) => s.points)
   if (all.length === 0) return null
@@ -145,7 +164,14 @@ export function BurnDown(props: { series: Series[]; formatY: (n: number) => stri
   const y = (v: number) => PAD.top + plotH - (v / yMax) * plotH
   const xTicks = t1 > t0 ? [0, 0.25, 0.5, 0.75, 1].map((f) => t0 + f * (t1 - t0)) : [t0]
   return (
-    <svg class="chart burndown" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={props.title} data-chart="burndown" {...RAW}>
+    <svg
+      class="chart burndown"
+      viewBox={`0 0 ${W} ${H}`}
+      role="img"
+      aria-label={props.title}
+      data-chart="burndown"
+      {...RAW}
+    >
       <title>{props.title}</title>
       {ticks.map((v) => (
         <g class="tick" key={v}>

@@ -24,12 +24,27 @@ export function ErrorBox({ error, onDismiss }: { error: ApiError | null | undefi
 }
 
 /** The same box outside the signed-in console (the sign-in form). */
-export function ErrorView({ lang, t, error, onDismiss }: { lang: Lang; t: Translate; error: ApiError; onDismiss?: () => void }) {
+export function ErrorView({
+  lang,
+  t,
+  error,
+  onDismiss,
+}: {
+  lang: Lang
+  t: Translate
+  error: ApiError
+  onDismiss?: () => void
+}) {
   const d = describeError(lang, t, error)
   const p = error.problem
   const position = p['position'] as { line?: number; column?: number } | undefined
   // Validation codes list each field and rule: shown as given, they name the exact place to fix.
-  const fieldErrors = Array.isArray(p['errors']) ? (p['errors'] as { path?: unknown; message?: unknown }[]).map((e) => ({ path: String(e.path ?? ''), message: String(e.message ?? '') })) : []
+  const fieldErrors = Array.isArray(p['errors'])
+    ? (p['errors'] as { path?: unknown; message?: unknown }[]).map((e) => ({
+        path: String(e.path ?? ''),
+        message: String(e.message ?? ''),
+      }))
+    : []
   return (
     <div class="error" role="alert" data-code={error.code}>
       <div class="error-head">
@@ -43,7 +58,9 @@ export function ErrorView({ lang, t, error, onDismiss }: { lang: Lang; t: Transl
         )}
       </div>
       <p class="error-next">{d.next}</p>
-      {position?.line !== undefined && <p class="error-pos">{t('error.position', { line: position.line, column: position.column ?? 1 })}</p>}
+      {position?.line !== undefined && (
+        <p class="error-pos">{t('error.position', { line: position.line, column: position.column ?? 1 })}</p>
+      )}
       {p.detail && (
         <p class="error-detail">
           <span class="muted">{t('error.serverSays')}</span> <span translate={false}>{p.detail}</span>
@@ -75,7 +92,9 @@ export function ErrorView({ lang, t, error, onDismiss }: { lang: Lang; t: Transl
 export function ProtectionBadge({ protection }: { protection: Protection }) {
   const { t } = useApp()
   const label = { public: t('protection.public'), dp: t('protection.dp'), he: t('protection.he') }[protection]
-  const hint = { public: t('protection.publicHint'), dp: t('protection.dpHint'), he: t('protection.heHint') }[protection]
+  const hint = { public: t('protection.publicHint'), dp: t('protection.dpHint'), he: t('protection.heHint') }[
+    protection
+  ]
   return (
     <span class={`badge prot-${protection}`} title={hint} data-protection={protection}>
       {label}
@@ -85,7 +104,12 @@ export function ProtectionBadge({ protection }: { protection: Protection }) {
 
 export function ClassificationBadge({ classification }: { classification: Classification }) {
   const { t } = useApp()
-  const label = { public: t('class.public'), internal: t('class.internal'), sensitive: t('class.sensitive'), core: t('class.core') }[classification]
+  const label = {
+    public: t('class.public'),
+    internal: t('class.internal'),
+    sensitive: t('class.sensitive'),
+    core: t('class.core'),
+  }[classification]
   return <span class={`badge class-${classification}`}>{label}</span>
 }
 
@@ -124,12 +148,24 @@ export function UploadBar({ progress }: { progress: UploadProgress }) {
 }
 
 /** A button that asks once more before it does something that cannot be undone. */
-export function ConfirmButton(props: { label: string; confirm: string; onConfirm: () => void; disabled?: boolean; testid?: string }) {
+export function ConfirmButton(props: {
+  label: string
+  confirm: string
+  onConfirm: () => void
+  disabled?: boolean
+  testid?: string
+}) {
   const { t } = useApp()
   const [asking, setAsking] = useState(false)
   if (!asking) {
     return (
-      <button type="button" class="danger" disabled={props.disabled} onClick={() => setAsking(true)} data-testid={props.testid}>
+      <button
+        type="button"
+        class="danger"
+        disabled={props.disabled}
+        onClick={() => setAsking(true)}
+        data-testid={props.testid}
+      >
         {props.label}
       </button>
     )
@@ -155,7 +191,12 @@ export function ConfirmButton(props: { label: string; confirm: string; onConfirm
   )
 }
 
-export function Section(props: { title: ComponentChildren; children: ComponentChildren; actions?: ComponentChildren; id?: string }) {
+export function Section(props: {
+  title: ComponentChildren
+  children: ComponentChildren
+  actions?: ComponentChildren
+  id?: string
+}) {
   return (
     <section class="card" id={props.id}>
       <header class="card-head">

@@ -14,10 +14,12 @@ export const en = {
   'signin.intro': 'Paste your veilbox API key. The console uses only the public API, with the rights of your key.',
   'signin.keyLabel': 'API key',
   'signin.keyPlaceholder': 'vbx_…',
-  'signin.storage': 'The key is kept in this tab only (session storage) and is sent only in the Authorization header, never in an address. Closing the tab forgets it.',
+  'signin.storage':
+    'The key is kept in this tab only (session storage) and is sent only in the Authorization header, never in an address. Closing the tab forgets it.',
   'signin.submit': 'Sign in',
   'signin.checking': 'Checking the key…',
-  'signin.expired': 'Your key is no longer accepted: it was revoked or has expired. Sign in with a valid key, or ask an operator for a new one.',
+  'signin.expired':
+    'Your key is no longer accepted: it was revoked or has expired. Sign in with a valid key, or ask an operator for a new one.',
   'signin.signedOut': 'You are signed out. The key was removed from this tab.',
   'signin.signOut': 'Sign out',
 
@@ -40,9 +42,12 @@ export const en = {
   'role.custodian': 'Key custodian',
 
   'home.title': 'Signed in as {role}',
-  'home.intro.analyst': 'You ask aggregate questions inside your grants. Every fresh answer carries noise and is charged to your grant’s privacy budget; repeats and re-opened answers are free.',
-  'home.intro.operator': 'You register datasets and their column policies, load versions, set privacy budgets, grant analysts access for one purpose each, manage keys and read the audit chain.',
-  'home.intro.custodian': 'You hold the data owner’s encryption keys. Key creation, encryption and decryption run in the veilbox custodian program on your own machine, not in this console.',
+  'home.intro.analyst':
+    'You ask aggregate questions inside your grants. Every fresh answer carries noise and is charged to your grant’s privacy budget; repeats and re-opened answers are free.',
+  'home.intro.operator':
+    'You register datasets and their column policies, load versions, set privacy budgets, grant analysts access for one purpose each, manage keys and read the audit chain.',
+  'home.intro.custodian':
+    'You hold the data owner’s encryption keys. Key creation, encryption and decryption run in the veilbox custodian program on your own machine, not in this console.',
   'home.startQuery': 'Ask a question',
   'home.can': 'This key may',
   'home.cannot': 'This key may not',
@@ -100,9 +105,11 @@ export const en = {
   'status.revoked': 'revoked',
 
   'catalog.title': 'Catalog',
-  'catalog.intro': 'Every dataset with its declared column policies. Bounds and categories are declared by the operator, never read from the data.',
+  'catalog.intro':
+    'Every dataset with its declared column policies. Bounds and categories are declared by the operator, never read from the data.',
   'catalog.empty': 'No dataset is registered yet.',
-  'catalog.emptyAnalyst': 'No dataset is open to you yet. You see the datasets of your grants and those the operator listed; ask an operator for a grant.',
+  'catalog.emptyAnalyst':
+    'No dataset is open to you yet. You see the datasets of your grants and those the operator listed; ask an operator for a grant.',
   'catalog.emptyCustodian': 'No dataset has encrypted columns yet. You see the datasets whose keys a custodian holds.',
   'catalog.query': 'Write a query',
   'catalog.owner': 'Owner',
@@ -135,7 +142,8 @@ export const en = {
   'query.previewing': 'Pricing…',
   'query.run': 'Run',
   'query.running': 'Running…',
-  'query.previewFirst': 'Preview the query first: it shows what it costs and how precise it is. Running is possible after.',
+  'query.previewFirst':
+    'Preview the query first: it shows what it costs and how precise it is. Running is possible after.',
   'query.readyToRun': 'Priced. Run charges the amount shown.',
   'query.cannotAfford': 'This query cannot be paid for: ask for less epsilon, or for a larger grant.',
   'query.needGrant': 'Choose a grant.',
@@ -147,7 +155,8 @@ export const en = {
   'query.clickToInsert': 'click a name to insert it',
   'query.notGranted': 'not in your grant',
   'query.aggregates': 'Aggregates',
-  'query.groupHint': 'GROUP BY takes public category and yes/no columns. Every declared group is reported, empty ones included.',
+  'query.groupHint':
+    'GROUP BY takes public category and yes/no columns. Every declared group is reported, empty ones included.',
 
   'gauge.label': 'Grant budget left (ε)',
   'gauge.caption': '{remaining} of {total} epsilon left',
@@ -181,7 +190,8 @@ export const en = {
   'answer.charged': 'Charged',
   'answer.remaining': 'Grant budget left',
   'answer.allRows': 'all rows',
-  'answer.intervalNote': 'Each value is followed by its {level} confidence interval. Values carry noise on purpose: that is what protects the people in the data.',
+  'answer.intervalNote':
+    'Each value is followed by its {level} confidence interval. Values carry noise on purpose: that is what protects the people in the data.',
   'answer.chartOf': 'Chart of',
   'answer.chartTitle': '{column} per group, with {level} intervals',
   'answer.chartNote': 'Bars are the released values; whiskers are the {level} confidence intervals.',
@@ -201,7 +211,8 @@ export const en = {
   'receipt.datasetCommitment': 'Dataset version commitment',
   'receipt.resultHash': 'Result hash',
   'receipt.signature': 'Signature',
-  'receipt.offline': 'The JSON download carries the receipt; anyone can check it offline with “veilbox receipt verify” and the public key from the service.',
+  'receipt.offline':
+    'The JSON download carries the receipt; anyone can check it offline with “veilbox receipt verify” and the public key from the service.',
 
   'history.title': 'History',
   'history.intro': 'Your released answers, newest first. Opening one again is free.',
@@ -230,7 +241,8 @@ export const en = {
   'datasets.rowsCol': 'Rows',
   'datasets.fingerprint': 'Fingerprint (SHA-256)',
   'datasets.upload': 'Upload a new version',
-  'datasets.uploadHint': 'CSV with a header row naming every column, or NDJSON. Every row is checked; one bad row refuses the whole file and nothing is stored.',
+  'datasets.uploadHint':
+    'CSV with a header row naming every column, or NDJSON. Every row is checked; one bad row refuses the whole file and nothing is stored.',
   'datasets.chooseFile': 'File to upload',
   'datasets.format': 'Format',
   'datasets.uploadButton': 'Upload',
@@ -273,7 +285,8 @@ export const en = {
   'budgets.by.purpose': 'Per purpose',
   'budgets.by.dataset': 'Dataset',
   'budgets.burnDownTitle': 'Remaining epsilon of {dataset} over time',
-  'budgets.burnDownNote': 'From the audit chain: each day’s charges are one step, starting from the full budget when the grant was made. The dataset line uses today’s total.',
+  'budgets.burnDownNote':
+    'From the audit chain: each day’s charges are one step, starting from the full budget when the grant was made. The dataset line uses today’s total.',
   'budgets.noSeries': 'Nothing to draw yet: no grant on this dataset, or no budget set.',
   'budgets.queries': 'Queries',
   'budgets.grantEpsilon': 'ε to grant',
@@ -314,7 +327,8 @@ export const en = {
   'keys.role': 'Role',
   'keys.createButton': 'Create key',
   'keys.onceTitle': 'The key for {name}',
-  'keys.onceText': 'This is the only time the key is shown. Copy it now and hand it over safely; veilbox keeps only its hash.',
+  'keys.onceText':
+    'This is the only time the key is shown. Copy it now and hand it over safely; veilbox keeps only its hash.',
   'keys.copy': 'Copy',
   'keys.copied': 'Copied',
   'keys.saved': 'I have saved it',
@@ -326,13 +340,15 @@ export const en = {
 
   'audit.title': 'Audit',
   'audit.chain': 'Hash chain',
-  'audit.chainIntro': 'Every change to data, budgets or access and every query is one record, chained by hashes: an edited, removed or reordered record breaks the chain.',
+  'audit.chainIntro':
+    'Every change to data, budgets or access and every query is one record, chained by hashes: an edited, removed or reordered record breaks the chain.',
   'audit.verify': 'Verify the chain',
   'audit.verifying': 'Verifying…',
   'audit.verifiedOk': 'The chain holds: all {n} records check out.',
   'audit.verifiedBad': 'The chain is broken at record {seq}.',
   'audit.head': 'Head: record {seq},',
-  'audit.publishHead': 'Publish the head somewhere else from time to time: only an earlier head shows that newest records were cut off.',
+  'audit.publishHead':
+    'Publish the head somewhere else from time to time: only an earlier head shows that newest records were cut off.',
   'audit.records': 'Records',
   'audit.dataset': 'Dataset',
   'audit.actor': 'Actor',

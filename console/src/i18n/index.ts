@@ -68,7 +68,10 @@ export function formatter(lang: Lang): Formatter {
   const rtf = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' })
   return {
     num: (n, digits = 2) => nf({ maximumFractionDigits: digits }).format(n),
-    eps: (n) => (n !== 0 && Math.abs(n) < 1e-4 ? nf({ maximumSignificantDigits: 3, notation: 'scientific' }).format(n) : nf({ maximumFractionDigits: 6 }).format(n)),
+    eps: (n) =>
+      n !== 0 && Math.abs(n) < 1e-4
+        ? nf({ maximumSignificantDigits: 3, notation: 'scientific' }).format(n)
+        : nf({ maximumFractionDigits: 6 }).format(n),
     value: (n) => {
       const a = Math.abs(n)
       if (a >= 1000) return nf({ maximumFractionDigits: 0 }).format(n)
@@ -85,7 +88,12 @@ export function formatter(lang: Lang): Formatter {
         v /= 1024
         i++
       }
-      return nf({ style: 'unit', unit: units[i]!, unitDisplay: 'short', maximumFractionDigits: i === 0 ? 0 : 1 }).format(v)
+      return nf({
+        style: 'unit',
+        unit: units[i]!,
+        unitDisplay: 'short',
+        maximumFractionDigits: i === 0 ? 0 : 1,
+      }).format(v)
     },
     date: (iso) => dtf.format(new Date(iso)),
     // Usage days are UTC days (the server groups by UTC day).

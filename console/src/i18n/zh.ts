@@ -44,9 +44,11 @@ export const zh: Record<MessageKey, string> = {
   'role.custodian': '密钥保管人',
 
   'home.title': '已登录：{role}',
-  'home.intro.analyst': '您在自己的授权范围内提出聚合查询。每个新答案都带有噪声，并从授权的隐私预算中扣除；重复查询和重新打开的答案不收费。',
+  'home.intro.analyst':
+    '您在自己的授权范围内提出聚合查询。每个新答案都带有噪声，并从授权的隐私预算中扣除；重复查询和重新打开的答案不收费。',
   'home.intro.operator': '您登记数据集及其列策略、加载版本、设置隐私预算、按用途向分析人员授权、管理密钥并查阅审计链。',
-  'home.intro.custodian': '您保管数据所有方的加密密钥。创建密钥、加密和解密在您自己机器上的 veilbox 保管程序（veilbox custodian）中完成，不在此控制台中。',
+  'home.intro.custodian':
+    '您保管数据所有方的加密密钥。创建密钥、加密和解密在您自己机器上的 veilbox 保管程序（veilbox custodian）中完成，不在此控制台中。',
   'home.startQuery': '提出问题',
   'home.can': '此密钥可以',
   'home.cannot': '此密钥不能',
@@ -106,7 +108,8 @@ export const zh: Record<MessageKey, string> = {
   'catalog.title': '数据目录',
   'catalog.intro': '所有数据集及其声明的列策略。取值范围和类别由运营人员声明，从不从数据中读取。',
   'catalog.empty': '尚未登记任何数据集。',
-  'catalog.emptyAnalyst': '目前没有向您开放的数据集。您能看到的是您的授权所涉及的数据集，以及运营方公开列出的数据集；请向运营方申请授权。',
+  'catalog.emptyAnalyst':
+    '目前没有向您开放的数据集。您能看到的是您的授权所涉及的数据集，以及运营方公开列出的数据集；请向运营方申请授权。',
   'catalog.emptyCustodian': '目前没有含加密列的数据集。您能看到的是由密钥托管方持有密钥的数据集。',
   'catalog.query': '编写查询',
   'catalog.owner': '所有方',
@@ -234,7 +237,8 @@ export const zh: Record<MessageKey, string> = {
   'datasets.rowsCol': '行数',
   'datasets.fingerprint': '指纹（SHA-256）',
   'datasets.upload': '上传新版本',
-  'datasets.uploadHint': '带表头（列出每一列）的 CSV，或 NDJSON。每一行都会被检查；只要有一行不合格，整个文件都会被拒绝，不保存任何内容。',
+  'datasets.uploadHint':
+    '带表头（列出每一列）的 CSV，或 NDJSON。每一行都会被检查；只要有一行不合格，整个文件都会被拒绝，不保存任何内容。',
   'datasets.chooseFile': '要上传的文件',
   'datasets.format': '格式',
   'datasets.uploadButton': '上传',
@@ -330,7 +334,8 @@ export const zh: Record<MessageKey, string> = {
 
   'audit.title': '审计',
   'audit.chain': '哈希链',
-  'audit.chainIntro': '对数据、预算或访问权的每次更改以及每次查询都是一条记录，由哈希串联：任何被修改、删除或调换顺序的记录都会使链条断裂。',
+  'audit.chainIntro':
+    '对数据、预算或访问权的每次更改以及每次查询都是一条记录，由哈希串联：任何被修改、删除或调换顺序的记录都会使链条断裂。',
   'audit.verify': '校验哈希链',
   'audit.verifying': '校验中…',
   'audit.verifiedOk': '哈希链完好：全部 {n} 条记录校验通过。',

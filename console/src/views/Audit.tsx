@@ -6,7 +6,24 @@ import type { MessageKey } from '../i18n/index.js'
 import type { AuditPage, AuditRecord, VerifyResult } from '../types.js'
 
 /** The actions docs/audit.md lists; a prefix (such as "query") matches every action under it. */
-const ACTIONS = ['key', 'key.create', 'key.revoke', 'dataset', 'dataset.create', 'dataset.version.create', 'budget.set', 'grant', 'grant.create', 'grant.revoke', 'query', 'query.release', 'query.cached', 'query.reread', 'query.refused', 'query.failed'] as const
+const ACTIONS = [
+  'key',
+  'key.create',
+  'key.revoke',
+  'dataset',
+  'dataset.create',
+  'dataset.version.create',
+  'budget.set',
+  'grant',
+  'grant.create',
+  'grant.revoke',
+  'query',
+  'query.release',
+  'query.cached',
+  'query.reread',
+  'query.refused',
+  'query.failed',
+] as const
 
 export const ACTION_LABELS: Record<(typeof ACTIONS)[number], MessageKey> = {
   key: 'audit.action.key',
@@ -50,10 +67,18 @@ function Row({ r }: { r: AuditRecord }) {
         <td class="num">{r.seq}</td>
         <td>{f.date(r.time)}</td>
         <td>
-          <span translate={false}>{r.actor.principal}</span> <span class="small muted">{r.actor.role in { operator: 1, analyst: 1, custodian: 1 } ? t(`role.${r.actor.role as 'operator'}`) : t('audit.system')}</span>
+          <span translate={false}>{r.actor.principal}</span>{' '}
+          <span class="small muted">
+            {r.actor.role in { operator: 1, analyst: 1, custodian: 1 }
+              ? t(`role.${r.actor.role as 'operator'}`)
+              : t('audit.system')}
+          </span>
         </td>
         <td>
-          {label ? t(label) : ''} <code class="small muted" translate={false}>{r.action}</code>
+          {label ? t(label) : ''}{' '}
+          <code class="small muted" translate={false}>
+            {r.action}
+          </code>
         </td>
         <td translate={false}>{r.dataset ?? '—'}</td>
         <td class="num">{r.charged ? `ε ${f.eps(Number(r.charged.epsilon))}` : ''}</td>
@@ -145,7 +170,13 @@ export function AuditView() {
       <Section
         title={t('audit.chain')}
         actions={
-          <button type="button" class="primary" onClick={() => void verify.run()} disabled={verify.pending} data-testid="verify">
+          <button
+            type="button"
+            class="primary"
+            onClick={() => void verify.run()}
+            disabled={verify.pending}
+            data-testid="verify"
+          >
             {verify.pending ? t('audit.verifying') : t('audit.verify')}
           </button>
         }
@@ -153,8 +184,17 @@ export function AuditView() {
         <p class="small muted">{t('audit.chainIntro')}</p>
         <ErrorBox error={verify.error} />
         {verified && (
-          <div class={`notice ${verified.ok ? 'ok' : 'bad'}`} role="status" data-testid="verify-result" data-ok={String(verified.ok)}>
-            <strong>{verified.ok ? t('audit.verifiedOk', { n: f.num(verified.records) }) : t('audit.verifiedBad', { seq: verified.badSeq ?? '?' })}</strong>
+          <div
+            class={`notice ${verified.ok ? 'ok' : 'bad'}`}
+            role="status"
+            data-testid="verify-result"
+            data-ok={String(verified.ok)}
+          >
+            <strong>
+              {verified.ok
+                ? t('audit.verifiedOk', { n: f.num(verified.records) })
+                : t('audit.verifiedBad', { seq: verified.badSeq ?? '?' })}
+            </strong>
             {verified.head && (
               <p class="small">
                 {t('audit.head', { seq: verified.head.seq })} <Hash value={verified.head.hash} length={64} />
@@ -180,15 +220,31 @@ export function AuditView() {
         >
           <label>
             {t('audit.dataset')}
-            <input value={draft.dataset} onInput={(e) => set('dataset', (e.target as HTMLInputElement).value)} translate={false} spellcheck={false} data-filter="dataset" />
+            <input
+              value={draft.dataset}
+              onInput={(e) => set('dataset', (e.target as HTMLInputElement).value)}
+              translate={false}
+              spellcheck={false}
+              data-filter="dataset"
+            />
           </label>
           <label>
             {t('audit.actor')}
-            <input value={draft.actor} onInput={(e) => set('actor', (e.target as HTMLInputElement).value)} translate={false} spellcheck={false} data-filter="actor" />
+            <input
+              value={draft.actor}
+              onInput={(e) => set('actor', (e.target as HTMLInputElement).value)}
+              translate={false}
+              spellcheck={false}
+              data-filter="actor"
+            />
           </label>
           <label>
             {t('audit.action')}
-            <select value={draft.action} onChange={(e) => set('action', (e.target as HTMLSelectElement).value)} data-filter="action">
+            <select
+              value={draft.action}
+              onChange={(e) => set('action', (e.target as HTMLSelectElement).value)}
+              data-filter="action"
+            >
               <option value="">{t('common.all')}</option>
               {ACTIONS.map((a) => (
                 <option key={a} value={a}>
@@ -199,11 +255,19 @@ export function AuditView() {
           </label>
           <label>
             {t('audit.from')}
-            <input type="datetime-local" value={draft.from} onInput={(e) => set('from', (e.target as HTMLInputElement).value)} />
+            <input
+              type="datetime-local"
+              value={draft.from}
+              onInput={(e) => set('from', (e.target as HTMLInputElement).value)}
+            />
           </label>
           <label>
             {t('audit.to')}
-            <input type="datetime-local" value={draft.to} onInput={(e) => set('to', (e.target as HTMLInputElement).value)} />
+            <input
+              type="datetime-local"
+              value={draft.to}
+              onInput={(e) => set('to', (e.target as HTMLInputElement).value)}
+            />
           </label>
           <button type="submit" data-testid="audit-filter">
             {t('audit.apply')}
@@ -244,11 +308,21 @@ export function AuditView() {
           </table>
         )}
         <div class="actions pager">
-          <button type="button" disabled={cursor.length === 0} onClick={() => setCursor((c) => c.slice(0, -1))} data-testid="audit-prev">
+          <button
+            type="button"
+            disabled={cursor.length === 0}
+            onClick={() => setCursor((c) => c.slice(0, -1))}
+            data-testid="audit-prev"
+          >
             {t('audit.prev')}
           </button>
           <span class="small muted">{t('audit.pageN', { n: cursor.length + 1 })}</span>
-          <button type="button" disabled={!page.data || page.data.next === null} onClick={() => page.data?.next != null && setCursor((c) => [...c, page.data!.next!])} data-testid="audit-next">
+          <button
+            type="button"
+            disabled={!page.data || page.data.next === null}
+            onClick={() => page.data?.next != null && setCursor((c) => [...c, page.data!.next!])}
+            data-testid="audit-next"
+          >
             {t('audit.next')}
           </button>
         </div>

@@ -13,7 +13,14 @@ type By = 'grant' | 'purpose' | 'dataset'
  * day (or now, for today), starting from the full budget when the grant (or
  * dataset) was made.
  */
-export function burnDownSeries(by: By, usage: DatasetUsage, grants: readonly Grant[], dataset: Dataset, budgetTotal: number | null, now: number): Series[] {
+export function burnDownSeries(
+  by: By,
+  usage: DatasetUsage,
+  grants: readonly Grant[],
+  dataset: Dataset,
+  budgetTotal: number | null,
+  now: number,
+): Series[] {
   const stepAt = (day: string) => Math.min(Date.parse(`${day}T00:00:00Z`) + 86_400_000, now)
   const build = (name: string, start: number, total: number, spends: { day: string; amount: number }[]): Series => {
     const perDay = new Map<string, number>()
@@ -28,7 +35,14 @@ export function burnDownSeries(by: By, usage: DatasetUsage, grants: readonly Gra
   }
   if (by === 'dataset') {
     if (budgetTotal === null) return []
-    return [build(dataset.id, Date.parse(dataset.createdAt), budgetTotal, usage.timeline.map((e) => ({ day: e.day, amount: e.datasetEpsilon })))]
+    return [
+      build(
+        dataset.id,
+        Date.parse(dataset.createdAt),
+        budgetTotal,
+        usage.timeline.map((e) => ({ day: e.day, amount: e.datasetEpsilon })),
+      ),
+    ]
   }
   if (by === 'grant') {
     return grants.map((g) =>
@@ -52,7 +66,15 @@ export function burnDownSeries(by: By, usage: DatasetUsage, grants: readonly Gra
   )
 }
 
-function SetBudget({ dataset, current, onSaved }: { dataset: string; current: DatasetBudget | null; onSaved: () => void }) {
+function SetBudget({
+  dataset,
+  current,
+  onSaved,
+}: {
+  dataset: string
+  current: DatasetBudget | null
+  onSaved: () => void
+}) {
   const { api, t } = useApp()
   const [epsilon, setEpsilon] = useState(current ? String(current.epsilon.total) : '10')
   const [delta, setDelta] = useState(current ? String(current.delta.total) : '0')
@@ -63,7 +85,10 @@ function SetBudget({ dataset, current, onSaved }: { dataset: string; current: Da
     }
   }, [current?.epsilon.total, current?.delta.total])
   const save = useAction(async () => {
-    await api.put<DatasetBudget>(`/v1/datasets/${encodeURIComponent(dataset)}/budget`, { epsilon: Number(epsilon), delta: Number(delta) })
+    await api.put<DatasetBudget>(`/v1/datasets/${encodeURIComponent(dataset)}/budget`, {
+      epsilon: Number(epsilon),
+      delta: Number(delta),
+    })
     onSaved()
   })
   return (
@@ -71,13 +96,32 @@ function SetBudget({ dataset, current, onSaved }: { dataset: string; current: Da
       <div class="options">
         <label>
           {t('budgets.epsilonTotal')}
-          <input type="number" min="0" step="any" value={epsilon} onInput={(e) => setEpsilon((e.target as HTMLInputElement).value)} data-testid="budget-epsilon" />
+          <input
+            type="number"
+            min="0"
+            step="any"
+            value={epsilon}
+            onInput={(e) => setEpsilon((e.target as HTMLInputElement).value)}
+            data-testid="budget-epsilon"
+          />
         </label>
         <label>
           {t('budgets.deltaTotal')}
-          <input type="number" min="0" step="any" value={delta} onInput={(e) => setDelta((e.target as HTMLInputElement).value)} />
+          <input
+            type="number"
+            min="0"
+            step="any"
+            value={delta}
+            onInput={(e) => setDelta((e.target as HTMLInputElement).value)}
+          />
         </label>
-        <button type="button" class="primary" disabled={save.pending || epsilon.trim() === ''} onClick={() => void save.run()} data-testid="budget-save">
+        <button
+          type="button"
+          class="primary"
+          disabled={save.pending || epsilon.trim() === ''}
+          onClick={() => void save.run()}
+          data-testid="budget-save"
+        >
           {save.pending ? t('common.saving') : t('budgets.save')}
         </button>
       </div>
@@ -106,20 +150,34 @@ export function BudgetsView() {
       throw err
     }
   }, [id])
-  const usage = useLoad(() => (id ? api.get<DatasetUsage>(`/v1/datasets/${encodeURIComponent(id)}/usage`) : Promise.resolve(null)), [id])
-  const grants = useLoad(() => (id ? api.get<{ grants: Grant[] }>('/v1/grants', { dataset: id }) : Promise.resolve(null)), [id])
+  const usage = useLoad(
+    () => (id ? api.get<DatasetUsage>(`/v1/datasets/${encodeURIComponent(id)}/usage`) : Promise.resolve(null)),
+    [id],
+  )
+  const grants = useLoad(
+    () => (id ? api.get<{ grants: Grant[] }>('/v1/grants', { dataset: id }) : Promise.resolve(null)),
+    [id],
+  )
 
   if (catalog.error && !catalog.data) return <ErrorBox error={catalog.error} />
   if (!catalog.data) return <Loading />
   const now = Date.now()
-  const series = dataset && usage.data && grants.data ? burnDownSeries(by, usage.data, grants.data.grants, dataset, budget.data?.epsilon.total ?? null, now) : []
+  const series =
+    dataset && usage.data && grants.data
+      ? burnDownSeries(by, usage.data, grants.data.grants, dataset, budget.data?.epsilon.total ?? null, now)
+      : []
 
   return (
     <div>
       <h1>{t('budgets.title')}</h1>
       <label class="inline">
         {t('budgets.dataset')}
-        <select value={id} onChange={(e) => setId((e.target as HTMLSelectElement).value)} translate={false} data-testid="budget-dataset">
+        <select
+          value={id}
+          onChange={(e) => setId((e.target as HTMLSelectElement).value)}
+          translate={false}
+          data-testid="budget-dataset"
+        >
           {catalog.data.datasets.map((d) => (
             <option key={d.id} value={d.id}>
               {d.id}
@@ -140,7 +198,10 @@ export function BudgetsView() {
                   total={budget.data.epsilon.total}
                   remaining={budget.data.epsilon.remaining}
                   format={f.eps}
-                  caption={t('gauge.caption', { remaining: f.eps(budget.data.epsilon.remaining), total: f.eps(budget.data.epsilon.total) })}
+                  caption={t('gauge.caption', {
+                    remaining: f.eps(budget.data.epsilon.remaining),
+                    total: f.eps(budget.data.epsilon.total),
+                  })}
                   label={<strong>{t('budgets.datasetGauge')}</strong>}
                 />
                 <dl class="facts">
@@ -163,7 +224,15 @@ export function BudgetsView() {
             actions={
               <div class="tabs" role="tablist">
                 {(['grant', 'purpose', 'dataset'] as const).map((b) => (
-                  <button type="button" role="tab" key={b} aria-selected={by === b} class={by === b ? 'on' : ''} onClick={() => setBy(b)} data-by={b}>
+                  <button
+                    type="button"
+                    role="tab"
+                    key={b}
+                    aria-selected={by === b}
+                    class={by === b ? 'on' : ''}
+                    onClick={() => setBy(b)}
+                    data-by={b}
+                  >
                     {t(`budgets.by.${b}`)}
                   </button>
                 ))}
@@ -179,7 +248,11 @@ export function BudgetsView() {
                 now={now}
                 formatY={(v) => `ε ${f.num(v, 2)}`}
                 // Within two days the hours tell the steps apart; over longer spans the day is enough.
-                formatX={(ms) => (now - Math.min(...series.map((s) => s.points[0]!.t)) < 2 * 86_400_000 ? f.short(new Date(ms).toISOString()) : f.day(new Date(ms).toISOString()))}
+                formatX={(ms) =>
+                  now - Math.min(...series.map((s) => s.points[0]!.t)) < 2 * 86_400_000
+                    ? f.short(new Date(ms).toISOString())
+                    : f.day(new Date(ms).toISOString())
+                }
                 title={t('budgets.burnDownTitle', { dataset: id })}
               />
             )}

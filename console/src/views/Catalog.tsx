@@ -68,14 +68,27 @@ export function CatalogView() {
       <p class="muted">{t('catalog.intro')}</p>
       <ErrorBox error={catalog.error} />
       {catalog.loading && !catalog.data && <Loading />}
-      {catalog.data && catalog.data.datasets.length === 0 && <p class="notice" data-testid="catalog-empty">{t(session.role === 'operator' ? 'catalog.empty' : session.role === 'analyst' ? 'catalog.emptyAnalyst' : 'catalog.emptyCustodian')}</p>}
+      {catalog.data && catalog.data.datasets.length === 0 && (
+        <p class="notice" data-testid="catalog-empty">
+          {t(
+            session.role === 'operator'
+              ? 'catalog.empty'
+              : session.role === 'analyst'
+                ? 'catalog.emptyAnalyst'
+                : 'catalog.emptyCustodian',
+          )}
+        </p>
+      )}
       {catalog.data?.datasets.map((d) => {
         const latest = d.versions[d.versions.length - 1]
         return (
           <section class="card dataset" key={d.id} data-dataset={d.id}>
             <header class="card-head">
               <h2>
-                <span translate={false}>{d.title}</span> <code class="muted" translate={false}>{d.id}</code>
+                <span translate={false}>{d.title}</span>{' '}
+                <code class="muted" translate={false}>
+                  {d.id}
+                </code>
               </h2>
               <div class="card-actions">
                 <ClassificationBadge classification={d.classification} />
@@ -102,7 +115,8 @@ export function CatalogView() {
               <dd>
                 {latest ? (
                   <>
-                    {t('catalog.versionN', { n: latest.version })} · {f.date(latest.createdAt)} · <Hash value={latest.commitment} />
+                    {t('catalog.versionN', { n: latest.version })} · {f.date(latest.createdAt)} ·{' '}
+                    <Hash value={latest.commitment} />
                     {latest.rows !== undefined && <> · {t('catalog.rows', { n: f.num(latest.rows) })}</>}
                   </>
                 ) : (

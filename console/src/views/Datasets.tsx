@@ -3,7 +3,16 @@ import { ApiError, type UploadProgress } from '../api.js'
 import { ClassificationBadge, ErrorBox, Hash, Loading, Section, UploadBar } from '../components/ui.js'
 import { useApp } from '../context.js'
 import { useAction, useLoad } from '../hooks.js'
-import { CLASSIFICATIONS, COLUMN_TYPES, PROTECTIONS, type Classification, type ColumnType, type Dataset, type Protection, type UploadResult } from '../types.js'
+import {
+  CLASSIFICATIONS,
+  COLUMN_TYPES,
+  PROTECTIONS,
+  type Classification,
+  type ColumnType,
+  type Dataset,
+  type Protection,
+  type UploadResult,
+} from '../types.js'
 import { ColumnsTable } from './Catalog.js'
 
 interface ColumnDraft {
@@ -17,7 +26,16 @@ interface ColumnDraft {
   description: string
 }
 
-const blankColumn = (): ColumnDraft => ({ name: '', type: 'number', protection: 'dp', lower: '', upper: '', categories: '', nullable: false, description: '' })
+const blankColumn = (): ColumnDraft => ({
+  name: '',
+  type: 'number',
+  protection: 'dp',
+  lower: '',
+  upper: '',
+  categories: '',
+  nullable: false,
+  description: '',
+})
 
 interface Draft {
   id: string
@@ -86,7 +104,14 @@ function CreateDataset({ onCreated }: { onCreated: (d: Dataset) => void }) {
       try {
         body = JSON.parse(json)
       } catch (err) {
-        throw new ApiError({ type: '', title: '', status: 0, detail: (err as Error).message, code: 'CONSOLE_BAD_JSON', instance: '' })
+        throw new ApiError({
+          type: '',
+          title: '',
+          status: 0,
+          detail: (err as Error).message,
+          code: 'CONSOLE_BAD_JSON',
+          instance: '',
+        })
       }
     } else {
       body = specFromDraft(draft)
@@ -96,9 +121,14 @@ function CreateDataset({ onCreated }: { onCreated: (d: Dataset) => void }) {
     onCreated(d)
   })
   const set = <K extends keyof Draft>(k: K, v: Draft[K]) => setDraft((d) => ({ ...d, [k]: v }))
-  const setCol = (i: number, patch: Partial<ColumnDraft>) => setDraft((d) => ({ ...d, columns: d.columns.map((c, j) => (j === i ? { ...c, ...patch } : c)) }))
+  const setCol = (i: number, patch: Partial<ColumnDraft>) =>
+    setDraft((d) => ({ ...d, columns: d.columns.map((c, j) => (j === i ? { ...c, ...patch } : c)) }))
   const idColumns = draft.columns.filter((c) => c.type === 'id' && c.name.trim() !== '')
-  const input = (k: 'id' | 'title' | 'description' | 'owner' | 'maxRowsPerUnit', label: string, extra: Record<string, unknown> = {}) => (
+  const input = (
+    k: 'id' | 'title' | 'description' | 'owner' | 'maxRowsPerUnit',
+    label: string,
+    extra: Record<string, unknown> = {},
+  ) => (
     <label>
       {label}
       <input value={draft[k]} onInput={(e) => set(k, (e.target as HTMLInputElement).value)} data-field={k} {...extra} />
@@ -110,7 +140,13 @@ function CreateDataset({ onCreated }: { onCreated: (d: Dataset) => void }) {
       title={t('datasets.create')}
       actions={
         <div class="tabs" role="tablist">
-          <button type="button" role="tab" aria-selected={mode === 'form'} class={mode === 'form' ? 'on' : ''} onClick={() => setMode('form')}>
+          <button
+            type="button"
+            role="tab"
+            aria-selected={mode === 'form'}
+            class={mode === 'form' ? 'on' : ''}
+            onClick={() => setMode('form')}
+          >
             {t('datasets.fromForm')}
           </button>
           <button
@@ -137,7 +173,10 @@ function CreateDataset({ onCreated }: { onCreated: (d: Dataset) => void }) {
             {input('title', t('datasets.titleField'))}
             <label>
               {t('datasets.classification')}
-              <select value={draft.classification} onChange={(e) => set('classification', (e.target as HTMLSelectElement).value as Classification)}>
+              <select
+                value={draft.classification}
+                onChange={(e) => set('classification', (e.target as HTMLSelectElement).value as Classification)}
+              >
                 {CLASSIFICATIONS.map((c) => (
                   <option key={c} value={c}>
                     {t(`class.${c}`)}
@@ -148,7 +187,11 @@ function CreateDataset({ onCreated }: { onCreated: (d: Dataset) => void }) {
             {input('owner', t('datasets.owner'))}
             <label>
               {t('catalog.privacyUnit')}
-              <select value={draft.privacyUnit} onChange={(e) => set('privacyUnit', (e.target as HTMLSelectElement).value)} translate={false}>
+              <select
+                value={draft.privacyUnit}
+                onChange={(e) => set('privacyUnit', (e.target as HTMLSelectElement).value)}
+                translate={false}
+              >
                 {idColumns.length === 0 && <option value="">—</option>}
                 {idColumns.map((c) => (
                   <option key={c.name} value={c.name.trim()}>
@@ -179,10 +222,22 @@ function CreateDataset({ onCreated }: { onCreated: (d: Dataset) => void }) {
                 return (
                   <tr key={i} data-column-row={i}>
                     <td>
-                      <input value={c.name} onInput={(e) => setCol(i, { name: (e.target as HTMLInputElement).value })} translate={false} spellcheck={false} aria-label={t('catalog.column')} data-col="name" />
+                      <input
+                        value={c.name}
+                        onInput={(e) => setCol(i, { name: (e.target as HTMLInputElement).value })}
+                        translate={false}
+                        spellcheck={false}
+                        aria-label={t('catalog.column')}
+                        data-col="name"
+                      />
                     </td>
                     <td>
-                      <select value={c.type} onChange={(e) => setCol(i, { type: (e.target as HTMLSelectElement).value as ColumnType })} aria-label={t('catalog.type')} data-col="type">
+                      <select
+                        value={c.type}
+                        onChange={(e) => setCol(i, { type: (e.target as HTMLSelectElement).value as ColumnType })}
+                        aria-label={t('catalog.type')}
+                        data-col="type"
+                      >
                         {COLUMN_TYPES.map((ty) => (
                           <option key={ty} value={ty}>
                             {t(`type.${ty}`)}
@@ -191,7 +246,12 @@ function CreateDataset({ onCreated }: { onCreated: (d: Dataset) => void }) {
                       </select>
                     </td>
                     <td>
-                      <select value={c.protection} onChange={(e) => setCol(i, { protection: (e.target as HTMLSelectElement).value as Protection })} aria-label={t('catalog.protection')} data-col="protection">
+                      <select
+                        value={c.protection}
+                        onChange={(e) => setCol(i, { protection: (e.target as HTMLSelectElement).value as Protection })}
+                        aria-label={t('catalog.protection')}
+                        data-col="protection"
+                      >
                         {PROTECTIONS.map((p) => (
                           <option key={p} value={p}>
                             {t(`protection.${p}`)}
@@ -200,10 +260,24 @@ function CreateDataset({ onCreated }: { onCreated: (d: Dataset) => void }) {
                       </select>
                     </td>
                     <td>
-                      <input type="number" value={c.lower} disabled={!numeric} onInput={(e) => setCol(i, { lower: (e.target as HTMLInputElement).value })} aria-label={t('datasets.lower')} data-col="lower" />
+                      <input
+                        type="number"
+                        value={c.lower}
+                        disabled={!numeric}
+                        onInput={(e) => setCol(i, { lower: (e.target as HTMLInputElement).value })}
+                        aria-label={t('datasets.lower')}
+                        data-col="lower"
+                      />
                     </td>
                     <td>
-                      <input type="number" value={c.upper} disabled={!numeric} onInput={(e) => setCol(i, { upper: (e.target as HTMLInputElement).value })} aria-label={t('datasets.upper')} data-col="upper" />
+                      <input
+                        type="number"
+                        value={c.upper}
+                        disabled={!numeric}
+                        onInput={(e) => setCol(i, { upper: (e.target as HTMLInputElement).value })}
+                        aria-label={t('datasets.upper')}
+                        data-col="upper"
+                      />
                     </td>
                     <td>
                       <input
@@ -216,10 +290,20 @@ function CreateDataset({ onCreated }: { onCreated: (d: Dataset) => void }) {
                       />
                     </td>
                     <td>
-                      <input type="checkbox" checked={c.nullable} onChange={(e) => setCol(i, { nullable: (e.target as HTMLInputElement).checked })} aria-label={t('catalog.nullable')} />
+                      <input
+                        type="checkbox"
+                        checked={c.nullable}
+                        onChange={(e) => setCol(i, { nullable: (e.target as HTMLInputElement).checked })}
+                        aria-label={t('catalog.nullable')}
+                      />
                     </td>
                     <td>
-                      <button type="button" class="link" onClick={() => setDraft((d) => ({ ...d, columns: d.columns.filter((_, j) => j !== i) }))} aria-label={t('datasets.removeColumn')}>
+                      <button
+                        type="button"
+                        class="link"
+                        onClick={() => setDraft((d) => ({ ...d, columns: d.columns.filter((_, j) => j !== i) }))}
+                        aria-label={t('datasets.removeColumn')}
+                      >
                         ×
                       </button>
                     </td>
@@ -228,18 +312,37 @@ function CreateDataset({ onCreated }: { onCreated: (d: Dataset) => void }) {
               })}
             </tbody>
           </table>
-          <button type="button" onClick={() => setDraft((d) => ({ ...d, columns: [...d.columns, blankColumn()] }))} data-testid="add-column">
+          <button
+            type="button"
+            onClick={() => setDraft((d) => ({ ...d, columns: [...d.columns, blankColumn()] }))}
+            data-testid="add-column"
+          >
             {t('datasets.addColumn')}
           </button>
         </div>
       ) : (
         <div class="form">
           <p class="small muted">{t('datasets.jsonHint')}</p>
-          <textarea class="json" rows={16} value={json} onInput={(e) => setJson((e.target as HTMLTextAreaElement).value)} spellcheck={false} translate={false} data-testid="dataset-json" aria-label={t('datasets.fromJson')} />
+          <textarea
+            class="json"
+            rows={16}
+            value={json}
+            onInput={(e) => setJson((e.target as HTMLTextAreaElement).value)}
+            spellcheck={false}
+            translate={false}
+            data-testid="dataset-json"
+            aria-label={t('datasets.fromJson')}
+          />
         </div>
       )}
       <div class="actions">
-        <button type="button" class="primary" onClick={() => void create.run()} disabled={create.pending} data-testid="create-dataset">
+        <button
+          type="button"
+          class="primary"
+          onClick={() => void create.run()}
+          disabled={create.pending}
+          data-testid="create-dataset"
+        >
           {create.pending ? t('common.saving') : t('datasets.createButton')}
         </button>
       </div>
@@ -260,7 +363,8 @@ const FORMATS = {
   encrypted: { type: 'application/vnd.veilbox.encrypted+ndjson', label: 'veilbox encrypted NDJSON' },
 } as const
 type Format = keyof typeof FORMATS
-const guessFormat = (name: string): Format => (/\.(ndjson|jsonl)$/i.test(name) ? 'ndjson' : /\.(vbx|enc)(\.ndjson)?$/i.test(name) ? 'encrypted' : 'csv')
+const guessFormat = (name: string): Format =>
+  /\.(ndjson|jsonl)$/i.test(name) ? 'ndjson' : /\.(vbx|enc)(\.ndjson)?$/i.test(name) ? 'encrypted' : 'csv'
 
 function UploadVersion({ dataset, onUploaded }: { dataset: Dataset; onUploaded: () => void }) {
   const { api, t, f } = useApp()
@@ -276,7 +380,13 @@ function UploadVersion({ dataset, onUploaded }: { dataset: Dataset; onUploaded: 
     const c = new AbortController()
     setController(c)
     try {
-      const r = await api.upload<UploadResult>(`/v1/datasets/${encodeURIComponent(dataset.id)}/versions`, file, type, setProgress, c.signal)
+      const r = await api.upload<UploadResult>(
+        `/v1/datasets/${encodeURIComponent(dataset.id)}/versions`,
+        file,
+        type,
+        setProgress,
+        c.signal,
+      )
       setResult(r)
       onUploaded()
     } finally {
@@ -305,7 +415,12 @@ function UploadVersion({ dataset, onUploaded }: { dataset: Dataset; onUploaded: 
         {file && <span class="small muted">{f.bytes(file.size)}</span>}
         <label class="inline">
           {t('datasets.format')}
-          <select value={format} onChange={(e) => setFormat((e.target as HTMLSelectElement).value as Format)} translate={false} data-testid="upload-format">
+          <select
+            value={format}
+            onChange={(e) => setFormat((e.target as HTMLSelectElement).value as Format)}
+            translate={false}
+            data-testid="upload-format"
+          >
             {(Object.keys(FORMATS) as Format[]).map((k) => (
               <option key={k} value={k}>
                 {FORMATS[k].label}
@@ -313,7 +428,13 @@ function UploadVersion({ dataset, onUploaded }: { dataset: Dataset; onUploaded: 
             ))}
           </select>
         </label>
-        <button type="button" class="primary" disabled={!file || upload.pending} onClick={() => void upload.run()} data-testid="upload-start">
+        <button
+          type="button"
+          class="primary"
+          disabled={!file || upload.pending}
+          onClick={() => void upload.run()}
+          data-testid="upload-start"
+        >
           {t('datasets.uploadButton')}
         </button>
         {controller && (
@@ -326,7 +447,8 @@ function UploadVersion({ dataset, onUploaded }: { dataset: Dataset; onUploaded: 
       <ErrorBox error={upload.error} onDismiss={() => upload.setError(null)} />
       {result && (
         <p class="notice ok" role="status" data-testid="upload-done">
-          {t('datasets.uploaded', { version: result.version, rows: f.num(result.rows) })} <Hash value={result.sha256} length={64} />
+          {t('datasets.uploaded', { version: result.version, rows: f.num(result.rows) })}{' '}
+          <Hash value={result.sha256} length={64} />
         </p>
       )}
     </div>
@@ -346,7 +468,10 @@ export function DatasetsView() {
         <section class="card dataset" key={d.id} data-dataset={d.id}>
           <header class="card-head">
             <h2>
-              <span translate={false}>{d.title}</span> <code class="muted" translate={false}>{d.id}</code>
+              <span translate={false}>{d.title}</span>{' '}
+              <code class="muted" translate={false}>
+                {d.id}
+              </code>
             </h2>
             <div class="card-actions">
               <ClassificationBadge classification={d.classification} />

@@ -12,7 +12,15 @@ function localInput(daysAhead: number): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`
 }
 
-function CreateGrant({ datasets, analysts, onCreated }: { datasets: Dataset[]; analysts: KeyInfo[]; onCreated: (g: Grant) => void }) {
+function CreateGrant({
+  datasets,
+  analysts,
+  onCreated,
+}: {
+  datasets: Dataset[]
+  analysts: KeyInfo[]
+  onCreated: (g: Grant) => void
+}) {
   const { api, t } = useApp()
   const [analyst, setAnalyst] = useState(analysts[0]?.name ?? '')
   const [dataset, setDataset] = useState(datasets[0]?.id ?? '')
@@ -27,7 +35,8 @@ function CreateGrant({ datasets, analysts, onCreated }: { datasets: Dataset[]; a
     if (!analyst && analysts[0]) setAnalyst(analysts[0].name)
   }, [analysts])
   const ds = datasets.find((d) => d.id === dataset)
-  const toggle = (list: string[], set: (v: string[]) => void, v: string) => set(list.includes(v) ? list.filter((x) => x !== v) : [...list, v])
+  const toggle = (list: string[], set: (v: string[]) => void, v: string) =>
+    set(list.includes(v) ? list.filter((x) => x !== v) : [...list, v])
   const create = useAction(async () => {
     const g = await api.post<Grant>('/v1/grants', {
       analyst,
@@ -50,7 +59,12 @@ function CreateGrant({ datasets, analysts, onCreated }: { datasets: Dataset[]; a
         <div class="form-grid">
           <label>
             {t('grants.analyst')}
-            <select value={analyst} onChange={(e) => setAnalyst((e.target as HTMLSelectElement).value)} translate={false} data-testid="grant-analyst">
+            <select
+              value={analyst}
+              onChange={(e) => setAnalyst((e.target as HTMLSelectElement).value)}
+              translate={false}
+              data-testid="grant-analyst"
+            >
               {analysts.length === 0 && <option value="">—</option>}
               {analysts.map((k) => (
                 <option key={k.name} value={k.name}>
@@ -79,21 +93,44 @@ function CreateGrant({ datasets, analysts, onCreated }: { datasets: Dataset[]; a
           </label>
           <label>
             {t('grants.epsilon')}
-            <input type="number" min="0" step="any" value={epsilon} onInput={(e) => setEpsilon((e.target as HTMLInputElement).value)} data-testid="grant-epsilon" />
+            <input
+              type="number"
+              min="0"
+              step="any"
+              value={epsilon}
+              onInput={(e) => setEpsilon((e.target as HTMLInputElement).value)}
+              data-testid="grant-epsilon"
+            />
           </label>
           <label>
             {t('grants.delta')}
-            <input type="number" min="0" step="any" value={delta} onInput={(e) => setDelta((e.target as HTMLInputElement).value)} />
+            <input
+              type="number"
+              min="0"
+              step="any"
+              value={delta}
+              onInput={(e) => setDelta((e.target as HTMLInputElement).value)}
+            />
           </label>
           <label>
             {t('grants.expiresAt')}
-            <input type="datetime-local" value={expires} onInput={(e) => setExpires((e.target as HTMLInputElement).value)} data-testid="grant-expires" />
+            <input
+              type="datetime-local"
+              value={expires}
+              onInput={(e) => setExpires((e.target as HTMLInputElement).value)}
+              data-testid="grant-expires"
+            />
           </label>
         </div>
         {analysts.length === 0 && <p class="notice warn">{t('grants.noAnalysts')}</p>}
         <label>
           {t('grants.purpose')}
-          <input value={purpose} onInput={(e) => setPurpose((e.target as HTMLInputElement).value)} placeholder={t('grants.purposeHint')} data-testid="grant-purpose" />
+          <input
+            value={purpose}
+            onInput={(e) => setPurpose((e.target as HTMLInputElement).value)}
+            placeholder={t('grants.purposeHint')}
+            data-testid="grant-purpose"
+          />
         </label>
         {ds && (
           <fieldset>
@@ -102,7 +139,12 @@ function CreateGrant({ datasets, analysts, onCreated }: { datasets: Dataset[]; a
             <div class="checks">
               {ds.columns.map((c) => (
                 <label key={c.name} class="check">
-                  <input type="checkbox" checked={columns.includes(c.name)} onChange={() => toggle(columns, setColumns, c.name)} data-grant-column={c.name} />
+                  <input
+                    type="checkbox"
+                    checked={columns.includes(c.name)}
+                    onChange={() => toggle(columns, setColumns, c.name)}
+                    data-grant-column={c.name}
+                  />
                   <code translate={false}>{c.name}</code> <ProtectionBadge protection={c.protection} />
                 </label>
               ))}
@@ -115,14 +157,24 @@ function CreateGrant({ datasets, analysts, onCreated }: { datasets: Dataset[]; a
           <div class="checks">
             {GRANT_AGGREGATES.map((a) => (
               <label key={a} class="check">
-                <input type="checkbox" checked={aggregates.includes(a)} onChange={() => toggle(aggregates, setAggregates, a)} />
+                <input
+                  type="checkbox"
+                  checked={aggregates.includes(a)}
+                  onChange={() => toggle(aggregates, setAggregates, a)}
+                />
                 <code translate={false}>{a.toUpperCase()}</code>
               </label>
             ))}
           </div>
         </fieldset>
         <div class="actions">
-          <button type="button" class="primary" disabled={create.pending} onClick={() => void create.run()} data-testid="grant-create">
+          <button
+            type="button"
+            class="primary"
+            disabled={create.pending}
+            onClick={() => void create.run()}
+            data-testid="grant-create"
+          >
             {create.pending ? t('common.saving') : t('grants.createButton')}
           </button>
         </div>
@@ -143,7 +195,10 @@ export function GrantsView() {
   const [filterAnalyst, setFilterAnalyst] = useState('')
   const catalog = useLoad(() => api.get<{ datasets: Dataset[] }>('/v1/datasets'), [])
   const keys = useLoad(() => api.get<{ keys: KeyInfo[] }>('/v1/keys'), [])
-  const grants = useLoad(() => api.get<{ grants: Grant[] }>('/v1/grants', { dataset: filterDataset, analyst: filterAnalyst }), [filterDataset, filterAnalyst])
+  const grants = useLoad(
+    () => api.get<{ grants: Grant[] }>('/v1/grants', { dataset: filterDataset, analyst: filterAnalyst }),
+    [filterDataset, filterAnalyst],
+  )
   const revoke = useAction(async (id: string) => {
     await api.delete<Grant>(`/v1/grants/${encodeURIComponent(id)}`)
     grants.reload()
@@ -154,7 +209,9 @@ export function GrantsView() {
     <div>
       <h1>{t('grants.title')}</h1>
       <ErrorBox error={catalog.error ?? keys.error} />
-      {catalog.data && keys.data && <CreateGrant datasets={catalog.data.datasets} analysts={analysts} onCreated={grants.reload} />}
+      {catalog.data && keys.data && (
+        <CreateGrant datasets={catalog.data.datasets} analysts={analysts} onCreated={grants.reload} />
+      )}
       <Section
         title={t('grants.list')}
         actions={
@@ -214,12 +271,18 @@ export function GrantsView() {
                   <td>
                     <span translate={false}>{g.purpose}</span>
                     <div class="small muted">
-                      {t('grants.columns')}: {g.columns ? <span translate={false}>{g.columns.join(', ')}</span> : t('grants.allColumns')}
+                      {t('grants.columns')}:{' '}
+                      {g.columns ? <span translate={false}>{g.columns.join(', ')}</span> : t('grants.allColumns')}
                     </div>
                   </td>
                   <td>
                     <meter min={0} max={g.budget.epsilon.total} value={g.budget.epsilon.remaining} />
-                    <div class="small">{t('grants.remainingOf', { remaining: f.eps(g.budget.epsilon.remaining), total: f.eps(g.budget.epsilon.total) })}</div>
+                    <div class="small">
+                      {t('grants.remainingOf', {
+                        remaining: f.eps(g.budget.epsilon.remaining),
+                        total: f.eps(g.budget.epsilon.total),
+                      })}
+                    </div>
                   </td>
                   <td>
                     {f.date(g.expiresAt)}
@@ -230,7 +293,13 @@ export function GrantsView() {
                   </td>
                   <td>
                     {g.status === 'active' && (
-                      <ConfirmButton label={t('grants.revoke')} confirm={t('grants.revokeConfirm')} onConfirm={() => void revoke.run(g.id)} disabled={revoke.pending} testid={`revoke-${g.id}`} />
+                      <ConfirmButton
+                        label={t('grants.revoke')}
+                        confirm={t('grants.revokeConfirm')}
+                        onConfirm={() => void revoke.run(g.id)}
+                        disabled={revoke.pending}
+                        testid={`revoke-${g.id}`}
+                      />
                     )}
                   </td>
                 </tr>

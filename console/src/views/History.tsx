@@ -35,7 +35,8 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
       .then(setCheck, () => setCheck('unsupported'))
   }, [answer.queryId])
 
-  const label = (row: Cell[]) => (groupCols.length === 0 ? t('answer.allRows') : groupCols.map((i) => text(row[i] ?? null)).join(' · '))
+  const label = (row: Cell[]) =>
+    groupCols.length === 0 ? t('answer.allRows') : groupCols.map((i) => text(row[i] ?? null)).join(' · ')
   const data: BarDatum[] = answer.rows.map((row, r) => ({
     label: label(row),
     value: typeof row[chartCol] === 'number' ? (row[chartCol] as number) : 0,
@@ -50,13 +51,27 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
       id="answer"
       actions={
         <>
-          <button type="button" onClick={() => download(`${base}.csv`, answerCsv(answer), 'text/csv;charset=utf-8')} data-testid="download-csv">
+          <button
+            type="button"
+            onClick={() => download(`${base}.csv`, answerCsv(answer), 'text/csv;charset=utf-8')}
+            data-testid="download-csv"
+          >
             {t('answer.downloadCsv')}
           </button>
-          <button type="button" onClick={() => download(`${base}.json`, `${JSON.stringify(answer, null, 2)}\n`, 'application/json')} data-testid="download-json">
+          <button
+            type="button"
+            onClick={() => download(`${base}.json`, `${JSON.stringify(answer, null, 2)}\n`, 'application/json')}
+            data-testid="download-json"
+          >
             {t('answer.downloadJson')}
           </button>
-          <button type="button" onClick={() => download(`${base}.receipt.json`, `${JSON.stringify(answer.receipt, null, 2)}\n`, 'application/json')} data-testid="download-receipt">
+          <button
+            type="button"
+            onClick={() =>
+              download(`${base}.receipt.json`, `${JSON.stringify(answer.receipt, null, 2)}\n`, 'application/json')
+            }
+            data-testid="download-receipt"
+          >
             {t('answer.downloadReceipt')}
           </button>
         </>
@@ -68,7 +83,8 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
         <dl class="facts">
           <dt>{t('answer.query')}</dt>
           <dd>
-            <Hash value={answer.queryId} length={30} /> · <code translate={false}>{answer.dataset}</code> · {t('preview.version', { n: answer.version })} · {f.date(answer.createdAt)}
+            <Hash value={answer.queryId} length={30} /> · <code translate={false}>{answer.dataset}</code> ·{' '}
+            {t('preview.version', { n: answer.version })} · {f.date(answer.createdAt)}
           </dd>
           {answer.sql && (
             <>
@@ -82,8 +98,12 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
           )}
           <dt>{t('answer.charged')}</dt>
           <dd data-testid="answer-charged">
-            {t('preview.chargeText', { grant: f.eps(answer.privacy.charged.grant.epsilon), dataset: f.eps(answer.privacy.charged.dataset.epsilon) })} ·{' '}
-            {answer.privacy.mechanism === 'laplace' ? t('query.laplace') : t('query.gaussian')}, ε {f.eps(answer.privacy.epsilon)}
+            {t('preview.chargeText', {
+              grant: f.eps(answer.privacy.charged.grant.epsilon),
+              dataset: f.eps(answer.privacy.charged.dataset.epsilon),
+            })}{' '}
+            · {answer.privacy.mechanism === 'laplace' ? t('query.laplace') : t('query.gaussian')}, ε{' '}
+            {f.eps(answer.privacy.epsilon)}
           </dd>
           {!reopened && (
             <>
@@ -130,7 +150,12 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
           <div class="chart-box">
             <label>
               {t('answer.chartOf')}{' '}
-              <select value={chartCol} onChange={(e) => setChartCol(Number((e.target as HTMLSelectElement).value))} translate={false} data-testid="chart-column">
+              <select
+                value={chartCol}
+                onChange={(e) => setChartCol(Number((e.target as HTMLSelectElement).value))}
+                translate={false}
+                data-testid="chart-column"
+              >
                 {aggregateCols.map((i) => (
                   <option key={i} value={i}>
                     {answer.columns[i]}
@@ -142,7 +167,15 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
               data={data}
               format={f.value}
               title={t('answer.chartTitle', { column: answer.columns[chartCol] ?? '', level })}
-              describe={(d) => t('answer.barText', { group: d.label, value: f.value(d.value), lo: d.interval ? f.value(d.interval[0]) : '—', hi: d.interval ? f.value(d.interval[1]) : '—', level })}
+              describe={(d) =>
+                t('answer.barText', {
+                  group: d.label,
+                  value: f.value(d.value),
+                  lo: d.interval ? f.value(d.interval[0]) : '—',
+                  hi: d.interval ? f.value(d.interval[1]) : '—',
+                  level,
+                })
+              }
             />
             <p class="small muted">{t('answer.chartNote', { level })}</p>
           </div>
@@ -150,8 +183,7 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
 
         <details class="receipt" data-testid="receipt" data-check={check}>
           <summary>
-            {t('answer.receipt')}:{' '}
-            <span class={`badge check-${check}`}>{t(`receipt.${check}`)}</span>
+            {t('answer.receipt')}: <span class={`badge check-${check}`}>{t(`receipt.${check}`)}</span>
           </summary>
           <dl class="facts">
             <dt>{t('receipt.key')}</dt>

@@ -30,11 +30,22 @@ export function KeysView() {
         <div class="options">
           <label>
             {t('keys.name')}
-            <input value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} placeholder={t('keys.namePlaceholder')} translate={false} spellcheck={false} data-testid="key-name" />
+            <input
+              value={name}
+              onInput={(e) => setName((e.target as HTMLInputElement).value)}
+              placeholder={t('keys.namePlaceholder')}
+              translate={false}
+              spellcheck={false}
+              data-testid="key-name"
+            />
           </label>
           <label>
             {t('keys.role')}
-            <select value={role} onChange={(e) => setRole((e.target as HTMLSelectElement).value as Role)} data-testid="key-role">
+            <select
+              value={role}
+              onChange={(e) => setRole((e.target as HTMLSelectElement).value as Role)}
+              data-testid="key-role"
+            >
               {ROLES.map((r) => (
                 <option key={r} value={r}>
                   {t(`role.${r}`)}
@@ -42,7 +53,13 @@ export function KeysView() {
               ))}
             </select>
           </label>
-          <button type="button" class="primary" disabled={create.pending || name.trim() === ''} onClick={() => void create.run()} data-testid="key-create">
+          <button
+            type="button"
+            class="primary"
+            disabled={create.pending || name.trim() === ''}
+            onClick={() => void create.run()}
+            data-testid="key-create"
+          >
             {create.pending ? t('common.saving') : t('keys.createButton')}
           </button>
         </div>
@@ -104,7 +121,13 @@ export function KeysView() {
                     {f.date(k.createdAt)} · <span translate={false}>{k.createdBy}</span>
                   </td>
                   <td>
-                    <ConfirmButton label={t('keys.revoke')} confirm={t('keys.revokeConfirm', { name: k.name })} onConfirm={() => void revoke.run(k.name)} disabled={revoke.pending} testid={`revoke-key-${k.name}`} />
+                    <ConfirmButton
+                      label={t('keys.revoke')}
+                      confirm={t('keys.revokeConfirm', { name: k.name })}
+                      onConfirm={() => void revoke.run(k.name)}
+                      disabled={revoke.pending}
+                      testid={`revoke-key-${k.name}`}
+                    />
                   </td>
                 </tr>
               ))}

@@ -13,7 +13,9 @@ export function MyGrantsView() {
   return (
     <div>
       <h1>{t('mygrants.title')}</h1>
-      <p class="muted">{t('mygrants.totals', { released: f.num(q.released), cached: f.num(q.cached), refused: f.num(q.refused) })}</p>
+      <p class="muted">
+        {t('mygrants.totals', { released: f.num(q.released), cached: f.num(q.cached), refused: f.num(q.refused) })}
+      </p>
       {usage.data.grants.length === 0 && <p class="notice">{t('query.noGrants')}</p>}
       <div class="grant-cards">
         {usage.data.grants.map((g) => (
@@ -33,15 +35,25 @@ export function MyGrantsView() {
                 <Hash value={g.id} length={18} />
               </dd>
               <dt>{t('grants.columns')}</dt>
-              <dd translate={g.columns ? false : undefined}>{g.columns ? g.columns.join(', ') : t('grants.allColumns')}</dd>
+              <dd translate={g.columns ? false : undefined}>
+                {g.columns ? g.columns.join(', ') : t('grants.allColumns')}
+              </dd>
               <dt>{t('grants.aggregates')}</dt>
-              <dd translate={g.aggregates ? false : undefined}>{g.aggregates ? g.aggregates.join(', ') : t('grants.allAggregates')}</dd>
+              <dd translate={g.aggregates ? false : undefined}>
+                {g.aggregates ? g.aggregates.join(', ') : t('grants.allAggregates')}
+              </dd>
               <dt>{t('grants.expiresAt')}</dt>
               <dd>
                 {f.date(g.expiresAt)} ({f.relative(g.expiresAt)})
               </dd>
               <dt>{t('mygrants.queries')}</dt>
-              <dd>{t('mygrants.counts', { released: f.num(g.queries.released), cached: f.num(g.queries.cached), refused: f.num(g.queries.refused) })}</dd>
+              <dd>
+                {t('mygrants.counts', {
+                  released: f.num(g.queries.released),
+                  cached: f.num(g.queries.cached),
+                  refused: f.num(g.queries.refused),
+                })}
+              </dd>
             </dl>
             {g.status === 'active' && (
               <a class="button primary" href={`#/query?grant=${encodeURIComponent(g.id)}`}>

@@ -11,9 +11,18 @@ import { AnswerView } from './History.js'
 /** A first query for a dataset, so that a person new to SQL sees the shape of one: a public grouping and a private aggregate. */
 export function exampleSql(d: Dataset, granted: readonly string[] | null): string {
   const ok = (name: string) => granted === null || granted.includes(name)
-  const group = d.columns.find((c) => c.protection === 'public' && ((c.type === 'category' && c.categories) || c.type === 'boolean') && ok(c.name))
-  const measure = d.columns.find((c) => c.protection !== 'public' && (c.type === 'number' || c.type === 'integer') && c.lower !== undefined && ok(c.name))
-  const items = [...(group ? [group.name] : []), 'COUNT(*) AS n', ...(measure ? [`AVG(${measure.name}) AS avg_${measure.name}`] : [])]
+  const group = d.columns.find(
+    (c) => c.protection === 'public' && ((c.type === 'category' && c.categories) || c.type === 'boolean') && ok(c.name),
+  )
+  const measure = d.columns.find(
+    (c) =>
+      c.protection !== 'public' && (c.type === 'number' || c.type === 'integer') && c.lower !== undefined && ok(c.name),
+  )
+  const items = [
+    ...(group ? [group.name] : []),
+    'COUNT(*) AS n',
+    ...(measure ? [`AVG(${measure.name}) AS avg_${measure.name}`] : []),
+  ]
   return `SELECT ${items.join(', ')}\nFROM ${d.id}${group ? `\nGROUP BY ${group.name}` : ''}`
 }
 
@@ -34,13 +43,17 @@ export function GrantGauge({ grant }: { grant: Grant }) {
       total={grant.budget.epsilon.total}
       remaining={grant.budget.epsilon.remaining}
       format={f.eps}
-      caption={t('gauge.caption', { remaining: f.eps(grant.budget.epsilon.remaining), total: f.eps(grant.budget.epsilon.total) })}
+      caption={t('gauge.caption', {
+        remaining: f.eps(grant.budget.epsilon.remaining),
+        total: f.eps(grant.budget.epsilon.total),
+      })}
       label={
         <>
           <strong>{t('gauge.label')}</strong>
           <span class="small muted">
             {' '}
-            {t('gauge.spent', { spent: f.eps(grant.budget.epsilon.spent) })} · {t('grants.expires', { when: f.relative(grant.expiresAt) })}
+            {t('gauge.spent', { spent: f.eps(grant.budget.epsilon.spent) })} ·{' '}
+            {t('grants.expires', { when: f.relative(grant.expiresAt) })}
           </span>
         </>
       }
@@ -83,7 +96,13 @@ export function QueryView() {
     [sql, grantId, eps, mechanism, confidence],
   )
   const requestKey = JSON.stringify(request)
-  const inputProblem = !grantId ? t('query.needGrant') : sql.trim() === '' ? t('query.needSql') : !(eps > 0) ? t('query.needEpsilon') : null
+  const inputProblem = !grantId
+    ? t('query.needGrant')
+    : sql.trim() === ''
+      ? t('query.needSql')
+      : !(eps > 0)
+        ? t('query.needEpsilon')
+        : null
 
   const previewAction = useAction(async () => {
     const data = await api.post<Preview>('/v1/queries/preview', request)
@@ -171,11 +190,21 @@ export function QueryView() {
             <div class="options">
               <label>
                 {t('query.epsilon')}
-                <input type="number" min="0" step="0.01" value={epsilon} onInput={(e) => setEpsilon((e.target as HTMLInputElement).value)} data-testid="epsilon" />
+                <input
+                  type="number"
+                  min="0"
+                  step="0.01"
+                  value={epsilon}
+                  onInput={(e) => setEpsilon((e.target as HTMLInputElement).value)}
+                  data-testid="epsilon"
+                />
               </label>
               <label>
                 {t('query.mechanism')}
-                <select value={mechanism} onChange={(e) => setMechanism((e.target as HTMLSelectElement).value as 'laplace' | 'gaussian')}>
+                <select
+                  value={mechanism}
+                  onChange={(e) => setMechanism((e.target as HTMLSelectElement).value as 'laplace' | 'gaussian')}
+                >
                   <option value="laplace">{t('query.laplace')}</option>
                   <option value="gaussian">{t('query.gaussian')}</option>
                 </select>
@@ -192,13 +221,31 @@ export function QueryView() {
               </label>
             </div>
             <div class="actions">
-              <button type="button" onClick={() => void previewAction.run()} disabled={inputProblem !== null || previewAction.pending} data-testid="preview">
+              <button
+                type="button"
+                onClick={() => void previewAction.run()}
+                disabled={inputProblem !== null || previewAction.pending}
+                data-testid="preview"
+              >
                 {previewAction.pending ? t('query.previewing') : t('query.preview')}
               </button>
-              <button type="button" class="primary" onClick={() => void runAction.run()} disabled={!canRun} data-testid="run">
+              <button
+                type="button"
+                class="primary"
+                onClick={() => void runAction.run()}
+                disabled={!canRun}
+                data-testid="run"
+              >
                 {runAction.pending ? t('query.running') : t('query.run')}
               </button>
-              <span class="muted small">{inputProblem ?? (previewed ? (preview.data.affordable ? t('query.readyToRun') : t('query.cannotAfford')) : t('query.previewFirst'))}</span>
+              <span class="muted small">
+                {inputProblem ??
+                  (previewed
+                    ? preview.data.affordable
+                      ? t('query.readyToRun')
+                      : t('query.cannotAfford')
+                    : t('query.previewFirst'))}
+              </span>
             </div>
             <ErrorBox error={previewAction.error} onDismiss={() => previewAction.setError(null)} />
             <ErrorBox error={runAction.error} onDismiss={() => runAction.setError(null)} />
@@ -218,7 +265,13 @@ export function QueryView() {
               <ul class="column-list">
                 {dataset.columns.map((c) => (
                   <li key={c.name} class={granted(c.name) ? '' : 'not-granted'}>
-                    <button type="button" class="link" disabled={!granted(c.name)} onClick={() => insert(c.name)} data-insert={c.name}>
+                    <button
+                      type="button"
+                      class="link"
+                      disabled={!granted(c.name)}
+                      onClick={() => insert(c.name)}
+                      data-insert={c.name}
+                    >
                       <code translate={false}>{c.name}</code>
                     </button>{' '}
                     <ProtectionBadge protection={c.protection} /> <span class="small muted">{t(`type.${c.type}`)}</span>
@@ -229,7 +282,11 @@ export function QueryView() {
               <h3>{t('query.aggregates')}</h3>
               <div class="chips">
                 {aggregates.map((a) => {
-                  const col = dataset.columns.find((c) => c.protection !== 'public' && (c.type === 'number' || c.type === 'integer') && granted(c.name))?.name ?? 'col'
+                  const col =
+                    dataset.columns.find(
+                      (c) =>
+                        c.protection !== 'public' && (c.type === 'number' || c.type === 'integer') && granted(c.name),
+                    )?.name ?? 'col'
                   const snippet = (AGGREGATE_SNIPPETS[a] ?? (() => a.toUpperCase()))(col)
                   return (
                     <button type="button" class="chip" key={a} onClick={() => insert(snippet)} translate={false}>
@@ -260,7 +317,14 @@ const NOISE_LABELS: Record<string, MessageKey> = {
 function PreviewPanel({ preview }: { preview: Preview }) {
   const { t, f } = useApp()
   const refusal = preview.refusal
-    ? new ApiError({ type: '', title: preview.refusal.code, status: 403, detail: preview.refusal.detail, code: preview.refusal.code, instance: '' })
+    ? new ApiError({
+        type: '',
+        title: preview.refusal.code,
+        status: 403,
+        detail: preview.refusal.detail,
+        code: preview.refusal.code,
+        instance: '',
+      })
     : null
   return (
     <Section title={t('preview.title')} id="preview">
@@ -269,20 +333,26 @@ function PreviewPanel({ preview }: { preview: Preview }) {
         <dl class="facts">
           <dt>{t('preview.charge')}</dt>
           <dd data-testid="preview-charge">
-            {t('preview.chargeText', { grant: f.eps(preview.charge.grant.epsilon), dataset: f.eps(preview.charge.dataset.epsilon) })}
+            {t('preview.chargeText', {
+              grant: f.eps(preview.charge.grant.epsilon),
+              dataset: f.eps(preview.charge.dataset.epsilon),
+            })}
             {preview.charge.grant.delta > 0 && <> · δ {f.eps(preview.charge.grant.delta)}</>}
           </dd>
           <dt>{t('preview.grantBudget')}</dt>
           <dd data-testid="preview-after">
-            {t('preview.before')} {f.eps(preview.budget.remaining.epsilon)} → {t('preview.after')} <strong>{f.eps(preview.budget.remainingAfter.epsilon)}</strong>
+            {t('preview.before')} {f.eps(preview.budget.remaining.epsilon)} → {t('preview.after')}{' '}
+            <strong>{f.eps(preview.budget.remainingAfter.epsilon)}</strong>
           </dd>
           <dt>{t('preview.datasetBudget')}</dt>
           <dd>
-            {t('preview.before')} {f.eps(preview.budget.dataset.remaining.epsilon)} → {t('preview.after')} <strong>{f.eps(preview.budget.dataset.remainingAfter.epsilon)}</strong>
+            {t('preview.before')} {f.eps(preview.budget.dataset.remaining.epsilon)} → {t('preview.after')}{' '}
+            <strong>{f.eps(preview.budget.dataset.remainingAfter.epsilon)}</strong>
           </dd>
           <dt>{t('preview.mechanism')}</dt>
           <dd>
-            {preview.privacy.mechanism === 'laplace' ? t('query.laplace') : t('query.gaussian')} · {t('preview.version', { n: preview.version })}
+            {preview.privacy.mechanism === 'laplace' ? t('query.laplace') : t('query.gaussian')} ·{' '}
+            {t('preview.version', { n: preview.version })}
           </dd>
         </dl>
         <table class="aggregates">
@@ -304,7 +374,9 @@ function PreviewPanel({ preview }: { preview: Preview }) {
                 <td translate={false}>
                   {a.aggregate.toUpperCase()}({a.column ?? '*'})
                 </td>
-                <td>{a.epsilon !== undefined ? `ε ${f.eps(a.epsilon)}` : a.rho !== undefined ? `ρ ${f.eps(a.rho)}` : '—'}</td>
+                <td>
+                  {a.epsilon !== undefined ? `ε ${f.eps(a.epsilon)}` : a.rho !== undefined ? `ρ ${f.eps(a.rho)}` : '—'}
+                </td>
                 <td class="small">
                   {Object.entries(a.noise).map(([k, v]) => (
                     <span key={k} class="noise">
@@ -312,7 +384,13 @@ function PreviewPanel({ preview }: { preview: Preview }) {
                     </span>
                   ))}
                 </td>
-                <td data-testid="expected-error">{a.halfWidth === null ? <span class="muted">{t('preview.dependsOnData')}</span> : `± ${f.value(a.halfWidth)}`}</td>
+                <td data-testid="expected-error">
+                  {a.halfWidth === null ? (
+                    <span class="muted">{t('preview.dependsOnData')}</span>
+                  ) : (
+                    `± ${f.value(a.halfWidth)}`
+                  )}
+                </td>
               </tr>
             ))}
           </tbody>

@@ -89,12 +89,24 @@ export default fp(
       if (roles === undefined || roles === 'public') return
       const header = request.headers.authorization
       if (header === undefined || header === '') {
-        throw refuse(request, new VeilboxError('VEILBOX_ERR_AUTH_MISSING_KEY', "this route needs an API key: send 'Authorization: Bearer <key>'"))
+        throw refuse(
+          request,
+          new VeilboxError(
+            'VEILBOX_ERR_AUTH_MISSING_KEY',
+            "this route needs an API key: send 'Authorization: Bearer <key>'",
+          ),
+        )
       }
       const m = BEARER.exec(header)
       const principal = m ? await authenticate(app.db, m[1]!) : null
       if (!principal) {
-        throw refuse(request, new VeilboxError('VEILBOX_ERR_AUTH_INVALID_KEY', 'the API key is not valid or has been revoked; ask an operator for a key'))
+        throw refuse(
+          request,
+          new VeilboxError(
+            'VEILBOX_ERR_AUTH_INVALID_KEY',
+            'the API key is not valid or has been revoked; ask an operator for a key',
+          ),
+        )
       }
       request.principal = principal
       if (roles !== 'any' && !roles.includes(principal.role)) {

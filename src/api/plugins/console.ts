@@ -67,7 +67,10 @@ export default async function consolePlugin(app: FastifyInstance, opts: ConsoleO
     const notBuilt = async (_request: unknown, reply: FastifyReply) =>
       sendProblem(
         reply,
-        new VeilboxError('VEILBOX_ERR_REQUEST_NOT_FOUND', `the web console is not built (no ${index}); run \`npm run build\` (or \`npm install\`) and restart veilbox`),
+        new VeilboxError(
+          'VEILBOX_ERR_REQUEST_NOT_FOUND',
+          `the web console is not built (no ${index}); run \`npm run build\` (or \`npm install\`) and restart veilbox`,
+        ),
       )
     app.get('/console/', { schema: { hide: true } }, notBuilt)
     app.get('/console/*', { schema: { hide: true } }, notBuilt)

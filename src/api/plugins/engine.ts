@@ -30,21 +30,27 @@ export default fp(
     const c = app.config
     // First, before anything that holds threads or timers. One node: a key file in the data directory. A cluster: one key in the database, sealed under
     // the secret every node is given.
-    const signingKey = await serviceSigningKey(c, app.db, () => sealerFromSecret(readSecret({ file: c.secretFile, value: c.secret })!))
+    const signingKey = await serviceSigningKey(c, app.db, () =>
+      sealerFromSecret(readSecret({ file: c.secretFile, value: c.secret })!),
+    )
     const store = new ColumnStore(app.db, c.columnCacheBytes)
     const choice = loadKernel({ native: c.native })
     const kernel = kernelReport(choice)
     app.decorate('kernel', kernel)
     app.log.info(kernel, `aggregate kernel: ${kernel.kernel}${kernel.reason ? ` (${kernel.reason})` : ''}`)
-    const executor: Executor = new SandboxPool(store, {
-      workers: c.workers,
-      queueMax: c.queueMax,
-      timeoutMs: c.queryTimeoutMs,
-      maxCells: c.taskMaxCells,
-      heapMb: c.workerHeapMb,
-      native: kernel.kernel === 'native',
-      ...(opts.sandboxWorker ? { filename: opts.sandboxWorker } : {}),
-    }, kernel.kernel)
+    const executor: Executor = new SandboxPool(
+      store,
+      {
+        workers: c.workers,
+        queueMax: c.queueMax,
+        timeoutMs: c.queryTimeoutMs,
+        maxCells: c.taskMaxCells,
+        heapMb: c.workerHeapMb,
+        native: kernel.kernel === 'native',
+        ...(opts.sandboxWorker ? { filename: opts.sandboxWorker } : {}),
+      },
+      kernel.kernel,
+    )
     app.decorate('columnStore', store)
     app.decorate('executor', executor)
     app.decorate('signingKey', signingKey)
@@ -61,7 +67,13 @@ export default fp(
     signer.unref()
     const custodian = await custodianFor(c)
     app.decorate('custodian', custodian)
-    const queries = new QueryEngine({ db: app.db, executor, signer: signingKey, custodian, limits: { maxCells: c.taskMaxCells, heMaxWork: c.heMaxWork, maxReleaseValues: c.maxReleaseValues } })
+    const queries = new QueryEngine({
+      db: app.db,
+      executor,
+      signer: signingKey,
+      custodian,
+      limits: { maxCells: c.taskMaxCells, heMaxWork: c.heMaxWork, maxReleaseValues: c.maxReleaseValues },
+    })
     app.decorate('queries', queries)
     app.addHook('onClose', async () => {
       clearInterval(signer)

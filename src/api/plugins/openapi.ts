@@ -32,7 +32,9 @@ export default fp(
             'Privacy-preserving compute sandbox: aggregate queries over differentially private and homomorphically encrypted columns. Errors are application/problem+json with a stable `code` (see docs/errors.md).',
         },
         components: {
-          securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <API key>' } },
+          securitySchemes: {
+            apiKey: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <API key>' },
+          },
         },
         security: [{ apiKey: [] }],
       },

@@ -47,9 +47,13 @@ export function idleGuard(ms: number): Transform {
       // Data waiting on our side: the reader is slow, not the client.
       if (guard.readableLength > 0 || guard.writableLength > 0) return arm()
       guard.destroy(
-        new VeilboxError('VEILBOX_ERR_REQUEST_TIMEOUT', `the request body stopped arriving for ${ms} ms (VEILBOX_BODY_IDLE_TIMEOUT_MS); the request was ended and nothing was stored`, {
-          idleMs: ms,
-        }),
+        new VeilboxError(
+          'VEILBOX_ERR_REQUEST_TIMEOUT',
+          `the request body stopped arriving for ${ms} ms (VEILBOX_BODY_IDLE_TIMEOUT_MS); the request was ended and nothing was stored`,
+          {
+            idleMs: ms,
+          },
+        ),
       )
     }, ms)
   }

@@ -11,7 +11,12 @@ import { problems } from '../schemas.js'
 
 const recordSchema = z
   .object({
-    id: z.string().optional().describe('opaque random id (receipts name their release record by it); records written before ids existed have none'),
+    id: z
+      .string()
+      .optional()
+      .describe(
+        'opaque random id (receipts name their release record by it); records written before ids existed have none',
+      ),
     seq: z.number().int(),
     time: z.string(),
     actor: z.object({ principal: z.string(), role: z.string() }),
@@ -32,7 +37,13 @@ const recordSchema = z
 const head = z.object({ seq: z.number().int(), hash: z.string() })
 
 const signedHead = z
-  .object({ seq: z.number().int(), hash: z.string(), signedAt: z.string(), keyId: z.string(), signature: z.string().describe('Ed25519 over the canonical JSON of {seq, hash, signedAt, keyId}, base64') })
+  .object({
+    seq: z.number().int(),
+    hash: z.string(),
+    signedAt: z.string(),
+    keyId: z.string(),
+    signature: z.string().describe('Ed25519 over the canonical JSON of {seq, hash, signedAt, keyId}, base64'),
+  })
   .meta({ id: 'SignedHead' })
 
 export default async function auditRoutes(app: FastifyInstance) {
@@ -48,13 +59,19 @@ export default async function auditRoutes(app: FastifyInstance) {
         querystring: z.strictObject({
           dataset: identifierSchema.optional(),
           actor: z.string().min(1).max(128).optional(),
-          action: z.string().regex(/^[a-z]+(\.[a-z]+)*$/, 'an action such as query.release, or a prefix such as query').optional(),
+          action: z
+            .string()
+            .regex(/^[a-z]+(\.[a-z]+)*$/, 'an action such as query.release, or a prefix such as query')
+            .optional(),
           from: z.iso.datetime({ offset: true }).optional(),
           to: z.iso.datetime({ offset: true }).optional(),
           after: z.coerce.number().int().min(0).optional(),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
         }),
-        response: { 200: z.object({ records: z.array(recordSchema), next: z.number().int().nullable() }), ...problems(400, 401, 403) },
+        response: {
+          200: z.object({ records: z.array(recordSchema), next: z.number().int().nullable() }),
+          ...problems(400, 401, 403),
+        },
       },
     },
     async (request) => {
@@ -80,9 +97,15 @@ export default async function auditRoutes(app: FastifyInstance) {
     {
       config: { roles: ['operator'] },
       schema: {
-        summary: 'Verify the audit chain: hash links, signed heads, and every ledger and stored answer against its charges in the chain',
+        summary:
+          'Verify the audit chain: hash links, signed heads, and every ledger and stored answer against its charges in the chain',
         tags: ['audit'],
-        querystring: z.strictObject({ head: z.string().regex(/^[0-9a-f]{64}$/, 'a 64-hex record hash').optional() }),
+        querystring: z.strictObject({
+          head: z
+            .string()
+            .regex(/^[0-9a-f]{64}$/, 'a 64-hex record hash')
+            .optional(),
+        }),
         response: {
           200: z.object({
             ok: z.boolean(),
@@ -90,7 +113,11 @@ export default async function auditRoutes(app: FastifyInstance) {
             head: head.nullable(),
             badSeq: z.number().int().optional(),
             problem: z.string().optional(),
-            signedHeads: z.object({ count: z.number().int(), lastSigned: z.number().int().nullable(), unsignedTail: z.number().int() }),
+            signedHeads: z.object({
+              count: z.number().int(),
+              lastSigned: z.number().int().nullable(),
+              unsignedTail: z.number().int(),
+            }),
             ledgers: z.object({
               ok: z.boolean(),
               grants: z.number().int(),
@@ -104,7 +131,10 @@ export default async function auditRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const check = await verifyAudit(app.db, app.signingKey.publicKey, { ...(request.query.head ? { expectedHead: request.query.head } : {}), signIntervalMs: app.config.auditSignIntervalMs })
+      const check = await verifyAudit(app.db, app.signingKey.publicKey, {
+        ...(request.query.head ? { expectedHead: request.query.head } : {}),
+        signIntervalMs: app.config.auditSignIntervalMs,
+      })
       const c = check.chain
       return {
         ok: check.ok,
@@ -114,7 +144,11 @@ export default async function auditRoutes(app: FastifyInstance) {
         ...(!c.ok ? { badSeq: c.badSeq } : !check.heads.ok ? { badSeq: check.heads.badSeq } : {}),
         ...(check.problem === undefined ? {} : { problem: check.problem }),
         signedHeads: check.heads.ok
-          ? { count: check.heads.signedHeads, lastSigned: check.heads.lastSigned, unsignedTail: check.heads.unsignedTail }
+          ? {
+              count: check.heads.signedHeads,
+              lastSigned: check.heads.lastSigned,
+              unsignedTail: check.heads.unsignedTail,
+            }
           : { count: check.heads.signedHeads, lastSigned: null, unsignedTail: 0 },
         ledgers: { ...check.ledgers, problems: [...check.ledgers.problems] },
       }
@@ -126,7 +160,8 @@ export default async function auditRoutes(app: FastifyInstance) {
     {
       config: { roles: ['operator'] },
       schema: {
-        summary: "The chain's head, signed now with the service's key: publish it elsewhere, and verify later with ?head=",
+        summary:
+          "The chain's head, signed now with the service's key: publish it elsewhere, and verify later with ?head=",
         tags: ['audit'],
         response: { 200: signedHead.nullable(), ...problems(401, 403) },
       },
@@ -139,9 +174,10 @@ export default async function auditRoutes(app: FastifyInstance) {
     {
       config: { roles: ['operator'] },
       schema: {
-        summary: "Check a receipt against the chain: its signature, the release record it names and that record's receipt digest, and the whole chain",
+        summary:
+          "Check a receipt against the chain: its signature, the release record it names and that record's receipt digest, and the whole chain",
         description:
-          'Receipts name their release record by an opaque id, never by a position in the chain. The record carries the sha256 of the receipt\'s signed fields, so this check (or an auditor with a copy of the chain) proves the answer was released and charged.',
+          "Receipts name their release record by an opaque id, never by a position in the chain. The record carries the sha256 of the receipt's signed fields, so this check (or an auditor with a copy of the chain) proves the answer was released and charged.",
         tags: ['audit'],
         body: z.strictObject({ receipt: receiptSchema }),
         response: {
@@ -162,7 +198,13 @@ export default async function auditRoutes(app: FastifyInstance) {
       const found = RECORD_ID.test(receipt.auditRecord) ? await findAuditRecord(app.db, receipt.auditRecord) : null
       const inChain = checkReceiptInChain(receipt, found)
       const chain = await verifyChain(app.db)
-      const problem = !sig.ok ? sig.problem : !inChain.ok ? inChain.problem : !chain.ok ? `the chain does not verify: ${chain.problem} (record ${chain.badSeq})` : undefined
+      const problem = !sig.ok
+        ? sig.problem
+        : !inChain.ok
+          ? inChain.problem
+          : !chain.ok
+            ? `the chain does not verify: ${chain.problem} (record ${chain.badSeq})`
+            : undefined
       return {
         ok: problem === undefined,
         signature: sig.ok,
@@ -183,13 +225,27 @@ export default async function auditRoutes(app: FastifyInstance) {
         security: [],
         response: {
           200: z.object({
-            keys: z.array(z.object({ keyId: z.string(), algorithm: z.literal('Ed25519'), publicKey: z.string().describe('SubjectPublicKeyInfo, PEM'), createdAt: z.string() })),
+            keys: z.array(
+              z.object({
+                keyId: z.string(),
+                algorithm: z.literal('Ed25519'),
+                publicKey: z.string().describe('SubjectPublicKeyInfo, PEM'),
+                createdAt: z.string(),
+              }),
+            ),
           }),
         },
       },
     },
     async () => ({
-      keys: [{ keyId: app.signingKey.keyId, algorithm: 'Ed25519' as const, publicKey: app.signingKey.publicKeyPem, createdAt: app.signingKey.createdAt }],
+      keys: [
+        {
+          keyId: app.signingKey.keyId,
+          algorithm: 'Ed25519' as const,
+          publicKey: app.signingKey.publicKeyPem,
+          createdAt: app.signingKey.createdAt,
+        },
+      ],
     }),
   )
 }

@@ -58,12 +58,21 @@ export default async function budgetRoutes(app: FastifyInstance) {
     async (request) => {
       const p = principalOf(request)
       // An analyst without a grant on the dataset gets what an unknown id gets: its budget is not theirs to watch.
-      if (p.role === 'analyst' ? !await holdsGrant(app, p, request.params.id) : await findDataset(app.db, request.params.id) === null) throw datasetNotFound(request.params.id)
+      if (
+        p.role === 'analyst'
+          ? !(await holdsGrant(app, p, request.params.id))
+          : (await findDataset(app.db, request.params.id)) === null
+      )
+        throw datasetNotFound(request.params.id)
       const ledger = await findDatasetBudget(app.db, request.params.id)
       if (!ledger) {
-        throw new VeilboxError('VEILBOX_ERR_BUDGET_NOT_SET', `dataset ${request.params.id} has no privacy budget yet; set one with PUT /v1/datasets/${request.params.id}/budget`, {
-          dataset: request.params.id,
-        })
+        throw new VeilboxError(
+          'VEILBOX_ERR_BUDGET_NOT_SET',
+          `dataset ${request.params.id} has no privacy budget yet; set one with PUT /v1/datasets/${request.params.id}/budget`,
+          {
+            dataset: request.params.id,
+          },
+        )
       }
       return { dataset: request.params.id, ...budgetView(ledger) }
     },

@@ -3,7 +3,15 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { VeilboxError } from '../../errors/index.js'
 import { identifierSchema, registrationSpecSchema, type DatasetSpec } from '../../schema.js'
-import { createDataset, getDataset, listDatasets, listVersions, setListed, versionOpening, type DatasetRecord } from '../../store/datasets.js'
+import {
+  createDataset,
+  getDataset,
+  listDatasets,
+  listVersions,
+  setListed,
+  versionOpening,
+  type DatasetRecord,
+} from '../../store/datasets.js'
 import { COMMITMENT_ALGORITHM } from '../../store/fingerprint.js'
 import { canSee, heldDatasets, visibleDataset } from '../visibility.js'
 import { findHeKeys } from '../../engine/he/material.js'
@@ -13,7 +21,11 @@ import heRoutes, { columnAggregates } from './he.js'
 import { datasetViewSchema, problems } from '../schemas.js'
 
 /** What the catalog shows of a dataset: its declared metadata, never a row value. Content hashes and row counts are for operators. */
-export async function datasetView(app: FastifyInstance, record: DatasetRecord, operator: boolean): Promise<z.infer<typeof datasetViewSchema>> {
+export async function datasetView(
+  app: FastifyInstance,
+  record: DatasetRecord,
+  operator: boolean,
+): Promise<z.infer<typeof datasetViewSchema>> {
   const s = record.spec
   const hasHe = s.columns.some((c) => c.protection === 'he')
   const keys = hasHe ? await findHeKeys(app.db, s.id) : null
@@ -68,7 +80,10 @@ function specFrom(request: FastifyRequest): DatasetSpec {
   const invalid = request.validationError
   if (invalid) {
     const validation = (invalid as { validation?: { instancePath: string; message?: string }[] }).validation ?? []
-    const errors = validation.map((v) => ({ path: fieldPath(v.instancePath) || '(body)', message: v.message ?? 'invalid' }))
+    const errors = validation.map((v) => ({
+      path: fieldPath(v.instancePath) || '(body)',
+      message: v.message ?? 'invalid',
+    }))
     throw new VeilboxError(
       'VEILBOX_ERR_DATASET_INVALID_SCHEMA',
       errors.map((e) => `${e.path}: ${e.message}`).join('; ') || invalid.message,
@@ -114,7 +129,8 @@ export default async function datasetRoutes(app: FastifyInstance) {
       const p = principalOf(request)
       const held = p.role === 'analyst' ? await heldDatasets(app, p) : undefined
       const datasets = []
-      for (const d of await listDatasets(app.db)) if (await canSee(app, p, d, held)) datasets.push(await datasetView(app, d, p.role === 'operator'))
+      for (const d of await listDatasets(app.db))
+        if (await canSee(app, p, d, held)) datasets.push(await datasetView(app, d, p.role === 'operator'))
       return { datasets }
     },
   )
@@ -141,14 +157,15 @@ export default async function datasetRoutes(app: FastifyInstance) {
     {
       config: { roles: ['operator'] },
       schema: {
-        summary: 'List a dataset in every analyst\'s catalog, or show it only to analysts holding a grant on it',
+        summary: "List a dataset in every analyst's catalog, or show it only to analysts holding a grant on it",
         tags: ['datasets'],
         params: z.object({ id: identifierSchema }),
         body: z.strictObject({ listed: z.boolean() }),
         response: { 200: datasetViewSchema, ...problems(400, 401, 403, 404) },
       },
     },
-    async (request) => datasetView(app, await setListed(app.db, request.params.id, request.body.listed, actorOf(request)), true),
+    async (request) =>
+      datasetView(app, await setListed(app.db, request.params.id, request.body.listed, actorOf(request)), true),
   )
 
   r.get(
@@ -161,7 +178,14 @@ export default async function datasetRoutes(app: FastifyInstance) {
         tags: ['datasets'],
         params: z.object({ id: identifierSchema, version: z.coerce.number().int().min(1) }),
         response: {
-          200: z.object({ dataset: z.string(), version: z.number().int(), algorithm: z.string(), sha256: z.string(), salt: z.string(), commitment: z.string() }),
+          200: z.object({
+            dataset: z.string(),
+            version: z.number().int(),
+            algorithm: z.string(),
+            sha256: z.string(),
+            salt: z.string(),
+            commitment: z.string(),
+          }),
           ...problems(400, 401, 403, 404),
         },
       },

@@ -14,8 +14,10 @@ import { ledgerViewSchema, principalNameSchema, problems } from '../schemas.js'
 export const grantViewSchema = z
   .object({
     id: z.string(),
-    analyst: z.string().describe('the analyst\'s name when the grant was made'),
-    analystId: z.string().describe('the analyst principal the grant belongs to; a name revoked and issued again is another principal'),
+    analyst: z.string().describe("the analyst's name when the grant was made"),
+    analystId: z
+      .string()
+      .describe('the analyst principal the grant belongs to; a name revoked and issued again is another principal'),
     dataset: z.string(),
     purpose: z.string(),
     columns: z.array(z.string()).nullable().describe('null: every column'),
@@ -76,19 +78,29 @@ export default async function grantRoutes(app: FastifyInstance) {
       const b = request.body
       const { spec } = await getDataset(app.db, b.dataset)
       if (Date.parse(b.expiresAt) <= Date.now()) {
-        throw new VeilboxError('VEILBOX_ERR_POLICY_BAD_GRANT', `expiresAt ${b.expiresAt} is not in the future`, { field: 'expiresAt' })
+        throw new VeilboxError('VEILBOX_ERR_POLICY_BAD_GRANT', `expiresAt ${b.expiresAt} is not in the future`, {
+          field: 'expiresAt',
+        })
       }
       const known = new Set(spec.columns.map((c) => c.name))
       for (const c of b.columns ?? []) {
         if (!known.has(c)) {
-          throw new VeilboxError('VEILBOX_ERR_POLICY_BAD_GRANT', `dataset ${b.dataset} has no column ${c} (it has: ${[...known].join(', ')})`, { field: 'columns', column: c })
+          throw new VeilboxError(
+            'VEILBOX_ERR_POLICY_BAD_GRANT',
+            `dataset ${b.dataset} has no column ${c} (it has: ${[...known].join(', ')})`,
+            { field: 'columns', column: c },
+          )
         }
       }
       // Totals round down (a charge rounds up): the grant never allows more than was asked for.
       const epsilonMicro = Number(toMicroTotal(b.epsilon))
       const deltaFemto = deltaTotalToFemto(b.delta)
       if (epsilonMicro === 0) {
-        throw new VeilboxError('VEILBOX_ERR_POLICY_BAD_GRANT', `epsilon ${b.epsilon} is below one micro-unit (0.000001), the smallest budget a grant can hold`, { field: 'epsilon' })
+        throw new VeilboxError(
+          'VEILBOX_ERR_POLICY_BAD_GRANT',
+          `epsilon ${b.epsilon} is below one micro-unit (0.000001), the smallest budget a grant can hold`,
+          { field: 'epsilon' },
+        )
       }
       const grant = await createGrant(
         app.db,
@@ -123,7 +135,12 @@ export default async function grantRoutes(app: FastifyInstance) {
     async (request) => {
       const p = principalOf(request)
       // An analyst sees the grants of their principal, never those made for an earlier holder of their name.
-      const who = p.role === 'operator' ? (request.query.analyst === undefined ? {} : { analyst: request.query.analyst }) : { analystId: p.id }
+      const who =
+        p.role === 'operator'
+          ? request.query.analyst === undefined
+            ? {}
+            : { analyst: request.query.analyst }
+          : { analystId: p.id }
       const grants = await listGrants(app.db, {
         ...who,
         ...(request.query.dataset === undefined ? {} : { dataset: request.query.dataset }),
@@ -147,7 +164,9 @@ export default async function grantRoutes(app: FastifyInstance) {
       const p = principalOf(request)
       const grant = await getGrant(app.db, request.params.id)
       if (p.role !== 'operator' && grant.analystId !== p.id) {
-        throw new VeilboxError('VEILBOX_ERR_POLICY_NOT_YOUR_GRANT', `grant ${grant.id} was made for another analyst`, { grant: grant.id })
+        throw new VeilboxError('VEILBOX_ERR_POLICY_NOT_YOUR_GRANT', `grant ${grant.id} was made for another analyst`, {
+          grant: grant.id,
+        })
       }
       return grantView(grant)
     },

@@ -35,7 +35,10 @@ export function columnAggregates(col: ColumnSpec, profile: HeProfile | null): st
 const contextView = z.object({
   scheme: z.enum(['bfv', 'ckks']),
   polyModulusDegree: z.number().int(),
-  coeffModulusBits: z.number().int().describe('total bits of the coefficient modulus (at most 109/218/438/881 for 128-bit security)'),
+  coeffModulusBits: z
+    .number()
+    .int()
+    .describe('total bits of the coefficient modulus (at most 109/218/438/881 for 128-bit security)'),
   plainModulusBits: z.number().int().optional(),
   scaleBits: z.number().int().optional(),
   security: z.literal('tc128'),
@@ -67,10 +70,22 @@ const heViewSchema = z
   })
   .meta({ id: 'HeProfile', description: 'The public HE parameters of a dataset: no key material' })
 
-function heView(dataset: string, columns: readonly ColumnSpec[], record: HeKeysRecord | null): z.infer<typeof heViewSchema> {
+function heView(
+  dataset: string,
+  columns: readonly ColumnSpec[],
+  record: HeKeysRecord | null,
+): z.infer<typeof heViewSchema> {
   const he = columns.filter((c) => c.protection === 'he')
   if (record === null) {
-    return { dataset, keys: false, columns: he.map((c) => ({ name: c.name, type: c.type as 'integer' | 'number', aggregates: columnAggregates(c, null) })) }
+    return {
+      dataset,
+      keys: false,
+      columns: he.map((c) => ({
+        name: c.name,
+        type: c.type as 'integer' | 'number',
+        aggregates: columnAggregates(c, null),
+      })),
+    }
   }
   const p = record.profile
   return {
@@ -126,10 +141,18 @@ export default async function heRoutes(app: FastifyInstance) {
     async (request, reply) => {
       const { spec } = await getDataset(app.db, request.params.id)
       if (!spec.columns.some((c) => c.protection === 'he')) {
-        throw new VeilboxError('VEILBOX_ERR_HE_UNSUPPORTED_COLUMN', `dataset ${spec.id} has no encrypted (he) column; there is nothing to make HE keys for`, { dataset: spec.id })
+        throw new VeilboxError(
+          'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN',
+          `dataset ${spec.id} has no encrypted (he) column; there is nothing to make HE keys for`,
+          { dataset: spec.id },
+        )
       }
-      if (await findHeKeys(app.db, spec.id) !== null) {
-        throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_KEYS_EXIST', `dataset ${spec.id} has HE keys already; they are never replaced, because its ciphertexts depend on them`, { dataset: spec.id })
+      if ((await findHeKeys(app.db, spec.id)) !== null) {
+        throw new VeilboxError(
+          'VEILBOX_ERR_CUSTODIAN_KEYS_EXIST',
+          `dataset ${spec.id} has HE keys already; they are never replaced, because its ciphertexts depend on them`,
+          { dataset: spec.id },
+        )
       }
       let imported = false
       try {
@@ -139,7 +162,13 @@ export default async function heRoutes(app: FastifyInstance) {
         imported = true
       }
       const material = await app.custodian.publicMaterial(spec.id)
-      const record = await storeHeKeys(app.db, spec, material, actorOf(request), imported ? 'he.keys.import' : 'he.keys.create')
+      const record = await storeHeKeys(
+        app.db,
+        spec,
+        material,
+        actorOf(request),
+        imported ? 'he.keys.import' : 'he.keys.create',
+      )
       return reply.code(201).send({ ...heView(spec.id, spec.columns, record), ...(imported ? { imported } : {}) })
     },
   )
@@ -149,7 +178,8 @@ export default async function heRoutes(app: FastifyInstance) {
     {
       config: { roles: 'any' },
       schema: {
-        summary: "The dataset's HE parameters: schemes, ring degree, moduli sizes, row capacity, per column what it supports",
+        summary:
+          "The dataset's HE parameters: schemes, ring degree, moduli sizes, row capacity, per column what it supports",
         tags: ['he'],
         params,
         response: { 200: heViewSchema, ...problems(401, 404) },

@@ -14,7 +14,12 @@ export default async function healthRoutes(app: FastifyInstance) {
           200: z.object({
             status: z.literal('ok'),
             version: z.string(),
-            db: z.object({ ok: z.boolean(), backend: z.enum(['sqlite', 'postgres']), schemaVersion: z.number().int(), journalMode: z.string().optional() }),
+            db: z.object({
+              ok: z.boolean(),
+              backend: z.enum(['sqlite', 'postgres']),
+              schemaVersion: z.number().int(),
+              journalMode: z.string().optional(),
+            }),
             kernel: z.object({
               kernel: z.enum(['native', 'ts']),
               reason: z.string().nullable(),

@@ -15,11 +15,17 @@ export default async function keyRoutes(app: FastifyInstance) {
       schema: {
         summary: 'Create an API key for a new principal (the key is shown once)',
         description:
-          'Each key belongs to a principal with a stable id. A name whose key was revoked may be issued again, but that makes a new principal: it inherits none of the old one\'s grants, answers or rate-limit bucket. To replace the key of the same principal, rotate it.',
+          "Each key belongs to a principal with a stable id. A name whose key was revoked may be issued again, but that makes a new principal: it inherits none of the old one's grants, answers or rate-limit bucket. To replace the key of the same principal, rotate it.",
         tags: ['keys'],
         body: z.strictObject({ role: roleSchema, name: principalNameSchema }),
         response: {
-          201: z.object({ key: z.string(), keyId: z.string(), principalId: z.string(), name: z.string(), role: roleSchema }),
+          201: z.object({
+            key: z.string(),
+            keyId: z.string(),
+            principalId: z.string(),
+            name: z.string(),
+            role: roleSchema,
+          }),
           ...problems(400, 401, 403, 409),
         },
       },
@@ -53,7 +59,13 @@ export default async function keyRoutes(app: FastifyInstance) {
         tags: ['keys'],
         params: z.object({ name: principalNameSchema }),
         response: {
-          201: z.object({ key: z.string(), keyId: z.string(), principalId: z.string(), name: z.string(), role: roleSchema }),
+          201: z.object({
+            key: z.string(),
+            keyId: z.string(),
+            principalId: z.string(),
+            name: z.string(),
+            role: roleSchema,
+          }),
           ...problems(401, 403, 404),
         },
       },

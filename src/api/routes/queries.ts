@@ -13,10 +13,15 @@ const queryBody = z
     query: queryJsonSchema.optional().describe('the same query as a JSON tree, instead of sql'),
     grant: z.string().min(1).max(64).describe('the grant the query runs in'),
     epsilon: z.number().finite().gt(0).max(1_000_000).describe('the privacy budget of this answer'),
-    delta: z.number().gt(0).lt(1).optional().describe('gaussian only; defaults to the grant\'s delta'),
+    delta: z.number().gt(0).lt(1).optional().describe("gaussian only; defaults to the grant's delta"),
     mechanism: z.enum(['laplace', 'gaussian']).optional().describe('default laplace'),
     confidence: z.number().gt(0).lt(1).optional().describe('level of the intervals, default 0.95'),
-    weights: z.array(z.number().finite().gt(0)).min(1).max(64).optional().describe('how the epsilon is split across the aggregates; default evenly'),
+    weights: z
+      .array(z.number().finite().gt(0))
+      .min(1)
+      .max(64)
+      .optional()
+      .describe('how the epsilon is split across the aggregates; default evenly'),
     version: z.number().int().min(1).optional().describe('dataset version; default the latest'),
   })
   .meta({ id: 'QueryRequest' })
@@ -39,12 +44,18 @@ export const receiptSchema = z
     queryId: z.string(),
     dataset: z.string(),
     version: z.number().int(),
-    datasetCommitment: z.string().describe("the version's salted commitment (HMAC-SHA256 of its content hash under a secret per-version salt); the operator can open it to an auditor"),
+    datasetCommitment: z
+      .string()
+      .describe(
+        "the version's salted commitment (HMAC-SHA256 of its content hash under a secret per-version salt); the operator can open it to an auditor",
+      ),
     queryHash: z.string(),
     resultHash: z.string(),
     privacy: z.looseObject({ mechanism: z.string(), epsilon: z.number(), delta: z.number() }),
     time: z.string(),
-    auditRecord: z.string().describe('opaque id of the release record in the audit chain, which carries this receipt\'s digest'),
+    auditRecord: z
+      .string()
+      .describe("opaque id of the release record in the audit chain, which carries this receipt's digest"),
     keyId: z.string(),
     signature: z.string(),
   })
@@ -97,7 +108,11 @@ const previewSchema = z
       perAggregate: z.array(perAggregate),
     }),
     charge: z.object({ grant: chargeView, dataset: chargeView }),
-    budget: z.object({ remaining, remainingAfter: remaining, dataset: z.object({ remaining, remainingAfter: remaining }) }),
+    budget: z.object({
+      remaining,
+      remainingAfter: remaining,
+      dataset: z.object({ remaining, remainingAfter: remaining }),
+    }),
     affordable: z.boolean(),
     refusal: z.object({ code: z.string(), detail: z.string(), scope: z.string() }).optional(),
   })
@@ -135,13 +150,15 @@ export default async function queryRoutes(app: FastifyInstance) {
     {
       config: { roles: ['analyst'] },
       schema: {
-        summary: 'Price a query: what it would charge, its expected error, the budget after; spends and computes nothing',
+        summary:
+          'Price a query: what it would charge, its expected error, the budget after; spends and computes nothing',
         tags: ['queries'],
         body: queryBody,
         response: { 200: previewSchema, ...problems(400, 401, 403, 404, 409) },
       },
     },
-    async (req) => app.queries.preview(principalOf(req), request(req.body)) as unknown as z.output<typeof previewSchema>,
+    async (req) =>
+      app.queries.preview(principalOf(req), request(req.body)) as unknown as z.output<typeof previewSchema>,
   )
 
   r.get(
@@ -155,7 +172,15 @@ export default async function queryRoutes(app: FastifyInstance) {
         response: {
           200: z.object({
             answers: z.array(
-              z.object({ queryId: z.string(), grant: z.string(), dataset: z.string(), version: z.number(), queryHash: z.string(), epsilon: z.number(), createdAt: z.string() }),
+              z.object({
+                queryId: z.string(),
+                grant: z.string(),
+                dataset: z.string(),
+                version: z.number(),
+                queryHash: z.string(),
+                epsilon: z.number(),
+                createdAt: z.string(),
+              }),
             ),
           }),
           ...problems(400, 401, 403),
@@ -175,7 +200,9 @@ export default async function queryRoutes(app: FastifyInstance) {
       schema: {
         summary: 'A released answer again, free',
         tags: ['queries'],
-        params: z.object({ queryId: z.string().regex(/^q_[0-9a-f]{24}$/, 'a query id looks like q_ followed by 24 hex digits') }),
+        params: z.object({
+          queryId: z.string().regex(/^q_[0-9a-f]{24}$/, 'a query id looks like q_ followed by 24 hex digits'),
+        }),
         response: { 200: answerSchema, ...problems(400, 401, 403, 404) },
       },
     },

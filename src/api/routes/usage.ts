@@ -24,7 +24,11 @@ export default async function usageRoutes(app: FastifyInstance) {
         response: {
           200: z.object({
             analyst: z.string(),
-            grants: z.array(grantViewSchema.extend({ queries: z.object({ released: z.number().int(), cached: z.number().int(), refused: z.number().int() }) })),
+            grants: z.array(
+              grantViewSchema.extend({
+                queries: z.object({ released: z.number().int(), cached: z.number().int(), refused: z.number().int() }),
+              }),
+            ),
             queries: z.object({ released: z.number().int(), cached: z.number().int(), refused: z.number().int() }),
           }),
           ...problems(401, 403),
@@ -34,7 +38,10 @@ export default async function usageRoutes(app: FastifyInstance) {
     async (request) => {
       const p = principalOf(request)
       const grants = await listGrants(app.db, { analystId: p.id })
-      const counts = await grantQueryCounts(app.db, grants.map((g) => g.id))
+      const counts = await grantQueryCounts(
+        app.db,
+        grants.map((g) => g.id),
+      )
       const total = { released: 0, cached: 0, refused: 0 }
       const views = grants.map((g) => {
         const c = counts.get(g.id)!
@@ -47,22 +54,34 @@ export default async function usageRoutes(app: FastifyInstance) {
     },
   )
 
-  const entry = z.object({ queries: z.number().int(), epsilon: z.number().describe('charged to the grant'), datasetEpsilon: z.number().describe('charged to the dataset') })
+  const entry = z.object({
+    queries: z.number().int(),
+    epsilon: z.number().describe('charged to the grant'),
+    datasetEpsilon: z.number().describe('charged to the dataset'),
+  })
 
   r.get(
     '/v1/datasets/:id/usage',
     {
       config: { roles: ['operator'] },
       schema: {
-        summary: "Spend on a dataset per grant and per purpose, by day, from the audit chain",
+        summary: 'Spend on a dataset per grant and per purpose, by day, from the audit chain',
         tags: ['usage'],
         params: z.object({ id: identifierSchema }),
         response: {
           200: z.object({
             dataset: z.string(),
-            byGrant: z.array(entry.extend({ grant: z.string().nullable(), analyst: z.string().nullable(), purpose: z.string().nullable() })),
+            byGrant: z.array(
+              entry.extend({
+                grant: z.string().nullable(),
+                analyst: z.string().nullable(),
+                purpose: z.string().nullable(),
+              }),
+            ),
             byPurpose: z.array(entry.extend({ purpose: z.string().nullable() })),
-            timeline: z.array(entry.extend({ day: z.string(), grant: z.string().nullable(), purpose: z.string().nullable() })),
+            timeline: z.array(
+              entry.extend({ day: z.string(), grant: z.string().nullable(), purpose: z.string().nullable() }),
+            ),
           }),
           ...problems(401, 403, 404),
         },
@@ -95,8 +114,20 @@ export default async function usageRoutes(app: FastifyInstance) {
           epsilon: micro(e.e),
           datasetEpsilon: micro(e.d),
         })),
-        byPurpose: sum((r) => String(r.purpose)).map((e) => ({ purpose: e.sample.purpose, queries: e.queries, epsilon: micro(e.e), datasetEpsilon: micro(e.d) })),
-        timeline: rows.map((r) => ({ day: r.day, grant: r.grant, purpose: r.purpose, queries: r.queries, epsilon: micro(r.epsilonMicro), datasetEpsilon: micro(r.datasetEpsilonMicro) })),
+        byPurpose: sum((r) => String(r.purpose)).map((e) => ({
+          purpose: e.sample.purpose,
+          queries: e.queries,
+          epsilon: micro(e.e),
+          datasetEpsilon: micro(e.d),
+        })),
+        timeline: rows.map((r) => ({
+          day: r.day,
+          grant: r.grant,
+          purpose: r.purpose,
+          queries: r.queries,
+          epsilon: micro(r.epsilonMicro),
+          datasetEpsilon: micro(r.datasetEpsilonMicro),
+        })),
       }
     },
   )

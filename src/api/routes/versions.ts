@@ -18,7 +18,12 @@ function byteLimit(limit: number): Transform {
     transform(chunk: Buffer, _enc, done) {
       seen += chunk.length
       if (seen > limit) {
-        done(new VeilboxError('VEILBOX_ERR_REQUEST_TOO_LARGE', `the upload is larger than ${limit} bytes (VEILBOX_UPLOAD_MAX_MB); nothing was stored`))
+        done(
+          new VeilboxError(
+            'VEILBOX_ERR_REQUEST_TOO_LARGE',
+            `the upload is larger than ${limit} bytes (VEILBOX_UPLOAD_MAX_MB); nothing was stored`,
+          ),
+        )
       } else {
         done(null, chunk)
       }
@@ -31,7 +36,9 @@ function byteLimit(limit: number): Transform {
  * bodies reach a handler, as streams that are never held whole in memory.
  */
 export default async function versionRoutes(app: FastifyInstance) {
-  app.addContentTypeParser([...INGEST_FORMATS, ENCRYPTED_CONTENT_TYPE], (_request, payload, done) => done(null, payload))
+  app.addContentTypeParser([...INGEST_FORMATS, ENCRYPTED_CONTENT_TYPE], (_request, payload, done) =>
+    done(null, payload),
+  )
 
   app.withTypeProvider<ZodTypeProvider>().post(
     '/v1/datasets/:id/versions',
@@ -47,18 +54,33 @@ export default async function versionRoutes(app: FastifyInstance) {
         requestBodyDoc: {
           content: {
             'text/csv': { schema: { type: 'string', description: 'CSV with a header row naming every column once' } },
-            'application/x-ndjson': { schema: { type: 'string', description: 'one JSON object per line, every column present' } },
-            [ENCRYPTED_CONTENT_TYPE]: { schema: { type: 'string', description: 'veilbox encrypt output: header, plain rows, he ciphertexts, end line (docs/he.md)' } },
+            'application/x-ndjson': {
+              schema: { type: 'string', description: 'one JSON object per line, every column present' },
+            },
+            [ENCRYPTED_CONTENT_TYPE]: {
+              schema: {
+                type: 'string',
+                description: 'veilbox encrypt output: header, plain rows, he ciphertexts, end line (docs/he.md)',
+              },
+            },
           },
         },
         response: {
-          201: z.object({ version: z.number().int(), rows: z.number().int(), sha256: z.string().regex(/^[0-9a-f]{64}$/), commitment: z.string().regex(/^[0-9a-f]{64}$/) }),
+          201: z.object({
+            version: z.number().int(),
+            rows: z.number().int(),
+            sha256: z.string().regex(/^[0-9a-f]{64}$/),
+            commitment: z.string().regex(/^[0-9a-f]{64}$/),
+          }),
           ...problems(400, 401, 403, 404, 413, 415),
         },
       },
     },
     async (request, reply) => {
-      const format = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() as IngestFormat
+      const format = String(request.headers['content-type'] ?? '')
+        .split(';')[0]!
+        .trim()
+        .toLowerCase() as IngestFormat
       const encrypted = (format as string) === ENCRYPTED_CONTENT_TYPE
       if (!INGEST_FORMATS.includes(format) && !encrypted) {
         throw new VeilboxError(
@@ -73,7 +95,9 @@ export default async function versionRoutes(app: FastifyInstance) {
       pipeline(request.body as Readable, body, () => {})
       const actor = actorOf(request)
       const limits = { maxLineBytes: app.config.ingestMaxLineBytes, maxFieldChars: app.config.ingestMaxFieldChars }
-      const result = encrypted ? await ingestEncrypted(app.db, request.params.id, body, actor, limits) : await ingest(app.db, request.params.id, format, body, actor, limits)
+      const result = encrypted
+        ? await ingestEncrypted(app.db, request.params.id, body, actor, limits)
+        : await ingest(app.db, request.params.id, format, body, actor, limits)
       return reply.code(201).send(result)
     },
   )

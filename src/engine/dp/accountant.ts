@@ -90,7 +90,11 @@ export class MicroBudget {
     this.name = name
     this.totalMicro = toMicroOrZero(total, `${name} total`)
     if (spentMicro < 0n || spentMicro > this.totalMicro) {
-      throw invalid(`${name} spent`, `between 0 and the total ${microToNumber(this.totalMicro)}`, microToNumber(spentMicro))
+      throw invalid(
+        `${name} spent`,
+        `between 0 and the total ${microToNumber(this.totalMicro)}`,
+        microToNumber(spentMicro),
+      )
     }
     this.spent = spentMicro
   }
@@ -184,7 +188,8 @@ function minimiseOverAlpha(f: (a: number) => number, minLog = -20, maxLog = 40):
 }
 
 function checkRho(rho: number): number {
-  if (typeof rho !== 'number' || !Number.isFinite(rho) || !(rho > 0)) throw invalid('rho', 'a finite number greater than 0', rho)
+  if (typeof rho !== 'number' || !Number.isFinite(rho) || !(rho > 0))
+    throw invalid('rho', 'a finite number greater than 0', rho)
   return rho
 }
 
@@ -193,9 +198,7 @@ export function zcdpToEpsilon(rho: number, delta: number): number {
   checkRho(rho)
   openUnit('delta', delta)
   const logInvDelta = -Math.log(delta)
-  const eps = minimiseOverAlpha(
-    (a) => a * rho + (logInvDelta + (a - 1) * Math.log1p(-1 / a) - Math.log(a)) / (a - 1),
-  )
+  const eps = minimiseOverAlpha((a) => a * rho + (logInvDelta + (a - 1) * Math.log1p(-1 / a) - Math.log(a)) / (a - 1))
   return Math.max(0, eps) * (1 + MARGIN) + MARGIN * 1e-6
 }
 
@@ -297,7 +300,11 @@ export function splitMicro(totalMicro: bigint, shares: number | readonly number[
   }
   const zero = parts.findIndex((p) => p === 0n)
   if (zero >= 0) {
-    throw invalid(`weights[${zero}]`, 'large enough for a share of at least one micro-unit', (shares as readonly number[])[zero])
+    throw invalid(
+      `weights[${zero}]`,
+      'large enough for a share of at least one micro-unit',
+      (shares as readonly number[])[zero],
+    )
   }
   return parts
 }

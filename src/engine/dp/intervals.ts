@@ -122,9 +122,7 @@ export function discreteGaussianHalfWidth(sigma2: Rational | number, alpha: numb
 /** log E[e^(lambda Z)] for discrete Laplace of scale b, 0 <= lambda < 1/b. */
 function laplaceLogMgf(b: number, lambda: number): number {
   const inv = 1 / b
-  return (
-    2 * Math.log(-Math.expm1(-inv)) - Math.log(-Math.expm1(lambda - inv)) - Math.log(-Math.expm1(-lambda - inv))
-  )
+  return 2 * Math.log(-Math.expm1(-inv)) - Math.log(-Math.expm1(lambda - inv)) - Math.log(-Math.expm1(-lambda - inv))
 }
 
 /**
@@ -207,12 +205,7 @@ export interface ExactInterval {
  * lies in [lower, upper] whatever the noise, so the result is clipped to that
  * and is the whole range when the denominator's interval reaches 0.
  */
-export function ratioInterval(
-  num: ExactInterval,
-  den: ExactInterval,
-  lower: Rational,
-  upper: Rational,
-): ExactInterval {
+export function ratioInterval(num: ExactInterval, den: ExactInterval, lower: Rational, upper: Rational): ExactInterval {
   if (!den.lo.isPositive()) return { lo: lower, hi: upper }
   const corners = [num.lo.div(den.lo), num.lo.div(den.hi), num.hi.div(den.lo), num.hi.div(den.hi)]
   let lo = corners[0]!

@@ -122,8 +122,10 @@ export interface GridChoice {
  * square) and the declared input exponent.
  */
 export function chooseGrid(log2Scale: number, options: MechanismOptions): GridChoice {
-  const inputExp = options.inputExp === undefined ? undefined : integerIn('inputExp', options.inputExp, MIN_EXP, MAX_EXP)
-  if (options.integer !== undefined && typeof options.integer !== 'boolean') throw invalid('integer', 'a boolean', options.integer)
+  const inputExp =
+    options.inputExp === undefined ? undefined : integerIn('inputExp', options.inputExp, MIN_EXP, MAX_EXP)
+  if (options.integer !== undefined && typeof options.integer !== 'boolean')
+    throw invalid('integer', 'a boolean', options.integer)
   const coordinates = options.coordinates === undefined ? 1 : positiveInteger('coordinates', options.coordinates)
   let knownExp = inputExp
   if (options.integer) knownExp = Math.max(knownExp ?? 0, 0)
@@ -143,7 +145,10 @@ export function toExact(x: ExactInput): ExactValue {
   }
   if (typeof x === 'bigint') return { units: x, exp: 0 }
   if (typeof x !== 'object' || x === null || typeof x.units !== 'bigint' || !Number.isSafeInteger(x.exp)) {
-    throw new VeilboxError('VEILBOX_ERR_INTERNAL', 'an exact value must be a finite number, a bigint or { units: bigint, exp: integer }')
+    throw new VeilboxError(
+      'VEILBOX_ERR_INTERNAL',
+      'an exact value must be a finite number, a bigint or { units: bigint, exp: integer }',
+    )
   }
   return x
 }
@@ -157,7 +162,9 @@ export function toGridSteps(x: ExactValue, k: number): bigint {
 
 export function releasedOf(units: bigint, exp: number): Released {
   const value =
-    units >= -(1n << 53n) && units <= 1n << 53n ? scaleByPow2(Number(units), exp) : Rational.dyadic(units, exp).toNumber()
+    units >= -(1n << 53n) && units <= 1n << 53n
+      ? scaleByPow2(Number(units), exp)
+      : Rational.dyadic(units, exp).toNumber()
   return Object.freeze({ units, exp, value })
 }
 

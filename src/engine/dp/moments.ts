@@ -54,7 +54,13 @@ function midpoint(iv: ExactInterval): Rational {
 }
 
 /** AVG = noisy SUM / noisy COUNT, clipped to the bounds and to its interval. */
-export function releaseMean(sum: NoisyMoment, count: NoisyMoment, lower: number, upper: number, confidence: number): DerivedValue {
+export function releaseMean(
+  sum: NoisyMoment,
+  count: NoisyMoment,
+  lower: number,
+  upper: number,
+  confidence: number,
+): DerivedValue {
   openUnit('confidence', confidence)
   const b = bounds(lower, upper)
   const part = 1 - (1 - confidence) / 2
@@ -77,7 +83,10 @@ export function releaseVariance(
   confidence: number,
 ): DerivedValue {
   const { value, interval } = varianceExact(sumSquares, sum, count, lower, upper, confidence)
-  return Object.freeze({ value: value.toNumber(), interval: Object.freeze({ ...toNumberInterval(interval), confidence }) })
+  return Object.freeze({
+    value: value.toNumber(),
+    interval: Object.freeze({ ...toNumberInterval(interval), confidence }),
+  })
 }
 
 /** STDDEV: the square root of the variance estimate and of its interval's ends. */

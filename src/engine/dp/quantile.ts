@@ -84,14 +84,21 @@ export function makeHistogramQuantile(options: HistogramQuantileOptions): Histog
   // coarser, each of the (at most min(m, bins * groups)) cells a unit touches
   // can gain a rounding step, which `coordinates` accounts for.
   const groups = options.groups === undefined ? 1 : positiveInteger('groups', options.groups)
-  const common = { integer: true, inputExp: 0, coordinates: Math.min(m, bins * groups), ...(options.rng ? { rng: options.rng } : {}) }
+  const common = {
+    integer: true,
+    inputExp: 0,
+    coordinates: Math.min(m, bins * groups),
+    ...(options.rng ? { rng: options.rng } : {}),
+  }
   const mechanism =
     options.epsilon !== undefined
       ? makeLaplace({ sensitivity: m, epsilon: options.epsilon, ...common })
       : makeGaussian({ sensitivity: m, rho: options.rho!, ...common })
   const k = mechanism.gridExp
   const lo = Rational.fromNumber(lower)
-  const width = Rational.fromNumber(upper).sub(lo).div(Rational.of(BigInt(bins)))
+  const width = Rational.fromNumber(upper)
+    .sub(lo)
+    .div(Rational.of(BigInt(bins)))
   const edge = (j: number): Rational => lo.add(width.mul(Rational.of(BigInt(j))))
   const bounds = new Map<number, bigint>()
 

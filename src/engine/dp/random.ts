@@ -83,7 +83,8 @@ export class Rng {
    * (the largest multiple of m that fits), then s mod m is exactly uniform.
    */
   uniformSmall(m: number): number {
-    if (!(m >= 1 && m <= SMALL && Number.isInteger(m))) throw new RangeError(`uniformSmall needs an integer in [1, 2^48], got ${m}`)
+    if (!(m >= 1 && m <= SMALL && Number.isInteger(m)))
+      throw new RangeError(`uniformSmall needs an integer in [1, 2^48], got ${m}`)
     if (m === 1) return 0
     const nbytes = (bitLengthSmall(m) + 7) >> 3
     const range = 2 ** (8 * nbytes)

@@ -349,7 +349,7 @@ export function nextDown(x: number): number {
 export function sqrtUp(r: Rational, bits = 32): Rational {
   if (r.num < 0n) throw new RangeError('sqrt of a negative rational')
   // sqrt(n/d) * 2^b = sqrt(n * d * 4^b) / d
-  const scaled = r.num * r.den << BigInt(2 * bits)
+  const scaled = (r.num * r.den) << BigInt(2 * bits)
   let root = isqrt(scaled)
   if (root * root < scaled) root += 1n
   // root / (d * 2^b) >= sqrt(r); widen the denominator to a power of two.

@@ -101,10 +101,16 @@ export function histogramSensitivity(maxRowsPerUnit: number): { l1: Rational; l2
  * m c when g = m (all rows in one group), sqrt(m) c only when g = 1.
  * Returned as an exact rational upper bound of the square root.
  */
-export function groupedL2Sensitivity(opts: { maxRowsPerUnit: number; maxRowsPerGroup?: number; perRow: Amount }): Rational {
+export function groupedL2Sensitivity(opts: {
+  maxRowsPerUnit: number
+  maxRowsPerGroup?: number
+  perRow: Amount
+}): Rational {
   const m = BigInt(positiveInteger('maxRowsPerUnit', opts.maxRowsPerUnit))
   const g = BigInt(
-    opts.maxRowsPerGroup === undefined ? Number(m) : positiveInteger('maxRowsPerGroup', opts.maxRowsPerGroup, Number(m)),
+    opts.maxRowsPerGroup === undefined
+      ? Number(m)
+      : positiveInteger('maxRowsPerGroup', opts.maxRowsPerGroup, Number(m)),
   )
   const c = positive('perRow', opts.perRow, 'exact')
   const r = m % g

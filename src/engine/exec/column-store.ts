@@ -8,7 +8,14 @@ import type { Sql } from '../../store/sql.js'
 import { getDataset, getVersion } from '../../store/datasets.js'
 import { loadWorkerMaterial, type HeWorkerMaterial } from '../he/material.js'
 import { uploadEncryption } from '../../store/he.js'
-import { ciphertextBytes, ciphertextList, chunkList, columnDictionaries, readChunk, readCiphertext } from '../../store/chunks.js'
+import {
+  ciphertextBytes,
+  ciphertextList,
+  chunkList,
+  columnDictionaries,
+  readChunk,
+  readCiphertext,
+} from '../../store/chunks.js'
 import { bytesPerValue, CHUNK_ROWS, decodeChunk, type Encoding } from '../../store/encoding.js'
 
 /**
@@ -88,7 +95,12 @@ type MaterialOf = (dataset: string) => Promise<HeWorkerMaterial>
  * tests. The service loads with loadVersionAsync, which gives the event loop
  * a turn between chunks.
  */
-export async function loadVersion(db: Sql, dataset: string, version: number, material: MaterialOf = (d) => loadWorkerMaterial(db, d)): Promise<LoadedVersion> {
+export async function loadVersion(
+  db: Sql,
+  dataset: string,
+  version: number,
+  material: MaterialOf = (d) => loadWorkerMaterial(db, d),
+): Promise<LoadedVersion> {
   const steps = loadSteps(db, dataset, version, material)
   for (;;) {
     const r = await steps.next()
@@ -105,7 +117,12 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * mask) other requests run; each step reads the store with a statement of
  * its own, so nothing holds a connection across a turn.
  */
-export async function loadVersionAsync(db: Sql, dataset: string, version: number, material: MaterialOf = (d) => loadWorkerMaterial(db, d)): Promise<LoadedVersion> {
+export async function loadVersionAsync(
+  db: Sql,
+  dataset: string,
+  version: number,
+  material: MaterialOf = (d) => loadWorkerMaterial(db, d),
+): Promise<LoadedVersion> {
   const steps = loadSteps(db, dataset, version, material)
   for (;;) {
     const r = await steps.next()
@@ -117,7 +134,12 @@ export async function loadVersionAsync(db: Sql, dataset: string, version: number
 /** Rows of the keep mask computed per step. */
 const KEEP_STEP = 1 << 18
 
-async function* loadSteps(db: Sql, dataset: string, version: number, material: MaterialOf): AsyncGenerator<void, LoadedVersion> {
+async function* loadSteps(
+  db: Sql,
+  dataset: string,
+  version: number,
+  material: MaterialOf,
+): AsyncGenerator<void, LoadedVersion> {
   const { spec } = await getDataset(db, dataset)
   const v = await getVersion(db, dataset, version)
   const rows = v.rows
@@ -139,9 +161,13 @@ async function* loadSteps(db: Sql, dataset: string, version: number, material: M
     // domain sets the code width, an undeclared one is always 32-bit (its size is the number of distinct
     // values, a private fact), and a nullable column always has a null bitmap, all zeros when no row is null.
     // The kernels pick their loops by shape, so a shape taken from the data would show in the running time.
-    const target: Encoding = dictionary === null ? list[0]!.encoding : declaredDomain(col) ? codeEncoding(dictionary.length) : 'u32'
+    const target: Encoding =
+      dictionary === null ? list[0]!.encoding : declaredDomain(col) ? codeEncoding(dictionary.length) : 'u32'
     const values = sharedArray(target, rows)
-    let nulls: Uint8Array | null = col.nullable === true ? new Uint8Array(new SharedArrayBuffer(Math.max(1, Math.ceil(rows / 8))), 0, Math.ceil(rows / 8)) : null
+    let nulls: Uint8Array | null =
+      col.nullable === true
+        ? new Uint8Array(new SharedArrayBuffer(Math.max(1, Math.ceil(rows / 8))), 0, Math.ceil(rows / 8))
+        : null
     for (const { chunk } of list) {
       const c = await readChunk(db, v.uploadId, col.name, chunk)
       const offset = chunk * CHUNK_ROWS
@@ -174,12 +200,21 @@ function encryptedBytes(c: EncryptedColumn): number {
 }
 
 /** The ciphertexts of a version's he columns, read once into shared memory; null for a version without any. */
-async function* loadEncrypted(db: Sql, spec: DatasetSpec, uploadId: number, rows: number, material: MaterialOf): AsyncGenerator<void, LoadedEncrypted | null> {
+async function* loadEncrypted(
+  db: Sql,
+  spec: DatasetSpec,
+  uploadId: number,
+  rows: number,
+  material: MaterialOf,
+): AsyncGenerator<void, LoadedEncrypted | null> {
   const enc = await uploadEncryption(db, uploadId)
   if (enc === null) return null
   const m = await material(spec.id)
   if (m.profileId !== enc.profileId) {
-    throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `this version of ${spec.id} was encrypted under HE profile ${enc.profileId.slice(0, 12)}, not the dataset's ${m.profileId.slice(0, 12)}`)
+    throw new VeilboxError(
+      'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
+      `this version of ${spec.id} was encrypted under HE profile ${enc.profileId.slice(0, 12)}, not the dataset's ${m.profileId.slice(0, 12)}`,
+    )
   }
   const profile = profileFromJson(m.profile)
   const total = await ciphertextBytes(db, uploadId)
@@ -204,7 +239,10 @@ async function* loadEncrypted(db: Sql, spec: DatasetSpec, uploadId: number, rows
     const share = contexts.indexOf(r.context)
     const list = col === undefined || share < 0 ? undefined : (r.kind === 'values' ? col.values : col.squares)?.[share]
     if (list === undefined || r.batch !== list.length) {
-      throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `the stored ciphertexts of ${spec.id} do not match its HE profile (${r.column_name} ${r.kind} batch ${r.batch})`)
+      throw new VeilboxError(
+        'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
+        `the stored ciphertexts of ${spec.id} do not match its HE profile (${r.column_name} ${r.kind} batch ${r.batch})`,
+      )
     }
     const view = new Uint8Array(sab, offset, r.data.byteLength)
     view.set(r.data)
@@ -215,9 +253,19 @@ async function* loadEncrypted(db: Sql, spec: DatasetSpec, uploadId: number, rows
   for (const [name, c] of columns) {
     const batches = Math.ceil(rows / c.batchRows)
     if ([...c.values, ...(c.squares ?? [])].some((l) => l.length !== batches)) {
-      throw new VeilboxError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `the stored ciphertexts of ${spec.id}.${name} lack batches: ${batches} expected per context`)
+      throw new VeilboxError(
+        'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
+        `the stored ciphertexts of ${spec.id}.${name} lack batches: ${batches} expected per context`,
+      )
     }
-    out.set(name, { profileId: profile.id, column: name, rows, batchRows: c.batchRows, values: c.values, squares: c.squares })
+    out.set(name, {
+      profileId: profile.id,
+      column: name,
+      rows,
+      batchRows: c.batchRows,
+      values: c.values,
+      squares: c.squares,
+    })
   }
   return { profileId: profile.id, encryptedBy: enc.encryptedBy, material: m, columns: out }
 }
@@ -345,7 +393,9 @@ export class ColumnStore {
   private evict(): void {
     let total = this.bytes
     if (total <= this.budgetBytes) return
-    const candidates = [...this.entries.entries()].filter(([, e]) => e.pins === 0 && e.loaded !== null).sort(([, a], [, b]) => a.lastUsed - b.lastUsed)
+    const candidates = [...this.entries.entries()]
+      .filter(([, e]) => e.pins === 0 && e.loaded !== null)
+      .sort(([, a], [, b]) => a.lastUsed - b.lastUsed)
     for (const [key, e] of candidates) {
       if (total <= this.budgetBytes) break
       this.entries.delete(key)

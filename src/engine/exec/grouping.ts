@@ -41,7 +41,9 @@ export type CodeColumn = Extract<ColumnArray, { kind: 'code' }>
  */
 export function groupLayout(keys: readonly GroupKeySpec[]): GroupLayout {
   if (!Array.isArray(keys) || keys.length === 0) {
-    throw bad(`groupLayout needs 1 to ${MAX_GROUP_COLUMNS} key columns, got ${Array.isArray(keys) ? 0 : describe(keys)}; an ungrouped aggregate has grouping null`)
+    throw bad(
+      `groupLayout needs 1 to ${MAX_GROUP_COLUMNS} key columns, got ${Array.isArray(keys) ? 0 : describe(keys)}; an ungrouped aggregate has grouping null`,
+    )
   }
   if (keys.length > MAX_GROUP_COLUMNS) {
     throw new VeilboxError(
@@ -79,9 +81,16 @@ export function groupLayout(keys: readonly GroupKeySpec[]): GroupLayout {
  * maximum scan) are `loops` (loops.ts): TypeScript by default, native when the
  * caller passes the loader's `KernelChoice.loops`; the codes are the same.
  */
-export function encodeGroups(layout: GroupLayout, columns: readonly CodeColumn[], rows: number, loops: Loops = tsLoops): Grouping {
+export function encodeGroups(
+  layout: GroupLayout,
+  columns: readonly CodeColumn[],
+  rows: number,
+  loops: Loops = tsLoops,
+): Grouping {
   if (!Array.isArray(columns) || columns.length !== layout.keys.length) {
-    throw bad(`encodeGroups needs ${layout.keys.length} columns for this layout, got ${Array.isArray(columns) ? columns.length : describe(columns)}`)
+    throw bad(
+      `encodeGroups needs ${layout.keys.length} columns for this layout, got ${Array.isArray(columns) ? columns.length : describe(columns)}`,
+    )
   }
   columns.forEach((col, k) => {
     const at = `columns[${k}]`
@@ -91,7 +100,8 @@ export function encodeGroups(layout: GroupLayout, columns: readonly CodeColumn[]
     if (col.dictionary.length !== key.dictionary.length) {
       throw bad(`${at} has ${col.dictionary.length} dictionary entries, the layout declares ${key.dictionary.length}`)
     }
-    if (col.nulls !== null && !key.nullable) throw bad(`${at} has a null bitmap but the layout declares it non-nullable`)
+    if (col.nulls !== null && !key.nullable)
+      throw bad(`${at} has a null bitmap but the layout declares it non-nullable`)
   })
 
   const count = layout.count
@@ -100,7 +110,8 @@ export function encodeGroups(layout: GroupLayout, columns: readonly CodeColumn[]
     checkCodes(only.values, only.dictionary.length, null, rows, 'columns[0]', loops)
     return trusted({ codes: only.values, count })
   }
-  const codes: CodeArray = count <= 256 ? new Uint8Array(rows) : count <= 65536 ? new Uint16Array(rows) : new Uint32Array(rows)
+  const codes: CodeArray =
+    count <= 256 ? new Uint8Array(rows) : count <= 65536 ? new Uint16Array(rows) : new Uint32Array(rows)
   let multiplier = 1
   columns.forEach((col, k) => {
     // codes += multiplier * digit, the digit being the code, or the null digit (= dictionary length) at a null row.
@@ -118,7 +129,14 @@ function trusted(grouping: Grouping): Grouping {
 }
 
 /** Every non-null code must name a dictionary entry; the fast path scans for the maximum. */
-function checkCodes(values: CodeArray, size: number, nulls: Uint8Array | null, rows: number, at: string, loops: Loops): void {
+function checkCodes(
+  values: CodeArray,
+  size: number,
+  nulls: Uint8Array | null,
+  rows: number,
+  at: string,
+  loops: Loops,
+): void {
   if (loops.maxCode(values) < size) return
   // Slow path, taken only on bad data or on garbage under null bits: find a non-null culprit.
   for (let i = 0; i < rows; i++) {

@@ -97,7 +97,11 @@ function scratchOf(ctx: Context): Uint8Array {
   return ctx.scratch
 }
 
-function moments(ctx: Context, m: Extract<Measure, { kind: 'moments' }>, at: string): Extract<MeasureResult, { kind: 'moments' }> {
+function moments(
+  ctx: Context,
+  m: Extract<Measure, { kind: 'moments' }>,
+  at: string,
+): Extract<MeasureResult, { kind: 'moments' }> {
   const { rows, selection, codes, groups } = ctx
   const v = m.column.values
   const nulls = m.column.nulls
@@ -192,14 +196,31 @@ function nanError(at: string): Error {
 
 // The hot loops. Each is monomorphic in its flags; keep them small and alike.
 
-function momentsAll(v: Values, start: number, end: number, lo: number, hi: number, scale: number, acc: Float64Array): void {
+function momentsAll(
+  v: Values,
+  start: number,
+  end: number,
+  lo: number,
+  hi: number,
+  scale: number,
+  acc: Float64Array,
+): void {
   let s = 0
   for (let i = start; i < end; i++) s += Math.floor(Math.min(Math.max(v[i], lo), hi) * scale + 0.5)
   acc[0] = acc[0] + (end - start)
   acc[1] = acc[1] + s
 }
 
-function momentsAllSq(v: Values, start: number, end: number, lo: number, hi: number, scale: number, sqScale: number, acc: Float64Array): void {
+function momentsAllSq(
+  v: Values,
+  start: number,
+  end: number,
+  lo: number,
+  hi: number,
+  scale: number,
+  sqScale: number,
+  acc: Float64Array,
+): void {
   let s = 0
   let ss = 0
   for (let i = start; i < end; i++) {
@@ -214,8 +235,15 @@ function momentsAllSq(v: Values, start: number, end: number, lo: number, hi: num
 
 /** `mask[i - base]` gates row i: base is 0 for the selection, the block start for a scratch mask. */
 function momentsMasked(
-  v: Values, mask: Uint8Array, base: number, start: number, end: number,
-  lo: number, hi: number, scale: number, acc: Float64Array,
+  v: Values,
+  mask: Uint8Array,
+  base: number,
+  start: number,
+  end: number,
+  lo: number,
+  hi: number,
+  scale: number,
+  acc: Float64Array,
 ): void {
   let n = 0
   let s = 0
@@ -230,8 +258,16 @@ function momentsMasked(
 }
 
 function momentsMaskedSq(
-  v: Values, mask: Uint8Array, base: number, start: number, end: number,
-  lo: number, hi: number, scale: number, sqScale: number, acc: Float64Array,
+  v: Values,
+  mask: Uint8Array,
+  base: number,
+  start: number,
+  end: number,
+  lo: number,
+  hi: number,
+  scale: number,
+  sqScale: number,
+  acc: Float64Array,
 ): void {
   let n = 0
   let s = 0
@@ -250,8 +286,15 @@ function momentsMaskedSq(
 }
 
 function groupedAll(
-  v: Values, codes: CodeArray, start: number, end: number,
-  lo: number, hi: number, scale: number, cnt: Float64Array, sum: Float64Array,
+  v: Values,
+  codes: CodeArray,
+  start: number,
+  end: number,
+  lo: number,
+  hi: number,
+  scale: number,
+  cnt: Float64Array,
+  sum: Float64Array,
 ): void {
   for (let i = start; i < end; i++) {
     const g = codes[i]
@@ -261,8 +304,17 @@ function groupedAll(
 }
 
 function groupedAllSq(
-  v: Values, codes: CodeArray, start: number, end: number,
-  lo: number, hi: number, scale: number, sqScale: number, cnt: Float64Array, sum: Float64Array, sq: Float64Array,
+  v: Values,
+  codes: CodeArray,
+  start: number,
+  end: number,
+  lo: number,
+  hi: number,
+  scale: number,
+  sqScale: number,
+  cnt: Float64Array,
+  sum: Float64Array,
+  sq: Float64Array,
 ): void {
   for (let i = start; i < end; i++) {
     const g = codes[i]
@@ -274,8 +326,17 @@ function groupedAllSq(
 }
 
 function groupedMasked(
-  v: Values, mask: Uint8Array, base: number, codes: CodeArray, start: number, end: number,
-  lo: number, hi: number, scale: number, cnt: Float64Array, sum: Float64Array,
+  v: Values,
+  mask: Uint8Array,
+  base: number,
+  codes: CodeArray,
+  start: number,
+  end: number,
+  lo: number,
+  hi: number,
+  scale: number,
+  cnt: Float64Array,
+  sum: Float64Array,
 ): void {
   for (let i = start; i < end; i++) {
     if (mask[i - base] !== 0) {
@@ -287,8 +348,19 @@ function groupedMasked(
 }
 
 function groupedMaskedSq(
-  v: Values, mask: Uint8Array, base: number, codes: CodeArray, start: number, end: number,
-  lo: number, hi: number, scale: number, sqScale: number, cnt: Float64Array, sum: Float64Array, sq: Float64Array,
+  v: Values,
+  mask: Uint8Array,
+  base: number,
+  codes: CodeArray,
+  start: number,
+  end: number,
+  lo: number,
+  hi: number,
+  scale: number,
+  sqScale: number,
+  cnt: Float64Array,
+  sum: Float64Array,
+  sq: Float64Array,
 ): void {
   for (let i = start; i < end; i++) {
     if (mask[i - base] !== 0) {
@@ -332,8 +404,17 @@ function histogram(ctx: Context, m: Extract<Measure, { kind: 'histogram' }>, at:
  * factor is >= 0. Likewise (x - lo) / width <= 1, so only x = hi reaches bins.
  */
 function histMasked(
-  v: Values, mask: Uint8Array, base: number, codes: CodeArray | null, start: number, end: number,
-  lo: number, hi: number, width: number, bins: number, counts: Float64Array,
+  v: Values,
+  mask: Uint8Array,
+  base: number,
+  codes: CodeArray | null,
+  start: number,
+  end: number,
+  lo: number,
+  hi: number,
+  width: number,
+  bins: number,
+  counts: Float64Array,
 ): number {
   const last = bins - 1
   let probe = 0
@@ -349,8 +430,15 @@ function histMasked(
 }
 
 function histAll(
-  v: Values, codes: CodeArray | null, start: number, end: number,
-  lo: number, hi: number, width: number, bins: number, counts: Float64Array,
+  v: Values,
+  codes: CodeArray | null,
+  start: number,
+  end: number,
+  lo: number,
+  hi: number,
+  width: number,
+  bins: number,
+  counts: Float64Array,
 ): number {
   const last = bins - 1
   let probe = 0

@@ -162,13 +162,16 @@ function loadNative(options: Omit<LoadKernelOptions, 'native' | 'env'>): KernelC
   }
   const expected = options.expectedSource === undefined ? checkedOutSourceHash() : options.expectedSource
   if (expected !== null && info.source !== expected) {
-    throw unavailable(`the native addon ${file} was built from other sources (${info.source}) than native/ holds (${expected}); run npm run native:rebuild`)
+    throw unavailable(
+      `the native addon ${file} was built from other sources (${info.source}) than native/ holds (${expected}); run npm run native:rebuild`,
+    )
   }
   const variant = isa ?? info.isa
   const failure = selfCheck(kernel)
   if (failure !== null) throw unavailable(`the native addon ${file} (${variant}) failed its self-check: ${failure}`)
   const loopFailure = selfCheckLoops(loops)
-  if (loopFailure !== null) throw unavailable(`the native addon ${file} (${variant}) failed the self-check of its loops: ${loopFailure}`)
+  if (loopFailure !== null)
+    throw unavailable(`the native addon ${file} (${variant}) failed the self-check of its loops: ${loopFailure}`)
   return Object.freeze({ kernel, loops, binding: file, native: Object.freeze({ ...info, variant }) })
 }
 
@@ -215,7 +218,8 @@ function thrown(fn: () => unknown): string {
 export function resultDifference(a: AggregateResult, b: AggregateResult): string | null {
   const seq = (x: ArrayLike<unknown>, y: ArrayLike<unknown>, at: string): string | null => {
     if (x.length !== y.length) return `${at}: length ${x.length} vs ${y.length}`
-    for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) return `${at}[${i}]: ${String(x[i])} vs ${String(y[i])}`
+    for (let i = 0; i < x.length; i++)
+      if (!Object.is(x[i], y[i])) return `${at}[${i}]: ${String(x[i])} vs ${String(y[i])}`
     return null
   }
   const found = seq(a.count, b.count, 'count')
@@ -230,7 +234,8 @@ export function resultDifference(a: AggregateResult, b: AggregateResult): string
     if (x.kind === 'moments' && y.kind === 'moments') {
       d = seq(x.nonNull, y.nonNull, `${at}.nonNull`) ?? seq(x.sum, y.sum, `${at}.sum`)
       if (d === null && (x.sumSquares === null) !== (y.sumSquares === null)) d = `${at}.sumSquares: presence differs`
-      if (d === null && x.sumSquares !== null && y.sumSquares !== null) d = seq(x.sumSquares, y.sumSquares, `${at}.sumSquares`)
+      if (d === null && x.sumSquares !== null && y.sumSquares !== null)
+        d = seq(x.sumSquares, y.sumSquares, `${at}.sumSquares`)
     } else if (x.kind === 'histogram' && y.kind === 'histogram') {
       d = x.bins === y.bins ? seq(x.counts, y.counts, `${at}.counts`) : `${at}.bins: ${x.bins} vs ${y.bins}`
     } else if (x.kind === 'nonNull' && y.kind === 'nonNull') {
@@ -257,7 +262,18 @@ function selfCheckRequests(): AggregateRequest[] {
   const u32 = new Uint32Array(rows)
   // One unit of the [-10, 10] grid: values at the rounding tie, halves, the bounds, infinities.
   const unit = pow2(quantumFor(-10, 10).exp)
-  const special = [-Infinity, Infinity, -10, 10, 0, -0, 0.49999999999999994 * unit, 2.5 * unit, -0.5 * unit, -1.5 * unit]
+  const special = [
+    -Infinity,
+    Infinity,
+    -10,
+    10,
+    0,
+    -0,
+    0.49999999999999994 * unit,
+    2.5 * unit,
+    -0.5 * unit,
+    -1.5 * unit,
+  ]
   for (let i = 0; i < rows; i++) {
     f64[i] = r() < 0.05 ? special[i % special.length]! : r() * 24 - 12
     big[i] = i % 97 === 0 ? 2145272597.3 : (r() * 2 - 1) * 2 ** 31
@@ -291,14 +307,24 @@ function selfCheckRequests(): AggregateRequest[] {
     { kind: 'histogram', column: i32Col, lower: -(2 ** 31), upper: 2 ** 31, bins: 3 },
     { kind: 'nonNull', column: f64Col },
   ]
-  const groupings: ({ codes: CodeArray; count: number } | null)[] = [null, { codes: u8, count: 7 }, { codes: u16, count: 5000 }, { codes: u32, count: 3 }]
+  const groupings: ({ codes: CodeArray; count: number } | null)[] = [
+    null,
+    { codes: u8, count: 7 },
+    { codes: u16, count: 5000 },
+    { codes: u32, count: 3 },
+  ]
   const out: AggregateRequest[] = []
   for (const grouping of groupings) {
     out.push({ rows, selection, grouping, measures })
     // Every column with nulls: COUNT(*) takes its own pass.
     out.push({ rows, selection: null, grouping, measures: [measures[0]!, measures[6]!] })
   }
-  out.push({ rows: 0, selection: new Uint8Array(0), grouping: null, measures: [moments({ kind: 'f64', values: new Float64Array(0), nulls: null }, 0, 1, true)] })
+  out.push({
+    rows: 0,
+    selection: new Uint8Array(0),
+    grouping: null,
+    measures: [moments({ kind: 'f64', values: new Float64Array(0), nulls: null }, 0, 1, true)],
+  })
   return out
 }
 
@@ -308,6 +334,15 @@ function nanRequest(): AggregateRequest {
     rows: 5,
     selection: Uint8Array.from([1, 1, 1, 0, 1]),
     grouping: { codes: Uint8Array.from([0, 1, 0, 1, 0]), count: 2 },
-    measures: [{ kind: 'moments', column: { kind: 'f64', values, nulls: null }, lower: 0, upper: 10, quantum: quantumFor(0, 10), squares: false }],
+    measures: [
+      {
+        kind: 'moments',
+        column: { kind: 'f64', values, nulls: null },
+        lower: 0,
+        upper: 10,
+        quantum: quantumFor(0, 10),
+        squares: false,
+      },
+    ],
   }
 }

@@ -93,16 +93,25 @@ export function loopCases(input: LoopInputs): LoopCase[] {
       for (const op of COMPARE_OPS) {
         cases.push({
           name: `compare ${kind} ${op} (${input.constants.map(String).join(' ')}), ${store}`,
-          run: (l) => call(output(n * input.constants.length, store), (out) => input.constants.forEach((c, k) => l.compare(values, op, c, out.subarray(k * n), store))),
+          run: (l) =>
+            call(output(n * input.constants.length, store), (out) =>
+              input.constants.forEach((c, k) => l.compare(values, op, c, out.subarray(k * n), store)),
+            ),
         })
       }
       cases.push({
         name: `between ${kind} (${input.ranges.map(([a, b]) => `${a}..${b}`).join(' ')}), ${store}`,
-        run: (l) => call(output(n * input.ranges.length, store), (out) => input.ranges.forEach(([low, high], k) => l.between(values, low, high, out.subarray(k * n), store))),
+        run: (l) =>
+          call(output(n * input.ranges.length, store), (out) =>
+            input.ranges.forEach(([low, high], k) => l.between(values, low, high, out.subarray(k * n), store)),
+          ),
       })
       cases.push({
         name: `in ${kind} (lists of ${sorted.map((x) => x.length).join(' ')} values), ${store}`,
-        run: (l) => call(output(n * sorted.length, store), (out) => sorted.forEach((list, k) => l.in(values, list, out.subarray(k * n), store))),
+        run: (l) =>
+          call(output(n * sorted.length, store), (out) =>
+            sorted.forEach((list, k) => l.in(values, list, out.subarray(k * n), store)),
+          ),
       })
     }
   }
@@ -112,7 +121,10 @@ export function loopCases(input: LoopInputs): LoopCase[] {
     for (const store of STORES) {
       cases.push({
         name: `lookup ${kind} over tables of ${input.tables.map((x) => x.length).join(' ')} entries, ${store}`,
-        run: (l) => call(output(n * input.tables.length, store), (out) => input.tables.forEach((table, k) => l.lookup(codes, table, out.subarray(k * n), store))),
+        run: (l) =>
+          call(output(n * input.tables.length, store), (out) =>
+            input.tables.forEach((table, k) => l.lookup(codes, table, out.subarray(k * n), store)),
+          ),
       })
     }
     cases.push({ name: `maxCode ${kind}`, run: (l) => [l.maxCode(codes)] })
@@ -120,8 +132,14 @@ export function loopCases(input: LoopInputs): LoopCase[] {
   const most = input.nulls.length * 8
   for (const mask of input.masks) {
     const rows = [most, most - 1, most - 7, 1, 0].filter((r) => r >= 0 && r <= mask.length)
-    cases.push({ name: `clearNulls ${mask.length}-byte mask @${mask.byteOffset % 8}`, run: (l) => rows.flatMap((r) => [...call(copy(mask), (m) => l.clearNulls(m, input.nulls, r))]) })
-    cases.push({ name: `markNulls ${mask.length}-byte mask @${mask.byteOffset % 8}`, run: (l) => rows.flatMap((r) => [...call(copy(mask), (m) => l.markNulls(m, input.nulls, r))]) })
+    cases.push({
+      name: `clearNulls ${mask.length}-byte mask @${mask.byteOffset % 8}`,
+      run: (l) => rows.flatMap((r) => [...call(copy(mask), (m) => l.clearNulls(m, input.nulls, r))]),
+    })
+    cases.push({
+      name: `markNulls ${mask.length}-byte mask @${mask.byteOffset % 8}`,
+      run: (l) => rows.flatMap((r) => [...call(copy(mask), (m) => l.markNulls(m, input.nulls, r))]),
+    })
   }
   for (const [a, b] of input.pairs) {
     const at = `${a.length} bytes @${a.byteOffset % 8},${b.byteOffset % 8}`
@@ -201,12 +219,26 @@ function selfCheckLoopCases(): LoopCase[] {
   // Not a multiple of 8 or 32; past one 32-row step, with a tail.
   const rows = 203
   const small = [-2, -1, -0, 0, 1, 2, 3, 2.5]
-  const f64 = Float64Array.from({ length: rows }, (_, i) => (i < SPECIAL_F64.length ? SPECIAL_F64[i]! : r() < 0.3 ? SPECIAL_F64[Math.floor(r() * SPECIAL_F64.length)]! : small[Math.floor(r() * small.length)]!))
+  const f64 = Float64Array.from({ length: rows }, (_, i) =>
+    i < SPECIAL_F64.length
+      ? SPECIAL_F64[i]!
+      : r() < 0.3
+        ? SPECIAL_F64[Math.floor(r() * SPECIAL_F64.length)]!
+        : small[Math.floor(r() * small.length)]!,
+  )
   const i32Special = [2 ** 31 - 1, -(2 ** 31), 0, -1, 1, 2, 3]
-  const i32 = Int32Array.from({ length: rows }, (_, i) => (i < i32Special.length ? i32Special[i]! : r() < 0.2 ? i32Special[Math.floor(r() * i32Special.length)]! : Math.floor(r() * 7) - 3))
+  const i32 = Int32Array.from({ length: rows }, (_, i) =>
+    i < i32Special.length
+      ? i32Special[i]!
+      : r() < 0.2
+        ? i32Special[Math.floor(r() * i32Special.length)]!
+        : Math.floor(r() * 7) - 3,
+  )
   const codes8 = Uint8Array.from({ length: rows }, (_, i) => (i % 17 === 0 ? 255 : Math.floor(r() * 6)))
   const codes16 = Uint16Array.from({ length: rows }, (_, i) => (i % 13 === 0 ? 65535 : Math.floor(r() * 300)))
-  const codes32 = Uint32Array.from({ length: rows }, (_, i) => (i % 11 === 0 ? 4294967295 : i % 7 === 0 ? 70_000 : Math.floor(r() * 5)))
+  const codes32 = Uint32Array.from({ length: rows }, (_, i) =>
+    i % 11 === 0 ? 4294967295 : i % 7 === 0 ? 70_000 : Math.floor(r() * 5),
+  )
   const table = (n: number) => Uint8Array.from({ length: n }, () => (r() < 0.5 ? 1 : 0))
   // Masks with bytes other than 0 and 1, at offsets 0, 5 and 3 (in a SharedArrayBuffer); one padded to a multiple of 8.
   const bytes = Uint8Array.from({ length: rows + 5 }, () => (r() < 0.1 ? 2 + Math.floor(r() * 254) : r() < 0.5 ? 1 : 0))
@@ -228,7 +260,20 @@ function selfCheckLoopCases(): LoopCase[] {
   return loopCases({
     f64,
     i32,
-    constants: [0, -0, 1, -1, 2.5, Infinity, -Infinity, Number.NaN, 2 ** 31 - 1, -(2 ** 31), 2 ** 31 - 0.5, Number.MIN_VALUE],
+    constants: [
+      0,
+      -0,
+      1,
+      -1,
+      2.5,
+      Infinity,
+      -Infinity,
+      Number.NaN,
+      2 ** 31 - 1,
+      -(2 ** 31),
+      2 ** 31 - 0.5,
+      Number.MIN_VALUE,
+    ],
     ranges: [
       [-1, 2],
       [2, -1],
@@ -238,9 +283,27 @@ function selfCheckLoopCases(): LoopCase[] {
       [2.5, Infinity],
       [-(2 ** 31), 2 ** 31 - 1],
     ],
-    lists: [[], [2], [-0, 0, 3], [-2, -1, 0, 1, 2, 3, Infinity, 1e300], [-2, -1, 0, 1, 2, 3, Infinity, 1e300, 2.5], Array.from({ length: 40 }, (_, k) => (k - 20) / 2).concat([Infinity, -Infinity, 2 ** 31 - 1, -(2 ** 31)])],
+    lists: [
+      [],
+      [2],
+      [-0, 0, 3],
+      [-2, -1, 0, 1, 2, 3, Infinity, 1e300],
+      [-2, -1, 0, 1, 2, 3, Infinity, 1e300, 2.5],
+      Array.from({ length: 40 }, (_, k) => (k - 20) / 2).concat([Infinity, -Infinity, 2 ** 31 - 1, -(2 ** 31)]),
+    ],
     codes: [codes8, codes16, codes32, codes8.subarray(1, 8), new Uint8Array(0)],
-    tables: [table(0), table(3), table(256), table(301), big, few(256, 0, [1]), few(256, 1, [0, 2, 255]), few(5, 0, [1, 3]), few(300, 1, [0, 4, 8, 12, 16, 20, 24, 299]), few(65_536, 0, [5, 300, 65_535])],
+    tables: [
+      table(0),
+      table(3),
+      table(256),
+      table(301),
+      big,
+      few(256, 0, [1]),
+      few(256, 1, [0, 2, 255]),
+      few(5, 0, [1, 3]),
+      few(300, 1, [0, 4, 8, 12, 16, 20, 24, 299]),
+      few(65_536, 0, [5, 300, 65_535]),
+    ],
     masks: [a, c, padded],
     pairs: [
       [a, b],

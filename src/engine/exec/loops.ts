@@ -68,7 +68,14 @@ export interface Loops {
    * nullDigit at a row whose bit is set in `nulls`. multiplier and nullDigit
    * are integers in [0, 10^6] and [0, 2^32), so every product is exact.
    */
-  addDigits(codes: CodeArray, values: CodeArray, multiplier: number, assign: boolean, nulls: NullBitmap | null, nullDigit: number): void
+  addDigits(
+    codes: CodeArray,
+    values: CodeArray,
+    multiplier: number,
+    assign: boolean,
+    nulls: NullBitmap | null,
+    nullDigit: number,
+  ): void
 }
 
 /** IN lists up to this length are one pass per value; longer ones binary-search per row. */
@@ -198,7 +205,14 @@ function maxCode(codes: CodeArray): number {
  * subtract them back out exactly: every intermediate is an integer below 2^53
  * in magnitude, hence an exact double.
  */
-function addDigits(codes: CodeArray, values: CodeArray, multiplier: number, assign: boolean, nulls: NullBitmap | null, nullDigit: number): void {
+function addDigits(
+  codes: CodeArray,
+  values: CodeArray,
+  multiplier: number,
+  assign: boolean,
+  nulls: NullBitmap | null,
+  nullDigit: number,
+): void {
   const n = codes.length
   if (assign) {
     for (let i = 0; i < n; i++) codes[i] = multiplier * values[i]

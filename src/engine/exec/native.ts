@@ -71,7 +71,14 @@ export interface NativeKernels {
     outCounts: Float64Array,
   ): number
   /** COUNT(*) per group when nulls is null, else selected non-null rows per group. */
-  counts(rows: number, selection: Selection | null, codes: CodeArray | null, groups: number, nulls: NullBitmap | null, out: Float64Array): number
+  counts(
+    rows: number,
+    selection: Selection | null,
+    codes: CodeArray | null,
+    groups: number,
+    nulls: NullBitmap | null,
+    out: Float64Array,
+  ): number
 }
 
 /** One instruction-set variant of the request-building loops (native/src/masks.h), as loops.ts describes them. */
@@ -87,7 +94,14 @@ export interface NativeLoops {
   orMasks(a: Uint8Array, b: Uint8Array): void
   notMask(dst: Uint8Array, src: Uint8Array): void
   maxCode(codes: CodeArray): number
-  addDigits(codes: CodeArray, values: CodeArray, multiplier: number, assign: boolean, nulls: NullBitmap | null, nullDigit: number): void
+  addDigits(
+    codes: CodeArray,
+    values: CodeArray,
+    multiplier: number,
+    assign: boolean,
+    nulls: NullBitmap | null,
+    nullDigit: number,
+  ): void
 }
 
 /** The addon's exports (native/src/addon.cc): the best variant's kernels and loops, info, and every variant by name. */
@@ -100,10 +114,29 @@ export interface NativeBinding extends NativeKernels, NativeLoops {
 export const NativeStatus = Object.freeze({ OK: 0, NAN_SELECTED: 1, CODE_OUT_OF_RANGE: 2 })
 
 const KERNEL_FUNCTIONS = ['moments', 'histogram', 'counts'] as const
-const LOOP_FUNCTIONS = ['compare', 'between', 'inList', 'lookup', 'clearNulls', 'markNulls', 'andMasks', 'orMasks', 'notMask', 'maxCode', 'addDigits'] as const
+const LOOP_FUNCTIONS = [
+  'compare',
+  'between',
+  'inList',
+  'lookup',
+  'clearNulls',
+  'markNulls',
+  'andMasks',
+  'orMasks',
+  'notMask',
+  'maxCode',
+  'addDigits',
+] as const
 
 /** The addon's numbering of the comparison operators (masks.h, Op). */
-export const NATIVE_OPS: Readonly<Record<CompareOp, number>> = Object.freeze({ '=': 0, '<>': 1, '<': 2, '<=': 3, '>': 4, '>=': 5 })
+export const NATIVE_OPS: Readonly<Record<CompareOp, number>> = Object.freeze({
+  '=': 0,
+  '<>': 1,
+  '<': 2,
+  '<=': 3,
+  '>': 4,
+  '>=': 5,
+})
 
 /** The addon's numbering of the stores of a leaf loop (masks.h, Store). */
 export const NATIVE_STORES: Readonly<Record<Store, number>> = Object.freeze({ set: 0, and: 1, or: 2 })
@@ -153,16 +186,24 @@ export function createNativeLoops(binding: NativeBinding, options: { readonly is
       run(() => k.compare(values, code(NATIVE_OPS, op), c, out, code(NATIVE_STORES, store))),
     between: (values: NumericValues, low: number, high: number, out: Uint8Array, store: Store = 'set') =>
       run(() => k.between(values, low, high, out, code(NATIVE_STORES, store))),
-    in: (values: NumericValues, sorted: Float64Array, out: Uint8Array, store: Store = 'set') => run(() => k.inList(values, sorted, out, code(NATIVE_STORES, store))),
-    lookup: (codes: CodeArray, table: Uint8Array, out: Uint8Array, store: Store = 'set') => run(() => k.lookup(codes, table, out, code(NATIVE_STORES, store))),
+    in: (values: NumericValues, sorted: Float64Array, out: Uint8Array, store: Store = 'set') =>
+      run(() => k.inList(values, sorted, out, code(NATIVE_STORES, store))),
+    lookup: (codes: CodeArray, table: Uint8Array, out: Uint8Array, store: Store = 'set') =>
+      run(() => k.lookup(codes, table, out, code(NATIVE_STORES, store))),
     clearNulls: (mask: Uint8Array, nulls: NullBitmap, rows: number) => run(() => k.clearNulls(mask, nulls, rows)),
     markNulls: (mask: Uint8Array, nulls: NullBitmap, rows: number) => run(() => k.markNulls(mask, nulls, rows)),
     and: (a: Uint8Array, b: Uint8Array) => run(() => k.andMasks(a, b)),
     or: (a: Uint8Array, b: Uint8Array) => run(() => k.orMasks(a, b)),
     not: (dst: Uint8Array, src: Uint8Array) => run(() => k.notMask(dst, src)),
     maxCode: (codes: CodeArray) => run(() => k.maxCode(codes)),
-    addDigits: (codes: CodeArray, values: CodeArray, multiplier: number, assign: boolean, nulls: NullBitmap | null, nullDigit: number) =>
-      run(() => k.addDigits(codes, values, multiplier, assign, nulls, nullDigit)),
+    addDigits: (
+      codes: CodeArray,
+      values: CodeArray,
+      multiplier: number,
+      assign: boolean,
+      nulls: NullBitmap | null,
+      nullDigit: number,
+    ) => run(() => k.addDigits(codes, values, multiplier, assign, nulls, nullDigit)),
   })
 }
 
@@ -204,29 +245,57 @@ export function aggregateNative(binding: NativeKernels, request: AggregateReques
       const { values, nulls } = m.column
       status(
         run(() =>
-          binding.moments(rows, selection, codes, groups, values, nulls, m.lower, m.upper, quantumScale(m.quantum), m.squares, nonNull, sum, sumSquares),
+          binding.moments(
+            rows,
+            selection,
+            codes,
+            groups,
+            values,
+            nulls,
+            m.lower,
+            m.upper,
+            quantumScale(m.quantum),
+            m.squares,
+            nonNull,
+            sum,
+            sumSquares,
+          ),
         ),
         at,
       )
-      results[i] = { kind: 'moments', nonNull, sum: Array.from(sum), sumSquares: sumSquares === null ? null : Array.from(sumSquares) }
+      results[i] = {
+        kind: 'moments',
+        nonNull,
+        sum: Array.from(sum),
+        sumSquares: sumSquares === null ? null : Array.from(sumSquares),
+      }
       // As the TS kernel: a column without nulls counts the selected rows for free.
       if (count === null && nulls === null) count = nonNull.slice()
     } else if (m.kind === 'histogram') {
       const counts = new Float64Array(groups * m.bins)
       const { values, nulls } = m.column
-      status(run(() => binding.histogram(rows, selection, codes, groups, values, nulls, m.lower, m.upper, m.bins, counts)), at)
+      status(
+        run(() => binding.histogram(rows, selection, codes, groups, values, nulls, m.lower, m.upper, m.bins, counts)),
+        at,
+      )
       results[i] = { kind: 'histogram', counts, bins: m.bins }
     } else if (m.column.nulls !== null) {
       const nonNull = new Float64Array(groups)
       const nulls = m.column.nulls
-      status(run(() => binding.counts(rows, selection, codes, groups, nulls, nonNull)), at)
+      status(
+        run(() => binding.counts(rows, selection, codes, groups, nulls, nonNull)),
+        at,
+      )
       results[i] = { kind: 'nonNull', nonNull }
     }
   }
   let total = count
   if (total === null) {
     const out = new Float64Array(groups)
-    status(run(() => binding.counts(rows, selection, codes, groups, null, out)), 'count')
+    status(
+      run(() => binding.counts(rows, selection, codes, groups, null, out)),
+      'count',
+    )
     total = out
   }
   const all = total
@@ -234,7 +303,10 @@ export function aggregateNative(binding: NativeKernels, request: AggregateReques
   return { count: total, measures: out }
 }
 
-const NATIVE_CODES: ReadonlySet<string> = new Set<ErrorCode>(['VEILBOX_ERR_NATIVE_BAD_CALL', 'VEILBOX_ERR_NATIVE_FAILURE'])
+const NATIVE_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  'VEILBOX_ERR_NATIVE_BAD_CALL',
+  'VEILBOX_ERR_NATIVE_FAILURE',
+])
 
 /** Runs one addon call, mapping whatever it throws to a VeilboxError. */
 function run<T>(fn: () => T): T {
@@ -243,7 +315,8 @@ function run<T>(fn: () => T): T {
   } catch (e) {
     const code = (e as { code?: unknown } | null)?.code
     const message = e instanceof Error ? e.message : String(e)
-    const mapped: ErrorCode = typeof code === 'string' && NATIVE_CODES.has(code) ? (code as ErrorCode) : 'VEILBOX_ERR_NATIVE_FAILURE'
+    const mapped: ErrorCode =
+      typeof code === 'string' && NATIVE_CODES.has(code) ? (code as ErrorCode) : 'VEILBOX_ERR_NATIVE_FAILURE'
     throw new VeilboxError(mapped, `native kernel: ${message}`, {}, { cause: e })
   }
 }

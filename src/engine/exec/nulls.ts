@@ -30,7 +30,13 @@ function ones(w: number): number {
  * selection) and not null, else 0. `start` is a multiple of 8; `mask` starts at
  * byte offset 0 of its buffer and has room for end - start rows rounded up to 8.
  */
-export function buildMask(mask: Uint8Array, sel: Selection | null, nulls: NullBitmap, start: number, end: number): void {
+export function buildMask(
+  mask: Uint8Array,
+  sel: Selection | null,
+  nulls: NullBitmap,
+  start: number,
+  end: number,
+): void {
   const groups = (end - start) >> 3
   const m32 = new Uint32Array(mask.buffer, mask.byteOffset, groups * 2)
   const b0 = start >> 3
@@ -54,7 +60,14 @@ export function buildMask(mask: Uint8Array, sel: Selection | null, nulls: NullBi
 }
 
 /** The same, a row at a time: for a selection view that is not word-aligned, and for the last < 8 rows. */
-function bytewise(mask: Uint8Array, sel: Selection | null, nulls: NullBitmap, base: number, from: number, to: number): void {
+function bytewise(
+  mask: Uint8Array,
+  sel: Selection | null,
+  nulls: NullBitmap,
+  base: number,
+  from: number,
+  to: number,
+): void {
   for (let i = from; i < to; i++) {
     const kept = ((nulls[i >> 3] >> (i & 7)) & 1) ^ 1
     mask[i - base] = sel === null ? kept : kept & ((sel[i] + 255) >> 8)

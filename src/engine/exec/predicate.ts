@@ -51,9 +51,20 @@ export type Literal = number | string | boolean
 
 export type Predicate =
   | { readonly kind: 'cmp'; readonly column: ColumnArray; readonly op: CompareOp; readonly value: Literal }
-  | { readonly kind: 'in'; readonly column: ColumnArray; readonly values: readonly Literal[]; readonly negated: boolean }
+  | {
+      readonly kind: 'in'
+      readonly column: ColumnArray
+      readonly values: readonly Literal[]
+      readonly negated: boolean
+    }
   /** low <= x AND x <= high; NOT BETWEEN when negated. low > high matches nothing. */
-  | { readonly kind: 'between'; readonly column: ColumnArray; readonly low: Literal; readonly high: Literal; readonly negated: boolean }
+  | {
+      readonly kind: 'between'
+      readonly column: ColumnArray
+      readonly low: Literal
+      readonly high: Literal
+      readonly negated: boolean
+    }
   | { readonly kind: 'isNull'; readonly column: ColumnArray; readonly negated: boolean }
   /** AND of no operands is TRUE, OR of none is FALSE. */
   | { readonly kind: 'and' | 'or'; readonly operands: readonly Predicate[] }
@@ -163,7 +174,13 @@ class Compiler {
           need,
           p.negated,
           // The list deduplicated (SameValueZero: one zero) and sorted, so strictly increasing.
-          (v, out, store) => this.loops.in(v, Float64Array.from(new Set(values.map((x, i) => this.number(x, `${at}.values[${i}]`, p.column)))).sort(), out, store),
+          (v, out, store) =>
+            this.loops.in(
+              v,
+              Float64Array.from(new Set(values.map((x, i) => this.number(x, `${at}.values[${i}]`, p.column)))).sort(),
+              out,
+              store,
+            ),
           () => {
             const set = new Set(values.map((x, i) => this.text(x, `${at}.values[${i}]`, p.column)))
             return (s: string) => set.has(s)
@@ -178,7 +195,14 @@ class Compiler {
           at,
           need,
           p.negated,
-          (v, out, store) => this.loops.between(v, this.number(p.low, `${at}.low`, p.column), this.number(p.high, `${at}.high`, p.column), out, store),
+          (v, out, store) =>
+            this.loops.between(
+              v,
+              this.number(p.low, `${at}.low`, p.column),
+              this.number(p.high, `${at}.high`, p.column),
+              out,
+              store,
+            ),
           () => {
             const low = this.text(p.low, `${at}.low`, p.column)
             const high = this.text(p.high, `${at}.high`, p.column)
@@ -188,7 +212,9 @@ class Compiler {
         )
       }
       default:
-        throw bad(`${at}.kind must be one of cmp in between isNull and or not, got ${describe((p as { kind: unknown }).kind)}`)
+        throw bad(
+          `${at}.kind must be one of cmp in between isNull and or not, got ${describe((p as { kind: unknown }).kind)}`,
+        )
     }
   }
 
@@ -201,7 +227,10 @@ class Compiler {
     const acc = this.evaluate(operands[0], need, `${at}.operands[0]`, depth + 1)
     // One wanted mask (always so below the root): later operands may fold into it.
     // t of an AND and f of an OR are ANDs of the operands' masks; the other two are ORs.
-    const into: Into | undefined = need.t === need.f ? undefined : { mask: need.t ? acc.t! : acc.f!, store: (kind === 'and') === need.t ? 'and' : 'or' }
+    const into: Into | undefined =
+      need.t === need.f
+        ? undefined
+        : { mask: need.t ? acc.t! : acc.f!, store: (kind === 'and') === need.t ? 'and' : 'or' }
     for (let i = 1; i < operands.length; i++) {
       const r = this.evaluate(operands[i], need, `${at}.operands[${i}]`, depth + 1, into)
       if (r === FOLDED) continue
@@ -236,7 +265,12 @@ class Compiler {
     this.column(column, at)
     const want = negated ? { t: need.f, f: need.t } : need
     const nulls = column.nulls
-    if (into !== undefined && want.t !== want.f && (into.store === 'and' || nulls === null) && (column.kind === 'code' || want.t)) {
+    if (
+      into !== undefined &&
+      want.t !== want.f &&
+      (into.store === 'and' || nulls === null) &&
+      (column.kind === 'code' || want.t)
+    ) {
       if (column.kind === 'code') {
         const { yes, no } = lookupTables(column.values, column.dictionary, text())
         this.loops.lookup(column.values, want.t ? yes : no, into.mask, into.store)
@@ -306,14 +340,16 @@ class Compiler {
   }
 
   private number(value: Literal, at: string, column: ColumnArray): number {
-    if (typeof value !== 'number') throw bad(`${at} must be a number for an ${column.kind} column, got ${describe(value)}`)
+    if (typeof value !== 'number')
+      throw bad(`${at} must be a number for an ${column.kind} column, got ${describe(value)}`)
     if (Number.isNaN(value)) throw bad(`${at} must not be NaN`)
     return value
   }
 
   private text(value: Literal, at: string, column: ColumnArray): string {
     if (typeof value === 'boolean') return value ? 'true' : 'false'
-    if (typeof value !== 'string') throw bad(`${at} must be a string or boolean for a ${column.kind} column, got ${describe(value)}`)
+    if (typeof value !== 'string')
+      throw bad(`${at} must be a string or boolean for a ${column.kind} column, got ${describe(value)}`)
     return value
   }
 }
@@ -340,7 +376,11 @@ function compareText(s: string, op: CompareOp, lit: string): boolean {
  * 32-bit codes): `yes` is 1 where the entry passes, `no` where it fails; codes
  * past the dictionary are 0 in both, so they are UNKNOWN like a null.
  */
-function lookupTables(codes: CodeArray, dictionary: readonly string[], test: (entry: string) => boolean): { yes: Uint8Array; no: Uint8Array } {
+function lookupTables(
+  codes: CodeArray,
+  dictionary: readonly string[],
+  test: (entry: string) => boolean,
+): { yes: Uint8Array; no: Uint8Array } {
   const size = codes instanceof Uint8Array ? 256 : codes instanceof Uint16Array ? 65536 : dictionary.length
   const yes = new Uint8Array(Math.max(size, dictionary.length))
   const no = new Uint8Array(yes.length)

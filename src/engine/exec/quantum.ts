@@ -137,7 +137,9 @@ export function checkQuantum(lower: number, upper: number, quantum: Quantum, whe
   const m = Math.max(Math.abs(lower), Math.abs(upper))
   // m * 2^-exp <= 2^31, compared without risking overflow of 2^(31 + exp).
   if (m * pow2(-exp) > Q_MAX) {
-    throw badArgument(`${where}.quantum.exp ${exp} is too fine for bounds [${lower}, ${upper}]: use quantumFor (exp ${quantumFor(lower, upper).exp}) or coarser`)
+    throw badArgument(
+      `${where}.quantum.exp ${exp} is too fine for bounds [${lower}, ${upper}]: use quantumFor (exp ${quantumFor(lower, upper).exp}) or coarser`,
+    )
   }
 }
 

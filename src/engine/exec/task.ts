@@ -17,9 +17,25 @@ const op = z.enum(['=', '<>', '<', '<=', '>', '>='])
 const name = z.string().min(1).max(128)
 
 export type TaskPredicate =
-  | { readonly kind: 'cmp'; readonly column: string; readonly op: z.infer<typeof op>; readonly value: z.infer<typeof literal> }
-  | { readonly kind: 'in'; readonly column: string; readonly values: readonly z.infer<typeof literal>[]; readonly negated: boolean }
-  | { readonly kind: 'between'; readonly column: string; readonly low: number; readonly high: number; readonly negated: boolean }
+  | {
+      readonly kind: 'cmp'
+      readonly column: string
+      readonly op: z.infer<typeof op>
+      readonly value: z.infer<typeof literal>
+    }
+  | {
+      readonly kind: 'in'
+      readonly column: string
+      readonly values: readonly z.infer<typeof literal>[]
+      readonly negated: boolean
+    }
+  | {
+      readonly kind: 'between'
+      readonly column: string
+      readonly low: number
+      readonly high: number
+      readonly negated: boolean
+    }
   | { readonly kind: 'isNull'; readonly column: string; readonly negated: boolean }
   | { readonly kind: 'and' | 'or'; readonly operands: readonly TaskPredicate[] }
   | { readonly kind: 'not'; readonly operand: TaskPredicate }
@@ -28,7 +44,13 @@ const predicateSchema: z.ZodType<TaskPredicate> = z.lazy(() =>
   z.discriminatedUnion('kind', [
     z.strictObject({ kind: z.literal('cmp'), column: name, op, value: literal }),
     z.strictObject({ kind: z.literal('in'), column: name, values: z.array(literal).max(10_000), negated: z.boolean() }),
-    z.strictObject({ kind: z.literal('between'), column: name, low: z.number().finite(), high: z.number().finite(), negated: z.boolean() }),
+    z.strictObject({
+      kind: z.literal('between'),
+      column: name,
+      low: z.number().finite(),
+      high: z.number().finite(),
+      negated: z.boolean(),
+    }),
     z.strictObject({ kind: z.literal('isNull'), column: name, negated: z.boolean() }),
     z.strictObject({ kind: z.literal('and'), operands: z.array(predicateSchema).max(1024) }),
     z.strictObject({ kind: z.literal('or'), operands: z.array(predicateSchema).max(1024) }),
@@ -88,7 +110,11 @@ export interface TaskColumns {
 
 function column(src: TaskColumns, n: string): ColumnArray {
   const c = src.columns.get(n)
-  if (!c) throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `the task names column "${n}", which the loaded version does not have`)
+  if (!c)
+    throw new VeilboxError(
+      'VEILBOX_ERR_EXEC_BAD_ARGUMENT',
+      `the task names column "${n}", which the loaded version does not have`,
+    )
   return c
 }
 
@@ -119,7 +145,14 @@ function toPredicate(src: TaskColumns, p: TaskPredicate): Predicate {
 function toMeasure(src: TaskColumns, m: TaskMeasure): Measure {
   switch (m.kind) {
     case 'moments':
-      return { kind: 'moments', column: numeric(src, m.column), lower: m.lower, upper: m.upper, quantum: { exp: m.exp }, squares: m.squares }
+      return {
+        kind: 'moments',
+        column: numeric(src, m.column),
+        lower: m.lower,
+        upper: m.upper,
+        quantum: { exp: m.exp },
+        squares: m.squares,
+      }
     case 'nonNull':
       return { kind: 'nonNull', column: column(src, m.column) }
     case 'histogram':
@@ -141,13 +174,16 @@ export function buildAggregateRequest(task: ExecTask, src: TaskColumns, loops: L
   // the running time tell whether some unit owns more than maxRowsPerUnit
   // rows. Which loops run depends on the plan only (docs/privacy-model.md).
   const selection =
-    task.where === null ? new Uint8Array(src.keep) : andMask(compilePredicate(toPredicate(src, task.where), rows, loops), src.keep, loops)
+    task.where === null
+      ? new Uint8Array(src.keep)
+      : andMask(compilePredicate(toPredicate(src, task.where), rows, loops), src.keep, loops)
   let grouping = null
   if (task.groupBy.length > 0) {
     const layout = groupLayout(task.groupBy.map((g) => ({ dictionary: g.dictionary, nullable: g.nullable })))
     const cols = task.groupBy.map((g) => {
       const c = column(src, g.column)
-      if (c.kind !== 'code') throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `group column "${g.column}" is not dictionary-encoded`)
+      if (c.kind !== 'code')
+        throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `group column "${g.column}" is not dictionary-encoded`)
       return c as CodeColumn
     })
     grouping = encodeGroups(layout, cols, rows, loops)

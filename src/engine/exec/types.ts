@@ -128,7 +128,12 @@ export interface AggregateRequest {
 }
 
 export type MeasureResult =
-  | { readonly kind: 'moments'; readonly nonNull: Float64Array; readonly sum: bigint[]; readonly sumSquares: bigint[] | null }
+  | {
+      readonly kind: 'moments'
+      readonly nonNull: Float64Array
+      readonly sum: bigint[]
+      readonly sumSquares: bigint[] | null
+    }
   | { readonly kind: 'nonNull'; readonly nonNull: Float64Array }
   /** counts[group * bins + bin] */
   | { readonly kind: 'histogram'; readonly counts: Float64Array; readonly bins: number }

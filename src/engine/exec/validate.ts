@@ -1,7 +1,14 @@
 import { badArgument as bad, describe } from './errors.js'
 import { tsLoops } from './loops.js'
 import { checkBounds, checkQuantum } from './quantum.js'
-import { MAX_GROUPS, type AggregateRequest, type CodeArray, type ColumnArray, type Grouping, type Measure } from './types.js'
+import {
+  MAX_GROUPS,
+  type AggregateRequest,
+  type CodeArray,
+  type ColumnArray,
+  type Grouping,
+  type Measure,
+} from './types.js'
 
 /**
  * The guard in front of every kernel. It runs in JavaScript before the call, so
@@ -52,7 +59,8 @@ export function validateRequest(request: AggregateRequest, options: ValidateOpti
   }
   const selection = request.selection
   if (selection !== null) {
-    if (!(selection instanceof Uint8Array)) throw bad(`selection must be a Uint8Array or null, got ${describe(selection)}`)
+    if (!(selection instanceof Uint8Array))
+      throw bad(`selection must be a Uint8Array or null, got ${describe(selection)}`)
     if (selection.length !== rows) throw bad(`selection has ${selection.length} bytes, expected rows = ${rows}`)
   }
   const groups = request.grouping === null ? 1 : validateGrouping(request.grouping, rows, options)
@@ -63,9 +71,11 @@ export function validateRequest(request: AggregateRequest, options: ValidateOpti
 }
 
 function validateGrouping(grouping: Grouping, rows: number, options: ValidateOptions): number {
-  if (grouping === null || typeof grouping !== 'object') throw bad(`grouping must be an object or null, got ${describe(grouping)}`)
+  if (grouping === null || typeof grouping !== 'object')
+    throw bad(`grouping must be an object or null, got ${describe(grouping)}`)
   const { codes, count } = grouping
-  if (!isCodeArray(codes)) throw bad(`grouping.codes must be a Uint8Array, Uint16Array or Uint32Array, got ${describe(codes)}`)
+  if (!isCodeArray(codes))
+    throw bad(`grouping.codes must be a Uint8Array, Uint16Array or Uint32Array, got ${describe(codes)}`)
   if (codes.length !== rows) throw bad(`grouping.codes has ${codes.length} elements, expected rows = ${rows}`)
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_GROUPS) {
     throw bad(`grouping.count must be an integer in [1, ${MAX_GROUPS}], got ${String(count)}`)
@@ -85,7 +95,8 @@ function validateMeasure(m: Measure, at: string, rows: number, groups: number): 
     case 'moments':
       validateColumn(m.column, `${at}.column`, rows, true)
       checkBounds(m.lower, m.upper, at)
-      if (m.quantum === null || typeof m.quantum !== 'object') throw bad(`${at}.quantum must be an object, got ${describe(m.quantum)}`)
+      if (m.quantum === null || typeof m.quantum !== 'object')
+        throw bad(`${at}.quantum must be an object, got ${describe(m.quantum)}`)
       checkQuantum(m.lower, m.upper, m.quantum, at)
       if (typeof m.squares !== 'boolean') throw bad(`${at}.squares must be a boolean, got ${describe(m.squares)}`)
       return
@@ -95,16 +106,22 @@ function validateMeasure(m: Measure, at: string, rows: number, groups: number): 
     case 'histogram': {
       validateColumn(m.column, `${at}.column`, rows, true)
       checkBounds(m.lower, m.upper, at)
-      if (!Number.isFinite(m.upper - m.lower)) throw bad(`${at} needs upper - lower to be finite, got [${m.lower}, ${m.upper}]`)
+      if (!Number.isFinite(m.upper - m.lower))
+        throw bad(`${at} needs upper - lower to be finite, got [${m.lower}, ${m.upper}]`)
       const bins = m.bins
-      if (typeof bins !== 'number' || !Number.isInteger(bins) || bins < 1) throw bad(`${at}.bins must be a positive integer, got ${String(bins)}`)
+      if (typeof bins !== 'number' || !Number.isInteger(bins) || bins < 1)
+        throw bad(`${at}.bins must be a positive integer, got ${String(bins)}`)
       if (groups * bins > MAX_HISTOGRAM_CELLS) {
-        throw bad(`${at} needs ${groups} groups x ${bins} bins = ${groups * bins} cells, more than ${MAX_HISTOGRAM_CELLS}`)
+        throw bad(
+          `${at} needs ${groups} groups x ${bins} bins = ${groups * bins} cells, more than ${MAX_HISTOGRAM_CELLS}`,
+        )
       }
       return
     }
     default:
-      throw bad(`${at}.kind must be 'moments', 'nonNull' or 'histogram', got ${describe((m as { kind: unknown }).kind)}`)
+      throw bad(
+        `${at}.kind must be 'moments', 'nonNull' or 'histogram', got ${describe((m as { kind: unknown }).kind)}`,
+      )
   }
 }
 
@@ -112,15 +129,21 @@ export function validateColumn(col: ColumnArray, at: string, rows: number, numer
   if (col === null || typeof col !== 'object') throw bad(`${at} must be a column, got ${describe(col)}`)
   switch (col.kind) {
     case 'f64':
-      if (!(col.values instanceof Float64Array)) throw bad(`${at}.values must be a Float64Array for an f64 column, got ${describe(col.values)}`)
+      if (!(col.values instanceof Float64Array))
+        throw bad(`${at}.values must be a Float64Array for an f64 column, got ${describe(col.values)}`)
       break
     case 'i32':
-      if (!(col.values instanceof Int32Array)) throw bad(`${at}.values must be an Int32Array for an i32 column, got ${describe(col.values)}`)
+      if (!(col.values instanceof Int32Array))
+        throw bad(`${at}.values must be an Int32Array for an i32 column, got ${describe(col.values)}`)
       break
     case 'code':
       if (numeric) throw bad(`${at} must be an f64 or i32 column, got a code column`)
-      if (!isCodeArray(col.values)) throw bad(`${at}.values must be a Uint8Array, Uint16Array or Uint32Array for a code column, got ${describe(col.values)}`)
-      if (!Array.isArray(col.dictionary)) throw bad(`${at}.dictionary must be an array of strings, got ${describe(col.dictionary)}`)
+      if (!isCodeArray(col.values))
+        throw bad(
+          `${at}.values must be a Uint8Array, Uint16Array or Uint32Array for a code column, got ${describe(col.values)}`,
+        )
+      if (!Array.isArray(col.dictionary))
+        throw bad(`${at}.dictionary must be an array of strings, got ${describe(col.dictionary)}`)
       break
     default:
       throw bad(`${at}.kind must be 'f64', 'i32' or 'code', got ${describe((col as { kind: unknown }).kind)}`)
@@ -130,7 +153,8 @@ export function validateColumn(col: ColumnArray, at: string, rows: number, numer
   if (nulls !== null) {
     if (!(nulls instanceof Uint8Array)) throw bad(`${at}.nulls must be a Uint8Array or null, got ${describe(nulls)}`)
     const need = Math.ceil(rows / 8)
-    if (nulls.length < need) throw bad(`${at}.nulls has ${nulls.length} bytes, expected at least ceil(rows / 8) = ${need}`)
+    if (nulls.length < need)
+      throw bad(`${at}.nulls has ${nulls.length} bytes, expected at least ceil(rows / 8) = ${need}`)
   }
 }
 

@@ -8,7 +8,13 @@ import { loadGaloisKeys, loadPublicKey } from './keys.js'
 import { slotCount } from './params.js'
 import { CKKS_MAX_ABS_SUM_BITS, columnPlan, type HeColumnPlan, type HeProfile } from './profile.js'
 import { SealScope } from './scope.js'
-import type { AggregateKind, EncryptedAggregate, EncryptedAggregateResult, EncryptedColumn, PublicMaterial } from './types.js'
+import type {
+  AggregateKind,
+  EncryptedAggregate,
+  EncryptedAggregateResult,
+  EncryptedColumn,
+  PublicMaterial,
+} from './types.js'
 
 /**
  * Encrypted SUM (and sum of squares) per group, on the compute service. It
@@ -77,10 +83,20 @@ export class EvaluationKeys {
       for (let i = 0; i < material.profile.contexts.length; i++) {
         const ctx = await contextFor(material.profile.contexts[i]!)
         const keys = material.contexts[i]
-        if (keys === undefined) throw heError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `public material of dataset ${material.dataset} lacks context ${i}`)
+        if (keys === undefined)
+          throw heError(
+            'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
+            `public material of dataset ${material.dataset} lacks context ${i}`,
+          )
         galois.push(scope.add(loadGaloisKeys(ctx, keys.galoisKeys, keys.galoisSteps)))
         const pk = scope.add(loadPublicKey(ctx, keys.publicKey))
-        encryptors.push(scope.add(sealCall('VEILBOX_ERR_HE_BAD_CIPHERTEXT', 'the public key does not make an encryptor', () => ctx.seal.Encryptor(ctx.context, pk))))
+        encryptors.push(
+          scope.add(
+            sealCall('VEILBOX_ERR_HE_BAD_CIPHERTEXT', 'the public key does not make an encryptor', () =>
+              ctx.seal.Encryptor(ctx.context, pk),
+            ),
+          ),
+        )
       }
       return new EvaluationKeys(material.profile, galois, encryptors, scope)
     } catch (e) {
@@ -142,40 +158,69 @@ export function planEncryptedAggregate(
   squares: boolean,
 ): AggregatePlan {
   if (column.profileId !== profile.id) {
-    throw heError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `column ${column.column} was encrypted under HE profile ${column.profileId.slice(0, 12)}, not the dataset's ${profile.id.slice(0, 12)}; re-encrypt it with the current keys`)
+    throw heError(
+      'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
+      `column ${column.column} was encrypted under HE profile ${column.profileId.slice(0, 12)}, not the dataset's ${profile.id.slice(0, 12)}; re-encrypt it with the current keys`,
+    )
   }
   const plan = columnPlan(profile, column.column)
   const rows = column.rows
-  if (!Number.isSafeInteger(rows) || rows < 1) throw badArgument(`rows must be a positive whole number, got ${String(rows)}`)
+  if (!Number.isSafeInteger(rows) || rows < 1)
+    throw badArgument(`rows must be a positive whole number, got ${String(rows)}`)
   const slots = slotCount(profile.contexts[plan.sumContexts[0]!]!)
-  if (column.batchRows !== slots) throw heError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `column ${column.column} packs ${column.batchRows} rows per ciphertext; its context holds ${slots}`)
+  if (column.batchRows !== slots)
+    throw heError(
+      'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
+      `column ${column.column} packs ${column.batchRows} rows per ciphertext; its context holds ${slots}`,
+    )
   const batches = Math.ceil(rows / slots)
-  const checkStream = (what: string, data: readonly (readonly Uint8Array[])[] | null, contexts: readonly number[]): void => {
+  const checkStream = (
+    what: string,
+    data: readonly (readonly Uint8Array[])[] | null,
+    contexts: readonly number[],
+  ): void => {
     if (data === null || data.length !== contexts.length || data.some((d) => d.length !== batches)) {
-      throw heError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `column ${column.column} needs ${contexts.length} x ${batches} ${what} ciphertexts for ${rows} rows`)
+      throw heError(
+        'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
+        `column ${column.column} needs ${contexts.length} x ${batches} ${what} ciphertexts for ${rows} rows`,
+      )
     }
   }
   checkStream('value', column.values, plan.sumContexts)
   if (squares) {
     if (plan.squareContexts === null) {
-      throw heError('VEILBOX_ERR_HE_UNSUPPORTED_COLUMN', `column ${column.column}: its HE keys were made without variance, so no encrypted squares exist; VAR and STDDEV need keys created with variance`, { column: column.column })
+      throw heError(
+        'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN',
+        `column ${column.column}: its HE keys were made without variance, so no encrypted squares exist; VAR and STDDEV need keys created with variance`,
+        { column: column.column },
+      )
     }
     checkStream('square', column.squares, plan.squareContexts)
   }
   if (selection !== null && (!(selection instanceof Uint8Array) || selection.length !== rows)) {
-    throw badArgument(`the selection must be a Uint8Array of ${rows} bytes, got ${selection instanceof Uint8Array ? selection.length : typeof selection}`)
+    throw badArgument(
+      `the selection must be a Uint8Array of ${rows} bytes, got ${selection instanceof Uint8Array ? selection.length : typeof selection}`,
+    )
   }
   let groups = 1
   if (grouping !== null) {
     groups = grouping.count
-    if (!Number.isSafeInteger(groups) || groups < 1) throw badArgument(`grouping.count must be a positive whole number, got ${String(groups)}`)
+    if (!Number.isSafeInteger(groups) || groups < 1)
+      throw badArgument(`grouping.count must be a positive whole number, got ${String(groups)}`)
     if (groups > MAX_HE_GROUPS) {
-      capacity(`GROUP BY over an encrypted column can have at most ${MAX_HE_GROUPS} groups (each needs its own accumulator and rotate-and-sum), got ${groups}`, { groups })
+      capacity(
+        `GROUP BY over an encrypted column can have at most ${MAX_HE_GROUPS} groups (each needs its own accumulator and rotate-and-sum), got ${groups}`,
+        { groups },
+      )
     }
-    if (grouping.codes.length !== rows) throw badArgument(`group codes must have one entry per row (${rows}), got ${grouping.codes.length}`)
+    if (grouping.codes.length !== rows)
+      throw badArgument(`group codes must have one entry per row (${rows}), got ${grouping.codes.length}`)
   }
   if (rows > profile.maxRows) {
-    capacity(`column ${column.column} holds more rows than its HE parameters were chosen for (at most ${profile.maxRows}: the noise budget and the capacity rule assume it)`, { maxRows: profile.maxRows })
+    capacity(
+      `column ${column.column} holds more rows than its HE parameters were chosen for (at most ${profile.maxRows}: the noise budget and the capacity rule assume it)`,
+      { maxRows: profile.maxRows },
+    )
   }
   // Whether a sum can wrap is judged on public facts only (every row of the
   // column in one group), never on how many rows the selection kept: a
@@ -187,7 +232,8 @@ export function planEncryptedAggregate(
   else {
     for (let r = 0; r < rows; r++) {
       const g = codes === null ? 0 : codes[r]!
-      if (codes !== null && !(g < groups)) throw badArgument(`group code ${g} at row ${r} is not below the group count ${groups}`)
+      if (codes !== null && !(g < groups))
+        throw badArgument(`group code ${g} at row ${r} is not below the group count ${groups}`)
       if (selection === null || selection[r] !== 0) counts[g]!++
     }
   }
@@ -218,7 +264,10 @@ function checkCapacity(profile: HeProfile, plan: HeColumnPlan, rows: number, squ
     const m = Math.max(Math.abs(plan.lower), Math.abs(plan.upper))
     const limit = 2 ** CKKS_MAX_ABS_SUM_BITS
     if (rows * m >= limit || (squares && rows * m * m >= limit)) {
-      capacity(`column ${plan.name}: a CKKS sum over ${rows} rows (the keys' maxRows) could reach 2^${CKKS_MAX_ABS_SUM_BITS}, beyond what its modulus holds`, { column: plan.name, maxRows: rows })
+      capacity(
+        `column ${plan.name}: a CKKS sum over ${rows} rows (the keys' maxRows) could reach 2^${CKKS_MAX_ABS_SUM_BITS}, beyond what its modulus holds`,
+        { column: plan.name, maxRows: rows },
+      )
     }
   }
 }
@@ -245,7 +294,11 @@ export async function aggregateEncrypted(req: EncryptedAggregateRequest): Promis
   // Streams that share a context (SUM and squares when one prime holds both)
   // are processed together, so each group's mask is encoded once per batch.
   const byContext = new Map<number, Stream[]>()
-  const addStream = (kind: AggregateKind, contexts: readonly number[], data: readonly (readonly Uint8Array[])[]): void => {
+  const addStream = (
+    kind: AggregateKind,
+    contexts: readonly number[],
+    data: readonly (readonly Uint8Array[])[],
+  ): void => {
     contexts.forEach((c, share) => {
       const list = byContext.get(c) ?? []
       list.push({ kind, share, data: data[share]! })
@@ -259,7 +312,16 @@ export async function aggregateEncrypted(req: EncryptedAggregateRequest): Promis
   for (const [c, streams] of byContext) {
     const ctx = await contextFor(profile.contexts[c]!)
     const out = sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'encrypted aggregation failed', () =>
-      sumContext(ctx, keys.galoisKeys(c), keys.encryptor(c), streams, column.rows, selection, grouping?.codes ?? null, groups),
+      sumContext(
+        ctx,
+        keys.galoisKeys(c),
+        keys.encryptor(c),
+        streams,
+        column.rows,
+        selection,
+        grouping?.codes ?? null,
+        groups,
+      ),
     )
     streams.forEach((s, i) => results.set(`${s.kind}:${s.share}`, out[i]!))
   }
@@ -330,10 +392,16 @@ function sumContext(
       const start = b * slots
       const end = Math.min(rows, start + slots)
       streams.forEach((s, i) => {
-        sealCall('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `batch ${b} of the ${s.kind === 'sum' ? 'value' : 'square'} column does not load under its context`, () =>
-          loaded[i]!.loadArray(ctx.context, s.data[b]!),
+        sealCall(
+          'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
+          `batch ${b} of the ${s.kind === 'sum' ? 'value' : 'square'} column does not load under its context`,
+          () => loaded[i]!.loadArray(ctx.context, s.data[b]!),
         )
-        if (loaded[i]!.size !== 2) throw heError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `batch ${b} is a ciphertext of size ${loaded[i]!.size}, not a fresh encryption`)
+        if (loaded[i]!.size !== 2)
+          throw heError(
+            'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
+            `batch ${b} is a ciphertext of size ${loaded[i]!.size}, not a fresh encryption`,
+          )
       })
       if (unmasked) {
         streams.forEach((_, i) => accumulate(acc[i]!, 0, loaded[i]!, b === 0))
@@ -346,14 +414,18 @@ function sumContext(
         // Branch-free: every group's mask is built, encoded and multiplied in, for every batch.
         if (bfv) {
           for (let r = start; r < end; r++) {
-            maskU32![r - start] = 1 + ((selection === null ? 1 : (selection[r]! + 255) >> 8) & (codes === null ? 1 : Number(codes[r] === g)))
+            maskU32![r - start] =
+              1 +
+              ((selection === null ? 1 : (selection[r]! + 255) >> 8) & (codes === null ? 1 : Number(codes[r] === g)))
           }
           if (end - start < slots) maskU32!.fill(1, end - start)
           ctx.batchEncoder!.encode(maskU32!, maskPlain)
           ev.plainTransformToNtt(maskPlain, ctx.firstParmsId, maskNtt)
         } else {
           for (let r = start; r < end; r++) {
-            maskF64![r - start] = ((selection === null ? 1 : (selection[r]! + 255) >> 8) & (codes === null ? 1 : Number(codes[r] === g))) - 0.5
+            maskF64![r - start] =
+              ((selection === null ? 1 : (selection[r]! + 255) >> 8) & (codes === null ? 1 : Number(codes[r] === g))) -
+              0.5
           }
           if (end - start < slots) maskF64!.fill(-0.5, end - start)
           ctx.ckksEncoder!.encode(maskF64!, maskScale, maskNtt)

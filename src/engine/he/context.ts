@@ -34,7 +34,12 @@ let sealPromise: Promise<SEALLibrary> | null = null
 export function loadSeal(): Promise<SEALLibrary> {
   sealPromise ??= loadSealModule().catch((e: unknown) => {
     sealPromise = null
-    throw heError('VEILBOX_ERR_HE_SEAL_FAILURE', `node-seal did not load: ${e instanceof Error ? e.message : String(e)}`, {}, e)
+    throw heError(
+      'VEILBOX_ERR_HE_SEAL_FAILURE',
+      `node-seal did not load: ${e instanceof Error ? e.message : String(e)}`,
+      {},
+      e,
+    )
   })
   return sealPromise
 }
@@ -80,7 +85,9 @@ export function contextFor(params: ContextParams): Promise<HeContext> {
 function buildContext(seal: SEALLibrary, params: ContextParams, key: string): HeContext {
   const context = withScope((scope) => {
     const n = params.polyModulusDegree
-    const parms = scope.add(seal.EncryptionParameters(params.scheme === 'bfv' ? seal.SchemeType.bfv : seal.SchemeType.ckks))
+    const parms = scope.add(
+      seal.EncryptionParameters(params.scheme === 'bfv' ? seal.SchemeType.bfv : seal.SchemeType.ckks),
+    )
     const coeff = scope.add(
       sealCall('VEILBOX_ERR_HE_INVALID_PARAMETERS', 'SEAL found no coefficient primes', () =>
         seal.CoeffModulus.Create(n, Int32Array.from(params.coeffModulusBits)),
@@ -138,17 +145,26 @@ function checkContext(seal: SEALLibrary, ctx: Context, params: ContextParams): v
     }
     const bits = data.totalCoeffModulusBitCount
     if (bits > MAX_COEFF_BITS_128[n]) {
-      throw heError('VEILBOX_ERR_HE_INSECURE_PARAMETERS', `SEAL built a ${bits}-bit coefficient modulus at n = ${n}; at most ${MAX_COEFF_BITS_128[n]} is 128-bit secure`)
+      throw heError(
+        'VEILBOX_ERR_HE_INSECURE_PARAMETERS',
+        `SEAL built a ${bits}-bit coefficient modulus at n = ${n}; at most ${MAX_COEFF_BITS_128[n]} is 128-bit secure`,
+      )
     }
     const sealParms = scope.add(data.parms)
     const primes = sealParms.coeffModulus
     const got = Array.from(primes, (p) => p.toString(2).length)
     if (got.join(',') !== params.coeffModulusBits.join(',')) {
-      throw heError('VEILBOX_ERR_HE_INVALID_PARAMETERS', `SEAL built coefficient primes of ${got.join(',')} bits, not ${params.coeffModulusBits.join(',')}`)
+      throw heError(
+        'VEILBOX_ERR_HE_INVALID_PARAMETERS',
+        `SEAL built coefficient primes of ${got.join(',')} bits, not ${params.coeffModulusBits.join(',')}`,
+      )
     }
     if (params.scheme === 'bfv') {
       if (!qualifiers.usingBatching) {
-        throw heError('VEILBOX_ERR_HE_INVALID_PARAMETERS', `SEAL cannot batch with plain modulus ${params.plainModulus} at n = ${n}`)
+        throw heError(
+          'VEILBOX_ERR_HE_INVALID_PARAMETERS',
+          `SEAL cannot batch with plain modulus ${params.plainModulus} at n = ${n}`,
+        )
       }
       const t = scope.add(sealParms.plainModulus).value
       if (t !== params.plainModulus) {

@@ -6,7 +6,14 @@ import { heError, sealCall } from './errors.js'
 import type { KeyStore } from './keystore.js'
 import { chooseProfile, type HeColumnPlan, type HeKeyOptions, type HeProfile } from './profile.js'
 import { SealScope } from './scope.js'
-import type { DecryptRequest, DecryptResponse, DecryptedAggregate, EncryptedAggregate, ExactValue, PublicMaterial } from './types.js'
+import type {
+  DecryptRequest,
+  DecryptResponse,
+  DecryptedAggregate,
+  EncryptedAggregate,
+  ExactValue,
+  PublicMaterial,
+} from './types.js'
 import { crtCombine, toUnits } from './units.js'
 
 /**
@@ -54,7 +61,8 @@ export class LocalCustodian implements Custodian {
   constructor(private readonly keystore: KeyStore) {}
 
   async createKeys(dataset: string, spec: DatasetSpec, options: HeKeyOptions): Promise<HeProfile> {
-    if (spec.id !== dataset) throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `the spec is for dataset ${spec.id}, not ${dataset}`)
+    if (spec.id !== dataset)
+      throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `the spec is for dataset ${spec.id}, not ${dataset}`)
     const profile = chooseProfile(spec, options)
     await this.keystore.create(profile)
     return profile
@@ -67,9 +75,12 @@ export class LocalCustodian implements Custodian {
   async decryptAggregates(request: DecryptRequest): Promise<DecryptResponse> {
     const profile = await this.keystore.profile(request.dataset)
     if (request.profileId !== profile.id) {
-      throw refused(`the aggregates were computed under HE profile ${String(request.profileId).slice(0, 12)}, not dataset ${request.dataset}'s current ${profile.id.slice(0, 12)}`)
+      throw refused(
+        `the aggregates were computed under HE profile ${String(request.profileId).slice(0, 12)}, not dataset ${request.dataset}'s current ${profile.id.slice(0, 12)}`,
+      )
     }
-    if (typeof request.queryId !== 'string' || request.queryId.length === 0) throw refused('a release must name the admitted query it belongs to')
+    if (typeof request.queryId !== 'string' || request.queryId.length === 0)
+      throw refused('a release must name the admitted query it belongs to')
     const aggregates = request.aggregates
     if (!Array.isArray(aggregates) || aggregates.length === 0 || aggregates.length > MAX_AGGREGATES_PER_REQUEST) {
       throw refused(`a release carries 1 to ${MAX_AGGREGATES_PER_REQUEST} aggregates`)
@@ -117,8 +128,13 @@ function checkAggregate(profile: HeProfile, a: EncryptedAggregate): Job {
   if (!Number.isSafeInteger(a.rows) || a.rows < 0 || a.rows > profile.maxRows) {
     throw refused(`an aggregate covers 0 to ${profile.maxRows} rows, got ${String(a.rows)}`)
   }
-  if (!Number.isSafeInteger(a.group) || a.group < 0) throw refused(`group must be a whole number >= 0, got ${String(a.group)}`)
-  if (!Array.isArray(a.ciphertexts) || a.ciphertexts.length !== contexts.length || !a.ciphertexts.every((c) => c instanceof Uint8Array)) {
+  if (!Number.isSafeInteger(a.group) || a.group < 0)
+    throw refused(`group must be a whole number >= 0, got ${String(a.group)}`)
+  if (
+    !Array.isArray(a.ciphertexts) ||
+    a.ciphertexts.length !== contexts.length ||
+    !a.ciphertexts.every((c) => c instanceof Uint8Array)
+  ) {
     throw refused(`a ${a.kind} of column ${a.column} is ${contexts.length} ciphertext(s)`)
   }
   return { a, plan, contexts }
@@ -140,7 +156,8 @@ function decryptOne(job: Job, decryptors: ReadonlyMap<number, { ctx: HeContext; 
     const moduli: bigint[] = []
     contexts.forEach((c, share) => {
       const { ctx, decryptor } = decryptors.get(c)!
-      if (ctx.params.scheme !== 'bfv') throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `context ${c} of a BFV column is not BFV`)
+      if (ctx.params.scheme !== 'bfv')
+        throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `context ${c} of a BFV column is not BFV`)
       residues.push(decryptSlot0Bfv(ctx, decryptor, a.ciphertexts[share]!, what))
       moduli.push(ctx.params.plainModulus)
     })
@@ -148,7 +165,9 @@ function decryptOne(job: Job, decryptors: ReadonlyMap<number, { ctx: HeContext; 
     // The count is exact, so the sum lies in [rows * lower, rows * upper].
     const R = BigInt(a.rows)
     const M = plan.maxAbsUnits
-    const [lo, hi] = squares ? [0n, R * M * M] : [R * toUnits(plan.lower, plan.scale), R * toUnits(plan.upper, plan.scale)]
+    const [lo, hi] = squares
+      ? [0n, R * M * M]
+      : [R * toUnits(plan.lower, plan.scale), R * toUnits(plan.upper, plan.scale)]
     if (units < lo || units > hi) throw outOfRange(a)
     return { units, base: 10, exponent: 0 - (squares ? 2 * plan.scale : plan.scale) }
   }
@@ -173,17 +192,27 @@ function decryptSlot0Bfv(ctx: HeContext, decryptor: Decryptor, bytes: Uint8Array
   const scope = new SealScope()
   try {
     const ct = scope.add(ctx.seal.CipherText())
-    sealCall('VEILBOX_ERR_CUSTODIAN_REFUSED', `the ${what} is not a ciphertext of its context`, () => ct.loadArray(ctx.context, bytes))
-    if (ct.size !== 2) throw refused(`the ${what} is a ciphertext of size ${ct.size}; a sum of fresh ciphertexts has size 2`)
+    sealCall('VEILBOX_ERR_CUSTODIAN_REFUSED', `the ${what} is not a ciphertext of its context`, () =>
+      ct.loadArray(ctx.context, bytes),
+    )
+    if (ct.size !== 2)
+      throw refused(`the ${what} is a ciphertext of size ${ct.size}; a sum of fresh ciphertexts has size 2`)
     const budget = decryptor.invariantNoiseBudget(ct)
-    if (budget <= 0) throw heError('VEILBOX_ERR_HE_NOISE_BUDGET_EXHAUSTED', `the ${what} has no noise budget left; its decryption would be wrong, so nothing is released`)
+    if (budget <= 0)
+      throw heError(
+        'VEILBOX_ERR_HE_NOISE_BUDGET_EXHAUSTED',
+        `the ${what} has no noise budget left; its decryption would be wrong, so nothing is released`,
+      )
     const plain = scope.add(ctx.seal.PlainText())
     sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'decryption failed', () => decryptor.decrypt(ct, plain))
     const slots = ctx.batchEncoder!.decodeBigInt(plain, false)
     try {
       const first = slots[0]!
       for (let i = 1; i < slots.length; i++) {
-        if (slots[i] !== first) throw refused(`the ${what} is not a rotate-and-sum aggregate (its slots differ); only aggregates are decrypted`)
+        if (slots[i] !== first)
+          throw refused(
+            `the ${what} is not a rotate-and-sum aggregate (its slots differ); only aggregates are decrypted`,
+          )
       }
       return BigInt(first)
     } finally {
@@ -199,12 +228,21 @@ function decryptSlot0Bfv(ctx: HeContext, decryptor: Decryptor, bytes: Uint8Array
  * returns slot 0 rounded to the grid, as a count of grid steps. The raw
  * decoded values are wiped before returning: only the rounded value leaves.
  */
-function decryptSlot0Ckks(ctx: HeContext, decryptor: Decryptor, bytes: Uint8Array, gridExp: number, what: string): bigint {
+function decryptSlot0Ckks(
+  ctx: HeContext,
+  decryptor: Decryptor,
+  bytes: Uint8Array,
+  gridExp: number,
+  what: string,
+): bigint {
   const scope = new SealScope()
   try {
     const ct = scope.add(ctx.seal.CipherText())
-    sealCall('VEILBOX_ERR_CUSTODIAN_REFUSED', `the ${what} is not a ciphertext of its context`, () => ct.loadArray(ctx.context, bytes))
-    if (ct.size !== 2) throw refused(`the ${what} is a ciphertext of size ${ct.size}; a sum of fresh ciphertexts has size 2`)
+    sealCall('VEILBOX_ERR_CUSTODIAN_REFUSED', `the ${what} is not a ciphertext of its context`, () =>
+      ct.loadArray(ctx.context, bytes),
+    )
+    if (ct.size !== 2)
+      throw refused(`the ${what} is a ciphertext of size ${ct.size}; a sum of fresh ciphertexts has size 2`)
     const plain = scope.add(ctx.seal.PlainText())
     sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'decryption failed', () => decryptor.decrypt(ct, plain))
     const slots = ctx.ckksEncoder!.decode(plain)
@@ -212,7 +250,10 @@ function decryptSlot0Ckks(ctx: HeContext, decryptor: Decryptor, bytes: Uint8Arra
       const grid = 2 ** gridExp
       const first = slots[0]!
       for (let i = 1; i < slots.length; i++) {
-        if (!(Math.abs(slots[i]! - first) <= grid)) throw refused(`the ${what} is not a rotate-and-sum aggregate (its slots differ); only aggregates are decrypted`)
+        if (!(Math.abs(slots[i]! - first) <= grid))
+          throw refused(
+            `the ${what} is not a rotate-and-sum aggregate (its slots differ); only aggregates are decrypted`,
+          )
       }
       // Division by a power of two is exact, so this is round(first / 2^gridExp) exactly.
       return BigInt(Math.round(first / grid))

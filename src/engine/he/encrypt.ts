@@ -109,7 +109,11 @@ export class ColumnEncryptor {
       const map = new Map<number, ContextEncryptor>()
       for (let i = 0; i < profile.contexts.length; i++) {
         const keys = material.contexts[i]
-        if (keys === undefined) throw heError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `the public material of dataset ${material.dataset} lacks context ${i}`)
+        if (keys === undefined)
+          throw heError(
+            'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
+            `the public material of dataset ${material.dataset} lacks context ${i}`,
+          )
         const ctx = await contextFor(profile.contexts[i]!)
         const pk = scope.add(loadPublicKey(ctx, keys.publicKey))
         map.set(i, { ctx, encryptor: scope.add(ctx.seal.Encryptor(ctx.context, pk)) })
@@ -142,7 +146,8 @@ export class ColumnEncryptor {
     const sumCtx = plan.sumContexts.map((i) => this.encryptors.get(i)!)
     const sqCtx = plan.squareContexts?.map((i) => this.encryptors.get(i)!) ?? null
     const slots = sumCtx[0]!.ctx.slots
-    if (values.length < 1 || values.length > slots) throw badArgument(`a batch of column ${column} holds 1 to ${slots} values, got ${values.length}`)
+    if (values.length < 1 || values.length > slots)
+      throw badArgument(`a batch of column ${column} holds 1 to ${slots} values, got ${values.length}`)
     const scope = new SealScope()
     try {
       const seal = sumCtx[0]!.ctx.seal
@@ -153,7 +158,8 @@ export class ColumnEncryptor {
         if (plan.scheme === 'bfv') {
           const units = batchUnits(plan, values, firstRow, slots)
           const valuesOut = sumCtx.map((ce) => encodeBfv(ce, plain, signedBatch(units, plainModulus(ce.ctx)), out))
-          const squaresOut = sqCtx?.map((ce) => encodeBfv(ce, plain, squareResidues(units, plainModulus(ce.ctx)), out)) ?? null
+          const squaresOut =
+            sqCtx?.map((ce) => encodeBfv(ce, plain, squareResidues(units, plainModulus(ce.ctx)), out)) ?? null
           units.fill(0n)
           return { values: valuesOut, squares: squaresOut }
         }
@@ -198,7 +204,9 @@ export class ColumnEncryptor {
     for (let b = 0; b < batches; b++) {
       const start = b * slots
       const end = Math.min(rows, start + slots)
-      const slice = isArray ? (values as unknown as { slice(a: number, b: number): ArrayLike<number> }).slice(start, end) : Array.from({ length: end - start }, (_, i) => values[start + i]!)
+      const slice = isArray
+        ? (values as unknown as { slice(a: number, b: number): ArrayLike<number> }).slice(start, end)
+        : Array.from({ length: end - start }, (_, i) => values[start + i]!)
       const batch = this.encryptBatch(column, slice, start)
       batch.values.forEach((ct, i) => valuesOut[i]!.push(ct))
       batch.squares?.forEach((ct, i) => squaresOut![i]!.push(ct))
@@ -210,7 +218,9 @@ export class ColumnEncryptor {
   private serialize(ce: ContextEncryptor, plain: PlainText, cipher: CipherText | null): Uint8Array {
     const zstd = ce.ctx.seal.ComprModeType.zstd
     if (cipher === null) {
-      const serializable = sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'symmetric encryption failed', () => ce.encryptor.encryptSymmetricSerializable(plain))
+      const serializable = sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'symmetric encryption failed', () =>
+        ce.encryptor.encryptSymmetricSerializable(plain),
+      )
       try {
         return serializable.saveArray(zstd)
       } finally {
@@ -223,13 +233,17 @@ export class ColumnEncryptor {
 }
 
 function badValue(plan: HeColumnPlan, row: number, detail: string): VeilboxError {
-  return heError('VEILBOX_ERR_HE_BAD_VALUE', `column ${plan.name}, row ${row + 1}: ${detail}; nothing was encrypted`, { column: plan.name, row: row + 1 })
+  return heError('VEILBOX_ERR_HE_BAD_VALUE', `column ${plan.name}, row ${row + 1}: ${detail}; nothing was encrypted`, {
+    column: plan.name,
+    row: row + 1,
+  })
 }
 
 function checkValue(plan: HeColumnPlan, x: number, row: number): void {
   if (typeof x !== 'number' || !Number.isFinite(x)) throw badValue(plan, row, `${String(x)} is not a finite number`)
   if (plan.type === 'integer' && !Number.isInteger(x)) throw badValue(plan, row, `${x} is not a whole number`)
-  if (x < plan.lower || x > plan.upper) throw badValue(plan, row, `${x} is outside the declared bounds [${plan.lower}, ${plan.upper}]`)
+  if (x < plan.lower || x > plan.upper)
+    throw badValue(plan, row, `${x} is outside the declared bounds [${plan.lower}, ${plan.upper}]`)
 }
 
 /** Fixed-point units of a batch, zero-padded to `slots`; firstRow names rows in refusals. */
@@ -256,7 +270,8 @@ function batchReals(plan: HeColumnPlan, values: ArrayLike<number>, firstRow: num
 const I32_MAX = 2n ** 31n - 1n
 
 function plainModulus(ctx: HeContext): bigint {
-  if (ctx.params.scheme !== 'bfv') throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', 'a BFV column is planned on a CKKS context')
+  if (ctx.params.scheme !== 'bfv')
+    throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', 'a BFV column is planned on a CKKS context')
   return ctx.params.plainModulus
 }
 
@@ -269,7 +284,11 @@ function signedBatch(units: readonly bigint[], t: bigint): Int32Array | BigInt64
   let fitsI32 = true
   for (const u of units) {
     if (u > I32_MAX || u < -I32_MAX) fitsI32 = false
-    if (2n * (u < 0n ? -u : u) >= t) throw heError('VEILBOX_ERR_HE_CAPACITY_EXCEEDED', `a value of ${u} units does not fit under the plain modulus ${t}`)
+    if (2n * (u < 0n ? -u : u) >= t)
+      throw heError(
+        'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
+        `a value of ${u} units does not fit under the plain modulus ${t}`,
+      )
   }
   return fitsI32 ? Int32Array.from(units, Number) : BigInt64Array.from(units)
 }
@@ -281,7 +300,12 @@ function squareResidues(units: readonly bigint[], t: bigint): BigUint64Array {
   return out
 }
 
-function encodeBfv(ce: ContextEncryptor, plain: PlainText, batch: Int32Array | BigInt64Array | BigUint64Array, out: (ce: ContextEncryptor) => Uint8Array): Uint8Array {
+function encodeBfv(
+  ce: ContextEncryptor,
+  plain: PlainText,
+  batch: Int32Array | BigInt64Array | BigUint64Array,
+  out: (ce: ContextEncryptor) => Uint8Array,
+): Uint8Array {
   try {
     sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'batch encoding failed', () => ce.ctx.batchEncoder!.encode(batch, plain))
   } finally {
@@ -292,10 +316,17 @@ function encodeBfv(ce: ContextEncryptor, plain: PlainText, batch: Int32Array | B
   return out(ce)
 }
 
-function encodeCkks(ce: ContextEncryptor, plain: PlainText, batch: Float64Array, out: (ce: ContextEncryptor) => Uint8Array): Uint8Array {
+function encodeCkks(
+  ce: ContextEncryptor,
+  plain: PlainText,
+  batch: Float64Array,
+  out: (ce: ContextEncryptor) => Uint8Array,
+): Uint8Array {
   const { ctx } = ce
   const p = ctx.params
   if (p.scheme !== 'ckks') throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', 'a CKKS column is planned on a BFV context')
-  sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'CKKS encoding failed', () => ctx.ckksEncoder!.encode(batch, 2 ** p.scaleBits, plain))
+  sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'CKKS encoding failed', () =>
+    ctx.ckksEncoder!.encode(batch, 2 ** p.scaleBits, plain),
+  )
   return out(ce)
 }

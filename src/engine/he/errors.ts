@@ -6,7 +6,12 @@ import { VeilboxError, type ErrorCode } from '../../errors/index.js'
  * goes through `sealCall` so that callers only ever see a VeilboxError with a
  * stable code, and the SEAL text survives as the cause.
  */
-export function heError(code: ErrorCode, detail: string, extra: Record<string, unknown> = {}, cause?: unknown): VeilboxError {
+export function heError(
+  code: ErrorCode,
+  detail: string,
+  extra: Record<string, unknown> = {},
+  cause?: unknown,
+): VeilboxError {
   return new VeilboxError(code, detail, extra, cause === undefined ? {} : { cause })
 }
 

@@ -44,7 +44,9 @@ export async function generateContextKeys(params: ContextParams): Promise<Genera
   const { seal } = ctx
   const steps = galoisSteps(params)
   return withScope((scope) => {
-    const gen = scope.add(sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'key generation failed', () => seal.KeyGenerator(ctx.context)))
+    const gen = scope.add(
+      sealCall('VEILBOX_ERR_HE_SEAL_FAILURE', 'key generation failed', () => seal.KeyGenerator(ctx.context)),
+    )
     const sk = scope.add(gen.secretKey())
     const pk = scope.add(gen.createPublicKeySerializable())
     const gk = scope.add(gen.createGaloisKeysSerializable(Int32Array.from(steps)))
@@ -62,7 +64,9 @@ export async function generateContextKeys(params: ContextParams): Promise<Genera
 export function loadSecretKey(ctx: HeContext, bytes: Uint8Array): SecretKey {
   const sk = ctx.seal.SecretKey()
   try {
-    sealCall('VEILBOX_ERR_CUSTODIAN_KEYSTORE_CORRUPT', 'the secret key does not load for its context', () => sk.loadArray(ctx.context, bytes))
+    sealCall('VEILBOX_ERR_CUSTODIAN_KEYSTORE_CORRUPT', 'the secret key does not load for its context', () =>
+      sk.loadArray(ctx.context, bytes),
+    )
     return sk
   } catch (e) {
     sk.delete()
@@ -73,7 +77,9 @@ export function loadSecretKey(ctx: HeContext, bytes: Uint8Array): SecretKey {
 export function loadPublicKey(ctx: HeContext, bytes: Uint8Array): PublicKey {
   const pk = ctx.seal.PublicKey()
   try {
-    sealCall('VEILBOX_ERR_HE_BAD_CIPHERTEXT', 'the public key does not load for its context', () => pk.loadArray(ctx.context, bytes))
+    sealCall('VEILBOX_ERR_HE_BAD_CIPHERTEXT', 'the public key does not load for its context', () =>
+      pk.loadArray(ctx.context, bytes),
+    )
     return pk
   } catch (e) {
     pk.delete()
@@ -84,7 +90,9 @@ export function loadPublicKey(ctx: HeContext, bytes: Uint8Array): PublicKey {
 export function loadGaloisKeys(ctx: HeContext, bytes: Uint8Array, steps: readonly number[]): GaloisKeys {
   const gk = ctx.seal.GaloisKeys()
   try {
-    sealCall('VEILBOX_ERR_HE_BAD_CIPHERTEXT', 'the Galois keys do not load for their context', () => gk.loadArray(ctx.context, bytes))
+    sealCall('VEILBOX_ERR_HE_BAD_CIPHERTEXT', 'the Galois keys do not load for their context', () =>
+      gk.loadArray(ctx.context, bytes),
+    )
     const want = galoisSteps(ctx.params)
     if (steps.join(',') !== want.join(',') || gk.size !== want.length) {
       throw heError(

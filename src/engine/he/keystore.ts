@@ -65,10 +65,13 @@ async function checkPrivate(p: string, kind: 'directory' | 'file'): Promise<void
     throw insecure(`${p} must be a ${kind}, not a link or anything else`)
   }
   if ((st.mode & 0o077) !== 0) {
-    throw insecure(`${p} has mode ${(st.mode & 0o777).toString(8)}; the key store needs ${kind === 'directory' ? '0700' : '0600'} (no access for group or others)`)
+    throw insecure(
+      `${p} has mode ${(st.mode & 0o777).toString(8)}; the key store needs ${kind === 'directory' ? '0700' : '0600'} (no access for group or others)`,
+    )
   }
   const uid = process.getuid?.()
-  if (uid !== undefined && st.uid !== uid) throw insecure(`${p} belongs to user ${st.uid}, not to the custodian (user ${uid})`)
+  if (uid !== undefined && st.uid !== uid)
+    throw insecure(`${p} belongs to user ${st.uid}, not to the custodian (user ${uid})`)
 }
 
 async function writePrivateFile(p: string, bytes: Uint8Array | string): Promise<void> {
@@ -116,7 +119,10 @@ export class KeyStore {
   async create(profile: HeProfile): Promise<void> {
     const final = this.datasetDir(profile.dataset)
     if (await this.has(profile.dataset)) {
-      throw heError('VEILBOX_ERR_CUSTODIAN_KEYS_EXIST', `HE keys for dataset ${profile.dataset} already exist; they are never replaced, because ciphertexts depend on them`)
+      throw heError(
+        'VEILBOX_ERR_CUSTODIAN_KEYS_EXIST',
+        `HE keys for dataset ${profile.dataset} already exist; they are never replaced, because ciphertexts depend on them`,
+      )
     }
     const tmp = path.join(this.dir, `.tmp-${profile.dataset}-${randomUUID()}`)
     await fs.mkdir(tmp, { mode: 0o700 })
@@ -141,7 +147,10 @@ export class KeyStore {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code
         if (code === 'ENOTEMPTY' || code === 'EEXIST') {
-          throw heError('VEILBOX_ERR_CUSTODIAN_KEYS_EXIST', `HE keys for dataset ${profile.dataset} were created concurrently; keeping those`)
+          throw heError(
+            'VEILBOX_ERR_CUSTODIAN_KEYS_EXIST',
+            `HE keys for dataset ${profile.dataset} were created concurrently; keeping those`,
+          )
         }
         throw e
       }
@@ -161,7 +170,10 @@ export class KeyStore {
     } catch (e) {
       if (isNotFound(e)) {
         if (!(await this.has(dataset))) {
-          throw heError('VEILBOX_ERR_CUSTODIAN_NO_KEYS', `the custodian holds no HE keys for dataset ${dataset}; create them first`)
+          throw heError(
+            'VEILBOX_ERR_CUSTODIAN_NO_KEYS',
+            `the custodian holds no HE keys for dataset ${dataset}; create them first`,
+          )
         }
         throw corrupt(`the key store of dataset ${dataset} lacks ${name}`, e)
       }
@@ -175,9 +187,13 @@ export class KeyStore {
     try {
       profile = profileFromJson(text)
     } catch (e) {
-      throw corrupt(`the stored HE profile of dataset ${dataset} is damaged: ${e instanceof VeilboxError ? e.detail : String(e)}`, e)
+      throw corrupt(
+        `the stored HE profile of dataset ${dataset} is damaged: ${e instanceof VeilboxError ? e.detail : String(e)}`,
+        e,
+      )
     }
-    if (profile.dataset !== dataset) throw corrupt(`the stored HE profile under ${dataset} is for dataset ${profile.dataset}`)
+    if (profile.dataset !== dataset)
+      throw corrupt(`the stored HE profile under ${dataset} is for dataset ${profile.dataset}`)
     return profile
   }
 
@@ -204,14 +220,18 @@ export class KeyStore {
   async withSecretKeys<T>(
     dataset: string,
     contextIndices: readonly number[],
-    fn: (keys: readonly { readonly ctx: HeContext; readonly secretKey: SecretKey }[], profile: HeProfile) => Promise<T> | T,
+    fn: (
+      keys: readonly { readonly ctx: HeContext; readonly secretKey: SecretKey }[],
+      profile: HeProfile,
+    ) => Promise<T> | T,
   ): Promise<T> {
     const profile = await this.profile(dataset)
     const loaded: { ctx: HeContext; secretKey: SecretKey }[] = []
     try {
       for (const i of contextIndices) {
         const params = profile.contexts[i]
-        if (params === undefined) throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `dataset ${dataset} has no HE context ${i}`)
+        if (params === undefined)
+          throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `dataset ${dataset} has no HE context ${i}`)
         const ctx = await contextFor(params)
         const bytes = await this.readFile(dataset, secretFile(i))
         try {

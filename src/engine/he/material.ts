@@ -43,40 +43,74 @@ export function checkProfileFitsSpec(profile: HeProfile, spec: DatasetSpec): voi
   const he = spec.columns.filter((c) => c.protection === 'he')
   const problems: string[] = []
   if (profile.dataset !== spec.id) problems.push(`it is for dataset ${profile.dataset}`)
-  if (profile.columns.length !== he.length) problems.push(`it has ${profile.columns.length} he columns, the dataset ${he.length}`)
+  if (profile.columns.length !== he.length)
+    problems.push(`it has ${profile.columns.length} he columns, the dataset ${he.length}`)
   for (const c of he) {
     const p = profile.columns.find((x) => x.name === c.name)
     if (p === undefined) {
       problems.push(`it lacks column ${c.name}`)
       continue
     }
-    if (p.type !== c.type || p.lower !== c.lower || p.upper !== c.upper || (p.scheme === 'bfv' && p.scale !== (c.scale ?? 0))) {
+    if (
+      p.type !== c.type ||
+      p.lower !== c.lower ||
+      p.upper !== c.upper ||
+      (p.scheme === 'bfv' && p.scale !== (c.scale ?? 0))
+    ) {
       problems.push(`its column ${c.name} is declared differently (type, bounds or scale)`)
     }
   }
   if (problems.length > 0) {
-    throw new VeilboxError('VEILBOX_ERR_HE_INVALID_PARAMETERS', `the custodian's HE profile does not fit dataset ${spec.id}: ${problems.join('; ')}`, { dataset: spec.id })
+    throw new VeilboxError(
+      'VEILBOX_ERR_HE_INVALID_PARAMETERS',
+      `the custodian's HE profile does not fit dataset ${spec.id}: ${problems.join('; ')}`,
+      { dataset: spec.id },
+    )
   }
 }
 
 /** Stores the public material of a dataset, once, with its audit record, after checking it fits the dataset. */
-export async function storeHeKeys(db: Sql, spec: DatasetSpec, material: PublicMaterial, actor: AuditActor, action: 'he.keys.create' | 'he.keys.import'): Promise<HeKeysRecord> {
+export async function storeHeKeys(
+  db: Sql,
+  spec: DatasetSpec,
+  material: PublicMaterial,
+  actor: AuditActor,
+  action: 'he.keys.create' | 'he.keys.import',
+): Promise<HeKeysRecord> {
   checkProfileFitsSpec(material.profile, spec)
   const profile = material.profile
   if (material.contexts.length !== profile.contexts.length) {
-    throw new VeilboxError('VEILBOX_ERR_HE_INVALID_PARAMETERS', `the public material has keys for ${material.contexts.length} contexts; the profile has ${profile.contexts.length}`)
+    throw new VeilboxError(
+      'VEILBOX_ERR_HE_INVALID_PARAMETERS',
+      `the public material has keys for ${material.contexts.length} contexts; the profile has ${profile.contexts.length}`,
+    )
   }
   material.contexts.forEach((c, i) => {
     if (c.galoisSteps.join(',') !== galoisSteps(profile.contexts[i]!).join(',')) {
-      throw new VeilboxError('VEILBOX_ERR_HE_INVALID_PARAMETERS', `the Galois keys of context ${i} are for other rotations than rotate-and-sum uses`)
+      throw new VeilboxError(
+        'VEILBOX_ERR_HE_INVALID_PARAMETERS',
+        `the Galois keys of context ${i} are for other rotations than rotate-and-sum uses`,
+      )
     }
   })
-  const stored = await insertHeKeys(db, { dataset: spec.id, profileId: profile.id, profileJson: profileToJson(profile), contexts: material.contexts }, actor, action, {
-    profileId: profile.id,
-    contexts: profile.contexts.length,
-    maxRows: profile.maxRows,
-  })
-  return { dataset: spec.id, profile, createdAt: stored.createdAt, createdBy: stored.createdBy, publicBytes: stored.publicBytes }
+  const stored = await insertHeKeys(
+    db,
+    { dataset: spec.id, profileId: profile.id, profileJson: profileToJson(profile), contexts: material.contexts },
+    actor,
+    action,
+    {
+      profileId: profile.id,
+      contexts: profile.contexts.length,
+      maxRows: profile.maxRows,
+    },
+  )
+  return {
+    dataset: spec.id,
+    profile,
+    createdAt: stored.createdAt,
+    createdBy: stored.createdBy,
+    publicBytes: stored.publicBytes,
+  }
 }
 
 /** Parsed and re-hashed whenever the text differs: a row edited by hand cannot pass for the custodian's profile. */
@@ -85,7 +119,13 @@ const profiles = new ParsedByText<HeProfile>(profileFromJson, 64)
 export async function findHeKeys(db: Sql, dataset: string): Promise<HeKeysRecord | null> {
   const row = await findStoredHeKeys(db, dataset)
   if (!row) return null
-  return { dataset, profile: profiles.get(row.profileJson), createdAt: row.createdAt, createdBy: row.createdBy, publicBytes: row.publicBytes }
+  return {
+    dataset,
+    profile: profiles.get(row.profileJson),
+    createdAt: row.createdAt,
+    createdBy: row.createdBy,
+    publicBytes: row.publicBytes,
+  }
 }
 
 /** The dataset's profile, or HE_KEYS_MISSING. */
@@ -112,7 +152,11 @@ export interface HeWorkerMaterial {
   readonly id: string
   readonly profileId: string
   readonly profile: string
-  readonly galois: readonly { readonly keys: Uint8Array; readonly steps: readonly number[]; readonly publicKey: Uint8Array }[]
+  readonly galois: readonly {
+    readonly keys: Uint8Array
+    readonly steps: readonly number[]
+    readonly publicKey: Uint8Array
+  }[]
   readonly bytes: number
 }
 
@@ -129,6 +173,10 @@ export async function loadWorkerMaterial(db: Sql, dataset: string): Promise<HeWo
     offset += bytes.length
     return view
   }
-  const galois = m.contexts.map((c) => ({ keys: share(c.galoisKeys), steps: c.galoisSteps, publicKey: share(c.publicKey) }))
+  const galois = m.contexts.map((c) => ({
+    keys: share(c.galoisKeys),
+    steps: c.galoisSteps,
+    publicKey: share(c.publicKey),
+  }))
   return { id: hash.digest('hex'), profileId: m.profile.id, profile: profileToJson(m.profile), galois, bytes: total }
 }

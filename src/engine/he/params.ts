@@ -106,14 +106,17 @@ export function validateContextParams(p: ContextParams): void {
   }
   const n = p.polyModulusDegree
   if (!(POLY_DEGREES as readonly number[]).includes(n)) {
-    insecure(`poly modulus degree must be one of ${POLY_DEGREES.join(', ')} (smaller degrees cannot reach 128-bit security), got ${String(n)}`)
+    insecure(
+      `poly modulus degree must be one of ${POLY_DEGREES.join(', ')} (smaller degrees cannot reach 128-bit security), got ${String(n)}`,
+    )
   }
   const bits = p.coeffModulusBits
   if (!Array.isArray(bits) || bits.length < 2) {
     invalidParams('the coefficient modulus needs at least two primes (data and key switching)')
   }
   for (const b of bits) {
-    if (!Number.isInteger(b) || b < 20 || b > 60) invalidParams(`coefficient modulus primes must be 20 to 60 bits, got ${String(b)}`)
+    if (!Number.isInteger(b) || b < 20 || b > 60)
+      invalidParams(`coefficient modulus primes must be 20 to 60 bits, got ${String(b)}`)
   }
   const total = bits.reduce((a, b) => a + b, 0)
   const max = MAX_COEFF_BITS_128[n]
@@ -124,17 +127,21 @@ export function validateContextParams(p: ContextParams): void {
   }
   if (p.scheme === 'bfv') {
     const t = p.plainModulus
-    if (typeof t !== 'bigint' || t < 2n || t >= 1n << 60n) invalidParams(`the plain modulus must be an integer from 2 to 2^60 - 1, got ${String(t)}`)
+    if (typeof t !== 'bigint' || t < 2n || t >= 1n << 60n)
+      invalidParams(`the plain modulus must be an integer from 2 to 2^60 - 1, got ${String(t)}`)
     if (t % BigInt(2 * n) !== 1n) {
       invalidParams(`the plain modulus ${t} does not allow batching at n = ${n}: it must be 1 modulo 2n = ${2 * n}`)
     }
     if (!isPrime(t)) invalidParams(`the plain modulus ${t} is not prime; batching needs a prime`)
   } else if (p.scheme === 'ckks') {
-    if (!CKKS_DEGREES.includes(n)) invalidParams(`CKKS needs n >= 8192 to hold its modulus chain at 128-bit security, got ${n}`)
+    if (!CKKS_DEGREES.includes(n))
+      invalidParams(`CKKS needs n >= 8192 to hold its modulus chain at 128-bit security, got ${n}`)
     const s = p.scaleBits
     const inner = bits.slice(1, -1)
     if (!Number.isInteger(s) || inner.length === 0 || inner.some((b) => b !== s)) {
-      invalidParams(`the CKKS scale (2^${String(s)}) must match every middle prime of the chain (${inner.join(', ')} bits) so that a rescale restores it`)
+      invalidParams(
+        `the CKKS scale (2^${String(s)}) must match every middle prime of the chain (${inner.join(', ')} bits) so that a rescale restores it`,
+      )
     }
   } else {
     invalidParams(`unknown scheme ${JSON.stringify((p as { scheme: unknown }).scheme)}`)

@@ -9,7 +9,12 @@ import { isPrime } from './params.js'
  * primes, which SEAL picks by the same rule and would otherwise collide with
  * at equal bit sizes.
  */
-export function batchingPrimes(n: number, bits: number, count: number, exclude: ReadonlySet<bigint> = new Set()): bigint[] {
+export function batchingPrimes(
+  n: number,
+  bits: number,
+  count: number,
+  exclude: ReadonlySet<bigint> = new Set(),
+): bigint[] {
   const step = BigInt(2 * n)
   const low = 1n << BigInt(bits - 1)
   const out: bigint[] = []

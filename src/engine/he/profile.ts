@@ -117,17 +117,21 @@ function bitsToHold(bound: bigint): number {
 
 function checkColumn(col: ColumnSpec, ckks: boolean): void {
   if (col.protection !== 'he') unsupported(col.name, `it is ${col.protection}, not he`)
-  if (col.type !== 'integer' && col.type !== 'number') unsupported(col.name, `only integer and number columns can be encrypted, not ${col.type}`)
+  if (col.type !== 'integer' && col.type !== 'number')
+    unsupported(col.name, `only integer and number columns can be encrypted, not ${col.type}`)
   if (col.nullable) {
     unsupported(
       col.name,
       'he columns cannot be nullable: which rows are empty would have to travel in plaintext beside the ciphertexts, and COUNT(column) would reveal it; declare the column non-nullable and fill or drop empty rows before encrypting',
     )
   }
-  if (col.lower === undefined || col.upper === undefined) unsupported(col.name, 'he columns need declared lower and upper bounds')
+  if (col.lower === undefined || col.upper === undefined)
+    unsupported(col.name, 'he columns need declared lower and upper bounds')
   if (ckks) {
-    if (col.type !== 'number') unsupported(col.name, 'CKKS is for real-valued number columns; integer columns use exact BFV')
-    if (col.scale !== undefined) unsupported(col.name, 'a CKKS column takes real values and has no fixed-point scale; drop "scale" or use BFV')
+    if (col.type !== 'number')
+      unsupported(col.name, 'CKKS is for real-valued number columns; integer columns use exact BFV')
+    if (col.scale !== undefined)
+      unsupported(col.name, 'a CKKS column takes real values and has no fixed-point scale; drop "scale" or use BFV')
   }
 }
 
@@ -138,11 +142,17 @@ function checkColumn(col: ColumnSpec, ckks: boolean): void {
 export function chooseProfile(spec: DatasetSpec, options: HeKeyOptions): HeProfile {
   const maxRows = options.maxRows
   if (!Number.isSafeInteger(maxRows) || maxRows < 1 || maxRows > MAX_HE_ROWS) {
-    throw heError('VEILBOX_ERR_HE_INVALID_PARAMETERS', `maxRows must be a whole number from 1 to ${MAX_HE_ROWS}, got ${String(maxRows)}`)
+    throw heError(
+      'VEILBOX_ERR_HE_INVALID_PARAMETERS',
+      `maxRows must be a whole number from 1 to ${MAX_HE_ROWS}, got ${String(maxRows)}`,
+    )
   }
   const n = options.polyModulusDegree ?? 8192
   if (!(POLY_DEGREES as readonly number[]).includes(n)) {
-    throw heError('VEILBOX_ERR_HE_INSECURE_PARAMETERS', `poly modulus degree must be one of ${POLY_DEGREES.join(', ')}, got ${String(n)}`)
+    throw heError(
+      'VEILBOX_ERR_HE_INSECURE_PARAMETERS',
+      `poly modulus degree must be one of ${POLY_DEGREES.join(', ')}, got ${String(n)}`,
+    )
   }
   const variance = options.variance ?? true
   const ckksNames = new Set(options.ckksColumns ?? [])
@@ -151,7 +161,10 @@ export function chooseProfile(spec: DatasetSpec, options: HeKeyOptions): HeProfi
     if (!heColumns.some((c) => c.name === name)) unsupported(name, 'named for CKKS but not an he column of the dataset')
   }
   if (heColumns.length === 0) {
-    throw heError('VEILBOX_ERR_HE_UNSUPPORTED_COLUMN', `dataset ${spec.id} has no he column; there is nothing to create HE keys for`)
+    throw heError(
+      'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN',
+      `dataset ${spec.id} has no he column; there is nothing to create HE keys for`,
+    )
   }
   for (const c of heColumns) checkColumn(c, ckksNames.has(c.name))
 
@@ -177,7 +190,13 @@ export function chooseProfile(spec: DatasetSpec, options: HeKeyOptions): HeProfi
         `column ${b.col.name}: SUM over up to ${maxRows} rows of values up to ${b.M} units (|x| * 10^${b.scale}) could reach rows * max|x| = ${b.sumBound}, ` +
           `which is >= t/2 for every plain modulus usable at n = ${n} (at most ${maxBits} bits, t/2 < 2^${maxBits - 1}); the sum would wrap silently. ` +
           `Lower maxRows, narrow the bounds, use a smaller scale${hint}.`,
-        { column: b.col.name, rows: maxRows, maxAbsUnits: String(b.M), bound: String(b.sumBound), maxPlainBits: maxBits },
+        {
+          column: b.col.name,
+          rows: maxRows,
+          maxAbsUnits: String(b.M),
+          bound: String(b.sumBound),
+          maxPlainBits: maxBits,
+        },
       )
     }
     bits = Math.max(bits, need)
@@ -197,12 +216,22 @@ export function chooseProfile(spec: DatasetSpec, options: HeKeyOptions): HeProfi
     while (k < primes.length && 2n * b.squareBound >= P) P *= primes[k++]!
     // Two primes always suffice: each is above 2 * R * M (the SUM fits), so
     // their product exceeds 4 * (R * M)^2 >= 4 * R * M^2.
-    if (2n * b.squareBound >= P) throw heError('VEILBOX_ERR_HE_INVALID_PARAMETERS', `column ${b.col.name}: two CRT primes do not hold its squares; the SUM bound should have refused it`)
+    if (2n * b.squareBound >= P)
+      throw heError(
+        'VEILBOX_ERR_HE_INVALID_PARAMETERS',
+        `column ${b.col.name}: two CRT primes do not hold its squares; the SUM bound should have refused it`,
+      )
     squarePrimes.set(b.col.name, k)
     primesUsed = Math.max(primesUsed, k)
   }
   for (let i = 0; i < primesUsed; i++) {
-    contexts.push({ scheme: 'bfv', polyModulusDegree: n, coeffModulusBits: BFV_COEFF_BITS[n], plainModulus: primes[i]!, security: 'tc128' })
+    contexts.push({
+      scheme: 'bfv',
+      polyModulusDegree: n,
+      coeffModulusBits: BFV_COEFF_BITS[n],
+      plainModulus: primes[i]!,
+      security: 'tc128',
+    })
   }
   for (const b of bfv) {
     const k = squarePrimes.get(b.col.name)
@@ -225,7 +254,13 @@ export function chooseProfile(spec: DatasetSpec, options: HeKeyOptions): HeProfi
   if (ckksCols.length > 0) {
     const ckksN = Math.max(n, 8192) as PolyDegree
     const index = contexts.length
-    contexts.push({ scheme: 'ckks', polyModulusDegree: ckksN, coeffModulusBits: CKKS_COEFF_BITS, scaleBits: CKKS_SCALE_BITS, security: 'tc128' })
+    contexts.push({
+      scheme: 'ckks',
+      polyModulusDegree: ckksN,
+      coeffModulusBits: CKKS_COEFF_BITS,
+      scaleBits: CKKS_SCALE_BITS,
+      security: 'tc128',
+    })
     for (const c of ckksCols) {
       const M = Math.max(Math.abs(c.lower!), Math.abs(c.upper!))
       const limit = 2 ** CKKS_MAX_ABS_SUM_BITS
@@ -276,7 +311,10 @@ export function ckksGridExp(maxRows: number, maxAbs: number, n: number): number 
 export function columnPlan(profile: HeProfile, name: string): HeColumnPlan {
   const plan = profile.columns.find((c) => c.name === name)
   if (plan === undefined) {
-    throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `dataset ${profile.dataset} has no he column ${JSON.stringify(name)} in its HE profile`)
+    throw heError(
+      'VEILBOX_ERR_HE_BAD_ARGUMENT',
+      `dataset ${profile.dataset} has no he column ${JSON.stringify(name)} in its HE profile`,
+    )
   }
   return plan
 }
@@ -294,7 +332,15 @@ function canonical(value: unknown): unknown {
 }
 
 function profileHash(body: Omit<HeProfile, 'id'>): string {
-  const text = JSON.stringify(canonical({ format: body.format, dataset: body.dataset, maxRows: body.maxRows, contexts: body.contexts.map(contextKey), columns: body.columns }))
+  const text = JSON.stringify(
+    canonical({
+      format: body.format,
+      dataset: body.dataset,
+      maxRows: body.maxRows,
+      contexts: body.contexts.map(contextKey),
+      columns: body.columns,
+    }),
+  )
   return createHash('sha256').update(text).digest('hex')
 }
 
@@ -302,8 +348,18 @@ export function profileToJson(profile: HeProfile): string {
   return JSON.stringify(canonical(profile), null, 2)
 }
 
-const bigintText = z.string().regex(/^-?\d{1,80}$/).transform((s) => BigInt(s))
-const degree = z.union(POLY_DEGREES.map((d) => z.literal(d)) as [z.ZodLiteral<4096>, z.ZodLiteral<8192>, z.ZodLiteral<16384>, z.ZodLiteral<32768>])
+const bigintText = z
+  .string()
+  .regex(/^-?\d{1,80}$/)
+  .transform((s) => BigInt(s))
+const degree = z.union(
+  POLY_DEGREES.map((d) => z.literal(d)) as [
+    z.ZodLiteral<4096>,
+    z.ZodLiteral<8192>,
+    z.ZodLiteral<16384>,
+    z.ZodLiteral<32768>,
+  ],
+)
 const contextSchema = z.discriminatedUnion('scheme', [
   z.strictObject({
     scheme: z.literal('bfv'),
@@ -325,7 +381,10 @@ const profileSchema = z.strictObject({
   format: z.literal(1),
   dataset: z.string().min(1),
   maxRows: z.number().int().min(1).max(MAX_HE_ROWS),
-  contexts: z.array(contextSchema).min(1).max(MAX_CRT_PRIMES + 1),
+  contexts: z
+    .array(contextSchema)
+    .min(1)
+    .max(MAX_CRT_PRIMES + 1),
   columns: z
     .array(
       z.strictObject({
@@ -360,16 +419,24 @@ export function profileFromJson(text: string): HeProfile {
   }
   const parsed = profileSchema.safeParse(raw)
   if (!parsed.success) {
-    throw heError('VEILBOX_ERR_HE_INVALID_PARAMETERS', `the HE profile is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+    throw heError(
+      'VEILBOX_ERR_HE_INVALID_PARAMETERS',
+      `the HE profile is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    )
   }
   const p = parsed.data as HeProfile
   for (const c of p.contexts) validateContextParams(c)
   for (const c of p.columns) {
     for (const i of [...c.sumContexts, ...(c.squareContexts ?? [])]) {
-      if (i >= p.contexts.length) throw heError('VEILBOX_ERR_HE_INVALID_PARAMETERS', `column ${c.name} names context ${i}, which does not exist`)
+      if (i >= p.contexts.length)
+        throw heError('VEILBOX_ERR_HE_INVALID_PARAMETERS', `column ${c.name} names context ${i}, which does not exist`)
     }
   }
   const { id, ...body } = p
-  if (profileHash(body) !== id) throw heError('VEILBOX_ERR_HE_INVALID_PARAMETERS', 'the HE profile does not match its id: it was altered or damaged')
+  if (profileHash(body) !== id)
+    throw heError(
+      'VEILBOX_ERR_HE_INVALID_PARAMETERS',
+      'the HE profile does not match its id: it was altered or damaged',
+    )
   return p
 }

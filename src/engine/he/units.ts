@@ -79,7 +79,10 @@ function modInverse(a: bigint, m: bigint): bigint {
  */
 export function crtCombine(residues: readonly bigint[], moduli: readonly bigint[]): bigint {
   if (residues.length !== moduli.length || moduli.length === 0) {
-    throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `CRT needs one residue per modulus, got ${residues.length} residues and ${moduli.length} moduli`)
+    throw heError(
+      'VEILBOX_ERR_HE_BAD_ARGUMENT',
+      `CRT needs one residue per modulus, got ${residues.length} residues and ${moduli.length} moduli`,
+    )
   }
   const P = moduli.reduce((a, b) => a * b, 1n)
   let x = 0n

@@ -61,7 +61,11 @@ export const cipherLineSchema = z.strictObject({
   column: identifierSchema,
   kind: z.enum(CIPHERTEXT_KINDS),
   context: z.number().int().min(0).max(16),
-  batch: z.number().int().min(0).max(1 << 24),
+  batch: z
+    .number()
+    .int()
+    .min(0)
+    .max(1 << 24),
   data: z
     .string()
     .min(4)
@@ -114,7 +118,8 @@ export class HeFingerprint {
           for (let b = 0; b < batchesOf(column); b++) {
             const key = `${column}\t${kind}\t${context}\t${b}`
             const d = this.digests.get(key)
-            if (d === undefined) throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `no digest for ciphertext ${key.replace(/\t/g, ' ')}`)
+            if (d === undefined)
+              throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `no digest for ciphertext ${key.replace(/\t/g, ' ')}`)
             this.hash.update(`${key}\t${d}\n`)
           }
         }
@@ -152,9 +157,12 @@ export class CiphertextChecker {
 
   check(context: number, bytes: Uint8Array, what: string): void {
     const ctx = this.contexts[context]
-    if (ctx === undefined) throw heError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `${what}: the HE profile has no context ${context}`)
+    if (ctx === undefined)
+      throw heError('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `${what}: the HE profile has no context ${context}`)
     const ct = this.scratch
-    sealCall('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `${what} does not load as a ciphertext of its context`, () => ct.loadArray(ctx.context, bytes))
+    sealCall('VEILBOX_ERR_HE_BAD_CIPHERTEXT', `${what} does not load as a ciphertext of its context`, () =>
+      ct.loadArray(ctx.context, bytes),
+    )
     const dataPrimes = ctx.params.coeffModulusBits.length - 1
     const problem =
       ct.size !== 2
@@ -184,18 +192,32 @@ export type LineSink = (line: string) => void | Promise<void>
  */
 export class EncryptedUploadWriter {
   private rows = 0
-  private readonly pending: { readonly column: string; readonly batchRows: number; buffer: Float64Array; filled: number; batch: number }[]
+  private readonly pending: {
+    readonly column: string
+    readonly batchRows: number
+    buffer: Float64Array
+    filled: number
+    batch: number
+  }[]
 
   constructor(
     private readonly encryptor: ColumnEncryptor,
     private readonly header: Omit<UploadHeader, 'format' | 'profileId'>,
     private readonly write: LineSink,
   ) {
-    if (encryptor.mode !== 'symmetric') throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', 'the data owner encrypts with the secret key (ColumnEncryptor.open)')
+    if (encryptor.mode !== 'symmetric')
+      throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', 'the data owner encrypts with the secret key (ColumnEncryptor.open)')
     const plan = new Set(encryptor.profile.columns.map((c) => c.name))
     const he = new Set(header.he)
-    for (const c of plan) if (!he.has(c)) throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `the he column ${c} of the HE profile is not among the file's encrypted columns`)
-    for (const c of he) if (!plan.has(c)) throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `column ${c} is not an he column of the HE profile`)
+    for (const c of plan)
+      if (!he.has(c))
+        throw heError(
+          'VEILBOX_ERR_HE_BAD_ARGUMENT',
+          `the he column ${c} of the HE profile is not among the file's encrypted columns`,
+        )
+    for (const c of he)
+      if (!plan.has(c))
+        throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `column ${c} is not an he column of the HE profile`)
     this.pending = header.he.map((column) => {
       const batchRows = encryptor.batchRows(column)
       return { column, batchRows, buffer: new Float64Array(batchRows), filled: 0, batch: 0 }
@@ -215,12 +237,19 @@ export class EncryptedUploadWriter {
    */
   addRow(plain: readonly string[], he: readonly number[]): void | Promise<void> {
     if (plain.length !== this.header.columns.length || he.length !== this.pending.length) {
-      throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `a row needs ${this.header.columns.length} plain cells and ${this.pending.length} he values`)
+      throw heError(
+        'VEILBOX_ERR_HE_BAD_ARGUMENT',
+        `a row needs ${this.header.columns.length} plain cells and ${this.pending.length} he values`,
+      )
     }
     if (this.rows >= this.encryptor.profile.maxRows) {
-      throw heError('VEILBOX_ERR_HE_CAPACITY_EXCEEDED', `the file has more than ${this.encryptor.profile.maxRows} rows, the most the HE keys were made for (sums beyond that could wrap); ask the custodian for keys with a larger maxRows`, {
-        maxRows: this.encryptor.profile.maxRows,
-      })
+      throw heError(
+        'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
+        `the file has more than ${this.encryptor.profile.maxRows} rows, the most the HE keys were made for (sums beyond that could wrap); ask the custodian for keys with a larger maxRows`,
+        {
+          maxRows: this.encryptor.profile.maxRows,
+        },
+      )
     }
     this.rows += 1
     const written = this.write(JSON.stringify(plain))
@@ -251,8 +280,24 @@ export class EncryptedUploadWriter {
     p.buffer.fill(0)
     const plan = columnPlan(this.encryptor.profile, p.column)
     const lines: CipherLine[] = []
-    enc.values.forEach((ct, i) => lines.push({ column: p.column, kind: 'values', context: plan.sumContexts[i]!, batch: p.batch, data: Buffer.from(ct).toString('base64') }))
-    enc.squares?.forEach((ct, i) => lines.push({ column: p.column, kind: 'squares', context: plan.squareContexts![i]!, batch: p.batch, data: Buffer.from(ct).toString('base64') }))
+    enc.values.forEach((ct, i) =>
+      lines.push({
+        column: p.column,
+        kind: 'values',
+        context: plan.sumContexts[i]!,
+        batch: p.batch,
+        data: Buffer.from(ct).toString('base64'),
+      }),
+    )
+    enc.squares?.forEach((ct, i) =>
+      lines.push({
+        column: p.column,
+        kind: 'squares',
+        context: plan.squareContexts![i]!,
+        batch: p.batch,
+        data: Buffer.from(ct).toString('base64'),
+      }),
+    )
     for (const line of lines) await this.write(JSON.stringify(line))
     p.filled = 0
     p.batch += 1

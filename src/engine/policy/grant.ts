@@ -17,21 +17,33 @@ export type GrantAggregate = (typeof GRANT_AGGREGATES)[number]
 export function checkGrantUsable(grant: GrantRecord, principal: Principal, now: Date = new Date()): void {
   // By principal id: a name revoked and issued again is someone else.
   if (grant.analystId !== principal.id) {
-    throw new VeilboxError('VEILBOX_ERR_POLICY_NOT_YOUR_GRANT', `grant ${grant.id} was made for another analyst; use one of your own (GET /v1/grants)`, {
-      grant: grant.id,
-    })
+    throw new VeilboxError(
+      'VEILBOX_ERR_POLICY_NOT_YOUR_GRANT',
+      `grant ${grant.id} was made for another analyst; use one of your own (GET /v1/grants)`,
+      {
+        grant: grant.id,
+      },
+    )
   }
   if (grant.revokedAt !== null) {
-    throw new VeilboxError('VEILBOX_ERR_POLICY_GRANT_REVOKED', `grant ${grant.id} was revoked at ${grant.revokedAt}; ask an operator for a new grant`, {
-      grant: grant.id,
-      revokedAt: grant.revokedAt,
-    })
+    throw new VeilboxError(
+      'VEILBOX_ERR_POLICY_GRANT_REVOKED',
+      `grant ${grant.id} was revoked at ${grant.revokedAt}; ask an operator for a new grant`,
+      {
+        grant: grant.id,
+        revokedAt: grant.revokedAt,
+      },
+    )
   }
   if (Date.parse(grant.expiresAt) <= now.getTime()) {
-    throw new VeilboxError('VEILBOX_ERR_POLICY_GRANT_EXPIRED', `grant ${grant.id} expired at ${grant.expiresAt}; ask an operator for a new grant`, {
-      grant: grant.id,
-      expiresAt: grant.expiresAt,
-    })
+    throw new VeilboxError(
+      'VEILBOX_ERR_POLICY_GRANT_EXPIRED',
+      `grant ${grant.id} expired at ${grant.expiresAt}; ask an operator for a new grant`,
+      {
+        grant: grant.id,
+        expiresAt: grant.expiresAt,
+      },
+    )
   }
 }
 
@@ -61,7 +73,8 @@ export function checkQueryInGrant(grant: GrantRecord, datasetName: string, bound
     const allowed = new Set(grant.aggregates)
     for (const out of bound.outputs) {
       if (out.kind !== 'aggregate') continue
-      const name: GrantAggregate = out.fn === 'quantile' ? (out.p === 0.5 && allowed.has('median') ? 'median' : 'quantile') : out.fn
+      const name: GrantAggregate =
+        out.fn === 'quantile' ? (out.p === 0.5 && allowed.has('median') ? 'median' : 'quantile') : out.fn
       if (!allowed.has(name)) {
         throw new VeilboxError(
           'VEILBOX_ERR_POLICY_AGGREGATE_NOT_GRANTED',

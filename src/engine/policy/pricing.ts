@@ -52,8 +52,16 @@ function gaussianEpsilonMicro(rhoPico: number, deltaFemto: number): number {
 }
 
 export function budgetView(l: Ledger) {
-  const eps = { total: l.epsilonTotal / MICRO, spent: l.epsilonSpent / MICRO, remaining: (l.epsilonTotal - l.epsilonSpent) / MICRO }
-  const delta = { total: l.deltaTotal / FEMTO, spent: l.deltaSpent / FEMTO, remaining: (l.deltaTotal - l.deltaSpent) / FEMTO }
+  const eps = {
+    total: l.epsilonTotal / MICRO,
+    spent: l.epsilonSpent / MICRO,
+    remaining: (l.epsilonTotal - l.epsilonSpent) / MICRO,
+  }
+  const delta = {
+    total: l.deltaTotal / FEMTO,
+    spent: l.deltaSpent / FEMTO,
+    remaining: (l.deltaTotal - l.deltaSpent) / FEMTO,
+  }
   return { epsilon: eps, delta, rho: { spent: l.rhoSpent / PICO } }
 }
 
@@ -74,7 +82,12 @@ export function priceOn(view: LedgerView, price: Price): Charge {
     }
     const before = gaussianEpsilonMicro(l.rhoSpent, reserved)
     const after = gaussianEpsilonMicro(l.rhoSpent + price.rhoPico, reserved)
-    charge = { epsilon: Math.max(0, after - before), delta: l.rhoSpent > 0 ? 0 : reserved, rho: price.rhoPico, rhoBefore: l.rhoSpent }
+    charge = {
+      epsilon: Math.max(0, after - before),
+      delta: l.rhoSpent > 0 ? 0 : reserved,
+      rho: price.rhoPico,
+      rhoBefore: l.rhoSpent,
+    }
   }
   if (l.epsilonSpent + charge.epsilon > l.epsilonTotal || l.deltaSpent + charge.delta > l.deltaTotal) {
     throw exhausted(view, charge)

@@ -171,20 +171,40 @@ export function aggregate(parts: AggregateParts): Aggregate {
   const { fn, column, p, display, alias, pos } = parts
   const name = (display ?? fn).toUpperCase()
   if (!(AGGREGATE_FNS as readonly string[]).includes(fn)) {
-    throw queryError('VEILBOX_ERR_QUERY_BAD_AGGREGATE', `"${fn}" is not an aggregate; use one of ${AGGREGATE_FNS.join(', ')} or median`, pos)
+    throw queryError(
+      'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+      `"${fn}" is not an aggregate; use one of ${AGGREGATE_FNS.join(', ')} or median`,
+      pos,
+    )
   }
   if (column === null && fn !== 'count') {
-    throw queryError('VEILBOX_ERR_QUERY_BAD_AGGREGATE', `${name} needs a column: only COUNT counts rows without one`, pos)
+    throw queryError(
+      'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+      `${name} needs a column: only COUNT counts rows without one`,
+      pos,
+    )
   }
   if (fn === 'quantile') {
     if (p === undefined) {
-      throw queryError('VEILBOX_ERR_QUERY_BAD_AGGREGATE', 'QUANTILE needs the probability p: write QUANTILE(col, 0.9)', pos)
+      throw queryError(
+        'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+        'QUANTILE needs the probability p: write QUANTILE(col, 0.9)',
+        pos,
+      )
     }
     if (!Number.isFinite(p) || !(p > 0 && p < 1)) {
-      throw queryError('VEILBOX_ERR_QUERY_BAD_AGGREGATE', `QUANTILE's p must lie strictly between 0 and 1, not ${p}; use MEDIAN(col) or p = 0.5 for the median`, pos)
+      throw queryError(
+        'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+        `QUANTILE's p must lie strictly between 0 and 1, not ${p}; use MEDIAN(col) or p = 0.5 for the median`,
+        pos,
+      )
     }
   } else if (p !== undefined) {
-    throw queryError('VEILBOX_ERR_QUERY_BAD_AGGREGATE', `only QUANTILE takes a probability p; ${name} takes a column alone`, pos)
+    throw queryError(
+      'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+      `only QUANTILE takes a probability p; ${name} takes a column alone`,
+      pos,
+    )
   }
   if (display === 'median' && !(fn === 'quantile' && p === 0.5)) {
     throw queryError('VEILBOX_ERR_QUERY_BAD_AGGREGATE', 'a median is the quantile at p = 0.5', pos)

@@ -57,8 +57,19 @@ export type BoundOutput =
 export type BoundPredicate =
   | { readonly kind: 'compare'; readonly column: ColumnSpec; readonly op: CompareOp; readonly value: LiteralValue }
   /** Values without repeats, in written order. */
-  | { readonly kind: 'in'; readonly column: ColumnSpec; readonly values: readonly LiteralValue[]; readonly negated: boolean }
-  | { readonly kind: 'between'; readonly column: ColumnSpec; readonly low: number; readonly high: number; readonly negated: boolean }
+  | {
+      readonly kind: 'in'
+      readonly column: ColumnSpec
+      readonly values: readonly LiteralValue[]
+      readonly negated: boolean
+    }
+  | {
+      readonly kind: 'between'
+      readonly column: ColumnSpec
+      readonly low: number
+      readonly high: number
+      readonly negated: boolean
+    }
   | { readonly kind: 'isNull'; readonly column: ColumnSpec; readonly negated: boolean }
   | { readonly kind: 'and' | 'or'; readonly operands: readonly BoundPredicate[] }
   | { readonly kind: 'not'; readonly operand: BoundPredicate }
@@ -154,7 +165,9 @@ export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
   const where = q.where === undefined ? null : b.predicate(q.where)
   const groupBy = q.groupBy.map((g) => b.groupKey(g))
   const names = outputs.map((o) => o.name)
-  const orderBy = q.orderBy.map((o): BoundOrder => Object.freeze({ output: names.indexOf(o.name), name: o.name, direction: o.direction }))
+  const orderBy = q.orderBy.map(
+    (o): BoundOrder => Object.freeze({ output: names.indexOf(o.name), name: o.name, direction: o.direction }),
+  )
   return Object.freeze({
     query: q,
     dataset,
@@ -219,7 +232,9 @@ class Binder {
       throw queryError(
         'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
         `${sql}: ${label.toUpperCase()} needs an integer or number column, and ${col.name} is ${col.type}` +
-          (col.type === 'category' || col.type === 'boolean' ? `; to count its values, use COUNT(*) with GROUP BY ${col.name}` : ''),
+          (col.type === 'category' || col.type === 'boolean'
+            ? `; to count its values, use COUNT(*) with GROUP BY ${col.name}`
+            : ''),
         at,
         { column: col.name },
       )
@@ -245,7 +260,8 @@ class Binder {
    */
   groupKey(ref: ColumnRef): BoundGroupKey {
     const col = this.resolve(ref)
-    if (hasDeclaredDomain(col)) return Object.freeze({ column: col, strategy: Object.freeze({ kind: 'declared', domain: declaredDomain(col) }) })
+    if (hasDeclaredDomain(col))
+      return Object.freeze({ column: col, strategy: Object.freeze({ kind: 'declared', domain: declaredDomain(col) }) })
     if (col.protection === 'he') {
       throw queryError(
         'VEILBOX_ERR_QUERY_HE_UNSUPPORTED',
@@ -350,7 +366,12 @@ class Binder {
     switch (col.type) {
       case 'integer':
       case 'number':
-        if (typeof v !== 'number') mismatch(typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? `numbers (write ${v} without quotes)` : 'numbers')
+        if (typeof v !== 'number')
+          mismatch(
+            typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))
+              ? `numbers (write ${v} without quotes)`
+              : 'numbers',
+          )
         return v
       case 'boolean':
         if (typeof v !== 'boolean') mismatch('TRUE or FALSE')

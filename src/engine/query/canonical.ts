@@ -71,10 +71,7 @@ function item(i: SelectItem): string {
 }
 
 /** Canonical predicates: NOT pushed into conditions where SQL has a negated form, AND/OR flattened. */
-type Norm =
-  | { kind: 'cond'; c: Condition }
-  | { kind: 'and' | 'or'; operands: Norm[] }
-  | { kind: 'not'; operand: Norm }
+type Norm = { kind: 'cond'; c: Condition } | { kind: 'and' | 'or'; operands: Norm[] } | { kind: 'not'; operand: Norm }
 
 const NEGATE: Record<CompareOp, CompareOp> = { '=': '<>', '<>': '=', '<': '>=', '>=': '<', '>': '<=', '<=': '>' }
 

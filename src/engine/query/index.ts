@@ -5,7 +5,17 @@
 export * from './ast.js'
 export { parseQuery } from './parser.js'
 export { buildQuery, type QueryParts } from './shape.js'
-export { fromJson, toJson, queryJsonSchema, predicateJsonSchema, type QueryJson, type SelectItemJson, type PredicateJson, type LiteralJson, type FromJsonOptions } from './json.js'
+export {
+  fromJson,
+  toJson,
+  queryJsonSchema,
+  predicateJsonSchema,
+  type QueryJson,
+  type SelectItemJson,
+  type PredicateJson,
+  type LiteralJson,
+  type FromJsonOptions,
+} from './json.js'
 export { canonicalSql, queryHash, quoteName, formatLiteral } from './canonical.js'
 export {
   bindQuery,

@@ -39,7 +39,13 @@ export type LiteralJson = LiteralValue
 
 export type SelectItemJson =
   | { kind: 'column'; column: string; alias?: string }
-  | { kind: 'aggregate'; fn: (typeof AGGREGATE_FNS)[number] | 'median'; column?: string | null; p?: number; alias?: string }
+  | {
+      kind: 'aggregate'
+      fn: (typeof AGGREGATE_FNS)[number] | 'median'
+      column?: string | null
+      p?: number
+      alias?: string
+    }
 
 export type PredicateJson =
   | { kind: 'compare'; column: string; op: (typeof COMPARE_OPS)[number]; value: LiteralJson }
@@ -81,7 +87,13 @@ export const predicateJsonSchema: z.ZodType<PredicateJson> = z.lazy(() =>
       values: z.array(literalJson).min(1).max(QUERY_LIMITS.maxInList),
       negated: z.boolean().optional(),
     }),
-    z.strictObject({ kind: z.literal('between'), column: name, low: literalJson, high: literalJson, negated: z.boolean().optional() }),
+    z.strictObject({
+      kind: z.literal('between'),
+      column: name,
+      low: literalJson,
+      high: literalJson,
+      negated: z.boolean().optional(),
+    }),
     z.strictObject({ kind: z.literal('isNull'), column: name, negated: z.boolean().optional() }),
     z.strictObject({ kind: z.literal('and'), operands: z.array(predicateJsonSchema).min(2) }),
     z.strictObject({ kind: z.literal('or'), operands: z.array(predicateJsonSchema).min(2) }),
@@ -111,7 +123,8 @@ function checkNesting(value: unknown, base: string): void {
     const { v, depth, path } = stack.pop()!
     if (typeof v !== 'object' || v === null) continue
     if (depth > MAX_JSON_NESTING) throw tooLarge('maxDepth', { path })
-    for (const [k, child] of Object.entries(v)) stack.push({ v: child, depth: depth + 1, path: `${path}/${escapePointer(k)}` })
+    for (const [k, child] of Object.entries(v))
+      stack.push({ v: child, depth: depth + 1, path: `${path}/${escapePointer(k)}` })
   }
 }
 
@@ -146,7 +159,9 @@ export function fromJson(value: unknown, options: FromJsonOptions = {}): Query {
     )
   }
   const q = parsed.data
-  const at = (...segments: (string | number)[]): JsonPos => ({ path: base + segments.map((s) => `/${escapePointer(s)}`).join('') })
+  const at = (...segments: (string | number)[]): JsonPos => ({
+    path: base + segments.map((s) => `/${escapePointer(s)}`).join(''),
+  })
   const select = q.select.map((s, i): SelectItem => {
     if (s.kind === 'column') return columnItem(columnRef(s.column, at('select', i, 'column')), s.alias, at('select', i))
     const median = s.fn === 'median'
@@ -181,15 +196,26 @@ function predicateFromJson(
     case 'compare':
       return compare(col(p.column), p.op, lit(p.value, 'value'), pos)
     case 'in':
-      return inList(col(p.column), p.values.map((v, i) => lit(v, 'values', i)), p.negated ?? false, pos)
+      return inList(
+        col(p.column),
+        p.values.map((v, i) => lit(v, 'values', i)),
+        p.negated ?? false,
+        pos,
+      )
     case 'between':
       return between(col(p.column), lit(p.low, 'low'), lit(p.high, 'high'), p.negated ?? false, pos)
     case 'isNull':
       return isNull(col(p.column), p.negated ?? false, pos)
     case 'and':
-      return and(p.operands.map((o, i) => predicateFromJson(o, [...path, 'operands', i], at)), pos)
+      return and(
+        p.operands.map((o, i) => predicateFromJson(o, [...path, 'operands', i], at)),
+        pos,
+      )
     case 'or':
-      return or(p.operands.map((o, i) => predicateFromJson(o, [...path, 'operands', i], at)), pos)
+      return or(
+        p.operands.map((o, i) => predicateFromJson(o, [...path, 'operands', i], at)),
+        pos,
+      )
     case 'not':
       return not(predicateFromJson(p.operand, [...path, 'operand'], at), pos)
   }
@@ -199,7 +225,8 @@ function predicateFromJson(
 export function toJson(q: Query): QueryJson {
   const out: QueryJson = {
     select: q.select.map((s): SelectItemJson => {
-      if (s.kind === 'columnItem') return { kind: 'column', column: s.column.name, ...(s.alias === undefined ? {} : { alias: s.alias }) }
+      if (s.kind === 'columnItem')
+        return { kind: 'column', column: s.column.name, ...(s.alias === undefined ? {} : { alias: s.alias }) }
       return {
         kind: 'aggregate',
         fn: s.display === 'median' ? 'median' : s.fn,

@@ -28,7 +28,28 @@ export interface Token {
   readonly pos: TextPos
 }
 
-const SYMBOLS = ['<>', '<=', '>=', '!=', '==', '||', '::', '(', ')', ',', ';', '*', '.', '=', '<', '>', '+', '-', '/', '%'] as const
+const SYMBOLS = [
+  '<>',
+  '<=',
+  '>=',
+  '!=',
+  '==',
+  '||',
+  '::',
+  '(',
+  ')',
+  ',',
+  ';',
+  '*',
+  '.',
+  '=',
+  '<',
+  '>',
+  '+',
+  '-',
+  '/',
+  '%',
+] as const
 
 const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9'
 const isWordStart = (c: string | undefined): boolean =>
@@ -46,9 +67,11 @@ export class Lexer {
 
   constructor(text: string) {
     // Each code point takes at most two UTF-16 units: a longer string is over the limit for sure.
-    if (text.length > 2 * QUERY_LIMITS.maxTextLength) throw tooLarge('maxTextLength', positionAt(text, QUERY_LIMITS.maxTextLength))
+    if (text.length > 2 * QUERY_LIMITS.maxTextLength)
+      throw tooLarge('maxTextLength', positionAt(text, QUERY_LIMITS.maxTextLength))
     this.chars = Array.from(text)
-    if (this.chars.length > QUERY_LIMITS.maxTextLength) throw tooLarge('maxTextLength', positionAt(text, QUERY_LIMITS.maxTextLength))
+    if (this.chars.length > QUERY_LIMITS.maxTextLength)
+      throw tooLarge('maxTextLength', positionAt(text, QUERY_LIMITS.maxTextLength))
   }
 
   /** The token k places ahead, without consuming it. */
@@ -121,7 +144,11 @@ export class Lexer {
         this.advance()
         while (!(this.chars[this.i] === '*' && this.chars[this.i + 1] === '/')) {
           if (this.i >= this.chars.length) {
-            throw queryError('VEILBOX_ERR_QUERY_UNTERMINATED', 'the comment that starts here is never closed; end it with */', start)
+            throw queryError(
+              'VEILBOX_ERR_QUERY_UNTERMINATED',
+              'the comment that starts here is never closed; end it with */',
+              start,
+            )
           }
           this.advance()
         }
@@ -163,7 +190,11 @@ export class Lexer {
     const text = this.slice(start)
     const n = Number(text)
     if (!Number.isFinite(n)) {
-      throw queryError('VEILBOX_ERR_QUERY_BAD_LITERAL', `the number ${text} is too large to represent; use a finite number`, pos)
+      throw queryError(
+        'VEILBOX_ERR_QUERY_BAD_LITERAL',
+        `the number ${text} is too large to represent; use a finite number`,
+        pos,
+      )
     }
     if (integral && !Number.isSafeInteger(n)) {
       throw queryError(

@@ -161,7 +161,9 @@ class Parser {
     const t = this.peek()
     if (this.isName(t)) return this.next()
     if (t.kind === 'word') {
-      this.syntax(`expected ${what}, found the reserved word ${t.text.toUpperCase()}; to use it as a name, quote it: "${t.value}"`)
+      this.syntax(
+        `expected ${what}, found the reserved word ${t.text.toUpperCase()}; to use it as a name, quote it: "${t.value}"`,
+      )
     }
     this.syntax(`expected ${what}, found ${describe(t)}`)
   }
@@ -345,13 +347,23 @@ class Parser {
         )
       case 'exists':
       case 'select':
-        throw queryError('VEILBOX_ERR_QUERY_SUBQUERY', 'subqueries are not supported: a query is one SELECT over one dataset', t.pos)
+        throw queryError(
+          'VEILBOX_ERR_QUERY_SUBQUERY',
+          'subqueries are not supported: a query is one SELECT over one dataset',
+          t.pos,
+        )
       case 'distinct':
-        throw queryError('VEILBOX_ERR_QUERY_UNSUPPORTED', 'DISTINCT is not supported: distinct counts need their own sensitivity analysis', t.pos)
+        throw queryError(
+          'VEILBOX_ERR_QUERY_UNSUPPORTED',
+          'DISTINCT is not supported: distinct counts need their own sensitivity analysis',
+          t.pos,
+        )
     }
     if (this.atSymbol('(', 1)) return this.call(ctx)
     if (RESERVED.has(t.value)) {
-      this.syntax(`expected ${WANTED[ctx]}, found the reserved word ${t.text.toUpperCase()}; to use it as a name, quote it: "${t.value}"`)
+      this.syntax(
+        `expected ${WANTED[ctx]}, found the reserved word ${t.text.toUpperCase()}; to use it as a name, quote it: "${t.value}"`,
+      )
     }
     this.next()
     return this.columnOperand(t, ctx)
@@ -366,7 +378,10 @@ class Parser {
       )
     }
     if (ctx !== 'where' && this.atSymbol('(') && t.kind === 'quoted') {
-      this.syntax(`${t.text} is a quoted name and cannot be called; write aggregates unquoted, such as SUM(col)`, this.peek())
+      this.syntax(
+        `${t.text} is a quoted name and cannot be called; write aggregates unquoted, such as SUM(col)`,
+        this.peek(),
+      )
     }
     return { kind: 'column', ref: columnRef(t.value, t.pos), token: t }
   }
@@ -374,10 +389,17 @@ class Parser {
   private symbolOperand(t: Token, ctx: Context): Operand {
     if (t.value === '(') {
       if (this.atWord('select', 1)) {
-        throw queryError('VEILBOX_ERR_QUERY_SUBQUERY', 'subqueries are not supported: a query is one SELECT over one dataset', this.peek(1).pos)
+        throw queryError(
+          'VEILBOX_ERR_QUERY_SUBQUERY',
+          'subqueries are not supported: a query is one SELECT over one dataset',
+          this.peek(1).pos,
+        )
       }
-      if (ctx === 'where') this.syntax('a value in a condition cannot be put in parentheses; write the column or literal alone')
-      this.syntax(`${ctx === 'select' ? 'select items' : 'aggregate arguments'} cannot be put in parentheses; write the ${ctx === 'select' ? 'aggregate or column' : 'column'} alone`)
+      if (ctx === 'where')
+        this.syntax('a value in a condition cannot be put in parentheses; write the column or literal alone')
+      this.syntax(
+        `${ctx === 'select' ? 'select items' : 'aggregate arguments'} cannot be put in parentheses; write the ${ctx === 'select' ? 'aggregate or column' : 'column'} alone`,
+      )
     }
     if (t.value === '-' || t.value === '+') {
       const n = this.peek(1)
@@ -403,7 +425,11 @@ class Parser {
     const fn = nameTok.value
     const upper = nameTok.text.toUpperCase()
     if (WINDOW_FUNCTIONS.has(fn)) {
-      throw queryError('VEILBOX_ERR_QUERY_UNSUPPORTED', `${upper} is a window function, which computes a value per row; window functions are not supported`, nameTok.pos)
+      throw queryError(
+        'VEILBOX_ERR_QUERY_UNSUPPORTED',
+        `${upper} is a window function, which computes a value per row; window functions are not supported`,
+        nameTok.pos,
+      )
     }
     if (!AGGREGATE_SPELLINGS.has(fn)) {
       const reason = UNSUPPORTED_AGGREGATES.get(fn)
@@ -443,7 +469,12 @@ class Parser {
     const badAggregate: (detail: string, t: Token) => never = (detail, t) => {
       throw queryError('VEILBOX_ERR_QUERY_BAD_AGGREGATE', detail, t.pos)
     }
-    const usage = fn === 'count' ? 'COUNT(*) or COUNT(col)' : fn === 'quantile' && spelling === 'quantile' ? 'QUANTILE(col, p)' : `${upper}(col)`
+    const usage =
+      fn === 'count'
+        ? 'COUNT(*) or COUNT(col)'
+        : fn === 'quantile' && spelling === 'quantile'
+          ? 'QUANTILE(col, p)'
+          : `${upper}(col)`
     const first = this.peek()
     if (first.kind === 'word' && (first.value === 'distinct' || first.value === 'all')) {
       throw queryError(
@@ -454,7 +485,8 @@ class Parser {
         first.pos,
       )
     }
-    if (first.kind === 'symbol' && first.value === ')') badAggregate(`${upper}() needs an argument: write ${usage}`, first)
+    if (first.kind === 'symbol' && first.value === ')')
+      badAggregate(`${upper}() needs an argument: write ${usage}`, first)
     let column: ColumnRef | null
     if (first.kind === 'symbol' && first.value === '*') {
       if (fn !== 'count') badAggregate(`only COUNT takes *; write ${usage}`, first)
@@ -471,7 +503,8 @@ class Parser {
     }
     let p: number | undefined
     if (fn === 'quantile' && spelling === 'quantile') {
-      if (!this.atSymbol(',')) badAggregate('QUANTILE needs the probability p as its second argument: write QUANTILE(col, 0.9)', this.peek())
+      if (!this.atSymbol(','))
+        badAggregate('QUANTILE needs the probability p as its second argument: write QUANTILE(col, 0.9)', this.peek())
       this.next()
       const pt = this.peek()
       const pv = this.operand('argument')
@@ -480,14 +513,20 @@ class Parser {
       }
       p = pv.lit.value
       if (!(p > 0 && p < 1)) {
-        badAggregate(`QUANTILE's p must lie strictly between 0 and 1, not ${pv.token.text}; use MEDIAN(col) or p = 0.5 for the median`, pv.token)
+        badAggregate(
+          `QUANTILE's p must lie strictly between 0 and 1, not ${pv.token.text}; use MEDIAN(col) or p = 0.5 for the median`,
+          pv.token,
+        )
       }
     } else if (spelling === 'median') {
       p = 0.5
     }
     const comma = this.peek()
     if (comma.kind === 'symbol' && comma.value === ',') {
-      badAggregate(`${upper} takes ${spelling === 'quantile' ? 'a column and p' : 'one argument'}: write ${usage}`, comma)
+      badAggregate(
+        `${upper} takes ${spelling === 'quantile' ? 'a column and p' : 'one argument'}: write ${usage}`,
+        comma,
+      )
     }
     this.expectSymbol(')', `to close ${upper}( at ${where(open.pos)}`)
     return aggregate({
@@ -513,7 +552,11 @@ class Parser {
     }
     if (t.kind !== 'symbol') return
     if (t.value === '::') {
-      throw queryError('VEILBOX_ERR_QUERY_ROW_EXPRESSION', 'casts (::) compute a value per row, which queries cannot do', t.pos)
+      throw queryError(
+        'VEILBOX_ERR_QUERY_ROW_EXPRESSION',
+        'casts (::) compute a value per row, which queries cannot do',
+        t.pos,
+      )
     }
     const comparison = COMPARISONS.has(t.value)
     if (!ARITHMETIC.has(t.value) && !(comparison && ctx !== 'where')) return
@@ -544,20 +587,36 @@ class Parser {
     const t = this.peek()
     if (t.kind === 'symbol' && t.value === '(') {
       if (this.atWord('select', 1)) {
-        throw queryError('VEILBOX_ERR_QUERY_SUBQUERY', 'subqueries are not supported: FROM names one dataset', this.peek(1).pos)
+        throw queryError(
+          'VEILBOX_ERR_QUERY_SUBQUERY',
+          'subqueries are not supported: FROM names one dataset',
+          this.peek(1).pos,
+        )
       }
       this.syntax('expected a dataset name after FROM, found "("')
     }
     if (t.kind === 'word' && !RESERVED.has(t.value) && this.atSymbol('(', 1)) {
-      throw queryError('VEILBOX_ERR_QUERY_UNSUPPORTED', `table functions are not supported: FROM names one dataset, not ${t.text}(...)`, t.pos)
+      throw queryError(
+        'VEILBOX_ERR_QUERY_UNSUPPORTED',
+        `table functions are not supported: FROM names one dataset, not ${t.text}(...)`,
+        t.pos,
+      )
     }
     const nameTok = this.name('a dataset name after FROM')
     const after = this.peek()
     if (after.kind === 'symbol' && after.value === '.') {
-      throw queryError('VEILBOX_ERR_QUERY_UNSUPPORTED', `qualified names are not supported: write the dataset id alone, without "${nameTok.text}."`, after.pos)
+      throw queryError(
+        'VEILBOX_ERR_QUERY_UNSUPPORTED',
+        `qualified names are not supported: write the dataset id alone, without "${nameTok.text}."`,
+        after.pos,
+      )
     }
     if (after.kind === 'symbol' && after.value === ',') {
-      throw queryError('VEILBOX_ERR_QUERY_JOIN', 'a comma in FROM joins datasets, and joins are not supported: a query reads one dataset', after.pos)
+      throw queryError(
+        'VEILBOX_ERR_QUERY_JOIN',
+        'a comma in FROM joins datasets, and joins are not supported: a query reads one dataset',
+        after.pos,
+      )
     }
     if (after.kind === 'word') {
       if (['join', 'inner', 'left', 'right', 'full', 'outer', 'cross', 'natural', 'lateral'].includes(after.value)) {
@@ -568,11 +627,18 @@ class Parser {
         )
       }
       if (after.value === 'as') {
-        throw queryError('VEILBOX_ERR_QUERY_UNSUPPORTED', 'table aliases are not supported: a query reads one dataset, so columns need no prefix; remove AS ...', after.pos)
+        throw queryError(
+          'VEILBOX_ERR_QUERY_UNSUPPORTED',
+          'table aliases are not supported: a query reads one dataset, so columns need no prefix; remove AS ...',
+          after.pos,
+        )
       }
     }
     if (this.isName(after) && !(after.kind === 'word' && OTHER_STATEMENTS.has(after.value))) {
-      this.syntax(`unexpected ${describe(after)} after the dataset name (table aliases are not supported); ${CLAUSE_ORDER}`, after)
+      this.syntax(
+        `unexpected ${describe(after)} after the dataset name (table aliases are not supported); ${CLAUSE_ORDER}`,
+        after,
+      )
     }
     return from(nameTok.value, nameTok.pos)
   }
@@ -614,7 +680,11 @@ class Parser {
     const t = this.peek()
     if (t.kind === 'symbol' && t.value === '(') {
       if (this.atWord('select', 1)) {
-        throw queryError('VEILBOX_ERR_QUERY_SUBQUERY', 'subqueries are not supported: a query is one SELECT over one dataset', this.peek(1).pos)
+        throw queryError(
+          'VEILBOX_ERR_QUERY_SUBQUERY',
+          'subqueries are not supported: a query is one SELECT over one dataset',
+          this.peek(1).pos,
+        )
       }
       this.next()
       this.enter(t)
@@ -668,7 +738,10 @@ class Parser {
 
   private conditionColumn(left: Operand, kw: Token): ColumnRef {
     if (left.kind === 'column') return left.ref
-    this.syntax(`${kw.text.toUpperCase()} tests a column: write col ${kw.text.toUpperCase()} ..., with the column on the left`, left.token)
+    this.syntax(
+      `${kw.text.toUpperCase()} tests a column: write col ${kw.text.toUpperCase()} ..., with the column on the left`,
+      left.token,
+    )
   }
 
   private comparison(left: Operand): Predicate {
@@ -693,8 +766,12 @@ class Parser {
       )
     }
     if (left.kind === 'column' && right.kind === 'literal') return compare(left.ref, op, right.lit, left.token.pos)
-    if (left.kind === 'literal' && right.kind === 'column') return compare(right.ref, FLIP[op], left.lit, left.token.pos)
-    this.syntax(`a condition compares a column with a literal; ${left.token.text} ${opTok.text} ${right.token.text} has no column`, left.token)
+    if (left.kind === 'literal' && right.kind === 'column')
+      return compare(right.ref, FLIP[op], left.lit, left.token.pos)
+    this.syntax(
+      `a condition compares a column with a literal; ${left.token.text} ${opTok.text} ${right.token.text} has no column`,
+      left.token,
+    )
   }
 
   private literalValue(what: string): Literal {
@@ -715,7 +792,11 @@ class Parser {
   private inRest(column: ColumnRef, negated: boolean, pos: TextPos): Predicate {
     const open = this.expectSymbol('(', 'after IN')
     if (this.atWord('select')) {
-      throw queryError('VEILBOX_ERR_QUERY_SUBQUERY', 'subqueries are not supported: list the values, IN (\'a\', \'b\')', this.peek().pos)
+      throw queryError(
+        'VEILBOX_ERR_QUERY_SUBQUERY',
+        "subqueries are not supported: list the values, IN ('a', 'b')",
+        this.peek().pos,
+      )
     }
     if (this.atSymbol(')')) this.syntax('an IN list needs at least one value')
     const values: Literal[] = []
@@ -753,11 +834,19 @@ class Parser {
   private groupKey(): ColumnRef {
     const t = this.peek()
     if (t.kind === 'number') {
-      throw queryError('VEILBOX_ERR_QUERY_BAD_GROUP_BY', `GROUP BY positions (${t.text}) are not supported; name the column`, t.pos)
+      throw queryError(
+        'VEILBOX_ERR_QUERY_BAD_GROUP_BY',
+        `GROUP BY positions (${t.text}) are not supported; name the column`,
+        t.pos,
+      )
     }
     if (t.kind === 'word' && this.atSymbol('(', 1)) {
       if (AGGREGATE_SPELLINGS.has(t.value)) {
-        throw queryError('VEILBOX_ERR_QUERY_BAD_GROUP_BY', `cannot group by an aggregate (${t.text.toUpperCase()}); GROUP BY names columns`, t.pos)
+        throw queryError(
+          'VEILBOX_ERR_QUERY_BAD_GROUP_BY',
+          `cannot group by an aggregate (${t.text.toUpperCase()}); GROUP BY names columns`,
+          t.pos,
+        )
       }
       const reason = UNSUPPORTED_AGGREGATES.get(t.value)
       if (reason !== undefined && (t.value === 'rollup' || t.value === 'cube' || t.value === 'grouping')) {
@@ -773,7 +862,11 @@ class Parser {
     const nameTok = this.name('a column name in GROUP BY')
     const op = this.peek()
     if (op.kind === 'symbol' && op.value === '.') {
-      throw queryError('VEILBOX_ERR_QUERY_UNSUPPORTED', `qualified names are not supported: write the column name alone, without "${nameTok.text}."`, op.pos)
+      throw queryError(
+        'VEILBOX_ERR_QUERY_UNSUPPORTED',
+        `qualified names are not supported: write the column name alone, without "${nameTok.text}."`,
+        op.pos,
+      )
     }
     if (op.kind === 'symbol' && (ARITHMETIC.has(op.value) || op.value === '::')) {
       throw queryError(
@@ -788,7 +881,11 @@ class Parser {
   private orderKey(items: readonly SelectItem[]): OrderItem {
     const t = this.peek()
     if (t.kind === 'number') {
-      throw queryError('VEILBOX_ERR_QUERY_BAD_ORDER_BY', `ORDER BY positions (${t.text}) are not supported; use the output column's name`, t.pos)
+      throw queryError(
+        'VEILBOX_ERR_QUERY_BAD_ORDER_BY',
+        `ORDER BY positions (${t.text}) are not supported; use the output column's name`,
+        t.pos,
+      )
     }
     let name: string
     if (t.kind === 'word' && this.atSymbol('(', 1)) {
@@ -806,11 +903,19 @@ class Parser {
     } else {
       name = this.name('an output column name in ORDER BY').value
       if (this.atSymbol('.')) {
-        throw queryError('VEILBOX_ERR_QUERY_UNSUPPORTED', `qualified names are not supported: write the output name alone`, this.peek().pos)
+        throw queryError(
+          'VEILBOX_ERR_QUERY_UNSUPPORTED',
+          `qualified names are not supported: write the output name alone`,
+          this.peek().pos,
+        )
       }
       const op = this.peek()
       if (op.kind === 'symbol' && (ARITHMETIC.has(op.value) || op.value === '::')) {
-        throw queryError('VEILBOX_ERR_QUERY_BAD_ORDER_BY', `ORDER BY takes output column names, not expressions ("${op.value}")`, op.pos)
+        throw queryError(
+          'VEILBOX_ERR_QUERY_BAD_ORDER_BY',
+          `ORDER BY takes output column names, not expressions ("${op.value}")`,
+          op.pos,
+        )
       }
     }
     let direction: Direction = 'asc'
@@ -818,7 +923,11 @@ class Parser {
     else this.acceptWord('asc')
     const nulls = this.peek()
     if (nulls.kind === 'word' && nulls.value === 'nulls') {
-      throw queryError('VEILBOX_ERR_QUERY_UNSUPPORTED', 'NULLS FIRST/LAST is not supported: released aggregates are never null', nulls.pos)
+      throw queryError(
+        'VEILBOX_ERR_QUERY_UNSUPPORTED',
+        'NULLS FIRST/LAST is not supported: released aggregates are never null',
+        nulls.pos,
+      )
     }
     return orderItem(name, direction, t.pos)
   }

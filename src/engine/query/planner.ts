@@ -69,8 +69,22 @@ export const PICO = 1_000_000_000_000n
 /** A released quantity, by its role in the answer. */
 export type OutputPlan =
   | { readonly kind: 'group'; readonly name: string; readonly key: number }
-  | { readonly kind: 'count'; readonly name: string; readonly label: string; readonly source: number | 'rows'; readonly mech: Mechanism }
-  | { readonly kind: 'sum'; readonly name: string; readonly label: string; readonly measure: number; readonly mech: Mechanism; readonly exp: number; readonly encrypted?: number }
+  | {
+      readonly kind: 'count'
+      readonly name: string
+      readonly label: string
+      readonly source: number | 'rows'
+      readonly mech: Mechanism
+    }
+  | {
+      readonly kind: 'sum'
+      readonly name: string
+      readonly label: string
+      readonly measure: number
+      readonly mech: Mechanism
+      readonly exp: number
+      readonly encrypted?: number
+    }
   | {
       readonly kind: 'avg'
       readonly name: string
@@ -97,7 +111,13 @@ export type OutputPlan =
       readonly lower: number
       readonly upper: number
     }
-  | { readonly kind: 'quantile'; readonly name: string; readonly label: string; readonly histogram: number; readonly p: number }
+  | {
+      readonly kind: 'quantile'
+      readonly name: string
+      readonly label: string
+      readonly histogram: number
+      readonly p: number
+    }
 
 export interface PlannedHistogram {
   readonly measure: number
@@ -149,14 +169,19 @@ function fail(detail: string, extra: Record<string, unknown> = {}): VeilboxError
 }
 
 function checkOptions(o: PlanOptions, aggregates: number): void {
-  if (o.mechanism !== 'laplace' && o.mechanism !== 'gaussian') throw fail(`mechanism must be "laplace" or "gaussian", got ${String(o.mechanism)}`)
-  if (!(typeof o.epsilon === 'number' && Number.isFinite(o.epsilon) && o.epsilon > 0)) throw fail(`epsilon must be a finite number greater than 0, got ${String(o.epsilon)}`)
-  if (!(o.confidence > 0 && o.confidence < 1)) throw fail(`confidence must lie strictly between 0 and 1, got ${String(o.confidence)}`)
+  if (o.mechanism !== 'laplace' && o.mechanism !== 'gaussian')
+    throw fail(`mechanism must be "laplace" or "gaussian", got ${String(o.mechanism)}`)
+  if (!(typeof o.epsilon === 'number' && Number.isFinite(o.epsilon) && o.epsilon > 0))
+    throw fail(`epsilon must be a finite number greater than 0, got ${String(o.epsilon)}`)
+  if (!(o.confidence > 0 && o.confidence < 1))
+    throw fail(`confidence must lie strictly between 0 and 1, got ${String(o.confidence)}`)
   if (o.mechanism === 'gaussian' && !(o.delta > 0 && o.delta < 1)) {
     throw fail(`the gaussian mechanism needs a delta strictly between 0 and 1, got ${String(o.delta)}`)
   }
   if (o.weights !== undefined && o.weights.length !== aggregates) {
-    throw fail(`weights must give one positive number per aggregate (${aggregates}), got ${o.weights.length}`, { weights: o.weights })
+    throw fail(`weights must give one positive number per aggregate (${aggregates}), got ${o.weights.length}`, {
+      weights: o.weights,
+    })
   }
 }
 
@@ -176,7 +201,12 @@ function toTaskPredicate(p: BoundPredicate): TaskPredicate {
     case 'compare':
       return { kind: 'cmp', column: p.column.name, op: p.op, value: p.value as number | string | boolean }
     case 'in':
-      return { kind: 'in', column: p.column.name, values: p.values as (number | string | boolean)[], negated: p.negated }
+      return {
+        kind: 'in',
+        column: p.column.name,
+        values: p.values as (number | string | boolean)[],
+        negated: p.negated,
+      }
     case 'between':
       return { kind: 'between', column: p.column.name, low: p.low, high: p.high, negated: p.negated }
     case 'isNull':
@@ -191,15 +221,25 @@ function toTaskPredicate(p: BoundPredicate): TaskPredicate {
 
 function bounds(col: ColumnSpec): { lower: number; upper: number } {
   if (col.lower === undefined || col.upper === undefined) {
-    throw new VeilboxError('VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN', `column ${col.name} has no declared bounds to clamp to`)
+    throw new VeilboxError(
+      'VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN',
+      `column ${col.name} has no declared bounds to clamp to`,
+    )
   }
   const problem = boundsProblem(col)
-  if (problem !== null) throw new VeilboxError('VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN', `column ${col.name} cannot be aggregated: ${problem}`, { column: col.name })
+  if (problem !== null)
+    throw new VeilboxError(
+      'VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN',
+      `column ${col.name} cannot be aggregated: ${problem}`,
+      { column: col.name },
+    )
   return { lower: col.lower, upper: col.upper }
 }
 
 export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
-  const aggregates = bound.outputs.filter((o): o is Extract<BoundOutput, { kind: 'aggregate' }> => o.kind === 'aggregate')
+  const aggregates = bound.outputs.filter(
+    (o): o is Extract<BoundOutput, { kind: 'aggregate' }> => o.kind === 'aggregate',
+  )
   checkOptions(options, aggregates.length)
   const spec = bound.dataset
   const m = spec.maxRowsPerUnit
@@ -220,8 +260,11 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
 
   // The charge, then each aggregate's whole-unit part of it.
   const epsilonMicro = toMicro(options.epsilon)
-  const totalUnits = gaussian ? BigInt(Math.floor(zcdpForEpsilonDelta(options.epsilon, options.delta) * 1e12)) : epsilonMicro
-  if (totalUnits <= 0n) throw fail(`epsilon ${options.epsilon} with delta ${options.delta} leaves no zCDP budget (rho < 1e-12)`)
+  const totalUnits = gaussian
+    ? BigInt(Math.floor(zcdpForEpsilonDelta(options.epsilon, options.delta) * 1e12))
+    : epsilonMicro
+  if (totalUnits <= 0n)
+    throw fail(`epsilon ${options.epsilon} with delta ${options.delta} leaves no zCDP budget (rho < 1e-12)`)
   const parts = split(totalUnits, options.weights ?? aggregates.length, gaussian ? 'rho' : 'epsilon')
   const unitScale = gaussian ? PICO : 1_000_000n
   const asRational = (units: bigint) => Rational.of(units, unitScale)
@@ -261,7 +304,11 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
   const hePlan = (col: ColumnSpec): HeColumnPlan => {
     const profile = options.heProfile
     if (profile === undefined || profile === null) {
-      throw new VeilboxError('VEILBOX_ERR_HE_KEYS_MISSING', `${col.name} is encrypted (he) and dataset ${spec.id} has no HE keys yet, so nothing can be computed on it; a custodian creates them with POST /v1/datasets/${spec.id}/he/keys`, { dataset: spec.id })
+      throw new VeilboxError(
+        'VEILBOX_ERR_HE_KEYS_MISSING',
+        `${col.name} is encrypted (he) and dataset ${spec.id} has no HE keys yet, so nothing can be computed on it; a custodian creates them with POST /v1/datasets/${spec.id}/he/keys`,
+        { dataset: spec.id },
+      )
     }
     return columnPlan(profile, col.name)
   }
@@ -270,10 +317,18 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
     let index = encryptedOf.get(col.name)
     if (index === undefined) {
       if (groups > MAX_HE_GROUPS) {
-        throw new VeilboxError('VEILBOX_ERR_HE_CAPACITY_EXCEEDED', `an aggregate of the encrypted column ${col.name} can have at most ${MAX_HE_GROUPS} groups (each needs its own ciphertext accumulator), but this GROUP BY has ${groups}; group by fewer keys`, { groups })
+        throw new VeilboxError(
+          'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
+          `an aggregate of the encrypted column ${col.name} can have at most ${MAX_HE_GROUPS} groups (each needs its own ciphertext accumulator), but this GROUP BY has ${groups}; group by fewer keys`,
+          { groups },
+        )
       }
       if (needsSquares.has(col.name) && plan.squareContexts === null) {
-        throw new VeilboxError('VEILBOX_ERR_HE_UNSUPPORTED_COLUMN', `VAR and STDDEV of ${col.name} need encrypted squares, and its HE keys were made without variance`, { column: col.name })
+        throw new VeilboxError(
+          'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN',
+          `VAR and STDDEV of ${col.name} need encrypted squares, and its HE keys were made without variance`,
+          { column: col.name },
+        )
       }
       index = encrypted.length
       encrypted.push({ column: col.name, squares: needsSquares.has(col.name) })
@@ -285,26 +340,55 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
   const common = (extra: MechanismOptions): MechanismOptions => ({ coordinates, ...extra })
   const countMech = (units: bigint): Mechanism =>
     gaussian
-      ? memoGaussian({ sensitivity: groupedL2Sensitivity({ maxRowsPerUnit: m, perRow: 1 }), rho: asRational(units), ...common({ integer: true, inputExp: 0 }) })
-      : memoLaplace({ sensitivity: countSensitivity(m), epsilon: asRational(units), ...common({ integer: true, inputExp: 0 }) })
+      ? memoGaussian({
+          sensitivity: groupedL2Sensitivity({ maxRowsPerUnit: m, perRow: 1 }),
+          rho: asRational(units),
+          ...common({ integer: true, inputExp: 0 }),
+        })
+      : memoLaplace({
+          sensitivity: countSensitivity(m),
+          epsilon: asRational(units),
+          ...common({ integer: true, inputExp: 0 }),
+        })
   const sumMech = (units: bigint, col: ColumnSpec, exp: number): Mechanism => {
     const { lower, upper } = bounds(col)
     const integer = col.type === 'integer'
     return gaussian
-      ? memoGaussian({ sensitivity: groupedL2Sensitivity({ maxRowsPerUnit: m, perRow: perRowBound(lower, upper, exp) }), rho: asRational(units), ...common({ integer, inputExp: exp }) })
-      : memoLaplace({ sensitivity: sumSensitivity({ maxRowsPerUnit: m, lower, upper, exp }), epsilon: asRational(units), ...common({ integer, inputExp: exp }) })
+      ? memoGaussian({
+          sensitivity: groupedL2Sensitivity({ maxRowsPerUnit: m, perRow: perRowBound(lower, upper, exp) }),
+          rho: asRational(units),
+          ...common({ integer, inputExp: exp }),
+        })
+      : memoLaplace({
+          sensitivity: sumSensitivity({ maxRowsPerUnit: m, lower, upper, exp }),
+          epsilon: asRational(units),
+          ...common({ integer, inputExp: exp }),
+        })
   }
   const heMech = (units: bigint, plan: HeColumnPlan, squares: boolean): Mechanism => {
     const s = heSensitivity(plan, m, groups, squares)
     const opts = common({ integer: s.integer, ...(s.inputExp === undefined ? {} : { inputExp: s.inputExp }) })
-    return gaussian ? memoGaussian({ sensitivity: s.l2, rho: asRational(units), ...opts }) : memoLaplace({ sensitivity: s.l1, epsilon: asRational(units), ...opts })
+    return gaussian
+      ? memoGaussian({ sensitivity: s.l2, rho: asRational(units), ...opts })
+      : memoLaplace({ sensitivity: s.l1, epsilon: asRational(units), ...opts })
   }
   const squaresMech = (units: bigint, col: ColumnSpec, exp: number): Mechanism => {
     const { lower, upper } = bounds(col)
     const inputExp = 2 * exp + 31
     return gaussian
-      ? memoGaussian({ sensitivity: groupedL2Sensitivity({ maxRowsPerUnit: m, perRow: sumSquaresSensitivity({ maxRowsPerUnit: 1, lower, upper, exp }) }), rho: asRational(units), ...common({ inputExp }) })
-      : memoLaplace({ sensitivity: sumSquaresSensitivity({ maxRowsPerUnit: m, lower, upper, exp }), epsilon: asRational(units), ...common({ inputExp }) })
+      ? memoGaussian({
+          sensitivity: groupedL2Sensitivity({
+            maxRowsPerUnit: m,
+            perRow: sumSquaresSensitivity({ maxRowsPerUnit: 1, lower, upper, exp }),
+          }),
+          rho: asRational(units),
+          ...common({ inputExp }),
+        })
+      : memoLaplace({
+          sensitivity: sumSquaresSensitivity({ maxRowsPerUnit: m, lower, upper, exp }),
+          epsilon: asRational(units),
+          ...common({ inputExp }),
+        })
   }
 
   // Mechanisms are memoized by their parameters (dp/memo.ts): most plans repeat
@@ -355,7 +439,13 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
       case 'count': {
         const mech = countMech(units)
         // An he column has no nulls (profile.ts refuses nullable ones): its COUNT is the selected rows, read off the mask.
-        outputs.push({ kind: 'count', name: out.name, label: out.label, source: col === null || col.protection === 'he' ? 'rows' : nonNull(col), mech })
+        outputs.push({
+          kind: 'count',
+          name: out.name,
+          label: out.label,
+          source: col === null || col.protection === 'he' ? 'rows' : nonNull(col),
+          mech,
+        })
         perAggregate.push({ ...base, noise: { count: mech.noiseScale }, halfWidth: mech.halfWidth(conf) })
         break
       }
@@ -363,7 +453,15 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
         if (col!.protection === 'he') {
           const he = encryptedMeasure(col!)
           const mech = heMech(units, he.plan, false)
-          outputs.push({ kind: 'sum', name: out.name, label: out.label, measure: -1, mech, exp: mech.gridExp, encrypted: he.index })
+          outputs.push({
+            kind: 'sum',
+            name: out.name,
+            label: out.label,
+            measure: -1,
+            mech,
+            exp: mech.gridExp,
+            encrypted: he.index,
+          })
           perAggregate.push({ ...base, noise: { sum: mech.noiseScale }, halfWidth: mech.halfWidth(conf) })
           break
         }
@@ -380,7 +478,18 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
           const sum = heMech(s!, he.plan, false)
           const count = countMech(c!)
           const { lower, upper } = bounds(col!)
-          outputs.push({ kind: 'avg', name: out.name, label: out.label, measure: -1, encrypted: he.index, exp: sum.gridExp, sum, count, lower, upper })
+          outputs.push({
+            kind: 'avg',
+            name: out.name,
+            label: out.label,
+            measure: -1,
+            encrypted: he.index,
+            exp: sum.gridExp,
+            sum,
+            count,
+            lower,
+            upper,
+          })
           perAggregate.push({ ...base, noise: { sum: sum.noiseScale, count: count.noiseScale }, halfWidth: null })
           break
         }
@@ -388,7 +497,17 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
         const [s, c] = split(units, 2, gaussian ? 'rho' : 'epsilon')
         const sum = sumMech(s!, col!, mo.exp)
         const count = countMech(c!)
-        outputs.push({ kind: 'avg', name: out.name, label: out.label, measure: mo.index, exp: mo.exp, sum, count, lower: mo.lower, upper: mo.upper })
+        outputs.push({
+          kind: 'avg',
+          name: out.name,
+          label: out.label,
+          measure: mo.index,
+          exp: mo.exp,
+          sum,
+          count,
+          lower: mo.lower,
+          upper: mo.upper,
+        })
         perAggregate.push({ ...base, noise: { sum: sum.noiseScale, count: count.noiseScale }, halfWidth: null })
         break
       }
@@ -401,8 +520,24 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
           const sum = heMech(s!, he.plan, false)
           const squares = heMech(q!, he.plan, true)
           const { lower, upper } = bounds(col!)
-          outputs.push({ kind: out.fn, name: out.name, label: out.label, measure: -1, encrypted: he.index, exp: sum.gridExp, sum, count, squares, lower, upper })
-          perAggregate.push({ ...base, noise: { count: count.noiseScale, sum: sum.noiseScale, sumOfSquares: squares.noiseScale }, halfWidth: null })
+          outputs.push({
+            kind: out.fn,
+            name: out.name,
+            label: out.label,
+            measure: -1,
+            encrypted: he.index,
+            exp: sum.gridExp,
+            sum,
+            count,
+            squares,
+            lower,
+            upper,
+          })
+          perAggregate.push({
+            ...base,
+            noise: { count: count.noiseScale, sum: sum.noiseScale, sumOfSquares: squares.noiseScale },
+            halfWidth: null,
+          })
           break
         }
         const mo = moments(col!)
@@ -410,14 +545,33 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
         const count = countMech(c!)
         const sum = sumMech(s!, col!, mo.exp)
         const squares = squaresMech(q!, col!, mo.exp)
-        outputs.push({ kind: out.fn, name: out.name, label: out.label, measure: mo.index, exp: mo.exp, sum, count, squares, lower: mo.lower, upper: mo.upper })
-        perAggregate.push({ ...base, noise: { count: count.noiseScale, sum: sum.noiseScale, sumOfSquares: squares.noiseScale }, halfWidth: null })
+        outputs.push({
+          kind: out.fn,
+          name: out.name,
+          label: out.label,
+          measure: mo.index,
+          exp: mo.exp,
+          sum,
+          count,
+          squares,
+          lower: mo.lower,
+          upper: mo.upper,
+        })
+        perAggregate.push({
+          ...base,
+          noise: { count: count.noiseScale, sum: sum.noiseScale, sumOfSquares: squares.noiseScale },
+          halfWidth: null,
+        })
         break
       }
       case 'quantile': {
         const h = histogram(col!)
         outputs.push({ kind: 'quantile', name: out.name, label: out.label, histogram: h, p: out.p! })
-        perAggregate.push({ ...base, noise: { histogramBin: histograms[h]!.quantile.mechanism.noiseScale }, halfWidth: null })
+        perAggregate.push({
+          ...base,
+          noise: { histogramBin: histograms[h]!.quantile.mechanism.noiseScale },
+          halfWidth: null,
+        })
         break
       }
     }
@@ -441,7 +595,11 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
     bound,
     exec: {
       where: bound.where === null ? null : toTaskPredicate(bound.where),
-      groupBy: bound.groupBy.map((g, i) => ({ column: g.column.name, dictionary: [...layout!.keys[i]!.dictionary], nullable: layout!.keys[i]!.nullable })),
+      groupBy: bound.groupBy.map((g, i) => ({
+        column: g.column.name,
+        dictionary: [...layout!.keys[i]!.dictionary],
+        nullable: layout!.keys[i]!.nullable,
+      })),
       measures,
       ...(encrypted.length > 0 ? { encrypted } : {}),
     },
@@ -455,7 +613,10 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
     rhoPico: gaussian ? parts.reduce((x, y) => x + y, 0n) : 0n,
     perAggregate,
     prepare: async () => {
-      const settled = await Promise.allSettled([...mechanisms().map((mech) => mech.prepare(groups)), ...histograms.map((h) => h.quantile.prepare(groups))])
+      const settled = await Promise.allSettled([
+        ...mechanisms().map((mech) => mech.prepare(groups)),
+        ...histograms.map((h) => h.quantile.prepare(groups)),
+      ])
       const ends = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
       const end = (): void => ends.forEach((e) => e())
       const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')

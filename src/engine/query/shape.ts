@@ -31,8 +31,10 @@ export interface QueryParts {
  */
 export function buildQuery(parts: QueryParts): Query {
   const { select, from, where, groupBy, orderBy, pos } = parts
-  if (select.length === 0) throw queryError('VEILBOX_ERR_QUERY_SYNTAX', 'the select list is empty; select at least one aggregate', pos)
-  if (select.length > QUERY_LIMITS.maxSelectItems) throw tooLarge('maxSelectItems', select[QUERY_LIMITS.maxSelectItems]!.pos)
+  if (select.length === 0)
+    throw queryError('VEILBOX_ERR_QUERY_SYNTAX', 'the select list is empty; select at least one aggregate', pos)
+  if (select.length > QUERY_LIMITS.maxSelectItems)
+    throw tooLarge('maxSelectItems', select[QUERY_LIMITS.maxSelectItems]!.pos)
   if (groupBy.length > QUERY_LIMITS.maxGroupBy) throw tooLarge('maxGroupBy', groupBy[QUERY_LIMITS.maxGroupBy]!.pos)
   if (where !== undefined) checkPredicateSize(where)
   checkGrouping(select, groupBy, pos)
@@ -66,7 +68,8 @@ function checkPredicateSize(root: Predicate): void {
         stack.push({ p: p.operand, depth: depth + 1 })
         break
       case 'in':
-        if (p.values.length > QUERY_LIMITS.maxInList) throw tooLarge('maxInList', p.values[QUERY_LIMITS.maxInList]!.pos ?? p.pos)
+        if (p.values.length > QUERY_LIMITS.maxInList)
+          throw tooLarge('maxInList', p.values[QUERY_LIMITS.maxInList]!.pos ?? p.pos)
         conditions++
         break
       default:
@@ -80,7 +83,12 @@ function checkGrouping(select: readonly SelectItem[], groupBy: readonly ColumnRe
   const grouped = new Set<string>()
   for (const g of groupBy) {
     if (grouped.has(g.name)) {
-      throw queryError('VEILBOX_ERR_QUERY_BAD_GROUP_BY', `${g.name} appears twice in GROUP BY; list each column once`, g.pos, { column: g.name })
+      throw queryError(
+        'VEILBOX_ERR_QUERY_BAD_GROUP_BY',
+        `${g.name} appears twice in GROUP BY; list each column once`,
+        g.pos,
+        { column: g.name },
+      )
     }
     grouped.add(g.name)
   }
@@ -99,9 +107,10 @@ function checkGrouping(select: readonly SelectItem[], groupBy: readonly ColumnRe
   for (const item of select) {
     if (item.kind !== 'columnItem' || grouped.has(item.column.name)) continue
     const name = item.column.name
-    const byAlias = item.alias !== undefined && grouped.has(item.alias)
-      ? ` (GROUP BY names columns, not output names: write GROUP BY ${name})`
-      : ''
+    const byAlias =
+      item.alias !== undefined && grouped.has(item.alias)
+        ? ` (GROUP BY names columns, not output names: write GROUP BY ${name})`
+        : ''
     throw queryError(
       'VEILBOX_ERR_QUERY_UNGROUPED_COLUMN',
       `the column ${name} is neither aggregated nor in GROUP BY, so it would release row values; add it to GROUP BY or aggregate it${byAlias}`,
@@ -137,14 +146,19 @@ function checkOutputNames(select: readonly SelectItem[]): Map<string, SelectItem
   return names
 }
 
-function checkOrderBy(orderBy: readonly OrderItem[], names: Map<string, SelectItem>, select: readonly SelectItem[]): void {
+function checkOrderBy(
+  orderBy: readonly OrderItem[],
+  names: Map<string, SelectItem>,
+  select: readonly SelectItem[],
+): void {
   const seen = new Set<string>()
   for (const o of orderBy) {
     if (!names.has(o.name)) {
       const renamed = select.find((i) => i.kind === 'columnItem' && i.alias !== undefined && i.column.name === o.name)
-      const hint = renamed !== undefined
-        ? ` (it is selected as ${outputName(renamed)}: order by that)`
-        : didYouMean(nearest(o.name, [...names.keys()]))
+      const hint =
+        renamed !== undefined
+          ? ` (it is selected as ${outputName(renamed)}: order by that)`
+          : didYouMean(nearest(o.name, [...names.keys()]))
       throw queryError(
         'VEILBOX_ERR_QUERY_BAD_ORDER_BY',
         `ORDER BY ${o.name}: there is no output column of that name${hint}; the output columns are ${[...names.keys()].join(', ')}`,
@@ -153,7 +167,12 @@ function checkOrderBy(orderBy: readonly OrderItem[], names: Map<string, SelectIt
       )
     }
     if (seen.has(o.name)) {
-      throw queryError('VEILBOX_ERR_QUERY_BAD_ORDER_BY', `${o.name} appears twice in ORDER BY; list each output column once`, o.pos, { name: o.name })
+      throw queryError(
+        'VEILBOX_ERR_QUERY_BAD_ORDER_BY',
+        `${o.name} appears twice in ORDER BY; list each output column once`,
+        o.pos,
+        { name: o.name },
+      )
     }
     seen.add(o.name)
   }

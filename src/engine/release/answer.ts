@@ -31,7 +31,12 @@ function momentsOf(m: MeasureResult): Extract<MeasureResult, { kind: 'moments' }
 }
 
 /** A released value with its interval, clipped to a known sign (post-processing). */
-function withInterval(mech: Mechanism, r: Released, confidence: number, sign: 'nonNegative' | 'nonPositive' | null): [number, [number, number]] {
+function withInterval(
+  mech: Mechanism,
+  r: Released,
+  confidence: number,
+  sign: 'nonNegative' | 'nonPositive' | null,
+): [number, [number, number]] {
   const iv = mech.interval(r, confidence)
   let value = r.value
   let lo = iv.lo
@@ -69,7 +74,11 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * microseconds each). The noise was reserved before the sandbox ran and stays
  * reserved until the caller ends it, so yielding takes no sample early or late.
  */
-export async function releaseAnswer(plan: Plan, result: AggregateResult, decrypted: readonly DecryptedMeasure[] = []): Promise<ReleasedAnswer> {
+export async function releaseAnswer(
+  plan: Plan,
+  result: AggregateResult,
+  decrypted: readonly DecryptedMeasure[] = [],
+): Promise<ReleasedAnswer> {
   const conf = plan.confidence
   const heOf = (i: number): DecryptedMeasure => {
     const d = decrypted[i]
@@ -77,7 +86,8 @@ export async function releaseAnswer(plan: Plan, result: AggregateResult, decrypt
     return d
   }
   // An he value is rounded to the mechanism's grid exactly (release/he.ts); the mechanism knows it rounds.
-  const heSum = (mech: Mechanism, i: number, g: number): Released => mech.release(heToGrid(heOf(i).sums[g]!, mech.gridExp))
+  const heSum = (mech: Mechanism, i: number, g: number): Released =>
+    mech.release(heToGrid(heOf(i).sums[g]!, mech.gridExp))
   const heSquares = (mech: Mechanism, i: number, g: number): Released => {
     const sq = heOf(i).sumSquares
     if (sq === null) throw new Error(`encrypted measure ${i} has no sums of squares`)
@@ -148,7 +158,10 @@ export async function releaseAnswer(plan: Plan, result: AggregateResult, decrypt
           return [d.value, [d.interval.lo, d.interval.hi]]
         }
         const mo = momentsOf(result.measures[o.measure]!)
-        const squares = { mechanism: o.squares, released: o.squares.release({ units: mo.sumSquares![g]!, exp: 2 * o.exp + 31 }) }
+        const squares = {
+          mechanism: o.squares,
+          released: o.squares.release({ units: mo.sumSquares![g]!, exp: 2 * o.exp + 31 }),
+        }
         const sum = { mechanism: o.sum, released: o.sum.release({ units: mo.sum[g]!, exp: o.exp }) }
         const count = { mechanism: o.count, released: o.count.release(BigInt(mo.nonNull[g]!)) }
         const d = (o.kind === 'var' ? releaseVariance : releaseStddev)(squares, sum, count, o.lower, o.upper, conf)

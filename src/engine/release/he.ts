@@ -59,7 +59,12 @@ function ceilSqrt(n: number): bigint {
 }
 
 /** Sensitivity of an he column's SUM (`squares` false) or sum of squares (true) over `groups` released groups. */
-export function heSensitivity(plan: HeColumnPlan, maxRowsPerUnit: number, groups: number, squares: boolean): HeSensitivity {
+export function heSensitivity(
+  plan: HeColumnPlan,
+  maxRowsPerUnit: number,
+  groups: number,
+  squares: boolean,
+): HeSensitivity {
   const m = BigInt(maxRowsPerUnit)
   if (plan.scheme === 'bfv') {
     const M = plan.maxAbsUnits
@@ -72,7 +77,11 @@ export function heSensitivity(plan: HeColumnPlan, maxRowsPerUnit: number, groups
     }
   }
   const gridExp = squares ? plan.squareGridExp : plan.sumGridExp
-  if (gridExp === null) throw new VeilboxError('VEILBOX_ERR_HE_BAD_ARGUMENT', `CKKS column ${plan.name} has no ${squares ? 'square' : 'sum'} grid`)
+  if (gridExp === null)
+    throw new VeilboxError(
+      'VEILBOX_ERR_HE_BAD_ARGUMENT',
+      `CKKS column ${plan.name} has no ${squares ? 'square' : 'sum'} grid`,
+    )
   const a = Rational.fromNumber(Math.abs(plan.lower))
   const b = Rational.fromNumber(Math.abs(plan.upper))
   const M = a.gt(b) ? a : b
@@ -105,5 +114,8 @@ export function heToGrid(value: ExactValue, k: number): GridValue {
 
 /** The exact value as a double, for tests and messages (it may round). */
 export function heToNumber(value: ExactValue): number {
-  return Rational.of(value.exponent >= 0 ? value.units * BigInt(value.base) ** BigInt(value.exponent) : value.units, value.exponent >= 0 ? 1n : BigInt(value.base) ** BigInt(-value.exponent)).toNumber()
+  return Rational.of(
+    value.exponent >= 0 ? value.units * BigInt(value.base) ** BigInt(value.exponent) : value.units,
+    value.exponent >= 0 ? 1n : BigInt(value.base) ** BigInt(-value.exponent),
+  ).toNumber()
 }

@@ -26,7 +26,10 @@ const ROWS_PER_TURN = 2000
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
-async function arrayJson(items: readonly unknown[], check: (item: unknown) => boolean): Promise<{ json: string; finite: boolean }> {
+async function arrayJson(
+  items: readonly unknown[],
+  check: (item: unknown) => boolean,
+): Promise<{ json: string; finite: boolean }> {
   const parts: string[] = []
   let finite = true
   for (let i = 0; i < items.length; i++) {
@@ -38,8 +41,10 @@ async function arrayJson(items: readonly unknown[], check: (item: unknown) => bo
   return { json: `[${parts.join(',')}]`, finite }
 }
 
-const finiteCells = (row: unknown): boolean => (row as unknown[]).every((c) => typeof c !== 'number' || Number.isFinite(c))
-const finiteIntervals = (row: unknown): boolean => (row as ([number, number] | null)[]).every((iv) => iv === null || (Number.isFinite(iv[0]) && Number.isFinite(iv[1])))
+const finiteCells = (row: unknown): boolean =>
+  (row as unknown[]).every((c) => typeof c !== 'number' || Number.isFinite(c))
+const finiteIntervals = (row: unknown): boolean =>
+  (row as ([number, number] | null)[]).every((iv) => iv === null || (Number.isFinite(iv[0]) && Number.isFinite(iv[1])))
 
 export async function serializeRelease(released: ReleasedAnswer, confidence: number): Promise<SerializedRelease> {
   const columns = JSON.stringify(released.columns)
@@ -51,7 +56,13 @@ export async function serializeRelease(released: ReleasedAnswer, confidence: num
   hash.update(',"rows":')
   hash.update(rows.json)
   hash.update('}')
-  return { columns, rows: rows.json, intervals: intervals.json, resultHash: hash.digest('hex'), finite: rows.finite && intervals.finite }
+  return {
+    columns,
+    rows: rows.json,
+    intervals: intervals.json,
+    resultHash: hash.digest('hex'),
+    finite: rows.finite && intervals.finite,
+  }
 }
 
 /** Placeholders a body is stringified with, then spliced with the serialized parts (control characters: no escaped analyst text can contain them). */
@@ -60,5 +71,7 @@ export const INTERVALS_SLOT = '\u0001intervals\u0001'
 
 /** JSON.stringify(body) where body.rows and body.intervals are the slots: the answer's JSON with the serialized parts put in. */
 export function spliceRelease(json: string, s: SerializedRelease): string {
-  return json.replace(JSON.stringify(ROWS_SLOT), () => s.rows).replace(JSON.stringify(INTERVALS_SLOT), () => s.intervals)
+  return json
+    .replace(JSON.stringify(ROWS_SLOT), () => s.rows)
+    .replace(JSON.stringify(INTERVALS_SLOT), () => s.intervals)
 }

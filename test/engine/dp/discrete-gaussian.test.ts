@@ -55,7 +55,14 @@ function referenceGaussian(r: Rng, a: bigint, b: bigint): bigint {
 }
 
 t.test('the fast path follows the BigInt transcription of Algorithm 3 byte for byte', async (t) => {
-  for (const s2 of [Rational.of(1n, 4n), Rational.of(1n), Rational.of(10n), Rational.of(400n), Rational.of(7n, 3n), Rational.of(10n ** 12n + 1n, 3n)]) {
+  for (const s2 of [
+    Rational.of(1n, 4n),
+    Rational.of(1n),
+    Rational.of(10n),
+    Rational.of(400n),
+    Rational.of(7n, 3n),
+    Rational.of(10n ** 12n + 1n, 3n),
+  ]) {
     const a = new Rng(seededSource(`g-${s2}`))
     const b = new Rng(seededSource(`g-${s2}`))
     const sampler = discreteGaussianSampler(a, s2)

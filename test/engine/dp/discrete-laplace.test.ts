@@ -84,7 +84,8 @@ t.test('Number and BigInt paths give identical samples from identical bytes', as
     const b = new Rng(seededSource(`lap-${tt}-${s}`))
     let mismatches = 0
     for (let i = 0; i < 3000; i++) {
-      if (BigInt(sampleDiscreteLaplaceSmall(a, tt, s)) !== sampleDiscreteLaplaceBig(b, BigInt(tt), BigInt(s))) mismatches++
+      if (BigInt(sampleDiscreteLaplaceSmall(a, tt, s)) !== sampleDiscreteLaplaceBig(b, BigInt(tt), BigInt(s)))
+        mismatches++
     }
     t.equal(mismatches, 0, `scale ${tt}/${s}`)
   }

@@ -26,7 +26,11 @@ t.test('makeGaussian refuses bad arguments with exact messages', async (t) => {
     [{ sensitivity: -Infinity, rho: 1 }, 'sensitivity must be a finite number greater than 0, got -Infinity'],
     [{ sensitivity: 0, rho: 1 }, 'sensitivity must be a finite number greater than 0, got 0'],
   ]
-  for (const [opts, message] of cases) t.equal(detailOf(() => makeGaussian(opts as never)), message)
+  for (const [opts, message] of cases)
+    t.equal(
+      detailOf(() => makeGaussian(opts as never)),
+      message,
+    )
 })
 
 t.test('sigma^2 is exact and the privacy map returns rho exactly', async (t) => {

@@ -108,7 +108,8 @@ t.test('the sub-Gaussian bound for sums of discrete Gaussians holds', async (t) 
     let cur = new Map<number, number>([[0, 1]])
     for (let i = 0; i < k; i++) {
       const next = new Map<number, number>()
-      for (const [x, p] of cur) for (let z = -w; z <= w; z++) if (Math.abs(x + z) <= w) next.set(x + z, (next.get(x + z) ?? 0) + p * base(z))
+      for (const [x, p] of cur)
+        for (let z = -w; z <= w; z++) if (Math.abs(x + z) <= w) next.set(x + z, (next.get(x + z) ?? 0) + p * base(z))
       cur = next
     }
     for (const alpha of [0.1, 1e-3]) {
@@ -130,5 +131,9 @@ t.test('ratio intervals: the corners of two intervals, clipped to the bounds', a
   const clipped = ratioInterval({ lo: r(1000), hi: r(2000) }, { lo: r(1), hi: r(2) }, r(0), r(100))
   t.ok(clipped.lo.eq(r(100)) && clipped.hi.eq(r(100)), 'clipped to the upper bound')
   const directed = toNumberInterval({ lo: Rational.of(1n, 3n), hi: Rational.of(2n, 3n) })
-  t.ok(Rational.fromNumber(directed.lo).lte(Rational.of(1n, 3n)) && Rational.fromNumber(directed.hi).gte(Rational.of(2n, 3n)), 'rounded outward')
+  t.ok(
+    Rational.fromNumber(directed.lo).lte(Rational.of(1n, 3n)) &&
+      Rational.fromNumber(directed.hi).gte(Rational.of(2n, 3n)),
+    'rounded outward',
+  )
 })

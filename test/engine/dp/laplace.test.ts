@@ -48,7 +48,10 @@ t.test('makeLaplace refuses bad arguments with exact messages', async (t) => {
     detailOf(() => m.halfWidthSteps(1)).detail,
     'confidence must be a finite number strictly between 0 and 1, got 1',
   )
-  t.equal(detailOf(() => m.interval(m.release(0), 0)).detail, 'confidence must be a finite number strictly between 0 and 1, got 0')
+  t.equal(
+    detailOf(() => m.interval(m.release(0), 0)).detail,
+    'confidence must be a finite number strictly between 0 and 1, got 0',
+  )
   t.equal(detailOf(() => m.release(NaN)).code, 'VEILBOX_ERR_INTERNAL')
 })
 
@@ -73,7 +76,8 @@ t.test('released values lie on the grid: integers for counts, multiples of 2^k o
   for (let i = 0; i < 500; i++) {
     for (const x of [0, 1, 1234]) {
       const r = count.release(x)
-      if (r.exp !== 0 || !Number.isInteger(r.value) || BigInt(r.value) !== r.units) t.fail(`count release ${x} -> ${r.value}`)
+      if (r.exp !== 0 || !Number.isInteger(r.value) || BigInt(r.value) !== r.units)
+        t.fail(`count release ${x} -> ${r.value}`)
     }
   }
   const real = makeLaplace({ sensitivity: 0.37, epsilon: 0.5 })
@@ -160,5 +164,8 @@ t.test('preview width and the interval of a release agree', async (t) => {
   const iv = m.interval(r, 0.95)
   t.equal(iv.hi - r.value, m.halfWidth(0.95))
   t.equal(r.value - iv.lo, m.halfWidth(0.95))
-  t.equal(detailOf(() => m.interval({ ...r, exp: 3 }, 0.95)).detail, "released.exp must be the mechanism's grid exponent 0, got 3")
+  t.equal(
+    detailOf(() => m.interval({ ...r, exp: 3 }, 0.95)).detail,
+    "released.exp must be the mechanism's grid exponent 0, got 3",
+  )
 })

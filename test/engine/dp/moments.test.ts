@@ -23,7 +23,11 @@ function mechanisms(epsilon: number) {
   // AVG spends half on the count and half on the sum; VAR a third on each moment.
   return {
     count: makeLaplace({ sensitivity: m, epsilon: epsilon / 3, integer: true }),
-    sum: makeLaplace({ sensitivity: sumSensitivity({ maxRowsPerUnit: m, lower: LOWER, upper: UPPER, exp: Q.exp }), epsilon: epsilon / 3, inputExp: Q.exp }),
+    sum: makeLaplace({
+      sensitivity: sumSensitivity({ maxRowsPerUnit: m, lower: LOWER, upper: UPPER, exp: Q.exp }),
+      epsilon: epsilon / 3,
+      inputExp: Q.exp,
+    }),
     sumSq: makeLaplace({
       sensitivity: sumSquaresSensitivity({ maxRowsPerUnit: m, lower: LOWER, upper: UPPER, exp: Q.exp }),
       epsilon: epsilon / 3,
@@ -47,7 +51,8 @@ t.test('AVG, VAR and STDDEV: intervals cover the truth and contain their estimat
     const variance = releaseVariance(sumSq, sum, count, LOWER, UPPER, conf)
     const sd = releaseStddev(sumSq, sum, count, LOWER, UPPER, conf)
     for (const d of [mean, variance, sd]) {
-      if (!(d.interval.lo <= d.value && d.value <= d.interval.hi)) t.fail(`estimate ${d.value} outside [${d.interval.lo}, ${d.interval.hi}]`)
+      if (!(d.interval.lo <= d.value && d.value <= d.interval.hi))
+        t.fail(`estimate ${d.value} outside [${d.interval.lo}, ${d.interval.hi}]`)
     }
     if (!(mean.interval.lo <= MEAN && MEAN <= mean.interval.hi)) missMean++
     if (!(variance.interval.lo <= VAR && VAR <= variance.interval.hi)) missVar++

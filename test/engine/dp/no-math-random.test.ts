@@ -36,17 +36,28 @@ t.test('no file under src/ uses Math.random', async (t) => {
 })
 
 t.test('the pattern catches the spellings it is meant to', async (t) => {
-  for (const s of ['Math.random()', 'Math . random()', "Math['random']()", 'x = Math.random']) t.ok(FORBIDDEN.test(s), s)
+  for (const s of ['Math.random()', 'Math . random()', "Math['random']()", 'x = Math.random'])
+    t.ok(FORBIDDEN.test(s), s)
   for (const s of ['randomFillSync(buf)', 'crypto.randomInt(3)', 'MathRandom']) t.notOk(FORBIDDEN.test(s), s)
 })
 
 t.test('the seeded generator (mulberry32) is used only where reproducibility is the point', async (t) => {
   // Demo data, the kernels' self-check and the generator itself; never the DP, release, planner or sandbox code.
-  const allowed = new Set(['src/engine/mulberry32.ts', 'src/demo/binzhou.ts', 'src/demo/subsidies.ts', 'src/engine/exec/loader.ts', 'src/engine/exec/loops-check.ts'])
+  const allowed = new Set([
+    'src/engine/mulberry32.ts',
+    'src/demo/binzhou.ts',
+    'src/demo/subsidies.ts',
+    'src/engine/exec/loader.ts',
+    'src/engine/exec/loops-check.ts',
+  ])
   const users: string[] = []
   for (const path of files(SRC)) {
     if (/mulberry32/.test(readFileSync(path, 'utf8'))) users.push(relative(root, path))
   }
   t.ok(users.includes('src/demo/binzhou.ts'), 'the scan finds a known user')
-  t.same(users.filter((u) => !allowed.has(u)), [], 'no other file of src/ uses it')
+  t.same(
+    users.filter((u) => !allowed.has(u)),
+    [],
+    'no other file of src/ uses it',
+  )
 })

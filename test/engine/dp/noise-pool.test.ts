@@ -115,7 +115,16 @@ t.test('each sample is taken once', async (t) => {
 t.test('poolFor shares one pool per generator and key', async (t) => {
   const rng = new Rng(seededSource('registry'))
   const a = poolFor(rng, 'k', () => 1n)
-  t.equal(poolFor(rng, 'k', () => 2n), a)
-  t.not(poolFor(rng, 'other', () => 3n), a)
-  t.not(poolFor(new Rng(seededSource('registry-2')), 'k', () => 4n), a)
+  t.equal(
+    poolFor(rng, 'k', () => 2n),
+    a,
+  )
+  t.not(
+    poolFor(rng, 'other', () => 3n),
+    a,
+  )
+  t.not(
+    poolFor(new Rng(seededSource('registry-2')), 'k', () => 4n),
+    a,
+  )
 })

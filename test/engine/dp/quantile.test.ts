@@ -31,17 +31,32 @@ function trueBin(p: number): number {
 
 t.test('constructor refuses bad arguments', async (t) => {
   const base = { lower: 0, upper: 100, bins: 32, maxRowsPerUnit: 1, epsilon: 1 }
-  t.equal(detailOf(() => makeHistogramQuantile({ ...base, bins: 0 })), 'bins must be an integer from 1 to 65536, got 0')
-  t.equal(detailOf(() => makeHistogramQuantile({ ...base, upper: 0 })), 'upper must be greater than lower (0), got 0')
+  t.equal(
+    detailOf(() => makeHistogramQuantile({ ...base, bins: 0 })),
+    'bins must be an integer from 1 to 65536, got 0',
+  )
+  t.equal(
+    detailOf(() => makeHistogramQuantile({ ...base, upper: 0 })),
+    'upper must be greater than lower (0), got 0',
+  )
   t.equal(
     detailOf(() => makeHistogramQuantile({ ...base, rho: 1 })),
     'epsilon or rho must be given, exactly one of the two, got "both or neither"',
   )
-  t.equal(detailOf(() => makeHistogramQuantile({ ...base, epsilon: 0 })), 'epsilon must be a finite number greater than 0, got 0')
+  t.equal(
+    detailOf(() => makeHistogramQuantile({ ...base, epsilon: 0 })),
+    'epsilon must be a finite number greater than 0, got 0',
+  )
   const q = makeHistogramQuantile(base)
   const noisy = q.noisyHistogram(COUNTS)
-  t.equal(detailOf(() => q.quantiles(noisy, [1.5], 0.9)), 'ps[0] must be a finite number between 0 and 1, got 1.5')
-  t.equal(detailOf(() => q.noisyHistogram([1, 2])), 'counts.length must be 32 (one per bin), got 2')
+  t.equal(
+    detailOf(() => q.quantiles(noisy, [1.5], 0.9)),
+    'ps[0] must be a finite number between 0 and 1, got 1.5',
+  )
+  t.equal(
+    detailOf(() => q.noisyHistogram([1, 2])),
+    'counts.length must be 32 (one per bin), got 2',
+  )
 })
 
 for (const noise of [{ epsilon: 0.5 }, { rho: 0.02 }]) {
@@ -59,7 +74,8 @@ for (const noise of [{ epsilon: 0.5 }, { rho: 0.02 }]) {
         const lo = (100 * j) / BINS
         const hi = (100 * (j + 1)) / BINS
         if (!(r.interval.lo <= lo && hi <= r.interval.hi)) misses++
-        if (!(r.interval.lo <= r.value && r.value <= r.interval.hi)) t.fail(`estimate ${r.value} outside [${r.interval.lo}, ${r.interval.hi}]`)
+        if (!(r.interval.lo <= r.value && r.value <= r.interval.hi))
+          t.fail(`estimate ${r.value} outside [${r.interval.lo}, ${r.interval.hi}]`)
       }
     }
     const n = trials * ps.length

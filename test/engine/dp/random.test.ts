@@ -1,7 +1,13 @@
 import t from 'tap'
 
 import { VeilboxError } from '../../../src/errors/index.js'
-import { Rng, bitLengthSmall, cryptoRandomSource, defaultRng, type RandomSource } from '../../../src/engine/dp/random.js'
+import {
+  Rng,
+  bitLengthSmall,
+  cryptoRandomSource,
+  defaultRng,
+  type RandomSource,
+} from '../../../src/engine/dp/random.js'
 import { Z_LIMIT, binomialZ, chiSquareCritical, scriptedSource, seededSource } from './stats.js'
 
 t.test('uniform rejects s >= floor(2^k / m) * m instead of reducing it mod m', async (t) => {

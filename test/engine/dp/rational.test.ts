@@ -1,6 +1,16 @@
 import t from 'tap'
 
-import { Rational, bitLength, ceilDiv, decompose, floorDiv, isqrt, nextDown, nextUp, sqrtUp } from '../../../src/engine/dp/rational.js'
+import {
+  Rational,
+  bitLength,
+  ceilDiv,
+  decompose,
+  floorDiv,
+  isqrt,
+  nextDown,
+  nextUp,
+  sqrtUp,
+} from '../../../src/engine/dp/rational.js'
 
 t.test('numbers in: their exact binary value, or the decimal they print as', async (t) => {
   t.ok(Rational.fromNumber(0.5).eq(Rational.of(1n, 2n)))

@@ -45,7 +45,13 @@ t.test('SUM and sum of squares: one unit moves them by at most the claimed sensi
         for (let i = 0; i < m; i++) {
           const pick = trial % 4
           const x =
-            pick === 0 ? lower : pick === 1 ? upper : pick === 2 ? lower + (upper - lower) * unit() : (unit() - 0.5) * 4 * Math.max(Math.abs(lower), Math.abs(upper))
+            pick === 0
+              ? lower
+              : pick === 1
+                ? upper
+                : pick === 2
+                  ? lower + (upper - lower) * unit()
+                  : (unit() - 0.5) * 4 * Math.max(Math.abs(lower), Math.abs(upper))
           const qx = quantize(x, lower, upper, q)
           s += BigInt(qx)
           s2 += BigInt(squareUnits(qx))
@@ -84,7 +90,10 @@ t.test('COUNT and histograms move by at most m, in L1 and in L2', async (t) => {
 
 t.test('grouped L2: m c when rows may share a group, sqrt(m) c only with one row per group', async (t) => {
   t.ok(groupedL2Sensitivity({ maxRowsPerUnit: 4, perRow: 3 }).eq(Rational.of(12n)), 'g = m: L2 = m c')
-  t.ok(groupedL2Sensitivity({ maxRowsPerUnit: 4, maxRowsPerGroup: 1, perRow: 3 }).eq(Rational.of(6n)), 'g = 1: sqrt(4) * 3')
+  t.ok(
+    groupedL2Sensitivity({ maxRowsPerUnit: 4, maxRowsPerGroup: 1, perRow: 3 }).eq(Rational.of(6n)),
+    'g = 1: sqrt(4) * 3',
+  )
   const five = groupedL2Sensitivity({ maxRowsPerUnit: 5, maxRowsPerGroup: 2, perRow: 1 })
   // 2 groups of 2 and one of 1: sqrt(9) = 3
   t.ok(five.eq(Rational.of(3n)))

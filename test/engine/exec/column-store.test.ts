@@ -10,7 +10,10 @@ import { Readable } from 'node:stream'
 
 /** A fresh store: SQLite in a temporary directory, or a fresh PostgreSQL database (VEILBOX_TEST_STORE=postgres); closed in teardown. */
 async function freshStore(t: Parameters<typeof tempDir>[0]): Promise<Store> {
-  const db = await openStore({ dataDir: tempDir(t), databaseUrl: TEST_STORE === 'postgres' ? await testDatabaseUrl() : null })
+  const db = await openStore({
+    dataDir: tempDir(t),
+    databaseUrl: TEST_STORE === 'postgres' ? await testDatabaseUrl() : null,
+  })
   t.teardown(() => db.close())
   return db
 }
@@ -44,13 +47,17 @@ t.test('a loaded version is typed arrays over SharedArrayBuffer, equal to what w
   const member = v.columns.get('member')!
   t.same(member.kind === 'code' ? member.dictionary : null, ['false', 'true'])
   // pid p1..p35000, two rows each; maxRowsPerUnit 2 keeps both.
-  t.equal(v.keep.reduce((s, x) => s + x, 0), 70_000)
+  t.equal(
+    v.keep.reduce((s, x) => s + x, 0),
+    70_000,
+  )
 })
 
 t.test('the contribution bound keeps the first maxRowsPerUnit rows of each unit, in upload order', async (t) => {
   const db = await freshStore(t)
   await createDataset(db, { ...PEOPLE_SPEC, maxRowsPerUnit: 1 } as never, SYSTEM_ACTOR)
-  const csv = 'pid,city,member,age,income\na,north,true,30,1\nb,north,true,31,2\na,south,false,32,3\na,north,true,33,4\nc,south,true,34,5\nb,south,true,35,6\n'
+  const csv =
+    'pid,city,member,age,income\na,north,true,30,1\nb,north,true,31,2\na,south,false,32,3\na,north,true,33,4\nc,south,true,34,5\nb,south,true,35,6\n'
   await ingest(db, 'people', 'text/csv', Readable.from([csv]), SYSTEM_ACTOR)
   const v = await loadVersion(db, 'people', 1)
   t.same([...v.keep], [1, 1, 0, 0, 1, 0])
@@ -93,37 +100,45 @@ t.test('the cache keeps versions under its byte budget, least recently used out 
   t.equal(cached.loads, 1, 'a cached version is not loaded twice')
 })
 
-t.test('finding 2: the service loads a version a chunk at a time, other work runs between chunks, and concurrent queries share one load', async (t) => {
-  const db = await freshStore(t)
-  await createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
-  await ingest(db, DEMO_SPEC.id, 'text/csv', demoCsv(300_000), SYSTEM_ACTOR)
-  const store = new ColumnStore(db, 1 << 30)
-  // A timer due at once fires between two chunks of the load, not after it.
-  let turns = 0
-  const tick = setInterval(() => (turns += 1), 0)
-  const [a, b] = await Promise.all([store.acquire(DEMO_SPEC.id, 1), store.acquire(DEMO_SPEC.id, 1)])
-  clearInterval(tick)
-  t.ok(turns >= 3, `the event loop turned ${turns} times during the load`)
-  t.equal(store.loads, 1, 'two queries, one load')
-  t.equal(a.version, b.version)
-  // The same version loaded in one go (loadVersion, for tools and tests), without turns between chunks.
-  const whole = await loadVersion(db, DEMO_SPEC.id, 1)
-  t.equal(a.version.rows, whole.rows)
-  for (const [name, col] of whole.columns) t.same([...a.version.columns.get(name)!.values.subarray(0, 2000)], [...col.values.subarray(0, 2000)], `${name}: as the load in one go`)
-  t.same(Buffer.from(a.version.keep).equals(Buffer.from(whole.keep)), true, 'the same keep mask')
-  // An acquire that arrives while the version is loading waits for that load: no second copy is loaded meanwhile.
-  const s2 = new ColumnStore(db, 1 << 30)
-  const loading = s2.acquire(DEMO_SPEC.id, 1)
-  // Made before this function yields: the first load cannot have finished.
-  const meanwhile = s2.acquire(DEMO_SPEC.id, 1)
-  const [first, second] = await Promise.all([loading, meanwhile])
-  t.equal(s2.loads, 1, 'an acquire during the load does not load a second copy')
-  t.equal(first.version, second.version, 'both leases hold the one load')
-  first.release()
-  second.release()
-  a.release()
-  b.release()
-})
+t.test(
+  'finding 2: the service loads a version a chunk at a time, other work runs between chunks, and concurrent queries share one load',
+  async (t) => {
+    const db = await freshStore(t)
+    await createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
+    await ingest(db, DEMO_SPEC.id, 'text/csv', demoCsv(300_000), SYSTEM_ACTOR)
+    const store = new ColumnStore(db, 1 << 30)
+    // A timer due at once fires between two chunks of the load, not after it.
+    let turns = 0
+    const tick = setInterval(() => (turns += 1), 0)
+    const [a, b] = await Promise.all([store.acquire(DEMO_SPEC.id, 1), store.acquire(DEMO_SPEC.id, 1)])
+    clearInterval(tick)
+    t.ok(turns >= 3, `the event loop turned ${turns} times during the load`)
+    t.equal(store.loads, 1, 'two queries, one load')
+    t.equal(a.version, b.version)
+    // The same version loaded in one go (loadVersion, for tools and tests), without turns between chunks.
+    const whole = await loadVersion(db, DEMO_SPEC.id, 1)
+    t.equal(a.version.rows, whole.rows)
+    for (const [name, col] of whole.columns)
+      t.same(
+        [...a.version.columns.get(name)!.values.subarray(0, 2000)],
+        [...col.values.subarray(0, 2000)],
+        `${name}: as the load in one go`,
+      )
+    t.same(Buffer.from(a.version.keep).equals(Buffer.from(whole.keep)), true, 'the same keep mask')
+    // An acquire that arrives while the version is loading waits for that load: no second copy is loaded meanwhile.
+    const s2 = new ColumnStore(db, 1 << 30)
+    const loading = s2.acquire(DEMO_SPEC.id, 1)
+    // Made before this function yields: the first load cannot have finished.
+    const meanwhile = s2.acquire(DEMO_SPEC.id, 1)
+    const [first, second] = await Promise.all([loading, meanwhile])
+    t.equal(s2.loads, 1, 'an acquire during the load does not load a second copy')
+    t.equal(first.version, second.version, 'both leases hold the one load')
+    first.release()
+    second.release()
+    a.release()
+    b.release()
+  },
+)
 
 t.test('a dictionary is parsed in slices to the same array as JSON.parse, whatever its strings hold', async (t) => {
   const { parseStringArray } = await import('../../../src/engine/exec/column-store.js')
@@ -140,5 +155,13 @@ t.test('a dictionary is parsed in slices to the same array as JSON.parse, whatev
     }
     t.same(r.value, values, `slices of ${slice} characters (${turns} steps)`)
   }
-  t.same([...(function* () { return yield* parseStringArray('[]', 1) })()], [], 'an empty dictionary')
+  t.same(
+    [
+      ...(function* () {
+        return yield* parseStringArray('[]', 1)
+      })(),
+    ],
+    [],
+    'an empty dictionary',
+  )
 })

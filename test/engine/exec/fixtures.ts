@@ -33,7 +33,11 @@ export function i32(values: ArrayLike<number>, nulls: NullBitmap | null = null):
   return { kind: 'i32', values: Int32Array.from(values), nulls }
 }
 
-export function codeColumn(values: CodeArray, dictionary: readonly string[], nulls: NullBitmap | null = null): ColumnArray & { kind: 'code' } {
+export function codeColumn(
+  values: CodeArray,
+  dictionary: readonly string[],
+  nulls: NullBitmap | null = null,
+): ColumnArray & { kind: 'code' } {
   return { kind: 'code', values, dictionary, nulls }
 }
 

@@ -1,5 +1,11 @@
 import t from 'tap'
-import { decodeGroup, decodeGroupCodes, encodeGroups, groupLayout, type CodeColumn } from '../../../src/engine/exec/grouping.js'
+import {
+  decodeGroup,
+  decodeGroupCodes,
+  encodeGroups,
+  groupLayout,
+  type CodeColumn,
+} from '../../../src/engine/exec/grouping.js'
 import { aggregate } from '../../../src/engine/exec/kernel-ts.js'
 import { MAX_GROUPS } from '../../../src/engine/exec/types.js'
 import { validateRequest } from '../../../src/engine/exec/validate.js'
@@ -14,7 +20,14 @@ t.test('mixed radix: first column least significant, null gets the last digit', 
   ])
   t.strictSame(layout.radices, [3, 3])
   t.equal(layout.count, 9)
-  const cols: CodeColumn[] = [codeColumn(Uint8Array.of(0, 2, 1, 2), ['a', 'b', 'c']), codeColumn(Uint8Array.of(1, 0, 0, 1), ['x', 'y'], bitmap(4, (i) => i === 2))]
+  const cols: CodeColumn[] = [
+    codeColumn(Uint8Array.of(0, 2, 1, 2), ['a', 'b', 'c']),
+    codeColumn(
+      Uint8Array.of(1, 0, 0, 1),
+      ['x', 'y'],
+      bitmap(4, (i) => i === 2),
+    ),
+  ]
   const g = encodeGroups(layout, cols, 4)
   t.strictSame([...g.codes], [0 + 3 * 1, 2 + 3 * 0, 1 + 3 * 2, 2 + 3 * 1])
   t.equal(g.count, 9)
@@ -34,10 +47,15 @@ t.test('random round trip over up to 4 columns with nulls', async (t) => {
     for (let c = 0; c < ncols; c++) {
       const size = 1 + int(r, ncols === 1 ? 70000 : 30)
       const nullable = r() < 0.5
-      const values = size > 256 ? Uint32Array.from({ length: rows }, () => int(r, size)) : Uint8Array.from({ length: rows }, () => int(r, size))
+      const values =
+        size > 256
+          ? Uint32Array.from({ length: rows }, () => int(r, size))
+          : Uint8Array.from({ length: rows }, () => int(r, size))
       // Garbage under null bits must not matter.
       const nulls = nullable && r() < 0.8 ? bitmap(rows, () => r() < 0.3) : null
-      if (nulls !== null) for (let i = 0; i < rows; i++) if (isNullAt({ kind: 'code', values, dictionary: [], nulls }, i)) values[i] = int(r, 255) + 3
+      if (nulls !== null)
+        for (let i = 0; i < rows; i++)
+          if (isNullAt({ kind: 'code', values, dictionary: [], nulls }, i)) values[i] = int(r, 255) + 3
       const dictionary = dictOf(size, `k${c}_`)
       cols.push(codeColumn(values, dictionary, nulls))
       keys.push({ dictionary, nullable })
@@ -79,7 +97,10 @@ t.test('the group count is bounded', async (t) => {
     detail: `GROUP BY allows ${65536n ** 4n} groups (65536 x 65536 x 65536 x 65536), more than 1000000`,
   })
   const two = { dictionary: ['a', 'b'], nullable: false }
-  t.throws(() => groupLayout([two, two, two, two, two]), { code: 'VEILBOX_ERR_EXEC_TOO_MANY_GROUPS', detail: 'GROUP BY takes at most 4 columns, got 5' })
+  t.throws(() => groupLayout([two, two, two, two, two]), {
+    code: 'VEILBOX_ERR_EXEC_TOO_MANY_GROUPS',
+    detail: 'GROUP BY takes at most 4 columns, got 5',
+  })
 })
 
 t.test('the largest group code encodes, decodes and aggregates', async (t) => {
@@ -99,19 +120,62 @@ t.test('the largest group code encodes, decodes and aggregates', async (t) => {
 t.test('bad group inputs throw typed errors with exact messages', async (t) => {
   const code = 'VEILBOX_ERR_EXEC_BAD_ARGUMENT'
   const layout = groupLayout([{ dictionary: ['a', 'b'], nullable: false }])
-  t.throws(() => groupLayout([]), { code, detail: 'groupLayout needs 1 to 4 key columns, got 0; an ungrouped aggregate has grouping null' })
-  t.throws(() => groupLayout([{ dictionary: [], nullable: false }]), { code, detail: 'keys[0] has an empty dictionary and no null code: no row could belong to a group' })
-  t.throws(() => encodeGroups(layout, [codeColumn(Uint8Array.of(0, 2), ['a', 'b'])], 2), { code, detail: 'columns[0] holds code 2 at row 1, past its 2 dictionary entries' })
-  t.throws(() => encodeGroups(layout, [codeColumn(Uint8Array.of(0, 1), ['a', 'b'], bitmap(2, () => false))], 2), {
+  t.throws(() => groupLayout([]), {
     code,
-    detail: 'columns[0] has a null bitmap but the layout declares it non-nullable',
+    detail: 'groupLayout needs 1 to 4 key columns, got 0; an ungrouped aggregate has grouping null',
   })
-  t.throws(() => encodeGroups(layout, [codeColumn(Uint8Array.of(0, 1), ['a', 'b', 'c'])], 2), { code, detail: 'columns[0] has 3 dictionary entries, the layout declares 2' })
+  t.throws(() => groupLayout([{ dictionary: [], nullable: false }]), {
+    code,
+    detail: 'keys[0] has an empty dictionary and no null code: no row could belong to a group',
+  })
+  t.throws(() => encodeGroups(layout, [codeColumn(Uint8Array.of(0, 2), ['a', 'b'])], 2), {
+    code,
+    detail: 'columns[0] holds code 2 at row 1, past its 2 dictionary entries',
+  })
+  t.throws(
+    () =>
+      encodeGroups(
+        layout,
+        [
+          codeColumn(
+            Uint8Array.of(0, 1),
+            ['a', 'b'],
+            bitmap(2, () => false),
+          ),
+        ],
+        2,
+      ),
+    {
+      code,
+      detail: 'columns[0] has a null bitmap but the layout declares it non-nullable',
+    },
+  )
+  t.throws(() => encodeGroups(layout, [codeColumn(Uint8Array.of(0, 1), ['a', 'b', 'c'])], 2), {
+    code,
+    detail: 'columns[0] has 3 dictionary entries, the layout declares 2',
+  })
   t.throws(() => encodeGroups(layout, [], 2), { code, detail: 'encodeGroups needs 1 columns for this layout, got 0' })
-  t.throws(() => encodeGroups(layout, [codeColumn(Uint8Array.of(0, 1), ['a', 'b'])], 3), { code, detail: 'columns[0].values has 2 elements, expected rows = 3' })
+  t.throws(() => encodeGroups(layout, [codeColumn(Uint8Array.of(0, 1), ['a', 'b'])], 3), {
+    code,
+    detail: 'columns[0].values has 2 elements, expected rows = 3',
+  })
   t.throws(() => decodeGroup(layout, 2), { code, detail: 'group code must be an integer in [0, 2), got 2' })
-  const nullable = groupLayout([{ dictionary: ['a', 'b'], nullable: true }, { dictionary: ['x'], nullable: false }])
+  const nullable = groupLayout([
+    { dictionary: ['a', 'b'], nullable: true },
+    { dictionary: ['x'], nullable: false },
+  ])
   const values = Uint8Array.of(0, 9, 7)
-  const g = encodeGroups(nullable, [codeColumn(values, ['a', 'b'], bitmap(3, (i) => i > 0)), codeColumn(Uint8Array.of(0, 0, 0), ['x'])], 3)
+  const g = encodeGroups(
+    nullable,
+    [
+      codeColumn(
+        values,
+        ['a', 'b'],
+        bitmap(3, (i) => i > 0),
+      ),
+      codeColumn(Uint8Array.of(0, 0, 0), ['x']),
+    ],
+    3,
+  )
   t.strictSame([...g.codes], [0, 2, 2], 'garbage under null bits is ignored')
 })

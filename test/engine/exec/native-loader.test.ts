@@ -3,7 +3,15 @@ import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { tsKernel } from '../../../src/engine/exec/kernel.js'
-import { checkedOutSourceHash, defaultBindingPath, kernelReport, loadKernel, nativeEnabled, requireNativeKernel, selfCheck } from '../../../src/engine/exec/loader.js'
+import {
+  checkedOutSourceHash,
+  defaultBindingPath,
+  kernelReport,
+  loadKernel,
+  nativeEnabled,
+  requireNativeKernel,
+  selfCheck,
+} from '../../../src/engine/exec/loader.js'
 import type { Kernel } from '../../../src/engine/exec/kernel.js'
 import type { AggregateRequest } from '../../../src/engine/exec/types.js'
 import { quantumFor } from '../../../src/engine/exec/quantum.js'
@@ -59,17 +67,27 @@ t.test('a missing or broken binding falls back to the TypeScript kernel with the
 
   // A loadable module without the addon's exports: a shared object that is
   // not ours (the addon of better-sqlite3, another Node-API module).
-  const other = path.join(path.dirname(new URL(import.meta.url).pathname), '../../../node_modules/better-sqlite3/build/Release/better_sqlite3.node')
+  const other = path.join(
+    path.dirname(new URL(import.meta.url).pathname),
+    '../../../node_modules/better-sqlite3/build/Release/better_sqlite3.node',
+  )
   if (fs.existsSync(other)) {
     const wrong = loadKernel({ native: true, bindingPath: other, env: {} })
     t.equal(wrong.kernel, tsKernel)
     t.match(wrong.reason, /does not export moments, histogram, counts, info, variants/)
   }
 
-  t.throws(() => requireNativeKernel({ bindingPath: missing }), { code: 'VEILBOX_ERR_NATIVE_UNAVAILABLE' }, 'strict loading throws a typed error')
+  t.throws(
+    () => requireNativeKernel({ bindingPath: missing }),
+    { code: 'VEILBOX_ERR_NATIVE_UNAVAILABLE' },
+    'strict loading throws a typed error',
+  )
   const stale = loadKernel({ native: true, env: {}, expectedSource: '0123456789abcdef' })
   t.equal(stale.kernel, tsKernel, 'an addon built from other sources is not used')
-  t.match(stale.reason, /was built from other sources \([0-9a-f]{16}\) than native\/ holds \(0123456789abcdef\); run npm run native:rebuild/)
+  t.match(
+    stale.reason,
+    /was built from other sources \([0-9a-f]{16}\) than native\/ holds \(0123456789abcdef\); run npm run native:rebuild/,
+  )
   const unknownIsa = loadKernel({ native: true, isa: 'avx1024', env: {} })
   t.equal(unknownIsa.kernel, tsKernel)
   t.match(unknownIsa.reason, /no native kernel variant "avx1024"/)
@@ -112,7 +130,16 @@ t.test('whichever kernel loads answers queries the same', async (t) => {
     rows: 4,
     selection: Uint8Array.of(1, 1, 0, 1),
     grouping: { codes: Uint8Array.of(0, 1, 1, 0), count: 2 },
-    measures: [{ kind: 'moments', column: { kind: 'f64', values: Float64Array.of(1, 2, 3, 4), nulls: null }, lower: 0, upper: 4, quantum: quantumFor(0, 4), squares: true }],
+    measures: [
+      {
+        kind: 'moments',
+        column: { kind: 'f64', values: Float64Array.of(1, 2, 3, 4), nulls: null },
+        lower: 0,
+        upper: 4,
+        quantum: quantumFor(0, 4),
+        squares: true,
+      },
+    ],
   }
   const a = loadKernel({ native: true, env: {} }).kernel.aggregate(req)
   const b = loadKernel({ native: true, env: { VEILBOX_NATIVE: '0' } }).kernel.aggregate(req)

@@ -1,7 +1,14 @@
 import t from 'tap'
 import { encodeGroups, groupLayout, type CodeColumn, type GroupKeySpec } from '../../../src/engine/exec/grouping.js'
 import { loadKernel, requireNativeKernel } from '../../../src/engine/exec/loader.js'
-import { COMPARE_OPS, loopCases, loopsDifference, selfCheckLoops, SPECIAL_F64, type LoopInputs } from '../../../src/engine/exec/loops-check.js'
+import {
+  COMPARE_OPS,
+  loopCases,
+  loopsDifference,
+  selfCheckLoops,
+  SPECIAL_F64,
+  type LoopInputs,
+} from '../../../src/engine/exec/loops-check.js'
 import { tsLoops, type Loops } from '../../../src/engine/exec/loops.js'
 import { createNativeLoops, type NativeBinding } from '../../../src/engine/exec/native.js'
 import { andMask, compilePredicate, type Literal, type Predicate } from '../../../src/engine/exec/predicate.js'
@@ -23,7 +30,10 @@ const binding = (() => {
   process.dlopen(holder, choice.binding!)
   return holder.exports as NativeBinding
 })()
-const variants: [string, Loops][] = Object.keys(binding.variants).map((isa) => [isa, createNativeLoops(binding, { isa })])
+const variants: [string, Loops][] = Object.keys(binding.variants).map((isa) => [
+  isa,
+  createNativeLoops(binding, { isa }),
+])
 
 type Tap = Pick<typeof t, 'equal'>
 
@@ -42,7 +52,27 @@ function sharedView<C extends ViewCtor>(Ctor: C, n: number, offset: number): Ins
 }
 
 const I32_SPECIAL = [2 ** 31 - 1, -(2 ** 31), 2 ** 31 - 2, -(2 ** 31) + 1, 0, -1, 1]
-const CONSTANTS = [0, -0, 1, -1, 0.5, 2.5, -2.5, Infinity, -Infinity, Number.NaN, 2 ** 31 - 1, 2 ** 31 - 0.5, 2 ** 31, -(2 ** 31), -(2 ** 31) - 0.5, Number.MIN_VALUE, -Number.MIN_VALUE, 1e300, Number.MAX_VALUE]
+const CONSTANTS = [
+  0,
+  -0,
+  1,
+  -1,
+  0.5,
+  2.5,
+  -2.5,
+  Infinity,
+  -Infinity,
+  Number.NaN,
+  2 ** 31 - 1,
+  2 ** 31 - 0.5,
+  2 ** 31,
+  -(2 ** 31),
+  -(2 ** 31) - 0.5,
+  Number.MIN_VALUE,
+  -Number.MIN_VALUE,
+  1e300,
+  Number.MAX_VALUE,
+]
 
 function randomInputs(r: () => number, rows: number, shared: boolean): LoopInputs {
   const offset = shared ? 1 + int(r, 7) : 0
@@ -55,7 +85,11 @@ function randomInputs(r: () => number, rows: number, shared: boolean): LoopInput
     const w = r()
     i32[i] = w < 0.2 ? pick(r, I32_SPECIAL) : w < 0.8 ? int(r, 7) - 3 : Math.floor(r() * 2 ** 32) - 2 ** 31
   }
-  const codes = (Ctor: typeof Uint8Array | typeof Uint16Array | typeof Uint32Array, span: number, wild: number): CodeArray => {
+  const codes = (
+    Ctor: typeof Uint8Array | typeof Uint16Array | typeof Uint32Array,
+    span: number,
+    wild: number,
+  ): CodeArray => {
     const c = shared ? sharedView(Ctor, rows, offset) : new Ctor(rows)
     for (let i = 0; i < rows; i++) c[i] = r() < 0.05 ? wild : int(r, span)
     return c
@@ -71,7 +105,9 @@ function randomInputs(r: () => number, rows: number, shared: boolean): LoopInput
     return tb
   }
   const bytes = (n: number, off: number): Uint8Array => {
-    const m = shared ? new Uint8Array(new SharedArrayBuffer(n + off + 3), off, n) : new Uint8Array(n + off).subarray(off)
+    const m = shared
+      ? new Uint8Array(new SharedArrayBuffer(n + off + 3), off, n)
+      : new Uint8Array(n + off).subarray(off)
     for (let i = 0; i < n; i++) m[i] = r() < 0.08 ? 2 + int(r, 254) : r() < 0.5 ? 1 : 0
     return m
   }
@@ -80,7 +116,8 @@ function randomInputs(r: () => number, rows: number, shared: boolean): LoopInput
   const b = bytes(rows, int(r, 8))
   const p = bytes(padded, 0)
   const nulls = Uint8Array.from({ length: Math.ceil(rows / 8) }, () => (r() < 0.3 ? 0 : r() < 0.2 ? 0xff : int(r, 256)))
-  const sortedList = (n: number) => Array.from({ length: n }, () => pick(r, [...small, ...SPECIAL_F64.filter((x) => !Number.isNaN(x)), int(r, 7) - 3]))
+  const sortedList = (n: number) =>
+    Array.from({ length: n }, () => pick(r, [...small, ...SPECIAL_F64.filter((x) => !Number.isNaN(x)), int(r, 7) - 3]))
   return {
     f64,
     i32,
@@ -97,7 +134,19 @@ function randomInputs(r: () => number, rows: number, shared: boolean): LoopInput
       [-(2 ** 31), 2 ** 31 - 1],
       [-(2 ** 31) + 0.5, 2 ** 31 - 1.5],
     ],
-    lists: [[], [0], [-0], [2, -3, 2], sortedList(8), sortedList(9), sortedList(16), sortedList(17), sortedList(40), sortedList(200), I32_SPECIAL],
+    lists: [
+      [],
+      [0],
+      [-0],
+      [2, -3, 2],
+      sortedList(8),
+      sortedList(9),
+      sortedList(16),
+      sortedList(17),
+      sortedList(40),
+      sortedList(200),
+      I32_SPECIAL,
+    ],
     codes: [codes8, codes16, codes32],
     tables: [
       table(0),
@@ -131,17 +180,21 @@ function randomInputs(r: () => number, rows: number, shared: boolean): LoopInput
   }
 }
 
-t.test('every loop, random and adversarial data, lengths around 8 and 32, plain and shared views at odd offsets', async (t) => {
-  const r = rng(0x10095)
-  const lengths = [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 257, 1000, 4099]
-  for (const rows of lengths) {
-    for (const shared of [false, true]) parity(t, randomInputs(r, rows, shared), `${rows} rows${shared ? ', shared' : ''}`)
-  }
-  for (let k = 0; k < 10; k++) {
-    const rows = int(r, 20_000)
-    parity(t, randomInputs(r, rows, r() < 0.5), `random ${rows} rows`)
-  }
-})
+t.test(
+  'every loop, random and adversarial data, lengths around 8 and 32, plain and shared views at odd offsets',
+  async (t) => {
+    const r = rng(0x10095)
+    const lengths = [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 257, 1000, 4099]
+    for (const rows of lengths) {
+      for (const shared of [false, true])
+        parity(t, randomInputs(r, rows, shared), `${rows} rows${shared ? ', shared' : ''}`)
+    }
+    for (let k = 0; k < 10; k++) {
+      const rows = int(r, 20_000)
+      parity(t, randomInputs(r, rows, r() < 0.5), `random ${rows} rows`)
+    }
+  },
+)
 
 t.test('the rules themselves, in both implementations', async (t) => {
   const all: [string, Loops][] = [['ts', tsLoops], ...variants]
@@ -152,25 +205,75 @@ t.test('the rules themselves, in both implementations', async (t) => {
       fn(out)
       return [...out]
     }
-    t.strictSame(run((o) => l.compare(v, '=', 0, o)), [0, 1, 1, 0, 0, 0, 7, 7], `${name}: NaN is not equal, -0 = 0, bytes past the rows untouched`)
-    t.strictSame(run((o) => l.compare(v, '<>', 0, o)), [1, 0, 0, 1, 1, 1, 7, 7], `${name}: NaN <> anything`)
-    t.strictSame(run((o) => l.compare(v, '<>', Number.NaN, o)), [1, 1, 1, 1, 1, 1, 7, 7], `${name}: everything <> NaN`)
+    t.strictSame(
+      run((o) => l.compare(v, '=', 0, o)),
+      [0, 1, 1, 0, 0, 0, 7, 7],
+      `${name}: NaN is not equal, -0 = 0, bytes past the rows untouched`,
+    )
+    t.strictSame(
+      run((o) => l.compare(v, '<>', 0, o)),
+      [1, 0, 0, 1, 1, 1, 7, 7],
+      `${name}: NaN <> anything`,
+    )
+    t.strictSame(
+      run((o) => l.compare(v, '<>', Number.NaN, o)),
+      [1, 1, 1, 1, 1, 1, 7, 7],
+      `${name}: everything <> NaN`,
+    )
     for (const op of COMPARE_OPS.filter((o) => o !== '<>')) {
-      t.equal(run((o) => l.compare(v, op, Number.NaN, o)).slice(0, 6).join(''), '000000', `${name}: ${op} NaN is false`)
+      t.equal(
+        run((o) => l.compare(v, op, Number.NaN, o))
+          .slice(0, 6)
+          .join(''),
+        '000000',
+        `${name}: ${op} NaN is false`,
+      )
     }
-    t.strictSame(run((o) => l.compare(v, '>=', -0, o)), [0, 1, 1, 1, 0, 1, 7, 7], `${name}: >= -0`)
-    t.strictSame(run((o) => l.between(v, -0, Infinity, o)), [0, 1, 1, 1, 0, 1, 7, 7], `${name}: BETWEEN -0 AND Infinity`)
-    t.strictSame(run((o) => l.in(v, Float64Array.of(-Infinity, 0), o)), [0, 1, 1, 0, 1, 0, 7, 7], `${name}: IN`)
+    t.strictSame(
+      run((o) => l.compare(v, '>=', -0, o)),
+      [0, 1, 1, 1, 0, 1, 7, 7],
+      `${name}: >= -0`,
+    )
+    t.strictSame(
+      run((o) => l.between(v, -0, Infinity, o)),
+      [0, 1, 1, 1, 0, 1, 7, 7],
+      `${name}: BETWEEN -0 AND Infinity`,
+    )
+    t.strictSame(
+      run((o) => l.in(v, Float64Array.of(-Infinity, 0), o)),
+      [0, 1, 1, 0, 1, 0, 7, 7],
+      `${name}: IN`,
+    )
     const i = Int32Array.of(2 ** 31 - 1, -(2 ** 31), 0)
-    t.strictSame(run((o) => l.compare(i, '<', 2 ** 31 - 1.5, o), 3), [0, 1, 1, 7, 7], `${name}: i32 compared as doubles`)
-    t.strictSame(run((o) => l.lookup(Uint32Array.of(0, 2, 3, 4_294_967_295), Uint8Array.of(5, 1, 1), o), 4), [5, 1, 0, 0, 7, 7], `${name}: a code past the table reads 0`)
-    t.strictSame(run((o) => l.lookup(Uint8Array.of(1, 255), new Uint8Array(0), o), 2), [0, 0, 7, 7], `${name}: an empty table reads 0`)
+    t.strictSame(
+      run((o) => l.compare(i, '<', 2 ** 31 - 1.5, o), 3),
+      [0, 1, 1, 7, 7],
+      `${name}: i32 compared as doubles`,
+    )
+    t.strictSame(
+      run((o) => l.lookup(Uint32Array.of(0, 2, 3, 4_294_967_295), Uint8Array.of(5, 1, 1), o), 4),
+      [5, 1, 0, 0, 7, 7],
+      `${name}: a code past the table reads 0`,
+    )
+    t.strictSame(
+      run((o) => l.lookup(Uint8Array.of(1, 255), new Uint8Array(0), o), 2),
+      [0, 0, 7, 7],
+      `${name}: an empty table reads 0`,
+    )
     const m = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
     l.clearNulls(m, Uint8Array.of(0b1000_0101, 0b11), 9)
-    t.strictSame([...m], [0, 2, 0, 4, 5, 6, 7, 0, 0, 10], `${name}: clearNulls zeroes null rows below rows, nothing else`)
+    t.strictSame(
+      [...m],
+      [0, 2, 0, 4, 5, 6, 7, 0, 0, 10],
+      `${name}: clearNulls zeroes null rows below rows, nothing else`,
+    )
     const z = new Uint8Array(10).fill(9)
     l.markNulls(z, Uint8Array.of(0, 0b101), 10)
-    t.strictSame([...z], [9, 9, 9, 9, 9, 9, 9, 9, 1, 0], `${name}: markNulls writes the bits of non-zero null bytes only`)
+    t.strictSame(
+      [...z],
+      [9, 9, 9, 9, 9, 9, 9, 9, 1, 0],
+      `${name}: markNulls writes the bits of non-zero null bytes only`,
+    )
     const x = Uint8Array.of(1, 0, 2, 255, 1)
     l.not(x, x)
     t.strictSame([...x], [0, 1, 3, 254, 0], `${name}: NOT is XOR 1`)
@@ -178,7 +281,11 @@ t.test('the rules themselves, in both implementations', async (t) => {
     t.equal(l.maxCode(Uint32Array.of(3, 4_294_967_295, 2)), 4_294_967_295, `${name}: max of u32`)
     const codes = Uint8Array.of(250, 1, 2)
     l.addDigits(codes, Uint16Array.of(3, 300, 1), 2, false, Uint8Array.of(0b010), 4)
-    t.strictSame([...codes], [(250 + 6) % 256, 1 + 8, 4], `${name}: digits wrap modulo the code type, null rows take the null digit`)
+    t.strictSame(
+      [...codes],
+      [(250 + 6) % 256, 1 + 8, 4],
+      `${name}: digits wrap modulo the code type, null rows take the null digit`,
+    )
   }
 })
 
@@ -204,15 +311,40 @@ t.test('the native loops refuse bad calls and write nothing out of bounds', asyn
   t.throws(() => l.or(new Uint8Array(3), new Uint16Array(3) as never), { code }, 'a Uint16Array mask')
   t.throws(() => l.not(new Uint8Array(4), new Uint8Array(3)), { code }, 'NOT of another length')
   t.throws(() => l.maxCode(new Float64Array(3) as never), { code }, 'max of doubles')
-  t.throws(() => l.addDigits(new Uint8Array(3), new Uint8Array(4), 1, true, null, 0), { code }, 'digits of another length')
-  t.throws(() => l.addDigits(new Uint8Array(3), new Uint8Array(3), 1_000_001, true, null, 0), { code }, 'a multiplier past MAX_GROUPS')
-  t.throws(() => l.addDigits(new Uint8Array(3), new Uint8Array(3), 1, true, null, 2 ** 32), { code }, 'a null digit past 2^32 - 1')
-  t.throws(() => l.addDigits(new Uint8Array(9), new Uint8Array(9), 1, true, new Uint8Array(1), 0), { code }, 'a short null bitmap')
-  t.throws(() => l.addDigits(new Uint8Array(3), new Uint8Array(3), 1, 1 as never, null, 0), { code }, 'assign not a boolean')
+  t.throws(
+    () => l.addDigits(new Uint8Array(3), new Uint8Array(4), 1, true, null, 0),
+    { code },
+    'digits of another length',
+  )
+  t.throws(
+    () => l.addDigits(new Uint8Array(3), new Uint8Array(3), 1_000_001, true, null, 0),
+    { code },
+    'a multiplier past MAX_GROUPS',
+  )
+  t.throws(
+    () => l.addDigits(new Uint8Array(3), new Uint8Array(3), 1, true, null, 2 ** 32),
+    { code },
+    'a null digit past 2^32 - 1',
+  )
+  t.throws(
+    () => l.addDigits(new Uint8Array(9), new Uint8Array(9), 1, true, new Uint8Array(1), 0),
+    { code },
+    'a short null bitmap',
+  )
+  t.throws(
+    () => l.addDigits(new Uint8Array(3), new Uint8Array(3), 1, 1 as never, null, 0),
+    { code },
+    'assign not a boolean',
+  )
   // A window of a larger buffer: nothing around it is written.
   const buf = new Uint8Array(32).fill(0xee)
   const out = buf.subarray(8, 17)
-  l.compare(Float64Array.from({ length: 9 }, (_, i) => i), '>', 3, out)
+  l.compare(
+    Float64Array.from({ length: 9 }, (_, i) => i),
+    '>',
+    3,
+    out,
+  )
   t.strictSame([...buf.subarray(0, 8), ...buf.subarray(17)], new Array(23).fill(0xee), 'only the view is written')
   t.strictSame([...out], [0, 0, 0, 0, 1, 1, 1, 1, 1])
 })
@@ -231,21 +363,40 @@ function randomColumns(r: () => number, rows: number): ColumnArray[] {
   return [
     { kind: 'f64', values: f, nulls: n1 },
     { kind: 'i32', values: i, nulls: nulls(0.3) },
-    codeColumn(Uint8Array.from({ length: rows }, () => int(r, dict.length)), dict, nulls(0.3)),
-    codeColumn(Uint16Array.from({ length: rows }, () => int(r, wide.length)), wide, nulls(0.1)),
-    codeColumn(Uint32Array.from({ length: rows }, () => int(r, 3)), ['a', 'b', 'c'], null),
+    codeColumn(
+      Uint8Array.from({ length: rows }, () => int(r, dict.length)),
+      dict,
+      nulls(0.3),
+    ),
+    codeColumn(
+      Uint16Array.from({ length: rows }, () => int(r, wide.length)),
+      wide,
+      nulls(0.1),
+    ),
+    codeColumn(
+      Uint32Array.from({ length: rows }, () => int(r, 3)),
+      ['a', 'b', 'c'],
+      null,
+    ),
   ]
 }
 
 function randomLeaf(r: () => number, cols: readonly ColumnArray[]): Predicate {
   const column = pick(r, cols)
   const literal = (): Literal =>
-    column.kind === 'code' ? pick(r, [...column.dictionary.slice(0, 8), 'zzz', '', true, false]) : pick(r, [-2, -0, 0, 1, 1.5, 3, Infinity, -Infinity, 2 ** 31 - 1, -(2 ** 31)])
+    column.kind === 'code'
+      ? pick(r, [...column.dictionary.slice(0, 8), 'zzz', '', true, false])
+      : pick(r, [-2, -0, 0, 1, 1.5, 3, Infinity, -Infinity, 2 ** 31 - 1, -(2 ** 31)])
   switch (int(r, 4)) {
     case 0:
       return { kind: 'cmp', column, op: pick(r, COMPARE_OPS), value: literal() }
     case 1:
-      return { kind: 'in', column, values: Array.from({ length: pick(r, [0, 1, 3, 8, 9, 17, 30]) }, literal), negated: r() < 0.5 }
+      return {
+        kind: 'in',
+        column,
+        values: Array.from({ length: pick(r, [0, 1, 3, 8, 9, 17, 30]) }, literal),
+        negated: r() < 0.5,
+      }
     case 2:
       return { kind: 'between', column, low: literal(), high: literal(), negated: r() < 0.5 }
     default:
@@ -257,7 +408,10 @@ function randomPredicate(r: () => number, cols: readonly ColumnArray[], depth: n
   if (depth === 0 || r() < 0.3) return randomLeaf(r, cols)
   const k = int(r, 3)
   if (k === 0) return { kind: 'not', operand: randomPredicate(r, cols, depth - 1) }
-  return { kind: k === 1 ? 'and' : 'or', operands: Array.from({ length: int(r, 4) }, () => randomPredicate(r, cols, depth - 1)) }
+  return {
+    kind: k === 1 ? 'and' : 'or',
+    operands: Array.from({ length: int(r, 4) }, () => randomPredicate(r, cols, depth - 1)),
+  }
 }
 
 t.test('compilePredicate and andMask: the same selection with either loops', async (t) => {
@@ -275,8 +429,16 @@ t.test('compilePredicate and andMask: the same selection with either loops', asy
       total++
       const got = compilePredicate(p, rows, loops)
       const gotFolded = andMask(Uint8Array.from(got), keep, loops)
-      if (got.length === want.length && got.every((x, i) => x === want[i]) && gotFolded.every((x, i) => x === folded[i])) same++
-      else t.fail(`tree ${k} (${rows} rows), ${isa}: ${JSON.stringify(p, (key, v) => (key === 'column' ? cols.indexOf(v) : v))}`)
+      if (
+        got.length === want.length &&
+        got.every((x, i) => x === want[i]) &&
+        gotFolded.every((x, i) => x === folded[i])
+      )
+        same++
+      else
+        t.fail(
+          `tree ${k} (${rows} rows), ${isa}: ${JSON.stringify(p, (key, v) => (key === 'column' ? cols.indexOf(v) : v))}`,
+        )
     }
   }
   t.equal(same, total, `${total} trees x variants agree`)
@@ -296,7 +458,8 @@ t.test('encodeGroups: the same codes, code type and errors with either loops', a
       const values = Ctor.from(Array.from({ length: rows }, () => int(r, size)))
       const nulls = nullable && r() < 0.8 ? bitmap(rows, () => r() < 0.3) : null
       // Garbage under null bits must not matter.
-      if (nulls !== null) for (let i = 0; i < rows; i++) if ((nulls[i >> 3]! >> (i & 7)) & 1) values[i] = int(r, 255) + size
+      if (nulls !== null)
+        for (let i = 0; i < rows; i++) if ((nulls[i >> 3]! >> (i & 7)) & 1) values[i] = int(r, 255) + size
       const dictionary = Array.from({ length: size }, (_, j) => `k${j}`)
       cols.push(codeColumn(values, dictionary, nulls) as CodeColumn)
       keys.push({ dictionary, nullable })
@@ -323,7 +486,8 @@ t.test('encodeGroups: the same codes, code type and errors with either loops', a
       }
     }
     const want = outcome(tsLoops)
-    for (const [isa, loops] of variants) t.equal(outcome(loops), want, `case ${k}: ${ncols} columns, ${rows} rows, ${isa}`)
+    for (const [isa, loops] of variants)
+      t.equal(outcome(loops), want, `case ${k}: ${ncols} columns, ${rows} rows, ${isa}`)
   }
 })
 
@@ -340,7 +504,13 @@ t.test('buildAggregateRequest: the same request with either loops', async (t) =>
       { kind: 'cmp', column: 'c', op: '=', value: 'red' },
       { kind: 'cmp', column: 'f', op: '>', value: 0 },
       { kind: 'not', operand: { kind: 'in', column: 'i', values: [0, 3], negated: false } },
-      { kind: 'or', operands: [{ kind: 'between', column: 'f', low: -1, high: 2, negated: true }, { kind: 'isNull', column: 'w', negated: false }] },
+      {
+        kind: 'or',
+        operands: [
+          { kind: 'between', column: 'f', low: -1, high: 2, negated: true },
+          { kind: 'isNull', column: 'w', negated: false },
+        ],
+      },
     ],
   }
   const groupBy = [
@@ -359,8 +529,20 @@ t.test('buildAggregateRequest: the same request with either loops', async (t) =>
       t.not(want.selection, null, `task ${k}: the contribution bound is always a mask, even when it cuts nothing`)
       for (const [isa, loops] of variants) {
         const got = buildAggregateRequest(task, src, loops)
-        t.strictSame(got.selection === null ? null : [...got.selection], want.selection === null ? null : [...want.selection], `task ${k}, keepAll ${keepAll}, ${isa}: selection`)
-        t.strictSame(got.grouping === null ? null : [got.grouping.count, got.grouping.codes.constructor.name, [...got.grouping.codes]], want.grouping === null ? null : [want.grouping.count, want.grouping.codes.constructor.name, [...want.grouping.codes]], `task ${k}, keepAll ${keepAll}, ${isa}: grouping`)
+        t.strictSame(
+          got.selection === null ? null : [...got.selection],
+          want.selection === null ? null : [...want.selection],
+          `task ${k}, keepAll ${keepAll}, ${isa}: selection`,
+        )
+        t.strictSame(
+          got.grouping === null
+            ? null
+            : [got.grouping.count, got.grouping.codes.constructor.name, [...got.grouping.codes]],
+          want.grouping === null
+            ? null
+            : [want.grouping.count, want.grouping.codes.constructor.name, [...want.grouping.codes]],
+          `task ${k}, keepAll ${keepAll}, ${isa}: grouping`,
+        )
       }
     }
   }
@@ -378,16 +560,52 @@ t.test('the loader hands out the native loops with the native kernel, and checks
   t.equal(selfCheckLoops(tsLoops), null)
   const broken = (patch: Partial<Loops>): Loops => ({ ...tsLoops, name: 'native', ...patch })
   t.match(
-    selfCheckLoops(broken({ compare: (v, op, c, out) => (tsLoops.compare(v, op, c, out), v.length > 100 && (out[100]! ^= 1), undefined) })),
+    selfCheckLoops(
+      broken({
+        compare: (v, op, c, out) => (tsLoops.compare(v, op, c, out), v.length > 100 && (out[100]! ^= 1), undefined),
+      }),
+    ),
     /^compare f64 = .*: \[\d+\]: /,
     'one flipped byte',
   )
-  t.match(selfCheckLoops(broken({ not: (dst, src) => dst.forEach((_, i) => (dst[i] = src[i] ? 0 : 1)) })), /^not /, 'NOT as a boolean NOT rather than XOR 1')
-  t.match(selfCheckLoops(broken({ lookup: (codes, table, out) => codes.forEach((c, i) => (out[i] = table[Math.min(c, table.length - 1)] ?? 0)) })), /^lookup /, 'out-of-range codes not read as 0')
-  t.match(selfCheckLoops(broken({ compare: (v, op, c, out) => tsLoops.compare(v, op, Object.is(c, -0) ? 1 : c, out) })), /^compare /, '-0 mishandled')
-  t.match(selfCheckLoops(broken({ clearNulls: (m, n) => tsLoops.clearNulls(m, n, m.length) })), /^clearNulls /, 'rows past the count touched')
-  t.match(selfCheckLoops(broken({ in: (v, sorted, out) => tsLoops.in(v, sorted.subarray(0, 16), out) })), /^in /, 'long lists cut short')
-  t.match(selfCheckLoops(broken({ addDigits: (codes, values, m, assign, _nulls, d) => tsLoops.addDigits(codes, values, m, assign, null, d) })), /^addDigits /, 'nulls ignored in digits')
+  t.match(
+    selfCheckLoops(broken({ not: (dst, src) => dst.forEach((_, i) => (dst[i] = src[i] ? 0 : 1)) })),
+    /^not /,
+    'NOT as a boolean NOT rather than XOR 1',
+  )
+  t.match(
+    selfCheckLoops(
+      broken({
+        lookup: (codes, table, out) => codes.forEach((c, i) => (out[i] = table[Math.min(c, table.length - 1)] ?? 0)),
+      }),
+    ),
+    /^lookup /,
+    'out-of-range codes not read as 0',
+  )
+  t.match(
+    selfCheckLoops(broken({ compare: (v, op, c, out) => tsLoops.compare(v, op, Object.is(c, -0) ? 1 : c, out) })),
+    /^compare /,
+    '-0 mishandled',
+  )
+  t.match(
+    selfCheckLoops(broken({ clearNulls: (m, n) => tsLoops.clearNulls(m, n, m.length) })),
+    /^clearNulls /,
+    'rows past the count touched',
+  )
+  t.match(
+    selfCheckLoops(broken({ in: (v, sorted, out) => tsLoops.in(v, sorted.subarray(0, 16), out) })),
+    /^in /,
+    'long lists cut short',
+  )
+  t.match(
+    selfCheckLoops(
+      broken({
+        addDigits: (codes, values, m, assign, _nulls, d) => tsLoops.addDigits(codes, values, m, assign, null, d),
+      }),
+    ),
+    /^addDigits /,
+    'nulls ignored in digits',
+  )
   t.match(selfCheckLoops(broken({ maxCode: () => 0 })), /^maxCode /, 'a max that is always 0')
   t.match(
     selfCheckLoops(

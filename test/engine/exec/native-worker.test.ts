@@ -26,11 +26,17 @@ function runWorker(data: NativeWorkerData): Promise<NativeWorkerReply> {
     let reply: NativeWorkerReply | null = null
     worker.once('message', (m: NativeWorkerReply) => (reply = m))
     worker.once('error', reject)
-    worker.once('exit', (code) => (code === 0 && reply !== null ? resolve(reply) : reject(new Error(`worker exited with ${code}`))))
+    worker.once('exit', (code) =>
+      code === 0 && reply !== null ? resolve(reply) : reject(new Error(`worker exited with ${code}`)),
+    )
   })
 }
 
-function shared<T extends Float64Array | Int32Array | Uint8Array | Uint16Array>(make: (b: SharedArrayBuffer, n: number) => T, bytes: number, n: number): T {
+function shared<T extends Float64Array | Int32Array | Uint8Array | Uint16Array>(
+  make: (b: SharedArrayBuffer, n: number) => T,
+  bytes: number,
+  n: number,
+): T {
   return make(new SharedArrayBuffer(bytes * n), n)
 }
 
@@ -58,7 +64,14 @@ function sharedRequests(rows: number): AggregateRequest[] {
   const i32: NumericColumn = { kind: 'i32', values: ints, nulls: null }
   const measures: Measure[] = [
     { kind: 'moments', column: f64, lower: 0, upper: 100, quantum: quantumFor(0, 100), squares: true },
-    { kind: 'moments', column: i32, lower: -(2 ** 31), upper: 2 ** 31, quantum: quantumFor(-(2 ** 31), 2 ** 31), squares: true },
+    {
+      kind: 'moments',
+      column: i32,
+      lower: -(2 ** 31),
+      upper: 2 ** 31,
+      quantum: quantumFor(-(2 ** 31), 2 ** 31),
+      squares: true,
+    },
     { kind: 'histogram', column: f64, lower: 0, upper: 100, bins: 10 },
     { kind: 'nonNull', column: f64 },
   ]
@@ -72,9 +85,28 @@ function refusedRequests(): AggregateRequest[] {
   const q = quantumFor(0, 1)
   const column = { kind: 'f64', values: Float64Array.of(0.5, Number.NaN, 0.25), nulls: null } as const
   return [
-    { rows: 3, selection: null, grouping: null, measures: [{ kind: 'moments', column, lower: 0, upper: 1, quantum: q, squares: false }] },
+    {
+      rows: 3,
+      selection: null,
+      grouping: null,
+      measures: [{ kind: 'moments', column, lower: 0, upper: 1, quantum: q, squares: false }],
+    },
     { rows: 3, selection: null, grouping: { codes: Uint8Array.of(0, 3, 1), count: 2 }, measures: [] },
-    { rows: 3, selection: null, grouping: null, measures: [{ kind: 'moments', column: { kind: 'f64', values: new Float32Array(3) as unknown as Float64Array, nulls: null }, lower: 0, upper: 1, quantum: q, squares: false }] },
+    {
+      rows: 3,
+      selection: null,
+      grouping: null,
+      measures: [
+        {
+          kind: 'moments',
+          column: { kind: 'f64', values: new Float32Array(3) as unknown as Float64Array, nulls: null },
+          lower: 0,
+          upper: 1,
+          quantum: q,
+          squares: false,
+        },
+      ],
+    },
   ]
 }
 
@@ -83,13 +115,21 @@ t.test('a worker loads the addon and agrees with the TS kernel on shared columns
   const reply = await runWorker({ requests, refused: refusedRequests(), repeat: 1 })
   t.equal(reply.report.kernel, 'native', 'the worker runs the native kernel')
   t.ok(reply.variants.length >= 1)
-  t.strictSame(reply.differences, requests.map(() => reply.variants.map(() => null)), 'every variant, every request')
+  t.strictSame(
+    reply.differences,
+    requests.map(() => reply.variants.map(() => null)),
+    'every variant, every request',
+  )
   t.strictSame(
     reply.refusals,
     reply.expected.map((e) => reply.variants.map(() => e)),
     'refused with the same typed errors as the TS kernel, inside the worker',
   )
-  t.match(reply.expected, [/^VEILBOX_ERR_EXEC_BAD_ARGUMENT: /, /^VEILBOX_ERR_EXEC_BAD_ARGUMENT: /, /^VEILBOX_ERR_EXEC_BAD_ARGUMENT: /])
+  t.match(reply.expected, [
+    /^VEILBOX_ERR_EXEC_BAD_ARGUMENT: /,
+    /^VEILBOX_ERR_EXEC_BAD_ARGUMENT: /,
+    /^VEILBOX_ERR_EXEC_BAD_ARGUMENT: /,
+  ])
 })
 
 t.test('several workers and the main thread at once, over the same shared columns', async (t) => {
@@ -97,9 +137,14 @@ t.test('several workers and the main thread at once, over the same shared column
   const main = requireNativeKernel().kernel
   const replies = Promise.all([1, 2, 3].map(() => runWorker({ requests, refused: [], repeat: 3 })))
   // The main thread computes meanwhile on the very same buffers.
-  for (let k = 0; k < 3; k++) for (const req of requests) t.equal(resultDifference(aggregate(req), main.aggregate(req)), null, `main thread, round ${k}`)
+  for (let k = 0; k < 3; k++)
+    for (const req of requests)
+      t.equal(resultDifference(aggregate(req), main.aggregate(req)), null, `main thread, round ${k}`)
   for (const reply of await replies) {
     t.equal(reply.report.kernel, 'native')
-    t.strictSame(reply.differences, requests.map(() => reply.variants.map(() => null)))
+    t.strictSame(
+      reply.differences,
+      requests.map(() => reply.variants.map(() => null)),
+    )
   }
 })

@@ -20,7 +20,9 @@ t.test('buildMask matches the row-by-row definition, aligned or not, with stray 
     for (let i = start; i < end; i++) {
       const want = !isNull(nulls, i) && (sel === null || sel[i] !== 0) ? 1 : 0
       if (mask[i - start] !== want) {
-        wrong.push(`case ${k}: rows ${rows} offset ${offset} [${start}, ${end}) row ${i}: ${mask[i - start]} vs ${want}`)
+        wrong.push(
+          `case ${k}: rows ${rows} offset ${offset} [${start}, ${end}) row ${i}: ${mask[i - start]} vs ${want}`,
+        )
         break
       }
     }

@@ -1,5 +1,11 @@
 import t from 'tap'
-import { andMask, compilePredicate, type CompareOp, type Literal, type Predicate } from '../../../src/engine/exec/predicate.js'
+import {
+  andMask,
+  compilePredicate,
+  type CompareOp,
+  type Literal,
+  type Predicate,
+} from '../../../src/engine/exec/predicate.js'
 import type { ColumnArray } from '../../../src/engine/exec/types.js'
 import { bitmap, codeColumn, f64, i32, int, isNullAt, pick, rng } from './fixtures.js'
 
@@ -68,7 +74,12 @@ function naive(p: Predicate, rows: number): number[] {
   return Array.from({ length: rows }, (_, i) => (evalRow(p, i) === true ? 1 : 0))
 }
 
-function agree(t: Pick<typeof import('tap').default, 'strictSame'>, p: Predicate, rows: number, label: string): number[] {
+function agree(
+  t: Pick<typeof import('tap').default, 'strictSame'>,
+  p: Predicate,
+  rows: number,
+  label: string,
+): number[] {
   const got = [...compilePredicate(p, rows)]
   t.strictSame(got, naive(p, rows), label)
   return got
@@ -76,37 +87,86 @@ function agree(t: Pick<typeof import('tap').default, 'strictSame'>, p: Predicate
 
 t.test('three-valued logic on a nullable column', async (t) => {
   // x: 1, null, 7, null, 5
-  const x = f64([1, 0, 7, 0, 5], bitmap(5, (i) => i === 1 || i === 3))
+  const x = f64(
+    [1, 0, 7, 0, 5],
+    bitmap(5, (i) => i === 1 || i === 3),
+  )
   const gt5: Predicate = { kind: 'cmp', column: x, op: '>', value: 5 }
   t.strictSame(agree(t, gt5, 5, 'x > 5'), [0, 0, 1, 0, 0])
-  t.strictSame(agree(t, { kind: 'not', operand: gt5 }, 5, 'NOT x > 5'), [1, 0, 0, 0, 1], 'nulls are not NOT-ed into TRUE')
+  t.strictSame(
+    agree(t, { kind: 'not', operand: gt5 }, 5, 'NOT x > 5'),
+    [1, 0, 0, 0, 1],
+    'nulls are not NOT-ed into TRUE',
+  )
   t.strictSame(agree(t, { kind: 'not', operand: { kind: 'not', operand: gt5 } }, 5, 'NOT NOT'), [0, 0, 1, 0, 0])
   const isNull: Predicate = { kind: 'isNull', column: x, negated: false }
   t.strictSame(agree(t, isNull, 5, 'IS NULL'), [0, 1, 0, 1, 0])
   t.strictSame(agree(t, { kind: 'isNull', column: x, negated: true }, 5, 'IS NOT NULL'), [1, 0, 1, 0, 1])
   t.strictSame(agree(t, { kind: 'not', operand: isNull }, 5, 'NOT IS NULL'), [1, 0, 1, 0, 1])
   t.strictSame(agree(t, { kind: 'or', operands: [gt5, isNull] }, 5, 'x > 5 OR x IS NULL'), [0, 1, 1, 1, 0])
-  t.strictSame(agree(t, { kind: 'not', operand: { kind: 'or', operands: [gt5, isNull] } }, 5, 'NOT (x > 5 OR x IS NULL)'), [1, 0, 0, 0, 1])
+  t.strictSame(
+    agree(t, { kind: 'not', operand: { kind: 'or', operands: [gt5, isNull] } }, 5, 'NOT (x > 5 OR x IS NULL)'),
+    [1, 0, 0, 0, 1],
+  )
   // UNKNOWN AND FALSE is FALSE, so NOT of it is TRUE even for a null x.
   const lt0: Predicate = { kind: 'cmp', column: f64([1, 1, 1, 1, 1]), op: '<', value: 0 }
-  t.strictSame(agree(t, { kind: 'not', operand: { kind: 'and', operands: [gt5, lt0] } }, 5, 'NOT (UNKNOWN AND FALSE)'), [1, 1, 1, 1, 1])
-  t.strictSame(agree(t, { kind: 'not', operand: { kind: 'in', column: x, values: [1, 7], negated: true } }, 5, 'NOT (x NOT IN (1, 7))'), [1, 0, 1, 0, 0])
-  t.strictSame(agree(t, { kind: 'between', column: x, low: 2, high: 7, negated: true }, 5, 'NOT BETWEEN'), [1, 0, 0, 0, 0])
+  t.strictSame(
+    agree(t, { kind: 'not', operand: { kind: 'and', operands: [gt5, lt0] } }, 5, 'NOT (UNKNOWN AND FALSE)'),
+    [1, 1, 1, 1, 1],
+  )
+  t.strictSame(
+    agree(
+      t,
+      { kind: 'not', operand: { kind: 'in', column: x, values: [1, 7], negated: true } },
+      5,
+      'NOT (x NOT IN (1, 7))',
+    ),
+    [1, 0, 1, 0, 0],
+  )
+  t.strictSame(
+    agree(t, { kind: 'between', column: x, low: 2, high: 7, negated: true }, 5, 'NOT BETWEEN'),
+    [1, 0, 0, 0, 0],
+  )
 })
 
 t.test('category columns compare on dictionary codes', async (t) => {
   const dict = ['north', 'south', 'east', 'west']
-  const c = codeColumn(Uint8Array.of(0, 1, 2, 3, 0, 2), dict, bitmap(6, (i) => i === 4))
+  const c = codeColumn(
+    Uint8Array.of(0, 1, 2, 3, 0, 2),
+    dict,
+    bitmap(6, (i) => i === 4),
+  )
   t.strictSame(agree(t, { kind: 'cmp', column: c, op: '=', value: 'east' }, 6, '= east'), [0, 0, 1, 0, 0, 1])
-  t.strictSame(agree(t, { kind: 'cmp', column: c, op: '=', value: 'mars' }, 6, '= a literal not in the dictionary'), [0, 0, 0, 0, 0, 0])
-  t.strictSame(agree(t, { kind: 'cmp', column: c, op: '<>', value: 'mars' }, 6, '<> a literal not in the dictionary'), [1, 1, 1, 1, 0, 1])
-  t.strictSame(agree(t, { kind: 'in', column: c, values: ['west', 'mars', 'north'], negated: false }, 6, 'IN'), [1, 0, 0, 1, 0, 0])
-  t.strictSame(agree(t, { kind: 'in', column: c, values: ['west', 'mars'], negated: true }, 6, 'NOT IN'), [1, 1, 1, 0, 0, 1])
-  t.strictSame(agree(t, { kind: 'cmp', column: c, op: '<', value: 'p' }, 6, 'ordering is by string, not code'), [1, 0, 1, 0, 0, 1])
-  t.strictSame(agree(t, { kind: 'between', column: c, low: 'east', high: 'south', negated: false }, 6, 'BETWEEN strings'), [1, 1, 1, 0, 0, 1])
+  t.strictSame(
+    agree(t, { kind: 'cmp', column: c, op: '=', value: 'mars' }, 6, '= a literal not in the dictionary'),
+    [0, 0, 0, 0, 0, 0],
+  )
+  t.strictSame(
+    agree(t, { kind: 'cmp', column: c, op: '<>', value: 'mars' }, 6, '<> a literal not in the dictionary'),
+    [1, 1, 1, 1, 0, 1],
+  )
+  t.strictSame(
+    agree(t, { kind: 'in', column: c, values: ['west', 'mars', 'north'], negated: false }, 6, 'IN'),
+    [1, 0, 0, 1, 0, 0],
+  )
+  t.strictSame(
+    agree(t, { kind: 'in', column: c, values: ['west', 'mars'], negated: true }, 6, 'NOT IN'),
+    [1, 1, 1, 0, 0, 1],
+  )
+  t.strictSame(
+    agree(t, { kind: 'cmp', column: c, op: '<', value: 'p' }, 6, 'ordering is by string, not code'),
+    [1, 0, 1, 0, 0, 1],
+  )
+  t.strictSame(
+    agree(t, { kind: 'between', column: c, low: 'east', high: 'south', negated: false }, 6, 'BETWEEN strings'),
+    [1, 1, 1, 0, 0, 1],
+  )
   const flag = codeColumn(Uint8Array.of(1, 0, 1), ['false', 'true'])
   t.strictSame(agree(t, { kind: 'cmp', column: flag, op: '=', value: true }, 3, 'a boolean literal'), [1, 0, 1])
-  const wide = codeColumn(Uint16Array.of(300, 2, 300), Array.from({ length: 301 }, (_, k) => `c${k}`))
+  const wide = codeColumn(
+    Uint16Array.of(300, 2, 300),
+    Array.from({ length: 301 }, (_, k) => `c${k}`),
+  )
   t.strictSame(agree(t, { kind: 'cmp', column: wide, op: '=', value: 'c300' }, 3, '16-bit codes'), [1, 0, 1])
   const big = codeColumn(Uint32Array.of(0, 1, 1), ['a', 'b'])
   t.strictSame(agree(t, { kind: 'cmp', column: big, op: '<>', value: 'a' }, 3, '32-bit codes'), [0, 1, 1])
@@ -119,7 +179,8 @@ t.test('numeric leaves: every operator, IN lists short and long, BETWEEN, i32 an
   const nulls = bitmap(rows, () => r() < 0.2)
   for (const column of [f64(values, nulls), i32(values.map(Math.trunc), nulls), f64(values)]) {
     for (const op of ['=', '<>', '<', '<=', '>', '>='] as const) {
-      for (const value of [-1, 2, 2.5, Infinity]) agree(t, { kind: 'cmp', column, op, value }, rows, `${column.kind} ${op} ${value}`)
+      for (const value of [-1, 2, 2.5, Infinity])
+        agree(t, { kind: 'cmp', column, op, value }, rows, `${column.kind} ${op} ${value}`)
     }
     agree(t, { kind: 'in', column, values: [2, -3, 2], negated: false }, rows, 'short IN')
     const long = [-3, -1, 0, 1, 4, 1e9, 7, 8, 9, 10, 11]
@@ -140,7 +201,8 @@ t.test('empty AND is TRUE, empty OR is FALSE', async (t) => {
 
 function randomLeaf(r: () => number, cols: readonly ColumnArray[]): Predicate {
   const column = pick(r, cols)
-  const literal = (): Literal => (column.kind === 'code' ? pick(r, [...column.dictionary, 'zzz', '']) : pick(r, [-2, 0, 1, 1.5, 3]))
+  const literal = (): Literal =>
+    column.kind === 'code' ? pick(r, [...column.dictionary, 'zzz', '']) : pick(r, [-2, 0, 1, 1.5, 3])
   switch (int(r, 4)) {
     case 0:
       return { kind: 'cmp', column, op: pick(r, ['=', '<>', '<', '<=', '>', '>='] as const), value: literal() }
@@ -157,7 +219,10 @@ function randomPredicate(r: () => number, cols: readonly ColumnArray[], depth: n
   if (depth === 0 || r() < 0.3) return randomLeaf(r, cols)
   const k = int(r, 3)
   if (k === 0) return { kind: 'not', operand: randomPredicate(r, cols, depth - 1) }
-  return { kind: k === 1 ? 'and' : 'or', operands: Array.from({ length: 1 + int(r, 3) }, () => randomPredicate(r, cols, depth - 1)) }
+  return {
+    kind: k === 1 ? 'and' : 'or',
+    operands: Array.from({ length: 1 + int(r, 3) }, () => randomPredicate(r, cols, depth - 1)),
+  }
 }
 
 t.test('random predicate trees agree with the naive evaluator row by row', async (t) => {
@@ -167,15 +232,26 @@ t.test('random predicate trees agree with the naive evaluator row by row', async
     const rows = pick(r, [0, 1, 5, 8, 13, 64, 100])
     const nulls = (rate: number) => bitmap(rows, () => r() < rate)
     const cols: ColumnArray[] = [
-      f64(Array.from({ length: rows }, () => pick(r, [-2, 0, 1, 1.5, 3, 9])), nulls(0.3)),
-      i32(Array.from({ length: rows }, () => pick(r, [-2, 0, 1, 3])), r() < 0.5 ? nulls(0.3) : null),
-      codeColumn(Uint8Array.from({ length: rows }, () => int(r, 3)), ['red', 'green', 'blue'], nulls(0.3)),
+      f64(
+        Array.from({ length: rows }, () => pick(r, [-2, 0, 1, 1.5, 3, 9])),
+        nulls(0.3),
+      ),
+      i32(
+        Array.from({ length: rows }, () => pick(r, [-2, 0, 1, 3])),
+        r() < 0.5 ? nulls(0.3) : null,
+      ),
+      codeColumn(
+        Uint8Array.from({ length: rows }, () => int(r, 3)),
+        ['red', 'green', 'blue'],
+        nulls(0.3),
+      ),
     ]
     const p = randomPredicate(r, cols, 4)
     const got = [...compilePredicate(p, rows)]
     const want = naive(p, rows)
     if (JSON.stringify(got) === JSON.stringify(want)) agreed++
-    else t.strictSame(got, want, `tree ${k}: ${JSON.stringify(p, (key, v) => (key === 'column' ? cols.indexOf(v) : v))}`)
+    else
+      t.strictSame(got, want, `tree ${k}: ${JSON.stringify(p, (key, v) => (key === 'column' ? cols.indexOf(v) : v))}`)
   }
   t.equal(agreed, 300)
 })
@@ -189,8 +265,15 @@ t.test('andMask folds the keep mask in place', async (t) => {
   const odd = buf.subarray(1)
   const keep2 = Uint8Array.of(1, 0, 1, 0, 1, 0, 1, 0, 1, 0)
   t.strictSame([...andMask(odd, keep2)], [...keep2], 'unaligned views take the byte path')
-  t.strictSame([...andMask(Uint8Array.of(1, 1), Uint8Array.of(2, 1))], [0, 1], 'a stray byte drops the row, the safe way')
-  t.throws(() => andMask(new Uint8Array(2), new Uint8Array(3)), { code: 'VEILBOX_ERR_EXEC_BAD_ARGUMENT', detail: 'andMask needs masks of one length, got 2 and 3' })
+  t.strictSame(
+    [...andMask(Uint8Array.of(1, 1), Uint8Array.of(2, 1))],
+    [0, 1],
+    'a stray byte drops the row, the safe way',
+  )
+  t.throws(() => andMask(new Uint8Array(2), new Uint8Array(3)), {
+    code: 'VEILBOX_ERR_EXEC_BAD_ARGUMENT',
+    detail: 'andMask needs masks of one length, got 2 and 3',
+  })
 })
 
 t.test('bad predicates throw typed errors with exact messages', async (t) => {
@@ -199,14 +282,35 @@ t.test('bad predicates throw typed errors with exact messages', async (t) => {
   const cases: [Predicate, number, string][] = [
     [{ kind: 'cmp', column: x, op: '=', value: 'a' }, 2, 'predicate.value must be a number for an f64 column, got "a"'],
     [{ kind: 'cmp', column: x, op: '=', value: Number.NaN }, 2, 'predicate.value must not be NaN'],
-    [{ kind: 'cmp', column: c, op: '=', value: 3 }, 2, 'predicate.value must be a string or boolean for a code column, got number 3'],
-    [{ kind: 'cmp', column: x, op: '!=' as CompareOp, value: 1 }, 2, "predicate.op must be one of = <> < <= > >=, got \"!=\""],
+    [
+      { kind: 'cmp', column: c, op: '=', value: 3 },
+      2,
+      'predicate.value must be a string or boolean for a code column, got number 3',
+    ],
+    [
+      { kind: 'cmp', column: x, op: '!=' as CompareOp, value: 1 },
+      2,
+      'predicate.op must be one of = <> < <= > >=, got "!="',
+    ],
     [{ kind: 'cmp', column: x, op: '=', value: 1 }, 3, 'predicate.column.values has 2 elements, expected rows = 3'],
-    [{ kind: 'and', operands: [{ kind: 'in', column: x, values: [1, 'b'], negated: false }] }, 2, 'predicate.operands[0].values[1] must be a number for an f64 column, got "b"'],
-    [{ kind: 'not', operand: { kind: 'between', column: x, low: 1, high: 2, negated: 'no' as unknown as boolean } }, 2, 'predicate.operand.negated must be a boolean, got "no"'],
-    [{ kind: 'xor' } as unknown as Predicate, 2, 'predicate.kind must be one of cmp in between isNull and or not, got "xor"'],
+    [
+      { kind: 'and', operands: [{ kind: 'in', column: x, values: [1, 'b'], negated: false }] },
+      2,
+      'predicate.operands[0].values[1] must be a number for an f64 column, got "b"',
+    ],
+    [
+      { kind: 'not', operand: { kind: 'between', column: x, low: 1, high: 2, negated: 'no' as unknown as boolean } },
+      2,
+      'predicate.operand.negated must be a boolean, got "no"',
+    ],
+    [
+      { kind: 'xor' } as unknown as Predicate,
+      2,
+      'predicate.kind must be one of cmp in between isNull and or not, got "xor"',
+    ],
   ]
-  for (const [p, rows, detail] of cases) t.throws(() => compilePredicate(p, rows), { code: 'VEILBOX_ERR_EXEC_BAD_ARGUMENT', detail }, detail)
+  for (const [p, rows, detail] of cases)
+    t.throws(() => compilePredicate(p, rows), { code: 'VEILBOX_ERR_EXEC_BAD_ARGUMENT', detail }, detail)
   let deep: Predicate = { kind: 'isNull', column: x, negated: false }
   for (let k = 0; k < 300; k++) deep = { kind: 'not', operand: deep }
   t.throws(() => compilePredicate(deep, 2), { code: 'VEILBOX_ERR_EXEC_BAD_ARGUMENT' }, 'too deep')

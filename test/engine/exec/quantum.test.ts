@@ -60,8 +60,14 @@ t.test('quantumFor refuses bounds it cannot grid', async (t) => {
   t.throws(() => quantumFor(1, 1), { ...code, detail: 'quantumFor needs lower < upper, got [1, 1]' })
   t.throws(() => quantumFor(2, 1), { ...code, detail: 'quantumFor needs lower < upper, got [2, 1]' })
   t.throws(() => quantumFor(Number.NaN, 1), { ...code, detail: 'quantumFor needs finite numeric bounds, got [NaN, 1]' })
-  t.throws(() => quantumFor(0, Infinity), { ...code, detail: 'quantumFor needs finite numeric bounds, got [0, Infinity]' })
-  t.throws(() => quantumFor(0, 2 ** -992), { ...code, detail: `quantumFor needs max(|lower|, |upper|) > 2^-992, got ${2 ** -992}` })
+  t.throws(() => quantumFor(0, Infinity), {
+    ...code,
+    detail: 'quantumFor needs finite numeric bounds, got [0, Infinity]',
+  })
+  t.throws(() => quantumFor(0, 2 ** -992), {
+    ...code,
+    detail: `quantumFor needs max(|lower|, |upper|) > 2^-992, got ${2 ** -992}`,
+  })
   t.equal(quantumFor(0, 2 ** -991).exp, -1022)
 })
 
@@ -104,7 +110,8 @@ t.test('floor(v + 0.5) is exact round-half-up except at 0.5 - 2^-54', async (t) 
     }
   }
   const r = rng(2)
-  for (let k = 0; k < 20000; k++) probes.push((r() - 0.5) * 2 ** (r() * 64 - 32), Math.floor((r() - 0.5) * 2 ** 32) + 0.5)
+  for (let k = 0; k < 20000; k++)
+    probes.push((r() - 0.5) * 2 ** (r() * 64 - 32), Math.floor((r() - 0.5) * 2 ** 32) + 0.5)
   const mismatches = new Set<number>()
   for (const v of probes) {
     if (Math.abs(v) <= 2 ** 31 && BigInt(Math.floor(v + 0.5)) !== exactRoundHalfUp(v)) mismatches.add(v)
@@ -149,14 +156,20 @@ t.test('unit conversions are exact', async (t) => {
   t.equal(unitsToNumber(-(2n ** 62n), 1000), -Infinity, 'beyond the double range')
   t.equal(unitsToNumber(2n ** 60n + 1n, -60), 1, 'rounds once, to nearest')
   t.equal(unitsToNumber(2n ** 31n, 2 * -28 + 31), 2 ** 6)
-  t.throws(() => unitsToDecimal(1n, 0.5), { code: 'VEILBOX_ERR_EXEC_BAD_ARGUMENT', detail: 'a unit exponent must be an integer in [-4096, 4096], got 0.5' })
+  t.throws(() => unitsToDecimal(1n, 0.5), {
+    code: 'VEILBOX_ERR_EXEC_BAD_ARGUMENT',
+    detail: 'a unit exponent must be an integer in [-4096, 4096], got 0.5',
+  })
 })
 
 t.test('pow2 builds exact powers of two', async (t) => {
   const wrong: number[] = []
   for (let k = -1022; k <= 1023; k++) if (pow2(k) !== 2 ** k) wrong.push(k)
   t.same(wrong, [])
-  t.throws(() => pow2(1024), { code: 'VEILBOX_ERR_EXEC_BAD_ARGUMENT', detail: 'pow2 needs an integer exponent in [-1022, 1023], got 1024' })
+  t.throws(() => pow2(1024), {
+    code: 'VEILBOX_ERR_EXEC_BAD_ARGUMENT',
+    detail: 'pow2 needs an integer exponent in [-1022, 1023], got 1024',
+  })
 })
 
 function nextUp(x: number): number {

@@ -37,7 +37,11 @@ const ds = spec('accounts', [
 t.test('encrypted aggregates equal the plaintext aggregates', async (t) => {
   const keystore = await keyStore(t)
   const custodian = new LocalCustodian(keystore)
-  const profile = await custodian.createKeys('accounts', ds, { maxRows: 10_000, polyModulusDegree: 8192, ckksColumns: ['temperature'] })
+  const profile = await custodian.createKeys('accounts', ds, {
+    maxRows: 10_000,
+    polyModulusDegree: 8192,
+    ckksColumns: ['temperature'],
+  })
   const enc = await ColumnEncryptor.open(keystore, 'accounts')
   let columns: Record<string, EncryptedColumn>
   try {
@@ -54,14 +58,28 @@ t.test('encrypted aggregates equal the plaintext aggregates', async (t) => {
 
   const release = async (res: EncryptedAggregateResult): Promise<Map<string, DecryptedAggregate>> => {
     const aggregates = [...res.sums, ...(res.sumSquares ?? [])]
-    const out = await custodian.decryptAggregates({ dataset: 'accounts', profileId: profile.id, queryId: 'q', aggregates })
+    const out = await custodian.decryptAggregates({
+      dataset: 'accounts',
+      profileId: profile.id,
+      queryId: 'q',
+      aggregates,
+    })
     t.equal(out.values.length, aggregates.length, 'one value per aggregate')
     return new Map(out.values.map((v) => [`${v.kind}:${v.group}`, v]))
   }
 
-  for (const [name, scale] of [['balance', 2], ['visits', 0]] as const) {
+  for (const [name, scale] of [
+    ['balance', 2],
+    ['visits', 0],
+  ] as const) {
     const values = name === 'balance' ? balance : visits
-    const res = await aggregateEncrypted({ keys, column: columns[name], selection, grouping: { codes, count: GROUPS }, squares: true })
+    const res = await aggregateEncrypted({
+      keys,
+      column: columns[name],
+      selection,
+      grouping: { codes, count: GROUPS },
+      squares: true,
+    })
     const got = await release(res)
     const want = plainAggregates(values, scale, selection, codes, GROUPS)
     for (let g = 0; g < GROUPS; g++) {
@@ -76,7 +94,11 @@ t.test('encrypted aggregates equal the plaintext aggregates', async (t) => {
         t.equal(sq.units, 0n)
         continue
       }
-      t.same({ units: sum.units, base: sum.base, exponent: sum.exponent }, { units: w.sum, base: 10, exponent: -scale }, `${name} SUM group ${g} exact`)
+      t.same(
+        { units: sum.units, base: sum.base, exponent: sum.exponent },
+        { units: w.sum, base: 10, exponent: -scale },
+        `${name} SUM group ${g} exact`,
+      )
       t.equal(sq.units, w.sumSquares, `${name} sum of squares group ${g} exact`)
       t.equal(sq.exponent, -2 * scale)
       // AVG = sum / count and VAR = (count * sumsq - sum^2) / count^2, compared as exact fractions.
@@ -90,14 +112,26 @@ t.test('encrypted aggregates equal the plaintext aggregates', async (t) => {
   }
 
   // No selection and no grouping at all (a fact of the plan): every batch added unmasked.
-  const all = await aggregateEncrypted({ keys, column: columns.balance!, selection: null, grouping: null, squares: false })
+  const all = await aggregateEncrypted({
+    keys,
+    column: columns.balance!,
+    selection: null,
+    grouping: null,
+    squares: false,
+  })
   t.equal(all.sumSquares, null)
   t.same(all.counts, [ROWS])
   const total = (await release(all)).get('sum:0')!.value
   t.equal(total.units, plainAggregates(balance, 2, null, null, 1)[0]!.sum, 'ungrouped SUM exact')
 
   // CKKS: within 1e-6 relative, on a grid.
-  const res = await aggregateEncrypted({ keys, column: columns.temperature!, selection, grouping: { codes, count: GROUPS }, squares: true })
+  const res = await aggregateEncrypted({
+    keys,
+    column: columns.temperature!,
+    selection,
+    grouping: { codes, count: GROUPS },
+    squares: true,
+  })
   const got = await release(res)
   const want = plainAggregates(temperature, 0, selection, codes, GROUPS)
   for (let g = 0; g < 4; g++) {
@@ -118,40 +152,87 @@ t.test('a plan that could wrap is refused before any SEAL work, with the reason'
   const keystore = await keyStore(t)
   const custodian = new LocalCustodian(keystore)
   const small = spec('small', [{ name: 'v', type: 'integer', protection: 'he', lower: -1000, upper: 1000 }])
-  const profile = await custodian.createKeys('small', small, { maxRows: 4096, polyModulusDegree: 4096, variance: false })
+  const profile = await custodian.createKeys('small', small, {
+    maxRows: 4096,
+    polyModulusDegree: 4096,
+    variance: false,
+  })
   const t0 = profile.contexts[0]!
   t.equal(t0.scheme, 'bfv')
   // A column that claims more rows than the keys were sized for: a forged or
   // mis-sized upload whose sums could pass t/2.
   const rows = 40_000
-  const forged: EncryptedColumn = { profileId: profile.id, column: 'v', rows, batchRows: 4096, values: [Array.from({ length: 10 }, () => new Uint8Array(1))], squares: null }
-  t.throws(() => planEncryptedAggregate(profile, forged, null, null, false), { code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED', message: /at most 4096/ })
+  const forged: EncryptedColumn = {
+    profileId: profile.id,
+    column: 'v',
+    rows,
+    batchRows: 4096,
+    values: [Array.from({ length: 10 }, () => new Uint8Array(1))],
+    squares: null,
+  }
+  t.throws(() => planEncryptedAggregate(profile, forged, null, null, false), {
+    code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
+    message: /at most 4096/,
+  })
   // Fewer selected rows would fit, but the refusal never depends on the selection.
   const sel = new Uint8Array(rows)
   sel.fill(1, 0, 100)
-  t.throws(() => planEncryptedAggregate(profile, forged, sel, null, false), { code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED', message: /at most 4096/ })
+  t.throws(() => planEncryptedAggregate(profile, forged, sel, null, false), {
+    code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
+    message: /at most 4096/,
+  })
   // Keys whose plain modulus cannot hold maxRows values: refused on the keys' maxRows, whatever the selection.
   const inflated = { ...profile, maxRows: rows }
   for (const s of [null, sel]) {
     t.throws(() => planEncryptedAggregate(inflated, forged, s, null, false), {
       code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
-      message: /over 40000 rows \(the keys' maxRows\) of values up to 1000 units could reach 40000000, which is >= t\/2/,
+      message:
+        /over 40000 rows \(the keys' maxRows\) of values up to 1000 units could reach 40000000, which is >= t\/2/,
     })
   }
-  t.throws(() => planEncryptedAggregate(profile, forged, null, null, true), { code: 'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN', message: /without variance/ })
-  t.throws(() => planEncryptedAggregate(profile, { ...forged, profileId: 'f'.repeat(64) }, null, null, false), { code: 'VEILBOX_ERR_HE_BAD_CIPHERTEXT' })
-  t.throws(() => planEncryptedAggregate(profile, { ...forged, rows: 100, values: [[new Uint8Array(1)]] }, new Uint8Array(99), null, false), {
-    code: 'VEILBOX_ERR_HE_BAD_ARGUMENT',
+  t.throws(() => planEncryptedAggregate(profile, forged, null, null, true), {
+    code: 'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN',
+    message: /without variance/,
   })
-  t.throws(() => planEncryptedAggregate(profile, { ...forged, rows: 100, values: [[new Uint8Array(1)]] }, null, { codes: new Uint8Array(100).fill(3), count: 3 }, false), {
-    code: 'VEILBOX_ERR_HE_BAD_ARGUMENT',
-    message: /group code 3/,
+  t.throws(() => planEncryptedAggregate(profile, { ...forged, profileId: 'f'.repeat(64) }, null, null, false), {
+    code: 'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
   })
+  t.throws(
+    () =>
+      planEncryptedAggregate(
+        profile,
+        { ...forged, rows: 100, values: [[new Uint8Array(1)]] },
+        new Uint8Array(99),
+        null,
+        false,
+      ),
+    {
+      code: 'VEILBOX_ERR_HE_BAD_ARGUMENT',
+    },
+  )
+  t.throws(
+    () =>
+      planEncryptedAggregate(
+        profile,
+        { ...forged, rows: 100, values: [[new Uint8Array(1)]] },
+        null,
+        { codes: new Uint8Array(100).fill(3), count: 3 },
+        false,
+      ),
+    {
+      code: 'VEILBOX_ERR_HE_BAD_ARGUMENT',
+      message: /group code 3/,
+    },
+  )
   // The ciphertext bytes are never looked at: the refusal comes first.
   const keys = await EvaluationKeys.open(await custodian.publicMaterial('small'))
   t.teardown(() => keys.delete())
-  await t.rejects(aggregateEncrypted({ keys, column: forged, selection: null, grouping: null, squares: false }), { code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED' })
+  await t.rejects(aggregateEncrypted({ keys, column: forged, selection: null, grouping: null, squares: false }), {
+    code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
+  })
   // Bytes that are not a ciphertext of the context are refused as such.
   const junk: EncryptedColumn = { ...forged, rows: 10, values: [[new Uint8Array(64).fill(7)]] }
-  await t.rejects(aggregateEncrypted({ keys, column: junk, selection: null, grouping: null, squares: false }), { code: 'VEILBOX_ERR_HE_BAD_CIPHERTEXT' })
+  await t.rejects(aggregateEncrypted({ keys, column: junk, selection: null, grouping: null, squares: false }), {
+    code: 'VEILBOX_ERR_HE_BAD_CIPHERTEXT',
+  })
 })

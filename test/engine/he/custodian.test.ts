@@ -35,12 +35,23 @@ t.test('the key store: 0700 directories, 0600 files, refuses to use looser ones'
   t.equal(fs.statSync(keystore.dir).mode & 0o777, 0o700)
   t.equal(fs.statSync(dir).mode & 0o777, 0o700)
   const files = fs.readdirSync(dir).sort()
-  t.same(files, ['galois-0.key', 'galois-1.key', 'profile.json', 'public-0.key', 'public-1.key', 'secret-0.key', 'secret-1.key'])
+  t.same(files, [
+    'galois-0.key',
+    'galois-1.key',
+    'profile.json',
+    'public-0.key',
+    'public-1.key',
+    'secret-0.key',
+    'secret-1.key',
+  ])
   for (const f of files) t.equal(fs.statSync(path.join(dir, f)).mode & 0o777, 0o600, `${f} is 0600`)
   t.same(fs.readdirSync(keystore.dir), ['payroll'], 'no temporary directory left behind')
 
   fs.chmodSync(path.join(dir, 'secret-0.key'), 0o644)
-  await t.rejects(keystore.withSecretKeys('payroll', [0], () => 0), { code: 'VEILBOX_ERR_CUSTODIAN_KEYSTORE_INSECURE', message: /mode 644/ })
+  await t.rejects(
+    keystore.withSecretKeys('payroll', [0], () => 0),
+    { code: 'VEILBOX_ERR_CUSTODIAN_KEYSTORE_INSECURE', message: /mode 644/ },
+  )
   fs.chmodSync(path.join(dir, 'secret-0.key'), 0o600)
   fs.chmodSync(dir, 0o755)
   await t.rejects(keystore.profile('payroll'), { code: 'VEILBOX_ERR_CUSTODIAN_KEYSTORE_INSECURE' })
@@ -65,8 +76,17 @@ t.test('the secret key never leaves the key store', async (t) => {
   const seal = await loadSeal()
   const material: PublicMaterial = await custodian.publicMaterial('payroll')
   t.same(Object.keys(material).sort(), ['contexts', 'dataset', 'profile'])
-  for (const c of material.contexts) t.same(Object.keys(c).sort(), ['galoisKeys', 'galoisSteps', 'publicKey'], 'public and Galois keys only: no relinearization or secret key')
-  t.same(material.contexts[0]!.galoisSteps, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 0], 'only the rotations rotate-and-sum uses')
+  for (const c of material.contexts)
+    t.same(
+      Object.keys(c).sort(),
+      ['galoisKeys', 'galoisSteps', 'publicKey'],
+      'public and Galois keys only: no relinearization or secret key',
+    )
+  t.same(
+    material.contexts[0]!.galoisSteps,
+    [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 0],
+    'only the rotations rotate-and-sum uses',
+  )
 
   // The secret key, uncompressed, must not appear in the public material,
   // compressed as shipped or expanded by SEAL.
@@ -81,8 +101,15 @@ t.test('the secret key never leaves the key store', async (t) => {
       try {
         pk.loadArray(ctx.context, pub.publicKey)
         gk.loadArray(ctx.context, pub.galoisKeys)
-        const blobs = [pub.publicKey, pub.galoisKeys, pk.saveArray(seal.ComprModeType.none), gk.saveArray(seal.ComprModeType.none), Buffer.from(JSON.stringify(material.profile, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))]
-        for (const b of blobs) t.notOk(containsChunk(b, raw), `context ${i}: no secret key bytes in a ${b.length}-byte public blob`)
+        const blobs = [
+          pub.publicKey,
+          pub.galoisKeys,
+          pk.saveArray(seal.ComprModeType.none),
+          gk.saveArray(seal.ComprModeType.none),
+          Buffer.from(JSON.stringify(material.profile, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v))),
+        ]
+        for (const b of blobs)
+          t.notOk(containsChunk(b, raw), `context ${i}: no secret key bytes in a ${b.length}-byte public blob`)
       } finally {
         pk.delete()
         gk.delete()
@@ -90,7 +117,12 @@ t.test('the secret key never leaves the key store', async (t) => {
     }
   })
   // The Custodian interface has no way to ask for it.
-  t.same(Object.getOwnPropertyNames(LocalCustodian.prototype).sort(), ['constructor', 'createKeys', 'decryptAggregates', 'publicMaterial'])
+  t.same(Object.getOwnPropertyNames(LocalCustodian.prototype).sort(), [
+    'constructor',
+    'createKeys',
+    'decryptAggregates',
+    'publicMaterial',
+  ])
 })
 
 t.test('only slot 0 of a rotate-and-sum result is ever decrypted into a value', async (t) => {
@@ -107,22 +139,44 @@ t.test('only slot 0 of a rotate-and-sum result is ever decrypted into a value', 
   t.teardown(() => keys.delete())
   const res = await aggregateEncrypted({ keys, column, selection: null, grouping: null, squares: true })
   const sum = res.sums[0]!
-  const good = await custodian.decryptAggregates({ dataset: 'payroll', profileId: profile.id, queryId: 'q1', aggregates: [sum] })
+  const good = await custodian.decryptAggregates({
+    dataset: 'payroll',
+    profileId: profile.id,
+    queryId: 'q1',
+    aggregates: [sum],
+  })
   t.equal(good.values.length, 1)
   t.equal(good.values[0]!.value.units, BigInt(salary.reduce((a, b) => a + b, 0)))
   t.equal(good.queryId, 'q1')
 
   // A raw batch (4096 rows of data) sent as if it were an aggregate: refused, no value.
-  const raw: EncryptedAggregate = { column: 'salary', kind: 'sum', group: 0, rows: 4096, ciphertexts: [column.values[0]![0]!] }
-  await t.rejects(custodian.decryptAggregates({ dataset: 'payroll', profileId: profile.id, queryId: 'q2', aggregates: [sum, raw] }), {
-    code: 'VEILBOX_ERR_CUSTODIAN_REFUSED',
-    message: /not a rotate-and-sum aggregate/,
-  })
+  const raw: EncryptedAggregate = {
+    column: 'salary',
+    kind: 'sum',
+    group: 0,
+    rows: 4096,
+    ciphertexts: [column.values[0]![0]!],
+  }
+  await t.rejects(
+    custodian.decryptAggregates({ dataset: 'payroll', profileId: profile.id, queryId: 'q2', aggregates: [sum, raw] }),
+    {
+      code: 'VEILBOX_ERR_CUSTODIAN_REFUSED',
+      message: /not a rotate-and-sum aggregate/,
+    },
+  )
   // A true sum claimed over fewer rows than it covers: outside what those rows can add up to.
-  await t.rejects(custodian.decryptAggregates({ dataset: 'payroll', profileId: profile.id, queryId: 'q3', aggregates: [{ ...sum, rows: 10 }] }), {
-    code: 'VEILBOX_ERR_CUSTODIAN_REFUSED',
-    message: /not what 10 rows/,
-  })
+  await t.rejects(
+    custodian.decryptAggregates({
+      dataset: 'payroll',
+      profileId: profile.id,
+      queryId: 'q3',
+      aggregates: [{ ...sum, rows: 10 }],
+    }),
+    {
+      code: 'VEILBOX_ERR_CUSTODIAN_REFUSED',
+      message: /not what 10 rows/,
+    },
+  )
   // Shapes and bindings are checked before any key is loaded.
   const refusals: [Partial<EncryptedAggregate> | null, RegExp][] = [
     [{ column: 'other' }, /no he column/],
@@ -132,23 +186,52 @@ t.test('only slot 0 of a rotate-and-sum result is ever decrypted into a value', 
     [{ ciphertexts: [new Uint8Array(100)] }, /not a ciphertext/],
   ]
   for (const [patch, message] of refusals) {
-    await t.rejects(custodian.decryptAggregates({ dataset: 'payroll', profileId: profile.id, queryId: 'q', aggregates: [{ ...sum, ...patch }] }), {
-      code: 'VEILBOX_ERR_CUSTODIAN_REFUSED',
-      message,
-    })
+    await t.rejects(
+      custodian.decryptAggregates({
+        dataset: 'payroll',
+        profileId: profile.id,
+        queryId: 'q',
+        aggregates: [{ ...sum, ...patch }],
+      }),
+      {
+        code: 'VEILBOX_ERR_CUSTODIAN_REFUSED',
+        message,
+      },
+    )
   }
-  await t.rejects(custodian.decryptAggregates({ dataset: 'payroll', profileId: 'a'.repeat(64), queryId: 'q', aggregates: [sum] }), { code: 'VEILBOX_ERR_CUSTODIAN_REFUSED' })
-  await t.rejects(custodian.decryptAggregates({ dataset: 'payroll', profileId: profile.id, queryId: '', aggregates: [sum] }), { code: 'VEILBOX_ERR_CUSTODIAN_REFUSED' })
-  await t.rejects(custodian.decryptAggregates({ dataset: 'payroll', profileId: profile.id, queryId: 'q', aggregates: [] }), { code: 'VEILBOX_ERR_CUSTODIAN_REFUSED' })
+  await t.rejects(
+    custodian.decryptAggregates({ dataset: 'payroll', profileId: 'a'.repeat(64), queryId: 'q', aggregates: [sum] }),
+    { code: 'VEILBOX_ERR_CUSTODIAN_REFUSED' },
+  )
+  await t.rejects(
+    custodian.decryptAggregates({ dataset: 'payroll', profileId: profile.id, queryId: '', aggregates: [sum] }),
+    { code: 'VEILBOX_ERR_CUSTODIAN_REFUSED' },
+  )
+  await t.rejects(
+    custodian.decryptAggregates({ dataset: 'payroll', profileId: profile.id, queryId: 'q', aggregates: [] }),
+    { code: 'VEILBOX_ERR_CUSTODIAN_REFUSED' },
+  )
 })
 
 t.test('values outside the declaration are refused before anything is encrypted', async (t) => {
   const { keystore } = await setup(t)
   const enc = await ColumnEncryptor.open(keystore, 'payroll')
   t.teardown(() => enc.close())
-  t.throws(() => enc.encryptColumn('salary', [1, 2, 501]), { code: 'VEILBOX_ERR_HE_BAD_VALUE', message: /row 3: 501 is outside the declared bounds \[0, 500\]/ })
-  t.throws(() => enc.encryptColumn('salary', [1, 2.5]), { code: 'VEILBOX_ERR_HE_BAD_VALUE', message: /not a whole number/ })
-  t.throws(() => enc.encryptColumn('salary', [Number.NaN]), { code: 'VEILBOX_ERR_HE_BAD_VALUE', message: /not a finite number/ })
-  t.throws(() => enc.encryptColumn('salary', new Array<number>(8193).fill(1)), { code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED', message: /1 to 8192 rows/ })
+  t.throws(() => enc.encryptColumn('salary', [1, 2, 501]), {
+    code: 'VEILBOX_ERR_HE_BAD_VALUE',
+    message: /row 3: 501 is outside the declared bounds \[0, 500\]/,
+  })
+  t.throws(() => enc.encryptColumn('salary', [1, 2.5]), {
+    code: 'VEILBOX_ERR_HE_BAD_VALUE',
+    message: /not a whole number/,
+  })
+  t.throws(() => enc.encryptColumn('salary', [Number.NaN]), {
+    code: 'VEILBOX_ERR_HE_BAD_VALUE',
+    message: /not a finite number/,
+  })
+  t.throws(() => enc.encryptColumn('salary', new Array<number>(8193).fill(1)), {
+    code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
+    message: /1 to 8192 rows/,
+  })
   t.throws(() => enc.encryptColumn('nope', [1]), { code: 'VEILBOX_ERR_HE_BAD_ARGUMENT' })
 })

@@ -46,7 +46,13 @@ export interface PlainGroup {
 }
 
 /** The plaintext aggregates the encrypted ones must equal. */
-export function plainAggregates(values: readonly number[], scale: number, selection: Uint8Array | null, codes: ArrayLike<number> | null, groups: number): PlainGroup[] {
+export function plainAggregates(
+  values: readonly number[],
+  scale: number,
+  selection: Uint8Array | null,
+  codes: ArrayLike<number> | null,
+  groups: number,
+): PlainGroup[] {
   const out = Array.from({ length: groups }, () => ({ count: 0, sum: 0n, sumSquares: 0n, sumF: 0, sumSquaresF: 0 }))
   values.forEach((x, r) => {
     if (selection !== null && selection[r] === 0) return

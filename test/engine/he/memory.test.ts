@@ -21,7 +21,10 @@ t.test(`the wasm heap does not grow across ${ROUNDS} aggregate-and-decrypt round
   const enc = await ColumnEncryptor.open(keystore, 'heap')
   const column = (() => {
     try {
-      return enc.encryptColumn('v', Array.from({ length: rows }, (_, i) => (i % 101) - 50))
+      return enc.encryptColumn(
+        'v',
+        Array.from({ length: rows }, (_, i) => (i % 101) - 50),
+      )
     } finally {
       enc.close()
     }
@@ -34,7 +37,12 @@ t.test(`the wasm heap does not grow across ${ROUNDS} aggregate-and-decrypt round
   const selection = Uint8Array.from({ length: rows }, (_, i) => (i % 3 === 0 ? 0 : 1))
   const round = async (): Promise<void> => {
     const res = await aggregateEncrypted({ keys, column, selection, grouping: null, squares: false })
-    const out = await custodian.decryptAggregates({ dataset: 'heap', profileId: profile.id, queryId: 'q', aggregates: [res.sums[0]!] })
+    const out = await custodian.decryptAggregates({
+      dataset: 'heap',
+      profileId: profile.id,
+      queryId: 'q',
+      aggregates: [res.sums[0]!],
+    })
     if (out.values.length !== 1) throw new Error('lost an aggregate')
   }
   // Warm up: the allocator settles after the first rounds.
@@ -44,6 +52,8 @@ t.test(`the wasm heap does not grow across ${ROUNDS} aggregate-and-decrypt round
   for (let i = 0; i < ROUNDS; i++) await round()
   const after = process.memoryUsage()
   const growth = after.external - after.arrayBuffers - (before.external - before.arrayBuffers)
-  t.comment(`${ROUNDS} rounds in ${Math.round(performance.now() - started)} ms; external (wasm heap) ${before.external} -> ${after.external} bytes`)
+  t.comment(
+    `${ROUNDS} rounds in ${Math.round(performance.now() - started)} ms; external (wasm heap) ${before.external} -> ${after.external} bytes`,
+  )
   t.ok(growth < 4 * 1024 * 1024, `wasm heap grew by ${growth} bytes`)
 })

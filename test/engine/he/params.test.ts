@@ -1,6 +1,11 @@
 import t from 'tap'
 import { contextFor, loadSeal } from '../../../src/engine/he/context.js'
-import { BFV_COEFF_BITS, maxPlainBits, validateContextParams, type BfvContextParams } from '../../../src/engine/he/params.js'
+import {
+  BFV_COEFF_BITS,
+  maxPlainBits,
+  validateContextParams,
+  type BfvContextParams,
+} from '../../../src/engine/he/params.js'
 import { batchingPrimes, coefficientPrimes } from '../../../src/engine/he/primes.js'
 import { chooseProfile, profileFromJson, profileToJson } from '../../../src/engine/he/profile.js'
 import { crtCombine, toUnits } from '../../../src/engine/he/units.js'
@@ -22,23 +27,51 @@ t.test('parameters weaker than 128-bit are refused before SEAL sees them', async
     code: 'VEILBOX_ERR_HE_INSECURE_PARAMETERS',
     message: /120-bit coefficient modulus at n = 4096 is weaker than 128-bit security; .* at most 109 bits/,
   })
-  t.throws(() => validateContextParams(bfv({ polyModulusDegree: 8192, coeffModulusBits: [60, 60, 60, 60] })), { code: 'VEILBOX_ERR_HE_INSECURE_PARAMETERS', message: /at most 218/ })
-  t.throws(() => validateContextParams(bfv({ polyModulusDegree: 2048 as 4096, coeffModulusBits: [27, 27] })), { code: 'VEILBOX_ERR_HE_INSECURE_PARAMETERS', message: /degree/ })
-  t.throws(() => validateContextParams({ ...bfv(), security: 'none' as 'tc128' }), { code: 'VEILBOX_ERR_HE_INSECURE_PARAMETERS', message: /tc128/ })
+  t.throws(() => validateContextParams(bfv({ polyModulusDegree: 8192, coeffModulusBits: [60, 60, 60, 60] })), {
+    code: 'VEILBOX_ERR_HE_INSECURE_PARAMETERS',
+    message: /at most 218/,
+  })
+  t.throws(() => validateContextParams(bfv({ polyModulusDegree: 2048 as 4096, coeffModulusBits: [27, 27] })), {
+    code: 'VEILBOX_ERR_HE_INSECURE_PARAMETERS',
+    message: /degree/,
+  })
+  t.throws(() => validateContextParams({ ...bfv(), security: 'none' as 'tc128' }), {
+    code: 'VEILBOX_ERR_HE_INSECURE_PARAMETERS',
+    message: /tc128/,
+  })
   // The table at its edges is accepted.
-  for (const [n, bits] of [[4096, [36, 36, 37]], [8192, [43, 43, 44, 44, 44]], [16384, BFV_COEFF_BITS[16384]]] as const) {
-    t.doesNotThrow(() => validateContextParams(bfv({ polyModulusDegree: n, coeffModulusBits: bits, plainModulus: batchingPrimes(n, 30, 1)[0]! })), `n = ${n}`)
+  for (const [n, bits] of [
+    [4096, [36, 36, 37]],
+    [8192, [43, 43, 44, 44, 44]],
+    [16384, BFV_COEFF_BITS[16384]],
+  ] as const) {
+    t.doesNotThrow(
+      () =>
+        validateContextParams(
+          bfv({ polyModulusDegree: n, coeffModulusBits: bits, plainModulus: batchingPrimes(n, 30, 1)[0]! }),
+        ),
+      `n = ${n}`,
+    )
   }
   // ...and contextFor refuses without building anything.
   await t.rejects(contextFor(bfv({ coeffModulusBits: [40, 40, 40] })), { code: 'VEILBOX_ERR_HE_INSECURE_PARAMETERS' })
 })
 
 t.test('malformed plain moduli are refused', async (t) => {
-  t.throws(() => validateContextParams(bfv({ plainModulus: 65537n * 3n })), { code: 'VEILBOX_ERR_HE_INVALID_PARAMETERS' })
-  t.throws(() => validateContextParams(bfv({ plainModulus: 8193n })), { code: 'VEILBOX_ERR_HE_INVALID_PARAMETERS', message: /not prime/ }, '8193 = 3 * 2731 is 1 mod 8192')
+  t.throws(() => validateContextParams(bfv({ plainModulus: 65537n * 3n })), {
+    code: 'VEILBOX_ERR_HE_INVALID_PARAMETERS',
+  })
+  t.throws(
+    () => validateContextParams(bfv({ plainModulus: 8193n })),
+    { code: 'VEILBOX_ERR_HE_INVALID_PARAMETERS', message: /not prime/ },
+    '8193 = 3 * 2731 is 1 mod 8192',
+  )
   t.throws(() => validateContextParams(bfv({ plainModulus: 1n << 61n })), { code: 'VEILBOX_ERR_HE_INVALID_PARAMETERS' })
   // Prime but not 1 mod 2n: no batching.
-  t.throws(() => validateContextParams(bfv({ plainModulus: 1000003n })), { code: 'VEILBOX_ERR_HE_INVALID_PARAMETERS', message: /batching/ })
+  t.throws(() => validateContextParams(bfv({ plainModulus: 1000003n })), {
+    code: 'VEILBOX_ERR_HE_INVALID_PARAMETERS',
+    message: /batching/,
+  })
 })
 
 t.test("SEAL's own verdict is checked: parameters it does not set are refused", async (t) => {
@@ -46,7 +79,10 @@ t.test("SEAL's own verdict is checked: parameters it does not set are refused", 
   // not SEAL's validation; the context must not be used.
   const collide = coefficientPrimes(4096, [36, 36, 37])[0]!
   t.doesNotThrow(() => validateContextParams(bfv({ plainModulus: collide })), 'our table check passes it')
-  await t.rejects(contextFor(bfv({ plainModulus: collide })), { code: 'VEILBOX_ERR_HE_INVALID_PARAMETERS', message: /SEAL did not accept the parameters/ })
+  await t.rejects(contextFor(bfv({ plainModulus: collide })), {
+    code: 'VEILBOX_ERR_HE_INVALID_PARAMETERS',
+    message: /SEAL did not accept the parameters/,
+  })
   const ok = await contextFor(bfv())
   t.equal(ok.context.parametersSet(), true)
   t.equal(await contextFor(bfv()), ok, 'one context per parameter set per thread')
@@ -55,7 +91,11 @@ t.test("SEAL's own verdict is checked: parameters it does not set are refused", 
 
 t.test('batching primes are the ones SEAL picks', async (t) => {
   const seal = await loadSeal()
-  for (const [n, bits] of [[4096, 20], [8192, 40], [8192, 60]] as const) {
+  for (const [n, bits] of [
+    [4096, 20],
+    [8192, 40],
+    [8192, 60],
+  ] as const) {
     const m = seal.PlainModulus.Batching(n, bits)
     t.equal(batchingPrimes(n, bits, 1)[0], m.value, `PlainModulus.Batching(${n}, ${bits})`)
     m.delete()
@@ -94,7 +134,13 @@ t.test('CRT recombination is exact and centred', async (t) => {
   const m = batchingPrimes(4096, 20, 3)
   const P = m[0]! * m[1]! * m[2]!
   for (const x of [0n, 1n, -1n, P / 2n, -(P / 2n), 123456789012345n, -98765432109876n]) {
-    t.equal(crtCombine(m.map((p) => ((x % p) + p) % p), m), x)
+    t.equal(
+      crtCombine(
+        m.map((p) => ((x % p) + p) % p),
+        m,
+      ),
+      x,
+    )
   }
 })
 
@@ -116,30 +162,57 @@ t.test('profiles: capacity, columns, CRT for squares, integrity', async (t) => {
   // A SUM no batching prime at n can hold is refused, saying why and what to do.
   t.throws(() => chooseProfile(ds, { maxRows: 1_000_000, polyModulusDegree: 4096 }), {
     code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
-    message: /rows \* max\|x\| = 1000000000, which is >= t\/2 .* Lower maxRows, narrow the bounds, use a smaller scale or a larger poly modulus degree/,
+    message:
+      /rows \* max\|x\| = 1000000000, which is >= t\/2 .* Lower maxRows, narrow the bounds, use a smaller scale or a larger poly modulus degree/,
   })
   const huge = spec('h', [{ name: 'v', type: 'number', protection: 'he', lower: 0, upper: 1e12, scale: 6 }])
-  t.throws(() => chooseProfile(huge, { maxRows: 1_000_000 }), { code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED', message: /rows \* max\|x\|/ })
+  t.throws(() => chooseProfile(huge, { maxRows: 1_000_000 }), {
+    code: 'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
+    message: /rows \* max\|x\|/,
+  })
   // Whenever the SUM fits, two CRT primes hold the squares.
   const wide = spec('w', [{ name: 'v', type: 'number', protection: 'he', lower: 0, upper: 1e9, scale: 2 }])
   const w = chooseProfile(wide, { maxRows: 1_000_000 })
   t.same(w.columns[0]!.squareContexts, [0, 1])
-  t.equal(chooseProfile(wide, { maxRows: 1_000_000, variance: false }).contexts.length, 1, 'without variance, one context')
+  t.equal(
+    chooseProfile(wide, { maxRows: 1_000_000, variance: false }).contexts.length,
+    1,
+    'without variance, one context',
+  )
 
-  t.throws(() => chooseProfile(spec('n', [{ name: 'v', type: 'integer', protection: 'he', lower: 0, upper: 9, nullable: true }]), { maxRows: 10 }), {
-    code: 'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN',
-    message: /cannot be nullable/,
-  })
-  t.throws(() => chooseProfile(spec('c', [{ name: 'v', type: 'number', protection: 'he', lower: 0, upper: 9, scale: 2 }]), { maxRows: 10, ckksColumns: ['v'] }), {
-    code: 'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN',
-    message: /CKKS/,
-  })
-  t.throws(() => chooseProfile(spec('d', [{ name: 'v', type: 'integer', protection: 'dp', lower: 0, upper: 9 }]), { maxRows: 10 }), { code: 'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN' })
+  t.throws(
+    () =>
+      chooseProfile(spec('n', [{ name: 'v', type: 'integer', protection: 'he', lower: 0, upper: 9, nullable: true }]), {
+        maxRows: 10,
+      }),
+    {
+      code: 'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN',
+      message: /cannot be nullable/,
+    },
+  )
+  t.throws(
+    () =>
+      chooseProfile(spec('c', [{ name: 'v', type: 'number', protection: 'he', lower: 0, upper: 9, scale: 2 }]), {
+        maxRows: 10,
+        ckksColumns: ['v'],
+      }),
+    {
+      code: 'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN',
+      message: /CKKS/,
+    },
+  )
+  t.throws(
+    () =>
+      chooseProfile(spec('d', [{ name: 'v', type: 'integer', protection: 'dp', lower: 0, upper: 9 }]), { maxRows: 10 }),
+    { code: 'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN' },
+  )
   t.throws(() => chooseProfile(ds, { maxRows: 0 }), { code: 'VEILBOX_ERR_HE_INVALID_PARAMETERS' })
 
   const back = profileFromJson(profileToJson(q))
   t.same(back, q, 'JSON round trip')
-  t.throws(() => profileFromJson(profileToJson(q).replace('"maxRows": 4000', '"maxRows": 4001')), { message: /does not match its id/ })
+  t.throws(() => profileFromJson(profileToJson(q).replace('"maxRows": 4000', '"maxRows": 4001')), {
+    message: /does not match its id/,
+  })
   const weak = JSON.parse(profileToJson(q)) as { contexts: { coeffModulusBits: number[] }[] }
   weak.contexts[0]!.coeffModulusBits = [40, 40, 40]
   t.throws(() => profileFromJson(JSON.stringify(weak)), { code: 'VEILBOX_ERR_HE_INSECURE_PARAMETERS' })

@@ -37,8 +37,16 @@ t.test('decimal values are rounded to the grid exactly, halves up', async (t) =>
   t.same(heToGrid({ units: -125n, base: 10, exponent: -2 }, -1), { units: -2n, exp: -1 })
   t.same(heToGrid({ units: 12n, base: 10, exponent: -1 }, -1), { units: 2n, exp: -1 })
   t.same(heToGrid({ units: 7n, base: 10, exponent: 2 }, 3), { units: 88n, exp: 3 }, '700 / 8 = 87.5 -> 88')
-  t.same(heToGrid({ units: 5n, base: 2, exponent: -4 }, -4), { units: 5n, exp: -4 }, 'a CKKS value already on the grid is kept')
-  t.same(heToGrid({ units: 0n, base: 10, exponent: -2 }, 5), { units: 0n, exp: 5 }, 'an empty group decrypts to exactly 0')
+  t.same(
+    heToGrid({ units: 5n, base: 2, exponent: -4 }, -4),
+    { units: 5n, exp: -4 },
+    'a CKKS value already on the grid is kept',
+  )
+  t.same(
+    heToGrid({ units: 0n, base: 10, exponent: -2 }, 5),
+    { units: 0n, exp: 5 },
+    'an empty group decrypts to exactly 0',
+  )
   // Against exact rationals, on random values and grids.
   const r = rng(3)
   for (let i = 0; i < 2000; i++) {
@@ -59,11 +67,21 @@ t.test('sensitivities of encrypted sums bound what one unit can change', async (
   t.ok(s.l1.eq(Rational.of(3n * 9999n, 100n)), 'SUM: m * max|round(x * 10^s)| / 10^s = 3 * 99.99')
   t.ok(heSensitivity(amount, 3, 1, true).l1.eq(Rational.of(3n * 9999n * 9999n, 10_000n)), 'squares: m * M^2 / 10^2s')
   t.equal(s.integer, false)
-  t.equal(heSensitivity(columnPlan(profile, 'count'), 3, 1, false).integer, true, 'an integer column at scale 0 sums to integers')
+  t.equal(
+    heSensitivity(columnPlan(profile, 'count'), 3, 1, false).integer,
+    true,
+    'an integer column at scale 0 sums to integers',
+  )
   const temp = columnPlan(profile, 'temp')
   const grid = Rational.dyadic(1n, temp.sumGridExp!)
-  t.ok(heSensitivity(temp, 3, 1, false).l1.eq(Rational.of(105n).add(grid.mul(Rational.of(2n)))), 'CKKS: m * M plus twice the grid step')
-  t.ok(heSensitivity(temp, 3, 7, false).l1.eq(Rational.of(105n).add(grid.mul(Rational.of(14n)))), 'per group: every group may round differently')
+  t.ok(
+    heSensitivity(temp, 3, 1, false).l1.eq(Rational.of(105n).add(grid.mul(Rational.of(2n)))),
+    'CKKS: m * M plus twice the grid step',
+  )
+  t.ok(
+    heSensitivity(temp, 3, 7, false).l1.eq(Rational.of(105n).add(grid.mul(Rational.of(14n)))),
+    'per group: every group may round differently',
+  )
   t.equal(heSensitivity(temp, 3, 1, false).inputExp, temp.sumGridExp)
 
   // Neighbouring datasets: drop one unit's (up to 3) rows; the exact sum moves by no more than l1.
@@ -71,7 +89,9 @@ t.test('sensitivities of encrypted sums bound what one unit can change', async (
   let worst = Rational.ZERO
   for (let trial = 0; trial < 300; trial++) {
     const n = 1 + Math.floor(r() * 50)
-    const values = Array.from({ length: n }, () => (r() < 0.2 ? (r() < 0.5 ? -12.5 : 99.99) : Math.round((r() * 112.49 - 12.5) * 100) / 100))
+    const values = Array.from({ length: n }, () =>
+      r() < 0.2 ? (r() < 0.5 ? -12.5 : 99.99) : Math.round((r() * 112.49 - 12.5) * 100) / 100,
+    )
     const units = values.map((v) => toUnits(v, 2))
     const owned = Math.min(3, n)
     const total = units.reduce((a, b) => a + b, 0n)
@@ -84,7 +104,14 @@ t.test('sensitivities of encrypted sums bound what one unit can change', async (
 })
 
 t.test('the planner plans he columns as encrypted measures with these mechanisms', async (t) => {
-  const plan = (sql: string, heProfile = profile) => planQuery(bindQuery(parseQuery(sql), spec), { mechanism: 'laplace', epsilon: 1, delta: 0, confidence: 0.95, heProfile })
+  const plan = (sql: string, heProfile = profile) =>
+    planQuery(bindQuery(parseQuery(sql), spec), {
+      mechanism: 'laplace',
+      epsilon: 1,
+      delta: 0,
+      confidence: 0.95,
+      heProfile,
+    })
   const p = plan('SELECT kind, COUNT(amount), SUM(amount), AVG(count), VAR(temp) FROM ledger GROUP BY kind')
   t.same(p.exec.encrypted, [
     { column: 'amount', squares: false },
@@ -100,6 +127,14 @@ t.test('the planner plans he columns as encrypted measures with these mechanisms
   t.same(plan('SELECT COUNT(*) FROM ledger').exec.encrypted, undefined, 'a plaintext-only plan has no encrypted part')
   t.throws(() => plan('SELECT SUM(amount) FROM ledger', null as never), { code: 'VEILBOX_ERR_HE_KEYS_MISSING' })
   t.doesNotThrow(() => plan('SELECT COUNT(amount) FROM ledger', null as never), 'COUNT needs no keys')
-  const noVariance = chooseProfile(spec, { maxRows: 5000, polyModulusDegree: 8192, ckksColumns: ['temp'], variance: false })
-  t.throws(() => plan('SELECT STDDEV(amount) FROM ledger', noVariance), { code: 'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN', message: /without variance/ })
+  const noVariance = chooseProfile(spec, {
+    maxRows: 5000,
+    polyModulusDegree: 8192,
+    ckksColumns: ['temp'],
+    variance: false,
+  })
+  t.throws(() => plan('SELECT STDDEV(amount) FROM ledger', noVariance), {
+    code: 'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN',
+    message: /without variance/,
+  })
 })

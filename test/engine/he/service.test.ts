@@ -5,7 +5,16 @@ import type { MeasureResult } from '../../../src/engine/exec/types.js'
 import { quantumFor } from '../../../src/engine/exec/quantum.js'
 import type { DecryptedAggregate, EncryptedAggregateResult, ExactValue } from '../../../src/engine/he/types.js'
 import { toUnits } from '../../../src/engine/he/units.js'
-import { clinicCsv, clinicRows, clinicSpec, CLINIC_ID, heApp, REGIONS, uploadClinic, type ClinicRow } from '../../helpers/he.js'
+import {
+  clinicCsv,
+  clinicRows,
+  clinicSpec,
+  CLINIC_ID,
+  heApp,
+  REGIONS,
+  uploadClinic,
+  type ClinicRow,
+} from '../../helpers/he.js'
 
 /**
  * Encrypted aggregates as the service computes them, before any noise: the
@@ -39,9 +48,20 @@ t.test('encrypted COUNT, SUM, AVG and VAR through the pool equal the plaintext a
   // The plaintext twin: the same columns as dp, the same rows.
   const twin = clinicSpec({ ckks: true })
   twin.id = 'clinic_plain'
-  twin.columns = twin.columns.map((c) => (c.protection === 'he' ? { ...c, protection: 'dp', scale: undefined } : c)) as typeof twin.columns
-  t.equal((await ha.call('operator', { method: 'POST', url: '/v1/datasets', payload: JSON.parse(JSON.stringify(twin)) })).statusCode, 201)
-  const plainUp = await ha.call('operator', { method: 'POST', url: '/v1/datasets/clinic_plain/versions', headers: { 'content-type': 'text/csv' }, payload: clinicCsv(rows, true) })
+  twin.columns = twin.columns.map((c) =>
+    c.protection === 'he' ? { ...c, protection: 'dp', scale: undefined } : c,
+  ) as typeof twin.columns
+  t.equal(
+    (await ha.call('operator', { method: 'POST', url: '/v1/datasets', payload: JSON.parse(JSON.stringify(twin)) }))
+      .statusCode,
+    201,
+  )
+  const plainUp = await ha.call('operator', {
+    method: 'POST',
+    url: '/v1/datasets/clinic_plain/versions',
+    headers: { 'content-type': 'text/csv' },
+    payload: clinicCsv(rows, true),
+  })
   t.equal(plainUp.statusCode, 201)
 
   const columns = [
@@ -63,15 +83,29 @@ t.test('encrypted COUNT, SUM, AVG and VAR through the pool equal the plaintext a
     dataset: 'clinic_plain',
     version: 1,
     encrypted: undefined,
-    measures: columns.map((c) => ({ kind: 'moments' as const, column: c.name, lower: c.lower, upper: c.upper, exp: quantumFor(c.lower, c.upper).exp, squares: true })),
+    measures: columns.map((c) => ({
+      kind: 'moments' as const,
+      column: c.name,
+      lower: c.lower,
+      upper: c.upper,
+      exp: quantumFor(c.lower, c.upper).exp,
+      squares: true,
+    })),
   })
   t.same([...enc.count], [...plain.count], 'COUNT(*) per group: the same rows selected on both sides')
   const results = enc.encrypted!
   t.equal(results.length, 3)
 
-  const aggregates = results.flatMap((r: EncryptedAggregateResult) => [...r.sums, ...(r.sumSquares ?? [])].filter((a) => a !== null))
+  const aggregates = results.flatMap((r: EncryptedAggregateResult) =>
+    [...r.sums, ...(r.sumSquares ?? [])].filter((a) => a !== null),
+  )
   const profileId = results[0]!.profileId
-  const decrypted = await ha.app.custodian.decryptAggregates({ dataset: CLINIC_ID, profileId, queryId: 'q_test', aggregates })
+  const decrypted = await ha.app.custodian.decryptAggregates({
+    dataset: CLINIC_ID,
+    profileId,
+    queryId: 'q_test',
+    aggregates,
+  })
   const valueOf = (column: string, kind: 'sum' | 'sumSquares', group: number): DecryptedAggregate =>
     decrypted.values.find((v) => v.column === column && v.kind === kind && v.group === group)!
 
@@ -99,7 +133,14 @@ t.test('encrypted COUNT, SUM, AVG and VAR through the pool equal the plaintext a
         const variance = q.div(N).sub(avg.mul(avg))
         const scaleR = Rational.of(10n ** BigInt(c.scale))
         t.ok(avg.eq(Rational.of(want).div(scaleR).div(N)), `${c.name} AVG ${region} exact`)
-        t.ok(variance.eq(Rational.of(wantSq * BigInt(n) - want * want).div(scaleR.mul(scaleR)).div(N.mul(N))), `${c.name} VAR ${region} exact`)
+        t.ok(
+          variance.eq(
+            Rational.of(wantSq * BigInt(n) - want * want)
+              .div(scaleR.mul(scaleR))
+              .div(N.mul(N)),
+          ),
+          `${c.name} VAR ${region} exact`,
+        )
         // The plaintext kernel adds values quantized to 2^exp: integers exactly, decimals within half a unit per row.
         const kernelSum = Rational.dyadic(kernel.sum[g]!, quantumFor(c.lower, c.upper).exp)
         const slack = Rational.dyadic(BigInt(n), quantumFor(c.lower, c.upper).exp - 1)
@@ -113,7 +154,10 @@ t.test('encrypted COUNT, SUM, AVG and VAR through the pool equal the plaintext a
         const got = exactFraction(sum).toNumber()
         const gotSq = exactFraction(squares).toNumber()
         t.ok(Math.abs(got - want) <= 1e-6 * Math.abs(want), `temperature SUM ${region}: ${got} vs ${want}`)
-        t.ok(Math.abs(gotSq - wantSq) <= 1e-6 * Math.abs(wantSq), `temperature sum of squares ${region}: ${gotSq} vs ${wantSq}`)
+        t.ok(
+          Math.abs(gotSq - wantSq) <= 1e-6 * Math.abs(wantSq),
+          `temperature sum of squares ${region}: ${gotSq} vs ${wantSq}`,
+        )
         const avg = got / n
         const variance = gotSq / n - avg * avg
         const wantAvg = want / n

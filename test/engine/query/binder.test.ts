@@ -21,7 +21,13 @@ t.test('the demo query binds: outputs, declared groups, bound WHERE, ORDER BY, c
   )
   t.equal(b.dataset, households)
   t.same(
-    b.outputs.map((o) => [o.kind, o.name, o.column?.name ?? null, o.kind === 'aggregate' ? o.fn : o.key, o.kind === 'aggregate' ? o.label : null]),
+    b.outputs.map((o) => [
+      o.kind,
+      o.name,
+      o.column?.name ?? null,
+      o.kind === 'aggregate' ? o.fn : o.key,
+      o.kind === 'aggregate' ? o.label : null,
+    ]),
     [
       ['group', 'district', 'district', 0, null],
       ['group', 'ins', 'insured', 1, null],
@@ -32,18 +38,34 @@ t.test('the demo query binds: outputs, declared groups, bound WHERE, ORDER BY, c
       ['aggregate', 'quantile_income_0_9', 'income', 'quantile', 'quantile'],
     ],
   )
-  t.same(b.outputs.map((o) => (o.kind === 'aggregate' ? o.p : undefined)), [undefined, undefined, undefined, undefined, undefined, 0.5, 0.9])
-  t.same(b.groupBy.map((g) => [g.column.name, g.strategy]), [
-    ['district', { kind: 'declared', domain: ['滨城区', '沾化区', '惠民县', '阳信县', '无棣县', '博兴县', '邹平市'] }],
-    ['insured', { kind: 'declared', domain: [false, true] }],
-  ])
+  t.same(
+    b.outputs.map((o) => (o.kind === 'aggregate' ? o.p : undefined)),
+    [undefined, undefined, undefined, undefined, undefined, 0.5, 0.9],
+  )
+  t.same(
+    b.groupBy.map((g) => [g.column.name, g.strategy]),
+    [
+      [
+        'district',
+        { kind: 'declared', domain: ['滨城区', '沾化区', '惠民县', '阳信县', '无棣县', '博兴县', '邹平市'] },
+      ],
+      ['insured', { kind: 'declared', domain: [false, true] }],
+    ],
+  )
   const w = b.where!
   if (w.kind !== 'and') throw new Error('expected and')
-  t.same(w.operands.map((o) => o.kind), ['in', 'not', 'isNull'])
+  t.same(
+    w.operands.map((o) => o.kind),
+    ['in', 'not', 'isNull'],
+  )
   const inList = w.operands[0]!
   if (inList.kind !== 'in') throw new Error('expected in')
   t.same(inList.values, ['18-34', '35-59'], 'IN values without repeats, in written order')
-  t.equal(inList.column, households.columns.find((c) => c.name === 'age_band'), 'columns resolve to the spec\'s own objects')
+  t.equal(
+    inList.column,
+    households.columns.find((c) => c.name === 'age_band'),
+    "columns resolve to the spec's own objects",
+  )
   t.same(b.orderBy, [
     { output: 2, name: 'n', direction: 'desc' },
     { output: 1, name: 'ins', direction: 'asc' },
@@ -51,11 +73,13 @@ t.test('the demo query binds: outputs, declared groups, bound WHERE, ORDER BY, c
   t.same(b.columns, ['district', 'insured', 'income', 'medical_spending', 'age', 'age_band'])
   t.same(b.aggregates, ['count', 'sum', 'avg', 'quantile'])
   t.ok(Object.isFrozen(b) && Object.isFrozen(b.outputs) && Object.isFrozen(b.outputs[0]) && Object.isFrozen(b.where))
-  t.notOk(Object.isFrozen(households), 'the caller\'s dataset spec is left alone')
+  t.notOk(Object.isFrozen(households), "the caller's dataset spec is left alone")
 })
 
 t.test('queryColumns and queryAggregates work on the tree alone, for grant checks', async (t) => {
-  const q = parseQuery(`SELECT COUNT(*), VARIANCE(income), STDDEV(income), COUNT(age) FROM anything WHERE insured = TRUE OR age > 1 GROUP BY district`)
+  const q = parseQuery(
+    `SELECT COUNT(*), VARIANCE(income), STDDEV(income), COUNT(age) FROM anything WHERE insured = TRUE OR age > 1 GROUP BY district`,
+  )
   t.same(queryColumns(q), ['income', 'age', 'insured', 'district'])
   t.same(queryAggregates(q), ['count', 'var', 'stddev'])
   t.same(queryColumns(parseQuery(`SELECT COUNT(*) FROM ${DS}`)), [], 'COUNT(*) reads no column')
@@ -63,7 +87,12 @@ t.test('queryColumns and queryAggregates work on the tree alone, for grant check
 })
 
 t.test('the dataset: a FROM that is not the spec, and the error for a name with no dataset', async (t) => {
-  refuses(t, () => bind(`SELECT COUNT(*) FROM other`), 'VEILBOX_ERR_QUERY_UNKNOWN_DATASET', at(`SELECT COUNT(*) FROM other`, 'other'))
+  refuses(
+    t,
+    () => bind(`SELECT COUNT(*) FROM other`),
+    'VEILBOX_ERR_QUERY_UNKNOWN_DATASET',
+    at(`SELECT COUNT(*) FROM other`, 'other'),
+  )
   const q = parseQuery(`SELECT COUNT(*) FROM binzhou_houshold`)
   const e = unknownDatasetError(q, ['census_2020', DS])
   t.equal(e.code, 'VEILBOX_ERR_QUERY_UNKNOWN_DATASET')
@@ -126,12 +155,16 @@ t.test('numeric aggregates need a bounded integer or number column', async (t) =
     const e = refuses(t, () => bind(sql, extended), 'VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN', at(sql, 'rooms'), sql)
     t.match(e.detail, /declare "lower" and "upper"/)
   }
-  t.doesNotThrow(() => bind(`SELECT QUANTILE(age, 0.1), COUNT(rooms), COUNT(village), COUNT(district) FROM ${DS}`, extended), 'COUNT(col) takes any non-id column')
+  t.doesNotThrow(
+    () => bind(`SELECT QUANTILE(age, 0.1), COUNT(rooms), COUNT(village), COUNT(district) FROM ${DS}`, extended),
+    'COUNT(col) takes any non-id column',
+  )
   t.match(bind(`SELECT COUNT(district) FROM ${DS}`).outputs[0], { fn: 'count', column: { name: 'district' } })
 })
 
 t.test('GROUP BY: public category and boolean columns with declared domains only', async (t) => {
-  for (const c of ['district', 'insured', 'age_band']) t.doesNotThrow(() => bind(`SELECT ${c}, COUNT(*) FROM ${DS} GROUP BY ${c}`), c)
+  for (const c of ['district', 'insured', 'age_band'])
+    t.doesNotThrow(() => bind(`SELECT ${c}, COUNT(*) FROM ${DS} GROUP BY ${c}`), c)
   const refused: [string, RegExp][] = [
     ['age', /dp column/],
     ['income', /dp column/],
@@ -149,7 +182,11 @@ t.test('GROUP BY: public category and boolean columns with declared domains only
 })
 
 t.test('encrypted columns: only inside COUNT, SUM, AVG, VAR and STDDEV', async (t) => {
-  t.doesNotThrow(() => bind(`SELECT COUNT(medical_spending), SUM(medical_spending), AVG(medical_spending), VAR(medical_spending), STDDEV(medical_spending) FROM ${DS}`))
+  t.doesNotThrow(() =>
+    bind(
+      `SELECT COUNT(medical_spending), SUM(medical_spending), AVG(medical_spending), VAR(medical_spending), STDDEV(medical_spending) FROM ${DS}`,
+    ),
+  )
   for (const sql of [
     `SELECT MEDIAN(medical_spending) FROM ${DS}`,
     `SELECT QUANTILE(medical_spending, 0.9) FROM ${DS}`,
@@ -197,7 +234,11 @@ t.test('WHERE literals must fit their columns', async (t) => {
     const sql = `SELECT COUNT(*) FROM ${DS} WHERE ${cond}`
     refuses(t, () => bind(sql, extended), 'VEILBOX_ERR_QUERY_TYPE_MISMATCH', at(sql, needle), cond)
   }
-  const quoted = refuses(t, () => bind(`SELECT COUNT(*) FROM ${DS} WHERE age = '30'`), 'VEILBOX_ERR_QUERY_TYPE_MISMATCH')
+  const quoted = refuses(
+    t,
+    () => bind(`SELECT COUNT(*) FROM ${DS} WHERE age = '30'`),
+    'VEILBOX_ERR_QUERY_TYPE_MISMATCH',
+  )
   t.match(quoted.detail, /write 30 without quotes/)
 })
 
@@ -206,7 +247,10 @@ t.test('category literals must be declared categories, with the nearest suggeste
   const e = refuses(t, () => bind(sql), 'VEILBOX_ERR_QUERY_UNKNOWN_CATEGORY', at(sql, `'滨城'`))
   t.equal(e.extra.suggestion, '滨城区')
   t.equal(e.extra.value, '滨城')
-  t.match(e.detail, /'滨城' is not one of district's declared categories \(did you mean '滨城区'\?\): '滨城区', '沾化区'/)
+  t.match(
+    e.detail,
+    /'滨城' is not one of district's declared categories \(did you mean '滨城区'\?\): '滨城区', '沾化区'/,
+  )
   const sql2 = `SELECT COUNT(*) FROM ${DS} WHERE occupation = 'teacher'`
   refuses(t, () => bind(sql2, extended), 'VEILBOX_ERR_QUERY_UNKNOWN_CATEGORY', at(sql2, `'teacher'`))
 })
@@ -215,9 +259,17 @@ t.test('binding a JSON query reports JSON paths', async (t) => {
   const q = fromJson({
     select: [{ kind: 'aggregate', fn: 'count' }],
     from: DS,
-    where: { kind: 'and', operands: [{ kind: 'isNull', column: 'age' }, { kind: 'in', column: 'district', values: ['滨城区', 3] }] },
+    where: {
+      kind: 'and',
+      operands: [
+        { kind: 'isNull', column: 'age' },
+        { kind: 'in', column: 'district', values: ['滨城区', 3] },
+      ],
+    },
   })
-  refuses(t, () => bindQuery(q, households), 'VEILBOX_ERR_QUERY_TYPE_MISMATCH', { path: '/query/where/operands/1/values/1' })
+  refuses(t, () => bindQuery(q, households), 'VEILBOX_ERR_QUERY_TYPE_MISMATCH', {
+    path: '/query/where/operands/1/values/1',
+  })
   const q2 = fromJson({ select: [{ kind: 'aggregate', fn: 'sum', column: 'salary' }], from: DS })
   refuses(t, () => bindQuery(q2, households), 'VEILBOX_ERR_QUERY_UNKNOWN_COLUMN', { path: '/query/select/0/column' })
 })

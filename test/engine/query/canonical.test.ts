@@ -8,7 +8,9 @@ const canon = (sql: string) => canonicalSql(parseQuery(sql))
 
 t.test('the canonical text of a typical query', async (t) => {
   t.equal(
-    canon(`select district, count(*) as n, median(age), quantile(income, 0.90) from binzhou_households where age>=18 and district in ('沾化区','滨城区') group by district order by n desc;`),
+    canon(
+      `select district, count(*) as n, median(age), quantile(income, 0.90) from binzhou_households where age>=18 and district in ('沾化区','滨城区') group by district order by n desc;`,
+    ),
     `SELECT district, COUNT(*) AS n, QUANTILE(age, 0.5) AS median_age, QUANTILE(income, 0.9) AS quantile_income_0_9 FROM ${DS} ` +
       `WHERE age >= 18 AND district IN ('沾化区', '滨城区') GROUP BY district ORDER BY n DESC`,
   )

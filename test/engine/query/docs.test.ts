@@ -31,7 +31,9 @@ t.test('every JSON query example means the same as the SQL just before it', asyn
 })
 
 t.test('the error example is what the parser answers', async (t) => {
-  const example = blocks.map((b) => (b.lang === 'json' ? (JSON.parse(b.body) as Record<string, unknown>) : null)).find((b) => b !== null && 'type' in b)!
+  const example = blocks
+    .map((b) => (b.lang === 'json' ? (JSON.parse(b.body) as Record<string, unknown>) : null))
+    .find((b) => b !== null && 'type' in b)!
   try {
     parseQuery('SELECT COUNT(*) FROM binzhou_households, other')
     t.fail('accepted')
@@ -71,5 +73,6 @@ t.test('the limits table states the limits in force', async (t) => {
 })
 
 t.test('every QUERY error code is explained on this page', async (t) => {
-  for (const code of Object.keys(ERROR_CODES).filter((c) => c.startsWith('VEILBOX_ERR_QUERY_'))) t.ok(doc.includes(code), code)
+  for (const code of Object.keys(ERROR_CODES).filter((c) => c.startsWith('VEILBOX_ERR_QUERY_')))
+    t.ok(doc.includes(code), code)
 })

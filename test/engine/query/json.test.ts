@@ -27,7 +27,9 @@ t.test('round trip: fromJson(toJson(parse(sql))) has the canonical text of parse
 })
 
 t.test('the JSON form of the demo query', async (t) => {
-  const q = parseQuery(`SELECT district, COUNT(*) AS n, MEDIAN(age), QUANTILE(income, 0.9) FROM ${DS} WHERE age >= 18 AND NOT insured = TRUE GROUP BY district ORDER BY n DESC`)
+  const q = parseQuery(
+    `SELECT district, COUNT(*) AS n, MEDIAN(age), QUANTILE(income, 0.9) FROM ${DS} WHERE age >= 18 AND NOT insured = TRUE GROUP BY district ORDER BY n DESC`,
+  )
   t.same(toJson(q), {
     select: [
       { kind: 'column', column: 'district' },
@@ -50,7 +52,10 @@ t.test('the JSON form of the demo query', async (t) => {
 
 t.test('fromJson builds a frozen tree whose nodes point at JSON paths', async (t) => {
   const q = fromJson({
-    select: [{ kind: 'aggregate', fn: 'count', column: null }, { kind: 'aggregate', fn: 'sum', column: 'income' }],
+    select: [
+      { kind: 'aggregate', fn: 'count', column: null },
+      { kind: 'aggregate', fn: 'sum', column: 'income' },
+    ],
     from: DS,
     where: { kind: 'in', column: 'district', values: ['滨城区'] },
   })
@@ -64,7 +69,10 @@ t.test('fromJson builds a frozen tree whose nodes point at JSON paths', async (t
   t.same(w.values[0]!.pos, { path: '/query/where/values/0' })
   t.same(q.orderBy, [])
   t.same(q.groupBy, [])
-  t.equal(canonicalSql(q), `SELECT COUNT(*) AS count, SUM(income) AS sum_income FROM ${DS} WHERE district IN ('滨城区')`)
+  t.equal(
+    canonicalSql(q),
+    `SELECT COUNT(*) AS count, SUM(income) AS sum_income FROM ${DS} WHERE district IN ('滨城区')`,
+  )
 })
 
 t.test('COUNT(*) may omit column or give null; median is sugar for the 0.5 quantile', async (t) => {
@@ -77,9 +85,14 @@ t.test('COUNT(*) may omit column or give null; median is sugar for the 0.5 quant
 })
 
 t.test('the options path prefixes every error path', async (t) => {
-  refuses(t, () => fromJson({ select: [{ kind: 'column', column: 'age' }], from: DS }, { path: '/body/q' }), 'VEILBOX_ERR_QUERY_NOT_AGGREGATE', {
-    path: '/body/q/select/0',
-  })
+  refuses(
+    t,
+    () => fromJson({ select: [{ kind: 'column', column: 'age' }], from: DS }, { path: '/body/q' }),
+    'VEILBOX_ERR_QUERY_NOT_AGGREGATE',
+    {
+      path: '/body/q/select/0',
+    },
+  )
 })
 
 function validation(t: Test, value: unknown, paths: string[], message: string): void {
@@ -105,42 +118,153 @@ t.test('the schema is strict: unknown fields, wrong kinds and types are refused 
   validation(t, { ...ok, select: [] }, ['/query/select'], 'empty select')
   validation(t, { ...ok, from: '' }, ['/query/from'], 'empty from')
   validation(t, { ...ok, from: { name: DS } }, ['/query/from'], 'from as an object')
-  validation(t, { ...ok, select: [{ kind: 'aggregate', fn: 'count', distinct: true }] }, ['/query/select/0'], 'unknown aggregate field')
-  validation(t, { ...ok, select: [{ kind: 'aggregate', fn: 'min', column: 'age' }] }, ['/query/select/0/fn'], 'unknown fn')
+  validation(
+    t,
+    { ...ok, select: [{ kind: 'aggregate', fn: 'count', distinct: true }] },
+    ['/query/select/0'],
+    'unknown aggregate field',
+  )
+  validation(
+    t,
+    { ...ok, select: [{ kind: 'aggregate', fn: 'min', column: 'age' }] },
+    ['/query/select/0/fn'],
+    'unknown fn',
+  )
   validation(t, { ...ok, select: [{ kind: 'star' }] }, ['/query/select/0/kind'], 'unknown item kind')
-  validation(t, { ...ok, select: [{ kind: 'aggregate', fn: 'sum', column: 5 }] }, ['/query/select/0/column'], 'column as a number')
-  validation(t, { ...ok, where: { kind: 'compare', column: 'age', op: '!=', value: 1 } }, ['/query/where/op'], '!= is SQL only')
-  validation(t, { ...ok, where: { kind: 'compare', column: 'age', op: '=', value: null } }, ['/query/where/value'], 'null literal')
-  validation(t, { ...ok, where: { kind: 'compare', column: 'age', op: '=', value: [1] } }, ['/query/where/value'], 'array literal')
-  validation(t, { ...ok, where: { kind: 'compare', column: 'age', op: '=', value: 1, extra: 1 } }, ['/query/where'], 'unknown predicate field')
-  validation(t, { ...ok, where: { kind: 'and', operands: [{ kind: 'isNull', column: 'age' }] } }, ['/query/where/operands'], 'AND of one')
+  validation(
+    t,
+    { ...ok, select: [{ kind: 'aggregate', fn: 'sum', column: 5 }] },
+    ['/query/select/0/column'],
+    'column as a number',
+  )
+  validation(
+    t,
+    { ...ok, where: { kind: 'compare', column: 'age', op: '!=', value: 1 } },
+    ['/query/where/op'],
+    '!= is SQL only',
+  )
+  validation(
+    t,
+    { ...ok, where: { kind: 'compare', column: 'age', op: '=', value: null } },
+    ['/query/where/value'],
+    'null literal',
+  )
+  validation(
+    t,
+    { ...ok, where: { kind: 'compare', column: 'age', op: '=', value: [1] } },
+    ['/query/where/value'],
+    'array literal',
+  )
+  validation(
+    t,
+    { ...ok, where: { kind: 'compare', column: 'age', op: '=', value: 1, extra: 1 } },
+    ['/query/where'],
+    'unknown predicate field',
+  )
+  validation(
+    t,
+    { ...ok, where: { kind: 'and', operands: [{ kind: 'isNull', column: 'age' }] } },
+    ['/query/where/operands'],
+    'AND of one',
+  )
   validation(t, { ...ok, where: { kind: 'in', column: 'age', values: [] } }, ['/query/where/values'], 'empty IN')
   validation(
     t,
-    { ...ok, where: { kind: 'or', operands: [{ kind: 'isNull', column: 'age' }, { kind: 'not', operand: { kind: 'like', column: 'x' } }] } },
+    {
+      ...ok,
+      where: {
+        kind: 'or',
+        operands: [
+          { kind: 'isNull', column: 'age' },
+          { kind: 'not', operand: { kind: 'like', column: 'x' } },
+        ],
+      },
+    },
     ['/query/where/operands/1/operand/kind'],
     'nested unknown kind',
   )
-  validation(t, { ...ok, orderBy: [{ name: 'count', direction: 'up' }] }, ['/query/orderBy/0/direction'], 'bad direction')
+  validation(
+    t,
+    { ...ok, orderBy: [{ name: 'count', direction: 'up' }] },
+    ['/query/orderBy/0/direction'],
+    'bad direction',
+  )
   validation(t, { ...ok, groupBy: 'district' }, ['/query/groupBy'], 'groupBy as a string')
-  validation(t, { ...ok, where: { kind: 'in', column: 'age', values: Array(QUERY_LIMITS.maxInList + 1).fill(1) } }, ['/query/where/values'], 'IN list too long')
+  validation(
+    t,
+    { ...ok, where: { kind: 'in', column: 'age', values: Array(QUERY_LIMITS.maxInList + 1).fill(1) } },
+    ['/query/where/values'],
+    'IN list too long',
+  )
 })
 
 t.test('rules are the same as for SQL, with the same codes and JSON paths', async (t) => {
   const count = { kind: 'aggregate', fn: 'count' }
-  refuses(t, () => fromJson({ select: [{ kind: 'column', column: 'age' }], from: DS }), 'VEILBOX_ERR_QUERY_NOT_AGGREGATE', { path: '/query/select/0' })
-  refuses(t, () => fromJson({ select: [count, { kind: 'column', column: 'age' }], from: DS }), 'VEILBOX_ERR_QUERY_UNGROUPED_COLUMN', { path: '/query/select/1' })
-  refuses(t, () => fromJson({ select: [count, count], from: DS }), 'VEILBOX_ERR_QUERY_DUPLICATE_NAME', { path: '/query/select/1' })
-  refuses(t, () => fromJson({ select: [{ kind: 'aggregate', fn: 'sum' }], from: DS }), 'VEILBOX_ERR_QUERY_BAD_AGGREGATE', { path: '/query/select/0' })
-  refuses(t, () => fromJson({ select: [{ kind: 'aggregate', fn: 'quantile', column: 'age' }], from: DS }), 'VEILBOX_ERR_QUERY_BAD_AGGREGATE', { path: '/query/select/0' })
-  refuses(t, () => fromJson({ select: [{ kind: 'aggregate', fn: 'quantile', column: 'age', p: 1 }], from: DS }), 'VEILBOX_ERR_QUERY_BAD_AGGREGATE', { path: '/query/select/0' })
-  refuses(t, () => fromJson({ select: [{ kind: 'aggregate', fn: 'sum', column: 'age', p: 0.5 }], from: DS }), 'VEILBOX_ERR_QUERY_BAD_AGGREGATE', { path: '/query/select/0' })
-  refuses(t, () => fromJson({ select: [{ kind: 'aggregate', fn: 'median', column: 'age', p: 0.3 }], from: DS }), 'VEILBOX_ERR_QUERY_BAD_AGGREGATE', { path: '/query/select/0' })
-  refuses(t, () => fromJson({ select: [count], from: DS, groupBy: ['district', 'district'] }), 'VEILBOX_ERR_QUERY_BAD_GROUP_BY', { path: '/query/groupBy/1' })
-  refuses(t, () => fromJson({ select: [count], from: DS, orderBy: [{ name: 'n' }] }), 'VEILBOX_ERR_QUERY_BAD_ORDER_BY', { path: '/query/orderBy/0' })
   refuses(
     t,
-    () => fromJson({ select: [count], from: DS, groupBy: Array.from({ length: QUERY_LIMITS.maxGroupBy + 1 }, (_, i) => `c${i}`) }),
+    () => fromJson({ select: [{ kind: 'column', column: 'age' }], from: DS }),
+    'VEILBOX_ERR_QUERY_NOT_AGGREGATE',
+    { path: '/query/select/0' },
+  )
+  refuses(
+    t,
+    () => fromJson({ select: [count, { kind: 'column', column: 'age' }], from: DS }),
+    'VEILBOX_ERR_QUERY_UNGROUPED_COLUMN',
+    { path: '/query/select/1' },
+  )
+  refuses(t, () => fromJson({ select: [count, count], from: DS }), 'VEILBOX_ERR_QUERY_DUPLICATE_NAME', {
+    path: '/query/select/1',
+  })
+  refuses(
+    t,
+    () => fromJson({ select: [{ kind: 'aggregate', fn: 'sum' }], from: DS }),
+    'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+    { path: '/query/select/0' },
+  )
+  refuses(
+    t,
+    () => fromJson({ select: [{ kind: 'aggregate', fn: 'quantile', column: 'age' }], from: DS }),
+    'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+    { path: '/query/select/0' },
+  )
+  refuses(
+    t,
+    () => fromJson({ select: [{ kind: 'aggregate', fn: 'quantile', column: 'age', p: 1 }], from: DS }),
+    'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+    { path: '/query/select/0' },
+  )
+  refuses(
+    t,
+    () => fromJson({ select: [{ kind: 'aggregate', fn: 'sum', column: 'age', p: 0.5 }], from: DS }),
+    'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+    { path: '/query/select/0' },
+  )
+  refuses(
+    t,
+    () => fromJson({ select: [{ kind: 'aggregate', fn: 'median', column: 'age', p: 0.3 }], from: DS }),
+    'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+    { path: '/query/select/0' },
+  )
+  refuses(
+    t,
+    () => fromJson({ select: [count], from: DS, groupBy: ['district', 'district'] }),
+    'VEILBOX_ERR_QUERY_BAD_GROUP_BY',
+    { path: '/query/groupBy/1' },
+  )
+  refuses(
+    t,
+    () => fromJson({ select: [count], from: DS, orderBy: [{ name: 'n' }] }),
+    'VEILBOX_ERR_QUERY_BAD_ORDER_BY',
+    { path: '/query/orderBy/0' },
+  )
+  refuses(
+    t,
+    () =>
+      fromJson({
+        select: [count],
+        from: DS,
+        groupBy: Array.from({ length: QUERY_LIMITS.maxGroupBy + 1 }, (_, i) => `c${i}`),
+      }),
     'VEILBOX_ERR_REQUEST_VALIDATION',
   )
 })
@@ -155,17 +279,34 @@ t.test('deep nesting is refused before the schema recurses into it', async (t) =
   const e = refuses(t, () => fromJson(deep(QUERY_LIMITS.maxDepth + 1)), 'VEILBOX_ERR_QUERY_TOO_LARGE')
   t.equal(e.extra.limit, 'maxDepth')
   t.match(e.extra.path, /^\/query\/where(\/operand)+$/)
-  const e2 = refuses(t, () => fromJson(deep(100_000)), 'VEILBOX_ERR_QUERY_TOO_LARGE', undefined, 'a hundred thousand levels')
+  const e2 = refuses(
+    t,
+    () => fromJson(deep(100_000)),
+    'VEILBOX_ERR_QUERY_TOO_LARGE',
+    undefined,
+    'a hundred thousand levels',
+  )
   t.equal(e2.extra.limit, 'maxDepth')
   let junk: unknown = 1
   for (let i = 0; i < 100_000; i++) junk = [junk]
-  refuses(t, () => fromJson({ select: junk, from: DS }), 'VEILBOX_ERR_QUERY_TOO_LARGE', undefined, 'deep arrays anywhere')
+  refuses(
+    t,
+    () => fromJson({ select: junk, from: DS }),
+    'VEILBOX_ERR_QUERY_TOO_LARGE',
+    undefined,
+    'deep arrays anywhere',
+  )
 })
 
 t.test('many conditions are refused', async (t) => {
   const conds = Array.from({ length: QUERY_LIMITS.maxConditions + 1 }, () => ({ kind: 'isNull', column: 'age' }))
-  const e = refuses(t, () => fromJson({ select: [{ kind: 'aggregate', fn: 'count' }], from: DS, where: { kind: 'and', operands: conds } }), 'VEILBOX_ERR_QUERY_TOO_LARGE', {
-    path: `/query/where/operands/${QUERY_LIMITS.maxConditions}`,
-  })
+  const e = refuses(
+    t,
+    () => fromJson({ select: [{ kind: 'aggregate', fn: 'count' }], from: DS, where: { kind: 'and', operands: conds } }),
+    'VEILBOX_ERR_QUERY_TOO_LARGE',
+    {
+      path: `/query/where/operands/${QUERY_LIMITS.maxConditions}`,
+    },
+  )
   t.equal(e.extra.limit, 'maxConditions')
 })

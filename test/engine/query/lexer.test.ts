@@ -42,7 +42,10 @@ t.test('numbers: integers, decimals, leading dot, exponents', async (t) => {
     nums.map((x) => x.number),
     [42, 3.5, 0.5, 7, 1e6, 0.0025, 100],
   )
-  t.same(nums.map((x) => x.text), ['42', '3.5', '.5', '7.', '1e6', '2.5E-3', '1e+2'])
+  t.same(
+    nums.map((x) => x.text),
+    ['42', '3.5', '.5', '7.', '1e6', '2.5E-3', '1e+2'],
+  )
 })
 
 t.test('symbols, longest first', async (t) => {
@@ -52,7 +55,12 @@ t.test('symbols, longest first', async (t) => {
       .map((x) => x.value),
     ['<>', '<=', '>=', '!=', '==', '||', '::', '(', ')', ',', ';', '*', '.', '=', '<', '>', '+', '-', '/', '%'],
   )
-  t.same(kv('a<=1'), [['word', 'a'], ['symbol', '<='], ['number', '1'], ['eof', '']])
+  t.same(kv('a<=1'), [
+    ['word', 'a'],
+    ['symbol', '<='],
+    ['number', '1'],
+    ['eof', ''],
+  ])
 })
 
 t.test('comments and all Unicode white space (the ideographic space too) separate tokens', async (t) => {
@@ -63,7 +71,14 @@ t.test('comments and all Unicode white space (the ideographic space too) separat
     ['word', 'z'],
     ['eof', ''],
   ])
-  t.same(kv('a--b'), [['word', 'a'], ['eof', '']], 'a line comment runs to the end of the line')
+  t.same(
+    kv('a--b'),
+    [
+      ['word', 'a'],
+      ['eof', ''],
+    ],
+    'a line comment runs to the end of the line',
+  )
 })
 
 t.test('positions: 0-based code point offset, 1-based line and column, any line ending', async (t) => {
@@ -94,10 +109,20 @@ t.test('positionAt agrees with the lexer', async (t) => {
 
 t.test('unterminated strings, names and comments point at where they start', async (t) => {
   refuses(t, () => tokens("x = 'abc"), 'VEILBOX_ERR_QUERY_UNTERMINATED', at("x = 'abc", "'"))
-  refuses(t, () => tokens("x = 'it''s"), 'VEILBOX_ERR_QUERY_UNTERMINATED', at("x = 'it''s", "'"), "'' inside does not close")
+  refuses(
+    t,
+    () => tokens("x = 'it''s"),
+    'VEILBOX_ERR_QUERY_UNTERMINATED',
+    at("x = 'it''s", "'"),
+    "'' inside does not close",
+  )
   refuses(t, () => tokens('x = "abc'), 'VEILBOX_ERR_QUERY_UNTERMINATED', at('x = "abc', '"'))
   refuses(t, () => tokens('x /* never closed'), 'VEILBOX_ERR_QUERY_UNTERMINATED', at('x /* never closed', '/*'))
-  const e = refuses(t, () => tokens("a\n  '滨城区"), 'VEILBOX_ERR_QUERY_UNTERMINATED', { offset: 4, line: 2, column: 3 })
+  const e = refuses(t, () => tokens("a\n  '滨城区"), 'VEILBOX_ERR_QUERY_UNTERMINATED', {
+    offset: 4,
+    line: 2,
+    column: 3,
+  })
   t.match(e.detail, /never closed/)
 })
 
@@ -136,7 +161,13 @@ t.test('malformed and unrepresentable numbers', async (t) => {
     const e = refuses(t, () => tokens(text), 'VEILBOX_ERR_QUERY_BAD_LITERAL', at(text, needle), text)
     t.match(e.detail, new RegExp(`${needle.replace(/[.+]/g, '\\$&')} is not a number`))
   }
-  refuses(t, () => tokens('x = 9007199254740993'), 'VEILBOX_ERR_QUERY_BAD_LITERAL', at('x = 9007199254740993', '9'), 'beyond 2^53')
+  refuses(
+    t,
+    () => tokens('x = 9007199254740993'),
+    'VEILBOX_ERR_QUERY_BAD_LITERAL',
+    at('x = 9007199254740993', '9'),
+    'beyond 2^53',
+  )
   t.equal(tokens('x = 9007199254740991')[2]!.number, Number.MAX_SAFE_INTEGER, '2^53 - 1 is fine')
   refuses(t, () => tokens('x = 1e400'), 'VEILBOX_ERR_QUERY_BAD_LITERAL', at('x = 1e400', '1e400'), 'infinite')
 })
@@ -147,14 +178,22 @@ t.test('names: empty quoted names and names over the length limit', async (t) =>
   const e = refuses(t, () => tokens(`x ${long}`), 'VEILBOX_ERR_QUERY_TOO_LARGE', { offset: 2, line: 1, column: 3 })
   t.same(e.extra.limit, 'maxIdentifierLength')
   t.same(e.extra.max, QUERY_LIMITS.maxIdentifierLength)
-  refuses(t, () => tokens(`"${'名'.repeat(QUERY_LIMITS.maxIdentifierLength + 1)}"`), 'VEILBOX_ERR_QUERY_TOO_LARGE', { offset: 0, line: 1, column: 1 })
+  refuses(t, () => tokens(`"${'名'.repeat(QUERY_LIMITS.maxIdentifierLength + 1)}"`), 'VEILBOX_ERR_QUERY_TOO_LARGE', {
+    offset: 0,
+    line: 1,
+    column: 1,
+  })
   t.equal(tokens('a'.repeat(QUERY_LIMITS.maxIdentifierLength))[0]!.kind, 'word', 'exactly at the limit is fine')
 })
 
 t.test('text over the length limit is refused before lexing, at the first character past it', async (t) => {
   const max = QUERY_LIMITS.maxTextLength
   for (const text of ['x'.repeat(max + 1), '😀'.repeat(max + 1), 'y'.repeat(3 * max)]) {
-    const e = refuses(t, () => new Lexer(text), 'VEILBOX_ERR_QUERY_TOO_LARGE', { offset: max, line: 1, column: max + 1 })
+    const e = refuses(t, () => new Lexer(text), 'VEILBOX_ERR_QUERY_TOO_LARGE', {
+      offset: max,
+      line: 1,
+      column: max + 1,
+    })
     t.equal(e.extra.limit, 'maxTextLength')
   }
   t.doesNotThrow(() => new Lexer('😀'.repeat(max)), 'exactly at the limit, in code points')

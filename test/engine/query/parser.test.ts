@@ -14,7 +14,11 @@ const DS = 'binzhou_households'
 function strip(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(strip)
   if (v !== null && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'pos').map(([k, x]) => [k, strip(x)]))
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([k]) => k !== 'pos')
+        .map(([k, x]) => [k, strip(x)]),
+    )
   }
   return v
 }
@@ -84,10 +88,17 @@ t.test('aliases with AS, quoted or not; unquoted names fold to lower case', asyn
     { kind: 'aggregate', fn: 'sum', column: { kind: 'column', name: 'income' }, alias: 'Total Income' },
   ])
   t.same(items('COUNT(*) AS "人数"'), [{ kind: 'aggregate', fn: 'count', column: null, alias: '人数' }])
-  t.same(items('COUNT(*) AS "select"'), [{ kind: 'aggregate', fn: 'count', column: null, alias: 'select' }], 'reserved word quoted')
+  t.same(
+    items('COUNT(*) AS "select"'),
+    [{ kind: 'aggregate', fn: 'count', column: null, alias: 'select' }],
+    'reserved word quoted',
+  )
   const q = parseQuery(`select DISTRICT, count(*) from "binzhou_households" group by District`)
   t.equal(q.from.name, DS)
-  t.same(q.groupBy.map((g) => g.name), ['district'])
+  t.same(
+    q.groupBy.map((g) => g.name),
+    ['district'],
+  )
 })
 
 t.test('comparisons: every operator, a literal on either side, != as <>', async (t) => {
@@ -139,7 +150,11 @@ t.test('precedence: NOT binds tighter than AND, AND tighter than OR; parentheses
   t.equal(where('a = 1 AND b = 2 AND c = 3 OR d = 4 OR e = 5'), 'or(and(a=1, b=2, c=3), d=4, e=5)', 'chains are n-ary')
   t.equal(where('a = 1 AND (b = 2 AND c = 3)'), 'and(a=1, and(b=2, c=3))', 'written nesting is kept')
   t.equal(where('((a = 1))'), 'a=1')
-  t.equal(where('NOT a IN (1) OR b BETWEEN 1 AND 2 AND c IS NULL'), 'or(not(a in [1]), and(b between 1..2, c isnull))', 'BETWEEN ... AND is not a logical AND')
+  t.equal(
+    where('NOT a IN (1) OR b BETWEEN 1 AND 2 AND c IS NULL'),
+    'or(not(a in [1]), and(b between 1..2, c isnull))',
+    'BETWEEN ... AND is not a logical AND',
+  )
   t.equal(where('a BETWEEN 1 AND 2 AND b = 1'), 'and(a between 1..2, b=1)')
 })
 
@@ -147,22 +162,36 @@ t.test('GROUP BY and ORDER BY', async (t) => {
   const q = parseQuery(
     `SELECT district, insured, COUNT(*) AS n, AVG(income) FROM ${DS} GROUP BY district, insured ORDER BY n DESC, district ASC, avg_income`,
   )
-  t.same(q.groupBy.map((g) => g.name), ['district', 'insured'])
+  t.same(
+    q.groupBy.map((g) => g.name),
+    ['district', 'insured'],
+  )
   t.same(strip(q.orderBy), [
     { name: 'n', direction: 'desc' },
     { name: 'district', direction: 'asc' },
     { name: 'avg_income', direction: 'asc' },
   ])
-  const byCall = parseQuery(`SELECT district, COUNT(*), MEDIAN(age) AS m FROM ${DS} GROUP BY district ORDER BY COUNT(*) DESC, QUANTILE(age, 0.5)`)
-  t.same(strip(byCall.orderBy), [
-    { name: 'count', direction: 'desc' },
-    { name: 'm', direction: 'asc' },
-  ], 'an aggregate in ORDER BY resolves to its output name')
+  const byCall = parseQuery(
+    `SELECT district, COUNT(*), MEDIAN(age) AS m FROM ${DS} GROUP BY district ORDER BY COUNT(*) DESC, QUANTILE(age, 0.5)`,
+  )
+  t.same(
+    strip(byCall.orderBy),
+    [
+      { name: 'count', direction: 'desc' },
+      { name: 'm', direction: 'asc' },
+    ],
+    'an aggregate in ORDER BY resolves to its output name',
+  )
 })
 
 t.test('default output names', async (t) => {
-  const q = parseQuery(`SELECT COUNT(*), COUNT(age), SUM(income), MEDIAN(age), QUANTILE(income, 0.95), VARIANCE(age) FROM ${DS} ORDER BY count, count_age, sum_income, median_age, quantile_income_0_95, var_age`)
-  t.same(q.orderBy.map((o) => o.name), ['count', 'count_age', 'sum_income', 'median_age', 'quantile_income_0_95', 'var_age'])
+  const q = parseQuery(
+    `SELECT COUNT(*), COUNT(age), SUM(income), MEDIAN(age), QUANTILE(income, 0.95), VARIANCE(age) FROM ${DS} ORDER BY count, count_age, sum_income, median_age, quantile_income_0_95, var_age`,
+  )
+  t.same(
+    q.orderBy.map((o) => o.name),
+    ['count', 'count_age', 'sum_income', 'median_age', 'quantile_income_0_95', 'var_age'],
+  )
 })
 
 t.test('statement endings, comments, keyword case and spacing', async (t) => {
@@ -178,7 +207,9 @@ t.test('statement endings, comments, keyword case and spacing', async (t) => {
 })
 
 t.test('positions of nodes in a multi-line query', async (t) => {
-  const q = parseQuery(`SELECT district,\n       SUM(income) AS total\nFROM ${DS}\nWHERE district = '滨城区'\n  AND age >= 18\nGROUP BY district`)
+  const q = parseQuery(
+    `SELECT district,\n       SUM(income) AS total\nFROM ${DS}\nWHERE district = '滨城区'\n  AND age >= 18\nGROUP BY district`,
+  )
   t.same(q.select[1]!.pos, { offset: 24, line: 2, column: 8 })
   t.same((q.select[1] as Aggregate).column!.pos, { offset: 28, line: 2, column: 12 })
   const w = q.where!
@@ -192,7 +223,9 @@ t.test('positions of nodes in a multi-line query', async (t) => {
 })
 
 t.test('the tree is frozen all the way down', async (t) => {
-  const q: Query = parseQuery(`SELECT district, QUANTILE(age, 0.9) AS q FROM ${DS} WHERE NOT district IN ('滨城区') AND (age > 1 OR age IS NULL) GROUP BY district ORDER BY q DESC`)
+  const q: Query = parseQuery(
+    `SELECT district, QUANTILE(age, 0.9) AS q FROM ${DS} WHERE NOT district IN ('滨城区') AND (age > 1 OR age IS NULL) GROUP BY district ORDER BY q DESC`,
+  )
   const seen: unknown[] = []
   const walk = (v: unknown): void => {
     if (v === null || typeof v !== 'object') return
@@ -289,9 +322,27 @@ refusals(t, 'several statements', [
 ])
 
 refusals(t, 'DDL, DML and other statements', [
-  ...['INSERT INTO t VALUES (1)', 'UPDATE t SET a = 1', 'DELETE FROM t', 'DROP TABLE t', 'CREATE TABLE t (a int)', 'ALTER TABLE t ADD b int', 'TRUNCATE t', 'MERGE INTO t', 'REPLACE INTO t VALUES (1)', 'GRANT ALL ON t TO x', 'PRAGMA table_info(t)', "ATTACH 'x.db' AS x", 'VACUUM', 'EXPLAIN SELECT COUNT(*) FROM t', 'COPY t TO stdout', 'BEGIN', 'SET x = 1', 'SHOW TABLES', 'VALUES (1)'].map(
-    (sql): Case => [sql, 'NOT_SELECT', sql.split(' ')[0]!],
-  ),
+  ...[
+    'INSERT INTO t VALUES (1)',
+    'UPDATE t SET a = 1',
+    'DELETE FROM t',
+    'DROP TABLE t',
+    'CREATE TABLE t (a int)',
+    'ALTER TABLE t ADD b int',
+    'TRUNCATE t',
+    'MERGE INTO t',
+    'REPLACE INTO t VALUES (1)',
+    'GRANT ALL ON t TO x',
+    'PRAGMA table_info(t)',
+    "ATTACH 'x.db' AS x",
+    'VACUUM',
+    'EXPLAIN SELECT COUNT(*) FROM t',
+    'COPY t TO stdout',
+    'BEGIN',
+    'SET x = 1',
+    'SHOW TABLES',
+    'VALUES (1)',
+  ].map((sql): Case => [sql, 'NOT_SELECT', sql.split(' ')[0]!]),
   ['  drop table t', 'NOT_SELECT', 'drop'],
   ['/* hi */ delete from t', 'NOT_SELECT', 'delete'],
   ['hello', 'NOT_SELECT', 'hello'],
@@ -408,8 +459,16 @@ refusals(t, 'lexical errors surface from the parser with their positions', [
 ])
 
 t.test('the first problem in reading order is the one reported', async (t) => {
-  refuses(t, () => parseQuery(`DROP TABLE t; 'unterminated`), 'VEILBOX_ERR_QUERY_NOT_SELECT', { offset: 0, line: 1, column: 1 })
-  refuses(t, () => parseQuery(`SELECT * FROM a, b WHERE @`), 'VEILBOX_ERR_QUERY_NOT_AGGREGATE', { offset: 7, line: 1, column: 8 })
+  refuses(t, () => parseQuery(`DROP TABLE t; 'unterminated`), 'VEILBOX_ERR_QUERY_NOT_SELECT', {
+    offset: 0,
+    line: 1,
+    column: 1,
+  })
+  refuses(t, () => parseQuery(`SELECT * FROM a, b WHERE @`), 'VEILBOX_ERR_QUERY_NOT_AGGREGATE', {
+    offset: 7,
+    line: 1,
+    column: 8,
+  })
 })
 
 t.test('positions across lines and Unicode', async (t) => {
@@ -420,7 +479,11 @@ t.test('positions across lines and Unicode', async (t) => {
   const offset = uni.indexOf('@') - 1
   refuses(t, () => parseQuery(uni), 'VEILBOX_ERR_QUERY_BAD_CHARACTER', { offset, line: 1, column: offset + 1 })
   const crlf = `SELECT COUNT(*)\r\nFROM ${DS}\r\nLIMIT 5`
-  refuses(t, () => parseQuery(crlf), 'VEILBOX_ERR_QUERY_UNSUPPORTED', { offset: crlf.indexOf('LIMIT'), line: 3, column: 1 })
+  refuses(t, () => parseQuery(crlf), 'VEILBOX_ERR_QUERY_UNSUPPORTED', {
+    offset: crlf.indexOf('LIMIT'),
+    line: 3,
+    column: 1,
+  })
 })
 
 t.test('limits: depth, NOT chains, IN lists, select items, GROUP BY, conditions', async (t) => {
@@ -428,34 +491,78 @@ t.test('limits: depth, NOT chains, IN lists, select items, GROUP BY, conditions'
   const nested = (n: number) => `SELECT COUNT(*) FROM ${DS} WHERE ${'('.repeat(n)}age = 1${')'.repeat(n)}`
   t.doesNotThrow(() => parseQuery(nested(max)), 'exactly the maximum depth')
   // The first "(" is COUNT's; the one past the limit is the (max + 1)th of WHERE.
-  let e = refuses(t, () => parseQuery(nested(max + 1)), 'VEILBOX_ERR_QUERY_TOO_LARGE', at(nested(max + 1), '(', max + 2))
+  let e = refuses(
+    t,
+    () => parseQuery(nested(max + 1)),
+    'VEILBOX_ERR_QUERY_TOO_LARGE',
+    at(nested(max + 1), '(', max + 2),
+  )
   t.equal(e.extra.limit, 'maxDepth')
   const nots = (n: number) => `SELECT COUNT(*) FROM ${DS} WHERE ${'NOT '.repeat(n)}age = 1`
   t.doesNotThrow(() => parseQuery(nots(max)))
   refuses(t, () => parseQuery(nots(max + 1)), 'VEILBOX_ERR_QUERY_TOO_LARGE', at(nots(max + 1), 'NOT', max + 1))
   const mixed = `SELECT COUNT(*) FROM ${DS} WHERE ${'NOT ('.repeat(max)}age = 1${')'.repeat(max)}`
   // NOT k is level 2k - 1 and its "(" level 2k: level max + 1 is NOT number max / 2 + 1.
-  refuses(t, () => parseQuery(mixed), 'VEILBOX_ERR_QUERY_TOO_LARGE', at(mixed, 'NOT', max / 2 + 1), 'NOT and ( both count')
-  t.doesNotThrow(() => parseQuery(`SELECT COUNT(*) FROM ${DS} WHERE ${'(age = 1) AND '.repeat(100)}age = 1`), 'siblings do not nest')
-  refuses(t, () => parseQuery(`SELECT COUNT(*) FROM ${DS} WHERE ${'('.repeat(20000)}`), 'VEILBOX_ERR_QUERY_TOO_LARGE', undefined, 'pathological nesting is refused, not a stack overflow')
+  refuses(
+    t,
+    () => parseQuery(mixed),
+    'VEILBOX_ERR_QUERY_TOO_LARGE',
+    at(mixed, 'NOT', max / 2 + 1),
+    'NOT and ( both count',
+  )
+  t.doesNotThrow(
+    () => parseQuery(`SELECT COUNT(*) FROM ${DS} WHERE ${'(age = 1) AND '.repeat(100)}age = 1`),
+    'siblings do not nest',
+  )
+  refuses(
+    t,
+    () => parseQuery(`SELECT COUNT(*) FROM ${DS} WHERE ${'('.repeat(20000)}`),
+    'VEILBOX_ERR_QUERY_TOO_LARGE',
+    undefined,
+    'pathological nesting is refused, not a stack overflow',
+  )
 
-  const inList = (n: number) => `SELECT COUNT(*) FROM ${DS} WHERE age IN (${Array.from({ length: n }, (_, i) => i).join(', ')})`
+  const inList = (n: number) =>
+    `SELECT COUNT(*) FROM ${DS} WHERE age IN (${Array.from({ length: n }, (_, i) => i).join(', ')})`
   t.doesNotThrow(() => parseQuery(inList(QUERY_LIMITS.maxInList)))
-  e = refuses(t, () => parseQuery(inList(QUERY_LIMITS.maxInList + 1)), 'VEILBOX_ERR_QUERY_TOO_LARGE', at(inList(QUERY_LIMITS.maxInList + 1), `${QUERY_LIMITS.maxInList})`))
+  e = refuses(
+    t,
+    () => parseQuery(inList(QUERY_LIMITS.maxInList + 1)),
+    'VEILBOX_ERR_QUERY_TOO_LARGE',
+    at(inList(QUERY_LIMITS.maxInList + 1), `${QUERY_LIMITS.maxInList})`),
+  )
   t.equal(e.extra.limit, 'maxInList')
 
-  const conds = (n: number) => `SELECT COUNT(*) FROM ${DS} WHERE ${Array.from({ length: n }, (_, i) => `age <> ${i}`).join(' AND ')}`
+  const conds = (n: number) =>
+    `SELECT COUNT(*) FROM ${DS} WHERE ${Array.from({ length: n }, (_, i) => `age <> ${i}`).join(' AND ')}`
   t.doesNotThrow(() => parseQuery(conds(QUERY_LIMITS.maxConditions)))
-  e = refuses(t, () => parseQuery(conds(QUERY_LIMITS.maxConditions + 1)), 'VEILBOX_ERR_QUERY_TOO_LARGE', at(conds(QUERY_LIMITS.maxConditions + 1), `age <> ${QUERY_LIMITS.maxConditions}`))
+  e = refuses(
+    t,
+    () => parseQuery(conds(QUERY_LIMITS.maxConditions + 1)),
+    'VEILBOX_ERR_QUERY_TOO_LARGE',
+    at(conds(QUERY_LIMITS.maxConditions + 1), `age <> ${QUERY_LIMITS.maxConditions}`),
+  )
   t.equal(e.extra.limit, 'maxConditions')
 
-  const selects = (n: number) => `SELECT ${Array.from({ length: n }, (_, i) => `COUNT(*) AS c${i}`).join(', ')} FROM ${DS}`
+  const selects = (n: number) =>
+    `SELECT ${Array.from({ length: n }, (_, i) => `COUNT(*) AS c${i}`).join(', ')} FROM ${DS}`
   t.doesNotThrow(() => parseQuery(selects(QUERY_LIMITS.maxSelectItems)))
-  e = refuses(t, () => parseQuery(selects(QUERY_LIMITS.maxSelectItems + 1)), 'VEILBOX_ERR_QUERY_TOO_LARGE', at(selects(QUERY_LIMITS.maxSelectItems + 1), 'COUNT', QUERY_LIMITS.maxSelectItems + 1))
+  e = refuses(
+    t,
+    () => parseQuery(selects(QUERY_LIMITS.maxSelectItems + 1)),
+    'VEILBOX_ERR_QUERY_TOO_LARGE',
+    at(selects(QUERY_LIMITS.maxSelectItems + 1), 'COUNT', QUERY_LIMITS.maxSelectItems + 1),
+  )
   t.equal(e.extra.limit, 'maxSelectItems')
 
-  const groups = (n: number) => `SELECT COUNT(*) FROM ${DS} GROUP BY ${Array.from({ length: n }, (_, i) => `g${i}`).join(', ')}`
+  const groups = (n: number) =>
+    `SELECT COUNT(*) FROM ${DS} GROUP BY ${Array.from({ length: n }, (_, i) => `g${i}`).join(', ')}`
   t.doesNotThrow(() => parseQuery(groups(QUERY_LIMITS.maxGroupBy)))
-  e = refuses(t, () => parseQuery(groups(QUERY_LIMITS.maxGroupBy + 1)), 'VEILBOX_ERR_QUERY_TOO_LARGE', at(groups(QUERY_LIMITS.maxGroupBy + 1), `g${QUERY_LIMITS.maxGroupBy}`))
+  e = refuses(
+    t,
+    () => parseQuery(groups(QUERY_LIMITS.maxGroupBy + 1)),
+    'VEILBOX_ERR_QUERY_TOO_LARGE',
+    at(groups(QUERY_LIMITS.maxGroupBy + 1), `g${QUERY_LIMITS.maxGroupBy}`),
+  )
   t.equal(e.extra.limit, 'maxGroupBy')
 })
