@@ -12,7 +12,6 @@
  * whole multiples of t), but it still grows with |Z|: see noise-pool.ts for
  * why release never samples on the request's path.
  */
-import { Rational } from './rational.js'
 import type { Rng } from './random.js'
 
 const SMALL_BIG = 1n << 40n
@@ -22,12 +21,6 @@ export function sampleDiscreteLaplace(rng: Rng, t: bigint, s: bigint): bigint {
   if (t < 1n || s < 1n) throw new RangeError(`discrete Laplace needs integers t, s >= 1, got ${t}/${s}`)
   if (t <= SMALL_BIG && s <= SMALL_BIG) return BigInt(sampleDiscreteLaplaceSmall(rng, Number(t), Number(s)))
   return sampleDiscreteLaplaceBig(rng, t, s)
-}
-
-/** Scale given as a positive rational. */
-export function sampleDiscreteLaplaceScale(rng: Rng, scale: Rational): bigint {
-  if (!scale.isPositive()) throw new RangeError(`discrete Laplace needs a positive scale, got ${scale}`)
-  return sampleDiscreteLaplace(rng, scale.num, scale.den)
 }
 
 /**

@@ -43,12 +43,3 @@ export function withScope<T>(fn: (scope: SealScope) => T): T {
     scope.close()
   }
 }
-
-export async function withScopeAsync<T>(fn: (scope: SealScope) => Promise<T>): Promise<T> {
-  const scope = new SealScope()
-  try {
-    return await fn(scope)
-  } finally {
-    scope.close()
-  }
-}

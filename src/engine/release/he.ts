@@ -111,11 +111,3 @@ export function heToGrid(value: ExactValue, k: number): GridValue {
   else num <<= BigInt(-k)
   return { units: floorDiv(2n * num + den, 2n * den), exp: k }
 }
-
-/** The exact value as a double, for tests and messages (it may round). */
-export function heToNumber(value: ExactValue): number {
-  return Rational.of(
-    value.exponent >= 0 ? value.units * BigInt(value.base) ** BigInt(value.exponent) : value.units,
-    value.exponent >= 0 ? 1n : BigInt(value.base) ** BigInt(-value.exponent),
-  ).toNumber()
-}
