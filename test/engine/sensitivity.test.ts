@@ -12,8 +12,8 @@
  *
  * Deterministic: data come from a seeded generator and no noise is drawn.
  *
- * The last two subtests document a bug in the rounding allowance of grouped
- * histograms (see the comment above them); they fail until it is fixed.
+ * The last two subtests pin the rounding allowance of grouped histograms on
+ * a coarse grid (see the comment above them).
  */
 import t, { type Test } from 'tap'
 
@@ -731,16 +731,17 @@ function big(_key: string, value: unknown): unknown {
 }
 
 /**
- * Documents a bug (see the report): the histogram mechanism's rounding
- * allowance `coordinates` is min(m, bins) (quantile.ts; the planner does not
- * pass the number of groups), but a grouped histogram has groups x bins cells
- * and one unit can change min(m, groups x bins) of them. On a grid coarser
- * than 1 (a tiny epsilon or rho for a large m) each changed cell can gain a
- * rounding step, so the change in grid steps can exceed the
- * `sensitivitySteps` the noise is calibrated to: L1 ceil(m / 2^k) + c - 1 for
- * Laplace, L2 m / 2^k + sqrt(c) for Gaussian, both with c too small. With the
- * default 128 bins this needs m > 128; maxRowsPerUnit may be up to 1000.
- * Both assertions below fail until that is fixed.
+ * The rounding allowance of a grouped histogram. A grouped histogram has
+ * groups x bins cells and one unit can change min(m, groups x bins) of them;
+ * on a grid coarser than 1 (a tiny epsilon or rho for a large m) each changed
+ * cell can gain a rounding step. The histogram mechanism's `coordinates` must
+ * therefore be min(m, bins x groups) (quantile.ts, with the planner passing
+ * the number of groups), making `sensitivitySteps` L1 ceil(m / 2^k) + c - 1
+ * for Laplace and L2 m / 2^k + sqrt(c) for Gaussian. Each test below builds
+ * a unit that touches more cells than min(m, bins) (the allowance without
+ * the groups, with the default 128 bins), checks that it really moves the
+ * histogram by more steps than that allowance would cover, and that the
+ * planned `sensitivitySteps` still covers it.
  */
 function manyRowsSpec(m: number, categories: readonly string[]): DatasetSpec {
   return spec({
@@ -801,7 +802,9 @@ t.test(
       'in counts the unit moves the histogram by exactly m = 300 (within the value-unit claim)',
     )
     const steps = stepDistance(after, before, 0, mech.gridExp)
-    // BUG: 300 steps against sensitivitySteps 277 = ceil(300 / 2) + min(300, 128) - 1.
+    // Each of the 300 cells gains a rounding step: more than an allowance of
+    // min(m, bins) = 128 cells covers (ceil(300 / 2) + 128 - 1 = 277 steps).
+    t.equal(steps.l1, 300n, 'on the grid the unit moves one step in each of its 300 cells, more than 277')
     t.ok(
       steps.l1 <= mech.sensitivitySteps,
       `on the grid 2^${mech.gridExp} the unit moves ${steps.l1} steps in L1; the noise is calibrated to ${mech.sensitivitySteps}`,
@@ -839,7 +842,13 @@ t.test(
     )
     const steps = stepDistance(after, before, 0, k)
     const claim = mech.sensitivitySteps
-    // BUG: L2^2 = 1000 steps^2 against sensitivitySteps^2 = 28^2 = 784 (ceil(1000 / 64 + ceil(sqrt(128)))).
+    // Each of the 1000 cells gains a rounding step: L2^2 = 1000 steps^2, more than an
+    // allowance of min(m, bins) = 128 cells covers (ceil(1000 / 64 + ceil(sqrt(128))) = 28, 28^2 = 784).
+    t.equal(
+      steps.l2sq,
+      1000n,
+      'on the grid the unit moves one step in each of its 1000 cells: L2^2 1000, more than 784',
+    )
     t.ok(
       steps.l2sq <= claim * claim,
       `on the grid 2^${k} the unit moves sqrt(${steps.l2sq}) steps in L2; the noise is calibrated to ${claim}`,
