@@ -5,7 +5,21 @@
  *
  * Areas: AUTH, REQUEST, CONFIG, DATASET, INGEST, QUERY, POLICY, BUDGET, DP,
  * SANDBOX, EXEC, HE, CUSTODIAN, AUDIT, RECEIPT, NATIVE, INTERNAL.
+ *
+ * `publicDetail` marks the 5xx codes whose detail a client may read: every
+ * place that throws one writes its sentence for the client, from veilbox's
+ * own words and numbers (load, a deadline and its charge, a dependency that
+ * does not answer), never from the data, a library's message or a path. Any
+ * other 5xx is answered with a fixed sentence naming the code's title
+ * (src/http/problem.ts); the log keeps the real detail. A 4xx always shows
+ * its detail: it says what to change.
  */
+export interface ErrorCodeDef {
+  readonly status: number
+  readonly title: string
+  readonly publicDetail?: true
+}
+
 export const ERROR_CODES = {
   // Authentication and authorization
   VEILBOX_ERR_AUTH_MISSING_KEY: { status: 401, title: 'API key missing' },
@@ -37,7 +51,7 @@ export const ERROR_CODES = {
   VEILBOX_ERR_CONFIG_SECRET_MISMATCH: { status: 500, title: 'The sealing secret does not open the stored service key' },
 
   // The store
-  VEILBOX_ERR_STORE_UNAVAILABLE: { status: 503, title: 'The database is not reachable' },
+  VEILBOX_ERR_STORE_UNAVAILABLE: { status: 503, title: 'The database is not reachable', publicDetail: true },
 
   // API keys
   VEILBOX_ERR_KEY_NAME_TAKEN: { status: 409, title: 'A key with this name already exists' },
@@ -101,7 +115,7 @@ export const ERROR_CODES = {
   // Differential privacy: mechanisms, samplers and the accountant (src/engine/dp)
   VEILBOX_ERR_DP_INVALID_PARAMETER: { status: 400, title: 'A privacy parameter is invalid' },
   VEILBOX_ERR_DP_DELTA_TOO_LARGE: { status: 400, title: 'Delta above what one answer may use' },
-  VEILBOX_ERR_DP_NOT_FINITE: { status: 500, title: 'A released value was not a finite number' },
+  VEILBOX_ERR_DP_NOT_FINITE: { status: 500, title: 'A released value was not a finite number', publicDetail: true },
   VEILBOX_ERR_DP_RANDOMNESS_UNAVAILABLE: { status: 500, title: 'Secure randomness unavailable' },
   // Grants: one purpose, one authorization (src/engine/policy)
   VEILBOX_ERR_POLICY_UNKNOWN_ANALYST: { status: 400, title: 'No analyst of that name' },
@@ -115,10 +129,10 @@ export const ERROR_CODES = {
   VEILBOX_ERR_POLICY_BAD_GRANT: { status: 400, title: 'The grant request breaks a rule' },
 
   // Sandboxes (worker pool)
-  VEILBOX_ERR_SANDBOX_BUSY: { status: 503, title: 'Every sandbox is busy' },
-  VEILBOX_ERR_SANDBOX_TIMEOUT: { status: 504, title: 'Query ran past its deadline' },
-  VEILBOX_ERR_SANDBOX_OUT_OF_MEMORY: { status: 507, title: 'Query ran out of sandbox memory' },
-  VEILBOX_ERR_SANDBOX_CRASHED: { status: 500, title: 'Sandbox failed' },
+  VEILBOX_ERR_SANDBOX_BUSY: { status: 503, title: 'Every sandbox is busy', publicDetail: true },
+  VEILBOX_ERR_SANDBOX_TIMEOUT: { status: 504, title: 'Query ran past its deadline', publicDetail: true },
+  VEILBOX_ERR_SANDBOX_OUT_OF_MEMORY: { status: 507, title: 'Query ran out of sandbox memory', publicDetail: true },
+  VEILBOX_ERR_SANDBOX_CRASHED: { status: 500, title: 'Sandbox failed', publicDetail: true },
   VEILBOX_ERR_SANDBOX_TOO_LARGE: { status: 413, title: 'Query touches too much data for one task' },
   VEILBOX_ERR_SANDBOX_BAD_MESSAGE: { status: 500, title: 'Sandbox received a malformed task' },
 
@@ -148,12 +162,12 @@ export const ERROR_CODES = {
   VEILBOX_ERR_CUSTODIAN_KEYSTORE_INSECURE: { status: 500, title: 'Key store files are open to other users' },
   VEILBOX_ERR_CUSTODIAN_KEYSTORE_CORRUPT: { status: 500, title: 'Key store content is damaged' },
   VEILBOX_ERR_CUSTODIAN_REFUSED: { status: 403, title: 'The custodian refused to decrypt' },
-  VEILBOX_ERR_CUSTODIAN_UNAVAILABLE: { status: 503, title: 'The key custodian cannot be reached' },
+  VEILBOX_ERR_CUSTODIAN_UNAVAILABLE: { status: 503, title: 'The key custodian cannot be reached', publicDetail: true },
 
   // The native kernel addon (native/, src/engine/exec/native.ts, loader.ts)
   VEILBOX_ERR_NATIVE_UNAVAILABLE: { status: 500, title: 'Native kernel unavailable' },
   VEILBOX_ERR_NATIVE_BAD_CALL: { status: 500, title: 'Native kernel refused its arguments' },
   VEILBOX_ERR_NATIVE_FAILURE: { status: 500, title: 'Native kernel failed' },
-} as const satisfies Record<string, { status: number; title: string }>
+} as const satisfies Record<string, ErrorCodeDef>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -1,12 +1,14 @@
-import { ERROR_CODES, type ErrorCode } from './codes.js'
+import { ERROR_CODES, type ErrorCode, type ErrorCodeDef } from './codes.js'
 
-export { ERROR_CODES, type ErrorCode } from './codes.js'
+export { ERROR_CODES, type ErrorCode, type ErrorCodeDef } from './codes.js'
 
 /**
  * The error every layer throws. `detail` says exactly what to change (for a
  * 4xx); `extra` carries structured fields that the problem+json body exposes
- * (for example `position`, `row`, `column`, `requested`). A 5xx never shows
- * its detail to the client: the API replaces it with a generic sentence.
+ * (for example `position`, `row`, `column`, `requested`). A 5xx shows its
+ * detail and extra fields to the client only if its code is marked
+ * `publicDetail` in the registry (codes.ts, `detailIsPublic`); for any other
+ * the API answers a fixed sentence per code and logs the real detail.
  */
 export class VeilboxError extends Error {
   readonly code: ErrorCode
@@ -36,4 +38,14 @@ export class VeilboxError extends Error {
 
 export function isVeilboxError(e: unknown): e is VeilboxError {
   return e instanceof VeilboxError
+}
+
+/**
+ * Whether a client may read an error's detail and extra fields: always for a
+ * 4xx (it says what to change), and for a 5xx only if its code is marked
+ * `publicDetail` in the registry.
+ */
+export function detailIsPublic(code: ErrorCode): boolean {
+  const def: ErrorCodeDef = ERROR_CODES[code]
+  return def.status < 500 || def.publicDetail === true
 }

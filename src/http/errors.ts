@@ -1,13 +1,15 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { isVeilboxError, VeilboxError, type ErrorCode } from '../errors/index.js'
+import { detailIsPublic, ERROR_CODES, isVeilboxError, VeilboxError, type ErrorCode } from '../errors/index.js'
 import { applySecurityHeaders } from './security.js'
 
 /**
  * Every error leaves as application/problem+json with a stable VEILBOX_ERR_
  * code. Known client errors say exactly what to change; anything unexpected is
  * logged with its stack and answered with a generic 500 that names only the
- * request id.
+ * request id. A 5xx shows its own detail only if its code is marked
+ * `publicDetail` in the registry (src/errors/codes.ts); any other 5xx gets the
+ * fixed sentence of `hiddenDetail`, and the log keeps the real detail.
  */
 export interface ProblemBody {
   type: string
@@ -19,7 +21,28 @@ export interface ProblemBody {
   [extra: string]: unknown
 }
 
+/**
+ * What a client reads instead of a 5xx's own detail when its code is not
+ * marked `publicDetail`: the detail may hold a library's message (SEAL's, the
+ * native addon's), a path or a value taken from the data. Fixed per code.
+ */
+export function hiddenDetail(code: ErrorCode, requestId: string): string {
+  const what = code === 'VEILBOX_ERR_INTERNAL' ? 'an internal error' : `an internal error (${ERROR_CODES[code].title})`
+  return `${what} stopped this request; it changed nothing. Quote request id ${requestId} when reporting it.`
+}
+
 export function problemBody(err: VeilboxError, requestId: string): ProblemBody {
+  if (!detailIsPublic(err.code)) {
+    // Neither the detail nor the extra fields: both were written for the log.
+    return {
+      type: `https://veilbox.dev/errors/${err.code}`,
+      title: err.title,
+      status: err.status,
+      detail: hiddenDetail(err.code, requestId),
+      code: err.code,
+      instance: requestId,
+    }
+  }
   return {
     ...err.extra,
     type: `https://veilbox.dev/errors/${err.code}`,
@@ -131,12 +154,10 @@ export default fp(
       } else {
         err =
           fromFastify(error, request) ??
-          new VeilboxError(
-            'VEILBOX_ERR_INTERNAL',
-            `an internal error stopped this request; it changed nothing. Quote request id ${request.id} when reporting it.`,
-          )
+          new VeilboxError('VEILBOX_ERR_INTERNAL', hiddenDetail('VEILBOX_ERR_INTERNAL', String(request.id)))
       }
       if (err.status >= 500) {
+        // The real detail (err.message) goes to the log, whatever the client is shown (problemBody).
         request.log.error({ err: error, code: err.code }, 'request failed')
       } else {
         request.log.info({ code: err.code }, 'request refused')
