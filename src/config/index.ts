@@ -3,6 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { z } from 'zod'
 import { VeilboxError } from '../errors/index.js'
+import { SWITCH_WORDS, switchValue } from './switch.js'
 
 /**
  * The service's configuration, parsed once at start from the environment
@@ -10,6 +11,16 @@ import { VeilboxError } from '../errors/index.js'
  */
 const intFrom = (min: number, max: number) =>
   z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max))
+
+/** An on/off switch, read as switch.ts reads it (the kernel loader reads VEILBOX_NATIVE the same way). */
+const onOff = z.string().transform((raw, ctx) => {
+  const value = switchValue(raw)
+  if (value === null) {
+    ctx.addIssue({ code: 'custom', message: `must be one of ${SWITCH_WORDS}, got ${JSON.stringify(raw)}` })
+    return z.NEVER
+  }
+  return value
+})
 
 const envSchema = z.object({
   VEILBOX_HOST: z.string().min(1).default('127.0.0.1'),
@@ -49,7 +60,8 @@ const envSchema = z.object({
   VEILBOX_TASK_MAX_CELLS: intFrom(1, Number.MAX_SAFE_INTEGER).default(8_000_000_000),
   /** JS heap cap of each sandbox worker, MiB. */
   VEILBOX_WORKER_HEAP_MB: intFrom(16, 65_536).default(256),
-  VEILBOX_NATIVE: z.enum(['0', '1']).default('1'),
+  /** Off: the TypeScript kernel, whatever is built (docs/native.md). */
+  VEILBOX_NATIVE: onOff.default(true),
   /** The in-process custodian's key directory: never inside the data directory. */
   VEILBOX_CUSTODIAN_DIR: z.string().min(1).default('./custodian'),
   /** A separate `veilbox custodian` process; when set, the in-process custodian is not used. */
@@ -136,7 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     columnCacheBytes: e.VEILBOX_COLUMN_CACHE_MB * 1024 * 1024,
     taskMaxCells: e.VEILBOX_TASK_MAX_CELLS,
     workerHeapMb: e.VEILBOX_WORKER_HEAP_MB,
-    native: e.VEILBOX_NATIVE === '1',
+    native: e.VEILBOX_NATIVE,
     custodianDir: path.resolve(e.VEILBOX_CUSTODIAN_DIR),
     custodianUrl: e.VEILBOX_CUSTODIAN_URL ?? null,
     custodianToken: e.VEILBOX_CUSTODIAN_TOKEN ?? null,

@@ -3,6 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { isWithin, loadConfig, realPath } from '../../src/config/index.js'
+import { readSwitch, switchValue } from '../../src/config/switch.js'
 
 const base = () => {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-config-')))
@@ -54,4 +55,41 @@ t.test('realPath resolves links in the part of a path that exists and keeps the 
   t.ok(isWithin('/a/b', '/a/b/..c'))
   t.notOk(isWithin('/a/b', '/a/bc'))
   t.notOk(isWithin('/a/b', '/a'))
+})
+
+t.test(
+  'VEILBOX_NATIVE takes the words of every on/off switch, in any case; another word is a configuration error',
+  async (t) => {
+    const dir = base()
+    const native = (v?: string) =>
+      loadConfig({ VEILBOX_DATA_DIR: path.join(dir, 'data'), ...(v === undefined ? {} : { VEILBOX_NATIVE: v }) }).native
+    t.equal(native(), true, 'on by default')
+    t.equal(native(''), true, 'empty is unset')
+    for (const on of ['1', 'true', 'on', 'yes', 'TRUE', 'On', ' yes ']) t.equal(native(on), true, JSON.stringify(on))
+    for (const off of ['0', 'false', 'off', 'no', 'FALSE', 'Off', ' no '])
+      t.equal(native(off), false, JSON.stringify(off))
+    for (const bad of ['2', 'enabled', 'nope', 'y']) {
+      t.throws(
+        () => native(bad),
+        {
+          code: 'VEILBOX_ERR_CONFIG_INVALID',
+          message: `invalid environment: VEILBOX_NATIVE: must be one of 1, true, on, yes (on) or 0, false, off, no (off), in any case, got ${JSON.stringify(bad)}`,
+        },
+        JSON.stringify(bad),
+      )
+    }
+  },
+)
+
+t.test('readSwitch: one reading for the configuration and the kernel loader', async (t) => {
+  t.equal(switchValue(' Yes '), true)
+  t.equal(switchValue('OFF'), false)
+  t.equal(switchValue('maybe'), null)
+  t.equal(readSwitch({}, 'X', true), true, 'unset: the default')
+  t.equal(readSwitch({ X: ' ' }, 'X', false), false, 'blank: the default')
+  t.equal(readSwitch({ X: 'no' }, 'X', true), false)
+  t.throws(() => readSwitch({ X: 'maybe' }, 'X', true), {
+    code: 'VEILBOX_ERR_CONFIG_INVALID',
+    detail: /^invalid environment: X: must be one of .*, got "maybe"$/,
+  })
 })

@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { readSwitch } from '../../config/switch.js'
 import { VeilboxError, isVeilboxError } from '../../errors/index.js'
 import { tsKernel, type Kernel } from './kernel.js'
 import { tsLoops, type Loops } from './loops.js'
@@ -24,8 +25,9 @@ import { mulberry32 } from '../mulberry32.js'
  *   log.info(kernelReport(choice), 'aggregate kernel')   // and /healthz
  *   choice.kernel.aggregate(buildAggregateRequest(task, columns, choice.loops))
  *
- * VEILBOX_NATIVE=0 (or false, off, no) forces the TypeScript kernel, as does
- * `native: false`. The addon is found where `npm install` / `npm ci` built it
+ * VEILBOX_NATIVE=0 (or false, off, no, in any case: src/config/switch.ts)
+ * forces the TypeScript kernel, as does `native: false`; a word that is
+ * neither on nor off does too, with the configuration error as the reason. The addon is found where `npm install` / `npm ci` built it
  * (node-pre-gyp's binding path for native/package.json), unless
  * `bindingPath` names another .node file.
  */
@@ -73,12 +75,12 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const NATIVE_PACKAGE = path.join(ROOT, 'native', 'package.json')
 const require = createRequire(import.meta.url)
 
-const OFF = new Set(['0', 'false', 'off', 'no'])
-
-/** True unless VEILBOX_NATIVE says 0, false, off or no. */
+/**
+ * True unless VEILBOX_NATIVE says 0, false, off or no (readSwitch: the
+ * configuration's reading); VEILBOX_ERR_CONFIG_INVALID for another word.
+ */
 export function nativeEnabled(env: Readonly<Record<string, string | undefined>> = process.env): boolean {
-  const v = env.VEILBOX_NATIVE
-  return v === undefined || !OFF.has(v.trim().toLowerCase())
+  return readSwitch(env, 'VEILBOX_NATIVE', true)
 }
 
 /** Where node-pre-gyp installed the addon for this Node, platform and architecture. */
@@ -89,7 +91,13 @@ export function defaultBindingPath(): string {
 
 export function loadKernel(options: LoadKernelOptions): KernelChoice {
   if (!options.native) return ts('the native kernel is disabled by configuration')
-  if (!nativeEnabled(options.env)) return ts('the native kernel is disabled by VEILBOX_NATIVE')
+  let enabled: boolean
+  try {
+    enabled = nativeEnabled(options.env)
+  } catch (e) {
+    return ts(isVeilboxError(e) ? e.detail : String(e))
+  }
+  if (!enabled) return ts('the native kernel is disabled by VEILBOX_NATIVE')
   try {
     return loadNative(options)
   } catch (e) {

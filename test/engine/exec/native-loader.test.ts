@@ -47,9 +47,23 @@ t.test('native: false and VEILBOX_NATIVE=0 give the TypeScript kernel', async (t
     t.equal(env.reason, 'the native kernel is disabled by VEILBOX_NATIVE')
   }
   t.ok(nativeEnabled({}))
-  t.ok(nativeEnabled({ VEILBOX_NATIVE: '1' }))
-  t.notOk(nativeEnabled({ VEILBOX_NATIVE: '0' }))
+  t.ok(nativeEnabled({ VEILBOX_NATIVE: '' }))
+  for (const on of ['1', 'true', 'ON', ' yes ']) t.ok(nativeEnabled({ VEILBOX_NATIVE: on }), JSON.stringify(on))
+  for (const off of ['0', 'false', 'Off', 'NO']) t.notOk(nativeEnabled({ VEILBOX_NATIVE: off }), JSON.stringify(off))
 })
+
+t.test(
+  'a VEILBOX_NATIVE that is neither on nor off: the configuration refuses it, the loader falls back and says why',
+  async (t) => {
+    t.throws(() => nativeEnabled({ VEILBOX_NATIVE: 'enabled' }), { code: 'VEILBOX_ERR_CONFIG_INVALID' })
+    const choice = loadKernel({ native: true, env: { VEILBOX_NATIVE: 'enabled' } })
+    t.equal(choice.kernel, tsKernel, 'never throws: the TypeScript kernel')
+    t.match(
+      choice.reason,
+      /^invalid environment: VEILBOX_NATIVE: must be one of 1, true, on, yes \(on\) or 0, false, off, no \(off\)/,
+    )
+  },
+)
 
 t.test('a missing or broken binding falls back to the TypeScript kernel with the reason', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-native-'))
