@@ -7,7 +7,7 @@ import auth from './plugins/auth.js'
 import consolePlugin from './plugins/console.js'
 import db from './plugins/db.js'
 import engine from './plugins/engine.js'
-import errors, { clientErrorHandler, frameworkErrors } from '../http/errors.js'
+import problem, { clientErrorHandler, frameworkErrors } from '../http/problem.js'
 import openapi from './plugins/openapi.js'
 import { headers, rateLimits } from '../http/security.js'
 import requests from './plugins/requests.js'
@@ -66,7 +66,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
   try {
     // External first, then veilbox's own plugins, then routes.
     // Security headers before authentication, so that every refusal carries them.
-    await app.register(errors)
+    await app.register(problem)
     await app.register(headers)
     await app.register(openapi, { version: VERSION })
     await app.register(db, { config: options.config })

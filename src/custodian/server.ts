@@ -2,7 +2,7 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import errors from '../http/errors.js'
+import problem from '../http/problem.js'
 import { VeilboxError } from '../errors/index.js'
 import type { Custodian } from '../engine/he/custodian.js'
 import { datasetSpecSchema, identifierSchema } from '../schema.js'
@@ -54,7 +54,7 @@ export async function buildCustodianApp(options: CustodianAppOptions): Promise<F
   })
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
-  await app.register(errors)
+  await app.register(problem)
 
   app.addHook('onRequest', async (request) => {
     if (request.url === '/healthz') return

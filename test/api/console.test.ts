@@ -10,7 +10,7 @@ import consolePlugin, {
   IMMUTABLE,
   REVALIDATE,
 } from '../../src/api/plugins/console.js'
-import errors from '../../src/http/errors.js'
+import problem from '../../src/http/problem.js'
 import { ERROR_CODES } from '../../src/errors/codes.js'
 import { tempDir, testApp } from '../helpers/app.js'
 
@@ -30,7 +30,7 @@ function fixture(t: Test): string {
 
 async function bare(t: Test, root: string) {
   const app = Fastify({ logger: false })
-  await app.register(errors)
+  await app.register(problem)
   await app.register(consolePlugin, { root })
   t.teardown(() => app.close())
   await app.ready()

@@ -1,9 +1,9 @@
 import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
-import { sealCall } from '../../src/engine/he/errors.js'
+import { sealCall } from '../../src/engine/he/he-error.js'
 import { ERROR_CODES, VeilboxError, detailIsPublic, type ErrorCode } from '../../src/errors/index.js'
-import errors, { hiddenDetail } from '../../src/http/errors.js'
+import problem, { hiddenDetail } from '../../src/http/problem.js'
 import { clinicSpec } from '../helpers/he.js'
 import { testApp } from '../helpers/app.js'
 
@@ -20,7 +20,7 @@ async function throwing(t: Test, routes: Record<string, () => unknown>) {
     },
   })
   const app = Fastify({ logger: { level: 'info', stream } })
-  await app.register(errors)
+  await app.register(problem)
   for (const [url, fn] of Object.entries(routes))
     app.get(url, async () => {
       fn()

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import fastifyStatic from '@fastify/static'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { VeilboxError } from '../../errors/index.js'
-import { sendProblem } from '../../http/errors.js'
+import { sendProblem } from '../../http/problem.js'
 
 /**
  * Serves the web console (console/, built by `npm run build` into
@@ -91,7 +91,7 @@ export default async function consolePlugin(app: FastifyInstance, opts: ConsoleO
     schemaHide: true,
     setHeaders: (reply, filePath) => {
       const rel = path.relative(root, filePath).split(path.sep)
-      secure(reply as unknown as FastifyReply, rel[0] === 'assets' ? IMMUTABLE : REVALIDATE)
+      secure(reply, rel[0] === 'assets' ? IMMUTABLE : REVALIDATE)
     },
   })
 }

@@ -1,5 +1,5 @@
 import { VeilboxError } from '../../errors/index.js'
-import { badArgument as bad, describe } from './errors.js'
+import { badArgument as bad, describe } from './contract.js'
 import { tsLoops, type Loops } from './loops.js'
 import { MAX_GROUPS, type CodeArray, type ColumnArray, type Grouping } from './types.js'
 import { vouchForGrouping, validateColumn } from './validate.js'

@@ -1,4 +1,4 @@
-import { badArgument } from './errors.js'
+import { badArgument } from './contract.js'
 import { buildMask } from './nulls.js'
 import { FOLD_LIMIT, FOLD_ROWS, SQ_SCALE, quantumScale } from './quantum.js'
 import type {

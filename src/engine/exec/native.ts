@@ -1,5 +1,5 @@
 import { VeilboxError, type ErrorCode } from '../../errors/index.js'
-import { badArgument } from './errors.js'
+import { badArgument } from './contract.js'
 import type { Kernel } from './kernel.js'
 import { tsLoops, type CompareOp, type Loops, type NumericValues, type Store } from './loops.js'
 import { quantumScale } from './quantum.js'

@@ -1,4 +1,4 @@
-import { badArgument as bad, describe } from './errors.js'
+import { badArgument as bad, describe } from './contract.js'
 import { tsLoops, type CompareOp, type Loops, type NumericValues, type Store } from './loops.js'
 import type { CodeArray, ColumnArray, NullBitmap, Selection } from './types.js'
 import { validateColumn } from './validate.js'

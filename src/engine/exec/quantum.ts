@@ -1,4 +1,4 @@
-import { badArgument } from './errors.js'
+import { badArgument } from './contract.js'
 import { Q_BITS, SQ_SHIFT, type Quantum } from './types.js'
 
 /**

@@ -1,4 +1,4 @@
-import { badArgument } from './errors.js'
+import { badArgument } from './contract.js'
 import { quantize, squareUnits } from './quantum.js'
 import type { AggregateRequest, AggregateResult, ColumnArray, MeasureResult } from './types.js'
 

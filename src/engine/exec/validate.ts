@@ -1,4 +1,4 @@
-import { badArgument as bad, describe } from './errors.js'
+import { badArgument as bad, describe } from './contract.js'
 import { tsLoops } from './loops.js'
 import { checkBounds, checkQuantum } from './quantum.js'
 import {

@@ -5,7 +5,7 @@ import type { Context } from 'node-seal/implementation/context.js'
 import type { Evaluator } from 'node-seal/implementation/evaluator.js'
 import type { ParmsIdType } from 'node-seal/implementation/parms-id-type.js'
 import type { SEALLibrary } from 'node-seal/implementation/seal.js'
-import { heError, sealCall } from './errors.js'
+import { heError, sealCall } from './he-error.js'
 import { MAX_COEFF_BITS_128, contextKey, slotCount, validateContextParams, type ContextParams } from './params.js'
 import { withScope } from './scope.js'
 

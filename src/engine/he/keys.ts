@@ -2,7 +2,7 @@ import type { GaloisKeys } from 'node-seal/implementation/galois-keys.js'
 import type { PublicKey } from 'node-seal/implementation/public-key.js'
 import type { SecretKey } from 'node-seal/implementation/secret-key.js'
 import { contextFor, type HeContext } from './context.js'
-import { heError, sealCall } from './errors.js'
+import { heError, sealCall } from './he-error.js'
 import type { ContextParams } from './params.js'
 import { withScope } from './scope.js'
 

@@ -1,4 +1,4 @@
-import { heError } from './errors.js'
+import { heError } from './he-error.js'
 
 /**
  * Encryption parameters of one SEAL context, as plain data that can be

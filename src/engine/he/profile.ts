@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import type { ColumnSpec, DatasetSpec } from '../../schema.js'
-import { heError } from './errors.js'
+import { heError } from './he-error.js'
 import {
   BFV_COEFF_BITS,
   CKKS_COEFF_BITS,

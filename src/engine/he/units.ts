@@ -1,4 +1,4 @@
-import { heError } from './errors.js'
+import { heError } from './he-error.js'
 
 /**
  * Exact conversions between column values and the integers BFV encrypts.

@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { identifierSchema } from '../../schema.js'
 import { contextFor, type HeContext } from './context.js'
 import type { ColumnEncryptor } from './encrypt.js'
-import { heError, sealCall } from './errors.js'
+import { heError, sealCall } from './he-error.js'
 import { slotCount } from './params.js'
 import { columnPlan, type HeProfile } from './profile.js'
 

@@ -1,4 +1,4 @@
-import { queryError } from './errors.js'
+import { queryError } from './query-error.js'
 
 /**
  * The query tree. Every node is a small frozen object with a `kind` tag; the

@@ -14,7 +14,7 @@ import {
   type Query,
 } from './ast.js'
 import { formatLiteral } from './canonical.js'
-import { queryError } from './errors.js'
+import { queryError } from './query-error.js'
 import { didYouMean, nearest } from './suggest.js'
 
 /**

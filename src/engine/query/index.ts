@@ -31,4 +31,4 @@ export {
   type GroupStrategy,
 } from './binder.js'
 export { QUERY_LIMITS, type QueryLimit } from './limits.js'
-export type { QueryErrorCode } from './errors.js'
+export type { QueryErrorCode } from './query-error.js'

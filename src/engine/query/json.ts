@@ -23,7 +23,7 @@ import {
   type Query,
   type SelectItem,
 } from './ast.js'
-import { tooLarge } from './errors.js'
+import { tooLarge } from './query-error.js'
 import { QUERY_LIMITS } from './limits.js'
 import { buildQuery } from './shape.js'
 

@@ -1,5 +1,5 @@
 import type { TextPos } from './ast.js'
-import { queryError, tooLarge } from './errors.js'
+import { queryError, tooLarge } from './query-error.js'
 import { QUERY_LIMITS } from './limits.js'
 
 /**

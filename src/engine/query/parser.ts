@@ -28,7 +28,7 @@ import {
   type SelectItem,
   type TextPos,
 } from './ast.js'
-import { queryError, tooLarge } from './errors.js'
+import { queryError, tooLarge } from './query-error.js'
 import {
   AGGREGATE_SPELLINGS,
   OTHER_STATEMENTS,

@@ -9,7 +9,7 @@ import {
   type SelectItem,
   type SourcePos,
 } from './ast.js'
-import { queryError, tooLarge } from './errors.js'
+import { queryError, tooLarge } from './query-error.js'
 import { QUERY_LIMITS } from './limits.js'
 import { didYouMean, nearest } from './suggest.js'
 

@@ -146,7 +146,7 @@ export function sendProblem(reply: FastifyReply, err: VeilboxError): FastifyRepl
 }
 
 export default fp(
-  async function errors(app: FastifyInstance) {
+  async function problem(app: FastifyInstance) {
     app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       let err: VeilboxError
       if (isVeilboxError(error)) {
@@ -177,7 +177,7 @@ export default fp(
       ),
     )
   },
-  { name: 'errors' },
+  { name: 'problem' },
 )
 
 /**
