@@ -11,8 +11,8 @@ import type {
   DecryptResponse,
   DecryptedAggregate,
   EncryptedAggregate,
-  ExactValue,
   PublicMaterial,
+  ScaledValue,
 } from './types.js'
 import { crtCombine, toUnits } from './units.js'
 
@@ -147,7 +147,7 @@ function outOfRange(a: EncryptedAggregate): VeilboxError {
   )
 }
 
-function decryptOne(job: Job, decryptors: ReadonlyMap<number, { ctx: HeContext; decryptor: Decryptor }>): ExactValue {
+function decryptOne(job: Job, decryptors: ReadonlyMap<number, { ctx: HeContext; decryptor: Decryptor }>): ScaledValue {
   const { a, plan, contexts } = job
   const squares = a.kind === 'sumSquares'
   const what = `${a.kind} of ${a.column}, group ${a.group}`

@@ -62,23 +62,31 @@ export interface DecryptRequest {
 }
 
 /**
- * An exact aggregate: units * base^exponent. BFV gives decimal fixed point
- * (base 10, exponent -scale, or -2 * scale for squares); CKKS gives a value
- * already rounded to its power-of-two grid (base 2). Never a raw CKKS
- * decryption: the DP layer adds noise on top of this.
+ * A decrypted aggregate, exactly: units * base^exponent, with base 10 or 2.
+ * BFV gives decimal fixed point (base 10, exponent -scale, or -2 * scale for
+ * squares); CKKS gives a value already rounded to its power-of-two grid
+ * (base 2). Never a raw CKKS decryption: the DP layer adds noise on top of
+ * this. Not the DP layer's `ExactValue` (units * 2^exp, dp/mechanism.ts),
+ * onto whose grid release/he.ts rounds it (`heToGrid`).
  */
-export interface ExactValue {
+export interface ScaledValue {
   readonly units: bigint
   readonly base: 2 | 10
   readonly exponent: number
 }
+
+/**
+ * @deprecated The old name of `ScaledValue`, kept only until engine/queries.ts
+ * (and the pipeline that replaces it) import `ScaledValue`; then delete it.
+ */
+export type ExactValue = ScaledValue
 
 export interface DecryptedAggregate {
   readonly column: string
   readonly kind: AggregateKind
   readonly group: number
   readonly rows: number
-  readonly value: ExactValue
+  readonly value: ScaledValue
 }
 
 export interface DecryptResponse {

@@ -1,6 +1,6 @@
 import { releaseMean, releaseStddev, releaseVariance, type Mechanism, type Released } from '../dp/index.js'
 import type { AggregateResult, MeasureResult } from '../exec/types.js'
-import type { ExactValue as HeExactValue } from '../he/types.js'
+import type { ScaledValue as HeExactValue } from '../he/types.js'
 import type { OutputPlan, Plan } from '../query/planner.js'
 import { heToGrid } from './he.js'
 

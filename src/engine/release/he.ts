@@ -2,7 +2,7 @@ import { VeilboxError } from '../../errors/index.js'
 import { groupedL2Sensitivity, Rational, type ExactValue as GridValue } from '../dp/index.js'
 import { floorDiv } from '../dp/rational.js'
 import type { HeColumnPlan } from '../he/profile.js'
-import type { ExactValue } from '../he/types.js'
+import type { ScaledValue } from '../he/types.js'
 
 /**
  * Releasing encrypted aggregates through the DP layer.
@@ -100,7 +100,7 @@ export function heSensitivity(
  * mechanism's grid, given to it as units of 2^k (which it then does not round
  * again).
  */
-export function heToGrid(value: ExactValue, k: number): GridValue {
+export function heToGrid(value: ScaledValue, k: number): GridValue {
   let num = value.units
   let den = 1n
   const p = BigInt(value.base) ** BigInt(Math.abs(value.exponent))

@@ -5,7 +5,7 @@ import path from 'node:path'
 import type { DatasetSpec } from '../../../src/schema.js'
 import { KeyStore } from '../../../src/engine/he/keystore.js'
 import { toUnits } from '../../../src/engine/he/units.js'
-import type { ExactValue } from '../../../src/engine/he/types.js'
+import type { ScaledValue } from '../../../src/engine/he/types.js'
 
 /**
  * Test data for the HE tests. The PRNG is mulberry32, seeded: test data must
@@ -68,11 +68,11 @@ export function plainAggregates(
 }
 
 /** An exact value as a fraction num / den (den > 0). */
-export function fraction(v: ExactValue): { num: bigint; den: bigint } {
+export function fraction(v: ScaledValue): { num: bigint; den: bigint } {
   const p = BigInt(v.base) ** BigInt(Math.abs(v.exponent))
   return v.exponent >= 0 ? { num: v.units * p, den: 1n } : { num: v.units, den: p }
 }
 
-export function toNumber(v: ExactValue): number {
+export function toNumber(v: ScaledValue): number {
   return Number(v.units) * v.base ** v.exponent
 }

@@ -3,7 +3,7 @@ import { Rational } from '../../../src/engine/dp/rational.js'
 import type { ExecTask } from '../../../src/engine/exec/task.js'
 import type { MeasureResult } from '../../../src/engine/exec/types.js'
 import { quantumFor } from '../../../src/engine/exec/quantum.js'
-import type { DecryptedAggregate, EncryptedAggregateResult, ExactValue } from '../../../src/engine/he/types.js'
+import type { DecryptedAggregate, EncryptedAggregateResult, ScaledValue } from '../../../src/engine/he/types.js'
 import { toUnits } from '../../../src/engine/he/units.js'
 import {
   clinicCsv,
@@ -36,7 +36,7 @@ const rows = clinicRows(ROWS, 5)
 const WHERE: ExecTask['where'] = { kind: 'cmp', column: 'insured', op: '=', value: true }
 const GROUP_BY: ExecTask['groupBy'] = [{ column: 'region', dictionary: [...REGIONS], nullable: false }]
 
-function exactFraction(v: ExactValue): Rational {
+function exactFraction(v: ScaledValue): Rational {
   const p = BigInt(v.base) ** BigInt(Math.abs(v.exponent))
   return v.exponent >= 0 ? Rational.of(v.units * p) : Rational.of(v.units, p)
 }
