@@ -13,8 +13,11 @@ import type {
 import { validateRequest } from './validate.js'
 
 /**
- * The TypeScript aggregate kernel: the reference that the native kernel must
- * match bit for bit, and the fallback when it does not load.
+ * The TypeScript aggregate kernel (`tsKernel`, reported as 'ts'): the
+ * portable production kernel, which runs wherever the native one is not
+ * loaded, and which the native kernel must match bit for bit (the loader's
+ * self-check compares the two). It is not the reference: both are checked
+ * against reference.ts, the slow, obviously correct oracle, in the tests.
  *
  * Shape. Each measure is one pass over its column, with the selection and the
  * group codes read alongside; COUNT(*) comes free from the first measure over

@@ -3,9 +3,11 @@ import { quantize, squareUnits } from './quantum.js'
 import type { AggregateRequest, AggregateResult, ColumnArray, MeasureResult } from './types.js'
 
 /**
- * The obvious implementation of the kernel contract, for tests only: one row
- * at a time, every sum a BigInt, no specialization, no folding. If the fast
- * kernels and this disagree, this is right. It deliberately does not validate
+ * The reference kernel: the obvious implementation of the kernel contract,
+ * for tests only, one row at a time, every sum a BigInt, no specialization,
+ * no folding. The production kernels (the TypeScript one, kernel-ts.ts, and
+ * the native one) are checked against it; if they and this disagree, this
+ * is right. It deliberately does not validate
  * beyond what it needs, so parity tests exercise the kernels' own guard.
  */
 export function aggregateReference(request: AggregateRequest): AggregateResult {

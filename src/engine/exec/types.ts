@@ -1,6 +1,7 @@
 /**
  * The column store's in-memory shapes and the exact-aggregate contract that
- * every kernel (TypeScript reference and native) implements.
+ * every kernel implements: the TypeScript and native production kernels, and
+ * the reference they are tested against (reference.ts).
  *
  * Arrays are views over SharedArrayBuffer when they come from the column store,
  * so a worker reads them in place; kernels never copy or retain them.
