@@ -40,11 +40,13 @@ export default fp(
       },
       transform: (doc) => {
         const out = jsonSchemaTransform(doc)
-        const extra = (doc.schema as { requestBodyDoc?: unknown } | undefined)?.requestBodyDoc
+        // FastifySchema declares requestBodyDoc (above). A route without a schema reaches here with none, whatever
+        // the type says, hence the optional chain.
+        const extra = doc.schema?.requestBodyDoc
         if (extra !== undefined) {
           // @fastify/swagger reads a body given as { content: { <type>: { schema } } } as-is.
-          const { requestBodyDoc: _omit, ...schema } = out.schema as Record<string, unknown>
-          return { ...out, schema: { ...schema, body: extra } as typeof out.schema }
+          const { requestBodyDoc: _omit, ...schema } = out.schema
+          return { ...out, schema: { ...schema, body: extra } }
         }
         return out
       },

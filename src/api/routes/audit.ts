@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { identifierSchema } from '../../schema.js'
-import { checkReceiptInChain, verifyReceipt, type Receipt } from '../../engine/receipts.js'
+import { checkReceiptInChain, verifyReceipt } from '../../engine/receipts.js'
 import { auditHead, findAuditRecord, listAudit, RECORD_ID, verifyChain } from '../../store/audit.js'
 import { signCurrentHead } from '../../store/audit-heads.js'
 import { verifyAudit } from '../../store/audit-verify.js'
@@ -46,6 +46,17 @@ const signedHead = z
   })
   .meta({ id: 'SignedHead' })
 
+const receiptKeys = z.object({
+  keys: z.array(
+    z.object({
+      keyId: z.string(),
+      algorithm: z.literal('Ed25519'),
+      publicKey: z.string().describe('SubjectPublicKeyInfo, PEM'),
+      createdAt: z.string(),
+    }),
+  ),
+})
+
 export default async function auditRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>()
 
@@ -88,7 +99,7 @@ export default async function auditRoutes(app: FastifyInstance) {
         ...(to ? { to } : {}),
         ...(q.after !== undefined ? { after: q.after } : {}),
       })
-      return page as unknown as { records: z.output<typeof recordSchema>[]; next: number | null }
+      return page
     },
   )
 
@@ -193,7 +204,7 @@ export default async function auditRoutes(app: FastifyInstance) {
       },
     },
     async (request) => {
-      const receipt = request.body.receipt as Receipt
+      const receipt = request.body.receipt
       const sig = verifyReceipt(receipt, app.signingKey.publicKeyPem)
       const found = RECORD_ID.test(receipt.auditRecord) ? await findAuditRecord(app.db, receipt.auditRecord) : null
       const inChain = checkReceiptInChain(receipt, found)
@@ -223,25 +234,16 @@ export default async function auditRoutes(app: FastifyInstance) {
         summary: 'The public keys that sign answer receipts (no key needed)',
         tags: ['audit'],
         security: [],
-        response: {
-          200: z.object({
-            keys: z.array(
-              z.object({
-                keyId: z.string(),
-                algorithm: z.literal('Ed25519'),
-                publicKey: z.string().describe('SubjectPublicKeyInfo, PEM'),
-                createdAt: z.string(),
-              }),
-            ),
-          }),
-        },
+        response: { 200: receiptKeys },
       },
     },
-    async () => ({
+    // Typed by the response schema: the handler's return type is inferred, not contextually typed, so the literal
+    // 'Ed25519' would widen to string without this annotation.
+    async (): Promise<z.output<typeof receiptKeys>> => ({
       keys: [
         {
           keyId: app.signingKey.keyId,
-          algorithm: 'Ed25519' as const,
+          algorithm: 'Ed25519',
           publicKey: app.signingKey.publicKeyPem,
           createdAt: app.signingKey.createdAt,
         },

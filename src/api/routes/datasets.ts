@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { VeilboxError } from '../../errors/index.js'
@@ -76,10 +76,14 @@ function fieldPath(instancePath: string): string {
     .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc === '' ? part : `${acc}.${part}`), '')
 }
 
-function specFrom(request: FastifyRequest): DatasetSpec {
-  const invalid = request.validationError
+/**
+ * The registration body, or the refusal naming every field that failed (the route attaches its validation error
+ * instead of failing at once). `body` is the schema's output, typed by the route; it is only read once valid.
+ */
+function specFrom(invalid: FastifyRequest['validationError'], body: DatasetSpec): DatasetSpec {
   if (invalid) {
-    const validation = (invalid as { validation?: { instancePath: string; message?: string }[] }).validation ?? []
+    // Fastify types `validation` as any; the zod validator compiler fills it with Fastify's validation errors.
+    const validation: readonly FastifySchemaValidationError[] = invalid.validation ?? []
     const errors = validation.map((v) => ({
       path: fieldPath(v.instancePath) || '(body)',
       message: v.message ?? 'invalid',
@@ -90,7 +94,7 @@ function specFrom(request: FastifyRequest): DatasetSpec {
       { errors },
     )
   }
-  return request.body as DatasetSpec
+  return body
 }
 
 export default async function datasetRoutes(app: FastifyInstance) {
@@ -110,7 +114,7 @@ export default async function datasetRoutes(app: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const record = await createDataset(app.db, specFrom(request), actorOf(request))
+      const record = await createDataset(app.db, specFrom(request.validationError, request.body), actorOf(request))
       return reply.code(201).send(await datasetView(app, record, true))
     },
   )

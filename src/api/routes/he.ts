@@ -70,6 +70,16 @@ const heViewSchema = z
   })
   .meta({ id: 'HeProfile', description: 'The public HE parameters of a dataset: no key material' })
 
+/**
+ * The type of an he column as the profile shows it. Registration lets only integer and number columns be he, except
+ * that it does not refuse an he privacy-unit column of type id; such a column fails here, as it failed the response
+ * schema before (an internal error either way), rather than be shown as a type the schema does not allow.
+ */
+function heColumnType(c: ColumnSpec): 'integer' | 'number' {
+  if (c.type === 'integer' || c.type === 'number') return c.type
+  throw new Error(`he column ${c.name} is of type ${c.type}; only integer and number columns can be encrypted`)
+}
+
 function heView(
   dataset: string,
   columns: readonly ColumnSpec[],
@@ -82,7 +92,7 @@ function heView(
       keys: false,
       columns: he.map((c) => ({
         name: c.name,
-        type: c.type as 'integer' | 'number',
+        type: heColumnType(c),
         aggregates: columnAggregates(c, null),
       })),
     }

@@ -1,4 +1,4 @@
-import { pipeline, Transform, type Readable } from 'node:stream'
+import { pipeline, Readable, Transform } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
@@ -7,7 +7,7 @@ import { identifierSchema } from '../../schema.js'
 import { getDataset } from '../../store/datasets.js'
 import { ENCRYPTED_CONTENT_TYPE } from '../../engine/he/upload.js'
 import { ingestEncrypted } from '../../ingest/encrypted.js'
-import { ingest, INGEST_FORMATS, type IngestFormat } from '../../ingest/index.js'
+import { ingest, INGEST_FORMATS } from '../../ingest/index.js'
 import { actorOf } from '../plugins/auth.js'
 import { problems } from '../schemas.js'
 
@@ -77,27 +77,32 @@ export default async function versionRoutes(app: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const format = String(request.headers['content-type'] ?? '')
+      const mediaType = String(request.headers['content-type'] ?? '')
         .split(';')[0]!
         .trim()
-        .toLowerCase() as IngestFormat
-      const encrypted = (format as string) === ENCRYPTED_CONTENT_TYPE
-      if (!INGEST_FORMATS.includes(format) && !encrypted) {
+        .toLowerCase()
+      const format = INGEST_FORMATS.find((f) => f === mediaType)
+      if (format === undefined && mediaType !== ENCRYPTED_CONTENT_TYPE) {
         throw new VeilboxError(
           'VEILBOX_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE',
-          `uploads take ${[...INGEST_FORMATS, ENCRYPTED_CONTENT_TYPE].join(' or ')}, not ${format || 'no content type'}`,
+          `uploads take ${[...INGEST_FORMATS, ENCRYPTED_CONTENT_TYPE].join(' or ')}, not ${mediaType || 'no content type'}`,
         )
       }
+      // The content-type parser of this scope hands every upload body over as the stream it is (no body schema).
+      const upload = request.body
+      if (!(upload instanceof Readable)) throw new Error(`the ${mediaType} body reached the route as no stream`)
       await getDataset(app.db, request.params.id)
       // pipeline, not pipe: an error on either side (over the limit, the client gone) ends both and is kept for
       // the reader, however long the ingest takes to start reading (a store round trip or two): never thrown unheard.
       const body = byteLimit(app.config.uploadMaxBytes)
-      pipeline(request.body as Readable, body, () => {})
+      pipeline(upload, body, () => {})
       const actor = actorOf(request)
       const limits = { maxLineBytes: app.config.ingestMaxLineBytes, maxFieldChars: app.config.ingestMaxFieldChars }
-      const result = encrypted
-        ? await ingestEncrypted(app.db, request.params.id, body, actor, limits)
-        : await ingest(app.db, request.params.id, format, body, actor, limits)
+      // Past the check above, a media type that is no ingest format is the encrypted upload's.
+      const result =
+        format === undefined
+          ? await ingestEncrypted(app.db, request.params.id, body, actor, limits)
+          : await ingest(app.db, request.params.id, format, body, actor, limits)
       return reply.code(201).send(result)
     },
   )
