@@ -12,8 +12,7 @@ import { ingest } from '../ingest/index.js'
 import { findDatasetBudget, setDatasetBudget } from '../store/budgets.js'
 import { createGrant, listGrants } from '../store/grants.js'
 import { countKeys, createKey, listKeys, revokeKey, SYSTEM_ACTOR, type Role } from '../store/keys.js'
-import { toMicroTotal } from '../engine/dp/index.js'
-import { deltaTotalToFemto } from '../engine/policy/pricing.js'
+import { budgetTotals } from '../engine/policy/pricing.js'
 import { DEMO_SPEC, demoCsv } from './binzhou.js'
 import { DEMO_HE_KEY_OPTIONS, DEMO_HE_SPEC, demoHeStream } from './subsidies.js'
 
@@ -104,16 +103,10 @@ export async function bootstrap(
       keyFiles.push(file)
     }
     if (!(await findDatasetBudget(db, DEMO_SPEC.id))) {
-      await setDatasetBudget(
-        db,
-        DEMO_SPEC.id,
-        { epsilonMicro: Number(toMicroTotal(DEMO_BUDGET.epsilon)), deltaFemto: deltaTotalToFemto(DEMO_BUDGET.delta) },
-        SYSTEM_ACTOR,
-        {
-          epsilon: String(DEMO_BUDGET.epsilon),
-          delta: String(DEMO_BUDGET.delta),
-        },
-      )
+      await setDatasetBudget(db, DEMO_SPEC.id, budgetTotals(DEMO_BUDGET.epsilon, DEMO_BUDGET.delta), SYSTEM_ACTOR, {
+        epsilon: String(DEMO_BUDGET.epsilon),
+        delta: String(DEMO_BUDGET.delta),
+      })
     }
     // The demo grant is named in demo-keys.json; one is made whenever the file names none that exists.
     const keys = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>
@@ -129,8 +122,7 @@ export async function bootstrap(
           purpose: DEMO_GRANT.purpose,
           columns: null,
           aggregates: null,
-          epsilonMicro: Number(toMicroTotal(DEMO_GRANT.epsilon)),
-          deltaFemto: deltaTotalToFemto(DEMO_GRANT.delta),
+          ...grantTotals(DEMO_GRANT.epsilon, DEMO_GRANT.delta),
           expiresAt: new Date(Date.now() + 365 * 24 * 3600 * 1000).toISOString(),
         },
         SYSTEM_ACTOR,
@@ -155,8 +147,7 @@ export async function bootstrap(
               purpose: DEMO_HE_GRANT.purpose,
               columns: null,
               aggregates: null,
-              epsilonMicro: Number(toMicroTotal(DEMO_HE_GRANT.epsilon)),
-              deltaFemto: 0,
+              ...grantTotals(DEMO_HE_GRANT.epsilon, 0),
               expiresAt: new Date(Date.now() + 365 * 24 * 3600 * 1000).toISOString(),
             },
             SYSTEM_ACTOR,
@@ -225,13 +216,10 @@ async function heDemo(db: Sql, he: DemoCustodian): Promise<boolean> {
     await storeHeKeys(db, DEMO_HE_SPEC, await he.custodian.publicMaterial(id), SYSTEM_ACTOR, action)
   }
   if (!(await findDatasetBudget(db, id))) {
-    await setDatasetBudget(
-      db,
-      id,
-      { epsilonMicro: Number(toMicroTotal(DEMO_BUDGET.epsilon)), deltaFemto: 0 },
-      SYSTEM_ACTOR,
-      { epsilon: String(DEMO_BUDGET.epsilon), delta: '0' },
-    )
+    await setDatasetBudget(db, id, budgetTotals(DEMO_BUDGET.epsilon, 0), SYSTEM_ACTOR, {
+      epsilon: String(DEMO_BUDGET.epsilon),
+      delta: '0',
+    })
   }
   if (await latestVersion(db, id)) return false
   if (he.keysDir !== null) {
@@ -245,4 +233,10 @@ async function heDemo(db: Sql, he: DemoCustodian): Promise<boolean> {
     await ingest(db, id, 'text/csv', demoHeStream(), SYSTEM_ACTOR)
   }
   return true
+}
+
+/** A grant's totals in the store's units. */
+function grantTotals(epsilon: number, delta: number): { epsilonTotal: bigint; deltaTotal: bigint } {
+  const t = budgetTotals(epsilon, delta)
+  return { epsilonTotal: t.epsilon, deltaTotal: t.delta }
 }

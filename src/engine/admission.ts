@@ -2,7 +2,7 @@ import { VeilboxError } from '../errors/index.js'
 import { taskColumns } from './exec/task.js'
 import { columnPlan, type HeProfile } from './he/profile.js'
 import { slotCount } from './he/params.js'
-import type { Plan } from './query/planner.js'
+import type { Plan } from './plan/index.js'
 
 /**
  * Admission: what a query will cost, estimated from public facts alone, and
@@ -20,7 +20,7 @@ import type { Plan } from './query/planner.js'
  * selects: a query admitted on one dataset is admitted on every neighbour of
  * the same size class. Once admitted, a query's work is constant in shape
  * (exec kernels, he/aggregate.ts); a deadline hit, which can then only come
- * from load, is charged like an answer (queries.ts).
+ * from load, is charged like an answer (pipeline/commit.ts).
  */
 
 /** Rows per block of a version's public size class; the smallest slot count of any HE context. */
@@ -51,7 +51,7 @@ export interface AdmissionLimits {
   readonly maxReleaseValues: number
 }
 
-export interface Admission {
+export interface WorkEstimate {
   readonly publicRows: number
   readonly cells: number
   readonly heWork: number
@@ -75,7 +75,12 @@ function releaseSize(plan: Plan): { values: number; draws: number } {
 }
 
 /** The public cost of a plan on a version of `rows` rows, or the 413 that names the limit it passes. */
-export function admit(plan: Plan, rows: number, heProfile: HeProfile | null, limits: AdmissionLimits): Admission {
+export function checkWork(
+  plan: Plan,
+  rows: number,
+  heProfile: HeProfile | null,
+  limits: AdmissionLimits,
+): WorkEstimate {
   const pr = publicRows(rows)
   const columns = taskColumns({ dataset: '', version: 1, ...plan.exec }).length
   const cells = pr * (columns + 1)

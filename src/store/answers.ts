@@ -13,8 +13,9 @@ export interface AnswerRow {
   cache_key: string
   query_hash: string
   body: string
-  epsilon_micro: number
-  delta_femto: number
+  /** The grant's charge in the ledger's integer units (epsilon micro, delta femto); read back as numbers. */
+  epsilon_micro: number | bigint
+  delta_femto: number | bigint
   created_at: string
 }
 
@@ -79,7 +80,8 @@ export interface AnswerSummary {
   readonly dataset: string
   readonly version: number
   readonly queryHash: string
-  readonly epsilon: number
+  /** What the answer charged its grant, in the ledger's integer units (epsilon micro). */
+  readonly epsilonCharged: bigint
   readonly createdAt: string
 }
 
@@ -95,7 +97,7 @@ export async function listAnswers(db: Sql, analystId: string | null, limit: numb
     dataset: r.dataset_id,
     version: r.version,
     queryHash: r.query_hash,
-    epsilon: r.epsilon_micro / 1e6,
+    epsilonCharged: BigInt(r.epsilon_micro),
     createdAt: r.created_at,
   }))
 }

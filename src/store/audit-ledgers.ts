@@ -13,8 +13,9 @@ import type { Sql } from './sql.js'
  * the ledgers' units (micro for epsilon, femto for delta).
  */
 
-const MICRO = 6
-const FEMTO = 15
+/** Decimals of the ledgers' integer units: epsilon in 1e-6, delta in 1e-15 (engine/dp/budget.ts says what they mean). */
+export const EPSILON_DECIMALS = 6
+export const DELTA_DECIMALS = 15
 
 /** A decimal (as JSON or text prints it, exponent allowed) in units of 10^-scale, exactly; null when it is not a whole number of units. */
 export function decimalUnits(value: unknown, scale: number): bigint | null {
@@ -67,8 +68,8 @@ export async function verifyLedgers(db: Sql): Promise<LedgersCheck> {
   ): void => {
     const sums = new Map<string, { e: bigint; d: bigint }>()
     for (const r of charges) {
-      const e = decimalUnits(r.e, MICRO)
-      const d = decimalUnits(r.d, FEMTO)
+      const e = decimalUnits(r.e, EPSILON_DECIMALS)
+      const d = decimalUnits(r.d, DELTA_DECIMALS)
       if (e === null || d === null) {
         add({
           scope,
@@ -136,7 +137,7 @@ export async function verifyLedgers(db: Sql): Promise<LedgersCheck> {
   for (const r of charging) {
     if (r.action !== 'query.release') continue
     const q = detailOf(r).queryId
-    if (typeof q === 'string') released.set(q, { grant: r.grant_id, e: decimalUnits(r.e, MICRO) })
+    if (typeof q === 'string') released.set(q, { grant: r.grant_id, e: decimalUnits(r.e, EPSILON_DECIMALS) })
   }
   const answers = await db.all<{ query_id: string; grant_id: string; epsilon_micro: number }>(
     'SELECT query_id, grant_id, epsilon_micro FROM answers',

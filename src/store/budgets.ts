@@ -1,4 +1,3 @@
-import { VeilboxError } from '../errors/index.js'
 import { appendAudit, type AuditActor } from './audit.js'
 import { getDataset } from './datasets.js'
 import { ledgerOf, type Ledger, type LedgerRow } from './ledger.js'
@@ -17,31 +16,28 @@ export async function findDatasetBudget(
 }
 
 /**
- * Sets a dataset's total budget. Spending carries over: a total below what is
- * already spent is refused rather than silently producing a negative remainder.
+ * Sets a dataset's total budget, in the ledger's integer units. Spending
+ * carries over: a total below what is already spent changes nothing and
+ * comes back as `belowSpent` with the current ledger (the caller refuses it).
  */
 export async function setDatasetBudget(
   db: Sql,
   dataset: string,
-  totals: { epsilonMicro: number; deltaFemto: number },
+  totals: { epsilon: bigint; delta: bigint },
   actor: AuditActor,
   display: { epsilon: string; delta: string },
-): Promise<Ledger> {
+): Promise<{ ledger: Ledger; belowSpent: boolean }> {
   return db.transaction(async (db) => {
     await getDataset(db, dataset)
     const current = await findDatasetBudget(db, dataset, { forUpdate: true })
-    if (current && (totals.epsilonMicro < current.epsilonSpent || totals.deltaFemto < current.deltaSpent)) {
-      throw new VeilboxError(
-        'VEILBOX_ERR_BUDGET_BELOW_SPENT',
-        `the new total is below what dataset "${dataset}" has already spent; set a total of at least the spent amount`,
-        { dataset, spent: { epsilon: current.epsilonSpent / 1e6, delta: current.deltaSpent / 1e15 } },
-      )
+    if (current && (totals.epsilon < current.epsilonSpent || totals.delta < current.deltaSpent)) {
+      return { ledger: current, belowSpent: true }
     }
     const now = new Date().toISOString()
     await db.run(
       `INSERT INTO dataset_budgets (dataset_id, epsilon_total, delta_total, updated_at) VALUES ($1, $2, $3, $4)
        ON CONFLICT (dataset_id) DO UPDATE SET epsilon_total = excluded.epsilon_total, delta_total = excluded.delta_total, updated_at = excluded.updated_at`,
-      [dataset, totals.epsilonMicro, totals.deltaFemto, now],
+      [dataset, totals.epsilon, totals.delta, now],
     )
     await appendAudit(db, {
       actor,
@@ -50,6 +46,6 @@ export async function setDatasetBudget(
       dataset,
       detail: { epsilon: display.epsilon, delta: display.delta },
     })
-    return (await findDatasetBudget(db, dataset))!
+    return { ledger: (await findDatasetBudget(db, dataset))!, belowSpent: false }
   })
 }

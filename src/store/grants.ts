@@ -61,8 +61,9 @@ export interface NewGrant {
   readonly purpose: string
   readonly columns: readonly string[] | null
   readonly aggregates: readonly string[] | null
-  readonly epsilonMicro: number
-  readonly deltaFemto: number
+  /** The grant's totals in the ledger's integer units (epsilon micro, delta femto). */
+  readonly epsilonTotal: bigint
+  readonly deltaTotal: bigint
   readonly expiresAt: string
 }
 
@@ -98,8 +99,8 @@ export async function createGrant(
         g.purpose,
         g.columns === null ? null : JSON.stringify(g.columns),
         g.aggregates === null ? null : JSON.stringify(g.aggregates),
-        g.epsilonMicro,
-        g.deltaFemto,
+        g.epsilonTotal,
+        g.deltaTotal,
         g.expiresAt,
         new Date().toISOString(),
         actor.principal,

@@ -7,22 +7,22 @@ import type { Sql } from './sql.js'
  * store's is that a charge lands only when it fits, in one guarded statement.
  */
 export interface Ledger {
-  readonly epsilonTotal: number
-  readonly epsilonSpent: number
-  readonly deltaTotal: number
-  readonly deltaSpent: number
-  readonly rhoSpent: number
+  readonly epsilonTotal: bigint
+  readonly epsilonSpent: bigint
+  readonly deltaTotal: bigint
+  readonly deltaSpent: bigint
+  readonly rhoSpent: bigint
 }
 
 export interface Charge {
-  readonly epsilon: number
-  readonly delta: number
-  readonly rho: number
+  readonly epsilon: bigint
+  readonly delta: bigint
+  readonly rho: bigint
   /**
    * The rho the charge was priced against. A zCDP charge is priced from the
    * rho already spent, so it lands only if that is still the spent rho.
    */
-  readonly rhoBefore: number
+  readonly rhoBefore: bigint
 }
 
 export type LedgerTable = 'grants' | 'dataset_budgets'
@@ -39,11 +39,11 @@ export interface LedgerRow {
 
 export function ledgerOf(row: LedgerRow): Ledger {
   return {
-    epsilonTotal: row.epsilon_total,
-    epsilonSpent: row.epsilon_spent,
-    deltaTotal: row.delta_total,
-    deltaSpent: row.delta_spent,
-    rhoSpent: row.rho_spent,
+    epsilonTotal: BigInt(row.epsilon_total),
+    epsilonSpent: BigInt(row.epsilon_spent),
+    deltaTotal: BigInt(row.delta_total),
+    deltaSpent: BigInt(row.delta_spent),
+    rhoSpent: BigInt(row.rho_spent),
   }
 }
 

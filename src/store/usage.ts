@@ -1,9 +1,11 @@
+import { decimalUnits, EPSILON_DECIMALS } from './audit-ledgers.js'
 import type { Sql } from './sql.js'
 
 /**
  * Usage read back from the audit chain: what each grant and purpose released
- * and spent, and when. Charges are summed in integer micro-units, as they
- * were spent.
+ * and spent, and when. Charges are read back exactly from the records'
+ * decimals and summed in the ledgers' integer units (epsilon micro-units),
+ * as they were spent; what the units mean is the engine's business.
  */
 
 export interface UsageRow {
@@ -11,12 +13,14 @@ export interface UsageRow {
   readonly purpose: string | null
   readonly day: string
   readonly queries: number
-  readonly epsilonMicro: number
-  readonly datasetEpsilonMicro: number
+  /** Epsilon charged to the grants, in the ledgers' units (micro). */
+  readonly epsilonCharged: bigint
+  /** Epsilon charged to the dataset's budget, in the ledgers' units (micro). */
+  readonly datasetEpsilonCharged: bigint
 }
 
-const toMicro = (s: string | null | undefined): number =>
-  s === null || s === undefined ? 0 : Math.round(Number(s) * 1e6)
+/** An epsilon as a record states it, in the ledgers' units; a record the chain verifier would refuse counts nothing here. */
+const epsilonUnits = (value: unknown): bigint => decimalUnits(value, EPSILON_DECIMALS) ?? 0n
 
 /** Released answers of a dataset, per grant, purpose and UTC day. */
 export async function datasetUsage(db: Sql, dataset: string): Promise<UsageRow[]> {
@@ -37,8 +41,8 @@ export async function datasetUsage(db: Sql, dataset: string): Promise<UsageRow[]
       purpose: string | null
       day: string
       queries: number
-      epsilonMicro: number
-      datasetEpsilonMicro: number
+      epsilonCharged: bigint
+      datasetEpsilonCharged: bigint
     }
   >()
   for (const r of rows) {
@@ -48,13 +52,13 @@ export async function datasetUsage(db: Sql, dataset: string): Promise<UsageRow[]
       purpose: r.purpose,
       day: r.day,
       queries: 0,
-      epsilonMicro: 0,
-      datasetEpsilonMicro: 0,
+      epsilonCharged: 0n,
+      datasetEpsilonCharged: 0n,
     }
     const detail = r.detail === null ? {} : (JSON.parse(r.detail) as { dataset?: { epsilon?: number } })
     e.queries += 1
-    e.epsilonMicro += toMicro(r.charged_epsilon)
-    e.datasetEpsilonMicro += Math.round((detail.dataset?.epsilon ?? Number(r.charged_epsilon ?? 0)) * 1e6)
+    e.epsilonCharged += epsilonUnits(r.charged_epsilon)
+    e.datasetEpsilonCharged += epsilonUnits(detail.dataset?.epsilon ?? r.charged_epsilon)
     out.set(key, e)
   }
   return [...out.values()]

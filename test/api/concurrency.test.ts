@@ -51,7 +51,7 @@ t.test(
     const db = openDb(dir)
     await createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
     await ingest(db, DEMO_SPEC.id, 'text/csv', demoCsv(2000), SYSTEM_ACTOR)
-    await setDatasetBudget(db, DEMO_SPEC.id, { epsilonMicro: 100e6, deltaFemto: 0 }, SYSTEM_ACTOR, {
+    await setDatasetBudget(db, DEMO_SPEC.id, { epsilon: 100_000_000n, delta: 0n }, SYSTEM_ACTOR, {
       epsilon: '100',
       delta: '0',
     })
@@ -64,8 +64,8 @@ t.test(
         purpose: 'two processes',
         columns: null,
         aggregates: null,
-        epsilonMicro: 1_000_000,
-        deltaFemto: 0,
+        epsilonTotal: 1_000_000n,
+        deltaTotal: 0n,
         expiresAt: new Date(Date.now() + 3600_000).toISOString(),
       },
       SYSTEM_ACTOR,
@@ -84,13 +84,13 @@ t.test(
     // process) charging the same grant with the same guarded statement. The total never passes 1.0.
     const other = openDb(dir)
     t.teardown(() => other.close())
-    let charged = 0
+    let charged = 0n
     const charger = (async () => {
       for (let i = 0; i < 40; i++) {
         const ok = await other.transaction((tx) =>
-          guardedCharge(tx, 'grants', grant.id, { epsilon: 50_000, delta: 0, rho: 0, rhoBefore: 0 }),
+          guardedCharge(tx, 'grants', grant.id, { epsilon: 50_000n, delta: 0n, rho: 0n, rhoBefore: 0n }),
         )
-        if (ok) charged += 50_000
+        if (ok) charged += 50_000n
         await new Promise((r) => setTimeout(r, 5))
       }
     })()
@@ -107,9 +107,9 @@ t.test(
     const answered = results.filter((r) => r.status === 200).length
     for (const r of results.filter((x) => x.status !== 200)) t.equal(r.body.code, 'VEILBOX_ERR_BUDGET_EXHAUSTED')
     const spent = (await getGrant(other, grant.id)).ledger.epsilonSpent
-    t.equal(spent, answered * 100_000 + charged, "the ledger is exactly the sum of both processes' charges")
-    t.ok(spent <= 1_000_000, `never more than 1.0 (${spent / 1e6})`)
-    t.ok(spent > 1_000_000 - 100_000, 'and the budget was used up')
+    t.equal(spent, BigInt(answered) * 100_000n + charged, "the ledger is exactly the sum of both processes' charges")
+    t.ok(spent <= 1_000_000n, `never more than 1.0 (${spent} micro-units)`)
+    t.ok(spent > 1_000_000n - 100_000n, 'and the budget was used up')
     t.equal(await other.value<number>('SELECT COUNT(*) FROM answers'), answered)
     t.ok(fs.existsSync(path.join(dir, 'veilbox.lock')))
   },

@@ -148,7 +148,7 @@ t.test('the PostgreSQL store', { skip }, async (t) => {
     const charge = (db: PgDatabase) =>
       db.transaction(async (tx) => {
         await tx.get("SELECT id FROM grants WHERE id = 'g' FOR UPDATE")
-        return guardedCharge(tx, 'grants', 'g', { epsilon: 100_000, delta: 0, rho: 0, rhoBefore: 0 })
+        return guardedCharge(tx, 'grants', 'g', { epsilon: 100_000n, delta: 0n, rho: 0n, rhoBefore: 0n })
       })
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => charge(i % 2 === 0 ? a : b)))
     t.equal(results.filter(Boolean).length, 10, '10 of 40 charges of 0.1 fit a total of 1.0')

@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { VeilboxError } from '../../errors/index.js'
-import { toMicroTotal } from '../../engine/dp/index.js'
-import { budgetView, deltaTotalToFemto, FEMTO, MICRO } from '../../engine/policy/pricing.js'
+import { toText } from '../../engine/dp/budget.js'
+import { belowSpent, budgetTotals, budgetView, ledgerOf } from '../../engine/policy/pricing.js'
 import { identifierSchema } from '../../schema.js'
 import { findDatasetBudget, setDatasetBudget } from '../../store/budgets.js'
 import { datasetNotFound, findDataset } from '../../store/datasets.js'
@@ -34,12 +34,12 @@ export default async function budgetRoutes(app: FastifyInstance) {
     async (request) => {
       const { epsilon, delta } = request.body
       // Totals round down (a charge rounds up): a budget never holds more than was set.
-      const epsilonMicro = Number(toMicroTotal(epsilon))
-      const deltaFemto = deltaTotalToFemto(delta)
-      const ledger = await setDatasetBudget(app.db, request.params.id, { epsilonMicro, deltaFemto }, actorOf(request), {
-        epsilon: String(epsilonMicro / MICRO),
-        delta: String(deltaFemto / FEMTO),
+      const totals = budgetTotals(epsilon, delta)
+      const { ledger, belowSpent: refused } = await setDatasetBudget(app.db, request.params.id, totals, actorOf(request), {
+        epsilon: toText('epsilon', totals.epsilon),
+        delta: toText('delta', totals.delta),
       })
+      if (refused) throw belowSpent(request.params.id, ledgerOf(ledger))
       return { dataset: request.params.id, ...budgetView(ledger) }
     },
   )

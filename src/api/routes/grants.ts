@@ -2,9 +2,9 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { VeilboxError } from '../../errors/index.js'
-import { toMicroTotal } from '../../engine/dp/index.js'
+import { toText } from '../../engine/dp/budget.js'
 import { GRANT_AGGREGATES } from '../../engine/policy/grant.js'
-import { budgetView, deltaTotalToFemto, FEMTO, MICRO } from '../../engine/policy/pricing.js'
+import { budgetTotals, budgetView } from '../../engine/policy/pricing.js'
 import { identifierSchema } from '../../schema.js'
 import { getDataset } from '../../store/datasets.js'
 import { createGrant, getGrant, listGrants, revokeGrant, type GrantRecord } from '../../store/grants.js'
@@ -93,9 +93,8 @@ export default async function grantRoutes(app: FastifyInstance) {
         }
       }
       // Totals round down (a charge rounds up): the grant never allows more than was asked for.
-      const epsilonMicro = Number(toMicroTotal(b.epsilon))
-      const deltaFemto = deltaTotalToFemto(b.delta)
-      if (epsilonMicro === 0) {
+      const totals = budgetTotals(b.epsilon, b.delta)
+      if (totals.epsilon === 0n) {
         throw new VeilboxError(
           'VEILBOX_ERR_POLICY_BAD_GRANT',
           `epsilon ${b.epsilon} is below one micro-unit (0.000001), the smallest budget a grant can hold`,
@@ -110,12 +109,12 @@ export default async function grantRoutes(app: FastifyInstance) {
           purpose: b.purpose,
           columns: b.columns ? [...new Set(b.columns)] : null,
           aggregates: b.aggregates ? [...new Set(b.aggregates)] : null,
-          epsilonMicro,
-          deltaFemto,
+          epsilonTotal: totals.epsilon,
+          deltaTotal: totals.delta,
           expiresAt: new Date(b.expiresAt).toISOString(),
         },
         actorOf(request),
-        { epsilon: String(epsilonMicro / MICRO), delta: String(deltaFemto / FEMTO) },
+        { epsilon: toText('epsilon', totals.epsilon), delta: toText('delta', totals.delta) },
       )
       return reply.code(201).send(grantView(grant))
     },

@@ -1,8 +1,10 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { queryJsonSchema } from '../../engine/query/index.js'
-import type { QueryRequest } from '../../engine/queries.js'
+import type { Answer, QueryRequest } from '../../engine/queries.js'
+import { AnswerCache } from '../answers.js'
+import { toNumber } from '../../engine/dp/budget.js'
 import { listAnswers } from '../../store/answers.js'
 import { principalOf } from '../plugins/auth.js'
 import { problems } from '../schemas.js'
@@ -122,8 +124,20 @@ function request(body: z.infer<typeof queryBody>): QueryRequest {
   return body as QueryRequest
 }
 
+/**
+ * Sends an answer's JSON as the engine made it: a fresh answer's is the text
+ * stored for it, a repeat's is spliced from its stored form (answers.ts).
+ * Fastify sends a string with a JSON content type as it is, without its
+ * serializer; the route's response schema documents it.
+ */
+function sendAnswer(reply: FastifyReply, json: string): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(json)
+}
+
 export default async function queryRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>()
+  const answers = new AnswerCache()
+  const load = (queryId: string) => app.queries.storedJson(queryId)
 
   r.post(
     '/v1/queries',
@@ -139,9 +153,15 @@ export default async function queryRoutes(app: FastifyInstance) {
       },
     },
     async (req, reply) => {
-      const body = await app.queries.run(principalOf(req), request(req.body))
-      // Serialized by the engine (a repeat is spliced from its stored form); the schema above documents it.
-      return reply.type('application/json; charset=utf-8').send(app.queries.serialize(body) as never)
+      const principal = principalOf(req)
+      const query = request(req.body)
+      const selects = answers.selectsFor(query)
+      let answer: Answer | null = selects ? await app.queries.repeat(principal, query, selects) : null
+      if (answer === null) {
+        answer = await app.queries.run(principal, query)
+        answers.remember(query, answer.selects)
+      }
+      return sendAnswer(reply, await answers.json(answer, load))
     },
   )
 
@@ -189,7 +209,18 @@ export default async function queryRoutes(app: FastifyInstance) {
     },
     async (req) => {
       const p = principalOf(req)
-      return { answers: await listAnswers(app.db, p.role === 'operator' ? null : p.id, req.query.limit) }
+      const rows = await listAnswers(app.db, p.role === 'operator' ? null : p.id, req.query.limit)
+      return {
+        answers: rows.map((a) => ({
+          queryId: a.queryId,
+          grant: a.grant,
+          dataset: a.dataset,
+          version: a.version,
+          queryHash: a.queryHash,
+          epsilon: toNumber('epsilon', a.epsilonCharged),
+          createdAt: a.createdAt,
+        })),
+      }
     },
   )
 
@@ -207,8 +238,8 @@ export default async function queryRoutes(app: FastifyInstance) {
       },
     },
     async (req, reply) => {
-      const body = await app.queries.get(principalOf(req), req.params.queryId)
-      return reply.type('application/json; charset=utf-8').send(app.queries.serialize(body) as never)
+      const answer = await app.queries.get(principalOf(req), req.params.queryId)
+      return sendAnswer(reply, await answers.json(answer, load))
     },
   )
 }

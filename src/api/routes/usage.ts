@@ -5,11 +5,12 @@ import { identifierSchema } from '../../schema.js'
 import { getDataset } from '../../store/datasets.js'
 import { listGrants } from '../../store/grants.js'
 import { datasetUsage, grantQueryCounts } from '../../store/usage.js'
+import { toNumber } from '../../engine/dp/budget.js'
 import { principalOf } from '../plugins/auth.js'
 import { problems } from '../schemas.js'
 import { grantView, grantViewSchema } from './grants.js'
 
-const micro = (n: number) => n / 1e6
+const micro = (units: bigint) => toNumber('epsilon', units)
 
 export default async function usageRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>()
@@ -93,13 +94,13 @@ export default async function usageRoutes(app: FastifyInstance) {
       const rows = await datasetUsage(app.db, id)
       const analysts = new Map((await listGrants(app.db, { dataset: id })).map((g) => [g.id, g.analyst]))
       const sum = <K extends string>(key: (r: (typeof rows)[number]) => K) => {
-        const m = new Map<K, { queries: number; e: number; d: number; sample: (typeof rows)[number] }>()
+        const m = new Map<K, { queries: number; e: bigint; d: bigint; sample: (typeof rows)[number] }>()
         for (const r of rows) {
           const k = key(r)
-          const e = m.get(k) ?? { queries: 0, e: 0, d: 0, sample: r }
+          const e = m.get(k) ?? { queries: 0, e: 0n, d: 0n, sample: r }
           e.queries += r.queries
-          e.e += r.epsilonMicro
-          e.d += r.datasetEpsilonMicro
+          e.e += r.epsilonCharged
+          e.d += r.datasetEpsilonCharged
           m.set(k, e)
         }
         return [...m.values()]
@@ -125,8 +126,8 @@ export default async function usageRoutes(app: FastifyInstance) {
           grant: r.grant,
           purpose: r.purpose,
           queries: r.queries,
-          epsilon: micro(r.epsilonMicro),
-          datasetEpsilon: micro(r.datasetEpsilonMicro),
+          epsilon: micro(r.epsilonCharged),
+          datasetEpsilon: micro(r.datasetEpsilonCharged),
         })),
       }
     },

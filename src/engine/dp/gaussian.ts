@@ -37,8 +37,6 @@ export interface GaussianMechanism extends Mechanism {
   readonly sigma2Steps: Rational
   /** sigma^2 in value units squared, exactly. */
   readonly sigma2: Rational
-  /** Privacy map: the rho this mechanism spends on inputs at L2 distance dIn. */
-  privacyMap(dIn: Amount): Rational
 }
 
 export function makeGaussian(options: GaussianOptions): GaussianMechanism {
@@ -55,12 +53,7 @@ export function makeGaussian(options: GaussianOptions): GaussianMechanism {
   const pool = poolFor(rng, `gaussian:${sigma2Steps.num}/${sigma2Steps.den}`, sampler.sample)
   const noiseScaleSteps = Math.sqrt(sigma2Steps.toNumber())
   const sigma2 = sigma2Steps.shift(2 * grid.gridExp)
-  const shared = buildRelease(
-    grid,
-    () => pool.take(),
-    (n) => pool.prepare(n),
-    (alpha) => discreteGaussianHalfWidth(sigma2Steps, alpha),
-  )
+  const shared = buildRelease(grid, pool, (alpha) => discreteGaussianHalfWidth(sigma2Steps, alpha))
   return Object.freeze({
     kind: 'gaussian' as const,
     sensitivity,

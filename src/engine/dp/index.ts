@@ -2,7 +2,7 @@
  * The pure DP library: exact samplers, mechanisms, intervals, quantiles and
  * accounting. No HTTP, no database. docs/dp.md describes how the engine uses it.
  */
-export * from './accountant.js'
+export * from './zcdp.js'
 export * from './discrete-gaussian.js'
 export * from './discrete-laplace.js'
 export * from './gaussian.js'

@@ -37,8 +37,6 @@ export interface LaplaceMechanism extends Mechanism {
   readonly scaleSteps: Rational
   /** Noise scale in value units, exactly. */
   readonly scale: Rational
-  /** Privacy map: the epsilon this mechanism spends on inputs at L1 distance dIn. */
-  privacyMap(dIn: Amount): Rational
 }
 
 export function makeLaplace(options: LaplaceOptions): LaplaceMechanism {
@@ -52,12 +50,7 @@ export function makeLaplace(options: LaplaceOptions): LaplaceMechanism {
   const s = scaleSteps.den
   const pool = poolFor(rng, `laplace:${t}/${s}`, () => sampleDiscreteLaplace(rng, t, s))
   const noiseScaleSteps = scaleSteps.toNumber()
-  const shared = buildRelease(
-    grid,
-    () => pool.take(),
-    (n) => pool.prepare(n),
-    (alpha) => discreteLaplaceHalfWidth(scaleSteps, alpha),
-  )
+  const shared = buildRelease(grid, pool, (alpha) => discreteLaplaceHalfWidth(scaleSteps, alpha))
   return Object.freeze({
     kind: 'laplace' as const,
     sensitivity,

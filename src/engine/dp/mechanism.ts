@@ -22,7 +22,7 @@
  */
 import { VeilboxError } from '../../errors/index.js'
 import { Rational, decompose, floorDiv, pow2, scaleByPow2 } from './rational.js'
-import { integerIn, invalid, openUnit, positiveInteger } from './validate.js'
+import { integerIn, invalid, openUnit, positiveInteger, type Amount } from './validate.js'
 import type { EndReservation } from './noise-pool.js'
 import type { Rng } from './random.js'
 
@@ -95,19 +95,42 @@ export interface Mechanism {
   readonly noiseScaleSteps: number
   /** The same in value units. */
   readonly noiseScale: number
-  release(exact: ExactInput): Released
-  releaseMany(exact: readonly ExactInput[]): Released[]
   /**
-   * Reserves and draws n samples ahead, off the release path; await it before
-   * the answer exists, and call what it resolves to once the release is over.
+   * Reserves and draws n samples ahead, off the release path (the engine
+   * awaits it while the sandbox computes). The reservation releases once.
    */
-  prepare(n: number): Promise<EndReservation>
+  reserve(n: number): Promise<Reservation>
+  /** The same, drawing the n samples now on the caller's thread (tests, small releases). */
+  reserveNow(n: number): Reservation
+  /** Privacy map: the epsilon (Laplace) or rho (Gaussian) spent on inputs at distance dIn (L1 or L2). */
+  privacyMap(dIn: Amount): Rational
   /** Half-width in grid steps at this confidence, rounding included. */
   halfWidthSteps(confidence: number): bigint
   /** The same in value units (rounded up to a double). */
   halfWidth(confidence: number): number
   /** The interval at this confidence around a value this mechanism released. */
   interval(released: Released, confidence: number): GridInterval
+}
+
+/**
+ * Noise reserved for one release of up to n values. A mechanism is a
+ * calibration shared by every query with its parameters (memo.ts); a
+ * reservation is one query's use of it, and yields exactly one release: a
+ * second call throws, as a second Result() does in Google's DP library.
+ */
+export interface Reservation {
+  /** How many values the reservation covers. */
+  readonly size: number
+  /** Rounds each exact value to the grid and adds its noise; once, at most `size` values. Ends the reservation. */
+  release(exact: readonly ExactInput[]): Released[]
+  /**
+   * The same release, giving the event loop a turn every `perTurn` values (a
+   * release of 100,000 values must not hold the main thread). It is the
+   * reservation's one release as well: either call uses it up.
+   */
+  releaseInTurns(exact: readonly ExactInput[], perTurn?: number): Promise<Released[]>
+  /** Ends the reservation without releasing (the query failed); calling it again does nothing. */
+  end(): void
 }
 
 export interface GridChoice {
@@ -189,10 +212,9 @@ export function l2Steps(d: Rational, grid: GridChoice): bigint {
 /** The shared machinery of both mechanisms, given a noise source and a half-width rule. */
 export function buildRelease(
   grid: GridChoice,
-  takeNoise: () => bigint,
-  prepareNoise: (n: number) => Promise<EndReservation>,
+  noise: NoiseSource,
   noiseHalfWidth: (alpha: number) => bigint,
-): Pick<Mechanism, 'release' | 'releaseMany' | 'prepare' | 'halfWidthSteps' | 'halfWidth' | 'interval'> {
+): Pick<Mechanism, 'reserve' | 'reserveNow' | 'halfWidthSteps' | 'halfWidth' | 'interval'> {
   const k = grid.gridExp
   const widths = new Map<number, bigint>()
   const halfWidthSteps = (confidence: number): bigint => {
@@ -206,19 +228,56 @@ export function buildRelease(
     }
     return h
   }
-  const release = (exact: ExactInput): Released => {
-    const steps = toGridSteps(toExact(exact), k)
-    return releasedOf(steps + takeNoise(), k)
+  const reservation = (n: number, endNoise: EndReservation): Reservation => {
+    let state: 'open' | 'released' | 'ended' = 'open'
+    const begin = (count: number): void => {
+      if (state !== 'open') {
+        throw new VeilboxError(
+          'VEILBOX_ERR_INTERNAL',
+          `a noise reservation releases once; this one has ${state === 'released' ? 'released already' : 'ended'}`,
+        )
+      }
+      if (count > n) throw invalid('values released', `at most the ${n} reserved`, count)
+      state = 'released'
+    }
+    const one = (v: ExactInput): Released => releasedOf(toGridSteps(toExact(v), k) + noise.take(), k)
+    return Object.freeze({
+      size: n,
+      release: (exact: readonly ExactInput[]): Released[] => {
+        begin(exact.length)
+        try {
+          return exact.map(one)
+        } finally {
+          endNoise()
+        }
+      },
+      releaseInTurns: async (exact: readonly ExactInput[], perTurn = 2048): Promise<Released[]> => {
+        begin(exact.length)
+        try {
+          const out: Released[] = []
+          for (let i = 0; i < exact.length; i++) {
+            out.push(one(exact[i]!))
+            if ((i + 1) % perTurn === 0) await new Promise<void>((resolve) => setImmediate(resolve))
+          }
+          return out
+        } finally {
+          endNoise()
+        }
+      },
+      end: (): void => {
+        if (state === 'open') state = 'ended'
+        endNoise()
+      },
+    })
   }
   return {
-    release,
-    releaseMany: (values) => {
-      const steps = values.map((v) => toGridSteps(toExact(v), k))
-      return steps.map((s) => releasedOf(s + takeNoise(), k))
-    },
-    prepare: (n) => {
+    reserve: async (n) => {
       positiveInteger('n', n, 1 << 20)
-      return prepareNoise(n)
+      return reservation(n, await noise.reserve(n))
+    },
+    reserveNow: (n) => {
+      positiveInteger('n', n, 1 << 20)
+      return reservation(n, noise.reserveNow(n))
     },
     halfWidthSteps,
     halfWidth: (confidence) => Rational.dyadic(halfWidthSteps(confidence), k).toNumber('up'),
@@ -237,4 +296,11 @@ export function buildRelease(
       })
     },
   }
+}
+
+/** Where a mechanism's noise comes from: its pool (noise-pool.ts). */
+export interface NoiseSource {
+  take(): bigint
+  reserve(n: number): Promise<EndReservation>
+  reserveNow(n: number): EndReservation
 }

@@ -8,32 +8,32 @@
  * Floating-Point Attacks on Differential Privacy Systems" (IEEE S&P 2022).
  *
  * So each (distribution, parameter) has a pool of independent samples drawn
- * off the request path: `prepare(n)` draws before the exact answer exists
+ * off the request path: `reserve(n)` draws before the exact answer exists
  * (the engine awaits it while the sandbox computes), and once a parameter is
- * in use again (a second `prepare`, or a second take that found the pool
+ * in use again (a second `reserve`, or a second take that found the pool
  * empty) a refill is queued with setImmediate after every take, up to a
- * reserve: the largest demand the pool has seen (a prepare's n, or CHUNK),
+ * reserve: the largest demand the pool has seen (a reservation's n, or CHUNK),
  * at most STEADY. A parameter used once (an analyst trying one more epsilon)
- * gets exactly the samples its `prepare` asked for and no reserve: a fixed
+ * gets exactly the samples its reservation asked for and no reserve: a fixed
  * reserve of STEADY for every scale, most never seen again, was most of the
  * noise work under a stream of distinct queries. `take()` removes a uniformly chosen
  * element (swap with the last, pop): O(1), and it unlinks which sample a
  * release used from when that sample was drawn, so the duration of a
  * background refill says nothing about any particular released value.
  *
- * A prepare reserves its n samples: it draws until the pool holds every
- * sample reserved by the prepares still open, its own included, and returns
+ * A reservation holds its n samples: it draws until the pool holds every
+ * sample reserved by the reservations still open, its own included, and returns
  * the function that ends the reservation once the release is over (values
  * taken, or the query failed first). Several mechanisms of one plan, or
  * several queries in flight, can share one pool (same distribution and
- * parameter); without reservations the second prepare saw the first one's
+ * parameter); without reservations the second one saw the first one's
  * samples as its own, drew nothing, and its release found the pool empty.
  *
  * Residual channel, stated plainly: a take from an empty pool (a burst larger
- * than what was prepared) draws a chunk of CHUNK samples synchronously and
+ * than what was reserved) draws a chunk of CHUNK samples synchronously and
  * takes one of them at random. That release's duration then depends on the
  * sum of CHUNK draws, of which its own is one, which dilutes the correlation
- * by roughly 1/sqrt(CHUNK) but does not remove it. Call `prepare` with the
+ * by roughly 1/sqrt(CHUNK) but does not remove it. Reserve the
  * number of values you will release.
  */
 import type { Rng } from './random.js'
@@ -45,7 +45,7 @@ export const STEADY = 256
 /** Pools kept per generator; the least recently used is dropped past this. */
 export const MAX_POOLS = 128
 
-/** Ends a reservation of noise samples (see `prepare`); calling it again does nothing. */
+/** Ends a reservation of noise samples (see `reserve`); calling it again does nothing. */
 export type EndReservation = () => void
 
 let emptyTakes = 0
@@ -58,7 +58,7 @@ export function emptyTakeCount(): number {
 export class NoisePool {
   private readonly items: bigint[] = []
   private refillQueued = false
-  /** Times the pool was asked for samples (a `prepare`, or a take from empty); a reserve is kept from the second on. */
+  /** Times the pool was asked for samples (a reservation, or a take from empty); a reserve is kept from the second on. */
   private demands = 0
   /** The largest demand seen, at most STEADY. */
   private largest = 0
@@ -97,15 +97,10 @@ export class NoisePool {
    * it resolves to once the release is over; until then the n count as
    * promised, taken or not.
    */
-  async prepare(n: number): Promise<EndReservation> {
+  async reserve(n: number): Promise<EndReservation> {
     this.demand(n)
     this.reserved += n
-    let open = true
-    const end: EndReservation = () => {
-      if (!open) return
-      open = false
-      this.reserved -= n
-    }
+    const end = this.ender(n)
     try {
       while (this.items.length < this.reserved) {
         this.fill(Math.min(CHUNK, this.reserved - this.items.length))
@@ -118,13 +113,39 @@ export class NoisePool {
     return end
   }
 
+  /**
+   * The same as `reserve`, drawing on the caller's thread now (tests, and
+   * releases too small to be worth a turn of the event loop).
+   */
+  reserveNow(n: number): EndReservation {
+    this.demand(n)
+    this.reserved += n
+    const end = this.ender(n)
+    try {
+      if (this.items.length < this.reserved) this.fill(this.reserved - this.items.length)
+    } catch (err) {
+      end()
+      throw err
+    }
+    return end
+  }
+
+  private ender(n: number): EndReservation {
+    let open = true
+    return () => {
+      if (!open) return
+      open = false
+      this.reserved -= n
+    }
+  }
+
   /** Samples promised to reservations not yet ended. */
   get reservedCount(): number {
     return this.reserved
   }
 
   /** Samples kept ready between requests: none for a parameter asked for once. */
-  get reserve(): number {
+  get keptReady(): number {
     return this.demands >= 2 ? this.largest : 0
   }
 
@@ -138,12 +159,12 @@ export class NoisePool {
   }
 
   private queueRefill(): void {
-    if (this.refillQueued || this.items.length >= this.reserve) return
+    if (this.refillQueued || this.items.length >= this.keptReady) return
     this.refillQueued = true
     setImmediate(() => {
       this.refillQueued = false
       try {
-        this.fill(Math.min(CHUNK, this.reserve - this.items.length))
+        this.fill(Math.min(CHUNK, this.keptReady - this.items.length))
       } catch {
         // A failing random source must surface on the request path, where
         // the synchronous draw of the next take raises it; here it would

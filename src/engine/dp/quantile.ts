@@ -27,7 +27,7 @@
 import { gaussianSumHalfWidth, laplaceSumHalfWidth } from './intervals.js'
 import { makeGaussian, type GaussianMechanism } from './gaussian.js'
 import { makeLaplace, type LaplaceMechanism } from './laplace.js'
-import type { EndReservation, Released } from './mechanism.js'
+import type { Released, Reservation } from './mechanism.js'
 import { Rational } from './rational.js'
 import type { Rng } from './random.js'
 import { closedUnit, finite, invalid, openUnit, positiveInteger, type Amount } from './validate.js'
@@ -61,10 +61,16 @@ export interface QuantileResult {
 export interface HistogramQuantile {
   readonly mechanism: LaplaceMechanism | GaussianMechanism
   readonly bins: number
-  /** Reserves and draws the noise for `groups` histograms ahead of the answer (see Mechanism.prepare). */
-  prepare(groups?: number): Promise<EndReservation>
-  /** Noisy counts (bins of one group), as released values on the mechanism's grid. */
-  noisyHistogram(counts: ArrayLike<number>): Released[]
+  /** Reserves and draws the noise for `groups` histograms ahead of the answer (see Mechanism.reserve). */
+  reserve(groups?: number): Promise<Reservation>
+  /** The same, drawn now (tests). */
+  reserveNow(groups?: number): Reservation
+  /**
+   * Noisy counts of every group's histogram (`bins` counts per group, group
+   * after group), released at once through the reservation: one histogram
+   * per row of the result, on the mechanism's grid.
+   */
+  noisyHistograms(reservation: Reservation, counts: ArrayLike<number>): Promise<Released[][]>
   /** Quantiles and intervals of a noisy histogram: post-processing only. */
   quantiles(noisy: readonly Released[], ps: readonly number[], confidence: number): QuantileResult[]
 }
@@ -121,16 +127,22 @@ export function makeHistogramQuantile(options: HistogramQuantileOptions): Histog
   return Object.freeze({
     mechanism,
     bins,
-    prepare: (groups = 1) => mechanism.prepare(bins * positiveInteger('groups', groups)),
-    noisyHistogram: (counts: ArrayLike<number>) => {
-      if (counts.length !== bins) throw invalid('counts.length', `${bins} (one per bin)`, counts.length)
+    reserve: (groups = 1) => mechanism.reserve(bins * positiveInteger('groups', groups)),
+    reserveNow: (groups = 1) => mechanism.reserveNow(bins * positiveInteger('groups', groups)),
+    noisyHistograms: async (reservation: Reservation, counts: ArrayLike<number>) => {
+      if (counts.length === 0 || counts.length % bins !== 0) {
+        throw invalid('counts.length', `a positive multiple of ${bins} (one per bin, per group)`, counts.length)
+      }
       const exact: number[] = []
-      for (let i = 0; i < bins; i++) {
+      for (let i = 0; i < counts.length; i++) {
         const c = counts[i]!
         if (!Number.isSafeInteger(c) || c < 0) throw invalid(`counts[${i}]`, 'a non-negative integer', c)
         exact.push(c)
       }
-      return mechanism.releaseMany(exact)
+      const released = await reservation.releaseInTurns(exact)
+      const out: Released[][] = []
+      for (let g = 0; g < released.length; g += bins) out.push(released.slice(g, g + bins))
+      return out
     },
     quantiles: (noisy: readonly Released[], ps: readonly number[], confidence: number) => {
       openUnit('confidence', confidence)

@@ -1,19 +1,26 @@
-import { releaseMean, releaseStddev, releaseVariance, type Mechanism, type Released } from '../dp/index.js'
+import {
+  releaseMean,
+  releaseStddev,
+  releaseVariance,
+  type ExactInput,
+  type Mechanism,
+  type Released,
+} from '../dp/index.js'
 import type { AggregateResult, MeasureResult } from '../exec/types.js'
 import type { ScaledValue as HeExactValue } from '../he/types.js'
-import type { OutputPlan, Plan } from '../query/planner.js'
+import type { NoiseReservation, Plan } from '../plan/index.js'
 import { heToGrid } from './he.js'
 
 /**
  * The release step: exact aggregates in, noisy values and their intervals out.
  * It runs in the main process after the sandbox returns, takes noise that was
- * drawn ahead of time (plan.prepare), and is post-processing from here on:
+ * drawn ahead of time (plan.reserveNoise), and is post-processing from here on:
  * clipping to what the declared bounds allow, deriving ratios, sorting.
  */
 
 export type Cell = string | number | boolean | null
 
-export interface ReleasedAnswer {
+export interface ReleasedTable {
   readonly columns: readonly string[]
   readonly rows: readonly (readonly Cell[])[]
   /** Parallel to rows: null for a group column, [lo, hi] for an aggregate. */
@@ -69,107 +76,126 @@ const VALUES_PER_TURN = 2048
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /**
- * Releases every group's values, giving the event loop a turn every
- * VALUES_PER_TURN values (noise takes, exact rounding and intervals cost
- * microseconds each). The noise was reserved before the sandbox ran and stays
- * reserved until the caller ends it, so yielding takes no sample early or late.
+ * Releases every group's values. Each mechanism use of the plan releases
+ * once, over all groups, through the reservation drawn while the sandbox
+ * computed (plan/noise.ts); the noisy values are then post-processed cell by
+ * cell, giving the event loop a turn every VALUES_PER_TURN values (exact
+ * rounding and intervals cost microseconds each).
  */
-export async function releaseAnswer(
+export async function releaseTable(
   plan: Plan,
   result: AggregateResult,
+  noise: NoiseReservation,
   decrypted: readonly DecryptedMeasure[] = [],
-): Promise<ReleasedAnswer> {
+): Promise<ReleasedTable> {
   const conf = plan.confidence
+  const groups = plan.groups
+  const histogramReleases = new Map<number, Promise<Released[][]>>()
   const heOf = (i: number): DecryptedMeasure => {
     const d = decrypted[i]
     if (d === undefined) throw new Error(`encrypted measure ${i} was not decrypted`)
     return d
   }
+  const perGroup = <T>(f: (g: number) => T): T[] => Array.from({ length: groups }, (_, g) => f(g))
+  const release = (o: number, component: string, exact: ExactInput[]): Promise<Released[]> =>
+    noise.of(o, component).releaseInTurns(exact, VALUES_PER_TURN)
   // An he value is rounded to the mechanism's grid exactly (release/he.ts); the mechanism knows it rounds.
-  const heSum = (mech: Mechanism, i: number, g: number): Released =>
-    mech.release(heToGrid(heOf(i).sums[g]!, mech.gridExp))
-  const heSquares = (mech: Mechanism, i: number, g: number): Released => {
+  const heSums = (mech: Mechanism, i: number): ExactInput[] => heOf(i).sums.map((v) => heToGrid(v, mech.gridExp))
+  const heSquares = (mech: Mechanism, i: number): ExactInput[] => {
     const sq = heOf(i).sumSquares
     if (sq === null) throw new Error(`encrypted measure ${i} has no sums of squares`)
-    return mech.release(heToGrid(sq[g]!, mech.gridExp))
+    return sq.map((v) => heToGrid(v, mech.gridExp))
   }
-  const noisyHistograms = new Map<string, Released[]>()
-  const histogramOf = (h: number, g: number): Released[] => {
-    const key = `${h}:${g}`
-    let noisy = noisyHistograms.get(key)
-    if (noisy === undefined) {
-      const planned = plan.histograms[h]!
-      const m = result.measures[planned.measure]!
-      if (m.kind !== 'histogram') throw new Error('expected a histogram')
-      const bins = m.bins
-      noisy = planned.quantile.noisyHistogram(m.counts.subarray(g * bins, (g + 1) * bins))
-      noisyHistograms.set(key, noisy)
-    }
-    return noisy
+  const sumsOf = (o: { measure: number; exp: number; encrypted?: number }, mech: Mechanism): ExactInput[] => {
+    if (o.encrypted !== undefined) return heSums(mech, o.encrypted)
+    const mo = momentsOf(result.measures[o.measure]!)
+    return perGroup((g) => ({ units: mo.sum[g]!, exp: o.exp }))
+  }
+  const countsOf = (o: { measure: number; encrypted?: number }): ExactInput[] => {
+    if (o.encrypted !== undefined) return perGroup((g) => BigInt(result.count[g]!))
+    const mo = momentsOf(result.measures[o.measure]!)
+    return perGroup((g) => BigInt(mo.nonNull[g]!))
   }
 
-  const cell = (o: OutputPlan, g: number): [Cell, [number, number] | null] => {
+  // Every column of the answer, released: one release per mechanism use, over all groups.
+  type Column = (g: number) => [Cell, [number, number] | null]
+  const columns: Column[] = []
+  for (let i = 0; i < plan.outputs.length; i++) {
+    const o = plan.outputs[i]!
     switch (o.kind) {
       case 'group':
-        return [plan.groupKeys(g)[o.key]!, null]
+        columns.push((g) => [plan.groupKeys(g)[o.key]!, null])
+        break
       case 'count': {
-        const exact = o.source === 'rows' ? result.count[g]! : nonNullOf(result.measures[o.source]!)[g]!
-        return withInterval(o.mech, o.mech.release(BigInt(exact)), conf, 'nonNegative')
+        const exact = perGroup((g) =>
+          BigInt(o.source === 'rows' ? result.count[g]! : nonNullOf(result.measures[o.source]!)[g]!),
+        )
+        const noisy = await release(i, 'mech', exact)
+        columns.push((g) => withInterval(o.mech, noisy[g]!, conf, 'nonNegative'))
+        break
       }
       case 'sum': {
+        let sign: 'nonNegative' | 'nonPositive' | null
         if (o.encrypted !== undefined) {
           const col = plan.exec.encrypted![o.encrypted]!.column
           const spec = plan.bound.dataset.columns.find((c) => c.name === col)!
-          return withInterval(o.mech, heSum(o.mech, o.encrypted, g), conf, sumSign(spec.lower!, spec.upper!))
+          sign = sumSign(spec.lower!, spec.upper!)
+        } else {
+          const spec = plan.exec.measures[o.measure]!
+          sign = spec.kind === 'moments' ? sumSign(spec.lower, spec.upper) : null
         }
-        const mo = momentsOf(result.measures[o.measure]!)
-        const spec = plan.exec.measures[o.measure]!
-        const sign = spec.kind === 'moments' ? sumSign(spec.lower, spec.upper) : null
-        return withInterval(o.mech, o.mech.release({ units: mo.sum[g]!, exp: o.exp }), conf, sign)
+        const noisy = await release(i, 'mech', sumsOf(o, o.mech))
+        columns.push((g) => withInterval(o.mech, noisy[g]!, conf, sign))
+        break
       }
       case 'avg': {
-        if (o.encrypted !== undefined) {
+        const sums = await release(i, 'sum', sumsOf(o, o.sum))
+        const counts = await release(i, 'count', countsOf(o))
+        columns.push((g) => {
           const d = releaseMean(
-            { mechanism: o.sum, released: heSum(o.sum, o.encrypted, g) },
-            { mechanism: o.count, released: o.count.release(BigInt(result.count[g]!)) },
+            { mechanism: o.sum, released: sums[g]! },
+            { mechanism: o.count, released: counts[g]! },
             o.lower,
             o.upper,
             conf,
           )
           return [d.value, [d.interval.lo, d.interval.hi]]
-        }
-        const mo = momentsOf(result.measures[o.measure]!)
-        const d = releaseMean(
-          { mechanism: o.sum, released: o.sum.release({ units: mo.sum[g]!, exp: o.exp }) },
-          { mechanism: o.count, released: o.count.release(BigInt(mo.nonNull[g]!)) },
-          o.lower,
-          o.upper,
-          conf,
-        )
-        return [d.value, [d.interval.lo, d.interval.hi]]
+        })
+        break
       }
       case 'var':
       case 'stddev': {
-        if (o.encrypted !== undefined) {
-          const squares = { mechanism: o.squares, released: heSquares(o.squares, o.encrypted, g) }
-          const sum = { mechanism: o.sum, released: heSum(o.sum, o.encrypted, g) }
-          const count = { mechanism: o.count, released: o.count.release(BigInt(result.count[g]!)) }
-          const d = (o.kind === 'var' ? releaseVariance : releaseStddev)(squares, sum, count, o.lower, o.upper, conf)
+        const counts = await release(i, 'count', countsOf(o))
+        const sums = await release(i, 'sum', sumsOf(o, o.sum))
+        let squaresExact: ExactInput[]
+        if (o.encrypted !== undefined) squaresExact = heSquares(o.squares, o.encrypted)
+        else {
+          const mo = momentsOf(result.measures[o.measure]!)
+          squaresExact = perGroup((g) => ({ units: mo.sumSquares![g]!, exp: 2 * o.exp + 31 }))
+        }
+        const squares = await release(i, 'squares', squaresExact)
+        const derive = o.kind === 'var' ? releaseVariance : releaseStddev
+        columns.push((g) => {
+          const d = derive(
+            { mechanism: o.squares, released: squares[g]! },
+            { mechanism: o.sum, released: sums[g]! },
+            { mechanism: o.count, released: counts[g]! },
+            o.lower,
+            o.upper,
+            conf,
+          )
           return [d.value, [d.interval.lo, d.interval.hi]]
-        }
-        const mo = momentsOf(result.measures[o.measure]!)
-        const squares = {
-          mechanism: o.squares,
-          released: o.squares.release({ units: mo.sumSquares![g]!, exp: 2 * o.exp + 31 }),
-        }
-        const sum = { mechanism: o.sum, released: o.sum.release({ units: mo.sum[g]!, exp: o.exp }) }
-        const count = { mechanism: o.count, released: o.count.release(BigInt(mo.nonNull[g]!)) }
-        const d = (o.kind === 'var' ? releaseVariance : releaseStddev)(squares, sum, count, o.lower, o.upper, conf)
-        return [d.value, [d.interval.lo, d.interval.hi]]
+        })
+        break
       }
       case 'quantile': {
-        const q = plan.histograms[o.histogram]!.quantile.quantiles(histogramOf(o.histogram, g), [o.p], conf)[0]!
-        return [q.value, [q.interval.lo, q.interval.hi]]
+        const h = plan.histograms[o.histogram]!
+        const histograms = await noisyHistograms(o.histogram)
+        columns.push((g) => {
+          const q = h.quantile.quantiles(histograms[g]!, [o.p], conf)[0]!
+          return [q.value, [q.interval.lo, q.interval.hi]]
+        })
+        break
       }
     }
   }
@@ -177,15 +203,15 @@ export async function releaseAnswer(
   const rows: Cell[][] = []
   const intervals: ([number, number] | null)[][] = []
   let sinceTurn = 0
-  for (let g = 0; g < plan.groups; g++) {
+  for (let g = 0; g < groups; g++) {
     const row: Cell[] = []
     const ivs: ([number, number] | null)[] = []
-    for (const o of plan.outputs) {
-      const [v, iv] = cell(o, g)
+    for (const column of columns) {
+      const [v, iv] = column(g)
       row.push(v)
       ivs.push(iv)
     }
-    sinceTurn += plan.outputs.length
+    sinceTurn += columns.length
     if (sinceTurn >= VALUES_PER_TURN) {
       sinceTurn = 0
       await nextTurn()
@@ -195,6 +221,19 @@ export async function releaseAnswer(
   }
   sortRows(plan, rows, intervals)
   return { columns: plan.outputs.map((o) => o.name), rows, intervals }
+
+  /** Every group's noisy histogram of one planned histogram, released once (shared by its quantiles). */
+  async function noisyHistograms(h: number): Promise<Released[][]> {
+    let done = histogramReleases.get(h)
+    if (done === undefined) {
+      const planned = plan.histograms[h]!
+      const m = result.measures[planned.measure]!
+      if (m.kind !== 'histogram') throw new Error('expected a histogram')
+      done = planned.quantile.noisyHistograms(noise.ofHistogram(h), m.counts)
+      histogramReleases.set(h, done)
+    }
+    return done
+  }
 }
 
 function compareCells(a: Cell, b: Cell): number {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { ReleasedAnswer } from './answer.js'
+import type { ReleasedTable } from './answer.js'
 
 /**
  * A release's JSON, made ahead of the commit a slice of rows at a time. For
@@ -46,7 +46,7 @@ const finiteCells = (row: unknown): boolean =>
 const finiteIntervals = (row: unknown): boolean =>
   (row as ([number, number] | null)[]).every((iv) => iv === null || (Number.isFinite(iv[0]) && Number.isFinite(iv[1])))
 
-export async function serializeRelease(released: ReleasedAnswer, confidence: number): Promise<SerializedRelease> {
+export async function serializeRelease(released: ReleasedTable, confidence: number): Promise<SerializedRelease> {
   const columns = JSON.stringify(released.columns)
   const rows = await arrayJson(released.rows, finiteCells)
   const intervals = await arrayJson(released.intervals, finiteIntervals)

@@ -1,0 +1,29 @@
+import { randomBytes } from 'node:crypto'
+import { checkWork, type AdmissionLimits, type WorkEstimate } from '../admission.js'
+import { priceOn } from '../policy/pricing.js'
+import type { Admission, Ledgers, PreparedQuery } from './types.js'
+
+/** The defaults of VEILBOX_TASK_MAX_CELLS, VEILBOX_HE_MAX_WORK and VEILBOX_MAX_RELEASE_VALUES. */
+export const DEFAULT_LIMITS: AdmissionLimits = Object.freeze({
+  maxCells: 8_000_000_000,
+  heMaxWork: 1_000,
+  maxReleaseValues: 100_000,
+})
+
+/** The work a prepared query would do, from public facts, or the 413 naming the limit it passes (admission.ts). */
+export function admitWork(prepared: PreparedQuery, limits: AdmissionLimits): WorkEstimate {
+  return checkWork(prepared.plan, prepared.version.rows, prepared.heProfile, limits)
+}
+
+/**
+ * Step 2 of a query: within the limits (on public facts alone, before
+ * anything runs), and both ledgers, as read now, can pay its price; or the
+ * refusal that says which cannot. The grant's policy was checked when it was
+ * prepared and is checked again, under its row lock, at the commit.
+ */
+export function admit(prepared: PreparedQuery, ledgers: Ledgers, limits: AdmissionLimits): Admission {
+  admitWork(prepared, limits)
+  const grant = priceOn(ledgers.grant, prepared.price)
+  const dataset = priceOn(ledgers.dataset, prepared.price)
+  return { prepared, ledgers, charges: { grant, dataset }, queryId: `q_${randomBytes(12).toString('hex')}` }
+}

@@ -1,0 +1,66 @@
+import { VeilboxError } from '../../errors/index.js'
+import type { DatasetSpec } from '../../schema.js'
+import { findDatasetBudget } from '../../store/budgets.js'
+import { findDataset, getVersion, latestVersion, type DatasetRecord, type VersionRecord } from '../../store/datasets.js'
+import type { Sql } from '../../store/db.js'
+import { getGrant, type GrantRecord } from '../../store/grants.js'
+import { uploadEncryption } from '../../store/he.js'
+import { findHeKeys } from '../he/material.js'
+import type { HeProfile } from '../he/profile.js'
+import { ledgerOf } from '../policy/pricing.js'
+import type { Ledgers } from './types.js'
+
+/** What prepare reads: grants, datasets, versions and HE profiles, as they are now. */
+export interface Catalog {
+  grant(id: string): Promise<GrantRecord>
+  dataset(name: string): Promise<DatasetRecord | null>
+  /** A version by number (refused when it does not exist), or the latest (null when none is loaded). */
+  version(name: string, version?: number): Promise<VersionRecord | null>
+  heProfile(spec: DatasetSpec, version: VersionRecord): Promise<HeProfile | null>
+  now(): Date
+}
+
+/** The catalog over the store. */
+export function storeCatalog(db: Sql, now: () => Date): Catalog {
+  return {
+    grant: (id) => getGrant(db, id),
+    dataset: (name) => findDataset(db, name),
+    version: (name, version) => (version !== undefined ? getVersion(db, name, version) : latestVersion(db, name)),
+    heProfile: (spec, version) => heProfileFor(db, spec, version),
+    now,
+  }
+}
+
+/**
+ * The HE profile a version's ciphertexts were made under, for a dataset
+ * with he columns (null otherwise, or when it has no keys: the planner
+ * refuses he aggregates then). A version loaded before the keys existed
+ * has no ciphertexts, and its he columns cannot be aggregated.
+ */
+async function heProfileFor(db: Sql, spec: DatasetSpec, version: VersionRecord): Promise<HeProfile | null> {
+  if (!spec.columns.some((c) => c.protection === 'he')) return null
+  const keys = await findHeKeys(db, spec.id)
+  if (keys === null) return null
+  const enc = await uploadEncryption(db, version.uploadId)
+  return enc !== null && enc.profileId === keys.profile.id ? keys.profile : null
+}
+
+/**
+ * The two ledgers a query is priced on: its grant's (as given) and its
+ * dataset's; inside the release transaction the budget row is held (FOR
+ * UPDATE, after the grant's row).
+ */
+export async function readLedgers(db: Sql, grant: GrantRecord, dataset: string, forUpdate = false): Promise<Ledgers> {
+  const budget = await findDatasetBudget(db, dataset, { forUpdate })
+  if (!budget) {
+    throw new VeilboxError(
+      'VEILBOX_ERR_BUDGET_NOT_SET',
+      `dataset ${dataset} has no privacy budget yet; an operator sets one with PUT /v1/datasets/${dataset}/budget`,
+      { dataset },
+    )
+  }
+  return {
+    grant: { scope: 'grant', id: grant.id, ledger: ledgerOf(grant.ledger) },
+    dataset: { scope: 'dataset', id: dataset, ledger: ledgerOf(budget) },
+  }
+}

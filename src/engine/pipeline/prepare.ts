@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto'
+import { VeilboxError } from '../../errors/index.js'
+import { canonicalJson } from '../../store/audit.js'
+import type { Principal } from '../../store/keys.js'
+import { ParsedByText } from '../../store/parsed.js'
+import { parse, SCALE, toNumber, ZERO_DELTA, type Delta } from '../dp/budget.js'
+import { planQuery } from '../plan/index.js'
+import { checkGrantUsable, checkQueryInGrant } from '../policy/grant.js'
+import type { Price } from '../policy/pricing.js'
+import {
+  bindQuery,
+  fromJson,
+  parseQuery,
+  queryDataset,
+  queryHash,
+  unknownDatasetError,
+  type Query,
+} from '../query/index.js'
+import type { Catalog } from './catalog.js'
+import { DEFAULT_CONFIDENCE, MAX_ANSWER_DELTA, type PreparedQuery, type QueryRequest } from './types.js'
+
+/** Parsed SQL per text: the AST is immutable and depends on the text alone; a text that does not parse throws and is not kept. */
+const parsedSql = new ParsedByText<Query>(parseQuery, 1_000)
+
+const MAX_ANSWER_DELTA_UNITS = parse('delta', MAX_ANSWER_DELTA, 'down')
+
+/**
+ * Step 1 of a query (docs/architecture.md): parse the SQL or JSON form, check
+ * the grant is the principal's and usable, bind to the dataset through the
+ * grant (a dataset outside it is refused the same whether it exists or not),
+ * pick the version, check the privacy parameters against the grant, plan and
+ * price. Reads only the catalog; nothing is computed or spent.
+ */
+export async function prepare(principal: Principal, req: QueryRequest, catalog: Catalog): Promise<PreparedQuery> {
+  if ((req.sql === undefined) === (req.query === undefined)) {
+    throw new VeilboxError(
+      'VEILBOX_ERR_REQUEST_VALIDATION',
+      'send the query either as "sql" (text) or as "query" (JSON), exactly one of the two',
+      { errors: [{ path: 'body', message: 'exactly one of sql and query' }] },
+    )
+  }
+  const query = req.sql !== undefined ? parsedSql.get(req.sql) : fromJson(req.query, { path: '/query' })
+  const grant = await catalog.grant(req.grant)
+  checkGrantUsable(grant, principal, catalog.now())
+  const name = queryDataset(query)
+  const record = await catalog.dataset(name)
+  if (!record) {
+    if (name !== grant.dataset) checkQueryInGrant(grant, name, null)
+    throw unknownDatasetError(query, [grant.dataset])
+  }
+  checkQueryInGrant(grant, name, null)
+  const bound = bindQuery(query, record.spec)
+  checkQueryInGrant(grant, name, bound)
+  const version = await catalog.version(name, req.version)
+  if (!version) {
+    throw new VeilboxError(
+      'VEILBOX_ERR_DATASET_NO_VERSION',
+      `dataset ${name} has no version loaded yet; an operator uploads one first`,
+      { dataset: name },
+    )
+  }
+  const mechanism = req.mechanism ?? 'laplace'
+  const epsilon = parse('epsilon', req.epsilon, 'up')
+  const delta = mechanism === 'laplace' ? laplaceDelta(req) : gaussianDelta(req, grant.id, grant.ledger.deltaTotal)
+  const confidence = req.confidence ?? DEFAULT_CONFIDENCE
+  const heProfile = await catalog.heProfile(record.spec, version)
+  const plan = planQuery(bound, {
+    mechanism,
+    epsilon,
+    delta,
+    confidence,
+    heProfile,
+    ...(req.weights ? { weights: req.weights } : {}),
+  })
+  const hash = queryHash(query)
+  const cacheKey = createHash('sha256')
+    .update(
+      canonicalJson({
+        queryHash: hash,
+        version: version.version,
+        mechanism,
+        epsilonMicro: epsilon.toString(),
+        deltaFemto: mechanism === 'gaussian' ? Number(delta) : 0,
+        confidence,
+        weights: req.weights ?? null,
+      }),
+    )
+    .digest('hex')
+  const price: Price = { mechanism, epsilon: plan.epsilon, rho: plan.rho }
+  return {
+    principal,
+    query,
+    grant,
+    spec: record.spec,
+    bound,
+    version,
+    heProfile,
+    plan,
+    price,
+    queryHash: hash,
+    cacheKey,
+    epsilon,
+    delta,
+    sql: req.sql ?? null,
+  }
+}
+
+function laplaceDelta(req: QueryRequest): Delta {
+  if (req.delta !== undefined && req.delta !== 0) {
+    throw new VeilboxError(
+      'VEILBOX_ERR_DP_INVALID_PARAMETER',
+      'delta applies to the gaussian mechanism only; the laplace mechanism is pure epsilon-DP (leave delta out)',
+      { delta: req.delta },
+    )
+  }
+  return ZERO_DELTA
+}
+
+/** The delta a Gaussian answer is calibrated to: asked for, or the smaller of the grant's and the ceiling; never above either. */
+function gaussianDelta(req: QueryRequest, grantId: string, grantDeltaTotal: bigint): Delta {
+  const grantDelta = toNumber('delta', grantDeltaTotal)
+  const limit = grantDeltaTotal < MAX_ANSWER_DELTA_UNITS ? grantDeltaTotal : MAX_ANSWER_DELTA_UNITS
+  const delta = req.delta ?? toNumber('delta', limit)
+  if (!(delta > 0 && delta < 1)) {
+    throw new VeilboxError(
+      'VEILBOX_ERR_DP_INVALID_PARAMETER',
+      `the gaussian mechanism needs a delta strictly between 0 and 1${req.delta === undefined ? `; grant ${grantId} has no delta budget, so pass one or use laplace` : `, got ${delta}`}`,
+      { delta },
+    )
+  }
+  const units = parse('delta', delta, 'up')
+  // An answer may not state a weaker guarantee than its grant was given, nor one that means nothing (docs/dp.md).
+  if (units > limit || units >= SCALE.delta) {
+    const max = toNumber('delta', limit)
+    throw new VeilboxError(
+      'VEILBOX_ERR_DP_DELTA_TOO_LARGE',
+      `delta ${delta} is above what one answer may use: at most ${max} (the smaller of grant ${grantId}'s delta, ${grantDelta}, and the service's ceiling of ${MAX_ANSWER_DELTA}); ask for a smaller delta or leave it out`,
+      { delta, max, grantDelta, ceiling: MAX_ANSWER_DELTA },
+    )
+  }
+  return units
+}

@@ -1,0 +1,173 @@
+import type { DatasetSpec } from '../../schema.js'
+import type { AnswerRef } from '../../store/answers.js'
+import type { VersionRecord } from '../../store/datasets.js'
+import type { GrantRecord } from '../../store/grants.js'
+import type { Principal } from '../../store/keys.js'
+import type { Delta, Epsilon } from '../dp/budget.js'
+import type { ExecResult } from '../exec/executor.js'
+import type { HeProfile } from '../he/profile.js'
+import type { AggregatePrivacy, MechanismKind, Plan } from '../plan/index.js'
+import type { Charge, LedgerView, Price } from '../policy/pricing.js'
+import type { BoundQuery, Query } from '../query/index.js'
+import type { Receipt, ReceiptBody } from '../receipts.js'
+import type { Cell, DecryptedMeasure, ReleasedTable } from '../release/answer.js'
+import type { SerializedRelease } from '../release/serialize.js'
+
+/**
+ * The values a query passes through (pipeline/README in docs/architecture.md):
+ *
+ *   QueryRequest -prepare-> PreparedQuery -admit-> Admission
+ *     -compute-> ExactResult -release-> ReleasedAnswer -commit-> Answer
+ *
+ * Each step is a function over these plain values, in its own module.
+ */
+
+export interface QueryRequest {
+  readonly sql?: string
+  readonly query?: unknown
+  readonly grant: string
+  readonly epsilon: number
+  readonly delta?: number
+  readonly mechanism?: MechanismKind
+  readonly confidence?: number
+  readonly weights?: readonly number[]
+  readonly version?: number
+}
+
+export const DEFAULT_CONFIDENCE = 0.95
+
+/**
+ * The largest delta one Gaussian answer may be calibrated to, whatever its
+ * grant allows: an (epsilon, delta) guarantee with delta near 1 holds for any
+ * mechanism and says nothing. 1e-5 keeps delta below 1/n for datasets of up
+ * to 100,000 units; grants usually set less.
+ */
+export const MAX_ANSWER_DELTA = 1e-5
+
+/** A query parsed, bound to its dataset and version, planned and priced: nothing read, nothing spent. */
+export interface PreparedQuery {
+  /** Who asked: the grant is checked against this principal again at the commit. */
+  readonly principal: Principal
+  readonly query: Query
+  readonly grant: GrantRecord
+  readonly spec: DatasetSpec
+  readonly bound: BoundQuery
+  readonly version: VersionRecord
+  readonly heProfile: HeProfile | null
+  readonly plan: Plan
+  readonly price: Price
+  readonly queryHash: string
+  /** Selects the stored answer of this query: canonical query, version and privacy parameters. */
+  readonly cacheKey: string
+  /** The query's own privacy parameters: pure epsilon (Laplace), or the (epsilon, delta) its rho is calibrated to (Gaussian). */
+  readonly epsilon: Epsilon
+  readonly delta: Delta
+  /** The query text as sent, or null for the JSON form. */
+  readonly sql: string | null
+}
+
+/** The two ledgers a query is priced on. */
+export interface Ledgers {
+  readonly grant: LedgerView
+  readonly dataset: LedgerView
+}
+
+/** A query admitted: within the limits, and both ledgers can pay (as read before computing). */
+export interface Admission {
+  readonly prepared: PreparedQuery
+  readonly ledgers: Ledgers
+  readonly charges: { readonly grant: Charge; readonly dataset: Charge }
+  /** Named at admission: the custodian's release request and every audit record of the release carry it. */
+  readonly queryId: string
+}
+
+/** The exact aggregates: the sandbox's result and, for he columns, the custodian's decryptions. Never leaves the process. */
+export interface ExactResult {
+  readonly exec: ExecResult
+  readonly decrypted: readonly DecryptedMeasure[]
+}
+
+/** Noisy values, their JSON and their signed receipt: everything but the charge. */
+export interface ReleasedAnswer {
+  readonly admission: Admission
+  readonly table: ReleasedTable
+  readonly serialized: SerializedRelease
+  readonly receiptBody: ReceiptBody
+  readonly receipt: Receipt
+  readonly createdAt: string
+}
+
+export interface ChargeView {
+  readonly epsilon: number
+  readonly delta: number
+}
+
+export interface PrivacyView {
+  readonly mechanism: MechanismKind
+  readonly epsilon: number
+  readonly delta: number
+  readonly rho?: number
+  readonly perAggregate: readonly AggregatePrivacy[]
+}
+
+export interface AnswerBody {
+  readonly queryId: string
+  readonly grant: string
+  readonly dataset: string
+  readonly version: number
+  /** The version's salted commitment (never the content hash of its rows). */
+  readonly datasetCommitment: string
+  readonly queryHash: string
+  readonly sql: string | null
+  readonly columns: readonly string[]
+  readonly rows: readonly (readonly Cell[])[]
+  readonly intervals: readonly (readonly ([number, number] | null)[])[]
+  readonly confidence: number
+  readonly privacy: PrivacyView & {
+    /** What this response charged each ledger (zero for a stored answer); for Gaussian answers the zCDP increment, see docs/queries.md. */
+    readonly charged: { readonly grant: ChargeView; readonly dataset: ChargeView }
+  }
+  readonly budget: { readonly remaining: ChargeView }
+  readonly cached: boolean
+  readonly createdAt: string
+  /** Signed by the service: checkable offline with the published key (docs/audit.md). */
+  readonly receipt: Receipt
+}
+
+/**
+ * What a query run gives back: a fresh answer (its body and the JSON stored
+ * for it, sent as it is), or a stored one (a repeat: the caller reads its
+ * body by id, cached: true, with the grant's remaining budget now).
+ * `selects` is what a caller may remember to find the answer again.
+ */
+export type Answer =
+  | { readonly kind: 'fresh'; readonly body: AnswerBody; readonly json: string; readonly selects: Selects }
+  | {
+      readonly kind: 'stored'
+      readonly ref: AnswerRef
+      readonly remaining: ChargeView
+      readonly selects: Selects | null
+    }
+
+export interface Selects {
+  readonly cacheKey: string
+  readonly version: number
+}
+
+export interface Preview {
+  readonly dataset: string
+  readonly version: number
+  readonly grant: string
+  readonly confidence: number
+  readonly cached: boolean
+  readonly privacy: PrivacyView
+  readonly charge: { readonly grant: ChargeView; readonly dataset: ChargeView }
+  readonly budget: {
+    readonly remaining: ChargeView
+    readonly remainingAfter: ChargeView
+    readonly dataset: { readonly remaining: ChargeView; readonly remainingAfter: ChargeView }
+  }
+  /** False when the grant or the dataset cannot pay; `refusal` says which. */
+  readonly affordable: boolean
+  readonly refusal?: { readonly code: string; readonly detail: string; readonly scope: string }
+}

@@ -1,0 +1,15 @@
+import type { AggregatePlanner } from './index.js'
+
+/**
+ * QUANTILE(col, p), MEDIAN(col): read off the column's one noisy histogram,
+ * which all its quantiles share and which gets the sum of their parts
+ * (plan/index.ts gathers them before planning).
+ */
+export const planQuantile: AggregatePlanner = (ctx, out) => {
+  const h = ctx.histogram(out.column!)
+  return {
+    output: { kind: 'quantile', name: out.name, label: out.label, histogram: h, p: out.p! },
+    noise: { histogramBin: ctx.histograms[h]!.quantile.mechanism.noiseScale },
+    halfWidth: null,
+  }
+}

@@ -1,0 +1,182 @@
+import { VeilboxError } from '../../errors/index.js'
+import { SCALE, toNumber, total, type Epsilon, type Rho } from '../dp/budget.js'
+import type { Mechanism } from '../dp/index.js'
+import { rhoForEpsilonDelta } from '../dp/zcdp.js'
+import { decodeGroup, groupLayout } from '../exec/grouping.js'
+import type { BoundQuery } from '../query/binder.js'
+import { AGGREGATE_PLANNERS, type BoundAggregate } from './aggregates/index.js'
+import { checkWithinCharge } from './check.js'
+import { PlanContext, splitParts, type Part } from './context.js'
+import { reserveNoise, type NoiseUse } from './noise.js'
+import { toTaskPredicate } from './predicate.js'
+import { DEFAULT_QUANTILE_BINS, type AggregatePrivacy, type OutputPlan, type Plan, type PlanOptions } from './types.js'
+
+export * from './types.js'
+export type { NoiseReservation } from './noise.js'
+
+/**
+ * The planner turns a bound query into (1) the exact aggregates a sandbox must
+ * compute, as an ExecTask that names no key, budget or secret, and (2) one DP
+ * mechanism per released quantity, with the query's budget split across them.
+ * Nothing here reads data: the plan, its price and its expected errors come
+ * from the declared schema and the request alone.
+ *
+ * Budget split. A query's epsilon (Laplace) or rho (Gaussian) is split across
+ * its aggregates, evenly unless weights are given, in whole units
+ * (dp/budget.ts split) that add up to the charge; each aggregate's planner
+ * (plan/aggregates/) splits its part among its components. Afterwards the
+ * composed privacy maps are checked against the charge (plan/check.ts).
+ */
+
+function fail(detail: string, extra: Record<string, unknown> = {}): VeilboxError {
+  return new VeilboxError('VEILBOX_ERR_DP_INVALID_PARAMETER', detail, extra)
+}
+
+function checkOptions(o: PlanOptions, aggregates: number): void {
+  if (o.mechanism !== 'laplace' && o.mechanism !== 'gaussian')
+    throw fail(`mechanism must be "laplace" or "gaussian", got ${String(o.mechanism)}`)
+  if (!(typeof o.epsilon === 'bigint' && o.epsilon > 0n))
+    throw fail(`epsilon must be greater than 0, got ${String(o.epsilon)} units`)
+  if (!(o.confidence > 0 && o.confidence < 1))
+    throw fail(`confidence must lie strictly between 0 and 1, got ${String(o.confidence)}`)
+  if (o.mechanism === 'gaussian' && !(o.delta > 0n && o.delta < SCALE.delta)) {
+    throw fail(`the gaussian mechanism needs a delta strictly between 0 and 1, got ${toNumber('delta', o.delta)}`)
+  }
+  if (o.weights !== undefined && o.weights.length !== aggregates) {
+    throw fail(`weights must give one positive number per aggregate (${aggregates}), got ${o.weights.length}`, {
+      weights: o.weights,
+    })
+  }
+}
+
+/** Every mechanism an output releases through, by component name. */
+function componentsOf(o: OutputPlan): [string, Mechanism][] {
+  switch (o.kind) {
+    case 'count':
+    case 'sum':
+      return [['mech', o.mech]]
+    case 'avg':
+      return [
+        ['sum', o.sum],
+        ['count', o.count],
+      ]
+    case 'var':
+    case 'stddev':
+      return [
+        ['count', o.count],
+        ['sum', o.sum],
+        ['squares', o.squares],
+      ]
+    default:
+      return []
+  }
+}
+
+export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
+  const aggregates = bound.outputs.filter((o): o is BoundAggregate => o.kind === 'aggregate')
+  checkOptions(options, aggregates.length)
+  const gaussian = options.mechanism === 'gaussian'
+  const kind = gaussian ? 'rho' : 'epsilon'
+
+  const layout =
+    bound.groupBy.length === 0
+      ? null
+      : groupLayout(
+          bound.groupBy.map((g) => ({
+            dictionary: g.strategy.domain.map((v) => String(v)),
+            nullable: g.column.nullable ?? false,
+          })),
+        )
+  const groups = layout?.count ?? 1
+
+  // The charge, then each aggregate's whole-unit part of it.
+  const charge: Part = gaussian ? rhoForEpsilonDelta(options.epsilon, options.delta) : options.epsilon
+  if (charge <= 0n) {
+    throw fail(
+      `epsilon ${toNumber('epsilon', options.epsilon)} with delta ${toNumber('delta', options.delta)} leaves no zCDP budget (rho < 1e-12)`,
+    )
+  }
+  const parts = splitParts(kind, charge, options.weights ?? aggregates.length)
+
+  // Quantiles of one column share one histogram: first gather their parts.
+  const quantileParts = new Map<string, Part>()
+  aggregates.forEach((a, i) => {
+    if (a.fn === 'quantile') {
+      const name = a.column!.name
+      quantileParts.set(name, ((quantileParts.get(name) ?? 0n) + parts[i]!) as Part)
+    }
+  })
+  const needsSquares = new Set(aggregates.filter((a) => a.fn === 'var' || a.fn === 'stddev').map((a) => a.column!.name))
+  const ctx = new PlanContext(
+    bound.dataset,
+    groups,
+    options.mechanism,
+    needsSquares,
+    options.heProfile ?? null,
+    options.bins ?? DEFAULT_QUANTILE_BINS,
+    quantileParts,
+  )
+
+  const outputs: OutputPlan[] = []
+  const perAggregate: AggregatePrivacy[] = []
+  const confidence = options.confidence
+  let a = 0
+  for (const out of bound.outputs) {
+    if (out.kind === 'group') {
+      outputs.push({ kind: 'group', name: out.name, key: out.key })
+      continue
+    }
+    const part = parts[a]!
+    a += 1
+    const planned = AGGREGATE_PLANNERS[out.fn](ctx, out, part, confidence)
+    outputs.push(planned.output)
+    perAggregate.push({
+      name: out.name,
+      aggregate: out.label,
+      column: out.column?.name ?? null,
+      ...(gaussian ? { rho: toNumber('rho', part) } : { epsilon: toNumber('epsilon', part) }),
+      noise: planned.noise,
+      halfWidth: planned.halfWidth,
+    })
+  }
+
+  const charged = total(parts)
+  checkWithinCharge(ctx.spends, options.mechanism, charged)
+
+  const uses: NoiseUse[] = outputs.flatMap((o, i) =>
+    componentsOf(o).map(([component, mechanism]) => ({ output: i, component, mechanism })),
+  )
+  const histograms = ctx.histograms
+  const typedKey = (k: number, v: string | null): string | boolean | null =>
+    v === null ? null : bound.groupBy[k]!.column.type === 'boolean' ? v === 'true' : v
+
+  return Object.freeze({
+    bound,
+    exec: {
+      where: bound.where === null ? null : toTaskPredicate(bound.where),
+      groupBy: bound.groupBy.map((g, i) => ({
+        column: g.column.name,
+        dictionary: [...layout!.keys[i]!.dictionary],
+        nullable: layout!.keys[i]!.nullable,
+      })),
+      measures: ctx.measures,
+      ...(ctx.encrypted.length > 0 ? { encrypted: ctx.encrypted } : {}),
+    },
+    layout,
+    groups,
+    outputs,
+    histograms,
+    mechanism: options.mechanism,
+    confidence,
+    epsilon: gaussian ? (0n as Epsilon) : options.epsilon,
+    rho: gaussian ? (charged as Rho) : (0n as Rho),
+    perAggregate,
+    reserveNoise: () =>
+      reserveNoise(
+        uses,
+        histograms.map((h) => h.quantile),
+        groups,
+      ),
+    groupKeys: (code: number) => (layout === null ? [] : decodeGroup(layout, code).map((v, k) => typedKey(k, v))),
+  })
+}

@@ -1,0 +1,126 @@
+import type { Delta, Epsilon, Rho } from '../dp/budget.js'
+import type { HistogramQuantile, Mechanism } from '../dp/index.js'
+import type { GroupLayout } from '../exec/grouping.js'
+import type { ExecTask } from '../exec/task.js'
+import type { HeProfile } from '../he/profile.js'
+import type { BoundQuery } from '../query/binder.js'
+import type { NoiseReservation } from './noise.js'
+
+/** The plan's values: what the planner (plan/index.ts) makes of a bound query. */
+
+export type MechanismKind = 'laplace' | 'gaussian'
+
+export interface PlanOptions {
+  readonly mechanism: MechanismKind
+  /** The query's epsilon: the charge (Laplace), or with delta the target rho is calibrated to (Gaussian). */
+  readonly epsilon: Epsilon
+  /** Gaussian only: the delta the query's rho is calibrated to. */
+  readonly delta: Delta
+  readonly confidence: number
+  /** One positive weight per aggregate, in select order. */
+  readonly weights?: readonly number[]
+  /** Histogram bins for quantiles. */
+  readonly bins?: number
+  /** The HE profile of the version queried: needed when the query aggregates he columns. */
+  readonly heProfile?: HeProfile | null
+}
+
+export const DEFAULT_QUANTILE_BINS = 128
+
+/** A released quantity, by its role in the answer. */
+export type OutputPlan =
+  | { readonly kind: 'group'; readonly name: string; readonly key: number }
+  | {
+      readonly kind: 'count'
+      readonly name: string
+      readonly label: string
+      readonly source: number | 'rows'
+      readonly mech: Mechanism
+    }
+  | {
+      readonly kind: 'sum'
+      readonly name: string
+      readonly label: string
+      readonly measure: number
+      readonly mech: Mechanism
+      readonly exp: number
+      readonly encrypted?: number
+    }
+  | {
+      readonly kind: 'avg'
+      readonly name: string
+      readonly label: string
+      readonly measure: number
+      /** Index into exec.encrypted when the column is he; `measure` is then unused. */
+      readonly encrypted?: number
+      readonly exp: number
+      readonly sum: Mechanism
+      readonly count: Mechanism
+      readonly lower: number
+      readonly upper: number
+    }
+  | {
+      readonly kind: 'var' | 'stddev'
+      readonly name: string
+      readonly label: string
+      readonly measure: number
+      readonly encrypted?: number
+      readonly exp: number
+      readonly sum: Mechanism
+      readonly count: Mechanism
+      readonly squares: Mechanism
+      readonly lower: number
+      readonly upper: number
+    }
+  | {
+      readonly kind: 'quantile'
+      readonly name: string
+      readonly label: string
+      readonly histogram: number
+      readonly p: number
+    }
+
+export interface PlannedHistogram {
+  readonly measure: number
+  readonly column: string
+  readonly quantile: HistogramQuantile
+}
+
+export interface AggregatePrivacy {
+  readonly name: string
+  readonly aggregate: string
+  readonly column: string | null
+  /** Laplace: this aggregate's epsilon. */
+  readonly epsilon?: number
+  /** Gaussian: this aggregate's rho (zCDP). */
+  readonly rho?: number
+  /** Noise scale (Laplace b or Gaussian sigma) of each released component, in value units. */
+  readonly noise: Readonly<Record<string, number>>
+  /** Expected half-width of the released value's interval at the confidence level; null when it depends on the data (ratios, quantiles). */
+  readonly halfWidth: number | null
+}
+
+export interface Plan {
+  readonly bound: BoundQuery
+  /** The sandbox's part; the caller adds dataset and version. */
+  readonly exec: Omit<ExecTask, 'dataset' | 'version'>
+  readonly layout: GroupLayout | null
+  readonly groups: number
+  readonly outputs: readonly OutputPlan[]
+  readonly histograms: readonly PlannedHistogram[]
+  readonly mechanism: MechanismKind
+  readonly confidence: number
+  /** Laplace: the epsilon charged (0 for Gaussian). */
+  readonly epsilon: Epsilon
+  /** Gaussian: the rho spent (0 for Laplace). */
+  readonly rho: Rho
+  readonly perAggregate: readonly AggregatePrivacy[]
+  /**
+   * Reserves and draws every mechanism's noise ahead of the release, while the
+   * sandbox computes (plan/noise.ts). Each mechanism of the reservation
+   * releases once.
+   */
+  reserveNoise(): Promise<NoiseReservation>
+  /** The values of a group's keys, typed as the columns declare them. */
+  groupKeys(code: number): (string | boolean | null)[]
+}
