@@ -732,7 +732,7 @@ async function runConfig(
       return JSON.stringify({ sql: GROUPED, grant: spread[i % GRANTS], epsilon: (1000 + Math.floor(i / GRANTS)) / 1e6 })
     }
     const cachedBody = JSON.stringify({ sql: GROUPED, grant, epsilon: 0.5 })
-    // Each node loads the version into its column store on its first query: not what is timed.
+    // Each node loads the version into its column cache on its first query: not what is timed.
     for (const node of nodes) await api(node.url, analyst, 'POST', '/v1/queries', JSON.parse(freshBody()))
     await api(base, analyst, 'POST', '/v1/queries', JSON.parse(cachedBody))
 

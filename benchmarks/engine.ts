@@ -29,7 +29,7 @@ import { kernelReport, loadKernel } from '../src/engine/exec/loader.js'
 import { tsKernel } from '../src/engine/exec/kernel.js'
 import { buildAggregateRequest } from '../src/engine/exec/task.js'
 import { SandboxPool } from '../src/sandbox/pool.js'
-import type { LoadedVersion } from '../src/engine/exec/column-store.js'
+import type { LoadedVersion } from '../src/engine/exec/column-cache.js'
 import { envInt, machine, table, writeResult } from './lib.js'
 
 const SIZES = (process.env.ROWS ?? '1000000,10000000').split(',').map((s) => Number(s.replace(/_/g, '')))
@@ -180,7 +180,7 @@ async function main() {
     for (const rows of SIZES) {
       process.stderr.write(`${rows.toLocaleString()} rows: generating...\n`)
       const data = generate(rows)
-      const source = { acquire: async () => ({ version: data.version, release: () => {} }) }
+      const source = { acquire: async () => ({ version: data.version, end: () => {} }) }
       const options = { workers: 1, queueMax: 4, timeoutMs: 600_000, maxCells: Number.MAX_SAFE_INTEGER, heapMb: 256 }
       const pool = new SandboxPool(source, { ...options, native: nativeAvailable }, nativeAvailable ? 'native' : 'ts')
       const db = sqliteTable(tmp, data)

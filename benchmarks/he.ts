@@ -165,8 +165,8 @@ async function main(): Promise<void> {
     const uploadMs = performance.now() - t0
     const version = up.version as number
 
-    // The same stored ciphertexts, from the column store, for both SUMs.
-    const lease = await app.columnStore.acquire(SPEC.id, version)
+    // The same stored ciphertexts, from the column cache, for both SUMs.
+    const lease = await app.columnCache.acquire(SPEC.id, version)
     const column = lease.version.he!.columns.get('amount')!
     const material = await heMaterial(app.db, SPEC.id)
     const evalKeys = await EvaluationKeys.open(material)
@@ -222,7 +222,7 @@ async function main(): Promise<void> {
     for (const v of released.values)
       if (v.value.units !== exact) throw new Error(`encrypted SUM ${v.value.units} differs from the plaintext ${exact}`)
     evalKeys.delete()
-    lease.release()
+    lease.end()
 
     // End to end through the API: a fresh query each time (its own epsilon).
     let eps = 1

@@ -420,7 +420,7 @@ export async function main(): Promise<Scenario[]> {
         grant: heavyGrant,
         epsilon: (1000 + heavy++) / 1e6,
       })
-    // Load the heavy version into the column store before anything is timed.
+    // Load the heavy version into the column cache before anything is timed.
     if (heavyGrant !== null) await api(server.url, analyst, 'POST', '/v1/queries', JSON.parse(heavyBody()))
 
     const barePid = bare.child.pid

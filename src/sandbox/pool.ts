@@ -6,7 +6,7 @@ import { groupLayout } from '../engine/exec/grouping.js'
 import type { ExecTask } from '../engine/exec/task.js'
 import type { ColumnArray } from '../engine/exec/types.js'
 import type { EncryptedColumn } from '../engine/he/types.js'
-import type { Lease, LoadedVersion } from '../engine/exec/column-store.js'
+import type { Lease, LoadedVersion } from '../engine/exec/column-cache.js'
 import type { ExecResult, Executor } from '../engine/exec/executor.js'
 import { taskColumns, workerResponseSchema, type WorkerHeRequest, type WorkerRequest } from './protocol.js'
 
@@ -50,7 +50,7 @@ function defaultWorkerFile(): string {
   return fileURLToPath(new URL(`./worker.${FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url))
 }
 
-/** Where the pool gets loaded versions: the column store, or a benchmark's generated data. */
+/** Where the pool gets loaded versions: the column cache, or a benchmark's generated data. */
 export interface VersionSource {
   acquire(dataset: string, version: number): Promise<Lease>
 }
@@ -63,7 +63,7 @@ export class SandboxPool implements Executor {
   private inflight = 0
 
   constructor(
-    private readonly store: VersionSource,
+    private readonly versions: VersionSource,
     options: PoolOptions,
     readonly kernel: string = 'ts',
   ) {
@@ -112,7 +112,7 @@ export class SandboxPool implements Executor {
     this.inflight += 1
     let lease: Lease | null = null
     try {
-      lease = await this.store.acquire(task.dataset, task.version)
+      lease = await this.versions.acquire(task.dataset, task.version)
       const v = lease.version
       const names = taskColumns(task)
       // A backstop behind the engine's admission (engine/admission.ts), on the same public size class:
@@ -186,13 +186,13 @@ export class SandboxPool implements Executor {
       return response.result
     } finally {
       this.inflight -= 1
-      lease?.release()
+      lease?.end()
     }
   }
 
   /**
    * The ciphertexts and Galois keys an encrypted task reads, as views of the
-   * column store's shared memory. The work (batches x groups, each a masked
+   * column cache's shared memory. The work (batches x groups, each a masked
    * product and an add at worst) is bounded here, before any starts.
    */
   private encryptedPart(task: ExecTask, v: LoadedVersion): WorkerHeRequest {

@@ -201,13 +201,13 @@ for (const way of ['owner', 'service'] as const) {
       const up = await uploadClinic(ha, rows, way)
       t.equal(up.rows, ROWS)
       const v = await getVersion(ha.app.db, CLINIC_ID, up.version)
-      const lease = await ha.app.columnStore.acquire(CLINIC_ID, up.version)
+      const lease = await ha.app.columnCache.acquire(CLINIC_ID, up.version)
       t.equal(
         await versionFingerprint(ha.app.db, lease.version.spec, v),
         up.sha256,
         'the fingerprint is that of what was stored',
       )
-      lease.release()
+      lease.end()
       const cat = await ha.call('operator', { method: 'GET', url: `/v1/datasets/${CLINIC_ID}` })
       t.equal(cat.json().versions[0].encryptedBy, way)
       // Two queries, three rounds each, at 99%: 3 x (3 groups x 4 + 4) = 48 intervals.

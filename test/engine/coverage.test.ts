@@ -48,7 +48,7 @@ import type { AggregateResult } from '../../src/engine/exec/types.js'
 import { planQuery, type OutputPlan, type PlanOptions } from '../../src/engine/query/planner.js'
 import { releaseAnswer } from '../../src/engine/release/answer.js'
 import type { DatasetSpec } from '../../src/schema.js'
-import { loadVersion, type LoadedVersion } from '../../src/engine/exec/column-store.js'
+import { loadVersion, type LoadedVersion } from '../../src/engine/exec/column-cache.js'
 import { bound, exactOf, ingestCsv, spec, tempDb } from './fixtures.js'
 
 const ROWS = 20_000

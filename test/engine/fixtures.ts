@@ -87,8 +87,8 @@ export function exactOf(p: Plan, src: TaskColumns): AggregateResult {
 }
 
 /**
- * The contribution bound as the column store applies it: the first m rows of
- * each unit in row order are kept. Written independently of column-store.ts.
+ * The contribution bound as the column cache applies it: the first m rows of
+ * each unit in row order are kept. Written independently of column-cache.ts.
  */
 export function keepFirst(units: readonly string[], m: number): Uint8Array {
   const seen = new Map<string, number>()

@@ -4,7 +4,7 @@
  * count, sum and sum of squares, the quantile histogram), grouped and
  * ungrouped, with and without WHERE, at maxRowsPerUnit m in {1, 3}: adding or
  * removing one privacy unit moves the exact measures, as the kernel computes
- * them over the column store's keep mask, by no more than the planned
+ * them over the column cache's keep mask, by no more than the planned
  * mechanism's `sensitivity`, in L1 (Laplace) and in L2 (Gaussian), compared
  * exactly in value units (sums are BigInt units times 2^exp). The same holds
  * after rounding to each mechanism's grid, against its `sensitivitySteps`,
@@ -25,7 +25,7 @@ import type { TaskColumns } from '../../src/engine/exec/task.js'
 import type { AggregateResult, ColumnArray, MeasureResult } from '../../src/engine/exec/types.js'
 import type { Plan } from '../../src/engine/query/planner.js'
 import type { DatasetSpec } from '../../src/schema.js'
-import { loadVersion } from '../../src/engine/exec/column-store.js'
+import { loadVersion } from '../../src/engine/exec/column-cache.js'
 import {
   below,
   choose,
@@ -194,7 +194,7 @@ function withoutUnit(base: readonly Row[], uid: string): Row[] {
 }
 
 // ---------------------------------------------------------------------------
-// Columns as the column store lays them out (see loadVersion), built by hand.
+// Columns as the column cache lays them out (see loadVersion), built by hand.
 
 function bitmapOf(rows: number, isNull: (i: number) => boolean): Uint8Array | null {
   let any = false

@@ -326,14 +326,14 @@ async function kernelRequest(
   h: Harness,
   ds: string,
   sql: string,
-): Promise<{ task: ExecTask; request: AggregateRequest; release: () => void }> {
+): Promise<{ task: ExecTask; request: AggregateRequest; end: () => void }> {
   const task = await planOf(h, ds, sql)
-  const lease = await h.app.columnStore.acquire(ds, 1)
+  const lease = await h.app.columnCache.acquire(ds, 1)
   const v = lease.version
   return {
     task,
     request: buildAggregateRequest(task, { rows: v.rows, keep: v.keep, columns: v.columns }),
-    release: () => lease.release(),
+    end: () => lease.end(),
   }
 }
 
@@ -352,7 +352,7 @@ const COUNTED = [
 
 /** SEAL operations and result shape of every encrypted measure of a query, run here on the version's real ciphertexts. */
 async function encryptedWork(h: Harness, ds: string, sql: string): Promise<unknown> {
-  const { task, request, release } = await kernelRequest(h, ds, sql)
+  const { task, request, end } = await kernelRequest(h, ds, sql)
   const keys = await EvaluationKeys.open(await heMaterial(h.app.db, ds))
   const counts: Record<string, number> = {}
   const restore: (() => void)[] = []
@@ -370,7 +370,7 @@ async function encryptedWork(h: Harness, ds: string, sql: string): Promise<unkno
     }
   }
   try {
-    const lease = await h.app.columnStore.acquire(ds, 1)
+    const lease = await h.app.columnCache.acquire(ds, 1)
     const out = []
     try {
       for (const m of task.encrypted ?? []) {
@@ -389,13 +389,13 @@ async function encryptedWork(h: Harness, ds: string, sql: string): Promise<unkno
         })
       }
     } finally {
-      lease.release()
+      lease.end()
     }
     return { operations: counts, results: out }
   } finally {
     for (const r of restore) r()
     keys.delete()
-    release()
+    end()
   }
 }
 
@@ -534,7 +534,7 @@ t.test('neighbouring plain datasets: every observable is identical but the noise
     for (const ds of ['twin_a', 'twin_b']) {
       const k = await kernelRequest(h, ds, shape.sql)
       shapes.push(requestShape(k.request))
-      k.release()
+      k.end()
     }
     t.same(shapes[1], shapes[0], `${shape.name}: the kernel request has the same shape on both sides`)
     t.not(
@@ -544,7 +544,7 @@ t.test('neighbouring plain datasets: every observable is identical but the noise
     )
   }
   for (const ds of ['twin_a', 'twin_b']) {
-    const lease = await h.app.columnStore.acquire(ds, 1)
+    const lease = await h.app.columnCache.acquire(ds, 1)
     t.equal(
       typeName(lease.version.columns.get('pid')!.values),
       'Uint32Array',
@@ -555,7 +555,7 @@ t.test('neighbouring plain datasets: every observable is identical but the noise
       null,
       `${ds}: a nullable column has a null bitmap whether or not a row is null`,
     )
-    lease.release()
+    lease.end()
   }
 })
 

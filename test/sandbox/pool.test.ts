@@ -163,10 +163,10 @@ t.test(
   },
 )
 
-t.test('workers read the column store in place: the same shared memory, no copy', async (t) => {
+t.test('workers read the column cache in place: the same shared memory, no copy', async (t) => {
   const qa = await fixtureApp(t)
-  const lease = await qa.app.columnStore.acquire(qa.dataset, 1)
-  t.teardown(() => lease.release())
+  const lease = await qa.app.columnCache.acquire(qa.dataset, 1)
+  t.teardown(() => lease.end())
   const age = lease.version.columns.get('age')!
   t.ok(age.values.buffer instanceof SharedArrayBuffer)
   const before = age.values[0]

@@ -6,14 +6,14 @@ import { QueryEngine } from '../../engine/queries.js'
 import { custodianFor } from '../../custodian/local.js'
 import type { Executor } from '../../engine/exec/executor.js'
 import { SandboxPool } from '../../sandbox/pool.js'
-import { ColumnStore } from '../../engine/exec/column-store.js'
+import { ColumnCache } from '../../engine/exec/column-cache.js'
 import { signCurrentHead } from '../../store/audit-heads.js'
 import { serviceSigningKey, type SigningKey } from '../../store/receipt-keys.js'
 import { readSecret, sealerFromSecret } from '../../sealed.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    columnStore: ColumnStore
+    columnCache: ColumnCache
     executor: Executor
     queries: QueryEngine
     signingKey: SigningKey
@@ -33,13 +33,13 @@ export default fp(
     const signingKey = await serviceSigningKey(c, app.db, () =>
       sealerFromSecret(readSecret({ file: c.secretFile, value: c.secret })!),
     )
-    const store = new ColumnStore(app.db, c.columnCacheBytes)
+    const columnCache = new ColumnCache(app.db, c.columnCacheBytes)
     const choice = loadKernel({ native: c.native })
     const kernel = kernelReport(choice)
     app.decorate('kernel', kernel)
     app.log.info(kernel, `aggregate kernel: ${kernel.kernel}${kernel.reason ? ` (${kernel.reason})` : ''}`)
     const executor: Executor = new SandboxPool(
-      store,
+      columnCache,
       {
         workers: c.workers,
         queueMax: c.queueMax,
@@ -51,7 +51,7 @@ export default fp(
       },
       kernel.kernel,
     )
-    app.decorate('columnStore', store)
+    app.decorate('columnCache', columnCache)
     app.decorate('executor', executor)
     app.decorate('signingKey', signingKey)
     // The chain's head signed at start, at intervals and at close (store/audit-heads.ts).

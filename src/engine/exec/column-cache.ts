@@ -90,7 +90,7 @@ function dictionaryFor(col: ColumnSpec, stored: string[] | undefined): readonly 
 type MaterialOf = (dataset: string) => Promise<HeWorkerMaterial>
 
 /**
- * `material` supplies a profile's Galois keys; the column store passes its
+ * `material` supplies a profile's Galois keys; the column cache passes its
  * cache, so versions of one dataset share one copy. In one go: for tools and
  * tests. The service loads with loadVersionAsync, which gives the event loop
  * a turn between chunks.
@@ -286,9 +286,11 @@ function* keepMask(unit: ColumnArray, rows: number, maxRowsPerUnit: number): Gen
   return keep
 }
 
+/** A loaded version held for one task: pinned in the cache until `end()`. */
 export interface Lease {
   readonly version: LoadedVersion
-  release(): void
+  /** Gives the version back: it may be evicted once no lease holds it. Safe to call twice. */
+  end(): void
 }
 
 interface Entry {
@@ -306,7 +308,7 @@ interface Entry {
  * service acquires with acquire, which loads a chunk at a time and lets
  * every query of a version wait for its one load.
  */
-export class ColumnStore {
+export class ColumnCache {
   private readonly entries = new Map<string, Entry>()
   /** Galois keys per dataset, loaded once: they are the same for every version. */
   private readonly material = new Map<string, Promise<HeWorkerMaterial>>()
@@ -318,7 +320,7 @@ export class ColumnStore {
     private readonly budgetBytes: number,
   ) {}
 
-  /** A version's columns, loaded once (every query of a version waits for its one load), leased until release(). */
+  /** A version's columns, loaded once (every query of a version waits for its one load), leased until the lease ends. */
   async acquire(dataset: string, version: number): Promise<Lease> {
     const key = `${dataset}@${version}`
     let entry = this.entries.get(key)
@@ -353,12 +355,12 @@ export class ColumnStore {
     entry.pins += 1
     entry.lastUsed = ++this.clock
     this.evict()
-    let released = false
+    let ended = false
     return {
       version: loaded,
-      release: () => {
-        if (released) return
-        released = true
+      end: () => {
+        if (ended) return
+        ended = true
         entry.pins -= 1
         this.evict()
       },

@@ -36,7 +36,7 @@ import { validateColumn } from './validate.js'
  * and NOT IN. Ordering compares the dictionary strings by UTF-16 code units
  * (JavaScript's `<`). A boolean literal stands for its dictionary entry
  * 'true' / 'false'. A code with no dictionary entry is treated like a null
- * (neither TRUE nor FALSE), which the column store never produces.
+ * (neither TRUE nor FALSE), which the column cache never produces.
  *
  * The per-row loops (compare, lookup, null clearing, AND / OR / NOT) are a
  * `Loops` (loops.ts): the TypeScript ones by default, the native ones when

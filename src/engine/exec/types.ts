@@ -1,9 +1,9 @@
 /**
- * The column store's in-memory shapes and the exact-aggregate contract that
+ * The column cache's in-memory shapes and the exact-aggregate contract that
  * every kernel implements: the TypeScript and native production kernels, and
  * the reference they are tested against (reference.ts).
  *
- * Arrays are views over SharedArrayBuffer when they come from the column store,
+ * Arrays are views over SharedArrayBuffer when they come from the column cache,
  * so a worker reads them in place; kernels never copy or retain them.
  *
  * Exactness. Kernels must agree bit for bit, whatever order they add in, so

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { DEMO_SPEC, demoCsv } from '../../../src/demo/binzhou.js'
-import { ColumnStore, loadVersion } from '../../../src/engine/exec/column-store.js'
+import { ColumnCache, loadVersion } from '../../../src/engine/exec/column-cache.js'
 import { createDataset } from '../../../src/store/datasets.js'
 import { openStore, type Store } from '../../../src/store/db.js'
 import { ingest } from '../../../src/ingest/index.js'
@@ -66,37 +66,37 @@ t.test('the contribution bound keeps the first maxRowsPerUnit rows of each unit,
 t.test('the cache keeps versions under its byte budget, least recently used out first, never one in use', async (t) => {
   const db = await withVersions(t, 3)
   const oneVersion = (await loadVersion(db, DEMO_SPEC.id, 1)).bytes
-  const store = new ColumnStore(db, Math.floor(oneVersion * 2.5))
-  const l1 = await store.acquire(DEMO_SPEC.id, 1)
-  l1.release()
-  const l2 = await store.acquire(DEMO_SPEC.id, 2)
-  l2.release()
-  t.equal(store.size, 2)
-  ;(await store.acquire(DEMO_SPEC.id, 1)).release() // 1 is now more recent than 2
-  const l3 = await store.acquire(DEMO_SPEC.id, 3)
-  t.ok(store.bytes <= oneVersion * 2.5, `within budget: ${store.bytes}`)
-  t.ok(store.has(DEMO_SPEC.id, 1), 'recently used stays')
-  t.notOk(store.has(DEMO_SPEC.id, 2), 'least recently used goes')
-  t.ok(store.has(DEMO_SPEC.id, 3))
-  l3.release()
+  const cache = new ColumnCache(db, Math.floor(oneVersion * 2.5))
+  const l1 = await cache.acquire(DEMO_SPEC.id, 1)
+  l1.end()
+  const l2 = await cache.acquire(DEMO_SPEC.id, 2)
+  l2.end()
+  t.equal(cache.size, 2)
+  ;(await cache.acquire(DEMO_SPEC.id, 1)).end() // 1 is now more recent than 2
+  const l3 = await cache.acquire(DEMO_SPEC.id, 3)
+  t.ok(cache.bytes <= oneVersion * 2.5, `within budget: ${cache.bytes}`)
+  t.ok(cache.has(DEMO_SPEC.id, 1), 'recently used stays')
+  t.notOk(cache.has(DEMO_SPEC.id, 2), 'least recently used goes')
+  t.ok(cache.has(DEMO_SPEC.id, 3))
+  l3.end()
 
   // A leased version survives any pressure until its lease ends.
-  const tiny = new ColumnStore(db, 1)
+  const tiny = new ColumnCache(db, 1)
   const pinned = await tiny.acquire(DEMO_SPEC.id, 1)
   const other = await tiny.acquire(DEMO_SPEC.id, 2)
   t.ok(tiny.has(DEMO_SPEC.id, 1) && tiny.has(DEMO_SPEC.id, 2), 'both in use, both kept over budget')
   t.equal(pinned.version.columns.get('age')!.values.length, 5000, 'still readable')
-  other.release()
+  other.end()
   t.notOk(tiny.has(DEMO_SPEC.id, 2), 'freed once released')
   t.ok(tiny.has(DEMO_SPEC.id, 1))
-  pinned.release()
+  pinned.end()
   t.equal(tiny.size, 0)
   const loads = tiny.loads
-  ;(await tiny.acquire(DEMO_SPEC.id, 1)).release()
+  ;(await tiny.acquire(DEMO_SPEC.id, 1)).end()
   t.equal(tiny.loads, loads + 1, 'loaded again after eviction')
-  const cached = new ColumnStore(db, 1e9)
-  ;(await cached.acquire(DEMO_SPEC.id, 1)).release()
-  ;(await cached.acquire(DEMO_SPEC.id, 1)).release()
+  const cached = new ColumnCache(db, 1e9)
+  ;(await cached.acquire(DEMO_SPEC.id, 1)).end()
+  ;(await cached.acquire(DEMO_SPEC.id, 1)).end()
   t.equal(cached.loads, 1, 'a cached version is not loaded twice')
 })
 
@@ -106,14 +106,14 @@ t.test(
     const db = await freshStore(t)
     await createDataset(db, DEMO_SPEC, SYSTEM_ACTOR)
     await ingest(db, DEMO_SPEC.id, 'text/csv', demoCsv(300_000), SYSTEM_ACTOR)
-    const store = new ColumnStore(db, 1 << 30)
+    const cache = new ColumnCache(db, 1 << 30)
     // A timer due at once fires between two chunks of the load, not after it.
     let turns = 0
     const tick = setInterval(() => (turns += 1), 0)
-    const [a, b] = await Promise.all([store.acquire(DEMO_SPEC.id, 1), store.acquire(DEMO_SPEC.id, 1)])
+    const [a, b] = await Promise.all([cache.acquire(DEMO_SPEC.id, 1), cache.acquire(DEMO_SPEC.id, 1)])
     clearInterval(tick)
     t.ok(turns >= 3, `the event loop turned ${turns} times during the load`)
-    t.equal(store.loads, 1, 'two queries, one load')
+    t.equal(cache.loads, 1, 'two queries, one load')
     t.equal(a.version, b.version)
     // The same version loaded in one go (loadVersion, for tools and tests), without turns between chunks.
     const whole = await loadVersion(db, DEMO_SPEC.id, 1)
@@ -126,22 +126,22 @@ t.test(
       )
     t.same(Buffer.from(a.version.keep).equals(Buffer.from(whole.keep)), true, 'the same keep mask')
     // An acquire that arrives while the version is loading waits for that load: no second copy is loaded meanwhile.
-    const s2 = new ColumnStore(db, 1 << 30)
+    const s2 = new ColumnCache(db, 1 << 30)
     const loading = s2.acquire(DEMO_SPEC.id, 1)
     // Made before this function yields: the first load cannot have finished.
     const meanwhile = s2.acquire(DEMO_SPEC.id, 1)
     const [first, second] = await Promise.all([loading, meanwhile])
     t.equal(s2.loads, 1, 'an acquire during the load does not load a second copy')
     t.equal(first.version, second.version, 'both leases hold the one load')
-    first.release()
-    second.release()
-    a.release()
-    b.release()
+    first.end()
+    second.end()
+    a.end()
+    b.end()
   },
 )
 
 t.test('a dictionary is parsed in slices to the same array as JSON.parse, whatever its strings hold', async (t) => {
-  const { parseStringArray } = await import('../../../src/engine/exec/column-store.js')
+  const { parseStringArray } = await import('../../../src/engine/exec/column-cache.js')
   const tricky = ['a', '","', '\\', '\\"', '\\\\","', 'x\\', '"', ',', '滨城区', '😀', '', 'end\\\\']
   const values = Array.from({ length: 3000 }, (_, i) => `${tricky[i % tricky.length]}${i % 7 === 0 ? '' : i}`)
   const text = JSON.stringify(values)

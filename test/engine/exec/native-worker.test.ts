@@ -40,7 +40,7 @@ function shared<T extends Float64Array | Int32Array | Uint8Array | Uint16Array>(
   return make(new SharedArrayBuffer(bytes * n), n)
 }
 
-/** Columns in SharedArrayBuffer, as the column store holds them. */
+/** Columns in SharedArrayBuffer, as the column cache holds them. */
 function sharedRequests(rows: number): AggregateRequest[] {
   const r = rng(99)
   const values = shared((b, n) => new Float64Array(b, 0, n), 8, rows)
