@@ -75,12 +75,6 @@ export interface ScaledValue {
   readonly exponent: number
 }
 
-/**
- * @deprecated The old name of `ScaledValue`, kept only until engine/queries.ts
- * (and the pipeline that replaces it) import `ScaledValue`; then delete it.
- */
-export type ExactValue = ScaledValue
-
 export interface DecryptedAggregate {
   readonly column: string
   readonly kind: AggregateKind
