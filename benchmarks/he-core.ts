@@ -18,7 +18,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { aggregateEncrypted, EvaluationKeys } from '../src/engine/he/aggregate.js'
 import { contextFor } from '../src/engine/he/context.js'
-import { LocalCustodian } from '../src/engine/he/custodian.js'
+import { KeyHolder } from '../src/engine/he/key-holder.js'
 import { ColumnEncryptor } from '../src/engine/he/encrypt.js'
 import { KeyStore } from '../src/engine/he/keystore.js'
 import type { PolyDegree } from '../src/engine/he/params.js'
@@ -56,7 +56,7 @@ const spec: DatasetSpec = {
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-he-bench-'))
 try {
   const keystore = await KeyStore.open(path.join(dir, 'keys'))
-  const custodian = new LocalCustodian(keystore)
+  const custodian = new KeyHolder(keystore)
   let t0 = performance.now()
   const profile = await custodian.createKeys('bench', spec, { maxRows: ROWS, polyModulusDegree: DEGREE })
   const keygenMs = performance.now() - t0

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import type { Command } from 'commander'
 import { VeilboxError } from '../errors/index.js'
-import { LocalCustodian } from '../engine/he/custodian.js'
+import { KeyHolder } from '../engine/he/key-holder.js'
 import { KeyStore } from '../engine/he/keystore.js'
 import { buildCustodianApp } from '../custodian/server.js'
 
@@ -37,7 +37,7 @@ export function registerCustodian(program: Command): void {
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', `--port must be 0 to 65535, got ${opts.port}`)
       const keystore = await KeyStore.open(path.resolve(opts.keys))
-      const app = await buildCustodianApp({ custodian: new LocalCustodian(keystore), token, logLevel: opts.logLevel })
+      const app = await buildCustodianApp({ custodian: new KeyHolder(keystore), token, logLevel: opts.logLevel })
       const url = await app.listen({ host: opts.host, port })
       process.stdout.write(`veilbox custodian: listening on ${url} (keys in ${keystore.dir})\n`)
       for (const sig of ['SIGINT', 'SIGTERM'] as const) {

@@ -1,5 +1,5 @@
 import { ERROR_CODES, VeilboxError, type ErrorCode } from '../errors/index.js'
-import type { Custodian } from '../engine/he/custodian.js'
+import type { Custodian } from '../engine/he/types.js'
 import type { HeKeyOptions, HeProfile } from '../engine/he/profile.js'
 import type { DecryptRequest, DecryptResponse, DecryptedAggregate, PublicMaterial } from '../engine/he/types.js'
 import type { DatasetSpec } from '../schema.js'

@@ -1,25 +1,24 @@
-import type { Custodian } from '../engine/he/custodian.js'
-import { LocalCustodian } from '../engine/he/custodian.js'
+import { KeyHolder } from '../engine/he/key-holder.js'
 import { KeyStore } from '../engine/he/keystore.js'
 import type { HeKeyOptions, HeProfile } from '../engine/he/profile.js'
-import type { DecryptRequest, DecryptResponse, PublicMaterial } from '../engine/he/types.js'
+import type { Custodian, DecryptRequest, DecryptResponse, PublicMaterial } from '../engine/he/types.js'
 import type { DatasetSpec } from '../schema.js'
 
 /**
  * The in-process custodian of the service's default configuration: a
- * LocalCustodian over the key directory VEILBOX_CUSTODIAN_DIR (outside the
+ * KeyHolder over the key directory VEILBOX_CUSTODIAN_DIR (outside the
  * data directory; config checks that), opened on first use, so that a
  * service that never touches an encrypted column never creates the
  * directory.
  */
 export class DeferredLocalCustodian implements Custodian {
-  private inner: Promise<LocalCustodian> | null = null
+  private inner: Promise<KeyHolder> | null = null
 
   constructor(readonly dir: string) {}
 
-  private get(): Promise<LocalCustodian> {
+  private get(): Promise<KeyHolder> {
     this.inner ??= KeyStore.open(this.dir).then(
-      (ks) => new LocalCustodian(ks),
+      (ks) => new KeyHolder(ks),
       (err: unknown) => {
         this.inner = null
         throw err

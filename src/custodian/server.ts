@@ -4,7 +4,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import { z } from 'zod'
 import problem from '../http/problem.js'
 import { VeilboxError } from '../errors/index.js'
-import type { Custodian } from '../engine/he/custodian.js'
+import type { Custodian } from '../engine/he/types.js'
 import { datasetSpecSchema, identifierSchema } from '../schema.js'
 import { decryptRequestIn, decryptRequestSchema, decryptResponseOut, keyOptionsIn, keyOptionsSchema, materialOut, profileOut } from './wire.js'
 

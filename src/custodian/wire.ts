@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { POLY_DEGREES } from '../engine/he/params.js'
-import { MAX_AGGREGATES_PER_REQUEST } from '../engine/he/custodian.js'
+import { MAX_AGGREGATES_PER_REQUEST } from '../engine/he/key-holder.js'
 import { profileFromJson, profileToJson, type HeKeyOptions, type HeProfile } from '../engine/he/profile.js'
 import type { DecryptRequest, DecryptResponse, PublicMaterial } from '../engine/he/types.js'
 import { identifierSchema } from '../schema.js'

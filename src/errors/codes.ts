@@ -156,7 +156,7 @@ export const ERROR_CODES = {
   VEILBOX_ERR_HE_SEAL_FAILURE: { status: 500, title: 'Microsoft SEAL failed' },
   VEILBOX_ERR_HE_KEYS_MISSING: { status: 409, title: 'The dataset has encrypted columns but no HE keys yet' },
 
-  // The key custodian (src/engine/he/custodian.ts, keystore.ts)
+  // The key custodian (src/engine/he/key-holder.ts, keystore.ts; src/custodian)
   VEILBOX_ERR_CUSTODIAN_NO_KEYS: { status: 404, title: 'The custodian holds no HE keys for this dataset' },
   VEILBOX_ERR_CUSTODIAN_KEYS_EXIST: { status: 409, title: 'HE keys for this dataset already exist' },
   VEILBOX_ERR_CUSTODIAN_KEYSTORE_INSECURE: { status: 500, title: 'Key store files are open to other users' },

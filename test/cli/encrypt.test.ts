@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { LocalCustodian } from '../../src/engine/he/custodian.js'
+import { KeyHolder } from '../../src/engine/he/key-holder.js'
 import { KeyStore } from '../../src/engine/he/keystore.js'
 import { tempDir } from '../helpers/app.js'
 import { runCli } from '../helpers/cli.js'
@@ -103,7 +103,7 @@ t.test(
 
 t.test('veilbox encrypt refuses a CSV without an he column the keys were made for', async (t) => {
   const keys = path.join(tempDir(t), 'keys')
-  await new LocalCustodian(await KeyStore.open(keys)).createKeys(CLINIC_ID, clinicSpec() as never, {
+  await new KeyHolder(await KeyStore.open(keys)).createKeys(CLINIC_ID, clinicSpec() as never, {
     maxRows: 100,
     polyModulusDegree: 4096,
   })

@@ -105,13 +105,13 @@ t.test('the demo data is deterministic, within bounds, and looks like a city', a
 t.test(
   'demo with a custodian: the encrypted dataset, its keys, an owner-encrypted version and a grant; restarts and a new data directory reuse the keys',
   async (t) => {
-    const { LocalCustodian } = await import('../../src/engine/he/custodian.js')
+    const { KeyHolder } = await import('../../src/engine/he/key-holder.js')
     const { KeyStore } = await import('../../src/engine/he/keystore.js')
     const { DEMO_HE_SPEC, DEMO_HE_ROWS } = await import('../../src/demo/subsidies.js')
     const { findHeKeys } = await import('../../src/engine/he/material.js')
     const { uploadEncryption } = await import('../../src/store/he.js')
     const keysDir = path.join(tempDir(t), 'keys')
-    const he = { custodian: new LocalCustodian(await KeyStore.open(keysDir)), keysDir }
+    const he = { custodian: new KeyHolder(await KeyStore.open(keysDir)), keysDir }
     const dir = tempDir(t)
     const db = await openTestStore(t, dir)
     const first = await bootstrap(db, dir, { demo: true, he })

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { kernelReport, loadKernel, type KernelReport } from '../../engine/exec/loader.js'
-import type { Custodian } from '../../engine/he/custodian.js'
+import type { Custodian } from '../../engine/he/types.js'
 import { QueryEngine } from '../../engine/queries.js'
 import { custodianFor } from '../../custodian/local.js'
 import type { Executor } from '../../engine/exec/executor.js'

@@ -1,9 +1,10 @@
-import type { HeProfile } from './profile.js'
+import type { DatasetSpec } from '../../schema.js'
+import type { HeKeyOptions, HeProfile } from './profile.js'
 
 /**
  * The plain data that moves between the HE roles: data owner (encrypt.ts),
  * compute service (aggregate.ts, in sandbox workers) and custodian
- * (custodian.ts). Everything here is safe to send over a wire or a worker
+ * (key-holder.ts). Everything here is safe to send over a wire or a worker
  * message: ciphertexts, public keys and counts, never a secret key.
  */
 
@@ -50,6 +51,22 @@ export interface EncryptedAggregateResult {
   readonly sums: readonly EncryptedAggregate[]
   /** As `sums`, for x^2; null when squares were not asked for. */
   readonly sumSquares: readonly EncryptedAggregate[] | null
+}
+
+/**
+ * The custodian role: the only one that holds a dataset's secret keys and the
+ * only one that decrypts. The compute service reaches it through this
+ * interface, whose one implementation is the key holder (key-holder.ts), in
+ * process or behind a client of a separate `veilbox custodian` process
+ * (src/custodian); plain data in and out.
+ */
+export interface Custodian {
+  /** Chooses parameters for the dataset's `he` columns and creates their keys; returns the public profile. */
+  createKeys(dataset: string, spec: DatasetSpec, options: HeKeyOptions): Promise<HeProfile>
+  /** The profile, public keys and Galois keys: everything the service and the data owner may hold. */
+  publicMaterial(dataset: string): Promise<PublicMaterial>
+  /** Decrypts the aggregates of one admitted query. */
+  decryptAggregates(request: DecryptRequest): Promise<DecryptResponse>
 }
 
 /** What the compute service sends the custodian to release one admitted query. */

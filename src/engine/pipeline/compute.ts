@@ -1,6 +1,6 @@
 import { VeilboxError } from '../../errors/index.js'
 import type { Executor, ExecResult } from '../exec/executor.js'
-import type { Custodian } from '../he/custodian.js'
+import type { Custodian } from '../he/types.js'
 import type { DecryptedAggregate, EncryptedAggregate, ScaledValue } from '../he/types.js'
 import type { DecryptedMeasure } from '../release/answer.js'
 import type { Admission, ExactResult } from './types.js'

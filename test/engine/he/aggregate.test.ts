@@ -1,6 +1,6 @@
 import t from 'tap'
 import { aggregateEncrypted, EvaluationKeys, planEncryptedAggregate } from '../../../src/engine/he/aggregate.js'
-import { LocalCustodian } from '../../../src/engine/he/custodian.js'
+import { KeyHolder } from '../../../src/engine/he/key-holder.js'
 import { ColumnEncryptor } from '../../../src/engine/he/encrypt.js'
 import type { DecryptedAggregate, EncryptedAggregateResult, EncryptedColumn } from '../../../src/engine/he/types.js'
 import { fraction, keyStore, plainAggregates, rng, spec, toNumber } from './fixtures.js'
@@ -36,7 +36,7 @@ const ds = spec('accounts', [
 
 t.test('encrypted aggregates equal the plaintext aggregates', async (t) => {
   const keystore = await keyStore(t)
-  const custodian = new LocalCustodian(keystore)
+  const custodian = new KeyHolder(keystore)
   const profile = await custodian.createKeys('accounts', ds, {
     maxRows: 10_000,
     polyModulusDegree: 8192,
@@ -150,7 +150,7 @@ t.test('encrypted aggregates equal the plaintext aggregates', async (t) => {
 
 t.test('a plan that could wrap is refused before any SEAL work, with the reason', async (t) => {
   const keystore = await keyStore(t)
-  const custodian = new LocalCustodian(keystore)
+  const custodian = new KeyHolder(keystore)
   const small = spec('small', [{ name: 'v', type: 'integer', protection: 'he', lower: -1000, upper: 1000 }])
   const profile = await custodian.createKeys('small', small, {
     maxRows: 4096,

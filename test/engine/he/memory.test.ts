@@ -1,6 +1,6 @@
 import t from 'tap'
 import { aggregateEncrypted, EvaluationKeys } from '../../../src/engine/he/aggregate.js'
-import { LocalCustodian } from '../../../src/engine/he/custodian.js'
+import { KeyHolder } from '../../../src/engine/he/key-holder.js'
 import { ColumnEncryptor } from '../../../src/engine/he/encrypt.js'
 import { keyStore, spec } from './fixtures.js'
 
@@ -14,7 +14,7 @@ const ROUNDS = 200
 
 t.test(`the wasm heap does not grow across ${ROUNDS} aggregate-and-decrypt rounds`, async (t) => {
   const keystore = await keyStore(t)
-  const custodian = new LocalCustodian(keystore)
+  const custodian = new KeyHolder(keystore)
   const ds = spec('heap', [{ name: 'v', type: 'integer', protection: 'he', lower: -50, upper: 50 }])
   const profile = await custodian.createKeys('heap', ds, { maxRows: 4096, polyModulusDegree: 4096, variance: false })
   const rows = 3000

@@ -3,7 +3,7 @@ import path from 'node:path'
 import t from 'tap'
 import { aggregateEncrypted, EvaluationKeys } from '../../../src/engine/he/aggregate.js'
 import { loadSeal } from '../../../src/engine/he/context.js'
-import { LocalCustodian } from '../../../src/engine/he/custodian.js'
+import { KeyHolder } from '../../../src/engine/he/key-holder.js'
 import { ColumnEncryptor } from '../../../src/engine/he/encrypt.js'
 import { KeyStore } from '../../../src/engine/he/keystore.js'
 import type { EncryptedAggregate, PublicMaterial } from '../../../src/engine/he/types.js'
@@ -15,7 +15,7 @@ const salary = Array.from({ length: ROWS }, (_, i) => (i * 37) % 501)
 
 async function setup(t: { teardown(fn: () => void): void }) {
   const keystore = await keyStore(t)
-  const custodian = new LocalCustodian(keystore)
+  const custodian = new KeyHolder(keystore)
   const profile = await custodian.createKeys('payroll', ds, { maxRows: 8192, polyModulusDegree: 4096 })
   return { keystore, custodian, profile }
 }
@@ -63,7 +63,7 @@ t.test('the key store: 0700 directories, 0600 files, refuses to use looser ones'
   fs.chmodSync(loose, 0o755)
   await t.rejects(KeyStore.open(loose), { code: 'VEILBOX_ERR_CUSTODIAN_KEYSTORE_INSECURE' })
 
-  const custodian = new LocalCustodian(keystore)
+  const custodian = new KeyHolder(keystore)
   await t.rejects(custodian.createKeys('payroll', ds, { maxRows: 10 }), { code: 'VEILBOX_ERR_CUSTODIAN_KEYS_EXIST' })
   await t.rejects(custodian.publicMaterial('nothing_here'), { code: 'VEILBOX_ERR_CUSTODIAN_NO_KEYS' })
   await t.rejects(custodian.publicMaterial('../payroll'), { code: 'VEILBOX_ERR_HE_BAD_ARGUMENT' })
@@ -117,7 +117,7 @@ t.test('the secret key never leaves the key store', async (t) => {
     }
   })
   // The Custodian interface has no way to ask for it.
-  t.same(Object.getOwnPropertyNames(LocalCustodian.prototype).sort(), [
+  t.same(Object.getOwnPropertyNames(KeyHolder.prototype).sort(), [
     'constructor',
     'createKeys',
     'decryptAggregates',
