@@ -49,7 +49,8 @@ export type { CompareOp } from './loops.js'
 /** Numbers for f64 and i32 columns; strings (or booleans) for code columns. */
 export type Literal = number | string | boolean
 
-export type Predicate =
+/** A WHERE clause over loaded columns: stage 4 of the four a predicate goes through (TaskPredicate, task.ts). */
+export type ColumnPredicate =
   | { readonly kind: 'cmp'; readonly column: ColumnArray; readonly op: CompareOp; readonly value: Literal }
   | {
       readonly kind: 'in'
@@ -67,8 +68,8 @@ export type Predicate =
     }
   | { readonly kind: 'isNull'; readonly column: ColumnArray; readonly negated: boolean }
   /** AND of no operands is TRUE, OR of none is FALSE. */
-  | { readonly kind: 'and' | 'or'; readonly operands: readonly Predicate[] }
-  | { readonly kind: 'not'; readonly operand: Predicate }
+  | { readonly kind: 'and' | 'or'; readonly operands: readonly ColumnPredicate[] }
+  | { readonly kind: 'not'; readonly operand: ColumnPredicate }
 
 /** Deeper trees are refused; the parser's own nesting limit is far below this. */
 export const MAX_PREDICATE_DEPTH = 256
@@ -76,7 +77,7 @@ export const MAX_PREDICATE_DEPTH = 256
 const OPS: readonly CompareOp[] = ['=', '<>', '<', '<=', '>', '>=']
 
 /** The rows for which `predicate` is TRUE, as a fresh selection of `rows` bytes (0/1). */
-export function compilePredicate(predicate: Predicate, rows: number, loops: Loops = tsLoops): Selection {
+export function compilePredicate(predicate: ColumnPredicate, rows: number, loops: Loops = tsLoops): Selection {
   if (!Number.isInteger(rows) || rows < 0) throw bad(`rows must be a non-negative integer, got ${String(rows)}`)
   const c = new Compiler(rows, loops)
   const t = c.evaluate(predicate, NEED_T, 'predicate', 0).t!
@@ -134,7 +135,7 @@ class Compiler {
   }
 
   /** The masks of `p` that `need` asks for; FOLDED when it folded its one wanted mask into `into` instead. */
-  evaluate(p: Predicate, need: Need, at: string, depth: number, into?: Into): Truth {
+  evaluate(p: ColumnPredicate, need: Need, at: string, depth: number, into?: Into): Truth {
     if (depth > MAX_PREDICATE_DEPTH) throw bad(`${at} nests deeper than ${MAX_PREDICATE_DEPTH} levels`)
     if (p === null || typeof p !== 'object') throw bad(`${at} must be a predicate object, got ${describe(p)}`)
     switch (p.kind) {
@@ -218,7 +219,13 @@ class Compiler {
     }
   }
 
-  private combine(kind: 'and' | 'or', operands: readonly Predicate[], need: Need, at: string, depth: number): Truth {
+  private combine(
+    kind: 'and' | 'or',
+    operands: readonly ColumnPredicate[],
+    need: Need,
+    at: string,
+    depth: number,
+  ): Truth {
     if (!Array.isArray(operands)) throw bad(`${at}.operands must be an array, got ${describe(operands)}`)
     if (operands.length === 0) {
       const empty = kind === 'and' ? { t: 1, f: 0 } : { t: 0, f: 1 }

@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { VeilboxError } from '../../errors/index.js'
 import { encodeGroups, groupLayout, type CodeColumn } from './grouping.js'
 import { tsLoops, type Loops } from './loops.js'
-import { andMask, compilePredicate, type Predicate } from './predicate.js'
+import { andMask, compilePredicate, type ColumnPredicate } from './predicate.js'
 import type { AggregateRequest, ColumnArray, Measure, NumericColumn } from './types.js'
 
 /**
@@ -16,6 +16,23 @@ const literal = z.union([z.number().finite(), z.string(), z.boolean()])
 const op = z.enum(['=', '<>', '<', '<=', '>', '>='])
 const name = z.string().min(1).max(128)
 
+/**
+ * A WHERE clause as a task states it: column names and plain values, nothing
+ * else of the schema. A predicate goes through four stages, each a type of
+ * its own:
+ *   1. ParsedPredicate (query/ast.ts): the syntax tree of the SQL text or the
+ *      JSON form, with source positions, column references as written and
+ *      literal nodes.
+ *   2. BoundPredicate (query/binder.ts): checked against the dataset's
+ *      schema: each column resolved to its ColumnSpec, each literal checked
+ *      against the column's type and declared categories.
+ *   3. TaskPredicate (here): what the plan hands the sandbox
+ *      (plan/predicate.ts, toTaskPredicate), validated on both sides by
+ *      execTaskSchema.
+ *   4. ColumnPredicate (exec/predicate.ts): the same tree over the loaded
+ *      version's column arrays (toColumnPredicate, below), which
+ *      compilePredicate turns into a selection.
+ */
 export type TaskPredicate =
   | {
       readonly kind: 'cmp'
@@ -124,7 +141,7 @@ function numeric(src: TaskColumns, n: string): NumericColumn {
   return c
 }
 
-function toPredicate(src: TaskColumns, p: TaskPredicate): Predicate {
+function toColumnPredicate(src: TaskColumns, p: TaskPredicate): ColumnPredicate {
   switch (p.kind) {
     case 'cmp':
       return { kind: 'cmp', column: column(src, p.column), op: p.op, value: p.value }
@@ -136,9 +153,9 @@ function toPredicate(src: TaskColumns, p: TaskPredicate): Predicate {
       return { kind: 'isNull', column: column(src, p.column), negated: p.negated }
     case 'and':
     case 'or':
-      return { kind: p.kind, operands: p.operands.map((o) => toPredicate(src, o)) }
+      return { kind: p.kind, operands: p.operands.map((o) => toColumnPredicate(src, o)) }
     case 'not':
-      return { kind: 'not', operand: toPredicate(src, p.operand) }
+      return { kind: 'not', operand: toColumnPredicate(src, p.operand) }
   }
 }
 
@@ -176,7 +193,7 @@ export function buildAggregateRequest(task: ExecTask, src: TaskColumns, loops: L
   const selection =
     task.where === null
       ? new Uint8Array(src.keep)
-      : andMask(compilePredicate(toPredicate(src, task.where), rows, loops), src.keep, loops)
+      : andMask(compilePredicate(toColumnPredicate(src, task.where), rows, loops), src.keep, loops)
   let grouping = null
   if (task.groupBy.length > 0) {
     const layout = groupLayout(task.groupBy.map((g) => ({ dictionary: g.dictionary, nullable: g.nullable })))

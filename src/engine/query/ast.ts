@@ -103,24 +103,25 @@ export interface IsNull {
 
 export interface And {
   readonly kind: 'and'
-  readonly operands: readonly Predicate[]
+  readonly operands: readonly ParsedPredicate[]
   readonly pos?: SourcePos
 }
 
 export interface Or {
   readonly kind: 'or'
-  readonly operands: readonly Predicate[]
+  readonly operands: readonly ParsedPredicate[]
   readonly pos?: SourcePos
 }
 
 export interface Not {
   readonly kind: 'not'
-  readonly operand: Predicate
+  readonly operand: ParsedPredicate
   readonly pos?: SourcePos
 }
 
 export type Condition = Compare | InList | Between | IsNull
-export type Predicate = Condition | And | Or | Not
+/** A WHERE clause as parsed: stage 1 of the four a predicate goes through (TaskPredicate, exec/task.ts). */
+export type ParsedPredicate = Condition | And | Or | Not
 
 export interface From {
   readonly name: string
@@ -137,7 +138,7 @@ export interface Query {
   readonly kind: 'query'
   readonly select: readonly SelectItem[]
   readonly from: From
-  readonly where?: Predicate
+  readonly where?: ParsedPredicate
   readonly groupBy: readonly ColumnRef[]
   readonly orderBy: readonly OrderItem[]
   readonly pos?: SourcePos
@@ -237,17 +238,17 @@ export function isNull(column: ColumnRef, negated: boolean, pos?: SourcePos): Is
   return node({ kind: 'isNull', column, negated, pos: pos ?? column.pos })
 }
 
-export function and(operands: readonly Predicate[], pos?: SourcePos): And {
+export function and(operands: readonly ParsedPredicate[], pos?: SourcePos): And {
   if (operands.length < 2) throw new TypeError('AND needs at least two operands')
   return node({ kind: 'and', operands: Object.freeze([...operands]), pos: pos ?? operands[0]!.pos })
 }
 
-export function or(operands: readonly Predicate[], pos?: SourcePos): Or {
+export function or(operands: readonly ParsedPredicate[], pos?: SourcePos): Or {
   if (operands.length < 2) throw new TypeError('OR needs at least two operands')
   return node({ kind: 'or', operands: Object.freeze([...operands]), pos: pos ?? operands[0]!.pos })
 }
 
-export function not(operand: Predicate, pos?: SourcePos): Not {
+export function not(operand: ParsedPredicate, pos?: SourcePos): Not {
   return node({ kind: 'not', operand, pos })
 }
 

@@ -10,7 +10,7 @@ import {
   type Direction,
   type Literal,
   type LiteralValue,
-  type Predicate,
+  type ParsedPredicate,
   type Query,
 } from './ast.js'
 import { formatLiteral } from './canonical.js'
@@ -54,6 +54,7 @@ export type BoundOutput =
       readonly label: string
     }
 
+/** A WHERE clause bound to the schema: stage 2 of the four a predicate goes through (TaskPredicate, exec/task.ts). */
 export type BoundPredicate =
   | { readonly kind: 'compare'; readonly column: ColumnSpec; readonly op: CompareOp; readonly value: LiteralValue }
   /** Values without repeats, in written order. */
@@ -130,7 +131,7 @@ export function queryAggregates(q: Query): AggregateFn[] {
   return [...new Set(q.select.filter((i): i is Aggregate => i.kind === 'aggregate').map((a) => a.fn))]
 }
 
-function predicateColumns(p: Predicate): ColumnRef[] {
+function predicateColumns(p: ParsedPredicate): ColumnRef[] {
   switch (p.kind) {
     case 'and':
     case 'or':
@@ -288,7 +289,7 @@ class Binder {
     )
   }
 
-  predicate(p: Predicate): BoundPredicate {
+  predicate(p: ParsedPredicate): BoundPredicate {
     switch (p.kind) {
       case 'and':
       case 'or':

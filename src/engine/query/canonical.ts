@@ -6,7 +6,7 @@ import {
   type Condition,
   type Literal,
   type LiteralValue,
-  type Predicate,
+  type ParsedPredicate,
   type Query,
   type SelectItem,
 } from './ast.js'
@@ -75,7 +75,7 @@ type Norm = { kind: 'cond'; c: Condition } | { kind: 'and' | 'or'; operands: Nor
 
 const NEGATE: Record<CompareOp, CompareOp> = { '=': '<>', '<>': '=', '<': '>=', '>=': '<', '>': '<=', '<=': '>' }
 
-function normalize(p: Predicate, negate: boolean): Norm {
+function normalize(p: ParsedPredicate, negate: boolean): Norm {
   switch (p.kind) {
     case 'not':
       return normalize(p.operand, !negate)

@@ -19,7 +19,7 @@ import {
   type JsonPos,
   type Literal,
   type LiteralValue,
-  type Predicate,
+  type ParsedPredicate,
   type Query,
   type SelectItem,
 } from './ast.js'
@@ -188,7 +188,7 @@ function predicateFromJson(
   p: PredicateJson,
   path: (string | number)[],
   at: (...segments: (string | number)[]) => JsonPos,
-): Predicate {
+): ParsedPredicate {
   const pos = at(...path)
   const col = (c: string) => columnRef(c, at(...path, 'column'))
   const lit = (v: LiteralValue, ...sub: (string | number)[]): Literal => literal(v, at(...path, ...sub))
@@ -243,7 +243,7 @@ export function toJson(q: Query): QueryJson {
   return out
 }
 
-function predicateToJson(p: Predicate): PredicateJson {
+function predicateToJson(p: ParsedPredicate): PredicateJson {
   switch (p.kind) {
     case 'compare':
       return { kind: 'compare', column: p.column.name, op: p.op, value: p.value.value }

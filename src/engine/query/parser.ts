@@ -23,7 +23,7 @@ import {
   type From,
   type Literal,
   type OrderItem,
-  type Predicate,
+  type ParsedPredicate,
   type Query,
   type SelectItem,
   type TextPos,
@@ -261,7 +261,7 @@ class Parser {
     }
     this.next()
     const source = this.from()
-    let predicate: Predicate | undefined
+    let predicate: ParsedPredicate | undefined
     if (this.acceptWord('where')) predicate = this.or()
     const groupBy: ColumnRef[] = []
     if (this.atWord('group')) {
@@ -645,7 +645,7 @@ class Parser {
 
   // ---- WHERE ----
 
-  private or(): Predicate {
+  private or(): ParsedPredicate {
     const first = this.and()
     if (!this.atWord('or')) return first
     const operands = [first]
@@ -653,7 +653,7 @@ class Parser {
     return or(operands)
   }
 
-  private and(): Predicate {
+  private and(): ParsedPredicate {
     const first = this.not()
     if (!this.atWord('and')) return first
     const operands = [first]
@@ -662,7 +662,7 @@ class Parser {
   }
 
   /** NOT chains are read in a loop, not by recursion, so their length cannot exhaust the stack. */
-  private not(): Predicate {
+  private not(): ParsedPredicate {
     const saved = this.depth
     const nots: Token[] = []
     while (this.atWord('not')) {
@@ -676,7 +676,7 @@ class Parser {
     return p
   }
 
-  private primary(): Predicate {
+  private primary(): ParsedPredicate {
     const t = this.peek()
     if (t.kind === 'symbol' && t.value === '(') {
       if (this.atWord('select', 1)) {
@@ -696,7 +696,7 @@ class Parser {
     return this.condition()
   }
 
-  private condition(): Predicate {
+  private condition(): ParsedPredicate {
     const left = this.operand('where')
     this.noOperatorAfter(left, 'where')
     const t = this.peek()
@@ -744,7 +744,7 @@ class Parser {
     )
   }
 
-  private comparison(left: Operand): Predicate {
+  private comparison(left: Operand): ParsedPredicate {
     const opTok = this.next()
     if (opTok.value === '==') this.syntax('"==" is not an operator; test equality with "="', opTok)
     const right = this.operand('where')
@@ -789,7 +789,7 @@ class Parser {
     this.syntax(`${what} takes literal values, not ${describe(t)}`, t)
   }
 
-  private inRest(column: ColumnRef, negated: boolean, pos: TextPos): Predicate {
+  private inRest(column: ColumnRef, negated: boolean, pos: TextPos): ParsedPredicate {
     const open = this.expectSymbol('(', 'after IN')
     if (this.atWord('select')) {
       throw queryError(
@@ -809,14 +809,14 @@ class Parser {
     return inList(column, values, negated, pos)
   }
 
-  private betweenRest(column: ColumnRef, negated: boolean, pos: TextPos): Predicate {
+  private betweenRest(column: ColumnRef, negated: boolean, pos: TextPos): ParsedPredicate {
     const low = this.literalValue('BETWEEN')
     this.expectWord('and', 'between the bounds of BETWEEN')
     const high = this.literalValue('BETWEEN')
     return between(column, low, high, negated, pos)
   }
 
-  private isRest(column: ColumnRef, pos: TextPos): Predicate {
+  private isRest(column: ColumnRef, pos: TextPos): ParsedPredicate {
     const negated = this.acceptWord('not') !== undefined
     const t = this.peek()
     if (t.kind === 'word' && t.value === 'null') {

@@ -4,7 +4,7 @@ import {
   type ColumnRef,
   type From,
   type OrderItem,
-  type Predicate,
+  type ParsedPredicate,
   type Query,
   type SelectItem,
   type SourcePos,
@@ -16,7 +16,7 @@ import { didYouMean, nearest } from './suggest.js'
 export interface QueryParts {
   readonly select: readonly SelectItem[]
   readonly from: From
-  readonly where?: Predicate | undefined
+  readonly where?: ParsedPredicate | undefined
   readonly groupBy: readonly ColumnRef[]
   readonly orderBy: readonly OrderItem[]
   readonly pos?: SourcePos | undefined
@@ -53,9 +53,9 @@ export function buildQuery(parts: QueryParts): Query {
 }
 
 /** Depth, condition count and IN-list length, walked without recursion. */
-function checkPredicateSize(root: Predicate): void {
+function checkPredicateSize(root: ParsedPredicate): void {
   let conditions = 0
-  const stack: { p: Predicate; depth: number }[] = [{ p: root, depth: 0 }]
+  const stack: { p: ParsedPredicate; depth: number }[] = [{ p: root, depth: 0 }]
   while (stack.length > 0) {
     const { p, depth } = stack.pop()!
     if (depth > QUERY_LIMITS.maxDepth) throw tooLarge('maxDepth', p.pos)

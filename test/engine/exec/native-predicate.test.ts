@@ -11,7 +11,7 @@ import {
 } from '../../../src/engine/exec/loops-check.js'
 import { tsLoops, type Loops } from '../../../src/engine/exec/loops.js'
 import { createNativeLoops, type NativeBinding } from '../../../src/engine/exec/native.js'
-import { andMask, compilePredicate, type Literal, type Predicate } from '../../../src/engine/exec/predicate.js'
+import { andMask, compilePredicate, type ColumnPredicate, type Literal } from '../../../src/engine/exec/predicate.js'
 import { buildAggregateRequest, type ExecTask, type TaskPredicate } from '../../../src/engine/exec/task.js'
 import type { CodeArray, ColumnArray, NullBitmap } from '../../../src/engine/exec/types.js'
 import { bitmap, codeColumn, int, pick, rng } from './fixtures.js'
@@ -381,7 +381,7 @@ function randomColumns(r: () => number, rows: number): ColumnArray[] {
   ]
 }
 
-function randomLeaf(r: () => number, cols: readonly ColumnArray[]): Predicate {
+function randomLeaf(r: () => number, cols: readonly ColumnArray[]): ColumnPredicate {
   const column = pick(r, cols)
   const literal = (): Literal =>
     column.kind === 'code'
@@ -404,7 +404,7 @@ function randomLeaf(r: () => number, cols: readonly ColumnArray[]): Predicate {
   }
 }
 
-function randomPredicate(r: () => number, cols: readonly ColumnArray[], depth: number): Predicate {
+function randomPredicate(r: () => number, cols: readonly ColumnArray[], depth: number): ColumnPredicate {
   if (depth === 0 || r() < 0.3) return randomLeaf(r, cols)
   const k = int(r, 3)
   if (k === 0) return { kind: 'not', operand: randomPredicate(r, cols, depth - 1) }

@@ -2,9 +2,9 @@ import t from 'tap'
 import {
   andMask,
   compilePredicate,
+  type ColumnPredicate,
   type CompareOp,
   type Literal,
-  type Predicate,
 } from '../../../src/engine/exec/predicate.js'
 import type { ColumnArray } from '../../../src/engine/exec/types.js'
 import { bitmap, codeColumn, f64, i32, int, isNullAt, pick, rng } from './fixtures.js'
@@ -13,7 +13,7 @@ import { bitmap, codeColumn, f64, i32, int, isNullAt, pick, rng } from './fixtur
 type Truth = boolean | null
 
 /** The naive per-row evaluator the compiled masks must agree with. */
-function evalRow(p: Predicate, row: number): Truth {
+function evalRow(p: ColumnPredicate, row: number): Truth {
   switch (p.kind) {
     case 'not': {
       const v = evalRow(p.operand, row)
@@ -70,13 +70,13 @@ function compare(x: number | string, op: CompareOp, y: number | string): boolean
   }
 }
 
-function naive(p: Predicate, rows: number): number[] {
+function naive(p: ColumnPredicate, rows: number): number[] {
   return Array.from({ length: rows }, (_, i) => (evalRow(p, i) === true ? 1 : 0))
 }
 
 function agree(
   t: Pick<typeof import('tap').default, 'strictSame'>,
-  p: Predicate,
+  p: ColumnPredicate,
   rows: number,
   label: string,
 ): number[] {
@@ -91,7 +91,7 @@ t.test('three-valued logic on a nullable column', async (t) => {
     [1, 0, 7, 0, 5],
     bitmap(5, (i) => i === 1 || i === 3),
   )
-  const gt5: Predicate = { kind: 'cmp', column: x, op: '>', value: 5 }
+  const gt5: ColumnPredicate = { kind: 'cmp', column: x, op: '>', value: 5 }
   t.strictSame(agree(t, gt5, 5, 'x > 5'), [0, 0, 1, 0, 0])
   t.strictSame(
     agree(t, { kind: 'not', operand: gt5 }, 5, 'NOT x > 5'),
@@ -99,7 +99,7 @@ t.test('three-valued logic on a nullable column', async (t) => {
     'nulls are not NOT-ed into TRUE',
   )
   t.strictSame(agree(t, { kind: 'not', operand: { kind: 'not', operand: gt5 } }, 5, 'NOT NOT'), [0, 0, 1, 0, 0])
-  const isNull: Predicate = { kind: 'isNull', column: x, negated: false }
+  const isNull: ColumnPredicate = { kind: 'isNull', column: x, negated: false }
   t.strictSame(agree(t, isNull, 5, 'IS NULL'), [0, 1, 0, 1, 0])
   t.strictSame(agree(t, { kind: 'isNull', column: x, negated: true }, 5, 'IS NOT NULL'), [1, 0, 1, 0, 1])
   t.strictSame(agree(t, { kind: 'not', operand: isNull }, 5, 'NOT IS NULL'), [1, 0, 1, 0, 1])
@@ -109,7 +109,7 @@ t.test('three-valued logic on a nullable column', async (t) => {
     [1, 0, 0, 0, 1],
   )
   // UNKNOWN AND FALSE is FALSE, so NOT of it is TRUE even for a null x.
-  const lt0: Predicate = { kind: 'cmp', column: f64([1, 1, 1, 1, 1]), op: '<', value: 0 }
+  const lt0: ColumnPredicate = { kind: 'cmp', column: f64([1, 1, 1, 1, 1]), op: '<', value: 0 }
   t.strictSame(
     agree(t, { kind: 'not', operand: { kind: 'and', operands: [gt5, lt0] } }, 5, 'NOT (UNKNOWN AND FALSE)'),
     [1, 1, 1, 1, 1],
@@ -199,7 +199,7 @@ t.test('empty AND is TRUE, empty OR is FALSE', async (t) => {
   t.strictSame([...compilePredicate({ kind: 'and', operands: [] }, 0)], [])
 })
 
-function randomLeaf(r: () => number, cols: readonly ColumnArray[]): Predicate {
+function randomLeaf(r: () => number, cols: readonly ColumnArray[]): ColumnPredicate {
   const column = pick(r, cols)
   const literal = (): Literal =>
     column.kind === 'code' ? pick(r, [...column.dictionary, 'zzz', '']) : pick(r, [-2, 0, 1, 1.5, 3])
@@ -215,7 +215,7 @@ function randomLeaf(r: () => number, cols: readonly ColumnArray[]): Predicate {
   }
 }
 
-function randomPredicate(r: () => number, cols: readonly ColumnArray[], depth: number): Predicate {
+function randomPredicate(r: () => number, cols: readonly ColumnArray[], depth: number): ColumnPredicate {
   if (depth === 0 || r() < 0.3) return randomLeaf(r, cols)
   const k = int(r, 3)
   if (k === 0) return { kind: 'not', operand: randomPredicate(r, cols, depth - 1) }
@@ -279,7 +279,7 @@ t.test('andMask folds the keep mask in place', async (t) => {
 t.test('bad predicates throw typed errors with exact messages', async (t) => {
   const x = f64([1, 2])
   const c = codeColumn(Uint8Array.of(0, 1), ['a', 'b'])
-  const cases: [Predicate, number, string][] = [
+  const cases: [ColumnPredicate, number, string][] = [
     [{ kind: 'cmp', column: x, op: '=', value: 'a' }, 2, 'predicate.value must be a number for an f64 column, got "a"'],
     [{ kind: 'cmp', column: x, op: '=', value: Number.NaN }, 2, 'predicate.value must not be NaN'],
     [
@@ -304,14 +304,14 @@ t.test('bad predicates throw typed errors with exact messages', async (t) => {
       'predicate.operand.negated must be a boolean, got "no"',
     ],
     [
-      { kind: 'xor' } as unknown as Predicate,
+      { kind: 'xor' } as unknown as ColumnPredicate,
       2,
       'predicate.kind must be one of cmp in between isNull and or not, got "xor"',
     ],
   ]
   for (const [p, rows, detail] of cases)
     t.throws(() => compilePredicate(p, rows), { code: 'VEILBOX_ERR_EXEC_BAD_ARGUMENT', detail }, detail)
-  let deep: Predicate = { kind: 'isNull', column: x, negated: false }
+  let deep: ColumnPredicate = { kind: 'isNull', column: x, negated: false }
   for (let k = 0; k < 300; k++) deep = { kind: 'not', operand: deep }
   t.throws(() => compilePredicate(deep, 2), { code: 'VEILBOX_ERR_EXEC_BAD_ARGUMENT' }, 'too deep')
 })

@@ -3,7 +3,7 @@ import {
   parseQuery,
   QUERY_LIMITS,
   type Aggregate,
-  type Predicate,
+  type ParsedPredicate,
   type Query,
 } from '../../../src/engine/query/index.js'
 import { at, refuses } from './fixture.js'
@@ -24,7 +24,7 @@ function strip(v: unknown): unknown {
 }
 
 /** A predicate in a compact prefix notation, to check precedence at a glance. */
-function show(p: Predicate): string {
+function show(p: ParsedPredicate): string {
   switch (p.kind) {
     case 'and':
     case 'or':
