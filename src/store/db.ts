@@ -46,14 +46,14 @@ export const LOCK_FILE = 'veilbox.lock'
 
 /**
  * Takes the data directory for this process: an exclusive SQLite lock on
- * `veilbox.lock` in it, held until `release()` or until the process ends
+ * `veilbox.lock` in it, held until `unlock()` or until the process ends
  * (the operating system drops the lock of a process killed with -9). One
  * server per data directory: a second one fails here, before it migrates,
  * bootstraps the demo or serves anything. Offline commands (keys, audit)
  * do not take it; they work beside a running server through SQLite's own
  * locking.
  */
-export function lockDataDir(dataDir: string): { release(): void } {
+export function lockDataDir(dataDir: string): { unlock(): void } {
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   const file = path.join(dataDir, LOCK_FILE)
   const lock = new Database(file)
@@ -75,5 +75,5 @@ export function lockDataDir(dataDir: string): { release(): void } {
     }
     throw err
   }
-  return { release: () => lock.close() }
+  return { unlock: () => lock.close() }
 }

@@ -34,7 +34,7 @@ export default fp(
     try {
       db = await openStore({ dataDir: c.dataDir, databaseUrl: c.databaseUrl }, { poolSize: c.databasePoolSize })
     } catch (err) {
-      lock?.release()
+      lock?.unlock()
       throw err
     }
     app.log.info({ store: describeLocation({ dataDir: c.dataDir, databaseUrl: c.databaseUrl }) }, 'store opened')
@@ -43,7 +43,7 @@ export default fp(
     app.decorate('db', db)
     app.addHook('onClose', async () => {
       await db.close()
-      lock?.release()
+      lock?.unlock()
     })
   },
   { name: 'db' },
