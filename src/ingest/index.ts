@@ -1,3 +1,5 @@
+// Long on purpose: ingest is one all-or-nothing transaction over a stream (check, pack, stage, encrypt,
+// fingerprint, publish); its cleanup on any error must see every step it undoes.
 import type { Readable } from 'node:stream'
 import { VeilboxError } from '../errors/index.js'
 import { ColumnEncryptor } from '../engine/he/encrypt.js'

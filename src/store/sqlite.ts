@@ -1,3 +1,5 @@
+// Long on purpose: the SQLite driver in one place (two connections, the BEGIN IMMEDIATE queue, group commit
+// with the WAL fsync off the main thread, staged files); each part relies on the others' ordering guarantees.
 import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'

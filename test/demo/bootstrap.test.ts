@@ -33,7 +33,7 @@ t.test(
     }
     const grant = await getGrant(db, keys.grant!)
     t.match(grant, { analyst: 'demo-analyst', dataset: DEMO_SPEC.id, revokedAt: null })
-    t.equal(grant.ledger.epsilonTotal, 10_000_000, 'the demo grant has epsilon 10')
+    t.equal(grant.ledger.epsilonTotal, 10_000_000n, 'the demo grant has epsilon 10')
     t.ok(await findDatasetBudget(db, DEMO_SPEC.id), 'the demo dataset has a budget')
     const versions = await listVersions(db, DEMO_SPEC.id)
     t.equal(versions.length, 1)

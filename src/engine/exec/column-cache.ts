@@ -1,3 +1,5 @@
+// Long on purpose: the column cache is one lifecycle (load a version chunk by chunk, apply the contribution
+// bound, share it with workers, lease and evict it by bytes); its leases and its eviction must see each other.
 import { VeilboxError } from '../../errors/index.js'
 import { profileFromJson } from '../he/profile.js'
 import type { EncryptedColumn } from '../he/types.js'

@@ -1,3 +1,5 @@
+// Long on purpose: the portable kernel's hand-specialized loops (see below: V8 does not unswitch loops) are
+// repetitive by design, and must stay side by side to be checked against each other and reference.ts.
 import { badArgument } from './contract.js'
 import { buildMask } from './nulls.js'
 import { FOLD_LIMIT, FOLD_ROWS, SQ_SCALE, quantumScale } from './quantum.js'

@@ -1,3 +1,5 @@
+// Long on purpose: encrypted aggregation is constant in shape (every batch, every group, always), and the
+// BFV and CKKS paths share that schedule; split, the constant-shape argument would span files.
 import type { CipherText } from 'node-seal/implementation/cipher-text.js'
 import type { Encryptor } from 'node-seal/implementation/encryptor.js'
 import type { GaloisKeys } from 'node-seal/implementation/galois-keys.js'

@@ -1,3 +1,6 @@
+// Long on purpose: the HE profile is one decision (parameters, encodings and the capacity rule that keeps
+// BFV sums from wrapping) read by the custodian, the encryptor and the planner alike; split, the capacity
+// rule would sit apart from the encodings it constrains.
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import type { ColumnSpec, DatasetSpec } from '../../schema.js'

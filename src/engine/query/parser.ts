@@ -1,3 +1,5 @@
+// Long on purpose: one recursive-descent parser, most of it recognising the SQL the service refuses so that
+// each refusal names the construct and points at it; a grammar reads best in one file.
 import {
   aggregate,
   aggregateSql,
