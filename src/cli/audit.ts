@@ -5,7 +5,7 @@ import { signCurrentHead, type SignedHead } from '../store/audit-heads.js'
 import { verifyAudit } from '../store/audit-verify.js'
 import { verifyReceipt, type Receipt, type ReleasedResult } from '../engine/receipts.js'
 import { loadOrCreateSigningKey, RECEIPT_KEY_FILE } from '../store/receipt-keys.js'
-import { configFrom, databaseUrlOption, dataDirOption, signingKeyFor, withStore } from './main.js'
+import { configFrom, databaseUrlOption, dataDirOption, signingKeyFor, withStore } from './store.js'
 import path from 'node:path'
 
 /** Offline checks on the machine that holds the data: the audit chain, and receipts. */

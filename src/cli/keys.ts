@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander'
 import { createKey, listKeys, revokeKey, ROLES, rotateKey, type Role } from '../store/keys.js'
 import { cliActor } from './actor.js'
-import { configFrom, databaseUrlOption, dataDirOption, withStore } from './main.js'
+import { configFrom, databaseUrlOption, dataDirOption, withStore } from './store.js'
 
 /**
  * Key management on the machine that holds the database (no server needed):

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { VeilboxError } from '../errors/index.js'
 import { readSecret, sealerFromSecret } from '../sealed.js'
 import { resealStoredKeys } from '../store/receipt-keys.js'
-import { configFrom, databaseUrlOption, withStore } from './main.js'
+import { configFrom, databaseUrlOption, withStore } from './store.js'
 
 /**
  * The cluster's sealing secret (PostgreSQL): the signing key every node

@@ -76,3 +76,47 @@ t.test('no import circles between the areas of src/', async (t) => {
   for (const a of edges.keys()) visit(a, [a])
   t.same([...new Set(cycles)], [], 'no area reaches back to itself')
 })
+
+t.test('the engine does not import the sandbox: it defines Executor, the sandbox implements it', async (t) => {
+  const bad = [...graph].flatMap(([f, deps]) =>
+    area(f) === 'engine' ? deps.filter((d) => area(d) === 'sandbox').map((d) => `${f} -> ${d}`) : [],
+  )
+  t.same(bad, [])
+})
+
+t.test('no import circles between the files of src/ (type imports included)', async (t) => {
+  // Tarjan's strongly connected components: any component of more than one file is a circle.
+  let next = 0
+  const index = new Map<string, number>()
+  const low = new Map<string, number>()
+  const stack: string[] = []
+  const onStack = new Set<string>()
+  const circles: string[][] = []
+  const visit = (v: string): void => {
+    index.set(v, next)
+    low.set(v, next)
+    next += 1
+    stack.push(v)
+    onStack.add(v)
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue
+      if (!index.has(w)) {
+        visit(w)
+        low.set(v, Math.min(low.get(v)!, low.get(w)!))
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!))
+    }
+    if (low.get(v) === index.get(v)) {
+      const component: string[] = []
+      let w: string
+      do {
+        w = stack.pop()!
+        onStack.delete(w)
+        component.push(w)
+      } while (w !== v)
+      if (component.length > 1) circles.push(component.sort())
+    }
+  }
+  for (const v of graph.keys()) if (!index.has(v)) visit(v)
+  t.same(circles, [], 'files that import each other, directly or around a circle')
+  t.ok(graph.size > 100, 'the walk sees the whole of src/')
+})

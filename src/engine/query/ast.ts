@@ -1,4 +1,7 @@
+import type { SourcePos } from './position.js'
 import { queryError } from './query-error.js'
+
+export type { JsonPos, SourcePos, TextPos } from './position.js'
 
 /**
  * The query tree. Every node is a small frozen object with a `kind` tag; the
@@ -9,20 +12,6 @@ import { queryError } from './query-error.js'
  * Nodes remember where they came from (`pos`) so that later stages can point
  * at the offending text; nodes built by code may carry no position.
  */
-
-/** A place in SQL text. `offset` counts code points from 0; line and column start at 1. */
-export interface TextPos {
-  readonly offset: number
-  readonly line: number
-  readonly column: number
-}
-
-/** A place in the JSON form: a JSON pointer such as `/query/select/1`. */
-export interface JsonPos {
-  readonly path: string
-}
-
-export type SourcePos = TextPos | JsonPos
 
 export const AGGREGATE_FNS = ['count', 'sum', 'avg', 'var', 'stddev', 'quantile'] as const
 export type AggregateFn = (typeof AGGREGATE_FNS)[number]

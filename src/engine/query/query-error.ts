@@ -1,5 +1,5 @@
 import { VeilboxError, type ErrorCode } from '../../errors/index.js'
-import type { SourcePos } from './ast.js'
+import type { SourcePos } from './position.js'
 import { QUERY_LIMITS, type QueryLimit } from './limits.js'
 
 export type QueryErrorCode = Extract<ErrorCode, `VEILBOX_ERR_QUERY_${string}`>

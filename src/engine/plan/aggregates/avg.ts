@@ -1,4 +1,4 @@
-import type { AggregatePlanner } from './index.js'
+import type { AggregatePlanner } from './types.js'
 
 /** AVG(col): a noisy sum over a noisy count, half the part each; the interval depends on the data. */
 export const planAvg: AggregatePlanner = (ctx, out, part) => {

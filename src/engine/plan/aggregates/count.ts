@@ -1,4 +1,4 @@
-import type { AggregatePlanner } from './index.js'
+import type { AggregatePlanner } from './types.js'
 
 /** COUNT(*) and COUNT(col): one noisy count per group, sensitivity m. */
 export const planCount: AggregatePlanner = (ctx, out, part, confidence) => {

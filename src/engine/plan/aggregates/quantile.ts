@@ -1,4 +1,4 @@
-import type { AggregatePlanner } from './index.js'
+import type { AggregatePlanner } from './types.js'
 
 /**
  * QUANTILE(col, p), MEDIAN(col): read off the column's one noisy histogram,

@@ -1,4 +1,4 @@
-import type { AggregatePlanner } from './index.js'
+import type { AggregatePlanner } from './types.js'
 
 /** SUM(col): the clamped sum per group, plain or encrypted, sensitivity m * max(|lower|, |upper|). */
 export const planSum: AggregatePlanner = (ctx, out, part, confidence) => {

@@ -1,4 +1,4 @@
-import type { AggregatePlanner } from './index.js'
+import type { AggregatePlanner } from './types.js'
 
 /** VAR(col) and STDDEV(col): noisy count, sum and sum of squares, a third of the part each. */
 export const planVariance: AggregatePlanner = (ctx, out, part) => {

@@ -1,0 +1,24 @@
+import type { BoundOutput } from '../../query/binder.js'
+import type { Part, PlanContext } from '../context.js'
+import type { OutputPlan } from '../types.js'
+
+export type BoundAggregate = Extract<BoundOutput, { kind: 'aggregate' }>
+
+/** What one aggregate's planner gives: its released quantity, the noise of each component, its expected half-width. */
+export interface PlannedAggregate {
+  readonly output: OutputPlan
+  readonly noise: Readonly<Record<string, number>>
+  readonly halfWidth: number | null
+}
+
+/**
+ * One planner per aggregate kind, as OpenDP has one constructor per
+ * measurement: each takes its part of the budget and gives its mechanisms
+ * (recorded as spends in the context), plain or encrypted alike.
+ */
+export type AggregatePlanner = (
+  ctx: PlanContext,
+  out: BoundAggregate,
+  part: Part,
+  confidence: number,
+) => PlannedAggregate
