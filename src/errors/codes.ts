@@ -112,7 +112,7 @@ export const ERROR_CODES = {
   VEILBOX_ERR_EXEC_BAD_ARGUMENT: { status: 500, title: 'Aggregate kernel argument breaks the kernel contract' },
   VEILBOX_ERR_EXEC_TOO_MANY_GROUPS: { status: 400, title: 'GROUP BY has too many possible groups' },
 
-  // Differential privacy: mechanisms, samplers and the accountant (src/engine/dp)
+  // Differential privacy: mechanisms, samplers and budgets (src/engine/dp)
   VEILBOX_ERR_DP_INVALID_PARAMETER: { status: 400, title: 'A privacy parameter is invalid' },
   VEILBOX_ERR_DP_DELTA_TOO_LARGE: { status: 400, title: 'Delta above what one answer may use' },
   VEILBOX_ERR_DP_NOT_FINITE: { status: 500, title: 'A released value was not a finite number', publicDetail: true },

@@ -8,9 +8,8 @@
 import t from 'tap'
 import type { CodeColumn } from '../../src/engine/exec/grouping.js'
 import type { ColumnArray } from '../../src/engine/exec/types.js'
-import { releaseAnswer } from '../../src/engine/release/answer.js'
 import { BOUND_MAX_MAGNITUDE, BOUND_MIN_MAGNITUDE, registrationSpecSchema } from '../../src/schema.js'
-import { exactOf, plan, spec } from './fixtures.js'
+import { exactOf, plan, releaseOf, spec } from './fixtures.js'
 import { testApp } from '../helpers/app.js'
 
 const ROWS = 64
@@ -73,23 +72,15 @@ t.test('at both ends of the accepted range every aggregate previews and releases
             for (const v of [...Object.values(a.noise), a.halfWidth ?? 0])
               t.ok(Number.isFinite(v), `${lower}..${upper} ${mechanism} ${epsilon} ${agg}: preview figure ${v}`)
           }
-          const end = await p.prepare()
-          try {
-            const answer = await releaseAnswer(
-              p,
-              exactOf(p, { rows: ROWS, keep: new Uint8Array(ROWS).fill(1), columns }),
-            )
-            const numbers = [
-              ...answer.rows.flat().filter((c) => typeof c !== 'string'),
-              ...answer.intervals.flat().flatMap((iv) => iv ?? []),
-            ]
-            t.ok(
-              numbers.length > 0 && numbers.every((v) => typeof v === 'number' && Number.isFinite(v)),
-              `${lower}..${upper} ${mechanism} ${epsilon} ${agg}: finite values and intervals`,
-            )
-          } finally {
-            end()
-          }
+          const answer = await releaseOf(p, exactOf(p, { rows: ROWS, keep: new Uint8Array(ROWS).fill(1), columns }))
+          const numbers = [
+            ...answer.rows.flat().filter((c) => typeof c !== 'string'),
+            ...answer.intervals.flat().flatMap((iv) => iv ?? []),
+          ]
+          t.ok(
+            numbers.length > 0 && numbers.every((v) => typeof v === 'number' && Number.isFinite(v)),
+            `${lower}..${upper} ${mechanism} ${epsilon} ${agg}: finite values and intervals`,
+          )
           checked += 1
         }
       }

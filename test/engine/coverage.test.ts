@@ -45,11 +45,10 @@ import type { LaplaceMechanism } from '../../src/engine/dp/laplace.js'
 import type { Mechanism } from '../../src/engine/dp/mechanism.js'
 import { Rational } from '../../src/engine/dp/rational.js'
 import type { AggregateResult } from '../../src/engine/exec/types.js'
-import { planQuery, type OutputPlan, type PlanOptions } from '../../src/engine/query/planner.js'
-import { releaseAnswer } from '../../src/engine/release/answer.js'
+import { planQuery, type OutputPlan, type PlanOptions } from '../../src/engine/plan/index.js'
 import type { DatasetSpec } from '../../src/schema.js'
 import { loadVersion, type LoadedVersion } from '../../src/engine/exec/column-cache.js'
-import { bound, exactOf, ingestCsv, spec, tempDb } from './fixtures.js'
+import { bound, exactOf, ingestCsv, planOptions, releaseOf, spec, tempDb, type TestPlanOptions } from './fixtures.js'
 
 const ROWS = 20_000
 const CONFIDENCE = 0.95
@@ -185,7 +184,7 @@ interface Run {
   readonly group: 'district' | 'age_band'
   readonly where: (r: Row) => boolean
   readonly aggs: readonly Agg[]
-  readonly options: Partial<PlanOptions> & Pick<PlanOptions, 'mechanism' | 'epsilon'>
+  readonly options: TestPlanOptions & Pick<PlanOptions, 'mechanism'> & { readonly epsilon: number }
   readonly reps: number
 }
 
@@ -318,7 +317,7 @@ for (const run of RUNS) {
   t.test(run.name, async (t) => {
     const ds = specs[run.ds]
     const b = bound(ds, run.sql)
-    const options: PlanOptions = { delta: 0, confidence: CONFIDENCE, ...run.options }
+    const options: PlanOptions = planOptions({ delta: 0, confidence: CONFIDENCE, ...run.options })
     const first = planQuery(b, options)
     const exact: AggregateResult = exactOf(first, loaded.get(run.ds)!)
     const domain: readonly string[] = run.group === 'district' ? DISTRICTS : AGE_BANDS
@@ -342,8 +341,7 @@ for (const run of RUNS) {
     for (let rep = 0; rep < run.reps; rep++) {
       // A fresh plan: fresh mechanisms, fresh noise; the exact answer is reused.
       const plan = planQuery(b, options)
-      await plan.prepare()
-      const answer = await releaseAnswer(plan, exact)
+      const answer = await releaseOf(plan, exact)
       const keys = answer.rows.map((row) => row[0])
       if (JSON.stringify(keys) !== JSON.stringify(domain))
         problem(`rep ${rep}: rows ${JSON.stringify(keys)}, not the declared ${run.group}s in order`)

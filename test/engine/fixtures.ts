@@ -13,13 +13,15 @@ import { tsKernel } from '../../src/engine/exec/kernel.js'
 import { buildAggregateRequest, type TaskColumns } from '../../src/engine/exec/task.js'
 import type { AggregateResult } from '../../src/engine/exec/types.js'
 import { bindQuery, parseQuery, type BoundQuery } from '../../src/engine/query/index.js'
-import { planQuery, type Plan, type PlanOptions } from '../../src/engine/query/planner.js'
+import { parse, type Delta, type Epsilon } from '../../src/engine/dp/budget.js'
+import { planQuery, type Plan, type PlanOptions } from '../../src/engine/plan/index.js'
 import { datasetSpecSchema, type DatasetSpec } from '../../src/schema.js'
 import { createDataset, findDataset } from '../../src/store/datasets.js'
 import { openStore, type Store } from '../../src/store/db.js'
 import { ingest } from '../../src/ingest/index.js'
 import { SYSTEM_ACTOR } from '../../src/store/keys.js'
 import { mulberry32 } from '../../src/engine/mulberry32.js'
+import { releaseTable, type DecryptedMeasure, type ReleasedTable } from '../../src/engine/release/answer.js'
 import { TEST_STORE, testDatabaseUrl } from '../helpers/app.js'
 
 /** Test data only (mulberry32). */
@@ -77,8 +79,48 @@ export function bound(ds: DatasetSpec, sql: string): BoundQuery {
   return bindQuery(parseQuery(sql), ds)
 }
 
-export function plan(ds: DatasetSpec, sql: string, options: Partial<PlanOptions> = {}): Plan {
-  return planQuery(bound(ds, sql), { mechanism: 'laplace', epsilon: 1, delta: 1e-6, confidence: 0.95, ...options })
+/**
+ * Plan options for tests: epsilon and delta as a request's numbers, read as
+ * the query pipeline reads them (budget.parse, rounded up; a delta of 0 is
+ * none), or as units already.
+ */
+export interface TestPlanOptions extends Omit<Partial<PlanOptions>, 'epsilon' | 'delta'> {
+  readonly epsilon?: number | Epsilon
+  readonly delta?: number | Delta
+}
+
+/** Complete plan options: laplace, epsilon 1, delta 1e-6, confidence 0.95 unless given. */
+export function planOptions(options: TestPlanOptions = {}): PlanOptions {
+  const { epsilon = 1, delta = 1e-6, ...rest } = options
+  return {
+    mechanism: 'laplace',
+    confidence: 0.95,
+    ...rest,
+    epsilon: typeof epsilon === 'bigint' ? epsilon : parse('epsilon', epsilon, 'up'),
+    delta: typeof delta === 'bigint' ? delta : parse('delta', delta, 'up', { zero: true }),
+  }
+}
+
+export function plan(ds: DatasetSpec, sql: string, options: TestPlanOptions = {}): Plan {
+  return planQuery(bound(ds, sql), planOptions(options))
+}
+
+/**
+ * The release step as the query pipeline runs it: the plan's noise reserved
+ * (src/engine/queries.ts does it while the sandbox computes), the table
+ * released through it, and the reservation ended whatever happens.
+ */
+export async function releaseOf(
+  p: Plan,
+  exact: AggregateResult,
+  decrypted?: readonly DecryptedMeasure[],
+): Promise<ReleasedTable> {
+  const noise = await p.reserveNoise()
+  try {
+    return await releaseTable(p, exact, noise, decrypted)
+  } finally {
+    noise.end()
+  }
 }
 
 /** The exact aggregates of a plan over loaded (or hand-built) columns, as the sandbox computes them. */

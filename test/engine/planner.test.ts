@@ -5,23 +5,29 @@
  * add up to the charge exactly; AVG halves its part between sum and count,
  * VAR and STDDEV third theirs; quantiles of one column share one histogram
  * that gets the sum of their parts. Every mechanism then spends exactly its
- * part (its privacy map at its sensitivity). Planning reads no data.
+ * part (its privacy map at its sensitivity), and the plan's own check
+ * (plan/check.ts) holds the composed privacy maps to the charge. Planning
+ * reads no data.
  */
 import t from 'tap'
 
 import { isVeilboxError, type VeilboxError } from '../../src/errors/index.js'
-import { toMicro, zcdpForEpsilonDelta, zcdpToEpsilon } from '../../src/engine/dp/accountant.js'
-import type { GaussianMechanism } from '../../src/engine/dp/gaussian.js'
-import type { LaplaceMechanism } from '../../src/engine/dp/laplace.js'
+import { parse, SCALE, toRational, type Delta, type Epsilon, type Rho } from '../../src/engine/dp/budget.js'
+import { makeGaussian, type GaussianMechanism } from '../../src/engine/dp/gaussian.js'
+import { makeLaplace, type LaplaceMechanism } from '../../src/engine/dp/laplace.js'
 import type { Mechanism } from '../../src/engine/dp/mechanism.js'
 import { Rational } from '../../src/engine/dp/rational.js'
+import { rhoForEpsilonDelta, zcdpForEpsilonDelta, zcdpToEpsilon } from '../../src/engine/dp/zcdp.js'
 import { execTaskSchema } from '../../src/engine/exec/task.js'
-import { planQuery, PICO, type Plan, type PlanOptions } from '../../src/engine/query/planner.js'
+import { checkWithinCharge } from '../../src/engine/plan/check.js'
+import type { Spend } from '../../src/engine/plan/context.js'
+import { planQuery, type Plan, type PlanOptions } from '../../src/engine/plan/index.js'
 import { DEMO_SPEC } from '../../src/demo/binzhou.js'
-import { bound, choose, plan, seeded, shuffle } from './fixtures.js'
+import { bound, choose, plan, planOptions, seeded, shuffle } from './fixtures.js'
 
 const DS = DEMO_SPEC.id
-const MICRO = 1_000_000n
+const MICRO = SCALE.epsilon
+const PICO = SCALE.rho
 
 /** Laplace mechanisms spend epsilon, Gaussian ones rho; both as exact rationals. */
 function spend(m: Mechanism): Rational {
@@ -69,7 +75,24 @@ function statedParts(p: Plan): bigint[] {
 }
 
 function unitsOf(p: Plan): { unit: bigint; total: bigint } {
-  return p.mechanism === 'gaussian' ? { unit: PICO, total: p.rhoPico } : { unit: MICRO, total: p.epsilonMicro }
+  return p.mechanism === 'gaussian' ? { unit: PICO, total: p.rho } : { unit: MICRO, total: p.epsilon }
+}
+
+/**
+ * Every use of a mechanism in the plan, at the sensitivity it was built for:
+ * each component of each output, and each histogram once (its quantiles
+ * share it). What the planner's own check (plan/check.ts) composes.
+ */
+function spendsOf(p: Plan): Spend[] {
+  return [...mechanismsOf(p).flat(), ...p.histograms.map((h) => h.quantile.mechanism)].map((mechanism) => ({
+    mechanism,
+    sensitivity: mechanism.sensitivity,
+  }))
+}
+
+/** The plan's charge in its own kind: epsilon (Laplace) or rho (Gaussian). */
+function chargeOf(p: Plan): Epsilon | Rho {
+  return p.mechanism === 'gaussian' ? p.rho : p.epsilon
 }
 
 const sum = (xs: readonly bigint[]): bigint => xs.reduce((a, b) => a + b, 0n)
@@ -163,13 +186,13 @@ t.test('laplace: whole micro-unit parts that add up to the charge exactly, each 
     const p = plan(DEMO_SPEC, sql, { mechanism: 'laplace', epsilon })
     plans += 1
     // The charge is epsilon rounded up to micro-units, never down.
-    if (p.epsilonMicro !== toMicro(epsilon))
-      problems.push(`${sql} @ ${epsilon}: charge ${p.epsilonMicro}, toMicro ${toMicro(epsilon)}`)
-    const charged = Rational.of(p.epsilonMicro, MICRO)
+    if (p.epsilon !== parse('epsilon', epsilon, 'up'))
+      problems.push(`${sql} @ ${epsilon}: charge ${p.epsilon}, parsed ${parse('epsilon', epsilon, 'up')}`)
+    const charged = Rational.of(p.epsilon, MICRO)
     const asked = Rational.fromDecimal(epsilon)
     if (charged.lt(asked) || charged.sub(asked).gte(Rational.of(1n, MICRO)))
       problems.push(`${sql}: charge ${charged} for epsilon ${asked}`)
-    if (p.rhoPico !== 0n) problems.push(`${sql}: a laplace plan spends rho ${p.rhoPico}`)
+    if (p.rho !== 0n) problems.push(`${sql}: a laplace plan spends rho ${p.rho}`)
     // Without weights the split is even: parts differ by at most one micro-unit, the extra ones first.
     const parts = statedParts(p)
     for (let i = 1; i < parts.length; i++)
@@ -179,8 +202,13 @@ t.test('laplace: whole micro-unit parts that add up to the charge exactly, each 
   }
   t.same(problems.slice(0, 10), [], `${plans} random plans`)
   // The classic: 0.1 is 100000 micro-units; 0.1 + 0.2 (0.30000000000000004) rounds up to 300001.
-  t.equal(plan(DEMO_SPEC, `SELECT COUNT(*) FROM ${DS}`, { epsilon: 0.1 }).epsilonMicro, 100_000n)
-  t.equal(plan(DEMO_SPEC, `SELECT COUNT(*) FROM ${DS}`, { epsilon: 0.1 + 0.2 }).epsilonMicro, 300_001n)
+  t.equal(plan(DEMO_SPEC, `SELECT COUNT(*) FROM ${DS}`, { epsilon: 0.1 }).epsilon, 100_000n)
+  t.equal(plan(DEMO_SPEC, `SELECT COUNT(*) FROM ${DS}`, { epsilon: 0.1 + 0.2 }).epsilon, 300_001n)
+  t.equal(
+    plan(DEMO_SPEC, `SELECT COUNT(*) FROM ${DS}`, { epsilon: 123_457n as Epsilon }).epsilon,
+    123_457n,
+    'the charge is the options epsilon, unit for unit',
+  )
   t.same(statedParts(plan(DEMO_SPEC, `SELECT COUNT(*), SUM(income), AVG(age) FROM ${DS}`, { epsilon: 0.1 })), [
     33_334n,
     33_333n,
@@ -197,14 +225,15 @@ t.test('gaussian: whole pico-unit parts of rho that add up to the query rho exac
     const epsilon = choose(r, [0.5, 1, 3, 0.1, 10])
     const delta = choose(r, [1e-5, 1e-6, 1e-9])
     const p = plan(DEMO_SPEC, sql, { mechanism: 'gaussian', epsilon, delta })
-    if (p.epsilonMicro !== 0n) problems.push(`${sql}: a gaussian plan charges pure epsilon ${p.epsilonMicro}`)
+    if (p.epsilon !== 0n) problems.push(`${sql}: a gaussian plan charges pure epsilon ${p.epsilon}`)
     // rho is the largest whose CKS20 conversion stays within epsilon at delta, floored to pico-units.
     const rho = zcdpForEpsilonDelta(epsilon, delta)
-    if (Rational.of(p.rhoPico, PICO).gt(Rational.fromNumber(rho)))
-      problems.push(`${sql}: rho ${p.rhoPico} pico above ${rho}`)
-    if (Rational.fromNumber(rho).sub(Rational.of(p.rhoPico, PICO)).gte(Rational.of(1n, PICO)))
-      problems.push(`${sql}: rho ${p.rhoPico} pico, more than one pico below ${rho}`)
-    if (!(zcdpToEpsilon(Number(p.rhoPico) / Number(PICO), delta) <= epsilon))
+    if (p.rho !== rhoForEpsilonDelta(parse('epsilon', epsilon, 'up'), parse('delta', delta, 'up')))
+      problems.push(`${sql}: rho ${p.rho} pico is not rhoForEpsilonDelta of the options`)
+    if (Rational.of(p.rho, PICO).gt(Rational.fromNumber(rho))) problems.push(`${sql}: rho ${p.rho} pico above ${rho}`)
+    if (Rational.fromNumber(rho).sub(Rational.of(p.rho, PICO)).gte(Rational.of(1n, PICO)))
+      problems.push(`${sql}: rho ${p.rho} pico, more than one pico below ${rho}`)
+    if (!(zcdpToEpsilon(toRational('rho', p.rho).toNumber(), delta) <= epsilon))
       problems.push(`${sql}: rho converts back to more than epsilon ${epsilon}`)
     problems.push(...accountingProblems(p).map((x) => `${sql} @ (${epsilon}, ${delta}): ${x}`))
   }
@@ -397,16 +426,44 @@ t.test('refusals, with their codes', async (t) => {
   refuses(t, () => plan(DEMO_SPEC, three, { weights: [1, -1, 1] }), code, /weights\[1\]/, 'a negative weight')
   refuses(t, () => plan(DEMO_SPEC, three, { weights: [1, Number.NaN, 1] }), code, /weights\[1\]/, 'a NaN weight')
 
-  for (const delta of [0, 1, -1e-6, Number.NaN]) {
+  // The planner's own checks, on amounts in units.
+  for (const delta of [0n, SCALE.delta, 2n * SCALE.delta, -1n] as Delta[]) {
     refuses(
       t,
       () => plan(DEMO_SPEC, three, { mechanism: 'gaussian', delta }),
       code,
       /the gaussian mechanism needs a delta strictly between 0 and 1/,
-      `gaussian with delta ${delta}`,
+      `gaussian with delta ${delta} units`,
     )
   }
+  refuses(
+    t,
+    () => plan(DEMO_SPEC, three, { mechanism: 'gaussian', delta: 1 }),
+    code,
+    /the gaussian mechanism needs a delta strictly between 0 and 1, got 1$/,
+    'gaussian with delta 1',
+  )
   t.ok(plan(DEMO_SPEC, three, { mechanism: 'laplace', delta: 0 }), 'laplace needs no delta')
+  t.ok(plan(DEMO_SPEC, three, { mechanism: 'laplace', delta: 0n as Delta }), 'laplace needs no delta (units)')
+  for (const epsilon of [0n, -1n] as Epsilon[]) {
+    refuses(
+      t,
+      () => plan(DEMO_SPEC, three, { epsilon }),
+      code,
+      new RegExp(`^epsilon must be greater than 0, got ${epsilon} units$`),
+      `epsilon ${epsilon} units`,
+    )
+  }
+  for (const mechanism of ['laplace', 'gaussian'] as const) {
+    refuses(
+      t,
+      () => planQuery(bound(DEMO_SPEC, three), { ...planOptions({ mechanism }), epsilon: 0.5 as unknown as Epsilon }),
+      code,
+      /^epsilon must be greater than 0, got 0.5 units$/,
+      `${mechanism}: epsilon as a number, not units`,
+    )
+  }
+  // A request's numbers are refused as they are read (budget.parse), before any plan.
   for (const epsilon of [0, -1, Number.NaN, Infinity]) {
     refuses(
       t,
@@ -414,6 +471,15 @@ t.test('refusals, with their codes', async (t) => {
       code,
       /^epsilon must be a finite number greater than 0/,
       `epsilon ${epsilon}`,
+    )
+  }
+  for (const delta of [-1e-6, Number.NaN]) {
+    refuses(
+      t,
+      () => plan(DEMO_SPEC, three, { mechanism: 'gaussian', delta }),
+      code,
+      /^delta must be a finite number greater than 0/,
+      `delta ${delta}`,
     )
   }
   for (const confidence of [0, 1, 1.5, Number.NaN]) {
@@ -438,7 +504,12 @@ t.test('the plan reads no data: it is a function of the bound query and the opti
   // No store is opened in this file: the bound query (schema) is all there is.
   const sql = `SELECT district, insured, COUNT(*), AVG(income), MEDIAN(age), STDDEV(household_size) FROM ${DS} WHERE age >= 30 GROUP BY district, insured`
   const b = bound(DEMO_SPEC, sql)
-  const options: PlanOptions = { mechanism: 'laplace', epsilon: 1, delta: 0, confidence: 0.9 }
+  const options: PlanOptions = {
+    mechanism: 'laplace',
+    epsilon: parse('epsilon', 1, 'up'),
+    delta: 0n as Delta,
+    confidence: 0.9,
+  }
   const p1 = planQuery(b, options)
   const p2 = planQuery(b, options)
   t.same(p1.exec, p2.exec, 'the same exact task')
@@ -462,7 +533,171 @@ t.test('the plan reads no data: it is a function of the bound query and the opti
     p1.perAggregate.slice(1).map((a) => a.halfWidth),
     [null, null, null],
   )
-  // Noise is drawn ahead of the answer, from nothing but the plan.
-  await p1.prepare()
-  t.pass('prepare draws the noise without data')
+  // Noise is drawn ahead of the answer, from nothing but the plan: one reservation per mechanism use and histogram, one value per group.
+  const noise = await p1.reserveNoise()
+  try {
+    p1.outputs.forEach((o, i) => {
+      const components =
+        o.kind === 'count'
+          ? ['mech']
+          : o.kind === 'avg'
+            ? ['sum', 'count']
+            : o.kind === 'stddev'
+              ? ['count', 'sum', 'squares']
+              : []
+      for (const c of components) t.equal(noise.of(i, c).size, p1.groups, `output ${i} ${c}: one value per group`)
+    })
+    t.equal(noise.ofHistogram(0).size, p1.groups * p1.histograms[0]!.quantile.bins, 'the histogram: bins per group')
+    t.throws(() => noise.of(0, 'mech'), 'a group column has no noise')
+    t.throws(() => noise.ofHistogram(1), 'there is one histogram')
+  } finally {
+    noise.end()
+  }
+  t.pass('reserveNoise draws the noise without data')
+})
+
+t.test('the plan check: the composed privacy maps of every sampled plan are within its charge, exactly', async (t) => {
+  const r = seeded(0xc4ec)
+  const problems: string[] = []
+  let plans = 0
+  for (let trial = 0; trial < 120; trial++) {
+    const picked = shuffle(r, [...AGGREGATES]).slice(0, 1 + Math.floor(r() * AGGREGATES.length))
+    const grouped = r() < 0.5
+    const sql = `SELECT ${grouped ? 'district, ' : ''}${picked.join(', ')} FROM ${DS}${grouped ? ' GROUP BY district' : ''}`
+    const mechanism = trial % 2 === 0 ? 'laplace' : 'gaussian'
+    const epsilon = mechanism === 'laplace' ? choose(r, EPSILONS) : choose(r, [0.5, 1, 3, 0.1, 10])
+    const p = plan(DEMO_SPEC, sql, { mechanism, epsilon, delta: choose(r, [1e-5, 1e-6, 1e-9]) })
+    plans += 1
+    const spends = spendsOf(p)
+    const charge = chargeOf(p)
+    try {
+      checkWithinCharge(spends, p.mechanism, charge)
+    } catch (e) {
+      problems.push(`${mechanism} ${sql}: ${String(e)}`)
+    }
+    // The parts add up to the whole charge, so one unit less must fail: the check is exact.
+    try {
+      checkWithinCharge(spends, p.mechanism, (charge - 1n) as Epsilon | Rho)
+      problems.push(`${mechanism} ${sql}: passed against one unit less than its charge`)
+    } catch (e) {
+      if (!isVeilboxError(e) || e.code !== 'VEILBOX_ERR_INTERNAL') problems.push(`${sql}: ${String(e)}`)
+    }
+  }
+  t.equal(plans, 120)
+  t.same(problems.slice(0, 10), [], `${plans} random plans, both mechanisms`)
+})
+
+t.test('the plan check fails loudly on a mechanism built at more than its part, or of the wrong kind', async (t) => {
+  const internal = (fn: () => unknown, detail: RegExp, what: string): void => {
+    try {
+      fn()
+    } catch (e) {
+      if (!isVeilboxError(e)) {
+        t.fail(`${what}: threw ${String(e)}`)
+        return
+      }
+      t.equal(e.code, 'VEILBOX_ERR_INTERNAL', `${what}: VEILBOX_ERR_INTERNAL`)
+      t.equal(e.status, 500, `${what}: 500`)
+      t.match(e.detail, /failed its privacy check/, what)
+      t.match(e.detail, detail, `${what}: "${e.detail}"`)
+      return
+    }
+    t.fail(`${what}: passed`)
+  }
+  const half = parse('epsilon', 0.5, 'up')
+  const over = makeLaplace({ sensitivity: 1, epsilon: 0.6 })
+  const at = makeLaplace({ sensitivity: 1, epsilon: 0.5 })
+  const one = Rational.ONE
+  internal(
+    () => checkWithinCharge([{ mechanism: over, sensitivity: one }], 'laplace', half),
+    /spend 0\.6\d* of epsilon but the query is charged 0\.5\)/,
+    'laplace at 0.6 against a charge of 0.5',
+  )
+  checkWithinCharge([{ mechanism: at, sensitivity: one }], 'laplace', half)
+  t.pass('laplace at 0.5 against 0.5 passes')
+  internal(
+    () => checkWithinCharge([{ mechanism: at, sensitivity: Rational.of(2n) }], 'laplace', half),
+    /spend 1 of epsilon/,
+    'a spend at twice the sensitivity the mechanism was built for',
+  )
+  const quarter = makeLaplace({ sensitivity: 1, epsilon: 0.25 })
+  checkWithinCharge(
+    [
+      { mechanism: quarter, sensitivity: one },
+      { mechanism: quarter, sensitivity: one },
+    ],
+    'laplace',
+    half,
+  )
+  t.pass('two uses of one mechanism at 0.25 fit 0.5')
+  internal(
+    () =>
+      checkWithinCharge(
+        [
+          { mechanism: quarter, sensitivity: one },
+          { mechanism: quarter, sensitivity: one },
+          { mechanism: quarter, sensitivity: one },
+        ],
+        'laplace',
+        half,
+      ),
+    /spend 0\.75 of epsilon/,
+    'a part counted once too often',
+  )
+  const rhoCharge = parse('rho', 0.01, 'up')
+  internal(
+    () =>
+      checkWithinCharge(
+        [{ mechanism: makeGaussian({ sensitivity: 1, rho: 0.02 }), sensitivity: one }],
+        'gaussian',
+        rhoCharge,
+      ),
+    /spend 0\.02 of rho but the query is charged 0\.01/,
+    'gaussian at rho 0.02 against 0.01',
+  )
+  checkWithinCharge(
+    [{ mechanism: makeGaussian({ sensitivity: 1, rho: 0.01 }), sensitivity: one }],
+    'gaussian',
+    rhoCharge,
+  )
+  t.pass('gaussian at its part passes')
+  internal(
+    () =>
+      checkWithinCharge(
+        [{ mechanism: makeGaussian({ sensitivity: 1, rho: 0.001 }), sensitivity: one }],
+        'laplace',
+        half,
+      ),
+    /a gaussian mechanism in a laplace plan/,
+    'a gaussian mechanism in a laplace plan',
+  )
+  internal(
+    () =>
+      checkWithinCharge(
+        [{ mechanism: makeLaplace({ sensitivity: 1, epsilon: 0.001 }), sensitivity: one }],
+        'gaussian',
+        rhoCharge,
+      ),
+    /a laplace mechanism in a gaussian plan/,
+    'a laplace mechanism in a gaussian plan',
+  )
+  checkWithinCharge([], 'laplace', half)
+  t.pass('no mechanisms spend nothing')
+  // A real plan's spends with one mechanism swapped for one built at more than its part.
+  const p = plan(DEMO_SPEC, `SELECT COUNT(*), SUM(income) FROM ${DS}`, { epsilon: 0.5 })
+  const spends = spendsOf(p)
+  t.equal(spends.length, 2)
+  checkWithinCharge(spends, 'laplace', p.epsilon)
+  const count = spends[0]!.mechanism as LaplaceMechanism
+  const inflated = makeLaplace({
+    sensitivity: count.sensitivity,
+    epsilon: count.epsilon.add(Rational.of(1n, MICRO)),
+    integer: true,
+  })
+  internal(
+    () =>
+      checkWithinCharge([{ mechanism: inflated, sensitivity: count.sensitivity }, spends[1]!], 'laplace', p.epsilon),
+    /spend 0\.500001 of epsilon but the query is charged 0\.5/,
+    'one micro-unit over',
+  )
 })

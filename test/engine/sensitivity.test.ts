@@ -23,7 +23,7 @@ import type { GaussianMechanism } from '../../src/engine/dp/gaussian.js'
 import type { LaplaceMechanism } from '../../src/engine/dp/laplace.js'
 import type { TaskColumns } from '../../src/engine/exec/task.js'
 import type { AggregateResult, ColumnArray, MeasureResult } from '../../src/engine/exec/types.js'
-import type { Plan } from '../../src/engine/query/planner.js'
+import type { Plan } from '../../src/engine/plan/index.js'
 import type { DatasetSpec } from '../../src/schema.js'
 import { loadVersion } from '../../src/engine/exec/column-cache.js'
 import {

@@ -31,7 +31,8 @@ import { contextFor } from '../../src/engine/he/context.js'
 import { buildAggregateRequest, type ExecTask } from '../../src/engine/exec/task.js'
 import type { AggregateRequest, ColumnArray } from '../../src/engine/exec/types.js'
 import { bindQuery, parseQuery } from '../../src/engine/query/index.js'
-import { planQuery } from '../../src/engine/query/planner.js'
+import { parse, ZERO_DELTA } from '../../src/engine/dp/budget.js'
+import { planQuery } from '../../src/engine/plan/index.js'
 import { getDataset } from '../../src/store/datasets.js'
 import { findHeKeys, heMaterial } from '../../src/engine/he/material.js'
 import { createKey, SYSTEM_ACTOR } from '../../src/store/keys.js'
@@ -298,8 +299,8 @@ async function planOf(h: Harness, ds: string, sql: string): Promise<ExecTask> {
   const heProfile = (await findHeKeys(h.app.db, ds))?.profile ?? null
   const plan = planQuery(bindQuery(parseQuery(sql.replaceAll('{D}', ds)), spec), {
     mechanism: 'laplace',
-    epsilon: 1,
-    delta: 0,
+    epsilon: parse('epsilon', 1, 'up'),
+    delta: ZERO_DELTA,
     confidence: 0.95,
     heProfile,
   })

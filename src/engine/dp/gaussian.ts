@@ -8,7 +8,7 @@
  * "The Discrete Gaussian for Differential Privacy" (NeurIPS 2020),
  * Theorem 4 for the privacy, Algorithm 3 for exact sampling. zCDP is from
  * Bun and Steinke, "Concentrated Differential Privacy" (TCC 2016); it adds up
- * across releases and converts to (epsilon, delta) in accountant.ts.
+ * across releases and converts to (epsilon, delta) in zcdp.ts.
  *
  * rho is read as a decimal and sigma^2 is an exact rational, so the privacy
  * map returns exactly the rho that is charged.

@@ -11,7 +11,7 @@
  *
  * epsilon is read as a decimal (0.1 is exactly 1/10) and the scale t/s is
  * exactly S / epsilon, so the privacy map returns exactly the epsilon the
- * accountant charges (rounded up to micro-units there, never down).
+ * ledgers are charged (rounded up to micro-units, never down: budget.ts).
  */
 import { discreteLaplaceHalfWidth } from './intervals.js'
 import { buildRelease, chooseGrid, l1Steps, type Mechanism, type MechanismOptions } from './mechanism.js'

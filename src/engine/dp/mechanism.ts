@@ -237,7 +237,15 @@ export function buildRelease(
           `a noise reservation releases once; this one has ${state === 'released' ? 'released already' : 'ended'}`,
         )
       }
-      if (count > n) throw invalid('values released', `at most the ${n} reserved`, count)
+      if (count > n) {
+        // A caller bug like a second release: the reservation is used up either way.
+        state = 'released'
+        endNoise()
+        throw new VeilboxError(
+          'VEILBOX_ERR_INTERNAL',
+          `a noise reservation of ${n} values was asked to release ${count}; nothing was released`,
+        )
+      }
       state = 'released'
     }
     const one = (v: ExactInput): Released => releasedOf(toGridSteps(toExact(v), k) + noise.take(), k)

@@ -1,5 +1,5 @@
 /**
- * Argument checks shared by the mechanism constructors and the accountant.
+ * Argument checks shared by the mechanism constructors and the budget types.
  * Messages are part of the contract (tests assert them word for word), so
  * they are built in one place: "<name> must be <rule>, got <value>".
  */

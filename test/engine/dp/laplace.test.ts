@@ -3,11 +3,22 @@ import t from 'tap'
 import { VeilboxError } from '../../../src/errors/index.js'
 import { discreteLaplaceTail } from '../../../src/engine/dp/intervals.js'
 import { makeLaplace } from '../../../src/engine/dp/laplace.js'
-import { GRID_BITS, toGridSteps } from '../../../src/engine/dp/mechanism.js'
+import {
+  GRID_BITS,
+  toGridSteps,
+  type ExactInput,
+  type Mechanism,
+  type Released,
+} from '../../../src/engine/dp/mechanism.js'
 import { Rng } from '../../../src/engine/dp/random.js'
 import { Rational } from '../../../src/engine/dp/rational.js'
 import { sumSensitivity } from '../../../src/engine/dp/sensitivity.js'
 import { Z_LIMIT, binomialZ, chiSquareGof, laplacePmf, seededSource, tally } from './stats.js'
+
+/** One value released through its own reservation of one. */
+function once(m: Mechanism, x: ExactInput): Released {
+  return m.reserveNow(1).release([x])[0]!
+}
 
 function detailOf(fn: () => unknown): { code: string; detail: string } {
   try {
@@ -49,10 +60,10 @@ t.test('makeLaplace refuses bad arguments with exact messages', async (t) => {
     'confidence must be a finite number strictly between 0 and 1, got 1',
   )
   t.equal(
-    detailOf(() => m.interval(m.release(0), 0)).detail,
+    detailOf(() => m.interval(once(m, 0), 0)).detail,
     'confidence must be a finite number strictly between 0 and 1, got 0',
   )
-  t.equal(detailOf(() => m.release(NaN)).code, 'VEILBOX_ERR_INTERNAL')
+  t.equal(detailOf(() => once(m, NaN)).code, 'VEILBOX_ERR_INTERNAL')
 })
 
 t.test('epsilon is read as a decimal and the privacy map returns it exactly', async (t) => {
@@ -74,8 +85,10 @@ t.test('released values lie on the grid: integers for counts, multiples of 2^k o
   t.equal(count.gridExp, 0)
   t.equal(count.roundsInput, false)
   for (let i = 0; i < 500; i++) {
-    for (const x of [0, 1, 1234]) {
-      const r = count.release(x)
+    const xs = [0, 1, 1234]
+    const released = count.reserveNow(xs.length).release(xs)
+    for (const [j, x] of xs.entries()) {
+      const r = released[j]!
       if (r.exp !== 0 || !Number.isInteger(r.value) || BigInt(r.value) !== r.units)
         t.fail(`count release ${x} -> ${r.value}`)
     }
@@ -86,10 +99,9 @@ t.test('released values lie on the grid: integers for counts, multiples of 2^k o
   t.equal(real.roundsInput, true)
   const scale = 2 ** -real.gridExp
   for (let i = 0; i < 500; i++) {
-    const a = real.release(0)
-    const b = real.release(1)
-    const c = real.release(0.3)
-    for (const r of [a, b, c]) {
+    const released = real.reserveNow(3).release([0, 1, 0.3])
+    t.equal(released.length, 3)
+    for (const r of released) {
       if (r.exp !== real.gridExp || !Number.isInteger(r.value * scale)) t.fail(`off grid: ${r.value}`)
     }
   }
@@ -98,7 +110,7 @@ t.test('released values lie on the grid: integers for counts, multiples of 2^k o
   const coarse = makeLaplace({ sensitivity: 1, epsilon: 2 ** -25, integer: true })
   t.equal(coarse.gridExp, 5)
   t.equal(coarse.roundsInput, true)
-  const r = coarse.release(100)
+  const r = once(coarse, 100)
   t.equal(r.units * 32n, BigInt(r.value))
 })
 
@@ -112,7 +124,7 @@ t.test('exact kernel sums (units of 2^exp) are rounded to the grid in integers',
   const m = makeLaplace({ sensitivity: D, epsilon: 0.1, inputExp: exp })
   t.ok(m.gridExp > exp, 'the grid is coarser than the kernel unit here')
   const exact = { units: (123_456_789n << 11n) + 1000n, exp }
-  const r = m.release(exact)
+  const r = once(m, exact)
   t.equal(r.exp, m.gridExp)
   const iv = m.interval(r, 0.95)
   t.ok(iv.lo <= r.value && r.value <= iv.hi, 'a released value lies in its own interval')
@@ -121,9 +133,10 @@ t.test('exact kernel sums (units of 2^exp) are rounded to the grid in integers',
 
 t.test('noise through the pool has the exact discrete Laplace law', async (t) => {
   const m = makeLaplace({ sensitivity: 1, epsilon: 0.5, integer: true })
-  await m.prepare(60_000)
   const n = 60_000
-  const counts = tally(() => m.release(1000).units - 1000n, n)
+  const released = (await m.reserve(n)).release(new Array<number>(n).fill(1000))
+  let next = 0
+  const counts = tally(() => released[next++]!.units - 1000n, n)
   const gof = chiSquareGof(counts, n, laplacePmf(2), 200)
   t.ok(gof.pass, `chi2 ${gof.stat.toFixed(1)} <= ${gof.critical.toFixed(1)} (${gof.df} df)`)
 })
@@ -137,10 +150,10 @@ t.test('intervals cover at their stated level, computed from the exact tail', as
   t.ok(discreteLaplaceTail(4, h - 1) > 1 - conf, 'and h is the smallest such width')
   t.equal(m.halfWidth(conf), h)
   const n = 20_000
-  await m.prepare(n)
+  const released = (await m.reserve(n)).release(new Array<number>(n).fill(500))
   let covered = 0
   for (let i = 0; i < n; i++) {
-    const r = m.release(500)
+    const r = released[i]!
     const iv = m.interval(r, conf)
     if (iv.lo <= 500 && 500 <= iv.hi) covered++
     if (!(iv.lo <= r.value && r.value <= iv.hi)) t.fail('released value outside its interval')
@@ -153,14 +166,20 @@ t.test('a deterministic generator makes releases reproducible (tests only)', asy
   const a = makeLaplace({ sensitivity: 1, epsilon: 1, integer: true, rng: new Rng(seededSource('m')) })
   const b = makeLaplace({ sensitivity: 1, epsilon: 1, integer: true, rng: new Rng(seededSource('m')) })
   t.same(
-    a.releaseMany([1, 2, 3]).map((r) => r.units),
-    b.releaseMany([1, 2, 3]).map((r) => r.units),
+    a
+      .reserveNow(3)
+      .release([1, 2, 3])
+      .map((r) => r.units),
+    b
+      .reserveNow(3)
+      .release([1, 2, 3])
+      .map((r) => r.units),
   )
 })
 
 t.test('preview width and the interval of a release agree', async (t) => {
   const m = makeLaplace({ sensitivity: 10, epsilon: 1, integer: true })
-  const r = m.release(0)
+  const r = once(m, 0)
   const iv = m.interval(r, 0.95)
   t.equal(iv.hi - r.value, m.halfWidth(0.95))
   t.equal(r.value - iv.lo, m.halfWidth(0.95))

@@ -44,9 +44,9 @@ t.test('AVG, VAR and STDDEV: intervals cover the truth and contain their estimat
   let missVar = 0
   let missSd = 0
   for (let i = 0; i < trials; i++) {
-    const count = { mechanism: mech.count, released: mech.count.release(N) }
-    const sum = { mechanism: mech.sum, released: mech.sum.release(SUM) }
-    const sumSq = { mechanism: mech.sumSq, released: mech.sumSq.release(SUMSQ) }
+    const count = { mechanism: mech.count, released: mech.count.reserveNow(1).release([N])[0]! }
+    const sum = { mechanism: mech.sum, released: mech.sum.reserveNow(1).release([SUM])[0]! }
+    const sumSq = { mechanism: mech.sumSq, released: mech.sumSq.reserveNow(1).release([SUMSQ])[0]! }
     const mean = releaseMean(sum, count, LOWER, UPPER, conf)
     const variance = releaseVariance(sumSq, sum, count, LOWER, UPPER, conf)
     const sd = releaseStddev(sumSq, sum, count, LOWER, UPPER, conf)
@@ -68,7 +68,7 @@ t.test('AVG, VAR and STDDEV: intervals cover the truth and contain their estimat
 t.test('a noisy count at or below zero gives the whole bounds, not a division by zero', async (t) => {
   const mech = mechanisms(1)
   const count = { mechanism: mech.count, released: { units: -2n, exp: 0, value: -2 } }
-  const sum = { mechanism: mech.sum, released: mech.sum.release({ units: 0n, exp: Q.exp }) }
+  const sum = { mechanism: mech.sum, released: mech.sum.reserveNow(1).release([{ units: 0n, exp: Q.exp }])[0]! }
   const mean = releaseMean(sum, count, LOWER, UPPER, 0.95)
   t.same(mean.interval, { lo: 0, hi: 100, confidence: 0.95 })
   t.equal(mean.value, 50)

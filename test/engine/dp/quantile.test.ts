@@ -14,6 +14,16 @@ function detailOf(fn: () => unknown): string {
   throw new Error('did not throw')
 }
 
+async function rejectionOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise
+  } catch (e) {
+    if (e instanceof VeilboxError) return e.detail
+    throw e
+  }
+  throw new Error('did not reject')
+}
+
 const BINS = 32
 // A skewed histogram of 10,000 rows over [0, 100].
 const COUNTS = Array.from({ length: BINS }, (_, i) => Math.round(600 * Math.exp(-i / 6)) + 5)
@@ -48,14 +58,18 @@ t.test('constructor refuses bad arguments', async (t) => {
     'epsilon must be a finite number greater than 0, got 0',
   )
   const q = makeHistogramQuantile(base)
-  const noisy = q.noisyHistogram(COUNTS)
+  const [noisy] = await q.noisyHistograms(q.reserveNow(), COUNTS)
   t.equal(
-    detailOf(() => q.quantiles(noisy, [1.5], 0.9)),
+    detailOf(() => q.quantiles(noisy!, [1.5], 0.9)),
     'ps[0] must be a finite number between 0 and 1, got 1.5',
   )
   t.equal(
-    detailOf(() => q.noisyHistogram([1, 2])),
-    'counts.length must be 32 (one per bin), got 2',
+    await rejectionOf(q.noisyHistograms(q.reserveNow(), [1, 2])),
+    'counts.length must be a positive multiple of 32 (one per bin, per group), got 2',
+  )
+  t.equal(
+    await rejectionOf(q.noisyHistograms(q.reserveNow(2), [...COUNTS, ...COUNTS, 1])),
+    'counts.length must be a positive multiple of 32 (one per bin, per group), got 65',
   )
 })
 
@@ -65,10 +79,12 @@ for (const noise of [{ epsilon: 0.5 }, { rho: 0.02 }]) {
     const q = makeHistogramQuantile({ lower: 0, upper: 100, bins: BINS, maxRowsPerUnit: 2, ...noise })
     const ps = [0, 0.1, 0.5, 0.9, 1]
     const trials = 300
-    await q.prepare(trials)
+    // One histogram per trial, released at once as `trials` groups of one reservation.
+    const all = await q.noisyHistograms(await q.reserve(trials), Array.from({ length: trials }, () => COUNTS).flat())
+    t.equal(all.length, trials)
     let misses = 0
-    for (let i = 0; i < trials; i++) {
-      const noisy = q.noisyHistogram(COUNTS)
+    for (const noisy of all) {
+      if (noisy.length !== BINS) t.fail(`a histogram of ${noisy.length} bins`)
       for (const r of q.quantiles(noisy, ps, 0.9)) {
         const j = trueBin(r.p)
         const lo = (100 * j) / BINS
@@ -86,8 +102,8 @@ for (const noise of [{ epsilon: 0.5 }, { rho: 0.02 }]) {
 
 t.test('quantiles are post-processing: the same noisy histogram gives the same answers', async (t) => {
   const q = makeHistogramQuantile({ lower: -50, upper: 50, bins: BINS, maxRowsPerUnit: 1, epsilon: 1 })
-  const noisy = q.noisyHistogram(COUNTS)
-  t.same(q.quantiles(noisy, [0.25, 0.5], 0.95), q.quantiles(noisy, [0.25, 0.5], 0.95))
+  const [noisy] = await q.noisyHistograms(q.reserveNow(), COUNTS)
+  t.same(q.quantiles(noisy!, [0.25, 0.5], 0.95), q.quantiles(noisy!, [0.25, 0.5], 0.95))
   const m = q.mechanism
   if (m.kind !== 'laplace') throw new Error('expected the Laplace mechanism')
   t.ok(m.privacyMap(1).eq(m.epsilon), 'one unit (m = 1) costs epsilon')
@@ -95,7 +111,8 @@ t.test('quantiles are post-processing: the same noisy histogram gives the same a
 
 t.test('with little noise the estimate is close to the exact quantile', async (t) => {
   const q = makeHistogramQuantile({ lower: 0, upper: 100, bins: BINS, maxRowsPerUnit: 1, epsilon: 100 })
-  const [median] = q.quantiles(q.noisyHistogram(COUNTS), [0.5], 0.95)
+  const [noisy] = await q.noisyHistograms(q.reserveNow(), COUNTS)
+  const [median] = q.quantiles(noisy!, [0.5], 0.95)
   const j = trueBin(0.5)
   t.ok(Math.abs(median!.bin - j) <= 1, `bin ${median!.bin} vs ${j}`)
   t.ok(median!.interval.hi - median!.interval.lo <= (100 / BINS) * 3, 'a narrow interval')

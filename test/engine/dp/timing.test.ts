@@ -7,7 +7,8 @@
  * a standard deviation of about 1/sqrt(n) = 0.01, so |r| >= 0.05 is a
  * five-sigma event (about 6e-7). Scheduler and GC pauses add variance to the
  * durations but are independent of the noise, so they can only pull r toward
- * 0. Only the release call is timed, after the pool was prepared.
+ * 0. Only the release call is timed, after its noise was reserved: each value
+ * has its own reservation of one, all made (and drawn) before any release.
  */
 import t from 'tap'
 
@@ -22,14 +23,15 @@ const WARMUP = 2_000
 t.test('release time is uncorrelated with |noise| at scale 20', async (t) => {
   const m = makeLaplace({ sensitivity: 1, epsilon: 0.05, integer: true })
   t.equal(m.noiseScaleSteps, 20)
-  await m.prepare(N + WARMUP)
+  const reservations = Array.from({ length: N + WARMUP }, () => m.reserveNow(1))
   const exact = 1_000
-  for (let i = 0; i < WARMUP; i++) m.release(exact)
+  for (let i = 0; i < WARMUP; i++) reservations[i]!.release([exact])
   const noise: number[] = []
   const nanos: number[] = []
   for (let i = 0; i < N; i++) {
+    const reservation = reservations[WARMUP + i]!
     const start = process.hrtime.bigint()
-    const r = m.release(exact)
+    const r = reservation.release([exact])[0]!
     const end = process.hrtime.bigint()
     nanos.push(Number(end - start))
     noise.push(Math.abs(Number(r.units) - exact))

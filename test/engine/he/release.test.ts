@@ -2,7 +2,8 @@ import t from 'tap'
 import { Rational } from '../../../src/engine/dp/rational.js'
 import { chooseProfile, columnPlan } from '../../../src/engine/he/profile.js'
 import { bindQuery, parseQuery } from '../../../src/engine/query/index.js'
-import { planQuery } from '../../../src/engine/query/planner.js'
+import { parse, ZERO_DELTA } from '../../../src/engine/dp/budget.js'
+import { planQuery } from '../../../src/engine/plan/index.js'
 import { heSensitivity, heToGrid } from '../../../src/engine/release/he.js'
 import type { DatasetSpec } from '../../../src/schema.js'
 import { toUnits } from '../../../src/engine/he/units.js'
@@ -107,8 +108,8 @@ t.test('the planner plans he columns as encrypted measures with these mechanisms
   const plan = (sql: string, heProfile = profile) =>
     planQuery(bindQuery(parseQuery(sql), spec), {
       mechanism: 'laplace',
-      epsilon: 1,
-      delta: 0,
+      epsilon: parse('epsilon', 1, 'up'),
+      delta: ZERO_DELTA,
       confidence: 0.95,
       heProfile,
     })
