@@ -95,18 +95,11 @@ export const datasetSpecSchema = z
           ctx.addIssue({ code: 'custom', path: at('categories'), message: 'categories must be distinct' })
         }
       }
-      if (col.type === 'category' && col.protection === 'he') {
+      if (col.protection === 'he' && col.type !== 'integer' && col.type !== 'number') {
         ctx.addIssue({
           code: 'custom',
           path: at('protection'),
-          message: 'category columns cannot be he; only integer and number columns can be encrypted',
-        })
-      }
-      if (col.type === 'boolean' && col.protection === 'he') {
-        ctx.addIssue({
-          code: 'custom',
-          path: at('protection'),
-          message: 'boolean columns cannot be he; only integer and number columns can be encrypted',
+          message: `${col.type} columns cannot be he; only integer and number columns can be encrypted`,
         })
       }
       if (col.type === 'id' && col.protection !== 'public' && col.name !== spec.privacyUnit) {

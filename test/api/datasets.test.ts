@@ -199,6 +199,15 @@ t.test('every broken schema rule is a 400 naming the field and the rule, and not
       message: /cannot be he/,
     },
     {
+      // An encrypted privacy unit could not bound contributions; the HE profile then failed with a 500.
+      name: 'he id (the privacy unit)',
+      edit: (s) => {
+        s.columns[0]!.protection = 'he'
+      },
+      path: 'columns[0].protection',
+      message: /id columns cannot be he; only integer and number/,
+    },
+    {
       name: 'maxRowsPerUnit zero',
       edit: (s) => {
         s.maxRowsPerUnit = 0

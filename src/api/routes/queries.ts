@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { queryJsonSchema } from '../../engine/query/index.js'
-import type { Answer, QueryRequest } from '../../engine/queries.js'
+import type { Answer, Preview, QueryRequest } from '../../engine/queries.js'
 import { AnswerCache } from '../answers.js'
 import { toNumber } from '../../engine/dp/budget.js'
 import { listAnswers } from '../../store/answers.js'
@@ -121,7 +121,7 @@ const previewSchema = z
   .meta({ id: 'Preview' })
 
 function request(body: z.infer<typeof queryBody>): QueryRequest {
-  return body as QueryRequest
+  return body
 }
 
 /**
@@ -132,6 +132,11 @@ function request(body: z.infer<typeof queryBody>): QueryRequest {
  */
 function sendAnswer(reply: FastifyReply, json: string): FastifyReply {
   return reply.type('application/json; charset=utf-8').send(json)
+}
+
+/** The engine's preview as the response schema types it (its per-aggregate entries copied into the schema's mutable form). */
+function previewView(p: Preview): z.output<typeof previewSchema> {
+  return { ...p, privacy: { ...p.privacy, perAggregate: p.privacy.perAggregate.map((a) => ({ ...a })) } }
 }
 
 export default async function queryRoutes(app: FastifyInstance) {
@@ -177,8 +182,7 @@ export default async function queryRoutes(app: FastifyInstance) {
         response: { 200: previewSchema, ...problems(400, 401, 403, 404, 409) },
       },
     },
-    async (req) =>
-      app.queries.preview(principalOf(req), request(req.body)) as unknown as z.output<typeof previewSchema>,
+    async (req) => previewView(await app.queries.preview(principalOf(req), request(req.body))),
   )
 
   r.get(
