@@ -230,7 +230,10 @@ if (native !== null) {
     const fns = [() => plainSum(amount), () => aggregate(request), () => native.aggregate(request)]
     for (const fn of fns) fn()
     const times: number[][] = [[], [], []]
-    for (let k = 0; k < REPS; k++) fns.forEach((fn, i) => times[i]!.push(time(fn)))
+    for (let k = 0; k < REPS; k++)
+      fns.forEach((fn, i) => {
+        times[i]!.push(time(fn))
+      })
     const [p, t, n] = times.map((ts, i) => summary(`${['plainSum', 'ts', 'native'][i]}.${name}`, ts)) as [
       Case,
       Case,
@@ -264,12 +267,12 @@ const report = {
 const width = Math.max(...cases.map((c) => c.name.length))
 const plain = cases[0]!.rowsPerSec
 process.stderr.write(
-  cases
+  `${cases
     .map(
       (c) =>
         `${c.name.padEnd(width)}  ${(c.rowsPerSec / 1e6).toFixed(1).padStart(7)} Mrows/s (median ${(c.medianRowsPerSec / 1e6).toFixed(1).padStart(6)})  ${c.ms.toFixed(1).padStart(8)} ms  ${(c.rowsPerSec / plain).toFixed(2)}x plainSum`,
     )
-    .join('\n') + '\n',
+    .join('\n')}\n`,
 )
 if (native === null) process.stderr.write(`native kernel not measured: ${nativeChoice.reason ?? 'unavailable'}\n`)
 for (const g of targets) {
@@ -278,5 +281,5 @@ for (const g of targets) {
       `native/ts ${g.nativeOverTs}x (median ${g.medianNativeOverTs}x), native/plainSum ${g.nativeOverPlainSum}x (median ${g.medianNativeOverPlainSum}x)\n`,
   )
 }
-process.stdout.write(JSON.stringify(report, null, 2) + '\n')
+process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
 if (Number.isNaN(sink)) process.exitCode = 1

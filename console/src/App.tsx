@@ -128,6 +128,7 @@ export function App() {
   }
 
   const langSwitch = (
+    // biome-ignore lint/a11y/useSemanticElements: a segmented control of two buttons, not a form's fieldset (no legend; the label is aria-label)
     <div class="lang-switch" role="group" aria-label={t('lang.label')}>
       {LANGS.map((l) => (
         <button

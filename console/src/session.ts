@@ -43,7 +43,7 @@ export async function probeRole(key: string): Promise<Session> {
     return { role: 'analyst', name: usage.analyst }
   } catch (err) {
     if (err instanceof ApiError && err.code === 'VEILBOX_ERR_AUTH_FORBIDDEN_ROLE') {
-      const role = err.problem['role']
+      const role = err.problem.role
       if (typeof role === 'string' && (ROLES as readonly string[]).includes(role))
         return { role: role as Role, name: null }
     }

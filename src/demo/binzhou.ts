@@ -112,7 +112,8 @@ export function* demoRows(rows: number = DEMO_ROWS, seed = 20261128): Generator<
     let pick = rand() * totalWeight
     let district: (typeof DISTRICTS)[number] = DISTRICTS[DISTRICTS.length - 1]!
     for (const d of DISTRICTS) {
-      if ((pick -= d.weight) < 0) {
+      pick -= d.weight
+      if (pick < 0) {
         district = d
         break
       }

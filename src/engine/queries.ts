@@ -16,7 +16,15 @@ import { compute } from './pipeline/compute.js'
 import { prepare } from './pipeline/prepare.js'
 import { publicComputeError, recordRefusal } from './pipeline/refusals.js'
 import { privacyOf, release } from './pipeline/release.js'
-import type { Admission, Answer, PreparedQuery, Preview, QueryRequest, Selects } from './pipeline/types.js'
+import type {
+  Admission,
+  Answer,
+  PreparedQuery,
+  Preview,
+  QueryRequest,
+  ReleasedAnswer,
+  Selects,
+} from './pipeline/types.js'
 import { checkGrantUsable } from './policy/grant.js'
 import { chargeView, priceOn, remainingAfter, type Charge } from './policy/pricing.js'
 
@@ -130,7 +138,7 @@ export class QueryEngine {
     const p = admission.prepared
     const noise = p.plan.reserveNoise()
     try {
-      let released
+      let released: ReleasedAnswer
       try {
         const [exact, reserved] = await Promise.all([
           compute(admission, {

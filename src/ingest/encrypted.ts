@@ -171,8 +171,14 @@ class EncryptedReader {
 
   line(raw: unknown, line: number, staged: StagedVersion): void {
     if (this.ended) throw malformed(line, 'nothing may follow the end line')
-    if (Array.isArray(raw)) return this.row(raw, line, staged)
-    if (raw !== null && typeof raw === 'object' && 'column' in raw) return this.ciphertext(raw, line, staged)
+    if (Array.isArray(raw)) {
+      this.row(raw, line, staged)
+      return
+    }
+    if (raw !== null && typeof raw === 'object' && 'column' in raw) {
+      this.ciphertext(raw, line, staged)
+      return
+    }
     if (raw !== null && typeof raw === 'object' && 'end' in raw) {
       const end = endLineSchema.safeParse(raw)
       if (!end.success) throw malformed(line, `a bad end line (${issues(end.error)})`)

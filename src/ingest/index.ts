@@ -286,8 +286,12 @@ class EncryptOnArrival {
     try {
       const enc = this.encryptor.encryptBatch(c.name, c.buffer.subarray(0, c.filled), c.batch * c.batchRows)
       const plan = columnPlan(this.profile, c.name)
-      enc.values.forEach((ct, i) => staged.putCiphertext(c.name, 'values', plan.sumContexts[i]!, c.batch, ct))
-      enc.squares?.forEach((ct, i) => staged.putCiphertext(c.name, 'squares', plan.squareContexts![i]!, c.batch, ct))
+      enc.values.forEach((ct, i) => {
+        staged.putCiphertext(c.name, 'values', plan.sumContexts[i]!, c.batch, ct)
+      })
+      enc.squares?.forEach((ct, i) => {
+        staged.putCiphertext(c.name, 'squares', plan.squareContexts![i]!, c.batch, ct)
+      })
     } finally {
       c.buffer.fill(0)
     }

@@ -36,8 +36,9 @@ async function* batches(parser: Readable): AsyncGenerator<string[][]> {
   )
   for (;;) {
     const batch: string[][] = []
-    let record: string[] | null
-    while ((record = parser.read() as string[] | null) !== null) batch.push(record)
+    for (let record = parser.read() as string[] | null; record !== null; record = parser.read() as string[] | null) {
+      batch.push(record)
+    }
     if (batch.length > 0) yield batch
     if (done) break
     await Promise.race([once(parser, 'readable'), ended])

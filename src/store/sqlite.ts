@@ -88,7 +88,9 @@ class Conn {
   }
   all(text: string, params: readonly Param[]): unknown[] {
     const s = this.statements.get(text, 'object')
-    return s.stmt.reader ? s.stmt.all(...bind(s.order, params)) : (s.stmt.run(...bind(s.order, params)), [])
+    if (s.stmt.reader) return s.stmt.all(...bind(s.order, params))
+    s.stmt.run(...bind(s.order, params))
+    return []
   }
   get(text: string, params: readonly Param[]): unknown {
     const s = this.statements.get(text, 'object')

@@ -37,10 +37,10 @@ export function ErrorView({
 }) {
   const d = describeError(lang, t, error)
   const p = error.problem
-  const position = p['position'] as { line?: number; column?: number } | undefined
+  const position = p.position as { line?: number; column?: number } | undefined
   // Validation codes list each field and rule: shown as given, they name the exact place to fix.
-  const fieldErrors = Array.isArray(p['errors'])
-    ? (p['errors'] as { path?: unknown; message?: unknown }[]).map((e) => ({
+  const fieldErrors = Array.isArray(p.errors)
+    ? (p.errors as { path?: unknown; message?: unknown }[]).map((e) => ({
         path: String(e.path ?? ''),
         message: String(e.message ?? ''),
       }))

@@ -35,10 +35,16 @@ export default async function budgetRoutes(app: FastifyInstance) {
       const { epsilon, delta } = request.body
       // Totals round down (a charge rounds up): a budget never holds more than was set.
       const totals = budgetTotals(epsilon, delta)
-      const { ledger, belowSpent: refused } = await setDatasetBudget(app.db, request.params.id, totals, actorOf(request), {
-        epsilon: toText('epsilon', totals.epsilon),
-        delta: toText('delta', totals.delta),
-      })
+      const { ledger, belowSpent: refused } = await setDatasetBudget(
+        app.db,
+        request.params.id,
+        totals,
+        actorOf(request),
+        {
+          epsilon: toText('epsilon', totals.epsilon),
+          delta: toText('delta', totals.delta),
+        },
+      )
       if (refused) throw belowSpent(request.params.id, ledgerOf(ledger))
       return { dataset: request.params.id, ...budgetView(ledger) }
     },

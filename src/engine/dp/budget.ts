@@ -167,7 +167,7 @@ export function split<T extends Epsilon | Rho>(
     parts[i] = parts[i]! + 1n
     left -= 1n
   }
-  const zero = parts.findIndex((p) => p === 0n)
+  const zero = parts.indexOf(0n)
   if (zero >= 0) {
     throw invalid(
       `weights[${zero}]`,

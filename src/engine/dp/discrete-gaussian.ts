@@ -14,7 +14,7 @@
  * slightly below sigma^2 (CKS20, Corollary 9).
  */
 import { sampleDiscreteLaplace, sampleDiscreteLaplaceSmall } from './discrete-laplace.js'
-import { Rational, isqrt } from './rational.js'
+import { type Rational, isqrt } from './rational.js'
 import type { Rng } from './random.js'
 
 const SMALL = 2 ** 48

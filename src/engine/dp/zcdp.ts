@@ -19,7 +19,7 @@
  * enter the ledgers through budget.fromDouble, rounded in the safe direction.
  */
 import { fromDouble, toRational, type Delta, type Epsilon, type Rho } from './budget.js'
-import { Rational } from './rational.js'
+import type { Rational } from './rational.js'
 import { invalid, openUnit, positive, type Amount } from './validate.js'
 
 const MARGIN = 1e-9

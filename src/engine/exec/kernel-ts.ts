@@ -175,7 +175,7 @@ function moments(
 
 /** A partial as an exact BigInt; a NaN partial means a NaN value was selected. */
 function exact(partial: number, at: string): bigint {
-  if (partial !== partial) throw nanError(at)
+  if (Number.isNaN(partial)) throw nanError(at)
   return BigInt(partial)
 }
 
@@ -399,7 +399,7 @@ function histogram(ctx: Context, m: Extract<Measure, { kind: 'histogram' }>, at:
     probe = histAll(v, codes, 0, rows, lo, hi, width, bins, counts)
   }
   // The probe sums clamped values, finite or +-Infinity unless one of them was NaN.
-  if (probe !== probe) throw nanError(at)
+  if (Number.isNaN(probe)) throw nanError(at)
   return { kind: 'histogram', counts, bins }
 }
 

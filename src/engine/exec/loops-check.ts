@@ -95,7 +95,9 @@ export function loopCases(input: LoopInputs): LoopCase[] {
           name: `compare ${kind} ${op} (${input.constants.map(String).join(' ')}), ${store}`,
           run: (l) =>
             call(output(n * input.constants.length, store), (out) =>
-              input.constants.forEach((c, k) => l.compare(values, op, c, out.subarray(k * n), store)),
+              input.constants.forEach((c, k) => {
+                l.compare(values, op, c, out.subarray(k * n), store)
+              }),
             ),
         })
       }
@@ -103,14 +105,18 @@ export function loopCases(input: LoopInputs): LoopCase[] {
         name: `between ${kind} (${input.ranges.map(([a, b]) => `${a}..${b}`).join(' ')}), ${store}`,
         run: (l) =>
           call(output(n * input.ranges.length, store), (out) =>
-            input.ranges.forEach(([low, high], k) => l.between(values, low, high, out.subarray(k * n), store)),
+            input.ranges.forEach(([low, high], k) => {
+              l.between(values, low, high, out.subarray(k * n), store)
+            }),
           ),
       })
       cases.push({
         name: `in ${kind} (lists of ${sorted.map((x) => x.length).join(' ')} values), ${store}`,
         run: (l) =>
           call(output(n * sorted.length, store), (out) =>
-            sorted.forEach((list, k) => l.in(values, list, out.subarray(k * n), store)),
+            sorted.forEach((list, k) => {
+              l.in(values, list, out.subarray(k * n), store)
+            }),
           ),
       })
     }
@@ -123,7 +129,9 @@ export function loopCases(input: LoopInputs): LoopCase[] {
         name: `lookup ${kind} over tables of ${input.tables.map((x) => x.length).join(' ')} entries, ${store}`,
         run: (l) =>
           call(output(n * input.tables.length, store), (out) =>
-            input.tables.forEach((table, k) => l.lookup(codes, table, out.subarray(k * n), store)),
+            input.tables.forEach((table, k) => {
+              l.lookup(codes, table, out.subarray(k * n), store)
+            }),
           ),
       })
     }

@@ -19,8 +19,8 @@ import type { CodeArray, NullBitmap } from './types.js'
  * the double it is; NaN compares false, except for <>, where it is true;
  * -0 === 0), a code past a lookup table reads 0, NOT is XOR 1 bytewise, and
  * group digits wrap as typed-array stores do. The parity tests
- * (native-predicate.test.ts) and the loader's self-check hold the native
- * loops to that.
+ * (test/engine/exec/native.loops.test.ts) and the loader's self-check hold
+ * the native loops to that.
  *
  * Preconditions (the callers meet them; the native loops refuse a breach
  * with VEILBOX_ERR_NATIVE_BAD_CALL, these may misbehave quietly): `out`

@@ -27,6 +27,8 @@ export function aggregateReference(request: AggregateRequest): AggregateResult {
         return { kind: 'nonNull', nonNull: new Float64Array(groups) }
       case 'histogram':
         return { kind: 'histogram', counts: new Float64Array(groups * m.bins), bins: m.bins }
+      default:
+        throw new Error(`unknown measure ${String((m as { kind: unknown }).kind)}`)
     }
   })
 

@@ -67,7 +67,9 @@ export function validateRequest(request: AggregateRequest, options: ValidateOpti
   const measures = request.measures
   if (!Array.isArray(measures)) throw bad(`measures must be an array, got ${describe(measures)}`)
   if (measures.length > MAX_MEASURES) throw bad(`at most ${MAX_MEASURES} measures per request, got ${measures.length}`)
-  measures.forEach((m, i) => validateMeasure(m, `measures[${i}]`, rows, groups))
+  measures.forEach((m, i) => {
+    validateMeasure(m, `measures[${i}]`, rows, groups)
+  })
 }
 
 function validateGrouping(grouping: Grouping, rows: number, options: ValidateOptions): number {

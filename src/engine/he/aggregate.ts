@@ -325,7 +325,9 @@ export async function aggregateEncrypted(req: EncryptedAggregateRequest): Promis
         groups,
       ),
     )
-    streams.forEach((s, i) => results.set(`${s.kind}:${s.share}`, out[i]!))
+    streams.forEach((s, i) => {
+      results.set(`${s.kind}:${s.share}`, out[i]!)
+    })
   }
 
   // Every group, empty or not: the custodian decrypts (and the audit chain records) the same number of aggregates whatever the selection.
@@ -406,11 +408,18 @@ function sumContext(
           )
       })
       if (unmasked) {
-        streams.forEach((_, i) => accumulate(acc[i]!, 0, loaded[i]!, b === 0))
+        streams.forEach((_, i) => {
+          accumulate(acc[i]!, 0, loaded[i]!, b === 0)
+        })
         continue
       }
-      if (bfv) streams.forEach((_, i) => ev.cipherTransformToNtt(loaded[i]!, ntt[i]!))
-      streams.forEach((_, i) => accumulate(base, i, bfv ? ntt[i]! : loaded[i]!, b === 0))
+      if (bfv)
+        streams.forEach((_, i) => {
+          ev.cipherTransformToNtt(loaded[i]!, ntt[i]!)
+        })
+      streams.forEach((_, i) => {
+        accumulate(base, i, bfv ? ntt[i]! : loaded[i]!, b === 0)
+      })
       // The last batch's slots past the final row hold no row (their mask value multiplies zeros).
       for (let g = 0; g < groups; g++) {
         // Branch-free: every group's mask is built, encoded and multiplied in, for every batch.
@@ -452,7 +461,9 @@ function sumContext(
         ctx.ckksEncoder!.encode(new Float64Array(slots), scale, zeroPlain)
         encryptor.encrypt(zeroPlain, zero)
         ctx.ckksEncoder!.encode(new Float64Array(slots).fill(0.5), maskScale, maskNtt)
-        streams.forEach((_, i) => ev.multiplyPlain(base[i]!, maskNtt, base[i]!))
+        streams.forEach((_, i) => {
+          ev.multiplyPlain(base[i]!, maskNtt, base[i]!)
+        })
       }
       streams.forEach((_, i) => {
         for (let g = 0; g < groups; g++) {

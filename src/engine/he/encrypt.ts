@@ -3,7 +3,7 @@ import type { Encryptor } from 'node-seal/implementation/encryptor.js'
 import type { PlainText } from 'node-seal/implementation/plain-text.js'
 import type { PublicKey } from 'node-seal/implementation/public-key.js'
 import type { SecretKey } from 'node-seal/implementation/secret-key.js'
-import { VeilboxError } from '../../errors/index.js'
+import type { VeilboxError } from '../../errors/index.js'
 import { contextFor, type HeContext } from './context.js'
 import { badArgument, heError, sealCall } from './he-error.js'
 import { loadPublicKey } from './keys.js'
@@ -208,8 +208,12 @@ export class ColumnEncryptor {
         ? (values as unknown as { slice(a: number, b: number): ArrayLike<number> }).slice(start, end)
         : Array.from({ length: end - start }, (_, i) => values[start + i]!)
       const batch = this.encryptBatch(column, slice, start)
-      batch.values.forEach((ct, i) => valuesOut[i]!.push(ct))
-      batch.squares?.forEach((ct, i) => squaresOut![i]!.push(ct))
+      batch.values.forEach((ct, i) => {
+        valuesOut[i]!.push(ct)
+      })
+      batch.squares?.forEach((ct, i) => {
+        squaresOut![i]!.push(ct)
+      })
       onProgress?.(end, rows)
     }
     return { profileId: this.profile.id, column, rows, batchRows: slots, values: valuesOut, squares: squaresOut }

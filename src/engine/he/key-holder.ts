@@ -1,5 +1,5 @@
 import type { Decryptor } from 'node-seal/implementation/decryptor.js'
-import { VeilboxError } from '../../errors/index.js'
+import type { VeilboxError } from '../../errors/index.js'
 import type { DatasetSpec } from '../../schema.js'
 import type { HeContext } from './context.js'
 import { heError, sealCall } from './he-error.js'

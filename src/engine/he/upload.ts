@@ -257,7 +257,10 @@ export class EncryptedUploadWriter {
     for (let i = 0; i < this.pending.length; i++) {
       const p = this.pending[i]!
       p.buffer[p.filled++] = he[i]!
-      if (p.filled === p.batchRows) (full ??= []).push(p)
+      if (p.filled === p.batchRows) {
+        full ??= []
+        full.push(p)
+      }
     }
     if (written === undefined && full === null) return
     return (async () => {
@@ -280,24 +283,24 @@ export class EncryptedUploadWriter {
     p.buffer.fill(0)
     const plan = columnPlan(this.encryptor.profile, p.column)
     const lines: CipherLine[] = []
-    enc.values.forEach((ct, i) =>
+    enc.values.forEach((ct, i) => {
       lines.push({
         column: p.column,
         kind: 'values',
         context: plan.sumContexts[i]!,
         batch: p.batch,
         data: Buffer.from(ct).toString('base64'),
-      }),
-    )
-    enc.squares?.forEach((ct, i) =>
+      })
+    })
+    enc.squares?.forEach((ct, i) => {
       lines.push({
         column: p.column,
         kind: 'squares',
         context: plan.squareContexts![i]!,
         batch: p.batch,
         data: Buffer.from(ct).toString('base64'),
-      }),
-    )
+      })
+    })
     for (const line of lines) await this.write(JSON.stringify(line))
     p.filled = 0
     p.batch += 1

@@ -75,7 +75,7 @@ async function decrypt(admission: Admission, exact: ExecResult, deps: ComputeDep
     aggregates: aggregates.length,
     columns: results.map((r) => r.column),
   })
-  const valueOf = (a: EncryptedAggregate): ScaledValue => {
+  const decryptedValue = (a: EncryptedAggregate): ScaledValue => {
     const v = values.get(`${a.column}\t${a.kind}\t${a.group}`)
     if (v === undefined || v.rows !== a.rows)
       throw new VeilboxError(
@@ -86,7 +86,7 @@ async function decrypt(admission: Admission, exact: ExecResult, deps: ComputeDep
     return v.value
   }
   return results.map((r) => ({
-    sums: r.sums.map(valueOf),
-    sumSquares: r.sumSquares === null ? null : r.sumSquares.map(valueOf),
+    sums: r.sums.map(decryptedValue),
+    sumSquares: r.sumSquares === null ? null : r.sumSquares.map(decryptedValue),
   }))
 }

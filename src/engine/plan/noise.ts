@@ -39,7 +39,9 @@ export async function reserveNoise(
     throw failed.reason
   }
   const byUse = new Map<string, Reservation>()
-  uses.forEach((u, i) => byUse.set(`${u.output}:${u.component}`, held[i]!))
+  uses.forEach((u, i) => {
+    byUse.set(`${u.output}:${u.component}`, held[i]!)
+  })
   const byHistogram = held.slice(uses.length)
   return {
     of: (output, component) => {
