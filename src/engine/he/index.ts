@@ -1,8 +1,9 @@
 /**
  * The HE core: parameters and profiles, per-thread SEAL contexts, keys and
  * the custodian's key store, the data owner's encryptor, encrypted aggregates
- * on the compute service, and the key holder's decryption (the custodian role). docs/he.md explains
- * the design; PRIVACY-NOTES §3 the facts it rests on.
+ * on the compute service, and the key holder's decryption (the custodian
+ * role). docs/he.md explains the design; PRIVACY-NOTES §3 the facts it rests
+ * on.
  */
 export * from './aggregate.js'
 export * from './context.js'
