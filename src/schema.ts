@@ -140,7 +140,7 @@ export type DatasetSpec = z.infer<typeof datasetSpecSchema>
  * |lower| and |upper| lies in [1e-9, 1e15]. Outside it, a sum of squares'
  * variance overflows a double (1e154 and up), a release can be Infinity
  * (near 1.7e308), and the quantum of the exact kernels underflows (1e-299).
- * test/engine/bounds.test.ts runs every aggregate at both ends.
+ * test/engine/properties/bounds.test.ts runs every aggregate at both ends.
  */
 export const BOUND_MIN_MAGNITUDE = 1e-9
 export const BOUND_MAX_MAGNITUDE = 1e15

@@ -1,9 +1,9 @@
 /**
  * Every error code of the API (src/errors/codes.ts, docs/errors.md) and of
  * the console itself, in plain words: what happened, and what to do next.
- * test/api/console.test.ts checks that every registry code is here, in both
- * languages; a code the console does not know falls back to the server's
- * own title and detail.
+ * test/api/plugins/console.test.ts checks that every registry code is here,
+ * in both languages; a code the console does not know falls back to the
+ * server's own title and detail.
  */
 export interface ErrorText {
   readonly what: string

@@ -25,7 +25,7 @@ import { bitmap, codeColumn, f64, i32, int, pick, rng, selectionOf } from './fix
  * The native kernel against the TypeScript kernel and the naive reference,
  * exactly, in every instruction-set variant this machine runs. CI builds the
  * addon in `npm ci`, so a missing addon is a failure here, not a skip; the
- * fallback has its own tests (native-loader.test.ts).
+ * fallback has its own tests (loader.test.ts).
  */
 
 const choice = requireNativeKernel()

@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url'
 
 import t from 'tap'
 
-const root = fileURLToPath(new URL('../../../', import.meta.url))
+const root = fileURLToPath(new URL('../../', import.meta.url))
 const SRC = join(root, 'src')
 const BUDGET = 'src/engine/dp/budget.ts'
 const ZCDP = 'src/engine/dp/zcdp.ts'

@@ -2,17 +2,17 @@ import fs from 'node:fs'
 import path from 'node:path'
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
-import { errorsEn } from '../../console/src/i18n/errors-en.js'
-import { errorsZh } from '../../console/src/i18n/errors-zh.js'
+import { errorsEn } from '../../../console/src/i18n/errors-en.js'
+import { errorsZh } from '../../../console/src/i18n/errors-zh.js'
 import consolePlugin, {
   CONSOLE_CSP,
   DEFAULT_CONSOLE_ROOT,
   IMMUTABLE,
   REVALIDATE,
-} from '../../src/api/plugins/console.js'
-import problem from '../../src/http/problem.js'
-import { ERROR_CODES } from '../../src/errors/codes.js'
-import { tempDir, testApp } from '../helpers/app.js'
+} from '../../../src/api/plugins/console.js'
+import problem from '../../../src/http/problem.js'
+import { ERROR_CODES } from '../../../src/errors/codes.js'
+import { tempDir, testApp } from '../../helpers/app.js'
 
 /** A console build in miniature: what `vite build` leaves in dist/console. */
 function fixture(t: Test): string {

@@ -17,15 +17,15 @@
  */
 import t, { type Test } from 'tap'
 
-import { Rational } from '../../src/engine/dp/rational.js'
-import { toGridSteps, type Mechanism } from '../../src/engine/dp/mechanism.js'
-import type { GaussianMechanism } from '../../src/engine/dp/gaussian.js'
-import type { LaplaceMechanism } from '../../src/engine/dp/laplace.js'
-import type { TaskColumns } from '../../src/engine/exec/task.js'
-import type { AggregateResult, ColumnArray, MeasureResult } from '../../src/engine/exec/types.js'
-import type { Plan } from '../../src/engine/plan/index.js'
-import type { DatasetSpec } from '../../src/schema.js'
-import { loadVersion } from '../../src/engine/exec/column-cache.js'
+import { Rational } from '../../../src/engine/dp/rational.js'
+import { toGridSteps, type Mechanism } from '../../../src/engine/dp/mechanism.js'
+import type { GaussianMechanism } from '../../../src/engine/dp/gaussian.js'
+import type { LaplaceMechanism } from '../../../src/engine/dp/laplace.js'
+import type { TaskColumns } from '../../../src/engine/exec/task.js'
+import type { AggregateResult, ColumnArray, MeasureResult } from '../../../src/engine/exec/types.js'
+import type { Plan } from '../../../src/engine/plan/index.js'
+import type { DatasetSpec } from '../../../src/schema.js'
+import { loadVersion } from '../../../src/engine/exec/column-cache.js'
 import {
   below,
   choose,
@@ -38,7 +38,7 @@ import {
   spec,
   tempDb,
   type Rand,
-} from './fixtures.js'
+} from '../fixtures.js'
 
 // ---------------------------------------------------------------------------
 // Data model: rows of a small dataset with every column kind the planner uses.

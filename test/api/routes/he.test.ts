@@ -1,6 +1,6 @@
 import t from 'tap'
-import { versionFingerprint } from '../../src/ingest/index.js'
-import { getVersion } from '../../src/store/datasets.js'
+import { versionFingerprint } from '../../../src/ingest/index.js'
+import { getVersion } from '../../../src/store/datasets.js'
 import {
   clinicCsv,
   clinicRows,
@@ -11,7 +11,7 @@ import {
   truth,
   uploadClinic,
   type ClinicRow,
-} from '../helpers/he.js'
+} from '../../helpers/he.js'
 
 /**
  * Encrypted (he) columns through the API: keys made by the custodian, data

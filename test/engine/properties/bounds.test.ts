@@ -6,11 +6,11 @@
  * registration refuses the bounds, naming the range.
  */
 import t from 'tap'
-import type { CodeColumn } from '../../src/engine/exec/grouping.js'
-import type { ColumnArray } from '../../src/engine/exec/types.js'
-import { BOUND_MAX_MAGNITUDE, BOUND_MIN_MAGNITUDE, registrationSpecSchema } from '../../src/schema.js'
-import { exactOf, plan, releaseOf, spec } from './fixtures.js'
-import { testApp } from '../helpers/app.js'
+import type { CodeColumn } from '../../../src/engine/exec/grouping.js'
+import type { ColumnArray } from '../../../src/engine/exec/types.js'
+import { BOUND_MAX_MAGNITUDE, BOUND_MIN_MAGNITUDE, registrationSpecSchema } from '../../../src/schema.js'
+import { exactOf, plan, releaseOf, spec } from '../fixtures.js'
+import { testApp } from '../../helpers/app.js'
 
 const ROWS = 64
 

@@ -7,7 +7,7 @@ import { planQuery } from '../../../src/engine/plan/index.js'
 import { heSensitivity, heToGrid } from '../../../src/engine/release/he.js'
 import type { DatasetSpec } from '../../../src/schema.js'
 import { toUnits } from '../../../src/engine/he/units.js'
-import { rng } from './fixtures.js'
+import { rng } from '../he/fixtures.js'
 
 /**
  * The release step of encrypted aggregates: exact rounding of the custodian's

@@ -11,19 +11,19 @@
  */
 import t from 'tap'
 
-import { isVeilboxError, type VeilboxError } from '../../src/errors/index.js'
-import { parse, SCALE, toRational, type Delta, type Epsilon, type Rho } from '../../src/engine/dp/budget.js'
-import { makeGaussian, type GaussianMechanism } from '../../src/engine/dp/gaussian.js'
-import { makeLaplace, type LaplaceMechanism } from '../../src/engine/dp/laplace.js'
-import type { Mechanism } from '../../src/engine/dp/mechanism.js'
-import { Rational } from '../../src/engine/dp/rational.js'
-import { rhoForEpsilonDelta, zcdpForEpsilonDelta, zcdpToEpsilon } from '../../src/engine/dp/zcdp.js'
-import { execTaskSchema } from '../../src/engine/exec/task.js'
-import { checkWithinCharge } from '../../src/engine/plan/check.js'
-import type { Spend } from '../../src/engine/plan/context.js'
-import { planQuery, type Plan, type PlanOptions } from '../../src/engine/plan/index.js'
-import { DEMO_SPEC } from '../../src/demo/binzhou.js'
-import { bound, choose, plan, planOptions, seeded, shuffle } from './fixtures.js'
+import { isVeilboxError, type VeilboxError } from '../../../src/errors/index.js'
+import { parse, SCALE, toRational, type Delta, type Epsilon, type Rho } from '../../../src/engine/dp/budget.js'
+import { makeGaussian, type GaussianMechanism } from '../../../src/engine/dp/gaussian.js'
+import { makeLaplace, type LaplaceMechanism } from '../../../src/engine/dp/laplace.js'
+import type { Mechanism } from '../../../src/engine/dp/mechanism.js'
+import { Rational } from '../../../src/engine/dp/rational.js'
+import { rhoForEpsilonDelta, zcdpForEpsilonDelta, zcdpToEpsilon } from '../../../src/engine/dp/zcdp.js'
+import { execTaskSchema } from '../../../src/engine/exec/task.js'
+import { checkWithinCharge } from '../../../src/engine/plan/check.js'
+import type { Spend } from '../../../src/engine/plan/context.js'
+import { planQuery, type Plan, type PlanOptions } from '../../../src/engine/plan/index.js'
+import { DEMO_SPEC } from '../../../src/demo/binzhou.js'
+import { bound, choose, plan, planOptions, seeded, shuffle } from '../fixtures.js'
 
 const DS = DEMO_SPEC.id
 const MICRO = SCALE.epsilon

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { getVersion } from '../../src/store/datasets.js'
-import { versionFingerprint } from '../../src/ingest/index.js'
-import { PEOPLE_SPEC, peopleCsv, testApp, type TestApp } from '../helpers/app.js'
+import { getVersion } from '../../../src/store/datasets.js'
+import { versionFingerprint } from '../../../src/ingest/index.js'
+import { PEOPLE_SPEC, peopleCsv, testApp, type TestApp } from '../../helpers/app.js'
 
 async function withPeople(t: Parameters<typeof testApp>[0], overrides = {}): Promise<TestApp> {
   const ta = await testApp(t, overrides)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { TEST_STORE, testApp } from '../helpers/app.js'
+import { TEST_STORE, testApp } from '../../helpers/app.js'
 
 t.test('/healthz needs no key and reports the database and the kernel', async (t) => {
   const { call } = await testApp(t)
@@ -24,7 +24,7 @@ t.test('/healthz needs no key and reports the database and the kernel', async (t
 
 t.test('npm install built the native kernel, and the service runs it', async (t) => {
   // CI installs with npm ci, which builds native/; a failed build is worth seeing.
-  const { loadKernel } = await import('../../src/engine/exec/loader.js')
+  const { loadKernel } = await import('../../../src/engine/exec/loader.js')
   const choice = loadKernel({ native: true, env: {} })
   t.equal(choice.kernel.name, 'native', choice.reason ?? 'native')
 })

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 
 import t from 'tap'
 
-const root = fileURLToPath(new URL('../../../', import.meta.url))
+const root = fileURLToPath(new URL('../../', import.meta.url))
 const SRC = join(root, 'src')
 const FORBIDDEN = /\bMath\s*(?:\.\s*random\b|\[\s*['"`]random['"`]\s*\])/
 

@@ -3,7 +3,7 @@
 import t from 'tap'
 
 process.env.VEILBOX_NATIVE = '0'
-const { testApp } = await import('../helpers/app.js')
+const { testApp } = await import('../../helpers/app.js')
 
 t.test('with VEILBOX_NATIVE=0 the service runs and reports the TypeScript kernel', async (t) => {
   const { call } = await testApp(t)

@@ -38,17 +38,17 @@
  */
 import t from 'tap'
 
-import { AGE_BANDS, DEMO_CSV_HEADER, DEMO_SPEC, demoRows, toCsvLine, type DemoRow } from '../../src/demo/binzhou.js'
-import { normalUpperTail } from '../../src/engine/dp/intervals.js'
-import type { GaussianMechanism } from '../../src/engine/dp/gaussian.js'
-import type { LaplaceMechanism } from '../../src/engine/dp/laplace.js'
-import type { Mechanism } from '../../src/engine/dp/mechanism.js'
-import { Rational } from '../../src/engine/dp/rational.js'
-import type { AggregateResult } from '../../src/engine/exec/types.js'
-import { planQuery, type OutputPlan, type PlanOptions } from '../../src/engine/plan/index.js'
-import type { DatasetSpec } from '../../src/schema.js'
-import { loadVersion, type LoadedVersion } from '../../src/engine/exec/column-cache.js'
-import { bound, exactOf, ingestCsv, planOptions, releaseOf, spec, tempDb, type TestPlanOptions } from './fixtures.js'
+import { AGE_BANDS, DEMO_CSV_HEADER, DEMO_SPEC, demoRows, toCsvLine, type DemoRow } from '../../../src/demo/binzhou.js'
+import { normalUpperTail } from '../../../src/engine/dp/intervals.js'
+import type { GaussianMechanism } from '../../../src/engine/dp/gaussian.js'
+import type { LaplaceMechanism } from '../../../src/engine/dp/laplace.js'
+import type { Mechanism } from '../../../src/engine/dp/mechanism.js'
+import { Rational } from '../../../src/engine/dp/rational.js'
+import type { AggregateResult } from '../../../src/engine/exec/types.js'
+import { planQuery, type OutputPlan, type PlanOptions } from '../../../src/engine/plan/index.js'
+import type { DatasetSpec } from '../../../src/schema.js'
+import { loadVersion, type LoadedVersion } from '../../../src/engine/exec/column-cache.js'
+import { bound, exactOf, ingestCsv, planOptions, releaseOf, spec, tempDb, type TestPlanOptions } from '../fixtures.js'
 
 const ROWS = 20_000
 const CONFIDENCE = 0.95

@@ -2,8 +2,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { SqliteDatabase } from '../../src/store/sqlite.js'
-import { queryApp, testApp } from '../helpers/app.js'
+import { SqliteDatabase } from '../../../src/store/sqlite.js'
+import { queryApp, testApp } from '../../helpers/app.js'
 
 function filesUnder(dir: string): string[] {
   return fs

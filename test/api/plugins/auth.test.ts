@@ -1,7 +1,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
-import { testApp } from '../helpers/app.js'
+import { testApp } from '../../helpers/app.js'
 
 t.test('a /v1 route without a key is refused with 401 problem+json', async (t) => {
   const { call } = await testApp(t)
@@ -55,7 +55,7 @@ t.test('the bearer scheme is case-insensitive and the key is taken exactly', asy
 })
 
 t.test('a /v1 route that does not declare its roles stops the app from starting', async (t) => {
-  const { default: auth } = await import('../../src/api/plugins/auth.js')
+  const { default: auth } = await import('../../../src/api/plugins/auth.js')
   const app = Fastify()
   await app.register(
     fp(

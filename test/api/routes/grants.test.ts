@@ -1,5 +1,5 @@
 import t from 'tap'
-import { queryApp } from '../helpers/app.js'
+import { queryApp } from '../../helpers/app.js'
 
 const future = () => new Date(Date.now() + 86_400_000).toISOString()
 

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { queryApp } from '../helpers/app.js'
-import { emptyTakeCount } from '../../src/engine/dp/noise-pool.js'
+import { queryApp } from '../../helpers/app.js'
+import { emptyTakeCount } from '../../../src/engine/dp/noise-pool.js'
 
 const GROUPED = 'SELECT district, COUNT(*), SUM(income), AVG(income) FROM binzhou_households GROUP BY district'
 const DISTRICTS = ['滨城区', '沾化区', '惠民县', '阳信县', '无棣县', '博兴县', '邹平市']

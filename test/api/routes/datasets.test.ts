@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto'
 import t from 'tap'
-import { PEOPLE_SPEC, peopleCsv, testApp } from '../helpers/app.js'
+import { PEOPLE_SPEC, peopleCsv, testApp } from '../../helpers/app.js'
 
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T
 

@@ -1,11 +1,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { receiptDigest, signReceipt, verifyReceipt } from '../../src/engine/receipts.js'
-import { GENESIS_HASH, recordHash, rowToRecord, type AuditRow } from '../../src/store/audit.js'
-import type { Param, Sql } from '../../src/store/sql.js'
-import { queryApp, type TestApp } from '../helpers/app.js'
-import { runCli } from '../helpers/cli.js'
+import { receiptDigest, signReceipt, verifyReceipt } from '../../../src/engine/receipts.js'
+import { GENESIS_HASH, recordHash, rowToRecord, type AuditRow } from '../../../src/store/audit.js'
+import type { Param, Sql } from '../../../src/store/sql.js'
+import { queryApp, type TestApp } from '../../helpers/app.js'
+import { runCli } from '../../helpers/cli.js'
 
 const future = () => new Date(Date.now() + 86_400_000).toISOString()
 

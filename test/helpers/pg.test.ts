@@ -1,6 +1,6 @@
 import t from 'tap'
 import pg from 'pg'
-import { startPostgres } from '../../helpers/pg.js'
+import { startPostgres } from './pg.js'
 
 t.test('the test harness runs a real PostgreSQL 15 of its own, one database per caller', async (t) => {
   const cluster = await startPostgres(t)

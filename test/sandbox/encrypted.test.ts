@@ -1,10 +1,10 @@
 import t from 'tap'
-import { Rational } from '../../../src/engine/dp/rational.js'
-import type { ExecTask } from '../../../src/engine/exec/task.js'
-import type { MeasureResult } from '../../../src/engine/exec/types.js'
-import { quantumFor } from '../../../src/engine/exec/quantum.js'
-import type { DecryptedAggregate, EncryptedAggregateResult, ScaledValue } from '../../../src/engine/he/types.js'
-import { toUnits } from '../../../src/engine/he/units.js'
+import { Rational } from '../../src/engine/dp/rational.js'
+import type { ExecTask } from '../../src/engine/exec/task.js'
+import type { MeasureResult } from '../../src/engine/exec/types.js'
+import { quantumFor } from '../../src/engine/exec/quantum.js'
+import type { DecryptedAggregate, EncryptedAggregateResult, ScaledValue } from '../../src/engine/he/types.js'
+import { toUnits } from '../../src/engine/he/units.js'
 import {
   clinicCsv,
   clinicRows,
@@ -14,7 +14,7 @@ import {
   REGIONS,
   uploadClinic,
   type ClinicRow,
-} from '../../helpers/he.js'
+} from '../helpers/he.js'
 
 /**
  * Encrypted aggregates as the service computes them, before any noise: the

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { testApp } from '../helpers/app.js'
+import { testApp } from '../../helpers/app.js'
 
 /** Reads fastify's route tree (printRoutes) back into full paths with their methods. */
 function servedRoutes(tree: string): { path: string; methods: string[] }[] {
