@@ -52,7 +52,10 @@ function castsIn(file: string, text = fs.readFileSync(file, 'utf8')): Cast[] {
           blind,
         })
         // x as unknown as T is one cast: its `as unknown` half is not counted again.
-        if (viaUnknown) return ts.forEachChild(inner, visit)
+        if (viaUnknown) {
+          ts.forEachChild(inner, visit)
+          return
+        }
       }
     }
     ts.forEachChild(node, visit)

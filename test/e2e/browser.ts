@@ -9,7 +9,7 @@ import { ROOT } from '../../benchmarks/lib.js'
  * no CDN). `.ci/run` installs the package when it is missing.
  */
 
-export const CHROMIUM = process.env['VEILBOX_CHROMIUM'] ?? '/usr/bin/chromium'
+export const CHROMIUM = process.env.VEILBOX_CHROMIUM ?? '/usr/bin/chromium'
 
 /**
  * Without the background-networking flags Chromium keeps trying to reach
@@ -38,7 +38,7 @@ export async function launch(): Promise<Browser> {
 }
 
 /** Screenshots go to an ignored folder by default; `npm run docs:screenshots` writes the ones docs/console.md shows. */
-export const SHOT_DIR = path.resolve(ROOT, process.env['VEILBOX_SCREENSHOTS'] ?? path.join('dist', 'e2e-screenshots'))
+export const SHOT_DIR = path.resolve(ROOT, process.env.VEILBOX_SCREENSHOTS ?? path.join('dist', 'e2e-screenshots'))
 
 export async function shot(page: Page, name: string, fullPage = true): Promise<string> {
   fs.mkdirSync(SHOT_DIR, { recursive: true })

@@ -170,8 +170,8 @@ function fill(r: Rand, path: string, known: Record<string, string[]>): string {
         'x',
         '0',
         '-1',
-        'q_' + '0'.repeat(24),
-        'g_' + 'f'.repeat(16),
+        `q_${'0'.repeat(24)}`,
+        `g_${'f'.repeat(16)}`,
         'a'.repeat(300),
         '..',
         '滨',
@@ -245,7 +245,7 @@ t.test(
       qa.keys.analyst,
       qa.keys.custodian,
       null,
-      'vbx_000000000000_' + 'A'.repeat(43),
+      `vbx_000000000000_${'A'.repeat(43)}`,
       'garbage',
       '',
     ]
@@ -337,7 +337,7 @@ t.test(
       '/%2F%2F',
       '/console/%252e%252e/x',
       '/v1/datasets/..',
-      '/' + 'a/'.repeat(3000),
+      `/${'a/'.repeat(3000)}`,
     ]
     for (let i = 0; i < Math.min(INPUTS / 10, 200); i++) {
       const p =

@@ -113,7 +113,7 @@ t.test(
         dataset: 'people',
         type: 'application/x-ndjson',
         bytes: Buffer.from(
-          peopleCsv(60)
+          `${peopleCsv(60)
             .split('\n')
             .slice(1)
             .filter((l) => l !== '')
@@ -127,7 +127,7 @@ t.test(
                 income: income === '' ? null : Number(income),
               })
             })
-            .join('\n') + '\n',
+            .join('\n')}\n`,
         ),
       },
       {

@@ -178,7 +178,7 @@ t.test('readLines: numbers lines, drops \\r, keeps a last line without a break, 
     extra: { line: 2 },
   })
   t.same(
-    await read(['0123456789'.repeat(10) + '\n'], 100),
+    await read([`${'0123456789'.repeat(10)}\n`], 100),
     [[1, '0123456789'.repeat(10)]],
     'exactly at the cap is fine',
   )

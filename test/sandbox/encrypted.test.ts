@@ -106,7 +106,7 @@ t.test('encrypted COUNT, SUM, AVG and VAR through the pool equal the plaintext a
     queryId: 'q_test',
     aggregates,
   })
-  const valueOf = (column: string, kind: 'sum' | 'sumSquares', group: number): DecryptedAggregate =>
+  const aggregateOf = (column: string, kind: 'sum' | 'sumSquares', group: number): DecryptedAggregate =>
     decrypted.values.find((v) => v.column === column && v.kind === kind && v.group === group)!
 
   columns.forEach((c, m) => {
@@ -117,8 +117,8 @@ t.test('encrypted COUNT, SUM, AVG and VAR through the pool equal the plaintext a
       const n = sel.length
       t.equal(r.counts[g], n, `${c.name} COUNT ${region}`)
       t.equal(kernel.nonNull[g], n, `the plaintext kernel counts the same`)
-      const sum = valueOf(c.name, 'sum', g).value
-      const squares = valueOf(c.name, 'sumSquares', g).value
+      const sum = aggregateOf(c.name, 'sum', g).value
+      const squares = aggregateOf(c.name, 'sumSquares', g).value
       if (c.scale !== null) {
         // BFV: exact, as fixed-point units.
         const units = sel.map((x) => toUnits(x[c.name], c.scale))

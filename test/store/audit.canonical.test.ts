@@ -68,7 +68,7 @@ t.test('arrays of scalars (the fast path) read as the definition, edge numbers a
     [1, -0, NaN, Infinity, -Infinity, 1e21, 5e-324],
     ['a', null, true, 2.5],
     [],
-    [1, , 2],
+    [1, undefined, 2],
     [1, undefined],
     [[1, 2], [3]],
   ]) {

@@ -301,7 +301,7 @@ t.test('receipts verify offline with only the published key; any change is caugh
   t.same(verifyReceipt(r, publicKey, answer), { ok: true })
 
   const tampered: [string, unknown][] = [
-    ['queryId', 'q_' + '0'.repeat(24)],
+    ['queryId', `q_${'0'.repeat(24)}`],
     ['dataset', 'other'],
     ['version', 2],
     ['datasetCommitment', '0'.repeat(64)],

@@ -471,7 +471,7 @@ t.test('encodeGroups: the same codes, code type and errors with either loops', a
       if (col.nulls !== null) col.nulls[row >> 3]! &= ~(1 << (row & 7))
       col.values[row] = col.dictionary.length
     }
-    let layout
+    let layout: ReturnType<typeof groupLayout>
     try {
       layout = groupLayout(keys)
     } catch {
@@ -562,21 +562,32 @@ t.test('the loader hands out the native loops with the native kernel, and checks
   t.match(
     selfCheckLoops(
       broken({
-        compare: (v, op, c, out) => (tsLoops.compare(v, op, c, out), v.length > 100 && (out[100]! ^= 1), undefined),
+        compare: (v, op, c, out) => {
+          tsLoops.compare(v, op, c, out)
+          if (v.length > 100) out[100]! ^= 1
+        },
       }),
     ),
     /^compare f64 = .*: \[\d+\]: /,
     'one flipped byte',
   )
   t.match(
-    selfCheckLoops(broken({ not: (dst, src) => dst.forEach((_, i) => (dst[i] = src[i] ? 0 : 1)) })),
+    selfCheckLoops(
+      broken({
+        not: (dst, src) => {
+          for (let i = 0; i < dst.length; i++) dst[i] = src[i] ? 0 : 1
+        },
+      }),
+    ),
     /^not /,
     'NOT as a boolean NOT rather than XOR 1',
   )
   t.match(
     selfCheckLoops(
       broken({
-        lookup: (codes, table, out) => codes.forEach((c, i) => (out[i] = table[Math.min(c, table.length - 1)] ?? 0)),
+        lookup: (codes, table, out) => {
+          for (let i = 0; i < codes.length; i++) out[i] = table[Math.min(codes[i]!, table.length - 1)] ?? 0
+        },
       }),
     ),
     /^lookup /,

@@ -58,6 +58,8 @@ function mechanismsOf(p: Plan): Mechanism[][] {
       case 'var':
       case 'stddev':
         return [o.count, o.sum, o.squares]
+      default:
+        throw new Error(`unknown output ${String((o as { kind: unknown }).kind)}`)
     }
   })
 }
