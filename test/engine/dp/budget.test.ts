@@ -5,7 +5,6 @@
  */
 import t from 'tap'
 
-import { VeilboxError } from '../../../src/errors/index.js'
 import {
   add,
   fromDouble,
@@ -26,16 +25,7 @@ import {
 import { makeLaplace } from '../../../src/engine/dp/laplace.js'
 import { Rational } from '../../../src/engine/dp/rational.js'
 import { priceOn, type Ledger } from '../../../src/engine/policy/pricing.js'
-
-function errorOf(fn: () => unknown): VeilboxError {
-  try {
-    fn()
-  } catch (e) {
-    if (e instanceof VeilboxError) return e
-    throw e
-  }
-  throw new Error('did not throw')
-}
+import { errorOf } from '../../helpers/errors.js'
 
 const eps = (n: bigint): Epsilon => n as Epsilon
 

@@ -7,33 +7,13 @@
  */
 import t from 'tap'
 
-import { VeilboxError } from '../../../src/errors/index.js'
 import { makeGaussian } from '../../../src/engine/dp/gaussian.js'
 import { makeLaplace } from '../../../src/engine/dp/laplace.js'
 import { buildRelease, chooseGrid, type Reservation } from '../../../src/engine/dp/mechanism.js'
 import { NoisePool, poolFor } from '../../../src/engine/dp/noise-pool.js'
 import { Rng } from '../../../src/engine/dp/random.js'
 import { seededSource } from './stats.js'
-
-function errorOf(fn: () => unknown): VeilboxError {
-  try {
-    fn()
-  } catch (e) {
-    if (e instanceof VeilboxError) return e
-    throw e
-  }
-  throw new Error('did not throw')
-}
-
-async function rejectionOf(fn: () => Promise<unknown>): Promise<VeilboxError> {
-  try {
-    await fn()
-  } catch (e) {
-    if (e instanceof VeilboxError) return e
-    throw e
-  }
-  throw new Error('did not reject')
-}
+import { errorOf, rejectionOf } from '../../helpers/errors.js'
 
 /** The release machinery over a pool of our own, so that the test can watch its reservedCount. */
 function withPool(seed: string): {

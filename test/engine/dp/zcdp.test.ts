@@ -1,6 +1,5 @@
 import t from 'tap'
 
-import { VeilboxError } from '../../../src/errors/index.js'
 import { parse, SCALE, toNumber, toRational, type Delta, type Rho } from '../../../src/engine/dp/budget.js'
 import {
   epsilonOfRho,
@@ -12,16 +11,7 @@ import {
   zcdpToEpsilonSimple,
 } from '../../../src/engine/dp/zcdp.js'
 import { Rational } from '../../../src/engine/dp/rational.js'
-
-function errorOf(fn: () => unknown): VeilboxError {
-  try {
-    fn()
-  } catch (e) {
-    if (e instanceof VeilboxError) return e
-    throw e
-  }
-  throw new Error('did not throw')
-}
+import { errorOf } from '../../helpers/errors.js'
 
 t.test('zCDP: the Gaussian mechanism rho', async (t) => {
   t.ok(gaussianRho(1, 100).eq(Rational.of(1n, 200n)), 'D = 1, sigma^2 = 100 gives 1/200')

@@ -7,22 +7,12 @@
  */
 import t from 'tap'
 
-import { VeilboxError } from '../../../src/errors/index.js'
 import { checkGrantUsable, checkQueryInGrant } from '../../../src/engine/policy/grant.js'
 import { bindQuery, parseQuery, type BoundQuery } from '../../../src/engine/query/index.js'
 import type { GrantRecord } from '../../../src/store/grants.js'
 import type { Principal } from '../../../src/store/keys.js'
 import { households } from '../query/fixture.js'
-
-function errorOf(fn: () => unknown): VeilboxError {
-  try {
-    fn()
-  } catch (e) {
-    if (e instanceof VeilboxError) return e
-    throw e
-  }
-  throw new Error('did not throw')
-}
+import { errorOf } from '../../helpers/errors.js'
 
 const DS = households.id
 const NOW = new Date('2030-06-01T12:00:00.000Z')

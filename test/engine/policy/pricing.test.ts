@@ -28,16 +28,7 @@ import {
   type Price,
 } from '../../../src/engine/policy/pricing.js'
 import type { Ledger as StoredLedger } from '../../../src/store/ledger.js'
-
-function errorOf(fn: () => unknown): VeilboxError {
-  try {
-    fn()
-  } catch (e) {
-    if (e instanceof VeilboxError) return e
-    throw e
-  }
-  throw new Error('did not throw')
-}
+import { errorOf } from '../../helpers/errors.js'
 
 const eps = (n: bigint) => n as Epsilon
 const del = (n: bigint) => n as Delta
