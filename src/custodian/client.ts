@@ -18,10 +18,15 @@ import { createKeysResponseSchema, decryptRequestOut, decryptResponseIn, materia
 export const DECRYPT_BATCH = 16
 
 function unavailable(detail: string, cause?: unknown): VeilboxError {
-  return new VeilboxError('VEILBOX_ERR_CUSTODIAN_UNAVAILABLE', `${detail}; nothing was released or charged. Encrypted columns need it; other queries are unaffected.`, {}, {
-    headers: { 'retry-after': '5' },
-    ...(cause === undefined ? {} : { cause }),
-  })
+  return new VeilboxError(
+    'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE',
+    `${detail}; nothing was released or charged. Encrypted columns need it; other queries are unaffected.`,
+    {},
+    {
+      headers: { 'retry-after': '5' },
+      ...(cause === undefined ? {} : { cause }),
+    },
+  )
 }
 
 export class RemoteCustodian implements Custodian {
@@ -40,7 +45,10 @@ export class RemoteCustodian implements Custodian {
     try {
       res = await fetch(new URL(route.replace(/^\//, ''), this.base), {
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(this.timeoutMs),
       })
@@ -56,10 +64,15 @@ export class RemoteCustodian implements Custodian {
     if (res.ok) return json
     const p = (json ?? {}) as { code?: string; detail?: string }
     const code = (typeof p.code === 'string' && p.code in ERROR_CODES ? p.code : 'VEILBOX_ERR_INTERNAL') as ErrorCode
-    if (res.status === 401) throw unavailable('the key custodian refused this service\'s token')
+    if (res.status === 401) throw unavailable("the key custodian refused this service's token")
     if (res.status >= 500 || code === 'VEILBOX_ERR_INTERNAL') {
       // The custodian's internal messages (paths, key store state) stay with the custodian.
-      throw new VeilboxError(code === 'VEILBOX_ERR_INTERNAL' ? 'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE' : code, `the key custodian failed (${code}); nothing was released or charged`, {}, { headers: { 'retry-after': '5' } })
+      throw new VeilboxError(
+        code === 'VEILBOX_ERR_INTERNAL' ? 'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE' : code,
+        `the key custodian failed (${code}); nothing was released or charged`,
+        {},
+        { headers: { 'retry-after': '5' } },
+      )
     }
     throw new VeilboxError(code, p.detail ?? `the key custodian refused (HTTP ${res.status})`)
   }
@@ -77,9 +90,14 @@ export class RemoteCustodian implements Custodian {
     const values: DecryptedAggregate[] = []
     for (let i = 0; i < request.aggregates.length; i += DECRYPT_BATCH) {
       const part = { ...request, aggregates: request.aggregates.slice(i, i + DECRYPT_BATCH) }
-      const raw = await this.call('POST', `v1/datasets/${encodeURIComponent(request.dataset)}/decrypt`, decryptRequestOut(part))
+      const raw = await this.call(
+        'POST',
+        `v1/datasets/${encodeURIComponent(request.dataset)}/decrypt`,
+        decryptRequestOut(part),
+      )
       const res = decryptResponseIn(raw)
-      if (res.queryId !== request.queryId) throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_REFUSED', 'the key custodian answered for another query')
+      if (res.queryId !== request.queryId)
+        throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_REFUSED', 'the key custodian answered for another query')
       values.push(...res.values)
     }
     return { queryId: request.queryId, values }

@@ -41,7 +41,12 @@ export class DeferredLocalCustodian implements Custodian {
 }
 
 /** The custodian the service's configuration names. */
-export async function custodianFor(config: { custodianUrl: string | null; custodianToken: string | null; custodianDir: string; custodianTimeoutMs: number }): Promise<Custodian> {
+export async function custodianFor(config: {
+  custodianUrl: string | null
+  custodianToken: string | null
+  custodianDir: string
+  custodianTimeoutMs: number
+}): Promise<Custodian> {
   if (config.custodianUrl !== null) {
     const { RemoteCustodian } = await import('./client.js')
     return new RemoteCustodian(config.custodianUrl, config.custodianToken ?? '', config.custodianTimeoutMs)

@@ -6,7 +6,15 @@ import problem from '../http/problem.js'
 import { VeilboxError } from '../errors/index.js'
 import type { Custodian } from '../engine/he/types.js'
 import { datasetSpecSchema, identifierSchema } from '../schema.js'
-import { decryptRequestIn, decryptRequestSchema, decryptResponseOut, keyOptionsIn, keyOptionsSchema, materialOut, profileOut } from './wire.js'
+import {
+  decryptRequestIn,
+  decryptRequestSchema,
+  decryptResponseOut,
+  keyOptionsIn,
+  keyOptionsSchema,
+  materialOut,
+  profileOut,
+} from './wire.js'
 
 /**
  * `veilbox custodian`: the key custodian as a small HTTP service of its own,
@@ -43,7 +51,8 @@ export function tokenMatches(sent: string, expected: string): boolean {
 const BEARER = /^Bearer\s+(\S+)\s*$/i
 
 export async function buildCustodianApp(options: CustodianAppOptions): Promise<FastifyInstance> {
-  if (options.token.length < 32) throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', 'the custodian token must be at least 32 characters')
+  if (options.token.length < 32)
+    throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', 'the custodian token must be at least 32 characters')
   const app = Fastify({
     logger: options.logger ?? { level: options.logLevel ?? 'info', redact: ['req.headers.authorization'] },
     genReqId: () => randomUUID(),
@@ -59,8 +68,13 @@ export async function buildCustodianApp(options: CustodianAppOptions): Promise<F
   app.addHook('onRequest', async (request) => {
     if (request.url === '/healthz') return
     const m = BEARER.exec(request.headers.authorization ?? '')
-    if (m === null) throw new VeilboxError('VEILBOX_ERR_AUTH_MISSING_KEY', "the custodian needs its token: send 'Authorization: Bearer <token>'")
-    if (!tokenMatches(m[1]!, options.token)) throw new VeilboxError('VEILBOX_ERR_AUTH_INVALID_KEY', 'the token is not the custodian\'s')
+    if (m === null)
+      throw new VeilboxError(
+        'VEILBOX_ERR_AUTH_MISSING_KEY',
+        "the custodian needs its token: send 'Authorization: Bearer <token>'",
+      )
+    if (!tokenMatches(m[1]!, options.token))
+      throw new VeilboxError('VEILBOX_ERR_AUTH_INVALID_KEY', "the token is not the custodian's")
   })
 
   const c = options.custodian
@@ -80,13 +94,19 @@ export async function buildCustodianApp(options: CustodianAppOptions): Promise<F
     },
   )
 
-  r.get('/v1/datasets/:id/public', { schema: { params } }, async (request) => materialOut(await c.publicMaterial(request.params.id)))
+  r.get('/v1/datasets/:id/public', { schema: { params } }, async (request) =>
+    materialOut(await c.publicMaterial(request.params.id)),
+  )
 
   r.post('/v1/datasets/:id/decrypt', { schema: { params, body: decryptRequestSchema } }, async (request) => {
-    if (request.body.dataset !== request.params.id) throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_REFUSED', 'the release names another dataset than the route')
+    if (request.body.dataset !== request.params.id)
+      throw new VeilboxError('VEILBOX_ERR_CUSTODIAN_REFUSED', 'the release names another dataset than the route')
     const res = await c.decryptAggregates(decryptRequestIn(request.body))
     // Which query and how many aggregates: enough to match the service's audit record, nothing of the values.
-    request.log.info({ dataset: request.params.id, queryId: res.queryId, aggregates: res.values.length }, 'decrypted a release')
+    request.log.info(
+      { dataset: request.params.id, queryId: res.queryId, aggregates: res.values.length },
+      'decrypted a release',
+    )
     return decryptResponseOut(res)
   })
   return app

@@ -14,16 +14,29 @@ import { identifierSchema } from '../schema.js'
  */
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
-const b64 = z.string().regex(BASE64, 'must be base64').max(64 * 1024 * 1024)
+const b64 = z
+  .string()
+  .regex(BASE64, 'must be base64')
+  .max(64 * 1024 * 1024)
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/)
 
 export const toBase64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64')
 export const fromBase64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'))
 
 export const keyOptionsSchema = z.strictObject({
-  maxRows: z.number().int().min(1).max(1 << 24),
+  maxRows: z
+    .number()
+    .int()
+    .min(1)
+    .max(1 << 24),
   // Any whole number: chooseProfile refuses the degrees that cannot reach 128-bit security (VEILBOX_ERR_HE_INSECURE_PARAMETERS), with the reason.
-  polyModulusDegree: z.number().int().min(1).max(1 << 20).optional().describe(`ring degree, one of ${POLY_DEGREES.join(', ')}; default 8192`),
+  polyModulusDegree: z
+    .number()
+    .int()
+    .min(1)
+    .max(1 << 20)
+    .optional()
+    .describe(`ring degree, one of ${POLY_DEGREES.join(', ')}; default 8192`),
   ckksColumns: z.array(identifierSchema).max(256).optional(),
   variance: z.boolean().optional(),
 })
@@ -44,14 +57,21 @@ export const createKeysResponseSchema = z.strictObject({ profile: profileJsonSch
 export const publicMaterialSchema = z.strictObject({
   dataset: identifierSchema,
   profile: profileJsonSchema,
-  contexts: z.array(z.strictObject({ publicKey: b64, galoisKeys: b64, galoisSteps: z.array(z.number().int().min(0)).max(64) })).min(1).max(8),
+  contexts: z
+    .array(z.strictObject({ publicKey: b64, galoisKeys: b64, galoisSteps: z.array(z.number().int().min(0)).max(64) }))
+    .min(1)
+    .max(8),
 })
 
 export function materialOut(m: PublicMaterial): z.infer<typeof publicMaterialSchema> {
   return {
     dataset: m.dataset,
     profile: profileOut(m.profile),
-    contexts: m.contexts.map((c) => ({ publicKey: toBase64(c.publicKey), galoisKeys: toBase64(c.galoisKeys), galoisSteps: [...c.galoisSteps] })),
+    contexts: m.contexts.map((c) => ({
+      publicKey: toBase64(c.publicKey),
+      galoisKeys: toBase64(c.galoisKeys),
+      galoisSteps: [...c.galoisSteps],
+    })),
   }
 }
 
@@ -60,14 +80,22 @@ export function materialIn(raw: unknown): PublicMaterial {
   return {
     dataset: m.dataset,
     profile: profileIn(m.profile),
-    contexts: m.contexts.map((c) => ({ publicKey: fromBase64(c.publicKey), galoisKeys: fromBase64(c.galoisKeys), galoisSteps: c.galoisSteps })),
+    contexts: m.contexts.map((c) => ({
+      publicKey: fromBase64(c.publicKey),
+      galoisKeys: fromBase64(c.galoisKeys),
+      galoisSteps: c.galoisSteps,
+    })),
   }
 }
 
 const aggregateSchema = z.strictObject({
   column: identifierSchema,
   kind: z.enum(['sum', 'sumSquares']),
-  group: z.number().int().min(0).max(1 << 20),
+  group: z
+    .number()
+    .int()
+    .min(0)
+    .max(1 << 20),
   rows: z.number().int().min(0),
   ciphertexts: z.array(b64).min(1).max(8),
 })
@@ -84,7 +112,13 @@ export function decryptRequestOut(r: DecryptRequest): z.infer<typeof decryptRequ
     dataset: r.dataset,
     profileId: r.profileId,
     queryId: r.queryId,
-    aggregates: r.aggregates.map((a) => ({ column: a.column, kind: a.kind, group: a.group, rows: a.rows, ciphertexts: a.ciphertexts.map(toBase64) })),
+    aggregates: r.aggregates.map((a) => ({
+      column: a.column,
+      kind: a.kind,
+      group: a.group,
+      rows: a.rows,
+      ciphertexts: a.ciphertexts.map(toBase64),
+    })),
   }
 }
 
@@ -100,18 +134,28 @@ export const decryptResponseSchema = z.strictObject({
       kind: z.enum(['sum', 'sumSquares']),
       group: z.number().int().min(0),
       rows: z.number().int().min(1),
-      value: z.strictObject({ units: z.string().regex(/^-?\d{1,400}$/), base: z.union([z.literal(2), z.literal(10)]), exponent: z.number().int().min(-4096).max(4096) }),
+      value: z.strictObject({
+        units: z.string().regex(/^-?\d{1,400}$/),
+        base: z.union([z.literal(2), z.literal(10)]),
+        exponent: z.number().int().min(-4096).max(4096),
+      }),
     }),
   ),
 })
 
 export function decryptResponseOut(r: DecryptResponse): z.infer<typeof decryptResponseSchema> {
-  return { queryId: r.queryId, values: r.values.map((v) => ({ ...v, value: { ...v.value, units: v.value.units.toString() } })) }
+  return {
+    queryId: r.queryId,
+    values: r.values.map((v) => ({ ...v, value: { ...v.value, units: v.value.units.toString() } })),
+  }
 }
 
 export function decryptResponseIn(raw: unknown): DecryptResponse {
   const r = decryptResponseSchema.parse(raw)
-  return { queryId: r.queryId, values: r.values.map((v) => ({ ...v, value: { ...v.value, units: BigInt(v.value.units) } })) }
+  return {
+    queryId: r.queryId,
+    values: r.values.map((v) => ({ ...v, value: { ...v.value, units: BigInt(v.value.units) } })),
+  }
 }
 
 export type WireKeyOptions = z.infer<typeof keyOptionsSchema>

@@ -21,10 +21,14 @@ const ENTRY = fileURLToPath(new URL('../helpers/cli-entry.ts', import.meta.url))
 
 function startCustodian(keys: string, token: string): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'custodian', '--port', '0', '--keys', keys, '--log-level', 'warn'], {
-      env: { ...process.env, VEILBOX_CUSTODIAN_TOKEN: token },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', ENTRY, 'custodian', '--port', '0', '--keys', keys, '--log-level', 'warn'],
+      {
+        env: { ...process.env, VEILBOX_CUSTODIAN_TOKEN: token },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     let out = ''
     let err = ''
     child.stdout!.on('data', (d: Buffer) => {
@@ -45,59 +49,83 @@ function stop(child: ChildProcess): Promise<void> {
   })
 }
 
-t.test('the service works through a separate custodian process, and without it only encrypted queries fail', async (t) => {
-  const token = randomBytes(24).toString('base64url')
-  const keys = path.join(tempDir(t), 'custodian-keys')
-  const { child, url } = await startCustodian(keys, token)
-  t.teardown(() => stop(child))
+t.test(
+  'the service works through a separate custodian process, and without it only encrypted queries fail',
+  async (t) => {
+    const token = randomBytes(24).toString('base64url')
+    const keys = path.join(tempDir(t), 'custodian-keys')
+    const { child, url } = await startCustodian(keys, token)
+    t.teardown(() => stop(child))
 
-  const ha = await heApp(t, { keys: false, overrides: { custodianUrl: url, custodianToken: token } })
-  const made = await ha.call('custodian', { method: 'POST', url: `/v1/datasets/${CLINIC_ID}/he/keys`, payload: { maxRows: 4000, polyModulusDegree: 4096 } })
-  t.equal(made.statusCode, 201, made.body.slice(0, 300))
-  const up = await ha.call('operator', { method: 'POST', url: `/v1/datasets/${CLINIC_ID}/versions`, headers: { 'content-type': 'text/csv' }, payload: clinicCsv(clinicRows(1000)) })
-  t.equal(up.statusCode, 201, 'a plaintext upload needs only the public key the service holds')
+    const ha = await heApp(t, { keys: false, overrides: { custodianUrl: url, custodianToken: token } })
+    const made = await ha.call('custodian', {
+      method: 'POST',
+      url: `/v1/datasets/${CLINIC_ID}/he/keys`,
+      payload: { maxRows: 4000, polyModulusDegree: 4096 },
+    })
+    t.equal(made.statusCode, 201, made.body.slice(0, 300))
+    const up = await ha.call('operator', {
+      method: 'POST',
+      url: `/v1/datasets/${CLINIC_ID}/versions`,
+      headers: { 'content-type': 'text/csv' },
+      payload: clinicCsv(clinicRows(1000)),
+    })
+    t.equal(up.statusCode, 201, 'a plaintext upload needs only the public key the service holds')
 
-  const query = (sql: string, epsilon: number) => ha.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql, grant: ha.grant, epsilon } })
-  const sum = await query(`SELECT region, SUM(visits), AVG(cost) FROM ${CLINIC_ID} GROUP BY region`, 1)
-  t.equal(sum.statusCode, 200, sum.body.slice(0, 300))
-  t.equal(sum.json().rows.length, 3)
+    const query = (sql: string, epsilon: number) =>
+      ha.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql, grant: ha.grant, epsilon } })
+    const sum = await query(`SELECT region, SUM(visits), AVG(cost) FROM ${CLINIC_ID} GROUP BY region`, 1)
+    t.equal(sum.statusCode, 200, sum.body.slice(0, 300))
+    t.equal(sum.json().rows.length, 3)
 
-  // The token is checked: without it, or with another, the custodian answers nothing.
-  const bare = await fetch(new URL('v1/datasets/clinic/public', `${url}/`))
-  t.equal(bare.status, 401)
-  t.equal(((await bare.json()) as { code: string }).code, 'VEILBOX_ERR_AUTH_MISSING_KEY')
-  const stranger = new RemoteCustodian(url, 'x'.repeat(40))
-  await t.rejects(stranger.publicMaterial(CLINIC_ID), { code: 'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE', message: /token/ })
-  t.ok(tokenMatches(token, token) && !tokenMatches(token, `${token}x`) && !tokenMatches('', token))
-  // Its answers are validated: a request it cannot parse is a 400, not a decryption.
-  const junk = await fetch(new URL('v1/datasets/clinic/decrypt', `${url}/`), {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ dataset: 'clinic', profileId: 'x', queryId: 'q', aggregates: [] }),
-  })
-  t.equal(junk.status, 400)
-  t.equal(((await junk.json()) as { code: string }).code, 'VEILBOX_ERR_REQUEST_VALIDATION')
+    // The token is checked: without it, or with another, the custodian answers nothing.
+    const bare = await fetch(new URL('v1/datasets/clinic/public', `${url}/`))
+    t.equal(bare.status, 401)
+    t.equal(((await bare.json()) as { code: string }).code, 'VEILBOX_ERR_AUTH_MISSING_KEY')
+    const stranger = new RemoteCustodian(url, 'x'.repeat(40))
+    await t.rejects(stranger.publicMaterial(CLINIC_ID), { code: 'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE', message: /token/ })
+    t.ok(tokenMatches(token, token) && !tokenMatches(token, `${token}x`) && !tokenMatches('', token))
+    // Its answers are validated: a request it cannot parse is a 400, not a decryption.
+    const junk = await fetch(new URL('v1/datasets/clinic/decrypt', `${url}/`), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ dataset: 'clinic', profileId: 'x', queryId: 'q', aggregates: [] }),
+    })
+    t.equal(junk.status, 400)
+    t.equal(((await junk.json()) as { code: string }).code, 'VEILBOX_ERR_REQUEST_VALIDATION')
 
-  await stop(child)
-  const down = await query(`SELECT SUM(cost) FROM ${CLINIC_ID}`, 1.5)
-  t.equal(down.statusCode, 503)
-  t.equal(down.json().code, 'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE')
-  t.ok(down.headers['retry-after'], 'with Retry-After')
-  t.match(down.json().detail, /other queries are unaffected/)
-  const spent = (await ha.call('analyst', { method: 'GET', url: `/v1/grants/${ha.grant}` })).json().budget.epsilon.spent
-  t.equal(spent, 1, 'the failed release charged nothing')
-  const count = await query(`SELECT region, COUNT(*), COUNT(visits) FROM ${CLINIC_ID} GROUP BY region`, 2)
-  t.equal(count.statusCode, 200, 'queries that decrypt nothing keep working')
-  const again = await query(`SELECT region, SUM(visits), AVG(cost) FROM ${CLINIC_ID} GROUP BY region`, 1)
-  t.equal(again.statusCode, 200, 'a stored answer is still served')
-  const refused = (await ha.app.db.rows("SELECT outcome FROM audit_log WHERE action = 'query.failed'")).map((r) => r[0])
-  t.same(refused, ['VEILBOX_ERR_CUSTODIAN_UNAVAILABLE'], 'the failure is in the audit chain')
-  const keysDown = await ha.call('operator', { method: 'POST', url: '/v1/datasets', payload: { ...clinicSpec(), id: 'clinic2' } })
-  t.equal(keysDown.statusCode, 201)
-  const noKeys = await ha.call('custodian', { method: 'POST', url: '/v1/datasets/clinic2/he/keys', payload: { maxRows: 100, polyModulusDegree: 4096 } })
-  t.equal(noKeys.statusCode, 503)
-  t.equal(noKeys.json().code, 'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE')
-})
+    await stop(child)
+    const down = await query(`SELECT SUM(cost) FROM ${CLINIC_ID}`, 1.5)
+    t.equal(down.statusCode, 503)
+    t.equal(down.json().code, 'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE')
+    t.ok(down.headers['retry-after'], 'with Retry-After')
+    t.match(down.json().detail, /other queries are unaffected/)
+    const spent = (await ha.call('analyst', { method: 'GET', url: `/v1/grants/${ha.grant}` })).json().budget.epsilon
+      .spent
+    t.equal(spent, 1, 'the failed release charged nothing')
+    const count = await query(`SELECT region, COUNT(*), COUNT(visits) FROM ${CLINIC_ID} GROUP BY region`, 2)
+    t.equal(count.statusCode, 200, 'queries that decrypt nothing keep working')
+    const again = await query(`SELECT region, SUM(visits), AVG(cost) FROM ${CLINIC_ID} GROUP BY region`, 1)
+    t.equal(again.statusCode, 200, 'a stored answer is still served')
+    const refused = (await ha.app.db.rows("SELECT outcome FROM audit_log WHERE action = 'query.failed'")).map(
+      (r) => r[0],
+    )
+    t.same(refused, ['VEILBOX_ERR_CUSTODIAN_UNAVAILABLE'], 'the failure is in the audit chain')
+    const keysDown = await ha.call('operator', {
+      method: 'POST',
+      url: '/v1/datasets',
+      payload: { ...clinicSpec(), id: 'clinic2' },
+    })
+    t.equal(keysDown.statusCode, 201)
+    const noKeys = await ha.call('custodian', {
+      method: 'POST',
+      url: '/v1/datasets/clinic2/he/keys',
+      payload: { maxRows: 100, polyModulusDegree: 4096 },
+    })
+    t.equal(noKeys.statusCode, 503)
+    t.equal(noKeys.json().code, 'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE')
+  },
+)
 
 t.test('a profile from the wire is re-checked: one weaker than 128-bit or altered is refused', async (t) => {
   const spec = clinicSpec() as never

@@ -7,7 +7,7 @@ import {
   type Released,
 } from '../dp/index.js'
 import type { AggregateResult, MeasureResult } from '../exec/types.js'
-import type { ScaledValue as HeExactValue } from '../he/types.js'
+import type { ScaledValue } from '../he/types.js'
 import type { NoiseReservation, Plan } from '../plan/index.js'
 import { heToGrid } from './he.js'
 
@@ -66,8 +66,8 @@ function sumSign(lower: number, upper: number): 'nonNegative' | 'nonPositive' | 
 
 /** Decrypted encrypted measures, parallel to plan.exec.encrypted: per group (every group) the custodian's exact value. */
 export interface DecryptedMeasure {
-  readonly sums: readonly HeExactValue[]
-  readonly sumSquares: readonly HeExactValue[] | null
+  readonly sums: readonly ScaledValue[]
+  readonly sumSquares: readonly ScaledValue[] | null
 }
 
 /** Values released between two turns of the event loop: a release of 100,000 values must not hold the main thread. */
