@@ -14,7 +14,6 @@ import ts from 'typescript'
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url))
 const API = path.join(SRC, 'api')
 
-
 function files(dir: string): string[] {
   return fs
     .readdirSync(dir, { withFileTypes: true })
