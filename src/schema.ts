@@ -37,6 +37,58 @@ export const columnSpecSchema = z.strictObject({
 
 export type ColumnSpec = z.infer<typeof columnSpecSchema>
 
+/** A PostgreSQL relation as `schema.table` (or a bare table in the role's search path): plain identifiers only. */
+export const relationNameSchema = z
+  .string()
+  .regex(
+    /^([a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,62}$/,
+    'must be "schema.table" or "table": lower-case letters, digits and _, each part starting with a letter or _',
+  )
+
+/** A named source connection: VEILBOX_SOURCE_<NAME>_URL on the server defines <name>. */
+export const connectionNameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be lower-case letters, digits and _, starting with a letter')
+
+/** A Parquet file or glob, absolute or relative to the server's Parquet root (VEILBOX_PARQUET_ROOT). */
+export const parquetPathSchema = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine(
+    (p) => !p.split('/').includes('..') && !/[\u0000-\u001f]/.test(p),
+    'must not contain ".." or control characters',
+  )
+
+/**
+ * Where a sourced dataset's rows live: the owner's PostgreSQL (a named
+ * connection and a table or view) or Parquet files read by DuckDB. veilbox
+ * stores none of their rows; it sends the source one aggregate statement per
+ * query, compiled from the validated plan (docs/sources.md).
+ *
+ * `rowOrder` names the source columns whose order picks a unit's first
+ * maxRowsPerUnit rows (the contribution bound); without it, every declared
+ * column in declared order. `unitBounded` declares that no unit has more than
+ * maxRowsPerUnit rows (for example a primary key on the unit); registration
+ * checks it on every snapshot, and the statement then needs no window.
+ */
+const sourceCommon = {
+  rowOrder: z.array(identifierSchema).min(1).max(16).optional(),
+  unitBounded: z.boolean().optional(),
+}
+
+export const sourceSpecSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('postgres'),
+    connection: connectionNameSchema,
+    table: relationNameSchema,
+    ...sourceCommon,
+  }),
+  z.strictObject({ kind: z.literal('parquet'), path: parquetPathSchema, ...sourceCommon }),
+])
+
+export type SourceSpec = z.infer<typeof sourceSpecSchema>
+
 export const datasetSpecSchema = z
   .strictObject({
     id: identifierSchema,
@@ -47,6 +99,8 @@ export const datasetSpecSchema = z
     privacyUnit: identifierSchema,
     maxRowsPerUnit: z.number().int().min(1).max(1000),
     columns: z.array(columnSpecSchema).min(1).max(256),
+    /** Rows stay in the owner's database or files; versions are registered snapshots (docs/sources.md). */
+    source: sourceSpecSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     const seen = new Set<string>()
@@ -109,10 +163,21 @@ export const datasetSpecSchema = z
           message: 'id columns are never released; declare them public (they can only be counted per unit)',
         })
       }
+      if (col.protection === 'he' && spec.source !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: at('protection'),
+          message:
+            "he columns are not available on sourced datasets: their rows stay in the owner's database, unencrypted, and veilbox cannot hold their ciphertexts; declare the column dp, or upload the dataset with the column encrypted by its custodian",
+        })
+      }
       if (col.scale !== undefined && col.protection !== 'he') {
         ctx.addIssue({ code: 'custom', path: at('scale'), message: '"scale" applies only to he columns' })
       }
     })
+    const order = spec.source?.rowOrder ?? []
+    if (new Set(order).size !== order.length)
+      ctx.addIssue({ code: 'custom', path: ['source', 'rowOrder'], message: 'rowOrder names a column twice' })
     const unit = spec.columns.find((c) => c.name === spec.privacyUnit)
     if (!unit) {
       ctx.addIssue({

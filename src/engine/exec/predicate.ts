@@ -361,7 +361,7 @@ class Compiler {
   }
 }
 
-function compareText(s: string, op: CompareOp, lit: string): boolean {
+export function compareText(s: string, op: CompareOp, lit: string): boolean {
   switch (op) {
     case '=':
       return s === lit

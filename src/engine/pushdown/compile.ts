@@ -1,0 +1,460 @@
+import { VeilboxError } from '../../errors/index.js'
+import { declaredDomain, hasDeclaredDomain, type ColumnSpec, type DatasetSpec } from '../../schema.js'
+import { describe } from '../exec/contract.js'
+import { groupLayout } from '../exec/grouping.js'
+import { compareText } from '../exec/predicate.js'
+import { pow2 } from '../exec/quantum.js'
+import { taskColumns, type ExecTask, type TaskMeasure, type TaskPredicate } from '../exec/task.js'
+import { SQ_SHIFT, type AggregateResult, type MeasureResult } from '../exec/types.js'
+import type { SourceFrom, SourceParam } from '../../sources/types.js'
+import type { Dialect, ListType } from './dialect.js'
+
+/**
+ * The pushdown compiler: one SQL statement per query, built from the
+ * validated plan's task (never from the analyst's text), every value a bound
+ * parameter, every identifier one the operator declared (lower-case
+ * [a-z0-9_], schema.ts) and quoted. The source computes exactly what the
+ * embedded kernels compute (exec/types.ts, exec/quantum.ts), bit for bit:
+ *
+ * - The contribution bound comes first, over the whole snapshot, before the
+ *   WHERE: row_number() over (partition by the unit, ordered by a key that
+ *   does not depend on the query) <= maxRowsPerUnit. The embedded engine
+ *   keeps each unit's first rows in upload order; upload the same rows in
+ *   the order of `rowOrder` and the two keep the same rows.
+ * - The WHERE is a boolean column (vb_sel) in SQL's three-valued logic,
+ *   which is the kernels' Kleene logic. Numbers compare as doubles, as
+ *   JavaScript does. Category and boolean conditions of every kind (=, <,
+ *   IN, ...) are evaluated here over the declared categories, by JavaScript's
+ *   ordering (exec/predicate.ts), and sent as IN lists: the source's
+ *   collation never decides.
+ * - Each value is clamped and quantized in binary64, in the kernels' order:
+ *   q = floor(least(greatest(x, lower), upper) * 2^-exp + 0.5), squares
+ *   floor(q * q * 2^-31 + 0.5), histogram bins as exec/types.ts defines
+ *   them. Nulls are never clamped (least(greatest(NULL, lo), hi) would be
+ *   lo): every expression is NULL for a null value and the aggregates skip
+ *   it. PostgreSQL raises an error where a product or quotient underflows to
+ *   zero; the values that could do so quantize to 0, and are mapped to 0
+ *   first (see `quantized` and `bin`).
+ * - Sums are sum(bigint): numeric in PostgreSQL, HUGEINT in DuckDB, exact.
+ * - GROUP BY runs over the declared columns; HAVING keeps only keys of the
+ *   declared domain, so a key outside it is dropped in the source and never
+ *   returned. veilbox zero-fills the keys that are missing.
+ * - Quantile histograms are grouping sets of their own, (keys, bin), in the
+ *   same scan.
+ * - The snapshot's checks ride along in the grand total: every row of the
+ *   snapshot counted (vb_all), and the rows that break the declaration
+ *   (vb_bad: NaN, an infinity or a value out of bounds in a bounded column,
+ *   a fraction in an integer column, a null in a non-nullable one, a
+ *   category outside the declared ones). They are counted over all rows,
+ *   whatever the WHERE, so a refusal they cause does not depend on the
+ *   analyst's condition (sources.ts).
+ */
+
+/** Where the rows are: written by the source layer from a registered snapshot. */
+export interface SourceRelation {
+  readonly from: SourceFrom
+  /** A snapshot column and its value, or null when the whole relation is the snapshot. */
+  readonly filter: { readonly column: string; readonly value: string | number } | null
+  /** The order that picks a unit's first rows; ignored when unitBounded. */
+  readonly rowOrder: readonly string[]
+  /** Registration checked that no unit has more than maxRowsPerUnit rows: no window needed. */
+  readonly unitBounded: boolean
+}
+
+/** One row of the result, its values in the order of the select list. */
+export type ResultRow = readonly unknown[]
+
+export interface SourceAggregates {
+  readonly result: AggregateResult
+  /** Every row of the snapshot, before any bound or condition. */
+  readonly rows: number
+  /** Rows that break the dataset's declaration (see above); the snapshot has changed when this is not 0. */
+  readonly violations: number
+}
+
+export interface Statement {
+  readonly sql: string
+  readonly params: readonly SourceParam[]
+  decode(rows: readonly ResultRow[]): SourceAggregates
+}
+
+/** The most a quantum's exponent may be for the underflow guards below to be exact. */
+const EXP_RANGE = { min: -70, max: 60 } as const
+/** |c| below this quantizes to 0 at any admitted exponent: |c| * 2^70 < 2^-925. */
+const TINY = 1e-300
+/** A clamped distance above lower this small lands in bin 0 at any admitted range and bin count. */
+const TINY_BIN = 1e-290
+
+function bad(detail: string): VeilboxError {
+  return new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `pushdown: ${detail}`)
+}
+
+function quote(identifier: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(identifier)) throw bad(`not a declared identifier: ${describe(identifier)}`)
+  return `"${identifier}"`
+}
+
+/** schema.table as two quoted identifiers. */
+export function quoteRelation(name: string): string {
+  return name.split('.').map(quote).join('.')
+}
+
+function isNumeric(c: ColumnSpec): boolean {
+  return c.type === 'integer' || c.type === 'number'
+}
+
+function codeDictionary(c: ColumnSpec): readonly string[] {
+  if (c.type === 'boolean') return ['false', 'true']
+  if (c.type === 'category' && c.categories !== undefined) return c.categories
+  throw bad(`column ${c.name} (${c.type}) has no declared values to compare with`)
+}
+
+function listType(c: ColumnSpec): ListType {
+  return c.type === 'boolean' ? 'boolean' : 'text'
+}
+
+/** Declared entries as the source holds them: booleans as booleans. */
+function entryValues(c: ColumnSpec, entries: readonly string[]): (string | boolean)[] {
+  return c.type === 'boolean' ? entries.map((e) => e === 'true') : [...entries]
+}
+
+class Builder {
+  readonly params: SourceParam[] = []
+  constructor(
+    readonly d: Dialect,
+    readonly spec: DatasetSpec,
+  ) {}
+
+  param(v: SourceParam): string {
+    this.params.push(v)
+    return `$${this.params.length}`
+  }
+
+  double(v: number): string {
+    if (!Number.isFinite(v)) throw bad(`a non-finite constant ${v}`)
+    return this.d.doubleParam(this.param(v))
+  }
+
+  column(name: string): ColumnSpec {
+    const c = this.spec.columns.find((x) => x.name === name)
+    if (c === undefined) throw bad(`the task names column ${describe(name)}, which the dataset does not declare`)
+    return c
+  }
+
+  /** expr IN values, NULL for a null expr; an empty list is FALSE (NULL for a null expr) too. */
+  inList(expr: string, values: readonly (number | string | boolean)[], type: ListType): string {
+    if (values.length === 0) return `(CASE WHEN ${expr} IS NULL THEN NULL ELSE FALSE END)`
+    return this.d.inList(expr, this.param({ list: values, type }), type)
+  }
+
+  /** The condition as SQL, in three-valued logic. */
+  where(p: TaskPredicate): string {
+    switch (p.kind) {
+      case 'and':
+      case 'or':
+        if (p.operands.length === 0) return p.kind === 'and' ? 'TRUE' : 'FALSE'
+        return `(${p.operands.map((o) => this.where(o)).join(p.kind === 'and' ? ' AND ' : ' OR ')})`
+      case 'not':
+        return `(NOT ${this.where(p.operand)})`
+      case 'isNull':
+        return `(${quote(p.column)} IS ${p.negated ? 'NOT ' : ''}NULL)`
+      default:
+        break
+    }
+    const c = this.column(p.column)
+    const x = quote(c.name)
+    if (c.type === 'id') throw bad(`conditions on id column ${c.name}`)
+    if (isNumeric(c)) {
+      const v = this.d.double(x)
+      switch (p.kind) {
+        case 'cmp':
+          if (typeof p.value !== 'number') throw bad(`a ${describe(p.value)} compared with number column ${c.name}`)
+          return `(${v} ${p.op} ${this.double(p.value)})`
+        case 'in': {
+          const values = p.values.map((n) => {
+            if (typeof n !== 'number') throw bad(`a ${describe(n)} in the list of number column ${c.name}`)
+            return n
+          })
+          const test = this.inList(v, [...new Set(values)], 'float8')
+          return p.negated ? `(NOT ${test})` : test
+        }
+        case 'between': {
+          const test = `(${this.double(p.low)} <= ${v} AND ${v} <= ${this.double(p.high)})`
+          return p.negated ? `(NOT ${test})` : test
+        }
+      }
+    }
+    // Category and boolean columns: the declared entries that pass, by JavaScript's comparison.
+    const dictionary = codeDictionary(c)
+    const text = (v: unknown): string => {
+      if (typeof v === 'boolean') return v ? 'true' : 'false'
+      if (typeof v === 'string') return v
+      throw bad(`a ${describe(v)} compared with ${c.type} column ${c.name}`)
+    }
+    let pass: (entry: string) => boolean
+    let negated = false
+    switch (p.kind) {
+      case 'cmp': {
+        const lit = text(p.value)
+        pass = (e) => compareText(e, p.op, lit)
+        break
+      }
+      case 'in': {
+        const set = new Set(p.values.map(text))
+        pass = (e) => set.has(e)
+        negated = p.negated
+        break
+      }
+      case 'between': {
+        const low = text(p.low)
+        const high = text(p.high)
+        pass = (e) => low <= e && e <= high
+        negated = p.negated
+        break
+      }
+    }
+    const test = this.inList(x, entryValues(c, dictionary.filter(pass)), listType(c))
+    return negated ? `(NOT ${test})` : test
+  }
+
+  /** TRUE for a non-null value that breaks the column's declaration; never NULL. */
+  violation(c: ColumnSpec): string | null {
+    const x = quote(c.name)
+    const parts: string[] = []
+    if (c.nullable !== true) parts.push(`${x} IS NULL`)
+    if (isNumeric(c)) {
+      const v = this.d.double(x)
+      const broken = [this.d.notFinite(v)]
+      if (c.lower !== undefined) broken.push(`${v} < ${this.double(c.lower)}`)
+      if (c.upper !== undefined) broken.push(`${v} > ${this.double(c.upper)}`)
+      if (c.type === 'integer') broken.push(`${v} <> floor(${v})`)
+      parts.push(`(${x} IS NOT NULL AND (${broken.join(' OR ')}))`)
+    } else if (c.type === 'category' && c.categories !== undefined) {
+      parts.push(`(${x} IS NOT NULL AND NOT ${this.inList(x, c.categories, 'text')})`)
+    }
+    return parts.length === 0 ? null : parts.join(' OR ')
+  }
+
+  /** The clamped value as a double (NULL for null). */
+  clamped(column: string, lower: number, upper: number): string {
+    return `LEAST(GREATEST(${this.d.double(quote(column))}, ${this.double(lower)}), ${this.double(upper)})`
+  }
+
+  /** q, as a double holding an integer; NULL for null. */
+  quantized(m: Extract<TaskMeasure, { kind: 'moments' }>): string {
+    if (!Number.isInteger(m.exp) || m.exp < EXP_RANGE.min || m.exp > EXP_RANGE.max)
+      throw bad(`quantum exponent ${m.exp} outside [${EXP_RANGE.min}, ${EXP_RANGE.max}]`)
+    const c = this.clamped(m.column, m.lower, m.upper)
+    const tiny = this.double(TINY)
+    return `CASE WHEN ${quote(m.column)} IS NULL THEN NULL WHEN ${c} > -${tiny} AND ${c} < ${tiny} THEN ${this.double(0)} ELSE floor(${c} * ${this.double(pow2(-m.exp))} + ${this.double(0.5)}) END`
+  }
+
+  /** The histogram bin, as a double holding an integer; NULL for null. */
+  bin(m: Extract<TaskMeasure, { kind: 'histogram' }>): string {
+    const range = m.upper - m.lower
+    if (!(range > 0) || !Number.isFinite(range)) throw bad(`histogram range ${range}`)
+    const c = this.clamped(m.column, m.lower, m.upper)
+    const offset = `(${c} - ${this.double(m.lower)})`
+    const raw = `floor((${offset} / ${this.double(range)}) * ${this.double(m.bins)})`
+    const last = this.double(m.bins - 1)
+    return `CASE WHEN ${quote(m.column)} IS NULL THEN NULL WHEN ${offset} < ${this.double(TINY_BIN)} THEN ${this.double(0)} ELSE LEAST(${last}, GREATEST(${this.double(0)}, ${raw})) END`
+  }
+}
+
+/**
+ * The statement for `task` over `relation`, in `dialect`. The task has been
+ * validated (execTaskSchema) and planned against `spec`; anything else is an
+ * engine bug (VEILBOX_ERR_EXEC_BAD_ARGUMENT).
+ */
+export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceRelation, dialect: Dialect): Statement {
+  if (task.encrypted !== undefined) throw bad('encrypted measures cannot be pushed down')
+  const b = new Builder(dialect, spec)
+  const touched = taskColumns(task).map((n) => b.column(n))
+  const unit = quote(spec.privacyUnit)
+
+  // 1. The snapshot's rows, and each row's place among its unit's rows.
+  const from =
+    relation.from.kind === 'table'
+      ? quoteRelation(relation.from.name)
+      : `read_parquet(${b.param({ list: relation.from.files, type: 'text' })}::VARCHAR[])`
+  const filter =
+    relation.filter === null ? '' : ` WHERE ${quote(relation.filter.column)} = ${b.param(relation.filter.value)}`
+  const inner = [unit, ...touched.filter((c) => c.name !== spec.privacyUnit).map((c) => quote(c.name))]
+  const rank = relation.unitBounded
+    ? ''
+    : `, row_number() OVER (PARTITION BY ${unit} ORDER BY ${relation.rowOrder.map(quote).join(', ')}) AS vb_rn`
+  const source = `SELECT ${inner.join(', ')}${rank} FROM ${from}${filter}`
+
+  // 2. Per row: selected (bound, then WHERE), broken, and the measures' integers.
+  const bound = relation.unitBounded ? 'TRUE' : `vb_rn <= ${dialect.bigint(b.param(spec.maxRowsPerUnit))}`
+  const where = task.where === null ? 'TRUE' : b.where(task.where)
+  const broken = [`${unit} IS NULL`, ...touched.map((c) => b.violation(c)).filter((v) => v !== null)]
+  const perRow: string[] = [
+    ...inner,
+    `COALESCE(${bound} AND ${where}, FALSE) AS vb_sel`,
+    `(${broken.join(' OR ')}) AS vb_bad`,
+  ]
+  task.measures.forEach((m, i) => {
+    if (m.kind === 'moments') perRow.push(`${b.quantized(m)} AS vb_q${i}`)
+    if (m.kind === 'histogram') perRow.push(`${b.bin(m)} AS vb_h${i}`)
+  })
+
+  // 3. The aggregates, per declared key, per histogram bin, and over everything.
+  const layout = task.groupBy.length === 0 ? null : groupLayout(task.groupBy)
+  const keys = task.groupBy.map((g) => {
+    const c = b.column(g.column)
+    if (!hasDeclaredDomain(c)) throw bad(`GROUP BY ${c.name}, which has no declared domain`)
+    const domain = declaredDomain(c).map((v) => String(v))
+    if (domain.length !== g.dictionary.length || domain.some((v, i) => v !== g.dictionary[i]))
+      throw bad(`GROUP BY ${c.name} with a dictionary other than the declared one`)
+    return { column: c, dictionary: g.dictionary, nullable: g.nullable }
+  })
+  const bins = task.measures.flatMap((m, i) => (m.kind === 'histogram' ? [{ measure: i, bins: m.bins }] : []))
+  const groupCols = [...keys.map((k) => quote(k.column.name)), ...bins.map((h) => `vb_h${h.measure}`)]
+  const select: string[] = [
+    groupCols.length === 0 ? '0 AS vb_set' : `GROUPING(${groupCols.join(', ')}) AS vb_set`,
+    ...groupCols,
+    'count(*) AS vb_all',
+    'count(*) FILTER (WHERE vb_sel) AS vb_n',
+    'count(*) FILTER (WHERE vb_bad) AS vb_bad',
+  ]
+  const measureColumns: number[] = []
+  task.measures.forEach((m, i) => {
+    measureColumns.push(select.length)
+    if (m.kind === 'moments') {
+      select.push(`count(vb_q${i}) FILTER (WHERE vb_sel)`, `sum(CAST(vb_q${i} AS BIGINT)) FILTER (WHERE vb_sel)`)
+      if (m.squares)
+        select.push(
+          `sum(CAST(floor((vb_q${i} * vb_q${i}) * ${b.double(pow2(-SQ_SHIFT))} + ${b.double(0.5)}) AS BIGINT)) FILTER (WHERE vb_sel)`,
+        )
+    } else if (m.kind === 'nonNull') {
+      select.push(`count(${quote(m.column)}) FILTER (WHERE vb_sel)`)
+    }
+  })
+  const keyCols = keys.map((k) => quote(k.column.name))
+  const sets = keys.length === 0 ? [[]] : [keyCols, []]
+  for (const h of bins) sets.push([...keyCols, `vb_h${h.measure}`])
+  let tail = ''
+  if (groupCols.length > 0) {
+    tail = ` GROUP BY GROUPING SETS (${sets.map((s) => `(${s.join(', ')})`).join(', ')})`
+    if (keys.length > 0) {
+      const inDomain = keys.map((k) => {
+        const test = b.inList(quote(k.column.name), entryValues(k.column, k.dictionary), listType(k.column))
+        return k.nullable ? `(${test} OR ${quote(k.column.name)} IS NULL)` : `COALESCE(${test}, FALSE)`
+      })
+      tail += ` HAVING GROUPING(${keyCols[0]}) = 1 OR (${inDomain.join(' AND ')})`
+    }
+  }
+  const sql = `SELECT ${select.join(', ')} FROM (SELECT ${perRow.join(', ')} FROM (${source}) vb_src) vb_rows${tail}`
+  return {
+    sql,
+    params: b.params,
+    decode: (rows) => decode(rows, task, { keys, bins, measureColumns, groups: layout?.count ?? 1 }),
+  }
+}
+
+function int(v: unknown, what: string): number {
+  const n = typeof v === 'bigint' ? Number(v) : typeof v === 'string' ? Number(v) : v
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+    throw bad(`the source returned ${describe(v)} for ${what}`)
+  return n
+}
+
+function big(v: unknown, what: string): bigint {
+  if (v === null || v === undefined) return 0n
+  if (typeof v === 'bigint') return v
+  if (typeof v === 'string' && /^-?\d+$/.test(v)) return BigInt(v)
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v)
+  throw bad(`the source returned ${describe(v)} for ${what}`)
+}
+
+interface Key {
+  readonly column: ColumnSpec
+  readonly dictionary: readonly string[]
+  readonly nullable: boolean
+}
+
+interface Shape {
+  readonly keys: readonly Key[]
+  readonly bins: readonly { measure: number; bins: number }[]
+  /** Where each measure's columns start in a result row. */
+  readonly measureColumns: readonly number[]
+  readonly groups: number
+}
+
+function decode(rows: readonly ResultRow[], task: ExecTask, shape: Shape): SourceAggregates {
+  const { keys, bins, measureColumns, groups } = shape
+  const count = new Float64Array(groups)
+  const measures: MeasureResult[] = task.measures.map((m) => {
+    switch (m.kind) {
+      case 'moments':
+        return {
+          kind: 'moments',
+          nonNull: new Float64Array(groups),
+          sum: new Array<bigint>(groups).fill(0n),
+          sumSquares: m.squares ? new Array<bigint>(groups).fill(0n) : null,
+        }
+      case 'nonNull':
+        return { kind: 'nonNull', nonNull: new Float64Array(groups) }
+      case 'histogram':
+        return { kind: 'histogram', counts: new Float64Array(groups * m.bins), bins: m.bins }
+    }
+  })
+  const width = keys.length + bins.length
+  const bit = (j: number): number => 1 << (width - 1 - j)
+  const keyBits = keys.reduce((mask, _, j) => mask | bit(j), 0)
+  let total: { rows: number; violations: number } | null = null
+  let keyedRows = 0
+  const indexes = keys.map((k) => new Map(k.dictionary.map((e, i) => [e, i])))
+  const groupOf = (row: ResultRow): number => {
+    let g = 0
+    for (let j = keys.length - 1; j >= 0; j--) {
+      const k = keys[j]!
+      const v = row[1 + j]
+      const code = v === null ? (k.nullable ? k.dictionary.length : -1) : (indexes[j]!.get(String(v)) ?? -1)
+      if (code < 0) throw bad(`the source returned a key outside the declared domain of ${k.column.name}`)
+      g = g * (k.dictionary.length + (k.nullable ? 1 : 0)) + code
+    }
+    return g
+  }
+  const base = 1 + width
+  for (const row of rows) {
+    const set = int(row[0], 'the grouping set')
+    const all = int(row[base], 'a row count')
+    const selected = int(row[base + 1], 'a selected count')
+    if (set === (1 << width) - 1 || width === 0) {
+      total = { rows: all, violations: int(row[base + 2], 'the broken rows') }
+      if (keys.length > 0) continue
+    }
+    if ((set & keyBits) !== 0) throw bad(`the source returned an unexpected grouping set ${set}`)
+    const g = groupOf(row)
+    const hist = bins.findIndex((_, h) => (set & bit(keys.length + h)) === 0)
+    if (hist >= 0) {
+      const binValue = row[1 + keys.length + hist]
+      if (binValue === null) continue // the null values' own group: not counted
+      const { measure, bins: n } = bins[hist]!
+      const r = measures[measure]!
+      const b = int(binValue, 'a bin')
+      if (r.kind !== 'histogram' || b >= n) throw bad(`the source returned bin ${b} of ${n}`)
+      r.counts[g * n + b] = selected
+      continue
+    }
+    keyedRows += all
+    count[g] = selected
+    measures.forEach((r, i) => {
+      const at = measureColumns[i]!
+      if (r.kind === 'moments') {
+        r.nonNull[g] = int(row[at], 'a non-null count')
+        r.sum[g] = big(row[at + 1], 'a sum')
+        if (r.sumSquares !== null) r.sumSquares[g] = big(row[at + 2], 'a sum of squares')
+      } else if (r.kind === 'nonNull') {
+        r.nonNull[g] = int(row[at], 'a non-null count')
+      }
+    })
+  }
+  if (total === null) throw bad('the source returned no grand total')
+  // Rows whose key is outside the declared domain were dropped by HAVING: they are the difference.
+  const dropped = keys.length > 0 ? total.rows - keyedRows : 0
+  if (dropped < 0) throw bad('the source returned more keyed rows than rows')
+  return { result: { count, measures }, rows: total.rows, violations: total.violations + dropped }
+}
