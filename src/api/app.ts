@@ -19,6 +19,7 @@ import healthRoutes from './routes/health.js'
 import keyRoutes from './routes/keys.js'
 import queryRoutes from './routes/queries.js'
 import usageRoutes from './routes/usage.js'
+import sourceRoutes from './routes/sources.js'
 import versionRoutes from './routes/versions.js'
 
 declare module 'fastify' {
@@ -82,6 +83,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await app.register(keyRoutes)
     await app.register(datasetRoutes)
     await app.register(versionRoutes)
+    await app.register(sourceRoutes)
     await app.register(budgetRoutes)
     await app.register(grantRoutes)
     await app.register(queryRoutes)

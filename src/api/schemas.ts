@@ -42,9 +42,18 @@ export const versionViewSchema = z.object({
     .describe(
       "salted commitment to the version's content (HMAC-SHA256 of its sha256 under a secret per-version salt): names exactly one version, reveals nothing of its rows; answers and receipts carry it",
     ),
-  sha256: z.string().optional().describe('operators only: the content hash of the rows'),
+  sha256: z
+    .string()
+    .optional()
+    .describe('operators only: the content hash of the rows (of a snapshot: of its registration)'),
   createdAt: z.string(),
   rows: z.number().int().optional().describe('operators only'),
+  snapshot: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe(
+      'operators only, sourced datasets: where the snapshot reads its rows, and when a verification found it changed',
+    ),
   encryptedBy: z
     .enum(['owner', 'service'])
     .optional()
@@ -77,6 +86,12 @@ export const datasetViewSchema = z
     owner: z.string().optional(),
     privacyUnit: z.string(),
     maxRowsPerUnit: z.number().int(),
+    source: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe(
+        "sourced datasets: the rows stay in the owner's PostgreSQL or Parquet files (docs/sources.md); analysts see the kind, operators the whole source",
+      ),
     columns: z.array(columnViewSchema),
     versions: z.array(versionViewSchema),
     createdAt: z.string(),

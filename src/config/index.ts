@@ -75,7 +75,33 @@ const envSchema = z.object({
   VEILBOX_MAX_RELEASE_VALUES: intFrom(1, 10_000_000).default(100_000),
   /** Encrypted work units one query may do (src/engine/admission.ts). */
   VEILBOX_HE_MAX_WORK: intFrom(1, 100_000_000).default(1_000),
+  /** Connections per PostgreSQL source (docs/sources.md). */
+  VEILBOX_SOURCE_POOL: intFrom(1, 1000).default(4),
+  /** A pushed-down statement is cancelled at the source past this. */
+  VEILBOX_SOURCE_TIMEOUT_MS: intFrom(100, 3_600_000).default(30_000),
+  /** A pushed-down query's work ends on a multiple of this from its start, whatever the source took (0: off). */
+  VEILBOX_SOURCE_TIME_SLOT_MS: intFrom(0, 60_000).default(50),
+  /** The only directory Parquet sources may read; unset: no Parquet sources. */
+  VEILBOX_PARQUET_ROOT: z.string().min(1).optional(),
+  /** DuckDB's memory limit for Parquet sources, in MiB (it spills past it). */
+  VEILBOX_DUCKDB_MEMORY_MB: intFrom(64, 1_000_000).default(1024),
 })
+
+/** VEILBOX_SOURCE_<NAME>_URL names a PostgreSQL source connection <name> (lower case). */
+const SOURCE_URL = /^VEILBOX_SOURCE_([A-Z][A-Z0-9_]{0,62})_URL$/
+
+/** The source connections the environment names; their URLs are never logged or shown. */
+function sourceConnections(env: NodeJS.ProcessEnv): { connections: Map<string, string>; problems: string[] } {
+  const connections = new Map<string, string>()
+  const problems: string[] = []
+  for (const [key, value] of Object.entries(env)) {
+    const m = SOURCE_URL.exec(key)
+    if (m === null || value === undefined || value === '') continue
+    if (!/^postgres(ql)?:\/\//.test(value)) problems.push(`${key}: must be a postgres:// URL`)
+    else connections.set(m[1]!.toLowerCase(), value)
+  }
+  return { connections, problems }
+}
 
 export interface Config {
   readonly host: string
@@ -109,6 +135,14 @@ export interface Config {
   readonly heMaxWork: number
   readonly maxReleaseValues: number
   readonly auditSignIntervalMs: number
+  /** PostgreSQL source connections by name (VEILBOX_SOURCE_<NAME>_URL). Never logged: URLs carry passwords. */
+  readonly sourceConnections: ReadonlyMap<string, string>
+  readonly sourcePoolSize: number
+  readonly sourceTimeoutMs: number
+  readonly sourceTimeSlotMs: number
+  /** The directory Parquet sources live under, or null: none. */
+  readonly parquetRoot: string | null
+  readonly duckdbMemoryMb: number
   /** Create the demo dataset and keys on first start. */
   readonly demo: boolean
 }
@@ -116,11 +150,15 @@ export interface Config {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const known = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('VEILBOX_') && v !== ''))
   const parsed = envSchema.safeParse(known)
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)
+  const sources = sourceConnections(env)
+  if (!parsed.success || sources.problems.length > 0) {
+    const problems = [
+      ...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)),
+      ...sources.problems,
+    ]
     throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', `invalid environment: ${problems.join('; ')}`, { problems })
   }
-  const e = parsed.data
+  const e = parsed.data!
   if (e.VEILBOX_CUSTODIAN_URL !== undefined && e.VEILBOX_CUSTODIAN_TOKEN === undefined) {
     const problem =
       'VEILBOX_CUSTODIAN_TOKEN: a remote custodian (VEILBOX_CUSTODIAN_URL) needs the token it was started with'
@@ -156,6 +194,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     heMaxWork: e.VEILBOX_HE_MAX_WORK,
     maxReleaseValues: e.VEILBOX_MAX_RELEASE_VALUES,
     auditSignIntervalMs: e.VEILBOX_AUDIT_SIGN_INTERVAL_MS,
+    sourceConnections: sources.connections,
+    sourcePoolSize: e.VEILBOX_SOURCE_POOL,
+    sourceTimeoutMs: e.VEILBOX_SOURCE_TIMEOUT_MS,
+    sourceTimeSlotMs: e.VEILBOX_SOURCE_TIME_SLOT_MS,
+    parquetRoot: e.VEILBOX_PARQUET_ROOT === undefined ? null : path.resolve(e.VEILBOX_PARQUET_ROOT),
+    duckdbMemoryMb: e.VEILBOX_DUCKDB_MEMORY_MB,
     demo: false,
     ...overrides,
   })

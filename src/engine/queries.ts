@@ -9,6 +9,7 @@ import type { SigningKey } from '../store/receipt-keys.js'
 import type { AdmissionLimits } from './admission.js'
 import type { Executor } from './exec/executor.js'
 import type { Custodian } from './he/types.js'
+import type { SourceService } from './pushdown/source.js'
 import { admit, admitWork, DEFAULT_LIMITS } from './pipeline/admit.js'
 import { readLedgers, storeCatalog, type Catalog } from './pipeline/catalog.js'
 import { commit, commitDeadline, reread, subjectOf } from './pipeline/commit.js'
@@ -49,6 +50,8 @@ export interface QueryEngineOptions {
   readonly signer: SigningKey
   /** Decrypts encrypted aggregates; null or left out when the service has none (HE queries then fail with 503). */
   readonly custodian?: Custodian | null
+  /** Sourced datasets' statements (pushdown/source.ts); null or left out when the service reaches no source. */
+  readonly sources?: SourceService | null
   /** What one query may cost (admission.ts); default DEFAULT_LIMITS. */
   readonly limits?: AdmissionLimits
   /** The clock (tests inject one). */
@@ -60,6 +63,7 @@ export class QueryEngine {
   private readonly executor: Executor
   private readonly signer: SigningKey
   private readonly custodian: Custodian | null
+  private readonly sources: SourceService | null
   private readonly limits: AdmissionLimits
   private readonly now: () => Date
   private readonly catalog: Catalog
@@ -69,6 +73,7 @@ export class QueryEngine {
     this.executor = options.executor
     this.signer = options.signer
     this.custodian = options.custodian ?? null
+    this.sources = options.sources ?? null
     this.limits = options.limits ?? DEFAULT_LIMITS
     this.now = options.now ?? (() => new Date())
     this.catalog = storeCatalog(this.db, this.now)
@@ -143,6 +148,7 @@ export class QueryEngine {
         const [exact, reserved] = await Promise.all([
           compute(admission, {
             executor: this.executor,
+            sources: this.sources,
             custodian: this.custodian,
             recordDecryption: (detail) => this.recordDecryption(admission, detail),
           }),

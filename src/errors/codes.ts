@@ -3,7 +3,7 @@
  * short title; `docs/errors.md` documents each one and a test keeps the two in
  * step. Codes are stable: clients may branch on them. Add, never rename.
  *
- * Areas: AUTH, REQUEST, CONFIG, DATASET, INGEST, QUERY, POLICY, BUDGET, DP,
+ * Areas: AUTH, REQUEST, CONFIG, DATASET, SOURCE, INGEST, QUERY, POLICY, BUDGET, DP,
  * SANDBOX, EXEC, HE, CUSTODIAN, AUDIT, RECEIPT, NATIVE, INTERNAL.
  *
  * `publicDetail` marks the 5xx codes whose detail a client may read: every
@@ -63,6 +63,16 @@ export const ERROR_CODES = {
   VEILBOX_ERR_DATASET_NOT_FOUND: { status: 404, title: 'No such dataset' },
   VEILBOX_ERR_DATASET_NO_VERSION: { status: 409, title: 'Dataset has no loaded version' },
   VEILBOX_ERR_DATASET_VERSION_NOT_FOUND: { status: 404, title: 'No such dataset version' },
+
+  // Sourced datasets (rows in the owner's PostgreSQL or Parquet files; docs/sources.md)
+  VEILBOX_ERR_SOURCE_REFUSED: { status: 422, title: 'The source does not match the registration' },
+  VEILBOX_ERR_SOURCE_WRITABLE: { status: 422, title: 'The source connection may write' },
+  VEILBOX_ERR_SOURCE_BREAKS_DECLARATION: { status: 422, title: 'Source rows break the declaration' },
+  VEILBOX_ERR_SOURCE_NOT_SOURCED: { status: 409, title: 'The dataset has no source' },
+  VEILBOX_ERR_SOURCE_NO_UPLOADS: { status: 409, title: 'A sourced dataset takes snapshots, not uploads' },
+  VEILBOX_ERR_SOURCE_SNAPSHOT_CHANGED: { status: 409, title: 'The source changed since the snapshot was registered' },
+  VEILBOX_ERR_SOURCE_UNAVAILABLE: { status: 503, title: 'The source cannot be reached', publicDetail: true },
+  VEILBOX_ERR_SOURCE_FAILED: { status: 502, title: 'The source failed the statement' },
 
   // Ingest
   VEILBOX_ERR_INGEST_BAD_ROW: { status: 400, title: 'A data row breaks the schema' },

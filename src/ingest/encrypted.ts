@@ -18,6 +18,7 @@ import type { DatasetSpec } from '../schema.js'
 import type { AuditActor } from '../store/audit.js'
 import type { Sql } from '../store/sql.js'
 import { getDataset } from '../store/datasets.js'
+import { refuseSourced } from './index.js'
 import { heProfileOf } from '../engine/he/material.js'
 import { StagedVersion, tooManyRows, type IngestResult } from './index.js'
 import { badRow, RowChecker, type CellValue } from './rows.js'
@@ -42,6 +43,7 @@ export async function ingestEncrypted(
   limits: IngestLimits = DEFAULT_INGEST_LIMITS,
 ): Promise<IngestResult> {
   const { spec } = await getDataset(db, datasetId)
+  refuseSourced(spec)
   if (!spec.columns.some((c) => c.protection === 'he')) {
     throw new VeilboxError(
       'VEILBOX_ERR_INGEST_PROFILE_MISMATCH',

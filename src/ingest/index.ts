@@ -69,6 +69,7 @@ export async function ingest(
   limits: IngestLimits = DEFAULT_INGEST_LIMITS,
 ): Promise<IngestResult> {
   const { spec } = await getDataset(db, datasetId)
+  refuseSourced(spec)
   const he = spec.columns.some((c) => c.protection === 'he') ? await EncryptOnArrival.open(db, spec) : null
   try {
     const staged = await StagedVersion.start(db, spec, he?.profile ?? null)
@@ -451,4 +452,14 @@ class ColumnBuilder {
     if (this.column.type === 'id' || (this.column.type === 'category' && !this.column.categories)) return this.ordered
     return null
   }
+}
+
+/** A sourced dataset's rows stay at the source: its versions are snapshots, never uploads. */
+export function refuseSourced(spec: DatasetSpec): void {
+  if (spec.source !== undefined)
+    throw new VeilboxError(
+      'VEILBOX_ERR_SOURCE_NO_UPLOADS',
+      `dataset "${spec.id}" reads its rows from its source (${spec.source.kind}); register a snapshot with POST /v1/datasets/${spec.id}/snapshots instead of uploading rows. Nothing was stored`,
+      { dataset: spec.id },
+    )
 }

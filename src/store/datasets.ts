@@ -23,6 +23,16 @@ export interface VersionRecord {
   readonly commitment: string
   readonly createdAt: string
   readonly createdBy: string
+  /** A sourced dataset's snapshot: null for an uploaded version. */
+  readonly source: StoredSnapshot | null
+}
+
+/** Where a sourced version's rows are read: opaque to the store (the engine writes the JSON). */
+export interface StoredSnapshot {
+  readonly snapshot: string
+  readonly checksum: string
+  /** When a verification found the source changed since registration; null while it matches. */
+  readonly changedAt: string | null
 }
 
 export async function createDataset(
@@ -51,7 +61,11 @@ export async function createDataset(
       action: 'dataset.create',
       outcome: 'ok',
       dataset: spec.id,
-      detail: { classification: spec.classification, listed },
+      detail: {
+        classification: spec.classification,
+        listed,
+        ...(spec.source === undefined ? {} : { source: spec.source }),
+      },
     })
   })
   return { spec, createdAt, createdBy: actor.principal, listed }
@@ -114,7 +128,14 @@ interface VersionRow {
   commitment: string | null
   created_at: string
   created_by: string
+  source_snapshot: string | null
+  source_checksum: string | null
+  source_changed_at: string | null
 }
+
+/** A version's row with its snapshot, if it has one. */
+const VERSION_ROW = `SELECT v.*, s.snapshot AS source_snapshot, s.checksum AS source_checksum, s.changed_at AS source_changed_at
+  FROM dataset_versions v LEFT JOIN source_snapshots s ON s.upload_id = v.upload_id`
 
 function toVersion(r: VersionRow): VersionRecord {
   return {
@@ -127,6 +148,10 @@ function toVersion(r: VersionRow): VersionRecord {
     commitment: r.commitment ?? missingCommitment(r),
     createdAt: r.created_at,
     createdBy: r.created_by,
+    source:
+      r.source_snapshot === null
+        ? null
+        : { snapshot: r.source_snapshot, checksum: r.source_checksum!, changedAt: r.source_changed_at },
   }
 }
 
@@ -149,17 +174,14 @@ export async function versionOpening(
 }
 
 export async function listVersions(db: Sql, dataset: string): Promise<VersionRecord[]> {
-  const rows = await db.all<VersionRow>('SELECT * FROM dataset_versions WHERE dataset_id = $1 ORDER BY version', [
-    dataset,
-  ])
+  const rows = await db.all<VersionRow>(`${VERSION_ROW} WHERE v.dataset_id = $1 ORDER BY v.version`, [dataset])
   return rows.map(toVersion)
 }
 
 export async function latestVersion(db: Sql, dataset: string): Promise<VersionRecord | null> {
-  const row = await db.get<VersionRow>(
-    'SELECT * FROM dataset_versions WHERE dataset_id = $1 ORDER BY version DESC LIMIT 1',
-    [dataset],
-  )
+  const row = await db.get<VersionRow>(`${VERSION_ROW} WHERE v.dataset_id = $1 ORDER BY v.version DESC LIMIT 1`, [
+    dataset,
+  ])
   return row ? toVersion(row) : null
 }
 
@@ -172,10 +194,7 @@ export async function latestVersionNumber(db: Sql, dataset: string): Promise<num
 }
 
 export async function getVersion(db: Sql, dataset: string, version: number): Promise<VersionRecord> {
-  const row = await db.get<VersionRow>('SELECT * FROM dataset_versions WHERE dataset_id = $1 AND version = $2', [
-    dataset,
-    version,
-  ])
+  const row = await db.get<VersionRow>(`${VERSION_ROW} WHERE v.dataset_id = $1 AND v.version = $2`, [dataset, version])
   if (!row) {
     throw new VeilboxError('VEILBOX_ERR_DATASET_VERSION_NOT_FOUND', `dataset "${dataset}" has no version ${version}`, {
       dataset,
@@ -183,4 +202,35 @@ export async function getVersion(db: Sql, dataset: string, version: number): Pro
     })
   }
   return toVersion(row)
+}
+
+/**
+ * Records that a sourced version's rows no longer match what was registered
+ * (a verification found another checksum or row count), with its audit
+ * record; queries on it are refused from then on. Idempotent.
+ */
+export async function markSnapshotChanged(
+  db: Sql,
+  dataset: string,
+  version: number,
+  actor: AuditActor,
+  detail: Readonly<Record<string, unknown>>,
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    const v = await getVersion(tx, dataset, version)
+    if (v.source === null)
+      throw new VeilboxError('VEILBOX_ERR_INTERNAL', `version ${version} of ${dataset} is not a sourced snapshot`)
+    await tx.run('UPDATE source_snapshots SET changed_at = $1 WHERE upload_id = $2 AND changed_at IS NULL', [
+      new Date().toISOString(),
+      v.uploadId,
+    ])
+    await appendAudit(tx, {
+      actor,
+      action: 'dataset.snapshot.changed',
+      outcome: 'ok',
+      dataset,
+      version,
+      detail,
+    })
+  })
 }

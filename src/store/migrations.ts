@@ -326,6 +326,23 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 8,
+    name: 'snapshots of sourced datasets',
+    sql: `
+      -- A sourced dataset's version: where its rows are read (the snapshot,
+      -- JSON the engine writes and reads; the store does not look inside),
+      -- the checksum taken at registration, and when a verification found
+      -- the source changed (queries on it are then refused). Its upload row
+      -- holds no chunk: the rows stay in the owner's database or files.
+      CREATE TABLE source_snapshots (
+        upload_id   INTEGER PRIMARY KEY REFERENCES uploads (id),
+        snapshot    TEXT NOT NULL,
+        checksum    TEXT NOT NULL,
+        changed_at  TEXT
+      );
+    `,
+  },
 ]
 
 /** A principal's id: 64 random bits, `p_` and 16 hex digits. */

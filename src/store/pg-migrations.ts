@@ -218,4 +218,16 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 8,
+    name: 'snapshots of sourced datasets (SQLite migration 8)',
+    sql: `
+      CREATE TABLE source_snapshots (
+        upload_id   bigint PRIMARY KEY REFERENCES uploads (id),
+        snapshot    text NOT NULL,
+        checksum    text NOT NULL,
+        changed_at  text
+      );
+    `,
+  },
 ]

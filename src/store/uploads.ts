@@ -87,6 +87,8 @@ export interface VersionCommit {
   readonly actor: AuditActor
   /** What the audit record's detail adds to rows, sha256 and commitment. */
   readonly detail: Readonly<Record<string, unknown>>
+  /** A sourced dataset's snapshot (the upload then holds no chunk); absent for uploaded rows. */
+  readonly source?: { readonly snapshot: string; readonly checksum: string }
 }
 
 /**
@@ -113,6 +115,12 @@ export async function commitVersion(db: Sql, v: VersionCommit): Promise<number> 
         v.encryption.profileId,
         v.encryption.encryptedBy,
       ])
+    if (v.source !== undefined)
+      await tx.run('INSERT INTO source_snapshots (upload_id, snapshot, checksum) VALUES ($1, $2, $3)', [
+        v.uploadId,
+        v.source.snapshot,
+        v.source.checksum,
+      ])
     await tx.run("UPDATE uploads SET state = 'committed' WHERE id = $1", [v.uploadId])
     await tx.run(
       'INSERT INTO dataset_versions (dataset_id, version, upload_id, rows, sha256, salt, commitment, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
@@ -130,7 +138,7 @@ export async function commitVersion(db: Sql, v: VersionCommit): Promise<number> 
     )
     await appendAudit(tx, {
       actor: v.actor,
-      action: 'dataset.version.create',
+      action: v.source === undefined ? 'dataset.version.create' : 'dataset.snapshot.create',
       outcome: 'ok',
       dataset: v.dataset,
       version: next,

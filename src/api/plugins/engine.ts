@@ -3,6 +3,8 @@ import fp from 'fastify-plugin'
 import { kernelReport, loadKernel, type KernelReport } from '../../engine/exec/loader.js'
 import type { Custodian } from '../../engine/he/types.js'
 import { QueryEngine } from '../../engine/queries.js'
+import { SourceService } from '../../engine/pushdown/source.js'
+import { Sources } from '../../sources/index.js'
 import { custodianFor } from '../../custodian/local.js'
 import type { Executor } from '../../engine/exec/executor.js'
 import { SandboxPool } from '../../sandbox/pool.js'
@@ -15,6 +17,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     columnCache: ColumnCache
     executor: Executor
+    /** Sourced datasets: registration checks, snapshots and pushed-down statements. */
+    sources: SourceService
     queries: QueryEngine
     signingKey: SigningKey
     /** Which aggregate kernel the sandboxes run, and why. */
@@ -67,11 +71,25 @@ export default fp(
     signer.unref()
     const custodian = await custodianFor(c)
     app.decorate('custodian', custodian)
+    const sourceEngines = new Sources({
+      connections: c.sourceConnections,
+      poolSize: c.sourcePoolSize,
+      parquetRoot: c.parquetRoot,
+      duckdbThreads: c.workers,
+      duckdbMemoryMb: c.duckdbMemoryMb,
+    })
+    const sources = new SourceService({
+      sources: sourceEngines,
+      timeoutMs: c.sourceTimeoutMs,
+      timeSlotMs: c.sourceTimeSlotMs,
+    })
+    app.decorate('sources', sources)
     const queries = new QueryEngine({
       db: app.db,
       executor,
       signer: signingKey,
       custodian,
+      sources,
       limits: { maxCells: c.taskMaxCells, heMaxWork: c.heMaxWork, maxReleaseValues: c.maxReleaseValues },
     })
     app.decorate('queries', queries)
@@ -79,6 +97,7 @@ export default fp(
       clearInterval(signer)
       await executor.close()
       await queries.close()
+      await sourceEngines.close()
       await signHead()
     })
   },

@@ -15,6 +15,7 @@ import {
 import { COMMITMENT_ALGORITHM } from '../../store/fingerprint.js'
 import { canSee, heldDatasets, visibleDataset } from '../visibility.js'
 import { findHeKeys } from '../../engine/he/material.js'
+import { snapshotView } from '../../engine/pushdown/source.js'
 import { uploadEncryption } from '../../store/he.js'
 import { actorOf, principalOf } from '../plugins/auth.js'
 import heRoutes, { columnAggregates } from './he.js'
@@ -39,6 +40,7 @@ export async function datasetView(
       createdAt: v.createdAt,
       ...(operator ? { rows: v.rows } : {}),
       ...(enc === null ? {} : { encryptedBy: enc.encryptedBy }),
+      ...(operator && v.source !== null ? { snapshot: snapshotView(s, v)! } : {}),
     })
   }
   return {
@@ -49,6 +51,7 @@ export async function datasetView(
     ...(s.owner === undefined ? {} : { owner: s.owner }),
     privacyUnit: s.privacyUnit,
     maxRowsPerUnit: s.maxRowsPerUnit,
+    ...(s.source === undefined ? {} : { source: operator ? s.source : { kind: s.source.kind } }),
     columns: s.columns.map((c) => ({
       name: c.name,
       type: c.type,
@@ -110,11 +113,14 @@ export default async function datasetRoutes(app: FastifyInstance) {
         summary: 'Register a dataset and its column policies',
         tags: ['datasets'],
         body: registrationSpecSchema,
-        response: { 201: datasetViewSchema, ...problems(400, 401, 403, 409) },
+        response: { 201: datasetViewSchema, ...problems(400, 401, 403, 409, 422) },
       },
     },
     async (request, reply) => {
-      const record = await createDataset(app.db, specFrom(request.validationError, request.body), actorOf(request))
+      const spec = specFrom(request.validationError, request.body)
+      // A sourced dataset's table or files are checked first: its columns, their types, a read-only role.
+      await app.sources.checkDataset(spec)
+      const record = await createDataset(app.db, spec, actorOf(request))
       return reply.code(201).send(await datasetView(app, record, true))
     },
   )

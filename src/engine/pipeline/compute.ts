@@ -1,5 +1,7 @@
 import { VeilboxError } from '../../errors/index.js'
 import type { Executor, ExecResult } from '../exec/executor.js'
+import type { ExecTask } from '../exec/task.js'
+import type { SourceService } from '../pushdown/source.js'
 import type { Custodian } from '../he/types.js'
 import type { DecryptedAggregate, EncryptedAggregate, ScaledValue } from '../he/types.js'
 import type { DecryptedMeasure } from '../release/answer.js'
@@ -8,6 +10,8 @@ import type { Admission, ExactResult } from './types.js'
 export interface ComputeDeps {
   /** Where the exact aggregates are computed (the sandbox's worker pool). */
   readonly executor: Executor
+  /** Where a sourced dataset's statements go; null when the service has none (sourced queries then fail with 503). */
+  readonly sources: SourceService | null
   /** Decrypts encrypted aggregates; null when the service has none (he queries then fail with 503). */
   readonly custodian: Custodian | null
   /** Writes the audit record of a decryption (custodian.decrypt), durably, before its values are used. */
@@ -22,9 +26,23 @@ export interface ComputeDeps {
  */
 export async function compute(admission: Admission, deps: ComputeDeps): Promise<ExactResult> {
   const p = admission.prepared
-  const exec = await deps.executor.execute({ dataset: p.spec.id, version: p.version.version, ...p.plan.exec })
+  const task = { dataset: p.spec.id, version: p.version.version, ...p.plan.exec }
+  const exec = p.spec.source === undefined ? await deps.executor.execute(task) : await pushDown(admission, deps, task)
   const decrypted = p.plan.exec.encrypted === undefined ? [] : await decrypt(admission, exec, deps)
   return { exec, decrypted }
+}
+
+/** A sourced dataset's aggregates: one statement compiled from the task, run at the source (pushdown/source.ts). */
+function pushDown(admission: Admission, deps: ComputeDeps, task: ExecTask): Promise<ExecResult> {
+  const p = admission.prepared
+  if (deps.sources === null)
+    throw new VeilboxError(
+      'VEILBOX_ERR_SOURCE_UNAVAILABLE',
+      'this service reaches no sources, so a sourced dataset cannot be queried; nothing was charged',
+      {},
+      { headers: { 'retry-after': '5' } },
+    )
+  return deps.sources.execute(p.spec, p.version, task)
 }
 
 /**

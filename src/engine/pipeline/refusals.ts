@@ -69,7 +69,9 @@ export function publicComputeError(err: unknown): VeilboxError {
   // Load and configuration, not data: their own words say what to do.
   if (
     isVeilboxError(err) &&
-    (err.code === 'VEILBOX_ERR_SANDBOX_BUSY' || err.code === 'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE')
+    (err.code === 'VEILBOX_ERR_SANDBOX_BUSY' ||
+      err.code === 'VEILBOX_ERR_CUSTODIAN_UNAVAILABLE' ||
+      err.code === 'VEILBOX_ERR_SOURCE_UNAVAILABLE')
   )
     return err
   const code = isVeilboxError(err) ? err.code : 'VEILBOX_ERR_INTERNAL'
@@ -93,6 +95,10 @@ const PUBLIC_DETAIL: Partial<Record<string, string>> = {
   VEILBOX_ERR_SANDBOX_CRASHED: 'the sandbox running the query failed; nothing was released or charged',
   VEILBOX_ERR_DP_NOT_FINITE:
     'a released value was not a finite number, so nothing was released or charged. The operator has the details in the audit chain',
+  VEILBOX_ERR_SOURCE_SNAPSHOT_CHANGED:
+    "the dataset's source no longer matches the snapshot this version names; nothing was released or charged. The operator has the details in the audit chain and registers a new snapshot",
+  VEILBOX_ERR_SOURCE_FAILED:
+    'the source refused the statement; nothing was released or charged. The operator has the details in the audit chain',
   VEILBOX_ERR_CUSTODIAN_REFUSED:
     'the key custodian refused to decrypt the aggregates; nothing was released or charged. The operator has the details in the audit chain',
 }

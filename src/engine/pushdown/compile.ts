@@ -1,11 +1,12 @@
-import { VeilboxError } from '../../errors/index.js'
+import type { VeilboxError } from '../../errors/index.js'
 import { declaredDomain, hasDeclaredDomain, type ColumnSpec, type DatasetSpec } from '../../schema.js'
-import { describe } from '../exec/contract.js'
+import { badArgument, describe } from '../exec/contract.js'
 import { groupLayout } from '../exec/grouping.js'
 import { compareText } from '../exec/predicate.js'
 import { pow2 } from '../exec/quantum.js'
 import { taskColumns, type ExecTask, type TaskMeasure, type TaskPredicate } from '../exec/task.js'
-import { SQ_SHIFT, type AggregateResult, type MeasureResult } from '../exec/types.js'
+import { SQ_SHIFT } from '../exec/types.js'
+import { decode, type ResultRow, type SourceAggregates } from './decode.js'
 import type { SourceFrom, SourceParam } from '../../sources/types.js'
 import type { Dialect, ListType } from './dialect.js'
 
@@ -61,16 +62,7 @@ export interface SourceRelation {
   readonly unitBounded: boolean
 }
 
-/** One row of the result, its values in the order of the select list. */
-export type ResultRow = readonly unknown[]
-
-export interface SourceAggregates {
-  readonly result: AggregateResult
-  /** Every row of the snapshot, before any bound or condition. */
-  readonly rows: number
-  /** Rows that break the dataset's declaration (see above); the snapshot has changed when this is not 0. */
-  readonly violations: number
-}
+export type { ResultRow, SourceAggregates } from './decode.js'
 
 export interface Statement {
   readonly sql: string
@@ -86,7 +78,7 @@ const TINY = 1e-300
 const TINY_BIN = 1e-290
 
 function bad(detail: string): VeilboxError {
-  return new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `pushdown: ${detail}`)
+  return badArgument(`pushdown: ${detail}`)
 }
 
 function quote(identifier: string): string {
@@ -351,110 +343,4 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
     params: b.params,
     decode: (rows) => decode(rows, task, { keys, bins, measureColumns, groups: layout?.count ?? 1 }),
   }
-}
-
-function int(v: unknown, what: string): number {
-  const n = typeof v === 'bigint' ? Number(v) : typeof v === 'string' ? Number(v) : v
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
-    throw bad(`the source returned ${describe(v)} for ${what}`)
-  return n
-}
-
-function big(v: unknown, what: string): bigint {
-  if (v === null || v === undefined) return 0n
-  if (typeof v === 'bigint') return v
-  if (typeof v === 'string' && /^-?\d+$/.test(v)) return BigInt(v)
-  if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v)
-  throw bad(`the source returned ${describe(v)} for ${what}`)
-}
-
-interface Key {
-  readonly column: ColumnSpec
-  readonly dictionary: readonly string[]
-  readonly nullable: boolean
-}
-
-interface Shape {
-  readonly keys: readonly Key[]
-  readonly bins: readonly { measure: number; bins: number }[]
-  /** Where each measure's columns start in a result row. */
-  readonly measureColumns: readonly number[]
-  readonly groups: number
-}
-
-function decode(rows: readonly ResultRow[], task: ExecTask, shape: Shape): SourceAggregates {
-  const { keys, bins, measureColumns, groups } = shape
-  const count = new Float64Array(groups)
-  const measures: MeasureResult[] = task.measures.map((m) => {
-    switch (m.kind) {
-      case 'moments':
-        return {
-          kind: 'moments',
-          nonNull: new Float64Array(groups),
-          sum: new Array<bigint>(groups).fill(0n),
-          sumSquares: m.squares ? new Array<bigint>(groups).fill(0n) : null,
-        }
-      case 'nonNull':
-        return { kind: 'nonNull', nonNull: new Float64Array(groups) }
-      case 'histogram':
-        return { kind: 'histogram', counts: new Float64Array(groups * m.bins), bins: m.bins }
-    }
-  })
-  const width = keys.length + bins.length
-  const bit = (j: number): number => 1 << (width - 1 - j)
-  const keyBits = keys.reduce((mask, _, j) => mask | bit(j), 0)
-  let total: { rows: number; violations: number } | null = null
-  let keyedRows = 0
-  const indexes = keys.map((k) => new Map(k.dictionary.map((e, i) => [e, i])))
-  const groupOf = (row: ResultRow): number => {
-    let g = 0
-    for (let j = keys.length - 1; j >= 0; j--) {
-      const k = keys[j]!
-      const v = row[1 + j]
-      const code = v === null ? (k.nullable ? k.dictionary.length : -1) : (indexes[j]!.get(String(v)) ?? -1)
-      if (code < 0) throw bad(`the source returned a key outside the declared domain of ${k.column.name}`)
-      g = g * (k.dictionary.length + (k.nullable ? 1 : 0)) + code
-    }
-    return g
-  }
-  const base = 1 + width
-  for (const row of rows) {
-    const set = int(row[0], 'the grouping set')
-    const all = int(row[base], 'a row count')
-    const selected = int(row[base + 1], 'a selected count')
-    if (set === (1 << width) - 1 || width === 0) {
-      total = { rows: all, violations: int(row[base + 2], 'the broken rows') }
-      if (keys.length > 0) continue
-    }
-    if ((set & keyBits) !== 0) throw bad(`the source returned an unexpected grouping set ${set}`)
-    const g = groupOf(row)
-    const hist = bins.findIndex((_, h) => (set & bit(keys.length + h)) === 0)
-    if (hist >= 0) {
-      const binValue = row[1 + keys.length + hist]
-      if (binValue === null) continue // the null values' own group: not counted
-      const { measure, bins: n } = bins[hist]!
-      const r = measures[measure]!
-      const b = int(binValue, 'a bin')
-      if (r.kind !== 'histogram' || b >= n) throw bad(`the source returned bin ${b} of ${n}`)
-      r.counts[g * n + b] = selected
-      continue
-    }
-    keyedRows += all
-    count[g] = selected
-    measures.forEach((r, i) => {
-      const at = measureColumns[i]!
-      if (r.kind === 'moments') {
-        r.nonNull[g] = int(row[at], 'a non-null count')
-        r.sum[g] = big(row[at + 1], 'a sum')
-        if (r.sumSquares !== null) r.sumSquares[g] = big(row[at + 2], 'a sum of squares')
-      } else if (r.kind === 'nonNull') {
-        r.nonNull[g] = int(row[at], 'a non-null count')
-      }
-    })
-  }
-  if (total === null) throw bad('the source returned no grand total')
-  // Rows whose key is outside the declared domain were dropped by HAVING: they are the difference.
-  const dropped = keys.length > 0 ? total.rows - keyedRows : 0
-  if (dropped < 0) throw bad('the source returned more keyed rows than rows')
-  return { result: { count, measures }, rows: total.rows, violations: total.violations + dropped }
 }

@@ -24,7 +24,7 @@ import { tsKernel } from '../../../src/engine/exec/kernel.js'
 import { quantumFor } from '../../../src/engine/exec/quantum.js'
 import { buildAggregateRequest, taskColumns, type ExecTask, type TaskPredicate } from '../../../src/engine/exec/task.js'
 import type { AggregateResult } from '../../../src/engine/exec/types.js'
-import { compileTask, type SourceRelation } from '../../../src/engine/pushdown/compile.js'
+import { compileTask, type SourceAggregates, type SourceRelation } from '../../../src/engine/pushdown/compile.js'
 import { duckdb, postgres } from '../../../src/engine/pushdown/dialect.js'
 import { DuckDbSource, PostgresSource, type SourceEngine } from '../../../src/sources/index.js'
 import { declaredDomain, hasDeclaredDomain, type ColumnSpec, type DatasetSpec } from '../../../src/schema.js'
@@ -266,7 +266,7 @@ t.test('pushed-down aggregates equal the kernels bit for bit, in PostgreSQL and 
         [duck, duckdb, 'parquet'],
       ] as const) {
         const statement = compileTask(task, data.spec, relation(kind), dialect)
-        let got
+        let got: SourceAggregates
         try {
           got = statement.decode(await (engine as SourceEngine).run(statement.sql, statement.params, RUN))
         } catch (err) {

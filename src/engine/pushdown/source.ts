@@ -1,0 +1,433 @@
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { z } from 'zod'
+import { VeilboxError } from '../../errors/index.js'
+import type { ColumnSpec, ColumnType, DatasetSpec, SourceSpec } from '../../schema.js'
+import {
+  SourceError,
+  type SourceColumn,
+  type SourceEngine,
+  type SourceFrom,
+  type Sources,
+} from '../../sources/index.js'
+import type { VersionRecord } from '../../store/datasets.js'
+import type { ExecResult } from '../exec/executor.js'
+import type { ExecTask } from '../exec/task.js'
+import { declarationCheck, postgresChecksum, unitBoundCheck } from './checks.js'
+import { compileTask, type SourceRelation } from './compile.js'
+import { dialectFor } from './dialect.js'
+
+/**
+ * Sourced datasets in the engine: the checks at registration (the source's
+ * columns and types, a read-only role), snapshots (a version per immutable
+ * snapshot, with its row count and checksum), and queries (one compiled
+ * statement, its result checked against the snapshot's registration).
+ * docs/sources.md is the operator's guide.
+ */
+
+/** What an operator registers as a snapshot: one of a table or view, a snapshot column's value, or files. */
+export const snapshotRequestSchema = z
+  .strictObject({
+    /** PostgreSQL: this snapshot's own table or view (default: the source's table). */
+    table: z
+      .string()
+      .regex(/^([a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,62}$/, 'must be "schema.table" or "table"')
+      .optional(),
+    /** A column that tells snapshots apart, and this snapshot's value of it. */
+    column: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+      .optional(),
+    value: z
+      .union([
+        z.string().min(1).max(200),
+        z
+          .number()
+          .int()
+          .min(-(2 ** 53) + 1)
+          .max(2 ** 53 - 1),
+      ])
+      .optional(),
+    /** Parquet: this snapshot's file or glob under the Parquet root (default: the source's path). */
+    path: z
+      .string()
+      .min(1)
+      .max(1024)
+      .refine((p) => !p.split('/').includes('..'), 'must not contain ".."')
+      .optional(),
+  })
+  .refine((r) => (r.column === undefined) === (r.value === undefined), {
+    message: '"column" and "value" go together: the snapshot column and this snapshot\'s value of it',
+    path: ['value'],
+  })
+
+export type SnapshotRequest = z.infer<typeof snapshotRequestSchema>
+
+/** A registered snapshot as the store keeps it (JSON). */
+const storedSnapshotSchema = z.strictObject({
+  from: z.discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('table'), name: z.string() }),
+    z.strictObject({ kind: z.literal('parquet'), files: z.array(z.string()) }),
+  ]),
+  filter: z.strictObject({ column: z.string(), value: z.union([z.string(), z.number()]) }).nullable(),
+  /** Parquet: each file's size and modification time, checked before every query, and its SHA-256. */
+  files: z.array(z.strictObject({ path: z.string(), size: z.number(), mtimeMs: z.number(), sha256: z.string() })),
+})
+
+type StoredSnapshot = z.infer<typeof storedSnapshotSchema>
+
+export interface TakenSnapshot {
+  /** The JSON the store keeps. */
+  readonly snapshot: string
+  readonly checksum: string
+  readonly rows: number
+  /** SHA-256 of the snapshot, its row count and checksum: the version's content hash. */
+  readonly sha256: string
+  /** What the operator and the audit record see: where the rows are, without credentials. */
+  readonly describe: Readonly<Record<string, unknown>>
+}
+
+export interface SourceServiceOptions {
+  readonly sources: Sources
+  /** A query's statement is cancelled past this (VEILBOX_SOURCE_TIMEOUT_MS). */
+  readonly timeoutMs: number
+  /** Registration's statements (checksums over every row) get this long. */
+  readonly registrationTimeoutMs?: number
+  /** A query's pushed-down work ends on a multiple of this from its start (VEILBOX_SOURCE_TIME_SLOT_MS). */
+  readonly timeSlotMs: number
+}
+
+/** Which of the engine's type names may back each declared column type. */
+const COMPATIBLE: Record<ColumnType, RegExp> = {
+  id: /^(smallint|integer|bigint|text|uuid|character varying.*|character.*|varchar.*|tinyint|utinyint|usmallint|uinteger|ubigint|hugeint)$/,
+  integer: /^(smallint|integer|bigint|tinyint|utinyint|usmallint|uinteger|ubigint|hugeint)$/,
+  number:
+    /^(smallint|integer|bigint|real|double precision|double|float|numeric.*|decimal.*|tinyint|utinyint|usmallint|uinteger|ubigint|hugeint)$/,
+  category: /^(text|character varying.*|character.*|varchar.*)$/,
+  boolean: /^boolean$/,
+}
+
+function refused(detail: string, extra: Record<string, unknown> = {}): VeilboxError {
+  return new VeilboxError('VEILBOX_ERR_SOURCE_REFUSED', detail, extra)
+}
+
+function unavailable(err: SourceError): VeilboxError {
+  return new VeilboxError(
+    'VEILBOX_ERR_SOURCE_UNAVAILABLE',
+    `${err.message}; nothing was charged. Retry later; the operator can check the source`,
+    { source: err.source },
+    { cause: err, headers: { 'retry-after': '5' } },
+  )
+}
+
+export class SourceService {
+  private readonly registrationTimeoutMs: number
+
+  constructor(private readonly options: SourceServiceOptions) {
+    this.registrationTimeoutMs = options.registrationTimeoutMs ?? 30 * 60_000
+  }
+
+  private engine(source: SourceSpec): SourceEngine {
+    try {
+      return source.kind === 'postgres'
+        ? this.options.sources.postgresSource(source.connection)
+        : this.options.sources.parquetSource()
+    } catch (err) {
+      if (err instanceof SourceError) throw refused(err.message, { source: err.source })
+      throw err
+    }
+  }
+
+  /** A statement of registration's: source errors become the operator's refusal, with the source's words. */
+  private async registrationRun(engine: SourceEngine, sql: string, params: Parameters<SourceEngine['run']>[1]) {
+    try {
+      return await engine.run(sql, params, { timeoutMs: this.registrationTimeoutMs })
+    } catch (err) {
+      if (err instanceof SourceError) throw refused(err.message, { source: err.source })
+      throw err
+    }
+  }
+
+  /** The files a Parquet path names, under the root; refused when it names none. */
+  private async parquetFiles(p: string): Promise<string[]> {
+    const duck = this.options.sources.parquetSource()
+    const absolute = path.resolve(duck.root, p)
+    if (absolute !== duck.root && !absolute.startsWith(duck.root + path.sep))
+      throw refused(`the Parquet path ${JSON.stringify(p)} is outside the Parquet root (VEILBOX_PARQUET_ROOT)`)
+    let files: string[]
+    try {
+      files = await duck.glob(absolute, { timeoutMs: this.registrationTimeoutMs })
+    } catch (err) {
+      if (err instanceof SourceError) throw refused(err.message)
+      throw err
+    }
+    if (files.length === 0) throw refused(`no Parquet file matches ${JSON.stringify(p)} under the Parquet root`)
+    return files
+  }
+
+  /**
+   * The checks of a dataset registered with a source, before it is created:
+   * the relation exists with every declared column (and the rowOrder ones)
+   * in a compatible type, and for PostgreSQL the connection's role holds no
+   * write privilege on it. Refused (422, what to fix) otherwise.
+   */
+  async checkDataset(spec: DatasetSpec): Promise<void> {
+    const source = spec.source
+    if (source === undefined) return
+    const from: SourceFrom =
+      source.kind === 'postgres'
+        ? { kind: 'table', name: source.table }
+        : { kind: 'parquet', files: await this.parquetFiles(source.path) }
+    await this.checkRelation(spec, from)
+  }
+
+  private async checkRelation(spec: DatasetSpec, from: SourceFrom): Promise<void> {
+    const source = spec.source!
+    const engine = this.engine(source)
+    const where = from.kind === 'table' ? `table ${from.name}` : `${from.files.length} Parquet file(s)`
+    let columns: SourceColumn[] | null
+    try {
+      columns = await engine.describe(from, { timeoutMs: this.registrationTimeoutMs })
+    } catch (err) {
+      if (err instanceof SourceError) throw refused(err.message, { source: err.source })
+      throw err
+    }
+    if (columns === null) throw refused(`the source has no ${where} (or this connection's role cannot see it)`)
+    const types = new Map(columns.map((c) => [c.name, c.type]))
+    const problems: string[] = []
+    for (const c of spec.columns) {
+      const type = types.get(c.name)
+      if (type === undefined) problems.push(`column ${c.name} is missing`)
+      else if (!COMPATIBLE[c.type].test(type))
+        problems.push(`column ${c.name} is ${type}, which cannot hold ${c.type} values`)
+    }
+    for (const name of source.rowOrder ?? []) if (!types.has(name)) problems.push(`rowOrder column ${name} is missing`)
+    if (problems.length > 0)
+      throw refused(`the ${where} does not match the declared columns: ${problems.join('; ')}`, { problems })
+    if (source.kind === 'postgres' && from.kind === 'table') {
+      const pg = this.options.sources.postgresSource(source.connection)
+      let privileges: string[]
+      try {
+        privileges = await pg.writePrivileges(from.name, { timeoutMs: this.registrationTimeoutMs })
+      } catch (err) {
+        if (err instanceof SourceError) throw refused(err.message, { source: err.source })
+        throw err
+      }
+      if (privileges.length > 0)
+        throw new VeilboxError(
+          'VEILBOX_ERR_SOURCE_WRITABLE',
+          `the role of connection "${source.connection}" may ${privileges.join(', ')} on ${from.name}; veilbox reads sources only through a role without write privileges (docs/sources.md shows how to create one)`,
+          { privileges },
+        )
+    }
+  }
+
+  /**
+   * A snapshot registered as the dataset's next version: where its rows are,
+   * checked as at registration; every row checked against the declaration
+   * (none may be NaN, infinite, out of bounds, null where not nullable, or
+   * an undeclared category, as ingest refuses them); a unitBounded source's
+   * units counted; the row count and checksum taken. Nothing is stored here:
+   * the caller commits the version (store/uploads.ts).
+   */
+  async takeSnapshot(spec: DatasetSpec, request: SnapshotRequest): Promise<TakenSnapshot> {
+    const source = spec.source
+    if (source === undefined)
+      throw new VeilboxError(
+        'VEILBOX_ERR_SOURCE_NOT_SOURCED',
+        `dataset "${spec.id}" has no source; its versions are uploads (POST /v1/datasets/${spec.id}/versions)`,
+      )
+    if (source.kind === 'postgres' && request.path !== undefined)
+      throw refused('"path" names Parquet files; a PostgreSQL source takes "table", or "column" and "value"')
+    if (source.kind === 'parquet' && request.table !== undefined)
+      throw refused('"table" names a PostgreSQL table; a Parquet source takes "path", or "column" and "value"')
+    const filter = request.column === undefined ? null : { column: request.column, value: request.value! }
+    let stored: StoredSnapshot
+    if (source.kind === 'postgres') {
+      stored = { from: { kind: 'table', name: request.table ?? source.table }, filter, files: [] }
+    } else {
+      const files = await this.parquetFiles(request.path ?? source.path)
+      stored = { from: { kind: 'parquet', files }, filter, files: await Promise.all(files.map(fileFacts)) }
+    }
+    await this.checkRelation(spec, stored.from)
+    if (filter !== null && !spec.columns.some((c) => c.name === filter.column)) {
+      // The snapshot column need not be declared, but it must exist.
+      const columns = await this.engine(source).describe(stored.from, { timeoutMs: this.registrationTimeoutMs })
+      if (!columns?.some((c) => c.name === filter.column))
+        throw refused(`the snapshot column ${filter.column} is missing from the source`)
+    }
+    const relation = relationOf(spec, stored)
+    const engine = this.engine(source)
+    const check = declarationCheck(spec, relation, dialectFor(engine.dialect))
+    const checked = check.decode(await this.registrationRun(engine, check.sql, check.params))
+    if (checked.rows === 0) throw refused('the snapshot has no rows')
+    if (checked.violations > 0)
+      throw new VeilboxError(
+        'VEILBOX_ERR_SOURCE_BREAKS_DECLARATION',
+        `${checked.violations} of the snapshot's ${checked.rows} rows break the dataset's declaration (a NaN, an infinity or a value outside a column's bounds, a fraction in an integer column, a null in a column not declared nullable, a category not among the declared ones, or a null privacy unit); fix the rows at the source, or the declaration, and register the snapshot again`,
+        { rows: checked.rows, violations: checked.violations },
+      )
+    if (source.unitBounded === true) {
+      const units = unitBoundCheck(spec, relation)
+      const over = Number((await this.registrationRun(engine, units.sql, units.params))[0]?.[0] ?? 0)
+      if (over > 0)
+        throw refused(
+          `the source is declared unitBounded, but ${over} units own more than maxRowsPerUnit (${spec.maxRowsPerUnit}) rows; drop "unitBounded" (veilbox then bounds each unit's rows itself) or fix the source`,
+          { units: over },
+        )
+    }
+    const checksum = await this.checksum(spec, stored, relation, engine)
+    if (checksum.rows !== checked.rows)
+      throw refused('the source changed while the snapshot was being registered; register it again')
+    const snapshot = JSON.stringify(stored)
+    const sha256 = createHash('sha256')
+      .update(JSON.stringify({ source: source.kind, snapshot: stored, rows: checksum.rows, checksum: checksum.text }))
+      .digest('hex')
+    return {
+      snapshot,
+      checksum: checksum.text,
+      rows: checksum.rows,
+      sha256,
+      describe: describeSnapshot(source, stored),
+    }
+  }
+
+  private async checksum(
+    spec: DatasetSpec,
+    stored: StoredSnapshot,
+    relation: SourceRelation,
+    engine: SourceEngine,
+  ): Promise<{ rows: number; text: string }> {
+    if (stored.from.kind === 'parquet') {
+      // Parquet files are hashed whole; their rows are counted by the declaration check's statement.
+      const check = declarationCheck(spec, relation, dialectFor(engine.dialect))
+      const rows = check.decode(await this.registrationRun(engine, check.sql, check.params)).rows
+      const files = stored.files.map((f) => `${f.sha256}  ${path.basename(f.path)}`).join('\n')
+      return { rows, text: `parquet-sha256:${createHash('sha256').update(files).digest('hex')}` }
+    }
+    const s = postgresChecksum(spec, relation)
+    const [row] = await this.registrationRun(engine, s.sql, s.params)
+    return { rows: Number(row![0]), text: `pg-md5-sum:${String(row![0])}:${String(row![1])}` }
+  }
+
+  /**
+   * The version's snapshot read again whole: its row count and checksum
+   * compared with registration's. A mismatch is the caller's to record
+   * (store: markSnapshotChanged), after which queries on it are refused.
+   */
+  async verify(
+    spec: DatasetSpec,
+    version: VersionRecord,
+  ): Promise<{ matches: boolean; rows: number; checksum: string }> {
+    const stored = snapshotOf(version)
+    const engine = this.engine(spec.source!)
+    if (stored.from.kind === 'parquet') {
+      const now = await Promise.all(stored.files.map((f) => fileFacts(f.path).catch(() => null)))
+      if (now.some((f, i) => f === null || f.sha256 !== stored.files[i]!.sha256))
+        return { matches: false, rows: version.rows, checksum: 'files changed' }
+    }
+    const sum = await this.checksum(spec, stored, relationOf(spec, stored), engine)
+    return {
+      matches: sum.rows === version.rows && sum.text === version.source!.checksum,
+      rows: sum.rows,
+      checksum: sum.text,
+    }
+  }
+
+  /**
+   * A query's exact aggregates from the source: one statement compiled from
+   * the task, bounded by the statement timeout, then checked: the snapshot's
+   * row count must be the registered one and no row may break the
+   * declaration in the columns the query reads (checked over every row,
+   * whatever the WHERE). The work ends on a time slot's boundary, counted
+   * from its start, whatever happened.
+   */
+  async execute(spec: DatasetSpec, version: VersionRecord, task: ExecTask): Promise<ExecResult> {
+    const started = performance.now()
+    try {
+      return await this.executeNow(spec, version, task)
+    } finally {
+      const slot = this.options.timeSlotMs
+      if (slot > 0) {
+        const elapsed = performance.now() - started
+        await sleep(Math.ceil(elapsed / slot) * slot - elapsed)
+      }
+    }
+  }
+
+  private async executeNow(spec: DatasetSpec, version: VersionRecord, task: ExecTask): Promise<ExecResult> {
+    const stored = snapshotOf(version)
+    const changed = (detail: string): VeilboxError =>
+      new VeilboxError('VEILBOX_ERR_SOURCE_SNAPSHOT_CHANGED', detail, { dataset: spec.id, version: version.version })
+    if (version.source!.changedAt !== null)
+      throw changed(`a verification on ${version.source!.changedAt} found the source changed since registration`)
+    for (const f of stored.files) {
+      const now = await fs.promises.stat(f.path).catch(() => null)
+      if (now === null || now.size !== f.size || now.mtimeMs !== f.mtimeMs)
+        throw changed(`the Parquet file ${path.basename(f.path)} is gone or was rewritten since registration`)
+    }
+    const engine = this.engine(spec.source!)
+    const statement = compileTask(task, spec, relationOf(spec, stored), dialectFor(engine.dialect))
+    let rows: unknown[][]
+    try {
+      rows = await engine.run(statement.sql, statement.params, { timeoutMs: this.options.timeoutMs })
+    } catch (err) {
+      if (!(err instanceof SourceError)) throw err
+      if (err.kind === 'timeout')
+        throw new VeilboxError(
+          'VEILBOX_ERR_SANDBOX_TIMEOUT',
+          `the source did not answer within ${this.options.timeoutMs} ms`,
+          { timeoutMs: this.options.timeoutMs },
+          { cause: err },
+        )
+      if (err.kind === 'unavailable') throw unavailable(err)
+      throw new VeilboxError('VEILBOX_ERR_SOURCE_FAILED', err.message, { source: err.source }, { cause: err })
+    }
+    const got = statement.decode(rows)
+    if (got.rows !== version.rows || got.violations > 0)
+      throw changed(
+        `the snapshot holds ${got.rows} rows (${version.rows} at registration), ${got.violations} of them breaking the declaration in the columns the query reads`,
+      )
+    return got.result
+  }
+}
+
+function snapshotOf(version: VersionRecord): StoredSnapshot {
+  if (version.source === null)
+    throw new VeilboxError('VEILBOX_ERR_INTERNAL', `version ${version.version} of ${version.dataset} is not a snapshot`)
+  return storedSnapshotSchema.parse(JSON.parse(version.source.snapshot))
+}
+
+function relationOf(spec: DatasetSpec, stored: StoredSnapshot): SourceRelation {
+  const source = spec.source!
+  return {
+    from: stored.from,
+    filter: stored.filter,
+    rowOrder: source.rowOrder ?? spec.columns.filter((c) => c.name !== spec.privacyUnit).map((c: ColumnSpec) => c.name),
+    unitBounded: source.unitBounded === true,
+  }
+}
+
+function describeSnapshot(source: SourceSpec, stored: StoredSnapshot): Record<string, unknown> {
+  return {
+    kind: source.kind,
+    ...(source.kind === 'postgres' ? { connection: source.connection } : {}),
+    ...(stored.from.kind === 'table' ? { table: stored.from.name } : { files: stored.files.map((f) => f.path) }),
+    ...(stored.filter === null ? {} : { column: stored.filter.column, value: stored.filter.value }),
+  }
+}
+
+async function fileFacts(file: string): Promise<StoredSnapshot['files'][number]> {
+  const stat = await fs.promises.stat(file)
+  const hash = createHash('sha256')
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer)
+  return { path: file, size: stat.size, mtimeMs: stat.mtimeMs, sha256: hash.digest('hex') }
+}
+
+/** What an operator sees of a version's snapshot (no credentials: a connection is named, never its URL). */
+export function snapshotView(spec: DatasetSpec, version: VersionRecord): Record<string, unknown> | null {
+  if (version.source === null || spec.source === undefined) return null
+  return { ...describeSnapshot(spec.source, snapshotOf(version)), changedAt: version.source.changedAt }
+}
