@@ -56,7 +56,7 @@ export const parquetPathSchema = z
   .min(1)
   .max(1024)
   .refine(
-    (p) => !p.split('/').includes('..') && !/[\u0000-\u001f]/.test(p),
+    (p) => !p.split('/').includes('..') && ![...p].some((ch) => ch.charCodeAt(0) < 0x20),
     'must not contain ".." or control characters',
   )
 

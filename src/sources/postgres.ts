@@ -49,7 +49,7 @@ export class PostgresSource implements SourceEngine {
     } catch (err) {
       throw this.failure(err)
     }
-    let broken: unknown = undefined
+    let broken: unknown
     try {
       await client.query('BEGIN READ ONLY')
       await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(options.timeoutMs))}`)
