@@ -82,6 +82,12 @@ export const sourceSpecSchema = z.discriminatedUnion('kind', [
     kind: z.literal('postgres'),
     connection: connectionNameSchema,
     table: relationNameSchema,
+    /**
+     * The partition key of a table sharded with postgres_fdw: a column that is a function of the unit, so
+     * that a unit's rows live on one shard. Statements then group by it first, and each shard aggregates
+     * its own rows (docs/sources.md).
+     */
+    shardKey: identifierSchema.optional(),
     ...sourceCommon,
   }),
   z.strictObject({ kind: z.literal('parquet'), path: parquetPathSchema, ...sourceCommon }),

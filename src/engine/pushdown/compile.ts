@@ -60,6 +60,13 @@ export interface SourceRelation {
   readonly rowOrder: readonly string[]
   /** Registration checked that no unit has more than maxRowsPerUnit rows: no window needed. */
   readonly unitBounded: boolean
+  /**
+   * A column that places all rows of a unit on one shard: the partition key of
+   * a partitioned table whose partitions are postgres_fdw foreign tables. The
+   * first level of the statement groups by it, so that every shard aggregates
+   * its own rows whole (docs/sources.md).
+   */
+  readonly shardKey?: string
 }
 
 export type { ResultRow, SourceAggregates } from './decode.js'
@@ -227,9 +234,17 @@ class Builder {
     return parts.length === 0 ? null : parts.join(' OR ')
   }
 
-  /** The clamped value as a double (NULL for null). */
+  /**
+   * The clamped value as a double (NULL for null), as min(max(x, lower),
+   * upper) is for every value but NaN (a NaN breaks the declaration, and the
+   * query is refused). A CASE rather than LEAST/GREATEST, which postgres_fdw
+   * does not send to a shard.
+   */
   clamped(column: string, lower: number, upper: number): string {
-    return `LEAST(GREATEST(${this.d.double(quote(column))}, ${this.double(lower)}), ${this.double(upper)})`
+    const x = this.d.double(quote(column))
+    const lo = this.double(lower)
+    const hi = this.double(upper)
+    return `(CASE WHEN ${x} < ${lo} THEN ${lo} WHEN ${x} > ${hi} THEN ${hi} ELSE ${x} END)`
   }
 
   /** q, as a double holding an integer; NULL for null. */
@@ -249,7 +264,8 @@ class Builder {
     const offset = `(${c} - ${this.double(m.lower)})`
     const raw = `floor((${offset} / ${this.double(range)}) * ${this.double(m.bins)})`
     const last = this.double(m.bins - 1)
-    return `CASE WHEN ${quote(m.column)} IS NULL THEN NULL WHEN ${offset} < ${this.double(TINY_BIN)} THEN ${this.double(0)} ELSE LEAST(${last}, GREATEST(${this.double(0)}, ${raw})) END`
+    const zero = this.double(0)
+    return `CASE WHEN ${quote(m.column)} IS NULL THEN NULL WHEN ${offset} < ${this.double(TINY_BIN)} THEN ${zero} WHEN ${raw} > ${last} THEN ${last} WHEN ${raw} < ${zero} THEN ${zero} ELSE ${raw} END`
   }
 }
 
@@ -271,7 +287,13 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
       : `read_parquet(${b.param({ list: relation.from.files, type: 'text' })}::VARCHAR[])`
   const filter =
     relation.filter === null ? '' : ` WHERE ${quote(relation.filter.column)} = ${b.param(relation.filter.value)}`
-  const inner = [unit, ...touched.filter((c) => c.name !== spec.privacyUnit).map((c) => quote(c.name))]
+  const inner = [
+    unit,
+    ...touched.filter((c) => c.name !== spec.privacyUnit).map((c) => quote(c.name)),
+    ...(relation.shardKey === undefined || touched.some((c) => c.name === relation.shardKey)
+      ? []
+      : [quote(relation.shardKey)]),
+  ]
   const rank = relation.unitBounded
     ? ''
     : `, row_number() OVER (PARTITION BY ${unit} ORDER BY ${relation.rowOrder.map(quote).join(', ')}) AS vb_rn`
@@ -283,7 +305,8 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
   const broken = [`${unit} IS NULL`, ...touched.map((c) => b.violation(c)).filter((v) => v !== null)]
   const perRow: string[] = [
     ...inner,
-    `COALESCE(${bound} AND ${where}, FALSE) AS vb_sel`,
+    // NULL (UNKNOWN) is not selected: FILTER keeps only TRUE.
+    `(${bound} AND ${where}) AS vb_sel`,
     `(${broken.join(' OR ')}) AS vb_bad`,
   ]
   task.measures.forEach((m, i) => {
@@ -302,28 +325,46 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
     return { column: c, dictionary: g.dictionary, nullable: g.nullable }
   })
   const bins = task.measures.flatMap((m, i) => (m.kind === 'histogram' ? [{ measure: i, bins: m.bins }] : []))
-  const groupCols = [...keys.map((k) => quote(k.column.name)), ...bins.map((h) => `vb_h${h.measure}`)]
-  const select: string[] = [
-    groupCols.length === 0 ? '0 AS vb_set' : `GROUPING(${groupCols.join(', ')}) AS vb_set`,
-    ...groupCols,
+  const keyCols = keys.map((k) => quote(k.column.name))
+  const groupCols = [...keyCols, ...bins.map((h) => `vb_h${h.measure}`)]
+  // Inner: a plain GROUP BY (with the shard key, when the source has one: then each shard aggregates its own
+  // rows, whole). Its partial counts and sums add up in the outer level, over a handful of rows.
+  const partGroup = [...(relation.shardKey === undefined ? [] : [quote(relation.shardKey)]), ...groupCols]
+  const parts: string[] = [
+    ...partGroup,
     'count(*) AS vb_all',
     'count(*) FILTER (WHERE vb_sel) AS vb_n',
     'count(*) FILTER (WHERE vb_bad) AS vb_bad',
   ]
+  const select: string[] = [
+    groupCols.length === 0 ? '0 AS vb_set' : `GROUPING(${groupCols.join(', ')}) AS vb_set`,
+    ...groupCols,
+    'sum(vb_all)',
+    'sum(vb_n)',
+    'sum(vb_bad)',
+  ]
   const measureColumns: number[] = []
+  const partial = (i: number, expr: string, name: string): void => {
+    parts.push(`${expr} AS vb_${name}${i}`)
+    select.push(`sum(vb_${name}${i})`)
+  }
   task.measures.forEach((m, i) => {
     measureColumns.push(select.length)
     if (m.kind === 'moments') {
-      select.push(`count(vb_q${i}) FILTER (WHERE vb_sel)`, `sum(CAST(vb_q${i} AS BIGINT)) FILTER (WHERE vb_sel)`)
+      partial(i, `count(vb_q${i}) FILTER (WHERE vb_sel)`, 'c')
+      partial(i, `sum(CAST(vb_q${i} AS BIGINT)) FILTER (WHERE vb_sel)`, 's')
       if (m.squares)
-        select.push(
+        partial(
+          i,
           `sum(CAST(floor((vb_q${i} * vb_q${i}) * ${b.double(pow2(-SQ_SHIFT))} + ${b.double(0.5)}) AS BIGINT)) FILTER (WHERE vb_sel)`,
+          'ss',
         )
     } else if (m.kind === 'nonNull') {
-      select.push(`count(${quote(m.column)}) FILTER (WHERE vb_sel)`)
+      partial(i, `count(${quote(m.column)}) FILTER (WHERE vb_sel)`, 'c')
     }
   })
-  const keyCols = keys.map((k) => quote(k.column.name))
+  const rowsSql = `SELECT ${perRow.join(', ')} FROM (${source}) vb_src`
+  const partsSql = `SELECT ${parts.join(', ')} FROM (${rowsSql}) vb_rows${partGroup.length === 0 ? '' : ` GROUP BY ${partGroup.join(', ')}`}`
   const sets = keys.length === 0 ? [[]] : [keyCols, []]
   for (const h of bins) sets.push([...keyCols, `vb_h${h.measure}`])
   let tail = ''
@@ -337,7 +378,7 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
       tail += ` HAVING GROUPING(${keyCols[0]}) = 1 OR (${inDomain.join(' AND ')})`
     }
   }
-  const sql = `SELECT ${select.join(', ')} FROM (SELECT ${perRow.join(', ')} FROM (${source}) vb_src) vb_rows${tail}`
+  const sql = `SELECT ${select.join(', ')} FROM (${partsSql}) vb_parts${tail}`
   return {
     sql,
     params: b.params,

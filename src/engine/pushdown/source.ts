@@ -407,6 +407,7 @@ function relationOf(spec: DatasetSpec, stored: StoredSnapshot): SourceRelation {
     filter: stored.filter,
     rowOrder: source.rowOrder ?? spec.columns.filter((c) => c.name !== spec.privacyUnit).map((c: ColumnSpec) => c.name),
     unitBounded: source.unitBounded === true,
+    ...(source.kind === 'postgres' && source.shardKey !== undefined ? { shardKey: source.shardKey } : {}),
   }
 }
 

@@ -27,100 +27,25 @@ import type { AggregateResult } from '../../../src/engine/exec/types.js'
 import { compileTask, type SourceAggregates, type SourceRelation } from '../../../src/engine/pushdown/compile.js'
 import { duckdb, postgres } from '../../../src/engine/pushdown/dialect.js'
 import { DuckDbSource, PostgresSource, type SourceEngine } from '../../../src/sources/index.js'
-import { declaredDomain, hasDeclaredDomain, type ColumnSpec, type DatasetSpec } from '../../../src/schema.js'
+import { declaredDomain, type DatasetSpec } from '../../../src/schema.js'
 import { startPostgres } from '../../helpers/pg.js'
-import { plan } from '../fixtures.js'
 import { int, pick, rng } from '../exec/fixtures.js'
-import { embeddedColumns, loadPostgres, randomSourced, writeCsv, writeParquet, type SourcedData } from './fixtures.js'
+import {
+  embeddedColumns,
+  groupable,
+  loadPostgres,
+  numeric,
+  randomNumberLiteral,
+  randomSourced,
+  randomSqlTask,
+  writeCsv,
+  writeParquet,
+  type SourcedData,
+} from './fixtures.js'
 
 const DATASETS = 14
 const QUERIES_PER_DATASET = 30
 const RUN = { timeoutMs: 60_000 }
-
-function numeric(spec: DatasetSpec): ColumnSpec[] {
-  return spec.columns.filter((c) => c.type === 'number' || c.type === 'integer')
-}
-
-function groupable(spec: DatasetSpec): ColumnSpec[] {
-  return spec.columns.filter(hasDeclaredDomain)
-}
-
-function sqlLiteral(v: string | number | boolean): string {
-  if (typeof v === 'string') return `'${v.replaceAll("'", "''")}'`
-  if (typeof v === 'boolean') return v ? 'TRUE' : 'FALSE'
-  return String(v)
-}
-
-function randomNumberLiteral(r: () => number, c: ColumnSpec): number {
-  const lo = c.lower!
-  const hi = c.upper!
-  const x = pick(r, [lo, hi, (lo + hi) / 2, lo + (hi - lo) * r(), 0, hi + 1, lo - 1])
-  return c.type === 'integer' ? Math.round(x) : Number(x.toPrecision(6))
-}
-
-/** A random WHERE in the SQL subset. */
-function sqlWhere(r: () => number, spec: DatasetSpec, depth = 0): string {
-  const u = r()
-  if (depth < 2 && u < 0.25) {
-    const n = 2 + int(r, 2)
-    return `(${Array.from({ length: n }, () => sqlWhere(r, spec, depth + 1)).join(pick(r, [' AND ', ' OR ']))})`
-  }
-  if (depth < 2 && u < 0.32) return `NOT (${sqlWhere(r, spec, depth + 1)})`
-  const c = pick(
-    r,
-    spec.columns.filter((x) => x.type !== 'id'),
-  )
-  if (r() < 0.12) return `${c.name} IS ${r() < 0.5 ? 'NOT ' : ''}NULL`
-  if (c.type === 'number' || c.type === 'integer') {
-    const v = r()
-    if (v < 0.5) return `${c.name} ${pick(r, ['=', '<>', '<', '<=', '>', '>='])} ${randomNumberLiteral(r, c)}`
-    if (v < 0.75) {
-      const a = randomNumberLiteral(r, c)
-      const b = randomNumberLiteral(r, c)
-      return `${c.name} ${r() < 0.3 ? 'NOT ' : ''}BETWEEN ${Math.min(a, b)} AND ${Math.max(a, b)}`
-    }
-    const list = Array.from({ length: 1 + int(r, 4) }, () => randomNumberLiteral(r, c))
-    return `${c.name} ${r() < 0.3 ? 'NOT ' : ''}IN (${list.join(', ')})`
-  }
-  const domain = declaredDomain(c)
-  if (r() < 0.6) return `${c.name} ${pick(r, ['=', '<>'])} ${sqlLiteral(pick(r, domain))}`
-  const list = Array.from({ length: 1 + int(r, 3) }, () => sqlLiteral(pick(r, domain)))
-  return `${c.name} ${r() < 0.3 ? 'NOT ' : ''}IN (${list.join(', ')})`
-}
-
-/** A random query in the SQL subset, planned: the plan's task. */
-function sqlTask(r: () => number, spec: DatasetSpec): { task: ExecTask; what: string } {
-  const nums = numeric(spec)
-  const aggregates = new Set<string>()
-  const n = 1 + int(r, 4)
-  while (aggregates.size < n) {
-    const x = pick(r, nums).name
-    aggregates.add(
-      pick(r, [
-        'COUNT(*)',
-        `COUNT(${
-          pick(
-            r,
-            spec.columns.filter((c) => c.type !== 'id'),
-          ).name
-        })`,
-        `SUM(${x})`,
-        `AVG(${x})`,
-        `VAR(${x})`,
-        `STDDEV(${x})`,
-        `MEDIAN(${x})`,
-        `QUANTILE(${x}, 0.9)`,
-      ]),
-    )
-  }
-  const groups = groupable(spec)
-  const by = groups.length === 0 ? [] : [...new Set(Array.from({ length: int(r, 3) }, () => pick(r, groups).name))]
-  const where = r() < 0.8 ? ` WHERE ${sqlWhere(r, spec)}` : ''
-  const select = [...by, ...aggregates].join(', ')
-  const sql = `SELECT ${select} FROM ${spec.id}${where}${by.length > 0 ? ` GROUP BY ${by.join(', ')}` : ''}`
-  const p = plan(spec, sql, { epsilon: 1 })
-  return { task: { dataset: spec.id, version: 1, ...p.exec }, what: sql }
-}
 
 /** A random task predicate, beyond the SQL subset. */
 function taskWhere(r: () => number, spec: DatasetSpec, depth = 0): TaskPredicate {
@@ -255,7 +180,7 @@ t.test('pushed-down aggregates equal the kernels bit for bit, in PostgreSQL and 
     const embedded = embeddedColumns(data)
     stats.rows += data.rows.length
     for (let q = 0; q < QUERIES_PER_DATASET; q++) {
-      const { task, what } = q % 2 === 0 ? sqlTask(r, data.spec) : directTask(r, data.spec)
+      const { task, what } = q % 2 === 0 ? randomSqlTask(r, data.spec) : directTask(r, data.spec)
       const expected = plain(tsKernel.aggregate(buildAggregateRequest(task, embedded)))
       const broken = readsBroken(data, task)
       stats.queries += 1

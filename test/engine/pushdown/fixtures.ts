@@ -17,7 +17,9 @@ import type { TaskColumns } from '../../../src/engine/exec/task.js'
 import type { ColumnArray } from '../../../src/engine/exec/types.js'
 import type { ColumnSpec, DatasetSpec } from '../../../src/schema.js'
 import { datasetSpecSchema } from '../../../src/schema.js'
-import { keepFirst } from '../fixtures.js'
+import type { ExecTask } from '../../../src/engine/exec/task.js'
+import { declaredDomain, hasDeclaredDomain } from '../../../src/schema.js'
+import { keepFirst, plan } from '../fixtures.js'
 import { bitmap, int, pick } from '../exec/fixtures.js'
 
 export type Value = number | string | boolean | null
@@ -202,7 +204,7 @@ export function embeddedColumns(data: SourcedData): TaskColumns {
       })
     }
   }
-  const units = rows.map((row) => String(row.uid))
+  const units = rows.map((row) => String(row[data.spec.privacyUnit]))
   return { rows: rows.length, columns, keep: keepFirst(units, data.spec.maxRowsPerUnit) }
 }
 
@@ -255,4 +257,89 @@ export async function writeParquet(file: string, data: SourcedData, csv: string)
     c.closeSync()
     instance.closeSync()
   }
+}
+
+export function numeric(spec: DatasetSpec): ColumnSpec[] {
+  return spec.columns.filter((c) => c.type === 'number' || c.type === 'integer')
+}
+
+export function groupable(spec: DatasetSpec): ColumnSpec[] {
+  return spec.columns.filter(hasDeclaredDomain)
+}
+
+function sqlLiteral(v: string | number | boolean): string {
+  if (typeof v === 'string') return `'${v.replaceAll("'", "''")}'`
+  if (typeof v === 'boolean') return v ? 'TRUE' : 'FALSE'
+  return String(v)
+}
+
+export function randomNumberLiteral(r: () => number, c: ColumnSpec): number {
+  const lo = c.lower!
+  const hi = c.upper!
+  const x = pick(r, [lo, hi, (lo + hi) / 2, lo + (hi - lo) * r(), 0, hi + 1, lo - 1])
+  return c.type === 'integer' ? Math.round(x) : Number(x.toPrecision(6))
+}
+
+/** A random WHERE in the SQL subset. */
+function sqlWhere(r: () => number, spec: DatasetSpec, depth = 0): string {
+  const u = r()
+  if (depth < 2 && u < 0.25) {
+    const n = 2 + int(r, 2)
+    return `(${Array.from({ length: n }, () => sqlWhere(r, spec, depth + 1)).join(pick(r, [' AND ', ' OR ']))})`
+  }
+  if (depth < 2 && u < 0.32) return `NOT (${sqlWhere(r, spec, depth + 1)})`
+  const c = pick(
+    r,
+    spec.columns.filter((x) => x.type !== 'id'),
+  )
+  if (r() < 0.12) return `${c.name} IS ${r() < 0.5 ? 'NOT ' : ''}NULL`
+  if (c.type === 'number' || c.type === 'integer') {
+    const v = r()
+    if (v < 0.5) return `${c.name} ${pick(r, ['=', '<>', '<', '<=', '>', '>='])} ${randomNumberLiteral(r, c)}`
+    if (v < 0.75) {
+      const a = randomNumberLiteral(r, c)
+      const b = randomNumberLiteral(r, c)
+      return `${c.name} ${r() < 0.3 ? 'NOT ' : ''}BETWEEN ${Math.min(a, b)} AND ${Math.max(a, b)}`
+    }
+    const list = Array.from({ length: 1 + int(r, 4) }, () => randomNumberLiteral(r, c))
+    return `${c.name} ${r() < 0.3 ? 'NOT ' : ''}IN (${list.join(', ')})`
+  }
+  const domain = declaredDomain(c)
+  if (r() < 0.6) return `${c.name} ${pick(r, ['=', '<>'])} ${sqlLiteral(pick(r, domain))}`
+  const list = Array.from({ length: 1 + int(r, 3) }, () => sqlLiteral(pick(r, domain)))
+  return `${c.name} ${r() < 0.3 ? 'NOT ' : ''}IN (${list.join(', ')})`
+}
+
+/** A random query in the SQL subset, planned: the plan's task. */
+export function randomSqlTask(r: () => number, spec: DatasetSpec): { task: ExecTask; what: string } {
+  const nums = numeric(spec)
+  const aggregates = new Set<string>()
+  const n = 1 + int(r, 4)
+  while (aggregates.size < n) {
+    const x = pick(r, nums).name
+    aggregates.add(
+      pick(r, [
+        'COUNT(*)',
+        `COUNT(${
+          pick(
+            r,
+            spec.columns.filter((c) => c.type !== 'id'),
+          ).name
+        })`,
+        `SUM(${x})`,
+        `AVG(${x})`,
+        `VAR(${x})`,
+        `STDDEV(${x})`,
+        `MEDIAN(${x})`,
+        `QUANTILE(${x}, 0.9)`,
+      ]),
+    )
+  }
+  const groups = groupable(spec)
+  const by = groups.length === 0 ? [] : [...new Set(Array.from({ length: int(r, 3) }, () => pick(r, groups).name))]
+  const where = r() < 0.8 ? ` WHERE ${sqlWhere(r, spec)}` : ''
+  const select = [...by, ...aggregates].join(', ')
+  const sql = `SELECT ${select} FROM ${spec.id}${where}${by.length > 0 ? ` GROUP BY ${by.join(', ')}` : ''}`
+  const p = plan(spec, sql, { epsilon: 1 })
+  return { task: { dataset: spec.id, version: 1, ...p.exec }, what: sql }
 }
