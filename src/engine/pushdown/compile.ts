@@ -216,20 +216,30 @@ class Builder {
     return negated ? `(NOT ${test})` : test
   }
 
-  /** TRUE for a non-null value that breaks the column's declaration; never NULL. */
+  /**
+   * TRUE for a row whose value breaks the column's declaration; FALSE or
+   * NULL otherwise (FILTER counts only TRUE). A bounded number's test is
+   * NOT (lower <= x AND x <= upper): NaN sorts above every number in both
+   * engines, so it fails the upper bound, as the infinities fail one.
+   */
   violation(c: ColumnSpec): string | null {
     const x = quote(c.name)
     const parts: string[] = []
     if (c.nullable !== true) parts.push(`${x} IS NULL`)
     if (isNumeric(c)) {
       const v = this.d.double(x)
-      const broken = [this.d.notFinite(v)]
-      if (c.lower !== undefined) broken.push(`${v} < ${this.double(c.lower)}`)
-      if (c.upper !== undefined) broken.push(`${v} > ${this.double(c.upper)}`)
+      const broken =
+        c.lower !== undefined && c.upper !== undefined
+          ? [`NOT (${v} >= ${this.double(c.lower)} AND ${v} <= ${this.double(c.upper)})`]
+          : [
+              this.d.notFinite(v),
+              ...(c.lower === undefined ? [] : [`${v} < ${this.double(c.lower)}`]),
+              ...(c.upper === undefined ? [] : [`${v} > ${this.double(c.upper)}`]),
+            ]
       if (c.type === 'integer') broken.push(`${v} <> floor(${v})`)
-      parts.push(`(${x} IS NOT NULL AND (${broken.join(' OR ')}))`)
+      parts.push(...broken)
     } else if (c.type === 'category' && c.categories !== undefined) {
-      parts.push(`(${x} IS NOT NULL AND NOT ${this.inList(x, c.categories, 'text')})`)
+      parts.push(`NOT ${this.inList(x, c.categories, 'text')}`)
     }
     return parts.length === 0 ? null : parts.join(' OR ')
   }
@@ -252,8 +262,11 @@ class Builder {
     if (!Number.isInteger(m.exp) || m.exp < EXP_RANGE.min || m.exp > EXP_RANGE.max)
       throw bad(`quantum exponent ${m.exp} outside [${EXP_RANGE.min}, ${EXP_RANGE.max}]`)
     const c = this.clamped(m.column, m.lower, m.upper)
+    const q = `floor(${c} * ${this.double(pow2(-m.exp))} + ${this.double(0.5)})`
+    // Scaling by 2^-exp >= 1 cannot underflow; below 1 it can, for the tiny values that quantize to 0.
+    if (m.exp <= 0) return q
     const tiny = this.double(TINY)
-    return `CASE WHEN ${quote(m.column)} IS NULL THEN NULL WHEN ${c} > -${tiny} AND ${c} < ${tiny} THEN ${this.double(0)} ELSE floor(${c} * ${this.double(pow2(-m.exp))} + ${this.double(0.5)}) END`
+    return `CASE WHEN ${c} > -${tiny} AND ${c} < ${tiny} THEN ${this.double(0)} ELSE ${q} END`
   }
 
   /** The histogram bin, as a double holding an integer; NULL for null. */
@@ -330,10 +343,14 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
   // Inner: a plain GROUP BY (with the shard key, when the source has one: then each shard aggregates its own
   // rows, whole). Its partial counts and sums add up in the outer level, over a handful of rows.
   const partGroup = [...(relation.shardKey === undefined ? [] : [quote(relation.shardKey)]), ...groupCols]
+  // Every row selected (no bound to apply, no WHERE): the same aggregates without FILTER, which the
+  // engine then computes once (identical aggregate calls share their state).
+  const everyRow = relation.unitBounded && task.where === null
+  const selected = (aggregate: string): string => (everyRow ? aggregate : `${aggregate} FILTER (WHERE vb_sel)`)
   const parts: string[] = [
     ...partGroup,
     'count(*) AS vb_all',
-    'count(*) FILTER (WHERE vb_sel) AS vb_n',
+    `${selected('count(*)')} AS vb_n`,
     'count(*) FILTER (WHERE vb_bad) AS vb_bad',
   ]
   const select: string[] = [
@@ -351,16 +368,19 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
   task.measures.forEach((m, i) => {
     measureColumns.push(select.length)
     if (m.kind === 'moments') {
-      partial(i, `count(vb_q${i}) FILTER (WHERE vb_sel)`, 'c')
-      partial(i, `sum(CAST(vb_q${i} AS BIGINT)) FILTER (WHERE vb_sel)`, 's')
+      // count(x), not count(q): q is NULL exactly when x is, and the engine need not compute q twice.
+      partial(i, selected(`count(${quote(m.column)})`), 'c')
+      partial(i, selected(`sum(CAST(vb_q${i} AS BIGINT))`), 's')
       if (m.squares)
         partial(
           i,
-          `sum(CAST(floor((vb_q${i} * vb_q${i}) * ${b.double(pow2(-SQ_SHIFT))} + ${b.double(0.5)}) AS BIGINT)) FILTER (WHERE vb_sel)`,
+          selected(
+            `sum(CAST(floor((vb_q${i} * vb_q${i}) * ${b.double(pow2(-SQ_SHIFT))} + ${b.double(0.5)}) AS BIGINT))`,
+          ),
           'ss',
         )
     } else if (m.kind === 'nonNull') {
-      partial(i, `count(${quote(m.column)}) FILTER (WHERE vb_sel)`, 'c')
+      partial(i, selected(`count(${quote(m.column)})`), 'c')
     }
   })
   const rowsSql = `SELECT ${perRow.join(', ')} FROM (${source}) vb_src`
