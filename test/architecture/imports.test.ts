@@ -42,6 +42,17 @@ t.test('the store imports nothing from the engine, the api, the sandbox or inges
   t.same(bad, [])
 })
 
+t.test("sources run statements and know nothing of veilbox's own areas", async (t) => {
+  const bad = [...graph].flatMap(([f, deps]) =>
+    area(f) === 'sources' ? deps.filter((d) => area(d) !== 'sources').map((d) => `${f} -> ${d}`) : [],
+  )
+  t.ok(
+    [...graph.keys()].some((f) => area(f) === 'sources'),
+    'src/sources is walked',
+  )
+  t.same(bad, [])
+})
+
 t.test('the sandbox does not import the store; the engine does not import the api or ingest', async (t) => {
   const bad = [...graph].flatMap(([f, deps]) =>
     deps

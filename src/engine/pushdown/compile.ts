@@ -300,8 +300,10 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
       : `read_parquet(${b.param({ list: relation.from.files, type: 'text' })}::VARCHAR[])`
   const filter =
     relation.filter === null ? '' : ` WHERE ${quote(relation.filter.column)} = ${b.param(relation.filter.value)}`
+  // The unit is read for the window; a unitBounded source's units were checked at registration, and a query
+  // that does not number them need not read them (a string column is the dearest to scan).
   const inner = [
-    unit,
+    ...(relation.unitBounded ? [] : [unit]),
     ...touched.filter((c) => c.name !== spec.privacyUnit).map((c) => quote(c.name)),
     ...(relation.shardKey === undefined || touched.some((c) => c.name === relation.shardKey)
       ? []
@@ -310,17 +312,26 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
   const rank = relation.unitBounded
     ? ''
     : `, row_number() OVER (PARTITION BY ${unit} ORDER BY ${relation.rowOrder.map(quote).join(', ')}) AS vb_rn`
-  const source = `SELECT ${inner.join(', ')}${rank} FROM ${from}${filter}`
+  const source = `SELECT ${inner.length === 0 ? 'TRUE AS vb_row' : inner.join(', ')}${rank} FROM ${from}${filter}`
 
   // 2. Per row: selected (bound, then WHERE), broken, and the measures' integers.
   const bound = relation.unitBounded ? 'TRUE' : `vb_rn <= ${dialect.bigint(b.param(spec.maxRowsPerUnit))}`
   const where = task.where === null ? 'TRUE' : b.where(task.where)
-  const broken = [`${unit} IS NULL`, ...touched.map((c) => b.violation(c)).filter((v) => v !== null)]
+  // A GROUP BY column's undeclared values (and nulls where it is not nullable) are counted where HAVING drops
+  // their groups (decode.ts): no test per row for them.
+  const grouped = new Set(task.groupBy.map((g) => g.column))
+  const broken = [
+    ...(relation.unitBounded ? [] : [`${unit} IS NULL`]),
+    ...touched
+      .filter((c) => !grouped.has(c.name))
+      .map((c) => b.violation(c))
+      .filter((v) => v !== null),
+  ]
   const perRow: string[] = [
     ...inner,
     // NULL (UNKNOWN) is not selected: FILTER keeps only TRUE.
     `(${bound} AND ${where}) AS vb_sel`,
-    `(${broken.join(' OR ')}) AS vb_bad`,
+    `(${broken.length === 0 ? 'FALSE' : broken.join(' OR ')}) AS vb_bad`,
   ]
   task.measures.forEach((m, i) => {
     if (m.kind === 'moments') perRow.push(`${b.quantized(m)} AS vb_q${i}`)
@@ -347,11 +358,16 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
   // engine then computes once (identical aggregate calls share their state).
   const everyRow = relation.unitBounded && task.where === null
   const selected = (aggregate: string): string => (everyRow ? aggregate : `${aggregate} FILTER (WHERE vb_sel)`)
+  const selectedRows = everyRow ? 'count(*)' : dialect.countTrue('vb_sel')
+  // A column that may not be null has a value in every selected row (a null is a broken row, and refuses the
+  // query): its count is the selected rows', the same aggregate, computed once.
+  const nonNull = (column: string): string =>
+    b.column(column).nullable === true ? selected(`count(${quote(column)})`) : selectedRows
   const parts: string[] = [
     ...partGroup,
     'count(*) AS vb_all',
-    `${selected('count(*)')} AS vb_n`,
-    'count(*) FILTER (WHERE vb_bad) AS vb_bad',
+    `${selectedRows} AS vb_n`,
+    `${dialect.countTrue('vb_bad')} AS vb_bad`,
   ]
   const select: string[] = [
     groupCols.length === 0 ? '0 AS vb_set' : `GROUPING(${groupCols.join(', ')}) AS vb_set`,
@@ -369,7 +385,7 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
     measureColumns.push(select.length)
     if (m.kind === 'moments') {
       // count(x), not count(q): q is NULL exactly when x is, and the engine need not compute q twice.
-      partial(i, selected(`count(${quote(m.column)})`), 'c')
+      partial(i, nonNull(m.column), 'c')
       partial(i, selected(`sum(CAST(vb_q${i} AS BIGINT))`), 's')
       if (m.squares)
         partial(
@@ -380,7 +396,7 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
           'ss',
         )
     } else if (m.kind === 'nonNull') {
-      partial(i, selected(`count(${quote(m.column)})`), 'c')
+      partial(i, nonNull(m.column), 'c')
     }
   })
   const rowsSql = `SELECT ${perRow.join(', ')} FROM (${source}) vb_src`

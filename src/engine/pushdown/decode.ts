@@ -28,6 +28,8 @@ function bad(detail: string): VeilboxError {
 }
 
 function int(v: unknown, what: string): number {
+  // A sum over no rows is NULL.
+  if (v === null) return 0
   const n = typeof v === 'bigint' ? Number(v) : typeof v === 'string' ? Number(v) : v
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
     throw bad(`the source returned ${describe(v)} for ${what}`)

@@ -216,64 +216,78 @@ t.test('pushed-down aggregates equal the kernels bit for bit, in PostgreSQL and 
   )
 })
 
-t.test('NaN in the source: the statement reports the snapshot broken, as the kernels refuse it', async (t) => {
-  const cluster = await startPostgres(t)
-  const url = await cluster.createDatabase('nan')
-  const pgSource = new PostgresSource({ name: 'test', url, poolSize: 1 })
-  t.teardown(() => pgSource.close())
-  const r = rng(0xa4a)
-  const data = randomSourced(r, { rows: 400, wild: false, unique: false })
-  const x0 = data.spec.columns.find((c) => c.name === 'x0')!
-  // One NaN, in a row another column's condition excludes: the check is over every row, whatever the WHERE.
-  const row = data.rows[123]! as Record<string, unknown>
-  row.x0 = Number.NaN
-  const csv = writeCsv(data)
-  const parquet = path.join(path.dirname(csv), 'rows.parquet')
-  await loadPostgres(url, 'public.t', data, csv)
-  await writeParquet(parquet, data, csv)
-  const duck = new DuckDbSource({ root: path.dirname(csv), threads: 1, memoryLimitMb: 128 })
-  t.teardown(() => duck.close())
-  const task: ExecTask = {
-    dataset: data.spec.id,
-    version: 1,
-    where: { kind: 'cmp', column: 'x0', op: '<>', value: 1.5 },
-    groupBy: [],
-    measures: [
-      {
-        kind: 'moments',
-        column: 'x0',
-        lower: x0.lower!,
-        upper: x0.upper!,
-        exp: quantumFor(x0.lower!, x0.upper!).exp,
-        squares: true,
-      },
-    ],
-  }
-  const untouched: ExecTask = { ...task, where: null, measures: [{ kind: 'nonNull', column: 'b0' }] }
-  t.throws(() => tsKernel.aggregate(buildAggregateRequest({ ...task, where: null }, embeddedColumns(data))), {
-    code: 'VEILBOX_ERR_EXEC_BAD_ARGUMENT',
-  })
-  for (const [engine, dialect, from] of [
-    [pgSource, postgres, { kind: 'table', name: 'public.t' }],
-    [duck, duckdb, { kind: 'parquet', files: [parquet] }],
-  ] as const) {
-    const relation: SourceRelation = {
-      from,
-      filter: { column: 'snap', value: data.snapshot },
-      rowOrder: ['seq'],
-      unitBounded: false,
+t.test(
+  'rows that break the declaration: the statement reports them whatever the WHERE, as ingest refuses them',
+  async (t) => {
+    const cluster = await startPostgres(t)
+    const url = await cluster.createDatabase('nan')
+    const pgSource = new PostgresSource({ name: 'test', url, poolSize: 1 })
+    t.teardown(() => pgSource.close())
+    const r = rng(0xa4a)
+    const data = randomSourced(r, { rows: 400, wild: false, unique: false })
+    const x0 = data.spec.columns.find((c) => c.name === 'x0')!
+    // One NaN, in a row another column's condition excludes: the check is over every row, whatever the WHERE.
+    const row = data.rows[123]! as Record<string, unknown>
+    row.x0 = Number.NaN
+    // A category the declaration does not have, and a null where c0 may not be null: in two other rows.
+    const c0 = data.spec.columns.find((c) => c.name === 'c0')!
+    ;(data.rows[200]! as Record<string, unknown>).c0 = 'undeclared ☃'
+    if (c0.nullable !== true) (data.rows[201]! as Record<string, unknown>).c0 = null
+    const c0Dictionary = c0.categories!
+    const csv = writeCsv(data)
+    const parquet = path.join(path.dirname(csv), 'rows.parquet')
+    await loadPostgres(url, 'public.t', data, csv)
+    await writeParquet(parquet, data, csv)
+    const duck = new DuckDbSource({ root: path.dirname(csv), threads: 1, memoryLimitMb: 128 })
+    t.teardown(() => duck.close())
+    const task: ExecTask = {
+      dataset: data.spec.id,
+      version: 1,
+      where: { kind: 'cmp', column: 'x0', op: '<>', value: 1.5 },
+      groupBy: [],
+      measures: [
+        {
+          kind: 'moments',
+          column: 'x0',
+          lower: x0.lower!,
+          upper: x0.upper!,
+          exp: quantumFor(x0.lower!, x0.upper!).exp,
+          squares: true,
+        },
+      ],
     }
-    for (const [which, want] of [
-      [task, true],
-      [untouched, false],
+    const untouched: ExecTask = { ...task, where: null, measures: [{ kind: 'nonNull', column: 'b0' }] }
+    const groupedByC0: ExecTask = {
+      ...untouched,
+      groupBy: [{ column: 'c0', dictionary: [...c0Dictionary], nullable: c0.nullable === true }],
+    }
+    const filteredOnC0: ExecTask = {
+      ...untouched,
+      where: { kind: 'cmp', column: 'c0', op: '=', value: c0Dictionary[0]! },
+    }
+    t.throws(() => tsKernel.aggregate(buildAggregateRequest({ ...task, where: null }, embeddedColumns(data))), {
+      code: 'VEILBOX_ERR_EXEC_BAD_ARGUMENT',
+    })
+    for (const [engine, dialect, from] of [
+      [pgSource, postgres, { kind: 'table', name: 'public.t' }],
+      [duck, duckdb, { kind: 'parquet', files: [parquet] }],
     ] as const) {
-      const s = compileTask(which, data.spec, relation, dialect)
-      const got = s.decode(await (engine as SourceEngine).run(s.sql, s.params, RUN))
-      t.equal(
-        got.violations > 0,
-        want,
-        `${dialect.name}: ${want ? 'a query reading x0 sees the NaN' : 'a query not reading x0 does not'}`,
-      )
+      const relation: SourceRelation = {
+        from,
+        filter: { column: 'snap', value: data.snapshot },
+        rowOrder: ['seq'],
+        unitBounded: false,
+      }
+      for (const [which, want, what] of [
+        [task, true, 'a query reading x0 sees the NaN'],
+        [untouched, false, 'a query reading neither x0 nor c0 sees nothing'],
+        [groupedByC0, true, 'a GROUP BY c0 sees the undeclared category'],
+        [filteredOnC0, true, 'a WHERE on c0 sees it too'],
+      ] as const) {
+        const s = compileTask(which, data.spec, relation, dialect)
+        const got = s.decode(await (engine as SourceEngine).run(s.sql, s.params, RUN))
+        t.equal(got.violations > 0, want, `${dialect.name}: ${what}`)
+      }
     }
-  }
-})
+  },
+)
