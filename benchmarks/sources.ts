@@ -166,9 +166,17 @@ async function main(): Promise<void> {
 
     const pgSource = new PostgresSource({ name: 'bench', url, poolSize: 1 })
     const duck = new DuckDbSource({ root: dir, threads: os.availableParallelism(), memoryLimitMb: 4096 })
-    teardowns.push(() => pgSource.close(), () => duck.close())
+    teardowns.push(
+      () => pgSource.close(),
+      () => duck.close(),
+    )
     const engines: { name: string; engine: SourceEngine; from: SourceRelation['from']; bareFrom: string }[] = [
-      { name: 'postgres', engine: pgSource, from: { kind: 'table', name: 'public.households_src' }, bareFrom: 'households_src' },
+      {
+        name: 'postgres',
+        engine: pgSource,
+        from: { kind: 'table', name: 'public.households_src' },
+        bareFrom: 'households_src',
+      },
       {
         name: 'duckdb (parquet)',
         engine: duck,
@@ -238,7 +246,9 @@ async function main(): Promise<void> {
         })),
       )}\n`,
     )
-    process.stdout.write(`${table(embedded.map((e) => ({ 'embedded engine': e.query, ms: e.ms, kernel: e.kernel })))}\n`)
+    process.stdout.write(
+      `${table(embedded.map((e) => ({ 'embedded engine': e.query, ms: e.ms, kernel: e.kernel })))}\n`,
+    )
     log(`wrote ${writeResult('sources', result)}`)
   } finally {
     for (const fn of teardowns.reverse()) await fn()
