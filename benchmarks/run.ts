@@ -104,6 +104,18 @@ const BENCHES: Bench[] = [
     }),
   },
   {
+    name: 'sources',
+    script: 'benchmarks/sources.ts',
+    smoke: { ROWS: '100000', REPEAT: '1' },
+    headline: (r) =>
+      Object.fromEntries(
+        cases(r).map((c) => [
+          `${String(c.engine)}: ${String(c.query)}`,
+          { bareMs: c.bareMs, veilboxMs: c.veilboxMs, ratio: c.ratio, windowRatio: c.windowRatio },
+        ]),
+      ),
+  },
+  {
     name: 'cluster',
     script: 'benchmarks/cluster.ts',
     smoke: { DURATION: '1', WARMUP: '0', CONNECTIONS: '6', ROWS: '5000', GRANTS: '6', NODES: '2', STRICT: '1' },

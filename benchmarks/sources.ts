@@ -21,7 +21,8 @@
  * unitBounded, and the bare aggregate. The embedded engine runs the plan's
  * task through the sandbox pool over the uploaded version. Each time is
  * the median of REPEAT runs after one warm-up, including the round trip
- * from Node.
+ * from Node. Every statement's aggregates are checked against the embedded
+ * engine's (identical, or the benchmark fails).
  *
  * Goal: veilbox's statement at most 1.5x the bare aggregate in the same
  * engine. Writes benchmarks/results/sources.json.
@@ -33,6 +34,7 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import pg from 'pg'
 import { DEMO_SPEC, DISTRICT_NAMES } from '../src/demo/binzhou.js'
 import type { ExecTask } from '../src/engine/exec/task.js'
+import type { AggregateResult } from '../src/engine/exec/types.js'
 import { ColumnCache } from '../src/engine/exec/column-cache.js'
 import { loadKernel } from '../src/engine/exec/loader.js'
 import { parse } from '../src/engine/dp/budget.js'
@@ -68,6 +70,12 @@ const QUERIES = [
     bare: 'SELECT avg(income) FROM households_src',
   },
 ]
+
+function plain(r: AggregateResult): string {
+  return JSON.stringify({ count: [...r.count], measures: r.measures }, (_, v) =>
+    typeof v === 'bigint' ? v.toString() : ArrayBuffer.isView(v) ? [...(v as Float64Array)] : v,
+  )
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
@@ -196,6 +204,7 @@ async function main(): Promise<void> {
       const task: ExecTask = { dataset: SPEC.id, version, ...planned.exec }
       log(`${q.name}: embedded...`)
       embedded.push({ query: q.name, ms: await timeIt(() => pool.execute(task)), kernel: native ? 'native' : 'ts' })
+      const exact = plain(await pool.execute(task))
       for (const e of engines) {
         const relation = (unitBounded: boolean): SourceRelation => ({
           from: e.from,
@@ -211,6 +220,12 @@ async function main(): Promise<void> {
         const bareMs = await timeIt(run({ sql: q.bare.replace('households_src', e.bareFrom), params: [] }))
         const veilboxMs = await timeIt(run(statement))
         const veilboxWindowMs = await timeIt(run(windowed))
+        // The statements' aggregates must be the embedded engine's, bit for bit: a benchmark of wrong answers is no benchmark.
+        for (const s of [statement, windowed]) {
+          const got = s.decode((await run(s)()) as unknown[][])
+          if (plain(got.result) !== exact || got.rows !== ROWS || got.violations !== 0)
+            throw new Error(`${e.name}, ${q.name}: the statement's aggregates differ from the embedded engine's`)
+        }
         const ratio = Math.round((veilboxMs / bareMs) * 100) / 100
         cases.push({
           engine: e.name,

@@ -24,6 +24,8 @@ export interface DuckDbSourceOptions {
   readonly root: string
   readonly threads: number
   readonly memoryLimitMb: number
+  /** Statements at once; one more is refused at once (busy). Default 64. */
+  readonly queueMax?: number
 }
 
 /**
@@ -36,6 +38,7 @@ export interface DuckDbSourceOptions {
 export class DuckDbSource implements SourceEngine {
   readonly dialect = 'duckdb' as const
   private instance: Promise<DuckDBInstance> | null = null
+  private running = 0
 
   constructor(private readonly options: DuckDbSourceOptions) {}
 
@@ -57,6 +60,17 @@ export class DuckDbSource implements SourceEngine {
   }
 
   async run(sql: string, params: readonly SourceParam[], options: RunOptions): Promise<unknown[][]> {
+    if (this.running >= (this.options.queueMax ?? 64))
+      throw new SourceError('parquet', 'busy', `DuckDB has ${this.running} statements running`)
+    this.running += 1
+    try {
+      return await this.runNow(sql, params, options)
+    } finally {
+      this.running -= 1
+    }
+  }
+
+  private async runNow(sql: string, params: readonly SourceParam[], options: RunOptions): Promise<unknown[][]> {
     this.instance ??= this.open()
     let connection: DuckDBConnection
     try {

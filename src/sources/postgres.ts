@@ -14,6 +14,8 @@ export interface PostgresSourceOptions {
   readonly url: string
   /** Connections at most; statements past it wait for one. */
   readonly poolSize: number
+  /** Statements that may wait for a connection; one more is refused at once (busy). Default 64. */
+  readonly queueMax?: number
 }
 
 /** PostgreSQL's own codes for a cancelled statement and for a read-only transaction's refusal. */
@@ -43,6 +45,12 @@ export class PostgresSource implements SourceEngine {
   }
 
   async run(sql: string, params: readonly SourceParam[], options: RunOptions): Promise<unknown[][]> {
+    if (this.pool.waitingCount >= (this.options.queueMax ?? 64))
+      throw new SourceError(
+        this.options.name,
+        'busy',
+        `source "${this.options.name}" has ${this.pool.waitingCount} statements waiting for its ${this.options.poolSize} connections`,
+      )
     let client: pg.PoolClient
     try {
       client = await this.pool.connect()

@@ -43,11 +43,15 @@ export interface SourceEngine {
   close(): Promise<void>
 }
 
-/** Statement failures, named by connection: `kind` says whether the source timed out, refused or was unreachable. */
+/**
+ * Statement failures, named by connection: `kind` says whether the source
+ * timed out, refused the statement, was unreachable, or had as many
+ * statements waiting as it may queue.
+ */
 export class SourceError extends Error {
   constructor(
     readonly source: string,
-    readonly kind: 'timeout' | 'unavailable' | 'refused',
+    readonly kind: 'timeout' | 'unavailable' | 'refused' | 'busy',
     message: string,
   ) {
     super(message)

@@ -383,6 +383,13 @@ export class SourceService {
           { cause: err },
         )
       if (err.kind === 'unavailable') throw unavailable(err)
+      if (err.kind === 'busy')
+        throw new VeilboxError(
+          'VEILBOX_ERR_SANDBOX_BUSY',
+          "the dataset's source is busy with other queries; nothing was charged. Retry shortly",
+          {},
+          { cause: err, headers: { 'retry-after': '1' } },
+        )
       throw new VeilboxError('VEILBOX_ERR_SOURCE_FAILED', err.message, { source: err.source }, { cause: err })
     }
     const got = statement.decode(rows)
