@@ -24,11 +24,18 @@ t.test('read-only sessions, timeouts, a bounded queue, and no credentials in any
   t.ok(slow instanceof SourceError && slow.kind === 'timeout', 'the server cancels a statement past its timeout')
 
   // One connection, one waiting: a third statement is refused at once.
-  const running = source.run('SELECT pg_sleep(0.5)', [], RUN)
-  const waiting = source.run('SELECT 1', [], RUN)
-  const third = await source.run('SELECT 2', [], RUN).catch((e: unknown) => e)
-  t.ok(third instanceof SourceError && third.kind === 'busy', 'past the queue, busy')
-  await Promise.all([running, waiting])
+  const settle = (p: Promise<unknown>) =>
+    p.then(
+      () => 'ok',
+      (e: unknown) => (e instanceof SourceError ? e.kind : String(e)),
+    )
+  const pause = (ms: number) => new Promise((ok) => setTimeout(ok, ms))
+  const running = settle(source.run('SELECT pg_sleep(1)', [], RUN))
+  await pause(300)
+  const waiting = settle(source.run('SELECT 1', [], RUN))
+  await pause(100)
+  t.equal(await settle(source.run('SELECT 2', [], RUN)), 'busy', 'past the queue, busy at once')
+  t.same(await Promise.all([running, waiting]), ['ok', 'ok'], 'the running and the waiting statement finish')
 
   const password = 'Sup3r-secret-pw'
   const wrong = new PostgresSource({
