@@ -3,7 +3,7 @@
  * short title; `docs/errors.md` documents each one and a test keeps the two in
  * step. Codes are stable: clients may branch on them. Add, never rename.
  *
- * Areas: AUTH, REQUEST, CONFIG, DATASET, SOURCE, INGEST, QUERY, POLICY, BUDGET, DP,
+ * Areas: AUTH, REQUEST, CONFIG, DATASET, SOURCE, INGEST, QUERY, POLICY, MARKET, BUDGET, DP,
  * SANDBOX, EXEC, HE, CUSTODIAN, AUDIT, RECEIPT, NATIVE, INTERNAL.
  *
  * `publicDetail` marks the 5xx codes whose detail a client may read: every
@@ -136,6 +136,18 @@ export const ERROR_CODES = {
   VEILBOX_ERR_POLICY_DATASET_MISMATCH: { status: 403, title: 'The grant is for another dataset' },
   VEILBOX_ERR_POLICY_COLUMN_NOT_GRANTED: { status: 403, title: 'The query touches a column outside the grant' },
   VEILBOX_ERR_POLICY_AGGREGATE_NOT_GRANTED: { status: 403, title: 'The query uses an aggregate outside the grant' },
+
+  // The data market (docs/market.md)
+  VEILBOX_ERR_MARKET_NEGATIVE_LIST: { status: 403, title: 'The request touches the negative list' },
+  VEILBOX_ERR_MARKET_LEVEL_POLICY: { status: 403, title: "The request breaks its data's level policy" },
+  VEILBOX_ERR_MARKET_EPSILON_PER_ANSWER: { status: 403, title: "The query's epsilon passes its dataset level's limit" },
+  VEILBOX_ERR_MARKET_BAD_APPLICATION: { status: 400, title: 'The application or decision is not valid' },
+  VEILBOX_ERR_MARKET_APPLICATION_NOT_FOUND: { status: 404, title: 'No such application' },
+  VEILBOX_ERR_MARKET_APPLICATION_CLOSED: { status: 409, title: 'The application is no longer pending' },
+  VEILBOX_ERR_MARKET_NOT_A_PARTY: { status: 403, title: 'Not a party to this application' },
+  VEILBOX_ERR_MARKET_SPENDING_CAP: { status: 403, title: "The answer's price passes the grant's money cap" },
+  VEILBOX_ERR_MARKET_BAD_POLICY: { status: 400, title: 'The market setting is not valid' },
+  VEILBOX_ERR_MARKET_NO_OWNER: { status: 400, title: 'No owner holds that name' },
   VEILBOX_ERR_POLICY_BAD_GRANT: { status: 400, title: 'The grant request breaks a rule' },
 
   // Sandboxes (worker pool)
