@@ -15,6 +15,8 @@ import {
 import { forgetKey, probeRole, storedKey, storeKey } from './session.js'
 import type { Role } from './types.js'
 import { AnswerPage, HistoryView } from './views/History.js'
+import { ApplyView } from './views/Apply.js'
+import { ApprovalsView, MyApplicationsView } from './views/Applications.js'
 import { AuditView } from './views/Audit.js'
 import { BudgetsView } from './views/Budgets.js'
 import { CatalogView } from './views/Catalog.js'
@@ -22,8 +24,10 @@ import { DatasetsView } from './views/Datasets.js'
 import { GrantsView } from './views/Grants.js'
 import { HomeView } from './views/Home.js'
 import { KeysView } from './views/Keys.js'
+import { MarketView } from './views/Market.js'
 import { MyGrantsView } from './views/MyGrants.js'
 import { QueryView } from './views/Query.js'
+import { IncomeView, SettlementsView, StatementsView } from './views/Statements.js'
 
 interface Page {
   readonly path: string
@@ -34,14 +38,26 @@ interface Page {
 
 /** The screens, and which roles see them: the same roles the API allows on the routes each screen calls. */
 export const PAGES: readonly Page[] = [
-  { path: '', label: 'nav.home', roles: ['analyst', 'operator', 'custodian'], view: () => <HomeView /> },
-  { path: 'catalog', label: 'nav.catalog', roles: ['analyst', 'operator', 'custodian'], view: () => <CatalogView /> },
+  { path: '', label: 'nav.home', roles: ['analyst', 'operator', 'owner', 'custodian'], view: () => <HomeView /> },
+  {
+    path: 'catalog',
+    label: 'nav.catalog',
+    roles: ['analyst', 'operator', 'owner', 'custodian'],
+    view: () => <CatalogView />,
+  },
   { path: 'query', label: 'nav.query', roles: ['analyst'], view: () => <QueryView /> },
   { path: 'history', label: 'nav.history', roles: ['analyst', 'operator'], view: () => <HistoryView /> },
   { path: 'mygrants', label: 'nav.myGrants', roles: ['analyst'], view: () => <MyGrantsView /> },
+  { path: 'apply', label: 'nav.apply', roles: ['analyst'], view: () => <ApplyView /> },
+  { path: 'applications', label: 'nav.applications', roles: ['analyst'], view: () => <MyApplicationsView /> },
+  { path: 'statements', label: 'nav.statements', roles: ['analyst', 'operator'], view: () => <StatementsView /> },
+  { path: 'approvals', label: 'nav.approvals', roles: ['owner', 'operator'], view: () => <ApprovalsView /> },
+  { path: 'income', label: 'nav.income', roles: ['owner'], view: () => <IncomeView /> },
   { path: 'datasets', label: 'nav.datasets', roles: ['operator'], view: () => <DatasetsView /> },
   { path: 'budgets', label: 'nav.budgets', roles: ['operator'], view: () => <BudgetsView /> },
   { path: 'grants', label: 'nav.grants', roles: ['operator'], view: () => <GrantsView /> },
+  { path: 'market', label: 'nav.market', roles: ['operator'], view: () => <MarketView /> },
+  { path: 'settlements', label: 'nav.settlements', roles: ['operator'], view: () => <SettlementsView /> },
   { path: 'keys', label: 'nav.keys', roles: ['operator'], view: () => <KeysView /> },
   { path: 'audit', label: 'nav.audit', roles: ['operator'], view: () => <AuditView /> },
 ]

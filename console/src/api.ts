@@ -77,12 +77,13 @@ export class Api {
     throw err
   }
 
-  async request<T>(
+  private async send(
     method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     path: string,
-    body?: unknown,
-    query?: Record<string, string | number | undefined>,
-  ): Promise<T> {
+    body: unknown,
+    query: Record<string, string | number | undefined> | undefined,
+    accept: string,
+  ): Promise<Response> {
     let url = path
     if (query) {
       const qs = new URLSearchParams()
@@ -90,10 +91,7 @@ export class Api {
       const s = qs.toString()
       if (s) url += `?${s}`
     }
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${this.key}`,
-      accept: 'application/json, application/problem+json',
-    }
+    const headers: Record<string, string> = { authorization: `Bearer ${this.key}`, accept }
     if (body !== undefined) headers['content-type'] = 'application/json'
     let res: Response
     try {
@@ -108,11 +106,27 @@ export class Api {
       throw new ApiError(consoleProblem('CONSOLE_NETWORK', 0, (err as Error).message))
     }
     if (!res.ok) this.fail(await problemFrom(res))
+    return res
+  }
+
+  async request<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    body?: unknown,
+    query?: Record<string, string | number | undefined>,
+  ): Promise<T> {
+    const res = await this.send(method, path, body, query, 'application/json, application/problem+json')
     try {
       return (await res.json()) as T
     } catch {
       throw new ApiError(consoleProblem('CONSOLE_BAD_RESPONSE', res.status, 'the answer is not JSON'))
     }
+  }
+
+  /** A GET whose answer is a document to save as it came (a signed CSV or JSON statement): its exact text. */
+  async text(path: string, query?: Record<string, string | number | undefined>): Promise<string> {
+    const res = await this.send('GET', path, undefined, query, 'text/csv, application/json, application/problem+json')
+    return res.text()
   }
 
   get<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T> {

@@ -3,7 +3,7 @@
  * (GET /openapi.json is the source; these are kept to what the console uses).
  */
 
-export type Role = 'operator' | 'analyst' | 'custodian'
+export type Role = 'operator' | 'analyst' | 'custodian' | 'owner'
 export type Protection = 'public' | 'dp' | 'he'
 export type ColumnType = 'id' | 'integer' | 'number' | 'category' | 'boolean'
 export type Classification = 'public' | 'internal' | 'sensitive' | 'core'
@@ -11,7 +11,7 @@ export type Classification = 'public' | 'internal' | 'sensitive' | 'core'
 export const CLASSIFICATIONS: readonly Classification[] = ['public', 'internal', 'sensitive', 'core']
 export const COLUMN_TYPES: readonly ColumnType[] = ['id', 'integer', 'number', 'category', 'boolean']
 export const PROTECTIONS: readonly Protection[] = ['public', 'dp', 'he']
-export const ROLES: readonly Role[] = ['operator', 'analyst', 'custodian']
+export const ROLES: readonly Role[] = ['operator', 'analyst', 'custodian', 'owner']
 export const GRANT_AGGREGATES = ['count', 'sum', 'avg', 'var', 'stddev', 'median', 'quantile'] as const
 
 export interface Problem {
@@ -34,6 +34,8 @@ export interface Column {
   upper?: number
   categories?: string[]
   scale?: number
+  /** Its grade (docs/market.md); L2 when the spec declares none. */
+  level?: Level
 }
 
 export interface Version {
@@ -50,7 +52,12 @@ export interface Dataset {
   title: string
   description?: string
   classification: Classification
-  owner?: string
+  /** The owning principal; older services gave the owner's name as free text. */
+  owner?: PrincipalRef | string | null
+  /** The highest of its columns' levels. */
+  level?: Level
+  /** Price list per scenario category, in fen. */
+  prices?: Record<string, PriceEntry>
   privacyUnit: string
   maxRowsPerUnit: number
   columns: Column[]
@@ -83,6 +90,11 @@ export interface Grant {
   revokedAt: string | null
   status: 'active' | 'expired' | 'revoked'
   budget: Ledger
+  /** The application it was made from, when it was not granted directly. */
+  application?: string | null
+  scenario?: string
+  organization?: string | null
+  money?: { cap: number | null; spent: number; currency: string }
 }
 
 export interface QueryCounts {
@@ -135,6 +147,8 @@ export interface Preview {
   }
   affordable: boolean
   refusal?: { code: string; detail: string; scope: string }
+  /** What a fresh answer would cost in money (absent on services without the market). */
+  price?: Price
 }
 
 export interface Receipt {
@@ -259,4 +273,156 @@ export interface ReceiptKey {
   algorithm: 'Ed25519'
   publicKey: string
   createdAt: string
+}
+
+/* The data market (docs/market.md). Every amount of money is an integer number of fen. */
+
+export type Level = 'L1' | 'L2' | 'L3' | 'L4'
+export const LEVELS: readonly Level[] = ['L1', 'L2', 'L3', 'L4']
+export type ShareRule = 'epsilon' | 'equal'
+
+export interface PrincipalRef {
+  id: string
+  name: string
+}
+
+export interface PriceEntry {
+  perEpsilon: number
+  perAnswer: number
+}
+
+export interface Price {
+  amount: number
+  currency: string
+  text: string
+  scenario: string
+  perEpsilon: number
+  perAnswer: number
+}
+
+export interface LevelRule {
+  protections: Protection[]
+  /** null: every scenario category. */
+  scenarios: string[] | null
+  maxEpsilonPerAnswer: number | null
+}
+
+export interface NegativeRule {
+  id: string
+  dataset: string
+  column?: string
+  scenario?: string
+  reason: string
+}
+
+export interface MarketPolicy {
+  currency: string
+  scenarios: string[]
+  levels: Record<Level, LevelRule>
+  negativeList: NegativeRule[]
+  feeBps: number
+  shareRule: ShareRule
+  pendingDays: number
+}
+
+export interface ApplicationScope {
+  dataset: string
+  columns: string[] | null
+  aggregates: string[] | null
+}
+
+export type ApplicationState = 'pending' | 'approved' | 'denied' | 'withdrawn' | 'expired'
+export const APPLICATION_STATES: readonly ApplicationState[] = ['pending', 'approved', 'denied', 'withdrawn', 'expired']
+
+export interface Party {
+  party: 'operator' | 'owner'
+  owner: PrincipalRef | null
+  datasets: string[]
+  decision: 'approve' | 'deny' | null
+  reason: string | null
+  by: string | null
+  at: string | null
+}
+
+export interface Application {
+  id: string
+  state: ApplicationState
+  analyst: PrincipalRef
+  organization: string
+  purpose: string
+  scenario: string
+  datasets: ApplicationScope[]
+  epsilon: number
+  delta: number
+  moneyCap: number | null
+  durationDays: number
+  submittedAt: string
+  expiresAt: string
+  decidedAt: string | null
+  parties: Party[]
+  approved: { datasets: ApplicationScope[]; epsilon: number; delta: number; moneyCap: number | null } | null
+  grants: string[]
+}
+
+export interface ScopeUse {
+  name: string
+  used: boolean
+  answers: number
+}
+
+export interface ScopeReview {
+  grant: string
+  answers: number
+  columns: ScopeUse[]
+  aggregates: ScopeUse[]
+  unused: { columns: string[]; aggregates: string[] }
+}
+
+export interface Period {
+  from: string
+  to: string
+}
+
+export interface StatementLine {
+  time: string
+  queryId: string
+  grant: string
+  /** The analyst's name, or the principal itself. */
+  analyst: string | PrincipalRef
+  organization: string | null
+  dataset: string
+  scenario: string
+  epsilon: string
+  amount: number
+}
+
+export interface Statement {
+  kind: 'veilbox.statement'
+  period: Period
+  currency: string
+  organization: string | null
+  analyst: PrincipalRef | null
+  lines: StatementLine[]
+  totals: { answers: number; epsilon: string; amount: number }
+  issuedAt: string
+  keyId: string
+  signature: string
+}
+
+export interface SettlementOwner {
+  owner: PrincipalRef | null
+  lines: { time: string; queryId: string; dataset: string; amount: number }[]
+  total: number
+}
+
+export interface Settlement {
+  kind: 'veilbox.settlement'
+  period: Period
+  currency: string
+  feeBps: number
+  owners: SettlementOwner[]
+  totals: { answers: number; gross: number; fee: number; net: number }
+  issuedAt: string
+  keyId: string
+  signature: string
 }

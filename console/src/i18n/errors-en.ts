@@ -157,6 +157,47 @@ export const errorsEn: Record<string, ErrorText> = {
     next: 'Leave the version out to use the latest, or pick a listed one.',
   },
 
+  VEILBOX_ERR_MARKET_NEGATIVE_LIST: {
+    what: 'This use touches a rule of the negative list: it may never be granted. Nothing was stored.',
+    next: 'The rule and its reason are named below. Leave out the column or dataset it names, or choose another scenario category.',
+  },
+  VEILBOX_ERR_MARKET_LEVEL_POLICY: {
+    what: 'The level of a requested column forbids this use: its protection or the scenario category is not allowed at that level.',
+    next: 'The rule is named below. Leave out the column, or choose a scenario category its level allows.',
+  },
+  VEILBOX_ERR_MARKET_EPSILON_PER_ANSWER: {
+    what: 'This answer would spend more ε than the dataset’s level allows for one answer. Nothing was charged.',
+    next: 'Ask for less ε in this query; the limit is named below.',
+  },
+  VEILBOX_ERR_MARKET_BAD_APPLICATION: {
+    what: 'The application is not valid: an unknown scenario category, column or aggregate, or a narrowing that widens.',
+    next: 'Fix the field named below and submit again.',
+  },
+  VEILBOX_ERR_MARKET_APPLICATION_NOT_FOUND: {
+    what: 'There is no such application, or it is not one you may see.',
+    next: 'Reload the list of applications.',
+  },
+  VEILBOX_ERR_MARKET_APPLICATION_CLOSED: {
+    what: 'This application is no longer pending: it was decided, withdrawn or has expired.',
+    next: 'Reload the list to see where it stands; a new use needs a new application.',
+  },
+  VEILBOX_ERR_MARKET_NOT_A_PARTY: {
+    what: 'You are not a party to this application, or you have decided on it already.',
+    next: 'Only the platform operator and the owners of the datasets it names decide, once each.',
+  },
+  VEILBOX_ERR_MARKET_SPENDING_CAP: {
+    what: 'This answer’s price would pass the grant’s spending cap. Nothing was charged.',
+    next: 'Ask a cheaper question (less ε), or apply for a grant with a higher cap.',
+  },
+  VEILBOX_ERR_MARKET_BAD_POLICY: {
+    what: 'The policy, levels or price list do not validate, so nothing was changed.',
+    next: 'Fix the field named below (prices are whole fen, at least 0; every level and scenario must be known) and save again.',
+  },
+  VEILBOX_ERR_MARKET_NO_OWNER: {
+    what: 'No active owner key holds this name.',
+    next: 'Create a key with the owner role and this name under Keys first, or check the spelling.',
+  },
+
   VEILBOX_ERR_INGEST_BAD_ROW: {
     what: 'A row of the file breaks the dataset’s rules, so nothing was stored.',
     next: 'Fix the row named below (row number, line and column are given) and upload the whole file again.',

@@ -81,6 +81,44 @@ export const errorsZh: Record<string, ErrorText> = {
     next: '不指定版本即使用最新版本，或选择列出的版本。',
   },
 
+  VEILBOX_ERR_MARKET_NEGATIVE_LIST: {
+    what: '此用法触及负面清单中的规则，永远不能授权。未保存任何内容。',
+    next: '下方列出了规则及其理由。请去掉所涉的列或数据集，或选择其他场景类别。',
+  },
+  VEILBOX_ERR_MARKET_LEVEL_POLICY: {
+    what: '所申请列的分级不允许此用法：该级别不允许其保护方式或此场景类别。',
+    next: '下方列出了相应规则。请去掉该列，或选择其分级允许的场景类别。',
+  },
+  VEILBOX_ERR_MARKET_EPSILON_PER_ANSWER: {
+    what: '此答案消耗的 ε 超过了数据集分级对单个答案的上限。未扣减任何预算。',
+    next: '请在此查询中使用更小的 ε；上限见下方详情。',
+  },
+  VEILBOX_ERR_MARKET_BAD_APPLICATION: {
+    what: '申请无效：场景类别、列或聚合函数未知，或者缩减反而扩大了范围。',
+    next: '请修正下方指出的字段后重新提交。',
+  },
+  VEILBOX_ERR_MARKET_APPLICATION_NOT_FOUND: { what: '没有这份申请，或者您无权查看。', next: '请刷新申请列表。' },
+  VEILBOX_ERR_MARKET_APPLICATION_CLOSED: {
+    what: '此申请已不在待审批状态：已有决定、已撤回或已过期。',
+    next: '请刷新列表查看其状态；新的用途需要提交新的申请。',
+  },
+  VEILBOX_ERR_MARKET_NOT_A_PARTY: {
+    what: '您不是此申请的审批方，或者您已经作出过决定。',
+    next: '只有平台运营方和所涉数据集的所有方可以审批，且各自只决定一次。',
+  },
+  VEILBOX_ERR_MARKET_SPENDING_CAP: {
+    what: '此答案的价格将超过授权的费用上限。未扣减任何费用或预算。',
+    next: '请提出更便宜的查询（更小的 ε），或申请费用上限更高的授权。',
+  },
+  VEILBOX_ERR_MARKET_BAD_POLICY: {
+    what: '市场规则、分级或价格表未通过校验，因此没有任何更改。',
+    next: '请修正下方指出的字段（价格为不小于 0 的整数分；分级和场景必须是已知的）后重新保存。',
+  },
+  VEILBOX_ERR_MARKET_NO_OWNER: {
+    what: '没有使用此名称的有效所有方密钥。',
+    next: '请先在“密钥”中用此名称创建角色为数据所有方的密钥，或检查拼写。',
+  },
+
   VEILBOX_ERR_INGEST_BAD_ROW: {
     what: '文件中有一行不符合数据集规则，因此没有保存任何内容。',
     next: '请修正下方指出的行（给出了行号、文件行和列），然后重新上传整个文件。',

@@ -23,6 +23,11 @@ const ACTIONS = [
   'query.reread',
   'query.refused',
   'query.failed',
+  'application',
+  'application.submit',
+  'application.approve',
+  'application.deny',
+  'application.withdraw',
 ] as const
 
 export const ACTION_LABELS: Record<(typeof ACTIONS)[number], MessageKey> = {
@@ -42,6 +47,11 @@ export const ACTION_LABELS: Record<(typeof ACTIONS)[number], MessageKey> = {
   'query.reread': 'audit.action.query.reread',
   'query.refused': 'audit.action.query.refused',
   'query.failed': 'audit.action.query.failed',
+  application: 'audit.action.application',
+  'application.submit': 'audit.action.application.submit',
+  'application.approve': 'audit.action.application.approve',
+  'application.deny': 'audit.action.application.deny',
+  'application.withdraw': 'audit.action.application.withdraw',
 }
 
 const PAGE = 50

@@ -1,7 +1,8 @@
+import { LevelBadge, Money, principalName, ScenarioName } from '../components/market.js'
 import { ClassificationBadge, ErrorBox, Hash, Loading, ProtectionBadge } from '../components/ui.js'
 import { useApp } from '../context.js'
 import { useLoad } from '../hooks.js'
-import type { Column, Dataset } from '../types.js'
+import type { Column, Dataset, MarketPolicy } from '../types.js'
 
 export function ColumnBounds({ column }: { column: Column }) {
   const { t, f } = useApp()
@@ -30,6 +31,7 @@ export function ColumnsTable({ dataset }: { dataset: Dataset }) {
           <th>{t('catalog.column')}</th>
           <th>{t('catalog.type')}</th>
           <th>{t('catalog.protection')}</th>
+          <th>{t('catalog.level')}</th>
           <th>{t('catalog.domain')}</th>
           <th>{t('catalog.description')}</th>
         </tr>
@@ -46,6 +48,7 @@ export function ColumnsTable({ dataset }: { dataset: Dataset }) {
             <td>
               <ProtectionBadge protection={c.protection} />
             </td>
+            <td>{c.level ? <LevelBadge level={c.level} /> : <span class="muted">—</span>}</td>
             <td>
               <ColumnBounds column={c} />
             </td>
@@ -59,9 +62,30 @@ export function ColumnsTable({ dataset }: { dataset: Dataset }) {
   )
 }
 
+/** A dataset's price list: per scenario category, a price per epsilon and per answer; a category not listed is free. */
+function Prices({ prices, currency }: { prices: NonNullable<Dataset['prices']>; currency: string }) {
+  const { t } = useApp()
+  const entries = Object.entries(prices)
+  if (entries.length === 0) return <span class="muted">{t('catalog.free')}</span>
+  return (
+    <ul class="plain">
+      {entries.map(([scenario, p]) => (
+        <li key={scenario} data-price-scenario={scenario}>
+          <ScenarioName name={scenario} />: <Money fen={p.perEpsilon} currency={currency} /> {t('catalog.perEpsilon')} +{' '}
+          <Money fen={p.perAnswer} currency={currency} /> {t('catalog.perAnswer')}
+        </li>
+      ))}
+      <li class="small muted">{t('catalog.otherFree')}</li>
+    </ul>
+  )
+}
+
 export function CatalogView() {
   const { api, t, f, session } = useApp()
   const catalog = useLoad(() => api.get<{ datasets: Dataset[] }>('/v1/datasets'), [])
+  // The dataset view names no currency: the market policy's is used (CNY when a service has no market).
+  const policy = useLoad(() => api.get<MarketPolicy>('/v1/market/policy'), [])
+  const currency = policy.data?.currency ?? 'CNY'
   return (
     <div>
       <h1>{t('catalog.title')}</h1>
@@ -92,6 +116,7 @@ export function CatalogView() {
               </h2>
               <div class="card-actions">
                 <ClassificationBadge classification={d.classification} />
+                <LevelBadge level={d.level} />
                 {session.role === 'analyst' && (
                   <a class="button primary" href={`#/query?dataset=${encodeURIComponent(d.id)}`}>
                     {t('catalog.query')}
@@ -106,7 +131,17 @@ export function CatalogView() {
             )}
             <dl class="facts">
               <dt>{t('catalog.owner')}</dt>
-              <dd translate={false}>{d.owner ?? '—'}</dd>
+              <dd translate={false} data-testid="dataset-owner">
+                {principalName(d.owner) ?? '—'}
+              </dd>
+              {d.prices && (
+                <>
+                  <dt>{t('catalog.prices')}</dt>
+                  <dd data-testid="dataset-prices">
+                    <Prices prices={d.prices} currency={currency} />
+                  </dd>
+                </>
+              )}
               <dt>{t('catalog.privacyUnit')}</dt>
               <dd>
                 <code translate={false}>{d.privacyUnit}</code> · {t('catalog.maxRows', { n: f.num(d.maxRowsPerUnit) })}

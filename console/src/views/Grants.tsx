@@ -1,4 +1,6 @@
+import { Fragment } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
+import { MoneyUse, ScenarioName, ScopeReviewPanel } from '../components/market.js'
 import { ConfirmButton, ErrorBox, Hash, Loading, ProtectionBadge, Section, StatusBadge } from '../components/ui.js'
 import { useApp } from '../context.js'
 import { useAction, useLoad } from '../hooks.js'
@@ -193,6 +195,7 @@ export function GrantsView() {
   const { api, t, f } = useApp()
   const [filterDataset, setFilterDataset] = useState('')
   const [filterAnalyst, setFilterAnalyst] = useState('')
+  const [reviewing, setReviewing] = useState<string | null>(null)
   const catalog = useLoad(() => api.get<{ datasets: Dataset[] }>('/v1/datasets'), [])
   const keys = useLoad(() => api.get<{ keys: KeyInfo[] }>('/v1/keys'), [])
   const grants = useLoad(
@@ -260,49 +263,84 @@ export function GrantsView() {
             </thead>
             <tbody>
               {grants.data.grants.map((g) => (
-                <tr key={g.id} data-grant={g.id} data-status={g.status}>
-                  <td>
-                    <Hash value={g.id} length={18} />
-                    <div class="small muted" translate={false}>
-                      {g.dataset}
-                    </div>
-                  </td>
-                  <td translate={false}>{g.analyst}</td>
-                  <td>
-                    <span translate={false}>{g.purpose}</span>
-                    <div class="small muted">
-                      {t('grants.columns')}:{' '}
-                      {g.columns ? <span translate={false}>{g.columns.join(', ')}</span> : t('grants.allColumns')}
-                    </div>
-                  </td>
-                  <td>
-                    <meter min={0} max={g.budget.epsilon.total} value={g.budget.epsilon.remaining} />
-                    <div class="small">
-                      {t('grants.remainingOf', {
-                        remaining: f.eps(g.budget.epsilon.remaining),
-                        total: f.eps(g.budget.epsilon.total),
-                      })}
-                    </div>
-                  </td>
-                  <td>
-                    {f.date(g.expiresAt)}
-                    <div class="small muted">{f.relative(g.expiresAt)}</div>
-                  </td>
-                  <td>
-                    <StatusBadge status={g.status} />
-                  </td>
-                  <td>
-                    {g.status === 'active' && (
-                      <ConfirmButton
-                        label={t('grants.revoke')}
-                        confirm={t('grants.revokeConfirm')}
-                        onConfirm={() => void revoke.run(g.id)}
-                        disabled={revoke.pending}
-                        testid={`revoke-${g.id}`}
-                      />
-                    )}
-                  </td>
-                </tr>
+                <Fragment key={g.id}>
+                  <tr data-grant={g.id} data-status={g.status}>
+                    <td>
+                      <Hash value={g.id} length={18} />
+                      <div class="small muted" translate={false}>
+                        {g.dataset}
+                      </div>
+                    </td>
+                    <td translate={false}>{g.analyst}</td>
+                    <td>
+                      <span translate={false}>{g.purpose}</span>
+                      <div class="small muted">
+                        {t('grants.columns')}:{' '}
+                        {g.columns ? <span translate={false}>{g.columns.join(', ')}</span> : t('grants.allColumns')}
+                      </div>
+                      {g.scenario !== undefined && (
+                        <div class="small muted" data-testid="grant-scenario">
+                          <ScenarioName name={g.scenario} />
+                          {g.organization && (
+                            <>
+                              {' · '}
+                              <span translate={false}>{g.organization}</span>
+                            </>
+                          )}
+                        </div>
+                      )}
+                      {g.money && (
+                        <div class="small" data-testid="grant-money">
+                          <MoneyUse money={g.money} />
+                        </div>
+                      )}
+                    </td>
+                    <td>
+                      <meter min={0} max={g.budget.epsilon.total} value={g.budget.epsilon.remaining} />
+                      <div class="small">
+                        {t('grants.remainingOf', {
+                          remaining: f.eps(g.budget.epsilon.remaining),
+                          total: f.eps(g.budget.epsilon.total),
+                        })}
+                      </div>
+                    </td>
+                    <td>
+                      {f.date(g.expiresAt)}
+                      <div class="small muted">{f.relative(g.expiresAt)}</div>
+                    </td>
+                    <td>
+                      <StatusBadge status={g.status} />
+                    </td>
+                    <td>
+                      <div class="actions">
+                        <button
+                          type="button"
+                          onClick={() => setReviewing(reviewing === g.id ? null : g.id)}
+                          aria-expanded={reviewing === g.id}
+                          data-testid={`scope-${g.id}`}
+                        >
+                          {t('scope.button')}
+                        </button>
+                        {g.status === 'active' && (
+                          <ConfirmButton
+                            label={t('grants.revoke')}
+                            confirm={t('grants.revokeConfirm')}
+                            onConfirm={() => void revoke.run(g.id)}
+                            disabled={revoke.pending}
+                            testid={`revoke-${g.id}`}
+                          />
+                        )}
+                      </div>
+                    </td>
+                  </tr>
+                  {reviewing === g.id && (
+                    <tr class="detail" data-scope-for={g.id}>
+                      <td colSpan={7}>
+                        <ScopeReviewPanel grant={g} auto />
+                      </td>
+                    </tr>
+                  )}
+                </Fragment>
               ))}
             </tbody>
           </table>

@@ -4,13 +4,26 @@ import type { Role } from '../types.js'
 
 /** What each role may do: the same split the API enforces on its routes (a route refuses any other role). */
 const CAN: Record<Role, readonly MessageKey[]> = {
-  analyst: ['can.catalog', 'can.preview', 'can.run', 'can.history', 'can.ownGrants'],
-  operator: ['can.catalog', 'can.datasets', 'can.budgets', 'can.grants', 'can.keys', 'can.audit', 'can.allAnswers'],
+  analyst: ['can.catalog', 'can.apply', 'can.preview', 'can.run', 'can.history', 'can.ownGrants', 'can.statements'],
+  operator: [
+    'can.catalog',
+    'can.datasets',
+    'can.budgets',
+    'can.grants',
+    'can.approveAll',
+    'can.market',
+    'can.settlements',
+    'can.keys',
+    'can.audit',
+    'can.allAnswers',
+  ],
+  owner: ['can.catalog', 'can.approveOwn', 'can.income'],
   custodian: ['can.catalog', 'can.custodianCli'],
 }
 const CANNOT: Record<Role, readonly MessageKey[]> = {
   analyst: ['cannot.rows', 'cannot.othersGrants', 'cannot.admin'],
   operator: ['cannot.rows', 'cannot.query'],
+  owner: ['cannot.rows', 'cannot.query', 'cannot.othersData'],
   custodian: ['cannot.rows', 'cannot.query', 'cannot.admin'],
 }
 
@@ -22,9 +35,19 @@ export function HomeView() {
         <h1>{t('home.title', { role: t(`role.${session.role}`) })}</h1>
         <p class="muted">{t(`home.intro.${session.role}`)}</p>
         {session.role === 'analyst' && (
-          <p>
+          <p class="actions">
             <a class="button primary" href="#/query" data-testid="start-query">
               {t('home.startQuery')}
+            </a>
+            <a class="button" href="#/apply" data-testid="start-apply">
+              {t('home.startApply')}
+            </a>
+          </p>
+        )}
+        {(session.role === 'owner' || session.role === 'operator') && (
+          <p>
+            <a class="button primary" href="#/approvals" data-testid="start-approvals">
+              {t('home.startApprovals')}
             </a>
           </p>
         )}

@@ -1,3 +1,4 @@
+import { GrantMarketFacts, ScopeReviewPanel } from '../components/market.js'
 import { ErrorBox, Hash, Loading, StatusBadge } from '../components/ui.js'
 import { useApp } from '../context.js'
 import { useLoad } from '../hooks.js'
@@ -46,6 +47,7 @@ export function MyGrantsView() {
               <dd>
                 {f.date(g.expiresAt)} ({f.relative(g.expiresAt)})
               </dd>
+              <GrantMarketFacts grant={g} />
               <dt>{t('mygrants.queries')}</dt>
               <dd>
                 {t('mygrants.counts', {
@@ -60,6 +62,7 @@ export function MyGrantsView() {
                 {t('mygrants.query')}
               </a>
             )}
+            <ScopeReviewPanel grant={g} />
           </section>
         ))}
       </div>

@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { ApiError } from '../api.js'
 import { Gauge } from '../components/charts.js'
+import { Money, ScenarioName } from '../components/market.js'
 import { ErrorBox, Loading, ProtectionBadge, Section } from '../components/ui.js'
 import { useApp } from '../context.js'
 import { useAction, useLoad } from '../hooks.js'
@@ -339,6 +340,30 @@ function PreviewPanel({ preview }: { preview: Preview }) {
             })}
             {preview.charge.grant.delta > 0 && <> · δ {f.eps(preview.charge.grant.delta)}</>}
           </dd>
+          {preview.price && (
+            <>
+              <dt>{t('preview.price')}</dt>
+              <dd data-testid="preview-price" data-amount={String(preview.price.amount)}>
+                <strong>
+                  <Money fen={preview.price.amount} currency={preview.price.currency} />
+                </strong>{' '}
+                <span class="small muted">
+                  (<ScenarioName name={preview.price.scenario} />
+                  {preview.price.amount === 0 ? (
+                    <> · {t('preview.free')}</>
+                  ) : (
+                    <>
+                      {' · '}
+                      {t('preview.priceParts')}{' '}
+                      <Money fen={preview.price.perAnswer} currency={preview.price.currency} /> +{' '}
+                      <Money fen={preview.price.perEpsilon} currency={preview.price.currency} /> × ε
+                    </>
+                  )}
+                  )
+                </span>
+              </dd>
+            </>
+          )}
           <dt>{t('preview.grantBudget')}</dt>
           <dd data-testid="preview-after">
             {t('preview.before')} {f.eps(preview.budget.remaining.epsilon)} → {t('preview.after')}{' '}
