@@ -10,10 +10,13 @@ import { z } from 'zod'
 export const COLUMN_TYPES = ['id', 'integer', 'number', 'category', 'boolean'] as const
 export const PROTECTIONS = ['public', 'dp', 'he'] as const
 export const CLASSIFICATIONS = ['public', 'internal', 'sensitive', 'core'] as const
+/** Classification and grading of a column (docs/market.md): L1 public, L2 internal, L3 sensitive, L4 core. */
+export const LEVELS = ['L1', 'L2', 'L3', 'L4'] as const
 
 export type ColumnType = (typeof COLUMN_TYPES)[number]
 export type Protection = (typeof PROTECTIONS)[number]
 export type Classification = (typeof CLASSIFICATIONS)[number]
+export type Level = (typeof LEVELS)[number]
 
 const NAME = /^[a-z_][a-z0-9_]{0,62}$/
 
@@ -33,6 +36,8 @@ export const columnSpecSchema = z.strictObject({
   nullable: z.boolean().optional(),
   /** HE columns: fixed-point scale (values are stored as round(x * 10^scale)). */
   scale: z.number().int().min(0).max(6).optional(),
+  /** Its level (docs/market.md); L2 when not given. The operator may change it later. */
+  level: z.enum(LEVELS).optional(),
 })
 
 export type ColumnSpec = z.infer<typeof columnSpecSchema>
@@ -101,6 +106,7 @@ export const datasetSpecSchema = z
     title: z.string().min(1).max(200),
     description: z.string().max(5000).optional(),
     classification: z.enum(CLASSIFICATIONS),
+    /** The owner principal's name (role owner) when one holds an active key: registration binds it (docs/market.md). */
     owner: z.string().min(1).max(200).optional(),
     privacyUnit: identifierSchema,
     maxRowsPerUnit: z.number().int().min(1).max(1000),

@@ -1,4 +1,5 @@
 import type { Answer, QueryRequest, Selects } from '../engine/queries.js'
+import { moneyText } from '../engine/market/money.js'
 import { DEFAULT_CONFIDENCE } from '../engine/queries.js'
 
 /** Byte-identical repeats remembered for the fast path. */
@@ -39,6 +40,8 @@ export class AnswerCache {
       const { budget: _budget, ...rest } = {
         ...original,
         privacy: { ...original.privacy, charged: { grant: ZERO, dataset: ZERO } },
+        // A repeat is free in money too; an answer from before the data market has no price.
+        ...(original.price === undefined ? {} : { price: { ...original.price, amount: 0, text: freeText(original.price) } }),
         cached: true,
       }
       prefix = JSON.stringify(rest).slice(0, -1)
@@ -51,10 +54,15 @@ export class AnswerCache {
 
 const ZERO = Object.freeze({ epsilon: 0, delta: 0 })
 
+function freeText(price: { currency?: unknown }): string {
+  return moneyText(0n, String(price.currency ?? ''))
+}
+
 /** The parts of a stored answer's JSON a repeat changes; the rest is sent as it was. */
 interface StoredAnswerJson {
   readonly privacy: Record<string, unknown>
   readonly budget?: unknown
+  readonly price?: { readonly currency?: unknown; readonly [field: string]: unknown }
   readonly [field: string]: unknown
 }
 

@@ -7,7 +7,8 @@ import type { Principal } from '../store/keys.js'
  * Who sees a dataset in the catalog (docs/privacy-model.md, "Visibility"):
  * operators every dataset; analysts those they hold a grant on (active or
  * expired; a revoked grant is not held) and those the operator listed;
- * custodians those with encrypted columns, whose keys they hold. To anyone
+ * custodians those with encrypted columns, whose keys they hold; owners
+ * those they own, and the listed ones. To anyone
  * else a dataset does not exist: the same 404 as for an unknown id.
  */
 export async function canSee(
@@ -21,6 +22,8 @@ export async function canSee(
       return true
     case 'custodian':
       return record.spec.columns.some((c) => c.protection === 'he')
+    case 'owner':
+      return record.owner?.id === principal.id || record.listed
     case 'analyst':
       return record.listed || (held ? held.has(record.spec.id) : await holdsGrant(app, principal, record.spec.id))
   }

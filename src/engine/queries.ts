@@ -1,3 +1,4 @@
+import { answerPrice, fitsCap, priceView, spendingCapError } from './market/charge.js'
 import { isVeilboxError, VeilboxError } from '../errors/index.js'
 import { answerBody, findAnswer, getAnswerRow } from '../store/answers.js'
 import { appendAudit, type AuditActor } from '../store/audit.js'
@@ -101,6 +102,12 @@ export class QueryEngine {
         refusal = { code: err.code, detail: err.detail, scope: String(err.extra.scope ?? '') }
       }
     }
+    // What the answer would cost in money (nothing for a stored one), and whether the grant's cap can take it.
+    const amount = cached || datasetCharge === null ? 0n : answerPrice(p.money, datasetCharge.epsilon)
+    if (refusal === undefined && !fitsCap(p.grant, amount)) {
+      const err = spendingCapError(p.grant, amount, p.money.currency)
+      refusal = { code: err.code, detail: err.detail, scope: 'grant' }
+    }
     return {
       dataset: p.spec.id,
       version: p.version.version,
@@ -117,6 +124,7 @@ export class QueryEngine {
           remainingAfter: remainingAfter(ledgers.dataset.ledger, datasetCharge),
         },
       },
+      price: priceView(p.money, amount),
       affordable: refusal === undefined,
       ...(refusal ? { refusal } : {}),
     }

@@ -17,6 +17,8 @@ export interface AnswerRow {
   epsilon_micro: number | bigint
   delta_femto: number | bigint
   created_at: string
+  /** What the answer used of its grant (the engine's JSON): scope reviews read it. */
+  scope?: string | null
 }
 
 /** A stored answer's row without its body: what finding one needs (the body is read once, by answerBody). */
@@ -55,8 +57,8 @@ export async function answerBody(db: Sql, queryId: string): Promise<string> {
 
 export async function insertAnswer(db: Sql, r: AnswerRow): Promise<void> {
   await db.run(
-    `INSERT INTO answers (query_id, grant_id, analyst, analyst_id, dataset_id, version, cache_key, query_hash, body, epsilon_micro, delta_femto, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    `INSERT INTO answers (query_id, grant_id, analyst, analyst_id, dataset_id, version, cache_key, query_hash, body, epsilon_micro, delta_femto, created_at, scope)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
     [
       r.query_id,
       r.grant_id,
@@ -70,6 +72,7 @@ export async function insertAnswer(db: Sql, r: AnswerRow): Promise<void> {
       r.epsilon_micro,
       r.delta_femto,
       r.created_at,
+      r.scope ?? null,
     ],
   )
 }

@@ -10,6 +10,10 @@ export interface DatasetRecord {
   readonly createdBy: string
   /** Shown in the catalog to analysts without a grant on it (the operator's choice); default false. */
   readonly listed: boolean
+  /** The owner principal (role owner) that holds the dataset; null: the platform's own. */
+  readonly owner: { readonly id: string; readonly name: string } | null
+  /** The dataset's market settings (levels, prices): the engine's JSON, null until first set. */
+  readonly market: string | null
 }
 
 export interface VersionRecord {
@@ -40,6 +44,7 @@ export async function createDataset(
   spec: DatasetSpec,
   actor: AuditActor,
   listed = false,
+  market: { owner: { id: string; name: string } | null; settings: string | null } = { owner: null, settings: null },
 ): Promise<DatasetRecord> {
   const createdAt = new Date().toISOString()
   await db.transaction(async (db) => {
@@ -49,13 +54,18 @@ export async function createDataset(
       })
     }
     // A node racing this one to the same id fails on the primary key, and its transaction rolls back whole.
-    await db.run('INSERT INTO datasets (id, spec, created_at, created_by, listed) VALUES ($1, $2, $3, $4, $5)', [
-      spec.id,
-      JSON.stringify(spec),
-      createdAt,
-      actor.principal,
-      listed ? 1 : 0,
-    ])
+    await db.run(
+      'INSERT INTO datasets (id, spec, created_at, created_by, listed, owner_id, market) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [
+        spec.id,
+        JSON.stringify(spec),
+        createdAt,
+        actor.principal,
+        listed ? 1 : 0,
+        market.owner?.id ?? null,
+        market.settings,
+      ],
+    )
     await appendAudit(db, {
       actor,
       action: 'dataset.create',
@@ -64,11 +74,12 @@ export async function createDataset(
       detail: {
         classification: spec.classification,
         listed,
+        ...(market.owner === null ? {} : { owner: market.owner.name, ownerId: market.owner.id }),
         ...(spec.source === undefined ? {} : { source: spec.source }),
       },
     })
   })
-  return { spec, createdAt, createdBy: actor.principal, listed }
+  return { spec, createdAt, createdBy: actor.principal, listed, owner: market.owner, market: market.settings }
 }
 
 /** Lists a dataset in the catalog for every analyst, or back to grant holders only. */
@@ -89,14 +100,27 @@ interface DatasetRow {
   created_at: string
   created_by: string
   listed: number
+  owner_id: string | null
+  owner_name: string | null
+  market: string | null
 }
 
 function toRecord(row: DatasetRow): DatasetRecord {
-  return { spec: specs.get(row.spec), createdAt: row.created_at, createdBy: row.created_by, listed: row.listed === 1 }
+  return {
+    spec: specs.get(row.spec),
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+    listed: row.listed === 1,
+    owner: row.owner_id === null ? null : { id: row.owner_id, name: row.owner_name ?? row.owner_id },
+    market: row.market,
+  }
 }
 
+const DATASET_ROW = `SELECT d.spec, d.created_at, d.created_by, d.listed, d.owner_id, d.market, p.name AS owner_name
+  FROM datasets d LEFT JOIN principals p ON p.id = d.owner_id`
+
 export async function findDataset(db: Sql, id: string): Promise<DatasetRecord | null> {
-  const row = await db.get<DatasetRow>('SELECT spec, created_at, created_by, listed FROM datasets WHERE id = $1', [id])
+  const row = await db.get<DatasetRow>(`${DATASET_ROW} WHERE d.id = $1`, [id])
   return row ? toRecord(row) : null
 }
 
@@ -114,7 +138,7 @@ export async function getDataset(db: Sql, id: string): Promise<DatasetRecord> {
 }
 
 export async function listDatasets(db: Sql): Promise<DatasetRecord[]> {
-  const rows = await db.all<DatasetRow>('SELECT spec, created_at, created_by, listed FROM datasets ORDER BY id')
+  const rows = await db.all<DatasetRow>(`${DATASET_ROW} ORDER BY d.id`)
   return rows.map(toRecord)
 }
 

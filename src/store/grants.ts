@@ -22,6 +22,14 @@ export interface GrantRecord {
   readonly createdAt: string
   readonly createdBy: string
   readonly revokedAt: string | null
+  /** The application it was made from; null for a direct grant. */
+  readonly applicationId: string | null
+  /** The scenario category of use (its prices and level policy). */
+  readonly scenario: string
+  readonly organization: string | null
+  /** The money ledger in integer minor units: cap null means no cap. */
+  readonly moneyCap: bigint | null
+  readonly moneySpent: bigint
 }
 
 interface GrantRow extends LedgerRow {
@@ -36,6 +44,11 @@ interface GrantRow extends LedgerRow {
   created_at: string
   created_by: string
   revoked_at: string | null
+  application_id: string | null
+  scenario: string
+  organization: string | null
+  money_cap: number | bigint | null
+  money_spent: number | bigint
 }
 
 function toGrant(r: GrantRow): GrantRecord {
@@ -52,11 +65,18 @@ function toGrant(r: GrantRow): GrantRecord {
     createdAt: r.created_at,
     createdBy: r.created_by,
     revokedAt: r.revoked_at,
+    applicationId: r.application_id,
+    scenario: r.scenario,
+    organization: r.organization,
+    moneyCap: r.money_cap === null ? null : BigInt(r.money_cap),
+    moneySpent: BigInt(r.money_spent),
   }
 }
 
 export interface NewGrant {
   readonly analyst: string
+  /** The analyst principal, when known (an application's): the name is then only its label. */
+  readonly analystId?: string
   readonly dataset: string
   readonly purpose: string
   readonly columns: readonly string[] | null
@@ -65,22 +85,41 @@ export interface NewGrant {
   readonly epsilonTotal: bigint
   readonly deltaTotal: bigint
   readonly expiresAt: string
+  /** Default public-welfare. */
+  readonly scenario?: string
+  readonly organization?: string | null
+  /** The application it comes from (null, the default: an operator's direct grant). */
+  readonly applicationId?: string | null
+  /** Money cap in integer minor units; null, the default: none. */
+  readonly moneyCap?: bigint | null
 }
+
+export const DEFAULT_SCENARIO = 'public-welfare'
 
 export async function createGrant(
   db: Sql,
-  g: NewGrant,
+  input: NewGrant,
   actor: AuditActor,
   display: { epsilon: string; delta: string },
 ): Promise<GrantRecord> {
   const id = `g_${randomBytes(8).toString('hex')}`
+  const g = {
+    ...input,
+    scenario: input.scenario ?? DEFAULT_SCENARIO,
+    organization: input.organization ?? null,
+    applicationId: input.applicationId ?? null,
+    moneyCap: input.moneyCap ?? null,
+  }
   return db.transaction(async (db) => {
     await getDataset(db, g.dataset)
     // The grant belongs to the principal holding the name's active key now, not to the name.
-    const analyst = await db.value<string>(
-      "SELECT principal_id FROM api_keys WHERE name = $1 AND role = 'analyst' AND revoked_at IS NULL",
-      [g.analyst],
-    )
+    const analyst =
+      g.analystId !== undefined
+        ? await db.value<string>("SELECT id FROM principals WHERE id = $1 AND role = 'analyst'", [g.analystId])
+        : await db.value<string>(
+            "SELECT principal_id FROM api_keys WHERE name = $1 AND role = 'analyst' AND revoked_at IS NULL",
+            [g.analyst],
+          )
     if (analyst === undefined) {
       throw new VeilboxError(
         'VEILBOX_ERR_POLICY_UNKNOWN_ANALYST',
@@ -89,8 +128,9 @@ export async function createGrant(
       )
     }
     await db.run(
-      `INSERT INTO grants (id, analyst, analyst_id, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      `INSERT INTO grants (id, analyst, analyst_id, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by,
+                           application_id, scenario, organization, money_cap)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
       [
         id,
         g.analyst,
@@ -104,6 +144,10 @@ export async function createGrant(
         g.expiresAt,
         new Date().toISOString(),
         actor.principal,
+        g.applicationId,
+        g.scenario,
+        g.organization,
+        g.moneyCap,
       ],
     )
     await appendAudit(db, {
@@ -121,6 +165,11 @@ export async function createGrant(
         expiresAt: g.expiresAt,
         columns: g.columns,
         aggregates: g.aggregates,
+        via: g.applicationId === null ? 'direct' : 'application',
+        ...(g.applicationId === null ? {} : { application: g.applicationId }),
+        scenario: g.scenario,
+        organization: g.organization,
+        moneyCap: g.moneyCap === null ? null : g.moneyCap.toString(),
       },
     })
     return await getGrant(db, id)
@@ -129,7 +178,7 @@ export async function createGrant(
 
 /** A grant's columns in a fixed order: read as an array, which better-sqlite3 builds faster than an object (this runs on every query). */
 const GRANT_COLUMNS =
-  'id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, epsilon_spent, delta_total, delta_spent, rho_spent, expires_at, created_at, created_by, revoked_at, analyst_id'
+  'id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, epsilon_spent, delta_total, delta_spent, rho_spent, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, money_spent'
 
 export async function findGrant(
   db: Sql,
@@ -157,6 +206,11 @@ export async function findGrant(
     created_by: r[13] as string,
     revoked_at: r[14] as string | null,
     analyst_id: r[15] as string,
+    application_id: r[16] as string | null,
+    scenario: r[17] as string,
+    organization: r[18] as string | null,
+    money_cap: r[19] as number | bigint | null,
+    money_spent: r[20] as number | bigint,
   })
 }
 
@@ -182,7 +236,12 @@ export async function listGrants(
   return rows.map(toGrant)
 }
 
-export async function revokeGrant(db: Sql, id: string, actor: AuditActor): Promise<GrantRecord> {
+export async function revokeGrant(
+  db: Sql,
+  id: string,
+  actor: AuditActor,
+  detail: Readonly<Record<string, unknown>> = {},
+): Promise<GrantRecord> {
   return db.transaction(async (db) => {
     const g = await getGrant(db, id, { forUpdate: true })
     if (g.revokedAt !== null) {
@@ -200,7 +259,7 @@ export async function revokeGrant(db: Sql, id: string, actor: AuditActor): Promi
       dataset: g.dataset,
       grant: id,
       purpose: g.purpose,
-      detail: { analyst: g.analyst },
+      detail: { analyst: g.analyst, ...detail },
     })
     return await getGrant(db, id)
   })

@@ -4,7 +4,7 @@ import { appendAudit, type AuditActor } from './audit.js'
 import { newPrincipalId } from './migrations.js'
 import type { Sql } from './sql.js'
 
-export const ROLES = ['operator', 'analyst', 'custodian'] as const
+export const ROLES = ['operator', 'analyst', 'custodian', 'owner'] as const
 export type Role = (typeof ROLES)[number]
 
 /**

@@ -343,6 +343,122 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    name: 'the data market: owners, applications, money, certificates',
+    sql: `
+      -- The owner role: SQLite cannot change a CHECK, so principals and
+      -- api_keys are rebuilt with it (api_keys first: it references principals).
+      CREATE TABLE principals_new (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        role        TEXT NOT NULL CHECK (role IN ('operator', 'analyst', 'custodian', 'owner')),
+        created_at  TEXT NOT NULL,
+        created_by  TEXT NOT NULL
+      );
+      INSERT INTO principals_new (id, name, role, created_at, created_by)
+        SELECT id, name, role, created_at, created_by FROM principals;
+      CREATE TABLE api_keys_new (
+        key_id        TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        role          TEXT NOT NULL CHECK (role IN ('operator', 'analyst', 'custodian', 'owner')),
+        key_hash      BLOB NOT NULL,
+        created_at    TEXT NOT NULL,
+        created_by    TEXT NOT NULL,
+        revoked_at    TEXT,
+        principal_id  TEXT REFERENCES principals_new (id)
+      );
+      INSERT INTO api_keys_new (key_id, name, role, key_hash, created_at, created_by, revoked_at, principal_id)
+        SELECT key_id, name, role, key_hash, created_at, created_by, revoked_at, principal_id FROM api_keys;
+      DROP TABLE api_keys;
+      DROP TABLE principals;
+      ALTER TABLE principals_new RENAME TO principals;
+      ALTER TABLE api_keys_new RENAME TO api_keys;
+      CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
+
+      -- A dataset's owner principal, and its market settings (levels, prices:
+      -- JSON the engine writes and reads; the store does not look inside).
+      ALTER TABLE datasets ADD COLUMN owner_id TEXT;
+      ALTER TABLE datasets ADD COLUMN market TEXT;
+
+      -- Platform settings the engine writes as JSON (the market policy).
+      CREATE TABLE settings (
+        name        TEXT PRIMARY KEY,
+        value       TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        updated_by  TEXT NOT NULL
+      );
+
+      -- Applications for a use, and each party's decision on one.
+      CREATE TABLE applications (
+        id            TEXT PRIMARY KEY,
+        analyst_id    TEXT NOT NULL,
+        analyst       TEXT NOT NULL,
+        organization  TEXT NOT NULL,
+        scenario      TEXT NOT NULL,
+        purpose       TEXT NOT NULL,
+        request       TEXT NOT NULL,
+        parties       TEXT NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'withdrawn')),
+        approved      TEXT,
+        grants        TEXT,
+        submitted_at  TEXT NOT NULL,
+        expires_at    TEXT NOT NULL,
+        decided_at    TEXT
+      );
+      CREATE INDEX applications_analyst ON applications (analyst_id, submitted_at);
+      CREATE TABLE application_decisions (
+        application_id  TEXT NOT NULL REFERENCES applications (id),
+        party           TEXT NOT NULL,
+        decision        TEXT NOT NULL CHECK (decision IN ('approve', 'deny')),
+        reason          TEXT NOT NULL,
+        narrow          TEXT,
+        decided_by      TEXT NOT NULL,
+        decided_at      TEXT NOT NULL,
+        PRIMARY KEY (application_id, party)
+      );
+
+      -- A grant's scenario, organization, application, and its money ledger
+      -- in integer minor units (fen): spent never passes cap.
+      ALTER TABLE grants ADD COLUMN application_id TEXT;
+      ALTER TABLE grants ADD COLUMN scenario TEXT NOT NULL DEFAULT 'public-welfare';
+      ALTER TABLE grants ADD COLUMN organization TEXT;
+      ALTER TABLE grants ADD COLUMN money_cap INTEGER CHECK (money_cap >= 0);
+      ALTER TABLE grants ADD COLUMN money_spent INTEGER NOT NULL DEFAULT 0 CHECK (money_spent >= 0);
+
+      -- What an answer used of its grant (columns, aggregates: JSON), for scope reviews.
+      ALTER TABLE answers ADD COLUMN scope TEXT;
+
+      -- The money ledger: per fresh answer, its price per dataset, the
+      -- platform's fee and each owner's share, written in the answer's transaction.
+      CREATE TABLE money_lines (
+        query_id       TEXT NOT NULL,
+        line           INTEGER NOT NULL,
+        kind           TEXT NOT NULL CHECK (kind IN ('price', 'fee', 'share')),
+        time           TEXT NOT NULL,
+        grant_id       TEXT NOT NULL,
+        analyst_id     TEXT NOT NULL,
+        analyst        TEXT NOT NULL,
+        organization   TEXT,
+        scenario       TEXT NOT NULL,
+        dataset_id     TEXT,
+        owner_id       TEXT,
+        epsilon_micro  INTEGER NOT NULL,
+        amount         INTEGER NOT NULL CHECK (amount >= 0),
+        currency       TEXT NOT NULL,
+        PRIMARY KEY (query_id, line)
+      );
+      CREATE INDEX money_lines_time ON money_lines (time);
+
+      -- Registration certificates, signed by the engine (the store keeps the JSON).
+      CREATE TABLE certificates (
+        dataset_id  TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        body        TEXT NOT NULL,
+        PRIMARY KEY (dataset_id, version)
+      );
+    `,
+  },
 ]
 
 /** A principal's id: 64 random bits, `p_` and 16 hex digits. */

@@ -230,4 +230,86 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    name: 'the data market (SQLite migration 9)',
+    sql: `
+      ALTER TABLE principals DROP CONSTRAINT principals_role_check;
+      ALTER TABLE principals ADD CONSTRAINT principals_role_check CHECK (role IN ('operator', 'analyst', 'custodian', 'owner'));
+      ALTER TABLE api_keys DROP CONSTRAINT api_keys_role_check;
+      ALTER TABLE api_keys ADD CONSTRAINT api_keys_role_check CHECK (role IN ('operator', 'analyst', 'custodian', 'owner'));
+
+      ALTER TABLE datasets ADD COLUMN owner_id text;
+      ALTER TABLE datasets ADD COLUMN market text;
+
+      CREATE TABLE settings (
+        name        text PRIMARY KEY,
+        value       text NOT NULL,
+        updated_at  text NOT NULL,
+        updated_by  text NOT NULL
+      );
+
+      CREATE TABLE applications (
+        id            text PRIMARY KEY,
+        analyst_id    text NOT NULL,
+        analyst       text NOT NULL,
+        organization  text NOT NULL,
+        scenario      text NOT NULL,
+        purpose       text NOT NULL,
+        request       text NOT NULL,
+        parties       text NOT NULL,
+        state         text NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'withdrawn')),
+        approved      text,
+        grants        text,
+        submitted_at  text NOT NULL,
+        expires_at    text NOT NULL,
+        decided_at    text
+      );
+      CREATE INDEX applications_analyst ON applications (analyst_id, submitted_at);
+      CREATE TABLE application_decisions (
+        application_id  text NOT NULL REFERENCES applications (id),
+        party           text NOT NULL,
+        decision        text NOT NULL CHECK (decision IN ('approve', 'deny')),
+        reason          text NOT NULL,
+        narrow          text,
+        decided_by      text NOT NULL,
+        decided_at      text NOT NULL,
+        PRIMARY KEY (application_id, party)
+      );
+
+      ALTER TABLE grants ADD COLUMN application_id text;
+      ALTER TABLE grants ADD COLUMN scenario text NOT NULL DEFAULT 'public-welfare';
+      ALTER TABLE grants ADD COLUMN organization text;
+      ALTER TABLE grants ADD COLUMN money_cap bigint CHECK (money_cap >= 0);
+      ALTER TABLE grants ADD COLUMN money_spent bigint NOT NULL DEFAULT 0 CHECK (money_spent >= 0);
+
+      ALTER TABLE answers ADD COLUMN scope text;
+
+      CREATE TABLE money_lines (
+        query_id       text NOT NULL,
+        line           bigint NOT NULL,
+        kind           text NOT NULL CHECK (kind IN ('price', 'fee', 'share')),
+        time           text NOT NULL,
+        grant_id       text NOT NULL,
+        analyst_id     text NOT NULL,
+        analyst        text NOT NULL,
+        organization   text,
+        scenario       text NOT NULL,
+        dataset_id     text,
+        owner_id       text,
+        epsilon_micro  bigint NOT NULL,
+        amount         bigint NOT NULL CHECK (amount >= 0),
+        currency       text NOT NULL,
+        PRIMARY KEY (query_id, line)
+      );
+      CREATE INDEX money_lines_time ON money_lines (time);
+
+      CREATE TABLE certificates (
+        dataset_id  text NOT NULL,
+        version     bigint NOT NULL,
+        body        text NOT NULL,
+        PRIMARY KEY (dataset_id, version)
+      );
+    `,
+  },
 ]

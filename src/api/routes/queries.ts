@@ -40,6 +40,16 @@ const perAggregate = z.looseObject({
   halfWidth: z.number().nullable(),
 })
 const remaining = z.object({ epsilon: z.number(), delta: z.number() })
+export const priceSchema = z
+  .object({
+    amount: z.number().int().describe('integer minor units of the currency (fen for CNY)'),
+    currency: z.string(),
+    text: z.string().describe('the amount for people, e.g. "12.34 CNY"'),
+    scenario: z.string().describe("the grant's scenario category, whose price list applies"),
+    perEpsilon: z.number().int(),
+    perAnswer: z.number().int(),
+  })
+  .meta({ id: 'Price', description: 'What a fresh answer costs in money (docs/market.md); repeats are free' })
 
 export const receiptSchema = z
   .object({
@@ -89,6 +99,7 @@ export const answerSchema = z
       charged: z.object({ grant: chargeView, dataset: chargeView }),
     }),
     budget: z.object({ remaining }),
+    price: priceSchema.optional().describe('absent on answers released before the data market'),
     cached: z.boolean(),
     createdAt: z.string(),
     receipt: receiptSchema,
@@ -115,6 +126,7 @@ const previewSchema = z
       remainingAfter: remaining,
       dataset: z.object({ remaining, remainingAfter: remaining }),
     }),
+    price: priceSchema,
     affordable: z.boolean(),
     refusal: z.object({ code: z.string(), detail: z.string(), scope: z.string() }).optional(),
   })

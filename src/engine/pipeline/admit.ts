@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { checkWork, type AdmissionLimits, type WorkEstimate } from '../admission.js'
+import { answerPrice, fitsCap, spendingCapError } from '../market/charge.js'
 import { priceOn } from '../policy/pricing.js'
 import type { Admission, Ledgers, PreparedQuery } from './types.js'
 
@@ -17,13 +18,16 @@ export function admitWork(prepared: PreparedQuery, limits: AdmissionLimits): Wor
 
 /**
  * Step 2 of a query: within the limits (on public facts alone, before
- * anything runs), and both ledgers, as read now, can pay its price; or the
- * refusal that says which cannot. The grant's policy was checked when it was
+ * anything runs), and both ledgers and the grant's money cap, as read now,
+ * can pay its price; or the refusal that says which cannot. The grant's policy was checked when it was
  * prepared and is checked again, under its row lock, at the commit.
  */
 export function admit(prepared: PreparedQuery, ledgers: Ledgers, limits: AdmissionLimits): Admission {
   admitWork(prepared, limits)
   const grant = priceOn(ledgers.grant, prepared.price)
   const dataset = priceOn(ledgers.dataset, prepared.price)
+  // The money cap, as the grant was read: the guarded statement at the commit decides under concurrency.
+  const amount = answerPrice(prepared.money, dataset.epsilon)
+  if (!fitsCap(prepared.grant, amount)) throw spendingCapError(prepared.grant, amount, prepared.money.currency)
   return { prepared, ledgers, charges: { grant, dataset }, queryId: `q_${randomBytes(12).toString('hex')}` }
 }

@@ -7,6 +7,7 @@ import { getGrant, type GrantRecord } from '../../store/grants.js'
 import { uploadEncryption } from '../../store/he.js'
 import { findHeKeys } from '../he/material.js'
 import type { HeProfile } from '../he/profile.js'
+import { readPolicy, type MarketPolicy } from '../market/policy.js'
 import { ledgerOf } from '../policy/pricing.js'
 import type { Ledgers } from './types.js'
 
@@ -17,6 +18,8 @@ export interface Catalog {
   /** A version by number (refused when it does not exist), or the latest (null when none is loaded). */
   version(name: string, version?: number): Promise<VersionRecord | null>
   heProfile(spec: DatasetSpec, version: VersionRecord): Promise<HeProfile | null>
+  /** The market policy in force (levels' limits, currency, fee). */
+  policy(): Promise<MarketPolicy>
   now(): Date
 }
 
@@ -27,6 +30,7 @@ export function storeCatalog(db: Sql, now: () => Date): Catalog {
     dataset: (name) => findDataset(db, name),
     version: (name, version) => (version !== undefined ? getVersion(db, name, version) : latestVersion(db, name)),
     heProfile: (spec, version) => heProfileFor(db, spec, version),
+    policy: () => readPolicy(db),
     now,
   }
 }

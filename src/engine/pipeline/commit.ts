@@ -4,6 +4,8 @@ import { appendAudit, type AuditActor, type AuditEvent } from '../../store/audit
 import type { Sql, Store } from '../../store/db.js'
 import { getGrant, type GrantRecord } from '../../store/grants.js'
 import { guardedCharge } from '../../store/ledger.js'
+import { guardedSpend, insertMoneyLines } from '../../store/market.js'
+import { answerLines, answerPrice, priceView, spendingCapError } from '../market/charge.js'
 import type { TxOptions } from '../../store/sql.js'
 import { toText } from '../dp/budget.js'
 import { checkGrantUsable } from '../policy/grant.js'
@@ -37,6 +39,7 @@ async function commitIn(tx: Sql, released: ReleasedAnswer, now: () => Date): Pro
   const twin = await findAnswer(tx, p.grant.id, p.cacheKey)
   if (twin) return rereadIn(tx, actor, twin, 'query.cached', selectsOf(p))
   const { ledgers, gc, dc } = await charge(tx, p, grant, now)
+  const amount = await spend(tx, p, grant, dc)
   const body: AnswerBody = {
     queryId: admission.queryId,
     grant: p.grant.id,
@@ -51,6 +54,7 @@ async function commitIn(tx: Sql, released: ReleasedAnswer, now: () => Date): Pro
     confidence: p.plan.confidence,
     privacy: { ...privacyOf(p), charged: { grant: chargeView(gc), dataset: chargeView(dc) } },
     budget: { remaining: remainingAfter(ledgers.grant.ledger, gc) },
+    price: priceView(p.money, amount),
     cached: false,
     createdAt,
     receipt,
@@ -70,7 +74,21 @@ async function commitIn(tx: Sql, released: ReleasedAnswer, now: () => Date): Pro
     epsilon_micro: gc.epsilon,
     delta_femto: gc.delta,
     created_at: createdAt,
+    scope: JSON.stringify(p.scope),
   })
+  await insertMoneyLines(
+    tx,
+    answerLines({
+      queryId: admission.queryId,
+      time: createdAt,
+      grant,
+      analyst: { id: p.principal.id, name: p.principal.name },
+      currency: p.money.currency,
+      feeBps: p.money.feeBps,
+      shareRule: p.money.shareRule,
+      datasets: [{ dataset: p.spec.id, ownerId: p.money.ownerId, epsilonMicro: dc.epsilon, amount }],
+    }),
+  )
   // The chain's head is locked last and held for the least time: after the answer is stored.
   await appendAudit(tx, {
     id: receiptBody.auditRecord,
@@ -190,6 +208,17 @@ async function charge(
   if (!(await guardedCharge(tx, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL'))) throw exhausted(ledgers.grant, gc)
   if (!(await guardedCharge(tx, 'dataset_budgets', p.spec.id, dc))) throw exhausted(ledgers.dataset, dc)
   return { ledgers, gc, dc }
+}
+
+/**
+ * The answer's price taken from the grant's money cap with a guarded
+ * statement, after its privacy charges and in their transaction: a refusal
+ * rolls both back, so an answer the cap cannot pay costs nothing at all.
+ */
+async function spend(tx: Sql, p: PreparedQuery, grant: GrantRecord, dc: Charge): Promise<bigint> {
+  const amount = answerPrice(p.money, dc.epsilon)
+  if (!(await guardedSpend(tx, p.grant.id, amount))) throw spendingCapError(grant, amount, p.money.currency)
+  return amount
 }
 
 function chargedText(c: Charge): { epsilon: string; delta: string } {

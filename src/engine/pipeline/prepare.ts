@@ -5,7 +5,10 @@ import type { Principal } from '../../store/keys.js'
 import { ParsedByText } from '../../store/parsed.js'
 import { parse, SCALE, toNumber, ZERO_DELTA, type Delta } from '../dp/budget.js'
 import { planQuery } from '../plan/index.js'
-import { checkGrantUsable, checkQueryInGrant } from '../policy/grant.js'
+import { moneyFor } from '../market/charge.js'
+import { recordLevels } from '../market/dataset.js'
+import { checkEpsilonPerAnswer } from '../market/policy.js'
+import { checkGrantUsable, checkQueryInGrant, usedAggregates } from '../policy/grant.js'
 import type { Price } from '../policy/pricing.js'
 import {
   bindQuery,
@@ -51,6 +54,8 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
   checkQueryInGrant(grant, name, null)
   const bound = bindQuery(query, record.spec)
   checkQueryInGrant(grant, name, bound)
+  const policy = await catalog.policy()
+  checkEpsilonPerAnswer(policy, record.spec, recordLevels(record), req.epsilon)
   const version = await catalog.version(name, req.version)
   if (!version) {
     throw new VeilboxError(
@@ -102,6 +107,8 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
     epsilon,
     delta,
     sql: req.sql ?? null,
+    money: moneyFor(policy, record, grant),
+    scope: { columns: bound.columns, aggregates: usedAggregates(bound) },
   }
 }
 

@@ -6,6 +6,7 @@ import type { Principal } from '../../store/keys.js'
 import type { Delta, Epsilon } from '../dp/budget.js'
 import type { ExecResult } from '../exec/executor.js'
 import type { HeProfile } from '../he/profile.js'
+import type { PriceView, QueryMoney } from '../market/charge.js'
 import type { AggregatePrivacy, MechanismKind, Plan } from '../plan/index.js'
 import type { Charge, LedgerView, Price } from '../policy/pricing.js'
 import type { BoundQuery, Query } from '../query/index.js'
@@ -64,6 +65,10 @@ export interface PreparedQuery {
   readonly delta: Delta
   /** The query text as sent, or null for the JSON form. */
   readonly sql: string | null
+  /** What a fresh answer costs in money, and whose it is (docs/market.md). */
+  readonly money: QueryMoney
+  /** What the query uses of its grant: the scope review's record (docs/market.md). */
+  readonly scope: { readonly columns: readonly string[]; readonly aggregates: readonly string[] }
 }
 
 /** The two ledgers a query is priced on. */
@@ -128,6 +133,8 @@ export interface AnswerBody {
     readonly charged: { readonly grant: ChargeView; readonly dataset: ChargeView }
   }
   readonly budget: { readonly remaining: ChargeView }
+  /** What this response cost in money: the answer's price when fresh, zero for a repeat. */
+  readonly price: PriceView
   readonly cached: boolean
   readonly createdAt: string
   /** Signed by the service: checkable offline with the published key (docs/audit.md). */
@@ -167,7 +174,9 @@ export interface Preview {
     readonly remainingAfter: ChargeView
     readonly dataset: { readonly remaining: ChargeView; readonly remainingAfter: ChargeView }
   }
-  /** False when the grant or the dataset cannot pay; `refusal` says which. */
+  /** What a fresh answer would cost in money (zero when a stored answer would be returned). */
+  readonly price: PriceView
+  /** False when the grant or the dataset cannot pay, or the grant's money cap cannot; `refusal` says which. */
   readonly affordable: boolean
   readonly refusal?: { readonly code: string; readonly detail: string; readonly scope: string }
 }

@@ -13,6 +13,16 @@ import type { BoundQuery } from '../query/binder.js'
 export const GRANT_AGGREGATES = ['count', 'sum', 'avg', 'var', 'stddev', 'median', 'quantile'] as const
 export type GrantAggregate = (typeof GRANT_AGGREGATES)[number]
 
+/** The grant aggregate names a query uses (MEDIAN for the 0.5 quantile), each once, in first-use order. */
+export function usedAggregates(bound: BoundQuery): GrantAggregate[] {
+  const names = new Set<GrantAggregate>()
+  for (const out of bound.outputs) {
+    if (out.kind !== 'aggregate') continue
+    names.add(out.fn === 'quantile' ? (out.p === 0.5 ? 'median' : 'quantile') : out.fn)
+  }
+  return [...names]
+}
+
 /** The grant is usable at all by this analyst, now. */
 export function checkGrantUsable(grant: GrantRecord, principal: Principal, now: Date = new Date()): void {
   // By principal id: a name revoked and issued again is someone else.

@@ -33,6 +33,11 @@ function grant(over: Partial<GrantRecord> = {}): GrantRecord {
     createdAt: '2030-01-01T00:00:00.000Z',
     createdBy: 'p-operator',
     revokedAt: null,
+    applicationId: null,
+    scenario: 'public-welfare',
+    organization: null,
+    moneyCap: null,
+    moneySpent: 0n,
     ...over,
   }
 }

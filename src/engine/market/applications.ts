@@ -1,0 +1,529 @@
+import { randomBytes } from 'node:crypto'
+import { VeilboxError } from '../../errors/index.js'
+import {
+  closeApplication,
+  findApplication,
+  insertApplication,
+  insertDecision,
+  listApplications,
+  withdrawApplication,
+  type ApplicationRecord,
+  type ApplicationState,
+} from '../../store/applications.js'
+import type { AuditActor } from '../../store/audit.js'
+import { getDataset, type DatasetRecord } from '../../store/datasets.js'
+import { createGrant, getGrant, revokeGrant } from '../../store/grants.js'
+import type { Principal } from '../../store/keys.js'
+import { ParsedByText } from '../../store/parsed.js'
+import type { Sql } from '../../store/sql.js'
+import { toText } from '../dp/budget.js'
+import { budgetTotals } from '../policy/pricing.js'
+import type { GrantAggregate } from '../policy/grant.js'
+import { recordLevels } from './dataset.js'
+import { checkUse, readPolicy, type MarketPolicy } from './policy.js'
+
+/**
+ * Applications (docs/market.md): an analyst asks for one use; the operator
+ * and the owner of each dataset named approve or deny, in any order, each
+ * with a reason, and may narrow it; the last approval makes the grants in
+ * the same transaction. Every step is an audit record.
+ */
+
+export interface DatasetUse {
+  readonly dataset: string
+  /** null: every column. */
+  readonly columns: readonly string[] | null
+  /** null: every aggregate. */
+  readonly aggregates: readonly GrantAggregate[] | null
+}
+
+/** The use asked for, and what an approval leaves of it. */
+export interface UseTerms {
+  readonly datasets: readonly DatasetUse[]
+  readonly epsilon: number
+  readonly delta: number
+  /** Minor units; null: no cap. */
+  readonly moneyCap: number | null
+}
+
+export interface ApplicationRequest extends UseTerms {
+  readonly purpose: string
+  readonly scenario: string
+  readonly organization: string
+  readonly durationDays: number
+}
+
+/** A narrowing an approval may carry: each field only lowers or removes. */
+export interface Narrowing {
+  readonly datasets?: readonly {
+    dataset: string
+    columns?: readonly string[]
+    aggregates?: readonly GrantAggregate[]
+  }[]
+  readonly epsilon?: number
+  readonly delta?: number
+  readonly moneyCap?: number
+}
+
+interface StoredRequest extends UseTerms {
+  readonly durationDays: number
+}
+
+/** A party who must approve: the operator, or an owner with the datasets it holds. */
+interface Party {
+  readonly party: string
+  readonly owner: { readonly id: string; readonly name: string } | null
+  readonly datasets: readonly string[]
+}
+
+const requests = new ParsedByText<StoredRequest>((t) => JSON.parse(t) as StoredRequest)
+const partyLists = new ParsedByText<Party[]>((t) => JSON.parse(t) as Party[])
+
+export const OPERATOR_PARTY = 'operator'
+const DAY_MS = 86_400_000
+
+function bad(detail: string, extra: Record<string, unknown>): VeilboxError {
+  return new VeilboxError('VEILBOX_ERR_MARKET_BAD_APPLICATION', detail, extra)
+}
+
+/** Each dataset's use checked against its spec, the negative list and the level policy. */
+function checkTerms(
+  policy: MarketPolicy,
+  scenario: string,
+  terms: UseTerms,
+  records: ReadonlyMap<string, DatasetRecord>,
+): void {
+  const seen = new Set<string>()
+  for (const use of terms.datasets) {
+    if (seen.has(use.dataset))
+      throw bad(`dataset ${use.dataset} is named twice; list it once with every column it needs`, {
+        field: 'datasets',
+        dataset: use.dataset,
+      })
+    seen.add(use.dataset)
+    const record = records.get(use.dataset)!
+    const known = new Set(record.spec.columns.map((c) => c.name))
+    for (const c of use.columns ?? []) {
+      if (!known.has(c))
+        throw bad(`dataset ${use.dataset} has no column ${c} (it has: ${[...known].join(', ')})`, {
+          field: 'columns',
+          dataset: use.dataset,
+          column: c,
+        })
+    }
+    checkUse(policy, { spec: record.spec, levels: recordLevels(record), columns: use.columns, scenario })
+  }
+  const totals = budgetTotals(terms.epsilon, terms.delta)
+  if (totals.epsilon === 0n)
+    throw bad(`epsilon ${terms.epsilon} is below one micro-unit (0.000001), the smallest budget a grant can hold`, {
+      field: 'epsilon',
+    })
+}
+
+/** The parties an application needs: the operator, and each distinct owner of the datasets named. */
+function partiesOf(records: readonly DatasetRecord[]): Party[] {
+  const owners = new Map<string, Party>()
+  for (const r of records) {
+    if (r.owner === null) continue
+    const p = owners.get(r.owner.id)
+    owners.set(r.owner.id, {
+      party: r.owner.id,
+      owner: r.owner,
+      datasets: [...(p?.datasets ?? []), r.spec.id],
+    })
+  }
+  return [{ party: OPERATOR_PARTY, owner: null, datasets: records.map((r) => r.spec.id) }, ...owners.values()]
+}
+
+/**
+ * Records an application after checking it whole; a refused one leaves
+ * nothing. `records` are the datasets named, as the caller may see them.
+ */
+export async function submitApplication(
+  db: Sql,
+  principal: Principal,
+  req: ApplicationRequest,
+  records: readonly DatasetRecord[],
+  now: Date,
+): Promise<ApplicationRecord> {
+  const policy = await readPolicy(db)
+  const byId = new Map(records.map((r) => [r.spec.id, r]))
+  checkTerms(policy, req.scenario, req, byId)
+  const id = `a_${randomBytes(8).toString('hex')}`
+  const stored: StoredRequest = {
+    datasets: req.datasets.map((d) => ({
+      dataset: d.dataset,
+      columns: d.columns === null ? null : [...new Set(d.columns)],
+      aggregates: d.aggregates === null ? null : [...new Set(d.aggregates)],
+    })),
+    epsilon: req.epsilon,
+    delta: req.delta,
+    moneyCap: req.moneyCap,
+    durationDays: req.durationDays,
+  }
+  const parties = partiesOf(records)
+  await insertApplication(
+    db,
+    {
+      id,
+      analystId: principal.id,
+      analyst: principal.name,
+      organization: req.organization,
+      scenario: req.scenario,
+      purpose: req.purpose,
+      request: JSON.stringify(stored),
+      parties: JSON.stringify(parties),
+      submittedAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + policy.pendingDays * DAY_MS).toISOString(),
+    },
+    {
+      actor: actorOf(principal),
+      action: 'application.submit',
+      detail: {
+        application: id,
+        scenario: req.scenario,
+        organization: req.organization,
+        request: stored,
+        parties: parties.map((p) => p.owner?.name ?? OPERATOR_PARTY),
+      },
+    },
+  )
+  return (await findApplication(db, id))!
+}
+
+/** Whether the principal may see the application: the operator, its analyst, or a party to it. */
+export function maySee(principal: Principal, a: ApplicationRecord): boolean {
+  if (principal.role === 'operator') return true
+  if (principal.role === 'analyst') return a.analystId === principal.id
+  if (principal.role === 'owner') return partyLists.get(a.parties).some((p) => p.party === principal.id)
+  return false
+}
+
+function notFound(id: string): VeilboxError {
+  return new VeilboxError(
+    'VEILBOX_ERR_MARKET_APPLICATION_NOT_FOUND',
+    `no application "${id}"; GET /v1/applications lists those you may see`,
+    { application: id },
+  )
+}
+
+/** The application, when the principal may see it; otherwise what an unknown id gets. */
+export async function visibleApplication(db: Sql, principal: Principal, id: string): Promise<ApplicationRecord> {
+  const a = await findApplication(db, id)
+  if (a === null || !maySee(principal, a)) throw notFound(id)
+  return a
+}
+
+export async function visibleApplications(
+  db: Sql,
+  principal: Principal,
+  state?: ApplicationState | 'expired',
+  now: Date = new Date(),
+): Promise<ApplicationRecord[]> {
+  const stored = state === 'expired' ? 'pending' : state
+  const rows = await listApplications(db, {
+    ...(principal.role === 'analyst' ? { analystId: principal.id } : {}),
+    ...(stored === undefined ? {} : { state: stored }),
+  })
+  return rows.filter((a) => maySee(principal, a) && (state === undefined || stateOf(a, now) === state))
+}
+
+/** The state as seen now: a pending application past its deadline is expired. */
+export function stateOf(a: ApplicationRecord, now: Date): ApplicationState | 'expired' {
+  return a.state === 'pending' && Date.parse(a.expiresAt) <= now.getTime() ? 'expired' : a.state
+}
+
+function closed(a: ApplicationRecord, state: string): VeilboxError {
+  return new VeilboxError(
+    'VEILBOX_ERR_MARKET_APPLICATION_CLOSED',
+    `application ${a.id} is ${state}; it takes no more decisions${state === 'expired' ? ' (the analyst applies again)' : ''}`,
+    { application: a.id, state },
+  )
+}
+
+/**
+ * One party's decision. A denial closes the application; the last approval
+ * composes every narrowing, checks the result against the policy again and
+ * makes one grant per dataset, all in this transaction.
+ */
+export async function decide(
+  db: Sql,
+  principal: Principal,
+  id: string,
+  decision: { kind: 'approve' | 'deny'; reason: string; narrow: Narrowing | null },
+  now: Date,
+): Promise<ApplicationRecord> {
+  const actor = actorOf(principal)
+  await db.transaction(async (tx) => {
+    const a = await findApplication(tx, id, { forUpdate: true })
+    if (a === null || !maySee(principal, a)) throw notFound(id)
+    const state = stateOf(a, now)
+    if (state !== 'pending') throw closed(a, state)
+    const parties = partyLists.get(a.parties)
+    const party = parties.find((p) =>
+      principal.role === 'operator' ? p.party === OPERATOR_PARTY : p.party === principal.id,
+    )
+    if (party === undefined)
+      throw new VeilboxError(
+        'VEILBOX_ERR_MARKET_NOT_A_PARTY',
+        `only the operator and the owners of ${parties[0]!.datasets.join(', ')} decide on application ${id}`,
+        { application: id },
+      )
+    if (a.decisions.some((d) => d.party === party.party))
+      throw new VeilboxError(
+        'VEILBOX_ERR_MARKET_NOT_A_PARTY',
+        `${party.owner?.name ?? 'the operator'} has decided on application ${id} already`,
+        { application: id },
+      )
+    const request = requests.get(a.request)
+    if (decision.narrow !== null) checkNarrowing(request, party, decision.narrow)
+    await insertDecision(
+      tx,
+      id,
+      {
+        party: party.party,
+        decision: decision.kind,
+        reason: decision.reason,
+        narrow: decision.narrow === null ? null : JSON.stringify(decision.narrow),
+        decidedBy: principal.name,
+        decidedAt: now.toISOString(),
+      },
+      {
+        actor,
+        action: decision.kind === 'approve' ? 'application.approve' : 'application.deny',
+        detail: {
+          application: id,
+          party: party.owner?.name ?? OPERATOR_PARTY,
+          reason: decision.reason,
+          narrow: decision.narrow,
+        },
+      },
+    )
+    if (decision.kind === 'deny') {
+      await closeApplication(tx, id, { state: 'denied', at: now.toISOString() })
+      return
+    }
+    const approvals = [...a.decisions.map((d) => d.party), party.party]
+    if (!parties.every((p) => approvals.includes(p.party))) return
+    const narrowings = [
+      ...a.decisions.flatMap((d) => (d.narrow === null ? [] : [JSON.parse(d.narrow) as Narrowing])),
+      ...(decision.narrow === null ? [] : [decision.narrow]),
+    ]
+    const approved = compose(request, narrowings)
+    const records = new Map<string, DatasetRecord>()
+    for (const use of approved.datasets) records.set(use.dataset, await getDataset(tx, use.dataset))
+    // The policy may have changed since submission: the grants are made only if what they allow still passes it.
+    checkTerms(await readPolicy(tx), a.scenario, approved, records)
+    const grants: string[] = []
+    const totals = budgetTotals(approved.epsilon, approved.delta)
+    for (const use of approved.datasets) {
+      const g = await createGrant(
+        tx,
+        {
+          analyst: a.analyst,
+          analystId: a.analystId,
+          dataset: use.dataset,
+          purpose: a.purpose,
+          columns: use.columns,
+          aggregates: use.aggregates,
+          epsilonTotal: totals.epsilon,
+          deltaTotal: totals.delta,
+          expiresAt: new Date(now.getTime() + request.durationDays * DAY_MS).toISOString(),
+          scenario: a.scenario,
+          organization: a.organization,
+          applicationId: id,
+          moneyCap: approved.moneyCap === null ? null : BigInt(approved.moneyCap),
+        },
+        actor,
+        { epsilon: toText('epsilon', totals.epsilon), delta: toText('delta', totals.delta) },
+      )
+      grants.push(g.id)
+    }
+    await closeApplication(tx, id, {
+      state: 'approved',
+      at: now.toISOString(),
+      approved: JSON.stringify(approved),
+      grants,
+    })
+  })
+  return (await findApplication(db, id))!
+}
+
+/** A narrowing only lowers: an owner narrows only its own datasets; a column or aggregate must have been asked for. */
+function checkNarrowing(request: StoredRequest, party: Party, n: Narrowing): void {
+  if (n.epsilon !== undefined && n.epsilon > request.epsilon)
+    throw bad(`a narrowing may only lower epsilon (asked for: ${request.epsilon}, narrowed to ${n.epsilon})`, {
+      field: 'narrow.epsilon',
+    })
+  if (n.delta !== undefined && n.delta > request.delta)
+    throw bad(`a narrowing may only lower delta (asked for: ${request.delta})`, { field: 'narrow.delta' })
+  if (n.moneyCap !== undefined && request.moneyCap !== null && n.moneyCap > request.moneyCap)
+    throw bad(`a narrowing may only lower the money cap (asked for: ${request.moneyCap})`, {
+      field: 'narrow.moneyCap',
+    })
+  for (const d of n.datasets ?? []) {
+    const asked = request.datasets.find((u) => u.dataset === d.dataset)
+    if (asked === undefined)
+      throw bad(`the application does not name dataset ${d.dataset}`, { field: 'narrow.datasets', dataset: d.dataset })
+    if (!party.datasets.includes(d.dataset))
+      throw bad(`only the operator and ${d.dataset}'s owner narrow its use`, {
+        field: 'narrow.datasets',
+        dataset: d.dataset,
+      })
+    for (const c of d.columns ?? [])
+      if (asked.columns !== null && !asked.columns.includes(c))
+        throw bad(`column ${d.dataset}.${c} was not asked for; a narrowing only removes`, {
+          field: 'narrow.columns',
+          column: c,
+        })
+    for (const g of d.aggregates ?? [])
+      if (asked.aggregates !== null && !asked.aggregates.includes(g))
+        throw bad(`aggregate ${g} was not asked for; a narrowing only removes`, {
+          field: 'narrow.aggregates',
+          aggregate: g,
+        })
+  }
+}
+
+function intersect<T>(a: readonly T[] | null, b: readonly T[] | undefined): readonly T[] | null {
+  if (b === undefined) return a
+  if (a === null) return [...b]
+  return a.filter((x) => b.includes(x))
+}
+
+/** The request with every narrowing applied: what every approval allowed. */
+export function compose(request: UseTerms, narrowings: readonly Narrowing[]): UseTerms {
+  let terms: UseTerms = request
+  for (const n of narrowings) {
+    terms = {
+      datasets: terms.datasets.map((u) => {
+        const d = n.datasets?.find((x) => x.dataset === u.dataset)
+        return d === undefined
+          ? u
+          : {
+              dataset: u.dataset,
+              columns: intersect(u.columns, d.columns),
+              aggregates: intersect(u.aggregates, d.aggregates),
+            }
+      }),
+      epsilon: Math.min(terms.epsilon, n.epsilon ?? Number.POSITIVE_INFINITY),
+      delta: Math.min(terms.delta, n.delta ?? Number.POSITIVE_INFINITY),
+      moneyCap:
+        n.moneyCap === undefined
+          ? terms.moneyCap
+          : terms.moneyCap === null
+            ? n.moneyCap
+            : Math.min(terms.moneyCap, n.moneyCap),
+    }
+  }
+  for (const u of terms.datasets) {
+    if ((u.columns !== null && u.columns.length === 0) || (u.aggregates !== null && u.aggregates.length === 0))
+      throw bad(`the approvals leave dataset ${u.dataset} with no column or no aggregate; deny instead`, {
+        field: 'narrow.datasets',
+        dataset: u.dataset,
+      })
+  }
+  return terms
+}
+
+/**
+ * The analyst withdraws: a pending application closes; an approved one
+ * closes and its grants are revoked, in one transaction.
+ */
+export async function withdraw(db: Sql, principal: Principal, id: string, now: Date): Promise<ApplicationRecord> {
+  const actor = actorOf(principal)
+  await db.transaction(async (tx) => {
+    const a = await findApplication(tx, id, { forUpdate: true })
+    if (a === null || !maySee(principal, a)) throw notFound(id)
+    if (a.analystId !== principal.id)
+      throw new VeilboxError(
+        'VEILBOX_ERR_MARKET_NOT_A_PARTY',
+        `only the analyst who applied withdraws application ${id}`,
+        {
+          application: id,
+        },
+      )
+    const state = stateOf(a, now)
+    if (state !== 'pending' && state !== 'approved') throw closed(a, state)
+    for (const g of a.grants) {
+      if ((await getGrant(tx, g)).revokedAt === null)
+        await revokeGrant(tx, g, actor, { application: id, reason: 'application withdrawn' })
+    }
+    await withdrawApplication(tx, id, now.toISOString(), {
+      actor,
+      action: 'application.withdraw',
+      detail: { application: id, was: state, grants: a.grants },
+    })
+  })
+  return (await findApplication(db, id))!
+}
+
+// ---------------------------------------------------------------- views
+
+export interface ApplicationView {
+  readonly id: string
+  readonly state: ApplicationState | 'expired'
+  readonly analyst: { readonly id: string; readonly name: string }
+  readonly organization: string
+  readonly purpose: string
+  readonly scenario: string
+  readonly datasets: readonly DatasetUse[]
+  readonly epsilon: number
+  readonly delta: number
+  readonly moneyCap: number | null
+  readonly durationDays: number
+  readonly submittedAt: string
+  readonly expiresAt: string
+  readonly decidedAt: string | null
+  readonly parties: readonly {
+    party: 'operator' | 'owner'
+    owner: { id: string; name: string } | null
+    datasets: readonly string[]
+    decision: 'approve' | 'deny' | null
+    reason: string | null
+    by: string | null
+    at: string | null
+    narrow: Narrowing | null
+  }[]
+  readonly approved: UseTerms | null
+  readonly grants: readonly string[]
+}
+
+export function applicationView(a: ApplicationRecord, now: Date = new Date()): ApplicationView {
+  const request = requests.get(a.request)
+  return {
+    id: a.id,
+    state: stateOf(a, now),
+    analyst: { id: a.analystId, name: a.analyst },
+    organization: a.organization,
+    purpose: a.purpose,
+    scenario: a.scenario,
+    datasets: request.datasets,
+    epsilon: request.epsilon,
+    delta: request.delta,
+    moneyCap: request.moneyCap,
+    durationDays: request.durationDays,
+    submittedAt: a.submittedAt,
+    expiresAt: a.expiresAt,
+    decidedAt: a.decidedAt,
+    parties: partyLists.get(a.parties).map((p) => {
+      const d = a.decisions.find((x) => x.party === p.party)
+      return {
+        party: p.party === OPERATOR_PARTY ? 'operator' : 'owner',
+        owner: p.owner,
+        datasets: p.datasets,
+        decision: d?.decision ?? null,
+        reason: d?.reason ?? null,
+        by: d?.decidedBy ?? null,
+        at: d?.decidedAt ?? null,
+        narrow: d?.narrow == null ? null : (JSON.parse(d.narrow) as Narrowing),
+      }
+    }),
+    approved: a.approved === null ? null : (JSON.parse(a.approved) as UseTerms),
+    grants: a.grants,
+  }
+}
+
+function actorOf(p: Principal): AuditActor {
+  return { principal: p.name, role: p.role }
+}
