@@ -334,7 +334,7 @@ export const zh: Record<MessageKey, string> = {
   'apply.needDays': '期限须为不少于 1 的整数天数。',
   'apply.submitted': '已提交，正在等待审批。申请编号：',
   'apply.seeApplications': '查看我的申请',
-  'apply.noCap': '无上限',
+  'apply.noCap': '无费用上限',
 
   'applications.title': '我的申请',
   'applications.new': '新申请',

@@ -76,7 +76,14 @@ export function ApplicationCard({
   children?: ComponentChildren
 }) {
   const { t, f, session } = useApp()
-  const cap = (fen: number | null) => (fen === null ? t('apply.noCap') : <Money fen={fen} currency={currency} />)
+  const cap = (fen: number | null) =>
+    fen === null ? (
+      t('apply.noCap')
+    ) : (
+      <>
+        {t('applications.cap')} <Money fen={fen} currency={currency} />
+      </>
+    )
   return (
     <section class="card application" data-application={app.id} data-state={app.state}>
       <header class="card-head">
@@ -100,7 +107,7 @@ export function ApplicationCard({
         <dt>{t('applications.asked')}</dt>
         <dd>
           ε {f.eps(app.epsilon)}
-          {app.delta > 0 && <> · δ {f.eps(app.delta)}</>} · {t('applications.cap')} {cap(app.moneyCap)} ·{' '}
+          {app.delta > 0 && <> · δ {f.eps(app.delta)}</>} · {cap(app.moneyCap)} ·{' '}
           {t('applications.days', { n: f.num(app.durationDays) })}
         </dd>
         <dt>{t('applications.submitted')}</dt>
@@ -161,8 +168,7 @@ export function ApplicationCard({
           <h3>{t('applications.approved')}</h3>
           <p class="small" data-testid="approved-budget">
             ε {f.eps(app.approved.epsilon)}
-            {app.approved.delta > 0 && <> · δ {f.eps(app.approved.delta)}</>} · {t('applications.cap')}{' '}
-            {cap(app.approved.moneyCap)}
+            {app.approved.delta > 0 && <> · δ {f.eps(app.approved.delta)}</>} · {cap(app.approved.moneyCap)}
           </p>
           <ScopeTable scopes={app.approved.datasets} />
         </>

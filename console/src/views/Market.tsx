@@ -423,7 +423,7 @@ function PolicyEditor({
         <NegativeList draft={draft} datasets={datasets} onChange={(negativeList) => change({ negativeList })} />
       </Section>
 
-      <div class="actions sticky-actions">
+      <div class="actions">
         <button
           type="button"
           class="primary"
