@@ -54,6 +54,8 @@ export interface Dataset {
   classification: Classification
   /** The owning principal; older services gave the owner's name as free text. */
   owner?: PrincipalRef | string | null
+  /** The owner as the spec names it in words (an older service gave it as `owner`). */
+  ownerLabel?: string
   /** The highest of its columns' levels. */
   level?: Level
   /** Price list per scenario category, in fen. */

@@ -238,8 +238,11 @@ export function MoneyUse({ money }: { money: NonNullable<Grant['money']> }) {
   )
 }
 
+/** What a scope review needs of a grant (an owner knows its grants only from its datasets' usage). */
+export type ScopedGrant = Pick<Grant, 'id' | 'dataset' | 'purpose'> & Partial<Pick<Grant, 'scenario' | 'organization'>>
+
 /** Where a renewal starts: a new application for the same use, narrowed to what the grant's answers used. */
-export function renewalHash(grant: Grant, scope: ScopeReview): string {
+export function renewalHash(grant: ScopedGrant, scope: ScopeReview): string {
   const q = new URLSearchParams({ dataset: grant.dataset, purpose: grant.purpose })
   if (grant.scenario) q.set('scenario', grant.scenario)
   if (grant.organization) q.set('organization', grant.organization)
@@ -264,7 +267,7 @@ export function renewalHash(grant: Grant, scope: ScopeReview): string {
  * "Minimum necessary, measured": what the grant allows against what its
  * fresh answers used, loaded when asked for.
  */
-export function ScopeReviewPanel({ grant, auto = false }: { grant: Grant; auto?: boolean }) {
+export function ScopeReviewPanel({ grant, auto = false }: { grant: ScopedGrant; auto?: boolean }) {
   const { api, t, f, session } = useApp()
   const [scope, setScope] = useState<ScopeReview | null>(null)
   const load = useAction(async () => {

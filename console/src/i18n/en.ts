@@ -168,6 +168,8 @@ export const en = {
   'catalog.categories': '{n} categories:',
   'catalog.idColumn': 'never released',
   'catalog.nullable': 'may be empty',
+  'catalog.platform': 'the platform',
+  'catalog.certificate': 'registration certificate',
   'catalog.level': 'Level',
   'catalog.prices': 'Prices',
   'catalog.free': 'free for every scenario',
@@ -639,6 +641,12 @@ export const en = {
   'audit.action.application.approve': 'application approved',
   'audit.action.application.deny': 'application denied',
   'audit.action.application.withdraw': 'application withdrawn',
+  'audit.action.market': 'market (all)',
+  'audit.action.market.policy.set': 'market policy set',
+  'audit.action.dataset.owner.set': 'dataset owner set',
+  'audit.action.dataset.levels.set': 'column levels set',
+  'audit.action.dataset.prices.set': 'prices set',
+  'audit.action.dataset.certificate.issue': 'certificate issued',
 } as const
 
 export type MessageKey = keyof typeof en

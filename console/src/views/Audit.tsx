@@ -28,6 +28,12 @@ const ACTIONS = [
   'application.approve',
   'application.deny',
   'application.withdraw',
+  'market',
+  'market.policy.set',
+  'dataset.owner.set',
+  'dataset.levels.set',
+  'dataset.prices.set',
+  'dataset.certificate.issue',
 ] as const
 
 export const ACTION_LABELS: Record<(typeof ACTIONS)[number], MessageKey> = {
@@ -52,6 +58,12 @@ export const ACTION_LABELS: Record<(typeof ACTIONS)[number], MessageKey> = {
   'application.approve': 'audit.action.application.approve',
   'application.deny': 'audit.action.application.deny',
   'application.withdraw': 'audit.action.application.withdraw',
+  market: 'audit.action.market',
+  'market.policy.set': 'audit.action.market.policy.set',
+  'dataset.owner.set': 'audit.action.dataset.owner.set',
+  'dataset.levels.set': 'audit.action.dataset.levels.set',
+  'dataset.prices.set': 'audit.action.dataset.prices.set',
+  'dataset.certificate.issue': 'audit.action.dataset.certificate.issue',
 }
 
 const PAGE = 50
@@ -79,7 +91,7 @@ function Row({ r }: { r: AuditRecord }) {
         <td>
           <span translate={false}>{r.actor.principal}</span>{' '}
           <span class="small muted">
-            {r.actor.role in { operator: 1, analyst: 1, custodian: 1 }
+            {r.actor.role in { operator: 1, analyst: 1, custodian: 1, owner: 1 }
               ? t(`role.${r.actor.role as 'operator'}`)
               : t('audit.system')}
           </span>

@@ -1,7 +1,7 @@
 import { LevelBadge, Money, principalName, ScenarioName } from '../components/market.js'
-import { ClassificationBadge, ErrorBox, Hash, Loading, ProtectionBadge } from '../components/ui.js'
+import { ClassificationBadge, download, ErrorBox, Hash, Loading, ProtectionBadge } from '../components/ui.js'
 import { useApp } from '../context.js'
-import { useLoad } from '../hooks.js'
+import { useAction, useLoad } from '../hooks.js'
 import type { Column, Dataset, MarketPolicy } from '../types.js'
 
 export function ColumnBounds({ column }: { column: Column }) {
@@ -59,6 +59,29 @@ export function ColumnsTable({ dataset }: { dataset: Dataset }) {
         ))}
       </tbody>
     </table>
+  )
+}
+
+/** A version's registration certificate, saved as the service signed it (verify it with veilbox certificate verify). */
+function CertificateButton({ dataset, version }: { dataset: string; version: number }) {
+  const { api, t } = useApp()
+  const save = useAction(async () => {
+    const text = await api.text(`/v1/datasets/${encodeURIComponent(dataset)}/versions/${version}/certificate`)
+    download(`${dataset}-v${version}.certificate.json`, text, 'application/json;charset=utf-8')
+  })
+  return (
+    <>
+      <button
+        type="button"
+        class="link"
+        disabled={save.pending}
+        onClick={() => void save.run()}
+        data-testid="download-certificate"
+      >
+        {t('catalog.certificate')}
+      </button>
+      <ErrorBox error={save.error} onDismiss={() => save.setError(null)} />
+    </>
   )
 }
 
@@ -131,8 +154,15 @@ export function CatalogView() {
             )}
             <dl class="facts">
               <dt>{t('catalog.owner')}</dt>
-              <dd translate={false} data-testid="dataset-owner">
-                {principalName(d.owner) ?? '—'}
+              <dd data-testid="dataset-owner">
+                {principalName(d.owner) === null ? (
+                  <span class="muted">{t('catalog.platform')}</span>
+                ) : (
+                  <strong translate={false}>{principalName(d.owner)}</strong>
+                )}
+                {d.ownerLabel && d.ownerLabel !== principalName(d.owner) && (
+                  <span translate={false}> · {d.ownerLabel}</span>
+                )}
               </dd>
               {d.prices && (
                 <>
@@ -153,6 +183,12 @@ export function CatalogView() {
                     {t('catalog.versionN', { n: latest.version })} · {f.date(latest.createdAt)} ·{' '}
                     <Hash value={latest.commitment} />
                     {latest.rows !== undefined && <> · {t('catalog.rows', { n: f.num(latest.rows) })}</>}
+                    {d.level !== undefined && (
+                      <>
+                        {' · '}
+                        <CertificateButton dataset={d.id} version={latest.version} />
+                      </>
+                    )}
                   </>
                 ) : (
                   t('catalog.noVersion')

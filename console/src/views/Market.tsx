@@ -314,7 +314,7 @@ function PolicyEditor({
         }),
       ) as MarketPolicy['levels'],
     })
-  const scenarioOk = /^[a-z][a-z0-9-]{1,39}$/.test(newScenario.trim()) && !draft.scenarios.includes(newScenario.trim())
+  const scenarioOk = /^[a-z][a-z0-9-]{0,39}$/.test(newScenario.trim()) && !draft.scenarios.includes(newScenario.trim())
   const dirty = JSON.stringify(draft) !== JSON.stringify(initial)
 
   return (

@@ -1,9 +1,11 @@
+import { Fragment } from 'preact'
 import { useState } from 'preact/hooks'
 import {
   Money,
   PeriodPicker,
   principalName,
   ScenarioName,
+  ScopeReviewPanel,
   SignedDownloads,
   usePeriod,
   type PeriodState,
@@ -306,6 +308,7 @@ export function SettlementsView() {
 /** A dataset's use by grant and purpose, for its owner (shown only where the service answers). */
 function DatasetUse({ dataset }: { dataset: Dataset }) {
   const { api, t, f } = useApp()
+  const [reviewing, setReviewing] = useState<string | null>(null)
   const usage = useLoad(
     () => api.get<DatasetUsage>(`/v1/datasets/${encodeURIComponent(dataset.id)}/usage`),
     [dataset.id],
@@ -331,17 +334,39 @@ function DatasetUse({ dataset }: { dataset: Dataset }) {
                 <th>{t('grants.purpose')}</th>
                 <th class="num">{t('budgets.queries')}</th>
                 <th class="num">{t('budgets.datasetEpsilon')}</th>
+                <th />
               </tr>
             </thead>
             <tbody>
               {usage.data.byGrant.map((g, i) => (
-                <tr key={g.grant ?? i}>
-                  <td>{g.grant ? <Hash value={g.grant} length={18} /> : '—'}</td>
-                  <td translate={false}>{g.analyst ?? '—'}</td>
-                  <td translate={false}>{g.purpose ?? '—'}</td>
-                  <td class="num">{f.num(g.queries)}</td>
-                  <td class="num">{f.eps(g.datasetEpsilon)}</td>
-                </tr>
+                <Fragment key={g.grant ?? i}>
+                  <tr data-grant={g.grant ?? ''}>
+                    <td>{g.grant ? <Hash value={g.grant} length={18} /> : '—'}</td>
+                    <td translate={false}>{g.analyst ?? '—'}</td>
+                    <td translate={false}>{g.purpose ?? '—'}</td>
+                    <td class="num">{f.num(g.queries)}</td>
+                    <td class="num">{f.eps(g.datasetEpsilon)}</td>
+                    <td>
+                      {g.grant && (
+                        <button
+                          type="button"
+                          onClick={() => setReviewing(reviewing === g.grant ? null : g.grant)}
+                          aria-expanded={reviewing === g.grant}
+                          data-testid={`scope-${g.grant}`}
+                        >
+                          {t('scope.button')}
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                  {g.grant && reviewing === g.grant && (
+                    <tr class="detail" data-scope-for={g.grant}>
+                      <td colSpan={6}>
+                        <ScopeReviewPanel grant={{ id: g.grant, dataset: dataset.id, purpose: g.purpose ?? '' }} auto />
+                      </td>
+                    </tr>
+                  )}
+                </Fragment>
               ))}
             </tbody>
           </table>
