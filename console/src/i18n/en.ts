@@ -566,6 +566,8 @@ export const en = {
   'grants.status': 'Status',
   'grants.revoke': 'Revoke',
   'grants.revokeConfirm': 'Revoke? No query can run in it afterwards.',
+  'grants.directHint':
+    'A direct grant is for the demo or an emergency: uses normally come through applications (Approvals). The negative list and the level policy apply all the same.',
 
   'keys.title': 'API keys',
   'keys.create': 'Create a key',

@@ -557,6 +557,7 @@ export const zh: Record<MessageKey, string> = {
   'grants.status': '状态',
   'grants.revoke': '吊销',
   'grants.revokeConfirm': '确定吊销？吊销后不能再在此授权中运行查询。',
+  'grants.directHint': '直接授权用于演示或紧急情况：正常的用途应通过申请（审批）获得。负面清单和分级规则同样适用。',
 
   'keys.title': 'API 密钥',
   'keys.create': '创建密钥',

@@ -1,10 +1,11 @@
 import { Fragment } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
-import { MoneyUse, ScenarioName, ScopeReviewPanel } from '../components/market.js'
+import { Currency, MoneyUse, ScenarioName, ScopeReviewPanel, useScenarioText } from '../components/market.js'
+import { parseYuan } from '../money.js'
 import { ConfirmButton, ErrorBox, Hash, Loading, ProtectionBadge, Section, StatusBadge } from '../components/ui.js'
 import { useApp } from '../context.js'
 import { useAction, useLoad } from '../hooks.js'
-import { GRANT_AGGREGATES, type Dataset, type Grant, type KeyInfo } from '../types.js'
+import { GRANT_AGGREGATES, type Dataset, type Grant, type KeyInfo, type MarketPolicy } from '../types.js'
 
 /** A datetime-local value (local time, minutes) some days from now. */
 function localInput(daysAhead: number): string {
@@ -17,13 +18,21 @@ function localInput(daysAhead: number): string {
 function CreateGrant({
   datasets,
   analysts,
+  policy,
   onCreated,
 }: {
   datasets: Dataset[]
   analysts: KeyInfo[]
+  /** The market policy, when the service has one: a direct grant names its scenario too. */
+  policy: MarketPolicy | undefined
   onCreated: (g: Grant) => void
 }) {
   const { api, t } = useApp()
+  const scenarioText = useScenarioText()
+  const [scenario, setScenario] = useState('public-welfare')
+  const [organization, setOrganization] = useState('')
+  const [moneyCap, setMoneyCap] = useState('')
+  const capFen = moneyCap.trim() === '' ? null : parseYuan(moneyCap)
   const [analyst, setAnalyst] = useState(analysts[0]?.name ?? '')
   const [dataset, setDataset] = useState(datasets[0]?.id ?? '')
   const [purpose, setPurpose] = useState('')
@@ -50,6 +59,9 @@ function CreateGrant({
       delta: Number(delta),
       // datetime-local is the operator's local time; the API takes an instant.
       expiresAt: new Date(expires).toISOString(),
+      ...(policy ? { scenario } : {}),
+      ...(policy && organization.trim() ? { organization: organization.trim() } : {}),
+      ...(policy && capFen !== null ? { moneyCap: capFen } : {}),
     })
     setCreated(g)
     setPurpose('')
@@ -124,6 +136,45 @@ function CreateGrant({
             />
           </label>
         </div>
+        {policy && (
+          <div class="form-grid">
+            <label>
+              {t('apply.scenario')}
+              <select
+                value={scenario}
+                onChange={(e) => setScenario((e.target as HTMLSelectElement).value)}
+                data-testid="grant-scenario-select"
+              >
+                {policy.scenarios.map((s) => (
+                  <option key={s} value={s}>
+                    {scenarioText(s)}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label>
+              {t('apply.organization')}
+              <input
+                value={organization}
+                onInput={(e) => setOrganization((e.target as HTMLInputElement).value)}
+                data-testid="grant-organization"
+              />
+            </label>
+            <label>
+              <span>
+                {t('apply.moneyCap')} <Currency code={policy.currency} />
+              </span>
+              <input
+                inputMode="decimal"
+                value={moneyCap}
+                onInput={(e) => setMoneyCap((e.target as HTMLInputElement).value)}
+                placeholder={t('apply.moneyCapHint')}
+                data-testid="grant-money"
+              />
+            </label>
+          </div>
+        )}
+        {policy && <p class="small muted">{t('grants.directHint')}</p>}
         {analysts.length === 0 && <p class="notice warn">{t('grants.noAnalysts')}</p>}
         <label>
           {t('grants.purpose')}
@@ -173,7 +224,7 @@ function CreateGrant({
           <button
             type="button"
             class="primary"
-            disabled={create.pending}
+            disabled={create.pending || (moneyCap.trim() !== '' && capFen === null)}
             onClick={() => void create.run()}
             data-testid="grant-create"
           >
@@ -198,6 +249,7 @@ export function GrantsView() {
   const [reviewing, setReviewing] = useState<string | null>(null)
   const catalog = useLoad(() => api.get<{ datasets: Dataset[] }>('/v1/datasets'), [])
   const keys = useLoad(() => api.get<{ keys: KeyInfo[] }>('/v1/keys'), [])
+  const policy = useLoad(() => api.get<MarketPolicy>('/v1/market/policy'), [])
   const grants = useLoad(
     () => api.get<{ grants: Grant[] }>('/v1/grants', { dataset: filterDataset, analyst: filterAnalyst }),
     [filterDataset, filterAnalyst],
@@ -213,7 +265,12 @@ export function GrantsView() {
       <h1>{t('grants.title')}</h1>
       <ErrorBox error={catalog.error ?? keys.error} />
       {catalog.data && keys.data && (
-        <CreateGrant datasets={catalog.data.datasets} analysts={analysts} onCreated={grants.reload} />
+        <CreateGrant
+          datasets={catalog.data.datasets}
+          analysts={analysts}
+          policy={policy.data}
+          onCreated={grants.reload}
+        />
       )}
       <Section
         title={t('grants.list')}
