@@ -41,7 +41,9 @@ export class AnswerCache {
         ...original,
         privacy: { ...original.privacy, charged: { grant: ZERO, dataset: ZERO } },
         // A repeat is free in money too; an answer from before the data market has no price.
-        ...(original.price === undefined ? {} : { price: { ...original.price, amount: 0, text: freeText(original.price) } }),
+        ...(original.price === undefined
+          ? {}
+          : { price: { ...original.price, amount: 0, text: freeText(original.price) } }),
         cached: true,
       }
       prefix = JSON.stringify(rest).slice(0, -1)

@@ -11,12 +11,15 @@ import problem, { clientErrorHandler, frameworkErrors } from '../http/problem.js
 import openapi from './plugins/openapi.js'
 import { headers, rateLimits } from '../http/security.js'
 import requests from './plugins/requests.js'
+import accountRoutes from './routes/accounts.js'
+import applicationRoutes from './routes/applications.js'
 import auditRoutes from './routes/audit.js'
 import budgetRoutes from './routes/budgets.js'
 import datasetRoutes from './routes/datasets.js'
 import grantRoutes from './routes/grants.js'
 import healthRoutes from './routes/health.js'
 import keyRoutes from './routes/keys.js'
+import marketRoutes from './routes/market.js'
 import queryRoutes from './routes/queries.js'
 import usageRoutes from './routes/usage.js'
 import sourceRoutes from './routes/sources.js'
@@ -89,6 +92,9 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await app.register(queryRoutes)
     await app.register(auditRoutes)
     await app.register(usageRoutes)
+    await app.register(marketRoutes)
+    await app.register(applicationRoutes)
+    await app.register(accountRoutes)
     await app.register(consolePlugin)
   } catch (err) {
     // A plugin that failed (a store that cannot be reached, a secret that does not open the signing key) leaves

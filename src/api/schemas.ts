@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { CLASSIFICATIONS, COLUMN_TYPES, PROTECTIONS } from '../schema.js'
+import { CLASSIFICATIONS, COLUMN_TYPES, LEVELS, PROTECTIONS } from '../schema.js'
 import { ROLES } from '../store/keys.js'
 
 /** Response and shared schemas of the HTTP API (request schemas live beside their routes). */
@@ -72,6 +72,9 @@ export const columnViewSchema = z.object({
   upper: z.number().optional(),
   categories: z.array(z.string()).optional(),
   scale: z.number().int().optional(),
+  level: z
+    .enum(LEVELS)
+    .describe('classification and grading: L1 public, L2 internal, L3 sensitive, L4 core (docs/market.md)'),
   aggregates: z
     .array(z.string())
     .describe('the aggregates a query may apply to the column; he columns never take quantiles'),
@@ -83,7 +86,15 @@ export const datasetViewSchema = z
     title: z.string(),
     description: z.string().optional(),
     classification: z.enum(CLASSIFICATIONS),
-    owner: z.string().optional(),
+    owner: z
+      .object({ id: z.string(), name: z.string() })
+      .nullable()
+      .describe("the owner principal (role owner) that holds the dataset; null: the platform's own (docs/market.md)"),
+    ownerLabel: z.string().optional().describe("the spec's owner text, as registered"),
+    level: z.enum(LEVELS).describe("the highest of its columns' levels"),
+    prices: z
+      .record(z.string(), z.object({ perEpsilon: z.number().int(), perAnswer: z.number().int() }))
+      .describe('price list per scenario category, in minor units of the currency; a category not listed is free'),
     privacyUnit: z.string(),
     maxRowsPerUnit: z.number().int(),
     source: z

@@ -123,7 +123,7 @@ function publicKeyFor(rec: Receipt, opts: { publicKey?: string; dataDir?: string
 }
 
 /** The service's public key: from --public-key (PEM, or GET /v1/receipts/keys JSON with one key), or from the key in the data directory. */
-function publicKeyPem(dataDir: string, file: string | undefined): string {
+export function publicKeyPem(dataDir: string, file: string | undefined): string {
   if (file !== undefined) {
     const text = fs.readFileSync(file, 'utf8')
     if (!text.trimStart().startsWith('{')) return text

@@ -6,6 +6,7 @@ import { registerCustodian } from './custodian.js'
 import { registerEncrypt } from './encrypt.js'
 import { registerIngest } from './ingest.js'
 import { registerKeys } from './keys.js'
+import { registerMarket } from './market.js'
 import { registerSecret } from './secret.js'
 import { registerServe } from './serve.js'
 
@@ -21,6 +22,7 @@ export function program(): Command {
   registerCustodian(cmd)
   registerEncrypt(cmd)
   registerSecret(cmd)
+  registerMarket(cmd)
   return cmd
 }
 

@@ -17,6 +17,9 @@ import { canSee, heldDatasets, visibleDataset } from '../visibility.js'
 import { findHeKeys } from '../../engine/he/material.js'
 import { snapshotView } from '../../engine/pushdown/source.js'
 import { uploadEncryption } from '../../store/he.js'
+import { findOwnerPrincipal } from '../../store/market.js'
+import { recordLevels, settingsOf } from '../../engine/market/dataset.js'
+import { datasetLevel } from '../../engine/market/policy.js'
 import { actorOf, principalOf } from '../plugins/auth.js'
 import heRoutes, { columnAggregates } from './he.js'
 import { datasetViewSchema, problems } from '../schemas.js'
@@ -28,6 +31,7 @@ export async function datasetView(
   operator: boolean,
 ): Promise<z.infer<typeof datasetViewSchema>> {
   const s = record.spec
+  const levels = recordLevels(record)
   const hasHe = s.columns.some((c) => c.protection === 'he')
   const keys = hasHe ? await findHeKeys(app.db, s.id) : null
   const versions = []
@@ -48,7 +52,10 @@ export async function datasetView(
     title: s.title,
     ...(s.description === undefined ? {} : { description: s.description }),
     classification: s.classification,
-    ...(s.owner === undefined ? {} : { owner: s.owner }),
+    owner: record.owner,
+    ...(s.owner === undefined ? {} : { ownerLabel: s.owner }),
+    level: datasetLevel(s, levels),
+    prices: { ...settingsOf(record).prices },
     privacyUnit: s.privacyUnit,
     maxRowsPerUnit: s.maxRowsPerUnit,
     ...(s.source === undefined ? {} : { source: operator ? s.source : { kind: s.source.kind } }),
@@ -62,6 +69,7 @@ export async function datasetView(
       ...(c.upper === undefined ? {} : { upper: c.upper }),
       ...(c.categories === undefined ? {} : { categories: c.categories }),
       ...(c.scale === undefined ? {} : { scale: c.scale }),
+      level: levels[c.name]!,
       aggregates: columnAggregates(c, keys?.profile ?? null),
     })),
     versions,
@@ -120,7 +128,9 @@ export default async function datasetRoutes(app: FastifyInstance) {
       const spec = specFrom(request.validationError, request.body)
       // A sourced dataset's table or files are checked first: its columns, their types, a read-only role.
       await app.sources.checkDataset(spec)
-      const record = await createDataset(app.db, spec, actorOf(request))
+      // The spec's owner binds the dataset to that owner principal when one holds an active key (docs/market.md).
+      const owner = spec.owner === undefined ? null : await findOwnerPrincipal(app.db, spec.owner)
+      const record = await createDataset(app.db, spec, actorOf(request), false, { owner, settings: null })
       return reply.code(201).send(await datasetView(app, record, true))
     },
   )

@@ -1,3 +1,4 @@
+import { issueCertificate } from './certify.js'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
@@ -36,6 +37,7 @@ export default async function sourceRoutes(app: FastifyInstance) {
     },
     async (request, reply) => {
       const result = await registerSnapshot(app.db, app.sources, request.params.id, request.body, actorOf(request))
+      await issueCertificate(app, request.params.id, result.version, actorOf(request))
       return reply.code(201).send(result)
     },
   )

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { identifierSchema } from '../../schema.js'
-import { getDataset } from '../../store/datasets.js'
+import { datasetNotFound, getDataset } from '../../store/datasets.js'
+import { readPolicy } from '../../engine/market/policy.js'
 import { listGrants } from '../../store/grants.js'
 import { datasetUsage, grantQueryCounts } from '../../store/usage.js'
 import { toNumber } from '../../engine/dp/budget.js'
@@ -43,13 +44,14 @@ export default async function usageRoutes(app: FastifyInstance) {
         app.db,
         grants.map((g) => g.id),
       )
+      const { currency } = await readPolicy(app.db)
       const total = { released: 0, cached: 0, refused: 0 }
       const views = grants.map((g) => {
         const c = counts.get(g.id)!
         total.released += c.released
         total.cached += c.cached
         total.refused += c.refused
-        return { ...grantView(g), queries: c }
+        return { ...grantView(g, currency), queries: c }
       })
       return { analyst: p.name, grants: views, queries: total }
     },
@@ -64,9 +66,9 @@ export default async function usageRoutes(app: FastifyInstance) {
   r.get(
     '/v1/datasets/:id/usage',
     {
-      config: { roles: ['operator'] },
+      config: { roles: ['operator', 'owner'] },
       schema: {
-        summary: 'Spend on a dataset per grant and per purpose, by day, from the audit chain',
+        summary: 'Spend on a dataset per grant and per purpose, by day, from the audit chain: operators, and its owner',
         tags: ['usage'],
         params: z.object({ id: identifierSchema }),
         response: {
@@ -90,7 +92,10 @@ export default async function usageRoutes(app: FastifyInstance) {
     },
     async (request) => {
       const id = request.params.id
-      await getDataset(app.db, id)
+      const p = principalOf(request)
+      const record = await getDataset(app.db, id)
+      // An owner reads its own datasets' usage; another dataset is refused as an unknown one.
+      if (p.role === 'owner' && record.owner?.id !== p.id) throw datasetNotFound(id)
       const rows = await datasetUsage(app.db, id)
       const analysts = new Map((await listGrants(app.db, { dataset: id })).map((g) => [g.id, g.analyst]))
       const sum = <K extends string>(key: (r: (typeof rows)[number]) => K) => {

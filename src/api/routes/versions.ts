@@ -1,3 +1,4 @@
+import { issueCertificate } from './certify.js'
 import { pipeline, Readable, Transform } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
@@ -103,6 +104,7 @@ export default async function versionRoutes(app: FastifyInstance) {
         format === undefined
           ? await ingestEncrypted(app.db, request.params.id, body, actor, limits)
           : await ingest(app.db, request.params.id, format, body, actor, limits)
+      await issueCertificate(app, request.params.id, result.version, actor)
       return reply.code(201).send(result)
     },
   )

@@ -36,14 +36,14 @@ export interface StatementBody {
   readonly currency: string
   readonly organization: string | null
   readonly analyst: { readonly id: string; readonly name: string } | null
-  readonly lines: readonly StatementLine[]
+  readonly lines: StatementLine[]
   readonly totals: { readonly answers: number; readonly epsilon: string; readonly amount: number }
   readonly issuedAt: string
 }
 
 export interface SettlementOwner {
   readonly owner: { readonly id: string; readonly name: string } | null
-  readonly lines: readonly { time: string; queryId: string; dataset: string; amount: number }[]
+  readonly lines: { time: string; queryId: string; dataset: string; amount: number }[]
   readonly total: number
 }
 
@@ -52,7 +52,7 @@ export interface SettlementBody {
   readonly period: Period
   readonly currency: string
   readonly feeBps: number
-  readonly owners: readonly SettlementOwner[]
+  readonly owners: SettlementOwner[]
   readonly totals: { readonly answers: number; readonly gross: number; readonly fee: number; readonly net: number }
   readonly issuedAt: string
 }
