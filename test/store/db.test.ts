@@ -244,3 +244,26 @@ t.test(
     ])
   },
 )
+
+t.test('migration 9 on a database made before it: keys and principals kept, the owner role accepted', async (t) => {
+  const dir = tempDir(t)
+  const old = openDb(dir, { migrations: MIGRATIONS.filter((m) => m.version <= 8) })
+  const { createKey, authenticate } = await import('../../src/store/keys.js')
+  const system = { principal: 'system', role: 'system' }
+  const made = await createKey(old, { name: 'olga', role: 'operator' }, system)
+  await t.rejects(createKey(old, { name: 'bureau', role: 'owner' }, system), 'before it, the owner role is refused')
+  await old.close()
+  const db = openDb(dir)
+  t.teardown(() => db.close())
+  const found = await authenticate(db, made.key)
+  t.match(found, { id: made.principalId, name: 'olga', role: 'operator' }, 'a key made before still authenticates')
+  const owner = await createKey(db, { name: 'bureau', role: 'owner' }, system)
+  t.match(await authenticate(db, owner.key), { name: 'bureau', role: 'owner' })
+  t.ok(
+    await db.get("SELECT 1 FROM sqlite_master WHERE name = 'api_keys_active_name'"),
+    'the unique index on active names is rebuilt',
+  )
+  await t.rejects(createKey(db, { name: 'bureau', role: 'analyst' }, system), 'an active name is still unique')
+  const fk = db.raw.prepare('PRAGMA foreign_key_check').all()
+  t.same(fk, [], 'no foreign key dangles after the rebuild')
+})
