@@ -1,15 +1,14 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { applicationView } from '../../engine/market/application-view.js'
+import type { DatasetUse, Narrowing } from '../../engine/market/terms.js'
 import {
-  applicationView,
   decide,
   submitApplication,
   visibleApplication,
   visibleApplications,
   withdraw,
-  type DatasetUse,
-  type Narrowing,
 } from '../../engine/market/applications.js'
 import type { ApplicationRecord } from '../../store/applications.js'
 import { MAX_PRICE } from '../../engine/market/dataset.js'

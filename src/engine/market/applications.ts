@@ -14,13 +14,22 @@ import type { AuditActor } from '../../store/audit.js'
 import { getDataset, type DatasetRecord } from '../../store/datasets.js'
 import { createGrant, getGrant, revokeGrant } from '../../store/grants.js'
 import type { Principal } from '../../store/keys.js'
-import { ParsedByText } from '../../store/parsed.js'
 import type { Sql } from '../../store/sql.js'
 import { toText } from '../dp/budget.js'
 import { budgetTotals } from '../policy/pricing.js'
-import type { GrantAggregate } from '../policy/grant.js'
 import { recordLevels } from './dataset.js'
+import { OPERATOR_PARTY, partyLists, requests, stateOf } from './application-view.js'
 import { checkUse, readPolicy, type MarketPolicy } from './policy.js'
+import {
+  bad,
+  checkNarrowing,
+  compose,
+  type ApplicationRequest,
+  type Narrowing,
+  type Party,
+  type StoredRequest,
+  type UseTerms,
+} from './terms.js'
 
 /**
  * Applications (docs/market.md): an analyst asks for one use; the operator
@@ -29,64 +38,8 @@ import { checkUse, readPolicy, type MarketPolicy } from './policy.js'
  * the same transaction. Every step is an audit record.
  */
 
-export interface DatasetUse {
-  readonly dataset: string
-  /** null: every column. */
-  readonly columns: readonly string[] | null
-  /** null: every aggregate. */
-  readonly aggregates: readonly GrantAggregate[] | null
-}
-
-/** The use asked for, and what an approval leaves of it. */
-export interface UseTerms {
-  readonly datasets: readonly DatasetUse[]
-  readonly epsilon: number
-  readonly delta: number
-  /** Minor units; null: no cap. */
-  readonly moneyCap: number | null
-}
-
-export interface ApplicationRequest extends UseTerms {
-  readonly purpose: string
-  readonly scenario: string
-  readonly organization: string
-  readonly durationDays: number
-}
-
-/** A narrowing an approval may carry: each field only lowers or removes. */
-export interface Narrowing {
-  readonly datasets?: readonly {
-    dataset: string
-    columns?: readonly string[]
-    aggregates?: readonly GrantAggregate[]
-  }[]
-  readonly epsilon?: number
-  readonly delta?: number
-  readonly moneyCap?: number
-}
-
-interface StoredRequest extends UseTerms {
-  readonly durationDays: number
-}
-
-/** A party who must approve: the operator, or an owner with the datasets it holds. */
-interface Party {
-  readonly party: string
-  readonly owner: { readonly id: string; readonly name: string } | null
-  readonly datasets: readonly string[]
-}
-
-const requests = new ParsedByText<StoredRequest>((t) => JSON.parse(t) as StoredRequest)
-const partyLists = new ParsedByText<Party[]>((t) => JSON.parse(t) as Party[])
-
-export const OPERATOR_PARTY = 'operator'
 const DAY_MS = 86_400_000
 
-function bad(detail: string, extra: Record<string, unknown>): VeilboxError {
-  return new VeilboxError('VEILBOX_ERR_MARKET_BAD_APPLICATION', detail, extra)
-}
-
-/** Each dataset's use checked against its spec, the negative list and the level policy. */
 function checkTerms(
   policy: MarketPolicy,
   scenario: string,
@@ -228,11 +181,6 @@ export async function visibleApplications(
   return rows.filter((a) => maySee(principal, a) && (state === undefined || stateOf(a, now) === state))
 }
 
-/** The state as seen now: a pending application past its deadline is expired. */
-export function stateOf(a: ApplicationRecord, now: Date): ApplicationState | 'expired' {
-  return a.state === 'pending' && Date.parse(a.expiresAt) <= now.getTime() ? 'expired' : a.state
-}
-
 function closed(a: ApplicationRecord, state: string): VeilboxError {
   return new VeilboxError(
     'VEILBOX_ERR_MARKET_APPLICATION_CLOSED',
@@ -350,86 +298,6 @@ export async function decide(
 }
 
 /** A narrowing only lowers: an owner narrows only its own datasets; a column or aggregate must have been asked for. */
-function checkNarrowing(request: StoredRequest, party: Party, n: Narrowing): void {
-  if (n.epsilon !== undefined && n.epsilon > request.epsilon)
-    throw bad(`a narrowing may only lower epsilon (asked for: ${request.epsilon}, narrowed to ${n.epsilon})`, {
-      field: 'narrow.epsilon',
-    })
-  if (n.delta !== undefined && n.delta > request.delta)
-    throw bad(`a narrowing may only lower delta (asked for: ${request.delta})`, { field: 'narrow.delta' })
-  if (n.moneyCap !== undefined && request.moneyCap !== null && n.moneyCap > request.moneyCap)
-    throw bad(`a narrowing may only lower the money cap (asked for: ${request.moneyCap})`, {
-      field: 'narrow.moneyCap',
-    })
-  for (const d of n.datasets ?? []) {
-    const asked = request.datasets.find((u) => u.dataset === d.dataset)
-    if (asked === undefined)
-      throw bad(`the application does not name dataset ${d.dataset}`, { field: 'narrow.datasets', dataset: d.dataset })
-    if (!party.datasets.includes(d.dataset))
-      throw bad(`only the operator and ${d.dataset}'s owner narrow its use`, {
-        field: 'narrow.datasets',
-        dataset: d.dataset,
-      })
-    for (const c of d.columns ?? [])
-      if (asked.columns !== null && !asked.columns.includes(c))
-        throw bad(`column ${d.dataset}.${c} was not asked for; a narrowing only removes`, {
-          field: 'narrow.columns',
-          column: c,
-        })
-    for (const g of d.aggregates ?? [])
-      if (asked.aggregates !== null && !asked.aggregates.includes(g))
-        throw bad(`aggregate ${g} was not asked for; a narrowing only removes`, {
-          field: 'narrow.aggregates',
-          aggregate: g,
-        })
-  }
-}
-
-function intersect<T>(a: readonly T[] | null, b: readonly T[] | undefined): readonly T[] | null {
-  if (b === undefined) return a
-  if (a === null) return [...b]
-  return a.filter((x) => b.includes(x))
-}
-
-/** The request with every narrowing applied: what every approval allowed. */
-export function compose(request: UseTerms, narrowings: readonly Narrowing[]): UseTerms {
-  let terms: UseTerms = request
-  for (const n of narrowings) {
-    terms = {
-      datasets: terms.datasets.map((u) => {
-        const d = n.datasets?.find((x) => x.dataset === u.dataset)
-        return d === undefined
-          ? u
-          : {
-              dataset: u.dataset,
-              columns: intersect(u.columns, d.columns),
-              aggregates: intersect(u.aggregates, d.aggregates),
-            }
-      }),
-      epsilon: Math.min(terms.epsilon, n.epsilon ?? Number.POSITIVE_INFINITY),
-      delta: Math.min(terms.delta, n.delta ?? Number.POSITIVE_INFINITY),
-      moneyCap:
-        n.moneyCap === undefined
-          ? terms.moneyCap
-          : terms.moneyCap === null
-            ? n.moneyCap
-            : Math.min(terms.moneyCap, n.moneyCap),
-    }
-  }
-  for (const u of terms.datasets) {
-    if ((u.columns !== null && u.columns.length === 0) || (u.aggregates !== null && u.aggregates.length === 0))
-      throw bad(`the approvals leave dataset ${u.dataset} with no column or no aggregate; deny instead`, {
-        field: 'narrow.datasets',
-        dataset: u.dataset,
-      })
-  }
-  return terms
-}
-
-/**
- * The analyst withdraws: a pending application closes; an approved one
- * closes and its grants are revoked, in one transaction.
- */
 export async function withdraw(db: Sql, principal: Principal, id: string, now: Date): Promise<ApplicationRecord> {
   const actor = actorOf(principal)
   await db.transaction(async (tx) => {
@@ -456,72 +324,6 @@ export async function withdraw(db: Sql, principal: Principal, id: string, now: D
     })
   })
   return (await findApplication(db, id))!
-}
-
-// ---------------------------------------------------------------- views
-
-export interface ApplicationView {
-  readonly id: string
-  readonly state: ApplicationState | 'expired'
-  readonly analyst: { readonly id: string; readonly name: string }
-  readonly organization: string
-  readonly purpose: string
-  readonly scenario: string
-  readonly datasets: readonly DatasetUse[]
-  readonly epsilon: number
-  readonly delta: number
-  readonly moneyCap: number | null
-  readonly durationDays: number
-  readonly submittedAt: string
-  readonly expiresAt: string
-  readonly decidedAt: string | null
-  readonly parties: readonly {
-    party: 'operator' | 'owner'
-    owner: { id: string; name: string } | null
-    datasets: readonly string[]
-    decision: 'approve' | 'deny' | null
-    reason: string | null
-    by: string | null
-    at: string | null
-    narrow: Narrowing | null
-  }[]
-  readonly approved: UseTerms | null
-  readonly grants: readonly string[]
-}
-
-export function applicationView(a: ApplicationRecord, now: Date = new Date()): ApplicationView {
-  const request = requests.get(a.request)
-  return {
-    id: a.id,
-    state: stateOf(a, now),
-    analyst: { id: a.analystId, name: a.analyst },
-    organization: a.organization,
-    purpose: a.purpose,
-    scenario: a.scenario,
-    datasets: request.datasets,
-    epsilon: request.epsilon,
-    delta: request.delta,
-    moneyCap: request.moneyCap,
-    durationDays: request.durationDays,
-    submittedAt: a.submittedAt,
-    expiresAt: a.expiresAt,
-    decidedAt: a.decidedAt,
-    parties: partyLists.get(a.parties).map((p) => {
-      const d = a.decisions.find((x) => x.party === p.party)
-      return {
-        party: p.party === OPERATOR_PARTY ? 'operator' : 'owner',
-        owner: p.owner,
-        datasets: p.datasets,
-        decision: d?.decision ?? null,
-        reason: d?.reason ?? null,
-        by: d?.decidedBy ?? null,
-        at: d?.decidedAt ?? null,
-        narrow: d?.narrow == null ? null : (JSON.parse(d.narrow) as Narrowing),
-      }
-    }),
-    approved: a.approved === null ? null : (JSON.parse(a.approved) as UseTerms),
-    grants: a.grants,
-  }
 }
 
 function actorOf(p: Principal): AuditActor {

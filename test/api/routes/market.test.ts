@@ -16,7 +16,9 @@ import { queryApp, type TestApp } from '../../helpers/app.js'
 
 type App = TestApp & { grant: string; dataset: string }
 
-async function withOwner(ta: App): Promise<{ owner: (opts: Parameters<TestApp['call']>[1]) => Promise<LightMyRequestResponse> }> {
+async function withOwner(
+  ta: App,
+): Promise<{ owner: (opts: Parameters<TestApp['call']>[1]) => Promise<LightMyRequestResponse> }> {
   const key = (await createKey(ta.app.db, { name: 'bureau', role: 'owner' }, SYSTEM_ACTOR)).key
   const owner = (opts: Parameters<TestApp['call']>[1]) =>
     ta.app.inject({ ...opts, headers: { ...(opts.headers ?? {}), authorization: `Bearer ${key}` } })
@@ -41,7 +43,11 @@ async function marketApp(t: Test) {
   const ta = await queryApp(t, { datasetEpsilon: 1000, rows: 2000 })
   const { owner } = await withOwner(ta)
   const ds = ta.dataset
-  const set = await ta.call('operator', { method: 'PUT', url: `/v1/datasets/${ds}/owner`, payload: { owner: 'bureau' } })
+  const set = await ta.call('operator', {
+    method: 'PUT',
+    url: `/v1/datasets/${ds}/owner`,
+    payload: { owner: 'bureau' },
+  })
   t.equal(set.statusCode, 200, set.body)
   t.same(set.json().owner.name, 'bureau', 'the dataset names its owner principal')
   const levels = await ta.call('operator', {
@@ -54,7 +60,9 @@ async function marketApp(t: Test) {
   const prices = await ta.call('operator', {
     method: 'PUT',
     url: `/v1/datasets/${ds}/prices`,
-    payload: { prices: { industry: { perEpsilon: 100_000, perAnswer: 500 }, research: { perEpsilon: 10_000, perAnswer: 0 } } },
+    payload: {
+      prices: { industry: { perEpsilon: 100_000, perAnswer: 500 }, research: { perEpsilon: 10_000, perAnswer: 0 } },
+    },
   })
   t.equal(prices.statusCode, 200, prices.body)
   return { ...ta, owner, ds }
@@ -65,9 +73,17 @@ async function approveAll(
   id: string,
   narrow?: Record<string, unknown>,
 ): Promise<{ grants: string[]; body: Record<string, unknown> }> {
-  const o = await m.owner({ method: 'POST', url: `/v1/applications/${id}/approve`, payload: { reason: 'within our terms', ...(narrow ? { narrow } : {}) } })
+  const o = await m.owner({
+    method: 'POST',
+    url: `/v1/applications/${id}/approve`,
+    payload: { reason: 'within our terms', ...(narrow ? { narrow } : {}) },
+  })
   if (o.statusCode !== 200) throw new Error(o.body)
-  const op = await m.call('operator', { method: 'POST', url: `/v1/applications/${id}/approve`, payload: { reason: 'lawful purpose' } })
+  const op = await m.call('operator', {
+    method: 'POST',
+    url: `/v1/applications/${id}/approve`,
+    payload: { reason: 'lawful purpose' },
+  })
   if (op.statusCode !== 200) throw new Error(op.body)
   return { grants: op.json().grants, body: op.json() }
 }
@@ -91,7 +107,11 @@ t.test('an application walks through both approvals to a grant, queries, a state
     'the operator and the owner must both approve',
   )
   // Neither the analyst nor another role decides; the owner narrows; the operator's approval makes the grant.
-  const selfApprove = await m.call('analyst', { method: 'POST', url: `/v1/applications/${app1.id}/approve`, payload: { reason: 'me' } })
+  const selfApprove = await m.call('analyst', {
+    method: 'POST',
+    url: `/v1/applications/${app1.id}/approve`,
+    payload: { reason: 'me' },
+  })
   t.equal(selfApprove.statusCode, 403)
   const widen = await m.owner({
     method: 'POST',
@@ -107,9 +127,17 @@ t.test('an application walks through both approvals to a grant, queries, a state
   t.equal(ownerOk.statusCode, 200, ownerOk.body)
   t.equal(ownerOk.json().state, 'pending', 'one approval of two leaves it pending')
   t.same(ownerOk.json().grants, [])
-  const twice = await m.owner({ method: 'POST', url: `/v1/applications/${app1.id}/approve`, payload: { reason: 'again' } })
+  const twice = await m.owner({
+    method: 'POST',
+    url: `/v1/applications/${app1.id}/approve`,
+    payload: { reason: 'again' },
+  })
   t.equal(twice.json().code, 'VEILBOX_ERR_MARKET_NOT_A_PARTY', 'a party decides once')
-  const opOk = await m.call('operator', { method: 'POST', url: `/v1/applications/${app1.id}/approve`, payload: { reason: 'lawful' } })
+  const opOk = await m.call('operator', {
+    method: 'POST',
+    url: `/v1/applications/${app1.id}/approve`,
+    payload: { reason: 'lawful' },
+  })
   t.equal(opOk.statusCode, 200, opOk.body)
   const approved = opOk.json()
   t.equal(approved.state, 'approved')
@@ -141,11 +169,17 @@ t.test('an application walks through both approvals to a grant, queries, a state
     payload: application(m.ds, { scenario: 'industry', organization: 'Acme Insurance', moneyCap: 100_000, epsilon: 5 }),
   })
   t.equal(sub2.statusCode, 201, sub2.body)
-  const { grants: [grantB] } = await approveAll(m, sub2.json().id)
+  const {
+    grants: [grantB],
+  } = await approveAll(m, sub2.json().id)
   const preview = await m.call('analyst', {
     method: 'POST',
     url: '/v1/queries/preview',
-    payload: { sql: 'SELECT district, COUNT(*) FROM binzhou_households GROUP BY district', grant: grantB, epsilon: 0.5 },
+    payload: {
+      sql: 'SELECT district, COUNT(*) FROM binzhou_households GROUP BY district',
+      grant: grantB,
+      epsilon: 0.5,
+    },
   })
   t.equal(preview.statusCode, 200, preview.body)
   t.same(preview.json().price, {
@@ -187,7 +221,10 @@ t.test('an application walks through both approvals to a grant, queries, a state
   let orgSum = 0
   for (const org of orgs) {
     const st = (
-      await m.call('operator', { method: 'GET', url: `/v1/statements?${period}&organization=${encodeURIComponent(org)}` })
+      await m.call('operator', {
+        method: 'GET',
+        url: `/v1/statements?${period}&organization=${encodeURIComponent(org)}`,
+      })
     ).json()
     orgSum += st.totals.amount
     t.equal(
@@ -269,7 +306,13 @@ t.test('the negative list and the level policy refuse at submission, naming the 
     payload: {
       ...policy,
       negativeList: [
-        { id: 'no-income-for-industry', dataset: m.ds, column: 'income', scenario: 'industry', reason: 'income data never sold' },
+        {
+          id: 'no-income-for-industry',
+          dataset: m.ds,
+          column: 'income',
+          scenario: 'industry',
+          reason: 'income data never sold',
+        },
       ],
     },
   })
@@ -321,7 +364,11 @@ t.test('the negative list and the level policy refuse at submission, naming the 
   // A denial ends an application; a later approval is refused.
   const ok = await m.call('analyst', { method: 'POST', url: '/v1/applications', payload: application(m.ds) })
   t.equal(ok.statusCode, 201, ok.body)
-  const deny = await m.owner({ method: 'POST', url: `/v1/applications/${ok.json().id}/deny`, payload: { reason: 'not now' } })
+  const deny = await m.owner({
+    method: 'POST',
+    url: `/v1/applications/${ok.json().id}/deny`,
+    payload: { reason: 'not now' },
+  })
   t.equal(deny.json().state, 'denied')
   const late = await m.call('operator', {
     method: 'POST',
@@ -367,7 +414,9 @@ t.test('concurrent queries never spend past a money cap', async (t) => {
     }),
   })
   t.equal(sub.statusCode, 201, sub.body)
-  const { grants: [grant] } = await approveAll(m, sub.json().id)
+  const {
+    grants: [grant],
+  } = await approveAll(m, sub.json().id)
   const queries = Array.from({ length: 12 }, (_, i) => `SELECT COUNT(*) FROM binzhou_households WHERE age > ${20 + i}`)
   const results = await Promise.all(queries.map((q) => run(m, grant!, q, 0.1)))
   const ok = results.filter((r) => r.statusCode === 200).length
