@@ -1,3 +1,4 @@
+// Long on purpose: the schema's history, append-only (a released migration is never edited or moved), reads best in one place.
 import { randomBytes } from 'node:crypto'
 import { versionCommitment } from './fingerprint.js'
 
