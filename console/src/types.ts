@@ -186,6 +186,8 @@ export interface Answer {
   cached: boolean
   createdAt: string
   receipt: Receipt
+  /** What the answer cost when it was released (absent before the data market). */
+  price?: Price
 }
 
 export interface AnswerSummary {

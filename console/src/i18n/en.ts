@@ -240,6 +240,8 @@ export const en = {
   'answer.query': 'Query',
   'answer.charged': 'Charged',
   'answer.remaining': 'Grant budget left',
+  'answer.price': 'Price',
+  'answer.priceRepeat': 'charged once, when first released; this repeat is free',
   'answer.allRows': 'all rows',
   'answer.intervalNote':
     'Each value is followed by its {level} confidence interval. Values carry noise on purpose: that is what protects the people in the data.',

@@ -238,6 +238,8 @@ export const zh: Record<MessageKey, string> = {
   'answer.query': '查询',
   'answer.charged': '已扣除',
   'answer.remaining': '授权剩余预算',
+  'answer.price': '价格',
+  'answer.priceRepeat': '仅在首次发布时收费一次；此次重复免费',
   'answer.allRows': '全部行',
   'answer.intervalNote': '每个数值后是其 {level} 置信区间。数值中有意加入了噪声，正是它保护了数据中的每个人。',
   'answer.chartOf': '图表指标',

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks'
 import { BarChart, type BarDatum } from '../components/charts.js'
+import { Money, ScenarioName } from '../components/market.js'
 import { download, ErrorBox, Hash, Loading, Section } from '../components/ui.js'
 import { useApp } from '../context.js'
 import { useLoad } from '../hooks.js'
@@ -105,6 +106,16 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
             · {answer.privacy.mechanism === 'laplace' ? t('query.laplace') : t('query.gaussian')}, ε{' '}
             {f.eps(answer.privacy.epsilon)}
           </dd>
+          {answer.price && (
+            <>
+              <dt>{t('answer.price')}</dt>
+              <dd data-testid="answer-price" data-amount={String(answer.price.amount)}>
+                <Money fen={answer.price.amount} currency={answer.price.currency} /> ·{' '}
+                <ScenarioName name={answer.price.scenario} />
+                {answer.cached && <> · {t('answer.priceRepeat')}</>}
+              </dd>
+            </>
+          )}
           {!reopened && (
             <>
               <dt>{t('answer.remaining')}</dt>
