@@ -279,6 +279,12 @@ export class SourceService {
     spec: DatasetSpec,
     version: VersionRecord,
   ): Promise<{ matches: boolean; rows: number; checksum: string }> {
+    if (spec.source === undefined || version.source === null)
+      throw new VeilboxError(
+        'VEILBOX_ERR_SOURCE_NOT_SOURCED',
+        `version ${version.version} of "${spec.id}" is an upload, not a source snapshot: there is no source to verify it against`,
+        { dataset: spec.id, version: version.version },
+      )
     const stored = snapshotOf(version)
     const engine = this.engine(spec.source!)
     if (stored.from.kind === 'parquet') {

@@ -57,6 +57,7 @@ t.test('an operator registers a dataset; analysts see it once they hold a grant 
     nullable: true,
     lower: 0,
     upper: 500000,
+    level: 'L2',
     aggregates: ['count', 'sum', 'avg', 'var', 'stddev', 'median', 'quantile'],
   })
   t.equal((await call('analyst', { method: 'GET', url: '/v1/datasets/people/budget' })).statusCode, 200)
