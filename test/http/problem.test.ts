@@ -132,6 +132,7 @@ t.test('the registry: publicDetail marks 5xx codes only; which 5xx codes show th
     'VEILBOX_ERR_SANDBOX_CRASHED',
     'VEILBOX_ERR_SANDBOX_OUT_OF_MEMORY',
     'VEILBOX_ERR_SANDBOX_TIMEOUT',
+    'VEILBOX_ERR_SOURCE_UNAVAILABLE',
     'VEILBOX_ERR_STORE_UNAVAILABLE',
   ])
 })
