@@ -13,6 +13,9 @@ import { findDatasetBudget, setDatasetBudget } from '../store/budgets.js'
 import { createGrant, listGrants } from '../store/grants.js'
 import { countKeys, createKey, listKeys, revokeKey, SYSTEM_ACTOR, type Role } from '../store/keys.js'
 import { budgetTotals } from '../engine/policy/pricing.js'
+import { setLevels, setPrices } from '../engine/market/dataset.js'
+import { readPolicy } from '../engine/market/policy.js'
+import { findOwnerPrincipal, setDatasetOwner } from '../store/market.js'
 import { DEMO_SPEC, demoCsv } from './binzhou.js'
 import { DEMO_HE_KEY_OPTIONS, DEMO_HE_SPEC, demoHeStream } from './subsidies.js'
 
@@ -27,11 +30,23 @@ export const DEMO_GRANT = {
   purpose: 'demo: explore household income and medical spending by district',
 } as const
 
-const DEMO_PRINCIPALS: Record<'operator' | 'analyst' | 'custodian', string> = {
+const DEMO_PRINCIPALS: Record<'operator' | 'analyst' | 'custodian' | 'owner', string> = {
   operator: 'demo-operator',
   analyst: 'demo-analyst',
   custodian: 'demo-custodian',
+  owner: 'demo-owner',
 }
+
+/**
+ * The demo's market settings (docs/market.md): the public columns graded L1
+ * (the others stay L2, so the demo grant's queries meet no per-answer limit),
+ * industrial use priced, research at a tenth of it, public welfare free.
+ */
+export const DEMO_LEVELS = { district: 'L1', insured: 'L1', age_band: 'L1' } as const
+export const DEMO_PRICES = {
+  industry: { perEpsilon: 50_000, perAnswer: 200 },
+  research: { perEpsilon: 5_000, perAnswer: 0 },
+} as const
 
 export interface BootstrapReport {
   /** Files with freshly created secrets (mode 0600), for the operator to read. */
@@ -54,6 +69,22 @@ export const DEMO_HE_GRANT = {
   epsilon: 10,
   purpose: 'demo: explore household subsidies by district, on encrypted data',
 } as const
+
+/** The demo dataset held by the demo owner, its levels and prices set, once. */
+async function demoMarket(db: Sql, dataset: string): Promise<void> {
+  const record = await findDataset(db, dataset)
+  if (record === null) return
+  if (record.owner === null) {
+    const owner = await findOwnerPrincipal(db, DEMO_PRINCIPALS.owner)
+    if (owner !== null) await setDatasetOwner(db, dataset, owner, SYSTEM_ACTOR)
+  }
+  if (record.market === null) {
+    const known = new Set(record.spec.columns.map((c) => c.name))
+    const levels = Object.fromEntries(Object.entries(DEMO_LEVELS).filter(([c]) => known.has(c)))
+    await setLevels(db, dataset, levels, SYSTEM_ACTOR)
+    await setPrices(db, dataset, DEMO_PRICES, await readPolicy(db), SYSTEM_ACTOR)
+  }
+}
 
 /** Writes JSON atomically with mode 0600: a half-written key file never exists. */
 export function writeSecretJson(file: string, value: unknown): void {
@@ -94,7 +125,7 @@ export async function bootstrap(
       // Keys whose secrets were never written down (an interrupted first start) are replaced.
       const active = new Set((await listKeys(db)).map((k) => k.name))
       const keys: Record<string, string> = {}
-      for (const role of ['operator', 'analyst', 'custodian'] as const satisfies readonly Role[]) {
+      for (const role of ['operator', 'analyst', 'custodian', 'owner'] as const satisfies readonly Role[]) {
         const name = DEMO_PRINCIPALS[role]
         if (active.has(name)) await revokeKey(db, name, SYSTEM_ACTOR)
         keys[role] = (await createKey(db, { name, role }, SYSTEM_ACTOR)).key
@@ -108,6 +139,16 @@ export async function bootstrap(
         delta: String(DEMO_BUDGET.delta),
       })
     }
+    // A demo directory made before the data market has no owner key: one is added.
+    const existing = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>
+    if (existing.owner === undefined) {
+      const active = new Set((await listKeys(db)).map((k) => k.name))
+      if (active.has(DEMO_PRINCIPALS.owner)) await revokeKey(db, DEMO_PRINCIPALS.owner, SYSTEM_ACTOR)
+      const owner = (await createKey(db, { name: DEMO_PRINCIPALS.owner, role: 'owner' }, SYSTEM_ACTOR)).key
+      writeSecretJson(file, { ...existing, owner })
+      if (!keyFiles.includes(file)) keyFiles.push(file)
+    }
+    await demoMarket(db, DEMO_SPEC.id)
     // The demo grant is named in demo-keys.json; one is made whenever the file names none that exists.
     const keys = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>
     const live = (await listGrants(db, { analyst: DEMO_PRINCIPALS.analyst, dataset: DEMO_SPEC.id })).find(
@@ -134,6 +175,7 @@ export async function bootstrap(
     if (options.he) {
       try {
         createdHeDataset = await heDemo(db, options.he)
+        await demoMarket(db, DEMO_HE_SPEC.id)
         const current = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>
         const liveHe = (await listGrants(db, { analyst: DEMO_PRINCIPALS.analyst, dataset: DEMO_HE_SPEC.id })).find(
           (g) => g.id === current.heGrant && g.revokedAt === null,

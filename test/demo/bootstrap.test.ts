@@ -4,7 +4,7 @@ import t from 'tap'
 import { DEMO_ROWS, DEMO_SPEC, demoRows } from '../../src/demo/binzhou.js'
 import { bootstrap, DEMO_KEYS_FILE, OPERATOR_KEY_FILE } from '../../src/demo/bootstrap.js'
 import { openStore, type Store } from '../../src/store/db.js'
-import { listDatasets, listVersions } from '../../src/store/datasets.js'
+import { findDataset, listDatasets, listVersions } from '../../src/store/datasets.js'
 import { findDatasetBudget } from '../../src/store/budgets.js'
 import { getGrant, listGrants } from '../../src/store/grants.js'
 import { authenticate, listKeys } from '../../src/store/keys.js'
@@ -28,9 +28,12 @@ t.test(
     t.equal(first.createdDataset, true)
     t.equal(fs.statSync(file).mode & 0o777, 0o600)
     const keys = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>
-    for (const role of ['operator', 'analyst', 'custodian']) {
+    for (const role of ['operator', 'analyst', 'custodian', 'owner']) {
       t.equal((await authenticate(db, keys[role]!))?.role, role, `${role} key works`)
     }
+    const record = (await findDataset(db, DEMO_SPEC.id))!
+    t.equal(record.owner?.name, 'demo-owner', 'the demo owner holds the demo dataset')
+    t.match(JSON.parse(record.market!), { prices: { industry: { perAnswer: 200 } } }, 'industrial use is priced')
     const grant = await getGrant(db, keys.grant!)
     t.match(grant, { analyst: 'demo-analyst', dataset: DEMO_SPEC.id, revokedAt: null })
     t.equal(grant.ledger.epsilonTotal, 10_000_000n, 'the demo grant has epsilon 10')
@@ -43,7 +46,7 @@ t.test(
     t.same(second, { keyFiles: [], createdDataset: false }, 'nothing is created twice')
     t.same(JSON.parse(fs.readFileSync(file, 'utf8')), keys)
     t.equal((await listVersions(db, DEMO_SPEC.id)).length, 1)
-    t.equal((await listKeys(db)).length, 3)
+    t.equal((await listKeys(db)).length, 4)
     t.equal((await listGrants(db)).length, 1, 'one demo grant, not two')
   },
 )
@@ -74,7 +77,7 @@ t.test('demo keys whose file was lost are replaced, not duplicated', async (t) =
   const fresh = JSON.parse(fs.readFileSync(path.join(dir, DEMO_KEYS_FILE), 'utf8')) as Record<string, string>
   t.equal(await authenticate(db, old.analyst!), null, 'the old analyst key is revoked')
   t.equal((await authenticate(db, fresh.analyst!))?.name, 'demo-analyst')
-  t.equal((await listKeys(db)).length, 3)
+  t.equal((await listKeys(db)).length, 4)
 })
 
 t.test('the demo data is deterministic, within bounds, and looks like a city', async (t) => {
