@@ -6,11 +6,11 @@ import { certificate } from '../../engine/market/certificates.js'
 import { priceSchema, setLevels, setPrices } from '../../engine/market/dataset.js'
 import { policySchema, readPolicy, scenarioSchema, writePolicy } from '../../engine/market/policy.js'
 import { identifierSchema, LEVELS } from '../../schema.js'
-import { getDataset, getVersion } from '../../store/datasets.js'
+import { findDataset, getDataset, getVersion } from '../../store/datasets.js'
 import { findOwnerPrincipal, setDatasetOwner } from '../../store/market.js'
 import { actorOf, principalOf } from '../plugins/auth.js'
 import { datasetViewSchema, principalNameSchema, problems } from '../schemas.js'
-import { visibleDataset } from '../visibility.js'
+import { canSee, visibleDataset } from '../visibility.js'
 import { datasetView } from './datasets.js'
 
 const policyView = policySchema.meta({ id: 'MarketPolicy' })
@@ -48,11 +48,23 @@ export default async function marketRoutes(app: FastifyInstance) {
       config: { roles: 'any' },
       schema: {
         summary: 'The market policy: scenario categories, level rules, the negative list, the fee',
+        description:
+          'Operators see the whole negative list; others its rules on the datasets they may see, so that the list names no dataset the catalog hides from them.',
         tags: ['market'],
         response: { 200: policyView, ...problems(401) },
       },
     },
-    async () => readPolicy(app.db),
+    async (request) => {
+      const p = principalOf(request)
+      const policy = await readPolicy(app.db)
+      if (p.role === 'operator') return policy
+      const negativeList = []
+      for (const rule of policy.negativeList) {
+        const record = await findDataset(app.db, rule.dataset)
+        if (record !== null && (await canSee(app, p, record))) negativeList.push(rule)
+      }
+      return { ...policy, negativeList }
+    },
   )
 
   r.put(
