@@ -313,10 +313,19 @@ t.test('the negative list and the level policy refuse at submission, naming the 
           scenario: 'industry',
           reason: 'income data never sold',
         },
+        { id: 'no-claims', dataset: 'hidden_claims', scenario: 'industry', reason: 'a dataset analysts do not see' },
       ],
     },
   })
   t.equal(put.statusCode, 200, put.body)
+  const seen = (await m.call('analyst', { method: 'GET', url: '/v1/market/policy' })).json()
+  t.same(
+    seen.negativeList.map((r: { id: string }) => r.id),
+    ['no-income-for-industry'],
+    'an analyst sees the rules on the datasets it may see, and no other dataset is named',
+  )
+  const full = (await m.call('operator', { method: 'GET', url: '/v1/market/policy' })).json()
+  t.equal(full.negativeList.length, 2, 'the operator sees the whole list')
   const neg = await m.call('analyst', {
     method: 'POST',
     url: '/v1/applications',
