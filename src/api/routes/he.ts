@@ -6,7 +6,7 @@ import { bitLength } from '../../engine/he/params.js'
 import type { HeProfile } from '../../engine/he/profile.js'
 import { identifierSchema, type ColumnSpec } from '../../schema.js'
 import { keyOptionsIn, keyOptionsSchema } from '../../custodian/wire.js'
-import { getDataset } from '../../store/datasets.js'
+import { datasetNotFound, getDataset } from '../../store/datasets.js'
 import { findHeKeys, storeHeKeys, type HeKeysRecord } from '../../engine/he/material.js'
 import { actorOf, principalOf } from '../plugins/auth.js'
 import { visibleDataset } from '../visibility.js'
@@ -137,9 +137,10 @@ export default async function heRoutes(app: FastifyInstance) {
   r.post(
     '/v1/datasets/:id/he/keys',
     {
-      config: { roles: ['custodian'] },
+      config: { roles: ['custodian', 'owner'] },
       schema: {
-        summary: "Have the key custodian create the dataset's HE keys; the service keeps only the public part",
+        summary:
+          "Have the key custodian create the dataset's HE keys (its custodian, or its owner); the service keeps only the public part",
         description:
           'The custodian (in process, or `veilbox custodian` at VEILBOX_CUSTODIAN_URL) chooses 128-bit parameters from the declared he columns and maxRows, creates the keys in its own key directory and publishes the profile, public key and Galois keys, which the service stores. Keys are never replaced. If the custodian already holds keys for the dataset (made earlier) and they fit its declared columns, they are taken over instead (`imported`).',
         tags: ['he'],
@@ -149,7 +150,11 @@ export default async function heRoutes(app: FastifyInstance) {
       },
     },
     async (request, reply) => {
-      const { spec } = await getDataset(app.db, request.params.id)
+      const dataset = await getDataset(app.db, request.params.id)
+      const p = principalOf(request)
+      // An owner has its own datasets' keys made (docs/market.md); another dataset is refused as an unknown one.
+      if (p.role === 'owner' && dataset.owner?.id !== p.id) throw datasetNotFound(request.params.id)
+      const { spec } = dataset
       if (!spec.columns.some((c) => c.protection === 'he')) {
         throw new VeilboxError(
           'VEILBOX_ERR_HE_UNSUPPORTED_COLUMN',

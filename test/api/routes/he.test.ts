@@ -388,3 +388,29 @@ t.test('what an he column cannot do is refused with a clear code, and COUNT work
   t.ok(preview.json().privacy.perAggregate[0].noise.sum > 0)
   t.equal(await decrypts(), 1, 'pricing decrypts nothing')
 })
+
+t.test("keys: a dataset's owner has the custodian make them; another owner's dataset is unknown to it", async (t) => {
+  const { createKey, SYSTEM_ACTOR } = await import('../../../src/store/keys.js')
+  const ha = await heApp(t, { keys: false })
+  const ownerKey = (await createKey(ha.app.db, { name: 'clinic_board', role: 'owner' }, SYSTEM_ACTOR)).key
+  const otherKey = (await createKey(ha.app.db, { name: 'other_board', role: 'owner' }, SYSTEM_ACTOR)).key
+  const set = await ha.call('operator', {
+    method: 'PUT',
+    url: `/v1/datasets/${CLINIC_ID}/owner`,
+    payload: { owner: 'clinic_board' },
+  })
+  t.equal(set.statusCode, 200, set.body)
+  const as = (key: string) =>
+    ha.app.inject({
+      method: 'POST',
+      url: `/v1/datasets/${CLINIC_ID}/he/keys`,
+      payload: { maxRows: 4000, polyModulusDegree: 4096 },
+      headers: { authorization: `Bearer ${key}` },
+    })
+  const other = await as(otherKey)
+  t.equal(other.statusCode, 404, 'another owner gets what an unknown dataset gets')
+  t.equal(other.json().code, 'VEILBOX_ERR_DATASET_NOT_FOUND')
+  const made = await as(ownerKey)
+  t.equal(made.statusCode, 201, made.body)
+  t.equal(made.json().keys, true, 'the owner had its keys made by the custodian')
+})
