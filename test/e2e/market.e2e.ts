@@ -139,17 +139,27 @@ interface ApplicationBody {
   state: string
   grants: string[]
   parties: { party: string; decision: string | null; reason: string | null }[]
-  approved: { epsilon: number } | null
+  approved: { epsilon: number; datasets: { dataset: string; aggregates: string[] | null }[] } | null
 }
 
 /** Both parties approve in their own browsers: the owner first, then the operator (narrowing ε when asked). */
-async function approveByBoth(t: Test, id: string, narrowEpsilon?: string): Promise<ApplicationBody> {
+async function approveByBoth(
+  t: Test,
+  id: string,
+  narrowEpsilon?: string,
+  ownerLeavesOut: string[] = [],
+): Promise<ApplicationBody> {
   const owner = await signedIn(t, 'owner')
   await go(owner.page, 'approvals')
   const ownerCard = owner.page.locator(`[data-application="${id}"]`)
   await ownerCard.waitFor()
   t.equal(await ownerCard.locator('tr[data-party="owner"]').getAttribute('data-decision'), 'waiting')
   t.ok(await ownerCard.getByTestId('approve').isDisabled(), 'no decision without a reason')
+  if (ownerLeavesOut.length > 0) {
+    await ownerCard.getByTestId('narrow-scope').locator('summary').click()
+    const ds = ownerCard.locator(`[data-narrow-dataset="${DATASET}"]`)
+    for (const a of ownerLeavesOut) await ds.locator(`[data-narrow-aggregate="${a}"]`).uncheck()
+  }
   await decide(owner.page, id, 'approve', 'e2e: the owner agrees to this use')
   await ownerCard.locator('tr[data-party="owner"][data-decision="approve"]').waitFor()
   t.equal(await ownerCard.getAttribute('data-state'), 'pending', 'still waiting for the operator')
@@ -271,13 +281,18 @@ t.test('industry: an approval narrows ε, the preview shows a price, the grant s
     scenario: 'industry',
     organization: 'Binzhou Mutual Insurance',
     columns: ['district', 'income'],
-    aggregates: ['count', 'avg'],
+    aggregates: ['count', 'avg', 'sum'],
     epsilon: '3',
     money: '5000.00',
   })
   const id = await submitted(t, page)
-  const app = await approveByBoth(t, id, '2')
+  const app = await approveByBoth(t, id, '2', ['sum'])
   t.equal(app.approved?.epsilon, 2, 'the operator narrowed ε to 2')
+  t.same(
+    [...(app.approved?.datasets[0]?.aggregates ?? [])].sort(),
+    ['avg', 'count'],
+    'the owner left SUM out: the grant has what both allowed',
+  )
   industryGrant = app.grants[0]!
 
   const price = await previewPrice(t, page, industryGrant)

@@ -380,8 +380,11 @@ export const en = {
   'approvals.keep': 'keep {value}',
   'approvals.narrowMoney': 'Lower the spending cap to, optional',
   'approvals.keepCap': 'keep as asked',
+  'approvals.narrowScope': 'Narrow the columns and aggregates (optional)',
+  'approvals.narrowScopeHint':
+    'Untick what this use does not need: the grant gets only what every approval allows. Owners narrow their own datasets.',
   'approvals.badNarrow': 'A narrowing may only lower what was asked for.',
-  'approvals.needReason': 'Write a reason first.',
+  'approvals.needReason': 'Write a reason first (at least 3 characters).',
   'approvals.approve': 'Approve',
   'approvals.deny': 'Deny',
 

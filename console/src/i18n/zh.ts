@@ -374,8 +374,11 @@ export const zh: Record<MessageKey, string> = {
   'approvals.keep': '保持 {value}',
   'approvals.narrowMoney': '费用上限缩减为（可选）',
   'approvals.keepCap': '保持申请值',
+  'approvals.narrowScope': '缩减列和聚合函数（可选）',
+  'approvals.narrowScopeHint':
+    '取消勾选此用途不需要的内容：授权只包含各审批方都允许的部分。所有方只能缩减自己的数据集。',
   'approvals.badNarrow': '缩减只能降低申请的数值。',
-  'approvals.needReason': '请先填写理由。',
+  'approvals.needReason': '请先填写理由（至少 3 个字符）。',
   'approvals.approve': '批准',
   'approvals.deny': '驳回',
 

@@ -7,9 +7,11 @@ import { useAction, useLoad } from '../hooks.js'
 import { parseYuan } from '../money.js'
 import {
   APPLICATION_STATES,
+  GRANT_AGGREGATES,
   type Application,
   type ApplicationScope,
   type ApplicationState,
+  type Dataset,
   type MarketPolicy,
   type Party,
 } from '../types.js'
@@ -285,18 +287,117 @@ function awaitsMe(app: Application, role: string): boolean {
   return app.parties.some((p) => p.decision === null && p.party === (role === 'operator' ? 'operator' : 'owner'))
 }
 
-function DecisionForm({ app, currency, onDone }: { app: Application; currency: string; onDone: () => void }) {
-  const { api, t, f } = useApp()
+/** What an approval keeps of one dataset's requested columns and aggregates. */
+interface Keep {
+  columns: string[]
+  aggregates: string[]
+  /** What was asked for (all of them when the application asked for every one). */
+  askedColumns: string[]
+  askedAggregates: string[]
+}
+
+function initialKeep(app: Application, catalog: Dataset[], role: string): Record<string, Keep> {
+  // An owner narrows only its own datasets: those named on an owner's line.
+  const narrowable = new Set(
+    role === 'operator'
+      ? app.datasets.map((d) => d.dataset)
+      : app.parties.flatMap((p) => (p.party === 'owner' ? p.datasets : [])),
+  )
+  const out: Record<string, Keep> = {}
+  for (const s of app.datasets) {
+    if (!narrowable.has(s.dataset)) continue
+    const askedColumns = s.columns ?? catalog.find((d) => d.id === s.dataset)?.columns.map((c) => c.name) ?? []
+    const askedAggregates = s.aggregates ?? [...GRANT_AGGREGATES]
+    out[s.dataset] = { columns: askedColumns, aggregates: askedAggregates, askedColumns, askedAggregates }
+  }
+  return out
+}
+
+/** The narrowing of columns and aggregates to send: only the datasets where something was left out. */
+function narrowedScopes(keep: Record<string, Keep>): { dataset: string; columns?: string[]; aggregates?: string[] }[] {
+  return Object.entries(keep).flatMap(([dataset, k]) => {
+    const columns = k.columns.length < k.askedColumns.length ? { columns: k.columns } : {}
+    const aggregates = k.aggregates.length < k.askedAggregates.length ? { aggregates: k.aggregates } : {}
+    return Object.keys(columns).length + Object.keys(aggregates).length > 0
+      ? [{ dataset, ...columns, ...aggregates }]
+      : []
+  })
+}
+
+function NarrowScope({ keep, onChange }: { keep: Record<string, Keep>; onChange: (k: Record<string, Keep>) => void }) {
+  const { t } = useApp()
+  const toggle = (dataset: string, what: 'columns' | 'aggregates', name: string) => {
+    const k = keep[dataset]!
+    const has = k[what].includes(name)
+    onChange({ ...keep, [dataset]: { ...k, [what]: has ? k[what].filter((x) => x !== name) : [...k[what], name] } })
+  }
+  return (
+    <details class="narrow" data-testid="narrow-scope">
+      <summary>{t('approvals.narrowScope')}</summary>
+      <p class="small muted">{t('approvals.narrowScopeHint')}</p>
+      {Object.entries(keep).map(([dataset, k]) => (
+        <fieldset key={dataset} data-narrow-dataset={dataset}>
+          <legend>
+            <code translate={false}>{dataset}</code>
+          </legend>
+          <div class="checks">
+            {k.askedColumns.map((c) => (
+              <label key={c} class="check">
+                <input
+                  type="checkbox"
+                  checked={k.columns.includes(c)}
+                  onChange={() => toggle(dataset, 'columns', c)}
+                  data-narrow-column={c}
+                />
+                <code translate={false}>{c}</code>
+              </label>
+            ))}
+          </div>
+          <div class="checks">
+            {k.askedAggregates.map((a) => (
+              <label key={a} class="check">
+                <input
+                  type="checkbox"
+                  checked={k.aggregates.includes(a)}
+                  onChange={() => toggle(dataset, 'aggregates', a)}
+                  data-narrow-aggregate={a}
+                />
+                <code translate={false}>{a.toUpperCase()}</code>
+              </label>
+            ))}
+          </div>
+        </fieldset>
+      ))}
+    </details>
+  )
+}
+
+function DecisionForm({
+  app,
+  currency,
+  catalog,
+  onDone,
+}: {
+  app: Application
+  currency: string
+  catalog: Dataset[]
+  onDone: () => void
+}) {
+  const { api, t, f, session } = useApp()
   const [reason, setReason] = useState('')
   const [epsilon, setEpsilon] = useState('')
   const [moneyCap, setMoneyCap] = useState('')
+  const [keep, setKeep] = useState<Record<string, Keep>>(() => initialKeep(app, catalog, session.role))
   const narrowEps = epsilon.trim() === '' ? null : Number(epsilon)
   const narrowCap = moneyCap.trim() === '' ? null : parseYuan(moneyCap)
+  const scopes = narrowedScopes(keep)
   const badNarrow =
     (narrowEps !== null && !(narrowEps > 0 && narrowEps <= app.epsilon)) ||
-    (moneyCap.trim() !== '' && (narrowCap === null || (app.moneyCap !== null && narrowCap > app.moneyCap)))
+    (moneyCap.trim() !== '' && (narrowCap === null || (app.moneyCap !== null && narrowCap > app.moneyCap))) ||
+    Object.values(keep).some((k) => k.columns.length === 0 || k.aggregates.length === 0)
   const decide = useAction(async (what: 'approve' | 'deny') => {
     const narrow = {
+      ...(scopes.length > 0 ? { datasets: scopes } : {}),
       ...(narrowEps !== null ? { epsilon: narrowEps } : {}),
       ...(narrowCap !== null ? { moneyCap: narrowCap } : {}),
     }
@@ -309,7 +410,8 @@ function DecisionForm({ app, currency, onDone }: { app: Application; currency: s
     setReason('')
     onDone()
   })
-  const noReason = reason.trim() === ''
+  // The service takes a reason of at least 3 characters.
+  const noReason = reason.trim().length < 3
   return (
     <div class="decide" data-testid="decide">
       <h3>{t('approvals.decide')}</h3>
@@ -349,6 +451,7 @@ function DecisionForm({ app, currency, onDone }: { app: Application; currency: s
           />
         </label>
       </div>
+      {Object.keys(keep).length > 0 && <NarrowScope keep={keep} onChange={setKeep} />}
       {badNarrow && <p class="notice warn">{t('approvals.badNarrow')}</p>}
       <div class="actions">
         <button
@@ -378,10 +481,11 @@ function DecisionForm({ app, currency, onDone }: { app: Application; currency: s
 
 /** Operators and owners: the applications that wait for them, with approve and deny, each with a reason. */
 export function ApprovalsView() {
-  const { t, session } = useApp()
+  const { api, t, session } = useApp()
   const [state, setState] = useState<ApplicationState | ''>('pending')
   const apps = useApplications(state)
   const policy = usePolicy()
+  const catalog = useLoad(() => api.get<{ datasets: Dataset[] }>('/v1/datasets'), [])
   const currency = policy.data?.currency ?? 'CNY'
   return (
     <div>
@@ -400,7 +504,9 @@ export function ApprovalsView() {
       <div data-testid="applications">
         {apps.data?.applications.map((a) => (
           <ApplicationCard key={a.id} app={a} currency={currency}>
-            {awaitsMe(a, session.role) && <DecisionForm app={a} currency={currency} onDone={apps.reload} />}
+            {awaitsMe(a, session.role) && (
+              <DecisionForm app={a} currency={currency} catalog={catalog.data?.datasets ?? []} onDone={apps.reload} />
+            )}
           </ApplicationCard>
         ))}
       </div>
