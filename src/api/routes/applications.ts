@@ -11,7 +11,7 @@ import {
   withdraw,
 } from '../../engine/market/applications.js'
 import type { ApplicationRecord } from '../../store/applications.js'
-import { MAX_PRICE } from '../../engine/market/dataset.js'
+import { MAX_MONEY_CAP } from '../../engine/market/dataset.js'
 import { scenarioSchema } from '../../engine/market/policy.js'
 import { GRANT_AGGREGATES } from '../../engine/policy/grant.js'
 import { identifierSchema } from '../../schema.js'
@@ -23,7 +23,7 @@ const aggregates = z.array(z.enum(GRANT_AGGREGATES)).min(1).max(GRANT_AGGREGATES
 const columns = z.array(identifierSchema).min(1).max(256)
 const epsilon = z.number().finite().gt(0).max(1_000_000)
 const delta = z.number().min(0).lt(1)
-const moneyCap = z.number().int().min(0).max(MAX_PRICE).describe('minor units of the currency (fen for CNY)')
+const moneyCap = z.number().int().min(0).max(MAX_MONEY_CAP).describe('minor units of the currency (fen for CNY)')
 const reason = z.string().trim().min(3).max(2000)
 
 const useSchema = z.object({

@@ -6,7 +6,7 @@ import { toText } from '../../engine/dp/budget.js'
 import { GRANT_AGGREGATES } from '../../engine/policy/grant.js'
 import { budgetTotals, budgetView } from '../../engine/policy/pricing.js'
 import { identifierSchema } from '../../schema.js'
-import { MAX_PRICE, recordLevels } from '../../engine/market/dataset.js'
+import { MAX_MONEY_CAP, recordLevels } from '../../engine/market/dataset.js'
 import { moneyNumber } from '../../engine/market/money.js'
 import { checkUse, readPolicy, scenarioSchema } from '../../engine/market/policy.js'
 import { scopeReview } from '../../engine/market/scope.js'
@@ -130,7 +130,7 @@ export default async function grantRoutes(app: FastifyInstance) {
           expiresAt: z.iso.datetime({ offset: true }),
           scenario: scenarioSchema.default(DEFAULT_SCENARIO).describe('the scenario category of use'),
           organization: z.string().trim().min(2).max(200).optional(),
-          moneyCap: z.number().int().min(0).max(MAX_PRICE).optional().describe('minor units (fen for CNY)'),
+          moneyCap: z.number().int().min(0).max(MAX_MONEY_CAP).optional().describe('minor units (fen for CNY)'),
         }),
         response: { 201: grantViewSchema, ...problems(400, 401, 403, 404) },
       },

@@ -14,8 +14,15 @@ import { levelsOf, scenarioSchema, type MarketPolicy } from './policy.js'
  * of the platform's currency (fen for CNY).
  */
 
-/** The most one price field may be: 10^12 minor units (10 billion yuan), far inside 2^63 with any epsilon. */
-export const MAX_PRICE = 1_000_000_000_000
+/**
+ * The most one price field may be: 10^9 minor units (10 million yuan). With
+ * any charge a ledger can hold (epsilon up to 10^6), one answer's price stays
+ * below 2^53, so every amount is an exact JSON number.
+ */
+export const MAX_PRICE = 1_000_000_000
+
+/** The largest money cap: 10^15 minor units, still an exact JSON number. */
+export const MAX_MONEY_CAP = 1_000_000_000_000_000
 
 export const priceSchema = z.strictObject({
   /** Minor units per unit of epsilon charged to the dataset. */

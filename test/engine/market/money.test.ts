@@ -6,6 +6,7 @@
  */
 import t from 'tap'
 import { answerLines } from '../../../src/engine/market/charge.js'
+import { MAX_PRICE } from '../../../src/engine/market/dataset.js'
 import { csvField } from '../../../src/engine/market/documents.js'
 import { feeOf, moneyText, priceOf, splitByWeights } from '../../../src/engine/market/money.js'
 import type { GrantRecord } from '../../../src/store/grants.js'
@@ -30,6 +31,8 @@ t.test('prices round up to the minor unit; fees round down', async (t) => {
   t.equal(feeOf(12_345n, 10_000), 12_345n)
   t.equal(moneyText(50_500n, 'CNY'), '505.00 CNY')
   t.equal(moneyText(7n, 'CNY'), '0.07 CNY')
+  const largest = priceOf({ perEpsilon: MAX_PRICE, perAnswer: MAX_PRICE }, 1_000_000n * 1_000_000n)
+  t.ok(largest <= BigInt(Number.MAX_SAFE_INTEGER), 'the dearest answer a ledger can pay is an exact JSON number')
 })
 
 t.test('splits sum exactly and stay within one unit of the exact share', async (t) => {
