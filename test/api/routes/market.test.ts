@@ -151,6 +151,7 @@ t.test('an application walks through both approvals to a grant, queries, a state
   t.same(g.columns, ['district', 'income'])
   t.same(g.aggregates, ['count', 'sum'])
   t.equal(g.budget.epsilon.total, 3)
+  t.ok(Math.abs(Date.parse(g.expiresAt) - Date.now() - 30 * DAY) < 60_000, 'the grant runs durationDays from approval')
 
   const free = await run(m, grantA, 'SELECT district, SUM(income) FROM binzhou_households GROUP BY district', 0.5)
   t.equal(free.statusCode, 200, free.body)
@@ -386,6 +387,30 @@ t.test('the negative list and the level policy refuse at submission, naming the 
   })
   t.equal(late.statusCode, 409)
   t.equal(late.json().code, 'VEILBOX_ERR_MARKET_APPLICATION_CLOSED')
+  // A pending application past its deadline is expired and takes no decision.
+  const stale = await m.call('analyst', { method: 'POST', url: '/v1/applications', payload: application(m.ds) })
+  const staleId = stale.json().id as string
+  t.ok(
+    Math.abs(Date.parse(stale.json().expiresAt) - Date.now() - 30 * DAY) < 60_000,
+    'an application waits pendingDays (30 by default) for its decisions',
+  )
+  await m.app.db.run('UPDATE applications SET expires_at = $1 WHERE id = $2', [
+    new Date(Date.now() - 1000).toISOString(),
+    staleId,
+  ])
+  t.equal((await m.call('analyst', { method: 'GET', url: `/v1/applications/${staleId}` })).json().state, 'expired')
+  const expiredList = (await m.call('operator', { method: 'GET', url: '/v1/applications?state=expired' })).json()
+  t.same(
+    expiredList.applications.map((a: { id: string }) => a.id),
+    [staleId],
+  )
+  const tooLate = await m.owner({
+    method: 'POST',
+    url: `/v1/applications/${staleId}/approve`,
+    payload: { reason: 'late' },
+  })
+  t.equal(tooLate.json().code, 'VEILBOX_ERR_MARKET_APPLICATION_CLOSED')
+  t.equal(tooLate.json().state, 'expired')
   // Another analyst's application is not found, exactly like an unknown id.
   const other = (await createKey(m.app.db, { name: 'bob', role: 'analyst' }, SYSTEM_ACTOR)).key
   const peek = await m.app.inject({
