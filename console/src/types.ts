@@ -60,6 +60,8 @@ export interface Dataset {
   level?: Level
   /** Price list per scenario category, in fen. */
   prices?: Record<string, PriceEntry>
+  /** Shown in every analyst's catalog (so anyone may apply), not only to those holding a grant. */
+  listed?: boolean
   privacyUnit: string
   maxRowsPerUnit: number
   columns: Column[]

@@ -46,6 +46,16 @@ t.teardown(async () => {
 
 /** A fresh browser context (own storage) signed in with the role's demo key, watching for script and CSP errors. */
 async function signedIn(t: Test, role: Role, lang: 'en' | 'zh' = 'en'): Promise<{ page: Page; problems: string[] }> {
+  t.ok(keys[role], `demo-keys.json holds a key for the ${role}`)
+  return signedInWith(t, keys[role], role, lang)
+}
+
+async function signedInWith(
+  t: Test,
+  key: string,
+  role: Role,
+  lang: 'en' | 'zh' = 'en',
+): Promise<{ page: Page; problems: string[] }> {
   const context = await browser.newContext({
     viewport: { width: 1280, height: 900 },
     locale: lang === 'zh' ? 'zh-CN' : 'en-GB',
@@ -57,8 +67,7 @@ async function signedIn(t: Test, role: Role, lang: 'en' | 'zh' = 'en'): Promise<
   page.setDefaultTimeout(20_000)
   const problems = watch(page)
   await page.goto(`${server.url}/console/`)
-  t.ok(keys[role], `demo-keys.json holds a key for the ${role}`)
-  await page.getByTestId('api-key').fill(keys[role])
+  await page.getByTestId('api-key').fill(key)
   await page.getByTestId('sign-in').click()
   await page.getByTestId('role').waitFor()
   t.equal(await page.getByTestId('role').getAttribute('class'), `badge role-${role}`, `signed in as ${role}`)
@@ -444,6 +453,37 @@ t.test('the operator sets a dataset’s prices on the Market page, and the catal
   t.ok((await card.locator('[data-level]').count()) > 1, 'the dataset and its columns show their levels')
   t.notMatch(await card.getByTestId('dataset-owner').innerText(), /^—$/, 'and its owner')
   t.same(problems, [], 'analyst: no script error and no CSP refusal')
+  t.same(op.problems, [], 'operator: no script error and no CSP refusal')
+})
+
+t.test('a dataset listed on the Market page is open to applications from an analyst without grants', async (t) => {
+  const made = await api<{ key: string }>('POST', '/v1/keys', keys.operator, { name: 'e2e-newcomer', role: 'analyst' })
+  t.equal(made.status, 201)
+  const newcomer = await signedInWith(t, made.body.key, 'analyst')
+  await go(newcomer.page, 'apply')
+  await newcomer.page.getByTestId('apply-form').waitFor()
+  t.equal(
+    await newcomer.page.getByTestId(`apply-dataset-${DATASET}`).count(),
+    0,
+    'an unlisted dataset is not offered to an analyst without a grant on it',
+  )
+
+  const op = await signedIn(t, 'operator')
+  await go(op.page, 'market')
+  const ds = op.page.locator(`[data-market-dataset="${DATASET}"]`)
+  await ds.getByTestId('listed').check()
+  await ds.locator('[data-testid="dataset-market-saved"][data-saved="listing"]').waitFor()
+
+  await apply(newcomer.page, {
+    purpose: 'e2e: a newcomer’s first use',
+    scenario: 'research',
+    organization: 'Binzhou University',
+    columns: ['district'],
+    aggregates: ['count'],
+    epsilon: '1',
+  })
+  await submitted(t, newcomer.page)
+  t.same(newcomer.problems, [], 'newcomer: no script error and no CSP refusal')
   t.same(op.problems, [], 'operator: no script error and no CSP refusal')
 })
 

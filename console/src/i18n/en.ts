@@ -326,7 +326,8 @@ export const en = {
   'apply.moneyCapIs': 'The grant may spend at most',
   'apply.days': 'Duration (days)',
   'apply.datasets': 'Datasets',
-  'apply.noDatasets': 'No dataset is open to you. Ask an operator which datasets you may apply for.',
+  'apply.noDatasets':
+    'No dataset is open to you. An operator lists datasets in every analyst’s catalog on the Market page; ask which ones you may apply for.',
   'apply.minimumHint':
     'Ask for the minimum necessary: tick only the columns and aggregates the use needs. A dataset with nothing ticked asks for all of them.',
   'apply.columnsHint': 'Columns (none ticked: every column)',
@@ -436,6 +437,8 @@ export const en = {
   'market.ownerHint': 'e.g. health_bureau',
   'market.setOwner': 'Set owner',
   'market.ownerSaved': 'Owner set.',
+  'market.listed': 'Listed in every analyst’s catalog, so that any analyst may apply for it',
+  'market.listingSaved': 'Listing saved.',
   'market.columnLevels': 'Column levels',
   'market.saveLevels': 'Save levels',
   'market.levelsSaved': 'Levels saved.',

@@ -322,7 +322,8 @@ export const zh: Record<MessageKey, string> = {
   'apply.moneyCapIs': '此授权最多可花费',
   'apply.days': '期限（天）',
   'apply.datasets': '数据集',
-  'apply.noDatasets': '目前没有向您开放的数据集。请向运营人员询问可以申请哪些数据集。',
+  'apply.noDatasets':
+    '目前没有向您开放的数据集。运营人员可在“数据市场”页面将数据集列入所有分析人员的目录；请询问可以申请哪些数据集。',
   'apply.minimumHint': '请按最小必要原则申请：只勾选用途所需的列和聚合函数。某数据集下不勾选任何项即申请全部。',
   'apply.columnsHint': '列（不勾选即全部列）',
   'apply.aggregatesHint': '聚合函数（不勾选即全部聚合函数）',
@@ -430,6 +431,8 @@ export const zh: Record<MessageKey, string> = {
   'market.ownerHint': '所有方密钥的名称',
   'market.setOwner': '设置所有方',
   'market.ownerSaved': '所有方已设置。',
+  'market.listed': '列入所有分析人员的数据目录，使任何分析人员都可以申请',
+  'market.listingSaved': '目录设置已保存。',
   'market.columnLevels': '列分级',
   'market.saveLevels': '保存分级',
   'market.levelsSaved': '分级已保存。',

@@ -500,7 +500,8 @@ function DatasetMarket({ dataset, policy, onSaved }: { dataset: Dataset; policy:
   const [prices, setPrices] = useState<Record<string, { perEpsilon: string; perAnswer: string }>>(() =>
     pricesFrom(dataset),
   )
-  const [done, setDone] = useState<'owner' | 'levels' | 'prices' | null>(null)
+  const [done, setDone] = useState<'owner' | 'levels' | 'prices' | 'listing' | null>(null)
+  const [listed, setListed] = useState(dataset.listed ?? false)
   useEffect(() => setPrices(pricesFrom(dataset)), [policy.scenarios.join(',')])
 
   const parsedPrices: Record<string, PriceEntry> | null = (() => {
@@ -531,7 +532,19 @@ function DatasetMarket({ dataset, policy, onSaved }: { dataset: Dataset; policy:
     setDone('prices')
     onSaved()
   })
-  const error = saveOwner.error ?? saveLevels.error ?? savePrices.error
+  const saveListing = useAction(async (next: boolean) => {
+    // Ticked at once; put back if the service refuses.
+    setListed(next)
+    try {
+      await api.put(`${base}/listing`, { listed: next })
+    } catch (err) {
+      setListed(!next)
+      throw err
+    }
+    setDone('listing')
+    onSaved()
+  })
+  const error = saveOwner.error ?? saveLevels.error ?? savePrices.error ?? saveListing.error
 
   return (
     <Section
@@ -564,6 +577,19 @@ function DatasetMarket({ dataset, policy, onSaved }: { dataset: Dataset; policy:
             {t('market.setOwner')}
           </button>
         </div>
+
+        {dataset.listed !== undefined && (
+          <label class="check">
+            <input
+              type="checkbox"
+              checked={listed}
+              disabled={saveListing.pending}
+              onChange={() => void saveListing.run(!listed)}
+              data-testid="listed"
+            />
+            {t('market.listed')}
+          </label>
+        )}
 
         <h3>{t('market.columnLevels')}</h3>
         <table class="columns">
@@ -655,6 +681,7 @@ function DatasetMarket({ dataset, policy, onSaved }: { dataset: Dataset; policy:
             saveOwner.setError(null)
             saveLevels.setError(null)
             savePrices.setError(null)
+            saveListing.setError(null)
           }}
         />
         {done && !error && (
@@ -663,7 +690,9 @@ function DatasetMarket({ dataset, policy, onSaved }: { dataset: Dataset; policy:
               ? t('market.ownerSaved')
               : done === 'levels'
                 ? t('market.levelsSaved')
-                : t('market.pricesSaved')}
+                : done === 'listing'
+                  ? t('market.listingSaved')
+                  : t('market.pricesSaved')}
           </p>
         )}
       </div>
