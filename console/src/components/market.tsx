@@ -239,27 +239,21 @@ export function MoneyUse({ money }: { money: NonNullable<Grant['money']> }) {
 }
 
 /** What a scope review needs of a grant (an owner knows its grants only from its datasets' usage). */
-export type ScopedGrant = Pick<Grant, 'id' | 'dataset' | 'purpose'> & Partial<Pick<Grant, 'scenario' | 'organization'>>
+export type ScopedGrant = Pick<Grant, 'id' | 'dataset' | 'purpose'> &
+  Partial<Pick<Grant, 'scenario' | 'organization' | 'columns' | 'aggregates'>>
 
 /** Where a renewal starts: a new application for the same use, narrowed to what the grant's answers used. */
 export function renewalHash(grant: ScopedGrant, scope: ScopeReview): string {
   const q = new URLSearchParams({ dataset: grant.dataset, purpose: grant.purpose })
   if (grant.scenario) q.set('scenario', grant.scenario)
   if (grant.organization) q.set('organization', grant.organization)
-  q.set(
-    'columns',
-    scope.columns
-      .filter((c) => c.used)
-      .map((c) => c.name)
-      .join(','),
-  )
-  q.set(
-    'aggregates',
-    scope.aggregates
-      .filter((a) => a.used)
-      .map((a) => a.name)
-      .join(','),
-  )
+  // An application cannot ask for no column at all: when no answer used one, the grant's own list stays.
+  const used = (xs: ScopeReview['columns'], granted: string[] | null | undefined) => {
+    const names = xs.filter((x) => x.used).map((x) => x.name)
+    return (names.length > 0 ? names : (granted ?? [])).join(',')
+  }
+  q.set('columns', used(scope.columns, grant.columns))
+  q.set('aggregates', used(scope.aggregates, grant.aggregates))
   return `#/apply?${q.toString()}`
 }
 
