@@ -14,6 +14,7 @@ import type { Browser, Page } from 'playwright-core'
 import { startServerProcess, type ServerProcess } from '../../benchmarks/lib.js'
 import { en } from '../../console/src/i18n/en.js'
 import { zh } from '../../console/src/i18n/zh.js'
+import { bpsPercent, parseYuan, yuan, yuanInput } from '../../console/src/money.js'
 import { launch, shot, untranslated, watch } from './browser.js'
 
 interface DemoKeys {
@@ -210,6 +211,30 @@ async function previewPrice(t: Test, page: Page, grant: string): Promise<number>
   await price.waitFor()
   return Number(await price.getAttribute('data-amount'))
 }
+
+t.test('the console writes fen as yuan and reads yuan as fen with integers only', async (t) => {
+  t.equal(yuan(0), '0.00')
+  t.equal(yuan(5), '0.05')
+  t.equal(yuan(-5), '-0.05')
+  t.equal(yuan(-123456), '-1,234.56')
+  t.equal(yuan(25200), '252.00')
+  t.equal(yuan(123456789012), '1,234,567,890.12')
+  t.equal(yuan(Number.MAX_SAFE_INTEGER), '90,071,992,547,409.91', 'exact at the largest safe integer')
+  t.equal(parseYuan('12'), 1200)
+  t.equal(parseYuan('12.3'), 1230)
+  t.equal(parseYuan(' 0.29 '), 29, '0.29 is 29 fen, not 28.999…')
+  t.equal(parseYuan('1,200.50'), 120050)
+  t.equal(parseYuan('1.005'), null, 'at most two decimals')
+  t.equal(parseYuan('-1'), null)
+  t.equal(parseYuan('12,34'), null)
+  t.equal(parseYuan(''), null)
+  t.equal(yuanInput(120050), '1200.50')
+  t.equal(yuanInput(null), '')
+  t.equal(bpsPercent(1000), '10')
+  t.equal(bpsPercent(125), '1.25')
+  t.equal(bpsPercent(5), '0.05')
+  t.equal(bpsPercent(150), '1.5')
+})
 
 let welfare: { application: string; grant: string }
 
