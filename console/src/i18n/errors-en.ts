@@ -157,6 +157,39 @@ export const errorsEn: Record<string, ErrorText> = {
     next: 'Leave the version out to use the latest, or pick a listed one.',
   },
 
+  VEILBOX_ERR_SOURCE_REFUSED: {
+    what: 'The source does not match the dataset’s registration.',
+    next: 'Read the detail: a missing table or column, an incompatible type, or a connection the server does not define; fix the source or the declaration.',
+  },
+  VEILBOX_ERR_SOURCE_WRITABLE: {
+    what: 'The source connection’s role may write to the table.',
+    next: 'Connect through a role with SELECT only (docs/sources.md shows how to create one).',
+  },
+  VEILBOX_ERR_SOURCE_BREAKS_DECLARATION: {
+    what: 'Rows of the snapshot break the dataset’s declaration, so it was not registered.',
+    next: 'Fix the rows at the source (NaN, out-of-bounds values, undeclared categories, nulls) or the declaration, and register the snapshot again.',
+  },
+  VEILBOX_ERR_SOURCE_NOT_SOURCED: {
+    what: 'This dataset has no source.',
+    next: 'Upload a version instead of registering a snapshot.',
+  },
+  VEILBOX_ERR_SOURCE_NO_UPLOADS: {
+    what: 'This dataset reads its rows from its source; it takes snapshots, not uploads.',
+    next: 'Register a snapshot of the source instead.',
+  },
+  VEILBOX_ERR_SOURCE_SNAPSHOT_CHANGED: {
+    what: 'The data at the source no longer matches the snapshot this version names. Nothing was charged.',
+    next: 'An operator registers a new snapshot; then ask again.',
+  },
+  VEILBOX_ERR_SOURCE_UNAVAILABLE: {
+    what: 'The dataset’s source cannot be reached. Nothing was charged.',
+    next: 'Try again in a moment.',
+  },
+  VEILBOX_ERR_SOURCE_FAILED: {
+    what: 'The dataset’s source refused the query. Nothing was charged.',
+    next: 'Try again later; an operator has the details in the audit log.',
+  },
+
   VEILBOX_ERR_MARKET_NEGATIVE_LIST: {
     what: 'This use touches a rule of the negative list: it may never be granted. Nothing was stored.',
     next: 'The rule and its reason are named below. Leave out the column or dataset it names, or choose another scenario category.',

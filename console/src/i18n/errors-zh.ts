@@ -81,6 +81,33 @@ export const errorsZh: Record<string, ErrorText> = {
     next: '不指定版本即使用最新版本，或选择列出的版本。',
   },
 
+  VEILBOX_ERR_SOURCE_REFUSED: {
+    what: '数据源与数据集登记的内容不符。',
+    next: '请查看详情：表或列缺失、类型不兼容，或服务器未定义该连接；请修正数据源或声明。',
+  },
+  VEILBOX_ERR_SOURCE_WRITABLE: {
+    what: '数据源连接的角色可以写入该表。',
+    next: '请使用只有 SELECT 权限的角色连接（见 docs/sources.md）。',
+  },
+  VEILBOX_ERR_SOURCE_BREAKS_DECLARATION: {
+    what: '快照中有数据行不符合数据集的声明，因此未登记。',
+    next: '请在数据源修正这些行（NaN、越界值、未声明的类别、空值）或修改声明，然后重新登记快照。',
+  },
+  VEILBOX_ERR_SOURCE_NOT_SOURCED: { what: '此数据集没有数据源。', next: '请上传版本，而不是登记快照。' },
+  VEILBOX_ERR_SOURCE_NO_UPLOADS: {
+    what: '此数据集从数据源读取数据，只登记快照，不接受上传。',
+    next: '请改为登记数据源的快照。',
+  },
+  VEILBOX_ERR_SOURCE_SNAPSHOT_CHANGED: {
+    what: '数据源中的数据已与此版本对应的快照不符。未扣减任何预算。',
+    next: '运营人员登记新的快照后，请再次查询。',
+  },
+  VEILBOX_ERR_SOURCE_UNAVAILABLE: { what: '无法连接数据集的数据源。未扣减任何预算。', next: '请稍后重试。' },
+  VEILBOX_ERR_SOURCE_FAILED: {
+    what: '数据集的数据源拒绝了查询。未扣减任何预算。',
+    next: '请稍后重试；运营人员可在审计日志中查看详情。',
+  },
+
   VEILBOX_ERR_MARKET_NEGATIVE_LIST: {
     what: '此用法触及负面清单中的规则，永远不能授权。未保存任何内容。',
     next: '下方列出了规则及其理由。请去掉所涉的列或数据集，或选择其他场景类别。',
