@@ -1,18 +1,21 @@
+import { SCALE } from '../dp/budget.js'
+
 /**
  * Money in exact integers: minor units (fen for CNY) as bigint, never a
  * float. An answer's price on a dataset is perAnswer plus perEpsilon times
- * the epsilon charged to the dataset (in micro-units), rounded up; the
+ * the epsilon charged to the dataset (in ledger units), rounded up; the
  * platform's fee is a floor of basis points; the rest is split among the
  * datasets' owners by largest remainders, so every split sums exactly.
  */
 
-export const MICRO_PER_EPSILON = 1_000_000n
+/** Units of the ledger's epsilon in one epsilon (dp/budget.ts). */
+const UNITS_PER_EPSILON: bigint = SCALE.epsilon
 
 /** perAnswer + ceil(perEpsilon * epsilonMicro / 10^6), in minor units. */
 export function priceOf(price: { perEpsilon: number; perAnswer: number }, epsilonMicro: bigint): bigint {
   const perEpsilon = BigInt(price.perEpsilon)
   const product = perEpsilon * epsilonMicro
-  return BigInt(price.perAnswer) + (product + MICRO_PER_EPSILON - 1n) / MICRO_PER_EPSILON
+  return BigInt(price.perAnswer) + (product + UNITS_PER_EPSILON - 1n) / UNITS_PER_EPSILON
 }
 
 /** The platform's fee on an amount: floor(amount * feeBps / 10,000). */
