@@ -525,6 +525,32 @@ t.test('the analyst withdraws an approved application: its grant is revoked', as
   t.same(problems, [], 'no script error and no CSP refusal')
 })
 
+t.test('the market screens in English show no message key in place of a label', async (t) => {
+  const keyNames = Object.keys(en)
+  const check = async (page: Page, what: string) => {
+    await page.waitForLoadState('networkidle')
+    const text = await page.locator('body').innerText()
+    t.same(
+      keyNames.filter((k) => text.includes(k)),
+      [],
+      `${what}: every label is translated`,
+    )
+  }
+  const screens: [Role, string[]][] = [
+    ['analyst', ['home', 'catalog', 'mygrants', 'apply', 'applications', 'statements']],
+    ['owner', ['home', 'catalog', 'approvals', 'income']],
+    ['operator', ['home', 'approvals', 'market', 'settlements', 'statements', 'grants', 'audit']],
+  ]
+  for (const [role, navs] of screens) {
+    const { page, problems } = await signedIn(t, role)
+    for (const nav of navs) {
+      await go(page, nav)
+      await check(page, `${role} ${nav}`)
+    }
+    t.same(problems, [], `${role}: no script error and no CSP refusal`)
+  }
+})
+
 t.test('the market screens in Chinese leave no English label untranslated', async (t) => {
   t.same(Object.keys(zh).sort(), Object.keys(en).sort(), 'zh has exactly the English label keys')
   // A pending application, so the approval form is on screen.
