@@ -2,11 +2,30 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { createKey, listKeys, revokeKey, rotateKey } from '../../store/keys.js'
-import { actorOf } from '../plugins/auth.js'
+import { actorOf, principalOf } from '../plugins/auth.js'
 import { keyInfoSchema, principalNameSchema, problems, roleSchema } from '../schemas.js'
 
 export default async function keyRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>()
+
+  r.get(
+    '/v1/me',
+    {
+      config: { roles: 'any' },
+      schema: {
+        summary: 'Who this key speaks for: the principal id, its name and role, and the key id (never the secret)',
+        tags: ['keys'],
+        response: {
+          200: z.object({ id: z.string(), name: z.string(), role: roleSchema, keyId: z.string() }),
+          ...problems(401),
+        },
+      },
+    },
+    async (request) => {
+      const p = principalOf(request)
+      return { id: p.id, name: p.name, role: p.role, keyId: p.keyId }
+    },
+  )
 
   r.post(
     '/v1/keys',

@@ -216,3 +216,16 @@ t.test(
     t.match(JSON.parse(rec), { name: 'alice', principal: again.json().principalId, keyId: rotated.json().keyId })
   },
 )
+
+t.test('GET /v1/me names the principal a key speaks for, for every role, and never the secret', async (t) => {
+  const ta = await testApp(t)
+  for (const role of ['operator', 'analyst', 'custodian'] as const) {
+    const me = await ta.call(role, { method: 'GET', url: '/v1/me' })
+    t.equal(me.statusCode, 200)
+    t.equal(me.json().role, role)
+    t.match(me.json().id, /^p_[0-9a-f]{16}$/)
+    t.notOk(me.body.includes(ta.keys[role].split('_')[2]!), 'the secret is not in the answer')
+  }
+  t.equal((await ta.call('analyst', { method: 'GET', url: '/v1/me' })).json().name, 'alice')
+  t.equal((await ta.call(null, { method: 'GET', url: '/v1/me' })).statusCode, 401)
+})
