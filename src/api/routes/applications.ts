@@ -155,8 +155,8 @@ export default async function applicationRoutes(app: FastifyInstance) {
             .array(
               z.strictObject({
                 dataset: identifierSchema,
-                columns: columns.optional(),
-                aggregates: aggregates.optional(),
+                columns: columns.nullable().optional().describe('absent or null: every column'),
+                aggregates: aggregates.nullable().optional().describe('absent or null: every aggregate'),
               }),
             )
             .min(1)

@@ -380,6 +380,12 @@ t.test('the negative list and the level policy refuse at submission, naming the 
     payload: { reason: 'not now' },
   })
   t.equal(deny.json().state, 'denied')
+  const nulls = await m.call('analyst', {
+    method: 'POST',
+    url: '/v1/applications',
+    payload: application(m.ds, { datasets: [{ dataset: m.ds, columns: null, aggregates: null }] }),
+  })
+  t.equal(nulls.json().rule, 'L4.protections', 'null asks for every column, the L4 one among them')
   const late = await m.call('operator', {
     method: 'POST',
     url: `/v1/applications/${ok.json().id}/approve`,
