@@ -345,6 +345,14 @@ export const errorsEn: Record<string, ErrorText> = {
     what: 'ORDER BY names something that is not an output column.',
     next: 'Sort by an output column’s name or alias.',
   },
+  VEILBOX_ERR_QUERY_BAD_HAVING: {
+    what: 'HAVING names something that is not an output column, or compares an aggregate with something other than a number.',
+    next: 'Use an output column’s name or alias, compared with a number; HAVING filters the released (noisy) rows.',
+  },
+  VEILBOX_ERR_QUERY_BAD_LIMIT: {
+    what: 'LIMIT is not a whole number in range.',
+    next: 'Write a whole number from 1 to 1,000,000.',
+  },
   VEILBOX_ERR_QUERY_UNKNOWN_DATASET: {
     what: 'The query reads a dataset you cannot query.',
     next: 'Use the dataset of your grant in FROM (see the column panel).',

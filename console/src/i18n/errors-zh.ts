@@ -224,6 +224,11 @@ export const errorsZh: Record<string, ErrorText> = {
   VEILBOX_ERR_QUERY_DUPLICATE_NAME: { what: '有两个输出列同名。', next: '请用 AS 为其中一个另起名称。' },
   VEILBOX_ERR_QUERY_BAD_GROUP_BY: { what: '不能按此列分组。', next: '只能按声明了取值的公开类别列或是/否列分组。' },
   VEILBOX_ERR_QUERY_BAD_ORDER_BY: { what: 'ORDER BY 指定的不是输出列。', next: '请按输出列的名称或别名排序。' },
+  VEILBOX_ERR_QUERY_BAD_HAVING: {
+    what: 'HAVING 引用的不是输出列，或把聚合值与非数字比较。',
+    next: '请用输出列的名称或别名，并与数字比较；HAVING 只筛选已发布（加噪）的结果行。',
+  },
+  VEILBOX_ERR_QUERY_BAD_LIMIT: { what: 'LIMIT 不是范围内的整数。', next: '请写 1 到 1,000,000 之间的整数。' },
   VEILBOX_ERR_QUERY_UNKNOWN_DATASET: {
     what: '查询读取的数据集不在您可查询的范围内。',
     next: '请在 FROM 中使用您授权的数据集（见列面板）。',

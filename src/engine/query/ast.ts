@@ -130,6 +130,13 @@ export interface Query {
   readonly where?: ParsedPredicate
   readonly groupBy: readonly ColumnRef[]
   readonly orderBy: readonly OrderItem[]
+  /**
+   * HAVING: a condition on the released (noisy) rows, its names the output
+   * columns'. Post-processing: it costs nothing and reveals nothing more.
+   */
+  readonly having?: ParsedPredicate
+  /** LIMIT: at most this many released rows, after HAVING and ORDER BY. */
+  readonly limit?: number
   readonly pos?: SourcePos
 }
 

@@ -27,9 +27,12 @@ export function canonicalSql(q: Query): string {
   const parts = [`SELECT ${q.select.map(item).join(', ')}`, `FROM ${quoteName(q.from.name)}`]
   if (q.where !== undefined) parts.push(`WHERE ${predicate(normalize(q.where, false), 'top')}`)
   if (q.groupBy.length > 0) parts.push(`GROUP BY ${q.groupBy.map((g) => quoteName(g.name)).join(', ')}`)
+  // HAVING's names are output names, written as such: the text parses back to the same condition.
+  if (q.having !== undefined) parts.push(`HAVING ${predicate(normalize(q.having, false), 'top')}`)
   if (q.orderBy.length > 0) {
     parts.push(`ORDER BY ${q.orderBy.map((o) => `${quoteName(o.name)} ${o.direction.toUpperCase()}`).join(', ')}`)
   }
+  if (q.limit !== undefined) parts.push(`LIMIT ${q.limit}`)
   return parts.join(' ')
 }
 

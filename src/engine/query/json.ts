@@ -62,6 +62,9 @@ export interface QueryJson {
   where?: PredicateJson
   groupBy?: string[]
   orderBy?: { name: string; direction?: 'asc' | 'desc' }[]
+  /** A condition on the released rows, naming output columns. */
+  having?: PredicateJson
+  limit?: number
 }
 
 const name = z.string().min(1).max(QUERY_LIMITS.maxIdentifierLength)
@@ -108,6 +111,10 @@ export const queryJsonSchema = z.strictObject({
   where: predicateJsonSchema.optional(),
   groupBy: z.array(name).max(QUERY_LIMITS.maxGroupBy).optional(),
   orderBy: z.array(z.strictObject({ name, direction: z.enum(['asc', 'desc']).optional() })).optional(),
+  having: predicateJsonSchema
+    .optional()
+    .describe('a condition on the released (noisy) rows; its column names are output names'),
+  limit: z.number().int().min(1).max(QUERY_LIMITS.maxLimit).optional().describe('the first rows kept, after ORDER BY'),
 })
 
 /**
@@ -180,6 +187,8 @@ export function fromJson(value: unknown, options: FromJsonOptions = {}): Query {
     where: q.where === undefined ? undefined : predicateFromJson(q.where, ['where'], at),
     groupBy: (q.groupBy ?? []).map((g, i) => columnRef(g, at('groupBy', i))),
     orderBy: (q.orderBy ?? []).map((o, i) => orderItem(o.name, o.direction ?? 'asc', at('orderBy', i))),
+    having: q.having === undefined ? undefined : predicateFromJson(q.having, ['having'], at),
+    limit: q.limit,
     pos: at(),
   })
 }
@@ -240,6 +249,8 @@ export function toJson(q: Query): QueryJson {
   if (q.where !== undefined) out.where = predicateToJson(q.where)
   if (q.groupBy.length > 0) out.groupBy = q.groupBy.map((g) => g.name)
   if (q.orderBy.length > 0) out.orderBy = q.orderBy.map((o) => ({ name: o.name, direction: o.direction }))
+  if (q.having !== undefined) out.having = predicateToJson(q.having)
+  if (q.limit !== undefined) out.limit = q.limit
   return out
 }
 

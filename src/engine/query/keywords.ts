@@ -214,14 +214,6 @@ export const UNSUPPORTED_AGGREGATES: ReadonlyMap<string, string> = new Map([
 /** Clauses that may follow a complete query in other dialects, with why veilbox refuses them. */
 export const UNSUPPORTED_CLAUSES: ReadonlyMap<string, string> = new Map([
   [
-    'having',
-    'HAVING is not supported: it would filter groups on their exact aggregates, which leaks them; filter the released (noisy) rows on your side',
-  ],
-  [
-    'limit',
-    'LIMIT is not supported: every group of the declared domain is released; drop LIMIT and keep the rows you need on your side',
-  ],
-  [
     'offset',
     'OFFSET is not supported: every group of the declared domain is released; drop OFFSET and skip rows on your side',
   ],

@@ -49,7 +49,8 @@ import { buildQuery } from './shape.js'
  * Recursive-descent parser for
  *
  *   SELECT item, ... FROM dataset [WHERE predicate] [GROUP BY col, ...]
- *     [ORDER BY name [ASC|DESC], ...] [;]
+ *     [HAVING predicate over output names] [ORDER BY name [ASC|DESC], ...]
+ *     [LIMIT n] [;]
  *
  * It builds the query tree and nothing else. Much of the code recognises SQL
  * the service refuses (joins, subqueries, row-level expressions, ...) so that
@@ -72,7 +73,8 @@ const FN_OF: Record<AggregateSpelling, AggregateFn> = {
   median: 'quantile',
   quantile: 'quantile',
 }
-const CLAUSE_ORDER = 'clauses go in the order SELECT ... FROM ... WHERE ... GROUP BY ... ORDER BY ...'
+const CLAUSE_ORDER =
+  'clauses go in the order SELECT ... FROM ... WHERE ... GROUP BY ... HAVING ... ORDER BY ... LIMIT ...'
 const SUPPORTED_AGGREGATES = 'COUNT(*), COUNT(col), SUM, AVG, VAR, STDDEV, MEDIAN or QUANTILE(col, p)'
 
 /** Where an operand appears decides what is refused and how it is explained. */
@@ -109,6 +111,8 @@ function where(t: TextPos): string {
 class Parser {
   private readonly lx: Lexer
   private depth = 0
+  /** While HAVING is parsed: the select list, through which an aggregate call names its output column. */
+  private havingItems: readonly SelectItem[] | null = null
 
   constructor(text: string) {
     this.lx = new Lexer(text)
@@ -228,7 +232,7 @@ class Parser {
           t.pos,
         )
       }
-      if (['from', 'where', 'group', 'order'].includes(t.value)) {
+      if (['from', 'where', 'group', 'having', 'order', 'limit'].includes(t.value)) {
         this.syntax(`${t.text.toUpperCase()} is out of place or repeated: ${CLAUSE_ORDER}`, t)
       }
     }
@@ -272,6 +276,15 @@ class Parser {
       do groupBy.push(this.groupKey())
       while (this.acceptSymbol(','))
     }
+    let having: ParsedPredicate | undefined
+    if (this.acceptWord('having')) {
+      this.havingItems = items
+      try {
+        having = this.or()
+      } finally {
+        this.havingItems = null
+      }
+    }
     const orderBy: OrderItem[] = []
     if (this.atWord('order')) {
       this.next()
@@ -279,7 +292,38 @@ class Parser {
       do orderBy.push(this.orderKey(items))
       while (this.acceptSymbol(','))
     }
-    return buildQuery({ select: items, from: source, where: predicate, groupBy, orderBy, pos: selectTok.pos })
+    let limit: number | undefined
+    if (this.atWord('limit')) {
+      this.next()
+      const n = this.peek()
+      if (n.kind !== 'number') this.syntax(`LIMIT takes a whole number, found ${describe(n)}`, n)
+      this.next()
+      limit = n.number!
+      if (!Number.isInteger(limit) || limit < 1 || limit > QUERY_LIMITS.maxLimit) {
+        throw queryError(
+          'VEILBOX_ERR_QUERY_BAD_LIMIT',
+          `LIMIT takes a whole number from 1 to ${QUERY_LIMITS.maxLimit}, got ${n.text}`,
+          n.pos,
+          { limit: n.text },
+        )
+      }
+      if (this.atSymbol(',') || this.atWord('offset'))
+        throw queryError(
+          'VEILBOX_ERR_QUERY_UNSUPPORTED',
+          'OFFSET is not supported: LIMIT keeps the first rows of the released answer; skip rows on your side',
+          this.peek().pos,
+        )
+    }
+    return buildQuery({
+      select: items,
+      from: source,
+      where: predicate,
+      groupBy,
+      orderBy,
+      having,
+      limit,
+      pos: selectTok.pos,
+    })
   }
 
   // ---- select list ----
@@ -451,10 +495,23 @@ class Parser {
         nameTok.pos,
       )
     }
+    if (ctx === 'where' && this.havingItems !== null) {
+      // In HAVING an aggregate call stands for its output column: the condition filters released rows.
+      const agg = this.aggregateCall()
+      const match = this.havingItems.find((i): i is Aggregate => i.kind === 'aggregate' && sameAggregate(i, agg))
+      if (match === undefined) {
+        throw queryError(
+          'VEILBOX_ERR_QUERY_BAD_HAVING',
+          `${aggregateSql(agg)} is not in the select list; HAVING filters the released rows by their output columns, so select it (with AS name) and use that`,
+          nameTok.pos,
+        )
+      }
+      return { kind: 'column', ref: columnRef(outputName(match), nameTok.pos), token: nameTok }
+    }
     if (ctx === 'where') {
       throw queryError(
         'VEILBOX_ERR_QUERY_UNSUPPORTED',
-        `aggregates cannot appear in WHERE, which filters rows before they are aggregated (and HAVING is not supported); filter the released rows on your side`,
+        `aggregates cannot appear in WHERE, which filters rows before they are aggregated; to filter on an aggregate's released value, use HAVING`,
         nameTok.pos,
       )
     }

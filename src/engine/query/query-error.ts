@@ -31,6 +31,7 @@ const LIMIT_WHAT: Record<QueryLimit, string> = {
   maxGroupBy: 'GROUP BY columns',
   maxConditions: 'conditions in WHERE',
   maxIdentifierLength: 'characters in one name',
+  maxLimit: 'rows kept by LIMIT',
 }
 
 export function tooLarge(limit: QueryLimit, at: SourcePos | undefined): VeilboxError {

@@ -19,6 +19,8 @@ export interface QueryParts {
   readonly where?: ParsedPredicate | undefined
   readonly groupBy: readonly ColumnRef[]
   readonly orderBy: readonly OrderItem[]
+  readonly having?: ParsedPredicate | undefined
+  readonly limit?: number | undefined
   readonly pos?: SourcePos | undefined
 }
 
@@ -30,7 +32,7 @@ export interface QueryParts {
  * query is valid in the same way whichever form it arrived in.
  */
 export function buildQuery(parts: QueryParts): Query {
-  const { select, from, where, groupBy, orderBy, pos } = parts
+  const { select, from, where, groupBy, orderBy, having, limit, pos } = parts
   if (select.length === 0)
     throw queryError('VEILBOX_ERR_QUERY_SYNTAX', 'the select list is empty; select at least one aggregate', pos)
   if (select.length > QUERY_LIMITS.maxSelectItems)
@@ -40,6 +42,11 @@ export function buildQuery(parts: QueryParts): Query {
   checkGrouping(select, groupBy, pos)
   const names = checkOutputNames(select)
   checkOrderBy(orderBy, names, select)
+  if (having !== undefined) {
+    checkPredicateSize(having)
+    checkHaving(having, names, select)
+  }
+  if (limit !== undefined) checkLimit(limit, pos)
   const q: Query = {
     kind: 'query',
     select: Object.freeze([...select]),
@@ -47,6 +54,8 @@ export function buildQuery(parts: QueryParts): Query {
     ...(where === undefined ? {} : { where }),
     groupBy: Object.freeze([...groupBy]),
     orderBy: Object.freeze([...orderBy]),
+    ...(having === undefined ? {} : { having }),
+    ...(limit === undefined ? {} : { limit }),
     ...(pos === undefined ? {} : { pos }),
   }
   return Object.freeze(q)
@@ -175,5 +184,45 @@ function checkOrderBy(
       )
     }
     seen.add(o.name)
+  }
+}
+
+/** Every name in HAVING is an output column's (aggregates are named through the select list). */
+function checkHaving(having: ParsedPredicate, names: Map<string, SelectItem>, select: readonly SelectItem[]): void {
+  const stack: ParsedPredicate[] = [having]
+  while (stack.length > 0) {
+    const p = stack.pop()!
+    if (p.kind === 'and' || p.kind === 'or') {
+      stack.push(...p.operands)
+      continue
+    }
+    if (p.kind === 'not') {
+      stack.push(p.operand)
+      continue
+    }
+    const ref = p.column
+    if (names.has(ref.name)) continue
+    const renamed = select.find((i) => i.kind === 'columnItem' && i.alias !== undefined && i.column.name === ref.name)
+    const hint =
+      renamed !== undefined
+        ? ` (it is selected as ${outputName(renamed)}: use that)`
+        : didYouMean(nearest(ref.name, [...names.keys()]))
+    throw queryError(
+      'VEILBOX_ERR_QUERY_BAD_HAVING',
+      `HAVING ${ref.name}: there is no output column of that name${hint}; HAVING filters the released rows by their output columns, which are ${[...names.keys()].join(', ')}`,
+      ref.pos,
+      { name: ref.name },
+    )
+  }
+}
+
+function checkLimit(limit: number, pos: SourcePos | undefined): void {
+  if (!Number.isInteger(limit) || limit < 1 || limit > QUERY_LIMITS.maxLimit) {
+    throw queryError(
+      'VEILBOX_ERR_QUERY_BAD_LIMIT',
+      `LIMIT takes a whole number from 1 to ${QUERY_LIMITS.maxLimit}, got ${limit}`,
+      pos,
+      { limit },
+    )
   }
 }

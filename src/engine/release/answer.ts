@@ -9,6 +9,7 @@ import {
 import type { AggregateResult, MeasureResult } from '../exec/types.js'
 import type { ScaledValue } from '../he/types.js'
 import type { NoiseReservation, Plan } from '../plan/index.js'
+import type { BoundHaving } from '../query/binder.js'
 import { heToGrid } from './he.js'
 
 /**
@@ -219,7 +220,13 @@ export async function releaseTable(
     rows.push(row)
     intervals.push(ivs)
   }
+  keepHaving(plan, rows, intervals)
   sortRows(plan, rows, intervals)
+  const limit = plan.bound.limit
+  if (limit !== null && rows.length > limit) {
+    rows.length = limit
+    intervals.length = limit
+  }
   return { columns: plan.outputs.map((o) => o.name), rows, intervals }
 
   /** Every group's noisy histogram of one planned histogram, released once (shared by its quantiles). */
@@ -244,6 +251,79 @@ function compareCells(a: Cell, b: Cell): number {
   const x = String(a)
   const y = String(b)
   return x < y ? -1 : x > y ? 1 : 0
+}
+
+/**
+ * HAVING over released values (post-processing, like ORDER BY and LIMIT):
+ * a row stays when the condition is true of its noisy cells, in SQL's
+ * three-valued logic (a null cell makes a comparison unknown, and unknown
+ * drops the row). It reads nothing but what is released, so it reveals
+ * nothing more and costs nothing.
+ */
+function keepHaving(plan: Plan, rows: Cell[][], intervals: ([number, number] | null)[][]): void {
+  const having = plan.bound.having
+  if (having === null) return
+  let kept = 0
+  for (let i = 0; i < rows.length; i++) {
+    if (holds(having, rows[i]!) !== true) continue
+    rows[kept] = rows[i]!
+    intervals[kept] = intervals[i]!
+    kept++
+  }
+  rows.length = kept
+  intervals.length = kept
+}
+
+function holds(p: BoundHaving, row: readonly Cell[]): boolean | null {
+  if (p.kind === 'and' || p.kind === 'or') {
+    // AND: false wins, then unknown; OR: true wins, then unknown.
+    const decisive = p.kind === 'or'
+    let unknown = false
+    for (const o of p.operands) {
+      const v = holds(o, row)
+      if (v === decisive) return decisive
+      if (v === null) unknown = true
+    }
+    return unknown ? null : !decisive
+  }
+  if (p.kind === 'not') {
+    const v = holds(p.operand, row)
+    return v === null ? null : !v
+  }
+  if (p.kind === 'isNull') {
+    const isNull = row[p.output] === null
+    return p.negated ? !isNull : isNull
+  }
+  const cell = row[p.output]
+  if (cell === null || cell === undefined) return null
+  switch (p.kind) {
+    case 'cmp': {
+      const c = compareCells(cell, p.value)
+      switch (p.op) {
+        case '=':
+          return c === 0
+        case '<>':
+          return c !== 0
+        case '<':
+          return c < 0
+        case '<=':
+          return c <= 0
+        case '>':
+          return c > 0
+        case '>=':
+          return c >= 0
+      }
+      return null
+    }
+    case 'in': {
+      const hit = p.values.some((v) => compareCells(cell, v) === 0)
+      return p.negated ? !hit : hit
+    }
+    case 'between': {
+      const inside = compareCells(cell, p.low) >= 0 && compareCells(cell, p.high) <= 0
+      return p.negated ? !inside : inside
+    }
+  }
 }
 
 /** ORDER BY over released values (post-processing); without it, groups keep their declared order. */

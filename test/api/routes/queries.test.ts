@@ -410,3 +410,41 @@ t.test(
     t.equal(emptyTakeCount(), before, 'no take found its pool empty')
   },
 )
+
+t.test(
+  'HAVING and LIMIT filter the released rows after noise, charged as the query, cached as their own',
+  async (t) => {
+    const qa = await queryApp(t)
+    const run = (sql: string) =>
+      qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql, grant: qa.grant, epsilon: 0.5 } })
+    const all = await run('SELECT district, COUNT(*) AS n FROM binzhou_households GROUP BY district')
+    t.equal(all.statusCode, 200, all.body)
+    t.equal(all.json().rows.length, 7, 'every declared district without HAVING')
+    const sql =
+      'SELECT district, COUNT(*) AS n FROM binzhou_households GROUP BY district HAVING n >= 300 ORDER BY n DESC LIMIT 3'
+    const kept = await run(sql)
+    t.equal(kept.statusCode, 200, kept.body)
+    const body = kept.json()
+    t.ok(body.rows.length <= 3, 'LIMIT keeps at most three rows')
+    t.ok(
+      body.rows.every((r: [string, number]) => r[1] >= 300),
+      'every kept row meets HAVING on its released value',
+    )
+    t.ok(
+      body.rows.every((r: [string, number], i: number) => i === 0 || body.rows[i - 1][1] >= r[1]),
+      'ORDER BY before LIMIT',
+    )
+    t.equal(body.intervals.length, body.rows.length, 'the intervals follow the rows')
+    t.equal(body.privacy.charged.grant.epsilon, 0.5, 'charged as any query')
+    t.equal(body.cached, false, 'a query with HAVING is another query than the one without')
+    const again = await run(sql)
+    t.equal(again.json().cached, true)
+    t.same(again.json().rows, body.rows, 'a repeat returns the same rows')
+    const none = await run('SELECT COUNT(*) FROM binzhou_households HAVING count < 0')
+    t.equal(none.statusCode, 200, 'a HAVING that keeps nothing still answers')
+    t.equal(none.json().rows.length, 0)
+    const bad = await run('SELECT COUNT(*) FROM binzhou_households HAVING SUM(income) > 1')
+    t.equal(bad.statusCode, 400)
+    t.equal(bad.json().code, 'VEILBOX_ERR_QUERY_BAD_HAVING')
+  },
+)

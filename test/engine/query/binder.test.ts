@@ -273,3 +273,28 @@ t.test('binding a JSON query reports JSON paths', async (t) => {
   const q2 = fromJson({ select: [{ kind: 'aggregate', fn: 'sum', column: 'salary' }], from: DS })
   refuses(t, () => bindQuery(q2, households), 'VEILBOX_ERR_QUERY_UNKNOWN_COLUMN', { path: '/query/select/0/column' })
 })
+
+t.test('HAVING binds to outputs; literals must fit what each output releases', async (t) => {
+  const ok = bind(
+    `SELECT district, insured, COUNT(*) AS n FROM ${DS} GROUP BY district, insured HAVING n >= 10 AND district IN ('滨城区') AND NOT insured = TRUE LIMIT 2`,
+  )
+  t.same(ok.having, {
+    kind: 'and',
+    operands: [
+      { kind: 'cmp', output: 2, op: '>=', value: 10 },
+      { kind: 'in', output: 0, values: ['滨城区'], negated: false },
+      { kind: 'not', operand: { kind: 'cmp', output: 1, op: '=', value: true } },
+    ],
+  })
+  t.equal(ok.limit, 2)
+  t.equal(bind(`SELECT COUNT(*) FROM ${DS}`).having, null)
+  t.equal(bind(`SELECT COUNT(*) FROM ${DS}`).limit, null)
+  for (const [sql, needle] of [
+    [`SELECT COUNT(*) FROM ${DS} HAVING count = 'many'`, "'many'"],
+    [`SELECT insured, COUNT(*) FROM ${DS} GROUP BY insured HAVING insured = 1`, '1'],
+    [`SELECT district, COUNT(*) FROM ${DS} GROUP BY district HAVING district > 3`, '3'],
+    [`SELECT AVG(income) AS a FROM ${DS} HAVING a BETWEEN 1 AND TRUE`, 'TRUE'],
+  ] as const) {
+    refuses(t, () => bind(sql), 'VEILBOX_ERR_QUERY_BAD_HAVING', at(sql, needle), sql)
+  }
+})

@@ -16,4 +16,7 @@ export const CORPUS: readonly string[] = [
   `SELECT COUNT(*) AS "select", SUM(income) AS "Total" FROM "binzhou_households" WHERE "age" != 3 ORDER BY "Total" ASC`,
   `SELECT age_band, COUNT(*) FROM ${DS} WHERE (((age > 1))) AND ((age < 99 OR age = 100) AND insured = TRUE) GROUP BY age_band ORDER BY COUNT(*) DESC`,
   `SELECT insured, MEDIAN(income) AS m FROM ${DS} WHERE NOT NOT NOT age IN (3, 1, 2) GROUP BY insured ORDER BY m`,
+  `SELECT district, COUNT(*) AS n, AVG(income) FROM ${DS} GROUP BY district HAVING n > 100 AND AVG(income) >= 5e4 ORDER BY n DESC LIMIT 3`,
+  `SELECT insured, COUNT(*) FROM ${DS} GROUP BY insured HAVING NOT (insured = TRUE) OR count NOT BETWEEN 1 AND 10 OR count IS NULL LIMIT 1`,
+  `SELECT COUNT(*), SUM(income) AS "Total" FROM ${DS} HAVING "Total" IN (1, 2) OR COUNT(*) <> 0`,
 ]

@@ -112,7 +112,7 @@ t.test('the schema is strict: unknown fields, wrong kinds and types are refused 
   const ok: QueryJson = { select: [{ kind: 'aggregate', fn: 'count' }], from: DS }
   validation(t, null, ['/query'], 'null')
   validation(t, 'SELECT 1', ['/query'], 'a string')
-  validation(t, { ...ok, limit: 10 }, ['/query'], 'unknown top-level field')
+  validation(t, { ...ok, offset: 10 }, ['/query'], 'unknown top-level field')
   validation(t, { ...ok, sql: 'x' }, ['/query'], 'sql and query together')
   validation(t, { from: DS }, ['/query/select'], 'no select')
   validation(t, { ...ok, select: [] }, ['/query/select'], 'empty select')

@@ -351,10 +351,17 @@ refusals(t, 'DDL, DML and other statements', [
 ])
 
 refusals(t, 'unsupported SQL, each named', [
-  [`SELECT district, COUNT(*) FROM ${DS} GROUP BY district HAVING COUNT(*) > 5`, 'UNSUPPORTED', 'HAVING'],
-  [`SELECT COUNT(*) FROM ${DS} LIMIT 10`, 'UNSUPPORTED', 'LIMIT'],
+  [`SELECT district, COUNT(*) FROM ${DS} GROUP BY district HAVING SUM(income) > 5`, 'BAD_HAVING', 'SUM'],
+  [`SELECT COUNT(*) FROM ${DS} HAVING missing > 5`, 'BAD_HAVING', 'missing'],
+  [`SELECT COUNT(*) AS n FROM ${DS} HAVING count > 5`, 'BAD_HAVING', 'count'],
+  [`SELECT COUNT(*) FROM ${DS} LIMIT 0`, 'BAD_LIMIT', '0'],
+  [`SELECT COUNT(*) FROM ${DS} LIMIT 2.5`, 'BAD_LIMIT', '2.5'],
+  [`SELECT COUNT(*) FROM ${DS} LIMIT 1000001`, 'BAD_LIMIT', '1000001'],
+  [`SELECT COUNT(*) FROM ${DS} LIMIT 5 OFFSET 2`, 'UNSUPPORTED', 'OFFSET'],
+  [`SELECT COUNT(*) FROM ${DS} LIMIT 5, 2`, 'UNSUPPORTED', ','],
   [`SELECT COUNT(*) FROM ${DS} OFFSET 10`, 'UNSUPPORTED', 'OFFSET'],
-  [`SELECT COUNT(*) FROM ${DS} ORDER BY count LIMIT 10`, 'UNSUPPORTED', 'LIMIT'],
+  [`SELECT COUNT(*) FROM ${DS} LIMIT 5 ORDER BY count`, 'SYNTAX', 'ORDER'],
+  [`SELECT COUNT(*) FROM ${DS} ORDER BY count HAVING count > 1`, 'SYNTAX', 'HAVING'],
   [`SELECT COUNT(*) FROM ${DS} UNION SELECT COUNT(*) FROM ${DS}`, 'UNSUPPORTED', 'UNION'],
   [`SELECT DISTINCT district FROM ${DS}`, 'UNSUPPORTED', 'DISTINCT'],
   [`SELECT ALL district FROM ${DS}`, 'UNSUPPORTED', 'ALL'],
@@ -478,9 +485,9 @@ t.test('positions across lines and Unicode', async (t) => {
   // The emoji is one code point although it is two UTF-16 units.
   const offset = uni.indexOf('@') - 1
   refuses(t, () => parseQuery(uni), 'VEILBOX_ERR_QUERY_BAD_CHARACTER', { offset, line: 1, column: offset + 1 })
-  const crlf = `SELECT COUNT(*)\r\nFROM ${DS}\r\nLIMIT 5`
+  const crlf = `SELECT COUNT(*)\r\nFROM ${DS}\r\nOFFSET 5`
   refuses(t, () => parseQuery(crlf), 'VEILBOX_ERR_QUERY_UNSUPPORTED', {
-    offset: crlf.indexOf('LIMIT'),
+    offset: crlf.indexOf('OFFSET'),
     line: 3,
     column: 1,
   })
