@@ -14,7 +14,11 @@ import {
   type Query,
 } from './ast.js'
 import { formatLiteral } from './canonical.js'
+import { queryAggregates, queryColumns } from './columns.js'
+import { bindHaving, type BoundHaving } from './having.js'
 import { queryError } from './query-error.js'
+
+export { queryAggregates, queryColumns } from './columns.js'
 import { didYouMean, nearest } from './suggest.js'
 
 /**
@@ -82,30 +86,6 @@ export interface BoundOrder {
   readonly direction: Direction
 }
 
-/**
- * HAVING bound to the outputs: a condition evaluated on each released
- * (noisy) row, after noise, so it is post-processing and costs nothing.
- */
-export type BoundHaving =
-  | { readonly kind: 'cmp'; readonly output: number; readonly op: CompareOp; readonly value: LiteralValue }
-  | {
-      readonly kind: 'in'
-      readonly output: number
-      readonly values: readonly LiteralValue[]
-      readonly negated: boolean
-    }
-  | {
-      readonly kind: 'between'
-      readonly output: number
-      readonly low: LiteralValue
-      readonly high: LiteralValue
-      readonly negated: boolean
-    }
-  | { readonly kind: 'isNull'; readonly output: number; readonly negated: boolean }
-  | { readonly kind: 'and'; readonly operands: readonly BoundHaving[] }
-  | { readonly kind: 'or'; readonly operands: readonly BoundHaving[] }
-  | { readonly kind: 'not'; readonly operand: BoundHaving }
-
 export interface BoundQuery {
   readonly query: Query
   readonly dataset: DatasetSpec
@@ -138,37 +118,6 @@ export function unknownDatasetError(q: Query, known: readonly string[]): Veilbox
     q.from.pos,
     { dataset: q.from.name, ...(suggestion === undefined ? {} : { suggestion }) },
   )
-}
-
-/**
- * Every column the query reads (aggregated, selected, filtered or grouped on),
- * each once, in order of first appearance. COUNT(*) reads none.
- */
-export function queryColumns(q: Query): string[] {
-  const seen = new Set<string>()
-  for (const item of q.select) {
-    if (item.column !== null) seen.add(item.column.name)
-  }
-  if (q.where !== undefined) for (const c of predicateColumns(q.where)) seen.add(c.name)
-  for (const g of q.groupBy) seen.add(g.name)
-  return [...seen]
-}
-
-/** The aggregate functions a query uses, each once, in select order (MEDIAN counts as quantile). */
-export function queryAggregates(q: Query): AggregateFn[] {
-  return [...new Set(q.select.filter((i): i is Aggregate => i.kind === 'aggregate').map((a) => a.fn))]
-}
-
-function predicateColumns(p: ParsedPredicate): ColumnRef[] {
-  switch (p.kind) {
-    case 'and':
-    case 'or':
-      return p.operands.flatMap(predicateColumns)
-    case 'not':
-      return predicateColumns(p.operand)
-    default:
-      return [p.column]
-  }
 }
 
 export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
@@ -209,47 +158,6 @@ export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
     columns: Object.freeze(queryColumns(q)),
     aggregates: Object.freeze(queryAggregates(q)),
   })
-}
-
-/** HAVING's conditions on outputs, their literals checked against what each output releases. */
-function bindHaving(p: ParsedPredicate, outputs: readonly BoundOutput[]): BoundHaving {
-  if (p.kind === 'and' || p.kind === 'or') {
-    const operands = Object.freeze(p.operands.map((o) => bindHaving(o, outputs)))
-    return Object.freeze(p.kind === 'and' ? { kind: 'and' as const, operands } : { kind: 'or' as const, operands })
-  }
-  if (p.kind === 'not') return Object.freeze({ kind: 'not', operand: bindHaving(p.operand, outputs) })
-  const output = outputs.findIndex((o) => o.name === p.column.name)
-  const out = outputs[output]!
-  const check = (lit: Literal): LiteralValue => {
-    const v = lit.value
-    const want =
-      out.kind !== 'group'
-        ? 'number'
-        : out.column.type === 'boolean'
-          ? 'boolean'
-          : out.column.type === 'integer' || out.column.type === 'number'
-            ? 'number'
-            : 'string'
-    if (typeof v !== want) {
-      throw queryError(
-        'VEILBOX_ERR_QUERY_BAD_HAVING',
-        `HAVING compares ${out.name} with ${typeof v === 'string' ? `'${v}'` : String(v)}, but ${out.name} releases ${want === 'number' ? 'numbers' : want === 'boolean' ? 'TRUE or FALSE' : 'text'}`,
-        lit.pos,
-        { name: out.name },
-      )
-    }
-    return v
-  }
-  switch (p.kind) {
-    case 'compare':
-      return Object.freeze({ kind: 'cmp', output, op: p.op, value: check(p.value) })
-    case 'in':
-      return Object.freeze({ kind: 'in', output, values: Object.freeze(p.values.map(check)), negated: p.negated })
-    case 'between':
-      return Object.freeze({ kind: 'between', output, low: check(p.low), high: check(p.high), negated: p.negated })
-    case 'isNull':
-      return Object.freeze({ kind: 'isNull', output, negated: p.negated })
-  }
 }
 
 const HE_AGGREGATES = 'COUNT, SUM, AVG, VAR and STDDEV'

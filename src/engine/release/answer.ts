@@ -9,7 +9,7 @@ import {
 import type { AggregateResult, MeasureResult } from '../exec/types.js'
 import type { ScaledValue } from '../he/types.js'
 import type { NoiseReservation, Plan } from '../plan/index.js'
-import type { BoundHaving } from '../query/binder.js'
+import type { BoundHaving } from '../query/having.js'
 import { heToGrid } from './he.js'
 
 /**
