@@ -113,6 +113,7 @@ export const ERROR_CODES = {
   VEILBOX_ERR_QUERY_BAD_ORDER_BY: { status: 400, title: 'ORDER BY does not name an output column' },
   VEILBOX_ERR_QUERY_BAD_HAVING: { status: 400, title: 'HAVING does not compare an output column with a value' },
   VEILBOX_ERR_QUERY_BAD_LIMIT: { status: 400, title: 'LIMIT is not a whole number in range' },
+  VEILBOX_ERR_QUERY_BAD_BUCKET: { status: 400, title: 'BUCKET edges or width are invalid' },
   VEILBOX_ERR_QUERY_UNKNOWN_DATASET: { status: 400, title: 'Query names an unknown dataset' },
   VEILBOX_ERR_QUERY_UNKNOWN_COLUMN: { status: 400, title: 'Query names an unknown column' },
   VEILBOX_ERR_QUERY_UNKNOWN_CATEGORY: { status: 400, title: "Value is not among the column's declared categories" },

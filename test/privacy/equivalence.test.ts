@@ -482,6 +482,11 @@ const PLAIN: Shape[] = [
     status: 200,
   },
   {
+    name: 'binned, the added unit alone in its bucket',
+    sql: 'SELECT BUCKET(age, 30, 40, 2) AS b, COUNT(*), SUM(income) FROM {D} GROUP BY BUCKET(age, 30, 40, 2)',
+    status: 200,
+  },
+  {
     name: 'over the cells limit',
     sql: 'SELECT city, SUM(income), AVG(age) FROM {D} WHERE member = true GROUP BY city',
     status: 413,
@@ -502,6 +507,11 @@ const ENCRYPTED: Shape[] = [
     status: 200,
   },
   { name: 'encrypted, every row', sql: 'SELECT AVG(subsidy) FROM {D}', status: 200 },
+  {
+    name: 'encrypted, binned, the added unit alone in its bucket',
+    sql: 'SELECT WIDTH_BUCKET(age, 36, 40, 2) AS b, SUM(subsidy) FROM {D} GROUP BY WIDTH_BUCKET(age, 36, 40, 2)',
+    status: 200,
+  },
   {
     name: 'encrypted, many-row selection',
     sql: 'SELECT SUM(subsidy) FROM {D} WHERE age BETWEEN 20 AND 60',

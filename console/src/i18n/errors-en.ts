@@ -349,6 +349,10 @@ export const errorsEn: Record<string, ErrorText> = {
     what: 'HAVING names something that is not an output column, or compares an aggregate with something other than a number.',
     next: 'Use an output column’s name or alias, compared with a number; HAVING filters the released (noisy) rows.',
   },
+  VEILBOX_ERR_QUERY_BAD_BUCKET: {
+    what: 'The BUCKET edges or width are invalid.',
+    next: "Give finite edges inside the column's declared bounds, and a width that divides the range into 1 to 10,000 buckets.",
+  },
   VEILBOX_ERR_QUERY_BAD_LIMIT: {
     what: 'LIMIT is not a whole number in range.',
     next: 'Write a whole number from 1 to 1,000,000.',

@@ -228,6 +228,10 @@ export const errorsZh: Record<string, ErrorText> = {
     what: 'HAVING 引用的不是输出列，或把聚合值与非数字比较。',
     next: '请用输出列的名称或别名，并与数字比较；HAVING 只筛选已发布（加噪）的结果行。',
   },
+  VEILBOX_ERR_QUERY_BAD_BUCKET: {
+    what: 'BUCKET 的边界或宽度无效。',
+    next: '请给出列声明范围内的有限边界，并让宽度把区间分成 1 到 10,000 个桶。',
+  },
   VEILBOX_ERR_QUERY_BAD_LIMIT: { what: 'LIMIT 不是范围内的整数。', next: '请写 1 到 1,000,000 之间的整数。' },
   VEILBOX_ERR_QUERY_UNKNOWN_DATASET: {
     what: '查询读取的数据集不在您可查询的范围内。',

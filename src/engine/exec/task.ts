@@ -3,7 +3,7 @@ import { VeilboxError } from '../../errors/index.js'
 import { encodeGroups, groupLayout, type CodeColumn } from './grouping.js'
 import { tsLoops, type Loops } from './loops.js'
 import { andMask, compilePredicate, type ColumnPredicate } from './predicate.js'
-import type { AggregateRequest, ColumnArray, Measure, NumericColumn } from './types.js'
+import type { AggregateRequest, CodeArray, ColumnArray, Measure, NumericColumn } from './types.js'
 
 /**
  * What a sandbox is asked to compute: a plan of exact aggregates over one
@@ -106,7 +106,22 @@ export const execTaskSchema = z.strictObject({
   version: z.number().int().min(1),
   where: predicateSchema.nullable(),
   groupBy: z
-    .array(z.strictObject({ column: name, dictionary: z.array(z.string()).max(65_536), nullable: z.boolean() }))
+    .array(
+      z.strictObject({
+        column: name,
+        dictionary: z.array(z.string()).max(65_536),
+        nullable: z.boolean(),
+        /**
+         * A numeric column's equal-width buckets of [lower, upper], one per
+         * dictionary entry, computed as histogram bins are (exec/types.ts);
+         * the plan's WHERE keeps only rows within the edges.
+         */
+        bucket: z
+          .strictObject({ lower: z.number().finite(), upper: z.number().finite() })
+          .refine((b) => b.lower < b.upper && Number.isFinite(b.upper - b.lower), 'lower < upper, finite range')
+          .optional(),
+      }),
+    )
     .max(4),
   measures: z.array(measureSchema).max(256),
   /** Present only when the query aggregates he columns. */
@@ -198,6 +213,7 @@ export function buildAggregateRequest(task: ExecTask, src: TaskColumns, loops: L
   if (task.groupBy.length > 0) {
     const layout = groupLayout(task.groupBy.map((g) => ({ dictionary: g.dictionary, nullable: g.nullable })))
     const cols = task.groupBy.map((g) => {
+      if (g.bucket !== undefined) return bucketCodes(numeric(src, g.column), g.bucket, g.dictionary, rows)
       const c = column(src, g.column)
       if (c.kind !== 'code')
         throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `group column "${g.column}" is not dictionary-encoded`)
@@ -206,6 +222,33 @@ export function buildAggregateRequest(task: ExecTask, src: TaskColumns, loops: L
     grouping = encodeGroups(layout, cols, rows, loops)
   }
   return { rows, selection, grouping, measures: task.measures.map((m) => toMeasure(src, m)) }
+}
+
+/**
+ * A numeric column's bucket codes, computed for every row as a histogram bin
+ * is: bin = min(n - 1, floor((clamp(x) - lower) / (upper - lower) * n)).
+ * Nulls and NaN get a valid code; the selection (the plan's range in WHERE)
+ * keeps them out of every bucket. The same work is done for every row,
+ * whatever its value.
+ */
+function bucketCodes(
+  c: NumericColumn,
+  b: { readonly lower: number; readonly upper: number },
+  dictionary: readonly string[],
+  rows: number,
+): CodeColumn {
+  const n = dictionary.length
+  const codes: CodeArray = n <= 256 ? new Uint8Array(rows) : n <= 65536 ? new Uint16Array(rows) : new Uint32Array(rows)
+  const { lower, upper } = b
+  const range = upper - lower
+  const last = n - 1
+  const v = c.values
+  for (let i = 0; i < rows; i++) {
+    const x = Math.min(Math.max(v[i]!, lower), upper)
+    const k = Math.floor(((x - lower) / range) * n)
+    codes[i] = k < last ? k : last
+  }
+  return { kind: 'code', values: codes, dictionary, nulls: null }
 }
 
 /** Column names a task reads (WHERE, GROUP BY, measures). */

@@ -3,6 +3,7 @@ import { SCALE, toNumber, total, type Epsilon, type Rho } from '../dp/budget.js'
 import type { Mechanism } from '../dp/index.js'
 import { rhoForEpsilonDelta } from '../dp/zcdp.js'
 import { decodeGroup, groupLayout } from '../exec/grouping.js'
+import type { TaskPredicate } from '../exec/task.js'
 import type { BoundQuery } from '../query/binder.js'
 import { AGGREGATE_PLANNERS, type BoundAggregate } from './aggregates/index.js'
 import { checkWithinCharge } from './check.js'
@@ -72,6 +73,27 @@ function componentsOf(o: OutputPlan): [string, Mechanism][] {
   }
 }
 
+/** The WHERE clause, with each bucket key's range ANDed in: a row outside every bucket is in no group. */
+function taskWhere(bound: BoundQuery): TaskPredicate | null {
+  const ranges: TaskPredicate[] = bound.groupBy.flatMap((g) =>
+    g.strategy.kind === 'bucket'
+      ? [
+          {
+            kind: 'between',
+            column: g.column.name,
+            low: g.strategy.bucket.lower,
+            high: g.strategy.bucket.upper,
+            negated: false,
+          },
+        ]
+      : [],
+  )
+  const where = bound.where === null ? [] : [toTaskPredicate(bound.where)]
+  const all = [...where, ...ranges]
+  if (all.length === 0) return null
+  return all.length === 1 ? all[0]! : { kind: 'and', operands: all }
+}
+
 export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
   const aggregates = bound.outputs.filter((o): o is BoundAggregate => o.kind === 'aggregate')
   checkOptions(options, aggregates.length)
@@ -84,7 +106,8 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
       : groupLayout(
           bound.groupBy.map((g) => ({
             dictionary: g.strategy.domain.map((v) => String(v)),
-            nullable: g.column.nullable ?? false,
+            // A bucket's rows are those within its edges: nulls belong to none.
+            nullable: g.strategy.kind === 'bucket' ? false : (g.column.nullable ?? false),
           })),
         )
   const groups = layout?.count ?? 1
@@ -147,17 +170,24 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
     componentsOf(o).map(([component, mechanism]) => ({ output: i, component, mechanism })),
   )
   const histograms = ctx.histograms
-  const typedKey = (k: number, v: string | null): string | boolean | null =>
-    v === null ? null : bound.groupBy[k]!.column.type === 'boolean' ? v === 'true' : v
+  const typedKey = (k: number, v: string | null): string | number | boolean | null => {
+    const g = bound.groupBy[k]!
+    if (v === null) return null
+    if (g.strategy.kind === 'bucket') return Number(v)
+    return g.column.type === 'boolean' ? v === 'true' : v
+  }
 
   return Object.freeze({
     bound,
     exec: {
-      where: bound.where === null ? null : toTaskPredicate(bound.where),
+      where: taskWhere(bound),
       groupBy: bound.groupBy.map((g, i) => ({
         column: g.column.name,
         dictionary: [...layout!.keys[i]!.dictionary],
         nullable: layout!.keys[i]!.nullable,
+        ...(g.strategy.kind === 'bucket'
+          ? { bucket: { lower: g.strategy.bucket.lower, upper: g.strategy.bucket.upper } }
+          : {}),
       })),
       measures: ctx.measures,
       ...(ctx.encrypted.length > 0 ? { encrypted: ctx.encrypted } : {}),

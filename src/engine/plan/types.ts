@@ -122,5 +122,5 @@ export interface Plan {
    */
   reserveNoise(): Promise<NoiseReservation>
   /** The values of a group's keys, typed as the columns declare them. */
-  groupKeys(code: number): (string | boolean | null)[]
+  groupKeys(code: number): (string | number | boolean | null)[]
 }

@@ -206,6 +206,12 @@ export class Builder {
     return `CASE WHEN ${c} > -${tiny} AND ${c} < ${tiny} THEN ${this.double(0)} ELSE ${q} END`
   }
 
+  /** A bucket key's code, as a double holding an integer: the bin of the clamped value; 0 for null. */
+  bucketCode(column: string, bucket: { readonly lower: number; readonly upper: number }, count: number): string {
+    const bin = this.bin({ kind: 'histogram', column, lower: bucket.lower, upper: bucket.upper, bins: count })
+    return `COALESCE(${bin}, ${this.double(0)})`
+  }
+
   /** The histogram bin, as a double holding an integer; NULL for null. */
   bin(m: Extract<TaskMeasure, { kind: 'histogram' }>): string {
     const range = m.upper - m.lower

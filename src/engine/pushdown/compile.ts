@@ -114,7 +114,8 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
   const where = task.where === null ? 'TRUE' : b.where(task.where)
   // A GROUP BY column's undeclared values (and nulls where it is not nullable) are counted where HAVING drops
   // their groups (decode.ts): no test per row for them.
-  const grouped = new Set(task.groupBy.map((g) => g.column))
+  // A bucketed column is checked like any other: its buckets are not a declared domain.
+  const grouped = new Set(task.groupBy.filter((g) => g.bucket === undefined).map((g) => g.column))
   const broken = [
     ...(relation.unitBounded ? [] : [`${unit} IS NULL`]),
     ...touched
@@ -128,6 +129,11 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
     `(${bound} AND ${where}) AS vb_sel`,
     `(${broken.length === 0 ? 'FALSE' : broken.join(' OR ')}) AS vb_bad`,
   ]
+  // A bucket key's code, as the kernels compute it (exec/task.ts): the bin of the clamped value, 0 for null
+  // (whose row the plan's range in WHERE leaves unselected).
+  task.groupBy.forEach((g, j) => {
+    if (g.bucket !== undefined) perRow.push(`${b.bucketCode(g.column, g.bucket, g.dictionary.length)} AS vb_k${j}`)
+  })
   task.measures.forEach((m, i) => {
     if (m.kind === 'moments') perRow.push(`${b.quantized(m)} AS vb_q${i}`)
     if (m.kind === 'histogram') perRow.push(`${b.bin(m)} AS vb_h${i}`)
@@ -137,14 +143,15 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
   const layout = task.groupBy.length === 0 ? null : groupLayout(task.groupBy)
   const keys = task.groupBy.map((g) => {
     const c = b.column(g.column)
+    if (g.bucket !== undefined) return { column: c, dictionary: g.dictionary, nullable: false, bucket: true }
     if (!hasDeclaredDomain(c)) throw bad(`GROUP BY ${c.name}, which has no declared domain`)
     const domain = declaredDomain(c).map((v) => String(v))
     if (domain.length !== g.dictionary.length || domain.some((v, i) => v !== g.dictionary[i]))
       throw bad(`GROUP BY ${c.name} with a dictionary other than the declared one`)
-    return { column: c, dictionary: g.dictionary, nullable: g.nullable }
+    return { column: c, dictionary: g.dictionary, nullable: g.nullable, bucket: false }
   })
   const bins = task.measures.flatMap((m, i) => (m.kind === 'histogram' ? [{ measure: i, bins: m.bins }] : []))
-  const keyCols = keys.map((k) => quote(k.column.name))
+  const keyCols = keys.map((k, j) => (k.bucket ? `vb_k${j}` : quote(k.column.name)))
   const groupCols = [...keyCols, ...bins.map((h) => `vb_h${h.measure}`)]
   // Inner: a plain GROUP BY (with the shard key, when the source has one: then each shard aggregates its own
   // rows, whole). Its partial counts and sums add up in the outer level, over a handful of rows.
@@ -201,11 +208,13 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
   let tail = ''
   if (groupCols.length > 0) {
     tail = ` GROUP BY GROUPING SETS (${sets.map((s) => `(${s.join(', ')})`).join(', ')})`
-    if (keys.length > 0) {
-      const inDomain = keys.map((k) => {
+    const declared = keys.filter((k) => !k.bucket)
+    if (declared.length > 0) {
+      const inDomain = declared.map((k) => {
         const test = b.inList(quote(k.column.name), entryValues(k.column, k.dictionary), listType(k.column))
         return k.nullable ? `(${test} OR ${quote(k.column.name)} IS NULL)` : `COALESCE(${test}, FALSE)`
       })
+      // Every bucket code is in its domain: only declared keys are tested.
       tail += ` HAVING GROUPING(${keyCols[0]}) = 1 OR (${inDomain.join(' AND ')})`
     }
   }

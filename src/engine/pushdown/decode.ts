@@ -48,6 +48,8 @@ export interface Key {
   readonly column: ColumnSpec
   readonly dictionary: readonly string[]
   readonly nullable: boolean
+  /** A bucket key: the source returns the bucket's code itself. */
+  readonly bucket: boolean
 }
 
 export interface Shape {
@@ -56,6 +58,11 @@ export interface Shape {
   /** Where each measure's columns start in a result row. */
   readonly measureColumns: readonly number[]
   readonly groups: number
+}
+
+function bucketIndex(v: unknown, count: number): number {
+  const n = typeof v === 'string' ? Number(v) : v
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n < count ? n : -1
 }
 
 export function decode(rows: readonly ResultRow[], task: ExecTask, shape: Shape): SourceAggregates {
@@ -83,7 +90,13 @@ export function decode(rows: readonly ResultRow[], task: ExecTask, shape: Shape)
     for (let j = keys.length - 1; j >= 0; j--) {
       const k = keys[j]!
       const v = row[1 + j]
-      const code = v === null ? (k.nullable ? k.dictionary.length : -1) : (indexes[j]!.get(String(v)) ?? -1)
+      const code = k.bucket
+        ? bucketIndex(v, k.dictionary.length)
+        : v === null
+          ? k.nullable
+            ? k.dictionary.length
+            : -1
+          : (indexes[j]!.get(String(v)) ?? -1)
       if (code < 0) throw bad(`the source returned a key outside the declared domain of ${k.column.name}`)
       g = g * (k.dictionary.length + (k.nullable ? 1 : 0)) + code
     }

@@ -27,10 +27,26 @@ export interface ColumnRef {
   readonly pos?: SourcePos
 }
 
-/** A GROUP BY column shown in the output, optionally renamed. */
+/**
+ * BUCKET(col, lower, upper, width): `count` equal-width buckets of [lower,
+ * upper], the last one closed at upper. Edges are public (the query's own),
+ * so every bucket is released, empty ones as noisy zeros.
+ */
+export interface Bucket {
+  readonly lower: number
+  readonly upper: number
+  readonly count: number
+}
+
+/** A GROUP BY key: a column, or a column's buckets. */
+export interface GroupRef extends ColumnRef {
+  readonly bucket?: Bucket
+}
+
+/** A GROUP BY key shown in the output, optionally renamed. */
 export interface ColumnItem {
   readonly kind: 'columnItem'
-  readonly column: ColumnRef
+  readonly column: GroupRef
   readonly alias?: string
   readonly pos?: SourcePos
 }
@@ -128,7 +144,7 @@ export interface Query {
   readonly select: readonly SelectItem[]
   readonly from: From
   readonly where?: ParsedPredicate
-  readonly groupBy: readonly ColumnRef[]
+  readonly groupBy: readonly GroupRef[]
   readonly orderBy: readonly OrderItem[]
   /**
    * HAVING: a condition on the released (noisy) rows, its names the output
@@ -151,7 +167,81 @@ export function columnRef(name: string, pos?: SourcePos): ColumnRef {
   return node({ kind: 'column', name, pos })
 }
 
-export function columnItem(column: ColumnRef, alias?: string, pos?: SourcePos): ColumnItem {
+/** Buckets may not be narrower than this share of their range's magnitude: edges must stay distinct doubles. */
+const MIN_RELATIVE_WIDTH = 1e-9
+
+/**
+ * BUCKET(col, lower, upper, width): the width must divide the range into a
+ * whole number of buckets (within rounding: 0.1 divides [0, 1] into 10).
+ */
+export function bucketByWidth(
+  column: ColumnRef,
+  lower: number,
+  upper: number,
+  width: number,
+  maxBuckets: number,
+  pos?: SourcePos,
+): GroupRef {
+  const bad = (detail: string): never => {
+    throw queryError('VEILBOX_ERR_QUERY_BAD_BUCKET', detail, pos, { column: column.name })
+  }
+  const sql = `BUCKET(${column.name}, ${lower}, ${upper}, ${width})`
+  if (![lower, upper, width].every(Number.isFinite)) bad(`${sql}: the edges and the width must be finite numbers`)
+  if (!(lower < upper)) bad(`${sql}: lower must be below upper`)
+  if (!(width > 0)) bad(`${sql}: the width must be greater than 0`)
+  const ratio = (upper - lower) / width
+  const count = Math.round(ratio)
+  if (count < 1 || Math.abs(ratio - count) > 1e-9 * Math.max(1, count)) {
+    bad(
+      `${sql}: the width must divide upper - lower (${upper - lower}) into a whole number of buckets, and it makes ${ratio}; ` +
+        `pick a width such as ${(upper - lower) / Math.max(1, Math.floor(ratio))}`,
+    )
+  }
+  return bucketByCount(column, lower, upper, count, maxBuckets, pos)
+}
+
+/** WIDTH_BUCKET(col, lower, upper, count): the same buckets named by their number. */
+export function bucketByCount(
+  column: ColumnRef,
+  lower: number,
+  upper: number,
+  count: number,
+  maxBuckets: number,
+  pos?: SourcePos,
+): GroupRef {
+  const bad = (detail: string): never => {
+    throw queryError('VEILBOX_ERR_QUERY_BAD_BUCKET', detail, pos, { column: column.name })
+  }
+  const sql = `BUCKET(${column.name}, ${lower}, ${upper}, ...)`
+  if (![lower, upper].every(Number.isFinite) || !(lower < upper))
+    bad(`${sql}: the edges must be finite, lower below upper`)
+  if (!Number.isFinite(upper - lower)) bad(`${sql}: upper - lower overflows a double; narrow the range`)
+  if (!Number.isInteger(count) || count < 1 || count > maxBuckets)
+    bad(`${sql}: a BUCKET has 1 to ${maxBuckets} buckets, and this one has ${count}; widen the buckets`)
+  if ((upper - lower) / count < MIN_RELATIVE_WIDTH * Math.max(Math.abs(lower), Math.abs(upper)))
+    bad(`${sql}: the buckets are too narrow for their edges to stay distinct; widen them`)
+  const bucket = Object.freeze({ lower: Object.is(lower, -0) ? 0 : lower, upper, count })
+  return node({ kind: 'column', name: column.name, bucket, pos: pos ?? column.pos })
+}
+
+/** The width of a bucket key. */
+export function bucketWidth(b: Bucket): number {
+  return (b.upper - b.lower) / b.count
+}
+
+/** The lower edge of bucket i (0-based): the value the answer shows for it. */
+export function bucketEdge(b: Bucket, i: number): number {
+  return b.lower + ((b.upper - b.lower) * i) / b.count
+}
+
+/** How a GROUP BY key reads in SQL, and what tells two keys apart: `district`, `BUCKET(income, 0, 100000, 10000)`. */
+export function groupKeySql(g: GroupRef, quoteName: (name: string) => string = (n) => n): string {
+  if (g.bucket === undefined) return quoteName(g.name)
+  const { lower, upper } = g.bucket
+  return `BUCKET(${quoteName(g.name)}, ${String(lower)}, ${String(upper)}, ${String(bucketWidth(g.bucket))})`
+}
+
+export function columnItem(column: GroupRef, alias?: string, pos?: SourcePos): ColumnItem {
   return node({ kind: 'columnItem', column, alias, pos: pos ?? column.pos })
 }
 

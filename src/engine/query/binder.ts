@@ -1,11 +1,13 @@
 import type { VeilboxError } from '../../errors/index.js'
-import { declaredDomain, hasDeclaredDomain, type ColumnSpec, type DatasetSpec } from '../../schema.js'
+import type { ColumnSpec, DatasetSpec } from '../../schema.js'
 import {
   aggregateSql,
+  groupKeySql,
   outputName,
   type Aggregate,
   type AggregateFn,
   type ColumnRef,
+  type GroupRef,
   type CompareOp,
   type Direction,
   type Literal,
@@ -15,10 +17,12 @@ import {
 } from './ast.js'
 import { formatLiteral } from './canonical.js'
 import { queryAggregates, queryColumns } from './columns.js'
+import { bindGroupKey, HE_AGGREGATES, isNumeric, type BoundGroupKey } from './group-keys.js'
 import { bindHaving, type BoundHaving } from './having.js'
 import { queryError } from './query-error.js'
 
 export { queryAggregates, queryColumns } from './columns.js'
+export type { BoundGroupKey, GroupStrategy } from './group-keys.js'
 import { didYouMean, nearest } from './suggest.js'
 
 /**
@@ -28,16 +32,6 @@ import { didYouMean, nearest } from './suggest.js'
  * bounds), which can be grouped on (declared public domains), what encrypted
  * columns can take part in, and that WHERE literals fit their columns.
  */
-
-/** How a GROUP BY column's keys are chosen. */
-export type GroupStrategy =
-  /** Every key of the declared public domain is reported, noisy zeros included. */
-  { readonly kind: 'declared'; readonly domain: readonly (string | boolean)[] }
-
-export interface BoundGroupKey {
-  readonly column: ColumnSpec
-  readonly strategy: GroupStrategy
-}
 
 export type BoundOutput =
   | {
@@ -130,13 +124,13 @@ export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
     )
   }
   const b = new Binder(dataset)
-  const groupIndex = new Map(q.groupBy.map((g, i) => [g.name, i]))
+  const groupIndex = new Map(q.groupBy.map((g, i) => [groupKeySql(g), i]))
   // Clauses are checked in reading order, so the error reported is the first one in the text.
   const outputs = q.select.map((item): BoundOutput => {
     const name = outputName(item)
     if (item.kind === 'columnItem') {
       const column = b.resolve(item.column)
-      return Object.freeze({ kind: 'group', name, column, key: groupIndex.get(item.column.name)! })
+      return Object.freeze({ kind: 'group', name, column, key: groupIndex.get(groupKeySql(item.column))! })
     }
     return b.aggregate(item, name)
   })
@@ -159,9 +153,6 @@ export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
     aggregates: Object.freeze(queryAggregates(q)),
   })
 }
-
-const HE_AGGREGATES = 'COUNT, SUM, AVG, VAR and STDDEV'
-const isNumeric = (c: ColumnSpec): boolean => c.type === 'integer' || c.type === 'number'
 
 class Binder {
   private readonly byName: Map<string, ColumnSpec>
@@ -231,41 +222,8 @@ class Binder {
     return Object.freeze({ ...base, column: col })
   }
 
-  /**
-   * The one place that decides how a GROUP BY column's keys are chosen. Only
-   * declared public domains are accepted: a key taken from the data would be
-   * released because someone has it. DP partition selection (release a
-   * data-derived key only when its noisy count passes a threshold derived
-   * from delta) would be a second GroupStrategy returned from here.
-   */
-  groupKey(ref: ColumnRef): BoundGroupKey {
-    const col = this.resolve(ref)
-    if (hasDeclaredDomain(col))
-      return Object.freeze({ column: col, strategy: Object.freeze({ kind: 'declared', domain: declaredDomain(col) }) })
-    if (col.protection === 'he') {
-      throw queryError(
-        'VEILBOX_ERR_QUERY_HE_UNSUPPORTED',
-        `cannot group by ${col.name}: it is encrypted (he), and the service cannot see its values; an encrypted column can only appear inside ${HE_AGGREGATES}`,
-        ref.pos,
-        { column: col.name },
-      )
-    }
-    let why: string
-    if (col.type === 'id') {
-      why = `it is an id column, and grouping by it would release one group per person`
-    } else if (col.protection === 'dp') {
-      why = `it is a dp column, whose values are private: grouping by it would publish which values occur in the data`
-    } else if (isNumeric(col)) {
-      why = `it is a ${col.type} column, and only category and boolean columns have a declared set of keys; filter ranges with WHERE ${col.name} BETWEEN a AND b instead`
-    } else {
-      why = `it has no declared categories, so its keys would come from the data, and a key that appears because of one person reveals that person; the operator can declare the column's categories`
-    }
-    throw queryError(
-      'VEILBOX_ERR_QUERY_BAD_GROUP_BY',
-      `cannot group by ${col.name}: ${why}. GROUP BY takes public category or boolean columns with declared domains`,
-      ref.pos,
-      { column: col.name },
-    )
+  groupKey(ref: GroupRef): BoundGroupKey {
+    return bindGroupKey(ref, this.resolve(ref))
   }
 
   predicate(p: ParsedPredicate): BoundPredicate {

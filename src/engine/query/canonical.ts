@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import {
   aggregateSql,
+  groupKeySql,
   outputName,
   type CompareOp,
   type Condition,
@@ -26,7 +27,7 @@ import { RESERVED } from './keywords.js'
 export function canonicalSql(q: Query): string {
   const parts = [`SELECT ${q.select.map(item).join(', ')}`, `FROM ${quoteName(q.from.name)}`]
   if (q.where !== undefined) parts.push(`WHERE ${predicate(normalize(q.where, false), 'top')}`)
-  if (q.groupBy.length > 0) parts.push(`GROUP BY ${q.groupBy.map((g) => quoteName(g.name)).join(', ')}`)
+  if (q.groupBy.length > 0) parts.push(`GROUP BY ${q.groupBy.map((g) => groupKeySql(g, quoteName)).join(', ')}`)
   // HAVING's names are output names, written as such: the text parses back to the same condition.
   if (q.having !== undefined) parts.push(`HAVING ${predicate(normalize(q.having, false), 'top')}`)
   if (q.orderBy.length > 0) {
@@ -69,7 +70,7 @@ function item(i: SelectItem): string {
     const sql = aggregateSql({ ...i, display: undefined }, quoteName)
     return `${sql} AS ${quoteName(outputName(i))}`
   }
-  const col = quoteName(i.column.name)
+  const col = groupKeySql(i.column, quoteName)
   return i.alias === undefined || i.alias === i.column.name ? col : `${col} AS ${quoteName(i.alias)}`
 }
 

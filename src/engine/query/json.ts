@@ -6,6 +6,8 @@ import {
   aggregate,
   and,
   between,
+  bucketByWidth,
+  bucketWidth,
   columnItem,
   columnRef,
   compare,
@@ -16,6 +18,7 @@ import {
   not,
   or,
   orderItem,
+  type GroupRef,
   type JsonPos,
   type Literal,
   type LiteralValue,
@@ -37,8 +40,18 @@ import { buildQuery } from './shape.js'
 
 export type LiteralJson = LiteralValue
 
+/** BUCKET(col, lower, upper, width) as data. */
+export interface BucketJson {
+  lower: number
+  upper: number
+  width: number
+}
+
+/** A GROUP BY key: a column name, or a column's buckets. */
+export type GroupKeyJson = string | { column: string; bucket: BucketJson }
+
 export type SelectItemJson =
-  | { kind: 'column'; column: string; alias?: string }
+  | { kind: 'column'; column: string; bucket?: BucketJson; alias?: string }
   | {
       kind: 'aggregate'
       fn: (typeof AGGREGATE_FNS)[number] | 'median'
@@ -60,7 +73,7 @@ export interface QueryJson {
   select: SelectItemJson[]
   from: string
   where?: PredicateJson
-  groupBy?: string[]
+  groupBy?: GroupKeyJson[]
   orderBy?: { name: string; direction?: 'asc' | 'desc' }[]
   /** A condition on the released rows, naming output columns. */
   having?: PredicateJson
@@ -70,8 +83,14 @@ export interface QueryJson {
 const name = z.string().min(1).max(QUERY_LIMITS.maxIdentifierLength)
 const literalJson = z.union([z.string().max(QUERY_LIMITS.maxTextLength), z.number().finite(), z.boolean()])
 
+const bucketJson = z.strictObject({
+  lower: z.number().finite(),
+  upper: z.number().finite(),
+  width: z.number().finite(),
+})
+
 const selectItemJson = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('column'), column: name, alias: name.optional() }),
+  z.strictObject({ kind: z.literal('column'), column: name, bucket: bucketJson.optional(), alias: name.optional() }),
   z.strictObject({
     kind: z.literal('aggregate'),
     fn: z.enum([...AGGREGATE_FNS, 'median']),
@@ -109,7 +128,10 @@ export const queryJsonSchema = z.strictObject({
   select: z.array(selectItemJson).min(1).max(QUERY_LIMITS.maxSelectItems),
   from: name,
   where: predicateJsonSchema.optional(),
-  groupBy: z.array(name).max(QUERY_LIMITS.maxGroupBy).optional(),
+  groupBy: z
+    .array(z.union([name, z.strictObject({ column: name, bucket: bucketJson })]))
+    .max(QUERY_LIMITS.maxGroupBy)
+    .optional(),
   orderBy: z.array(z.strictObject({ name, direction: z.enum(['asc', 'desc']).optional() })).optional(),
   having: predicateJsonSchema
     .optional()
@@ -169,8 +191,13 @@ export function fromJson(value: unknown, options: FromJsonOptions = {}): Query {
   const at = (...segments: (string | number)[]): JsonPos => ({
     path: base + segments.map((s) => `/${escapePointer(s)}`).join(''),
   })
+  const key = (column: string, bucket: BucketJson | undefined, ...path: (string | number)[]): GroupRef => {
+    const ref = columnRef(column, at(...path, 'column'))
+    if (bucket === undefined) return ref
+    return bucketByWidth(ref, bucket.lower, bucket.upper, bucket.width, QUERY_LIMITS.maxBuckets, at(...path, 'bucket'))
+  }
   const select = q.select.map((s, i): SelectItem => {
-    if (s.kind === 'column') return columnItem(columnRef(s.column, at('select', i, 'column')), s.alias, at('select', i))
+    if (s.kind === 'column') return columnItem(key(s.column, s.bucket, 'select', i), s.alias, at('select', i))
     const median = s.fn === 'median'
     return aggregate({
       fn: s.fn === 'median' ? 'quantile' : s.fn,
@@ -185,7 +212,9 @@ export function fromJson(value: unknown, options: FromJsonOptions = {}): Query {
     select,
     from: from(q.from, at('from')),
     where: q.where === undefined ? undefined : predicateFromJson(q.where, ['where'], at),
-    groupBy: (q.groupBy ?? []).map((g, i) => columnRef(g, at('groupBy', i))),
+    groupBy: (q.groupBy ?? []).map((g, i) =>
+      typeof g === 'string' ? columnRef(g, at('groupBy', i)) : key(g.column, g.bucket, 'groupBy', i),
+    ),
     orderBy: (q.orderBy ?? []).map((o, i) => orderItem(o.name, o.direction ?? 'asc', at('orderBy', i))),
     having: q.having === undefined ? undefined : predicateFromJson(q.having, ['having'], at),
     limit: q.limit,
@@ -235,7 +264,12 @@ export function toJson(q: Query): QueryJson {
   const out: QueryJson = {
     select: q.select.map((s): SelectItemJson => {
       if (s.kind === 'columnItem')
-        return { kind: 'column', column: s.column.name, ...(s.alias === undefined ? {} : { alias: s.alias }) }
+        return {
+          kind: 'column',
+          column: s.column.name,
+          ...(s.column.bucket === undefined ? {} : { bucket: bucketToJson(s.column) }),
+          ...(s.alias === undefined ? {} : { alias: s.alias }),
+        }
       return {
         kind: 'aggregate',
         fn: s.display === 'median' ? 'median' : s.fn,
@@ -247,11 +281,17 @@ export function toJson(q: Query): QueryJson {
     from: q.from.name,
   }
   if (q.where !== undefined) out.where = predicateToJson(q.where)
-  if (q.groupBy.length > 0) out.groupBy = q.groupBy.map((g) => g.name)
+  if (q.groupBy.length > 0)
+    out.groupBy = q.groupBy.map((g) => (g.bucket === undefined ? g.name : { column: g.name, bucket: bucketToJson(g) }))
   if (q.orderBy.length > 0) out.orderBy = q.orderBy.map((o) => ({ name: o.name, direction: o.direction }))
   if (q.having !== undefined) out.having = predicateToJson(q.having)
   if (q.limit !== undefined) out.limit = q.limit
   return out
+}
+
+function bucketToJson(g: GroupRef): BucketJson {
+  const b = g.bucket!
+  return { lower: b.lower, upper: b.upper, width: bucketWidth(b) }
 }
 
 function predicateToJson(p: ParsedPredicate): PredicateJson {

@@ -136,6 +136,9 @@ export const OTHER_STATEMENTS: ReadonlySet<string> = new Set([
 
 export type AggregateSpelling = 'count' | 'sum' | 'avg' | 'var' | 'variance' | 'stddev' | 'median' | 'quantile'
 
+/** The bucketing calls: GROUP BY keys, selected as such (parser.ts bucketCall). */
+export const BUCKET_SPELLINGS: ReadonlySet<string> = new Set(['bucket', 'width_bucket'])
+
 export const AGGREGATE_SPELLINGS: ReadonlySet<string> = new Set<AggregateSpelling>([
   'count',
   'sum',

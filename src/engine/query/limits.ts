@@ -19,6 +19,8 @@ export const QUERY_LIMITS = Object.freeze({
   maxConditions: 256,
   /** Characters of one name (dataset, column or alias). */
   maxIdentifierLength: 128,
+  /** Buckets in one BUCKET(col, lower, upper, width) key. */
+  maxBuckets: 10_000,
   /** LIMIT's largest value. */
   maxLimit: 1_000_000,
 })

@@ -5,6 +5,8 @@ import {
   aggregateSql,
   and,
   between,
+  bucketByCount,
+  bucketByWidth,
   columnItem,
   columnRef,
   compare,
@@ -23,6 +25,7 @@ import {
   type CompareOp,
   type Direction,
   type From,
+  type GroupRef,
   type Literal,
   type OrderItem,
   type ParsedPredicate,
@@ -33,6 +36,7 @@ import {
 import { queryError, tooLarge } from './query-error.js'
 import {
   AGGREGATE_SPELLINGS,
+  BUCKET_SPELLINGS,
   OTHER_STATEMENTS,
   PATTERN_OPERATORS,
   RESERVED,
@@ -269,7 +273,7 @@ class Parser {
     const source = this.from()
     let predicate: ParsedPredicate | undefined
     if (this.acceptWord('where')) predicate = this.or()
-    const groupBy: ColumnRef[] = []
+    const groupBy: GroupRef[] = []
     if (this.atWord('group')) {
       this.next()
       this.expectWord('by', 'after GROUP')
@@ -477,6 +481,16 @@ class Parser {
         nameTok.pos,
       )
     }
+    if (BUCKET_SPELLINGS.has(fn)) {
+      if (ctx !== 'select') {
+        throw queryError(
+          'VEILBOX_ERR_QUERY_ROW_EXPRESSION',
+          `${upper} puts rows in buckets for GROUP BY: it stands in the select list and in GROUP BY, not ${ctx === 'where' ? 'in a condition' : 'inside an aggregate'}`,
+          nameTok.pos,
+        )
+      }
+      return { kind: 'column', ref: this.bucketCall(), token: nameTok }
+    }
     if (!AGGREGATE_SPELLINGS.has(fn)) {
       const reason = UNSUPPORTED_AGGREGATES.get(fn)
       if (reason !== undefined) {
@@ -595,6 +609,38 @@ class Parser {
       display: spelling === 'median' ? 'median' : undefined,
       pos: nameTok.pos,
     })
+  }
+
+  /** BUCKET(col, lower, upper, width) or WIDTH_BUCKET(col, lower, upper, count): a GROUP BY key, also selected. */
+  private bucketCall(): GroupRef {
+    const nameTok = this.next()
+    const upper = nameTok.text.toUpperCase()
+    const byCount = nameTok.value === 'width_bucket'
+    const usage = byCount ? 'WIDTH_BUCKET(col, lower, upper, count)' : 'BUCKET(col, lower, upper, width)'
+    const badBucket: (detail: string, t: Token) => never = (detail, t) => {
+      throw queryError('VEILBOX_ERR_QUERY_BAD_BUCKET', detail, t.pos)
+    }
+    const open = this.expectSymbol('(', `after ${upper}`)
+    const first = this.peek()
+    const arg = this.operand('argument')
+    if (arg.kind !== 'column') badBucket(`${upper} takes a column first, not ${describe(first)}: write ${usage}`, first)
+    this.noOperatorAfter(arg, 'argument')
+    const numbers: number[] = []
+    for (const what of ['lower', 'upper', byCount ? 'count' : 'width']) {
+      if (!this.atSymbol(',')) badBucket(`${upper} needs its ${what}: write ${usage}`, this.peek())
+      this.next()
+      const t = this.peek()
+      const v = this.operand('argument')
+      if (v.kind !== 'literal' || typeof v.lit.value !== 'number')
+        badBucket(`${upper}'s ${what} must be a number literal, not ${describe(t)}: write ${usage}`, t)
+      numbers.push(v.lit.value)
+    }
+    if (this.atSymbol(',')) badBucket(`${upper} takes four arguments: write ${usage}`, this.peek())
+    this.expectSymbol(')', `to close ${upper}( at ${where(open.pos)}`)
+    const [lower, high, third] = numbers as [number, number, number]
+    return byCount
+      ? bucketByCount(arg.ref, lower, high, third, QUERY_LIMITS.maxBuckets, nameTok.pos)
+      : bucketByWidth(arg.ref, lower, high, third, QUERY_LIMITS.maxBuckets, nameTok.pos)
   }
 
   /** Refuses an operator after a complete operand where no operator may stand. */
@@ -890,7 +936,7 @@ class Parser {
 
   // ---- GROUP BY and ORDER BY ----
 
-  private groupKey(): ColumnRef {
+  private groupKey(): GroupRef {
     const t = this.peek()
     if (t.kind === 'number') {
       throw queryError(
@@ -900,6 +946,7 @@ class Parser {
       )
     }
     if (t.kind === 'word' && this.atSymbol('(', 1)) {
+      if (BUCKET_SPELLINGS.has(t.value)) return this.bucketCall()
       if (AGGREGATE_SPELLINGS.has(t.value)) {
         throw queryError(
           'VEILBOX_ERR_QUERY_BAD_GROUP_BY',
@@ -913,7 +960,7 @@ class Parser {
       }
       throw queryError(
         'VEILBOX_ERR_QUERY_ROW_EXPRESSION',
-        `grouping by ${t.text}(...) groups on a value computed per row, which queries cannot do; GROUP BY names columns`,
+        `grouping by ${t.text}(...) groups on a value computed per row, which queries cannot do; GROUP BY names columns, or buckets a number with BUCKET(col, lower, upper, width)`,
         t.pos,
       )
     }

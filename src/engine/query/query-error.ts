@@ -32,6 +32,7 @@ const LIMIT_WHAT: Record<QueryLimit, string> = {
   maxConditions: 'conditions in WHERE',
   maxIdentifierLength: 'characters in one name',
   maxLimit: 'rows kept by LIMIT',
+  maxBuckets: 'buckets in one BUCKET key',
 }
 
 export function tooLarge(limit: QueryLimit, at: SourcePos | undefined): VeilboxError {

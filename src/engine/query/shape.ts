@@ -1,8 +1,9 @@
 import {
   aggregateSql,
+  groupKeySql,
   outputName,
-  type ColumnRef,
   type From,
+  type GroupRef,
   type OrderItem,
   type ParsedPredicate,
   type Query,
@@ -17,7 +18,7 @@ export interface QueryParts {
   readonly select: readonly SelectItem[]
   readonly from: From
   readonly where?: ParsedPredicate | undefined
-  readonly groupBy: readonly ColumnRef[]
+  readonly groupBy: readonly GroupRef[]
   readonly orderBy: readonly OrderItem[]
   readonly having?: ParsedPredicate | undefined
   readonly limit?: number | undefined
@@ -88,18 +89,20 @@ function checkPredicateSize(root: ParsedPredicate): void {
   }
 }
 
-function checkGrouping(select: readonly SelectItem[], groupBy: readonly ColumnRef[], pos: SourcePos | undefined): void {
+function checkGrouping(select: readonly SelectItem[], groupBy: readonly GroupRef[], pos: SourcePos | undefined): void {
+  // Keys are told apart by their SQL: a column, or one column's buckets with their edges.
   const grouped = new Set<string>()
   for (const g of groupBy) {
-    if (grouped.has(g.name)) {
+    const key = groupKeySql(g)
+    if (grouped.has(key)) {
       throw queryError(
         'VEILBOX_ERR_QUERY_BAD_GROUP_BY',
-        `${g.name} appears twice in GROUP BY; list each column once`,
+        `${key} appears twice in GROUP BY; list each key once`,
         g.pos,
         { column: g.name },
       )
     }
-    grouped.add(g.name)
+    grouped.add(key)
   }
   const aggregates = select.filter((i) => i.kind === 'aggregate')
   const firstColumn = select.find((i) => i.kind === 'columnItem')
@@ -114,12 +117,17 @@ function checkGrouping(select: readonly SelectItem[], groupBy: readonly ColumnRe
     )
   }
   for (const item of select) {
-    if (item.kind !== 'columnItem' || grouped.has(item.column.name)) continue
-    const name = item.column.name
+    if (item.kind !== 'columnItem' || grouped.has(groupKeySql(item.column))) continue
+    const name = groupKeySql(item.column)
+    const bucketed = groupBy.find((g) => g.name === item.column.name && g.bucket !== undefined)
     const byAlias =
       item.alias !== undefined && grouped.has(item.alias)
         ? ` (GROUP BY names columns, not output names: write GROUP BY ${name})`
-        : ''
+        : bucketed !== undefined && item.column.bucket === undefined
+          ? ` (GROUP BY has ${groupKeySql(bucketed)}: select that)`
+          : item.column.bucket !== undefined
+            ? ` (write GROUP BY ${name}, with the same edges and width)`
+            : ''
     throw queryError(
       'VEILBOX_ERR_QUERY_UNGROUPED_COLUMN',
       `the column ${name} is neither aggregated nor in GROUP BY, so it would release row values; add it to GROUP BY or aggregate it${byAlias}`,

@@ -448,3 +448,60 @@ t.test(
     t.equal(bad.json().code, 'VEILBOX_ERR_QUERY_BAD_HAVING')
   },
 )
+
+t.test(
+  'a bucketed GROUP BY releases every bucket, keyed by its lower edge, and caches with its JSON twin',
+  async (t) => {
+    const qa = await queryApp(t)
+    const sql =
+      'SELECT BUCKET(age, 20, 100, 20) AS decade, COUNT(*) AS n, AVG(income) FROM binzhou_households GROUP BY BUCKET(age, 20, 100, 20)'
+    const res = await qa.call('analyst', {
+      method: 'POST',
+      url: '/v1/queries',
+      payload: { sql, grant: qa.grant, epsilon: 0.1 },
+    })
+    t.equal(res.statusCode, 200, res.body)
+    const a = res.json()
+    t.same(a.columns, ['decade', 'n', 'avg_income'])
+    t.same(
+      a.rows.map((r: unknown[]) => r[0]),
+      [20, 40, 60, 80],
+      'every bucket, its key a number',
+    )
+    const total = a.rows.reduce((s: number, r: number[]) => s + r[1]!, 0)
+    t.ok(total > 0, 'the buckets count the demo households')
+    const json = await qa.call('analyst', {
+      method: 'POST',
+      url: '/v1/queries',
+      payload: {
+        query: {
+          select: [
+            { kind: 'column', column: 'age', bucket: { lower: 20, upper: 100, width: 20 }, alias: 'decade' },
+            { kind: 'aggregate', fn: 'count', alias: 'n' },
+            { kind: 'aggregate', fn: 'avg', column: 'income' },
+          ],
+          from: 'binzhou_households',
+          groupBy: [{ column: 'age', bucket: { lower: 20, upper: 100, width: 20 } }],
+        },
+        grant: qa.grant,
+        epsilon: 0.1,
+      },
+    })
+    t.equal(json.statusCode, 200, json.body)
+    t.equal(json.json().cached, true, 'the JSON form is the same query: a cached re-read')
+    t.same(json.json().rows, a.rows)
+    const bad = await qa.call('analyst', {
+      method: 'POST',
+      url: '/v1/queries',
+      payload: {
+        sql: 'SELECT COUNT(*) FROM binzhou_households GROUP BY BUCKET(age, 0, 120, 20)',
+        grant: qa.grant,
+        epsilon: 0.1,
+      },
+    })
+    t.equal(bad.statusCode, 400)
+    t.equal(bad.json().code, 'VEILBOX_ERR_QUERY_BAD_BUCKET')
+    t.match(bad.json().detail, /declared bounds \[18, 100\]/)
+    t.same(bad.json().position, { offset: 49, line: 1, column: 50 })
+  },
+)

@@ -54,6 +54,14 @@ const ROWS = 20_000
 const CONFIDENCE = 0.95
 const ALPHA = 1 - CONFIDENCE
 const DISTRICTS = DEMO_SPEC.columns.find((c) => c.name === 'district')!.categories!
+/** BUCKET(age, 20, 100, 20): the lower edges. */
+const AGE_BUCKETS = [20, 40, 60, 80]
+
+/** A row's group in a run, computed independently of the engine: 100 lands in the last bucket. */
+function keyOf(run: Run, r: Row): string | number {
+  if (run.group !== 'age_bucket') return r[run.group]
+  return AGE_BUCKETS[Math.min(3, Math.floor((r.age - 20) / 20))]!
+}
 
 // ---------------------------------------------------------------------------
 // The data, and a second dataset with a nullable column (COUNT(col), AVG over nulls).
@@ -181,7 +189,8 @@ interface Run {
   readonly name: string
   readonly ds: 'demo' | 'pension'
   readonly sql: string
-  readonly group: 'district' | 'age_band'
+  /** A declared column, or the buckets of BUCKET(age, 20, 100, 20). */
+  readonly group: 'district' | 'age_band' | 'age_bucket'
   readonly where: (r: Row) => boolean
   readonly aggs: readonly Agg[]
   readonly options: TestPlanOptions & Pick<PlanOptions, 'mechanism'> & { readonly epsilon: number }
@@ -226,6 +235,17 @@ const RUNS: readonly Run[] = [
     ],
     options: { mechanism: 'gaussian', epsilon: 0.5, delta: 1e-9 },
     reps: 800,
+  },
+  {
+    // Binning (issue 21): the buckets are the query's own; ages 18 and 19 fall in none.
+    name: 'BUCKET(age) keys, laplace, epsilon 0.2',
+    ds: 'demo',
+    sql: 'SELECT BUCKET(age, 20, 100, 20) AS decade, COUNT(*), SUM(income), AVG(income) FROM binzhou_households GROUP BY BUCKET(age, 20, 100, 20)',
+    group: 'age_bucket',
+    where: (r) => r.age >= 20,
+    aggs: [{ kind: 'count' }, { kind: 'sum', col: 'income' }, { kind: 'avg', col: 'income' }],
+    options: { mechanism: 'laplace', epsilon: 0.2 },
+    reps: 1500,
   },
   {
     name: 'moments, quantiles and COUNT(col), laplace, epsilon 10',
@@ -320,13 +340,14 @@ for (const run of RUNS) {
     const options: PlanOptions = planOptions({ delta: 0, confidence: CONFIDENCE, ...run.options })
     const first = planQuery(b, options)
     const exact: AggregateResult = exactOf(first, loaded.get(run.ds)!)
-    const domain: readonly string[] = run.group === 'district' ? DISTRICTS : AGE_BANDS
+    const domain: readonly (string | number)[] =
+      run.group === 'district' ? DISTRICTS : run.group === 'age_band' ? AGE_BANDS : AGE_BUCKETS
     const integerColumns = new Set(ds.columns.filter((c) => c.type === 'integer').map((c) => c.name))
     t.equal(first.groups, domain.length, `one group per declared ${run.group}`)
 
     // The truth per group, from the rows.
-    const byGroup = new Map<string, Row[]>(domain.map((k) => [k, []]))
-    for (const r of rows) if (run.where(r)) byGroup.get(r[run.group])!.push(r)
+    const byGroup = new Map<string | number, Row[]>(domain.map((k) => [k, []]))
+    for (const r of rows) if (run.where(r)) byGroup.get(keyOf(run, r))!.push(r)
     const truths = domain.map((k) => run.aggs.map((a) => truthOf(a, byGroup.get(k)!)))
 
     const outputs = first.outputs.slice(1)

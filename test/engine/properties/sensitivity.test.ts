@@ -448,8 +448,18 @@ interface Variant {
 
 function variantsFor(ds: DatasetSpec): Variant[] {
   const out: Variant[] = []
+  // Binning (issue 21): the buckets of x (nullable: a null is in no bucket) and of n, over their bounds.
+  const x = ds.columns.find((c) => c.name === 'x')!
+  const n = ds.columns.find((c) => c.name === 'n')!
+  const bx = `WIDTH_BUCKET(x, ${x.lower}, ${x.upper}, 4)`
+  const bn = `WIDTH_BUCKET(n, ${n.lower}, ${n.upper}, 3)`
+  const groupings = [
+    ...GROUPINGS,
+    { name: 'by BUCKET(x), grp', select: `${bx} AS bx, grp, `, group: ` GROUP BY ${bx}, grp` },
+    { name: 'by BUCKET(n)', select: `${bn} AS bn, `, group: ` GROUP BY ${bn}` },
+  ]
   for (const select of [SELECT_ALL, SELECT_PLAIN]) {
-    for (const g of GROUPINGS) {
+    for (const g of groupings) {
       for (const w of WHERES) {
         const sql = `SELECT ${g.select}${select} FROM ${ds.id}${w.sql}${g.group}`
         const lap = plan(ds, sql, { mechanism: 'laplace', epsilon: 1 })

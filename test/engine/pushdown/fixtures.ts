@@ -310,6 +310,16 @@ function sqlWhere(r: () => number, spec: DatasetSpec, depth = 0): string {
   return `${c.name} ${r() < 0.3 ? 'NOT ' : ''}IN (${list.join(', ')})`
 }
 
+/** BUCKET(col, lower, upper, width) over the column's bounds or a part of them, 1 to 12 buckets. */
+export function randomBucket(r: () => number, c: ColumnSpec): string {
+  const lo = c.lower!
+  const hi = c.upper!
+  const from = pick(r, [lo, lo + (hi - lo) * 0.25])
+  const to = pick(r, [hi, lo + (hi - lo) * 0.75])
+  const count = 1 + int(r, 12)
+  return `BUCKET(${c.name}, ${from}, ${to}, ${(to - from) / count})`
+}
+
 /** A random query in the SQL subset, planned: the plan's task. */
 export function randomSqlTask(r: () => number, spec: DatasetSpec): { task: ExecTask; what: string } {
   const nums = numeric(spec)
@@ -337,6 +347,8 @@ export function randomSqlTask(r: () => number, spec: DatasetSpec): { task: ExecT
   }
   const groups = groupable(spec)
   const by = groups.length === 0 ? [] : [...new Set(Array.from({ length: int(r, 3) }, () => pick(r, groups).name))]
+  // BUCKET keys: equal-width buckets of the declared bounds or a part of them (issue 21).
+  if (r() < 0.4) by.push(randomBucket(r, pick(r, nums)))
   const where = r() < 0.8 ? ` WHERE ${sqlWhere(r, spec)}` : ''
   const select = [...by, ...aggregates].join(', ')
   const sql = `SELECT ${select} FROM ${spec.id}${where}${by.length > 0 ? ` GROUP BY ${by.join(', ')}` : ''}`

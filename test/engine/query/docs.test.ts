@@ -64,6 +64,7 @@ t.test('the limits table states the limits in force', async (t) => {
     ['maxConditions', 'conditions in WHERE'],
     ['maxIdentifierLength', 'one name'],
     ['maxLimit', 'rows kept by LIMIT'],
+    ['maxBuckets', 'buckets in one BUCKET key'],
   ]
   t.equal(rows.length, Object.keys(QUERY_LIMITS).length, 'every limit is in the table')
   for (const [key, label] of rows) {

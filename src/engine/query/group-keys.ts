@@ -1,0 +1,113 @@
+import { declaredDomain, hasDeclaredDomain, type ColumnSpec } from '../../schema.js'
+import { bucketEdge, groupKeySql, type Bucket, type GroupRef } from './ast.js'
+import { queryError } from './query-error.js'
+
+/**
+ * GROUP BY keys bound to the schema: which keys a column's groups have, and
+ * where they come from. Nothing here reads data: a key taken from the data
+ * would be released because someone has it.
+ */
+
+export const HE_AGGREGATES = 'COUNT, SUM, AVG, VAR and STDDEV'
+export const isNumeric = (c: ColumnSpec): boolean => c.type === 'integer' || c.type === 'number'
+
+/** How a GROUP BY column's keys are chosen. */
+export type GroupStrategy =
+  /** Every key of the declared public domain is reported, noisy zeros included. */
+  | { readonly kind: 'declared'; readonly domain: readonly (string | boolean)[] }
+  /**
+   * Every bucket of the query's own edges is reported, noisy zeros included;
+   * the key shown is each bucket's lower edge. Rows outside [lower, upper],
+   * and nulls, belong to no bucket.
+   */
+  | { readonly kind: 'bucket'; readonly bucket: Bucket; readonly domain: readonly number[] }
+
+export interface BoundGroupKey {
+  readonly column: ColumnSpec
+  readonly strategy: GroupStrategy
+}
+
+/**
+ * The one place that decides how a GROUP BY column's keys are chosen. Only
+ * declared public domains are accepted: a key taken from the data would be
+ * released because someone has it. DP partition selection (release a
+ * data-derived key only when its noisy count passes a threshold derived
+ * from delta) would be a second GroupStrategy returned from here.
+ */
+export function bindGroupKey(ref: GroupRef, col: ColumnSpec): BoundGroupKey {
+  if (ref.bucket !== undefined) return bucketKey(ref, ref.bucket, col)
+  if (hasDeclaredDomain(col))
+    return Object.freeze({ column: col, strategy: Object.freeze({ kind: 'declared', domain: declaredDomain(col) }) })
+  if (col.protection === 'he') {
+    throw queryError(
+      'VEILBOX_ERR_QUERY_HE_UNSUPPORTED',
+      `cannot group by ${col.name}: it is encrypted (he), and the service cannot see its values; an encrypted column can only appear inside ${HE_AGGREGATES}`,
+      ref.pos,
+      { column: col.name },
+    )
+  }
+  let why: string
+  if (col.type === 'id') {
+    why = `it is an id column, and grouping by it would release one group per person`
+  } else if (col.protection === 'dp') {
+    why = `it is a dp column, whose values are private: grouping by it would publish which values occur in the data${isNumeric(col) ? `; bucket it with public edges instead: GROUP BY BUCKET(${col.name}, lower, upper, width)` : ''}`
+  } else if (isNumeric(col)) {
+    why = `it is a ${col.type} column, and only category and boolean columns have a declared set of keys; bucket it with GROUP BY BUCKET(${col.name}, lower, upper, width), or filter ranges with WHERE ${col.name} BETWEEN a AND b`
+  } else {
+    why = `it has no declared categories, so its keys would come from the data, and a key that appears because of one person reveals that person; the operator can declare the column's categories`
+  }
+  throw queryError(
+    'VEILBOX_ERR_QUERY_BAD_GROUP_BY',
+    `cannot group by ${col.name}: ${why}. GROUP BY takes public category or boolean columns with declared domains`,
+    ref.pos,
+    { column: col.name },
+  )
+}
+
+/**
+ * BUCKET(col, lower, upper, width): the edges are the query's, public, so
+ * the buckets are a declared domain of their own. They must lie within the
+ * column's declared bounds, where every value lies.
+ */
+function bucketKey(ref: GroupRef, bucket: Bucket, col: ColumnSpec): BoundGroupKey {
+  const sql = groupKeySql(ref)
+  const refuse = (
+    code:
+      | 'VEILBOX_ERR_QUERY_BAD_BUCKET'
+      | 'VEILBOX_ERR_QUERY_HE_UNSUPPORTED'
+      | 'VEILBOX_ERR_QUERY_ID_COLUMN'
+      | 'VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN',
+    detail: string,
+  ): never => {
+    throw queryError(code, `${sql}: ${detail}`, ref.pos, { column: col.name })
+  }
+  if (col.protection === 'he')
+    refuse(
+      'VEILBOX_ERR_QUERY_HE_UNSUPPORTED',
+      `${col.name} is encrypted (he), and the service cannot see which bucket a value falls in`,
+    )
+  if (col.type === 'id')
+    refuse('VEILBOX_ERR_QUERY_ID_COLUMN', `${col.name} is an id column, and ids are never bucketed`)
+  if (!isNumeric(col))
+    refuse(
+      'VEILBOX_ERR_QUERY_BAD_BUCKET',
+      `BUCKET takes an integer or number column, and ${col.name} is ${col.type}; group by it directly`,
+    )
+  if (col.lower === undefined || col.upper === undefined) {
+    return refuse(
+      'VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN',
+      `${col.name} has no declared bounds to check the buckets against; the operator must declare "lower" and "upper"`,
+    )
+  }
+  if (bucket.lower < col.lower || bucket.upper > col.upper) {
+    refuse(
+      'VEILBOX_ERR_QUERY_BAD_BUCKET',
+      `the buckets span [${bucket.lower}, ${bucket.upper}], outside ${col.name}'s declared bounds [${col.lower}, ${col.upper}]; keep the edges within them`,
+    )
+  }
+  const domain = Array.from({ length: bucket.count }, (_, i) => bucketEdge(bucket, i))
+  return Object.freeze({
+    column: col,
+    strategy: Object.freeze({ kind: 'bucket', bucket, domain: Object.freeze(domain) }),
+  })
+}
