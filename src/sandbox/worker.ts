@@ -1,6 +1,6 @@
 import { workerData } from 'node:worker_threads'
 import { isVeilboxError } from '../errors/index.js'
-import { buildAggregateRequest } from '../engine/exec/task.js'
+import { aggregateTask } from '../engine/exec/task.js'
 import type { Kernel } from '../engine/exec/kernel.js'
 import { loadKernel } from '../engine/exec/loader.js'
 import type { Loops } from '../engine/exec/loops.js'
@@ -40,8 +40,12 @@ export default async function run(message: unknown): Promise<WorkerResponse> {
   }
   const { task, rows, keep, columns, he } = parsed.data
   try {
-    const request = buildAggregateRequest(task, { rows, keep, columns: new Map(Object.entries(columns)) }, loops)
-    const result = kernel.aggregate(request)
+    const { request, result } = aggregateTask(
+      kernel,
+      task,
+      { rows, keep, columns: new Map(Object.entries(columns)) },
+      loops,
+    )
     if (task.encrypted === undefined) return { ok: true, result }
     if (he === undefined)
       return {

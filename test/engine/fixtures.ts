@@ -10,7 +10,7 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 
 import { tsKernel } from '../../src/engine/exec/kernel.js'
-import { buildAggregateRequest, type TaskColumns } from '../../src/engine/exec/task.js'
+import { aggregateTask, type TaskColumns } from '../../src/engine/exec/task.js'
 import type { AggregateResult } from '../../src/engine/exec/types.js'
 import { bindQuery, parseQuery, type BoundQuery } from '../../src/engine/query/index.js'
 import { parse, type Delta, type Epsilon } from '../../src/engine/dp/budget.js'
@@ -125,7 +125,7 @@ export async function releaseOf(
 
 /** The exact aggregates of a plan over loaded (or hand-built) columns, as the sandbox computes them. */
 export function exactOf(p: Plan, src: TaskColumns): AggregateResult {
-  return tsKernel.aggregate(buildAggregateRequest({ dataset: p.bound.dataset.id, version: 1, ...p.exec }, src))
+  return aggregateTask(tsKernel, { dataset: p.bound.dataset.id, version: 1, ...p.exec }, src).result
 }
 
 /**

@@ -482,6 +482,12 @@ const PLAIN: Shape[] = [
     status: 200,
   },
   {
+    name: 'distinct units, empty vs one-unit selection, grouped',
+    sql: 'SELECT city, COUNT(DISTINCT pid) AS units FROM {D} WHERE age = 38 GROUP BY city',
+    status: 200,
+  },
+  { name: 'distinct units, every row', sql: 'SELECT COUNT(DISTINCT pid) FROM {D}', status: 200 },
+  {
     name: 'binned, the added unit alone in its bucket',
     sql: 'SELECT BUCKET(age, 30, 40, 2) AS b, COUNT(*), SUM(income) FROM {D} GROUP BY BUCKET(age, 30, 40, 2)',
     status: 200,

@@ -3,7 +3,17 @@ import { VeilboxError } from '../../errors/index.js'
 import { encodeGroups, groupLayout, type CodeColumn } from './grouping.js'
 import { tsLoops, type Loops } from './loops.js'
 import { andMask, compilePredicate, type ColumnPredicate } from './predicate.js'
-import type { AggregateRequest, CodeArray, ColumnArray, Measure, NumericColumn } from './types.js'
+import { distinctUnitCounts } from './distinct.js'
+import type { Kernel } from './kernel.js'
+import type {
+  AggregateRequest,
+  AggregateResult,
+  CodeArray,
+  ColumnArray,
+  Measure,
+  MeasureResult,
+  NumericColumn,
+} from './types.js'
 
 /**
  * What a sandbox is asked to compute: a plan of exact aggregates over one
@@ -85,6 +95,16 @@ const measureSchema = z.discriminatedUnion('kind', [
     squares: z.boolean(),
   }),
   z.strictObject({ kind: z.literal('nonNull'), column: name }),
+  /**
+   * COUNT(DISTINCT unit): per group, the privacy units with a selected row
+   * (exec/distinct.ts), computed beside the kernel and returned as a
+   * nonNull result in this measure's place. `column` is the unit.
+   */
+  z.strictObject({
+    kind: z.literal('distinctUnits'),
+    column: name,
+    maxRowsPerUnit: z.number().int().min(1).max(1000),
+  }),
   z.strictObject({
     kind: z.literal('histogram'),
     column: name,
@@ -174,7 +194,9 @@ function toColumnPredicate(src: TaskColumns, p: TaskPredicate): ColumnPredicate 
   }
 }
 
-function toMeasure(src: TaskColumns, m: TaskMeasure): Measure {
+type KernelMeasure = Exclude<TaskMeasure, { kind: 'distinctUnits' }>
+
+function toMeasure(src: TaskColumns, m: KernelMeasure): Measure {
   switch (m.kind) {
     case 'moments':
       return {
@@ -221,7 +243,50 @@ export function buildAggregateRequest(task: ExecTask, src: TaskColumns, loops: L
     })
     grouping = encodeGroups(layout, cols, rows, loops)
   }
-  return { rows, selection, grouping, measures: task.measures.map((m) => toMeasure(src, m)) }
+  const measures = task.measures.filter((m): m is KernelMeasure => m.kind !== 'distinctUnits')
+  return { rows, selection, grouping, measures: measures.map((m) => toMeasure(src, m)) }
+}
+
+/**
+ * The kernel's result with the measures the kernels do not compute
+ * (COUNT(DISTINCT unit)) put back in their places, so that result.measures
+ * lines up with task.measures.
+ */
+export function completeResult(
+  task: ExecTask,
+  request: AggregateRequest,
+  result: AggregateResult,
+  src: TaskColumns,
+): AggregateResult {
+  if (!task.measures.some((m) => m.kind === 'distinctUnits')) return result
+  let k = 0
+  const measures = task.measures.map((m): MeasureResult => {
+    if (m.kind !== 'distinctUnits') return result.measures[k++]!
+    const units = column(src, m.column)
+    if (units.kind !== 'code')
+      throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `the unit column "${m.column}" is not dictionary-encoded`)
+    const counts = distinctUnitCounts(
+      request.selection ?? src.keep,
+      request.grouping,
+      units,
+      src.keep,
+      src.rows,
+      m.maxRowsPerUnit,
+    )
+    return { kind: 'nonNull', nonNull: counts }
+  })
+  return { ...result, measures }
+}
+
+/** A task's exact aggregates: the request built, the kernel run, the result completed. */
+export function aggregateTask(
+  kernel: Kernel,
+  task: ExecTask,
+  src: TaskColumns,
+  loops: Loops = tsLoops,
+): { readonly request: AggregateRequest; readonly result: AggregateResult } {
+  const request = buildAggregateRequest(task, src, loops)
+  return { request, result: completeResult(task, request, kernel.aggregate(request), src) }
 }
 
 /**

@@ -102,6 +102,7 @@ export class PlanContext {
   private readonly nonNullOf = new Map<string, number>()
   private readonly encryptedOf = new Map<string, number>()
   private readonly histogramOf = new Map<string, number>()
+  private distinctIndex: number | null = null
 
   constructor(
     readonly spec: DatasetSpec,
@@ -140,6 +141,29 @@ export class PlanContext {
       : memoLaplace({ sensitivity: l1, epsilon: this.amount(part), ...options })
     this.spends.push({ mechanism, sensitivity: this.gaussian ? l2 : l1 })
     return mechanism
+  }
+
+  /** COUNT(DISTINCT unit)'s mechanism: a unit counts once in each of at most min(m, groups) groups. */
+  distinctMechanism(part: Part): Mechanism {
+    const k = Math.min(this.m, this.groups)
+    return this.mechanism(
+      part,
+      countSensitivity(k),
+      groupedL2Sensitivity({ maxRowsPerUnit: k, maxRowsPerGroup: 1, perRow: 1 }),
+      {
+        integer: true,
+        inputExp: 0,
+      },
+    )
+  }
+
+  /** The measure index of the distinct units per group (registered once). */
+  distinctUnits(): number {
+    if (this.distinctIndex === null) {
+      this.distinctIndex = this.measures.length
+      this.measures.push({ kind: 'distinctUnits', column: this.spec.privacyUnit, maxRowsPerUnit: this.m })
+    }
+    return this.distinctIndex
   }
 
   countMechanism(part: Part): Mechanism {

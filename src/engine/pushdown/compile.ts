@@ -97,8 +97,9 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
     relation.filter === null ? '' : ` WHERE ${quote(relation.filter.column)} = ${b.param(relation.filter.value)}`
   // The unit is read for the window; a unitBounded source's units were checked at registration, and a query
   // that does not number them need not read them (a string column is the dearest to scan).
+  const distinct = task.measures.some((m) => m.kind === 'distinctUnits')
   const inner = [
-    ...(relation.unitBounded ? [] : [unit]),
+    ...(relation.unitBounded && !distinct ? [] : [unit]),
     ...touched.filter((c) => c.name !== spec.privacyUnit).map((c) => quote(c.name)),
     ...(relation.shardKey === undefined || touched.some((c) => c.name === relation.shardKey)
       ? []
@@ -199,9 +200,18 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
         )
     } else if (m.kind === 'nonNull') {
       partial(i, nonNull(m.column), 'c')
+    } else if (m.kind === 'distinctUnits') {
+      // Units per group. A unit's rows are on one shard (the shard key places them), so shards' counts add up;
+      // with histogram bins in the partial groups, a unit would be counted once per bin, so each unit's first
+      // selected row per key is flagged instead (vb_first, below) and the flags are counted.
+      partial(i, bins.length > 0 ? dialect.countTrue('vb_first') : selected(`count(DISTINCT ${unit})`), 'c')
     }
   })
-  const rowsSql = `SELECT ${perRow.join(', ')} FROM (${source}) vb_src`
+  const plainRows = `SELECT ${perRow.join(', ')} FROM (${source}) vb_src`
+  const rowsSql =
+    distinct && bins.length > 0
+      ? `SELECT vb_r.*, (vb_sel AND row_number() OVER (PARTITION BY ${[unit, ...keyCols, 'vb_sel'].join(', ')}) = 1) AS vb_first FROM (${plainRows}) vb_r`
+      : plainRows
   const partsSql = `SELECT ${parts.join(', ')} FROM (${rowsSql}) vb_rows${partGroup.length === 0 ? '' : ` GROUP BY ${partGroup.join(', ')}`}`
   const sets = keys.length === 0 ? [[]] : [keyCols, []]
   for (const h of bins) sets.push([...keyCols, `vb_h${h.measure}`])

@@ -76,7 +76,8 @@ export function decode(rows: readonly ResultRow[], task: ExecTask, shape: Shape)
         sum: new Array<bigint>(groups).fill(0n),
         sumSquares: m.squares ? new Array<bigint>(groups).fill(0n) : null,
       }
-    if (m.kind === 'nonNull') return { kind: 'nonNull', nonNull: new Float64Array(groups) }
+    if (m.kind === 'nonNull' || m.kind === 'distinctUnits')
+      return { kind: 'nonNull', nonNull: new Float64Array(groups) }
     return { kind: 'histogram', counts: new Float64Array(groups * m.bins), bins: m.bins }
   })
   const width = keys.length + bins.length

@@ -60,6 +60,8 @@ export interface Aggregate {
   readonly p?: number
   /** MEDIAN(x) is QUANTILE(x, 0.5) that keeps its own name for display. */
   readonly display?: 'median'
+  /** COUNT(DISTINCT unit): the privacy units with a row, per group. Only ever true when present. */
+  readonly distinct?: true
   readonly alias?: string
   readonly pos?: SourcePos
 }
@@ -250,12 +252,14 @@ export interface AggregateParts {
   readonly column: ColumnRef | null
   readonly p?: number
   readonly display?: 'median'
+  readonly distinct?: boolean
   readonly alias?: string
   readonly pos?: SourcePos
 }
 
 export function aggregate(parts: AggregateParts): Aggregate {
   const { fn, column, p, display, alias, pos } = parts
+  const distinct = parts.distinct === true ? true : undefined
   const name = (display ?? fn).toUpperCase()
   if (!(AGGREGATE_FNS as readonly string[]).includes(fn)) {
     throw queryError(
@@ -296,7 +300,16 @@ export function aggregate(parts: AggregateParts): Aggregate {
   if (display === 'median' && !(fn === 'quantile' && p === 0.5)) {
     throw queryError('VEILBOX_ERR_QUERY_BAD_AGGREGATE', 'a median is the quantile at p = 0.5', pos)
   }
-  return node({ kind: 'aggregate', fn, column, p, display, alias, pos })
+  if (distinct && (fn !== 'count' || column === null)) {
+    throw queryError(
+      'VEILBOX_ERR_QUERY_UNSUPPORTED',
+      fn !== 'count'
+        ? `${name}(DISTINCT ...) is not supported: only COUNT(DISTINCT unit) is, which counts privacy units`
+        : 'COUNT(DISTINCT *) is not SQL: write COUNT(DISTINCT unit), naming the privacy unit column',
+      pos,
+    )
+  }
+  return node({ kind: 'aggregate', fn, column, p, display, distinct, alias, pos })
 }
 
 export function literal(value: LiteralValue, pos?: SourcePos): Literal {
@@ -349,6 +362,7 @@ export function orderItem(name: string, direction: Direction, pos?: SourcePos): 
 /** The name an aggregate's output column gets when it has no alias. */
 export function defaultAggregateName(a: Aggregate): string {
   if (a.column === null) return 'count'
+  if (a.distinct) return `count_distinct_${a.column.name}`
   if (a.fn === 'quantile' && a.display !== 'median') {
     return `quantile_${a.column.name}_${String(a.p).replace(/[.+-]/g, '_')}`
   }
@@ -363,7 +377,12 @@ export function outputName(item: SelectItem): string {
 
 /** Whether two aggregates compute the same thing (aliases and spelling aside). */
 export function sameAggregate(a: Aggregate, b: Aggregate): boolean {
-  return a.fn === b.fn && (a.column?.name ?? null) === (b.column?.name ?? null) && a.p === b.p
+  return (
+    a.fn === b.fn &&
+    (a.column?.name ?? null) === (b.column?.name ?? null) &&
+    a.p === b.p &&
+    (a.distinct ?? false) === (b.distinct ?? false)
+  )
 }
 
 /** How an aggregate reads in SQL, for messages and canonical text: `SUM(income)`, `QUANTILE(age, 0.9)`. */
@@ -371,5 +390,6 @@ export function aggregateSql(a: Aggregate, quoteName: (name: string) => string =
   const col = a.column === null ? '*' : quoteName(a.column.name)
   if (a.display === 'median') return `MEDIAN(${col})`
   if (a.fn === 'quantile') return `QUANTILE(${col}, ${String(a.p)})`
+  if (a.distinct) return `COUNT(DISTINCT ${col})`
   return `${a.fn.toUpperCase()}(${col})`
 }

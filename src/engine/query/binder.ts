@@ -48,7 +48,9 @@ export type BoundOutput =
       /** null for COUNT(*). */
       readonly column: ColumnSpec | null
       readonly p?: number
-      /** 'median' for MEDIAN(x), else the fn. */
+      /** COUNT(DISTINCT unit): column is the privacy unit. */
+      readonly distinct?: true
+      /** 'median' for MEDIAN(x), 'count_distinct' for COUNT(DISTINCT unit), else the fn. */
       readonly label: string
     }
 
@@ -182,6 +184,17 @@ class Binder {
     if (a.column === null) return Object.freeze({ ...base, column: null })
     const col = this.resolve(a.column)
     const at = a.column.pos
+    if (a.distinct) {
+      if (col.name !== this.dataset.privacyUnit) {
+        throw queryError(
+          'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+          `${sql}: COUNT(DISTINCT ...) counts privacy units, and ${col.name} is not the unit of ${this.dataset.id}; write COUNT(DISTINCT ${this.dataset.privacyUnit})`,
+          at,
+          { column: col.name },
+        )
+      }
+      return Object.freeze({ ...base, label: 'count_distinct', column: col, distinct: true })
+    }
     if (col.type === 'id') {
       throw queryError(
         'VEILBOX_ERR_QUERY_ID_COLUMN',

@@ -57,6 +57,8 @@ export type SelectItemJson =
       fn: (typeof AGGREGATE_FNS)[number] | 'median'
       column?: string | null
       p?: number
+      /** COUNT(DISTINCT unit). */
+      distinct?: boolean
       alias?: string
     }
 
@@ -96,6 +98,7 @@ const selectItemJson = z.discriminatedUnion('kind', [
     fn: z.enum([...AGGREGATE_FNS, 'median']),
     column: name.nullable().optional(),
     p: z.number().finite().optional(),
+    distinct: z.boolean().optional(),
     alias: name.optional(),
   }),
 ])
@@ -204,6 +207,7 @@ export function fromJson(value: unknown, options: FromJsonOptions = {}): Query {
       column: s.column === undefined || s.column === null ? null : columnRef(s.column, at('select', i, 'column')),
       p: median ? (s.p ?? 0.5) : s.p,
       display: median ? 'median' : undefined,
+      distinct: s.distinct,
       alias: s.alias,
       pos: at('select', i),
     })
@@ -275,6 +279,7 @@ export function toJson(q: Query): QueryJson {
         fn: s.display === 'median' ? 'median' : s.fn,
         ...(s.column === null ? {} : { column: s.column.name }),
         ...(s.p === undefined || s.display === 'median' ? {} : { p: s.p }),
+        ...(s.distinct ? { distinct: true } : {}),
         ...(s.alias === undefined ? {} : { alias: s.alias }),
       }
     }),

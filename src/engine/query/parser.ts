@@ -548,12 +548,21 @@ class Parser {
         : fn === 'quantile' && spelling === 'quantile'
           ? 'QUANTILE(col, p)'
           : `${upper}(col)`
-    const first = this.peek()
+    let first = this.peek()
+    let distinct = false
+    if (first.kind === 'word' && first.value === 'distinct' && fn === 'count') {
+      // COUNT(DISTINCT unit): the binder checks that the column is the privacy unit.
+      this.next()
+      distinct = true
+      first = this.peek()
+      if (first.kind === 'symbol' && first.value === '*')
+        badAggregate('COUNT(DISTINCT *) is not SQL: write COUNT(DISTINCT unit), naming the privacy unit column', first)
+    }
     if (first.kind === 'word' && (first.value === 'distinct' || first.value === 'all')) {
       throw queryError(
         'VEILBOX_ERR_QUERY_UNSUPPORTED',
         first.value === 'distinct'
-          ? `${upper}(DISTINCT ...) is not supported: distinct values need their own sensitivity analysis`
+          ? `${upper}(DISTINCT ...) is not supported: distinct values need their own sensitivity analysis; COUNT(DISTINCT unit) counts privacy units`
           : `${upper}(ALL ...) is not supported; remove ALL`,
         first.pos,
       )
@@ -607,6 +616,7 @@ class Parser {
       column,
       p,
       display: spelling === 'median' ? 'median' : undefined,
+      distinct,
       pos: nameTok.pos,
     })
   }

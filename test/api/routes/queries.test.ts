@@ -505,3 +505,39 @@ t.test(
     t.same(bad.json().position, { offset: 49, line: 1, column: 50 })
   },
 )
+
+t.test('COUNT(DISTINCT unit) counts households per district, and names its sensitivity', async (t) => {
+  const qa = await queryApp(t)
+  const res = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries/preview',
+    payload: {
+      sql: 'SELECT district, COUNT(DISTINCT household_id) AS households, COUNT(*) AS n FROM binzhou_households GROUP BY district',
+      grant: qa.grant,
+      epsilon: 0.2,
+    },
+  })
+  t.equal(res.statusCode, 200, res.body)
+  const p = res.json()
+  const distinct = p.privacy.perAggregate.find((a: { name: string }) => a.name === 'households')
+  t.match(distinct, { aggregate: 'count_distinct', column: 'household_id', epsilon: 0.1 })
+  const answer = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: {
+      sql: 'SELECT district, COUNT(DISTINCT household_id) AS households FROM binzhou_households GROUP BY district',
+      grant: qa.grant,
+      epsilon: 0.2,
+    },
+  })
+  t.equal(answer.statusCode, 200, answer.body)
+  t.same(answer.json().columns, ['district', 'households'])
+  t.equal(answer.json().rows.length, DISTRICTS.length)
+  const bad = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql: 'SELECT COUNT(DISTINCT district) FROM binzhou_households', grant: qa.grant, epsilon: 0.2 },
+  })
+  t.equal(bad.statusCode, 400)
+  t.equal(bad.json().code, 'VEILBOX_ERR_QUERY_BAD_AGGREGATE')
+})

@@ -97,6 +97,7 @@ function pensionCsv(): string {
 type Col = 'income' | 'age' | 'household_size' | 'pension'
 type Agg =
   | { readonly kind: 'count' }
+  | { readonly kind: 'distinct' }
   | { readonly kind: 'countCol' | 'sum' | 'avg' | 'var' | 'stddev'; readonly col: Col }
   | { readonly kind: 'quantile'; readonly col: Col; readonly p: number }
 
@@ -106,6 +107,7 @@ type Truth = { readonly value: Rational; readonly squared: boolean } | null
 function truthOf(agg: Agg, group: readonly Row[]): Truth {
   const exact = (value: Rational): Truth => ({ value, squared: false })
   if (agg.kind === 'count') return exact(Rational.of(BigInt(group.length)))
+  if (agg.kind === 'distinct') return exact(Rational.of(BigInt(new Set(group.map((r) => r.household_id)).size)))
   const values = group.map((r) => r[agg.col]).filter((v): v is number => v !== null)
   const n = BigInt(values.length)
   // Every value here is an integer, so these sums are exact in BigInt.
@@ -240,10 +242,10 @@ const RUNS: readonly Run[] = [
     // Binning (issue 21): the buckets are the query's own; ages 18 and 19 fall in none.
     name: 'BUCKET(age) keys, laplace, epsilon 0.2',
     ds: 'demo',
-    sql: 'SELECT BUCKET(age, 20, 100, 20) AS decade, COUNT(*), SUM(income), AVG(income) FROM binzhou_households GROUP BY BUCKET(age, 20, 100, 20)',
+    sql: 'SELECT BUCKET(age, 20, 100, 20) AS decade, COUNT(*), SUM(income), AVG(income), COUNT(DISTINCT household_id) FROM binzhou_households GROUP BY BUCKET(age, 20, 100, 20)',
     group: 'age_bucket',
     where: (r) => r.age >= 20,
-    aggs: [{ kind: 'count' }, { kind: 'sum', col: 'income' }, { kind: 'avg', col: 'income' }],
+    aggs: [{ kind: 'count' }, { kind: 'sum', col: 'income' }, { kind: 'avg', col: 'income' }, { kind: 'distinct' }],
     options: { mechanism: 'laplace', epsilon: 0.2 },
     reps: 1500,
   },
@@ -288,7 +290,8 @@ const RUNS: readonly Run[] = [
 ]
 
 /** Outputs with an exactly known miss probability get a lower bound too. */
-const twoSided = (agg: Agg): boolean => agg.kind === 'count' || agg.kind === 'countCol' || agg.kind === 'sum'
+const twoSided = (agg: Agg): boolean =>
+  agg.kind === 'count' || agg.kind === 'distinct' || agg.kind === 'countCol' || agg.kind === 'sum'
 const ASSERTIONS = RUNS.reduce((n, run) => n + run.aggs.reduce((k, a) => k + (twoSided(a) ? 2 : 1), 0), 0)
 /** Each binomial assertion's false-failure probability: 1e-6 split over all of them. */
 const BETA = 1e-6 / ASSERTIONS
@@ -380,7 +383,10 @@ for (const run of RUNS) {
               problem(`${o.name}: ${value} [${lo}, ${hi}] is off the grid 2^${k}`)
             const agg = run.aggs[j]!
             const integer =
-              agg.kind === 'count' || agg.kind === 'countCol' || (agg.kind === 'sum' && integerColumns.has(agg.col))
+              agg.kind === 'count' ||
+              agg.kind === 'distinct' ||
+              agg.kind === 'countCol' ||
+              (agg.kind === 'sum' && integerColumns.has(agg.col))
             if (integer && !Number.isInteger(value)) problem(`${o.name}: ${value} is not an integer`)
           }
           const truth = truths[g]![j]!

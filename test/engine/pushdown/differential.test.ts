@@ -22,7 +22,13 @@ import t from 'tap'
 
 import { tsKernel } from '../../../src/engine/exec/kernel.js'
 import { quantumFor } from '../../../src/engine/exec/quantum.js'
-import { buildAggregateRequest, taskColumns, type ExecTask, type TaskPredicate } from '../../../src/engine/exec/task.js'
+import {
+  aggregateTask,
+  buildAggregateRequest,
+  taskColumns,
+  type ExecTask,
+  type TaskPredicate,
+} from '../../../src/engine/exec/task.js'
 import type { AggregateResult } from '../../../src/engine/exec/types.js'
 import { compileTask, type SourceAggregates, type SourceRelation } from '../../../src/engine/pushdown/compile.js'
 import { duckdb, postgres } from '../../../src/engine/pushdown/dialect.js'
@@ -160,7 +166,7 @@ t.test('pushed-down aggregates equal the kernels bit for bit, in PostgreSQL and 
   const pgSource = new PostgresSource({ name: 'test', url, poolSize: 2 })
   t.teardown(() => pgSource.close())
   const r = rng(0x19_2026)
-  const stats = { queries: 0, rows: 0, broken: 0, groups: 0, buckets: 0 }
+  const stats = { queries: 0, rows: 0, broken: 0, groups: 0, buckets: 0, distinct: 0 }
   for (let d = 0; d < DATASETS; d++) {
     const wild = d % 3 === 1
     const data = randomSourced(r, { rows: 300 + int(r, 2500), wild, unique: d % 4 === 3 })
@@ -181,11 +187,12 @@ t.test('pushed-down aggregates equal the kernels bit for bit, in PostgreSQL and 
     stats.rows += data.rows.length
     for (let q = 0; q < QUERIES_PER_DATASET; q++) {
       const { task, what } = q % 2 === 0 ? randomSqlTask(r, data.spec) : directTask(r, data.spec)
-      const expected = plain(tsKernel.aggregate(buildAggregateRequest(task, embedded)))
+      const expected = plain(aggregateTask(tsKernel, task, embedded).result)
       const broken = readsBroken(data, task)
       stats.queries += 1
       stats.groups += task.groupBy.length
       stats.buckets += task.groupBy.filter((g) => g.bucket !== undefined).length
+      stats.distinct += task.measures.filter((m) => m.kind === 'distinctUnits').length
       if (broken) stats.broken += 1
       for (const [engine, dialect, kind] of [
         [pgSource, postgres, 'table'],
@@ -213,6 +220,7 @@ t.test('pushed-down aggregates equal the kernels bit for bit, in PostgreSQL and 
     }
   }
   t.ok(stats.buckets >= 30, `${stats.buckets} BUCKET keys among the GROUP BY columns`)
+  t.ok(stats.distinct >= 20, `${stats.distinct} COUNT(DISTINCT unit) measures`)
   t.pass(
     `${stats.queries} queries (${stats.groups} GROUP BY columns, ${stats.buckets} of them BUCKETs, ${stats.broken} reading out-of-bounds values) over ${DATASETS} datasets, ${stats.rows} rows: identical in PostgreSQL, DuckDB and the kernel`,
   )

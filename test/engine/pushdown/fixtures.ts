@@ -342,6 +342,7 @@ export function randomSqlTask(r: () => number, spec: DatasetSpec): { task: ExecT
         `STDDEV(${x})`,
         `MEDIAN(${x})`,
         `QUANTILE(${x}, 0.9)`,
+        `COUNT(DISTINCT ${spec.privacyUnit})`,
       ]),
     )
   }

@@ -21,7 +21,7 @@ import t from 'tap'
 import { DEMO_CSV_HEADER, demoRows, toCsvLine } from '../../../src/demo/binzhou.js'
 import { sourcedDemoSpec } from '../../../src/demo/households-source.js'
 import { tsKernel } from '../../../src/engine/exec/kernel.js'
-import { buildAggregateRequest } from '../../../src/engine/exec/task.js'
+import { aggregateTask } from '../../../src/engine/exec/task.js'
 import type { AggregateResult } from '../../../src/engine/exec/types.js'
 import { compileTask, type SourceRelation } from '../../../src/engine/pushdown/compile.js'
 import { postgres } from '../../../src/engine/pushdown/dialect.js'
@@ -151,7 +151,7 @@ t.test('a source sharded with postgres_fdw answers as one server and as the embe
   ]
   let compared = 0
   for (const task of tasks) {
-    const expected = plain(tsKernel.aggregate(buildAggregateRequest(task, embedded)))
+    const expected = plain(aggregateTask(tsKernel, task, embedded).result)
     for (const [name, relation] of [
       ['sharded', sharded],
       ['single server', single],

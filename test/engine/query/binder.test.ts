@@ -1,11 +1,13 @@
 import t from 'tap'
 import {
   bindQuery,
+  canonicalSql,
   fromJson,
   parseQuery,
   queryAggregates,
   queryColumns,
   queryDataset,
+  toJson,
   unknownDatasetError,
 } from '../../../src/engine/query/index.js'
 import { at, extended, households, refuses } from './fixture.js'
@@ -297,4 +299,40 @@ t.test('HAVING binds to outputs; literals must fit what each output releases', a
   ] as const) {
     refuses(t, () => bind(sql), 'VEILBOX_ERR_QUERY_BAD_HAVING', at(sql, needle), sql)
   }
+})
+
+t.test('COUNT(DISTINCT unit) binds for the privacy unit only, and reads back canonically', async (t) => {
+  const sql = 'SELECT district, count(distinct household_id) FROM binzhou_households GROUP BY district'
+  const b = bindQuery(parseQuery(sql), households)
+  const out = b.outputs[1]!
+  t.match(out, {
+    kind: 'aggregate',
+    fn: 'count',
+    distinct: true,
+    label: 'count_distinct',
+    name: 'count_distinct_household_id',
+  })
+  const text = canonicalSql(parseQuery(sql))
+  t.equal(
+    text,
+    'SELECT district, COUNT(DISTINCT household_id) AS count_distinct_household_id FROM binzhou_households GROUP BY district',
+  )
+  t.equal(canonicalSql(fromJson(toJson(parseQuery(sql)))), text, 'the JSON form carries distinct')
+  t.not(
+    canonicalSql(parseQuery('SELECT COUNT(household_id) FROM binzhou_households')),
+    canonicalSql(parseQuery('SELECT COUNT(DISTINCT household_id) FROM binzhou_households')),
+  )
+  const e = refuses(
+    t,
+    () => bindQuery(parseQuery('SELECT COUNT(DISTINCT district) FROM binzhou_households'), households),
+    'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+  )
+  t.match(e.detail, /counts privacy units.*COUNT\(DISTINCT household_id\)/)
+  refuses(t, () => parseQuery('SELECT COUNT(DISTINCT *) FROM d'), 'VEILBOX_ERR_QUERY_BAD_AGGREGATE')
+  refuses(t, () => parseQuery('SELECT AVG(DISTINCT x) FROM d'), 'VEILBOX_ERR_QUERY_UNSUPPORTED')
+  refuses(
+    t,
+    () => fromJson({ select: [{ kind: 'aggregate', fn: 'sum', column: 'x', distinct: true }], from: 'd' }),
+    'VEILBOX_ERR_QUERY_UNSUPPORTED',
+  )
 })

@@ -120,7 +120,7 @@ t.test('the schema is strict: unknown fields, wrong kinds and types are refused 
   validation(t, { ...ok, from: { name: DS } }, ['/query/from'], 'from as an object')
   validation(
     t,
-    { ...ok, select: [{ kind: 'aggregate', fn: 'count', distinct: true }] },
+    { ...ok, select: [{ kind: 'aggregate', fn: 'count', filter: true }] },
     ['/query/select/0'],
     'unknown aggregate field',
   )

@@ -1,0 +1,60 @@
+import { badArgument } from './contract.js'
+import type { CodeArray, Grouping, Selection } from './types.js'
+
+/**
+ * COUNT(DISTINCT unit): per group, how many privacy units have at least one
+ * selected row. The selection already holds the contribution bound, so a
+ * unit has at most m = maxRowsPerUnit selected rows; with m = 1 every
+ * selected row is its own unit, and the count is the selected rows'.
+ *
+ * Otherwise each unit gets m slots in one array laid out by unit (offsets
+ * from the kept rows per unit, so the slots add up to the kept rows, not to
+ * units times m), and a selected row's group is looked up among its unit's
+ * filled slots: at most m comparisons per row, no hashing, and memory in
+ * proportion to the rows.
+ */
+export function distinctUnitCounts(
+  selection: Selection,
+  grouping: Grouping | null,
+  units: { readonly values: CodeArray; readonly dictionary: readonly string[] },
+  keep: Uint8Array,
+  rows: number,
+  maxRowsPerUnit: number,
+): Float64Array {
+  const groups = grouping?.count ?? 1
+  const codes = grouping?.codes ?? null
+  const counts = new Float64Array(groups)
+  if (maxRowsPerUnit === 1) {
+    for (let i = 0; i < rows; i++) if (selection[i] !== 0) counts[codes === null ? 0 : codes[i]!]++
+    return counts
+  }
+  const size = units.dictionary.length
+  const u = units.values
+  // Slots per unit: its kept rows (at most m), laid out one unit after another.
+  const offsets = new Uint32Array(size + 1)
+  for (let i = 0; i < rows; i++) {
+    if (keep[i] === 0) continue
+    const unit = u[i]!
+    if (unit >= size) throw badArgument(`unit code ${unit} at row ${i} is past the ${size} units`)
+    offsets[unit + 1]!++
+  }
+  for (let k = 0; k < size; k++) offsets[k + 1]! += offsets[k]!
+  const slots = new Int32Array(offsets[size]!)
+  const filled = new Uint32Array(size)
+  for (let i = 0; i < rows; i++) {
+    if (selection[i] === 0) continue
+    if (keep[i] === 0) throw badArgument(`row ${i} is selected but not kept by the contribution bound`)
+    const unit = u[i]!
+    const g = codes === null ? 0 : codes[i]!
+    const start = offsets[unit]!
+    const n = filled[unit]!
+    let seen = false
+    for (let k = 0; k < n; k++) if (slots[start + k] === g) seen = true
+    if (seen) continue
+    if (start + n >= offsets[unit + 1]!) throw badArgument(`unit ${unit} has more distinct groups than kept rows`)
+    slots[start + n] = g
+    filled[unit] = n + 1
+    counts[g]!++
+  }
+  return counts
+}
