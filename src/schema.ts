@@ -32,6 +32,14 @@ export const columnSpecSchema = z.strictObject({
   lower: z.number().finite().optional(),
   upper: z.number().finite().optional(),
   categories: z.array(z.string().min(1).max(200)).min(1).max(65535).optional(),
+  /**
+   * A public category column without declared categories: the most distinct
+   * values a version may hold (ingest refuses more). Declaring it lets
+   * queries GROUP BY the column through DP partition selection: the keys
+   * come from the data, and each is released only when its noisy count of
+   * units passes a threshold (docs/dp.md).
+   */
+  maxKeys: z.number().int().min(1).max(65535).optional(),
   /** Whether the column may be empty (null). Defaults to false. */
   nullable: z.boolean().optional(),
   /** HE columns: fixed-point scale (values are stored as round(x * 10^scale)). */
@@ -109,7 +117,19 @@ export const datasetSpecSchema = z
     /** The owner principal's name (role owner) when one holds an active key: registration binds it (docs/market.md). */
     owner: z.string().min(1).max(200).optional(),
     privacyUnit: identifierSchema,
+    /**
+     * The kind of unit the privacy unit is, shared by datasets whose units are
+     * the same people, households or firms (for example "household"): two
+     * datasets of one unit space can be joined on their units (docs/datasets.md).
+     */
+    unitSpace: identifierSchema.optional(),
     maxRowsPerUnit: z.number().int().min(1).max(1000),
+    /**
+     * Partition selection: the most keys of a selected GROUP BY column one
+     * unit's rows may count in (each unit keeps its first ones in row order);
+     * 1 when not given. The selection's sensitivity.
+     */
+    maxGroupsContributed: z.number().int().min(1).max(100).optional(),
     columns: z.array(columnSpecSchema).min(1).max(256),
     /** Rows stay in the owner's database or files; versions are registered snapshots (docs/sources.md). */
     source: sourceSpecSchema.optional(),
@@ -160,6 +180,16 @@ export const datasetSpecSchema = z
         } else if (new Set(col.categories).size !== col.categories.length) {
           ctx.addIssue({ code: 'custom', path: at('categories'), message: 'categories must be distinct' })
         }
+      }
+      if (
+        col.maxKeys !== undefined &&
+        !(col.type === 'category' && col.categories === undefined && col.protection === 'public')
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: at('maxKeys'),
+          message: '"maxKeys" applies only to public category columns without declared categories',
+        })
       }
       if (col.protection === 'he' && col.type !== 'integer' && col.type !== 'number') {
         ctx.addIssue({

@@ -71,6 +71,11 @@ export const columnViewSchema = z.object({
   lower: z.number().optional(),
   upper: z.number().optional(),
   categories: z.array(z.string()).optional(),
+  maxKeys: z
+    .number()
+    .int()
+    .optional()
+    .describe('a public category without declared categories: its keys are found by DP partition selection'),
   scale: z.number().int().optional(),
   level: z
     .enum(LEVELS)
@@ -97,6 +102,15 @@ export const datasetViewSchema = z
       .describe('price list per scenario category, in minor units of the currency; a category not listed is free'),
     privacyUnit: z.string(),
     maxRowsPerUnit: z.number().int(),
+    unitSpace: z
+      .string()
+      .optional()
+      .describe('the kind of unit the privacy unit is, shared by datasets of the same units'),
+    maxGroupsContributed: z
+      .number()
+      .int()
+      .optional()
+      .describe('partition selection: the most keys of a selected GROUP BY column one unit counts in'),
     source: z
       .record(z.string(), z.unknown())
       .optional()

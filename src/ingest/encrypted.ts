@@ -216,7 +216,7 @@ class EncryptedReader {
         throw badRow(pos, col.name, 'plain cells of an encrypted upload are CSV text (a JSON string; "" for null)')
       values[this.plainOrder[i]!] = this.rowChecker.fromText(col, cell, pos)
     }
-    staged.pushRow(values)
+    staged.pushRow(values, pos)
   }
 
   private ciphertext(raw: object, line: number, staged: StagedVersion): void {

@@ -14,7 +14,7 @@ import { uploadEncryption } from '../store/he.js'
 import { allocate, CHUNK_ROWS, decodeChunk, encodingFor, type Encoding } from '../store/encoding.js'
 import { checkedRows, type IngestFormat } from './parse.js'
 import { DEFAULT_INGEST_LIMITS, type IngestLimits } from './lines.js'
-import type { CellValue } from './rows.js'
+import { badRow, type CellValue, type RowPosition } from './rows.js'
 import { newSalt, versionCommitment } from '../store/fingerprint.js'
 import { readChunk, columnDictionaries } from '../store/chunks.js'
 import {
@@ -76,7 +76,7 @@ export async function ingest(
     try {
       let sinceTurn = 0
       for await (const row of checkedRows(spec, format, input, limits)) {
-        staged.pushRow(row.values)
+        staged.pushRow(row.values, row.pos)
         he?.push(row.values, staged)
         if (staged.needsFlush) await staged.flush()
         // The parser hands over a network chunk's rows as microtasks: without a turn of the event loop
@@ -157,9 +157,18 @@ export class StagedVersion {
   }
 
   /** One checked row, values in schema order; he cells are not stored (their ciphertexts are). */
-  pushRow(values: readonly CellValue[]): void {
+  pushRow(values: readonly CellValue[], pos: RowPosition): void {
     const plain = this.plainIndex.map((i) => values[i]!)
-    for (let c = 0; c < this.builders.length; c++) this.builders[c]!.push(this.inChunk, plain[c]!)
+    for (let c = 0; c < this.builders.length; c++) {
+      if (!this.builders[c]!.push(this.inChunk, plain[c]!)) {
+        const col = this.builders[c]!.column
+        throw badRow(
+          pos,
+          col.name,
+          `the value is the column's ${col.maxKeys! + 1}th distinct value, more than its declared maxKeys of ${col.maxKeys}; the operator can raise maxKeys in the dataset's declaration`,
+        )
+      }
+    }
     this.fingerprint.row(plain)
     this.rows += 1
     this.inChunk += 1
@@ -405,31 +414,34 @@ class ColumnBuilder {
     }
   }
 
-  push(i: number, v: CellValue): void {
+  /** Stores one value; false (and nothing stored) when it would be a distinct value past the column's maxKeys. */
+  push(i: number, v: CellValue): boolean {
     if (v === null) {
       this.nulls[i >> 3]! |= 1 << (i & 7)
       this.hasNull = true
-      return
+      return true
     }
     switch (this.column.type) {
       case 'integer':
       case 'number':
         this.values[i] = v as number
-        return
+        return true
       case 'boolean':
         this.values[i] = v ? 1 : 0
-        return
+        return true
       case 'category':
       case 'id': {
         const s = v as string
         let code = this.codes!.get(s)
         if (code === undefined) {
           // Only undeclared domains grow: declared categories were checked already.
+          if (this.column.maxKeys !== undefined && this.codes!.size >= this.column.maxKeys) return false
           code = this.codes!.size
           this.codes!.set(s, code)
           this.ordered.push(s)
         }
         this.values[i] = code
+        return true
       }
     }
   }

@@ -118,6 +118,7 @@ export const workerResponseSchema = z.discriminatedUnion('ok', [
     result: z.strictObject({
       count: z.instanceof(Float64Array),
       measures: z.array(measureResultSchema),
+      keys: z.array(z.string()).optional(),
       encrypted: z.array(encryptedResultSchema).optional(),
     }),
   }),

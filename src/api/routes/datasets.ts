@@ -58,6 +58,8 @@ export async function datasetView(
     prices: { ...settingsOf(record).prices },
     privacyUnit: s.privacyUnit,
     maxRowsPerUnit: s.maxRowsPerUnit,
+    ...(s.unitSpace === undefined ? {} : { unitSpace: s.unitSpace }),
+    ...(s.maxGroupsContributed === undefined ? {} : { maxGroupsContributed: s.maxGroupsContributed }),
     ...(s.source === undefined ? {} : { source: operator ? s.source : { kind: s.source.kind } }),
     columns: s.columns.map((c) => ({
       name: c.name,
@@ -68,6 +70,7 @@ export async function datasetView(
       ...(c.lower === undefined ? {} : { lower: c.lower }),
       ...(c.upper === undefined ? {} : { upper: c.upper }),
       ...(c.categories === undefined ? {} : { categories: c.categories }),
+      ...(c.maxKeys === undefined ? {} : { maxKeys: c.maxKeys }),
       ...(c.scale === undefined ? {} : { scale: c.scale }),
       level: levels[c.name]!,
       aggregates: columnAggregates(c, keys?.profile ?? null),

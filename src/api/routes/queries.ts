@@ -30,6 +30,17 @@ const queryBody = z
 
 const cell = z.union([z.string(), z.number(), z.boolean(), z.null()])
 const chargeView = z.object({ epsilon: z.number(), delta: z.number() })
+const selectionSchema = z
+  .object({
+    column: z.string(),
+    epsilon: z.number(),
+    delta: z.number(),
+    maxGroupsContributed: z.number().int(),
+    threshold: z.number().describe('the smallest noisy count of units a key needs to be released'),
+    noise: z.number().describe('the Laplace scale of the count of units'),
+  })
+  .describe('DP partition selection: what finding the GROUP BY keys in the data cost, beside the aggregates')
+
 const perAggregate = z.looseObject({
   name: z.string(),
   aggregate: z.string(),
@@ -96,6 +107,7 @@ export const answerSchema = z
       delta: z.number(),
       rho: z.number().optional(),
       perAggregate: z.array(perAggregate),
+      selection: selectionSchema.optional(),
       charged: z.object({ grant: chargeView, dataset: chargeView }),
     }),
     budget: z.object({ remaining }),
@@ -119,6 +131,7 @@ const previewSchema = z
       delta: z.number(),
       rho: z.number().optional(),
       perAggregate: z.array(perAggregate),
+      selection: selectionSchema.optional(),
     }),
     charge: z.object({ grant: chargeView, dataset: chargeView }),
     budget: z.object({

@@ -58,3 +58,52 @@ export function distinctUnitCounts(
   }
   return counts
 }
+
+/**
+ * Partition selection's contribution bound (plan/selection.ts): of each
+ * unit's kept rows, those whose key is among the unit's first `l0` distinct
+ * keys in row order. Rows with a null key are left as they are (the plan's
+ * WHERE drops them). Applied before the WHERE, so the rows a unit counts in
+ * do not depend on the query's condition. Each unit gets min(l0, its kept
+ * rows) slots, so memory stays in proportion to the rows.
+ */
+export function firstKeysPerUnit(
+  keep: Uint8Array,
+  units: { readonly values: CodeArray; readonly dictionary: readonly string[] },
+  keys: { readonly values: CodeArray; readonly nulls: Uint8Array | null },
+  rows: number,
+  l0: number,
+): Uint8Array {
+  const size = units.dictionary.length
+  const u = units.values
+  const offsets = new Uint32Array(size + 1)
+  for (let i = 0; i < rows; i++) {
+    if (keep[i] === 0) continue
+    const unit = u[i]!
+    if (unit >= size) throw badArgument(`unit code ${unit} at row ${i} is past the ${size} units`)
+    if (offsets[unit + 1]! < l0) offsets[unit + 1]!++
+  }
+  for (let k = 0; k < size; k++) offsets[k + 1]! += offsets[k]!
+  const slots = new Int32Array(offsets[size]!)
+  const filled = new Uint32Array(size)
+  const out = new Uint8Array(keep)
+  const nulls = keys.nulls
+  for (let i = 0; i < rows; i++) {
+    if (keep[i] === 0) continue
+    if (nulls !== null && ((nulls[i >> 3]! >> (i & 7)) & 1) === 1) continue
+    const unit = u[i]!
+    const key = keys.values[i]!
+    const start = offsets[unit]!
+    const n = filled[unit]!
+    let seen = false
+    for (let k = 0; k < n; k++) if (slots[start + k] === key) seen = true
+    if (seen) continue
+    if (start + n < offsets[unit + 1]!) {
+      slots[start + n] = key
+      filled[unit] = n + 1
+    } else {
+      out[i] = 0
+    }
+  }
+  return out
+}

@@ -3,7 +3,7 @@ import { VeilboxError } from '../../errors/index.js'
 import { encodeGroups, groupLayout, type CodeColumn } from './grouping.js'
 import { tsLoops, type Loops } from './loops.js'
 import { andMask, compilePredicate, type ColumnPredicate } from './predicate.js'
-import { distinctUnitCounts } from './distinct.js'
+import { distinctUnitCounts, firstKeysPerUnit } from './distinct.js'
 import type { Kernel } from './kernel.js'
 import type {
   AggregateRequest,
@@ -140,6 +140,13 @@ export const execTaskSchema = z.strictObject({
           .strictObject({ lower: z.number().finite(), upper: z.number().finite() })
           .refine((b) => b.lower < b.upper && Number.isFinite(b.upper - b.lower), 'lower < upper, finite range')
           .optional(),
+        /**
+         * DP partition selection: the dictionary is a layout of empty slots,
+         * which the loaded column's keys fill (at most as many as its maxKeys);
+         * each unit's rows count in at most maxGroupsContributed keys
+         * (exec/distinct.ts firstKeysPerUnit). The result names the keys.
+         */
+        selected: z.strictObject({ maxGroupsContributed: z.number().int().min(1).max(100) }).optional(),
       }),
     )
     .max(4),
@@ -223,19 +230,21 @@ function toMeasure(src: TaskColumns, m: KernelMeasure): Measure {
  */
 export function buildAggregateRequest(task: ExecTask, src: TaskColumns, loops: Loops = tsLoops): AggregateRequest {
   const rows = src.rows
+  const keep = selectionKeep(task, src)
   // The contribution bound is always applied as a mask, even when it cuts no
   // row: skipping it then (the kernels' unmasked loops are faster) would make
   // the running time tell whether some unit owns more than maxRowsPerUnit
   // rows. Which loops run depends on the plan only (docs/privacy-model.md).
   const selection =
     task.where === null
-      ? new Uint8Array(src.keep)
-      : andMask(compilePredicate(toColumnPredicate(src, task.where), rows, loops), src.keep, loops)
+      ? new Uint8Array(keep)
+      : andMask(compilePredicate(toColumnPredicate(src, task.where), rows, loops), keep, loops)
   let grouping = null
   if (task.groupBy.length > 0) {
     const layout = groupLayout(task.groupBy.map((g) => ({ dictionary: g.dictionary, nullable: g.nullable })))
     const cols = task.groupBy.map((g) => {
       if (g.bucket !== undefined) return bucketCodes(numeric(src, g.column), g.bucket, g.dictionary, rows)
+      if (g.selected !== undefined) return selectedCodes(src, g.column, g.dictionary)
       const c = column(src, g.column)
       if (c.kind !== 'code')
         throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `group column "${g.column}" is not dictionary-encoded`)
@@ -258,7 +267,9 @@ export function completeResult(
   result: AggregateResult,
   src: TaskColumns,
 ): AggregateResult {
-  if (!task.measures.some((m) => m.kind === 'distinctUnits')) return result
+  const key = task.groupBy.find((g) => g.selected !== undefined)
+  const keys = key === undefined ? {} : { keys: dictionaryOf(src, key.column) }
+  if (!task.measures.some((m) => m.kind === 'distinctUnits')) return { ...result, ...keys }
   let k = 0
   const measures = task.measures.map((m): MeasureResult => {
     if (m.kind !== 'distinctUnits') return result.measures[k++]!
@@ -275,7 +286,14 @@ export function completeResult(
     )
     return { kind: 'nonNull', nonNull: counts }
   })
-  return { ...result, measures }
+  return { ...result, ...keys, measures }
+}
+
+function dictionaryOf(src: TaskColumns, name: string): readonly string[] {
+  const c = column(src, name)
+  if (c.kind !== 'code')
+    throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `column "${name}" is not dictionary-encoded`)
+  return [...c.dictionary]
 }
 
 /** A task's exact aggregates: the request built, the kernel run, the result completed. */
@@ -314,6 +332,35 @@ function bucketCodes(
     codes[i] = k < last ? k : last
   }
   return { kind: 'code', values: codes, dictionary, nulls: null }
+}
+
+/** The contribution bound, and partition selection's bound on keys per unit when the task selects keys. */
+function selectionKeep(task: ExecTask, src: TaskColumns): Uint8Array {
+  const key = task.groupBy.find((g) => g.selected !== undefined)
+  const distinct = task.measures.find((m) => m.kind === 'distinctUnits')
+  if (key === undefined || distinct === undefined) return src.keep
+  const units = column(src, distinct.column)
+  const keys = column(src, key.column)
+  if (units.kind !== 'code' || keys.kind !== 'code')
+    throw new VeilboxError(
+      'VEILBOX_ERR_EXEC_BAD_ARGUMENT',
+      'partition selection needs dictionary-encoded unit and key columns',
+    )
+  return firstKeysPerUnit(src.keep, units, keys, src.rows, key.selected!.maxGroupsContributed)
+}
+
+/** A selected key's codes over the layout's slots: the version's keys, at most as many as the slots. */
+function selectedCodes(src: TaskColumns, name: string, slots: readonly string[]): CodeColumn {
+  const c = column(src, name)
+  if (c.kind !== 'code')
+    throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `group column "${name}" is not dictionary-encoded`)
+  if (c.dictionary.length > slots.length)
+    throw new VeilboxError(
+      'VEILBOX_ERR_EXEC_BAD_ARGUMENT',
+      `column "${name}" holds ${c.dictionary.length} keys in this version, more than its ${slots.length} declared maxKeys`,
+    )
+  // Null rows hold code 0 (ingest writes it); the plan's WHERE leaves them unselected.
+  return { kind: 'code', values: c.values, dictionary: slots, nulls: null }
 }
 
 /** Column names a task reads (WHERE, GROUP BY, measures). */

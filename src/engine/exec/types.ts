@@ -143,4 +143,6 @@ export interface AggregateResult {
   /** Selected rows per group (COUNT(*)). Length = grouping count, or 1 when ungrouped. */
   readonly count: Float64Array
   readonly measures: readonly MeasureResult[]
+  /** Partition selection: the version's keys of the selected column, in code order (group g is keys[g]). */
+  readonly keys?: readonly string[]
 }

@@ -5,6 +5,7 @@ import type { Principal } from '../../store/keys.js'
 import { ParsedByText } from '../../store/parsed.js'
 import { parse, SCALE, toNumber, ZERO_DELTA, type Delta } from '../dp/budget.js'
 import { planQuery } from '../plan/index.js'
+import { selectedKey } from '../plan/selection.js'
 import { moneyFor } from '../market/charge.js'
 import { recordLevels } from '../market/dataset.js'
 import { checkEpsilonPerAnswer } from '../market/policy.js'
@@ -66,7 +67,24 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
   }
   const mechanism = req.mechanism ?? 'laplace'
   const epsilon = parse('epsilon', req.epsilon, 'up')
-  const delta = mechanism === 'laplace' ? laplaceDelta(req) : gaussianDelta(req, grant.id, grant.ledger.deltaTotal)
+  // Partition selection is (epsilon, delta)-DP under the laplace mechanism too: its delta is asked and checked as a gaussian one is.
+  const selection = selectedKey(bound)
+  if (selection !== null && record.spec.source !== undefined) {
+    throw new VeilboxError(
+      'VEILBOX_ERR_QUERY_UNSUPPORTED',
+      `GROUP BY ${selection.column} finds its keys by DP partition selection, which is not pushed down to a source yet; ${name} reads its rows from its source. Group by a column with declared categories`,
+      { column: selection.column },
+    )
+  }
+  const delta =
+    mechanism === 'laplace' && selection === null
+      ? laplaceDelta(req)
+      : answerDelta(
+          req,
+          grant.id,
+          grant.ledger.deltaTotal,
+          selection === null ? 'the gaussian mechanism' : `partition selection (GROUP BY ${selection.column})`,
+        )
   const confidence = req.confidence ?? DEFAULT_CONFIDENCE
   const heProfile = await catalog.heProfile(record.spec, version)
   const plan = planQuery(bound, {
@@ -85,13 +103,13 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
         version: version.version,
         mechanism,
         epsilonMicro: epsilon.toString(),
-        deltaFemto: mechanism === 'gaussian' ? Number(delta) : 0,
+        deltaFemto: Number(delta),
         confidence,
         weights: req.weights ?? null,
       }),
     )
     .digest('hex')
-  const price: Price = { mechanism, epsilon: plan.epsilon, rho: plan.rho }
+  const price: Price = { mechanism, epsilon: plan.epsilon, rho: plan.rho, delta: plan.selectionDelta }
   return {
     principal,
     query,
@@ -123,15 +141,19 @@ function laplaceDelta(req: QueryRequest): Delta {
   return ZERO_DELTA
 }
 
-/** The delta a Gaussian answer is calibrated to: asked for, or the smaller of the grant's and the ceiling; never above either. */
-function gaussianDelta(req: QueryRequest, grantId: string, grantDeltaTotal: bigint): Delta {
+/**
+ * The delta a Gaussian answer is calibrated to, or a partition selection
+ * spends: asked for, or the smaller of the grant's and the ceiling; never
+ * above either.
+ */
+function answerDelta(req: QueryRequest, grantId: string, grantDeltaTotal: bigint, what: string): Delta {
   const grantDelta = toNumber('delta', grantDeltaTotal)
   const limit = grantDeltaTotal < MAX_ANSWER_DELTA_UNITS ? grantDeltaTotal : MAX_ANSWER_DELTA_UNITS
   const delta = req.delta ?? toNumber('delta', limit)
   if (!(delta > 0 && delta < 1)) {
     throw new VeilboxError(
       'VEILBOX_ERR_DP_INVALID_PARAMETER',
-      `the gaussian mechanism needs a delta strictly between 0 and 1${req.delta === undefined ? `; grant ${grantId} has no delta budget, so pass one or use laplace` : `, got ${delta}`}`,
+      `${what} needs a delta strictly between 0 and 1${req.delta === undefined ? `; grant ${grantId} has no delta budget, so pass one${what === 'the gaussian mechanism' ? ' or use laplace' : ''}` : `, got ${delta}`}`,
       { delta },
     )
   }

@@ -16,6 +16,7 @@ export function privacyOf(p: PreparedQuery): PrivacyView {
     delta: toNumber('delta', p.delta),
     ...(p.plan.mechanism === 'gaussian' ? { rho: toNumber('rho', p.plan.rho) } : {}),
     perAggregate: p.plan.perAggregate,
+    ...(p.plan.selectionPrivacy === null ? {} : { selection: p.plan.selectionPrivacy }),
   }
 }
 

@@ -7,7 +7,7 @@ import type { Delta, Epsilon } from '../dp/budget.js'
 import type { ExecResult } from '../exec/executor.js'
 import type { HeProfile } from '../he/profile.js'
 import type { PriceView, QueryMoney } from '../market/charge.js'
-import type { AggregatePrivacy, MechanismKind, Plan } from '../plan/index.js'
+import type { AggregatePrivacy, MechanismKind, Plan, SelectionPrivacy } from '../plan/index.js'
 import type { Charge, LedgerView, Price } from '../policy/pricing.js'
 import type { BoundQuery, Query } from '../query/index.js'
 import type { Receipt, ReceiptBody } from '../receipts.js'
@@ -113,6 +113,8 @@ export interface PrivacyView {
   readonly delta: number
   readonly rho?: number
   readonly perAggregate: readonly AggregatePrivacy[]
+  /** Partition selection's own cost, beside the aggregates'; absent without one. */
+  readonly selection?: SelectionPrivacy
 }
 
 export interface AnswerBody {

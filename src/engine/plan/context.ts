@@ -157,6 +157,18 @@ export class PlanContext {
     )
   }
 
+  /**
+   * Partition selection's mechanism: Laplace on each key's count of units,
+   * which a unit moves in at most l0 keys by 1 (plan/selection.ts).
+   */
+  selectionMechanism(part: Part, l0: number): Mechanism {
+    return this.mechanism(part, countSensitivity(l0), countSensitivity(l0), {
+      integer: true,
+      inputExp: 0,
+      coordinates: l0,
+    })
+  }
+
   /** The measure index of the distinct units per group (registered once). */
   distinctUnits(): number {
     if (this.distinctIndex === null) {

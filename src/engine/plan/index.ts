@@ -1,5 +1,5 @@
 import { VeilboxError } from '../../errors/index.js'
-import { SCALE, toNumber, total, type Epsilon, type Rho } from '../dp/budget.js'
+import { SCALE, toNumber, total, ZERO_DELTA, type Epsilon, type Rho } from '../dp/budget.js'
 import type { Mechanism } from '../dp/index.js'
 import { rhoForEpsilonDelta } from '../dp/zcdp.js'
 import { decodeGroup, groupLayout } from '../exec/grouping.js'
@@ -8,12 +8,14 @@ import type { BoundQuery } from '../query/binder.js'
 import { AGGREGATE_PLANNERS, type BoundAggregate } from './aggregates/index.js'
 import { checkWithinCharge } from './check.js'
 import { PlanContext, splitParts, type Part } from './context.js'
-import { reserveNoise, type NoiseUse } from './noise.js'
+import { reserveNoise, SELECTION_OUTPUT, type NoiseUse } from './noise.js'
+import { checkSelectionOptions, planSelection, selectedKey } from './selection.js'
 import { toTaskPredicate } from './predicate.js'
 import { DEFAULT_QUANTILE_BINS, type AggregatePrivacy, type OutputPlan, type Plan, type PlanOptions } from './types.js'
 
 export * from './types.js'
 export type { NoiseReservation } from './noise.js'
+export { SELECTION_OUTPUT } from './noise.js'
 
 /**
  * The planner turns a bound query into (1) the exact aggregates a sandbox must
@@ -75,19 +77,15 @@ function componentsOf(o: OutputPlan): [string, Mechanism][] {
 
 /** The WHERE clause, with each bucket key's range ANDed in: a row outside every bucket is in no group. */
 function taskWhere(bound: BoundQuery): TaskPredicate | null {
-  const ranges: TaskPredicate[] = bound.groupBy.flatMap((g) =>
-    g.strategy.kind === 'bucket'
-      ? [
-          {
-            kind: 'between',
-            column: g.column.name,
-            low: g.strategy.bucket.lower,
-            high: g.strategy.bucket.upper,
-            negated: false,
-          },
-        ]
-      : [],
-  )
+  const ranges: TaskPredicate[] = bound.groupBy.flatMap((g): TaskPredicate[] => {
+    if (g.strategy.kind === 'bucket') {
+      const { lower, upper } = g.strategy.bucket
+      return [{ kind: 'between', column: g.column.name, low: lower, high: upper, negated: false }]
+    }
+    // A null is no key to select.
+    if (g.strategy.kind === 'selected') return [{ kind: 'isNull', column: g.column.name, negated: true }]
+    return []
+  })
   const where = bound.where === null ? [] : [toTaskPredicate(bound.where)]
   const all = [...where, ...ranges]
   if (all.length === 0) return null
@@ -97,6 +95,8 @@ function taskWhere(bound: BoundQuery): TaskPredicate | null {
 export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
   const aggregates = bound.outputs.filter((o): o is BoundAggregate => o.kind === 'aggregate')
   checkOptions(options, aggregates.length)
+  const key = selectedKey(bound)
+  if (key !== null) checkSelectionOptions(key.column, options.mechanism, options.delta)
   const gaussian = options.mechanism === 'gaussian'
   const kind = gaussian ? 'rho' : 'epsilon'
 
@@ -105,9 +105,13 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
       ? null
       : groupLayout(
           bound.groupBy.map((g) => ({
-            dictionary: g.strategy.domain.map((v) => String(v)),
+            // A selected key's slots: the version's keys fill them (exec/task.ts); which are released is the selection's.
+            dictionary:
+              g.strategy.kind === 'selected'
+                ? Array.from({ length: g.strategy.maxKeys }, () => '')
+                : g.strategy.domain.map((v) => String(v)),
             // A bucket's rows are those within its edges: nulls belong to none.
-            nullable: g.strategy.kind === 'bucket' ? false : (g.column.nullable ?? false),
+            nullable: g.strategy.kind === 'declared' ? (g.column.nullable ?? false) : false,
           })),
         )
   const groups = layout?.count ?? 1
@@ -119,7 +123,10 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
       `epsilon ${toNumber('epsilon', options.epsilon)} with delta ${toNumber('delta', options.delta)} leaves no zCDP budget (rho < 1e-12)`,
     )
   }
-  const parts = splitParts(kind, charge, options.weights ?? aggregates.length)
+  // Partition selection takes an even share of the epsilon, as one more aggregate would.
+  const [selectionPart, aggregatesPart] =
+    key === null ? [null, charge] : splitParts(kind, charge, [1, aggregates.length])
+  const parts = splitParts(kind, aggregatesPart as Part, options.weights ?? aggregates.length)
 
   // Quantiles of one column share one histogram: first gather their parts.
   const quantileParts = new Map<string, Part>()
@@ -163,12 +170,16 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
     })
   }
 
-  const charged = total(parts)
+  const planned =
+    key === null ? null : planSelection(ctx, key, ctx.distinctUnits(), selectionPart as Part, options.delta)
+  const charged = total(selectionPart === null ? parts : [...parts, selectionPart])
   checkWithinCharge(ctx.spends, options.mechanism, charged)
 
   const uses: NoiseUse[] = outputs.flatMap((o, i) =>
     componentsOf(o).map(([component, mechanism]) => ({ output: i, component, mechanism })),
   )
+  if (planned !== null)
+    uses.push({ output: SELECTION_OUTPUT, component: 'selection', mechanism: planned.selection.mech })
   const histograms = ctx.histograms
   const typedKey = (k: number, v: string | null): string | number | boolean | null => {
     const g = bound.groupBy[k]!
@@ -185,6 +196,9 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
         column: g.column.name,
         dictionary: [...layout!.keys[i]!.dictionary],
         nullable: layout!.keys[i]!.nullable,
+        ...(g.strategy.kind === 'selected'
+          ? { selected: { maxGroupsContributed: bound.dataset.maxGroupsContributed ?? 1 } }
+          : {}),
         ...(g.strategy.kind === 'bucket'
           ? { bucket: { lower: g.strategy.bucket.lower, upper: g.strategy.bucket.upper } }
           : {}),
@@ -200,6 +214,9 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
     confidence,
     epsilon: gaussian ? (0n as Epsilon) : options.epsilon,
     rho: gaussian ? (charged as Rho) : (0n as Rho),
+    selectionDelta: planned === null ? ZERO_DELTA : options.delta,
+    selection: planned?.selection ?? null,
+    selectionPrivacy: planned?.privacy ?? null,
     perAggregate,
     reserveNoise: () =>
       reserveNoise(

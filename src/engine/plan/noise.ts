@@ -14,6 +14,9 @@ export interface NoiseReservation {
   end(): void
 }
 
+/** The output index partition selection's noise is reserved under (plan/selection.ts). */
+export const SELECTION_OUTPUT = -1
+
 export interface NoiseUse {
   readonly output: number
   readonly component: string

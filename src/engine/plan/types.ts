@@ -14,7 +14,7 @@ export interface PlanOptions {
   readonly mechanism: MechanismKind
   /** The query's epsilon: the charge (Laplace), or with delta the target rho is calibrated to (Gaussian). */
   readonly epsilon: Epsilon
-  /** Gaussian only: the delta the query's rho is calibrated to. */
+  /** Gaussian: the delta the query's rho is calibrated to. Laplace: partition selection's delta (0 without one). */
   readonly delta: Delta
   readonly confidence: number
   /** One positive weight per aggregate, in select order. */
@@ -100,6 +100,40 @@ export interface AggregatePrivacy {
   readonly halfWidth: number | null
 }
 
+/**
+ * DP partition selection (docs/dp.md): the keys of the query's one GROUP BY
+ * column come from the data, and a key is released only when its noisy count
+ * of units passes a threshold set so that a key one unit alone holds is
+ * released with probability at most delta / maxGroupsContributed (exactly:
+ * 1 - (1 - delta)^(1 / maxGroupsContributed)).
+ */
+export interface PlannedSelection {
+  readonly column: string
+  /** The exact measure: distinct units per key (exec/distinct.ts). */
+  readonly measure: number
+  /** Laplace on the units count, sensitivity maxGroupsContributed. */
+  readonly mech: Mechanism
+  readonly maxGroupsContributed: number
+  /** A released count passes when its grid units are above this. */
+  readonly passUnits: bigint
+  /** The smallest count that passes, in units of the data (a count). */
+  readonly threshold: number
+  readonly epsilon: number
+  readonly delta: number
+}
+
+/** What an answer states about its partition selection, apart from the aggregates'. */
+export interface SelectionPrivacy {
+  readonly column: string
+  readonly epsilon: number
+  readonly delta: number
+  readonly maxGroupsContributed: number
+  /** The smallest noisy count of units a key needs to be released. */
+  readonly threshold: number
+  /** Laplace scale of the count's noise. */
+  readonly noise: number
+}
+
 export interface Plan {
   readonly bound: BoundQuery
   /** The sandbox's part; the caller adds dataset and version. */
@@ -114,6 +148,12 @@ export interface Plan {
   readonly epsilon: Epsilon
   /** Gaussian: the rho spent (0 for Laplace). */
   readonly rho: Rho
+  /** The delta charged besides the mechanism's: partition selection's; 0 without one. */
+  readonly selectionDelta: Delta
+  /** Partition selection, when a GROUP BY key has no declared domain; null otherwise. */
+  readonly selection: PlannedSelection | null
+  /** Its cost, as answers and previews state it; null without one. */
+  readonly selectionPrivacy: SelectionPrivacy | null
   readonly perAggregate: readonly AggregatePrivacy[]
   /**
    * Reserves and draws every mechanism's noise ahead of the release, while the

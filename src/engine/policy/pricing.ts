@@ -18,7 +18,8 @@ import { epsilonOfRho } from '../dp/zcdp.js'
  * What a fresh answer costs each ledger (the grant's and the dataset's), in
  * exact budget units (dp/budget.ts).
  *
- * Laplace answers are pure epsilon-DP: the charge is the query's epsilon.
+ * Laplace answers are pure epsilon-DP: the charge is the query's epsilon;
+ * with partition selection, (epsilon, delta)-DP, and the delta is charged too.
  *
  * Gaussian answers compose in zCDP. A ledger keeps the total rho of its
  * Gaussian answers; its Gaussian epsilon is G(rho) = eps_CKS20(rho, delta_L)
@@ -53,6 +54,8 @@ export interface Price {
   readonly mechanism: 'laplace' | 'gaussian'
   readonly epsilon: Epsilon
   readonly rho: Rho
+  /** Laplace: partition selection's delta, charged beside the epsilon (absent or 0 without one). */
+  readonly delta?: Delta
 }
 
 export interface LedgerView {
@@ -116,7 +119,7 @@ export function priceOn(view: LedgerView, price: Price): Charge {
   const l = view.ledger
   let charge: Charge
   if (price.mechanism === 'laplace') {
-    charge = { epsilon: price.epsilon, delta: ZERO_DELTA, rho: 0n as Rho, rhoBefore: l.rhoSpent }
+    charge = { epsilon: price.epsilon, delta: price.delta ?? ZERO_DELTA, rho: 0n as Rho, rhoBefore: l.rhoSpent }
   } else {
     const reserved = l.rhoSpent > 0n ? l.deltaSpent : minus(l.deltaTotal, l.deltaSpent)
     if (reserved <= 0n) {

@@ -138,6 +138,16 @@ export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
   })
   const where = q.where === undefined ? null : b.predicate(q.where)
   const groupBy = q.groupBy.map((g) => b.groupKey(g))
+  const selected = groupBy.findIndex((g) => g.strategy.kind === 'selected')
+  if (selected >= 0 && groupBy.length > 1) {
+    const ref = q.groupBy[selected]!
+    throw queryError(
+      'VEILBOX_ERR_QUERY_BAD_GROUP_BY',
+      `${ref.name} has no declared keys: its keys are found by DP partition selection, which takes ${ref.name} as the only GROUP BY key; group by ${ref.name} alone`,
+      ref.pos,
+      { column: ref.name },
+    )
+  }
   const names = outputs.map((o) => o.name)
   const orderBy = q.orderBy.map(
     (o): BoundOrder => Object.freeze({ output: names.indexOf(o.name), name: o.name, direction: o.direction }),

@@ -21,6 +21,13 @@ export type GroupStrategy =
    * and nulls, belong to no bucket.
    */
   | { readonly kind: 'bucket'; readonly bucket: Bucket; readonly domain: readonly number[] }
+  /**
+   * DP partition selection: the keys come from the data (the version's
+   * values, at most the column's declared maxKeys), and a key is released
+   * only when its noisy count of units passes a threshold set by delta
+   * (docs/dp.md). Such a key is the query's only GROUP BY key.
+   */
+  | { readonly kind: 'selected'; readonly maxKeys: number }
 
 export interface BoundGroupKey {
   readonly column: ColumnSpec
@@ -38,6 +45,8 @@ export function bindGroupKey(ref: GroupRef, col: ColumnSpec): BoundGroupKey {
   if (ref.bucket !== undefined) return bucketKey(ref, ref.bucket, col)
   if (hasDeclaredDomain(col))
     return Object.freeze({ column: col, strategy: Object.freeze({ kind: 'declared', domain: declaredDomain(col) }) })
+  if (col.type === 'category' && col.protection === 'public' && col.maxKeys !== undefined)
+    return Object.freeze({ column: col, strategy: Object.freeze({ kind: 'selected', maxKeys: col.maxKeys }) })
   if (col.protection === 'he') {
     throw queryError(
       'VEILBOX_ERR_QUERY_HE_UNSUPPORTED',
@@ -54,7 +63,7 @@ export function bindGroupKey(ref: GroupRef, col: ColumnSpec): BoundGroupKey {
   } else if (isNumeric(col)) {
     why = `it is a ${col.type} column, and only category and boolean columns have a declared set of keys; bucket it with GROUP BY BUCKET(${col.name}, lower, upper, width), or filter ranges with WHERE ${col.name} BETWEEN a AND b`
   } else {
-    why = `it has no declared categories, so its keys would come from the data, and a key that appears because of one person reveals that person; the operator can declare the column's categories`
+    why = `it has no declared categories, so its keys would come from the data, and a key that appears because of one person reveals that person; the operator can declare the column's categories, or its maxKeys to let queries find keys by DP partition selection`
   }
   throw queryError(
     'VEILBOX_ERR_QUERY_BAD_GROUP_BY',

@@ -8,7 +8,7 @@ import {
 } from '../dp/index.js'
 import type { AggregateResult, MeasureResult } from '../exec/types.js'
 import type { ScaledValue } from '../he/types.js'
-import type { NoiseReservation, Plan } from '../plan/index.js'
+import { SELECTION_OUTPUT, type NoiseReservation, type Plan } from '../plan/index.js'
 import type { BoundHaving } from '../query/having.js'
 import { heToGrid } from './he.js'
 
@@ -118,6 +118,9 @@ export async function releaseTable(
     return perGroup((g) => BigInt(mo.nonNull[g]!))
   }
 
+  const keyNames = plan.selection === null ? [] : (result.keys ?? [])
+  const released = await selectedGroups()
+
   // Every column of the answer, released: one release per mechanism use, over all groups.
   type Column = (g: number) => [Cell, [number, number] | null]
   const columns: Column[] = []
@@ -125,7 +128,8 @@ export async function releaseTable(
     const o = plan.outputs[i]!
     switch (o.kind) {
       case 'group':
-        columns.push((g) => [plan.groupKeys(g)[o.key]!, null])
+        // A selected key's name is the version's (partition selection has one key only).
+        columns.push((g) => [plan.selection === null ? plan.groupKeys(g)[o.key]! : keyNames[g]!, null])
         break
       case 'count': {
         const exact = perGroup((g) =>
@@ -204,7 +208,7 @@ export async function releaseTable(
   const rows: Cell[][] = []
   const intervals: ([number, number] | null)[][] = []
   let sinceTurn = 0
-  for (let g = 0; g < groups; g++) {
+  for (const g of released) {
     const row: Cell[] = []
     const ivs: ([number, number] | null)[] = []
     for (const column of columns) {
@@ -228,6 +232,26 @@ export async function releaseTable(
     intervals.length = limit
   }
   return { columns: plan.outputs.map((o) => o.name), rows, intervals }
+
+  /**
+   * The groups an answer shows: all of them, or with partition selection the
+   * version's keys whose noisy count of units passes the threshold (the
+   * counts themselves are not released), in key order: the order the version
+   * first met them in would tell of its rows.
+   */
+  async function selectedGroups(): Promise<number[]> {
+    const sel = plan.selection
+    if (sel === null) return perGroup((g) => g)
+    if (result.keys === undefined) throw new Error('partition selection needs the version keys in the result')
+    const units = nonNullOf(result.measures[sel.measure]!)
+    const noisy = await release(
+      SELECTION_OUTPUT,
+      'selection',
+      perGroup((g) => BigInt(units[g]!)),
+    )
+    const passing = perGroup((g) => g).filter((g) => g < keyNames.length && noisy[g]!.units > sel.passUnits)
+    return passing.sort((a, b) => compareCells(keyNames[a]!, keyNames[b]!))
+  }
 
   /** Every group's noisy histogram of one planned histogram, released once (shared by its quantiles). */
   async function noisyHistograms(h: number): Promise<Released[][]> {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { queryApp } from '../../helpers/app.js'
+import { queryApp, testApp } from '../../helpers/app.js'
 import { emptyTakeCount } from '../../../src/engine/dp/noise-pool.js'
 
 const GROUPED = 'SELECT district, COUNT(*), SUM(income), AVG(income) FROM binzhou_households GROUP BY district'
@@ -540,4 +540,85 @@ t.test('COUNT(DISTINCT unit) counts households per district, and names its sensi
   })
   t.equal(bad.statusCode, 400)
   t.equal(bad.json().code, 'VEILBOX_ERR_QUERY_BAD_AGGREGATE')
+})
+
+t.test('partition selection: keys found in the data, the selection priced separately, delta charged', async (t) => {
+  const qa = await testApp(t)
+  const spec = {
+    id: 'firms',
+    title: 'Enterprise registry (test)',
+    classification: 'internal',
+    privacyUnit: 'firm_id',
+    maxRowsPerUnit: 1,
+    columns: [
+      { name: 'firm_id', type: 'id', protection: 'public' },
+      { name: 'industry', type: 'category', protection: 'public', maxKeys: 20 },
+      { name: 'staff', type: 'integer', protection: 'dp', lower: 0, upper: 500 },
+    ],
+  }
+  t.equal((await qa.call('operator', { method: 'POST', url: '/v1/datasets', payload: spec })).statusCode, 201)
+  let csv = 'firm_id,industry,staff\n'
+  for (let i = 0; i < 600; i++) csv += `f${i},${['C13', 'F51', 'I64'][i % 3]},${i % 50}\n`
+  csv += 'f_alone,Z99,7\n'
+  const up = await qa.call('operator', {
+    method: 'POST',
+    url: '/v1/datasets/firms/versions',
+    headers: { 'content-type': 'text/csv' },
+    payload: csv,
+  })
+  t.equal(up.statusCode, 201, up.body)
+  await qa.call('operator', { method: 'PUT', url: '/v1/datasets/firms/budget', payload: { epsilon: 10, delta: 1e-5 } })
+  const grant = await qa.call('operator', {
+    method: 'POST',
+    url: '/v1/grants',
+    payload: {
+      analyst: 'alice',
+      dataset: 'firms',
+      purpose: 'test: firms by industry',
+      epsilon: 5,
+      delta: 1e-5,
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    },
+  })
+  t.equal(grant.statusCode, 201, grant.body)
+  const sql = 'SELECT industry, COUNT(*) AS firms FROM firms GROUP BY industry'
+  const payload = { sql, grant: grant.json().id, epsilon: 1, delta: 1e-6 }
+  const preview = await qa.call('analyst', { method: 'POST', url: '/v1/queries/preview', payload })
+  t.equal(preview.statusCode, 200, preview.body)
+  t.match(preview.json().privacy, {
+    epsilon: 1,
+    delta: 1e-6,
+    selection: { column: 'industry', epsilon: 0.5, delta: 1e-6, maxGroupsContributed: 1, noise: 2 },
+  })
+  t.match(preview.json().charge.grant, { epsilon: 1, delta: 1e-6 })
+  const res = await qa.call('analyst', { method: 'POST', url: '/v1/queries', payload })
+  t.equal(res.statusCode, 200, res.body)
+  const a = res.json()
+  t.same(
+    a.rows.map((r: unknown[]) => r[0]),
+    ['C13', 'F51', 'I64'],
+    'the common keys, in key order; the key one firm holds is not released',
+  )
+  t.ok(a.privacy.selection.threshold > 1)
+  t.same(a.privacy.charged.grant, { epsilon: 1, delta: 1e-6 })
+  t.same(a.budget.remaining, { epsilon: 4, delta: 0.000009 })
+  const noDelta = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql, grant: grant.json().id, epsilon: 1, delta: 1e-3 },
+  })
+  t.equal(noDelta.statusCode, 400)
+  t.equal(noDelta.json().code, 'VEILBOX_ERR_DP_DELTA_TOO_LARGE')
+  // Ingest refuses a version with more distinct keys than maxKeys, naming the row.
+  let wide = 'firm_id,industry,staff\n'
+  for (let i = 0; i < 21; i++) wide += `g${i},K${i},1\n`
+  const tooMany = await qa.call('operator', {
+    method: 'POST',
+    url: '/v1/datasets/firms/versions',
+    headers: { 'content-type': 'text/csv' },
+    payload: wide,
+  })
+  t.equal(tooMany.statusCode, 400)
+  t.equal(tooMany.json().code, 'VEILBOX_ERR_INGEST_BAD_ROW')
+  t.match(tooMany.json().detail, /data row 21.*maxKeys of 20/)
 })
