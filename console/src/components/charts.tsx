@@ -1,6 +1,7 @@
 /**
- * Charts drawn as SVG by hand. The console needs three: bars with error bars
- * (released values and their confidence intervals), a gauge (a grant's
+ * Charts drawn as SVG by hand. The console needs four: bars with error bars
+ * (released values and their confidence intervals), a histogram with error
+ * bars (the same for bucketed answers, on a numeric axis), a gauge (a grant's
  * budget) and a step line chart (budget burn-down). uPlot, the smallest
  * well-kept chart library, draws time series on a canvas and has no error-bar
  * series; bending it to draw whiskers would take as much code as this file,
@@ -9,25 +10,11 @@
  * interval in a <title>, and they follow the console's CSS and language.
  */
 import type { ComponentChildren } from 'preact'
+import { type Bin, layoutHistogram } from '../buckets.js'
+import { niceTicks } from '../scale.js'
 
 /** SVG has no translate property for Preact to set: the attribute goes on as is, so the language check skips data labels. */
 const RAW = { translate: 'no' } as Record<string, string>
-
-/** About `count` round tick values covering [lo, hi]. */
-export function niceTicks(lo: number, hi: number, count = 5): number[] {
-  if (!(hi > lo)) {
-    const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1
-    return niceTicks(lo - pad, hi + pad, count)
-  }
-  const raw = (hi - lo) / count
-  const mag = 10 ** Math.floor(Math.log10(raw))
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag
-  const out: number[] = []
-  for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step)
-    out.push(Math.abs(v) < step * 1e-9 ? 0 : v)
-  if (out[out.length - 1]! < hi) out.push(out[out.length - 1]! + step)
-  return out
-}
 
 const W = 640
 const PAD = { left: 76, right: 16, top: 16, bottom: 64 }
@@ -98,6 +85,90 @@ export function BarChart(props: {
           </g>
         )
       })}
+    </svg>
+  )
+}
+
+/**
+ * A bucketed answer: one bar per bucket on the bucket column's own axis,
+ * drawn from zero (down for a negative noisy value), with its interval as a
+ * whisker. The geometry is `layoutHistogram` (buckets.ts), tested on its own.
+ */
+export function Histogram(props: {
+  bins: Bin[]
+  /** a bucket's edges as text: "20–40" */
+  range: (lo: number, hi: number) => string
+  format: (n: number) => string
+  describe: (bin: Bin, range: string) => string
+  /** the summary read by screen readers (aria-label) and shown as a tooltip */
+  title: string
+  /** axis titles: the bucket column and the aggregate's column */
+  xTitle: string
+  yTitle: string
+}) {
+  const g = layoutHistogram(props.bins, props.range)
+  const { plot } = g
+  const labelY = plot.bottom + 16
+  return (
+    <svg
+      class="chart histogram"
+      viewBox={`0 0 ${g.width} ${g.height}`}
+      role="img"
+      aria-label={props.title}
+      data-chart="histogram"
+      {...RAW}
+    >
+      <title>{props.title}</title>
+      {g.ticks.map((tk) => (
+        <g class="tick" key={tk.value}>
+          <line x1={plot.left} x2={plot.right} y1={tk.y} y2={tk.y} class={tk.value === 0 ? 'axis' : 'grid'} />
+          <text x={plot.left - 6} y={tk.y + 4} text-anchor="end">
+            {props.format(tk.value)}
+          </text>
+        </g>
+      ))}
+      {g.bars.map((b) => (
+        <g class="bin" key={b.bin.row} data-lo={b.bin.lo} data-hi={b.bin.hi} data-value={b.bin.value ?? ''}>
+          <title>{props.describe(b.bin, b.label)}</title>
+          {/* The whole slot answers the pointer, so a thin or empty bucket still shows its <title>. */}
+          <rect class="hit" x={b.slot[0]} y={plot.top} width={b.slot[1] - b.slot[0]} height={plot.bottom - plot.top} />
+          {b.rect && (
+            <rect
+              class={b.bin.value! < 0 ? 'bar negative' : 'bar'}
+              x={b.x}
+              y={b.rect.y}
+              width={b.width}
+              height={b.rect.height}
+            />
+          )}
+          {b.err && b.bin.interval && (
+            <g class="errbar" data-lo={b.bin.interval[0]} data-hi={b.bin.interval[1]}>
+              <line x1={b.err.x} x2={b.err.x} y1={b.err.y1} y2={b.err.y2} />
+              <line x1={b.err.x - b.err.cap} x2={b.err.x + b.err.cap} y1={b.err.y1} y2={b.err.y1} />
+              <line x1={b.err.x - b.err.cap} x2={b.err.x + b.err.cap} y1={b.err.y2} y2={b.err.y2} />
+            </g>
+          )}
+        </g>
+      ))}
+      <line class="axis" x1={plot.left} x2={plot.right} y1={g.zero} y2={g.zero} />
+      {g.labels.map((l) => (
+        <text
+          key={l.x}
+          class="xlabel"
+          x={l.x}
+          y={labelY}
+          text-anchor={g.slanted ? 'end' : 'middle'}
+          transform={g.slanted ? `rotate(-30 ${l.x} ${labelY})` : undefined}
+        >
+          {l.text}
+        </text>
+      ))}
+      <text class="axis-title" x={(plot.left + plot.right) / 2} y={g.height - 8} text-anchor="middle">
+        {props.xTitle}
+      </text>
+      <text class="axis-title" x={plot.left} y={plot.top - 12} text-anchor="start">
+        {props.yTitle}
+      </text>
     </svg>
   )
 }

@@ -249,6 +249,10 @@ export const en = {
   'answer.chartTitle': '{column} per group, with {level} intervals',
   'answer.chartNote': 'Bars are the released values; whiskers are the {level} confidence intervals.',
   'answer.barText': '{group}: {value} ({level} interval {lo} to {hi})',
+  'answer.histogramTitle':
+    'Histogram of {column} over {n} buckets from {lo} to {hi}: highest {top} in {range}; whiskers are {level} intervals',
+  'answer.histogramNote':
+    'One bar per bucket, from its lower edge to the next; whiskers are the {level} confidence intervals. Noise can take a value below zero: its bar hangs below the axis.',
   'answer.downloadCsv': 'Download CSV',
   'answer.downloadJson': 'Download JSON with receipt',
   'answer.downloadReceipt': 'Download receipt',

@@ -246,6 +246,10 @@ export const zh: Record<MessageKey, string> = {
   'answer.chartTitle': '各组的 {column}，含 {level} 区间',
   'answer.chartNote': '柱为发布的数值，误差线为 {level} 置信区间。',
   'answer.barText': '{group}：{value}（{level} 区间 {lo} 至 {hi}）',
+  'answer.histogramTitle':
+    '{column} 在 {n} 个分桶上的直方图，从 {lo} 到 {hi}：最高为 {range} 的 {top}；误差线为 {level} 区间',
+  'answer.histogramNote':
+    '每个分桶一根柱，从其下边界到下一个边界；误差线为 {level} 置信区间。噪声可能使数值小于零，此时柱体位于坐标轴下方。',
   'answer.downloadCsv': '下载 CSV',
   'answer.downloadJson': '下载 JSON（含回执）',
   'answer.downloadReceipt': '下载回执',

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks'
-import { BarChart, type BarDatum } from '../components/charts.js'
+import { aggregateColumns, type Bin, bucketKey, histogramBins } from '../buckets.js'
+import { BarChart, type BarDatum, Histogram } from '../components/charts.js'
 import { Money, ScenarioName } from '../components/market.js'
 import { download, ErrorBox, Hash, Loading, Section } from '../components/ui.js'
 import { useApp } from '../context.js'
@@ -17,11 +18,35 @@ export function useCellText() {
   }
 }
 
-/** A released answer: table with intervals, chart with error bars, receipt, downloads. */
+/** Which aggregate a chart draws, when the answer has several. */
+function ChartColumn(props: { answer: Answer; columns: number[]; value: number; onChange: (i: number) => void }) {
+  const { t } = useApp()
+  return (
+    <label>
+      {t('answer.chartOf')}{' '}
+      <select
+        value={props.value}
+        onChange={(e) => props.onChange(Number((e.target as HTMLSelectElement).value))}
+        translate={false}
+        data-testid="chart-column"
+      >
+        {props.columns.map((i) => (
+          <option key={i} value={i}>
+            {props.answer.columns[i]}
+          </option>
+        ))}
+      </select>
+    </label>
+  )
+}
+
+/** A released answer: table with intervals, chart with error bars (a histogram for buckets), receipt, downloads. */
 export function AnswerView({ answer, reopened = false }: { answer: Answer; reopened?: boolean }) {
   const { t, f, api } = useApp()
   const text = useCellText()
-  const aggregateCols = answer.columns.map((_, i) => i).filter((i) => answer.intervals.some((row) => row[i] !== null))
+  const aggregateCols = aggregateColumns(answer)
+  // GROUP BY BUCKET(...) alone: the buckets are drawn as a histogram, above the table.
+  const bucket = bucketKey(answer)
   const groupCols = answer.columns.map((_, i) => i).filter((i) => !aggregateCols.includes(i))
   const [chartCol, setChartCol] = useState<number>(aggregateCols[0] ?? 0)
   const [check, setCheck] = useState<ReceiptCheck | 'checking'>('checking')
@@ -44,6 +69,22 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
     interval: answer.intervals[r]?.[chartCol] ?? null,
   }))
   const level = f.pct(answer.confidence)
+  const describe = (group: string, value: number | null, interval: [number, number] | null) =>
+    t('answer.barText', {
+      group,
+      value: value === null ? t('common.null') : f.value(value),
+      lo: interval ? f.value(interval[0]) : '—',
+      hi: interval ? f.value(interval[1]) : '—',
+      level,
+    })
+  const range = (lo: number, hi: number) => `${f.value(lo)}–${f.value(hi)}`
+  // Until the effect above resets it, a new answer may find the previous answer's column chosen.
+  const histCol = aggregateCols.includes(chartCol) ? chartCol : (aggregateCols[0] ?? 0)
+  const bins: Bin[] = bucket ? histogramBins(answer, bucket.key, histCol) : []
+  const top = bins.reduce<Bin | null>(
+    (best, b) => (b.value !== null && (best === null || b.value > best.value!) ? b : best),
+    null,
+  )
   const base = `${answer.queryId}`
 
   return (
@@ -124,6 +165,32 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
           )}
         </dl>
 
+        {bucket && bins.length > 0 && (
+          <div class="chart-box" data-testid="histogram">
+            {aggregateCols.length > 1 && (
+              <ChartColumn answer={answer} columns={aggregateCols} value={histCol} onChange={setChartCol} />
+            )}
+            <Histogram
+              bins={bins}
+              range={range}
+              format={f.value}
+              xTitle={answer.columns[bucket.key] ?? ''}
+              yTitle={answer.columns[histCol] ?? ''}
+              title={t('answer.histogramTitle', {
+                column: answer.columns[histCol] ?? '',
+                n: bins.length,
+                lo: f.value(bins[0]!.lo),
+                hi: f.value(bins[bins.length - 1]!.hi),
+                top: top ? f.value(top.value!) : '—',
+                range: top ? range(top.lo, top.hi) : '—',
+                level,
+              })}
+              describe={(b, r) => describe(r, b.value, b.interval)}
+            />
+            <p class="small muted">{t('answer.histogramNote', { level })}</p>
+          </div>
+        )}
+
         <table class="results" data-testid="results">
           <thead>
             <tr>
@@ -157,36 +224,14 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
         </table>
         <p class="small muted">{t('answer.intervalNote', { level })}</p>
 
-        {aggregateCols.length > 0 && (
+        {!bucket && aggregateCols.length > 0 && (
           <div class="chart-box">
-            <label>
-              {t('answer.chartOf')}{' '}
-              <select
-                value={chartCol}
-                onChange={(e) => setChartCol(Number((e.target as HTMLSelectElement).value))}
-                translate={false}
-                data-testid="chart-column"
-              >
-                {aggregateCols.map((i) => (
-                  <option key={i} value={i}>
-                    {answer.columns[i]}
-                  </option>
-                ))}
-              </select>
-            </label>
+            <ChartColumn answer={answer} columns={aggregateCols} value={chartCol} onChange={setChartCol} />
             <BarChart
               data={data}
               format={f.value}
               title={t('answer.chartTitle', { column: answer.columns[chartCol] ?? '', level })}
-              describe={(d) =>
-                t('answer.barText', {
-                  group: d.label,
-                  value: f.value(d.value),
-                  lo: d.interval ? f.value(d.interval[0]) : '—',
-                  hi: d.interval ? f.value(d.interval[1]) : '—',
-                  level,
-                })
-              }
+              describe={(d) => describe(d.label, d.value, d.interval)}
             />
             <p class="small muted">{t('answer.chartNote', { level })}</p>
           </div>
