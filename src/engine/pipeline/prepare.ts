@@ -69,13 +69,6 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
   const epsilon = parse('epsilon', req.epsilon, 'up')
   // Partition selection is (epsilon, delta)-DP under the laplace mechanism too: its delta is asked and checked as a gaussian one is.
   const selection = selectedKey(bound)
-  if (selection !== null && record.spec.source !== undefined) {
-    throw new VeilboxError(
-      'VEILBOX_ERR_QUERY_UNSUPPORTED',
-      `GROUP BY ${selection.column} finds its keys by DP partition selection, which is not pushed down to a source yet; ${name} reads its rows from its source. Group by a column with declared categories`,
-      { column: selection.column },
-    )
-  }
   const delta =
     mechanism === 'laplace' && selection === null
       ? laplaceDelta(req)

@@ -120,6 +120,7 @@ export class Builder {
         }
       }
     }
+    if (c.type === 'category' && c.categories === undefined) return this.undeclaredCondition(p, c)
     // Category and boolean columns: the declared entries that pass, by JavaScript's comparison.
     const dictionary = codeDictionary(c)
     const text = (v: unknown): string => {
@@ -151,6 +152,25 @@ export class Builder {
     }
     const test = this.inList(x, entryValues(c, dictionary.filter(pass)), listType(c))
     return negated ? `(NOT ${test})` : test
+  }
+
+  /**
+   * A category without declared categories (keys found by partition
+   * selection): only = and <> and IN reach here (the binder allows no
+   * ordering of categories), and text equality is exact in every collation.
+   */
+  private undeclaredCondition(p: TaskPredicate, c: ColumnSpec): string {
+    const x = quote(c.name)
+    const text = (v: unknown): string => {
+      if (typeof v !== 'string') throw bad(`a ${describe(v)} compared with category column ${c.name}`)
+      return v
+    }
+    if (p.kind === 'cmp' && (p.op === '=' || p.op === '<>')) return `(${x} ${p.op} ${this.param(text(p.value))})`
+    if (p.kind === 'in') {
+      const test = this.inList(x, [...new Set(p.values.map(text))], 'text')
+      return p.negated ? `(NOT ${test})` : test
+    }
+    throw bad(`an ordering condition on category column ${c.name}, which has no declared order`)
   }
 
   /**

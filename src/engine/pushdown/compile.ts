@@ -98,25 +98,41 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
   // The unit is read for the window; a unitBounded source's units were checked at registration, and a query
   // that does not number them need not read them (a string column is the dearest to scan).
   const distinct = task.measures.some((m) => m.kind === 'distinctUnits')
+  const selectedKey = task.groupBy.find((g) => g.selected !== undefined)
+  // Partition selection bounds a unit's keys in row order: the rows are numbered even when the source is unitBounded.
+  const numbered = !relation.unitBounded || selectedKey !== undefined
   const inner = [
-    ...(relation.unitBounded && !distinct ? [] : [unit]),
+    ...(relation.unitBounded && !distinct && selectedKey === undefined ? [] : [unit]),
     ...touched.filter((c) => c.name !== spec.privacyUnit).map((c) => quote(c.name)),
     ...(relation.shardKey === undefined || touched.some((c) => c.name === relation.shardKey)
       ? []
       : [quote(relation.shardKey)]),
   ]
-  const rank = relation.unitBounded
-    ? ''
-    : `, row_number() OVER (PARTITION BY ${unit} ORDER BY ${relation.rowOrder.map(quote).join(', ')}) AS vb_rn`
-  const source = `SELECT ${inner.length === 0 ? 'TRUE AS vb_row' : inner.join(', ')}${rank} FROM ${from}${filter}`
+  const rank = numbered
+    ? `, row_number() OVER (PARTITION BY ${unit} ORDER BY ${relation.rowOrder.map(quote).join(', ')}) AS vb_rn`
+    : ''
+  const numberedRows = `SELECT ${inner.length === 0 ? 'TRUE AS vb_row' : inner.join(', ')}${rank} FROM ${from}${filter}`
+  const kept = relation.unitBounded ? 'TRUE' : `vb_rn <= ${dialect.bigint(b.param(spec.maxRowsPerUnit))}`
+  // Partition selection (exec/distinct.ts firstKeysPerUnit): of a unit's kept rows with a key, those whose key
+  // is among its first maxGroupsContributed keys, ranked by each key's first kept row.
+  let source = numberedRows
+  let bound = kept
+  if (selectedKey !== undefined) {
+    const k = quote(selectedKey.column)
+    const first = `min(CASE WHEN ${kept} AND ${k} IS NOT NULL THEN vb_rn END) OVER (PARTITION BY ${unit}, ${k}) AS vb_kf`
+    const ranked = `SELECT vb_n.*, ${first} FROM (${numberedRows}) vb_n`
+    source = `SELECT vb_f.*, dense_rank() OVER (PARTITION BY ${unit} ORDER BY vb_kf NULLS LAST) AS vb_kr FROM (${ranked}) vb_f`
+    bound = `${kept} AND vb_kr <= ${dialect.bigint(b.param(selectedKey.selected!.maxGroupsContributed))}`
+  }
 
   // 2. Per row: selected (bound, then WHERE), broken, and the measures' integers.
-  const bound = relation.unitBounded ? 'TRUE' : `vb_rn <= ${dialect.bigint(b.param(spec.maxRowsPerUnit))}`
   const where = task.where === null ? 'TRUE' : b.where(task.where)
   // A GROUP BY column's undeclared values (and nulls where it is not nullable) are counted where HAVING drops
   // their groups (decode.ts): no test per row for them.
   // A bucketed column is checked like any other: its buckets are not a declared domain.
-  const grouped = new Set(task.groupBy.filter((g) => g.bucket === undefined).map((g) => g.column))
+  const grouped = new Set(
+    task.groupBy.filter((g) => g.bucket === undefined && g.selected === undefined).map((g) => g.column),
+  )
   const broken = [
     ...(relation.unitBounded ? [] : [`${unit} IS NULL`]),
     ...touched
@@ -145,6 +161,8 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
   const keys = task.groupBy.map((g) => {
     const c = b.column(g.column)
     if (g.bucket !== undefined) return { column: c, dictionary: g.dictionary, nullable: false, bucket: true }
+    if (g.selected !== undefined)
+      return { column: c, dictionary: g.dictionary, nullable: false, bucket: false, selected: true }
     if (!hasDeclaredDomain(c)) throw bad(`GROUP BY ${c.name}, which has no declared domain`)
     const domain = declaredDomain(c).map((v) => String(v))
     if (domain.length !== g.dictionary.length || domain.some((v, i) => v !== g.dictionary[i]))
@@ -218,7 +236,8 @@ export function compileTask(task: ExecTask, spec: DatasetSpec, relation: SourceR
   let tail = ''
   if (groupCols.length > 0) {
     tail = ` GROUP BY GROUPING SETS (${sets.map((s) => `(${s.join(', ')})`).join(', ')})`
-    const declared = keys.filter((k) => !k.bucket)
+    // Bucket codes are all in their domain, and a selected key's values are the candidates: only declared keys are tested.
+    const declared = keys.filter((k) => !k.bucket && !('selected' in k))
     if (declared.length > 0) {
       const inDomain = declared.map((k) => {
         const test = b.inList(quote(k.column.name), entryValues(k.column, k.dictionary), listType(k.column))

@@ -50,6 +50,12 @@ export interface Key {
   readonly nullable: boolean
   /** A bucket key: the source returns the bucket's code itself. */
   readonly bucket: boolean
+  /**
+   * A partition selection key: the source's values, sorted, take the slots
+   * (the dictionary's length is the column's maxKeys); more values than slots
+   * break the declaration.
+   */
+  readonly selected?: boolean
 }
 
 export interface Shape {
@@ -58,6 +64,21 @@ export interface Shape {
   /** Where each measure's columns start in a result row. */
   readonly measureColumns: readonly number[]
   readonly groups: number
+}
+
+const NO_KEY = -2
+const PAST_MAX_KEYS = -1
+
+/** The selected key's values the source returned, sorted (JavaScript order): the slots they take. */
+function selectedValues(rows: readonly ResultRow[], j: number, width: number): string[] {
+  const keyBit = 1 << (width - 1 - j)
+  const values = new Set<string>()
+  for (const row of rows) {
+    const set = int(row[0], 'the grouping set')
+    const v = row[1 + j]
+    if ((set & keyBit) === 0 && v !== null && v !== undefined) values.add(String(v))
+  }
+  return [...values].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
 }
 
 function bucketIndex(v: unknown, count: number): number {
@@ -85,7 +106,13 @@ export function decode(rows: readonly ResultRow[], task: ExecTask, shape: Shape)
   const keyBits = keys.reduce((mask, _, j) => mask | bit(j), 0)
   let total: { rows: number; violations: number } | null = null
   let keyedRows = 0
-  const indexes = keys.map((k) => new Map(k.dictionary.map((e, i) => [e, i])))
+  const selected = keys.findIndex((k) => k.selected === true)
+  const found = selected < 0 ? [] : selectedValues(rows, selected, width)
+  const indexes = keys.map((k, j) =>
+    j === selected
+      ? new Map(found.slice(0, k.dictionary.length).map((e, i) => [e, i]))
+      : new Map(k.dictionary.map((e, i) => [e, i])),
+  )
   const groupOf = (row: ResultRow): number => {
     let g = 0
     for (let j = keys.length - 1; j >= 0; j--) {
@@ -98,6 +125,9 @@ export function decode(rows: readonly ResultRow[], task: ExecTask, shape: Shape)
             ? k.dictionary.length
             : -1
           : (indexes[j]!.get(String(v)) ?? -1)
+      // A selected key: null is no key (its rows are not selected); past maxKeys, the declaration is broken.
+      if (j === selected && v === null) return NO_KEY
+      if (code < 0 && j === selected) return PAST_MAX_KEYS
       if (code < 0) throw bad(`the source returned a key outside the declared domain of ${k.column.name}`)
       g = g * (k.dictionary.length + (k.nullable ? 1 : 0)) + code
     }
@@ -115,6 +145,10 @@ export function decode(rows: readonly ResultRow[], task: ExecTask, shape: Shape)
     if ((set & keyBits) !== 0) throw bad(`the source returned an unexpected grouping set ${set}`)
     const g = groupOf(row)
     const hist = bins.findIndex((_, h) => (set & bit(keys.length + h)) === 0)
+    // A null selected key's rows are rows of the snapshot, in no group; a key past the column's maxKeys breaks the
+    // declaration (its rows counted below, as dropped rows are). Histogram sets count no rows.
+    if (g === NO_KEY && hist < 0) keyedRows += all
+    if (g < 0) continue
     if (hist >= 0) {
       const binValue = row[1 + keys.length + hist]
       if (binValue === null) continue // the null values' own group: not counted
@@ -142,5 +176,7 @@ export function decode(rows: readonly ResultRow[], task: ExecTask, shape: Shape)
   // Rows whose key is outside the declared domain were dropped by HAVING: they are the difference.
   const dropped = keys.length > 0 ? total.rows - keyedRows : 0
   if (dropped < 0) throw bad('the source returned more keyed rows than rows')
-  return { result: { count, measures }, rows: total.rows, violations: total.violations + dropped }
+  const result =
+    selected < 0 ? { count, measures } : { count, measures, keys: found.slice(0, keys[selected]!.dictionary.length) }
+  return { result, rows: total.rows, violations: total.violations + dropped }
 }

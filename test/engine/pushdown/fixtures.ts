@@ -84,7 +84,10 @@ function integerValue(r: () => number, c: ColumnSpec, wild: boolean): number {
  * (the source must clamp them as the kernels do, and report the snapshot as
  * breaking its declaration); `unique` makes the unit unique (unitBounded).
  */
-export function randomSourced(r: () => number, options: { rows: number; wild: boolean; unique: boolean }): SourcedData {
+export function randomSourced(
+  r: () => number,
+  options: { rows: number; wild: boolean; unique: boolean; selected?: boolean },
+): SourcedData {
   const m = options.unique ? 1 : 1 + int(r, 3)
   const columns: ColumnSpec[] = [{ name: 'uid', type: 'id', protection: 'public' }]
   const bounds: [number, number][] = [
@@ -118,12 +121,16 @@ export function randomSourced(r: () => number, options: { rows: number; wild: bo
     columns.push({ name: `c${i}`, type: 'category', protection: 'public', categories, nullable: r() < 0.5 })
   }
   columns.push({ name: 'b0', type: 'boolean', protection: 'public', nullable: r() < 0.5 })
+  // Keys found by partition selection: undeclared, at most maxKeys of them (issue 21).
+  if (options.selected === true)
+    columns.push({ name: 's0', type: 'category', protection: 'public', maxKeys: 16, nullable: r() < 0.5 })
   const spec = datasetSpecSchema.parse({
     id: 'sourced',
     title: 'random sourced data',
     classification: 'internal',
     privacyUnit: 'uid',
     maxRowsPerUnit: m,
+    ...(options.selected === true ? { maxGroupsContributed: 1 + int(r, 3) } : {}),
     columns,
     source: { kind: 'postgres', connection: 'test', table: 'public.t', rowOrder: ['seq'], unitBounded: options.unique },
   })
@@ -138,7 +145,8 @@ export function randomSourced(r: () => number, options: { rows: number; wild: bo
       }
       if (c.type === 'number') row[c.name] = numberValue(r, c, options.wild)
       else if (c.type === 'integer') row[c.name] = integerValue(r, c, options.wild)
-      else if (c.type === 'category') row[c.name] = pick(r, c.categories!)
+      else if (c.type === 'category')
+        row[c.name] = c.categories === undefined ? pick(r, SELECTED_POOL) : pick(r, c.categories)
       else if (c.type === 'boolean') row[c.name] = r() < 0.5
     }
     return row
@@ -193,7 +201,9 @@ export function embeddedColumns(data: SourcedData): TaskColumns {
         c.type === 'boolean'
           ? ['false', 'true']
           : c.type === 'category'
-            ? [...c.categories!]
+            ? c.categories === undefined
+              ? [...new Set(values.filter((v) => v !== null).map(String))]
+              : [...c.categories]
             : [...new Set(values.map(String))]
       const index = new Map(dictionary.map((d, i) => [d, i]))
       columns.set(c.name, {
@@ -304,7 +314,7 @@ function sqlWhere(r: () => number, spec: DatasetSpec, depth = 0): string {
     const list = Array.from({ length: 1 + int(r, 4) }, () => randomNumberLiteral(r, c))
     return `${c.name} ${r() < 0.3 ? 'NOT ' : ''}IN (${list.join(', ')})`
   }
-  const domain = declaredDomain(c)
+  const domain = c.type === 'category' && c.categories === undefined ? [...SELECTED_POOL, 'absent'] : declaredDomain(c)
   if (r() < 0.6) return `${c.name} ${pick(r, ['=', '<>'])} ${sqlLiteral(pick(r, domain))}`
   const list = Array.from({ length: 1 + int(r, 3) }, () => sqlLiteral(pick(r, domain)))
   return `${c.name} ${r() < 0.3 ? 'NOT ' : ''}IN (${list.join(', ')})`
@@ -319,6 +329,9 @@ export function randomBucket(r: () => number, c: ColumnSpec): string {
   const count = 1 + int(r, 12)
   return `BUCKET(${c.name}, ${from}, ${to}, ${(to - from) / count})`
 }
+
+/** Keys for partition selection: common ones and rare ones, some unicode. */
+const SELECTED_POOL = ['C13', 'C13', 'C13', 'F51', 'F51', 'I64', 'I64', 'k-ä', '北京', 'Z99', 'a b', "o'c"]
 
 /** A random query in the SQL subset, planned: the plan's task. */
 export function randomSqlTask(r: () => number, spec: DatasetSpec): { task: ExecTask; what: string } {
@@ -347,12 +360,15 @@ export function randomSqlTask(r: () => number, spec: DatasetSpec): { task: ExecT
     )
   }
   const groups = groupable(spec)
+  const selectable = spec.columns.find((c) => c.maxKeys !== undefined)
   const by = groups.length === 0 ? [] : [...new Set(Array.from({ length: int(r, 3) }, () => pick(r, groups).name))]
   // BUCKET keys: equal-width buckets of the declared bounds or a part of them (issue 21).
   if (r() < 0.4) by.push(randomBucket(r, pick(r, nums)))
+  // Partition selection: the selected column is the only key.
+  if (selectable !== undefined && r() < 0.35) by.splice(0, by.length, selectable.name)
   const where = r() < 0.8 ? ` WHERE ${sqlWhere(r, spec)}` : ''
   const select = [...by, ...aggregates].join(', ')
   const sql = `SELECT ${select} FROM ${spec.id}${where}${by.length > 0 ? ` GROUP BY ${by.join(', ')}` : ''}`
-  const p = plan(spec, sql, { epsilon: 1 })
+  const p = plan(spec, sql, { epsilon: 1, delta: 1e-6 })
   return { task: { dataset: spec.id, version: 1, ...p.exec }, what: sql }
 }
