@@ -15,7 +15,7 @@ import type { ColumnArray } from '../../../src/engine/exec/types.js'
 import { firstKeysPerUnit } from '../../../src/engine/exec/distinct.js'
 import { perKeyDelta } from '../../../src/engine/plan/selection.js'
 import { isVeilboxError } from '../../../src/errors/index.js'
-import { exactOf, keepFirst, plan, releaseOf, spec } from '../fixtures.js'
+import { below, exactOf, keepFirst, plan, releaseOf, seeded, spec } from '../fixtures.js'
 
 const ds = (l0: number, m = 2) =>
   spec({
@@ -231,3 +231,61 @@ t.test('firstKeysPerUnit keeps each unit to its first L0 keys in row order, befo
 function parseDelta(x: number): bigint {
   return BigInt(Math.round(x * Number(SCALE.delta)))
 }
+
+t.test(
+  'neighbouring datasets: the units-per-key vector moves by at most L0 in L1, and by at most 1 per key',
+  async (t) => {
+    const r = seeded(0x5e1ec7)
+    const pool = ['A', 'B', 'C', 'D', 'E', 'F']
+    let pairs = 0
+    let attained = 0
+    for (const l0 of [1, 2, 3]) {
+      for (const m of [1, 2, 4]) {
+        for (let trial = 0; trial < 60; trial++) {
+          const d: Data = { units: [], keys: [], staff: [] }
+          const units = 1 + below(r, 12)
+          const rows = below(r, 40)
+          for (let i = 0; i < rows; i++) {
+            d.units.push(`u${below(r, units)}`)
+            d.keys.push(r() < 0.1 ? null : pool[below(r, pool.length)]!)
+            d.staff.push(below(r, 1000))
+          }
+          // The neighbour: one more unit with up to 2m rows over random keys, interleaved at random places.
+          const n: Data = { units: [...d.units], keys: [...d.keys], staff: [...d.staff] }
+          for (let k = 0; k < 1 + below(r, 2 * m); k++) {
+            const at = below(r, n.units.length + 1)
+            n.units.splice(at, 0, 'newcomer')
+            n.keys.splice(at, 0, pool[below(r, pool.length)]!)
+            n.staff.splice(at, 0, 1000)
+          }
+          const byKey = (x: Data): Map<string, number> => {
+            const p = plan(ds(l0, m), SQL, { epsilon: 1, delta: 1e-6 })
+            const e = exactOf(p, columns(x, m))
+            const counts = e.measures[p.selection!.measure]!
+            const out = new Map<string, number>()
+            if (counts.kind !== 'nonNull') throw new Error('units per key')
+            e.keys!.forEach((k, g) => out.set(k, counts.nonNull[g]!))
+            return out
+          }
+          const a = byKey(d)
+          const b = byKey(n)
+          let l1 = 0
+          let worst = 0
+          for (const k of new Set([...a.keys(), ...b.keys()])) {
+            const diff = Math.abs((a.get(k) ?? 0) - (b.get(k) ?? 0))
+            l1 += diff
+            worst = Math.max(worst, diff)
+          }
+          pairs++
+          if (l1 === Math.min(l0, m)) attained++
+          if (l1 > l0 || worst > 1) {
+            t.fail(`L0 ${l0}, m ${m}, trial ${trial}: L1 ${l1}, Linf ${worst}`)
+            return
+          }
+        }
+      }
+    }
+    t.pass(`${pairs} neighbouring pairs within L1 <= L0 and Linf <= 1`)
+    t.ok(attained > 0, `the bound is attained (${attained} pairs at min(L0, m))`)
+  },
+)
