@@ -35,6 +35,7 @@ export const DEMO_SPEC: DatasetSpec = {
   classification: 'sensitive',
   owner: 'Binzhou Big Data Bureau (demo)',
   privacyUnit: 'household_id',
+  unitSpace: 'household',
   maxRowsPerUnit: 1,
   columns: [
     { name: 'household_id', type: 'id', protection: 'public', description: 'privacy unit: one household' },
@@ -155,14 +156,18 @@ export const DEMO_CSV_HEADER = 'household_id,district,insured,age_band,age,house
 
 /** The demo data as a CSV stream, header first, produced lazily; another seed gives other rows of the same shape. */
 export function demoCsv(rows: number = DEMO_ROWS, seed?: number): Readable {
-  const lines = demoRows(rows, seed)
+  return csvStream(DEMO_CSV_HEADER, demoRows(rows, seed), toCsvLine)
+}
+
+/** Rows as a CSV stream: the header, then the lines in batches of 4,096, produced lazily. */
+export function csvStream<T>(header: string, rows: Iterable<T>, line: (row: T) => string): Readable {
   return Readable.from(
     (function* () {
-      yield DEMO_CSV_HEADER
+      yield header
       let batch = ''
       let n = 0
-      for (const r of lines) {
-        batch += toCsvLine(r)
+      for (const r of rows) {
+        batch += line(r)
         if (++n % 4096 === 0) {
           yield batch
           batch = ''

@@ -31,6 +31,7 @@ t.test(
     for (const role of ['operator', 'analyst', 'custodian', 'owner']) {
       t.equal((await authenticate(db, keys[role]!))?.role, role, `${role} key works`)
     }
+    t.match(await authenticate(db, keys.healthOwner!), { role: 'owner', name: 'demo-owner-health' }, 'a second owner')
     const record = (await findDataset(db, DEMO_SPEC.id))!
     t.equal(record.owner?.name, 'demo-owner', 'the demo owner holds the demo dataset')
     t.match(JSON.parse(record.market!), { prices: { industry: { perAnswer: 200 } } }, 'industrial use is priced')
@@ -43,11 +44,11 @@ t.test(
     t.equal(versions[0]!.rows, DEMO_ROWS)
 
     const second = await bootstrap(db, dir, { demo: true })
-    t.same(second, { keyFiles: [], createdDataset: false }, 'nothing is created twice')
+    t.same(second, { keyFiles: [], createdDataset: false, createdClaimsDataset: false }, 'nothing is created twice')
     t.same(JSON.parse(fs.readFileSync(file, 'utf8')), keys)
     t.equal((await listVersions(db, DEMO_SPEC.id)).length, 1)
-    t.equal((await listKeys(db)).length, 4)
-    t.equal((await listGrants(db)).length, 1, 'one demo grant, not two')
+    t.equal((await listKeys(db)).length, 5)
+    t.equal((await listGrants(db)).length, 2, 'one demo grant per plaintext dataset, not more')
   },
 )
 
@@ -77,7 +78,9 @@ t.test('demo keys whose file was lost are replaced, not duplicated', async (t) =
   const fresh = JSON.parse(fs.readFileSync(path.join(dir, DEMO_KEYS_FILE), 'utf8')) as Record<string, string>
   t.equal(await authenticate(db, old.analyst!), null, 'the old analyst key is revoked')
   t.equal((await authenticate(db, fresh.analyst!))?.name, 'demo-analyst')
-  t.equal((await listKeys(db)).length, 4)
+  t.equal(await authenticate(db, old.healthOwner!), null, "the old health owner's key too")
+  t.equal((await authenticate(db, fresh.healthOwner!))?.name, 'demo-owner-health')
+  t.equal((await listKeys(db)).length, 5)
 })
 
 t.test('the demo data is deterministic, within bounds, and looks like a city', async (t) => {
@@ -138,8 +141,8 @@ t.test(
     t.same((await getGrant(db, keys.grant!)).dataset, DEMO_SPEC.id, 'the plaintext demo grant stays where it was')
 
     const again = await bootstrap(db, dir, { demo: true, he })
-    t.same(again, { keyFiles: [], createdDataset: false, createdHeDataset: false })
-    t.equal((await listGrants(db)).length, 2)
+    t.same(again, { keyFiles: [], createdDataset: false, createdClaimsDataset: false, createdHeDataset: false })
+    t.equal((await listGrants(db)).length, 3)
 
     // A fresh data directory against the same custodian: its keys are taken over, not made again.
     const dir2 = tempDir(t)
