@@ -31,6 +31,7 @@ export async function startServer(config: Config, options: { handleSignals?: boo
   }
   if (report.createdDataset) app.log.info('created the demo dataset binzhou_households')
   if (report.createdHeDataset) app.log.info('created the encrypted demo dataset binzhou_subsidies')
+  if (report.createdClaimsDataset) app.log.info('created the demo claims dataset binzhou_claims (a second owner)')
   if (report.heProblem !== undefined)
     app.log.warn(
       { problem: report.heProblem },

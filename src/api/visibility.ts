@@ -32,7 +32,9 @@ export async function canSee(
 /** The datasets an analyst holds a grant on, read once for a whole catalog listing (canSee's `held`). */
 export async function heldDatasets(app: FastifyInstance, principal: Principal): Promise<ReadonlySet<string>> {
   return new Set(
-    (await listGrants(app.db, { analystId: principal.id })).filter((g) => g.revokedAt === null).map((g) => g.dataset),
+    (await listGrants(app.db, { analystId: principal.id }))
+      .filter((g) => g.revokedAt === null)
+      .flatMap((g) => g.datasets),
   )
 }
 

@@ -24,7 +24,6 @@ export const DEMO_HE_SPEC: DatasetSpec = {
   classification: 'core',
   owner: 'Binzhou Civil Affairs Bureau (demo)',
   privacyUnit: 'household_id',
-  unitSpace: 'household',
   maxRowsPerUnit: 1,
   columns: [
     { name: 'household_id', type: 'id', protection: 'public', description: 'privacy unit: one household' },

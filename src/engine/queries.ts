@@ -205,7 +205,9 @@ export class QueryEngine {
     try {
       const grant = await getGrant(this.db, req.grant)
       checkGrantUsable(grant, principal, this.now())
-      const version = req.version ?? (await latestVersionNumber(this.db, grant.dataset))
+      // The dataset the answer read, which the grant must still cover; its latest version, when none is asked for.
+      if (!grant.datasets.includes(selects.dataset)) return null
+      const version = req.version ?? (await latestVersionNumber(this.db, selects.dataset))
       if (version !== selects.version) return null
       const ref = await findAnswer(this.db, grant.id, selects.cacheKey)
       if (ref === null) return null

@@ -11,7 +11,10 @@ export interface GrantRecord {
   readonly analyst: string
   /** The analyst principal the grant belongs to: a name issued again later is another principal. */
   readonly analystId: string
+  /** The first of `datasets`: the grant's dataset when it covers one. */
   readonly dataset: string
+  /** Every dataset the grant covers, `dataset` first (issue 21: joins read several). */
+  readonly datasets: readonly string[]
   readonly purpose: string
   /** null: every column the dataset has. */
   readonly columns: readonly string[] | null
@@ -37,6 +40,7 @@ interface GrantRow extends LedgerRow {
   analyst: string
   analyst_id: string
   dataset_id: string
+  datasets: string | null
   purpose: string
   columns: string | null
   aggregates: string | null
@@ -57,6 +61,7 @@ function toGrant(r: GrantRow): GrantRecord {
     analyst: r.analyst,
     analystId: r.analyst_id,
     dataset: r.dataset_id,
+    datasets: r.datasets === null ? [r.dataset_id] : (JSON.parse(r.datasets) as string[]),
     purpose: r.purpose,
     columns: r.columns === null ? null : (JSON.parse(r.columns) as string[]),
     aggregates: r.aggregates === null ? null : (JSON.parse(r.aggregates) as string[]),
@@ -78,6 +83,8 @@ export interface NewGrant {
   /** The analyst principal, when known (an application's): the name is then only its label. */
   readonly analystId?: string
   readonly dataset: string
+  /** Every dataset it covers, `dataset` first; absent: `dataset` alone. */
+  readonly datasets?: readonly string[]
   readonly purpose: string
   readonly columns: readonly string[] | null
   readonly aggregates: readonly string[] | null
@@ -110,8 +117,11 @@ export async function createGrant(
     applicationId: input.applicationId ?? null,
     moneyCap: input.moneyCap ?? null,
   }
+  const datasets = input.datasets ?? [input.dataset]
+  if (datasets[0] !== input.dataset || new Set(datasets).size !== datasets.length)
+    throw new Error('createGrant: datasets must start with dataset and name each dataset once')
   return db.transaction(async (db) => {
-    await getDataset(db, g.dataset)
+    for (const d of datasets) await getDataset(db, d)
     // The grant belongs to the principal holding the name's active key now, not to the name.
     const analyst =
       g.analystId !== undefined
@@ -129,8 +139,8 @@ export async function createGrant(
     }
     await db.run(
       `INSERT INTO grants (id, analyst, analyst_id, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by,
-                           application_id, scenario, organization, money_cap)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+                           application_id, scenario, organization, money_cap, datasets)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
       [
         id,
         g.analyst,
@@ -148,6 +158,7 @@ export async function createGrant(
         g.scenario,
         g.organization,
         g.moneyCap,
+        datasets.length === 1 ? null : JSON.stringify(datasets),
       ],
     )
     await appendAudit(db, {
@@ -160,6 +171,7 @@ export async function createGrant(
       detail: {
         analyst: g.analyst,
         analystId: analyst,
+        ...(datasets.length === 1 ? {} : { datasets }),
         epsilon: display.epsilon,
         delta: display.delta,
         expiresAt: g.expiresAt,
@@ -178,7 +190,7 @@ export async function createGrant(
 
 /** A grant's columns in a fixed order: read as an array, which better-sqlite3 builds faster than an object (this runs on every query). */
 const GRANT_COLUMNS =
-  'id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, epsilon_spent, delta_total, delta_spent, rho_spent, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, money_spent'
+  'id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, epsilon_spent, delta_total, delta_spent, rho_spent, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, money_spent, datasets'
 
 export async function findGrant(
   db: Sql,
@@ -211,6 +223,7 @@ export async function findGrant(
     organization: r[18] as string | null,
     money_cap: r[19] as number | bigint | null,
     money_spent: r[20] as number | bigint,
+    datasets: r[21] as string | null,
   })
 }
 
@@ -229,11 +242,13 @@ export async function listGrants(
   db: Sql,
   filter: { analystId?: string; analyst?: string; dataset?: string } = {},
 ): Promise<GrantRecord[]> {
+  // A grant covers a dataset as its first or as one of its others (the JSON list, read here, not matched in SQL).
   const rows = await db.all<GrantRow>(
-    `SELECT * FROM grants WHERE ($1::text IS NULL OR analyst_id = $1) AND ($2::text IS NULL OR analyst = $2) AND ($3::text IS NULL OR dataset_id = $3) ORDER BY created_at, id`,
+    `SELECT * FROM grants WHERE ($1::text IS NULL OR analyst_id = $1) AND ($2::text IS NULL OR analyst = $2) AND ($3::text IS NULL OR dataset_id = $3 OR datasets IS NOT NULL) ORDER BY created_at, id`,
     [filter.analystId ?? null, filter.analyst ?? null, filter.dataset ?? null],
   )
-  return rows.map(toGrant)
+  const grants = rows.map(toGrant)
+  return filter.dataset === undefined ? grants : grants.filter((g) => g.datasets.includes(filter.dataset!))
 }
 
 export async function revokeGrant(

@@ -460,6 +460,14 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    name: 'grants over several datasets',
+    sql: `
+      -- A JSON list of every dataset the grant covers, dataset_id first; NULL: dataset_id alone.
+      ALTER TABLE grants ADD COLUMN datasets TEXT;
+    `,
+  },
 ]
 
 /** A principal's id: 64 random bits, `p_` and 16 hex digits. */

@@ -312,4 +312,11 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    name: 'grants over several datasets (SQLite migration 10)',
+    sql: `
+      ALTER TABLE grants ADD COLUMN datasets text;
+    `,
+  },
 ]

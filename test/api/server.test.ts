@@ -33,10 +33,11 @@ t.test('the real server on an ephemeral port: health, catalog, roles, and the in
   ).datasets
   t.same(
     catalog.map((d) => d.id),
-    ['binzhou_households', 'binzhou_subsidies'],
+    ['binzhou_claims', 'binzhou_households', 'binzhou_subsidies'],
   )
-  t.same(catalog[1]!.he?.keys, true, 'the encrypted demo has its keys')
-  t.equal(catalog[1]!.versions[0]!.encryptedBy, 'owner', 'and a version its owner encrypted')
+  const subsidies = catalog.find((d) => d.id === 'binzhou_subsidies')!
+  t.same(subsidies.he?.keys, true, 'the encrypted demo has its keys')
+  t.equal(subsidies.versions[0]!.encryptedBy, 'owner', 'and a version its owner encrypted')
   const sum = await fetch(new URL('/v1/queries', server.url), {
     method: 'POST',
     headers: { ...auth('analyst'), 'content-type': 'application/json' },

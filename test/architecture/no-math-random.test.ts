@@ -47,6 +47,7 @@ t.test('the seeded generator (mulberry32) is used only where reproducibility is 
     'src/engine/mulberry32.ts',
     'src/demo/binzhou.ts',
     'src/demo/subsidies.ts',
+    'src/demo/claims.ts',
     'src/engine/exec/loader.ts',
     'src/engine/exec/loops-check.ts',
   ])

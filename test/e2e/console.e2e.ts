@@ -227,6 +227,8 @@ t.test('operator: creates a grant and revokes it; budgets, keys and audit', asyn
   t.equal(after.body.status, 'revoked', 'the API agrees: the grant is revoked')
 
   await page.locator('[data-nav="budgets"]').click()
+  // The demo's first dataset is the claims; the spending above was on the households.
+  await page.getByTestId('budget-dataset').selectOption('binzhou_households')
   await page.locator('svg[data-chart="burndown"]').waitFor()
   t.ok((await page.locator('svg[data-chart="burndown"] .series').count()) >= 1, 'a burn-down line per grant')
   t.equal(await page.locator('[data-testid="usage-by-grant"] tbody tr').count(), 1, 'spend per grant from the chain')

@@ -30,9 +30,15 @@ export const grantViewSchema = z
     analystId: z
       .string()
       .describe('the analyst principal the grant belongs to; a name revoked and issued again is another principal'),
-    dataset: z.string(),
+    dataset: z.string().describe('the first of datasets'),
+    datasets: z.array(z.string()).describe('every dataset the grant covers (one, or several for joins)'),
     purpose: z.string(),
-    columns: z.array(z.string()).nullable().describe('null: every column'),
+    columns: z
+      .array(z.string())
+      .nullable()
+      .describe(
+        "null: every column; `dataset.column` names one dataset's column, a plain name that column in any of them",
+      ),
     aggregates: z.array(z.string()).nullable().describe('null: every aggregate'),
     expiresAt: z.string(),
     createdAt: z.string(),
@@ -55,6 +61,7 @@ export function grantView(g: GrantRecord, currency: string, now = Date.now()): z
     analyst: g.analyst,
     analystId: g.analystId,
     dataset: g.dataset,
+    datasets: [...g.datasets],
     purpose: g.purpose,
     columns: g.columns === null ? null : [...g.columns],
     aggregates: g.aggregates === null ? null : [...g.aggregates],
@@ -100,13 +107,85 @@ async function visibleGrant(app: FastifyInstance, p: Principal, id: string): Pro
   const mine =
     p.role === 'operator' ||
     (p.role === 'analyst' && grant.analystId === p.id) ||
-    (p.role === 'owner' && (await ownedDatasets(app, p.id)).has(grant.dataset))
+    (p.role === 'owner' && (await ownedDatasets(app, p.id).then((own) => grant.datasets.some((d) => own.has(d)))))
   if (!mine) {
     throw new VeilboxError('VEILBOX_ERR_POLICY_NOT_YOUR_GRANT', `grant ${grant.id} was made for another analyst`, {
       grant: grant.id,
     })
   }
   return grant
+}
+
+/** The most datasets one grant may cover. */
+const MAX_GRANT_DATASETS = 8
+
+/** A grant's column entry: a column name, or `dataset.column`. */
+const grantColumnSchema = z
+  .string()
+  .regex(
+    /^([a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,62}$/,
+    'must be a column name, or dataset.column: lower-case letters, digits and _, each part starting with a letter or _',
+  )
+
+/** The datasets a grant request names: exactly one of dataset and datasets, each once. */
+function grantDatasets(b: { dataset?: string | undefined; datasets?: string[] | undefined }): string[] {
+  if ((b.dataset === undefined) === (b.datasets === undefined)) {
+    throw new VeilboxError(
+      'VEILBOX_ERR_REQUEST_VALIDATION',
+      'name the grant\'s data with exactly one of "dataset" (one) and "datasets" (several, for joins)',
+      { errors: [{ path: 'body', message: 'exactly one of dataset and datasets' }] },
+    )
+  }
+  const names = b.datasets ?? [b.dataset!]
+  const twice = names.find((d, i) => names.indexOf(d) !== i)
+  if (twice !== undefined) {
+    throw new VeilboxError('VEILBOX_ERR_POLICY_BAD_GRANT', `datasets names ${twice} twice; list each dataset once`, {
+      field: 'datasets',
+      dataset: twice,
+    })
+  }
+  return names
+}
+
+/**
+ * Each dataset's granted columns, from entries that are plain names (a
+ * column of any dataset that has it) or `dataset.column`; every entry must
+ * name a column of a dataset the grant covers. A dataset no entry reaches
+ * gets an empty list: the grant lets the query read none of its columns.
+ */
+function grantColumns(
+  records: readonly { spec: { id: string; columns: readonly { name: string }[] } }[],
+  columns: readonly string[] | null,
+): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  if (columns === null) return out
+  for (const r of records) out.set(r.spec.id, [])
+  for (const entry of columns) {
+    const dot = entry.indexOf('.')
+    const dataset = dot < 0 ? null : entry.slice(0, dot)
+    const column = dot < 0 ? entry : entry.slice(dot + 1)
+    const targets = records.filter((r) => dataset === null || r.spec.id === dataset)
+    if (dataset !== null && targets.length === 0) {
+      throw new VeilboxError(
+        'VEILBOX_ERR_POLICY_BAD_GRANT',
+        `column ${entry} names dataset ${dataset}, which the grant does not cover (it covers: ${records.map((r) => r.spec.id).join(', ')})`,
+        { field: 'columns', column: entry },
+      )
+    }
+    const holders = targets.filter((r) => r.spec.columns.some((c) => c.name === column))
+    if (holders.length === 0) {
+      const detail =
+        targets.length === 1
+          ? `dataset ${targets[0]!.spec.id} has no column ${column} (it has: ${targets[0]!.spec.columns.map((c) => c.name).join(', ')})`
+          : `none of the datasets ${targets.map((r) => r.spec.id).join(', ')} has a column ${column}`
+      throw new VeilboxError('VEILBOX_ERR_POLICY_BAD_GRANT', detail, {
+        field: 'columns',
+        column: entry,
+      })
+    }
+    for (const h of holders) out.get(h.spec.id)!.push(column)
+  }
+  return out
 }
 
 export default async function grantRoutes(app: FastifyInstance) {
@@ -117,13 +196,25 @@ export default async function grantRoutes(app: FastifyInstance) {
     {
       config: { roles: ['operator'] },
       schema: {
-        summary: 'Authorize one analyst for one purpose on one dataset, with a privacy budget and an expiry',
+        summary:
+          'Authorize one analyst for one purpose on one dataset (or several, for joins), with a privacy budget and an expiry',
         tags: ['grants'],
         body: z.strictObject({
           analyst: principalNameSchema,
-          dataset: identifierSchema,
+          dataset: identifierSchema.optional().describe('the dataset; or give datasets'),
+          datasets: z
+            .array(identifierSchema)
+            .min(1)
+            .max(MAX_GRANT_DATASETS)
+            .optional()
+            .describe('several datasets, for queries that join them; each answer charges every dataset it reads'),
           purpose: z.string().trim().min(3).max(500),
-          columns: z.array(identifierSchema).min(1).max(256).optional(),
+          columns: z
+            .array(grantColumnSchema)
+            .min(1)
+            .max(256)
+            .optional()
+            .describe("column names, or `dataset.column` to name one dataset's column"),
           aggregates: z.array(z.enum(GRANT_AGGREGATES)).min(1).optional(),
           epsilon: z.number().finite().gt(0).max(1_000_000),
           delta: z.number().min(0).lt(1).default(0),
@@ -137,31 +228,25 @@ export default async function grantRoutes(app: FastifyInstance) {
     },
     async (request, reply) => {
       const b = request.body
-      const record = await getDataset(app.db, b.dataset)
-      const { spec } = record
+      const names = grantDatasets(b)
+      const records = []
+      for (const d of names) records.push(await getDataset(app.db, d))
       if (Date.parse(b.expiresAt) <= Date.now()) {
         throw new VeilboxError('VEILBOX_ERR_POLICY_BAD_GRANT', `expiresAt ${b.expiresAt} is not in the future`, {
           field: 'expiresAt',
         })
       }
-      const known = new Set(spec.columns.map((c) => c.name))
-      for (const c of b.columns ?? []) {
-        if (!known.has(c)) {
-          throw new VeilboxError(
-            'VEILBOX_ERR_POLICY_BAD_GRANT',
-            `dataset ${b.dataset} has no column ${c} (it has: ${[...known].join(', ')})`,
-            { field: 'columns', column: c },
-          )
-        }
-      }
-      // A direct grant meets the same negative list and level policy as an application (docs/market.md).
+      const columnsOf = grantColumns(records, b.columns ?? null)
+      // A direct grant meets the same negative list and level policy as an application (docs/market.md), per dataset.
       const policy = await readPolicy(app.db)
-      checkUse(policy, {
-        spec,
-        levels: recordLevels(record),
-        columns: b.columns ?? null,
-        scenario: b.scenario,
-      })
+      for (const record of records) {
+        checkUse(policy, {
+          spec: record.spec,
+          levels: recordLevels(record),
+          columns: columnsOf.get(record.spec.id) ?? null,
+          scenario: b.scenario,
+        })
+      }
       // Totals round down (a charge rounds up): the grant never allows more than was asked for.
       const totals = budgetTotals(b.epsilon, b.delta)
       if (totals.epsilon === 0n) {
@@ -175,7 +260,8 @@ export default async function grantRoutes(app: FastifyInstance) {
         app.db,
         {
           analyst: b.analyst,
-          dataset: b.dataset,
+          dataset: names[0]!,
+          datasets: names,
           purpose: b.purpose,
           columns: b.columns ? [...new Set(b.columns)] : null,
           aggregates: b.aggregates ? [...new Set(b.aggregates)] : null,

@@ -243,5 +243,5 @@ export function subjectOf(
 }
 
 function selectsOf(p: PreparedQuery): Selects {
-  return { cacheKey: p.cacheKey, version: p.version.version }
+  return { cacheKey: p.cacheKey, dataset: p.spec.id, version: p.version.version }
 }

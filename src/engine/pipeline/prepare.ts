@@ -49,8 +49,8 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
   const name = queryDataset(query)
   const record = await catalog.dataset(name)
   if (!record) {
-    if (name !== grant.dataset) checkQueryInGrant(grant, name, null)
-    throw unknownDatasetError(query, [grant.dataset])
+    if (!grant.datasets.includes(name)) checkQueryInGrant(grant, name, null)
+    throw unknownDatasetError(query, grant.datasets)
   }
   checkQueryInGrant(grant, name, null)
   const bound = bindQuery(query, record.spec)

@@ -160,6 +160,8 @@ export type Answer =
 
 export interface Selects {
   readonly cacheKey: string
+  /** The dataset the query reads: a grant may cover several. */
+  readonly dataset: string
   readonly version: number
 }
 

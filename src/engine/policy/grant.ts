@@ -59,18 +59,20 @@ export function checkGrantUsable(grant: GrantRecord, principal: Principal, now: 
 
 /** The query's dataset, columns and aggregates lie inside the grant. */
 export function checkQueryInGrant(grant: GrantRecord, datasetName: string, bound: BoundQuery | null): void {
-  if (datasetName !== grant.dataset) {
+  if (!grant.datasets.includes(datasetName)) {
+    const covers = grant.datasets.length === 1 ? `dataset ${grant.dataset}` : `datasets ${grant.datasets.join(', ')}`
     throw new VeilboxError(
       'VEILBOX_ERR_POLICY_DATASET_MISMATCH',
-      `grant ${grant.id} is for dataset ${grant.dataset}, but the query reads ${datasetName}`,
-      { grant: grant.id, grantDataset: grant.dataset, dataset: datasetName },
+      `grant ${grant.id} is for ${covers}, but the query reads ${datasetName}`,
+      { grant: grant.id, grantDataset: grant.dataset, grantDatasets: grant.datasets, dataset: datasetName },
     )
   }
   if (bound === null) return
   if (grant.columns !== null) {
+    // An entry names a column of any of the grant's datasets, or one dataset's as `dataset.column`.
     const allowed = new Set(grant.columns)
     for (const c of bound.columns) {
-      if (!allowed.has(c)) {
+      if (!allowed.has(c) && !allowed.has(`${datasetName}.${c}`)) {
         throw new VeilboxError(
           'VEILBOX_ERR_POLICY_COLUMN_NOT_GRANTED',
           `the query uses column ${c}, which grant ${grant.id} does not cover (it covers: ${grant.columns.join(', ')})`,

@@ -258,3 +258,91 @@ t.test('finding 8: totals round down and charges up, read exactly from their dec
   t.equal(answer.statusCode, 200, answer.body)
   t.same(answer.json().privacy.charged.grant, { epsilon: 0.000001, delta: 0 })
 })
+
+t.test(
+  'a grant over several datasets: each answer charges the dataset it reads, and columns may be qualified',
+  async (t) => {
+    const qa = await queryApp(t)
+    const { DEMO_SPEC, demoCsv } = await import('../../../src/demo/binzhou.js')
+    const twin = { ...DEMO_SPEC, id: 'households_twin', title: 'a second copy' }
+    t.equal((await qa.call('operator', { method: 'POST', url: '/v1/datasets', payload: twin })).statusCode, 201)
+    const chunks: Buffer[] = []
+    for await (const c of demoCsv(500)) chunks.push(Buffer.from(c as string))
+    const up = await qa.call('operator', {
+      method: 'POST',
+      url: '/v1/datasets/households_twin/versions',
+      headers: { 'content-type': 'text/csv' },
+      payload: Buffer.concat(chunks),
+    })
+    t.equal(up.statusCode, 201, up.body)
+    await qa.call('operator', {
+      method: 'PUT',
+      url: '/v1/datasets/households_twin/budget',
+      payload: { epsilon: 5, delta: 0 },
+    })
+    const base = {
+      analyst: 'alice',
+      purpose: 'test: two datasets',
+      epsilon: 2,
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    }
+    const made = await qa.call('operator', {
+      method: 'POST',
+      url: '/v1/grants',
+      payload: {
+        ...base,
+        datasets: [qa.dataset, 'households_twin'],
+        columns: ['district', 'binzhou_households.income', 'households_twin.age'],
+      },
+    })
+    t.equal(made.statusCode, 201, made.body)
+    const g = made.json()
+    t.same(g.datasets, [qa.dataset, 'households_twin'])
+    t.equal(g.dataset, qa.dataset)
+    const ask = (sql: string) =>
+      qa.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql, grant: g.id, epsilon: 0.5 } })
+    const a = await ask(`SELECT district, SUM(income) FROM ${qa.dataset} GROUP BY district`)
+    t.equal(a.statusCode, 200, a.body)
+    t.equal(a.json().dataset, qa.dataset)
+    const b = await ask('SELECT district, AVG(age) FROM households_twin GROUP BY district')
+    t.equal(b.statusCode, 200, b.body)
+    t.equal(b.json().dataset, 'households_twin')
+    t.same(b.json().budget.remaining, { epsilon: 1, delta: 0 }, "one grant ledger for both datasets' answers")
+    const twinBudget = await qa.call('operator', { method: 'GET', url: '/v1/datasets/households_twin/budget' })
+    t.equal(twinBudget.json().epsilon.spent, 0.5, 'the twin dataset paid for its answer only')
+    // Qualified entries bind to one dataset: income is granted on the first, not on the twin.
+    const c = await ask('SELECT district, SUM(income) FROM households_twin GROUP BY district')
+    t.equal(c.statusCode, 403)
+    t.equal(c.json().code, 'VEILBOX_ERR_POLICY_COLUMN_NOT_GRANTED')
+    // A repeat on the second dataset is served from the store, for its own dataset's version.
+    const again = await ask('SELECT district, AVG(age) FROM households_twin GROUP BY district')
+    t.equal(again.json().cached, true)
+    t.same(again.json().rows, b.json().rows)
+    const listed = await qa.call('operator', { method: 'GET', url: '/v1/grants?dataset=households_twin' })
+    t.ok(
+      listed.json().grants.some((x: { id: string }) => x.id === g.id),
+      'listed under each dataset it covers',
+    )
+    const catalog = await qa.call('analyst', { method: 'GET', url: '/v1/datasets/households_twin' })
+    t.equal(catalog.statusCode, 200, 'the analyst sees every dataset the grant covers')
+    // Refusals: both fields, neither, a repeat, an unknown qualified dataset, a column no dataset has.
+    const refused = async (payload: Record<string, unknown>, code: string, detail: RegExp) => {
+      const res = await qa.call('operator', { method: 'POST', url: '/v1/grants', payload: { ...base, ...payload } })
+      t.equal(res.json().code, code, JSON.stringify(payload))
+      t.match(res.json().detail, detail)
+    }
+    await refused({ dataset: qa.dataset, datasets: [qa.dataset] }, 'VEILBOX_ERR_REQUEST_VALIDATION', /exactly one/)
+    await refused({}, 'VEILBOX_ERR_REQUEST_VALIDATION', /exactly one/)
+    await refused({ datasets: [qa.dataset, qa.dataset] }, 'VEILBOX_ERR_POLICY_BAD_GRANT', /twice/)
+    await refused(
+      { datasets: [qa.dataset], columns: ['households_twin.age'] },
+      'VEILBOX_ERR_POLICY_BAD_GRANT',
+      /does not cover/,
+    )
+    await refused(
+      { datasets: [qa.dataset, 'households_twin'], columns: ['nope'] },
+      'VEILBOX_ERR_POLICY_BAD_GRANT',
+      /none of the datasets binzhou_households, households_twin has a column nope/,
+    )
+  },
+)

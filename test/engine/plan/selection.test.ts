@@ -264,7 +264,9 @@ t.test(
             const counts = e.measures[p.selection!.measure]!
             const out = new Map<string, number>()
             if (counts.kind !== 'nonNull') throw new Error('units per key')
-            e.keys!.forEach((k, g) => out.set(k, counts.nonNull[g]!))
+            e.keys!.forEach((k, g) => {
+              out.set(k, counts.nonNull[g]!)
+            })
             return out
           }
           const a = byKey(d)

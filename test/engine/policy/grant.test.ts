@@ -25,6 +25,7 @@ function grant(over: Partial<GrantRecord> = {}): GrantRecord {
     analyst: 'alice',
     analystId: alice.id,
     dataset: DS,
+    datasets: [DS],
     purpose: 'district report',
     columns: null,
     aggregates: null,
@@ -103,8 +104,19 @@ t.test('checkQueryInGrant: the dataset must be the grant’s, checked first', as
   const e = errorOf(() => checkQueryInGrant(grant(), 'other_dataset', null))
   t.equal(e.code, 'VEILBOX_ERR_POLICY_DATASET_MISMATCH')
   t.equal(e.status, 403)
-  t.strictSame(e.extra, { grant: 'g-1', grantDataset: DS, dataset: 'other_dataset' })
+  t.strictSame(e.extra, { grant: 'g-1', grantDataset: DS, grantDatasets: [DS], dataset: 'other_dataset' })
   t.equal(e.detail, `grant g-1 is for dataset ${DS}, but the query reads other_dataset`)
+
+  // A grant over several datasets covers each; qualified column entries bind to one of them.
+  const two = grant({ datasets: [DS, 'claims'], columns: ['district', `${DS}.income`, 'claims.amount'] })
+  t.doesNotThrow(() => checkQueryInGrant(two, 'claims', null))
+  const other = errorOf(() => checkQueryInGrant(two, 'other_dataset', null))
+  t.equal(other.detail, `grant g-1 is for datasets ${DS}, claims, but the query reads other_dataset`)
+  t.doesNotThrow(() => checkQueryInGrant(two, DS, bind(`SELECT district, SUM(income) FROM ${DS} GROUP BY district`)))
+  t.equal(
+    errorOf(() => checkQueryInGrant(two, DS, bind(`SELECT SUM(age) FROM ${DS}`))).code,
+    'VEILBOX_ERR_POLICY_COLUMN_NOT_GRANTED',
+  )
 
   // Before columns and aggregates, even when those would be refused too.
   const narrow = grant({ columns: [], aggregates: [] })
