@@ -33,6 +33,8 @@ export interface GrantRecord {
   /** The money ledger in integer minor units: cap null means no cap. */
   readonly moneyCap: bigint | null
   readonly moneySpent: bigint
+  /** Partition selection's per-unit key bound for this grant's queries; null: the dataset's. */
+  readonly maxGroupsContributed: number | null
 }
 
 interface GrantRow extends LedgerRow {
@@ -53,6 +55,7 @@ interface GrantRow extends LedgerRow {
   organization: string | null
   money_cap: number | bigint | null
   money_spent: number | bigint
+  max_groups_contributed: number | bigint | null
 }
 
 function toGrant(r: GrantRow): GrantRecord {
@@ -75,6 +78,7 @@ function toGrant(r: GrantRow): GrantRecord {
     organization: r.organization,
     moneyCap: r.money_cap === null ? null : BigInt(r.money_cap),
     moneySpent: BigInt(r.money_spent),
+    maxGroupsContributed: r.max_groups_contributed === null ? null : Number(r.max_groups_contributed),
   }
 }
 
@@ -99,6 +103,8 @@ export interface NewGrant {
   readonly applicationId?: string | null
   /** Money cap in integer minor units; null, the default: none. */
   readonly moneyCap?: bigint | null
+  /** Partition selection's per-unit key bound; null, the default: the dataset's. */
+  readonly maxGroupsContributed?: number | null
 }
 
 export const DEFAULT_SCENARIO = 'public-welfare'
@@ -139,8 +145,8 @@ export async function createGrant(
     }
     await db.run(
       `INSERT INTO grants (id, analyst, analyst_id, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by,
-                           application_id, scenario, organization, money_cap, datasets)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+                           application_id, scenario, organization, money_cap, datasets, max_groups_contributed)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
       [
         id,
         g.analyst,
@@ -159,6 +165,7 @@ export async function createGrant(
         g.organization,
         g.moneyCap,
         datasets.length === 1 ? null : JSON.stringify(datasets),
+        input.maxGroupsContributed ?? null,
       ],
     )
     await appendAudit(db, {
@@ -172,6 +179,7 @@ export async function createGrant(
         analyst: g.analyst,
         analystId: analyst,
         ...(datasets.length === 1 ? {} : { datasets }),
+        ...(input.maxGroupsContributed == null ? {} : { maxGroupsContributed: input.maxGroupsContributed }),
         epsilon: display.epsilon,
         delta: display.delta,
         expiresAt: g.expiresAt,
@@ -190,7 +198,7 @@ export async function createGrant(
 
 /** A grant's columns in a fixed order: read as an array, which better-sqlite3 builds faster than an object (this runs on every query). */
 const GRANT_COLUMNS =
-  'id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, epsilon_spent, delta_total, delta_spent, rho_spent, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, money_spent, datasets'
+  'id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, epsilon_spent, delta_total, delta_spent, rho_spent, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, money_spent, datasets, max_groups_contributed'
 
 export async function findGrant(
   db: Sql,
@@ -224,6 +232,7 @@ export async function findGrant(
     money_cap: r[19] as number | bigint | null,
     money_spent: r[20] as number | bigint,
     datasets: r[21] as string | null,
+    max_groups_contributed: r[22] as number | bigint | null,
   })
 }
 

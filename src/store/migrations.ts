@@ -462,10 +462,12 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 10,
-    name: 'grants over several datasets',
+    name: 'grants over several datasets, and their partition selection bound',
     sql: `
       -- A JSON list of every dataset the grant covers, dataset_id first; NULL: dataset_id alone.
       ALTER TABLE grants ADD COLUMN datasets TEXT;
+      -- Partition selection's per-unit key bound for this grant's queries; NULL: the dataset's.
+      ALTER TABLE grants ADD COLUMN max_groups_contributed INTEGER;
     `,
   },
 ]

@@ -314,9 +314,10 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   },
   {
     version: 10,
-    name: 'grants over several datasets (SQLite migration 10)',
+    name: 'grants over several datasets, and their partition selection bound (SQLite migration 10)',
     sql: `
       ALTER TABLE grants ADD COLUMN datasets text;
+      ALTER TABLE grants ADD COLUMN max_groups_contributed integer;
     `,
   },
 ]

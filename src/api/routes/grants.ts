@@ -52,6 +52,11 @@ export const grantViewSchema = z
     money: z
       .object({ cap: z.number().int().nullable(), spent: z.number().int(), currency: z.string() })
       .describe('money spent by its fresh answers and the cap, in minor units of the currency'),
+    maxGroupsContributed: z
+      .number()
+      .int()
+      .nullable()
+      .describe("partition selection: the most keys one unit counts in, for this grant's queries; null: the dataset's"),
   })
   .meta({ id: 'Grant' })
 
@@ -79,6 +84,7 @@ export function grantView(g: GrantRecord, currency: string, now = Date.now()): z
       spent: moneyNumber(g.moneySpent),
       currency,
     },
+    maxGroupsContributed: g.maxGroupsContributed,
   }
 }
 
@@ -222,6 +228,15 @@ export default async function grantRoutes(app: FastifyInstance) {
           scenario: scenarioSchema.default(DEFAULT_SCENARIO).describe('the scenario category of use'),
           organization: z.string().trim().min(2).max(200).optional(),
           moneyCap: z.number().int().min(0).max(MAX_MONEY_CAP).optional().describe('minor units (fen for CNY)'),
+          maxGroupsContributed: z
+            .number()
+            .int()
+            .min(1)
+            .max(100)
+            .optional()
+            .describe(
+              "partition selection: the most keys of a selected GROUP BY column one unit counts in, for this grant's queries, in place of the dataset's",
+            ),
         }),
         response: { 201: grantViewSchema, ...problems(400, 401, 403, 404) },
       },
@@ -272,6 +287,7 @@ export default async function grantRoutes(app: FastifyInstance) {
           organization: b.organization ?? null,
           applicationId: null,
           moneyCap: b.moneyCap === undefined ? null : BigInt(b.moneyCap),
+          maxGroupsContributed: b.maxGroupsContributed ?? null,
         },
         actorOf(request),
         { epsilon: toText('epsilon', totals.epsilon), delta: toText('delta', totals.delta) },

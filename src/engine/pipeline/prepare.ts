@@ -87,6 +87,7 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
     confidence,
     heProfile,
     ...(req.weights ? { weights: req.weights } : {}),
+    ...(grant.maxGroupsContributed === null ? {} : { maxGroupsContributed: grant.maxGroupsContributed }),
   })
   const hash = queryHash(query)
   const cacheKey = createHash('sha256')

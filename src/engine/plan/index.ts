@@ -96,6 +96,7 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
   const aggregates = bound.outputs.filter((o): o is BoundAggregate => o.kind === 'aggregate')
   checkOptions(options, aggregates.length)
   const key = selectedKey(bound)
+  const l0 = options.maxGroupsContributed ?? bound.dataset.maxGroupsContributed ?? 1
   if (key !== null) checkSelectionOptions(key.column, options.mechanism, options.delta)
   const gaussian = options.mechanism === 'gaussian'
   const kind = gaussian ? 'rho' : 'epsilon'
@@ -171,7 +172,7 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
   }
 
   const planned =
-    key === null ? null : planSelection(ctx, key, ctx.distinctUnits(), selectionPart as Part, options.delta)
+    key === null ? null : planSelection(ctx, key, ctx.distinctUnits(), selectionPart as Part, options.delta, l0)
   const charged = total(selectionPart === null ? parts : [...parts, selectionPart])
   checkWithinCharge(ctx.spends, options.mechanism, charged)
 
@@ -196,9 +197,7 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
         column: g.column.name,
         dictionary: [...layout!.keys[i]!.dictionary],
         nullable: layout!.keys[i]!.nullable,
-        ...(g.strategy.kind === 'selected'
-          ? { selected: { maxGroupsContributed: bound.dataset.maxGroupsContributed ?? 1 } }
-          : {}),
+        ...(g.strategy.kind === 'selected' ? { selected: { maxGroupsContributed: l0 } } : {}),
         ...(g.strategy.kind === 'bucket'
           ? { bucket: { lower: g.strategy.bucket.lower, upper: g.strategy.bucket.upper } }
           : {}),

@@ -67,8 +67,8 @@ export function planSelection(
   measure: number,
   part: Part,
   delta: Delta,
+  l0: number,
 ): { readonly selection: PlannedSelection; readonly privacy: SelectionPrivacy } {
-  const l0 = ctx.spec.maxGroupsContributed ?? 1
   const mech = ctx.selectionMechanism(part, l0)
   const d = toNumber('delta', delta)
   const dk = perKeyDelta(d, l0)

@@ -23,6 +23,8 @@ export interface PlanOptions {
   readonly bins?: number
   /** The HE profile of the version queried: needed when the query aggregates he columns. */
   readonly heProfile?: HeProfile | null
+  /** Partition selection's per-unit key bound, the grant's in place of the dataset's; default the dataset's, else 1. */
+  readonly maxGroupsContributed?: number
 }
 
 export const DEFAULT_QUANTILE_BINS = 128

@@ -609,6 +609,28 @@ t.test('partition selection: keys found in the data, the selection priced separa
   })
   t.equal(noDelta.statusCode, 400)
   t.equal(noDelta.json().code, 'VEILBOX_ERR_DP_DELTA_TOO_LARGE')
+  // A grant may set its own bound on keys per unit, in place of the dataset's.
+  const threeKeys = await qa.call('operator', {
+    method: 'POST',
+    url: '/v1/grants',
+    payload: {
+      analyst: 'alice',
+      dataset: 'firms',
+      purpose: 'test: firms by industry, three keys per firm',
+      epsilon: 1,
+      delta: 1e-6,
+      maxGroupsContributed: 3,
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    },
+  })
+  t.equal(threeKeys.statusCode, 201, threeKeys.body)
+  t.equal(threeKeys.json().maxGroupsContributed, 3)
+  const p3 = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries/preview',
+    payload: { ...payload, grant: threeKeys.json().id },
+  })
+  t.match(p3.json().privacy.selection, { maxGroupsContributed: 3, noise: 6 }, 'Laplace scale 3 / 0.5')
   // Ingest refuses a version with more distinct keys than maxKeys, naming the row.
   let wide = 'firm_id,industry,staff\n'
   for (let i = 0; i < 21; i++) wide += `g${i},K${i},1\n`

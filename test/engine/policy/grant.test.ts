@@ -39,6 +39,7 @@ function grant(over: Partial<GrantRecord> = {}): GrantRecord {
     organization: null,
     moneyCap: null,
     moneySpent: 0n,
+    maxGroupsContributed: null,
     ...over,
   }
 }
