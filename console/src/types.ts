@@ -134,6 +134,15 @@ export interface Privacy {
   delta: number
   rho?: number
   perAggregate: PerAggregate[]
+  /** DP partition selection: what finding the GROUP BY keys in the data cost, beside the aggregates. */
+  selection?: {
+    column: string
+    epsilon: number
+    delta: number
+    maxGroupsContributed: number
+    threshold: number
+    noise: number
+  }
 }
 
 export interface Preview {

@@ -229,6 +229,9 @@ export const en = {
   'preview.noise': 'Noise scale',
   'preview.expectedError': 'Expected error ({level})',
   'preview.dependsOnData': 'depends on the data',
+  'preview.selection': 'keys of {column}, found in the data',
+  'preview.selectionThreshold':
+    'a key is shown when at least {n} units hold it (noisy); δ {delta}, at most {l0} keys per unit',
   'noise.count': 'count',
   'noise.sum': 'sum',
   'noise.sumOfSquares': 'sum of squares',

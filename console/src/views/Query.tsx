@@ -418,6 +418,20 @@ function PreviewPanel({ preview }: { preview: Preview }) {
                 </td>
               </tr>
             ))}
+            {preview.privacy.selection && (
+              <tr data-aggregate="selection" data-testid="selection-row">
+                <td colSpan={2}>{t('preview.selection', { column: preview.privacy.selection.column })}</td>
+                <td>ε {f.eps(preview.privacy.selection.epsilon)}</td>
+                <td class="small">{f.value(preview.privacy.selection.noise)}</td>
+                <td class="small">
+                  {t('preview.selectionThreshold', {
+                    n: f.value(preview.privacy.selection.threshold),
+                    delta: f.eps(preview.privacy.selection.delta),
+                    l0: String(preview.privacy.selection.maxGroupsContributed),
+                  })}
+                </td>
+              </tr>
+            )}
           </tbody>
         </table>
         {refusal && <ErrorBox error={refusal} />}
