@@ -147,7 +147,7 @@ function answerDelta(req: QueryRequest, grantId: string, grantDeltaTotal: bigint
   if (!(delta > 0 && delta < 1)) {
     throw new VeilboxError(
       'VEILBOX_ERR_DP_INVALID_PARAMETER',
-      `${what} needs a delta strictly between 0 and 1${req.delta === undefined ? `; grant ${grantId} has no delta budget, so pass one${what === 'the gaussian mechanism' ? ' or use laplace' : ''}` : `, got ${delta}`}`,
+      `${what} needs a delta strictly between 0 and 1${req.delta === undefined ? `; grant ${grantId} has no delta budget: ask an operator for a grant with delta${what === 'the gaussian mechanism' ? ', or use laplace' : ''}` : `, got ${delta}`}`,
       { delta },
     )
   }
