@@ -125,7 +125,17 @@ export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
       { dataset: q.from.name, expected: dataset.id },
     )
   }
-  const b = new Binder(dataset)
+  const joined = q.from.joins?.[0]
+  if (joined !== undefined) {
+    // The parser reads joins; binding them (unit spaces, keys, the bound on joined rows) comes next (issue 21).
+    throw queryError(
+      'VEILBOX_ERR_QUERY_JOIN',
+      `joins are not supported yet: JOIN ${joined.dataset} reads a second dataset, and the privacy analysis of joined rows is not in place; query each dataset on its own`,
+      joined.pos,
+      { dataset: joined.dataset },
+    )
+  }
+  const b = new Binder(dataset, q.from.alias)
   const groupIndex = new Map(q.groupBy.map((g, i) => [groupKeySql(g), i]))
   // Clauses are checked in reading order, so the error reported is the first one in the text.
   const outputs = q.select.map((item): BoundOutput => {
@@ -169,11 +179,23 @@ export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
 class Binder {
   private readonly byName: Map<string, ColumnSpec>
 
-  constructor(private readonly dataset: DatasetSpec) {
+  constructor(
+    private readonly dataset: DatasetSpec,
+    private readonly alias: string | undefined,
+  ) {
     this.byName = new Map(dataset.columns.map((c) => [c.name, c]))
   }
 
   resolve(ref: ColumnRef): ColumnSpec {
+    if (ref.table !== undefined && ref.table !== (this.alias ?? this.dataset.id)) {
+      const named = this.alias === undefined ? `the dataset ${this.dataset.id}` : `its alias ${this.alias}`
+      throw queryError(
+        'VEILBOX_ERR_QUERY_UNKNOWN_COLUMN',
+        `${ref.table}.${ref.name}: ${ref.table} names nothing in FROM; qualify columns with ${named}, or write ${ref.name} alone`,
+        ref.pos,
+        { column: ref.name, table: ref.table },
+      )
+    }
     const col = this.byName.get(ref.name)
     if (col !== undefined) return col
     const names = this.dataset.columns.map((c) => c.name)
