@@ -261,6 +261,20 @@ export function bucketEdge(b: Bucket, i: number): number {
   return b.lower + ((b.upper - b.lower) * i) / b.count
 }
 
+/**
+ * Whether a select item's key may be a GROUP BY key: the same column and
+ * buckets, qualified alike or one of them not qualified (`district` and
+ * `h.district`; the binder then checks they resolve to one column).
+ */
+export function sameGroupKey(a: GroupRef, b: GroupRef): boolean {
+  if (a.name !== b.name) return false
+  if (a.table !== undefined && b.table !== undefined && a.table !== b.table) return false
+  const x = a.bucket
+  const y = b.bucket
+  if (x === undefined || y === undefined) return x === y
+  return x.lower === y.lower && x.upper === y.upper && x.count === y.count
+}
+
 /** How a GROUP BY key reads in SQL, and what tells two keys apart: `district`, `BUCKET(income, 0, 100000, 10000)`. */
 export function groupKeySql(g: GroupRef, quoteName: (name: string) => string = (n) => n): string {
   if (g.bucket === undefined) return refSql(g, quoteName)

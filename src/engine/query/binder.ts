@@ -19,6 +19,7 @@ import { formatLiteral } from './canonical.js'
 import { queryAggregates, queryColumns } from './columns.js'
 import { bindGroupKey, HE_AGGREGATES, isNumeric, type BoundGroupKey } from './group-keys.js'
 import { bindHaving, type BoundHaving } from './having.js'
+import { singleTable, unitJoin, type Tables } from './joins.js'
 import { queryError } from './query-error.js'
 
 export { queryAggregates, queryColumns } from './columns.js'
@@ -84,7 +85,10 @@ export interface BoundOrder {
 
 export interface BoundQuery {
   readonly query: Query
+  /** The spec the query bound against: its dataset's, or a join's (query/joins.ts). */
   readonly dataset: DatasetSpec
+  /** The datasets it reads, FROM's first. */
+  readonly datasets: readonly string[]
   /** One per select item, in select order. */
   readonly outputs: readonly BoundOutput[]
   readonly groupBy: readonly BoundGroupKey[]
@@ -116,7 +120,12 @@ export function unknownDatasetError(q: Query, known: readonly string[]): Veilbox
   )
 }
 
-export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
+/**
+ * Binds a query to its dataset's spec, and with a join to the joined
+ * dataset's (`joinedSpecs`, in JOIN order): see query/joins.ts for what a
+ * join binds against.
+ */
+export function bindQuery(q: Query, dataset: DatasetSpec, joinedSpecs: readonly DatasetSpec[] = []): BoundQuery {
   if (q.from.name !== dataset.id) {
     throw queryError(
       'VEILBOX_ERR_QUERY_UNKNOWN_DATASET',
@@ -126,23 +135,35 @@ export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
     )
   }
   const joined = q.from.joins?.[0]
-  if (joined !== undefined) {
-    // The parser reads joins; binding them (unit spaces, keys, the bound on joined rows) comes next (issue 21).
+  if (joined !== undefined && (joinedSpecs[0] === undefined || joinedSpecs[0].id !== joined.dataset)) {
     throw queryError(
-      'VEILBOX_ERR_QUERY_JOIN',
-      `joins are not supported yet: JOIN ${joined.dataset} reads a second dataset, and the privacy analysis of joined rows is not in place; query each dataset on its own`,
+      'VEILBOX_ERR_QUERY_UNKNOWN_DATASET',
+      `the query joins ${joined.dataset}, whose declaration was not given to bind it`,
       joined.pos,
       { dataset: joined.dataset },
     )
   }
-  const b = new Binder(dataset, q.from.alias)
-  const groupIndex = new Map(q.groupBy.map((g, i) => [groupKeySql(g), i]))
+  const tables = joined === undefined ? singleTable(q, dataset) : unitJoin(q, dataset, joinedSpecs[0]!)
+  const b = new Binder(tables)
+  // A selected key is the GROUP BY key that resolves to the same column (written qualified or not) and buckets.
+  const resolvedKey = (g: GroupRef): string =>
+    `${tables.columnName(g)}|${g.bucket === undefined ? '' : `${g.bucket.lower},${g.bucket.upper},${g.bucket.count}`}`
+  const groupIndex = new Map(q.groupBy.map((g, i) => [resolvedKey(g), i]))
   // Clauses are checked in reading order, so the error reported is the first one in the text.
   const outputs = q.select.map((item): BoundOutput => {
     const name = outputName(item)
     if (item.kind === 'columnItem') {
       const column = b.resolve(item.column)
-      return Object.freeze({ kind: 'group', name, column, key: groupIndex.get(groupKeySql(item.column))! })
+      const key = groupIndex.get(resolvedKey(item.column))
+      if (key === undefined) {
+        throw queryError(
+          'VEILBOX_ERR_QUERY_UNGROUPED_COLUMN',
+          `${groupKeySql(item.column)} is not the column GROUP BY names; write it the same way in both`,
+          item.pos,
+          { column: item.column.name },
+        )
+      }
+      return Object.freeze({ kind: 'group', name, column, key })
     }
     return b.aggregate(item, name)
   })
@@ -164,7 +185,8 @@ export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
   )
   return Object.freeze({
     query: q,
-    dataset,
+    dataset: tables.spec,
+    datasets: Object.freeze(tables.datasets.map((d) => d.id)),
     outputs: Object.freeze(outputs),
     groupBy: Object.freeze(groupBy),
     where,
@@ -179,24 +201,15 @@ export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
 class Binder {
   private readonly byName: Map<string, ColumnSpec>
 
-  constructor(
-    private readonly dataset: DatasetSpec,
-    private readonly alias: string | undefined,
-  ) {
-    this.byName = new Map(dataset.columns.map((c) => [c.name, c]))
+  private readonly dataset: DatasetSpec
+
+  constructor(private readonly tables: Tables) {
+    this.dataset = tables.spec
+    this.byName = new Map(tables.spec.columns.map((c) => [c.name, c]))
   }
 
   resolve(ref: ColumnRef): ColumnSpec {
-    if (ref.table !== undefined && ref.table !== (this.alias ?? this.dataset.id)) {
-      const named = this.alias === undefined ? `the dataset ${this.dataset.id}` : `its alias ${this.alias}`
-      throw queryError(
-        'VEILBOX_ERR_QUERY_UNKNOWN_COLUMN',
-        `${ref.table}.${ref.name}: ${ref.table} names nothing in FROM; qualify columns with ${named}, or write ${ref.name} alone`,
-        ref.pos,
-        { column: ref.name, table: ref.table },
-      )
-    }
-    const col = this.byName.get(ref.name)
+    const col = this.byName.get(this.tables.columnName(ref))
     if (col !== undefined) return col
     const names = this.dataset.columns.map((c) => c.name)
     const suggestion = nearest(ref.name, names)
