@@ -1,3 +1,5 @@
+// Long on purpose: the query tree is one vocabulary (node types, their constructors and the checks a node alone
+// allows, buckets and joins included), shared by the parser, the JSON reader, the binder and the canonical form.
 import type { SourcePos } from './position.js'
 import { queryError } from './query-error.js'
 

@@ -89,6 +89,8 @@ export interface BoundQuery {
   readonly dataset: DatasetSpec
   /** The datasets it reads, FROM's first. */
   readonly datasets: readonly string[]
+  /** How its columns map to the datasets', and a join's sides (query/joins.ts). */
+  readonly tables: Tables
   /** One per select item, in select order. */
   readonly outputs: readonly BoundOutput[]
   readonly groupBy: readonly BoundGroupKey[]
@@ -187,6 +189,7 @@ export function bindQuery(q: Query, dataset: DatasetSpec, joinedSpecs: readonly 
     query: q,
     dataset: tables.spec,
     datasets: Object.freeze(tables.datasets.map((d) => d.id)),
+    tables,
     outputs: Object.freeze(outputs),
     groupBy: Object.freeze(groupBy),
     where,

@@ -22,6 +22,15 @@ export interface Tables {
   columnName(ref: ColumnRef): string
   /** Which dataset a joined spec's column comes from, and its own name there. */
   sourceOf(name: string): { readonly dataset: string; readonly column: string }
+  /** A unit join's sides; null for one dataset. */
+  readonly join: UnitJoin | null
+}
+
+/** What executing a unit join needs besides the plan: the sides' units and the bound on joined rows per unit. */
+export interface UnitJoin {
+  readonly left: { readonly dataset: string; readonly unit: string }
+  readonly right: { readonly dataset: string; readonly unit: string }
+  readonly maxRowsPerUnit: number
 }
 
 export function singleTable(q: Query, spec: DatasetSpec): Tables {
@@ -34,6 +43,7 @@ export function singleTable(q: Query, spec: DatasetSpec): Tables {
       return ref.name
     },
     sourceOf: (name) => ({ dataset: spec.id, column: name }),
+    join: null,
   }
 }
 
@@ -143,6 +153,11 @@ export function unitJoin(q: Query, left: DatasetSpec, right: DatasetSpec): Table
       const s = sources.get(name)
       if (s === undefined) throw new Error(`no column ${name} in the joined spec`)
       return s
+    },
+    join: {
+      left: { dataset: left.id, unit: left.privacyUnit },
+      right: { dataset: right.id, unit: right.privacyUnit },
+      maxRowsPerUnit: spec.maxRowsPerUnit,
     },
   }
 }
