@@ -93,6 +93,7 @@ export const answerSchema = z
     queryId: z.string(),
     grant: z.string(),
     dataset: z.string(),
+    datasets: z.array(z.string()).optional().describe('a join: every dataset it reads, `dataset` first'),
     version: z.number().int(),
     datasetCommitment: z.string(),
     queryHash: z.string(),
@@ -108,7 +109,14 @@ export const answerSchema = z
       rho: z.number().optional(),
       perAggregate: z.array(perAggregate),
       selection: selectionSchema.optional(),
-      charged: z.object({ grant: chargeView, dataset: chargeView }),
+      charged: z.object({
+        grant: chargeView,
+        dataset: chargeView,
+        datasets: z
+          .record(z.string(), chargeView)
+          .optional()
+          .describe('a join: what each dataset it reads was charged'),
+      }),
     }),
     budget: z.object({ remaining }),
     price: priceSchema.optional().describe('absent on answers released before the data market'),

@@ -26,8 +26,10 @@ export function admit(prepared: PreparedQuery, ledgers: Ledgers, limits: Admissi
   admitWork(prepared, limits)
   const grant = priceOn(ledgers.grant, prepared.price)
   const dataset = priceOn(ledgers.dataset, prepared.price)
+  // A join charges every dataset it reads: each budget must pay the same price.
+  const joined = ledgers.joined.map((view) => priceOn(view, prepared.price))
   // The money cap, as the grant was read: the guarded statement at the commit decides under concurrency.
   const amount = answerPrice(prepared.money, dataset.epsilon)
   if (!fitsCap(prepared.grant, amount)) throw spendingCapError(prepared.grant, amount, prepared.money.currency)
-  return { prepared, ledgers, charges: { grant, dataset }, queryId: `q_${randomBytes(12).toString('hex')}` }
+  return { prepared, ledgers, charges: { grant, dataset, joined }, queryId: `q_${randomBytes(12).toString('hex')}` }
 }

@@ -19,7 +19,7 @@ import { formatLiteral } from './canonical.js'
 import { queryAggregates, queryColumns } from './columns.js'
 import { bindGroupKey, HE_AGGREGATES, isNumeric, type BoundGroupKey } from './group-keys.js'
 import { bindHaving, type BoundHaving } from './having.js'
-import { singleTable, unitJoin, type Tables } from './joins.js'
+import { tablesOf, type Tables } from './joins.js'
 import { queryError } from './query-error.js'
 
 export { queryAggregates, queryColumns } from './columns.js'
@@ -136,16 +136,7 @@ export function bindQuery(q: Query, dataset: DatasetSpec, joinedSpecs: readonly 
       { dataset: q.from.name, expected: dataset.id },
     )
   }
-  const joined = q.from.joins?.[0]
-  if (joined !== undefined && (joinedSpecs[0] === undefined || joinedSpecs[0].id !== joined.dataset)) {
-    throw queryError(
-      'VEILBOX_ERR_QUERY_UNKNOWN_DATASET',
-      `the query joins ${joined.dataset}, whose declaration was not given to bind it`,
-      joined.pos,
-      { dataset: joined.dataset },
-    )
-  }
-  const tables = joined === undefined ? singleTable(q, dataset) : unitJoin(q, dataset, joinedSpecs[0]!)
+  const tables = tablesOf(q, dataset, joinedSpecs)
   const b = new Binder(tables)
   // A selected key is the GROUP BY key that resolves to the same column (written qualified or not) and buckets.
   const resolvedKey = (g: GroupRef): string =>
@@ -242,6 +233,14 @@ class Binder {
         )
       }
       return Object.freeze({ ...base, label: 'count_distinct', column: col, distinct: true })
+    }
+    if (col.protection === 'he' && this.tables.join !== null) {
+      throw queryError(
+        'VEILBOX_ERR_QUERY_JOIN',
+        `${sql}: ${col.name} is encrypted (he), and encrypted columns are not aggregated over joined rows yet; query its dataset on its own`,
+        at,
+        { column: col.name },
+      )
     }
     if (col.type === 'id') {
       throw queryError(

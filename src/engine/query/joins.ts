@@ -33,6 +33,21 @@ export interface UnitJoin {
   readonly maxRowsPerUnit: number
 }
 
+/** The tables of a query: its dataset's alone, or a unit join with `joinedSpecs[0]` (the JOIN's dataset). */
+export function tablesOf(q: Query, dataset: DatasetSpec, joinedSpecs: readonly DatasetSpec[]): Tables {
+  const joined = q.from.joins?.[0]
+  if (joined === undefined) return singleTable(q, dataset)
+  if (joinedSpecs[0]?.id !== joined.dataset) {
+    throw queryError(
+      'VEILBOX_ERR_QUERY_UNKNOWN_DATASET',
+      `the query joins ${joined.dataset}, whose declaration was not given to bind it`,
+      joined.pos,
+      { dataset: joined.dataset },
+    )
+  }
+  return unitJoin(q, dataset, joinedSpecs[0])
+}
+
 export function singleTable(q: Query, spec: DatasetSpec): Tables {
   const table = q.from.alias ?? spec.id
   return {
