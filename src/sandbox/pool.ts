@@ -118,7 +118,8 @@ export class SandboxPool implements Executor {
       const names = taskColumns(task)
       // A backstop behind the engine's admission (engine/admission.ts), on the same public size class:
       // neither the decision nor its message may show the exact row count.
-      const rows = publicRows(v.rows)
+      // A join's rows: at most the left's size class times the pairs one left row can make (engine/pipeline/admit.ts).
+      const rows = task.join === undefined ? publicRows(v.rows) : publicRows(v.rows) * task.join.maxRowsPerUnit
       const cells = rows * (names.length + 1)
       if (cells > this.options.maxCells) {
         throw new VeilboxError(

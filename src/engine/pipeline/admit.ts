@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { checkWork, type AdmissionLimits, type WorkEstimate } from '../admission.js'
+import { checkWork, publicRows, type AdmissionLimits, type WorkEstimate } from '../admission.js'
 import { answerPrice, fitsCap, spendingCapError } from '../market/charge.js'
 import { priceOn } from '../policy/pricing.js'
 import type { Admission, Ledgers, PreparedQuery } from './types.js'
@@ -13,7 +13,18 @@ export const DEFAULT_LIMITS: AdmissionLimits = Object.freeze({
 
 /** The work a prepared query would do, from public facts, or the 413 naming the limit it passes (admission.ts). */
 export function admitWork(prepared: PreparedQuery, limits: AdmissionLimits): WorkEstimate {
-  return checkWork(prepared.plan, prepared.version.rows, prepared.heProfile, limits)
+  return checkWork(prepared.plan, taskRows(prepared), prepared.heProfile, limits)
+}
+
+/**
+ * The rows a task reads, as public facts bound them: the version's, or for a
+ * unit join its joined rows, at most the left's size class times the join's
+ * bound per unit (each left row makes at most that many pairs). The sandbox's
+ * backstop (sandbox/pool.ts) uses the same bound.
+ */
+function taskRows(p: PreparedQuery): number {
+  if (p.joined.length === 0) return p.version.rows
+  return publicRows(p.version.rows) * p.bound.dataset.maxRowsPerUnit
 }
 
 /**
