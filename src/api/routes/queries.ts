@@ -72,6 +72,10 @@ export const receiptSchema = z
       .describe(
         "the version's salted commitment (HMAC-SHA256 of its content hash under a secret per-version salt); the operator can open it to an auditor",
       ),
+    joined: z
+      .array(z.object({ dataset: z.string(), version: z.number().int(), datasetCommitment: z.string() }))
+      .optional()
+      .describe("a join's other datasets, each with the version read and its commitment"),
     queryHash: z.string(),
     resultHash: z.string(),
     privacy: z.looseObject({ mechanism: z.string(), epsilon: z.number(), delta: z.number() }),

@@ -695,6 +695,14 @@ t.test("a unit join of two owners' datasets answers through the API and charges 
   t.equal(claimsBudget.json().epsilon.spent, 0.4, "the claims owner's budget paid")
   const householdsBudget = await qa.call('operator', { method: 'GET', url: '/v1/datasets/binzhou_households/budget' })
   t.equal(householdsBudget.json().epsilon.spent, 0.4, "and the households'")
+  t.match(a.receipt.joined, [{ dataset: CLAIMS_SPEC.id, version: 1, datasetCommitment: /^[0-9a-f]{64}$/ }])
+  const verified = await qa.call('operator', {
+    method: 'POST',
+    url: '/v1/audit/receipts/verify',
+    payload: { receipt: a.receipt },
+  })
+  t.equal(verified.statusCode, 200, verified.body)
+  t.match(verified.json(), { ok: true, signature: true }, 'the receipt, naming both datasets, verifies')
   const again = await qa.call('analyst', {
     method: 'POST',
     url: '/v1/queries',
