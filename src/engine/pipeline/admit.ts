@@ -40,7 +40,11 @@ export function admit(prepared: PreparedQuery, ledgers: Ledgers, limits: Admissi
   // A join charges every dataset it reads: each budget must pay the same price.
   const joined = ledgers.joined.map((view) => priceOn(view, prepared.price))
   // The money cap, as the grant was read: the guarded statement at the commit decides under concurrency.
-  const amount = answerPrice(prepared.money, dataset.epsilon)
+  // A join's price: each dataset's price list on what it is charged, added up.
+  const amount = prepared.joinedMoney.reduce(
+    (sum, m, k) => sum + answerPrice(m, joined[k]!.epsilon),
+    answerPrice(prepared.money, dataset.epsilon),
+  )
   if (!fitsCap(prepared.grant, amount)) throw spendingCapError(prepared.grant, amount, prepared.money.currency)
   return { prepared, ledgers, charges: { grant, dataset, joined }, queryId: `q_${randomBytes(12).toString('hex')}` }
 }

@@ -39,7 +39,8 @@ async function commitIn(tx: Sql, released: ReleasedAnswer, now: () => Date): Pro
   const twin = await findAnswer(tx, p.grant.id, p.cacheKey)
   if (twin) return rereadIn(tx, actor, twin, 'query.cached', selectsOf(p))
   const { ledgers, gc, dc, jcs } = await charge(tx, p, grant, now)
-  const amount = await spend(tx, p, grant, dc)
+  const amounts = [answerPrice(p.money, dc.epsilon), ...p.joinedMoney.map((m, k) => answerPrice(m, jcs[k]!.epsilon))]
+  const amount = await spend(tx, p, grant, amounts)
   const joined = p.joined.map((j) => j.record.spec.id)
   const body: AnswerBody = {
     queryId: admission.queryId,
@@ -103,7 +104,16 @@ async function commitIn(tx: Sql, released: ReleasedAnswer, now: () => Date): Pro
       currency: p.money.currency,
       feeBps: p.money.feeBps,
       shareRule: p.money.shareRule,
-      datasets: [{ dataset: p.spec.id, ownerId: p.money.ownerId, epsilonMicro: dc.epsilon, amount }],
+      // Income by contribution: each dataset's own price, to its owner.
+      datasets: [
+        { dataset: p.spec.id, ownerId: p.money.ownerId, epsilonMicro: dc.epsilon, amount: amounts[0]! },
+        ...p.joinedMoney.map((m, k) => ({
+          dataset: m.dataset,
+          ownerId: m.ownerId,
+          epsilonMicro: jcs[k]!.epsilon,
+          amount: amounts[k + 1]!,
+        })),
+      ],
     }),
   )
   // The chain's head is locked last and held for the least time: after the answer is stored.
@@ -243,8 +253,9 @@ async function charge(
  * statement, after its privacy charges and in their transaction: a refusal
  * rolls both back, so an answer the cap cannot pay costs nothing at all.
  */
-async function spend(tx: Sql, p: PreparedQuery, grant: GrantRecord, dc: Charge): Promise<bigint> {
-  const amount = answerPrice(p.money, dc.epsilon)
+/** The answer's price, each dataset's part added up, taken from the grant's money cap with a guarded statement. */
+async function spend(tx: Sql, p: PreparedQuery, grant: GrantRecord, parts: readonly bigint[]): Promise<bigint> {
+  const amount = parts.reduce((a, b) => a + b, 0n)
   if (!(await guardedSpend(tx, p.grant.id, amount))) throw spendingCapError(grant, amount, p.money.currency)
   return amount
 }

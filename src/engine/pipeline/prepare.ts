@@ -129,6 +129,7 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
     delta,
     sql: req.sql ?? null,
     money: moneyFor(policy, record, grant),
+    joinedMoney: joined.map((j) => moneyFor(policy, j.record, grant)),
     scope: { columns: bound.columns, aggregates: usedAggregates(bound) },
   }
 }

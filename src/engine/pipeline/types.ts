@@ -73,6 +73,8 @@ export interface PreparedQuery {
   readonly delta: Delta
   /** The query text as sent, or null for the JSON form. */
   readonly sql: string | null
+  /** A join's other datasets' prices and owners, parallel to `joined`: each dataset's price list on its charge. */
+  readonly joinedMoney: readonly QueryMoney[]
   /** What a fresh answer costs in money, and whose it is (docs/market.md). */
   readonly money: QueryMoney
   /** What the query uses of its grant: the scope review's record (docs/market.md). */

@@ -663,6 +663,19 @@ t.test("a unit join of two owners' datasets answers through the API and charges 
     url: `/v1/datasets/${CLAIMS_SPEC.id}/budget`,
     payload: { epsilon: 5, delta: 0 },
   })
+  // Research use is priced on both: the answer's price is each dataset's price list on its charge, added up.
+  const priced = { households: { perEpsilon: 100_000, perAnswer: 500 }, claims: { perEpsilon: 50_000, perAnswer: 200 } }
+  for (const [id, price] of [
+    ['binzhou_households', priced.households],
+    [CLAIMS_SPEC.id, priced.claims],
+  ] as const) {
+    const set = await qa.call('operator', {
+      method: 'PUT',
+      url: `/v1/datasets/${id}/prices`,
+      payload: { prices: { research: price } },
+    })
+    t.equal(set.statusCode, 200, set.body)
+  }
   const grant = await qa.call('operator', {
     method: 'POST',
     url: '/v1/grants',
@@ -670,6 +683,7 @@ t.test("a unit join of two owners' datasets answers through the API and charges 
       analyst: 'alice',
       datasets: ['binzhou_households', CLAIMS_SPEC.id],
       purpose: 'test: claims by district',
+      scenario: 'research',
       epsilon: 3,
       expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
     },
@@ -691,6 +705,12 @@ t.test("a unit join of two owners' datasets answers through the API and charges 
     binzhou_households: { epsilon: 0.4, delta: 0 },
     [CLAIMS_SPEC.id]: { epsilon: 0.4, delta: 0 },
   })
+  const { priceOf } = await import('../../../src/engine/market/money.js')
+  t.equal(
+    a.price.amount,
+    Number(priceOf(priced.households, 400_000n) + priceOf(priced.claims, 400_000n)),
+    "the price: both datasets' parts",
+  )
   const claimsBudget = await qa.call('operator', { method: 'GET', url: `/v1/datasets/${CLAIMS_SPEC.id}/budget` })
   t.equal(claimsBudget.json().epsilon.spent, 0.4, "the claims owner's budget paid")
   const householdsBudget = await qa.call('operator', { method: 'GET', url: '/v1/datasets/binzhou_households/budget' })
