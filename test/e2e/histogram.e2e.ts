@@ -166,3 +166,21 @@ t.test('partition selection: the preview states what finding the keys costs, apa
   t.notOk(keys.includes('Q00-Q99'), 'a chapter one household holds is not')
   t.same(problems, [], 'no script error and no CSP refusal')
 })
+
+t.test("a join of two owners' datasets runs from the console and names both", async (t) => {
+  const { page, problems } = await queryScreen(t, 'en')
+  const select = page.getByTestId('grant-select')
+  const join = await select.locator('option', { hasText: 'households joined with their claims' }).getAttribute('value')
+  t.ok(join, 'the demo analyst holds a grant over both datasets')
+  await select.selectOption(join!)
+  const sql =
+    'SELECT h.district, COUNT(DISTINCT household_id) AS households, AVG(c.claim_amount) AS avg_claim FROM binzhou_households h JOIN binzhou_claims c USING (household_id) GROUP BY h.district'
+  await page.getByTestId('sql').fill(sql)
+  await page.getByTestId('preview').click()
+  await page.locator('[data-testid="preview-panel"][data-affordable="true"]').waitFor()
+  await page.getByTestId('run').click()
+  await page.locator('[data-testid="answer"] .sql-inline', { hasText: sql.slice(0, 40) }).waitFor()
+  const rows = await page.locator('[data-testid="results"] tbody tr').count()
+  t.equal(rows, 7, 'one row per district')
+  t.same(problems, [], 'no script error and no CSP refusal')
+})
