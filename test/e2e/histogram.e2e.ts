@@ -170,7 +170,8 @@ t.test('partition selection: the preview states what finding the keys costs, apa
 t.test("a join of two owners' datasets runs from the console and names both", async (t) => {
   const { page, problems } = await queryScreen(t, 'en')
   const select = page.getByTestId('grant-select')
-  const join = await select.locator('option', { hasText: 'households joined with their claims' }).getAttribute('value')
+  const option = select.locator('option', { hasText: 'binzhou_households + binzhou_claims' })
+  const join = await option.getAttribute('value')
   t.ok(join, 'the demo analyst holds a grant over both datasets')
   await select.selectOption(join!)
   const sql =
