@@ -85,6 +85,8 @@ export interface Grant {
   id: string
   analyst: string
   dataset: string
+  /** Every dataset the grant covers, `dataset` first (several for joins). */
+  datasets?: string[]
   purpose: string
   columns: string[] | null
   aggregates: string[] | null

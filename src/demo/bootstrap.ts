@@ -43,6 +43,13 @@ export const DEMO_CLAIMS_GRANT = {
   purpose: 'demo: explore medical-insurance claims by diagnosis and hospital level',
 } as const
 
+/** The demo analyst's grant over both owners' datasets, for queries that join households and claims. */
+export const DEMO_JOIN_GRANT = {
+  epsilon: 10,
+  delta: 1e-6,
+  purpose: 'demo: claims by district, households joined with their claims (two owners)',
+} as const
+
 /**
  * The demo principals: the field of demo-keys.json that holds each one's key,
  * its name and its role. Two owners: demo-owner (the Big Data Bureau's
@@ -184,11 +191,13 @@ async function demoGrant(
   db: Sql,
   file: string,
   field: string,
-  dataset: string,
+  datasets: string | readonly [string, ...string[]],
   g: { epsilon: number; delta: number; purpose: string },
 ): Promise<boolean> {
   const keys = readKeys(file)
   const analyst = DEMO_PRINCIPALS.analyst.name
+  const all = typeof datasets === 'string' ? [datasets] : [...datasets]
+  const dataset = all[0]!
   const live = (await listGrants(db, { analyst, dataset })).find((x) => x.id === keys[field] && x.revokedAt === null)
   if (live) return false
   const grant = await createGrant(
@@ -196,6 +205,7 @@ async function demoGrant(
     {
       analyst,
       dataset,
+      ...(all.length > 1 ? { datasets: all } : {}),
       purpose: g.purpose,
       columns: null,
       aggregates: null,
@@ -238,6 +248,7 @@ export async function bootstrap(
     await demoMarket(db, CLAIMS_SPEC.id, DEMO_PRINCIPALS.healthOwner.name, DEMO_CLAIMS_LEVELS)
     if (await demoGrant(db, file, 'grant', DEMO_SPEC.id, DEMO_GRANT)) wrote = true
     if (await demoGrant(db, file, 'claimsGrant', CLAIMS_SPEC.id, DEMO_CLAIMS_GRANT)) wrote = true
+    if (await demoGrant(db, file, 'joinGrant', [DEMO_SPEC.id, CLAIMS_SPEC.id], DEMO_JOIN_GRANT)) wrote = true
     if (options.he) {
       try {
         createdHeDataset = await heDemo(db, options.he)

@@ -89,7 +89,13 @@ export class QueryEngine {
     // Over a limit: refused here as a run would be, on public facts alone.
     admitWork(p, this.limits)
     const cached = (await findAnswer(this.db, p.grant.id, p.cacheKey)) !== null
-    const ledgers = await readLedgers(this.db, p.grant, p.spec.id)
+    const ledgers = await readLedgers(
+      this.db,
+      p.grant,
+      p.spec.id,
+      false,
+      p.joined.map((j) => j.record.spec.id),
+    )
     let grantCharge: Charge | null = null
     let datasetCharge: Charge | null = null
     let refusal: Preview['refusal']
@@ -138,7 +144,17 @@ export class QueryEngine {
       p = await prepare(principal, req, this.catalog)
       const stored = await findAnswer(this.db, p.grant.id, p.cacheKey)
       if (stored) return await reread(this.db, actor, stored, 'query.cached')
-      const admission = admit(p, await readLedgers(this.db, p.grant, p.spec.id), this.limits)
+      const admission = admit(
+        p,
+        await readLedgers(
+          this.db,
+          p.grant,
+          p.spec.id,
+          false,
+          p.joined.map((j) => j.record.spec.id),
+        ),
+        this.limits,
+      )
       return await this.answer(admission)
     } catch (err) {
       await recordRefusal(this.db, actor, p, req, err)

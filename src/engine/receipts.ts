@@ -22,6 +22,12 @@ export interface ReceiptBody {
   readonly version: number
   /** The version's salted commitment (store/fingerprint.ts): ties the answer to exactly one version, reveals nothing of its rows. */
   readonly datasetCommitment: string
+  /** A join's other datasets, each with the version read and its commitment; absent for one dataset. */
+  readonly joined?: readonly {
+    readonly dataset: string
+    readonly version: number
+    readonly datasetCommitment: string
+  }[]
   readonly queryHash: string
   readonly resultHash: string
   readonly privacy: unknown

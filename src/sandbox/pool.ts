@@ -111,13 +111,15 @@ export class SandboxPool implements Executor {
     }
     this.inflight += 1
     let lease: Lease | null = null
+    let joinLease: Lease | null = null
     try {
       lease = await this.versions.acquire(task.dataset, task.version)
       const v = lease.version
       const names = taskColumns(task)
       // A backstop behind the engine's admission (engine/admission.ts), on the same public size class:
       // neither the decision nor its message may show the exact row count.
-      const rows = publicRows(v.rows)
+      // A join's rows: at most the left's size class times the pairs one left row can make (engine/pipeline/admit.ts).
+      const rows = task.join === undefined ? publicRows(v.rows) : publicRows(v.rows) * task.join.maxRowsPerUnit
       const cells = rows * (names.length + 1)
       if (cells > this.options.maxCells) {
         throw new VeilboxError(
@@ -127,9 +129,26 @@ export class SandboxPool implements Executor {
         )
       }
       const columns: Record<string, ColumnArray> = {}
-      for (const n of names) {
+      // A join task names joined columns: each side sends its own, by their own names (exec/join.ts).
+      const own =
+        task.join === undefined ? names : task.join.columns.filter((c) => c.side === 'left').map((c) => c.column)
+      for (const n of task.join === undefined ? own : [...own, task.join.leftUnit]) {
         const c = v.columns.get(n)
         if (c) columns[n] = c
+      }
+      let joined: WorkerRequest['joined']
+      if (task.join !== undefined) {
+        joinLease = await this.versions.acquire(task.join.dataset, task.join.version)
+        const jv = joinLease.version
+        const theirs: Record<string, ColumnArray> = {}
+        for (const c of task.join.columns
+          .filter((x) => x.side === 'right')
+          .map((x) => x.column)
+          .concat(task.join.rightUnit)) {
+          const col = jv.columns.get(c)
+          if (col) theirs[c] = col
+        }
+        joined = { rows: jv.rows, keep: jv.keep, columns: theirs }
       }
       const he = task.encrypted === undefined ? undefined : this.encryptedPart(task, v)
       // The deadline counts from the moment a worker starts the task (it posts on `started`), so that
@@ -142,6 +161,7 @@ export class SandboxPool implements Executor {
         keep: v.keep,
         columns,
         ...(he === undefined ? {} : { he }),
+        ...(joined === undefined ? {} : { joined }),
         started: port2,
       }
       // Ref'd timers, unlike AbortSignal.timeout: a pending query keeps the process alive.
@@ -187,6 +207,7 @@ export class SandboxPool implements Executor {
     } finally {
       this.inflight -= 1
       lease?.end()
+      joinLease?.end()
     }
   }
 

@@ -72,6 +72,14 @@ export const workerRequestSchema = z.strictObject({
   keep: z.instanceof(Uint8Array),
   columns: z.record(z.string(), columnSchema),
   he: heRequestSchema.optional(),
+  /** A join task's joined version: its rows, contribution bound and the columns it reads (by their own names). */
+  joined: z
+    .strictObject({
+      rows: z.number().int().min(0),
+      keep: z.instanceof(Uint8Array),
+      columns: z.record(z.string(), columnSchema),
+    })
+    .optional(),
   started: z.custom<WorkerPort>((v) => v instanceof MessagePort).optional(),
 })
 
@@ -81,6 +89,11 @@ export interface WorkerRequest {
   readonly keep: Uint8Array
   readonly columns: Record<string, ColumnArray>
   readonly he?: WorkerHeRequest
+  readonly joined?: {
+    readonly rows: number
+    readonly keep: Uint8Array
+    readonly columns: Record<string, ColumnArray>
+  }
   /** The worker posts one message here when it starts the task: the deadline counts from then, not from the queue. */
   readonly started?: WorkerPort
 }

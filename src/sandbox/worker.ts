@@ -1,5 +1,6 @@
 import { workerData } from 'node:worker_threads'
 import { isVeilboxError } from '../errors/index.js'
+import { joinedColumns } from '../engine/exec/join.js'
 import { aggregateTask } from '../engine/exec/task.js'
 import type { Kernel } from '../engine/exec/kernel.js'
 import { loadKernel } from '../engine/exec/loader.js'
@@ -38,14 +39,29 @@ export default async function run(message: unknown): Promise<WorkerResponse> {
       detail: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
     }
   }
-  const { task, rows, keep, columns, he } = parsed.data
+  const { task, rows, keep, columns, he, joined } = parsed.data
   try {
-    const { request, result } = aggregateTask(
-      kernel,
-      task,
-      { rows, keep, columns: new Map(Object.entries(columns)) },
-      loops,
-    )
+    const own = { rows, keep, columns: new Map(Object.entries(columns)) }
+    if ((task.join === undefined) !== (joined === undefined))
+      return {
+        ok: false,
+        code: 'VEILBOX_ERR_SANDBOX_BAD_MESSAGE',
+        detail: 'a join task needs the joined version, and only it',
+      }
+    // A unit join: the joined rows built here, in the sandbox (exec/join.ts), then the kernels as for one dataset.
+    const src =
+      task.join === undefined || joined === undefined
+        ? own
+        : joinedColumns(
+            { src: own, unit: task.join.leftUnit },
+            {
+              src: { rows: joined.rows, keep: joined.keep, columns: new Map(Object.entries(joined.columns)) },
+              unit: task.join.rightUnit,
+            },
+            task.join.maxRowsPerUnit,
+            new Map(task.join.columns.map((c) => [c.name, { side: c.side, column: c.column }])),
+          )
+    const { request, result } = aggregateTask(kernel, task, src, loops)
     if (task.encrypted === undefined) return { ok: true, result }
     if (he === undefined)
       return {

@@ -48,7 +48,7 @@ t.test(
     t.same(JSON.parse(fs.readFileSync(file, 'utf8')), keys)
     t.equal((await listVersions(db, DEMO_SPEC.id)).length, 1)
     t.equal((await listKeys(db)).length, 5)
-    t.equal((await listGrants(db)).length, 2, 'one demo grant per plaintext dataset, not more')
+    t.equal((await listGrants(db)).length, 3, 'one demo grant per plaintext dataset and one over both, not more')
   },
 )
 
@@ -142,7 +142,7 @@ t.test(
 
     const again = await bootstrap(db, dir, { demo: true, he })
     t.same(again, { keyFiles: [], createdDataset: false, createdClaimsDataset: false, createdHeDataset: false })
-    t.equal((await listGrants(db)).length, 3)
+    t.equal((await listGrants(db)).length, 4, 'one per dataset and the join grant')
 
     // A fresh data directory against the same custodian: its keys are taken over, not made again.
     const dir2 = tempDir(t)

@@ -149,7 +149,7 @@ t.test('the histogram in Chinese leaves no English label untranslated', async (t
 t.test('partition selection: the preview states what finding the keys costs, apart from the aggregates', async (t) => {
   const { page, problems } = await queryScreen(t, 'en')
   const select = page.getByTestId('grant-select')
-  const claims = await select.locator('option', { hasText: 'binzhou_claims' }).getAttribute('value')
+  const claims = await select.locator('option', { hasText: /^binzhou_claims · / }).getAttribute('value')
   t.ok(claims, 'the demo analyst holds a grant on the claims')
   await select.selectOption(claims!)
   const sql = 'SELECT diagnosis, COUNT(DISTINCT household_id) AS households FROM binzhou_claims GROUP BY diagnosis'
@@ -164,5 +164,24 @@ t.test('partition selection: the preview states what finding the keys costs, apa
   const keys = await page.locator('[data-testid="results"] tbody tr td:first-child').allInnerTexts()
   t.ok(keys.includes('J00-J99'), 'the most common chapter is released')
   t.notOk(keys.includes('Q00-Q99'), 'a chapter one household holds is not')
+  t.same(problems, [], 'no script error and no CSP refusal')
+})
+
+t.test("a join of two owners' datasets runs from the console and names both", async (t) => {
+  const { page, problems } = await queryScreen(t, 'en')
+  const select = page.getByTestId('grant-select')
+  const option = select.locator('option', { hasText: 'binzhou_households + binzhou_claims' })
+  const join = await option.getAttribute('value')
+  t.ok(join, 'the demo analyst holds a grant over both datasets')
+  await select.selectOption(join!)
+  const sql =
+    'SELECT h.district, COUNT(DISTINCT household_id) AS households, AVG(c.claim_amount) AS avg_claim FROM binzhou_households h JOIN binzhou_claims c USING (household_id) GROUP BY h.district'
+  await page.getByTestId('sql').fill(sql)
+  await page.getByTestId('preview').click()
+  await page.locator('[data-testid="preview-panel"][data-affordable="true"]').waitFor()
+  await page.getByTestId('run').click()
+  await page.locator('[data-testid="answer"] .sql-inline', { hasText: sql.slice(0, 40) }).waitFor()
+  const rows = await page.locator('[data-testid="results"] tbody tr').count()
+  t.equal(rows, 7, 'one row per district')
   t.same(problems, [], 'no script error and no CSP refusal')
 })

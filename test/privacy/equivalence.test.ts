@@ -49,6 +49,7 @@ const plainSpec = (id: string) => ({
   title: id,
   classification: 'internal',
   privacyUnit: 'pid',
+  unitSpace: 'person',
   maxRowsPerUnit: 2,
   columns: [
     { name: 'pid', type: 'id', protection: 'public' },
@@ -60,6 +61,28 @@ const plainSpec = (id: string) => ({
     { name: 'sector', type: 'category', protection: 'public', maxKeys: 8 },
   ],
 })
+
+/** Visits of the twins' persons: a second dataset of the same unit space, for joins. */
+const visitsSpec = (id: string) => ({
+  id,
+  title: id,
+  classification: 'internal',
+  privacyUnit: 'pid',
+  unitSpace: 'person',
+  maxRowsPerUnit: 2,
+  columns: [
+    { name: 'pid', type: 'id', protection: 'public' },
+    { name: 'clinic', type: 'category', protection: 'public', categories: ['x', 'y'] },
+    { name: 'cost', type: 'number', protection: 'dp', lower: 0, upper: 5000 },
+  ],
+})
+
+function visitsCsv(withNeighbour: boolean): string {
+  let out = 'pid,clinic,cost\n'
+  for (let u = 0; u < 256; u += 2) out += `p${u},${u % 4 === 0 ? 'x' : 'y'},${100 + ((u * 37) % 4000)}\n`
+  if (withNeighbour) out += 'newcomer,y,4999\nnewcomer,x,12\nnewcomer,y,300\n'
+  return out
+}
 
 const heSpec = (id: string) => ({
   id,
@@ -108,7 +131,7 @@ interface Harness extends TestApp {
   readonly bobKey: string
 }
 
-async function harness(t: Parameters<typeof testApp>[0]): Promise<Harness> {
+async function harness(t: Parameters<typeof testApp>[0], taskMaxCells = BLOCK * 4): Promise<Harness> {
   const custodianDir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-equiv-custodian-'))
   t.teardown(() => fs.rmSync(custodianDir, { recursive: true, force: true }))
   const ta = await testApp(
@@ -117,7 +140,7 @@ async function harness(t: Parameters<typeof testApp>[0]): Promise<Harness> {
       custodianDir: path.join(custodianDir, 'keys'),
       queryTimeoutMs: DEADLINE_MS,
       // Up to three columns per query on a version of one block; three encrypted groups, not six.
-      taskMaxCells: BLOCK * 4,
+      taskMaxCells,
       heMaxWork: 100,
     },
     FIXTURE,
@@ -175,6 +198,27 @@ async function harness(t: Parameters<typeof testApp>[0]): Promise<Harness> {
   }
   await register(plainSpec('twin_a'), plainCsv(false), false)
   await register(plainSpec('twin_b'), plainCsv(true), false)
+  // The twins' visits, of the same persons (unit space person): the newcomer has visits on the b side only.
+  await register(visitsSpec('visits_a'), visitsCsv(false), false)
+  await register(visitsSpec('visits_b'), visitsCsv(true), false)
+  for (const side of ['a', 'b']) {
+    const g = await ok(
+      ta.call('operator', {
+        method: 'POST',
+        url: '/v1/grants',
+        payload: {
+          analyst: 'alice',
+          datasets: [`twin_${side}`, `visits_${side}`],
+          purpose: 'equivalence harness, joined',
+          epsilon: 100_000,
+          delta: 1e-4,
+          expiresAt: '2099-01-01T00:00:00Z',
+        },
+      }),
+      201,
+    )
+    grants[`join_${side}`] = (JSON.parse(g.body) as { id: string }).id
+  }
   await register(heSpec('enc_a'), heCsv(false), true)
   await register(heSpec('enc_b'), heCsv(true), true)
   const bobKey = (await createKey(ta.app.db, { name: 'bob', role: 'analyst' }, SYSTEM_ACTOR)).key
@@ -769,5 +813,42 @@ t.test(
     const shared = [...a].filter((x) => b.has(x))
     t.same(shared, [], 'no hash-like value is the same for the two datasets of identical rows')
     t.ok(a.size >= 3, `values compared: ${a.size}`)
+  },
+)
+
+t.test(
+  'neighbouring joined datasets: the added person has rows on both sides, everything else is identical',
+  async (t) => {
+    // Cells for a join's public bound: the twin's size class times the join's rows per unit.
+    const h = await harness(t, BLOCK * 16)
+    const shapes = [
+      'SELECT t.city, COUNT(*) AS n, SUM(v.cost) AS cost FROM {D} t JOIN {V} v USING (pid) GROUP BY t.city',
+      'SELECT COUNT(DISTINCT pid) AS persons, AVG(v.cost) FROM {D} t JOIN {V} v USING (pid) WHERE t.age = 38',
+    ]
+    for (const sql of shapes) {
+      for (const url of ['/v1/queries/preview', '/v1/queries']) {
+        const seen: Observed[] = []
+        for (const side of ['a', 'b']) {
+          const ds = `twin_${side}`
+          const vs = `visits_${side}`
+          const grant = h.grants[`join_${side}`]!
+          const seq = (await h.app.db.value<number>('SELECT COALESCE(MAX(seq), 0) FROM audit_log')) ?? 0
+          const res = await h.call('analyst', {
+            method: 'POST',
+            url,
+            payload: { sql: sql.replaceAll('{D}', ds).replaceAll('{V}', vs), grant, epsilon: 0.5 },
+          })
+          const scrub = (s: string) => s.replaceAll(grant, 'G').replaceAll(vs, 'V').replaceAll(ds, 'D')
+          seen.push({
+            status: res.statusCode,
+            headers: headersOf(res.headers as Record<string, unknown>),
+            body: normalize(JSON.parse(scrub(res.body)) as unknown),
+            audit: JSON.parse(scrub(JSON.stringify(await auditSince(h, seq)))) as unknown[],
+          })
+        }
+        t.equal(seen[0]!.status, 200, `${sql} (${url}): answered`)
+        t.same(seen[1], seen[0], `${sql} (${url}): identical on neighbouring datasets`)
+      }
+    }
   },
 )

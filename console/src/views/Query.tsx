@@ -159,7 +159,7 @@ export function QueryView() {
                   {grants.map((g) => (
                     // Dataset and purpose are the operator's words, shown as written; only usable grants can be picked.
                     <option key={g.id} value={g.id} disabled={g.status !== 'active'}>
-                      {`${g.dataset} · ${g.purpose.slice(0, 60)}`}
+                      {`${(g.datasets ?? [g.dataset]).join(' + ')} · ${g.purpose.slice(0, 60)}`}
                     </option>
                   ))}
                 </select>

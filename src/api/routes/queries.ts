@@ -72,6 +72,10 @@ export const receiptSchema = z
       .describe(
         "the version's salted commitment (HMAC-SHA256 of its content hash under a secret per-version salt); the operator can open it to an auditor",
       ),
+    joined: z
+      .array(z.object({ dataset: z.string(), version: z.number().int(), datasetCommitment: z.string() }))
+      .optional()
+      .describe("a join's other datasets, each with the version read and its commitment"),
     queryHash: z.string(),
     resultHash: z.string(),
     privacy: z.looseObject({ mechanism: z.string(), epsilon: z.number(), delta: z.number() }),
@@ -93,6 +97,7 @@ export const answerSchema = z
     queryId: z.string(),
     grant: z.string(),
     dataset: z.string(),
+    datasets: z.array(z.string()).optional().describe('a join: every dataset it reads, `dataset` first'),
     version: z.number().int(),
     datasetCommitment: z.string(),
     queryHash: z.string(),
@@ -108,7 +113,14 @@ export const answerSchema = z
       rho: z.number().optional(),
       perAggregate: z.array(perAggregate),
       selection: selectionSchema.optional(),
-      charged: z.object({ grant: chargeView, dataset: chargeView }),
+      charged: z.object({
+        grant: chargeView,
+        dataset: chargeView,
+        datasets: z
+          .record(z.string(), chargeView)
+          .optional()
+          .describe('a join: what each dataset it reads was charged'),
+      }),
     }),
     budget: z.object({ remaining }),
     price: priceSchema.optional().describe('absent on answers released before the data market'),

@@ -153,6 +153,21 @@ export const execTaskSchema = z.strictObject({
   measures: z.array(measureSchema).max(256),
   /** Present only when the query aggregates he columns. */
   encrypted: z.array(encryptedMeasureSchema).min(1).max(64).optional(),
+  /**
+   * A unit join (exec/join.ts): the joined dataset's version, both units,
+   * the bound on joined rows per unit, and where each column the task names
+   * comes from. `dataset` and `version` above are the left side's.
+   */
+  join: z
+    .strictObject({
+      dataset: name,
+      version: z.number().int().min(1),
+      leftUnit: name,
+      rightUnit: name,
+      maxRowsPerUnit: z.number().int().min(1).max(1000),
+      columns: z.array(z.strictObject({ name, side: z.enum(['left', 'right']), column: name })).max(512),
+    })
+    .optional(),
 })
 
 export type ExecTask = z.infer<typeof execTaskSchema>

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { checkWork, type AdmissionLimits, type WorkEstimate } from '../admission.js'
+import { checkWork, publicRows, type AdmissionLimits, type WorkEstimate } from '../admission.js'
 import { answerPrice, fitsCap, spendingCapError } from '../market/charge.js'
 import { priceOn } from '../policy/pricing.js'
 import type { Admission, Ledgers, PreparedQuery } from './types.js'
@@ -13,7 +13,18 @@ export const DEFAULT_LIMITS: AdmissionLimits = Object.freeze({
 
 /** The work a prepared query would do, from public facts, or the 413 naming the limit it passes (admission.ts). */
 export function admitWork(prepared: PreparedQuery, limits: AdmissionLimits): WorkEstimate {
-  return checkWork(prepared.plan, prepared.version.rows, prepared.heProfile, limits)
+  return checkWork(prepared.plan, taskRows(prepared), prepared.heProfile, limits)
+}
+
+/**
+ * The rows a task reads, as public facts bound them: the version's, or for a
+ * unit join its joined rows, at most the left's size class times the join's
+ * bound per unit (each left row makes at most that many pairs). The sandbox's
+ * backstop (sandbox/pool.ts) uses the same bound.
+ */
+function taskRows(p: PreparedQuery): number {
+  if (p.joined.length === 0) return p.version.rows
+  return publicRows(p.version.rows) * p.bound.dataset.maxRowsPerUnit
 }
 
 /**
@@ -26,8 +37,14 @@ export function admit(prepared: PreparedQuery, ledgers: Ledgers, limits: Admissi
   admitWork(prepared, limits)
   const grant = priceOn(ledgers.grant, prepared.price)
   const dataset = priceOn(ledgers.dataset, prepared.price)
+  // A join charges every dataset it reads: each budget must pay the same price.
+  const joined = ledgers.joined.map((view) => priceOn(view, prepared.price))
   // The money cap, as the grant was read: the guarded statement at the commit decides under concurrency.
-  const amount = answerPrice(prepared.money, dataset.epsilon)
+  // A join's price: each dataset's price list on what it is charged, added up.
+  const amount = prepared.joinedMoney.reduce(
+    (sum, m, k) => sum + answerPrice(m, joined[k]!.epsilon),
+    answerPrice(prepared.money, dataset.epsilon),
+  )
   if (!fitsCap(prepared.grant, amount)) throw spendingCapError(prepared.grant, amount, prepared.money.currency)
-  return { prepared, ledgers, charges: { grant, dataset }, queryId: `q_${randomBytes(12).toString('hex')}` }
+  return { prepared, ledgers, charges: { grant, dataset, joined }, queryId: `q_${randomBytes(12).toString('hex')}` }
 }

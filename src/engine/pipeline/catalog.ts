@@ -8,7 +8,7 @@ import { uploadEncryption } from '../../store/he.js'
 import { findHeKeys } from '../he/material.js'
 import type { HeProfile } from '../he/profile.js'
 import { readPolicy, type MarketPolicy } from '../market/policy.js'
-import { ledgerOf } from '../policy/pricing.js'
+import { ledgerOf, type LedgerView } from '../policy/pricing.js'
 import type { Ledgers } from './types.js'
 
 /** What prepare reads: grants, datasets, versions and HE profiles, as they are now. */
@@ -54,17 +54,30 @@ async function heProfileFor(db: Sql, spec: DatasetSpec, version: VersionRecord):
  * dataset's; inside the release transaction the budget row is held (FOR
  * UPDATE, after the grant's row).
  */
-export async function readLedgers(db: Sql, grant: GrantRecord, dataset: string, forUpdate = false): Promise<Ledgers> {
-  const budget = await findDatasetBudget(db, dataset, { forUpdate })
-  if (!budget) {
-    throw new VeilboxError(
-      'VEILBOX_ERR_BUDGET_NOT_SET',
-      `dataset ${dataset} has no privacy budget yet; an operator sets one with PUT /v1/datasets/${dataset}/budget`,
-      { dataset },
-    )
+export async function readLedgers(
+  db: Sql,
+  grant: GrantRecord,
+  dataset: string,
+  forUpdate = false,
+  joined: readonly string[] = [],
+): Promise<Ledgers> {
+  // Budget rows are locked in the order of their ids, whichever dataset a join names first: two joins of the
+  // same datasets in either order cannot wait on each other.
+  const views = new Map<string, LedgerView>()
+  for (const id of [...new Set([dataset, ...joined])].sort()) {
+    const budget = await findDatasetBudget(db, id, { forUpdate })
+    if (!budget) {
+      throw new VeilboxError(
+        'VEILBOX_ERR_BUDGET_NOT_SET',
+        `dataset ${id} has no privacy budget yet; an operator sets one with PUT /v1/datasets/${id}/budget`,
+        { dataset: id },
+      )
+    }
+    views.set(id, { scope: 'dataset', id, ledger: ledgerOf(budget) })
   }
   return {
     grant: { scope: 'grant', id: grant.id, ledger: ledgerOf(grant.ledger) },
-    dataset: { scope: 'dataset', id: dataset, ledger: ledgerOf(budget) },
+    dataset: views.get(dataset)!,
+    joined: joined.map((id) => views.get(id)!),
   }
 }

@@ -38,12 +38,15 @@ async function commitIn(tx: Sql, released: ReleasedAnswer, now: () => Date): Pro
   // Checked under the grant's lock, which every release of this grant takes first.
   const twin = await findAnswer(tx, p.grant.id, p.cacheKey)
   if (twin) return rereadIn(tx, actor, twin, 'query.cached', selectsOf(p))
-  const { ledgers, gc, dc } = await charge(tx, p, grant, now)
-  const amount = await spend(tx, p, grant, dc)
+  const { ledgers, gc, dc, jcs } = await charge(tx, p, grant, now)
+  const amounts = [answerPrice(p.money, dc.epsilon), ...p.joinedMoney.map((m, k) => answerPrice(m, jcs[k]!.epsilon))]
+  const amount = await spend(tx, p, grant, amounts)
+  const joined = p.joined.map((j) => j.record.spec.id)
   const body: AnswerBody = {
     queryId: admission.queryId,
     grant: p.grant.id,
     dataset: p.spec.id,
+    ...(joined.length === 0 ? {} : { datasets: [p.spec.id, ...joined] }),
     version: p.version.version,
     datasetCommitment: p.version.commitment,
     queryHash: p.queryHash,
@@ -52,7 +55,22 @@ async function commitIn(tx: Sql, released: ReleasedAnswer, now: () => Date): Pro
     rows: released.table.rows,
     intervals: released.table.intervals,
     confidence: p.plan.confidence,
-    privacy: { ...privacyOf(p), charged: { grant: chargeView(gc), dataset: chargeView(dc) } },
+    privacy: {
+      ...privacyOf(p),
+      charged: {
+        grant: chargeView(gc),
+        dataset: chargeView(dc),
+        // A join's every dataset, each charged the same price.
+        ...(joined.length === 0
+          ? {}
+          : {
+              datasets: Object.fromEntries([
+                [p.spec.id, chargeView(dc)],
+                ...joined.map((d, k) => [d, chargeView(jcs[k]!)]),
+              ]),
+            }),
+      },
+    },
     budget: { remaining: remainingAfter(ledgers.grant.ledger, gc) },
     price: priceView(p.money, amount),
     cached: false,
@@ -86,7 +104,16 @@ async function commitIn(tx: Sql, released: ReleasedAnswer, now: () => Date): Pro
       currency: p.money.currency,
       feeBps: p.money.feeBps,
       shareRule: p.money.shareRule,
-      datasets: [{ dataset: p.spec.id, ownerId: p.money.ownerId, epsilonMicro: dc.epsilon, amount }],
+      // Income by contribution: each dataset's own price, to its owner.
+      datasets: [
+        { dataset: p.spec.id, ownerId: p.money.ownerId, epsilonMicro: dc.epsilon, amount: amounts[0]! },
+        ...p.joinedMoney.map((m, k) => ({
+          dataset: m.dataset,
+          ownerId: m.ownerId,
+          epsilonMicro: jcs[k]!.epsilon,
+          amount: amounts[k + 1]!,
+        })),
+      ],
     }),
   )
   // The chain's head is locked last and held for the least time: after the answer is stored.
@@ -101,6 +128,7 @@ async function commitIn(tx: Sql, released: ReleasedAnswer, now: () => Date): Pro
       queryId: admission.queryId,
       mechanism: p.plan.mechanism,
       dataset: chargeView(dc),
+      ...(joined.length === 0 ? {} : { joined: Object.fromEntries(joined.map((d, k) => [d, chargeView(jcs[k]!)])) }),
       receipt: receiptDigest(receiptBody),
     },
   })
@@ -181,7 +209,7 @@ async function rereadIn(
 
 /** The rows a release or a deadline charge locks: its grant's, then its dataset's budget (declared for the group commit). */
 function releaseLocks(p: PreparedQuery): TxOptions['locks'] {
-  return { grants: [p.grant.id], budgets: [p.spec.id] }
+  return { grants: [p.grant.id], budgets: [p.spec.id, ...p.joined.map((j) => j.record.spec.id)] }
 }
 
 /** The release's first lock: the grant's row, held to the commit. */
@@ -200,14 +228,24 @@ async function charge(
   p: PreparedQuery,
   grant: GrantRecord,
   now: () => Date,
-): Promise<{ ledgers: Ledgers; gc: Charge; dc: Charge }> {
-  const ledgers = await readLedgers(tx, grant, p.spec.id, true)
+): Promise<{ ledgers: Ledgers; gc: Charge; dc: Charge; jcs: Charge[] }> {
+  const ledgers = await readLedgers(
+    tx,
+    grant,
+    p.spec.id,
+    true,
+    p.joined.map((j) => j.record.spec.id),
+  )
   checkGrantUsable(grant, p.principal, now())
   const gc = priceOn(ledgers.grant, p.price)
   const dc = priceOn(ledgers.dataset, p.price)
+  const jcs = ledgers.joined.map((view) => priceOn(view, p.price))
   if (!(await guardedCharge(tx, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL'))) throw exhausted(ledgers.grant, gc)
   if (!(await guardedCharge(tx, 'dataset_budgets', p.spec.id, dc))) throw exhausted(ledgers.dataset, dc)
-  return { ledgers, gc, dc }
+  for (const [k, view] of ledgers.joined.entries()) {
+    if (!(await guardedCharge(tx, 'dataset_budgets', view.id, jcs[k]!))) throw exhausted(view, jcs[k]!)
+  }
+  return { ledgers, gc, dc, jcs }
 }
 
 /**
@@ -215,8 +253,9 @@ async function charge(
  * statement, after its privacy charges and in their transaction: a refusal
  * rolls both back, so an answer the cap cannot pay costs nothing at all.
  */
-async function spend(tx: Sql, p: PreparedQuery, grant: GrantRecord, dc: Charge): Promise<bigint> {
-  const amount = answerPrice(p.money, dc.epsilon)
+/** The answer's price, each dataset's part added up, taken from the grant's money cap with a guarded statement. */
+async function spend(tx: Sql, p: PreparedQuery, grant: GrantRecord, parts: readonly bigint[]): Promise<bigint> {
+  const amount = parts.reduce((a, b) => a + b, 0n)
   if (!(await guardedSpend(tx, p.grant.id, amount))) throw spendingCapError(grant, amount, p.money.currency)
   return amount
 }

@@ -1,6 +1,7 @@
 import { VeilboxError } from '../../errors/index.js'
 import type { Executor, ExecResult } from '../exec/executor.js'
 import type { ExecTask } from '../exec/task.js'
+import { joinPart } from '../plan/join.js'
 import type { SourceService } from '../pushdown/source.js'
 import type { Custodian } from '../he/types.js'
 import type { DecryptedAggregate, EncryptedAggregate, ScaledValue } from '../he/types.js'
@@ -26,7 +27,13 @@ export interface ComputeDeps {
  */
 export async function compute(admission: Admission, deps: ComputeDeps): Promise<ExactResult> {
   const p = admission.prepared
-  const task = { dataset: p.spec.id, version: p.version.version, ...p.plan.exec }
+  const join = p.joined[0] === undefined ? undefined : joinPart(p.bound, p.plan.exec, p.joined[0].version.version)
+  const task = {
+    dataset: p.spec.id,
+    version: p.version.version,
+    ...p.plan.exec,
+    ...(join === undefined ? {} : { join }),
+  }
   const exec = p.spec.source === undefined ? await deps.executor.execute(task) : await pushDown(admission, deps, task)
   const decrypted = p.plan.exec.encrypted === undefined ? [] : await decrypt(admission, exec, deps)
   return { exec, decrypted }

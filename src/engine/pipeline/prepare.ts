@@ -10,6 +10,7 @@ import { moneyFor } from '../market/charge.js'
 import { recordLevels } from '../market/dataset.js'
 import { checkEpsilonPerAnswer } from '../market/policy.js'
 import { checkGrantUsable, checkQueryInGrant, usedAggregates } from '../policy/grant.js'
+import { checkBoundInGrant, joinedDatasets } from './joined.js'
 import type { Price } from '../policy/pricing.js'
 import {
   bindQuery,
@@ -53,10 +54,16 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
     throw unknownDatasetError(query, grant.datasets)
   }
   checkQueryInGrant(grant, name, null)
-  const bound = bindQuery(query, record.spec)
-  checkQueryInGrant(grant, name, bound)
+  const joined = await joinedDatasets(query, grant, catalog)
+  const bound = bindQuery(
+    query,
+    record.spec,
+    joined.map((j) => j.record.spec),
+  )
+  checkBoundInGrant(grant, bound)
   const policy = await catalog.policy()
-  checkEpsilonPerAnswer(policy, record.spec, recordLevels(record), req.epsilon)
+  for (const r of [record, ...joined.map((j) => j.record)])
+    checkEpsilonPerAnswer(policy, r.spec, recordLevels(r), req.epsilon)
   const version = await catalog.version(name, req.version)
   if (!version) {
     throw new VeilboxError(
@@ -95,6 +102,7 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
       canonicalJson({
         queryHash: hash,
         version: version.version,
+        ...(joined.length === 0 ? {} : { joined: joined.map((j) => [j.record.spec.id, j.version.version]) }),
         mechanism,
         epsilonMicro: epsilon.toString(),
         deltaFemto: Number(delta),
@@ -111,6 +119,7 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
     spec: record.spec,
     bound,
     version,
+    joined,
     heProfile,
     plan,
     price,
@@ -120,6 +129,7 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
     delta,
     sql: req.sql ?? null,
     money: moneyFor(policy, record, grant),
+    joinedMoney: joined.map((j) => moneyFor(policy, j.record, grant)),
     scope: { columns: bound.columns, aggregates: usedAggregates(bound) },
   }
 }

@@ -50,6 +50,15 @@ export async function release(
     dataset: p.spec.id,
     version: p.version.version,
     datasetCommitment: p.version.commitment,
+    ...(p.joined.length === 0
+      ? {}
+      : {
+          joined: p.joined.map((j) => ({
+            dataset: j.record.spec.id,
+            version: j.version.version,
+            datasetCommitment: j.version.commitment,
+          })),
+        }),
     queryHash: p.queryHash,
     resultHash: serialized.resultHash,
     privacy: privacyOf(p),

@@ -1,6 +1,6 @@
 import type { DatasetSpec } from '../../schema.js'
 import type { AnswerRef } from '../../store/answers.js'
-import type { VersionRecord } from '../../store/datasets.js'
+import type { DatasetRecord, VersionRecord } from '../../store/datasets.js'
 import type { GrantRecord } from '../../store/grants.js'
 import type { Principal } from '../../store/keys.js'
 import type { Delta, Epsilon } from '../dp/budget.js'
@@ -45,6 +45,12 @@ export const DEFAULT_CONFIDENCE = 0.95
  */
 export const MAX_ANSWER_DELTA = 1e-5
 
+/** A dataset a query joins, as prepare reads it: its record and the version the join reads (its latest). */
+export interface JoinedDataset {
+  readonly record: DatasetRecord
+  readonly version: VersionRecord
+}
+
 /** A query parsed, bound to its dataset and version, planned and priced: nothing read, nothing spent. */
 export interface PreparedQuery {
   /** Who asked: the grant is checked against this principal again at the commit. */
@@ -54,6 +60,8 @@ export interface PreparedQuery {
   readonly spec: DatasetSpec
   readonly bound: BoundQuery
   readonly version: VersionRecord
+  /** The datasets a join reads besides `spec`, with the versions read (none without a JOIN). */
+  readonly joined: readonly JoinedDataset[]
   readonly heProfile: HeProfile | null
   readonly plan: Plan
   readonly price: Price
@@ -65,6 +73,8 @@ export interface PreparedQuery {
   readonly delta: Delta
   /** The query text as sent, or null for the JSON form. */
   readonly sql: string | null
+  /** A join's other datasets' prices and owners, parallel to `joined`: each dataset's price list on its charge. */
+  readonly joinedMoney: readonly QueryMoney[]
   /** What a fresh answer costs in money, and whose it is (docs/market.md). */
   readonly money: QueryMoney
   /** What the query uses of its grant: the scope review's record (docs/market.md). */
@@ -75,13 +85,15 @@ export interface PreparedQuery {
 export interface Ledgers {
   readonly grant: LedgerView
   readonly dataset: LedgerView
+  /** The budgets of the datasets a join reads besides the first, in the query's order. */
+  readonly joined: readonly LedgerView[]
 }
 
 /** A query admitted: within the limits, and both ledgers can pay (as read before computing). */
 export interface Admission {
   readonly prepared: PreparedQuery
   readonly ledgers: Ledgers
-  readonly charges: { readonly grant: Charge; readonly dataset: Charge }
+  readonly charges: { readonly grant: Charge; readonly dataset: Charge; readonly joined: readonly Charge[] }
   /** Named at admission: the custodian's release request and every audit record of the release carry it. */
   readonly queryId: string
 }
@@ -121,6 +133,8 @@ export interface AnswerBody {
   readonly queryId: string
   readonly grant: string
   readonly dataset: string
+  /** A join's datasets, `dataset` first; absent for one dataset. */
+  readonly datasets?: readonly string[]
   readonly version: number
   /** The version's salted commitment (never the content hash of its rows). */
   readonly datasetCommitment: string

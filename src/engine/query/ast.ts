@@ -1,3 +1,5 @@
+// Long on purpose: the query tree is one vocabulary (node types, their constructors and the checks a node alone
+// allows, buckets and joins included), shared by the parser, the JSON reader, the binder and the canonical form.
 import type { SourcePos } from './position.js'
 import { queryError } from './query-error.js'
 
@@ -24,6 +26,8 @@ export type Direction = 'asc' | 'desc'
 export interface ColumnRef {
   readonly kind: 'column'
   readonly name: string
+  /** The dataset or its alias the name is qualified with (`h.district`); absent when written alone. */
+  readonly table?: string
   readonly pos?: SourcePos
 }
 
@@ -130,8 +134,26 @@ export type Condition = Compare | InList | Between | IsNull
 /** A WHERE clause as parsed: stage 1 of the four a predicate goes through (TaskPredicate, exec/task.ts). */
 export type ParsedPredicate = Condition | And | Or | Not
 
+/**
+ * One inner join of the FROM clause: `JOIN dataset [AS alias]` on the privacy
+ * unit (`USING (unit)`) or on two columns (`ON a.x = b.y`). Which joins are
+ * allowed (one unit space, a declared key) is the binder's to decide.
+ */
+export interface Join {
+  readonly dataset: string
+  readonly alias?: string
+  /** USING (name): the column both sides have. */
+  readonly using?: string
+  /** ON left = right. */
+  readonly on?: readonly [ColumnRef, ColumnRef]
+  readonly pos?: SourcePos
+}
+
 export interface From {
   readonly name: string
+  readonly alias?: string
+  /** The datasets joined to it, in order; none for a query over one dataset. */
+  readonly joins?: readonly Join[]
   readonly pos?: SourcePos
 }
 
@@ -165,8 +187,13 @@ function node<T extends object>(fields: T): T {
   return Object.freeze(out) as T
 }
 
-export function columnRef(name: string, pos?: SourcePos): ColumnRef {
-  return node({ kind: 'column', name, pos })
+export function columnRef(name: string, pos?: SourcePos, table?: string): ColumnRef {
+  return node({ kind: 'column', name, table, pos })
+}
+
+/** A column as written: `name`, or `table.name`. */
+export function refSql(ref: ColumnRef, quoteName: (name: string) => string = (n) => n): string {
+  return ref.table === undefined ? quoteName(ref.name) : `${quoteName(ref.table)}.${quoteName(ref.name)}`
 }
 
 /** Buckets may not be narrower than this share of their range's magnitude: edges must stay distinct doubles. */
@@ -223,7 +250,7 @@ export function bucketByCount(
   if ((upper - lower) / count < MIN_RELATIVE_WIDTH * Math.max(Math.abs(lower), Math.abs(upper)))
     bad(`${sql}: the buckets are too narrow for their edges to stay distinct; widen them`)
   const bucket = Object.freeze({ lower: Object.is(lower, -0) ? 0 : lower, upper, count })
-  return node({ kind: 'column', name: column.name, bucket, pos: pos ?? column.pos })
+  return node({ kind: 'column', name: column.name, table: column.table, bucket, pos: pos ?? column.pos })
 }
 
 /** The width of a bucket key. */
@@ -236,11 +263,25 @@ export function bucketEdge(b: Bucket, i: number): number {
   return b.lower + ((b.upper - b.lower) * i) / b.count
 }
 
+/**
+ * Whether a select item's key may be a GROUP BY key: the same column and
+ * buckets, qualified alike or one of them not qualified (`district` and
+ * `h.district`; the binder then checks they resolve to one column).
+ */
+export function sameGroupKey(a: GroupRef, b: GroupRef): boolean {
+  if (a.name !== b.name) return false
+  if (a.table !== undefined && b.table !== undefined && a.table !== b.table) return false
+  const x = a.bucket
+  const y = b.bucket
+  if (x === undefined || y === undefined) return x === y
+  return x.lower === y.lower && x.upper === y.upper && x.count === y.count
+}
+
 /** How a GROUP BY key reads in SQL, and what tells two keys apart: `district`, `BUCKET(income, 0, 100000, 10000)`. */
 export function groupKeySql(g: GroupRef, quoteName: (name: string) => string = (n) => n): string {
-  if (g.bucket === undefined) return quoteName(g.name)
+  if (g.bucket === undefined) return refSql(g, quoteName)
   const { lower, upper } = g.bucket
-  return `BUCKET(${quoteName(g.name)}, ${String(lower)}, ${String(upper)}, ${String(bucketWidth(g.bucket))})`
+  return `BUCKET(${refSql(g, quoteName)}, ${String(lower)}, ${String(upper)}, ${String(bucketWidth(g.bucket))})`
 }
 
 export function columnItem(column: GroupRef, alias?: string, pos?: SourcePos): ColumnItem {
@@ -351,8 +392,23 @@ export function not(operand: ParsedPredicate, pos?: SourcePos): Not {
   return node({ kind: 'not', operand, pos })
 }
 
-export function from(name: string, pos?: SourcePos): From {
-  return node({ name, pos })
+export function from(name: string, pos?: SourcePos, alias?: string, joins?: readonly Join[]): From {
+  return node({
+    name,
+    alias,
+    joins: joins === undefined || joins.length === 0 ? undefined : Object.freeze([...joins]),
+    pos,
+  })
+}
+
+export function join(parts: Join): Join {
+  if ((parts.using === undefined) === (parts.on === undefined))
+    throw new TypeError('a join has exactly one of USING and ON')
+  return node({
+    ...parts,
+    on:
+      parts.on === undefined ? undefined : (Object.freeze([...parts.on]) as unknown as readonly [ColumnRef, ColumnRef]),
+  })
 }
 
 export function orderItem(name: string, direction: Direction, pos?: SourcePos): OrderItem {
@@ -380,6 +436,7 @@ export function sameAggregate(a: Aggregate, b: Aggregate): boolean {
   return (
     a.fn === b.fn &&
     (a.column?.name ?? null) === (b.column?.name ?? null) &&
+    a.column?.table === b.column?.table &&
     a.p === b.p &&
     (a.distinct ?? false) === (b.distinct ?? false)
   )
@@ -387,7 +444,7 @@ export function sameAggregate(a: Aggregate, b: Aggregate): boolean {
 
 /** How an aggregate reads in SQL, for messages and canonical text: `SUM(income)`, `QUANTILE(age, 0.9)`. */
 export function aggregateSql(a: Aggregate, quoteName: (name: string) => string = (n) => n): string {
-  const col = a.column === null ? '*' : quoteName(a.column.name)
+  const col = a.column === null ? '*' : refSql(a.column, quoteName)
   if (a.display === 'median') return `MEDIAN(${col})`
   if (a.fn === 'quantile') return `QUANTILE(${col}, ${String(a.p)})`
   if (a.distinct) return `COUNT(DISTINCT ${col})`

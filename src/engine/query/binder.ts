@@ -19,6 +19,7 @@ import { formatLiteral } from './canonical.js'
 import { queryAggregates, queryColumns } from './columns.js'
 import { bindGroupKey, HE_AGGREGATES, isNumeric, type BoundGroupKey } from './group-keys.js'
 import { bindHaving, type BoundHaving } from './having.js'
+import { tablesOf, type Tables } from './joins.js'
 import { queryError } from './query-error.js'
 
 export { queryAggregates, queryColumns } from './columns.js'
@@ -84,7 +85,12 @@ export interface BoundOrder {
 
 export interface BoundQuery {
   readonly query: Query
+  /** The spec the query bound against: its dataset's, or a join's (query/joins.ts). */
   readonly dataset: DatasetSpec
+  /** The datasets it reads, FROM's first. */
+  readonly datasets: readonly string[]
+  /** How its columns map to the datasets', and a join's sides (query/joins.ts). */
+  readonly tables: Tables
   /** One per select item, in select order. */
   readonly outputs: readonly BoundOutput[]
   readonly groupBy: readonly BoundGroupKey[]
@@ -116,7 +122,12 @@ export function unknownDatasetError(q: Query, known: readonly string[]): Veilbox
   )
 }
 
-export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
+/**
+ * Binds a query to its dataset's spec, and with a join to the joined
+ * dataset's (`joinedSpecs`, in JOIN order): see query/joins.ts for what a
+ * join binds against.
+ */
+export function bindQuery(q: Query, dataset: DatasetSpec, joinedSpecs: readonly DatasetSpec[] = []): BoundQuery {
   if (q.from.name !== dataset.id) {
     throw queryError(
       'VEILBOX_ERR_QUERY_UNKNOWN_DATASET',
@@ -125,14 +136,27 @@ export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
       { dataset: q.from.name, expected: dataset.id },
     )
   }
-  const b = new Binder(dataset)
-  const groupIndex = new Map(q.groupBy.map((g, i) => [groupKeySql(g), i]))
+  const tables = tablesOf(q, dataset, joinedSpecs)
+  const b = new Binder(tables)
+  // A selected key is the GROUP BY key that resolves to the same column (written qualified or not) and buckets.
+  const resolvedKey = (g: GroupRef): string =>
+    `${tables.columnName(g)}|${g.bucket === undefined ? '' : `${g.bucket.lower},${g.bucket.upper},${g.bucket.count}`}`
+  const groupIndex = new Map(q.groupBy.map((g, i) => [resolvedKey(g), i]))
   // Clauses are checked in reading order, so the error reported is the first one in the text.
   const outputs = q.select.map((item): BoundOutput => {
     const name = outputName(item)
     if (item.kind === 'columnItem') {
       const column = b.resolve(item.column)
-      return Object.freeze({ kind: 'group', name, column, key: groupIndex.get(groupKeySql(item.column))! })
+      const key = groupIndex.get(resolvedKey(item.column))
+      if (key === undefined) {
+        throw queryError(
+          'VEILBOX_ERR_QUERY_UNGROUPED_COLUMN',
+          `${groupKeySql(item.column)} is not the column GROUP BY names; write it the same way in both`,
+          item.pos,
+          { column: item.column.name },
+        )
+      }
+      return Object.freeze({ kind: 'group', name, column, key })
     }
     return b.aggregate(item, name)
   })
@@ -154,7 +178,9 @@ export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
   )
   return Object.freeze({
     query: q,
-    dataset,
+    dataset: tables.spec,
+    datasets: Object.freeze(tables.datasets.map((d) => d.id)),
+    tables,
     outputs: Object.freeze(outputs),
     groupBy: Object.freeze(groupBy),
     where,
@@ -169,12 +195,15 @@ export function bindQuery(q: Query, dataset: DatasetSpec): BoundQuery {
 class Binder {
   private readonly byName: Map<string, ColumnSpec>
 
-  constructor(private readonly dataset: DatasetSpec) {
-    this.byName = new Map(dataset.columns.map((c) => [c.name, c]))
+  private readonly dataset: DatasetSpec
+
+  constructor(private readonly tables: Tables) {
+    this.dataset = tables.spec
+    this.byName = new Map(tables.spec.columns.map((c) => [c.name, c]))
   }
 
   resolve(ref: ColumnRef): ColumnSpec {
-    const col = this.byName.get(ref.name)
+    const col = this.byName.get(this.tables.columnName(ref))
     if (col !== undefined) return col
     const names = this.dataset.columns.map((c) => c.name)
     const suggestion = nearest(ref.name, names)
@@ -204,6 +233,14 @@ class Binder {
         )
       }
       return Object.freeze({ ...base, label: 'count_distinct', column: col, distinct: true })
+    }
+    if (col.protection === 'he' && this.tables.join !== null) {
+      throw queryError(
+        'VEILBOX_ERR_QUERY_JOIN',
+        `${sql}: ${col.name} is encrypted (he), and encrypted columns are not aggregated over joined rows yet; query its dataset on its own`,
+        at,
+        { column: col.name },
+      )
     }
     if (col.type === 'id') {
       throw queryError(

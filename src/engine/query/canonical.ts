@@ -3,6 +3,8 @@ import {
   aggregateSql,
   groupKeySql,
   outputName,
+  refSql,
+  type From,
   type CompareOp,
   type Condition,
   type Literal,
@@ -25,7 +27,7 @@ import { RESERVED } from './keywords.js'
  * select the same rows. AND/OR operands keep their written order.
  */
 export function canonicalSql(q: Query): string {
-  const parts = [`SELECT ${q.select.map(item).join(', ')}`, `FROM ${quoteName(q.from.name)}`]
+  const parts = [`SELECT ${q.select.map(item).join(', ')}`, `FROM ${fromSql(q.from)}`]
   if (q.where !== undefined) parts.push(`WHERE ${predicate(normalize(q.where, false), 'top')}`)
   if (q.groupBy.length > 0) parts.push(`GROUP BY ${q.groupBy.map((g) => groupKeySql(g, quoteName)).join(', ')}`)
   // HAVING's names are output names, written as such: the text parses back to the same condition.
@@ -117,8 +119,23 @@ function predicate(n: Norm, parent: 'top' | 'and' | 'or' | 'not'): string {
   }
 }
 
+/** FROM as written, aliases and joins included: `a AS x JOIN b AS y USING (unit)`. */
+function fromSql(f: From): string {
+  const named = (name: string, alias: string | undefined): string =>
+    alias === undefined || alias === name ? quoteName(name) : `${quoteName(name)} AS ${quoteName(alias)}`
+  let out = named(f.name, f.alias)
+  for (const j of f.joins ?? []) {
+    out += ` JOIN ${named(j.dataset, j.alias)}`
+    out +=
+      j.using !== undefined
+        ? ` USING (${quoteName(j.using)})`
+        : ` ON ${refSql(j.on![0], quoteName)} = ${refSql(j.on![1], quoteName)}`
+  }
+  return out
+}
+
 function condition(c: Condition): string {
-  const col = quoteName(c.column.name)
+  const col = refSql(c.column, quoteName)
   switch (c.kind) {
     case 'compare':
       return `${col} ${c.op} ${formatLiteral(c.value.value)}`

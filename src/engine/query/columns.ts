@@ -14,6 +14,15 @@ export function queryColumns(q: Query): string[] {
   return [...seen]
 }
 
+/** Every column reference the query makes (select, WHERE, GROUP BY), as written, repeats included. */
+export function queryRefs(q: Query): ColumnRef[] {
+  const refs: ColumnRef[] = []
+  for (const item of q.select) if (item.column !== null) refs.push(item.column)
+  if (q.where !== undefined) refs.push(...predicateColumns(q.where))
+  refs.push(...q.groupBy)
+  return refs
+}
+
 /** The aggregate functions a query uses, each once, in select order (MEDIAN counts as quantile). */
 export function queryAggregates(q: Query): AggregateFn[] {
   return [...new Set(q.select.filter((i): i is Aggregate => i.kind === 'aggregate').map((a) => a.fn))]

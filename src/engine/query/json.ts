@@ -14,11 +14,14 @@ import {
   from,
   inList,
   isNull,
+  join,
   literal,
   not,
   or,
   orderItem,
+  type ColumnRef,
   type GroupRef,
+  type Join,
   type JsonPos,
   type Literal,
   type LiteralValue,
@@ -71,9 +74,20 @@ export type PredicateJson =
   | { kind: 'or'; operands: PredicateJson[] }
   | { kind: 'not'; operand: PredicateJson }
 
+/** An inner join: on the unit (`using`) or on two columns (`on`, each `column` or `table.column`). */
+export interface JoinJson {
+  dataset: string
+  alias?: string
+  using?: string
+  on?: [string, string]
+}
+
 export interface QueryJson {
   select: SelectItemJson[]
   from: string
+  /** The first dataset's alias. */
+  alias?: string
+  joins?: JoinJson[]
   where?: PredicateJson
   groupBy?: GroupKeyJson[]
   orderBy?: { name: string; direction?: 'asc' | 'desc' }[]
@@ -130,6 +144,19 @@ export const predicateJsonSchema: z.ZodType<PredicateJson> = z.lazy(() =>
 export const queryJsonSchema = z.strictObject({
   select: z.array(selectItemJson).min(1).max(QUERY_LIMITS.maxSelectItems),
   from: name,
+  alias: name.optional().describe("the first dataset's alias, for table.column names"),
+  joins: z
+    .array(
+      z.strictObject({
+        dataset: name,
+        alias: name.optional(),
+        using: name.optional().describe('the column both datasets have: the privacy unit'),
+        on: z.tuple([name, name]).optional().describe('two columns that must be equal, each column or table.column'),
+      }),
+    )
+    .max(4)
+    .optional()
+    .describe('inner joins; column names elsewhere may be table.column'),
   where: predicateJsonSchema.optional(),
   groupBy: z
     .array(z.union([name, z.strictObject({ column: name, bucket: bucketJson })]))
@@ -195,7 +222,7 @@ export function fromJson(value: unknown, options: FromJsonOptions = {}): Query {
     path: base + segments.map((s) => `/${escapePointer(s)}`).join(''),
   })
   const key = (column: string, bucket: BucketJson | undefined, ...path: (string | number)[]): GroupRef => {
-    const ref = columnRef(column, at(...path, 'column'))
+    const ref = jsonRef(column, at(...path, 'column'))
     if (bucket === undefined) return ref
     return bucketByWidth(ref, bucket.lower, bucket.upper, bucket.width, QUERY_LIMITS.maxBuckets, at(...path, 'bucket'))
   }
@@ -204,7 +231,7 @@ export function fromJson(value: unknown, options: FromJsonOptions = {}): Query {
     const median = s.fn === 'median'
     return aggregate({
       fn: s.fn === 'median' ? 'quantile' : s.fn,
-      column: s.column === undefined || s.column === null ? null : columnRef(s.column, at('select', i, 'column')),
+      column: s.column === undefined || s.column === null ? null : jsonRef(s.column, at('select', i, 'column')),
       p: median ? (s.p ?? 0.5) : s.p,
       display: median ? 'median' : undefined,
       distinct: s.distinct,
@@ -214,15 +241,51 @@ export function fromJson(value: unknown, options: FromJsonOptions = {}): Query {
   })
   return buildQuery({
     select,
-    from: from(q.from, at('from')),
-    where: q.where === undefined ? undefined : predicateFromJson(q.where, ['where'], at),
+    from: from(
+      q.from,
+      at('from'),
+      q.alias,
+      (q.joins ?? []).map((j, i) => joinFromJson(j, at('joins', i), (s, k) => jsonRef(s, at('joins', i, 'on', k)))),
+    ),
+    where: q.where === undefined ? undefined : predicateFromJson(q.where, ['where'], at, true),
     groupBy: (q.groupBy ?? []).map((g, i) =>
-      typeof g === 'string' ? columnRef(g, at('groupBy', i)) : key(g.column, g.bucket, 'groupBy', i),
+      typeof g === 'string' ? jsonRef(g, at('groupBy', i)) : key(g.column, g.bucket, 'groupBy', i),
     ),
     orderBy: (q.orderBy ?? []).map((o, i) => orderItem(o.name, o.direction ?? 'asc', at('orderBy', i))),
-    having: q.having === undefined ? undefined : predicateFromJson(q.having, ['having'], at),
+    having: q.having === undefined ? undefined : predicateFromJson(q.having, ['having'], at, false),
     limit: q.limit,
     pos: at(),
+  })
+}
+
+/**
+ * A column named in JSON: `column`, or `table.column` (declared column names
+ * hold no dot, so the first dot can only qualify).
+ */
+function jsonRef(s: string, pos: JsonPos): ColumnRef {
+  const dot = s.indexOf('.')
+  return dot > 0 && dot < s.length - 1 ? columnRef(s.slice(dot + 1), pos, s.slice(0, dot)) : columnRef(s, pos)
+}
+
+/** A column as JSON names it. */
+function refJson(ref: ColumnRef): string {
+  return ref.table === undefined ? ref.name : `${ref.table}.${ref.name}`
+}
+
+function joinFromJson(j: JoinJson, pos: JsonPos, ref: (s: string, k: number) => ColumnRef): Join {
+  if ((j.using === undefined) === (j.on === undefined)) {
+    throw new VeilboxError(
+      'VEILBOX_ERR_REQUEST_VALIDATION',
+      `a join names exactly one of "using" (the unit) and "on" (two columns) at ${pos.path}`,
+      { errors: [{ path: pos.path, message: 'exactly one of using and on' }] },
+    )
+  }
+  return join({
+    dataset: j.dataset,
+    alias: j.alias,
+    using: j.using,
+    on: j.on === undefined ? undefined : [ref(j.on[0], 0), ref(j.on[1], 1)],
+    pos,
   })
 }
 
@@ -230,9 +293,11 @@ function predicateFromJson(
   p: PredicateJson,
   path: (string | number)[],
   at: (...segments: (string | number)[]) => JsonPos,
+  qualified: boolean,
 ): ParsedPredicate {
   const pos = at(...path)
-  const col = (c: string) => columnRef(c, at(...path, 'column'))
+  // WHERE names columns (maybe table.column); HAVING names output columns, whatever they hold.
+  const col = (c: string) => (qualified ? jsonRef(c, at(...path, 'column')) : columnRef(c, at(...path, 'column')))
   const lit = (v: LiteralValue, ...sub: (string | number)[]): Literal => literal(v, at(...path, ...sub))
   switch (p.kind) {
     case 'compare':
@@ -250,16 +315,16 @@ function predicateFromJson(
       return isNull(col(p.column), p.negated ?? false, pos)
     case 'and':
       return and(
-        p.operands.map((o, i) => predicateFromJson(o, [...path, 'operands', i], at)),
+        p.operands.map((o, i) => predicateFromJson(o, [...path, 'operands', i], at, qualified)),
         pos,
       )
     case 'or':
       return or(
-        p.operands.map((o, i) => predicateFromJson(o, [...path, 'operands', i], at)),
+        p.operands.map((o, i) => predicateFromJson(o, [...path, 'operands', i], at, qualified)),
         pos,
       )
     case 'not':
-      return not(predicateFromJson(p.operand, [...path, 'operand'], at), pos)
+      return not(predicateFromJson(p.operand, [...path, 'operand'], at, qualified), pos)
   }
 }
 
@@ -270,14 +335,14 @@ export function toJson(q: Query): QueryJson {
       if (s.kind === 'columnItem')
         return {
           kind: 'column',
-          column: s.column.name,
+          column: refJson(s.column),
           ...(s.column.bucket === undefined ? {} : { bucket: bucketToJson(s.column) }),
           ...(s.alias === undefined ? {} : { alias: s.alias }),
         }
       return {
         kind: 'aggregate',
         fn: s.display === 'median' ? 'median' : s.fn,
-        ...(s.column === null ? {} : { column: s.column.name }),
+        ...(s.column === null ? {} : { column: refJson(s.column) }),
         ...(s.p === undefined || s.display === 'median' ? {} : { p: s.p }),
         ...(s.distinct ? { distinct: true } : {}),
         ...(s.alias === undefined ? {} : { alias: s.alias }),
@@ -285,9 +350,19 @@ export function toJson(q: Query): QueryJson {
     }),
     from: q.from.name,
   }
+  if (q.from.alias !== undefined) out.alias = q.from.alias
+  if (q.from.joins !== undefined)
+    out.joins = q.from.joins.map((j) => ({
+      dataset: j.dataset,
+      ...(j.alias === undefined ? {} : { alias: j.alias }),
+      ...(j.using === undefined ? {} : { using: j.using }),
+      ...(j.on === undefined ? {} : { on: [refJson(j.on[0]), refJson(j.on[1])] as [string, string] }),
+    }))
   if (q.where !== undefined) out.where = predicateToJson(q.where)
   if (q.groupBy.length > 0)
-    out.groupBy = q.groupBy.map((g) => (g.bucket === undefined ? g.name : { column: g.name, bucket: bucketToJson(g) }))
+    out.groupBy = q.groupBy.map((g) =>
+      g.bucket === undefined ? refJson(g) : { column: refJson(g), bucket: bucketToJson(g) },
+    )
   if (q.orderBy.length > 0) out.orderBy = q.orderBy.map((o) => ({ name: o.name, direction: o.direction }))
   if (q.having !== undefined) out.having = predicateToJson(q.having)
   if (q.limit !== undefined) out.limit = q.limit
@@ -302,13 +377,13 @@ function bucketToJson(g: GroupRef): BucketJson {
 function predicateToJson(p: ParsedPredicate): PredicateJson {
   switch (p.kind) {
     case 'compare':
-      return { kind: 'compare', column: p.column.name, op: p.op, value: p.value.value }
+      return { kind: 'compare', column: refJson(p.column), op: p.op, value: p.value.value }
     case 'in':
-      return { kind: 'in', column: p.column.name, values: p.values.map((v) => v.value), negated: p.negated }
+      return { kind: 'in', column: refJson(p.column), values: p.values.map((v) => v.value), negated: p.negated }
     case 'between':
-      return { kind: 'between', column: p.column.name, low: p.low.value, high: p.high.value, negated: p.negated }
+      return { kind: 'between', column: refJson(p.column), low: p.low.value, high: p.high.value, negated: p.negated }
     case 'isNull':
-      return { kind: 'isNull', column: p.column.name, negated: p.negated }
+      return { kind: 'isNull', column: refJson(p.column), negated: p.negated }
     case 'and':
     case 'or':
       return { kind: p.kind, operands: p.operands.map(predicateToJson) }

@@ -13,6 +13,7 @@ import {
   from,
   inList,
   isNull,
+  join,
   literal,
   not,
   or,
@@ -26,6 +27,7 @@ import {
   type Direction,
   type From,
   type GroupRef,
+  type Join,
   type Literal,
   type OrderItem,
   type ParsedPredicate,
@@ -64,6 +66,21 @@ export function parseQuery(text: string): Query {
   return new Parser(text).statement()
 }
 
+/** Joins other than inner ones, refused by name. */
+const OTHER_JOINS = new Set(['left', 'right', 'full', 'outer', 'cross', 'natural', 'lateral'])
+/** Words that end a FROM item rather than alias it. */
+const ALIAS_ENDS = new Set([
+  'join',
+  'inner',
+  'on',
+  'using',
+  'where',
+  'group',
+  'having',
+  'order',
+  'limit',
+  ...OTHER_JOINS,
+])
 const ARITHMETIC = new Set(['+', '-', '*', '/', '%', '||'])
 const COMPARISONS = new Set(['=', '<>', '!=', '<', '<=', '>', '>=', '=='])
 const FLIP: Record<CompareOp, CompareOp> = { '=': '=', '<>': '<>', '<': '>', '<=': '>=', '>': '<', '>=': '<=' }
@@ -421,11 +438,12 @@ class Parser {
 
   private columnOperand(t: Token, ctx: Context): Operand {
     if (this.atSymbol('.')) {
-      throw queryError(
-        'VEILBOX_ERR_QUERY_UNSUPPORTED',
-        `qualified names are not supported: a query reads one dataset, so write the column name alone, without "${t.text}."`,
-        this.peek().pos,
-      )
+      // table.column: the binder checks that the table is the dataset or an alias in FROM.
+      this.next()
+      const col = this.name(`a column name after "${t.text}."`)
+      if (this.atSymbol('.'))
+        this.syntax(`a column is named as table.column at most; "${t.text}.${col.text}." has one part too many`)
+      return { kind: 'column', ref: columnRef(col.value, t.pos, t.value), token: t }
     }
     if (ctx !== 'where' && this.atSymbol('(') && t.kind === 'quoted') {
       this.syntax(
@@ -726,36 +744,88 @@ class Parser {
         after.pos,
       )
     }
-    if (after.kind === 'symbol' && after.value === ',') {
-      throw queryError(
-        'VEILBOX_ERR_QUERY_JOIN',
-        'a comma in FROM joins datasets, and joins are not supported: a query reads one dataset',
-        after.pos,
-      )
-    }
-    if (after.kind === 'word') {
-      if (['join', 'inner', 'left', 'right', 'full', 'outer', 'cross', 'natural', 'lateral'].includes(after.value)) {
+    const alias = this.tableAlias()
+    const joins: Join[] = []
+    for (;;) {
+      const t = this.peek()
+      if (t.kind === 'symbol' && t.value === ',') {
         throw queryError(
           'VEILBOX_ERR_QUERY_JOIN',
-          `${after.value === 'join' ? 'JOIN' : `${after.text.toUpperCase()} JOIN`}s are not supported: a join could match one person's rows across datasets, and the privacy analysis covers one dataset; query each dataset on its own`,
-          after.pos,
+          'a comma in FROM pairs every row with every row (a cross join); join on the privacy unit with JOIN dataset USING (unit), or on a declared key with JOIN dataset ON a.key = b.key',
+          t.pos,
         )
       }
-      if (after.value === 'as') {
+      if (t.kind === 'word' && OTHER_JOINS.has(t.value)) {
         throw queryError(
-          'VEILBOX_ERR_QUERY_UNSUPPORTED',
-          'table aliases are not supported: a query reads one dataset, so columns need no prefix; remove AS ...',
-          after.pos,
+          'VEILBOX_ERR_QUERY_JOIN',
+          `${t.text.toUpperCase()} JOIN is not supported: only inner joins, on the privacy unit (USING (unit)) or on a declared key (ON a.key = b.key); an outer join would release rows that match nothing`,
+          t.pos,
+        )
+      }
+      if (this.acceptWord('inner')) this.expectWord('join', 'after INNER')
+      else if (!this.acceptWord('join')) break
+      const joinTok = this.peek()
+      const dataset = this.name('a dataset name after JOIN')
+      const joinAlias = this.tableAlias()
+      if (this.acceptWord('using')) {
+        const open = this.expectSymbol('(', 'after USING')
+        const col = this.name('a column name in USING (...)')
+        if (this.atSymbol(','))
+          throw queryError(
+            'VEILBOX_ERR_QUERY_JOIN',
+            'USING takes one column: the privacy unit both datasets share',
+            this.peek().pos,
+          )
+        this.expectSymbol(')', `to close USING ( at ${where(open.pos)}`)
+        joins.push(join({ dataset: dataset.value, alias: joinAlias, using: col.value, pos: joinTok.pos }))
+      } else if (this.acceptWord('on')) {
+        const left = this.operand('where')
+        const eq = this.peek()
+        if (left.kind !== 'column' || !(eq.kind === 'symbol' && eq.value === '='))
+          this.syntax(
+            'ON takes one equality of two columns: ON a.key = b.key',
+            left.kind === 'column' ? eq : left.token,
+          )
+        this.next()
+        const right = this.operand('where')
+        if (right.kind !== 'column') this.syntax('ON takes one equality of two columns: ON a.key = b.key', right.token)
+        if (this.atWord('and') || this.atWord('or'))
+          throw queryError(
+            'VEILBOX_ERR_QUERY_JOIN',
+            'ON takes one equality of two columns; put other conditions in WHERE',
+            this.peek().pos,
+          )
+        joins.push(join({ dataset: dataset.value, alias: joinAlias, on: [left.ref, right.ref], pos: joinTok.pos }))
+      } else {
+        this.syntax(
+          `expected USING (column) or ON a.key = b.key after JOIN ${dataset.text}, found ${describe(this.peek())}`,
         )
       }
     }
-    if (this.isName(after) && !(after.kind === 'word' && OTHER_STATEMENTS.has(after.value))) {
-      this.syntax(
-        `unexpected ${describe(after)} after the dataset name (table aliases are not supported); ${CLAUSE_ORDER}`,
-        after,
-      )
+    const end = this.peek()
+    if (this.isName(end) && !(end.kind === 'word' && OTHER_STATEMENTS.has(end.value))) {
+      this.syntax(`unexpected ${describe(end)} after FROM; ${CLAUSE_ORDER}`, end)
     }
-    return from(nameTok.value, nameTok.pos)
+    return from(nameTok.value, nameTok.pos, alias, joins)
+  }
+
+  /** `AS alias` or a bare alias after a dataset name in FROM; undefined without one. */
+  private tableAlias(): string | undefined {
+    if (this.acceptWord('as')) return this.name('an alias after AS').value
+    const t = this.peek()
+    const bare =
+      t.kind === 'quoted' ||
+      (t.kind === 'word' && !RESERVED.has(t.value) && !ALIAS_ENDS.has(t.value) && !OTHER_STATEMENTS.has(t.value))
+    if (!bare) return undefined
+    // A bare alias is followed by a clause, a join, ";" or the end; anything else means the word was no alias
+    // (a misspelt WHERE, say), and the error points at it.
+    const next = this.peek(1)
+    const ends =
+      next.kind === 'eof' ||
+      (next.kind === 'symbol' && next.value === ';') ||
+      (next.kind === 'word' && (ALIAS_ENDS.has(next.value) || RESERVED.has(next.value)))
+    if (!ends) this.syntax(`unexpected ${describe(t)} after the dataset name; ${CLAUSE_ORDER}`, t)
+    return this.name('an alias').value
   }
 
   // ---- WHERE ----
@@ -976,14 +1046,14 @@ class Parser {
     }
     if (t.kind === 'symbol' && t.value === '(') this.syntax('GROUP BY names columns, without parentheses', t)
     const nameTok = this.name('a column name in GROUP BY')
-    const op = this.peek()
-    if (op.kind === 'symbol' && op.value === '.') {
-      throw queryError(
-        'VEILBOX_ERR_QUERY_UNSUPPORTED',
-        `qualified names are not supported: write the column name alone, without "${nameTok.text}."`,
-        op.pos,
-      )
+    let table: string | undefined
+    let column = nameTok
+    if (this.atSymbol('.')) {
+      this.next()
+      table = nameTok.value
+      column = this.name(`a column name after "${nameTok.text}."`)
     }
+    const op = this.peek()
     if (op.kind === 'symbol' && (ARITHMETIC.has(op.value) || op.value === '::')) {
       throw queryError(
         'VEILBOX_ERR_QUERY_ROW_EXPRESSION',
@@ -991,7 +1061,7 @@ class Parser {
         op.pos,
       )
     }
-    return columnRef(nameTok.value, nameTok.pos)
+    return columnRef(column.value, nameTok.pos, table)
   }
 
   private orderKey(items: readonly SelectItem[]): OrderItem {

@@ -2,6 +2,7 @@ import {
   aggregateSql,
   groupKeySql,
   outputName,
+  sameGroupKey,
   type From,
   type GroupRef,
   type OrderItem,
@@ -117,7 +118,7 @@ function checkGrouping(select: readonly SelectItem[], groupBy: readonly GroupRef
     )
   }
   for (const item of select) {
-    if (item.kind !== 'columnItem' || grouped.has(groupKeySql(item.column))) continue
+    if (item.kind !== 'columnItem' || groupBy.some((g) => sameGroupKey(g, item.column))) continue
     const name = groupKeySql(item.column)
     const bucketed = groupBy.find((g) => g.name === item.column.name && g.bucket !== undefined)
     const byAlias =

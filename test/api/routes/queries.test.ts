@@ -220,7 +220,7 @@ t.test('non-aggregate and unsupported SQL is refused with a QUERY code and a pos
       'VEILBOX_ERR_QUERY_UNGROUPED_COLUMN',
     ],
     [
-      'SELECT COUNT(*) FROM binzhou_households JOIN people ON binzhou_households.age = people.age',
+      'SELECT COUNT(*) FROM binzhou_households LEFT JOIN people ON binzhou_households.age = people.age',
       'VEILBOX_ERR_QUERY_JOIN',
     ],
     ['SELECT COUNT(*) FROM binzhou_households, people', 'VEILBOX_ERR_QUERY_JOIN'],
@@ -643,4 +643,98 @@ t.test('partition selection: keys found in the data, the selection priced separa
   t.equal(tooMany.statusCode, 400)
   t.equal(tooMany.json().code, 'VEILBOX_ERR_INGEST_BAD_ROW')
   t.match(tooMany.json().detail, /data row 21.*maxKeys of 20/)
+})
+
+t.test("a unit join of two owners' datasets answers through the API and charges both", async (t) => {
+  const { CLAIMS_SPEC, claimsCsv } = await import('../../../src/demo/claims.js')
+  const qa = await queryApp(t, { rows: 800 })
+  t.equal((await qa.call('operator', { method: 'POST', url: '/v1/datasets', payload: CLAIMS_SPEC })).statusCode, 201)
+  const chunks: Buffer[] = []
+  for await (const c of claimsCsv(800)) chunks.push(Buffer.from(c as string))
+  const up = await qa.call('operator', {
+    method: 'POST',
+    url: `/v1/datasets/${CLAIMS_SPEC.id}/versions`,
+    headers: { 'content-type': 'text/csv' },
+    payload: Buffer.concat(chunks),
+  })
+  t.equal(up.statusCode, 201, up.body)
+  await qa.call('operator', {
+    method: 'PUT',
+    url: `/v1/datasets/${CLAIMS_SPEC.id}/budget`,
+    payload: { epsilon: 5, delta: 0 },
+  })
+  // Research use is priced on both: the answer's price is each dataset's price list on its charge, added up.
+  const priced = { households: { perEpsilon: 100_000, perAnswer: 500 }, claims: { perEpsilon: 50_000, perAnswer: 200 } }
+  for (const [id, price] of [
+    ['binzhou_households', priced.households],
+    [CLAIMS_SPEC.id, priced.claims],
+  ] as const) {
+    const set = await qa.call('operator', {
+      method: 'PUT',
+      url: `/v1/datasets/${id}/prices`,
+      payload: { prices: { research: price } },
+    })
+    t.equal(set.statusCode, 200, set.body)
+  }
+  const grant = await qa.call('operator', {
+    method: 'POST',
+    url: '/v1/grants',
+    payload: {
+      analyst: 'alice',
+      datasets: ['binzhou_households', CLAIMS_SPEC.id],
+      purpose: 'test: claims by district',
+      scenario: 'research',
+      epsilon: 3,
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    },
+  })
+  t.equal(grant.statusCode, 201, grant.body)
+  const sql =
+    'SELECT h.district, COUNT(DISTINCT household_id) AS households, AVG(c.claim_amount) AS avg_claim FROM binzhou_households h JOIN binzhou_claims c USING (household_id) GROUP BY h.district'
+  const res = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql, grant: grant.json().id, epsilon: 0.4 },
+  })
+  t.equal(res.statusCode, 200, res.body)
+  const a = res.json()
+  t.same(a.datasets, ['binzhou_households', CLAIMS_SPEC.id])
+  t.same(a.columns, ['district', 'households', 'avg_claim'])
+  t.equal(a.rows.length, DISTRICTS.length)
+  t.same(a.privacy.charged.datasets, {
+    binzhou_households: { epsilon: 0.4, delta: 0 },
+    [CLAIMS_SPEC.id]: { epsilon: 0.4, delta: 0 },
+  })
+  const { priceOf } = await import('../../../src/engine/market/money.js')
+  t.equal(
+    a.price.amount,
+    Number(priceOf(priced.households, 400_000n) + priceOf(priced.claims, 400_000n)),
+    "the price: both datasets' parts",
+  )
+  const claimsBudget = await qa.call('operator', { method: 'GET', url: `/v1/datasets/${CLAIMS_SPEC.id}/budget` })
+  t.equal(claimsBudget.json().epsilon.spent, 0.4, "the claims owner's budget paid")
+  const householdsBudget = await qa.call('operator', { method: 'GET', url: '/v1/datasets/binzhou_households/budget' })
+  t.equal(householdsBudget.json().epsilon.spent, 0.4, "and the households'")
+  t.match(a.receipt.joined, [{ dataset: CLAIMS_SPEC.id, version: 1, datasetCommitment: /^[0-9a-f]{64}$/ }])
+  const verified = await qa.call('operator', {
+    method: 'POST',
+    url: '/v1/audit/receipts/verify',
+    payload: { receipt: a.receipt },
+  })
+  t.equal(verified.statusCode, 200, verified.body)
+  t.match(verified.json(), { ok: true, signature: true }, 'the receipt, naming both datasets, verifies')
+  const again = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql, grant: grant.json().id, epsilon: 0.4 },
+  })
+  t.equal(again.json().cached, true)
+  // A grant on the households alone cannot read the claims through a join.
+  const narrow = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql, grant: qa.grant, epsilon: 0.4 },
+  })
+  t.equal(narrow.statusCode, 403)
+  t.equal(narrow.json().code, 'VEILBOX_ERR_POLICY_DATASET_MISMATCH')
 })

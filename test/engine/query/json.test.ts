@@ -310,3 +310,21 @@ t.test('many conditions are refused', async (t) => {
   )
   t.equal(e.extra.limit, 'maxConditions')
 })
+
+t.test('the JSON form carries aliases, joins and table.column names', async (t) => {
+  const sql =
+    'SELECT h.district, AVG(c.claim_amount) AS avg_claim FROM binzhou_households AS h JOIN binzhou_claims AS c ON h.household_id = c.household_id WHERE c.inpatient = TRUE GROUP BY h.district HAVING avg_claim > 0'
+  const q = parseQuery(sql)
+  const json = toJson(q)
+  t.match(json, {
+    from: 'binzhou_households',
+    alias: 'h',
+    joins: [{ dataset: 'binzhou_claims', alias: 'c', on: ['h.household_id', 'c.household_id'] }],
+    groupBy: ['h.district'],
+  })
+  t.equal(canonicalSql(fromJson(json)), canonicalSql(q))
+  const using = { ...json, joins: [{ dataset: 'binzhou_claims', alias: 'c', using: 'household_id' }] }
+  t.match(canonicalSql(fromJson(using)), /JOIN binzhou_claims AS c USING \(household_id\)/)
+  const both = { ...json, joins: [{ dataset: 'x', using: 'u', on: ['a.b', 'c.d'] }] }
+  t.throws(() => fromJson(both), { code: 'VEILBOX_ERR_REQUEST_VALIDATION' })
+})

@@ -1,0 +1,120 @@
+/**
+ * Binding a unit join (issue 21, on the joins branch): two datasets of one
+ * unit space joined on their privacy units bind against a joined spec whose
+ * unit is the shared one and whose bound is max(m_left, m_right) joined rows
+ * per unit; names both datasets have must be qualified; anything else is
+ * refused with VEILBOX_ERR_QUERY_JOIN saying why.
+ */
+import t from 'tap'
+
+import { CLAIMS_SPEC } from '../../../src/demo/claims.js'
+import { DEMO_SPEC } from '../../../src/demo/binzhou.js'
+import { bindQuery, parseQuery } from '../../../src/engine/query/index.js'
+import type { DatasetSpec } from '../../../src/schema.js'
+import { refuses } from './fixture.js'
+
+const bind = (sql: string, right: DatasetSpec = CLAIMS_SPEC, left: DatasetSpec = DEMO_SPEC) =>
+  bindQuery(parseQuery(sql), left, [right])
+
+t.test('a unit join binds against the joined spec', async (t) => {
+  const b = bind(
+    'SELECT h.district, COUNT(DISTINCT household_id) AS households, AVG(c.claim_amount) FROM binzhou_households h JOIN binzhou_claims c USING (household_id) WHERE inpatient = TRUE GROUP BY h.district',
+  )
+  t.same(b.datasets, ['binzhou_households', 'binzhou_claims'])
+  t.equal(b.dataset.privacyUnit, 'household_id')
+  t.equal(b.dataset.maxRowsPerUnit, Math.max(DEMO_SPEC.maxRowsPerUnit, CLAIMS_SPEC.maxRowsPerUnit))
+  t.same(
+    b.outputs.map((o) => (o.kind === 'aggregate' ? [o.fn, o.column?.name ?? null] : ['group', o.column.name])),
+    [
+      ['group', 'district'],
+      ['count', 'household_id'],
+      ['avg', 'claim_amount'],
+    ],
+  )
+  t.equal(b.dataset.columns.filter((c) => c.name === 'household_id').length, 1, 'the unit once')
+  // ON the two units, in either order.
+  t.doesNotThrow(() =>
+    bind('SELECT COUNT(*) FROM binzhou_households AS h JOIN binzhou_claims AS c ON c.household_id = h.household_id'),
+  )
+})
+
+t.test('what a join may not be', async (t) => {
+  const lone = { ...CLAIMS_SPEC, unitSpace: undefined }
+  const cases: [string, DatasetSpec, string, RegExp][] = [
+    [
+      'SELECT COUNT(*) FROM binzhou_households JOIN binzhou_claims USING (household_id)',
+      lone,
+      'VEILBOX_ERR_QUERY_JOIN',
+      /unit space/,
+    ],
+    [
+      'SELECT COUNT(*) FROM binzhou_households h JOIN binzhou_claims c ON h.district = c.diagnosis',
+      CLAIMS_SPEC,
+      'VEILBOX_ERR_QUERY_JOIN',
+      /privacy units/,
+    ],
+    [
+      'SELECT COUNT(*) FROM binzhou_households JOIN binzhou_claims USING (district)',
+      CLAIMS_SPEC,
+      'VEILBOX_ERR_QUERY_JOIN',
+      /both privacy units/,
+    ],
+    [
+      'SELECT COUNT(*) FROM binzhou_households x JOIN binzhou_claims x USING (household_id)',
+      CLAIMS_SPEC,
+      'VEILBOX_ERR_QUERY_JOIN',
+      /alias/,
+    ],
+    [
+      'SELECT SUM(z.claim_amount) FROM binzhou_households h JOIN binzhou_claims c USING (household_id)',
+      CLAIMS_SPEC,
+      'VEILBOX_ERR_QUERY_UNKNOWN_COLUMN',
+      /z names nothing in FROM/,
+    ],
+  ]
+  for (const [sql, right, code, detail] of cases) {
+    const e = refuses(t, () => bind(sql, right), code, undefined, sql)
+    t.match(e.detail, detail, sql)
+  }
+  // A column both datasets have must be qualified.
+  const both = {
+    ...CLAIMS_SPEC,
+    columns: [
+      ...CLAIMS_SPEC.columns,
+      { name: 'district', type: 'category' as const, protection: 'public' as const, categories: ['x'] },
+    ],
+  }
+  const e = refuses(
+    t,
+    () =>
+      bind(
+        'SELECT district, COUNT(*) FROM binzhou_households h JOIN binzhou_claims c USING (household_id) GROUP BY district',
+        both,
+      ),
+    'VEILBOX_ERR_QUERY_UNKNOWN_COLUMN',
+  )
+  t.match(e.detail, /write h.district or c.district/)
+  t.doesNotThrow(() =>
+    bind(
+      'SELECT h.district, COUNT(*) FROM binzhou_households h JOIN binzhou_claims c USING (household_id) GROUP BY h.district',
+      both,
+    ),
+  )
+})
+
+t.test('one dataset: a qualifier names it or its alias', async (t) => {
+  t.doesNotThrow(() =>
+    bindQuery(parseQuery('SELECT h.district, COUNT(*) FROM binzhou_households h GROUP BY h.district'), DEMO_SPEC),
+  )
+  t.doesNotThrow(() =>
+    bindQuery(
+      parseQuery('SELECT binzhou_households.district, COUNT(*) FROM binzhou_households GROUP BY district'),
+      DEMO_SPEC,
+    ),
+  )
+  refuses(
+    t,
+    () => bindQuery(parseQuery('SELECT x.district, COUNT(*) FROM binzhou_households h GROUP BY district'), DEMO_SPEC),
+    'VEILBOX_ERR_QUERY_UNKNOWN_COLUMN',
+  )
+})
