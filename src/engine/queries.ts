@@ -225,6 +225,11 @@ export class QueryEngine {
       if (!grant.datasets.includes(selects.dataset)) return null
       const version = req.version ?? (await latestVersionNumber(this.db, selects.dataset))
       if (version !== selects.version) return null
+      // A join reads its other datasets' latest versions: one loaded since makes it another query.
+      for (const j of selects.joined) {
+        if (!grant.datasets.includes(j.dataset)) return null
+        if ((await latestVersionNumber(this.db, j.dataset)) !== j.version) return null
+      }
       const ref = await findAnswer(this.db, grant.id, selects.cacheKey)
       if (ref === null) return null
       return await reread(this.db, actor, ref, 'query.cached')

@@ -104,7 +104,7 @@ export const ERROR_CODES = {
   VEILBOX_ERR_QUERY_UNGROUPED_COLUMN: { status: 400, title: 'Column is neither aggregated nor grouped' },
   VEILBOX_ERR_QUERY_ROW_EXPRESSION: { status: 400, title: 'Row-level expressions are not allowed' },
   VEILBOX_ERR_QUERY_NESTED_AGGREGATE: { status: 400, title: 'Aggregates cannot be nested' },
-  VEILBOX_ERR_QUERY_JOIN: { status: 400, title: 'Joins are not supported' },
+  VEILBOX_ERR_QUERY_JOIN: { status: 400, title: 'Join is not supported' },
   VEILBOX_ERR_QUERY_SUBQUERY: { status: 400, title: 'Subqueries are not supported' },
   VEILBOX_ERR_QUERY_UNSUPPORTED: { status: 400, title: 'SQL feature not supported' },
   VEILBOX_ERR_QUERY_BAD_AGGREGATE: { status: 400, title: 'Aggregate call is invalid' },

@@ -318,8 +318,8 @@ export const errorsEn: Record<string, ErrorText> = {
     next: 'Use one aggregate per output column.',
   },
   VEILBOX_ERR_QUERY_JOIN: {
-    what: 'A query may read one dataset only.',
-    next: 'Remove the JOIN (or the second dataset in FROM).',
+    what: 'This join is not one veilbox runs.',
+    next: 'Join two datasets of one unit space on their privacy units (JOIN ... USING (unit)); the detail says what is missing.',
   },
   VEILBOX_ERR_QUERY_SUBQUERY: {
     what: 'Queries inside queries are not allowed.',

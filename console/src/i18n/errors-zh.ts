@@ -214,7 +214,10 @@ export const errorsZh: Record<string, ErrorText> = {
     what: '聚合函数中嵌套了另一个聚合函数。',
     next: '每个输出列只用一个聚合函数。',
   },
-  VEILBOX_ERR_QUERY_JOIN: { what: '一个查询只能读取一个数据集。', next: '请去掉 JOIN（或 FROM 中的第二个数据集）。' },
+  VEILBOX_ERR_QUERY_JOIN: {
+    what: 'veilbox 不执行这种连接。',
+    next: '请在同一单位空间的两个数据集之间按隐私单位连接（JOIN ... USING (单位列)）；详情说明缺少什么。',
+  },
   VEILBOX_ERR_QUERY_SUBQUERY: { what: '不允许在查询中嵌套查询。', next: '请拆成两个问题分别提问。' },
   VEILBOX_ERR_QUERY_UNSUPPORTED: { what: 'veilbox 不支持这部分 SQL。', next: '下方详情说明了原因和替代写法。' },
   VEILBOX_ERR_QUERY_BAD_AGGREGATE: {

@@ -2,6 +2,30 @@ import { badArgument } from './contract.js'
 import type { CodeArray, Grouping, Selection } from './types.js'
 
 /**
+ * Per-unit slots, one unit after another: min(cap, the unit's kept rows) for
+ * each unit, so they add up to at most the kept rows. `offsets[u]` is where
+ * unit u's slots start, `filled[u]` how many it has used.
+ */
+function unitSlots(
+  keep: Uint8Array,
+  units: { readonly values: CodeArray; readonly dictionary: readonly string[] },
+  rows: number,
+  cap: number,
+): { offsets: Uint32Array; slots: Int32Array; filled: Uint32Array } {
+  const size = units.dictionary.length
+  const u = units.values
+  const offsets = new Uint32Array(size + 1)
+  for (let i = 0; i < rows; i++) {
+    if (keep[i] === 0) continue
+    const unit = u[i]!
+    if (unit >= size) throw badArgument(`unit code ${unit} at row ${i} is past the ${size} units`)
+    if (offsets[unit + 1]! < cap) offsets[unit + 1]!++
+  }
+  for (let k = 0; k < size; k++) offsets[k + 1]! += offsets[k]!
+  return { offsets, slots: new Int32Array(offsets[size]!), filled: new Uint32Array(size) }
+}
+
+/**
  * COUNT(DISTINCT unit): per group, how many privacy units have at least one
  * selected row. The selection already holds the contribution bound, so a
  * unit has at most m = maxRowsPerUnit selected rows; with m = 1 every
@@ -28,19 +52,9 @@ export function distinctUnitCounts(
     for (let i = 0; i < rows; i++) if (selection[i] !== 0) counts[codes === null ? 0 : codes[i]!]++
     return counts
   }
-  const size = units.dictionary.length
   const u = units.values
   // Slots per unit: its kept rows (at most m), laid out one unit after another.
-  const offsets = new Uint32Array(size + 1)
-  for (let i = 0; i < rows; i++) {
-    if (keep[i] === 0) continue
-    const unit = u[i]!
-    if (unit >= size) throw badArgument(`unit code ${unit} at row ${i} is past the ${size} units`)
-    offsets[unit + 1]!++
-  }
-  for (let k = 0; k < size; k++) offsets[k + 1]! += offsets[k]!
-  const slots = new Int32Array(offsets[size]!)
-  const filled = new Uint32Array(size)
+  const { offsets, slots, filled } = unitSlots(keep, units, rows, maxRowsPerUnit)
   for (let i = 0; i < rows; i++) {
     if (selection[i] === 0) continue
     if (keep[i] === 0) throw badArgument(`row ${i} is selected but not kept by the contribution bound`)
@@ -74,18 +88,8 @@ export function firstKeysPerUnit(
   rows: number,
   l0: number,
 ): Uint8Array {
-  const size = units.dictionary.length
   const u = units.values
-  const offsets = new Uint32Array(size + 1)
-  for (let i = 0; i < rows; i++) {
-    if (keep[i] === 0) continue
-    const unit = u[i]!
-    if (unit >= size) throw badArgument(`unit code ${unit} at row ${i} is past the ${size} units`)
-    if (offsets[unit + 1]! < l0) offsets[unit + 1]!++
-  }
-  for (let k = 0; k < size; k++) offsets[k + 1]! += offsets[k]!
-  const slots = new Int32Array(offsets[size]!)
-  const filled = new Uint32Array(size)
+  const { offsets, slots, filled } = unitSlots(keep, units, rows, l0)
   const out = new Uint8Array(keep)
   const nulls = keys.nulls
   for (let i = 0; i < rows; i++) {

@@ -282,5 +282,10 @@ export function subjectOf(
 }
 
 function selectsOf(p: PreparedQuery): Selects {
-  return { cacheKey: p.cacheKey, dataset: p.spec.id, version: p.version.version }
+  return {
+    cacheKey: p.cacheKey,
+    dataset: p.spec.id,
+    version: p.version.version,
+    joined: p.joined.map((j) => ({ dataset: j.record.spec.id, version: j.version.version })),
+  }
 }

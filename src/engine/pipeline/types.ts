@@ -177,6 +177,8 @@ export interface Selects {
   /** The dataset the query reads: a grant may cover several. */
   readonly dataset: string
   readonly version: number
+  /** A join's other datasets and the versions it read (their latest then): a newer one means a new answer. */
+  readonly joined: readonly { readonly dataset: string; readonly version: number }[]
 }
 
 export interface Preview {

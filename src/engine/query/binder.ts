@@ -17,7 +17,7 @@ import {
 } from './ast.js'
 import { formatLiteral } from './canonical.js'
 import { queryAggregates, queryColumns } from './columns.js'
-import { bindGroupKey, HE_AGGREGATES, isNumeric, type BoundGroupKey } from './group-keys.js'
+import { bindGroupKey, checkSelectedKey, HE_AGGREGATES, isNumeric, type BoundGroupKey } from './group-keys.js'
 import { bindHaving, type BoundHaving } from './having.js'
 import { tablesOf, type Tables } from './joins.js'
 import { queryError } from './query-error.js'
@@ -162,16 +162,7 @@ export function bindQuery(q: Query, dataset: DatasetSpec, joinedSpecs: readonly 
   })
   const where = q.where === undefined ? null : b.predicate(q.where)
   const groupBy = q.groupBy.map((g) => b.groupKey(g))
-  const selected = groupBy.findIndex((g) => g.strategy.kind === 'selected')
-  if (selected >= 0 && groupBy.length > 1) {
-    const ref = q.groupBy[selected]!
-    throw queryError(
-      'VEILBOX_ERR_QUERY_BAD_GROUP_BY',
-      `${ref.name} has no declared keys: its keys are found by DP partition selection, which takes ${ref.name} as the only GROUP BY key; group by ${ref.name} alone`,
-      ref.pos,
-      { column: ref.name },
-    )
-  }
+  checkSelectedKey(q, groupBy, tables.join !== null)
   const names = outputs.map((o) => o.name)
   const orderBy = q.orderBy.map(
     (o): BoundOrder => Object.freeze({ output: names.indexOf(o.name), name: o.name, direction: o.direction }),

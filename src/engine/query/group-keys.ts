@@ -1,5 +1,5 @@
 import { declaredDomain, hasDeclaredDomain, type ColumnSpec } from '../../schema.js'
-import { bucketEdge, groupKeySql, type Bucket, type GroupRef } from './ast.js'
+import { bucketEdge, groupKeySql, type Bucket, type GroupRef, type Query } from './ast.js'
 import { queryError } from './query-error.js'
 
 /**
@@ -119,4 +119,30 @@ function bucketKey(ref: GroupRef, bucket: Bucket, col: ColumnSpec): BoundGroupKe
     column: col,
     strategy: Object.freeze({ kind: 'bucket', bucket, domain: Object.freeze(domain) }),
   })
+}
+
+/**
+ * A key found by partition selection is the query's only GROUP BY key, and
+ * is not selected over joined rows (not supported yet).
+ */
+export function checkSelectedKey(q: Query, groupBy: readonly BoundGroupKey[], joined: boolean): void {
+  const selected = groupBy.findIndex((g) => g.strategy.kind === 'selected')
+  if (selected < 0) return
+  const ref = q.groupBy[selected]!
+  if (joined) {
+    throw queryError(
+      'VEILBOX_ERR_QUERY_JOIN',
+      `${ref.name} has no declared keys, and finding keys by DP partition selection over joined rows is not supported yet; group a join by columns with declared categories`,
+      ref.pos,
+      { column: ref.name },
+    )
+  }
+  if (groupBy.length > 1) {
+    throw queryError(
+      'VEILBOX_ERR_QUERY_BAD_GROUP_BY',
+      `${ref.name} has no declared keys: its keys are found by DP partition selection, which takes ${ref.name} as the only GROUP BY key; group by ${ref.name} alone`,
+      ref.pos,
+      { column: ref.name },
+    )
+  }
 }

@@ -268,7 +268,9 @@ t.test('an application walks through both approvals to a grant, queries, a state
   const c = cert.json()
   t.equal(c.kind, 'veilbox.certificate')
   t.ok(verifyDocument(c, pem).ok, 'the certificate verifies')
-  t.notOk(verifyDocument({ ...c, commitment: `0${c.commitment.slice(1)}` }, pem).ok, 'an altered certificate fails')
+  // Altered for sure: the first hex digit changed (a commitment starting with 0 would otherwise stay itself, 1 in 16).
+  const altered = `${c.commitment[0] === '0' ? '1' : '0'}${c.commitment.slice(1)}`
+  t.notOk(verifyDocument({ ...c, commitment: altered }, pem).ok, 'an altered certificate fails')
   t.notOk(JSON.stringify(c).includes('sha256'), 'no content hash in a certificate')
   const again = (await m.call('analyst', { method: 'GET', url: `/v1/datasets/${m.ds}/versions/1/certificate` })).json()
   t.same(again, c, 'issued once, read back as issued')

@@ -729,6 +729,24 @@ t.test("a unit join of two owners' datasets answers through the API and charges 
     payload: { sql, grant: grant.json().id, epsilon: 0.4 },
   })
   t.equal(again.json().cached, true)
+  // A new version of the joined dataset makes the same request another query: answered fresh, not repeated.
+  const chunks2: Buffer[] = []
+  for await (const c of claimsCsv(800)) chunks2.push(Buffer.from(c as string))
+  const up2 = await qa.call('operator', {
+    method: 'POST',
+    url: `/v1/datasets/${CLAIMS_SPEC.id}/versions`,
+    headers: { 'content-type': 'text/csv' },
+    payload: Buffer.concat(chunks2),
+  })
+  t.equal(up2.statusCode, 201, up2.body)
+  const fresh = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: { sql, grant: grant.json().id, epsilon: 0.4 },
+  })
+  t.equal(fresh.statusCode, 200, fresh.body)
+  t.equal(fresh.json().cached, false, 'the join reads the new claims version')
+  t.match(fresh.json().receipt.joined, [{ dataset: CLAIMS_SPEC.id, version: 2 }])
   // A grant on the households alone cannot read the claims through a join.
   const narrow = await qa.call('analyst', {
     method: 'POST',

@@ -66,6 +66,12 @@ t.test('what a join may not be', async (t) => {
       /alias/,
     ],
     [
+      'SELECT c.diagnosis, COUNT(*) FROM binzhou_households h JOIN binzhou_claims c USING (household_id) GROUP BY c.diagnosis',
+      CLAIMS_SPEC,
+      'VEILBOX_ERR_QUERY_JOIN',
+      /partition selection over joined rows/,
+    ],
+    [
       'SELECT SUM(z.claim_amount) FROM binzhou_households h JOIN binzhou_claims c USING (household_id)',
       CLAIMS_SPEC,
       'VEILBOX_ERR_QUERY_UNKNOWN_COLUMN',
