@@ -108,7 +108,26 @@ export const sourceSpecSchema = z.discriminatedUnion('kind', [
 
 export type SourceSpec = z.infer<typeof sourceSpecSchema>
 
-export const datasetSpecSchema = z
+/**
+ * A public reference table (issue 21): nothing in it is secret and it has no
+ * privacy unit, for example a district -> region table or industry codes'
+ * names. It is keyed by `key`, one row per key (ingest refuses a repeat),
+ * and holds at most PUBLIC_TABLE_MAX_ROWS rows. Queries join it on its key
+ * and group and filter by its columns without budget (docs/datasets.md).
+ * Stored, its key stands where a private dataset's unit stands, one row each:
+ * `privacyUnit` is the key and `maxRowsPerUnit` 1, so nothing downstream
+ * needs a second shape.
+ */
+export const PUBLIC_TABLE_MAX_ROWS = 100_000
+
+function publicTableDefaults(input: unknown): unknown {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return input
+  const spec = input as Record<string, unknown>
+  if (spec.public !== true || typeof spec.key !== 'string') return input
+  return { privacyUnit: spec.key, maxRowsPerUnit: 1, ...spec }
+}
+
+const datasetObjectSchema = z
   .strictObject({
     id: identifierSchema,
     title: z.string().min(1).max(200),
@@ -133,8 +152,15 @@ export const datasetSpecSchema = z
     columns: z.array(columnSpecSchema).min(1).max(256),
     /** Rows stay in the owner's database or files; versions are registered snapshots (docs/sources.md). */
     source: sourceSpecSchema.optional(),
+    /** A public reference table: no privacy unit, nothing secret, joined on `key` without budget. */
+    public: z.boolean().optional(),
+    /** A public table's key column: one row per value. */
+    key: identifierSchema.optional(),
   })
   .superRefine((spec, ctx) => {
+    if (spec.public === true) publicTableIssues(spec, ctx)
+    else if (spec.key !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['key'], message: '"key" applies only to public tables ("public": true)' })
     const seen = new Set<string>()
     spec.columns.forEach((col, i) => {
       const at = (field: string) => ['columns', i, field]
@@ -227,7 +253,7 @@ export const datasetSpecSchema = z
         path: ['privacyUnit'],
         message: `privacy unit column "${spec.privacyUnit}" is not among the columns`,
       })
-    } else if (unit.type !== 'id') {
+    } else if (unit.type !== 'id' && spec.public !== true) {
       ctx.addIssue({
         code: 'custom',
         path: ['privacyUnit'],
@@ -238,7 +264,57 @@ export const datasetSpecSchema = z
     }
   })
 
-export type DatasetSpec = z.infer<typeof datasetSpecSchema>
+export const datasetSpecSchema = z.preprocess(publicTableDefaults, datasetObjectSchema)
+
+export type DatasetSpec = z.infer<typeof datasetObjectSchema>
+
+/** What a public table may not have: a unit of its own, secret columns, a source, settings of private data. */
+function publicTableIssues(spec: z.infer<typeof datasetObjectSchema>, ctx: z.RefinementCtx): void {
+  const key = spec.columns.find((c) => c.name === spec.key)
+  if (spec.key === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['key'],
+      message: 'a public table names its key column ("key"): one row per value',
+    })
+  else if (key === undefined)
+    ctx.addIssue({ code: 'custom', path: ['key'], message: `key column "${spec.key}" is not among the columns` })
+  else if (!['category', 'id', 'integer'].includes(key.type) || key.nullable)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['key'],
+      message: `a public table's key is a category, id or integer column that is never empty, not ${key.nullable ? 'a nullable one' : key.type}`,
+    })
+  if (spec.privacyUnit !== spec.key)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['privacyUnit'],
+      message: 'a public table has no privacy unit: leave "privacyUnit" out',
+    })
+  if (spec.maxRowsPerUnit !== 1)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['maxRowsPerUnit'],
+      message: 'a public table has one row per key: leave "maxRowsPerUnit" out',
+    })
+  for (const field of ['unitSpace', 'maxGroupsContributed', 'source'] as const)
+    if (spec[field] !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: [field],
+        message: `"${field}" does not apply to a public table${field === 'source' ? ': public tables are uploaded to veilbox' : ''}`,
+      })
+  if (spec.classification !== 'public')
+    ctx.addIssue({ code: 'custom', path: ['classification'], message: 'a public table is classified "public"' })
+  spec.columns.forEach((c, i) => {
+    if (c.protection !== 'public')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['columns', i, 'protection'],
+        message: `every column of a public table is public; ${c.name} is ${c.protection}`,
+      })
+  })
+}
 
 /**
  * The bounds whose grid, sensitivity and noise arithmetic stay exact and

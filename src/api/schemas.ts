@@ -111,6 +111,13 @@ export const datasetViewSchema = z
       .int()
       .optional()
       .describe('partition selection: the most keys of a selected GROUP BY column one unit counts in'),
+    public: z
+      .literal(true)
+      .optional()
+      .describe(
+        'a public reference table: nothing secret, no privacy unit (privacyUnit is its key, one row each); joined on its key without budget',
+      ),
+    key: z.string().optional().describe("a public table's key column"),
     source: z
       .record(z.string(), z.unknown())
       .optional()

@@ -8,7 +8,8 @@ import type { Principal } from '../store/keys.js'
  * operators every dataset; analysts those they hold a grant on (active or
  * expired; a revoked grant is not held) and those the operator listed;
  * custodians those with encrypted columns, whose keys they hold; owners
- * those they own, and the listed ones. To anyone
+ * those they own, and the listed ones. Public reference tables are seen by
+ * every analyst and owner: nothing in them is secret. To anyone
  * else a dataset does not exist: the same 404 as for an unknown id.
  */
 export async function canSee(
@@ -23,9 +24,13 @@ export async function canSee(
     case 'custodian':
       return record.spec.columns.some((c) => c.protection === 'he')
     case 'owner':
-      return record.owner?.id === principal.id || record.listed
+      return record.owner?.id === principal.id || record.listed || record.spec.public === true
     case 'analyst':
-      return record.listed || (held ? held.has(record.spec.id) : await holdsGrant(app, principal, record.spec.id))
+      return (
+        record.listed ||
+        record.spec.public === true ||
+        (held ? held.has(record.spec.id) : await holdsGrant(app, principal, record.spec.id))
+      )
   }
 }
 

@@ -1,3 +1,4 @@
+import { DEMO_REGIONS_SPEC, regionsCsv } from './regions.js'
 import fs from 'node:fs'
 import path from 'node:path'
 import { isVeilboxError } from '../errors/index.js'
@@ -241,6 +242,7 @@ export async function bootstrap(
     let wrote = false
     createdDataset = await plainDemo(db, DEMO_SPEC, () => demoCsv())
     createdClaimsDataset = await plainDemo(db, CLAIMS_SPEC, () => claimsCsv())
+    await plainDemo(db, DEMO_REGIONS_SPEC, () => regionsCsv())
     if (await demoKeys(db, file)) wrote = true
     await demoBudget(db, DEMO_SPEC.id, DEMO_BUDGET)
     await demoBudget(db, CLAIMS_SPEC.id, DEMO_CLAIMS_BUDGET)

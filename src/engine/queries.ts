@@ -227,7 +227,7 @@ export class QueryEngine {
       if (version !== selects.version) return null
       // A join reads its other datasets' latest versions: one loaded since makes it another query.
       for (const j of selects.joined) {
-        if (!grant.datasets.includes(j.dataset)) return null
+        if (j.public !== true && !grant.datasets.includes(j.dataset)) return null
         if ((await latestVersionNumber(this.db, j.dataset)) !== j.version) return null
       }
       const ref = await findAnswer(this.db, grant.id, selects.cacheKey)

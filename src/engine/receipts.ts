@@ -28,6 +28,12 @@ export interface ReceiptBody {
     readonly version: number
     readonly datasetCommitment: string
   }[]
+  /** The public tables a join read, each with its version and commitment: never charged; absent when none. */
+  readonly publicTables?: readonly {
+    readonly dataset: string
+    readonly version: number
+    readonly datasetCommitment: string
+  }[]
   readonly queryHash: string
   readonly resultHash: string
   readonly privacy: unknown

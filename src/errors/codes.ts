@@ -105,6 +105,7 @@ export const ERROR_CODES = {
   VEILBOX_ERR_QUERY_ROW_EXPRESSION: { status: 400, title: 'Row-level expressions are not allowed' },
   VEILBOX_ERR_QUERY_NESTED_AGGREGATE: { status: 400, title: 'Aggregates cannot be nested' },
   VEILBOX_ERR_QUERY_JOIN: { status: 400, title: 'Join is not supported' },
+  VEILBOX_ERR_QUERY_PUBLIC_TABLE: { status: 400, title: 'A public table is joined, not queried alone' },
   VEILBOX_ERR_QUERY_SUBQUERY: { status: 400, title: 'Subqueries are not supported' },
   VEILBOX_ERR_QUERY_UNSUPPORTED: { status: 400, title: 'SQL feature not supported' },
   VEILBOX_ERR_QUERY_BAD_AGGREGATE: { status: 400, title: 'Aggregate call is invalid' },

@@ -14,6 +14,7 @@ import { uploadEncryption } from '../store/he.js'
 import { allocate, CHUNK_ROWS, decodeChunk, encodingFor, type Encoding } from '../store/encoding.js'
 import { checkedRows, type IngestFormat } from './parse.js'
 import { DEFAULT_INGEST_LIMITS, type IngestLimits } from './lines.js'
+import { PublicKeys } from './public-table.js'
 import { badRow, type CellValue, type RowPosition } from './rows.js'
 import { newSalt, versionCommitment } from '../store/fingerprint.js'
 import { readChunk, columnDictionaries } from '../store/chunks.js'
@@ -120,6 +121,7 @@ export class StagedVersion {
   private pendingChunks: ChunkWrite[] = []
   private pendingCiphers: CiphertextWrite[] = []
   private pendingBytes = 0
+  private readonly publicKeys: PublicKeys | null
 
   private constructor(
     private readonly db: Sql,
@@ -127,6 +129,7 @@ export class StagedVersion {
     readonly profile: HeProfile | null,
     readonly uploadId: number,
   ) {
+    this.publicKeys = PublicKeys.for(spec)
     const plain = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.protection !== 'he')
     this.builders = plain.map(({ c }) => new ColumnBuilder(c))
     this.plainIndex = plain.map(({ i }) => i)
@@ -158,6 +161,7 @@ export class StagedVersion {
 
   /** One checked row, values in schema order; he cells are not stored (their ciphertexts are). */
   pushRow(values: readonly CellValue[], pos: RowPosition): void {
+    this.publicKeys?.row(values, pos)
     const plain = this.plainIndex.map((i) => values[i]!)
     for (let c = 0; c < this.builders.length; c++) {
       if (!this.builders[c]!.push(this.inChunk, plain[c]!)) {

@@ -58,7 +58,7 @@ export default async function run(message: unknown): Promise<WorkerResponse> {
               src: { rows: joined.rows, keep: joined.keep, columns: new Map(Object.entries(joined.columns)) },
               unit: task.join.rightUnit,
             },
-            task.join.maxRowsPerUnit,
+            task.join.lookup === true ? 'lookup' : task.join.maxRowsPerUnit,
             new Map(task.join.columns.map((c) => [c.name, { side: c.side, column: c.column }])),
           )
     const { request, result } = aggregateTask(kernel, task, src, loops)

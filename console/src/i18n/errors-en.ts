@@ -319,7 +319,11 @@ export const errorsEn: Record<string, ErrorText> = {
   },
   VEILBOX_ERR_QUERY_JOIN: {
     what: 'This join is not one veilbox runs.',
-    next: 'Join two datasets of one unit space on their privacy units (JOIN ... USING (unit)); the detail says what is missing.',
+    next: 'Join two datasets of one unit space on their privacy units (JOIN ... USING (unit)), or a public table on its key; the detail says what is missing.',
+  },
+  VEILBOX_ERR_QUERY_PUBLIC_TABLE: {
+    what: 'A public reference table has no privacy unit to answer for on its own.',
+    next: 'Join it to a dataset on its key (FROM d JOIN table ON d.column = table.key) and group or filter by its columns.',
   },
   VEILBOX_ERR_QUERY_SUBQUERY: {
     what: 'Queries inside queries are not allowed.',

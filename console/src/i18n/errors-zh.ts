@@ -216,7 +216,11 @@ export const errorsZh: Record<string, ErrorText> = {
   },
   VEILBOX_ERR_QUERY_JOIN: {
     what: 'veilbox 不执行这种连接。',
-    next: '请在同一单位空间的两个数据集之间按隐私单位连接（JOIN ... USING (单位列)）；详情说明缺少什么。',
+    next: '请在同一单位空间的两个数据集之间按隐私单位连接（JOIN ... USING (单位列)），或按键连接公共参考表；详情说明缺少什么。',
+  },
+  VEILBOX_ERR_QUERY_PUBLIC_TABLE: {
+    what: '公共参考表没有隐私单位，不能单独查询。',
+    next: '请按其键把它连接到一个数据集（FROM d JOIN 表 ON d.列 = 表.键），再按它的列分组或筛选。',
   },
   VEILBOX_ERR_QUERY_SUBQUERY: { what: '不允许在查询中嵌套查询。', next: '请拆成两个问题分别提问。' },
   VEILBOX_ERR_QUERY_UNSUPPORTED: { what: 'veilbox 不支持这部分 SQL。', next: '下方详情说明了原因和替代写法。' },

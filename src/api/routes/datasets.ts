@@ -60,6 +60,7 @@ export async function datasetView(
     maxRowsPerUnit: s.maxRowsPerUnit,
     ...(s.unitSpace === undefined ? {} : { unitSpace: s.unitSpace }),
     ...(s.maxGroupsContributed === undefined ? {} : { maxGroupsContributed: s.maxGroupsContributed }),
+    ...(s.public === true ? { public: true, key: s.key! } : {}),
     ...(s.source === undefined ? {} : { source: operator ? s.source : { kind: s.source.kind } }),
     columns: s.columns.map((c) => ({
       name: c.name,

@@ -76,6 +76,10 @@ export const receiptSchema = z
       .array(z.object({ dataset: z.string(), version: z.number().int(), datasetCommitment: z.string() }))
       .optional()
       .describe("a join's other datasets, each with the version read and its commitment"),
+    publicTables: z
+      .array(z.object({ dataset: z.string(), version: z.number().int(), datasetCommitment: z.string() }))
+      .optional()
+      .describe('the public reference tables a join read (never charged), each with the version read and its commitment'),
     queryHash: z.string(),
     resultHash: z.string(),
     privacy: z.looseObject({ mechanism: z.string(), epsilon: z.number(), delta: z.number() }),

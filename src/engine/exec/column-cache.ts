@@ -192,7 +192,11 @@ async function* loadSteps(
           : { kind: 'f64', values: values as Float64Array, nulls }
     columns.set(col.name, arr)
   }
-  const keep = yield* keepMask(columns.get(spec.privacyUnit)!, rows, spec.maxRowsPerUnit)
+  // A public table has no unit: every row counts (its key is unique, ingest checks).
+  const keep =
+    spec.public === true
+      ? new Uint8Array(new SharedArrayBuffer(Math.max(1, rows)), 0, rows).fill(1)
+      : yield* keepMask(columns.get(spec.privacyUnit)!, rows, spec.maxRowsPerUnit)
   bytes += keep.byteLength
   return { dataset, version, rows, spec, columns, keep, bytes, he }
 }

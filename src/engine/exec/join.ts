@@ -116,17 +116,62 @@ export function gather(c: ColumnArray, at: Uint32Array): ColumnArray {
 }
 
 /**
+ * A public table's lookup (query/joins.ts publicJoin): each kept left row
+ * with the one right row whose key equals its key column's value, in left
+ * row order; a row whose key the table lacks, or that is empty, has none and
+ * drops out. The sides' `unit` name their key columns: ids or categories
+ * meet by their text, integers by their value. The right's keys are unique
+ * (ingest refuses a repeat); should two rows share one, the first is used.
+ */
+export function lookupRows(left: JoinSide, right: JoinSide): JoinedRows {
+  const lk = left.src.columns.get(left.unit)
+  const rk = right.src.columns.get(right.unit)
+  if (lk === undefined || rk === undefined) throw badArgument('lookup: a key column is not loaded')
+  // The right row of each left key: through the left's dictionary for codes, by value for integers.
+  let rowOf: (i: number) => number
+  if (lk.kind === 'code' && rk.kind === 'code') {
+    const byText = new Map<string, number>()
+    for (let j = right.src.rows - 1; j >= 0; j--) if (!isNull(rk.nulls, j)) byText.set(rk.dictionary[rk.values[j]!]!, j)
+    const byCode = Int32Array.from(lk.dictionary, (text) => byText.get(text) ?? -1)
+    rowOf = (i) => (isNull(lk.nulls, i) ? -1 : byCode[lk.values[i]!]!)
+  } else if (lk.kind !== 'code' && rk.kind !== 'code') {
+    const byValue = new Map<number, number>()
+    for (let j = right.src.rows - 1; j >= 0; j--) if (!isNull(rk.nulls, j)) byValue.set(rk.values[j]!, j)
+    rowOf = (i) => (isNull(lk.nulls, i) ? -1 : (byValue.get(lk.values[i]!) ?? -1))
+  } else {
+    throw badArgument(
+      `lookup: the keys are loaded as ${lk.kind} and ${rk.kind}; a lookup matches two coded or two numeric keys`,
+    )
+  }
+  const outLeft: number[] = []
+  const outRight: number[] = []
+  for (let i = 0; i < left.src.rows; i++) {
+    if (left.src.keep[i] === 0) continue
+    const j = rowOf(i)
+    if (j < 0) continue
+    outLeft.push(i)
+    outRight.push(j)
+  }
+  return { left: Uint32Array.from(outLeft), right: Uint32Array.from(outRight), rows: outLeft.length }
+}
+
+function isNull(nulls: NullBitmap | null, i: number): boolean {
+  return nulls !== null && ((nulls[i >> 3]! >> (i & 7)) & 1) === 1
+}
+
+/**
  * The joined rows as task columns: each named column gathered from its side
  * (`from` maps the joined spec's name to a side and that side's column), the
  * unit the left's, every joined row kept (the bound is already applied).
+ * `how` is a unit join's bound on pairs per unit, or 'lookup'.
  */
 export function joinedColumns(
   left: JoinSide,
   right: JoinSide,
-  maxRows: number,
+  how: number | 'lookup',
   from: ReadonlyMap<string, { readonly side: 'left' | 'right'; readonly column: string }>,
 ): TaskColumns {
-  const pairs = joinRows(left, right, maxRows)
+  const pairs = how === 'lookup' ? lookupRows(left, right) : joinRows(left, right, how)
   const columns = new Map<string, ColumnArray>()
   for (const [name, { side, column }] of from) {
     const src = side === 'left' ? left.src : right.src

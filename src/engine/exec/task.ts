@@ -154,7 +154,7 @@ export const execTaskSchema = z.strictObject({
   /** Present only when the query aggregates he columns. */
   encrypted: z.array(encryptedMeasureSchema).min(1).max(64).optional(),
   /**
-   * A unit join (exec/join.ts): the joined dataset's version, both units,
+   * A unit join or a public table's lookup (exec/join.ts): the joined dataset's version, both units (or keys),
    * the bound on joined rows per unit, and where each column the task names
    * comes from. `dataset` and `version` above are the left side's.
    */
@@ -166,6 +166,8 @@ export const execTaskSchema = z.strictObject({
       rightUnit: name,
       maxRowsPerUnit: z.number().int().min(1).max(1000),
       columns: z.array(z.strictObject({ name, side: z.enum(['left', 'right']), column: name })).max(512),
+      /** A join with a public table: the "units" are the two key columns, and each left row meets one right row at most. */
+      lookup: z.literal(true).optional(),
     })
     .optional(),
 })

@@ -2,6 +2,7 @@ import { VeilboxError } from '../../errors/index.js'
 import type { DatasetSpec } from '../../schema.js'
 import { findDatasetBudget } from '../../store/budgets.js'
 import { findDataset, getVersion, latestVersion, type DatasetRecord, type VersionRecord } from '../../store/datasets.js'
+import { columnDictionaries } from '../../store/chunks.js'
 import type { Sql } from '../../store/db.js'
 import { getGrant, type GrantRecord } from '../../store/grants.js'
 import { uploadEncryption } from '../../store/he.js'
@@ -18,6 +19,8 @@ export interface Catalog {
   /** A version by number (refused when it does not exist), or the latest (null when none is loaded). */
   version(name: string, version?: number): Promise<VersionRecord | null>
   heProfile(spec: DatasetSpec, version: VersionRecord): Promise<HeProfile | null>
+  /** A version's category values per column (its dictionaries): for public tables, whose values are public. */
+  domains(version: VersionRecord): Promise<ReadonlyMap<string, readonly string[]>>
   /** The market policy in force (levels' limits, currency, fee). */
   policy(): Promise<MarketPolicy>
   now(): Date
@@ -31,8 +34,30 @@ export function storeCatalog(db: Sql, now: () => Date): Catalog {
     version: (name, version) => (version !== undefined ? getVersion(db, name, version) : latestVersion(db, name)),
     heProfile: (spec, version) => heProfileFor(db, spec, version),
     policy: () => readPolicy(db),
+    domains: (version) => domainsOf(db, version),
     now,
   }
+}
+
+/** Dictionaries per store and upload: a version never changes, so each is read once (a few public tables, a few kB each). */
+const domainCaches = new WeakMap<Sql, Map<number, Promise<ReadonlyMap<string, readonly string[]>>>>()
+
+function domainsOf(db: Sql, version: VersionRecord): Promise<ReadonlyMap<string, readonly string[]>> {
+  let domainCache = domainCaches.get(db)
+  if (domainCache === undefined) {
+    domainCache = new Map()
+    domainCaches.set(db, domainCache)
+  }
+  let found = domainCache.get(version.uploadId)
+  if (found === undefined) {
+    found = columnDictionaries(db, version.uploadId).then(
+      (rows) => new Map(rows.map((r) => [r.column, JSON.parse(r.json) as string[]])),
+    )
+    if (domainCache.size >= 64) domainCache.delete(domainCache.keys().next().value!)
+    domainCache.set(version.uploadId, found)
+    found.catch(() => domainCache.delete(version.uploadId))
+  }
+  return found
 }
 
 /**

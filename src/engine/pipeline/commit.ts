@@ -286,6 +286,9 @@ function selectsOf(p: PreparedQuery): Selects {
     cacheKey: p.cacheKey,
     dataset: p.spec.id,
     version: p.version.version,
-    joined: p.joined.map((j) => ({ dataset: j.record.spec.id, version: j.version.version })),
+    joined: [
+      ...p.joined.map((j) => ({ dataset: j.record.spec.id, version: j.version.version })),
+      ...p.publicJoined.map((j) => ({ dataset: j.record.spec.id, version: j.version.version, public: true as const })),
+    ],
   }
 }

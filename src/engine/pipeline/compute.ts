@@ -27,7 +27,8 @@ export interface ComputeDeps {
  */
 export async function compute(admission: Admission, deps: ComputeDeps): Promise<ExactResult> {
   const p = admission.prepared
-  const join = p.joined[0] === undefined ? undefined : joinPart(p.bound, p.plan.exec, p.joined[0].version.version)
+  const other = p.joined[0] ?? p.publicJoined[0]
+  const join = other === undefined ? undefined : joinPart(p.bound, p.plan.exec, other.version.version)
   const task = {
     dataset: p.spec.id,
     version: p.version.version,

@@ -5,6 +5,7 @@ import type { Query } from '../query/ast.js'
 import type { BoundQuery } from '../query/binder.js'
 import { queryRefs } from '../query/columns.js'
 import { queryError } from '../query/query-error.js'
+import type { DatasetSpec } from '../../schema.js'
 import type { Catalog } from './catalog.js'
 import type { JoinedDataset } from './types.js'
 
@@ -16,8 +17,9 @@ import type { JoinedDataset } from './types.js'
 export async function joinedDatasets(query: Query, grant: GrantRecord, catalog: Catalog): Promise<JoinedDataset[]> {
   const out: JoinedDataset[] = []
   for (const j of query.from.joins ?? []) {
-    checkQueryInGrant(grant, j.dataset, null)
     const record = await catalog.dataset(j.dataset)
+    // A public table is everyone's to join; any other dataset must be the grant's (refused alike whether it exists).
+    if (record?.spec.public !== true) checkQueryInGrant(grant, j.dataset, null)
     if (record === null) {
       throw queryError(
         'VEILBOX_ERR_QUERY_UNKNOWN_DATASET',
@@ -40,6 +42,27 @@ export async function joinedDatasets(query: Query, grant: GrantRecord, catalog: 
 }
 
 /**
+ * A public table's spec as a query binds it: each category column without
+ * declared categories gets the values its version holds, sorted, as its
+ * domain (they are public, as the whole table is), so that a query can group
+ * by it and every key is released, empty ones as noisy zeros.
+ */
+export async function publicTableSpec(joined: JoinedDataset, catalog: Catalog): Promise<DatasetSpec> {
+  const spec = joined.record.spec
+  if (spec.public !== true) return spec
+  const domains = await catalog.domains(joined.version)
+  return {
+    ...spec,
+    columns: spec.columns.map((c) => {
+      const values = domains.get(c.name)
+      if (c.type !== 'category' || c.categories !== undefined || values === undefined || values.length === 0) return c
+      const { maxKeys: _maxKeys, ...rest } = c
+      return { ...rest, categories: [...values].sort() }
+    }),
+  }
+}
+
+/**
  * The grant's column and aggregate rules, per dataset the query reads: each
  * dataset is checked with the columns the query reads of it (own names). The
  * units a join matches on are not reads of their own: ids are never released.
@@ -48,7 +71,8 @@ export function checkBoundInGrant(grant: GrantRecord, bound: BoundQuery): void {
   const columns = new Map<string, Set<string>>(bound.datasets.map((d) => [d, new Set()]))
   for (const ref of queryRefs(bound.query)) {
     const source = bound.tables.sourceOf(bound.tables.columnName(ref))
-    columns.get(source.dataset)!.add(source.column)
+    // A public table's columns are no dataset's of the grant: they are read freely.
+    columns.get(source.dataset)?.add(source.column)
   }
   for (const d of bound.datasets) checkQueryInGrant(grant, d, { ...bound, columns: [...columns.get(d)!] })
 }

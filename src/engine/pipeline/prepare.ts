@@ -10,7 +10,7 @@ import { moneyFor } from '../market/charge.js'
 import { recordLevels } from '../market/dataset.js'
 import { checkEpsilonPerAnswer } from '../market/policy.js'
 import { checkGrantUsable, checkQueryInGrant, usedAggregates } from '../policy/grant.js'
-import { checkBoundInGrant, joinedDatasets } from './joined.js'
+import { checkBoundInGrant, joinedDatasets, publicTableSpec } from './joined.js'
 import type { Price } from '../policy/pricing.js'
 import {
   bindQuery,
@@ -54,13 +54,12 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
     throw unknownDatasetError(query, grant.datasets)
   }
   checkQueryInGrant(grant, name, null)
-  const joined = await joinedDatasets(query, grant, catalog)
-  const bound = bindQuery(
-    query,
-    record.spec,
-    joined.map((j) => j.record.spec),
-  )
+  const read = await joinedDatasets(query, grant, catalog)
+  const bound = bindQuery(query, record.spec, await Promise.all(read.map((j) => publicTableSpec(j, catalog))))
   checkBoundInGrant(grant, bound)
+  // Public tables are read, never charged: only the private datasets pay, and only they meet the market policy.
+  const joined = read.filter((j) => j.record.spec.public !== true)
+  const publicJoined = read.filter((j) => j.record.spec.public === true)
   const policy = await catalog.policy()
   for (const r of [record, ...joined.map((j) => j.record)])
     checkEpsilonPerAnswer(policy, r.spec, recordLevels(r), req.epsilon)
@@ -102,7 +101,7 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
       canonicalJson({
         queryHash: hash,
         version: version.version,
-        ...(joined.length === 0 ? {} : { joined: joined.map((j) => [j.record.spec.id, j.version.version]) }),
+        ...(read.length === 0 ? {} : { joined: read.map((j) => [j.record.spec.id, j.version.version]) }),
         mechanism,
         epsilonMicro: epsilon.toString(),
         deltaFemto: Number(delta),
@@ -120,6 +119,7 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
     bound,
     version,
     joined,
+    publicJoined,
     heProfile,
     plan,
     price,

@@ -59,6 +59,15 @@ export async function release(
             datasetCommitment: j.version.commitment,
           })),
         }),
+    ...(p.publicJoined.length === 0
+      ? {}
+      : {
+          publicTables: p.publicJoined.map((j) => ({
+            dataset: j.record.spec.id,
+            version: j.version.version,
+            datasetCommitment: j.version.commitment,
+          })),
+        }),
     queryHash: p.queryHash,
     resultHash: serialized.resultHash,
     privacy: privacyOf(p),

@@ -60,8 +60,10 @@ export interface PreparedQuery {
   readonly spec: DatasetSpec
   readonly bound: BoundQuery
   readonly version: VersionRecord
-  /** The datasets a join reads besides `spec`, with the versions read (none without a JOIN). */
+  /** The datasets a join reads besides `spec`, with the versions read (none without a JOIN): each charged. */
   readonly joined: readonly JoinedDataset[]
+  /** The public tables a join reads, with the versions read: never charged, named in the receipt. */
+  readonly publicJoined: readonly JoinedDataset[]
   readonly heProfile: HeProfile | null
   readonly plan: Plan
   readonly price: Price
@@ -177,8 +179,12 @@ export interface Selects {
   /** The dataset the query reads: a grant may cover several. */
   readonly dataset: string
   readonly version: number
-  /** A join's other datasets and the versions it read (their latest then): a newer one means a new answer. */
-  readonly joined: readonly { readonly dataset: string; readonly version: number }[]
+  /**
+   * A join's other datasets and the versions it read (their latest then): a
+   * newer one means a new answer. A public table (`public`) need not be in
+   * the grant.
+   */
+  readonly joined: readonly { readonly dataset: string; readonly version: number; readonly public?: true }[]
 }
 
 export interface Preview {

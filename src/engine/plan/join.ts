@@ -30,5 +30,6 @@ export function joinPart(
     rightUnit: join.right.unit,
     maxRowsPerUnit: join.maxRowsPerUnit,
     columns,
+    ...(join.lookup === true ? { lookup: true as const } : {}),
   }
 }

@@ -16,8 +16,10 @@ import { queryError } from './query-error.js'
 export interface Tables {
   /** The spec the query binds against. */
   readonly spec: DatasetSpec
-  /** The datasets read, FROM's first. */
+  /** The private datasets read, FROM's first: each is covered by the grant and charged. */
   readonly datasets: readonly DatasetSpec[]
+  /** The public tables joined: read freely, never charged. */
+  readonly publicTables: readonly DatasetSpec[]
   /** The joined spec's name for a column reference, or the refusal. */
   columnName(ref: ColumnRef): string
   /** Which dataset a joined spec's column comes from, and its own name there. */
@@ -26,11 +28,17 @@ export interface Tables {
   readonly join: UnitJoin | null
 }
 
-/** What executing a unit join needs besides the plan: the sides' units and the bound on joined rows per unit. */
+/**
+ * What executing a join needs besides the plan: the sides' units and the
+ * bound on joined rows per unit. A lookup (a join with a public table) names
+ * the two key columns where a unit join names the units, and pairs each left
+ * row with the one row of its key, so its bound is 1 per left row.
+ */
 export interface UnitJoin {
   readonly left: { readonly dataset: string; readonly unit: string }
   readonly right: { readonly dataset: string; readonly unit: string }
   readonly maxRowsPerUnit: number
+  readonly lookup?: true
 }
 
 /** The tables of a query: its dataset's alone, or a unit join with `joinedSpecs[0]` (the JOIN's dataset). */
@@ -45,14 +53,17 @@ export function tablesOf(q: Query, dataset: DatasetSpec, joinedSpecs: readonly D
       { dataset: joined.dataset },
     )
   }
-  return unitJoin(q, dataset, joinedSpecs[0])
+  if (dataset.public === true) throw publicAlone(q, dataset)
+  return joinedSpecs[0].public === true ? publicJoin(q, dataset, joinedSpecs[0]) : unitJoin(q, dataset, joinedSpecs[0])
 }
 
 export function singleTable(q: Query, spec: DatasetSpec): Tables {
   const table = q.from.alias ?? spec.id
+  if (spec.public === true) throw publicAlone(q, spec)
   return {
     spec,
     datasets: [spec],
+    publicTables: [],
     columnName: (ref) => {
       if (ref.table !== undefined && ref.table !== table) throw unknownTable(ref, [table])
       return ref.name
@@ -60,6 +71,15 @@ export function singleTable(q: Query, spec: DatasetSpec): Tables {
     sourceOf: (name) => ({ dataset: spec.id, column: name }),
     join: null,
   }
+}
+
+function publicAlone(q: Query, spec: DatasetSpec): Error {
+  return queryError(
+    'VEILBOX_ERR_QUERY_PUBLIC_TABLE',
+    `${spec.id} is a public table: join it to a dataset on its key (FROM d JOIN ${spec.id} ON d.column = ${spec.id}.${spec.key}); it has no privacy unit to answer for alone`,
+    q.from.pos,
+    { dataset: spec.id },
+  )
 }
 
 function unknownTable(ref: ColumnRef, known: readonly string[]): Error {
@@ -121,43 +141,159 @@ export function unitJoin(q: Query, left: DatasetSpec, right: DatasetSpec): Table
   }
   if (left.source !== undefined || right.source !== undefined)
     throw joinError('joins of sourced datasets are not supported yet: both datasets must hold their rows in veilbox', j)
-
-  const leftNames = new Set(left.columns.map((c) => c.name))
-  const rightNames = new Set(right.columns.map((c) => c.name))
-  const shared = (name: string) => leftNames.has(name) && rightNames.has(name) && name !== left.privacyUnit
-  const columns: ColumnSpec[] = []
-  const sources = new Map<string, { dataset: string; column: string }>()
-  const add = (spec: DatasetSpec, table: string, c: ColumnSpec) => {
-    const name = shared(c.name) ? `${table}.${c.name}` : c.name
-    columns.push({ ...c, name })
-    sources.set(name, { dataset: spec.id, column: c.name })
-  }
-  for (const c of left.columns) add(left, leftName, c)
-  for (const c of right.columns) if (c.name !== right.privacyUnit) add(right, rightName, c)
+  const merged = merge(
+    { spec: left, name: leftName, key: left.privacyUnit },
+    { spec: right, name: rightName, key: right.privacyUnit },
+  )
   const spec: DatasetSpec = {
     id: `${left.id}+${right.id}`,
     title: `${left.title} joined with ${right.title}`,
     classification: moreSensitive(left.classification, right.classification),
     privacyUnit: left.privacyUnit,
-    unitSpace: left.unitSpace,
+    ...(left.unitSpace === undefined ? {} : { unitSpace: left.unitSpace }),
     maxRowsPerUnit: Math.max(left.maxRowsPerUnit, right.maxRowsPerUnit),
-    columns,
+    columns: merged.columns,
   }
   return {
+    ...merged,
     spec,
     datasets: [left, right],
+    publicTables: [],
+    join: {
+      left: { dataset: left.id, unit: left.privacyUnit },
+      right: { dataset: right.id, unit: right.privacyUnit },
+      maxRowsPerUnit: spec.maxRowsPerUnit,
+    },
+  }
+}
+
+/**
+ * The tables of a query joining a public table on its key (issue 21): each
+ * row of the left keeps its unit and gains its key's row of the table; a row
+ * whose key the table lacks (or that is empty) drops out, as a WHERE would
+ * drop it. A row pairs with one row at most, so a unit's rows, and so every
+ * sensitivity, stay the left's. The key is a public category or integer
+ * column of the left: the join reads its values as a GROUP BY or WHERE would.
+ */
+export function publicJoin(q: Query, left: DatasetSpec, right: DatasetSpec): Tables {
+  const joins = q.from.joins ?? []
+  const j = joins[0]!
+  if (joins.length > 1) throw joinError('a query joins two datasets at most, for now', joins[1]!)
+  const leftName = q.from.alias ?? left.id
+  const rightName = j.alias ?? right.id
+  if (leftName === rightName)
+    throw joinError(`both sides of the join are named ${leftName}; give one an alias (JOIN ${j.dataset} AS x)`, j)
+  const key = right.key!
+  const how = `a public table is joined on its key: ON ${leftName}.column = ${rightName}.${key}`
+  let leftKey: ColumnRef
+  if (j.using !== undefined) {
+    if (j.using !== key) throw joinError(`USING (${j.using}) must name ${right.id}'s key, ${key}; ${how}`, j)
+    leftKey = { kind: 'column', name: j.using, ...(j.pos === undefined ? {} : { pos: j.pos }) }
+  } else {
+    const [a, b] = j.on!
+    const isKey = (r: ColumnRef) => r.table === rightName && r.name === key
+    const other = isKey(a) ? b : isKey(b) ? a : null
+    if (other === null || (other.table !== undefined && other.table !== leftName))
+      throw joinError(`ON must equate a column of ${leftName} with ${rightName}.${key}; ${how}`, j)
+    leftKey = other
+  }
+  const lc = left.columns.find((c) => c.name === leftKey.name)
+  if (lc === undefined)
+    throw queryError(
+      'VEILBOX_ERR_QUERY_UNKNOWN_COLUMN',
+      `${leftName} has no column ${leftKey.name} to join ${rightName}.${key} on`,
+      leftKey.pos ?? j.pos,
+      { column: leftKey.name },
+    )
+  const rc = right.columns.find((c) => c.name === key)!
+  if (lc.protection !== 'public' || (lc.type !== 'category' && lc.type !== 'integer'))
+    throw joinError(
+      `${leftName}.${lc.name} is a ${lc.protection} ${lc.type} column; a public table is joined on a public category or integer column, whose values a query may read`,
+      j,
+    )
+  if ((lc.type === 'integer') !== (rc.type === 'integer'))
+    throw joinError(
+      `${leftName}.${lc.name} is ${lc.type === 'integer' ? 'an integer' : 'a category'} column and ${rightName}.${key} ${rc.type === 'integer' ? 'an integer' : 'text'}; a join matches keys of one kind`,
+      j,
+    )
+  if (left.source !== undefined)
+    throw joinError(
+      `${left.id}'s rows stay in its source, and joins with public tables are computed in veilbox's sandbox; query ${left.id} alone, or ask the operator to upload it`,
+      j,
+    )
+  const merged = merge({ spec: left, name: leftName, key: lc.name }, { spec: right, name: rightName, key })
+  const spec: DatasetSpec = {
+    ...left,
+    id: `${left.id}+${right.id}`,
+    title: `${left.title} joined with ${right.title}`,
+    columns: merged.columns,
+  }
+  return {
+    ...merged,
+    spec,
+    datasets: [left],
+    publicTables: [right],
+    join: {
+      left: { dataset: left.id, unit: lc.name },
+      right: { dataset: right.id, unit: key },
+      maxRowsPerUnit: 1,
+      lookup: true,
+    },
+  }
+}
+
+interface Side {
+  readonly spec: DatasetSpec
+  /** Its name in the query: the alias, else the id. */
+  readonly name: string
+  /** The column the join matches on; the right's is not a column of the joined spec (the left's stands for it). */
+  readonly key: string
+}
+
+/**
+ * The joined spec's columns: the left's, then the right's but its key. A name
+ * both sides have is `table.column` in the joined spec and must be written
+ * qualified; a reference to the right's key resolves to the left's.
+ */
+function merge(left: Side, right: Side): Pick<Tables, 'columnName' | 'sourceOf'> & { columns: ColumnSpec[] } {
+  const rightColumns = right.spec.columns.filter((c) => c.name !== right.key)
+  const rightNames = new Set(rightColumns.map((c) => c.name))
+  const leftNames = new Set(left.spec.columns.map((c) => c.name))
+  if (rightNames.has(left.key))
+    throw queryError(
+      'VEILBOX_ERR_QUERY_JOIN',
+      `${right.name} has a column ${left.key} besides its key, and ${left.name} joins on its own ${left.key}; ask the operator to rename one`,
+      undefined,
+      { dataset: right.spec.id },
+    )
+  const shared = (name: string) => leftNames.has(name) && rightNames.has(name)
+  const columns: ColumnSpec[] = []
+  const sources = new Map<string, { dataset: string; column: string }>()
+  const add = (side: Side, c: ColumnSpec) => {
+    const name = shared(c.name) ? `${side.name}.${c.name}` : c.name
+    columns.push({ ...c, name })
+    sources.set(name, { dataset: side.spec.id, column: c.name })
+  }
+  for (const c of left.spec.columns) add(left, c)
+  for (const c of rightColumns) add(right, c)
+  const named = new Map([
+    [left.name, left],
+    [right.name, right],
+  ])
+  return {
+    columns,
     columnName: (ref) => {
       if (ref.table !== undefined) {
-        const owner = named.get(ref.table)
-        if (owner === undefined) throw unknownTable(ref, [...named.keys()])
-        // The joined dataset's unit is the shared one, whatever it is called there.
-        if (owner === right && ref.name === right.privacyUnit) return left.privacyUnit
+        const side = named.get(ref.table)
+        if (side === undefined) throw unknownTable(ref, [...named.keys()])
+        // The right's key is the left's column, whatever it is called there.
+        if (side === right && ref.name === right.key) return left.key
         return shared(ref.name) ? `${ref.table}.${ref.name}` : ref.name
       }
       if (shared(ref.name)) {
         throw queryError(
           'VEILBOX_ERR_QUERY_UNKNOWN_COLUMN',
-          `${ref.name} is a column of both ${left.id} and ${right.id}: write ${leftName}.${ref.name} or ${rightName}.${ref.name}`,
+          `${ref.name} is a column of both ${left.spec.id} and ${right.spec.id}: write ${left.name}.${ref.name} or ${right.name}.${ref.name}`,
           ref.pos,
           { column: ref.name },
         )
@@ -168,11 +304,6 @@ export function unitJoin(q: Query, left: DatasetSpec, right: DatasetSpec): Table
       const s = sources.get(name)
       if (s === undefined) throw new Error(`no column ${name} in the joined spec`)
       return s
-    },
-    join: {
-      left: { dataset: left.id, unit: left.privacyUnit },
-      right: { dataset: right.id, unit: right.privacyUnit },
-      maxRowsPerUnit: spec.maxRowsPerUnit,
     },
   }
 }
