@@ -79,7 +79,9 @@ export const receiptSchema = z
     publicTables: z
       .array(z.object({ dataset: z.string(), version: z.number().int(), datasetCommitment: z.string() }))
       .optional()
-      .describe('the public reference tables a join read (never charged), each with the version read and its commitment'),
+      .describe(
+        'the public reference tables a join read (never charged), each with the version read and its commitment',
+      ),
     queryHash: z.string(),
     resultHash: z.string(),
     privacy: z.looseObject({ mechanism: z.string(), epsilon: z.number(), delta: z.number() }),
