@@ -52,3 +52,44 @@ t.test('the sandbox joins households and claims on the household', async (t) => 
   t.same(distinct?.kind === 'nonNull' ? [...distinct.nonNull] : null, units, 'households with a claim per district')
   t.ok(pairs.reduce((a, b) => a + b, 0) > 0, 'the join matched rows')
 })
+
+t.test('the sandbox looks up a public table: counts per region equal the households of its districts', async (t) => {
+  const rows = 500
+  const qa = await queryApp(t, { rows })
+  const { DEMO_REGIONS_SPEC, DISTRICT_REGIONS, regionsCsv } = await import('../../src/demo/regions.js')
+  t.equal(
+    (await qa.call('operator', { method: 'POST', url: '/v1/datasets', payload: DEMO_REGIONS_SPEC })).statusCode,
+    201,
+  )
+  const chunks: Buffer[] = []
+  for await (const c of regionsCsv()) chunks.push(Buffer.from(c as string))
+  const up = await qa.call('operator', {
+    method: 'POST',
+    url: `/v1/datasets/${DEMO_REGIONS_SPEC.id}/versions`,
+    headers: { 'content-type': 'text/csv' },
+    payload: Buffer.concat(chunks),
+  })
+  t.equal(up.statusCode, 201, up.body)
+  const { DEMO_SPEC } = await import('../../src/demo/binzhou.js')
+  const regions = ['中部', '北部沿海', '南部']
+  const spec = {
+    ...DEMO_REGIONS_SPEC,
+    columns: DEMO_REGIONS_SPEC.columns.map((c) => (c.name === 'region' ? { ...c, categories: regions } : c)),
+  }
+  const sql =
+    'SELECT r.region, COUNT(*) AS n FROM binzhou_households h JOIN binzhou_district_regions r ON h.district = r.district GROUP BY r.region'
+  const bound = bindQuery(parseQuery(sql), DEMO_SPEC, [spec])
+  const p = planQuery(bound, planOptions({ epsilon: 1 }))
+  const task = { dataset: DEMO_SPEC.id, version: 1, ...p.exec, join: joinPart(bound, p.exec, 1) }
+  t.equal(task.join?.lookup, true)
+  const exact = await qa.app.executor.execute(task)
+  const regionOf = new Map(DISTRICT_REGIONS.map(([d, r]) => [d, r]))
+  const expected = regions.map(() => 0)
+  for (const h of demoRows(rows)) expected[regions.indexOf(regionOf.get(h.district)!)]! += 1
+  t.same([...exact.count], expected, 'households per region: every district maps to its region')
+  t.equal(
+    expected.reduce((a, b) => a + b, 0),
+    rows,
+    'no household dropped: the table has every district',
+  )
+})

@@ -7,7 +7,7 @@
  */
 import t from 'tap'
 
-import { joinedColumns, joinRows, type JoinSide } from '../../../src/engine/exec/join.js'
+import { joinedColumns, joinRows, lookupRows, type JoinSide } from '../../../src/engine/exec/join.js'
 import type { ColumnArray } from '../../../src/engine/exec/types.js'
 import { keepFirst } from '../fixtures.js'
 import { int, rng } from './fixtures.js'
@@ -116,4 +116,125 @@ t.test("neighbouring datasets differ by the added unit's joined rows, at most ma
   }
   t.pass(`${trials} neighbouring pairs: only the added unit's joined rows change, at most maxRows`)
   t.ok(attained > 0, `the bound is reached (${attained} times)`)
+})
+
+/** A public table's side: rows of [key, value], every row kept. */
+function table(rows: readonly (readonly [string | null, string])[]): JoinSide {
+  const dict = (values: readonly (string | null)[]) => {
+    const codes = new Map<string, number>()
+    const nulls = new Uint8Array(Math.ceil(values.length / 8))
+    const out = Uint32Array.from(values, (v, i) => {
+      if (v === null) {
+        nulls[i >> 3]! |= 1 << (i & 7)
+        return 0
+      }
+      if (!codes.has(v)) codes.set(v, codes.size)
+      return codes.get(v)!
+    })
+    return {
+      kind: 'code' as const,
+      values: out,
+      dictionary: [...codes.keys()],
+      nulls: values.includes(null) ? nulls : null,
+    }
+  }
+  const columns = new Map<string, ColumnArray>([
+    ['key', dict(rows.map((r) => r[0]))],
+    ['val', dict(rows.map((r) => r[1]))],
+  ])
+  return { src: { rows: rows.length, columns, keep: new Uint8Array(rows.length).fill(1) }, unit: 'key' }
+}
+
+t.test("a lookup pairs each kept left row with its key's row; rows without one drop out", async (t) => {
+  // The left: [key, row id], its keep from a unit bound the test sets directly.
+  const left = table([
+    ['north', 'a1'],
+    ['south', 'a2'],
+    [null, 'a3'],
+    ['east', 'a4'],
+    ['north', 'a5'],
+  ])
+  const keep = Uint8Array.from([1, 1, 1, 1, 0])
+  const l: JoinSide = { src: { ...left.src, keep }, unit: 'key' }
+  const r = table([
+    ['south', 'S'],
+    ['north', 'N'],
+    ['west', 'W'],
+  ])
+  const joined = lookupRows(l, r)
+  t.same([...joined.left], [0, 1], 'a3 (empty key), a4 (no such key) and a5 (not kept) drop out')
+  t.same([...joined.right], [1, 0])
+  const cols = joinedColumns(
+    l,
+    r,
+    'lookup',
+    new Map([
+      ['lid', { side: 'left' as const, column: 'val' }],
+      ['region', { side: 'right' as const, column: 'val' }],
+    ]),
+  )
+  const a = cols.columns.get('lid')!
+  const b = cols.columns.get('region')!
+  if (a.kind !== 'code' || b.kind !== 'code') throw new Error('codes')
+  t.same(
+    Array.from({ length: cols.rows }, (_, k) => `${a.dictionary[a.values[k]!]}|${b.dictionary[b.values[k]!]}`),
+    ['a1|N', 'a2|S'],
+  )
+  // Integer keys meet by value.
+  const ints = (values: number[]): JoinSide => ({
+    src: {
+      rows: values.length,
+      columns: new Map<string, ColumnArray>([['k', { kind: 'i32', values: Int32Array.from(values), nulls: null }]]),
+      keep: new Uint8Array(values.length).fill(1),
+    },
+    unit: 'k',
+  })
+  t.same([...lookupRows(ints([3, 7, 3, 9]), ints([9, 3])).right], [1, 1, 0])
+  t.throws(() => lookupRows(ints([1]), r), /coded or two numeric keys/, 'keys of two kinds are refused')
+})
+
+t.test("a lookup keeps the left's unit bound: neighbours differ by the added unit's rows only", async (t) => {
+  const r = rng(0x702)
+  const keys = ['k0', 'k1', 'k2', 'k3', 'k4']
+  let trials = 0
+  for (const m of [1, 2, 4]) {
+    for (let trial = 0; trial < 100; trial++) {
+      const units = 1 + int(r, 8)
+      const pub = table(keys.filter(() => int(r, 4) > 0).map((k) => [k, `v${k}`] as const))
+      const mk = (n: number): [string, string, string][] =>
+        Array.from({ length: n }, (_, i) => [`u${int(r, units)}`, keys[int(r, keys.length)]!, `a${i}`])
+      const rows = mk(int(r, 30))
+      const after = [...rows]
+      for (let k = 0; k < 1 + int(r, 2 * m); k++)
+        after.splice(int(r, after.length + 1), 0, ['newcomer', keys[int(r, keys.length)]!, `n${k}`])
+      const leftSide = (rs: [string, string, string][]): JoinSide => {
+        const t2 = table(rs.map((x) => [x[1], x[2]] as const))
+        return {
+          src: {
+            ...t2.src,
+            keep: keepFirst(
+              rs.map((x) => x[0]),
+              m,
+            ),
+          },
+          unit: 'key',
+        }
+      }
+      const ids = (rs: [string, string, string][]) => {
+        const s = leftSide(rs)
+        const v = s.src.columns.get('val')!
+        if (v.kind !== 'code') throw new Error('codes')
+        return [...lookupRows(s, pub).left].map((i) => v.dictionary[v.values[i]!]!)
+      }
+      const b = ids(rows)
+      const a = ids(after)
+      const added = a.filter((x) => x.startsWith('n'))
+      trials++
+      if (JSON.stringify(a.filter((x) => !x.startsWith('n'))) !== JSON.stringify(b) || added.length > m) {
+        t.fail(`m ${m}, trial ${trial}: ${added.length} rows added, others changed`)
+        return
+      }
+    }
+  }
+  t.pass(`${trials} neighbouring pairs: only the added unit's rows change, at most m`)
 })

@@ -124,3 +124,90 @@ t.test('one dataset: a qualifier names it or its alias', async (t) => {
     'VEILBOX_ERR_QUERY_UNKNOWN_COLUMN',
   )
 })
+
+t.test("a public table binds on its key: its columns join the spec, the unit and bound stay the left's", async (t) => {
+  const { DEMO_REGIONS_SPEC } = await import('../../../src/demo/regions.js')
+  const regions: DatasetSpec = {
+    ...DEMO_REGIONS_SPEC,
+    columns: DEMO_REGIONS_SPEC.columns.map((c) =>
+      c.name === 'region' ? { ...c, categories: ['北部沿海', '中部', '南部'] } : c,
+    ),
+  }
+  const b = bind(
+    "SELECT r.region, COUNT(*) FROM binzhou_households h JOIN binzhou_district_regions r ON h.district = r.district WHERE admin_kind = '县' GROUP BY r.region",
+    regions,
+  )
+  t.same(b.datasets, ['binzhou_households'], 'only the private dataset is read through the grant')
+  t.same(
+    b.tables.publicTables.map((s) => s.id),
+    [DEMO_REGIONS_SPEC.id],
+  )
+  t.equal(b.dataset.privacyUnit, DEMO_SPEC.privacyUnit)
+  t.equal(b.dataset.maxRowsPerUnit, DEMO_SPEC.maxRowsPerUnit, 'a row meets one row at most: the bound is unchanged')
+  t.match(b.tables.join, { lookup: true, left: { unit: 'district' }, right: { unit: 'district' }, maxRowsPerUnit: 1 })
+  t.equal(b.tables.sourceOf('region').dataset, DEMO_REGIONS_SPEC.id)
+  t.equal(
+    b.tables.columnName({ kind: 'column', name: 'district', table: 'r' }),
+    'district',
+    "the table's key is the left's column",
+  )
+  // USING the key, and the key on either side of ON.
+  t.doesNotThrow(() =>
+    bind('SELECT COUNT(*) FROM binzhou_households JOIN binzhou_district_regions USING (district)', regions),
+  )
+  t.doesNotThrow(() =>
+    bind(
+      'SELECT COUNT(*) FROM binzhou_households h JOIN binzhou_district_regions r ON r.district = h.district',
+      regions,
+    ),
+  )
+  // A region without declared (or injected) categories cannot be grouped.
+  t.throws(
+    () =>
+      bind(
+        'SELECT r.region, COUNT(*) FROM binzhou_households h JOIN binzhou_district_regions r USING (district) GROUP BY r.region',
+        DEMO_REGIONS_SPEC,
+      ),
+    { code: 'VEILBOX_ERR_QUERY_BAD_GROUP_BY' },
+  )
+  t.match(
+    refuses(
+      t,
+      () =>
+        bind(
+          'SELECT COUNT(*) FROM binzhou_households h JOIN binzhou_district_regions r ON h.district = r.region',
+          regions,
+        ),
+      'VEILBOX_ERR_QUERY_JOIN',
+    ).detail,
+    /ON must equate a column of h with r.district/,
+  )
+  t.match(
+    refuses(
+      t,
+      () => bind('SELECT COUNT(*) FROM binzhou_households h JOIN binzhou_district_regions r USING (region)', regions),
+      'VEILBOX_ERR_QUERY_JOIN',
+    ).detail,
+    /must name binzhou_district_regions's key, district/,
+  )
+  t.match(
+    refuses(
+      t,
+      () =>
+        bind(
+          'SELECT COUNT(*) FROM binzhou_households h JOIN binzhou_district_regions r ON h.income = r.district',
+          regions,
+        ),
+      'VEILBOX_ERR_QUERY_JOIN',
+    ).detail,
+    /public category or integer column/,
+  )
+  t.match(
+    refuses(
+      t,
+      () => bindQuery(parseQuery('SELECT COUNT(*) FROM binzhou_district_regions'), regions),
+      'VEILBOX_ERR_QUERY_PUBLIC_TABLE',
+    ).detail,
+    /join it to a dataset on its key/,
+  )
+})
