@@ -319,7 +319,7 @@ export const en = {
 
   'apply.title': 'Apply for a use',
   'apply.intro':
-    'One scenario, one authorization: describe one use. The platform operator and the owner of each dataset you name each approve or deny it, with a reason; when all have approved, you receive one grant per dataset.',
+    'One scenario, one authorization: describe one use. The platform operator and the owner of each dataset you name each approve or deny it, with a reason; when all have approved, you receive one grant covering every dataset named.',
   'apply.use': 'The use',
   'apply.purpose': 'Purpose',
   'apply.purposeHint': 'What the results will be used for (at least 3 characters)',

@@ -85,7 +85,9 @@ export const applicationViewSchema = z
       })
       .nullable()
       .describe('what every approval allowed, once approved'),
-    grants: z.array(z.string()).describe('the grants made when the last approval landed, one per dataset'),
+    grants: z
+      .array(z.string())
+      .describe('the grant made when the last approval landed: one, covering every dataset named'),
   })
   .meta({ id: 'Application' })
 

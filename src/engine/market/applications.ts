@@ -16,6 +16,7 @@ import { createGrant, getGrant, revokeGrant } from '../../store/grants.js'
 import type { Principal } from '../../store/keys.js'
 import type { Sql } from '../../store/sql.js'
 import { toText } from '../dp/budget.js'
+import type { GrantAggregate } from '../policy/grant.js'
 import { budgetTotals } from '../policy/pricing.js'
 import { recordLevels } from './dataset.js'
 import { OPERATOR_PARTY, partyLists, requests, stateOf } from './application-view.js'
@@ -25,6 +26,7 @@ import {
   checkNarrowing,
   compose,
   type ApplicationRequest,
+  type DatasetUse,
   type Narrowing,
   type Party,
   type StoredRequest,
@@ -262,31 +264,31 @@ export async function decide(
     for (const use of approved.datasets) records.set(use.dataset, await getDataset(tx, use.dataset))
     // The policy may have changed since submission: the grants are made only if what they allow still passes it.
     checkTerms(await readPolicy(tx), a.scenario, approved, records)
-    const grants: string[] = []
+    // One grant covers every dataset of the application (a join needs them under one grant): one epsilon and
+    // one money cap for the whole use, each dataset's columns qualified as dataset.column.
     const totals = budgetTotals(approved.epsilon, approved.delta)
-    for (const use of approved.datasets) {
-      const g = await createGrant(
-        tx,
-        {
-          analyst: a.analyst,
-          analystId: a.analystId,
-          dataset: use.dataset,
-          purpose: a.purpose,
-          columns: use.columns,
-          aggregates: use.aggregates,
-          epsilonTotal: totals.epsilon,
-          deltaTotal: totals.delta,
-          expiresAt: new Date(now.getTime() + request.durationDays * DAY_MS).toISOString(),
-          scenario: a.scenario,
-          organization: a.organization,
-          applicationId: id,
-          moneyCap: approved.moneyCap === null ? null : BigInt(approved.moneyCap),
-        },
-        actor,
-        { epsilon: toText('epsilon', totals.epsilon), delta: toText('delta', totals.delta) },
-      )
-      grants.push(g.id)
-    }
+    const [first, ...rest] = approved.datasets
+    const g = await createGrant(
+      tx,
+      {
+        analyst: a.analyst,
+        analystId: a.analystId,
+        dataset: first!.dataset,
+        ...(rest.length === 0 ? {} : { datasets: approved.datasets.map((u) => u.dataset) }),
+        purpose: a.purpose,
+        ...grantScope(approved.datasets, records),
+        epsilonTotal: totals.epsilon,
+        deltaTotal: totals.delta,
+        expiresAt: new Date(now.getTime() + request.durationDays * DAY_MS).toISOString(),
+        scenario: a.scenario,
+        organization: a.organization,
+        applicationId: id,
+        moneyCap: approved.moneyCap === null ? null : BigInt(approved.moneyCap),
+      },
+      actor,
+      { epsilon: toText('epsilon', totals.epsilon), delta: toText('delta', totals.delta) },
+    )
+    const grants = [g.id]
     await closeApplication(tx, id, {
       state: 'approved',
       at: now.toISOString(),
@@ -295,6 +297,37 @@ export async function decide(
     })
   })
   return (await findApplication(db, id))!
+}
+
+/**
+ * The one grant's columns and aggregates for an application's datasets. One
+ * dataset: its own lists. Several: each dataset's columns qualified (all of a
+ * dataset's when its use names none), null when no use names any; the
+ * aggregates every use allows (a grant's aggregates apply to all its
+ * datasets, so where owners approved different ones, only the common ones).
+ */
+export function grantScope(
+  uses: readonly DatasetUse[],
+  records: ReadonlyMap<string, DatasetRecord>,
+): { columns: string[] | null; aggregates: GrantAggregate[] | null } {
+  if (uses.length === 1)
+    return {
+      columns: uses[0]!.columns === null ? null : [...uses[0]!.columns],
+      aggregates: uses[0]!.aggregates === null ? null : [...uses[0]!.aggregates],
+    }
+  const columns = uses.every((u) => u.columns === null)
+    ? null
+    : uses.flatMap((u) =>
+        (u.columns ?? records.get(u.dataset)!.spec.columns.map((c) => c.name)).map(
+          (c) => `${u.dataset}.${c}`,
+        ),
+      )
+  let aggregates: GrantAggregate[] | null = null
+  for (const u of uses) {
+    if (u.aggregates === null) continue
+    aggregates = aggregates === null ? [...u.aggregates] : aggregates.filter((x) => u.aggregates!.includes(x))
+  }
+  return { columns, aggregates }
 }
 
 /** A narrowing only lowers: an owner narrows only its own datasets; a column or aggregate must have been asked for. */

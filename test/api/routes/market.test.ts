@@ -469,3 +469,74 @@ t.test('concurrent queries never spend past a money cap', async (t) => {
   t.equal(g.money.spent, 5000, 'spent reaches the cap and never passes it')
   t.equal(g.budget.epsilon.spent, 0.5, 'only the released answers charged privacy')
 })
+
+t.test("an application over two owners' datasets makes one grant that covers both, so a join can run", async (t) => {
+  const m = await marketApp(t)
+  const { CLAIMS_SPEC, claimsCsv } = await import('../../../src/demo/claims.js')
+  t.equal((await m.call('operator', { method: 'POST', url: '/v1/datasets', payload: CLAIMS_SPEC })).statusCode, 201)
+  const chunks: Buffer[] = []
+  for await (const c of claimsCsv(2000)) chunks.push(Buffer.from(c as string))
+  const up = await m.call('operator', {
+    method: 'POST',
+    url: `/v1/datasets/${CLAIMS_SPEC.id}/versions`,
+    headers: { 'content-type': 'text/csv' },
+    payload: Buffer.concat(chunks),
+  })
+  t.equal(up.statusCode, 201, up.body)
+  await m.call('operator', {
+    method: 'PUT',
+    url: `/v1/datasets/${CLAIMS_SPEC.id}/budget`,
+    payload: { epsilon: 50, delta: 0 },
+  })
+  // Listed, so that analysts see it and may apply for it.
+  const listed = await m.call('operator', {
+    method: 'PUT',
+    url: `/v1/datasets/${CLAIMS_SPEC.id}/listing`,
+    payload: { listed: true },
+  })
+  t.equal(listed.statusCode, 200, listed.body)
+  const sub = await m.call('analyst', {
+    method: 'POST',
+    url: '/v1/applications',
+    payload: application(m.ds, {
+      datasets: [
+        { dataset: m.ds, columns: ['district', 'income'], aggregates: ['count', 'sum', 'avg'] },
+        { dataset: CLAIMS_SPEC.id, columns: null, aggregates: ['count', 'avg'] },
+      ],
+    }),
+  })
+  t.equal(sub.statusCode, 201, sub.body)
+  const { grants } = await approveAll(m, sub.json().id)
+  t.equal(grants.length, 1, 'one grant for the whole application')
+  const g = (await m.call('analyst', { method: 'GET', url: `/v1/grants/${grants[0]}` })).json()
+  t.same(g.datasets, [m.ds, CLAIMS_SPEC.id])
+  t.same(g.aggregates, ['count', 'avg'], 'the aggregates every use allows')
+  t.ok(
+    g.columns.includes(`${m.ds}.income`) && !g.columns.includes(`${m.ds}.age`),
+    "the households' columns as approved",
+  )
+  t.ok(
+    CLAIMS_SPEC.columns.every((c) => g.columns.includes(`${CLAIMS_SPEC.id}.${c.name}`)),
+    'every claims column: that use named none',
+  )
+  const join = await run(
+    m,
+    grants[0]!,
+    `SELECT h.district, COUNT(*) AS n, AVG(c.claim_amount) AS avg_claim FROM ${m.ds} h JOIN ${CLAIMS_SPEC.id} c USING (household_id) GROUP BY h.district`,
+    0.5,
+  )
+  t.equal(join.statusCode, 200, join.body)
+  t.same(
+    Object.keys(join.json().privacy.charged.datasets).sort(),
+    [m.ds, CLAIMS_SPEC.id].sort(),
+    'both budgets charged',
+  )
+  const age = await run(m, grants[0]!, `SELECT AVG(age) FROM ${m.ds}`, 0.1)
+  t.equal(age.json().code, 'VEILBOX_ERR_POLICY_COLUMN_NOT_GRANTED', 'a column the households use did not name')
+  const sum = await run(m, grants[0]!, `SELECT SUM(income) FROM ${m.ds}`, 0.1)
+  t.equal(
+    sum.json().code,
+    'VEILBOX_ERR_POLICY_AGGREGATE_NOT_GRANTED',
+    'SUM: not allowed on the claims, so not on the grant',
+  )
+})

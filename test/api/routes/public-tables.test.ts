@@ -6,7 +6,7 @@
  * holds are the domain), never charged, and named in the receipt. Queried
  * alone they are refused with VEILBOX_ERR_QUERY_PUBLIC_TABLE.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { queryApp } from '../../helpers/app.js'
 import { DEMO_REGIONS_SPEC, DISTRICT_REGIONS, regionsCsv } from '../../../src/demo/regions.js'
 
@@ -16,7 +16,7 @@ async function csvOf(stream: AsyncIterable<unknown>): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-async function withRegions(t: Tap.Test, rows = 600) {
+async function withRegions(t: Test, rows = 600) {
   const qa = await queryApp(t, { rows })
   const reg = await qa.call('operator', { method: 'POST', url: '/v1/datasets', payload: DEMO_REGIONS_SPEC })
   t.equal(reg.statusCode, 201, reg.body)
