@@ -318,9 +318,7 @@ export function grantScope(
   const columns = uses.every((u) => u.columns === null)
     ? null
     : uses.flatMap((u) =>
-        (u.columns ?? records.get(u.dataset)!.spec.columns.map((c) => c.name)).map(
-          (c) => `${u.dataset}.${c}`,
-        ),
+        (u.columns ?? records.get(u.dataset)!.spec.columns.map((c) => c.name)).map((c) => `${u.dataset}.${c}`),
       )
   let aggregates: GrantAggregate[] | null = null
   for (const u of uses) {
