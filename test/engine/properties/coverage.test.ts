@@ -48,6 +48,12 @@ import type { AggregateResult } from '../../../src/engine/exec/types.js'
 import { planQuery, type OutputPlan, type PlanOptions } from '../../../src/engine/plan/index.js'
 import type { DatasetSpec } from '../../../src/schema.js'
 import { loadVersion, type LoadedVersion } from '../../../src/engine/exec/column-cache.js'
+import { CLAIMS_SPEC, claimRows, claimsCsv } from '../../../src/demo/claims.js'
+import { joinedColumns } from '../../../src/engine/exec/join.js'
+import type { TaskColumns } from '../../../src/engine/exec/task.js'
+import { joinPart } from '../../../src/engine/plan/join.js'
+import type { Plan } from '../../../src/engine/plan/index.js'
+import { bindQuery, parseQuery, type BoundQuery } from '../../../src/engine/query/index.js'
 import { bound, exactOf, ingestCsv, planOptions, releaseOf, spec, tempDb, type TestPlanOptions } from '../fixtures.js'
 
 const ROWS = 20_000
@@ -68,6 +74,8 @@ function keyOf(run: Run, r: Row): string | number {
 
 interface Row extends DemoRow {
   readonly pension: number | null
+  /** A joined row's claim (the unit join run): the household's row with one of its claims. */
+  readonly claim_amount?: number
 }
 
 const PENSION_SPEC: DatasetSpec = spec({
@@ -94,7 +102,7 @@ function pensionCsv(): string {
 // ---------------------------------------------------------------------------
 // Truth, in plain JS with exact rationals.
 
-type Col = 'income' | 'age' | 'household_size' | 'pension'
+type Col = 'income' | 'age' | 'household_size' | 'pension' | 'claim_amount'
 type Agg =
   | { readonly kind: 'count' }
   | { readonly kind: 'distinct' }
@@ -108,8 +116,15 @@ function truthOf(agg: Agg, group: readonly Row[]): Truth {
   const exact = (value: Rational): Truth => ({ value, squared: false })
   if (agg.kind === 'count') return exact(Rational.of(BigInt(group.length)))
   if (agg.kind === 'distinct') return exact(Rational.of(BigInt(new Set(group.map((r) => r.household_id)).size)))
-  const values = group.map((r) => r[agg.col]).filter((v): v is number => v !== null)
+  const values = group.map((r) => r[agg.col]).filter((v): v is number => v !== null && v !== undefined)
   const n = BigInt(values.length)
+  if (values.some((v) => !Number.isInteger(v))) {
+    // Claim amounts have decimals: their sum as exact rationals of the binary64 values (the kernels' input).
+    const sum = values.reduce((a, v) => a.add(Rational.fromNumber(v)), Rational.ZERO)
+    if (agg.kind === 'sum') return exact(sum)
+    if (agg.kind === 'avg') return n === 0n ? null : exact(sum.div(Rational.of(n)))
+    throw new Error(`${agg.kind} over a column with fractions is not in these runs`)
+  }
   // Every value here is an integer, so these sums are exact in BigInt.
   const s = values.reduce((a, v) => a + BigInt(v), 0n)
   const s2 = values.reduce((a, v) => a + BigInt(v) * BigInt(v), 0n)
@@ -189,7 +204,7 @@ function lowerCritical(n: number, p: number, beta: number): number {
 
 interface Run {
   readonly name: string
-  readonly ds: 'demo' | 'pension'
+  readonly ds: 'demo' | 'pension' | 'join'
   readonly sql: string
   /** A declared column, or the buckets of BUCKET(age, 20, 100, 20). */
   readonly group: 'district' | 'age_band' | 'age_bucket'
@@ -287,7 +302,42 @@ const RUNS: readonly Run[] = [
     options: { mechanism: 'gaussian', epsilon: 10, delta: 1e-6 },
     reps: 250,
   },
+  {
+    // A unit join (issue 21): each household's rows paired with its claims, at most m_J = 5 pairs per household.
+    name: 'unit join of households and claims, laplace, epsilon 0.5',
+    ds: 'join',
+    sql: 'SELECT h.district, COUNT(*), SUM(c.claim_amount), AVG(c.claim_amount), COUNT(DISTINCT household_id) FROM binzhou_households h JOIN binzhou_claims c USING (household_id) GROUP BY h.district',
+    group: 'district',
+    where: all,
+    aggs: [
+      { kind: 'count' },
+      { kind: 'sum', col: 'claim_amount' },
+      { kind: 'avg', col: 'claim_amount' },
+      { kind: 'distinct' },
+    ],
+    options: { mechanism: 'laplace', epsilon: 0.5 },
+    reps: 1200,
+  },
 ]
+
+/**
+ * The joined rows, in plain JS: each household's first row (m = 1) with its
+ * claims in the claims' row order, the first m_claims = 5 kept, and of the
+ * pairs the first m_J = max(1, 5) = 5.
+ */
+const joinedRows: Row[] = (() => {
+  const byHousehold = new Map(rows.map((r) => [r.household_id, r]))
+  const taken = new Map<string, number>()
+  const out: Row[] = []
+  for (const c of claimRows(ROWS)) {
+    const n = taken.get(c.household_id) ?? 0
+    if (n >= Math.min(CLAIMS_SPEC.maxRowsPerUnit, Math.max(DEMO_SPEC.maxRowsPerUnit, CLAIMS_SPEC.maxRowsPerUnit)))
+      continue
+    taken.set(c.household_id, n + 1)
+    out.push({ ...byHousehold.get(c.household_id)!, claim_amount: c.claim_amount })
+  }
+  return out
+})()
 
 /** Outputs with an exactly known miss probability get a lower bound too. */
 const twoSided = (agg: Agg): boolean =>
@@ -320,13 +370,26 @@ const onGrid = (x: number, k: number): boolean => Rational.fromNumber(x).shift(-
 
 const db = await tempDb(t)
 const loaded = new Map<Run['ds'], LoadedVersion>()
-const specs: Record<Run['ds'], DatasetSpec> = { demo: DEMO_SPEC, pension: PENSION_SPEC }
+const specs: Record<Run['ds'], DatasetSpec> = { demo: DEMO_SPEC, pension: PENSION_SPEC, join: DEMO_SPEC }
+let claimsLoaded: LoadedVersion | null = null
 
 t.before(async () => {
   const demoCsv = DEMO_CSV_HEADER + rows.map(toCsvLine).join('')
   loaded.set('demo', await loadVersion(db, DEMO_SPEC.id, await ingestCsv(db, DEMO_SPEC, demoCsv)))
   loaded.set('pension', await loadVersion(db, PENSION_SPEC.id, await ingestCsv(db, PENSION_SPEC, pensionCsv())))
+  claimsLoaded = await loadVersion(db, CLAIMS_SPEC.id, await ingestCsv(db, CLAIMS_SPEC, claimsCsv(ROWS)))
 })
+
+/** The joined rows as the sandbox builds them (exec/join.ts), from the two loaded versions. */
+function joinedSource(b: BoundQuery, p: Plan): TaskColumns {
+  const part = joinPart(b, p.exec, 1)!
+  return joinedColumns(
+    { src: loaded.get('demo')!, unit: part.leftUnit },
+    { src: claimsLoaded!, unit: part.rightUnit },
+    part.maxRowsPerUnit,
+    new Map(part.columns.map((c) => [c.name, { side: c.side, column: c.column }])),
+  )
+}
 
 interface Tally {
   trials: number
@@ -339,10 +402,10 @@ interface Tally {
 for (const run of RUNS) {
   t.test(run.name, async (t) => {
     const ds = specs[run.ds]
-    const b = bound(ds, run.sql)
+    const b = run.ds === 'join' ? bindQuery(parseQuery(run.sql), DEMO_SPEC, [CLAIMS_SPEC]) : bound(ds, run.sql)
     const options: PlanOptions = planOptions({ delta: 0, confidence: CONFIDENCE, ...run.options })
     const first = planQuery(b, options)
-    const exact: AggregateResult = exactOf(first, loaded.get(run.ds)!)
+    const exact: AggregateResult = exactOf(first, run.ds === 'join' ? joinedSource(b, first) : loaded.get(run.ds)!)
     const domain: readonly (string | number)[] =
       run.group === 'district' ? DISTRICTS : run.group === 'age_band' ? AGE_BANDS : AGE_BUCKETS
     const integerColumns = new Set(ds.columns.filter((c) => c.type === 'integer').map((c) => c.name))
@@ -350,7 +413,7 @@ for (const run of RUNS) {
 
     // The truth per group, from the rows.
     const byGroup = new Map<string | number, Row[]>(domain.map((k) => [k, []]))
-    for (const r of rows) if (run.where(r)) byGroup.get(keyOf(run, r))!.push(r)
+    for (const r of run.ds === 'join' ? joinedRows : rows) if (run.where(r)) byGroup.get(keyOf(run, r))!.push(r)
     const truths = domain.map((k) => run.aggs.map((a) => truthOf(a, byGroup.get(k)!)))
 
     const outputs = first.outputs.slice(1)
