@@ -50,7 +50,13 @@ function pushDown(admission: Admission, deps: ComputeDeps, task: ExecTask): Prom
       {},
       { headers: { 'retry-after': '5' } },
     )
-  return deps.sources.execute(p.spec, p.version, task)
+  const joined = p.joined[0]
+  return deps.sources.execute(
+    p.spec,
+    p.version,
+    task,
+    joined === undefined ? undefined : { spec: joined.record.spec, version: joined.version, bound: p.bound.dataset },
+  )
 }
 
 /**

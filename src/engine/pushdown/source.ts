@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto'
-import fs from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { VeilboxError } from '../../errors/index.js'
@@ -9,12 +8,20 @@ import {
   type SourceColumn,
   type SourceEngine,
   type SourceFrom,
+  type SourceParam,
   type Sources,
 } from '../../sources/index.js'
 import type { VersionRecord } from '../../store/datasets.js'
 import type { ExecResult } from '../exec/executor.js'
 import type { ExecTask } from '../exec/task.js'
-import { declarationCheck, postgresChecksum, unitBoundCheck } from './checks.js'
+import {
+  checkSnapshot,
+  checkTask,
+  checkUnchanged,
+  declarationCheck,
+  postgresChecksum,
+  unitBoundCheck,
+} from './checks.js'
 import { compileTask, type SourceRelation } from './compile.js'
 import {
   describeSnapshot,
@@ -78,6 +85,16 @@ function unavailable(err: SourceError): VeilboxError {
     { source: err.source },
     { cause: err, headers: { 'retry-after': '5' } },
   )
+}
+
+/**
+ * A unit join's other side: its spec and version, and the joined spec the
+ * query was bound against (query/joins.ts), whose names the task uses.
+ */
+export interface JoinedSide {
+  readonly spec: DatasetSpec
+  readonly version: VersionRecord
+  readonly bound: DatasetSpec
 }
 
 export class SourceService {
@@ -308,10 +325,10 @@ export class SourceService {
    * whatever the WHERE). The work ends on a time slot's boundary, counted
    * from its start, whatever happened.
    */
-  async execute(spec: DatasetSpec, version: VersionRecord, task: ExecTask): Promise<ExecResult> {
+  async execute(spec: DatasetSpec, version: VersionRecord, task: ExecTask, joined?: JoinedSide): Promise<ExecResult> {
     const started = performance.now()
     try {
-      return await this.executeNow(spec, version, task)
+      return await this.executeNow(spec, version, task, joined)
     } finally {
       const slot = this.options.timeSlotMs
       if (slot > 0) {
@@ -321,22 +338,55 @@ export class SourceService {
     }
   }
 
-  private async executeNow(spec: DatasetSpec, version: VersionRecord, task: ExecTask): Promise<ExecResult> {
-    const stored = snapshotOf(version)
-    const changed = (detail: string): VeilboxError =>
-      new VeilboxError('VEILBOX_ERR_SOURCE_SNAPSHOT_CHANGED', detail, { dataset: spec.id, version: version.version })
-    if (version.source!.changedAt !== null)
-      throw changed(`a verification on ${version.source!.changedAt} found the source changed since registration`)
-    for (const f of stored.files) {
-      const now = await fs.promises.stat(f.path).catch(() => null)
-      if (now === null || now.size !== f.size || now.mtimeMs !== f.mtimeMs)
-        throw changed(`the Parquet file ${path.basename(f.path)} is gone or was rewritten since registration`)
-    }
+  private async executeNow(
+    spec: DatasetSpec,
+    version: VersionRecord,
+    task: ExecTask,
+    joined?: JoinedSide,
+  ): Promise<ExecResult> {
     const engine = this.engine(spec.source!)
-    const statement = compileTask(task, spec, relationOf(spec, stored), dialectFor(engine.dialect))
-    let rows: unknown[][]
+    const sides = [{ spec, version }, ...(joined === undefined ? [] : [joined])]
+    for (const side of sides) await checkUnchanged(side.spec, side.version)
+    const relations = sides.map((side) => relationOf(side.spec, snapshotOf(side.version)))
+    const dialect = dialectFor(engine.dialect)
+    if (joined === undefined) {
+      const statement = compileTask(task, spec, relations[0]!, dialect)
+      const got = statement.decode(await this.run(engine, statement))
+      checkSnapshot(spec, version, got)
+      return got.result
+    }
+    // A unit join of two datasets of this source (query/joins.ts checked they share it): one statement over the
+    // pairs, and each side's snapshot checked over all its rows in the columns the query reads of it.
+    if (task.join === undefined || joined.spec.source === undefined)
+      throw new VeilboxError(
+        'VEILBOX_ERR_EXEC_BAD_ARGUMENT',
+        'a pushed-down join needs the join part and a sourced side',
+      )
+    const statement = compileTask(task, joined.bound, relations[0]!, dialect, {
+      left: { spec, relation: relations[0]! },
+      right: { spec: joined.spec, relation: relations[1]! },
+    })
+    const got = statement.decode(await this.run(engine, statement))
+    for (const [k, side] of sides.entries()) {
+      const which = k === 0 ? 'left' : 'right'
+      const check = checkTask(
+        side.version.version,
+        side.spec,
+        task.join.columns.filter((c) => c.side === which),
+      )
+      const counted = compileTask(check, side.spec, relations[k]!, dialect)
+      checkSnapshot(side.spec, side.version, counted.decode(await this.run(engine, counted)))
+    }
+    return got.result
+  }
+
+  /** One statement at the source, bounded by the statement timeout; its failures as the service's errors. */
+  private async run(
+    engine: SourceEngine,
+    statement: { sql: string; params: readonly SourceParam[] },
+  ): Promise<unknown[][]> {
     try {
-      rows = await engine.run(statement.sql, statement.params, { timeoutMs: this.options.timeoutMs })
+      return await engine.run(statement.sql, statement.params, { timeoutMs: this.options.timeoutMs })
     } catch (err) {
       if (!(err instanceof SourceError)) throw err
       if (err.kind === 'timeout')
@@ -356,11 +406,5 @@ export class SourceService {
         )
       throw new VeilboxError('VEILBOX_ERR_SOURCE_FAILED', err.message, { source: err.source }, { cause: err })
     }
-    const got = statement.decode(rows)
-    if (got.rows !== version.rows || got.violations > 0)
-      throw changed(
-        `the snapshot holds ${got.rows} rows (${version.rows} at registration), ${got.violations} of them breaking the declaration in the columns the query reads`,
-      )
-    return got.result
   }
 }

@@ -139,12 +139,11 @@ export function unitJoin(q: Query, left: DatasetSpec, right: DatasetSpec): Table
         j,
       )
   }
-  if (left.source !== undefined || right.source !== undefined)
-    throw joinError('joins of sourced datasets are not supported yet: both datasets must hold their rows in veilbox', j)
   const merged = merge(
     { spec: left, name: leftName, key: left.privacyUnit },
     { spec: right, name: rightName, key: right.privacyUnit },
   )
+  checkSources(left, right, merged.columns, j)
   const spec: DatasetSpec = {
     id: `${left.id}+${right.id}`,
     title: `${left.title} joined with ${right.title}`,
@@ -306,6 +305,33 @@ function merge(left: Side, right: Side): Pick<Tables, 'columnName' | 'sourceOf'>
       return s
     },
   }
+}
+
+/**
+ * Where a unit join runs: in the sandbox when both datasets hold their rows
+ * in veilbox; at the source, in one statement, when both are snapshots of
+ * one source (the same PostgreSQL connection, or Parquet files, which one
+ * DuckDB reads). Anything else would move one side's rows to the other's
+ * side: refused.
+ */
+function checkSources(left: DatasetSpec, right: DatasetSpec, columns: readonly ColumnSpec[], j: Join): void {
+  const where = (d: DatasetSpec) =>
+    d.source === undefined
+      ? 'veilbox'
+      : d.source.kind === 'postgres'
+        ? `PostgreSQL connection ${d.source.connection}`
+        : 'Parquet files'
+  if (where(left) !== where(right))
+    throw joinError(
+      `${left.id}'s rows are in ${where(left)} and ${right.id}'s in ${where(right)}: a join runs where both sides' rows are, in veilbox or in one source, and never moves rows between them; ask the operator to register both in one place`,
+      j,
+    )
+  const qualified = columns.find((c) => c.name.includes('.'))
+  if (left.source !== undefined && qualified !== undefined)
+    throw joinError(
+      `both datasets have a column ${qualified.name.split('.')[1]}, and a join pushed down to their source needs distinct names; ask the operator to rename one, or query them one at a time`,
+      j,
+    )
 }
 
 const ORDER = ['public', 'internal', 'sensitive', 'core'] as const

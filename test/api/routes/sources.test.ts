@@ -383,3 +383,105 @@ t.test('a source past its statement timeout: charged like a deadline, as an answ
   t.equal(res.json().code, 'VEILBOX_ERR_SANDBOX_TIMEOUT')
   t.same(res.json().charged, { epsilon: 0.5, delta: 0 }, 'charged as if answered')
 })
+
+t.test('a unit join of two datasets of one PostgreSQL source runs there and charges both', async (t) => {
+  const o = await owner(t)
+  const { CLAIMS_SPEC, CLAIMS_CSV_HEADER, claimRows, toClaimCsvLine } = await import('../../../src/demo/claims.js')
+  // The claims beside the households, in the same database, readable by the same role.
+  const dir = tempDir(t, 'veilbox-claims-')
+  fs.chmodSync(dir, 0o755)
+  const file = path.join(dir, 'claims.csv')
+  fs.writeFileSync(file, CLAIMS_CSV_HEADER + [...claimRows(ROWS)].map(toClaimCsvLine).join(''), { mode: 0o644 })
+  const admin = new pg.Client({ connectionString: o.adminUrl })
+  await admin.connect()
+  await admin.query(
+    'CREATE TABLE public.claims (household_id text NOT NULL, claim_id text PRIMARY KEY, diagnosis text NOT NULL, hospital_level text NOT NULL, inpatient boolean NOT NULL, claim_amount double precision NOT NULL, reimbursed double precision NOT NULL)',
+  )
+  await admin.query(`COPY public.claims FROM '${file}' WITH (FORMAT csv, HEADER true)`)
+  await admin.query(`GRANT SELECT ON public.claims TO ${READER_ROLE}`)
+  await admin.end()
+  const ta = await app(t, o)
+  const claimsSpec = {
+    ...CLAIMS_SPEC,
+    id: 'claims_pg',
+    source: { kind: 'postgres', connection: 'bureau', table: 'public.claims', rowOrder: ['claim_id'] },
+  }
+  for (const spec of [sourcedDemoSpec('bureau'), claimsSpec]) {
+    const created = await ta.call('operator', { method: 'POST', url: '/v1/datasets', payload: spec })
+    t.equal(created.statusCode, 201, created.body)
+    const snap = await ta.call('operator', { method: 'POST', url: `/v1/datasets/${spec.id}/snapshots`, payload: {} })
+    t.equal(snap.statusCode, 201, snap.body)
+    await ta.call('operator', {
+      method: 'PUT',
+      url: `/v1/datasets/${spec.id}/budget`,
+      payload: { epsilon: 100, delta: 0 },
+    })
+  }
+  const g = await ta.call('operator', {
+    method: 'POST',
+    url: '/v1/grants',
+    payload: {
+      analyst: 'alice',
+      datasets: [SOURCED_DEMO_ID, 'claims_pg'],
+      purpose: 'test: sourced join',
+      epsilon: 100,
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    },
+  })
+  t.equal(g.statusCode, 201, g.body)
+  const res = await ta.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: {
+      sql: `SELECT h.district, COUNT(*) AS pairs FROM ${SOURCED_DEMO_ID} h JOIN claims_pg c USING (household_id) GROUP BY h.district`,
+      grant: g.json().id,
+      epsilon: 60,
+    },
+  })
+  t.equal(res.statusCode, 200, res.body)
+  // The truth by hand: each household's first 5 claims (m_J = 5); at epsilon 60 the noise (scale 5/60) is
+  // beyond 3 with probability about e^-36.
+  const district = new Map([...demoRows(ROWS)].map((h) => [h.household_id, h.district]))
+  const perHousehold = new Map<string, number>()
+  for (const c of claimRows(ROWS))
+    perHousehold.set(c.household_id, Math.min(5, (perHousehold.get(c.household_id) ?? 0) + 1))
+  const truth = new Map<string, number>()
+  for (const [h, n] of perHousehold) truth.set(district.get(h)!, (truth.get(district.get(h)!) ?? 0) + n)
+  for (const [d, n] of res.json().rows as [string, number][])
+    t.ok(Math.abs(n - (truth.get(d) ?? 0)) <= 3, `${d}: ${n} pairs, ${truth.get(d) ?? 0} exactly`)
+  t.same(Object.keys(res.json().privacy.charged.datasets).sort(), ['claims_pg', SOURCED_DEMO_ID].sort(), 'both charged')
+  // An embedded dataset and a sourced one: refused, nothing moves between them, nothing charged.
+  t.equal((await ta.call('operator', { method: 'POST', url: '/v1/datasets', payload: CLAIMS_SPEC })).statusCode, 201)
+  const chunks: Buffer[] = []
+  const { claimsCsv } = await import('../../../src/demo/claims.js')
+  for await (const c of claimsCsv(200)) chunks.push(Buffer.from(c as string))
+  await ta.call('operator', {
+    method: 'POST',
+    url: `/v1/datasets/${CLAIMS_SPEC.id}/versions`,
+    headers: { 'content-type': 'text/csv' },
+    payload: Buffer.concat(chunks),
+  })
+  const g2 = await ta.call('operator', {
+    method: 'POST',
+    url: '/v1/grants',
+    payload: {
+      analyst: 'alice',
+      datasets: [SOURCED_DEMO_ID, CLAIMS_SPEC.id],
+      purpose: 'test: across sources',
+      epsilon: 1,
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    },
+  })
+  const across = await ta.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: {
+      sql: `SELECT COUNT(*) FROM ${SOURCED_DEMO_ID} h JOIN ${CLAIMS_SPEC.id} c USING (household_id)`,
+      grant: g2.json().id,
+      epsilon: 0.5,
+    },
+  })
+  t.equal(across.statusCode, 400, across.body)
+  t.equal(across.json().code, 'VEILBOX_ERR_QUERY_JOIN')
+  t.match(across.json().detail, /never moves rows between them/)
+})

@@ -291,7 +291,7 @@ export function randomNumberLiteral(r: () => number, c: ColumnSpec): number {
 }
 
 /** A random WHERE in the SQL subset. */
-function sqlWhere(r: () => number, spec: DatasetSpec, depth = 0): string {
+export function sqlWhere(r: () => number, spec: DatasetSpec, depth = 0): string {
   const u = r()
   if (depth < 2 && u < 0.25) {
     const n = 2 + int(r, 2)

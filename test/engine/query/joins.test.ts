@@ -211,3 +211,53 @@ t.test("a public table binds on its key: its columns join the spec, the unit and
     /join it to a dataset on its key/,
   )
 })
+
+t.test('a unit join runs where both sides are: veilbox, or one source; never across', async (t) => {
+  const pgSide = (spec: DatasetSpec, connection: string, table: string): DatasetSpec => ({
+    ...spec,
+    source: { kind: 'postgres', connection, table },
+  })
+  const sql = 'SELECT COUNT(*) FROM binzhou_households h JOIN binzhou_claims c USING (household_id)'
+  t.doesNotThrow(
+    () => bind(sql, pgSide(CLAIMS_SPEC, 'bureau', 'public.claims'), pgSide(DEMO_SPEC, 'bureau', 'public.households')),
+    'both in one PostgreSQL connection: pushed down',
+  )
+  t.doesNotThrow(
+    () =>
+      bind(
+        sql,
+        { ...CLAIMS_SPEC, source: { kind: 'parquet', path: 'claims/*.parquet' } },
+        { ...DEMO_SPEC, source: { kind: 'parquet', path: 'households.parquet' } },
+      ),
+    'both Parquet: one DuckDB reads both',
+  )
+  t.match(
+    refuses(t, () => bind(sql, CLAIMS_SPEC, pgSide(DEMO_SPEC, 'bureau', 'public.households')), 'VEILBOX_ERR_QUERY_JOIN')
+      .detail,
+    /rows are in PostgreSQL connection bureau and binzhou_claims's in veilbox.*never moves rows/,
+  )
+  t.match(
+    refuses(
+      t,
+      () => bind(sql, pgSide(CLAIMS_SPEC, 'other', 'public.claims'), pgSide(DEMO_SPEC, 'bureau', 'public.households')),
+      'VEILBOX_ERR_QUERY_JOIN',
+    ).detail,
+    /connection bureau and .* connection other/,
+  )
+  const clash = {
+    ...CLAIMS_SPEC,
+    columns: [
+      ...CLAIMS_SPEC.columns,
+      { name: 'district', type: 'category' as const, protection: 'public' as const, categories: ['x'] },
+    ],
+  }
+  t.match(
+    refuses(
+      t,
+      () => bind(sql, pgSide(clash, 'bureau', 'public.claims'), pgSide(DEMO_SPEC, 'bureau', 'public.households')),
+      'VEILBOX_ERR_QUERY_JOIN',
+    ).detail,
+    /both datasets have a column district/,
+  )
+  t.doesNotThrow(() => bind(sql, clash), 'in veilbox, shared names are qualified instead')
+})
