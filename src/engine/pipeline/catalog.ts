@@ -4,6 +4,8 @@ import { findDatasetBudget } from '../../store/budgets.js'
 import { findDataset, getVersion, latestVersion, type DatasetRecord, type VersionRecord } from '../../store/datasets.js'
 import { columnDictionaries } from '../../store/chunks.js'
 import type { Sql } from '../../store/db.js'
+import { loadVersionAsync } from '../exec/column-cache.js'
+import type { PublicRows } from '../pushdown/compile.js'
 import { getGrant, type GrantRecord } from '../../store/grants.js'
 import { uploadEncryption } from '../../store/he.js'
 import { findHeKeys } from '../he/material.js'
@@ -21,6 +23,8 @@ export interface Catalog {
   heProfile(spec: DatasetSpec, version: VersionRecord): Promise<HeProfile | null>
   /** A version's category values per column (its dictionaries): for public tables, whose values are public. */
   domains(version: VersionRecord): Promise<ReadonlyMap<string, readonly string[]>>
+  /** A public table's rows by column, for a join at a sourced dataset's source: the table is public data. */
+  publicRows(spec: DatasetSpec, version: VersionRecord): Promise<PublicRows>
   /** The market policy in force (levels' limits, currency, fee). */
   policy(): Promise<MarketPolicy>
   now(): Date
@@ -35,8 +39,30 @@ export function storeCatalog(db: Sql, now: () => Date): Catalog {
     heProfile: (spec, version) => heProfileFor(db, spec, version),
     policy: () => readPolicy(db),
     domains: (version) => domainsOf(db, version),
+    publicRows: (spec, version) => publicRowsOf(db, spec, version),
     now,
   }
+}
+
+/** A public table's version as rows by column: codes as their text (booleans as booleans), numbers, nulls. */
+async function publicRowsOf(db: Sql, spec: DatasetSpec, version: VersionRecord): Promise<PublicRows> {
+  const loaded = await loadVersionAsync(db, spec.id, version.version)
+  const out = new Map<string, (string | number | boolean | null)[]>()
+  for (const c of spec.columns) {
+    const col = loaded.columns.get(c.name)
+    if (col === undefined) continue
+    const isNull = (i: number) => col.nulls !== null && ((col.nulls[i >> 3]! >> (i & 7)) & 1) === 1
+    out.set(
+      c.name,
+      Array.from({ length: loaded.rows }, (_, i) => {
+        if (isNull(i)) return null
+        if (col.kind !== 'code') return col.values[i]!
+        const text = col.dictionary[col.values[i]!]!
+        return c.type === 'boolean' ? text === 'true' : text
+      }),
+    )
+  }
+  return out
 }
 
 /** Dictionaries per store and upload: a version never changes, so each is read once (a few public tables, a few kB each). */

@@ -51,6 +51,8 @@ function pushDown(admission: Admission, deps: ComputeDeps, task: ExecTask): Prom
       { headers: { 'retry-after': '5' } },
     )
   const joined = p.joined[0]
+  const table = p.publicJoined[0]?.rows
+  if (table !== undefined) return deps.sources.execute(p.spec, p.version, task, { table, bound: p.bound.dataset })
   return deps.sources.execute(
     p.spec,
     p.version,

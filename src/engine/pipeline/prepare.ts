@@ -59,7 +59,14 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
   checkBoundInGrant(grant, bound)
   // Public tables are read, never charged: only the private datasets pay, and only they meet the market policy.
   const joined = read.filter((j) => j.record.spec.public !== true)
-  const publicJoined = read.filter((j) => j.record.spec.public === true)
+  // A sourced dataset meets a public table at its source: the table's rows go with the statement.
+  const publicJoined = await Promise.all(
+    read
+      .filter((j) => j.record.spec.public === true)
+      .map(async (j) =>
+        record.spec.source === undefined ? j : { ...j, rows: await catalog.publicRows(j.record.spec, j.version) },
+      ),
+  )
   const policy = await catalog.policy()
   for (const r of [record, ...joined.map((j) => j.record)])
     checkEpsilonPerAnswer(policy, r.spec, recordLevels(r), req.epsilon)

@@ -1,3 +1,4 @@
+import type { PublicRows } from '../pushdown/compile.js'
 import type { DatasetSpec } from '../../schema.js'
 import type { AnswerRef } from '../../store/answers.js'
 import type { DatasetRecord, VersionRecord } from '../../store/datasets.js'
@@ -49,6 +50,8 @@ export const MAX_ANSWER_DELTA = 1e-5
 export interface JoinedDataset {
   readonly record: DatasetRecord
   readonly version: VersionRecord
+  /** A public table joined to a sourced dataset: its rows, sent to the source with the statement. */
+  readonly rows?: PublicRows
 }
 
 /** A query parsed, bound to its dataset and version, planned and priced: nothing read, nothing spent. */

@@ -1,10 +1,12 @@
 import { declaredDomain, hasDeclaredDomain, type DatasetSpec } from '../../schema.js'
-import type { SourceFrom, SourceParam } from '../../sources/types.js'
+import type { SourceParam } from '../../sources/types.js'
 import { groupLayout } from '../exec/grouping.js'
 import { pow2 } from '../exec/quantum.js'
 import { taskColumns, type ExecTask } from '../exec/task.js'
 import { SQ_SHIFT } from '../exec/types.js'
-import { bad, Builder, entryValues, listType, quote, quoteRelation } from './builder.js'
+import { bad, Builder, entryValues, listType, quote } from './builder.js'
+import { JOINED, joinedRows, lookupRows, type JoinSources, type PublicRows } from './joined.js'
+import { fromItem, type SourceRelation } from './relation.js'
 import { decode, type ResultRow, type SourceAggregates } from './decode.js'
 import type { Dialect } from './dialect.js'
 
@@ -51,87 +53,9 @@ export { quoteRelation } from './builder.js'
  *   analyst's condition (sources.ts).
  */
 
-/** Where the rows are: written by the source layer from a registered snapshot. */
-export interface SourceRelation {
-  readonly from: SourceFrom
-  /** A snapshot column and its value, or null when the whole relation is the snapshot. */
-  readonly filter: { readonly column: string; readonly value: string | number } | null
-  /** The order that picks a unit's first rows; ignored when unitBounded. */
-  readonly rowOrder: readonly string[]
-  /** Registration checked that no unit has more than maxRowsPerUnit rows: no window needed. */
-  readonly unitBounded: boolean
-  /**
-   * A column that places all rows of a unit on one shard: the partition key of
-   * a partitioned table whose partitions are postgres_fdw foreign tables. The
-   * first level of the statement groups by it, so that every shard aggregates
-   * its own rows whole (docs/sources.md).
-   */
-  readonly shardKey?: string
-}
-
 export type { ResultRow, SourceAggregates } from './decode.js'
-
-/**
- * A unit join of two datasets of one source (issue 21): each side's relation
- * and spec (own names). The statement numbers each side's rows per unit by its
- * rowOrder, keeps the first maxRowsPerUnit of each, pairs them on the unit,
- * and numbers the pairs per unit in (left row, right row) order: the embedded
- * engine's rule (exec/join.ts) when each side was uploaded in its rowOrder.
- * The task's join part says where each column comes from.
- */
-export interface JoinSources {
-  readonly left: { readonly spec: DatasetSpec; readonly relation: SourceRelation }
-  readonly right: { readonly spec: DatasetSpec; readonly relation: SourceRelation }
-}
-
-/** The relation's rows as a FROM item: a table, or the Parquet files. */
-function fromItem(b: Builder, relation: SourceRelation): string {
-  const from =
-    relation.from.kind === 'table'
-      ? quoteRelation(relation.from.name)
-      : `read_parquet(${b.param({ list: relation.from.files, type: 'text' })}::VARCHAR[])`
-  const filter =
-    relation.filter === null ? '' : ` WHERE ${quote(relation.filter.column)} = ${b.param(relation.filter.value)}`
-  return `${from}${filter}`
-}
-
-/**
- * The joined rows of a unit join, each column under its joined name, and
- * vb_jn, the pair's place among its unit's pairs: the statement's rowOrder.
- * Each side's rows are numbered whether or not it is unitBounded: the pairs'
- * order needs the row order.
- */
-function joinedRows(b: Builder, task: ExecTask, join: JoinSources, dialect: Dialect): string {
-  const part = task.join!
-  const side = (which: 'left' | 'right', unit: string): string => {
-    const { relation } = join[which]
-    const own = part.columns.filter((c) => c.side === which).map((c) => c.column)
-    const cols = [...new Set([unit, ...own])].map(quote)
-    const order = relation.rowOrder.map(quote).join(', ')
-    return `SELECT ${cols.join(', ')}, row_number() OVER (PARTITION BY ${quote(unit)} ORDER BY ${order}) AS vb_rn FROM ${fromItem(b, relation)}`
-  }
-  const select = [
-    `vb_l.${quote(part.leftUnit)} AS ${quote(part.leftUnit)}`,
-    ...part.columns
-      .filter((c) => !(c.side === 'left' && c.column === part.leftUnit && c.name === part.leftUnit))
-      .map((c) => `${c.side === 'left' ? 'vb_l' : 'vb_r'}.${quote(c.column)} AS ${quote(c.name)}`),
-    `row_number() OVER (PARTITION BY vb_l.${quote(part.leftUnit)} ORDER BY vb_l.vb_rn, vb_r.vb_rn) AS vb_jn`,
-  ]
-  const m = (spec: DatasetSpec) => dialect.bigint(b.param(spec.maxRowsPerUnit))
-  return (
-    `SELECT ${select.join(', ')} FROM (${side('left', part.leftUnit)}) vb_l JOIN (${side('right', part.rightUnit)}) vb_r` +
-    ` ON vb_l.${quote(part.leftUnit)} = vb_r.${quote(part.rightUnit)}` +
-    ` WHERE vb_l.vb_rn <= ${m(join.left.spec)} AND vb_r.vb_rn <= ${m(join.right.spec)}`
-  )
-}
-
-/** The relation a join's statement reads: the joined rows, numbered by vb_jn, never unitBounded. */
-const JOINED: SourceRelation = {
-  from: { kind: 'table', name: 'vb_join' },
-  filter: null,
-  rowOrder: ['vb_jn'],
-  unitBounded: false,
-}
+export type { JoinSources, PublicRows } from './joined.js'
+export type { SourceRelation } from './relation.js'
 
 export interface Statement {
   readonly sql: string
@@ -149,18 +73,28 @@ export function compileTask(
   spec: DatasetSpec,
   given: SourceRelation,
   dialect: Dialect,
-  join?: JoinSources,
+  join?: JoinSources | { readonly table: PublicRows },
 ): Statement {
   if (task.encrypted !== undefined) throw bad('encrypted measures cannot be pushed down')
   if ((task.join === undefined) !== (join === undefined)) throw bad('a join task needs both sides, and only it')
-  if (task.join?.lookup === true) throw bad('a public table is joined in the sandbox, never at a source')
+  if ((task.join?.lookup === true) !== (join !== undefined && 'table' in join))
+    throw bad("a lookup needs the public table's rows, and only a lookup")
   const relation = join === undefined ? given : JOINED
   const b = new Builder(dialect, spec)
   const touched = taskColumns(task).map((n) => b.column(n))
   const unit = quote(spec.privacyUnit)
 
   // 1. The snapshot's rows (or a join's pairs), and each row's place among its unit's rows.
-  const from = join === undefined ? fromItem(b, relation) : `(${joinedRows(b, task, join, dialect)}) vb_join`
+  const from =
+    join === undefined
+      ? fromItem(b, relation)
+      : 'table' in join
+        ? `(${lookupRows(b, task, spec, given, join.table, dialect)}) vb_join`
+        : `(${joinedRows(b, task, join, dialect)}) vb_join`
+  // A public table's columns are checked in veilbox (ingest), never at the source.
+  const fromTable = new Set(
+    task.join?.lookup === true ? task.join.columns.filter((c) => c.side === 'right').map((c) => c.name) : [],
+  )
   const filter = ''
   // The unit is read for the window; a unitBounded source's units were checked at registration, and a query
   // that does not number them need not read them (a string column is the dearest to scan).
@@ -203,7 +137,7 @@ export function compileTask(
   const broken = [
     ...(relation.unitBounded ? [] : [`${unit} IS NULL`]),
     ...touched
-      .filter((c) => !grouped.has(c.name))
+      .filter((c) => !grouped.has(c.name) && !fromTable.has(c.name))
       .map((c) => b.violation(c))
       .filter((v) => v !== null),
   ]

@@ -8,7 +8,6 @@ import {
   type SourceColumn,
   type SourceEngine,
   type SourceFrom,
-  type SourceParam,
   type Sources,
 } from '../../sources/index.js'
 import type { VersionRecord } from '../../store/datasets.js'
@@ -23,6 +22,7 @@ import {
   unitBoundCheck,
 } from './checks.js'
 import { compileTask, type SourceRelation } from './compile.js'
+import type { JoinedSide, PublicSide } from './joined.js'
 import {
   describeSnapshot,
   fileFacts,
@@ -34,6 +34,7 @@ import {
 
 export { snapshotRequestSchema, snapshotView, type SnapshotRequest } from './snapshot.js'
 import { dialectFor } from './dialect.js'
+import { runStatement } from './run.js'
 
 /**
  * Sourced datasets in the engine: the checks at registration (the source's
@@ -76,25 +77,6 @@ const COMPATIBLE: Record<ColumnType, RegExp> = {
 
 function refused(detail: string, extra: Record<string, unknown> = {}): VeilboxError {
   return new VeilboxError('VEILBOX_ERR_SOURCE_REFUSED', detail, extra)
-}
-
-function unavailable(err: SourceError): VeilboxError {
-  return new VeilboxError(
-    'VEILBOX_ERR_SOURCE_UNAVAILABLE',
-    `${err.message}; nothing was charged. Retry later; the operator can check the source`,
-    { source: err.source },
-    { cause: err, headers: { 'retry-after': '5' } },
-  )
-}
-
-/**
- * A unit join's other side: its spec and version, and the joined spec the
- * query was bound against (query/joins.ts), whose names the task uses.
- */
-export interface JoinedSide {
-  readonly spec: DatasetSpec
-  readonly version: VersionRecord
-  readonly bound: DatasetSpec
 }
 
 export class SourceService {
@@ -325,7 +307,12 @@ export class SourceService {
    * whatever the WHERE). The work ends on a time slot's boundary, counted
    * from its start, whatever happened.
    */
-  async execute(spec: DatasetSpec, version: VersionRecord, task: ExecTask, joined?: JoinedSide): Promise<ExecResult> {
+  async execute(
+    spec: DatasetSpec,
+    version: VersionRecord,
+    task: ExecTask,
+    joined?: JoinedSide | PublicSide,
+  ): Promise<ExecResult> {
     const started = performance.now()
     try {
       return await this.executeNow(spec, version, task, joined)
@@ -342,16 +329,18 @@ export class SourceService {
     spec: DatasetSpec,
     version: VersionRecord,
     task: ExecTask,
-    joined?: JoinedSide,
+    given?: JoinedSide | PublicSide,
   ): Promise<ExecResult> {
     const engine = this.engine(spec.source!)
+    if (given !== undefined && 'table' in given) return this.lookup(engine, spec, version, task, given)
+    const joined = given
     const sides = [{ spec, version }, ...(joined === undefined ? [] : [joined])]
     for (const side of sides) await checkUnchanged(side.spec, side.version)
     const relations = sides.map((side) => relationOf(side.spec, snapshotOf(side.version)))
     const dialect = dialectFor(engine.dialect)
     if (joined === undefined) {
       const statement = compileTask(task, spec, relations[0]!, dialect)
-      const got = statement.decode(await this.run(engine, statement))
+      const got = statement.decode(await runStatement(engine, this.options.timeoutMs, statement))
       checkSnapshot(spec, version, got)
       return got.result
     }
@@ -366,7 +355,7 @@ export class SourceService {
       left: { spec, relation: relations[0]! },
       right: { spec: joined.spec, relation: relations[1]! },
     })
-    const got = statement.decode(await this.run(engine, statement))
+    const got = statement.decode(await runStatement(engine, this.options.timeoutMs, statement))
     for (const [k, side] of sides.entries()) {
       const which = k === 0 ? 'left' : 'right'
       const check = checkTask(
@@ -375,36 +364,35 @@ export class SourceService {
         task.join.columns.filter((c) => c.side === which),
       )
       const counted = compileTask(check, side.spec, relations[k]!, dialect)
-      checkSnapshot(side.spec, side.version, counted.decode(await this.run(engine, counted)))
+      checkSnapshot(
+        side.spec,
+        side.version,
+        counted.decode(await runStatement(engine, this.options.timeoutMs, counted)),
+      )
     }
     return got.result
   }
 
-  /** One statement at the source, bounded by the statement timeout; its failures as the service's errors. */
-  private async run(
+  /** A public table's lookup at the source: one statement with the table's rows as lists; the snapshot checked apart. */
+  private async lookup(
     engine: SourceEngine,
-    statement: { sql: string; params: readonly SourceParam[] },
-  ): Promise<unknown[][]> {
-    try {
-      return await engine.run(statement.sql, statement.params, { timeoutMs: this.options.timeoutMs })
-    } catch (err) {
-      if (!(err instanceof SourceError)) throw err
-      if (err.kind === 'timeout')
-        throw new VeilboxError(
-          'VEILBOX_ERR_SANDBOX_TIMEOUT',
-          `the source did not answer within ${this.options.timeoutMs} ms`,
-          { timeoutMs: this.options.timeoutMs },
-          { cause: err },
-        )
-      if (err.kind === 'unavailable') throw unavailable(err)
-      if (err.kind === 'busy')
-        throw new VeilboxError(
-          'VEILBOX_ERR_SANDBOX_BUSY',
-          "the dataset's source is busy with other queries; nothing was charged. Retry shortly",
-          {},
-          { cause: err, headers: { 'retry-after': '1' } },
-        )
-      throw new VeilboxError('VEILBOX_ERR_SOURCE_FAILED', err.message, { source: err.source }, { cause: err })
-    }
+    spec: DatasetSpec,
+    version: VersionRecord,
+    task: ExecTask,
+    side: PublicSide,
+  ): Promise<ExecResult> {
+    await checkUnchanged(spec, version)
+    const relation = relationOf(spec, snapshotOf(version))
+    const dialect = dialectFor(engine.dialect)
+    const statement = compileTask(task, side.bound, relation, dialect, { table: side.table })
+    const got = statement.decode(await runStatement(engine, this.options.timeoutMs, statement))
+    const check = checkTask(
+      version.version,
+      spec,
+      task.join!.columns.filter((c) => c.side === 'left'),
+    )
+    const counted = compileTask(check, spec, relation, dialect)
+    checkSnapshot(spec, version, counted.decode(await runStatement(engine, this.options.timeoutMs, counted)))
+    return got.result
   }
 }

@@ -215,12 +215,9 @@ export function publicJoin(q: Query, left: DatasetSpec, right: DatasetSpec): Tab
       `${leftName}.${lc.name} is ${lc.type === 'integer' ? 'an integer' : 'a category'} column and ${rightName}.${key} ${rc.type === 'integer' ? 'an integer' : 'text'}; a join matches keys of one kind`,
       j,
     )
-  if (left.source !== undefined)
-    throw joinError(
-      `${left.id}'s rows stay in its source, and joins with public tables are computed in veilbox's sandbox; query ${left.id} alone, or ask the operator to upload it`,
-      j,
-    )
   const merged = merge({ spec: left, name: leftName, key: lc.name }, { spec: right, name: rightName, key })
+  // A sourced dataset meets the table at its source, the table's rows sent with the statement (pushdown/joined.ts).
+  checkSources(left, left, merged.columns, j)
   const spec: DatasetSpec = {
     ...left,
     id: `${left.id}+${right.id}`,

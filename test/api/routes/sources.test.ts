@@ -450,6 +450,41 @@ t.test('a unit join of two datasets of one PostgreSQL source runs there and char
   for (const [d, n] of res.json().rows as [string, number][])
     t.ok(Math.abs(n - (truth.get(d) ?? 0)) <= 3, `${d}: ${n} pairs, ${truth.get(d) ?? 0} exactly`)
   t.same(Object.keys(res.json().privacy.charged.datasets).sort(), ['claims_pg', SOURCED_DEMO_ID].sort(), 'both charged')
+  // A public table meets the sourced households at their source: its rows go with the statement.
+  const { DEMO_REGIONS_SPEC, DISTRICT_REGIONS, regionsCsv } = await import('../../../src/demo/regions.js')
+  t.equal(
+    (await ta.call('operator', { method: 'POST', url: '/v1/datasets', payload: DEMO_REGIONS_SPEC })).statusCode,
+    201,
+  )
+  const regionRows: Buffer[] = []
+  for await (const c of regionsCsv()) regionRows.push(Buffer.from(c as string))
+  const upRegions = await ta.call('operator', {
+    method: 'POST',
+    url: `/v1/datasets/${DEMO_REGIONS_SPEC.id}/versions`,
+    headers: { 'content-type': 'text/csv' },
+    payload: Buffer.concat(regionRows),
+  })
+  t.equal(upRegions.statusCode, 201, upRegions.body)
+  const byRegion = await ta.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: {
+      sql: `SELECT r.region, COUNT(*) AS n FROM ${SOURCED_DEMO_ID} h JOIN ${DEMO_REGIONS_SPEC.id} r ON h.district = r.district GROUP BY r.region`,
+      grant: g.json().id,
+      epsilon: 30,
+    },
+  })
+  t.equal(byRegion.statusCode, 200, byRegion.body)
+  const regionOf = new Map(DISTRICT_REGIONS.map(([d, region]) => [d, region]))
+  const perRegion = new Map<string, number>()
+  for (const h of demoRows(ROWS))
+    perRegion.set(regionOf.get(h.district)!, (perRegion.get(regionOf.get(h.district)!) ?? 0) + 1)
+  // At epsilon 30 (m = 1) the noise is beyond 2 with probability about e^-90.
+  for (const [region, n] of byRegion.json().rows as [string, number][])
+    t.ok(Math.abs(n - perRegion.get(region)!) <= 2, `${region}: ${n} households, ${perRegion.get(region)} exactly`)
+  t.equal(byRegion.json().datasets, undefined, 'one dataset read through the grant: the table is never charged')
+  t.match(byRegion.json().receipt.publicTables, [{ dataset: DEMO_REGIONS_SPEC.id, version: 1 }])
+
   // An embedded dataset and a sourced one: refused, nothing moves between them, nothing charged.
   t.equal((await ta.call('operator', { method: 'POST', url: '/v1/datasets', payload: CLAIMS_SPEC })).statusCode, 201)
   const chunks: Buffer[] = []
