@@ -40,6 +40,22 @@ export const columnSpecSchema = z.strictObject({
    * units passes a threshold (docs/dp.md).
    */
   maxKeys: z.number().int().min(1).max(65535).optional(),
+  /**
+   * A foreign key (issue 21): this id column names a unit of another
+   * dataset (its privacy unit), and each unit of this dataset belongs to one
+   * of them, for example a person to a household. Ingest refuses a unit whose
+   * rows name two. Queries join the two datasets on it (docs/dp.md).
+   * `maxRows`: the most of this dataset's rows one referenced unit keeps in
+   * such a join (for example 8 residents per household); the dataset's
+   * maxRowsPerUnit when not given.
+   */
+  references: z
+    .strictObject({
+      dataset: identifierSchema,
+      column: identifierSchema,
+      maxRows: z.number().int().min(1).max(1000).optional(),
+    })
+    .optional(),
   /** Whether the column may be empty (null). Defaults to false. */
   nullable: z.boolean().optional(),
   /** HE columns: fixed-point scale (values are stored as round(x * 10^scale)). */
@@ -215,6 +231,17 @@ const datasetObjectSchema = z
           code: 'custom',
           path: at('maxKeys'),
           message: '"maxKeys" applies only to public category columns without declared categories',
+        })
+      }
+      if (
+        col.references !== undefined &&
+        (col.type !== 'id' || col.protection !== 'public' || col.nullable === true || col.name === spec.privacyUnit)
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: at('references'),
+          message:
+            '"references" applies to a public id column that is never empty and is not the privacy unit: the unit of another dataset each unit of this one belongs to',
         })
       }
       if (col.protection === 'he' && col.type !== 'integer' && col.type !== 'number') {

@@ -29,6 +29,7 @@ import type {
 } from './pipeline/types.js'
 import { checkGrantUsable } from './policy/grant.js'
 import { chargeView, priceOn, remainingAfter, type Charge } from './policy/pricing.js'
+import { datasetPrice } from './pipeline/joined.js'
 
 export { DEFAULT_LIMITS } from './pipeline/admit.js'
 export { publicComputeError } from './pipeline/refusals.js'
@@ -98,18 +99,27 @@ export class QueryEngine {
     )
     let grantCharge: Charge | null = null
     let datasetCharge: Charge | null = null
+    let joinedCharges: Charge[] = []
     let refusal: Preview['refusal']
     if (!cached) {
       try {
         grantCharge = priceOn(ledgers.grant, p.price)
-        datasetCharge = priceOn(ledgers.dataset, p.price)
+        datasetCharge = priceOn(ledgers.dataset, datasetPrice(p, ledgers.dataset.id))
+        // A join's other datasets must pay too: a preview says so before anything runs.
+        joinedCharges = ledgers.joined.map((view) => priceOn(view, datasetPrice(p, view.id)))
       } catch (err) {
         if (!isVeilboxError(err)) throw err
         refusal = { code: err.code, detail: err.detail, scope: String(err.extra.scope ?? '') }
       }
     }
     // What the answer would cost in money (nothing for a stored one), and whether the grant's cap can take it.
-    const amount = cached || datasetCharge === null ? 0n : answerPrice(p.money, datasetCharge.epsilon)
+    const amount =
+      cached || datasetCharge === null
+        ? 0n
+        : p.joinedMoney.reduce(
+            (sum, m, k) => sum + answerPrice(m, joinedCharges[k]?.epsilon ?? 0n),
+            answerPrice(p.money, datasetCharge.epsilon),
+          )
     if (refusal === undefined && !fitsCap(p.grant, amount)) {
       const err = spendingCapError(p.grant, amount, p.money.currency)
       refusal = { code: err.code, detail: err.detail, scope: 'grant' }

@@ -15,6 +15,7 @@ import { allocate, CHUNK_ROWS, decodeChunk, encodingFor, type Encoding } from '.
 import { checkedRows, type IngestFormat } from './parse.js'
 import { DEFAULT_INGEST_LIMITS, type IngestLimits } from './lines.js'
 import { PublicKeys } from './public-table.js'
+import { NestedUnits } from './references.js'
 import { badRow, type CellValue, type RowPosition } from './rows.js'
 import { newSalt, versionCommitment } from '../store/fingerprint.js'
 import { readChunk, columnDictionaries } from '../store/chunks.js'
@@ -122,6 +123,7 @@ export class StagedVersion {
   private pendingCiphers: CiphertextWrite[] = []
   private pendingBytes = 0
   private readonly publicKeys: PublicKeys | null
+  private readonly nested: NestedUnits | null
 
   private constructor(
     private readonly db: Sql,
@@ -130,6 +132,7 @@ export class StagedVersion {
     readonly uploadId: number,
   ) {
     this.publicKeys = PublicKeys.for(spec)
+    this.nested = NestedUnits.for(spec)
     const plain = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.protection !== 'he')
     this.builders = plain.map(({ c }) => new ColumnBuilder(c))
     this.plainIndex = plain.map(({ i }) => i)
@@ -162,6 +165,7 @@ export class StagedVersion {
   /** One checked row, values in schema order; he cells are not stored (their ciphertexts are). */
   pushRow(values: readonly CellValue[], pos: RowPosition): void {
     this.publicKeys?.row(values, pos)
+    this.nested?.row(values, pos)
     const plain = this.plainIndex.map((i) => values[i]!)
     for (let c = 0; c < this.builders.length; c++) {
       if (!this.builders[c]!.push(this.inChunk, plain[c]!)) {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { checkWork, publicRows, type AdmissionLimits, type WorkEstimate } from '../admission.js'
 import { answerPrice, fitsCap, spendingCapError } from '../market/charge.js'
 import { priceOn } from '../policy/pricing.js'
+import { datasetPrice } from './joined.js'
 import type { Admission, Ledgers, PreparedQuery } from './types.js'
 
 /** The defaults of VEILBOX_TASK_MAX_CELLS, VEILBOX_HE_MAX_WORK and VEILBOX_MAX_RELEASE_VALUES. */
@@ -36,9 +37,9 @@ function taskRows(p: PreparedQuery): number {
 export function admit(prepared: PreparedQuery, ledgers: Ledgers, limits: AdmissionLimits): Admission {
   admitWork(prepared, limits)
   const grant = priceOn(ledgers.grant, prepared.price)
-  const dataset = priceOn(ledgers.dataset, prepared.price)
-  // A join charges every dataset it reads: each budget must pay the same price.
-  const joined = ledgers.joined.map((view) => priceOn(view, prepared.price))
+  const dataset = priceOn(ledgers.dataset, datasetPrice(prepared, ledgers.dataset.id))
+  // A join charges every dataset it reads: each budget must pay its price (a foreign key's referencing side twice).
+  const joined = ledgers.joined.map((view) => priceOn(view, datasetPrice(prepared, view.id)))
   // The money cap, as the grant was read: the guarded statement at the commit decides under concurrency.
   // A join's price: each dataset's price list on what it is charged, added up.
   const amount = prepared.joinedMoney.reduce(

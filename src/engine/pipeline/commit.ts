@@ -10,6 +10,7 @@ import type { TxOptions } from '../../store/sql.js'
 import { toText } from '../dp/budget.js'
 import { checkGrantUsable } from '../policy/grant.js'
 import { chargeView, exhausted, ledgerOf, priceOn, remainingAfter, type Charge } from '../policy/pricing.js'
+import { datasetPrice } from './joined.js'
 import { receiptDigest } from '../receipts.js'
 import { INTERVALS_SLOT, ROWS_SLOT, spliceRelease } from '../release/serialize.js'
 import { readLedgers } from './catalog.js'
@@ -238,8 +239,8 @@ async function charge(
   )
   checkGrantUsable(grant, p.principal, now())
   const gc = priceOn(ledgers.grant, p.price)
-  const dc = priceOn(ledgers.dataset, p.price)
-  const jcs = ledgers.joined.map((view) => priceOn(view, p.price))
+  const dc = priceOn(ledgers.dataset, datasetPrice(p, ledgers.dataset.id))
+  const jcs = ledgers.joined.map((view) => priceOn(view, datasetPrice(p, view.id)))
   if (!(await guardedCharge(tx, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL'))) throw exhausted(ledgers.grant, gc)
   if (!(await guardedCharge(tx, 'dataset_budgets', p.spec.id, dc))) throw exhausted(ledgers.dataset, dc)
   for (const [k, view] of ledgers.joined.entries()) {

@@ -6,8 +6,9 @@ import type { BoundQuery } from '../query/binder.js'
 import { queryRefs } from '../query/columns.js'
 import { queryError } from '../query/query-error.js'
 import type { DatasetSpec } from '../../schema.js'
+import { groupPrice, type Price } from '../policy/pricing.js'
 import type { Catalog } from './catalog.js'
-import type { JoinedDataset } from './types.js'
+import type { JoinedDataset, PreparedQuery } from './types.js'
 
 /**
  * The datasets a query joins (none without a JOIN): each must be covered by
@@ -39,6 +40,15 @@ export async function joinedDatasets(query: Query, grant: GrantRecord, catalog: 
     out.push({ record, version })
   }
   return out
+}
+
+/**
+ * What a dataset the query reads is charged: the answer's price, or for the
+ * referencing side of a foreign-key join (query/foreign-keys.ts), the price
+ * under group privacy over two joined units.
+ */
+export function datasetPrice(p: Pick<PreparedQuery, 'price' | 'bound'>, dataset: string): Price {
+  return p.bound.tables.join?.nested === dataset ? groupPrice(p.price, 2) : p.price
 }
 
 /**

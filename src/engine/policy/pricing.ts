@@ -115,6 +115,21 @@ export function chargeView(c: Charge | null): { epsilon: number; delta: number }
 }
 
 /** The charge on one ledger, or the BUDGET error that says why it cannot pay. */
+/**
+ * A price under group privacy over k units: an answer that is epsilon-DP (or
+ * rho-zCDP) for one unit is k epsilon-DP (k^2 rho-zCDP) for a change that
+ * touches k of them. A foreign-key join charges its referencing dataset so
+ * (k = 2: a unit of it changes one joined unit, which is two steps). Only
+ * pure epsilon and rho scale so simply: a price with delta is refused.
+ */
+export function groupPrice(price: Price, k: number): Price {
+  if (!Number.isInteger(k) || k < 1) throw new Error(`group size must be a positive integer, got ${k}`)
+  if (price.delta !== undefined && price.delta !== 0n)
+    throw new Error('a price with a partition selection delta has no group-privacy price here')
+  const n = BigInt(k)
+  return { ...price, epsilon: (price.epsilon * n) as Epsilon, rho: (price.rho * n * n) as Rho }
+}
+
 export function priceOn(view: LedgerView, price: Price): Charge {
   const l = view.ledger
   let charge: Charge

@@ -238,3 +238,115 @@ t.test("a lookup keeps the left's unit bound: neighbours differ by the added uni
   }
   t.pass(`${trials} neighbouring pairs: only the added unit's rows change, at most m`)
 })
+
+/** The referencing side of a foreign-key join: rows of [person, household, row id], kept per person, met on the household. */
+function persons(rows: readonly [string, string, string][], m: number): JoinSide {
+  const dict = (values: readonly string[]) => {
+    const codes = new Map<string, number>()
+    const out = Uint32Array.from(values, (v) => {
+      if (!codes.has(v)) codes.set(v, codes.size)
+      return codes.get(v)!
+    })
+    return { kind: 'code' as const, values: out, dictionary: [...codes.keys()], nulls: null }
+  }
+  const columns = new Map<string, ColumnArray>([
+    ['hid', dict(rows.map((r) => r[1]))],
+    ['rid', dict(rows.map((r) => r[2]))],
+  ])
+  return {
+    src: {
+      rows: rows.length,
+      columns,
+      keep: keepFirst(
+        rows.map((r) => r[0]),
+        m,
+      ),
+    },
+    unit: 'hid',
+  }
+}
+
+t.test(
+  "a foreign-key join: a household's removal changes its own pairs only; a person's, one household's",
+  async (t) => {
+    const r = rng(0x703)
+    let trials = 0
+    let persons2 = 0
+    for (const [mA, mB] of [
+      [1, 1],
+      [2, 1],
+      [1, 3],
+      [3, 2],
+    ] as const) {
+      const mJ = Math.max(mA, mB)
+      for (let trial = 0; trial < 60; trial++) {
+        const households = 1 + int(r, 6)
+        // Each person belongs to one household (ingest's nesting rule), and has 1-4 rows.
+        const people = Array.from({ length: 1 + int(r, 10) }, (_, p) => ({ p: `p${p}`, h: `h${int(r, households)}` }))
+        const aRows: [string, string, string][] = []
+        for (const { p, h } of people) for (let k = 0; k < 1 + int(r, 4); k++) aRows.push([p, h, `${p}r${k}`])
+        // Shuffle the rows' order: a person's rows are anywhere.
+        for (let i = aRows.length - 1; i > 0; i--) {
+          const k = int(r, i + 1)
+          ;[aRows[i], aRows[k]] = [aRows[k]!, aRows[i]!]
+        }
+        const bRows: [string, string][] = Array.from({ length: int(r, 15) }, (_, i) => [
+          `h${int(r, households)}`,
+          `b${i}`,
+        ])
+        const pairsBy = (a: [string, string, string][], b: [string, string][]) => {
+          const j = joinedColumns(
+            persons(a, mA),
+            side(b, mB),
+            mJ,
+            new Map([
+              ['hid', { side: 'left' as const, column: 'hid' }],
+              ['lid', { side: 'left' as const, column: 'rid' }],
+              ['bid', { side: 'right' as const, column: 'rid' }],
+            ]),
+          )
+          const at = (name: string, k: number) => {
+            const c = j.columns.get(name)!
+            if (c.kind !== 'code') throw new Error('codes')
+            return c.dictionary[c.values[k]!]!
+          }
+          return Array.from({ length: j.rows }, (_, k) => `${at('hid', k)}|${at('lid', k)}|${at('bid', k)}`)
+        }
+        const before = pairsBy(aRows, bRows)
+        const byHousehold = (pairs: string[]) => {
+          const m = new Map<string, string[]>()
+          for (const p of pairs) m.set(p.split('|')[0]!, [...(m.get(p.split('|')[0]!) ?? []), p])
+          return m
+        }
+        for (const [h, ps] of byHousehold(before))
+          if (ps.length > mJ) return void t.fail(`household ${h} has ${ps.length} pairs, more than m_J ${mJ}`)
+        // A household removed from both sides: only its pairs go.
+        const gone = `h${int(r, households)}`
+        const after = pairsBy(
+          aRows.filter((x) => x[1] !== gone),
+          bRows.filter((x) => x[0] !== gone),
+        )
+        if (JSON.stringify(after) !== JSON.stringify(before.filter((p) => !p.startsWith(`${gone}|`))))
+          return void t.fail(`mA ${mA} mB ${mB} trial ${trial}: removing ${gone} changed other households' pairs`)
+        // A person removed: the pairs of one household change, by at most 2 m_J in symmetric difference.
+        const who = people[int(r, people.length)]!
+        const without = pairsBy(
+          aRows.filter((x) => x[0] !== who.p),
+          bRows,
+        )
+        const changed = new Set([...before, ...without].filter((p) => before.includes(p) !== without.includes(p)))
+        const households2 = new Set([...changed].map((p) => p.split('|')[0]))
+        if (households2.size > 1 || [...households2].some((h) => h !== who.h) || changed.size > 2 * mJ)
+          return void t.fail(
+            `mA ${mA} mB ${mB} trial ${trial}: removing ${who.p} changed ${changed.size} pairs in ${[...households2]}`,
+          )
+        if (changed.size > mJ) persons2++
+        trials++
+      }
+    }
+    t.pass(
+      `${trials} pairs of neighbours each way: a household's pairs alone; a person's household alone, within 2 m_J`,
+    )
+    t.ok(persons2 > 0, `${persons2} person removals moved more than m_J pairs: the factor 2 of group privacy is needed`)
+  },
+)

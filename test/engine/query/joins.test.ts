@@ -261,3 +261,67 @@ t.test('a unit join runs where both sides are: veilbox, or one source; never acr
   )
   t.doesNotThrow(() => bind(sql, clash), 'in veilbox, shared names are qualified instead')
 })
+
+t.test(
+  'a join on a declared foreign key binds with the referenced unit, m_J = maxRows x m, and the nested side',
+  async (t) => {
+    const residents: DatasetSpec = {
+      id: 'binzhou_residents',
+      title: 'residents',
+      classification: 'sensitive',
+      privacyUnit: 'person_id',
+      maxRowsPerUnit: 2,
+      columns: [
+        { name: 'person_id', type: 'id', protection: 'public' },
+        {
+          name: 'household_id',
+          type: 'id',
+          protection: 'public',
+          references: { dataset: 'binzhou_households', column: 'household_id', maxRows: 6 },
+        },
+        { name: 'age', type: 'integer', protection: 'dp', lower: 0, upper: 110 },
+      ],
+    }
+    for (const sql of [
+      'SELECT h.district, COUNT(*), AVG(r.age) FROM binzhou_residents r JOIN binzhou_households h ON r.household_id = h.household_id GROUP BY h.district',
+      'SELECT district, COUNT(DISTINCT household_id) FROM binzhou_residents JOIN binzhou_households USING (household_id) GROUP BY district',
+    ]) {
+      const b = bindQuery(parseQuery(sql), residents, [DEMO_SPEC])
+      t.equal(b.dataset.privacyUnit, 'household_id', 'the joined unit is the household')
+      t.equal(b.dataset.maxRowsPerUnit, 6 * DEMO_SPEC.maxRowsPerUnit, 'm_J: 6 residents per household, times its rows')
+      t.equal(b.tables.join?.nested, 'binzhou_residents', 'the residents nest in the households')
+      t.same(b.datasets, ['binzhou_residents', 'binzhou_households'])
+    }
+    const reversed = bindQuery(
+      parseQuery(
+        'SELECT COUNT(*) FROM binzhou_households h JOIN binzhou_residents r ON h.household_id = r.household_id',
+      ),
+      DEMO_SPEC,
+      [residents],
+    )
+    t.equal(reversed.tables.join?.nested, 'binzhou_residents')
+    t.match(reversed.tables.join, { left: { unit: 'household_id' }, right: { unit: 'household_id' } })
+    // A key that references another dataset is no foreign key for this join: refused as a join on other columns.
+    const elsewhere = {
+      ...residents,
+      columns: residents.columns.map((c) =>
+        c.references ? { ...c, references: { dataset: 'somewhere_else', column: 'household_id' } } : c,
+      ),
+    }
+    t.match(
+      refuses(
+        t,
+        () =>
+          bindQuery(
+            parseQuery(
+              'SELECT COUNT(*) FROM binzhou_residents r JOIN binzhou_households h ON r.household_id = h.household_id',
+            ),
+            elsewhere,
+            [DEMO_SPEC],
+          ),
+        'VEILBOX_ERR_QUERY_JOIN',
+      ).detail,
+      /a foreign key \("references"\)/,
+    )
+  },
+)
