@@ -133,11 +133,12 @@ t.test(
     const db = openDb(dir)
     t.teardown(() => db.close())
     const ids = (await db.rows('SELECT id FROM datasets ORDER BY id')).map((r) => r[0])
-    t.same(ids, ['binzhou_claims', 'binzhou_households', 'binzhou_subsidies'])
+    t.same(ids, ['binzhou_claims', 'binzhou_district_regions', 'binzhou_households', 'binzhou_subsidies'])
     t.same(
       await db.all('SELECT dataset_id, COUNT(*) AS n FROM dataset_versions GROUP BY dataset_id ORDER BY dataset_id'),
       [
         { dataset_id: 'binzhou_claims', n: 1 },
+        { dataset_id: 'binzhou_district_regions', n: 1 },
         { dataset_id: 'binzhou_households', n: 1 },
         { dataset_id: 'binzhou_subsidies', n: 1 },
       ],

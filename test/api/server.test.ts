@@ -33,7 +33,7 @@ t.test('the real server on an ephemeral port: health, catalog, roles, and the in
   ).datasets
   t.same(
     catalog.map((d) => d.id),
-    ['binzhou_claims', 'binzhou_households', 'binzhou_subsidies'],
+    ['binzhou_claims', 'binzhou_district_regions', 'binzhou_households', 'binzhou_subsidies'],
   )
   const subsidies = catalog.find((d) => d.id === 'binzhou_subsidies')!
   t.same(subsidies.he?.keys, true, 'the encrypted demo has its keys')

@@ -107,7 +107,7 @@ t.test('first start registers binzhou_claims once, held by the second owner, wit
   t.same(again, { keyFiles: [], createdDataset: false, createdClaimsDataset: false }, 'a restart makes nothing')
   t.same(
     (await listDatasets(db)).map((d) => d.spec.id),
-    ['binzhou_claims', 'binzhou_households'],
+    ['binzhou_claims', 'binzhou_district_regions', 'binzhou_households'],
   )
   t.equal((await listVersions(db, CLAIMS_SPEC.id)).length, 1, 'not loaded twice')
   t.equal((await listGrants(db, { dataset: CLAIMS_SPEC.id })).length, 2, 'its own grant and the join grant, not more')
