@@ -64,6 +64,9 @@ export interface Dataset {
   listed?: boolean
   privacyUnit: string
   maxRowsPerUnit: number
+  /** A public reference table: nothing secret, joined to datasets on `key` without budget. */
+  public?: boolean
+  key?: string
   columns: Column[]
   versions: Version[]
   createdAt: string

@@ -41,7 +41,9 @@ export function ColumnsTable({ dataset }: { dataset: Dataset }) {
           <tr key={c.name} data-column={c.name}>
             <td>
               <code translate={false}>{c.name}</code>
-              {c.name === dataset.privacyUnit && <span class="badge unit">{t('catalog.privacyUnit')}</span>}
+              {c.name === dataset.privacyUnit && (
+                <span class="badge unit">{dataset.public ? t('catalog.key') : t('catalog.privacyUnit')}</span>
+              )}
               {c.nullable && <span class="muted small"> {t('catalog.nullable')}</span>}
             </td>
             <td>{t(`type.${c.type}`)}</td>
@@ -140,7 +142,12 @@ export function CatalogView() {
               <div class="card-actions">
                 <ClassificationBadge classification={d.classification} />
                 <LevelBadge level={d.level} />
-                {session.role === 'analyst' && (
+                {d.public && (
+                  <span class="badge public-table" title={t('catalog.publicTableHint', { key: d.key ?? '' })}>
+                    {t('catalog.publicTable')}
+                  </span>
+                )}
+                {session.role === 'analyst' && !d.public && (
                   <a class="button primary" href={`#/query?dataset=${encodeURIComponent(d.id)}`}>
                     {t('catalog.query')}
                   </a>
