@@ -13,7 +13,9 @@
  * Deterministic: data come from a seeded generator and no noise is drawn.
  *
  * The last two subtests pin the rounding allowance of grouped histograms on
- * a coarse grid (see the comment above them).
+ * a coarse grid (see the comment above them). The join subtests (issue 21)
+ * hold unit joins to the same claims with m = m_J: a unit added to (or
+ * removed from) both datasets, random or at the bounds, anywhere in each.
  */
 import t, { type Test } from 'tap'
 
@@ -26,6 +28,10 @@ import type { AggregateResult, ColumnArray, MeasureResult } from '../../../src/e
 import type { Plan } from '../../../src/engine/plan/index.js'
 import type { DatasetSpec } from '../../../src/schema.js'
 import { loadVersion } from '../../../src/engine/exec/column-cache.js'
+import { joinedColumns } from '../../../src/engine/exec/join.js'
+import { planQuery } from '../../../src/engine/plan/index.js'
+import { joinPart } from '../../../src/engine/plan/join.js'
+import { bindQuery, parseQuery } from '../../../src/engine/query/index.js'
 import {
   below,
   choose,
@@ -33,6 +39,7 @@ import {
   ingestCsv,
   keepFirst,
   plan,
+  planOptions,
   seeded,
   shuffle,
   spec,
@@ -881,3 +888,118 @@ t.test(
     )
   },
 )
+
+// ---------------------------------------------------------------------------
+// Unit joins (issue 21): the same claims over the joined rows, m = m_J.
+
+/** The second side of a join: the same columns under r-prefixed names, its own bound. */
+function rightSpecFor(b: Bounds, m: number): DatasetSpec {
+  const left = specFor(b, m)
+  return spec({
+    ...left,
+    id: `${left.id}_r`,
+    unitSpace: 'nb',
+    columns: left.columns.map((c) => (c.name === 'uid' ? c : { ...c, name: `r${c.name}` })),
+  })
+}
+
+function rightColumnsOf(rows: readonly Row[], m: number, r: Rand): TaskColumns {
+  const c = columnsOf(rows, m, r)
+  return { ...c, columns: new Map([...c.columns].map(([k, v]) => [k === 'uid' ? k : `r${k}`, v])) }
+}
+
+const JOIN_SELECTS = [
+  'COUNT(*) AS c, SUM(x) AS sx, SUM(rx) AS srx, AVG(rn) AS arn, VAR(rx) AS vrx, COUNT(rlabel) AS crl, MEDIAN(x) AS mx, QUANTILE(rn, 0.5) AS qrn, COUNT(DISTINCT uid) AS du',
+]
+const JOIN_SHAPES = [
+  { select: '', where: '', group: '' },
+  { select: 'grp, ', where: '', group: ' GROUP BY grp' },
+  { select: 'rgrp, flag, ', where: ' WHERE rflag = TRUE', group: ' GROUP BY rgrp, flag' },
+  { select: 'grp, ', where: ' WHERE rx > 0 OR n >= 3', group: ' GROUP BY grp' },
+]
+
+interface JoinVariant extends Variant {
+  readonly part: NonNullable<ReturnType<typeof joinPart>>
+}
+
+function joinVariantsFor(left: DatasetSpec, right: DatasetSpec): JoinVariant[] {
+  const out: JoinVariant[] = []
+  for (const select of JOIN_SELECTS) {
+    for (const s of JOIN_SHAPES) {
+      const sql = `SELECT ${s.select}${select} FROM ${left.id} JOIN ${right.id} USING (uid)${s.where}${s.group}`
+      const b = bindQuery(parseQuery(sql), spec({ ...left, unitSpace: 'nb' }), [right])
+      const lap = planQuery(b, planOptions({ mechanism: 'laplace', epsilon: 1 }))
+      const gau = planQuery(b, planOptions({ mechanism: 'gaussian', epsilon: 1, delta: 1e-6 }))
+      out.push({
+        name: `join ${s.select || 'ungrouped '}${s.where}`,
+        hasWhere: s.where !== '',
+        lap,
+        gau,
+        components: componentsOf(lap, gau),
+        part: joinPart(b, lap.exec, 1)!,
+      })
+    }
+  }
+  return out
+}
+
+function joinedAll(variants: readonly JoinVariant[], l: TaskColumns, rr: TaskColumns): AggregateResult[] {
+  return variants.map((v) =>
+    exactOf(
+      v.lap,
+      joinedColumns(
+        { src: l, unit: v.part.leftUnit },
+        { src: rr, unit: v.part.rightUnit },
+        v.part.maxRowsPerUnit,
+        new Map(v.part.columns.map((c) => [c.name, { side: c.side, column: c.column }])),
+      ),
+    ),
+  )
+}
+
+for (const [ml, mr] of [
+  [1, 3],
+  [3, 1],
+  [2, 2],
+] as const) {
+  t.test(`unit joins: a unit with rows in both tables, at the bounds, m_left ${ml}, m_right ${mr}`, async (t) => {
+    for (const b of BOUNDS.slice(0, 3)) {
+      const left = specFor(b, ml)
+      const right = rightSpecFor(b, mr)
+      const variants = joinVariantsFor(left, right)
+      const mJ = Math.max(ml, mr)
+      t.ok(
+        variants.every((v) => v.part.maxRowsPerUnit === mJ),
+        `m_J = max(${ml}, ${mr}) = ${mJ}`,
+      )
+      const tally = newTally()
+      const r = seeded(0x701 + ml * 17 + mr * 5 + b.name.length)
+      for (let trial = 0; trial < 25; trial++) {
+        const dl = randomDataset(r, b, ml, true, 6)
+        const dr = randomDataset(r, b, mr, true, 6)
+        const base = joinedAll(variants, columnsOf(dl, ml, r), rightColumnsOf(dr, mr, r))
+        // The newcomer: random rows, or an adversary at the bounds, on both sides, anywhere in each.
+        const pick = r() < 0.5
+        const unitL = pick ? choose(r, adversaries(b, ml)).rows : randomUnit(r, 'adversary', b, ml, true)
+        const unitR = pick ? choose(r, adversaries(b, mr)).rows : randomUnit(r, 'adversary', b, mr, true)
+        const dl2 = withUnit(r, dl, unitL, r() < 0.5)
+        const dr2 = withUnit(r, dr, unitR, r() < 0.5)
+        const added = joinedAll(variants, columnsOf(dl2, ml, r), rightColumnsOf(dr2, mr, r))
+        compare(tally, variants, base, added, `${b.name} trial ${trial} +unit in both`)
+        // A unit of the data removed from both sides.
+        const uids = [...new Set([...dl, ...dr].map((row) => row.uid))]
+        if (uids.length > 0) {
+          const u = choose(r, uids)
+          const gone = joinedAll(
+            variants,
+            columnsOf(withoutUnit(dl, u), ml, r),
+            rightColumnsOf(withoutUnit(dr, u), mr, r),
+          )
+          compare(tally, variants, base, gone, `${b.name} trial ${trial} -${u} from both`)
+        }
+      }
+      report(t, tally, `joins, bounds ${b.name}`)
+      t.ok(tally.attained.size > 0, `some claim is attained exactly (${tally.attained.size} components)`)
+    }
+  })
+}
