@@ -219,6 +219,34 @@ async function harness(t: Parameters<typeof testApp>[0], taskMaxCells = BLOCK * 
     )
     grants[`join_${side}`] = (JSON.parse(g.body) as { id: string }).id
   }
+  // A public reference table, the same for both twins: each city's region.
+  await ok(
+    ta.call('operator', {
+      method: 'POST',
+      url: '/v1/datasets',
+      payload: {
+        id: 'cities',
+        title: 'cities',
+        classification: 'public',
+        public: true,
+        key: 'city',
+        columns: [
+          { name: 'city', type: 'category', protection: 'public' },
+          { name: 'region', type: 'category', protection: 'public' },
+        ],
+      },
+    }),
+    201,
+  )
+  await ok(
+    ta.call('operator', {
+      method: 'POST',
+      url: '/v1/datasets/cities/versions',
+      headers: { 'content-type': 'text/csv' },
+      payload: 'city,region\nnorth,upland\nsouth,coast\n',
+    }),
+    201,
+  )
   await register(heSpec('enc_a'), heCsv(false), true)
   await register(heSpec('enc_b'), heCsv(true), true)
   const bobKey = (await createKey(ta.app.db, { name: 'bob', role: 'analyst' }, SYSTEM_ACTOR)).key
@@ -825,13 +853,18 @@ t.test(
       'SELECT t.city, COUNT(*) AS n, SUM(v.cost) AS cost FROM {D} t JOIN {V} v USING (pid) GROUP BY t.city',
       'SELECT COUNT(DISTINCT pid) AS persons, AVG(v.cost) FROM {D} t JOIN {V} v USING (pid) WHERE t.age = 38',
     ]
-    for (const sql of shapes) {
+    // A public table's lookup too (east has no row in it: its rows drop out), under the twin's own grant.
+    const lookups = [
+      'SELECT r.region, COUNT(*) AS n, AVG(t.income) AS income FROM {D} t JOIN cities r ON t.city = r.city GROUP BY r.region',
+      "SELECT COUNT(DISTINCT pid) AS persons FROM {D} t JOIN cities r USING (city) WHERE r.region = 'coast'",
+    ]
+    for (const sql of [...shapes, ...lookups]) {
       for (const url of ['/v1/queries/preview', '/v1/queries']) {
         const seen: Observed[] = []
         for (const side of ['a', 'b']) {
           const ds = `twin_${side}`
           const vs = `visits_${side}`
-          const grant = h.grants[`join_${side}`]!
+          const grant = lookups.includes(sql) ? h.grants[ds]! : h.grants[`join_${side}`]!
           const seq = (await h.app.db.value<number>('SELECT COALESCE(MAX(seq), 0) FROM audit_log')) ?? 0
           const res = await h.call('analyst', {
             method: 'POST',
