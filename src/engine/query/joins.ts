@@ -39,9 +39,12 @@ export function singleTable(q: Query, spec: DatasetSpec): Tables {
 }
 
 function publicAlone(q: Query, spec: DatasetSpec): Error {
+  const joined = q.from.joins?.[0]?.dataset
   return queryError(
     'VEILBOX_ERR_QUERY_PUBLIC_TABLE',
-    `${spec.id} is a public table: join it to a dataset on its key (FROM d JOIN ${spec.id} ON d.column = ${spec.id}.${spec.key}); it has no privacy unit to answer for alone`,
+    joined === undefined
+      ? `${spec.id} is a public table: join it to a dataset on its key (FROM d JOIN ${spec.id} ON d.column = ${spec.id}.${spec.key}); it has no privacy unit to answer for alone`
+      : `${spec.id} is a public table, and FROM names the dataset whose units the answer protects: write FROM ${joined} JOIN ${spec.id} ON ...`,
     q.from.pos,
     { dataset: spec.id },
   )

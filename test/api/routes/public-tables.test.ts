@@ -204,3 +204,25 @@ t.test('public tables: seen by analysts, refused alone, keys unique, no grant ne
   t.equal(plain.statusCode, 201, `a public table is registered without a unit: ${plain.body}`)
   t.match(plain.json(), { privacyUnit: 'district', maxRowsPerUnit: 1 })
 })
+
+t.test('FROM a public table: refused without a grant on it, saying to name the dataset first', async (t) => {
+  const qa = await withRegions(t)
+  for (const [sql, detail] of [
+    [`SELECT region, COUNT(*) FROM ${DEMO_REGIONS_SPEC.id} GROUP BY region`, /join it to a dataset on its key/],
+    [
+      `SELECT r.region, COUNT(*) FROM ${DEMO_REGIONS_SPEC.id} r JOIN binzhou_households h ON h.district = r.district GROUP BY r.region`,
+      /write FROM binzhou_households JOIN binzhou_district_regions/,
+    ],
+  ] as const) {
+    const res = await qa.call('analyst', {
+      method: 'POST',
+      url: '/v1/queries',
+      payload: { sql, grant: qa.grant, epsilon: 0.1 },
+    })
+    t.equal(res.statusCode, 400, res.body)
+    t.equal(res.json().code, 'VEILBOX_ERR_QUERY_PUBLIC_TABLE')
+    t.match(res.json().detail, detail)
+  }
+  const grant = (await qa.call('analyst', { method: 'GET', url: `/v1/grants/${qa.grant}` })).json()
+  t.equal(grant.budget.epsilon.spent, 0, 'nothing charged')
+})
