@@ -43,7 +43,7 @@
  * transaction is open and the mean time spent waiting on locks per write
  * transaction. Writes benchmarks/results/cluster.json.
  */
-import { execFile, spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -52,7 +52,8 @@ import { Readable } from 'node:stream'
 import autocannon from 'autocannon'
 import pg from 'pg'
 import { demoCsv, DEMO_SPEC } from '../src/demo/binzhou.js'
-import { postgresBin, startPostgres, type PgCluster } from '../test/helpers/pg.js'
+import { startPostgres, type PgCluster } from '../test/helpers/pg.js'
+import { restartWithFsync } from './pg-reference.js'
 import {
   api,
   envInt,
@@ -123,33 +124,6 @@ function cli(args: readonly string[], env: Record<string, string>): Promise<stri
       else resolve(stdout)
     })
   })
-}
-
-/**
- * The harness starts PostgreSQL with fsync=off, from its command line, which
- * no configuration file or ALTER SYSTEM overrides: restart it with the same
- * options but fsync=on (as the postgres user when root, like the harness).
- */
-function restartWithFsync(cluster: PgCluster): void {
-  const bin = postgresBin()!
-  const data = path.join(cluster.dir, 'data')
-  const options = `-p ${cluster.port} -k ${cluster.socketDir} -c listen_addresses='' -c fsync=on -c max_connections=200`
-  const cmd = [
-    path.join(bin, 'pg_ctl'),
-    'restart',
-    '-D',
-    data,
-    '-w',
-    '-m',
-    'fast',
-    '-l',
-    path.join(cluster.dir, 'server.log'),
-    '-o',
-    options,
-  ]
-  const argv = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--', ...cmd] : cmd
-  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`pg_ctl restart failed (${r.status}): ${r.stderr || r.stdout}`)
 }
 
 async function pgSettings(cluster: PgCluster): Promise<Record<string, string>> {

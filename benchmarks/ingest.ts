@@ -3,6 +3,14 @@
  * veilbox server process and reports rows/s and the server's peak resident
  * memory (VmHWM), which must stay under 500 MB.
  *
+ * In the same run (issue 22): /healthz is polled throughout the upload and
+ * its p99 reported (goal < 50 ms), and the same file is loaded by
+ * PostgreSQL 15's COPY into an equivalent table on a throwaway cluster of the
+ * benchmark's own, durable as veilbox is (fsync on). veilbox's rows/s over
+ * COPY's is the ratio the issue sets at 1.0 or more; with peak RSS under 300
+ * MB. Goals are reported, not enforced: only a crash or an error fails.
+ * COPY_REFERENCE=0 skips PostgreSQL.
+ *
  *   npm run bench:ingest            ROWS=200000 npm run bench:ingest
  */
 import fs from 'node:fs'
@@ -11,10 +19,45 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { demoCsv, DEMO_SPEC } from '../src/demo/binzhou.js'
+import { postgresBin, startPostgres } from '../test/helpers/pg.js'
 import { envInt, machine, processMemory, startServerProcess, table, writeResult } from './lib.js'
+import { copyReference, HOUSEHOLDS_TABLE, restartWithFsync } from './pg-reference.js'
 
 const ROWS = envInt('ROWS', 1_000_000)
 const LIMIT_MB = 500
+const GOAL_RSS_MB = 300
+const GOAL_HEALTHZ_P99_MS = 50
+
+/** Polls /healthz one request at a time until stopped: each request's latency in ms. */
+function pollHealth(url: string | URL): { stop(): Promise<number[]> } {
+  const latencies: number[] = []
+  let running = true
+  const loop = (async () => {
+    while (running) {
+      const t0 = process.hrtime.bigint()
+      try {
+        await (await fetch(new URL('/healthz', url))).arrayBuffer()
+        latencies.push(Number(process.hrtime.bigint() - t0) / 1e6)
+      } catch {
+        latencies.push(Number.POSITIVE_INFINITY)
+      }
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  })()
+  return {
+    async stop() {
+      running = false
+      await loop
+      return latencies
+    },
+  }
+}
+
+function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!
+}
 
 async function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-ingest-'))
@@ -42,6 +85,7 @@ async function main() {
       if (m) sampledPeak = Math.max(sampledPeak, m.rss)
     }, 50)
     process.stderr.write(`uploading ${(bytes / 1e6).toFixed(1)} MB...\n`)
+    const health = pollHealth(server.url)
     const started = process.hrtime.bigint()
     const res = await fetch(new URL(`/v1/datasets/${spec.id}/versions`, server.url), {
       method: 'POST',
@@ -52,9 +96,13 @@ async function main() {
     const body = (await res.json()) as { rows?: number; sha256?: string }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9
     clearInterval(sampler)
+    const healthMs = await health.stop()
     if (res.status !== 201) throw new Error(`upload: ${res.status} ${JSON.stringify(body)}`)
     const after = processMemory(server.child.pid!)
     const peakRssMB = Math.max(after?.peakRss ?? 0, sampledPeak) / 2 ** 20
+    await server.stop()
+    const copy = await copyRun(file)
+    const rowsPerSec = Math.round(body.rows! / seconds)
     const result = {
       name: 'ingest-csv',
       rows: body.rows!,
@@ -66,12 +114,36 @@ async function main() {
       serverPeakRssMB: Number(peakRssMB.toFixed(1)),
       peakRssLimitMB: LIMIT_MB,
       withinLimit: peakRssMB < LIMIT_MB,
+      healthz: {
+        requests: healthMs.length,
+        p50Ms: Number(percentile(healthMs, 0.5).toFixed(1)),
+        p99Ms: Number(percentile(healthMs, 0.99).toFixed(1)),
+        maxMs: Number(Math.max(...healthMs).toFixed(1)),
+      },
+      copyReference: copy,
+      ratioOfCopy: copy === null ? null : Number((rowsPerSec / copy.rowsPerSec).toFixed(3)),
+      goals: {
+        atLeastCopy: copy === null ? null : rowsPerSec >= copy.rowsPerSec,
+        peakRssUnder300MB: peakRssMB < GOAL_RSS_MB,
+        healthzP99Under50ms: percentile(healthMs, 0.99) < GOAL_HEALTHZ_P99_MS,
+      },
       sha256: body.sha256!,
       machine: machine(),
     }
     const out = writeResult('ingest', result)
     process.stderr.write(
-      `${table([{ rows: result.rows, MB: bytes / 1e6, 'rows/s': result.rowsPerSec, 'MB/s': result.mbPerSec, 'peak RSS MB': result.serverPeakRssMB }])}\n`,
+      `${table([
+        {
+          rows: result.rows,
+          MB: bytes / 1e6,
+          'rows/s': result.rowsPerSec,
+          'MB/s': result.mbPerSec,
+          'peak RSS MB': result.serverPeakRssMB,
+          'healthz p99 ms': result.healthz.p99Ms,
+          'COPY rows/s': copy?.rowsPerSec ?? 'skipped',
+          'x COPY': result.ratioOfCopy ?? 'n/a',
+        },
+      ])}\n`,
     )
     process.stderr.write(`wrote ${out}\n`)
     process.stdout.write(`${JSON.stringify(result)}\n`)
@@ -79,6 +151,21 @@ async function main() {
   } finally {
     await server.stop()
     fs.rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
+/** PostgreSQL's COPY of the same file, on a cluster of its own with fsync on; null when skipped or absent. */
+async function copyRun(file: string): Promise<{ rows: number; seconds: number; rowsPerSec: number } | null> {
+  if (process.env.COPY_REFERENCE === '0' || postgresBin() === null) return null
+  const teardowns: (() => unknown)[] = []
+  try {
+    const cluster = await startPostgres({ teardown: (fn) => void teardowns.push(fn) })
+    restartWithFsync(cluster)
+    process.stderr.write('PostgreSQL COPY of the same file...\n')
+    const r = await copyReference(cluster, file, HOUSEHOLDS_TABLE)
+    return { rows: r.rows, seconds: Number(r.seconds.toFixed(3)), rowsPerSec: Math.round(r.rows / r.seconds) }
+  } finally {
+    for (const fn of teardowns.reverse()) await fn()
   }
 }
 
