@@ -77,6 +77,10 @@ export const columnViewSchema = z.object({
     .optional()
     .describe('a public category without declared categories: its keys are found by DP partition selection'),
   scale: z.number().int().optional(),
+  references: z
+    .object({ dataset: z.string(), column: z.string(), maxRows: z.number().int().optional() })
+    .optional()
+    .describe("a foreign key: the other dataset's unit each unit of this one belongs to; queries join on it"),
   level: z
     .enum(LEVELS)
     .describe('classification and grading: L1 public, L2 internal, L3 sensitive, L4 core (docs/market.md)'),

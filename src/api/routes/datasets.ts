@@ -73,6 +73,7 @@ export async function datasetView(
       ...(c.categories === undefined ? {} : { categories: c.categories }),
       ...(c.maxKeys === undefined ? {} : { maxKeys: c.maxKeys }),
       ...(c.scale === undefined ? {} : { scale: c.scale }),
+      ...(c.references === undefined ? {} : { references: c.references }),
       level: levels[c.name]!,
       aggregates: columnAggregates(c, keys?.profile ?? null),
     })),

@@ -150,3 +150,13 @@ t.test('a resident whose rows name two households is refused at ingest, naming b
   t.equal(bad.statusCode, 400)
   t.match(bad.body, /references.{0,3} applies to a public id column/)
 })
+
+t.test('the catalog shows a foreign key, so that analysts know what joins on it', async (t) => {
+  const qa = await queryApp(t, { rows: 20 })
+  t.equal((await qa.call('operator', { method: 'POST', url: '/v1/datasets', payload: RESIDENTS })).statusCode, 201)
+  const seen = await qa.call('operator', { method: 'GET', url: `/v1/datasets/${RESIDENTS.id}` })
+  t.match(
+    seen.json().columns.find((c: { name: string }) => c.name === 'household_id'),
+    { references: { dataset: 'binzhou_households', column: 'household_id', maxRows: 8 } },
+  )
+})
