@@ -1,7 +1,7 @@
 import type { DatasetSpec } from '../../schema.js'
 import type { VersionRecord } from '../../store/datasets.js'
 import type { ExecTask } from '../exec/task.js'
-import { bad, Builder, quote } from './builder.js'
+import { bad, quote, type Builder } from './builder.js'
 import type { Dialect } from './dialect.js'
 import { fromItem, type SourceRelation } from './relation.js'
 

@@ -1,4 +1,4 @@
-import { Builder, quote, quoteRelation } from './builder.js'
+import { quote, quoteRelation, type Builder } from './builder.js'
 import type { SourceFrom } from '../../sources/types.js'
 
 /** Where the rows are: written by the source layer from a registered snapshot. */
