@@ -87,7 +87,11 @@ function fkTables(
     ...(referenced.unitSpace === undefined ? {} : { unitSpace: referenced.unitSpace }),
     maxRowsPerUnit: Math.min(1000, referencingRows * referenced.maxRowsPerUnit),
     // The referencing side's own unit is an id like any other here: the joined unit is the referenced one.
-    columns: merged.columns.map((c) => (c.name === keys.leftKey ? { ...c, references: undefined } : c)),
+    columns: merged.columns.map((c) => {
+      if (c.name !== keys.leftKey) return c
+      const { references: _key, ...unit } = c
+      return unit
+    }),
   }
   return {
     ...merged,
