@@ -121,6 +121,12 @@ t.test('analyst: signs in, previews, runs a GROUP BY query, sees chart and inter
     'district is badged public',
   )
   t.match(await demo.locator('[data-column="income"]').innerText(), /0 to 1,000,000/, 'bounds are shown')
+  // The public reference table: marked as such, its key as key, and no query of its own.
+  const regions = page.locator('[data-dataset="binzhou_district_regions"]')
+  await regions.waitFor()
+  t.equal(await regions.locator('.badge.public-table').count(), 1, 'the public table is marked')
+  t.match(await regions.locator('[data-column="district"]').innerText(), /Key/, 'its key is shown as the key')
+  t.equal(await regions.locator('a.button.primary').count(), 0, 'it is not queried alone')
   await shot(page, 'catalog')
 
   await demo.getByText('Write a query').click()
