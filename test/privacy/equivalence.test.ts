@@ -784,7 +784,11 @@ t.test(
     const h = await harness(t)
     const asBob = (url: string) =>
       h.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${h.bobKey}` } })
-    t.same((await asBob('/v1/datasets')).json().datasets, [], 'no grant, nothing listed: an empty catalog')
+    t.same(
+      (await asBob('/v1/datasets')).json().datasets.map((d: { id: string; public?: boolean }) => [d.id, d.public]),
+      [['cities', true]],
+      "no grant, nothing listed but the public reference table, which is everyone's",
+    )
     for (const suffix of ['', '/he', '/budget']) {
       const hidden = await asBob(`/v1/datasets/enc_a${suffix}`)
       const unknown = await asBob(`/v1/datasets/no_such${suffix}`)
