@@ -157,7 +157,7 @@ export const en = {
   'catalog.key': 'Key',
   'catalog.publicTable': 'Public reference table',
   'catalog.publicTableHint':
-    'Nothing in it is secret: join it to a dataset on its key ({key}) and group or filter by its columns, without budget.',
+    'Nothing in it is secret: join it to a dataset on its key and group or filter by its columns, without budget.',
   'catalog.maxRows': 'at most {n} rows per unit',
   'catalog.latestVersion': 'Latest version',
   'catalog.versionN': 'version {n}',

@@ -156,7 +156,7 @@ export const zh: Record<MessageKey, string> = {
   'catalog.privacyUnit': '隐私单元',
   'catalog.key': '键',
   'catalog.publicTable': '公共参考表',
-  'catalog.publicTableHint': '表中内容均不保密：按其键（{key}）连接到数据集，即可按其列分组或筛选，不消耗预算。',
+  'catalog.publicTableHint': '表中内容均不保密：按其键连接到数据集，即可按其列分组或筛选，不消耗预算。',
   'catalog.maxRows': '每个单元最多 {n} 行',
   'catalog.latestVersion': '最新版本',
   'catalog.versionN': '第 {n} 版',

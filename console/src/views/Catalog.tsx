@@ -117,7 +117,8 @@ export function CatalogView() {
       <p class="muted">{t('catalog.intro')}</p>
       <ErrorBox error={catalog.error} />
       {catalog.loading && !catalog.data && <Loading />}
-      {catalog.data && catalog.data.datasets.length === 0 && (
+      {/* Public reference tables are everyone's: with only those, there is still nothing to query. */}
+      {catalog.data && catalog.data.datasets.every((d) => d.public === true) && (
         <p class="notice" data-testid="catalog-empty">
           {t(
             session.role === 'operator'
@@ -143,7 +144,7 @@ export function CatalogView() {
                 <ClassificationBadge classification={d.classification} />
                 <LevelBadge level={d.level} />
                 {d.public && (
-                  <span class="badge public-table" title={t('catalog.publicTableHint', { key: d.key ?? '' })}>
+                  <span class="badge public-table" title={t('catalog.publicTableHint')}>
                     {t('catalog.publicTable')}
                   </span>
                 )}
