@@ -24,7 +24,7 @@ export interface Catalog {
   /** A version's category values per column (its dictionaries): for public tables, whose values are public. */
   domains(version: VersionRecord): Promise<ReadonlyMap<string, readonly string[]>>
   /** A public table's rows by column, for a join at a sourced dataset's source: the table is public data. */
-  publicRows(spec: DatasetSpec, version: VersionRecord): Promise<PublicRows>
+  publicRows(version: VersionRecord): Promise<PublicRows>
   /** The market policy in force (levels' limits, currency, fee). */
   policy(): Promise<MarketPolicy>
   now(): Date
@@ -39,14 +39,15 @@ export function storeCatalog(db: Sql, now: () => Date): Catalog {
     heProfile: (spec, version) => heProfileFor(db, spec, version),
     policy: () => readPolicy(db),
     domains: (version) => domainsOf(db, version),
-    publicRows: (spec, version) => publicRowsOf(db, spec, version),
+    publicRows: (version) => cachedPublicRows(db, version),
     now,
   }
 }
 
 /** A public table's version as rows by column: codes as their text (booleans as booleans), numbers, nulls. */
-async function publicRowsOf(db: Sql, spec: DatasetSpec, version: VersionRecord): Promise<PublicRows> {
-  const loaded = await loadVersionAsync(db, spec.id, version.version)
+async function publicRowsOf(db: Sql, version: VersionRecord): Promise<PublicRows> {
+  const loaded = await loadVersionAsync(db, version.dataset, version.version)
+  const spec = loaded.spec
   const out = new Map<string, (string | number | boolean | null)[]>()
   for (const c of spec.columns) {
     const col = loaded.columns.get(c.name)
@@ -65,26 +66,40 @@ async function publicRowsOf(db: Sql, spec: DatasetSpec, version: VersionRecord):
   return out
 }
 
-/** Dictionaries per store and upload: a version never changes, so each is read once (a few public tables, a few kB each). */
-const domainCaches = new WeakMap<Sql, Map<number, Promise<ReadonlyMap<string, readonly string[]>>>>()
-
-function domainsOf(db: Sql, version: VersionRecord): Promise<ReadonlyMap<string, readonly string[]>> {
-  let domainCache = domainCaches.get(db)
-  if (domainCache === undefined) {
-    domainCache = new Map()
-    domainCaches.set(db, domainCache)
+/**
+ * What is read once per store and upload and kept (a version never
+ * changes): at most `max` uploads' worth, oldest first out; a failed read
+ * is not kept.
+ */
+function perUpload<T>(max: number, load: (db: Sql, version: VersionRecord) => Promise<T>) {
+  const caches = new WeakMap<Sql, Map<number, Promise<T>>>()
+  return (db: Sql, version: VersionRecord): Promise<T> => {
+    let cache = caches.get(db)
+    if (cache === undefined) {
+      cache = new Map()
+      caches.set(db, cache)
+    }
+    let found = cache.get(version.uploadId)
+    if (found === undefined) {
+      found = load(db, version)
+      if (cache.size >= max) cache.delete(cache.keys().next().value!)
+      cache.set(version.uploadId, found)
+      const kept = cache
+      found.catch(() => kept.delete(version.uploadId))
+    }
+    return found
   }
-  let found = domainCache.get(version.uploadId)
-  if (found === undefined) {
-    found = columnDictionaries(db, version.uploadId).then(
-      (rows) => new Map(rows.map((r) => [r.column, JSON.parse(r.json) as string[]])),
-    )
-    if (domainCache.size >= 64) domainCache.delete(domainCache.keys().next().value!)
-    domainCache.set(version.uploadId, found)
-    found.catch(() => domainCache.delete(version.uploadId))
-  }
-  return found
 }
+
+/** A version's dictionaries (a few public tables, a few kB each). */
+const domainsOf = perUpload(
+  64,
+  async (db, version) =>
+    new Map((await columnDictionaries(db, version.uploadId)).map((r) => [r.column, JSON.parse(r.json) as string[]])),
+)
+
+/** A public table's rows, for lookups at sources (at most 100,000 rows each). */
+const cachedPublicRows = perUpload(16, (db, version) => publicRowsOf(db, version))
 
 /**
  * The HE profile a version's ciphertexts were made under, for a dataset

@@ -64,9 +64,7 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
   const publicJoined = await Promise.all(
     read
       .filter((j) => j.record.spec.public === true)
-      .map(async (j) =>
-        record.spec.source === undefined ? j : { ...j, rows: await catalog.publicRows(j.record.spec, j.version) },
-      ),
+      .map(async (j) => (record.spec.source === undefined ? j : { ...j, rows: await catalog.publicRows(j.version) })),
   )
   const policy = await catalog.policy()
   for (const r of [record, ...joined.map((j) => j.record)])
