@@ -36,17 +36,7 @@ export function restartWithFsync(cluster: PgCluster): void {
   if (r.status !== 0) throw new Error(`pg_ctl restart failed (${r.status}): ${r.stderr || r.stdout}`)
 }
 
-/** The demo households' columns, as PostgreSQL types: the table a COPY reference loads. */
-export const HOUSEHOLDS_TABLE = `(
-  household_id      text NOT NULL,
-  district          text NOT NULL,
-  insured           boolean NOT NULL,
-  age_band          text NOT NULL,
-  age               integer NOT NULL,
-  household_size    integer NOT NULL,
-  income            double precision NOT NULL,
-  medical_spending  double precision NOT NULL
-)`
+export { HOUSEHOLDS_COLUMNS as HOUSEHOLDS_TABLE } from '../src/demo/households-source.js'
 
 /**
  * Server-side COPY of `file` (CSV with a header) into a fresh table of

@@ -26,8 +26,9 @@ export function sourcedDemoSpec(connection: string): DatasetSpec {
   }
 }
 
-const TABLE_SQL = `CREATE TABLE ${DEMO_TABLE} (
-  household_id      text PRIMARY KEY,
+/** The demo households' columns as PostgreSQL types (the unit's key added where the table is created). */
+export const HOUSEHOLDS_COLUMNS = `(
+  household_id      text NOT NULL,
   district          text NOT NULL,
   insured           boolean NOT NULL,
   age_band          text NOT NULL,
@@ -36,6 +37,8 @@ const TABLE_SQL = `CREATE TABLE ${DEMO_TABLE} (
   income            double precision NOT NULL,
   medical_spending  double precision NOT NULL
 )`
+
+const TABLE_SQL = `CREATE TABLE ${DEMO_TABLE} ${HOUSEHOLDS_COLUMNS.replace(/\)$/, ',\n  PRIMARY KEY (household_id)\n)')}`
 
 /**
  * Creates the households table in the database at `adminUrl` (a role that

@@ -1,6 +1,6 @@
 import type { DatasetSpec } from '../../schema.js'
 import type { ColumnRef, Join, Query } from './ast.js'
-import { checkSources, joinError, merge, moreSensitive, unknownTable, type Tables } from './join-parts.js'
+import { joinError, joinNames, pairedTables, unknownTable, type Tables } from './join-parts.js'
 
 /**
  * A join on a declared foreign key (issue 21): one dataset's id column
@@ -21,9 +21,7 @@ import { checkSources, joinError, merge, moreSensitive, unknownTable, type Table
  * Null when the join is not on a foreign key (a unit join is then tried).
  */
 export function foreignKeyJoin(q: Query, left: DatasetSpec, right: DatasetSpec): Tables | null {
-  const j = q.from.joins![0]!
-  const leftName = q.from.alias ?? left.id
-  const rightName = j.alias ?? right.id
+  const { j, leftName, rightName } = joinNames(q, left, right)
   const named = new Map([
     [leftName, left],
     [rightName, right],
@@ -74,35 +72,14 @@ function fkTables(
   // The referencing rows one referenced unit keeps (the key's maxRows), each paired with its rows there.
   const key = keys.nested.columns.find((c) => c.name === (keys.nested === left ? keys.leftKey : keys.rightKey))!
   const referencingRows = key.references!.maxRows ?? keys.nested.maxRowsPerUnit
-  const merged = merge(
+  return pairedTables(
+    j,
     { spec: left, name: leftName, key: keys.leftKey },
     { spec: right, name: rightName, key: keys.rightKey },
-  )
-  checkSources(left, right, merged.columns, j)
-  const spec: DatasetSpec = {
-    id: `${left.id}+${right.id}`,
-    title: `${left.title} joined with ${right.title}`,
-    classification: moreSensitive(left.classification, right.classification),
-    privacyUnit: keys.leftKey,
-    ...(referenced.unitSpace === undefined ? {} : { unitSpace: referenced.unitSpace }),
-    maxRowsPerUnit: Math.min(1000, referencingRows * referenced.maxRowsPerUnit),
-    // The referencing side's own unit is an id like any other here: the joined unit is the referenced one.
-    columns: merged.columns.map((c) => {
-      if (c.name !== keys.leftKey) return c
-      const { references: _key, ...unit } = c
-      return unit
-    }),
-  }
-  return {
-    ...merged,
-    spec,
-    datasets: [left, right],
-    publicTables: [],
-    join: {
-      left: { dataset: left.id, unit: keys.leftKey },
-      right: { dataset: right.id, unit: keys.rightKey },
-      maxRowsPerUnit: spec.maxRowsPerUnit,
+    {
+      unitSpace: referenced.unitSpace,
+      maxRowsPerUnit: Math.min(1000, referencingRows * referenced.maxRowsPerUnit),
       nested: keys.nested.id,
     },
-  }
+  )
 }

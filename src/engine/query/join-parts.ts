@@ -1,5 +1,5 @@
 import type { ColumnSpec, DatasetSpec } from '../../schema.js'
-import type { ColumnRef, Join } from './ast.js'
+import type { ColumnRef, Join, Query } from './ast.js'
 import { queryError } from './query-error.js'
 
 /**
@@ -158,4 +158,62 @@ const ORDER = ['public', 'internal', 'sensitive', 'core'] as const
 
 export function moreSensitive(a: DatasetSpec['classification'], b: DatasetSpec['classification']) {
   return ORDER.indexOf(a) >= ORDER.indexOf(b) ? a : b
+}
+
+/** A join's one JOIN and the names its two sides go by (alias, else id); refused when there are more joins or the names clash. */
+export function joinNames(
+  q: Query,
+  left: DatasetSpec,
+  right: DatasetSpec,
+): { j: Join; leftName: string; rightName: string } {
+  const joins = q.from.joins ?? []
+  const j = joins[0]!
+  if (joins.length > 1) throw joinError('a query joins two datasets at most, for now', joins[1]!)
+  const leftName = q.from.alias ?? left.id
+  const rightName = j.alias ?? right.id
+  if (leftName === rightName)
+    throw joinError(`both sides of the join are named ${leftName}; give one an alias (JOIN ${j.dataset} AS x)`, j)
+  return { j, leftName, rightName }
+}
+
+/**
+ * The tables of a join of two private datasets met on `leftKey` and
+ * `rightKey` (a unit join: both units; a foreign-key join: the key and the
+ * referenced unit). The joined unit is the left key, bounded to
+ * `maxRowsPerUnit` pairs; both datasets are read and charged.
+ */
+export function pairedTables(
+  j: Join,
+  left: Side,
+  right: Side,
+  joined: { readonly unitSpace: string | undefined; readonly maxRowsPerUnit: number; readonly nested?: string },
+): Tables {
+  const merged = merge(left, right)
+  checkSources(left.spec, right.spec, merged.columns, j)
+  const spec: DatasetSpec = {
+    id: `${left.spec.id}+${right.spec.id}`,
+    title: `${left.spec.title} joined with ${right.spec.title}`,
+    classification: moreSensitive(left.spec.classification, right.spec.classification),
+    privacyUnit: left.key,
+    ...(joined.unitSpace === undefined ? {} : { unitSpace: joined.unitSpace }),
+    maxRowsPerUnit: joined.maxRowsPerUnit,
+    // A foreign key that became the joined unit is the unit here, not a key.
+    columns: merged.columns.map((c) => {
+      if (c.name !== left.key || c.references === undefined) return c
+      const { references: _key, ...unit } = c
+      return unit
+    }),
+  }
+  return {
+    ...merged,
+    spec,
+    datasets: [left.spec, right.spec],
+    publicTables: [],
+    join: {
+      left: { dataset: left.spec.id, unit: left.key },
+      right: { dataset: right.spec.id, unit: right.key },
+      maxRowsPerUnit: spec.maxRowsPerUnit,
+      ...(joined.nested === undefined ? {} : { nested: joined.nested }),
+    },
+  }
 }

@@ -2,7 +2,7 @@ import type { DatasetSpec } from '../../schema.js'
 import type { ColumnRef, Query } from './ast.js'
 import { foreignKeyJoin } from './foreign-keys.js'
 import { queryError } from './query-error.js'
-import { checkSources, joinError, merge, moreSensitive, unknownTable, type Tables } from './join-parts.js'
+import { checkSources, joinError, joinNames, merge, pairedTables, unknownTable, type Tables } from './join-parts.js'
 
 export type { Tables, UnitJoin } from './join-parts.js'
 
@@ -52,13 +52,7 @@ function publicAlone(q: Query, spec: DatasetSpec): Error {
 
 /** The tables of a query with one unit join; `right` is the spec of the joined dataset. */
 export function unitJoin(q: Query, left: DatasetSpec, right: DatasetSpec): Tables {
-  const joins = q.from.joins ?? []
-  const j = joins[0]!
-  if (joins.length > 1) throw joinError('a query joins two datasets at most, for now', joins[1]!)
-  const leftName = q.from.alias ?? left.id
-  const rightName = j.alias ?? right.id
-  if (leftName === rightName)
-    throw joinError(`both sides of the join are named ${leftName}; give one an alias (JOIN ${j.dataset} AS x)`, j)
+  const { j, leftName, rightName } = joinNames(q, left, right)
   const named = new Map([
     [leftName, left],
     [rightName, right],
@@ -97,31 +91,12 @@ export function unitJoin(q: Query, left: DatasetSpec, right: DatasetSpec): Table
         j,
       )
   }
-  const merged = merge(
+  return pairedTables(
+    j,
     { spec: left, name: leftName, key: left.privacyUnit },
     { spec: right, name: rightName, key: right.privacyUnit },
+    { unitSpace: left.unitSpace, maxRowsPerUnit: Math.max(left.maxRowsPerUnit, right.maxRowsPerUnit) },
   )
-  checkSources(left, right, merged.columns, j)
-  const spec: DatasetSpec = {
-    id: `${left.id}+${right.id}`,
-    title: `${left.title} joined with ${right.title}`,
-    classification: moreSensitive(left.classification, right.classification),
-    privacyUnit: left.privacyUnit,
-    ...(left.unitSpace === undefined ? {} : { unitSpace: left.unitSpace }),
-    maxRowsPerUnit: Math.max(left.maxRowsPerUnit, right.maxRowsPerUnit),
-    columns: merged.columns,
-  }
-  return {
-    ...merged,
-    spec,
-    datasets: [left, right],
-    publicTables: [],
-    join: {
-      left: { dataset: left.id, unit: left.privacyUnit },
-      right: { dataset: right.id, unit: right.privacyUnit },
-      maxRowsPerUnit: spec.maxRowsPerUnit,
-    },
-  }
 }
 
 /**
@@ -133,13 +108,7 @@ export function unitJoin(q: Query, left: DatasetSpec, right: DatasetSpec): Table
  * column of the left: the join reads its values as a GROUP BY or WHERE would.
  */
 export function publicJoin(q: Query, left: DatasetSpec, right: DatasetSpec): Tables {
-  const joins = q.from.joins ?? []
-  const j = joins[0]!
-  if (joins.length > 1) throw joinError('a query joins two datasets at most, for now', joins[1]!)
-  const leftName = q.from.alias ?? left.id
-  const rightName = j.alias ?? right.id
-  if (leftName === rightName)
-    throw joinError(`both sides of the join are named ${leftName}; give one an alias (JOIN ${j.dataset} AS x)`, j)
+  const { j, leftName, rightName } = joinNames(q, left, right)
   const key = right.key!
   const how = `a public table is joined on its key: ON ${leftName}.column = ${rightName}.${key}`
   let leftKey: ColumnRef
