@@ -68,7 +68,9 @@ export function QueryView() {
   const catalog = useLoad(() => api.get<{ datasets: Dataset[] }>('/v1/datasets'), [])
   const [grantId, setGrantId] = useState<string>(params.get('grant') ?? '')
   const [sql, setSql] = useState('')
-  const [touched, setTouched] = useState(false)
+  // Whether the analyst has written SQL since choosing the grant. A ref, not state: the example below is set
+  // in an effect that runs after paint, and an edit made between the choice and that effect must win.
+  const touched = useRef(false)
   const [epsilon, setEpsilon] = useState('0.1')
   const [mechanism, setMechanism] = useState<'laplace' | 'gaussian'>('laplace')
   const [confidence, setConfidence] = useState('0.95')
@@ -88,7 +90,7 @@ export function QueryView() {
   const grant = grants.find((g) => g.id === grantId)
   const dataset = catalog.data?.datasets.find((d) => d.id === grant?.dataset)
   useEffect(() => {
-    if (dataset && grant && !touched) setSql(exampleSql(dataset, grant.columns))
+    if (dataset && grant && !touched.current) setSql(exampleSql(dataset, grant.columns))
   }, [dataset?.id, grant?.id])
 
   const eps = Number(epsilon)
@@ -123,7 +125,7 @@ export function QueryView() {
     const end = el?.selectionEnd ?? sql.length
     const next = sql.slice(0, start) + text + sql.slice(end)
     setSql(next)
-    setTouched(true)
+    touched.current = true
     requestAnimationFrame(() => {
       el?.focus()
       el?.setSelectionRange(start + text.length, start + text.length)
@@ -151,7 +153,7 @@ export function QueryView() {
                   value={grantId}
                   onChange={(e) => {
                     setGrantId((e.target as HTMLSelectElement).value)
-                    setTouched(false)
+                    touched.current = false
                   }}
                   translate={false}
                   data-testid="grant-select"
@@ -183,7 +185,7 @@ export function QueryView() {
               value={sql}
               onInput={(e) => {
                 setSql((e.target as HTMLTextAreaElement).value)
-                setTouched(true)
+                touched.current = true
               }}
               aria-label={t('query.sql')}
               data-testid="sql"
