@@ -11,17 +11,18 @@ import type { Sql } from '../store/sql.js'
 import { getDataset, type VersionRecord } from '../store/datasets.js'
 import { checkProfileFitsSpec, heMaterial, heProfileOf } from '../engine/he/material.js'
 import { uploadEncryption } from '../store/he.js'
-import { allocate, CHUNK_ROWS, decodeChunk, encodingFor, type Encoding } from '../store/encoding.js'
+import { CHUNK_ROWS, decodeChunk } from '../store/encoding.js'
+import { ColumnBuilder, pastMaxKeys } from './columns.js'
+import { ingestCsvColumnar } from './fast.js'
+import { publishVersion, type IngestResult } from './publish.js'
 import { checkedRows, type IngestFormat } from './parse.js'
 import { DEFAULT_INGEST_LIMITS, type IngestLimits } from './lines.js'
 import { PublicKeys } from './public-table.js'
 import { NestedUnits } from './references.js'
 import { badRow, type CellValue, type RowPosition } from './rows.js'
-import { newSalt, versionCommitment } from '../store/fingerprint.js'
 import { readChunk, columnDictionaries } from '../store/chunks.js'
 import {
   ciphertextsWithData,
-  commitVersion,
   discardUpload,
   stageChunks,
   stageCiphertexts,
@@ -33,12 +34,7 @@ import {
 
 export { INGEST_FORMATS, type IngestFormat } from './parse.js'
 
-export interface IngestResult {
-  readonly version: number
-  readonly rows: number
-  readonly sha256: string
-  readonly commitment: string
-}
+export type { IngestResult } from './publish.js'
 
 /**
  * Loads one version of a dataset from a stream, all or nothing.
@@ -69,9 +65,13 @@ export async function ingest(
   input: Readable,
   actor: AuditActor,
   limits: IngestLimits = DEFAULT_INGEST_LIMITS,
+  /** The upload's size when known (Content-Length): a small one is parsed on this thread. */
+  expectedBytes: number | null = null,
 ): Promise<IngestResult> {
   const { spec } = await getDataset(db, datasetId)
   refuseSourced(spec)
+  if (format === 'text/csv' && !spec.columns.some((c) => c.protection === 'he'))
+    return ingestCsvColumnar(db, spec, input, actor, limits, expectedBytes)
   const he = spec.columns.some((c) => c.protection === 'he') ? await EncryptOnArrival.open(db, spec) : null
   try {
     const staged = await StagedVersion.start(db, spec, he?.profile ?? null)
@@ -170,11 +170,7 @@ export class StagedVersion {
     for (let c = 0; c < this.builders.length; c++) {
       if (!this.builders[c]!.push(this.inChunk, plain[c]!)) {
         const col = this.builders[c]!.column
-        throw badRow(
-          pos,
-          col.name,
-          `the value is the column's ${col.maxKeys! + 1}th distinct value, more than its declared maxKeys of ${col.maxKeys}; the operator can raise maxKeys in the dataset's declaration`,
-        )
+        throw badRow(pos, col.name, pastMaxKeys(col))
       }
     }
     this.fingerprint.row(plain)
@@ -222,27 +218,19 @@ export class StagedVersion {
     if (this.inChunk > 0) this.takeChunk()
     await this.flush()
     const sha256 = this.fingerprint.digest((column) => this.batchesOf(column))
-    const salt = newSalt()
-    const commitment = versionCommitment(salt, sha256)
     const dictionaries = this.builders.flatMap((b) => {
       const dict = b.dictionary()
       return dict ? [{ column: b.column.name, json: JSON.stringify(dict) }] : []
     })
     const encryption =
       this.profile !== null && encryptedBy !== null ? { profileId: this.profile.id, encryptedBy } : null
-    const version = await commitVersion(this.db, {
-      dataset: this.spec.id,
-      uploadId: this.uploadId,
+    return publishVersion(this.db, this.spec.id, this.uploadId, {
       rows: this.rows,
       sha256,
-      salt,
-      commitment,
       dictionaries,
       encryption,
       actor,
-      detail: encryption === null ? {} : { encryptedBy: encryption.encryptedBy, profileId: encryption.profileId },
     })
-    return { version, rows: this.rows, sha256, commitment }
   }
 
   async discard(): Promise<void> {
@@ -398,79 +386,6 @@ function decodeCell(col: ColumnSpec, raw: number, dict: string[] | undefined): C
       return col.categories ? col.categories[raw]! : dict![raw]!
     case 'id':
       return dict![raw]!
-  }
-}
-
-/** Packs one column's values into chunk-sized typed arrays. */
-class ColumnBuilder {
-  readonly encoding: Encoding
-  private values: ReturnType<typeof allocate>
-  private nulls = new Uint8Array(CHUNK_ROWS / 8)
-  private hasNull = false
-  private readonly codes: Map<string, number> | null
-  private readonly ordered: string[] = []
-
-  constructor(readonly column: ColumnSpec) {
-    this.encoding = encodingFor(column)
-    this.values = allocate(this.encoding, CHUNK_ROWS)
-    if (column.type === 'category' && column.categories) {
-      this.codes = new Map(column.categories.map((c, i) => [c, i]))
-    } else if (column.type === 'category' || column.type === 'id') {
-      this.codes = new Map()
-    } else {
-      this.codes = null
-    }
-  }
-
-  /** Stores one value; false (and nothing stored) when it would be a distinct value past the column's maxKeys. */
-  push(i: number, v: CellValue): boolean {
-    if (v === null) {
-      this.nulls[i >> 3]! |= 1 << (i & 7)
-      this.hasNull = true
-      return true
-    }
-    switch (this.column.type) {
-      case 'integer':
-      case 'number':
-        this.values[i] = v as number
-        return true
-      case 'boolean':
-        this.values[i] = v ? 1 : 0
-        return true
-      case 'category':
-      case 'id': {
-        const s = v as string
-        let code = this.codes!.get(s)
-        if (code === undefined) {
-          // Only undeclared domains grow: declared categories were checked already.
-          if (this.column.maxKeys !== undefined && this.codes!.size >= this.column.maxKeys) return false
-          code = this.codes!.size
-          this.codes!.set(s, code)
-          this.ordered.push(s)
-        }
-        this.values[i] = code
-        return true
-      }
-    }
-  }
-
-  take(rows: number): { encoding: Encoding; data: Buffer; nulls: Buffer | null } {
-    const bytes = Buffer.from(this.values.buffer, 0, rows * this.values.BYTES_PER_ELEMENT)
-    const out = {
-      encoding: this.encoding,
-      data: Buffer.from(bytes),
-      nulls: this.hasNull ? Buffer.from(this.nulls.subarray(0, Math.ceil(rows / 8))) : null,
-    }
-    this.values.fill(0)
-    this.nulls.fill(0)
-    this.hasNull = false
-    return out
-  }
-
-  /** The dictionary stored with the version, when it is not the declared one. */
-  dictionary(): string[] | null {
-    if (this.column.type === 'id' || (this.column.type === 'category' && !this.column.categories)) return this.ordered
-    return null
   }
 }
 

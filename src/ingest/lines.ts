@@ -81,36 +81,54 @@ function countNewlines(b: Uint8Array, end = b.length): number {
 }
 
 /**
- * A pass-through that refuses invalid UTF-8, for parsers that read the bytes
- * themselves (csv-parse): a sequence split across chunks is carried over.
+ * Checks a byte stream's chunks for valid UTF-8 as they come: a sequence
+ * split across chunks is carried into the next. `check` returns the bytes
+ * known whole (the carried tail waits for its end); `final` says no chunk
+ * follows. An invalid byte is refused naming its line and offset.
  */
-export function utf8Guard(): Transform {
-  let carry: Buffer = Buffer.alloc(0)
-  let offset = 0
-  let lines = 1
-  const check = (b: Buffer, final: boolean): Buffer => {
+export class Utf8Checker {
+  private carry: Buffer = Buffer.alloc(0)
+  private offset = 0
+  private lines = 1
+
+  check(chunk: Buffer, final: boolean): Buffer {
+    const b = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk
     const tail = final ? 0 : incompleteTail(b)
     const whole = b.subarray(0, b.length - tail)
     if (!isUtf8(whole)) {
       const at = firstInvalid(whole)
-      throw badEncoding(lines + countNewlines(whole, at), offset + at)
+      throw badEncoding(this.lines + countNewlines(whole, at), this.offset + at)
     }
-    lines += countNewlines(whole)
-    offset += whole.length
-    carry = Buffer.from(b.subarray(b.length - tail))
+    this.lines += countNewlines(whole)
+    this.offset += whole.length
+    this.carry = Buffer.from(b.subarray(b.length - tail))
     return whole
   }
+
+  /** The bytes still carried: an incomplete sequence at the end is invalid once the stream ends. */
+  end(): Buffer {
+    return this.carry.length > 0 ? this.check(Buffer.alloc(0), true) : Buffer.alloc(0)
+  }
+}
+
+/**
+ * A pass-through that refuses invalid UTF-8, for parsers that read the bytes
+ * themselves (csv-parse): a sequence split across chunks is carried over.
+ */
+export function utf8Guard(): Transform {
+  const checker = new Utf8Checker()
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
       try {
-        done(null, check(carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk, false))
+        done(null, checker.check(chunk, false))
       } catch (err) {
         done(err as Error)
       }
     },
     flush(done) {
       try {
-        if (carry.length > 0) done(null, check(carry, true))
+        const rest = checker.end()
+        if (rest.length > 0) done(null, rest)
         else done()
       } catch (err) {
         done(err as Error)

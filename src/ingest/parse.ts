@@ -3,6 +3,7 @@ import { CsvError, parse as csvParse } from 'csv-parse'
 import { VeilboxError } from '../errors/index.js'
 import type { DatasetSpec } from '../schema.js'
 import { DEFAULT_INGEST_LIMITS, lineTooLong, readLines, utf8Guard, type IngestLimits } from './lines.js'
+import { headerOrder } from './header.js'
 import { badRow, RowChecker, type CellValue, type RowPosition } from './rows.js'
 
 export const INGEST_FORMATS = ['text/csv', 'application/x-ndjson'] as const
@@ -85,35 +86,6 @@ async function* csvRows(spec: DatasetSpec, input: Readable, limits: IngestLimits
       'VEILBOX_ERR_INGEST_EMPTY',
       'the CSV is empty: it needs a header row and at least one data row',
     )
-}
-
-/** Where each schema column sits in the CSV header; refuses missing, repeated and unknown names. */
-function headerOrder(spec: DatasetSpec, header: string[]): number[] {
-  const names = header.map((h) => h.trim())
-  const known = new Set(spec.columns.map((c) => c.name))
-  const seen = new Map<string, number>()
-  names.forEach((n, i) => {
-    if (seen.has(n)) {
-      throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', `the header names column "${n}" twice`, { column: n })
-    }
-    if (!known.has(n)) {
-      throw new VeilboxError(
-        'VEILBOX_ERR_INGEST_BAD_HEADER',
-        `the header names column "${n}", which the dataset does not have (it has: ${[...known].join(', ')})`,
-        { column: n },
-      )
-    }
-    seen.set(n, i)
-  })
-  return spec.columns.map((c) => {
-    const i = seen.get(c.name)
-    if (i === undefined) {
-      throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', `the header is missing column "${c.name}"`, {
-        column: c.name,
-      })
-    }
-    return i
-  })
 }
 
 async function* ndjsonRows(spec: DatasetSpec, input: Readable, limits: IngestLimits): AsyncGenerator<CheckedRow> {

@@ -103,9 +103,15 @@ export default async function versionRoutes(app: FastifyInstance) {
       const result =
         format === undefined
           ? await ingestEncrypted(app.db, request.params.id, body, actor, limits)
-          : await ingest(app.db, request.params.id, format, body, actor, limits)
+          : await ingest(app.db, request.params.id, format, body, actor, limits, declaredLength(request.headers))
       await issueCertificate(app, request.params.id, result.version, actor)
       return reply.code(201).send(result)
     },
   )
+}
+
+/** The body's declared size, when the client sent one (a chunked upload has none). */
+function declaredLength(headers: { 'content-length'?: string }): number | null {
+  const n = Number(headers['content-length'])
+  return Number.isSafeInteger(n) && n >= 0 ? n : null
 }

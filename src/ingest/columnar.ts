@@ -1,0 +1,433 @@
+// Long on purpose: the CSV fast path's per-field conversions sit in one switch, so the call site stays
+// monomorphic; each kind's fast case and its fall-back to the row checker belong side by side.
+import { createHash, type Hash } from 'node:crypto'
+import type { ColumnSpec, DatasetSpec } from '../schema.js'
+import { CHUNK_ROWS } from '../store/encoding.js'
+import { ByteKeys } from './byte-keys.js'
+import { ChunkColumn, pastMaxKeys, storesDictionary, type PackedChunk } from './columns.js'
+import { FIELD_ESCAPED, fieldText, type RecordSink } from './csv-scan.js'
+import { headerOrder } from './header.js'
+import { PublicKeys } from './public-table.js'
+import { NestedUnits } from './references.js'
+import { badRow, RowChecker, type CellValue, type RowPosition } from './rows.js'
+
+/**
+ * The CSV fast path's sink: records as byte offsets (csv-scan.ts) checked
+ * and packed straight into column chunks, and the fingerprint's canonical
+ * rows written as bytes and hashed in blocks.
+ *
+ * Each field has a fast case that reads its bytes (a short decimal, a
+ * declared category, a boolean, a key seen before) and a fall-back that
+ * makes the field a string and asks the row checker (rows.ts), the single
+ * authority on what a value may be. A fast case only accepts what the
+ * checker accepts, gives the same number (a decimal of at most 15 digits is
+ * an exact integer over an exact power of ten, so one division rounds it as
+ * `Number()` does), and writes the same canonical JSON (a short decimal
+ * without redundant zeros is its own shortest form); anything else, and
+ * every refusal, goes through the checker. test/ingest/fast.test.ts holds
+ * the two paths to the same versions, fingerprints and refusals.
+ */
+
+enum Kind {
+  Integer,
+  Number,
+  Boolean,
+  Declared,
+  Coded,
+}
+
+const MAX_FAST_DIGITS = 15
+const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k)
+
+/** One column's packer: its chunk arrays, and for coded columns the keys seen (as raw bytes) and their order. */
+class FastColumn extends ChunkColumn {
+  readonly kind: Kind
+  readonly lower: number
+  readonly upper: number
+  /** A key's UTF-8 bytes -> its code. */
+  readonly keys = new ByteKeys()
+  /** Declared categories: each code's canonical JSON bytes. */
+  readonly json: Buffer[] = []
+  readonly limit: number
+
+  constructor(column: ColumnSpec) {
+    super(column)
+    this.lower = column.lower ?? Number.NEGATIVE_INFINITY
+    this.upper = column.upper ?? Number.POSITIVE_INFINITY
+    this.limit = column.maxKeys ?? Number.POSITIVE_INFINITY
+    switch (column.type) {
+      case 'integer':
+        this.kind = Kind.Integer
+        break
+      case 'number':
+        this.kind = Kind.Number
+        break
+      case 'boolean':
+        this.kind = Kind.Boolean
+        break
+      case 'category':
+      case 'id':
+        this.kind = storesDictionary(column) ? Kind.Coded : Kind.Declared
+        for (const c of column.categories ?? []) {
+          const bytes = Buffer.from(c, 'utf8')
+          if (this.keys.get(bytes, 0, bytes.length) === -1) this.keys.add(bytes, 0, bytes.length)
+          this.json.push(Buffer.from(JSON.stringify(c), 'utf8'))
+        }
+    }
+  }
+}
+
+/** Canonical rows (JSON arrays, one per line) into SHA-256 in blocks. */
+class FingerprintBytes {
+  private readonly buf = Buffer.allocUnsafe(1 << 20)
+  len = 0
+
+  constructor(private readonly hash: Hash) {}
+
+  /** Room for `n` more bytes, hashing what is buffered when there is not. */
+  room(n: number): boolean {
+    if (this.len + n <= this.buf.length) return true
+    this.flush()
+    return n <= this.buf.length
+  }
+
+  byte(b: number): void {
+    if (this.len === this.buf.length) this.flush()
+    this.buf[this.len++] = b
+  }
+
+  copy(src: Buffer, start: number, end: number): void {
+    const n = end - start
+    if (!this.room(n)) {
+      this.hash.update(src.subarray(start, end))
+      return
+    }
+    // A loop beats Buffer#copy's call for the few bytes of a field.
+    if (n < 64) {
+      const buf = this.buf
+      let at = this.len
+      for (let p = start; p < end; p++) buf[at++] = src[p]!
+      this.len = at
+    } else this.len += src.copy(this.buf, this.len, start, end)
+  }
+
+  text(s: string): void {
+    const bytes = Buffer.byteLength(s, 'utf8')
+    if (this.room(bytes)) this.len += this.buf.write(s, this.len, 'utf8')
+    else this.hash.update(s, 'utf8')
+  }
+
+  flush(): void {
+    if (this.len > 0) this.hash.update(this.buf.subarray(0, this.len))
+    this.len = 0
+  }
+}
+
+export interface ChunkOut {
+  readonly column: string
+  readonly chunk: number
+  readonly rows: number
+  readonly chunkData: PackedChunk
+}
+
+export class ColumnarSink implements RecordSink {
+  rows = 0
+  private inChunk = 0
+  private chunk = 0
+  private order: number[] | null = null
+  private readonly columns: FastColumn[]
+  private readonly checker: RowChecker
+  private readonly hash = createHash('sha256')
+  private readonly fp = new FingerprintBytes(this.hash)
+  private readonly publicKeys: PublicKeys | null
+  private readonly nested: NestedUnits | null
+  /** Values of the row being read, for the row rules that need them (public keys, foreign keys). */
+  private readonly values: CellValue[] | null
+  /** Full chunks waiting to be taken by the caller. */
+  ready: ChunkOut[] = []
+
+  constructor(
+    readonly spec: DatasetSpec,
+    private readonly maxFieldChars: number,
+  ) {
+    this.columns = spec.columns.map((c) => new FastColumn(c))
+    this.checker = new RowChecker(spec, maxFieldChars)
+    this.publicKeys = PublicKeys.for(spec)
+    this.nested = NestedUnits.for(spec)
+    this.values = this.publicKeys || this.nested ? new Array<CellValue>(spec.columns.length) : null
+  }
+
+  get headerSeen(): boolean {
+    return this.order !== null
+  }
+
+  record(buf: Buffer, fields: number, starts: Int32Array, ends: Int32Array, flags: Uint8Array, line: number): void {
+    const order = this.order
+    if (order === null) {
+      const names: string[] = []
+      for (let f = 0; f < fields; f++) names.push(fieldText(buf, starts[f]!, ends[f]!, flags[f]!))
+      this.order = headerOrder(this.spec, names)
+      return
+    }
+    const row = this.rows + 1
+    if (fields !== this.columns.length) {
+      throw badRow({ row, line }, null, `the row has ${fields} fields; the header has ${this.columns.length}`)
+    }
+    const fp = this.fp
+    fp.byte(0x5b)
+    for (let c = 0; c < this.columns.length; c++) {
+      if (c > 0) fp.byte(0x2c)
+      const f = order[c]!
+      this.field(this.columns[c]!, c, buf, starts[f]!, ends[f]!, flags[f]!, row, line)
+    }
+    fp.byte(0x5d)
+    fp.byte(0x0a)
+    if (this.values !== null) {
+      const pos = { row, line }
+      this.publicKeys?.row(this.values, pos)
+      this.nested?.row(this.values, pos)
+    }
+    this.rows = row
+    if (++this.inChunk === CHUNK_ROWS) this.takeChunk()
+  }
+
+  private field(
+    col: FastColumn,
+    c: number,
+    buf: Buffer,
+    s: number,
+    e: number,
+    flags: number,
+    row: number,
+    line: number,
+  ): void {
+    const i = this.inChunk
+    if (s === e) {
+      this.slow(col, c, '', row, line)
+      return
+    }
+    if (e - s > this.maxFieldChars || (flags & FIELD_ESCAPED) !== 0) {
+      this.slow(col, c, fieldText(buf, s, e, flags), row, line)
+      return
+    }
+    switch (col.kind) {
+      case Kind.Integer:
+      case Kind.Number: {
+        const v = this.decimal(col, buf, s, e)
+        if (v === null) {
+          this.slow(col, c, buf.toString('latin1', s, e), row, line)
+          return
+        }
+        col.values[i] = v
+        if (this.values !== null) this.values[c] = v
+        return
+      }
+      case Kind.Boolean: {
+        const v = booleanAt(buf, s, e)
+        if (v < 0) {
+          this.slow(col, c, buf.toString('utf8', s, e), row, line)
+          return
+        }
+        col.values[i] = v
+        if (this.values !== null) this.values[c] = v === 1
+        this.fp.text(v === 1 ? 'true' : 'false')
+        return
+      }
+      case Kind.Declared: {
+        const code = col.keys.get(buf, s, e)
+        if (code === -1) {
+          this.slow(col, c, buf.toString('utf8', s, e), row, line)
+          return
+        }
+        col.values[i] = code
+        if (this.values !== null) this.values[c] = col.column.categories![code]!
+        const json = col.json[code]!
+        this.fp.copy(json, 0, json.length)
+        return
+      }
+      case Kind.Coded: {
+        // Not empty and within maxFieldChars bytes, so within as many characters: the checker would take it as it is.
+        let code = col.keys.get(buf, s, e)
+        if (code === -1) {
+          if (col.keys.size >= col.limit) throw badRow({ row, line }, col.column.name, pastMaxKeys(col.column))
+          code = col.keys.add(buf, s, e)
+        }
+        col.values[i] = code
+        if (this.values !== null) this.values[c] = buf.toString('utf8', s, e)
+        if (plainJsonString(buf, s, e)) {
+          this.fp.byte(0x22)
+          this.fp.copy(buf, s, e)
+          this.fp.byte(0x22)
+        } else this.fp.text(JSON.stringify(buf.toString('utf8', s, e)))
+        return
+      }
+    }
+  }
+
+  /**
+   * A short decimal read from its bytes, checked against the column's type
+   * and bounds, its canonical JSON written; null when the checker must decide.
+   */
+  private decimal(col: FastColumn, buf: Buffer, s: number, e: number): number | null {
+    let p = s
+    const negative = buf[p] === 0x2d
+    if (negative) p++
+    const intStart = p
+    let m = 0
+    while (p < e) {
+      const d = buf[p]! - 0x30
+      if (d < 0 || d > 9) break
+      m = m * 10 + d
+      p++
+    }
+    const intDigits = p - intStart
+    if (intDigits === 0) return null
+    let frac = 0
+    let lastFrac = 0
+    if (p < e) {
+      if (col.kind === Kind.Integer || buf[p] !== 0x2e) return null
+      p++
+      while (p < e) {
+        const d = buf[p]! - 0x30
+        if (d < 0 || d > 9) return null
+        m = m * 10 + d
+        lastFrac = d
+        frac++
+        p++
+      }
+      if (frac === 0) return null
+    }
+    if (intDigits + frac > MAX_FAST_DIGITS) return null
+    let v = frac === 0 ? m : m / POW10[frac]!
+    if (negative) v = -v
+    if (v < col.lower || v > col.upper) return null
+    if (v === 0) {
+      this.fp.byte(0x30)
+      return 0
+    }
+    // Canonical when it is the shortest form: no leading zero, no trailing fractional zero, and not so small
+    // that JavaScript writes it with an exponent (below 1e-6; at most 15 digits stay far under 1e21).
+    const leadingZero = intDigits > 1 && buf[intStart] === 0x30
+    const canonical = !leadingZero && (frac === 0 || lastFrac !== 0) && Math.abs(v) >= 1e-6
+    if (canonical) this.fp.copy(buf, s, e)
+    else this.fp.text(String(v))
+    return v
+  }
+
+  /** The checker's verdict on a field the fast cases do not take: a value stored, or the refusal thrown. */
+  private slow(col: FastColumn, c: number, text: string, row: number, line: number): void {
+    const pos: RowPosition = { row, line }
+    const v = this.checker.fromText(col.column, text, pos)
+    if (this.values !== null) this.values[c] = v
+    const i = this.inChunk
+    if (v === null) {
+      col.setNull(i)
+      this.fp.text('null')
+      return
+    }
+    switch (col.kind) {
+      case Kind.Integer:
+      case Kind.Number:
+      case Kind.Boolean:
+        col.values[i] = typeof v === 'boolean' ? (v ? 1 : 0) : (v as number)
+        break
+      case Kind.Declared:
+        col.values[i] = col.column.categories!.indexOf(v as string)
+        break
+      case Kind.Coded: {
+        const bytes = Buffer.from(v as string, 'utf8')
+        let code = col.keys.get(bytes, 0, bytes.length)
+        if (code === -1) {
+          if (col.keys.size >= col.limit) throw badRow(pos, col.column.name, pastMaxKeys(col.column))
+          code = col.keys.add(bytes, 0, bytes.length)
+        }
+        col.values[i] = code
+      }
+    }
+    this.fp.text(JSON.stringify(v))
+  }
+
+  private takeChunk(): void {
+    for (const col of this.columns) {
+      this.ready.push({
+        column: col.column.name,
+        chunk: this.chunk,
+        rows: this.inChunk,
+        chunkData: col.take(this.inChunk),
+      })
+    }
+    this.chunk += 1
+    this.inChunk = 0
+  }
+
+  /** The last, partial chunk, the fingerprint, and the dictionaries (as JSON text) of coded columns. */
+  finish(): { sha256: string; dictionaries: { column: string; json: string }[] } {
+    if (this.inChunk > 0) this.takeChunk()
+    this.fp.flush()
+    return {
+      sha256: this.hash.digest('hex'),
+      dictionaries: this.columns
+        .filter((c) => c.kind === Kind.Coded)
+        .map((c) => ({ column: c.column.name, json: dictionaryJson(c.keys) })),
+    }
+  }
+}
+
+/** The keys in code order as a JSON array of strings: what JSON.stringify makes of them, from their bytes. */
+function dictionaryJson(keys: ByteKeys): string {
+  const { arena, offsets } = keys.bytes()
+  const parts: Buffer[] = [Buffer.from('[')]
+  let run = Buffer.allocUnsafe(1 << 16)
+  let len = 0
+  const put = (b: Buffer | Uint8Array, s: number, e: number): void => {
+    if (len + (e - s) > run.length) {
+      parts.push(run.subarray(0, len))
+      run = Buffer.allocUnsafe(Math.max(1 << 16, e - s))
+      len = 0
+    }
+    for (let p = s; p < e; p++) run[len++] = b[p]!
+  }
+  const quote = Buffer.from('"')
+  const comma = Buffer.from(',')
+  for (let c = 0; c < keys.size; c++) {
+    if (c > 0) put(comma, 0, 1)
+    const s = offsets[c]!
+    const e = offsets[c + 1]!
+    if (plainJsonString(arena, s, e)) {
+      put(quote, 0, 1)
+      put(arena, s, e)
+      put(quote, 0, 1)
+    } else {
+      const json = Buffer.from(JSON.stringify(arena.toString('utf8', s, e)), 'utf8')
+      put(json, 0, json.length)
+    }
+  }
+  parts.push(run.subarray(0, len), Buffer.from(']'))
+  return Buffer.concat(parts).toString('utf8')
+}
+
+const TRUE_SPELLINGS = ['true', 'TRUE', 'True'].map((t) => Buffer.from(t))
+const FALSE_SPELLINGS = ['false', 'FALSE', 'False'].map((t) => Buffer.from(t))
+
+/** 1 for a true spelling, 0 for a false one, -1 for anything else (the checker names it); as rows.ts reads them. */
+function booleanAt(buf: Buffer, s: number, e: number): number {
+  const n = e - s
+  if (n === 1) return buf[s] === 0x31 ? 1 : buf[s] === 0x30 ? 0 : -1
+  if (n === 4 && TRUE_SPELLINGS.some((t) => same(t, buf, s))) return 1
+  if (n === 5 && FALSE_SPELLINGS.some((t) => same(t, buf, s))) return 0
+  return -1
+}
+
+function same(word: Buffer, buf: Buffer, s: number): boolean {
+  for (let i = 0; i < word.length; i++) if (buf[s + i] !== word[i]) return false
+  return true
+}
+
+/** Whether the bytes, quoted, are already their JSON string: no quote, backslash or control character. */
+function plainJsonString(buf: Uint8Array, s: number, e: number): boolean {
+  for (let p = s; p < e; p++) {
+    const b = buf[p]!
+    if (b < 0x20 || b === 0x22 || b === 0x5c) return false
+  }
+  return true
+}

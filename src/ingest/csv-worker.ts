@@ -1,0 +1,65 @@
+import { parentPort, workerData } from 'node:worker_threads'
+import { VeilboxError } from '../errors/index.js'
+import type { DatasetSpec } from '../schema.js'
+import { ColumnarSink } from './columnar.js'
+import { CsvScanner } from './csv-scan.js'
+import { Utf8Checker, type IngestLimits } from './lines.js'
+import type { FromParser, ToParser } from './parser-messages.js'
+
+/**
+ * The CSV fast path's worker (fast.ts): bytes in, packed column chunks out,
+ * so that parsing, checking and packing a large upload use a core of their
+ * own and never hold the event loop that answers queries.
+ */
+const { spec, limits } = workerData as { spec: DatasetSpec; limits: IngestLimits }
+const port = parentPort!
+const sink = new ColumnarSink(spec, limits.maxFieldChars)
+const scanner = new CsvScanner(sink, limits.maxLineBytes)
+const utf8 = new Utf8Checker()
+
+function send(message: FromParser, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer)
+}
+
+function sendChunks(): void {
+  if (sink.ready.length === 0) return
+  const chunks = sink.ready
+  sink.ready = []
+  const transfer: ArrayBuffer[] = []
+  for (const c of chunks) {
+    transfer.push(c.chunkData.data.buffer as ArrayBuffer)
+    if (c.chunkData.nulls) transfer.push(c.chunkData.nulls.buffer as ArrayBuffer)
+  }
+  send({ type: 'chunks', chunks }, transfer)
+}
+
+port.on('message', (m: ToParser) => {
+  try {
+    if (m.type === 'bytes') {
+      scanner.push(utf8.check(Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength), false))
+      sendChunks()
+      send({ type: 'consumed', bytes: m.bytes.byteLength })
+      return
+    }
+    scanner.push(utf8.end())
+    scanner.end()
+    if (!sink.headerSeen) {
+      throw new VeilboxError(
+        'VEILBOX_ERR_INGEST_EMPTY',
+        'the CSV is empty: it needs a header row and at least one data row',
+      )
+    }
+    if (sink.rows === 0) throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the upload holds no data rows')
+    const { sha256, dictionaries } = sink.finish()
+    sendChunks()
+    send({ type: 'done', rows: sink.rows, sha256, dictionaries })
+  } catch (err) {
+    send({
+      type: 'refused',
+      error:
+        err instanceof VeilboxError
+          ? { code: err.code, detail: err.detail, extra: { ...err.extra } }
+          : { code: null, detail: String((err as Error)?.stack ?? err), extra: {} },
+    })
+  }
+})

@@ -1,0 +1,206 @@
+import type { Readable } from 'node:stream'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { VeilboxError } from '../errors/index.js'
+import type { DatasetSpec } from '../schema.js'
+import type { AuditActor } from '../store/audit.js'
+import type { Sql } from '../store/sql.js'
+import { discardUpload, stageChunks, startUpload, type ChunkWrite } from '../store/uploads.js'
+import { ColumnarSink, type ChunkOut } from './columnar.js'
+import { CsvScanner } from './csv-scan.js'
+import { Utf8Checker, type IngestLimits } from './lines.js'
+import type { FromParser, ToParser } from './parser-messages.js'
+import { publishVersion, type IngestResult } from './publish.js'
+
+/**
+ * A CSV upload of a dataset without encrypted columns, the fast way: bytes
+ * checked as UTF-8, scanned into records (csv-scan.ts), each field checked
+ * and packed into column chunks from its bytes (columnar.ts), chunks staged
+ * as they fill. All or nothing as ever: any refusal discards the staged
+ * chunks, and the version appears only in the final transaction.
+ *
+ * An upload of WORKER_BYTES or more (or of unknown size) is parsed in a
+ * worker thread of its own, so parsing runs beside the network and the store
+ * on the other core and never holds the event loop; a smaller one is parsed
+ * here, a slice at a time, as starting a thread would cost more than it saves.
+ */
+export async function ingestCsvColumnar(
+  db: Sql,
+  spec: DatasetSpec,
+  input: Readable,
+  actor: AuditActor,
+  limits: IngestLimits,
+  expectedBytes: number | null,
+): Promise<IngestResult> {
+  // A stream that failed before reading began (over the upload limit, the client gone) emits no error again.
+  if (input.errored) throw input.errored
+  const uploadId = await startUpload(db, spec.id)
+  try {
+    const parsed =
+      expectedBytes !== null && expectedBytes < WORKER_BYTES
+        ? await parseHere(db, uploadId, spec, input, limits)
+        : await parseInWorker(db, uploadId, spec, input, limits)
+    return await publishVersion(db, spec.id, uploadId, { ...parsed, encryption: null, actor })
+  } catch (err) {
+    await discardUpload(db, uploadId)
+    throw err
+  }
+}
+
+/** Uploads from this size on are parsed in a worker thread. */
+export const WORKER_BYTES = 4 * 1024 * 1024
+
+/** Bytes scanned between two turns of the event loop (about a millisecond's work). */
+const BYTES_PER_TURN = 256 * 1024
+
+/** Bytes sent to the worker and not yet parsed, past which reading the upload waits. */
+const MAX_BYTES_IN_FLIGHT = 8 * 1024 * 1024
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+interface Parsed {
+  readonly rows: number
+  readonly sha256: string
+  readonly dictionaries: readonly { column: string; json: string }[]
+}
+
+async function parseHere(
+  db: Sql,
+  uploadId: number,
+  spec: DatasetSpec,
+  input: Readable,
+  limits: IngestLimits,
+): Promise<Parsed> {
+  const sink = new ColumnarSink(spec, limits.maxFieldChars)
+  const scanner = new CsvScanner(sink, limits.maxLineBytes)
+  const utf8 = new Utf8Checker()
+  let sinceTurn = 0
+  for await (const chunk of input) {
+    const bytes: Buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Buffer)
+    // Slices of at most BYTES_PER_TURN, with a turn of the event loop between them.
+    for (let at = 0; at < bytes.length; at += BYTES_PER_TURN) {
+      scanner.push(utf8.check(bytes.subarray(at, at + BYTES_PER_TURN), false))
+      if (sink.ready.length > 0) await stage(db, uploadId, sink.ready.splice(0))
+      sinceTurn += Math.min(BYTES_PER_TURN, bytes.length - at)
+      if (sinceTurn >= BYTES_PER_TURN) {
+        sinceTurn = 0
+        await nextTurn()
+      }
+    }
+  }
+  scanner.push(utf8.end())
+  scanner.end()
+  if (!sink.headerSeen) throw emptyCsv()
+  if (sink.rows === 0) throw noRows()
+  const { sha256, dictionaries } = sink.finish()
+  await stage(db, uploadId, sink.ready.splice(0))
+  return { rows: sink.rows, sha256, dictionaries }
+}
+
+const emptyCsv = () =>
+  new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the CSV is empty: it needs a header row and at least one data row')
+const noRows = () => new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the upload holds no data rows')
+
+// Under tsx the sources run as .ts and the worker needs tsx to load them; the build runs compiled .js.
+const FROM_SOURCE = import.meta.url.endsWith('.ts')
+const WORKER_FILE = fileURLToPath(new URL(`./csv-worker.${FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url))
+
+async function parseInWorker(
+  db: Sql,
+  uploadId: number,
+  spec: DatasetSpec,
+  input: Readable,
+  limits: IngestLimits,
+): Promise<Parsed> {
+  // From source, the worker registers tsx before it imports its entry (a .ts entry, or one imported at once
+  // after --import tsx, loads before tsx's hooks apply).
+  const worker = FROM_SOURCE
+    ? new Worker(
+        `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(pathToFileURL(WORKER_FILE).href)}) })`,
+        { eval: true, workerData: { spec, limits } },
+      )
+    : new Worker(WORKER_FILE, { workerData: { spec, limits } })
+  let inFlight = 0
+  let wake: (() => void) | null = null
+  let failed: Error | null = null
+  let staging: Promise<void> = Promise.resolve()
+  let finished: ((p: Parsed) => void) | null = null
+  const done = new Promise<Parsed>((resolve, reject) => {
+    finished = resolve
+    const fail = (err: Error) => {
+      failed ??= err
+      reject(failed)
+      wake?.()
+    }
+    worker.on('error', fail)
+    worker.on('exit', (code) => fail(new Error(`the ingest worker stopped (exit code ${code})`)))
+    worker.on('message', (m: FromParser) => {
+      switch (m.type) {
+        case 'chunks':
+          // Staged in order, one write at a time; a failed write fails the upload.
+          staging = staging.then(() => stage(db, uploadId, m.chunks)).catch((err: Error) => fail(err))
+          return
+        case 'consumed':
+          // Counted once the chunks parsed before it are staged: memory stays bounded by the store's pace too.
+          staging = staging.then(() => {
+            inFlight -= m.bytes
+            if (inFlight <= MAX_BYTES_IN_FLIGHT / 2) wake?.()
+          })
+          return
+        case 'done':
+          void staging.then(() => finished?.({ rows: m.rows, sha256: m.sha256, dictionaries: m.dictionaries }))
+          return
+        case 'refused':
+          fail(
+            m.error.code === null
+              ? new Error(`the ingest worker failed: ${m.error.detail}`)
+              : new VeilboxError(m.error.code, m.error.detail, m.error.extra),
+          )
+      }
+    })
+  })
+  // Settled whichever way the upload goes: a rejection nobody awaits yet must not be an unhandled one.
+  done.catch(() => {})
+  try {
+    for await (const chunk of input) {
+      if (failed) break
+      const bytes: Buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Buffer)
+      // A copy the worker owns: the stream's buffers may share memory with others.
+      const owned = new Uint8Array(bytes.length)
+      owned.set(bytes)
+      post(worker, { type: 'bytes', bytes: owned }, [owned.buffer])
+      inFlight += owned.length
+      while (inFlight > MAX_BYTES_IN_FLIGHT && !failed) await new Promise<void>((resolve) => (wake = resolve))
+      wake = null
+    }
+    if (!failed) post(worker, { type: 'end' })
+    const parsed = await done
+    await staging
+    return parsed
+  } finally {
+    worker.removeAllListeners('exit')
+    await worker.terminate()
+  }
+}
+
+function post(worker: Worker, message: ToParser, transfer: ArrayBuffer[] = []): void {
+  worker.postMessage(message, transfer)
+}
+
+async function stage(db: Sql, uploadId: number, chunks: readonly ChunkOut[]): Promise<void> {
+  if (chunks.length === 0) return
+  const writes: ChunkWrite[] = chunks.map((c) => ({
+    column: c.column,
+    chunk: c.chunk,
+    rows: c.rows,
+    encoding: c.chunkData.encoding,
+    // From the worker, a Uint8Array over memory now this thread's: the store takes Buffers.
+    data: asBuffer(c.chunkData.data),
+    nulls: c.chunkData.nulls === null ? null : asBuffer(c.chunkData.nulls),
+  }))
+  await stageChunks(db, uploadId, writes)
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
+}
