@@ -71,10 +71,8 @@ export class CsvScanner {
     if (chunk.length === 0) return
     this.pending.push(chunk)
     this.pendingBytes += chunk.length
-    if (this.pendingBytes < this.waitFor) {
-      if (this.pendingBytes > this.maxRecordBytes) throw lineTooLong(this.line, this.maxRecordBytes)
-      return
-    }
+    // Scanned again once the incomplete record's bytes have doubled, or could be past the cap.
+    if (this.pendingBytes < this.waitFor && this.pendingBytes <= this.maxRecordBytes) return
     this.scan(false)
   }
 
