@@ -156,7 +156,9 @@ function breakIt(r: Rand, b: Buffer, eol: string): Buffer {
     case 1:
       return Buffer.concat([
         b.subarray(0, at),
-        Buffer.from(pick(r, [[0x22], [0x2c], [0x0a], [0xff], [0xc3, 0x28], [0xe6, 0xbb]])),
+        Buffer.from(
+          pick(r, [[0x22], [0x2c], eol === '\n' ? [0x0a] : [0x0d, 0x0a], [0xff], [0xc3, 0x28], [0xe6, 0xbb]]),
+        ),
         b.subarray(at),
       ])
     case 2:
