@@ -12,7 +12,7 @@ import type { Executor } from './exec/executor.js'
 import type { Custodian } from './he/types.js'
 import type { SourceService } from './pushdown/source.js'
 import { admit, admitWork, DEFAULT_LIMITS } from './pipeline/admit.js'
-import { readLedgers, storeCatalog, type Catalog } from './pipeline/catalog.js'
+import { cachedCatalog, readLedgers, type CatalogSource } from './pipeline/catalog.js'
 import { commit, commitDeadline, reread, subjectOf } from './pipeline/commit.js'
 import { compute } from './pipeline/compute.js'
 import { prepare } from './pipeline/prepare.js'
@@ -68,7 +68,7 @@ export class QueryEngine {
   private readonly sources: SourceService | null
   private readonly limits: AdmissionLimits
   private readonly now: () => Date
-  private readonly catalog: Catalog
+  private readonly catalogs: CatalogSource
 
   constructor(options: QueryEngineOptions) {
     this.db = options.db
@@ -78,7 +78,7 @@ export class QueryEngine {
     this.sources = options.sources ?? null
     this.limits = options.limits ?? DEFAULT_LIMITS
     this.now = options.now ?? (() => new Date())
-    this.catalog = storeCatalog(this.db, this.now)
+    this.catalogs = cachedCatalog(this.db, this.now)
   }
 
   /** Nothing of its own to close: releases in flight finish in the store, which closes after the engine. */
@@ -86,7 +86,7 @@ export class QueryEngine {
 
   /** What a query would charge and how precise it would be; reads no data, spends nothing. */
   async preview(principal: Principal, req: QueryRequest): Promise<Preview> {
-    const p = await prepare(principal, req, this.catalog)
+    const p = await prepare(principal, req, await this.catalogs.current())
     // Over a limit: refused here as a run would be, on public facts alone.
     admitWork(p, this.limits)
     const cached = (await findAnswer(this.db, p.grant.id, p.cacheKey)) !== null
@@ -151,7 +151,7 @@ export class QueryEngine {
     const actor = actorOf(principal)
     let p: PreparedQuery | null = null
     try {
-      p = await prepare(principal, req, this.catalog)
+      p = await prepare(principal, req, await this.catalogs.current())
       const stored = await findAnswer(this.db, p.grant.id, p.cacheKey)
       if (stored) return await reread(this.db, actor, stored, 'query.cached')
       const admission = admit(

@@ -470,6 +470,49 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE grants ADD COLUMN max_groups_contributed INTEGER;
     `,
   },
+  {
+    version: 11,
+    name: 'the catalog epoch: a counter every change to what nodes cache of the catalog moves',
+    sql: `
+      -- Moved, by the triggers below, in the same transaction as every change to datasets, their
+      -- versions and snapshots, settings, HE keys (and their public material) and uploads' encryption, principals, and grants'
+      -- terms (never their spending): a node keeps what it read of these for as long as the
+      -- counter it read first has not moved (engine/pipeline/catalog.ts, api/routes/datasets.ts).
+      -- A column added to grants later must be added to catalog_grants_update unless it is spent.
+      CREATE TABLE catalog_epoch (
+        id  INTEGER PRIMARY KEY CHECK (id = 1),
+        n   INTEGER NOT NULL
+      );
+      INSERT INTO catalog_epoch (id, n) VALUES (1, 0);
+      CREATE TRIGGER catalog_datasets_insert AFTER INSERT ON datasets BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_datasets_update AFTER UPDATE ON datasets BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_datasets_delete AFTER DELETE ON datasets BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_dataset_versions_insert AFTER INSERT ON dataset_versions BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_dataset_versions_update AFTER UPDATE ON dataset_versions BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_dataset_versions_delete AFTER DELETE ON dataset_versions BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_source_snapshots_insert AFTER INSERT ON source_snapshots BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_source_snapshots_update AFTER UPDATE ON source_snapshots BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_source_snapshots_delete AFTER DELETE ON source_snapshots BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_settings_insert AFTER INSERT ON settings BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_settings_update AFTER UPDATE ON settings BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_settings_delete AFTER DELETE ON settings BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_he_keys_insert AFTER INSERT ON he_keys BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_he_keys_update AFTER UPDATE ON he_keys BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_he_keys_delete AFTER DELETE ON he_keys BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_he_public_keys_insert AFTER INSERT ON he_public_keys BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_he_public_keys_update AFTER UPDATE ON he_public_keys BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_he_public_keys_delete AFTER DELETE ON he_public_keys BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_he_uploads_insert AFTER INSERT ON he_uploads BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_he_uploads_update AFTER UPDATE ON he_uploads BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_he_uploads_delete AFTER DELETE ON he_uploads BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_principals_insert AFTER INSERT ON principals BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_principals_update AFTER UPDATE ON principals BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_principals_delete AFTER DELETE ON principals BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_grants_insert AFTER INSERT ON grants BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_grants_delete AFTER DELETE ON grants BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+      CREATE TRIGGER catalog_grants_update AFTER UPDATE OF id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, datasets, max_groups_contributed ON grants BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+    `,
+  },
 ]
 
 /** A principal's id: 64 random bits, `p_` and 16 hex digits. */

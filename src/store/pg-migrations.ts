@@ -320,4 +320,31 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       ALTER TABLE grants ADD COLUMN max_groups_contributed integer;
     `,
   },
+  {
+    version: 11,
+    name: 'the catalog epoch (SQLite migration 11)',
+    sql: `
+      CREATE TABLE catalog_epoch (
+        id  integer PRIMARY KEY CHECK (id = 1),
+        n   bigint NOT NULL
+      );
+      INSERT INTO catalog_epoch (id, n) VALUES (1, 0);
+      CREATE FUNCTION catalog_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        UPDATE catalog_epoch SET n = n + 1 WHERE id = 1;
+        RETURN NULL;
+      END
+      $$;
+      CREATE TRIGGER catalog_datasets AFTER INSERT OR UPDATE OR DELETE ON datasets FOR EACH STATEMENT EXECUTE FUNCTION catalog_touch();
+      CREATE TRIGGER catalog_dataset_versions AFTER INSERT OR UPDATE OR DELETE ON dataset_versions FOR EACH STATEMENT EXECUTE FUNCTION catalog_touch();
+      CREATE TRIGGER catalog_source_snapshots AFTER INSERT OR UPDATE OR DELETE ON source_snapshots FOR EACH STATEMENT EXECUTE FUNCTION catalog_touch();
+      CREATE TRIGGER catalog_settings AFTER INSERT OR UPDATE OR DELETE ON settings FOR EACH STATEMENT EXECUTE FUNCTION catalog_touch();
+      CREATE TRIGGER catalog_he_keys AFTER INSERT OR UPDATE OR DELETE ON he_keys FOR EACH STATEMENT EXECUTE FUNCTION catalog_touch();
+      CREATE TRIGGER catalog_he_public_keys AFTER INSERT OR UPDATE OR DELETE ON he_public_keys FOR EACH STATEMENT EXECUTE FUNCTION catalog_touch();
+      CREATE TRIGGER catalog_he_uploads AFTER INSERT OR UPDATE OR DELETE ON he_uploads FOR EACH STATEMENT EXECUTE FUNCTION catalog_touch();
+      CREATE TRIGGER catalog_principals AFTER INSERT OR UPDATE OR DELETE ON principals FOR EACH STATEMENT EXECUTE FUNCTION catalog_touch();
+      CREATE TRIGGER catalog_grants AFTER INSERT OR DELETE OR UPDATE OF id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, datasets, max_groups_contributed
+        ON grants FOR EACH STATEMENT EXECUTE FUNCTION catalog_touch();
+    `,
+  },
 ]

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest, FastifySchemaValidationError } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { VeilboxError } from '../../errors/index.js'
@@ -12,6 +12,7 @@ import {
   versionOpening,
   type DatasetRecord,
 } from '../../store/datasets.js'
+import { catalogEpoch, EpochMemo } from '../../store/epoch.js'
 import { COMMITMENT_ALGORITHM } from '../../store/fingerprint.js'
 import { canSee, heldDatasets, visibleDataset } from '../visibility.js'
 import { findHeKeys } from '../../engine/he/material.js'
@@ -23,6 +24,13 @@ import { datasetLevel } from '../../engine/market/policy.js'
 import { actorOf, principalOf } from '../plugins/auth.js'
 import heRoutes, { columnAggregates } from './he.js'
 import { datasetViewSchema, problems } from '../schemas.js'
+
+const catalogSchema = z.object({ datasets: z.array(datasetViewSchema) })
+
+/** Sends JSON already serialized: a string with a JSON content type goes out as it is, without the serializer. */
+function sendJson(reply: FastifyReply, json: string): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(json)
+}
 
 /** What the catalog shows of a dataset: its declared metadata, never a row value. Content hashes and row counts are for operators. */
 export async function datasetView(
@@ -115,6 +123,8 @@ function specFrom(invalid: FastifyRequest['validationError'], body: DatasetSpec)
 
 export default async function datasetRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>()
+  /** Each principal's catalog listing as sent, while the catalog epoch stays. */
+  const listings = new EpochMemo<string>(1_000)
   await app.register(heRoutes)
 
   r.post(
@@ -147,16 +157,23 @@ export default async function datasetRoutes(app: FastifyInstance) {
       schema: {
         summary: 'The catalog: every dataset with its columns, protections and versions',
         tags: ['datasets'],
-        response: { 200: z.object({ datasets: z.array(datasetViewSchema) }), ...problems(401) },
+        response: { 200: catalogSchema, ...problems(401) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const p = principalOf(request)
-      const held = p.role === 'analyst' ? await heldDatasets(app, p) : undefined
-      const datasets = []
-      for (const d of await listDatasets(app.db))
-        if (await canSee(app, p, d, held)) datasets.push(await datasetView(app, d, p.role === 'operator'))
-      return { datasets }
+      // Kept per principal while the catalog epoch stays (store/epoch.ts): every change to what a listing
+      // shows (datasets, versions, keys, settings, principals, grants' terms) moves it, on any node.
+      const epoch = await catalogEpoch(app.db)
+      const json = await listings.get(epoch, `${p.role}\u0000${p.id}`, async () => {
+        const held = p.role === 'analyst' ? await heldDatasets(app, p) : undefined
+        const datasets = []
+        for (const d of await listDatasets(app.db))
+          if (await canSee(app, p, d, held)) datasets.push(await datasetView(app, d, p.role === 'operator'))
+        // What the route's serializer would send (fastify-type-provider-zod: encode, then stringify).
+        return JSON.stringify(z.encode(catalogSchema, { datasets }))
+      })
+      return sendJson(reply, json)
     },
   )
 

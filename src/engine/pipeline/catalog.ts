@@ -4,6 +4,7 @@ import { findDatasetBudget } from '../../store/budgets.js'
 import { findDataset, getVersion, latestVersion, type DatasetRecord, type VersionRecord } from '../../store/datasets.js'
 import { columnDictionaries } from '../../store/chunks.js'
 import type { Sql } from '../../store/db.js'
+import { catalogEpoch, EpochMemo } from '../../store/epoch.js'
 import { loadVersionAsync } from '../exec/column-cache.js'
 import type { PublicRows } from '../pushdown/compile.js'
 import { getGrant, type GrantRecord } from '../../store/grants.js'
@@ -41,6 +42,44 @@ export function storeCatalog(db: Sql, now: () => Date): Catalog {
     domains: (version) => domainsOf(db, version),
     publicRows: (version) => cachedPublicRows(db, version),
     now,
+  }
+}
+
+/** Where a request gets its catalog: one per request, read as of then. */
+export interface CatalogSource {
+  current(): Promise<Catalog>
+}
+
+/**
+ * The catalog over the store, with what does not change per request
+ * (datasets' specs and records, versions, the market policy, HE profiles)
+ * kept while the catalog epoch (store/epoch.ts) stays where it was: one
+ * point read per request instead of one per lookup. Grants are read every
+ * time: their ledgers change with every answer, and admission prices on
+ * them. Every node reads the epoch its own store moves, so a dataset, a
+ * version or a policy changed on another node is seen by the next request
+ * here; the release transaction checks the grant and charges under its
+ * locks whatever was kept.
+ */
+export function cachedCatalog(db: Sql, now: () => Date): CatalogSource {
+  const direct = storeCatalog(db, now)
+  const datasets = new EpochMemo<DatasetRecord | null>()
+  const versions = new EpochMemo<VersionRecord | null>()
+  const policies = new EpochMemo<MarketPolicy>(1)
+  const profiles = new EpochMemo<HeProfile | null>()
+  return {
+    async current() {
+      const epoch = await catalogEpoch(db)
+      return {
+        ...direct,
+        dataset: (name) => datasets.get(epoch, name, () => direct.dataset(name)),
+        version: (name, version) =>
+          versions.get(epoch, `${name}\u0000${version ?? 'latest'}`, () => direct.version(name, version)),
+        policy: () => policies.get(epoch, '', () => direct.policy()),
+        heProfile: (spec, version) =>
+          profiles.get(epoch, `${spec.id}\u0000${version.uploadId}`, () => direct.heProfile(spec, version)),
+      }
+    },
   }
 }
 
