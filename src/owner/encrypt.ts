@@ -1,13 +1,16 @@
+import os from 'node:os'
 import { Transform, type Readable, type Writable } from 'node:stream'
 import { once } from 'node:events'
-import { parse as csvParse } from 'csv-parse'
 import { VeilboxError } from '../errors/index.js'
 import { ColumnEncryptor } from '../engine/he/encrypt.js'
 import { KeyStore } from '../engine/he/keystore.js'
 import type { HeProfile } from '../engine/he/profile.js'
-import { EncryptedUploadWriter } from '../engine/he/upload.js'
+import { columnBatchRows } from '../engine/he/upload.js'
 import type { ColumnSpec, DatasetSpec } from '../schema.js'
 import { RowChecker } from '../ingest/rows.js'
+import { csvRecords } from './csv.js'
+import { EncryptionPool } from './pool.js'
+import { cipherLines, EncryptedUploadWriter, type BatchEncrypter, type BatchJob } from './writer.js'
 
 /**
  * The data owner's encryption (`veilbox encrypt`, and the demo's encrypted dataset). Reads a CSV (streamed), encrypts
@@ -17,33 +20,59 @@ import { RowChecker } from '../ingest/rows.js'
  * (src/engine/he/upload.ts) for `veilbox ingest` or POST
  * /v1/datasets/{id}/versions. The plaintext of the he columns never leaves
  * this process: what the file holds of them is ciphertext.
+ *
+ * Batches are encrypted by a pool of worker threads (pool.ts; one per core
+ * by default) while this thread parses, checks and writes; the writer
+ * (writer.ts) keeps the output in the one order a single thread would write
+ * and at most `maxInFlight` batches in memory. A file of less than one batch
+ * is encrypted in this thread: starting workers would cost more than it saves.
  */
 
+export interface EncryptOptions {
+  /** Encryption worker threads; 0 encrypts in this thread. Default: os.availableParallelism(). */
+  readonly workers?: number
+  /** Batches being encrypted or waiting to be written, at most. Default: twice the workers (at least 2). */
+  readonly maxInFlight?: number
+  /** Progress: rows so far and bytes read. */
+  readonly onRow?: (rows: number, bytesIn: number) => void
+}
+
 /**
- * The parser's records in batches, as many as are readable at a time: an
- * await per record (the stream's own async iterator) costs more than
- * parsing the record.
+ * The encrypter encryptCsv uses: the worker pool, started when the first
+ * batch fills; before that (a file of less than one batch), this thread,
+ * with keys loaded only then.
  */
-async function* batches(parser: Readable): AsyncGenerator<string[][]> {
-  const ended = new Promise<void>((resolve, reject) => {
-    parser.once('end', resolve)
-    parser.once('error', reject)
-  })
-  let done = false
-  void ended.then(
-    () => (done = true),
-    () => (done = true),
-  )
-  for (;;) {
-    const batch: string[][] = []
-    for (let record = parser.read() as string[] | null; record !== null; record = parser.read() as string[] | null) {
-      batch.push(record)
-    }
-    if (batch.length > 0) yield batch
-    if (done) break
-    await Promise.race([once(parser, 'readable'), ended])
+class OwnerEncrypter implements BatchEncrypter {
+  private pool: EncryptionPool | null = null
+  private local: ColumnEncryptor | null = null
+
+  constructor(
+    private readonly keystore: KeyStore,
+    private readonly keysDir: string,
+    private readonly profile: HeProfile,
+    private readonly workers: number,
+  ) {}
+
+  async encrypt(job: BatchJob): Promise<string> {
+    const full = job.values.length === columnBatchRows(this.profile, job.column)
+    if (this.pool === null && this.workers > 0 && full)
+      this.pool = new EncryptionPool(
+        { keysDir: this.keysDir, dataset: this.profile.dataset, profileId: this.profile.id },
+        this.workers,
+      )
+    if (this.pool !== null) return this.pool.encrypt(job)
+    this.local ??= await ColumnEncryptor.open(this.keystore, this.profile.dataset)
+    return cipherLines(this.local, job)
   }
-  await ended
+
+  /** Deletes every copy of the keys: the workers' and this thread's. */
+  async close(): Promise<void> {
+    try {
+      await this.pool?.close()
+    } finally {
+      this.local?.close()
+    }
+  }
 }
 
 export interface EncryptStats {
@@ -75,20 +104,23 @@ function heSpec(profile: HeProfile): DatasetSpec {
 }
 
 /**
- * Encrypts `input` (CSV with a header row) into `output`. `onRow` reports
- * progress. Throws, having written an unusable file (no end line), when a
- * row is bad: the service refuses such a file whole.
+ * Encrypts `input` (CSV with a header row) into `output`. Throws, having
+ * written an unusable file (no end line), when a row is bad: the service
+ * refuses such a file whole.
  */
 export async function encryptCsv(
   keysDir: string,
   dataset: string,
   input: Readable,
   output: Writable,
-  onRow?: (rows: number, bytesIn: number) => void,
+  options: EncryptOptions = {},
 ): Promise<EncryptStats> {
   const started = Date.now()
+  const workers = Math.max(0, Math.floor(options.workers ?? os.availableParallelism()))
+  const maxInFlight = options.maxInFlight ?? Math.max(2, 2 * workers)
   const keystore = await KeyStore.open(keysDir)
-  const encryptor = await ColumnEncryptor.open(keystore, dataset)
+  const profile = await keystore.profile(dataset)
+  const encrypter = new OwnerEncrypter(keystore, keysDir, profile, workers)
   let bytesIn = 0
   let bytesOut = 0
   const counter = new Transform({
@@ -97,39 +129,37 @@ export async function encryptCsv(
       done(null, chunk)
     },
   })
-  // Lines are gathered into writes of about 256 KB: a write per row would cost more than the encryption.
+  // Text is gathered into writes of about 256 KB: a write per row would cost more than the encryption.
   let pending: string[] = []
   let pendingBytes = 0
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return
-    const chunk = `${pending.join('\n')}\n`
+    const chunk = pending.length === 1 ? pending[0]! : pending.join('')
     pending = []
     pendingBytes = 0
+    bytesOut += Buffer.byteLength(chunk)
     if (!output.write(chunk)) await once(output, 'drain')
   }
-  const write = (line: string): void | Promise<void> => {
-    bytesOut += Buffer.byteLength(line) + 1
-    pending.push(line)
-    pendingBytes += line.length
+  const write = (text: string): void | Promise<void> => {
+    pending.push(text)
+    pendingBytes += text.length
     return pendingBytes >= 256 * 1024 ? flush() : undefined
   }
+  let writer: EncryptedUploadWriter | null = null
   try {
-    const profile = encryptor.profile
     const spec = heSpec(profile)
     const checker = new RowChecker(spec)
     const heCols = profile.columns.map((c) => spec.columns.find((s) => s.name === c.name)!)
-    // No `info` per record (it makes csv-parse 2.5x slower): lines are counted here, a record's
-    // own line plus the line breaks inside its quoted fields; empty lines are skipped here too.
-    const parser = csvParse({ bom: true, relax_column_count: true })
+    // Lines are counted here, a record's own line plus the line breaks inside its quoted
+    // fields (csv-parse's `info` per record would make it 2.5x slower); empty lines are skipped here too.
     let line = 0
-    input.on('error', (err) => parser.destroy(err))
-    input.pipe(counter).pipe(parser)
-    let writer: EncryptedUploadWriter | null = null
+    input.on('error', (err) => counter.destroy(err))
+    input.pipe(counter)
     let plainAt: number[] = []
     let heAt: number[] = []
     let width = 0
     let row = 0
-    for await (const batch of batches(parser))
+    for await (const batch of csvRecords(counter))
       for (const record of batch) {
         line += 1
         for (const f of record) for (let i = f.indexOf('\n'); i !== -1; i = f.indexOf('\n', i + 1)) line += 1
@@ -149,9 +179,11 @@ export async function encryptCsv(
           })
           plainAt = names.map((_, i) => i).filter((i) => !heAt.includes(i))
           writer = new EncryptedUploadWriter(
-            encryptor,
+            profile,
             { dataset, columns: plainAt.map((i) => names[i]!), he: heCols.map((c) => c.name) },
             write,
+            encrypter,
+            { maxInFlight },
           )
           await writer.start()
           continue
@@ -170,14 +202,18 @@ export async function encryptCsv(
           he,
         )
         if (wait !== undefined) await wait
-        onRow?.(row, bytesIn)
+        options.onRow?.(row, bytesIn)
       }
     if (writer === null)
       throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the CSV is empty: it needs a header row and data rows')
     const rows = await writer.finish()
     await flush()
     return { rows, bytesIn, bytesOut, seconds: (Date.now() - started) / 1000, profileId: profile.id }
+  } catch (e) {
+    // No encryption may still run when the keys are deleted; the file stays without its end line.
+    await writer?.abandon()
+    throw e
   } finally {
-    encryptor.close()
+    await encrypter.close()
   }
 }

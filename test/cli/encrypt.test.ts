@@ -124,3 +124,29 @@ t.test('veilbox encrypt refuses a CSV without an he column the keys were made fo
   t.equal(res.code, 1)
   t.match(res.stderr, /lacks the he column cost/)
 })
+
+t.test('veilbox encrypt --workers 2: a bad row after a full batch fails the command and leaves no file', async (t) => {
+  const keys = path.join(tempDir(t), 'keys')
+  await new KeyHolder(await KeyStore.open(keys)).createKeys(CLINIC_ID, clinicSpec() as never, {
+    maxRows: 4600,
+    polyModulusDegree: 4096,
+  })
+  const dir = tempDir(t)
+  const input = path.join(dir, 'in.csv')
+  const rows = clinicRows(4200, 4)
+  const lines = clinicCsv(rows).split('\n')
+  lines[4101] = 'p4101,north,true,3,95' // cost above 90, in the second batch: the first went to a worker
+  fs.writeFileSync(input, lines.join('\n'))
+  const args = ['encrypt', '--dataset', CLINIC_ID, '--keys', keys, input, '--no-progress', '--workers', '2']
+  const bad = await runCli([...args, '-o', path.join(dir, 'bad.vhe')])
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /data row 4101 \(line 4102\), column "cost": 95 is above the declared upper bound 90/)
+  t.same(fs.readdirSync(dir), ['in.csv'], 'no partial output')
+  fs.writeFileSync(input, clinicCsv(rows))
+  const good = await runCli([...args, '-o', path.join(dir, 'good.vhe')])
+  t.equal(good.code, 0, good.stderr)
+  t.same(JSON.parse(fs.readFileSync(path.join(dir, 'good.vhe'), 'utf8').trimEnd().split('\n').at(-1)!), {
+    end: true,
+    rows: 4200,
+  })
+})

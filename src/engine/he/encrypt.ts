@@ -157,11 +157,15 @@ export class ColumnEncryptor {
       try {
         if (plan.scheme === 'bfv') {
           const units = batchUnits(plan, values, firstRow, slots)
-          const valuesOut = sumCtx.map((ce) => encodeBfv(ce, plain, signedBatch(units, plainModulus(ce.ctx)), out))
-          const squaresOut =
-            sqCtx?.map((ce) => encodeBfv(ce, plain, squareResidues(units, plainModulus(ce.ctx)), out)) ?? null
-          units.fill(0n)
-          return { values: valuesOut, squares: squaresOut }
+          try {
+            const valuesOut = sumCtx.map((ce) => encodeBfv(ce, plain, signedBatch(units, plainModulus(ce.ctx)), out))
+            const squaresOut =
+              sqCtx?.map((ce) => encodeBfv(ce, plain, squareResidues(units, plainModulus(ce.ctx)), out)) ?? null
+            return { values: valuesOut, squares: squaresOut }
+          } finally {
+            units.units.fill(0)
+            units.wide?.fill(0n)
+          }
         }
         const reals = batchReals(plan, values, firstRow, slots)
         try {
@@ -250,15 +254,44 @@ function checkValue(plan: HeColumnPlan, x: number, row: number): void {
     throw badValue(plan, row, `${x} is outside the declared bounds [${plan.lower}, ${plan.upper}]`)
 }
 
-/** Fixed-point units of a batch, zero-padded to `slots`; firstRow names rows in refusals. */
-function batchUnits(plan: HeColumnPlan, values: ArrayLike<number>, firstRow: number, slots: number): bigint[] {
-  const out = new Array<bigint>(slots).fill(0n)
+/**
+ * Fixed-point units of a batch as doubles, zero-padded to `slots`, and the
+ * largest |unit|; firstRow names rows in refusals. Units beyond 2^53 cannot
+ * occur: the capacity rule keeps |x| * 10^scale below t/2 < 2^60, and such
+ * columns take the exact BigInt path below (`wide`).
+ */
+interface BatchUnits {
+  readonly units: Float64Array
+  /** Units as BigInt, when some |unit| passes FAST_UNITS (doubles would not hold its square exactly). */
+  readonly wide: bigint[] | null
+  readonly maxAbs: number
+}
+
+/** |unit| up to 2^26: the unit, its square (< 2^52) and any sum of two are exact in a double. */
+const FAST_UNITS = 2 ** 26
+const SCALES = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000]
+
+function batchUnits(plan: HeColumnPlan, values: ArrayLike<number>, firstRow: number, slots: number): BatchUnits {
+  const units = new Float64Array(slots)
+  const f = SCALES[plan.scale]
+  let maxAbs = 0
   for (let i = 0; i < values.length; i++) {
     const x = values[i]!
     checkValue(plan, x, firstRow + i)
-    out[i] = toUnits(x, plan.scale)
+    // toUnits' own fast path, without a BigInt per value: exact when the product is not near a half.
+    const y = f === undefined ? Number.NaN : x * f
+    const r = Math.round(y)
+    const u = Math.abs(y) < 2 ** 40 && Math.abs(y - r) < 0.49 ? r : Number(toUnits(x, plan.scale))
+    units[i] = u
+    const a = u < 0 ? -u : u
+    if (a > maxAbs) maxAbs = a
   }
-  return out
+  // Rare (units beyond 2^26): every unit again, exactly, as BigInt.
+  const wide =
+    maxAbs > FAST_UNITS
+      ? Array.from({ length: slots }, (_, i) => (i < values.length ? toUnits(values[i]!, plan.scale) : 0n))
+      : null
+  return { units, wide, maxAbs }
 }
 
 function batchReals(plan: HeColumnPlan, values: ArrayLike<number>, firstRow: number, slots: number): Float64Array {
@@ -271,7 +304,8 @@ function batchReals(plan: HeColumnPlan, values: ArrayLike<number>, firstRow: num
   return out
 }
 
-const I32_MAX = 2n ** 31n - 1n
+const I32_MAX = 2 ** 31 - 1
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
 function plainModulus(ctx: HeContext): bigint {
   if (ctx.params.scheme !== 'bfv')
@@ -281,26 +315,43 @@ function plainModulus(ctx: HeContext): bigint {
 
 /**
  * Values as SEAL's signed batch encoding takes them (negative x stands for
- * t + x). The capacity rule keeps |x| < t/2, so no reduction is needed; an
- * Int32Array is used when it can hold them, as it converts faster than BigInt.
+ * t + x). The capacity rule keeps |x| < t/2, so no reduction is needed (it is
+ * checked all the same); an Int32Array is used when it can hold them, as it
+ * converts faster than BigInt.
  */
-function signedBatch(units: readonly bigint[], t: bigint): Int32Array | BigInt64Array {
-  let fitsI32 = true
-  for (const u of units) {
-    if (u > I32_MAX || u < -I32_MAX) fitsI32 = false
-    if (2n * (u < 0n ? -u : u) >= t)
-      throw heError(
-        'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
-        `a value of ${u} units does not fit under the plain modulus ${t}`,
-      )
+function signedBatch(b: BatchUnits, t: bigint): Int32Array | BigInt64Array {
+  const tooBig = (u: bigint) =>
+    heError('VEILBOX_ERR_HE_CAPACITY_EXCEEDED', `a value of ${u} units does not fit under the plain modulus ${t}`)
+  if (b.wide === null) {
+    if (2n * BigInt(b.maxAbs) >= t) throw tooBig(BigInt(b.maxAbs))
+    if (b.maxAbs <= I32_MAX) return Int32Array.from(b.units)
+    return BigInt64Array.from(b.units, (u) => BigInt(u))
   }
-  return fitsI32 ? Int32Array.from(units, Number) : BigInt64Array.from(units)
+  for (const u of b.wide) if (2n * (u < 0n ? -u : u) >= t) throw tooBig(u)
+  return BigInt64Array.from(b.wide)
 }
 
-/** x^2 mod t, as residues in [0, t): one CRT share of the square column. */
-function squareResidues(units: readonly bigint[], t: bigint): BigUint64Array {
-  const out = new BigUint64Array(units.length)
-  for (let i = 0; i < units.length; i++) out[i] = mod(units[i]! * units[i]!, t)
+/**
+ * x^2 mod t, as residues in [0, t): one CRT share of the square column. With
+ * every |unit| within FAST_UNITS the square is an exact double below 2^52;
+ * below t it is its own residue and goes into the array as two 32-bit halves,
+ * with no BigInt per value.
+ */
+function squareResidues(b: BatchUnits, t: bigint): BigUint64Array {
+  const n = b.units.length
+  const out = new BigUint64Array(n)
+  if (b.wide === null && LITTLE_ENDIAN && BigInt(b.maxAbs) * BigInt(b.maxAbs) < t) {
+    const halves = new Uint32Array(out.buffer)
+    for (let i = 0; i < n; i++) {
+      const sq = b.units[i]! * b.units[i]!
+      const lo = sq % 4294967296
+      halves[2 * i] = lo
+      halves[2 * i + 1] = (sq - lo) / 4294967296
+    }
+    return out
+  }
+  const wide = b.wide ?? Array.from(b.units, (u) => BigInt(u))
+  for (let i = 0; i < n; i++) out[i] = mod(wide[i]! * wide[i]!, t)
   return out
 }
 

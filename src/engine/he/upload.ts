@@ -3,7 +3,6 @@ import type { CipherText } from 'node-seal/implementation/cipher-text.js'
 import { z } from 'zod'
 import { identifierSchema } from '../../schema.js'
 import { contextFor, type HeContext } from './context.js'
-import type { ColumnEncryptor } from './encrypt.js'
 import { heError, sealCall } from './he-error.js'
 import { slotCount } from './params.js'
 import { columnPlan, type HeProfile } from './profile.js'
@@ -35,7 +34,7 @@ import { columnPlan, type HeProfile } from './profile.js'
  * "<column>\t<kind>\t<context>\t<batch>\t<sha256 of its bytes>", for he
  * columns in schema order, values before squares, contexts in the column's
  * plan order, batches ascending. `HeFingerprint` builds it; both upload paths
- * use it.
+ * use it. The owner's writer is src/owner/writer.ts.
  */
 
 export const ENCRYPTED_CONTENT_TYPE = 'application/vnd.veilbox.encrypted+ndjson'
@@ -179,130 +178,5 @@ export class CiphertextChecker {
 
   close(): void {
     this.scratch.delete()
-  }
-}
-
-export type LineSink = (line: string) => void | Promise<void>
-
-/**
- * The data owner's side of the format: rows in, lines out. Plain cells are
- * written as they come; each he column's values are gathered into full
- * batches and encrypted as soon as a batch fills (so memory holds one batch
- * per column, whatever the file size), the partial last batch at `finish`.
- */
-export class EncryptedUploadWriter {
-  private rows = 0
-  private readonly pending: {
-    readonly column: string
-    readonly batchRows: number
-    buffer: Float64Array
-    filled: number
-    batch: number
-  }[]
-
-  constructor(
-    private readonly encryptor: ColumnEncryptor,
-    private readonly header: Omit<UploadHeader, 'format' | 'profileId'>,
-    private readonly write: LineSink,
-  ) {
-    if (encryptor.mode !== 'symmetric')
-      throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', 'the data owner encrypts with the secret key (ColumnEncryptor.open)')
-    const plan = new Set(encryptor.profile.columns.map((c) => c.name))
-    const he = new Set(header.he)
-    for (const c of plan)
-      if (!he.has(c))
-        throw heError(
-          'VEILBOX_ERR_HE_BAD_ARGUMENT',
-          `the he column ${c} of the HE profile is not among the file's encrypted columns`,
-        )
-    for (const c of he)
-      if (!plan.has(c))
-        throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', `column ${c} is not an he column of the HE profile`)
-    this.pending = header.he.map((column) => {
-      const batchRows = encryptor.batchRows(column)
-      return { column, batchRows, buffer: new Float64Array(batchRows), filled: 0, batch: 0 }
-    })
-  }
-
-  async start(): Promise<void> {
-    const h: UploadHeader = { format: ENCRYPTED_FORMAT, profileId: this.encryptor.profile.id, ...this.header }
-    await this.write(JSON.stringify(h))
-  }
-
-  /**
-   * One row: its plain cells (text, header order) and its he values (header
-   * `he` order). Returns a promise only when it has to wait (a batch filled
-   * and is being encrypted and written, or the sink is full): the caller
-   * awaits that, and a million rows cost no million awaits.
-   */
-  addRow(plain: readonly string[], he: readonly number[]): void | Promise<void> {
-    if (plain.length !== this.header.columns.length || he.length !== this.pending.length) {
-      throw heError(
-        'VEILBOX_ERR_HE_BAD_ARGUMENT',
-        `a row needs ${this.header.columns.length} plain cells and ${this.pending.length} he values`,
-      )
-    }
-    if (this.rows >= this.encryptor.profile.maxRows) {
-      throw heError(
-        'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
-        `the file has more than ${this.encryptor.profile.maxRows} rows, the most the HE keys were made for (sums beyond that could wrap); ask the custodian for keys with a larger maxRows`,
-        {
-          maxRows: this.encryptor.profile.maxRows,
-        },
-      )
-    }
-    this.rows += 1
-    const written = this.write(JSON.stringify(plain))
-    let full: EncryptedUploadWriter['pending'][number][] | null = null
-    for (let i = 0; i < this.pending.length; i++) {
-      const p = this.pending[i]!
-      p.buffer[p.filled++] = he[i]!
-      if (p.filled === p.batchRows) {
-        full ??= []
-        full.push(p)
-      }
-    }
-    if (written === undefined && full === null) return
-    return (async () => {
-      await written
-      for (const p of full ?? []) await this.flush(p)
-    })()
-  }
-
-  /** Encrypts the partial batches and writes the end line; returns the row count. */
-  async finish(): Promise<number> {
-    if (this.rows === 0) throw heError('VEILBOX_ERR_HE_BAD_ARGUMENT', 'the file has no data rows')
-    for (const p of this.pending) if (p.filled > 0) await this.flush(p)
-    await this.write(JSON.stringify({ end: true, rows: this.rows }))
-    return this.rows
-  }
-
-  private async flush(p: EncryptedUploadWriter['pending'][number]): Promise<void> {
-    const firstRow = p.batch * p.batchRows
-    const enc = this.encryptor.encryptBatch(p.column, p.buffer.subarray(0, p.filled), firstRow)
-    p.buffer.fill(0)
-    const plan = columnPlan(this.encryptor.profile, p.column)
-    const lines: CipherLine[] = []
-    enc.values.forEach((ct, i) => {
-      lines.push({
-        column: p.column,
-        kind: 'values',
-        context: plan.sumContexts[i]!,
-        batch: p.batch,
-        data: Buffer.from(ct).toString('base64'),
-      })
-    })
-    enc.squares?.forEach((ct, i) => {
-      lines.push({
-        column: p.column,
-        kind: 'squares',
-        context: plan.squareContexts![i]!,
-        batch: p.batch,
-        data: Buffer.from(ct).toString('base64'),
-      })
-    })
-    for (const line of lines) await this.write(JSON.stringify(line))
-    p.filled = 0
-    p.batch += 1
   }
 }

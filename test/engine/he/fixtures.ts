@@ -76,3 +76,28 @@ export function fraction(v: ScaledValue): { num: bigint; den: bigint } {
 export function toNumber(v: ScaledValue): number {
   return Number(v.units) * v.base ** v.exponent
 }
+
+/** The slots of one ciphertext, decrypted with the key store's secret key: signed (values) or as residues in [0, t) (squares). */
+export async function decryptSlots(
+  keystore: KeyStore,
+  dataset: string,
+  context: number,
+  bytes: Uint8Array,
+  signed: boolean,
+): Promise<bigint[]> {
+  return keystore.withSecretKeys(dataset, [context], ([k]) => {
+    const { ctx, secretKey } = k!
+    const decryptor = ctx.seal.Decryptor(ctx.context, secretKey)
+    const ct = ctx.seal.CipherText()
+    const pt = ctx.seal.PlainText()
+    try {
+      ct.loadArray(ctx.context, bytes)
+      decryptor.decrypt(ct, pt)
+      return Array.from(ctx.batchEncoder!.decodeBigInt(pt, signed), (x) => BigInt(x))
+    } finally {
+      pt.delete()
+      ct.delete()
+      decryptor.delete()
+    }
+  })
+}
