@@ -6,36 +6,45 @@
  *   npm run bench:http
  *   ROUNDS=3 DURATION=5 WARMUP=10 CONNECTIONS=10 HEAVY_ROWS=1000000 npm run bench:http
  *   SERVER_CPUS=0-3 CLIENT_CPUS=4-5 npm run bench:http   # servers and load generator on CPUs of their own
- *   SCENARIOS=fresh,cached npm run bench:http            # the goals' scenarios only (and the bare route)
+ *   SCENARIOS=stack,fresh,cached,catalog npm run bench:http   # the CPU goals' scenarios only (and the bare route)
+ *   SCENARIOS=ingest,cold,release npm run bench:http     # the stall scenarios only (no load, no bare route)
  *
- * Scenarios: the bare route, /healthz, the catalog, a preview, fresh DP
- * queries (each one different, so each spends and writes the ledger),
- * repeated (cached) queries, and /healthz while heavy queries saturate the
- * sandboxes. Budgets are set large enough that refusals are not what is
- * measured; any refusal is counted and reported. Writes
- * benchmarks/results/http.json, with each goal of the service (see GOALS)
- * checked against this run's numbers.
+ * Scenarios under load (http-load.ts): the bare route, the stack ceiling,
+ * /healthz, the catalog, a preview, fresh DP queries (each one different, so
+ * each spends and writes the ledger), repeated (cached) queries, and /healthz
+ * while heavy queries saturate the sandboxes. Budgets are set large enough
+ * that refusals are not what is measured; any refusal is counted and
+ * reported. Then, on a server of their own, /healthz polled during one heavy
+ * operation each (http-stalls.ts): an ingest, the first query on a cold
+ * version, the largest release. Writes benchmarks/results/http.json, with
+ * each goal of the service (http-goals.ts) checked against this run's numbers.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { Readable } from 'node:stream'
-import autocannon from 'autocannon'
-import { demoCsv, DEMO_SPEC } from '../src/demo/binzhou.js'
+import { loadConfig } from '../src/config/index.js'
+import { DEMO_SPEC } from '../src/demo/binzhou.js'
+import { httpGoals } from './http-goals.js'
+import {
+  type Load,
+  type LoadSettings,
+  loadHeavy,
+  type Ran,
+  run,
+  type Scenario,
+  scenario,
+  startBare,
+} from './http-load.js'
+import { runStalls, STALL_KEYS, type StallKey } from './http-stalls.js'
 import {
   allowedCpus,
   api,
   envCpus,
   envInt,
-  listeningUrl,
+  goalRows,
   machine,
-  pinnedCommand,
   pinProcess,
-  processCpuSeconds,
-  ROOT,
   startServerProcess,
-  stealPercent,
-  systemCpu,
   table,
   writeResult,
 } from './lib.js'
@@ -67,7 +76,12 @@ const HEAVY_CONNECTIONS = envInt('HEAVY_CONNECTIONS', 4)
  */
 const SERVER_CPUS = envCpus('SERVER_CPUS')
 const CLIENT_CPUS = envCpus('CLIENT_CPUS')
-/** The scenarios a run can select by key (SCENARIOS=fresh,cached), and what each runs; the bare route always runs, every ratio needs it. */
+/**
+ * The scenarios a run can select by key (SCENARIOS=fresh,cached), and what
+ * each runs; the bare route runs beside any scenario under load, every ratio
+ * needs it. The stall scenarios (ingest, cold, release) run on a server of
+ * their own after the load.
+ */
 export const SCENARIO_KEYS = {
   stack: 'stack ceiling (constant POST)',
   healthz: 'healthz',
@@ -76,6 +90,7 @@ export const SCENARIO_KEYS = {
   fresh: 'fresh DP query',
   cached: 'cached query',
   heavy: 'healthz under heavy queries, and the heavy queries',
+  ...STALL_KEYS,
 } as const
 export type ScenarioKey = keyof typeof SCENARIO_KEYS
 
@@ -91,283 +106,44 @@ export function envScenarios(name: string): ReadonlySet<ScenarioKey> {
   const unknown = picked.filter((k) => !(keys as string[]).includes(k))
   if (unknown.length > 0)
     throw new Error(
-      `${name} takes a comma list of ${keys.join(', ')} (the bare route always runs); unknown: ${unknown.join(', ')}`,
+      `${name} takes a comma list of ${keys.join(', ')} (the bare route runs beside any scenario under load); unknown: ${unknown.join(', ')}`,
     )
   return new Set(picked as ScenarioKey[])
 }
 const SCENARIOS = envScenarios('SCENARIOS')
+const isStall = (k: ScenarioKey): k is StallKey => k in STALL_KEYS
+/** Load scenarios run (with the bare route) unless only stall scenarios were picked. */
+const LOAD_SELECTED = [...SCENARIOS].some((k) => !isStall(k)) || ![...SCENARIOS].some(isStall)
+/** The stall scenarios' sizes: an ingest, a cold version, a release (its default: the service's limit). */
+const INGEST_ROWS = envInt('INGEST_ROWS', 1_000_000)
+const COLD_ROWS = envInt('COLD_ROWS', 10_000_000)
+/** The same environment the servers get: their limit on the values of one answer. */
+const MAX_RELEASE_VALUES = loadConfig(process.env).maxReleaseValues
+const RELEASE_VALUES = envInt('RELEASE_VALUES', MAX_RELEASE_VALUES)
+if (RELEASE_VALUES > MAX_RELEASE_VALUES)
+  throw new Error(`RELEASE_VALUES is at most the service's VEILBOX_MAX_RELEASE_VALUES, ${MAX_RELEASE_VALUES}`)
+/** Pause between two /healthz requests of the stall scenarios, ms. */
+const HEALTHZ_PAUSE_MS = envInt('HEALTHZ_PAUSE_MS', 20, 0)
+/**
+ * Options for node running the stall scenarios' server, to profile it:
+ * SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (a profile per
+ * process; the cold scenario restarts it).
+ */
+const SERVER_NODE_ARGS = (process.env.SERVER_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '')
+const FROM = process.env.FROM === 'src' ? 'src' : 'dist'
+const LOAD: LoadSettings = { duration: DURATION, warmup: WARMUP, connections: CONNECTIONS }
 /** Exit non-zero on any error, timeout or unexpected status (the CI smoke run). */
 const STRICT = process.env.STRICT === '1'
-
-export interface Scenario {
-  readonly name: string
-  readonly requestsPerSec: number
-  readonly p50Ms: number
-  readonly p99Ms: number
-  readonly p999Ms: number
-  readonly errors: number
-  readonly timeouts: number
-  readonly non2xx: number
-  /** Budget refusals among the non-2xx (should be zero: budgets are set large). */
-  readonly refusals: number
-  readonly ratioToBare: number
-  /** Requests measured, all rounds. */
-  readonly requests: number
-  /** Requests/s of each round, in order: the spread the medians come from. */
-  readonly requestsPerSecRounds: readonly number[]
-  /**
-   * CPU time per request of the process serving it (all its threads: the event
-   * loop, sandbox workers, V8's helpers), in microseconds; null when it shares
-   * the time with another scenario or /proc is not there. Steadier than
-   * requests/s on a shared machine, where the load generator competes for the cores.
-   */
-  readonly serverCpuUsPerRequest: number | null
-  /** The same for autocannon, in this process. */
-  readonly clientCpuUsPerRequest: number | null
-  /** Errors, timeouts and non-2xx responses during the warm-up (not in the counts above); any is a problem too. */
-  readonly warmupProblems: number
-  /**
-   * Percent of the machine's CPU time its hypervisor gave to others during
-   * the measurement (steal, from /proc/stat); on a shared virtual machine a
-   * high value means the numbers were cut short by the host, not by veilbox.
-   */
-  readonly hostStealPercent: number | null
-}
-
-interface Load {
-  readonly url: string
-  /** The process serving the URL, for its CPU time per request. */
-  readonly pid?: number
-  readonly method?: 'GET' | 'POST'
-  readonly headers?: Record<string, string>
-  readonly body?: () => string
-  readonly connections?: number
-  readonly duration?: number
-}
-
-export interface Ran {
-  readonly result: autocannon.Result
-  readonly statuses: Map<number, number>
-  /** Errors, timeouts and unexpected statuses during the warm-up. */
-  readonly warmupProblems: number
-  readonly hostStealPercent: number | null
-  /** CPU seconds of the serving process and of this one while the load ran. */
-  readonly serverCpu: number | null
-  readonly clientCpu: number
-}
-
-async function run(load: Load, warm: boolean): Promise<Ran> {
-  let warmupProblems = 0
-  if (warm && WARMUP > 0) {
-    const warm = await drive({ ...load, duration: WARMUP })
-    warmupProblems = warm.result.errors + warm.result.timeouts + warm.result.non2xx
-  }
-  const server0 = load.pid === undefined ? null : processCpuSeconds(load.pid)
-  const client0 = process.cpuUsage()
-  const system0 = systemCpu()
-  const { result, statuses } = await drive(load)
-  const server1 = load.pid === undefined ? null : processCpuSeconds(load.pid)
-  const client = process.cpuUsage(client0)
-  return {
-    result,
-    statuses,
-    warmupProblems,
-    hostStealPercent: stealPercent(system0, systemCpu()),
-    serverCpu: server0 === null || server1 === null ? null : server1 - server0,
-    clientCpu: (client.user + client.system) / 1e6,
-  }
-}
-
-function drive(load: Load): Promise<{ result: autocannon.Result; statuses: Map<number, number> }> {
-  const statuses = new Map<number, number>()
-  const body = load.body
-  return new Promise((resolve, reject) => {
-    // Ctrl-C ends the load early and still writes what was measured.
-    let instance: autocannon.Instance | null = null
-    const stop = () => instance?.stop()
-    process.once('SIGINT', stop)
-    instance = autocannon(
-      {
-        url: load.url,
-        method: load.method ?? 'GET',
-        headers: { ...(load.body ? { 'content-type': 'application/json' } : {}), ...(load.headers ?? {}) },
-        connections: load.connections ?? CONNECTIONS,
-        duration: load.duration ?? DURATION,
-        timeout: 30,
-        requests: [
-          {
-            ...(body ? { setupRequest: (req: autocannon.Request) => ({ ...req, body: body() }) } : {}),
-            onResponse: (status: number) => {
-              statuses.set(status, (statuses.get(status) ?? 0) + 1)
-            },
-          } as autocannon.Request,
-        ],
-      },
-      (err, result) => {
-        process.off('SIGINT', stop)
-        if (err) reject(err)
-        else resolve({ result, statuses })
-      },
-    )
-  })
-}
-
-const median = (xs: readonly number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
-
-const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0)
-
-/**
- * One scenario over its rounds. `bare`: the bare route's rounds (null for the
- * bare route itself). `shared`: the load ran beside another, so CPU time is
- * not its own.
- */
-export function scenario(name: string, rounds: readonly Ran[], bare: readonly Ran[] | null, shared = false): Scenario {
-  const rps = rounds.map((r) => r.result.requests.average)
-  const latency = (key: string) =>
-    median(rounds.map((r) => (r.result.latency as unknown as Record<string, number>)[key] ?? 0))
-  const requests = sum(rounds.map((r) => r.result.requests.total))
-  const perRequest = (seconds: readonly (number | null)[]) =>
-    shared || requests === 0 || seconds.some((x) => x === null)
-      ? null
-      : Math.round((sum(seconds as number[]) * 1e6) / requests)
-  const steal = rounds.map((r) => r.hostStealPercent).filter((x): x is number => x !== null)
-  const statusCount = (code: number) => sum(rounds.map((r) => r.statuses.get(code) ?? 0))
-  return {
-    name,
-    requestsPerSec: Math.round(median(rps)),
-    p50Ms: latency('p50'),
-    p99Ms: latency('p99'),
-    p999Ms: latency('p99_9') || latency('p999'),
-    errors: sum(rounds.map((r) => r.result.errors)),
-    timeouts: sum(rounds.map((r) => r.result.timeouts)),
-    non2xx: sum(rounds.map((r) => r.result.non2xx)),
-    refusals: statusCount(403) + statusCount(409),
-    ratioToBare: bare === null ? 1 : Number(median(rps.map((x, i) => x / bare[i]!.result.requests.average)).toFixed(3)),
-    requests,
-    requestsPerSecRounds: rps.map((x) => Math.round(x)),
-    serverCpuUsPerRequest: perRequest(rounds.map((r) => r.serverCpu)),
-    clientCpuUsPerRequest: perRequest(rounds.map((r) => r.clientCpu)),
-    warmupProblems: sum(rounds.map((r) => r.warmupProblems)),
-    hostStealPercent: steal.length === 0 ? null : Number((sum(steal) / steal.length).toFixed(1)),
-  }
-}
-
-/** The service's speed goals, each checked against one scenario of a run. */
-export const GOALS = [
-  {
-    goal: "cached queries at half the bare route's requests/s",
-    scenario: SCENARIO_KEYS.cached,
-    measure: 'ratioToBare',
-    atLeast: 0.5,
-    connections: null,
-  },
-  {
-    goal: 'fresh DP queries with p99 under 20 ms',
-    scenario: SCENARIO_KEYS.fresh,
-    measure: 'p99Ms',
-    under: 20,
-    connections: 10,
-  },
-] as const
-
-export interface GoalCheck {
-  readonly goal: string
-  readonly scenario: string
-  readonly measure: 'ratioToBare' | 'p99Ms'
-  readonly target: string
-  /** The scenario's value of the measure; null when the scenario did not run. */
-  readonly measured: number | null
-  /** null: this run cannot tell (another connection count, or no such scenario). */
-  readonly met: boolean | null
-  readonly note?: string
-}
-
-/**
- * Each goal against a run's scenarios. A goal stated at a number of
- * connections is only judged at that number; a scenario with errors,
- * timeouts or non-2xx responses meets nothing.
- */
-export function goals(scenarios: readonly Scenario[], connections: number): GoalCheck[] {
-  return GOALS.map((g) => {
-    const base = {
-      goal: g.goal,
-      scenario: g.scenario,
-      measure: g.measure,
-      target: 'atLeast' in g ? `>= ${g.atLeast}` : `< ${g.under}`,
-    }
-    const s = scenarios.find((x) => x.name === g.scenario)
-    if (s === undefined) return { ...base, measured: null, met: null, note: 'the scenario did not run' }
-    const measured = s[g.measure]
-    if (g.connections !== null && connections !== g.connections) {
-      return {
-        ...base,
-        measured,
-        met: null,
-        note: `the goal is stated at ${g.connections} connections; this run used ${connections}`,
-      }
-    }
-    const failures = s.errors + s.timeouts + s.non2xx
-    if (failures > 0) return { ...base, measured, met: false, note: `${failures} requests failed` }
-    const met = 'atLeast' in g ? measured >= g.atLeast : measured < g.under
-    return { ...base, measured, met }
-  })
-}
-
-async function startBare(stackBody: string): Promise<{ url: string; child: ChildProcess }> {
-  const [command, args] = pinnedCommand(SERVER_CPUS, process.execPath, [
-    '--import',
-    'tsx',
-    path.join(ROOT, 'benchmarks', 'bare-server.ts'),
-  ])
-  const child = spawn(command, args, {
-    env: { ...process.env, VEILBOX_LOG_LEVEL: 'warn', VEILBOX_RATE_LIMIT: '10000000', BARE_STACK_BODY: stackBody },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const url = await listeningUrl(child, (code) => `bare server exited with ${code}`)
-  return { url, child }
-}
-
-/** The heavy scenario's dataset: HEAVY_ROWS rows of its own, a budget and a grant; the grant's id. */
-async function loadHeavy(base: string, op: string, heavyId: string, expiresAt: string): Promise<string> {
-  say(`loading ${HEAVY_ROWS.toLocaleString()} rows for the heavy queries...`)
-  await api(base, op, 'POST', '/v1/datasets', { ...DEMO_SPEC, id: heavyId })
-  await api(
-    base,
-    op,
-    'POST',
-    `/v1/datasets/${heavyId}/versions`,
-    Readable.toWeb(demoCsv(HEAVY_ROWS, 99)) as unknown as ReadableStream,
-    'text/csv',
-  )
-  await api(base, op, 'PUT', `/v1/datasets/${heavyId}/budget`, { epsilon: 1_000_000, delta: 0.001 })
-  return (
-    await api<{ id: string }>(base, op, 'POST', '/v1/grants', {
-      analyst: 'demo-analyst',
-      dataset: heavyId,
-      purpose: 'benchmark: heavy',
-      epsilon: 1_000_000,
-      delta: 1e-6,
-      expiresAt,
-    })
-  ).id
-}
 
 function say(msg: string): void {
   process.stderr.write(`${msg}\n`)
 }
 
-export async function main(): Promise<Scenario[]> {
-  say(
-    `veilbox HTTP benchmark: ${ROUNDS} round(s) of ${DURATION} s per scenario, after ${WARMUP} s of warm-up, ${CONNECTIONS} connections`,
-  )
-  if (CLIENT_CPUS !== null) pinProcess(process.pid, CLIENT_CPUS)
+/** The scenarios under load, in ROUNDS rounds, on the demo server and the bare one; with the CPUs each side had. */
+async function underLoad(): Promise<{ scenarios: Scenario[]; cpus: { server: string; client: string } }> {
   const server = await startServerProcess({
     demo: true,
-    from: process.env.FROM === 'src' ? 'src' : 'dist',
+    from: FROM,
     env: { VEILBOX_RATE_LIMIT: '10000000' },
     cpus: SERVER_CPUS,
   })
@@ -402,7 +178,9 @@ export async function main(): Promise<Scenario[]> {
     ).id
 
     const heavyId = 'bench_heavy'
-    const heavyGrant = SCENARIOS.has('heavy') ? await loadHeavy(server.url, op, heavyId, expiresAt) : null
+    const heavyGrant = SCENARIOS.has('heavy')
+      ? await loadHeavy(server.url, op, heavyId, HEAVY_ROWS, expiresAt, say)
+      : null
 
     const auth = { authorization: `Bearer ${analyst}` }
     const grouped = 'SELECT district, COUNT(*), SUM(income), AVG(income) FROM binzhou_households GROUP BY district'
@@ -412,7 +190,7 @@ export async function main(): Promise<Scenario[]> {
     // The stored answer is also the constant the stack ceiling returns; the service writes it with
     // JSON.stringify, so stringifying it back gives the same bytes it sends.
     const storedAnswer = await api<unknown>(server.url, analyst, 'POST', '/v1/queries', JSON.parse(cachedBody))
-    bare = await startBare(JSON.stringify(storedAnswer))
+    bare = await startBare(JSON.stringify(storedAnswer), SERVER_CPUS)
     let heavy = 0
     const heavyBody = () =>
       JSON.stringify({
@@ -474,12 +252,12 @@ export async function main(): Promise<Scenario[]> {
       const warm = round === 0
       for (const [name, load] of steps) {
         say(`round ${round + 1}/${ROUNDS}: ${name}...`)
-        ran.get(name)!.push(await run(load, warm))
+        ran.get(name)!.push(await run(load, warm, LOAD))
       }
       if (heavyGrant === null) continue
       say(`round ${round + 1}/${ROUNDS}: healthz while ${HEAVY_CONNECTIONS} connections run heavy queries...`)
       const [health, load] = await Promise.all([
-        run({ url: `${server.url}/healthz`, connections: 1 }, warm),
+        run({ url: `${server.url}/healthz`, connections: 1 }, warm, LOAD),
         run(
           {
             url: `${server.url}/v1/queries`,
@@ -489,6 +267,7 @@ export async function main(): Promise<Scenario[]> {
             connections: HEAVY_CONNECTIONS,
           },
           warm,
+          LOAD,
         ),
       ])
       ran.get(HEALTH_UNDER_HEAVY)!.push(health)
@@ -503,6 +282,32 @@ export async function main(): Promise<Scenario[]> {
     bare?.child.kill('SIGTERM')
     await server.stop()
   }
+  return { scenarios, cpus }
+}
+
+export async function main(): Promise<void> {
+  say(
+    LOAD_SELECTED
+      ? `veilbox HTTP benchmark: ${ROUNDS} round(s) of ${DURATION} s per scenario, after ${WARMUP} s of warm-up, ${CONNECTIONS} connections`
+      : 'veilbox HTTP benchmark: the stall scenarios only',
+  )
+  if (CLIENT_CPUS !== null) pinProcess(process.pid, CLIENT_CPUS)
+  const loaded = LOAD_SELECTED ? await underLoad() : { scenarios: [], cpus: null }
+  const scenarios = loaded.scenarios
+  const { idle: healthzIdle, during: stalls } = await runStalls(
+    new Set([...SCENARIOS].filter(isStall)),
+    {
+      ingestRows: INGEST_ROWS,
+      coldRows: COLD_ROWS,
+      releaseValues: RELEASE_VALUES,
+      maxReleaseValues: MAX_RELEASE_VALUES,
+      pauseMs: HEALTHZ_PAUSE_MS,
+      nodeArgs: SERVER_NODE_ARGS,
+      from: FROM,
+      cpus: SERVER_CPUS,
+    },
+    say,
+  )
   const settings = {
     durationSec: DURATION,
     rounds: ROUNDS,
@@ -510,27 +315,67 @@ export async function main(): Promise<Scenario[]> {
     connections: CONNECTIONS,
     heavyRows: HEAVY_ROWS,
     heavyConnections: HEAVY_CONNECTIONS,
-    selected: ['bare', ...SCENARIOS],
-    serverCpus: cpus.server,
-    clientCpus: cpus.client,
+    ingestRows: INGEST_ROWS,
+    coldRows: COLD_ROWS,
+    releaseValues: RELEASE_VALUES,
+    maxReleaseValues: MAX_RELEASE_VALUES,
+    healthzPauseMs: HEALTHZ_PAUSE_MS,
+    selected: [...(LOAD_SELECTED ? ['bare'] : []), ...SCENARIOS],
+    serverCpus: loaded.cpus?.server ?? SERVER_CPUS ?? 'all',
+    clientCpus: loaded.cpus?.client ?? CLIENT_CPUS ?? 'all',
   }
-  const checked = goals(scenarios, CONNECTIONS)
-  const out = writeResult('http', { benchmark: 'http', machine: machine(), settings, scenarios, goals: checked })
-  process.stdout.write(
-    `${table(scenarios.map((s) => ({ scenario: s.name, 'req/s': s.requestsPerSec, 'p50 ms': s.p50Ms, 'p99 ms': s.p99Ms, 'p99.9 ms': s.p999Ms, errors: s.errors, timeouts: s.timeouts, non2xx: s.non2xx, 'x bare': s.ratioToBare, 'server us/req': s.serverCpuUsPerRequest ?? '', 'client us/req': s.clientCpuUsPerRequest ?? '', 'steal %': s.hostStealPercent ?? '', 'req/s by round': s.requestsPerSecRounds.join(' ') })))}\n`,
-  )
-  process.stdout.write(
-    `${table(checked.map((g) => ({ goal: g.goal, target: g.target, measured: g.measured ?? '', met: g.met === null ? 'not measured' : g.met ? 'yes' : 'no', note: g.note ?? '' })))}\n`,
-  )
+  const goals = httpGoals(scenarios, stalls)
+  const healthzDuring = stalls.filter((d) => d.healthz !== null)
+  const out = writeResult('http', {
+    benchmark: 'http',
+    machine: machine(),
+    settings,
+    scenarios,
+    healthzIdle,
+    healthzDuring,
+    goals,
+  })
+  if (scenarios.length > 0)
+    process.stdout.write(
+      `${table(scenarios.map((s) => ({ scenario: s.name, 'req/s': s.requestsPerSec, 'p50 ms': s.p50Ms, 'p99 ms': s.p99Ms, 'p99.9 ms': s.p999Ms, errors: s.errors, timeouts: s.timeouts, non2xx: s.non2xx, 'x bare': s.ratioToBare, 'server us/req': s.serverCpuUsPerRequest ?? '', 'client us/req': s.clientCpuUsPerRequest ?? '', 'steal %': s.hostStealPercent ?? '', 'req/s by round': s.requestsPerSecRounds.join(' ') })))}\n`,
+    )
+  if (healthzIdle !== null) {
+    const lines = [
+      { name: 'healthz with the server idle (reference)', operationMs: null, healthz: healthzIdle, mainThread: null },
+      ...healthzDuring,
+    ]
+    process.stdout.write(
+      `${table(
+        lines.map((d) => ({
+          scenario: d.name,
+          'operation ms': d.operationMs ?? '',
+          'healthz requests': d.healthz!.requests,
+          'p50 ms': d.healthz!.p50Ms,
+          'p99 ms': d.healthz!.p99Ms,
+          'max ms': d.healthz!.maxMs,
+          failures: d.healthz!.failures,
+          'server: longest gap ms': d.mainThread?.longestGapMs ?? '',
+          'most CPU in a gap ms': d.mainThread?.mostCpuInAGapMs ?? '',
+        })),
+      )}\n`,
+    )
+  }
+  process.stdout.write(`${table(goalRows(goals))}\n`)
   say(`wrote ${out}`)
   const bad = scenarios.filter((s) => s.errors > 0 || s.timeouts > 0 || s.non2xx > 0 || s.warmupProblems > 0)
-  if (bad.length > 0) {
+  const badPolls = healthzDuring.filter((d) => d.healthz!.failures > 0)
+  if (bad.length > 0 || badPolls.length > 0) {
     say(
-      `problems: ${bad.map((s) => `${s.name} (errors ${s.errors}, timeouts ${s.timeouts}, non-2xx ${s.non2xx}, refusals ${s.refusals}, during warm-up ${s.warmupProblems})`).join('; ')}`,
+      `problems: ${[
+        ...bad.map(
+          (s) =>
+            `${s.name} (errors ${s.errors}, timeouts ${s.timeouts}, non-2xx ${s.non2xx}, refusals ${s.refusals}, during warm-up ${s.warmupProblems})`,
+        ),
+        ...badPolls.map((d) => `${d.name} (${d.healthz!.failures} /healthz requests failed)`),
+      ].join('; ')}`,
     )
     if (STRICT) process.exitCode = 1
   }
-  return scenarios
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

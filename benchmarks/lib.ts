@@ -200,6 +200,8 @@ export async function startServerProcess(
     cpus?: string | null
     databaseUrl?: string
     port?: number
+    /** Options for node itself, before the script (--cpu-prof, ...). */
+    nodeArgs?: readonly string[]
   } = {},
 ): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-bench-'))
@@ -210,6 +212,7 @@ export async function startServerProcess(
   // Each server gets a custodian key directory of its own, beside (never inside) its data directory.
   const custodianDir = `${dataDir}-custodian`
   const [command, argv] = pinnedCommand(options.cpus ?? null, process.execPath, [
+    ...(options.nodeArgs ?? []),
     ...args,
     'serve',
     ...(options.demo ? ['--demo'] : []),
@@ -287,3 +290,6 @@ export function table(rows: Record<string, string | number>[]): string {
     ...rows.map((r) => line(cols.map((c) => String(cell(r[c] ?? ''))))),
   ].join('\n')
 }
+
+export * from './lib-goals.js'
+export * from './lib-healthz.js'

@@ -1,6 +1,9 @@
 import type autocannon from 'autocannon'
 import t from 'tap'
-import { envScenarios, goals, scenario, SCENARIO_KEYS, type Ran, type Scenario } from '../../benchmarks/http.js'
+import { httpGoals } from '../../benchmarks/http-goals.js'
+import { type Ran, type Scenario, scenario } from '../../benchmarks/http-load.js'
+import type { HealthzDuring } from '../../benchmarks/http-stalls.js'
+import { envScenarios, SCENARIO_KEYS } from '../../benchmarks/http.js'
 
 // How the HTTP benchmark turns rounds of load into one line of http.json.
 function round(o: {
@@ -84,51 +87,74 @@ t.test('CPU per request is null when a round could not read it, or when the load
   t.equal(scenario('v', [round({ rps: 10, total: 10, steal: null })], null).hostStealPercent, null)
 })
 
-t.test('each goal is judged against its scenario, at the connections it is stated for', async (t) => {
-  const bare = [round({ rps: 10_000, total: 1 })]
-  const run = (cachedRps: number, freshP99: number, fresh: { errors?: number } = {}): Scenario[] => [
-    scenario('bare route', bare, null),
-    scenario('cached query', [round({ rps: cachedRps, total: 1 })], bare),
-    scenario('fresh DP query', [round({ rps: 500, total: 1, p99: freshP99, ...fresh })], bare),
-  ]
-  const byGoal = (checks: ReturnType<typeof goals>) => Object.fromEntries(checks.map((g) => [g.scenario, g]))
+t.test('the CPU goals: a fresh query under 1,000 µs, cached and catalog at most twice the stack ceiling', async (t) => {
+  const run = (o: { fresh: number; cached: number; catalog: number; stack?: number | null; errors?: number }) => {
+    const one = (name: string, server: number | null, errors = 0) =>
+      scenario(name, [round({ rps: 100, total: 1000, server, errors })], null)
+    return [
+      one('bare route', 0.05),
+      ...(o.stack === null ? [] : [one('stack ceiling (constant POST)', (o.stack ?? 100) / 1000)]),
+      one('fresh DP query', o.fresh / 1000, o.errors),
+      one('cached query', o.cached / 1000),
+      one('catalog', o.catalog / 1000),
+    ]
+  }
+  const byName = (s: Scenario[]) => Object.fromEntries(httpGoals(s, []).map((g) => [g.name, g]))
+  const fresh = 'fresh DP query: server CPU per request, µs'
+  const cached = "cached query: server CPU per request, x the stack ceiling's"
+  const catalog = "catalog: server CPU per request, x the stack ceiling's"
 
-  const met = byGoal(goals(run(5_000, 19), 10))
-  t.match(
-    met['cached query'],
-    { measure: 'ratioToBare', target: '>= 0.5', measured: 0.5, met: true },
-    'exactly half is enough',
-  )
-  t.match(met['fresh DP query'], { measure: 'p99Ms', target: '< 20', measured: 19, met: true })
-  t.notOk('note' in met['fresh DP query']!)
+  const met = byName(run({ fresh: 1000, cached: 200, catalog: 150 }))
+  t.same(met[fresh], { name: fresh, target: '<= 1000', measured: 1000, met: true }, '1,000 µs is enough')
+  t.same(met[cached], { name: cached, target: '<= 2', measured: 2, met: true }, 'exactly twice is enough')
+  t.match(met[catalog], { measured: 1.5, met: true })
 
-  const missed = byGoal(goals(run(4_990, 20), 10))
-  t.match(missed['cached query'], { measured: 0.499, met: false })
-  t.match(missed['fresh DP query'], { measured: 20, met: false }, '20 ms is not under 20 ms')
+  const missed = byName(run({ fresh: 1001, cached: 201, catalog: 500 }))
+  t.match(missed[fresh], { measured: 1001, met: false })
+  t.match(missed[cached], { measured: 2.01, met: false })
+  t.match(missed[catalog], { measured: 5, met: false })
 
-  const fewer = byGoal(goals(run(6_000, 5), 4))
-  t.match(fewer['fresh DP query'], {
-    measured: 5,
-    met: null,
-    note: 'the goal is stated at 10 connections; this run used 4',
-  })
-  t.match(fewer['cached query'], { met: true }, 'the ratio goal holds at any connection count')
+  const failing = byName(run({ fresh: 10, cached: 100, catalog: 100, errors: 3 }))
+  t.match(failing[fresh], { met: false, note: '3 requests failed' }, 'a cheap scenario with failures meets nothing')
 
-  const failing = byGoal(goals(run(6_000, 5, { errors: 3 }), 10))
-  t.match(
-    failing['fresh DP query'],
-    { met: false, note: '3 requests failed' },
-    'a fast scenario with failures meets nothing',
-  )
+  const noStack = byName(run({ fresh: 10, cached: 100, catalog: 100, stack: null }))
+  t.match(noStack[cached], { measured: null, met: null, note: 'the stack ceiling did not run' })
 
-  const none = goals([scenario('bare route', bare, null)], 10)
+  const none = httpGoals([scenario('bare route', [round({ rps: 1, total: 1 })], null)], [])
   t.same(
     none.map((g) => [g.measured, g.met, g.note]),
     [
       [null, null, 'the scenario did not run'],
       [null, null, 'the scenario did not run'],
+      [null, null, 'the scenario did not run'],
     ],
   )
+})
+
+t.test('the healthz goals: p99 under 50 ms, judged only at the size the goal is stated at', async (t) => {
+  const during = (size: number, p99: number | null, failures = 0): HealthzDuring => ({
+    key: 'ingest',
+    name: `healthz during an ingest of ${size} rows`,
+    goal: 'during a 1,000,000-row ingest',
+    unit: 'rows',
+    size,
+    statedSize: 1_000_000,
+    operationMs: p99 === null ? null : 1000,
+    healthz: p99 === null ? null : { requests: 50, failures, p50Ms: 2, p99Ms: p99, maxMs: p99 },
+    mainThread: null,
+    detail: {},
+  })
+  const one = (d: HealthzDuring) => httpGoals([], [d])[3]!
+  const name = '/healthz p99 during a 1,000,000-row ingest, ms'
+  t.same(one(during(1_000_000, 49.9)), { name, target: '< 50', measured: 49.9, met: true })
+  t.match(one(during(1_000_000, 50)), { measured: 50, met: false }, '50 ms is not under 50 ms')
+  t.match(one(during(20_000, 5)), {
+    measured: 5,
+    met: null,
+    note: 'the goal is stated at 1,000,000 rows; this run used 20,000',
+  })
+  t.match(one(during(1_000_000, 5, 2)), { met: false, note: '2 /healthz requests failed' })
+  t.match(one(during(1_000_000, null)), { measured: null, met: null, note: 'the scenario did not run' })
 })
 
 t.test('SCENARIOS picks scenarios by key, and names the keys when one is unknown', async (t) => {
@@ -141,10 +167,10 @@ t.test('SCENARIOS picks scenarios by key, and names the keys when one is unknown
   process.env[name] = ' fresh, cached ,'
   t.same([...envScenarios(name)], ['fresh', 'cached'])
   process.env[name] = 'bare'
-  t.same([...envScenarios(name)], [], 'the bare route alone (it always runs)')
+  t.same([...envScenarios(name)], [], 'the bare route alone (it runs beside any scenario under load)')
   process.env[name] = 'fresh,cahced,bar'
   t.throws(() => envScenarios(name), {
     message:
-      'VEILBOX_TEST_SCENARIOS takes a comma list of stack, healthz, catalog, preview, fresh, cached, heavy (the bare route always runs); unknown: cahced, bar',
+      'VEILBOX_TEST_SCENARIOS takes a comma list of stack, healthz, catalog, preview, fresh, cached, heavy, ingest, cold, release (the bare route runs beside any scenario under load); unknown: cahced, bar',
   })
 })

@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import http from 'node:http'
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import {
@@ -6,9 +7,15 @@ import {
   envCpus,
   expandCpus,
   envInt,
+  goal,
+  goalRows,
+  healthzDuring,
+  healthzSummary,
+  percentile,
   pinnedCommand,
   pinProcess,
   processCpuSeconds,
+  statedAt,
   stealPercent,
   systemCpu,
 } from '../../benchmarks/lib.js'
@@ -156,3 +163,68 @@ function readComm(pid: number): string {
     return ''
   }
 }
+
+t.test('goal judges a figure against its target, and says why when it cannot', async (t) => {
+  t.same(goal('x', { op: '>=', value: 1 }, 1), { name: 'x', target: '>= 1', measured: 1, met: true })
+  t.same(goal('x', { op: '>=', value: 1 }, 0.99), { name: 'x', target: '>= 1', measured: 0.99, met: false })
+  t.same(goal('y', { op: '<', value: 50 }, 50).met, false, '50 is not under 50')
+  t.same(goal('y', { op: '<=', value: 50 }, 50).met, true)
+  t.same(goal('z', { op: '<', value: 50 }, null), {
+    name: 'z',
+    target: '< 50',
+    measured: null,
+    met: null,
+    note: 'not measured',
+  })
+  t.same(goal('z', { op: '<', value: 50 }, Number.NaN, { unjudged: 'skipped' }).note, 'skipped')
+  t.same(goal('z', { op: '<', value: 50 }, 5, { unjudged: 'another size' }), {
+    name: 'z',
+    target: '< 50',
+    measured: 5,
+    met: null,
+    note: 'another size',
+  })
+  t.same(goal('z', { op: '<', value: 50 }, 5, { failed: '2 failed' }).met, false)
+  t.equal(statedAt('rows', 1_000_000, 1_000_000), null)
+  t.equal(statedAt('rows', 1_000_000, 20_000), 'the goal is stated at 1,000,000 rows; this run used 20,000')
+  t.same(goalRows([{ name: 'x', target: '< 1', measured: null, met: null, note: 'n', benchmark: 'b' }]), [
+    { benchmark: 'b', goal: 'x', target: '< 1', measured: '', met: 'not judged', note: 'n' },
+  ])
+})
+
+t.test('percentile and healthzSummary', async (t) => {
+  const xs = Array.from({ length: 100 }, (_, i) => i + 1)
+  t.equal(percentile(xs, 0.5), 50)
+  t.equal(percentile(xs, 0.99), 99)
+  t.equal(percentile([7], 0.99), 7)
+  t.ok(Number.isNaN(percentile([], 0.5)))
+  t.same(healthzSummary([1.04, 2, 300], 1), { requests: 3, failures: 1, p50Ms: 2, p99Ms: 300, maxMs: 300 })
+})
+
+t.test('healthzDuring polls /healthz one request at a time while the work runs', async (t) => {
+  let inFlight = 0
+  let most = 0
+  const server = http.createServer((req, res) => {
+    inFlight += 1
+    most = Math.max(most, inFlight)
+    setTimeout(() => {
+      inFlight -= 1
+      res.writeHead(req.url === '/healthz' ? 200 : 404).end('{}')
+    }, 5)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
+  const { port } = server.address() as { port: number }
+  const r = await healthzDuring(`http://127.0.0.1:${port}`, () => new Promise((ok) => setTimeout(() => ok(42), 300)), 5)
+  t.equal(r.value, 42)
+  t.ok(r.operationMs >= 290, `the operation took ${r.operationMs} ms`)
+  t.ok(r.healthz.requests >= 5, `${r.healthz.requests} requests`)
+  t.equal(r.healthz.failures, 0)
+  t.ok(r.healthz.p50Ms >= 4, 'each request waited for its answer')
+  t.equal(most, 1, 'never two at once')
+  await t.rejects(
+    healthzDuring(`http://127.0.0.1:${port}`, () => Promise.reject(new Error('boom'))),
+    /boom/,
+    'a failed operation stops the poll and fails',
+  )
+})
