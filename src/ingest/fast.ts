@@ -1,10 +1,10 @@
 import type { Readable } from 'node:stream'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
 import { VeilboxError } from '../errors/index.js'
 import type { DatasetSpec } from '../schema.js'
 import type { AuditActor } from '../store/audit.js'
 import type { Sql } from '../store/sql.js'
+import { startWorker } from '../worker-thread.js'
 import { discardUpload, stageChunks, startUpload, type ChunkWrite } from '../store/uploads.js'
 import { ColumnarSink, type ChunkOut } from './columnar.js'
 import { CsvScanner } from './csv-scan.js'
@@ -101,10 +101,6 @@ const emptyCsv = () =>
   new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the CSV is empty: it needs a header row and at least one data row')
 const noRows = () => new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the upload holds no data rows')
 
-// Under tsx the sources run as .ts and the worker needs tsx to load them; the build runs compiled .js.
-const FROM_SOURCE = import.meta.url.endsWith('.ts')
-const WORKER_FILE = fileURLToPath(new URL(`./csv-worker.${FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url))
-
 async function parseInWorker(
   db: Sql,
   uploadId: number,
@@ -112,14 +108,7 @@ async function parseInWorker(
   input: Readable,
   limits: IngestLimits,
 ): Promise<Parsed> {
-  // From source, the worker registers tsx before it imports its entry (a .ts entry, or one imported at once
-  // after --import tsx, loads before tsx's hooks apply).
-  const worker = FROM_SOURCE
-    ? new Worker(
-        `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(pathToFileURL(WORKER_FILE).href)}) })`,
-        { eval: true, workerData: { spec, limits } },
-      )
-    : new Worker(WORKER_FILE, { workerData: { spec, limits } })
+  const worker = startWorker(import.meta.url, 'csv-worker', { workerData: { spec, limits } })
   let inFlight = 0
   let wake: (() => void) | null = null
   let failed: Error | null = null
@@ -198,7 +187,8 @@ async function stage(db: Sql, uploadId: number, chunks: readonly ChunkOut[]): Pr
     data: asBuffer(c.chunkData.data),
     nulls: c.chunkData.nulls === null ? null : asBuffer(c.chunkData.nulls),
   }))
-  await stageChunks(db, uploadId, writes)
+  // One column chunk per transaction: each holds the event loop for the copy of a few hundred kilobytes only.
+  for (const w of writes) await stageChunks(db, uploadId, [w])
 }
 
 function asBuffer(b: Uint8Array): Buffer {

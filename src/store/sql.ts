@@ -46,6 +46,15 @@ export interface TxOptions {
    * transaction; PostgreSQL: synchronous_commit off for it.
    */
   readonly staging?: boolean
+  /**
+   * A durable commit whose wait for the disk does not hold the event loop (a
+   * version's commit, after tens of megabytes of staged frames). SQLite:
+   * synchronous=NORMAL for the commit, then the -wal file's fsync on libuv's
+   * thread pool before the promise resolves (as group commit does); a later
+   * durable commit covers it in any case, as frames are appended in order.
+   * PostgreSQL: as any commit (the server waits, not this process).
+   */
+  readonly syncOffThread?: boolean
 }
 
 export interface Sql {

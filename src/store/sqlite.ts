@@ -5,6 +5,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import BetterSqlite3 from 'better-sqlite3'
 import type { Statement } from 'better-sqlite3'
+import { Checkpointer } from './checkpoint.js'
 import { MIGRATIONS, type Migration } from './migrations.js'
 import {
   DeferredWork,
@@ -38,6 +39,8 @@ export interface SqliteOptions {
   readonly syncFile?: (path: string) => Promise<void>
   /** Most writes one group commit takes. */
   readonly maxBatch?: number
+  /** Milliseconds between the checkpointer's looks at the log (checkpoint.ts); tests shorten it. */
+  readonly checkpointEveryMs?: number
 }
 
 type Raw = BetterSqlite3.Database
@@ -233,6 +236,7 @@ export class SqliteDatabase extends SqliteStatements implements Database {
   private readonly queue = new Queue()
   private readonly wal: string | null
   private readonly walFile = new OpenFile()
+  private readonly checkpointer: Checkpointer | null
   private readonly syncFile: (path: string) => Promise<void>
   private readonly maxBatch: number
   private pending: Queued[] = []
@@ -262,6 +266,8 @@ export class SqliteDatabase extends SqliteStatements implements Database {
     try {
       if (!readonly) {
         if (!memory) w.pragma('journal_mode = WAL')
+        // Checkpoints run on a thread of their own (checkpoint.ts), not in the middle of a commit here.
+        if (!memory) w.pragma('wal_autocheckpoint = 0')
         w.pragma('synchronous = FULL')
         w.pragma('foreign_keys = ON')
         migrate(w, options.migrations ?? MIGRATIONS)
@@ -274,6 +280,8 @@ export class SqliteDatabase extends SqliteStatements implements Database {
     this.reader = memory || readonly ? this.writer : new Conn(open(true))
     this.wal = memory || readonly ? null : `${file}-wal`
     this.syncFile = options.syncFile ?? ((f) => this.walFile.sync(f))
+    this.checkpointer =
+      this.wal === null ? null : new Checkpointer(file, options.busyTimeoutMs ?? 10_000, options.checkpointEveryMs)
     this.maxBatch = options.maxBatch ?? 256
   }
 
@@ -311,17 +319,27 @@ export class SqliteDatabase extends SqliteStatements implements Database {
         }
       })
     }
-    if (options.staging && this.wal !== null) {
-      return this.queue.run(async () => {
-        this.writer.exec('PRAGMA synchronous = NORMAL')
-        try {
-          return await this.immediate(fn)
-        } finally {
-          this.writer.exec('PRAGMA synchronous = FULL')
-        }
-      })
+    if (options.staging && this.wal !== null) return this.queue.run(() => this.unsynced(fn))
+    if (options.syncOffThread && this.wal !== null) {
+      const wal = this.wal
+      return this.queue
+        .run(() => this.unsynced(fn))
+        .then(async (out) => {
+          await this.syncFile(wal)
+          return out
+        })
     }
     return this.queue.run(() => this.immediate(fn))
+  }
+
+  /** A transaction committed with synchronous=NORMAL: in WAL mode its frames are written, not synced. */
+  private async unsynced<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+    this.writer.exec('PRAGMA synchronous = NORMAL')
+    try {
+      return await this.immediate(fn)
+    } finally {
+      this.writer.exec('PRAGMA synchronous = FULL')
+    }
   }
 
   /** BEGIN IMMEDIATE ... COMMIT around fn, which runs with the transaction as its context. */
@@ -333,6 +351,7 @@ export class SqliteDatabase extends SqliteStatements implements Database {
       const out = await fn(tx)
       await tx.deferred.flush(tx)
       w.exec('COMMIT')
+      this.checkpointer?.committed()
       return out
     } catch (err) {
       if (w.raw.inTransaction) w.exec('ROLLBACK')
@@ -368,22 +387,17 @@ export class SqliteDatabase extends SqliteStatements implements Database {
     }
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
     try {
-      await this.queue.run(async () => {
-        this.writer.exec('PRAGMA synchronous = NORMAL')
-        try {
-          await this.immediate(async (tx) => {
-            for (const item of batch) {
-              try {
-                outcomes.push({ ok: true, value: await tx.transaction(item.fn) })
-              } catch (error) {
-                outcomes.push({ ok: false, error })
-              }
+      await this.queue.run(() =>
+        this.unsynced(async (tx) => {
+          for (const item of batch) {
+            try {
+              outcomes.push({ ok: true, value: await tx.transaction(item.fn) })
+            } catch (error) {
+              outcomes.push({ ok: false, error })
             }
-          })
-        } finally {
-          this.writer.exec('PRAGMA synchronous = FULL')
-        }
-      })
+          }
+        }),
+      )
       await this.syncFile(this.wal!)
     } catch (error) {
       // The shared commit failed, or could not be made durable: none of the batch is acknowledged
@@ -415,6 +429,7 @@ export class SqliteDatabase extends SqliteStatements implements Database {
     }
     await this.queue.run(async () => undefined)
     this.closed = true
+    await this.checkpointer?.close()
     this.walFile.close()
     if (this.reader !== this.writer) this.reader.raw.close()
     this.writer.raw.close()

@@ -97,55 +97,58 @@ export interface VersionCommit {
  * committing versions of one dataset number them one after the other.
  */
 export async function commitVersion(db: Sql, v: VersionCommit): Promise<number> {
-  return db.transaction(async (tx) => {
-    await tx.run('SELECT id FROM datasets WHERE id = $1 FOR UPDATE', [v.dataset])
-    const next =
-      ((await tx.value<number | null>('SELECT MAX(version) AS v FROM dataset_versions WHERE dataset_id = $1', [
-        v.dataset,
-      ])) ?? 0) + 1
-    for (const d of v.dictionaries)
-      await tx.run('INSERT INTO column_dictionaries (upload_id, column_name, dictionary) VALUES ($1, $2, $3)', [
-        v.uploadId,
-        d.column,
-        d.json,
-      ])
-    if (v.encryption !== null)
-      await tx.run('INSERT INTO he_uploads (upload_id, profile_id, encrypted_by) VALUES ($1, $2, $3)', [
-        v.uploadId,
-        v.encryption.profileId,
-        v.encryption.encryptedBy,
-      ])
-    if (v.source !== undefined)
-      await tx.run('INSERT INTO source_snapshots (upload_id, snapshot, checksum) VALUES ($1, $2, $3)', [
-        v.uploadId,
-        v.source.snapshot,
-        v.source.checksum,
-      ])
-    await tx.run("UPDATE uploads SET state = 'committed' WHERE id = $1", [v.uploadId])
-    await tx.run(
-      'INSERT INTO dataset_versions (dataset_id, version, upload_id, rows, sha256, salt, commitment, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-      [
-        v.dataset,
-        next,
-        v.uploadId,
-        v.rows,
-        v.sha256,
-        v.salt,
-        v.commitment,
-        new Date().toISOString(),
-        v.actor.principal,
-      ],
-    )
-    await appendAudit(tx, {
-      actor: v.actor,
-      action: v.source === undefined ? 'dataset.version.create' : 'dataset.snapshot.create',
-      outcome: 'ok',
-      dataset: v.dataset,
-      version: next,
-      detail: { rows: v.rows, sha256: v.sha256, commitment: v.commitment, ...v.detail },
-    })
-    return next
-  })
+  return db.transaction(
+    async (tx) => {
+      await tx.run('SELECT id FROM datasets WHERE id = $1 FOR UPDATE', [v.dataset])
+      const next =
+        ((await tx.value<number | null>('SELECT MAX(version) AS v FROM dataset_versions WHERE dataset_id = $1', [
+          v.dataset,
+        ])) ?? 0) + 1
+      for (const d of v.dictionaries)
+        await tx.run('INSERT INTO column_dictionaries (upload_id, column_name, dictionary) VALUES ($1, $2, $3)', [
+          v.uploadId,
+          d.column,
+          d.json,
+        ])
+      if (v.encryption !== null)
+        await tx.run('INSERT INTO he_uploads (upload_id, profile_id, encrypted_by) VALUES ($1, $2, $3)', [
+          v.uploadId,
+          v.encryption.profileId,
+          v.encryption.encryptedBy,
+        ])
+      if (v.source !== undefined)
+        await tx.run('INSERT INTO source_snapshots (upload_id, snapshot, checksum) VALUES ($1, $2, $3)', [
+          v.uploadId,
+          v.source.snapshot,
+          v.source.checksum,
+        ])
+      await tx.run("UPDATE uploads SET state = 'committed' WHERE id = $1", [v.uploadId])
+      await tx.run(
+        'INSERT INTO dataset_versions (dataset_id, version, upload_id, rows, sha256, salt, commitment, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+        [
+          v.dataset,
+          next,
+          v.uploadId,
+          v.rows,
+          v.sha256,
+          v.salt,
+          v.commitment,
+          new Date().toISOString(),
+          v.actor.principal,
+        ],
+      )
+      await appendAudit(tx, {
+        actor: v.actor,
+        action: v.source === undefined ? 'dataset.version.create' : 'dataset.snapshot.create',
+        outcome: 'ok',
+        dataset: v.dataset,
+        version: next,
+        detail: { rows: v.rows, sha256: v.sha256, commitment: v.commitment, ...v.detail },
+      })
+      return next
+    },
+    { syncOffThread: true },
+  )
 }
 
 /** Deletes every trace of an upload still in staging. */

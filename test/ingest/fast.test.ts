@@ -98,7 +98,7 @@ function randomFile(r: Rand): Buffer {
   }
   let text = lines.join(eol) + (r() < 0.7 ? eol : '')
   if (r() < 0.1) text = `\ufeff${text}`
-  let bytes = Buffer.from(text, 'utf8')
+  let bytes: Buffer = Buffer.from(text, 'utf8')
   if (r() < 0.25) {
     const broken = breakIt(r, bytes, eol)
     // A break that leaves a lone CR, or a lone LF in a CRLF file, is the dialects' difference, not a finding.
