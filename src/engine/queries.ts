@@ -242,7 +242,7 @@ export class QueryEngine {
       }
       const ref = await findAnswer(this.db, grant.id, selects.cacheKey)
       if (ref === null) return null
-      return await reread(this.db, actor, ref, 'query.cached')
+      return await reread(this.db, actor, ref, 'query.cached', grant)
     } catch (err) {
       await recordRefusal(this.db, actor, null, req, err)
       throw err

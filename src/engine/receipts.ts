@@ -68,8 +68,14 @@ export function resultHash(r: ReleasedResult): string {
 }
 
 export function signReceipt(body: ReceiptBody, privateKey: KeyObject): Receipt {
-  const signature = sign(null, Buffer.from(canonicalJson(body)), privateKey).toString('base64')
-  return { ...body, signature }
+  return signReceiptWithDigest(body, privateKey).receipt
+}
+
+/** signReceipt, with receiptDigest(body) from the same canonical JSON (a release needs both; serialized once). */
+export function signReceiptWithDigest(body: ReceiptBody, privateKey: KeyObject): { receipt: Receipt; digest: string } {
+  const text = Buffer.from(canonicalJson(body))
+  const signature = sign(null, text, privateKey).toString('base64')
+  return { receipt: { ...body, signature }, digest: createHash('sha256').update(text).digest('hex') }
 }
 
 export type ReceiptCheck = { readonly ok: true } | { readonly ok: false; readonly problem: string }

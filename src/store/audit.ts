@@ -98,6 +98,35 @@ export function recordHash(r: Omit<AuditRecord, 'hash'>): string {
   return createHash('sha256').update(canonicalJson(r)).digest('hex')
 }
 
+/**
+ * canonicalJson(r), byte for byte, for a record as writeRecords builds it
+ * (every field present, its detail already canonical): the keys written in
+ * their sorted order instead of sorted per record, and the detail, which the
+ * row stores too, serialized once. Anything else takes canonicalJson.
+ */
+function writtenRecordJson(r: Omit<AuditRecord, 'hash'>, detail: string | null): string {
+  const { actor, charged } = r
+  if (
+    typeof r.id !== 'string' ||
+    typeof actor.principal !== 'string' ||
+    typeof actor.role !== 'string' ||
+    Object.keys(actor).length !== 2 ||
+    (charged !== null &&
+      (typeof charged.epsilon !== 'string' || typeof charged.delta !== 'string' || Object.keys(charged).length !== 2))
+  )
+    return canonicalJson(r)
+  const q = JSON.stringify
+  // Sorted as canonicalJson sorts (UTF-16 code units): action < actor < charged < dataset < detail < grant < id <
+  // outcome < prevHash < purpose < queryHash < seq < time < version.
+  return (
+    `{"action":${q(r.action)},"actor":{"principal":${q(actor.principal)},"role":${q(actor.role)}}` +
+    `,"charged":${charged === null ? 'null' : `{"delta":${q(charged.delta)},"epsilon":${q(charged.epsilon)}}`}` +
+    `,"dataset":${q(r.dataset)},"detail":${detail ?? 'null'},"grant":${q(r.grant)},"id":${q(r.id)}` +
+    `,"outcome":${q(r.outcome)},"prevHash":${q(r.prevHash)},"purpose":${q(r.purpose)},"queryHash":${q(r.queryHash)}` +
+    `,"seq":${q(r.seq)},"time":${q(r.time)},"version":${q(r.version)}}`
+  )
+}
+
 export interface AuditRow {
   record_id: string | null
   seq: number
@@ -181,7 +210,11 @@ async function writeRecords(tx: Sql, events: readonly AuditEvent[]): Promise<voi
   if (head === undefined) throw new Error('the audit chain has no head row (audit_chain_head)')
   const time = new Date().toISOString()
   let [seq, prevHash] = head
+  const details: (string | null)[] = []
   const records: AuditRecord[] = events.map((event) => {
+    const detail = event.detail ?? null
+    const detailJson = detail === null ? null : canonicalJson(detail)
+    details.push(detailJson)
     const base: Omit<AuditRecord, 'hash'> = {
       id: event.id!,
       seq: ++seq,
@@ -195,17 +228,18 @@ async function writeRecords(tx: Sql, events: readonly AuditEvent[]): Promise<voi
       queryHash: event.queryHash ?? null,
       charged: event.charged ?? null,
       outcome: event.outcome,
-      detail: event.detail ?? null,
+      detail,
       prevHash,
     }
-    const record: AuditRecord = { ...base, hash: recordHash(base) }
+    const hash = createHash('sha256').update(writtenRecordJson(base, detailJson)).digest('hex')
+    const record: AuditRecord = { ...base, hash }
     prevHash = record.hash
     return record
   })
   for (let i = 0; i < records.length; i += INSERT_ROWS) {
     const part = records.slice(i, i + INSERT_ROWS)
     const params: Param[] = []
-    const rows = part.map((r) => {
+    const rows = part.map((r, k) => {
       const at = params.length
       params.push(
         r.id!,
@@ -222,7 +256,7 @@ async function writeRecords(tx: Sql, events: readonly AuditEvent[]): Promise<voi
         r.charged?.epsilon ?? null,
         r.charged?.delta ?? null,
         r.outcome,
-        r.detail === null ? null : canonicalJson(r.detail),
+        details[i + k]!,
         tx.hashParam(r.prevHash),
         tx.hashParam(r.hash),
       )

@@ -33,6 +33,8 @@ t.test('the catalog epoch moves with the catalog, and not with spending', async 
           analyst: 'demo-analyst',
           dataset: DEMO_SPEC.id,
           purpose: 'epoch',
+          columns: null,
+          aggregates: null,
           epsilonTotal: 2_000_000n,
           deltaTotal: 0n,
           expiresAt: '2099-01-01T00:00:00.000Z',

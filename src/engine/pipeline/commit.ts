@@ -11,7 +11,6 @@ import { toText } from '../dp/budget.js'
 import { checkGrantUsable } from '../policy/grant.js'
 import { chargeView, exhausted, ledgerOf, priceOn, remainingAfter, type Charge } from '../policy/pricing.js'
 import { datasetPrice } from './joined.js'
-import { receiptDigest } from '../receipts.js'
 import { INTERVALS_SLOT, ROWS_SLOT, spliceRelease } from '../release/serialize.js'
 import { readLedgers } from './catalog.js'
 import { privacyOf } from './release.js'
@@ -130,7 +129,7 @@ async function commitIn(tx: Sql, released: ReleasedAnswer, now: () => Date): Pro
       mechanism: p.plan.mechanism,
       dataset: chargeView(dc),
       ...(joined.length === 0 ? {} : { joined: Object.fromEntries(joined.map((d, k) => [d, chargeView(jcs[k]!)])) }),
-      receipt: receiptDigest(receiptBody),
+      receipt: released.receiptDigest,
     },
   })
   return { kind: 'fresh', body: Object.freeze(body), json, selects: selectsOf(p) }
@@ -180,9 +179,19 @@ export function commitDeadline(
   )
 }
 
-/** A stored answer again, free, returned once its audit record is on disk. */
-export function reread(db: Store, actor: AuditActor, ref: AnswerRef, action: string): Promise<Answer> {
-  return db.transaction((tx) => rereadIn(tx, actor, ref, action, null), { group: true })
+/**
+ * A stored answer again, free, returned once its audit record is on disk.
+ * `grant`: the answer's grant as the caller just read and checked it (a
+ * repeat does), so that the transaction does not read it again.
+ */
+export function reread(
+  db: Store,
+  actor: AuditActor,
+  ref: AnswerRef,
+  action: string,
+  grant: GrantRecord | null = null,
+): Promise<Answer> {
+  return db.transaction((tx) => rereadIn(tx, actor, ref, action, null, grant), { group: true })
 }
 
 async function rereadIn(
@@ -191,8 +200,9 @@ async function rereadIn(
   ref: AnswerRef,
   action: string,
   selects: Answer['selects'],
+  known: GrantRecord | null = null,
 ): Promise<Answer> {
-  const grant = await getGrant(tx, ref.grant_id)
+  const grant = known !== null && known.id === ref.grant_id ? known : await getGrant(tx, ref.grant_id)
   await appendAudit(tx, {
     actor,
     action,

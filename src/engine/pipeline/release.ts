@@ -3,7 +3,7 @@ import { newRecordId } from '../../store/audit.js'
 import { VeilboxError } from '../../errors/index.js'
 import { toNumber } from '../dp/budget.js'
 import type { NoiseReservation } from '../plan/index.js'
-import { signReceipt, type ReceiptBody } from '../receipts.js'
+import { signReceiptWithDigest, type ReceiptBody } from '../receipts.js'
 import { releaseTable } from '../release/answer.js'
 import { serializeRelease } from '../release/serialize.js'
 import type { Admission, ExactResult, PreparedQuery, PrivacyView, ReleasedAnswer } from './types.js'
@@ -75,12 +75,6 @@ export async function release(
     auditRecord: newRecordId(),
     keyId: signer.keyId,
   }
-  return {
-    admission,
-    table,
-    serialized,
-    receiptBody,
-    receipt: signReceipt(receiptBody, signer.privateKey),
-    createdAt,
-  }
+  const { receipt, digest } = signReceiptWithDigest(receiptBody, signer.privateKey)
+  return { admission, table, serialized, receiptBody, receipt, receiptDigest: digest, createdAt }
 }

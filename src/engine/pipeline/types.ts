@@ -116,6 +116,8 @@ export interface ReleasedAnswer {
   readonly serialized: SerializedRelease
   readonly receiptBody: ReceiptBody
   readonly receipt: Receipt
+  /** receiptDigest(receiptBody): what the release record carries. */
+  readonly receiptDigest: string
   readonly createdAt: string
 }
 
