@@ -20,44 +20,27 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { demoCsv, DEMO_SPEC } from '../src/demo/binzhou.js'
 import { postgresBin, startPostgres } from '../test/helpers/pg.js'
-import { envInt, machine, processMemory, startServerProcess, table, writeResult } from './lib.js'
+import {
+  envInt,
+  goal,
+  goalRows,
+  type HealthzSummary,
+  healthzSummary,
+  machine,
+  pollHealth,
+  processMemory,
+  startServerProcess,
+  statedAt,
+  table,
+  writeResult,
+} from './lib.js'
 import { copyReference, HOUSEHOLDS_TABLE, restartWithFsync } from './pg-reference.js'
 
 const ROWS = envInt('ROWS', 1_000_000)
 const LIMIT_MB = 500
+const GOAL_ROWS = 1_000_000
 const GOAL_RSS_MB = 300
 const GOAL_HEALTHZ_P99_MS = 50
-
-/** Polls /healthz one request at a time until stopped: each request's latency in ms. */
-function pollHealth(url: string | URL): { stop(): Promise<number[]> } {
-  const latencies: number[] = []
-  let running = true
-  const loop = (async () => {
-    while (running) {
-      const t0 = process.hrtime.bigint()
-      try {
-        await (await fetch(new URL('/healthz', url))).arrayBuffer()
-        latencies.push(Number(process.hrtime.bigint() - t0) / 1e6)
-      } catch {
-        latencies.push(Number.POSITIVE_INFINITY)
-      }
-      await new Promise((r) => setTimeout(r, 20))
-    }
-  })()
-  return {
-    async stop() {
-      running = false
-      await loop
-      return latencies
-    },
-  }
-}
-
-function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!
-}
 
 async function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-ingest-'))
@@ -85,7 +68,7 @@ async function main() {
       if (m) sampledPeak = Math.max(sampledPeak, m.rss)
     }, 50)
     process.stderr.write(`uploading ${(bytes / 1e6).toFixed(1)} MB...\n`)
-    const health = pollHealth(server.url)
+    const health = await pollHealth(server.url)
     const started = process.hrtime.bigint()
     const res = await fetch(new URL(`/v1/datasets/${spec.id}/versions`, server.url), {
       method: 'POST',
@@ -96,7 +79,8 @@ async function main() {
     const body = (await res.json()) as { rows?: number; sha256?: string }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9
     clearInterval(sampler)
-    const healthMs = await health.stop()
+    const polled = await health.stop()
+    const healthz = healthzSummary(polled.latencies, polled.failures)
     if (res.status !== 201) throw new Error(`upload: ${res.status} ${JSON.stringify(body)}`)
     const after = processMemory(server.child.pid!)
     const peakRssMB = Math.max(after?.peakRss ?? 0, sampledPeak) / 2 ** 20
@@ -114,19 +98,10 @@ async function main() {
       serverPeakRssMB: Number(peakRssMB.toFixed(1)),
       peakRssLimitMB: LIMIT_MB,
       withinLimit: peakRssMB < LIMIT_MB,
-      healthz: {
-        requests: healthMs.length,
-        p50Ms: Number(percentile(healthMs, 0.5).toFixed(1)),
-        p99Ms: Number(percentile(healthMs, 0.99).toFixed(1)),
-        maxMs: Number(Math.max(...healthMs).toFixed(1)),
-      },
+      healthz,
       copyReference: copy,
       ratioOfCopy: copy === null ? null : Number((rowsPerSec / copy.rowsPerSec).toFixed(3)),
-      goals: {
-        atLeastCopy: copy === null ? null : rowsPerSec >= copy.rowsPerSec,
-        peakRssUnder300MB: peakRssMB < GOAL_RSS_MB,
-        healthzP99Under50ms: percentile(healthMs, 0.99) < GOAL_HEALTHZ_P99_MS,
-      },
+      goals: ingestGoals(body.rows!, rowsPerSec, copy, peakRssMB, healthz),
       sha256: body.sha256!,
       machine: machine(),
     }
@@ -145,6 +120,7 @@ async function main() {
         },
       ])}\n`,
     )
+    process.stderr.write(`${table(goalRows(result.goals))}\n`)
     process.stderr.write(`wrote ${out}\n`)
     process.stdout.write(`${JSON.stringify(result)}\n`)
     if (!result.withinLimit) process.exitCode = 1
@@ -152,6 +128,37 @@ async function main() {
     await server.stop()
     fs.rmSync(tmp, { recursive: true, force: true })
   }
+}
+
+/**
+ * The issue's goals for ingest, stated for a 1,000,000-row upload: rows/s
+ * at least PostgreSQL COPY's of the same file in the same run, peak server
+ * RSS under 300 MB, /healthz p99 under 50 ms during the upload. Reported,
+ * never enforced.
+ */
+function ingestGoals(
+  rows: number,
+  rowsPerSec: number,
+  copy: { rowsPerSec: number } | null,
+  peakRssMB: number,
+  healthz: HealthzSummary,
+) {
+  const size = statedAt('rows', GOAL_ROWS, rows)
+  return [
+    goal(
+      "ingest rows/s, x PostgreSQL COPY's of the same file",
+      { op: '>=', value: 1 },
+      copy === null ? null : Number((rowsPerSec / copy.rowsPerSec).toFixed(3)),
+      { unjudged: copy === null ? 'COPY was not measured (COPY_REFERENCE=0, or no PostgreSQL)' : size },
+    ),
+    goal('ingest peak server RSS, MB', { op: '<', value: GOAL_RSS_MB }, Number(peakRssMB.toFixed(1)), {
+      unjudged: size,
+    }),
+    goal('/healthz p99 during the upload, ms', { op: '<', value: GOAL_HEALTHZ_P99_MS }, healthz.p99Ms, {
+      unjudged: size,
+      failed: healthz.failures > 0 ? `${healthz.failures} /healthz requests failed` : null,
+    }),
+  ]
 }
 
 /** PostgreSQL's COPY of the same file, on a cluster of its own with fsync on; null when skipped or absent. */
