@@ -4,38 +4,51 @@ import { randomBytes } from 'node:crypto'
  * A set of byte strings, each numbered in order of first appearance: the
  * codes of a column's keys (declared categories, or ids and undeclared
  * categories as they come), found from a field's bytes without making a
- * string of them. Open addressing over FNV-1a hashes; the keys' bytes sit
- * end to end in one growing buffer, so a million ids cost two typed arrays
- * and their bytes rather than a million strings and map entries.
+ * string of them. Open addressing over seeded FNV-1a hashes, a slot
+ * holding only a code (4 bytes: a million ids' table stays within 8 MB,
+ * where a miss costs least); the keys' hashes and bytes are kept in code
+ * order, the bytes end to end in one growing buffer. A million ids cost a
+ * few typed arrays and their bytes, not a million strings and map entries.
+ *
+ * `find` then `add`: a miss leaves its slot and hash for the add that follows.
  */
 export class ByteKeys {
   /** Slot -> code + 1 (0: empty). */
   private table = new Int32Array(1024)
+  /** Code -> the key's hash. */
   private hashes = new Int32Array(256)
   /** Code -> offset of its bytes in `arena`; code + 1 -> where they end. */
   private offsets = new Int32Array(257)
+  /** Code -> 1 when the key's bytes, quoted, are its JSON string (no quote, backslash or control byte). */
+  private plain = new Uint8Array(256)
   private arena = Buffer.allocUnsafe(4096)
   /** The hash's starting value, random per set: keys chosen to collide in one upload's table do not in another's. */
   private readonly seed = randomBytes(4).readInt32LE(0)
+  private missHash = 0
+  private missSlot = -1
   size = 0
 
   /** The code of the key `buf[s, e)`, or -1. */
-  get(buf: Uint8Array, s: number, e: number): number {
-    const h = hashOf(this.seed, buf, s, e)
-    const mask = this.table.length - 1
+  find(buf: Uint8Array, s: number, e: number): number {
+    let h = this.seed ^ 0x811c9dc5
+    for (let p = s; p < e; p++) h = Math.imul(h ^ buf[p]!, 0x01000193)
+    const table = this.table
+    const mask = table.length - 1
     for (let i = h & mask; ; i = (i + 1) & mask) {
-      const slot = this.table[i]!
-      if (slot === 0) return -1
-      const code = slot - 1
+      const code = table[i]! - 1
+      if (code < 0) {
+        this.missHash = h
+        this.missSlot = i
+        return -1
+      }
       if (this.hashes[code] === h && this.equals(code, buf, s, e)) return code
     }
   }
 
-  /** Adds the key `buf[s, e)`, which is not in the set yet; returns its code. */
+  /** Adds the key `buf[s, e)` just missed by `find`; returns its code. */
   add(buf: Uint8Array, s: number, e: number): number {
     const code = this.size
-    if ((code + 1) * 2 > this.table.length) this.rehash(this.table.length * 2)
-    if (code + 1 >= this.hashes.length) this.growCodes()
+    if (code + 1 >= this.plain.length) this.growCodes()
     const n = e - s
     let at = this.offsets[code]!
     if (at + n > this.arena.length) {
@@ -43,13 +56,32 @@ export class ByteKeys {
       this.arena.copy(bigger, 0, 0, at)
       this.arena = bigger
     }
-    for (let p = s; p < e; p++) this.arena[at++] = buf[p]!
+    let plain = 1
+    for (let p = s; p < e; p++) {
+      const b = buf[p]!
+      if (b < 0x20 || b === 0x22 || b === 0x5c) plain = 0
+      this.arena[at++] = b
+    }
     this.offsets[code + 1] = at
-    const h = hashOf(this.seed, buf, s, e)
-    this.hashes[code] = h
-    this.place(h, code)
+    this.plain[code] = plain
+    this.hashes[code] = this.missHash
+    this.table[this.missSlot] = code + 1
     this.size = code + 1
+    // At most half full: probes stay short.
+    if (this.size * 2 > this.table.length) this.rehash(this.table.length * 2)
+    this.missSlot = -1
     return code
+  }
+
+  /** The code of the key, added when new. */
+  code(buf: Uint8Array, s: number, e: number): number {
+    const code = this.find(buf, s, e)
+    return code >= 0 ? code : this.add(buf, s, e)
+  }
+
+  /** Whether the key's bytes, quoted, are its JSON string. */
+  isPlain(code: number): boolean {
+    return this.plain[code] === 1
   }
 
   /** The bytes of every key, in code order: `arena[offsets[c], offsets[c + 1])`. */
@@ -65,31 +97,26 @@ export class ByteKeys {
     return true
   }
 
-  private place(h: number, code: number): void {
-    const mask = this.table.length - 1
-    let i = h & mask
-    while (this.table[i] !== 0) i = (i + 1) & mask
-    this.table[i] = code + 1
-  }
-
-  private rehash(size: number): void {
-    this.table = new Int32Array(size)
-    for (let c = 0; c < this.size; c++) this.place(this.hashes[c]!, c)
+  private rehash(length: number): void {
+    const table = new Int32Array(length)
+    const mask = length - 1
+    for (let code = 0; code < this.size; code++) {
+      let i = this.hashes[code]! & mask
+      while (table[i] !== 0) i = (i + 1) & mask
+      table[i] = code + 1
+    }
+    this.table = table
   }
 
   private growCodes(): void {
     const hashes = new Int32Array(this.hashes.length * 2)
     hashes.set(this.hashes)
     this.hashes = hashes
-    const offsets = new Int32Array(hashes.length + 1)
+    const plain = new Uint8Array(this.plain.length * 2)
+    plain.set(this.plain)
+    this.plain = plain
+    const offsets = new Int32Array(plain.length + 1)
     offsets.set(this.offsets)
     this.offsets = offsets
   }
-}
-
-/** FNV-1a, 32 bits, from a seed. */
-function hashOf(seed: number, buf: Uint8Array, s: number, e: number): number {
-  let h = seed ^ 0x811c9dc5
-  for (let p = s; p < e; p++) h = Math.imul(h ^ buf[p]!, 0x01000193)
-  return h
 }

@@ -1,9 +1,10 @@
 // Long on purpose: the CSV fast path's per-field conversions sit in one switch, so the call site stays
 // monomorphic; each kind's fast case and its fall-back to the row checker belong side by side.
-import { createHash, type Hash } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import type { ColumnSpec, DatasetSpec } from '../schema.js'
 import { CHUNK_ROWS } from '../store/encoding.js'
 import { ByteKeys } from './byte-keys.js'
+import { booleanAt, DeclaredIndex, dictionaryJson, FingerprintBytes } from './fast-bytes.js'
 import { ChunkColumn, pastMaxKeys, storesDictionary, type PackedChunk } from './columns.js'
 import { FIELD_ESCAPED, fieldText, type RecordSink } from './csv-scan.js'
 import { headerOrder } from './header.js'
@@ -38,14 +39,18 @@ enum Kind {
 
 const MAX_FAST_DIGITS = 15
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k)
+const TRUE_JSON = Buffer.from('true')
+const FALSE_JSON = Buffer.from('false')
 
 /** One column's packer: its chunk arrays, and for coded columns the keys seen (as raw bytes) and their order. */
 class FastColumn extends ChunkColumn {
   readonly kind: Kind
   readonly lower: number
   readonly upper: number
-  /** A key's UTF-8 bytes -> its code. */
+  /** A key's UTF-8 bytes -> its code (coded columns, and declared ones no single byte tells apart). */
   readonly keys = new ByteKeys()
+  /** Declared categories found by one byte, when one does. */
+  readonly declared: DeclaredIndex | null = null
   /** Declared categories: each code's canonical JSON bytes. */
   readonly json: Buffer[] = []
   readonly limit: number
@@ -70,56 +75,11 @@ class FastColumn extends ChunkColumn {
         this.kind = storesDictionary(column) ? Kind.Coded : Kind.Declared
         for (const c of column.categories ?? []) {
           const bytes = Buffer.from(c, 'utf8')
-          if (this.keys.get(bytes, 0, bytes.length) === -1) this.keys.add(bytes, 0, bytes.length)
+          this.keys.code(bytes, 0, bytes.length)
           this.json.push(Buffer.from(JSON.stringify(c), 'utf8'))
         }
+        if (column.categories) this.declared = DeclaredIndex.of(column.categories)
     }
-  }
-}
-
-/** Canonical rows (JSON arrays, one per line) into SHA-256 in blocks. */
-class FingerprintBytes {
-  private readonly buf = Buffer.allocUnsafe(1 << 20)
-  len = 0
-
-  constructor(private readonly hash: Hash) {}
-
-  /** Room for `n` more bytes, hashing what is buffered when there is not. */
-  room(n: number): boolean {
-    if (this.len + n <= this.buf.length) return true
-    this.flush()
-    return n <= this.buf.length
-  }
-
-  byte(b: number): void {
-    if (this.len === this.buf.length) this.flush()
-    this.buf[this.len++] = b
-  }
-
-  copy(src: Buffer, start: number, end: number): void {
-    const n = end - start
-    if (!this.room(n)) {
-      this.hash.update(src.subarray(start, end))
-      return
-    }
-    // A loop beats Buffer#copy's call for the few bytes of a field.
-    if (n < 64) {
-      const buf = this.buf
-      let at = this.len
-      for (let p = start; p < end; p++) buf[at++] = src[p]!
-      this.len = at
-    } else this.len += src.copy(this.buf, this.len, start, end)
-  }
-
-  text(s: string): void {
-    const bytes = Buffer.byteLength(s, 'utf8')
-    if (this.room(bytes)) this.len += this.buf.write(s, this.len, 'utf8')
-    else this.hash.update(s, 'utf8')
-  }
-
-  flush(): void {
-    if (this.len > 0) this.hash.update(this.buf.subarray(0, this.len))
-    this.len = 0
   }
 }
 
@@ -230,11 +190,12 @@ export class ColumnarSink implements RecordSink {
         }
         col.values[i] = v
         if (this.values !== null) this.values[c] = v === 1
-        this.fp.text(v === 1 ? 'true' : 'false')
+        const word = v === 1 ? TRUE_JSON : FALSE_JSON
+        this.fp.copy(word, 0, word.length)
         return
       }
       case Kind.Declared: {
-        const code = col.keys.get(buf, s, e)
+        const code = col.declared !== null ? col.declared.find(buf, s, e) : col.keys.find(buf, s, e)
         if (code === -1) {
           this.slow(col, c, buf.toString('utf8', s, e), row, line)
           return
@@ -247,18 +208,15 @@ export class ColumnarSink implements RecordSink {
       }
       case Kind.Coded: {
         // Not empty and within maxFieldChars bytes, so within as many characters: the checker would take it as it is.
-        let code = col.keys.get(buf, s, e)
+        let code = col.keys.find(buf, s, e)
         if (code === -1) {
           if (col.keys.size >= col.limit) throw badRow({ row, line }, col.column.name, pastMaxKeys(col.column))
           code = col.keys.add(buf, s, e)
         }
         col.values[i] = code
         if (this.values !== null) this.values[c] = buf.toString('utf8', s, e)
-        if (plainJsonString(buf, s, e)) {
-          this.fp.byte(0x22)
-          this.fp.copy(buf, s, e)
-          this.fp.byte(0x22)
-        } else this.fp.text(JSON.stringify(buf.toString('utf8', s, e)))
+        if (col.keys.isPlain(code)) this.fp.quoted(buf, s, e)
+        else this.fp.text(JSON.stringify(buf.toString('utf8', s, e)))
         return
       }
     }
@@ -336,7 +294,7 @@ export class ColumnarSink implements RecordSink {
         break
       case Kind.Coded: {
         const bytes = Buffer.from(v as string, 'utf8')
-        let code = col.keys.get(bytes, 0, bytes.length)
+        let code = col.keys.find(bytes, 0, bytes.length)
         if (code === -1) {
           if (col.keys.size >= col.limit) throw badRow(pos, col.column.name, pastMaxKeys(col.column))
           code = col.keys.add(bytes, 0, bytes.length)
@@ -371,63 +329,4 @@ export class ColumnarSink implements RecordSink {
         .map((c) => ({ column: c.column.name, json: dictionaryJson(c.keys) })),
     }
   }
-}
-
-/** The keys in code order as a JSON array of strings: what JSON.stringify makes of them, from their bytes. */
-function dictionaryJson(keys: ByteKeys): string {
-  const { arena, offsets } = keys.bytes()
-  const parts: Buffer[] = [Buffer.from('[')]
-  let run = Buffer.allocUnsafe(1 << 16)
-  let len = 0
-  const put = (b: Buffer | Uint8Array, s: number, e: number): void => {
-    if (len + (e - s) > run.length) {
-      parts.push(run.subarray(0, len))
-      run = Buffer.allocUnsafe(Math.max(1 << 16, e - s))
-      len = 0
-    }
-    for (let p = s; p < e; p++) run[len++] = b[p]!
-  }
-  const quote = Buffer.from('"')
-  const comma = Buffer.from(',')
-  for (let c = 0; c < keys.size; c++) {
-    if (c > 0) put(comma, 0, 1)
-    const s = offsets[c]!
-    const e = offsets[c + 1]!
-    if (plainJsonString(arena, s, e)) {
-      put(quote, 0, 1)
-      put(arena, s, e)
-      put(quote, 0, 1)
-    } else {
-      const json = Buffer.from(JSON.stringify(arena.toString('utf8', s, e)), 'utf8')
-      put(json, 0, json.length)
-    }
-  }
-  parts.push(run.subarray(0, len), Buffer.from(']'))
-  return Buffer.concat(parts).toString('utf8')
-}
-
-const TRUE_SPELLINGS = ['true', 'TRUE', 'True'].map((t) => Buffer.from(t))
-const FALSE_SPELLINGS = ['false', 'FALSE', 'False'].map((t) => Buffer.from(t))
-
-/** 1 for a true spelling, 0 for a false one, -1 for anything else (the checker names it); as rows.ts reads them. */
-function booleanAt(buf: Buffer, s: number, e: number): number {
-  const n = e - s
-  if (n === 1) return buf[s] === 0x31 ? 1 : buf[s] === 0x30 ? 0 : -1
-  if (n === 4 && TRUE_SPELLINGS.some((t) => same(t, buf, s))) return 1
-  if (n === 5 && FALSE_SPELLINGS.some((t) => same(t, buf, s))) return 0
-  return -1
-}
-
-function same(word: Buffer, buf: Buffer, s: number): boolean {
-  for (let i = 0; i < word.length; i++) if (buf[s + i] !== word[i]) return false
-  return true
-}
-
-/** Whether the bytes, quoted, are already their JSON string: no quote, backslash or control character. */
-function plainJsonString(buf: Uint8Array, s: number, e: number): boolean {
-  for (let p = s; p < e; p++) {
-    const b = buf[p]!
-    if (b < 0x20 || b === 0x22 || b === 0x5c) return false
-  }
-  return true
 }

@@ -41,6 +41,9 @@ const COMMA = 0x2c
 const LF = 0x0a
 const CR = 0x0d
 const QUOTE = 0x22
+/** The bytes that end or break an unquoted field: one load per byte instead of four comparisons. */
+const SPECIAL = new Uint8Array(256)
+for (const b of [COMMA, LF, CR, QUOTE]) SPECIAL[b] = 1
 
 function malformed(line: number, what: string): VeilboxError {
   return new VeilboxError('VEILBOX_ERR_INGEST_MALFORMED', `the CSV cannot be parsed near line ${line}: ${what}`, {
@@ -49,9 +52,12 @@ function malformed(line: number, what: string): VeilboxError {
 }
 
 export class CsvScanner {
-  /** Bytes received and not yet made records. */
-  private pending: Buffer[] = []
-  private pendingBytes = 0
+  /** Bytes received and not yet scanned, after the kept bytes. */
+  private queued: Buffer[] = []
+  private queuedBytes = 0
+  /** The incomplete record's bytes (and, before the first scan, the first few bytes), at [0, keptBytes). */
+  private kept = Buffer.alloc(0)
+  private keptBytes = 0
   /** An incomplete record waits for this many bytes before it is scanned again. */
   private waitFor = 0
   /** Line of the next record's first byte. */
@@ -69,10 +75,11 @@ export class CsvScanner {
   /** More bytes (UTF-8, checked). Records they complete reach the sink before this returns. */
   push(chunk: Buffer): void {
     if (chunk.length === 0) return
-    this.pending.push(chunk)
-    this.pendingBytes += chunk.length
+    this.queued.push(chunk)
+    this.queuedBytes += chunk.length
+    const waiting = this.keptBytes + this.queuedBytes
     // Scanned again once the incomplete record's bytes have doubled, or could be past the cap.
-    if (this.pendingBytes < this.waitFor && this.pendingBytes <= this.maxRecordBytes) return
+    if (waiting < this.waitFor && waiting <= this.maxRecordBytes) return
     this.scan(false)
   }
 
@@ -81,13 +88,33 @@ export class CsvScanner {
     this.scan(true)
   }
 
+  /**
+   * The bytes to scan: a chunk as it came when nothing is kept, else the
+   * kept bytes and the queued chunks in one buffer that is reused, so that
+   * a record across chunks does not cost a new buffer each time.
+   */
+  private gather(): Buffer {
+    if (this.keptBytes === 0 && this.queued.length === 1) return this.queued[0]!
+    const total = this.keptBytes + this.queuedBytes
+    if (total > this.kept.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(total, this.kept.length * 2, 64 * 1024))
+      this.kept.copy(bigger, 0, 0, this.keptBytes)
+      this.kept = bigger
+    }
+    let at = this.keptBytes
+    for (const c of this.queued) at += c.copy(this.kept, at)
+    return this.kept.subarray(0, total)
+  }
+
   private scan(final: boolean): void {
-    let buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes)
+    const buf = this.gather()
+    this.queued = []
+    this.queuedBytes = 0
     let p = 0
     if (this.first) {
       if (buf.length < 3 && !final) {
-        this.waitFor = 3
         this.keep(buf, 0)
+        this.waitFor = 3
         return
       }
       this.first = false
@@ -100,22 +127,27 @@ export class CsvScanner {
       p = next
     }
     if (p >= len) {
-      this.pending = []
-      this.pendingBytes = 0
+      this.keptBytes = 0
       this.waitFor = 0
       return
     }
     // An incomplete record: keep its bytes, and scan it again when they have doubled.
     const rest = len - p
     if (rest > this.maxRecordBytes) throw lineTooLong(this.line, this.maxRecordBytes)
-    buf = buf.subarray(p)
-    this.keep(buf, rest)
+    this.keep(buf, p)
+    this.waitFor = Math.max(rest * 2, 64 * 1024)
   }
 
-  private keep(buf: Buffer, rest: number): void {
-    this.pending = [buf]
-    this.pendingBytes = buf.length
-    this.waitFor = Math.max(rest * 2, 64 * 1024)
+  /** Keeps buf[p, end) at the start of `kept` (buf may be `kept` itself). */
+  private keep(buf: Buffer, p: number): void {
+    const rest = buf.length - p
+    if (buf.buffer === this.kept.buffer && buf.byteOffset === this.kept.byteOffset) {
+      this.kept.copyWithin(0, p, buf.length)
+    } else {
+      if (rest > this.kept.length) this.kept = Buffer.allocUnsafe(Math.max(rest, 64 * 1024))
+      buf.copy(this.kept, 0, p)
+    }
+    this.keptBytes = rest
   }
 
   /**
@@ -166,7 +198,7 @@ export class CsvScanner {
         let q = p
         while (q < len) {
           c = buf[q]!
-          if (c === COMMA || c === LF || c === QUOTE || c === CR) {
+          if (SPECIAL[c] === 1) {
             if (c !== CR) break
             if (q + 1 < len && buf[q + 1] === LF) break
             if (q + 1 >= len && !final) return this.incomplete(start, len)

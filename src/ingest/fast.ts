@@ -154,10 +154,11 @@ async function parseInWorker(
     for await (const chunk of input) {
       if (failed) break
       const bytes: Buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : (chunk as Buffer)
-      // A copy the worker owns: the stream's buffers may share memory with others.
-      const owned = new Uint8Array(bytes.length)
-      owned.set(bytes)
-      post(worker, { type: 'bytes', bytes: owned }, [owned.buffer])
+      // Moved to the worker when the chunk is its memory's only view (a socket read's own buffer), else copied:
+      // a pooled buffer shares memory with others.
+      const whole = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length && !isShared(bytes.buffer)
+      const owned = whole ? bytes : Uint8Array.prototype.slice.call(bytes)
+      post(worker, { type: 'bytes', bytes: owned }, [owned.buffer as ArrayBuffer])
       inFlight += owned.length
       while (inFlight > MAX_BYTES_IN_FLIGHT && !failed) await new Promise<void>((resolve) => (wake = resolve))
       wake = null
@@ -170,6 +171,10 @@ async function parseInWorker(
     worker.removeAllListeners('exit')
     await worker.terminate()
   }
+}
+
+function isShared(b: ArrayBufferLike): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && b instanceof SharedArrayBuffer
 }
 
 function post(worker: Worker, message: ToParser, transfer: ArrayBuffer[] = []): void {
