@@ -12,14 +12,14 @@ import { openDb } from '../../src/store/db.js'
 import { createDataset } from '../../src/store/datasets.js'
 import { VeilboxError } from '../../src/errors/index.js'
 import { PEOPLE_SPEC, peopleCsv, tempDir } from '../helpers/app.js'
-import type { DatasetSpec } from '../../src/schema.js'
+import { datasetSpecSchema } from '../../src/schema.js'
 
 const actor = { principal: 'operator', role: 'operator' } as const
 
 async function store(t: Parameters<typeof tempDir>[0]) {
   const db = openDb(tempDir(t))
   t.teardown(() => db.close())
-  await createDataset(db, PEOPLE_SPEC as DatasetSpec, actor)
+  await createDataset(db, datasetSpecSchema.parse(PEOPLE_SPEC), actor)
   return db
 }
 
