@@ -165,3 +165,16 @@ t.test('a dictionary is parsed in slices to the same array as JSON.parse, whatev
     'an empty dictionary',
   )
 })
+
+t.test('a dictionary that is not JSON.stringify of an array of strings is refused, not misread', async (t) => {
+  const { parseStringArray } = await import('../../../src/engine/exec/column-cache.js')
+  const run = (text: string) => {
+    const steps = parseStringArray(text, 2)
+    let r = steps.next()
+    while (r.done !== true) r = steps.next()
+    return r.value
+  }
+  t.same(run('["ab","c\\u0041","",""]'), ['ab', 'cA', '', ''])
+  for (const text of ['["ab",]', '["ab" ,"c"]', '{"ab":1}', '["ab",1]', '["ab', '["a\\"]', 'x"ab"]'])
+    t.throws(() => run(text), SyntaxError, text)
+})
