@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, randomFillSync } from 'node:crypto'
 import { openTx, type Param, type Sql } from './sql.js'
 
 /**
@@ -35,7 +35,23 @@ export interface AuditEvent {
  * record by it, never by `seq`, which counts every principal's records.
  */
 export function newRecordId(): string {
-  return `a_${randomBytes(16).toString('hex')}`
+  return `a_${randomHex(16)}`
+}
+
+/** Random bytes drawn from node:crypto a page at a time; each byte is handed out once. */
+const RANDOM_PAGE = Buffer.alloc(4096)
+let randomAt = RANDOM_PAGE.length
+
+/** `bytes` fresh CSPRNG bytes as hex (ids): one randomFillSync per page instead of one call per id. */
+export function randomHex(bytes: number): string {
+  if (bytes > RANDOM_PAGE.length) return randomBytes(bytes).toString('hex')
+  if (randomAt + bytes > RANDOM_PAGE.length) {
+    randomFillSync(RANDOM_PAGE)
+    randomAt = 0
+  }
+  const hex = RANDOM_PAGE.toString('hex', randomAt, randomAt + bytes)
+  randomAt += bytes
+  return hex
 }
 
 export const RECORD_ID = /^a_[0-9a-f]{32}$/

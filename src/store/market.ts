@@ -1,6 +1,6 @@
 import { appendAudit, type AuditActor } from './audit.js'
 import { getDataset } from './datasets.js'
-import type { Sql } from './sql.js'
+import type { Param, Sql } from './sql.js'
 
 /**
  * The data market's rows: platform settings, a dataset's owner and market
@@ -190,12 +190,17 @@ export async function guardedSpend(db: Sql, grantId: string, amount: bigint): Pr
   )
 }
 
+/** Rows per INSERT: 14 parameters each, under both stores' limits on parameters per statement. */
+const MONEY_INSERT_ROWS = 500
+
+/** A release's money lines, in one multi-row statement (a release has a few: price, fee, owners' shares). */
 export async function insertMoneyLines(db: Sql, lines: readonly MoneyLine[]): Promise<void> {
-  for (const l of lines) {
-    await db.run(
-      `INSERT INTO money_lines (query_id, line, kind, time, grant_id, analyst_id, analyst, organization, scenario, dataset_id, owner_id, epsilon_micro, amount, currency)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-      [
+  for (let i = 0; i < lines.length; i += MONEY_INSERT_ROWS) {
+    const part = lines.slice(i, i + MONEY_INSERT_ROWS)
+    const params: Param[] = []
+    const rows = part.map((l) => {
+      const at = params.length
+      params.push(
         l.queryId,
         l.line,
         l.kind,
@@ -210,7 +215,13 @@ export async function insertMoneyLines(db: Sql, lines: readonly MoneyLine[]): Pr
         l.epsilonMicro,
         l.amount,
         l.currency,
-      ],
+      )
+      return `(${Array.from({ length: 14 }, (_, k) => `$${at + k + 1}`).join(', ')})`
+    })
+    await db.run(
+      `INSERT INTO money_lines (query_id, line, kind, time, grant_id, analyst_id, analyst, organization, scenario, dataset_id, owner_id, epsilon_micro, amount, currency)
+       VALUES ${rows.join(', ')}`,
+      params,
     )
   }
 }

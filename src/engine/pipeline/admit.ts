@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomHex } from '../../store/audit.js'
 import { checkWork, publicRows, type AdmissionLimits, type WorkEstimate } from '../admission.js'
 import { answerPrice, fitsCap, spendingCapError } from '../market/charge.js'
 import { priceOn } from '../policy/pricing.js'
@@ -47,5 +47,5 @@ export function admit(prepared: PreparedQuery, ledgers: Ledgers, limits: Admissi
     answerPrice(prepared.money, dataset.epsilon),
   )
   if (!fitsCap(prepared.grant, amount)) throw spendingCapError(prepared.grant, amount, prepared.money.currency)
-  return { prepared, ledgers, charges: { grant, dataset, joined }, queryId: `q_${randomBytes(12).toString('hex')}` }
+  return { prepared, ledgers, charges: { grant, dataset, joined }, queryId: `q_${randomHex(12)}` }
 }
