@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import type { ColumnSpec, DatasetSpec } from '../schema.js'
 import { CHUNK_ROWS } from '../store/encoding.js'
 import { ByteKeys } from './byte-keys.js'
-import { booleanAt, DeclaredIndex, dictionaryJson, FingerprintBytes } from './fast-bytes.js'
+import { booleanAt, DeclaredIndex, dictionaryJson, FingerprintBytes, plainJsonString } from './fast-bytes.js'
 import { ChunkColumn, pastMaxKeys, storesDictionary, type PackedChunk } from './columns.js'
 import { FIELD_ESCAPED, fieldText, type RecordSink } from './csv-scan.js'
 import { headerOrder } from './header.js'
@@ -35,12 +35,15 @@ enum Kind {
   Boolean,
   Declared,
   Coded,
+  /** A coded column without maxKeys, whose keys the caller codes (coding cannot refuse): bytes handed on. */
+  Deferred,
 }
 
 const MAX_FAST_DIGITS = 15
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k)
 const TRUE_JSON = Buffer.from('true')
 const FALSE_JSON = Buffer.from('false')
+const EMPTY = Buffer.alloc(0)
 
 /** One column's packer: its chunk arrays, and for coded columns the keys seen (as raw bytes) and their order. */
 class FastColumn extends ChunkColumn {
@@ -54,8 +57,12 @@ class FastColumn extends ChunkColumn {
   /** Declared categories: each code's canonical JSON bytes. */
   readonly json: Buffer[] = []
   readonly limit: number
+  /** Deferred: this chunk's keys end to end, and where each row's ends. */
+  raw = Buffer.alloc(0)
+  rawLen = 0
+  readonly rawEnds: Int32Array | null = null
 
-  constructor(column: ColumnSpec) {
+  constructor(column: ColumnSpec, defer: boolean) {
     super(column)
     this.lower = column.lower ?? Number.NEGATIVE_INFINITY
     this.upper = column.upper ?? Number.POSITIVE_INFINITY
@@ -79,7 +86,35 @@ class FastColumn extends ChunkColumn {
           this.json.push(Buffer.from(JSON.stringify(c), 'utf8'))
         }
         if (column.categories) this.declared = DeclaredIndex.of(column.categories)
+        if (this.kind === Kind.Coded && defer && column.maxKeys === undefined) {
+          this.kind = Kind.Deferred
+          this.raw = Buffer.alloc(1 << 20)
+          this.rawEnds = new Int32Array(CHUNK_ROWS)
+        }
     }
+  }
+
+  /** Row i's key, for the caller to code. */
+  pushRaw(i: number, buf: Uint8Array, s: number, e: number): void {
+    const n = e - s
+    if (this.rawLen + n > this.raw.length) {
+      const bigger = Buffer.alloc(Math.max(this.raw.length * 2, this.rawLen + n))
+      this.raw.copy(bigger, 0, 0, this.rawLen)
+      this.raw = bigger
+    }
+    const raw = this.raw
+    let at = this.rawLen
+    for (let p = s; p < e; p++) raw[at++] = buf[p]!
+    this.rawLen = at
+    this.rawEnds![i] = at
+  }
+
+  /** The chunk's keys, copied out (memory that may move to another thread); the column starts afresh. */
+  takeRaw(rows: number): { bytes: Uint8Array; ends: Int32Array } {
+    const bytes = new Uint8Array(this.rawLen)
+    bytes.set(this.raw.subarray(0, this.rawLen))
+    this.rawLen = 0
+    return { bytes, ends: this.rawEnds!.slice(0, rows) }
   }
 }
 
@@ -87,7 +122,10 @@ export interface ChunkOut {
   readonly column: string
   readonly chunk: number
   readonly rows: number
+  /** For a deferred column, its null bitmap only: the codes come from `raw`. */
   readonly chunkData: PackedChunk
+  /** A deferred column's keys: row i's bytes end at ends[i] (a null row's are empty). */
+  readonly raw?: { readonly bytes: Uint8Array; readonly ends: Int32Array }
 }
 
 export class ColumnarSink implements RecordSink {
@@ -109,8 +147,14 @@ export class ColumnarSink implements RecordSink {
   constructor(
     readonly spec: DatasetSpec,
     private readonly maxFieldChars: number,
+    /**
+     * Hand ids and undeclared categories without maxKeys on as bytes, for the
+     * caller to code on its own thread (fast.ts: the parser's thread is the
+     * busier one); their dictionaries are then the caller's to make.
+     */
+    defer = false,
   ) {
-    this.columns = spec.columns.map((c) => new FastColumn(c))
+    this.columns = spec.columns.map((c) => new FastColumn(c, defer))
     this.checker = new RowChecker(spec, maxFieldChars)
     this.publicKeys = PublicKeys.for(spec)
     this.nested = NestedUnits.for(spec)
@@ -219,6 +263,13 @@ export class ColumnarSink implements RecordSink {
         else this.fp.text(JSON.stringify(buf.toString('utf8', s, e)))
         return
       }
+      case Kind.Deferred: {
+        col.pushRaw(i, buf, s, e)
+        if (this.values !== null) this.values[c] = buf.toString('utf8', s, e)
+        if (plainJsonString(buf, s, e)) this.fp.quoted(buf, s, e)
+        else this.fp.text(JSON.stringify(buf.toString('utf8', s, e)))
+        return
+      }
     }
   }
 
@@ -280,6 +331,7 @@ export class ColumnarSink implements RecordSink {
     const i = this.inChunk
     if (v === null) {
       col.setNull(i)
+      if (col.kind === Kind.Deferred) col.pushRaw(i, EMPTY, 0, 0)
       this.fp.text('null')
       return
     }
@@ -292,6 +344,11 @@ export class ColumnarSink implements RecordSink {
       case Kind.Declared:
         col.values[i] = col.column.categories!.indexOf(v as string)
         break
+      case Kind.Deferred: {
+        const bytes = Buffer.from(v as string, 'utf8')
+        col.pushRaw(i, bytes, 0, bytes.length)
+        break
+      }
       case Kind.Coded: {
         const bytes = Buffer.from(v as string, 'utf8')
         let code = col.keys.find(bytes, 0, bytes.length)
@@ -307,11 +364,13 @@ export class ColumnarSink implements RecordSink {
 
   private takeChunk(): void {
     for (const col of this.columns) {
+      const raw = col.kind === Kind.Deferred ? col.takeRaw(this.inChunk) : undefined
       this.ready.push({
         column: col.column.name,
         chunk: this.chunk,
         rows: this.inChunk,
-        chunkData: col.take(this.inChunk),
+        chunkData: col.take(raw === undefined ? this.inChunk : 0, this.inChunk),
+        ...(raw === undefined ? {} : { raw }),
       })
     }
     this.chunk += 1

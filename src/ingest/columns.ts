@@ -27,14 +27,18 @@ export class ChunkColumn {
     this.values[i] = 0
   }
 
-  /** The chunk's first `rows` values, copied out; the column starts a fresh chunk. */
-  take(rows: number): PackedChunk {
+  /**
+   * The chunk's first `rows` values, copied out (`values` of them: none when
+   * another thread fills them in), with the null bitmap of its `bitmapRows`
+   * rows; the column starts a fresh chunk.
+   */
+  take(rows: number, bitmapRows = rows): PackedChunk {
     // Buffer.alloc, never a pooled Buffer: a chunk's memory may be transferred to another thread whole.
     const data = Buffer.alloc(rows * this.values.BYTES_PER_ELEMENT)
     data.set(new Uint8Array(this.values.buffer, 0, data.length))
     let nulls: Buffer | null = null
     if (this.hasNull) {
-      nulls = Buffer.alloc(Math.ceil(rows / 8))
+      nulls = Buffer.alloc(Math.ceil(bitmapRows / 8))
       nulls.set(this.nulls.subarray(0, nulls.length))
     }
     const out = { encoding: this.encoding, data, nulls }

@@ -9,11 +9,13 @@ import type { FromParser, ToParser } from './parser-messages.js'
 /**
  * The CSV fast path's worker (fast.ts): bytes in, packed column chunks out,
  * so that parsing, checking and packing a large upload use a core of their
- * own and never hold the event loop that answers queries.
+ * own and never hold the event loop that answers queries. Ids (and
+ * undeclared categories without maxKeys) go back as bytes: fast.ts codes
+ * them on its thread, which has time to spare while this one parses.
  */
 const { spec, limits } = workerData as { spec: DatasetSpec; limits: IngestLimits }
 const port = parentPort!
-const sink = new ColumnarSink(spec, limits.maxFieldChars)
+const sink = new ColumnarSink(spec, limits.maxFieldChars, true)
 const scanner = new CsvScanner(sink, limits.maxLineBytes)
 const utf8 = new Utf8Checker()
 
@@ -29,6 +31,7 @@ function sendChunks(): void {
   for (const c of chunks) {
     transfer.push(c.chunkData.data.buffer as ArrayBuffer)
     if (c.chunkData.nulls) transfer.push(c.chunkData.nulls.buffer as ArrayBuffer)
+    if (c.raw) transfer.push(c.raw.bytes.buffer as ArrayBuffer, c.raw.ends.buffer as ArrayBuffer)
   }
   send({ type: 'chunks', chunks }, transfer)
 }

@@ -144,35 +144,47 @@ export function plainJsonString(buf: Uint8Array, s: number, e: number): boolean 
 
 /** The keys in code order as a JSON array of strings: what JSON.stringify makes of them, from their bytes. */
 export function dictionaryJson(keys: ByteKeys): string {
-  const { arena, offsets } = keys.bytes()
-  const parts: Buffer[] = []
-  let run = Buffer.allocUnsafe(1 << 16)
-  let len = 0
-  const put = (b: Uint8Array, s: number, e: number): void => {
-    if (len + (e - s) > run.length) {
-      parts.push(run.subarray(0, len))
-      run = Buffer.allocUnsafe(Math.max(1 << 16, e - s))
-      len = 0
-    }
-    for (let p = s; p < e; p++) run[len++] = b[p]!
-  }
-  const QUOTE = Buffer.from('"')
-  const COMMA = Buffer.from(',')
-  put(Buffer.from('['), 0, 1)
-  for (let c = 0; c < keys.size; c++) {
-    if (c > 0) put(COMMA, 0, 1)
-    const s = offsets[c]!
-    const e = offsets[c + 1]!
-    if (keys.isPlain(c)) {
-      put(QUOTE, 0, 1)
-      put(arena, s, e)
-      put(QUOTE, 0, 1)
-    } else {
-      const json = Buffer.from(JSON.stringify(arena.toString('utf8', s, e)), 'utf8')
-      put(json, 0, json.length)
-    }
-  }
-  put(Buffer.from(']'), 0, 1)
-  parts.push(run.subarray(0, len))
-  return Buffer.concat(parts).toString('utf8')
+  return Buffer.concat([...dictionaryParts(keys)]).toString('utf8')
 }
+
+/** dictionaryJson's bytes, a part per KEYS_PER_PART keys, so that a caller can take turns between them. */
+export function* dictionaryParts(keys: ByteKeys): Generator<Buffer> {
+  const { arena, offsets } = keys.bytes()
+  const QUOTE = 0x22
+  for (let first = 0; first === 0 || first < keys.size; first += KEYS_PER_PART) {
+    const last = Math.min(keys.size, first + KEYS_PER_PART)
+    // Each key takes its bytes, two quotes and a comma, unless JSON must escape it.
+    let out = Buffer.allocUnsafe(offsets[last]! - offsets[first]! + 3 * (last - first) + 2)
+    let len = 0
+    const room = (n: number) => {
+      if (len + n <= out.length) return
+      const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, len + n))
+      out.copy(bigger, 0, 0, len)
+      out = bigger
+    }
+    if (first === 0) out[len++] = 0x5b
+    for (let c = first; c < last; c++) {
+      const s = offsets[c]!
+      const e = offsets[c + 1]!
+      if (keys.isPlain(c)) {
+        room(e - s + 3)
+        if (c > 0) out[len++] = 0x2c
+        out[len++] = QUOTE
+        for (let p = s; p < e; p++) out[len++] = arena[p]!
+        out[len++] = QUOTE
+      } else {
+        const json = Buffer.from(JSON.stringify(arena.toString('utf8', s, e)), 'utf8')
+        room(json.length + 1)
+        if (c > 0) out[len++] = 0x2c
+        len += json.copy(out, len)
+      }
+    }
+    if (last === keys.size) {
+      room(1)
+      out[len++] = 0x5d
+    }
+    yield out.subarray(0, len)
+  }
+}
+
+const KEYS_PER_PART = 65_536

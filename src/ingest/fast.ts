@@ -6,7 +6,9 @@ import type { AuditActor } from '../store/audit.js'
 import type { Sql } from '../store/sql.js'
 import { startWorker } from '../worker-thread.js'
 import { discardUpload, stageChunks, startUpload, type ChunkWrite } from '../store/uploads.js'
+import { ByteKeys } from './byte-keys.js'
 import { ColumnarSink, type ChunkOut } from './columnar.js'
+import { dictionaryParts } from './fast-bytes.js'
 import { CsvScanner } from './csv-scan.js'
 import { Utf8Checker, type IngestLimits } from './lines.js'
 import type { FromParser, ToParser } from './parser-messages.js'
@@ -109,6 +111,8 @@ async function parseInWorker(
   limits: IngestLimits,
 ): Promise<Parsed> {
   const worker = startWorker(import.meta.url, 'csv-worker', { workerData: { spec, limits } })
+  // The keys of the columns the worker hands on as bytes, coded here in order of first appearance.
+  const coders = new Map<string, ByteKeys>()
   let inFlight = 0
   let wake: (() => void) | null = null
   let failed: Error | null = null
@@ -127,7 +131,7 @@ async function parseInWorker(
       switch (m.type) {
         case 'chunks':
           // Staged in order, one write at a time; a failed write fails the upload.
-          staging = staging.then(() => stage(db, uploadId, m.chunks)).catch((err: Error) => fail(err))
+          staging = staging.then(() => stage(db, uploadId, m.chunks, coders)).catch((err: Error) => fail(err))
           return
         case 'consumed':
           // Counted once the chunks parsed before it are staged: memory stays bounded by the store's pace too.
@@ -137,7 +141,13 @@ async function parseInWorker(
           })
           return
         case 'done':
-          void staging.then(() => finished?.({ rows: m.rows, sha256: m.sha256, dictionaries: m.dictionaries }))
+          staging = staging
+            .then(async () => {
+              const coded = []
+              for (const [column, keys] of coders) coded.push({ column, json: await dictionaryJsonInTurns(keys) })
+              finished?.({ rows: m.rows, sha256: m.sha256, dictionaries: [...m.dictionaries, ...coded] })
+            })
+            .catch((err: Error) => fail(err))
           return
         case 'refused':
           fail(
@@ -181,7 +191,12 @@ function post(worker: Worker, message: ToParser, transfer: ArrayBuffer[] = []): 
   worker.postMessage(message, transfer)
 }
 
-async function stage(db: Sql, uploadId: number, chunks: readonly ChunkOut[]): Promise<void> {
+async function stage(
+  db: Sql,
+  uploadId: number,
+  chunks: readonly ChunkOut[],
+  coders: Map<string, ByteKeys> | null = null,
+): Promise<void> {
   if (chunks.length === 0) return
   const writes: ChunkWrite[] = chunks.map((c) => ({
     column: c.column,
@@ -189,7 +204,7 @@ async function stage(db: Sql, uploadId: number, chunks: readonly ChunkOut[]): Pr
     rows: c.rows,
     encoding: c.chunkData.encoding,
     // From the worker, a Uint8Array over memory now this thread's: the store takes Buffers.
-    data: asBuffer(c.chunkData.data),
+    data: c.raw === undefined ? asBuffer(c.chunkData.data) : codeKeys(c, coders!),
     nulls: c.chunkData.nulls === null ? null : asBuffer(c.chunkData.nulls),
   }))
   // One column chunk per transaction: each holds the event loop for the copy of a few hundred kilobytes only.
@@ -198,4 +213,33 @@ async function stage(db: Sql, uploadId: number, chunks: readonly ChunkOut[]): Pr
 
 function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
+}
+
+/** A deferred column's chunk coded here: each row's key numbered in order of first appearance (a null row 0). */
+function codeKeys(c: ChunkOut, coders: Map<string, ByteKeys>): Buffer {
+  let keys = coders.get(c.column)
+  if (keys === undefined) {
+    keys = new ByteKeys()
+    coders.set(c.column, keys)
+  }
+  const { bytes, ends } = c.raw!
+  const nulls = c.chunkData.nulls
+  const codes = new Uint32Array(c.rows)
+  let s = 0
+  for (let i = 0; i < c.rows; i++) {
+    const e = ends[i]!
+    if (nulls === null || ((nulls[i >> 3]! >> (i & 7)) & 1) === 0) codes[i] = keys.code(bytes, s, e)
+    s = e
+  }
+  return Buffer.from(codes.buffer, codes.byteOffset, codes.byteLength)
+}
+
+/** dictionaryJson with a turn of the event loop between slices of keys: a million ids are 12 MB of JSON. */
+async function dictionaryJsonInTurns(keys: ByteKeys): Promise<string> {
+  const parts: Buffer[] = []
+  for (const part of dictionaryParts(keys)) {
+    parts.push(part)
+    await nextTurn()
+  }
+  return Buffer.concat(parts).toString('utf8')
 }

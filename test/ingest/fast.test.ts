@@ -18,7 +18,9 @@
 import { Readable } from 'node:stream'
 import t from 'tap'
 import { HeFingerprint } from '../../src/engine/he/upload.js'
+import { ByteKeys } from '../../src/ingest/byte-keys.js'
 import { ColumnarSink } from '../../src/ingest/columnar.js'
+import { dictionaryJson, dictionaryParts } from '../../src/ingest/fast-bytes.js'
 import { ColumnBuilder } from '../../src/ingest/columns.js'
 import { CsvScanner } from '../../src/ingest/csv-scan.js'
 import { Utf8Checker } from '../../src/ingest/lines.js'
@@ -338,3 +340,18 @@ t.test(
     }
   },
 )
+
+t.test('a dictionary as JSON from its keys is what JSON.stringify makes, in one part or many', async (t) => {
+  const keys = new ByteKeys()
+  const texts = ['', 'plain', 'say "hi"', 'back\\slash', 'tab\there', '滨城区', 'new\nline', 'Ω']
+  for (let i = 0; i < 140_000; i++) {
+    const b = Buffer.from(i < texts.length ? texts[i]! : `k${i}${i % 977 === 0 ? '"' : ''}`)
+    keys.code(b, 0, b.length)
+  }
+  const want = JSON.stringify(
+    Array.from({ length: keys.size }, (_, i) => (i < texts.length ? texts[i]! : `k${i}${i % 977 === 0 ? '"' : ''}`)),
+  )
+  t.equal(dictionaryJson(keys), want, 'three parts')
+  t.equal(dictionaryJson(new ByteKeys()), '[]', 'no keys')
+  t.equal([...dictionaryParts(keys)].length, 3)
+})
