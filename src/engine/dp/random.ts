@@ -32,6 +32,8 @@ export const cryptoRandomSource: RandomSource = Object.freeze({
 
 /** Operands up to this bound take the Number path. */
 const SMALL = 2 ** 48
+/** 2^(8n) for n = 0..6 bytes (uniformSmall reads at most 6): a lookup, not a Math.pow per sample. */
+const BYTE_RANGES: readonly number[] = [1, 2 ** 8, 2 ** 16, 2 ** 24, 2 ** 32, 2 ** 40, 2 ** 48]
 const SMALL_BIG = 1n << 48n
 const BUFFER_BYTES = 4096
 
@@ -87,7 +89,7 @@ export class Rng {
       throw new RangeError(`uniformSmall needs an integer in [1, 2^48], got ${m}`)
     if (m === 1) return 0
     const nbytes = (bitLengthSmall(m) + 7) >> 3
-    const range = 2 ** (8 * nbytes)
+    const range = BYTE_RANGES[nbytes]!
     const limit = range - (range % m)
     for (;;) {
       let s = 0

@@ -279,6 +279,9 @@ function nearestOf(r: Rational, x: number): number {
   return best
 }
 
+/** 2^e for every integer e in [-1000, 1000], exactly the values `2 ** e` gives: a lookup per released value instead of a pow. */
+const POW2 = Array.from({ length: 2001 }, (_, i) => 2 ** (i - 1000))
+
 /** x * 2^e without intermediate overflow or underflow where avoidable. */
 export function scaleByPow2(x: number, e: number): number {
   while (e > 1000) {
@@ -289,7 +292,7 @@ export function scaleByPow2(x: number, e: number): number {
     x *= 2 ** -1000
     e += 1000
   }
-  return x * 2 ** e
+  return x * (Number.isInteger(e) ? POW2[e + 1000]! : 2 ** e)
 }
 
 /** x = units * 2^exp exactly, units odd (or 0). */
