@@ -7,9 +7,9 @@
  */
 import { Readable } from 'node:stream'
 import t from 'tap'
-import { ingest } from '../../src/ingest/index.js'
+import { ingest, versionFingerprint } from '../../src/ingest/index.js'
 import { openDb } from '../../src/store/db.js'
-import { createDataset } from '../../src/store/datasets.js'
+import { createDataset, getVersion } from '../../src/store/datasets.js'
 import { VeilboxError } from '../../src/errors/index.js'
 import { PEOPLE_SPEC, peopleCsv, tempDir } from '../helpers/app.js'
 import { datasetSpecSchema } from '../../src/schema.js'
@@ -36,13 +36,21 @@ const leftovers = (db: ReturnType<typeof openDb>) =>
 
 t.test('on the thread and in a worker: the same version', async (t) => {
   const csv = peopleCsv(150_000)
-  const here = await ingest(await store(t), 'people', 'text/csv', sliced(csv, 65_536), actor, undefined, 1_000)
+  const hereDb = await store(t)
+  const here = await ingest(hereDb, 'people', 'text/csv', sliced(csv, 65_536), actor, undefined, 1_000)
   const db = await store(t)
   const there = await ingest(db, 'people', 'text/csv', sliced(csv, 65_536), actor, undefined, null)
   t.equal(there.rows, 150_000)
   t.equal(there.sha256, here.sha256, 'the same fingerprint')
   const chunks = db.raw.prepare('SELECT COUNT(*) FROM column_chunks').pluck().get() as number
   t.equal(chunks, 3 * PEOPLE_SPEC.columns.length, 'three chunks per column')
+  // The fingerprint is made from the bytes as they are parsed; what was stored (codes made on this thread,
+  // dictionaries) must give it back.
+  const spec = datasetSpecSchema.parse(PEOPLE_SPEC)
+  t.equal(await versionFingerprint(db, spec, await getVersion(db, 'people', 1)), there.sha256, 'the stored rows')
+  const dicts = (d: ReturnType<typeof openDb>) =>
+    d.raw.prepare('SELECT column_name, dictionary FROM column_dictionaries ORDER BY column_name').all()
+  t.same(dicts(db), dicts(hereDb), 'the same dictionaries')
 })
 
 t.test('a bad row past the first chunks, in a worker: named, and nothing is left', async (t) => {
