@@ -1,6 +1,6 @@
 import { answerPrice, fitsCap, priceView, spendingCapError } from './market/charge.js'
 import { isVeilboxError, VeilboxError } from '../errors/index.js'
-import { answerBody, findAnswer, getAnswerRow } from '../store/answers.js'
+import { answerBody, findAnswer, findAnswerAtLatest, getAnswerRow } from '../store/answers.js'
 import { appendAudit, type AuditActor } from '../store/audit.js'
 import { latestVersionNumber } from '../store/datasets.js'
 import type { Store } from '../store/db.js'
@@ -233,6 +233,12 @@ export class QueryEngine {
       checkGrantUsable(grant, principal, this.now())
       // The dataset the answer read, which the grant must still cover; its latest version, when none is asked for.
       if (!grant.datasets.includes(selects.dataset)) return null
+      if (req.version === undefined && selects.joined.length === 0) {
+        // The common repeat: the stored answer and the latest version in one read.
+        const at = await findAnswerAtLatest(this.db, grant.id, selects.cacheKey, selects.dataset)
+        if (at.latest !== selects.version || at.ref === null) return null
+        return await reread(this.db, actor, at.ref, 'query.cached', grant)
+      }
       const version = req.version ?? (await latestVersionNumber(this.db, selects.dataset))
       if (version !== selects.version) return null
       // A join reads its other datasets' latest versions: one loaded since makes it another query.

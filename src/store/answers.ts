@@ -36,6 +36,30 @@ export async function findAnswer(db: Sql, grantId: string, cacheKey: string): Pr
   )
 }
 
+/**
+ * findAnswer and the dataset's latest version number in one statement: what
+ * a repeat that names no version checks (the answer it remembers must still
+ * be the one its request selects). The version is null when none is loaded.
+ */
+export async function findAnswerAtLatest(
+  db: Sql,
+  grantId: string,
+  cacheKey: string,
+  dataset: string,
+): Promise<{ latest: number | null; ref: AnswerRef | null }> {
+  const row = await db.get<AnswerRef & { latest_version: number | null }>(
+    `SELECT (SELECT MAX(version) FROM dataset_versions WHERE dataset_id = $3) AS latest_version,
+       ${REF_COLUMNS.split(', ')
+         .map((c) => `a.${c}`)
+         .join(', ')}
+     FROM (SELECT 1 AS one) o LEFT JOIN answers a ON a.grant_id = $1 AND a.cache_key = $2`,
+    [grantId, cacheKey, dataset],
+  )
+  if (row === undefined) return { latest: null, ref: null }
+  const { latest_version: latest, ...ref } = row
+  return { latest: latest ?? null, ref: ref.query_id === null ? null : ref }
+}
+
 export async function getAnswerRow(db: Sql, queryId: string): Promise<AnswerRef> {
   const row = await db.get<AnswerRef>(`SELECT ${REF_COLUMNS} FROM answers WHERE query_id = $1`, [queryId])
   if (!row)
