@@ -1,34 +1,40 @@
 import { Command } from 'commander'
 import { isVeilboxError } from '../errors/index.js'
 import { VERSION } from '../version.js'
-import { registerAudit } from './audit.js'
-import { registerCustodian } from './custodian.js'
-import { registerEncrypt } from './encrypt.js'
-import { registerIngest } from './ingest.js'
-import { registerKeys } from './keys.js'
-import { registerMarket } from './market.js'
-import { registerSecret } from './secret.js'
-import { registerServe } from './serve.js'
 
-export function program(): Command {
+type Register = (program: Command) => void
+
+/**
+ * The commands, in the order help lists them, each loaded only when needed:
+ * the modules behind `serve` (Fastify, the API, the store) took about a
+ * second to load, which every `veilbox encrypt` paid before reading a byte.
+ */
+const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
+  ['serve', async () => (await import('./serve.js')).registerServe],
+  ['keys', async () => (await import('./keys.js')).registerKeys],
+  ['ingest', async () => (await import('./ingest.js')).registerIngest],
+  ['audit', async () => (await import('./audit.js')).registerAudit],
+  ['custodian', async () => (await import('./custodian.js')).registerCustodian],
+  ['encrypt', async () => (await import('./encrypt.js')).registerEncrypt],
+  ['secret', async () => (await import('./secret.js')).registerSecret],
+  ['market', async () => (await import('./market.js')).registerMarket],
+]
+
+/** The program with the command `argv` names, or with every command (help, a typo, no command). */
+export async function program(argv: readonly string[] = process.argv): Promise<Command> {
   const cmd = new Command('veilbox')
     .description('veilbox: aggregate queries over private public data, usable but invisible')
     .version(VERSION)
     .showHelpAfterError()
-  registerServe(cmd)
-  registerKeys(cmd)
-  registerIngest(cmd)
-  registerAudit(cmd)
-  registerCustodian(cmd)
-  registerEncrypt(cmd)
-  registerSecret(cmd)
-  registerMarket(cmd)
+  const named = argv.slice(2).find((a) => !a.startsWith('-'))
+  const one = COMMANDS.filter(([name]) => name === named)
+  for (const [, load] of one.length === 1 ? one : COMMANDS) (await load())(cmd)
   return cmd
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {
   try {
-    await program().parseAsync(argv)
+    await (await program(argv)).parseAsync(argv)
   } catch (err) {
     if (isVeilboxError(err)) {
       process.stderr.write(`veilbox: ${err.detail} (${err.code})\n`)

@@ -49,3 +49,19 @@ export function detailIsPublic(code: ErrorCode): boolean {
   const def: ErrorCodeDef = ERROR_CODES[code]
   return def.status < 500 || def.publicDetail === true
 }
+
+/** An error as plain data, to cross a thread (an Error posted between threads loses its code and fields). */
+export type ErrorData =
+  | { readonly code: ErrorCode; readonly detail: string; readonly extra: Record<string, unknown> }
+  | { readonly code: null; readonly detail: string }
+
+export function errorToData(e: unknown): ErrorData {
+  if (isVeilboxError(e)) return { code: e.code, detail: e.detail, extra: { ...e.extra } }
+  return { code: null, detail: e instanceof Error ? e.message : String(e) }
+}
+
+/** The VeilboxError the data describes; anything else becomes `fallback` with its message. */
+export function errorFromData(d: ErrorData, fallback: (message: string) => VeilboxError): VeilboxError {
+  if (d.code !== null && d.code in ERROR_CODES) return new VeilboxError(d.code, d.detail, d.extra)
+  return fallback(d.detail)
+}

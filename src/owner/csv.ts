@@ -88,7 +88,13 @@ function viaCsvParse(
   return parserBatches(parser)
 }
 
-export async function* csvRecords(input: Readable): AsyncGenerator<string[][]> {
+/** Records, and whether a field may hold a line break (only csv-parse's records can). */
+export interface RecordBatch {
+  readonly records: string[][]
+  readonly multiline: boolean
+}
+
+export async function* csvRecords(input: Readable): AsyncGenerator<RecordBatch> {
   const chunks = input[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>
   const decoder = new StringDecoder('utf8')
   let carry = ''
@@ -104,7 +110,7 @@ export async function* csvRecords(input: Readable): AsyncGenerator<string[][]> {
       first = false
     }
     if (text.includes('"') || text.includes('\r')) {
-      yield* viaCsvParse(text, chunks, decoder, linesSeen)
+      for await (const records of viaCsvParse(text, chunks, decoder, linesSeen)) yield { records, multiline: true }
       return
     }
     // Whole lines only, unless the file ended: the rest waits for the next chunk.
@@ -118,7 +124,7 @@ export async function* csvRecords(input: Readable): AsyncGenerator<string[][]> {
       const records = splitRecords(text, at, to)
       if (records.length > 0) {
         linesSeen = true
-        yield records
+        yield { records, multiline: false }
       }
       at = to
     }

@@ -28,10 +28,20 @@ import { cipherLines, EncryptedUploadWriter, type BatchEncrypter, type BatchJob 
  * is encrypted in this thread: starting workers would cost more than it saves.
  */
 
+/**
+ * Batches in flight by default: enough for the main thread to read ahead
+ * while the workers start (each loads SEAL and builds its context, about half
+ * a second), and small: a batch is 8,192 values (64 KB), its rows' text
+ * (about 200 KB for the benchmark's rows) and at most its ciphertext lines
+ * (about 580 KB at n = 8192, values and squares), so 16 of them stay under
+ * 14 MB whatever the file size.
+ */
+export const DEFAULT_IN_FLIGHT = 16
+
 export interface EncryptOptions {
   /** Encryption worker threads; 0 encrypts in this thread. Default: os.availableParallelism(). */
   readonly workers?: number
-  /** Batches being encrypted or waiting to be written, at most. Default: twice the workers (at least 2). */
+  /** Batches being encrypted or waiting to be written, at most. Default: DEFAULT_IN_FLIGHT. */
   readonly maxInFlight?: number
   /** Progress: rows so far and bytes read. */
   readonly onRow?: (rows: number, bytesIn: number) => void
@@ -117,7 +127,7 @@ export async function encryptCsv(
 ): Promise<EncryptStats> {
   const started = Date.now()
   const workers = Math.max(0, Math.floor(options.workers ?? os.availableParallelism()))
-  const maxInFlight = options.maxInFlight ?? Math.max(2, 2 * workers)
+  const maxInFlight = options.maxInFlight ?? DEFAULT_IN_FLIGHT
   const keystore = await KeyStore.open(keysDir)
   const profile = await keystore.profile(dataset)
   const encrypter = new OwnerEncrypter(keystore, keysDir, profile, workers)
@@ -159,10 +169,12 @@ export async function encryptCsv(
     let heAt: number[] = []
     let width = 0
     let row = 0
-    for await (const batch of csvRecords(counter))
-      for (const record of batch) {
+    const he: number[] = new Array<number>(heCols.length).fill(0)
+    for await (const { records, multiline } of csvRecords(counter))
+      for (const record of records) {
         line += 1
-        for (const f of record) for (let i = f.indexOf('\n'); i !== -1; i = f.indexOf('\n', i + 1)) line += 1
+        if (multiline)
+          for (const f of record) for (let i = f.indexOf('\n'); i !== -1; i = f.indexOf('\n', i + 1)) line += 1
         if (record.length === 1 && record[0] === '') continue
         if (writer === null) {
           const names = record.map((h) => h.trim())
@@ -196,11 +208,11 @@ export async function encryptCsv(
             `data row ${row} (line ${pos.line}) has ${record.length} fields; the header has ${width}`,
             { row, line: pos.line },
           )
-        const he = heAt.map((i, k) => checker.fromText(heCols[k]!, record[i]!, pos) as number)
-        const wait = writer.addRow(
-          plainAt.map((i) => record[i]!),
-          he,
-        )
+        for (let k = 0; k < heAt.length; k++) he[k] = checker.fromText(heCols[k]!, record[heAt[k]!]!, pos) as number
+        // The plain cells moved to the front of the record, in order (plainAt ascends): no array per row.
+        for (let k = 0; k < plainAt.length; k++) record[k] = record[plainAt[k]!]!
+        record.length = plainAt.length
+        const wait = writer.addRow(record, he)
         if (wait !== undefined) await wait
         options.onRow?.(row, bytesIn)
       }

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { Piscina } from 'piscina'
-import { VeilboxError, ERROR_CODES, type ErrorCode } from '../errors/index.js'
+import { errorFromData, VeilboxError, type ErrorData } from '../errors/index.js'
 import type { BatchEncrypter, BatchJob } from './writer.js'
 
 /**
@@ -24,19 +24,14 @@ export interface PoolWorkerData {
   readonly profileId: string
 }
 
-export type Failure = { code: string; detail: string; extra: Record<string, unknown> } | { message: string }
-
-export type PoolReply = { readonly text: string } | { readonly error: Failure }
+export type PoolReply = { readonly text: string } | { readonly error: ErrorData }
 
 // Under tsx the sources run as .ts and workers need tsx to load them; the build runs compiled .js.
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
 const WORKER_FILE = fileURLToPath(new URL(`./worker.${FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url))
 
-export function toError(f: Failure): VeilboxError {
-  if ('code' in f && f.code in ERROR_CODES) return new VeilboxError(f.code as ErrorCode, f.detail, f.extra)
-  const message = 'message' in f ? f.message : f.detail
-  return new VeilboxError('VEILBOX_ERR_HE_SEAL_FAILURE', `an encryption worker failed: ${message}`)
-}
+const workerFailed = (message: string): VeilboxError =>
+  new VeilboxError('VEILBOX_ERR_HE_SEAL_FAILURE', `an encryption worker failed: ${message}`)
 
 export class EncryptionPool implements BatchEncrypter {
   private readonly pool: Piscina
@@ -62,9 +57,9 @@ export class EncryptionPool implements BatchEncrypter {
     try {
       reply = (await this.pool.run(job, { transferList: [job.values.buffer as ArrayBuffer] })) as PoolReply
     } catch (e) {
-      throw toError({ message: e instanceof Error ? e.message : String(e) })
+      throw workerFailed(e instanceof Error ? e.message : String(e))
     }
-    if ('error' in reply) throw toError(reply.error)
+    if ('error' in reply) throw errorFromData(reply.error, workerFailed)
     return reply.text
   }
 

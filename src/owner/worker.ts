@@ -1,9 +1,9 @@
 import { workerData } from 'node:worker_threads'
-import { isVeilboxError } from '../errors/index.js'
+import { errorToData } from '../errors/index.js'
 import { ColumnEncryptor } from '../engine/he/encrypt.js'
 import { KeyStore } from '../engine/he/keystore.js'
 import { cipherLines, type BatchJob } from './writer.js'
-import type { Failure, PoolReply, PoolWorkerData } from './pool.js'
+import type { PoolReply, PoolWorkerData } from './pool.js'
 
 /**
  * An encryption worker of the data owner's pool (pool.ts): its own SEAL
@@ -27,17 +27,12 @@ async function open(): Promise<ColumnEncryptor> {
   )
 }
 
-function failure(e: unknown): Failure {
-  if (isVeilboxError(e)) return { code: e.code, detail: e.detail, extra: { ...e.extra } }
-  return { message: e instanceof Error ? e.message : String(e) }
-}
-
 export default async function encryptBatch(job: BatchJob): Promise<PoolReply> {
   try {
     opened ??= open()
     return { text: cipherLines(await opened, job) }
   } catch (e) {
     job.values.fill(0)
-    return { error: failure(e) }
+    return { error: errorToData(e) }
   }
 }

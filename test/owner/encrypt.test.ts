@@ -300,7 +300,7 @@ t.test('the CSV reader reads what csv-parse reads, in any slicing', async (t) =>
       let got: string
       try {
         const records: string[][] = []
-        for await (const batch of csvRecords(Readable.from(parts))) records.push(...batch)
+        for await (const batch of csvRecords(Readable.from(parts))) records.push(...batch.records)
         got = JSON.stringify(records)
       } catch {
         got = 'error'

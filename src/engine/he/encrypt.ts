@@ -75,14 +75,14 @@ export class ColumnEncryptor {
    */
   static async open(keystore: KeyStore, dataset: string): Promise<ColumnEncryptor> {
     const profile = await keystore.profile(dataset)
-    const material = await keystore.publicMaterial(dataset)
     const all = profile.contexts.map((_, i) => i)
+    const publicKeys = await Promise.all(all.map((i) => keystore.publicKey(dataset, i)))
     const scope = new SealScope()
     try {
       const encryptors = await keystore.withSecretKeys(dataset, all, (keys) => {
         const map = new Map<number, ContextEncryptor>()
         keys.forEach(({ ctx, secretKey }, i) => {
-          const pk: PublicKey = scope.add(loadPublicKey(ctx, material.contexts[i]!.publicKey))
+          const pk: PublicKey = scope.add(loadPublicKey(ctx, publicKeys[i]!))
           // The Encryptor keeps its own copy of the secret key; the one
           // withSecretKeys loaded is deleted when this callback returns.
           const encryptor = scope.add(ctx.seal.Encryptor(ctx.context, pk, secretKey as SecretKey))

@@ -211,6 +211,11 @@ export class KeyStore {
     return { dataset, profile, contexts }
   }
 
+  /** The public key of one context: what an encryptor needs, without the Galois keys (14 MB at n = 8192). */
+  async publicKey(dataset: string, context: number): Promise<Uint8Array> {
+    return new Uint8Array(await this.readFile(dataset, publicFile(context)))
+  }
+
   /**
    * Runs `fn` with the SEAL secret keys of the listed contexts of `dataset`,
    * and deletes them (and wipes their bytes) when it returns or throws. The
