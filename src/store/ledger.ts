@@ -67,3 +67,26 @@ export async function guardedCharge(
       AND rho_spent = $5 ${extraGuard}`
   return (await db.run(sql, [id, charge.epsilon, charge.delta, charge.rho, charge.rhoBefore])) === 1
 }
+
+/**
+ * A grant's privacy charge (guardedCharge, revoked grants refused) and its
+ * money spend (the cap's guard, store/market.ts guardedSpend) in one guarded
+ * UPDATE of its row: false, changing nothing, when either does not fit; the
+ * caller then charges them one at a time to learn which.
+ */
+export async function guardedGrantChargeAndSpend(
+  db: Sql,
+  id: string,
+  charge: Charge,
+  amount: bigint,
+): Promise<boolean> {
+  const sql = `UPDATE grants
+    SET epsilon_spent = epsilon_spent + $2, delta_spent = delta_spent + $3, rho_spent = rho_spent + $4,
+      money_spent = money_spent + $6
+    WHERE id = $1
+      AND epsilon_spent + $2 <= epsilon_total
+      AND delta_spent + $3 <= delta_total
+      AND rho_spent = $5 AND revoked_at IS NULL
+      AND (money_cap IS NULL OR money_spent + $6 <= money_cap)`
+  return (await db.run(sql, [id, charge.epsilon, charge.delta, charge.rho, charge.rhoBefore, amount])) === 1
+}

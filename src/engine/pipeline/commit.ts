@@ -3,7 +3,7 @@ import { findAnswer, insertAnswer, type AnswerRef } from '../../store/answers.js
 import { appendAudit, type AuditActor, type AuditEvent } from '../../store/audit.js'
 import type { Sql, Store } from '../../store/db.js'
 import { getGrant, type GrantRecord } from '../../store/grants.js'
-import { guardedCharge } from '../../store/ledger.js'
+import { guardedCharge, guardedGrantChargeAndSpend } from '../../store/ledger.js'
 import { guardedSpend, insertMoneyLines } from '../../store/market.js'
 import { answerLines, answerPrice, priceView, spendingCapError } from '../market/charge.js'
 import type { TxOptions } from '../../store/sql.js'
@@ -38,9 +38,8 @@ async function commitIn(tx: Sql, released: ReleasedAnswer, now: () => Date): Pro
   // Checked under the grant's lock, which every release of this grant takes first.
   const twin = await findAnswer(tx, p.grant.id, p.cacheKey)
   if (twin) return rereadIn(tx, actor, twin, 'query.cached', selectsOf(p))
-  const { ledgers, gc, dc, jcs } = await charge(tx, p, grant, now)
-  const amounts = [answerPrice(p.money, dc.epsilon), ...p.joinedMoney.map((m, k) => answerPrice(m, jcs[k]!.epsilon))]
-  const amount = await spend(tx, p, grant, amounts)
+  const { ledgers, gc, dc, jcs, amounts } = await charge(tx, p, grant, now, true)
+  const amount = amounts.reduce((a, b) => a + b, 0n)
   const joined = p.joined.map((j) => j.record.spec.id)
   const body: AnswerBody = {
     queryId: admission.queryId,
@@ -239,7 +238,8 @@ async function charge(
   p: PreparedQuery,
   grant: GrantRecord,
   now: () => Date,
-): Promise<{ ledgers: Ledgers; gc: Charge; dc: Charge; jcs: Charge[] }> {
+  money = false,
+): Promise<{ ledgers: Ledgers; gc: Charge; dc: Charge; jcs: Charge[]; amounts: bigint[] }> {
   const ledgers = await readLedgers(
     tx,
     grant,
@@ -251,12 +251,22 @@ async function charge(
   const gc = priceOn(ledgers.grant, p.price)
   const dc = priceOn(ledgers.dataset, datasetPrice(p, ledgers.dataset.id))
   const jcs = ledgers.joined.map((view) => priceOn(view, datasetPrice(p, view.id)))
-  if (!(await guardedCharge(tx, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL'))) throw exhausted(ledgers.grant, gc)
+  // The money price, each dataset's part (an answer's; a deadline charge spends no money).
+  const amounts = money
+    ? [answerPrice(p.money, dc.epsilon), ...p.joinedMoney.map((m, k) => answerPrice(m, jcs[k]!.epsilon))]
+    : []
+  const amount = amounts.reduce((a, b) => a + b, 0n)
+  // The grant's privacy and money in one guarded statement when both fit; otherwise one at a time, in the
+  // order the refusals are checked (privacy, the datasets, then the cap), to refuse with the right one.
+  const both = money && (await guardedGrantChargeAndSpend(tx, p.grant.id, gc, amount))
+  if (!both && !(await guardedCharge(tx, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL')))
+    throw exhausted(ledgers.grant, gc)
   if (!(await guardedCharge(tx, 'dataset_budgets', p.spec.id, dc))) throw exhausted(ledgers.dataset, dc)
   for (const [k, view] of ledgers.joined.entries()) {
     if (!(await guardedCharge(tx, 'dataset_budgets', view.id, jcs[k]!))) throw exhausted(view, jcs[k]!)
   }
-  return { ledgers, gc, dc, jcs }
+  if (money && !both) await spend(tx, p, grant, amount)
+  return { ledgers, gc, dc, jcs, amounts }
 }
 
 /**
@@ -265,10 +275,8 @@ async function charge(
  * rolls both back, so an answer the cap cannot pay costs nothing at all.
  */
 /** The answer's price, each dataset's part added up, taken from the grant's money cap with a guarded statement. */
-async function spend(tx: Sql, p: PreparedQuery, grant: GrantRecord, parts: readonly bigint[]): Promise<bigint> {
-  const amount = parts.reduce((a, b) => a + b, 0n)
+async function spend(tx: Sql, p: PreparedQuery, grant: GrantRecord, amount: bigint): Promise<void> {
   if (!(await guardedSpend(tx, p.grant.id, amount))) throw spendingCapError(grant, amount, p.money.currency)
-  return amount
 }
 
 function chargedText(c: Charge): { epsilon: string; delta: string } {
