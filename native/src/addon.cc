@@ -239,6 +239,7 @@ napi_value guarded(napi_env env, F&& body) {
 // moments(rows, selection, codes, groups, values, nulls, lower, upper, scale,
 //         squares, outNonNull: Float64Array, outSum: BigInt64Array,
 //         outSumSquares: BigInt64Array | null) -> status
+// The outputs are added to (the caller zeroes them), as histogram's and counts'.
 napi_value Moments(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     napi_value a[13];
@@ -306,7 +307,7 @@ napi_value Histogram(napi_env env, napi_callback_info info) {
   });
 }
 
-// counts(rows, selection, codes, groups, nulls, out: Float64Array of groups) -> status
+// counts(rows, selection, codes, groups, nulls, out: Float64Array of groups, zeroed) -> status
 // COUNT(*) per group when nulls is null, else selected non-null rows per group.
 napi_value Counts(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {

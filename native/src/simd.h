@@ -483,7 +483,11 @@ inline std::int64_t bin_block(const V* v, const std::uint8_t* mask, std::size_t 
 }
 
 // ---------------------------------------------------------------------------
-// Passes: one measure over all rows, block by block.
+// Passes: one measure over all rows, block by block. Every pass adds its
+// results to its outputs (the caller zeroes them), so that consecutive row
+// ranges of one request can be summed into the same outputs
+// (src/engine/exec/chunked.ts): int64 totals are exact in any order, and the
+// counts stay integers below 2^53 (rows < 2^32).
 
 template <class V, class C, bool SQ>
 int moments_pass(const PassArgs& pass, const void* values, const MomentsParams& params, const MomentsOut& out,
@@ -501,9 +505,9 @@ int moments_pass(const PassArgs& pass, const void* values, const MomentsParams& 
                              : moments_flat<V, true, SQ>(v + start, mask, n, z, count, sum, sumsq);
     }
     if (nan != 0) return NAN_SELECTED;
-    out.non_null[0] = static_cast<double>(count);
-    out.sum[0] = sum;
-    if (SQ) out.sum_sq[0] = sumsq;
+    out.non_null[0] += static_cast<double>(count);
+    out.sum[0] += sum;
+    if (SQ) out.sum_sq[0] += sumsq;
     return OK;
   }
   const std::size_t stride = std::size_t{pass.groups} + 1;
@@ -526,9 +530,9 @@ int moments_pass(const PassArgs& pass, const void* values, const MomentsParams& 
   if (bad != 0) return CODE_OUT_OF_RANGE;
   if (nan != 0) return NAN_SELECTED;
   for (std::size_t g = 0; g < pass.groups; g++) {
-    out.non_null[g] = static_cast<double>(ws.cells[g * 3]);
-    out.sum[g] = ws.cells[g * 3 + 1];
-    if (SQ) out.sum_sq[g] = ws.cells[g * 3 + 2];
+    out.non_null[g] += static_cast<double>(ws.cells[g * 3]);
+    out.sum[g] += ws.cells[g * 3 + 1];
+    if (SQ) out.sum_sq[g] += ws.cells[g * 3 + 2];
   }
   return OK;
 }
@@ -575,7 +579,7 @@ int count_pass(const PassArgs& pass, double* out, const Workspace& ws) {
       const std::uint8_t* mask = block_mask(pass, ws.mask, start, n);
       total += mask == nullptr ? static_cast<std::int64_t>(n) : count_flat(mask, n);
     }
-    out[0] = static_cast<double>(total);
+    out[0] += static_cast<double>(total);
     return OK;
   }
   const std::size_t stride = std::size_t{pass.groups} + 1;
@@ -608,7 +612,7 @@ int count_pass(const PassArgs& pass, double* out, const Workspace& ws) {
   for (std::size_t x = 0; x < pass.groups; x++) {
     std::int64_t t = 0;
     for (std::size_t l = 0; l < lanes; l++) t += acc[l * stride + x];
-    out[x] = static_cast<double>(t);
+    out[x] += static_cast<double>(t);
   }
   return OK;
 }

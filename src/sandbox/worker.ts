@@ -1,6 +1,7 @@
 import { workerData } from 'node:worker_threads'
 import { isVeilboxError } from '../errors/index.js'
 import { joinedColumns } from '../engine/exec/join.js'
+import { aggregateChunked } from '../engine/exec/chunked.js'
 import { aggregateTask } from '../engine/exec/task.js'
 import type { Kernel } from '../engine/exec/kernel.js'
 import { loadKernel } from '../engine/exec/loader.js'
@@ -58,8 +59,9 @@ export default async function run(message: unknown): Promise<WorkerResponse> {
             task.join.lookup === true ? 'lookup' : task.join.maxRowsPerUnit,
             new Map(task.join.columns.map((c) => [c.name, { side: c.side, column: c.column }])),
           )
+    // Plaintext measures by row ranges, each column read from memory once (exec/chunked.ts).
+    if (task.encrypted === undefined) return { ok: true, result: aggregateChunked(kernel, task, src, loops) }
     const { request, result } = aggregateTask(kernel, task, src, loops)
-    if (task.encrypted === undefined) return { ok: true, result }
     if (he === undefined)
       return {
         ok: false,

@@ -80,19 +80,51 @@ export function groupLayout(keys: readonly GroupKeySpec[]): GroupLayout {
  * null bitmap is used in place, without a copy. The per-row loops (digits, the
  * maximum scan) are `loops` (loops.ts): TypeScript by default, native when the
  * caller passes the loader's `KernelChoice.loops`; the codes are the same.
+ * `checked`: the columns passed checkGroupColumns already (whole, before
+ * being cut into row ranges).
  */
 export function encodeGroups(
   layout: GroupLayout,
   columns: readonly CodeColumn[],
   rows: number,
   loops: Loops = tsLoops,
+  checked = false,
 ): Grouping {
+  if (!checked) checkGroupColumns(layout, columns, rows, loops)
+  else if (columns.length !== layout.keys.length) throw bad(`encodeGroups needs ${layout.keys.length} columns`)
+  const count = layout.count
+  if (columns.length === 1 && columns[0].nulls === null) return trusted({ codes: columns[0].values, count })
+  const codes: CodeArray =
+    count <= 256 ? new Uint8Array(rows) : count <= 65536 ? new Uint16Array(rows) : new Uint32Array(rows)
+  let multiplier = 1
+  columns.forEach((col, k) => {
+    // codes += multiplier * digit, the digit being the code, or the null digit (= dictionary length) at a null row.
+    loops.addDigits(codes, col.values, multiplier, k === 0, col.nulls, col.dictionary.length)
+    multiplier *= layout.radices[k]
+  })
+  return trusted({ codes, count })
+}
+
+/**
+ * What encodeGroups checks before it combines anything: the columns against
+ * the layout, and every non-null code against its dictionary. A null entry is
+ * a column whose codes the caller computes itself (a numeric column's
+ * buckets, in range by construction). exec/chunked.ts checks whole
+ * columns once, then encodes each row range with `checked`.
+ */
+export function checkGroupColumns(
+  layout: GroupLayout,
+  columns: readonly (CodeColumn | null)[],
+  rows: number,
+  loops: Loops = tsLoops,
+): void {
   if (!Array.isArray(columns) || columns.length !== layout.keys.length) {
     throw bad(
       `encodeGroups needs ${layout.keys.length} columns for this layout, got ${Array.isArray(columns) ? columns.length : describe(columns)}`,
     )
   }
   columns.forEach((col, k) => {
+    if (col === null) return
     const at = `columns[${k}]`
     validateColumn(col, at, rows, false)
     if (col.kind !== 'code') throw bad(`${at} must be a code column, got ${col.kind}`)
@@ -103,23 +135,9 @@ export function encodeGroups(
     if (col.nulls !== null && !key.nullable)
       throw bad(`${at} has a null bitmap but the layout declares it non-nullable`)
   })
-
-  const count = layout.count
-  if (columns.length === 1 && columns[0].nulls === null) {
-    const only = columns[0]
-    checkCodes(only.values, only.dictionary.length, null, rows, 'columns[0]', loops)
-    return trusted({ codes: only.values, count })
-  }
-  const codes: CodeArray =
-    count <= 256 ? new Uint8Array(rows) : count <= 65536 ? new Uint16Array(rows) : new Uint32Array(rows)
-  let multiplier = 1
   columns.forEach((col, k) => {
-    // codes += multiplier * digit, the digit being the code, or the null digit (= dictionary length) at a null row.
-    loops.addDigits(codes, col.values, multiplier, k === 0, col.nulls, col.dictionary.length)
-    checkCodes(col.values, col.dictionary.length, col.nulls, rows, `columns[${k}]`, loops)
-    multiplier *= layout.radices[k]
+    if (col !== null) checkCodes(col.values, col.dictionary.length, col.nulls, rows, `columns[${k}]`, loops)
   })
-  return trusted({ codes, count })
 }
 
 function trusted(grouping: Grouping): Grouping {

@@ -13,6 +13,18 @@ import type { AggregateRequest, AggregateResult } from './types.js'
 export interface Kernel {
   readonly name: 'ts' | 'native'
   aggregate(request: AggregateRequest): AggregateResult
+  /**
+   * Optional: one aggregate over consecutive row ranges, each added as a
+   * request of its own with the same groups and measures, summed exactly
+   * (exec/chunked.ts). Without it, chunked.ts adds up `aggregate`'s results.
+   */
+  parts?(): KernelParts
+}
+
+/** A running aggregate over row ranges: `result()` equals `aggregate` over all of them at once. */
+export interface KernelParts {
+  add(request: AggregateRequest): void
+  result(): AggregateResult
 }
 
 export const tsKernel: Kernel = Object.freeze({ name: 'ts', aggregate })

@@ -1,9 +1,17 @@
 import { VeilboxError, type ErrorCode } from '../../errors/index.js'
 import { badArgument } from './contract.js'
-import type { Kernel } from './kernel.js'
+import type { Kernel, KernelParts } from './kernel.js'
 import { tsLoops, type CompareOp, type Loops, type NumericValues, type Store } from './loops.js'
 import { quantumScale } from './quantum.js'
-import type { AggregateRequest, AggregateResult, CodeArray, MeasureResult, NullBitmap, Selection } from './types.js'
+import type {
+  AggregateRequest,
+  AggregateResult,
+  CodeArray,
+  Measure,
+  MeasureResult,
+  NullBitmap,
+  Selection,
+} from './types.js'
 import { validateRequest } from './validate.js'
 
 /**
@@ -168,6 +176,7 @@ export function createNativeKernel(binding: NativeBinding, options: { readonly i
   return Object.freeze({
     name: 'native' as const,
     aggregate: (request: AggregateRequest) => aggregateNative(kernels, request),
+    parts: () => new NativeParts(kernels),
   })
 }
 
@@ -220,87 +229,141 @@ function variantOf(binding: NativeBinding, isa: string | undefined): NativeKerne
 }
 
 export function aggregateNative(binding: NativeKernels, request: AggregateRequest): AggregateResult {
-  validateRequest(request)
-  const { rows, selection, grouping, measures } = request
-  const codes = grouping === null ? null : grouping.codes
-  const groups = grouping === null ? 1 : grouping.count
-  const status = (s: number, at: string): void => {
-    if (s === NativeStatus.OK) return
-    if (s === NativeStatus.NAN_SELECTED) throw badArgument(`${at}.column holds NaN in a selected non-null row`)
-    if (s === NativeStatus.CODE_OUT_OF_RANGE && codes !== null) {
-      throw badArgument(`grouping.codes holds code ${tsLoops.maxCode(codes)}, not below grouping.count = ${groups}`)
+  const parts = new NativeParts(binding)
+  parts.add(request)
+  return parts.result()
+}
+
+/**
+ * One request's aggregate over consecutive row ranges (exec/chunked.ts), each
+ * range a request of its own with the same groups and measures: the addon adds
+ * every range's results into the same outputs (exact int64 and integer
+ * counts), converted to a result once at the end. One range gives exactly
+ * aggregateNative's result.
+ */
+export class NativeParts implements KernelParts {
+  private shape: { groups: number; measures: readonly Measure[] } | null = null
+  private outs: (
+    | { kind: 'moments'; nonNull: Float64Array; sum: BigInt64Array; sumSquares: BigInt64Array | null }
+    | { kind: 'histogram'; counts: Float64Array; bins: number }
+    | { kind: 'nonNull'; nonNull: Float64Array }
+    | null
+  )[] = []
+  /** COUNT(*) per group, when no measure over a column without nulls gives it for free. */
+  private total: Float64Array | null = null
+  private countFrom = -1
+
+  constructor(private readonly binding: NativeKernels) {}
+
+  add(request: AggregateRequest): void {
+    validateRequest(request)
+    const { rows, selection, grouping, measures } = request
+    const codes = grouping === null ? null : grouping.codes
+    const groups = grouping === null ? 1 : grouping.count
+    if (this.shape === null) this.begin(groups, measures)
+    else if (this.shape.groups !== groups || this.shape.measures.length !== measures.length)
+      throw badArgument('every part of a request needs the same groups and measures')
+    const binding = this.binding
+    const status = (s: number, at: string): void => {
+      if (s === NativeStatus.OK) return
+      if (s === NativeStatus.NAN_SELECTED) throw badArgument(`${at}.column holds NaN in a selected non-null row`)
+      if (s === NativeStatus.CODE_OUT_OF_RANGE && codes !== null) {
+        throw badArgument(`grouping.codes holds code ${tsLoops.maxCode(codes)}, not below grouping.count = ${groups}`)
+      }
+      throw new VeilboxError('VEILBOX_ERR_NATIVE_FAILURE', `the native kernel returned status ${String(s)}`)
     }
-    throw new VeilboxError('VEILBOX_ERR_NATIVE_FAILURE', `the native kernel returned status ${String(s)}`)
+    for (let i = 0; i < measures.length; i++) {
+      const m = measures[i]!
+      const o = this.outs[i]!
+      const at = `measures[${i}]`
+      if (m.kind !== (o === null ? 'nonNull' : o.kind))
+        throw badArgument('every part of a request needs the same groups and measures')
+      if (m.kind === 'moments' && o !== null && o.kind === 'moments') {
+        const { values, nulls } = m.column
+        const scale = quantumScale(m.quantum)
+        status(
+          run(() =>
+            binding.moments(
+              rows,
+              selection,
+              codes,
+              groups,
+              values,
+              nulls,
+              m.lower,
+              m.upper,
+              scale,
+              m.squares,
+              o.nonNull,
+              o.sum,
+              o.sumSquares,
+            ),
+          ),
+          at,
+        )
+      } else if (m.kind === 'histogram' && o !== null && o.kind === 'histogram') {
+        const { values, nulls } = m.column
+        status(
+          run(() =>
+            binding.histogram(rows, selection, codes, groups, values, nulls, m.lower, m.upper, m.bins, o.counts),
+          ),
+          at,
+        )
+      } else if (m.kind === 'nonNull' && o !== null && o.kind === 'nonNull' && m.column.nulls !== null) {
+        const nulls = m.column.nulls
+        status(
+          run(() => binding.counts(rows, selection, codes, groups, nulls, o.nonNull)),
+          at,
+        )
+      }
+    }
+    const total = this.total
+    if (total !== null) {
+      status(
+        run(() => binding.counts(rows, selection, codes, groups, null, total)),
+        'count',
+      )
+    }
   }
 
-  const results: (MeasureResult | null)[] = new Array<MeasureResult | null>(measures.length).fill(null)
-  let count: Float64Array | null = null
-  for (let i = 0; i < measures.length; i++) {
-    const m = measures[i]!
-    const at = `measures[${i}]`
-    if (m.kind === 'moments') {
-      const nonNull = new Float64Array(groups)
-      const sum = new BigInt64Array(groups)
-      const sumSquares = m.squares ? new BigInt64Array(groups) : null
-      const { values, nulls } = m.column
-      status(
-        run(() =>
-          binding.moments(
-            rows,
-            selection,
-            codes,
-            groups,
-            values,
-            nulls,
-            m.lower,
-            m.upper,
-            quantumScale(m.quantum),
-            m.squares,
-            nonNull,
-            sum,
-            sumSquares,
-          ),
-        ),
-        at,
-      )
-      results[i] = {
-        kind: 'moments',
-        nonNull,
-        sum: Array.from(sum),
-        sumSquares: sumSquares === null ? null : Array.from(sumSquares),
+  /** Output arrays for the first part's shape. As the TS kernel: a column without nulls counts the selected rows for free. */
+  private begin(groups: number, measures: readonly Measure[]): void {
+    this.shape = { groups, measures }
+    this.outs = measures.map((m, i) => {
+      if (m.kind === 'moments') {
+        if (this.countFrom < 0 && m.column.nulls === null) this.countFrom = i
+        return {
+          kind: 'moments' as const,
+          nonNull: new Float64Array(groups),
+          sum: new BigInt64Array(groups),
+          sumSquares: m.squares ? new BigInt64Array(groups) : null,
+        }
       }
-      // As the TS kernel: a column without nulls counts the selected rows for free.
-      if (count === null && nulls === null) count = nonNull.slice()
-    } else if (m.kind === 'histogram') {
-      const counts = new Float64Array(groups * m.bins)
-      const { values, nulls } = m.column
-      status(
-        run(() => binding.histogram(rows, selection, codes, groups, values, nulls, m.lower, m.upper, m.bins, counts)),
-        at,
-      )
-      results[i] = { kind: 'histogram', counts, bins: m.bins }
-    } else if (m.column.nulls !== null) {
-      const nonNull = new Float64Array(groups)
-      const nulls = m.column.nulls
-      status(
-        run(() => binding.counts(rows, selection, codes, groups, nulls, nonNull)),
-        at,
-      )
-      results[i] = { kind: 'nonNull', nonNull }
-    }
+      if (m.kind === 'histogram')
+        return { kind: 'histogram' as const, counts: new Float64Array(groups * m.bins), bins: m.bins }
+      return m.column.nulls !== null ? { kind: 'nonNull' as const, nonNull: new Float64Array(groups) } : null
+    })
+    if (this.countFrom < 0) this.total = new Float64Array(groups)
   }
-  let total = count
-  if (total === null) {
-    const out = new Float64Array(groups)
-    status(
-      run(() => binding.counts(rows, selection, codes, groups, null, out)),
-      'count',
-    )
-    total = out
+
+  result(): AggregateResult {
+    if (this.shape === null) throw badArgument('no part was added')
+    const from = this.countFrom < 0 ? null : this.outs[this.countFrom]
+    const total = from !== null && from !== undefined && from.kind === 'moments' ? from.nonNull.slice() : this.total!
+    const measures = this.outs.map((o): MeasureResult => {
+      if (o === null) return { kind: 'nonNull', nonNull: total.slice() }
+      if (o.kind === 'moments')
+        return {
+          kind: 'moments',
+          nonNull: o.nonNull,
+          sum: Array.from(o.sum),
+          sumSquares: o.sumSquares === null ? null : Array.from(o.sumSquares),
+        }
+      if (o.kind === 'histogram') return { kind: 'histogram', counts: o.counts, bins: o.bins }
+      return { kind: 'nonNull', nonNull: o.nonNull }
+    })
+    return { count: total, measures }
   }
-  const all = total
-  const out = results.map((r): MeasureResult => r ?? { kind: 'nonNull', nonNull: all.slice() })
-  return { count: total, measures: out }
 }
 
 const NATIVE_CODES: ReadonlySet<string> = new Set<ErrorCode>([

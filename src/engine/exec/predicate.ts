@@ -1,3 +1,4 @@
+// Long on purpose: the WHERE compiler, its three-valued logic and its folding rules read as one piece.
 import { badArgument as bad, describe } from './contract.js'
 import { tsLoops, type CompareOp, type Loops, type NumericValues, type Store } from './loops.js'
 import type { CodeArray, ColumnArray, NullBitmap, Selection } from './types.js'
@@ -78,10 +79,59 @@ const OPS: readonly CompareOp[] = ['=', '<>', '<', '<=', '>', '>=']
 
 /** The rows for which `predicate` is TRUE, as a fresh selection of `rows` bytes (0/1). */
 export function compilePredicate(predicate: ColumnPredicate, rows: number, loops: Loops = tsLoops): Selection {
-  if (!Number.isInteger(rows) || rows < 0) throw bad(`rows must be a non-negative integer, got ${String(rows)}`)
-  const c = new Compiler(rows, loops)
-  const t = c.evaluate(predicate, NEED_T, 'predicate', 0).t!
-  return new Uint8Array(t.buffer, 0, rows)
+  return new PredicateProgram(predicate, rows, loops).run(0, rows)
+}
+
+/**
+ * A predicate over whole columns of `rows` rows, evaluated one row range at a
+ * time (exec/chunked.ts): each range's selection is built while its columns
+ * are still in cache, into masks of a `MaskArena` reused from range to range.
+ * What depends on the predicate alone (dictionary lookup tables, sorted IN
+ * lists) is made once for all ranges. The bytes are those compilePredicate
+ * gives for the same rows.
+ */
+export class PredicateProgram {
+  /** Per leaf: its lookup tables or sorted IN list, made on the first range. */
+  readonly memo = new Map<object, unknown>()
+
+  constructor(
+    readonly predicate: ColumnPredicate,
+    readonly rows: number,
+    readonly loops: Loops = tsLoops,
+  ) {
+    if (!Number.isInteger(rows) || rows < 0) throw bad(`rows must be a non-negative integer, got ${String(rows)}`)
+  }
+
+  /** Rows [start, end) (start a multiple of 8); the masks come from `arena` when given, else fresh. */
+  run(start: number, end: number, arena?: MaskArena): Selection {
+    const c = new Compiler(this, start, end, arena)
+    return c.evaluate(this.predicate, NEED_T, 'predicate', 0).t!.subarray(0, end - start)
+  }
+}
+
+/**
+ * Masks reused from one row range to the next: `take` hands out a buffer of
+ * the arena's capacity (zeroed only when asked), `reset` takes them all back.
+ * Whoever holds a mask from before a reset must not read it again.
+ */
+export class MaskArena {
+  private readonly free: Uint8Array[] = []
+  private readonly used: Uint8Array[] = []
+
+  constructor(private readonly capacity: number) {}
+
+  take(bytes: number, zeroed: boolean): Uint8Array {
+    if (bytes > this.capacity) throw bad(`a mask of ${bytes} bytes does not fit the arena's ${this.capacity}`)
+    const m = this.free.pop() ?? new Uint8Array(this.capacity)
+    this.used.push(m)
+    const view = m.subarray(0, bytes)
+    if (zeroed) view.fill(0)
+    return view
+  }
+
+  reset(): void {
+    while (this.used.length > 0) this.free.push(this.used.pop()!)
+  }
 }
 
 /**
@@ -126,12 +176,49 @@ type Values = NumericValues
 
 class Compiler {
   private readonly padded: number
+  /** Rows in this range. */
+  private readonly rows: number
+  private readonly loops: Loops
 
   constructor(
-    private readonly rows: number,
-    private readonly loops: Loops,
+    private readonly program: PredicateProgram,
+    private readonly start: number,
+    end: number,
+    private readonly arena: MaskArena | undefined,
   ) {
-    this.padded = Math.ceil(rows / 8) * 8
+    if (
+      !Number.isInteger(start) ||
+      !Number.isInteger(end) ||
+      start < 0 ||
+      end > program.rows ||
+      start > end ||
+      start % 8 !== 0
+    )
+      throw bad(`a predicate range must be [start, end) within ${program.rows} rows, start a multiple of 8`)
+    this.rows = end - start
+    this.loops = program.loops
+    this.padded = Math.ceil(this.rows / 8) * 8
+  }
+
+  /** The range's part of a column's values and null bitmap. */
+  private values<T extends ColumnArray['values']>(values: T): T {
+    return (
+      this.start === 0 && values.length === this.rows ? values : values.subarray(this.start, this.start + this.rows)
+    ) as T
+  }
+
+  private nulls(nulls: NullBitmap | null): NullBitmap | null {
+    if (nulls === null || this.start === 0) return nulls
+    return nulls.subarray(this.start >> 3)
+  }
+
+  /** What a leaf makes once for every range (tables, lists). */
+  private memo<T>(key: object, make: () => T): T {
+    const m = this.program.memo
+    if (m.has(key)) return m.get(key) as T
+    const v = make()
+    m.set(key, v)
+    return v
   }
 
   /** The masks of `p` that `need` asks for; FOLDED when it folded its one wanted mask into `into` instead. */
@@ -148,12 +235,16 @@ class Compiler {
         return this.combine(p.kind, p.operands, need, at, depth)
       case 'isNull': {
         this.column(p.column, at)
-        const r = this.isNull(p.column.nulls, { t: p.negated ? need.f : need.t, f: p.negated ? need.t : need.f })
+        const r = this.isNull(this.nulls(p.column.nulls), {
+          t: p.negated ? need.f : need.t,
+          f: p.negated ? need.t : need.f,
+        })
         return p.negated ? { t: r.f, f: r.t } : r
       }
       case 'cmp':
         if (!OPS.includes(p.op)) throw bad(`${at}.op must be one of ${OPS.join(' ')}, got ${describe(p.op)}`)
         return this.leaf(
+          p,
           p.column,
           at,
           need,
@@ -170,6 +261,7 @@ class Compiler {
         this.negatedFlag(p.negated, at)
         const values = p.values
         return this.leaf(
+          p,
           p.column,
           at,
           need,
@@ -178,7 +270,9 @@ class Compiler {
           (v, out, store) =>
             this.loops.in(
               v,
-              Float64Array.from(new Set(values.map((x, i) => this.number(x, `${at}.values[${i}]`, p.column)))).sort(),
+              this.memo(values, () =>
+                Float64Array.from(new Set(values.map((x, i) => this.number(x, `${at}.values[${i}]`, p.column)))).sort(),
+              ),
               out,
               store,
             ),
@@ -192,6 +286,7 @@ class Compiler {
       case 'between': {
         this.negatedFlag(p.negated, at)
         return this.leaf(
+          p,
           p.column,
           at,
           need,
@@ -261,6 +356,7 @@ class Compiler {
    * top of the file), and FOLDED returned.
    */
   private leaf(
+    key: object,
     column: ColumnArray,
     at: string,
     need: Need,
@@ -271,7 +367,12 @@ class Compiler {
   ): Truth {
     this.column(column, at)
     const want = negated ? { t: need.f, f: need.t } : need
-    const nulls = column.nulls
+    const nulls = this.nulls(column.nulls)
+    const values = this.values(column.values)
+    const tables = () =>
+      this.memo(key, () =>
+        lookupTables(column.values as CodeArray, (column as { dictionary: readonly string[] }).dictionary, text()),
+      )
     if (
       into !== undefined &&
       want.t !== want.f &&
@@ -279,10 +380,10 @@ class Compiler {
       (column.kind === 'code' || want.t)
     ) {
       if (column.kind === 'code') {
-        const { yes, no } = lookupTables(column.values, column.dictionary, text())
-        this.loops.lookup(column.values, want.t ? yes : no, into.mask, into.store)
+        const { yes, no } = tables()
+        this.loops.lookup(values as CodeArray, want.t ? yes : no, into.mask, into.store)
       } else {
-        numeric(column.values, into.mask, into.store)
+        numeric(values as Values, into.mask, into.store)
       }
       // Only under 'and' (an 'or' has no nulls): mask & leaf & not-null.
       if (nulls !== null) this.loops.clearNulls(into.mask, nulls, this.rows)
@@ -291,15 +392,14 @@ class Compiler {
     let t: Uint8Array | null = null
     let f: Uint8Array | null = null
     if (column.kind === 'code') {
-      const test = text()
-      const { yes, no } = lookupTables(column.values, column.dictionary, test)
-      if (want.t) t = this.lookup(column.values, yes)
-      if (want.f) f = this.lookup(column.values, no)
+      const { yes, no } = tables()
+      if (want.t) t = this.lookup(values as CodeArray, yes)
+      if (want.f) f = this.lookup(values as CodeArray, no)
     } else {
-      const raw = this.alloc()
-      numeric(column.values, raw, 'set')
+      const raw = this.alloc(false)
+      numeric(values as Values, raw, 'set')
       if (want.f) {
-        f = want.t ? this.alloc() : raw
+        f = want.t ? this.alloc(false) : raw
         this.loops.not(f, raw)
       }
       if (want.t) t = raw
@@ -316,14 +416,14 @@ class Compiler {
     if (nulls !== null) this.loops.markNulls(t, nulls, this.rows)
     let f: Uint8Array | null = null
     if (need.f) {
-      f = need.t ? this.alloc() : t
+      f = need.t ? this.alloc(false) : t
       this.loops.not(f, t)
     }
     return { t: need.t ? t : null, f }
   }
 
   private lookup(codes: CodeArray, table: Uint8Array): Uint8Array {
-    const out = this.alloc()
+    const out = this.alloc(false)
     this.loops.lookup(codes, table, out)
     return out
   }
@@ -334,12 +434,13 @@ class Compiler {
     return m
   }
 
-  private alloc(): Uint8Array {
-    return new Uint8Array(this.padded)
+  /** A mask of `padded` bytes; `zeroed` false when the caller writes every row itself. */
+  private alloc(zeroed = true): Uint8Array {
+    return this.arena === undefined ? new Uint8Array(this.padded) : this.arena.take(this.padded, zeroed)
   }
 
   private column(column: ColumnArray, at: string): void {
-    validateColumn(column, `${at}.column`, this.rows, false)
+    validateColumn(column, `${at}.column`, this.program.rows, false)
   }
 
   private negatedFlag(negated: unknown, at: string): void {

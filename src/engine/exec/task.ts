@@ -184,7 +184,7 @@ export interface TaskColumns {
   readonly keep: Uint8Array
 }
 
-function column(src: TaskColumns, n: string): ColumnArray {
+export function column(src: TaskColumns, n: string): ColumnArray {
   const c = src.columns.get(n)
   if (!c)
     throw new VeilboxError(
@@ -194,13 +194,13 @@ function column(src: TaskColumns, n: string): ColumnArray {
   return c
 }
 
-function numeric(src: TaskColumns, n: string): NumericColumn {
+export function numeric(src: TaskColumns, n: string): NumericColumn {
   const c = column(src, n)
   if (c.kind === 'code') throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `column "${n}" is not numeric`)
   return c
 }
 
-function toColumnPredicate(src: TaskColumns, p: TaskPredicate): ColumnPredicate {
+export function toColumnPredicate(src: TaskColumns, p: TaskPredicate): ColumnPredicate {
   switch (p.kind) {
     case 'cmp':
       return { kind: 'cmp', column: column(src, p.column), op: p.op, value: p.value }
@@ -218,9 +218,9 @@ function toColumnPredicate(src: TaskColumns, p: TaskPredicate): ColumnPredicate 
   }
 }
 
-type KernelMeasure = Exclude<TaskMeasure, { kind: 'distinctUnits' }>
+export type KernelMeasure = Exclude<TaskMeasure, { kind: 'distinctUnits' }>
 
-function toMeasure(src: TaskColumns, m: KernelMeasure): Measure {
+export function toMeasure(src: TaskColumns, m: KernelMeasure): Measure {
   switch (m.kind) {
     case 'moments':
       return {
@@ -331,7 +331,7 @@ export function aggregateTask(
  * keeps them out of every bucket. The same work is done for every row,
  * whatever its value.
  */
-function bucketCodes(
+export function bucketCodes(
   c: NumericColumn,
   b: { readonly lower: number; readonly upper: number },
   dictionary: readonly string[],
