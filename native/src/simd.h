@@ -483,6 +483,106 @@ inline std::int64_t bin_block(const V* v, const std::uint8_t* mask, std::size_t 
 }
 
 // ---------------------------------------------------------------------------
+// Grouped moments over a few groups (AVX2, one-byte codes, no squares): the
+// common GROUP BY of a small category. One packed accumulator vector per group
+// stays in a register; each row's packed contribution is added to every
+// group's vector under a mask of code == group, so nothing is stored or
+// scattered per row and no code ever indexes memory (a code >= groups matches
+// no group and raises the flag behind CODE_OUT_OF_RANGE, as load_groups does).
+// The packing bound is the same as the lanes': each int64 lane takes at most
+// PACK_ROWS rows between flushes.
+#if defined(__AVX2__)
+constexpr std::uint32_t FEW_GROUPS = 8;
+
+template <class V, bool MASKED, int G>
+__attribute__((always_inline)) inline void few_step(const V* v, const std::uint8_t* m, const std::uint8_t* c,
+                                                    const Quantizer& z, ivec (&acc)[G], ivec& nan, ivec& bad) {
+  const fvec xa = loadv(v), xb = loadv(v + L);
+  ivec ka = isplat(-1), kb = ka;
+  if (MASKED) keepv(m, ka, kb);
+  ivec qa, qb, sa, sb;
+  z.run<false>(xa, qa, sa);
+  z.run<false>(xb, qb, sb);
+  const ivec pa = (qa + PACK_ONE) & ka, pb = (qb + PACK_ONE) & kb;
+  long long w;
+  std::memcpy(&w, c, sizeof w);
+  const __m128i c8 = _mm_cvtsi64_si128(w);
+  const ivec ca = (ivec)_mm256_cvtepu8_epi64(c8);
+  const ivec cb = (ivec)_mm256_cvtepu8_epi64(_mm_srli_si128(c8, 4));
+  for (int g = 0; g < G; g++) {
+    const ivec gv = isplat(g);
+    acc[g] += (pa & (ivec)(ca == gv)) + (pb & (ivec)(cb == gv));
+  }
+  const ivec limit = isplat(G - 1);
+  bad |= (ivec)(ca > limit) | (ivec)(cb > limit);
+  nan |= ((ivec)(xa != xa) & ka) | ((ivec)(xb != xb) & kb);
+}
+
+template <class V, bool MASKED, int G>
+inline void few_block(const V* v, const std::uint8_t* mask, const std::uint8_t* codes, std::size_t n,
+                      const Quantizer& z, ivec (&acc)[G], ivec& nan, ivec& bad) {
+  std::size_t j = 0;
+  for (; j + STEP <= n; j += STEP) few_step<V, MASKED, G>(v + j, MASKED ? mask + j : nullptr, codes + j, z, acc, nan, bad);
+  if (j < n) {
+    const Tail<V> tail(v + j, MASKED ? mask + j : nullptr, n - j);
+    std::uint8_t tc[STEP] = {};
+    for (std::size_t k = 0; k < n - j; k++) tc[k] = codes[j + k];
+    few_step<V, true, G>(tail.v, tail.m, tc, z, acc, nan, bad);
+  }
+}
+
+template <int G>
+inline void few_flush(ivec (&acc)[G], std::int64_t* cells) {
+  for (int g = 0; g < G; g++) {
+    for (std::size_t k = 0; k < L; k++) {
+      const std::int64_t sum = unpack_sum(acc[g][k]);
+      cells[g * 3] += unpack_count(acc[g][k], sum);
+      cells[g * 3 + 1] += sum;
+    }
+    acc[g] = ivec{};
+  }
+}
+
+template <class V, int G>
+int moments_few(const PassArgs& pass, const V* v, const std::uint8_t* codes, const Quantizer& z,
+                const MomentsOut& out, const Workspace& ws) {
+  ivec acc[G];
+  for (int g = 0; g < G; g++) acc[g] = ivec{};
+  ivec nan{}, bad{};
+  for (std::size_t start = 0; start < pass.rows; start += BLOCK) {
+    const std::size_t n = lesser(BLOCK, pass.rows - start);
+    const std::uint8_t* mask = block_mask(pass, ws.mask, start, n);
+    if (mask == nullptr) few_block<V, false, G>(v + start, nullptr, codes + start, n, z, acc, nan, bad);
+    else few_block<V, true, G>(v + start, mask, codes + start, n, z, acc, nan, bad);
+    if ((start + n) % PACK_ROWS == 0) few_flush<G>(acc, ws.cells);
+  }
+  few_flush<G>(acc, ws.cells);
+  if (hor(bad) != 0) return CODE_OUT_OF_RANGE;
+  if (hor(nan) != 0) return NAN_SELECTED;
+  for (int g = 0; g < G; g++) {
+    out.non_null[g] += static_cast<double>(ws.cells[g * 3]);
+    out.sum[g] += ws.cells[g * 3 + 1];
+  }
+  return OK;
+}
+
+template <class V>
+int moments_few_any(const PassArgs& pass, const V* v, const std::uint8_t* codes, const Quantizer& z,
+                    const MomentsOut& out, const Workspace& ws) {
+  switch (pass.groups) {
+    case 1: return moments_few<V, 1>(pass, v, codes, z, out, ws);
+    case 2: return moments_few<V, 2>(pass, v, codes, z, out, ws);
+    case 3: return moments_few<V, 3>(pass, v, codes, z, out, ws);
+    case 4: return moments_few<V, 4>(pass, v, codes, z, out, ws);
+    case 5: return moments_few<V, 5>(pass, v, codes, z, out, ws);
+    case 6: return moments_few<V, 6>(pass, v, codes, z, out, ws);
+    case 7: return moments_few<V, 7>(pass, v, codes, z, out, ws);
+    default: return moments_few<V, 8>(pass, v, codes, z, out, ws);
+  }
+}
+#endif
+
+// ---------------------------------------------------------------------------
 // Passes: one measure over all rows, block by block. Every pass adds its
 // results to its outputs (the caller zeroes them), so that consecutive row
 // ranges of one request can be summed into the same outputs
@@ -510,6 +610,12 @@ int moments_pass(const PassArgs& pass, const void* values, const MomentsParams& 
     if (SQ) out.sum_sq[0] += sumsq;
     return OK;
   }
+#if defined(__AVX2__)
+  if constexpr (!SQ && sizeof(C) == 1) {
+    if (pass.groups <= FEW_GROUPS)
+      return moments_few_any<V>(pass, v, reinterpret_cast<const std::uint8_t*>(codes), z, out, ws);
+  }
+#endif
   const std::size_t stride = std::size_t{pass.groups} + 1;
   const bool laned = pass.groups <= LANE_GROUPS;
   std::uint32_t bad = 0;
