@@ -7,7 +7,7 @@
  * enforced: a missed one fails nothing.
  *
  *   npm run bench          full sizes (minutes)
- *   npm run bench:smoke    small sizes, under 90 s: fails on any crash, error,
+ *   npm run bench:smoke    small sizes, a few minutes: fails on any crash, error,
  *                          timeout or unexpected non-2xx, never on speed
  *
  * Sizes and durations come from the environment (each benchmark documents its
