@@ -58,7 +58,9 @@ export function aggregateChunked(
   if (!Number.isInteger(chunkRows) || chunkRows < 8 || chunkRows % 8 !== 0)
     throw bad(`chunkRows must be a positive multiple of 8, got ${String(chunkRows)}`)
   const rows = src.rows
-  if (!chunkable(task) || rows <= chunkRows) return aggregateTask(kernel, task, src, loops).result
+  // Every chunkable task takes the ranges, however few its rows: which loops run must not depend on the
+  // exact row count (docs/privacy-model.md), only on the plan.
+  if (!chunkable(task)) return aggregateTask(kernel, task, src, loops).result
   // Checked once, over whole columns, in buildAggregateRequest's order: the WHERE's columns, then the groups'.
   const program = task.where === null ? null : new PredicateProgram(toColumnPredicate(src, task.where), rows, loops)
   const layout =
@@ -82,7 +84,8 @@ export function aggregateChunked(
   for (const n of names) column(src, n)
   const arena = new MaskArena(Math.ceil(chunkRows / 8) * 8)
   const parts: KernelParts = kernel.parts?.() ?? new MergedParts(kernel)
-  for (let start = 0; start < rows; start += chunkRows) {
+  // An empty version is one empty range.
+  for (let start = 0; start < rows || start === 0; start += chunkRows) {
     const end = Math.min(rows, start + chunkRows)
     const n = end - start
     const part = slice(src, names, start, end)

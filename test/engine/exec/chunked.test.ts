@@ -131,7 +131,7 @@ const tasks: [string, ExecTask][] = [
 
 for (const [kernelName, kernel, loops] of setups) {
   t.test(`${kernelName}: row ranges give aggregateTask's results`, async (t) => {
-    for (const rows of [1, 7, 8, 100, 1003, 4096]) {
+    for (const rows of [0, 1, 7, 8, 100, 1003, 4096]) {
       const src = data(rows, rows)
       for (const [name, task] of tasks) {
         t.ok(chunkable(task))
