@@ -1,4 +1,4 @@
-import { randomHex } from '../../store/audit.js'
+import { randomHex } from '../../store/ids.js'
 import { checkWork, publicRows, type AdmissionLimits, type WorkEstimate } from '../admission.js'
 import { answerPrice, fitsCap, spendingCapError } from '../market/charge.js'
 import { priceOn } from '../policy/pricing.js'
