@@ -238,11 +238,11 @@ napi_value guarded(napi_env env, F&& body) {
 
 // moments(rows, selection, codes, groups, values, nulls, lower, upper, scale,
 //         squares, outNonNull: Float64Array, outSum: BigInt64Array,
-//         outSumSquares: BigInt64Array | null) -> status
+//         outSumSquares: BigInt64Array | null, filter: Float64Array [gt, ge, lt, le] | null) -> status
 // The outputs are added to (the caller zeroes them), as histogram's and counts'.
 napi_value Moments(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    napi_value a[13];
+    napi_value a[14];
     arguments(env, info, a);
     const Common c = common(env, a[0], a[1], a[2], a[3], a[5]);
     const Typed values = typed(env, a[4], "values");
@@ -250,7 +250,16 @@ napi_value Moments(napi_env env, napi_callback_info info) {
       throw BadCall{"values must be a Float64Array or an Int32Array"};
     }
     if (values.length != c.rows) throw BadCall{"values has a length other than rows"};
-    const veilbox::MomentsParams p{number(env, a[6], "lower"), number(env, a[7], "upper"), number(env, a[8], "scale")};
+    veilbox::MomentsParams p{number(env, a[6], "lower"), number(env, a[7], "upper"), number(env, a[8], "scale"),
+                             false, 0, 0, 0, 0};
+    if (!is_null(env, a[13])) {
+      const double* f = static_cast<const double*>(typed_of(env, a[13], napi_float64_array, 4, "filter", "Float64Array").data);
+      p.filtered = true;
+      p.gt = f[0];
+      p.ge = f[1];
+      p.lt = f[2];
+      p.le = f[3];
+    }
     if (!std::isfinite(p.lower) || !std::isfinite(p.upper) || !(p.lower < p.upper)) {
       throw BadCall{"lower and upper must be finite with lower < upper"};
     }

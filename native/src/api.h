@@ -39,6 +39,11 @@ struct MomentsParams {
   double lower;
   double upper;
   double scale;  // 2^-exp, with max(|lower|, |upper|) * scale <= 2^31
+  // A WHERE comparison on the measured column fused into the pass
+  // (src/engine/exec/chunked.ts): when filtered, a row takes part only if
+  // x > gt && x >= ge && x < lt && x <= le (IEEE comparisons: NaN fails).
+  bool filtered;
+  double gt, ge, lt, le;
 };
 
 struct MomentsOut {

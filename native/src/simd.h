@@ -146,8 +146,19 @@ inline void keepv(const std::uint8_t* m, ivec& a, ivec& b) {
 // q and the square unit s of L rows, exactly as quantum.ts (steps 1-4).
 struct Quantizer {
   fvec lo, hi, scale;
+  bool filtered;
+  fvec gt, ge, lt, le;
 
-  explicit Quantizer(const MomentsParams& p) : lo(fsplat(p.lower)), hi(fsplat(p.upper)), scale(fsplat(p.scale)) {}
+  explicit Quantizer(const MomentsParams& p)
+      : lo(fsplat(p.lower)), hi(fsplat(p.upper)), scale(fsplat(p.scale)), filtered(p.filtered), gt(fsplat(p.gt)),
+        ge(fsplat(p.ge)), lt(fsplat(p.lt)), le(fsplat(p.le)) {}
+
+  // The fused comparison's rows (-1) among the kept ones: keep & the comparisons, branch-free per row.
+  void filter(fvec xa, fvec xb, ivec& ka, ivec& kb) const {
+    if (!filtered) return;
+    ka &= (ivec)(xa > gt) & (ivec)(xa >= ge) & (ivec)(xa < lt) & (ivec)(xa <= le);
+    kb &= (ivec)(xb > gt) & (ivec)(xb >= ge) & (ivec)(xb < lt) & (ivec)(xb <= le);
+  }
 
   template <bool SQ>
   void run(fvec x, ivec& q, ivec& s) const {
@@ -197,6 +208,7 @@ inline void flat_step(const V* v, const std::uint8_t* m, const Quantizer& z, Fla
   const fvec xa = loadv(v), xb = loadv(v + L);
   ivec ka = isplat(-1), kb = ka;
   if (MASKED) keepv(m, ka, kb);
+  z.filter(xa, xb, ka, kb);
   ivec qa, qb, sa, sb;
   z.run<SQ>(xa, qa, sa);
   z.run<SQ>(xb, qb, sb);
@@ -266,6 +278,7 @@ inline void pack_step(const V* v, const std::uint8_t* m, const Quantizer& z, std
   const fvec xa = loadv(v), xb = loadv(v + L);
   ivec ka = isplat(-1), kb = ka;
   if (MASKED) keepv(m, ka, kb);
+  z.filter(xa, xb, ka, kb);
   ivec qa, qb, sa, sb;
   z.run<SQ>(xa, qa, sa);
   z.run<SQ>(xb, qb, sb);
@@ -500,6 +513,7 @@ __attribute__((always_inline)) inline void few_step(const V* v, const std::uint8
   const fvec xa = loadv(v), xb = loadv(v + L);
   ivec ka = isplat(-1), kb = ka;
   if (MASKED) keepv(m, ka, kb);
+  z.filter(xa, xb, ka, kb);
   ivec qa, qb, sa, sb;
   z.run<false>(xa, qa, sa);
   z.run<false>(xb, qb, sb);

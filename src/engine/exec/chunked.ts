@@ -1,6 +1,6 @@
 import { badArgument as bad } from './contract.js'
 import { checkGroupColumns, encodeGroups, groupLayout, type CodeColumn } from './grouping.js'
-import type { Kernel, KernelParts } from './kernel.js'
+import type { Kernel, KernelParts, RowFilter } from './kernel.js'
 import { tsLoops, type Loops } from './loops.js'
 import { MaskArena, PredicateProgram } from './predicate.js'
 import {
@@ -62,7 +62,13 @@ export function aggregateChunked(
   // exact row count (docs/privacy-model.md), only on the plan.
   if (!chunkable(task)) return aggregateTask(kernel, task, src, loops).result
   // Checked once, over whole columns, in buildAggregateRequest's order: the WHERE's columns, then the groups'.
-  const program = task.where === null ? null : new PredicateProgram(toColumnPredicate(src, task.where), rows, loops)
+  const parts: KernelParts = kernel.parts?.() ?? new MergedParts(kernel)
+  const whole = task.where === null ? null : toColumnPredicate(src, task.where)
+  const fused = parts.filters ? fusedFilter(task, src) : null
+  // The rest of the WHERE, with the fused comparison taken out; all of it is checked first, as before.
+  if (fused !== null && whole !== null) new PredicateProgram(whole, rows, loops).run(0, 0)
+  const rest = fused === null ? task.where : fused.rest
+  const program = rest === null ? null : new PredicateProgram(toColumnPredicate(src, rest), rows, loops)
   const layout =
     task.groupBy.length === 0
       ? null
@@ -83,7 +89,6 @@ export function aggregateChunked(
   const names = taskColumns(task)
   for (const n of names) column(src, n)
   const arena = new MaskArena(Math.ceil(chunkRows / 8) * 8)
-  const parts: KernelParts = kernel.parts?.() ?? new MergedParts(kernel)
   // An empty version is one empty range.
   for (let start = 0; start < rows || start === 0; start += chunkRows) {
     const end = Math.min(rows, start + chunkRows)
@@ -111,9 +116,57 @@ export function aggregateChunked(
       grouping,
       measures: measures.map((m) => toMeasure(part, m)),
     }
-    parts.add(request)
+    if (fused === null) parts.add(request)
+    else parts.add(request, fused.filter)
   }
   return parts.result()
+}
+
+type Where = NonNullable<ExecTask['where']>
+
+/**
+ * A comparison the kernel can apply in its own pass instead of a mask: a
+ * numeric <, <=, >, >=, = or BETWEEN on a number, at the root of the WHERE or
+ * ANDed there, on the one column every measure sums (moments only), which has
+ * no nulls, so COUNT(*) is that measure's non-null count and sees the same
+ * rows. The result is the same as with the mask: the row takes part iff the
+ * comparison holds, NaN failing it. Which comparisons fuse depends on the plan
+ * and the schema only.
+ */
+function fusedFilter(task: ExecTask, src: TaskColumns): { filter: RowFilter; rest: Where | null } | null {
+  const where = task.where
+  if (where === null || task.measures.length === 0) return null
+  const name = task.measures[0]!.column
+  if (!task.measures.every((m) => m.kind === 'moments' && m.column === name)) return null
+  const c = src.columns.get(name)
+  if (c === undefined || c.kind === 'code' || c.nulls !== null) return null
+  const operands = where.kind === 'and' ? where.operands : [where]
+  const at = operands.findIndex((p) => filterOf(p, name) !== null)
+  if (at < 0) return null
+  const left = operands.filter((_, i) => i !== at)
+  const rest: Where | null = left.length === 0 ? null : left.length === 1 ? left[0]! : { kind: 'and', operands: left }
+  return { filter: filterOf(operands[at]!, name)!, rest }
+}
+
+function filterOf(p: Where, name: string): RowFilter | null {
+  const open = { gt: -Infinity, ge: -Infinity, lt: Infinity, le: Infinity }
+  if (p.kind === 'between' && p.column === name && !p.negated) return { ...open, ge: p.low, le: p.high }
+  if (p.kind !== 'cmp' || p.column !== name || typeof p.value !== 'number' || Number.isNaN(p.value)) return null
+  const v = p.value
+  switch (p.op) {
+    case '>':
+      return { ...open, gt: v }
+    case '>=':
+      return { ...open, ge: v }
+    case '<':
+      return { ...open, lt: v }
+    case '<=':
+      return { ...open, le: v }
+    case '=':
+      return { ...open, ge: v, le: v }
+    default:
+      return null
+  }
 }
 
 /** The named columns' rows [start, end) (start a multiple of 8), as views. */
@@ -129,6 +182,7 @@ function slice(src: TaskColumns, names: readonly string[], start: number, end: n
 
 /** Parts for a kernel without its own (the TypeScript one): each range's result added to the last, exactly. */
 class MergedParts implements KernelParts {
+  readonly filters = false
   private acc: AggregateResult | null = null
 
   constructor(private readonly kernel: Kernel) {}

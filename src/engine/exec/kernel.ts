@@ -23,8 +23,23 @@ export interface Kernel {
 
 /** A running aggregate over row ranges: `result()` equals `aggregate` over all of them at once. */
 export interface KernelParts {
-  add(request: AggregateRequest): void
+  /** Whether `add` takes a RowFilter (the native kernel's do); exec/chunked.ts fuses a comparison only then. */
+  readonly filters: boolean
+  /**
+   * `filter`: a WHERE comparison on the column every measure reads (moments
+   * only, a column without nulls), applied in the pass as if it were ANDed
+   * into the selection.
+   */
+  add(request: AggregateRequest, filter?: RowFilter): void
   result(): AggregateResult
+}
+
+/** Rows with x > gt, x >= ge, x < lt and x <= le (IEEE: NaN fails); ±Infinity where a side is open. */
+export interface RowFilter {
+  readonly gt: number
+  readonly ge: number
+  readonly lt: number
+  readonly le: number
 }
 
 export const tsKernel: Kernel = Object.freeze({ name: 'ts', aggregate })

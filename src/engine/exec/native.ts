@@ -1,6 +1,6 @@
 import { VeilboxError, type ErrorCode } from '../../errors/index.js'
 import { badArgument } from './contract.js'
-import type { Kernel, KernelParts } from './kernel.js'
+import type { Kernel, KernelParts, RowFilter } from './kernel.js'
 import { tsLoops, type CompareOp, type Loops, type NumericValues, type Store } from './loops.js'
 import { quantumScale } from './quantum.js'
 import type {
@@ -65,6 +65,8 @@ export interface NativeKernels {
     outNonNull: Float64Array,
     outSum: BigInt64Array,
     outSumSquares: BigInt64Array | null,
+    /** [gt, ge, lt, le] of a fused comparison (kernel.ts RowFilter), or null. */
+    filter: Float64Array | null,
   ): number
   histogram(
     rows: number,
@@ -242,6 +244,7 @@ export function aggregateNative(binding: NativeKernels, request: AggregateReques
  * aggregateNative's result.
  */
 export class NativeParts implements KernelParts {
+  readonly filters = true
   private shape: { groups: number; measures: readonly Measure[] } | null = null
   private outs: (
     | { kind: 'moments'; nonNull: Float64Array; sum: BigInt64Array; sumSquares: BigInt64Array | null }
@@ -255,9 +258,17 @@ export class NativeParts implements KernelParts {
 
   constructor(private readonly binding: NativeKernels) {}
 
-  add(request: AggregateRequest): void {
+  add(request: AggregateRequest, rowFilter?: RowFilter): void {
     validateRequest(request)
-    const { rows, selection, grouping, measures } = request
+    const { measures } = request
+    const filter =
+      rowFilter === undefined ? null : Float64Array.of(rowFilter.gt, rowFilter.ge, rowFilter.lt, rowFilter.le)
+    if (
+      filter !== null &&
+      (filter.some(Number.isNaN) || measures.some((m) => m.kind !== 'moments' || m.column.nulls !== null))
+    )
+      throw badArgument('a row filter needs moments measures over columns without nulls, and no NaN bound')
+    const { rows, selection, grouping } = request
     const codes = grouping === null ? null : grouping.codes
     const groups = grouping === null ? 1 : grouping.count
     if (this.shape === null) this.begin(groups, measures)
@@ -297,6 +308,7 @@ export class NativeParts implements KernelParts {
               o.nonNull,
               o.sum,
               o.sumSquares,
+              filter,
             ),
           ),
           at,

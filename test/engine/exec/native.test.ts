@@ -646,23 +646,24 @@ t.test('the addon refuses bad calls with a typed error instead of reading out of
   const sum = new BigInt64Array(1)
   const v = new Float64Array(4)
   const calls: [string, () => unknown][] = [
-    ['values too short', () => binding.moments(5, null, null, 1, v, null, 0, 1, 1, false, out, sum, null)],
+    ['values too short', () => binding.moments(5, null, null, 1, v, null, 0, 1, 1, false, out, sum, null, null)],
     [
       'selection too short',
-      () => binding.moments(4, new Uint8Array(3), null, 1, v, null, 0, 1, 1, false, out, sum, null),
+      () => binding.moments(4, new Uint8Array(3), null, 1, v, null, 0, 1, 1, false, out, sum, null, null),
     ],
     [
       'nulls too short',
-      () => binding.moments(9, null, null, 1, new Float64Array(9), new Uint8Array(1), 0, 1, 1, false, out, sum, null),
+      () =>
+        binding.moments(9, null, null, 1, new Float64Array(9), new Uint8Array(1), 0, 1, 1, false, out, sum, null, null),
     ],
     ['codes too short', () => binding.counts(4, null, new Uint8Array(3), 1, null, out)],
     ['output too short', () => binding.counts(4, null, new Uint8Array(4), 2, null, out)],
     ['groups without codes', () => binding.counts(4, null, null, 2, null, new Float64Array(2))],
     [
       'a scale that breaks |q| <= 2^31',
-      () => binding.moments(4, null, null, 1, v, null, 0, 1, 2 ** 32, false, out, sum, null),
+      () => binding.moments(4, null, null, 1, v, null, 0, 1, 2 ** 32, false, out, sum, null, null),
     ],
-    ['NaN bounds', () => binding.moments(4, null, null, 1, v, null, Number.NaN, 1, 1, false, out, sum, null)],
+    ['NaN bounds', () => binding.moments(4, null, null, 1, v, null, Number.NaN, 1, 1, false, out, sum, null, null)],
     ['too few histogram cells', () => binding.histogram(4, null, null, 1, v, null, 0, 1, 3, new Float64Array(2))],
     ['rows past 2^32 - 1', () => binding.counts(2 ** 32, null, null, 1, null, out)],
     [
@@ -681,6 +682,7 @@ t.test('the addon refuses bad calls with a typed error instead of reading out of
           false,
           out,
           sum,
+          null,
           null,
         ),
     ],
