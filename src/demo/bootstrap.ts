@@ -325,7 +325,8 @@ async function heDemo(db: Sql, he: DemoCustodian): Promise<boolean> {
     out.on('data', (c: Buffer) => chunks.push(c))
     await encryptCsv(he.keysDir, id, demoHeStream(), out)
     out.end()
-    await ingestEncrypted(db, id, Readable.from([Buffer.concat(chunks)]), SYSTEM_ACTOR)
+    const file = Buffer.concat(chunks)
+    await ingestEncrypted(db, id, Readable.from([file]), SYSTEM_ACTOR, undefined, file.length)
   } else {
     await ingest(db, id, 'text/csv', demoHeStream(), SYSTEM_ACTOR)
   }

@@ -102,7 +102,7 @@ export default async function versionRoutes(app: FastifyInstance) {
       // Past the check above, a media type that is no ingest format is the encrypted upload's.
       const result =
         format === undefined
-          ? await ingestEncrypted(app.db, request.params.id, body, actor, limits)
+          ? await ingestEncrypted(app.db, request.params.id, body, actor, limits, declaredLength(request.headers))
           : await ingest(app.db, request.params.id, format, body, actor, limits, declaredLength(request.headers))
       await issueCertificate(app, request.params.id, result.version, actor)
       return reply.code(201).send(result)
