@@ -60,12 +60,13 @@ export class BareSymmetricEncryption {
   ) {}
 
   static async open(keystore: KeyStore, dataset: string): Promise<BareSymmetricEncryption> {
-    const material = await keystore.publicMaterial(dataset)
+    const profile = await keystore.profile(dataset)
     const owned: { delete(): void }[] = []
-    const indices = material.profile.contexts.map((_, i) => i)
+    const indices = profile.contexts.map((_, i) => i)
+    const publicKeys = await Promise.all(indices.map((i) => keystore.publicKey(dataset, i)))
     const pairs = await keystore.withSecretKeys(dataset, indices, (keys) =>
       keys.map(({ ctx, secretKey }, i) => {
-        const pk = loadPublicKey(ctx, material.contexts[i]!.publicKey)
+        const pk = loadPublicKey(ctx, publicKeys[i]!)
         owned.push(pk)
         const encryptor = ctx.seal.Encryptor(ctx.context, pk, secretKey)
         owned.push(encryptor)
