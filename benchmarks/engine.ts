@@ -7,8 +7,10 @@
  *   npm run bench:engine                 ROWS=1000000,10000000 (default)
  *   ROWS=200000 REPEAT=3 npm run bench:engine
  *
- * veilboxRowsPerSec is end to end through the pool (task validation, the
- * WHERE compiled to a selection, group codes, the kernel, the result back).
+ * veilboxRowsPerSec is end to end through the pool (task validation; then per
+ * 64 Ki-row range the WHERE's masks, group codes and the kernel, with a
+ * comparison on the summed column inside the native pass (exec/chunked.ts);
+ * the result back). The kernels alone read a selection built beforehand.
  * nativeRowsPerSec and tsRowsPerSec time the two kernels alone, side by side
  * on the same prepared request (selection and group codes built once), beside
  * a plain unclamped JavaScript sum loop over the same array, the memory-bound
