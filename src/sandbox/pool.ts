@@ -8,14 +8,7 @@ import type { ColumnArray } from '../engine/exec/types.js'
 import type { EncryptedColumn } from '../engine/he/types.js'
 import type { Lease, LoadedVersion } from '../engine/exec/column-cache.js'
 import type { ExecResult, Executor } from '../engine/exec/executor.js'
-import {
-  startedAt,
-  startMark,
-  taskColumns,
-  workerResponseSchema,
-  type WorkerHeRequest,
-  type WorkerRequest,
-} from './protocol.js'
+import { taskColumns, workerResponseSchema, type WorkerHeRequest, type WorkerRequest } from './protocol.js'
 
 /**
  * The sandbox: one piscina pool of worker threads per process.
@@ -158,10 +151,10 @@ export class SandboxPool implements Executor {
         joined = { rows: jv.rows, keep: jv.keep, columns: theirs }
       }
       const he = task.encrypted === undefined ? undefined : this.encryptedPart(task, v)
-      // The deadline counts from the moment a worker starts the task (it marks `started`, shared memory), so
-      // that time spent queued behind other tasks never turns into a deadline hit, which the engine charges.
+      // The deadline counts from the moment a worker starts the task (it posts on `started`), so that
+      // time spent queued behind other tasks never turns into a deadline hit, which the engine charges.
       // A task that waits longer than a deadline for a worker is dropped as busy, free.
-      const mark = startMark()
+      const { port1, port2 } = new MessageChannel()
       const request: WorkerRequest = {
         task,
         rows: v.rows,
@@ -169,26 +162,27 @@ export class SandboxPool implements Executor {
         columns,
         ...(he === undefined ? {} : { he }),
         ...(joined === undefined ? {} : { joined }),
-        started: mark,
+        started: port2,
       }
-      // Ref'd timers, unlike AbortSignal.timeout: a pending query keeps the process alive. One timer per
-      // task: when it fires a deadline after the task was queued, a task not started yet is dropped, and
-      // a started one gets what is left of its own deadline, counted from its start.
+      // Ref'd timers, unlike AbortSignal.timeout: a pending query keeps the process alive.
       const deadline = new AbortController()
-      const timeoutMs = this.options.timeoutMs
-      let timer = setTimeout(function check() {
-        const at = startedAt(mark)
-        const left = at === null ? 0 : at + timeoutMs - Date.now()
-        if (left <= 0) deadline.abort()
-        else timer = setTimeout(check, left)
-      }, timeoutMs)
+      let started = false
+      let runTimer: NodeJS.Timeout | undefined
+      const queueTimer = setTimeout(() => deadline.abort(), this.options.timeoutMs)
+      port1.once('message', () => {
+        started = true
+        clearTimeout(queueTimer)
+        runTimer = setTimeout(() => deadline.abort(), this.options.timeoutMs)
+      })
       let raw: unknown
       try {
-        raw = await this.pool.run(request, { signal: deadline.signal })
+        raw = await this.pool.run(request, { signal: deadline.signal, transferList: [port2] })
       } catch (err) {
-        throw this.failure(err, deadline.signal, startedAt(mark) !== null)
+        throw this.failure(err, deadline.signal, started)
       } finally {
-        clearTimeout(timer)
+        clearTimeout(queueTimer)
+        clearTimeout(runTimer)
+        port1.close()
       }
       const parsed = workerResponseSchema.safeParse(raw)
       if (!parsed.success) {

@@ -1,3 +1,4 @@
+import type { MessagePort as WorkerPort } from 'node:worker_threads'
 import { z } from 'zod'
 import { execTaskSchema, type ExecTask } from '../engine/exec/task.js'
 import type { ColumnArray } from '../engine/exec/types.js'
@@ -79,9 +80,7 @@ export const workerRequestSchema = z.strictObject({
       columns: z.record(z.string(), columnSchema),
     })
     .optional(),
-  started: z
-    .custom<SharedArrayBuffer>((v) => v instanceof SharedArrayBuffer && v.byteLength === START_BYTES)
-    .optional(),
+  started: z.custom<WorkerPort>((v) => v instanceof MessagePort).optional(),
 })
 
 export interface WorkerRequest {
@@ -95,30 +94,8 @@ export interface WorkerRequest {
     readonly keep: Uint8Array
     readonly columns: Record<string, ColumnArray>
   }
-  /**
-   * Where the worker marks the moment it starts the task (markStarted): the deadline counts from then,
-   * not from the queue. Shared memory, not a message port: nothing to create, transfer or wake for.
-   */
-  readonly started?: SharedArrayBuffer
-}
-
-/** The start mark's size: an Int32 flag, padding, and the start time as a Float64 (ms since the epoch). */
-export const START_BYTES = 16
-
-/** A fresh start mark for one task. */
-export function startMark(): SharedArrayBuffer {
-  return new SharedArrayBuffer(START_BYTES)
-}
-
-/** Marks a task started now (the worker's side); the time is written before the flag. */
-export function markStarted(mark: SharedArrayBuffer): void {
-  new Float64Array(mark, 8, 1)[0] = Date.now()
-  Atomics.store(new Int32Array(mark, 0, 1), 0, 1)
-}
-
-/** When the task started (ms since the epoch), or null while no worker has started it (the pool's side). */
-export function startedAt(mark: SharedArrayBuffer): number | null {
-  return Atomics.load(new Int32Array(mark, 0, 1), 0) === 1 ? new Float64Array(mark, 8, 1)[0]! : null
+  /** The worker posts one message here when it starts the task: the deadline counts from then, not from the queue. */
+  readonly started?: WorkerPort
 }
 
 const measureResultSchema = z.discriminatedUnion('kind', [

@@ -7,7 +7,7 @@ import type { Kernel } from '../engine/exec/kernel.js'
 import { loadKernel } from '../engine/exec/loader.js'
 import type { Loops } from '../engine/exec/loops.js'
 import { runEncrypted } from './encrypted.js'
-import { markStarted, START_BYTES, workerRequestSchema, type WorkerResponse } from './protocol.js'
+import { workerRequestSchema, type WorkerResponse } from './protocol.js'
 
 /**
  * A sandbox worker: validates the request, computes the exact aggregates over
@@ -21,10 +21,13 @@ const choice = loadKernel({ native: (workerData as { native?: boolean } | undefi
 const kernel: Kernel = choice.kernel
 const loops: Loops = choice.loops
 
-/** Tells the pool the task has a worker now (its deadline starts), in the task's shared start mark. */
+/** Tells the pool the task has a worker now (its deadline starts). Idempotent: the port is closed after the first call. */
 export function signalStart(message: unknown): void {
-  const mark = (message as { started?: unknown } | null)?.started
-  if (mark instanceof SharedArrayBuffer && mark.byteLength === START_BYTES) markStarted(mark)
+  const port = (message as { started?: unknown } | null)?.started
+  if (port instanceof MessagePort) {
+    port.postMessage(1)
+    port.close()
+  }
 }
 
 export default async function run(message: unknown): Promise<WorkerResponse> {

@@ -190,9 +190,9 @@ t.test('a worker receives a plan and column views only: no key, grant, budget or
   t.same(
     Object.keys(msg).sort(),
     ['columns', 'keep', 'rows', 'started', 'task'],
-    'started: the shared mark the worker sets when it starts',
+    'started: the port the worker signals its start on',
   )
-  t.same(msg.started, {}, 'a bare SharedArrayBuffer')
+  t.same(msg.started, {}, 'a bare message port')
   t.same(Object.keys(msg.columns as object).sort(), ['age'], 'only the columns the task reads')
   for (const secret of [
     qa.keys.analyst,
