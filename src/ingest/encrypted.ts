@@ -1,4 +1,8 @@
+import os from 'node:os'
 import type { Readable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { MessageChannel } from 'node:worker_threads'
+import { Piscina } from 'piscina'
 import { errorFromData, VeilboxError } from '../errors/index.js'
 import { heProfileOf } from '../engine/he/material.js'
 import type { HeProfile } from '../engine/he/profile.js'
@@ -7,9 +11,8 @@ import type { DatasetSpec } from '../schema.js'
 import type { AuditActor } from '../store/audit.js'
 import { getDataset } from '../store/datasets.js'
 import type { Sql } from '../store/sql.js'
-import { startWorker } from '../worker-thread.js'
 import { EncryptedReader, parseLine } from './encrypted-reader.js'
-import type { EncryptedWorkerData, FromEncryptedParser, ToEncryptedParser } from './encrypted-worker.js'
+import type { EncryptedReadTask, FromEncryptedParser, ToEncryptedParser } from './encrypted-worker.js'
 import { WORKER_BYTES } from './fast.js'
 import { refuseSourced, StagedVersion, type IngestResult } from './index.js'
 import { DEFAULT_INGEST_LIMITS, readLines, type IngestLimits } from './lines.js'
@@ -127,32 +130,62 @@ const MAX_BYTES_IN_FLIGHT = 8 * 1024 * 1024
 const workerFailed = (message: string): VeilboxError =>
   new VeilboxError('VEILBOX_ERR_HE_SEAL_FAILURE', `the encrypted upload's reader failed: ${message}`)
 
+// Under tsx the sources run as .ts and workers need tsx to load them; the build runs compiled .js.
+const FROM_SOURCE = import.meta.url.endsWith('.ts')
+
+let readers: Piscina | null = null
+
+/**
+ * The process's reader threads, started on first use and ended when idle:
+ * one beside the event loop's thread on two cores, more on more.
+ */
+function readerPool(): Piscina {
+  if (readers === null) {
+    readers = new Piscina({
+      filename: fileURLToPath(new URL(`./encrypted-worker.${FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url)),
+      minThreads: 0,
+      maxThreads: Math.max(1, Math.min(4, os.availableParallelism() - 1)),
+      idleTimeout: 60_000,
+      execArgv: FROM_SOURCE ? ['--import', 'tsx'] : [],
+    })
+    readers.on('error', () => {})
+  }
+  return readers
+}
+
 async function readInWorker(staging: Staging, input: Readable, limits: IngestLimits): Promise<void> {
   const { spec, profile } = staging
-  const data: EncryptedWorkerData = { spec, profile, limits }
-  const worker = startWorker(import.meta.url, 'encrypted-worker', { workerData: data })
-  const post = (m: ToEncryptedParser, transfer: ArrayBuffer[] = []) => worker.postMessage(m, transfer)
+  const channel = new MessageChannel()
+  const port = channel.port1
+  const task: EncryptedReadTask = { port: channel.port2, spec, profile, limits }
+  const run = readerPool().run(task, { transferList: [channel.port2] }) as Promise<void>
+  const post = (m: ToEncryptedParser, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer)
   const inbox: FromEncryptedParser[] = []
   let failed: unknown = null
   let inFlight = 0
   let wakeReader: (() => void) | null = null
   let wakeStager: (() => void) | null = null
+  let verdict = false
   const fail = (e: unknown) => {
     failed ??= e
     wakeReader?.()
     wakeStager?.()
   }
-  worker.on('message', (m: FromEncryptedParser) => {
+  port.on('message', (m: FromEncryptedParser) => {
     if (m.type === 'consumed') {
       inFlight -= m.bytes
       if (inFlight <= MAX_BYTES_IN_FLIGHT / 2) wakeReader?.()
       return
     }
+    if (m.type === 'done' || m.type === 'refused') verdict = true
     inbox.push(m)
     wakeStager?.()
   })
-  worker.on('error', (e) => fail(workerFailed(e.message)))
-  worker.on('exit', (code) => fail(workerFailed(`it stopped (exit code ${code})`)))
+  // The reader closes its port after its last message (`done` or `refused`), which comes before the close.
+  port.once('close', () => {
+    if (!verdict) fail(workerFailed('it ended without a verdict'))
+  })
+  run.catch((e: unknown) => fail(workerFailed(e instanceof Error ? e.message : String(e))))
 
   // Stages what the worker sends, in order; ends at its `done` or its refusal, or at a refusal of its own.
   const stager = (async () => {
@@ -203,8 +236,9 @@ async function readInWorker(staging: Staging, input: Readable, limits: IngestLim
     if (failed === null) post({ type: 'end' })
     await stager
   } finally {
-    worker.removeAllListeners('exit')
-    await worker.terminate()
+    // After its verdict the reader has closed the port; if this side failed first, closing it stops the reader.
+    port.close()
+    await run.catch(() => {})
     // The stager, if it still waits (the upload's stream failed), ends too.
     fail(workerFailed('the upload ended'))
   }

@@ -19,7 +19,7 @@ import { mod, toUnits } from './units.js'
  *
  * - The data owner (`ColumnEncryptor.open`, with the custodian's key store):
  *   symmetric encryption with the secret key, before the data leaves the
- *   owner's domain. The owner holds the key anyway, it is about 3x faster
+ *   owner's domain. The owner holds the key anyway, it is about 1.3x faster
  *   than public-key encryption, and the seeded serialization
  *   (`encryptSymmetricSerializable`: the random half of the ciphertext is
  *   replaced by the seed that regenerates it) is half the size. SEAL's
