@@ -11,7 +11,7 @@ import { parse as csvParse, type Options } from 'csv-parse'
  *
  * While the text holds no quote and no carriage return, a record is a line
  * and its fields are what lies between the commas: that is all csv-parse
- * would make of it, and a split does it here. At the first quote or carriage
+ * would make of it, and the lines are handed out as they are. At the first quote or carriage
  * return (from the record boundary before it), the rest of the file goes to
  * csv-parse itself, told that records end in "\n" if lines were already read
  * (as it would have found out by then), so quoting, escaped quotes, line
@@ -48,18 +48,18 @@ async function* parserBatches(parser: Readable): AsyncGenerator<string[][]> {
   await ended
 }
 
-/** The lines of text[from, to) as records: each "\n" ends one; what follows the last one is the file's last line. */
-function splitRecords(text: string, from: number, to: number): string[][] {
-  const records: string[][] = []
+/** The lines of text[from, to): each "\n" ends one; what follows the last one is the file's last line. */
+function splitLines(text: string, from: number, to: number): string[] {
+  const lines: string[] = []
   let start = from
   for (;;) {
     const nl = text.indexOf('\n', start)
     if (nl === -1 || nl >= to) break
-    records.push(text.slice(start, nl).split(','))
+    lines.push(text.slice(start, nl))
     start = nl + 1
   }
-  if (start < to) records.push(text.slice(start, to).split(','))
-  return records
+  if (start < to) lines.push(text.slice(start, to))
+  return lines
 }
 
 /** The rest of the file through csv-parse: `head` (starting at a record boundary), then the chunks still to come. */
@@ -88,11 +88,14 @@ function viaCsvParse(
   return parserBatches(parser)
 }
 
-/** Records, and whether a field may hold a line break (only csv-parse's records can). */
-export interface RecordBatch {
-  readonly records: string[][]
-  readonly multiline: boolean
-}
+/**
+ * Records as they come: quote-free lines, each one record whose fields are
+ * what lies between its commas (the caller splits them, or reads them in
+ * place), or csv-parse's records, whose fields may hold line breaks.
+ */
+export type RecordBatch =
+  | { readonly kind: 'lines'; readonly lines: readonly string[] }
+  | { readonly kind: 'records'; readonly records: readonly string[][] }
 
 export async function* csvRecords(input: Readable): AsyncGenerator<RecordBatch> {
   const chunks = input[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>
@@ -110,7 +113,7 @@ export async function* csvRecords(input: Readable): AsyncGenerator<RecordBatch> 
       first = false
     }
     if (text.includes('"') || text.includes('\r')) {
-      for await (const records of viaCsvParse(text, chunks, decoder, linesSeen)) yield { records, multiline: true }
+      for await (const records of viaCsvParse(text, chunks, decoder, linesSeen)) yield { kind: 'records', records }
       return
     }
     // Whole lines only, unless the file ended: the rest waits for the next chunk.
@@ -121,10 +124,10 @@ export async function* csvRecords(input: Readable): AsyncGenerator<RecordBatch> 
         const nl = text.lastIndexOf('\n', at + SLICE_CHARS)
         to = nl >= at ? nl + 1 : text.indexOf('\n', at + SLICE_CHARS) + 1 || end
       }
-      const records = splitRecords(text, at, to)
-      if (records.length > 0) {
+      const lines = splitLines(text, at, to)
+      if (lines.length > 0) {
         linesSeen = true
-        yield { records, multiline: false }
+        yield { kind: 'lines', lines }
       }
       at = to
     }

@@ -9,6 +9,7 @@ import { columnBatchRows } from '../engine/he/upload.js'
 import type { ColumnSpec, DatasetSpec } from '../schema.js'
 import { RowChecker } from '../ingest/rows.js'
 import { csvRecords } from './csv.js'
+import { Layout } from './layout.js'
 import { EncryptionPool } from './pool.js'
 import { cipherLines, EncryptedUploadWriter, type BatchEncrypter, type BatchJob } from './writer.js'
 
@@ -155,7 +156,8 @@ export async function encryptCsv(
     pendingBytes += text.length
     return pendingBytes >= 256 * 1024 ? flush() : undefined
   }
-  let writer: EncryptedUploadWriter | null = null
+  // Set by the header (in `record`): typed so, not narrowed to their first value.
+  let writer = null as EncryptedUploadWriter | null
   try {
     const spec = heSpec(profile)
     const checker = new RowChecker(spec)
@@ -165,57 +167,63 @@ export async function encryptCsv(
     let line = 0
     input.on('error', (err) => counter.destroy(err))
     input.pipe(counter)
-    let plainAt: number[] = []
-    let heAt: number[] = []
-    let width = 0
+    let layout = null as Layout | null
     let row = 0
     const he: number[] = new Array<number>(heCols.length).fill(0)
-    for await (const { records, multiline } of csvRecords(counter))
-      for (const record of records) {
-        line += 1
-        if (multiline)
-          for (const f of record) for (let i = f.indexOf('\n'); i !== -1; i = f.indexOf('\n', i + 1)) line += 1
-        if (record.length === 1 && record[0] === '') continue
-        if (writer === null) {
-          const names = record.map((h) => h.trim())
-          width = names.length
-          if (new Set(names).size !== names.length)
-            throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', 'the CSV header names a column twice')
-          heAt = heCols.map((c) => {
-            const i = names.indexOf(c.name)
-            if (i < 0)
-              throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_HEADER', `the CSV header lacks the he column ${c.name}`, {
-                column: c.name,
-              })
-            return i
-          })
-          plainAt = names.map((_, i) => i).filter((i) => !heAt.includes(i))
-          writer = new EncryptedUploadWriter(
-            profile,
-            { dataset, columns: plainAt.map((i) => names[i]!), he: heCols.map((c) => c.name) },
-            write,
-            encrypter,
-            { maxInFlight },
-          )
-          await writer.start()
-          continue
-        }
-        row += 1
-        const pos = { row, line }
-        if (record.length !== width)
-          throw new VeilboxError(
-            'VEILBOX_ERR_INGEST_BAD_ROW',
-            `data row ${row} (line ${pos.line}) has ${record.length} fields; the header has ${width}`,
-            { row, line: pos.line },
-          )
-        for (let k = 0; k < heAt.length; k++) he[k] = checker.fromText(heCols[k]!, record[heAt[k]!]!, pos) as number
-        // The plain cells moved to the front of the record, in order (plainAt ascends): no array per row.
-        for (let k = 0; k < plainAt.length; k++) record[k] = record[plainAt[k]!]!
-        record.length = plainAt.length
-        const wait = writer.addRow(record, he)
-        if (wait !== undefined) await wait
-        options.onRow?.(row, bytesIn)
+    /** A record split into fields: the header, or a row. */
+    const record = (fields: string[]): void | Promise<void> => {
+      if (fields.length === 1 && fields[0] === '') return
+      if (layout === null) {
+        layout = new Layout(
+          fields.map((h) => h.trim()),
+          heCols.map((c) => c.name),
+        )
+        writer = new EncryptedUploadWriter(
+          profile,
+          { dataset, columns: [...layout.plainNames], he: heCols.map((c) => c.name) },
+          write,
+          encrypter,
+          { maxInFlight },
+        )
+        return writer.start()
       }
+      row += 1
+      const pos = { row, line }
+      layout.checkWidth(fields.length, pos)
+      for (let k = 0; k < he.length; k++) he[k] = checker.fromText(heCols[k]!, fields[layout.heAt[k]!]!, pos) as number
+      // The plain cells moved to the front of the record, in order (plainAt ascends): no array per row.
+      const plainAt = layout.plainAt
+      for (let k = 0; k < plainAt.length; k++) fields[k] = fields[plainAt[k]!]!
+      fields.length = plainAt.length
+      return writer!.addRow(fields, he)
+    }
+    for await (const batch of csvRecords(counter)) {
+      if (batch.kind === 'records')
+        for (const fields of batch.records) {
+          line += 1
+          for (const f of fields) for (let i = f.indexOf('\n'); i !== -1; i = f.indexOf('\n', i + 1)) line += 1
+          const wait = record(fields)
+          if (wait !== undefined) await wait
+          options.onRow?.(row, bytesIn)
+        }
+      else
+        for (const text of batch.lines) {
+          line += 1
+          // The usual row is read where it lies; anything else (the header, an empty line, a field too many
+          // or too few, an escape JSON would need) goes the way of any record.
+          const fields = layout === null ? null : layout.read(text)
+          let wait: void | Promise<void>
+          if (fields === null) wait = record(text.split(','))
+          else {
+            row += 1
+            const pos = { row, line }
+            for (let k = 0; k < he.length; k++) he[k] = checker.fromText(heCols[k]!, fields.he(k), pos) as number
+            wait = writer!.addRowJson(fields.plainJson(), he)
+          }
+          if (wait !== undefined) await wait
+          options.onRow?.(row, bytesIn)
+        }
+    }
     if (writer === null)
       throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the CSV is empty: it needs a header row and data rows')
     const rows = await writer.finish()

@@ -187,6 +187,11 @@ export class EncryptedUploadWriter {
         `a row needs ${this.header.columns.length} plain cells and ${this.pending.length} he values`,
       )
     }
+    return this.addRowJson(JSON.stringify(plain), he)
+  }
+
+  /** As addRow, the plain cells given as the JSON array JSON.stringify makes of them. */
+  addRowJson(plainJson: string, he: readonly number[]): void | Promise<void> {
     if (this.rows >= this.profile.maxRows) {
       throw heError(
         'VEILBOX_ERR_HE_CAPACITY_EXCEEDED',
@@ -195,7 +200,7 @@ export class EncryptedUploadWriter {
       )
     }
     this.rows += 1
-    this.rowText.push(JSON.stringify(plain))
+    this.rowText.push(plainJson)
     let full = false
     for (let i = 0; i < this.pending.length; i++) {
       const p = this.pending[i]!

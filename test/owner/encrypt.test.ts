@@ -8,6 +8,7 @@ import { mod, toUnits } from '../../src/engine/he/units.js'
 import { encryptCsv, type EncryptOptions } from '../../src/owner/encrypt.js'
 import { EncryptionPool } from '../../src/owner/pool.js'
 import { csvRecords } from '../../src/owner/csv.js'
+import { Layout } from '../../src/owner/layout.js'
 import { EncryptedUploadWriter, type BatchEncrypter, type BatchJob } from '../../src/owner/writer.js'
 import { mulberry32 } from '../../src/engine/mulberry32.js'
 import { decryptSlots } from '../engine/he/fixtures.js'
@@ -300,7 +301,8 @@ t.test('the CSV reader reads what csv-parse reads, in any slicing', async (t) =>
       let got: string
       try {
         const records: string[][] = []
-        for await (const batch of csvRecords(Readable.from(parts))) records.push(...batch.records)
+        for await (const batch of csvRecords(Readable.from(parts)))
+          records.push(...(batch.kind === 'lines' ? batch.lines.map((l) => l.split(',')) : batch.records))
         got = JSON.stringify(records)
       } catch {
         got = 'error'
@@ -310,4 +312,42 @@ t.test('the CSV reader reads what csv-parse reads, in any slicing', async (t) =>
     }
   }
   t.equal(compared, cases.length * 4)
+})
+
+t.test('a row read in place gives the fields and the JSON a split and JSON.stringify give', async (t) => {
+  const r = mulberry32(8)
+  const pieces = ['a', 'p1', '', ' ', 'é', '中', '😀', '\\', '\t', '\u2028', '\ud800', '12.5', '-', 'x y']
+  let read = 0
+  let general = 0
+  for (const names of [
+    ['pid', 'region', 'cost'],
+    ['cost', 'pid', 'visits', 'region'],
+    ['pid', 'cost', 'region', 'visits', 'insured'],
+  ]) {
+    const layout = new Layout(
+      names,
+      ['cost', 'visits'].filter((n) => names.includes(n)),
+    )
+    for (let k = 0; k < 3000; k++) {
+      const n = names.length + (r() < 0.1 ? (r() < 0.5 ? -1 : 1) : 0)
+      const fields = Array.from({ length: Math.max(1, n) }, () =>
+        Array.from({ length: Math.floor(r() * 3) }, () => pieces[Math.floor(r() * pieces.length)]).join(''),
+      )
+      const line = fields.join(',')
+      const got = layout.read(line)
+      const plain = layout.plainAt.map((i) => fields[i]!)
+      if (got === null) {
+        general += 1
+        continue
+      }
+      read += 1
+      if (fields.length !== names.length) t.fail(`${JSON.stringify(line)} has the wrong width, yet was read`)
+      if (got.plainJson() !== JSON.stringify(plain))
+        t.fail(`${JSON.stringify(line)}: ${got.plainJson()} against ${JSON.stringify(plain)}`)
+      layout.heAt.forEach((at, h) => {
+        if (got.he(h) !== fields[at]) t.fail(`${JSON.stringify(line)}: he field ${h}`)
+      })
+    }
+  }
+  t.ok(read > 1000 && general > 1000, `${read} rows read in place, ${general} the general way`)
 })
