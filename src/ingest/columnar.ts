@@ -6,7 +6,9 @@ import { CHUNK_ROWS } from '../store/encoding.js'
 import { ByteKeys } from './byte-keys.js'
 import { booleanAt, DeclaredIndex, dictionaryJson, FingerprintBytes, plainJsonString } from './fast-bytes.js'
 import { ChunkColumn, pastMaxKeys, storesDictionary, type PackedChunk } from './columns.js'
-import { FIELD_ESCAPED, fieldText, type RecordSink } from './csv-scan.js'
+import { VeilboxError } from '../errors/index.js'
+import { type CsvScanner, FIELD_ESCAPED, fieldText, type RecordSink } from './csv-scan.js'
+import type { Utf8Checker } from './lines.js'
 import { headerOrder } from './header.js'
 import { PublicKeys } from './public-table.js'
 import { NestedUnits } from './references.js'
@@ -388,4 +390,26 @@ export class ColumnarSink implements RecordSink {
         .map((c) => ({ column: c.column.name, json: dictionaryJson(c.keys) })),
     }
   }
+}
+
+/**
+ * The end of a CSV upload for the fast path, wherever it is parsed (fast.ts,
+ * csv-worker.ts): the last bytes scanned, an empty file or one with a
+ * header alone refused, then the sink's last chunk, fingerprint and
+ * dictionaries.
+ */
+export function endOfCsv(
+  scanner: CsvScanner,
+  utf8: Utf8Checker,
+  sink: ColumnarSink,
+): { sha256: string; dictionaries: { column: string; json: string }[] } {
+  scanner.push(utf8.end())
+  scanner.end()
+  if (!sink.headerSeen)
+    throw new VeilboxError(
+      'VEILBOX_ERR_INGEST_EMPTY',
+      'the CSV is empty: it needs a header row and at least one data row',
+    )
+  if (sink.rows === 0) throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the upload holds no data rows')
+  return sink.finish()
 }

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { VeilboxError } from '../errors/index.js'
 import type { DatasetSpec } from '../schema.js'
-import { ColumnarSink } from './columnar.js'
+import { ColumnarSink, endOfCsv } from './columnar.js'
 import { CsvScanner } from './csv-scan.js'
 import { Utf8Checker, type IngestLimits } from './lines.js'
 import type { FromParser, ToParser } from './parser-messages.js'
@@ -44,16 +44,7 @@ port.on('message', (m: ToParser) => {
       send({ type: 'consumed', bytes: m.bytes.byteLength })
       return
     }
-    scanner.push(utf8.end())
-    scanner.end()
-    if (!sink.headerSeen) {
-      throw new VeilboxError(
-        'VEILBOX_ERR_INGEST_EMPTY',
-        'the CSV is empty: it needs a header row and at least one data row',
-      )
-    }
-    if (sink.rows === 0) throw new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the upload holds no data rows')
-    const { sha256, dictionaries } = sink.finish()
+    const { sha256, dictionaries } = endOfCsv(scanner, utf8, sink)
     sendChunks()
     send({ type: 'done', rows: sink.rows, sha256, dictionaries })
   } catch (err) {

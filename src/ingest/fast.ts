@@ -7,7 +7,7 @@ import type { Sql } from '../store/sql.js'
 import { startWorker } from '../worker-thread.js'
 import { discardUpload, stageChunks, startUpload, type ChunkWrite } from '../store/uploads.js'
 import { ByteKeys } from './byte-keys.js'
-import { ColumnarSink, type ChunkOut } from './columnar.js'
+import { ColumnarSink, endOfCsv, type ChunkOut } from './columnar.js'
 import { dictionaryParts } from './fast-bytes.js'
 import { CsvScanner } from './csv-scan.js'
 import { Utf8Checker, type IngestLimits } from './lines.js'
@@ -90,18 +90,10 @@ async function parseHere(
       }
     }
   }
-  scanner.push(utf8.end())
-  scanner.end()
-  if (!sink.headerSeen) throw emptyCsv()
-  if (sink.rows === 0) throw noRows()
-  const { sha256, dictionaries } = sink.finish()
+  const { sha256, dictionaries } = endOfCsv(scanner, utf8, sink)
   await stage(db, uploadId, sink.ready.splice(0))
   return { rows: sink.rows, sha256, dictionaries }
 }
-
-const emptyCsv = () =>
-  new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the CSV is empty: it needs a header row and at least one data row')
-const noRows = () => new VeilboxError('VEILBOX_ERR_INGEST_EMPTY', 'the upload holds no data rows')
 
 async function parseInWorker(
   db: Sql,
