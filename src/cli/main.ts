@@ -13,6 +13,8 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['serve', async () => (await import('./serve.js')).registerServe],
   ['keys', async () => (await import('./keys.js')).registerKeys],
   ['ingest', async () => (await import('./ingest.js')).registerIngest],
+  ['query', async () => (await import('./query.js')).registerQuery],
+  ['preview', async () => (await import('./query.js')).registerPreview],
   ['audit', async () => (await import('./audit.js')).registerAudit],
   ['custodian', async () => (await import('./custodian.js')).registerCustodian],
   ['encrypt', async () => (await import('./encrypt.js')).registerEncrypt],
