@@ -7,6 +7,7 @@ import auth from './plugins/auth.js'
 import consolePlugin from './plugins/console.js'
 import db from './plugins/db.js'
 import engine from './plugins/engine.js'
+import metrics from './plugins/metrics.js'
 import problem, { clientErrorHandler, frameworkErrors } from '../http/problem.js'
 import openapi from './plugins/openapi.js'
 import { headers, rateLimits } from '../http/security.js'
@@ -75,6 +76,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await app.register(openapi, { version: VERSION })
     await app.register(db, { config: options.config })
     await app.register(auth, { failuresPerMinute: options.config.authFailuresPerMinute })
+    await app.register(metrics, { config: options.config })
     await app.register(engine, options.sandboxWorker ? { sandboxWorker: options.sandboxWorker } : {})
     await app.register(rateLimits, { rateLimitPerMinute: options.config.rateLimitPerMinute })
     await app.register(requests, {

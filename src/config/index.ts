@@ -85,6 +85,14 @@ const envSchema = z.object({
   VEILBOX_PARQUET_ROOT: z.string().min(1).optional(),
   /** DuckDB's memory limit for Parquet sources, in MiB (it spills past it). */
   VEILBOX_DUCKDB_MEMORY_MB: intFrom(64, 1_000_000).default(1024),
+  /** Off: no /metrics at all (docs/operations.md). */
+  VEILBOX_METRICS: onOff.default(true),
+  /** Serve /metrics on this port instead of the service's (and only there). */
+  VEILBOX_METRICS_PORT: intFrom(0, 65535).optional(),
+  /** Where that port listens; default VEILBOX_HOST. */
+  VEILBOX_METRICS_HOST: z.string().min(1).optional(),
+  /** A bearer token a scraper may send instead of an operator key; compared in constant time. */
+  VEILBOX_METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
 })
 
 /** VEILBOX_SOURCE_<NAME>_URL names a PostgreSQL source connection <name> (lower case). */
@@ -143,6 +151,13 @@ export interface Config {
   /** The directory Parquet sources live under, or null: none. */
   readonly parquetRoot: string | null
   readonly duckdbMemoryMb: number
+  /** Whether /metrics is served at all. */
+  readonly metrics: boolean
+  /** A port of its own for /metrics (then only there), or null: the service's port. */
+  readonly metricsPort: number | null
+  readonly metricsHost: string
+  /** The scrape token (never logged), or null: operator keys only. */
+  readonly metricsToken: string | null
   /** Create the demo dataset and keys on first start. */
   readonly demo: boolean
 }
@@ -162,6 +177,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (e.VEILBOX_CUSTODIAN_URL !== undefined && e.VEILBOX_CUSTODIAN_TOKEN === undefined) {
     const problem =
       'VEILBOX_CUSTODIAN_TOKEN: a remote custodian (VEILBOX_CUSTODIAN_URL) needs the token it was started with'
+    throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', `invalid environment: ${problem}`, { problems: [problem] })
+  }
+  if (
+    e.VEILBOX_METRICS_PORT !== undefined &&
+    e.VEILBOX_METRICS_PORT !== 0 &&
+    e.VEILBOX_METRICS_PORT === e.VEILBOX_PORT
+  ) {
+    const problem =
+      'VEILBOX_METRICS_PORT: must differ from VEILBOX_PORT (leave it unset to serve /metrics on the service port)'
     throw new VeilboxError('VEILBOX_ERR_CONFIG_INVALID', `invalid environment: ${problem}`, { problems: [problem] })
   }
   const config: Config = Object.freeze({
@@ -200,6 +224,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     sourceTimeSlotMs: e.VEILBOX_SOURCE_TIME_SLOT_MS,
     parquetRoot: e.VEILBOX_PARQUET_ROOT === undefined ? null : path.resolve(e.VEILBOX_PARQUET_ROOT),
     duckdbMemoryMb: e.VEILBOX_DUCKDB_MEMORY_MB,
+    metrics: e.VEILBOX_METRICS,
+    metricsPort: e.VEILBOX_METRICS_PORT ?? null,
+    metricsHost: e.VEILBOX_METRICS_HOST ?? e.VEILBOX_HOST,
+    metricsToken: e.VEILBOX_METRICS_TOKEN ?? null,
     demo: false,
     ...overrides,
   })

@@ -30,6 +30,8 @@ import type {
 import { checkGrantUsable } from './policy/grant.js'
 import { chargeView, priceOn, remainingAfter, type Charge } from './policy/pricing.js'
 import { datasetPrice } from './pipeline/joined.js'
+import { toNumber } from './dp/budget.js'
+import { NO_OBSERVER, type QueryObserver } from './observer.js'
 
 export { DEFAULT_LIMITS } from './pipeline/admit.js'
 export { publicComputeError } from './pipeline/refusals.js'
@@ -58,6 +60,8 @@ export interface QueryEngineOptions {
   readonly limits?: AdmissionLimits
   /** The clock (tests inject one). */
   readonly now?: () => Date
+  /** Told each release, stored answer, refusal and dataset charge (the API's metrics); default: nobody. */
+  readonly observer?: QueryObserver
 }
 
 export class QueryEngine {
@@ -69,6 +73,7 @@ export class QueryEngine {
   private readonly limits: AdmissionLimits
   private readonly now: () => Date
   private readonly catalogs: CatalogSource
+  private readonly observer: QueryObserver
 
   constructor(options: QueryEngineOptions) {
     this.db = options.db
@@ -79,6 +84,7 @@ export class QueryEngine {
     this.limits = options.limits ?? DEFAULT_LIMITS
     this.now = options.now ?? (() => new Date())
     this.catalogs = cachedCatalog(this.db, this.now)
+    this.observer = options.observer ?? NO_OBSERVER
   }
 
   /** Nothing of its own to close: releases in flight finish in the store, which closes after the engine. */
@@ -153,7 +159,11 @@ export class QueryEngine {
     try {
       p = await prepare(principal, req, await this.catalogs.current())
       const stored = await findAnswer(this.db, p.grant.id, p.cacheKey)
-      if (stored) return await reread(this.db, actor, stored, 'query.cached')
+      if (stored) {
+        const again = await reread(this.db, actor, stored, 'query.cached')
+        this.observer.reread()
+        return again
+      }
       const admission = admit(
         p,
         await readLedgers(
@@ -167,6 +177,7 @@ export class QueryEngine {
       )
       return await this.answer(admission)
     } catch (err) {
+      this.observer.refused(isVeilboxError(err) ? err.code : 'VEILBOX_ERR_INTERNAL')
       await recordRefusal(this.db, actor, p, req, err)
       throw err
     }
@@ -191,16 +202,34 @@ export class QueryEngine {
         released = await release(admission, exact, reserved, this.signer, this.now())
       } catch (err) {
         // A deadline hit is charged like an answer: whether an answer comes back must not depend on the data.
-        if (isVeilboxError(err) && err.code === 'VEILBOX_ERR_SANDBOX_TIMEOUT')
-          throw await commitDeadline(this.db, admission, err, this.now)
+        if (isVeilboxError(err) && err.code === 'VEILBOX_ERR_SANDBOX_TIMEOUT') {
+          const charged = await commitDeadline(this.db, admission, err, this.now)
+          this.charged(admission)
+          throw charged
+        }
         throw publicComputeError(err)
       }
-      return await commit(this.db, released, this.now)
+      const answer = await commit(this.db, released, this.now)
+      if (answer.kind === 'fresh') {
+        this.observer.released()
+        this.charged(admission)
+      } else this.observer.reread()
+      return answer
     } finally {
       void noise.then(
         (reserved) => reserved.end(),
         () => {},
       )
+    }
+  }
+
+  /** Each dataset's charge as admitted (the committed one, up to a zCDP price recomputed under the row locks). */
+  private charged(admission: Admission): void {
+    const p = admission.prepared
+    this.observer.charged(p.spec.id, toNumber('epsilon', admission.charges.dataset.epsilon))
+    for (let k = 0; k < p.joined.length; k++) {
+      const c = admission.charges.joined[k]
+      if (c !== undefined) this.observer.charged(p.joined[k]!.record.spec.id, toNumber('epsilon', c.epsilon))
     }
   }
 
@@ -237,7 +266,7 @@ export class QueryEngine {
         // The common repeat: the stored answer and the latest version in one read.
         const at = await findAnswerAtLatest(this.db, grant.id, selects.cacheKey, selects.dataset)
         if (at.latest !== selects.version || at.ref === null) return null
-        return await reread(this.db, actor, at.ref, 'query.cached', grant)
+        return this.counted(await reread(this.db, actor, at.ref, 'query.cached', grant))
       }
       const version = req.version ?? (await latestVersionNumber(this.db, selects.dataset))
       if (version !== selects.version) return null
@@ -248,11 +277,17 @@ export class QueryEngine {
       }
       const ref = await findAnswer(this.db, grant.id, selects.cacheKey)
       if (ref === null) return null
-      return await reread(this.db, actor, ref, 'query.cached', grant)
+      return this.counted(await reread(this.db, actor, ref, 'query.cached', grant))
     } catch (err) {
+      this.observer.refused(isVeilboxError(err) ? err.code : 'VEILBOX_ERR_INTERNAL')
       await recordRefusal(this.db, actor, null, req, err)
       throw err
     }
+  }
+
+  private counted(answer: Answer): Answer {
+    this.observer.reread()
+    return answer
   }
 
   /** A released answer again, free. Analysts read their own; operators read any. */

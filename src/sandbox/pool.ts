@@ -61,6 +61,10 @@ export class SandboxPool implements Executor {
   private closed = false
   /** Tasks submitted and not yet settled: running plus queued. */
   private inflight = 0
+  /** Tasks stopped at their deadline, since start (read by the metrics; counts only, nothing of the task). */
+  deadlineHits = 0
+  /** Tasks whose worker crashed, ran out of memory or answered malformed, since start. */
+  crashes = 0
 
   constructor(
     private readonly versions: VersionSource,
@@ -87,6 +91,11 @@ export class SandboxPool implements Executor {
   /** Tasks waiting for a worker. */
   get queueSize(): number {
     return Math.max(0, this.inflight - this.options.workers)
+  }
+
+  /** Tasks holding a worker (acquiring their columns or running). */
+  get busy(): number {
+    return Math.min(this.inflight, this.options.workers)
   }
 
   get threads(): number {
@@ -186,6 +195,7 @@ export class SandboxPool implements Executor {
       }
       const parsed = workerResponseSchema.safeParse(raw)
       if (!parsed.success) {
+        this.crashes += 1
         throw new VeilboxError(
           'VEILBOX_ERR_SANDBOX_CRASHED',
           'the sandbox answered with a malformed message; nothing was released',
@@ -197,6 +207,7 @@ export class SandboxPool implements Executor {
         // HE refusals (capacity, ciphertexts that do not fit their profile) keep their code: they say what is wrong with the data.
         if (response.code.startsWith('VEILBOX_ERR_HE_') && response.code in ERROR_CODES)
           throw new VeilboxError(response.code as ErrorCode, response.detail)
+        this.crashes += 1
         throw new VeilboxError(
           'VEILBOX_ERR_SANDBOX_CRASHED',
           `the sandbox refused the task (${response.code}); nothing was released`,
@@ -264,6 +275,7 @@ export class SandboxPool implements Executor {
       )
     }
     if (signal.aborted || e.name === 'AbortError') {
+      this.deadlineHits += 1
       // The engine charges a deadline hit like an answer (docs/privacy-model.md); this says only what happened here.
       return new VeilboxError(
         'VEILBOX_ERR_SANDBOX_TIMEOUT',
@@ -273,6 +285,7 @@ export class SandboxPool implements Executor {
         },
       )
     }
+    this.crashes += 1
     if (e.code === 'ERR_WORKER_OUT_OF_MEMORY') {
       return new VeilboxError(
         'VEILBOX_ERR_SANDBOX_OUT_OF_MEMORY',

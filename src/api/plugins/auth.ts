@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { VeilboxError } from '../../errors/index.js'
 import type { AuditActor } from '../../store/audit.js'
+import type { Store } from '../../store/db.js'
 import { authenticate, type Principal, type Role } from '../../store/keys.js'
 
 declare module 'fastify' {
@@ -16,6 +17,12 @@ declare module 'fastify' {
      * public (health, OpenAPI, docs).
      */
     roles?: readonly Role[] | 'any' | 'public'
+    /**
+     * A bearer token the route also takes instead of a key of its roles
+     * (the scrape token of /metrics): true when the Authorization header
+     * carries it. The request then has no principal.
+     */
+    acceptsToken?: (authorization: string) => boolean
   }
 }
 
@@ -62,20 +69,68 @@ export class FailureLimiter {
   }
 }
 
+function refuse(failures: FailureLimiter, request: FastifyRequest, err: VeilboxError): VeilboxError {
+  const wait = failures.fail(request.ip)
+  if (wait === null) return err
+  return new VeilboxError(
+    'VEILBOX_ERR_AUTH_TOO_MANY_FAILURES',
+    `more than ${failures.perMinute} requests from this address had a missing or invalid key in the last minute; retry after ${wait} s with a valid key`,
+    { retryAfter: wait },
+    { headers: { 'retry-after': String(wait) } },
+  )
+}
+
+/**
+ * The principal of the request's key, which must have one of `roles`
+ * ('any': any valid key), also set as request.principal; throws 401 (429
+ * past the failure limit) or 403.
+ * The hook below runs it for every route that declared roles; a server of
+ * its own (the metrics port) calls it directly.
+ */
+export async function authorize(
+  db: Store,
+  failures: FailureLimiter,
+  request: FastifyRequest,
+  roles: readonly Role[] | 'any',
+): Promise<Principal> {
+  const header = request.headers.authorization
+  if (header === undefined || header === '') {
+    throw refuse(
+      failures,
+      request,
+      new VeilboxError(
+        'VEILBOX_ERR_AUTH_MISSING_KEY',
+        "this route needs an API key: send 'Authorization: Bearer <key>'",
+      ),
+    )
+  }
+  const m = BEARER.exec(header)
+  const principal = m ? await authenticate(db, m[1]!) : null
+  if (!principal) {
+    throw refuse(
+      failures,
+      request,
+      new VeilboxError(
+        'VEILBOX_ERR_AUTH_INVALID_KEY',
+        'the API key is not valid or has been revoked; ask an operator for a key',
+      ),
+    )
+  }
+  request.principal = principal
+  if (roles !== 'any' && !roles.includes(principal.role)) {
+    throw new VeilboxError(
+      'VEILBOX_ERR_AUTH_FORBIDDEN_ROLE',
+      `a key with role ${principal.role} may not do this; it needs role ${roles.join(' or ')}`,
+      { role: principal.role, allowed: roles },
+    )
+  }
+  return principal
+}
+
 export default fp(
   async function auth(app: FastifyInstance, opts: { failuresPerMinute?: number }) {
     app.decorateRequest('principal', null)
     const failures = new FailureLimiter(opts.failuresPerMinute ?? 60)
-    const refuse = (request: FastifyRequest, err: VeilboxError): VeilboxError => {
-      const wait = failures.fail(request.ip)
-      if (wait === null) return err
-      return new VeilboxError(
-        'VEILBOX_ERR_AUTH_TOO_MANY_FAILURES',
-        `more than ${failures.perMinute} requests from this address had a missing or invalid key in the last minute; retry after ${wait} s with a valid key`,
-        { retryAfter: wait },
-        { headers: { 'retry-after': String(wait) } },
-      )
-    }
 
     // Default deny: a /v1 route that forgets to say who may call it does not start.
     app.addHook('onRoute', (route) => {
@@ -85,37 +140,12 @@ export default fp(
     })
 
     app.addHook('onRequest', async (request) => {
-      const roles = request.routeOptions.config.roles
+      const config = request.routeOptions.config
+      const roles = config.roles
       if (roles === undefined || roles === 'public') return
       const header = request.headers.authorization
-      if (header === undefined || header === '') {
-        throw refuse(
-          request,
-          new VeilboxError(
-            'VEILBOX_ERR_AUTH_MISSING_KEY',
-            "this route needs an API key: send 'Authorization: Bearer <key>'",
-          ),
-        )
-      }
-      const m = BEARER.exec(header)
-      const principal = m ? await authenticate(app.db, m[1]!) : null
-      if (!principal) {
-        throw refuse(
-          request,
-          new VeilboxError(
-            'VEILBOX_ERR_AUTH_INVALID_KEY',
-            'the API key is not valid or has been revoked; ask an operator for a key',
-          ),
-        )
-      }
-      request.principal = principal
-      if (roles !== 'any' && !roles.includes(principal.role)) {
-        throw new VeilboxError(
-          'VEILBOX_ERR_AUTH_FORBIDDEN_ROLE',
-          `a key with role ${principal.role} may not do this; it needs role ${roles.join(' or ')}`,
-          { role: principal.role, allowed: roles },
-        )
-      }
+      if (config.acceptsToken !== undefined && header !== undefined && config.acceptsToken(header)) return
+      await authorize(app.db, failures, request, roles)
     })
   },
   { name: 'auth', dependencies: ['db'] },

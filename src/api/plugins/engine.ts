@@ -42,7 +42,7 @@ export default fp(
     const kernel = kernelReport(choice)
     app.decorate('kernel', kernel)
     app.log.info(kernel, `aggregate kernel: ${kernel.kernel}${kernel.reason ? ` (${kernel.reason})` : ''}`)
-    const executor: Executor = new SandboxPool(
+    const pool = new SandboxPool(
       columnCache,
       {
         workers: c.workers,
@@ -55,6 +55,10 @@ export default fp(
       },
       kernel.kernel,
     )
+    const executor: Executor = pool
+    // The metrics read the pool's and the cache's counts at scrape time (plugins/metrics.ts).
+    app.metrics.watchSandbox(pool)
+    app.metrics.watchColumnCache(columnCache)
     app.decorate('columnCache', columnCache)
     app.decorate('executor', executor)
     app.decorate('signingKey', signingKey)
@@ -69,7 +73,7 @@ export default fp(
     await signHead()
     const signer = setInterval(() => void signHead(), c.auditSignIntervalMs)
     signer.unref()
-    const custodian = await custodianFor(c)
+    const custodian = app.metrics.custodian(await custodianFor(c))
     app.decorate('custodian', custodian)
     const sourceEngines = new Sources({
       connections: c.sourceConnections,
@@ -91,6 +95,7 @@ export default fp(
       custodian,
       sources,
       limits: { maxCells: c.taskMaxCells, heMaxWork: c.heMaxWork, maxReleaseValues: c.maxReleaseValues },
+      observer: app.metrics.queries,
     })
     app.decorate('queries', queries)
     app.addHook('onClose', async () => {
@@ -101,5 +106,5 @@ export default fp(
       await signHead()
     })
   },
-  { name: 'engine', dependencies: ['db'] },
+  { name: 'engine', dependencies: ['db', 'metrics'] },
 )

@@ -104,6 +104,7 @@ export default async function versionRoutes(app: FastifyInstance) {
         format === undefined
           ? await ingestEncrypted(app.db, request.params.id, body, actor, limits, declaredLength(request.headers))
           : await ingest(app.db, request.params.id, format, body, actor, limits, declaredLength(request.headers))
+      app.metrics.ingested(result.rows)
       await issueCertificate(app, request.params.id, result.version, actor)
       return reply.code(201).send(result)
     },
