@@ -8,6 +8,7 @@ nothing in the checkout.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -30,11 +31,13 @@ class Install(unittest.TestCase):
             src = Path(tmp) / "python"
             shutil.copytree(PACKAGE, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
             python = venv / "bin" / "python"
+            env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
             pip = subprocess.run(
                 [str(python), "-m", "pip", "install", "-q", "--no-build-isolation", "--no-index", str(src)],
                 capture_output=True,
                 text=True,
                 timeout=300,
+                env=env,
             )
             self.assertEqual(pip.returncode, 0, pip.stdout + pip.stderr)
             out = subprocess.run(
@@ -42,6 +45,7 @@ class Install(unittest.TestCase):
                 capture_output=True,
                 text=True,
                 cwd=tmp,
+                env=env,
             )
             self.assertEqual(out.returncode, 0, out.stderr)
             version, where = out.stdout.splitlines()
