@@ -75,7 +75,7 @@ export interface ProblemView {
   readonly title: string
   readonly detail: string
   readonly code: string
-  readonly position?: { readonly line: number; readonly column: number }
+  readonly position?: { readonly offset?: number; readonly line: number; readonly column: number }
   readonly path?: string
   readonly scope?: string
   readonly requested?: Charge
