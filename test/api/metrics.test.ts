@@ -162,7 +162,8 @@ t.test('VEILBOX_METRICS_PORT: /metrics on a port of its own, and not on the serv
   const qa = await testApp(t, { metricsPort: 0, metricsHost: '127.0.0.1', metricsToken: TOKEN })
   const server = qa.app.metricsServer
   t.ok(server, 'a metrics server')
-  const address = server!.addresses()[0]!
+  const address = server!.server.address()
+  if (address === null || typeof address === 'string') throw new Error('the metrics server is not listening on TCP')
   const url = `http://127.0.0.1:${address.port}/metrics`
   t.equal((await qa.call('operator', { method: 'GET', url: '/metrics' })).statusCode, 404, 'not on the service port')
   const byToken = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } })
@@ -173,7 +174,7 @@ t.test('VEILBOX_METRICS_PORT: /metrics on a port of its own, and not on the serv
   await byOperator.text()
   const byAnalyst = await fetch(url, { headers: { authorization: `Bearer ${qa.keys.analyst}` } })
   t.equal(byAnalyst.status, 403)
-  t.equal((await byAnalyst.json()).code, 'VEILBOX_ERR_AUTH_FORBIDDEN_ROLE')
+  t.equal(((await byAnalyst.json()) as { code: string }).code, 'VEILBOX_ERR_AUTH_FORBIDDEN_ROLE')
   const none = await fetch(url)
   t.equal(none.status, 401)
   t.match(none.headers.get('content-type') ?? '', /application\/problem\+json/)

@@ -93,3 +93,31 @@ t.test('readSwitch: one reading for the configuration and the kernel loader', as
     detail: /^invalid environment: X: must be one of .*, got "maybe"$/,
   })
 })
+
+t.test('the metrics settings: defaults, a port of their own, the token, and what is refused', async (t) => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-config-'))
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }))
+  const env = { VEILBOX_DATA_DIR: dataDir, VEILBOX_HOST: '0.0.0.0' }
+  const d = loadConfig(env)
+  t.equal(d.metrics, true)
+  t.equal(d.metricsPort, null)
+  t.equal(d.metricsHost, '0.0.0.0', 'the service host by default')
+  t.equal(d.metricsToken, null)
+  const token = 'a'.repeat(32)
+  const c = loadConfig({
+    ...env,
+    VEILBOX_METRICS: 'off',
+    VEILBOX_METRICS_PORT: '9464',
+    VEILBOX_METRICS_HOST: '10.0.0.5',
+    VEILBOX_METRICS_TOKEN: token,
+  })
+  t.same([c.metrics, c.metricsPort, c.metricsHost, c.metricsToken], [false, 9464, '10.0.0.5', token])
+  for (const [extra, why] of [
+    [{ VEILBOX_METRICS_TOKEN: 'short' }, 'a token under 32 characters'],
+    [{ VEILBOX_METRICS_PORT: '8080' }, 'the service port'],
+    [{ VEILBOX_PORT: '9000', VEILBOX_METRICS_PORT: '9000' }, 'the service port, set'],
+    [{ VEILBOX_METRICS_PORT: '70000' }, 'no port'],
+    [{ VEILBOX_METRICS: 'maybe' }, 'no switch word'],
+  ] as const)
+    t.throws(() => loadConfig({ ...env, ...extra }), { code: 'VEILBOX_ERR_CONFIG_INVALID' }, why)
+})

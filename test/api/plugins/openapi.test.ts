@@ -50,6 +50,8 @@ t.test('GET /openapi.json describes every route from the zod schemas', async (t)
   t.ok(upload.responses['201'])
   t.ok(doc.components.securitySchemes.apiKey)
   t.same(doc.paths['/healthz'].get.security, [], 'health needs no key')
+  t.ok(doc.paths['/metrics']?.get, '/metrics is described')
+  t.ok(doc.paths['/metrics'].get.responses['403'], 'with its refusal for roles other than operator')
 })
 
 t.test('the browsable UI is served at /docs', async (t) => {
