@@ -72,14 +72,17 @@ class DemoServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"veilbox exited with {self.process.returncode}: {self.log()}")
+                message = f"veilbox exited with {self.process.returncode}: {self.log()}"
+                self.stop()
+                raise RuntimeError(message)
             if self._healthy():
                 keys_file = Path(self.data_dir) / "demo-keys.json"
                 self.keys = json.loads(keys_file.read_text("utf-8"))
                 return self
             time.sleep(0.25)
+        message = f"veilbox did not answer /healthz within {timeout:.0f} s: {self.log()}"
         self.stop()
-        raise RuntimeError(f"veilbox did not answer /healthz within {timeout:.0f} s: {self.log()}")
+        raise RuntimeError(message)
 
     def _healthy(self) -> bool:
         try:
