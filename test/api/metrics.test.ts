@@ -1,7 +1,11 @@
 import t from 'tap'
 import { VeilboxMetrics } from '../../src/api/metrics.js'
 import type { Custodian } from '../../src/engine/he/types.js'
+import { fileURLToPath } from 'node:url'
 import { peopleCsv, queryApp, testApp, type TestApp } from '../helpers/app.js'
+import { CLINIC_ID, heApp } from '../helpers/he.js'
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/sandbox-worker.ts', import.meta.url))
 
 const GROUPED = 'SELECT district, COUNT(*), AVG(income) FROM binzhou_households GROUP BY district'
 const TOKEN = 'scrape-token-of-at-least-thirty-two-characters'
@@ -100,6 +104,15 @@ t.test('/metrics after a release, a cached re-read, a refusal and an upload: eve
     'the pattern, not the URL with its id',
   )
   t.notOk(text.includes('/v1/datasets/binzhou_households'), 'no URL with an id')
+  const lost = await qa.call('analyst', { method: 'GET', url: '/v1/no/such/path/p123' })
+  t.equal(lost.statusCode, 404)
+  const afterLost = await scrape(qa)
+  t.equal(
+    sample(afterLost, 'veilbox_http_requests_total{method="GET",route="unmatched",status_code="404"}'),
+    1,
+    'a path that matches no route is counted as unmatched',
+  )
+  t.notOk(afterLost.includes('p123'), 'and its URL shows nowhere')
   // Nothing of who asked or what: no analyst, grant, key or query text, no category value.
   for (const secret of [qa.grant, 'alice', qa.keys.analyst, 'district', '滨城区', 'SELECT'])
     t.notOk(text.includes(secret), `nothing names ${secret}`)
@@ -241,4 +254,48 @@ t.test('two apps in one process keep registries of their own', async (t) => {
   a.queries.released()
   t.equal(sample((await a.scrape()).text, 'veilbox_query_releases_total'), 1)
   t.equal(sample((await b.scrape()).text, 'veilbox_query_releases_total'), 0)
+})
+
+t.test(
+  'a deadline hit and a crashed worker: counted in the sandbox, the refusals and the epsilon charged',
+  async (t) => {
+    const qa = await queryApp(t, { rows: 600, sandboxWorker: FIXTURE, overrides: { queryTimeoutMs: 3000 } })
+    const ask = (code: number, epsilon: number) =>
+      qa.call('analyst', {
+        method: 'POST',
+        url: '/v1/queries',
+        payload: { sql: `SELECT COUNT(*) FROM binzhou_households WHERE age = ${code}`, grant: qa.grant, epsilon },
+      })
+    // A first query starts the worker (under tsx, slower than a deadline); its release is counted too.
+    // A busy answer (the worker still booting) is free: ask again.
+    let warm = await ask(30, 0.125)
+    for (let i = 0; i < 5 && warm.statusCode === 503; i++) warm = await ask(30, 0.125)
+    t.equal(warm.statusCode, 200, warm.body)
+    const spin = await ask(-1001, 0.5)
+    t.equal(spin.json().code, 'VEILBOX_ERR_SANDBOX_TIMEOUT', spin.body)
+    const dead = await ask(-1002, 0.25)
+    t.equal(dead.json().code, 'VEILBOX_ERR_SANDBOX_CRASHED', dead.body)
+    const text = await scrape(qa)
+    t.equal(sample(text, 'veilbox_sandbox_deadline_hits_total'), 1)
+    t.equal(sample(text, 'veilbox_sandbox_crashes_total'), 1)
+    t.equal(sample(text, 'veilbox_query_refusals_total{code="VEILBOX_ERR_SANDBOX_TIMEOUT"}'), 1)
+    t.equal(sample(text, 'veilbox_query_refusals_total{code="VEILBOX_ERR_SANDBOX_CRASHED"}'), 1)
+    t.equal(sample(text, 'veilbox_query_releases_total'), 1, 'only the first query released')
+    t.equal(
+      sample(text, 'veilbox_dataset_epsilon_charged_total{dataset="binzhou_households"}'),
+      0.625,
+      'the release and the deadline hit were charged, the crash was not',
+    )
+  },
+)
+
+t.test('the in-process custodian making a dataset its keys is counted', async (t) => {
+  const qa = await heApp(t, { maxRows: 1000, degree: 4096 })
+  const text = await scrape(qa)
+  t.ok(
+    (sample(text, 'veilbox_custodian_calls_total{operation="create_keys",outcome="ok"}') ?? 0) >= 1,
+    'create_keys counted',
+  )
+  t.ok((sample(text, 'veilbox_custodian_call_duration_seconds_count{operation="create_keys",outcome="ok"}') ?? 0) >= 1)
+  t.notOk(text.includes(CLINIC_ID), 'no dataset named outside the epsilon counter')
 })

@@ -61,8 +61,10 @@ export default fp(
     if (!c.metrics) return
 
     // Every route's requests, by its pattern: never the URL, whose ids would name datasets, grants and answers.
-    app.addHook('onResponse', async (request, reply) => {
+    // A callback hook, not an async one: no promise per request.
+    app.addHook('onResponse', (request, reply, done) => {
       m.request(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000)
+      done()
     })
 
     const acceptsToken = c.metricsToken === null ? undefined : tokenCheck(c.metricsToken)
