@@ -19,7 +19,22 @@ const nulls = z.instanceof(Uint8Array).nullable()
 const columnSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('f64'), values: z.instanceof(Float64Array), nulls }),
   z.strictObject({ kind: z.literal('i32'), values: z.instanceof(Int32Array), nulls }),
-  z.strictObject({ kind: z.literal('code'), values: codes, dictionary: z.array(z.string()), nulls }),
+  z.strictObject({
+    kind: z.literal('code'),
+    values: codes,
+    // Categories and booleans as strings; an id column's units packed in shared memory (engine/exec/types.ts).
+    dictionary: z.union([
+      z.array(z.string()),
+      z.strictObject({
+        kind: z.literal('ids'),
+        length: z.number().int().min(0),
+        bytes: z.instanceof(Uint8Array),
+        offsets: z.instanceof(Uint32Array),
+        special: z.map(z.number().int().min(0), z.string()).nullable(),
+      }),
+    ]),
+    nulls,
+  }),
 ])
 
 const bytes = z.instanceof(Uint8Array)

@@ -15,6 +15,14 @@ export interface StoredChunk {
   readonly nulls: Buffer | null
 }
 
+/** One coded column's dictionary as JSON text (an array of strings); undefined when the upload has none for it. */
+export async function columnDictionary(db: Sql, uploadId: number, column: string): Promise<string | undefined> {
+  return db.value<string>('SELECT dictionary FROM column_dictionaries WHERE upload_id = $1 AND column_name = $2', [
+    uploadId,
+    column,
+  ])
+}
+
 /** Column name -> the dictionary's JSON text (an array of strings), for the upload's coded columns. */
 export async function columnDictionaries(db: Sql, uploadId: number): Promise<{ column: string; json: string }[]> {
   return (

@@ -59,6 +59,12 @@ export interface TxOptions {
 
 export interface Sql {
   readonly dialect: Dialect
+  /**
+   * SQLite: the database file (':memory:' for none), which a thread may open
+   * with a connection of its own to read what is committed. Undefined on
+   * PostgreSQL and on a transaction's handle.
+   */
+  readonly file?: string
   /** Rows as objects. */
   all<T = Record<string, unknown>>(text: string, params?: readonly Param[]): Promise<T[]>
   /** The first row, or undefined. */

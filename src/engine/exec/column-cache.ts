@@ -5,16 +5,18 @@ import { profileFromJson } from '../he/profile.js'
 import type { EncryptedColumn } from '../he/types.js'
 import { columnBatchRows, kindContexts } from '../he/upload.js'
 import type { ColumnSpec, DatasetSpec } from '../../schema.js'
-import type { CodeArray, ColumnArray } from './types.js'
+import type { CodeArray, ColumnArray, Dictionary } from './types.js'
+import { isPacked } from './dictionary.js'
 import type { Sql } from '../../store/sql.js'
 import { getDataset, getVersion } from '../../store/datasets.js'
 import { loadWorkerMaterial, type HeWorkerMaterial } from '../he/material.js'
 import { uploadEncryption } from '../../store/he.js'
+import { packedDictionary } from '../../store/dictionaries.js'
 import {
   ciphertextBytes,
   ciphertextList,
   chunkList,
-  columnDictionaries,
+  columnDictionary,
   readChunk,
   readCiphertext,
 } from '../../store/chunks.js'
@@ -82,7 +84,7 @@ function declaredDomain(col: ColumnSpec): boolean {
   return col.type === 'boolean' || (col.type === 'category' && col.categories !== undefined)
 }
 
-function dictionaryFor(col: ColumnSpec, stored: string[] | undefined): readonly string[] | null {
+function dictionaryFor(col: ColumnSpec, stored: Dictionary | undefined): Dictionary | null {
   if (col.type === 'boolean') return ['false', 'true']
   if (col.type === 'category') return col.categories ?? stored ?? []
   if (col.type === 'id') return stored ?? []
@@ -145,10 +147,20 @@ async function* loadSteps(
   const { spec } = await getDataset(db, dataset)
   const v = await getVersion(db, dataset, version)
   const rows = v.rows
-  const dicts = new Map<string, string[]>()
-  for (const r of await columnDictionaries(db, v.uploadId)) {
-    // An id column's dictionary holds every unit: a million of them took a hundred milliseconds to parse in one piece.
-    dicts.set(r.column, yield* parseStringArray(r.json))
+  const dicts = new Map<string, Dictionary>()
+  for (const col of spec.columns) {
+    if (col.type === 'id') {
+      // One entry per unit: read and packed on another thread (store/dictionaries.ts), never a string per unit here.
+      const packed = await packedDictionary(db, v.uploadId, col.name)
+      if (packed !== null) {
+        const { count, bytes, offsets, special } = packed
+        dicts.set(col.name, { kind: 'ids', length: count, bytes, offsets, special })
+      }
+    } else if (col.type === 'category' && col.categories === undefined) {
+      // At most the column's declared maxKeys entries.
+      const json = await columnDictionary(db, v.uploadId, col.name)
+      if (json !== undefined) dicts.set(col.name, yield* parseStringArray(json))
+    }
   }
   yield
   const columns = new Map<string, ColumnArray>()
@@ -184,6 +196,8 @@ async function* loadSteps(
       yield
     }
     bytes += values.byteLength + (nulls?.byteLength ?? 0)
+    if (dictionary !== null && isPacked(dictionary))
+      bytes += dictionary.bytes.byteLength + dictionary.offsets.byteLength
     const arr: ColumnArray =
       dictionary !== null
         ? { kind: 'code', values: values as CodeArray, dictionary, nulls }

@@ -8,7 +8,7 @@ import type { CodeArray, Grouping, Selection } from './types.js'
  */
 function unitSlots(
   keep: Uint8Array,
-  units: { readonly values: CodeArray; readonly dictionary: readonly string[] },
+  units: { readonly values: CodeArray; readonly dictionary: { readonly length: number } },
   rows: number,
   cap: number,
 ): { offsets: Uint32Array; slots: Int32Array; filled: Uint32Array } {
@@ -40,7 +40,7 @@ function unitSlots(
 export function distinctUnitCounts(
   selection: Selection,
   grouping: Grouping | null,
-  units: { readonly values: CodeArray; readonly dictionary: readonly string[] },
+  units: { readonly values: CodeArray; readonly dictionary: { readonly length: number } },
   keep: Uint8Array,
   rows: number,
   maxRowsPerUnit: number,
@@ -83,7 +83,7 @@ export function distinctUnitCounts(
  */
 export function firstKeysPerUnit(
   keep: Uint8Array,
-  units: { readonly values: CodeArray; readonly dictionary: readonly string[] },
+  units: { readonly values: CodeArray; readonly dictionary: { readonly length: number } },
   keys: { readonly values: CodeArray; readonly nulls: Uint8Array | null },
   rows: number,
   l0: number,

@@ -1,6 +1,7 @@
 import { badArgument } from './contract.js'
 import type { TaskColumns } from './task.js'
-import type { CodeArray, ColumnArray, NullBitmap } from './types.js'
+import { entries } from './dictionary.js'
+import type { CodeArray, ColumnArray, Dictionary, NullBitmap } from './types.js'
 
 /**
  * The rows of a unit join (issue 21; query/joins.ts binds it): for each
@@ -28,7 +29,7 @@ export interface JoinedRows {
   readonly rows: number
 }
 
-function codes(side: JoinSide): { readonly values: CodeArray; readonly dictionary: readonly string[] } {
+function codes(side: JoinSide): { readonly values: CodeArray; readonly dictionary: Dictionary } {
   const c = side.src.columns.get(side.unit)
   if (c === undefined || c.kind !== 'code') throw badArgument(`join: the unit column ${side.unit} is not loaded as ids`)
   return c
@@ -41,8 +42,9 @@ export function joinRows(left: JoinSide, right: JoinSide, maxRows: number): Join
   const l = codes(left)
   const r = codes(right)
   // The right's units in the left's code space; -1 for a unit the left does not have.
-  const leftCode = new Map(l.dictionary.map((id, k) => [id, k]))
-  const rightToLeft = Int32Array.from(r.dictionary, (id) => leftCode.get(id) ?? -1)
+  // The ids as strings, here in the worker and for this task only: the column cache keeps them packed.
+  const leftCode = new Map(entries(l.dictionary).map((id, k) => [id, k]))
+  const rightToLeft = Int32Array.from(entries(r.dictionary), (id) => leftCode.get(id) ?? -1)
   const units = l.dictionary.length
   // The right's kept rows of each unit, in row order: a counting sort by the left code.
   const start = new Uint32Array(units + 1)
@@ -131,8 +133,9 @@ export function lookupRows(left: JoinSide, right: JoinSide): JoinedRows {
   let rowOf: (i: number) => number
   if (lk.kind === 'code' && rk.kind === 'code') {
     const byText = new Map<string, number>()
-    for (let j = right.src.rows - 1; j >= 0; j--) if (!isNull(rk.nulls, j)) byText.set(rk.dictionary[rk.values[j]!]!, j)
-    const byCode = Int32Array.from(lk.dictionary, (text) => byText.get(text) ?? -1)
+    const rightText = entries(rk.dictionary)
+    for (let j = right.src.rows - 1; j >= 0; j--) if (!isNull(rk.nulls, j)) byText.set(rightText[rk.values[j]!]!, j)
+    const byCode = Int32Array.from(entries(lk.dictionary), (text) => byText.get(text) ?? -1)
     rowOf = (i) => (isNull(lk.nulls, i) ? -1 : byCode[lk.values[i]!]!)
   } else if (lk.kind !== 'code' && rk.kind !== 'code') {
     const byValue = new Map<number, number>()

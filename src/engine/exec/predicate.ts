@@ -1,7 +1,8 @@
 // Long on purpose: the WHERE compiler, its three-valued logic and its folding rules read as one piece.
 import { badArgument as bad, describe } from './contract.js'
 import { tsLoops, type CompareOp, type Loops, type NumericValues, type Store } from './loops.js'
-import type { CodeArray, ColumnArray, NullBitmap, Selection } from './types.js'
+import { entries } from './dictionary.js'
+import type { CodeArray, ColumnArray, Dictionary, NullBitmap, Selection } from './types.js'
 import { validateColumn } from './validate.js'
 
 /**
@@ -371,7 +372,7 @@ class Compiler {
     const values = this.values(column.values)
     const tables = () =>
       this.memo(key, () =>
-        lookupTables(column.values as CodeArray, (column as { dictionary: readonly string[] }).dictionary, text()),
+        lookupTables(column.values as CodeArray, entries((column as { dictionary: Dictionary }).dictionary), text()),
       )
     if (
       into !== undefined &&

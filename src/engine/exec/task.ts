@@ -3,6 +3,7 @@ import { VeilboxError } from '../../errors/index.js'
 import { encodeGroups, groupLayout, type CodeColumn } from './grouping.js'
 import { tsLoops, type Loops } from './loops.js'
 import { andMask, compilePredicate, type ColumnPredicate } from './predicate.js'
+import { entries } from './dictionary.js'
 import { distinctUnitCounts, firstKeysPerUnit } from './distinct.js'
 import type { Kernel } from './kernel.js'
 import type {
@@ -310,7 +311,7 @@ function dictionaryOf(src: TaskColumns, name: string): readonly string[] {
   const c = column(src, name)
   if (c.kind !== 'code')
     throw new VeilboxError('VEILBOX_ERR_EXEC_BAD_ARGUMENT', `column "${name}" is not dictionary-encoded`)
-  return [...c.dictionary]
+  return [...entries(c.dictionary)]
 }
 
 /** A task's exact aggregates: the request built, the kernel run, the result completed. */

@@ -22,6 +22,25 @@ export type NullBitmap = Uint8Array
 export type CodeArray = Uint8Array | Uint16Array | Uint32Array
 
 /**
+ * An id column's dictionary as the column cache loads it: one entry per
+ * unit, packed (store/packed-strings.ts) into UTF-8 bytes over shared memory
+ * with an offset per entry, so ten million ids are two arrays and not ten
+ * million strings. Entry k is bytes[offsets[k]] up to bytes[offsets[k + 1]],
+ * or `special.get(k)` for one with no UTF-8 form. Read it with
+ * dictionary.ts's entryAt and entries.
+ */
+export interface IdDictionary {
+  readonly kind: 'ids'
+  readonly length: number
+  readonly bytes: Uint8Array
+  readonly offsets: Uint32Array
+  readonly special: ReadonlyMap<number, string> | null
+}
+
+/** Code k stands for entry k. Categories and booleans: an array; ids: packed. */
+export type Dictionary = readonly string[] | IdDictionary
+
+/**
  * `values` has exactly `rows` elements. The value under a null bit is ignored.
  * A non-null f64 value is never NaN (ingest refuses it); a NaN that slips
  * through is refused by the kernels (VEILBOX_ERR_EXEC_BAD_ARGUMENT), never
@@ -37,7 +56,7 @@ export type ColumnArray =
   | {
       readonly kind: 'code'
       readonly values: CodeArray
-      readonly dictionary: readonly string[]
+      readonly dictionary: Dictionary
       readonly nulls: NullBitmap | null
     }
 

@@ -144,8 +144,10 @@ export function validateColumn(col: ColumnArray, at: string, rows: number, numer
         throw bad(
           `${at}.values must be a Uint8Array, Uint16Array or Uint32Array for a code column, got ${describe(col.values)}`,
         )
-      if (!Array.isArray(col.dictionary))
-        throw bad(`${at}.dictionary must be an array of strings, got ${describe(col.dictionary)}`)
+      if (!Array.isArray(col.dictionary) && !isPackedShape(col.dictionary))
+        throw bad(
+          `${at}.dictionary must be an array of strings or packed ids ({ kind: 'ids', length, bytes, offsets }), got ${describe(col.dictionary)}`,
+        )
       break
     default:
       throw bad(`${at}.kind must be 'f64', 'i32' or 'code', got ${describe((col as { kind: unknown }).kind)}`)
@@ -162,4 +164,14 @@ export function validateColumn(col: ColumnArray, at: string, rows: number, numer
 
 export function isCodeArray(a: unknown): a is CodeArray {
   return a instanceof Uint8Array || a instanceof Uint16Array || a instanceof Uint32Array
+}
+
+/** A packed id dictionary's shape (types.ts IdDictionary): offsets one past the entries, each within the bytes. */
+function isPackedShape(d: unknown): boolean {
+  if (d === null || typeof d !== 'object') return false
+  const p = d as { kind?: unknown; length?: unknown; bytes?: unknown; offsets?: unknown; special?: unknown }
+  if (p.kind !== 'ids' || !Number.isInteger(p.length) || !(p.bytes instanceof Uint8Array)) return false
+  if (!(p.offsets instanceof Uint32Array) || p.offsets.length < (p.length as number) + 1) return false
+  if (p.special !== null && !(p.special instanceof Map)) return false
+  return p.offsets[p.length as number]! <= p.bytes.length
 }

@@ -6,6 +6,7 @@ import { columnDictionaries } from '../../store/chunks.js'
 import type { Sql } from '../../store/db.js'
 import { catalogEpoch, EpochMemo } from '../../store/epoch.js'
 import { loadVersionAsync } from '../exec/column-cache.js'
+import { entryAt } from '../exec/dictionary.js'
 import type { PublicRows } from '../pushdown/compile.js'
 import { getGrant, type GrantRecord } from '../../store/grants.js'
 import { uploadEncryption } from '../../store/he.js'
@@ -97,7 +98,7 @@ async function publicRowsOf(db: Sql, version: VersionRecord): Promise<PublicRows
       Array.from({ length: loaded.rows }, (_, i) => {
         if (isNull(i)) return null
         if (col.kind !== 'code') return col.values[i]!
-        const text = col.dictionary[col.values[i]!]!
+        const text = entryAt(col.dictionary, col.values[i]!)!
         return c.type === 'boolean' ? text === 'true' : text
       }),
     )

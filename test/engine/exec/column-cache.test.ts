@@ -1,6 +1,7 @@
 import t from 'tap'
 import { DEMO_SPEC, demoCsv } from '../../../src/demo/binzhou.js'
 import { ColumnCache, loadVersion } from '../../../src/engine/exec/column-cache.js'
+import { entryAt, isPacked } from '../../../src/engine/exec/dictionary.js'
 import { createDataset } from '../../../src/store/datasets.js'
 import { openStore, type Store } from '../../../src/store/db.js'
 import { ingest } from '../../../src/ingest/index.js'
@@ -46,6 +47,17 @@ t.test('a loaded version is typed arrays over SharedArrayBuffer, equal to what w
   t.ok(city.values instanceof Uint8Array, 'small dictionaries get one byte per row')
   const member = v.columns.get('member')!
   t.same(member.kind === 'code' ? member.dictionary : null, ['false', 'true'])
+  // The unit ids: packed in shared memory, not a string each; every id in its place.
+  const pid = v.columns.get('pid')!
+  if (pid.kind !== 'code' || !isPacked(pid.dictionary)) throw new Error('the id column is not packed')
+  t.equal(pid.dictionary.length, 35_000)
+  t.ok(
+    pid.dictionary.bytes.buffer instanceof SharedArrayBuffer &&
+      pid.dictionary.offsets.buffer instanceof SharedArrayBuffer,
+  )
+  t.equal(entryAt(pid.dictionary, pid.values[0]!), 'p1')
+  t.equal(entryAt(pid.dictionary, pid.values[69_999]!), 'p35000')
+  t.equal(entryAt(pid.dictionary, 35_000), undefined, 'past the end')
   // pid p1..p35000, two rows each; maxRowsPerUnit 2 keeps both.
   t.equal(
     v.keep.reduce((s, x) => s + x, 0),

@@ -8,6 +8,7 @@ import {
 } from '../../../src/engine/exec/grouping.js'
 import { aggregate } from '../../../src/engine/exec/kernel-ts.js'
 import { MAX_GROUPS } from '../../../src/engine/exec/types.js'
+import { entryAt } from '../../../src/engine/exec/dictionary.js'
 import { validateRequest } from '../../../src/engine/exec/validate.js'
 import { bitmap, codeColumn, int, isNullAt, rng } from './fixtures.js'
 
@@ -65,7 +66,7 @@ t.test('random round trip over up to 4 columns with nulls', async (t) => {
     validateRequest({ rows, selection: null, grouping: g, measures: [] }, { scanVouchedGroupings: true })
     let ok = true
     for (let i = 0; i < rows; i++) {
-      const want = cols.map((col) => (isNullAt(col, i) ? null : col.dictionary[col.values[i]!]!))
+      const want = cols.map((col) => (isNullAt(col, i) ? null : entryAt(col.dictionary, col.values[i]!)!))
       if (JSON.stringify(decodeGroup(layout, g.codes[i]!)) !== JSON.stringify(want)) ok = false
     }
     t.ok(ok, `case ${k}: ${ncols} columns, ${rows} rows, ${layout.count} groups`)

@@ -9,6 +9,7 @@ import t from 'tap'
 
 import { joinedColumns, joinRows, lookupRows, type JoinSide } from '../../../src/engine/exec/join.js'
 import type { ColumnArray } from '../../../src/engine/exec/types.js'
+import { entryAt } from '../../../src/engine/exec/dictionary.js'
 import { keepFirst } from '../fixtures.js'
 import { int, rng } from './fixtures.js'
 
@@ -44,7 +45,10 @@ function pairsOf(l: JoinSide, r: JoinSide, maxRows: number): string[] {
   const a = j.columns.get('lid')!
   const b = j.columns.get('rid')!
   if (a.kind !== 'code' || b.kind !== 'code') throw new Error('ids')
-  return Array.from({ length: j.rows }, (_, k) => `${a.dictionary[a.values[k]!]}|${b.dictionary[b.values[k]!]}`)
+  return Array.from(
+    { length: j.rows },
+    (_, k) => `${entryAt(a.dictionary, a.values[k]!)}|${entryAt(b.dictionary, b.values[k]!)}`,
+  )
 }
 
 t.test('pairs of kept rows per unit, in row order, at most maxRows', async (t) => {
@@ -177,7 +181,10 @@ t.test("a lookup pairs each kept left row with its key's row; rows without one d
   const b = cols.columns.get('region')!
   if (a.kind !== 'code' || b.kind !== 'code') throw new Error('codes')
   t.same(
-    Array.from({ length: cols.rows }, (_, k) => `${a.dictionary[a.values[k]!]}|${b.dictionary[b.values[k]!]}`),
+    Array.from(
+      { length: cols.rows },
+      (_, k) => `${entryAt(a.dictionary, a.values[k]!)!}|${entryAt(b.dictionary, b.values[k]!)!}`,
+    ),
     ['a1|N', 'a2|S'],
   )
   // Integer keys meet by value.
@@ -224,7 +231,7 @@ t.test("a lookup keeps the left's unit bound: neighbours differ by the added uni
         const s = leftSide(rs)
         const v = s.src.columns.get('val')!
         if (v.kind !== 'code') throw new Error('codes')
-        return [...lookupRows(s, pub).left].map((i) => v.dictionary[v.values[i]!]!)
+        return [...lookupRows(s, pub).left].map((i) => entryAt(v.dictionary, v.values[i]!)!)
       }
       const b = ids(rows)
       const a = ids(after)
@@ -308,7 +315,7 @@ t.test(
           const at = (name: string, k: number) => {
             const c = j.columns.get(name)!
             if (c.kind !== 'code') throw new Error('codes')
-            return c.dictionary[c.values[k]!]!
+            return entryAt(c.dictionary, c.values[k]!)!
           }
           return Array.from({ length: j.rows }, (_, k) => `${at('hid', k)}|${at('lid', k)}|${at('bid', k)}`)
         }

@@ -15,6 +15,7 @@ import { andMask, compilePredicate, type ColumnPredicate, type Literal } from '.
 import { buildAggregateRequest, type ExecTask, type TaskPredicate } from '../../../src/engine/exec/task.js'
 import type { CodeArray, ColumnArray, NullBitmap } from '../../../src/engine/exec/types.js'
 import { bitmap, codeColumn, int, pick, rng } from './fixtures.js'
+import { entries } from '../../../src/engine/exec/dictionary.js'
 
 /**
  * The native request-building loops (native/src/masks.h) against the
@@ -385,7 +386,7 @@ function randomLeaf(r: () => number, cols: readonly ColumnArray[]): ColumnPredic
   const column = pick(r, cols)
   const literal = (): Literal =>
     column.kind === 'code'
-      ? pick(r, [...column.dictionary.slice(0, 8), 'zzz', '', true, false])
+      ? pick(r, [...entries(column.dictionary).slice(0, 8), 'zzz', '', true, false])
       : pick(r, [-2, -0, 0, 1, 1.5, 3, Infinity, -Infinity, 2 ** 31 - 1, -(2 ** 31)])
   switch (int(r, 4)) {
     case 0:

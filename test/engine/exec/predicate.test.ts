@@ -8,6 +8,7 @@ import {
 } from '../../../src/engine/exec/predicate.js'
 import type { ColumnArray } from '../../../src/engine/exec/types.js'
 import { bitmap, codeColumn, f64, i32, int, isNullAt, pick, rng } from './fixtures.js'
+import { entryAt, entries } from '../../../src/engine/exec/dictionary.js'
 
 /** SQL's three truth values: true, false, and null for UNKNOWN. */
 type Truth = boolean | null
@@ -46,7 +47,7 @@ function evalRow(p: ColumnPredicate, row: number): Truth {
 
 function valueAt(col: ColumnArray, row: number): number | string | null {
   if (isNullAt(col, row)) return null
-  return col.kind === 'code' ? col.dictionary[col.values[row]!]! : col.values[row]!
+  return col.kind === 'code' ? entryAt(col.dictionary, col.values[row]!)! : col.values[row]!
 }
 
 function lit(v: Literal): number | string {
@@ -202,7 +203,7 @@ t.test('empty AND is TRUE, empty OR is FALSE', async (t) => {
 function randomLeaf(r: () => number, cols: readonly ColumnArray[]): ColumnPredicate {
   const column = pick(r, cols)
   const literal = (): Literal =>
-    column.kind === 'code' ? pick(r, [...column.dictionary, 'zzz', '']) : pick(r, [-2, 0, 1, 1.5, 3])
+    column.kind === 'code' ? pick(r, [...entries(column.dictionary), 'zzz', '']) : pick(r, [-2, 0, 1, 1.5, 3])
   switch (int(r, 4)) {
     case 0:
       return { kind: 'cmp', column, op: pick(r, ['=', '<>', '<', '<=', '>', '>='] as const), value: literal() }

@@ -1,0 +1,96 @@
+import type { Worker } from 'node:worker_threads'
+import { startWorker } from '../worker-thread.js'
+import type { PackedStrings } from './packed-strings.js'
+import type { Sql } from './sql.js'
+
+export type { PackedStrings } from './packed-strings.js'
+
+/** What the dictionary thread (dictionary-worker.ts) is asked. */
+export type DictionaryRequest =
+  | {
+      readonly id: number
+      readonly kind: 'read'
+      readonly file: string
+      readonly busyTimeoutMs: number
+      readonly uploadId: number
+      readonly column: string
+    }
+  | { readonly id: number; readonly kind: 'pack'; readonly json: Uint8Array }
+
+export type DictionaryReply =
+  | { readonly id: number; readonly ok: true; readonly packed: PackedStrings | null }
+  | { readonly id: number; readonly ok: false; readonly error: string }
+
+/**
+ * One thread per process reads and packs large dictionaries, one at a time,
+ * in the order asked. It is started on first use and does not keep the
+ * process alive; a thread that dies fails what it was doing, and the next
+ * request starts another.
+ */
+class DictionaryThread {
+  private worker: Worker | null = null
+  private next = 1
+  private readonly pending = new Map<
+    number,
+    { resolve: (p: PackedStrings | null) => void; reject: (e: Error) => void }
+  >()
+
+  ask(request: (id: number) => DictionaryRequest, transfer: ArrayBuffer[] = []): Promise<PackedStrings | null> {
+    const id = this.next++
+    const w = (this.worker ??= this.start())
+    // Held while it owes an answer: a request waiting on it keeps the process alive.
+    w.ref()
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject })
+      w.postMessage(request(id), transfer)
+    })
+  }
+
+  private start(): Worker {
+    const w = startWorker(import.meta.url, 'dictionary-worker')
+    w.unref()
+    w.on('message', (r: DictionaryReply) => {
+      const p = this.pending.get(r.id)
+      if (p === undefined) return
+      this.pending.delete(r.id)
+      if (this.pending.size === 0) w.unref()
+      if (r.ok) p.resolve(r.packed)
+      else p.reject(new Error(`reading a stored dictionary: ${r.error}`))
+    })
+    const fail = (err: Error) => {
+      if (this.worker === w) this.worker = null
+      for (const p of this.pending.values()) p.reject(err)
+      this.pending.clear()
+    }
+    w.on('error', fail)
+    w.on('exit', (code) => fail(new Error(`the dictionary thread stopped (exit code ${code})`)))
+    return w
+  }
+}
+
+const thread = new DictionaryThread()
+
+/**
+ * A coded column's stored dictionary, packed (packed-strings.ts), or null
+ * when the upload has none for it. The event loop's thread neither reads nor
+ * parses it: SQLite on disk reads it on a thread with a connection of its
+ * own; otherwise (PostgreSQL, or SQLite in memory) the statement runs here,
+ * which is asynchronous on PostgreSQL, and the bytes are packed on that
+ * thread.
+ */
+export async function packedDictionary(db: Sql, uploadId: number, column: string): Promise<PackedStrings | null> {
+  if (db.dialect === 'sqlite' && db.file !== undefined && db.file !== ':memory:') {
+    const file = db.file
+    return thread.ask((id) => ({ id, kind: 'read', file, busyTimeoutMs: 10_000, uploadId, column }))
+  }
+  const text = await db.value<string>(
+    'SELECT dictionary FROM column_dictionaries WHERE upload_id = $1 AND column_name = $2',
+    [uploadId, column],
+  )
+  if (text === undefined) return null
+  const json = Buffer.from(text, 'utf8')
+  // A Buffer this size has an ArrayBuffer of its own (the pool is for small ones); moved, not copied.
+  const owned = json.byteOffset === 0 && json.byteLength === json.buffer.byteLength
+  const bytes = owned ? json : Uint8Array.from(json)
+  return thread.ask((id) => ({ id, kind: 'pack', json: bytes }), [bytes.buffer as ArrayBuffer])
+}
