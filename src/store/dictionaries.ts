@@ -37,7 +37,8 @@ class DictionaryThread {
 
   ask(request: (id: number) => DictionaryRequest, transfer: ArrayBuffer[] = []): Promise<PackedStrings | null> {
     const id = this.next++
-    const w = (this.worker ??= this.start())
+    this.worker ??= this.start()
+    const w = this.worker
     // Held while it owes an answer: a request waiting on it keeps the process alive.
     w.ref()
     return new Promise((resolve, reject) => {
