@@ -11,6 +11,7 @@ import metrics from './plugins/metrics.js'
 import problem, { clientErrorHandler, frameworkErrors } from '../http/problem.js'
 import openapi from './plugins/openapi.js'
 import { headers, rateLimits } from '../http/security.js'
+import { loggerOptions } from './logging.js'
 import requests from './plugins/requests.js'
 import accountRoutes from './routes/accounts.js'
 import applicationRoutes from './routes/applications.js'
@@ -43,11 +44,8 @@ export interface BuildOptions {
 /** The Fastify server options veilbox runs with (the HTTP benchmark's bare baseline uses them too). */
 export function serverOptions(config: Config, logger?: FastifyServerOptions['logger']): FastifyServerOptions {
   return {
-    logger: logger ?? {
-      level: config.logLevel,
-      // Keys travel in the Authorization header; it never reaches a log line.
-      redact: ['req.headers.authorization', 'req.headers.cookie'],
-    },
+    // Pretty lines in a terminal, JSON lines elsewhere; both redact the Authorization header (logging.ts).
+    logger: logger ?? loggerOptions(config.logLevel, process.stdout.isTTY),
     genReqId: () => randomUUID(),
     bodyLimit: 1024 * 1024,
     onProtoPoisoning: 'error',

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from '../config/index.js'
 import { bootstrap } from '../demo/bootstrap.js'
 import { buildApp } from './app.js'
+import { keysFileOf, prettyLogs, startLines } from './logging.js'
 
 export interface RunningServer {
   readonly app: FastifyInstance
@@ -37,13 +38,18 @@ export async function startServer(config: Config, options: { handleSignals?: boo
       { problem: report.heProblem },
       'the encrypted demo dataset could not be made; the rest of the demo is there',
     )
+  // In a terminal these lines go through the pretty log, in order with it; elsewhere plain lines on stdout beside the JSON.
+  const pretty = prettyLogs(process.stdout.isTTY) && ['trace', 'debug', 'info'].includes(app.log.level)
+  const say = (line: string) => (pretty ? app.log.info(line) : process.stdout.write(`veilbox: ${line}\n`))
   for (const file of report.keyFiles) {
     // The path only: the keys themselves never reach a log.
     app.log.info({ file }, 'wrote new API keys (mode 0600)')
-    process.stdout.write(`veilbox: API keys written to ${file}\n`)
+    if (!pretty) say(`API keys written to ${file}`)
   }
   const url = await app.listen({ host: config.host, port: config.port })
-  process.stdout.write(`veilbox: listening on ${url} (data in ${config.dataDir})\n`)
+  say(`listening on ${url} (data in ${config.dataDir})`)
+  // Where to go next: the console, the keys file, a first curl (which reads the key from the file; none is printed).
+  for (const line of startLines(url, keysFileOf(config.dataDir, config.demo))) say(line)
   let closing: Promise<void> | null = null
   const close = () => (closing ??= app.close())
   if (options.handleSignals) {
