@@ -39,15 +39,21 @@ const CUSTODIAN_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 type HttpLabel = 'method' | 'route' | 'status_code'
 type CustodianOperation = 'create_keys' | 'public_material' | 'decrypt'
 
-/** One route's counter and histogram children for one method and status, found without building a label string. */
+/**
+ * One route's requests for one method and status, found without building a
+ * label string: a plain count (added to the counter when scraped) and the
+ * histogram's child (prom-client hashes the labels on every observation, so
+ * one observation per request is all a request pays for).
+ */
 interface HttpChild {
-  readonly count: Counter.Internal
+  readonly labels: Record<HttpLabel, string>
+  count: number
+  counted: number
   readonly duration: Histogram.Internal<HttpLabel>
 }
 
 export class VeilboxMetrics {
   readonly registry = new Registry()
-  private readonly httpRequests: Counter<HttpLabel>
   private readonly httpDuration: Histogram<HttpLabel>
   /** route -> method -> status -> children: a request's labels cost three map reads once seen. */
   private readonly httpChildren = new Map<string, Map<string, Map<number, HttpChild>>>()
@@ -64,11 +70,20 @@ export class VeilboxMetrics {
   constructor(options: { defaults?: boolean; workers?: number; cacheBudgetBytes?: number } = {}) {
     const registers = [this.registry]
     if (options.defaults !== false) collectDefaultMetrics({ register: this.registry })
-    this.httpRequests = new Counter({
+    const children = this.httpChildren
+    new Counter({
       name: 'veilbox_http_requests_total',
       help: 'HTTP requests answered, by method, route pattern and status code',
       labelNames: ['method', 'route', 'status_code'],
       registers,
+      collect() {
+        for (const byMethod of children.values())
+          for (const byStatus of byMethod.values())
+            for (const child of byStatus.values()) {
+              if (child.count > child.counted) this.inc(child.labels, child.count - child.counted)
+              child.counted = child.count
+            }
+      },
     })
     this.httpDuration = new Histogram({
       name: 'veilbox_http_request_duration_seconds',
@@ -209,10 +224,10 @@ export class VeilboxMetrics {
     let child = byStatus.get(status)
     if (child === undefined) {
       const labels = { method, route: pattern, status_code: String(status) }
-      child = { count: this.httpRequests.labels(labels), duration: this.httpDuration.labels(labels) }
+      child = { labels, count: 0, counted: 0, duration: this.httpDuration.labels(labels) }
       byStatus.set(status, child)
     }
-    child.count.inc()
+    child.count += 1
     child.duration.observe(seconds)
   }
 
