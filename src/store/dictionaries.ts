@@ -23,13 +23,17 @@ export type DictionaryReply =
 
 /**
  * One thread per process reads and packs large dictionaries, one at a time,
- * in the order asked. It is started on first use and does not keep the
- * process alive; a thread that dies fails what it was doing, and the next
- * request starts another.
+ * in the order asked. It is started on first use, stops after IDLE_MS
+ * without work (its heap is tens of megabytes a process at rest need not
+ * hold), and does not keep the process alive; a thread that dies fails what
+ * it was doing, and the next request starts another.
  */
+const IDLE_MS = 10_000
+
 class DictionaryThread {
   private worker: Worker | null = null
   private next = 1
+  private idle: NodeJS.Timeout | null = null
   private readonly pending = new Map<
     number,
     { resolve: (p: PackedStrings | null) => void; reject: (e: Error) => void }
@@ -37,6 +41,8 @@ class DictionaryThread {
 
   ask(request: (id: number) => DictionaryRequest, transfer: ArrayBuffer[] = []): Promise<PackedStrings | null> {
     const id = this.next++
+    if (this.idle !== null) clearTimeout(this.idle)
+    this.idle = null
     this.worker ??= this.start()
     const w = this.worker
     // Held while it owes an answer: a request waiting on it keeps the process alive.
@@ -54,7 +60,15 @@ class DictionaryThread {
       const p = this.pending.get(r.id)
       if (p === undefined) return
       this.pending.delete(r.id)
-      if (this.pending.size === 0) w.unref()
+      if (this.pending.size === 0) {
+        w.unref()
+        this.idle = setTimeout(() => {
+          this.idle = null
+          if (this.worker === w) this.worker = null
+          void w.terminate()
+        }, IDLE_MS)
+        this.idle.unref()
+      }
       if (r.ok) p.resolve(r.packed)
       else p.reject(new Error(`reading a stored dictionary: ${r.error}`))
     })
