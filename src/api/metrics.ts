@@ -132,8 +132,7 @@ export class VeilboxMetrics {
       help: 'Rows of uploaded dataset versions committed',
       registers,
     })
-    const gauges = this.sandboxAndCache(options.workers ?? 0, options.cacheBudgetBytes ?? 0)
-    void gauges
+    this.sandboxAndCache(options.workers ?? 0, options.cacheBudgetBytes ?? 0)
   }
 
   /** The metrics read at scrape time: the sandbox pool's and the column cache's state and counts. */
