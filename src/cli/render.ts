@@ -11,6 +11,14 @@ export interface Charge {
   readonly delta: number
 }
 
+/** The mechanism and the query's own budget, as answers and previews state them. */
+export interface PrivacyHead {
+  readonly mechanism: string
+  readonly epsilon: number
+  readonly delta: number
+  readonly rho?: number
+}
+
 /** The fields of an answer (the OpenAPI `Answer`) the terminal shows. */
 export interface AnswerView {
   readonly queryId: string
@@ -22,11 +30,7 @@ export interface AnswerView {
   readonly intervals: readonly (readonly (readonly [number, number] | null)[])[]
   readonly confidence: number
   readonly cached: boolean
-  readonly privacy: {
-    readonly mechanism: string
-    readonly epsilon: number
-    readonly delta: number
-    readonly rho?: number
+  readonly privacy: PrivacyHead & {
     readonly perAggregate: readonly { readonly name: string }[]
     readonly charged: {
       readonly grant: Charge
@@ -44,11 +48,7 @@ export interface PreviewView {
   readonly grant: string
   readonly confidence: number
   readonly cached: boolean
-  readonly privacy: {
-    readonly mechanism: string
-    readonly epsilon: number
-    readonly delta: number
-    readonly rho?: number
+  readonly privacy: PrivacyHead & {
     readonly perAggregate: readonly {
       readonly name: string
       readonly aggregate: string

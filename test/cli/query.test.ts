@@ -29,9 +29,12 @@ t.test('query and preview against a running service', async (t) => {
   const url = await qa.app.listen({ host: '127.0.0.1', port: 0 })
   const env = { VEILBOX_URL: url, VEILBOX_API_KEY: qa.keys.analyst }
   const cli = (...args: string[]) => runCli(args, env)
+  /** `veilbox query <sql> --grant <the grant> --epsilon <e> ...rest`. */
+  const ask = (sql: string, epsilon: string, ...rest: string[]) =>
+    cli('query', sql, '--grant', qa.grant, '--epsilon', epsilon, ...rest)
 
   t.test('the table: every district, values with intervals, the charge and the remaining budget', async (t) => {
-    const run = await cli('query', GROUPED, '--grant', qa.grant, '--epsilon', '0.5')
+    const run = await ask(GROUPED, '0.5')
     t.equal(run.code, 0, run.stderr)
     const lines = run.stdout.split('\n')
     t.match(lines[0], /^district +households +avg_income +median_income +age_p90$/)
@@ -46,7 +49,7 @@ t.test('query and preview against a running service', async (t) => {
     t.match(run.stdout, new RegExp(`charged {3}ε 0\\.5 to grant ${qa.grant}; ε 0\\.5 to dataset binzhou_households`))
     t.match(run.stdout, new RegExp(`remaining ε 2\\.5, δ 0\\.000001 in grant ${qa.grant}`))
 
-    const again = await cli('query', GROUPED, '--grant', qa.grant, '--epsilon', '0.5')
+    const again = await ask(GROUPED, '0.5')
     t.equal(again.code, 0)
     t.match(again.stdout, /the stored answer \(cached\)/)
     t.match(again.stdout, /charged {3}nothing: a repeat of a released answer is free/)
@@ -54,7 +57,7 @@ t.test('query and preview against a running service', async (t) => {
   })
 
   t.test('CSV: a header with _lo and _hi, one record per district, CRLF', async (t) => {
-    const run = await cli('query', GROUPED, '--grant', qa.grant, '--epsilon', '0.5', '--csv')
+    const run = await ask(GROUPED, '0.5', '--csv')
     t.equal(run.code, 0, run.stderr)
     const records = run.stdout.split('\r\n')
     t.equal(
@@ -74,12 +77,8 @@ t.test('query and preview against a running service', async (t) => {
   })
 
   t.test("JSON: the service's answer as it is", async (t) => {
-    const run = await cli(
-      'query',
+    const run = await ask(
       'SELECT COUNT(*) AS n FROM binzhou_households',
-      '--grant',
-      qa.grant,
-      '--epsilon',
       '0.2',
       '--mechanism',
       'gaussian',
@@ -132,14 +131,7 @@ t.test('query and preview against a running service', async (t) => {
   )
 
   t.test('refusals: title, detail and code, the query line and a caret; exit 1', async (t) => {
-    const syntax = await cli(
-      'query',
-      'SELECT COUNT(*) FORM binzhou_households',
-      '--grant',
-      qa.grant,
-      '--epsilon',
-      '0.1',
-    )
+    const syntax = await ask('SELECT COUNT(*) FORM binzhou_households', '0.1')
     t.equal(syntax.code, 1)
     t.equal(syntax.stdout, '')
     const lines = syntax.stderr.split('\n')
@@ -150,7 +142,7 @@ t.test('query and preview against a running service', async (t) => {
 
     // A Chinese literal before the offending name: the caret still lands under it.
     const sql = "SELECT COUNT(*) FROM binzhou_households\nWHERE district = '滨城区' AND incme > 3"
-    const unknown = await cli('query', sql, '--grant', qa.grant, '--epsilon', '0.1')
+    const unknown = await ask(sql, '0.1')
     t.equal(unknown.code, 1)
     const u = unknown.stderr.split('\n')
     t.match(u[0], /\(VEILBOX_ERR_QUERY_UNKNOWN_COLUMN, HTTP 400\)$/)
@@ -158,20 +150,12 @@ t.test('query and preview against a running service', async (t) => {
     t.equal(u[3], "  line 2, column 28: WHERE district = '滨城区' AND incme > 3")
     t.equal(u[4], `  ${' '.repeat("line 2, column 28: WHERE district = '' AND ".length + 6)}^^^^^`)
 
-    const budget = await cli('query', 'SELECT COUNT(*) FROM binzhou_households', '--grant', qa.grant, '--epsilon', '5')
+    const budget = await ask('SELECT COUNT(*) FROM binzhou_households', '5')
     t.equal(budget.code, 1)
     t.match(budget.stderr, /^refused: .* \(VEILBOX_ERR_BUDGET_EXHAUSTED, HTTP 403\)\n/)
     t.match(budget.stderr, /requested ε 5, remaining ε [\d.]+ \(grant\)/)
 
-    const json = await cli(
-      'query',
-      'SELECT COUNT(*) FORM binzhou_households',
-      '--grant',
-      qa.grant,
-      '--epsilon',
-      '0.1',
-      '--json',
-    )
+    const json = await ask('SELECT COUNT(*) FORM binzhou_households', '0.1', '--json')
     t.equal(json.code, 1)
     t.match(JSON.parse(json.stdout), { code: 'VEILBOX_ERR_QUERY_SYNTAX', position: { line: 1, column: 17 } })
 
@@ -185,43 +169,18 @@ t.test('query and preview against a running service', async (t) => {
     t.equal(noKey.code, 1)
     t.match(noKey.stderr, /VEILBOX_ERR_AUTH_MISSING_KEY/)
 
-    const badKey = await cli(
-      'query',
-      'SELECT COUNT(*) FROM binzhou_households',
-      '--grant',
-      qa.grant,
-      '--epsilon',
-      '0.1',
-      '--key',
-      'vbx_nope',
-    )
+    const badKey = await ask('SELECT COUNT(*) FROM binzhou_households', '0.1', '--key', 'vbx_nope')
     t.equal(badKey.code, 1)
     t.match(badKey.stderr, /HTTP 401/)
 
-    const badEpsilon = await cli(
-      'query',
-      'SELECT COUNT(*) FROM binzhou_households',
-      '--grant',
-      qa.grant,
-      '--epsilon',
-      'lots',
-    )
+    const badEpsilon = await ask('SELECT COUNT(*) FROM binzhou_households', 'lots')
     t.equal(badEpsilon.code, 1)
     t.match(badEpsilon.stderr, /epsilon must be a number > 0, got lots/)
   })
 
   t.test('--url overrides VEILBOX_URL; a service that cannot be reached exits 3 with a clear message', async (t) => {
     const port = await closedPort()
-    const down = await cli(
-      'query',
-      'SELECT COUNT(*) FROM binzhou_households',
-      '--grant',
-      qa.grant,
-      '--epsilon',
-      '0.1',
-      '--url',
-      `http://127.0.0.1:${port}`,
-    )
+    const down = await ask('SELECT COUNT(*) FROM binzhou_households', '0.1', '--url', `http://127.0.0.1:${port}`)
     t.equal(down.code, 3)
     t.equal(
       down.stderr,
