@@ -96,3 +96,33 @@ t.test('an empty body and a header alone are refused from the worker as on the t
   }
   t.equal(leftovers(db), 0)
 })
+
+t.test('reading the upload waits while 8 MiB are in flight: the worker never holds the whole file', async (t) => {
+  const db = await store(t)
+  const csv = Buffer.from(peopleCsv(1_200_000))
+  // Where each row ends, to turn rows staged into bytes staged.
+  const ends: number[] = []
+  for (let i = csv.indexOf(10); i >= 0; i = csv.indexOf(10, i + 1)) ends.push(i + 1)
+  const staged = () => {
+    const rows = db.raw
+      .prepare("SELECT COALESCE(SUM(rows), 0) FROM column_chunks WHERE column_name = 'pid'")
+      .pluck()
+      .get() as number
+    return rows === 0 ? 0 : ends[rows]! // the header's line, then `rows` rows
+  }
+  let ahead = 0
+  async function* parts() {
+    for (let at = 0; at < csv.length; at += 65_536) {
+      // Each part in a buffer of its own, as a socket read delivers it: moved to the worker, not copied.
+      const part = Buffer.alloc(Math.min(65_536, csv.length - at))
+      csv.copy(part, 0, at, at + part.length)
+      ahead = Math.max(ahead, at + part.length - staged())
+      yield part
+    }
+  }
+  const r = await ingest(db, 'people', 'text/csv', Readable.from(parts()), actor, undefined, null)
+  t.equal(r.rows, 1_200_000)
+  t.ok(csv.length > 30 * 2 ** 20, `a file well past the bound (${csv.length} bytes)`)
+  // The bound, a column chunk of rows parsed and not yet staged (65,536 rows), and the part being read.
+  t.ok(ahead <= 8 * 2 ** 20 + 65_536 * 40 + 65_536, `at most ${ahead} bytes read ahead of what was staged`)
+})

@@ -1,4 +1,3 @@
-import sealModule from 'node-seal'
 import type { BatchEncoder } from 'node-seal/implementation/batch-encoder.js'
 import type { CKKSEncoder } from 'node-seal/implementation/ckks-encoder.js'
 import type { Context } from 'node-seal/implementation/context.js'
@@ -27,7 +26,16 @@ import { withScope } from './scope.js'
  */
 export type Seal = SEALLibrary
 
-const loadSealModule = sealModule as unknown as () => Promise<SEALLibrary>
+/**
+ * Imported on first use, not with this module: node-seal's bundle carries its
+ * wasm as text, and importing it cost each thread about 9 MB of heap (the
+ * main thread and every sandbox worker), also in a service that never sees
+ * an encrypted column.
+ */
+async function loadSealModule(): Promise<SEALLibrary> {
+  const { default: sealModule } = await import('node-seal')
+  return (sealModule as unknown as () => Promise<SEALLibrary>)()
+}
 
 let sealPromise: Promise<SEALLibrary> | null = null
 
