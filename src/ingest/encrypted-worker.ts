@@ -115,8 +115,10 @@ export default async function readEncrypted(task: EncryptedReadTask): Promise<vo
       if (stopped) throw new Error('the upload stopped')
       const next = inbox.shift()!
       if (next === null) return
-      yield Buffer.from(next.buffer, next.byteOffset, next.byteLength)
-      send({ type: 'consumed', bytes: next.byteLength })
+      // Its length taken first: a line passed on whole may move its memory to another thread, and then reads as 0.
+      const bytes = next.byteLength
+      yield Buffer.from(next.buffer, next.byteOffset, bytes)
+      send({ type: 'consumed', bytes })
     }
   }
   try {

@@ -226,8 +226,9 @@ async function readInWorker(staging: Staging, input: Readable, limits: IngestLim
       // A copy the worker owns: the stream's buffers may share memory with others.
       const owned = new Uint8Array(bytes.length)
       owned.set(bytes)
-      post({ type: 'bytes', bytes: owned }, [owned.buffer])
+      // Counted before the post: the transferred buffer reads as empty here afterwards.
       inFlight += owned.length
+      post({ type: 'bytes', bytes: owned }, [owned.buffer])
       while (inFlight > MAX_BYTES_IN_FLIGHT && failed === null) {
         await new Promise<void>((resolve) => (wakeReader = resolve))
         wakeReader = null
