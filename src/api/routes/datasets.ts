@@ -23,6 +23,7 @@ import { recordLevels, settingsOf } from '../../engine/market/dataset.js'
 import { datasetLevel } from '../../engine/market/policy.js'
 import { actorOf, principalOf } from '../plugins/auth.js'
 import heRoutes, { columnAggregates } from './he.js'
+import dummyRoutes from './dummy.js'
 import { datasetViewSchema, problems } from '../schemas.js'
 
 const catalogSchema = z.object({ datasets: z.array(datasetViewSchema) })
@@ -126,6 +127,7 @@ export default async function datasetRoutes(app: FastifyInstance) {
   /** Each principal's catalog listing as sent, while the catalog epoch stays. */
   const listings = new EpochMemo<string>(1_000)
   await app.register(heRoutes)
+  await app.register(dummyRoutes)
 
   r.post(
     '/v1/datasets',
