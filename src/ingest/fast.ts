@@ -13,6 +13,7 @@ import { CsvScanner } from './csv-scan.js'
 import { Utf8Checker, type IngestLimits } from './lines.js'
 import type { FromParser, ToParser } from './parser-messages.js'
 import { publishVersion, type IngestResult } from './publish.js'
+import { stageDictionary } from '../store/dictionaries.js'
 
 /**
  * A CSV upload of a dataset without encrypted columns, the fast way: bytes
@@ -140,9 +141,11 @@ async function parseInWorker(
         case 'done':
           staging = staging
             .then(async () => {
-              const coded = []
-              for (const [column, keys] of coders) coded.push({ column, json: await dictionaryJsonInTurns(keys) })
-              finished?.({ rows: m.rows, sha256: m.sha256, dictionaries: [...m.dictionaries, ...coded] })
+              // The coded columns' dictionaries (a million ids: 12 MB) are written while the upload is staged, off
+              // this thread where the store can (store/dictionaries.ts), not inside the version's commit.
+              for (const [column, keys] of coders)
+                await stageDictionary(db, uploadId, column, await dictionaryJsonInTurns(keys))
+              finished?.({ rows: m.rows, sha256: m.sha256, dictionaries: m.dictionaries })
             })
             .catch((err: Error) => fail(err))
           return
@@ -197,15 +200,17 @@ async function stage(
   coders: Map<string, ByteKeys> | null = null,
 ): Promise<void> {
   if (chunks.length === 0) return
-  const writes: ChunkWrite[] = chunks.map((c) => ({
-    column: c.column,
-    chunk: c.chunk,
-    rows: c.rows,
-    encoding: c.chunkData.encoding,
-    // From the worker, a Uint8Array over memory now this thread's: the store takes Buffers.
-    data: c.raw === undefined ? asBuffer(c.chunkData.data) : codeKeys(c, coders!),
-    nulls: c.chunkData.nulls === null ? null : asBuffer(c.chunkData.nulls),
-  }))
+  const writes: ChunkWrite[] = []
+  for (const c of chunks)
+    writes.push({
+      column: c.column,
+      chunk: c.chunk,
+      rows: c.rows,
+      encoding: c.chunkData.encoding,
+      // From the worker, a Uint8Array over memory now this thread's: the store takes Buffers.
+      data: c.raw === undefined ? asBuffer(c.chunkData.data) : await codeKeys(c, coders!),
+      nulls: c.chunkData.nulls === null ? null : asBuffer(c.chunkData.nulls),
+    })
   // One column chunk per transaction: each holds the event loop for the copy of a few hundred kilobytes only.
   for (const w of writes) await stageChunks(db, uploadId, [w])
 }
@@ -214,8 +219,15 @@ function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
 }
 
-/** A deferred column's chunk coded here: each row's key numbered in order of first appearance (a null row 0). */
-function codeKeys(c: ChunkOut, coders: Map<string, ByteKeys>): Buffer {
+/** Rows of a deferred column coded between two turns of the event loop (a few milliseconds). */
+const CODE_ROWS_PER_TURN = 8192
+
+/**
+ * A deferred column's chunk coded here: each row's key numbered in order of
+ * first appearance (a null row 0), a slice of rows per turn of the event
+ * loop (a whole chunk of a million-id upload held it for 20-100 ms).
+ */
+async function codeKeys(c: ChunkOut, coders: Map<string, ByteKeys>): Promise<Buffer> {
   let keys = coders.get(c.column)
   if (keys === undefined) {
     keys = new ByteKeys()
@@ -229,16 +241,17 @@ function codeKeys(c: ChunkOut, coders: Map<string, ByteKeys>): Buffer {
     const e = ends[i]!
     if (nulls === null || ((nulls[i >> 3]! >> (i & 7)) & 1) === 0) codes[i] = keys.code(bytes, s, e)
     s = e
+    if ((i + 1) % CODE_ROWS_PER_TURN === 0) await nextTurn()
   }
   return Buffer.from(codes.buffer, codes.byteOffset, codes.byteLength)
 }
 
-/** dictionaryJson with a turn of the event loop between slices of keys: a million ids are 12 MB of JSON. */
-async function dictionaryJsonInTurns(keys: ByteKeys): Promise<string> {
+/** dictionaryJson's bytes, with a turn of the event loop between slices of keys: a million ids are 12 MB of JSON. */
+async function dictionaryJsonInTurns(keys: ByteKeys): Promise<Buffer> {
   const parts: Buffer[] = []
   for (const part of dictionaryParts(keys)) {
     parts.push(part)
     await nextTurn()
   }
-  return Buffer.concat(parts).toString('utf8')
+  return Buffer.concat(parts)
 }

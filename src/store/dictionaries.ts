@@ -16,13 +16,22 @@ export type DictionaryRequest =
       readonly column: string
     }
   | { readonly id: number; readonly kind: 'pack'; readonly json: Uint8Array }
+  | {
+      readonly id: number
+      readonly kind: 'write'
+      readonly file: string
+      readonly busyTimeoutMs: number
+      readonly uploadId: number
+      readonly column: string
+      readonly json: Uint8Array
+    }
 
 export type DictionaryReply =
   | { readonly id: number; readonly ok: true; readonly packed: PackedStrings | null }
   | { readonly id: number; readonly ok: false; readonly error: string }
 
 /**
- * One thread per process reads and packs large dictionaries, one at a time,
+ * One thread per process reads, packs and writes large dictionaries, one at a time,
  * in the order asked. It is started on first use, stops after IDLE_MS
  * without work (its heap is tens of megabytes a process at rest need not
  * hold), and does not keep the process alive; a thread that dies fails what
@@ -84,6 +93,35 @@ class DictionaryThread {
 }
 
 const thread = new DictionaryThread()
+
+/**
+ * Stores a coded column's dictionary (JSON text, as UTF-8 bytes) for an
+ * upload still in staging, before its version is committed: a million ids
+ * are 12 MB of text, and the statement that writes them held the event
+ * loop for tens of milliseconds inside the version's commit. SQLite on disk
+ * writes it from the dictionary thread, through a connection of its own (a
+ * write that another connection's transaction waits for, not one the event
+ * loop runs); the version's durable commit, later and on the same log,
+ * makes it durable too. Otherwise (PostgreSQL, or SQLite in memory) it is
+ * an ordinary statement here, asynchronous on PostgreSQL. discardUpload
+ * removes it with the rest of a failed upload.
+ */
+export async function stageDictionary(db: Sql, uploadId: number, column: string, json: Uint8Array): Promise<void> {
+  if (db.dialect === 'sqlite' && db.file !== undefined && db.file !== ':memory:') {
+    const file = db.file
+    const owned = json.byteOffset === 0 && json.byteLength === json.buffer.byteLength ? json : Uint8Array.from(json)
+    await thread.ask(
+      (id) => ({ id, kind: 'write', file, busyTimeoutMs: 10_000, uploadId, column, json: owned }),
+      [owned.buffer as ArrayBuffer],
+    )
+    return
+  }
+  await db.run('INSERT INTO column_dictionaries (upload_id, column_name, dictionary) VALUES ($1, $2, $3)', [
+    uploadId,
+    column,
+    Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8'),
+  ])
+}
 
 /**
  * A coded column's stored dictionary, packed (packed-strings.ts), or null

@@ -4,7 +4,8 @@ import { packJsonStrings, type PackedStrings } from './packed-strings.js'
 import type { DictionaryRequest, DictionaryReply } from './dictionaries.js'
 
 /**
- * The dictionary reader's thread (dictionaries.ts): reads one stored
+ * The dictionary thread (dictionaries.ts): writes an upload's dictionary
+ * while it is staged, through a connection of its own, or reads one stored
  * dictionary through a read-only connection of its own to the database file
  * (what is committed; a version's dictionary never changes once it is), or
  * takes the bytes it is sent, and packs them (packed-strings.ts) into shared
@@ -23,9 +24,32 @@ function read(file: string, busyTimeoutMs: number, uploadId: number, column: str
   }
 }
 
+/** Inserts an upload's dictionary as text, in a transaction of this connection's (staged data: see dictionaries.ts). */
+function write(file: string, busyTimeoutMs: number, uploadId: number, column: string, json: Uint8Array): void {
+  const db = new BetterSqlite3(file, { fileMustExist: true })
+  try {
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`)
+    // Staged, as an upload's chunks are: the version's commit syncs the log these frames are in.
+    db.pragma('synchronous = OFF')
+    const text = Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8')
+    db.prepare('INSERT INTO column_dictionaries (upload_id, column_name, dictionary) VALUES (?, ?, ?)').run(
+      uploadId,
+      column,
+      text,
+    )
+  } finally {
+    db.close()
+  }
+}
+
 parentPort!.on('message', (m: DictionaryRequest) => {
   let reply: DictionaryReply
   try {
+    if (m.kind === 'write') {
+      write(m.file, m.busyTimeoutMs, m.uploadId, m.column, m.json)
+      parentPort!.postMessage({ id: m.id, ok: true, packed: null } satisfies DictionaryReply)
+      return
+    }
     const json = m.kind === 'read' ? read(m.file, m.busyTimeoutMs, m.uploadId, m.column) : m.json
     const packed: PackedStrings | null = json === null ? null : packJsonStrings(json)
     reply = { id: m.id, ok: true, packed }

@@ -8,9 +8,9 @@
 import t from 'tap'
 import { openStore } from '../../src/store/db.js'
 import { createDataset } from '../../src/store/datasets.js'
-import { packedDictionary, type PackedStrings } from '../../src/store/dictionaries.js'
+import { packedDictionary, stageDictionary, type PackedStrings } from '../../src/store/dictionaries.js'
 import { SqliteDatabase } from '../../src/store/sqlite.js'
-import { startUpload } from '../../src/store/uploads.js'
+import { discardUpload, startUpload } from '../../src/store/uploads.js'
 import type { Sql } from '../../src/store/sql.js'
 import { PEOPLE_SPEC, TEST_STORE, tempDir, testDatabaseUrl } from '../helpers/app.js'
 import { datasetSpecSchema } from '../../src/schema.js'
@@ -72,3 +72,29 @@ t.test('a broken stored dictionary fails the read with a clear message, and the 
   )
   t.equal((await packedDictionary(db, upload, 'pid'))!.count, IDS.length)
 })
+
+t.test(
+  'a staged dictionary written (by the thread on SQLite on disk) reads back as written, and is discarded with its upload',
+  async (t) => {
+    const db = await openStore({
+      dataDir: tempDir(t),
+      databaseUrl: TEST_STORE === 'postgres' ? await testDatabaseUrl() : null,
+    })
+    t.teardown(() => db.close())
+    await createDataset(db, datasetSpecSchema.parse(PEOPLE_SPEC), { principal: 'test', role: 'operator' })
+    const upload = await startUpload(db, PEOPLE_SPEC.id)
+    await stageDictionary(db, upload, 'pid', Buffer.from(JSON.stringify(IDS)))
+    t.equal(
+      await db.value('SELECT dictionary FROM column_dictionaries WHERE upload_id = $1', [upload]),
+      JSON.stringify(IDS),
+      'stored as text',
+    )
+    t.same(unpack((await packedDictionary(db, upload, 'pid'))!), IDS)
+    await t.rejects(
+      stageDictionary(db, upload, 'pid', Buffer.from('["again"]')),
+      'a second one for the column is refused',
+    )
+    await discardUpload(db, upload)
+    t.equal(await packedDictionary(db, upload, 'pid'), null, 'gone with the upload')
+  },
+)
