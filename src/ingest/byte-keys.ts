@@ -11,10 +11,23 @@ import { randomBytes } from 'node:crypto'
  * few typed arrays and their bytes, not a million strings and map entries.
  *
  * `find` then `add`: a miss leaves its slot and hash for the add that follows.
+ *
+ * The table doubles without stopping the thread: a new table takes the
+ * adds, and the old one's codes move over a few per call (MOVES_PER_CALL),
+ * while `find` looks in the new table, then in the old. Rehashing a million
+ * keys in one go held the event loop for 50-100 ms.
  */
+/** Codes moved from the old table per find: a doubling at n codes has moved them all after n / MOVES_PER_CALL finds. */
+const MOVES_PER_CALL = 4
+
 export class ByteKeys {
   /** Slot -> code + 1 (0: empty). */
   private table = new Int32Array(1024)
+  /** The table before the last doubling, while codes below `moving` still have to move out of it. */
+  private old: Int32Array | null = null
+  /** Codes [moved, moving) are still only in `old`. */
+  private moved = 0
+  private moving = 0
   /** Code -> the key's hash. */
   private hashes = new Int32Array(256)
   /** Code -> offset of its bytes in `arena`; code + 1 -> where they end. */
@@ -32,6 +45,7 @@ export class ByteKeys {
   find(buf: Uint8Array, s: number, e: number): number {
     let h = this.seed ^ 0x811c9dc5
     for (let p = s; p < e; p++) h = Math.imul(h ^ buf[p]!, 0x01000193)
+    if (this.old !== null) this.move()
     const table = this.table
     const mask = table.length - 1
     for (let i = h & mask; ; i = (i + 1) & mask) {
@@ -39,8 +53,16 @@ export class ByteKeys {
       if (code < 0) {
         this.missHash = h
         this.missSlot = i
-        return -1
+        break
       }
+      if (this.hashes[code] === h && this.equals(code, buf, s, e)) return code
+    }
+    const old = this.old
+    if (old === null) return -1
+    const oldMask = old.length - 1
+    for (let i = h & oldMask; ; i = (i + 1) & oldMask) {
+      const code = old[i]! - 1
+      if (code < 0) return -1
       if (this.hashes[code] === h && this.equals(code, buf, s, e)) return code
     }
   }
@@ -67,9 +89,16 @@ export class ByteKeys {
     this.hashes[code] = this.missHash
     this.table[this.missSlot] = code + 1
     this.size = code + 1
-    // At most half full: probes stay short.
-    if (this.size * 2 > this.table.length) this.rehash(this.table.length * 2)
     this.missSlot = -1
+    // At most half full: probes stay short. The last doubling has finished moving by now (MOVES_PER_CALL).
+    if (this.size * 2 > this.table.length) {
+      while (this.old !== null) this.move()
+      this.old = this.table
+      this.table = new Int32Array(this.table.length * 2)
+      this.moved = 0
+      // Codes from here on are added to the new table.
+      this.moving = this.size
+    }
     return code
   }
 
@@ -97,15 +126,18 @@ export class ByteKeys {
     return true
   }
 
-  private rehash(length: number): void {
-    const table = new Int32Array(length)
-    const mask = length - 1
-    for (let code = 0; code < this.size; code++) {
+  /** Moves a few codes from the old table to the new one; drops the old table once all have moved. */
+  private move(): void {
+    const table = this.table
+    const mask = table.length - 1
+    const end = Math.min(this.moving, this.moved + MOVES_PER_CALL)
+    for (let code = this.moved; code < end; code++) {
       let i = this.hashes[code]! & mask
       while (table[i] !== 0) i = (i + 1) & mask
       table[i] = code + 1
     }
-    this.table = table
+    this.moved = end
+    if (end === this.moving) this.old = null
   }
 
   private growCodes(): void {
