@@ -39,6 +39,8 @@ export interface BuildOptions {
   readonly logger?: FastifyServerOptions['logger']
   /** The sandbox worker module; tests substitute fixtures that misbehave on purpose. */
   readonly sandboxWorker?: string
+  /** The clock the engine and the budget windows read (tests inject one); default: the system's. */
+  readonly now?: () => Date
 }
 
 /** The Fastify server options veilbox runs with (the HTTP benchmark's bare baseline uses them too). */
@@ -75,7 +77,10 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await app.register(db, { config: options.config })
     await app.register(auth, { failuresPerMinute: options.config.authFailuresPerMinute })
     await app.register(metrics, { config: options.config })
-    await app.register(engine, options.sandboxWorker ? { sandboxWorker: options.sandboxWorker } : {})
+    await app.register(engine, {
+      ...(options.sandboxWorker ? { sandboxWorker: options.sandboxWorker } : {}),
+      ...(options.now ? { now: options.now } : {}),
+    })
     await app.register(rateLimits, { rateLimitPerMinute: options.config.rateLimitPerMinute })
     await app.register(requests, {
       bodyIdleTimeoutMs: options.config.bodyIdleTimeoutMs,

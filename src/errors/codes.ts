@@ -122,6 +122,10 @@ export const ERROR_CODES = {
   VEILBOX_ERR_QUERY_ID_COLUMN: { status: 400, title: 'Id columns cannot be aggregated or filtered on' },
   VEILBOX_ERR_QUERY_UNBOUNDED_COLUMN: { status: 400, title: 'Column has no declared bounds' },
   VEILBOX_ERR_QUERY_HE_UNSUPPORTED: { status: 400, title: 'Encrypted column used where it cannot be computed' },
+  VEILBOX_ERR_QUERY_BOUNDS_OUTSIDE_DECLARED: {
+    status: 400,
+    title: "Analyst bounds do not lie inside the column's declared bounds",
+  },
   // Exact aggregate kernels (src/engine/exec)
   VEILBOX_ERR_EXEC_BAD_ARGUMENT: { status: 500, title: 'Aggregate kernel argument breaks the kernel contract' },
   VEILBOX_ERR_EXEC_TOO_MANY_GROUPS: { status: 400, title: 'GROUP BY has too many possible groups' },
@@ -169,6 +173,8 @@ export const ERROR_CODES = {
   VEILBOX_ERR_BUDGET_NOT_SET: { status: 409, title: 'The dataset has no privacy budget' },
   VEILBOX_ERR_BUDGET_EXHAUSTED: { status: 403, title: 'Not enough privacy budget left' },
   VEILBOX_ERR_BUDGET_BELOW_SPENT: { status: 409, title: 'New total is below what is already spent' },
+  VEILBOX_ERR_BUDGET_OVER_ANSWER_CAP: { status: 403, title: "Above the grant's epsilon per answer" },
+  VEILBOX_ERR_BUDGET_WINDOW_EXHAUSTED: { status: 403, title: "Not enough left in the grant's budget window" },
 
   // Homomorphic encryption core (src/engine/he)
   VEILBOX_ERR_HE_INSECURE_PARAMETERS: { status: 400, title: 'HE parameters are weaker than 128-bit security' },

@@ -15,6 +15,14 @@ export async function findDatasetBudget(
   return row ? ledgerOf(row) : null
 }
 
+/** Whether the dataset's grants' budget windows refresh (issue 24; true unless an operator turned it off). */
+export async function datasetWindowRefresh(db: Sql, dataset: string): Promise<boolean> {
+  const v = await db.value<number | bigint>('SELECT window_refresh FROM dataset_budgets WHERE dataset_id = $1', [
+    dataset,
+  ])
+  return v === undefined || Number(v) !== 0
+}
+
 /**
  * Sets a dataset's total budget, in the ledger's integer units. Spending
  * carries over: a total below what is already spent changes nothing and
@@ -26,6 +34,8 @@ export async function setDatasetBudget(
   totals: { epsilon: bigint; delta: bigint },
   actor: AuditActor,
   display: { epsilon: string; delta: string },
+  /** Whether its grants' windows refresh; absent: unchanged (true for a new budget). */
+  windowRefresh?: boolean,
 ): Promise<{ ledger: Ledger; belowSpent: boolean }> {
   return db.transaction(async (db) => {
     await getDataset(db, dataset)
@@ -39,12 +49,21 @@ export async function setDatasetBudget(
        ON CONFLICT (dataset_id) DO UPDATE SET epsilon_total = excluded.epsilon_total, delta_total = excluded.delta_total, updated_at = excluded.updated_at`,
       [dataset, totals.epsilon, totals.delta, now],
     )
+    if (windowRefresh !== undefined)
+      await db.run('UPDATE dataset_budgets SET window_refresh = $2 WHERE dataset_id = $1', [
+        dataset,
+        windowRefresh ? 1 : 0,
+      ])
     await appendAudit(db, {
       actor,
       action: 'budget.set',
       outcome: 'ok',
       dataset,
-      detail: { epsilon: display.epsilon, delta: display.delta },
+      detail: {
+        epsilon: display.epsilon,
+        delta: display.delta,
+        ...(windowRefresh === undefined ? {} : { windowRefresh }),
+      },
     })
     return { ledger: (await findDatasetBudget(db, dataset))!, belowSpent: false }
   })

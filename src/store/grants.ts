@@ -35,6 +35,21 @@ export interface GrantRecord {
   readonly moneySpent: bigint
   /** Partition selection's per-unit key bound for this grant's queries; null: the dataset's. */
   readonly maxGroupsContributed: number | null
+  /** The largest epsilon one answer may spend, in micro-units; null: no cap (issue 24). */
+  readonly maxEpsilonPerAnswer: bigint | null
+  /** The refresh window and its cap; null: none. */
+  readonly window: GrantWindow | null
+}
+
+/** A grant's budget window: its terms, and the spend of the window it last charged. */
+export interface GrantWindow {
+  /** 'month' (calendar months, UTC) or 'd<n>' (n days, counted from the grant's creation). */
+  readonly every: string
+  /** The cap per window, epsilon micro-units. */
+  readonly epsilon: bigint
+  /** The start of the window `spent` counts in; null before the first charge. */
+  readonly start: string | null
+  readonly spent: bigint
 }
 
 interface GrantRow extends LedgerRow {
@@ -56,6 +71,11 @@ interface GrantRow extends LedgerRow {
   money_cap: number | bigint | null
   money_spent: number | bigint
   max_groups_contributed: number | bigint | null
+  max_epsilon_per_answer: number | bigint | null
+  window_every: string | null
+  window_epsilon: number | bigint | null
+  window_start: string | null
+  window_spent: number | bigint
 }
 
 function toGrant(r: GrantRow): GrantRecord {
@@ -79,6 +99,16 @@ function toGrant(r: GrantRow): GrantRecord {
     moneyCap: r.money_cap === null ? null : BigInt(r.money_cap),
     moneySpent: BigInt(r.money_spent),
     maxGroupsContributed: r.max_groups_contributed === null ? null : Number(r.max_groups_contributed),
+    maxEpsilonPerAnswer: r.max_epsilon_per_answer === null ? null : BigInt(r.max_epsilon_per_answer),
+    window:
+      r.window_every === null || r.window_epsilon === null
+        ? null
+        : {
+            every: r.window_every,
+            epsilon: BigInt(r.window_epsilon),
+            start: r.window_start,
+            spent: BigInt(r.window_spent),
+          },
   }
 }
 
@@ -105,6 +135,10 @@ export interface NewGrant {
   readonly moneyCap?: bigint | null
   /** Partition selection's per-unit key bound; null, the default: the dataset's. */
   readonly maxGroupsContributed?: number | null
+  /** Epsilon micro-units one answer may spend at most; null, the default: no cap. */
+  readonly maxEpsilonPerAnswer?: bigint | null
+  /** A refresh window ('month' or 'd<n>') and its cap in epsilon micro-units; null, the default: none. */
+  readonly window?: { readonly every: string; readonly epsilon: bigint } | null
 }
 
 export const DEFAULT_SCENARIO = 'public-welfare'
@@ -145,8 +179,9 @@ export async function createGrant(
     }
     await db.run(
       `INSERT INTO grants (id, analyst, analyst_id, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by,
-                           application_id, scenario, organization, money_cap, datasets, max_groups_contributed)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+                           application_id, scenario, organization, money_cap, datasets, max_groups_contributed,
+                           max_epsilon_per_answer, window_every, window_epsilon)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
       [
         id,
         g.analyst,
@@ -166,6 +201,9 @@ export async function createGrant(
         g.moneyCap,
         datasets.length === 1 ? null : JSON.stringify(datasets),
         input.maxGroupsContributed ?? null,
+        input.maxEpsilonPerAnswer ?? null,
+        input.window?.every ?? null,
+        input.window?.epsilon ?? null,
       ],
     )
     await appendAudit(db, {
@@ -180,6 +218,10 @@ export async function createGrant(
         analystId: analyst,
         ...(datasets.length === 1 ? {} : { datasets }),
         ...(input.maxGroupsContributed == null ? {} : { maxGroupsContributed: input.maxGroupsContributed }),
+        ...(input.maxEpsilonPerAnswer == null ? {} : { maxEpsilonPerAnswer: input.maxEpsilonPerAnswer.toString() }),
+        ...(input.window == null
+          ? {}
+          : { window: { every: input.window.every, epsilon: input.window.epsilon.toString() } }),
         epsilon: display.epsilon,
         delta: display.delta,
         expiresAt: g.expiresAt,
@@ -198,7 +240,7 @@ export async function createGrant(
 
 /** A grant's columns in a fixed order: read as an array, which better-sqlite3 builds faster than an object (this runs on every query). */
 const GRANT_COLUMNS =
-  'id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, epsilon_spent, delta_total, delta_spent, rho_spent, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, money_spent, datasets, max_groups_contributed'
+  'id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, epsilon_spent, delta_total, delta_spent, rho_spent, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, money_spent, datasets, max_groups_contributed, max_epsilon_per_answer, window_every, window_epsilon, window_start, window_spent'
 
 export async function findGrant(
   db: Sql,
@@ -233,6 +275,11 @@ export async function findGrant(
     money_spent: r[20] as number | bigint,
     datasets: r[21] as string | null,
     max_groups_contributed: r[22] as number | bigint | null,
+    max_epsilon_per_answer: r[23] as number | bigint | null,
+    window_every: r[24] as string | null,
+    window_epsilon: r[25] as number | bigint | null,
+    window_start: r[26] as string | null,
+    window_spent: r[27] as number | bigint,
   })
 }
 

@@ -90,3 +90,18 @@ export async function guardedGrantChargeAndSpend(
       AND (money_cap IS NULL OR money_spent + $6 <= money_cap)`
   return (await db.run(sql, [id, charge.epsilon, charge.delta, charge.rho, charge.rhoBefore, amount])) === 1
 }
+
+/**
+ * A grant's window charge (issue 24), in one guarded UPDATE of its row: the
+ * spend of window `start` plus `epsilon` must fit the window's cap. A row
+ * whose spend counts in another (earlier) window starts this one from 0.
+ * False, changing nothing, when it does not fit. Run it in the release
+ * transaction with the grant's row locked, as guardedCharge.
+ */
+export async function guardedWindowCharge(db: Sql, id: string, start: string, epsilon: bigint): Promise<boolean> {
+  const sql = `UPDATE grants
+    SET window_spent = (CASE WHEN window_start = $2 THEN window_spent ELSE 0 END) + $3, window_start = $2
+    WHERE id = $1 AND window_epsilon IS NOT NULL
+      AND (CASE WHEN window_start = $2 THEN window_spent ELSE 0 END) + $3 <= window_epsilon`
+  return (await db.run(sql, [id, start, epsilon])) === 1
+}

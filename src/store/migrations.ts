@@ -513,6 +513,24 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TRIGGER catalog_grants_update AFTER UPDATE OF id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, datasets, max_groups_contributed ON grants BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
     `,
   },
+  {
+    version: 12,
+    name: 'budget windows and a cap per answer on grants; whether a dataset lets windows refresh',
+    sql: `
+      -- Terms (the catalog trigger below watches them): the largest epsilon one answer may spend (micro-units),
+      -- and the refresh window: 'month' (calendar months, UTC) or 'd<n>' (n days from the grant's creation),
+      -- with its cap in micro-units. Spending: the window the spend counts in (its start) and that spend.
+      ALTER TABLE grants ADD COLUMN max_epsilon_per_answer INTEGER;
+      ALTER TABLE grants ADD COLUMN window_every TEXT;
+      ALTER TABLE grants ADD COLUMN window_epsilon INTEGER;
+      ALTER TABLE grants ADD COLUMN window_start TEXT;
+      ALTER TABLE grants ADD COLUMN window_spent INTEGER NOT NULL DEFAULT 0 CHECK (window_spent >= 0);
+      -- 0: the dataset's grants' windows never refresh (a window cap is then a cap for the grant's life).
+      ALTER TABLE dataset_budgets ADD COLUMN window_refresh INTEGER NOT NULL DEFAULT 1;
+      DROP TRIGGER catalog_grants_update;
+      CREATE TRIGGER catalog_grants_update AFTER UPDATE OF id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, datasets, max_groups_contributed, max_epsilon_per_answer, window_every, window_epsilon ON grants BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+    `,
+  },
 ]
 
 /** A principal's id: 64 random bits, `p_` and 16 hex digits. */

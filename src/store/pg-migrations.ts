@@ -347,4 +347,19 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         ON grants FOR EACH STATEMENT EXECUTE FUNCTION catalog_touch();
     `,
   },
+  {
+    version: 12,
+    name: 'budget windows and a cap per answer on grants (SQLite migration 12)',
+    sql: `
+      ALTER TABLE grants ADD COLUMN max_epsilon_per_answer bigint;
+      ALTER TABLE grants ADD COLUMN window_every text;
+      ALTER TABLE grants ADD COLUMN window_epsilon bigint;
+      ALTER TABLE grants ADD COLUMN window_start text;
+      ALTER TABLE grants ADD COLUMN window_spent bigint NOT NULL DEFAULT 0 CHECK (window_spent >= 0);
+      ALTER TABLE dataset_budgets ADD COLUMN window_refresh integer NOT NULL DEFAULT 1;
+      DROP TRIGGER catalog_grants ON grants;
+      CREATE TRIGGER catalog_grants AFTER INSERT OR DELETE OR UPDATE OF id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, datasets, max_groups_contributed, max_epsilon_per_answer, window_every, window_epsilon
+        ON grants FOR EACH STATEMENT EXECUTE FUNCTION catalog_touch();
+    `,
+  },
 ]

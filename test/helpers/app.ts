@@ -55,11 +55,17 @@ export async function testApp(
   t: { teardown(fn: () => unknown): void },
   overrides: Partial<Config> = {},
   sandboxWorker?: string,
+  now?: () => Date,
 ): Promise<TestApp> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'veilbox-test-'))
   // One sandbox worker: booting workers under tsx dominates the cost of a test app.
   const config = loadConfig({}, { dataDir, logLevel: 'silent', workers: 1, ...(await storeOverrides()), ...overrides })
-  const app = await buildApp({ config, logger: false, ...(sandboxWorker ? { sandboxWorker } : {}) })
+  const app = await buildApp({
+    config,
+    logger: false,
+    ...(sandboxWorker ? { sandboxWorker } : {}),
+    ...(now ? { now } : {}),
+  })
   t.teardown(async () => {
     // Whatever a test did, the audit chain it leaves must verify.
     const chain = await verifyChain(app.db)
@@ -125,10 +131,12 @@ export async function queryApp(
     grantDelta?: number
     overrides?: Partial<Config>
     sandboxWorker?: string
+    /** The service's clock (budget windows); default: the system's. */
+    now?: () => Date
   } = {},
 ): Promise<TestApp & { grant: string; dataset: string }> {
   const { DEMO_SPEC, demoCsv } = await import('../../src/demo/binzhou.js')
-  const ta = await testApp(t, options.overrides ?? {}, options.sandboxWorker)
+  const ta = await testApp(t, options.overrides ?? {}, options.sandboxWorker, options.now)
   const created = await ta.call('operator', { method: 'POST', url: '/v1/datasets', payload: DEMO_SPEC })
   if (created.statusCode !== 201) throw new Error(created.body)
   const chunks: Buffer[] = []

@@ -25,13 +25,17 @@ declare module 'fastify' {
     kernel: KernelReport
     /** The HE key custodian: in process (VEILBOX_CUSTODIAN_DIR) or a separate process (VEILBOX_CUSTODIAN_URL). */
     custodian: Custodian
+    /** The service's clock: the engine's, and what budget windows are read against (tests inject one). */
+    clock: () => Date
   }
 }
 
 /** The query engine and where it computes; routes reach them through these decorators. */
 export default fp(
-  async function engine(app: FastifyInstance, opts: { sandboxWorker?: string }) {
+  async function engine(app: FastifyInstance, opts: { sandboxWorker?: string; now?: () => Date }) {
     const c = app.config
+    const clock = opts.now ?? (() => new Date())
+    app.decorate('clock', clock)
     // First, before anything that holds threads or timers. One node: a key file in the data directory. A cluster: one key in the database, sealed under
     // the secret every node is given.
     const signingKey = await serviceSigningKey(c, app.db, () =>
@@ -96,6 +100,7 @@ export default fp(
       sources,
       limits: { maxCells: c.taskMaxCells, heMaxWork: c.heMaxWork, maxReleaseValues: c.maxReleaseValues },
       observer: app.metrics.queries,
+      now: clock,
     })
     app.decorate('queries', queries)
     app.addHook('onClose', async () => {

@@ -5,13 +5,21 @@ import { VeilboxError } from '../../errors/index.js'
 import { toText } from '../../engine/dp/budget.js'
 import { belowSpent, budgetTotals, budgetView, ledgerOf } from '../../engine/policy/pricing.js'
 import { identifierSchema } from '../../schema.js'
-import { findDatasetBudget, setDatasetBudget } from '../../store/budgets.js'
+import { datasetWindowRefresh, findDatasetBudget, setDatasetBudget } from '../../store/budgets.js'
 import { datasetNotFound, findDataset } from '../../store/datasets.js'
 import { actorOf, principalOf } from '../plugins/auth.js'
 import { holdsGrant } from '../visibility.js'
 import { ledgerViewSchema, problems } from '../schemas.js'
 
-const budgetResponse = z.object({ dataset: z.string() }).extend(ledgerViewSchema.shape).meta({ id: 'DatasetBudget' })
+const budgetResponse = z
+  .object({ dataset: z.string() })
+  .extend(ledgerViewSchema.shape)
+  .extend({
+    windowRefresh: z
+      .boolean()
+      .describe("whether its grants' budget windows refresh; false: a window cap holds for the grant's life"),
+  })
+  .meta({ id: 'DatasetBudget' })
 
 export default async function budgetRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>()
@@ -27,12 +35,18 @@ export default async function budgetRoutes(app: FastifyInstance) {
         body: z.strictObject({
           epsilon: z.number().finite().min(0).max(1_000_000),
           delta: z.number().min(0).lt(1).default(0),
+          windowRefresh: z
+            .boolean()
+            .optional()
+            .describe(
+              "false: its grants' budget windows never refresh (each window cap then holds for the grant's life); absent: unchanged, true for a new budget",
+            ),
         }),
         response: { 200: budgetResponse, ...problems(400, 401, 403, 404, 409) },
       },
     },
     async (request) => {
-      const { epsilon, delta } = request.body
+      const { epsilon, delta, windowRefresh } = request.body
       // Totals round down (a charge rounds up): a budget never holds more than was set.
       const totals = budgetTotals(epsilon, delta)
       const { ledger, belowSpent: refused } = await setDatasetBudget(
@@ -44,9 +58,11 @@ export default async function budgetRoutes(app: FastifyInstance) {
           epsilon: toText('epsilon', totals.epsilon),
           delta: toText('delta', totals.delta),
         },
+        windowRefresh,
       )
       if (refused) throw belowSpent(request.params.id, ledgerOf(ledger))
-      return { dataset: request.params.id, ...budgetView(ledger) }
+      const refresh = await datasetWindowRefresh(app.db, request.params.id)
+      return { dataset: request.params.id, ...budgetView(ledger), windowRefresh: refresh }
     },
   )
 
@@ -80,7 +96,8 @@ export default async function budgetRoutes(app: FastifyInstance) {
           },
         )
       }
-      return { dataset: request.params.id, ...budgetView(ledger) }
+      const refresh = await datasetWindowRefresh(app.db, request.params.id)
+      return { dataset: request.params.id, ...budgetView(ledger), windowRefresh: refresh }
     },
   )
 }

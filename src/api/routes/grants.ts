@@ -20,6 +20,7 @@ import {
   type GrantRecord,
 } from '../../store/grants.js'
 import type { Principal } from '../../store/keys.js'
+import { grantLimitFields, grantLimits, grantLimitsSchema, grantLimitTerms } from '../grant-limits.js'
 import { actorOf, principalOf } from '../plugins/auth.js'
 import { ledgerViewSchema, principalNameSchema, problems } from '../schemas.js'
 
@@ -57,6 +58,9 @@ export const grantViewSchema = z
       .int()
       .nullable()
       .describe("partition selection: the most keys one unit counts in, for this grant's queries; null: the dataset's"),
+    limits: grantLimitsSchema
+      .optional()
+      .describe('GET /v1/grants/{id} only: the cap per answer, the budget window now, and how many more answers fit'),
   })
   .meta({ id: 'Grant' })
 
@@ -237,6 +241,7 @@ export default async function grantRoutes(app: FastifyInstance) {
             .describe(
               "partition selection: the most keys of a selected GROUP BY column one unit counts in, for this grant's queries, in place of the dataset's",
             ),
+          ...grantLimitFields,
         }),
         response: { 201: grantViewSchema, ...problems(400, 401, 403, 404) },
       },
@@ -288,6 +293,7 @@ export default async function grantRoutes(app: FastifyInstance) {
           applicationId: null,
           moneyCap: b.moneyCap === undefined ? null : BigInt(b.moneyCap),
           maxGroupsContributed: b.maxGroupsContributed ?? null,
+          ...grantLimitTerms(b),
         },
         actorOf(request),
         { epsilon: toText('epsilon', totals.epsilon), delta: toText('delta', totals.delta) },
@@ -334,15 +340,19 @@ export default async function grantRoutes(app: FastifyInstance) {
     {
       config: { roles: ['operator', 'analyst', 'owner'] },
       schema: {
-        summary: 'One grant with its budget: total, spent, remaining',
+        summary: 'One grant with its budget, its window and cap per answer, and how many more answers fit',
         tags: ['grants'],
         params: z.object({ id: grantId }),
+        querystring: z.strictObject({
+          epsilon: z.coerce.number().finite().gt(0).max(1_000_000).optional().describe('the shape: epsilon per answer'),
+        }),
         response: { 200: grantViewSchema, ...problems(400, 401, 403, 404) },
       },
     },
     async (request) => {
       const grant = await visibleGrant(app, principalOf(request), request.params.id)
-      return grantView(grant, (await readPolicy(app.db)).currency)
+      const limits = await grantLimits(app, grant, request.query.epsilon)
+      return { ...grantView(grant, (await readPolicy(app.db)).currency), limits }
     },
   )
 

@@ -3,12 +3,14 @@ import { findAnswer, insertAnswer, type AnswerRef } from '../../store/answers.js
 import { appendAudit, type AuditActor, type AuditEvent } from '../../store/audit.js'
 import type { Sql, Store } from '../../store/db.js'
 import { getGrant, type GrantRecord } from '../../store/grants.js'
-import { guardedCharge, guardedGrantChargeAndSpend } from '../../store/ledger.js'
+import { datasetWindowRefresh } from '../../store/budgets.js'
+import { guardedCharge, guardedGrantChargeAndSpend, guardedWindowCharge } from '../../store/ledger.js'
 import { guardedSpend, insertMoneyLines } from '../../store/market.js'
 import { answerLines, answerPrice, priceView, spendingCapError } from '../market/charge.js'
 import type { TxOptions } from '../../store/sql.js'
 import { toText } from '../dp/budget.js'
 import { checkGrantUsable } from '../policy/grant.js'
+import { windowExhausted, windowStart } from '../policy/window.js'
 import { chargeView, exhausted, ledgerOf, priceOn, remainingAfter, type Charge } from '../policy/pricing.js'
 import { datasetPrice } from './joined.js'
 import { INTERVALS_SLOT, ROWS_SLOT, spliceRelease } from '../release/serialize.js'
@@ -261,6 +263,12 @@ async function charge(
   const both = money && (await guardedGrantChargeAndSpend(tx, p.grant.id, gc, amount))
   if (!both && !(await guardedCharge(tx, 'grants', p.grant.id, gc, 'AND revoked_at IS NULL')))
     throw exhausted(ledgers.grant, gc)
+  // The grant's budget window (issue 24): its own guarded statement on the row already locked.
+  if (grant.window !== null) {
+    const refresh = await datasetWindowRefresh(tx, p.spec.id)
+    const start = windowStart(grant.window.every, grant.createdAt, now(), refresh)
+    if (!(await guardedWindowCharge(tx, p.grant.id, start, gc.epsilon))) throw windowExhausted(grant, start, gc.epsilon)
+  }
   if (!(await guardedCharge(tx, 'dataset_budgets', p.spec.id, dc))) throw exhausted(ledgers.dataset, dc)
   for (const [k, view] of ledgers.joined.entries()) {
     if (!(await guardedCharge(tx, 'dataset_budgets', view.id, jcs[k]!))) throw exhausted(view, jcs[k]!)

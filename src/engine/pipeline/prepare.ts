@@ -10,6 +10,7 @@ import { moneyFor } from '../market/charge.js'
 import { recordLevels } from '../market/dataset.js'
 import { checkEpsilonPerAnswer } from '../market/policy.js'
 import { checkGrantUsable, checkQueryInGrant, usedAggregates } from '../policy/grant.js'
+import { checkGrantEpsilonPerAnswer } from '../policy/window.js'
 import { checkBoundInGrant, joinedDatasets, publicTableSpec } from './joined.js'
 import type { Price } from '../policy/pricing.js'
 import {
@@ -79,6 +80,7 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
   }
   const mechanism = req.mechanism ?? 'laplace'
   const epsilon = parse('epsilon', req.epsilon, 'up')
+  checkGrantEpsilonPerAnswer(grant, epsilon)
   // Partition selection is (epsilon, delta)-DP under the laplace mechanism too: its delta is asked and checked as a gaussian one is.
   const selection = selectedKey(bound)
   const delta =

@@ -40,6 +40,8 @@ function grant(over: Partial<GrantRecord> = {}): GrantRecord {
     moneyCap: null,
     moneySpent: 0n,
     maxGroupsContributed: null,
+    maxEpsilonPerAnswer: null,
+    window: null,
     ...over,
   }
 }
