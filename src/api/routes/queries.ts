@@ -49,6 +49,12 @@ const perAggregate = z.looseObject({
   rho: z.number().optional(),
   noise: z.record(z.string(), z.number()),
   halfWidth: z.number().nullable(),
+  bounds: z
+    .object({ lower: z.number(), upper: z.number(), source: z.enum(['analyst', 'declared']) })
+    .optional()
+    .describe(
+      "SUM, AVG, VAR, STDDEV and quantiles: the range values were clamped to, the analyst's BOUNDS or the column's declared bounds",
+    ),
 })
 const remaining = z.object({ epsilon: z.number(), delta: z.number() })
 export const priceSchema = z

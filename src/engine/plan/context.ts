@@ -49,12 +49,26 @@ export interface SumSource {
   readonly measure: number
   /** Index into exec.encrypted (he only). */
   readonly encrypted?: number
-  /** The column's declared bounds (refused when it has none). */
+  /** The bounds values are clamped to: the analyst's (BOUNDS a, b) or else the column's declared ones. */
   bounds(): { lower: number; upper: number }
   /** The grid exponent of the exact sum (plain: the kernel's quantum; he: the sum mechanism's grid). */
   exp(sum: Mechanism): number
   sumMechanism(part: Part): Mechanism
   squaresMechanism(part: Part): Mechanism
+}
+
+/** Clamp bounds an aggregate states (binder-checked to lie inside the declared ones); absent: the declared bounds. */
+export type Clamp = { readonly lower: number; readonly upper: number } | undefined
+
+/** Keys measures by column and clamp range: one column summed with two ranges is two measures. */
+export function clampKey(col: ColumnSpec, clamp: Clamp): string {
+  return clamp === undefined ? col.name : `${col.name}\u0000${clamp.lower}\u0000${clamp.upper}`
+}
+
+/** The bounds an aggregate of col clamps to: the analyst's when stated, else the declared ones. */
+export function clampBounds(col: ColumnSpec, clamp: Clamp): { lower: number; upper: number } {
+  const declared = bounds(col)
+  return clamp === undefined ? declared : { lower: clamp.lower, upper: clamp.upper }
 }
 
 export function bounds(col: ColumnSpec): { lower: number; upper: number } {
@@ -108,11 +122,11 @@ export class PlanContext {
     readonly spec: DatasetSpec,
     readonly groups: number,
     mechanism: 'laplace' | 'gaussian',
-    /** Columns whose VAR or STDDEV is asked: their moments include squares. */
+    /** Columns (keyed by clampKey) whose VAR or STDDEV is asked: their moments include squares. */
     private readonly needsSquares: ReadonlySet<string>,
     private readonly heProfile: HeProfile | null,
     readonly bins: number,
-    /** Each quantile column's histogram budget: the sum of its quantiles' parts. */
+    /** Each quantile column's (keyed by clampKey) histogram budget: the sum of its quantiles' parts. */
     private readonly quantileParts: ReadonlyMap<string, Part>,
   ) {
     this.gaussian = mechanism === 'gaussian'
@@ -186,10 +200,11 @@ export class PlanContext {
   }
 
   /** The plain moments (count, sum, squares) of a bounded numeric column, registered once. */
-  moments(col: ColumnSpec): { index: number; exp: number; lower: number; upper: number } {
-    const { lower, upper } = bounds(col)
+  moments(col: ColumnSpec, clamp?: Clamp): { index: number; exp: number; lower: number; upper: number } {
+    const { lower, upper } = clampBounds(col, clamp)
     const exp = quantumFor(lower, upper).exp
-    let index = this.momentsOf.get(col.name)
+    const key = clampKey(col, clamp)
+    let index = this.momentsOf.get(key)
     if (index === undefined) {
       index = this.measures.length
       this.measures.push({
@@ -198,9 +213,9 @@ export class PlanContext {
         lower,
         upper,
         exp,
-        squares: this.needsSquares.has(col.name),
+        squares: this.needsSquares.has(key),
       })
-      this.momentsOf.set(col.name, index)
+      this.momentsOf.set(key, index)
     }
     return { index, exp, lower, upper }
   }
@@ -220,12 +235,12 @@ export class PlanContext {
   }
 
   /** A column's sums, plain or encrypted: the aggregates ask the same of both. */
-  sums(col: ColumnSpec): SumSource {
-    return col.protection === 'he' ? this.encryptedSums(col) : this.plainSums(col)
+  sums(col: ColumnSpec, clamp?: Clamp): SumSource {
+    return col.protection === 'he' ? this.encryptedSums(col) : this.plainSums(col, clamp)
   }
 
-  private plainSums(col: ColumnSpec): SumSource {
-    const mo = this.moments(col)
+  private plainSums(col: ColumnSpec, clamp: Clamp): SumSource {
+    const mo = this.moments(col, clamp)
     const integer = col.type === 'integer'
     const m = this.m
     return {
@@ -301,11 +316,12 @@ export class PlanContext {
   }
 
   /** The one noisy histogram of a column, shared by its quantiles (post-processing is free). */
-  histogram(col: ColumnSpec): number {
-    let index = this.histogramOf.get(col.name)
+  histogram(col: ColumnSpec, clamp?: Clamp): number {
+    const key = clampKey(col, clamp)
+    let index = this.histogramOf.get(key)
     if (index === undefined) {
-      const { lower, upper } = bounds(col)
-      const part = this.quantileParts.get(col.name)!
+      const { lower, upper } = clampBounds(col, clamp)
+      const part = this.quantileParts.get(key)!
       const quantile = memoHistogramQuantile({
         lower,
         upper,
@@ -319,7 +335,7 @@ export class PlanContext {
       index = this.histograms.length
       this.histograms.push({ measure: this.measures.length, column: col.name, quantile })
       this.measures.push({ kind: 'histogram', column: col.name, lower, upper, bins: this.bins })
-      this.histogramOf.set(col.name, index)
+      this.histogramOf.set(key, index)
     }
     return index
   }

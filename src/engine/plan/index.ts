@@ -7,7 +7,7 @@ import type { TaskPredicate } from '../exec/task.js'
 import type { BoundQuery } from '../query/binder.js'
 import { AGGREGATE_PLANNERS, type BoundAggregate } from './aggregates/index.js'
 import { checkWithinCharge } from './check.js'
-import { PlanContext, splitParts, type Part } from './context.js'
+import { clampKey, PlanContext, splitParts, type Part } from './context.js'
 import { reserveNoise, SELECTION_OUTPUT, type NoiseUse } from './noise.js'
 import { checkSelectionOptions, planSelection, selectedKey } from './selection.js'
 import { toTaskPredicate } from './predicate.js'
@@ -133,11 +133,13 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
   const quantileParts = new Map<string, Part>()
   aggregates.forEach((a, i) => {
     if (a.fn === 'quantile') {
-      const name = a.column!.name
+      const name = clampKey(a.column!, a.bounds)
       quantileParts.set(name, ((quantileParts.get(name) ?? 0n) + parts[i]!) as Part)
     }
   })
-  const needsSquares = new Set(aggregates.filter((a) => a.fn === 'var' || a.fn === 'stddev').map((a) => a.column!.name))
+  const needsSquares = new Set(
+    aggregates.filter((a) => a.fn === 'var' || a.fn === 'stddev').map((a) => clampKey(a.column!, a.bounds)),
+  )
   const ctx = new PlanContext(
     bound.dataset,
     groups,
@@ -168,6 +170,7 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
       ...(gaussian ? { rho: toNumber('rho', part) } : { epsilon: toNumber('epsilon', part) }),
       noise: planned.noise,
       halfWidth: planned.halfWidth,
+      ...(planned.bounds === undefined ? {} : { bounds: planned.bounds }),
     })
   }
 

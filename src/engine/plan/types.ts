@@ -100,6 +100,15 @@ export interface AggregatePrivacy {
   readonly noise: Readonly<Record<string, number>>
   /** Expected half-width of the released value's interval at the confidence level; null when it depends on the data (ratios, quantiles). */
   readonly halfWidth: number | null
+  /** The range values were clamped to (SUM, AVG, VAR, STDDEV, quantiles): the analyst's BOUNDS, or the declared ones. */
+  readonly bounds?: StatedBounds
+}
+
+/** The clamp range an aggregate used, and whose it was: the analyst's (`BOUNDS a, b`) or the column's declared. */
+export interface StatedBounds {
+  readonly lower: number
+  readonly upper: number
+  readonly source: 'analyst' | 'declared'
 }
 
 /**

@@ -66,9 +66,20 @@ export interface Aggregate {
   readonly display?: 'median'
   /** COUNT(DISTINCT unit): the privacy units with a row, per group. Only ever true when present. */
   readonly distinct?: true
+  /** `SUM(x BOUNDS a, b)`: the analyst's own clamp range, public constants inside the declared bounds (binder.ts). */
+  readonly bounds?: AnalystBounds
   readonly alias?: string
   readonly pos?: SourcePos
 }
+
+/** An analyst's clamp range for one aggregate: literals, lower < upper (the binder checks them against the declared ones). */
+export interface AnalystBounds {
+  readonly lower: number
+  readonly upper: number
+}
+
+/** The aggregates that clamp their column's values, and so take BOUNDS. */
+export const BOUNDED_FNS: readonly AggregateFn[] = ['sum', 'avg', 'var', 'stddev', 'quantile']
 
 export type SelectItem = ColumnItem | Aggregate
 
@@ -294,12 +305,14 @@ export interface AggregateParts {
   readonly p?: number
   readonly display?: 'median'
   readonly distinct?: boolean
+  readonly bounds?: AnalystBounds
   readonly alias?: string
   readonly pos?: SourcePos
 }
 
 export function aggregate(parts: AggregateParts): Aggregate {
   const { fn, column, p, display, alias, pos } = parts
+  const bounds = parts.bounds === undefined ? undefined : checkBounds(fn, parts.bounds, pos)
   const distinct = parts.distinct === true ? true : undefined
   const name = (display ?? fn).toUpperCase()
   if (!(AGGREGATE_FNS as readonly string[]).includes(fn)) {
@@ -350,7 +363,26 @@ export function aggregate(parts: AggregateParts): Aggregate {
       pos,
     )
   }
-  return node({ kind: 'aggregate', fn, column, p, display, distinct, alias, pos })
+  return node({ kind: 'aggregate', fn, column, p, display, distinct, bounds, alias, pos })
+}
+
+function checkBounds(fn: AggregateFn, b: AnalystBounds, pos?: SourcePos): AnalystBounds {
+  if (!BOUNDED_FNS.includes(fn)) {
+    throw queryError(
+      'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+      `${fn.toUpperCase()} takes no BOUNDS: only SUM, AVG, VAR, STDDEV, MEDIAN and QUANTILE clamp values`,
+      pos,
+    )
+  }
+  if (!Number.isFinite(b.lower) || !Number.isFinite(b.upper) || !(b.lower < b.upper)) {
+    throw queryError(
+      'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+      `BOUNDS takes two finite numbers, lower then upper, with lower < upper, not ${b.lower}, ${b.upper}`,
+      pos,
+    )
+  }
+  // -0 and 0 clamp alike; one spelling keeps canonical forms (and cache keys) equal.
+  return Object.freeze({ lower: b.lower === 0 ? 0 : b.lower, upper: b.upper === 0 ? 0 : b.upper })
 }
 
 export function literal(value: LiteralValue, pos?: SourcePos): Literal {
@@ -438,13 +470,16 @@ export function sameAggregate(a: Aggregate, b: Aggregate): boolean {
     (a.column?.name ?? null) === (b.column?.name ?? null) &&
     a.column?.table === b.column?.table &&
     a.p === b.p &&
-    (a.distinct ?? false) === (b.distinct ?? false)
+    (a.distinct ?? false) === (b.distinct ?? false) &&
+    a.bounds?.lower === b.bounds?.lower &&
+    a.bounds?.upper === b.bounds?.upper
   )
 }
 
 /** How an aggregate reads in SQL, for messages and canonical text: `SUM(income)`, `QUANTILE(age, 0.9)`. */
 export function aggregateSql(a: Aggregate, quoteName: (name: string) => string = (n) => n): string {
-  const col = a.column === null ? '*' : refSql(a.column, quoteName)
+  const ref = a.column === null ? '*' : refSql(a.column, quoteName)
+  const col = a.bounds === undefined ? ref : `${ref} BOUNDS ${String(a.bounds.lower)}, ${String(a.bounds.upper)}`
   if (a.display === 'median') return `MEDIAN(${col})`
   if (a.fn === 'quantile') return `QUANTILE(${col}, ${String(a.p)})`
   if (a.distinct) return `COUNT(DISTINCT ${col})`

@@ -6,6 +6,7 @@ import {
   outputName,
   type Aggregate,
   type AggregateFn,
+  type AnalystBounds,
   type ColumnRef,
   type GroupRef,
   type CompareOp,
@@ -15,6 +16,7 @@ import {
   type ParsedPredicate,
   type Query,
 } from './ast.js'
+import { analystBounds } from './analyst-bounds.js'
 import { formatLiteral } from './canonical.js'
 import { queryAggregates, queryColumns } from './columns.js'
 import { bindGroupKey, checkSelectedKey, HE_AGGREGATES, isNumeric, type BoundGroupKey } from './group-keys.js'
@@ -53,6 +55,8 @@ export type BoundOutput =
       readonly distinct?: true
       /** 'median' for MEDIAN(x), 'count_distinct' for COUNT(DISTINCT unit), else the fn. */
       readonly label: string
+      /** The analyst's clamp range (`BOUNDS a, b`), checked to lie inside the declared bounds; absent: the declared ones. */
+      readonly bounds?: AnalystBounds
     }
 
 /** A WHERE clause bound to the schema: stage 2 of the four a predicate goes through (TaskPredicate, exec/task.ts). */
@@ -270,7 +274,8 @@ class Binder {
         { column: col.name },
       )
     }
-    return Object.freeze({ ...base, column: col })
+    if (a.bounds === undefined) return Object.freeze({ ...base, column: col })
+    return Object.freeze({ ...base, column: col, bounds: analystBounds(sql, col, a.bounds, at) })
   }
 
   groupKey(ref: GroupRef): BoundGroupKey {

@@ -62,6 +62,8 @@ export type SelectItemJson =
       p?: number
       /** COUNT(DISTINCT unit). */
       distinct?: boolean
+      /** The analyst's clamp range, inside the column's declared bounds (SQL: `SUM(x BOUNDS a, b)`). */
+      bounds?: { lower: number; upper: number }
       alias?: string
     }
 
@@ -113,6 +115,7 @@ const selectItemJson = z.discriminatedUnion('kind', [
     column: name.nullable().optional(),
     p: z.number().finite().optional(),
     distinct: z.boolean().optional(),
+    bounds: z.strictObject({ lower: z.number().finite(), upper: z.number().finite() }).optional(),
     alias: name.optional(),
   }),
 ])
@@ -235,6 +238,7 @@ export function fromJson(value: unknown, options: FromJsonOptions = {}): Query {
       p: median ? (s.p ?? 0.5) : s.p,
       display: median ? 'median' : undefined,
       distinct: s.distinct,
+      ...(s.bounds === undefined ? {} : { bounds: s.bounds }),
       alias: s.alias,
       pos: at('select', i),
     })
@@ -345,6 +349,7 @@ export function toJson(q: Query): QueryJson {
         ...(s.column === null ? {} : { column: refJson(s.column) }),
         ...(s.p === undefined || s.display === 'median' ? {} : { p: s.p }),
         ...(s.distinct ? { distinct: true } : {}),
+        ...(s.bounds === undefined ? {} : { bounds: { lower: s.bounds.lower, upper: s.bounds.upper } }),
         ...(s.alias === undefined ? {} : { alias: s.alias }),
       }
     }),

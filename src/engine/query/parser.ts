@@ -21,6 +21,7 @@ import {
   outputName,
   sameAggregate,
   type Aggregate,
+  type AnalystBounds,
   type AggregateFn,
   type ColumnRef,
   type CompareOp,
@@ -598,9 +599,10 @@ class Parser {
         const hint = fn === 'count' ? 'write COUNT(*) to count rows' : `write ${usage}`
         badAggregate(`${upper} takes a column, not the constant ${arg.token.text}; ${hint}`, arg.token)
       }
-      this.noOperatorAfter(arg, 'argument')
       column = arg.ref
+      if (!this.atWord('bounds')) this.noOperatorAfter(arg, 'argument')
     }
+    const bounds = column !== null && this.atWord('bounds') ? this.boundsClause(upper) : undefined
     let p: number | undefined
     if (fn === 'quantile' && spelling === 'quantile') {
       if (!this.atSymbol(','))
@@ -635,8 +637,44 @@ class Parser {
       p,
       display: spelling === 'median' ? 'median' : undefined,
       distinct,
+      bounds,
       pos: nameTok.pos,
     })
+  }
+
+  /** `BOUNDS lower, upper` after an aggregate's column: two number literals, the analyst's clamp range. */
+  private boundsClause(fnName: string): AnalystBounds {
+    const kw = this.next()
+    const numbers: number[] = []
+    for (const what of ['lower', 'upper']) {
+      if (what === 'upper') {
+        if (!this.atSymbol(','))
+          throw queryError(
+            'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+            `BOUNDS needs its upper bound: write ${fnName}(col BOUNDS lower, upper)`,
+            this.peek().pos,
+          )
+        this.next()
+      }
+      const t = this.peek()
+      const v = this.operand('argument')
+      if (v.kind !== 'literal' || typeof v.lit.value !== 'number') {
+        throw queryError(
+          'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+          `BOUNDS takes public constants: its ${what} must be a number literal, not ${describe(t)}; write ${fnName}(col BOUNDS lower, upper)`,
+          t.pos,
+        )
+      }
+      numbers.push(v.lit.value)
+    }
+    if (!(numbers[0]! < numbers[1]!)) {
+      throw queryError(
+        'VEILBOX_ERR_QUERY_BAD_AGGREGATE',
+        `BOUNDS ${numbers[0]}, ${numbers[1]}: the lower bound must be less than the upper`,
+        kw.pos,
+      )
+    }
+    return { lower: numbers[0]!, upper: numbers[1]! }
   }
 
   /** BUCKET(col, lower, upper, width) or WIDTH_BUCKET(col, lower, upper, count): a GROUP BY key, also selected. */

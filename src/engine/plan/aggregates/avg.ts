@@ -1,8 +1,8 @@
-import type { AggregatePlanner } from './types.js'
+import { stated, type AggregatePlanner } from './types.js'
 
 /** AVG(col): a noisy sum over a noisy count, half the part each; the interval depends on the data. */
 export const planAvg: AggregatePlanner = (ctx, out, part) => {
-  const sums = ctx.sums(out.column!)
+  const sums = ctx.sums(out.column!, out.bounds)
   const [s, c] = ctx.split(part, 2)
   const sum = sums.sumMechanism(s!)
   const count = ctx.countMechanism(c!)
@@ -22,5 +22,6 @@ export const planAvg: AggregatePlanner = (ctx, out, part) => {
     },
     noise: { sum: sum.noiseScale, count: count.noiseScale },
     halfWidth: null,
+    bounds: stated(out, { lower, upper }),
   }
 }

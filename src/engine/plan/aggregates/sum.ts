@@ -1,8 +1,8 @@
-import type { AggregatePlanner } from './types.js'
+import { stated, type AggregatePlanner } from './types.js'
 
 /** SUM(col): the clamped sum per group, plain or encrypted, sensitivity m * max(|lower|, |upper|). */
 export const planSum: AggregatePlanner = (ctx, out, part, confidence) => {
-  const sums = ctx.sums(out.column!)
+  const sums = ctx.sums(out.column!, out.bounds)
   const mech = sums.sumMechanism(part)
   return {
     output: {
@@ -16,5 +16,6 @@ export const planSum: AggregatePlanner = (ctx, out, part, confidence) => {
     },
     noise: { sum: mech.noiseScale },
     halfWidth: mech.halfWidth(confidence),
+    bounds: stated(out, sums.bounds()),
   }
 }

@@ -1,6 +1,6 @@
 import type { BoundOutput } from '../../query/binder.js'
 import type { Part, PlanContext } from '../context.js'
-import type { OutputPlan } from '../types.js'
+import type { OutputPlan, StatedBounds } from '../types.js'
 
 export type BoundAggregate = Extract<BoundOutput, { kind: 'aggregate' }>
 
@@ -9,6 +9,13 @@ export interface PlannedAggregate {
   readonly output: OutputPlan
   readonly noise: Readonly<Record<string, number>>
   readonly halfWidth: number | null
+  /** The clamp range used, for aggregates that clamp. */
+  readonly bounds?: StatedBounds
+}
+
+/** States the clamp range an aggregate used: the analyst's when it gave BOUNDS. */
+export function stated(out: BoundAggregate, b: { lower: number; upper: number }): StatedBounds {
+  return { lower: b.lower, upper: b.upper, source: out.bounds === undefined ? 'declared' : 'analyst' }
 }
 
 /**

@@ -1,9 +1,9 @@
-import type { AggregatePlanner } from './types.js'
+import { stated, type AggregatePlanner } from './types.js'
 
 /** VAR(col) and STDDEV(col): noisy count, sum and sum of squares, a third of the part each. */
 export const planVariance: AggregatePlanner = (ctx, out, part) => {
   const kind = out.fn === 'stddev' ? 'stddev' : 'var'
-  const sums = ctx.sums(out.column!)
+  const sums = ctx.sums(out.column!, out.bounds)
   const [c, s, q] = ctx.split(part, 3)
   const count = ctx.countMechanism(c!)
   const sum = sums.sumMechanism(s!)
@@ -25,5 +25,6 @@ export const planVariance: AggregatePlanner = (ctx, out, part) => {
     },
     noise: { count: count.noiseScale, sum: sum.noiseScale, sumOfSquares: squares.noiseScale },
     halfWidth: null,
+    bounds: stated(out, { lower, upper }),
   }
 }
