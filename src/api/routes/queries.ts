@@ -8,6 +8,7 @@ import { toNumber } from '../../engine/dp/budget.js'
 import { listAnswers } from '../../store/answers.js'
 import { principalOf } from '../plugins/auth.js'
 import { problems } from '../schemas.js'
+import reportRoutes from './report.js'
 
 const queryBody = z
   .strictObject({
@@ -192,6 +193,7 @@ export default async function queryRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>()
   const answers = new AnswerCache()
   const load = (queryId: string) => app.queries.storedJson(queryId)
+  await app.register(reportRoutes)
 
   r.post(
     '/v1/queries',
