@@ -263,6 +263,8 @@ export const en = {
   'answer.downloadCsv': 'Download CSV',
   'answer.downloadJson': 'Download JSON with receipt',
   'answer.downloadReceipt': 'Download receipt',
+  'answer.report': 'Report (HTML, printable)',
+  'answer.reportHint': 'A plain-language release report of this answer: open it in the browser and print it to PDF',
   'answer.receipt': 'Signed receipt',
   'receipt.checking': 'checking…',
   'receipt.valid': 'signature valid, numbers match',

@@ -258,6 +258,8 @@ export const zh: Record<MessageKey, string> = {
   'answer.downloadCsv': '下载 CSV',
   'answer.downloadJson': '下载 JSON（含回执）',
   'answer.downloadReceipt': '下载回执',
+  'answer.report': '发布报告（可打印）',
+  'answer.reportHint': '本结果的通俗发布报告：用浏览器打开，打印即可另存为文档',
   'answer.receipt': '签名回执',
   'receipt.checking': '核验中…',
   'receipt.valid': '签名有效，数字一致',

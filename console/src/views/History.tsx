@@ -42,7 +42,7 @@ function ChartColumn(props: { answer: Answer; columns: number[]; value: number; 
 
 /** A released answer: table with intervals, chart with error bars (a histogram for buckets), receipt, downloads. */
 export function AnswerView({ answer, reopened = false }: { answer: Answer; reopened?: boolean }) {
-  const { t, f, api } = useApp()
+  const { t, f, api, lang } = useApp()
   const text = useCellText()
   const aggregateCols = aggregateColumns(answer)
   // GROUP BY BUCKET(...) alone: the buckets are drawn as a histogram, above the table.
@@ -115,6 +115,19 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
             data-testid="download-receipt"
           >
             {t('answer.downloadReceipt')}
+          </button>
+          <button
+            type="button"
+            title={t('answer.reportHint')}
+            onClick={() =>
+              // A self-contained page with a print stylesheet: opened from the file, printed to PDF.
+              api
+                .text(`/v1/queries/${answer.queryId}/report`, { lang })
+                .then((html) => download(`${base}.report.${lang}.html`, html, 'text/html;charset=utf-8'))
+            }
+            data-testid="download-report"
+          >
+            {t('answer.report')}
           </button>
         </>
       }
