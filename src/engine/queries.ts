@@ -30,7 +30,8 @@ import type {
 import { checkGrantUsable } from './policy/grant.js'
 import { chargeView, priceOn, remainingAfter, type Charge } from './policy/pricing.js'
 import { datasetPrice } from './pipeline/joined.js'
-import { toNumber } from './dp/budget.js'
+import { parse, toNumber } from './dp/budget.js'
+import { epsilonForTarget, type AccuracyTarget } from './pipeline/accuracy.js'
 import { NO_OBSERVER, type QueryObserver } from './observer.js'
 
 export { DEFAULT_LIMITS } from './pipeline/admit.js'
@@ -90,9 +91,34 @@ export class QueryEngine {
   /** Nothing of its own to close: releases in flight finish in the store, which closes after the engine. */
   async close(): Promise<void> {}
 
-  /** What a query would charge and how precise it would be; reads no data, spends nothing. */
-  async preview(principal: Principal, req: QueryRequest): Promise<Preview> {
-    const p = await prepare(principal, req, await this.catalogs.current())
+  /**
+   * What a query would charge and how precise it would be; reads no data,
+   * spends nothing. With a target (pipeline/accuracy.ts), req.epsilon is the
+   * most to spend: the preview is of the smallest epsilon meeting the target
+   * (or of that ceiling when none does), and per-answer caps become its
+   * refusal rather than an error, so it says whether the grant can pay.
+   */
+  async preview(principal: Principal, req: QueryRequest, target?: AccuracyTarget): Promise<Preview> {
+    if (target === undefined) return this.previewAt(principal, req)
+    const catalog = await this.catalogs.current()
+    const ceiling = parse('epsilon', req.epsilon, 'up')
+    const found = epsilonForTarget(await prepare(principal, req, catalog, []), target, ceiling, req.weights)
+    const epsilon = toNumber('epsilon', found.epsilon ?? ceiling)
+    const preview = await this.previewAt(principal, { ...req, epsilon }, [])
+    return {
+      ...preview,
+      target: {
+        ...target,
+        ceiling: toNumber('epsilon', ceiling),
+        met: found.epsilon !== null,
+        epsilon: found.epsilon === null ? null : epsilon,
+        aggregates: found.aggregates,
+      },
+    }
+  }
+
+  private async previewAt(principal: Principal, req: QueryRequest, deferredCaps?: VeilboxError[]): Promise<Preview> {
+    const p = await prepare(principal, req, await this.catalogs.current(), deferredCaps)
     // Over a limit: refused here as a run would be, on public facts alone.
     admitWork(p, this.limits)
     const cached = (await findAnswer(this.db, p.grant.id, p.cacheKey)) !== null
@@ -126,6 +152,10 @@ export class QueryEngine {
             (sum, m, k) => sum + answerPrice(m, joinedCharges[k]?.epsilon ?? 0n),
             answerPrice(p.money, datasetCharge.epsilon),
           )
+    // A per-answer cap an accuracy preview deferred comes first: the answer could not be asked for at all.
+    const capped = deferredCaps?.[0]
+    if (capped !== undefined)
+      refusal = { code: capped.code, detail: capped.detail, scope: String(capped.extra.scope ?? '') }
     if (refusal === undefined && !fitsCap(p.grant, amount)) {
       const err = spendingCapError(p.grant, amount, p.money.currency)
       refusal = { code: err.code, detail: err.detail, scope: 'grant' }

@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { queryJsonSchema } from '../../engine/query/index.js'
-import type { Answer, Preview, QueryRequest } from '../../engine/queries.js'
+import type { AccuracyTarget, Answer, Preview, QueryRequest } from '../../engine/queries.js'
+import { VeilboxError } from '../../errors/index.js'
 import { AnswerCache } from '../answers.js'
 import { toNumber } from '../../engine/dp/budget.js'
 import { listAnswers } from '../../store/answers.js'
@@ -28,6 +29,45 @@ const queryBody = z
     version: z.number().int().min(1).optional().describe('dataset version; default the latest'),
   })
   .meta({ id: 'QueryRequest' })
+
+const targetSchema = z
+  .strictObject({
+    halfWidth: z
+      .number()
+      .finite()
+      .gt(0)
+      .optional()
+      .describe('the largest half-width wanted for every COUNT and SUM output, in its own units'),
+    relative: z
+      .number()
+      .finite()
+      .gt(0)
+      .optional()
+      .describe('the largest half-width wanted as a fraction of the expected value stated for each output in expected'),
+    expected: z
+      .record(z.string(), z.number().finite())
+      .optional()
+      .describe(
+        'by COUNT or SUM output name: the value you expect (a public guess, never the private true value), which relative is a fraction of',
+      ),
+  })
+  .meta({
+    id: 'AccuracyTarget',
+    description:
+      'Accuracy first: the preview searches the smallest epsilon (in micro-units) whose half-widths at the confidence meet the target, up to epsilon (or 1,000,000 without it); give halfWidth, or relative with expected (docs/queries.md)',
+  })
+
+const previewBody = queryBody
+  .extend({
+    epsilon: queryBody.shape.epsilon
+      .optional()
+      .describe('the privacy budget of this answer; with a target, the most to spend'),
+    target: targetSchema.optional(),
+  })
+  .meta({ id: 'PreviewRequest' })
+
+/** The ceiling of an accuracy search without an epsilon: the request schema's largest. */
+const MAX_EPSILON = 1_000_000
 
 const cell = z.union([z.string(), z.number(), z.boolean(), z.null()])
 const chargeView = z.object({ epsilon: z.number(), delta: z.number() })
@@ -167,6 +207,25 @@ const previewSchema = z
     price: priceSchema,
     affordable: z.boolean(),
     refusal: z.object({ code: z.string(), detail: z.string(), scope: z.string() }).optional(),
+    target: z
+      .object({
+        halfWidth: z.number().optional(),
+        relative: z.number().optional(),
+        expected: z.record(z.string(), z.number()).optional(),
+        ceiling: z.number().describe('the most epsilon the search could propose'),
+        met: z.boolean(),
+        epsilon: z
+          .number()
+          .nullable()
+          .describe(
+            'the smallest epsilon meeting the target (one micro-unit less does not); null when none up to ceiling',
+          ),
+        aggregates: z.array(z.object({ name: z.string(), target: z.number(), halfWidth: z.number() })),
+      })
+      .optional()
+      .describe(
+        "an accuracy preview's search; the rest of the preview is at target.epsilon (or at ceiling when unmet)",
+      ),
   })
   .meta({ id: 'Preview' })
 
@@ -186,7 +245,32 @@ function sendAnswer(reply: FastifyReply, json: string): FastifyReply {
 
 /** The engine's preview as the response schema types it (its per-aggregate entries copied into the schema's mutable form). */
 function previewView(p: Preview): z.output<typeof previewSchema> {
-  return { ...p, privacy: { ...p.privacy, perAggregate: p.privacy.perAggregate.map((a) => ({ ...a })) } }
+  const { target, ...rest } = p
+  return {
+    ...rest,
+    privacy: { ...p.privacy, perAggregate: p.privacy.perAggregate.map((a) => ({ ...a })) },
+    ...(target === undefined
+      ? {}
+      : {
+          target: {
+            ...target,
+            ...(target.expected === undefined ? {} : { expected: { ...target.expected } }),
+            aggregates: target.aggregates.map((a) => ({ ...a })),
+          },
+        }),
+  }
+}
+
+/** A preview request: an epsilon to price, or a target to meet within at most epsilon. */
+function previewRequest(body: z.infer<typeof previewBody>): { req: QueryRequest; target?: AccuracyTarget } {
+  const { target, epsilon, ...rest } = body
+  if (target === undefined && epsilon === undefined) {
+    throw new VeilboxError('VEILBOX_ERR_REQUEST_VALIDATION', 'a preview needs epsilon, or a target to meet', {
+      errors: [{ path: 'body/epsilon', message: 'required without target' }],
+    })
+  }
+  const req: QueryRequest = { ...rest, epsilon: epsilon ?? MAX_EPSILON }
+  return target === undefined ? { req } : { req, target }
 }
 
 export default async function queryRoutes(app: FastifyInstance) {
@@ -229,11 +313,16 @@ export default async function queryRoutes(app: FastifyInstance) {
         summary:
           'Price a query: what it would charge, its expected error, the budget after; spends and computes nothing',
         tags: ['queries'],
-        body: queryBody,
+        description:
+          'With target (an absolute halfWidth, or relative to expected values you state), the preview is of the smallest epsilon meeting it at the confidence, up to epsilon; target.epsilon says which, and affordable and refusal whether the grant, the dataset and the per-answer caps allow it.',
+        body: previewBody,
         response: { 200: previewSchema, ...problems(400, 401, 403, 404, 409) },
       },
     },
-    async (req) => previewView(await app.queries.preview(principalOf(req), request(req.body))),
+    async (req) => {
+      const { req: query, target } = previewRequest(req.body)
+      return previewView(await app.queries.preview(principalOf(req), query, target))
+    },
   )
 
   r.get(

@@ -37,7 +37,21 @@ const MAX_ANSWER_DELTA_UNITS = parse('delta', MAX_ANSWER_DELTA, 'down')
  * pick the version, check the privacy parameters against the grant, plan and
  * price. Reads only the catalog; nothing is computed or spent.
  */
-export async function prepare(principal: Principal, req: QueryRequest, catalog: Catalog): Promise<PreparedQuery> {
+export async function prepare(
+  principal: Principal,
+  req: QueryRequest,
+  catalog: Catalog,
+  /** Given, the per-answer epsilon caps (market policy, grant) are collected here rather than thrown (accuracy previews). */
+  deferredCaps?: VeilboxError[],
+): Promise<PreparedQuery> {
+  const cap = (check: () => void): void => {
+    try {
+      check()
+    } catch (err) {
+      if (deferredCaps === undefined || !(err instanceof VeilboxError)) throw err
+      deferredCaps.push(err)
+    }
+  }
   if ((req.sql === undefined) === (req.query === undefined)) {
     throw new VeilboxError(
       'VEILBOX_ERR_REQUEST_VALIDATION',
@@ -69,7 +83,7 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
   )
   const policy = await catalog.policy()
   for (const r of [record, ...joined.map((j) => j.record)])
-    checkEpsilonPerAnswer(policy, r.spec, recordLevels(r), req.epsilon)
+    cap(() => checkEpsilonPerAnswer(policy, r.spec, recordLevels(r), req.epsilon))
   const version = await catalog.version(name, req.version)
   if (!version) {
     throw new VeilboxError(
@@ -80,7 +94,7 @@ export async function prepare(principal: Principal, req: QueryRequest, catalog: 
   }
   const mechanism = req.mechanism ?? 'laplace'
   const epsilon = parse('epsilon', req.epsilon, 'up')
-  checkGrantEpsilonPerAnswer(grant, epsilon)
+  cap(() => checkGrantEpsilonPerAnswer(grant, epsilon))
   // Partition selection is (epsilon, delta)-DP under the laplace mechanism too: its delta is asked and checked as a gaussian one is.
   const selection = selectedKey(bound)
   const delta =

@@ -192,6 +192,20 @@ export interface Selects {
   readonly joined: readonly { readonly dataset: string; readonly version: number; readonly public?: true }[]
 }
 
+/** What the analyst asks for: an absolute half-width, or a fraction of stated expected values (by output name). */
+export interface AccuracyTarget {
+  readonly halfWidth?: number
+  readonly relative?: number
+  readonly expected?: Readonly<Record<string, number>>
+}
+
+/** Each targeted aggregate's half-width at the epsilon found (or at the ceiling, when unreachable). */
+export interface TargetedAggregate {
+  readonly name: string
+  readonly target: number
+  readonly halfWidth: number
+}
+
 export interface Preview {
   readonly dataset: string
   readonly version: number
@@ -210,4 +224,11 @@ export interface Preview {
   /** False when the grant or the dataset cannot pay, or the grant's money cap cannot; `refusal` says which. */
   readonly affordable: boolean
   readonly refusal?: { readonly code: string; readonly detail: string; readonly scope: string }
+  /** An accuracy preview's search (pipeline/accuracy.ts): the target, the ceiling, the epsilon found (null: none up to the ceiling). */
+  readonly target?: AccuracyTarget & {
+    readonly ceiling: number
+    readonly met: boolean
+    readonly epsilon: number | null
+    readonly aggregates: readonly TargetedAggregate[]
+  }
 }
