@@ -389,6 +389,10 @@ export const errorsEn: Record<string, ErrorText> = {
     what: 'Encrypted columns work only in COUNT, SUM, AVG, VAR and STDDEV.',
     next: 'Do not filter, group or take quantiles on an encrypted column.',
   },
+  VEILBOX_ERR_QUERY_BOUNDS_OUTSIDE_DECLARED: {
+    what: "The bounds given in the query do not lie inside the column's declared bounds.",
+    next: 'Choose bounds within the declared range named below, or leave them out.',
+  },
   VEILBOX_ERR_EXEC_BAD_ARGUMENT: { what: 'veilbox hit an internal error while computing.', next: INTERNAL_NEXT },
   VEILBOX_ERR_EXEC_TOO_MANY_GROUPS: {
     what: 'The grouping makes too many groups.',
@@ -441,6 +445,22 @@ export const errorsEn: Record<string, ErrorText> = {
     what: 'The grant cannot be made as filled in.',
     next: 'Check the field named below (the expiry must be in the future; columns must exist).',
   },
+  VEILBOX_ERR_POLICY_TEMPLATES_ONLY: {
+    what: 'This grant runs approved templates only.',
+    next: 'Nothing ran. Choose one of the templates listed for your grant and run it with values.',
+  },
+  VEILBOX_ERR_POLICY_BAD_TEMPLATE: {
+    what: 'The template cannot be approved as written.',
+    next: 'Declare every :name the SQL uses, once each, with a range (or a category column with categories).',
+  },
+  VEILBOX_ERR_POLICY_BAD_TEMPLATE_PARAMETER: {
+    what: 'A value is outside what the template declares for it.',
+    next: 'Nothing ran or was charged. Fix the parameter named below: its type, its range or its categories.',
+  },
+  VEILBOX_ERR_POLICY_TEMPLATE_NOT_FOUND: {
+    what: 'There is no such template that you may run.',
+    next: 'Pick one from the templates list; it shows those of datasets your grants cover.',
+  },
 
   VEILBOX_ERR_SANDBOX_BUSY: {
     what: 'veilbox is busy with other queries.',
@@ -477,6 +497,14 @@ export const errorsEn: Record<string, ErrorText> = {
   VEILBOX_ERR_BUDGET_BELOW_SPENT: {
     what: 'The new total is below what was already spent.',
     next: 'Set a total at least as large as the amount spent.',
+  },
+  VEILBOX_ERR_BUDGET_OVER_ANSWER_CAP: {
+    what: 'This query asks for more epsilon than the grant allows for one answer.',
+    next: 'Nothing was run or charged. Ask with an epsilon at most the cap shown below.',
+  },
+  VEILBOX_ERR_BUDGET_WINDOW_EXHAUSTED: {
+    what: "Not enough is left in the grant's current budget window.",
+    next: 'Nothing was charged. Wait until the window refreshes (shown below), or ask with less epsilon.',
   },
 
   VEILBOX_ERR_HE_INSECURE_PARAMETERS: {

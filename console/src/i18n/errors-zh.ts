@@ -265,6 +265,10 @@ export const errorsZh: Record<string, ErrorText> = {
     what: '加密列只能用于 COUNT、SUM、AVG、VAR 和 STDDEV。',
     next: '不要对加密列进行筛选、分组或求分位数。',
   },
+  VEILBOX_ERR_QUERY_BOUNDS_OUTSIDE_DECLARED: {
+    what: '查询中给出的界限不在该列声明的界限之内。',
+    next: '请在下方所示的声明范围内选择界限，或不写界限。',
+  },
   VEILBOX_ERR_EXEC_BAD_ARGUMENT: { what: 'veilbox 在计算时遇到内部错误。', next: INTERNAL_NEXT },
   VEILBOX_ERR_EXEC_TOO_MANY_GROUPS: { what: '分组产生的组数过多。', next: '请按更少或更小的列分组（最多 4 列）。' },
   VEILBOX_ERR_DP_INVALID_PARAMETER: {
@@ -302,6 +306,22 @@ export const errorsZh: Record<string, ErrorText> = {
     what: '按所填内容无法创建授权。',
     next: '请检查下方指出的字段（到期时间须在将来，列须存在）。',
   },
+  VEILBOX_ERR_POLICY_TEMPLATES_ONLY: {
+    what: '此授权只能运行已批准的查询模板。',
+    next: '没有运行。请从授权可用的模板中选择一个，并填入参数运行。',
+  },
+  VEILBOX_ERR_POLICY_BAD_TEMPLATE: {
+    what: '按所写内容无法批准此模板。',
+    next: '请为 SQL 中用到的每个 :参数 声明一次，并给出范围（或带有类别的类别列）。',
+  },
+  VEILBOX_ERR_POLICY_BAD_TEMPLATE_PARAMETER: {
+    what: '某个参数值超出了模板对它的声明。',
+    next: '没有运行，也没有扣除预算。请修正下方指出的参数：类型、范围或类别。',
+  },
+  VEILBOX_ERR_POLICY_TEMPLATE_NOT_FOUND: {
+    what: '没有您可以运行的此模板。',
+    next: '请从模板列表中选择；列表显示您的授权所覆盖数据集的模板。',
+  },
 
   VEILBOX_ERR_SANDBOX_BUSY: { what: 'veilbox 正忙于其他查询。', next: '没有扣除任何预算。请稍等几秒后重新运行。' },
   VEILBOX_ERR_SANDBOX_TIMEOUT: {
@@ -327,6 +347,14 @@ export const errorsZh: Record<string, ErrorText> = {
     next: '没有进行计算，也没有扣除预算。请减少 ε，或请运营人员提供更大的授权。',
   },
   VEILBOX_ERR_BUDGET_BELOW_SPENT: { what: '新的总额低于已用额。', next: '请设置不低于已用额的总额。' },
+  VEILBOX_ERR_BUDGET_OVER_ANSWER_CAP: {
+    what: '此查询请求的 ε 超过了授权对单个答案的上限。',
+    next: '没有运行，也没有扣除预算。请以不超过下方所示上限的 ε 重新查询。',
+  },
+  VEILBOX_ERR_BUDGET_WINDOW_EXHAUSTED: {
+    what: '授权当前预算窗口的剩余额度不足。',
+    next: '没有扣除预算。请等到窗口刷新（见下方时间），或减少 ε。',
+  },
 
   VEILBOX_ERR_HE_INSECURE_PARAMETERS: { what: '加密参数的安全性不足。', next: '请使用 veilbox 选定的参数。' },
   VEILBOX_ERR_HE_INVALID_PARAMETERS: { what: '加密参数格式有误。', next: '请使用 veilbox 选定的参数。' },
