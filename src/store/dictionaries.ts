@@ -99,9 +99,11 @@ const thread = new DictionaryThread()
  * upload still in staging, before its version is committed: a million ids
  * are 12 MB of text, and the statement that writes them held the event
  * loop for tens of milliseconds inside the version's commit. SQLite on disk
- * writes it from the dictionary thread, through a connection of its own (a
- * write that another connection's transaction waits for, not one the event
- * loop runs); the version's durable commit, later and on the same log,
+ * writes it from the dictionary thread, through a connection of its own:
+ * the event loop runs no part of it, though a write transaction the event
+ * loop's connection begins meanwhile waits for SQLite's write lock (as long
+ * as the insert, tens of milliseconds for a million ids; SQLite has one
+ * writer). The version's durable commit, later and on the same log,
  * makes it durable too. Otherwise (PostgreSQL, or SQLite in memory) it is
  * an ordinary statement here, asynchronous on PostgreSQL. discardUpload
  * removes it with the rest of a failed upload.
