@@ -69,7 +69,6 @@ export async function release(
           })),
         }),
     queryHash: p.queryHash,
-    ...(p.template === null ? {} : { template: p.template }),
     resultHash: serialized.resultHash,
     privacy: privacyOf(p),
     time: createdAt,

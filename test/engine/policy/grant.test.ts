@@ -42,7 +42,6 @@ function grant(over: Partial<GrantRecord> = {}): GrantRecord {
     maxGroupsContributed: null,
     maxEpsilonPerAnswer: null,
     window: null,
-    templatesOnly: false,
     ...over,
   }
 }
