@@ -25,6 +25,7 @@ import marketRoutes from './routes/market.js'
 import queryRoutes from './routes/queries.js'
 import usageRoutes from './routes/usage.js'
 import sourceRoutes from './routes/sources.js'
+import templateRoutes from './routes/templates.js'
 import versionRoutes from './routes/versions.js'
 
 declare module 'fastify' {
@@ -97,6 +98,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await app.register(queryRoutes)
     await app.register(auditRoutes)
     await app.register(usageRoutes)
+    await app.register(templateRoutes)
     await app.register(marketRoutes)
     await app.register(applicationRoutes)
     await app.register(accountRoutes)

@@ -13,6 +13,10 @@ import type { GrantRecord } from '../store/grants.js'
 
 /** The fields POST /v1/grants takes for them. */
 export const grantLimitFields = {
+  templatesOnly: z
+    .boolean()
+    .optional()
+    .describe('true: the grant runs approved templates only (POST /v1/templates/{id}/run); ad-hoc SQL is refused'),
   maxEpsilonPerAnswer: z
     .number()
     .finite()
@@ -35,9 +39,14 @@ export const grantLimitFields = {
 
 /** The terms in the ledger's units: caps round down, never above what was asked. */
 export function grantLimitTerms(b: {
+  templatesOnly?: boolean | undefined
   maxEpsilonPerAnswer?: number | undefined
   window?: { every: 'month' | number; epsilon: number } | undefined
-}): { maxEpsilonPerAnswer: bigint | null; window: { every: string; epsilon: bigint } | null } {
+}): {
+  templatesOnly: boolean
+  maxEpsilonPerAnswer: bigint | null
+  window: { every: string; epsilon: bigint } | null
+} {
   const max =
     b.maxEpsilonPerAnswer === undefined ? null : parse('epsilon', b.maxEpsilonPerAnswer, 'down', { zero: true })
   const cap = b.window === undefined ? null : parse('epsilon', b.window.epsilon, 'down', { zero: true })
@@ -46,6 +55,7 @@ export function grantLimitTerms(b: {
     throw new VeilboxError('VEILBOX_ERR_POLICY_BAD_GRANT', `${field} is below one micro-unit (0.000001)`, { field })
   }
   return {
+    templatesOnly: b.templatesOnly === true,
     maxEpsilonPerAnswer: max,
     window: b.window === undefined || cap === null ? null : { every: windowEvery(b.window.every), epsilon: cap },
   }

@@ -35,6 +35,8 @@ export interface ReceiptBody {
     readonly datasetCommitment: string
   }[]
   readonly queryHash: string
+  /** The approved template the answer ran and its parameters (issue 24); absent for ad-hoc queries. */
+  readonly template?: { readonly id: string; readonly params: Readonly<Record<string, string | number>> }
   readonly resultHash: string
   readonly privacy: unknown
   readonly time: string

@@ -157,6 +157,10 @@ export const ERROR_CODES = {
   VEILBOX_ERR_MARKET_BAD_POLICY: { status: 400, title: 'The market setting is not valid' },
   VEILBOX_ERR_MARKET_NO_OWNER: { status: 400, title: 'No owner holds that name' },
   VEILBOX_ERR_POLICY_BAD_GRANT: { status: 400, title: 'The grant request breaks a rule' },
+  VEILBOX_ERR_POLICY_TEMPLATES_ONLY: { status: 403, title: 'The grant runs approved templates only' },
+  VEILBOX_ERR_POLICY_BAD_TEMPLATE: { status: 400, title: 'The template breaks a rule' },
+  VEILBOX_ERR_POLICY_BAD_TEMPLATE_PARAMETER: { status: 400, title: 'A parameter value is outside its declaration' },
+  VEILBOX_ERR_POLICY_TEMPLATE_NOT_FOUND: { status: 404, title: 'No such template' },
 
   // Sandboxes (worker pool)
   VEILBOX_ERR_SANDBOX_BUSY: { status: 503, title: 'Every sandbox is busy', publicDetail: true },

@@ -39,6 +39,8 @@ export interface GrantRecord {
   readonly maxEpsilonPerAnswer: bigint | null
   /** The refresh window and its cap; null: none. */
   readonly window: GrantWindow | null
+  /** The grant answers approved templates only: ad-hoc SQL is refused (issue 24). */
+  readonly templatesOnly: boolean
 }
 
 /** A grant's budget window: its terms, and the spend of the window it last charged. */
@@ -76,6 +78,7 @@ interface GrantRow extends LedgerRow {
   window_epsilon: number | bigint | null
   window_start: string | null
   window_spent: number | bigint
+  templates_only: number | bigint | boolean
 }
 
 function toGrant(r: GrantRow): GrantRecord {
@@ -109,6 +112,7 @@ function toGrant(r: GrantRow): GrantRecord {
             start: r.window_start,
             spent: BigInt(r.window_spent),
           },
+    templatesOnly: Number(r.templates_only) === 1,
   }
 }
 
@@ -139,6 +143,8 @@ export interface NewGrant {
   readonly maxEpsilonPerAnswer?: bigint | null
   /** A refresh window ('month' or 'd<n>') and its cap in epsilon micro-units; null, the default: none. */
   readonly window?: { readonly every: string; readonly epsilon: bigint } | null
+  /** Templates only; false, the default: ad-hoc SQL too. */
+  readonly templatesOnly?: boolean
 }
 
 export const DEFAULT_SCENARIO = 'public-welfare'
@@ -180,8 +186,8 @@ export async function createGrant(
     await db.run(
       `INSERT INTO grants (id, analyst, analyst_id, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by,
                            application_id, scenario, organization, money_cap, datasets, max_groups_contributed,
-                           max_epsilon_per_answer, window_every, window_epsilon)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+                           max_epsilon_per_answer, window_every, window_epsilon, templates_only)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
       [
         id,
         g.analyst,
@@ -204,6 +210,7 @@ export async function createGrant(
         input.maxEpsilonPerAnswer ?? null,
         input.window?.every ?? null,
         input.window?.epsilon ?? null,
+        input.templatesOnly === true ? 1 : 0,
       ],
     )
     await appendAudit(db, {
@@ -222,6 +229,7 @@ export async function createGrant(
         ...(input.window == null
           ? {}
           : { window: { every: input.window.every, epsilon: input.window.epsilon.toString() } }),
+        ...(input.templatesOnly === true ? { templatesOnly: true } : {}),
         epsilon: display.epsilon,
         delta: display.delta,
         expiresAt: g.expiresAt,
@@ -240,7 +248,7 @@ export async function createGrant(
 
 /** A grant's columns in a fixed order: read as an array, which better-sqlite3 builds faster than an object (this runs on every query). */
 const GRANT_COLUMNS =
-  'id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, epsilon_spent, delta_total, delta_spent, rho_spent, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, money_spent, datasets, max_groups_contributed, max_epsilon_per_answer, window_every, window_epsilon, window_start, window_spent'
+  'id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, epsilon_spent, delta_total, delta_spent, rho_spent, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, money_spent, datasets, max_groups_contributed, max_epsilon_per_answer, window_every, window_epsilon, window_start, window_spent, templates_only'
 
 export async function findGrant(
   db: Sql,
@@ -280,6 +288,7 @@ export async function findGrant(
     window_epsilon: r[25] as number | bigint | null,
     window_start: r[26] as string | null,
     window_spent: r[27] as number | bigint,
+    templates_only: r[28] as number | bigint,
   })
 }
 

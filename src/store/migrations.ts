@@ -531,6 +531,30 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TRIGGER catalog_grants_update AFTER UPDATE OF id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, datasets, max_groups_contributed, max_epsilon_per_answer, window_every, window_epsilon ON grants BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
     `,
   },
+  {
+    version: 13,
+    name: 'query templates an owner or operator approved, and grants limited to them',
+    sql: `
+      -- A parameterized query (docs/queries.md, Templates): its SQL with :name parameters, their declared
+      -- types and ranges (JSON), and the fixed epsilon (micro-units) and mechanism of every run.
+      CREATE TABLE templates (
+        id          TEXT PRIMARY KEY,
+        dataset_id  TEXT NOT NULL REFERENCES datasets (id),
+        name        TEXT NOT NULL,
+        sql         TEXT NOT NULL,
+        params      TEXT NOT NULL,
+        epsilon     INTEGER NOT NULL CHECK (epsilon > 0),
+        mechanism   TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        created_by  TEXT NOT NULL
+      );
+      CREATE INDEX templates_dataset ON templates (dataset_id);
+      -- 1: the grant answers templates only; ad-hoc SQL is refused.
+      ALTER TABLE grants ADD COLUMN templates_only INTEGER NOT NULL DEFAULT 0;
+      DROP TRIGGER catalog_grants_update;
+      CREATE TRIGGER catalog_grants_update AFTER UPDATE OF id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, datasets, max_groups_contributed, max_epsilon_per_answer, window_every, window_epsilon, templates_only ON grants BEGIN UPDATE catalog_epoch SET n = n + 1 WHERE id = 1; END;
+    `,
+  },
 ]
 
 /** A principal's id: 64 random bits, `p_` and 16 hex digits. */

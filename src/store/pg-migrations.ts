@@ -362,4 +362,26 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         ON grants FOR EACH STATEMENT EXECUTE FUNCTION catalog_touch();
     `,
   },
+  {
+    version: 13,
+    name: 'query templates and grants limited to them (SQLite migration 13)',
+    sql: `
+      CREATE TABLE templates (
+        id          text PRIMARY KEY,
+        dataset_id  text NOT NULL REFERENCES datasets (id),
+        name        text NOT NULL,
+        sql         text NOT NULL,
+        params      text NOT NULL,
+        epsilon     bigint NOT NULL CHECK (epsilon > 0),
+        mechanism   text NOT NULL,
+        created_at  text NOT NULL,
+        created_by  text NOT NULL
+      );
+      CREATE INDEX templates_dataset ON templates (dataset_id);
+      ALTER TABLE grants ADD COLUMN templates_only integer NOT NULL DEFAULT 0;
+      DROP TRIGGER catalog_grants ON grants;
+      CREATE TRIGGER catalog_grants AFTER INSERT OR DELETE OR UPDATE OF id, analyst, dataset_id, purpose, columns, aggregates, epsilon_total, delta_total, expires_at, created_at, created_by, revoked_at, analyst_id, application_id, scenario, organization, money_cap, datasets, max_groups_contributed, max_epsilon_per_answer, window_every, window_epsilon, templates_only
+        ON grants FOR EACH STATEMENT EXECUTE FUNCTION catalog_touch();
+    `,
+  },
 ]

@@ -58,6 +58,7 @@ export const grantViewSchema = z
       .int()
       .nullable()
       .describe("partition selection: the most keys one unit counts in, for this grant's queries; null: the dataset's"),
+    templatesOnly: z.boolean().describe('the grant runs approved templates only; ad-hoc SQL is refused'),
     limits: grantLimitsSchema
       .optional()
       .describe('GET /v1/grants/{id} only: the cap per answer, the budget window now, and how many more answers fit'),
@@ -89,6 +90,7 @@ export function grantView(g: GrantRecord, currency: string, now = Date.now()): z
       currency,
     },
     maxGroupsContributed: g.maxGroupsContributed,
+    templatesOnly: g.templatesOnly,
   }
 }
 

@@ -52,6 +52,7 @@ async function commitIn(tx: Sql, released: ReleasedAnswer, now: () => Date): Pro
     datasetCommitment: p.version.commitment,
     queryHash: p.queryHash,
     sql: p.sql,
+    ...(p.template === null ? {} : { template: p.template }),
     columns: released.table.columns,
     rows: released.table.rows,
     intervals: released.table.intervals,
@@ -131,6 +132,7 @@ async function commitIn(tx: Sql, released: ReleasedAnswer, now: () => Date): Pro
       dataset: chargeView(dc),
       ...(joined.length === 0 ? {} : { joined: Object.fromEntries(joined.map((d, k) => [d, chargeView(jcs[k]!)])) }),
       receipt: released.receiptDigest,
+      ...(p.template === null ? {} : { template: p.template }),
     },
   })
   return { kind: 'fresh', body: Object.freeze(body), json, selects: selectsOf(p) }

@@ -52,16 +52,17 @@ export async function prepare(
       deferredCaps.push(err)
     }
   }
-  if ((req.sql === undefined) === (req.query === undefined)) {
+  if ([req.sql, req.query, req.ast].filter((x) => x !== undefined).length !== 1) {
     throw new VeilboxError(
       'VEILBOX_ERR_REQUEST_VALIDATION',
       'send the query either as "sql" (text) or as "query" (JSON), exactly one of the two',
       { errors: [{ path: 'body', message: 'exactly one of sql and query' }] },
     )
   }
-  const query = req.sql !== undefined ? parsedSql.get(req.sql) : fromJson(req.query, { path: '/query' })
+  const query = req.ast ?? (req.sql !== undefined ? parsedSql.get(req.sql) : fromJson(req.query, { path: '/query' }))
   const grant = await catalog.grant(req.grant)
   checkGrantUsable(grant, principal, catalog.now())
+  if (grant.templatesOnly && req.template === undefined) throw templatesOnly(grant.id)
   const name = queryDataset(query)
   const record = await catalog.dataset(name)
   if (!record) {
@@ -150,10 +151,20 @@ export async function prepare(
     epsilon,
     delta,
     sql: req.sql ?? null,
+    template: req.template ?? null,
     money: moneyFor(policy, record, grant),
     joinedMoney: joined.map((j) => moneyFor(policy, j.record, grant)),
     scope: { columns: bound.columns, aggregates: usedAggregates(bound) },
   }
+}
+
+/** A grant limited to templates refuses ad-hoc SQL and JSON queries (and their previews), before anything runs. */
+function templatesOnly(grant: string): VeilboxError {
+  return new VeilboxError(
+    'VEILBOX_ERR_POLICY_TEMPLATES_ONLY',
+    `grant ${grant} runs approved templates only: run one with POST /v1/templates/{id}/run (GET /v1/templates lists them)`,
+    { grant },
+  )
 }
 
 function laplaceDelta(req: QueryRequest): Delta {

@@ -69,6 +69,7 @@ export async function release(
           })),
         }),
     queryHash: p.queryHash,
+    ...(p.template === null ? {} : { template: p.template }),
     resultHash: serialized.resultHash,
     privacy: privacyOf(p),
     time: createdAt,

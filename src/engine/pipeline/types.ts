@@ -34,6 +34,16 @@ export interface QueryRequest {
   readonly confidence?: number
   readonly weights?: readonly number[]
   readonly version?: number
+  /** A template's run (issue 24): its AST with the values bound, in place of sql and query. */
+  readonly ast?: Query
+  /** The template run and its parameters, carried to the answer, its receipt and its audit record. */
+  readonly template?: TemplateRun
+}
+
+/** Which approved template an answer ran, with the analyst's values. */
+export interface TemplateRun {
+  readonly id: string
+  readonly params: Readonly<Record<string, string | number>>
 }
 
 export const DEFAULT_CONFIDENCE = 0.95
@@ -78,6 +88,8 @@ export interface PreparedQuery {
   readonly delta: Delta
   /** The query text as sent, or null for the JSON form. */
   readonly sql: string | null
+  /** The template it runs, or null for ad-hoc SQL or JSON. */
+  readonly template: TemplateRun | null
   /** A join's other datasets' prices and owners, parallel to `joined`: each dataset's price list on its charge. */
   readonly joinedMoney: readonly QueryMoney[]
   /** What a fresh answer costs in money, and whose it is (docs/market.md). */
@@ -147,6 +159,8 @@ export interface AnswerBody {
   readonly datasetCommitment: string
   readonly queryHash: string
   readonly sql: string | null
+  /** The template and parameters it ran; absent for ad-hoc SQL or JSON. */
+  readonly template?: TemplateRun
   readonly columns: readonly string[]
   readonly rows: readonly (readonly Cell[])[]
   readonly intervals: readonly (readonly ([number, number] | null)[])[]

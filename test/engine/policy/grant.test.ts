@@ -42,6 +42,7 @@ function grant(over: Partial<GrantRecord> = {}): GrantRecord {
     maxGroupsContributed: null,
     maxEpsilonPerAnswer: null,
     window: null,
+    templatesOnly: false,
     ...over,
   }
 }
