@@ -96,6 +96,20 @@ const perAggregate = z.looseObject({
     .describe(
       "SUM, AVG, VAR, STDDEV and quantiles: the range values were clamped to, the analyst's BOUNDS or the column's declared bounds",
     ),
+  errorBound: z
+    .union([
+      z.object({
+        kind: z.literal('avg'),
+        sumHalfWidth: z.number(),
+        countHalfWidth: z.number(),
+        maxAbs: z.number(),
+      }),
+      z.object({ kind: z.literal('quantile'), rankHalfWidth: z.number(), binWidth: z.number() }),
+    ])
+    .optional()
+    .describe(
+      'AVG and quantiles, whose interval depends on the data: a bound from public facts at the confidence. AVG: error at most (sumHalfWidth + maxAbs * countHalfWidth) / (n - countHalfWidth) for n rows; quantiles: within binWidth of a value whose rank is within rankHalfWidth rows of the rank asked for',
+    ),
 })
 const remaining = z.object({ epsilon: z.number(), delta: z.number() })
 export const priceSchema = z

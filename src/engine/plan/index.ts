@@ -171,6 +171,7 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
       noise: planned.noise,
       halfWidth: planned.halfWidth,
       ...(planned.bounds === undefined ? {} : { bounds: planned.bounds }),
+      ...(planned.errorBound === undefined ? {} : { errorBound: planned.errorBound }),
     })
   }
 

@@ -102,7 +102,27 @@ export interface AggregatePrivacy {
   readonly halfWidth: number | null
   /** The range values were clamped to (SUM, AVG, VAR, STDDEV, quantiles): the analyst's BOUNDS, or the declared ones. */
   readonly bounds?: StatedBounds
+  /** AVG and quantiles, whose error depends on the data: a stated bound (docs/queries.md, "Accuracy-first previews"). */
+  readonly errorBound?: ErrorBound
 }
+
+/**
+ * An upper bound on the error of an aggregate whose interval depends on the
+ * data, from public facts alone, holding with probability at least the
+ * confidence (a union bound over the noisy components). AVG: at most
+ * (sumHalfWidth + maxAbs * countHalfWidth) / (n - countHalfWidth) for a group
+ * of n rows with n > countHalfWidth. Quantiles: the value released lies
+ * within binWidth of a value whose true rank is within rankHalfWidth rows of
+ * the rank asked for (p n); how far that is in value depends on the data.
+ */
+export type ErrorBound =
+  | {
+      readonly kind: 'avg'
+      readonly sumHalfWidth: number
+      readonly countHalfWidth: number
+      readonly maxAbs: number
+    }
+  | { readonly kind: 'quantile'; readonly rankHalfWidth: number; readonly binWidth: number }
 
 /** The clamp range an aggregate used, and whose it was: the analyst's (`BOUNDS a, b`) or the column's declared. */
 export interface StatedBounds {

@@ -1,7 +1,7 @@
-import { stated, type AggregatePlanner } from './types.js'
+import { jointly, stated, type AggregatePlanner } from './types.js'
 
 /** AVG(col): a noisy sum over a noisy count, half the part each; the interval depends on the data. */
-export const planAvg: AggregatePlanner = (ctx, out, part) => {
+export const planAvg: AggregatePlanner = (ctx, out, part, confidence) => {
   const sums = ctx.sums(out.column!, out.bounds)
   const [s, c] = ctx.split(part, 2)
   const sum = sums.sumMechanism(s!)
@@ -23,5 +23,11 @@ export const planAvg: AggregatePlanner = (ctx, out, part) => {
     noise: { sum: sum.noiseScale, count: count.noiseScale },
     halfWidth: null,
     bounds: stated(out, { lower, upper }),
+    errorBound: {
+      kind: 'avg',
+      sumHalfWidth: sum.halfWidth(jointly(confidence, 2)),
+      countHalfWidth: count.halfWidth(jointly(confidence, 2)),
+      maxAbs: Math.max(Math.abs(lower), Math.abs(upper)),
+    },
   }
 }

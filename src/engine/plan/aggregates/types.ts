@@ -1,6 +1,6 @@
 import type { BoundOutput } from '../../query/binder.js'
 import type { Part, PlanContext } from '../context.js'
-import type { OutputPlan, StatedBounds } from '../types.js'
+import type { ErrorBound, OutputPlan, StatedBounds } from '../types.js'
 
 export type BoundAggregate = Extract<BoundOutput, { kind: 'aggregate' }>
 
@@ -11,6 +11,13 @@ export interface PlannedAggregate {
   readonly halfWidth: number | null
   /** The clamp range used, for aggregates that clamp. */
   readonly bounds?: StatedBounds
+  /** AVG and quantiles: a stated bound on the error, from public facts. */
+  readonly errorBound?: ErrorBound
+}
+
+/** The confidence each of k components must hold at so that all hold together at `confidence` (a union bound). */
+export function jointly(confidence: number, k: number): number {
+  return 1 - (1 - confidence) / k
 }
 
 /** States the clamp range an aggregate used: the analyst's when it gave BOUNDS. */

@@ -83,3 +83,22 @@ t.test('bounds outside the declared ones are refused, naming both ranges', async
   }
   t.doesNotThrow(() => plan(DEMO_SPEC, `SELECT SUM(income BOUNDS 0, 1000000) FROM ${T}`), 'the declared range itself')
 })
+
+t.test('AVG and quantiles state a bound on their error, from public facts, tighter with analyst bounds', async (t) => {
+  const bound = (sql: string) => plan(DEMO_SPEC, sql, { epsilon: 1 }).perAggregate[0]!.errorBound
+  const avg = bound(`SELECT AVG(income) FROM ${T}`)
+  const narrow = bound(`SELECT AVG(income BOUNDS 0, 200000) FROM ${T}`)
+  if (avg?.kind !== 'avg' || narrow?.kind !== 'avg') throw new Error('no avg bound')
+  t.equal(avg.maxAbs, 1_000_000)
+  t.equal(narrow.maxAbs, 200_000)
+  t.ok(avg.sumHalfWidth > 0 && avg.countHalfWidth > 0)
+  t.ok(Math.abs(avg.sumHalfWidth / narrow.sumHalfWidth - 5) < 1e-3)
+  // Each component at confidence 0.975 (both at once with probability 0.95): wider than the same mechanism at 0.95.
+  const count = plan(DEMO_SPEC, `SELECT COUNT(*) FROM ${T}`, { epsilon: 0.5 }).perAggregate[0]!.halfWidth!
+  t.ok(avg.countHalfWidth > count, `${avg.countHalfWidth} > ${count}`)
+  const q = bound(`SELECT MEDIAN(income BOUNDS 0, 128000) FROM ${T}`)
+  if (q?.kind !== 'quantile') throw new Error('no quantile bound')
+  t.equal(q.binWidth, 1000, '128 bins over 0 to 128,000')
+  t.ok(q.rankHalfWidth > 0)
+  t.equal(bound(`SELECT SUM(income) FROM ${T}`), undefined, 'SUM has its half-width')
+})
