@@ -1,4 +1,6 @@
+// Long on purpose: the dataset spec and every rule on it are one declaration (the zod schema and its refinements, per column type), read and changed together.
 import { z } from 'zod'
+import { parseTemporal, temporalForm } from './dates.js'
 
 /**
  * A dataset's declared schema: what the operator registers before any data
@@ -7,7 +9,7 @@ import { z } from 'zod'
  * from the data, because anything inferred from the data would itself leak.
  */
 
-export const COLUMN_TYPES = ['id', 'integer', 'number', 'category', 'boolean'] as const
+export const COLUMN_TYPES = ['id', 'integer', 'number', 'category', 'boolean', 'date', 'timestamp'] as const
 export const PROTECTIONS = ['public', 'dp', 'he'] as const
 export const CLASSIFICATIONS = ['public', 'internal', 'sensitive', 'core'] as const
 /** Classification and grading of a column (docs/market.md): L1 public, L2 internal, L3 sensitive, L4 core. */
@@ -24,13 +26,41 @@ export const identifierSchema = z
   .string()
   .regex(NAME, 'must be 1-63 characters of lower-case letters, digits and _, starting with a letter or _')
 
-export const columnSpecSchema = z.strictObject({
+/**
+ * A date or timestamp column's bounds are declared as ISO text (src/dates.ts)
+ * and kept as the stored numbers: a date's day number since 1970-01-01, a
+ * timestamp's milliseconds since 1970-01-01T00:00:00Z. A stored spec holds
+ * the numbers, which read back unchanged. Text that is not a date leaves the
+ * field as it is, for the number check to refuse.
+ */
+function temporalBounds(input: unknown): unknown {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return input
+  const col = input as Record<string, unknown>
+  if (col.type !== 'date' && col.type !== 'timestamp') return input
+  const out = { ...col }
+  for (const f of ['lower', 'upper'] as const) {
+    const v = col[f]
+    if (typeof v === 'string') out[f] = parseTemporal(col.type, v) ?? v
+  }
+  return out
+}
+
+const temporalBound = z.union([z.number().finite(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v
+  ctx.addIssue({
+    code: 'custom',
+    message: `"${v}" is not a bound: integer and number columns take numbers, date columns YYYY-MM-DD and timestamp columns ${temporalForm('timestamp')}`,
+  })
+  return z.NEVER
+})
+
+const columnObjectSchema = z.strictObject({
   name: identifierSchema,
   type: z.enum(COLUMN_TYPES),
   protection: z.enum(PROTECTIONS),
   description: z.string().max(2000).optional(),
-  lower: z.number().finite().optional(),
-  upper: z.number().finite().optional(),
+  lower: temporalBound.optional(),
+  upper: temporalBound.optional(),
   categories: z.array(z.string().min(1).max(200)).min(1).max(65535).optional(),
   /**
    * A public category column without declared categories: the most distinct
@@ -64,7 +94,12 @@ export const columnSpecSchema = z.strictObject({
   level: z.enum(LEVELS).optional(),
 })
 
-export type ColumnSpec = z.infer<typeof columnSpecSchema>
+export const columnSpecSchema = z.preprocess(temporalBounds, columnObjectSchema)
+
+export type ColumnSpec = z.output<typeof columnObjectSchema>
+
+export const isTemporal = (c: { readonly type: ColumnType }): c is { readonly type: 'date' | 'timestamp' } =>
+  c.type === 'date' || c.type === 'timestamp'
 
 /** A PostgreSQL relation as `schema.table` (or a bare table in the role's search path): plain identifiers only. */
 export const relationNameSchema = z
@@ -197,11 +232,13 @@ const datasetObjectSchema = z
       if (col.lower !== undefined && col.upper !== undefined && !(col.lower < col.upper)) {
         ctx.addIssue({ code: 'custom', path: at('upper'), message: '"upper" must be greater than "lower"' })
       }
-      if (!numeric && (col.lower !== undefined || col.upper !== undefined)) {
+      const temporal = col.type === 'date' || col.type === 'timestamp'
+      if (temporal) temporalIssues(col, at, spec.source !== undefined, ctx)
+      if (!numeric && !temporal && (col.lower !== undefined || col.upper !== undefined)) {
         ctx.addIssue({
           code: 'custom',
           path: at('lower'),
-          message: `bounds apply only to integer and number columns, not ${col.type}`,
+          message: `bounds apply only to integer, number, date and timestamp columns, not ${col.type}`,
         })
       }
       if (col.type === 'integer') {
@@ -294,6 +331,37 @@ const datasetObjectSchema = z
 export const datasetSpecSchema = z.preprocess(publicTableDefaults, datasetObjectSchema)
 
 export type DatasetSpec = z.infer<typeof datasetObjectSchema>
+
+/**
+ * A date or timestamp column declares both bounds (its calendar buckets are
+ * every period between them), and is not served by sourced datasets yet:
+ * their statements would need the buckets compiled per SQL dialect.
+ */
+function temporalIssues(
+  col: ColumnSpec,
+  at: (field: string) => (string | number)[],
+  sourced: boolean,
+  ctx: z.RefinementCtx,
+): void {
+  const form = col.type === 'date' ? 'YYYY-MM-DD' : temporalForm('timestamp')
+  for (const f of ['lower', 'upper'] as const) {
+    const v = col[f]
+    if (v === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: at(f),
+        message: `a ${col.type} column declares "lower" and "upper" as ${form}: its calendar buckets are every period between them`,
+      })
+    else if (!Number.isSafeInteger(v) || (col.type === 'date' && Math.abs(v) > 2_932_896))
+      ctx.addIssue({ code: 'custom', path: at(f), message: `"${f}" must be a ${col.type} written ${form}` })
+  }
+  if (sourced)
+    ctx.addIssue({
+      code: 'custom',
+      path: at('type'),
+      message: `${col.type} columns are not available on sourced datasets yet (their calendar buckets are not compiled for PostgreSQL or DuckDB); declare the column on an uploaded dataset, or as an integer of days`,
+    })
+}
 
 /** What a public table may not have: a unit of its own, secret columns, a source, settings of private data. */
 function publicTableIssues(spec: z.infer<typeof datasetObjectSchema>, ctx: z.RefinementCtx): void {

@@ -39,6 +39,8 @@ enum Kind {
   Coded,
   /** A coded column without maxKeys, whose keys the caller codes (coding cannot refuse): bytes handed on. */
   Deferred,
+  /** A date or timestamp: every value read by the checker (src/dates.ts), its number stored. */
+  Temporal,
 }
 
 const MAX_FAST_DIGITS = 15
@@ -78,6 +80,10 @@ class FastColumn extends ChunkColumn {
         break
       case 'boolean':
         this.kind = Kind.Boolean
+        break
+      case 'date':
+      case 'timestamp':
+        this.kind = Kind.Temporal
         break
       case 'category':
       case 'id':
@@ -265,6 +271,9 @@ export class ColumnarSink implements RecordSink {
         else this.fp.text(JSON.stringify(buf.toString('utf8', s, e)))
         return
       }
+      case Kind.Temporal:
+        this.slow(col, c, buf.toString('utf8', s, e), row, line)
+        return
       case Kind.Deferred: {
         col.pushRaw(i, buf, s, e)
         if (this.values !== null) this.values[c] = buf.toString('utf8', s, e)
@@ -340,6 +349,7 @@ export class ColumnarSink implements RecordSink {
     switch (col.kind) {
       case Kind.Integer:
       case Kind.Number:
+      case Kind.Temporal:
       case Kind.Boolean:
         col.values[i] = typeof v === 'boolean' ? (v ? 1 : 0) : (v as number)
         break

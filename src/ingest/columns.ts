@@ -74,6 +74,8 @@ export class ColumnBuilder extends ChunkColumn {
     switch (this.column.type) {
       case 'integer':
       case 'number':
+      case 'date':
+      case 'timestamp':
         this.values[i] = v as number
         return true
       case 'boolean':

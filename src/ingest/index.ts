@@ -379,6 +379,8 @@ function decodeCell(col: ColumnSpec, raw: number, dict: string[] | undefined): C
   switch (col.type) {
     case 'integer':
     case 'number':
+    case 'date':
+    case 'timestamp':
       return raw
     case 'boolean':
       return raw === 1

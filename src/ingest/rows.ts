@@ -1,4 +1,5 @@
 import { VeilboxError } from '../errors/index.js'
+import { formatTemporal, parseTemporal, type TemporalType, temporalForm } from '../dates.js'
 import type { ColumnSpec, DatasetSpec } from '../schema.js'
 
 /**
@@ -81,6 +82,9 @@ export class RowChecker {
         return this.checkCategory(col, text, pos)
       case 'id':
         return text
+      case 'date':
+      case 'timestamp':
+        return this.checkTemporal(col, col.type, text, pos)
     }
   }
 
@@ -109,7 +113,26 @@ export class RowChecker {
         if (typeof value === 'string' && value !== '') return value
         if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value)
         throw badRow(pos, col.name, `${describe(value)} is not an id (a non-empty string or a whole number)`)
+      case 'date':
+      case 'timestamp':
+        if (typeof value !== 'string')
+          throw badRow(pos, col.name, `${describe(value)} is not a ${col.type} (a string ${temporalForm(col.type)})`)
+        if (value.length > this.maxFieldChars) throw fieldTooLong(pos, col.name, this.maxFieldChars)
+        return this.checkTemporal(col, col.type, value, pos)
     }
+  }
+
+  /** A date or timestamp: its stored number (src/dates.ts), within the declared bounds. */
+  private checkTemporal(col: ColumnSpec, type: TemporalType, text: string, pos: RowPosition): number {
+    const v = parseTemporal(type, text)
+    if (v === null) throw badRow(pos, col.name, `"${clip(text)}" is not a ${type} (${temporalForm(type)})`)
+    if (v < col.lower! || v > col.upper!)
+      throw badRow(
+        pos,
+        col.name,
+        `${text} is outside the declared range [${formatTemporal(type, col.lower!)}, ${formatTemporal(type, col.upper!)}]`,
+      )
+    return v
   }
 
   private nullFor(col: ColumnSpec, pos: RowPosition): null {

@@ -17,7 +17,12 @@ const INT32_MAX = 2 ** 31 - 1
 export function encodingFor(col: ColumnSpec): Encoding {
   switch (col.type) {
     case 'number':
+    case 'timestamp':
+      // Milliseconds since 1970 (src/dates.ts): whole numbers, exact in an f64.
       return 'f64'
+    case 'date':
+      // Days since 1970-01-01: years 0001 to 9999 fit.
+      return 'i32'
     case 'integer':
       return col.lower !== undefined && col.upper !== undefined && col.lower >= INT32_MIN && col.upper <= INT32_MAX
         ? 'i32'

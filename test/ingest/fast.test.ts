@@ -28,6 +28,7 @@ import { checkedRows } from '../../src/ingest/parse.js'
 import { mulberry32 } from '../../src/engine/mulberry32.js'
 import { VeilboxError } from '../../src/errors/index.js'
 import type { DatasetSpec } from '../../src/schema.js'
+import { parseDate, parseTimestamp } from '../../src/dates.js'
 import { CHUNK_ROWS } from '../../src/store/encoding.js'
 
 const FILES = Number(process.env.VEILBOX_FAST_FILES ?? 1500)
@@ -49,6 +50,24 @@ const SPEC: DatasetSpec = {
     { name: 'big', type: 'integer', protection: 'dp', nullable: true },
     { name: 'amount', type: 'number', protection: 'dp', lower: -1000, upper: 1e6, nullable: true },
     { name: 'tiny', type: 'number', protection: 'dp', lower: -1, upper: 1 },
+  ],
+} as DatasetSpec
+
+/** SPEC with a date and a timestamp column (issue 24). */
+const DATED: DatasetSpec = {
+  ...SPEC,
+  columns: [
+    ...SPEC.columns,
+    // Dates and timestamps go through the checker on both paths: their bounds are the stored numbers.
+    { name: 'day', type: 'date', protection: 'public', lower: parseDate('2020-01-01'), upper: parseDate('2024-12-31') },
+    {
+      name: 'at',
+      type: 'timestamp',
+      protection: 'public',
+      nullable: true,
+      lower: parseTimestamp('2020-01-01T00:00:00Z'),
+      upper: parseTimestamp('2024-12-31T23:59:59.999Z'),
+    },
   ],
 } as DatasetSpec
 
@@ -83,10 +102,34 @@ const SPELLINGS: Record<string, readonly string[]> = {
     '"7.25"',
   ],
   tiny: ['0.000001', '0.0000001', '0.1', '-0.999', '1', '-1', '1.0', '0.00000100', '2', '0.3333333333333333'],
+  day: [
+    '2020-01-01',
+    '2024-02-29',
+    '2023-02-29',
+    '2019-12-31',
+    '2025-01-01',
+    '2024-1-05',
+    '"2022-06-30"',
+    '',
+    'x',
+    '2022-06-30T00:00:00Z',
+  ],
+  at: [
+    '2020-01-01T00:00:00Z',
+    '2024-12-31T23:59:59.999Z',
+    '2024-12-31T23:59:59.999-00:01',
+    '2020-01-01T07:59:59+08:00',
+    '2022-06-30T12:00:00.5+08:00',
+    '2022-06-30T12:00:00',
+    '2022-06-30',
+    '2022-06-30T24:00:00Z',
+    '"2021-03-04T05:06:07Z"',
+    '',
+  ],
 }
 
-function randomFile(r: Rand): Buffer {
-  const names = SPEC.columns.map((c) => c.name)
+function randomFile(r: Rand, spec = SPEC): Buffer {
+  const names = spec.columns.map((c) => c.name)
   const order = r() < 0.3 ? [...names].sort(() => r() - 0.5) : names
   const eol = r() < 0.3 ? '\r\n' : '\n'
   const lines = [order.join(',')]
@@ -139,6 +182,17 @@ function validCell(r: Rand, name: string): string {
         '12345.678901234',
         '1.0000000000000002',
       ])
+    case 'day':
+      return pick(r, ['2020-01-01', '2024-02-29', '2024-12-31', '"2022-06-30"', '2021-11-09'])
+    case 'at':
+      return pick(r, [
+        '2020-01-01T00:00:00Z',
+        '2024-12-31T23:59:59.999Z',
+        '2022-06-30T12:00:00.5+08:00',
+        '2023-01-01T00:00:00-05:30',
+        '"2021-03-04T05:06:07Z"',
+        '',
+      ])
     default:
       return pick(r, ['0.000001', '0.0000001', '0.1', '-0.999', '1', '-1', '1.0', '0.00000100', '0.3333333333333333'])
   }
@@ -187,14 +241,14 @@ function refusal(err: unknown): Outcome {
 }
 
 /** The old path: csv-parse and the row checker, ColumnBuilder, the fingerprint over JSON rows. */
-async function reference(bytes: Buffer): Promise<Outcome> {
-  const builders = SPEC.columns.map((c) => new ColumnBuilder(c))
+async function reference(bytes: Buffer, spec = SPEC): Promise<Outcome> {
+  const builders = spec.columns.map((c) => new ColumnBuilder(c))
   const fingerprint = new HeFingerprint(null, [])
   const chunks: string[] = []
   let rows = 0
   let inChunk = 0
   try {
-    for await (const row of checkedRows(SPEC, 'text/csv', Readable.from([bytes]), {
+    for await (const row of checkedRows(spec, 'text/csv', Readable.from([bytes]), {
       maxLineBytes: MAX_LINE,
       maxFieldChars: MAX_FIELD,
     })) {
@@ -202,7 +256,7 @@ async function reference(bytes: Buffer): Promise<Outcome> {
         if (!builders[c]!.push(inChunk, row.values[c]!)) {
           throw new VeilboxError('VEILBOX_ERR_INGEST_BAD_ROW', 'maxKeys', {
             row: row.pos.row,
-            column: SPEC.columns[c]!.name,
+            column: spec.columns[c]!.name,
           })
         }
       }
@@ -224,8 +278,8 @@ const packed = (c: { encoding: string; data: Buffer; nulls: Buffer | null }) =>
   `${c.encoding}:${c.data.toString('hex')}:${c.nulls?.toString('hex') ?? '-'}`
 
 /** The fast path, fed in random slices. */
-function fast(bytes: Buffer, r: Rand): Outcome {
-  const sink = new ColumnarSink(SPEC, MAX_FIELD)
+function fast(bytes: Buffer, r: Rand, spec = SPEC): Outcome {
+  const sink = new ColumnarSink(spec, MAX_FIELD)
   const scanner = new CsvScanner(sink, MAX_LINE)
   const utf8 = new Utf8Checker()
   try {
@@ -293,6 +347,30 @@ t.test(`${FILES} random files: the fast path stores what the row path stored, or
   // Both kinds are exercised in number: a generator that made only refusals would compare little.
   t.ok(loaded > FILES / 5, `${loaded} files loaded`)
   t.ok(refused > FILES / 5, `${refused} files refused`)
+})
+
+t.test('random files with dates and timestamps: both paths store the same numbers, or refuse alike', async (t) => {
+  const r = mulberry32(SEED + 1)
+  let loaded = 0
+  let refused = 0
+  const mismatches: string[] = []
+  for (let i = 0; i < FILES / 3; i++) {
+    const bytes = randomFile(r, DATED)
+    const want = await reference(bytes, DATED)
+    const got = fast(bytes, r, DATED)
+    if (!agree(want, got) && mismatches.length < 5)
+      mismatches.push(
+        `file ${i}: ${JSON.stringify(bytes.toString('utf8'))}\n want ${JSON.stringify(want)}\n got  ${JSON.stringify(got)}`,
+      )
+    if (want.ok) loaded++
+    else {
+      refused++
+      if (want.column === 'day' || want.column === 'at') t.ok(want.row !== undefined, 'a date refusal names its row')
+    }
+  }
+  t.same(mismatches, [], 'no file where the two paths differ')
+  t.ok(loaded > FILES / 30, `${loaded} files loaded`)
+  t.ok(refused > FILES / 30, `${refused} files refused`)
 })
 
 t.test('a file spanning chunks: the chunk boundary, the last partial chunk and the dictionary agree', async (t) => {

@@ -1,4 +1,5 @@
 import { badArgument as bad } from './contract.js'
+import { calendarCodes } from './calendar.js'
 import { checkGroupColumns, encodeGroups, groupLayout, type CodeColumn } from './grouping.js'
 import type { Kernel, KernelParts, RowFilter } from './kernel.js'
 import { tsLoops, type Loops } from './loops.js'
@@ -75,7 +76,7 @@ export function aggregateChunked(
       : groupLayout(task.groupBy.map((g) => ({ dictionary: g.dictionary, nullable: g.nullable })))
   if (layout !== null) {
     const whole = task.groupBy.map((g): CodeColumn | null => {
-      if (g.bucket !== undefined) {
+      if (g.bucket !== undefined || g.calendar !== undefined) {
         numeric(src, g.column)
         return null
       }
@@ -106,7 +107,9 @@ export function aggregateChunked(
       const cols = task.groupBy.map((g) =>
         g.bucket !== undefined
           ? bucketCodes(numeric(part, g.column), g.bucket, g.dictionary, n)
-          : (column(part, g.column) as CodeColumn),
+          : g.calendar !== undefined
+            ? calendarCodes(numeric(part, g.column), g.calendar, g.dictionary, n)
+            : (column(part, g.column) as CodeColumn),
       )
       grouping = encodeGroups(layout, cols, n, loops, true)
     }

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { VeilboxError } from '../../errors/index.js'
+import { calendarCodes, calendarTaskSchema } from './calendar.js'
 import { encodeGroups, groupLayout, type CodeColumn } from './grouping.js'
 import { tsLoops, type Loops } from './loops.js'
 import { andMask, compilePredicate, type ColumnPredicate } from './predicate.js'
@@ -133,9 +134,8 @@ export const execTaskSchema = z.strictObject({
         dictionary: z.array(z.string()).max(65_536),
         nullable: z.boolean(),
         /**
-         * A numeric column's equal-width buckets of [lower, upper], one per
-         * dictionary entry, computed as histogram bins are (exec/types.ts);
-         * the plan's WHERE keeps only rows within the edges.
+         * A numeric column's equal-width buckets of [lower, upper], one per dictionary entry, computed as histogram
+         * bins are (exec/types.ts); the plan's WHERE keeps only rows within the edges.
          */
         bucket: z
           .strictObject({ lower: z.number().finite(), upper: z.number().finite() })
@@ -148,6 +148,7 @@ export const execTaskSchema = z.strictObject({
          * (exec/distinct.ts firstKeysPerUnit). The result names the keys.
          */
         selected: z.strictObject({ maxGroupsContributed: z.number().int().min(1).max(100) }).optional(),
+        calendar: calendarTaskSchema.optional(), // a date or timestamp column's periods (exec/calendar.ts)
       }),
     )
     .max(4),
@@ -262,6 +263,7 @@ export function buildAggregateRequest(task: ExecTask, src: TaskColumns, loops: L
     const layout = groupLayout(task.groupBy.map((g) => ({ dictionary: g.dictionary, nullable: g.nullable })))
     const cols = task.groupBy.map((g) => {
       if (g.bucket !== undefined) return bucketCodes(numeric(src, g.column), g.bucket, g.dictionary, rows)
+      if (g.calendar !== undefined) return calendarCodes(numeric(src, g.column), g.calendar, g.dictionary, rows)
       if (g.selected !== undefined) return selectedCodes(src, g.column, g.dictionary)
       const c = column(src, g.column)
       if (c.kind !== 'code')

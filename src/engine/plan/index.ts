@@ -82,6 +82,8 @@ function taskWhere(bound: BoundQuery): TaskPredicate | null {
       const { lower, upper } = g.strategy.bucket
       return [{ kind: 'between', column: g.column.name, low: lower, high: upper, negated: false }]
     }
+    // Every value lies in the declared range: this keeps nulls out of every period.
+    if (g.strategy.kind === 'calendar') return [{ kind: 'isNull', column: g.column.name, negated: true }]
     // A null is no key to select.
     if (g.strategy.kind === 'selected') return [{ kind: 'isNull', column: g.column.name, negated: true }]
     return []
@@ -204,6 +206,9 @@ export function planQuery(bound: BoundQuery, options: PlanOptions): Plan {
         ...(g.strategy.kind === 'selected' ? { selected: { maxGroupsContributed: l0 } } : {}),
         ...(g.strategy.kind === 'bucket'
           ? { bucket: { lower: g.strategy.bucket.lower, upper: g.strategy.bucket.upper } }
+          : {}),
+        ...(g.strategy.kind === 'calendar'
+          ? { calendar: { unit: g.strategy.unit, type: g.strategy.type, first: g.strategy.first } }
           : {}),
       })),
       measures: ctx.measures,

@@ -76,6 +76,8 @@ export function compileTask(
   join?: JoinSources | { readonly table: PublicRows },
 ): Statement {
   if (task.encrypted !== undefined) throw bad('encrypted measures cannot be pushed down')
+  // Sourced datasets have no date or timestamp columns (src/schema.ts): calendar periods are never compiled.
+  if (task.groupBy.some((g) => g.calendar !== undefined)) throw bad('calendar periods cannot be pushed down')
   if ((task.join === undefined) !== (join === undefined)) throw bad('a join task needs both sides, and only it')
   if ((task.join?.lookup === true) !== (join !== undefined && 'table' in join))
     throw bad("a lookup needs the public table's rows, and only a lookup")

@@ -1,5 +1,6 @@
 // Long on purpose: the query tree is one vocabulary (node types, their constructors and the checks a node alone
 // allows, buckets and joins included), shared by the parser, the JSON reader, the binder and the canonical form.
+import type { CalendarUnit } from '../../dates.js'
 import type { SourcePos } from './position.js'
 import { queryError } from './query-error.js'
 
@@ -42,9 +43,10 @@ export interface Bucket {
   readonly count: number
 }
 
-/** A GROUP BY key: a column, or a column's buckets. */
+/** A GROUP BY key: a column, or a column's buckets, or a date or timestamp column's calendar periods (YEAR(d), MONTH(d), WEEK(d), DAY(d)). */
 export interface GroupRef extends ColumnRef {
   readonly bucket?: Bucket
+  readonly calendar?: CalendarUnit
 }
 
 /** A GROUP BY key shown in the output, optionally renamed. */
@@ -264,6 +266,11 @@ export function bucketByCount(
   return node({ kind: 'column', name: column.name, table: column.table, bucket, pos: pos ?? column.pos })
 }
 
+/** YEAR(col), MONTH(col), WEEK(col) or DAY(col): a date or timestamp column's calendar periods. */
+export function calendarKey(column: ColumnRef, unit: CalendarUnit, pos?: SourcePos): GroupRef {
+  return node({ kind: 'column', name: column.name, table: column.table, calendar: unit, pos: pos ?? column.pos })
+}
+
 /** The width of a bucket key. */
 export function bucketWidth(b: Bucket): number {
   return (b.upper - b.lower) / b.count
@@ -282,6 +289,7 @@ export function bucketEdge(b: Bucket, i: number): number {
 export function sameGroupKey(a: GroupRef, b: GroupRef): boolean {
   if (a.name !== b.name) return false
   if (a.table !== undefined && b.table !== undefined && a.table !== b.table) return false
+  if (a.calendar !== b.calendar) return false
   const x = a.bucket
   const y = b.bucket
   if (x === undefined || y === undefined) return x === y
@@ -290,6 +298,7 @@ export function sameGroupKey(a: GroupRef, b: GroupRef): boolean {
 
 /** How a GROUP BY key reads in SQL, and what tells two keys apart: `district`, `BUCKET(income, 0, 100000, 10000)`. */
 export function groupKeySql(g: GroupRef, quoteName: (name: string) => string = (n) => n): string {
+  if (g.calendar !== undefined) return `${g.calendar.toUpperCase()}(${refSql(g, quoteName)})`
   if (g.bucket === undefined) return refSql(g, quoteName)
   const { lower, upper } = g.bucket
   return `BUCKET(${refSql(g, quoteName)}, ${String(lower)}, ${String(upper)}, ${String(bucketWidth(g.bucket))})`

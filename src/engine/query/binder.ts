@@ -1,5 +1,6 @@
 import type { VeilboxError } from '../../errors/index.js'
-import type { ColumnSpec, DatasetSpec } from '../../schema.js'
+import { temporalForm, temporalLiteral } from '../../dates.js'
+import { isTemporal, type ColumnSpec, type DatasetSpec } from '../../schema.js'
 import {
   aggregateSql,
   groupKeySql,
@@ -144,7 +145,7 @@ export function bindQuery(q: Query, dataset: DatasetSpec, joinedSpecs: readonly 
   const b = new Binder(tables)
   // A selected key is the GROUP BY key that resolves to the same column (written qualified or not) and buckets.
   const resolvedKey = (g: GroupRef): string =>
-    `${tables.columnName(g)}|${g.bucket === undefined ? '' : `${g.bucket.lower},${g.bucket.upper},${g.bucket.count}`}`
+    `${tables.columnName(g)}|${g.bucket === undefined ? '' : `${g.bucket.lower},${g.bucket.upper},${g.bucket.count}`}|${g.calendar ?? ''}`
   const groupIndex = new Map(q.groupBy.map((g, i) => [resolvedKey(g), i]))
   // Clauses are checked in reading order, so the error reported is the first one in the text.
   const outputs = q.select.map((item): BoundOutput => {
@@ -291,7 +292,7 @@ class Binder {
         return Object.freeze({ kind: 'not', operand: this.predicate(p.operand) })
       case 'compare': {
         const col = this.filterColumn(p.column)
-        if (p.op !== '=' && p.op !== '<>' && !isNumeric(col)) {
+        if (p.op !== '=' && p.op !== '<>' && !isNumeric(col) && !isTemporal(col)) {
           throw queryError(
             'VEILBOX_ERR_QUERY_TYPE_MISMATCH',
             `${col.name} is a ${col.type} column, and "${p.op}" orders numbers only; compare a ${col.type} with = or <>, or list values with IN`,
@@ -308,7 +309,7 @@ class Binder {
       }
       case 'between': {
         const col = this.filterColumn(p.column)
-        if (!isNumeric(col)) {
+        if (!isNumeric(col) && !isTemporal(col)) {
           throw queryError(
             'VEILBOX_ERR_QUERY_TYPE_MISMATCH',
             `${col.name} is a ${col.type} column, and BETWEEN takes a range of numbers; list the values you want with IN`,
@@ -370,6 +371,12 @@ class Binder {
       case 'boolean':
         if (typeof v !== 'boolean') mismatch('TRUE or FALSE')
         return v
+      case 'date':
+      case 'timestamp': {
+        const n = typeof v === 'string' ? temporalLiteral(col.type, v) : null
+        const midnight = col.type === 'timestamp' ? " or 'YYYY-MM-DD' (midnight UTC)" : ''
+        return n ?? mismatch(`${col.type}s in single quotes, written '${temporalForm(col.type)}'${midnight}`)
+      }
       case 'category':
         if (typeof v !== 'string') mismatch(`strings in single quotes, such as '${String(v)}'`)
         if (col.categories !== undefined && !col.categories.includes(v)) {

@@ -1,5 +1,7 @@
+import { calendarLabels, dayOf, formatTemporal, type CalendarUnit, type TemporalType } from '../../dates.js'
 import { declaredDomain, hasDeclaredDomain, type ColumnSpec } from '../../schema.js'
 import { bucketEdge, groupKeySql, type Bucket, type GroupRef, type Query } from './ast.js'
+import { QUERY_LIMITS } from './limits.js'
 import { queryError } from './query-error.js'
 
 /**
@@ -28,6 +30,20 @@ export type GroupStrategy =
    * (docs/dp.md). Such a key is the query's only GROUP BY key.
    */
   | { readonly kind: 'selected'; readonly maxKeys: number }
+  /**
+   * YEAR, MONTH, WEEK or DAY of a date or timestamp column: every calendar
+   * period from the one holding the declared lower bound to the one holding
+   * the upper is reported, noisy zeros included; the key shown is the
+   * period's text (src/dates.ts calendarLabels). Nulls belong to none.
+   */
+  | {
+      readonly kind: 'calendar'
+      readonly unit: CalendarUnit
+      readonly type: TemporalType
+      /** The day number of the declared lower bound: period 0 holds it. */
+      readonly first: number
+      readonly domain: readonly string[]
+    }
 
 export interface BoundGroupKey {
   readonly column: ColumnSpec
@@ -43,6 +59,7 @@ export interface BoundGroupKey {
  */
 export function bindGroupKey(ref: GroupRef, col: ColumnSpec): BoundGroupKey {
   if (ref.bucket !== undefined) return bucketKey(ref, ref.bucket, col)
+  if (ref.calendar !== undefined) return calendarKey(ref, ref.calendar, col)
   if (hasDeclaredDomain(col))
     return Object.freeze({ column: col, strategy: Object.freeze({ kind: 'declared', domain: declaredDomain(col) }) })
   if (col.type === 'category' && col.protection === 'public' && col.maxKeys !== undefined)
@@ -60,6 +77,8 @@ export function bindGroupKey(ref: GroupRef, col: ColumnSpec): BoundGroupKey {
     why = `it is an id column, and grouping by it would release one group per person`
   } else if (col.protection === 'dp') {
     why = `it is a dp column, whose values are private: grouping by it would publish which values occur in the data${isNumeric(col) ? `; bucket it with public edges instead: GROUP BY BUCKET(${col.name}, lower, upper, width)` : ''}`
+  } else if (col.type === 'date' || col.type === 'timestamp') {
+    why = `it is a ${col.type} column: group it by calendar period, GROUP BY YEAR(${col.name}), MONTH(${col.name}), WEEK(${col.name}) or DAY(${col.name})`
   } else if (isNumeric(col)) {
     why = `it is a ${col.type} column, and only category and boolean columns have a declared set of keys; bucket it with GROUP BY BUCKET(${col.name}, lower, upper, width), or filter ranges with WHERE ${col.name} BETWEEN a AND b`
   } else {
@@ -118,6 +137,38 @@ function bucketKey(ref: GroupRef, bucket: Bucket, col: ColumnSpec): BoundGroupKe
   return Object.freeze({
     column: col,
     strategy: Object.freeze({ kind: 'bucket', bucket, domain: Object.freeze(domain) }),
+  })
+}
+
+/**
+ * YEAR(d), MONTH(d), WEEK(d), DAY(d): the periods between the column's
+ * declared bounds are public, so they are a declared domain of their own,
+ * and the declared range bounds how many there are.
+ */
+function calendarKey(ref: GroupRef, unit: CalendarUnit, col: ColumnSpec): BoundGroupKey {
+  const sql = groupKeySql(ref)
+  const refuse = (detail: string): never => {
+    throw queryError('VEILBOX_ERR_QUERY_BAD_BUCKET', `${sql}: ${detail}`, ref.pos, { column: col.name })
+  }
+  if (col.type !== 'date' && col.type !== 'timestamp')
+    return refuse(
+      `${unit.toUpperCase()} takes a date or timestamp column, and ${col.name} is ${col.type}${isNumeric(col) ? `; bucket a number with BUCKET(${col.name}, lower, upper, width)` : ''}`,
+    )
+  const type = col.type
+  if (col.protection !== 'public')
+    return refuse(
+      `${col.name} is a ${col.protection} column, whose values are private; calendar periods group public date and timestamp columns`,
+    )
+  const first = dayOf(type, col.lower!)
+  const max = QUERY_LIMITS.maxBuckets
+  const domain = calendarLabels(unit, first, dayOf(type, col.upper!), max)
+  if (domain === null)
+    return refuse(
+      `${col.name}'s declared range [${formatTemporal(type, col.lower!)}, ${formatTemporal(type, col.upper!)}] holds more than ${max} ${unit}s, the most buckets one key may have; group by a longer period`,
+    )
+  return Object.freeze({
+    column: col,
+    strategy: Object.freeze({ kind: 'calendar', unit, type, first, domain: Object.freeze(domain) }),
   })
 }
 

@@ -6,6 +6,7 @@ import {
   and,
   between,
   bucketByCount,
+  calendarKey,
   bucketByWidth,
   columnItem,
   columnRef,
@@ -37,6 +38,7 @@ import {
   type TextPos,
 } from './ast.js'
 import { queryError, tooLarge } from './query-error.js'
+import { CALENDAR_UNITS } from '../../dates.js'
 import {
   AGGREGATE_SPELLINGS,
   BUCKET_SPELLINGS,
@@ -398,6 +400,14 @@ class Parser {
       case 'word':
         break
     }
+    if ((t.value === 'date' || t.value === 'timestamp') && this.peek(1).kind === 'string') {
+      const s = this.peek(1)
+      throw queryError(
+        'VEILBOX_ERR_QUERY_BAD_LITERAL',
+        `write a ${t.value} as a plain string compared with a ${t.value} column, such as d >= ${s.text}, without ${t.text.toUpperCase()} before it`,
+        t.pos,
+      )
+    }
     switch (t.value) {
       case 'true':
       case 'false':
@@ -500,7 +510,7 @@ class Parser {
         nameTok.pos,
       )
     }
-    if (BUCKET_SPELLINGS.has(fn)) {
+    if (BUCKET_SPELLINGS.has(fn) || isCalendar(fn)) {
       if (ctx !== 'select') {
         throw queryError(
           'VEILBOX_ERR_QUERY_ROW_EXPRESSION',
@@ -508,7 +518,7 @@ class Parser {
           nameTok.pos,
         )
       }
-      return { kind: 'column', ref: this.bucketCall(), token: nameTok }
+      return { kind: 'column', ref: isCalendar(fn) ? this.calendarCall() : this.bucketCall(), token: nameTok }
     }
     if (!AGGREGATE_SPELLINGS.has(fn)) {
       const reason = UNSUPPORTED_AGGREGATES.get(fn)
@@ -675,6 +685,30 @@ class Parser {
       )
     }
     return { lower: numbers[0]!, upper: numbers[1]! }
+  }
+
+  /** YEAR(d), MONTH(d), WEEK(d) or DAY(d): a date or timestamp column's calendar periods, a GROUP BY key (the binder checks the column). */
+  private calendarCall(): GroupRef {
+    const nameTok = this.next()
+    const upper = nameTok.text.toUpperCase()
+    this.expectSymbol('(', `after ${upper}`)
+    const first = this.peek()
+    const arg = this.operand('argument')
+    if (arg.kind !== 'column')
+      throw queryError(
+        'VEILBOX_ERR_QUERY_BAD_BUCKET',
+        `${upper} takes one date or timestamp column, not ${describe(first)}: write ${upper}(col)`,
+        first.pos,
+      )
+    this.noOperatorAfter(arg, 'argument')
+    if (!this.atSymbol(')'))
+      throw queryError(
+        'VEILBOX_ERR_QUERY_BAD_BUCKET',
+        `${upper} takes one column and nothing else: write ${upper}(col)`,
+        this.peek().pos,
+      )
+    this.next()
+    return calendarKey(arg.ref, CALENDAR_UNITS.find((u) => u === nameTok.value)!, nameTok.pos)
   }
 
   /** BUCKET(col, lower, upper, width) or WIDTH_BUCKET(col, lower, upper, count): a GROUP BY key, also selected. */
@@ -1065,6 +1099,7 @@ class Parser {
     }
     if (t.kind === 'word' && this.atSymbol('(', 1)) {
       if (BUCKET_SPELLINGS.has(t.value)) return this.bucketCall()
+      if (isCalendar(t.value)) return this.calendarCall()
       if (AGGREGATE_SPELLINGS.has(t.value)) {
         throw queryError(
           'VEILBOX_ERR_QUERY_BAD_GROUP_BY',
@@ -1156,3 +1191,5 @@ class Parser {
     return orderItem(name, direction, t.pos)
   }
 }
+
+const isCalendar = (fn: string): boolean => (CALENDAR_UNITS as readonly string[]).includes(fn)

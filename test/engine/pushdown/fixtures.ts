@@ -167,6 +167,9 @@ export function randomSourced(
     integer: ['bigint', 'BIGINT'],
     category: ['text', 'VARCHAR'],
     boolean: ['boolean', 'BOOLEAN'],
+    // Sourced datasets have no date or timestamp columns (the spec refuses them).
+    date: ['date', 'DATE'],
+    timestamp: ['timestamp', 'TIMESTAMP'],
   }
   return {
     spec,
