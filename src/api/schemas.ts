@@ -68,8 +68,13 @@ export const columnViewSchema = z.object({
   protection: z.enum(PROTECTIONS),
   description: z.string().optional(),
   nullable: z.boolean(),
-  lower: z.number().optional(),
-  upper: z.number().optional(),
+  lower: z
+    .number()
+    .optional()
+    .describe(
+      'numeric columns: the declared bound; date columns: its day number since 1970-01-01; timestamp columns: its milliseconds since 1970-01-01T00:00:00Z (declared as ISO text, docs/datasets.md)',
+    ),
+  upper: z.number().optional().describe('as lower'),
   categories: z.array(z.string()).optional(),
   maxKeys: z
     .number()
