@@ -33,6 +33,7 @@ import { datasetPrice } from './pipeline/joined.js'
 import { parse, toNumber } from './dp/budget.js'
 import { epsilonForTarget, type AccuracyTarget } from './pipeline/accuracy.js'
 import { NO_OBSERVER, type QueryObserver } from './observer.js'
+import { dryRun, type DryRunResult, type DummyColumns } from './pipeline/dry-run.js'
 
 export { DEFAULT_LIMITS } from './pipeline/admit.js'
 export { publicComputeError } from './pipeline/refusals.js'
@@ -332,6 +333,21 @@ export class QueryEngine {
   /** A stored answer's JSON as it was first sent. */
   storedJson(queryId: string): Promise<string> {
     return answerBody(this.db, queryId)
+  }
+
+  /** A dry run: the query's plan on dummy rows (pipeline/dry-run.ts); free, marked as dummy, audited, never stored. */
+  async dryRun(principal: Principal, req: QueryRequest, columnsOf: DummyColumns): Promise<DryRunResult> {
+    const actor = actorOf(principal)
+    let p: PreparedQuery | null = null
+    try {
+      p = await prepare(principal, req, await this.catalogs.current())
+      admitWork(p, this.limits)
+      return await dryRun(this.db, actor, p, columnsOf, req.sql ?? null, this.now())
+    } catch (err) {
+      this.observer.refused(isVeilboxError(err) ? err.code : 'VEILBOX_ERR_INTERNAL')
+      await recordRefusal(this.db, actor, p, req, err)
+      throw err
+    }
   }
 }
 

@@ -64,7 +64,7 @@ t.test('the report renders in English and Chinese, and prints to PDF', async (t)
     t.equal(await page.locator('tbody tr').count(), answer.rows.length, 'one table row per answer row')
     t.equal(await page.locator('script').count(), 0, 'no script')
     // The inline style applies under the report's own policy (a blocked style would leave the table uncollapsed).
-    t.equal(await page.locator('table').evaluate((el) => getComputedStyle(el).borderCollapse), 'collapse')
+    t.equal(await page.evaluate("getComputedStyle(document.querySelector('table')).borderCollapse"), 'collapse')
     t.match(await page.locator('#receipt-hash').textContent(), /^[0-9a-f]{64}$/)
     await page.emulateMedia({ media: 'print' })
     t.equal(await page.locator('p.note.print').isVisible(), false, 'the print hint is not printed')

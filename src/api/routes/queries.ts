@@ -10,6 +10,7 @@ import { listAnswers } from '../../store/answers.js'
 import { principalOf } from '../plugins/auth.js'
 import { problems } from '../schemas.js'
 import reportRoutes from './report.js'
+import { dryRunField, dryRunner, dryRunSchema } from './dry-run.js'
 
 const queryBody = z
   .strictObject({
@@ -292,6 +293,7 @@ export default async function queryRoutes(app: FastifyInstance) {
   const answers = new AnswerCache()
   const load = (queryId: string) => app.queries.storedJson(queryId)
   await app.register(reportRoutes)
+  const runDry = dryRunner(app)
 
   r.post(
     '/v1/queries',
@@ -302,13 +304,15 @@ export default async function queryRoutes(app: FastifyInstance) {
         description:
           'A fresh answer is charged to the grant and to the dataset in one durable transaction before it is returned. The same canonical query (same version, epsilon, mechanism) in the same grant returns the stored answer with cached: true, free.',
         tags: ['queries'],
-        body: queryBody,
-        response: { 200: answerSchema, ...problems(400, 401, 403, 404, 409, 503, 504) },
+        body: queryBody.extend({ dryRun: dryRunField }),
+        response: { 200: z.union([answerSchema, dryRunSchema]), ...problems(400, 401, 403, 404, 409, 503, 504) },
       },
     },
     async (req, reply) => {
       const principal = principalOf(req)
-      const query = request(req.body)
+      const { dryRun, ...body } = req.body
+      if (dryRun === true) return runDry(reply, principal, request(body))
+      const query = request(body)
       const selects = answers.selectsFor(query)
       let answer: Answer | null = selects ? await app.queries.repeat(principal, query, selects) : null
       if (answer === null) {
