@@ -27,6 +27,7 @@ import { KeysView } from './views/Keys.js'
 import { MarketView } from './views/Market.js'
 import { MyGrantsView } from './views/MyGrants.js'
 import { QueryView } from './views/Query.js'
+import { TemplatesView } from './views/Templates.js'
 import { IncomeView, SettlementsView, StatementsView } from './views/Statements.js'
 
 interface Page {
@@ -48,6 +49,7 @@ export const PAGES: readonly Page[] = [
   { path: 'query', label: 'nav.query', roles: ['analyst'], view: () => <QueryView /> },
   { path: 'history', label: 'nav.history', roles: ['analyst', 'operator'], view: () => <HistoryView /> },
   { path: 'mygrants', label: 'nav.myGrants', roles: ['analyst'], view: () => <MyGrantsView /> },
+  { path: 'templates', label: 'nav.templates', roles: ['analyst'], view: () => <TemplatesView /> },
   { path: 'apply', label: 'nav.apply', roles: ['analyst'], view: () => <ApplyView /> },
   { path: 'applications', label: 'nav.applications', roles: ['analyst'], view: () => <MyApplicationsView /> },
   { path: 'statements', label: 'nav.statements', roles: ['analyst', 'operator'], view: () => <StatementsView /> },

@@ -297,6 +297,17 @@ export const en = {
   'mygrants.queries': 'Queries',
   'mygrants.counts': '{released} released, {cached} repeated, {refused} refused',
   'mygrants.query': 'Query in this grant',
+  'nav.templates': 'Templates',
+  'templates.title': 'Approved templates',
+  'templates.intro':
+    'Questions a data owner or operator approved. Fill in the values within their ranges and run one inside a grant; each run costs the epsilon shown.',
+  'templates.none': 'No templates for the datasets your grants cover.',
+  'templates.cost': 'Each run: epsilon {epsilon}, {mechanism} mechanism.',
+  'templates.grant': 'Grant',
+  'templates.choose': 'Choose…',
+  'templates.range': '{min} to {max}',
+  'templates.run': 'Run template',
+  'templates.noGrant': 'None of your active grants covers this dataset.',
 
   'grantmarket.scenario': 'Scenario',
   'grantmarket.organization': 'Organization',
