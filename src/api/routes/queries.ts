@@ -5,11 +5,10 @@ import { queryJsonSchema } from '../../engine/query/index.js'
 import type { AccuracyTarget, Answer, Preview, QueryRequest } from '../../engine/queries.js'
 import { VeilboxError } from '../../errors/index.js'
 import { AnswerCache } from '../answers.js'
-import { toNumber } from '../../engine/dp/budget.js'
-import { listAnswers } from '../../store/answers.js'
 import { principalOf } from '../plugins/auth.js'
 import { problems } from '../schemas.js'
 import reportRoutes from './report.js'
+import answerListRoutes from './answer-list.js'
 import { dryRunField, dryRunner, dryRunSchema } from './dry-run.js'
 
 const queryBody = z
@@ -293,6 +292,7 @@ export default async function queryRoutes(app: FastifyInstance) {
   const answers = new AnswerCache()
   const load = (queryId: string) => app.queries.storedJson(queryId)
   await app.register(reportRoutes)
+  await app.register(answerListRoutes)
   const runDry = dryRunner(app)
 
   r.post(
@@ -340,49 +340,6 @@ export default async function queryRoutes(app: FastifyInstance) {
     async (req) => {
       const { req: query, target } = previewRequest(req.body)
       return previewView(await app.queries.preview(principalOf(req), query, target))
-    },
-  )
-
-  r.get(
-    '/v1/queries',
-    {
-      config: { roles: ['analyst', 'operator'] },
-      schema: {
-        summary: 'Released answers, newest first: analysts see their own',
-        tags: ['queries'],
-        querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
-        response: {
-          200: z.object({
-            answers: z.array(
-              z.object({
-                queryId: z.string(),
-                grant: z.string(),
-                dataset: z.string(),
-                version: z.number(),
-                queryHash: z.string(),
-                epsilon: z.number(),
-                createdAt: z.string(),
-              }),
-            ),
-          }),
-          ...problems(400, 401, 403),
-        },
-      },
-    },
-    async (req) => {
-      const p = principalOf(req)
-      const rows = await listAnswers(app.db, p.role === 'operator' ? null : p.id, req.query.limit)
-      return {
-        answers: rows.map((a) => ({
-          queryId: a.queryId,
-          grant: a.grant,
-          dataset: a.dataset,
-          version: a.version,
-          queryHash: a.queryHash,
-          epsilon: toNumber('epsilon', a.epsilonCharged),
-          createdAt: a.createdAt,
-        })),
-      }
     },
   )
 
