@@ -11,6 +11,7 @@
  */
 import type { ComponentChildren } from 'preact'
 import { type Bin, layoutHistogram } from '../buckets.js'
+import { layoutPeriods, type PeriodPoint } from '../periods.js'
 import { niceTicks } from '../scale.js'
 
 /** SVG has no translate property for Preact to set: the attribute goes on as is, so the language check skips data labels. */
@@ -160,6 +161,62 @@ export function Histogram(props: {
           text-anchor={g.slanted ? 'end' : 'middle'}
           transform={g.slanted ? `rotate(-30 ${l.x} ${labelY})` : undefined}
         >
+          {l.text}
+        </text>
+      ))}
+      <text class="axis-title" x={(plot.left + plot.right) / 2} y={g.height - 8} text-anchor="middle">
+        {props.xTitle}
+      </text>
+      <text class="axis-title" x={plot.left} y={plot.top - 12} text-anchor="start">
+        {props.yTitle}
+      </text>
+    </svg>
+  )
+}
+
+/**
+ * A calendar-period answer (YEAR, MONTH, WEEK or DAY): a line through the
+ * released values with their intervals as a band. The geometry is
+ * `layoutPeriods` (periods.ts), tested on its own.
+ */
+export function PeriodLine(props: {
+  points: PeriodPoint[]
+  format: (n: number) => string
+  describe: (point: PeriodPoint) => string
+  title: string
+  xTitle: string
+  yTitle: string
+}) {
+  const g = layoutPeriods(props.points)
+  const { plot } = g
+  return (
+    <svg
+      class="chart periods"
+      viewBox={`0 0 ${g.width} ${g.height}`}
+      role="img"
+      aria-label={props.title}
+      data-chart="periods"
+      {...RAW}
+    >
+      <title>{props.title}</title>
+      {g.ticks.map((tk) => (
+        <g class="tick" key={tk.value}>
+          <line x1={plot.left} x2={plot.right} y1={tk.y} y2={tk.y} class={tk.value === 0 ? 'axis' : 'grid'} />
+          <text x={plot.left - 6} y={tk.y + 4} text-anchor="end">
+            {props.format(tk.value)}
+          </text>
+        </g>
+      ))}
+      {g.band && <path class="band" d={g.band} fill="currentColor" fill-opacity="0.15" stroke="none" />}
+      {g.line && <path class="line" d={g.line} fill="none" stroke="currentColor" stroke-width="2" />}
+      {g.points.map((p) => (
+        <g class="point" key={p.point.row} data-label={p.point.label} data-value={p.point.value ?? ''}>
+          <title>{props.describe(p.point)}</title>
+          {p.y !== null && <circle cx={p.x} cy={p.y} r="3" fill="currentColor" />}
+        </g>
+      ))}
+      {g.labels.map((l) => (
+        <text key={l.x} class="xlabel" x={l.x} y={plot.bottom + 16} text-anchor="middle">
           {l.text}
         </text>
       ))}

@@ -260,6 +260,9 @@ export const en = {
     'Histogram of {column} over {n} buckets from {lo} to {hi}: highest {top} in {range}; whiskers are {level} intervals',
   'answer.histogramNote':
     'One bar per bucket, from its lower edge to the next; whiskers are the {level} confidence intervals. Noise can take a value below zero: its bar hangs below the axis.',
+  'answer.periodsTitle': '{column} over {n} periods from {first} to {last}, with a band of {level} intervals',
+  'answer.periodsNote':
+    "One point per period of the column's declared range, empty ones included (noisy zeros); the band is the {level} confidence intervals.",
   'answer.downloadCsv': 'Download CSV',
   'answer.downloadJson': 'Download JSON with receipt',
   'answer.downloadReceipt': 'Download receipt',

@@ -255,6 +255,8 @@ export const zh: Record<MessageKey, string> = {
     '{column} 在 {n} 个分桶上的直方图，从 {lo} 到 {hi}：最高为 {range} 的 {top}；误差线为 {level} 区间',
   'answer.histogramNote':
     '每个分桶一根柱，从其下边界到下一个边界；误差线为 {level} 置信区间。噪声可能使数值小于零，此时柱体位于坐标轴下方。',
+  'answer.periodsTitle': '{column} 在 {first} 至 {last} 的 {n} 个时段上的走势，阴影为 {level} 区间',
+  'answer.periodsNote': '列的声明范围内每个时段一个点，无数据的时段也列出（带噪声的零）；阴影为 {level} 置信区间。',
   'answer.downloadCsv': '下载 CSV',
   'answer.downloadJson': '下载 JSON（含回执）',
   'answer.downloadReceipt': '下载回执',

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { aggregateColumns, type Bin, bucketKey, histogramBins } from '../buckets.js'
-import { BarChart, type BarDatum, Histogram } from '../components/charts.js'
+import { BarChart, type BarDatum, Histogram, PeriodLine } from '../components/charts.js'
+import { periodKey, periodPoints } from '../periods.js'
 import { Money, ScenarioName } from '../components/market.js'
 import { download, ErrorBox, Hash, Loading, Section } from '../components/ui.js'
 import { useApp } from '../context.js'
@@ -81,6 +82,9 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
   // Until the effect above resets it, a new answer may find the previous answer's column chosen.
   const histCol = aggregateCols.includes(chartCol) ? chartCol : (aggregateCols[0] ?? 0)
   const bins: Bin[] = bucket ? histogramBins(answer, bucket.key, histCol) : []
+  // GROUP BY MONTH(d) (or YEAR, WEEK, DAY) alone: the periods are drawn as a line with an error band.
+  const period = bucket ? null : periodKey(answer)
+  const points = period ? periodPoints(answer, period.key, histCol) : []
   const top = bins.reduce<Bin | null>(
     (best, b) => (b.value !== null && (best === null || b.value > best.value!) ? b : best),
     null,
@@ -204,6 +208,29 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
           </div>
         )}
 
+        {period && points.length > 0 && (
+          <div class="chart-box" data-testid="periods">
+            {aggregateCols.length > 1 && (
+              <ChartColumn answer={answer} columns={aggregateCols} value={histCol} onChange={setChartCol} />
+            )}
+            <PeriodLine
+              points={points}
+              format={f.value}
+              xTitle={answer.columns[period.key] ?? ''}
+              yTitle={answer.columns[histCol] ?? ''}
+              title={t('answer.periodsTitle', {
+                column: answer.columns[histCol] ?? '',
+                n: points.length,
+                first: points[0]!.label,
+                last: points[points.length - 1]!.label,
+                level,
+              })}
+              describe={(p) => describe(p.label, p.value, p.interval)}
+            />
+            <p class="small muted">{t('answer.periodsNote', { level })}</p>
+          </div>
+        )}
+
         <table class="results" data-testid="results">
           <thead>
             <tr>
@@ -237,7 +264,7 @@ export function AnswerView({ answer, reopened = false }: { answer: Answer; reope
         </table>
         <p class="small muted">{t('answer.intervalNote', { level })}</p>
 
-        {!bucket && aggregateCols.length > 0 && (
+        {!bucket && !period && aggregateCols.length > 0 && (
           <div class="chart-box">
             <ChartColumn answer={answer} columns={aggregateCols} value={chartCol} onChange={setChartCol} />
             <BarChart
