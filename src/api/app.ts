@@ -23,6 +23,7 @@ import healthRoutes from './routes/health.js'
 import keyRoutes from './routes/keys.js'
 import marketRoutes from './routes/market.js'
 import queryRoutes from './routes/queries.js'
+import previewBatchRoutes from './routes/preview-batch.js'
 import usageRoutes from './routes/usage.js'
 import sourceRoutes from './routes/sources.js'
 import templateRoutes from './routes/templates.js'
@@ -96,6 +97,7 @@ export async function buildApp(options: BuildOptions): Promise<FastifyInstance> 
     await app.register(budgetRoutes)
     await app.register(grantRoutes)
     await app.register(queryRoutes)
+    await app.register(previewBatchRoutes)
     await app.register(auditRoutes)
     await app.register(usageRoutes)
     await app.register(templateRoutes)

@@ -32,12 +32,14 @@ import { chargeView, priceOn, remainingAfter, type Charge } from './policy/prici
 import { datasetPrice } from './pipeline/joined.js'
 import { parse, toNumber } from './dp/budget.js'
 import { epsilonForTarget, type AccuracyTarget } from './pipeline/accuracy.js'
+import { previewBatch, type BatchPreview, type BatchRequest } from './pipeline/batch.js'
 import { NO_OBSERVER, type QueryObserver } from './observer.js'
 import { dryRun, type DryRunResult, type DummyColumns } from './pipeline/dry-run.js'
 
 export { DEFAULT_LIMITS } from './pipeline/admit.js'
 export { publicComputeError } from './pipeline/refusals.js'
 export * from './pipeline/types.js'
+export type { BatchPreview, BatchRequest, SplitRule } from './pipeline/batch.js'
 
 /**
  * A query's way through the engine, as five steps over plain values
@@ -116,6 +118,16 @@ export class QueryEngine {
         aggregates: found.aggregates,
       },
     }
+  }
+
+  /** A batch preview (pipeline/batch.ts): a total epsilon split across queries, each previewed at its part. */
+  async previewBatch(principal: Principal, req: BatchRequest): Promise<BatchPreview> {
+    const catalog = await this.catalogs.current()
+    return previewBatch(
+      req,
+      (q) => prepare(principal, q, catalog, []),
+      (q) => this.previewAt(principal, q, []),
+    )
   }
 
   private async previewAt(principal: Principal, req: QueryRequest, deferredCaps?: VeilboxError[]): Promise<Preview> {
