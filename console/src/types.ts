@@ -131,6 +131,8 @@ export interface PerAggregate {
   rho?: number
   noise: Record<string, number>
   halfWidth: number | null
+  /** The range values were clamped to: the analyst's BOUNDS or the column's declared bounds. */
+  bounds?: { lower: number; upper: number; source: 'analyst' | 'declared' }
 }
 
 export interface Privacy {

@@ -233,6 +233,7 @@ export const en = {
   'preview.noise': 'Noise scale',
   'preview.expectedError': 'Expected error ({level})',
   'preview.dependsOnData': 'depends on the data',
+  'preview.analystBounds': 'clamped to your bounds, {lower} to {upper}',
   'preview.selection': 'keys of {column}, found in the data',
   'preview.selectionThreshold':
     'a key is shown when at least {n} units hold it (noisy); δ {delta}, at most {l0} keys per unit',

@@ -230,6 +230,7 @@ export const zh: Record<MessageKey, string> = {
   'preview.noise': '噪声尺度',
   'preview.expectedError': '预期误差（{level}）',
   'preview.dependsOnData': '取决于数据',
+  'preview.analystBounds': '按您指定的范围截断：{lower} 至 {upper}',
   'preview.selection': '{column} 的取值（从数据中选出）',
   'preview.selectionThreshold': '至少 {n} 个单位持有（含噪声）的取值才会显示；δ {delta}，每个单位至多 {l0} 个取值',
   'noise.count': '计数',
