@@ -1,5 +1,9 @@
+// Long on purpose: the JSON form's types, zod schema, reader and writer are one vocabulary, kept side by side so
+// that a key, predicate or aggregate is added to all four at once (buckets, analyst bounds, calendar periods).
 import { z } from 'zod'
+import { CALENDAR_UNITS, type CalendarUnit } from '../../dates.js'
 import { VeilboxError } from '../../errors/index.js'
+import { queryError } from './query-error.js'
 import {
   AGGREGATE_FNS,
   COMPARE_OPS,
@@ -8,6 +12,7 @@ import {
   between,
   bucketByWidth,
   bucketWidth,
+  calendarKey,
   columnItem,
   columnRef,
   compare,
@@ -50,11 +55,11 @@ export interface BucketJson {
   width: number
 }
 
-/** A GROUP BY key: a column name, or a column's buckets. */
-export type GroupKeyJson = string | { column: string; bucket: BucketJson }
+/** A GROUP BY key: a column name, a column's buckets, or a date column's calendar periods (`"calendar": "month"`). */
+export type GroupKeyJson = string | { column: string; bucket: BucketJson } | { column: string; calendar: CalendarUnit }
 
 export type SelectItemJson =
-  | { kind: 'column'; column: string; bucket?: BucketJson; alias?: string }
+  | { kind: 'column'; column: string; bucket?: BucketJson; calendar?: CalendarUnit; alias?: string }
   | {
       kind: 'aggregate'
       fn: (typeof AGGREGATE_FNS)[number] | 'median'
@@ -108,7 +113,13 @@ const bucketJson = z.strictObject({
 })
 
 const selectItemJson = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('column'), column: name, bucket: bucketJson.optional(), alias: name.optional() }),
+  z.strictObject({
+    kind: z.literal('column'),
+    column: name,
+    bucket: bucketJson.optional(),
+    calendar: z.enum(CALENDAR_UNITS).optional(),
+    alias: name.optional(),
+  }),
   z.strictObject({
     kind: z.literal('aggregate'),
     fn: z.enum([...AGGREGATE_FNS, 'median']),
@@ -162,7 +173,13 @@ export const queryJsonSchema = z.strictObject({
     .describe('inner joins; column names elsewhere may be table.column'),
   where: predicateJsonSchema.optional(),
   groupBy: z
-    .array(z.union([name, z.strictObject({ column: name, bucket: bucketJson })]))
+    .array(
+      z.union([
+        name,
+        z.strictObject({ column: name, bucket: bucketJson }),
+        z.strictObject({ column: name, calendar: z.enum(CALENDAR_UNITS) }),
+      ]),
+    )
     .max(QUERY_LIMITS.maxGroupBy)
     .optional(),
   orderBy: z.array(z.strictObject({ name, direction: z.enum(['asc', 'desc']).optional() })).optional(),
@@ -224,13 +241,22 @@ export function fromJson(value: unknown, options: FromJsonOptions = {}): Query {
   const at = (...segments: (string | number)[]): JsonPos => ({
     path: base + segments.map((s) => `/${escapePointer(s)}`).join(''),
   })
-  const key = (column: string, bucket: BucketJson | undefined, ...path: (string | number)[]): GroupRef => {
+  const key = (
+    column: string,
+    bucket: BucketJson | undefined,
+    calendar: CalendarUnit | undefined,
+    ...path: (string | number)[]
+  ): GroupRef => {
     const ref = jsonRef(column, at(...path, 'column'))
+    if (calendar !== undefined && bucket !== undefined)
+      throw queryError('VEILBOX_ERR_QUERY_BAD_BUCKET', 'a key is a bucket or a calendar period, not both', at(...path))
+    if (calendar !== undefined) return calendarKey(ref, calendar, at(...path, 'calendar'))
     if (bucket === undefined) return ref
     return bucketByWidth(ref, bucket.lower, bucket.upper, bucket.width, QUERY_LIMITS.maxBuckets, at(...path, 'bucket'))
   }
   const select = q.select.map((s, i): SelectItem => {
-    if (s.kind === 'column') return columnItem(key(s.column, s.bucket, 'select', i), s.alias, at('select', i))
+    if (s.kind === 'column')
+      return columnItem(key(s.column, s.bucket, s.calendar, 'select', i), s.alias, at('select', i))
     const median = s.fn === 'median'
     return aggregate({
       fn: s.fn === 'median' ? 'quantile' : s.fn,
@@ -253,7 +279,11 @@ export function fromJson(value: unknown, options: FromJsonOptions = {}): Query {
     ),
     where: q.where === undefined ? undefined : predicateFromJson(q.where, ['where'], at, true),
     groupBy: (q.groupBy ?? []).map((g, i) =>
-      typeof g === 'string' ? jsonRef(g, at('groupBy', i)) : key(g.column, g.bucket, 'groupBy', i),
+      typeof g === 'string'
+        ? jsonRef(g, at('groupBy', i))
+        : 'calendar' in g
+          ? key(g.column, undefined, g.calendar, 'groupBy', i)
+          : key(g.column, g.bucket, undefined, 'groupBy', i),
     ),
     orderBy: (q.orderBy ?? []).map((o, i) => orderItem(o.name, o.direction ?? 'asc', at('orderBy', i))),
     having: q.having === undefined ? undefined : predicateFromJson(q.having, ['having'], at, false),
@@ -341,6 +371,7 @@ export function toJson(q: Query): QueryJson {
           kind: 'column',
           column: refJson(s.column),
           ...(s.column.bucket === undefined ? {} : { bucket: bucketToJson(s.column) }),
+          ...(s.column.calendar === undefined ? {} : { calendar: s.column.calendar }),
           ...(s.alias === undefined ? {} : { alias: s.alias }),
         }
       return {
@@ -366,7 +397,11 @@ export function toJson(q: Query): QueryJson {
   if (q.where !== undefined) out.where = predicateToJson(q.where)
   if (q.groupBy.length > 0)
     out.groupBy = q.groupBy.map((g) =>
-      g.bucket === undefined ? refJson(g) : { column: refJson(g), bucket: bucketToJson(g) },
+      g.calendar !== undefined
+        ? { column: refJson(g), calendar: g.calendar }
+        : g.bucket === undefined
+          ? refJson(g)
+          : { column: refJson(g), bucket: bucketToJson(g) },
     )
   if (q.orderBy.length > 0) out.orderBy = q.orderBy.map((o) => ({ name: o.name, direction: o.direction }))
   if (q.having !== undefined) out.having = predicateToJson(q.having)

@@ -73,7 +73,7 @@ async function withPermits(t: Test, rows = 1200) {
   t.equal(grant.statusCode, 201, grant.body)
   const run = (sql: string, epsilon = 1) =>
     ta.call('analyst', { method: 'POST', url: '/v1/queries', payload: { sql, grant: grant.json().id, epsilon } })
-  return { ...ta, run }
+  return { ...ta, run, grant: grant.json().id as string }
 }
 
 const MONTHS = Array.from({ length: 12 }, (_, i) => `2024-${String(i + 1).padStart(2, '0')}`)
@@ -93,6 +93,25 @@ t.test('SELECT MONTH(d), COUNT(*) GROUP BY MONTH(d) answers one row per declared
     const expected = i < 6 ? 200 : 0
     t.ok(Math.abs(r[1] - expected) < 100, `${r[0]}: ${r[1]} near ${expected}`)
   })
+  const json = await qa.call('analyst', {
+    method: 'POST',
+    url: '/v1/queries',
+    payload: {
+      query: {
+        select: [
+          { kind: 'column', column: 'd', calendar: 'month' },
+          { kind: 'aggregate', fn: 'count', alias: 'n' },
+        ],
+        from: 'permits',
+        groupBy: [{ column: 'd', calendar: 'month' }],
+      },
+      grant: qa.grant,
+      epsilon: 5,
+    },
+  })
+  t.equal(json.statusCode, 200, json.body)
+  t.equal(json.json().cached, true, 'the JSON form is the same query: a cached re-read')
+  t.same(json.json().rows, a.rows)
   const years = await qa.run('SELECT YEAR(d), COUNT(*) FROM permits GROUP BY YEAR(d)')
   t.equal(years.statusCode, 200, years.body)
   t.same(

@@ -8,7 +8,7 @@
 import t from 'tap'
 import { execTaskSchema } from '../../../src/engine/exec/task.js'
 import type { ColumnArray } from '../../../src/engine/exec/types.js'
-import { bindQuery, canonicalSql, parseQuery } from '../../../src/engine/query/index.js'
+import { bindQuery, canonicalSql, fromJson, parseQuery, toJson } from '../../../src/engine/query/index.js'
 import { datasetSpecSchema, type DatasetSpec } from '../../../src/schema.js'
 import { exactOf, keepFirst, plan } from '../fixtures.js'
 import { f64, i32 } from '../exec/fixtures.js'
@@ -134,4 +134,32 @@ t.test('the plan keeps nulls out and the kernels count each row in its month', a
   }
   const exact = exactOf(p, src)
   t.same([...exact.count], [0, 1, 2, 1])
+})
+
+t.test('the JSON form carries calendar periods, and round-trips', async (t) => {
+  const sql = 'SELECT MONTH(d) AS m, COUNT(*) AS n FROM permits GROUP BY MONTH(d)'
+  const json = toJson(parseQuery(sql))
+  t.same(json.groupBy, [{ column: 'd', calendar: 'month' }])
+  t.match(json.select[0], { kind: 'column', column: 'd', calendar: 'month', alias: 'm' })
+  t.equal(canonicalSql(fromJson(json)), canonicalSql(parseQuery(sql)), 'the same query, the same canonical text')
+  refuses(
+    t,
+    () =>
+      fromJson({
+        select: [{ kind: 'aggregate', fn: 'count' }],
+        from: 'permits',
+        groupBy: [{ column: 'd', calendar: 'quarter' }],
+      }),
+    'VEILBOX_ERR_REQUEST_VALIDATION',
+  )
+  refuses(
+    t,
+    () =>
+      fromJson({
+        select: [{ kind: 'column', column: 'd', calendar: 'day', bucket: { lower: 0, upper: 10, width: 1 } }],
+        from: 'permits',
+        groupBy: [{ column: 'd', calendar: 'day' }],
+      }),
+    'VEILBOX_ERR_QUERY_BAD_BUCKET',
+  )
 })
