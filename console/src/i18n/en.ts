@@ -193,6 +193,16 @@ export const en = {
   'query.preview': 'Preview',
   'query.previewing': 'Pricing…',
   'query.run': 'Run',
+  'query.tryDummy': 'Try on dummy data',
+  'query.tryDummyHint':
+    'Run the query on dummy rows made from the schema alone: free, never charged, and marked as dummy',
+  'query.dummyReady': 'Dummy data: Run is free and shows numbers about dummy rows, not the data.',
+  'dryRun.title': 'Dry run on dummy data',
+  'dryRun.banner': 'DUMMY RESULT, not a release.',
+  'dryRun.notice':
+    'These numbers were computed on {n} dummy rows made from the schema alone, not on the data: nothing was charged, no receipt was signed, and they say nothing about the dataset.',
+  'dryRun.caption': 'Dummy values with their {level} intervals',
+  'dryRun.badge': 'dummy',
   'query.running': 'Running…',
   'query.previewFirst':
     'Preview the query first: it shows what it costs and how precise it is. Running is possible after.',

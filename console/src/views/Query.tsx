@@ -8,6 +8,7 @@ import { useAction, useLoad } from '../hooks.js'
 import type { MessageKey } from '../i18n/index.js'
 import type { Answer, Dataset, Grant, MyUsage, Preview } from '../types.js'
 import { AnswerView } from './History.js'
+import { type DryRunResult, DryRunView } from './DryRun.js'
 
 /** A first query for a dataset, so that a person new to SQL sees the shape of one: a public grouping and a private aggregate. */
 export function exampleSql(d: Dataset, granted: readonly string[] | null): string {
@@ -76,6 +77,9 @@ export function QueryView() {
   const [confidence, setConfidence] = useState('0.95')
   const [preview, setPreview] = useState<{ key: string; data: Preview } | null>(null)
   const [answer, setAnswer] = useState<Answer | null>(null)
+  // Try on dummy data: Run sends dryRun and shows the result marked as dummy (free; no preview needed).
+  const [dummy, setDummy] = useState(false)
+  const [dryRun, setDryRun] = useState<DryRunResult | null>(null)
   const editor = useRef<HTMLTextAreaElement>(null)
 
   const grants = usage.data?.grants ?? []
@@ -112,12 +116,20 @@ export function QueryView() {
     setPreview({ key: requestKey, data })
   })
   const runAction = useAction(async () => {
+    if (dummy) {
+      setDryRun(await api.post<DryRunResult>('/v1/queries', { ...request, dryRun: true }))
+      setAnswer(null)
+      return
+    }
     const data = await api.post<Answer>('/v1/queries', request)
     setAnswer(data)
+    setDryRun(null)
     usage.reload()
   })
   const previewed = preview !== null && preview.key === requestKey
-  const canRun = previewed && preview.data.affordable && !runAction.pending
+  const canRun = dummy
+    ? inputProblem === null && !runAction.pending
+    : previewed && preview.data.affordable && !runAction.pending
 
   const insert = (text: string) => {
     const el = editor.current
@@ -241,13 +253,24 @@ export function QueryView() {
               >
                 {runAction.pending ? t('query.running') : t('query.run')}
               </button>
+              <label class="small" title={t('query.tryDummyHint')}>
+                <input
+                  type="checkbox"
+                  checked={dummy}
+                  onChange={(e) => setDummy((e.target as HTMLInputElement).checked)}
+                  data-testid="try-dummy"
+                />{' '}
+                {t('query.tryDummy')}
+              </label>
               <span class="muted small">
                 {inputProblem ??
-                  (previewed
-                    ? preview.data.affordable
-                      ? t('query.readyToRun')
-                      : t('query.cannotAfford')
-                    : t('query.previewFirst'))}
+                  (dummy
+                    ? t('query.dummyReady')
+                    : previewed
+                      ? preview.data.affordable
+                        ? t('query.readyToRun')
+                        : t('query.cannotAfford')
+                      : t('query.previewFirst'))}
               </span>
             </div>
             <ErrorBox error={previewAction.error} onDismiss={() => previewAction.setError(null)} />
@@ -255,6 +278,7 @@ export function QueryView() {
           </Section>
 
           {preview && previewed && <PreviewPanel preview={preview.data} />}
+          {dryRun && <DryRunView result={dryRun} />}
           {answer && <AnswerView answer={answer} />}
         </div>
 
@@ -400,11 +424,6 @@ function PreviewPanel({ preview }: { preview: Preview }) {
                 </td>
                 <td translate={false}>
                   {a.aggregate.toUpperCase()}({a.column ?? '*'})
-                  {a.bounds?.source === 'analyst' && (
-                    <div class="small muted" data-testid="analyst-bounds" translate>
-                      {t('preview.analystBounds', { lower: f.value(a.bounds.lower), upper: f.value(a.bounds.upper) })}
-                    </div>
-                  )}
                 </td>
                 <td>
                   {a.epsilon !== undefined ? `ε ${f.eps(a.epsilon)}` : a.rho !== undefined ? `ρ ${f.eps(a.rho)}` : '—'}
