@@ -1,3 +1,4 @@
+import { formatDate, formatTimestamp } from '../dates.js'
 import type { ColumnSpec, DatasetSpec } from '../schema.js'
 import { csvLines } from './market/documents.js'
 import { mulberry32 } from './mulberry32.js'
@@ -15,6 +16,8 @@ import { mulberry32 } from './mulberry32.js'
  *   - integer, number: uniform between the declared bounds (DUMMY_DEFAULT_BOUNDS
  *     when a public column declares none); numbers rounded to 2 decimals
  *   - boolean: true or false, evenly
+ *   - date, timestamp: a uniform day (millisecond) between the declared bounds,
+ *     as ISO text
  *   - id: the privacy unit `unit_<n>`, each unit holding 1 to maxRowsPerUnit
  *     consecutive rows; any other id `<column>_<n>`
  *   - nullable columns (not the privacy unit): empty in DUMMY_NULL_RATE of the
@@ -55,6 +58,13 @@ function dummyValue(col: ColumnSpec, rand: () => number, rowIndex: number): Dumm
       const upper = col.upper ?? DUMMY_DEFAULT_BOUNDS.upper
       const v = Math.round((lower + rand() * (upper - lower)) * 100) / 100
       return Math.min(upper, Math.max(lower, v))
+    }
+    case 'date':
+    case 'timestamp': {
+      // Declared as day numbers (date) or milliseconds (timestamp); written as the ISO text an upload reads.
+      if (col.lower === undefined || col.upper === undefined) return null
+      const v = col.lower + Math.floor(rand() * (col.upper - col.lower + 1))
+      return col.type === 'date' ? formatDate(v) : formatTimestamp(v)
     }
     case 'id':
       return `${col.name}_${rowIndex + 1}`

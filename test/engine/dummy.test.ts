@@ -45,3 +45,28 @@ t.test('CSV reads as an upload would: a header line, empty cells for nulls', asy
   t.equal(lines[0], 'pid,city,member,age,income')
   t.equal(lines.length, 51)
 })
+
+t.test('date and timestamp columns: ISO text inside the declared range', async (t) => {
+  const dated = datasetSpecSchema.parse({
+    id: 'events',
+    title: 'Events',
+    classification: 'internal',
+    privacyUnit: 'pid',
+    maxRowsPerUnit: 1,
+    columns: [
+      { name: 'pid', type: 'id', protection: 'public' },
+      { name: 'd', type: 'date', protection: 'public', lower: '2024-01-01', upper: '2024-12-31' },
+      {
+        name: 'ts',
+        type: 'timestamp',
+        protection: 'public',
+        lower: '2024-01-01T00:00:00Z',
+        upper: '2024-01-31T23:59:59Z',
+      },
+    ],
+  })
+  for (const [, d, ts] of dummyTable(dated, 500, 9).rows) {
+    t.ok(typeof d === 'string' && /^2024-\d\d-\d\d$/.test(d), String(d))
+    t.ok(typeof ts === 'string' && /^2024-01-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(ts), String(ts))
+  }
+})
