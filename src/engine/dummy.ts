@@ -19,7 +19,8 @@ import { mulberry32 } from './mulberry32.js'
  *   - date, timestamp: a uniform day (millisecond) between the declared bounds,
  *     as ISO text
  *   - id: the privacy unit `unit_<n>`, each unit holding 1 to maxRowsPerUnit
- *     consecutive rows; any other id `<column>_<n>`
+ *     consecutive rows; a foreign key (`references`) `<column>_<n>` of its
+ *     unit n; any other id `<column>_<row>`
  *   - nullable columns (not the privacy unit): empty in DUMMY_NULL_RATE of the
  *     rows, since the schema declares no null rate
  */
@@ -89,6 +90,8 @@ export function dummyTable(spec: DatasetSpec, rows: number, seed: number): Dummy
     leftInUnit -= 1
     const row = spec.columns.map((col) => {
       if (col.name === spec.privacyUnit) return spec.public === true ? dummyValue(col, rand, i) : `unit_${unit}`
+      // A foreign key names one referenced unit per unit (ingest refuses otherwise): the unit's number.
+      if (col.references !== undefined) return `${col.name}_${unit}`
       // One draw for the null whether or not the column is nullable: a column's values do not shift the others'.
       const empty = rand() < DUMMY_NULL_RATE
       const v = dummyValue(col, rand, i)

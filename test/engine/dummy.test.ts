@@ -70,3 +70,23 @@ t.test('date and timestamp columns: ISO text inside the declared range', async (
     t.ok(typeof ts === 'string' && /^2024-01-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(ts), String(ts))
   }
 })
+
+t.test('a foreign key names one referenced unit per unit, as ingest requires', async (t) => {
+  const people = datasetSpecSchema.parse({
+    id: 'residents',
+    title: 'Residents',
+    classification: 'internal',
+    privacyUnit: 'person',
+    maxRowsPerUnit: 3,
+    columns: [
+      { name: 'person', type: 'id', protection: 'public' },
+      { name: 'household', type: 'id', protection: 'public', references: { dataset: 'people', column: 'pid' } },
+    ],
+  })
+  const of = new Map<unknown, unknown>()
+  for (const [person, household] of dummyTable(people, 300, 4).rows) {
+    t.equal(of.get(person) ?? household, household)
+    of.set(person, household)
+  }
+  t.ok(of.size > 50 && of.size < 300, 'units hold several rows')
+})
