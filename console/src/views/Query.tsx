@@ -424,6 +424,11 @@ function PreviewPanel({ preview }: { preview: Preview }) {
                 </td>
                 <td translate={false}>
                   {a.aggregate.toUpperCase()}({a.column ?? '*'})
+                  {a.bounds?.source === 'analyst' && (
+                    <div class="small muted" data-testid="analyst-bounds" translate>
+                      {t('preview.analystBounds', { lower: f.value(a.bounds.lower), upper: f.value(a.bounds.upper) })}
+                    </div>
+                  )}
                 </td>
                 <td>
                   {a.epsilon !== undefined ? `ε ${f.eps(a.epsilon)}` : a.rho !== undefined ? `ρ ${f.eps(a.rho)}` : '—'}
