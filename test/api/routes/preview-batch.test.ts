@@ -15,7 +15,14 @@ t.test('weights: parts proportional to the weights, in micro-units adding up to 
   const res = await qa.call('analyst', {
     method: 'POST',
     url: '/v1/queries/preview/batch',
-    payload: { grant: qa.grant, epsilon: 1, queries: [{ sql: COUNT, weight: 1 }, { sql: SUM, weight: 3 }] },
+    payload: {
+      grant: qa.grant,
+      epsilon: 1,
+      queries: [
+        { sql: COUNT, weight: 1 },
+        { sql: SUM, weight: 3 },
+      ],
+    },
   })
   t.equal(res.statusCode, 200, res.body)
   const b = res.json()
